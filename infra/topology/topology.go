@@ -1,0 +1,267 @@
+// Package topology is the one description of what dcrm deploys: its stream, tables and queues, its
+// functions and the resources each may use, the HTTP routes, the stream mapping and the schedules.
+// The CDK app (infra) and the local host (scripts/devstack) both read it, so the cloud stack and the
+// local stack cannot drift apart. Pure data; no AWS imports.
+package topology
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Access is what a function may do with a resource; the CDK app turns it into a grant.
+type Access string
+
+const (
+	Read      Access = "read"
+	Write     Access = "write"
+	ReadWrite Access = "readwrite"
+)
+
+// Table is a DynamoDB table with a string partition key (and optional string sort key).
+type Table struct {
+	Name         string // logical name, e.g. "Profiles"
+	PartitionKey string
+	SortKey      string // empty when the table has none
+	TTLAttribute string // empty when items never expire
+}
+
+// Queue is an SQS queue. With a DeadLetterAfter > 0 it gets its own dead-letter queue that takes
+// messages received that many times without being deleted.
+type Queue struct {
+	Name            string
+	DeadLetterAfter int
+}
+
+// Stream is a Kinesis data stream.
+type Stream struct {
+	Name   string
+	Shards int
+}
+
+// Use grants a function access to one resource and puts its name (or URL) into the function's
+// environment under EnvVar(resource).
+type Use struct {
+	Resource string // logical name of a Table, Queue or Stream
+	Access   Access
+}
+
+// Function is one Lambda: a bootstrap binary built from functions/<Name>.
+type Function struct {
+	Name     string
+	Memory   int           // MB
+	Timeout  time.Duration // Lambda timeout
+	Uses     []Use
+	Settings map[string]string // static environment, same locally and in AWS
+}
+
+// Route is an HTTP API route (payload format 2.0) served by a function.
+type Route struct {
+	Method   string
+	Path     string // API Gateway route syntax, e.g. /v1/profiles/{profileId}
+	Function string
+	// Public routes are called by browsers and SDKs with a write key; the function authorises them.
+	// Non-public routes carry a profile-API credential.
+	Public bool
+}
+
+// StreamMapping is a Kinesis event source mapping.
+type StreamMapping struct {
+	Stream                  string
+	Function                string
+	BatchSize               int
+	MaxBatchingWindow       time.Duration
+	BisectOnError           bool
+	RetryAttempts           int
+	ReportBatchItemFailures bool
+	OnFailureQueue          string // logical queue name for records that exhaust their retries
+}
+
+// Schedule runs a function on a rate. The function receives an EventBridge Scheduler event.
+type Schedule struct {
+	Name     string
+	Function string
+	Every    time.Duration
+}
+
+// Topology is the whole deployment.
+type Topology struct {
+	Streams   []Stream
+	Tables    []Table
+	Queues    []Queue
+	Functions []Function
+	Routes    []Route
+	Mappings  []StreamMapping
+	Schedules []Schedule
+}
+
+// Logical names of the resources, for code that needs one in particular.
+const (
+	EventStream   = "Beacons"
+	ProfileTable  = "Profiles"
+	IdentityTable = "Identities"
+	EventTable    = "Events"
+	KeyTable      = "Keys"
+	AlertQueue    = "Alerts"
+	FailedQueue   = "FailedEvents"
+)
+
+// Settings understood by the functions. Values are strings because they travel as environment.
+const (
+	SettingLapseAfter = "DCRM_LAPSE_AFTER" // Go duration: inactivity after which a lapse alert fires
+	SettingEventTTL   = "DCRM_EVENT_TTL"   // Go duration: how long dedup records of events are kept
+)
+
+// Default is dcrm's topology.
+func Default() Topology {
+	return Topology{
+		Streams: []Stream{{Name: EventStream, Shards: 1}},
+		Tables: []Table{
+			{Name: ProfileTable, PartitionKey: "profileId"},
+			{Name: IdentityTable, PartitionKey: "identifier"},
+			{Name: EventTable, PartitionKey: "messageId", TTLAttribute: "expiresAt"},
+			{Name: KeyTable, PartitionKey: "keyHash"},
+		},
+		Queues: []Queue{
+			{Name: AlertQueue, DeadLetterAfter: 5},
+			{Name: FailedQueue},
+		},
+		Functions: []Function{
+			{Name: "collect", Memory: 256, Timeout: 10 * time.Second, Uses: []Use{
+				{EventStream, Write}, {KeyTable, Read},
+			}},
+			{Name: "stitch", Memory: 512, Timeout: 60 * time.Second, Uses: []Use{
+				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {EventTable, ReadWrite},
+			}, Settings: map[string]string{SettingEventTTL: "2160h"}},
+			{Name: "score", Memory: 512, Timeout: 5 * time.Minute, Uses: []Use{
+				{ProfileTable, ReadWrite}, {AlertQueue, Write},
+			}, Settings: map[string]string{SettingLapseAfter: "720h"}},
+			{Name: "profiles", Memory: 256, Timeout: 10 * time.Second, Uses: []Use{
+				{ProfileTable, Read}, {IdentityTable, Read}, {KeyTable, Read},
+			}},
+		},
+		Routes: []Route{
+			{"POST", "/v1/track", "collect", true},
+			{"POST", "/v1/page", "collect", true},
+			{"POST", "/v1/identify", "collect", true},
+			{"POST", "/v1/batch", "collect", true},
+			{"GET", "/v1/profiles", "profiles", false},
+			{"GET", "/v1/profiles/{profileId}", "profiles", false},
+		},
+		Mappings: []StreamMapping{{
+			Stream: EventStream, Function: "stitch", BatchSize: 100, MaxBatchingWindow: time.Second,
+			BisectOnError: true, RetryAttempts: 3, ReportBatchItemFailures: true, OnFailureQueue: FailedQueue,
+		}},
+		Schedules: []Schedule{{Name: "score", Function: "score", Every: time.Hour}},
+	}
+}
+
+// EnvVar is the environment variable through which a function learns a resource's physical name
+// (tables, streams) or URL (queues): DCRM_PROFILES_TABLE, DCRM_BEACONS_STREAM, DCRM_ALERTS_QUEUE_URL.
+func (t Topology) EnvVar(resource string) string {
+	name := "DCRM_" + upperSnake(resource)
+	switch t.Kind(resource) {
+	case "table":
+		return name + "_TABLE"
+	case "queue":
+		return name + "_QUEUE_URL"
+	case "stream":
+		return name + "_STREAM"
+	}
+	panic(fmt.Sprintf("topology: unknown resource %q", resource))
+}
+
+// Kind tells whether a logical name is a "table", "queue" or "stream" ("" if unknown).
+func (t Topology) Kind(resource string) string {
+	for _, x := range t.Tables {
+		if x.Name == resource {
+			return "table"
+		}
+	}
+	for _, x := range t.Queues {
+		if x.Name == resource {
+			return "queue"
+		}
+	}
+	for _, x := range t.Streams {
+		if x.Name == resource {
+			return "stream"
+		}
+	}
+	return ""
+}
+
+// Function returns the function with the given name.
+func (t Topology) Function(name string) (Function, bool) {
+	for _, f := range t.Functions {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Function{}, false
+}
+
+// Validate checks that every reference names something declared, so a typo fails a test rather
+// than a deployment.
+func (t Topology) Validate() error {
+	fn := func(name string) bool { _, ok := t.Function(name); return ok }
+	seen := map[string]bool{}
+	for _, n := range t.names() {
+		if seen[n] {
+			return fmt.Errorf("resource name %q declared twice", n)
+		}
+		seen[n] = true
+	}
+	for _, f := range t.Functions {
+		for _, u := range f.Uses {
+			if t.Kind(u.Resource) == "" {
+				return fmt.Errorf("function %s uses unknown resource %q", f.Name, u.Resource)
+			}
+		}
+	}
+	for _, r := range t.Routes {
+		if !fn(r.Function) {
+			return fmt.Errorf("route %s %s: unknown function %q", r.Method, r.Path, r.Function)
+		}
+	}
+	for _, m := range t.Mappings {
+		if t.Kind(m.Stream) != "stream" || !fn(m.Function) {
+			return fmt.Errorf("mapping %s -> %s: unknown stream or function", m.Stream, m.Function)
+		}
+		if m.OnFailureQueue != "" && t.Kind(m.OnFailureQueue) != "queue" {
+			return fmt.Errorf("mapping %s -> %s: unknown on-failure queue %q", m.Stream, m.Function, m.OnFailureQueue)
+		}
+	}
+	for _, s := range t.Schedules {
+		if !fn(s.Function) || s.Every <= 0 {
+			return fmt.Errorf("schedule %s: unknown function or no period", s.Name)
+		}
+	}
+	return nil
+}
+
+func upperSnake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			b.WriteByte('_')
+		}
+		b.WriteRune(r)
+	}
+	return strings.ToUpper(b.String())
+}
+
+func (t Topology) names() []string {
+	var n []string
+	for _, x := range t.Tables {
+		n = append(n, x.Name)
+	}
+	for _, x := range t.Queues {
+		n = append(n, x.Name)
+	}
+	for _, x := range t.Streams {
+		n = append(n, x.Name)
+	}
+	return n
+}
