@@ -1,0 +1,171 @@
+// Package localaws provisions the topology's stream, tables and queues on AWS-API-compatible servers
+// (DynamoDB Local, kinesis-mock, local-aws-sqs) and gives tests a configuration that talks to them.
+// The same calls work against AWS itself; in AWS the CDK app provisions instead.
+package localaws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/guregu/dynamo/v2"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+)
+
+// Endpoints are the loopback addresses of the local servers.
+type Endpoints struct {
+	DynamoDB string
+	Kinesis  string
+	SQS      string
+}
+
+// DefaultEndpoints reads DCRM_DYNAMODB_ENDPOINT, DCRM_KINESIS_ENDPOINT and DCRM_SQS_ENDPOINT, falling back
+// to the ports scripts/emulators/emulators.sh listens on.
+func DefaultEndpoints() Endpoints {
+	return Endpoints{
+		DynamoDB: env("DCRM_DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
+		Kinesis:  env("DCRM_KINESIS_ENDPOINT", "http://127.0.0.1:4568"),
+		SQS:      env("DCRM_SQS_ENDPOINT", "http://127.0.0.1:9324"),
+	}
+}
+
+// Region and credentials used locally; the emulators accept any.
+const (
+	Region    = "us-east-1"
+	AccessKey = "local"
+	SecretKey = "local"
+)
+
+// Environment is what a process needs to reach the local servers through the SDK's standard
+// configuration (service-specific endpoint variables), exactly as functions read it in AWS.
+func (e Endpoints) Environment() map[string]string {
+	return map[string]string{
+		"AWS_REGION":                  Region,
+		"AWS_ACCESS_KEY_ID":           AccessKey,
+		"AWS_SECRET_ACCESS_KEY":       SecretKey,
+		"AWS_ENDPOINT_URL_DYNAMODB":   e.DynamoDB,
+		"AWS_ENDPOINT_URL_KINESIS":    e.Kinesis,
+		"AWS_ENDPOINT_URL_SQS":        e.SQS,
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_SDK_LOAD_CONFIG":         "0",
+		"AWS_RETRY_MODE":              "standard",
+		"AWS_MAX_ATTEMPTS":            "5",
+		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
+		"AWS_CONFIG_FILE":             os.DevNull,
+	}
+}
+
+// Config is an aws.Config whose clients reach the local servers.
+func (e Endpoints) Config() aws.Config {
+	cfg := aws.Config{
+		Region:      Region,
+		Credentials: credentials.NewStaticCredentialsProvider(AccessKey, SecretKey, ""),
+	}
+	return cfg
+}
+
+// DynamoDBClient, KinesisClient and SQSClient build clients for the local servers.
+func (e Endpoints) DynamoDBClient() *dynamodb.Client {
+	return dynamodb.NewFromConfig(e.Config(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(e.DynamoDB) })
+}
+
+func (e Endpoints) KinesisClient() *kinesis.Client {
+	return kinesis.NewFromConfig(e.Config(), func(o *kinesis.Options) { o.BaseEndpoint = aws.String(e.Kinesis) })
+}
+
+func (e Endpoints) SQSClient() *sqs.Client {
+	return sqs.NewFromConfig(e.Config(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(e.SQS) })
+}
+
+// CreateTable creates the table under the given physical name if it does not exist, with TTL when
+// the topology asks for it, and waits until it is active.
+func CreateTable(ctx context.Context, db *dynamodb.Client, name string, t topology.Table) error {
+	attrs := []ddbtypes.AttributeDefinition{{AttributeName: aws.String(t.PartitionKey), AttributeType: ddbtypes.ScalarAttributeTypeS}}
+	keys := []ddbtypes.KeySchemaElement{{AttributeName: aws.String(t.PartitionKey), KeyType: ddbtypes.KeyTypeHash}}
+	if t.SortKey != "" {
+		attrs = append(attrs, ddbtypes.AttributeDefinition{AttributeName: aws.String(t.SortKey), AttributeType: ddbtypes.ScalarAttributeTypeS})
+		keys = append(keys, ddbtypes.KeySchemaElement{AttributeName: aws.String(t.SortKey), KeyType: ddbtypes.KeyTypeRange})
+	}
+	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName: aws.String(name), AttributeDefinitions: attrs, KeySchema: keys,
+		BillingMode: ddbtypes.BillingModePayPerRequest,
+	})
+	var exists *ddbtypes.ResourceInUseException
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("create table %s: %w", name, err)
+	}
+	if err := dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, time.Minute); err != nil {
+		return fmt.Errorf("wait for table %s: %w", name, err)
+	}
+	if t.TTLAttribute != "" && err == nil {
+		_, err := db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+			TableName:               aws.String(name),
+			TimeToLiveSpecification: &ddbtypes.TimeToLiveSpecification{AttributeName: aws.String(t.TTLAttribute), Enabled: aws.Bool(true)},
+		})
+		if err != nil {
+			return fmt.Errorf("enable ttl on %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// CreateStream creates the stream if it does not exist and waits until it is active.
+func CreateStream(ctx context.Context, k *kinesis.Client, name string, s topology.Stream) error {
+	shards := int32(max(s.Shards, 1))
+	_, err := k.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: &shards})
+	var exists *kintypes.ResourceInUseException
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("create stream %s: %w", name, err)
+	}
+	if err := kinesis.NewStreamExistsWaiter(k).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String(name)}, time.Minute, func(o *kinesis.StreamExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 100*time.Millisecond, time.Second
+	}); err != nil {
+		return fmt.Errorf("wait for stream %s: %w", name, err)
+	}
+	return nil
+}
+
+// CreateQueue creates the queue (and its dead-letter queue, named name+"-dlq") and returns its URL.
+// Creating an existing queue with the same attributes returns the existing URL.
+func CreateQueue(ctx context.Context, q *sqs.Client, name string, spec topology.Queue) (string, error) {
+	attrs := map[string]string{}
+	if spec.DeadLetterAfter > 0 {
+		dlq, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dlq")})
+		if err != nil {
+			return "", fmt.Errorf("create queue %s-dlq: %w", name, err)
+		}
+		arn, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+		if err != nil {
+			return "", fmt.Errorf("get arn of %s-dlq: %w", name, err)
+		}
+		attrs["RedrivePolicy"] = fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`, arn.Attributes["QueueArn"], spec.DeadLetterAfter)
+	}
+	out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		return "", fmt.Errorf("create queue %s: %w", name, err)
+	}
+	return aws.ToString(out.QueueUrl), nil
+}
+
+func env(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// Dynamo is a guregu/dynamo handle on DynamoDB Local.
+func (e Endpoints) Dynamo() *dynamo.DB {
+	return dynamo.New(e.Config(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(e.DynamoDB) })
+}

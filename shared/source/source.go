@@ -1,0 +1,27 @@
+// Package source describes where events come from: a site or server that holds a write key.
+package source
+
+import "strings"
+
+// Source is a site (browser) or a back end (trusted, server-side) that sends events with a write key.
+type Source struct {
+	ID             string   `dynamo:"sourceId" json:"sourceId"`
+	Name           string   `dynamo:"name" json:"name"`
+	AllowedOrigins []string `dynamo:"allowedOrigins" json:"allowedOrigins,omitempty"`
+	// Trusted sources are server-side: their identify calls may join two known customers.
+	Trusted bool `dynamo:"trusted" json:"trusted"`
+}
+
+// AllowsOrigin tells whether a browser request from origin may use this source's key. Requests
+// without an Origin header (servers, SDKs) are allowed; "*" allows every origin.
+func (s Source) AllowsOrigin(origin string) bool {
+	if origin == "" {
+		return true
+	}
+	for _, o := range s.AllowedOrigins {
+		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
