@@ -132,7 +132,7 @@ func Default() Topology {
 				{EventStream, Write}, {KeyTable, Read},
 			}},
 			{Name: "stitch", Memory: 512, Timeout: 60 * time.Second, Uses: []Use{
-				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {EventTable, ReadWrite},
+				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {EventTable, ReadWrite}, {FailedQueue, Write},
 			}, Settings: map[string]string{SettingEventTTL: "2160h"}},
 			{Name: "score", Memory: 512, Timeout: 5 * time.Minute, Uses: []Use{
 				{ProfileTable, ReadWrite}, {AlertQueue, Write},
