@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/guregu/dynamo/v2"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/source"
+)
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func openKeys(ctx context.Context) (*keystore.Store, error) {
+	table := os.Getenv(topology.Default().EnvVar(topology.KeyTable))
+	if table == "" {
+		return nil, fmt.Errorf("%s is not set (source .dcrm/local.env, or set it to the deployed table)", topology.Default().EnvVar(topology.KeyTable))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load aws config: %w", err)
+	}
+	return keystore.New(dynamo.New(cfg), table), nil
+}
+
+func addSource(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("source add", flag.ContinueOnError)
+	name := fs.String("name", "", "source name, e.g. the site's host name")
+	trusted := fs.Bool("trusted", false, "a server-side source whose identify calls may join known customers")
+	var origins multiFlag
+	fs.Var(&origins, "origin", "allowed browser origin (repeatable), e.g. https://shop.example")
+	if err := fs.Parse(args); err != nil || *name == "" {
+		return errUsage
+	}
+	keys, err := openKeys(ctx)
+	if err != nil {
+		return err
+	}
+	key, err := putSource(ctx, keys, *name, origins, *trusted)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, key)
+	return nil
+}
+
+func putSource(ctx context.Context, keys *keystore.Store, name string, origins []string, trusted bool) (string, error) {
+	key := keystore.NewKey("wk_")
+	src := source.Source{ID: "src_" + keystore.Hash(key)[:12], Name: name, AllowedOrigins: origins, Trusted: trusted}
+	return key, keys.PutSource(ctx, key, src)
+}
+
+func addAPIKey(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("apikey add", flag.ContinueOnError)
+	name := fs.String("name", "", "who uses the key, e.g. crm-sync")
+	if err := fs.Parse(args); err != nil || *name == "" {
+		return errUsage
+	}
+	keys, err := openKeys(ctx)
+	if err != nil {
+		return err
+	}
+	key := keystore.NewKey("pk_")
+	if err := keys.PutProfileAPIKey(ctx, key, *name); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, key)
+	return nil
+}

@@ -1,0 +1,62 @@
+// Command dcrm is the operator's tool: manage sources and keys, look up a profile, run a schedule
+// now. It talks to the local stack or to AWS through the same SDK configuration (AWS_REGION,
+// AWS_ENDPOINT_URL_*, credentials) and the DCRM_* variables that `make up` writes to .dcrm/local.env.
+//
+//	dcrm source add --name NAME [--origin URL]... [--trusted]   prints a new write key
+//	dcrm apikey add --name NAME                                  prints a new profile-API key
+//	dcrm profile get (PROFILE_ID | --user-id ID | --anonymous-id ID)
+//	dcrm schedule run NAME                                       invokes the schedule's function now
+//	dcrm seed-local --resources FILE --out FILE                  seeds the local stack's credentials
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+)
+
+var errUsage = errors.New(`usage:
+  dcrm source add --name NAME [--origin URL]... [--trusted]
+  dcrm apikey add --name NAME
+  dcrm profile get (PROFILE_ID | --user-id ID | --anonymous-id ID)
+  dcrm schedule run NAME
+  dcrm seed-local --resources FILE --out FILE`)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "dcrm:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errUsage
+	}
+	cmd := args[0]
+	if len(args) > 1 && (cmd == "source" || cmd == "apikey" || cmd == "profile" || cmd == "schedule") {
+		cmd += " " + args[1]
+		args = args[1:]
+	}
+	switch cmd {
+	case "source add":
+		return addSource(ctx, args[1:], out)
+	case "apikey add":
+		return addAPIKey(ctx, args[1:], out)
+	case "profile get":
+		return getProfile(ctx, args[1:], out)
+	case "schedule run":
+		return runSchedule(ctx, args[1:], out)
+	case "seed-local":
+		return seedLocal(ctx, args[1:], out)
+	}
+	return errUsage
+}

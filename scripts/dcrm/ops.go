@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/keystore"
+)
+
+func getProfile(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("profile get", flag.ContinueOnError)
+	userID := fs.String("user-id", "", "look up by user id")
+	anonID := fs.String("anonymous-id", "", "look up by anonymous id")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	path := ""
+	switch {
+	case fs.NArg() == 1:
+		path = "/v1/profiles/" + url.PathEscape(fs.Arg(0))
+	case *userID != "":
+		path = "/v1/profiles?userId=" + url.QueryEscape(*userID)
+	case *anonID != "":
+		path = "/v1/profiles?anonymousId=" + url.QueryEscape(*anonID)
+	default:
+		return errUsage
+	}
+	api, key := os.Getenv("DCRM_API_URL"), os.Getenv("DCRM_PROFILE_API_KEY")
+	if api == "" || key == "" {
+		return fmt.Errorf("DCRM_API_URL and DCRM_PROFILE_API_KEY must be set (source .dcrm/local.env)")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(api, "/")+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	client := http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("get profile: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("read profile: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("get profile: %s: %s", resp.Status, bytes.TrimSpace(body))
+	}
+	return printJSON(out, body)
+}
+
+func printJSON(out io.Writer, body []byte) error {
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, body, "", "  "); err != nil {
+		_, err = out.Write(body)
+		return err
+	}
+	pretty.WriteByte('\n')
+	_, err := pretty.WriteTo(out)
+	return err
+}
+
+// functionName is the deployed name of a topology function: DCRM_FUNCTION_<NAME> when set (the
+// generated name in AWS), else the topology name (what the local host registers).
+func functionName(name string) string {
+	if v := os.Getenv("DCRM_FUNCTION_" + strings.ToUpper(name)); v != "" {
+		return v
+	}
+	return name
+}
+
+func runSchedule(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) != 1 {
+		return errUsage
+	}
+	var schedule *topology.Schedule
+	for _, s := range topology.Default().Schedules {
+		if s.Name == args[0] {
+			schedule = &s
+		}
+	}
+	if schedule == nil {
+		return fmt.Errorf("no schedule named %q", args[0])
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("load aws config: %w", err)
+	}
+	event, _ := json.Marshal(map[string]string{"source": "dcrm.operator", "schedule": schedule.Name, "time": time.Now().UTC().Format(time.RFC3339)})
+	res, err := lambda.NewFromConfig(cfg).Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(functionName(schedule.Function)), Payload: event})
+	if err != nil {
+		return fmt.Errorf("invoke %s: %w", schedule.Function, err)
+	}
+	if res.FunctionError != nil {
+		return fmt.Errorf("%s failed: %s", schedule.Function, res.Payload)
+	}
+	return printJSON(out, res.Payload)
+}
+
+// seedLocal creates the local stack's credentials — a browser source, a trusted server source and a
+// profile-API key — and writes them, with the resource variables, to an env file scripts can source.
+func seedLocal(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("seed-local", flag.ContinueOnError)
+	resources := fs.String("resources", ".dcrm/resources.env", "env file written by the local host")
+	target := fs.String("out", ".dcrm/local.env", "env file to write")
+	origins := fs.String("origins", "http://localhost:8080,http://127.0.0.1:8080,http://localhost:3000,http://127.0.0.1:3000", "allowed origins of the browser source")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	env, err := readEnvFile(*resources)
+	if err != nil {
+		return err
+	}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
+	keys, err := openKeys(ctx)
+	if err != nil {
+		return err
+	}
+	browser, err := putSource(ctx, keys, "demo-shop (browser)", strings.Split(*origins, ","), false)
+	if err != nil {
+		return err
+	}
+	server, err := putSource(ctx, keys, "demo-shop (server)", nil, true)
+	if err != nil {
+		return err
+	}
+	profileKey := keystore.NewKey("pk_")
+	if err := keys.PutProfileAPIKey(ctx, profileKey, "local"); err != nil {
+		return err
+	}
+	creds := []string{"DCRM_WRITE_KEY=" + browser, "DCRM_SERVER_WRITE_KEY=" + server, "DCRM_PROFILE_API_KEY=" + profileKey}
+	content := strings.Join(append(env, creds...), "\n") + "\n"
+	if err := os.WriteFile(*target, []byte(content), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", *target, err)
+	}
+	for _, c := range creds {
+		fmt.Fprintln(out, c)
+	}
+	fmt.Fprintf(out, "wrote %s\n", *target)
+	return nil
+}
+
+func readEnvFile(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s (is the local host running? `make up`): %w", path, err)
+	}
+	defer f.Close()
+	var env []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") || !strings.Contains(line, "=") {
+			continue
+		}
+		env = append(env, strings.TrimPrefix(line, "export "))
+	}
+	return env, sc.Err()
+}
