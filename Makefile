@@ -7,6 +7,7 @@ GO_BUILD  := CGO_ENABLED=0 go build -trimpath -tags lambda.norpc
 STATE     := .dcrm
 API_PORT  ?= $(or $(DCRM_API_PORT),8080)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: build functions lambdas up down demo test synth bench clean emulators
 

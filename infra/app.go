@@ -1,0 +1,216 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+)
+
+// Stack names, which are also the names of the templates in cdk.out (<name>.template.json).
+const (
+	stateStackName   = "DcrmState"
+	serviceStackName = "DcrmService"
+)
+
+// appOptions are what newApp needs to build an App.
+type appOptions struct {
+	Outdir  string                 // where Synth writes the cloud assembly
+	Context map[string]interface{} // context values, e.g. the feature flags of cdk.json
+}
+
+// newApp builds the CDK App. Context given by the cdk CLI takes precedence over opts.Context.
+func newApp(opts appOptions) awscdk.App {
+	props := &awscdk.AppProps{}
+	if opts.Outdir != "" {
+		props.Outdir = jsii.String(opts.Outdir)
+	}
+	if len(opts.Context) > 0 {
+		props.Context = &opts.Context
+	}
+	return awscdk.NewApp(props)
+}
+
+// loadContext reads the "context" object of a cdk.json, so that an App run without the cdk CLI
+// gets the same feature flags as one run by it. A missing file gives no context.
+func loadContext(path string) (map[string]interface{}, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var doc struct {
+		Context map[string]interface{} `json:"context"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return doc.Context, nil
+}
+
+// config is everything buildStacks needs besides the App.
+type config struct {
+	Topology     topology.Topology
+	FunctionsDir string // holds <name>/bootstrap for every function of the topology
+}
+
+// stacks are the two stacks of the app.
+type stacks struct {
+	State   *stateStack
+	Service *serviceStack
+}
+
+// buildStacks checks cfg and adds the stateful and the service stack to app. Everything it
+// deploys comes from cfg.Topology.
+func buildStacks(app awscdk.App, cfg config) (*stacks, error) {
+	if err := validate(cfg); err != nil {
+		return nil, err
+	}
+	state := newStateStack(app, stateStackName, cfg.Topology)
+	service := newServiceStack(app, serviceStackName, cfg, state)
+	return &stacks{State: state, Service: service}, nil
+}
+
+// ErrInvalidConfig is returned (wrapped) by buildStacks when the topology cannot be deployed as is.
+var ErrInvalidConfig = errors.New("invalid deployment configuration")
+
+// validate finds what CloudFormation or the CDK would reject, before any construct is built, so
+// the error is one clear sentence instead of a stack trace from the construct library.
+func validate(cfg config) error {
+	t := cfg.Topology
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("%w: topology: %w", ErrInvalidConfig, err)
+	}
+	if len(t.Functions) == 0 {
+		return fmt.Errorf("%w: topology has no functions", ErrInvalidConfig)
+	}
+	for _, s := range t.Streams {
+		if s.Shards < 0 {
+			return fmt.Errorf("%w: stream %s: negative shard count %d", ErrInvalidConfig, s.Name, s.Shards)
+		}
+	}
+	for _, tb := range t.Tables {
+		if tb.PartitionKey == "" {
+			return fmt.Errorf("%w: table %s has no partition key", ErrInvalidConfig, tb.Name)
+		}
+	}
+	for _, q := range t.Queues {
+		if q.DeadLetterAfter < 0 || q.DeadLetterAfter > 1000 {
+			return fmt.Errorf("%w: queue %s: dead-letter receive count %d outside 0..1000", ErrInvalidConfig, q.Name, q.DeadLetterAfter)
+		}
+	}
+	for _, f := range t.Functions {
+		if err := validateFunction(t, f, cfg.FunctionsDir); err != nil {
+			return fmt.Errorf("%w: function %s: %w", ErrInvalidConfig, f.Name, err)
+		}
+	}
+	routes := map[string]bool{}
+	for _, r := range t.Routes {
+		if !httpMethods[r.Method] {
+			return fmt.Errorf("%w: route %s %s: unknown method", ErrInvalidConfig, r.Method, r.Path)
+		}
+		if len(r.Path) == 0 || r.Path[0] != '/' {
+			return fmt.Errorf("%w: route %s %q: path must start with /", ErrInvalidConfig, r.Method, r.Path)
+		}
+		key := r.Method + " " + r.Path
+		if routes[key] {
+			return fmt.Errorf("%w: route %s declared twice", ErrInvalidConfig, key)
+		}
+		routes[key] = true
+	}
+	for _, m := range t.Mappings {
+		if err := validateMapping(m); err != nil {
+			return fmt.Errorf("%w: mapping %s -> %s: %w", ErrInvalidConfig, m.Stream, m.Function, err)
+		}
+	}
+	for _, s := range t.Schedules {
+		if _, err := rateExpression(s.Every); err != nil {
+			return fmt.Errorf("%w: schedule %s: %w", ErrInvalidConfig, s.Name, err)
+		}
+	}
+	return nil
+}
+
+var httpMethods = map[string]bool{
+	"GET": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true, "HEAD": true, "OPTIONS": true, "ANY": true,
+}
+
+func validateFunction(t topology.Topology, f topology.Function, functionsDir string) error {
+	if f.Memory < 128 || f.Memory > 10240 {
+		return fmt.Errorf("memory %d MB outside 128..10240", f.Memory)
+	}
+	if f.Timeout < time.Second || f.Timeout > 15*time.Minute || f.Timeout%time.Second != 0 {
+		return fmt.Errorf("timeout %s: want whole seconds from 1s to 15m", f.Timeout)
+	}
+	env := map[string]bool{}
+	for _, u := range f.Uses {
+		switch u.Access {
+		case topology.Read, topology.Write, topology.ReadWrite:
+		default:
+			return fmt.Errorf("unknown access %q to %s", u.Access, u.Resource)
+		}
+		name := t.EnvVar(u.Resource)
+		if env[name] {
+			return fmt.Errorf("uses %s twice", u.Resource)
+		}
+		env[name] = true
+	}
+	for k := range f.Settings {
+		if env[k] {
+			return fmt.Errorf("setting %s collides with a resource variable", k)
+		}
+	}
+	bootstrap := filepath.Join(functionsDir, f.Name, "bootstrap")
+	info, err := os.Stat(bootstrap)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no binary at %s: build the functions for linux/arm64 first (make lambdas)", bootstrap)
+	}
+	if err != nil {
+		return fmt.Errorf("check binary: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("binary %s is not a regular file", bootstrap)
+	}
+	return nil
+}
+
+func validateMapping(m topology.StreamMapping) error {
+	if m.BatchSize < 0 || m.BatchSize > 10000 {
+		return fmt.Errorf("batch size %d outside 1..10000", m.BatchSize)
+	}
+	if m.MaxBatchingWindow < 0 || m.MaxBatchingWindow > 300*time.Second || m.MaxBatchingWindow%time.Second != 0 {
+		return fmt.Errorf("batching window %s: want whole seconds up to 5m", m.MaxBatchingWindow)
+	}
+	if m.RetryAttempts < -1 || m.RetryAttempts > 10000 {
+		return fmt.Errorf("retry attempts %d outside -1..10000", m.RetryAttempts)
+	}
+	return nil
+}
+
+// rateExpression turns a period into an EventBridge Scheduler rate expression, in the largest
+// unit that divides it: 1h gives "rate(1 hour)", 90m "rate(90 minutes)", 48h "rate(2 days)".
+func rateExpression(every time.Duration) (string, error) {
+	if every < time.Minute || every%time.Minute != 0 {
+		return "", fmt.Errorf("period %s: want a positive whole number of minutes", every)
+	}
+	n, unit := int64(every/time.Minute), "minute"
+	switch {
+	case every%(24*time.Hour) == 0:
+		n, unit = int64(every/(24*time.Hour)), "day"
+	case every%time.Hour == 0:
+		n, unit = int64(every/time.Hour), "hour"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("rate(%d %s)", n, unit), nil
+}

@@ -1,0 +1,860 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+)
+
+// The app is synthesized once per test binary: starting jsii and synthesizing takes seconds.
+var synth struct {
+	topo     topology.Topology
+	stacks   *stacks
+	state    assertions.Template
+	service  assertions.Template
+	stateJ   template
+	serviceJ template
+	// logical ids in the stateful template, by topology name
+	streamID, tableID, queueID, deadLetterID map[string]string
+	// logical ids in the service template, by function name
+	functionID map[string]string
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	// Node 20 works but jsii warns loudly about its age; the warning is noise in test output.
+	for k, v := range map[string]string{
+		"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "18,20",
+		"JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION":  "1",
+	} {
+		if os.Getenv(k) == "" {
+			os.Setenv(k, v)
+		}
+	}
+	defer jsii.Close()
+
+	tmp, err := os.MkdirTemp("", "dcrm-infra-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "make temp dir:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+
+	if err := synthesize(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, "synthesize:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+func synthesize(tmp string) error {
+	synth.topo = topology.Default()
+	fns := filepath.Join(tmp, "functions")
+	if err := placeholderBinaries(fns, synth.topo); err != nil {
+		return err
+	}
+	root, err := projectRoot()
+	if err != nil {
+		return err
+	}
+	ctx, err := loadContext(filepath.Join(root, "cdk.json"))
+	if err != nil {
+		return err
+	}
+	app := newApp(appOptions{Outdir: filepath.Join(tmp, "cdk.out"), Context: ctx})
+	s, err := buildStacks(app, config{Topology: synth.topo, FunctionsDir: fns})
+	if err != nil {
+		return err
+	}
+	synth.stacks = s
+	synth.state = assertions.Template_FromStack(s.State.Stack, nil)
+	synth.service = assertions.Template_FromStack(s.Service.Stack, nil)
+	synth.stateJ = template(*synth.state.ToJSON())
+	synth.serviceJ = template(*synth.service.ToJSON())
+
+	synth.streamID, synth.tableID, synth.queueID = map[string]string{}, map[string]string{}, map[string]string{}
+	synth.deadLetterID, synth.functionID = map[string]string{}, map[string]string{}
+	for name, c := range s.State.Streams {
+		synth.streamID[name] = logicalID(s.State.Stack, c)
+	}
+	for name, c := range s.State.Tables {
+		synth.tableID[name] = logicalID(s.State.Stack, c)
+	}
+	for name, c := range s.State.Queues {
+		synth.queueID[name] = logicalID(s.State.Stack, c)
+	}
+	for name, c := range s.State.DeadLetters {
+		synth.deadLetterID[name] = logicalID(s.State.Stack, c)
+	}
+	for name, c := range s.Service.Functions {
+		synth.functionID[name] = logicalID(s.Service.Stack, c)
+	}
+	return nil
+}
+
+// placeholderBinaries writes an empty <dir>/<name>/bootstrap for every function.
+func placeholderBinaries(dir string, t topology.Topology) error {
+	for _, f := range t.Functions {
+		d := filepath.Join(dir, f.Name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(d, "bootstrap"), nil, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func logicalID(stack awscdk.Stack, c constructs.IConstruct) string {
+	return *stack.GetLogicalId(c.Node().DefaultChild().(awscdk.CfnElement))
+}
+
+// check runs a CDK assertion, which panics on mismatch, and reports the mismatch as a test error.
+func check(t *testing.T, what string, assertion func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("%s: %v", what, r)
+		}
+	}()
+	assertion()
+}
+
+func obj(kv map[string]interface{}) assertions.Matcher { return assertions.Match_ObjectLike(&kv) }
+func arr(items ...interface{}) *[]interface{}          { return &items }
+
+// --- stateful stack ----------------------------------------------------------------------------
+
+func TestStateStackHasTheStreams(t *testing.T) {
+	check(t, "stream count", func() {
+		synth.state.ResourceCountIs(jsii.String("AWS::Kinesis::Stream"), jsii.Number(float64(len(synth.topo.Streams))))
+	})
+	for _, s := range synth.topo.Streams {
+		r := synth.stateJ.resource(t, synth.streamID[s.Name])
+		props := r.props()
+		if s.Shards > 0 {
+			if got := props["ShardCount"]; got != float64(s.Shards) {
+				t.Errorf("stream %s: ShardCount = %v, want %d", s.Name, got, s.Shards)
+			}
+			if got := dig(props, "StreamModeDetails", "StreamMode"); got != "PROVISIONED" {
+				t.Errorf("stream %s: StreamMode = %v, want PROVISIONED", s.Name, got)
+			}
+		}
+		if got := dig(props, "StreamEncryption", "EncryptionType"); got != "KMS" {
+			t.Errorf("stream %s: EncryptionType = %v, want KMS", s.Name, got)
+		}
+	}
+	// The event stream is what collect writes and stitch reads.
+	if _, ok := synth.streamID[topology.EventStream]; !ok {
+		t.Errorf("no stream %s", topology.EventStream)
+	}
+}
+
+func TestStateStackHasTheTablesWithTheirKeys(t *testing.T) {
+	if len(synth.topo.Tables) != 4 {
+		t.Fatalf("topology has %d tables, this test expects the 4 of the walking skeleton", len(synth.topo.Tables))
+	}
+	check(t, "table count", func() {
+		synth.state.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(4))
+	})
+	for _, tb := range synth.topo.Tables {
+		keys := []interface{}{map[string]interface{}{"AttributeName": tb.PartitionKey, "KeyType": "HASH"}}
+		if tb.SortKey != "" {
+			keys = append(keys, map[string]interface{}{"AttributeName": tb.SortKey, "KeyType": "RANGE"})
+		}
+		ttl := interface{}(assertions.Match_Absent())
+		if tb.TTLAttribute != "" {
+			ttl = map[string]interface{}{"AttributeName": tb.TTLAttribute, "Enabled": true}
+		}
+		check(t, "table "+tb.Name, func() {
+			synth.state.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), obj(map[string]interface{}{
+				"KeySchema":                        assertions.Match_ArrayEquals(&keys),
+				"BillingMode":                      "PAY_PER_REQUEST",
+				"PointInTimeRecoverySpecification": map[string]interface{}{"PointInTimeRecoveryEnabled": true},
+				"TimeToLiveSpecification":          ttl,
+			}))
+		})
+		got := synth.stateJ.resource(t, synth.tableID[tb.Name]).props()
+		if pk := dig(got, "KeySchema", 0, "AttributeName"); pk != tb.PartitionKey {
+			t.Errorf("table %s: partition key %v, want %s", tb.Name, pk, tb.PartitionKey)
+		}
+	}
+	// Literal values, so a topology edit that loses them fails here.
+	events := synth.stateJ.resource(t, synth.tableID[topology.EventTable]).props()
+	if got := dig(events, "TimeToLiveSpecification", "AttributeName"); got != "expiresAt" {
+		t.Errorf("Events table TTL attribute = %v, want expiresAt", got)
+	}
+	profiles := synth.stateJ.resource(t, synth.tableID[topology.ProfileTable]).props()
+	if got := dig(profiles, "KeySchema", 0, "AttributeName"); got != "profileId" {
+		t.Errorf("Profiles table partition key = %v, want profileId", got)
+	}
+	if _, ok := profiles["TimeToLiveSpecification"]; ok {
+		t.Errorf("Profiles table has a TTL; profiles must not expire")
+	}
+}
+
+func TestStateStackHasTheQueuesWithDeadLetterRedrive(t *testing.T) {
+	want := len(synth.topo.Queues)
+	for _, q := range synth.topo.Queues {
+		if q.DeadLetterAfter > 0 {
+			want++
+		}
+	}
+	check(t, "queue count", func() {
+		synth.state.ResourceCountIs(jsii.String("AWS::SQS::Queue"), jsii.Number(float64(want)))
+	})
+	for _, q := range synth.topo.Queues {
+		props := synth.stateJ.resource(t, synth.queueID[q.Name]).props()
+		if props["SqsManagedSseEnabled"] != true {
+			t.Errorf("queue %s: SqsManagedSseEnabled = %v, want true", q.Name, props["SqsManagedSseEnabled"])
+		}
+		redrive, hasRedrive := props["RedrivePolicy"].(map[string]interface{})
+		if q.DeadLetterAfter == 0 {
+			if hasRedrive {
+				t.Errorf("queue %s: unexpected RedrivePolicy %v", q.Name, redrive)
+			}
+			continue
+		}
+		if !hasRedrive {
+			t.Errorf("queue %s: no RedrivePolicy", q.Name)
+			continue
+		}
+		if got := redrive["maxReceiveCount"]; got != float64(q.DeadLetterAfter) {
+			t.Errorf("queue %s: maxReceiveCount = %v, want %d", q.Name, got, q.DeadLetterAfter)
+		}
+		if got := synth.stateJ.target(redrive["deadLetterTargetArn"]); got != synth.deadLetterID[q.Name] {
+			t.Errorf("queue %s: dead-letter target %q, want its own dead-letter queue %q", q.Name, got, synth.deadLetterID[q.Name])
+		}
+	}
+	// Alerts are redriven after 5 receives (literal, from the issue).
+	alerts := synth.stateJ.resource(t, synth.queueID[topology.AlertQueue]).props()
+	if got := dig(alerts, "RedrivePolicy", "maxReceiveCount"); got != float64(5) {
+		t.Errorf("Alerts maxReceiveCount = %v, want 5", got)
+	}
+}
+
+func TestStateStackRetainsEverything(t *testing.T) {
+	for _, typ := range []string{"AWS::Kinesis::Stream", "AWS::DynamoDB::Table", "AWS::SQS::Queue"} {
+		for id, r := range synth.stateJ.ofType(typ) {
+			if r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
+				t.Errorf("%s %s: DeletionPolicy %v, UpdateReplacePolicy %v; want Retain", typ, id, r["DeletionPolicy"], r["UpdateReplacePolicy"])
+			}
+		}
+	}
+}
+
+func TestNothingHasAPhysicalName(t *testing.T) {
+	nameProps := map[string]string{
+		"AWS::Kinesis::Stream":     "Name",
+		"AWS::DynamoDB::Table":     "TableName",
+		"AWS::SQS::Queue":          "QueueName",
+		"AWS::Lambda::Function":    "FunctionName",
+		"AWS::IAM::Role":           "RoleName",
+		"AWS::Logs::LogGroup":      "LogGroupName",
+		"AWS::Scheduler::Schedule": "Name",
+		"AWS::CloudWatch::Alarm":   "AlarmName",
+	}
+	seen := 0
+	for _, tmpl := range []template{synth.stateJ, synth.serviceJ} {
+		for typ, prop := range nameProps {
+			for id, r := range tmpl.ofType(typ) {
+				seen++
+				if v, ok := r.props()[prop]; ok {
+					t.Errorf("%s %s has the physical name %s = %v", typ, id, prop, v)
+				}
+			}
+		}
+	}
+	if seen < 10 {
+		t.Errorf("checked only %d resources; the templates look empty", seen)
+	}
+}
+
+// --- service stack -----------------------------------------------------------------------------
+
+func TestServiceStackHasOneFunctionPerTopologyFunction(t *testing.T) {
+	check(t, "function count", func() {
+		synth.service.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(float64(len(synth.topo.Functions))))
+	})
+	for _, f := range synth.topo.Functions {
+		env := map[string]interface{}{}
+		for _, u := range f.Uses {
+			env[synth.topo.EnvVar(u.Resource)] = assertions.Match_AnyValue()
+		}
+		for k, v := range f.Settings {
+			env[k] = v
+		}
+		check(t, "function "+f.Name, func() {
+			synth.service.HasResourceProperties(jsii.String("AWS::Lambda::Function"), obj(map[string]interface{}{
+				"Description":   "dcrm function " + f.Name,
+				"Runtime":       "provided.al2023",
+				"Architectures": []interface{}{"arm64"},
+				"Handler":       "bootstrap",
+				"MemorySize":    f.Memory,
+				"Timeout":       f.Timeout.Seconds(),
+				"Environment":   map[string]interface{}{"Variables": assertions.Match_ObjectEquals(&env)},
+			}))
+		})
+
+		// Every resource variable names the resource the topology says.
+		vars, _ := dig(synth.serviceJ.resource(t, synth.functionID[f.Name]).props(), "Environment", "Variables").(map[string]interface{})
+		for _, u := range f.Uses {
+			name := synth.topo.EnvVar(u.Resource)
+			if got, want := synth.serviceJ.target(vars[name]), stateID(u.Resource); got != want {
+				t.Errorf("function %s: %s refers to %q, want %q (%s)", f.Name, name, got, want, u.Resource)
+			}
+		}
+	}
+
+	// Literal contract values, as the functions read them.
+	collect := envOf(t, "collect")
+	for _, k := range []string{"DCRM_BEACONS_STREAM", "DCRM_KEYS_TABLE"} {
+		if _, ok := collect[k]; !ok {
+			t.Errorf("collect has no %s", k)
+		}
+	}
+	if got := envOf(t, "stitch")["DCRM_EVENT_TTL"]; got != "2160h" {
+		t.Errorf("stitch DCRM_EVENT_TTL = %v, want 2160h", got)
+	}
+	if _, ok := envOf(t, "score")["DCRM_ALERTS_QUEUE_URL"]; !ok {
+		t.Errorf("score has no DCRM_ALERTS_QUEUE_URL")
+	}
+}
+
+func envOf(t *testing.T, fn string) map[string]interface{} {
+	t.Helper()
+	id, ok := synth.functionID[fn]
+	if !ok {
+		t.Fatalf("no function %s", fn)
+	}
+	vars, _ := dig(synth.serviceJ.resource(t, id).props(), "Environment", "Variables").(map[string]interface{})
+	return vars
+}
+
+func stateID(resource string) string {
+	switch synth.topo.Kind(resource) {
+	case "table":
+		return synth.tableID[resource]
+	case "stream":
+		return synth.streamID[resource]
+	case "queue":
+		return synth.queueID[resource]
+	}
+	return ""
+}
+
+func TestFunctionsGetTheGrantsOfTheirUses(t *testing.T) {
+	mapped := map[string][]string{} // function -> extra resources its stream mapping needs
+	for _, m := range synth.topo.Mappings {
+		mapped[m.Function] = append(mapped[m.Function], m.Stream)
+		if m.OnFailureQueue != "" {
+			mapped[m.Function] = append(mapped[m.Function], m.OnFailureQueue)
+		}
+	}
+	for _, f := range synth.topo.Functions {
+		actions := synth.serviceJ.roleActions(t, synth.functionID[f.Name])
+		allowed := map[string]bool{}
+		for _, r := range mapped[f.Name] {
+			allowed[stateID(r)] = true
+		}
+		for _, u := range f.Uses {
+			id := stateID(u.Resource)
+			allowed[id] = true
+			got := actions[id]
+			read := u.Access == topology.Read || u.Access == topology.ReadWrite
+			write := u.Access == topology.Write || u.Access == topology.ReadWrite
+			var readAction, writeAction string
+			switch synth.topo.Kind(u.Resource) {
+			case "table":
+				readAction, writeAction = "dynamodb:GetItem", "dynamodb:PutItem"
+			case "stream":
+				readAction, writeAction = "kinesis:GetRecords", "kinesis:PutRecords"
+			case "queue":
+				readAction, writeAction = "sqs:ReceiveMessage", "sqs:SendMessage"
+			}
+			if got[readAction] != read {
+				t.Errorf("function %s, %s (%s): %s granted = %v, want %v", f.Name, u.Resource, u.Access, readAction, got[readAction], read)
+			}
+			if got[writeAction] != write && !slices.Contains(mapped[f.Name], u.Resource) {
+				t.Errorf("function %s, %s (%s): %s granted = %v, want %v", f.Name, u.Resource, u.Access, writeAction, got[writeAction], write)
+			}
+		}
+		for id := range actions {
+			if !allowed[id] {
+				t.Errorf("function %s has access to %s, which it does not use", f.Name, id)
+			}
+		}
+	}
+	// Literal: the profile API only reads.
+	profiles := synth.serviceJ.roleActions(t, synth.functionID["profiles"])
+	if profiles[synth.tableID[topology.ProfileTable]]["dynamodb:PutItem"] {
+		t.Errorf("profiles may write the Profiles table")
+	}
+	if !synth.serviceJ.roleActions(t, synth.functionID["collect"])[synth.streamID[topology.EventStream]]["kinesis:PutRecords"] {
+		t.Errorf("collect may not put records on the event stream")
+	}
+}
+
+func TestAPIHasEveryTopologyRoute(t *testing.T) {
+	check(t, "route count", func() {
+		synth.service.ResourceCountIs(jsii.String("AWS::ApiGatewayV2::Route"), jsii.Number(float64(len(synth.topo.Routes))))
+	})
+	routes := map[string]map[string]interface{}{} // route key -> properties
+	for _, r := range synth.serviceJ.ofType("AWS::ApiGatewayV2::Route") {
+		routes[fmt.Sprint(r.props()["RouteKey"])] = r.props()
+	}
+	for _, r := range synth.topo.Routes {
+		key := r.Method + " " + r.Path
+		props, ok := routes[key]
+		if !ok {
+			t.Errorf("no route %q; have %v", key, sortedKeys(routes))
+			continue
+		}
+		// route -> integration -> function
+		integrationID := synth.serviceJ.target(dig(props, "Target", "Fn::Join", 1, 1))
+		integration := synth.serviceJ.resource(t, integrationID).props()
+		if got := integration["PayloadFormatVersion"]; got != "2.0" {
+			t.Errorf("route %s: payload format %v, want 2.0", key, got)
+		}
+		if got := integration["IntegrationType"]; got != "AWS_PROXY" {
+			t.Errorf("route %s: integration type %v, want AWS_PROXY", key, got)
+		}
+		if got, want := synth.serviceJ.target(integration["IntegrationUri"]), synth.functionID[r.Function]; got != want {
+			t.Errorf("route %s: served by %q, want %q (%s)", key, got, want, r.Function)
+		}
+	}
+	for _, key := range []string{"POST /v1/batch", "POST /v1/track", "GET /v1/profiles/{profileId}"} {
+		if _, ok := routes[key]; !ok {
+			t.Errorf("no route %q", key)
+		}
+	}
+	check(t, "API URL output", func() {
+		synth.service.HasOutput(jsii.String("ApiUrl"), obj(map[string]interface{}{}))
+	})
+}
+
+func TestStreamMappingFailsOnlyTheBadRecords(t *testing.T) {
+	check(t, "mapping count", func() {
+		synth.service.ResourceCountIs(jsii.String("AWS::Lambda::EventSourceMapping"), jsii.Number(float64(len(synth.topo.Mappings))))
+	})
+	mappings := synth.serviceJ.ofType("AWS::Lambda::EventSourceMapping")
+	for _, m := range synth.topo.Mappings {
+		var props map[string]interface{}
+		for _, r := range mappings {
+			if synth.serviceJ.target(r.props()["FunctionName"]) == synth.functionID[m.Function] {
+				props = r.props()
+			}
+		}
+		if props == nil {
+			t.Errorf("no mapping for %s", m.Function)
+			continue
+		}
+		want := map[string]interface{}{
+			"BatchSize":                      float64(m.BatchSize),
+			"MaximumBatchingWindowInSeconds": m.MaxBatchingWindow.Seconds(),
+			"BisectBatchOnFunctionError":     m.BisectOnError,
+			"MaximumRetryAttempts":           float64(m.RetryAttempts),
+			"StartingPosition":               "TRIM_HORIZON",
+		}
+		for k, v := range want {
+			if props[k] != v {
+				t.Errorf("mapping %s -> %s: %s = %v, want %v", m.Stream, m.Function, k, props[k], v)
+			}
+		}
+		types, _ := props["FunctionResponseTypes"].([]interface{})
+		if got := slices.Contains(types, "ReportBatchItemFailures"); got != m.ReportBatchItemFailures {
+			t.Errorf("mapping %s -> %s: ReportBatchItemFailures = %v, want %v", m.Stream, m.Function, got, m.ReportBatchItemFailures)
+		}
+		if got := synth.serviceJ.target(props["EventSourceArn"]); got != synth.streamID[m.Stream] {
+			t.Errorf("mapping reads %q, want stream %q", got, synth.streamID[m.Stream])
+		}
+		if m.OnFailureQueue != "" {
+			dest := dig(props, "DestinationConfig", "OnFailure", "Destination")
+			if got := synth.serviceJ.target(dest); got != synth.queueID[m.OnFailureQueue] {
+				t.Errorf("mapping sends failures to %q, want queue %q", got, synth.queueID[m.OnFailureQueue])
+			}
+		}
+	}
+	// Literal values of the walking skeleton.
+	check(t, "stitch mapping literals", func() {
+		synth.service.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), obj(map[string]interface{}{
+			"BatchSize":                  100,
+			"BisectBatchOnFunctionError": true,
+			"MaximumRetryAttempts":       3,
+			"FunctionResponseTypes":      []interface{}{"ReportBatchItemFailures"},
+			"DestinationConfig":          obj(map[string]interface{}{"OnFailure": obj(map[string]interface{}{"Destination": assertions.Match_AnyValue()})}),
+		}))
+	})
+}
+
+func TestSchedulesRunTheirFunctionOnTheirRate(t *testing.T) {
+	check(t, "schedule count", func() {
+		synth.service.ResourceCountIs(jsii.String("AWS::Scheduler::Schedule"), jsii.Number(float64(len(synth.topo.Schedules))))
+	})
+	schedules := synth.serviceJ.ofType("AWS::Scheduler::Schedule")
+	for _, sc := range synth.topo.Schedules {
+		rate, err := rateExpression(sc.Every)
+		if err != nil {
+			t.Fatalf("schedule %s: %v", sc.Name, err)
+		}
+		found := false
+		for _, r := range schedules {
+			p := r.props()
+			if p["ScheduleExpression"] != rate || synth.serviceJ.target(dig(p, "Target", "Arn")) != synth.functionID[sc.Function] {
+				continue
+			}
+			found = true
+			var event map[string]interface{}
+			if err := json.Unmarshal([]byte(fmt.Sprint(dig(p, "Target", "Input"))), &event); err != nil {
+				t.Errorf("schedule %s: input is not JSON: %v", sc.Name, err)
+				continue
+			}
+			if event["detail-type"] != "Scheduled Event" || dig(event, "detail", "schedule") != sc.Name {
+				t.Errorf("schedule %s: input %v is not a scheduled event for it", sc.Name, event)
+			}
+			if dig(p, "Target", "RoleArn") == nil {
+				t.Errorf("schedule %s: no role", sc.Name)
+			}
+		}
+		if !found {
+			t.Errorf("no schedule running %s at %s", sc.Function, rate)
+		}
+	}
+	check(t, "hourly score", func() {
+		synth.service.HasResourceProperties(jsii.String("AWS::Scheduler::Schedule"), obj(map[string]interface{}{
+			"ScheduleExpression": "rate(1 hour)",
+			"State":              "ENABLED",
+		}))
+	})
+}
+
+func TestAlarmsWatchTheMappingAndTheFailureQueues(t *testing.T) {
+	alarms := synth.serviceJ.ofType("AWS::CloudWatch::Alarm")
+	has := func(metric, dimension, target string) bool {
+		for _, a := range alarms {
+			p := a.props()
+			if p["MetricName"] == metric && dig(p, "Dimensions", 0, "Name") == dimension &&
+				synth.serviceJ.target(dig(p, "Dimensions", 0, "Value")) == target {
+				return true
+			}
+		}
+		return false
+	}
+	for _, m := range synth.topo.Mappings {
+		if !has("IteratorAge", "FunctionName", synth.functionID[m.Function]) {
+			t.Errorf("no iterator age alarm on %s", m.Function)
+		}
+		if m.OnFailureQueue != "" && !has("ApproximateNumberOfMessagesVisible", "QueueName", synth.queueID[m.OnFailureQueue]) {
+			t.Errorf("no depth alarm on %s", m.OnFailureQueue)
+		}
+	}
+	for name, id := range synth.deadLetterID {
+		if !has("ApproximateNumberOfMessagesVisible", "QueueName", id) {
+			t.Errorf("no depth alarm on the dead-letter queue of %s", name)
+		}
+	}
+}
+
+// --- without jsii ------------------------------------------------------------------------------
+
+func TestValidateRejectsWhatCannotBeDeployed(t *testing.T) {
+	dir := t.TempDir()
+	if err := placeholderBinaries(dir, topology.Default()); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		change func(*config)
+		want   string // in the error; "" means valid
+	}{
+		{"default topology", func(*config) {}, ""},
+		{"missing binary", func(c *config) { c.FunctionsDir = filepath.Join(dir, "nowhere") }, "nowhere/collect/bootstrap"},
+		{"unknown resource", func(c *config) {
+			c.Topology.Functions[0].Uses = append(c.Topology.Functions[0].Uses, topology.Use{Resource: "Nope", Access: topology.Read})
+		}, `unknown resource "Nope"`},
+		{"unknown access", func(c *config) { c.Topology.Functions[0].Uses[0].Access = "admin" }, `unknown access "admin"`},
+		{"fractional timeout", func(c *config) { c.Topology.Functions[0].Timeout = 1500 * time.Millisecond }, "timeout 1.5s"},
+		{"too little memory", func(c *config) { c.Topology.Functions[0].Memory = 64 }, "memory 64 MB"},
+		{"setting shadows a resource", func(c *config) {
+			c.Topology.Functions[0].Settings = map[string]string{"DCRM_KEYS_TABLE": "x"}
+		}, "setting DCRM_KEYS_TABLE collides"},
+		{"bad method", func(c *config) { c.Topology.Routes[0].Method = "FETCH" }, "unknown method"},
+		{"route twice", func(c *config) { c.Topology.Routes = append(c.Topology.Routes, c.Topology.Routes[0]) }, "declared twice"},
+		{"route to nobody", func(c *config) { c.Topology.Routes[0].Function = "ghost" }, `unknown function "ghost"`},
+		{"batching window", func(c *config) { c.Topology.Mappings[0].MaxBatchingWindow = 10 * time.Minute }, "batching window 10m0s"},
+		{"schedule in seconds", func(c *config) { c.Topology.Schedules[0].Every = 90 * time.Second }, "period 1m30s"},
+		{"negative dead-letter count", func(c *config) { c.Topology.Queues[0].DeadLetterAfter = -1 }, "dead-letter receive count -1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config{Topology: topology.Default(), FunctionsDir: dir}
+			tc.change(&cfg)
+			err := validate(cfg)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("validate accepted it; want an error with %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Errorf("error %q is not ErrInvalidConfig", err)
+			}
+		})
+	}
+}
+
+func TestRateExpression(t *testing.T) {
+	tests := []struct {
+		every string
+		want  string
+	}{
+		{"1m", "rate(1 minute)"},
+		{"5m", "rate(5 minutes)"},
+		{"1h", "rate(1 hour)"},
+		{"90m", "rate(90 minutes)"},
+		{"6h", "rate(6 hours)"},
+		{"24h", "rate(1 day)"},
+		{"48h", "rate(2 days)"},
+		{"36h", "rate(36 hours)"},
+	}
+	for _, tc := range tests {
+		got, err := rateExpression(mustDuration(t, tc.every))
+		if err != nil || got != tc.want {
+			t.Errorf("rateExpression(%s) = %q, %v; want %q", tc.every, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"0s", "-1h", "30s", "61s"} {
+		if got, err := rateExpression(mustDuration(t, bad)); err == nil {
+			t.Errorf("rateExpression(%s) = %q; want an error", bad, got)
+		}
+	}
+}
+
+func TestResolveFunctionsDir(t *testing.T) {
+	root := filepath.FromSlash("/repo")
+	tests := []struct {
+		context, env, want string
+	}{
+		{"", "", "/repo/bin/lambda"},
+		{"", "out/fns", "/repo/out/fns"},
+		{"", "/abs/fns", "/abs/fns"},
+		{"ctx/fns", "/abs/fns", "/repo/ctx/fns"},
+		{"/ctx/abs", "", "/ctx/abs"},
+		{"", "  ", "/repo/bin/lambda"},
+	}
+	for _, tc := range tests {
+		if got := resolveFunctionsDir(tc.context, tc.env, root); got != filepath.FromSlash(tc.want) {
+			t.Errorf("resolveFunctionsDir(%q, %q) = %q, want %q", tc.context, tc.env, got, tc.want)
+		}
+	}
+}
+
+func TestLoadContext(t *testing.T) {
+	dir := t.TempDir()
+	if got, err := loadContext(filepath.Join(dir, "missing.json")); err != nil || got != nil {
+		t.Errorf("missing file: got %v, %v; want no context, no error", got, err)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadContext(bad); err == nil || !strings.Contains(err.Error(), "parse") {
+		t.Errorf("malformed file: err = %v, want a parse error", err)
+	}
+	good := filepath.Join(dir, "cdk.json")
+	if err := os.WriteFile(good, []byte(`{"app":"x","context":{"a":true,"b":["c"]}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := loadContext(good)
+	if err != nil || got["a"] != true || len(got["b"].([]interface{})) != 1 {
+		t.Errorf("good file: got %v, %v", got, err)
+	}
+}
+
+// The project's cdk.json runs this app and holds no looked-up (account- or region-specific) values.
+func TestProjectCdkJSON(t *testing.T) {
+	root, err := projectRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "cdk.json"))
+	if err != nil {
+		t.Fatalf("read cdk.json: %v", err)
+	}
+	var doc struct {
+		App     string                 `json:"app"`
+		Context map[string]interface{} `json:"context"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("parse cdk.json: %v", err)
+	}
+	if doc.App != "go run ./infra" {
+		t.Errorf("app = %q, want %q", doc.App, "go run ./infra")
+	}
+	for k := range doc.Context {
+		if !strings.HasPrefix(k, "@aws-cdk") {
+			t.Errorf("context key %q is not a feature flag (lookups do not belong in cdk.json)", k)
+		}
+	}
+}
+
+// --- template helpers --------------------------------------------------------------------------
+
+type template map[string]interface{}
+
+type resource map[string]interface{}
+
+func (r resource) props() map[string]interface{} {
+	p, _ := r["Properties"].(map[string]interface{})
+	return p
+}
+
+func (tm template) resources() map[string]interface{} {
+	rs, _ := tm["Resources"].(map[string]interface{})
+	return rs
+}
+
+func (tm template) resource(t *testing.T, id string) resource {
+	t.Helper()
+	r, ok := tm.resources()[id].(map[string]interface{})
+	if !ok {
+		t.Fatalf("no resource %q in template", id)
+	}
+	return r
+}
+
+func (tm template) ofType(typ string) map[string]resource {
+	out := map[string]resource{}
+	for id, v := range tm.resources() {
+		if r, ok := v.(map[string]interface{}); ok && r["Type"] == typ {
+			out[id] = r
+		}
+	}
+	return out
+}
+
+// target follows a reference (Ref, Fn::GetAtt, or a cross-stack Fn::GetStackOutput /
+// Fn::ImportValue into the stateful stack) to the logical id it names; "" if v is no reference.
+func (tm template) target(v interface{}) string {
+	m, ok := v.(map[string]interface{})
+	if !ok {
+		return ""
+	}
+	if id, ok := m["Ref"].(string); ok {
+		return id
+	}
+	if ga, ok := m["Fn::GetAtt"].([]interface{}); ok && len(ga) > 0 {
+		return fmt.Sprint(ga[0])
+	}
+	outputs, _ := synth.stateJ["Outputs"].(map[string]interface{})
+	if gso, ok := m["Fn::GetStackOutput"].(map[string]interface{}); ok {
+		out, _ := outputs[fmt.Sprint(gso["OutputName"])].(map[string]interface{})
+		return synth.stateJ.target(out["Value"])
+	}
+	if name, ok := m["Fn::ImportValue"].(string); ok {
+		for _, o := range outputs {
+			out, _ := o.(map[string]interface{})
+			if dig(out, "Export", "Name") == name {
+				return synth.stateJ.target(out["Value"])
+			}
+		}
+	}
+	return ""
+}
+
+// roleActions is, for the role of a function, the IAM actions it is allowed on each resource
+// (by logical id in the stateful stack).
+func (tm template) roleActions(t *testing.T, functionID string) map[string]map[string]bool {
+	t.Helper()
+	role := tm.target(tm.resource(t, functionID).props()["Role"])
+	out := map[string]map[string]bool{}
+	for _, p := range tm.ofType("AWS::IAM::Policy") {
+		roles, _ := p.props()["Roles"].([]interface{})
+		if len(roles) == 0 || tm.target(roles[0]) != role {
+			continue
+		}
+		statements, _ := dig(p.props(), "PolicyDocument", "Statement").([]interface{})
+		for _, s := range statements {
+			st, _ := s.(map[string]interface{})
+			var actions []string
+			switch a := st["Action"].(type) {
+			case string:
+				actions = []string{a}
+			case []interface{}:
+				for _, x := range a {
+					actions = append(actions, fmt.Sprint(x))
+				}
+			}
+			resources, ok := st["Resource"].([]interface{})
+			if !ok {
+				resources = []interface{}{st["Resource"]}
+			}
+			for _, r := range resources {
+				id := tm.target(r)
+				if id == "" {
+					id = fmt.Sprint(r)
+				}
+				if out[id] == nil {
+					out[id] = map[string]bool{}
+				}
+				for _, a := range actions {
+					out[id][a] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// dig walks nested maps (string keys) and slices (int keys); nil when the path is absent.
+func dig(v interface{}, path ...interface{}) interface{} {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, ok := v.(map[string]interface{})
+			if !ok {
+				return nil
+			}
+			v = m[k]
+		case int:
+			s, ok := v.([]interface{})
+			if !ok || k >= len(s) {
+				return nil
+			}
+			v = s[k]
+		}
+	}
+	return v
+}
+
+func mustDuration(t *testing.T, s string) time.Duration {
+	t.Helper()
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}

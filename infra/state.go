@@ -1,0 +1,108 @@
+package main
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+)
+
+// stateStack holds what outlives a deployment: the stream, the tables and the queues. Every
+// resource is retained when the stack is deleted and has a generated physical name.
+type stateStack struct {
+	awscdk.Stack
+	Streams     map[string]awskinesis.Stream // by logical name
+	Tables      map[string]awsdynamodb.Table
+	Queues      map[string]awssqs.Queue
+	DeadLetters map[string]awssqs.Queue // dead-letter queue of the queue of that logical name
+}
+
+// queueRetention is how long queued messages are kept: the longest SQS allows, so that a
+// downstream tool that stops polling for a while loses nothing.
+const queueRetention = 14 // days
+
+func newStateStack(scope constructs.Construct, id string, t topology.Topology) *stateStack {
+	s := &stateStack{
+		Stack: awscdk.NewStack(scope, jsii.String(id), &awscdk.StackProps{
+			Description: jsii.String("dcrm stateful resources: event stream, tables, queues (retained on delete)"),
+			Tags:        &map[string]*string{"project": jsii.String("dcrm")},
+		}),
+		Streams:     map[string]awskinesis.Stream{},
+		Tables:      map[string]awsdynamodb.Table{},
+		Queues:      map[string]awssqs.Queue{},
+		DeadLetters: map[string]awssqs.Queue{},
+	}
+
+	for _, st := range t.Streams {
+		props := &awskinesis.StreamProps{
+			Encryption:    awskinesis.StreamEncryption_MANAGED,
+			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+			StreamMode:    awskinesis.StreamMode_ON_DEMAND,
+		}
+		if st.Shards > 0 {
+			props.StreamMode = awskinesis.StreamMode_PROVISIONED
+			props.ShardCount = jsii.Number(float64(st.Shards))
+		}
+		stream := awskinesis.NewStream(s.Stack, jsii.String(st.Name+"Stream"), props)
+		s.Streams[st.Name] = stream
+		output(s.Stack, st.Name+"StreamName", t.EnvVar(st.Name), stream.StreamName())
+	}
+
+	for _, tb := range t.Tables {
+		props := &awsdynamodb.TableProps{
+			PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(tb.PartitionKey), Type: awsdynamodb.AttributeType_STRING},
+			BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
+			PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+				PointInTimeRecoveryEnabled: jsii.Bool(true),
+			},
+			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		}
+		if tb.SortKey != "" {
+			props.SortKey = &awsdynamodb.Attribute{Name: jsii.String(tb.SortKey), Type: awsdynamodb.AttributeType_STRING}
+		}
+		if tb.TTLAttribute != "" {
+			props.TimeToLiveAttribute = jsii.String(tb.TTLAttribute)
+		}
+		table := awsdynamodb.NewTable(s.Stack, jsii.String(tb.Name+"Table"), props)
+		s.Tables[tb.Name] = table
+		output(s.Stack, tb.Name+"TableName", t.EnvVar(tb.Name), table.TableName())
+	}
+
+	for _, q := range t.Queues {
+		props := queueProps()
+		if q.DeadLetterAfter > 0 {
+			dlq := awssqs.NewQueue(s.Stack, jsii.String(q.Name+"DeadLetterQueue"), queueProps())
+			s.DeadLetters[q.Name] = dlq
+			props.DeadLetterQueue = &awssqs.DeadLetterQueue{
+				Queue:           dlq,
+				MaxReceiveCount: jsii.Number(float64(q.DeadLetterAfter)),
+			}
+		}
+		queue := awssqs.NewQueue(s.Stack, jsii.String(q.Name+"Queue"), props)
+		s.Queues[q.Name] = queue
+		output(s.Stack, q.Name+"QueueUrl", t.EnvVar(q.Name), queue.QueueUrl())
+	}
+	return s
+}
+
+func queueProps() *awssqs.QueueProps {
+	return &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(queueRetention)),
+		RemovalPolicy:   awscdk.RemovalPolicy_RETAIN,
+	}
+}
+
+// output publishes a physical name or URL as a stack output described by the environment
+// variable that carries it, so operators and scripts can find it with describe-stacks.
+func output(stack awscdk.Stack, id, envVar string, value *string) {
+	awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{
+		Value:       value,
+		Description: jsii.String(envVar),
+	})
+}
