@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/beaconstream"
+	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/source"
+)
+
+// sources finds the source a write key belongs to (keystore.Store).
+type sources interface {
+	Source(ctx context.Context, writeKey string) (source.Source, error)
+}
+
+// stream takes validated events (beaconstream.Stream).
+type stream interface {
+	Put(ctx context.Context, events []beacon.Event) error
+}
+
+// retryAfter is how long senders are asked to wait when a dependency is down (seconds).
+const retryAfter = "5"
+
+type handler struct {
+	keys   sources
+	stream stream
+	now    func() time.Time
+	newID  func() string // message ids for events sent without one
+	log    *slog.Logger
+}
+
+// handle serves POST /v1/track, /v1/page, /v1/identify and /v1/batch in the shape of Segment's
+// Tracking API.
+func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	err := h.collect(ctx, req)
+	resp := response(err)
+	if origin := header(req, "Origin"); origin != "" && resp.StatusCode != http.StatusForbidden {
+		resp.Headers["Access-Control-Allow-Origin"] = origin
+		resp.Headers["Vary"] = "Origin"
+	}
+	if err != nil {
+		level := slog.LevelInfo
+		if resp.StatusCode >= 500 {
+			level = slog.LevelError
+		}
+		h.log.LogAttrs(ctx, level, "refused", slog.Int("status", resp.StatusCode), slog.String("error", err.Error()),
+			slog.String("requestId", req.RequestContext.RequestID), slog.String("path", req.RawPath))
+	}
+	return resp, nil
+}
+
+func (h *handler) collect(ctx context.Context, req events.APIGatewayV2HTTPRequest) error {
+	c, err := readCall(req)
+	if err != nil {
+		return err
+	}
+	src, err := h.keys.Source(ctx, c.writeKey)
+	switch {
+	case errors.Is(err, keystore.ErrUnknownKey):
+		return refuse(http.StatusUnauthorized, "unknown write key")
+	case err != nil:
+		return &refusal{status: http.StatusServiceUnavailable, reason: "write keys cannot be checked right now; retry later", err: err}
+	}
+	if !src.AllowsOrigin(c.origin) {
+		return refuse(http.StatusForbidden, "origin %s may not use this write key", c.origin)
+	}
+	evs, err := c.payload.Events(src, h.now(), h.newID)
+	if err != nil {
+		return err
+	}
+	return h.stream.Put(ctx, evs)
+}
+
+// response maps the outcome of a call to what the sender reads: Segment's {"success":true}, or
+// {"error": reason} with the status that tells SDKs whether to retry.
+func response(err error) events.APIGatewayV2HTTPResponse {
+	var (
+		r   *refusal
+		bad *beacon.InvalidError
+	)
+	switch {
+	case err == nil:
+		return reply(http.StatusOK, map[string]any{"success": true}, nil)
+	case errors.As(err, &r):
+		if r.status == http.StatusServiceUnavailable {
+			r.header = map[string]string{"Retry-After": retryAfter}
+		}
+		return reply(r.status, map[string]any{"error": r.reason}, r.header)
+	case errors.As(err, &bad):
+		return reply(http.StatusBadRequest, map[string]any{"error": bad.Error()}, nil)
+	case errors.Is(err, beaconstream.ErrUnavailable):
+		return reply(http.StatusServiceUnavailable, map[string]any{"error": "events cannot be stored right now; retry later"},
+			map[string]string{"Retry-After": retryAfter})
+	default:
+		return reply(http.StatusInternalServerError, map[string]any{"error": "internal error"}, nil)
+	}
+}
+
+func reply(status int, body map[string]any, header map[string]string) events.APIGatewayV2HTTPResponse {
+	b, _ := json.Marshal(body) // maps of strings and bools always encode
+	h := map[string]string{"Content-Type": "application/json"}
+	for k, v := range header {
+		h[k] = v
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: h, Body: string(b)}
+}

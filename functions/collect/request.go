@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/dcrm-project/dcrm/shared/beacon"
+)
+
+// call is one request to the endpoint, read from its HTTP form but not yet authorised.
+type call struct {
+	writeKey string // from basic auth, else from the body
+	origin   string
+	payload  *beacon.Payload
+}
+
+// refusal is a request the endpoint turns down before it reaches the domain: the status and the
+// reason the sender reads, and the cause when it is ours.
+type refusal struct {
+	status int
+	reason string
+	header map[string]string
+	err    error
+}
+
+func (r *refusal) Error() string {
+	if r.err != nil {
+		return r.reason + ": " + r.err.Error()
+	}
+	return r.reason
+}
+
+func (r *refusal) Unwrap() error { return r.err }
+
+func refuse(status int, format string, args ...any) *refusal {
+	return &refusal{status: status, reason: fmt.Sprintf(format, args...)}
+}
+
+// kinds maps the endpoint's paths to the kind of call they take.
+var kinds = map[string]string{
+	"/v1/track":    beacon.Track,
+	"/v1/page":     beacon.Page,
+	"/v1/identify": beacon.Identify,
+	"/v1/batch":    beacon.Batch,
+}
+
+// readCall reads an API Gateway HTTP API request (payload format 2.0): route, content type and
+// encoding, body, write key.
+func readCall(req events.APIGatewayV2HTTPRequest) (call, error) {
+	c := call{origin: header(req, "Origin")}
+	kind, err := route(req)
+	if err != nil {
+		return c, err
+	}
+	if err := contentType(header(req, "Content-Type")); err != nil {
+		return c, err
+	}
+	body, err := readBody(req)
+	if err != nil {
+		return c, err
+	}
+	if c.payload, err = beacon.Decode(kind, body); err != nil {
+		return c, err
+	}
+	if c.writeKey, err = basicAuthUser(header(req, "Authorization")); err != nil {
+		return c, err
+	}
+	if c.writeKey == "" {
+		c.writeKey = c.payload.WriteKey
+	}
+	if c.writeKey == "" {
+		return c, refuse(http.StatusUnauthorized, "missing write key: send it as the basic-auth user name or as writeKey in the body")
+	}
+	return c, nil
+}
+
+// route finds the kind of call from the path. The HTTP API gives the path with the stage in front
+// of it (unless the stage is $default) and the route key as "METHOD /path".
+func route(req events.APIGatewayV2HTTPRequest) (string, error) {
+	method, path := req.RequestContext.HTTP.Method, req.RawPath
+	if path == "" {
+		path = req.RequestContext.HTTP.Path
+	}
+	if st := req.RequestContext.Stage; st != "" && st != "$default" {
+		path = strings.TrimPrefix(path, "/"+st)
+	}
+	if m, p, ok := strings.Cut(req.RouteKey, " "); ok && kinds[p] != "" {
+		if method == "" {
+			method = m
+		}
+		path = p
+	}
+	path = strings.TrimSuffix(path, "/")
+	kind, ok := kinds[path]
+	if !ok {
+		return "", refuse(http.StatusNotFound, "no endpoint at %s: use POST /v1/track, /v1/page, /v1/identify or /v1/batch", path)
+	}
+	if method != http.MethodPost {
+		r := refuse(http.StatusMethodNotAllowed, "method %s is not allowed on %s: use POST", method, path)
+		r.header = map[string]string{"Allow": http.MethodPost}
+		return "", r
+	}
+	return kind, nil
+}
+
+// contentType accepts JSON, and text/plain as browsers' sendBeacon sends it. A request without a
+// content type is read as JSON.
+func contentType(v string) error {
+	if v == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(v)
+	if err != nil || (mt != "application/json" && mt != "text/plain") {
+		return refuse(http.StatusUnsupportedMediaType, "content type %q is not supported: send application/json (or text/plain)", v)
+	}
+	return nil
+}
+
+// readBody undoes API Gateway's base64 and the sender's gzip. Decompression stops past
+// beacon.MaxBatchBytes, so a small body cannot expand without bound.
+func readBody(req events.APIGatewayV2HTTPRequest) ([]byte, error) {
+	body := []byte(req.Body)
+	if req.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(req.Body)
+		if err != nil {
+			return nil, refuse(http.StatusBadRequest, "body is not valid base64: %v", err)
+		}
+		body = b
+	}
+	switch enc := strings.ToLower(strings.TrimSpace(header(req, "Content-Encoding"))); enc {
+	case "", "identity":
+		return body, nil
+	case "gzip", "x-gzip":
+		return gunzip(body)
+	default:
+		return nil, refuse(http.StatusUnsupportedMediaType, "content encoding %q is not supported: send gzip or none", enc)
+	}
+}
+
+func gunzip(body []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, "body is not valid gzip: %v", err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, beacon.MaxBatchBytes+1))
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, "body is not valid gzip: %v", err)
+	}
+	if len(out) > beacon.MaxBatchBytes {
+		return nil, refuse(http.StatusBadRequest, "body is more than %d bytes decompressed", beacon.MaxBatchBytes)
+	}
+	return out, nil
+}
+
+// basicAuthUser returns the user name of an HTTP Basic Authorization header ("" when there is no
+// such header): Segment's SDKs send the write key as user name with an empty password.
+func basicAuthUser(v string) (string, error) {
+	scheme, cred, _ := strings.Cut(strings.TrimSpace(v), " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		return "", nil
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+	if err != nil {
+		return "", refuse(http.StatusUnauthorized, "authorization header is not valid basic auth: %v", err)
+	}
+	user, _, _ := strings.Cut(string(b), ":")
+	return user, nil
+}
+
+// header reads a request header. API Gateway gives header names in lower case; other hosts may not.
+func header(req events.APIGatewayV2HTTPRequest, name string) string {
+	if v, ok := req.Headers[strings.ToLower(name)]; ok {
+		return v
+	}
+	for k, v := range req.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,427 @@
+package beacon
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dcrm-project/dcrm/shared/source"
+)
+
+// Batch is the kind of call that carries several events (POST /v1/batch); the other kinds are the
+// event types Track, Page and Identify.
+const Batch = "batch"
+
+// Limits of the Segment Tracking API: a single call or one event in a batch may be MaxEventBytes,
+// a whole batch MaxBatchBytes.
+const (
+	MaxEventBytes = 32 << 10
+	MaxBatchBytes = 500 << 10
+	// MaxIDBytes bounds anonymousId, userId and messageId: they become partition and table keys.
+	MaxIDBytes = 256
+)
+
+// ErrInvalid is what every rejection of a sender's input matches with errors.Is. The details are
+// in an *InvalidError (errors.As).
+var ErrInvalid = errors.New("invalid beacon")
+
+// InvalidError says why a call was refused, in words meant for the sender.
+type InvalidError struct {
+	Reason string
+	// Index is the position of the offending event in a batch, or -1 when the problem is not one
+	// event's.
+	Index int
+}
+
+func (e *InvalidError) Error() string {
+	if e.Index >= 0 {
+		return fmt.Sprintf("batch[%d]: %s", e.Index, e.Reason)
+	}
+	return e.Reason
+}
+
+// Is makes every InvalidError match ErrInvalid.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+func invalid(format string, args ...any) *InvalidError {
+	return &InvalidError{Reason: fmt.Sprintf(format, args...), Index: -1}
+}
+
+func invalidAt(i int, format string, args ...any) *InvalidError {
+	return &InvalidError{Reason: fmt.Sprintf(format, args...), Index: i}
+}
+
+// Payload is the body of one call, decoded but not yet validated: its write key (if the body
+// carries one) and its events as sent. Decode it before authorising the call, then turn it into
+// events with Events.
+type Payload struct {
+	// WriteKey is the writeKey the body carries ("" when it has none).
+	WriteKey string
+
+	kind  string
+	items []object
+	// Batch-level fields that apply to every event that does not set its own.
+	sentAt       *time.Time
+	context      json.RawMessage
+	integrations json.RawMessage
+}
+
+type object map[string]json.RawMessage
+
+// Len is the number of events in the payload.
+func (p *Payload) Len() int { return len(p.items) }
+
+// Decode reads the body of a call to POST /v1/{kind} (kind is Track, Page, Identify or Batch):
+// it checks the size limits and that the body is a JSON object of the right shape. The body is the
+// request body as sent, after any transfer encoding (base64, gzip) has been removed.
+func Decode(kind string, body []byte) (*Payload, error) {
+	switch kind {
+	case Track, Page, Identify, Batch:
+	default:
+		return nil, invalid("unknown call type %q", kind)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, invalid("body is empty")
+	}
+	limit, what := MaxEventBytes, "event"
+	if kind == Batch {
+		limit, what = MaxBatchBytes, "batch"
+	}
+	if len(body) > limit {
+		return nil, invalid("%s is %d bytes; the limit is %d bytes", what, len(body), limit)
+	}
+	top, err := decodeObject(body, "body")
+	if err != nil {
+		return nil, err
+	}
+	p := &Payload{kind: kind}
+	if p.WriteKey, err = stringField(top, "writeKey"); err != nil {
+		return nil, err
+	}
+	if kind != Batch {
+		p.items = []object{top}
+		return p, nil
+	}
+
+	if p.sentAt, err = timeField(top, "sentAt"); err != nil {
+		return nil, err
+	}
+	if p.context, err = objectField(top, "context"); err != nil {
+		return nil, err
+	}
+	if p.integrations, err = objectField(top, "integrations"); err != nil {
+		return nil, err
+	}
+	raw, ok := top["batch"]
+	if !ok || isNull(raw) {
+		return nil, invalid(`batch is missing: send {"batch": [events]}`)
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, invalid("batch must be an array of events")
+	}
+	if len(list) == 0 {
+		return nil, invalid("batch has no events")
+	}
+	for i, r := range list {
+		if len(r) > MaxEventBytes {
+			return nil, invalidAt(i, "event is %d bytes; the limit is %d bytes", len(r), MaxEventBytes)
+		}
+		it, err := decodeObject(r, "event")
+		if err != nil {
+			return nil, withIndex(i, err)
+		}
+		key, err := stringField(it, "writeKey")
+		if err != nil {
+			return nil, withIndex(i, err)
+		}
+		switch {
+		case key == "":
+		case p.WriteKey == "":
+			p.WriteKey = key
+		case key != p.WriteKey:
+			return nil, invalidAt(i, "writeKey differs from the rest of the batch")
+		}
+		p.items = append(p.items, it)
+	}
+	return p, nil
+}
+
+// Events validates every event of the payload and returns them as they go on the stream: from
+// src, received at receivedAt (the endpoint's clock), with newID making the messageId of events
+// that have none (NewMessageID when nil). One invalid event refuses the whole payload.
+func (p *Payload) Events(src source.Source, receivedAt time.Time, newID func() string) ([]Event, error) {
+	if newID == nil {
+		newID = NewMessageID
+	}
+	receivedAt = receivedAt.UTC()
+	out := make([]Event, 0, len(p.items))
+	for i, it := range p.items {
+		e, err := p.event(it, src, receivedAt, newID)
+		if err != nil {
+			if p.kind == Batch {
+				return nil, withIndex(i, err)
+			}
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (p *Payload) event(it object, src source.Source, receivedAt time.Time, newID func() string) (Event, error) {
+	e := Event{Type: p.kind, ReceivedAt: receivedAt, SourceID: src.ID, Trusted: src.Trusted}
+	var err error
+	if p.kind == Batch {
+		if e.Type, err = stringField(it, "type"); err != nil {
+			return e, err
+		}
+		switch e.Type {
+		case Track, Page, Identify:
+		case "":
+			return e, invalid("type is missing (track, page or identify)")
+		default:
+			return e, invalid("type %q is not supported (track, page or identify)", e.Type)
+		}
+	}
+	if e.AnonymousID, err = idField(it, "anonymousId"); err != nil {
+		return e, err
+	}
+	if e.UserID, err = idField(it, "userId"); err != nil {
+		return e, err
+	}
+	if e.AnonymousID == "" && e.UserID == "" {
+		return e, invalid("anonymousId or userId is required")
+	}
+	if e.MessageID, err = idField(it, "messageId"); err != nil {
+		return e, err
+	}
+	if e.MessageID == "" {
+		e.MessageID = newID()
+	}
+	if e.Event, err = stringField(it, "event"); err != nil {
+		return e, err
+	}
+	if e.Type == Track && e.Event == "" {
+		return e, invalid("track needs an event name (event)")
+	}
+	if e.Name, err = stringField(it, "name"); err != nil {
+		return e, err
+	}
+	for _, f := range []struct {
+		name string
+		dst  *json.RawMessage
+		dflt json.RawMessage
+	}{
+		{"properties", &e.Properties, nil},
+		{"traits", &e.Traits, nil},
+		{"context", &e.Context, p.context},
+		{"integrations", &e.Integrations, p.integrations},
+	} {
+		if *f.dst, err = objectField(it, f.name); err != nil {
+			return e, err
+		}
+		if *f.dst == nil {
+			*f.dst = f.dflt
+		}
+	}
+	if err := e.stamp(it, p.sentAt, receivedAt); err != nil {
+		return e, err
+	}
+	return e, nil
+}
+
+// stamp sets the event's times the way Segment does. The sender's clock may be wrong, so when it
+// says both when the event happened (originalTimestamp, or timestamp) and when it sent it (sentAt),
+// the event happened that long before it was received:
+//
+//	timestamp = receivedAt − (sentAt − originalTimestamp)
+//
+// A timestamp without sentAt is taken as given; an event without one happened when received. A
+// corrected time is never later than receivedAt.
+func (e *Event) stamp(it object, batchSentAt *time.Time, receivedAt time.Time) error {
+	ts, err := timeField(it, "timestamp")
+	if err != nil {
+		return err
+	}
+	orig, err := timeField(it, "originalTimestamp")
+	if err != nil {
+		return err
+	}
+	sent, err := timeField(it, "sentAt")
+	if err != nil {
+		return err
+	}
+	if sent == nil {
+		sent = batchSentAt
+	}
+	if orig == nil {
+		orig = ts
+	}
+	e.OriginalTimestamp, e.SentAt = orig, sent
+	switch {
+	case orig != nil && sent != nil:
+		e.Timestamp = receivedAt.Add(-sent.Sub(*orig))
+		if e.Timestamp.After(receivedAt) {
+			e.Timestamp = receivedAt
+		}
+	case orig != nil:
+		e.Timestamp = *orig
+	default:
+		e.Timestamp = receivedAt
+	}
+	return nil
+}
+
+// NewMessageID makes a random message id for an event sent without one.
+func NewMessageID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "dcrm-" + hex.EncodeToString(b)
+}
+
+func withIndex(i int, err error) error {
+	var ie *InvalidError
+	if errors.As(err, &ie) && ie.Index < 0 {
+		return &InvalidError{Reason: ie.Reason, Index: i}
+	}
+	return err
+}
+
+func decodeObject(raw []byte, what string) (object, error) {
+	var o object
+	if err := json.Unmarshal(raw, &o); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, invalid("%s must be a JSON object, not %s", what, te.Value)
+		}
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, invalid("%s is not valid JSON: %s (at byte %d)", what, se.Error(), se.Offset)
+		}
+		return nil, invalid("%s is not valid JSON: %s", what, strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if o == nil {
+		return nil, invalid("%s must be a JSON object, not null", what)
+	}
+	return o, nil
+}
+
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// field returns the trimmed raw value of a field, or nil when it is absent or null.
+func field(o object, name string) json.RawMessage {
+	raw := bytes.TrimSpace(o[name])
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	return raw
+}
+
+func stringField(o object, name string) (string, error) {
+	raw := field(o, name)
+	if raw == nil {
+		return "", nil
+	}
+	var s string
+	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", invalid("%s must be a string", name)
+	}
+	return s, nil
+}
+
+func objectField(o object, name string) (json.RawMessage, error) {
+	raw := field(o, name)
+	if raw == nil {
+		return nil, nil
+	}
+	if raw[0] != '{' {
+		return nil, invalid("%s must be a JSON object", name)
+	}
+	return raw, nil
+}
+
+// idField reads an identifier. Segment's SDKs send strings; a JSON integer is accepted too and
+// becomes its decimal string.
+func idField(o object, name string) (string, error) {
+	raw := field(o, name)
+	if raw == nil {
+		return "", nil
+	}
+	var id string
+	switch c := raw[0]; {
+	case c == '"':
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return "", invalid("%s must be a string", name)
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		var ok bool
+		if id, ok = integer(string(raw)); !ok {
+			return "", invalid("%s must be a string or an integer, not %s", name, raw)
+		}
+	default:
+		return "", invalid("%s must be a string", name)
+	}
+	if len(id) > MaxIDBytes {
+		return "", invalid("%s is %d bytes; the limit is %d bytes", name, len(id), MaxIDBytes)
+	}
+	return id, nil
+}
+
+// integer returns the decimal form of a JSON number that is a whole number: digits are kept as
+// sent (however long), other forms (1e3, 42.0) only when they are exact in a float64.
+func integer(lit string) (string, bool) {
+	digits := strings.TrimPrefix(lit, "-")
+	if digits != "" && strings.Trim(digits, "0123456789") == "" {
+		return lit, true
+	}
+	f, err := strconv.ParseFloat(lit, 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return "", false
+	}
+	return strconv.FormatInt(int64(f), 10), true
+}
+
+// timeLayouts are the ISO-8601 forms senders use, tried in order. Without a zone, UTC is assumed.
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02",
+}
+
+// Times outside this range cannot be written as RFC 3339 (and are nonsense for an event).
+var (
+	earliest = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	latest   = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+)
+
+func timeField(o object, name string) (*time.Time, error) {
+	raw := field(o, name)
+	if raw == nil {
+		return nil, nil
+	}
+	var s string
+	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return nil, invalid("%s must be an ISO-8601 date string", name)
+	}
+	for _, layout := range timeLayouts {
+		t, err := time.Parse(layout, s)
+		if err != nil {
+			continue
+		}
+		t = t.UTC()
+		if t.Before(earliest) || t.After(latest) {
+			return nil, invalid("%s %q is out of range", name, s)
+		}
+		return &t, nil
+	}
+	return nil, invalid("%s %q is not an ISO-8601 date (e.g. 2024-03-01T12:00:00.000Z)", name, s)
+}

@@ -1,0 +1,176 @@
+// Package beaconstream puts validated beacon events on the Kinesis data stream that feeds stitch:
+// one event per record, as the JSON of beacon.Event, partitioned by visitor so that one visitor's
+// events land on one shard.
+package beaconstream
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/dcrm-project/dcrm/shared/beacon"
+)
+
+// ErrUnavailable means the stream did not take every event, even after retries. The caller should
+// tell the sender to retry later (events it did take are deduplicated downstream by messageId).
+var ErrUnavailable = errors.New("beacon stream unavailable")
+
+// Limits of Kinesis PutRecords.
+const (
+	MaxRecordsPerCall = 500
+	MaxBytesPerCall   = 5 << 20 // data and partition keys of all records in one call
+	MaxRecordBytes    = 1 << 20 // data and partition key of one record
+	maxPartitionKey   = 256     // Unicode characters
+)
+
+// Defaults for retrying records that PutRecords refuses (throttled shards, internal failures).
+const (
+	DefaultAttempts = 3
+	DefaultBackoff  = 100 * time.Millisecond
+)
+
+type putter interface {
+	PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
+}
+
+// Stream puts events on one Kinesis stream.
+type Stream struct {
+	client   putter
+	name     string
+	attempts int
+	backoff  time.Duration
+	sleep    func(ctx context.Context, d time.Duration) error
+}
+
+// Option changes how a Stream retries.
+type Option func(*Stream)
+
+// WithRetry sets how many times in all a record is tried (at least 1) and the wait before the first
+// retry, which doubles for each further one.
+func WithRetry(attempts int, backoff time.Duration) Option {
+	return func(s *Stream) { s.attempts, s.backoff = max(attempts, 1), backoff }
+}
+
+// WithSleep replaces how the stream waits between tries (tests pass one that returns at once).
+// sleep returns an error when the context ends first.
+func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
+	return func(s *Stream) { s.sleep = sleep }
+}
+
+// New returns a stream that puts records on the named stream through client (a *kinesis.Client).
+func New(client putter, stream string, opts ...Option) *Stream {
+	s := &Stream{client: client, name: stream, attempts: DefaultAttempts, backoff: DefaultBackoff, sleep: sleep}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Put puts the events on the stream, in calls of at most MaxRecordsPerCall records and
+// MaxBytesPerCall bytes. Records that a call refuses are tried again with backoff; when some are
+// still refused, or a call fails, Put returns an error that matches ErrUnavailable. An event that
+// cannot be encoded as a record is an error that does not.
+func (s *Stream) Put(ctx context.Context, events []beacon.Event) error {
+	var (
+		call  []types.PutRecordsRequestEntry
+		bytes int
+	)
+	for _, e := range events {
+		rec, err := Record(e)
+		if err != nil {
+			return err
+		}
+		n := len(rec.Data) + len(aws.ToString(rec.PartitionKey))
+		if len(call) == MaxRecordsPerCall || bytes+n > MaxBytesPerCall {
+			if err := s.put(ctx, call); err != nil {
+				return err
+			}
+			call, bytes = nil, 0
+		}
+		call = append(call, rec)
+		bytes += n
+	}
+	if len(call) == 0 {
+		return nil
+	}
+	return s.put(ctx, call)
+}
+
+func (s *Stream) put(ctx context.Context, records []types.PutRecordsRequestEntry) error {
+	pending := records
+	for attempt := 1; ; attempt++ {
+		out, err := s.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(s.name), Records: pending})
+		if err != nil {
+			return fmt.Errorf("put %d records on %s: %w: %w", len(pending), s.name, ErrUnavailable, err)
+		}
+		if len(out.Records) != len(pending) {
+			return fmt.Errorf("put records on %s: %d results for %d records: %w", s.name, len(out.Records), len(pending), ErrUnavailable)
+		}
+		var refused []types.PutRecordsRequestEntry
+		var reason string
+		for i, r := range out.Records {
+			if r.ErrorCode != nil {
+				refused = append(refused, pending[i])
+				reason = aws.ToString(r.ErrorCode) + ": " + aws.ToString(r.ErrorMessage)
+			}
+		}
+		if len(refused) == 0 {
+			return nil
+		}
+		pending = refused
+		if attempt >= s.attempts {
+			return fmt.Errorf("put records on %s: %d of %d refused after %d attempts (last: %s): %w",
+				s.name, len(pending), len(records), attempt, reason, ErrUnavailable)
+		}
+		if err := s.sleep(ctx, s.backoff<<(attempt-1)); err != nil {
+			return fmt.Errorf("wait to retry %d records on %s: %w: %w", len(pending), s.name, ErrUnavailable, err)
+		}
+	}
+}
+
+// Record is the Kinesis record that carries one event.
+func Record(e beacon.Event) (types.PutRecordsRequestEntry, error) {
+	key := PartitionKey(e)
+	if key == "" {
+		return types.PutRecordsRequestEntry{}, fmt.Errorf("encode event %s: it has neither anonymousId nor userId", e.MessageID)
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return types.PutRecordsRequestEntry{}, fmt.Errorf("encode event %s: %w", e.MessageID, err)
+	}
+	if n := len(data) + len(key); n > MaxRecordBytes {
+		return types.PutRecordsRequestEntry{}, fmt.Errorf("encode event %s: record is %d bytes, more than %d", e.MessageID, n, MaxRecordBytes)
+	}
+	return types.PutRecordsRequestEntry{Data: data, PartitionKey: aws.String(key)}, nil
+}
+
+// PartitionKey is the event's visitor (beacon.Event.Visitor). A visitor id longer than Kinesis
+// allows is replaced by its SHA-256, which keeps that visitor's events together.
+func PartitionKey(e beacon.Event) string {
+	v := e.Visitor()
+	if utf8.RuneCountInString(v) <= maxPartitionKey {
+		return v
+	}
+	sum := sha256.Sum256([]byte(v))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
