@@ -1,0 +1,119 @@
+// Command devstack is dcrm's local host: in the foreground, it provisions the topology on the local
+// AWS-compatible servers (scripts/emulators), runs the functions' bootstrap binaries behind an
+// emulated HTTP API, Kinesis event source mapping, schedules and Lambda Invoke API, writes
+// <state>/resources.env, and stops everything on SIGINT or SIGTERM. See package
+// scripts/devstack/stack for what is emulated and what is not.
+//
+//	go run ./scripts/devstack [flags]      (or bin/devstack)
+//
+// Flags (and the environment variables that set their defaults):
+//
+//	-prefix       DCRM_PREFIX         physical names are <prefix>-<Logical> (default dcrm)
+//	-api-port     DCRM_API_PORT       HTTP API port on 127.0.0.1 (default 8080)
+//	-lambda-port  DCRM_LAMBDA_PORT    Lambda Invoke API port on 127.0.0.1 (default 9001)
+//	-functions    DCRM_FUNCTIONS_DIR  folder with <function>/bootstrap (default bin/functions)
+//	-state        DCRM_HOME           state folder: resources.env, logs/functions/<function>.log (default .dcrm)
+//	-quiet                            do not echo the functions' output
+//	-v                                log the host's debug messages
+//
+// The local servers' addresses come from DCRM_DYNAMODB_ENDPOINT, DCRM_KINESIS_ENDPOINT and
+// DCRM_SQS_ENDPOINT (defaults: the emulators' loopback ports).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
+	"github.com/dcrm-project/dcrm/shared/localaws"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// run starts the stack and keeps it up until ctx ends.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	prefix := fs.String("prefix", envOr("DCRM_PREFIX", "dcrm"), "physical names are <prefix>-<Logical>")
+	apiPort := fs.Int("api-port", envInt("DCRM_API_PORT", 8080), "HTTP API port on 127.0.0.1")
+	lambdaPort := fs.Int("lambda-port", envInt("DCRM_LAMBDA_PORT", 9001), "Lambda Invoke API port on 127.0.0.1")
+	functions := fs.String("functions", envOr("DCRM_FUNCTIONS_DIR", filepath.Join("bin", "functions")), "folder with <function>/bootstrap")
+	state := fs.String("state", envOr("DCRM_HOME", ".dcrm"), "state folder")
+	quiet := fs.Bool("quiet", false, "do not echo the functions' output")
+	verbose := fs.Bool("v", false, "log debug messages")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var echo io.Writer
+	if !*quiet {
+		echo = stdout
+	}
+	logDir := filepath.Join(*state, "logs", "functions")
+	envFile := filepath.Join(*state, "resources.env")
+
+	s, err := stack.Start(ctx, stack.Config{
+		Prefix: *prefix, APIPort: *apiPort, LambdaPort: *lambdaPort, FunctionsDir: *functions,
+		Endpoints: localaws.DefaultEndpoints(), LogDir: logDir, Echo: echo, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.WriteEnvFile(envFile); err != nil {
+		return err
+	}
+	defer os.Remove(envFile)
+	fmt.Fprintf(stdout, "devstack: ready: API %s  Lambda %s  resources %s  function logs %s\n",
+		s.APIURL(), s.LambdaURL(), envFile, logDir)
+
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "devstack: stopping")
+	if err := s.Close(); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	return nil
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func envInt(name string, fallback int) int {
+	v, err := strconv.Atoi(os.Getenv(name))
+	if err != nil {
+		return fallback
+	}
+	return v
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
+	"github.com/dcrm-project/dcrm/shared/localaws"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	devtest.Cleanup()
+	os.Exit(code)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
+	localaws.Reachable(t)
+	dir := t.TempDir()
+	functions := filepath.Join(dir, "functions")
+	devtest.Install(t, functions, "collect", "stitch", "score", "profiles")
+	prefix := localaws.UniqueName("main")
+	state := filepath.Join(dir, "state")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-prefix", prefix, "-api-port", "0", "-lambda-port", "0", "-functions", functions, "-state", state},
+			&stdout, &stderr)
+	}()
+
+	envFile := filepath.Join(state, "resources.env")
+	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "devstack: ready") }, 30*time.Second, 10*time.Millisecond,
+		"stderr: %s", stderr.String())
+	raw, err := os.ReadFile(envFile)
+	require.NoError(t, err)
+	env := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			env[k] = v
+		}
+	}
+	t.Cleanup(func() { deleteResources(env) })
+	assert.Equal(t, prefix+"-Profiles", env["DCRM_PROFILES_TABLE"])
+	assert.Equal(t, prefix+"-Beacons", env["DCRM_BEACONS_STREAM"])
+	assert.NotEmpty(t, env["AWS_ENDPOINT_URL_LAMBDA"])
+	require.NotEmpty(t, env["DCRM_API_URL"])
+
+	resp, err := http.Get(env["DCRM_API_URL"] + "/v1/unknown")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	assert.Equal(t, `{"message":"Not Found"}`, string(body))
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("devstack did not stop")
+	}
+	assert.NoFileExists(t, envFile, "a stopped host leaves no resources.env behind")
+	assert.Contains(t, stdout.String(), "devstack: stopping")
+}
+
+func TestRunRejectsStrayArguments(t *testing.T) {
+	err := run(t.Context(), []string{"extra"}, io.Discard, io.Discard)
+	assert.ErrorContains(t, err, "unexpected arguments")
+}
+
+// deleteResources removes the tables, stream and queues named in a resources.env.
+func deleteResources(env map[string]string) {
+	e := localaws.DefaultEndpoints()
+	ctx := context.Background()
+	for k, v := range env {
+		switch {
+		case strings.HasSuffix(k, "_TABLE"):
+			_, _ = e.DynamoDBClient().DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(v)})
+		case strings.HasSuffix(k, "_STREAM"):
+			_, _ = e.KinesisClient().DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String(v)})
+		case strings.HasSuffix(k, "_QUEUE_URL"):
+			for _, u := range []string{v, v + "-dlq"} {
+				_, _ = e.SQSClient().DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(u)})
+			}
+		}
+	}
+}

@@ -1,0 +1,506 @@
+// Package stack is dcrm's local host: it makes the local stack behave like the cloud one by
+// running the same bootstrap binaries, with the same environment contract, behind the same kinds
+// of triggers, all read from the one topology (infra/topology) the CDK app deploys.
+//
+// What Start does:
+//   - provisions the topology's stream, tables and queues on the local AWS-compatible servers
+//     (scripts/emulators) under the physical names <prefix>-<Logical>, idempotently (queues with a
+//     dead-letter queue also get <prefix>-<Logical>-dlq);
+//   - hosts every function (package lambdahost: Runtime API, child processes, timeouts, crashes)
+//     with the environment the CDK stack gives it: for each Use, EnvVar(resource) = the physical
+//     name or queue URL; the function's Settings; the local AWS endpoints, region and credentials
+//     (localaws.Endpoints.Environment); and what Lambda itself sets;
+//   - serves the HTTP API (package httpapi, payload format 2.0) on 127.0.0.1:APIPort;
+//   - runs each Kinesis event source mapping (package streammap);
+//   - runs each schedule every Every with an event shaped like the one the CDK app has EventBridge
+//     Scheduler send (RunSchedule runs one now);
+//   - serves Lambda's Invoke API on 127.0.0.1:LambdaPort, so `aws lambda invoke` and SDK clients
+//     with AWS_ENDPOINT_URL_LAMBDA can run any function by its topology name, physical name or ARN.
+//
+// Not emulated, beyond what the packages above list: IAM (grants are not enforced: a function can
+// reach resources it does not Use, though it only learns the names of those it does), CloudWatch
+// metrics and alarms, the schedules' first run at creation (the first local run is one period after
+// start) and their retries, and concurrent runs of one schedule (a tick during a run is skipped).
+// Checkpoints of stream mappings live in memory: after a restart the stream is read again from the
+// trim horizon.
+package stack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/scripts/devstack/httpapi"
+	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
+	"github.com/dcrm-project/dcrm/scripts/devstack/streammap"
+	"github.com/dcrm-project/dcrm/shared/localaws"
+)
+
+// Errors.
+var (
+	ErrServersDown     = errors.New("local AWS servers not reachable")
+	ErrUnknownFunction = errors.New("unknown function")
+	ErrUnknownSchedule = errors.New("unknown schedule")
+)
+
+// Config says what to run and where.
+type Config struct {
+	Topology     *topology.Topology // nil: topology.Default()
+	Prefix       string             // physical names are <Prefix>-<Logical>; default "dcrm"
+	APIPort      int                // HTTP API port on 127.0.0.1; 0 picks a free one
+	LambdaPort   int                // Invoke API port on 127.0.0.1; 0 picks a free one
+	FunctionsDir string             // holds <function>/bootstrap; default "bin/functions"
+	Endpoints    localaws.Endpoints // zero: localaws.DefaultEndpoints()
+	LogDir       string             // functions' output goes to <LogDir>/<function>.log; "" writes no files
+	Echo         io.Writer          // if set, functions' output is also written here, each line prefixed "[function] "
+	Environments int                // processes per function; default 2
+	PollInterval time.Duration      // between reads of an idle shard; default 250ms
+	RetryDelay   time.Duration      // before a stream batch is retried; default 200ms
+	Logger       *slog.Logger       // the host's own log; nil discards
+}
+
+// Stack is a running local host.
+type Stack struct {
+	cfg       Config
+	topo      topology.Topology
+	resources map[string]string
+	functions map[string]*lambdahost.Function // by topology name
+	apiURL    string
+	lambdaURL string
+	servers   []*http.Server
+	files     []*os.File
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	log       *slog.Logger
+}
+
+// Start provisions the resources, starts the servers and the background work, and returns once the
+// stack serves requests. ctx bounds the start only; the stack runs until Close.
+func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	if cfg.Topology == nil {
+		t := topology.Default()
+		cfg.Topology = &t
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "dcrm"
+	}
+	if cfg.FunctionsDir == "" {
+		cfg.FunctionsDir = filepath.Join("bin", "functions")
+	}
+	if cfg.Endpoints == (localaws.Endpoints{}) {
+		cfg.Endpoints = localaws.DefaultEndpoints()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	topo := *cfg.Topology
+	if err := topo.Validate(); err != nil {
+		return nil, fmt.Errorf("validate topology: %w", err)
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	s := &Stack{cfg: cfg, topo: topo, resources: map[string]string{}, functions: map[string]*lambdahost.Function{},
+		cancel: cancel, log: cfg.Logger}
+	if err := s.start(ctx, bg); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stack) start(ctx, bg context.Context) error {
+	if err := reachable(s.cfg.Endpoints); err != nil {
+		return err
+	}
+	streamARNs, err := s.provision(ctx)
+	if err != nil {
+		return err
+	}
+	apiLn, err := listen(s.cfg.APIPort, "DCRM_API_PORT")
+	if err != nil {
+		return err
+	}
+	lambdaLn, err := listen(s.cfg.LambdaPort, "DCRM_LAMBDA_PORT")
+	if err != nil {
+		apiLn.Close()
+		return err
+	}
+	s.apiURL = "http://" + apiLn.Addr().String()
+	s.lambdaURL = "http://" + lambdaLn.Addr().String()
+	if err := s.startFunctions(); err != nil {
+		apiLn.Close()
+		lambdaLn.Close()
+		return err
+	}
+
+	api, err := httpapi.New(s.topo.Routes, invoker{s}, httpapi.WithLogger(s.log.With("component", "httpapi")))
+	if err != nil {
+		apiLn.Close()
+		lambdaLn.Close()
+		return fmt.Errorf("http api: %w", err)
+	}
+	s.serve(apiLn, api)
+	s.serve(lambdaLn, lambdahost.NewInvokeAPI(bg, s.lookup, s.log.With("component", "invoke")))
+
+	for _, m := range s.topo.Mappings {
+		fn := s.functions[m.Function]
+		mapping, err := streammap.New(streammap.Config{
+			Mapping: m, StreamName: s.resources[m.Stream], StreamARN: streamARNs[m.Stream], FunctionARN: fn.ARN(),
+			FailureQueueURL: s.resources[m.OnFailureQueue], Region: localaws.Region,
+			Kinesis: s.cfg.Endpoints.KinesisClient(), SQS: s.cfg.Endpoints.SQSClient(),
+			Invoke: fn.Invoke, IsFunctionError: isFunctionError,
+			PollInterval: s.cfg.PollInterval, RetryDelay: s.cfg.RetryDelay, Logger: s.log.With("component", "streammap"),
+		})
+		if err != nil {
+			return fmt.Errorf("stream mapping %s -> %s: %w", m.Stream, m.Function, err)
+		}
+		s.wg.Go(func() { _ = mapping.Run(bg) })
+	}
+	for _, sc := range s.topo.Schedules {
+		s.wg.Go(func() { s.schedule(bg, sc) })
+	}
+	return nil
+}
+
+// provision creates the stream, tables and queues, and returns the streams' ARNs.
+func (s *Stack) provision(ctx context.Context) (map[string]string, error) {
+	e := s.cfg.Endpoints
+	k, db, q := e.KinesisClient(), e.DynamoDBClient(), e.SQSClient()
+	arns := map[string]string{}
+	for _, st := range s.topo.Streams {
+		name := s.physical(st.Name)
+		if err := localaws.CreateStream(ctx, k, name, st); err != nil {
+			return nil, fmt.Errorf("provision: %w", err)
+		}
+		out, err := k.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+		if err != nil {
+			return nil, fmt.Errorf("describe stream %s: %w", name, err)
+		}
+		arns[st.Name] = aws.ToString(out.StreamDescriptionSummary.StreamARN)
+		s.resources[st.Name] = name
+	}
+	for _, t := range s.topo.Tables {
+		name := s.physical(t.Name)
+		if err := localaws.CreateTable(ctx, db, name, t); err != nil {
+			return nil, fmt.Errorf("provision: %w", err)
+		}
+		s.resources[t.Name] = name
+	}
+	for _, qu := range s.topo.Queues {
+		u, err := localaws.CreateQueue(ctx, q, s.physical(qu.Name), qu)
+		if err != nil {
+			return nil, fmt.Errorf("provision: %w", err)
+		}
+		s.resources[qu.Name] = u
+		if qu.DeadLetterAfter > 0 {
+			dlq, err := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(s.physical(qu.Name) + "-dlq")})
+			if err != nil {
+				return nil, fmt.Errorf("find dead-letter queue of %s: %w", qu.Name, err)
+			}
+			s.resources[qu.Name+"DeadLetter"] = aws.ToString(dlq.QueueUrl)
+		}
+	}
+	s.log.Info("resources ready", "prefix", s.cfg.Prefix, "streams", len(s.topo.Streams), "tables", len(s.topo.Tables), "queues", len(s.topo.Queues))
+	return arns, nil
+}
+
+func (s *Stack) startFunctions() error {
+	for _, f := range s.topo.Functions {
+		out, err := s.functionLog(f.Name)
+		if err != nil {
+			return err
+		}
+		fn, err := lambdahost.New(lambdahost.Spec{
+			Name:         s.physical(f.Name),
+			Bootstrap:    filepath.Join(s.cfg.FunctionsDir, f.Name, "bootstrap"),
+			Env:          s.FunctionEnv(f.Name),
+			Memory:       f.Memory,
+			Timeout:      f.Timeout,
+			Region:       localaws.Region,
+			Environments: s.cfg.Environments,
+			Log:          out,
+			Logger:       s.log.With("component", "lambda"),
+		})
+		if err != nil {
+			return fmt.Errorf("function %s: %w (build the functions first: they are looked for in %s)", f.Name, err, s.cfg.FunctionsDir)
+		}
+		s.functions[f.Name] = fn
+	}
+	return nil
+}
+
+func (s *Stack) functionLog(name string) (io.Writer, error) {
+	var ws []io.Writer
+	if s.cfg.LogDir != "" {
+		if err := os.MkdirAll(s.cfg.LogDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create log folder: %w", err)
+		}
+		f, err := os.OpenFile(filepath.Join(s.cfg.LogDir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("open function log: %w", err)
+		}
+		s.files = append(s.files, f)
+		ws = append(ws, f)
+	}
+	if s.cfg.Echo != nil {
+		ws = append(ws, lambdahost.PrefixWriter(s.cfg.Echo, "["+name+"] "))
+	}
+	return io.MultiWriter(ws...), nil
+}
+
+func (s *Stack) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+	s.servers = append(s.servers, srv)
+	s.wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("server stopped", "address", ln.Addr().String(), "error", err)
+		}
+	})
+}
+
+func (s *Stack) physical(logical string) string { return s.cfg.Prefix + "-" + logical }
+
+// FunctionEnv is the environment contract of one function, as the CDK stack sets it, for the
+// local resources: EnvVar(resource) for each Use, the Settings, the AWS endpoints and credentials.
+func (s *Stack) FunctionEnv(name string) map[string]string {
+	f, ok := s.topo.Function(name)
+	if !ok {
+		return nil
+	}
+	env := s.cfg.Endpoints.Environment()
+	maps.Copy(env, f.Settings)
+	for _, u := range f.Uses {
+		env[s.topo.EnvVar(u.Resource)] = s.resources[u.Resource]
+	}
+	return env
+}
+
+// Env is what scripts and people need to use the stack: every resource's variable, the functions'
+// settings, the AWS endpoint variables (Lambda included), DCRM_API_URL, the local servers'
+// DCRM_*_ENDPOINT, and DCRM_FUNCTION_<NAME> with each function's physical name.
+func (s *Stack) Env() map[string]string {
+	env := s.cfg.Endpoints.Environment()
+	for _, f := range s.topo.Functions {
+		for k, v := range f.Settings {
+			if _, taken := env[k]; !taken {
+				env[k] = v
+			}
+		}
+		env["DCRM_FUNCTION_"+strings.ToUpper(f.Name)] = s.physical(f.Name)
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.resources)) {
+		if s.topo.Kind(name) != "" {
+			env[s.topo.EnvVar(name)] = s.resources[name]
+		}
+	}
+	env["AWS_ENDPOINT_URL_LAMBDA"] = s.lambdaURL
+	env["AWS_DEFAULT_REGION"] = localaws.Region // the AWS CLI reads this one
+	env["DCRM_API_URL"] = s.apiURL
+	env["DCRM_PREFIX"] = s.cfg.Prefix
+	env["DCRM_DYNAMODB_ENDPOINT"] = s.cfg.Endpoints.DynamoDB
+	env["DCRM_KINESIS_ENDPOINT"] = s.cfg.Endpoints.Kinesis
+	env["DCRM_SQS_ENDPOINT"] = s.cfg.Endpoints.SQS
+	return env
+}
+
+// WriteEnvFile writes Env as shell-sourceable KEY=value lines, atomically: readers never see a
+// partial file.
+func (s *Stack) WriteEnvFile(path string) error {
+	env := s.Env()
+	var b strings.Builder
+	b.WriteString("# dcrm local stack: resources and endpoints (written by the local host)\n")
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		b.WriteString(k + "=" + shellQuote(env[k]) + "\n")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create folder of %s: %w", path, err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("move %s into place: %w", path, err)
+	}
+	return nil
+}
+
+// shellQuote leaves plain values as they are (so simple KEY=value readers work) and single-quotes
+// anything a shell would interpret.
+func shellQuote(v string) string {
+	plain := v != ""
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-./:@%+=,", r)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
+
+// APIURL is the base URL of the HTTP API.
+func (s *Stack) APIURL() string { return s.apiURL }
+
+// LambdaURL is the base URL of the Invoke API (for AWS_ENDPOINT_URL_LAMBDA).
+func (s *Stack) LambdaURL() string { return s.lambdaURL }
+
+// Resources maps logical names to physical names (stream, tables) and URLs (queues); a queue's
+// dead-letter queue is under <Logical>DeadLetter.
+func (s *Stack) Resources() map[string]string { return maps.Clone(s.resources) }
+
+// Invoke runs a function by topology name and returns its response; a failure inside the function
+// is a *lambdahost.FunctionError.
+func (s *Stack) Invoke(ctx context.Context, function string, payload []byte) ([]byte, error) {
+	fn, ok := s.functions[function]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownFunction, function)
+	}
+	return fn.Invoke(ctx, payload)
+}
+
+// lookup finds a function by topology or physical name, for the Invoke API.
+func (s *Stack) lookup(name string) (*lambdahost.Function, bool) {
+	if fn, ok := s.functions[name]; ok {
+		return fn, true
+	}
+	fn, ok := s.functions[strings.TrimPrefix(name, s.cfg.Prefix+"-")]
+	return fn, ok && strings.HasPrefix(name, s.cfg.Prefix+"-")
+}
+
+// RunSchedule runs a schedule's function now with the event the schedule sends, and returns the
+// function's response.
+func (s *Stack) RunSchedule(ctx context.Context, name string) ([]byte, error) {
+	for _, sc := range s.topo.Schedules {
+		if sc.Name == name {
+			return s.Invoke(ctx, sc.Function, s.scheduledEvent(sc, time.Now()))
+		}
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnknownSchedule, name)
+}
+
+func (s *Stack) schedule(ctx context.Context, sc topology.Schedule) {
+	ticker := time.NewTicker(sc.Every)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case at := <-ticker.C:
+			if _, err := s.Invoke(ctx, sc.Function, s.scheduledEvent(sc, at)); err != nil && ctx.Err() == nil {
+				s.log.Warn("scheduled run failed", "schedule", sc.Name, "function", sc.Function, "error", err)
+			}
+		}
+	}
+}
+
+// scheduledEvent is the event the CDK app has EventBridge Scheduler send (see infra).
+func (s *Stack) scheduledEvent(sc topology.Schedule, at time.Time) []byte {
+	event := map[string]any{
+		"version":     "0",
+		"id":          newID(),
+		"detail-type": "Scheduled Event",
+		"source":      "aws.scheduler",
+		"time":        at.UTC().Format(time.RFC3339),
+		"resources":   []string{fmt.Sprintf("arn:aws:scheduler:%s:%s:schedule/default/%s", localaws.Region, lambdahost.Account, s.physical(sc.Name))},
+		"detail":      map[string]any{"schedule": sc.Name, "attempt": "1"},
+	}
+	b, err := json.Marshal(event)
+	if err != nil {
+		panic(err) // strings and maps only
+	}
+	return b
+}
+
+// Close stops the schedules and mappings, the servers and every function process, and waits for
+// them. It is safe to call more than once.
+func (s *Stack) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		for _, srv := range s.servers {
+			_ = srv.Close()
+		}
+		var wg sync.WaitGroup
+		for _, fn := range s.functions {
+			wg.Go(func() { _ = fn.Close() })
+		}
+		wg.Wait()
+		s.wg.Wait()
+		for _, f := range s.files {
+			_ = f.Close()
+		}
+		s.log.Info("local host stopped")
+	})
+	return nil
+}
+
+type invoker struct{ s *Stack }
+
+func (i invoker) Invoke(ctx context.Context, function string, payload []byte) ([]byte, error) {
+	return i.s.Invoke(ctx, function, payload)
+}
+
+func isFunctionError(err error) bool {
+	var fe *lambdahost.FunctionError
+	return errors.As(err, &fe)
+}
+
+func listen(port int, envName string) (net.Listener, error) {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (another program has the port? set %s): %w", addr, envName, err)
+	}
+	return ln, nil
+}
+
+// reachable checks that the local servers accept connections, to fail fast with a clear message.
+func reachable(e localaws.Endpoints) error {
+	for _, x := range []struct{ name, endpoint string }{
+		{"DynamoDB Local", e.DynamoDB}, {"kinesis-mock", e.Kinesis}, {"local-aws-sqs", e.SQS},
+	} {
+		u, err := url.Parse(x.endpoint)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("%w: bad %s endpoint %q", ErrServersDown, x.name, x.endpoint)
+		}
+		conn, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
+		if err != nil {
+			return fmt.Errorf("%w: %s at %s (start them with scripts/emulators/emulators.sh start): %v", ErrServersDown, x.name, x.endpoint, err)
+		}
+		conn.Close()
+	}
+	return nil
+}
+
+// newID is a version 4 UUID.
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

@@ -1,0 +1,315 @@
+package streammap_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
+	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
+	"github.com/dcrm-project/dcrm/scripts/devstack/streammap"
+	"github.com/dcrm-project/dcrm/shared/localaws"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	devtest.Cleanup()
+	os.Exit(code)
+}
+
+// fixture is a fresh stream and failure queue, the test function reading them through a mapping,
+// and the file where the function writes down each batch it gets.
+type fixture struct {
+	t        *testing.T
+	stream   string
+	arn      string
+	queue    string
+	out      string
+	kinesis  *kinesis.Client
+	sqs      *sqs.Client
+	mapping  *streammap.Mapping
+	function *lambdahost.Function
+}
+
+type batch struct {
+	Seqs    []string                    `json:"seqs"`
+	Data    []string                    `json:"data"`
+	Failed  string                      `json:"failed"`
+	Records []events.KinesisEventRecord `json:"records"`
+}
+
+func newFixture(t *testing.T, shards int, failMode string, m topology.StreamMapping) *fixture {
+	t.Helper()
+	e := localaws.Reachable(t)
+	f := &fixture{t: t, stream: localaws.NewStream(t, shards), queue: localaws.NewQueue(t),
+		out: filepath.Join(t.TempDir(), "batches.jsonl"), kinesis: e.KinesisClient(), sqs: e.SQSClient()}
+	summary, err := f.kinesis.DescribeStreamSummary(t.Context(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(f.stream)})
+	require.NoError(t, err)
+	f.arn = aws.ToString(summary.StreamDescriptionSummary.StreamARN)
+
+	f.function, err = lambdahost.New(lambdahost.Spec{
+		Name: "stitch", Bootstrap: devtest.TestFunction(t), Timeout: 10 * time.Second,
+		Env: map[string]string{"TESTFN_MODE": "stream", "TESTFN_OUT": f.out, "TESTFN_FAIL": failMode},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { f.function.Close() })
+
+	m.Function = "stitch"
+	f.mapping, err = streammap.New(streammap.Config{
+		Mapping: m, StreamName: f.stream, StreamARN: f.arn, FunctionARN: f.function.ARN(),
+		FailureQueueURL: f.queue, Region: localaws.Region, Kinesis: f.kinesis, SQS: f.sqs,
+		Invoke: f.function.Invoke,
+		IsFunctionError: func(err error) bool {
+			var fe *lambdahost.FunctionError
+			return errors.As(err, &fe)
+		},
+		PollInterval: 50 * time.Millisecond, RetryDelay: 10 * time.Millisecond,
+	})
+	require.NoError(t, err)
+	return f
+}
+
+func (f *fixture) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.mapping.Run(ctx) }()
+	f.t.Cleanup(func() {
+		cancel()
+		assert.ErrorIs(f.t, <-done, context.Canceled)
+	})
+}
+
+// put writes records in one call and returns their sequence numbers.
+func (f *fixture) put(keysAndData ...[2]string) []string {
+	f.t.Helper()
+	var entries []kintypes.PutRecordsRequestEntry
+	for _, kd := range keysAndData {
+		entries = append(entries, kintypes.PutRecordsRequestEntry{PartitionKey: aws.String(kd[0]), Data: []byte(kd[1])})
+	}
+	out, err := f.kinesis.PutRecords(f.t.Context(), &kinesis.PutRecordsInput{StreamName: aws.String(f.stream), Records: entries})
+	require.NoError(f.t, err)
+	require.Zero(f.t, aws.ToInt32(out.FailedRecordCount))
+	var seqs []string
+	for _, r := range out.Records {
+		seqs = append(seqs, aws.ToString(r.SequenceNumber))
+	}
+	return seqs
+}
+
+func (f *fixture) batches() []batch {
+	file, err := os.Open(f.out)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	require.NoError(f.t, err)
+	defer file.Close()
+	var out []batch
+	sc := bufio.NewScanner(file)
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var b batch
+		require.NoError(f.t, json.Unmarshal(sc.Bytes(), &b))
+		out = append(out, b)
+	}
+	return out
+}
+
+func (f *fixture) failureRecords(want int) []streammap.FailureRecord {
+	f.t.Helper()
+	var got []streammap.FailureRecord
+	require.Eventually(f.t, func() bool {
+		out, err := f.sqs.ReceiveMessage(f.t.Context(), &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(f.queue), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+		})
+		require.NoError(f.t, err)
+		for _, m := range out.Messages {
+			var r streammap.FailureRecord
+			require.NoError(f.t, json.Unmarshal([]byte(aws.ToString(m.Body)), &r))
+			got = append(got, r)
+			_, err := f.sqs.DeleteMessage(f.t.Context(), &sqs.DeleteMessageInput{QueueUrl: aws.String(f.queue), ReceiptHandle: m.ReceiptHandle})
+			require.NoError(f.t, err)
+		}
+		return len(got) >= want
+	}, 20*time.Second, 10*time.Millisecond)
+	return got
+}
+
+func TestEveryRecordIsDeliveredOnceInOrderPerShard(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 2, "", topology.StreamMapping{BatchSize: 7, MaxBatchingWindow: 100 * time.Millisecond})
+	var want []string
+	put := func(round int) {
+		var entries [][2]string
+		for i := range 15 {
+			key := fmt.Sprintf("visitor-%d", i%6)
+			entries = append(entries, [2]string{key, fmt.Sprintf("%s/%02d/%02d", key, round, i)})
+			want = append(want, entries[len(entries)-1][1])
+		}
+		f.put(entries...)
+	}
+	put(0)
+	f.start()
+	put(1)
+	put(2)
+
+	require.Eventually(t, func() bool {
+		n := 0
+		for _, b := range f.batches() {
+			n += len(b.Data)
+		}
+		return n >= len(want)
+	}, 20*time.Second, 20*time.Millisecond)
+
+	var got []string
+	lastSeq := map[string]string{}  // per shard
+	lastData := map[string]string{} // per partition key
+	shards := map[string]bool{}
+	for _, b := range f.batches() {
+		assert.LessOrEqual(t, len(b.Records), 7)
+		assert.Empty(t, b.Failed)
+		for _, r := range b.Records {
+			shard, seq, ok := strings.Cut(r.EventID, ":")
+			require.True(t, ok, r.EventID)
+			shards[shard] = true
+			assert.Equal(t, seq, r.Kinesis.SequenceNumber)
+			assert.True(t, lastSeq[shard] == "" || lessSeq(lastSeq[shard], seq), "records of %s in sequence order", shard)
+			lastSeq[shard] = seq
+			data := string(r.Kinesis.Data)
+			assert.True(t, strings.HasPrefix(data, r.Kinesis.PartitionKey+"/"))
+			assert.Less(t, lastData[r.Kinesis.PartitionKey], data, "records of one partition key in the order they were put")
+			lastData[r.Kinesis.PartitionKey] = data
+			assert.Equal(t, "aws:kinesis:record", r.EventName)
+			assert.Equal(t, "aws:kinesis", r.EventSource)
+			assert.Equal(t, f.arn, r.EventSourceArn)
+			assert.Equal(t, localaws.Region, r.AwsRegion)
+			assert.WithinDuration(t, time.Now(), r.Kinesis.ApproximateArrivalTimestamp.Time, time.Minute)
+			got = append(got, data)
+		}
+	}
+	assert.ElementsMatch(t, want, got, "each record exactly once")
+	assert.Len(t, shards, 2, "both shards are read")
+	require.Eventually(t, func() bool { return len(f.mapping.Checkpoints()) == 2 }, 5*time.Second, 10*time.Millisecond)
+	for shard, seq := range f.mapping.Checkpoints() {
+		assert.Equal(t, lastSeq[shard], seq)
+	}
+}
+
+func TestPartialBatchResponseRetriesFromTheFailedRecord(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1, "partial", topology.StreamMapping{
+		BatchSize: 100, MaxBatchingWindow: 300 * time.Millisecond, ReportBatchItemFailures: true, BisectOnError: true, RetryAttempts: 3,
+	})
+	var entries [][2]string
+	for i := range 10 {
+		data := fmt.Sprintf("ok-%d", i)
+		if i == 4 {
+			data = "flaky-4"
+		}
+		entries = append(entries, [2]string{"visitor", data})
+	}
+	seqs := f.put(entries...)
+	f.start()
+
+	require.Eventually(t, func() bool { return f.mapping.Checkpoints()["shardId-000000000000"] == seqs[9] }, 20*time.Second, 10*time.Millisecond)
+	got := f.batches()
+	require.Len(t, got, 2)
+	assert.Equal(t, seqs, got[0].Seqs, "first the whole batch")
+	assert.Equal(t, seqs[4], got[0].Failed)
+	assert.Equal(t, seqs[4:], got[1].Seqs, "then from the failed record on")
+	assert.Empty(t, got[1].Failed)
+}
+
+func TestAlwaysFailingRecordEndsOnTheFailureQueueAfterItsRetries(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1, "error", topology.StreamMapping{
+		BatchSize: 100, MaxBatchingWindow: 300 * time.Millisecond, BisectOnError: true, RetryAttempts: 2, ReportBatchItemFailures: true,
+	})
+	var entries [][2]string
+	for i := range 8 {
+		data := fmt.Sprintf("ok-%d", i)
+		if i == 5 {
+			data = "poison-5"
+		}
+		entries = append(entries, [2]string{"visitor", data})
+	}
+	seqs := f.put(entries...)
+	f.start()
+
+	failures := f.failureRecords(1)
+	require.Len(t, failures, 1)
+	r := failures[0]
+	assert.Equal(t, streammap.BatchInfo{
+		ShardID: "shardId-000000000000", StartSequenceNumber: seqs[5], EndSequenceNumber: seqs[5], BatchSize: 1, StreamARN: f.arn,
+		ApproximateArrivalOfFirstRecord: r.KinesisBatchInfo.ApproximateArrivalOfFirstRecord,
+		ApproximateArrivalOfLastRecord:  r.KinesisBatchInfo.ApproximateArrivalOfLastRecord,
+	}, r.KinesisBatchInfo)
+	assert.NotEmpty(t, r.KinesisBatchInfo.ApproximateArrivalOfFirstRecord)
+	assert.Equal(t, "RetryAttemptsExhausted", r.RequestContext.Condition)
+	assert.Equal(t, 3, r.RequestContext.ApproximateInvokeCount)
+	assert.Equal(t, f.function.ARN(), r.RequestContext.FunctionARN)
+	assert.Equal(t, "Unhandled", r.ResponseContext.FunctionError)
+	assert.Equal(t, "1.0", r.Version)
+
+	require.Eventually(t, func() bool { return f.mapping.Checkpoints()["shardId-000000000000"] == seqs[7] }, 20*time.Second, 10*time.Millisecond)
+	var delivered []string
+	alone := 0
+	for _, b := range f.batches() {
+		if b.Failed == "" {
+			delivered = append(delivered, b.Seqs...)
+		}
+		if slices.Equal(b.Seqs, []string{seqs[5]}) {
+			alone++
+		}
+	}
+	assert.Equal(t, append(slices.Clone(seqs[:5]), seqs[6:]...), delivered, "the rest get through, once each, in order")
+	assert.Equal(t, 3, alone, "the bad record alone: one try and two retries")
+
+	// The mapping has moved on: later records still flow.
+	later := f.put([2]string{"visitor", "ok-later"})
+	require.Eventually(t, func() bool { return f.mapping.Checkpoints()["shardId-000000000000"] == later[0] }, 20*time.Second, 10*time.Millisecond)
+}
+
+func TestPartialFailureWithoutBisectGivesUpOnTheRestOfTheBatch(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1, "partial", topology.StreamMapping{
+		BatchSize: 100, MaxBatchingWindow: 300 * time.Millisecond, RetryAttempts: 1, ReportBatchItemFailures: true,
+	})
+	seqs := f.put([2]string{"v", "ok-0"}, [2]string{"v", "ok-1"}, [2]string{"v", "poison-2"}, [2]string{"v", "ok-3"})
+	f.start()
+
+	failures := f.failureRecords(1)
+	info := failures[0].KinesisBatchInfo
+	assert.Equal(t, seqs[2], info.StartSequenceNumber)
+	assert.Equal(t, seqs[3], info.EndSequenceNumber)
+	assert.Equal(t, 2, info.BatchSize)
+	assert.Empty(t, failures[0].ResponseContext.FunctionError, "the function answered; it reported failures")
+	got := f.batches()
+	require.Len(t, got, 2)
+	assert.Equal(t, seqs, got[0].Seqs)
+	assert.Equal(t, seqs[2:], got[1].Seqs)
+}
+
+// lessSeq compares Kinesis sequence numbers (decimal strings of varying length).
+func lessSeq(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
