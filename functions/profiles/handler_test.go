@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/source"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func table(name string) topology.Table {
+	for _, t := range topology.Default().Tables {
+		if t.Name == name {
+			return t
+		}
+	}
+	panic("no table " + name)
+}
+
+type fixture struct {
+	h                  *handler
+	apiKey, writeKey   string
+	live, merged, anon string // profile ids
+}
+
+// newFixture stores a profile-API key and a write key, and two customers: u-1 on two devices (one
+// profile merged into the other) and an anonymous visitor.
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	ctx := context.Background()
+	e := localaws.Reachable(t)
+	keys := keystore.New(e.Dynamo(), localaws.NewTable(t, table(topology.KeyTable)))
+	f := fixture{apiKey: keystore.NewKey("pk_"), writeKey: keystore.NewKey("wk_")}
+	require.NoError(t, keys.PutProfileAPIKey(ctx, f.apiKey, "crm"))
+	require.NoError(t, keys.PutSource(ctx, f.writeKey, source.Source{ID: "src_shop", Name: "shop"}))
+
+	store := profilestore.New(e.Dynamo(), profilestore.Tables{
+		Profiles:   localaws.NewTable(t, table(topology.ProfileTable)),
+		Identities: localaws.NewTable(t, table(topology.IdentityTable)),
+		Events:     localaws.NewTable(t, table(topology.EventTable)),
+	})
+	t0 := time.Date(2025, 2, 1, 9, 0, 0, 0, time.UTC)
+	record := func(id, typ, anon, user string, minutes int, traits map[string]any) profilestore.Result {
+		r, err := store.Record(ctx, profile.Activity{MessageID: id, Type: typ, AnonymousID: anon, UserID: user,
+			At: t0.Add(time.Duration(minutes) * time.Minute), Traits: traits})
+		require.NoError(t, err)
+		return r
+	}
+	f.live = record("m1", beacon.Identify, "a-desk", "u-1", 0, map[string]any{"email": "ann@example.com"}).ProfileID
+	f.merged = record("m2", beacon.Page, "a-phone", "", 5, nil).ProfileID
+	record("m3", beacon.Identify, "a-phone", "u-1", 6, nil)
+	f.anon = record("m4", beacon.Track, "a-other", "", 7, nil).ProfileID
+	f.h = &handler{keys: keys, profiles: store, log: quiet}
+	return f
+}
+
+func get(path string, query map[string]string, auth string) events.APIGatewayV2HTTPRequest {
+	req := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: "GET /v1/profiles", RawPath: path, QueryStringParameters: query,
+		Headers: map[string]string{"accept": "application/json"},
+	}
+	req.RequestContext.HTTP.Method = http.MethodGet
+	if len(path) > len(prefix)+1 {
+		req.RouteKey = "GET /v1/profiles/{profileId}"
+		req.PathParameters = map[string]string{"profileId": path[len(prefix)+1:]}
+	}
+	if auth != "" {
+		req.Headers["authorization"] = auth
+	}
+	return req
+}
+
+func call(t *testing.T, h *handler, req events.APIGatewayV2HTTPRequest) (int, map[string]any) {
+	t.Helper()
+	resp, err := h.handle(context.Background(), req)
+	require.NoError(t, err)
+	require.Equal(t, "application/json", resp.Headers["content-type"])
+	var body map[string]any
+	require.NoError(t, json.Unmarshal([]byte(resp.Body), &body), resp.Body)
+	return resp.StatusCode, body
+}
+
+func TestAuthorisation(t *testing.T) {
+	f := newFixture(t)
+	for name, auth := range map[string]string{
+		"no header":      "",
+		"not bearer":     "Basic " + f.apiKey,
+		"empty token":    "Bearer ",
+		"unknown key":    "Bearer pk_nope",
+		"write key":      "Bearer " + f.writeKey,
+		"key of nothing": "Bearer",
+	} {
+		status, body := call(t, f.h, get("/v1/profiles/"+f.live, nil, auth))
+		require.Equal(t, http.StatusUnauthorized, status, name)
+		require.NotEmpty(t, body["error"], name)
+	}
+	resp, err := f.h.handle(context.Background(), get("/v1/profiles/"+f.live, nil, ""))
+	require.NoError(t, err)
+	require.Contains(t, resp.Headers["www-authenticate"], "Bearer")
+
+	// Header names and the scheme are case-insensitive.
+	req := get("/v1/profiles/"+f.live, nil, "")
+	req.Headers["Authorization"] = "bearer " + f.apiKey
+	status, _ := call(t, f.h, req)
+	require.Equal(t, http.StatusOK, status)
+}
+
+func TestLookups(t *testing.T) {
+	f := newFixture(t)
+	auth := "Bearer " + f.apiKey
+	tests := []struct {
+		name    string
+		path    string
+		query   map[string]string
+		status  int
+		profile string
+		error   string
+	}{
+		{"by id", "/v1/profiles/" + f.live, nil, 200, f.live, ""},
+		{"merged id resolves to the live profile", "/v1/profiles/" + f.merged, nil, 200, f.live, ""},
+		{"anonymous profile", "/v1/profiles/" + f.anon, nil, 200, f.anon, ""},
+		{"by user id", "/v1/profiles", map[string]string{"userId": "u-1"}, 200, f.live, ""},
+		{"by merged device", "/v1/profiles", map[string]string{"anonymousId": "a-phone"}, 200, f.live, ""},
+		{"by anonymous id", "/v1/profiles", map[string]string{"anonymousId": "a-other"}, 200, f.anon, ""},
+		{"unknown id", "/v1/profiles/prf_nope", nil, 404, "", "profile not found"},
+		{"unknown user", "/v1/profiles", map[string]string{"userId": "u-nobody"}, 404, "", "profile not found"},
+		{"no query", "/v1/profiles", nil, 400, "", "name one identifier: ?userId=… or ?anonymousId=…"},
+		{"unknown identifier type", "/v1/profiles", map[string]string{"email": "a@b"}, 400, "", `unknown identifier type "email"; known types: anonymousId, userId`},
+		{"two identifiers", "/v1/profiles", map[string]string{"userId": "u-1", "anonymousId": "a-desk"}, 400, "", "name exactly one identifier"},
+		{"empty value", "/v1/profiles", map[string]string{"userId": ""}, 400, "", "userId is empty"},
+		{"other route", "/v1/profiles/x/events", nil, 404, "", "no such route"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := get(tt.path, tt.query, auth)
+			if tt.name == "other route" {
+				req.PathParameters = nil
+			}
+			status, body := call(t, f.h, req)
+			require.Equal(t, tt.status, status, body)
+			if tt.error != "" {
+				require.Contains(t, body["error"], tt.error)
+				return
+			}
+			require.Equal(t, tt.profile, body["profileId"])
+		})
+	}
+}
+
+func TestProfileJSON(t *testing.T) {
+	f := newFixture(t)
+	status, body := call(t, f.h, get("/v1/profiles", map[string]string{"userId": "u-1"}, "Bearer "+f.apiKey))
+	require.Equal(t, 200, status)
+	require.Equal(t, f.live, body["profileId"])
+	require.Equal(t, "u-1", body["userId"])
+	require.Equal(t, []any{"a-desk", "a-phone"}, body["anonymousIds"])
+	require.Equal(t, map[string]any{"email": "ann@example.com"}, body["traits"])
+	require.Equal(t, "2025-02-01T09:00:00Z", body["firstSeen"])
+	require.Equal(t, "2025-02-01T09:06:00Z", body["lastSeen"])
+	require.Equal(t, map[string]any{"events": 3.0, "pageViews": 1.0, "tracks": 0.0, "identifies": 2.0}, body["counts"])
+	require.Equal(t, []any{f.merged}, body["mergedFrom"])
+	require.NotContains(t, body, "score", "not scored yet")
+}
+
+func TestOnlyGet(t *testing.T) {
+	f := newFixture(t)
+	req := get("/v1/profiles/"+f.live, nil, "Bearer "+f.apiKey)
+	req.RequestContext.HTTP.Method = http.MethodDelete
+	resp, err := f.h.handle(context.Background(), req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	require.Equal(t, "GET", resp.Headers["allow"])
+}
+
+type down struct{}
+
+func (down) CheckProfileAPIKey(context.Context, string) error {
+	return errors.New("connection refused")
+}
+func (down) Profile(context.Context, string) (profile.Profile, error) {
+	return profile.Profile{}, errors.New("connection refused")
+}
+func (down) Lookup(context.Context, identity.ID) (profile.Profile, error) {
+	return profile.Profile{}, errors.New("connection refused")
+}
+
+type allow struct{}
+
+func (allow) CheckProfileAPIKey(context.Context, string) error { return nil }
+
+func TestStoreOutageIsA503(t *testing.T) {
+	for _, h := range []*handler{{keys: down{}, profiles: down{}, log: quiet}, {keys: allow{}, profiles: down{}, log: quiet}} {
+		status, body := call(t, h, get("/v1/profiles/p1", nil, "Bearer k"))
+		require.Equal(t, http.StatusServiceUnavailable, status)
+		require.Equal(t, "profiles are unavailable right now; try again", body["error"])
+	}
+}
+
+func TestSetupReadsTheEnvironment(t *testing.T) {
+	top := topology.Default()
+	env := map[string]string{
+		top.EnvVar(topology.ProfileTable):  "p",
+		top.EnvVar(topology.IdentityTable): "i",
+		top.EnvVar(topology.KeyTable):      "k",
+		"AWS_REGION":                       localaws.Region,
+	}
+	getenv := func(k string) string { return env[k] }
+	_, err := setup(context.Background(), getenv, quiet)
+	require.NoError(t, err)
+	delete(env, top.EnvVar(topology.KeyTable))
+	_, err = setup(context.Background(), getenv, quiet)
+	require.ErrorContains(t, err, "DCRM_KEYS_TABLE is not set")
+}
+
+func TestRawPathWithoutRouteParameters(t *testing.T) {
+	f := newFixture(t)
+	req := get("/v1/profiles/"+f.merged+"/", nil, "Bearer "+f.apiKey)
+	req.PathParameters, req.RouteKey = nil, "$default"
+	status, body := call(t, f.h, req)
+	require.Equal(t, 200, status)
+	require.Equal(t, f.live, body["profileId"])
+}

@@ -1,0 +1,50 @@
+// Command profiles is the profile API: it returns a customer's Single Customer View by profile id
+// or by any identifier, to callers holding a profile-API key.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/guregu/dynamo/v2"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/profilestore"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	h, err := setup(context.Background(), os.Getenv, log)
+	if err != nil {
+		log.Error("profiles cannot start", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	lambda.Start(h.handle)
+}
+
+// setup reads the environment once and builds the clients once.
+func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
+	t := topology.Default()
+	env := map[string]string{}
+	for _, r := range []string{topology.ProfileTable, topology.IdentityTable, topology.KeyTable} {
+		name := t.EnvVar(r)
+		if env[r] = getenv(name); env[r] == "" {
+			return nil, fmt.Errorf("read environment: %s is not set", name)
+		}
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load aws config: %w", err)
+	}
+	db := dynamo.New(cfg)
+	return &handler{
+		keys:     keystore.New(db, env[topology.KeyTable]),
+		profiles: profilestore.New(db, profilestore.Tables{Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable]}),
+		log:      log,
+	}, nil
+}

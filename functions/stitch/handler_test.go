@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/alert"
+	"github.com/dcrm-project/dcrm/shared/alertqueue"
+	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/profilestore"
+)
+
+const (
+	userID = "u-1042"
+	anon1  = "0b6f1c3e-8a2d-4c5e-9f10-desktop000001"
+	anon2  = "9d2a7e41-3b5c-4d6e-8f70-phone00000002"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func goldenBatch(t *testing.T) events.KinesisEvent {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", "kinesis", "batch.json"))
+	require.NoError(t, err)
+	var ev events.KinesisEvent
+	require.NoError(t, json.Unmarshal(raw, &ev))
+	require.Len(t, ev.Records, 7)
+	return ev
+}
+
+// The golden batch is a Kinesis event as Lambda delivers it, and survives a round trip.
+func TestGoldenBatchRoundTrip(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", "kinesis", "batch.json"))
+	require.NoError(t, err)
+	var ev events.KinesisEvent
+	require.NoError(t, json.Unmarshal(raw, &ev))
+	out, err := json.Marshal(ev)
+	require.NoError(t, err)
+	var want, got map[string]any
+	require.NoError(t, json.Unmarshal(raw, &want))
+	require.NoError(t, json.Unmarshal(out, &got))
+	require.Equal(t, want, got)
+}
+
+type stack struct {
+	h      *handler
+	store  *profilestore.Store
+	tables profilestore.Tables
+	failed *alertqueue.Queue
+	raw    *dynamodb.Client
+	clock  *time.Time
+}
+
+func table(name string) topology.Table {
+	for _, t := range topology.Default().Tables {
+		if t.Name == name {
+			return t
+		}
+	}
+	panic("no table " + name)
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	e := localaws.Reachable(t)
+	tables := profilestore.Tables{
+		Profiles:   localaws.NewTable(t, table(topology.ProfileTable)),
+		Identities: localaws.NewTable(t, table(topology.IdentityTable)),
+		Events:     localaws.NewTable(t, table(topology.EventTable)),
+	}
+	clock := time.Now().UTC().Truncate(time.Second)
+	now := func() time.Time { return clock }
+	st := &stack{tables: tables, raw: e.DynamoDBClient(), clock: &clock}
+	st.store = profilestore.New(e.Dynamo(), tables, profilestore.WithClock(now))
+	st.failed = alertqueue.New(e.SQSClient(), localaws.NewQueue(t))
+	st.h = &handler{store: st.store, failed: st.failed, now: now, log: quiet}
+	return st
+}
+
+func (st *stack) run(t *testing.T, ev events.KinesisEvent) events.KinesisEventResponse {
+	t.Helper()
+	resp, err := st.h.handle(context.Background(), ev)
+	require.NoError(t, err)
+	return resp
+}
+
+func (st *stack) items(t *testing.T, name string) []map[string]types.AttributeValue {
+	t.Helper()
+	out, err := st.raw.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(name), ConsistentRead: aws.Bool(true)})
+	require.NoError(t, err)
+	items := out.Items
+	key := func(it map[string]types.AttributeValue) string {
+		for _, k := range []string{"profileId", "identifier", "messageId"} {
+			if v, ok := it[k].(*types.AttributeValueMemberS); ok {
+				return v.Value
+			}
+		}
+		return ""
+	}
+	sort.Slice(items, func(i, j int) bool { return key(items[i]) < key(items[j]) })
+	return items
+}
+
+func (st *stack) failedMessages(t *testing.T, n int) []alert.FailedEvent {
+	t.Helper()
+	var got []alert.FailedEvent
+	require.Eventually(t, func() bool {
+		ds, err := st.failed.Receive(context.Background(), 10, 0)
+		require.NoError(t, err)
+		for _, d := range ds {
+			require.Equal(t, alert.TypeFailedEvent, d.Type)
+			var f alert.FailedEvent
+			require.NoError(t, json.Unmarshal(d.Body, &f))
+			got = append(got, f)
+			require.NoError(t, st.failed.Delete(context.Background(), d))
+		}
+		return len(got) >= n
+	}, 15*time.Second, 20*time.Millisecond)
+	require.Len(t, got, n)
+	sort.Slice(got, func(i, j int) bool { return got[i].SequenceNumber < got[j].SequenceNumber })
+	return got
+}
+
+func TestTwoDevicesEndOnOneProfile(t *testing.T) {
+	st := newStack(t)
+	resp := st.run(t, goldenBatch(t))
+	require.Empty(t, resp.BatchItemFailures)
+
+	p, err := st.store.Lookup(context.Background(), identity.UserID(userID))
+	require.NoError(t, err)
+	require.Equal(t, userID, p.UserID)
+	require.Equal(t, []string{anon1, anon2}, p.AnonymousIDs)
+	require.Equal(t, profile.Counts{Events: 7, PageViews: 2, Tracks: 3, Identifies: 2}, p.Counts)
+	require.Equal(t, time.Date(2025, 2, 1, 9, 0, 0, 0, time.UTC), p.FirstSeen)
+	require.Equal(t, time.Date(2025, 2, 3, 20, 10, 45, 0, time.UTC), p.LastSeen)
+	require.Equal(t, map[string]any{"email": "ann@example.com", "firstName": "Ann", "plan": "gold", "phone": "+44 7700 900123"}, p.Traits)
+	require.Len(t, p.MergedFrom, 1, "the phone's anonymous profile merged in")
+
+	for _, id := range []identity.ID{identity.AnonymousID(anon1), identity.AnonymousID(anon2)} {
+		q, err := st.store.Lookup(context.Background(), id)
+		require.NoError(t, err)
+		require.Equal(t, p.ID, q.ID)
+	}
+	live := 0
+	for _, it := range st.items(t, st.tables.Profiles) {
+		if _, merged := it["mergedInto"]; !merged {
+			live++
+		}
+	}
+	require.Equal(t, 1, live, "one live profile")
+}
+
+func TestReplayingABatchChangesNothing(t *testing.T) {
+	st := newStack(t)
+	batch := goldenBatch(t)
+	require.Empty(t, st.run(t, batch).BatchItemFailures)
+	profiles, identities, ledger := st.items(t, st.tables.Profiles), st.items(t, st.tables.Identities), st.items(t, st.tables.Events)
+	require.Len(t, profiles, 2)
+
+	*st.clock = st.clock.Add(10 * time.Minute) // the mapping retries the batch later
+	require.Empty(t, st.run(t, batch).BatchItemFailures)
+	require.Equal(t, profiles, st.items(t, st.tables.Profiles), "profile items changed on replay")
+	require.Equal(t, identities, st.items(t, st.tables.Identities), "identity items changed on replay")
+	require.Equal(t, ledger, st.items(t, st.tables.Events), "ledger changed on replay")
+
+	// A retry from the middle of the batch (after a partial failure) changes nothing either.
+	tail := events.KinesisEvent{Records: batch.Records[4:]}
+	require.Empty(t, st.run(t, tail).BatchItemFailures)
+	require.Equal(t, profiles, st.items(t, st.tables.Profiles))
+}
+
+func poison(seq, data string) events.KinesisEventRecord {
+	return events.KinesisEventRecord{
+		EventID: "shardId-000000000000:" + seq, EventSource: "aws:kinesis", EventName: "aws:kinesis:record",
+		Kinesis: events.KinesisRecord{SequenceNumber: seq, PartitionKey: "pk", Data: []byte(data)},
+	}
+}
+
+func TestPoisonRecordsAreSetAsideWithAReason(t *testing.T) {
+	st := newStack(t)
+	good := goldenBatch(t).Records
+	batch := events.KinesisEvent{Records: []events.KinesisEventRecord{
+		good[0], good[1],
+		poison("1", "this is not JSON"),
+		good[2], good[3],
+		poison("2", `{"type":"track","messageId":"m-x","event":"Clicked","timestamp":"2025-02-01T09:00:00Z"}`),
+		poison("3", `{"type":"alias","messageId":"m-y","userId":"u","previousId":"a","timestamp":"2025-02-01T09:00:00Z"}`),
+		good[4], good[5], good[6],
+	}}
+	resp := st.run(t, batch)
+	require.Empty(t, resp.BatchItemFailures, "poison records are not retried")
+
+	p, err := st.store.Lookup(context.Background(), identity.UserID(userID))
+	require.NoError(t, err)
+	require.Equal(t, 7, p.Counts.Events, "every good record is recorded")
+
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	c.AssertContent()
+	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", "failed-event.v1.json"))
+	require.NoError(t, err)
+
+	got := st.failedMessages(t, 3)
+	reasons := []string{"record is not a beacon event", "invalid event: neither anonymousId nor userId", `invalid event: unsupported type "alias"`}
+	for i, f := range got {
+		require.Contains(t, f.Reason, reasons[i])
+		require.Equal(t, "stitch", f.Stage)
+		require.Equal(t, batch.Records[[]int{2, 5, 6}[i]].Kinesis.Data, f.Data, "the record travels as it came")
+		require.Equal(t, "shardId-000000000000:"+f.SequenceNumber, f.EventID)
+		require.Equal(t, *st.clock, f.FailedAt)
+		body, err := json.Marshal(f)
+		require.NoError(t, err)
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+		require.NoError(t, err)
+		require.NoError(t, schema.Validate(doc))
+	}
+}
+
+// fakeStore fails on the call numbered failAt (from 1) and counts the calls.
+type fakeStore struct {
+	calls, failAt int
+}
+
+func (f *fakeStore) Record(context.Context, profile.Activity) (profilestore.Result, error) {
+	f.calls++
+	if f.calls == f.failAt {
+		return profilestore.Result{}, errors.New("throttled")
+	}
+	return profilestore.Result{ProfileID: "p"}, nil
+}
+
+type fakeQueue struct{ err error }
+
+func (f fakeQueue) Send(context.Context, alert.Message) error { return f.err }
+
+func TestTransientErrorStopsTheBatchAtTheFailingRecord(t *testing.T) {
+	batch := goldenBatch(t)
+	store := &fakeStore{failAt: 3}
+	h := &handler{store: store, failed: fakeQueue{}, now: time.Now, log: quiet}
+	resp, err := h.handle(context.Background(), batch)
+	require.NoError(t, err)
+	require.Equal(t, []events.KinesisBatchItemFailure{{ItemIdentifier: batch.Records[2].Kinesis.SequenceNumber}}, resp.BatchItemFailures)
+	require.Equal(t, 3, store.calls, "records after the failing one are left for the retry")
+
+	// When the failed-events queue is down, a poison record is retried rather than lost.
+	h = &handler{store: &fakeStore{}, failed: fakeQueue{err: errors.New("queue down")}, now: time.Now, log: quiet}
+	batch.Records = append(batch.Records[:2], poison("9", "garbage"), batch.Records[2])
+	resp, err = h.handle(context.Background(), batch)
+	require.NoError(t, err)
+	require.Equal(t, []events.KinesisBatchItemFailure{{ItemIdentifier: "9"}}, resp.BatchItemFailures)
+}
+
+func TestDatabaseOutageIsRetried(t *testing.T) {
+	st := newStack(t)
+	e := localaws.Reachable(t)
+	missing := st.tables
+	missing.Profiles = localaws.UniqueName("no-such-table")
+	st.h.store = profilestore.New(e.Dynamo(), missing)
+	batch := goldenBatch(t)
+	resp := st.run(t, batch)
+	require.Equal(t, []events.KinesisBatchItemFailure{{ItemIdentifier: batch.Records[0].Kinesis.SequenceNumber}}, resp.BatchItemFailures)
+}
+
+func TestEmptyBatch(t *testing.T) {
+	h := &handler{store: &fakeStore{}, failed: fakeQueue{}, now: time.Now, log: quiet}
+	resp, err := h.handle(context.Background(), events.KinesisEvent{})
+	require.NoError(t, err)
+	out, err := json.Marshal(resp)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"batchItemFailures":[]}`, string(out))
+}
+
+func TestSetupReadsTheEnvironment(t *testing.T) {
+	top := topology.Default()
+	env := map[string]string{
+		top.EnvVar(topology.ProfileTable):  "p",
+		top.EnvVar(topology.IdentityTable): "i",
+		top.EnvVar(topology.EventTable):    "e",
+		top.EnvVar(topology.FailedQueue):   "http://127.0.0.1:9324/000000000000/failed",
+		topology.SettingEventTTL:           "2160h",
+		"AWS_REGION":                       localaws.Region,
+	}
+	getenv := func(k string) string { return env[k] }
+	h, err := setup(context.Background(), getenv, quiet)
+	require.NoError(t, err)
+	require.NotNil(t, h.store)
+
+	env[topology.SettingEventTTL] = "forever"
+	_, err = setup(context.Background(), getenv, quiet)
+	require.ErrorContains(t, err, "DCRM_EVENT_TTL")
+
+	env[topology.SettingEventTTL] = ""
+	delete(env, top.EnvVar(topology.IdentityTable))
+	_, err = setup(context.Background(), getenv, quiet)
+	require.ErrorContains(t, err, "DCRM_IDENTITIES_TABLE is not set")
+}
+
+// The data of a golden record is a beacon event, base64-encoded.
+func TestGoldenRecordsAreBeaconEvents(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", "kinesis", "batch.json"))
+	require.NoError(t, err)
+	var doc struct {
+		Records []struct {
+			Kinesis struct {
+				Data string `json:"data"`
+			} `json:"kinesis"`
+		} `json:"Records"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &doc))
+	for _, r := range doc.Records {
+		data, err := base64.StdEncoding.DecodeString(r.Kinesis.Data)
+		require.NoError(t, err)
+		var e struct {
+			Type      string `json:"type"`
+			MessageID string `json:"messageId"`
+		}
+		require.NoError(t, json.Unmarshal(data, &e))
+		require.NotEmpty(t, e.MessageID)
+	}
+}
+
+// The wiring in main: a handler built by setup from the environment alone (the SDK's standard
+// variables included) stitches the golden batch.
+func TestSetupWiresTheLocalServers(t *testing.T) {
+	e := localaws.Reachable(t)
+	for k, v := range e.Environment() {
+		t.Setenv(k, v)
+	}
+	top := topology.Default()
+	env := map[string]string{
+		top.EnvVar(topology.ProfileTable):  localaws.NewTable(t, table(topology.ProfileTable)),
+		top.EnvVar(topology.IdentityTable): localaws.NewTable(t, table(topology.IdentityTable)),
+		top.EnvVar(topology.EventTable):    localaws.NewTable(t, table(topology.EventTable)),
+		top.EnvVar(topology.FailedQueue):   localaws.NewQueue(t),
+		topology.SettingEventTTL:           "2160h",
+	}
+	h, err := setup(context.Background(), func(k string) string { return env[k] }, quiet)
+	require.NoError(t, err)
+	resp, err := h.handle(context.Background(), goldenBatch(t))
+	require.NoError(t, err)
+	require.Empty(t, resp.BatchItemFailures)
+	p, err := h.store.(*profilestore.Store).Lookup(context.Background(), identity.UserID(userID))
+	require.NoError(t, err)
+	require.Equal(t, 7, p.Counts.Events)
+}

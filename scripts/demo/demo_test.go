@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
+	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/source"
+)
+
+// TestDemoEndToEnd runs the demo's scenario through the whole pipeline as it ships: the real
+// bootstrap binaries of every function, run by the local host against DynamoDB Local, kinesis-mock
+// and local-aws-sqs, in a stack of its own.
+func TestDemoEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	endpoints := localaws.Reachable(t)
+	st, err := stack.Start(ctx, stack.Config{
+		Prefix: localaws.UniqueName("e2e"), FunctionsDir: buildFunctions(t), Endpoints: endpoints,
+		LogDir: t.TempDir(), PollInterval: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+
+	keys := keystore.New(endpoints.Dynamo(), st.Resources()[topology.KeyTable])
+	c := Client{API: st.APIURL(), WriteKey: keystore.NewKey("wk_"), ServerKey: keystore.NewKey("wk_"),
+		ProfileKey: keystore.NewKey("pk_"), HTTP: &http.Client{Timeout: 30 * time.Second}}
+	must(t, keys.PutSource(ctx, c.WriteKey, source.Source{ID: "src_browser", Name: "browser", AllowedOrigins: []string{"https://shop.example"}}))
+	must(t, keys.PutSource(ctx, c.ServerKey, source.Source{ID: "src_server", Name: "server", Trusted: true}))
+	must(t, keys.PutProfileAPIKey(ctx, c.ProfileKey, "test"))
+
+	cfg := endpoints.Config()
+	var out bytes.Buffer
+	d := demo{
+		client: c, out: &out, alerts: st.Resources()[topology.AlertQueue],
+		lambda: lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(st.LambdaURL()) }),
+		sqs:    sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoints.SQS) }),
+	}
+	s := NewScenario(localaws.UniqueName("t"), time.Now())
+	if err := d.run(ctx, s); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	// The run checks the merge and the alert itself; the printed profile is the merged one.
+	for _, want := range []string{s.Laptop, s.Phone, s.Shopper, `"type": "lapse"`, "→ 400"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	// Replaying every request (same message ids) through the endpoint and the stream changes nothing.
+	before, err := c.Profile(ctx, "userId", s.Shopper)
+	must(t, err)
+	must(t, s.Send(ctx, c, &out))
+	sentinel := "anon-sentinel-" + s.Run
+	status, body, err := c.Send(ctx, c.WriteKey, "/v1/page", map[string]any{"anonymousId": sentinel, "name": "/"})
+	if err != nil || status != 200 {
+		t.Fatalf("sentinel: %d %s %v", status, body, err)
+	}
+	// One shard, in order: once the sentinel is stitched, so is the replay before it.
+	if _, err := waitFor(ctx, time.Minute, func() (map[string]any, error) {
+		p, err := c.Profile(ctx, "anonymousId", sentinel)
+		if err != nil {
+			return nil, errNotYet
+		}
+		return p, nil
+	}); err != nil {
+		t.Fatalf("sentinel never stitched: %v", err)
+	}
+	after, err := c.Profile(ctx, "userId", s.Shopper)
+	must(t, err)
+	if !reflect.DeepEqual(before, after) {
+		b, _ := json.MarshalIndent(before, "", " ")
+		a, _ := json.MarshalIndent(after, "", " ")
+		t.Errorf("replay changed the profile\nbefore: %s\nafter: %s", b, a)
+	}
+}
+
+// buildFunctions builds every function as Lambda runs it (CGO off, lambda.norpc) for this machine,
+// laid out like bin/functions.
+func buildFunctions(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	root, err := filepath.Abs("../..")
+	must(t, err)
+	for _, f := range topology.Default().Functions {
+		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", filepath.Join(dir, f.Name, "bootstrap"), "./functions/"+f.Name)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", f.Name, err, out)
+		}
+	}
+	return dir
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,165 @@
+package alert
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/dcrm-project/dcrm/shared/profile"
+)
+
+var (
+	lastSeen = time.Date(2025, 1, 10, 9, 30, 0, 0, time.UTC)
+	raisedAt = time.Date(2025, 2, 20, 12, 0, 0, 0, time.UTC)
+)
+
+func schema(t *testing.T, name string) *jsonschema.Schema {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	c.AssertContent()
+	s, err := c.Compile(filepath.Join("..", "..", "events", "schemas", name))
+	if err != nil {
+		t.Fatalf("compile schema %s: %v", name, err)
+	}
+	return s
+}
+
+func validate(t *testing.T, s *jsonschema.Schema, body []byte) error {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("message is not JSON: %v\n%s", err, body)
+	}
+	return s.Validate(doc)
+}
+
+func TestLapse(t *testing.T) {
+	p := profile.Profile{ID: "prf_1", UserID: "u-1", AnonymousIDs: []string{"a-1", "a-2"}, LastSeen: lastSeen}
+	l := NewLapse(p, raisedAt)
+	if l.InactiveDays != 41 {
+		t.Errorf("inactiveDays = %d, want 41", l.InactiveDays)
+	}
+	if l.AlertID != NewLapse(p, raisedAt.Add(time.Hour)).AlertID {
+		t.Error("the same lapse reported later has another alertId")
+	}
+	p2 := p
+	p2.LastSeen = lastSeen.Add(time.Second)
+	if l.AlertID == NewLapse(p2, raisedAt).AlertID {
+		t.Error("a later lapse has the same alertId")
+	}
+	if err := l.Validate(); err != nil {
+		t.Error(err)
+	}
+	body, err := json.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"type":"lapse","version":1,"alertId":"` + l.AlertID + `","profileId":"prf_1","userId":"u-1",` +
+		`"anonymousIds":["a-1","a-2"],"lastSeen":"2025-01-10T09:30:00Z","inactiveDays":41,"raisedAt":"2025-02-20T12:00:00Z"}`
+	if string(body) != want {
+		t.Errorf("body\n%s\nwant\n%s", body, want)
+	}
+	if err := validate(t, schema(t, "alert-lapse.v1.json"), body); err != nil {
+		t.Errorf("lapse alert does not match its schema: %v", err)
+	}
+
+	anonymous := NewLapse(profile.Profile{ID: "prf_2", LastSeen: lastSeen}, raisedAt)
+	body, _ = json.Marshal(anonymous)
+	if err := validate(t, schema(t, "alert-lapse.v1.json"), body); err != nil {
+		t.Errorf("anonymous lapse alert does not match its schema: %v\n%s", err, body)
+	}
+}
+
+func TestSchemaRejectsWrongMessages(t *testing.T) {
+	s := schema(t, "alert-lapse.v1.json")
+	for _, body := range []string{
+		`{"type":"lapse","version":1}`,
+		`{"type":"lapse","version":2,"alertId":"0123456789abcdef0123456789abcdef","profileId":"p","anonymousIds":[],"lastSeen":"2025-01-10T09:30:00Z","inactiveDays":1,"raisedAt":"2025-01-10T09:30:00Z"}`,
+		`{"type":"lapse","version":1,"alertId":"0123456789abcdef0123456789abcdef","profileId":"p","anonymousIds":[],"lastSeen":"yesterday","inactiveDays":1,"raisedAt":"2025-01-10T09:30:00Z"}`,
+	} {
+		if err := validate(t, s, []byte(body)); err == nil {
+			t.Errorf("schema accepted %s", body)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, m := range []Message{
+		Lapse{Type: TypeLapse, Version: LapseVersion, ProfileID: "p", LastSeen: lastSeen, RaisedAt: raisedAt},
+		Lapse{Type: TypeLapse, Version: 2, AlertID: "x", ProfileID: "p", LastSeen: lastSeen, RaisedAt: raisedAt},
+		FailedEvent{Type: TypeFailedEvent, Version: FailedEventVersion, Stage: "stitch", FailedAt: raisedAt},
+		FailedEvent{Type: TypeFailedEvent, Version: FailedEventVersion, Reason: "bad", Stage: "stitch"},
+	} {
+		if err := m.Validate(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Validate(%+v) = %v, want ErrInvalid", m, err)
+		}
+	}
+}
+
+func TestFailedEvent(t *testing.T) {
+	f := NewFailedEvent("stitch", "invalid event: no messageId", []byte(`{"type":"track"}`), raisedAt)
+	f.EventID, f.SequenceNumber, f.PartitionKey = "shardId-000000000000:1", "1", "a-1"
+	if err := f.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(body), `"data":"eyJ0eXBlIjoidHJhY2sifQ=="`) {
+		t.Errorf("data is not the record in base64: %s", body)
+	}
+	if err := validate(t, schema(t, "failed-event.v1.json"), body); err != nil {
+		t.Errorf("failed event does not match its schema: %v", err)
+	}
+
+	big := NewFailedEvent("stitch", "too big", bytes.Repeat([]byte("x"), MaxFailedData+10), raisedAt)
+	if len(big.Data) != MaxFailedData || !big.Truncated {
+		t.Errorf("big record: %d bytes, truncated %v; want %d, true", len(big.Data), big.Truncated, MaxFailedData)
+	}
+}
+
+// The example messages under events/sqs are what a consumer receives; they match the schemas.
+func TestExampleMessages(t *testing.T) {
+	for file, schemaName := range map[string]string{
+		"alert-lapse.json":  "alert-lapse.v1.json",
+		"failed-event.json": "failed-event.v1.json",
+	} {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "events", "sqs", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev struct {
+			Records []struct {
+				Body              string `json:"body"`
+				MessageAttributes map[string]struct {
+					StringValue string `json:"stringValue"`
+				} `json:"messageAttributes"`
+			} `json:"Records"`
+		}
+		if err := json.Unmarshal(raw, &ev); err != nil || len(ev.Records) == 0 {
+			t.Fatalf("%s: not an SQS event: %v", file, err)
+		}
+		for _, r := range ev.Records {
+			if err := validate(t, schema(t, schemaName), []byte(r.Body)); err != nil {
+				t.Errorf("%s: body does not match %s: %v", file, schemaName, err)
+			}
+			var head struct {
+				Type    string `json:"type"`
+				Version int    `json:"version"`
+			}
+			_ = json.Unmarshal([]byte(r.Body), &head)
+			if r.MessageAttributes["type"].StringValue != head.Type || r.MessageAttributes["version"].StringValue != "1" {
+				t.Errorf("%s: message attributes %+v do not match the body's type %q", file, r.MessageAttributes, head.Type)
+			}
+		}
+	}
+}

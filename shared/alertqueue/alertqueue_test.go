@@ -1,0 +1,68 @@
+package alertqueue
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dcrm-project/dcrm/shared/alert"
+	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/profile"
+)
+
+func TestSendAndReceive(t *testing.T) {
+	ctx := context.Background()
+	e := localaws.Reachable(t)
+	q := New(e.SQSClient(), localaws.NewQueue(t))
+
+	lastSeen := time.Date(2025, 1, 10, 9, 30, 0, 0, time.UTC)
+	lapse := alert.NewLapse(profile.Profile{ID: "prf_1", UserID: "u-1", AnonymousIDs: []string{"a-1"}, LastSeen: lastSeen},
+		lastSeen.Add(40*24*time.Hour))
+	require.NoError(t, q.Send(ctx, lapse))
+
+	var got []Delivery
+	require.Eventually(t, func() bool {
+		ds, err := q.Receive(ctx, 10, time.Second)
+		require.NoError(t, err)
+		got = append(got, ds...)
+		return len(got) > 0
+	}, 15*time.Second, 10*time.Millisecond)
+	require.Len(t, got, 1)
+	d := got[0]
+	require.Equal(t, alert.TypeLapse, d.Type)
+	require.Equal(t, 1, d.Version)
+
+	var back alert.Lapse
+	require.NoError(t, json.Unmarshal(d.Body, &back))
+	require.Equal(t, lapse, back)
+
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", "alert-lapse.v1.json"))
+	require.NoError(t, err)
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(d.Body))
+	require.NoError(t, err)
+	require.NoError(t, schema.Validate(doc), "the message as received matches its schema")
+
+	require.NoError(t, q.Delete(ctx, d))
+	ds, err := q.Receive(ctx, 10, 0)
+	require.NoError(t, err)
+	require.Empty(t, ds, "deleted message came back")
+}
+
+func TestInvalidMessageIsNotSent(t *testing.T) {
+	e := localaws.Reachable(t)
+	q := New(e.SQSClient(), localaws.NewQueue(t))
+	err := q.Send(context.Background(), alert.Lapse{Type: alert.TypeLapse, Version: 1})
+	require.True(t, errors.Is(err, alert.ErrInvalid), "err = %v", err)
+	ds, err := q.Receive(context.Background(), 10, 0)
+	require.NoError(t, err)
+	require.Empty(t, ds)
+}

@@ -1,0 +1,143 @@
+// Package identity is dcrm's identity graph: the identifiers a customer is known by (cookies, logins)
+// and the rules that decide which profile an event belongs to and when two profiles become one.
+package identity
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrInvalid is returned for an identifier that cannot be parsed or has an unknown kind.
+var ErrInvalid = errors.New("invalid identifier")
+
+// Kind is the type of an identifier. Its text is also the name of the event field and of the
+// profile-API query parameter that carries it.
+type Kind string
+
+// Kinds of identifier known to dcrm.
+const (
+	Anonymous Kind = "anonymousId" // a cookie or device id set by the tracker
+	User      Kind = "userId"      // the site's own id for a logged-in customer
+)
+
+// Kinds lists every known kind, in the order lookups try them.
+func Kinds() []Kind { return []Kind{User, Anonymous} }
+
+// ParseKind returns the kind whose name is s.
+func ParseKind(s string) (Kind, error) {
+	for _, k := range Kinds() {
+		if string(k) == s {
+			return k, nil
+		}
+	}
+	return "", fmt.Errorf("%w: unknown kind %q", ErrInvalid, s)
+}
+
+// ID is one identifier, e.g. userId "u-1".
+type ID struct {
+	Kind  Kind
+	Value string
+}
+
+// AnonymousID and UserID build identifiers of the two kinds.
+func AnonymousID(v string) ID { return ID{Kind: Anonymous, Value: v} }
+func UserID(v string) ID      { return ID{Kind: User, Value: v} }
+
+// String is the identifier's key in the identity graph: "anonymousId:abc", "userId:u-1".
+func (i ID) String() string { return string(i.Kind) + ":" + i.Value }
+
+// IsZero tells whether the identifier is unset.
+func (i ID) IsZero() bool { return i.Value == "" }
+
+// Parse reads an identifier written by String.
+func Parse(s string) (ID, error) {
+	kind, value, ok := strings.Cut(s, ":")
+	if !ok || value == "" {
+		return ID{}, fmt.Errorf("%w: %q is not kind:value", ErrInvalid, s)
+	}
+	k, err := ParseKind(kind)
+	if err != nil {
+		return ID{}, err
+	}
+	return ID{Kind: k, Value: value}, nil
+}
+
+// Owner is what the graph knows of the profile an identifier currently belongs to. The zero Owner
+// means the identifier is new.
+type Owner struct {
+	ProfileID string
+	UserID    string // the profile's user id, "" for an anonymous profile
+}
+
+// Known tells whether the identifier already belongs to a profile.
+func (o Owner) Known() bool { return o.ProfileID != "" }
+
+// Plan is what an event does to the graph.
+type Plan struct {
+	// Profile is the profile the event is recorded on; "" means a new profile.
+	Profile string
+	// Attach are the event's identifiers that belong to Profile from now on (those already on it
+	// included).
+	Attach []ID
+	// MergeFrom is an anonymous profile that joins Profile: its identifiers are repointed to Profile
+	// and its history folded into it. "" when nothing merges.
+	MergeFrom string
+	// Kept are identifiers of the event left on the profile they belong to, because joining them
+	// would join two different users.
+	Kept []ID
+}
+
+// Resolve decides where an event carrying anonymousId anon and userId user (either may be empty)
+// goes, given the current owners of the two identifiers.
+//
+// The rules:
+//   - an event with one identifier goes to that identifier's profile, or to a new one;
+//   - an event with both joins them: the anonymous profile becomes (or merges into) the profile of
+//     the user, so a customer's devices end on one profile after each has logged in;
+//   - two different user ids never merge: if the anonymous id already belongs to a profile of another
+//     user, it stays there and the event goes to the user's own profile (shared computers, a
+//     colleague logging in on someone else's browser).
+func Resolve(anon, user string, byAnon, byUser Owner) Plan {
+	a, u := AnonymousID(anon), UserID(user)
+	switch {
+	case anon == "" && user == "":
+		return Plan{}
+	case user == "":
+		return Plan{Profile: byAnon.ProfileID, Attach: []ID{a}}
+	case anon == "":
+		return Plan{Profile: byUser.ProfileID, Attach: []ID{u}}
+	}
+	both := []ID{a, u}
+	if !byAnon.Known() {
+		// A new device of a new or known user.
+		return Plan{Profile: byUser.ProfileID, Attach: both}
+	}
+	if !SameUser(byAnon.UserID, user) {
+		return Plan{Profile: byUser.ProfileID, Attach: []ID{u}, Kept: []ID{a}}
+	}
+	switch {
+	case !byUser.Known(), byUser.ProfileID == byAnon.ProfileID:
+		// The anonymous profile becomes the user's (or already is).
+		return Plan{Profile: byAnon.ProfileID, Attach: both}
+	default:
+		// The user is known elsewhere: the anonymous profile joins it.
+		return Plan{Profile: byUser.ProfileID, Attach: both, MergeFrom: byAnon.ProfileID}
+	}
+}
+
+// SameUser tells whether a profile whose user id is owner may take events of user: an anonymous
+// profile ("") may take any user, a known one only its own.
+func SameUser(owner, user string) bool { return owner == "" || user == "" || owner == user }
+
+// ErrDifferentUsers is returned when two profiles of two different users would be joined.
+var ErrDifferentUsers = errors.New("profiles belong to different users")
+
+// CanMerge returns nil when a profile of user from may merge into a profile of user into, and
+// ErrDifferentUsers otherwise.
+func CanMerge(into, from string) error {
+	if !SameUser(into, from) {
+		return fmt.Errorf("%w: %q and %q", ErrDifferentUsers, into, from)
+	}
+	return nil
+}

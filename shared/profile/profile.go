@@ -1,0 +1,261 @@
+// Package profile is the Single Customer View: one profile per customer, with the identifiers they
+// are known by, their traits, when they were first and last seen and how active they are. It holds
+// the rules for recording an event on a profile and for folding one profile into another; both are
+// order-independent (first seen is a minimum, last seen a maximum, each trait keeps its latest
+// value), so events may arrive late or out of order.
+package profile
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/scoring"
+)
+
+// ErrInvalidEvent is returned for an event that cannot be recorded on a profile.
+var ErrInvalidEvent = errors.New("invalid event")
+
+// ErrNotFound is returned by stores for a profile or identifier they do not hold.
+var ErrNotFound = errors.New("profile not found")
+
+// MaxIDLength bounds message ids and identifiers, well inside the key size of any store.
+const MaxIDLength = 512
+
+// Counts are how many events of each type a profile has seen.
+type Counts struct {
+	Events     int `json:"events"`
+	PageViews  int `json:"pageViews"`
+	Tracks     int `json:"tracks"`
+	Identifies int `json:"identifies"`
+}
+
+// Profile is one customer.
+type Profile struct {
+	ID           string
+	UserID       string   // "" while the customer is anonymous
+	AnonymousIDs []string // sorted, without duplicates
+	Traits       map[string]any
+	TraitTimes   map[string]time.Time // when each trait was set, by event time
+	FirstSeen    time.Time
+	LastSeen     time.Time
+	Counts       Counts
+	// MergedInto is set on a profile that joined another; the other holds its history from then on.
+	MergedInto string
+	// MergedFrom are the profiles that joined this one, sorted.
+	MergedFrom []string
+	UpdatedAt  time.Time
+
+	Score          *scoring.Score // nil until first scored
+	LapseAlertedAt time.Time      // when the last lapse alert was raised, zero if never
+}
+
+// Live tells whether the profile holds a customer's history (it was not merged into another).
+func (p Profile) Live() bool { return p.MergedInto == "" }
+
+// Identifiers lists the identifiers the profile is known by.
+func (p Profile) Identifiers() []identity.ID {
+	var ids []identity.ID
+	if p.UserID != "" {
+		ids = append(ids, identity.UserID(p.UserID))
+	}
+	for _, a := range p.AnonymousIDs {
+		ids = append(ids, identity.AnonymousID(a))
+	}
+	return ids
+}
+
+// Activity is an event as it bears on a profile.
+type Activity struct {
+	MessageID   string
+	Type        string // beacon.Track, beacon.Page or beacon.Identify
+	AnonymousID string
+	UserID      string
+	At          time.Time // when it happened
+	Traits      map[string]any
+}
+
+// FromEvent checks an event from the stream and returns its activity. Errors wrap ErrInvalidEvent
+// and say what is wrong.
+func FromEvent(e beacon.Event) (Activity, error) {
+	invalid := func(format string, args ...any) (Activity, error) {
+		return Activity{}, fmt.Errorf("%w: %s", ErrInvalidEvent, fmt.Sprintf(format, args...))
+	}
+	switch e.Type {
+	case beacon.Track, beacon.Page, beacon.Identify:
+	case "":
+		return invalid("no type")
+	default:
+		return invalid("unsupported type %q", e.Type)
+	}
+	if e.MessageID == "" {
+		return invalid("no messageId")
+	}
+	if e.AnonymousID == "" && e.UserID == "" {
+		return invalid("neither anonymousId nor userId")
+	}
+	for name, v := range map[string]string{"messageId": e.MessageID, "anonymousId": e.AnonymousID, "userId": e.UserID} {
+		if len(v) > MaxIDLength {
+			return invalid("%s longer than %d bytes", name, MaxIDLength)
+		}
+	}
+	at := e.Timestamp
+	if at.IsZero() {
+		at = e.ReceivedAt
+	}
+	if at.IsZero() {
+		return invalid("neither timestamp nor receivedAt")
+	}
+	a := Activity{MessageID: e.MessageID, Type: e.Type, AnonymousID: e.AnonymousID, UserID: e.UserID, At: at.UTC()}
+	if e.Type == beacon.Identify && len(e.Traits) > 0 && string(e.Traits) != "null" {
+		if err := json.Unmarshal(e.Traits, &a.Traits); err != nil {
+			return invalid("traits are not a JSON object")
+		}
+		if _, empty := a.Traits[""]; empty {
+			return invalid("a trait has an empty name")
+		}
+	}
+	return a, nil
+}
+
+// Apply records an activity on a profile and attaches the given identifiers to it (the graph's
+// decision, see identity.Resolve). A user id is only attached to a profile without one.
+func Apply(p Profile, a Activity, attach []identity.ID) Profile {
+	p = p.clone()
+	for _, id := range attach {
+		p.attach(id)
+	}
+	p.Counts.Events++
+	switch a.Type {
+	case beacon.Page:
+		p.Counts.PageViews++
+	case beacon.Track:
+		p.Counts.Tracks++
+	case beacon.Identify:
+		p.Counts.Identifies++
+	}
+	p.seen(a.At, a.At)
+	for k, v := range a.Traits {
+		p.setTrait(k, v, a.At)
+	}
+	return p
+}
+
+// Fold returns into with from's history folded in: counts summed, first seen the earlier, last
+// seen the later, identifiers united, each trait the later set. into keeps its id, score and alert
+// state. Profiles of two different users do not fold (identity.ErrDifferentUsers).
+func Fold(into, from Profile) (Profile, error) {
+	if err := identity.CanMerge(into.UserID, from.UserID); err != nil {
+		return into, err
+	}
+	out := into.clone()
+	if out.UserID == "" {
+		out.UserID = from.UserID
+	}
+	for _, a := range from.AnonymousIDs {
+		out.attach(identity.AnonymousID(a))
+	}
+	out.Counts.Events += from.Counts.Events
+	out.Counts.PageViews += from.Counts.PageViews
+	out.Counts.Tracks += from.Counts.Tracks
+	out.Counts.Identifies += from.Counts.Identifies
+	out.seen(from.FirstSeen, from.LastSeen)
+	for _, k := range slices.Sorted(maps.Keys(from.Traits)) {
+		out.setTrait(k, from.Traits[k], from.TraitTimes[k])
+	}
+	out.MergedFrom = union(out.MergedFrom, append([]string{from.ID}, from.MergedFrom...)...)
+	return out, nil
+}
+
+func (p *Profile) attach(id identity.ID) {
+	switch id.Kind {
+	case identity.Anonymous:
+		p.AnonymousIDs = union(p.AnonymousIDs, id.Value)
+	case identity.User:
+		if p.UserID == "" {
+			p.UserID = id.Value
+		}
+	}
+}
+
+func (p *Profile) seen(first, last time.Time) {
+	if !first.IsZero() && (p.FirstSeen.IsZero() || first.Before(p.FirstSeen)) {
+		p.FirstSeen = first
+	}
+	if last.After(p.LastSeen) {
+		p.LastSeen = last
+	}
+}
+
+// setTrait keeps the value set last by event time; of two set at the same time, the one applied
+// later wins.
+func (p *Profile) setTrait(k string, v any, at time.Time) {
+	if prev, ok := p.TraitTimes[k]; ok && prev.After(at) {
+		return
+	}
+	if p.Traits == nil {
+		p.Traits = map[string]any{}
+	}
+	if p.TraitTimes == nil {
+		p.TraitTimes = map[string]time.Time{}
+	}
+	p.Traits[k] = v
+	p.TraitTimes[k] = at
+}
+
+func (p Profile) clone() Profile {
+	p.AnonymousIDs = slices.Clone(p.AnonymousIDs)
+	p.MergedFrom = slices.Clone(p.MergedFrom)
+	p.Traits = maps.Clone(p.Traits)
+	p.TraitTimes = maps.Clone(p.TraitTimes)
+	if p.Score != nil {
+		s := *p.Score
+		p.Score = &s
+	}
+	return p
+}
+
+// union adds values to a sorted set.
+func union(set []string, values ...string) []string {
+	for _, v := range values {
+		if i, found := slices.BinarySearch(set, v); !found && v != "" {
+			set = slices.Insert(set, i, v)
+		}
+	}
+	return set
+}
+
+// View is the profile as the profile API shows it.
+type View struct {
+	ProfileID    string         `json:"profileId"`
+	UserID       string         `json:"userId,omitempty"`
+	AnonymousIDs []string       `json:"anonymousIds"`
+	Traits       map[string]any `json:"traits"`
+	FirstSeen    time.Time      `json:"firstSeen"`
+	LastSeen     time.Time      `json:"lastSeen"`
+	Counts       Counts         `json:"counts"`
+	Score        *scoring.Score `json:"score,omitempty"`
+	MergedFrom   []string       `json:"mergedFrom,omitempty"`
+	UpdatedAt    time.Time      `json:"updatedAt"`
+}
+
+// View returns the API view of the profile.
+func (p Profile) View() View {
+	v := View{
+		ProfileID: p.ID, UserID: p.UserID, AnonymousIDs: slices.Clone(p.AnonymousIDs), Traits: maps.Clone(p.Traits),
+		FirstSeen: p.FirstSeen, LastSeen: p.LastSeen, Counts: p.Counts, Score: p.Score,
+		MergedFrom: slices.Clone(p.MergedFrom), UpdatedAt: p.UpdatedAt,
+	}
+	if v.AnonymousIDs == nil {
+		v.AnonymousIDs = []string{}
+	}
+	if v.Traits == nil {
+		v.Traits = map[string]any{}
+	}
+	return v
+}

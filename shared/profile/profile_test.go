@@ -1,0 +1,181 @@
+package profile
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/identity"
+)
+
+var t0 = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+
+func at(minutes int) time.Time { return t0.Add(time.Duration(minutes) * time.Minute) }
+
+func TestFromEvent(t *testing.T) {
+	ok := beacon.Event{Type: beacon.Identify, MessageID: "m1", AnonymousID: "A", UserID: "U",
+		Traits:    json.RawMessage(`{"email":"a@example.com","plan":"gold","age":41,"vip":true,"nick":""}`),
+		Timestamp: time.Date(2025, 3, 1, 11, 0, 0, 0, time.FixedZone("CET", 3600))}
+	a, err := FromEvent(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Activity{MessageID: "m1", Type: beacon.Identify, AnonymousID: "A", UserID: "U", At: t0,
+		Traits: map[string]any{"email": "a@example.com", "plan": "gold", "age": 41.0, "vip": true, "nick": ""}}
+	if !reflect.DeepEqual(a, want) {
+		t.Errorf("FromEvent = %+v\nwant       %+v", a, want)
+	}
+	if !a.At.Equal(ok.Timestamp) || a.At.Location() != time.UTC {
+		t.Errorf("At = %v, want %v in UTC", a.At, ok.Timestamp)
+	}
+
+	noTimestamp := beacon.Event{Type: beacon.Page, MessageID: "m2", AnonymousID: "A", ReceivedAt: t0}
+	if a, err := FromEvent(noTimestamp); err != nil || !a.At.Equal(t0) {
+		t.Errorf("event without timestamp: %+v, %v; want At = receivedAt", a, err)
+	}
+
+	bad := []struct {
+		event  beacon.Event
+		reason string
+	}{
+		{beacon.Event{MessageID: "m", AnonymousID: "A", Timestamp: t0}, "no type"},
+		{beacon.Event{Type: "alias", MessageID: "m", AnonymousID: "A", Timestamp: t0}, `unsupported type "alias"`},
+		{beacon.Event{Type: "track", AnonymousID: "A", Timestamp: t0}, "no messageId"},
+		{beacon.Event{Type: "track", MessageID: "m", Timestamp: t0}, "neither anonymousId nor userId"},
+		{beacon.Event{Type: "track", MessageID: "m", AnonymousID: "A"}, "neither timestamp nor receivedAt"},
+		{beacon.Event{Type: "track", MessageID: "m", UserID: strings.Repeat("u", 600), Timestamp: t0}, "userId longer than 512 bytes"},
+		{beacon.Event{Type: "identify", MessageID: "m", UserID: "U", Timestamp: t0, Traits: json.RawMessage(`["x"]`)}, "traits are not a JSON object"},
+		{beacon.Event{Type: "identify", MessageID: "m", UserID: "U", Timestamp: t0, Traits: json.RawMessage(`{"":1}`)}, "a trait has an empty name"},
+	}
+	for _, b := range bad {
+		_, err := FromEvent(b.event)
+		if !errors.Is(err, ErrInvalidEvent) || !strings.Contains(err.Error(), b.reason) {
+			t.Errorf("FromEvent(%+v) err = %v, want ErrInvalidEvent saying %q", b.event, err, b.reason)
+		}
+	}
+}
+
+func TestApplyCountsAndSeenInAnyOrder(t *testing.T) {
+	events := []Activity{
+		{MessageID: "1", Type: beacon.Page, AnonymousID: "A", At: at(10)},
+		{MessageID: "2", Type: beacon.Track, AnonymousID: "A", At: at(5)},
+		{MessageID: "3", Type: beacon.Identify, AnonymousID: "A", UserID: "U", At: at(20)},
+		{MessageID: "4", Type: beacon.Page, AnonymousID: "A", At: at(0)},
+	}
+	apply := func(order []int) Profile {
+		p := Profile{ID: "p"}
+		for _, i := range order {
+			e := events[i]
+			attach := []identity.ID{identity.AnonymousID(e.AnonymousID)}
+			if e.UserID != "" {
+				attach = append(attach, identity.UserID(e.UserID))
+			}
+			p = Apply(p, e, attach)
+		}
+		return p
+	}
+	want := Profile{ID: "p", UserID: "U", AnonymousIDs: []string{"A"}, FirstSeen: at(0), LastSeen: at(20),
+		Counts: Counts{Events: 4, PageViews: 2, Tracks: 1, Identifies: 1}}
+	for _, order := range [][]int{{0, 1, 2, 3}, {3, 2, 1, 0}, {2, 0, 3, 1}} {
+		if got := apply(order); !reflect.DeepEqual(got, want) {
+			t.Errorf("order %v: %+v\nwant %+v", order, got, want)
+		}
+	}
+}
+
+func TestTraitsLatestWinsPerTrait(t *testing.T) {
+	events := []Activity{
+		{Type: beacon.Identify, UserID: "U", At: at(1), Traits: map[string]any{"plan": "free", "city": "Leeds"}},
+		{Type: beacon.Identify, UserID: "U", At: at(2), Traits: map[string]any{"email": "u@example.com"}},
+		{Type: beacon.Identify, UserID: "U", At: at(3), Traits: map[string]any{"plan": "gold"}},
+		{Type: beacon.Identify, UserID: "U", At: at(0), Traits: map[string]any{"plan": "trial", "city": "York", "age": 30.0}},
+	}
+	want := map[string]any{"plan": "gold", "city": "Leeds", "email": "u@example.com", "age": 30.0}
+	for _, order := range [][]int{{0, 1, 2, 3}, {3, 2, 1, 0}, {2, 3, 0, 1}} {
+		p := Profile{ID: "p"}
+		for _, i := range order {
+			p = Apply(p, events[i], []identity.ID{identity.UserID("U")})
+		}
+		if !reflect.DeepEqual(p.Traits, want) {
+			t.Errorf("order %v: traits %v, want %v", order, p.Traits, want)
+		}
+	}
+}
+
+func TestApplyDoesNotChangeItsInput(t *testing.T) {
+	p := Profile{ID: "p", AnonymousIDs: []string{"B"}, Traits: map[string]any{"a": 1.0}, TraitTimes: map[string]time.Time{"a": at(0)}}
+	_ = Apply(p, Activity{Type: beacon.Identify, AnonymousID: "A", At: at(1), Traits: map[string]any{"a": 2.0}},
+		[]identity.ID{identity.AnonymousID("A")})
+	if p.Traits["a"] != 1.0 || len(p.AnonymousIDs) != 1 {
+		t.Errorf("Apply changed its input: %+v", p)
+	}
+}
+
+func TestApplyKeepsTheUserID(t *testing.T) {
+	p := Apply(Profile{ID: "p", UserID: "U1"}, Activity{Type: beacon.Track, UserID: "U2", At: at(0)},
+		[]identity.ID{identity.UserID("U2")})
+	if p.UserID != "U1" {
+		t.Errorf("user id = %q, want U1 kept", p.UserID)
+	}
+}
+
+func TestFold(t *testing.T) {
+	known := Profile{
+		ID: "pU", UserID: "U", AnonymousIDs: []string{"A1"},
+		Traits:     map[string]any{"plan": "gold", "email": "u@example.com"},
+		TraitTimes: map[string]time.Time{"plan": at(50), "email": at(10)},
+		FirstSeen:  at(5), LastSeen: at(60), Counts: Counts{Events: 5, PageViews: 3, Tracks: 1, Identifies: 1},
+		MergedFrom: []string{"pOld"},
+	}
+	device := Profile{
+		ID: "pA2", AnonymousIDs: []string{"A2"},
+		Traits:     map[string]any{"plan": "free", "email": "new@example.com", "city": "Hull"},
+		TraitTimes: map[string]time.Time{"plan": at(40), "email": at(20), "city": at(1)},
+		FirstSeen:  at(0), LastSeen: at(30), Counts: Counts{Events: 3, PageViews: 2, Tracks: 1},
+	}
+	got, err := Fold(known, device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Profile{
+		ID: "pU", UserID: "U", AnonymousIDs: []string{"A1", "A2"},
+		Traits:     map[string]any{"plan": "gold", "email": "new@example.com", "city": "Hull"},
+		TraitTimes: map[string]time.Time{"plan": at(50), "email": at(20), "city": at(1)},
+		FirstSeen:  at(0), LastSeen: at(60), Counts: Counts{Events: 8, PageViews: 5, Tracks: 2, Identifies: 1},
+		MergedFrom: []string{"pA2", "pOld"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Fold =\n%+v\nwant\n%+v", got, want)
+	}
+	// A fold is order-independent in what it keeps.
+	back, err := Fold(device, known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.Traits, want.Traits) || back.Counts != want.Counts || !back.FirstSeen.Equal(at(0)) || !back.LastSeen.Equal(at(60)) {
+		t.Errorf("Fold the other way = %+v", back)
+	}
+}
+
+func TestFoldRefusesTwoUsers(t *testing.T) {
+	_, err := Fold(Profile{ID: "p1", UserID: "U1"}, Profile{ID: "p2", UserID: "U2"})
+	if !errors.Is(err, identity.ErrDifferentUsers) {
+		t.Errorf("Fold of two users: err = %v, want identity.ErrDifferentUsers", err)
+	}
+}
+
+func TestViewJSON(t *testing.T) {
+	b, err := json.Marshal(Profile{ID: "p1", FirstSeen: t0, LastSeen: t0, UpdatedAt: t0}.View())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"profileId":"p1","anonymousIds":[],"traits":{},"firstSeen":"2025-03-01T10:00:00Z","lastSeen":"2025-03-01T10:00:00Z",` +
+		`"counts":{"events":0,"pageViews":0,"tracks":0,"identifies":0},"updatedAt":"2025-03-01T10:00:00Z"}`
+	if string(b) != want {
+		t.Errorf("view JSON\n%s\nwant\n%s", b, want)
+	}
+}

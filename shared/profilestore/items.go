@@ -1,0 +1,110 @@
+package profilestore
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/scoring"
+)
+
+// profileItem is a row of the Profiles table. Stitch owns the behaviour fields and the version (an
+// optimistic lock it checks on every write); score owns the score fields and lapseAlertedAt. Each
+// writes only its own fields, so neither overwrites the other.
+type profileItem struct {
+	ProfileID    string               `dynamo:"profileId,hash"`
+	UserID       string               `dynamo:"userId,omitempty"`
+	AnonymousIDs []string             `dynamo:"anonymousIds,omitempty"`
+	Traits       traits               `dynamo:"traits,omitempty"`
+	TraitTimes   map[string]time.Time `dynamo:"traitTimes,omitempty"`
+	FirstSeen    time.Time            `dynamo:"firstSeen,omitempty"`
+	LastSeen     time.Time            `dynamo:"lastSeen,omitempty"`
+	Counts       counts               `dynamo:"counts"`
+	MergedInto   string               `dynamo:"mergedInto,omitempty"`
+	MergedFrom   []string             `dynamo:"mergedFrom,omitempty"`
+	UpdatedAt    time.Time            `dynamo:"updatedAt,omitempty"`
+	Version      int                  `dynamo:"version"`
+
+	RecencyDays    int       `dynamo:"recencyDays,omitempty"`
+	Frequency      int       `dynamo:"frequency,omitempty"`
+	RecencyScore   int       `dynamo:"recencyScore,omitempty"`
+	FrequencyScore int       `dynamo:"frequencyScore,omitempty"`
+	Score          int       `dynamo:"score,omitempty"`
+	Segment        string    `dynamo:"segment,omitempty"`
+	ScoredAt       time.Time `dynamo:"scoredAt,omitempty"`
+	LapseAlertedAt time.Time `dynamo:"lapseAlertedAt,omitempty"`
+}
+
+type counts struct {
+	Events     int `dynamo:"events"`
+	PageViews  int `dynamo:"pageViews"`
+	Tracks     int `dynamo:"tracks"`
+	Identifies int `dynamo:"identifies"`
+}
+
+// identityItem is a row of the Identities table: one identifier and the profile it belongs to.
+// MergedFrom is set on an identifier that a merge moved here, until the merge is complete: it tells
+// whoever reads the identifier that the profile it came from may still have to be folded in.
+type identityItem struct {
+	Identifier string    `dynamo:"identifier,hash"`
+	ProfileID  string    `dynamo:"profileId"`
+	MergedFrom string    `dynamo:"mergedFrom,omitempty"`
+	CreatedAt  time.Time `dynamo:"createdAt"`
+	UpdatedAt  time.Time `dynamo:"updatedAt,omitempty"`
+}
+
+// eventItem is a row of the Events table: the ledger of recorded events, by message id, that makes
+// recording idempotent. Rows expire (TTL on expiresAt).
+type eventItem struct {
+	MessageID  string    `dynamo:"messageId,hash"`
+	ProfileID  string    `dynamo:"profileId"`
+	Type       string    `dynamo:"type"`
+	Timestamp  time.Time `dynamo:"timestamp"`
+	RecordedAt time.Time `dynamo:"recordedAt"`
+	ExpiresAt  time.Time `dynamo:"expiresAt,unixtime"`
+}
+
+// traits are stored as a native DynamoDB map, empty strings and nulls included.
+type traits map[string]any
+
+func (t traits) MarshalDynamo() (types.AttributeValue, error) {
+	if len(t) == 0 {
+		return nil, nil
+	}
+	av, err := attributevalue.Marshal(map[string]any(t))
+	if err != nil {
+		return nil, fmt.Errorf("marshal traits: %w", err)
+	}
+	return av, nil
+}
+
+func (t *traits) UnmarshalDynamo(av types.AttributeValue) error {
+	var m map[string]any
+	if err := attributevalue.Unmarshal(av, &m); err != nil {
+		return fmt.Errorf("unmarshal traits: %w", err)
+	}
+	*t = m
+	return nil
+}
+
+func (it profileItem) profile() profile.Profile {
+	p := profile.Profile{
+		ID: it.ProfileID, UserID: it.UserID, AnonymousIDs: it.AnonymousIDs,
+		Traits: map[string]any(it.Traits), TraitTimes: it.TraitTimes,
+		FirstSeen: it.FirstSeen, LastSeen: it.LastSeen,
+		Counts:     profile.Counts(it.Counts),
+		MergedInto: it.MergedInto, MergedFrom: it.MergedFrom, UpdatedAt: it.UpdatedAt,
+		LapseAlertedAt: it.LapseAlertedAt,
+	}
+	if !it.ScoredAt.IsZero() {
+		p.Score = &scoring.Score{
+			RecencyDays: it.RecencyDays, Frequency: it.Frequency,
+			RecencyScore: it.RecencyScore, FrequencyScore: it.FrequencyScore,
+			Score: it.Score, Segment: it.Segment, ScoredAt: it.ScoredAt,
+		}
+	}
+	return p
+}
