@@ -16,9 +16,11 @@ up() {
     echo "stack: local host already running (pid $(cat "$pidfile"))"
   else
     rm -f "$state/resources.env"
-    setsid nohup bin/devstack -api-port "$port" -functions bin/functions -state "$state" \
-      >"$state/logs/devstack.log" 2>&1 &
-    echo $! >"$pidfile"
+    # The host records its own pid (setsid -f forks) and leads its own session, so down can kill its group.
+    setsid -f bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" \
+      bin/devstack -api-port "$port" -functions "$top/bin/functions" -state "$state" \
+      </dev/null >"$state/logs/devstack.log" 2>&1
+    for _ in $(seq 1 50); do [ -s "$pidfile" ] && break; sleep 0.1; done
     for _ in $(seq 1 600); do
       [ -s "$state/resources.env" ] && break
       running || { echo "stack: local host exited; see $state/logs/devstack.log" >&2; tail -20 "$state/logs/devstack.log" >&2; exit 1; }

@@ -57,7 +57,9 @@ launch() { # name port dir command...
     echo "emulators: port $port is taken by another program; stop it or set DCRM_${name^^}_PORT" >&2
     exit 1
   fi
-  (cd "$dir" && setsid nohup "$@" >"$logs/$name.log" 2>&1 & echo $! >"$run/$name.pid")
+  # The server records its own pid (setsid -f forks) and leads its own session, so stop can kill its group.
+  (cd "$dir" && exec setsid -f bash -c 'echo $$ >"$0"; exec "$@"' "$run/$name.pid" "$@" </dev/null >"$logs/$name.log" 2>&1)
+  for _ in $(seq 1 50); do [ -s "$run/$name.pid" ] && break; sleep 0.1; done
   wait_port "$name" "$port"
 }
 
@@ -78,7 +80,9 @@ start() {
 stop() {
   for name in sqs kinesis dynamodb; do
     if running "$name"; then
-      kill -- "-$(cat "$run/$name.pid")" 2>/dev/null || kill "$(cat "$run/$name.pid")" 2>/dev/null || true
+      local pid; pid=$(cat "$run/$name.pid")
+      kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
     rm -f "$run/$name.pid"
   done

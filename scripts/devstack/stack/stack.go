@@ -109,6 +109,12 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if cfg.FunctionsDir == "" {
 		cfg.FunctionsDir = filepath.Join("bin", "functions")
 	}
+	// Functions run in a working directory of their own, so a relative path would not find them.
+	dir, err := filepath.Abs(cfg.FunctionsDir)
+	if err != nil {
+		return nil, fmt.Errorf("functions dir: %w", err)
+	}
+	cfg.FunctionsDir = dir
 	if cfg.Endpoints == (localaws.Endpoints{}) {
 		cfg.Endpoints = localaws.DefaultEndpoints()
 	}
