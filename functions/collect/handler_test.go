@@ -282,13 +282,12 @@ func TestAllowedOriginMayReadTheResponse(t *testing.T) {
 }
 
 func TestSetupFailsFastWithoutItsEnvironment(t *testing.T) {
-	for _, env := range []map[string]string{
-		{},
-		{"DCRM_BEACONS_STREAM": "beacons"},
-		{"DCRM_KEYS_TABLE": "keys"},
+	for missing, env := range map[string]map[string]string{
+		"DCRM_BEACONS_STREAM": {"DCRM_KEYS_TABLE": "keys"},
+		"DCRM_KEYS_TABLE":     {"DCRM_BEACONS_STREAM": "beacons"},
 	} {
 		_, err := setup(context.Background(), func(k string) string { return env[k] }, slog.Default())
 		require.Error(t, err, "env %v", env)
-		assert.Contains(t, err.Error(), "DCRM_BEACONS_STREAM and DCRM_KEYS_TABLE must be set")
+		assert.Contains(t, err.Error(), missing+" is not set")
 	}
 }

@@ -32,18 +32,17 @@ func main() {
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	t := topology.Default()
-	streamName, keyTable := getenv(t.EnvVar(topology.EventStream)), getenv(t.EnvVar(topology.KeyTable))
-	if streamName == "" || keyTable == "" {
-		return nil, fmt.Errorf("read environment: %s and %s must be set", t.EnvVar(topology.EventStream), t.EnvVar(topology.KeyTable))
+	env, err := topology.Default().FromEnv(getenv, topology.EventStream, topology.KeyTable)
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
 	return &handler{
-		keys:   keystore.New(dynamo.New(cfg), keyTable),
-		stream: beaconstream.New(kinesis.NewFromConfig(cfg), streamName),
+		keys:   keystore.New(dynamo.New(cfg), env[topology.KeyTable]),
+		stream: beaconstream.New(kinesis.NewFromConfig(cfg), env[topology.EventStream]),
 		now:    time.Now,
 		newID:  beacon.NewMessageID,
 		log:    log,

@@ -29,13 +29,9 @@ func main() {
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	t := topology.Default()
-	env := map[string]string{}
-	for _, r := range []string{topology.ProfileTable, topology.IdentityTable, topology.KeyTable} {
-		name := t.EnvVar(r)
-		if env[r] = getenv(name); env[r] == "" {
-			return nil, fmt.Errorf("read environment: %s is not set", name)
-		}
+	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.KeyTable)
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {

@@ -32,23 +32,21 @@ func main() {
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	t := topology.Default()
-	profiles, alerts := getenv(t.EnvVar(topology.ProfileTable)), getenv(t.EnvVar(topology.AlertQueue))
-	if profiles == "" || alerts == "" {
-		return nil, fmt.Errorf("read environment: %s and %s must be set", t.EnvVar(topology.ProfileTable), t.EnvVar(topology.AlertQueue))
+	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.AlertQueue)
+	if err != nil {
+		return nil, err
 	}
-	v := getenv(topology.SettingLapseAfter)
-	lapseAfter, err := time.ParseDuration(v)
-	if err != nil || lapseAfter <= 0 {
-		return nil, fmt.Errorf("read environment: %s=%q is not a positive duration (e.g. 720h)", topology.SettingLapseAfter, v)
+	lapseAfter, err := topology.DurationSetting(getenv, topology.SettingLapseAfter, 0)
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
 	return &handler{
-		store:      profilestore.New(dynamo.New(cfg), profilestore.Tables{Profiles: profiles}),
-		alerts:     alertqueue.New(sqs.NewFromConfig(cfg), alerts),
+		store:      profilestore.New(dynamo.New(cfg), profilestore.Tables{Profiles: env[topology.ProfileTable]}),
+		alerts:     alertqueue.New(sqs.NewFromConfig(cfg), env[topology.AlertQueue]),
 		lapseAfter: lapseAfter,
 		now:        time.Now,
 		log:        log,

@@ -31,21 +31,13 @@ func main() {
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	t := topology.Default()
-	env := map[string]string{}
-	for _, r := range []string{topology.ProfileTable, topology.IdentityTable, topology.EventTable, topology.FailedQueue} {
-		name := t.EnvVar(r)
-		if env[r] = getenv(name); env[r] == "" {
-			return nil, fmt.Errorf("read environment: %s is not set", name)
-		}
+	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.EventTable, topology.FailedQueue)
+	if err != nil {
+		return nil, err
 	}
-	ttl := profilestore.DefaultEventTTL
-	if v := getenv(topology.SettingEventTTL); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("read environment: %s=%q is not a positive duration", topology.SettingEventTTL, v)
-		}
-		ttl = d
+	ttl, err := topology.DurationSetting(getenv, topology.SettingEventTTL, profilestore.DefaultEventTTL)
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {

@@ -265,3 +265,32 @@ func (t Topology) names() []string {
 	}
 	return n
 }
+
+// FromEnv reads the physical names (or queue URLs) of the given resources from a function's
+// environment, as the CDK stack and the local host set it, keyed by logical name. A function calls
+// it once at start-up and fails fast on what is missing.
+func (t Topology) FromEnv(getenv func(string) string, resources ...string) (map[string]string, error) {
+	names := make(map[string]string, len(resources))
+	for _, r := range resources {
+		v := getenv(t.EnvVar(r))
+		if v == "" {
+			return nil, fmt.Errorf("read environment: %s is not set", t.EnvVar(r))
+		}
+		names[r] = v
+	}
+	return names, nil
+}
+
+// DurationSetting reads a positive Go duration setting, or fallback when it is unset (a zero
+// fallback makes the setting required).
+func DurationSetting(getenv func(string) string, name string, fallback time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" && fallback > 0 {
+		return fallback, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("read environment: %s=%q is not a positive duration (e.g. 720h)", name, v)
+	}
+	return d, nil
+}

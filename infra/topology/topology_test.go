@@ -1,6 +1,10 @@
 package topology
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestDefaultIsValid(t *testing.T) {
 	if err := Default().Validate(); err != nil {
@@ -32,5 +36,32 @@ func TestValidateRejectsDanglingReferences(t *testing.T) {
 	top.Queues = append(top.Queues, Queue{Name: ProfileTable})
 	if top.Validate() == nil {
 		t.Fatal("a name declared twice passed validation")
+	}
+}
+
+func TestFromEnv(t *testing.T) {
+	env := map[string]string{"DCRM_PROFILES_TABLE": "p-1", "DCRM_ALERTS_QUEUE_URL": "http://q"}
+	got, err := Default().FromEnv(func(k string) string { return env[k] }, ProfileTable, AlertQueue)
+	if err != nil || got[ProfileTable] != "p-1" || got[AlertQueue] != "http://q" {
+		t.Fatalf("FromEnv = %v, %v", got, err)
+	}
+	if _, err := Default().FromEnv(func(k string) string { return env[k] }, KeyTable); err == nil || !strings.Contains(err.Error(), "DCRM_KEYS_TABLE") {
+		t.Fatalf("missing variable: err = %v, want one naming DCRM_KEYS_TABLE", err)
+	}
+}
+
+func TestDurationSetting(t *testing.T) {
+	env := map[string]string{"SET": "48h", "BAD": "soon", "NEG": "-1h"}
+	get := func(k string) string { return env[k] }
+	if d, err := DurationSetting(get, "SET", 0); err != nil || d != 48*time.Hour {
+		t.Errorf("SET = %v, %v", d, err)
+	}
+	if d, err := DurationSetting(get, "UNSET", time.Hour); err != nil || d != time.Hour {
+		t.Errorf("UNSET with fallback = %v, %v", d, err)
+	}
+	for _, name := range []string{"UNSET", "BAD", "NEG"} {
+		if _, err := DurationSetting(get, name, 0); err == nil {
+			t.Errorf("%s accepted", name)
+		}
 	}
 }
