@@ -129,7 +129,7 @@ func Default() Topology {
 		},
 		Functions: []Function{
 			{Name: "collect", Memory: 256, Timeout: 10 * time.Second, Uses: []Use{
-				{EventStream, Write}, {KeyTable, Read},
+				{EventStream, Write}, {KeyTable, Read}, {FailedQueue, Write},
 			}},
 			{Name: "stitch", Memory: 512, Timeout: 60 * time.Second, Uses: []Use{
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {EventTable, ReadWrite}, {FailedQueue, Write},
@@ -141,20 +141,33 @@ func Default() Topology {
 				{ProfileTable, Read}, {IdentityTable, Read}, {KeyTable, Read},
 			}},
 		},
-		Routes: []Route{
-			{"POST", "/v1/track", "collect", true},
-			{"POST", "/v1/page", "collect", true},
-			{"POST", "/v1/identify", "collect", true},
-			{"POST", "/v1/batch", "collect", true},
-			{"GET", "/v1/profiles", "profiles", false},
-			{"GET", "/v1/profiles/{profileId}", "profiles", false},
-		},
+		Routes: append(collectionRoutes(),
+			Route{"GET", "/v1/profiles", "profiles", false},
+			Route{"GET", "/v1/profiles/{profileId}", "profiles", false},
+		),
 		Mappings: []StreamMapping{{
 			Stream: EventStream, Function: "stitch", BatchSize: 100, MaxBatchingWindow: time.Second,
 			BisectOnError: true, RetryAttempts: 3, ReportBatchItemFailures: true, OnFailureQueue: FailedQueue,
 		}},
 		Schedules: []Schedule{{Name: "score", Function: "score", Every: time.Hour}},
 	}
+}
+
+// CollectionCalls are the Segment Tracking API calls the beacon endpoint takes at POST /v1/<call>.
+var CollectionCalls = []string{"track", "page", "screen", "identify", "group", "alias", "batch"}
+
+// collectionRoutes are the public routes of collect: the Tracking API calls (and their CORS
+// preflights, which collect answers itself because allowed origins are per source), the pixel API
+// for impressions in emails and ads, and the tracker script.
+func collectionRoutes() []Route {
+	var routes []Route
+	for _, call := range CollectionCalls {
+		routes = append(routes, Route{"POST", "/v1/" + call, "collect", true}, Route{"OPTIONS", "/v1/" + call, "collect", true})
+	}
+	return append(routes,
+		Route{"GET", "/v1/pixel/{type}", "collect", true},
+		Route{"GET", "/t.js", "collect", true},
+	)
 }
 
 // EnvVar is the environment variable through which a function learns a resource's physical name
