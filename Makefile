@@ -9,7 +9,7 @@ API_PORT  ?= $(or $(DCRM_API_PORT),8080)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: build functions lambdas up down demo test synth bench clean emulators
+.PHONY: build functions lambdas up down demo test synth bench clean emulators browser node-deps
 
 # Tools and the functions for the local host (host architecture, same build flags as for Lambda).
 build: functions
@@ -41,16 +41,30 @@ demo: up
 
 # Every test: unit, integration (against the local servers and the real bootstrap binaries) and
 # CDK template assertions. The emulators are started if they are not running.
-test: emulators
+test: emulators browser node-deps
 	go vet ./...
 	go test -count=1 -timeout 15m ./...
+
+# Headless Chromium for the tracker's browser test (Debian's packages), installed when missing.
+browser:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium chromium-driver)
+
+# The Node.js SDKs of the SDK end-to-end tests (scripts/sdktest), at the versions its lockfile pins.
+# `npm install` rather than `npm ci`: npm ci refuses this lockfile because of optional, per-platform
+# packages that the project omits (scripts/sdktest/.npmrc); npm install follows the lockfile all the same.
+node-deps:
+	@test -d scripts/sdktest/node_modules || (cd scripts/sdktest && npm install --ignore-scripts --no-audit --no-fund)
 
 synth: lambdas
 	DCRM_FUNCTIONS_DIR=bin/lambda CDK_OUTDIR=cdk.out go run ./infra
 	@ls cdk.out/*.template.json
 
+# Benchmarks per core (GOMAXPROCS=1), six runs each, summarised as medians with the collect
+# handler's ratio to the encoding/json floor; scripts/bench/README.md has the method and figures.
 bench:
-	go test -run '^$$' -bench . -benchmem ./...
+	@mkdir -p bin
+	set -o pipefail; GOMAXPROCS=1 go test -run '^$$' -bench . -benchmem -count 6 ./... | tee bin/bench.txt
+	go run ./scripts/bench bin/bench.txt
 
 clean:
 	rm -rf bin cdk.out

@@ -46,6 +46,8 @@ func FuzzParse(f *testing.F) {
 		{"/v1/page", `{"writeKey":"k","anonymousId":"` + "\u00e9\u00e9" + `","properties":{},"originalTimestamp":"9999-12-31T23:59:59Z","sentAt":"1970-01-01T00:00:00Z"}`},
 		{"/v1/batch", `{"writeKey":"k","sentAt":"2024-01-01","batch":[{"type":"track","userId":"u","event":"E"},{"type":"page","anonymousId":"a","writeKey":"k"}]}`},
 		{"/v1/batch", `{"batch":[1,"x",null,[],{}]}`},
+		{"/v1/batch", `{"batch":[{"type":"screen","anonymousId":"a","name":"S"},{"type":"group","userId":"u","groupId":7},{"type":"alias","previousId":"a","userId":"u"}]}`},
+		{"/v1/alias", `{"writeKey":"k","previousId":"a","userId":"u"}`},
 		{"/v1/track", `{"userId":"u","event":"E"} {}`},
 		{"/v1/track", "\xff\xfe{\"userId\":\"u\"}"},
 	} {
@@ -72,20 +74,24 @@ func FuzzParse(f *testing.F) {
 			refused(t, err)
 			return
 		}
-		evs, err := c.payload.Events(shop, clock, counter())
-		if err != nil {
-			refused(t, err)
-			return
+		evs, rejected := c.payload.Split(shop, clock, counter())
+		if len(evs)+len(rejected) != c.payload.Len() || c.payload.Len() == 0 {
+			t.Fatalf("%d events and %d rejections from a payload of %d", len(evs), len(rejected), c.payload.Len())
 		}
-		if len(evs) != c.payload.Len() || len(evs) == 0 {
-			t.Fatalf("%d events from a payload of %d", len(evs), c.payload.Len())
+		for _, r := range rejected {
+			refused(t, r.Err)
 		}
 		for _, e := range evs {
 			switch {
-			case e.Type != beacon.Track && e.Type != beacon.Page && e.Type != beacon.Identify:
+			case e.Type != beacon.Track && e.Type != beacon.Page && e.Type != beacon.Identify &&
+				e.Type != beacon.Screen && e.Type != beacon.Group && e.Type != beacon.Alias:
 				t.Fatalf("event of type %q accepted", e.Type)
 			case e.Type == beacon.Track && e.Event == "":
 				t.Fatal("track without an event name accepted")
+			case e.Type == beacon.Alias && (e.PreviousID == "" || e.UserID == ""):
+				t.Fatal("alias without previousId and userId accepted")
+			case e.Type == beacon.Group && e.GroupID == "":
+				t.Fatal("group without groupId accepted")
 			case e.MessageID == "" || e.SourceID != shop.ID || !e.ReceivedAt.Equal(clock) || e.Timestamp.After(clock) && e.SentAt != nil:
 				t.Fatalf("event not stamped: %+v", e)
 			}

@@ -29,19 +29,30 @@ type stream interface {
 // retryAfter is how long senders are asked to wait when a dependency is down (seconds).
 const retryAfter = "5"
 
+// retryAfterThrottled is how long senders are asked to wait when the stream is at its write limit
+// (seconds): Kinesis limits are per second, so a short wait is enough.
+const retryAfterThrottled = "1"
+
 type handler struct {
 	keys   sources
 	stream stream
 	now    func() time.Time
 	newID  func() string // message ids for events sent without one
 	log    *slog.Logger
+	failed sender // the failed-events queue, for refused events of a batch (batch.go); nil: none
 }
 
 // handle serves POST /v1/track, /v1/page, /v1/identify and /v1/batch in the shape of Segment's
 // Tracking API.
 func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	err := h.collect(ctx, req)
-	resp := response(err)
+	if isScript(req) { // GET /t.js, the tracker (script.go)
+		return serveScript(req), nil
+	}
+	if resp, ok := preflight(req); ok { // OPTIONS, the CORS preflight (cors.go)
+		return resp, nil
+	}
+	out, err := h.collect(ctx, req)
+	resp := response(out, err)
 	if origin := header(req, "Origin"); origin != "" && resp.StatusCode != http.StatusForbidden {
 		resp.Headers["Access-Control-Allow-Origin"] = origin
 		resp.Headers["Vary"] = "Origin"
@@ -54,41 +65,53 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		h.log.LogAttrs(ctx, level, "refused", slog.Int("status", resp.StatusCode), slog.String("error", err.Error()),
 			slog.String("requestId", req.RequestContext.RequestID), slog.String("path", req.RawPath))
 	}
+	if _, ok := pixelKind(req); ok { // GET /v1/pixel/{type} answers with a GIF (pixel.go)
+		resp = gifResponse(resp)
+	}
 	return resp, nil
 }
 
-func (h *handler) collect(ctx context.Context, req events.APIGatewayV2HTTPRequest) error {
+func (h *handler) collect(ctx context.Context, req events.APIGatewayV2HTTPRequest) (result, error) {
 	c, err := readCall(req)
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	src, err := h.keys.Source(ctx, c.writeKey)
 	switch {
 	case errors.Is(err, keystore.ErrUnknownKey):
-		return refuse(http.StatusUnauthorized, "unknown write key")
+		return result{}, refuse(http.StatusUnauthorized, "unknown write key")
 	case err != nil:
-		return &refusal{status: http.StatusServiceUnavailable, reason: "write keys cannot be checked right now; retry later", err: err}
+		return result{}, &refusal{status: http.StatusServiceUnavailable, reason: "write keys cannot be checked right now; retry later", err: err}
 	}
 	if !src.AllowsOrigin(c.origin) {
-		return refuse(http.StatusForbidden, "origin %s may not use this write key", c.origin)
+		return result{}, refuse(http.StatusForbidden, "origin %s may not use this write key", c.origin)
 	}
-	evs, err := c.payload.Events(src, h.now(), h.newID)
+	evs, rejected, err := h.accept(c, src) // a batch's valid events, its refused ones apart (batch.go)
 	if err != nil {
-		return err
+		h.setAside(ctx, src, req, rejected)
+		return result{}, err
 	}
-	return h.stream.Put(ctx, evs)
+	h.enrich(req, src, evs) // address, device, bots, campaign, channel; PII hashed (enrich.go)
+	if err := h.stream.Put(ctx, evs); err != nil {
+		return result{}, err
+	}
+	h.setAside(ctx, src, req, rejected)
+	return result{accepted: len(evs), rejected: rejected}, nil
 }
 
 // response maps the outcome of a call to what the sender reads: Segment's {"success":true}, or
 // {"error": reason} with the status that tells SDKs whether to retry.
-func response(err error) events.APIGatewayV2HTTPResponse {
+func response(out result, err error) events.APIGatewayV2HTTPResponse {
 	var (
-		r   *refusal
-		bad *beacon.InvalidError
+		r     *refusal
+		bad   *beacon.InvalidError
+		batch *batchRefusal
 	)
 	switch {
 	case err == nil:
-		return reply(http.StatusOK, map[string]any{"success": true}, nil)
+		return success(out)
+	case errors.As(err, &batch):
+		return reply(http.StatusBadRequest, map[string]any{"error": batch.Error(), "rejected": rejectedBody(batch.rejected)}, nil)
 	case errors.As(err, &r):
 		if r.status == http.StatusServiceUnavailable {
 			r.header = map[string]string{"Retry-After": retryAfter}
@@ -96,6 +119,10 @@ func response(err error) events.APIGatewayV2HTTPResponse {
 		return reply(r.status, map[string]any{"error": r.reason}, r.header)
 	case errors.As(err, &bad):
 		return reply(http.StatusBadRequest, map[string]any{"error": bad.Error()}, nil)
+	case errors.Is(err, beaconstream.ErrThrottled):
+		// The stream is there but its shards are at their write limit: slow down, then retry.
+		return reply(http.StatusTooManyRequests, map[string]any{"error": "too many events right now; retry later"},
+			map[string]string{"Retry-After": retryAfterThrottled})
 	case errors.Is(err, beaconstream.ErrUnavailable):
 		return reply(http.StatusServiceUnavailable, map[string]any{"error": "events cannot be stored right now; retry later"},
 			map[string]string{"Retry-After": retryAfter})

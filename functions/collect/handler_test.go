@@ -161,15 +161,15 @@ func TestRejections(t *testing.T) {
 		{"object as user id", post("/v1/identify", `{"userId":{"id":1}}`, "authorization", basic(serverKey)), 400, "userId must be a string"},
 		{"oversized event", post("/v1/page", bigPage, "authorization", basic(serverKey)), 400, fmt.Sprintf("event is %d bytes; the limit is 32768 bytes", len(bigPage))},
 		{"oversized batch", post("/v1/batch", bigBatch, "authorization", basic(serverKey)), 400, fmt.Sprintf("batch is %d bytes; the limit is 512000 bytes", len(bigBatch))},
-		{"bad item in a batch", post("/v1/batch", `{"batch":[{"type":"page","userId":"u"},{"type":"track","userId":"u"}]}`, "authorization", basic(serverKey)), 400, "batch[1]: track needs an event name (event)"},
-		{"unsupported type in a batch", post("/v1/batch", `{"batch":[{"type":"screen","userId":"u"}]}`, "authorization", basic(serverKey)), 400, `batch[0]: type "screen" is not supported (track, page or identify)`},
+		{"alias without previousId", post("/v1/alias", `{"userId":"u"}`, "authorization", basic(serverKey)), 400, "alias needs the earlier id (previousId)"},
+		{"group without groupId", post("/v1/group", `{"userId":"u"}`, "authorization", basic(serverKey)), 400, "group needs a group id (groupId)"},
 		{"not gzip", notGzip, 400, "body is not valid gzip: gzip: invalid header"},
 		{"truncated gzip", truncated, 400, "body is not valid gzip: unexpected EOF"},
 		{"gzip that expands past the limit", bomb, 400, "body is more than 512000 bytes decompressed"},
 		{"not base64", notBase64, 400, "body is not valid base64: …"},
-		{"unknown route", post("/v1/alias", track, "authorization", basic(serverKey)), 404, "no endpoint at /v1/alias: use POST /v1/track, /v1/page, /v1/identify or /v1/batch"},
+		{"unknown route", post("/v1/merge", track, "authorization", basic(serverKey)), 404, "no endpoint at /v1/merge: use POST /v1/track, /v1/page, /v1/screen, /v1/identify, /v1/group, /v1/alias or /v1/batch"},
 		{"wrong method", get, 405, "method GET is not allowed on /v1/track: use POST"},
-		{"form content type", post("/v1/track", track, "authorization", basic(serverKey), "content-type", "application/x-www-form-urlencoded"), 415, `content type "application/x-www-form-urlencoded" is not supported: send application/json (or text/plain)`},
+		{"multipart content type", post("/v1/track", track, "authorization", basic(serverKey), "content-type", "multipart/form-data; boundary=x"), 415, `content type "multipart/form-data; boundary=x" is not supported: send application/json (or text/plain)`},
 		{"brotli", post("/v1/track", track, "authorization", basic(serverKey), "content-encoding", "br"), 415, `content encoding "br" is not supported: send gzip or none`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -194,16 +194,17 @@ func TestRejections(t *testing.T) {
 func TestRetryLaterWhenADependencyFails(t *testing.T) {
 	track := post("/v1/track", `{"anonymousId":"a1","event":"Clicked"}`, "authorization", basic(serverKey))
 	for _, tc := range []struct {
-		name     string
-		keys     error
-		stream   error
-		status   int
-		reason   string
-		retrying bool
+		name   string
+		keys   error
+		stream error
+		status int
+		reason string
+		wait   string // Retry-After, "" for none
 	}{
-		{"key table down", fmt.Errorf("get key: %w", errors.New("connection refused")), nil, 503, "write keys cannot be checked right now; retry later", true},
-		{"stream refuses records", nil, fmt.Errorf("put records: 1 of 1 refused: %w", beaconstream.ErrUnavailable), 503, "events cannot be stored right now; retry later", true},
-		{"event the stream cannot encode", nil, errors.New("encode event m1: boom"), 500, "internal error", false},
+		{"key table down", fmt.Errorf("get key: %w", errors.New("connection refused")), nil, 503, "write keys cannot be checked right now; retry later", retryAfter},
+		{"stream refuses records", nil, fmt.Errorf("put records: 1 of 1 refused: %w", beaconstream.ErrUnavailable), 503, "events cannot be stored right now; retry later", retryAfter},
+		{"stream throttled", nil, fmt.Errorf("put records: 1 of 1 refused: %w: %w", beaconstream.ErrThrottled, beaconstream.ErrUnavailable), 429, "too many events right now; retry later", retryAfterThrottled},
+		{"event the stream cannot encode", nil, errors.New("encode event m1: boom"), 500, "internal error", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, keys, st := newHandler()
@@ -212,8 +213,8 @@ func TestRetryLaterWhenADependencyFails(t *testing.T) {
 			require.NoError(t, err, "a failure is a response, not a Lambda error")
 			assert.Equal(t, tc.status, resp.StatusCode)
 			assert.Equal(t, tc.reason, errorBody(t, resp))
-			if tc.retrying {
-				assert.Equal(t, retryAfter, resp.Headers["Retry-After"])
+			if tc.wait != "" {
+				assert.Equal(t, tc.wait, resp.Headers["Retry-After"])
 			} else {
 				assert.NotContains(t, resp.Headers, "Retry-After")
 			}
@@ -249,6 +250,9 @@ func TestAccepts(t *testing.T) {
 		{"base64 without gzip", plain64, "src_backend", beacon.Track},
 		{"path under a named stage", staged, "src_backend", beacon.Page},
 		{"headers not in lower case", upper, "src_backend", beacon.Identify},
+		{"screen", post("/v1/screen", `{"anonymousId":"a1","name":"Basket"}`, "authorization", basic(serverKey)), "src_backend", beacon.Screen},
+		{"group", post("/v1/group", `{"userId":"u1","groupId":"acme","traits":{"name":"Acme"}}`, "authorization", basic(serverKey)), "src_backend", beacon.Group},
+		{"alias", post("/v1/alias", `{"previousId":"a1","userId":"u1"}`, "authorization", basic(serverKey)), "src_backend", beacon.Alias},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, _, st := newHandler()
@@ -283,8 +287,9 @@ func TestAllowedOriginMayReadTheResponse(t *testing.T) {
 
 func TestSetupFailsFastWithoutItsEnvironment(t *testing.T) {
 	for missing, env := range map[string]map[string]string{
-		"DCRM_BEACONS_STREAM": {"DCRM_KEYS_TABLE": "keys"},
-		"DCRM_KEYS_TABLE":     {"DCRM_BEACONS_STREAM": "beacons"},
+		"DCRM_BEACONS_STREAM":          {"DCRM_KEYS_TABLE": "keys", "DCRM_FAILED_EVENTS_QUEUE_URL": "q"},
+		"DCRM_KEYS_TABLE":              {"DCRM_BEACONS_STREAM": "beacons", "DCRM_FAILED_EVENTS_QUEUE_URL": "q"},
+		"DCRM_FAILED_EVENTS_QUEUE_URL": {"DCRM_BEACONS_STREAM": "beacons", "DCRM_KEYS_TABLE": "keys"},
 	} {
 		_, err := setup(context.Background(), func(k string) string { return env[k] }, slog.Default())
 		require.Error(t, err, "env %v", env)

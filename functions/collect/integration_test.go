@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -39,6 +38,7 @@ func TestCollectOnLocalServers(t *testing.T) {
 	env := map[string]string{
 		top.EnvVar(topology.KeyTable):    localaws.NewTable(t, keysTable),
 		top.EnvVar(topology.EventStream): localaws.NewStream(t, 2),
+		top.EnvVar(topology.FailedQueue): localaws.NewQueue(t),
 	}
 	store := keystore.New(e.Dynamo(), env[top.EnvVar(topology.KeyTable)])
 	require.NoError(t, store.PutSource(ctx, browserKey, shop))
@@ -120,9 +120,11 @@ func readStream(t *testing.T, k *kinesis.Client, stream string) map[string]recor
 		recs, err := k.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
 		require.NoError(t, err)
 		for _, r := range recs.Records {
-			var e beacon.Event
-			require.NoError(t, json.Unmarshal(r.Data, &e), "record %s", r.Data)
-			out[e.MessageID] = record{aws.ToString(r.PartitionKey), e}
+			evs, err := beacon.DecodeRecord(r.Data)
+			require.NoError(t, err, "record %s", r.Data)
+			for _, e := range evs {
+				out[e.MessageID] = record{aws.ToString(r.PartitionKey), e}
+			}
 		}
 	}
 	return out

@@ -12,9 +12,11 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/alertqueue"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
 	"github.com/dcrm-project/dcrm/shared/keystore"
@@ -32,7 +34,7 @@ func main() {
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	env, err := topology.Default().FromEnv(getenv, topology.EventStream, topology.KeyTable)
+	env, err := topology.Default().FromEnv(getenv, topology.EventStream, topology.KeyTable, topology.FailedQueue)
 	if err != nil {
 		return nil, err
 	}
@@ -46,5 +48,6 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		now:    time.Now,
 		newID:  beacon.NewMessageID,
 		log:    log,
+		failed: alertqueue.New(sqs.NewFromConfig(cfg), env[topology.FailedQueue]),
 	}, nil
 }

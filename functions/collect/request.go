@@ -48,13 +48,19 @@ func refuse(status int, format string, args ...any) *refusal {
 var kinds = map[string]string{
 	"/v1/track":    beacon.Track,
 	"/v1/page":     beacon.Page,
+	"/v1/screen":   beacon.Screen,
 	"/v1/identify": beacon.Identify,
+	"/v1/group":    beacon.Group,
+	"/v1/alias":    beacon.Alias,
 	"/v1/batch":    beacon.Batch,
 }
 
 // readCall reads an API Gateway HTTP API request (payload format 2.0): route, content type and
 // encoding, body, write key.
 func readCall(req events.APIGatewayV2HTTPRequest) (call, error) {
+	if typ, ok := pixelKind(req); ok { // GET /v1/pixel/{type} (pixel.go)
+		return readPixel(req, typ)
+	}
 	c := call{origin: header(req, "Origin")}
 	kind, err := route(req)
 	if err != nil {
@@ -101,7 +107,7 @@ func route(req events.APIGatewayV2HTTPRequest) (string, error) {
 	path = strings.TrimSuffix(path, "/")
 	kind, ok := kinds[path]
 	if !ok {
-		return "", refuse(http.StatusNotFound, "no endpoint at %s: use POST /v1/track, /v1/page, /v1/identify or /v1/batch", path)
+		return "", refuse(http.StatusNotFound, "no endpoint at %s: use POST /v1/track, /v1/page, /v1/screen, /v1/identify, /v1/group, /v1/alias or /v1/batch", path)
 	}
 	if method != http.MethodPost {
 		r := refuse(http.StatusMethodNotAllowed, "method %s is not allowed on %s: use POST", method, path)
@@ -112,13 +118,16 @@ func route(req events.APIGatewayV2HTTPRequest) (string, error) {
 }
 
 // contentType accepts JSON, and text/plain as browsers' sendBeacon sends it. A request without a
-// content type is read as JSON.
+// content type is read as JSON, and so is one labelled application/x-www-form-urlencoded: RudderStack's
+// Node.js SDK sends its gzipped JSON batches with that label (its HTTP client's default), and it is a
+// CORS-safelisted type like text/plain, so accepting it opens nothing new to browsers. The body must
+// be JSON whatever the label.
 func contentType(v string) error {
 	if v == "" {
 		return nil
 	}
 	mt, _, err := mime.ParseMediaType(v)
-	if err != nil || (mt != "application/json" && mt != "text/plain") {
+	if err != nil || (mt != "application/json" && mt != "text/plain" && mt != "application/x-www-form-urlencoded") {
 		return refuse(http.StatusUnsupportedMediaType, "content type %q is not supported: send application/json (or text/plain)", v)
 	}
 	return nil

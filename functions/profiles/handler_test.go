@@ -174,7 +174,7 @@ func TestProfileJSON(t *testing.T) {
 	require.Equal(t, map[string]any{"email": "ann@example.com"}, body["traits"])
 	require.Equal(t, "2025-02-01T09:00:00Z", body["firstSeen"])
 	require.Equal(t, "2025-02-01T09:06:00Z", body["lastSeen"])
-	require.Equal(t, map[string]any{"events": 3.0, "pageViews": 1.0, "tracks": 0.0, "identifies": 2.0}, body["counts"])
+	require.Equal(t, map[string]any{"events": 3.0, "pageViews": 1.0, "tracks": 0.0, "identifies": 2.0, "screens": 0.0}, body["counts"])
 	require.Equal(t, []any{f.merged}, body["mergedFrom"])
 	require.NotContains(t, body, "score", "not scored yet")
 }

@@ -34,12 +34,12 @@ type handler struct {
 	log    *slog.Logger
 }
 
-// tally counts what a batch did, for the log.
+// tally counts what a batch did (in events), for the log.
 type tally struct{ recorded, duplicates, created, merged, failed int }
 
-// handle records a batch of beacon events in order. A record that can never be recorded (not a
-// beacon event, invalid, refused by the database) goes to the failed-events queue with its reason
-// and counts as done. On any other error it reports that record as the first failure, so the
+// handle records a batch of records of beacon events in order. An event that can never be recorded
+// (not a beacon event, invalid, refused by the database), or a record that cannot be read, goes to
+// the failed-events queue with its reason and counts as done. On any other error it reports that record as the first failure, so the
 // mapping retries the batch from there, and stops.
 func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
@@ -58,18 +58,35 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	return resp, nil
 }
 
+// process records the events of one record in order. A record carries one or more events of one
+// visitor (beacon.DecodeRecord); when it is retried, the events recorded the first time are
+// duplicates and change nothing.
 func (h *handler) process(ctx context.Context, r events.KinesisEventRecord, t *tally) error {
+	raw, err := beacon.SplitRecord(r.Kinesis.Data)
+	if err != nil {
+		return h.reject(ctx, r, t, fmt.Sprintf("record is not a beacon event: %v", err), r.Kinesis.Data)
+	}
+	for _, data := range raw {
+		if err := h.apply(ctx, r, data, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply records one event (its JSON) of record r.
+func (h *handler) apply(ctx context.Context, r events.KinesisEventRecord, data []byte, t *tally) error {
 	var e beacon.Event
-	if err := json.Unmarshal(r.Kinesis.Data, &e); err != nil {
-		return h.reject(ctx, r, t, fmt.Sprintf("record is not a beacon event: %v", err))
+	if err := json.Unmarshal(data, &e); err != nil {
+		return h.reject(ctx, r, t, fmt.Sprintf("record is not a beacon event: %v", err), data)
 	}
 	a, err := profile.FromEvent(e)
 	if err != nil {
-		return h.reject(ctx, r, t, err.Error())
+		return h.reject(ctx, r, t, err.Error(), data)
 	}
 	res, err := h.store.Record(ctx, a)
 	if errors.Is(err, profilestore.ErrRejected) {
-		return h.reject(ctx, r, t, err.Error())
+		return h.reject(ctx, r, t, err.Error(), data)
 	}
 	if err != nil {
 		return err
@@ -87,9 +104,10 @@ func (h *handler) process(ctx context.Context, r events.KinesisEventRecord, t *t
 	return nil
 }
 
-// reject sends a record that can never be recorded to the failed-events queue.
-func (h *handler) reject(ctx context.Context, r events.KinesisEventRecord, t *tally, reason string) error {
-	f := alert.NewFailedEvent(stage, reason, r.Kinesis.Data, h.now())
+// reject sends an event of record r that can never be recorded (data: the event, or the whole
+// record when it cannot be read) to the failed-events queue.
+func (h *handler) reject(ctx context.Context, r events.KinesisEventRecord, t *tally, reason string, data []byte) error {
+	f := alert.NewFailedEvent(stage, reason, data, h.now())
 	f.EventID, f.SequenceNumber, f.PartitionKey = r.EventID, r.Kinesis.SequenceNumber, r.Kinesis.PartitionKey
 	if err := h.failed.Send(ctx, f); err != nil {
 		return fmt.Errorf("set aside failed record: %w", err)

@@ -24,6 +24,7 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/alert"
 	"github.com/dcrm-project/dcrm/shared/alertqueue"
+	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/profile"
@@ -204,7 +205,7 @@ func TestPoisonRecordsAreSetAsideWithAReason(t *testing.T) {
 		poison("1", "this is not JSON"),
 		good[2], good[3],
 		poison("2", `{"type":"track","messageId":"m-x","event":"Clicked","timestamp":"2025-02-01T09:00:00Z"}`),
-		poison("3", `{"type":"alias","messageId":"m-y","userId":"u","previousId":"a","timestamp":"2025-02-01T09:00:00Z"}`),
+		poison("3", `{"type":"merge","messageId":"m-y","userId":"u","previousId":"a","timestamp":"2025-02-01T09:00:00Z"}`),
 		good[4], good[5], good[6],
 	}}
 	resp := st.run(t, batch)
@@ -221,7 +222,7 @@ func TestPoisonRecordsAreSetAsideWithAReason(t *testing.T) {
 	require.NoError(t, err)
 
 	got := st.failedMessages(t, 3)
-	reasons := []string{"record is not a beacon event", "invalid event: neither anonymousId nor userId", `invalid event: unsupported type "alias"`}
+	reasons := []string{"record is not a beacon event", "invalid event: neither anonymousId nor userId", `invalid event: unsupported type "merge"`}
 	for i, f := range got {
 		require.Contains(t, f.Reason, reasons[i])
 		require.Equal(t, "stitch", f.Stage)
@@ -234,6 +235,108 @@ func TestPoisonRecordsAreSetAsideWithAReason(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, schema.Validate(doc))
 	}
+}
+
+// record is a Kinesis record carrying the given beacon events.
+func record(t *testing.T, seq string, evs ...beacon.Event) events.KinesisEventRecord {
+	t.Helper()
+	data, err := beacon.EncodeRecord(evs)
+	require.NoError(t, err)
+	return events.KinesisEventRecord{
+		EventID: "shardId-000000000000:" + seq, EventSource: "aws:kinesis", EventName: "aws:kinesis:record",
+		Kinesis: events.KinesisRecord{SequenceNumber: seq, PartitionKey: evs[0].Visitor(), Data: data},
+	}
+}
+
+func beaconEvent(typ, id, anon, user string, minute int) beacon.Event {
+	at := time.Date(2025, 2, 1, 9, minute, 0, 0, time.UTC)
+	return beacon.Event{Type: typ, MessageID: id, AnonymousID: anon, UserID: user, Timestamp: at, ReceivedAt: at, SourceID: "src"}
+}
+
+func TestScreenGroupAndAliasCalls(t *testing.T) {
+	st := newStack(t)
+	group := beaconEvent(beacon.Group, "m3", "app-1", "", 2)
+	group.GroupID, group.Traits = "acme", json.RawMessage(`{"name":"Acme Ltd"}`)
+	alias := beaconEvent(beacon.Alias, "m5", "app-1", userID, 4)
+	alias.PreviousID = "app-1"
+	earlier := beaconEvent(beacon.Alias, "m7", "", "u-new", 6)
+	earlier.PreviousID = userID
+	other := beaconEvent(beacon.Alias, "m8", "", "u-other", 7)
+	other.PreviousID = userID
+	resp := st.run(t, events.KinesisEvent{Records: []events.KinesisEventRecord{
+		record(t, "1", beaconEvent(beacon.Screen, "m1", "app-1", "", 0)),
+		record(t, "2", beaconEvent(beacon.Screen, "m2", "app-1", "", 1)),
+		record(t, "3", group),
+		record(t, "4", beaconEvent(beacon.Track, "m4", "", userID, 3)), // the user, known on another profile
+		record(t, "5", alias), // the app's anonymous profile joins the user
+		record(t, "6", beaconEvent(beacon.Track, "m6", "", "u-other", 5)),
+		record(t, "7", earlier), // a new user id for the same customer
+		record(t, "8", other),   // two known users: never merged
+	}})
+	require.Empty(t, resp.BatchItemFailures)
+
+	p, err := st.store.Lookup(context.Background(), identity.AnonymousID("app-1"))
+	require.NoError(t, err)
+	require.Equal(t, userID, p.UserID)
+	require.Equal(t, []string{"app-1"}, p.AnonymousIDs)
+	require.Equal(t, []string{"acme"}, p.Groups)
+	require.Equal(t, profile.Counts{Events: 6, Screens: 2, Tracks: 1}, p.Counts)
+	require.Empty(t, p.Traits, "group traits describe the group, not the customer")
+	require.Len(t, p.MergedFrom, 1)
+
+	q, err := st.store.Lookup(context.Background(), identity.UserID("u-new"))
+	require.NoError(t, err)
+	require.Equal(t, p.ID, q.ID, "the new user id leads to the same customer")
+
+	o, err := st.store.Lookup(context.Background(), identity.UserID("u-other"))
+	require.NoError(t, err)
+	require.NotEqual(t, p.ID, o.ID)
+	require.Equal(t, 2, o.Counts.Events)
+}
+
+// A record carries several events of one visitor; retrying it after a failure half-way records
+// each event once.
+func TestRecordOfSeveralEvents(t *testing.T) {
+	st := newStack(t)
+	bad := beaconEvent(beacon.Track, "m3", "", "", 2) // no visitor: set aside on its own
+	packed := record(t, "1",
+		beaconEvent(beacon.Page, "m1", "web-1", "", 0),
+		beaconEvent(beacon.Track, "m2", "web-1", "", 1),
+		bad,
+		beaconEvent(beacon.Identify, "m4", "web-1", userID, 3),
+	)
+	old := poison("2", `{"type":"page","messageId":"m5","anonymousId":"web-1","timestamp":"2025-02-01T09:04:00Z"}`) // version 1
+	batch := events.KinesisEvent{Records: []events.KinesisEventRecord{packed, old}}
+	require.Empty(t, st.run(t, batch).BatchItemFailures)
+
+	p, err := st.store.Lookup(context.Background(), identity.AnonymousID("web-1"))
+	require.NoError(t, err)
+	require.Equal(t, userID, p.UserID)
+	require.Equal(t, profile.Counts{Events: 4, PageViews: 2, Tracks: 1, Identifies: 1}, p.Counts)
+
+	got := st.failedMessages(t, 1)
+	require.Contains(t, got[0].Reason, "neither anonymousId nor userId")
+	data, err := json.Marshal(bad)
+	require.NoError(t, err)
+	require.JSONEq(t, string(data), string(got[0].Data), "the failed event alone, not its whole record")
+	require.Equal(t, "1", got[0].SequenceNumber)
+
+	// The mapping retries the record (say the function timed out after it): nothing changes.
+	profiles := st.items(t, st.tables.Profiles)
+	require.Empty(t, st.run(t, events.KinesisEvent{Records: []events.KinesisEventRecord{packed}}).BatchItemFailures)
+	require.Equal(t, profiles, st.items(t, st.tables.Profiles))
+}
+
+// A transient failure in the middle of a record retries the record; the events before it are
+// duplicates the second time.
+func TestTransientErrorInsideARecord(t *testing.T) {
+	store := &fakeStore{failAt: 2}
+	h := &handler{store: store, failed: fakeQueue{}, now: time.Now, log: quiet}
+	packed := record(t, "7", beaconEvent(beacon.Page, "m1", "a", "", 0), beaconEvent(beacon.Page, "m2", "a", "", 1), beaconEvent(beacon.Page, "m3", "a", "", 2))
+	resp, err := h.handle(context.Background(), events.KinesisEvent{Records: []events.KinesisEventRecord{packed}})
+	require.NoError(t, err)
+	require.Equal(t, []events.KinesisBatchItemFailure{{ItemIdentifier: "7"}}, resp.BatchItemFailures)
+	require.Equal(t, 2, store.calls)
 }
 
 // fakeStore fails on the call numbered failAt (from 1) and counts the calls.

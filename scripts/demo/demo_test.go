@@ -5,9 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
@@ -31,7 +29,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	endpoints := localaws.Reachable(t)
 	st, err := stack.Start(ctx, stack.Config{
-		Prefix: localaws.UniqueName("e2e"), FunctionsDir: buildFunctions(t), Endpoints: endpoints,
+		Prefix: localaws.UniqueName("e2e"), FunctionsDir: devtest.BuildFunctions(t), Endpoints: endpoints,
 		LogDir: t.TempDir(), PollInterval: 50 * time.Millisecond,
 	})
 	if err != nil {
@@ -90,24 +88,6 @@ func TestDemoEndToEnd(t *testing.T) {
 		a, _ := json.MarshalIndent(after, "", " ")
 		t.Errorf("replay changed the profile\nbefore: %s\nafter: %s", b, a)
 	}
-}
-
-// buildFunctions builds every function as Lambda runs it (CGO off, lambda.norpc) for this machine,
-// laid out like bin/functions.
-func buildFunctions(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	root, err := filepath.Abs("../..")
-	must(t, err)
-	for _, f := range topology.Default().Functions {
-		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", filepath.Join(dir, f.Name, "bootstrap"), "./functions/"+f.Name)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", f.Name, err, out)
-		}
-	}
-	return dir
 }
 
 func must(t *testing.T, err error) {

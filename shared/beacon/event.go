@@ -12,6 +12,9 @@ const (
 	Track    = "track"
 	Page     = "page"
 	Identify = "identify"
+	Screen   = "screen" // a mobile app's page view
+	Group    = "group"  // the user belongs to a group (an account, a company)
+	Alias    = "alias"  // previousId and userId are the same person
 )
 
 // Event is one Segment-shaped call. Fields the endpoint adds (ReceivedAt, SourceID, Trusted) are
@@ -22,7 +25,7 @@ type Event struct {
 	AnonymousID       string          `json:"anonymousId,omitempty"`
 	UserID            string          `json:"userId,omitempty"`
 	Event             string          `json:"event,omitempty"` // track: the event name
-	Name              string          `json:"name,omitempty"`  // page: the page name
+	Name              string          `json:"name,omitempty"`  // page, screen: its name
 	Properties        json.RawMessage `json:"properties,omitempty"`
 	Traits            json.RawMessage `json:"traits,omitempty"`
 	Context           json.RawMessage `json:"context,omitempty"`
@@ -34,6 +37,20 @@ type Event struct {
 	ReceivedAt time.Time `json:"receivedAt"`
 	SourceID   string    `json:"sourceId"`
 	Trusted    bool      `json:"trusted,omitempty"`
+
+	// PreviousID is the alias call's earlier identity of the user: an anonymous id or an earlier
+	// user id.
+	PreviousID string `json:"previousId,omitempty"`
+	// GroupID is the group call's group.
+	GroupID string `json:"groupId,omitempty"`
+
+	// Enrichment is what the endpoint learned about the event beside what the sender says (see
+	// Enrichment).
+	Enrichment *Enrichment `json:"enrichment,omitempty"`
+	// Hashed holds SHA-256 hashes of the personal data the event carried (see Enrichment), e.g.
+	// "email_sha256", "phone_sha256", and per-destination variants such as "email_sha256_google"
+	// where a destination normalises differently.
+	Hashed map[string]string `json:"hashed,omitempty"`
 }
 
 // Visitor is the id the stream partitions on, so that one visitor's events stay in order on one

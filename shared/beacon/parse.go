@@ -16,7 +16,7 @@ import (
 )
 
 // Batch is the kind of call that carries several events (POST /v1/batch); the other kinds are the
-// event types Track, Page and Identify.
+// event types Track, Page, Screen, Identify, Group and Alias.
 const Batch = "batch"
 
 // Limits of the Segment Tracking API: a single call or one event in a batch may be MaxEventBytes,
@@ -66,7 +66,7 @@ type Payload struct {
 	WriteKey string
 
 	kind  string
-	items []object
+	items []item
 	// Batch-level fields that apply to every event that does not set its own.
 	sentAt       *time.Time
 	context      json.RawMessage
@@ -75,15 +75,26 @@ type Payload struct {
 
 type object map[string]json.RawMessage
 
+// item is one event of a payload as sent: decoded, or refused on its own (an event of a batch that
+// is too big or not an object) with the reason in err.
+type item struct {
+	obj object
+	raw json.RawMessage
+	err error
+}
+
+// Kind is the kind of call the payload came with: an event type, or Batch.
+func (p *Payload) Kind() string { return p.kind }
+
 // Len is the number of events in the payload.
 func (p *Payload) Len() int { return len(p.items) }
 
-// Decode reads the body of a call to POST /v1/{kind} (kind is Track, Page, Identify or Batch):
+// Decode reads the body of a call to POST /v1/{kind} (kind is an event type or Batch):
 // it checks the size limits and that the body is a JSON object of the right shape. The body is the
 // request body as sent, after any transfer encoding (base64, gzip) has been removed.
 func Decode(kind string, body []byte) (*Payload, error) {
 	switch kind {
-	case Track, Page, Identify, Batch:
+	case Track, Page, Screen, Identify, Group, Alias, Batch:
 	default:
 		return nil, invalid("unknown call type %q", kind)
 	}
@@ -106,7 +117,7 @@ func Decode(kind string, body []byte) (*Payload, error) {
 		return nil, err
 	}
 	if kind != Batch {
-		p.items = []object{top}
+		p.items = []item{{obj: top, raw: body}}
 		return p, nil
 	}
 
@@ -130,26 +141,33 @@ func Decode(kind string, body []byte) (*Payload, error) {
 	if len(list) == 0 {
 		return nil, invalid("batch has no events")
 	}
+	// An event of the batch that cannot be read is refused on its own; the others may still be
+	// accepted (see Split).
+	p.items = make([]item, len(list))
 	for i, r := range list {
+		p.items[i].raw = r
 		if len(r) > MaxEventBytes {
-			return nil, invalidAt(i, "event is %d bytes; the limit is %d bytes", len(r), MaxEventBytes)
+			p.items[i].err = invalidAt(i, "event is %d bytes; the limit is %d bytes", len(r), MaxEventBytes)
+			continue
 		}
 		it, err := decodeObject(r, "event")
 		if err != nil {
-			return nil, withIndex(i, err)
+			p.items[i].err = withIndex(i, err)
+			continue
 		}
+		p.items[i].obj = it
 		key, err := stringField(it, "writeKey")
 		if err != nil {
-			return nil, withIndex(i, err)
+			p.items[i].err = withIndex(i, err)
+			continue
 		}
 		switch {
 		case key == "":
 		case p.WriteKey == "":
 			p.WriteKey = key
 		case key != p.WriteKey:
-			return nil, invalidAt(i, "writeKey differs from the rest of the batch")
+			p.items[i].err = invalidAt(i, "writeKey differs from the rest of the batch")
 		}
-		p.items = append(p.items, it)
 	}
 	return p, nil
 }
@@ -164,11 +182,8 @@ func (p *Payload) Events(src source.Source, receivedAt time.Time, newID func() s
 	receivedAt = receivedAt.UTC()
 	out := make([]Event, 0, len(p.items))
 	for i, it := range p.items {
-		e, err := p.event(it, src, receivedAt, newID)
+		e, err := p.event(i, it, src, receivedAt, newID)
 		if err != nil {
-			if p.kind == Batch {
-				return nil, withIndex(i, err)
-			}
 			return nil, err
 		}
 		out = append(out, e)
@@ -176,7 +191,66 @@ func (p *Payload) Events(src source.Source, receivedAt time.Time, newID func() s
 	return out, nil
 }
 
-func (p *Payload) event(it object, src source.Source, receivedAt time.Time, newID func() string) (Event, error) {
+// Rejected is an event of a payload that was refused, and why.
+type Rejected struct {
+	// Index is the event's position in the batch (0 for a single call).
+	Index int
+	// MessageID is the messageId the event was sent with ("" when it had none or it is unreadable).
+	MessageID string
+	// Err is an *InvalidError with the reason, in words meant for the sender.
+	Err *InvalidError
+	// Raw is the event as sent.
+	Raw json.RawMessage
+}
+
+// Reason is why the event was refused, without its position.
+func (r Rejected) Reason() string { return r.Err.Reason }
+
+// Split validates every event of the payload on its own: it returns the valid events as they go on
+// the stream (as Events does) and the refused ones with their reasons, each in the order sent.
+func (p *Payload) Split(src source.Source, receivedAt time.Time, newID func() string) ([]Event, []Rejected) {
+	if newID == nil {
+		newID = NewMessageID
+	}
+	receivedAt = receivedAt.UTC()
+	var (
+		out      = make([]Event, 0, len(p.items))
+		rejected []Rejected
+	)
+	for i, it := range p.items {
+		e, err := p.event(i, it, src, receivedAt, newID)
+		if err == nil {
+			out = append(out, e)
+			continue
+		}
+		r := Rejected{Index: i, Raw: it.raw}
+		if !errors.As(err, &r.Err) {
+			r.Err = &InvalidError{Reason: err.Error(), Index: -1}
+		}
+		if it.obj != nil {
+			r.MessageID, _ = idField(it.obj, "messageId")
+		}
+		rejected = append(rejected, r)
+	}
+	return out, rejected
+}
+
+// typeList names the event types, for messages.
+const typeList = "track, page, screen, identify, group or alias"
+
+// event validates the i-th event of the payload. Errors of a batch's events carry their index.
+func (p *Payload) event(i int, it item, src source.Source, receivedAt time.Time, newID func() string) (Event, error) {
+	if it.err != nil {
+		return Event{}, it.err
+	}
+	e, err := p.fields(it.obj, src, receivedAt, newID)
+	if err != nil && p.kind == Batch {
+		return e, withIndex(i, err)
+	}
+	return e, err
+}
+
+func (p *Payload) fields(it object, src source.Source, receivedAt time.Time, newID func() string) (Event, error) {
 	e := Event{Type: p.kind, ReceivedAt: receivedAt, SourceID: src.ID, Trusted: src.Trusted}
 	var err error
 	if p.kind == Batch {
@@ -184,11 +258,11 @@ func (p *Payload) event(it object, src source.Source, receivedAt time.Time, newI
 			return e, err
 		}
 		switch e.Type {
-		case Track, Page, Identify:
+		case Track, Page, Screen, Identify, Group, Alias:
 		case "":
-			return e, invalid("type is missing (track, page or identify)")
+			return e, invalid("type is missing (%s)", typeList)
 		default:
-			return e, invalid("type %q is not supported (track, page or identify)", e.Type)
+			return e, invalid("type %q is not supported (%s)", e.Type, typeList)
 		}
 	}
 	if e.AnonymousID, err = idField(it, "anonymousId"); err != nil {
@@ -199,6 +273,20 @@ func (p *Payload) event(it object, src source.Source, receivedAt time.Time, newI
 	}
 	if e.AnonymousID == "" && e.UserID == "" {
 		return e, invalid("anonymousId or userId is required")
+	}
+	if e.PreviousID, err = idField(it, "previousId"); err != nil {
+		return e, err
+	}
+	if e.GroupID, err = idField(it, "groupId"); err != nil {
+		return e, err
+	}
+	switch {
+	case e.Type == Alias && e.PreviousID == "":
+		return e, invalid("alias needs the earlier id (previousId)")
+	case e.Type == Alias && e.UserID == "":
+		return e, invalid("alias needs the new id (userId)")
+	case e.Type == Group && e.GroupID == "":
+		return e, invalid("group needs a group id (groupId)")
 	}
 	if e.MessageID, err = idField(it, "messageId"); err != nil {
 		return e, err

@@ -253,12 +253,19 @@ func TestRejections(t *testing.T) {
 		{"oversized batch", Batch, batch, -1, fmt.Sprintf("batch is %d bytes; the limit is 512000 bytes", len(batch))},
 		{"oversized event in a batch", Batch, `{"batch":[{"type":"page","userId":"u"},` + bigItem + `]}`, 1, fmt.Sprintf("event is %d bytes; the limit is 32768 bytes", len(bigItem))},
 		{"batch item not an object", Batch, `{"batch":[{"type":"page","userId":"u"},"page"]}`, 1, "event must be a JSON object, not string"},
-		{"batch item without type", Batch, `{"batch":[{"userId":"u"}]}`, 0, "type is missing (track, page or identify)"},
-		{"batch item of unknown type", Batch, `{"batch":[{"type":"page","userId":"u"},{"type":"page","userId":"u"},{"type":"alias","userId":"u","previousId":"a"}]}`, 2, `type "alias" is not supported (track, page or identify)`},
+		{"batch item without type", Batch, `{"batch":[{"userId":"u"}]}`, 0, "type is missing (track, page, screen, identify, group or alias)"},
+		{"batch item of unknown type", Batch, `{"batch":[{"type":"page","userId":"u"},{"type":"page","userId":"u"},{"type":"merge","userId":"u","previousId":"a"}]}`, 2, `type "merge" is not supported (track, page, screen, identify, group or alias)`},
+		{"alias without previousId", Alias, `{"userId":"u"}`, -1, "alias needs the earlier id (previousId)"},
+		{"alias without userId", Alias, `{"anonymousId":"a","previousId":"a"}`, -1, "alias needs the new id (userId)"},
+		{"alias in a batch without userId", Batch, `{"batch":[{"type":"alias","anonymousId":"a","previousId":"p"}]}`, 0, "alias needs the new id (userId)"},
+		{"previousId not a string", Alias, `{"userId":"u","previousId":{}}`, -1, "previousId must be a string"},
+		{"group without groupId", Group, `{"userId":"u","traits":{"name":"Acme"}}`, -1, "group needs a group id (groupId)"},
+		{"long groupId", Group, `{"userId":"u","groupId":"` + strings.Repeat("g", 300) + `"}`, -1, "groupId is 300 bytes; the limit is 256 bytes"},
+		{"screen without ids", Screen, `{"name":"Home"}`, -1, "anonymousId or userId is required"},
 		{"batch item without ids", Batch, `{"batch":[{"type":"page","userId":"u"},{"type":"track","event":"E"}]}`, 1, "anonymousId or userId is required"},
 		{"batch items with two write keys", Batch, `{"writeKey":"a","batch":[{"type":"page","userId":"u","writeKey":"b"}]}`, 0, "writeKey differs from the rest of the batch"},
 		{"bad batch sentAt", Batch, `{"sentAt":"now","batch":[{"type":"page","userId":"u"}]}`, -1, `sentAt "now" is not an ISO-8601 date`},
-		{"unknown kind", "alias", `{"userId":"u"}`, -1, `unknown call type "alias"`},
+		{"unknown kind", "merge", `{"userId":"u"}`, -1, `unknown call type "merge"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			evs, err := parse(t, tc.kind, tc.body)
@@ -279,6 +286,86 @@ func TestRejections(t *testing.T) {
 				t.Errorf("error %q does not name the batch item", err)
 			}
 		})
+	}
+}
+
+func TestScreenGroupAndAlias(t *testing.T) {
+	screen := mustParse(t, Screen, `{"anonymousId":"a1","name":"Basket","properties":{"items":2}}`)[0]
+	if screen.Type != Screen || screen.Name != "Basket" || string(screen.Properties) != `{"items":2}` {
+		t.Errorf("screen = %+v", screen)
+	}
+	group := mustParse(t, Group, `{"userId":"u1","groupId":42,"traits":{"name":"Acme","plan":"pro"}}`)[0]
+	if group.Type != Group || group.GroupID != "42" || string(group.Traits) != `{"name":"Acme","plan":"pro"}` {
+		t.Errorf("group = %+v", group)
+	}
+	alias := mustParse(t, Alias, `{"previousId":"a1","userId":"u1"}`)[0]
+	if alias.Type != Alias || alias.PreviousID != "a1" || alias.UserID != "u1" || alias.Visitor() != "u1" {
+		t.Errorf("alias = %+v", alias)
+	}
+	evs := mustParse(t, Batch, `{"batch":[`+
+		`{"type":"screen","anonymousId":"a1","name":"Home"},`+
+		`{"type":"group","anonymousId":"a1","groupId":"g1"},`+
+		`{"type":"alias","anonymousId":"a1","previousId":"a1","userId":"u1"}]}`)
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Type+":"+e.Name+e.GroupID+e.PreviousID)
+	}
+	if want := []string{"screen:Home", "group:g1", "alias:a1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("batch = %v, want %v", got, want)
+	}
+	b, err := json.Marshal(alias)
+	if err != nil || !strings.Contains(string(b), `"previousId":"a1"`) || strings.Contains(string(b), "groupId") {
+		t.Errorf("alias JSON = %s, %v", b, err)
+	}
+}
+
+func TestSplitAcceptsTheValidEventsOfABatch(t *testing.T) {
+	big := `{"type":"page","userId":"u","messageId":"m-big","name":"` + strings.Repeat("x", MaxEventBytes) + `"}`
+	body := `{"writeKey":"wk","batch":[` +
+		`{"type":"page","userId":"u","messageId":"m0"},` +
+		`{"type":"track","userId":"u","messageId":"m1"},` +
+		big + `,` +
+		`"not an event",` +
+		`{"type":"page","anonymousId":"a","messageId":7},` +
+		`{"type":"page","userId":"u","writeKey":"other","messageId":"m5"}]}`
+	p, err := Decode(Batch, []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, rejected := p.Split(shop, received, counter())
+	var ids []string
+	for _, e := range evs {
+		ids = append(ids, e.MessageID)
+	}
+	if want := []string{"m0", "7"}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("accepted %v, want %v", ids, want)
+	}
+	type rej struct {
+		Index            int
+		MessageID, Start string
+	}
+	var got []rej
+	for _, r := range rejected {
+		got = append(got, rej{r.Index, r.MessageID, r.Reason()[:min(20, len(r.Reason()))]})
+		if r.Err.Index != r.Index || !errors.Is(r.Err, ErrInvalid) {
+			t.Errorf("rejection %d: error %v", r.Index, r.Err)
+		}
+	}
+	want := []rej{
+		{1, "m1", "track needs an event"},
+		{2, "", fmt.Sprintf("event is %d bytes", len(big))},
+		{3, "", "event must be a JSON"},
+		{5, "m5", "writeKey differs fro"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rejected\n%v\nwant\n%v", got, want)
+	}
+	if string(rejected[2].Raw) != `"not an event"` {
+		t.Errorf("raw = %s", rejected[2].Raw)
+	}
+	// Events refuses the whole payload on the first invalid event.
+	if _, err := p.Events(shop, received, counter()); err == nil || err.Error() != "batch[1]: track needs an event name (event)" {
+		t.Errorf("Events error = %v", err)
 	}
 }
 

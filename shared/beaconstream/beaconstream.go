@@ -1,6 +1,8 @@
-// Package beaconstream puts validated beacon events on the Kinesis data stream that feeds stitch:
-// one event per record, as the JSON of beacon.Event, partitioned by visitor so that one visitor's
-// events land on one shard.
+// Package beaconstream puts validated beacon events on the Kinesis data stream that feeds stitch,
+// partitioned by visitor so that one visitor's events land on one shard, in order. Events of one
+// visitor are packed into records (beacon.EncodeRecord) of up to TargetRecordBytes: Kinesis bills
+// each record in 25 KB payload units, so a batch of small events costs one unit per visitor rather
+// than one per event.
 package beaconstream
 
 import (
@@ -16,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
 )
@@ -24,6 +27,28 @@ import (
 // tell the sender to retry later (events it did take are deduplicated downstream by messageId).
 var ErrUnavailable = errors.New("beacon stream unavailable")
 
+// ErrThrottled means the stream refused events for want of capacity (its shards' write limits),
+// even after retries. Errors that match it match ErrUnavailable too; the caller may tell the sender
+// to slow down (HTTP 429) rather than that the stream is down (503).
+var ErrThrottled = errors.New("beacon stream throttled")
+
+// throttleCodes are the error codes with which Kinesis refuses a record or a call for want of
+// capacity.
+var throttleCodes = map[string]bool{
+	"ProvisionedThroughputExceededException": true,
+	"KMSThrottlingException":                 true,
+	"ThrottlingException":                    true,
+}
+
+// unavailable wraps a failure to put records: ErrThrottled too when every refusal was throttling.
+func unavailable(throttled bool, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	if throttled {
+		return fmt.Errorf("%w: %w: %w", err, ErrThrottled, ErrUnavailable)
+	}
+	return fmt.Errorf("%w: %w", err, ErrUnavailable)
+}
+
 // Limits of Kinesis PutRecords.
 const (
 	MaxRecordsPerCall = 500
@@ -31,6 +56,11 @@ const (
 	MaxRecordBytes    = 1 << 20 // data and partition key of one record
 	maxPartitionKey   = 256     // Unicode characters
 )
+
+// TargetRecordBytes is the most a record of several events holds (data and partition key): one
+// Kinesis PUT payload unit. A single event bigger than that gets a record of its own, up to
+// MaxRecordBytes.
+const TargetRecordBytes = 25 << 10
 
 // Defaults for retrying records that PutRecords refuses (throttled shards, internal failures).
 const (
@@ -75,20 +105,21 @@ func New(client putter, stream string, opts ...Option) *Stream {
 	return s
 }
 
-// Put puts the events on the stream, in calls of at most MaxRecordsPerCall records and
-// MaxBytesPerCall bytes. Records that a call refuses are tried again with backoff; when some are
-// still refused, or a call fails, Put returns an error that matches ErrUnavailable. An event that
-// cannot be encoded as a record is an error that does not.
+// Put puts the events on the stream, packed into records (Records), in calls of at most
+// MaxRecordsPerCall records and MaxBytesPerCall bytes. Records that a call refuses are tried again
+// with backoff; when some are still refused, or a call fails, Put returns an error that matches
+// ErrUnavailable (and ErrThrottled when the refusals were for want of capacity). An event that
+// cannot be encoded as a record is an error that does not, and nothing is put.
 func (s *Stream) Put(ctx context.Context, events []beacon.Event) error {
+	recs, err := Records(events)
+	if err != nil {
+		return err
+	}
 	var (
 		call  []types.PutRecordsRequestEntry
 		bytes int
 	)
-	for _, e := range events {
-		rec, err := Record(e)
-		if err != nil {
-			return err
-		}
+	for _, rec := range recs {
 		n := len(rec.Data) + len(aws.ToString(rec.PartitionKey))
 		if len(call) == MaxRecordsPerCall || bytes+n > MaxBytesPerCall {
 			if err := s.put(ctx, call); err != nil {
@@ -105,22 +136,85 @@ func (s *Stream) Put(ctx context.Context, events []beacon.Event) error {
 	return s.put(ctx, call)
 }
 
+// Records packs events into Kinesis records: each record holds events of one partition key, in the
+// order given, as many as fit in TargetRecordBytes. The records of one key come in the order of
+// their events.
+func Records(events []beacon.Event) ([]types.PutRecordsRequestEntry, error) {
+	type pack struct {
+		key    string
+		events []json.RawMessage
+		size   int // of the record so far, partition key included
+	}
+	var (
+		out   []types.PutRecordsRequestEntry
+		open  = map[string]*pack{}
+		order []*pack // open packs by first event
+	)
+	flush := func(p *pack) {
+		out = append(out, types.PutRecordsRequestEntry{Data: beacon.JoinRecord(p.events), PartitionKey: aws.String(p.key)})
+	}
+	for _, e := range events {
+		key, data, err := encode(e)
+		if err != nil {
+			return nil, err
+		}
+		p := open[key]
+		if p != nil && p.size+1+len(data) > TargetRecordBytes {
+			flush(p)
+			p.events, p.size = nil, len(key)+beacon.RecordOverhead-1
+		}
+		if p == nil {
+			p = &pack{key: key, size: len(key) + beacon.RecordOverhead - 1}
+			open[key] = p
+			order = append(order, p)
+		}
+		p.events = append(p.events, data)
+		p.size += 1 + len(data)
+	}
+	for _, p := range order {
+		if len(p.events) > 0 {
+			flush(p)
+		}
+	}
+	return out, nil
+}
+
+// encode returns an event's partition key and JSON, checking that it fits in a record on its own.
+func encode(e beacon.Event) (string, []byte, error) {
+	key := PartitionKey(e)
+	if key == "" {
+		return "", nil, fmt.Errorf("encode event %s: it has neither anonymousId nor userId", e.MessageID)
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return "", nil, fmt.Errorf("encode event %s: %w", e.MessageID, err)
+	}
+	if n := len(data) + len(key) + beacon.RecordOverhead; n > MaxRecordBytes {
+		return "", nil, fmt.Errorf("encode event %s: record is %d bytes, more than %d", e.MessageID, n, MaxRecordBytes)
+	}
+	return key, data, nil
+}
+
 func (s *Stream) put(ctx context.Context, records []types.PutRecordsRequestEntry) error {
 	pending := records
 	for attempt := 1; ; attempt++ {
 		out, err := s.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(s.name), Records: pending})
 		if err != nil {
-			return fmt.Errorf("put %d records on %s: %w: %w", len(pending), s.name, ErrUnavailable, err)
+			var ae smithy.APIError
+			throttled := errors.As(err, &ae) && throttleCodes[ae.ErrorCode()]
+			return unavailable(throttled, "put %d records on %s: %w", len(pending), s.name, err)
 		}
 		if len(out.Records) != len(pending) {
 			return fmt.Errorf("put records on %s: %d results for %d records: %w", s.name, len(out.Records), len(pending), ErrUnavailable)
 		}
 		var refused []types.PutRecordsRequestEntry
 		var reason string
+		throttled := true
 		for i, r := range out.Records {
 			if r.ErrorCode != nil {
 				refused = append(refused, pending[i])
 				reason = aws.ToString(r.ErrorCode) + ": " + aws.ToString(r.ErrorMessage)
+				throttled = throttled && throttleCodes[aws.ToString(r.ErrorCode)]
 			}
 		}
 		if len(refused) == 0 {
@@ -128,8 +222,8 @@ func (s *Stream) put(ctx context.Context, records []types.PutRecordsRequestEntry
 		}
 		pending = refused
 		if attempt >= s.attempts {
-			return fmt.Errorf("put records on %s: %d of %d refused after %d attempts (last: %s): %w",
-				s.name, len(pending), len(records), attempt, reason, ErrUnavailable)
+			return unavailable(throttled, "put records on %s: %d of %d refused after %d attempts (last: %s)",
+				s.name, len(pending), len(records), attempt, reason)
 		}
 		if err := s.sleep(ctx, s.backoff<<(attempt-1)); err != nil {
 			return fmt.Errorf("wait to retry %d records on %s: %w: %w", len(pending), s.name, ErrUnavailable, err)
@@ -137,20 +231,13 @@ func (s *Stream) put(ctx context.Context, records []types.PutRecordsRequestEntry
 	}
 }
 
-// Record is the Kinesis record that carries one event.
+// Record is the Kinesis record that carries one event alone.
 func Record(e beacon.Event) (types.PutRecordsRequestEntry, error) {
-	key := PartitionKey(e)
-	if key == "" {
-		return types.PutRecordsRequestEntry{}, fmt.Errorf("encode event %s: it has neither anonymousId nor userId", e.MessageID)
-	}
-	data, err := json.Marshal(e)
+	key, data, err := encode(e)
 	if err != nil {
-		return types.PutRecordsRequestEntry{}, fmt.Errorf("encode event %s: %w", e.MessageID, err)
+		return types.PutRecordsRequestEntry{}, err
 	}
-	if n := len(data) + len(key); n > MaxRecordBytes {
-		return types.PutRecordsRequestEntry{}, fmt.Errorf("encode event %s: record is %d bytes, more than %d", e.MessageID, n, MaxRecordBytes)
-	}
-	return types.PutRecordsRequestEntry{Data: data, PartitionKey: aws.String(key)}, nil
+	return types.PutRecordsRequestEntry{Data: beacon.JoinRecord([]json.RawMessage{data}), PartitionKey: aws.String(key)}, nil
 }
 
 // PartitionKey is the event's visitor (beacon.Event.Visitor). A visitor id longer than Kinesis

@@ -3,6 +3,7 @@ package beaconstream
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -22,6 +23,7 @@ import (
 type fakeKinesis struct {
 	calls  [][]types.PutRecordsRequestEntry
 	refuse func(call, i int) bool
+	code   func(i int) string // error code of a refused record (default: throttled)
 	err    error
 }
 
@@ -33,9 +35,11 @@ func (f *fakeKinesis) PutRecords(_ context.Context, in *kinesis.PutRecordsInput,
 	out := &kinesis.PutRecordsOutput{}
 	for i := range in.Records {
 		if f.refuse != nil && f.refuse(len(f.calls)-1, i) {
-			out.Records = append(out.Records, types.PutRecordsResultEntry{
-				ErrorCode: aws.String("ProvisionedThroughputExceededException"), ErrorMessage: aws.String("Rate exceeded for shard"),
-			})
+			code, msg := "ProvisionedThroughputExceededException", "Rate exceeded for shard"
+			if f.code != nil {
+				code, msg = f.code(i), "refused"
+			}
+			out.Records = append(out.Records, types.PutRecordsResultEntry{ErrorCode: aws.String(code), ErrorMessage: aws.String(msg)})
 			out.FailedRecordCount = aws.Int32(aws.ToInt32(out.FailedRecordCount) + 1)
 			continue
 		}
@@ -74,14 +78,25 @@ func messageIDs(t *testing.T, recs []types.PutRecordsRequestEntry) []string {
 	t.Helper()
 	var ids []string
 	for _, r := range recs {
-		var e beacon.Event
-		require.NoError(t, json.Unmarshal(r.Data, &e))
-		ids = append(ids, e.MessageID)
+		evs, err := beacon.DecodeRecord(r.Data)
+		require.NoError(t, err)
+		for _, e := range evs {
+			require.Equal(t, PartitionKey(e), aws.ToString(r.PartitionKey), "event %s in a record of another visitor", e.MessageID)
+			ids = append(ids, e.MessageID)
+		}
 	}
 	return ids
 }
 
-func TestOneRecordPerEventPartitionedByVisitor(t *testing.T) {
+// distinct gives each event a visitor of its own, so that each needs a record.
+func distinct(evs []beacon.Event) []beacon.Event {
+	for i := range evs {
+		evs[i].AnonymousID = fmt.Sprintf("v%d", i)
+	}
+	return evs
+}
+
+func TestRecordsArePartitionedByVisitor(t *testing.T) {
 	f := newFake(nil)
 	evs := events(3, `{"sku":"X"}`)
 	evs[1].AnonymousID, evs[1].UserID = "", "user-9"
@@ -91,16 +106,76 @@ func TestOneRecordPerEventPartitionedByVisitor(t *testing.T) {
 	recs := f.calls[0]
 	require.Len(t, recs, 3)
 	assert.Equal(t, []string{"a0", "user-9", "a2"}, []string{aws.ToString(recs[0].PartitionKey), aws.ToString(recs[1].PartitionKey), aws.ToString(recs[2].PartitionKey)})
-	var back beacon.Event
-	require.NoError(t, json.Unmarshal(recs[0].Data, &back))
-	assert.Equal(t, "m0", back.MessageID)
-	assert.JSONEq(t, `{"sku":"X"}`, string(back.Properties))
+	back, err := beacon.DecodeRecord(recs[0].Data)
+	require.NoError(t, err)
+	require.Len(t, back, 1)
+	assert.Equal(t, "m0", back[0].MessageID)
+	assert.JSONEq(t, `{"sku":"X"}`, string(back[0].Properties))
+}
+
+func TestEventsOfAVisitorArePackedInOrder(t *testing.T) {
+	evs := events(40, "")
+	for i := range evs {
+		evs[i].AnonymousID = []string{"a", "b"}[i%2]
+	}
+	recs, err := Records(evs)
+	require.NoError(t, err)
+	require.Len(t, recs, 2, "small events of two visitors fit in one record each")
+	assert.Equal(t, "a", aws.ToString(recs[0].PartitionKey))
+	ids := messageIDs(t, recs)
+	var want []string
+	for _, v := range []int{0, 1} {
+		for i := v; i < 40; i += 2 {
+			want = append(want, fmt.Sprintf("m%d", i))
+		}
+	}
+	assert.Equal(t, want, ids, "each visitor's events in the order sent")
+}
+
+func TestRecordsStayWithinAPayloadUnit(t *testing.T) {
+	props := `{"p":"` + strings.Repeat("x", 3000) + `"}` // events of about 3.2 KB
+	evs := events(100, props)
+	for i := range evs {
+		evs[i].AnonymousID = "same-visitor"
+	}
+	big := events(1, `{"p":"`+strings.Repeat("y", 200<<10)+`"}`)[0] // 200 KB: a record of its own
+	big.AnonymousID, big.MessageID = "same-visitor", "big"
+	evs = append(evs[:50], append([]beacon.Event{big}, evs[50:]...)...)
+
+	recs, err := Records(evs)
+	require.NoError(t, err)
+	var ids []string
+	partial := 0
+	for i, r := range recs {
+		n := len(r.Data) + len(aws.ToString(r.PartitionKey))
+		got := messageIDs(t, []types.PutRecordsRequestEntry{r})
+		if len(got) > 1 {
+			assert.LessOrEqual(t, n, TargetRecordBytes, "record %d", i)
+		}
+		if n < TargetRecordBytes-3400 {
+			partial++ // the one before the big event, and the last
+		}
+		assert.LessOrEqual(t, n, MaxRecordBytes)
+		ids = append(ids, got...)
+	}
+	assert.Equal(t, 2, partial, "every other record is full")
+	assert.Contains(t, messageIDs(t, recs), "big")
+	var want []string
+	for _, e := range evs {
+		want = append(want, e.MessageID)
+	}
+	assert.Equal(t, want, ids, "order kept across records")
+	assert.Less(t, len(recs), 20, "101 events in few records, not 101")
+
+	tooBig := events(1, `{"p":"`+strings.Repeat("z", MaxRecordBytes)+`"}`)
+	_, err = Records(tooBig)
+	assert.ErrorContains(t, err, "more than 1048576")
 }
 
 func TestCallsStayWithinPutRecordsLimits(t *testing.T) {
 	t.Run("500 records", func(t *testing.T) {
 		f := newFake(nil)
-		require.NoError(t, New(f, "beacons").Put(context.Background(), events(1201, "")))
+		require.NoError(t, New(f, "beacons").Put(context.Background(), distinct(events(1201, ""))))
 		var sizes []int
 		for _, c := range f.calls {
 			sizes = append(sizes, len(c))
@@ -110,7 +185,7 @@ func TestCallsStayWithinPutRecordsLimits(t *testing.T) {
 	t.Run("5 MB", func(t *testing.T) {
 		f := newFake(nil)
 		props := `{"p":"` + strings.Repeat("x", 30<<10) + `"}` // about 30 KB per record
-		require.NoError(t, New(f, "beacons").Put(context.Background(), events(400, props)))
+		require.NoError(t, New(f, "beacons").Put(context.Background(), distinct(events(400, props))))
 		require.Greater(t, len(f.calls), 2, "400 records of 30 KB need at least 3 calls")
 		total := 0
 		for i, c := range f.calls {
@@ -136,7 +211,7 @@ func TestRefusedRecordsAreRetriedWithBackoff(t *testing.T) {
 	var waited sleeps
 	s := New(f, "beacons", WithRetry(3, 50*time.Millisecond), WithSleep(waited.sleep))
 
-	require.NoError(t, s.Put(context.Background(), events(5, "")))
+	require.NoError(t, s.Put(context.Background(), distinct(events(5, ""))))
 	require.Len(t, f.calls, 3)
 	assert.Equal(t, []string{"m1", "m3"}, messageIDs(t, f.calls[1]), "only refused records are sent again")
 	assert.Equal(t, []string{"m1"}, messageIDs(t, f.calls[2]))
@@ -146,12 +221,37 @@ func TestRefusedRecordsAreRetriedWithBackoff(t *testing.T) {
 func TestUnavailableAfterTheLastAttempt(t *testing.T) {
 	f := newFake(func(call, i int) bool { return i == 0 })
 	var waited sleeps
-	err := New(f, "beacons", WithSleep(waited.sleep)).Put(context.Background(), events(2, ""))
+	err := New(f, "beacons", WithSleep(waited.sleep)).Put(context.Background(), distinct(events(2, "")))
 
 	require.ErrorIs(t, err, ErrUnavailable)
 	assert.Contains(t, err.Error(), "1 of 2 refused after 3 attempts (last: ProvisionedThroughputExceededException: Rate exceeded for shard)")
 	assert.Len(t, f.calls, DefaultAttempts)
 	assert.Equal(t, sleeps{DefaultBackoff, 2 * DefaultBackoff}, waited)
+}
+
+func TestThrottledOrUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		f         *fakeKinesis
+		throttled bool
+	}{
+		{"records throttled to the last attempt", newFake(func(_, i int) bool { return true }), true},
+		{"records refused by an internal failure", &fakeKinesis{refuse: func(_, i int) bool { return true },
+			code: func(int) string { return "InternalFailure" }}, false},
+		{"some throttled, some failed", &fakeKinesis{refuse: func(_, i int) bool { return true },
+			code: func(i int) string { return []string{"ProvisionedThroughputExceededException", "InternalFailure"}[i%2] }}, false},
+		{"KMS throttling", &fakeKinesis{refuse: func(_, i int) bool { return true },
+			code: func(int) string { return "KMSThrottlingException" }}, true},
+		{"call throttled", &fakeKinesis{err: &types.ProvisionedThroughputExceededException{Message: aws.String("Rate exceeded")}}, true},
+		{"stream missing", &fakeKinesis{err: &types.ResourceNotFoundException{Message: aws.String("Stream beacons not found")}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var waited sleeps
+			err := New(tc.f, "beacons", WithSleep(waited.sleep)).Put(context.Background(), distinct(events(2, "")))
+			require.ErrorIs(t, err, ErrUnavailable)
+			assert.Equal(t, tc.throttled, errors.Is(err, ErrThrottled), "throttled: %v", err)
+		})
+	}
 }
 
 func TestFailedCallIsUnavailable(t *testing.T) {
@@ -210,9 +310,11 @@ func TestPutOnKinesis(t *testing.T) {
 	got := map[string]string{} // messageId → partition key
 	require.Eventually(t, func() bool {
 		for _, r := range readStream(t, k, name) {
-			var e beacon.Event
-			require.NoError(t, json.Unmarshal(r.Data, &e))
-			got[e.MessageID] = aws.ToString(r.PartitionKey)
+			evs, err := beacon.DecodeRecord(r.Data)
+			require.NoError(t, err)
+			for _, e := range evs {
+				got[e.MessageID] = aws.ToString(r.PartitionKey)
+			}
 		}
 		return len(got) == len(evs)
 	}, 10*time.Second, 100*time.Millisecond, "records on the stream: %v", got)

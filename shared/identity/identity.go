@@ -141,3 +141,29 @@ func CanMerge(into, from string) error {
 	}
 	return nil
 }
+
+// ResolveAlias decides where an alias call goes: it says that previous (an anonymous id, or an
+// earlier user id of the customer) and user are one customer. byPrev and byUser are the current
+// owners of the two identifiers.
+//
+// An anonymous previous id joins the user exactly as an event carrying both ids does (Resolve).
+// An earlier user id links the new user id to the earlier one's profile when the new one is not
+// known yet, so both find the same profile; when both are known on different profiles they stay
+// apart, because two different known user ids never merge, and the call is recorded on the new
+// user's profile.
+func ResolveAlias(previous ID, user string, byPrev, byUser Owner) Plan {
+	if previous.Kind != User {
+		return Resolve(previous.Value, user, byPrev, byUser)
+	}
+	p, u := previous, UserID(user)
+	switch {
+	case user == "" || p.Value == user:
+		return Resolve("", user, Owner{}, byUser)
+	case !byPrev.Known():
+		return Plan{Profile: byUser.ProfileID, Attach: []ID{u, p}}
+	case !byUser.Known(), byUser.ProfileID == byPrev.ProfileID:
+		return Plan{Profile: byPrev.ProfileID, Attach: []ID{p, u}}
+	default:
+		return Plan{Profile: byUser.ProfileID, Attach: []ID{u}, Kept: []ID{p}}
+	}
+}

@@ -87,3 +87,40 @@ func TestTwoUsersNeverMerge(t *testing.T) {
 		}
 	}
 }
+
+func TestResolveAlias(t *testing.T) {
+	a, u, old := AnonymousID("A"), UserID("U"), UserID("OLD")
+	anonProfile := Owner{ProfileID: "pA"}
+	oldProfile := Owner{ProfileID: "pOld", UserID: "OLD"}
+	userProfile := Owner{ProfileID: "pU", UserID: "U"}
+	tests := []struct {
+		name           string
+		previous       ID
+		user           string
+		byPrev, byUser Owner
+		want           Plan
+	}{
+		{"anonymous previous id, both new", a, "U", Owner{}, Owner{}, Plan{Attach: []ID{a, u}}},
+		{"anonymous profile becomes the user's", a, "U", anonProfile, Owner{}, Plan{Profile: "pA", Attach: []ID{a, u}}},
+		{"anonymous profile merges into the known user's", a, "U", anonProfile, userProfile,
+			Plan{Profile: "pU", Attach: []ID{a, u}, MergeFrom: "pA"}},
+		{"anonymous id of another user stays there", a, "U", Owner{ProfileID: "pA", UserID: "X"}, userProfile,
+			Plan{Profile: "pU", Attach: []ID{u}, Kept: []ID{a}}},
+		{"earlier user id, new user id: linked to the earlier profile", old, "U", oldProfile, Owner{},
+			Plan{Profile: "pOld", Attach: []ID{old, u}}},
+		{"earlier user id not known: both on the user's profile", old, "U", Owner{}, userProfile,
+			Plan{Profile: "pU", Attach: []ID{u, old}}},
+		{"two known user ids never merge", old, "U", oldProfile, userProfile,
+			Plan{Profile: "pU", Attach: []ID{u}, Kept: []ID{old}}},
+		{"already linked", old, "U", oldProfile, Owner{ProfileID: "pOld", UserID: "OLD"},
+			Plan{Profile: "pOld", Attach: []ID{old, u}}},
+		{"alias to itself", u, "U", userProfile, userProfile, Plan{Profile: "pU", Attach: []ID{u}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ResolveAlias(tt.previous, tt.user, tt.byPrev, tt.byUser); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ResolveAlias = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

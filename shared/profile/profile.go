@@ -27,12 +27,16 @@ var ErrNotFound = errors.New("profile not found")
 // MaxIDLength bounds message ids and identifiers, well inside the key size of any store.
 const MaxIDLength = 512
 
+// MaxGroups bounds the groups a profile remembers; group calls for further groups still count.
+const MaxGroups = 50
+
 // Counts are how many events of each type a profile has seen.
 type Counts struct {
 	Events     int `json:"events"`
 	PageViews  int `json:"pageViews"`
 	Tracks     int `json:"tracks"`
 	Identifies int `json:"identifies"`
+	Screens    int `json:"screens"`
 }
 
 // Profile is one customer.
@@ -45,6 +49,9 @@ type Profile struct {
 	FirstSeen    time.Time
 	LastSeen     time.Time
 	Counts       Counts
+	// Groups are the groups (accounts, companies) the customer was placed in by group calls: sorted,
+	// at most MaxGroups.
+	Groups []string
 	// MergedInto is set on a profile that joined another; the other holds its history from then on.
 	MergedInto string
 	// MergedFrom are the profiles that joined this one, sorted.
@@ -73,11 +80,13 @@ func (p Profile) Identifiers() []identity.ID {
 // Activity is an event as it bears on a profile.
 type Activity struct {
 	MessageID   string
-	Type        string // beacon.Track, beacon.Page or beacon.Identify
+	Type        string // a beacon event type: beacon.Track, beacon.Page, beacon.Identify …
 	AnonymousID string
 	UserID      string
 	At          time.Time // when it happened
 	Traits      map[string]any
+	PreviousID  string // alias: the earlier anonymous id or user id that UserID joins
+	GroupID     string // group: the group the customer belongs to
 }
 
 // FromEvent checks an event from the stream and returns its activity. Errors wrap ErrInvalidEvent
@@ -87,7 +96,7 @@ func FromEvent(e beacon.Event) (Activity, error) {
 		return Activity{}, fmt.Errorf("%w: %s", ErrInvalidEvent, fmt.Sprintf(format, args...))
 	}
 	switch e.Type {
-	case beacon.Track, beacon.Page, beacon.Identify:
+	case beacon.Track, beacon.Page, beacon.Screen, beacon.Identify, beacon.Group, beacon.Alias:
 	case "":
 		return invalid("no type")
 	default:
@@ -99,7 +108,14 @@ func FromEvent(e beacon.Event) (Activity, error) {
 	if e.AnonymousID == "" && e.UserID == "" {
 		return invalid("neither anonymousId nor userId")
 	}
-	for name, v := range map[string]string{"messageId": e.MessageID, "anonymousId": e.AnonymousID, "userId": e.UserID} {
+	switch {
+	case e.Type == beacon.Alias && (e.PreviousID == "" || e.UserID == ""):
+		return invalid("alias without previousId and userId")
+	case e.Type == beacon.Group && e.GroupID == "":
+		return invalid("group without groupId")
+	}
+	for name, v := range map[string]string{"messageId": e.MessageID, "anonymousId": e.AnonymousID, "userId": e.UserID,
+		"previousId": e.PreviousID, "groupId": e.GroupID} {
 		if len(v) > MaxIDLength {
 			return invalid("%s longer than %d bytes", name, MaxIDLength)
 		}
@@ -112,6 +128,13 @@ func FromEvent(e beacon.Event) (Activity, error) {
 		return invalid("neither timestamp nor receivedAt")
 	}
 	a := Activity{MessageID: e.MessageID, Type: e.Type, AnonymousID: e.AnonymousID, UserID: e.UserID, At: at.UTC()}
+	switch e.Type {
+	case beacon.Alias:
+		// An alias joins previousId and userId; its own anonymousId (if any) only routed it.
+		a.AnonymousID, a.PreviousID = "", e.PreviousID
+	case beacon.Group:
+		a.GroupID = e.GroupID // its traits are the group's, not the customer's
+	}
 	if e.Type == beacon.Identify && len(e.Traits) > 0 && string(e.Traits) != "null" {
 		if err := json.Unmarshal(e.Traits, &a.Traits); err != nil {
 			return invalid("traits are not a JSON object")
@@ -134,10 +157,14 @@ func Apply(p Profile, a Activity, attach []identity.ID) Profile {
 	switch a.Type {
 	case beacon.Page:
 		p.Counts.PageViews++
+	case beacon.Screen:
+		p.Counts.Screens++
 	case beacon.Track:
 		p.Counts.Tracks++
 	case beacon.Identify:
 		p.Counts.Identifies++
+	case beacon.Group:
+		p.Groups = addGroups(p.Groups, a.GroupID)
 	}
 	p.seen(a.At, a.At)
 	for k, v := range a.Traits {
@@ -164,6 +191,8 @@ func Fold(into, from Profile) (Profile, error) {
 	out.Counts.PageViews += from.Counts.PageViews
 	out.Counts.Tracks += from.Counts.Tracks
 	out.Counts.Identifies += from.Counts.Identifies
+	out.Counts.Screens += from.Counts.Screens
+	out.Groups = addGroups(out.Groups, from.Groups...)
 	out.seen(from.FirstSeen, from.LastSeen)
 	for _, k := range slices.Sorted(maps.Keys(from.Traits)) {
 		out.setTrait(k, from.Traits[k], from.TraitTimes[k])
@@ -211,6 +240,7 @@ func (p *Profile) setTrait(k string, v any, at time.Time) {
 func (p Profile) clone() Profile {
 	p.AnonymousIDs = slices.Clone(p.AnonymousIDs)
 	p.MergedFrom = slices.Clone(p.MergedFrom)
+	p.Groups = slices.Clone(p.Groups)
 	p.Traits = maps.Clone(p.Traits)
 	p.TraitTimes = maps.Clone(p.TraitTimes)
 	if p.Score != nil {
@@ -218,6 +248,17 @@ func (p Profile) clone() Profile {
 		p.Score = &s
 	}
 	return p
+}
+
+// addGroups adds groups to a sorted set of at most MaxGroups; groups past the bound are left out.
+func addGroups(set []string, groups ...string) []string {
+	for _, g := range groups {
+		if len(set) >= MaxGroups {
+			break
+		}
+		set = union(set, g)
+	}
+	return set
 }
 
 // union adds values to a sorted set.
@@ -239,6 +280,7 @@ type View struct {
 	FirstSeen    time.Time      `json:"firstSeen"`
 	LastSeen     time.Time      `json:"lastSeen"`
 	Counts       Counts         `json:"counts"`
+	Groups       []string       `json:"groups,omitempty"`
 	Score        *scoring.Score `json:"score,omitempty"`
 	MergedFrom   []string       `json:"mergedFrom,omitempty"`
 	UpdatedAt    time.Time      `json:"updatedAt"`
@@ -248,7 +290,7 @@ type View struct {
 func (p Profile) View() View {
 	v := View{
 		ProfileID: p.ID, UserID: p.UserID, AnonymousIDs: slices.Clone(p.AnonymousIDs), Traits: maps.Clone(p.Traits),
-		FirstSeen: p.FirstSeen, LastSeen: p.LastSeen, Counts: p.Counts, Score: p.Score,
+		FirstSeen: p.FirstSeen, LastSeen: p.LastSeen, Counts: p.Counts, Groups: slices.Clone(p.Groups), Score: p.Score,
 		MergedFrom: slices.Clone(p.MergedFrom), UpdatedAt: p.UpdatedAt,
 	}
 	if v.AnonymousIDs == nil {

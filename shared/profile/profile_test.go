@@ -3,6 +3,7 @@ package profile
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -43,7 +44,10 @@ func TestFromEvent(t *testing.T) {
 		reason string
 	}{
 		{beacon.Event{MessageID: "m", AnonymousID: "A", Timestamp: t0}, "no type"},
-		{beacon.Event{Type: "alias", MessageID: "m", AnonymousID: "A", Timestamp: t0}, `unsupported type "alias"`},
+		{beacon.Event{Type: "merge", MessageID: "m", AnonymousID: "A", Timestamp: t0}, `unsupported type "merge"`},
+		{beacon.Event{Type: "alias", MessageID: "m", AnonymousID: "A", Timestamp: t0}, "alias without previousId and userId"},
+		{beacon.Event{Type: "group", MessageID: "m", AnonymousID: "A", Timestamp: t0}, "group without groupId"},
+		{beacon.Event{Type: "group", MessageID: "m", AnonymousID: "A", GroupID: strings.Repeat("g", 600), Timestamp: t0}, "groupId longer than 512 bytes"},
 		{beacon.Event{Type: "track", AnonymousID: "A", Timestamp: t0}, "no messageId"},
 		{beacon.Event{Type: "track", MessageID: "m", Timestamp: t0}, "neither anonymousId nor userId"},
 		{beacon.Event{Type: "track", MessageID: "m", AnonymousID: "A"}, "neither timestamp nor receivedAt"},
@@ -56,6 +60,43 @@ func TestFromEvent(t *testing.T) {
 		if !errors.Is(err, ErrInvalidEvent) || !strings.Contains(err.Error(), b.reason) {
 			t.Errorf("FromEvent(%+v) err = %v, want ErrInvalidEvent saying %q", b.event, err, b.reason)
 		}
+	}
+}
+
+func TestFromEventOfScreenGroupAndAlias(t *testing.T) {
+	for _, tc := range []struct {
+		event beacon.Event
+		want  Activity
+	}{
+		{beacon.Event{Type: beacon.Screen, MessageID: "m1", AnonymousID: "A", Name: "Home", Timestamp: t0},
+			Activity{MessageID: "m1", Type: beacon.Screen, AnonymousID: "A", At: t0}},
+		{beacon.Event{Type: beacon.Group, MessageID: "m2", UserID: "U", GroupID: "acme", Traits: json.RawMessage(`{"name":"Acme"}`), Timestamp: t0},
+			Activity{MessageID: "m2", Type: beacon.Group, UserID: "U", GroupID: "acme", At: t0}},
+		{beacon.Event{Type: beacon.Alias, MessageID: "m3", AnonymousID: "A2", PreviousID: "A1", UserID: "U", Timestamp: t0},
+			Activity{MessageID: "m3", Type: beacon.Alias, PreviousID: "A1", UserID: "U", At: t0}},
+	} {
+		got, err := FromEvent(tc.event)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("FromEvent(%s) = %+v, %v\nwant %+v", tc.event.Type, got, err, tc.want)
+		}
+	}
+}
+
+func TestScreensCountAndGroupsAreBounded(t *testing.T) {
+	p := Apply(Profile{ID: "p"}, Activity{Type: beacon.Screen, AnonymousID: "A", At: at(0)}, nil)
+	for i := range MaxGroups + 5 {
+		p = Apply(p, Activity{Type: beacon.Group, AnonymousID: "A", GroupID: fmt.Sprintf("g%03d", i), At: at(i)}, nil)
+	}
+	p = Apply(p, Activity{Type: beacon.Group, AnonymousID: "A", GroupID: "g000", At: at(99)}, nil)
+	if p.Counts != (Counts{Events: MaxGroups + 7, Screens: 1}) {
+		t.Errorf("counts = %+v", p.Counts)
+	}
+	if len(p.Groups) != MaxGroups || p.Groups[0] != "g000" || p.Groups[MaxGroups-1] != fmt.Sprintf("g%03d", MaxGroups-1) {
+		t.Errorf("groups = %v", p.Groups)
+	}
+	folded, err := Fold(Profile{ID: "q", Groups: []string{"a"}, Counts: Counts{Screens: 2}}, Profile{ID: "r", Groups: []string{"b", "a"}, Counts: Counts{Screens: 3}})
+	if err != nil || !reflect.DeepEqual(folded.Groups, []string{"a", "b"}) || folded.Counts.Screens != 5 {
+		t.Errorf("fold = %+v, %v", folded, err)
 	}
 }
 
@@ -174,7 +215,7 @@ func TestViewJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"profileId":"p1","anonymousIds":[],"traits":{},"firstSeen":"2025-03-01T10:00:00Z","lastSeen":"2025-03-01T10:00:00Z",` +
-		`"counts":{"events":0,"pageViews":0,"tracks":0,"identifies":0},"updatedAt":"2025-03-01T10:00:00Z"}`
+		`"counts":{"events":0,"pageViews":0,"tracks":0,"identifies":0,"screens":0},"updatedAt":"2025-03-01T10:00:00Z"}`
 	if string(b) != want {
 		t.Errorf("view JSON\n%s\nwant\n%s", b, want)
 	}

@@ -23,6 +23,7 @@ type profileItem struct {
 	FirstSeen    time.Time            `dynamo:"firstSeen,omitempty"`
 	LastSeen     time.Time            `dynamo:"lastSeen,omitempty"`
 	Counts       counts               `dynamo:"counts"`
+	Groups       []string             `dynamo:"groups,omitempty"`
 	MergedInto   string               `dynamo:"mergedInto,omitempty"`
 	MergedFrom   []string             `dynamo:"mergedFrom,omitempty"`
 	UpdatedAt    time.Time            `dynamo:"updatedAt,omitempty"`
@@ -43,6 +44,7 @@ type counts struct {
 	PageViews  int `dynamo:"pageViews"`
 	Tracks     int `dynamo:"tracks"`
 	Identifies int `dynamo:"identifies"`
+	Screens    int `dynamo:"screens"`
 }
 
 // identityItem is a row of the Identities table: one identifier and the profile it belongs to.
@@ -95,7 +97,7 @@ func (it profileItem) profile() profile.Profile {
 		ID: it.ProfileID, UserID: it.UserID, AnonymousIDs: it.AnonymousIDs,
 		Traits: map[string]any(it.Traits), TraitTimes: it.TraitTimes,
 		FirstSeen: it.FirstSeen, LastSeen: it.LastSeen,
-		Counts:     profile.Counts(it.Counts),
+		Counts: profile.Counts(it.Counts), Groups: it.Groups,
 		MergedInto: it.MergedInto, MergedFrom: it.MergedFrom, UpdatedAt: it.UpdatedAt,
 		LapseAlertedAt: it.LapseAlertedAt,
 	}

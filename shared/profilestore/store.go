@@ -30,6 +30,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/guregu/dynamo/v2"
 
+	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/scoring"
@@ -170,30 +171,59 @@ func (r ref) owner() identity.Owner {
 // record makes one attempt. It returns errRetry after changing the graph (a merge) and errConflict
 // after losing a race (a claim or a write), with the id of the profile it folded in, if any.
 func (s *Store) record(ctx context.Context, a profile.Activity) (Result, string, error) {
-	refs := map[identity.Kind]ref{}
-	for _, id := range []identity.ID{identity.AnonymousID(a.AnonymousID), identity.UserID(a.UserID)} {
-		if id.IsZero() {
-			continue
-		}
+	refs := map[identity.ID]ref{}
+	var folded string
+	read := func(id identity.ID) (ref, error) {
 		r, err := s.lookup(ctx, id)
 		if err != nil {
-			return Result{}, "", err
+			return r, err
 		}
 		if r.item != nil && r.item.MergedFrom != "" {
 			// A merge moved this identifier: finish it, or clear the mark if it is done.
-			folded, err := s.finishMerge(ctx, r.item.MergedFrom, r.live.ID, id)
+			done, err := s.finishMerge(ctx, r.item.MergedFrom, r.live.ID, id)
 			if err != nil {
-				return Result{}, "", err
+				return r, err
 			}
-			if folded {
-				return Result{}, r.item.MergedFrom, errRetry
+			if done {
+				folded = r.item.MergedFrom
+				return r, errRetry
 			}
 		}
-		refs[id.Kind] = r
+		refs[id] = r
+		return r, nil
 	}
-	plan := identity.Resolve(a.AnonymousID, a.UserID, refs[identity.Anonymous].owner(), refs[identity.User].owner())
+	alias := a.Type == beacon.Alias && a.PreviousID != ""
+	anon, user := identity.AnonymousID(a.AnonymousID), identity.UserID(a.UserID)
+	if alias {
+		anon = identity.AnonymousID(a.PreviousID)
+	}
+	for _, id := range []identity.ID{anon, user} {
+		if id.IsZero() {
+			continue
+		}
+		if _, err := read(id); err != nil {
+			return Result{}, folded, err
+		}
+	}
+	var plan identity.Plan
+	if alias {
+		// previousId is an anonymous id, unless the graph knows it only as a user id.
+		prev := anon
+		if refs[anon].item == nil {
+			r, err := read(identity.UserID(a.PreviousID))
+			if err != nil {
+				return Result{}, folded, err
+			}
+			if r.item != nil {
+				prev = identity.UserID(a.PreviousID)
+			}
+		}
+		plan = identity.ResolveAlias(prev, a.UserID, refs[prev].owner(), refs[user].owner())
+	} else {
+		plan = identity.Resolve(a.AnonymousID, a.UserID, refs[anon].owner(), refs[user].owner())
+	}
 	if plan.MergeFrom != "" {
-		folded, err := s.merge(ctx, plan.MergeFrom, plan.Profile, identity.AnonymousID(a.AnonymousID))
+		folded, err := s.merge(ctx, plan.MergeFrom, plan.Profile, anon)
 		if err != nil {
 			return Result{}, "", err
 		}
@@ -213,7 +243,7 @@ func (s *Store) record(ctx context.Context, a profile.Activity) (Result, string,
 		}
 	}
 	for _, id := range plan.Attach {
-		if refs[id.Kind].item != nil {
+		if refs[id].item != nil {
 			continue
 		}
 		if won, err := s.claim(ctx, id, target.ID); err != nil || !won {
@@ -342,6 +372,7 @@ func (s *Store) writeProfile(p profile.Profile, version int) *dynamo.Update {
 		Set("version", version+1)
 	setOrRemove(u, "anonymousIds", p.AnonymousIDs, len(p.AnonymousIDs))
 	setOrRemove(u, "mergedFrom", p.MergedFrom, len(p.MergedFrom))
+	setOrRemove(u, "groups", p.Groups, len(p.Groups))
 	setOrRemove(u, "traitTimes", utcTimes(p.TraitTimes), len(p.TraitTimes))
 	return ifVersion(u, version)
 }

@@ -401,3 +401,70 @@ func TestStaleMergeMarkIsCleared(t *testing.T) {
 	require.Equal(t, 4, f.lookup(t, identity.UserID("U")).Counts.Events)
 	require.NotContains(t, f.items(t, f.tables.Identities, "identifier")["anonymousId:A2"], "mergedFrom")
 }
+
+func alias(id, previous, user string, min int) profile.Activity {
+	return profile.Activity{MessageID: id, Type: beacon.Alias, PreviousID: previous, UserID: user, At: at(min)}
+}
+
+func TestScreensAndGroupsAreRecorded(t *testing.T) {
+	f := newFixture(t)
+	f.record(t,
+		profile.Activity{MessageID: "m1", Type: beacon.Screen, AnonymousID: "A", At: at(0)},
+		profile.Activity{MessageID: "m2", Type: beacon.Screen, AnonymousID: "A", At: at(1)},
+		profile.Activity{MessageID: "m3", Type: beacon.Group, AnonymousID: "A", GroupID: "acme", At: at(2)},
+		profile.Activity{MessageID: "m4", Type: beacon.Group, AnonymousID: "A", GroupID: "acme", At: at(3)},
+		profile.Activity{MessageID: "m5", Type: beacon.Group, AnonymousID: "B", GroupID: "beta", At: at(4)},
+		identify("m6", "B", "U", 5, nil),
+		identify("m7", "A", "U", 6, nil), // A's profile merges into U's
+	)
+	p := f.lookup(t, identity.UserID("U"))
+	require.Equal(t, []string{"A", "B"}, p.AnonymousIDs)
+	require.Equal(t, []string{"acme", "beta"}, p.Groups, "groups survive a merge")
+	require.Equal(t, profile.Counts{Events: 7, Screens: 2, Identifies: 2}, p.Counts)
+}
+
+func TestAliasJoinsAnAnonymousIDToAUser(t *testing.T) {
+	f := newFixture(t)
+	rs := f.record(t,
+		page("m1", "A", 0),
+		track("m2", "", "U", 1),
+		alias("m3", "A", "U", 2),
+	)
+	require.Equal(t, []string{rs[0].ProfileID}, rs[2].Merged, "the anonymous profile merges into the user's")
+	p := f.lookup(t, identity.AnonymousID("A"))
+	require.Equal(t, rs[1].ProfileID, p.ID)
+	require.Equal(t, "U", p.UserID)
+	require.Equal(t, profile.Counts{Events: 3, PageViews: 1, Tracks: 1}, p.Counts)
+	require.Len(t, f.liveProfiles(t), 1)
+
+	require.True(t, f.record(t, alias("m3", "A", "U", 2))[0].Duplicate, "a replayed alias changes nothing")
+}
+
+func TestAliasLinksANewUserIDToAnEarlierOne(t *testing.T) {
+	f := newFixture(t)
+	rs := f.record(t,
+		identify("m1", "A", "old@example.com", 0, nil),
+		alias("m2", "old@example.com", "cust-7", 1),
+		track("m3", "", "cust-7", 2),
+	)
+	require.Equal(t, rs[0].ProfileID, rs[1].ProfileID)
+	require.Equal(t, rs[0].ProfileID, rs[2].ProfileID, "the new user id finds the earlier profile")
+	p := f.lookup(t, identity.UserID("cust-7"))
+	require.Equal(t, "old@example.com", p.UserID)
+	require.Equal(t, 3, p.Counts.Events)
+	require.Len(t, f.liveProfiles(t), 1)
+}
+
+func TestAliasNeverMergesTwoKnownUsers(t *testing.T) {
+	f := newFixture(t)
+	rs := f.record(t,
+		track("m1", "A1", "U1", 0),
+		track("m2", "A2", "U2", 1),
+		alias("m3", "U1", "U2", 2),
+	)
+	require.Equal(t, rs[1].ProfileID, rs[2].ProfileID, "the alias is recorded on the new user's profile")
+	require.Empty(t, rs[2].Merged)
+	require.Len(t, f.liveProfiles(t), 2)
+	require.Equal(t, rs[0].ProfileID, f.lookup(t, identity.UserID("U1")).ID)
+	require.Equal(t, rs[1].ProfileID, f.lookup(t, identity.UserID("U2")).ID)
+}

@@ -10,6 +10,12 @@ type Source struct {
 	AllowedOrigins []string `dynamo:"allowedOrigins" json:"allowedOrigins,omitempty"`
 	// Trusted sources are server-side: their identify calls may join two known customers.
 	Trusted bool `dynamo:"trusted" json:"trusted"`
+	// KeepRawPII keeps emails and phones in traits as sent, beside their hashes. Without it the
+	// endpoint removes them before events go on the stream.
+	KeepRawPII bool `dynamo:"keepRawPII" json:"keepRawPII,omitempty"`
+	// PhoneCountryCode is the country calling code ("44", "1") assumed for phone numbers sent
+	// without one, so that they hash like their international form; "" assumes none.
+	PhoneCountryCode string `dynamo:"phoneCountryCode,omitempty" json:"phoneCountryCode,omitempty"`
 }
 
 // AllowsOrigin tells whether a browser request from origin may use this source's key. Requests

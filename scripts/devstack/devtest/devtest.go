@@ -1,4 +1,5 @@
-// Package devtest helps the local host's tests: it builds the test function in testdata/testfn the
+// Package devtest helps tests that run the local host: it builds the real functions (BuildFunctions),
+// and, for the host's own tests, the test function in testdata/testfn the
 // way the real functions are built (CGO off, lambda.norpc), once per test binary.
 package devtest
 

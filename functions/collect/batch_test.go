@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/alert"
+	"github.com/dcrm-project/dcrm/shared/alertqueue"
+	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/beaconstream"
+	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/localaws"
+)
+
+// fakeQueue keeps what is sent to the failed-events queue.
+type fakeQueue struct {
+	sent []alert.FailedEvent
+	err  error
+}
+
+func (f *fakeQueue) Send(_ context.Context, m alert.Message) error {
+	if f.err != nil {
+		return f.err
+	}
+	f.sent = append(f.sent, m.(alert.FailedEvent))
+	return nil
+}
+
+type batchResponse struct {
+	Success  bool   `json:"success"`
+	Error    string `json:"error"`
+	Accepted int    `json:"accepted"`
+	Rejected []struct {
+		Index     int    `json:"index"`
+		MessageID string `json:"messageId"`
+		Reason    string `json:"reason"`
+	} `json:"rejected"`
+}
+
+func TestBatchAcceptsItsValidEvents(t *testing.T) {
+	big := `{"type":"page","userId":"u","messageId":"m-big","name":"` + strings.Repeat("x", beacon.MaxEventBytes) + `"}`
+	body := `{"batch":[` +
+		`{"type":"track","userId":"u","event":"A","messageId":"m0"},` +
+		`{"type":"track","userId":"u","messageId":"m1"},` +
+		big + `,` +
+		`{"type":"page","anonymousId":"a","messageId":"m3"},` +
+		`{"type":"merge","userId":"u"},` +
+		`{"type":"alias","userId":"u","previousId":"a","messageId":"m5"}]}`
+	h, _, st := newHandler()
+	q := &fakeQueue{}
+	h.failed = q
+	req := post("/v1/batch", body, "authorization", basic(serverKey))
+	req.RequestContext.RequestID = "req-1"
+	resp, err := h.handle(context.Background(), req)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode, resp.Body)
+
+	var got batchResponse
+	require.NoError(t, json.Unmarshal([]byte(resp.Body), &got))
+	assert.True(t, got.Success)
+	assert.Equal(t, 3, got.Accepted)
+	require.Len(t, got.Rejected, 3)
+	assert.Equal(t, 1, got.Rejected[0].Index)
+	assert.Equal(t, "m1", got.Rejected[0].MessageID)
+	assert.Equal(t, "track needs an event name (event)", got.Rejected[0].Reason)
+	assert.Equal(t, 2, got.Rejected[1].Index)
+	assert.Equal(t, fmt.Sprintf("event is %d bytes; the limit is 32768 bytes", len(big)), got.Rejected[1].Reason)
+	assert.Equal(t, 4, got.Rejected[2].Index)
+	assert.Empty(t, got.Rejected[2].MessageID)
+	assert.Contains(t, resp.Body, `{"index":4,"reason":"type \"merge\" is not supported`, "no messageId key when none was sent")
+
+	var ids []string
+	for _, e := range st.events {
+		ids = append(ids, e.MessageID)
+	}
+	assert.Equal(t, []string{"m0", "m3", "m5"}, ids, "the valid events go on the stream, in order")
+
+	require.Len(t, q.sent, 3, "each refused event is set aside")
+	f := q.sent[0]
+	assert.Equal(t, "collect", f.Stage)
+	assert.Equal(t, "source src_backend, request req-1: batch[1] (messageId m1): track needs an event name (event)", f.Reason)
+	assert.JSONEq(t, `{"type":"track","userId":"u","messageId":"m1"}`, string(f.Data))
+	assert.Equal(t, clock, f.FailedAt)
+	assert.Equal(t, "source src_backend, request req-1: batch[4]: type \"merge\" is not supported (track, page, screen, identify, group or alias)", q.sent[2].Reason)
+	for _, f := range q.sent {
+		require.NoError(t, f.Validate())
+	}
+}
+
+func TestBatchWithNoValidEventIsRefused(t *testing.T) {
+	h, _, st := newHandler()
+	q := &fakeQueue{}
+	h.failed = q
+	for _, tc := range []struct {
+		body, error string
+		refused     int
+	}{
+		{`{"batch":[{"type":"track","userId":"u"}]}`, "batch[0]: track needs an event name (event)", 1},
+		{`{"batch":[{"type":"track","userId":"u"},"x",{"type":"group","userId":"u"}]}`,
+			"all 3 events of the batch were refused; first: batch[0]: track needs an event name (event)", 3},
+	} {
+		q.sent = nil
+		resp, err := h.handle(context.Background(), post("/v1/batch", tc.body, "authorization", basic(serverKey)))
+		require.NoError(t, err)
+		require.Equal(t, 400, resp.StatusCode, resp.Body)
+		var got batchResponse
+		require.NoError(t, json.Unmarshal([]byte(resp.Body), &got))
+		assert.False(t, got.Success)
+		assert.Equal(t, tc.error, got.Error)
+		assert.Len(t, got.Rejected, tc.refused)
+		assert.Len(t, q.sent, tc.refused)
+	}
+	assert.Empty(t, st.events)
+
+	// A single call is one event: refused whole, as before, and not queued.
+	q.sent = nil
+	resp, err := h.handle(context.Background(), post("/v1/track", `{"userId":"u"}`, "authorization", basic(serverKey)))
+	require.NoError(t, err)
+	assert.Equal(t, 400, resp.StatusCode)
+	assert.Equal(t, "track needs an event name (event)", errorBody(t, resp))
+	assert.Empty(t, q.sent)
+}
+
+func TestBatchLeftForARetryIsNotSetAside(t *testing.T) {
+	h, _, st := newHandler()
+	q := &fakeQueue{}
+	h.failed = q
+	st.err = fmt.Errorf("put records: %w", beaconstream.ErrUnavailable)
+	resp, err := h.handle(context.Background(), post("/v1/batch",
+		`{"batch":[{"type":"track","userId":"u","event":"E"},{"type":"track","userId":"u"}]}`, "authorization", basic(serverKey)))
+	require.NoError(t, err)
+	assert.Equal(t, 503, resp.StatusCode)
+	assert.Empty(t, q.sent, "the sender retries the whole batch; its refusals are reported then")
+}
+
+func TestQueueOutageDoesNotLoseTheValidEvents(t *testing.T) {
+	h, _, st := newHandler()
+	h.failed = &fakeQueue{err: errors.New("queue down")}
+	resp, err := h.handle(context.Background(), post("/v1/batch",
+		`{"batch":[{"type":"track","userId":"u","event":"E"},{"type":"track","userId":"u"}]}`, "authorization", basic(serverKey)))
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Contains(t, resp.Body, `"accepted":1`)
+	assert.Len(t, st.events, 1)
+}
+
+// The failed-events queue of the real wiring (setup) on the local SQS server.
+func TestRefusedEventsReachTheFailedEventsQueue(t *testing.T) {
+	ctx := context.Background()
+	e := localaws.Reachable(t)
+	for k, v := range e.Environment() {
+		t.Setenv(k, v)
+	}
+	top := topology.Default()
+	var keysTable topology.Table
+	for _, tb := range top.Tables {
+		if tb.Name == topology.KeyTable {
+			keysTable = tb
+		}
+	}
+	queue := localaws.NewQueue(t)
+	env := map[string]string{
+		top.EnvVar(topology.KeyTable):    localaws.NewTable(t, keysTable),
+		top.EnvVar(topology.EventStream): localaws.NewStream(t, 1),
+		top.EnvVar(topology.FailedQueue): queue,
+	}
+	require.NoError(t, keystore.New(e.Dynamo(), env[top.EnvVar(topology.KeyTable)]).PutSource(ctx, serverKey, backend))
+	h, err := setup(ctx, func(k string) string { return env[k] }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+
+	resp, err := h.handle(ctx, post("/v1/batch",
+		`{"batch":[{"type":"page","userId":"u"},{"type":"group","userId":"u","messageId":"g-1"}]}`, "authorization", basic(serverKey)))
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode, resp.Body)
+
+	q := alertqueue.New(e.SQSClient(), queue)
+	var got []alertqueue.Delivery
+	require.Eventually(t, func() bool {
+		ds, err := q.Receive(ctx, 10, 0)
+		require.NoError(t, err)
+		got = append(got, ds...)
+		return len(got) >= 1
+	}, 10*time.Second, 50*time.Millisecond)
+	require.Len(t, got, 1)
+	assert.Equal(t, alert.TypeFailedEvent, got[0].Type)
+	var f alert.FailedEvent
+	require.NoError(t, json.Unmarshal(got[0].Body, &f))
+	assert.Equal(t, "collect", f.Stage)
+	assert.Contains(t, f.Reason, "batch[1] (messageId g-1): group needs a group id (groupId)")
+	assert.JSONEq(t, `{"type":"group","userId":"u","messageId":"g-1"}`, string(f.Data))
+}
+
+func TestPreflight(t *testing.T) {
+	h, _, st := newHandler()
+	options := func(path string, headers ...string) events.APIGatewayV2HTTPRequest {
+		req := post(path, "", headers...)
+		req.RouteKey = "OPTIONS " + path
+		req.RequestContext.HTTP.Method = "OPTIONS"
+		return req
+	}
+	for _, path := range []string{"/v1/track", "/v1/page", "/v1/screen", "/v1/identify", "/v1/group", "/v1/alias", "/v1/batch"} {
+		resp, err := h.handle(context.Background(), options(path, "origin", "https://anywhere.example",
+			"access-control-request-method", "POST", "access-control-request-headers", "content-type,authorization"))
+		require.NoError(t, err)
+		assert.Equal(t, 204, resp.StatusCode, path)
+		assert.Empty(t, resp.Body)
+		assert.Equal(t, "https://anywhere.example", resp.Headers["Access-Control-Allow-Origin"])
+		assert.Equal(t, "POST", resp.Headers["Access-Control-Allow-Methods"])
+		assert.Equal(t, "Content-Type, Authorization, Content-Encoding", resp.Headers["Access-Control-Allow-Headers"])
+		assert.Equal(t, "7200", resp.Headers["Access-Control-Max-Age"])
+		assert.Contains(t, resp.Headers["Vary"], "Origin")
+	}
+	assert.Empty(t, st.events)
+
+	// No origin: still 204, without an origin to allow.
+	resp, err := h.handle(context.Background(), options("/v1/track"))
+	require.NoError(t, err)
+	assert.Equal(t, 204, resp.StatusCode)
+	assert.NotContains(t, resp.Headers, "Access-Control-Allow-Origin")
+
+	// An unknown path is still a 404.
+	resp, err = h.handle(context.Background(), options("/v1/nothing", "origin", "https://shop.example"))
+	require.NoError(t, err)
+	assert.Equal(t, 404, resp.StatusCode)
+
+	// The POST that follows still enforces the source's origins.
+	resp, err = h.handle(context.Background(), post("/v1/track", `{"anonymousId":"a1","event":"E"}`,
+		"authorization", basic(browserKey), "origin", "https://anywhere.example"))
+	require.NoError(t, err)
+	assert.Equal(t, 403, resp.StatusCode)
+}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"runtime"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/beaconstream"
+)
+
+// The benchmarks measure the handler in-process, from the API Gateway request to the events handed
+// to the stream: routing, body reading, write-key and origin checks (keys from an in-memory fake),
+// decoding, validation, enrichment, PII hashing, encoding the Kinesis records (the real
+// beaconstream.Stream) and building the response. Only Kinesis itself is a fake that accepts every
+// record, so neither it nor the network is measured. Beside them,
+// BenchmarkJSONFloor measures what any Go endpoint pays at least for the same bytes: encoding/json
+// decoding them into beacon.Event and encoding the result again. scripts/bench/README.md has the
+// method and the figures.
+
+// benchEvent is a realistic track call as a browser library sends it: about 1 KB with page
+// context, user agent, campaign and traits.
+func benchEvent(i int) map[string]any {
+	return map[string]any{
+		"type":        "track",
+		"messageId":   fmt.Sprintf("ajs-next-1709294400000-%08d-4f3c-9a2e-7b1d5e6f8a90", i),
+		"anonymousId": "0f6e2a51-3c84-4b9e-a7d2-5e1f9c3b8d46",
+		"event":       "Product Added",
+		"properties": map[string]any{
+			"product_id": "sku-48213-red", "name": "Trail Runner 3 — red", "category": "Shoes/Running",
+			"price": 59.9, "quantity": 1, "currency": "EUR", "cart_id": "c-7d1e9b",
+		},
+		"context": map[string]any{
+			"page": map[string]any{
+				"path": "/products/trail-runner-3", "referrer": "https://www.google.com/",
+				"search": "?utm_source=newsletter&utm_medium=email&utm_campaign=spring-sale",
+				"title":  "Trail Runner 3 — Shop", "url": "https://shop.example/products/trail-runner-3?utm_source=newsletter&utm_medium=email&utm_campaign=spring-sale",
+			},
+			"userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+			"locale":    "en-GB",
+			"timezone":  "Europe/London",
+			"library":   map[string]any{"name": "analytics.js", "version": "next-1.70.0"},
+			"campaign":  map[string]any{"name": "spring-sale", "source": "newsletter", "medium": "email", "content": "hero-banner"},
+			"traits":    map[string]any{"email": "Ana.Shopper@Example.com", "plan": "member", "first_name": "Ana"},
+			"screen":    map[string]any{"width": 1920, "height": 1080, "density": 1},
+		},
+		"integrations":      map[string]any{"All": true},
+		"originalTimestamp": "2024-03-01T11:59:58.120Z",
+		"sentAt":            "2024-03-01T11:59:58.250Z",
+	}
+}
+
+// benchRequest is an HTTP API request with a browser's headers, as API Gateway hands it to collect.
+func benchRequest(path string, body []byte) events.APIGatewayV2HTTPRequest {
+	req := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: "POST " + path, RawPath: path, Body: string(body),
+		Headers: map[string]string{
+			"content-type":    "text/plain",
+			"authorization":   "Basic " + base64.StdEncoding.EncodeToString([]byte(browserKey+":")),
+			"origin":          "https://shop.example",
+			"user-agent":      "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+			"x-forwarded-for": "203.0.113.54",
+		},
+	}
+	req.RequestContext.HTTP.Method = http.MethodPost
+	req.RequestContext.HTTP.Path = path
+	req.RequestContext.HTTP.SourceIP = "203.0.113.54"
+	req.RequestContext.HTTP.UserAgent = req.Headers["user-agent"]
+	return req
+}
+
+type benchCase struct {
+	name   string
+	path   string
+	body   []byte
+	events int
+}
+
+func benchCases(b *testing.B) []benchCase {
+	one, err := json.Marshal(benchEvent(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	items := make([]any, 100)
+	for i := range items {
+		items[i] = benchEvent(i)
+	}
+	batch, err := json.Marshal(map[string]any{"batch": items, "sentAt": "2024-03-01T11:59:58.250Z"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return []benchCase{
+		{name: "track-1KB", path: "/v1/track", body: one, events: 1},
+		{name: "batch-100events", path: "/v1/batch", body: batch, events: len(items)},
+	}
+}
+
+// discardKinesis stands in for Kinesis behind the real beaconstream.Stream, so that encoding and
+// packing the records is measured: it accepts every record and keeps nothing but counts.
+type discardKinesis struct {
+	records, bytes int
+	results        []types.PutRecordsResultEntry
+}
+
+func (k *discardKinesis) PutRecords(_ context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+	for _, r := range in.Records {
+		k.bytes += len(r.Data)
+	}
+	k.records += len(in.Records)
+	if cap(k.results) < len(in.Records) {
+		k.results = make([]types.PutRecordsResultEntry, len(in.Records))
+	}
+	return &kinesis.PutRecordsOutput{Records: k.results[:len(in.Records)]}, nil
+}
+
+func BenchmarkCollect(b *testing.B) {
+	for _, bc := range benchCases(b) {
+		b.Run(bc.name, func(b *testing.B) {
+			h, _, _ := newHandler()
+			kin := &discardKinesis{}
+			h.stream = beaconstream.New(kin, "bench")
+			req := benchRequest(bc.path, bc.body)
+			ctx := context.Background()
+			resp, err := h.handle(ctx, req)
+			if err != nil || resp.StatusCode != http.StatusOK || kin.records == 0 {
+				b.Fatalf("the benchmark's request is not accepted: %d %s %v (%d records)", resp.StatusCode, resp.Body, err, kin.records)
+			}
+			perOp := kin.records
+			measure(b, bc, func() {
+				if resp, err := h.handle(ctx, req); err != nil || resp.StatusCode != http.StatusOK {
+					b.Fatalf("%d %s %v", resp.StatusCode, resp.Body, err)
+				}
+			})
+			if kin.records != perOp*(b.N+1) {
+				b.Fatalf("stream got %d records, want %d", kin.records, perOp*(b.N+1))
+			}
+		})
+	}
+}
+
+// BenchmarkJSONFloor is the floor BenchmarkCollect is compared with: encoding/json decoding the
+// same bytes into beacon.Event and encoding them again.
+func BenchmarkJSONFloor(b *testing.B) {
+	for _, bc := range benchCases(b) {
+		b.Run(bc.name, func(b *testing.B) {
+			body := bc.body
+			measure(b, bc, func() {
+				if bc.events == 1 {
+					var e beacon.Event
+					if err := json.Unmarshal(body, &e); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := json.Marshal(e); err != nil {
+						b.Fatal(err)
+					}
+					return
+				}
+				var batch struct {
+					Batch []beacon.Event `json:"batch"`
+				}
+				if err := json.Unmarshal(body, &batch); err != nil || len(batch.Batch) != bc.events {
+					b.Fatalf("decode batch: %v (%d events)", err, len(batch.Batch))
+				}
+				if _, err := json.Marshal(batch.Batch); err != nil {
+					b.Fatal(err)
+				}
+			})
+		})
+	}
+}
+
+// measure runs op b.N times and reports, beside ns/op, B/op and allocs/op, the figures per event:
+// events/s (per core when run with GOMAXPROCS=1), ns/event and allocs/event.
+func measure(b *testing.B, bc benchCase, op func()) {
+	b.SetBytes(int64(len(bc.body)))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	for range b.N {
+		op()
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	n := float64(b.N * bc.events)
+	b.ReportMetric(n/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/event")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/event")
+}

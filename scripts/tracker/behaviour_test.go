@@ -1,0 +1,424 @@
+package tracker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
+)
+
+// recorder stands in for the endpoint: it serves the tracker and records what it is sent, or
+// answers 503 while failing is set.
+type recorder struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	events   []map[string]any
+	probes   int
+	failing  bool
+	rejected int // answers 503
+}
+
+func newRecorder(t *testing.T) *recorder {
+	js, err := os.ReadFile(filepath.Join(devtest.RepoRoot(), "functions", "collect", "tracker", "t.js"))
+	require.NoError(t, err)
+	r := &recorder{}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		switch {
+		case req.Method == http.MethodGet && req.URL.Path == "/t.js":
+			w.Header().Set("Content-Type", "application/javascript")
+			_, _ = w.Write(js)
+		case req.Method == http.MethodPost && req.URL.Path == "/probe":
+			r.mu.Lock()
+			r.probes++
+			r.mu.Unlock()
+		case req.Method == http.MethodPost && strings.HasPrefix(req.URL.Path, "/v1/"):
+			b, _ := io.ReadAll(req.Body)
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if r.failing {
+				r.rejected++
+				http.Error(w, `{"error":"events cannot be stored right now; retry later"}`, http.StatusServiceUnavailable)
+				return
+			}
+			var ev map[string]any
+			if err := json.Unmarshal(b, &ev); err != nil || ev["type"] != strings.TrimPrefix(req.URL.Path, "/v1/") {
+				ev = map[string]any{"bad": string(b), "path": req.URL.Path, "contentType": req.Header.Get("Content-Type")}
+			}
+			r.events = append(r.events, ev)
+			_, _ = io.WriteString(w, `{"success":true}`)
+		default:
+			http.NotFound(w, req)
+		}
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *recorder) fail(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failing = on
+}
+
+func (r *recorder) snapshot() ([]map[string]any, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]map[string]any(nil), r.events...), r.probes
+}
+
+// wait returns the recorded events once there are n of them.
+func (r *recorder) wait(t *testing.T, n int) []map[string]any {
+	t.Helper()
+	var evs []map[string]any
+	require.Eventually(t, func() bool { evs, _ = r.snapshot(); return len(evs) >= n }, 15*time.Second, 20*time.Millisecond,
+		"wanted %d events, got %d: %v", n, len(evs), evs)
+	for _, e := range evs {
+		require.Nil(t, e["bad"], "malformed beacon %v", e)
+	}
+	return evs
+}
+
+// quiet asserts the page sent nothing more than n events: a probe beacon sent after them arrives
+// first.
+func (r *recorder) quiet(t *testing.T, ctx context.Context, n int) {
+	t.Helper()
+	_, before := r.snapshot()
+	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(fmt.Sprintf(`navigator.sendBeacon(%q, "x")`, r.srv.URL+"/probe"), nil)))
+	require.Eventually(t, func() bool { _, p := r.snapshot(); return p > before }, 10*time.Second, 20*time.Millisecond)
+	evs, _ := r.snapshot()
+	require.Len(t, evs, n, "events %v", evs)
+}
+
+// site serves pages by path; each is a page with the snippet pointing at the recorder.
+type site struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	pages map[string]string
+}
+
+func newSite(t *testing.T) *site {
+	s := &site{pages: map[string]string{}}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		html, ok := s.pages[r.URL.Path]
+		s.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, html)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *site) add(path, html string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pages[path] = html
+}
+
+// obj walks nested JSON objects: obj(ev, "context", "page") is ev.context.page.
+func obj(m map[string]any, keys ...string) map[string]any {
+	for _, k := range keys {
+		m, _ = m[k].(map[string]any)
+	}
+	return m
+}
+
+func names(evs []map[string]any) []string {
+	var out []string
+	for _, e := range evs {
+		n, _ := e["event"].(string)
+		out = append(out, e["type"].(string)+":"+n)
+	}
+	return out
+}
+
+func eval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	var v T
+	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(js, &v)), "evaluate %s", js)
+	return v
+}
+
+func TestTrackerBehaviour(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("%s is missing: run make browser (%v)", chromium, err)
+	}
+	api := newRecorder(t)
+	shop := newSite(t)
+	snip := snippet(t, "wk_test", api.srv.URL)
+	open := func(t *testing.T, path string) context.Context {
+		ctx := newBrowser(t, 45*time.Second)
+		require.NoError(t, chromedp.Run(ctx, chromedp.Navigate(shop.srv.URL+path)))
+		require.NoError(t, waitLoaded(ctx))
+		return ctx
+	}
+	reset := func() {
+		api.mu.Lock()
+		defer api.mu.Unlock()
+		api.events, api.failing = nil, false
+	}
+
+	t.Run("page view, campaign, context, calls", func(t *testing.T) {
+		reset()
+		shop.add("/shop", page("Mugs", snip, "", ""))
+		ctx := open(t, "/shop?utm_source=news&utm_medium=email&utm_campaign=spring&utm_term=mugs&utm_content=hero&gclid=g-1&fbclid=f-1&other=x")
+		pv := api.wait(t, 1)[0]
+		aid := pv["anonymousId"].(string)
+		cookieAid, err := cookie(ctx, "dcrm_aid")
+		require.NoError(t, err)
+		assert.Equal(t, aid, cookieAid)
+		assert.Equal(t, aid, eval[string](t, ctx, `localStorage.getItem("dcrm_aid")`))
+		assert.Equal(t, "page", pv["type"])
+		assert.Equal(t, "wk_test", pv["writeKey"])
+		assert.Regexp(t, `^dcrm-[0-9a-f-]{36}$`, pv["messageId"])
+		for _, f := range []string{"timestamp", "sentAt"} {
+			_, err := time.Parse(time.RFC3339, pv[f].(string))
+			assert.NoError(t, err, f)
+		}
+		c := obj(pv, "context")
+		assert.Equal(t, map[string]any{"source": "news", "medium": "email", "name": "spring", "term": "mugs", "content": "hero", "gclid": "g-1", "fbclid": "f-1"}, c["campaign"])
+		assert.Equal(t, "/shop", obj(c, "page")["path"])
+		assert.Equal(t, "Mugs", obj(c, "page")["title"])
+		assert.Contains(t, obj(c, "page")["url"], shop.srv.URL+"/shop?utm_source=news")
+		assert.Contains(t, obj(c, "page")["search"], "&other=x")
+		assert.Equal(t, map[string]any{"name": "dcrm.js", "version": "1.0.0"}, c["library"])
+		assert.Contains(t, c["userAgent"], "Chrome")
+		assert.Equal(t, map[string]any{"analytics": true, "marketing": true}, c["consent"])
+		assert.Nil(t, c["gpc"])
+		session := c["sessionId"].(string)
+		assert.NotEmpty(t, session)
+		assert.Equal(t, "/shop", obj(pv, "properties")["path"])
+
+		require.NoError(t, chromedp.Run(ctx,
+			chromedp.Evaluate(`dcrm.cart.add({product_id: "sku-1", price: 12.5})`, nil),
+			chromedp.Evaluate(`dcrm.cart.remove({product_id: "sku-1"})`, nil),
+			chromedp.Evaluate(`dcrm.checkout(2, {shipping_method: "post"})`, nil),
+			chromedp.Evaluate(`dcrm.track("Video Played", {length: 30})`, nil),
+			chromedp.Evaluate(`dcrm.identify("u-42", {plan: "gold"})`, nil),
+			chromedp.Evaluate(`dcrm.page("Pricing", {variant: "b"})`, nil),
+			chromedp.Evaluate(`dcrm.alias("u-43")`, nil),
+		))
+		evs := api.wait(t, 8)
+		assert.ElementsMatch(t, []string{"page:", "track:Product Added", "track:Product Removed", "track:Checkout Step Viewed",
+			"track:Video Played", "identify:", "page:", "alias:"}, names(evs))
+		ids := map[string]bool{}
+		for _, e := range evs {
+			ids[e["messageId"].(string)] = true
+			assert.Equal(t, aid, e["anonymousId"])
+			assert.Equal(t, session, obj(e, "context")["sessionId"])
+			switch e["event"] {
+			case "Product Added":
+				assert.Equal(t, map[string]any{"product_id": "sku-1", "price": 12.5}, e["properties"])
+			case "Checkout Step Viewed":
+				assert.Equal(t, map[string]any{"step": 2.0, "shipping_method": "post"}, e["properties"])
+			}
+			switch e["type"] {
+			case "identify":
+				assert.Equal(t, "u-42", e["userId"])
+				assert.Equal(t, map[string]any{"plan": "gold"}, e["traits"])
+			case "alias":
+				assert.Equal(t, "u-43", e["userId"])
+				assert.Equal(t, "u-42", e["previousId"])
+			}
+			if e["name"] == "Pricing" {
+				assert.Equal(t, "u-42", e["userId"], "the user id is kept after identify")
+				assert.Equal(t, "b", obj(e, "properties")["variant"])
+			}
+		}
+		assert.Len(t, ids, 8, "every event has its own messageId")
+
+		// The next page of the visit: same visitor, same session, the user still known.
+		require.NoError(t, chromedp.Run(ctx, chromedp.Navigate(shop.srv.URL+"/shop")))
+		require.NoError(t, waitLoaded(ctx))
+		next := api.wait(t, 9)[8]
+		assert.Equal(t, aid, next["anonymousId"])
+		assert.Equal(t, "u-43", next["userId"])
+		assert.Equal(t, session, obj(next, "context")["sessionId"])
+		assert.Nil(t, obj(next, "context")["campaign"], "no campaign in the URL, none on the event")
+	})
+
+	t.Run("form abandoned when the visitor leaves", func(t *testing.T) {
+		reset()
+		shop.add("/signup", page("Sign up", snip, "", ""))
+		shop.add("/elsewhere", page("Elsewhere", snip, "", ""))
+		ctx := open(t, "/signup")
+		require.NoError(t, chromedp.Run(ctx,
+			chromedp.Evaluate(`dcrm.form.start("signup")`, nil),
+			chromedp.Evaluate(`dcrm.form.start("newsletter")`, nil),
+			chromedp.Evaluate(`dcrm.form.submit("newsletter")`, nil),
+			chromedp.Click("#out", chromedp.ByID),
+		))
+		evs := api.wait(t, 6)
+		assert.ElementsMatch(t, []string{"page:", "track:Form Started", "track:Form Started", "track:Form Submitted",
+			"track:Form Abandoned", "page:"}, names(evs))
+		for _, e := range evs {
+			if e["event"] == "Form Abandoned" {
+				assert.Equal(t, map[string]any{"form_id": "signup"}, e["properties"])
+			}
+		}
+	})
+
+	t.Run("nothing sent or stored before analytics consent", func(t *testing.T) {
+		reset()
+		shop.add("/consent", page("Consent", snip, "", `<script>dcrm.config({requireConsent: true}); dcrm.track("Before Consent")</script>`))
+		ctx := open(t, "/consent")
+		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`dcrm.track("Still Waiting")`, nil)))
+		api.quiet(t, ctx, 0)
+		assert.NotContains(t, eval[string](t, ctx, `document.cookie`), "dcrm_aid")
+		assert.Empty(t, eval[string](t, ctx, `localStorage.getItem("dcrm_aid") || ""`))
+
+		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`dcrm.consent({analytics: true})`, nil)))
+		evs := api.wait(t, 3)
+		assert.ElementsMatch(t, []string{"page:", "track:Before Consent", "track:Still Waiting"}, names(evs))
+		for _, e := range evs {
+			assert.Equal(t, map[string]any{"analytics": true, "marketing": false}, obj(e, "context")["consent"])
+		}
+		aid, err := cookie(ctx, "dcrm_aid")
+		require.NoError(t, err)
+		assert.Equal(t, evs[0]["anonymousId"], aid)
+
+		// The choice is remembered; withdrawing it stops the events.
+		require.NoError(t, chromedp.Run(ctx, chromedp.Navigate(shop.srv.URL+"/consent")))
+		require.NoError(t, waitLoaded(ctx))
+		api.wait(t, 5)
+		require.NoError(t, chromedp.Run(ctx,
+			chromedp.Evaluate(`dcrm.consent({analytics: false})`, nil),
+			chromedp.Evaluate(`dcrm.track("After Withdrawal")`, nil),
+		))
+		api.quiet(t, ctx, 5)
+	})
+
+	t.Run("global privacy control withholds marketing", func(t *testing.T) {
+		reset()
+		gpc := `<script>Object.defineProperty(Navigator.prototype, "globalPrivacyControl", {get: function () { return true; }});</script>`
+		shop.add("/gpc", page("GPC", snip, gpc, ""))
+		ctx := open(t, "/gpc")
+		require.NoError(t, chromedp.Run(ctx,
+			chromedp.Evaluate(`dcrm.consent({analytics: true, marketing: true})`, nil),
+			chromedp.Evaluate(`dcrm.track("Clicked")`, nil),
+		))
+		for _, e := range api.wait(t, 2) {
+			c := obj(e, "context")
+			assert.Equal(t, true, c["gpc"])
+			assert.Equal(t, map[string]any{"analytics": true, "marketing": false}, c["consent"])
+		}
+	})
+
+	t.Run("cross-domain linking", func(t *testing.T) {
+		reset()
+		// 127.0.0.1 and localhost are two sites to the browser: separate cookies and storage.
+		other := "http://localhost:" + shop.srv.URL[strings.LastIndex(shop.srv.URL, ":")+1:]
+		links := fmt.Sprintf(`<a id="partner" href="%s/landing?x=1">partner</a><a id="plain" href="https://unlisted.example/">plain</a><a id="home" href="/shop">home</a>`, other)
+		shop.add("/linking", page("Linking", snip, "", `<script>dcrm.config({linkDomains: ["localhost"]})</script>`+links))
+		shop.add("/landing", page("Landing", snip, "", ""))
+		ctx := open(t, "/linking")
+		aid := api.wait(t, 1)[0]["anonymousId"].(string)
+
+		press := `(function (id) { document.getElementById(id).dispatchEvent(new MouseEvent("mousedown", {bubbles: true})); return document.getElementById(id).href; })`
+		plain := eval[string](t, ctx, press+`("plain")`)
+		assert.Equal(t, "https://unlisted.example/", plain, "links to other domains are left alone")
+		assert.Equal(t, shop.srv.URL+"/shop", eval[string](t, ctx, press+`("home")`))
+		decorated, err := url.Parse(eval[string](t, ctx, press+`("partner")`))
+		require.NoError(t, err)
+		id, exp, ok := strings.Cut(decorated.Query().Get("_dl"), ".")
+		require.True(t, ok, "link %s has no _dl", decorated)
+		assert.Equal(t, aid, id)
+		expiry, err := strconv.ParseInt(exp, 10, 64)
+		require.NoError(t, err)
+		assert.InDelta(t, time.Now().Add(2*time.Minute).Unix(), expiry, 10)
+
+		require.NoError(t, chromedp.Run(ctx, chromedp.Click("#partner", chromedp.ByID)))
+		evs := api.wait(t, 2) // the landing page's view: the tracker ran there
+		require.NoError(t, waitLoaded(ctx))
+		landing := evs[1]
+		assert.Equal(t, aid, landing["anonymousId"], "the other site adopts the visitor's id")
+		assert.Equal(t, other+"/landing?x=1", eval[string](t, ctx, `location.href`), "the linker parameter is removed from the address")
+		assert.Equal(t, other+"/landing?x=1", obj(landing, "context", "page")["url"])
+		onOther, err := cookie(ctx, "dcrm_aid")
+		require.NoError(t, err)
+		assert.Equal(t, aid, onOther)
+
+		// A stale linker (older than its 2 minutes) is dropped, and still removed from the address.
+		stale := fmt.Sprintf("%s/landing?_dl=stolen-id.%d&y=2", other, time.Now().Add(-10*time.Minute).Unix())
+		require.NoError(t, chromedp.Run(ctx, chromedp.Navigate(stale)))
+		require.NoError(t, waitLoaded(ctx))
+		third := api.wait(t, 3)[2]
+		assert.Equal(t, aid, third["anonymousId"], "the cookie's id stays")
+		assert.Equal(t, "?y=2", eval[string](t, ctx, `location.search`))
+	})
+
+	t.Run("retry queue", func(t *testing.T) {
+		reset()
+		// Without sendBeacon the tracker uses fetch and sees the endpoint's answers.
+		noBeacon := `<script>Object.defineProperty(Navigator.prototype, "sendBeacon", {value: undefined});</script>`
+		shop.add("/retry", page("Retry", snip, noBeacon, ""))
+		api.fail(true)
+		ctx := open(t, "/retry")
+		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`dcrm.track("Queued")`, nil)))
+		queued := func() []map[string]any {
+			var q []map[string]any
+			require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`JSON.parse(localStorage.getItem("dcrm_q") || "[]")`, &q)))
+			return q
+		}
+		require.Eventually(t, func() bool { return len(queued()) == 2 }, 10*time.Second, 20*time.Millisecond)
+		ids := map[any]bool{}
+		for _, e := range queued() {
+			ids[e["messageId"]] = true
+		}
+
+		// Back online: the queue is sent again with the same message ids.
+		api.fail(false)
+		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`window.dispatchEvent(new Event("online"))`, nil)))
+		evs := api.wait(t, 2)
+		for _, e := range evs {
+			assert.True(t, ids[e["messageId"]], "redelivered %v keeps its messageId", e["messageId"])
+		}
+		assert.Empty(t, queued())
+
+		// Failures while the endpoint is down are kept (the newest 50) and sent on the next load.
+		api.fail(true)
+		api.mu.Lock()
+		rejectedBefore := api.rejected
+		api.mu.Unlock()
+		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`for (let i = 0; i < 60; i++) dcrm.track("Burst " + i)`, nil)))
+		require.Eventually(t, func() bool {
+			api.mu.Lock()
+			answered := api.rejected - rejectedBefore
+			api.mu.Unlock()
+			return answered == 60 && len(queued()) == 50
+		}, 10*time.Second, 20*time.Millisecond)
+		api.fail(false)
+		require.NoError(t, chromedp.Run(ctx, chromedp.Reload()))
+		require.NoError(t, waitLoaded(ctx))
+		evs = api.wait(t, 2+50+1)
+		assert.Empty(t, queued())
+		bursts := 0
+		for _, e := range evs[2:] {
+			if name, _ := e["event"].(string); strings.HasPrefix(name, "Burst ") {
+				bursts++
+			}
+		}
+		assert.Equal(t, 50, bursts, "the queue keeps the newest 50")
+	})
+}
