@@ -10,6 +10,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/shared/alert"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/pii"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
@@ -38,7 +39,8 @@ type result struct {
 //   - all refused: 400 with the same "rejected" list and an "error".
 //
 // Every refused event of a batch also goes to the failed-events queue with its reason, so an
-// operator sees it even when the sender ignores the response. A problem with the whole request (bad
+// operator sees it even when the sender ignores the response; its emails and phones are hashed
+// there as on the stream (unless the source keeps raw PII). A problem with the whole request (bad
 // JSON, a batch over 500 KB, authentication, origin) still refuses the whole request; a single call
 // (track, page, …) is one event, refused with a 400 as before.
 
@@ -68,7 +70,11 @@ func (h *handler) setAside(ctx context.Context, src source.Source, req events.AP
 		if r.MessageID != "" {
 			reason = fmt.Sprintf("source %s, request %s: batch[%d] (messageId %s): %s", src.ID, req.RequestContext.RequestID, r.Index, r.MessageID, r.Reason())
 		}
-		f := alert.NewFailedEvent(stage, reason, r.Raw, h.now())
+		raw := r.Raw
+		if !src.KeepRawPII {
+			raw = pii.Redact(raw) // the queue is read by people: it gets hashes, like the stream
+		}
+		f := alert.NewFailedEvent(stage, reason, raw, h.now())
 		if err := h.failed.Send(ctx, f); err != nil {
 			h.log.LogAttrs(ctx, slog.LevelError, "refused event not set aside", slog.String("reason", reason), slog.String("error", err.Error()))
 		}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,7 +55,7 @@ func TestBatchAcceptsItsValidEvents(t *testing.T) {
 	big := `{"type":"page","userId":"u","messageId":"m-big","name":"` + strings.Repeat("x", beacon.MaxEventBytes) + `"}`
 	body := `{"batch":[` +
 		`{"type":"track","userId":"u","event":"A","messageId":"m0"},` +
-		`{"type":"track","userId":"u","messageId":"m1"},` +
+		`{"type":"track","userId":"u","messageId":"m1","traits":{"email":"Ada@Example.com"}},` +
 		big + `,` +
 		`{"type":"page","anonymousId":"a","messageId":"m3"},` +
 		`{"type":"merge","userId":"u"},` +
@@ -91,7 +93,9 @@ func TestBatchAcceptsItsValidEvents(t *testing.T) {
 	f := q.sent[0]
 	assert.Equal(t, "collect", f.Stage)
 	assert.Equal(t, "source src_backend, request req-1: batch[1] (messageId m1): track needs an event name (event)", f.Reason)
-	assert.JSONEq(t, `{"type":"track","userId":"u","messageId":"m1"}`, string(f.Data))
+	hash := sha256.Sum256([]byte("ada@example.com"))
+	assert.JSONEq(t, `{"type":"track","userId":"u","messageId":"m1","traits":{"email":"sha256:`+hex.EncodeToString(hash[:])+`"}}`, string(f.Data),
+		"the refused event is kept, its email hashed as on the stream")
 	assert.Equal(t, clock, f.FailedAt)
 	assert.Equal(t, "source src_backend, request req-1: batch[4]: type \"merge\" is not supported (track, page, screen, identify, group or alias)", q.sent[2].Reason)
 	for _, f := range q.sent {
