@@ -82,11 +82,11 @@ func TestSeedLocalAndSources(t *testing.T) {
 	}
 
 	var key bytes.Buffer
-	if err := run(ctx, []string{"source", "add", "--name", "blog", "--origin", "https://blog.example", "--trusted"}, &key); err != nil {
+	if err := run(ctx, []string{"source", "add", "--name", "blog", "--origin", "https://blog.example", "--trusted", "--keep-raw-pii", "--phone-country-code", "+44"}, &key); err != nil {
 		t.Fatal(err)
 	}
 	blog, err := keys.Source(ctx, strings.TrimSpace(key.String()))
-	if err != nil || blog.Name != "blog" || !blog.Trusted || !blog.AllowsOrigin("https://blog.example") {
+	if err != nil || blog.Name != "blog" || !blog.Trusted || !blog.AllowsOrigin("https://blog.example") || !blog.KeepRawPII || blog.PhoneCountryCode != "44" {
 		t.Errorf("added source = %+v, %v", blog, err)
 	}
 }

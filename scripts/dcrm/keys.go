@@ -37,6 +37,8 @@ func addSource(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("source add", flag.ContinueOnError)
 	name := fs.String("name", "", "source name, e.g. the site's host name")
 	trusted := fs.Bool("trusted", false, "a server-side source whose identify calls may join known customers")
+	keepRaw := fs.Bool("keep-raw-pii", false, "keep raw emails and phones on the stream (default: hashed at the edge)")
+	country := fs.String("phone-country-code", "", "calling code for phone numbers sent without one, e.g. 44")
 	var origins multiFlag
 	fs.Var(&origins, "origin", "allowed browser origin (repeatable), e.g. https://shop.example")
 	if err := fs.Parse(args); err != nil || *name == "" {
@@ -46,7 +48,8 @@ func addSource(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	key, err := putSource(ctx, keys, *name, origins, *trusted)
+	key, err := putSource(ctx, keys, source.Source{Name: *name, AllowedOrigins: origins, Trusted: *trusted,
+		KeepRawPII: *keepRaw, PhoneCountryCode: strings.TrimPrefix(*country, "+")})
 	if err != nil {
 		return err
 	}
@@ -54,9 +57,10 @@ func addSource(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-func putSource(ctx context.Context, keys *keystore.Store, name string, origins []string, trusted bool) (string, error) {
+// putSource stores a new write key for src, whose id it derives from the key.
+func putSource(ctx context.Context, keys *keystore.Store, src source.Source) (string, error) {
 	key := keystore.NewKey("wk_")
-	src := source.Source{ID: "src_" + keystore.Hash(key)[:12], Name: name, AllowedOrigins: origins, Trusted: trusted}
+	src.ID = "src_" + keystore.Hash(key)[:12]
 	return key, keys.PutSource(ctx, key, src)
 }
 

@@ -2,7 +2,8 @@
 // now. It talks to the local stack or to AWS through the same SDK configuration (AWS_REGION,
 // AWS_ENDPOINT_URL_*, credentials) and the DCRM_* variables that `make up` writes to .dcrm/local.env.
 //
-//	dcrm source add --name NAME [--origin URL]... [--trusted]   prints a new write key
+//	dcrm source add --name NAME [--origin URL]... [--trusted] [--keep-raw-pii] [--phone-country-code N]
+//	                                                             prints a new write key
 //	dcrm apikey add --name NAME                                  prints a new profile-API key
 //	dcrm profile get (PROFILE_ID | --user-id ID | --anonymous-id ID)
 //	dcrm schedule run NAME                                       invokes the schedule's function now
@@ -19,7 +20,7 @@ import (
 )
 
 var errUsage = errors.New(`usage:
-  dcrm source add --name NAME [--origin URL]... [--trusted]
+  dcrm source add --name NAME [--origin URL]... [--trusted] [--keep-raw-pii] [--phone-country-code N]
   dcrm apikey add --name NAME
   dcrm profile get (PROFILE_ID | --user-id ID | --anonymous-id ID)
   dcrm schedule run NAME

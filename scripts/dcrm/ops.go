@@ -20,6 +20,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/source"
 )
 
 func getProfile(ctx context.Context, args []string, out io.Writer) error {
@@ -135,11 +136,11 @@ func seedLocal(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	browser, err := putSource(ctx, keys, "demo-shop (browser)", strings.Split(*origins, ","), false)
+	browser, err := putSource(ctx, keys, source.Source{Name: "demo-shop (browser)", AllowedOrigins: strings.Split(*origins, ",")})
 	if err != nil {
 		return err
 	}
-	server, err := putSource(ctx, keys, "demo-shop (server)", nil, true)
+	server, err := putSource(ctx, keys, source.Source{Name: "demo-shop (server)", Trusted: true})
 	if err != nil {
 		return err
 	}
