@@ -73,12 +73,84 @@ type Payload struct {
 	integrations json.RawMessage
 }
 
-type object map[string]json.RawMessage
+// object holds the fields of a call or event that the endpoint reads, each as written (nil when
+// absent); other fields are ignored. A field sent twice counts once, with its last value, as
+// encoding/json decodes it into a map.
+type object [numFields]json.RawMessage
+
+// Fields of an object.
+const (
+	fWriteKey = iota
+	fType
+	fAnonymousID
+	fUserID
+	fPreviousID
+	fGroupID
+	fMessageID
+	fEvent
+	fName
+	fProperties
+	fTraits
+	fContext
+	fIntegrations
+	fTimestamp
+	fOriginalTimestamp
+	fSentAt
+	fBatch
+	numFields
+)
+
+// fieldNames are the JSON names of the fields of an object.
+var fieldNames = [numFields]string{
+	"writeKey", "type", "anonymousId", "userId", "previousId", "groupId", "messageId", "event", "name",
+	"properties", "traits", "context", "integrations", "timestamp", "originalTimestamp", "sentAt", "batch",
+}
+
+// fieldIndex is the field of an object a JSON name is, or -1.
+func fieldIndex(name []byte) int {
+	switch string(name) {
+	case "writeKey":
+		return fWriteKey
+	case "type":
+		return fType
+	case "anonymousId":
+		return fAnonymousID
+	case "userId":
+		return fUserID
+	case "previousId":
+		return fPreviousID
+	case "groupId":
+		return fGroupID
+	case "messageId":
+		return fMessageID
+	case "event":
+		return fEvent
+	case "name":
+		return fName
+	case "properties":
+		return fProperties
+	case "traits":
+		return fTraits
+	case "context":
+		return fContext
+	case "integrations":
+		return fIntegrations
+	case "timestamp":
+		return fTimestamp
+	case "originalTimestamp":
+		return fOriginalTimestamp
+	case "sentAt":
+		return fSentAt
+	case "batch":
+		return fBatch
+	}
+	return -1
+}
 
 // item is one event of a payload as sent: decoded, or refused on its own (an event of a batch that
 // is too big or not an object) with the reason in err.
 type item struct {
-	obj object
+	obj *object
 	raw json.RawMessage
 	err error
 }
@@ -108,12 +180,12 @@ func Decode(kind string, body []byte) (*Payload, error) {
 	if len(body) > limit {
 		return nil, invalid("%s is %d bytes; the limit is %d bytes", what, len(body), limit)
 	}
-	top, err := decodeObject(body, "body")
+	top, err := decodeObject(body, "body", false)
 	if err != nil {
 		return nil, err
 	}
 	p := &Payload{kind: kind}
-	if p.WriteKey, err = stringField(top, "writeKey"); err != nil {
+	if p.WriteKey, err = stringField(top, fWriteKey); err != nil {
 		return nil, err
 	}
 	if kind != Batch {
@@ -121,22 +193,22 @@ func Decode(kind string, body []byte) (*Payload, error) {
 		return p, nil
 	}
 
-	if p.sentAt, err = timeField(top, "sentAt"); err != nil {
+	if p.sentAt, err = timeField(top, fSentAt); err != nil {
 		return nil, err
 	}
-	if p.context, err = objectField(top, "context"); err != nil {
+	if p.context, err = objectField(top, fContext); err != nil {
 		return nil, err
 	}
-	if p.integrations, err = objectField(top, "integrations"); err != nil {
+	if p.integrations, err = objectField(top, fIntegrations); err != nil {
 		return nil, err
 	}
-	raw, ok := top["batch"]
-	if !ok || isNull(raw) {
+	raw := top[fBatch]
+	if raw == nil || isNull(raw) {
 		return nil, invalid(`batch is missing: send {"batch": [events]}`)
 	}
-	var list []json.RawMessage
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return nil, invalid("batch must be an array of events")
+	list, err := elements(raw)
+	if err != nil {
+		return nil, err
 	}
 	if len(list) == 0 {
 		return nil, invalid("batch has no events")
@@ -150,13 +222,13 @@ func Decode(kind string, body []byte) (*Payload, error) {
 			p.items[i].err = invalidAt(i, "event is %d bytes; the limit is %d bytes", len(r), MaxEventBytes)
 			continue
 		}
-		it, err := decodeObject(r, "event")
+		it, err := decodeObject(r, "event", true)
 		if err != nil {
 			p.items[i].err = withIndex(i, err)
 			continue
 		}
 		p.items[i].obj = it
-		key, err := stringField(it, "writeKey")
+		key, err := stringField(it, fWriteKey)
 		if err != nil {
 			p.items[i].err = withIndex(i, err)
 			continue
@@ -228,7 +300,7 @@ func (p *Payload) Split(src source.Source, receivedAt time.Time, newID func() st
 			r.Err = &InvalidError{Reason: err.Error(), Index: -1}
 		}
 		if it.obj != nil {
-			r.MessageID, _ = idField(it.obj, "messageId")
+			r.MessageID, _ = idField(it.obj, fMessageID)
 		}
 		rejected = append(rejected, r)
 	}
@@ -250,11 +322,11 @@ func (p *Payload) event(i int, it item, src source.Source, receivedAt time.Time,
 	return e, err
 }
 
-func (p *Payload) fields(it object, src source.Source, receivedAt time.Time, newID func() string) (Event, error) {
+func (p *Payload) fields(it *object, src source.Source, receivedAt time.Time, newID func() string) (Event, error) {
 	e := Event{Type: p.kind, ReceivedAt: receivedAt, SourceID: src.ID, Trusted: src.Trusted}
 	var err error
 	if p.kind == Batch {
-		if e.Type, err = stringField(it, "type"); err != nil {
+		if e.Type, err = stringField(it, fType); err != nil {
 			return e, err
 		}
 		switch e.Type {
@@ -265,19 +337,19 @@ func (p *Payload) fields(it object, src source.Source, receivedAt time.Time, new
 			return e, invalid("type %q is not supported (%s)", e.Type, typeList)
 		}
 	}
-	if e.AnonymousID, err = idField(it, "anonymousId"); err != nil {
+	if e.AnonymousID, err = idField(it, fAnonymousID); err != nil {
 		return e, err
 	}
-	if e.UserID, err = idField(it, "userId"); err != nil {
+	if e.UserID, err = idField(it, fUserID); err != nil {
 		return e, err
 	}
 	if e.AnonymousID == "" && e.UserID == "" {
 		return e, invalid("anonymousId or userId is required")
 	}
-	if e.PreviousID, err = idField(it, "previousId"); err != nil {
+	if e.PreviousID, err = idField(it, fPreviousID); err != nil {
 		return e, err
 	}
-	if e.GroupID, err = idField(it, "groupId"); err != nil {
+	if e.GroupID, err = idField(it, fGroupID); err != nil {
 		return e, err
 	}
 	switch {
@@ -288,37 +360,38 @@ func (p *Payload) fields(it object, src source.Source, receivedAt time.Time, new
 	case e.Type == Group && e.GroupID == "":
 		return e, invalid("group needs a group id (groupId)")
 	}
-	if e.MessageID, err = idField(it, "messageId"); err != nil {
+	if e.MessageID, err = idField(it, fMessageID); err != nil {
 		return e, err
 	}
 	if e.MessageID == "" {
 		e.MessageID = newID()
 	}
-	if e.Event, err = stringField(it, "event"); err != nil {
+	if e.Event, err = stringField(it, fEvent); err != nil {
 		return e, err
 	}
 	if e.Type == Track && e.Event == "" {
 		return e, invalid("track needs an event name (event)")
 	}
-	if e.Name, err = stringField(it, "name"); err != nil {
+	if e.Name, err = stringField(it, fName); err != nil {
 		return e, err
 	}
-	for _, f := range []struct {
-		name string
-		dst  *json.RawMessage
-		dflt json.RawMessage
-	}{
-		{"properties", &e.Properties, nil},
-		{"traits", &e.Traits, nil},
-		{"context", &e.Context, p.context},
-		{"integrations", &e.Integrations, p.integrations},
-	} {
-		if *f.dst, err = objectField(it, f.name); err != nil {
-			return e, err
-		}
-		if *f.dst == nil {
-			*f.dst = f.dflt
-		}
+	if e.Properties, err = objectField(it, fProperties); err != nil {
+		return e, err
+	}
+	if e.Traits, err = objectField(it, fTraits); err != nil {
+		return e, err
+	}
+	if e.Context, err = objectField(it, fContext); err != nil {
+		return e, err
+	}
+	if e.Context == nil {
+		e.Context = p.context
+	}
+	if e.Integrations, err = objectField(it, fIntegrations); err != nil {
+		return e, err
+	}
+	if e.Integrations == nil {
+		e.Integrations = p.integrations
 	}
 	if err := e.stamp(it, p.sentAt, receivedAt); err != nil {
 		return e, err
@@ -334,16 +407,16 @@ func (p *Payload) fields(it object, src source.Source, receivedAt time.Time, new
 //
 // A timestamp without sentAt is taken as given; an event without one happened when received. A
 // corrected time is never later than receivedAt.
-func (e *Event) stamp(it object, batchSentAt *time.Time, receivedAt time.Time) error {
-	ts, err := timeField(it, "timestamp")
+func (e *Event) stamp(it *object, batchSentAt *time.Time, receivedAt time.Time) error {
+	ts, err := timeField(it, fTimestamp)
 	if err != nil {
 		return err
 	}
-	orig, err := timeField(it, "originalTimestamp")
+	orig, err := timeField(it, fOriginalTimestamp)
 	if err != nil {
 		return err
 	}
-	sent, err := timeField(it, "sentAt")
+	sent, err := timeField(it, fSentAt)
 	if err != nil {
 		return err
 	}
@@ -383,9 +456,37 @@ func withIndex(i int, err error) error {
 	return err
 }
 
-func decodeObject(raw []byte, what string) (object, error) {
-	var o object
-	if err := json.Unmarshal(raw, &o); err != nil {
+// decodeObject reads a JSON object (a call's body, or an event of a batch) in one pass: the body is
+// validated, an event of a batch was validated with it. What is not a valid object goes to
+// decodeObjectSlowly, which words the error as encoding/json sees it.
+func decodeObject(raw []byte, what string, validated bool) (*object, error) {
+	if !validated && !validJSON(raw) {
+		return decodeObjectSlowly(raw, what)
+	}
+	b := raw[skipSpace(raw, 0):]
+	if len(b) == 0 || b[0] != '{' {
+		return decodeObjectSlowly(raw, what)
+	}
+	o := new(object)
+	for it := (objectIter{b: b, i: 1}); ; {
+		key, value, ok := it.next()
+		if !ok {
+			return o, nil
+		}
+		name, plain := plainKey(key)
+		if !plain {
+			name = []byte(unquote(key))
+		}
+		if f := fieldIndex(name); f >= 0 {
+			o[f] = value
+		}
+	}
+}
+
+// decodeObjectSlowly decodes a JSON object with encoding/json, for the wording of its errors.
+func decodeObjectSlowly(raw []byte, what string) (*object, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return nil, invalid("%s must be a JSON object, not %s", what, te.Value)
@@ -396,59 +497,77 @@ func decodeObject(raw []byte, what string) (object, error) {
 		}
 		return nil, invalid("%s is not valid JSON: %s", what, strings.TrimPrefix(err.Error(), "json: "))
 	}
-	if o == nil {
+	if m == nil {
 		return nil, invalid("%s must be a JSON object, not null", what)
 	}
+	o := new(object)
+	for f, name := range fieldNames {
+		o[f] = m[name]
+	}
 	return o, nil
+}
+
+// elements returns the events of a batch as written.
+func elements(raw json.RawMessage) ([]json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if raw[0] != '[' {
+		return nil, invalid("batch must be an array of events")
+	}
+	var list []json.RawMessage
+	for it := (arrayIter{b: raw, i: 1}); ; {
+		e, ok := it.next()
+		if !ok {
+			return list, nil
+		}
+		list = append(list, e)
+	}
 }
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
 // field returns the trimmed raw value of a field, or nil when it is absent or null.
-func field(o object, name string) json.RawMessage {
-	raw := bytes.TrimSpace(o[name])
+func field(o *object, f int) json.RawMessage {
+	raw := bytes.TrimSpace(o[f])
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
 	return raw
 }
 
-func stringField(o object, name string) (string, error) {
-	raw := field(o, name)
+func stringField(o *object, f int) (string, error) {
+	raw := field(o, f)
 	if raw == nil {
 		return "", nil
 	}
-	var s string
-	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
-		return "", invalid("%s must be a string", name)
+	if raw[0] != '"' {
+		return "", invalid("%s must be a string", fieldNames[f])
 	}
-	return s, nil
+	return unquote(raw), nil
 }
 
-func objectField(o object, name string) (json.RawMessage, error) {
-	raw := field(o, name)
+func objectField(o *object, f int) (json.RawMessage, error) {
+	raw := field(o, f)
 	if raw == nil {
 		return nil, nil
 	}
 	if raw[0] != '{' {
-		return nil, invalid("%s must be a JSON object", name)
+		return nil, invalid("%s must be a JSON object", fieldNames[f])
 	}
 	return raw, nil
 }
 
 // idField reads an identifier. Segment's SDKs send strings; a JSON integer is accepted too and
 // becomes its decimal string.
-func idField(o object, name string) (string, error) {
-	raw := field(o, name)
+func idField(o *object, f int) (string, error) {
+	name := fieldNames[f]
+	raw := field(o, f)
 	if raw == nil {
 		return "", nil
 	}
 	var id string
 	switch c := raw[0]; {
 	case c == '"':
-		if err := json.Unmarshal(raw, &id); err != nil {
-			return "", invalid("%s must be a string", name)
-		}
+		id = unquote(raw)
 	case c == '-' || (c >= '0' && c <= '9'):
 		var ok bool
 		if id, ok = integer(string(raw)); !ok {
@@ -491,15 +610,16 @@ var (
 	latest   = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 )
 
-func timeField(o object, name string) (*time.Time, error) {
-	raw := field(o, name)
+func timeField(o *object, f int) (*time.Time, error) {
+	name := fieldNames[f]
+	raw := field(o, f)
 	if raw == nil {
 		return nil, nil
 	}
-	var s string
-	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+	if raw[0] != '"' {
 		return nil, invalid("%s must be an ISO-8601 date string", name)
 	}
+	s := unquote(raw)
 	for _, layout := range timeLayouts {
 		t, err := time.Parse(layout, s)
 		if err != nil {

@@ -408,3 +408,77 @@ func ExampleDecode() {
 	// write key: wk_123
 	// track Signed Up m1 2024-03-01T10:59:55Z
 }
+
+func TestValidJSONNestsAsDeepAsEncodingJSON(t *testing.T) {
+	for _, n := range []int{1, 9999, 10000, 10001} {
+		doc := []byte(strings.Repeat("[", n) + strings.Repeat("]", n))
+		if got, want := validJSON(doc), json.Valid(doc); got != want {
+			t.Errorf("%d levels: validJSON %v, json.Valid %v", n, got, want)
+		}
+	}
+}
+
+// FuzzScanner checks the one-pass reading against encoding/json: the same documents are valid,
+// objects have the same fields and strings decode alike.
+func FuzzScanner(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"track","userId":"u","event":"E","properties":{"a":[1,2.5e-3,true,null]}}`,
+		`{"\u0074ype":"page","type":"x","userId":"a\"b\\c\u00e9","batch":[{},[],"s",-0.0]}`,
+		"{\"writeKey\":\"\xff\",\"\xffname\":1}", `[1,{"a":"b"}]`, `"x"`, `01`, `1.`, `-`, `{"a":1,}`,
+		`{"a" : 1 , "b":[ ] }  `, "\f{}", "{}\u00a0", `{"a":"\ud800"}`, `{"a":"\x"}`, "{\"a\":\"\t\"}", `tru`, `nul`, `1e+`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid %v", b, got, want)
+		}
+		fast, errFast := decodeObject(b, "body", false)
+		slow, errSlow := decodeObjectSlowly(b, "body")
+		if fmt.Sprint(errFast) != fmt.Sprint(errSlow) {
+			t.Fatalf("%q: error %v, encoding/json %v", b, errFast, errSlow)
+		}
+		if errSlow != nil {
+			return
+		}
+		for f := range fast {
+			if string(fast[f]) != string(slow[f]) || (fast[f] == nil) != (slow[f] == nil) {
+				t.Fatalf("%q: %s is %q, encoding/json %q", b, fieldNames[f], fast[f], slow[f])
+			}
+			if raw := field(fast, f); raw != nil && raw[0] == '"' {
+				var want string
+				if err := json.Unmarshal(raw, &want); err != nil || unquote(raw) != want {
+					t.Fatalf("unquote(%q) = %q, encoding/json %q (%v)", raw, unquote(raw), want, err)
+				}
+			}
+		}
+		members, ok := Members(b)
+		if !ok {
+			t.Fatalf("%q: Members refuses an object", b)
+		}
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal(b, &m)
+		for _, mb := range members {
+			if _, found := m[mb.Name]; !found {
+				t.Fatalf("%q: member %q unknown to encoding/json", b, mb.Name)
+			}
+			m[mb.Name] = mb.Value // the last one wins
+		}
+		got, _ := json.Marshal(m)
+		var want map[string]json.RawMessage
+		_ = json.Unmarshal(b, &want)
+		if w, _ := json.Marshal(want); string(got) != string(w) {
+			t.Fatalf("%q: members give %s, encoding/json %s", b, got, w)
+		}
+	})
+}
+
+func TestOnlyJSONWhiteSpaceSurroundsABody(t *testing.T) {
+	for _, body := range []string{"\f{\"userId\":\"u\",\"event\":\"E\"}", "{\"userId\":\"u\",\"event\":\"E\"}\u00a0", "\v{}"} {
+		_, err := Decode(Track, []byte(body))
+		var want map[string]json.RawMessage
+		if json.Unmarshal([]byte(body), &want) == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not valid JSON") {
+			t.Errorf("%q: %v", body, err)
+		}
+	}
+}

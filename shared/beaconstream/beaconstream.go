@@ -6,6 +6,7 @@
 package beaconstream
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -153,11 +154,25 @@ func Records(events []beacon.Event) ([]types.PutRecordsRequestEntry, error) {
 	flush := func(p *pack) {
 		out = append(out, types.PutRecordsRequestEntry{Data: beacon.JoinRecord(p.events), PartitionKey: aws.String(p.key)})
 	}
-	for _, e := range events {
-		key, data, err := encode(e)
+	// The events are encoded one after the other into one buffer, which the records then share.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	keys := make([]string, len(events))
+	ends := make([]int, len(events))
+	for i, e := range events {
+		key, err := encodeTo(enc, &buf, e)
 		if err != nil {
 			return nil, err
 		}
+		keys[i], ends[i] = key, buf.Len()
+	}
+	data := buf.Bytes()
+	for i, key := range keys {
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		data := data[start : ends[i]-1 : ends[i]-1] // without the encoder's newline
 		p := open[key]
 		if p != nil && p.size+1+len(data) > TargetRecordBytes {
 			flush(p)
@@ -181,18 +196,32 @@ func Records(events []beacon.Event) ([]types.PutRecordsRequestEntry, error) {
 
 // encode returns an event's partition key and JSON, checking that it fits in a record on its own.
 func encode(e beacon.Event) (string, []byte, error) {
+	var buf bytes.Buffer
+	key, err := encodeTo(json.NewEncoder(&buf), &buf, e)
+	if err != nil {
+		return "", nil, err
+	}
+	return key, bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// encodeTo appends an event's JSON and a newline to buf through enc (an encoder writing to buf)
+// and returns its partition key, checking that the event fits in a record on its own. The JSON is
+// json.Marshal's. On error, buf is as it was.
+func encodeTo(enc *json.Encoder, buf *bytes.Buffer, e beacon.Event) (string, error) {
 	key := PartitionKey(e)
 	if key == "" {
-		return "", nil, fmt.Errorf("encode event %s: it has neither anonymousId nor userId", e.MessageID)
+		return "", fmt.Errorf("encode event %s: it has neither anonymousId nor userId", e.MessageID)
 	}
-	data, err := json.Marshal(e)
-	if err != nil {
-		return "", nil, fmt.Errorf("encode event %s: %w", e.MessageID, err)
+	before := buf.Len()
+	if err := enc.Encode(e); err != nil {
+		buf.Truncate(before)
+		return "", fmt.Errorf("encode event %s: %w", e.MessageID, err)
 	}
-	if n := len(data) + len(key) + beacon.RecordOverhead; n > MaxRecordBytes {
-		return "", nil, fmt.Errorf("encode event %s: record is %d bytes, more than %d", e.MessageID, n, MaxRecordBytes)
+	if n := buf.Len() - before - 1 + len(key) + beacon.RecordOverhead; n > MaxRecordBytes {
+		buf.Truncate(before)
+		return "", fmt.Errorf("encode event %s: record is %d bytes, more than %d", e.MessageID, n, MaxRecordBytes)
 	}
-	return key, data, nil
+	return key, nil
 }
 
 func (s *Stream) put(ctx context.Context, records []types.PutRecordsRequestEntry) error {

@@ -62,7 +62,11 @@ var utm = []struct {
 // facebook, …). Nil when there are no tags at all. Malformed URLs yield what can be read of
 // their query.
 func Campaign(pageURL string, fromContext map[string]string) *beacon.Campaign {
-	q := query(pageURL)
+	return campaign(query(pageURL), fromContext)
+}
+
+// campaign is Campaign from the parameters of the page URL's query (query).
+func campaign(q map[string]string, fromContext map[string]string) *beacon.Campaign {
 	var c beacon.Campaign
 	for _, u := range utm {
 		v := q[u.param]

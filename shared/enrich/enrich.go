@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/pii"
@@ -77,15 +78,15 @@ func (en *Enricher) Events(evs []beacon.Event, r Request) {
 }
 
 func (en *Enricher) event(e *beacon.Event, r Request, parse func(string) Agent) {
-	var ctx contextView
-	if c := bytes.TrimSpace(e.Context); len(c) > 0 && c[0] == '{' {
-		_ = json.Unmarshal(c, &ctx) // fields of the wrong type stay empty
-	}
+	// The context is read once: its members (none when it is not a valid object) give the view,
+	// and scrub rewrites it from them when something in it must change.
+	members, _ := beacon.Members(e.Context)
+	ctx := readContext(members)
 	pageURL, referrer := text(ctx.Page.URL), text(ctx.Page.Referrer)
 	if e.Type == beacon.Page && (pageURL == "" || referrer == "") {
 		var props pageView
-		if p := bytes.TrimSpace(e.Properties); len(p) > 0 && p[0] == '{' {
-			_ = json.Unmarshal(p, &props)
+		if m, ok := beacon.Members(e.Properties); ok {
+			props.read(m)
 		}
 		if pageURL == "" {
 			pageURL = text(props.URL)
@@ -124,15 +125,16 @@ func (en *Enricher) event(e *beacon.Event, r Request, parse func(string) Agent) 
 		out.Device.Class = beacon.DeviceBot
 	}
 
-	out.Campaign = Campaign(pageURL, stringFields(ctx.Campaign))
+	q := query(pageURL)
+	out.Campaign = campaign(q, stringFields(ctx.Campaign))
 	out.Referrer = ReferrerHost(referrer)
 	if pageURL != "" || referrer != "" || out.Campaign != nil {
 		out.Channel = Channel(out.Campaign, referrer, pageURL)
 	}
-	out.LinkerID = LinkerID(pageURL, e.ReceivedAt)
+	out.LinkerID = linkerID(q, e.ReceivedAt)
 	e.Enrichment = out
 
-	scrub(e, ctx, r.Source)
+	scrub(e, ctx, members, r.Source)
 }
 
 func headless(lowerUA string) bool {
@@ -144,30 +146,67 @@ func headless(lowerUA string) bool {
 	return false
 }
 
-// contextView is the part of an event's context that enrichment reads.
+// contextView is the part of an event's context that enrichment reads, as encoding/json would
+// decode the context into a struct with these fields: names match without regard to case, the
+// last of a name wins, and a page sent twice adds up.
 type contextView struct {
-	IP        json.RawMessage `json:"ip"`
-	UserAgent json.RawMessage `json:"userAgent"`
-	Page      pageView        `json:"page"`
-	Campaign  json.RawMessage `json:"campaign"`
-	Traits    json.RawMessage `json:"traits"`
+	IP        json.RawMessage // "ip"
+	UserAgent json.RawMessage // "userAgent"
+	Page      pageView        // "page"
+	Campaign  json.RawMessage // "campaign"
+	Traits    json.RawMessage // "traits"
+}
+
+// readContext reads the view from the members of a context.
+func readContext(members []beacon.Member) contextView {
+	var v contextView
+	for _, m := range members {
+		switch {
+		case strings.EqualFold(m.Name, "ip"):
+			v.IP = m.Value
+		case strings.EqualFold(m.Name, "userAgent"):
+			v.UserAgent = m.Value
+		case strings.EqualFold(m.Name, "page"):
+			if page, ok := beacon.Members(m.Value); ok {
+				v.Page.read(page)
+			}
+		case strings.EqualFold(m.Name, "campaign"):
+			v.Campaign = m.Value
+		case strings.EqualFold(m.Name, "traits"):
+			v.Traits = m.Value
+		}
+	}
+	return v
 }
 
 // pageView is the page a browser event was sent from (context.page, or a page call's properties).
 type pageView struct {
-	URL      json.RawMessage `json:"url"`
-	Referrer json.RawMessage `json:"referrer"`
+	URL      json.RawMessage // "url"
+	Referrer json.RawMessage // "referrer"
+}
+
+// read sets the view's fields from the members of an object (names match without regard to case,
+// the last wins).
+func (p *pageView) read(members []beacon.Member) {
+	for _, m := range members {
+		switch {
+		case strings.EqualFold(m.Name, "url"):
+			p.URL = m.Value
+		case strings.EqualFold(m.Name, "referrer"):
+			p.Referrer = m.Value
+		}
+	}
 }
 
 // scrub hashes the emails and phones of traits and context.traits into e.Hashed, removes the raw
 // values unless the source keeps them, and truncates a full IP address in context.ip (or removes
-// it when it is not an address). The context is decoded in full and written again only when
-// something in it must change.
-func scrub(e *beacon.Event, view contextView, src source.Source) {
+// it when it is not an address). The context (members, as read for view) is written again only
+// when something in it must change.
+func scrub(e *beacon.Event, view contextView, members []beacon.Member, src source.Source) {
 	hashed := map[string]string{}
 	if mayHoldPII(e.Traits) {
 		if traits, changed := scrubTraits(object(e.Traits), hashed, src); changed {
-			e.Traits = encodeObject(traits)
+			e.Traits = traits.encode()
 		}
 	}
 	if view.IP == nil && !mayHoldPII(view.Traits) {
@@ -176,27 +215,31 @@ func scrub(e *beacon.Event, view contextView, src source.Source) {
 		}
 		return
 	}
-	ctx := object(e.Context)
+	ctx := newFields(members)
 	ctxChanged := false
-	if ct, changed := scrubTraits(object(ctx["traits"]), hashed, src); changed {
-		ctx["traits"], ctxChanged = encodeObject(ct), true
+	if raw, ok := ctx.get("traits"); ok {
+		if ct, changed := scrubTraits(object(raw), hashed, src); changed {
+			ctx.set("traits", ct.encode())
+			ctxChanged = true
+		}
 	}
 	var ips []string // "ip" in any case: the view read it too
-	for k := range ctx {
-		if strings.EqualFold(k, "ip") {
-			ips = append(ips, k)
+	for _, m := range ctx {
+		if strings.EqualFold(m.Name, "ip") {
+			ips = append(ips, m.Name)
 		}
 	}
 	for _, k := range ips {
-		raw := ctx[k]
-		delete(ctx, k)
+		raw, _ := ctx.get(k)
+		ctx.del(k)
 		if ip := TruncateIP(text(raw)); ip != "" {
-			ctx["ip"] = encode(ip)
+			ctx.set("ip", encode(ip))
 		}
-		ctxChanged = ctxChanged || k != "ip" || !bytes.Equal(ctx["ip"], raw)
+		now, _ := ctx.get("ip")
+		ctxChanged = ctxChanged || k != "ip" || !bytes.Equal(now, raw)
 	}
 	if ctxChanged {
-		e.Context = encodeObject(ctx)
+		e.Context = ctx.encode()
 	}
 	if len(hashed) > 0 {
 		e.Hashed = hashed
@@ -212,7 +255,7 @@ func mayHoldPII(traits json.RawMessage) bool {
 
 // scrubTraits hashes traits' email and phone into hashed (keeping hashes already there) and,
 // unless src keeps raw personal data, removes them. It tells whether traits changed.
-func scrubTraits(traits map[string]json.RawMessage, hashed map[string]string, src source.Source) (map[string]json.RawMessage, bool) {
+func scrubTraits(traits fields, hashed map[string]string, src source.Source) (fields, bool) {
 	changed := false
 	for _, f := range []struct {
 		name string
@@ -221,7 +264,7 @@ func scrubTraits(traits map[string]json.RawMessage, hashed map[string]string, sr
 		{"email", pii.HashEmail},
 		{"phone", func(v string) map[string]string { return pii.HashPhone(v, src.PhoneCountryCode) }},
 	} {
-		raw, ok := traits[f.name]
+		raw, ok := traits.get(f.name)
 		if !ok {
 			continue
 		}
@@ -231,24 +274,63 @@ func scrubTraits(traits map[string]json.RawMessage, hashed map[string]string, sr
 			}
 		}
 		if !src.KeepRawPII {
-			delete(traits, f.name)
+			traits.del(f.name)
 			changed = true
 		}
 	}
 	return traits, changed
 }
 
+// fields are the members of a JSON object as encoding/json decodes it into a map: one per name,
+// the last one sent. They are kept sorted by name, the order in which they are written again.
+type fields []beacon.Member
+
+// newFields makes the fields of an object from its members as sent (members is reordered).
+func newFields(members []beacon.Member) fields {
+	slices.SortStableFunc(members, func(a, b beacon.Member) int { return strings.Compare(a.Name, b.Name) })
+	out := members[:0]
+	for i, m := range members {
+		if i+1 < len(members) && members[i+1].Name == m.Name {
+			continue // a later one of the same name wins
+		}
+		out = append(out, m)
+	}
+	return fields(out)
+}
+
+func (f fields) find(name string) (int, bool) {
+	return slices.BinarySearchFunc(f, name, func(m beacon.Member, name string) int { return strings.Compare(m.Name, name) })
+}
+
+func (f fields) get(name string) (json.RawMessage, bool) {
+	if i, ok := f.find(name); ok {
+		return f[i].Value, true
+	}
+	return nil, false
+}
+
+func (f *fields) set(name string, value json.RawMessage) {
+	i, ok := f.find(name)
+	if ok {
+		(*f)[i].Value = value
+		return
+	}
+	*f = slices.Insert(*f, i, beacon.Member{Name: name, Value: value})
+}
+
+func (f *fields) del(name string) {
+	if i, ok := f.find(name); ok {
+		*f = slices.Delete(*f, i, i+1)
+	}
+}
+
 // object decodes a JSON object into its fields; nil when raw is not an object.
-func object(raw json.RawMessage) map[string]json.RawMessage {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' {
+func object(raw json.RawMessage) fields {
+	members, ok := beacon.Members(raw)
+	if !ok {
 		return nil
 	}
-	var o map[string]json.RawMessage
-	if json.Unmarshal(raw, &o) != nil {
-		return nil
-	}
-	return o
+	return newFields(members)
 }
 
 // text decodes a JSON string; "" for anything else.
@@ -283,9 +365,9 @@ func stringFields(raw json.RawMessage) map[string]string {
 		return nil
 	}
 	out := make(map[string]string, len(o))
-	for k, v := range o {
-		if s := text(v); s != "" {
-			out[strings.ToLower(k)] = s
+	for _, m := range o {
+		if s := text(m.Value); s != "" {
+			out[strings.ToLower(m.Name)] = s
 		}
 	}
 	return out
@@ -297,26 +379,35 @@ func encode(s string) json.RawMessage {
 	return b
 }
 
-// encodeObject writes the fields of an object decoded by object, keys in order. The values are
-// written as they are: they were valid JSON when decoded, which is cheaper than json.Marshal
-// checking and compacting each of them again.
-func encodeObject(o map[string]json.RawMessage) json.RawMessage {
-	keys := make([]string, 0, len(o))
+// encode writes the fields as a JSON object, in order. The values are written as they are: they
+// were valid JSON when read, which is cheaper than json.Marshal checking and compacting each of
+// them again.
+func (f fields) encode() json.RawMessage {
 	size := 2
-	for k, v := range o {
-		keys = append(keys, k)
-		size += len(k) + len(v) + 4
+	for _, m := range f {
+		size += len(m.Name) + len(m.Value) + 4
 	}
-	slices.Sort(keys)
 	b := make([]byte, 0, size)
 	b = append(b, '{')
-	for i, k := range keys {
+	for i, m := range f {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, encode(k)...)
+		b = appendKey(b, m.Name)
 		b = append(b, ':')
-		b = append(b, o[k]...)
+		b = append(b, m.Value...)
 	}
 	return append(b, '}')
+}
+
+// appendKey appends a member name as json.Marshal writes it.
+func appendKey(b []byte, k string) []byte {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return append(b, encode(k)...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, k...)
+	return append(b, '"')
 }

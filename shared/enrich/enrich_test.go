@@ -1,9 +1,11 @@
 package enrich
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -355,4 +357,79 @@ func BenchmarkEventsNothingToScrub(b *testing.B) {
 	if evs[0].Enrichment.Channel != beacon.ChannelEmail || string(evs[0].Context) != ctx {
 		b.Fatalf("context rewritten or not enriched: %+v", evs[0].Enrichment)
 	}
+}
+
+// FuzzReadContext checks that the context is read as encoding/json decodes it into a struct (names
+// without regard to case, the last wins, a page sent twice adds up) and that objects are written
+// again as a map of their members would be.
+func FuzzReadContext(f *testing.F) {
+	for _, s := range []string{
+		`{"page":{"url":"https://a/?utm_source=x","Referrer":"r"},"IP":"1.2.3.4","ip":null,"userAgent":7}`,
+		`{"page":{"url":"u"},"PAGE":{"referrer":"r"},"page":"x","page":null,"ıp":"1.1.1.1","traits":{"email":"a@b.c","email":"d@e.f"}}`,
+		`{"campaign":{"Source":"s","source":"","b<>":1,"\u00e9":2},"traits":[],"ſ":1}`, ` {"a":1} `, "\f{}", `{"a":}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want struct {
+			IP        json.RawMessage `json:"ip"`
+			UserAgent json.RawMessage `json:"userAgent"`
+			Page      struct {
+				URL      json.RawMessage `json:"url"`
+				Referrer json.RawMessage `json:"referrer"`
+			} `json:"page"`
+			Campaign json.RawMessage `json:"campaign"`
+			Traits   json.RawMessage `json:"traits"`
+		}
+		if c := strings.TrimSpace(string(b)); len(c) > 0 && c[0] == '{' {
+			_ = json.Unmarshal([]byte(c), &want)
+		}
+		members, _ := beacon.Members(b)
+		got := readContext(members)
+		for _, f := range []struct {
+			name      string
+			got, want json.RawMessage
+		}{
+			{"ip", got.IP, want.IP}, {"userAgent", got.UserAgent, want.UserAgent}, {"page.url", got.Page.URL, want.Page.URL},
+			{"page.referrer", got.Page.Referrer, want.Page.Referrer}, {"campaign", got.Campaign, want.Campaign}, {"traits", got.Traits, want.Traits},
+		} {
+			if string(f.got) != string(f.want) || (f.got == nil) != (f.want == nil) {
+				t.Fatalf("%q: %s is %q, encoding/json %q", b, f.name, f.got, f.want)
+			}
+		}
+
+		var m map[string]json.RawMessage
+		c := strings.TrimSpace(string(b))
+		if len(c) == 0 || c[0] != '{' || json.Unmarshal([]byte(c), &m) != nil {
+			if object(b) != nil {
+				t.Fatalf("%q is not an object, yet has fields", b)
+			}
+			return
+		}
+		keys := make([]string, 0, len(m)) // the map written again: keys sorted, values as sent
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		wantJSON := []byte{'{'}
+		for i, k := range keys {
+			if i > 0 {
+				wantJSON = append(wantJSON, ',')
+			}
+			wantJSON = append(append(append(wantJSON, encode(k)...), ':'), m[k]...)
+		}
+		wantJSON = append(wantJSON, '}')
+		if got := object(b).encode(); !bytes.Equal(got, wantJSON) {
+			t.Fatalf("%q written again as %s, want %s", b, got, wantJSON)
+		}
+		strs := map[string]string{}
+		for k, v := range m {
+			if s := text(v); s != "" {
+				strs[strings.ToLower(k)] = s
+			}
+		}
+		if gotStrs := stringFields(b); len(gotStrs) != len(strs) {
+			t.Fatalf("%q: string fields %v, want %v", b, gotStrs, strs)
+		}
+	})
 }

@@ -22,7 +22,12 @@ const maxLinkerID = 128
 // well formed and has not expired at now (and does not claim to live longer than
 // MaxLinkerLifetime); "" otherwise. The id is made of letters, digits, "-" and "_".
 func LinkerID(pageURL string, now time.Time) string {
-	v := query(pageURL)[LinkerParam]
+	return linkerID(query(pageURL), now)
+}
+
+// linkerID is LinkerID from the parameters of the page URL's query (query).
+func linkerID(q map[string]string, now time.Time) string {
+	v := q[LinkerParam]
 	id, exp, ok := strings.Cut(v, ".")
 	if !ok || id == "" || len(id) > maxLinkerID || strings.IndexFunc(id, notIDRune) >= 0 {
 		return ""
