@@ -177,6 +177,21 @@ func TestProfileJSON(t *testing.T) {
 	require.Equal(t, map[string]any{"events": 3.0, "pageViews": 1.0, "tracks": 0.0, "identifies": 2.0, "screens": 0.0}, body["counts"])
 	require.Equal(t, []any{f.merged}, body["mergedFrom"])
 	require.NotContains(t, body, "score", "not scored yet")
+	// Sessions and aggregates: the phone's page view is the one visit (identify calls are not activity).
+	require.Equal(t, 1.0, body["visits"])
+	require.Equal(t, 1.0, body["depth"])
+	require.Equal(t, 0.0, body["engagedSeconds"])
+	require.Equal(t, 0.0, body["orders"])
+	require.Equal(t, 0.0, body["revenue"])
+	session, ok := body["session"].(map[string]any)
+	require.True(t, ok, "session in %v", body)
+	require.Equal(t, "2025-02-01T09:05:00Z", session["start"])
+	require.Equal(t, "2025-02-01T09:05:00Z", session["end"])
+	require.Equal(t, 1.0, session["pageViews"])
+	require.NotEmpty(t, session["id"])
+	for _, absent := range []string{"basket", "openForms", "products", "lastChannel"} {
+		require.NotContains(t, body, absent)
+	}
 }
 
 func TestOnlyGet(t *testing.T) {

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/dcrm-project/dcrm/shared/alert"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
@@ -20,7 +22,7 @@ import (
 const stage = "stitch"
 
 type recorder interface {
-	Record(ctx context.Context, a profile.Activity) (profilestore.Result, error)
+	RecordClaims(ctx context.Context, a profile.Activity, c profilestore.Claims) (profilestore.Result, error)
 }
 
 type sender interface {
@@ -84,7 +86,15 @@ func (h *handler) apply(ctx context.Context, r events.KinesisEventRecord, data [
 	if err != nil {
 		return h.reject(ctx, r, t, err.Error(), data)
 	}
-	res, err := h.store.Record(ctx, a)
+	if reason, ok := dropJunk(&a); !ok {
+		return h.reject(ctx, r, t, reason, data)
+	}
+	hashed, skipped := identity.HashedIDs(e.Hashed)
+	if len(skipped) > 0 {
+		h.log.WarnContext(ctx, "hashed identifiers ignored", slog.String("messageId", e.MessageID),
+			slog.String("reasons", strings.Join(skipped, "; ")))
+	}
+	res, err := h.store.RecordClaims(ctx, a, profilestore.Claims{Hashed: hashed, Trusted: e.Trusted})
 	if errors.Is(err, profilestore.ErrRejected) {
 		return h.reject(ctx, r, t, err.Error(), data)
 	}
@@ -116,4 +126,27 @@ func (h *handler) reject(ctx context.Context, r events.KinesisEventRecord, t *ta
 		slog.String("sequenceNumber", r.Kinesis.SequenceNumber), slog.String("reason", reason))
 	t.failed++
 	return nil
+}
+
+// dropJunk clears the identifiers of an activity that are junk (identity.Junk: "null", "0", an
+// all-zero id …), so that they join nobody. It returns false, with the reason, when no usable
+// identifier is left: such an event can never be recorded.
+func dropJunk(a *profile.Activity) (string, bool) {
+	var junk []string
+	for _, f := range []struct {
+		name  string
+		value *string
+	}{{"anonymousId", &a.AnonymousID}, {"userId", &a.UserID}, {"previousId", &a.PreviousID}} {
+		if *f.value == "" {
+			continue
+		}
+		if reason, bad := identity.Junk(*f.value); bad {
+			junk = append(junk, fmt.Sprintf("%s %q is junk (%s)", f.name, *f.value, reason))
+			*f.value = ""
+		}
+	}
+	if a.AnonymousID == "" && a.UserID == "" && a.PreviousID == "" {
+		return "no usable identifier: " + strings.Join(junk, "; "), false
+	}
+	return "", true
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -344,7 +345,7 @@ type fakeStore struct {
 	calls, failAt int
 }
 
-func (f *fakeStore) Record(context.Context, profile.Activity) (profilestore.Result, error) {
+func (f *fakeStore) RecordClaims(context.Context, profile.Activity, profilestore.Claims) (profilestore.Result, error) {
 	f.calls++
 	if f.calls == f.failAt {
 		return profilestore.Result{}, errors.New("throttled")
@@ -465,4 +466,80 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 	p, err := h.store.(*profilestore.Store).Lookup(context.Background(), identity.UserID(userID))
 	require.NoError(t, err)
 	require.Equal(t, 7, p.Counts.Events)
+}
+
+// Placeholder identifiers ("null", all-zero ids …) join nobody: an event that has nothing else is
+// set aside with the reason; beside a good identifier they are ignored.
+func TestJunkIdentifiers(t *testing.T) {
+	st := newStack(t)
+	onlyJunk := beaconEvent(beacon.Track, "m1", "00000000-0000-0000-0000-000000000000", "null", 0)
+	otherJunk := beaconEvent(beacon.Page, "m2", "undefined", "", 1)
+	junkUser := beaconEvent(beacon.Track, "m3", anon1, "[object Object]", 2)
+	junkAnon := beaconEvent(beacon.Identify, "m4", "0", userID, 3)
+	resp := st.run(t, events.KinesisEvent{Records: []events.KinesisEventRecord{
+		record(t, "1", onlyJunk), record(t, "2", otherJunk), record(t, "3", junkUser), record(t, "4", junkAnon),
+	}})
+	require.Empty(t, resp.BatchItemFailures)
+
+	got := st.failedMessages(t, 2)
+	require.Contains(t, got[0].Reason, "no usable identifier")
+	require.Contains(t, got[0].Reason, `anonymousId "00000000-0000-0000-0000-000000000000" is junk (all-zero id)`)
+	require.Contains(t, got[0].Reason, `userId "null" is junk`)
+	require.Contains(t, got[1].Reason, `anonymousId "undefined" is junk`)
+
+	a, err := st.store.Lookup(context.Background(), identity.AnonymousID(anon1))
+	require.NoError(t, err)
+	require.Empty(t, a.UserID, "the junk user id is not attached")
+	require.Equal(t, 1, a.Counts.Events)
+	u, err := st.store.Lookup(context.Background(), identity.UserID(userID))
+	require.NoError(t, err)
+	require.NotEqual(t, a.ID, u.ID)
+	require.Empty(t, u.AnonymousIDs, "the junk anonymous id is not attached")
+	require.Equal(t, 1, u.Counts.Events)
+
+	for _, junk := range []identity.ID{identity.UserID("null"), identity.UserID("[object Object]"),
+		identity.AnonymousID("0"), identity.AnonymousID("undefined"), identity.AnonymousID("00000000-0000-0000-0000-000000000000")} {
+		_, err := st.store.Lookup(context.Background(), junk)
+		require.ErrorIs(t, err, profile.ErrNotFound, "%s joins nobody", junk)
+	}
+	require.Len(t, st.items(t, st.tables.Profiles), 2, "no profile for the junk-only events")
+	require.Len(t, st.items(t, st.tables.Events), 2)
+}
+
+// An identify carrying traits.email arrives with the email hashed by collect. From the browser it
+// attaches to the visitor only while nobody has it and never joins customers; from a server source
+// it joins the anonymous visitor to the customer.
+func TestHashedEmailJoinsOnlyFromTrustedSources(t *testing.T) {
+	st := newStack(t)
+	mail := strings.Repeat("5e", 32)
+	hashed := map[string]string{"email_sha256": mail, "email_sha256_google": strings.Repeat("a1", 32)}
+
+	form := beaconEvent(beacon.Identify, "m1", anon1, "", 0) // a browser form: email only
+	form.Traits, form.Hashed = json.RawMessage(`{"firstName":"Ada"}`), hashed
+	login := beaconEvent(beacon.Track, "m2", "", userID, 1)
+	login.Trusted = true
+	spoof := beaconEvent(beacon.Identify, "m3", anon2, "u-other", 2) // another customer's browser
+	spoof.Hashed = hashed
+	crm := beaconEvent(beacon.Identify, "m4", "", userID, 3) // the CRM, server side
+	crm.Traits, crm.Hashed, crm.Trusted = json.RawMessage(`{"plan":"gold"}`), hashed, true
+	resp := st.run(t, events.KinesisEvent{Records: []events.KinesisEventRecord{
+		record(t, "1", form), record(t, "2", login), record(t, "3", spoof), record(t, "4", crm),
+	}})
+	require.Empty(t, resp.BatchItemFailures)
+
+	ctx := context.Background()
+	p, err := st.store.Lookup(ctx, identity.ID{Kind: identity.EmailSHA256, Value: mail})
+	require.NoError(t, err)
+	require.Equal(t, userID, p.UserID)
+	require.Equal(t, []string{anon1}, p.AnonymousIDs, "the visitor joined the customer")
+	require.Equal(t, map[string]any{"firstName": "Ada", "plan": "gold"}, p.Traits)
+	require.Equal(t, 3, p.Counts.Events)
+	require.Len(t, p.MergedFrom, 1)
+
+	o, err := st.store.Lookup(ctx, identity.UserID("u-other"))
+	require.NoError(t, err)
+	require.NotEqual(t, p.ID, o.ID, "a browser sending someone else's hashed email joins nobody")
+	require.Equal(t, []string{anon2}, o.AnonymousIDs)
+	_, err = st.store.Lookup(ctx, identity.ID{Kind: identity.EmailSHA256, Value: strings.Repeat("a1", 32)})
+	require.ErrorIs(t, err, profile.ErrNotFound, "per-destination hashes are not identifiers")
 }

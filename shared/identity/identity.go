@@ -1,5 +1,46 @@
-// Package identity is dcrm's identity graph: the identifiers a customer is known by (cookies, logins)
-// and the rules that decide which profile an event belongs to and when two profiles become one.
+// Package identity is dcrm's identity graph: the identifiers a customer is known by (cookies, logins,
+// hashed emails and phones) and the rules that decide which profile an event belongs to and when two
+// profiles become one.
+//
+// Each identifier belongs to at most one profile. An event's anonymousId and userId are resolved
+// first (Resolve, ResolveAlias); its hashed email and phone then refine the plan (Refine), and the
+// per-kind limits bound what a profile takes. Values that are junk ("null", "0", an all-zero id,
+// the hash of an empty string …, see Junk) are never identifiers.
+//
+// The rules, by kind of identifier, where the event's profile is P (the profile its anonymousId and
+// userId resolve to, or a new one) and the identifier already belongs to profile O:
+//
+//	identifier     | source          | not owned yet        | owned by P | owned by another profile O
+//	---------------+-----------------+----------------------+------------+-------------------------------------------
+//	anonymousId    | any             | attached to P        | -          | anonymous O joins the user's profile on an
+//	(cookie)       |                 |                      |            | event or alias that names both; O of
+//	               |                 |                      |            | another user keeps it (Resolve)
+//	userId         | any             | attached to P        | -          | the event goes to O; never merges with
+//	               |                 |                      |            | another userId (alias of an earlier userId
+//	               |                 |                      |            | links the new one to the same profile)
+//	emailSha256,   | browser         | attached to P        | -          | O keeps it; nothing is joined and the
+//	phoneSha256    | (untrusted)     |                      |            | event stays on P (Kept)
+//	               | server (trusted)| attached to P        | -          | O and P become one when at most one of
+//	               |                 |                      |            | them has a userId (or both the same): the
+//	               |                 |                      |            | anonymous one joins the known one (both
+//	               |                 |                      |            | anonymous: O joins P; P new: the event goes
+//	               |                 |                      |            | to O); two different userIds: O keeps it
+//
+// Limits per profile (Limit): one userId, 50 anonymousIds, 5 emailSha256 and 5 phoneSha256. A new
+// identifier that would take its profile past the limit of its kind is not attached (Plan.Dropped):
+// the event is still recorded on the profile, the identifiers it holds already stay, and the new one
+// stays unowned, so a later event carrying only it starts a profile of its own. The first identifiers
+// of a kind are kept and later ones stop being attached, never the other way round, so that an
+// identifier once resolved keeps resolving to its profile. A merge that would take the joined profile
+// past a limit is refused: both profiles stay as they are and the event goes to the one it names
+// (the other's identifiers are Kept). The one userId per profile is guarded by "two different userIds
+// never merge"; the only way a second userId leads to a profile is an alias call naming an earlier
+// userId of the customer, which links the new one without changing the profile's userId.
+//
+// Hashed identifiers from a browser cannot prove who the visitor is (anyone may send the hash of
+// someone else's email), so they never move an identifier or join profiles: a browser key must not
+// be able to join two customers by sending someone else's hashed email. Only server-side (trusted)
+// sources join through them, and even then two profiles of two different userIds never merge.
 package identity
 
 import (
@@ -17,16 +58,21 @@ type Kind string
 
 // Kinds of identifier known to dcrm.
 const (
-	Anonymous Kind = "anonymousId" // a cookie or device id set by the tracker
-	User      Kind = "userId"      // the site's own id for a logged-in customer
+	Anonymous   Kind = "anonymousId" // a cookie or device id set by the tracker
+	User        Kind = "userId"      // the site's own id for a logged-in customer
+	EmailSHA256 Kind = "emailSha256" // the SHA-256 (hex) of a normalised email address
+	PhoneSHA256 Kind = "phoneSha256" // the SHA-256 (hex) of a normalised phone number
 )
 
-// Kinds lists every known kind, in the order lookups try them.
+// Kinds lists the kinds an event names in its own fields, in the order lookups try them.
 func Kinds() []Kind { return []Kind{User, Anonymous} }
+
+// HashedKinds lists the kinds an event carries among its hashes (see HashedIDs).
+func HashedKinds() []Kind { return []Kind{EmailSHA256, PhoneSHA256} }
 
 // ParseKind returns the kind whose name is s.
 func ParseKind(s string) (Kind, error) {
-	for _, k := range Kinds() {
+	for _, k := range append(Kinds(), HashedKinds()...) {
 		if string(k) == s {
 			return k, nil
 		}
@@ -68,6 +114,8 @@ func Parse(s string) (ID, error) {
 type Owner struct {
 	ProfileID string
 	UserID    string // the profile's user id, "" for an anonymous profile
+	// Held counts the identifiers of each kind the profile holds, for the limits (Refine).
+	Held map[Kind]int
 }
 
 // Known tells whether the identifier already belongs to a profile.
@@ -84,8 +132,12 @@ type Plan struct {
 	// and its history folded into it. "" when nothing merges.
 	MergeFrom string
 	// Kept are identifiers of the event left on the profile they belong to, because joining them
-	// would join two different users.
+	// would join two different users, or is not allowed from the event's source, or would take a
+	// profile past a limit.
 	Kept []ID
+	// Dropped are new identifiers of the event left unattached because Profile holds as many of
+	// their kind as Limit allows.
+	Dropped []ID
 }
 
 // Resolve decides where an event carrying anonymousId anon and userId user (either may be empty)

@@ -2,7 +2,9 @@
 // are known by, their traits, when they were first and last seen and how active they are. It holds
 // the rules for recording an event on a profile and for folding one profile into another; both are
 // order-independent (first seen is a minimum, last seen a maximum, each trait keeps its latest
-// value), so events may arrive late or out of order.
+// value, sessions are derived again from the sorted recent activity), so events may arrive late
+// or out of order. Sessions, commerce and forms are bounded; what happens past their bounds is
+// said with them (see Sessions, and Commerce and forms).
 package profile
 
 import (
@@ -10,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -60,6 +63,26 @@ type Profile struct {
 
 	Score          *scoring.Score // nil until first scored
 	LapseAlertedAt time.Time      // when the last lapse alert was raised, zero if never
+
+	// Hits are the recent activity sessions are derived from, sorted, at most MaxHits; Settled
+	// holds what older activity and older orders contributed (see Sessions).
+	Hits    []Hit
+	Settled Settled
+	// Visits, EngagedSeconds, Session (the latest session, nil before the first) and LastChannel
+	// (the channel of the latest session that has one) are derived from Hits and Settled.
+	Visits         int
+	EngagedSeconds int
+	Session        *Session
+	LastChannel    string
+
+	Products Products
+	// Orders are the latest orders, sorted by time, one per order id, at most MaxOrders;
+	// OrderCount and Revenue count them with the settled ones (see Commerce and forms).
+	Orders     []Order
+	OrderCount int
+	Revenue    float64
+	Basket     Basket
+	Forms      map[string]Form // by form id, at most MaxForms
 }
 
 // Live tells whether the profile holds a customer's history (it was not merged into another).
@@ -87,6 +110,19 @@ type Activity struct {
 	Traits      map[string]any
 	PreviousID  string // alias: the earlier anonymous id or user id that UserID joins
 	GroupID     string // group: the group the customer belongs to
+
+	// What sessions read (see Sessions): the event's campaign tags and channel (from its
+	// enrichment), the page a page or screen event shows, the seconds a page ping reports.
+	Campaign Campaign
+	Channel  string
+	Page     string
+	Engaged  int
+	// What commerce and forms read from a track event (see Commerce and forms).
+	Event    string // track: the event name
+	Products []Line
+	OrderID  string
+	Revenue  float64
+	FormID   string
 }
 
 // FromEvent checks an event from the stream and returns its activity. Errors wrap ErrInvalidEvent
@@ -135,6 +171,7 @@ func FromEvent(e beacon.Event) (Activity, error) {
 	case beacon.Group:
 		a.GroupID = e.GroupID // its traits are the group's, not the customer's
 	}
+	readDetails(e, &a)
 	if e.Type == beacon.Identify && len(e.Traits) > 0 && string(e.Traits) != "null" {
 		if err := json.Unmarshal(e.Traits, &a.Traits); err != nil {
 			return invalid("traits are not a JSON object")
@@ -161,10 +198,19 @@ func Apply(p Profile, a Activity, attach []identity.ID) Profile {
 		p.Counts.Screens++
 	case beacon.Track:
 		p.Counts.Tracks++
+		p.applyCommerce(a)
 	case beacon.Identify:
 		p.Counts.Identifies++
 	case beacon.Group:
 		p.Groups = addGroups(p.Groups, a.GroupID)
+	}
+	switch a.Type {
+	case beacon.Page, beacon.Screen, beacon.Track:
+		h := Hit{At: a.At, PageView: a.Type != beacon.Track, Engaged: a.Engaged, Campaign: a.Campaign, Channel: a.Channel}
+		if h.PageView {
+			h.Page = a.Page
+		}
+		p.addHit(h)
 	}
 	p.seen(a.At, a.At)
 	for k, v := range a.Traits {
@@ -174,8 +220,10 @@ func Apply(p Profile, a Activity, attach []identity.ID) Profile {
 }
 
 // Fold returns into with from's history folded in: counts summed, first seen the earlier, last
-// seen the later, identifiers united, each trait the later set. into keeps its id, score and alert
-// state. Profiles of two different users do not fold (identity.ErrDifferentUsers).
+// seen the later, identifiers united, each trait the later set, activity windows merged and
+// sessions derived again from the merged window, products, orders (one per order id), baskets
+// and forms combined. into keeps its id, score and alert state. Profiles of two different users
+// do not fold (identity.ErrDifferentUsers).
 func Fold(into, from Profile) (Profile, error) {
 	if err := identity.CanMerge(into.UserID, from.UserID); err != nil {
 		return into, err
@@ -198,6 +246,8 @@ func Fold(into, from Profile) (Profile, error) {
 		out.setTrait(k, from.Traits[k], from.TraitTimes[k])
 	}
 	out.MergedFrom = union(out.MergedFrom, append([]string{from.ID}, from.MergedFrom...)...)
+	out.foldHits(from.Settled, from.Hits)
+	out.foldCommerce(from)
 	return out, nil
 }
 
@@ -247,6 +297,15 @@ func (p Profile) clone() Profile {
 		s := *p.Score
 		p.Score = &s
 	}
+	p.Hits = slices.Clone(p.Hits)
+	if p.Session != nil {
+		s := *p.Session
+		p.Session = &s
+	}
+	p.Products = p.Products.clone()
+	p.Orders = slices.Clone(p.Orders)
+	p.Basket.Changes = slices.Clone(p.Basket.Changes)
+	p.Forms = maps.Clone(p.Forms)
 	return p
 }
 
@@ -284,6 +343,18 @@ type View struct {
 	Score        *scoring.Score `json:"score,omitempty"`
 	MergedFrom   []string       `json:"mergedFrom,omitempty"`
 	UpdatedAt    time.Time      `json:"updatedAt"`
+
+	Visits         int     `json:"visits"`
+	Depth          float64 `json:"depth"` // page and screen views per visit, to two decimals
+	EngagedSeconds int     `json:"engagedSeconds"`
+	// Session is the current or last session.
+	Session     *Session    `json:"session,omitempty"`
+	LastChannel string      `json:"lastChannel,omitempty"`
+	Products    *Products   `json:"products,omitempty"`
+	Orders      int         `json:"orders"`
+	Revenue     float64     `json:"revenue"`
+	Basket      *OpenBasket `json:"basket,omitempty"`
+	OpenForms   []OpenForm  `json:"openForms,omitempty"`
 }
 
 // View returns the API view of the profile.
@@ -292,6 +363,18 @@ func (p Profile) View() View {
 		ProfileID: p.ID, UserID: p.UserID, AnonymousIDs: slices.Clone(p.AnonymousIDs), Traits: maps.Clone(p.Traits),
 		FirstSeen: p.FirstSeen, LastSeen: p.LastSeen, Counts: p.Counts, Groups: slices.Clone(p.Groups), Score: p.Score,
 		MergedFrom: slices.Clone(p.MergedFrom), UpdatedAt: p.UpdatedAt,
+		Visits: p.Visits, EngagedSeconds: p.EngagedSeconds, LastChannel: p.LastChannel,
+		Orders: p.OrderCount, Revenue: p.Revenue, Basket: p.Basket.Open(), OpenForms: p.OpenForms(),
+	}
+	if p.Visits > 0 {
+		v.Depth = math.Round(float64(p.Counts.PageViews+p.Counts.Screens)/float64(p.Visits)*100) / 100
+	}
+	if p.Session != nil {
+		s := *p.Session
+		v.Session = &s
+	}
+	if ps := p.Products.clone(); len(ps.Viewed)+len(ps.Carted)+len(ps.Bought) > 0 {
+		v.Products = &ps
 	}
 	if v.AnonymousIDs == nil {
 		v.AnonymousIDs = []string{}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +70,7 @@ func TestFromEventOfScreenGroupAndAlias(t *testing.T) {
 		want  Activity
 	}{
 		{beacon.Event{Type: beacon.Screen, MessageID: "m1", AnonymousID: "A", Name: "Home", Timestamp: t0},
-			Activity{MessageID: "m1", Type: beacon.Screen, AnonymousID: "A", At: t0}},
+			Activity{MessageID: "m1", Type: beacon.Screen, AnonymousID: "A", At: t0, Page: "Home"}},
 		{beacon.Event{Type: beacon.Group, MessageID: "m2", UserID: "U", GroupID: "acme", Traits: json.RawMessage(`{"name":"Acme"}`), Timestamp: t0},
 			Activity{MessageID: "m2", Type: beacon.Group, UserID: "U", GroupID: "acme", At: t0}},
 		{beacon.Event{Type: beacon.Alias, MessageID: "m3", AnonymousID: "A2", PreviousID: "A1", UserID: "U", Timestamp: t0},
@@ -120,7 +121,9 @@ func TestApplyCountsAndSeenInAnyOrder(t *testing.T) {
 		return p
 	}
 	want := Profile{ID: "p", UserID: "U", AnonymousIDs: []string{"A"}, FirstSeen: at(0), LastSeen: at(20),
-		Counts: Counts{Events: 4, PageViews: 2, Tracks: 1, Identifies: 1}}
+		Counts: Counts{Events: 4, PageViews: 2, Tracks: 1, Identifies: 1},
+		Hits:   []Hit{{At: at(0), PageView: true}, {At: at(5)}, {At: at(10), PageView: true}}, Visits: 1,
+		Session: &Session{ID: "ses_" + strconv.FormatInt(at(0).UnixMilli(), 36), Start: at(0), End: at(10), Events: 3, PageViews: 2}}
 	for _, order := range [][]int{{0, 1, 2, 3}, {3, 2, 1, 0}, {2, 0, 3, 1}} {
 		if got := apply(order); !reflect.DeepEqual(got, want) {
 			t.Errorf("order %v: %+v\nwant %+v", order, got, want)
@@ -215,7 +218,8 @@ func TestViewJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"profileId":"p1","anonymousIds":[],"traits":{},"firstSeen":"2025-03-01T10:00:00Z","lastSeen":"2025-03-01T10:00:00Z",` +
-		`"counts":{"events":0,"pageViews":0,"tracks":0,"identifies":0,"screens":0},"updatedAt":"2025-03-01T10:00:00Z"}`
+		`"counts":{"events":0,"pageViews":0,"tracks":0,"identifies":0,"screens":0},"updatedAt":"2025-03-01T10:00:00Z",` +
+		`"visits":0,"depth":0,"engagedSeconds":0,"orders":0,"revenue":0}`
 	if string(b) != want {
 		t.Errorf("view JSON\n%s\nwant\n%s", b, want)
 	}

@@ -18,6 +18,7 @@ type profileItem struct {
 	ProfileID    string               `dynamo:"profileId,hash"`
 	UserID       string               `dynamo:"userId,omitempty"`
 	AnonymousIDs []string             `dynamo:"anonymousIds,omitempty"`
+	Hashed       []string             `dynamo:"hashedIds,omitempty"` // hashed identifiers ("emailSha256:<hex>"), sorted
 	Traits       traits               `dynamo:"traits,omitempty"`
 	TraitTimes   map[string]time.Time `dynamo:"traitTimes,omitempty"`
 	FirstSeen    time.Time            `dynamo:"firstSeen,omitempty"`
@@ -37,6 +38,8 @@ type profileItem struct {
 	Segment        string    `dynamo:"segment,omitempty"`
 	ScoredAt       time.Time `dynamo:"scoredAt,omitempty"`
 	LapseAlertedAt time.Time `dynamo:"lapseAlertedAt,omitempty"`
+
+	aggregateFields // sessions, commerce and forms, owned by stitch
 }
 
 type counts struct {
@@ -101,6 +104,7 @@ func (it profileItem) profile() profile.Profile {
 		MergedInto: it.MergedInto, MergedFrom: it.MergedFrom, UpdatedAt: it.UpdatedAt,
 		LapseAlertedAt: it.LapseAlertedAt,
 	}
+	it.aggregateFields.fill(&p)
 	if !it.ScoredAt.IsZero() {
 		p.Score = &scoring.Score{
 			RecencyDays: it.RecencyDays, Frequency: it.Frequency,

@@ -122,13 +122,28 @@ var (
 	errConflict = errors.New("lost a race with another writer; read again")
 )
 
+// Claims are what an event says of who it is beside its anonymousId and userId: its hashed
+// identifiers (identity.HashedIDs: email and phone SHA-256) and whether its source is trusted (a
+// server-side key). The identity rules decide what they may join (identity.Refine).
+type Claims struct {
+	Hashed  []identity.ID
+	Trusted bool
+}
+
 // Record records an activity on the profile its identifiers resolve to, creating and merging
 // profiles as the identity rules decide. Recording the same message id again changes nothing.
 func (s *Store) Record(ctx context.Context, a profile.Activity) (Result, error) {
+	return s.RecordClaims(ctx, a, Claims{})
+}
+
+// RecordClaims is Record for an event that also carries the given claims: its hashed identifiers
+// are resolved, attached and (from a trusted source) joined like its other identifiers, under the
+// rules and limits of package identity.
+func (s *Store) RecordClaims(ctx context.Context, a profile.Activity, c Claims) (Result, error) {
 	var merged []string
 	conflicts := 0
 	for range maxAttempts {
-		res, from, err := s.record(ctx, a)
+		res, from, err := s.record(ctx, a, c)
 		if from != "" {
 			merged = append(merged, from)
 		}
@@ -158,19 +173,55 @@ func (s *Store) Record(ctx context.Context, a profile.Activity) (Result, error) 
 type ref struct {
 	item    *identityItem // nil for a new identifier
 	live    profile.Profile
-	version int // of live; 0 when it does not exist yet
+	version int      // of live; 0 when it does not exist yet
+	hashed  []string // live's hashed identifiers (profileItem.Hashed)
 }
 
 func (r ref) owner() identity.Owner {
 	if r.item == nil {
 		return identity.Owner{}
 	}
-	return identity.Owner{ProfileID: r.live.ID, UserID: r.live.UserID}
+	held := map[identity.Kind]int{identity.Anonymous: len(r.live.AnonymousIDs)}
+	if r.live.UserID != "" {
+		held[identity.User] = 1
+	}
+	for _, id := range parseIDs(r.hashed) {
+		held[id.Kind]++
+	}
+	return identity.Owner{ProfileID: r.live.ID, UserID: r.live.UserID, Held: held}
+}
+
+// parseIDs reads identifiers stored as text, skipping any that cannot be read.
+func parseIDs(ss []string) []identity.ID {
+	var ids []identity.ID
+	for _, s := range ss {
+		if id, err := identity.Parse(s); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// identifiers lists every identifier the stored profile holds, hashed ones included.
+func (it profileItem) identifiers() []identity.ID {
+	return append(it.profile().Identifiers(), parseIDs(it.Hashed)...)
+}
+
+// withHashed returns the sorted union of the stored hashed identifiers and the hashed ones of ids.
+func withHashed(stored []string, ids []identity.ID) []string {
+	out := slices.Clone(stored)
+	for _, id := range ids {
+		if id.Kind == identity.EmailSHA256 || id.Kind == identity.PhoneSHA256 {
+			out = append(out, id.String())
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // record makes one attempt. It returns errRetry after changing the graph (a merge) and errConflict
 // after losing a race (a claim or a write), with the id of the profile it folded in, if any.
-func (s *Store) record(ctx context.Context, a profile.Activity) (Result, string, error) {
+func (s *Store) record(ctx context.Context, a profile.Activity, c Claims) (Result, string, error) {
 	refs := map[identity.ID]ref{}
 	var folded string
 	read := func(id identity.ID) (ref, error) {
@@ -197,7 +248,7 @@ func (s *Store) record(ctx context.Context, a profile.Activity) (Result, string,
 	if alias {
 		anon = identity.AnonymousID(a.PreviousID)
 	}
-	for _, id := range []identity.ID{anon, user} {
+	for _, id := range append([]identity.ID{anon, user}, c.Hashed...) {
 		if id.IsZero() {
 			continue
 		}
@@ -222,8 +273,20 @@ func (s *Store) record(ctx context.Context, a profile.Activity) (Result, string,
 	} else {
 		plan = identity.Resolve(a.AnonymousID, a.UserID, refs[anon].owner(), refs[user].owner())
 	}
+	owners := make(map[identity.ID]identity.Owner, len(refs))
+	for id, r := range refs {
+		owners[id] = r.owner()
+	}
+	plan = identity.Refine(plan, c.Hashed, owners, c.Trusted)
 	if plan.MergeFrom != "" {
-		folded, err := s.merge(ctx, plan.MergeFrom, plan.Profile, anon)
+		via := anon
+		for _, id := range plan.Attach {
+			if owners[id].ProfileID == plan.MergeFrom {
+				via = id
+				break
+			}
+		}
+		folded, err := s.merge(ctx, plan.MergeFrom, plan.Profile, via)
 		if err != nil {
 			return Result{}, "", err
 		}
@@ -234,12 +297,13 @@ func (s *Store) record(ctx context.Context, a profile.Activity) (Result, string,
 	}
 
 	target, version, created := profile.Profile{ID: plan.Profile}, 0, false
+	var hashed []string
 	if plan.Profile == "" {
 		target.ID, created = s.newID(), true
 	}
 	for _, r := range refs {
 		if r.item != nil && r.live.ID == target.ID {
-			target, version = r.live, r.version
+			target, version, hashed = r.live, r.version, r.hashed
 		}
 	}
 	for _, id := range plan.Attach {
@@ -258,9 +322,12 @@ func (s *Store) record(ctx context.Context, a profile.Activity) (Result, string,
 		MessageID: a.MessageID, ProfileID: target.ID, Type: a.Type, Timestamp: a.At,
 		RecordedAt: now, ExpiresAt: now.Add(s.eventTTL),
 	}
+	write := s.writeProfile(next, version)
+	hashed = withHashed(hashed, plan.Attach)
+	setOrRemove(write, "hashedIds", hashed, len(hashed))
 	err := s.db.WriteTx().Idempotent(true).
 		Put(s.events.Put(ledger).If("attribute_not_exists('messageId')")).
-		Update(s.writeProfile(next, version)).
+		Update(write).
 		Run(ctx)
 	switch reasons := cancellations(err); {
 	case err == nil:
@@ -309,7 +376,8 @@ func (s *Store) lookup(ctx context.Context, id identity.ID) (ref, error) {
 		return r, fmt.Errorf("get identity %s: %w", id, err)
 	}
 	r.item = &it
-	r.live, r.version, err = s.live(ctx, it.ProfileID, true)
+	live, err := s.liveItem(ctx, it.ProfileID, true)
+	r.live, r.version, r.hashed = live.profile(), live.Version, live.Hashed
 	return r, err
 }
 
@@ -317,20 +385,29 @@ func (s *Store) lookup(ctx context.Context, id identity.ID) (ref, error) {
 // does not exist yet (its identifier was claimed, the profile not written) is returned empty with
 // version 0.
 func (s *Store) live(ctx context.Context, id string, consistent bool) (profile.Profile, int, error) {
+	it, err := s.liveItem(ctx, id, consistent)
+	if err != nil {
+		return profile.Profile{}, 0, err
+	}
+	return it.profile(), it.Version, nil
+}
+
+// liveItem is live, returning the stored item.
+func (s *Store) liveItem(ctx context.Context, id string, consistent bool) (profileItem, error) {
 	for range maxHops {
 		it, found, err := s.get(ctx, id, consistent)
 		if err != nil {
-			return profile.Profile{}, 0, err
+			return profileItem{}, err
 		}
 		if !found {
-			return profile.Profile{ID: id}, 0, nil
+			return profileItem{ProfileID: id}, nil
 		}
 		if it.MergedInto == "" {
-			return it.profile(), it.Version, nil
+			return it, nil
 		}
 		id = it.MergedInto
 	}
-	return profile.Profile{}, 0, fmt.Errorf("follow merges from %s: %w", id, ErrCorrupt)
+	return profileItem{}, fmt.Errorf("follow merges from %s: %w", id, ErrCorrupt)
 }
 
 func (s *Store) get(ctx context.Context, id string, consistent bool) (profileItem, bool, error) {
@@ -374,6 +451,7 @@ func (s *Store) writeProfile(p profile.Profile, version int) *dynamo.Update {
 	setOrRemove(u, "mergedFrom", p.MergedFrom, len(p.MergedFrom))
 	setOrRemove(u, "groups", p.Groups, len(p.Groups))
 	setOrRemove(u, "traitTimes", utcTimes(p.TraitTimes), len(p.TraitTimes))
+	setAggregates(u, p)
 	return ifVersion(u, version)
 }
 
@@ -419,7 +497,7 @@ func (s *Store) merge(ctx context.Context, from, into string, via identity.ID) (
 	if dst.ID == from || identity.CanMerge(dst.UserID, src.UserID) != nil {
 		return false, nil
 	}
-	for _, id := range withID(src.profile().Identifiers(), via) {
+	for _, id := range withID(src.identifiers(), via) {
 		if err := s.repoint(ctx, id, from, dst.ID); err != nil {
 			return false, err
 		}
@@ -459,17 +537,18 @@ func (s *Store) finishMerge(ctx context.Context, from, into string, via identity
 	}
 	folded := false
 	if src.MergedInto == "" {
-		dst, dstVersion, err := s.live(ctx, into, true)
+		dstItem, err := s.liveItem(ctx, into, true)
 		if err != nil {
 			return false, err
 		}
+		dst, dstVersion := dstItem.profile(), dstItem.Version
 		if dst.ID == from {
 			return false, fmt.Errorf("merge %s into itself: %w", from, ErrCorrupt)
 		}
 		out, err := profile.Fold(dst, src.profile())
 		if errors.Is(err, identity.ErrDifferentUsers) {
 			// from became another user's profile after its identifiers were moved: move them back.
-			if err := s.undoMerge(ctx, withID(src.profile().Identifiers(), via), from, dst.ID); err != nil {
+			if err := s.undoMerge(ctx, withID(src.identifiers(), via), from, dst.ID); err != nil {
 				return false, err
 			}
 			return false, errRetry
@@ -481,8 +560,11 @@ func (s *Store) finishMerge(ctx context.Context, from, into string, via identity
 		out.UpdatedAt = now
 		mark := s.profiles.Update("profileId", from).
 			Set("mergedInto", dst.ID).Set("updatedAt", now).Set("version", src.Version+1)
+		write := s.writeProfile(out, dstVersion)
+		hashed := withHashed(dstItem.Hashed, parseIDs(src.Hashed))
+		setOrRemove(write, "hashedIds", hashed, len(hashed))
 		err = s.db.WriteTx().Idempotent(true).
-			Update(s.writeProfile(out, dstVersion)).
+			Update(write).
 			Update(ifVersion(mark, src.Version).If("attribute_not_exists('mergedInto')")).
 			Run(ctx)
 		if r := cancellations(err); err != nil {
@@ -494,7 +576,7 @@ func (s *Store) finishMerge(ctx context.Context, from, into string, via identity
 		folded = true
 	}
 	// The fold is done: clear the marks, so that readers of these identifiers need not check again.
-	for _, id := range withID(src.profile().Identifiers(), via) {
+	for _, id := range withID(src.identifiers(), via) {
 		err := s.identities.Update("identifier", id.String()).Remove("mergedFrom").
 			If("'mergedFrom' = ?", from).Run(ctx)
 		if err != nil && !dynamo.IsCondCheckFailed(err) {

@@ -1,0 +1,218 @@
+package identity
+
+import (
+	"slices"
+	"strings"
+)
+
+// Limits per kind of identifier: how many one profile holds at most (see the package comment).
+const (
+	MaxUserIDs      = 1
+	MaxAnonymousIDs = 50
+	MaxEmailHashes  = 5
+	MaxPhoneHashes  = 5
+)
+
+// Limit returns how many identifiers of kind k one profile holds at most.
+func Limit(k Kind) int {
+	switch k {
+	case User:
+		return MaxUserIDs
+	case Anonymous:
+		return MaxAnonymousIDs
+	case EmailSHA256:
+		return MaxEmailHashes
+	case PhoneSHA256:
+		return MaxPhoneHashes
+	}
+	return 0
+}
+
+// hashKeys are the keys of an event's hashes (beacon.Event.Hashed) that are identifiers.
+var hashKeys = map[string]Kind{"email_sha256": EmailSHA256, "phone_sha256": PhoneSHA256}
+
+// HashedIDs returns the identifiers among an event's hashes: "email_sha256" and "phone_sha256",
+// each a SHA-256 in hex (case is ignored), in the order of HashedKinds. Other hashes (per-destination
+// variants) are not identifiers; values that are not a SHA-256 or are junk (the hash of an empty
+// value, say) are left out and reported in skipped as "key: reason".
+func HashedIDs(hashed map[string]string) (ids []ID, skipped []string) {
+	for _, key := range []string{"email_sha256", "phone_sha256"} {
+		v, ok := hashed[key]
+		if !ok {
+			continue
+		}
+		v = strings.ToLower(strings.TrimSpace(v))
+		if !isSHA256(v) {
+			skipped = append(skipped, key+": not a SHA-256 in hex")
+			continue
+		}
+		if reason, junk := Junk(v); junk {
+			skipped = append(skipped, key+": "+reason)
+			continue
+		}
+		ids = append(ids, ID{Kind: hashKeys[key], Value: v})
+	}
+	return ids, skipped
+}
+
+func isSHA256(v string) bool {
+	if len(v) != 64 {
+		return false
+	}
+	for _, c := range v {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Refine completes a plan of Resolve or ResolveAlias with the rules for an event's hashed
+// identifiers and the per-kind limits (see the package comment). owners are the current owners of
+// the event's identifiers (the plan's and hashed), the zero Owner for a new one, each with the
+// counts of what its profile holds; trusted tells whether the event comes from a server-side source.
+//
+// A plan that merges is returned as is, unless the merge would take the joined profile past a
+// limit; the hashed identifiers are considered again once the merge is done. At most one merge is
+// planned at a time.
+func Refine(p Plan, hashed []ID, owners map[ID]Owner, trusted bool) Plan {
+	p = clonePlan(p)
+	if p.MergeFrom != "" {
+		if p.mergeFits(owners) {
+			return p
+		}
+		// Refused: the merging profile keeps its identifiers, the event goes to the target.
+		var attach []ID
+		for _, id := range p.Attach {
+			if owners[id].ProfileID == p.MergeFrom {
+				p.Kept = append(p.Kept, id)
+			} else {
+				attach = append(attach, id)
+			}
+		}
+		p.Attach, p.MergeFrom = attach, ""
+	}
+	for _, h := range hashed {
+		o := owners[h]
+		switch {
+		case !o.Known():
+			p.Attach = append(p.Attach, h)
+			continue
+		case o.ProfileID == p.Profile:
+			p.Attach = append(p.Attach, h)
+			continue
+		case !trusted:
+			p.Kept = append(p.Kept, h)
+			continue
+		}
+		user := p.user(owners)
+		if !SameUser(o.UserID, user) {
+			p.Kept = append(p.Kept, h)
+			continue
+		}
+		if p.Profile == "" {
+			// A new profile would start: the event goes to the hash's profile instead.
+			q := Plan{Profile: o.ProfileID, Attach: append(slices.Clone(p.Attach), h), Kept: p.Kept, Dropped: p.Dropped}
+			if q.fits(owners) {
+				p = q
+			} else {
+				p.Kept = append(p.Kept, h)
+			}
+			continue
+		}
+		// Two profiles become one: the anonymous one joins the known one.
+		into, from := p.Profile, o.ProfileID
+		if user == "" && o.UserID != "" {
+			into, from = from, into
+		}
+		q := Plan{Profile: into, Attach: append(slices.Clone(p.Attach), h), MergeFrom: from, Kept: p.Kept, Dropped: p.Dropped}
+		if q.mergeFits(owners) {
+			return q
+		}
+		p.Kept = append(p.Kept, h)
+	}
+	return p.bound(owners)
+}
+
+// user is the user id of the plan's profile once the plan is carried out.
+func (p Plan) user(owners map[ID]Owner) string {
+	if o := p.owner(owners); o.UserID != "" {
+		return o.UserID
+	}
+	for _, id := range p.Attach {
+		if id.Kind == User {
+			return id.Value
+		}
+	}
+	return ""
+}
+
+// owner is what owners tell of the plan's profile (zero for a new one).
+func (p Plan) owner(owners map[ID]Owner) Owner {
+	if p.Profile == "" {
+		return Owner{}
+	}
+	for _, o := range owners {
+		if o.ProfileID == p.Profile {
+			return o
+		}
+	}
+	return Owner{ProfileID: p.Profile}
+}
+
+// held counts what the plan's profile holds, plus (when it merges) what the merging profile holds.
+func (p Plan) held(owners map[ID]Owner) map[Kind]int {
+	n := map[Kind]int{}
+	for k, c := range p.owner(owners).Held {
+		n[k] += c
+	}
+	if p.MergeFrom != "" {
+		for k, c := range (Plan{Profile: p.MergeFrom}).owner(owners).Held {
+			n[k] += c
+		}
+	}
+	return n
+}
+
+// mergeFits tells whether the profile a merge makes stays within the limits of the hashed and
+// anonymous kinds (one userId is guarded by CanMerge).
+func (p Plan) mergeFits(owners map[ID]Owner) bool {
+	n := p.held(owners)
+	for _, k := range []Kind{Anonymous, EmailSHA256, PhoneSHA256} {
+		if n[k] > Limit(k) {
+			return false
+		}
+	}
+	return p.fits(owners)
+}
+
+// fits tells whether the new identifiers the plan attaches keep its profile within the limits.
+func (p Plan) fits(owners map[ID]Owner) bool { return len(p.bound(owners).Dropped) == len(p.Dropped) }
+
+// bound moves the new identifiers that would take the plan's profile past the limit of their kind
+// from Attach to Dropped. Identifiers the profile (or, when it merges, the merging profile) holds
+// already stay; user ids are bounded by the rules of Resolve, not here.
+func (p Plan) bound(owners map[ID]Owner) Plan {
+	n := p.held(owners)
+	var attach []ID
+	for _, id := range p.Attach {
+		o := owners[id]
+		if id.Kind == User || o.Known() && (o.ProfileID == p.Profile || o.ProfileID == p.MergeFrom) {
+			attach = append(attach, id)
+			continue
+		}
+		if n[id.Kind] >= Limit(id.Kind) {
+			p.Dropped = append(p.Dropped, id)
+			continue
+		}
+		n[id.Kind]++
+		attach = append(attach, id)
+	}
+	p.Attach = attach
+	return p
+}
+
+func clonePlan(p Plan) Plan {
+	p.Attach, p.Kept, p.Dropped = slices.Clone(p.Attach), slices.Clone(p.Kept), slices.Clone(p.Dropped)
+	return p
+}

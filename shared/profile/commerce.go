@@ -1,0 +1,398 @@
+package profile
+
+import (
+	"cmp"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Commerce and forms.
+//
+// Products, orders and the basket come from the track events of the Segment e-commerce spec:
+// "Product Viewed", "Product Added", "Product Removed" and "Order Completed", naming products by
+// properties.product_id (or productId) or in properties.products[] (each with product_id,
+// quantity, price). Forms come from "Form Started" and "Form Submitted" with properties.formId
+// (or form_id, form_name). Event names match without regard to case, spaces, underscores or
+// hyphens ("order_completed" is "Order Completed").
+//
+//   - Products viewed, carted and bought are counts per product id, at most MaxProducts each: when
+//     a new product does not fit, the least counted (of equal counts, the greatest id) is dropped,
+//     so a product's count restarts if it comes back after being dropped.
+//   - An order counts once per order_id (an order without one is its own order). Revenue is
+//     properties.revenue, else properties.total (numbers or numeric strings; the currency is not
+//     converted). The latest MaxOrders orders are kept to recognise repeats; older ones are
+//     settled, and a repeat of a settled order counts again. Of two occurrences of one order id
+//     (a browser and a server both reporting it) the earlier is kept (of equal times, the one with
+//     the greater revenue, then the more products); its revenue and products are the order's.
+//   - The open basket is what was added and removed after the latest order (by event time): the
+//     latest MaxBasketChanges changes are kept; quantities are summed per product (items at zero
+//     or below are not in the basket) and priced at their latest price.
+//   - A form is open when it was last started after it was last submitted; at most MaxForms forms
+//     are remembered, the least recently used dropped first.
+const (
+	MaxProducts      = 50
+	MaxOrders        = 100
+	MaxBasketChanges = 100
+	MaxForms         = 20
+)
+
+// Event names of the track events a profile reads, normalised (see eventKey).
+const (
+	eventPagePing       = "pageping"
+	eventProductViewed  = "productviewed"
+	eventProductAdded   = "productadded"
+	eventProductRemoved = "productremoved"
+	eventOrderCompleted = "ordercompleted"
+	eventFormStarted    = "formstarted"
+	eventFormSubmitted  = "formsubmitted"
+)
+
+// eventKey normalises a track event's name: lower case, without spaces, underscores or hyphens.
+func eventKey(name string) string {
+	if len(name) > 64 {
+		return ""
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '_', '-', '\t':
+			return -1
+		}
+		return r
+	}, strings.ToLower(name))
+}
+
+// Line is a product an event names.
+type Line struct {
+	ProductID string
+	Quantity  int     // at least 1
+	Price     float64 // 0 when not given
+}
+
+// Products are the products a customer viewed, put in a basket and bought, with how often.
+type Products struct {
+	Viewed map[string]int `json:"viewed,omitempty"`
+	Carted map[string]int `json:"carted,omitempty"`
+	Bought map[string]int `json:"bought,omitempty"`
+}
+
+func (ps Products) clone() Products {
+	return Products{Viewed: maps.Clone(ps.Viewed), Carted: maps.Clone(ps.Carted), Bought: maps.Clone(ps.Bought)}
+}
+
+// countProduct adds n to a product's count, keeping at most MaxProducts products.
+func countProduct(m map[string]int, id string, n int) map[string]int {
+	if id == "" || n <= 0 {
+		return m
+	}
+	if m == nil {
+		m = map[string]int{}
+	}
+	m[id] += n
+	for len(m) > MaxProducts {
+		var drop string
+		for k, v := range m {
+			if drop == "" || v < m[drop] || (v == m[drop] && k > drop) {
+				drop = k
+			}
+		}
+		delete(m, drop)
+	}
+	return m
+}
+
+// Order is a completed order.
+type Order struct {
+	ID      string
+	At      time.Time
+	Revenue float64
+	Lines   []Line // the products bought
+}
+
+// preferred tells whether occurrence a of an order is kept over occurrence b.
+func preferred(a, b Order) bool {
+	if c := cmp.Or(b.At.Compare(a.At), cmp.Compare(a.Revenue, b.Revenue), cmp.Compare(len(a.Lines), len(b.Lines))); c != 0 {
+		return c > 0
+	}
+	return slices.CompareFunc(a.Lines, b.Lines, func(x, y Line) int {
+		return cmp.Or(cmp.Compare(x.ProductID, y.ProductID), cmp.Compare(x.Quantity, y.Quantity), cmp.Compare(x.Price, y.Price))
+	}) > 0
+}
+
+// bought adds (sign 1) or takes away (sign -1) an order's products from the products bought.
+func (p *Profile) bought(o Order, sign int) {
+	for _, l := range o.Lines {
+		if sign > 0 {
+			p.Products.Bought = countProduct(p.Products.Bought, l.ProductID, l.Quantity)
+			continue
+		}
+		if n, ok := p.Products.Bought[l.ProductID]; ok {
+			if n <= l.Quantity {
+				delete(p.Products.Bought, l.ProductID)
+			} else {
+				p.Products.Bought[l.ProductID] = n - l.Quantity
+			}
+		}
+	}
+}
+
+func compareOrders(a, b Order) int {
+	return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.ID, b.ID))
+}
+
+// addOrder records an order, keeping the preferred occurrence of a repeated order id and the
+// products bought in step with the kept occurrences. counted says that o's products are among the
+// products bought already (o comes from a profile being folded in).
+func (p *Profile) addOrder(o Order, counted bool) {
+	if i := slices.IndexFunc(p.Orders, func(k Order) bool { return k.ID == o.ID }); i >= 0 {
+		kept := p.Orders[i]
+		if !preferred(o, kept) {
+			if counted {
+				p.bought(o, -1)
+			}
+			return
+		}
+		p.bought(kept, -1)
+		if !counted {
+			p.bought(o, 1)
+		}
+		p.Orders = slices.Delete(p.Orders, i, i+1)
+		p.insertOrder(o)
+		return
+	}
+	if !counted {
+		p.bought(o, 1)
+	}
+	if !p.Settled.OrdersUntil.IsZero() && !o.At.After(p.Settled.OrdersUntil) {
+		p.Settled.Orders++
+		p.Settled.Revenue += o.Revenue
+		return
+	}
+	p.insertOrder(o)
+}
+
+func (p *Profile) insertOrder(o Order) {
+	i, _ := slices.BinarySearchFunc(p.Orders, o, compareOrders)
+	p.Orders = slices.Insert(p.Orders, i, o)
+	for len(p.Orders) > MaxOrders {
+		old := p.Orders[0]
+		p.Settled.Orders++
+		p.Settled.Revenue += old.Revenue
+		p.Settled.OrdersUntil = old.At
+		p.Orders = p.Orders[1:]
+	}
+}
+
+// deriveOrders computes the order count and revenue.
+func (p *Profile) deriveOrders() {
+	p.OrderCount, p.Revenue = p.Settled.Orders, p.Settled.Revenue
+	for _, o := range p.Orders {
+		p.OrderCount++
+		p.Revenue += o.Revenue
+	}
+	p.Revenue = math.Round(p.Revenue*1e6) / 1e6 // sums of cents stay cents
+}
+
+// BasketChange is a product put into (Quantity > 0) or taken out of (Quantity < 0) the basket.
+type BasketChange struct {
+	At        time.Time
+	ProductID string
+	Quantity  int
+	Price     float64
+}
+
+func compareChanges(a, b BasketChange) int {
+	return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.ProductID, b.ProductID), cmp.Compare(a.Quantity, b.Quantity),
+		cmp.Compare(a.Price, b.Price))
+}
+
+// Basket is the basket changes since the latest order.
+type Basket struct {
+	Changes   []BasketChange // sorted by time, all after ClearedAt, at most MaxBasketChanges
+	ClearedAt time.Time      // the latest order; zero before the first
+}
+
+func (b *Basket) change(c BasketChange) {
+	if c.ProductID == "" || !c.At.After(b.ClearedAt) {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(b.Changes, c, compareChanges)
+	b.Changes = slices.Insert(b.Changes, i, c)
+	if n := len(b.Changes) - MaxBasketChanges; n > 0 {
+		b.Changes = slices.Clone(b.Changes[n:])
+	}
+}
+
+func (b *Basket) clear(at time.Time) {
+	if !at.After(b.ClearedAt) {
+		return
+	}
+	b.ClearedAt = at
+	b.Changes = slices.DeleteFunc(b.Changes, func(c BasketChange) bool { return !c.At.After(at) })
+}
+
+// BasketItem is a product in the open basket.
+type BasketItem struct {
+	ProductID string  `json:"productId"`
+	Quantity  int     `json:"quantity"`
+	Price     float64 `json:"price,omitempty"`
+}
+
+// OpenBasket is the basket as triggers and the profile API see it.
+type OpenBasket struct {
+	Items     []BasketItem `json:"items"` // by product id
+	Value     float64      `json:"value"`
+	UpdatedAt time.Time    `json:"updatedAt"`
+}
+
+// Open returns the open basket, or nil when it is empty.
+func (b Basket) Open() *OpenBasket {
+	items := map[string]*BasketItem{}
+	var updated time.Time
+	for _, c := range b.Changes {
+		it := items[c.ProductID]
+		if it == nil {
+			it = &BasketItem{ProductID: c.ProductID}
+			items[c.ProductID] = it
+		}
+		it.Quantity += c.Quantity
+		if c.Quantity > 0 && c.Price != 0 {
+			it.Price = c.Price
+		}
+		updated = c.At
+	}
+	out := &OpenBasket{UpdatedAt: updated}
+	for _, id := range slices.Sorted(maps.Keys(items)) {
+		if it := items[id]; it.Quantity > 0 {
+			out.Items = append(out.Items, *it)
+			out.Value += float64(it.Quantity) * it.Price
+		}
+	}
+	if len(out.Items) == 0 {
+		return nil
+	}
+	out.Value = math.Round(out.Value*1e6) / 1e6
+	return out
+}
+
+// Form is when a form was last started and last submitted (zero if never).
+type Form struct {
+	StartedAt   time.Time
+	SubmittedAt time.Time
+}
+
+func (f Form) used() time.Time {
+	if f.SubmittedAt.After(f.StartedAt) {
+		return f.SubmittedAt
+	}
+	return f.StartedAt
+}
+
+// OpenForm is a form started and not submitted since.
+type OpenForm struct {
+	FormID    string    `json:"formId"`
+	StartedAt time.Time `json:"startedAt"`
+}
+
+func (p *Profile) form(id string, f Form) {
+	if id == "" {
+		return
+	}
+	if p.Forms == nil {
+		p.Forms = map[string]Form{}
+	}
+	cur := p.Forms[id]
+	if f.StartedAt.After(cur.StartedAt) {
+		cur.StartedAt = f.StartedAt
+	}
+	if f.SubmittedAt.After(cur.SubmittedAt) {
+		cur.SubmittedAt = f.SubmittedAt
+	}
+	p.Forms[id] = cur
+	for len(p.Forms) > MaxForms {
+		var drop string
+		for k, v := range p.Forms {
+			if d := p.Forms[drop]; drop == "" || v.used().Before(d.used()) || (v.used().Equal(d.used()) && k > drop) {
+				drop = k
+			}
+		}
+		delete(p.Forms, drop)
+	}
+}
+
+// OpenForms returns the forms started and not submitted since, by start time.
+func (p Profile) OpenForms() []OpenForm {
+	var out []OpenForm
+	for id, f := range p.Forms {
+		if f.StartedAt.After(f.SubmittedAt) {
+			out = append(out, OpenForm{FormID: id, StartedAt: f.StartedAt})
+		}
+	}
+	slices.SortFunc(out, func(a, b OpenForm) int {
+		return cmp.Or(a.StartedAt.Compare(b.StartedAt), cmp.Compare(a.FormID, b.FormID))
+	})
+	return out
+}
+
+// applyCommerce records what a track event says about products, orders, the basket and forms.
+func (p *Profile) applyCommerce(a Activity) {
+	switch eventKey(a.Event) {
+	case eventProductViewed:
+		for _, l := range a.Products {
+			p.Products.Viewed = countProduct(p.Products.Viewed, l.ProductID, 1)
+		}
+	case eventProductAdded:
+		for _, l := range a.Products {
+			p.Products.Carted = countProduct(p.Products.Carted, l.ProductID, l.Quantity)
+			p.Basket.change(BasketChange{At: a.At, ProductID: l.ProductID, Quantity: l.Quantity, Price: l.Price})
+		}
+	case eventProductRemoved:
+		for _, l := range a.Products {
+			p.Basket.change(BasketChange{At: a.At, ProductID: l.ProductID, Quantity: -l.Quantity, Price: l.Price})
+		}
+	case eventOrderCompleted:
+		id := a.OrderID
+		if id == "" {
+			id = "message:" + a.MessageID
+		}
+		p.addOrder(Order{ID: id, At: a.At, Revenue: a.Revenue, Lines: slices.Clone(a.Products)}, false)
+		p.Basket.clear(a.At)
+		p.deriveOrders()
+	case eventFormStarted:
+		p.form(a.FormID, Form{StartedAt: a.At})
+	case eventFormSubmitted:
+		p.form(a.FormID, Form{SubmittedAt: a.At})
+	}
+}
+
+// foldCommerce adds another profile's products, orders, basket and forms to p's.
+func (p *Profile) foldCommerce(from Profile) {
+	for _, f := range []struct {
+		into *map[string]int
+		from map[string]int
+	}{
+		{&p.Products.Viewed, from.Products.Viewed}, {&p.Products.Carted, from.Products.Carted}, {&p.Products.Bought, from.Products.Bought},
+	} {
+		for _, k := range slices.Sorted(maps.Keys(f.from)) {
+			*f.into = countProduct(*f.into, k, f.from[k])
+		}
+	}
+	p.Settled.Orders += from.Settled.Orders
+	p.Settled.Revenue += from.Settled.Revenue
+	if from.Settled.OrdersUntil.After(p.Settled.OrdersUntil) {
+		p.Settled.OrdersUntil = from.Settled.OrdersUntil
+	}
+	for _, o := range from.Orders {
+		p.addOrder(o, true)
+	}
+	p.deriveOrders()
+	p.Basket.clear(from.Basket.ClearedAt)
+	for _, c := range from.Basket.Changes {
+		p.Basket.change(c)
+	}
+	for _, id := range slices.Sorted(maps.Keys(from.Forms)) {
+		p.form(id, from.Forms[id])
+	}
+}

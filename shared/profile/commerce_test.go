@@ -1,0 +1,174 @@
+package profile
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strconv"
+	"testing"
+
+	"github.com/dcrm-project/dcrm/shared/beacon"
+)
+
+func TestBasketOpenedAndClosedByAnOrder(t *testing.T) {
+	acts := activities(t,
+		trackAt("Product Added", 0, `{"product_id":"p1","quantity":2,"price":10}`),
+		trackAt("product_added", 1, `{"productId":"p2","price":"5.5"}`),
+		trackAt("Product Removed", 2, `{"product_id":"p2"}`),
+		trackAt("Product Added", 3, `{"product_id":"p3","price":1}`),
+		trackAt("Product Removed", 4, `{"product_id":"p3","quantity":5}`),
+	)
+	p := applyAll(t, acts, inOrder(len(acts)))
+	want := &OpenBasket{Items: []BasketItem{{ProductID: "p1", Quantity: 2, Price: 10}}, Value: 20, UpdatedAt: at(4)}
+	if got := p.Basket.Open(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("basket %+v, want %+v", got, want)
+	}
+	order := activities(t, trackAt("Order Completed", 5, `{"order_id":"o1","total":20}`))[0]
+	closed := Apply(p, order, nil)
+	if b := closed.Basket.Open(); b != nil {
+		t.Errorf("basket after the order = %+v, want none", b)
+	}
+	// An addition from before the order, arriving after it, stays closed; a later one opens a new basket.
+	late := activities(t, trackAt("Product Added", 4, `{"product_id":"p4"}`), trackAt("Product Added", 6, `{"product_id":"p5","price":3}`))
+	closed = Apply(closed, late[0], nil)
+	if b := closed.Basket.Open(); b != nil {
+		t.Errorf("late addition reopened the basket: %+v", b)
+	}
+	closed = Apply(closed, late[1], nil)
+	if b := closed.Basket.Open(); b == nil || len(b.Items) != 1 || b.Items[0].ProductID != "p5" || b.Value != 3 {
+		t.Errorf("new basket = %+v", b)
+	}
+	if closed.Products.Carted["p1"] != 2 || closed.Products.Carted["p4"] != 1 {
+		t.Errorf("carted = %v", closed.Products.Carted)
+	}
+}
+
+func TestFormsAbandonedAndSubmitted(t *testing.T) {
+	acts := activities(t,
+		trackAt("Form Started", 0, `{"formId":"signup"}`),
+		trackAt("Form Submitted", 2, `{"formId":"signup"}`),
+		trackAt("Form Started", 3, `{"form_id":"quote"}`),
+		trackAt("form_started", 4, `{"form_name":"contact"}`),
+		trackAt("Form Submitted", 5, `{"form_name":"contact"}`),
+		trackAt("Form Started", 6, `{}`), // no id: nothing to remember
+	)
+	want := []OpenForm{{FormID: "quote", StartedAt: at(3)}}
+	for seed := range uint64(10) {
+		order := inOrder(len(acts))
+		rand.New(rand.NewPCG(seed, 2)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		if got := applyAll(t, acts, order).OpenForms(); !reflect.DeepEqual(got, want) {
+			t.Errorf("order %v: open forms %+v, want %+v", order, got, want)
+		}
+	}
+	restarted := Apply(applyAll(t, acts, inOrder(len(acts))), activities(t, trackAt("Form Started", 9, `{"formId":"signup"}`))[0], nil)
+	if got := restarted.OpenForms(); len(got) != 2 || got[1] != (OpenForm{FormID: "signup", StartedAt: at(9)}) {
+		t.Errorf("restarted form: %+v", got)
+	}
+	p := Profile{ID: "p"}
+	for i := range MaxForms + 5 {
+		p = Apply(p, Activity{Type: beacon.Track, Event: "Form Started", FormID: fmt.Sprintf("f%02d", i), At: at(i)}, nil)
+	}
+	if len(p.Forms) != MaxForms || len(p.OpenForms()) != MaxForms || p.OpenForms()[0].FormID != "f05" {
+		t.Errorf("bounded forms: %d kept, first open %+v", len(p.Forms), p.OpenForms()[0])
+	}
+}
+
+func TestRevenueCountsEachOrderOnce(t *testing.T) {
+	acts := activities(t,
+		trackAt("Order Completed", 0, `{"order_id":"o1","revenue":30,"products":[{"product_id":"p1","quantity":2},{"product_id":"p2"}]}`),
+		trackAt("Order Completed", 1, `{"order_id":"o1","revenue":30,"products":[{"product_id":"p1","quantity":2}]}`), // reported twice: the earlier counts
+		trackAt("order_completed", 2, `{"orderId":17,"total":"12.5","product_id":"p3"}`),
+		trackAt("Order Completed", 3, `{"revenue":7.25}`), // no order id: its own order
+		trackAt("Order Completed", 4, `{"order_id":"o4","revenue":"n/a"}`),
+	)
+	for seed := range uint64(10) {
+		order := inOrder(len(acts))
+		rand.New(rand.NewPCG(seed, 3)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		p := applyAll(t, acts, order)
+		if p.OrderCount != 4 || p.Revenue != 49.75 || !reflect.DeepEqual(p.Products.Bought, map[string]int{"p1": 2, "p2": 1, "p3": 1}) {
+			t.Errorf("order %v: %d orders, revenue %v, bought %v", order, p.OrderCount, p.Revenue, p.Products.Bought)
+		}
+		if v := p.View(); v.Orders != 4 || v.Revenue != 49.75 {
+			t.Errorf("view: %d orders, revenue %v", v.Orders, v.Revenue)
+		}
+	}
+	// Orders past the kept list are settled and still counted.
+	p := Profile{ID: "p"}
+	for i := range MaxOrders + 10 {
+		p = Apply(p, Activity{Type: beacon.Track, Event: "Order Completed", OrderID: fmt.Sprint(i), Revenue: 1, At: at(i)}, nil)
+	}
+	p = Apply(p, Activity{Type: beacon.Track, Event: "Order Completed", OrderID: fmt.Sprint(MaxOrders + 9), Revenue: 1, At: at(500)}, nil)
+	if len(p.Orders) != MaxOrders || p.OrderCount != MaxOrders+10 || p.Revenue != MaxOrders+10 {
+		t.Errorf("%d orders kept, %d counted, revenue %v", len(p.Orders), p.OrderCount, p.Revenue)
+	}
+}
+
+func TestProductsViewedAreBounded(t *testing.T) {
+	p := Profile{ID: "p"}
+	for i := range MaxProducts + 10 {
+		n := 1
+		if i < 5 {
+			n = 3 // the first five are viewed three times
+		}
+		for range n {
+			p = Apply(p, Activity{Type: beacon.Track, Event: "Product Viewed", Products: []Line{{ProductID: fmt.Sprintf("p%02d", i), Quantity: 1}}, At: at(i)}, nil)
+		}
+	}
+	if len(p.Products.Viewed) != MaxProducts || p.Products.Viewed["p00"] != 3 || p.Products.Viewed["p04"] != 3 {
+		t.Errorf("viewed: %d products, p00 %d", len(p.Products.Viewed), p.Products.Viewed["p00"])
+	}
+}
+
+func TestFromEventReadsDetails(t *testing.T) {
+	e := beacon.Event{Type: beacon.Page, MessageID: "m", AnonymousID: "A", Timestamp: t0,
+		Context:    json.RawMessage(`{"page":{"url":"https://shop.example/shoes/red?utm_source=google"}}`),
+		Enrichment: &beacon.Enrichment{Channel: "paid search", Campaign: spring}}
+	a, err := FromEvent(e)
+	if err != nil || a.Page != "/shoes/red" || a.Channel != "paid search" || a.Campaign != (Campaign{Source: "google", Medium: "cpc", Name: "spring"}) {
+		t.Errorf("page details: %+v, %v", a, err)
+	}
+	e = beacon.Event{Type: beacon.Track, Event: "Product Added", MessageID: "m", AnonymousID: "A", Timestamp: t0,
+		Properties: json.RawMessage(`{"products":[{"product_id":"a","quantity":3,"price":2.5},{"sku":"no id"},{"product_id":7}]}`)}
+	a, err = FromEvent(e)
+	if want := []Line{{ProductID: "a", Quantity: 3, Price: 2.5}, {ProductID: "7", Quantity: 1}}; err != nil || !reflect.DeepEqual(a.Products, want) {
+		t.Errorf("lines: %+v, %v; want %+v", a.Products, err, want)
+	}
+	// Properties that are not an object cost the details, not the event.
+	e.Properties = json.RawMessage(`[1,2]`)
+	if a, err = FromEvent(e); err != nil || a.Products != nil || a.Event != "Product Added" {
+		t.Errorf("bad properties: %+v, %v", a, err)
+	}
+}
+
+func TestViewShowsAggregates(t *testing.T) {
+	acts := activities(t,
+		ev{typ: beacon.Page, name: "/", min: 0, campaign: spring, channel: "paid search"},
+		pageAt("/shoes", 1), trackAt("Page Ping", 2, `{"engagedSeconds":30}`),
+		trackAt("Product Added", 3, `{"product_id":"p1","price":10}`),
+		trackAt("Form Started", 4, `{"formId":"f"}`),
+		pageAt("/", 90),
+	)
+	v := applyAll(t, acts, inOrder(len(acts))).View()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"visits": 2.0, "depth": 1.5, "engagedSeconds": 30.0, "lastChannel": "paid search", "orders": 0.0, "revenue": 0.0,
+		"session": map[string]any{"id": "ses_" + strconv.FormatInt(at(90).UnixMilli(), 36), "start": "2025-03-01T11:30:00Z", "end": "2025-03-01T11:30:00Z",
+			"events": 1.0, "pageViews": 1.0, "engagedSeconds": 0.0, "landingPage": "/"},
+		"products":  map[string]any{"carted": map[string]any{"p1": 1.0}},
+		"basket":    map[string]any{"items": []any{map[string]any{"productId": "p1", "quantity": 1.0, "price": 10.0}}, "value": 10.0, "updatedAt": "2025-03-01T10:03:00Z"},
+		"openForms": []any{map[string]any{"formId": "f", "startedAt": "2025-03-01T10:04:00Z"}},
+	}
+	for k, w := range want {
+		if !reflect.DeepEqual(got[k], w) {
+			t.Errorf("%s = %#v, want %#v", k, got[k], w)
+		}
+	}
+}

@@ -1,0 +1,150 @@
+package profile
+
+import (
+	"encoding/json"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/dcrm-project/dcrm/shared/beacon"
+)
+
+// MaxLines bounds the products read from one event.
+const MaxLines = 100
+
+// readDetails sets what sessions and commerce read from an event: its campaign, channel and
+// page, and for track events the products, order, form and engaged time its properties name.
+// Properties of the wrong shape are ignored rather than refused: they cost the event its
+// details, never its place in the profile.
+func readDetails(e beacon.Event, a *Activity) {
+	if en := e.Enrichment; en != nil {
+		a.Channel = en.Channel
+		if c := en.Campaign; c != nil {
+			a.Campaign = Campaign{Source: c.Source, Medium: c.Medium, Name: c.Name, ClickID: c.ClickID}
+		}
+	}
+	var props map[string]any
+	if len(e.Properties) > 0 {
+		_ = json.Unmarshal(e.Properties, &props) // not an object: no properties
+	}
+	switch e.Type {
+	case beacon.Page:
+		a.Page = pagePath(e.Context, props)
+	case beacon.Screen:
+		a.Page = bounded(e.Name)
+	case beacon.Track:
+		a.Event = e.Event
+		switch eventKey(e.Event) {
+		case eventPagePing:
+			a.Engaged = DefaultPingSeconds
+			if v, ok := number(props["engagedSeconds"]); ok && v >= 0 {
+				a.Engaged = int(math.Min(v, MaxPingSeconds))
+			}
+		case eventProductViewed, eventProductAdded, eventProductRemoved, eventOrderCompleted:
+			a.Products = lines(props)
+			if eventKey(e.Event) == eventOrderCompleted {
+				a.OrderID = bounded(text(props["order_id"], props["orderId"]))
+				if v, ok := number(props["revenue"]); ok {
+					a.Revenue = v
+				} else if v, ok := number(props["total"]); ok {
+					a.Revenue = v
+				}
+			}
+		case eventFormStarted, eventFormSubmitted:
+			a.FormID = bounded(text(props["formId"], props["form_id"], props["form_name"]))
+		}
+	}
+}
+
+// lines reads the products of an e-commerce event: properties.products[] or, without it, the
+// properties themselves.
+func lines(props map[string]any) []Line {
+	var out []Line
+	read := func(m map[string]any) {
+		id := bounded(text(m["product_id"], m["productId"]))
+		if id == "" || len(out) >= MaxLines {
+			return
+		}
+		l := Line{ProductID: id, Quantity: 1}
+		if q, ok := number(m["quantity"]); ok && q >= 1 {
+			l.Quantity = int(math.Min(q, 1e6))
+		}
+		if p, ok := number(m["price"]); ok {
+			l.Price = p
+		}
+		out = append(out, l)
+	}
+	if list, ok := props["products"].([]any); ok {
+		for _, item := range list {
+			if m, ok := item.(map[string]any); ok {
+				read(m)
+			}
+		}
+	}
+	if len(out) == 0 {
+		read(props)
+	}
+	return out
+}
+
+// pagePath is the path of the page a page call reports: context.page.path, properties.path, or
+// the path of context.page.url or properties.url.
+func pagePath(rawContext json.RawMessage, props map[string]any) string {
+	var ctx struct {
+		Page map[string]any `json:"page"`
+	}
+	if len(rawContext) > 0 {
+		_ = json.Unmarshal(rawContext, &ctx)
+	}
+	if p := text(ctx.Page["path"], props["path"]); p != "" {
+		return bounded(p)
+	}
+	if u, err := url.Parse(text(ctx.Page["url"], props["url"])); err == nil {
+		return bounded(u.EscapedPath())
+	}
+	return ""
+}
+
+// text returns the first of values that is a non-empty string or a number, as a string.
+func text(values ...any) string {
+	for _, v := range values {
+		switch v := v.(type) {
+		case string:
+			if v != "" {
+				return v
+			}
+		case float64:
+			return strconv.FormatFloat(v, 'f', -1, 64)
+		}
+	}
+	return ""
+}
+
+// number reads a JSON number or a numeric string.
+func number(v any) (float64, bool) {
+	var f float64
+	switch v := v.(type) {
+	case float64:
+		f = v
+	case string:
+		var err error
+		if f, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return f, true
+}
+
+// bounded cuts s to at most MaxPageLength bytes of valid UTF-8.
+func bounded(s string) string {
+	if len(s) <= MaxPageLength {
+		return s
+	}
+	return strings.ToValidUTF8(s[:MaxPageLength], "")
+}

@@ -1,0 +1,368 @@
+package profilestore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/guregu/dynamo/v2"
+
+	"github.com/dcrm-project/dcrm/shared/profile"
+)
+
+// aggregateFields are the Profiles attributes that hold a profile's sessions, commerce and forms
+// (see package profile). Stitch writes them with the rest of the behaviour fields. The activity
+// window (hits) is stored as one compact binary attribute, a few bytes per hit, so that a full
+// window costs a few write units rather than dozens; the rest are readable maps and lists.
+type aggregateFields struct {
+	Hits           hitList             `dynamo:"hits,omitempty"`
+	Settled        *settledItem        `dynamo:"settled,omitempty"`
+	Visits         int                 `dynamo:"visits,omitempty"`
+	EngagedSeconds int                 `dynamo:"engagedSeconds,omitempty"`
+	Session        *sessionItem        `dynamo:"session,omitempty"`
+	LastChannel    string              `dynamo:"lastChannel,omitempty"`
+	Products       *productsItem       `dynamo:"products,omitempty"`
+	Orders         []orderItem         `dynamo:"orders,omitempty"`
+	OrderCount     int                 `dynamo:"orderCount,omitempty"`
+	Revenue        float64             `dynamo:"revenue,omitempty"`
+	Basket         *basketItem         `dynamo:"basket,omitempty"`
+	Forms          map[string]formItem `dynamo:"forms,omitempty"`
+}
+
+type settledItem struct {
+	Until          time.Time    `dynamo:"until,omitempty"`
+	Campaign       campaignItem `dynamo:"campaign"`
+	Channel        string       `dynamo:"channel,omitempty"`
+	Visits         int          `dynamo:"visits,omitempty"`
+	EngagedSeconds int          `dynamo:"engagedSeconds,omitempty"`
+	Orders         int          `dynamo:"orders,omitempty"`
+	Revenue        float64      `dynamo:"revenue,omitempty"`
+	OrdersUntil    time.Time    `dynamo:"ordersUntil,omitempty"`
+}
+
+type sessionItem struct {
+	ID             string        `dynamo:"id"`
+	Start          time.Time     `dynamo:"start"`
+	End            time.Time     `dynamo:"end"`
+	Events         int           `dynamo:"events"`
+	PageViews      int           `dynamo:"pageViews"`
+	EngagedSeconds int           `dynamo:"engagedSeconds"`
+	LandingPage    string        `dynamo:"landingPage,omitempty"`
+	Channel        string        `dynamo:"channel,omitempty"`
+	Campaign       *campaignItem `dynamo:"campaign,omitempty"`
+}
+
+type campaignItem struct {
+	Source  string `dynamo:"source,omitempty"`
+	Medium  string `dynamo:"medium,omitempty"`
+	Name    string `dynamo:"name,omitempty"`
+	ClickID string `dynamo:"clickId,omitempty"`
+}
+
+type productsItem struct {
+	Viewed map[string]int `dynamo:"viewed,omitempty"`
+	Carted map[string]int `dynamo:"carted,omitempty"`
+	Bought map[string]int `dynamo:"bought,omitempty"`
+}
+
+type orderItem struct {
+	ID      string     `dynamo:"id"`
+	At      time.Time  `dynamo:"at"`
+	Revenue float64    `dynamo:"revenue"`
+	Lines   []lineItem `dynamo:"lines,omitempty"`
+}
+
+type lineItem struct {
+	ProductID string  `dynamo:"productId"`
+	Quantity  int     `dynamo:"quantity"`
+	Price     float64 `dynamo:"price,omitempty"`
+}
+
+type basketItem struct {
+	Changes   []basketChangeItem `dynamo:"changes,omitempty"`
+	ClearedAt time.Time          `dynamo:"clearedAt,omitempty"`
+}
+
+type basketChangeItem struct {
+	At        time.Time `dynamo:"at"`
+	ProductID string    `dynamo:"productId"`
+	Quantity  int       `dynamo:"quantity"`
+	Price     float64   `dynamo:"price,omitempty"`
+}
+
+type formItem struct {
+	StartedAt   time.Time `dynamo:"startedAt,omitempty"`
+	SubmittedAt time.Time `dynamo:"submittedAt,omitempty"`
+}
+
+// setAggregates adds the aggregate fields of p to a profile update; empty ones are removed.
+func setAggregates(u *dynamo.Update, p profile.Profile) {
+	a := aggregatesOf(p)
+	setOrRemove(u, "hits", a.Hits, len(a.Hits))
+	setOrRemove(u, "settled", a.Settled, count(a.Settled != nil))
+	setOrRemove(u, "visits", a.Visits, a.Visits)
+	setOrRemove(u, "engagedSeconds", a.EngagedSeconds, a.EngagedSeconds)
+	setOrRemove(u, "session", a.Session, count(a.Session != nil))
+	setOrRemove(u, "lastChannel", a.LastChannel, len(a.LastChannel))
+	setOrRemove(u, "products", a.Products, count(a.Products != nil))
+	setOrRemove(u, "orders", a.Orders, len(a.Orders))
+	setOrRemove(u, "orderCount", a.OrderCount, a.OrderCount)
+	setOrRemove(u, "revenue", a.Revenue, count(a.Revenue != 0))
+	setOrRemove(u, "basket", a.Basket, count(a.Basket != nil))
+	setOrRemove(u, "forms", a.Forms, len(a.Forms))
+}
+
+func count(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func aggregatesOf(p profile.Profile) aggregateFields {
+	a := aggregateFields{
+		Hits: hitList(p.Hits), Visits: p.Visits, EngagedSeconds: p.EngagedSeconds, LastChannel: p.LastChannel,
+		OrderCount: p.OrderCount, Revenue: p.Revenue,
+	}
+	if st := p.Settled; st != (profile.Settled{}) {
+		a.Settled = &settledItem{Until: st.Until.UTC(), Campaign: campaignItem(st.Campaign), Channel: st.Channel, Visits: st.Visits,
+			EngagedSeconds: st.EngagedSeconds, Orders: st.Orders, Revenue: st.Revenue, OrdersUntil: st.OrdersUntil.UTC()}
+	}
+	if s := p.Session; s != nil {
+		a.Session = &sessionItem{ID: s.ID, Start: s.Start.UTC(), End: s.End.UTC(), Events: s.Events, PageViews: s.PageViews,
+			EngagedSeconds: s.EngagedSeconds, LandingPage: s.LandingPage, Channel: s.Channel}
+		if s.Campaign != nil {
+			c := campaignItem(*s.Campaign)
+			a.Session.Campaign = &c
+		}
+	}
+	if ps := p.Products; len(ps.Viewed)+len(ps.Carted)+len(ps.Bought) > 0 {
+		a.Products = &productsItem{Viewed: ps.Viewed, Carted: ps.Carted, Bought: ps.Bought}
+	}
+	for _, o := range p.Orders {
+		oi := orderItem{ID: o.ID, At: o.At.UTC(), Revenue: o.Revenue}
+		for _, l := range o.Lines {
+			oi.Lines = append(oi.Lines, lineItem(l))
+		}
+		a.Orders = append(a.Orders, oi)
+	}
+	if b := p.Basket; len(b.Changes) > 0 || !b.ClearedAt.IsZero() {
+		a.Basket = &basketItem{}
+		if !b.ClearedAt.IsZero() {
+			a.Basket.ClearedAt = b.ClearedAt.UTC()
+		}
+		for _, c := range b.Changes {
+			a.Basket.Changes = append(a.Basket.Changes, basketChangeItem{At: c.At.UTC(), ProductID: c.ProductID, Quantity: c.Quantity, Price: c.Price})
+		}
+	}
+	if len(p.Forms) > 0 {
+		a.Forms = map[string]formItem{}
+		for id, f := range p.Forms {
+			fi := formItem{}
+			if !f.StartedAt.IsZero() {
+				fi.StartedAt = f.StartedAt.UTC()
+			}
+			if !f.SubmittedAt.IsZero() {
+				fi.SubmittedAt = f.SubmittedAt.UTC()
+			}
+			a.Forms[id] = fi
+		}
+	}
+	return a
+}
+
+// fill sets the aggregate fields of p from the item's.
+func (a aggregateFields) fill(p *profile.Profile) {
+	p.Hits, p.Visits, p.EngagedSeconds, p.LastChannel = []profile.Hit(a.Hits), a.Visits, a.EngagedSeconds, a.LastChannel
+	p.OrderCount, p.Revenue = a.OrderCount, a.Revenue
+	if st := a.Settled; st != nil {
+		p.Settled = profile.Settled{Until: st.Until, Campaign: profile.Campaign(st.Campaign), Channel: st.Channel, Visits: st.Visits,
+			EngagedSeconds: st.EngagedSeconds, Orders: st.Orders, Revenue: st.Revenue, OrdersUntil: st.OrdersUntil}
+	}
+	if s := a.Session; s != nil {
+		p.Session = &profile.Session{ID: s.ID, Start: s.Start, End: s.End, Events: s.Events, PageViews: s.PageViews,
+			EngagedSeconds: s.EngagedSeconds, LandingPage: s.LandingPage, Channel: s.Channel}
+		if s.Campaign != nil {
+			c := profile.Campaign(*s.Campaign)
+			p.Session.Campaign = &c
+		}
+	}
+	if ps := a.Products; ps != nil {
+		p.Products = profile.Products{Viewed: ps.Viewed, Carted: ps.Carted, Bought: ps.Bought}
+	}
+	for _, o := range a.Orders {
+		po := profile.Order{ID: o.ID, At: o.At, Revenue: o.Revenue}
+		for _, l := range o.Lines {
+			po.Lines = append(po.Lines, profile.Line(l))
+		}
+		p.Orders = append(p.Orders, po)
+	}
+	if b := a.Basket; b != nil {
+		p.Basket.ClearedAt = b.ClearedAt
+		for _, c := range b.Changes {
+			p.Basket.Changes = append(p.Basket.Changes, profile.BasketChange{At: c.At, ProductID: c.ProductID, Quantity: c.Quantity, Price: c.Price})
+		}
+	}
+	if len(a.Forms) > 0 {
+		p.Forms = make(map[string]profile.Form, len(a.Forms))
+		for id, f := range a.Forms {
+			p.Forms[id] = profile.Form{StartedAt: f.StartedAt, SubmittedAt: f.SubmittedAt}
+		}
+	}
+}
+
+// hitList is the activity window as one binary attribute: a version byte, a table of the distinct
+// strings, then per hit (sorted by time) the seconds since the previous hit (a signed varint; the
+// first since the Unix epoch), the nanoseconds, a flags byte (1: page view), the engaged seconds,
+// and the string-table indexes of its campaign source, medium, name, click id, channel and page.
+type hitList []profile.Hit
+
+const hitsFormat = 1
+
+var errBadHits = errors.New("malformed hits attribute")
+
+func (h hitList) MarshalDynamo() (types.AttributeValue, error) {
+	if len(h) == 0 {
+		return nil, nil
+	}
+	index := map[string]uint64{"": 0}
+	table := []string{""}
+	idx := func(s string) uint64 {
+		i, ok := index[s]
+		if !ok {
+			i = uint64(len(table))
+			index[s] = i
+			table = append(table, s)
+		}
+		return i
+	}
+	var body []byte
+	var prev int64
+	for _, hit := range h {
+		sec := hit.At.Unix()
+		body = binary.AppendVarint(body, sec-prev)
+		prev = sec
+		body = binary.AppendUvarint(body, uint64(hit.At.Nanosecond()))
+		var flags byte
+		if hit.PageView {
+			flags |= 1
+		}
+		body = append(body, flags)
+		body = binary.AppendUvarint(body, uint64(max(hit.Engaged, 0)))
+		for _, s := range []string{hit.Campaign.Source, hit.Campaign.Medium, hit.Campaign.Name, hit.Campaign.ClickID, hit.Channel, hit.Page} {
+			body = binary.AppendUvarint(body, idx(s))
+		}
+	}
+	out := []byte{hitsFormat}
+	out = binary.AppendUvarint(out, uint64(len(table)-1))
+	for _, s := range table[1:] {
+		out = binary.AppendUvarint(out, uint64(len(s)))
+		out = append(out, s...)
+	}
+	out = binary.AppendUvarint(out, uint64(len(h)))
+	out = append(out, body...)
+	return &types.AttributeValueMemberB{Value: out}, nil
+}
+
+func (h *hitList) UnmarshalDynamo(av types.AttributeValue) error {
+	b, ok := av.(*types.AttributeValueMemberB)
+	if !ok {
+		return fmt.Errorf("%w: not binary", errBadHits)
+	}
+	r := &reader{buf: b.Value}
+	if v := r.byte(); v != hitsFormat {
+		return fmt.Errorf("%w: format %d", errBadHits, v)
+	}
+	table := []string{""}
+	for n := r.uvarint(); n > 0 && r.err == nil; n-- {
+		table = append(table, r.str())
+	}
+	str := func() string {
+		i := r.uvarint()
+		if i >= uint64(len(table)) {
+			r.fail()
+			return ""
+		}
+		return table[i]
+	}
+	n := r.uvarint()
+	if n > uint64(len(r.buf)) { // every hit takes at least one byte
+		r.fail()
+	}
+	out := make(hitList, 0, min(n, profile.MaxHits*2))
+	var sec int64
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		sec += r.varint()
+		nsec := r.uvarint()
+		var hit profile.Hit
+		if nsec >= 1e9 {
+			r.fail()
+		}
+		hit.At = time.Unix(sec, int64(nsec)).UTC()
+		hit.PageView = r.byte()&1 == 1
+		hit.Engaged = int(min(r.uvarint(), 1<<31))
+		hit.Campaign = profile.Campaign{Source: str(), Medium: str(), Name: str(), ClickID: str()}
+		hit.Channel, hit.Page = str(), str()
+		out = append(out, hit)
+	}
+	if r.err != nil {
+		return r.err
+	}
+	*h = out
+	return nil
+}
+
+type reader struct {
+	buf []byte
+	err error
+}
+
+func (r *reader) fail() {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: truncated or out of range", errBadHits)
+	}
+	r.buf = nil
+}
+
+func (r *reader) byte() byte {
+	if len(r.buf) == 0 {
+		r.fail()
+		return 0
+	}
+	b := r.buf[0]
+	r.buf = r.buf[1:]
+	return b
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.buf)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.buf = r.buf[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	v, n := binary.Varint(r.buf)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.buf = r.buf[n:]
+	return v
+}
+
+func (r *reader) str() string {
+	n := r.uvarint()
+	if n > uint64(len(r.buf)) {
+		r.fail()
+		return ""
+	}
+	s := string(r.buf[:n])
+	r.buf = r.buf[n:]
+	return s
+}
