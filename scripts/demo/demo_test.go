@@ -16,7 +16,6 @@ import (
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
-	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/source"
@@ -27,17 +26,8 @@ import (
 // and local-aws-sqs, in a stack of its own.
 func TestDemoEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	endpoints := localaws.Reachable(t)
-	st, err := stack.Start(ctx, stack.Config{
-		Prefix: localaws.UniqueName("e2e"), FunctionsDir: devtest.BuildFunctions(t), Endpoints: endpoints,
-		LogDir: t.TempDir(), PollInterval: 50 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-
-	keys := keystore.New(endpoints.Dynamo(), st.Resources()[topology.KeyTable])
+	st, keys := devtest.Stack(t, "e2e")
+	endpoints := localaws.DefaultEndpoints()
 	c := Client{API: st.APIURL(), WriteKey: keystore.NewKey("wk_"), ServerKey: keystore.NewKey("wk_"),
 		ProfileKey: keystore.NewKey("pk_"), HTTP: &http.Client{Timeout: 30 * time.Second}}
 	must(t, keys.PutSource(ctx, c.WriteKey, source.Source{ID: "src_browser", Name: "browser", AllowedOrigins: []string{"https://shop.example"}}))

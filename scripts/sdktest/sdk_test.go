@@ -22,9 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
-	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/source"
@@ -39,15 +37,7 @@ const stitchDeadline = 90 * time.Second
 // holding all four events, the device's anonymous id and the traits.
 func TestSegmentSDKs(t *testing.T) {
 	ctx := context.Background()
-	endpoints := localaws.Reachable(t)
-	st, err := stack.Start(ctx, stack.Config{
-		Prefix: localaws.UniqueName("sdk"), FunctionsDir: devtest.BuildFunctions(t), Endpoints: endpoints,
-		LogDir: t.TempDir(), PollInterval: 50 * time.Millisecond,
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
-
-	keys := keystore.New(endpoints.Dynamo(), st.Resources()[topology.KeyTable])
+	st, keys := devtest.Stack(t, "sdk")
 	writeKey, profileKey := keystore.NewKey("wk_"), keystore.NewKey("pk_")
 	require.NoError(t, keys.PutSource(ctx, writeKey, source.Source{ID: "src_server", Name: "server", Trusted: true}))
 	require.NoError(t, keys.PutProfileAPIKey(ctx, profileKey, "sdktest"))

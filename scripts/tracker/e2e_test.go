@@ -18,9 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
-	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/source"
@@ -33,19 +31,12 @@ import (
 // script's caching are checked through the same stack.
 func TestTrackerEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	endpoints := localaws.Reachable(t)
-	st, err := stack.Start(ctx, stack.Config{
-		Prefix: localaws.UniqueName("trk"), FunctionsDir: devtest.BuildFunctions(t), Endpoints: endpoints,
-		LogDir: t.TempDir(), PollInterval: 50 * time.Millisecond,
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
+	st, keys := devtest.Stack(t, "trk")
 
 	run := localaws.UniqueName("shopper")
 	writeKey, profileKey := keystore.NewKey("wk_"), keystore.NewKey("pk_")
 	shop := httptest.NewServer(nil) // the handler needs the write key, which names the origin first
 	t.Cleanup(shop.Close)
-	keys := keystore.New(endpoints.Dynamo(), st.Resources()[topology.KeyTable])
 	require.NoError(t, keys.PutSource(ctx, writeKey, source.Source{ID: "src_" + run, Name: "tracker test shop", AllowedOrigins: []string{shop.URL}}))
 	require.NoError(t, keys.PutProfileAPIKey(ctx, profileKey, "tracker test"))
 	html := page("Tracker test shop", snippet(t, writeKey, st.APIURL()), "", "")

@@ -1,13 +1,18 @@
 package devtest
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
+	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/localaws"
 )
 
 // RepoRoot is the module's root folder, found from this file's place in it.
@@ -31,4 +36,21 @@ func BuildFunctions(t testing.TB) string {
 		}
 	}
 	return dir
+}
+
+// Stack starts a local stack that runs the real bootstrap binaries of every function, with a
+// random prefix and free ports, on the local servers; it is closed when the test ends. It returns
+// the stack and its key store, in which the test seeds the sources and keys it needs.
+func Stack(t testing.TB, prefix string) (*stack.Stack, *keystore.Store) {
+	t.Helper()
+	endpoints := localaws.Reachable(t)
+	st, err := stack.Start(context.Background(), stack.Config{
+		Prefix: localaws.UniqueName(prefix), FunctionsDir: BuildFunctions(t), Endpoints: endpoints,
+		LogDir: t.TempDir(), PollInterval: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, keystore.New(endpoints.Dynamo(), st.Resources()[topology.KeyTable])
 }
