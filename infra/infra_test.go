@@ -168,11 +168,11 @@ func TestStateStackHasTheStreams(t *testing.T) {
 }
 
 func TestStateStackHasTheTablesWithTheirKeys(t *testing.T) {
-	if len(synth.topo.Tables) != 4 {
-		t.Fatalf("topology has %d tables, this test expects the 4 of the walking skeleton", len(synth.topo.Tables))
+	if len(synth.topo.Tables) != 5 {
+		t.Fatalf("topology has %d tables, this test expects the 4 of the walking skeleton and Touchpoints", len(synth.topo.Tables))
 	}
 	check(t, "table count", func() {
-		synth.state.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(4))
+		synth.state.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(5))
 	})
 	for _, tb := range synth.topo.Tables {
 		keys := []interface{}{map[string]interface{}{"AttributeName": tb.PartitionKey, "KeyType": "HASH"}}
@@ -200,6 +200,13 @@ func TestStateStackHasTheTablesWithTheirKeys(t *testing.T) {
 	events := synth.stateJ.resource(t, synth.tableID[topology.EventTable]).props()
 	if got := dig(events, "TimeToLiveSpecification", "AttributeName"); got != "expiresAt" {
 		t.Errorf("Events table TTL attribute = %v, want expiresAt", got)
+	}
+	history := synth.stateJ.resource(t, synth.tableID[topology.TouchpointTable]).props()
+	if got := dig(history, "KeySchema", 1, "AttributeName"); got != "at" {
+		t.Errorf("Touchpoints table sort key = %v, want at", got)
+	}
+	if got := dig(history, "TimeToLiveSpecification", "AttributeName"); got != "expiresAt" {
+		t.Errorf("Touchpoints table TTL attribute = %v, want expiresAt", got)
 	}
 	profiles := synth.stateJ.resource(t, synth.tableID[topology.ProfileTable]).props()
 	if got := dig(profiles, "KeySchema", 0, "AttributeName"); got != "profileId" {
@@ -402,10 +409,16 @@ func TestFunctionsGetTheGrantsOfTheirUses(t *testing.T) {
 			}
 		}
 	}
-	// Literal: the profile API only reads.
+	// Literal: the profile API deletes what an erasure removes, and has nothing to do with the
+	// Events ledger.
 	profiles := synth.serviceJ.roleActions(t, synth.functionID["profiles"])
-	if profiles[synth.tableID[topology.ProfileTable]]["dynamodb:PutItem"] {
-		t.Errorf("profiles may write the Profiles table")
+	for _, table := range []string{topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable} {
+		if !profiles[synth.tableID[table]]["dynamodb:DeleteItem"] {
+			t.Errorf("profiles may not delete from the %s table (erasure)", table)
+		}
+	}
+	if len(profiles[synth.tableID[topology.EventTable]]) > 0 {
+		t.Errorf("profiles has access to the Events ledger")
 	}
 	if !synth.serviceJ.roleActions(t, synth.functionID["collect"])[synth.streamID[topology.EventStream]]["kinesis:PutRecords"] {
 		t.Errorf("collect may not put records on the event stream")

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -16,6 +18,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
 
 type keyChecker interface {
@@ -25,6 +28,9 @@ type keyChecker interface {
 type profileReader interface {
 	Profile(ctx context.Context, id string) (profile.Profile, error)
 	Lookup(ctx context.Context, id identity.ID) (profile.Profile, error)
+	History(ctx context.Context, id string, q profilestore.HistoryQuery) (profilestore.HistoryPage, error)
+	Export(ctx context.Context, id string) (profilestore.Person, error)
+	Erase(ctx context.Context, id string) (profilestore.Erasure, error)
 }
 
 type handler struct {
@@ -35,8 +41,27 @@ type handler struct {
 
 const prefix = "/v1/profiles"
 
-// handle serves GET /v1/profiles/{profileId} and GET /v1/profiles?<identifier type>=<value>, for
-// callers with a profile-API key (Authorization: Bearer <key>).
+// Routes (below prefix) and the methods they take.
+const (
+	routeLookup  = ""        // GET ?<identifier type>=<value>
+	routeProfile = "profile" // GET, DELETE /{profileId}
+	routeEvents  = "events"  // GET /{profileId}/events?limit=&cursor=&type=
+	routeExport  = "export"  // GET /{profileId}/export
+)
+
+var methods = map[string][]string{
+	routeLookup:  {http.MethodGet},
+	routeProfile: {http.MethodGet, http.MethodDelete},
+	routeEvents:  {http.MethodGet},
+	routeExport:  {http.MethodGet},
+}
+
+// handle serves the profile API for callers with a profile-API key (Authorization: Bearer <key>):
+// GET /v1/profiles/{profileId}, GET /v1/profiles?<identifier type>=<value> and
+// GET /v1/profiles/{profileId}/events (the history, newest first, paged) and
+// GET /v1/profiles/{profileId}/export (everything held about the person, for a data-subject access
+// request) and DELETE /v1/profiles/{profileId} (erase the person, leaving tombstones of their
+// identifiers so later events carrying them are dropped).
 func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	key, ok := bearer(req.Headers)
 	if !ok {
@@ -47,43 +72,142 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	} else if err != nil {
 		return h.unavailable(ctx, err), nil
 	}
+	route, id, msg := parseRoute(req)
+	if msg != "" {
+		return problem(http.StatusNotFound, msg), nil
+	}
 	method := req.RequestContext.HTTP.Method
-	if method != "" && method != http.MethodGet {
-		resp := problem(http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; use GET", method))
-		resp.Headers["allow"] = http.MethodGet
+	if method == "" {
+		method = http.MethodGet
+	}
+	if allowed := methods[route]; !slices.Contains(allowed, method) {
+		resp := problem(http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; use %s", method, strings.Join(allowed, " or ")))
+		resp.Headers["allow"] = strings.Join(allowed, ", ")
 		return resp, nil
 	}
 
 	var (
-		p   profile.Profile
-		err error
+		body any
+		err  error
 	)
-	path := strings.TrimSuffix(req.RawPath, "/")
-	switch id, byID := req.PathParameters["profileId"]; {
-	case byID:
-		p, err = h.profiles.Profile(ctx, id)
-	case strings.HasPrefix(path, prefix+"/") && !strings.Contains(path[len(prefix)+1:], "/"):
-		id, uerr := url.PathUnescape(path[len(prefix)+1:])
-		if uerr != nil {
-			return problem(http.StatusBadRequest, "profile id is not a valid path segment"), nil
-		}
-		p, err = h.profiles.Profile(ctx, id)
-	case path == prefix || path == "":
+	switch route {
+	case routeLookup:
 		ident, msg := identifier(req.QueryStringParameters)
 		if msg != "" {
 			return problem(http.StatusBadRequest, msg), nil
 		}
+		var p profile.Profile
 		p, err = h.profiles.Lookup(ctx, ident)
-	default:
-		return problem(http.StatusNotFound, "no such route"), nil
+		body = p.View()
+	case routeProfile:
+		if method == http.MethodDelete {
+			body, err = h.profiles.Erase(ctx, id)
+			if err == nil {
+				h.log.InfoContext(ctx, "person erased", slog.Any("erasure", body))
+			}
+			break
+		}
+		var p profile.Profile
+		p, err = h.profiles.Profile(ctx, id)
+		body = p.View()
+	case routeEvents:
+		q, msg := historyQuery(req.QueryStringParameters)
+		if msg != "" {
+			return problem(http.StatusBadRequest, msg), nil
+		}
+		body, err = h.profiles.History(ctx, id, q)
+	case routeExport:
+		var p profilestore.Person
+		p, err = h.profiles.Export(ctx, id)
+		body = exportDocument(p)
 	}
-	if errors.Is(err, profile.ErrNotFound) {
+	switch {
+	case errors.Is(err, profile.ErrNotFound):
 		return problem(http.StatusNotFound, "profile not found"), nil
-	}
-	if err != nil {
+	case errors.Is(err, profilestore.ErrBadCursor):
+		return problem(http.StatusBadRequest, "cursor is not one this API returned; start again without it"), nil
+	case err != nil:
 		return h.unavailable(ctx, err), nil
 	}
-	return respond(http.StatusOK, p.View()), nil
+	return respond(http.StatusOK, body), nil
+}
+
+// parseRoute tells which route a request is for and the profile id it names, or why there is no
+// such route. The id comes from the route parameter when API Gateway matched one, else from the
+// raw path.
+func parseRoute(req events.APIGatewayV2HTTPRequest) (route, id, msg string) {
+	path := strings.TrimSuffix(req.RawPath, "/")
+	if id := req.PathParameters["profileId"]; path == "" && id != "" {
+		// No raw path: the route key says which route matched.
+		for _, r := range []string{routeEvents, routeExport} {
+			if strings.HasSuffix(req.RouteKey, "/"+r) {
+				return r, id, ""
+			}
+		}
+		return routeProfile, id, ""
+	}
+	if path == prefix || path == "" {
+		return routeLookup, "", ""
+	}
+	if !strings.HasPrefix(path, prefix+"/") {
+		return "", "", "no such route"
+	}
+	segments := strings.Split(path[len(prefix)+1:], "/")
+	id, byParam := req.PathParameters["profileId"]
+	if !byParam {
+		var err error
+		if id, err = url.PathUnescape(segments[0]); err != nil {
+			return "", "", "profile id is not a valid path segment"
+		}
+	}
+	if id == "" {
+		return "", "", "no such route"
+	}
+	switch {
+	case len(segments) == 1:
+		return routeProfile, id, ""
+	case len(segments) == 2 && (segments[1] == routeEvents || segments[1] == routeExport):
+		return segments[1], id, ""
+	}
+	return "", "", "no such route"
+}
+
+// export is the document GET /{profileId}/export returns: everything held about a person.
+type export struct {
+	ProfileID      string                    `json:"profileId"`
+	Profile        profile.View              `json:"profile"`
+	MergedProfiles []string                  `json:"mergedProfiles"`
+	Identifiers    []exportedID              `json:"identifiers"`
+	Touchpoints    []profilestore.Touchpoint `json:"touchpoints"`
+}
+
+type exportedID struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+func exportDocument(p profilestore.Person) export {
+	doc := export{
+		ProfileID: p.Profile.ID, Profile: p.Profile.View(), MergedProfiles: append([]string{}, p.Merged...),
+		Identifiers: []exportedID{}, Touchpoints: append([]profilestore.Touchpoint{}, p.Touchpoints...),
+	}
+	for _, id := range p.Identifiers {
+		doc.Identifiers = append(doc.Identifiers, exportedID{Type: string(id.Kind), Value: id.Value})
+	}
+	return doc
+}
+
+// historyQuery reads the paging and filter parameters of a history request, or says what is wrong.
+func historyQuery(query map[string]string) (profilestore.HistoryQuery, string) {
+	q := profilestore.HistoryQuery{Cursor: query["cursor"], Type: query["type"]}
+	if v, ok := query["limit"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > profilestore.MaxHistoryLimit {
+			return q, fmt.Sprintf("limit must be a whole number from 1 to %d", profilestore.MaxHistoryLimit)
+		}
+		q.Limit = n
+	}
+	return q, ""
 }
 
 // bearer returns the token of an Authorization: Bearer header (header names in any case).

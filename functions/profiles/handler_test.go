@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,9 +53,10 @@ func newFixture(t *testing.T) fixture {
 	require.NoError(t, keys.PutSource(ctx, f.writeKey, source.Source{ID: "src_shop", Name: "shop"}))
 
 	store := profilestore.New(e.Dynamo(), profilestore.Tables{
-		Profiles:   localaws.NewTable(t, table(topology.ProfileTable)),
-		Identities: localaws.NewTable(t, table(topology.IdentityTable)),
-		Events:     localaws.NewTable(t, table(topology.EventTable)),
+		Profiles:    localaws.NewTable(t, table(topology.ProfileTable)),
+		Identities:  localaws.NewTable(t, table(topology.IdentityTable)),
+		Events:      localaws.NewTable(t, table(topology.EventTable)),
+		Touchpoints: localaws.NewTable(t, table(topology.TouchpointTable)),
 	})
 	t0 := time.Date(2025, 2, 1, 9, 0, 0, 0, time.UTC)
 	record := func(id, typ, anon, user string, minutes int, traits map[string]any) profilestore.Result {
@@ -78,8 +80,12 @@ func get(path string, query map[string]string, auth string) events.APIGatewayV2H
 	}
 	req.RequestContext.HTTP.Method = http.MethodGet
 	if len(path) > len(prefix)+1 {
+		id, sub, _ := strings.Cut(path[len(prefix)+1:], "/")
 		req.RouteKey = "GET /v1/profiles/{profileId}"
-		req.PathParameters = map[string]string{"profileId": path[len(prefix)+1:]}
+		if sub != "" {
+			req.RouteKey += "/" + sub
+		}
+		req.PathParameters = map[string]string{"profileId": id}
 	}
 	if auth != "" {
 		req.Headers["authorization"] = auth
@@ -145,7 +151,7 @@ func TestLookups(t *testing.T) {
 		{"unknown identifier type", "/v1/profiles", map[string]string{"email": "a@b"}, 400, "", `unknown identifier type "email"; known types: anonymousId, userId`},
 		{"two identifiers", "/v1/profiles", map[string]string{"userId": "u-1", "anonymousId": "a-desk"}, 400, "", "name exactly one identifier"},
 		{"empty value", "/v1/profiles", map[string]string{"userId": ""}, 400, "", "userId is empty"},
-		{"other route", "/v1/profiles/x/events", nil, 404, "", "no such route"},
+		{"other route", "/v1/profiles/x/tags", nil, 404, "", "no such route"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,8 +203,14 @@ func TestProfileJSON(t *testing.T) {
 func TestOnlyGet(t *testing.T) {
 	f := newFixture(t)
 	req := get("/v1/profiles/"+f.live, nil, "Bearer "+f.apiKey)
-	req.RequestContext.HTTP.Method = http.MethodDelete
+	req.RequestContext.HTTP.Method = http.MethodPost
 	resp, err := f.h.handle(context.Background(), req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	require.Equal(t, "GET, DELETE", resp.Headers["allow"])
+	req = get("/v1/profiles", map[string]string{"userId": "u-1"}, "Bearer "+f.apiKey)
+	req.RequestContext.HTTP.Method = http.MethodDelete
+	resp, err = f.h.handle(context.Background(), req)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
 	require.Equal(t, "GET", resp.Headers["allow"])
@@ -214,6 +226,15 @@ func (down) Profile(context.Context, string) (profile.Profile, error) {
 }
 func (down) Lookup(context.Context, identity.ID) (profile.Profile, error) {
 	return profile.Profile{}, errors.New("connection refused")
+}
+func (down) Export(context.Context, string) (profilestore.Person, error) {
+	return profilestore.Person{}, errors.New("connection refused")
+}
+func (down) Erase(context.Context, string) (profilestore.Erasure, error) {
+	return profilestore.Erasure{}, errors.New("connection refused")
+}
+func (down) History(context.Context, string, profilestore.HistoryQuery) (profilestore.HistoryPage, error) {
+	return profilestore.HistoryPage{}, errors.New("connection refused")
 }
 
 type allow struct{}
@@ -231,10 +252,11 @@ func TestStoreOutageIsA503(t *testing.T) {
 func TestSetupReadsTheEnvironment(t *testing.T) {
 	top := topology.Default()
 	env := map[string]string{
-		top.EnvVar(topology.ProfileTable):  "p",
-		top.EnvVar(topology.IdentityTable): "i",
-		top.EnvVar(topology.KeyTable):      "k",
-		"AWS_REGION":                       localaws.Region,
+		top.EnvVar(topology.ProfileTable):    "p",
+		top.EnvVar(topology.IdentityTable):   "i",
+		top.EnvVar(topology.KeyTable):        "k",
+		top.EnvVar(topology.TouchpointTable): "tp",
+		"AWS_REGION":                         localaws.Region,
 	}
 	getenv := func(k string) string { return env[k] }
 	_, err := setup(context.Background(), getenv, quiet)
@@ -251,4 +273,126 @@ func TestRawPathWithoutRouteParameters(t *testing.T) {
 	status, body := call(t, f.h, req)
 	require.Equal(t, 200, status)
 	require.Equal(t, f.live, body["profileId"])
+}
+
+// The history of u-1 holds the events of both devices, newest first, paged with an opaque cursor,
+// whichever of its profile ids is asked; bad parameters are a 400, an unknown profile a 404.
+func TestHistory(t *testing.T) {
+	f := newFixture(t)
+	auth := "Bearer " + f.apiKey
+	status, body := call(t, f.h, get("/v1/profiles/"+f.merged+"/events", nil, auth))
+	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, f.live, body["profileId"])
+	ids := func(body map[string]any) []string {
+		var out []string
+		for _, tp := range body["touchpoints"].([]any) {
+			out = append(out, tp.(map[string]any)["messageId"].(string))
+		}
+		return out
+	}
+	require.Equal(t, []string{"m3", "m2", "m1"}, ids(body))
+	require.NotContains(t, body, "nextCursor")
+
+	status, first := call(t, f.h, get("/v1/profiles/"+f.live+"/events", map[string]string{"limit": "2"}, auth))
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, []string{"m3", "m2"}, ids(first))
+	cursor, _ := first["nextCursor"].(string)
+	require.NotEmpty(t, cursor)
+	status, second := call(t, f.h, get("/v1/profiles/"+f.live+"/events", map[string]string{"limit": "2", "cursor": cursor}, auth))
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, []string{"m1"}, ids(second))
+	require.NotContains(t, second, "nextCursor")
+
+	status, body = call(t, f.h, get("/v1/profiles/"+f.live+"/events", map[string]string{"type": "page"}, auth))
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, []string{"m2"}, ids(body))
+	tp := body["touchpoints"].([]any)[0].(map[string]any)
+	require.Equal(t, f.merged, tp["profileId"])
+	require.Equal(t, "2025-02-01T09:05:00Z", tp["timestamp"])
+
+	for _, q := range []map[string]string{{"limit": "0"}, {"limit": "x"}, {"limit": "501"}, {"cursor": "garbage"}} {
+		status, body = call(t, f.h, get("/v1/profiles/"+f.live+"/events", q, auth))
+		require.Equal(t, http.StatusBadRequest, status, q)
+		require.NotEmpty(t, body["error"])
+	}
+	status, _ = call(t, f.h, get("/v1/profiles/prf_nobody/events", nil, auth))
+	require.Equal(t, http.StatusNotFound, status)
+	status, _ = call(t, f.h, get("/v1/profiles/"+f.live+"/nothing", nil, auth))
+	require.Equal(t, http.StatusNotFound, status)
+
+	// Without route parameters, the raw path says the same.
+	req := get("/v1/profiles/"+f.merged+"/events", nil, auth)
+	req.PathParameters, req.RouteKey = nil, "$default"
+	status, body = call(t, f.h, req)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, []string{"m3", "m2", "m1"}, ids(body))
+}
+
+// The export of u-1 is one JSON document with the profile, both devices' identifiers and the
+// whole history.
+func TestExport(t *testing.T) {
+	f := newFixture(t)
+	auth := "Bearer " + f.apiKey
+	status, body := call(t, f.h, get("/v1/profiles/"+f.merged+"/export", nil, auth))
+	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, f.live, body["profileId"])
+	require.Equal(t, f.live, body["profile"].(map[string]any)["profileId"])
+	require.Equal(t, "ann@example.com", body["profile"].(map[string]any)["traits"].(map[string]any)["email"])
+	require.Equal(t, []any{f.merged}, body["mergedProfiles"])
+	require.Equal(t, []any{
+		map[string]any{"type": "anonymousId", "value": "a-desk"},
+		map[string]any{"type": "anonymousId", "value": "a-phone"},
+		map[string]any{"type": "userId", "value": "u-1"},
+	}, body["identifiers"])
+	var ids []string
+	for _, tp := range body["touchpoints"].([]any) {
+		ids = append(ids, tp.(map[string]any)["messageId"].(string))
+	}
+	require.Equal(t, []string{"m3", "m2", "m1"}, ids)
+
+	status, _ = call(t, f.h, get("/v1/profiles/prf_nobody/export", nil, auth))
+	require.Equal(t, http.StatusNotFound, status)
+	req := get("/v1/profiles/"+f.live+"/export", nil, auth)
+	req.RequestContext.HTTP.Method = http.MethodPost
+	status, _ = call(t, f.h, req)
+	require.Equal(t, http.StatusMethodNotAllowed, status)
+}
+
+// DELETE erases the person (both devices' profiles, identifiers and history); after it every
+// route answers 404 for them, and the other visitor is untouched.
+func TestErase(t *testing.T) {
+	f := newFixture(t)
+	auth := "Bearer " + f.apiKey
+	del := func(id string) (int, map[string]any) {
+		req := get("/v1/profiles/"+id, nil, auth)
+		req.RouteKey, req.RequestContext.HTTP.Method = "DELETE /v1/profiles/{profileId}", http.MethodDelete
+		return call(t, f.h, req)
+	}
+	status, body := del(f.merged)
+	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, map[string]any{"profileId": f.live, "profiles": 2.0, "identifiers": 3.0, "touchpoints": 3.0}, body)
+
+	for _, id := range []string{f.live, f.merged} {
+		for _, path := range []string{"/v1/profiles/" + id, "/v1/profiles/" + id + "/events", "/v1/profiles/" + id + "/export"} {
+			status, body := call(t, f.h, get(path, nil, auth))
+			require.Equal(t, http.StatusNotFound, status, path)
+			require.Equal(t, "profile not found", body["error"])
+		}
+		status, _ := del(id)
+		require.Equal(t, http.StatusNotFound, status)
+	}
+	for _, q := range []map[string]string{{"userId": "u-1"}, {"anonymousId": "a-desk"}, {"anonymousId": "a-phone"}} {
+		status, _ := call(t, f.h, get("/v1/profiles", q, auth))
+		require.Equal(t, http.StatusNotFound, status, q)
+	}
+	status, body = call(t, f.h, get("/v1/profiles", map[string]string{"anonymousId": "a-other"}, auth))
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, f.anon, body["profileId"])
+
+	status, body = call(t, &handler{keys: allow{}, profiles: down{}, log: quiet}, func() events.APIGatewayV2HTTPRequest {
+		req := get("/v1/profiles/p1", nil, "Bearer k")
+		req.RequestContext.HTTP.Method = http.MethodDelete
+		return req
+	}())
+	require.Equal(t, http.StatusServiceUnavailable, status, body)
 }

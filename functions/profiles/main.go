@@ -1,5 +1,6 @@
 // Command profiles is the profile API: it returns a customer's Single Customer View by profile id
-// or by any identifier, to callers holding a profile-API key.
+// or by any identifier, their event history and export, and erases a person, for callers holding a
+// profile-API key.
 package main
 
 import (
@@ -29,7 +30,7 @@ func main() {
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.KeyTable)
+	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.KeyTable)
 	if err != nil {
 		return nil, err
 	}
@@ -39,8 +40,10 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	}
 	db := dynamo.New(cfg)
 	return &handler{
-		keys:     keystore.New(db, env[topology.KeyTable]),
-		profiles: profilestore.New(db, profilestore.Tables{Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable]}),
-		log:      log,
+		keys: keystore.New(db, env[topology.KeyTable]),
+		profiles: profilestore.New(db, profilestore.Tables{
+			Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Touchpoints: env[topology.TouchpointTable],
+		}),
+		log: log,
 	}, nil
 }

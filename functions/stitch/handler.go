@@ -21,6 +21,10 @@ import (
 // stage names this function in failed-event messages.
 const stage = "stitch"
 
+// reasonErased is the failed-event reason of an event dropped because it carries an identifier of
+// an erased person.
+const reasonErased = "identifier erased"
+
 type recorder interface {
 	RecordClaims(ctx context.Context, a profile.Activity, c profilestore.Claims) (profilestore.Result, error)
 }
@@ -37,7 +41,7 @@ type handler struct {
 }
 
 // tally counts what a batch did (in events), for the log.
-type tally struct{ recorded, duplicates, created, merged, failed int }
+type tally struct{ recorded, duplicates, created, merged, failed, erased int }
 
 // handle records a batch of records of beacon events in order. An event that can never be recorded
 // (not a beacon event, invalid, refused by the database), or a record that cannot be read, goes to
@@ -56,7 +60,7 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	}
 	h.log.InfoContext(ctx, "batch stitched", slog.Int("records", len(ev.Records)), slog.Int("recorded", t.recorded),
 		slog.Int("duplicates", t.duplicates), slog.Int("profilesCreated", t.created), slog.Int("profilesMerged", t.merged),
-		slog.Int("failed", t.failed), slog.Int("retry", len(resp.BatchItemFailures)))
+		slog.Int("failed", t.failed), slog.Int("erased", t.erased), slog.Int("retry", len(resp.BatchItemFailures)))
 	return resp, nil
 }
 
@@ -94,9 +98,16 @@ func (h *handler) apply(ctx context.Context, r events.KinesisEventRecord, data [
 		h.log.WarnContext(ctx, "hashed identifiers ignored", slog.String("messageId", e.MessageID),
 			slog.String("reasons", strings.Join(skipped, "; ")))
 	}
-	res, err := h.store.RecordClaims(ctx, a, profilestore.Claims{Hashed: hashed, Trusted: e.Trusted})
+	res, err := h.store.RecordClaims(ctx, a, profilestore.Claims{Hashed: hashed, Trusted: e.Trusted, Properties: e.Properties})
 	if errors.Is(err, profilestore.ErrRejected) {
 		return h.reject(ctx, r, t, err.Error(), data)
+	}
+	if errors.Is(err, profilestore.ErrErased) {
+		// The person was erased: drop the event, keeping nothing of it but its message id and type
+		// (not its identifiers or properties), so the failed-events queue holds no personal data.
+		t.erased++
+		stub, _ := json.Marshal(map[string]string{"messageId": e.MessageID, "type": e.Type})
+		return h.reject(ctx, r, t, reasonErased, stub)
 	}
 	if err != nil {
 		return err

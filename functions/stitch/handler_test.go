@@ -86,9 +86,10 @@ func newStack(t *testing.T) *stack {
 	t.Helper()
 	e := localaws.Reachable(t)
 	tables := profilestore.Tables{
-		Profiles:   localaws.NewTable(t, table(topology.ProfileTable)),
-		Identities: localaws.NewTable(t, table(topology.IdentityTable)),
-		Events:     localaws.NewTable(t, table(topology.EventTable)),
+		Profiles:    localaws.NewTable(t, table(topology.ProfileTable)),
+		Identities:  localaws.NewTable(t, table(topology.IdentityTable)),
+		Events:      localaws.NewTable(t, table(topology.EventTable)),
+		Touchpoints: localaws.NewTable(t, table(topology.TouchpointTable)),
 	}
 	clock := time.Now().UTC().Truncate(time.Second)
 	now := func() time.Time { return clock }
@@ -178,12 +179,15 @@ func TestReplayingABatchChangesNothing(t *testing.T) {
 	require.Empty(t, st.run(t, batch).BatchItemFailures)
 	profiles, identities, ledger := st.items(t, st.tables.Profiles), st.items(t, st.tables.Identities), st.items(t, st.tables.Events)
 	require.Len(t, profiles, 2)
+	history := st.items(t, st.tables.Touchpoints)
+	require.Len(t, history, 7, "one touchpoint per event")
 
 	*st.clock = st.clock.Add(10 * time.Minute) // the mapping retries the batch later
 	require.Empty(t, st.run(t, batch).BatchItemFailures)
 	require.Equal(t, profiles, st.items(t, st.tables.Profiles), "profile items changed on replay")
 	require.Equal(t, identities, st.items(t, st.tables.Identities), "identity items changed on replay")
 	require.Equal(t, ledger, st.items(t, st.tables.Events), "ledger changed on replay")
+	require.ElementsMatch(t, history, st.items(t, st.tables.Touchpoints), "history changed on replay")
 
 	// A retry from the middle of the batch (after a partial failure) changes nothing either.
 	tail := events.KinesisEvent{Records: batch.Records[4:]}
@@ -397,12 +401,13 @@ func TestEmptyBatch(t *testing.T) {
 func TestSetupReadsTheEnvironment(t *testing.T) {
 	top := topology.Default()
 	env := map[string]string{
-		top.EnvVar(topology.ProfileTable):  "p",
-		top.EnvVar(topology.IdentityTable): "i",
-		top.EnvVar(topology.EventTable):    "e",
-		top.EnvVar(topology.FailedQueue):   "http://127.0.0.1:9324/000000000000/failed",
-		topology.SettingEventTTL:           "2160h",
-		"AWS_REGION":                       localaws.Region,
+		top.EnvVar(topology.ProfileTable):    "p",
+		top.EnvVar(topology.IdentityTable):   "i",
+		top.EnvVar(topology.EventTable):      "e",
+		top.EnvVar(topology.TouchpointTable): "tp",
+		top.EnvVar(topology.FailedQueue):     "http://127.0.0.1:9324/000000000000/failed",
+		topology.SettingEventTTL:             "2160h",
+		"AWS_REGION":                         localaws.Region,
 	}
 	getenv := func(k string) string { return env[k] }
 	h, err := setup(context.Background(), getenv, quiet)
@@ -412,6 +417,10 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 	env[topology.SettingEventTTL] = "forever"
 	_, err = setup(context.Background(), getenv, quiet)
 	require.ErrorContains(t, err, "DCRM_EVENT_TTL")
+	env[topology.SettingEventTTL] = "2160h"
+	env[topology.SettingTouchpointTTL] = "forever"
+	_, err = setup(context.Background(), getenv, quiet)
+	require.ErrorContains(t, err, "DCRM_TOUCHPOINT_TTL")
 
 	env[topology.SettingEventTTL] = ""
 	delete(env, top.EnvVar(topology.IdentityTable))
@@ -452,11 +461,12 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 	}
 	top := topology.Default()
 	env := map[string]string{
-		top.EnvVar(topology.ProfileTable):  localaws.NewTable(t, table(topology.ProfileTable)),
-		top.EnvVar(topology.IdentityTable): localaws.NewTable(t, table(topology.IdentityTable)),
-		top.EnvVar(topology.EventTable):    localaws.NewTable(t, table(topology.EventTable)),
-		top.EnvVar(topology.FailedQueue):   localaws.NewQueue(t),
-		topology.SettingEventTTL:           "2160h",
+		top.EnvVar(topology.ProfileTable):    localaws.NewTable(t, table(topology.ProfileTable)),
+		top.EnvVar(topology.IdentityTable):   localaws.NewTable(t, table(topology.IdentityTable)),
+		top.EnvVar(topology.EventTable):      localaws.NewTable(t, table(topology.EventTable)),
+		top.EnvVar(topology.TouchpointTable): localaws.NewTable(t, table(topology.TouchpointTable)),
+		top.EnvVar(topology.FailedQueue):     localaws.NewQueue(t),
+		topology.SettingEventTTL:             "2160h",
 	}
 	h, err := setup(context.Background(), func(k string) string { return env[k] }, quiet)
 	require.NoError(t, err)
@@ -466,6 +476,9 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 	p, err := h.store.(*profilestore.Store).Lookup(context.Background(), identity.UserID(userID))
 	require.NoError(t, err)
 	require.Equal(t, 7, p.Counts.Events)
+	history, err := h.store.(*profilestore.Store).History(context.Background(), p.ID, profilestore.HistoryQuery{})
+	require.NoError(t, err)
+	require.Len(t, history.Touchpoints, 7)
 }
 
 // Placeholder identifiers ("null", all-zero ids …) join nobody: an event that has nothing else is
@@ -542,4 +555,54 @@ func TestHashedEmailJoinsOnlyFromTrustedSources(t *testing.T) {
 	require.Equal(t, []string{anon2}, o.AnonymousIDs)
 	_, err = st.store.Lookup(ctx, identity.ID{Kind: identity.EmailSHA256, Value: strings.Repeat("a1", 32)})
 	require.ErrorIs(t, err, profile.ErrNotFound, "per-destination hashes are not identifiers")
+}
+
+// Each event lands in its profile's history with its name, channel and properties.
+func TestEventsLandInTheHistory(t *testing.T) {
+	st := newStack(t)
+	e := beaconEvent(beacon.Track, "m1", anon1, "", 0)
+	e.Event, e.Properties = "Order Completed", json.RawMessage(`{"order_id":"o-1","revenue":42.5}`)
+	e.Enrichment = &beacon.Enrichment{Channel: "email"}
+	require.Empty(t, st.run(t, events.KinesisEvent{Records: []events.KinesisEventRecord{record(t, "1", e)}}).BatchItemFailures)
+	p, err := st.store.Lookup(context.Background(), identity.AnonymousID(anon1))
+	require.NoError(t, err)
+	page, err := st.store.History(context.Background(), p.ID, profilestore.HistoryQuery{})
+	require.NoError(t, err)
+	require.Len(t, page.Touchpoints, 1)
+	tp := page.Touchpoints[0]
+	require.Equal(t, "Order Completed", tp.Event)
+	require.Equal(t, "email", tp.Channel)
+	require.True(t, tp.Purchase)
+	require.Equal(t, 42.5, tp.Revenue)
+	require.JSONEq(t, `{"order_id":"o-1","revenue":42.5}`, string(tp.Properties))
+}
+
+// After a person is erased, a later event carrying one of their identifiers is dropped: it goes to
+// the failed-events queue with the reason "identifier erased" (and without its identifiers), and
+// no profile is re-created.
+func TestEventsOfAnErasedPersonAreDropped(t *testing.T) {
+	st := newStack(t)
+	first := beaconEvent(beacon.Identify, "m1", anon1, userID, 0)
+	require.Empty(t, st.run(t, events.KinesisEvent{Records: []events.KinesisEventRecord{record(t, "1", first)}}).BatchItemFailures)
+	p, err := st.store.Lookup(context.Background(), identity.AnonymousID(anon1))
+	require.NoError(t, err)
+	_, err = st.store.Erase(context.Background(), p.ID)
+	require.NoError(t, err)
+
+	later := beaconEvent(beacon.Page, "m2", anon1, "", 5)
+	other := beaconEvent(beacon.Page, "m3", anon2, "", 6)
+	resp := st.run(t, events.KinesisEvent{Records: []events.KinesisEventRecord{record(t, "2", later), record(t, "3", other)}})
+	require.Empty(t, resp.BatchItemFailures)
+	got := st.failedMessages(t, 1)
+	require.Equal(t, "identifier erased", got[0].Reason)
+	require.Equal(t, stage, got[0].Stage)
+	require.Equal(t, "2", got[0].SequenceNumber)
+	require.JSONEq(t, `{"messageId":"m2","type":"page"}`, string(got[0].Data))
+	require.NotContains(t, string(got[0].Data), anon1)
+
+	_, err = st.store.Lookup(context.Background(), identity.AnonymousID(anon1))
+	require.ErrorIs(t, err, profile.ErrNotFound)
+	profiles := st.items(t, st.tables.Profiles)
+	require.Len(t, profiles, 1, "only the other visitor has a profile")
+	require.NotEqual(t, p.ID, profiles[0]["profileId"].(*types.AttributeValueMemberS).Value)
 }

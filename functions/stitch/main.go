@@ -31,11 +31,15 @@ func main() {
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.EventTable, topology.FailedQueue)
+	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.EventTable, topology.TouchpointTable, topology.FailedQueue)
 	if err != nil {
 		return nil, err
 	}
 	ttl, err := topology.DurationSetting(getenv, topology.SettingEventTTL, profilestore.DefaultEventTTL)
+	if err != nil {
+		return nil, err
+	}
+	history, err := topology.DurationSetting(getenv, topology.SettingTouchpointTTL, profilestore.DefaultTouchpointTTL)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +49,8 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	}
 	store := profilestore.New(dynamo.New(cfg), profilestore.Tables{
 		Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Events: env[topology.EventTable],
-	}, profilestore.WithEventTTL(ttl))
+		Touchpoints: env[topology.TouchpointTable],
+	}, profilestore.WithEventTTL(ttl), profilestore.WithTouchpointTTL(history))
 	return &handler{
 		store:  store,
 		failed: alertqueue.New(sqs.NewFromConfig(cfg), env[topology.FailedQueue]),

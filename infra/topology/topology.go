@@ -103,14 +103,20 @@ const (
 	IdentityTable = "Identities"
 	EventTable    = "Events"
 	KeyTable      = "Keys"
-	AlertQueue    = "Alerts"
-	FailedQueue   = "FailedEvents"
+	// TouchpointTable holds each profile's event history: one item per event, keyed by profile id
+	// and "<fixed-width RFC 3339 time with nanoseconds>#<messageId>" so it sorts by time.
+	TouchpointTable = "Touchpoints"
+	AlertQueue      = "Alerts"
+	FailedQueue     = "FailedEvents"
 )
 
 // Settings understood by the functions. Values are strings because they travel as environment.
 const (
 	SettingLapseAfter = "DCRM_LAPSE_AFTER" // Go duration: inactivity after which a lapse alert fires
 	SettingEventTTL   = "DCRM_EVENT_TTL"   // Go duration: how long dedup records of events are kept
+	// SettingTouchpointTTL is a Go duration: how long after it happened an event stays in a profile's
+	// history (purchases are kept).
+	SettingTouchpointTTL = "DCRM_TOUCHPOINT_TTL"
 )
 
 // Default is dcrm's topology.
@@ -122,6 +128,7 @@ func Default() Topology {
 			{Name: IdentityTable, PartitionKey: "identifier"},
 			{Name: EventTable, PartitionKey: "messageId", TTLAttribute: "expiresAt"},
 			{Name: KeyTable, PartitionKey: "keyHash"},
+			{Name: TouchpointTable, PartitionKey: "profileId", SortKey: "at", TTLAttribute: "expiresAt"},
 		},
 		Queues: []Queue{
 			{Name: AlertQueue, DeadLetterAfter: 5},
@@ -132,18 +139,23 @@ func Default() Topology {
 				{EventStream, Write}, {KeyTable, Read}, {FailedQueue, Write},
 			}},
 			{Name: "stitch", Memory: 512, Timeout: 60 * time.Second, Uses: []Use{
-				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {EventTable, ReadWrite}, {FailedQueue, Write},
-			}, Settings: map[string]string{SettingEventTTL: "2160h"}},
+				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {EventTable, ReadWrite}, {TouchpointTable, Write},
+				{FailedQueue, Write},
+			}, Settings: map[string]string{SettingEventTTL: "2160h", SettingTouchpointTTL: "9480h"}},
 			{Name: "score", Memory: 512, Timeout: 5 * time.Minute, Uses: []Use{
 				{ProfileTable, ReadWrite}, {AlertQueue, Write},
 			}, Settings: map[string]string{SettingLapseAfter: "720h"}},
 			{Name: "profiles", Memory: 256, Timeout: 10 * time.Second, Uses: []Use{
-				{ProfileTable, Read}, {IdentityTable, Read}, {KeyTable, Read},
+				// Write access to what an erasure deletes or replaces by tombstones.
+				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite}, {KeyTable, Read},
 			}},
 		},
 		Routes: append(collectionRoutes(),
 			Route{"GET", "/v1/profiles", "profiles", false},
 			Route{"GET", "/v1/profiles/{profileId}", "profiles", false},
+			Route{"GET", "/v1/profiles/{profileId}/events", "profiles", false},
+			Route{"GET", "/v1/profiles/{profileId}/export", "profiles", false},
+			Route{"DELETE", "/v1/profiles/{profileId}", "profiles", false},
 		),
 		Mappings: []StreamMapping{{
 			Stream: EventStream, Function: "stitch", BatchSize: 100, MaxBatchingWindow: time.Second,

@@ -29,6 +29,8 @@ type profileItem struct {
 	MergedFrom   []string             `dynamo:"mergedFrom,omitempty"`
 	UpdatedAt    time.Time            `dynamo:"updatedAt,omitempty"`
 	Version      int                  `dynamo:"version"`
+	// ErasedAt is set when the person's erasure began (Erase); the item is deleted when it ends.
+	ErasedAt time.Time `dynamo:"erasedAt,omitempty"`
 
 	RecencyDays    int       `dynamo:"recencyDays,omitempty"`
 	Frequency      int       `dynamo:"frequency,omitempty"`
@@ -59,10 +61,15 @@ type identityItem struct {
 	MergedFrom string    `dynamo:"mergedFrom,omitempty"`
 	CreatedAt  time.Time `dynamo:"createdAt"`
 	UpdatedAt  time.Time `dynamo:"updatedAt,omitempty"`
+	// ErasedAt marks a tombstone: the identifier's person was erased (it has no profile any more)
+	// and events carrying it are refused (ErrErased).
+	ErasedAt time.Time `dynamo:"erasedAt,omitempty"`
 }
 
 // eventItem is a row of the Events table: the ledger of recorded events, by message id, that makes
-// recording idempotent. Rows expire (TTL on expiresAt).
+// recording idempotent. Rows expire (TTL on expiresAt). They hold only the message id, the profile
+// id, the event type and two times, nothing that identifies the person: erasing a person
+// (Store.Erase) leaves them to expire.
 type eventItem struct {
 	MessageID  string    `dynamo:"messageId,hash"`
 	ProfileID  string    `dynamo:"profileId"`

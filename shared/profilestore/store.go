@@ -1,12 +1,13 @@
-// Package profilestore keeps profiles and the identity graph in DynamoDB (three tables: Profiles,
-// Identities and the Events ledger) and records events on them exactly once.
+// Package profilestore keeps profiles and the identity graph in DynamoDB (four tables: Profiles,
+// Identities, the Events ledger and the Touchpoints history) and records events on them exactly once.
 //
 // Recording follows the rules of package identity and package profile; this package adds the
 // storage discipline that makes it safe under retries, replays, crashes and concurrent writers:
 //
 //   - every event is recorded in one transaction that adds its message id to the Events ledger
-//     (only if absent: a second delivery changes nothing) and writes the profile (only if its
-//     version is the one read: a concurrent change makes the attempt start over);
+//     (only if absent: a second delivery changes nothing), writes the profile (only if its
+//     version is the one read: a concurrent change makes the attempt start over) and adds the
+//     event to the profile's history (Touchpoints), so a replay writes nothing twice;
 //   - identifiers are claimed with a conditional put, so two writers that create the same
 //     identifier at once agree on the winner;
 //   - a merge first repoints the merged profile's identifiers, marking each with where it came from,
@@ -18,6 +19,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -44,6 +46,9 @@ var (
 	ErrChanged = errors.New("profile changed since it was read")
 	// ErrCorrupt is returned when stored profiles point at each other in a loop.
 	ErrCorrupt = errors.New("profiles merged into each other in a loop")
+	// ErrErased is returned when an event carries an identifier of an erased person (Erase): it is
+	// never recorded, so that the person is not re-created.
+	ErrErased = errors.New("identifier erased")
 	// ErrRejected is returned when DynamoDB refuses a write as invalid (a profile grown past the
 	// item size limit, for instance): recording the same event again fails the same way.
 	ErrRejected = errors.New("write rejected by the database")
@@ -63,6 +68,9 @@ type Tables struct {
 	Profiles   string
 	Identities string
 	Events     string
+	// Touchpoints is the history table. Without it, recording keeps no history and History,
+	// Export and Erase fail.
+	Touchpoints string
 }
 
 // Store records events on profiles and reads them back.
@@ -71,9 +79,13 @@ type Store struct {
 	profiles   dynamo.Table
 	identities dynamo.Table
 	events     dynamo.Table
+	touch      dynamo.Table
 	eventTTL   time.Duration
-	now        func() time.Time
-	newID      func() string
+	touchTTL   time.Duration
+
+	touchpointTable string // physical name; empty when the store keeps no history
+	now             func() time.Time
+	newID           func() string
 }
 
 // Option configures a Store.
@@ -92,7 +104,8 @@ func WithIDs(newID func() string) Option { return func(s *Store) { s.newID = new
 func New(db *dynamo.DB, t Tables, opts ...Option) *Store {
 	s := &Store{
 		db: db, profiles: db.Table(t.Profiles), identities: db.Table(t.Identities), events: db.Table(t.Events),
-		eventTTL: DefaultEventTTL, now: time.Now, newID: NewID,
+		touch: db.Table(t.Touchpoints), touchpointTable: t.Touchpoints,
+		eventTTL: DefaultEventTTL, touchTTL: DefaultTouchpointTTL, now: time.Now, newID: NewID,
 	}
 	for _, o := range opts {
 		o(s)
@@ -124,10 +137,12 @@ var (
 
 // Claims are what an event says of who it is beside its anonymousId and userId: its hashed
 // identifiers (identity.HashedIDs: email and phone SHA-256) and whether its source is trusted (a
-// server-side key). The identity rules decide what they may join (identity.Refine).
+// server-side key). The identity rules decide what they may join (identity.Refine). Properties
+// are the event's properties as sent, kept (bounded, see MaxTouchpointProperties) in its touchpoint.
 type Claims struct {
-	Hashed  []identity.ID
-	Trusted bool
+	Hashed     []identity.ID
+	Trusted    bool
+	Properties json.RawMessage
 }
 
 // Record records an activity on the profile its identifiers resolve to, creating and merging
@@ -325,10 +340,13 @@ func (s *Store) record(ctx context.Context, a profile.Activity, c Claims) (Resul
 	write := s.writeProfile(next, version)
 	hashed = withHashed(hashed, plan.Attach)
 	setOrRemove(write, "hashedIds", hashed, len(hashed))
-	err := s.db.WriteTx().Idempotent(true).
+	tx := s.db.WriteTx().Idempotent(true).
 		Put(s.events.Put(ledger).If("attribute_not_exists('messageId')")).
-		Update(write).
-		Run(ctx)
+		Update(write)
+	if s.touchpointTable != "" {
+		tx = tx.Put(s.touch.Put(s.touchpoint(target.ID, a, c.Properties)))
+	}
+	err := tx.Run(ctx)
 	switch reasons := cancellations(err); {
 	case err == nil:
 		return Result{ProfileID: target.ID, Created: created}, "", nil
@@ -375,8 +393,14 @@ func (s *Store) lookup(ctx context.Context, id identity.ID) (ref, error) {
 	if err != nil {
 		return r, fmt.Errorf("get identity %s: %w", id, err)
 	}
+	if !it.ErasedAt.IsZero() {
+		return r, fmt.Errorf("identity %s: %w", id, ErrErased)
+	}
 	r.item = &it
 	live, err := s.liveItem(ctx, it.ProfileID, true)
+	if err == nil && !live.ErasedAt.IsZero() {
+		return r, fmt.Errorf("identity %s: profile %s: %w", id, live.ProfileID, ErrErased)
+	}
 	r.live, r.version, r.hashed = live.profile(), live.Version, live.Hashed
 	return r, err
 }
@@ -639,14 +663,14 @@ func (r reasons) conflict() bool {
 // Profile returns the live profile for id: the profile itself or, if it was merged, the one that
 // holds its history now. It returns profile.ErrNotFound for an unknown id.
 func (s *Store) Profile(ctx context.Context, id string) (profile.Profile, error) {
-	p, version, err := s.live(ctx, id, false)
+	it, err := s.liveItem(ctx, id, false)
 	if err != nil {
 		return profile.Profile{}, err
 	}
-	if version == 0 {
+	if it.Version == 0 || !it.ErasedAt.IsZero() {
 		return profile.Profile{}, fmt.Errorf("profile %s: %w", id, profile.ErrNotFound)
 	}
-	return p, nil
+	return it.profile(), nil
 }
 
 // Lookup returns the live profile an identifier belongs to, or profile.ErrNotFound.
@@ -658,6 +682,9 @@ func (s *Store) Lookup(ctx context.Context, id identity.ID) (profile.Profile, er
 	}
 	if err != nil {
 		return profile.Profile{}, fmt.Errorf("get identity %s: %w", id, err)
+	}
+	if !it.ErasedAt.IsZero() || it.ProfileID == "" {
+		return profile.Profile{}, fmt.Errorf("identity %s: %w", id, profile.ErrNotFound)
 	}
 	return s.Profile(ctx, it.ProfileID)
 }
@@ -674,7 +701,7 @@ func (s *Store) Scan(ctx context.Context, segments int, fn func(context.Context,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			iter := s.profiles.Scan().Filter("attribute_not_exists('mergedInto')").Segment(seg, segments).Iter()
+			iter := s.profiles.Scan().Filter("attribute_not_exists('mergedInto') AND attribute_not_exists('erasedAt')").Segment(seg, segments).Iter()
 			var it profileItem
 			for iter.Next(ctx, &it) {
 				if err := fn(ctx, it.profile()); err != nil {

@@ -29,6 +29,9 @@ var (
 	now = time.Date(2025, 3, 2, 8, 0, 0, 0, time.UTC)
 )
 
+// touchTTL is the history retention in tests.
+const touchTTL = 100 * 365 * 24 * time.Hour
+
 func at(minutes int) time.Time { return t0.Add(time.Duration(minutes) * time.Minute) }
 
 type fixture struct {
@@ -50,13 +53,15 @@ func newFixture(t *testing.T) fixture {
 	t.Helper()
 	e := localaws.Reachable(t)
 	tables := Tables{
-		Profiles:   localaws.NewTable(t, table(topology.ProfileTable)),
-		Identities: localaws.NewTable(t, table(topology.IdentityTable)),
-		Events:     localaws.NewTable(t, table(topology.EventTable)),
+		Profiles:    localaws.NewTable(t, table(topology.ProfileTable)),
+		Identities:  localaws.NewTable(t, table(topology.IdentityTable)),
+		Events:      localaws.NewTable(t, table(topology.EventTable)),
+		Touchpoints: localaws.NewTable(t, table(topology.TouchpointTable)),
 	}
-	// The clock is fixed in the past; a long ledger TTL keeps DynamoDB Local's TTL sweeper from
-	// expiring the ledger during the test.
-	s := New(e.Dynamo(), tables, WithClock(func() time.Time { return now }), WithEventTTL(100*365*24*time.Hour))
+	// The clock is fixed in the past; long TTLs keep DynamoDB Local's TTL sweeper from expiring
+	// the ledger and the history during the test.
+	s := New(e.Dynamo(), tables, WithClock(func() time.Time { return now }), WithEventTTL(100*365*24*time.Hour),
+		WithTouchpointTTL(touchTTL))
 	return fixture{Store: s, tables: tables, raw: e.DynamoDBClient()}
 }
 
