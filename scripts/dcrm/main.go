@@ -6,6 +6,7 @@
 //	                                                             prints a new write key
 //	dcrm apikey add --name NAME                                  prints a new profile-API key
 //	dcrm profile get (PROFILE_ID | --user-id ID | --anonymous-id ID)
+//	dcrm profile (events | export | erase) PROFILE_ID              history, data-subject export, erasure
 //	dcrm schedule run NAME                                       invokes the schedule's function now
 //	dcrm seed-local --resources FILE --out FILE                  seeds the local stack's credentials
 package main
@@ -17,12 +18,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 )
 
 var errUsage = errors.New(`usage:
   dcrm source add --name NAME [--origin URL]... [--trusted] [--keep-raw-pii] [--phone-country-code N]
   dcrm apikey add --name NAME
   dcrm profile get (PROFILE_ID | --user-id ID | --anonymous-id ID)
+  dcrm profile (events | export | erase) PROFILE_ID
   dcrm schedule run NAME
   dcrm seed-local --resources FILE --out FILE`)
 
@@ -54,6 +57,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return addAPIKey(ctx, args[1:], out)
 	case "profile get":
 		return getProfile(ctx, args[1:], out)
+	case "profile events", "profile export", "profile erase":
+		return profileOf(ctx, strings.TrimPrefix(cmd, "profile "), args[1:], out)
 	case "schedule run":
 		return runSchedule(ctx, args[1:], out)
 	case "seed-local":

@@ -30,22 +30,39 @@ func getProfile(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	path := ""
 	switch {
 	case fs.NArg() == 1:
-		path = "/v1/profiles/" + url.PathEscape(fs.Arg(0))
+		return profileAPI(ctx, http.MethodGet, "/v1/profiles/"+url.PathEscape(fs.Arg(0)), out)
 	case *userID != "":
-		path = "/v1/profiles?userId=" + url.QueryEscape(*userID)
+		return profileAPI(ctx, http.MethodGet, "/v1/profiles?userId="+url.QueryEscape(*userID), out)
 	case *anonID != "":
-		path = "/v1/profiles?anonymousId=" + url.QueryEscape(*anonID)
-	default:
+		return profileAPI(ctx, http.MethodGet, "/v1/profiles?anonymousId="+url.QueryEscape(*anonID), out)
+	}
+	return errUsage
+}
+
+// profileOf runs one profile-API call on a profile id: "events" (history), "export", "erase".
+func profileOf(ctx context.Context, what string, args []string, out io.Writer) error {
+	if len(args) != 1 {
 		return errUsage
 	}
+	path := "/v1/profiles/" + url.PathEscape(args[0])
+	switch what {
+	case "events", "export":
+		return profileAPI(ctx, http.MethodGet, path+"/"+what, out)
+	case "erase":
+		return profileAPI(ctx, http.MethodDelete, path, out)
+	}
+	return errUsage
+}
+
+// profileAPI calls the profile API with the key of DCRM_PROFILE_API_KEY and prints the JSON answer.
+func profileAPI(ctx context.Context, method, path string, out io.Writer) error {
 	api, key := os.Getenv("DCRM_API_URL"), os.Getenv("DCRM_PROFILE_API_KEY")
 	if api == "" || key == "" {
 		return fmt.Errorf("DCRM_API_URL and DCRM_PROFILE_API_KEY must be set (source .dcrm/local.env)")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(api, "/")+path, nil)
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(api, "/")+path, nil)
 	if err != nil {
 		return err
 	}
@@ -53,15 +70,15 @@ func getProfile(ctx context.Context, args []string, out io.Writer) error {
 	client := http.Client{Timeout: 30 * time.Second}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("get profile: %w", err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("read profile: %w", err)
+		return fmt.Errorf("read answer: %w", err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("get profile: %s: %s", resp.Status, bytes.TrimSpace(body))
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(body))
 	}
 	return printJSON(out, body)
 }
