@@ -12,9 +12,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/dcrm-project/dcrm/shared/alert"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/profile"
@@ -31,11 +33,18 @@ type profileReader interface {
 	History(ctx context.Context, id string, q profilestore.HistoryQuery) (profilestore.HistoryPage, error)
 	Export(ctx context.Context, id string) (profilestore.Person, error)
 	Erase(ctx context.Context, id string) (profilestore.Erasure, error)
+	SetConsent(ctx context.Context, id string, change map[string]profile.Consent) (string, map[string]profile.Consent, error)
+}
+
+type sender interface {
+	Send(ctx context.Context, m alert.Message) error
 }
 
 type handler struct {
 	keys     keyChecker
 	profiles profileReader
+	updates  sender // the profile-updates queue
+	now      func() time.Time
 	log      *slog.Logger
 }
 
@@ -47,6 +56,7 @@ const (
 	routeProfile = "profile" // GET, DELETE /{profileId}
 	routeEvents  = "events"  // GET /{profileId}/events?limit=&cursor=&type=
 	routeExport  = "export"  // GET /{profileId}/export
+	routeConsent = "consent" // PUT /{profileId}/consent
 )
 
 var methods = map[string][]string{
@@ -54,6 +64,7 @@ var methods = map[string][]string{
 	routeProfile: {http.MethodGet, http.MethodDelete},
 	routeEvents:  {http.MethodGet},
 	routeExport:  {http.MethodGet},
+	routeConsent: {http.MethodPut},
 }
 
 // handle serves the profile API for callers with a profile-API key (Authorization: Bearer <key>):
@@ -101,10 +112,7 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		body = p.View()
 	case routeProfile:
 		if method == http.MethodDelete {
-			body, err = h.profiles.Erase(ctx, id)
-			if err == nil {
-				h.log.InfoContext(ctx, "person erased", slog.Any("erasure", body))
-			}
+			body, err = h.erase(ctx, id)
 			break
 		}
 		var p profile.Profile
@@ -120,6 +128,12 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		var p profilestore.Person
 		p, err = h.profiles.Export(ctx, id)
 		body = exportDocument(p)
+	case routeConsent:
+		change, msg := consentChange(req, h.now())
+		if msg != "" {
+			return problem(http.StatusBadRequest, msg), nil
+		}
+		body, err = h.consent(ctx, id, change)
 	}
 	switch {
 	case errors.Is(err, profile.ErrNotFound):
@@ -139,7 +153,7 @@ func parseRoute(req events.APIGatewayV2HTTPRequest) (route, id, msg string) {
 	path := strings.TrimSuffix(req.RawPath, "/")
 	if id := req.PathParameters["profileId"]; path == "" && id != "" {
 		// No raw path: the route key says which route matched.
-		for _, r := range []string{routeEvents, routeExport} {
+		for _, r := range []string{routeEvents, routeExport, routeConsent} {
 			if strings.HasSuffix(req.RouteKey, "/"+r) {
 				return r, id, ""
 			}
@@ -166,7 +180,7 @@ func parseRoute(req events.APIGatewayV2HTTPRequest) (route, id, msg string) {
 	switch {
 	case len(segments) == 1:
 		return routeProfile, id, ""
-	case len(segments) == 2 && (segments[1] == routeEvents || segments[1] == routeExport):
+	case len(segments) == 2 && (segments[1] == routeEvents || segments[1] == routeExport || segments[1] == routeConsent):
 		return segments[1], id, ""
 	}
 	return "", "", "no such route"

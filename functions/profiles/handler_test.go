@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/alertqueue"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/keystore"
@@ -37,6 +38,7 @@ func table(name string) topology.Table {
 
 type fixture struct {
 	h                  *handler
+	updates            *alertqueue.Queue
 	apiKey, writeKey   string
 	live, merged, anon string // profile ids
 }
@@ -69,7 +71,8 @@ func newFixture(t *testing.T) fixture {
 	f.merged = record("m2", beacon.Page, "a-phone", "", 5, nil).ProfileID
 	record("m3", beacon.Identify, "a-phone", "u-1", 6, nil)
 	f.anon = record("m4", beacon.Track, "a-other", "", 7, nil).ProfileID
-	f.h = &handler{keys: keys, profiles: store, log: quiet}
+	f.updates = alertqueue.New(e.SQSClient(), localaws.NewQueue(t))
+	f.h = &handler{keys: keys, profiles: store, updates: f.updates, now: func() time.Time { return now }, log: quiet}
 	return f
 }
 
@@ -233,6 +236,9 @@ func (down) Export(context.Context, string) (profilestore.Person, error) {
 func (down) Erase(context.Context, string) (profilestore.Erasure, error) {
 	return profilestore.Erasure{}, errors.New("connection refused")
 }
+func (down) SetConsent(context.Context, string, map[string]profile.Consent) (string, map[string]profile.Consent, error) {
+	return "", nil, errors.New("connection refused")
+}
 func (down) History(context.Context, string, profilestore.HistoryQuery) (profilestore.HistoryPage, error) {
 	return profilestore.HistoryPage{}, errors.New("connection refused")
 }
@@ -252,11 +258,12 @@ func TestStoreOutageIsA503(t *testing.T) {
 func TestSetupReadsTheEnvironment(t *testing.T) {
 	top := topology.Default()
 	env := map[string]string{
-		top.EnvVar(topology.ProfileTable):    "p",
-		top.EnvVar(topology.IdentityTable):   "i",
-		top.EnvVar(topology.KeyTable):        "k",
-		top.EnvVar(topology.TouchpointTable): "tp",
-		"AWS_REGION":                         localaws.Region,
+		top.EnvVar(topology.ProfileTable):       "p",
+		top.EnvVar(topology.IdentityTable):      "i",
+		top.EnvVar(topology.KeyTable):           "k",
+		top.EnvVar(topology.TouchpointTable):    "tp",
+		top.EnvVar(topology.ProfileUpdateQueue): "http://127.0.0.1:9324/000000000000/updates",
+		"AWS_REGION":                            localaws.Region,
 	}
 	getenv := func(k string) string { return env[k] }
 	_, err := setup(context.Background(), getenv, quiet)

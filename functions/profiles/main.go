@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/alertqueue"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
@@ -30,7 +33,7 @@ func main() {
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.KeyTable)
+	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.KeyTable, topology.ProfileUpdateQueue)
 	if err != nil {
 		return nil, err
 	}
@@ -44,6 +47,8 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		profiles: profilestore.New(db, profilestore.Tables{
 			Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Touchpoints: env[topology.TouchpointTable],
 		}),
-		log: log,
+		updates: alertqueue.New(sqs.NewFromConfig(cfg), env[topology.ProfileUpdateQueue]),
+		now:     time.Now,
+		log:     log,
 	}, nil
 }

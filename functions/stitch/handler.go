@@ -34,10 +34,11 @@ type sender interface {
 }
 
 type handler struct {
-	store  recorder
-	failed sender // the failed-events queue
-	now    func() time.Time
-	log    *slog.Logger
+	store   recorder
+	failed  sender // the failed-events queue
+	updates sender // the profile-updates queue
+	now     func() time.Time
+	log     *slog.Logger
 }
 
 // tally counts what a batch did (in events), for the log.
@@ -50,13 +51,23 @@ type tally struct{ recorded, duplicates, created, merged, failed, erased int }
 func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
 	var t tally
-	for _, r := range ev.Records {
-		if err := h.process(ctx, r, &t); err != nil {
+	b := newChanges()
+	retryFrom := -1
+	for i, r := range ev.Records {
+		if err := h.process(ctx, i, r, &t, b); err != nil {
 			h.log.ErrorContext(ctx, "record not recorded; the batch is retried from it",
 				slog.String("sequenceNumber", r.Kinesis.SequenceNumber), slog.String("error", err.Error()))
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: r.Kinesis.SequenceNumber})
+			retryFrom = i
 			break
 		}
+	}
+	// Publish what the recorded part of the batch changed; a profile whose message could not be
+	// sent has the batch retried from the last record that changed it.
+	if i := h.publish(ctx, b); i >= 0 && (retryFrom < 0 || i < retryFrom) {
+		retryFrom = i
+	}
+	if retryFrom >= 0 {
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: ev.Records[retryFrom].Kinesis.SequenceNumber})
 	}
 	h.log.InfoContext(ctx, "batch stitched", slog.Int("records", len(ev.Records)), slog.Int("recorded", t.recorded),
 		slog.Int("duplicates", t.duplicates), slog.Int("profilesCreated", t.created), slog.Int("profilesMerged", t.merged),
@@ -67,21 +78,21 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 // process records the events of one record in order. A record carries one or more events of one
 // visitor (beacon.DecodeRecord); when it is retried, the events recorded the first time are
 // duplicates and change nothing.
-func (h *handler) process(ctx context.Context, r events.KinesisEventRecord, t *tally) error {
+func (h *handler) process(ctx context.Context, i int, r events.KinesisEventRecord, t *tally, b *changes) error {
 	raw, err := beacon.SplitRecord(r.Kinesis.Data)
 	if err != nil {
 		return h.reject(ctx, r, t, fmt.Sprintf("record is not a beacon event: %v", err), r.Kinesis.Data)
 	}
 	for _, data := range raw {
-		if err := h.apply(ctx, r, data, t); err != nil {
+		if err := h.apply(ctx, i, r, data, t, b); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// apply records one event (its JSON) of record r.
-func (h *handler) apply(ctx context.Context, r events.KinesisEventRecord, data []byte, t *tally) error {
+// apply records one event (its JSON) of record r, the i-th of the batch, noting the change in b.
+func (h *handler) apply(ctx context.Context, i int, r events.KinesisEventRecord, data []byte, t *tally, b *changes) error {
 	var e beacon.Event
 	if err := json.Unmarshal(data, &e); err != nil {
 		return h.reject(ctx, r, t, fmt.Sprintf("record is not a beacon event: %v", err), data)
@@ -112,6 +123,7 @@ func (h *handler) apply(ctx context.Context, r events.KinesisEventRecord, data [
 	if err != nil {
 		return err
 	}
+	b.note(i, res)
 	switch {
 	case res.Duplicate:
 		t.duplicates++

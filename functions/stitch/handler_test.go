@@ -65,12 +65,13 @@ func TestGoldenBatchRoundTrip(t *testing.T) {
 }
 
 type stack struct {
-	h      *handler
-	store  *profilestore.Store
-	tables profilestore.Tables
-	failed *alertqueue.Queue
-	raw    *dynamodb.Client
-	clock  *time.Time
+	h       *handler
+	store   *profilestore.Store
+	tables  profilestore.Tables
+	failed  *alertqueue.Queue
+	updates *alertqueue.Queue
+	raw     *dynamodb.Client
+	clock   *time.Time
 }
 
 func table(name string) topology.Table {
@@ -96,7 +97,8 @@ func newStack(t *testing.T) *stack {
 	st := &stack{tables: tables, raw: e.DynamoDBClient(), clock: &clock}
 	st.store = profilestore.New(e.Dynamo(), tables, profilestore.WithClock(now))
 	st.failed = alertqueue.New(e.SQSClient(), localaws.NewQueue(t))
-	st.h = &handler{store: st.store, failed: st.failed, now: now, log: quiet}
+	st.updates = alertqueue.New(e.SQSClient(), localaws.NewQueue(t))
+	st.h = &handler{store: st.store, failed: st.failed, updates: st.updates, now: now, log: quiet}
 	return st
 }
 
@@ -336,7 +338,7 @@ func TestRecordOfSeveralEvents(t *testing.T) {
 // duplicates the second time.
 func TestTransientErrorInsideARecord(t *testing.T) {
 	store := &fakeStore{failAt: 2}
-	h := &handler{store: store, failed: fakeQueue{}, now: time.Now, log: quiet}
+	h := &handler{store: store, failed: fakeQueue{}, updates: fakeQueue{}, now: time.Now, log: quiet}
 	packed := record(t, "7", beaconEvent(beacon.Page, "m1", "a", "", 0), beaconEvent(beacon.Page, "m2", "a", "", 1), beaconEvent(beacon.Page, "m3", "a", "", 2))
 	resp, err := h.handle(context.Background(), events.KinesisEvent{Records: []events.KinesisEventRecord{packed}})
 	require.NoError(t, err)
@@ -364,14 +366,14 @@ func (f fakeQueue) Send(context.Context, alert.Message) error { return f.err }
 func TestTransientErrorStopsTheBatchAtTheFailingRecord(t *testing.T) {
 	batch := goldenBatch(t)
 	store := &fakeStore{failAt: 3}
-	h := &handler{store: store, failed: fakeQueue{}, now: time.Now, log: quiet}
+	h := &handler{store: store, failed: fakeQueue{}, updates: fakeQueue{}, now: time.Now, log: quiet}
 	resp, err := h.handle(context.Background(), batch)
 	require.NoError(t, err)
 	require.Equal(t, []events.KinesisBatchItemFailure{{ItemIdentifier: batch.Records[2].Kinesis.SequenceNumber}}, resp.BatchItemFailures)
 	require.Equal(t, 3, store.calls, "records after the failing one are left for the retry")
 
 	// When the failed-events queue is down, a poison record is retried rather than lost.
-	h = &handler{store: &fakeStore{}, failed: fakeQueue{err: errors.New("queue down")}, now: time.Now, log: quiet}
+	h = &handler{store: &fakeStore{}, failed: fakeQueue{err: errors.New("queue down")}, updates: fakeQueue{}, now: time.Now, log: quiet}
 	batch.Records = append(batch.Records[:2], poison("9", "garbage"), batch.Records[2])
 	resp, err = h.handle(context.Background(), batch)
 	require.NoError(t, err)
@@ -390,7 +392,7 @@ func TestDatabaseOutageIsRetried(t *testing.T) {
 }
 
 func TestEmptyBatch(t *testing.T) {
-	h := &handler{store: &fakeStore{}, failed: fakeQueue{}, now: time.Now, log: quiet}
+	h := &handler{store: &fakeStore{}, failed: fakeQueue{}, updates: fakeQueue{}, now: time.Now, log: quiet}
 	resp, err := h.handle(context.Background(), events.KinesisEvent{})
 	require.NoError(t, err)
 	out, err := json.Marshal(resp)
@@ -401,13 +403,14 @@ func TestEmptyBatch(t *testing.T) {
 func TestSetupReadsTheEnvironment(t *testing.T) {
 	top := topology.Default()
 	env := map[string]string{
-		top.EnvVar(topology.ProfileTable):    "p",
-		top.EnvVar(topology.IdentityTable):   "i",
-		top.EnvVar(topology.EventTable):      "e",
-		top.EnvVar(topology.TouchpointTable): "tp",
-		top.EnvVar(topology.FailedQueue):     "http://127.0.0.1:9324/000000000000/failed",
-		topology.SettingEventTTL:             "2160h",
-		"AWS_REGION":                         localaws.Region,
+		top.EnvVar(topology.ProfileTable):       "p",
+		top.EnvVar(topology.IdentityTable):      "i",
+		top.EnvVar(topology.EventTable):         "e",
+		top.EnvVar(topology.TouchpointTable):    "tp",
+		top.EnvVar(topology.FailedQueue):        "http://127.0.0.1:9324/000000000000/failed",
+		top.EnvVar(topology.ProfileUpdateQueue): "http://127.0.0.1:9324/000000000000/updates",
+		topology.SettingEventTTL:                "2160h",
+		"AWS_REGION":                            localaws.Region,
 	}
 	getenv := func(k string) string { return env[k] }
 	h, err := setup(context.Background(), getenv, quiet)
@@ -461,12 +464,13 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 	}
 	top := topology.Default()
 	env := map[string]string{
-		top.EnvVar(topology.ProfileTable):    localaws.NewTable(t, table(topology.ProfileTable)),
-		top.EnvVar(topology.IdentityTable):   localaws.NewTable(t, table(topology.IdentityTable)),
-		top.EnvVar(topology.EventTable):      localaws.NewTable(t, table(topology.EventTable)),
-		top.EnvVar(topology.TouchpointTable): localaws.NewTable(t, table(topology.TouchpointTable)),
-		top.EnvVar(topology.FailedQueue):     localaws.NewQueue(t),
-		topology.SettingEventTTL:             "2160h",
+		top.EnvVar(topology.ProfileTable):       localaws.NewTable(t, table(topology.ProfileTable)),
+		top.EnvVar(topology.IdentityTable):      localaws.NewTable(t, table(topology.IdentityTable)),
+		top.EnvVar(topology.EventTable):         localaws.NewTable(t, table(topology.EventTable)),
+		top.EnvVar(topology.TouchpointTable):    localaws.NewTable(t, table(topology.TouchpointTable)),
+		top.EnvVar(topology.FailedQueue):        localaws.NewQueue(t),
+		top.EnvVar(topology.ProfileUpdateQueue): localaws.NewQueue(t),
+		topology.SettingEventTTL:                "2160h",
 	}
 	h, err := setup(context.Background(), func(k string) string { return env[k] }, quiet)
 	require.NoError(t, err)

@@ -31,7 +31,7 @@ func main() {
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.EventTable, topology.TouchpointTable, topology.FailedQueue)
+	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.EventTable, topology.TouchpointTable, topology.FailedQueue, topology.ProfileUpdateQueue)
 	if err != nil {
 		return nil, err
 	}
@@ -51,10 +51,12 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Events: env[topology.EventTable],
 		Touchpoints: env[topology.TouchpointTable],
 	}, profilestore.WithEventTTL(ttl), profilestore.WithTouchpointTTL(history))
+	client := sqs.NewFromConfig(cfg)
 	return &handler{
-		store:  store,
-		failed: alertqueue.New(sqs.NewFromConfig(cfg), env[topology.FailedQueue]),
-		now:    time.Now,
-		log:    log,
+		store:   store,
+		failed:  alertqueue.New(client, env[topology.FailedQueue]),
+		updates: alertqueue.New(client, env[topology.ProfileUpdateQueue]),
+		now:     time.Now,
+		log:     log,
 	}, nil
 }

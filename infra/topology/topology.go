@@ -108,6 +108,9 @@ const (
 	TouchpointTable = "Touchpoints"
 	AlertQueue      = "Alerts"
 	FailedQueue     = "FailedEvents"
+	// ProfileUpdateQueue carries every profile change (profile.updated, profile.merged,
+	// profile.erased, profile.consent) to the CRM, which takes them back into its own view.
+	ProfileUpdateQueue = "ProfileUpdates"
 )
 
 // Settings understood by the functions. Values are strings because they travel as environment.
@@ -133,6 +136,7 @@ func Default() Topology {
 		Queues: []Queue{
 			{Name: AlertQueue, DeadLetterAfter: 5},
 			{Name: FailedQueue},
+			{Name: ProfileUpdateQueue, DeadLetterAfter: 5},
 		},
 		Functions: []Function{
 			{Name: "collect", Memory: 256, Timeout: 10 * time.Second, Uses: []Use{
@@ -140,7 +144,7 @@ func Default() Topology {
 			}},
 			{Name: "stitch", Memory: 512, Timeout: 60 * time.Second, Uses: []Use{
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {EventTable, ReadWrite}, {TouchpointTable, Write},
-				{FailedQueue, Write},
+				{FailedQueue, Write}, {ProfileUpdateQueue, Write},
 			}, Settings: map[string]string{SettingEventTTL: "2160h", SettingTouchpointTTL: "9480h"}},
 			{Name: "score", Memory: 512, Timeout: 5 * time.Minute, Uses: []Use{
 				{ProfileTable, ReadWrite}, {AlertQueue, Write},
@@ -148,6 +152,7 @@ func Default() Topology {
 			{Name: "profiles", Memory: 256, Timeout: 10 * time.Second, Uses: []Use{
 				// Write access to what an erasure deletes or replaces by tombstones.
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite}, {KeyTable, Read},
+				{ProfileUpdateQueue, Write},
 			}},
 		},
 		Routes: append(collectionRoutes(),
@@ -156,6 +161,7 @@ func Default() Topology {
 			Route{"GET", "/v1/profiles/{profileId}/events", "profiles", false},
 			Route{"GET", "/v1/profiles/{profileId}/export", "profiles", false},
 			Route{"DELETE", "/v1/profiles/{profileId}", "profiles", false},
+			Route{"PUT", "/v1/profiles/{profileId}/consent", "profiles", false},
 		),
 		Mappings: []StreamMapping{{
 			Stream: EventStream, Function: "stitch", BatchSize: 100, MaxBatchingWindow: time.Second,

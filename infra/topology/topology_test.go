@@ -15,14 +15,45 @@ func TestDefaultIsValid(t *testing.T) {
 func TestEnvVar(t *testing.T) {
 	top := Default()
 	for resource, want := range map[string]string{
-		ProfileTable: "DCRM_PROFILES_TABLE",
-		EventStream:  "DCRM_BEACONS_STREAM",
-		AlertQueue:   "DCRM_ALERTS_QUEUE_URL",
-		FailedQueue:  "DCRM_FAILED_EVENTS_QUEUE_URL",
+		ProfileTable:       "DCRM_PROFILES_TABLE",
+		EventStream:        "DCRM_BEACONS_STREAM",
+		AlertQueue:         "DCRM_ALERTS_QUEUE_URL",
+		FailedQueue:        "DCRM_FAILED_EVENTS_QUEUE_URL",
+		ProfileUpdateQueue: "DCRM_PROFILE_UPDATES_QUEUE_URL",
 	} {
 		if got := top.EnvVar(resource); got != want {
 			t.Errorf("EnvVar(%s) = %s, want %s", resource, got, want)
 		}
+	}
+}
+
+func TestProfileUpdates(t *testing.T) {
+	top := Default()
+	var q Queue
+	for _, x := range top.Queues {
+		if x.Name == ProfileUpdateQueue {
+			q = x
+		}
+	}
+	if q.DeadLetterAfter != 5 {
+		t.Errorf("profile-updates queue = %+v, want a dead-letter queue after 5 receives", q)
+	}
+	for _, name := range []string{"stitch", "profiles"} {
+		f, _ := top.Function(name)
+		found := false
+		for _, u := range f.Uses {
+			found = found || (u.Resource == ProfileUpdateQueue && u.Access == Write)
+		}
+		if !found {
+			t.Errorf("%s may not write to the profile-updates queue", name)
+		}
+	}
+	found := false
+	for _, r := range top.Routes {
+		found = found || (r == Route{"PUT", "/v1/profiles/{profileId}/consent", "profiles", false})
+	}
+	if !found {
+		t.Error("no private PUT /v1/profiles/{profileId}/consent route to profiles")
 	}
 }
 

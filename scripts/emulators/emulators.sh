@@ -68,10 +68,12 @@ start() {
   mkdir -p "$run" "$logs"
   launch dynamodb "$DYNAMODB_PORT" "$emu/dynamodb" \
     java -Djava.library.path=DynamoDBLocal_lib -jar DynamoDBLocal.jar -inMemory -port "$DYNAMODB_PORT"
-  # kinesis-mock reads server.json from its working directory.
+  # kinesis-mock reads server.json from its working directory. Its account limits (50 shards by
+  # default) are raised: every test makes a stream of its own on the same server.
   launch kinesis "$KINESIS_PORT" "$emu/node/node_modules/kinesis-local" \
     env KINESIS_MOCK_PLAIN_PORT="$KINESIS_PORT" KINESIS_MOCK_TLS_PORT="${DCRM_KINESIS_TLS_PORT:-4567}" \
-    CREATE_STREAM_DURATION=0ms DELETE_STREAM_DURATION=0ms LOG_LEVEL=WARN node main.js
+    CREATE_STREAM_DURATION=0ms DELETE_STREAM_DURATION=0ms LOG_LEVEL=WARN \
+    SHARD_LIMIT=100000 ON_DEMAND_STREAM_COUNT_LIMIT=100000 node main.js
   launch sqs "$SQS_PORT" "$emu/node" \
     node -e "require('local-aws-sqs').createSqsServer({port: $SQS_PORT, hostname: '127.0.0.1', emulateQueueCreationLifecycle: false})"
   echo "emulators: DynamoDB http://127.0.0.1:$DYNAMODB_PORT  Kinesis http://127.0.0.1:$KINESIS_PORT  SQS http://127.0.0.1:$SQS_PORT"

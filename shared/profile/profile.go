@@ -61,6 +61,9 @@ type Profile struct {
 	MergedFrom []string
 	UpdatedAt  time.Time
 
+	// Consent is the person's latest answer per purpose (PurposeAnalytics, PurposeMarketing).
+	Consent map[string]Consent
+
 	Score          *scoring.Score // nil until first scored
 	LapseAlertedAt time.Time      // when the last lapse alert was raised, zero if never
 
@@ -332,17 +335,18 @@ func union(set []string, values ...string) []string {
 
 // View is the profile as the profile API shows it.
 type View struct {
-	ProfileID    string         `json:"profileId"`
-	UserID       string         `json:"userId,omitempty"`
-	AnonymousIDs []string       `json:"anonymousIds"`
-	Traits       map[string]any `json:"traits"`
-	FirstSeen    time.Time      `json:"firstSeen"`
-	LastSeen     time.Time      `json:"lastSeen"`
-	Counts       Counts         `json:"counts"`
-	Groups       []string       `json:"groups,omitempty"`
-	Score        *scoring.Score `json:"score,omitempty"`
-	MergedFrom   []string       `json:"mergedFrom,omitempty"`
-	UpdatedAt    time.Time      `json:"updatedAt"`
+	ProfileID    string             `json:"profileId"`
+	UserID       string             `json:"userId,omitempty"`
+	AnonymousIDs []string           `json:"anonymousIds"`
+	Traits       map[string]any     `json:"traits"`
+	FirstSeen    time.Time          `json:"firstSeen"`
+	LastSeen     time.Time          `json:"lastSeen"`
+	Counts       Counts             `json:"counts"`
+	Groups       []string           `json:"groups,omitempty"`
+	Score        *scoring.Score     `json:"score,omitempty"`
+	Consent      map[string]Consent `json:"consent"`
+	MergedFrom   []string           `json:"mergedFrom,omitempty"`
+	UpdatedAt    time.Time          `json:"updatedAt"`
 
 	Visits         int     `json:"visits"`
 	Depth          float64 `json:"depth"` // page and screen views per visit, to two decimals
@@ -381,6 +385,10 @@ func (p Profile) View() View {
 	}
 	if v.Traits == nil {
 		v.Traits = map[string]any{}
+	}
+	v.Consent = maps.Clone(p.Consent)
+	if v.Consent == nil {
+		v.Consent = map[string]Consent{}
 	}
 	return v
 }

@@ -218,7 +218,7 @@ func TestViewJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"profileId":"p1","anonymousIds":[],"traits":{},"firstSeen":"2025-03-01T10:00:00Z","lastSeen":"2025-03-01T10:00:00Z",` +
-		`"counts":{"events":0,"pageViews":0,"tracks":0,"identifies":0,"screens":0},"updatedAt":"2025-03-01T10:00:00Z",` +
+		`"counts":{"events":0,"pageViews":0,"tracks":0,"identifies":0,"screens":0},"consent":{},"updatedAt":"2025-03-01T10:00:00Z",` +
 		`"visits":0,"depth":0,"engagedSeconds":0,"orders":0,"revenue":0}`
 	if string(b) != want {
 		t.Errorf("view JSON\n%s\nwant\n%s", b, want)

@@ -31,6 +31,8 @@ type profileItem struct {
 	Version      int                  `dynamo:"version"`
 	// ErasedAt is set when the person's erasure began (Erase); the item is deleted when it ends.
 	ErasedAt time.Time `dynamo:"erasedAt,omitempty"`
+	// Consent is owned by the profile API (SetConsent).
+	Consent map[string]consentItem `dynamo:"consent,omitempty"`
 
 	RecencyDays    int       `dynamo:"recencyDays,omitempty"`
 	Frequency      int       `dynamo:"frequency,omitempty"`
@@ -109,7 +111,7 @@ func (it profileItem) profile() profile.Profile {
 		FirstSeen: it.FirstSeen, LastSeen: it.LastSeen,
 		Counts: profile.Counts(it.Counts), Groups: it.Groups,
 		MergedInto: it.MergedInto, MergedFrom: it.MergedFrom, UpdatedAt: it.UpdatedAt,
-		LapseAlertedAt: it.LapseAlertedAt,
+		LapseAlertedAt: it.LapseAlertedAt, Consent: toConsent(it.Consent),
 	}
 	it.aggregateFields.fill(&p)
 	if !it.ScoredAt.IsZero() {

@@ -126,6 +126,13 @@ type Result struct {
 	Duplicate bool     // the event had been recorded before; nothing changed
 	Created   bool     // the profile was created for this event
 	Merged    []string // profiles folded into ProfileID while recording the event
+	// Version is the profile's version after the event (for a duplicate, as read); Profile is the
+	// profile at that version. Added are the identifiers the event attached to it and
+	// TraitsChanged the traits whose value it changed (both empty for a duplicate).
+	Version       int
+	Profile       profile.Profile
+	Added         []string
+	TraitsChanged []string
 }
 
 // errRetry makes Record start over with fresh reads at once (this attempt changed the graph);
@@ -338,6 +345,7 @@ func (s *Store) record(ctx context.Context, a profile.Activity, c Claims) (Resul
 		RecordedAt: now, ExpiresAt: now.Add(s.eventTTL),
 	}
 	write := s.writeProfile(next, version)
+	hashedBefore := hashed
 	hashed = withHashed(hashed, plan.Attach)
 	setOrRemove(write, "hashedIds", hashed, len(hashed))
 	tx := s.db.WriteTx().Idempotent(true).
@@ -349,10 +357,11 @@ func (s *Store) record(ctx context.Context, a profile.Activity, c Claims) (Resul
 	err := tx.Run(ctx)
 	switch reasons := cancellations(err); {
 	case err == nil:
-		return Result{ProfileID: target.ID, Created: created}, "", nil
+		return Result{ProfileID: target.ID, Created: created, Version: version + 1, Profile: next,
+			Added: added(target, hashedBefore, next, hashed), TraitsChanged: changedTraits(target.Traits, next.Traits)}, "", nil
 	case reasons.failed(0):
 		// Recorded before: whatever its profile is now, it counts once.
-		return Result{ProfileID: target.ID, Duplicate: true}, "", nil
+		return Result{ProfileID: target.ID, Duplicate: true, Version: version, Profile: target}, "", nil
 	case reasons.failed(1) || reasons.conflict():
 		return Result{}, "", errConflict
 	default:

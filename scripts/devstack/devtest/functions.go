@@ -6,9 +6,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/shared/keystore"
@@ -51,6 +56,27 @@ func Stack(t testing.TB, prefix string) (*stack.Stack, *keystore.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		st.Close()
+		deleteResources(endpoints, st.Resources())
+	})
 	return st, keystore.New(endpoints.Dynamo(), st.Resources()[topology.KeyTable])
+}
+
+// deleteResources removes a test stack's stream, tables and queues from the local servers, which
+// outlive the test.
+func deleteResources(e localaws.Endpoints, resources map[string]string) {
+	ctx, top := context.Background(), topology.Default()
+	for logical, name := range resources {
+		switch top.Kind(logical) {
+		case "stream":
+			_, _ = e.KinesisClient().DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String(name), EnforceConsumerDeletion: aws.Bool(true)})
+		case "table":
+			_, _ = e.DynamoDBClient().DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+		default: // queues, and their dead-letter queues listed beside them
+			if strings.HasPrefix(name, "http") {
+				_, _ = e.SQSClient().DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(name)})
+			}
+		}
+	}
 }

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/dcrm-project/dcrm/shared/alert"
+	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/profilestore"
+)
+
+// erase announces the erasure of the person profile id belongs to on the profile-updates queue and
+// then erases them. It announces first so that an erasure is never done unannounced: when the
+// announcement or the erasure fails, the caller repeats the request, which announces again under
+// the same messageId.
+func (h *handler) erase(ctx context.Context, id string) (profilestore.Erasure, error) {
+	p, err := h.profiles.Profile(ctx, id)
+	if err != nil {
+		return profilestore.Erasure{}, err
+	}
+	if err := h.updates.Send(ctx, alert.NewProfileErased(p.ID, p.MergedFrom, h.now())); err != nil {
+		return profilestore.Erasure{}, fmt.Errorf("announce erasure of %s: %w", p.ID, err)
+	}
+	e, err := h.profiles.Erase(ctx, id)
+	if err == nil {
+		h.log.InfoContext(ctx, "person erased", slog.Any("erasure", e))
+	}
+	return e, err
+}
+
+// consentState is the answer of PUT /{profileId}/consent.
+type consentState struct {
+	ProfileID string                     `json:"profileId"`
+	Consent   map[string]profile.Consent `json:"consent"`
+}
+
+// consent records a consent change and publishes the resulting state as profile.consent. The state
+// is published on every request, changed or not, so a request repeated after a failed publish
+// still reaches the CRM; its messageId depends only on the state, so repeats are dropped.
+func (h *handler) consent(ctx context.Context, id string, change map[string]profile.Consent) (consentState, error) {
+	live, state, err := h.profiles.SetConsent(ctx, id, change)
+	if err != nil {
+		return consentState{}, err
+	}
+	if err := h.updates.Send(ctx, alert.NewProfileConsent(live, state)); err != nil {
+		return consentState{}, fmt.Errorf("publish consent of %s: %w", live, err)
+	}
+	return consentState{ProfileID: live, Consent: state}, nil
+}
+
+// consentBody is the body of PUT /{profileId}/consent.
+type consentBody struct {
+	Analytics *bool  `json:"analytics"`
+	Marketing *bool  `json:"marketing"`
+	Source    string `json:"source"`
+	At        string `json:"at"`
+}
+
+// maxConsentBody bounds the body of a consent request.
+const maxConsentBody = 4 << 10
+
+// consentChange reads a consent request: the purposes it answers, given at "at" (RFC 3339, default
+// now), or says what is wrong with it.
+func consentChange(req events.APIGatewayV2HTTPRequest, now time.Time) (map[string]profile.Consent, string) {
+	raw := []byte(req.Body)
+	if req.IsBase64Encoded {
+		var err error
+		if raw, err = base64.StdEncoding.DecodeString(req.Body); err != nil {
+			return nil, "body is not valid base64"
+		}
+	}
+	const usage = `send JSON {"analytics": true|false, "marketing": true|false, "source": "...", "at": "<RFC 3339 time>"} with at least one purpose`
+	if len(raw) > maxConsentBody {
+		return nil, fmt.Sprintf("body larger than %d bytes", maxConsentBody)
+	}
+	var b consentBody
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return nil, "body is not a consent object: " + usage
+	}
+	var extra map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &extra)
+	for k := range extra {
+		switch k {
+		case profile.PurposeAnalytics, profile.PurposeMarketing, "source", "at":
+		default:
+			return nil, fmt.Sprintf("unknown field %q: %s", k, usage)
+		}
+	}
+	if b.Analytics == nil && b.Marketing == nil {
+		return nil, "no purpose answered: " + usage
+	}
+	if len(b.Source) > profile.MaxConsentSource {
+		return nil, fmt.Sprintf("source longer than %d bytes", profile.MaxConsentSource)
+	}
+	at := now.UTC()
+	if b.At != "" {
+		t, err := time.Parse(time.RFC3339Nano, b.At)
+		if err != nil {
+			return nil, fmt.Sprintf("at %q is not an RFC 3339 time", b.At)
+		}
+		at = t.UTC()
+	}
+	change := map[string]profile.Consent{}
+	if b.Analytics != nil {
+		change[profile.PurposeAnalytics] = profile.Consent{Granted: *b.Analytics, At: at, Source: b.Source}
+	}
+	if b.Marketing != nil {
+		change[profile.PurposeMarketing] = profile.Consent{Granted: *b.Marketing, At: at, Source: b.Source}
+	}
+	return change, ""
+}

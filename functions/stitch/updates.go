@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/dcrm-project/dcrm/shared/alert"
+	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/profilestore"
+)
+
+// changes coalesces what a batch did to profiles, so that each changed profile is published once
+// per batch (profile.updated at its latest version) and each merge once (profile.merged).
+//
+// Delivery is at least once: when a message cannot be sent, the batch is retried from the last
+// record that changed the profile. On the retry that record is a duplicate, which reports the
+// profile as it is now; its profile.updated is published again with the same messageId
+// (profileId:version), so consumers drop it if the first one did arrive. The change summary of
+// such a repeat is empty. A merge is announced once, when it happens; profile.updated carries all
+// the profiles ever merged in (allMergedFrom), so a consumer that missed a profile.merged still
+// learns of it.
+type changes struct {
+	byID   map[string]*pending
+	order  []string // profile ids in the order first changed
+	merges []merged
+}
+
+type pending struct {
+	p       profile.Profile
+	version int
+	c       alert.ProfileChanges
+	last    int // the last record of the batch that changed the profile
+}
+
+type merged struct {
+	from, into string
+	at         int // the record of the batch that merged
+}
+
+func newChanges() *changes { return &changes{byID: map[string]*pending{}} }
+
+// note takes in what recording an event of the i-th record did.
+func (b *changes) note(i int, res profilestore.Result) {
+	for _, from := range res.Merged {
+		b.merges = append(b.merges, merged{from: from, into: res.ProfileID, at: i})
+		delete(b.byID, from) // folded in: it is not updated again
+	}
+	if res.ProfileID == "" || res.Version < 1 {
+		return
+	}
+	e := b.byID[res.ProfileID]
+	if e == nil {
+		e = &pending{}
+		b.byID[res.ProfileID] = e
+		b.order = append(b.order, res.ProfileID)
+	}
+	if res.Version >= e.version {
+		e.p, e.version = res.Profile, res.Version
+	}
+	e.last = i
+	if res.Duplicate {
+		return
+	}
+	e.c.Events++
+	e.c.IdentifiersAdded = append(e.c.IdentifiersAdded, res.Added...)
+	e.c.TraitsChanged = append(e.c.TraitsChanged, res.TraitsChanged...)
+	e.c.MergedFrom = append(e.c.MergedFrom, res.Merged...)
+}
+
+// publish sends the batch's messages to the profile-updates queue. It returns the index of the
+// earliest record from which the batch must be retried because a message could not be sent, or -1.
+func (h *handler) publish(ctx context.Context, b *changes) int {
+	retry := -1
+	fail := func(at int, m alert.Message, err error) {
+		h.log.ErrorContext(ctx, "profile change not published; the batch is retried",
+			slog.String("type", m.MessageType()), slog.String("error", err.Error()))
+		if retry < 0 || at < retry {
+			retry = at
+		}
+	}
+	now := h.now()
+	for _, m := range b.merges {
+		msg := alert.NewProfileMerged(m.from, m.into, now)
+		if err := h.updates.Send(ctx, msg); err != nil {
+			fail(m.at, msg, err)
+		}
+	}
+	for _, id := range b.order {
+		e, ok := b.byID[id]
+		if !ok {
+			continue
+		}
+		msg := alert.NewProfileUpdated(e.p, e.version, e.c)
+		if err := h.updates.Send(ctx, msg); err != nil {
+			fail(e.last, msg, err)
+		}
+	}
+	return retry
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dcrm-project/dcrm/shared/alert"
+	"github.com/dcrm-project/dcrm/shared/alertqueue"
+	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/profilestore"
+)
+
+// received drains the profile-updates queue until it holds n messages, checking each against the
+// schema of its type and its message attributes against its body.
+func (st *stack) received(t *testing.T, n int) []alertqueue.Delivery {
+	t.Helper()
+	var got []alertqueue.Delivery
+	require.Eventually(t, func() bool {
+		ds, err := st.updates.Receive(context.Background(), 10, 0)
+		require.NoError(t, err)
+		for _, d := range ds {
+			require.NoError(t, st.updates.Delete(context.Background(), d))
+			var head struct {
+				Type    string `json:"type"`
+				Version int    `json:"version"`
+			}
+			require.NoError(t, json.Unmarshal(d.Body, &head))
+			require.Equal(t, head.Type, d.Type, "type attribute")
+			require.Equal(t, 1, d.Version, "version attribute")
+			require.Equal(t, 1, head.Version)
+			validateMessage(t, d.Type, d.Body)
+			got = append(got, d)
+		}
+		return len(got) >= n
+	}, 15*time.Second, 20*time.Millisecond)
+	require.Len(t, got, n)
+	return got
+}
+
+func validateMessage(t *testing.T, typ string, body []byte) {
+	t.Helper()
+	name := map[string]string{
+		alert.TypeProfileUpdated: "profile-updated.v1.json", alert.TypeProfileMerged: "profile-merged.v1.json",
+	}[typ]
+	require.NotEmpty(t, name, "unexpected message type %q", typ)
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", name))
+	require.NoError(t, err)
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	require.NoError(t, err)
+	require.NoError(t, schema.Validate(doc), "%s matches its schema: %s", typ, body)
+}
+
+func byType(t *testing.T, ds []alertqueue.Delivery) ([]alert.ProfileUpdated, []alert.ProfileMerged) {
+	t.Helper()
+	var ups []alert.ProfileUpdated
+	var ms []alert.ProfileMerged
+	for _, d := range ds {
+		switch d.Type {
+		case alert.TypeProfileUpdated:
+			var u alert.ProfileUpdated
+			require.NoError(t, json.Unmarshal(d.Body, &u))
+			ups = append(ups, u)
+		case alert.TypeProfileMerged:
+			var m alert.ProfileMerged
+			require.NoError(t, json.Unmarshal(d.Body, &m))
+			ms = append(ms, m)
+		}
+	}
+	return ups, ms
+}
+
+func TestOneUpdatePerChangedProfilePerBatch(t *testing.T) {
+	st := newStack(t)
+	batch := goldenBatch(t)
+	require.Empty(t, st.run(t, batch).BatchItemFailures)
+	p, err := st.store.Lookup(context.Background(), identity.UserID(userID))
+	require.NoError(t, err)
+
+	ups, ms := byType(t, st.received(t, 2))
+	require.Len(t, ups, 1, "the merged-away profile is announced by profile.merged, not updated")
+	require.Len(t, ms, 1)
+	u := ups[0]
+	require.Equal(t, p.ID, u.ProfileID)
+	require.Equal(t, alert.UpdatedID(p.ID, u.ProfileVersion), u.MessageID)
+	require.Equal(t, p.Counts, u.Counts)
+	require.Equal(t, p.LastSeen, u.LastSeen)
+	require.Equal(t, p.MergedFrom, u.AllMergedFrom)
+	require.Equal(t, p.MergedFrom, u.Changes.MergedFrom)
+	require.Contains(t, u.Changes.IdentifiersAdded, identity.UserID(userID).String())
+	require.Subset(t, u.Changes.TraitsChanged, []string{"email", "firstName", "plan"})
+	require.Positive(t, u.Changes.Events)
+	require.Equal(t, alert.ProfileMerged{Type: alert.TypeProfileMerged, Version: 1, MessageID: ms[0].MessageID,
+		From: p.MergedFrom[0], Into: p.ID, MergedAt: *st.clock}, ms[0])
+
+	// A replay changes nothing, and publishes the same version under the same messageId again
+	// (at least once), with nothing in its change summary.
+	require.Empty(t, st.run(t, batch).BatchItemFailures)
+	again, ms := byType(t, st.received(t, 1))
+	require.Empty(t, ms)
+	require.Equal(t, u.MessageID, again[0].MessageID)
+	require.Equal(t, u.Counts, again[0].Counts)
+	require.Zero(t, again[0].Changes.Events)
+}
+
+// versionStore records every event on the profile "p-<anonymousId>", one version per event.
+type versionStore struct{ versions map[string]int }
+
+func (s *versionStore) RecordClaims(_ context.Context, a profile.Activity, _ profilestore.Claims) (profilestore.Result, error) {
+	id := "p-" + a.AnonymousID
+	s.versions[id]++
+	return profilestore.Result{ProfileID: id, Version: s.versions[id], Profile: profile.Profile{ID: id, AnonymousIDs: []string{a.AnonymousID}},
+		Added: []string{identity.AnonymousID(a.AnonymousID).String()}}, nil
+}
+
+// failingFor fails to send the messages about one profile and keeps the rest.
+type failingFor struct {
+	profileID string
+	sent      *[]alert.Message
+}
+
+func (f failingFor) Send(_ context.Context, m alert.Message) error {
+	if u, ok := m.(alert.ProfileUpdated); ok && u.ProfileID == f.profileID {
+		return errors.New("queue down")
+	}
+	*f.sent = append(*f.sent, m)
+	return nil
+}
+
+func TestUnpublishedUpdateRetriesFromTheLastRecordOfItsProfile(t *testing.T) {
+	var sent []alert.Message
+	h := &handler{store: &versionStore{versions: map[string]int{}}, failed: fakeQueue{}, updates: failingFor{"p-b", &sent}, now: time.Now, log: quiet}
+	batch := events.KinesisEvent{Records: []events.KinesisEventRecord{
+		record(t, "1", beaconEvent(beacon.Page, "m1", "a", "", 0)),
+		record(t, "2", beaconEvent(beacon.Page, "m2", "b", "", 1)),
+		record(t, "3", beaconEvent(beacon.Page, "m3", "b", "", 2)),
+		record(t, "4", beaconEvent(beacon.Page, "m4", "a", "", 3)),
+	}}
+	resp, err := h.handle(context.Background(), batch)
+	require.NoError(t, err)
+	require.Equal(t, []events.KinesisBatchItemFailure{{ItemIdentifier: "3"}}, resp.BatchItemFailures,
+		"retried from the last record that changed p-b")
+	require.Len(t, sent, 1, "one coalesced update for p-a")
+	u := sent[0].(alert.ProfileUpdated)
+	require.Equal(t, "p-a:2", u.MessageID)
+	require.Equal(t, 2, u.Changes.Events)
+	require.Equal(t, []string{"anonymousId:a"}, u.Changes.IdentifiersAdded)
+}

@@ -1,0 +1,231 @@
+package alert
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/dcrm-project/dcrm/shared/profile"
+)
+
+// Types and versions of the messages on the profile-updates queue, through which the CRM takes
+// every profile change back into its own view of the customer. Each carries a messageId that is
+// the same whenever the same change is published again, so consumers drop redeliveries by it.
+const (
+	TypeProfileUpdated    = "profile.updated"
+	ProfileUpdatedVersion = 1
+	TypeProfileMerged     = "profile.merged"
+	ProfileMergedVersion  = 1
+	TypeProfileErased     = "profile.erased"
+	ProfileErasedVersion  = 1
+	TypeProfileConsent    = "profile.consent"
+	ProfileConsentVersion = 1
+)
+
+// ProfileChanges summarises what one batch of events changed on a profile.
+type ProfileChanges struct {
+	// IdentifiersAdded are the identifiers ("<type>:<value>", hashed ones hashed) the profile
+	// gained, sorted.
+	IdentifiersAdded []string `json:"identifiersAdded"`
+	// MergedFrom are the profiles folded into this one by the batch, sorted.
+	MergedFrom []string `json:"mergedFrom"`
+	// TraitsChanged are the names of the traits whose value changed, sorted.
+	TraitsChanged []string `json:"traitsChanged"`
+	// Events is how many events of the batch were recorded on the profile (0 when the message
+	// is published again for a replayed batch).
+	Events int `json:"events"`
+}
+
+// ProfileUpdated says that a profile changed: it carries the profile's version after the change,
+// its state in brief and a summary of the change. Its messageId is profileId and version, so the
+// same version published again (a replayed batch) has the same id.
+type ProfileUpdated struct {
+	Type      string `json:"type"`
+	Version   int    `json:"version"`
+	MessageID string `json:"messageId"`
+	ProfileID string `json:"profileId"`
+	// ProfileVersion increases with every change of the profile; a consumer keeps the highest.
+	ProfileVersion int            `json:"profileVersion"`
+	UserID         string         `json:"userId,omitempty"`
+	AnonymousIDs   []string       `json:"anonymousIds"`
+	Counts         profile.Counts `json:"counts"`
+	FirstSeen      time.Time      `json:"firstSeen"`
+	LastSeen       time.Time      `json:"lastSeen"`
+	// AllMergedFrom are all the profiles ever folded into this one, so a consumer that missed a
+	// profile.merged message still learns of the merge.
+	AllMergedFrom []string       `json:"allMergedFrom"`
+	Changes       ProfileChanges `json:"changes"`
+	UpdatedAt     time.Time      `json:"updatedAt"`
+}
+
+// UpdatedID is the messageId of version of profile id.
+func UpdatedID(profileID string, version int) string {
+	return profileID + ":" + strconv.Itoa(version)
+}
+
+// NewProfileUpdated describes p at version with the changes c.
+func NewProfileUpdated(p profile.Profile, version int, c ProfileChanges) ProfileUpdated {
+	return ProfileUpdated{
+		Type: TypeProfileUpdated, Version: ProfileUpdatedVersion,
+		MessageID: UpdatedID(p.ID, version), ProfileID: p.ID, ProfileVersion: version,
+		UserID: p.UserID, AnonymousIDs: nonNil(p.AnonymousIDs), Counts: p.Counts,
+		FirstSeen: p.FirstSeen.UTC(), LastSeen: p.LastSeen.UTC(), AllMergedFrom: nonNil(p.MergedFrom),
+		Changes: ProfileChanges{
+			IdentifiersAdded: sortedSet(c.IdentifiersAdded), MergedFrom: sortedSet(c.MergedFrom),
+			TraitsChanged: sortedSet(c.TraitsChanged), Events: c.Events,
+		},
+		UpdatedAt: p.UpdatedAt.UTC(),
+	}
+}
+
+func (ProfileUpdated) MessageType() string { return TypeProfileUpdated }
+func (ProfileUpdated) MessageVersion() int { return ProfileUpdatedVersion }
+
+// Validate checks the fields every consumer relies on.
+func (u ProfileUpdated) Validate() error {
+	switch {
+	case u.Type != TypeProfileUpdated || u.Version != ProfileUpdatedVersion:
+		return fmt.Errorf("%w: type %q version %d, want %q version %d", ErrInvalid, u.Type, u.Version, TypeProfileUpdated, ProfileUpdatedVersion)
+	case u.ProfileID == "" || u.ProfileVersion < 1:
+		return fmt.Errorf("%w: profile update without profileId or version", ErrInvalid)
+	case u.MessageID != UpdatedID(u.ProfileID, u.ProfileVersion):
+		return fmt.Errorf("%w: profile update messageId %q is not profileId:version", ErrInvalid, u.MessageID)
+	}
+	return nil
+}
+
+// ProfileMerged says that profile From was folded into profile Into: From's identifiers and history
+// belong to Into from now on, and From is not updated again.
+type ProfileMerged struct {
+	Type      string    `json:"type"`
+	Version   int       `json:"version"`
+	MessageID string    `json:"messageId"`
+	From      string    `json:"from"`
+	Into      string    `json:"into"`
+	MergedAt  time.Time `json:"mergedAt"`
+}
+
+// NewProfileMerged describes the merge of from into into, seen at.
+func NewProfileMerged(from, into string, at time.Time) ProfileMerged {
+	return ProfileMerged{Type: TypeProfileMerged, Version: ProfileMergedVersion,
+		MessageID: hashID(TypeProfileMerged, from, into), From: from, Into: into, MergedAt: at.UTC()}
+}
+
+func (ProfileMerged) MessageType() string { return TypeProfileMerged }
+func (ProfileMerged) MessageVersion() int { return ProfileMergedVersion }
+
+// Validate checks the fields every consumer relies on.
+func (m ProfileMerged) Validate() error {
+	switch {
+	case m.Type != TypeProfileMerged || m.Version != ProfileMergedVersion:
+		return fmt.Errorf("%w: type %q version %d, want %q version %d", ErrInvalid, m.Type, m.Version, TypeProfileMerged, ProfileMergedVersion)
+	case m.MessageID == "" || m.From == "" || m.Into == "" || m.From == m.Into:
+		return fmt.Errorf("%w: merge without messageId or two different profiles", ErrInvalid)
+	case m.MergedAt.IsZero():
+		return fmt.Errorf("%w: merge without mergedAt", ErrInvalid)
+	}
+	return nil
+}
+
+// ProfileErased says that a person is being erased: the CRM must erase them too. It is published
+// before the erasure starts, so a failed erasure, which the caller repeats, is announced again
+// (same messageId) rather than not at all. It carries no personal data, only profile ids.
+type ProfileErased struct {
+	Type      string `json:"type"`
+	Version   int    `json:"version"`
+	MessageID string `json:"messageId"`
+	ProfileID string `json:"profileId"`
+	// MergedProfiles are the profiles merged into ProfileID, erased with it.
+	MergedProfiles []string  `json:"mergedProfiles"`
+	ErasedAt       time.Time `json:"erasedAt"`
+}
+
+// NewProfileErased describes the erasure of profile id and the profiles merged into it.
+func NewProfileErased(profileID string, merged []string, at time.Time) ProfileErased {
+	return ProfileErased{Type: TypeProfileErased, Version: ProfileErasedVersion,
+		MessageID: hashID(TypeProfileErased, profileID), ProfileID: profileID,
+		MergedProfiles: sortedSet(merged), ErasedAt: at.UTC()}
+}
+
+func (ProfileErased) MessageType() string { return TypeProfileErased }
+func (ProfileErased) MessageVersion() int { return ProfileErasedVersion }
+
+// Validate checks the fields every consumer relies on.
+func (e ProfileErased) Validate() error {
+	switch {
+	case e.Type != TypeProfileErased || e.Version != ProfileErasedVersion:
+		return fmt.Errorf("%w: type %q version %d, want %q version %d", ErrInvalid, e.Type, e.Version, TypeProfileErased, ProfileErasedVersion)
+	case e.MessageID == "" || e.ProfileID == "" || e.ErasedAt.IsZero():
+		return fmt.Errorf("%w: erasure without messageId, profileId or erasedAt", ErrInvalid)
+	}
+	return nil
+}
+
+// ProfileConsent says what a person consented to, per purpose, after a consent change.
+type ProfileConsent struct {
+	Type      string                     `json:"type"`
+	Version   int                        `json:"version"`
+	MessageID string                     `json:"messageId"`
+	ProfileID string                     `json:"profileId"`
+	Consent   map[string]profile.Consent `json:"consent"`
+}
+
+// NewProfileConsent describes the consent state c of profile id. The messageId is a hash of the
+// profile id and the state, so the same state published again has the same id.
+func NewProfileConsent(profileID string, c map[string]profile.Consent) ProfileConsent {
+	parts := []string{TypeProfileConsent, profileID}
+	for _, k := range slices.Sorted(mapsKeys(c)) {
+		parts = append(parts, k, strconv.FormatBool(c[k].Granted), c[k].At.UTC().Format(time.RFC3339Nano), c[k].Source)
+	}
+	return ProfileConsent{Type: TypeProfileConsent, Version: ProfileConsentVersion,
+		MessageID: hashID(parts...), ProfileID: profileID, Consent: c}
+}
+
+func (ProfileConsent) MessageType() string { return TypeProfileConsent }
+func (ProfileConsent) MessageVersion() int { return ProfileConsentVersion }
+
+// Validate checks the fields every consumer relies on.
+func (c ProfileConsent) Validate() error {
+	switch {
+	case c.Type != TypeProfileConsent || c.Version != ProfileConsentVersion:
+		return fmt.Errorf("%w: type %q version %d, want %q version %d", ErrInvalid, c.Type, c.Version, TypeProfileConsent, ProfileConsentVersion)
+	case c.MessageID == "" || c.ProfileID == "" || len(c.Consent) == 0:
+		return fmt.Errorf("%w: consent without messageId, profileId or state", ErrInvalid)
+	}
+	return nil
+}
+
+func hashID(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return slices.Clone(s)
+}
+
+func sortedSet(s []string) []string {
+	out := nonNil(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,75 @@
+package alert
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dcrm-project/dcrm/shared/profile"
+)
+
+func TestProfileUpdateMessagesMatchTheirSchemas(t *testing.T) {
+	p := profile.Profile{ID: "prf_1", UserID: "u-1", AnonymousIDs: []string{"a-1"}, FirstSeen: lastSeen, LastSeen: raisedAt,
+		Counts: profile.Counts{Events: 3, PageViews: 2, Tracks: 1}, MergedFrom: []string{"prf_0"}, UpdatedAt: raisedAt}
+	at := time.Date(2025, 2, 20, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		schema string
+		m      Message
+	}{
+		{"profile-updated.v1.json", NewProfileUpdated(p, 7, ProfileChanges{IdentifiersAdded: []string{"userId:u-1", "userId:u-1"},
+			MergedFrom: []string{"prf_0"}, TraitsChanged: []string{"plan", "email"}, Events: 2})},
+		{"profile-updated.v1.json", NewProfileUpdated(profile.Profile{ID: "prf_2", LastSeen: at, FirstSeen: at, UpdatedAt: at}, 1, ProfileChanges{})},
+		{"profile-merged.v1.json", NewProfileMerged("prf_0", "prf_1", at)},
+		{"profile-erased.v1.json", NewProfileErased("prf_1", []string{"prf_0"}, at)},
+		{"profile-erased.v1.json", NewProfileErased("prf_1", nil, at)},
+		{"profile-consent.v1.json", NewProfileConsent("prf_1", map[string]profile.Consent{
+			profile.PurposeAnalytics: {Granted: true, At: at, Source: "banner"}, profile.PurposeMarketing: {At: at}})},
+	} {
+		if err := c.m.Validate(); err != nil {
+			t.Errorf("%T: %v", c.m, err)
+		}
+		body, err := json.Marshal(c.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := validate(t, schema(t, c.schema), body); err != nil {
+			t.Errorf("%s does not match %s: %v\n%s", c.m.MessageType(), c.schema, err, body)
+		}
+	}
+	u := NewProfileUpdated(p, 7, ProfileChanges{TraitsChanged: []string{"plan", "email", "plan"}})
+	if u.MessageID != "prf_1:7" || len(u.Changes.TraitsChanged) != 2 || u.Changes.TraitsChanged[0] != "email" {
+		t.Errorf("update = %+v, want messageId prf_1:7 and sorted unique traits", u)
+	}
+	if NewProfileMerged("a", "b", at).MessageID != NewProfileMerged("a", "b", at.Add(time.Hour)).MessageID {
+		t.Error("the same merge reported later has another messageId")
+	}
+	c1 := map[string]profile.Consent{profile.PurposeAnalytics: {Granted: true, At: at}}
+	c2 := map[string]profile.Consent{profile.PurposeAnalytics: {Granted: false, At: at}}
+	if NewProfileConsent("p", c1).MessageID == NewProfileConsent("p", c2).MessageID {
+		t.Error("two consent states have one messageId")
+	}
+}
+
+func TestProfileUpdateSchemasRejectWrongMessages(t *testing.T) {
+	for file, body := range map[string]string{
+		"profile-updated.v1.json": `{"type":"profile.updated","version":1,"messageId":"p:1","profileId":"p","profileVersion":0}`,
+		"profile-merged.v1.json":  `{"type":"profile.merged","version":1,"messageId":"x","from":"a","into":"b","mergedAt":"2025-01-01T00:00:00Z"}`,
+		"profile-erased.v1.json":  `{"type":"profile.erased","version":2,"messageId":"0123456789abcdef0123456789abcdef","profileId":"p","mergedProfiles":[],"erasedAt":"2025-01-01T00:00:00Z"}`,
+		"profile-consent.v1.json": `{"type":"profile.consent","version":1,"messageId":"0123456789abcdef0123456789abcdef","profileId":"p","consent":{"sms":{"granted":true,"at":"2025-01-01T00:00:00Z"}}}`,
+	} {
+		if err := validate(t, schema(t, file), []byte(body)); err == nil {
+			t.Errorf("%s accepted %s", file, body)
+		}
+	}
+	for _, m := range []Message{
+		ProfileUpdated{Type: TypeProfileUpdated, Version: 1, MessageID: "p:2", ProfileID: "p", ProfileVersion: 1},
+		ProfileMerged{Type: TypeProfileMerged, Version: 1, MessageID: "x", From: "a", Into: "a", MergedAt: raisedAt},
+		ProfileErased{Type: TypeProfileErased, Version: 1, MessageID: "x", ProfileID: "p"},
+		ProfileConsent{Type: TypeProfileConsent, Version: 1, MessageID: "x", ProfileID: "p"},
+	} {
+		if err := m.Validate(); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Validate(%+v) = %v, want ErrInvalid", m, err)
+		}
+	}
+}

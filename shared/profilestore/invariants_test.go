@@ -1,0 +1,478 @@
+package profilestore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/profile"
+)
+
+// The property tests below deliver random populations of visitors the way the stream does: each
+// visitor's events in order on one of two shards, the two shards recorded concurrently, batches
+// delivered at least once (a batch, or the start of one, may come again at any later point), and
+// the same event sent twice by its client. After it, the stored graph and profiles must satisfy:
+//
+//   - every identifier resolves to exactly one live profile (Store.CheckInvariants);
+//   - each profile's aggregates equal a recomputation (profile.Apply, in time order) from the
+//     distinct events the rules of package identity put on it;
+//   - delivering everything again changes no item.
+//
+// The rules the expectation follows (package identity): a device's anonymous events and the events
+// it sends with the user id it identified as first end on that user's profile; events it sends
+// later with another user id go to that user's profile, the device staying with the first; a
+// device that never identifies keeps a profile of its own; events with only a user id go to that
+// user's profile.
+
+// invariantCases is how many random populations a run tries.
+const invariantCases = 20
+
+// invariantSeedEnv fixes the seed of the first case (the others follow it), to replay a failure.
+const invariantSeedEnv = "DCRM_INVARIANT_SEED"
+
+// genEvent is one generated event and the shard its visitor's events travel on.
+type genEvent struct {
+	act     profile.Activity
+	claims  Claims // hashed emails: from a browser (untrusted) or a server (trusted)
+	visitor string
+	device  string // the device (anonymous id) it came from, "" for a server-side user-only event
+}
+
+// population is a generated workload: what each shard delivers, batch by batch, and the distinct
+// events by message id.
+type population struct {
+	deliveries [2][][]genEvent
+	batches    [2][][]genEvent // each shard's batches once, in order
+	events     []genEvent      // distinct events, in stream order per visitor
+	devices    []string
+	users      []string
+}
+
+// generate makes a population. With chaos, any event may carry any user's email, from a browser
+// or a server, before or after its device identified: where such emails end depends on the
+// order of delivery, so only what holds for every order can be checked.
+func generate(r *rand.Rand, prefix string, chaos bool) population {
+	var pop population
+	minutes := r.Perm(5000) // distinct event times, in random order: events arrive out of order
+	next := 0
+	msg := 0
+	newAct := func(typ, anon, user string) profile.Activity {
+		msg++
+		a := profile.Activity{MessageID: fmt.Sprintf("%s-m%d", prefix, msg), Type: typ, AnonymousID: anon, UserID: user,
+			At: t0.Add(time.Duration(minutes[next]) * time.Minute)}
+		next++
+		switch typ {
+		case beacon.Page:
+			a.Page, a.Engaged = fmt.Sprintf("/p%d", r.IntN(4)), r.IntN(3)*10
+		case beacon.Track:
+			a.Event = "Clicked"
+		case beacon.Identify:
+			a.Traits = map[string]any{"plan": fmt.Sprintf("plan-%d", r.IntN(5))}
+		case beacon.Alias:
+			a.AnonymousID, a.PreviousID = "", anon
+		}
+		return a
+	}
+	streams := map[string][]genEvent{} // by visitor, in stream order
+	var visitors []string
+	emit := func(visitor, device string, a profile.Activity, c Claims) {
+		if _, ok := streams[visitor]; !ok {
+			visitors = append(visitors, visitor)
+		}
+		streams[visitor] = append(streams[visitor], genEvent{act: a, claims: c, visitor: visitor, device: device})
+	}
+	// A device's events name its own user's email now and then, once it has identified (before,
+	// the email would tie the device to whoever sent it first, an order the rules leave open).
+	anyEmail := func() Claims {
+		if r.IntN(3) != 0 {
+			return Claims{}
+		}
+		return Claims{Hashed: []identity.ID{userEmail(pop.users[r.IntN(len(pop.users))])}, Trusted: r.IntN(2) == 0}
+	}
+	browserEmail := func(user string) Claims {
+		if chaos {
+			return anyEmail()
+		}
+		if user == "" || r.IntN(4) != 0 {
+			return Claims{}
+		}
+		return Claims{Hashed: []identity.ID{userEmail(user)}}
+	}
+	nUsers := 3 + r.IntN(4)
+	for u := range nUsers {
+		pop.users = append(pop.users, fmt.Sprintf("%s-u%d", prefix, u))
+	}
+	device := func(name, user string) {
+		pop.devices = append(pop.devices, name)
+		identified := user == "" // a stranger never identifies
+		for range 3 + r.IntN(8) {
+			switch k := r.IntN(10); {
+			case user != "" && !identified && k < 3, user != "" && identified && k == 0:
+				typ := beacon.Identify
+				if r.IntN(4) == 0 {
+					typ = beacon.Alias
+				}
+				who := user
+				if identified && r.IntN(3) == 0 {
+					who = pop.users[r.IntN(nUsers)] // a shared device: someone else logs in on it
+				}
+				c := Claims{}
+				if who == user {
+					c = browserEmail(user)
+				}
+				emit(name, name, newAct(typ, name, who), c)
+				identified = true
+			case k < 7:
+				login := ""
+				if identified && user != "" && r.IntN(2) == 0 {
+					login = user
+				}
+				c := Claims{}
+				if identified || chaos {
+					c = browserEmail(user)
+				}
+				emit(name, name, newAct(beacon.Page, name, login), c)
+			default:
+				login := ""
+				if identified && user != "" && r.IntN(2) == 0 {
+					login = user
+				}
+				c := Claims{}
+				if identified || chaos {
+					c = browserEmail(user)
+				}
+				emit(name, name, newAct(beacon.Track, name, login), c)
+			}
+		}
+	}
+	for u, user := range pop.users {
+		for d := range 1 + r.IntN(4) {
+			device(fmt.Sprintf("%s-d%d-%d", prefix, u, d), user)
+		}
+		for range r.IntN(4) { // server-side events naming only the user
+			typ := []string{beacon.Track, beacon.Identify, beacon.Page}[r.IntN(3)]
+			c := Claims{}
+			if r.IntN(2) == 0 {
+				c = Claims{Hashed: []identity.ID{userEmail(user)}, Trusted: true}
+			}
+			if chaos {
+				c = anyEmail()
+			}
+			emit(user, "", newAct(typ, "", user), c)
+		}
+	}
+	for s := range r.IntN(3) {
+		device(fmt.Sprintf("%s-s%d", prefix, s), "")
+	}
+	// Clients send some events twice: a copy later in the same visitor's stream.
+	for _, v := range visitors {
+		st := streams[v]
+		for i := range st {
+			if r.IntN(8) == 0 {
+				at := i + 1 + r.IntN(len(st)-i)
+				st = slices.Insert(st, at, st[i])
+			}
+		}
+		streams[v] = st
+	}
+	seen := map[string]bool{}
+	var shard [2][]genEvent
+	queues := map[string][]genEvent{}
+	var active [2][]string
+	for _, v := range visitors {
+		for _, e := range streams[v] {
+			if !seen[e.act.MessageID] {
+				seen[e.act.MessageID] = true
+				pop.events = append(pop.events, e)
+			}
+		}
+		queues[v] = streams[v]
+		s := r.IntN(2)
+		active[s] = append(active[s], v)
+	}
+	// Each shard interleaves its visitors' streams at random, keeping each visitor's order.
+	for s := range 2 {
+		for len(active[s]) > 0 {
+			i := r.IntN(len(active[s]))
+			v := active[s][i]
+			shard[s] = append(shard[s], queues[v][0])
+			queues[v] = queues[v][1:]
+			if len(queues[v]) == 0 {
+				active[s] = slices.Delete(active[s], i, i+1)
+			}
+		}
+		for rest := shard[s]; len(rest) > 0; {
+			n := min(1+r.IntN(5), len(rest))
+			pop.batches[s] = append(pop.batches[s], rest[:n])
+			rest = rest[n:]
+		}
+		// Delivery is at least once: after any batch, an earlier batch, or the start of the one
+		// just delivered, may come again.
+		for i, b := range pop.batches[s] {
+			pop.deliveries[s] = append(pop.deliveries[s], b)
+			switch r.IntN(6) {
+			case 0:
+				pop.deliveries[s] = append(pop.deliveries[s], pop.batches[s][r.IntN(i+1)])
+			case 1:
+				pop.deliveries[s] = append(pop.deliveries[s], b[:1+r.IntN(len(b))])
+			}
+		}
+	}
+	return pop
+}
+
+// expected computes, from the distinct events, the profile each owner ends with: "user:<id>" for
+// a user, "device:<id>" for a device that never identified. The expectation holds the identifiers
+// and the aggregates; its id is the owner key.
+func (pop population) expected() (map[string]profile.Profile, map[string]string) {
+	first := map[string]string{} // device -> the user it identified as first (stream order)
+	for _, e := range pop.events {
+		if e.device == "" {
+			continue
+		}
+		if _, ok := first[e.device]; !ok && e.act.UserID != "" {
+			first[e.device] = e.act.UserID
+		}
+	}
+	ownerOf := func(e genEvent) string {
+		switch {
+		case e.act.UserID != "":
+			return "user:" + e.act.UserID
+		case first[e.device] != "":
+			return "user:" + first[e.device]
+		}
+		return "device:" + e.device
+	}
+	byOwner := map[string][]profile.Activity{}
+	for _, e := range pop.events {
+		o := ownerOf(e)
+		byOwner[o] = append(byOwner[o], e.act)
+	}
+	want := map[string]profile.Profile{}
+	for o, acts := range byOwner {
+		slices.SortFunc(acts, func(a, b profile.Activity) int { return a.At.Compare(b.At) })
+		p := profile.Profile{ID: o}
+		for _, a := range acts {
+			p = profile.Apply(p, a, nil)
+		}
+		want[o] = p
+	}
+	devOwner := map[string]string{}
+	for _, d := range pop.devices {
+		o := "device:" + d
+		if u := first[d]; u != "" {
+			o = "user:" + u
+		}
+		devOwner[d] = o
+		if _, ok := want[o]; !ok {
+			continue // a device with no events
+		}
+		p := want[o]
+		p.AnonymousIDs = append(p.AnonymousIDs, d)
+		slices.Sort(p.AnonymousIDs)
+		want[o] = p
+	}
+	for o, p := range want {
+		if u, ok := cutPrefix(o, "user:"); ok {
+			p.UserID = u
+			want[o] = p
+		}
+	}
+	return want, devOwner
+}
+
+// userEmail is the hashed email of a generated user.
+func userEmail(user string) identity.ID {
+	sum := sha256.Sum256([]byte(user + "@example.com"))
+	return identity.ID{Kind: identity.EmailSHA256, Value: hex.EncodeToString(sum[:])}
+}
+
+// emails are the hashed identifiers each owner's profile must hold.
+// Only a user's own events carry its email, so its profile holds exactly the one it was sent.
+func (pop population) emails() map[string][]string {
+	owner := map[identity.ID]string{}
+	for _, u := range pop.users {
+		owner[userEmail(u)] = "user:" + u
+	}
+	out := map[string][]string{}
+	for _, e := range pop.events {
+		for _, h := range e.claims.Hashed {
+			out[owner[h]] = []string{h.String()}
+		}
+	}
+	return out
+}
+
+func cutPrefix(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && s[:len(prefix)] == prefix {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
+
+// deliver records every delivery of both shards, the two shards concurrently, each in order, as
+// the stitcher does.
+func (f fixture) deliver(t *testing.T, deliveries [2][][]genEvent) (merges int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	merged := make([]int, 2)
+	for s := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, b := range deliveries[s] {
+				for _, e := range b {
+					res, err := f.RecordClaims(context.Background(), e.act, e.claims)
+					if err != nil {
+						errs[s] = fmt.Errorf("shard %d: %w", s, err)
+						return
+					}
+					merged[s] += len(res.Merged)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	return merged[0] + merged[1]
+}
+
+// stored is everything in the Profiles, Identities and Events tables.
+func (f fixture) stored(t *testing.T) []any {
+	t.Helper()
+	return []any{
+		f.items(t, f.tables.Profiles, "profileId"),
+		f.items(t, f.tables.Identities, "identifier"),
+		f.items(t, f.tables.Events, "messageId"),
+	}
+}
+
+func invariantSeed(t *testing.T) uint64 {
+	if v := os.Getenv(invariantSeedEnv); v != "" {
+		seed, err := strconv.ParseUint(v, 10, 64)
+		require.NoError(t, err, "%s must be an unsigned integer", invariantSeedEnv)
+		return seed
+	}
+	return uint64(time.Now().UnixNano())
+}
+
+func TestInvariantsUnderConcurrentDuplicatedOutOfOrderDelivery(t *testing.T) {
+	base := invariantSeed(t)
+	for i := range uint64(invariantCases) {
+		seed := base + i
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Parallel()
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("replay with %s=%d go test -run 'TestInvariantsUnderConcurrentDuplicatedOutOfOrderDelivery/seed=%d$' ./shared/profilestore",
+						invariantSeedEnv, seed, seed)
+				}
+			})
+			checkInvariantCase(t, seed)
+		})
+	}
+}
+
+func checkInvariantCase(t *testing.T, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	pop := generate(r, fmt.Sprintf("c%d", seed%100000), false)
+	f := newFixture(t)
+	ctx := context.Background()
+
+	merges := f.deliver(t, pop.deliveries)
+	require.NoError(t, f.CheckInvariants(ctx))
+
+	want, devOwner := pop.expected()
+	emails := pop.emails()
+	t.Logf("%d users, %d devices, %d distinct events in %d+%d deliveries, %d merges, %d live profiles expected",
+		len(pop.users), len(pop.devices), len(pop.events), len(pop.deliveries[0]), len(pop.deliveries[1]), merges, len(want))
+	live := f.liveProfiles(t)
+	require.Len(t, live, len(want), "one live profile per user with events and per device that never identified")
+	got := map[string]profile.Profile{} // by owner key
+	for _, p := range live {
+		key := "user:" + p.UserID
+		if p.UserID == "" {
+			require.Len(t, p.AnonymousIDs, 1, "an anonymous profile holds one device: %+v", p.AnonymousIDs)
+			key = "device:" + p.AnonymousIDs[0]
+		}
+		_, dup := got[key]
+		require.False(t, dup, "two live profiles for %s", key)
+		got[key] = p
+	}
+	for key, w := range want {
+		g, ok := got[key]
+		require.True(t, ok, "no live profile for %s", key)
+		require.Equal(t, w.UserID, g.UserID, key)
+		require.Equal(t, w.AnonymousIDs, g.AnonymousIDs, "devices of %s", key)
+		require.Equal(t, aggregates(w), aggregates(g), "aggregates of %s", key)
+		require.Equal(t, w.TraitTimes, g.TraitTimes, "trait times of %s", key)
+		require.Equal(t, emails[key], f.hashedOf(t, g.ID), "hashed identifiers of %s", key)
+	}
+	for d, key := range devOwner {
+		if _, ok := want[key]; !ok {
+			continue
+		}
+		p, err := f.Lookup(ctx, identity.AnonymousID(d))
+		require.NoError(t, err, "lookup device %s", d)
+		require.Equal(t, got[key].ID, p.ID, "device %s resolves to the profile of %s", d, key)
+	}
+	for _, u := range pop.users {
+		key := "user:" + u
+		if _, ok := want[key]; !ok {
+			continue
+		}
+		p, err := f.Lookup(ctx, identity.UserID(u))
+		require.NoError(t, err, "lookup user %s", u)
+		require.Equal(t, got[key].ID, p.ID, "user %s resolves to its profile", u)
+	}
+	// The ledger holds each distinct event once, on a profile that leads to its owner's.
+	ledger := f.items(t, f.tables.Events, "messageId")
+	require.Len(t, ledger, len(pop.events))
+
+	// Delivering everything again, and any prefix of it, changes no item.
+	before := f.stored(t)
+	again := pop.deliveries
+	for s := range 2 {
+		again[s] = again[s][:r.IntN(len(again[s])+1)]
+	}
+	require.Zero(t, f.deliver(t, again), "a replay merged profiles")
+	require.Zero(t, f.deliver(t, pop.deliveries), "a replay merged profiles")
+	require.Equal(t, before, f.stored(t), "replaying changed stored items")
+	require.NoError(t, f.CheckInvariants(ctx))
+}
+
+func TestCheckInvariantsReportsABrokenGraph(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.record(t, identify("m1", "A1", "U", 0, nil), page("m2", "A2", 1))
+	require.NoError(t, f.CheckInvariants(ctx))
+
+	u, err := f.Lookup(ctx, identity.UserID("U"))
+	require.NoError(t, err)
+	// An orphan identifier, a second live profile of U, and an identifier its profile does not list.
+	require.NoError(t, f.identities.Put(identityItem{Identifier: "anonymousId:A3", ProfileID: "prf_gone", CreatedAt: now}).Run(ctx))
+	require.NoError(t, f.profiles.Put(profileItem{ProfileID: "prf_twin", UserID: "U", Version: 1}).Run(ctx))
+	require.NoError(t, f.identities.Put(identityItem{Identifier: "anonymousId:A4", ProfileID: u.ID, CreatedAt: now}).Run(ctx))
+
+	err = f.CheckInvariants(ctx)
+	require.ErrorIs(t, err, ErrInvariant)
+	require.ErrorContains(t, err, "identity anonymousId:A3 points at profile prf_gone, which does not exist")
+	require.ErrorContains(t, err, "share userId U")
+	require.ErrorContains(t, err, "profile prf_twin lists userId:U, whose identity item points at \""+u.ID+"\"")
+	require.ErrorContains(t, err, "identity anonymousId:A4 points at profile "+u.ID+", which does not list it")
+}
