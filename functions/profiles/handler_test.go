@@ -54,12 +54,14 @@ func newFixture(t *testing.T) fixture {
 	require.NoError(t, keys.PutProfileAPIKey(ctx, f.apiKey, "crm"))
 	require.NoError(t, keys.PutSource(ctx, f.writeKey, source.Source{ID: "src_shop", Name: "shop"}))
 
+	// The events are dated in the past; long TTLs keep DynamoDB Local's TTL sweeper from expiring
+	// the history during the test.
 	store := profilestore.New(e.Dynamo(), profilestore.Tables{
 		Profiles:    localaws.NewTable(t, table(topology.ProfileTable)),
 		Identities:  localaws.NewTable(t, table(topology.IdentityTable)),
 		Events:      localaws.NewTable(t, table(topology.EventTable)),
 		Touchpoints: localaws.NewTable(t, table(topology.TouchpointTable)),
-	})
+	}, profilestore.WithEventTTL(100*365*24*time.Hour), profilestore.WithTouchpointTTL(100*365*24*time.Hour))
 	t0 := time.Date(2025, 2, 1, 9, 0, 0, 0, time.UTC)
 	record := func(id, typ, anon, user string, minutes int, traits map[string]any) profilestore.Result {
 		r, err := store.Record(ctx, profile.Activity{MessageID: id, Type: typ, AnonymousID: anon, UserID: user,

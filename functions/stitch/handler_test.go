@@ -95,7 +95,10 @@ func newStack(t *testing.T) *stack {
 	clock := time.Now().UTC().Truncate(time.Second)
 	now := func() time.Time { return clock }
 	st := &stack{tables: tables, raw: e.DynamoDBClient(), clock: &clock}
-	st.store = profilestore.New(e.Dynamo(), tables, profilestore.WithClock(now))
+	// The golden events are dated in the past; long TTLs keep DynamoDB Local's TTL sweeper from
+	// expiring the ledger and the history during the test.
+	st.store = profilestore.New(e.Dynamo(), tables, profilestore.WithClock(now),
+		profilestore.WithEventTTL(100*365*24*time.Hour), profilestore.WithTouchpointTTL(100*365*24*time.Hour))
 	st.failed = alertqueue.New(e.SQSClient(), localaws.NewQueue(t))
 	st.updates = alertqueue.New(e.SQSClient(), localaws.NewQueue(t))
 	st.h = &handler{store: st.store, failed: st.failed, updates: st.updates, now: now, log: quiet}
