@@ -29,14 +29,8 @@ func TestCollectOnLocalServers(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	top := topology.Default()
-	var keysTable topology.Table
-	for _, tb := range top.Tables {
-		if tb.Name == topology.KeyTable {
-			keysTable = tb
-		}
-	}
 	env := map[string]string{
-		top.EnvVar(topology.KeyTable):    localaws.NewTable(t, keysTable),
+		top.EnvVar(topology.KeyTable):    localaws.NewTopologyTable(t, topology.KeyTable),
 		top.EnvVar(topology.EventStream): localaws.NewStream(t, 2),
 		top.EnvVar(topology.FailedQueue): localaws.NewQueue(t),
 	}

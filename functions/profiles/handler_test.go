@@ -27,15 +27,6 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func table(name string) topology.Table {
-	for _, t := range topology.Default().Tables {
-		if t.Name == name {
-			return t
-		}
-	}
-	panic("no table " + name)
-}
-
 type fixture struct {
 	h                  *handler
 	updates            *alertqueue.Queue
@@ -49,7 +40,7 @@ func newFixture(t *testing.T) fixture {
 	t.Helper()
 	ctx := context.Background()
 	e := localaws.Reachable(t)
-	keys := keystore.New(e.Dynamo(), localaws.NewTable(t, table(topology.KeyTable)))
+	keys := keystore.New(e.Dynamo(), localaws.NewTopologyTable(t, topology.KeyTable))
 	f := fixture{apiKey: keystore.NewKey("pk_"), writeKey: keystore.NewKey("wk_")}
 	require.NoError(t, keys.PutProfileAPIKey(ctx, f.apiKey, "crm"))
 	require.NoError(t, keys.PutSource(ctx, f.writeKey, source.Source{ID: "src_shop", Name: "shop"}))
@@ -57,10 +48,10 @@ func newFixture(t *testing.T) fixture {
 	// The events are dated in the past; long TTLs keep DynamoDB Local's TTL sweeper from expiring
 	// the history during the test.
 	store := profilestore.New(e.Dynamo(), profilestore.Tables{
-		Profiles:    localaws.NewTable(t, table(topology.ProfileTable)),
-		Identities:  localaws.NewTable(t, table(topology.IdentityTable)),
-		Events:      localaws.NewTable(t, table(topology.EventTable)),
-		Touchpoints: localaws.NewTable(t, table(topology.TouchpointTable)),
+		Profiles:    localaws.NewTopologyTable(t, topology.ProfileTable),
+		Identities:  localaws.NewTopologyTable(t, topology.IdentityTable),
+		Events:      localaws.NewTopologyTable(t, topology.EventTable),
+		Touchpoints: localaws.NewTopologyTable(t, topology.TouchpointTable),
 	}, profilestore.WithEventTTL(100*365*24*time.Hour), profilestore.WithTouchpointTTL(100*365*24*time.Hour))
 	t0 := time.Date(2025, 2, 1, 9, 0, 0, 0, time.UTC)
 	record := func(id, typ, anon, user string, minutes int, traits map[string]any) profilestore.Result {

@@ -47,22 +47,13 @@ type stack struct {
 	n      int
 }
 
-func table(name string) topology.Table {
-	for _, t := range topology.Default().Tables {
-		if t.Name == name {
-			return t
-		}
-	}
-	panic("no table " + name)
-}
-
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	e := localaws.Reachable(t)
 	tables := profilestore.Tables{
-		Profiles:   localaws.NewTable(t, table(topology.ProfileTable)),
-		Identities: localaws.NewTable(t, table(topology.IdentityTable)),
-		Events:     localaws.NewTable(t, table(topology.EventTable)),
+		Profiles:   localaws.NewTopologyTable(t, topology.ProfileTable),
+		Identities: localaws.NewTopologyTable(t, topology.IdentityTable),
+		Events:     localaws.NewTopologyTable(t, topology.EventTable),
 	}
 	st := &stack{store: profilestore.New(e.Dynamo(), tables), alerts: alertqueue.New(e.SQSClient(), localaws.NewQueue(t))}
 	st.h = &handler{store: st.store, alerts: st.alerts, lapseAfter: 720 * time.Hour, now: time.Now, log: quiet}

@@ -74,23 +74,14 @@ type stack struct {
 	clock   *time.Time
 }
 
-func table(name string) topology.Table {
-	for _, t := range topology.Default().Tables {
-		if t.Name == name {
-			return t
-		}
-	}
-	panic("no table " + name)
-}
-
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	e := localaws.Reachable(t)
 	tables := profilestore.Tables{
-		Profiles:    localaws.NewTable(t, table(topology.ProfileTable)),
-		Identities:  localaws.NewTable(t, table(topology.IdentityTable)),
-		Events:      localaws.NewTable(t, table(topology.EventTable)),
-		Touchpoints: localaws.NewTable(t, table(topology.TouchpointTable)),
+		Profiles:    localaws.NewTopologyTable(t, topology.ProfileTable),
+		Identities:  localaws.NewTopologyTable(t, topology.IdentityTable),
+		Events:      localaws.NewTopologyTable(t, topology.EventTable),
+		Touchpoints: localaws.NewTopologyTable(t, topology.TouchpointTable),
 	}
 	clock := time.Now().UTC().Truncate(time.Second)
 	now := func() time.Time { return clock }
@@ -467,10 +458,10 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 	}
 	top := topology.Default()
 	env := map[string]string{
-		top.EnvVar(topology.ProfileTable):       localaws.NewTable(t, table(topology.ProfileTable)),
-		top.EnvVar(topology.IdentityTable):      localaws.NewTable(t, table(topology.IdentityTable)),
-		top.EnvVar(topology.EventTable):         localaws.NewTable(t, table(topology.EventTable)),
-		top.EnvVar(topology.TouchpointTable):    localaws.NewTable(t, table(topology.TouchpointTable)),
+		top.EnvVar(topology.ProfileTable):       localaws.NewTopologyTable(t, topology.ProfileTable),
+		top.EnvVar(topology.IdentityTable):      localaws.NewTopologyTable(t, topology.IdentityTable),
+		top.EnvVar(topology.EventTable):         localaws.NewTopologyTable(t, topology.EventTable),
+		top.EnvVar(topology.TouchpointTable):    localaws.NewTopologyTable(t, topology.TouchpointTable),
 		top.EnvVar(topology.FailedQueue):        localaws.NewQueue(t),
 		top.EnvVar(topology.ProfileUpdateQueue): localaws.NewQueue(t),
 		topology.SettingEventTTL:                "2160h",

@@ -223,6 +223,16 @@ func (t Topology) Kind(resource string) string {
 	return ""
 }
 
+// Table returns the table with the given logical name.
+func (t Topology) Table(name string) (Table, bool) {
+	for _, x := range t.Tables {
+		if x.Name == name {
+			return x, true
+		}
+	}
+	return Table{}, false
+}
+
 // Function returns the function with the given name.
 func (t Topology) Function(name string) (Function, bool) {
 	for _, f := range t.Functions {

@@ -96,3 +96,12 @@ func TestDurationSetting(t *testing.T) {
 		}
 	}
 }
+
+func TestTable(t *testing.T) {
+	if tb, ok := Default().Table(KeyTable); !ok || tb.PartitionKey != "keyHash" {
+		t.Errorf("Table(%s) = %+v, %v", KeyTable, tb, ok)
+	}
+	if _, ok := Default().Table(AlertQueue); ok {
+		t.Error("a queue was returned as a table")
+	}
+}

@@ -27,13 +27,7 @@ func TestUsage(t *testing.T) {
 func TestSeedLocalAndSources(t *testing.T) {
 	ctx := context.Background()
 	e := localaws.Reachable(t)
-	var keysTable topology.Table
-	for _, tb := range topology.Default().Tables {
-		if tb.Name == topology.KeyTable {
-			keysTable = tb
-		}
-	}
-	table := localaws.NewTable(t, keysTable)
+	table := localaws.NewTopologyTable(t, topology.KeyTable)
 	keysVar := topology.Default().EnvVar(topology.KeyTable)
 	t.Setenv(keysVar, "") // restored after the test; seed-local sets it from the file
 

@@ -13,13 +13,7 @@ import (
 
 func newStore(t *testing.T) (*Store, string) {
 	e := localaws.Reachable(t)
-	var keys topology.Table
-	for _, tb := range topology.Default().Tables {
-		if tb.Name == topology.KeyTable {
-			keys = tb
-		}
-	}
-	name := localaws.NewTable(t, keys)
+	name := localaws.NewTopologyTable(t, topology.KeyTable)
 	return New(e.Dynamo(), name), name
 }
 

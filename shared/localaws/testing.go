@@ -60,6 +60,17 @@ func NewTable(tb testing.TB, t topology.Table) string {
 	return name
 }
 
+// NewTopologyTable creates a fresh table shaped like the default topology's table of that logical
+// name (topology.ProfileTable, …) and returns its name.
+func NewTopologyTable(tb testing.TB, name string) string {
+	tb.Helper()
+	t, ok := topology.Default().Table(name)
+	if !ok {
+		tb.Fatalf("the topology has no table %q", name)
+	}
+	return NewTable(tb, t)
+}
+
 // NewStream creates a fresh stream with the given number of shards and returns its name.
 func NewStream(tb testing.TB, shards int) string {
 	tb.Helper()

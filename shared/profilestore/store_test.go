@@ -40,23 +40,14 @@ type fixture struct {
 	raw    *dynamodb.Client
 }
 
-func table(name string) topology.Table {
-	for _, t := range topology.Default().Tables {
-		if t.Name == name {
-			return t
-		}
-	}
-	panic("no table " + name)
-}
-
 func newFixture(t *testing.T) fixture {
 	t.Helper()
 	e := localaws.Reachable(t)
 	tables := Tables{
-		Profiles:    localaws.NewTable(t, table(topology.ProfileTable)),
-		Identities:  localaws.NewTable(t, table(topology.IdentityTable)),
-		Events:      localaws.NewTable(t, table(topology.EventTable)),
-		Touchpoints: localaws.NewTable(t, table(topology.TouchpointTable)),
+		Profiles:    localaws.NewTopologyTable(t, topology.ProfileTable),
+		Identities:  localaws.NewTopologyTable(t, topology.IdentityTable),
+		Events:      localaws.NewTopologyTable(t, topology.EventTable),
+		Touchpoints: localaws.NewTopologyTable(t, topology.TouchpointTable),
 	}
 	// The clock is fixed in the past; long TTLs keep DynamoDB Local's TTL sweeper from expiring
 	// the ledger and the history during the test.
