@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +20,6 @@ import (
 	"github.com/dcrm-project/dcrm/shared/alertqueue"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
-	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 )
 
@@ -164,19 +161,8 @@ func TestQueueOutageDoesNotLoseTheValidEvents(t *testing.T) {
 func TestRefusedEventsReachTheFailedEventsQueue(t *testing.T) {
 	ctx := context.Background()
 	e := localaws.Reachable(t)
-	for k, v := range e.Environment() {
-		t.Setenv(k, v)
-	}
-	top := topology.Default()
-	queue := localaws.NewQueue(t)
-	env := map[string]string{
-		top.EnvVar(topology.KeyTable):    localaws.NewTopologyTable(t, topology.KeyTable),
-		top.EnvVar(topology.EventStream): localaws.NewStream(t, 1),
-		top.EnvVar(topology.FailedQueue): queue,
-	}
-	require.NoError(t, keystore.New(e.Dynamo(), env[top.EnvVar(topology.KeyTable)]).PutSource(ctx, serverKey, backend))
-	h, err := setup(ctx, func(k string) string { return env[k] }, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(t, err)
+	h, env := wiredHandler(t, 1)
+	queue := env[topology.Default().EnvVar(topology.FailedQueue)]
 
 	resp, err := h.handle(ctx, post("/v1/batch",
 		`{"batch":[{"type":"page","userId":"u"},{"type":"group","userId":"u","messageId":"g-1"}]}`, "authorization", basic(serverKey)))

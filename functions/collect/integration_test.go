@@ -25,21 +25,8 @@ import (
 func TestCollectOnLocalServers(t *testing.T) {
 	ctx := context.Background()
 	e := localaws.Reachable(t)
-	for k, v := range e.Environment() {
-		t.Setenv(k, v)
-	}
+	h, env := wiredHandler(t, 2)
 	top := topology.Default()
-	env := map[string]string{
-		top.EnvVar(topology.KeyTable):    localaws.NewTopologyTable(t, topology.KeyTable),
-		top.EnvVar(topology.EventStream): localaws.NewStream(t, 2),
-		top.EnvVar(topology.FailedQueue): localaws.NewQueue(t),
-	}
-	store := keystore.New(e.Dynamo(), env[top.EnvVar(topology.KeyTable)])
-	require.NoError(t, store.PutSource(ctx, browserKey, shop))
-	require.NoError(t, store.PutSource(ctx, serverKey, backend))
-
-	h, err := setup(ctx, func(k string) string { return env[k] }, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(t, err)
 	h.now = func() time.Time { return clock }
 
 	want := map[string]int{ // sample → status
@@ -122,4 +109,28 @@ func readStream(t *testing.T, k *kinesis.Client, stream string) map[string]recor
 		}
 	}
 	return out
+}
+
+// wiredHandler builds the handler as main wires it (setup), on a fresh key table, stream of the given
+// shards and failed-events queue, reached through the SDK's standard environment as in Lambda, with
+// the tests' browser and server sources stored. It returns the function's environment too.
+func wiredHandler(t *testing.T, shards int) (*handler, map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	e := localaws.Reachable(t)
+	for k, v := range e.Environment() {
+		t.Setenv(k, v)
+	}
+	top := topology.Default()
+	env := map[string]string{
+		top.EnvVar(topology.KeyTable):    localaws.NewTopologyTable(t, topology.KeyTable),
+		top.EnvVar(topology.EventStream): localaws.NewStream(t, shards),
+		top.EnvVar(topology.FailedQueue): localaws.NewQueue(t),
+	}
+	store := keystore.New(e.Dynamo(), env[top.EnvVar(topology.KeyTable)])
+	require.NoError(t, store.PutSource(ctx, browserKey, shop))
+	require.NoError(t, store.PutSource(ctx, serverKey, backend))
+	h, err := setup(ctx, func(k string) string { return env[k] }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	return h, env
 }
