@@ -168,11 +168,11 @@ func TestStateStackHasTheStreams(t *testing.T) {
 }
 
 func TestStateStackHasTheTablesWithTheirKeys(t *testing.T) {
-	if len(synth.topo.Tables) != 5 {
-		t.Fatalf("topology has %d tables, this test expects the 4 of the walking skeleton and Touchpoints", len(synth.topo.Tables))
+	if len(synth.topo.Tables) != 4 {
+		t.Fatalf("topology has %d tables, this test expects Profiles, Identities, Keys and Touchpoints", len(synth.topo.Tables))
 	}
 	check(t, "table count", func() {
-		synth.state.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(5))
+		synth.state.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(4))
 	})
 	for _, tb := range synth.topo.Tables {
 		keys := []interface{}{map[string]interface{}{"AttributeName": tb.PartitionKey, "KeyType": "HASH"}}
@@ -197,10 +197,6 @@ func TestStateStackHasTheTablesWithTheirKeys(t *testing.T) {
 		}
 	}
 	// Literal values, so a topology edit that loses them fails here.
-	events := synth.stateJ.resource(t, synth.tableID[topology.EventTable]).props()
-	if got := dig(events, "TimeToLiveSpecification", "AttributeName"); got != "expiresAt" {
-		t.Errorf("Events table TTL attribute = %v, want expiresAt", got)
-	}
 	history := synth.stateJ.resource(t, synth.tableID[topology.TouchpointTable]).props()
 	if got := dig(history, "KeySchema", 1, "AttributeName"); got != "at" {
 		t.Errorf("Touchpoints table sort key = %v, want at", got)
@@ -337,8 +333,8 @@ func TestServiceStackHasOneFunctionPerTopologyFunction(t *testing.T) {
 			t.Errorf("collect has no %s", k)
 		}
 	}
-	if got := envOf(t, "stitch")["DCRM_EVENT_TTL"]; got != "2160h" {
-		t.Errorf("stitch DCRM_EVENT_TTL = %v, want 2160h", got)
+	if got := envOf(t, "stitch")["DCRM_TOUCHPOINT_TTL"]; got != "9480h" {
+		t.Errorf("stitch DCRM_TOUCHPOINT_TTL = %v, want 9480h", got)
 	}
 	if _, ok := envOf(t, "score")["DCRM_ALERTS_QUEUE_URL"]; !ok {
 		t.Errorf("score has no DCRM_ALERTS_QUEUE_URL")
@@ -409,16 +405,12 @@ func TestFunctionsGetTheGrantsOfTheirUses(t *testing.T) {
 			}
 		}
 	}
-	// Literal: the profile API deletes what an erasure removes, and has nothing to do with the
-	// Events ledger.
+	// Literal: the profile API deletes what an erasure removes.
 	profiles := synth.serviceJ.roleActions(t, synth.functionID["profiles"])
 	for _, table := range []string{topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable} {
 		if !profiles[synth.tableID[table]]["dynamodb:DeleteItem"] {
 			t.Errorf("profiles may not delete from the %s table (erasure)", table)
 		}
-	}
-	if len(profiles[synth.tableID[topology.EventTable]]) > 0 {
-		t.Errorf("profiles has access to the Events ledger")
 	}
 	if !synth.serviceJ.roleActions(t, synth.functionID["collect"])[synth.streamID[topology.EventStream]]["kinesis:PutRecords"] {
 		t.Errorf("collect may not put records on the event stream")

@@ -50,9 +50,8 @@ func newFixture(t *testing.T) fixture {
 	store := profilestore.New(e.Dynamo(), profilestore.Tables{
 		Profiles:    localaws.NewTopologyTable(t, topology.ProfileTable),
 		Identities:  localaws.NewTopologyTable(t, topology.IdentityTable),
-		Events:      localaws.NewTopologyTable(t, topology.EventTable),
 		Touchpoints: localaws.NewTopologyTable(t, topology.TouchpointTable),
-	}, profilestore.WithEventTTL(100*365*24*time.Hour), profilestore.WithTouchpointTTL(100*365*24*time.Hour))
+	}, profilestore.WithTouchpointTTL(100*365*24*time.Hour))
 	t0 := time.Date(2025, 2, 1, 9, 0, 0, 0, time.UTC)
 	record := func(id, typ, anon, user string, minutes int, traits map[string]any) profilestore.Result {
 		r, err := store.Record(ctx, profile.Activity{MessageID: id, Type: typ, AnonymousID: anon, UserID: user,

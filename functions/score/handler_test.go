@@ -53,7 +53,6 @@ func newStack(t *testing.T) *stack {
 	tables := profilestore.Tables{
 		Profiles:   localaws.NewTopologyTable(t, topology.ProfileTable),
 		Identities: localaws.NewTopologyTable(t, topology.IdentityTable),
-		Events:     localaws.NewTopologyTable(t, topology.EventTable),
 	}
 	st := &stack{store: profilestore.New(e.Dynamo(), tables), alerts: alertqueue.New(e.SQSClient(), localaws.NewQueue(t))}
 	st.h = &handler{store: st.store, alerts: st.alerts, lapseAfter: 720 * time.Hour, now: time.Now, log: quiet}

@@ -26,7 +26,7 @@ const stage = "stitch"
 const reasonErased = "identifier erased"
 
 type recorder interface {
-	RecordClaims(ctx context.Context, a profile.Activity, c profilestore.Claims) (profilestore.Result, error)
+	RecordAll(ctx context.Context, in []profilestore.Input) []profilestore.Outcome
 }
 
 type sender interface {
@@ -44,21 +44,61 @@ type handler struct {
 // tally counts what a batch did (in events), for the log.
 type tally struct{ recorded, duplicates, created, merged, failed, erased int }
 
-// handle records a batch of records of beacon events in order. An event that can never be recorded
-// (not a beacon event, invalid, refused by the database), or a record that cannot be read, goes to
-// the failed-events queue with its reason and counts as done. On any other error it reports that record as the first failure, so the
-// mapping retries the batch from there, and stops.
+// decoded are the events read from a batch's records, in order, ready to record.
+type decoded struct {
+	in     []profilestore.Input
+	record []int          // the record of each input
+	events []beacon.Event // each input as read, for the failed-events queue
+	raw    [][]byte
+}
+
+// handle records a batch of records of beacon events in order, with one write per profile
+// (profilestore.Store.RecordAll). An event that can never be recorded (not a beacon event,
+// invalid, refused by the database, of an erased person), or a record that cannot be read, goes to
+// the failed-events queue with its reason and counts as done. On any other error it reports the
+// earliest record concerned as the first failure, so that the mapping retries the batch from there:
+// the events recorded the first time are duplicates on the retry and change nothing.
 func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
 	var t tally
-	b := newChanges()
 	retryFrom := -1
-	for i, r := range ev.Records {
-		if err := h.process(ctx, i, r, &t, b); err != nil {
-			h.log.ErrorContext(ctx, "record not recorded; the batch is retried from it",
-				slog.String("sequenceNumber", r.Kinesis.SequenceNumber), slog.String("error", err.Error()))
+	retry := func(i int, err error) {
+		if retryFrom < 0 || i < retryFrom {
 			retryFrom = i
+			h.log.ErrorContext(ctx, "record not recorded; the batch is retried from it",
+				slog.String("sequenceNumber", ev.Records[i].Kinesis.SequenceNumber), slog.String("error", err.Error()))
+		}
+	}
+	var d decoded
+	for i, r := range ev.Records {
+		if err := h.decode(ctx, i, r, &t, &d); err != nil {
+			retry(i, err)
 			break
+		}
+	}
+	b := newChanges()
+	for k, o := range h.store.RecordAll(ctx, d.in) {
+		i, e := d.record[k], d.events[k]
+		switch {
+		case o.Err == nil:
+			h.count(&t, o.Result)
+			b.note(i, o.Result)
+		case errors.Is(o.Err, profilestore.ErrErased):
+			// The person was erased: drop the event, keeping nothing of it but its message id and
+			// type (not its identifiers or properties), so the failed-events queue holds no
+			// personal data.
+			t.erased++
+			stub, _ := json.Marshal(map[string]string{"messageId": e.MessageID, "type": e.Type})
+			if err := h.reject(ctx, ev.Records[i], &t, reasonErased, stub); err != nil {
+				retry(i, err)
+			}
+		case errors.Is(o.Err, profilestore.ErrRejected):
+			if err := h.reject(ctx, ev.Records[i], &t, o.Err.Error(), d.raw[k]); err != nil {
+				retry(i, err)
+			}
+		case errors.Is(o.Err, profilestore.ErrNotAttempted):
+		default:
+			retry(i, o.Err)
 		}
 	}
 	// Publish what the recorded part of the batch changed; a profile whose message could not be
@@ -75,65 +115,55 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	return resp, nil
 }
 
-// process records the events of one record in order. A record carries one or more events of one
-// visitor (beacon.DecodeRecord); when it is retried, the events recorded the first time are
-// duplicates and change nothing.
-func (h *handler) process(ctx context.Context, i int, r events.KinesisEventRecord, t *tally, b *changes) error {
-	raw, err := beacon.SplitRecord(r.Kinesis.Data)
-	if err != nil {
-		return h.reject(ctx, r, t, fmt.Sprintf("record is not a beacon event: %v", err), r.Kinesis.Data)
-	}
-	for _, data := range raw {
-		if err := h.apply(ctx, i, r, data, t, b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// apply records one event (its JSON) of record r, the i-th of the batch, noting the change in b.
-func (h *handler) apply(ctx context.Context, i int, r events.KinesisEventRecord, data []byte, t *tally, b *changes) error {
-	var e beacon.Event
-	if err := json.Unmarshal(data, &e); err != nil {
-		return h.reject(ctx, r, t, fmt.Sprintf("record is not a beacon event: %v", err), data)
-	}
-	a, err := profile.FromEvent(e)
-	if err != nil {
-		return h.reject(ctx, r, t, err.Error(), data)
-	}
-	if reason, ok := dropJunk(&a); !ok {
-		return h.reject(ctx, r, t, reason, data)
-	}
-	hashed, skipped := identity.HashedIDs(e.Hashed)
-	if len(skipped) > 0 {
-		h.log.WarnContext(ctx, "hashed identifiers ignored", slog.String("messageId", e.MessageID),
-			slog.String("reasons", strings.Join(skipped, "; ")))
-	}
-	res, err := h.store.RecordClaims(ctx, a, profilestore.Claims{Hashed: hashed, Trusted: e.Trusted, Properties: e.Properties})
-	if errors.Is(err, profilestore.ErrRejected) {
-		return h.reject(ctx, r, t, err.Error(), data)
-	}
-	if errors.Is(err, profilestore.ErrErased) {
-		// The person was erased: drop the event, keeping nothing of it but its message id and type
-		// (not its identifiers or properties), so the failed-events queue holds no personal data.
-		t.erased++
-		stub, _ := json.Marshal(map[string]string{"messageId": e.MessageID, "type": e.Type})
-		return h.reject(ctx, r, t, reasonErased, stub)
-	}
-	if err != nil {
-		return err
-	}
-	b.note(i, res)
-	switch {
-	case res.Duplicate:
+func (h *handler) count(t *tally, res profilestore.Result) {
+	if res.Duplicate {
 		t.duplicates++
-	default:
+	} else {
 		t.recorded++
 	}
 	if res.Created {
 		t.created++
 	}
 	t.merged += len(res.Merged)
+}
+
+// decode reads the events of record r, the i-th of the batch, into d. A record carries one or more
+// events of one visitor (beacon.DecodeRecord). Events that can never be recorded go to the
+// failed-events queue; it returns an error only when that fails.
+func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord, t *tally, d *decoded) error {
+	raw, err := beacon.SplitRecord(r.Kinesis.Data)
+	if err != nil {
+		return h.reject(ctx, r, t, fmt.Sprintf("record is not a beacon event: %v", err), r.Kinesis.Data)
+	}
+	for _, data := range raw {
+		var e beacon.Event
+		if err := json.Unmarshal(data, &e); err != nil {
+			if err := h.reject(ctx, r, t, fmt.Sprintf("record is not a beacon event: %v", err), data); err != nil {
+				return err
+			}
+			continue
+		}
+		a, err := profile.FromEvent(e)
+		if err != nil {
+			if err := h.reject(ctx, r, t, err.Error(), data); err != nil {
+				return err
+			}
+			continue
+		}
+		if reason, ok := dropJunk(&a); !ok {
+			if err := h.reject(ctx, r, t, reason, data); err != nil {
+				return err
+			}
+			continue
+		}
+		claims, skipped := identity.Claims(e)
+		if len(skipped) > 0 {
+			h.log.WarnContext(ctx, "claimed identifiers ignored", slog.String("messageId", e.MessageID),
+				slog.String("reasons", strings.Join(skipped, "; ")))
+		}
+		d.in = append(d.in, profilestore.Input{Activity: a, Claims: profilestore.Claims{Hashed: claims, Trusted: e.Trusted, Properties: e.Properties}})
+		d.record, d.events, d.raw = append(d.record, i), append(d.events, e), append(d.raw, data)
+	}
 	return nil
 }
 

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -80,7 +82,6 @@ func newStack(t *testing.T) *stack {
 	tables := profilestore.Tables{
 		Profiles:    localaws.NewTopologyTable(t, topology.ProfileTable),
 		Identities:  localaws.NewTopologyTable(t, topology.IdentityTable),
-		Events:      localaws.NewTopologyTable(t, topology.EventTable),
 		Touchpoints: localaws.NewTopologyTable(t, topology.TouchpointTable),
 	}
 	clock := time.Now().UTC().Truncate(time.Second)
@@ -89,7 +90,7 @@ func newStack(t *testing.T) *stack {
 	// The golden events are dated in the past; long TTLs keep DynamoDB Local's TTL sweeper from
 	// expiring the ledger and the history during the test.
 	st.store = profilestore.New(e.Dynamo(), tables, profilestore.WithClock(now),
-		profilestore.WithEventTTL(100*365*24*time.Hour), profilestore.WithTouchpointTTL(100*365*24*time.Hour))
+		profilestore.WithTouchpointTTL(100*365*24*time.Hour))
 	st.failed = alertqueue.New(e.SQSClient(), localaws.NewQueue(t))
 	st.updates = alertqueue.New(e.SQSClient(), localaws.NewQueue(t))
 	st.h = &handler{store: st.store, failed: st.failed, updates: st.updates, now: now, log: quiet}
@@ -173,7 +174,7 @@ func TestReplayingABatchChangesNothing(t *testing.T) {
 	st := newStack(t)
 	batch := goldenBatch(t)
 	require.Empty(t, st.run(t, batch).BatchItemFailures)
-	profiles, identities, ledger := st.items(t, st.tables.Profiles), st.items(t, st.tables.Identities), st.items(t, st.tables.Events)
+	profiles, identities := st.items(t, st.tables.Profiles), st.items(t, st.tables.Identities)
 	require.Len(t, profiles, 2)
 	history := st.items(t, st.tables.Touchpoints)
 	require.Len(t, history, 7, "one touchpoint per event")
@@ -182,7 +183,6 @@ func TestReplayingABatchChangesNothing(t *testing.T) {
 	require.Empty(t, st.run(t, batch).BatchItemFailures)
 	require.Equal(t, profiles, st.items(t, st.tables.Profiles), "profile items changed on replay")
 	require.Equal(t, identities, st.items(t, st.tables.Identities), "identity items changed on replay")
-	require.Equal(t, ledger, st.items(t, st.tables.Events), "ledger changed on replay")
 	require.ElementsMatch(t, history, st.items(t, st.tables.Touchpoints), "history changed on replay")
 
 	// A retry from the middle of the batch (after a partial failure) changes nothing either.
@@ -337,20 +337,29 @@ func TestTransientErrorInsideARecord(t *testing.T) {
 	resp, err := h.handle(context.Background(), events.KinesisEvent{Records: []events.KinesisEventRecord{packed}})
 	require.NoError(t, err)
 	require.Equal(t, []events.KinesisBatchItemFailure{{ItemIdentifier: "7"}}, resp.BatchItemFailures)
-	require.Equal(t, 2, store.calls)
+	require.Equal(t, 3, store.events)
 }
 
-// fakeStore fails on the call numbered failAt (from 1) and counts the calls.
+// fakeStore fails the input numbered failAt (from 1), as the store does: the inputs after it are
+// not attempted. It counts the inputs it was given.
 type fakeStore struct {
-	calls, failAt int
+	events, failAt int
 }
 
-func (f *fakeStore) RecordClaims(context.Context, profile.Activity, profilestore.Claims) (profilestore.Result, error) {
-	f.calls++
-	if f.calls == f.failAt {
-		return profilestore.Result{}, errors.New("throttled")
+func (f *fakeStore) RecordAll(_ context.Context, in []profilestore.Input) []profilestore.Outcome {
+	out := make([]profilestore.Outcome, len(in))
+	for i := range in {
+		f.events++
+		switch n := i + 1; {
+		case n == f.failAt:
+			out[i].Err = errors.New("throttled")
+		case f.failAt > 0 && n > f.failAt:
+			out[i].Err = profilestore.ErrNotAttempted
+		default:
+			out[i].Result = profilestore.Result{ProfileID: "p"}
+		}
 	}
-	return profilestore.Result{ProfileID: "p"}, nil
+	return out
 }
 
 type fakeQueue struct{ err error }
@@ -364,7 +373,6 @@ func TestTransientErrorStopsTheBatchAtTheFailingRecord(t *testing.T) {
 	resp, err := h.handle(context.Background(), batch)
 	require.NoError(t, err)
 	require.Equal(t, []events.KinesisBatchItemFailure{{ItemIdentifier: batch.Records[2].Kinesis.SequenceNumber}}, resp.BatchItemFailures)
-	require.Equal(t, 3, store.calls, "records after the failing one are left for the retry")
 
 	// When the failed-events queue is down, a poison record is retried rather than lost.
 	h = &handler{store: &fakeStore{}, failed: fakeQueue{err: errors.New("queue down")}, updates: fakeQueue{}, now: time.Now, log: quiet}
@@ -399,11 +407,10 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 	env := map[string]string{
 		top.EnvVar(topology.ProfileTable):       "p",
 		top.EnvVar(topology.IdentityTable):      "i",
-		top.EnvVar(topology.EventTable):         "e",
 		top.EnvVar(topology.TouchpointTable):    "tp",
 		top.EnvVar(topology.FailedQueue):        "http://127.0.0.1:9324/000000000000/failed",
 		top.EnvVar(topology.ProfileUpdateQueue): "http://127.0.0.1:9324/000000000000/updates",
-		topology.SettingEventTTL:                "2160h",
+		topology.SettingTouchpointTTL:           "9480h",
 		"AWS_REGION":                            localaws.Region,
 	}
 	getenv := func(k string) string { return env[k] }
@@ -411,15 +418,11 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, h.store)
 
-	env[topology.SettingEventTTL] = "forever"
-	_, err = setup(context.Background(), getenv, quiet)
-	require.ErrorContains(t, err, "DCRM_EVENT_TTL")
-	env[topology.SettingEventTTL] = "2160h"
 	env[topology.SettingTouchpointTTL] = "forever"
 	_, err = setup(context.Background(), getenv, quiet)
 	require.ErrorContains(t, err, "DCRM_TOUCHPOINT_TTL")
 
-	env[topology.SettingEventTTL] = ""
+	env[topology.SettingTouchpointTTL] = ""
 	delete(env, top.EnvVar(topology.IdentityTable))
 	_, err = setup(context.Background(), getenv, quiet)
 	require.ErrorContains(t, err, "DCRM_IDENTITIES_TABLE is not set")
@@ -460,11 +463,9 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 	env := map[string]string{
 		top.EnvVar(topology.ProfileTable):       localaws.NewTopologyTable(t, topology.ProfileTable),
 		top.EnvVar(topology.IdentityTable):      localaws.NewTopologyTable(t, topology.IdentityTable),
-		top.EnvVar(topology.EventTable):         localaws.NewTopologyTable(t, topology.EventTable),
 		top.EnvVar(topology.TouchpointTable):    localaws.NewTopologyTable(t, topology.TouchpointTable),
 		top.EnvVar(topology.FailedQueue):        localaws.NewQueue(t),
 		top.EnvVar(topology.ProfileUpdateQueue): localaws.NewQueue(t),
-		topology.SettingEventTTL:                "2160h",
 	}
 	h, err := setup(context.Background(), func(k string) string { return env[k] }, quiet)
 	require.NoError(t, err)
@@ -514,7 +515,7 @@ func TestJunkIdentifiers(t *testing.T) {
 		require.ErrorIs(t, err, profile.ErrNotFound, "%s joins nobody", junk)
 	}
 	require.Len(t, st.items(t, st.tables.Profiles), 2, "no profile for the junk-only events")
-	require.Len(t, st.items(t, st.tables.Events), 2)
+	require.Len(t, st.items(t, st.tables.Touchpoints), 2)
 }
 
 // An identify carrying traits.email arrives with the email hashed by collect. From the browser it
@@ -600,7 +601,13 @@ func TestEventsOfAnErasedPersonAreDropped(t *testing.T) {
 
 	_, err = st.store.Lookup(context.Background(), identity.AnonymousID(anon1))
 	require.ErrorIs(t, err, profile.ErrNotFound)
-	profiles := st.items(t, st.tables.Profiles)
-	require.Len(t, profiles, 1, "only the other visitor has a profile")
-	require.NotEqual(t, p.ID, profiles[0]["profileId"].(*types.AttributeValueMemberS).Value)
+	live := 0
+	for _, it := range st.items(t, st.tables.Profiles) {
+		if it["profileId"].(*types.AttributeValueMemberS).Value == p.ID {
+			require.ElementsMatch(t, []string{"profileId", "erasedAt"}, slices.Collect(maps.Keys(it)), "the erased profile is a tombstone")
+			continue
+		}
+		live++
+	}
+	require.Equal(t, 1, live, "only the other visitor has a profile")
 }

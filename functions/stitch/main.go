@@ -31,11 +31,7 @@ func main() {
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.EventTable, topology.TouchpointTable, topology.FailedQueue, topology.ProfileUpdateQueue)
-	if err != nil {
-		return nil, err
-	}
-	ttl, err := topology.DurationSetting(getenv, topology.SettingEventTTL, profilestore.DefaultEventTTL)
+	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.FailedQueue, topology.ProfileUpdateQueue)
 	if err != nil {
 		return nil, err
 	}
@@ -48,9 +44,9 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
 	store := profilestore.New(dynamo.New(cfg), profilestore.Tables{
-		Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Events: env[topology.EventTable],
+		Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable],
 		Touchpoints: env[topology.TouchpointTable],
-	}, profilestore.WithEventTTL(ttl), profilestore.WithTouchpointTTL(history))
+	}, profilestore.WithTouchpointTTL(history))
 	client := sqs.NewFromConfig(cfg)
 	return &handler{
 		store:   store,

@@ -118,11 +118,16 @@ func TestOneUpdatePerChangedProfilePerBatch(t *testing.T) {
 // versionStore records every event on the profile "p-<anonymousId>", one version per event.
 type versionStore struct{ versions map[string]int }
 
-func (s *versionStore) RecordClaims(_ context.Context, a profile.Activity, _ profilestore.Claims) (profilestore.Result, error) {
-	id := "p-" + a.AnonymousID
-	s.versions[id]++
-	return profilestore.Result{ProfileID: id, Version: s.versions[id], Profile: profile.Profile{ID: id, AnonymousIDs: []string{a.AnonymousID}},
-		Added: []string{identity.AnonymousID(a.AnonymousID).String()}}, nil
+func (s *versionStore) RecordAll(_ context.Context, in []profilestore.Input) []profilestore.Outcome {
+	out := make([]profilestore.Outcome, len(in))
+	for i, x := range in {
+		a := x.Activity
+		id := "p-" + a.AnonymousID
+		s.versions[id]++
+		out[i].Result = profilestore.Result{ProfileID: id, Version: s.versions[id], Profile: profile.Profile{ID: id, AnonymousIDs: []string{a.AnonymousID}},
+			Added: []string{identity.AnonymousID(a.AnonymousID).String()}}
+	}
+	return out
 }
 
 // failingFor fails to send the messages about one profile and keeps the rest.

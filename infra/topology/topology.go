@@ -101,7 +101,6 @@ const (
 	EventStream   = "Beacons"
 	ProfileTable  = "Profiles"
 	IdentityTable = "Identities"
-	EventTable    = "Events"
 	KeyTable      = "Keys"
 	// TouchpointTable holds each profile's event history: one item per event, keyed by profile id
 	// and "<fixed-width RFC 3339 time with nanoseconds>#<messageId>" so it sorts by time.
@@ -116,7 +115,6 @@ const (
 // Settings understood by the functions. Values are strings because they travel as environment.
 const (
 	SettingLapseAfter = "DCRM_LAPSE_AFTER" // Go duration: inactivity after which a lapse alert fires
-	SettingEventTTL   = "DCRM_EVENT_TTL"   // Go duration: how long dedup records of events are kept
 	// SettingTouchpointTTL is a Go duration: how long after it happened an event stays in a profile's
 	// history (purchases are kept).
 	SettingTouchpointTTL = "DCRM_TOUCHPOINT_TTL"
@@ -129,7 +127,6 @@ func Default() Topology {
 		Tables: []Table{
 			{Name: ProfileTable, PartitionKey: "profileId"},
 			{Name: IdentityTable, PartitionKey: "identifier"},
-			{Name: EventTable, PartitionKey: "messageId", TTLAttribute: "expiresAt"},
 			{Name: KeyTable, PartitionKey: "keyHash"},
 			{Name: TouchpointTable, PartitionKey: "profileId", SortKey: "at", TTLAttribute: "expiresAt"},
 		},
@@ -143,9 +140,9 @@ func Default() Topology {
 				{EventStream, Write}, {KeyTable, Read}, {FailedQueue, Write},
 			}},
 			{Name: "stitch", Memory: 512, Timeout: 60 * time.Second, Uses: []Use{
-				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {EventTable, ReadWrite}, {TouchpointTable, Write},
+				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite},
 				{FailedQueue, Write}, {ProfileUpdateQueue, Write},
-			}, Settings: map[string]string{SettingEventTTL: "2160h", SettingTouchpointTTL: "9480h"}},
+			}, Settings: map[string]string{SettingTouchpointTTL: "9480h"}},
 			{Name: "score", Memory: 512, Timeout: 5 * time.Minute, Uses: []Use{
 				{ProfileTable, ReadWrite}, {AlertQueue, Write},
 			}, Settings: map[string]string{SettingLapseAfter: "720h"}},

@@ -33,7 +33,8 @@ type Enrichment struct {
 	// Channel is the marketing channel of the visit, one of the Channel… values.
 	Channel string `json:"channel,omitempty"`
 	// LinkerID is the anonymous id another domain of the same site handed over in a cross-domain
-	// link, still valid when the event was received: a hint that both ids are one visitor.
+	// link, still valid when the event was received: a hint that both ids are one visitor, which
+	// the identity graph takes as a claimed anonymousId (see package identity).
 	LinkerID string `json:"linkerId,omitempty"`
 }
 

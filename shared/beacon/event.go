@@ -28,7 +28,7 @@ type Event struct {
 	Name              string          `json:"name,omitempty"`  // page, screen: its name
 	Properties        json.RawMessage `json:"properties,omitempty"`
 	Traits            json.RawMessage `json:"traits,omitempty"`
-	Context           json.RawMessage `json:"context,omitempty"`
+	Context           json.RawMessage `json:"context,omitempty"` // as sent, personal data scrubbed; see ContextIDs
 	Integrations      json.RawMessage `json:"integrations,omitempty"`
 	Timestamp         time.Time       `json:"timestamp"`
 	OriginalTimestamp *time.Time      `json:"originalTimestamp,omitempty"`

@@ -3,8 +3,8 @@
 // address, the browser and device, whether a bot sent it, the campaign and referrer of the page,
 // the marketing channel (GA4's default channel group, see Channel) and the identity hint of a
 // cross-domain link (see LinkerID). It also takes personal data out of the event: emails and
-// phones in traits are hashed (package pii) and the raw values removed unless the source keeps
-// them, and a full IP address in the context is truncated.
+// phones in traits, context.traits and context.externalIds are hashed (package pii) and the raw
+// values removed unless the source keeps them, and a full IP address in the context is truncated.
 //
 // Enrichment never refuses an event: what cannot be read is left out.
 package enrich
@@ -155,6 +155,9 @@ type contextView struct {
 	Page      pageView        // "page"
 	Campaign  json.RawMessage // "campaign"
 	Traits    json.RawMessage // "traits"
+	// ExternalPII tells whether any "externalIds" (the person's ids in other systems) may hold
+	// an email or a phone number.
+	ExternalPII bool
 }
 
 // readContext reads the view from the members of a context.
@@ -174,6 +177,8 @@ func readContext(members []beacon.Member) contextView {
 			v.Campaign = m.Value
 		case strings.EqualFold(m.Name, "traits"):
 			v.Traits = m.Value
+		case strings.EqualFold(m.Name, "externalIds"):
+			v.ExternalPII = v.ExternalPII || mayHoldPIIType(m.Value)
 		}
 	}
 	return v
@@ -198,9 +203,10 @@ func (p *pageView) read(members []beacon.Member) {
 	}
 }
 
-// scrub hashes the emails and phones of traits and context.traits into e.Hashed, removes the raw
-// values unless the source keeps them, and truncates a full IP address in context.ip (or removes
-// it when it is not an address). The context (members, as read for view) is written again only
+// scrub hashes the emails and phones of traits, context.traits and context.externalIds (types
+// "email" and "phone") into e.Hashed, removes the raw values unless the source keeps them, and
+// truncates a full IP address in context.ip (or removes it when it is not an address). Of two
+// hashes under one key, the first found in that order wins. The context (members, as read for view) is written again only
 // when something in it must change.
 func scrub(e *beacon.Event, view contextView, members []beacon.Member, src source.Source) {
 	hashed := map[string]string{}
@@ -209,7 +215,7 @@ func scrub(e *beacon.Event, view contextView, members []beacon.Member, src sourc
 			e.Traits = traits.encode()
 		}
 	}
-	if view.IP == nil && !mayHoldPII(view.Traits) {
+	if view.IP == nil && !mayHoldPII(view.Traits) && !view.ExternalPII {
 		if len(hashed) > 0 {
 			e.Hashed = hashed
 		}
@@ -223,10 +229,23 @@ func scrub(e *beacon.Event, view contextView, members []beacon.Member, src sourc
 			ctxChanged = true
 		}
 	}
-	var ips []string // "ip" in any case: the view read it too
+	var ips, exts []string // "ip" and "externalIds" in any case: the view read them too
 	for _, m := range ctx {
-		if strings.EqualFold(m.Name, "ip") {
+		switch {
+		case strings.EqualFold(m.Name, "ip"):
 			ips = append(ips, m.Name)
+		case strings.EqualFold(m.Name, "externalIds"):
+			exts = append(exts, m.Name)
+		}
+	}
+	for _, k := range exts {
+		raw, _ := ctx.get(k)
+		if !mayHoldPIIType(raw) {
+			continue
+		}
+		if ids, changed := scrubExternalIDs(raw, hashed, src); changed {
+			ctx.set(k, ids)
+			ctxChanged = true
 		}
 	}
 	for _, k := range ips {
@@ -251,6 +270,17 @@ func scrub(e *beacon.Event, view contextView, members []beacon.Member, src sourc
 func mayHoldPII(traits json.RawMessage) bool {
 	return bytes.Contains(traits, []byte(`"email"`)) || bytes.Contains(traits, []byte(`"phone"`)) ||
 		bytes.Contains(traits, []byte(`\u`))
+}
+
+// mayHoldPIIType tells cheaply whether a list of external ids may have one of type email or
+// phone (types match in any case, with space around them): it spells one of the words in any
+// case, or has an escape that could.
+func mayHoldPIIType(ids json.RawMessage) bool {
+	if bytes.Contains(ids, []byte(`\u`)) {
+		return true
+	}
+	lower := bytes.ToLower(ids)
+	return bytes.Contains(lower, []byte("email")) || bytes.Contains(lower, []byte("phone"))
 }
 
 // scrubTraits hashes traits' email and phone into hashed (keeping hashes already there) and,
@@ -279,6 +309,56 @@ func scrubTraits(traits fields, hashed map[string]string, src source.Source) (fi
 		}
 	}
 	return traits, changed
+}
+
+// scrubExternalIDs hashes the ids of type "email" and "phone" of a person (collection "users",
+// or none) in context.externalIds into hashed (keeping hashes already there) and, unless src
+// keeps raw personal data, removes every element of those types, and any element that cannot be
+// read but may hold one. It tells whether the list changed.
+func scrubExternalIDs(raw json.RawMessage, hashed map[string]string, src source.Source) (json.RawMessage, bool) {
+	list, ok := beacon.Elements(raw)
+	if !ok {
+		return raw, false
+	}
+	kept := make([]json.RawMessage, 0, len(list))
+	for _, el := range list {
+		x, err := beacon.ReadExternalID(el)
+		typ := strings.ToLower(strings.TrimSpace(x.Type))
+		switch {
+		case err != nil && mayHoldPIIType(el):
+		case err != nil, typ != "email" && typ != "phone":
+			kept = append(kept, el)
+			continue
+		default:
+			var hashes map[string]string
+			if coll := strings.TrimSpace(x.Collection); coll == "" || strings.EqualFold(coll, "users") {
+				if typ == "email" {
+					hashes = pii.HashEmail(x.ID)
+				} else {
+					hashes = pii.HashPhone(x.ID, src.PhoneCountryCode)
+				}
+			}
+			for k, v := range hashes {
+				if _, done := hashed[k]; !done {
+					hashed[k] = v
+				}
+			}
+		}
+		if src.KeepRawPII {
+			kept = append(kept, el)
+		}
+	}
+	if len(kept) == len(list) {
+		return raw, false
+	}
+	b := []byte{'['}
+	for i, el := range kept {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, el...)
+	}
+	return append(b, ']'), true
 }
 
 // fields are the members of a JSON object as encoding/json decodes it into a map: one per name,

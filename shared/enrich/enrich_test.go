@@ -433,3 +433,47 @@ func FuzzReadContext(f *testing.F) {
 		}
 	})
 }
+
+func TestEventsHashPIIOfExternalIDs(t *testing.T) {
+	ctx := `{"externalIds":[{"id":"123","type":"crm_id","collection":"users"},
+		{"id":" Ann@Example.com ","type":"EMAIL","collection":"users","encoding":"none"},
+		{"id":"07700 900123","type":"phone"},
+		{"id":"sales@acme.example","type":"email","collection":"accounts"},
+		{"id":["broken@example.com"],"type":"email"}],"locale":"en-GB"}`
+	uk := source.Source{ID: "src_uk", PhoneCountryCode: "44"}
+	evs := []beacon.Event{event(beacon.Track, ctx, "", "")}
+	New(agents).Events(evs, Request{Source: uk, SourceIP: "203.0.113.1", UserAgent: chrome})
+
+	if got := string(evs[0].Context); got != `{"externalIds":[{"id":"123","type":"crm_id","collection":"users"}],"locale":"en-GB"}` {
+		t.Errorf("context = %s, want the emails and phones removed", got)
+	}
+	// A person's email and phone are hashed; an account's email is not the person's.
+	want := map[string]string{
+		"email_sha256": sha("ann@example.com"), "phone_sha256": sha("+447700900123"), "phone_sha256_meta": sha("447700900123"),
+	}
+	if len(evs[0].Hashed) != len(want) {
+		t.Fatalf("hashed = %v, want %v", evs[0].Hashed, want)
+	}
+	for k, v := range want {
+		if evs[0].Hashed[k] != v {
+			t.Errorf("%s = %s, want %s", k, evs[0].Hashed[k], v)
+		}
+	}
+
+	// Traits win over external ids; a source that keeps raw data keeps the list as sent.
+	keep := source.Source{ID: "src_keep", KeepRawPII: true}
+	ctx = `{"externalIds":[{"id":"bob@example.org","type":"email"}]}`
+	evs = []beacon.Event{event(beacon.Identify, ctx, `{"email":"ann@example.com"}`, "")}
+	New(agents).Events(evs, Request{Source: keep, SourceIP: "203.0.113.1", UserAgent: chrome})
+	if string(evs[0].Context) != ctx || evs[0].Hashed["email_sha256"] != sha("ann@example.com") {
+		t.Errorf("context = %s, hashed = %v", evs[0].Context, evs[0].Hashed)
+	}
+
+	// A list without personal data is left as sent, byte for byte.
+	ctx = `{"externalIds": [ {"id":"1","type":"crm_id"} ]}`
+	evs = []beacon.Event{event(beacon.Track, ctx, "", "")}
+	New(agents).Events(evs, Request{Source: shop, SourceIP: "203.0.113.1", UserAgent: chrome})
+	if string(evs[0].Context) != ctx || evs[0].Hashed != nil {
+		t.Errorf("context = %s, hashed = %v", evs[0].Context, evs[0].Hashed)
+	}
+}

@@ -54,3 +54,22 @@ func TestJunk(t *testing.T) {
 		}
 	}
 }
+
+func TestJunkDeviceIDs(t *testing.T) {
+	for value, reason := range map[string]string{
+		"9774D56D682E549C":                     "device id shared by many devices",
+		"02:00:00:00:00:00":                    "device id shared by many devices",
+		"00:00:00:00:00:00":                    "all-zero id",
+		"00000000-0000-0000-0000-000000000000": "all-zero id", // an advertising id withheld (IDFA, Google's)
+		"ff:ff:ff:ff:ff:ff":                    `one repeated character "f"`,
+	} {
+		if got, junk := Junk(value); !junk || !strings.HasPrefix(got, reason) {
+			t.Errorf("Junk(%q) = %q, %v; want a reason starting %q", value, got, junk, reason)
+		}
+	}
+	for _, value := range []string{"9774d56d682e549d", "02:00:00:00:00:01", "::"} {
+		if reason, junk := Junk(value); junk {
+			t.Errorf("Junk(%q) = %q, want a usable id", value, reason)
+		}
+	}
+}

@@ -20,7 +20,11 @@ import (
 //
 //   - Products viewed, carted and bought are counts per product id, at most MaxProducts each: when
 //     a new product does not fit, the least counted (of equal counts, the greatest id) is dropped,
-//     so a product's count restarts if it comes back after being dropped.
+//     so a product's count restarts if it comes back after being dropped. Products.Last says when
+//     each viewed or carted product was last viewed or carted (event time, to the second), so that
+//     interest can fade with time; when bought is read from the orders. Products name their
+//     category as the e-commerce spec does (properties.category, or products[].category), and
+//     Products.Categories counts categories the same way (at most MaxCategories each).
 //   - An order counts once per order_id (an order without one is its own order). Revenue is
 //     properties.revenue, else properties.total (numbers or numeric strings; the currency is not
 //     converted). The latest MaxOrders orders are kept to recognise repeats; older ones are
@@ -34,6 +38,7 @@ import (
 //     are remembered, the least recently used dropped first.
 const (
 	MaxProducts      = 50
+	MaxCategories    = 50
 	MaxOrders        = 100
 	MaxBasketChanges = 100
 	MaxForms         = 20
@@ -69,21 +74,95 @@ type Line struct {
 	ProductID string
 	Quantity  int     // at least 1
 	Price     float64 // 0 when not given
+	Category  string  // "" when not given
 }
 
-// Products are the products a customer viewed, put in a basket and bought, with how often.
+// Products are the products a customer viewed, put in a basket and bought, with how often, and
+// the same for their categories.
 type Products struct {
 	Viewed map[string]int `json:"viewed,omitempty"`
 	Carted map[string]int `json:"carted,omitempty"`
 	Bought map[string]int `json:"bought,omitempty"`
+	// Last is when each product in Viewed or Carted was last viewed or carted.
+	Last       map[string]time.Time `json:"last,omitempty"`
+	Categories Categories           `json:"categories,omitzero"`
+}
+
+// Categories are the product categories a customer viewed, put in a basket and bought, with how
+// often (a view counts 1, a basket addition or a purchase its quantity).
+type Categories struct {
+	Viewed map[string]int `json:"viewed,omitempty"`
+	Carted map[string]int `json:"carted,omitempty"`
+	Bought map[string]int `json:"bought,omitempty"`
+	// Last is when each category in Viewed or Carted was last viewed or carted.
+	Last map[string]time.Time `json:"last,omitempty"`
 }
 
 func (ps Products) clone() Products {
-	return Products{Viewed: maps.Clone(ps.Viewed), Carted: maps.Clone(ps.Carted), Bought: maps.Clone(ps.Bought)}
+	c := ps.Categories
+	return Products{Viewed: maps.Clone(ps.Viewed), Carted: maps.Clone(ps.Carted), Bought: maps.Clone(ps.Bought), Last: maps.Clone(ps.Last),
+		Categories: Categories{Viewed: maps.Clone(c.Viewed), Carted: maps.Clone(c.Carted), Bought: maps.Clone(c.Bought), Last: maps.Clone(c.Last)}}
 }
 
-// countProduct adds n to a product's count, keeping at most MaxProducts products.
-func countProduct(m map[string]int, id string, n int) map[string]int {
+// tally is one set of counts (products or categories) and its bound.
+type tally struct {
+	viewed, carted, bought *map[string]int
+	last                   *map[string]time.Time
+	limit                  int
+}
+
+func (ps *Products) products() tally {
+	return tally{&ps.Viewed, &ps.Carted, &ps.Bought, &ps.Last, MaxProducts}
+}
+
+func (ps *Products) categories() tally {
+	c := &ps.Categories
+	return tally{&c.Viewed, &c.Carted, &c.Bought, &c.Last, MaxCategories}
+}
+
+// add adds n to a key's count in m (one of t's maps), keeping at most t.limit keys, and for views
+// and basket additions (at not zero) moves the key's last time to at if that is later.
+func (t tally) add(m *map[string]int, key string, n int, at time.Time) {
+	if key == "" || n <= 0 {
+		return
+	}
+	*m = countProduct(*m, key, n, t.limit)
+	if _, kept := (*m)[key]; kept && !at.IsZero() {
+		at = at.Truncate(time.Second).UTC()
+		if *t.last == nil {
+			*t.last = map[string]time.Time{}
+		}
+		if at.After((*t.last)[key]) {
+			(*t.last)[key] = at
+		}
+	}
+	t.prune()
+}
+
+// remove takes n from a key's bought count.
+func (t tally) remove(key string, n int) {
+	if c, ok := (*t.bought)[key]; ok {
+		if c <= n {
+			delete(*t.bought, key)
+		} else {
+			(*t.bought)[key] = c - n
+		}
+	}
+}
+
+// prune drops the last times of keys no longer viewed or carted.
+func (t tally) prune() {
+	for k := range *t.last {
+		if _, v := (*t.viewed)[k]; !v {
+			if _, c := (*t.carted)[k]; !c {
+				delete(*t.last, k)
+			}
+		}
+	}
+}
+
+// countProduct adds n to a key's count, keeping at most limit keys.
+func countProduct(m map[string]int, id string, n, limit int) map[string]int {
 	if id == "" || n <= 0 {
 		return m
 	}
@@ -91,7 +170,7 @@ func countProduct(m map[string]int, id string, n int) map[string]int {
 		m = map[string]int{}
 	}
 	m[id] += n
-	for len(m) > MaxProducts {
+	for len(m) > limit {
 		var drop string
 		for k, v := range m {
 			if drop == "" || v < m[drop] || (v == m[drop] && k > drop) {
@@ -117,24 +196,23 @@ func preferred(a, b Order) bool {
 		return c > 0
 	}
 	return slices.CompareFunc(a.Lines, b.Lines, func(x, y Line) int {
-		return cmp.Or(cmp.Compare(x.ProductID, y.ProductID), cmp.Compare(x.Quantity, y.Quantity), cmp.Compare(x.Price, y.Price))
+		return cmp.Or(cmp.Compare(x.ProductID, y.ProductID), cmp.Compare(x.Quantity, y.Quantity), cmp.Compare(x.Price, y.Price),
+			cmp.Compare(x.Category, y.Category))
 	}) > 0
 }
 
-// bought adds (sign 1) or takes away (sign -1) an order's products from the products bought.
+// bought adds (sign 1) or takes away (sign -1) an order's products and their categories from
+// those bought.
 func (p *Profile) bought(o Order, sign int) {
+	prods, cats := p.Products.products(), p.Products.categories()
 	for _, l := range o.Lines {
 		if sign > 0 {
-			p.Products.Bought = countProduct(p.Products.Bought, l.ProductID, l.Quantity)
+			prods.add(prods.bought, l.ProductID, l.Quantity, time.Time{})
+			cats.add(cats.bought, l.Category, l.Quantity, time.Time{})
 			continue
 		}
-		if n, ok := p.Products.Bought[l.ProductID]; ok {
-			if n <= l.Quantity {
-				delete(p.Products.Bought, l.ProductID)
-			} else {
-				p.Products.Bought[l.ProductID] = n - l.Quantity
-			}
-		}
+		prods.remove(l.ProductID, l.Quantity)
+		cats.remove(l.Category, l.Quantity)
 	}
 }
 
@@ -338,14 +416,17 @@ func (p Profile) OpenForms() []OpenForm {
 
 // applyCommerce records what a track event says about products, orders, the basket and forms.
 func (p *Profile) applyCommerce(a Activity) {
+	prods, cats := p.Products.products(), p.Products.categories()
 	switch eventKey(a.Event) {
 	case eventProductViewed:
 		for _, l := range a.Products {
-			p.Products.Viewed = countProduct(p.Products.Viewed, l.ProductID, 1)
+			prods.add(prods.viewed, l.ProductID, 1, a.At)
+			cats.add(cats.viewed, l.Category, 1, a.At)
 		}
 	case eventProductAdded:
 		for _, l := range a.Products {
-			p.Products.Carted = countProduct(p.Products.Carted, l.ProductID, l.Quantity)
+			prods.add(prods.carted, l.ProductID, l.Quantity, a.At)
+			cats.add(cats.carted, l.Category, l.Quantity, a.At)
 			p.Basket.change(BasketChange{At: a.At, ProductID: l.ProductID, Quantity: l.Quantity, Price: l.Price})
 		}
 	case eventProductRemoved:
@@ -369,14 +450,17 @@ func (p *Profile) applyCommerce(a Activity) {
 
 // foldCommerce adds another profile's products, orders, basket and forms to p's.
 func (p *Profile) foldCommerce(from Profile) {
-	for _, f := range []struct {
-		into *map[string]int
-		from map[string]int
-	}{
-		{&p.Products.Viewed, from.Products.Viewed}, {&p.Products.Carted, from.Products.Carted}, {&p.Products.Bought, from.Products.Bought},
-	} {
-		for _, k := range slices.Sorted(maps.Keys(f.from)) {
-			*f.into = countProduct(*f.into, k, f.from[k])
+	src := from.Products.clone()
+	for _, pair := range [][2]tally{{p.Products.products(), src.products()}, {p.Products.categories(), src.categories()}} {
+		into, from := pair[0], pair[1]
+		for _, m := range [][2]*map[string]int{{into.viewed, from.viewed}, {into.carted, from.carted}, {into.bought, from.bought}} {
+			for _, k := range slices.Sorted(maps.Keys(*m[1])) {
+				var at time.Time // purchases leave Last alone
+				if m[0] != into.bought {
+					at = (*from.last)[k]
+				}
+				into.add(m[0], k, (*m[1])[k], at)
+			}
 		}
 	}
 	p.Settled.Orders += from.Settled.Orders

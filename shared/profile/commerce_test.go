@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
 )
@@ -162,13 +163,94 @@ func TestViewShowsAggregates(t *testing.T) {
 		"visits": 2.0, "depth": 1.5, "engagedSeconds": 30.0, "lastChannel": "paid search", "orders": 0.0, "revenue": 0.0,
 		"session": map[string]any{"id": "ses_" + strconv.FormatInt(at(90).UnixMilli(), 36), "start": "2025-03-01T11:30:00Z", "end": "2025-03-01T11:30:00Z",
 			"events": 1.0, "pageViews": 1.0, "engagedSeconds": 0.0, "landingPage": "/"},
-		"products":  map[string]any{"carted": map[string]any{"p1": 1.0}},
+		"products":  map[string]any{"carted": map[string]any{"p1": 1.0}, "last": map[string]any{"p1": "2025-03-01T10:03:00Z"}},
 		"basket":    map[string]any{"items": []any{map[string]any{"productId": "p1", "quantity": 1.0, "price": 10.0}}, "value": 10.0, "updatedAt": "2025-03-01T10:03:00Z"},
 		"openForms": []any{map[string]any{"formId": "f", "startedAt": "2025-03-01T10:04:00Z"}},
 	}
 	for k, w := range want {
 		if !reflect.DeepEqual(got[k], w) {
 			t.Errorf("%s = %#v, want %#v", k, got[k], w)
+		}
+	}
+}
+
+func TestCategoriesAndLastTouchAreCounted(t *testing.T) {
+	acts := activities(t,
+		trackAt("Product Viewed", 0, `{"product_id":"p1","category":"Shoes"}`),
+		trackAt("Product Viewed", 5, `{"product_id":"p1","category":"Shoes"}`),
+		trackAt("Product Viewed", 6, `{"product_id":"p2","category":"Bags"}`),
+		trackAt("Product Added", 7, `{"products":[{"product_id":"p1","quantity":2,"category":"Shoes"},{"product_id":"p3"}]}`),
+		trackAt("Order Completed", 9, `{"order_id":"o1","products":[{"product_id":"p1","quantity":2,"category":"Shoes"},{"product_id":"p4","category":"Socks"}]}`),
+		// The same order reported later with fewer lines: the earlier occurrence is the order.
+		trackAt("Order Completed", 10, `{"order_id":"o1","products":[{"product_id":"p1","quantity":2,"category":"Shoes"}]}`),
+	)
+	want := Products{
+		Viewed: map[string]int{"p1": 2, "p2": 1}, Carted: map[string]int{"p1": 2, "p3": 1}, Bought: map[string]int{"p1": 2, "p4": 1},
+		Last: map[string]time.Time{"p1": at(7), "p2": at(6), "p3": at(7)},
+		Categories: Categories{Viewed: map[string]int{"Shoes": 2, "Bags": 1}, Carted: map[string]int{"Shoes": 2},
+			Bought: map[string]int{"Shoes": 2, "Socks": 1}, Last: map[string]time.Time{"Shoes": at(7), "Bags": at(6)}},
+	}
+	for seed := range uint64(10) {
+		order := inOrder(len(acts))
+		rand.New(rand.NewPCG(seed, 4)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		if got := applyAll(t, acts, order).Products; !reflect.DeepEqual(got, want) {
+			t.Errorf("order %v: products\n%+v\nwant\n%+v", order, got, want)
+		}
+	}
+	// Folding two halves gives what one profile given everything has.
+	a, b := applyAll(t, acts, []int{0, 3, 5}), applyAll(t, acts, []int{1, 2, 4})
+	folded, err := Fold(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(folded.Products, want) {
+		t.Errorf("folded products\n%+v\nwant\n%+v", folded.Products, want)
+	}
+	if got, err := Fold(b, a); err != nil || !reflect.DeepEqual(got.Products, want) {
+		t.Errorf("folded the other way\n%+v\nwant\n%+v", got.Products, want)
+	}
+}
+
+func TestCategoriesAreBoundedAndLastFollowsTheCounts(t *testing.T) {
+	p := Profile{ID: "p"}
+	view := func(p Profile, id, cat string, i int) Profile {
+		return Apply(p, Activity{Type: beacon.Track, Event: "Product Viewed", At: at(i),
+			Products: []Line{{ProductID: id, Quantity: 1, Category: cat}}}, nil)
+	}
+	p = view(p, "keep", "c-keep", 0)
+	p = view(p, "keep", "c-keep", 1)
+	for i := range MaxProducts + 10 {
+		p = view(p, fmt.Sprintf("p%02d", i), fmt.Sprintf("c%02d", i), i+2)
+	}
+	c := p.Products.Categories
+	if len(c.Viewed) != MaxCategories || c.Viewed["c-keep"] != 2 || len(c.Last) != MaxCategories {
+		t.Errorf("categories: %d viewed (c-keep %d), %d last times", len(c.Viewed), c.Viewed["c-keep"], len(c.Last))
+	}
+	if len(p.Products.Last) != len(p.Products.Viewed) {
+		t.Errorf("%d last times for %d products", len(p.Products.Last), len(p.Products.Viewed))
+	}
+	for id := range p.Products.Last {
+		if _, ok := p.Products.Viewed[id]; !ok {
+			t.Errorf("last time kept for dropped product %s", id)
+		}
+	}
+	// Seconds are enough: Last is kept to the second.
+	p = Apply(p, Activity{Type: beacon.Track, Event: "Product Viewed", At: at(500).Add(1500 * time.Millisecond),
+		Products: []Line{{ProductID: "keep", Quantity: 1}}}, nil)
+	if got := p.Products.Last["keep"]; !got.Equal(at(500).Add(time.Second)) {
+		t.Errorf("last = %v", got)
+	}
+}
+
+func TestFromEventReadsCategories(t *testing.T) {
+	for _, props := range []string{
+		`{"product_id":"p1","category":"Games","price":3}`,
+		`{"products":[{"product_id":"p1","category":"Games","price":3}]}`,
+	} {
+		a, err := FromEvent(beacon.Event{Type: beacon.Track, Event: "Product Viewed", MessageID: "m", AnonymousID: "A", Timestamp: t0,
+			Properties: json.RawMessage(props)})
+		if want := []Line{{ProductID: "p1", Quantity: 1, Price: 3, Category: "Games"}}; err != nil || !reflect.DeepEqual(a.Products, want) {
+			t.Errorf("%s: lines %+v, %v; want %+v", props, a.Products, err, want)
 		}
 	}
 }

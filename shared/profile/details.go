@@ -57,8 +57,8 @@ func readDetails(e beacon.Event, a *Activity) {
 	}
 }
 
-// lines reads the products of an e-commerce event: properties.products[] or, without it, the
-// properties themselves.
+// lines reads the products of an e-commerce event (product_id, quantity, price, category):
+// properties.products[] or, without it, the properties themselves.
 func lines(props map[string]any) []Line {
 	var out []Line
 	read := func(m map[string]any) {
@@ -66,7 +66,7 @@ func lines(props map[string]any) []Line {
 		if id == "" || len(out) >= MaxLines {
 			return
 		}
-		l := Line{ProductID: id, Quantity: 1}
+		l := Line{ProductID: id, Quantity: 1, Category: bounded(text(m["category"]))}
 		if q, ok := number(m["quantity"]); ok && q >= 1 {
 			l.Quantity = int(math.Min(q, 1e6))
 		}

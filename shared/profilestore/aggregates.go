@@ -61,10 +61,43 @@ type campaignItem struct {
 	ClickID string `dynamo:"clickId,omitempty"`
 }
 
+// productsItem holds the products' counts; last times are Unix seconds (profile.Products keeps
+// them to the second), and items written before categories and last times read as without them.
 type productsItem struct {
-	Viewed map[string]int `dynamo:"viewed,omitempty"`
-	Carted map[string]int `dynamo:"carted,omitempty"`
-	Bought map[string]int `dynamo:"bought,omitempty"`
+	Viewed     map[string]int   `dynamo:"viewed,omitempty"`
+	Carted     map[string]int   `dynamo:"carted,omitempty"`
+	Bought     map[string]int   `dynamo:"bought,omitempty"`
+	Last       map[string]int64 `dynamo:"last,omitempty"`
+	Categories *categoriesItem  `dynamo:"categories,omitempty"`
+}
+
+type categoriesItem struct {
+	Viewed map[string]int   `dynamo:"viewed,omitempty"`
+	Carted map[string]int   `dynamo:"carted,omitempty"`
+	Bought map[string]int   `dynamo:"bought,omitempty"`
+	Last   map[string]int64 `dynamo:"last,omitempty"`
+}
+
+func unixSeconds(m map[string]time.Time) map[string]int64 {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]int64, len(m))
+	for k, t := range m {
+		out[k] = t.Unix()
+	}
+	return out
+}
+
+func fromUnixSeconds(m map[string]int64) map[string]time.Time {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]time.Time, len(m))
+	for k, s := range m {
+		out[k] = time.Unix(s, 0).UTC()
+	}
+	return out
 }
 
 type orderItem struct {
@@ -78,6 +111,7 @@ type lineItem struct {
 	ProductID string  `dynamo:"productId"`
 	Quantity  int     `dynamo:"quantity"`
 	Price     float64 `dynamo:"price,omitempty"`
+	Category  string  `dynamo:"category,omitempty"`
 }
 
 type basketItem struct {
@@ -139,7 +173,10 @@ func aggregatesOf(p profile.Profile) aggregateFields {
 		}
 	}
 	if ps := p.Products; len(ps.Viewed)+len(ps.Carted)+len(ps.Bought) > 0 {
-		a.Products = &productsItem{Viewed: ps.Viewed, Carted: ps.Carted, Bought: ps.Bought}
+		a.Products = &productsItem{Viewed: ps.Viewed, Carted: ps.Carted, Bought: ps.Bought, Last: unixSeconds(ps.Last)}
+		if c := ps.Categories; len(c.Viewed)+len(c.Carted)+len(c.Bought) > 0 {
+			a.Products.Categories = &categoriesItem{Viewed: c.Viewed, Carted: c.Carted, Bought: c.Bought, Last: unixSeconds(c.Last)}
+		}
 	}
 	for _, o := range p.Orders {
 		oi := orderItem{ID: o.ID, At: o.At.UTC(), Revenue: o.Revenue}
@@ -190,7 +227,10 @@ func (a aggregateFields) fill(p *profile.Profile) {
 		}
 	}
 	if ps := a.Products; ps != nil {
-		p.Products = profile.Products{Viewed: ps.Viewed, Carted: ps.Carted, Bought: ps.Bought}
+		p.Products = profile.Products{Viewed: ps.Viewed, Carted: ps.Carted, Bought: ps.Bought, Last: fromUnixSeconds(ps.Last)}
+		if c := ps.Categories; c != nil {
+			p.Products.Categories = profile.Categories{Viewed: c.Viewed, Carted: c.Carted, Bought: c.Bought, Last: fromUnixSeconds(c.Last)}
+		}
 	}
 	for _, o := range a.Orders {
 		po := profile.Order{ID: o.ID, At: o.At, Revenue: o.Revenue}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/guregu/dynamo/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
@@ -95,7 +96,7 @@ func TestShuffledReplayGivesTheSameAggregates(t *testing.T) {
 	require.Equal(t, 1, want.OrderCount, "the browser's and the server's copy of o1 count once")
 	require.Equal(t, 95.5, want.Revenue)
 	require.Equal(t, profile.Products{Viewed: map[string]int{"p1": 1}, Carted: map[string]int{"p1": 2, "p2": 1, "p3": 1},
-		Bought: map[string]int{"p1": 2, "p2": 1}}, want.Products)
+		Bought: map[string]int{"p1": 2, "p2": 1}, Last: map[string]time.Time{"p1": at(4), "p2": at(61), "p3": at(201)}}, want.Products)
 	require.Equal(t, &profile.OpenBasket{Items: []profile.BasketItem{{ProductID: "p3", Quantity: 1, Price: 9}}, Value: 9, UpdatedAt: at(201)},
 		want.Basket.Open())
 	require.Equal(t, []profile.OpenForm{{FormID: "newsletter", StartedAt: at(5)}}, want.OpenForms())
@@ -182,4 +183,34 @@ func TestSettledWindowIsStored(t *testing.T) {
 	require.Equal(t, profile.Settled{Until: at(61 * 9), Campaign: profile.Campaign{Source: "news"}, Channel: beacon.ChannelReferral,
 		Visits: 10, EngagedSeconds: 10}, got.Settled)
 	require.Equal(t, aggregates(want), aggregates(got))
+}
+
+func TestProductCategoriesRoundTrip(t *testing.T) {
+	var p profile.Profile
+	for i, a := range []profile.Activity{
+		{Event: "Product Viewed", Products: []profile.Line{{ProductID: "p1", Quantity: 1, Category: "Shoes"}}},
+		{Event: "Product Added", Products: []profile.Line{{ProductID: "p2", Quantity: 2, Price: 5, Category: "Bags"}}},
+		{Event: "Order Completed", OrderID: "o1", Products: []profile.Line{{ProductID: "p2", Quantity: 2, Price: 5, Category: "Bags"}}},
+	} {
+		a.MessageID, a.Type, a.AnonymousID, a.At = fmt.Sprint(i), beacon.Track, "A", at(i)
+		p = profile.Apply(p, a, nil)
+	}
+	require.NotEmpty(t, p.Products.Categories.Bought)
+	item, err := dynamo.MarshalItem(aggregatesOf(p))
+	require.NoError(t, err)
+	var a aggregateFields
+	require.NoError(t, dynamo.UnmarshalItem(item, &a))
+	var got profile.Profile
+	a.fill(&got)
+	require.Equal(t, p.Products, got.Products)
+	require.Equal(t, p.Orders, got.Orders)
+
+	// An item written before categories and last times reads as products without them.
+	delete(item["products"].(*types.AttributeValueMemberM).Value, "categories")
+	delete(item["products"].(*types.AttributeValueMemberM).Value, "last")
+	a = aggregateFields{}
+	require.NoError(t, dynamo.UnmarshalItem(item, &a))
+	got = profile.Profile{}
+	a.fill(&got)
+	require.Equal(t, profile.Products{Viewed: p.Products.Viewed, Carted: p.Products.Carted, Bought: p.Products.Bought}, got.Products)
 }

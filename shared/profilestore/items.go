@@ -27,8 +27,12 @@ type profileItem struct {
 	Groups       []string             `dynamo:"groups,omitempty"`
 	MergedInto   string               `dynamo:"mergedInto,omitempty"`
 	MergedFrom   []string             `dynamo:"mergedFrom,omitempty"`
-	UpdatedAt    time.Time            `dynamo:"updatedAt,omitempty"`
-	Version      int                  `dynamo:"version"`
+	// MergingInto claims the profile for a merge into another until MergedInto is set (see merge).
+	MergingInto string    `dynamo:"mergingInto,omitempty"`
+	UpdatedAt   time.Time `dynamo:"updatedAt,omitempty"`
+	Version     int       `dynamo:"version"`
+	// Recent are the message ids of the latest events recorded on the profile (see recentIDs).
+	Recent []byte `dynamo:"recentIds,omitempty"`
 	// ErasedAt is set when the person's erasure began (Erase); the item is deleted when it ends.
 	ErasedAt time.Time `dynamo:"erasedAt,omitempty"`
 	// Consent is owned by the profile API (SetConsent).
@@ -66,19 +70,6 @@ type identityItem struct {
 	// ErasedAt marks a tombstone: the identifier's person was erased (it has no profile any more)
 	// and events carrying it are refused (ErrErased).
 	ErasedAt time.Time `dynamo:"erasedAt,omitempty"`
-}
-
-// eventItem is a row of the Events table: the ledger of recorded events, by message id, that makes
-// recording idempotent. Rows expire (TTL on expiresAt). They hold only the message id, the profile
-// id, the event type and two times, nothing that identifies the person: erasing a person
-// (Store.Erase) leaves them to expire.
-type eventItem struct {
-	MessageID  string    `dynamo:"messageId,hash"`
-	ProfileID  string    `dynamo:"profileId"`
-	Type       string    `dynamo:"type"`
-	Timestamp  time.Time `dynamo:"timestamp"`
-	RecordedAt time.Time `dynamo:"recordedAt"`
-	ExpiresAt  time.Time `dynamo:"expiresAt,unixtime"`
 }
 
 // traits are stored as a native DynamoDB map, empty strings and nulls included.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/guregu/dynamo/v2"
 
@@ -74,8 +75,7 @@ func (s *Store) allTouchpoints(ctx context.Context, ids []string) ([]touchpointI
 }
 
 // Export returns everything held about the person profile id belongs to (a data-subject access
-// request), or profile.ErrNotFound. The Events ledger is not part of it: it holds only message
-// ids, profile ids, event types and times, and expires (see eventItem).
+// request), or profile.ErrNotFound.
 func (s *Store) Export(ctx context.Context, id string) (Person, error) {
 	live, merged, err := s.person(ctx, id)
 	if err != nil {
@@ -100,6 +100,12 @@ func (s *Store) Export(ctx context.Context, id string) (Person, error) {
 	return p, nil
 }
 
+// profileTombstone is what is left of an erased profile.
+type profileTombstone struct {
+	ProfileID string    `dynamo:"profileId,hash"`
+	ErasedAt  time.Time `dynamo:"erasedAt"`
+}
+
 // Erasure tells what Erase removed.
 type Erasure struct {
 	ProfileID   string `json:"profileId"`   // the live profile
@@ -109,18 +115,16 @@ type Erasure struct {
 }
 
 // Erase deletes everything held about the person profile id belongs to: the live profile, the
-// profiles merged into it, their history, and their identifiers, which it replaces by tombstones
-// (an identity item with erasedAt and no profile) so that later events carrying any of them are
-// refused with ErrErased rather than re-creating the person. It returns profile.ErrNotFound for an
+// profiles merged into it, their history, and their identifiers. Identifiers and profiles are
+// replaced by tombstones (an item with erasedAt and nothing about the person) so that later events
+// carrying any of them are refused with ErrErased rather than re-creating the person. It returns profile.ErrNotFound for an
 // unknown (or already erased) id.
 //
 // It first marks the live profile erased (a version change, so any concurrent recording on it
 // fails its condition and reads the graph again, finding the mark or the tombstones), then writes
-// the tombstones, deletes the history and deletes the profiles last: if it stops half-way, erasing
-// again by any of the person's profile ids finishes the work.
-//
-// The Events ledger is left as it is: its items hold only a message id, a profile id, an event
-// type and two times, nothing about the person, and expire by TTL (see eventItem).
+// the tombstones, deletes the history and replaces the profiles last: if it stops half-way, erasing
+// again by any of the person's profile ids finishes the work. A recording that wrote the profile
+// before the mark and its touchpoints after Erase read the history deletes them itself.
 func (s *Store) Erase(ctx context.Context, id string) (Erasure, error) {
 	var (
 		live   profileItem
@@ -177,9 +181,12 @@ func (s *Store) Erase(ctx context.Context, id string) (Erasure, error) {
 			return out, fmt.Errorf("erase %s: delete history: %w", id, err)
 		}
 	}
-	// Merged profiles first, the live one (which holds the mark) last.
+	// Merged profiles first, the live one (which holds the mark) last. Each is replaced by a
+	// tombstone that holds nothing but its id and the time, so that an identifier claimed for it
+	// but not listed on it yet still leads to an erased profile (and gets a tombstone of its own);
+	// its version 0 says the erasure is complete.
 	for _, pid := range append(slices.Clone(live.MergedFrom), live.ProfileID) {
-		if err := s.profiles.Delete("profileId", pid).Run(ctx); err != nil {
+		if err := s.profiles.Put(profileTombstone{ProfileID: pid, ErasedAt: live.ErasedAt}).Run(ctx); err != nil {
 			return out, fmt.Errorf("erase %s: delete profile %s: %w", id, pid, err)
 		}
 		out.Profiles++

@@ -46,12 +46,11 @@ func newFixture(t *testing.T) fixture {
 	tables := Tables{
 		Profiles:    localaws.NewTopologyTable(t, topology.ProfileTable),
 		Identities:  localaws.NewTopologyTable(t, topology.IdentityTable),
-		Events:      localaws.NewTopologyTable(t, topology.EventTable),
 		Touchpoints: localaws.NewTopologyTable(t, topology.TouchpointTable),
 	}
 	// The clock is fixed in the past; long TTLs keep DynamoDB Local's TTL sweeper from expiring
 	// the ledger and the history during the test.
-	s := New(e.Dynamo(), tables, WithClock(func() time.Time { return now }), WithEventTTL(100*365*24*time.Hour),
+	s := New(e.Dynamo(), tables, WithClock(func() time.Time { return now }),
 		WithTouchpointTTL(touchTTL))
 	return fixture{Store: s, tables: tables, raw: e.DynamoDBClient()}
 }
@@ -158,10 +157,10 @@ func TestTwoDevicesBecomeOneProfile(t *testing.T) {
 	}
 	old := f.items(t, f.tables.Profiles, "profileId")[second]
 	require.Equal(t, p.ID, old["mergedInto"].(*types.AttributeValueMemberS).Value)
-	ledger := f.items(t, f.tables.Events, "messageId")
-	require.Len(t, ledger, 7)
-	m1 := ledger["m1"]
-	require.Equal(t, &types.AttributeValueMemberN{Value: fmt.Sprint(now.Add(f.eventTTL).Unix())}, m1["expiresAt"], "TTL attribute in epoch seconds")
+	history := f.items(t, f.tables.Touchpoints, "messageId")
+	require.Len(t, history, 7, "one touchpoint per event")
+	m1 := history["m1"]
+	require.Equal(t, &types.AttributeValueMemberS{Value: rs[0].ProfileID}, m1["profileId"], "kept on the profile it was recorded on")
 	require.Equal(t, &types.AttributeValueMemberS{Value: "page"}, m1["type"])
 }
 
@@ -174,7 +173,7 @@ func TestRecordingTwiceChangesNothing(t *testing.T) {
 	f.record(t, acts...)
 	profiles := f.items(t, f.tables.Profiles, "profileId")
 	identities := f.items(t, f.tables.Identities, "identifier")
-	events := f.items(t, f.tables.Events, "messageId")
+	history := f.items(t, f.tables.Touchpoints, "messageId")
 
 	f.Store.now = func() time.Time { return now.Add(time.Hour) } // a replay happens later
 	for i, r := range f.record(t, acts...) {
@@ -182,7 +181,7 @@ func TestRecordingTwiceChangesNothing(t *testing.T) {
 	}
 	require.Equal(t, profiles, f.items(t, f.tables.Profiles, "profileId"))
 	require.Equal(t, identities, f.items(t, f.tables.Identities, "identifier"))
-	require.Equal(t, events, f.items(t, f.tables.Events, "messageId"))
+	require.Equal(t, history, f.items(t, f.tables.Touchpoints, "messageId"))
 }
 
 func TestOutOfOrderEvents(t *testing.T) {
@@ -221,7 +220,9 @@ func TestCrashBetweenRepointAndFoldIsFinishedByReplay(t *testing.T) {
 			rs := f.record(t, identify("m1", "A1", "U", 0, nil), page("m2", "A2", 5), page("m3", "A2", 6))
 			known, anon := rs[0].ProfileID, rs[1].ProfileID
 
-			// What the merge of m6 does before it crashes: repoint A2, marked.
+			// What the merge of m6 does before it crashes: claim the anonymous profile, repoint A2,
+			// marked.
+			require.NoError(t, f.profiles.Update("profileId", anon).Set("mergingInto", known).Run(ctx))
 			require.NoError(t, f.repoint(ctx, identity.AnonymousID("A2"), anon, known))
 			require.Equal(t, known, f.lookup(t, identity.AnonymousID("A2")).ID)
 
@@ -360,18 +361,21 @@ func TestOversizedProfileIsRejected(t *testing.T) {
 	huge := identify("m1", "A", "", 0, map[string]any{"notes": strings.Repeat("x", 420<<10)})
 	_, err := f.Record(context.Background(), huge)
 	require.True(t, errors.Is(err, ErrRejected), "err = %v", err)
-	require.Empty(t, f.items(t, f.tables.Events, "messageId"), "a rejected event is not in the ledger")
+	require.Empty(t, f.items(t, f.tables.Touchpoints, "messageId"), "a rejected event is not in the history")
+	require.Empty(t, f.items(t, f.tables.Profiles, "profileId"))
 }
 
-// A merge that started while the anonymous profile had no user, and finds it taken by another user
-// by the time it folds, is undone: the identifiers go back.
+// A merge that finds, by the time it folds, that the profile it claimed has another user (which
+// the claim should prevent: here it is written behind its back) is undone: the identifiers go
+// back and the claim is dropped.
 func TestMergeRefusedHalfwayIsUndone(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	rs := f.record(t, page("m1", "A", 0), identify("m2", "", "U2", 1, nil))
 	anon, u2 := rs[0].ProfileID, rs[1].ProfileID
 
-	// The merge of an identify(A, U2) repoints A, then an identify(A, U1) elsewhere wins the profile.
+	// The merge of an identify(A, U2) claims the profile and repoints A; then the profile gains U1.
+	require.NoError(t, f.profiles.Update("profileId", anon).Set("mergingInto", u2).Run(ctx))
 	require.NoError(t, f.repoint(ctx, identity.AnonymousID("A"), anon, u2))
 	require.NoError(t, f.profiles.Update("profileId", anon).Set("userId", "U1").Run(ctx))
 
@@ -382,6 +386,7 @@ func TestMergeRefusedHalfwayIsUndone(t *testing.T) {
 	require.Equal(t, 2, f.lookup(t, identity.AnonymousID("A")).Counts.Events)
 	require.Equal(t, 1, f.lookup(t, identity.UserID("U2")).Counts.Events)
 	require.NotContains(t, f.items(t, f.tables.Identities, "identifier")["anonymousId:A"], "mergedFrom")
+	require.NotContains(t, f.items(t, f.tables.Profiles, "profileId")[anon], "mergingInto")
 }
 
 // A mark left behind after a finished merge (a crash before clearing it) is cleared; nothing is

@@ -3,6 +3,8 @@ package profilestore
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -246,7 +248,9 @@ func TestEraseLeavesNothingBehind(t *testing.T) {
 	require.Equal(t, Erasure{ProfileID: desk, Profiles: 2, Identifiers: 4, Touchpoints: 5}, out)
 
 	for _, it := range f.scan(t, f.tables.Profiles) {
-		require.Equal(t, other, it["profileId"].(*types.AttributeValueMemberS).Value, "only the other visitor's profile is left")
+		if it["profileId"].(*types.AttributeValueMemberS).Value != other {
+			requireTombstone(t, it)
+		}
 	}
 	for _, it := range f.scan(t, f.tables.Touchpoints) {
 		require.Equal(t, other, it["profileId"].(*types.AttributeValueMemberS).Value, "only the other visitor's history is left")
@@ -291,7 +295,7 @@ func TestEraseLeavesNothingBehind(t *testing.T) {
 		_, err := f.RecordClaims(ctx, a, c)
 		require.ErrorIs(t, err, ErrErased, a.MessageID)
 	}
-	require.Len(t, f.scan(t, f.tables.Profiles), 1, "no profile re-created")
+	require.Len(t, f.liveProfiles(t), 1, "no profile re-created")
 	p, err := f.Profile(ctx, other)
 	require.NoError(t, err)
 	require.Equal(t, 1, p.Counts.Events)
@@ -313,6 +317,14 @@ func TestEraseStoppedHalfWayIsFinished(t *testing.T) {
 	out, err := f.Erase(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, Erasure{ProfileID: id, Profiles: 1, Identifiers: 1, Touchpoints: 2}, out)
-	require.Empty(t, f.scan(t, f.tables.Profiles))
+	profiles := f.scan(t, f.tables.Profiles)
+	require.Len(t, profiles, 1)
+	requireTombstone(t, profiles[0])
 	require.Empty(t, f.scan(t, f.tables.Touchpoints))
+}
+
+// requireTombstone checks that a profile item holds nothing but its id and when it was erased.
+func requireTombstone(t *testing.T, it map[string]types.AttributeValue) {
+	t.Helper()
+	require.ElementsMatch(t, []string{"profileId", "erasedAt"}, slices.Collect(maps.Keys(it)), "an erased profile leaves only a tombstone")
 }
