@@ -191,6 +191,7 @@ type export struct {
 	ProfileID      string                    `json:"profileId"`
 	Profile        profile.View              `json:"profile"`
 	MergedProfiles []string                  `json:"mergedProfiles"`
+	Merges         []profilestore.Merge      `json:"merges"` // how each merged profile joined
 	Identifiers    []exportedID              `json:"identifiers"`
 	Touchpoints    []profilestore.Touchpoint `json:"touchpoints"`
 }
@@ -203,6 +204,7 @@ type exportedID struct {
 func exportDocument(p profilestore.Person) export {
 	doc := export{
 		ProfileID: p.Profile.ID, Profile: p.Profile.View(), MergedProfiles: append([]string{}, p.Merged...),
+		Merges:      append([]profilestore.Merge{}, p.Merges...),
 		Identifiers: []exportedID{}, Touchpoints: append([]profilestore.Touchpoint{}, p.Touchpoints...),
 	}
 	for _, id := range p.Identifiers {

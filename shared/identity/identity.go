@@ -46,6 +46,9 @@
 // is an alias call naming an earlier userId of the customer, which links the new one without
 // changing the profile's userId.
 //
+// An operator may split a wrong merge apart (Owner.Apart): the two profiles never merge again,
+// whatever the source; an event naming both is refused like a merge past a limit.
+//
 // Why the rules differ by kind:
 //
 //   - Hashed emails and phones from a browser cannot prove who the visitor is: anyone who knows an
@@ -170,6 +173,8 @@ type Owner struct {
 	UserID    string // the profile's user id, "" for an anonymous profile
 	// Held counts the identifiers of each kind the profile holds, for the limits (Refine).
 	Held map[Kind]int
+	// Apart are profiles an operator split this one from: it never merges with them again.
+	Apart []string
 }
 
 // Known tells whether the identifier already belongs to a profile.

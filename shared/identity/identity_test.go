@@ -67,6 +67,22 @@ func TestResolve(t *testing.T) {
 	}
 }
 
+// Profiles an operator split apart stay apart: the merge is refused, the event goes to the
+// profile it names, and the other keeps its identifier.
+func TestProfilesSplitApartNeverMergeAgain(t *testing.T) {
+	a, u := AnonymousID("A"), UserID("U")
+	owners := map[ID]Owner{a: {ProfileID: "pA", Apart: []string{"pU"}}, u: {ProfileID: "pU", UserID: "U"}}
+	got := Refine(Resolve("A", "U", owners[a], owners[u]), nil, owners, true)
+	want := Plan{Profile: "pU", Attach: []ID{u}, Kept: []ID{a}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Refine = %+v, want %+v", got, want)
+	}
+	owners[a], owners[u] = Owner{ProfileID: "pA"}, Owner{ProfileID: "pU", UserID: "U", Apart: []string{"pA"}}
+	if got := Refine(Resolve("A", "U", owners[a], owners[u]), nil, owners, true); !reflect.DeepEqual(got, want) {
+		t.Errorf("split recorded on the user's profile: Refine = %+v, want %+v", got, want)
+	}
+}
+
 func TestTwoUsersNeverMerge(t *testing.T) {
 	if err := CanMerge("U1", "U2"); !errors.Is(err, ErrDifferentUsers) {
 		t.Errorf("CanMerge(U1, U2) = %v, want ErrDifferentUsers", err)

@@ -246,9 +246,14 @@ func (p Plan) held(owners map[ID]Owner) map[Kind]int {
 	return n
 }
 
-// mergeFits tells whether the profile a merge makes stays within the limits of every kind but
-// userId (one userId is guarded by CanMerge), external types included.
+// mergeFits tells whether the two profiles may merge: an operator did not split them apart (Owner.Apart),
+// and the profile a merge makes stays within the limits of every kind but userId (one userId is
+// guarded by CanMerge), external types included.
 func (p Plan) mergeFits(owners map[ID]Owner) bool {
+	from, into := (Plan{Profile: p.MergeFrom}).owner(owners), p.owner(owners)
+	if slices.Contains(from.Apart, into.ProfileID) || slices.Contains(into.Apart, from.ProfileID) {
+		return false // split apart by an operator
+	}
 	for k, c := range p.held(owners) {
 		if l := Limit(k); k != User && l > 0 && c > l {
 			return false

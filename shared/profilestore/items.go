@@ -28,9 +28,18 @@ type profileItem struct {
 	MergedInto   string               `dynamo:"mergedInto,omitempty"`
 	MergedFrom   []string             `dynamo:"mergedFrom,omitempty"`
 	// MergingInto claims the profile for a merge into another until MergedInto is set (see merge).
-	MergingInto string    `dynamo:"mergingInto,omitempty"`
-	UpdatedAt   time.Time `dynamo:"updatedAt,omitempty"`
-	Version     int       `dynamo:"version"`
+	MergingInto string `dynamo:"mergingInto,omitempty"`
+	// What asked for the merge, kept on the merged profile to explain it (Merges).
+	MergeEvent   string    `dynamo:"mergeEvent,omitempty"`   // the message id of the event
+	MergeVia     string    `dynamo:"mergeVia,omitempty"`     // the identifier that joined the two
+	MergeTrusted bool      `dynamo:"mergeTrusted,omitempty"` // from a server-side source
+	MergedAt     time.Time `dynamo:"mergedAt,omitempty"`
+	// SplitFrom are the profiles an operator split this one from (Split); it never merges with
+	// them again.
+	SplitFrom []string  `dynamo:"splitFrom,omitempty"`
+	SplitAt   time.Time `dynamo:"splitAt,omitempty"`
+	UpdatedAt time.Time `dynamo:"updatedAt,omitempty"`
+	Version   int       `dynamo:"version"`
 	// Recent are the message ids of the latest events recorded on the profile (see recentIDs).
 	Recent []byte `dynamo:"recentIds,omitempty"`
 	// ErasedAt is set when the person's erasure began (Erase); the item is deleted when it ends.

@@ -24,10 +24,17 @@ import (
 //  3. fold: from's history is folded into into's live profile, and from is marked mergedInto, in
 //     one transaction; then the identifiers' marks are cleared.
 
-// merge moves profile from into profile into. It returns whether it folded; it does not when the
-// merge is no longer allowed (from became another user's profile meanwhile) or when from is merged
-// or merging already (then it helps that merge on, and the caller reads again).
-func (s *Store) merge(ctx context.Context, from, into string, via identity.ID) (bool, error) {
+// cause is what asks for a merge: an event, from a trusted source or not.
+type cause struct {
+	MessageID string
+	Trusted   bool
+}
+
+// merge moves profile from into profile into, for the given cause, through identifier via. It
+// returns whether it folded; it does not when the merge is no longer allowed (from became another
+// user's profile meanwhile) or when from is merged or merging already (then it helps that merge
+// on, and the caller reads again).
+func (s *Store) merge(ctx context.Context, from, into string, via identity.ID, why cause) (bool, error) {
 	src, found, err := s.get(ctx, from, true)
 	if err != nil {
 		return false, err
@@ -47,6 +54,7 @@ func (s *Store) merge(ctx context.Context, from, into string, via identity.ID) (
 		return false, nil
 	}
 	claim := s.profiles.Update("profileId", from).Set("mergingInto", dst.ID).Set("version", src.Version+1).
+		Set("mergeEvent", why.MessageID).Set("mergeVia", via.String()).Set("mergeTrusted", why.Trusted).
 		Set("updatedAt", s.now().UTC()).If("attribute_not_exists('mergingInto') AND attribute_not_exists('mergedInto')")
 	if found {
 		claim = claim.If("'version' = ?", src.Version)
@@ -158,7 +166,7 @@ func (s *Store) fold(ctx context.Context, src, dstItem profileItem, via identity
 	now := s.now().UTC()
 	out.UpdatedAt = now
 	mark := s.profiles.Update("profileId", src.ProfileID).Remove("mergingInto").
-		Set("mergedInto", dst.ID).Set("updatedAt", now).Set("version", src.Version+1).
+		Set("mergedInto", dst.ID).Set("mergedAt", now).Set("updatedAt", now).Set("version", src.Version+1).
 		If("'version' = ? AND 'mergingInto' = ?", src.Version, src.MergingInto)
 	write := s.writeProfile(out, dstItem.Version)
 	hashed := withHashed(dstItem.Hashed, parseIDs(src.Hashed))
@@ -199,7 +207,7 @@ func (s *Store) undoMerge(ctx context.Context, src profileItem, into string, via
 			return fmt.Errorf("move identity %s back: %w", id, err)
 		}
 	}
-	err := s.profiles.Update("profileId", src.ProfileID).Remove("mergingInto").Set("version", src.Version+1).
+	err := s.profiles.Update("profileId", src.ProfileID).Remove("mergingInto", "mergeEvent", "mergeVia", "mergeTrusted").Set("version", src.Version+1).
 		If("'version' = ? AND 'mergingInto' = ?", src.Version, src.MergingInto).Run(ctx)
 	if err != nil && !dynamo.IsCondCheckFailed(err) {
 		return fmt.Errorf("drop merge claim on %s: %w", src.ProfileID, err)

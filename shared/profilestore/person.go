@@ -19,6 +19,7 @@ import (
 type Person struct {
 	Profile     profile.Profile
 	Merged      []string      // ids of the profiles merged into Profile
+	Merges      []Merge       // how each of them joined, oldest first
 	Identifiers []identity.ID // sorted by kind, then value
 	Touchpoints []Touchpoint  // newest first
 }
@@ -44,6 +45,43 @@ func (s *Store) person(ctx context.Context, id string) (profileItem, []profileIt
 		merged = append(merged, it)
 	}
 	return live, merged, nil
+}
+
+// Merge explains one merge: profile From joined profile Into at At, asked for by the event
+// MessageID (from a trusted, server-side source or not), through identifier Via, which both held.
+type Merge struct {
+	From      string    `json:"from"`
+	Into      string    `json:"into"`
+	At        time.Time `json:"at"`
+	MessageID string    `json:"messageId,omitempty"`
+	Via       string    `json:"via,omitempty"`
+	Trusted   bool      `json:"trusted"`
+}
+
+// Merges returns how the profiles merged into the live profile of id joined, oldest first, or
+// profile.ErrNotFound.
+func (s *Store) Merges(ctx context.Context, id string) ([]Merge, error) {
+	live, merged, err := s.person(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("merges of %s: %w", id, err)
+	}
+	if !live.ErasedAt.IsZero() {
+		return nil, fmt.Errorf("merges of %s: %w", id, profile.ErrNotFound)
+	}
+	return merges(merged), nil
+}
+
+func merges(items []profileItem) []Merge {
+	out := make([]Merge, 0, len(items))
+	for _, it := range items {
+		if it.MergedInto == "" {
+			continue
+		}
+		out = append(out, Merge{From: it.ProfileID, Into: it.MergedInto, At: it.MergedAt,
+			MessageID: it.MergeEvent, Via: it.MergeVia, Trusted: it.MergeTrusted})
+	}
+	slices.SortFunc(out, func(a, b Merge) int { return cmp.Or(a.At.Compare(b.At), strings.Compare(a.From, b.From)) })
+	return out
 }
 
 // identifiersOf lists the identifiers of the given profiles, once each, sorted.
@@ -90,7 +128,7 @@ func (s *Store) Export(ctx context.Context, id string) (Person, error) {
 		return Person{}, fmt.Errorf("export %s: %w", id, err)
 	}
 	p := Person{
-		Profile: live.profile(), Merged: slices.Clone(live.MergedFrom),
+		Profile: live.profile(), Merged: slices.Clone(live.MergedFrom), Merges: merges(merged),
 		Identifiers: identifiersOf(append([]profileItem{live}, merged...)...),
 		Touchpoints: make([]Touchpoint, 0, len(items)),
 	}

@@ -185,7 +185,7 @@ func (r ref) owner() identity.Owner {
 	for k, n := range identity.Tally(parseIDs(r.hashed)) {
 		held[k] += n
 	}
-	return identity.Owner{ProfileID: r.live.ID, UserID: r.live.UserID, Held: held}
+	return identity.Owner{ProfileID: r.live.ID, UserID: r.live.UserID, Held: held, Apart: r.base.SplitFrom}
 }
 
 // listed tells whether the live profile lists the identifier (see lists).
@@ -364,7 +364,7 @@ func (b *batch) merge(ctx context.Context, i int, plan identity.Plan, owners map
 			break
 		}
 	}
-	folded, err := b.s.merge(ctx, plan.MergeFrom, plan.Profile, via)
+	folded, err := b.s.merge(ctx, plan.MergeFrom, plan.Profile, via, cause{MessageID: b.in[i].Activity.MessageID, Trusted: b.in[i].Claims.Trusted})
 	if err != nil {
 		return err
 	}

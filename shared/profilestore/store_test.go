@@ -143,6 +143,10 @@ func TestTwoDevicesBecomeOneProfile(t *testing.T) {
 	require.Equal(t, at(13), p.LastSeen)
 	require.Equal(t, map[string]any{"email": "u@example.com", "plan": "gold"}, p.Traits)
 	require.Equal(t, []string{second}, p.MergedFrom)
+	log, err := f.Merges(context.Background(), second)
+	require.NoError(t, err)
+	require.Equal(t, []Merge{{From: second, Into: p.ID, At: now, MessageID: "m6", Via: "anonymousId:A2"}}, log,
+		"the merge is explained: which event, through which identifier, when")
 
 	for _, id := range []identity.ID{identity.AnonymousID("A1"), identity.AnonymousID("A2"), identity.UserID("U")} {
 		require.Equal(t, p.ID, f.lookup(t, id).ID, "%s leads to the live profile", id)

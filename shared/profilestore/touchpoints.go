@@ -71,6 +71,65 @@ type touchpointItem struct {
 	OrderID    string    `dynamo:"orderId,omitempty"`
 	Revenue    float64   `dynamo:"revenue,omitempty"`
 	ExpiresAt  time.Time `dynamo:"expiresAt,unixtime,omitempty"` // absent for purchases: never expires
+	Activity   string    `dynamo:"activity,omitempty"`           // JSON activityRecord
+}
+
+// activityRecord is what a touchpoint keeps of its activity beyond its own fields, so that a
+// profile can be derived again from its history (Split). Short names keep the item small: one is
+// written for every event.
+type activityRecord struct {
+	AnonymousID string           `json:"a,omitempty"`
+	UserID      string           `json:"u,omitempty"`
+	PreviousID  string           `json:"pv,omitempty"`
+	GroupID     string           `json:"g,omitempty"`
+	Traits      map[string]any   `json:"t,omitempty"`
+	Campaign    profile.Campaign `json:"c,omitzero"`
+	Page        string           `json:"p,omitempty"`
+	Engaged     int              `json:"e,omitempty"`
+	Products    []lineRecord     `json:"l,omitempty"`
+	FormID      string           `json:"f,omitempty"`
+}
+
+type lineRecord struct {
+	ProductID string  `json:"i"`
+	Quantity  int     `json:"q"`
+	Price     float64 `json:"p,omitempty"`
+	Category  string  `json:"c,omitempty"`
+}
+
+func recordActivity(a profile.Activity) string {
+	r := activityRecord{AnonymousID: a.AnonymousID, UserID: a.UserID, PreviousID: a.PreviousID, GroupID: a.GroupID,
+		Traits: a.Traits, Campaign: a.Campaign, Page: a.Page, Engaged: a.Engaged, FormID: a.FormID}
+	for _, l := range a.Products {
+		r.Products = append(r.Products, lineRecord(l))
+	}
+	b, err := json.Marshal(r)
+	if err != nil { // traits that do not encode: keep the rest
+		r.Traits = nil
+		b, _ = json.Marshal(r)
+	}
+	return string(b)
+}
+
+// activity derives the touchpoint's activity again. ok is false for a touchpoint written before
+// touchpoints kept their activity.
+func (it touchpointItem) activity() (profile.Activity, bool) {
+	var r activityRecord
+	if it.Activity == "" || json.Unmarshal([]byte(it.Activity), &r) != nil {
+		return profile.Activity{}, false
+	}
+	a := profile.Activity{
+		MessageID: it.MessageID, Type: it.Type, At: it.Timestamp, Channel: it.Channel, OrderID: it.OrderID, Revenue: it.Revenue,
+		AnonymousID: r.AnonymousID, UserID: r.UserID, PreviousID: r.PreviousID, GroupID: r.GroupID, Traits: r.Traits,
+		Campaign: r.Campaign, Page: r.Page, Engaged: r.Engaged, FormID: r.FormID,
+	}
+	if it.Type == beacon.Track {
+		a.Event = it.Event
+	}
+	for _, l := range r.Products {
+		a.Products = append(a.Products, profile.Line(l))
+	}
+	return a, true
 }
 
 // keyTime is RFC 3339 with nanoseconds at a fixed width, so that keys sort as times do
@@ -89,7 +148,7 @@ func (s *Store) touchpoint(profileID string, a profile.Activity, properties json
 		Purchase: isPurchase(a), OrderID: a.OrderID, Revenue: a.Revenue,
 	}
 	props, truncated := boundProperties(properties, MaxTouchpointProperties)
-	it.Properties, it.Truncated = string(props), truncated
+	it.Properties, it.Truncated, it.Activity = string(props), truncated, recordActivity(a)
 	if !it.Purchase {
 		it.ExpiresAt = a.At.UTC().Add(s.touchTTL)
 	}
