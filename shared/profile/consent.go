@@ -46,6 +46,22 @@ func ApplyConsent(state, change map[string]Consent) (map[string]Consent, bool) {
 	return out, changed
 }
 
+// EventSource is the source of consent answers read from events (context.consent).
+const EventSource = "event"
+
+// eventConsent takes an event's consent answers into the state: an answer that repeats the current
+// one changes nothing (the state keeps when it was first given), another one wins if it is the
+// latest.
+func eventConsent(state, answers map[string]Consent) map[string]Consent {
+	for purpose, c := range answers {
+		if cur, ok := state[purpose]; ok && cur.Granted == c.Granted {
+			continue
+		}
+		state, _ = ApplyConsent(state, map[string]Consent{purpose: c})
+	}
+	return state
+}
+
 // ValidConsentPurpose tells whether purpose is one consent is recorded for.
 func ValidConsentPurpose(purpose string) error {
 	if purpose != PurposeAnalytics && purpose != PurposeMarketing {

@@ -28,9 +28,21 @@ func readDetails(e beacon.Event, a *Activity) {
 	if len(e.Properties) > 0 {
 		_ = json.Unmarshal(e.Properties, &props) // not an object: no properties
 	}
+	var ctx eventContext
+	if len(e.Context) > 0 {
+		_ = json.Unmarshal(e.Context, &ctx) // not an object: no context
+	}
+	for _, purpose := range []string{PurposeAnalytics, PurposeMarketing} {
+		if granted, ok := ctx.Consent[purpose].(bool); ok { // null or anything else: no answer
+			if a.Consent == nil {
+				a.Consent = map[string]Consent{}
+			}
+			a.Consent[purpose] = Consent{Granted: granted, At: a.At, Source: EventSource}
+		}
+	}
 	switch e.Type {
 	case beacon.Page:
-		a.Page = pagePath(e.Context, props)
+		a.Page = pagePath(ctx, props)
 	case beacon.Screen:
 		a.Page = bounded(e.Name)
 	case beacon.Track:
@@ -88,15 +100,16 @@ func lines(props map[string]any) []Line {
 	return out
 }
 
+// eventContext is what an event's context tells sessions and consent: the page, and the consent
+// state of the tracker (true, false, or null while undecided).
+type eventContext struct {
+	Page    map[string]any `json:"page"`
+	Consent map[string]any `json:"consent"`
+}
+
 // pagePath is the path of the page a page call reports: context.page.path, properties.path, or
 // the path of context.page.url or properties.url.
-func pagePath(rawContext json.RawMessage, props map[string]any) string {
-	var ctx struct {
-		Page map[string]any `json:"page"`
-	}
-	if len(rawContext) > 0 {
-		_ = json.Unmarshal(rawContext, &ctx)
-	}
+func pagePath(ctx eventContext, props map[string]any) string {
 	if p := text(ctx.Page["path"], props["path"]); p != "" {
 		return bounded(p)
 	}

@@ -126,6 +126,8 @@ type Activity struct {
 	OrderID  string
 	Revenue  float64
 	FormID   string
+	// Consent is what the event's context.consent says, per purpose (the tracker's consent state).
+	Consent map[string]Consent
 }
 
 // FromEvent checks an event from the stream and returns its activity. Errors wrap ErrInvalidEvent
@@ -219,6 +221,7 @@ func Apply(p Profile, a Activity, attach []identity.ID) Profile {
 	for k, v := range a.Traits {
 		p.setTrait(k, v, a.At)
 	}
+	p.Consent = eventConsent(p.Consent, a.Consent)
 	return p
 }
 
@@ -251,6 +254,9 @@ func Fold(into, from Profile) (Profile, error) {
 	out.MergedFrom = union(out.MergedFrom, append([]string{from.ID}, from.MergedFrom...)...)
 	out.foldHits(from.Settled, from.Hits)
 	out.foldCommerce(from)
+	if len(from.Consent) > 0 {
+		out.Consent, _ = ApplyConsent(out.Consent, from.Consent) // per purpose, the latest answer
+	}
 	return out, nil
 }
 
@@ -309,6 +315,7 @@ func (p Profile) clone() Profile {
 	p.Orders = slices.Clone(p.Orders)
 	p.Basket.Changes = slices.Clone(p.Basket.Changes)
 	p.Forms = maps.Clone(p.Forms)
+	p.Consent = maps.Clone(p.Consent)
 	return p
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 // consentItem is one purpose's consent as stored on a profile item (attribute consent, a map by
-// purpose). The profile API owns it; stitch never writes it.
+// purpose), written by the profile API (SetConsent) and by recording (events' context.consent).
 type consentItem struct {
 	Granted bool      `dynamo:"granted"`
 	At      time.Time `dynamo:"at"`
@@ -39,8 +39,9 @@ func fromConsent(m map[string]profile.Consent) map[string]consentItem {
 
 // SetConsent records consent answers on the live profile of id: per purpose, the latest answer (by
 // its time) wins, so answers may arrive in any order. It returns the live profile id and the
-// consent state after the change, or profile.ErrNotFound. A concurrent change of the consent
-// makes it read again; other writers of the profile do not touch consent.
+// consent state after the change, or profile.ErrNotFound. It changes the profile's version, like
+// recording does (which takes the consent answers of events, see profile.Apply), so that neither
+// overwrites the other: a concurrent change makes it read again.
 func (s *Store) SetConsent(ctx context.Context, id string, change map[string]profile.Consent) (string, map[string]profile.Consent, error) {
 	for range maxAttempts {
 		it, err := s.liveItem(ctx, id, true)
@@ -54,14 +55,9 @@ func (s *Store) SetConsent(ctx context.Context, id string, change map[string]pro
 		if !changed {
 			return it.ProfileID, next, nil
 		}
-		u := s.profiles.Update("profileId", it.ProfileID).Set("consent", fromConsent(next)).
-			If("attribute_exists('profileId') AND attribute_not_exists('mergedInto') AND attribute_not_exists('erasedAt')")
-		if len(it.Consent) == 0 {
-			u = u.If("attribute_not_exists('consent')")
-		} else {
-			u = u.If("'consent' = ?", it.Consent)
-		}
-		err = u.Run(ctx)
+		err = s.profiles.Update("profileId", it.ProfileID).Set("consent", fromConsent(next)).Set("version", it.Version+1).
+			If("'version' = ? AND attribute_not_exists('mergedInto') AND attribute_not_exists('mergingInto') AND attribute_not_exists('erasedAt')", it.Version).
+			Run(ctx)
 		if dynamo.IsCondCheckFailed(err) {
 			continue // changed, merged or erased meanwhile: read again
 		}

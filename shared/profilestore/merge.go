@@ -149,7 +149,7 @@ func withID(ids []identity.ID, id identity.ID) []identity.ID {
 }
 
 // fold folds profile src, claimed for a merge, into the live profile dstItem and marks src merged,
-// in one transaction. Consent answers travel too: per purpose, the latest wins.
+// in one transaction.
 func (s *Store) fold(ctx context.Context, src, dstItem profileItem, via identity.ID) (bool, error) {
 	dst := dstItem.profile()
 	out, err := profile.Fold(dst, src.profile())
@@ -171,11 +171,6 @@ func (s *Store) fold(ctx context.Context, src, dstItem profileItem, via identity
 	write := s.writeProfile(out, dstItem.Version)
 	hashed := withHashed(dstItem.Hashed, parseIDs(src.Hashed))
 	setOrRemove(write, "hashedIds", hashed, len(hashed))
-	if consent, changed := profile.ApplyConsent(toConsent(dstItem.Consent), toConsent(src.Consent)); changed {
-		write.Set("consent", fromConsent(consent))
-		ifConsent(write, dstItem.Consent)
-	}
-	ifConsent(mark, src.Consent)
 	err = s.db.WriteTx().Idempotent(true).Update(write).Update(mark).Run(ctx)
 	if r := cancellations(err); err != nil {
 		if r.failed(0) || r.failed(1) || r.conflict() {
@@ -184,16 +179,6 @@ func (s *Store) fold(ctx context.Context, src, dstItem profileItem, via identity
 		return false, fmt.Errorf("fold profile %s into %s: %w", src.ProfileID, dst.ID, err)
 	}
 	return true, nil
-}
-
-// ifConsent makes an update of a profile conditional on its consent being as read, because the
-// profile API changes consent without changing the version.
-func ifConsent(u *dynamo.Update, read map[string]consentItem) {
-	if len(read) == 0 {
-		u.If("attribute_not_exists('consent')")
-		return
-	}
-	u.If("'consent' = ?", read)
 }
 
 // undoMerge moves the identifiers of a claimed profile whose merge is refused back to it, and drops

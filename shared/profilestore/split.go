@@ -158,7 +158,7 @@ func (s *Store) separate(ctx context.Context, live, src profileItem, moved []tou
 	}
 	split.UpdatedAt = now
 	// The live profile: its identifiers but src's, derived again from the history it keeps.
-	rest := profile.Profile{ID: live.ProfileID, UserID: live.UserID,
+	rest := profile.Profile{ID: live.ProfileID, UserID: live.UserID, Consent: toConsent(live.Consent),
 		MergedFrom: slices.DeleteFunc(slices.Clone(live.MergedFrom), func(id string) bool { return slices.Contains(sides(src), id) })}
 	for _, a := range live.AnonymousIDs {
 		if !slices.Contains(src.AnonymousIDs, a) {

@@ -232,6 +232,7 @@ func (s *Store) writeProfile(p profile.Profile, version int) *dynamo.Update {
 	setOrRemove(u, "mergedFrom", p.MergedFrom, len(p.MergedFrom))
 	setOrRemove(u, "groups", p.Groups, len(p.Groups))
 	setOrRemove(u, "traitTimes", utcTimes(p.TraitTimes), len(p.TraitTimes))
+	setOrRemove(u, "consent", fromConsent(p.Consent), len(p.Consent))
 	setAggregates(u, p)
 	return ifVersion(u, version)
 }

@@ -88,6 +88,7 @@ type activityRecord struct {
 	Engaged     int              `json:"e,omitempty"`
 	Products    []lineRecord     `json:"l,omitempty"`
 	FormID      string           `json:"f,omitempty"`
+	Consent     map[string]bool  `json:"k,omitempty"`
 }
 
 type lineRecord struct {
@@ -100,6 +101,12 @@ type lineRecord struct {
 func recordActivity(a profile.Activity) string {
 	r := activityRecord{AnonymousID: a.AnonymousID, UserID: a.UserID, PreviousID: a.PreviousID, GroupID: a.GroupID,
 		Traits: a.Traits, Campaign: a.Campaign, Page: a.Page, Engaged: a.Engaged, FormID: a.FormID}
+	for purpose, c := range a.Consent {
+		if r.Consent == nil {
+			r.Consent = map[string]bool{}
+		}
+		r.Consent[purpose] = c.Granted
+	}
 	for _, l := range a.Products {
 		r.Products = append(r.Products, lineRecord(l))
 	}
@@ -128,6 +135,12 @@ func (it touchpointItem) activity() (profile.Activity, bool) {
 	}
 	for _, l := range r.Products {
 		a.Products = append(a.Products, profile.Line(l))
+	}
+	for purpose, granted := range r.Consent {
+		if a.Consent == nil {
+			a.Consent = map[string]profile.Consent{}
+		}
+		a.Consent[purpose] = profile.Consent{Granted: granted, At: a.At, Source: profile.EventSource}
 	}
 	return a, true
 }
