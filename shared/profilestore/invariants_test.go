@@ -375,6 +375,12 @@ func invariantSeed(t *testing.T) uint64 {
 }
 
 func TestInvariantsUnderConcurrentDuplicatedOutOfOrderDelivery(t *testing.T) {
+	forEachSeed(t, checkInvariantCase)
+}
+
+// forEachSeed runs check on invariantCases random cases in parallel, each named by its seed and
+// telling how to replay it when it fails.
+func forEachSeed(t *testing.T, check func(t *testing.T, seed uint64)) {
 	base := invariantSeed(t)
 	for i := range uint64(invariantCases) {
 		seed := base + i
@@ -382,11 +388,10 @@ func TestInvariantsUnderConcurrentDuplicatedOutOfOrderDelivery(t *testing.T) {
 			t.Parallel()
 			t.Cleanup(func() {
 				if t.Failed() {
-					t.Logf("replay with %s=%d go test -run 'TestInvariantsUnderConcurrentDuplicatedOutOfOrderDelivery/seed=%d$' ./shared/profilestore",
-						invariantSeedEnv, seed, seed)
+					t.Logf("replay with %s=%d go test -run '%s$' ./shared/profilestore", invariantSeedEnv, seed, t.Name())
 				}
 			})
-			checkInvariantCase(t, seed)
+			check(t, seed)
 		})
 	}
 }
@@ -465,47 +470,36 @@ func checkInvariantCase(t *testing.T, seed uint64) {
 // invariants, each distinct event counted once on exactly one live profile, each user on one
 // profile, and replays changing nothing.
 func TestInvariantsUnderChaos(t *testing.T) {
-	base := invariantSeed(t)
-	for i := range uint64(invariantCases) {
-		seed := base + i
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			t.Parallel()
-			t.Cleanup(func() {
-				if t.Failed() {
-					t.Logf("replay with %s=%d go test -run 'TestInvariantsUnderChaos/seed=%d$' ./shared/profilestore",
-						invariantSeedEnv, seed, seed)
-				}
-			})
-			r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-			pop := generate(r, fmt.Sprintf("x%d", seed%100000), true)
-			f := newFixture(t)
-			ctx := context.Background()
-			f.deliver(t, pop.deliveries)
-			require.NoError(t, f.CheckInvariants(ctx))
+	forEachSeed(t, func(t *testing.T, seed uint64) {
+		r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+		pop := generate(r, fmt.Sprintf("x%d", seed%100000), true)
+		f := newFixture(t)
+		ctx := context.Background()
+		f.deliver(t, pop.deliveries)
+		require.NoError(t, f.CheckInvariants(ctx))
 
-			events, users := 0, map[string]string{}
-			for _, p := range f.liveProfiles(t) {
-				events += p.Counts.Events
-				if p.UserID != "" {
-					require.NotContains(t, users, p.UserID, "two live profiles of one user")
-					users[p.UserID] = p.ID
-				}
+		events, users := 0, map[string]string{}
+		for _, p := range f.liveProfiles(t) {
+			events += p.Counts.Events
+			if p.UserID != "" {
+				require.NotContains(t, users, p.UserID, "two live profiles of one user")
+				users[p.UserID] = p.ID
 			}
-			require.Equal(t, len(pop.events), events, "each distinct event counted once")
-			require.Len(t, f.items(t, f.tables.Touchpoints, "messageId"), len(pop.events))
-			for _, u := range pop.users {
-				if id, ok := users[u]; ok {
-					p, err := f.Lookup(ctx, identity.UserID(u))
-					require.NoError(t, err)
-					require.Equal(t, id, p.ID, "user %s resolves to its profile", u)
-				}
+		}
+		require.Equal(t, len(pop.events), events, "each distinct event counted once")
+		require.Len(t, f.items(t, f.tables.Touchpoints, "messageId"), len(pop.events))
+		for _, u := range pop.users {
+			if id, ok := users[u]; ok {
+				p, err := f.Lookup(ctx, identity.UserID(u))
+				require.NoError(t, err)
+				require.Equal(t, id, p.ID, "user %s resolves to its profile", u)
 			}
+		}
 
-			before := f.stored(t)
-			require.Zero(t, f.deliver(t, pop.deliveries), "a replay merged profiles")
-			require.Equal(t, before, f.stored(t), "replaying changed stored items")
-		})
-	}
+		before := f.stored(t)
+		require.Zero(t, f.deliver(t, pop.deliveries), "a replay merged profiles")
+		require.Equal(t, before, f.stored(t), "replaying changed stored items")
+	})
 }
 
 func TestCheckInvariantsReportsABrokenGraph(t *testing.T) {

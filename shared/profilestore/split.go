@@ -93,16 +93,17 @@ func (s *Store) Split(ctx context.Context, id, from string) (Separation, error) 
 // profiles merged into it before it joined.
 func sides(src profileItem) []string { return append([]string{src.ProfileID}, src.MergedFrom...) }
 
+// others are the profiles whose partitions hold the live profile's history but src's side.
+func others(live, src profileItem) []string {
+	return slices.DeleteFunc(append([]string{live.ProfileID}, live.MergedFrom...), func(id string) bool {
+		return slices.Contains(sides(src), id)
+	})
+}
+
 // movedHistory returns the touchpoints recorded on the live profile (or another profile merged
 // into it) through an anonymous id of src, without the live profile's user.
 func (s *Store) movedHistory(ctx context.Context, live, src profileItem) ([]touchpointItem, error) {
-	var ids []string
-	for _, pid := range append([]string{live.ProfileID}, live.MergedFrom...) {
-		if !slices.Contains(sides(src), pid) {
-			ids = append(ids, pid)
-		}
-	}
-	items, err := s.allTouchpoints(ctx, ids)
+	items, err := s.allTouchpoints(ctx, others(live, src))
 	if err != nil {
 		return nil, err
 	}
@@ -119,13 +120,7 @@ func (s *Store) movedHistory(ctx context.Context, live, src profileItem) ([]touc
 // keptHistory returns the activities the live profile keeps: its history but src's side and the
 // moved touchpoints.
 func (s *Store) keptHistory(ctx context.Context, live, src profileItem, moved []touchpointItem) ([]profile.Activity, error) {
-	var ids []string
-	for _, pid := range append([]string{live.ProfileID}, live.MergedFrom...) {
-		if !slices.Contains(sides(src), pid) {
-			ids = append(ids, pid)
-		}
-	}
-	items, err := s.allTouchpoints(ctx, ids)
+	items, err := s.allTouchpoints(ctx, others(live, src))
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +154,7 @@ func (s *Store) separate(ctx context.Context, live, src profileItem, moved []tou
 	split.UpdatedAt = now
 	// The live profile: its identifiers but src's, derived again from the history it keeps.
 	rest := profile.Profile{ID: live.ProfileID, UserID: live.UserID, Consent: toConsent(live.Consent),
-		MergedFrom: slices.DeleteFunc(slices.Clone(live.MergedFrom), func(id string) bool { return slices.Contains(sides(src), id) })}
+		MergedFrom: others(live, src)[1:]} // the merged-in profiles it keeps: others but itself
 	for _, a := range live.AnonymousIDs {
 		if !slices.Contains(src.AnonymousIDs, a) {
 			rest.AnonymousIDs = append(rest.AnonymousIDs, a)
