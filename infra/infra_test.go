@@ -445,7 +445,8 @@ func TestAPIHasEveryTopologyRoute(t *testing.T) {
 			t.Errorf("route %s: served by %q, want %q (%s)", key, got, want, r.Function)
 		}
 	}
-	for _, key := range []string{"POST /v1/batch", "POST /v1/track", "GET /v1/profiles/{profileId}"} {
+	for _, key := range []string{"POST /v1/batch", "POST /v1/track", "GET /v1/profiles/{profileId}",
+		"GET /v1/profiles/{profileId}/merges", "POST /v1/profiles/{profileId}/split"} {
 		if _, ok := routes[key]; !ok {
 			t.Errorf("no route %q", key)
 		}

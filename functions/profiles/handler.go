@@ -34,6 +34,8 @@ type profileReader interface {
 	Export(ctx context.Context, id string) (profilestore.Person, error)
 	Erase(ctx context.Context, id string) (profilestore.Erasure, error)
 	SetConsent(ctx context.Context, id string, change map[string]profile.Consent) (string, map[string]profile.Consent, error)
+	Merges(ctx context.Context, id string) ([]profilestore.Merge, error)
+	Split(ctx context.Context, id, from string) (profilestore.Separation, error)
 }
 
 type sender interface {
@@ -57,7 +59,12 @@ const (
 	routeEvents  = "events"  // GET /{profileId}/events?limit=&cursor=&type=
 	routeExport  = "export"  // GET /{profileId}/export
 	routeConsent = "consent" // PUT /{profileId}/consent
+	routeMerges  = "merges"  // GET /{profileId}/merges
+	routeSplit   = "split"   // POST /{profileId}/split
 )
+
+// subRoutes are the routes below a profile id.
+var subRoutes = []string{routeEvents, routeExport, routeConsent, routeMerges, routeSplit}
 
 var methods = map[string][]string{
 	routeLookup:  {http.MethodGet},
@@ -65,6 +72,8 @@ var methods = map[string][]string{
 	routeEvents:  {http.MethodGet},
 	routeExport:  {http.MethodGet},
 	routeConsent: {http.MethodPut},
+	routeMerges:  {http.MethodGet},
+	routeSplit:   {http.MethodPost},
 }
 
 // handle serves the profile API for callers with a profile-API key (Authorization: Bearer <key>):
@@ -72,7 +81,9 @@ var methods = map[string][]string{
 // GET /v1/profiles/{profileId}/events (the history, newest first, paged) and
 // GET /v1/profiles/{profileId}/export (everything held about the person, for a data-subject access
 // request) and DELETE /v1/profiles/{profileId} (erase the person, leaving tombstones of their
-// identifiers so later events carrying them are dropped).
+// identifiers so later events carrying them are dropped), PUT /v1/profiles/{profileId}/consent,
+// GET /v1/profiles/{profileId}/merges (how the merged profiles joined) and
+// POST /v1/profiles/{profileId}/split (undo a merge).
 func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	key, ok := bearer(req.Headers)
 	if !ok {
@@ -134,12 +145,28 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 			return problem(http.StatusBadRequest, msg), nil
 		}
 		body, err = h.consent(ctx, id, change)
+	case routeMerges:
+		body, err = h.merges(ctx, id)
+	case routeSplit:
+		from, msg := splitRequest(req)
+		if msg != "" {
+			return problem(http.StatusBadRequest, msg), nil
+		}
+		body, err = h.split(ctx, id, from)
 	}
 	switch {
 	case errors.Is(err, profile.ErrNotFound):
 		return problem(http.StatusNotFound, "profile not found"), nil
 	case errors.Is(err, profilestore.ErrBadCursor):
 		return problem(http.StatusBadRequest, "cursor is not one this API returned; start again without it"), nil
+	case errors.Is(err, profilestore.ErrNotMerged):
+		return problem(http.StatusConflict, "the profile named in the body is not merged into this one; GET /v1/profiles/{profileId}/merges lists those that are"), nil
+	case errors.Is(err, profilestore.ErrContention):
+		// Transient: concurrent writes kept changing the profile. The request is safe to repeat.
+		h.log.WarnContext(ctx, "profile request met contention", slog.String("error", err.Error()))
+		resp := problem(http.StatusServiceUnavailable, "the profile kept changing under concurrent writes; try again")
+		resp.Headers["retry-after"] = retryAfter
+		return resp, nil
 	case err != nil:
 		return h.unavailable(ctx, err), nil
 	}
@@ -153,7 +180,7 @@ func parseRoute(req events.APIGatewayV2HTTPRequest) (route, id, msg string) {
 	path := strings.TrimSuffix(req.RawPath, "/")
 	if id := req.PathParameters["profileId"]; path == "" && id != "" {
 		// No raw path: the route key says which route matched.
-		for _, r := range []string{routeEvents, routeExport, routeConsent} {
+		for _, r := range subRoutes {
 			if strings.HasSuffix(req.RouteKey, "/"+r) {
 				return r, id, ""
 			}
@@ -180,7 +207,7 @@ func parseRoute(req events.APIGatewayV2HTTPRequest) (route, id, msg string) {
 	switch {
 	case len(segments) == 1:
 		return routeProfile, id, ""
-	case len(segments) == 2 && (segments[1] == routeEvents || segments[1] == routeExport || segments[1] == routeConsent):
+	case len(segments) == 2 && slices.Contains(subRoutes, segments[1]):
 		return segments[1], id, ""
 	}
 	return "", "", "no such route"

@@ -29,6 +29,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type fixture struct {
 	h                  *handler
+	store              *profilestore.Store
 	updates            *alertqueue.Queue
 	apiKey, writeKey   string
 	live, merged, anon string // profile ids
@@ -51,7 +52,7 @@ func newFixture(t *testing.T) fixture {
 		Profiles:    localaws.NewTopologyTable(t, topology.ProfileTable),
 		Identities:  localaws.NewTopologyTable(t, topology.IdentityTable),
 		Touchpoints: localaws.NewTopologyTable(t, topology.TouchpointTable),
-	}, profilestore.WithTouchpointTTL(100*365*24*time.Hour))
+	}, profilestore.WithTouchpointTTL(100*365*24*time.Hour), profilestore.WithClock(func() time.Time { return now }))
 	t0 := time.Date(2025, 2, 1, 9, 0, 0, 0, time.UTC)
 	record := func(id, typ, anon, user string, minutes int, traits map[string]any) profilestore.Result {
 		r, err := store.Record(ctx, profile.Activity{MessageID: id, Type: typ, AnonymousID: anon, UserID: user,
@@ -63,6 +64,7 @@ func newFixture(t *testing.T) fixture {
 	f.merged = record("m2", beacon.Page, "a-phone", "", 5, nil).ProfileID
 	record("m3", beacon.Identify, "a-phone", "u-1", 6, nil)
 	f.anon = record("m4", beacon.Track, "a-other", "", 7, nil).ProfileID
+	f.store = store
 	f.updates = alertqueue.New(e.SQSClient(), localaws.NewQueue(t))
 	f.h = &handler{keys: keys, profiles: store, updates: f.updates, now: func() time.Time { return now }, log: quiet}
 	return f
@@ -233,6 +235,12 @@ func (down) SetConsent(context.Context, string, map[string]profile.Consent) (str
 }
 func (down) History(context.Context, string, profilestore.HistoryQuery) (profilestore.HistoryPage, error) {
 	return profilestore.HistoryPage{}, errors.New("connection refused")
+}
+func (down) Merges(context.Context, string) ([]profilestore.Merge, error) {
+	return nil, errors.New("connection refused")
+}
+func (down) Split(context.Context, string, string) (profilestore.Separation, error) {
+	return profilestore.Separation{}, errors.New("connection refused")
 }
 
 type allow struct{}

@@ -1,6 +1,6 @@
 // Command profiles is the profile API: it returns a customer's Single Customer View by profile id
-// or by any identifier, their event history and export, and erases a person, for callers holding a
-// profile-API key.
+// or by any identifier, their event history, export and merge log, records consent, erases a
+// person and undoes a wrong merge, for callers holding a profile-API key.
 package main
 
 import (

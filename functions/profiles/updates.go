@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -68,16 +67,10 @@ const maxConsentBody = 4 << 10
 // consentChange reads a consent request: the purposes it answers, given at "at" (RFC 3339, default
 // now), or says what is wrong with it.
 func consentChange(req events.APIGatewayV2HTTPRequest, now time.Time) (map[string]profile.Consent, string) {
-	raw := []byte(req.Body)
-	if req.IsBase64Encoded {
-		var err error
-		if raw, err = base64.StdEncoding.DecodeString(req.Body); err != nil {
-			return nil, "body is not valid base64"
-		}
-	}
 	const usage = `send JSON {"analytics": true|false, "marketing": true|false, "source": "...", "at": "<RFC 3339 time>"} with at least one purpose`
-	if len(raw) > maxConsentBody {
-		return nil, fmt.Sprintf("body larger than %d bytes", maxConsentBody)
+	raw, msg := requestBody(req, maxConsentBody)
+	if msg != "" {
+		return nil, msg
 	}
 	var b consentBody
 	if err := json.Unmarshal(raw, &b); err != nil {

@@ -108,7 +108,8 @@ const (
 	AlertQueue      = "Alerts"
 	FailedQueue     = "FailedEvents"
 	// ProfileUpdateQueue carries every profile change (profile.updated, profile.merged,
-	// profile.erased, profile.consent) to the CRM, which takes them back into its own view.
+	// profile.split, profile.erased, profile.consent) to the CRM, which takes them back into its
+	// own view.
 	ProfileUpdateQueue = "ProfileUpdates"
 )
 
@@ -159,6 +160,8 @@ func Default() Topology {
 			Route{"GET", "/v1/profiles/{profileId}/export", "profiles", false},
 			Route{"DELETE", "/v1/profiles/{profileId}", "profiles", false},
 			Route{"PUT", "/v1/profiles/{profileId}/consent", "profiles", false},
+			Route{"GET", "/v1/profiles/{profileId}/merges", "profiles", false},
+			Route{"POST", "/v1/profiles/{profileId}/split", "profiles", false},
 		),
 		Mappings: []StreamMapping{{
 			Stream: EventStream, Function: "stitch", BatchSize: 100, MaxBatchingWindow: time.Second,

@@ -7,7 +7,15 @@
 //	dcrm apikey add --name NAME                                  prints a new profile-API key
 //	dcrm profile get (PROFILE_ID | --user-id ID | --anonymous-id ID)
 //	dcrm profile (events | export | erase) PROFILE_ID              history, data-subject export, erasure
+//	dcrm profile merges PROFILE_ID                               how the profiles merged into it joined
+//	dcrm profile split PROFILE_ID --from MERGED_ID               undoes the merge of MERGED_ID into it
 //	dcrm schedule run NAME                                       invokes the schedule's function now
+//	dcrm rfm --orders FILE --as-of YYYY-MM-DD [--segments FILE] [--convention r|ntile] [--out FILE]
+//	                                                             RFM scores and segments per customer (CSV)
+//	dcrm fit --transactions FILE --calibration-end YYYY-MM-DD [--horizon 52] [--unit week|day]
+//	         [--discount-rate 0.1] [--margin 1] [--out FILE] [--models FILE] [--date-format LAYOUT]
+//	                                                             BG/NBD, Pareto/NBD and Gamma-Gamma fits; P(alive),
+//	                                                             forecasts and CLV per customer (CSV), parameters on stderr
 //	dcrm seed-local --resources FILE --out FILE                  seeds the local stack's credentials
 package main
 
@@ -25,8 +33,12 @@ var errUsage = errors.New(`usage:
   dcrm source add --name NAME [--origin URL]... [--trusted] [--keep-raw-pii] [--phone-country-code N]
   dcrm apikey add --name NAME
   dcrm profile get (PROFILE_ID | --user-id ID | --anonymous-id ID)
-  dcrm profile (events | export | erase) PROFILE_ID
+  dcrm profile (events | export | erase | merges) PROFILE_ID
+  dcrm profile split PROFILE_ID --from MERGED_ID
   dcrm schedule run NAME
+  dcrm rfm --orders FILE --as-of YYYY-MM-DD [--segments FILE] [--convention r|ntile] [--out FILE]
+  dcrm fit --transactions FILE --calibration-end YYYY-MM-DD [--horizon 52] [--unit week|day]
+           [--discount-rate 0.1] [--margin 1] [--out FILE] [--models FILE] [--date-format LAYOUT]
   dcrm seed-local --resources FILE --out FILE`)
 
 func main() {
@@ -57,10 +69,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return addAPIKey(ctx, args[1:], out)
 	case "profile get":
 		return getProfile(ctx, args[1:], out)
-	case "profile events", "profile export", "profile erase":
+	case "profile events", "profile export", "profile erase", "profile merges":
 		return profileOf(ctx, strings.TrimPrefix(cmd, "profile "), args[1:], out)
+	case "profile split":
+		return splitProfile(ctx, args[1:], out)
 	case "schedule run":
 		return runSchedule(ctx, args[1:], out)
+	case "rfm":
+		return rfmScores(args[1:], out, os.Stderr)
+	case "fit":
+		return fitBTYD(ctx, args[1:], out, os.Stderr)
 	case "seed-local":
 		return seedLocal(ctx, args[1:], out)
 	}

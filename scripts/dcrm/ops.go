@@ -32,55 +32,89 @@ func getProfile(ctx context.Context, args []string, out io.Writer) error {
 	}
 	switch {
 	case fs.NArg() == 1:
-		return profileAPI(ctx, http.MethodGet, "/v1/profiles/"+url.PathEscape(fs.Arg(0)), out)
+		return profileAPI(ctx, http.MethodGet, "/v1/profiles/"+url.PathEscape(fs.Arg(0)), nil, out)
 	case *userID != "":
-		return profileAPI(ctx, http.MethodGet, "/v1/profiles?userId="+url.QueryEscape(*userID), out)
+		return profileAPI(ctx, http.MethodGet, "/v1/profiles?userId="+url.QueryEscape(*userID), nil, out)
 	case *anonID != "":
-		return profileAPI(ctx, http.MethodGet, "/v1/profiles?anonymousId="+url.QueryEscape(*anonID), out)
+		return profileAPI(ctx, http.MethodGet, "/v1/profiles?anonymousId="+url.QueryEscape(*anonID), nil, out)
 	}
 	return errUsage
 }
 
-// profileOf runs one profile-API call on a profile id: "events" (history), "export", "erase".
+// profileOf runs one profile-API call on a profile id: "events" (history), "export", "erase",
+// "merges" (how the merged profiles joined).
 func profileOf(ctx context.Context, what string, args []string, out io.Writer) error {
 	if len(args) != 1 {
 		return errUsage
 	}
 	path := "/v1/profiles/" + url.PathEscape(args[0])
 	switch what {
-	case "events", "export":
-		return profileAPI(ctx, http.MethodGet, path+"/"+what, out)
+	case "events", "export", "merges":
+		return profileAPI(ctx, http.MethodGet, path+"/"+what, nil, out)
 	case "erase":
-		return profileAPI(ctx, http.MethodDelete, path, out)
+		return profileAPI(ctx, http.MethodDelete, path, nil, out)
 	}
 	return errUsage
 }
 
-// profileAPI calls the profile API with the key of DCRM_PROFILE_API_KEY and prints the JSON answer.
-func profileAPI(ctx context.Context, method, path string, out io.Writer) error {
+// splitProfile undoes a merge: PROFILE_ID --from MERGED_ID (flags before or after the id).
+func splitProfile(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("profile split", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	from := fs.String("from", "", "the profile merged into PROFILE_ID to split off")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	id := fs.Arg(0)
+	if fs.NArg() > 1 {
+		// The id came first: the flags follow it.
+		if err := fs.Parse(fs.Args()[1:]); err != nil || fs.NArg() != 0 {
+			return errUsage
+		}
+	}
+	if id == "" || *from == "" {
+		return errUsage
+	}
+	body, err := json.Marshal(map[string]string{"profileId": *from})
+	if err != nil {
+		return err
+	}
+	return profileAPI(ctx, http.MethodPost, "/v1/profiles/"+url.PathEscape(id)+"/split", body, out)
+}
+
+// profileAPI calls the profile API with the key of DCRM_PROFILE_API_KEY, sending body as JSON when
+// there is one, and prints the JSON answer.
+func profileAPI(ctx context.Context, method, path string, body []byte, out io.Writer) error {
 	api, key := os.Getenv("DCRM_API_URL"), os.Getenv("DCRM_PROFILE_API_KEY")
 	if api == "" || key == "" {
 		return fmt.Errorf("DCRM_API_URL and DCRM_PROFILE_API_KEY must be set (source .dcrm/local.env)")
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(api, "/")+path, nil)
+	var reqBody io.Reader
+	if body != nil {
+		reqBody = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(api, "/")+path, reqBody)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	client := http.Client{Timeout: 30 * time.Second}
 	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	answer, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return fmt.Errorf("read answer: %w", err)
 	}
 	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(body))
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(answer))
 	}
-	return printJSON(out, body)
+	return printJSON(out, answer)
 }
 
 func printJSON(out io.Writer, body []byte) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,8 +16,8 @@ import (
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
-// TestProfileCommands looks a visitor up, reads their history and export, erases them and checks
-// that they are gone, through the profile API of a local stack running the real functions.
+// TestProfileCommands runs the profile subcommands through the profile API of a local stack
+// running the real functions.
 func TestProfileCommands(t *testing.T) {
 	ctx := context.Background()
 	st, keys := devtest.Stack(t, "ops")
@@ -26,32 +27,107 @@ func TestProfileCommands(t *testing.T) {
 	t.Setenv("DCRM_API_URL", st.APIURL())
 	t.Setenv("DCRM_PROFILE_API_KEY", profileKey)
 
-	req, err := http.NewRequest(http.MethodPost, st.APIURL()+"/v1/page", strings.NewReader(`{"anonymousId":"ops-visitor","name":"Home","properties":{"path":"/home"}}`))
-	require.NoError(t, err)
-	req.SetBasicAuth(writeKey, "")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, 200, resp.StatusCode)
+	send := func(t *testing.T, call, body string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, st.APIURL()+"/v1/"+call, strings.NewReader(body))
+		require.NoError(t, err)
+		req.SetBasicAuth(writeKey, "")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, 200, resp.StatusCode)
+	}
+	// find returns the id of the profile the lookup finds, or "".
+	find := func(lookup ...string) string {
+		var profile bytes.Buffer
+		if run(ctx, append([]string{"profile", "get"}, lookup...), &profile) != nil {
+			return ""
+		}
+		return between(profile.String(), `"profileId": "`, `"`)
+	}
+	// stitched waits until the lookup finds a profile and returns its id.
+	stitched := func(t *testing.T, lookup ...string) string {
+		t.Helper()
+		var id string
+		require.Eventually(t, func() bool { id = find(lookup...); return id != "" },
+			time.Minute, 100*time.Millisecond, "%v was never stitched", lookup)
+		return id
+	}
 
-	var profile bytes.Buffer
-	require.Eventually(t, func() bool {
-		profile.Reset()
-		return run(ctx, []string{"profile", "get", "--anonymous-id", "ops-visitor"}, &profile) == nil
-	}, time.Minute, 100*time.Millisecond, "the page view was never stitched")
-	id := between(profile.String(), `"profileId": "`, `"`)
-	require.NotEmpty(t, id, profile.String())
+	// Looks a visitor up, reads their history and export, erases them and checks that they are gone.
+	t.Run("get, events, export, erase", func(t *testing.T) {
+		send(t, "page", `{"anonymousId":"ops-visitor","name":"Home","properties":{"path":"/home"}}`)
+		id := stitched(t, "--anonymous-id", "ops-visitor")
 
-	var events, export, erased bytes.Buffer
-	require.NoError(t, run(ctx, []string{"profile", "events", id}, &events))
-	require.Contains(t, events.String(), `"/home"`)
-	require.NoError(t, run(ctx, []string{"profile", "export", id}, &export))
-	require.Contains(t, export.String(), "ops-visitor")
-	require.NoError(t, run(ctx, []string{"profile", "erase", id}, &erased))
+		var events, export, erased bytes.Buffer
+		require.NoError(t, run(ctx, []string{"profile", "events", id}, &events))
+		require.Contains(t, events.String(), `"/home"`)
+		require.NoError(t, run(ctx, []string{"profile", "export", id}, &export))
+		require.Contains(t, export.String(), "ops-visitor")
+		require.NoError(t, run(ctx, []string{"profile", "erase", id}, &erased))
 
-	err = run(ctx, []string{"profile", "get", id}, &bytes.Buffer{})
-	require.ErrorContains(t, err, "404", "the erased profile is still served")
-	require.ErrorIs(t, run(ctx, []string{"profile", "export"}, &bytes.Buffer{}), errUsage)
+		err := run(ctx, []string{"profile", "get", id}, &bytes.Buffer{})
+		require.ErrorContains(t, err, "404", "the erased profile is still served")
+		require.ErrorIs(t, run(ctx, []string{"profile", "export"}, &bytes.Buffer{}), errUsage)
+	})
+
+	// A phone that logs in as a customer is merged into the customer's profile; the merge log
+	// shows it, and a split gives the phone its own profile back.
+	t.Run("merges, split", func(t *testing.T) {
+		send(t, "identify", `{"anonymousId":"ops-desk","userId":"ops-user"}`)
+		user := stitched(t, "--user-id", "ops-user")
+		send(t, "page", `{"anonymousId":"ops-phone","name":"Home","properties":{"path":"/home"}}`)
+		phone := stitched(t, "--anonymous-id", "ops-phone")
+		require.NotEqual(t, user, phone)
+		send(t, "identify", `{"anonymousId":"ops-phone","userId":"ops-user"}`)
+		require.Eventually(t, func() bool { return find("--anonymous-id", "ops-phone") == user },
+			time.Minute, 100*time.Millisecond, "the login never merged the phone")
+
+		var log struct {
+			ProfileID string `json:"profileId"`
+			Merges    []struct {
+				From, Into, Via string
+			} `json:"merges"`
+		}
+		merges := func() {
+			var out bytes.Buffer
+			require.NoError(t, run(ctx, []string{"profile", "merges", phone}, &out))
+			require.NoError(t, json.Unmarshal(out.Bytes(), &log), out.String())
+		}
+		merges()
+		require.Equal(t, user, log.ProfileID)
+		require.Len(t, log.Merges, 1)
+		require.Equal(t, phone, log.Merges[0].From)
+		require.Equal(t, user, log.Merges[0].Into)
+		require.Equal(t, "anonymousId:ops-phone", log.Merges[0].Via)
+
+		var out bytes.Buffer
+		require.NoError(t, run(ctx, []string{"profile", "split", user, "--from", phone}, &out))
+		var sep struct {
+			ProfileID, SplitID       string
+			Identifiers, Touchpoints int
+		}
+		require.NoError(t, json.Unmarshal(out.Bytes(), &sep), out.String())
+		require.Equal(t, user, sep.ProfileID)
+		require.Equal(t, phone, sep.SplitID)
+		require.Equal(t, 1, sep.Identifiers, "the phone's anonymous id went back to it")
+		require.Equal(t, phone, find("--anonymous-id", "ops-phone"), "the phone resolves to its own profile again")
+		merges()
+		require.Empty(t, log.Merges)
+
+		// Repeated, flags first: done already, nothing more moves.
+		out.Reset()
+		require.NoError(t, run(ctx, []string{"profile", "split", "--from", phone, user}, &out))
+		require.NoError(t, json.Unmarshal(out.Bytes(), &sep), out.String())
+		require.Zero(t, sep.Touchpoints)
+
+		err := run(ctx, []string{"profile", "split", phone, "--from", user}, &bytes.Buffer{})
+		require.ErrorContains(t, err, "409", "a profile that is not merged cannot be split off")
+		for _, args := range [][]string{{"profile", "merges"}, {"profile", "split", user}, {"profile", "split", "--from", phone},
+			{"profile", "split", user, phone}, {"profile", "split", user, "--from"}, {"profile", "split", user, "--from", phone, "extra"}} {
+			require.ErrorIs(t, run(ctx, args, &bytes.Buffer{}), errUsage, "%v", args)
+		}
+	})
 }
 
 func between(s, start, end string) string {

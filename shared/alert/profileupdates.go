@@ -23,6 +23,8 @@ const (
 	ProfileErasedVersion  = 1
 	TypeProfileConsent    = "profile.consent"
 	ProfileConsentVersion = 1
+	TypeProfileSplit      = "profile.split"
+	ProfileSplitVersion   = 1
 )
 
 // ProfileChanges summarises what one batch of events changed on a profile.
@@ -194,6 +196,49 @@ func (c ProfileConsent) Validate() error {
 		return fmt.Errorf("%w: type %q version %d, want %q version %d", ErrInvalid, c.Type, c.Version, TypeProfileConsent, ProfileConsentVersion)
 	case c.MessageID == "" || c.ProfileID == "" || len(c.Consent) == 0:
 		return fmt.Errorf("%w: consent without messageId, profileId or state", ErrInvalid)
+	}
+	return nil
+}
+
+// ProfileSplit says that an operator undid a merge: profile SplitID, merged into ProfileID before,
+// is a profile of its own again, with the identifiers it joined with and the events recorded
+// through them, and the two are never merged again. The CRM splits its own record likewise. It is
+// published after the split; the caller repeats a split whose publication failed, and the repeat
+// publishes again under the same messageId (with the counts of what the repeat moved, usually 0).
+type ProfileSplit struct {
+	Type      string `json:"type"`
+	Version   int    `json:"version"`
+	MessageID string `json:"messageId"`
+	ProfileID string `json:"profileId"` // the live profile the other was split from
+	SplitID   string `json:"splitId"`   // the profile that is live again
+	// Identifiers and Touchpoints are how many identifiers and history events went back to SplitID.
+	Identifiers int       `json:"identifiers"`
+	Touchpoints int       `json:"touchpoints"`
+	SplitAt     time.Time `json:"splitAt"`
+}
+
+// NewProfileSplit describes the split of splitID from profileID, done at. The messageId is a hash of
+// the two ids, so the same split published again has the same id.
+func NewProfileSplit(profileID, splitID string, identifiers, touchpoints int, at time.Time) ProfileSplit {
+	return ProfileSplit{Type: TypeProfileSplit, Version: ProfileSplitVersion,
+		MessageID: hashID(TypeProfileSplit, profileID, splitID), ProfileID: profileID, SplitID: splitID,
+		Identifiers: identifiers, Touchpoints: touchpoints, SplitAt: at.UTC()}
+}
+
+func (ProfileSplit) MessageType() string { return TypeProfileSplit }
+func (ProfileSplit) MessageVersion() int { return ProfileSplitVersion }
+
+// Validate checks the fields every consumer relies on.
+func (s ProfileSplit) Validate() error {
+	switch {
+	case s.Type != TypeProfileSplit || s.Version != ProfileSplitVersion:
+		return fmt.Errorf("%w: type %q version %d, want %q version %d", ErrInvalid, s.Type, s.Version, TypeProfileSplit, ProfileSplitVersion)
+	case s.MessageID == "" || s.ProfileID == "" || s.SplitID == "" || s.ProfileID == s.SplitID:
+		return fmt.Errorf("%w: split without messageId or two different profiles", ErrInvalid)
+	case s.Identifiers < 0 || s.Touchpoints < 0:
+		return fmt.Errorf("%w: split with a negative count", ErrInvalid)
+	case s.SplitAt.IsZero():
+		return fmt.Errorf("%w: split without splitAt", ErrInvalid)
 	}
 	return nil
 }

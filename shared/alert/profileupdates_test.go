@@ -25,6 +25,8 @@ func TestProfileUpdateMessagesMatchTheirSchemas(t *testing.T) {
 		{"profile-erased.v1.json", NewProfileErased("prf_1", nil, at)},
 		{"profile-consent.v1.json", NewProfileConsent("prf_1", map[string]profile.Consent{
 			profile.PurposeAnalytics: {Granted: true, At: at, Source: "banner"}, profile.PurposeMarketing: {At: at}})},
+		{"profile-split.v1.json", NewProfileSplit("prf_1", "prf_0", 2, 5, at)},
+		{"profile-split.v1.json", NewProfileSplit("prf_1", "prf_0", 0, 0, at)},
 	} {
 		if err := c.m.Validate(); err != nil {
 			t.Errorf("%T: %v", c.m, err)
@@ -44,6 +46,13 @@ func TestProfileUpdateMessagesMatchTheirSchemas(t *testing.T) {
 	if NewProfileMerged("a", "b", at).MessageID != NewProfileMerged("a", "b", at.Add(time.Hour)).MessageID {
 		t.Error("the same merge reported later has another messageId")
 	}
+	if NewProfileSplit("a", "b", 1, 2, at).MessageID != NewProfileSplit("a", "b", 0, 0, at.Add(time.Hour)).MessageID {
+		t.Error("the same split repeated later has another messageId")
+	}
+	if NewProfileSplit("a", "b", 1, 2, at).MessageID == NewProfileSplit("b", "a", 1, 2, at).MessageID ||
+		NewProfileSplit("a", "b", 1, 2, at).MessageID == NewProfileMerged("b", "a", at).MessageID {
+		t.Error("two different changes have one messageId")
+	}
 	c1 := map[string]profile.Consent{profile.PurposeAnalytics: {Granted: true, At: at}}
 	c2 := map[string]profile.Consent{profile.PurposeAnalytics: {Granted: false, At: at}}
 	if NewProfileConsent("p", c1).MessageID == NewProfileConsent("p", c2).MessageID {
@@ -57,6 +66,7 @@ func TestProfileUpdateSchemasRejectWrongMessages(t *testing.T) {
 		"profile-merged.v1.json":  `{"type":"profile.merged","version":1,"messageId":"x","from":"a","into":"b","mergedAt":"2025-01-01T00:00:00Z"}`,
 		"profile-erased.v1.json":  `{"type":"profile.erased","version":2,"messageId":"0123456789abcdef0123456789abcdef","profileId":"p","mergedProfiles":[],"erasedAt":"2025-01-01T00:00:00Z"}`,
 		"profile-consent.v1.json": `{"type":"profile.consent","version":1,"messageId":"0123456789abcdef0123456789abcdef","profileId":"p","consent":{"sms":{"granted":true,"at":"2025-01-01T00:00:00Z"}}}`,
+		"profile-split.v1.json":   `{"type":"profile.split","version":1,"messageId":"0123456789abcdef0123456789abcdef","profileId":"p","splitId":"q","identifiers":-1,"touchpoints":0,"splitAt":"2025-01-01T00:00:00Z"}`,
 	} {
 		if err := validate(t, schema(t, file), []byte(body)); err == nil {
 			t.Errorf("%s accepted %s", file, body)
@@ -67,6 +77,9 @@ func TestProfileUpdateSchemasRejectWrongMessages(t *testing.T) {
 		ProfileMerged{Type: TypeProfileMerged, Version: 1, MessageID: "x", From: "a", Into: "a", MergedAt: raisedAt},
 		ProfileErased{Type: TypeProfileErased, Version: 1, MessageID: "x", ProfileID: "p"},
 		ProfileConsent{Type: TypeProfileConsent, Version: 1, MessageID: "x", ProfileID: "p"},
+		ProfileSplit{Type: TypeProfileSplit, Version: 1, MessageID: "x", ProfileID: "p", SplitID: "p", SplitAt: raisedAt},
+		ProfileSplit{Type: TypeProfileSplit, Version: 1, MessageID: "x", ProfileID: "p", SplitID: "q"},
+		ProfileSplit{Type: TypeProfileSplit, Version: 1, MessageID: "x", ProfileID: "p", SplitID: "q", Touchpoints: -1, SplitAt: raisedAt},
 	} {
 		if err := m.Validate(); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Validate(%+v) = %v, want ErrInvalid", m, err)
