@@ -31,7 +31,7 @@ type profileReader interface {
 	Profile(ctx context.Context, id string) (profile.Profile, error)
 	Lookup(ctx context.Context, id identity.ID) (profile.Profile, error)
 	History(ctx context.Context, id string, q profilestore.HistoryQuery) (profilestore.HistoryPage, error)
-	Export(ctx context.Context, id string) (profilestore.Person, error)
+	Export(ctx context.Context, id string, q profilestore.HistoryQuery) (profilestore.Person, error)
 	Erase(ctx context.Context, id string) (profilestore.Erasure, error)
 	SetConsent(ctx context.Context, id string, change map[string]profile.Consent) (string, map[string]profile.Consent, error)
 	Merges(ctx context.Context, id string) ([]profilestore.Merge, error)
@@ -136,8 +136,15 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		}
 		body, err = h.profiles.History(ctx, id, q)
 	case routeExport:
+		q, msg := historyQuery(req.QueryStringParameters)
+		if msg != "" {
+			return problem(http.StatusBadRequest, msg), nil
+		}
+		if q.Limit == 0 {
+			q.Limit = profilestore.MaxHistoryLimit
+		}
 		var p profilestore.Person
-		p, err = h.profiles.Export(ctx, id)
+		p, err = h.profiles.Export(ctx, id, q)
 		body = exportDocument(p)
 	case routeConsent:
 		change, msg := consentChange(req, h.now())
@@ -220,7 +227,9 @@ type export struct {
 	MergedProfiles []string                  `json:"mergedProfiles"`
 	Merges         []profilestore.Merge      `json:"merges"` // how each merged profile joined
 	Identifiers    []exportedID              `json:"identifiers"`
-	Touchpoints    []profilestore.Touchpoint `json:"touchpoints"`
+	Touchpoints    []profilestore.Touchpoint `json:"touchpoints"` // newest first, one page
+	// Next continues the touchpoints: GET …/export?cursor=<next> (empty on the last page).
+	Next string `json:"next,omitempty"`
 }
 
 type exportedID struct {
@@ -232,7 +241,7 @@ func exportDocument(p profilestore.Person) export {
 	doc := export{
 		ProfileID: p.Profile.ID, Profile: p.Profile.View(), MergedProfiles: append([]string{}, p.Merged...),
 		Merges:      append([]profilestore.Merge{}, p.Merges...),
-		Identifiers: []exportedID{}, Touchpoints: append([]profilestore.Touchpoint{}, p.Touchpoints...),
+		Identifiers: []exportedID{}, Touchpoints: append([]profilestore.Touchpoint{}, p.Touchpoints...), Next: p.Next,
 	}
 	for _, id := range p.Identifiers {
 		doc.Identifiers = append(doc.Identifiers, exportedID{Type: string(id.Kind), Value: id.Value})

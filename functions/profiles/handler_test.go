@@ -224,7 +224,7 @@ func (down) Profile(context.Context, string) (profile.Profile, error) {
 func (down) Lookup(context.Context, identity.ID) (profile.Profile, error) {
 	return profile.Profile{}, errors.New("connection refused")
 }
-func (down) Export(context.Context, string) (profilestore.Person, error) {
+func (down) Export(context.Context, string, profilestore.HistoryQuery) (profilestore.Person, error) {
 	return profilestore.Person{}, errors.New("connection refused")
 }
 func (down) Erase(context.Context, string) (profilestore.Erasure, error) {
@@ -336,7 +336,7 @@ func TestHistory(t *testing.T) {
 }
 
 // The export of u-1 is one JSON document with the profile, both devices' identifiers and the
-// whole history.
+// history, paged like /events.
 func TestExport(t *testing.T) {
 	f := newFixture(t)
 	auth := "Bearer " + f.apiKey
@@ -356,6 +356,15 @@ func TestExport(t *testing.T) {
 		ids = append(ids, tp.(map[string]any)["messageId"].(string))
 	}
 	require.Equal(t, []string{"m3", "m2", "m1"}, ids)
+	require.NotContains(t, body, "next", "the whole history fits in one page")
+
+	status, body = call(t, f.h, get("/v1/profiles/"+f.live+"/export", map[string]string{"limit": "2"}, auth))
+	require.Equal(t, http.StatusOK, status, body)
+	require.Len(t, body["touchpoints"], 2)
+	status, body = call(t, f.h, get("/v1/profiles/"+f.live+"/export", map[string]string{"limit": "2", "cursor": body["next"].(string)}, auth))
+	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, "m1", body["touchpoints"].([]any)[0].(map[string]any)["messageId"])
+	require.NotContains(t, body, "next")
 
 	status, _ = call(t, f.h, get("/v1/profiles/prf_nobody/export", nil, auth))
 	require.Equal(t, http.StatusNotFound, status)

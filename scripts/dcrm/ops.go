@@ -49,7 +49,9 @@ func profileOf(ctx context.Context, what string, args []string, out io.Writer) e
 	}
 	path := "/v1/profiles/" + url.PathEscape(args[0])
 	switch what {
-	case "events", "export", "merges":
+	case "export":
+		return exportAll(ctx, path+"/export", out)
+	case "events", "merges":
 		return profileAPI(ctx, http.MethodGet, path+"/"+what, nil, out)
 	case "erase":
 		return profileAPI(ctx, http.MethodDelete, path, nil, out)
@@ -82,12 +84,54 @@ func splitProfile(ctx context.Context, args []string, out io.Writer) error {
 	return profileAPI(ctx, http.MethodPost, "/v1/profiles/"+url.PathEscape(id)+"/split", body, out)
 }
 
-// profileAPI calls the profile API with the key of DCRM_PROFILE_API_KEY, sending body as JSON when
-// there is one, and prints the JSON answer.
+// exportAll prints the whole export of a person: the API pages the touchpoints, this follows the
+// pages and prints one document.
+func exportAll(ctx context.Context, path string, out io.Writer) error {
+	var doc map[string]any
+	var touchpoints []any
+	for next := ""; ; {
+		page := path
+		if next != "" {
+			page += "?cursor=" + url.QueryEscape(next)
+		}
+		answer, err := callAPI(ctx, http.MethodGet, page, nil)
+		if err != nil {
+			return err
+		}
+		doc = nil
+		if err := json.Unmarshal(answer, &doc); err != nil {
+			return fmt.Errorf("read export: %w", err)
+		}
+		tps, _ := doc["touchpoints"].([]any)
+		touchpoints = append(touchpoints, tps...)
+		next, _ = doc["next"].(string)
+		if next == "" {
+			break
+		}
+	}
+	doc["touchpoints"] = touchpoints
+	whole, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	return printJSON(out, whole)
+}
+
+// profileAPI calls the profile API and prints the JSON answer.
 func profileAPI(ctx context.Context, method, path string, body []byte, out io.Writer) error {
+	answer, err := callAPI(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	return printJSON(out, answer)
+}
+
+// callAPI calls the profile API with the key of DCRM_PROFILE_API_KEY, sending body as JSON when
+// there is one, and returns the answer of a success.
+func callAPI(ctx context.Context, method, path string, body []byte) ([]byte, error) {
 	api, key := os.Getenv("DCRM_API_URL"), os.Getenv("DCRM_PROFILE_API_KEY")
 	if api == "" || key == "" {
-		return fmt.Errorf("DCRM_API_URL and DCRM_PROFILE_API_KEY must be set (source .dcrm/local.env)")
+		return nil, fmt.Errorf("DCRM_API_URL and DCRM_PROFILE_API_KEY must be set (source .dcrm/local.env)")
 	}
 	var reqBody io.Reader
 	if body != nil {
@@ -95,7 +139,7 @@ func profileAPI(ctx context.Context, method, path string, body []byte, out io.Wr
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(api, "/")+path, reqBody)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	if body != nil {
@@ -104,17 +148,17 @@ func profileAPI(ctx context.Context, method, path string, body []byte, out io.Wr
 	client := http.Client{Timeout: 30 * time.Second}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("read answer: %w", err)
+		return nil, fmt.Errorf("read answer: %w", err)
 	}
 	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(answer))
+		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(answer))
 	}
-	return printJSON(out, answer)
+	return answer, nil
 }
 
 func printJSON(out io.Writer, body []byte) error {

@@ -21,7 +21,8 @@ type Person struct {
 	Merged      []string      // ids of the profiles merged into Profile
 	Merges      []Merge       // how each of them joined, oldest first
 	Identifiers []identity.ID // sorted by kind, then value
-	Touchpoints []Touchpoint  // newest first
+	Touchpoints []Touchpoint  // newest first, one page
+	Next        string        // the cursor of the next page of touchpoints; empty on the last
 }
 
 // person reads the live profile that id leads to and the profiles merged into it.
@@ -113,8 +114,10 @@ func (s *Store) allTouchpoints(ctx context.Context, ids []string) ([]touchpointI
 }
 
 // Export returns everything held about the person profile id belongs to (a data-subject access
-// request), or profile.ErrNotFound.
-func (s *Store) Export(ctx context.Context, id string) (Person, error) {
+// request), or profile.ErrNotFound: the profile, its merges and identifiers, and one page of the
+// history (as History pages it: Person.Next continues it), so that a long history never makes one
+// answer too big.
+func (s *Store) Export(ctx context.Context, id string, q HistoryQuery) (Person, error) {
 	live, merged, err := s.person(ctx, id)
 	if err != nil {
 		return Person{}, fmt.Errorf("export %s: %w", id, err)
@@ -122,20 +125,16 @@ func (s *Store) Export(ctx context.Context, id string) (Person, error) {
 	if !live.ErasedAt.IsZero() {
 		return Person{}, fmt.Errorf("export %s: %w", id, profile.ErrNotFound)
 	}
-	ids := append([]string{live.ProfileID}, live.MergedFrom...)
-	items, err := s.allTouchpoints(ctx, ids)
+	q.Type = ""
+	page, err := s.History(ctx, live.ProfileID, q)
 	if err != nil {
 		return Person{}, fmt.Errorf("export %s: %w", id, err)
 	}
-	p := Person{
+	return Person{
 		Profile: live.profile(), Merged: slices.Clone(live.MergedFrom), Merges: merges(merged),
 		Identifiers: identifiersOf(append([]profileItem{live}, merged...)...),
-		Touchpoints: make([]Touchpoint, 0, len(items)),
-	}
-	for _, it := range items {
-		p.Touchpoints = append(p.Touchpoints, it.touchpoint())
-	}
-	return p, nil
+		Touchpoints: page.Touchpoints, Next: page.Next,
+	}, nil
 }
 
 // profileTombstone is what is left of an erased profile.

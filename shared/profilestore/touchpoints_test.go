@@ -215,18 +215,29 @@ func TestExportHoldsEverythingAboutThePerson(t *testing.T) {
 	other := f.record(t, page("x1", "a-other", 4))[0].ProfileID
 
 	for _, id := range []string{desk, phone} {
-		p, err := f.Export(ctx, id)
+		p, err := f.Export(ctx, id, HistoryQuery{})
 		require.NoError(t, err)
 		require.Equal(t, desk, p.Profile.ID)
 		require.Equal(t, "Ann", p.Profile.Traits["name"])
 		require.Equal(t, []string{phone}, p.Merged)
 		require.Equal(t, []identity.ID{identity.AnonymousID("a-desk"), identity.AnonymousID("a-phone"), email(1), identity.UserID("u-1")}, p.Identifiers)
 		require.Equal(t, []string{"m4", "m3", "m2", "m1"}, messageIDs(p.Touchpoints))
+		require.Empty(t, p.Next)
 	}
-	p, err := f.Export(ctx, other)
+	// A long history comes in pages.
+	first, err := f.Export(ctx, phone, HistoryQuery{Limit: 3})
+	require.NoError(t, err)
+	require.Equal(t, []string{"m4", "m3", "m2"}, messageIDs(first.Touchpoints))
+	rest, err := f.Export(ctx, phone, HistoryQuery{Limit: 3, Cursor: first.Next})
+	require.NoError(t, err)
+	require.Equal(t, []string{"m1"}, messageIDs(rest.Touchpoints))
+	require.Empty(t, rest.Next)
+	require.Equal(t, first.Identifiers, rest.Identifiers)
+
+	p, err := f.Export(ctx, other, HistoryQuery{})
 	require.NoError(t, err)
 	require.Equal(t, []string{"x1"}, messageIDs(p.Touchpoints))
-	_, err = f.Export(ctx, "prf_nobody")
+	_, err = f.Export(ctx, "prf_nobody", HistoryQuery{})
 	require.ErrorIs(t, err, profile.ErrNotFound)
 }
 
@@ -278,7 +289,7 @@ func TestEraseLeavesNothingBehind(t *testing.T) {
 		require.ErrorIs(t, err, profile.ErrNotFound)
 		_, err = f.History(ctx, id, HistoryQuery{})
 		require.ErrorIs(t, err, profile.ErrNotFound)
-		_, err = f.Export(ctx, id)
+		_, err = f.Export(ctx, id, HistoryQuery{})
 		require.ErrorIs(t, err, profile.ErrNotFound)
 		_, err = f.Erase(ctx, id)
 		require.ErrorIs(t, err, profile.ErrNotFound)
