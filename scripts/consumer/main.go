@@ -1,0 +1,184 @@
+// Command consumer is an example downstream consumer of dcrm's queues (alerts, triggers, profile
+// updates, failed events): it long-polls them, routes each message by its SQS message attributes
+// `type` and `version`, checks the body against the message's JSON Schema in events/schemas, drops
+// redeliveries by the message's id, prints one JSON line per message, and deletes what it handled.
+// A message it cannot check (unknown type or version, invalid body) is reported and left on the
+// queue, so that after the queue's receive limit it lands in the dead-letter queue for a person to
+// look at: exactly what a real consumer should do with what it does not understand.
+//
+//	go run ./scripts/consumer --queue "$DCRM_ALERTS_QUEUE_URL" --queue "$DCRM_PROFILE_UPDATES_QUEUE_URL" [--once]
+//
+// AWS configuration comes from the SDK's environment (source .dcrm/local.env for the local stack).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/dcrm-project/dcrm/shared/alertqueue"
+)
+
+type queues []string
+
+func (q *queues) String() string     { return fmt.Sprint(*q) }
+func (q *queues) Set(v string) error { *q = append(*q, v); return nil }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "consumer:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("consumer", flag.ContinueOnError)
+	var urls queues
+	fs.Var(&urls, "queue", "URL of a queue to consume (repeat for several)")
+	dir := fs.String("schemas", "events/schemas", "folder of the messages' JSON Schemas")
+	once := fs.Bool("once", false, "stop when every queue is empty instead of polling for ever")
+	wait := fs.Duration("wait", 20*time.Second, "long-poll time per receive (at most 20s)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if len(urls) == 0 {
+		return errors.New("no --queue given")
+	}
+	schemas, err := loadSchemas(*dir)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("load aws config: %w", err)
+	}
+	client := sqs.NewFromConfig(cfg)
+	c := &consumer{schemas: schemas, seen: newSeen(100_000), out: json.NewEncoder(out)}
+	for {
+		empty := true
+		for _, url := range urls {
+			n, err := c.drain(ctx, url, alertqueue.New(client, url), *wait)
+			if err != nil {
+				return err
+			}
+			empty = empty && n == 0
+		}
+		if *once && empty {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// consumer handles messages: checks them, drops repeats, reports them.
+type consumer struct {
+	schemas schemas
+	seen    *seen
+	out     *json.Encoder
+}
+
+// report is the line printed per message.
+type report struct {
+	Queue   string          `json:"queue"`
+	Type    string          `json:"type"`
+	Version int             `json:"version"`
+	ID      string          `json:"id,omitempty"`
+	Outcome string          `json:"outcome"` // handled, repeat, rejected
+	Reason  string          `json:"reason,omitempty"`
+	Body    json.RawMessage `json:"body,omitempty"`
+}
+
+type receiver interface {
+	Receive(ctx context.Context, maxMessages int, wait time.Duration) ([]alertqueue.Delivery, error)
+	Delete(ctx context.Context, d alertqueue.Delivery) error
+}
+
+// drain receives one round of messages from a queue and handles them; it returns how many it got.
+func (c *consumer) drain(ctx context.Context, url string, q receiver, wait time.Duration) (int, error) {
+	ds, err := q.Receive(ctx, 10, wait)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil
+		}
+		return 0, err
+	}
+	for _, d := range ds {
+		r := c.handle(url, d)
+		if err := c.out.Encode(r); err != nil {
+			return 0, err
+		}
+		if r.Outcome == "rejected" {
+			continue // left for the dead-letter queue
+		}
+		if err := q.Delete(ctx, d); err != nil {
+			return 0, err
+		}
+	}
+	return len(ds), nil
+}
+
+// handle checks one delivery. A real consumer would act on it here (update its CRM, send the
+// basket reminder …) before it is deleted.
+func (c *consumer) handle(url string, d alertqueue.Delivery) report {
+	r := report{Queue: url, Type: d.Type, Version: d.Version}
+	if err := c.schemas.check(d.Type, d.Version, d.Body); err != nil {
+		r.Outcome, r.Reason, r.Body = "rejected", err.Error(), d.Body
+		return r
+	}
+	r.ID = messageID(d.Body)
+	if r.ID != "" && !c.seen.add(d.Type+"/"+r.ID) {
+		r.Outcome = "repeat"
+		return r
+	}
+	r.Outcome, r.Body = "handled", d.Body
+	return r
+}
+
+// messageID is the id a message is deduplicated by: messageId, or alertId for alerts.
+func messageID(body []byte) string {
+	var ids struct {
+		MessageID string `json:"messageId"`
+		AlertID   string `json:"alertId"`
+	}
+	_ = json.Unmarshal(body, &ids) // checked against its schema already
+	if ids.MessageID != "" {
+		return ids.MessageID
+	}
+	return ids.AlertID
+}
+
+// seen remembers the latest ids handled, up to a bound.
+type seen struct {
+	ids   map[string]bool
+	order []string
+	limit int
+}
+
+func newSeen(limit int) *seen { return &seen{ids: map[string]bool{}, limit: limit} }
+
+// add returns false if id was seen already.
+func (s *seen) add(id string) bool {
+	if s.ids[id] {
+		return false
+	}
+	if len(s.order) == s.limit {
+		delete(s.ids, s.order[0])
+		s.order = s.order[1:]
+	}
+	s.ids[id] = true
+	s.order = append(s.order, id)
+	return true
+}
