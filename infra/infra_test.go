@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -168,11 +169,11 @@ func TestStateStackHasTheStreams(t *testing.T) {
 }
 
 func TestStateStackHasTheTablesWithTheirKeys(t *testing.T) {
-	if len(synth.topo.Tables) != 4 {
-		t.Fatalf("topology has %d tables, this test expects Profiles, Identities, Keys and Touchpoints", len(synth.topo.Tables))
+	if len(synth.topo.Tables) != 5 {
+		t.Fatalf("topology has %d tables, this test expects Profiles, Identities, Keys, Touchpoints and Models", len(synth.topo.Tables))
 	}
 	check(t, "table count", func() {
-		synth.state.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(4))
+		synth.state.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(5))
 	})
 	for _, tb := range synth.topo.Tables {
 		keys := []interface{}{map[string]interface{}{"AttributeName": tb.PartitionKey, "KeyType": "HASH"}}
@@ -211,6 +212,50 @@ func TestStateStackHasTheTablesWithTheirKeys(t *testing.T) {
 	if _, ok := profiles["TimeToLiveSpecification"]; ok {
 		t.Errorf("Profiles table has a TTL; profiles must not expire")
 	}
+}
+
+func TestStateStackHasTheTablesIndexes(t *testing.T) {
+	for _, tb := range synth.topo.Tables {
+		props := synth.stateJ.resource(t, synth.tableID[tb.Name]).props()
+		gsis, _ := props["GlobalSecondaryIndexes"].([]interface{})
+		if len(gsis) != len(tb.Indexes) {
+			t.Errorf("table %s: %d indexes, want %d", tb.Name, len(gsis), len(tb.Indexes))
+			continue
+		}
+		types := map[string]interface{}{}
+		for _, a := range props["AttributeDefinitions"].([]interface{}) {
+			types[fmt.Sprint(dig(a, "AttributeName"))] = dig(a, "AttributeType")
+		}
+		for i, ix := range tb.Indexes {
+			g := gsis[i]
+			keys := fmt.Sprint(dig(g, "KeySchema", 0, "AttributeName"), " ", dig(g, "KeySchema", 1, "AttributeName"))
+			if dig(g, "IndexName") != ix.Name || keys != fmt.Sprint(ix.PartitionKey, " ", cmp.Or(ix.SortKey, "<nil>")) ||
+				dig(g, "Projection", "ProjectionType") != string(ix.Projection) {
+				t.Errorf("table %s: index %v, want %+v", tb.Name, g, ix)
+			}
+			if dig(g, "ProvisionedThroughput") != nil {
+				t.Errorf("table %s: index %s has provisioned throughput on an on-demand table", tb.Name, ix.Name)
+			}
+			for _, k := range []string{ix.PartitionKey, ix.SortKey} {
+				if k != "" && types[k] != "S" {
+					t.Errorf("table %s: index key %s has type %v, want S", tb.Name, k, types[k])
+				}
+			}
+		}
+	}
+	// Literal: the sparse due index of the profiles, keys only, that the triggers schedule reads.
+	check(t, "due index", func() {
+		synth.state.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), obj(map[string]interface{}{
+			"KeySchema": arr(map[string]interface{}{"AttributeName": "profileId", "KeyType": "HASH"}),
+			"GlobalSecondaryIndexes": arr(map[string]interface{}{
+				"IndexName": "due",
+				"KeySchema": arr(
+					map[string]interface{}{"AttributeName": "dueShard", "KeyType": "HASH"},
+					map[string]interface{}{"AttributeName": "dueAt", "KeyType": "RANGE"}),
+				"Projection": map[string]interface{}{"ProjectionType": "KEYS_ONLY"},
+			}),
+		}))
+	})
 }
 
 func TestStateStackHasTheQueuesWithDeadLetterRedrive(t *testing.T) {
@@ -336,8 +381,44 @@ func TestServiceStackHasOneFunctionPerTopologyFunction(t *testing.T) {
 	if got := envOf(t, "stitch")["DCRM_TOUCHPOINT_TTL"]; got != "9480h" {
 		t.Errorf("stitch DCRM_TOUCHPOINT_TTL = %v, want 9480h", got)
 	}
-	if _, ok := envOf(t, "score")["DCRM_ALERTS_QUEUE_URL"]; !ok {
-		t.Errorf("score has no DCRM_ALERTS_QUEUE_URL")
+	score := envOf(t, "score")
+	for _, k := range []string{"DCRM_ALERTS_QUEUE_URL", "DCRM_PROFILES_TABLE", "DCRM_MODELS_TABLE"} {
+		if _, ok := score[k]; !ok {
+			t.Errorf("score has no %s", k)
+		}
+	}
+	for k, want := range map[string]string{"DCRM_CLV_WEEKS": "52", "DCRM_LAPSE_THRESHOLD": "0.8", "DCRM_FIT_SAMPLE": "20000"} {
+		if score[k] != want {
+			t.Errorf("score %s = %v, want %s", k, score[k], want)
+		}
+	}
+}
+
+// A function that fans out may invoke itself, and nothing else, asynchronously, and Lambda drops
+// a part that waited an hour.
+func TestFanOutFunctionsInvokeThemselves(t *testing.T) {
+	fanOut := 0
+	for _, f := range synth.topo.Functions {
+		id := synth.functionID[f.Name]
+		invokes := synth.serviceJ.roleActions(t, id)[id]["lambda:InvokeFunction"]
+		if invokes != f.FanOut {
+			t.Errorf("function %s may invoke itself: %v, want %v", f.Name, invokes, f.FanOut)
+		}
+		if f.FanOut {
+			fanOut++
+		}
+	}
+	if fn, _ := synth.topo.Function("score"); !fn.FanOut {
+		t.Errorf("score does not fan out")
+	}
+	configs := synth.serviceJ.ofType("AWS::Lambda::EventInvokeConfig")
+	if len(configs) != fanOut {
+		t.Errorf("%d asynchronous invocation configurations, want %d", len(configs), fanOut)
+	}
+	for _, c := range configs {
+		if p := c.props(); p["MaximumEventAgeInSeconds"] != float64(3600) || p["MaximumRetryAttempts"] != float64(2) {
+			t.Errorf("asynchronous invocations: %v, want an hour's age and 2 retries", p)
+		}
 	}
 }
 
@@ -380,6 +461,9 @@ func TestFunctionsGetTheGrantsOfTheirUses(t *testing.T) {
 		for _, u := range f.Uses {
 			id := stateID(u.Resource)
 			allowed[id] = true
+			if tb, _ := synth.topo.Table(u.Resource); len(tb.Indexes) > 0 {
+				allowed[id+"/index/*"] = true
+			}
 			got := actions[id]
 			read := u.Access == topology.Read || u.Access == topology.ReadWrite
 			write := u.Access == topology.Write || u.Access == topology.ReadWrite
@@ -399,6 +483,9 @@ func TestFunctionsGetTheGrantsOfTheirUses(t *testing.T) {
 				t.Errorf("function %s, %s (%s): %s granted = %v, want %v", f.Name, u.Resource, u.Access, writeAction, got[writeAction], write)
 			}
 		}
+		if f.FanOut { // TestFanOutFunctionsInvokeThemselves
+			allowed[synth.functionID[f.Name]] = true
+		}
 		for id := range actions {
 			if !allowed[id] {
 				t.Errorf("function %s has access to %s, which it does not use", f.Name, id)
@@ -411,6 +498,14 @@ func TestFunctionsGetTheGrantsOfTheirUses(t *testing.T) {
 		if !profiles[synth.tableID[table]]["dynamodb:DeleteItem"] {
 			t.Errorf("profiles may not delete from the %s table (erasure)", table)
 		}
+	}
+	// Literal: the triggers function queries the due index and may send triggers.
+	triggers := synth.serviceJ.roleActions(t, synth.functionID["triggers"])
+	if !triggers[synth.tableID[topology.ProfileTable]+"/index/*"]["dynamodb:Query"] {
+		t.Errorf("triggers may not query the indexes of the %s table", topology.ProfileTable)
+	}
+	if !triggers[synth.queueID[topology.TriggerQueue]]["sqs:SendMessage"] {
+		t.Errorf("triggers may not send to the %s queue", topology.TriggerQueue)
 	}
 	if !synth.serviceJ.roleActions(t, synth.functionID["collect"])[synth.streamID[topology.EventStream]]["kinesis:PutRecords"] {
 		t.Errorf("collect may not put records on the event stream")
@@ -549,6 +644,20 @@ func TestSchedulesRunTheirFunctionOnTheirRate(t *testing.T) {
 			"State":              "ENABLED",
 		}))
 	})
+	// The daily fit is the score function, told by the schedule's name in its input.
+	fit := false
+	for _, r := range schedules {
+		p := r.props()
+		var event map[string]interface{}
+		_ = json.Unmarshal([]byte(fmt.Sprint(dig(p, "Target", "Input"))), &event)
+		if p["ScheduleExpression"] == "rate(1 day)" && dig(event, "detail", "schedule") == "fit" &&
+			synth.serviceJ.target(dig(p, "Target", "Arn")) == synth.functionID["score"] {
+			fit = true
+		}
+	}
+	if !fit {
+		t.Errorf("no daily fit schedule running score")
+	}
 }
 
 func TestAlarmsWatchTheMappingAndTheFailureQueues(t *testing.T) {
@@ -821,6 +930,9 @@ func (tm template) roleActions(t *testing.T, functionID string) map[string]map[s
 			for _, r := range resources {
 				id := tm.target(r)
 				if id == "" {
+					id = tm.indexesOf(r)
+				}
+				if id == "" {
 					id = fmt.Sprint(r)
 				}
 				if out[id] == nil {
@@ -833,6 +945,16 @@ func (tm template) roleActions(t *testing.T, functionID string) map[string]map[s
 		}
 	}
 	return out
+}
+
+// indexesOf names the indexes of a table, written {"Fn::Join": ["", [<table arn>, "/index/*"]]}, as
+// "<table logical id>/index/*"; "" if v is something else.
+func (tm template) indexesOf(v interface{}) string {
+	parts, _ := dig(v, "Fn::Join", 1).([]interface{})
+	if len(parts) != 2 || parts[1] != "/index/*" || tm.target(parts[0]) == "" {
+		return ""
+	}
+	return tm.target(parts[0]) + "/index/*"
 }
 
 // dig walks nested maps (string keys) and slices (int keys); nil when the path is absent.

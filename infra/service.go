@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -48,6 +49,9 @@ func newServiceStack(scope constructs.Construct, id string, cfg config, state *s
 
 	for _, f := range t.Functions {
 		s.Functions[f.Name] = newFunction(s.Stack, t, f, cfg.FunctionsDir, state)
+		if f.FanOut {
+			allowFanOut(s.Stack, f.Name, s.Functions[f.Name])
+		}
 	}
 
 	s.API = awsapigatewayv2.NewHttpApi(s.Stack, jsii.String("Api"), &awsapigatewayv2.HttpApiProps{
@@ -117,6 +121,28 @@ func newFunction(stack awscdk.Stack, t topology.Topology, f topology.Function, f
 		grant(t, u, fn, state)
 	}
 	return fn
+}
+
+// fanOutMaxAge is how long an asynchronous invocation of a function that fans out may wait before
+// Lambda drops it: a part of an hourly run that could not start within the hour is left to the
+// next run.
+const fanOutMaxAge = time.Hour
+
+// allowFanOut lets a function invoke itself asynchronously (topology.Function.FanOut). The grant
+// is a policy of its own: in the role's default policy, which the function depends on, it would
+// name the function and make a circular dependency.
+func allowFanOut(stack awscdk.Stack, name string, fn awslambda.Function) {
+	awsiam.NewPolicy(stack, jsii.String(constructID(name)+"FanOutPolicy"), &awsiam.PolicyProps{
+		Roles: &[]awsiam.IRole{fn.Role()},
+		Statements: &[]awsiam.PolicyStatement{awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("lambda:InvokeFunction"),
+			Resources: &[]*string{fn.FunctionArn()},
+		})},
+	})
+	fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+		MaxEventAge:   awscdk.Duration_Seconds(jsii.Number(fanOutMaxAge.Seconds())),
+		RetryAttempts: jsii.Number(2),
+	})
 }
 
 // resourceRef is what a function finds under EnvVar(resource): a table's or stream's name, a

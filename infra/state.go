@@ -68,6 +68,9 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology) *
 			props.TimeToLiveAttribute = jsii.String(tb.TTLAttribute)
 		}
 		table := awsdynamodb.NewTable(s.Stack, jsii.String(tb.Name+"Table"), props)
+		for _, ix := range tb.Indexes {
+			table.AddGlobalSecondaryIndex(indexProps(ix))
+		}
 		s.Tables[tb.Name] = table
 		output(s.Stack, tb.Name+"TableName", t.EnvVar(tb.Name), table.TableName())
 	}
@@ -87,6 +90,23 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology) *
 		output(s.Stack, q.Name+"QueueUrl", t.EnvVar(q.Name), queue.QueueUrl())
 	}
 	return s
+}
+
+// indexProps describes a global secondary index. On an on-demand table it takes no capacity
+// settings; its reads and writes are paid per request like the table's.
+func indexProps(ix topology.Index) *awsdynamodb.GlobalSecondaryIndexProps {
+	props := &awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String(ix.Name),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ix.PartitionKey), Type: awsdynamodb.AttributeType_STRING},
+		ProjectionType: awsdynamodb.ProjectionType(ix.Projection),
+	}
+	if ix.SortKey != "" {
+		props.SortKey = &awsdynamodb.Attribute{Name: jsii.String(ix.SortKey), Type: awsdynamodb.AttributeType_STRING}
+	}
+	if len(ix.NonKeyAttributes) > 0 {
+		props.NonKeyAttributes = jsii.Strings(ix.NonKeyAttributes...)
+	}
+	return props
 }
 
 func queueProps() *awssqs.QueueProps {

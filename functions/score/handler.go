@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,94 +16,226 @@ import (
 	"github.com/dcrm-project/dcrm/shared/scoring"
 )
 
-// segments is how many parallel segments the profile table is read in.
-const segments = 4
+// modelName is the name of the models document in the Models table.
+const modelName = "scoring"
 
 type profileStore interface {
-	Scan(ctx context.Context, segments int, fn func(context.Context, profile.Profile) error) error
-	SaveScore(ctx context.Context, id string, s scoring.Score) error
-	MarkLapseAlerted(ctx context.Context, id string, lastSeen, previous, at time.Time) error
+	ScanSegment(ctx context.Context, segment, total int, fn func(context.Context, profile.Profile) (bool, error)) error
+	CountProfiles(ctx context.Context) (int64, error)
+	SaveScore(ctx context.Context, id string, sc profile.Score) error
+	SaveScoreWithAlert(ctx context.Context, id string, sc profile.Score, previous, at time.Time) error
+}
+
+type modelStore interface {
+	Load(ctx context.Context, name string, doc any) (profilestore.ModelInfo, error)
+	Save(ctx context.Context, name string, doc any, info profilestore.ModelInfo) error
+	Version(ctx context.Context, name string) (int, error)
 }
 
 type sender interface {
 	Send(ctx context.Context, m alert.Message) error
 }
 
+// invoker starts another invocation of this function with the payload, without waiting for it.
+type invoker interface {
+	InvokeAsync(ctx context.Context, payload []byte) error
+}
+
+// sizing says how a run divides its work.
+type sizing struct {
+	PartSize   int // profiles one invocation scores (DCRM_SCORE_PART)
+	Segments   int // parallel scan segments per invocation
+	Workers    int // profiles scored and saved at once per invocation (saves wait on the network)
+	FitSample  int // buyers, and visitors, a fit samples (DCRM_FIT_SAMPLE)
+	FitSegment int // profiles per scan segment when a fit picks segments at random
+	FitReaders int // segments a fit reads at once
+}
+
+var defaultSizing = sizing{PartSize: 200_000, Segments: 4, Workers: 16, FitSample: 20_000, FitSegment: 5_000, FitReaders: 8}
+
 type handler struct {
-	store      profileStore
-	alerts     sender // the alerts queue
-	lapseAfter time.Duration
-	now        func() time.Time
-	log        *slog.Logger
+	store  profileStore
+	models modelStore
+	alerts sender // the alerts queue
+	parts  invoker
+	cfg    scoring.Config
+	size   sizing
+	now    func() time.Time
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	cached *scoring.Models // the models this container last loaded
 }
 
-// summary is what a run returns.
+// event is what the function is invoked with: a scheduler event (its detail names the schedule),
+// the operator's "run now" ({"schedule": "fit", "time": ...}), a part of a run sent by the run's
+// planner, or anything else (a score run now).
+type event struct {
+	Time     time.Time `json:"time"`
+	Schedule string    `json:"schedule"`
+	Detail   struct {
+		Schedule string `json:"schedule"`
+	} `json:"detail"`
+	Part *part `json:"part"`
+}
+
+// summary is what an invocation returns.
 type summary struct {
-	AsOf       time.Time `json:"asOf"`
-	Scored     int64     `json:"scored"`
-	AlertsSent int64     `json:"alertsSent"`
+	Mode         string      `json:"mode"` // fit, score (a run: planned, or scored at once), part
+	AsOf         time.Time   `json:"asOf"`
+	ModelVersion int         `json:"modelVersion"`
+	Parts        int         `json:"parts,omitempty"` // invocations a run was divided into
+	Scored       int64       `json:"scored"`
+	Written      int64       `json:"written"`
+	Skipped      int64       `json:"skipped"`           // scores not written: nothing decisive changed (scoring.Config.Write)
+	Partial      int64       `json:"partial,omitempty"` // profiles with a part of their score left out (logged)
+	AlertsSent   int64       `json:"alertsSent"`
+	Fit          *fitSummary `json:"fit,omitempty"`
+	FirstFit     *fitSummary `json:"firstFit,omitempty"` // a run that had to fit first, there being no models
 }
 
-// handle scores every live profile and raises lapse alerts. It accepts any JSON event; when the
-// event carries a "time" (as EventBridge Scheduler events do), scores are computed as of that time,
-// so a retried invocation of the same schedule computes the same figures.
-func (h *handler) handle(ctx context.Context, event json.RawMessage) (summary, error) {
-	sum := summary{AsOf: asOf(event, h.now)}
-	var scored, sent atomic.Int64
-	err := h.store.Scan(ctx, segments, func(ctx context.Context, p profile.Profile) error {
-		ok, alerted, err := h.score(ctx, p, sum.AsOf)
-		if ok {
-			scored.Add(1)
+// handle reads the event and runs what it asks for. Scores are computed as of the event's "time"
+// when it has one (as EventBridge Scheduler events do), so a retried invocation of the same
+// schedule computes the same figures.
+func (h *handler) handle(ctx context.Context, raw json.RawMessage) (summary, error) {
+	var e event
+	if json.Unmarshal(raw, &e) != nil {
+		e = event{}
+	}
+	asOf := e.Time.UTC()
+	if e.Time.IsZero() {
+		asOf = h.now().UTC()
+	}
+	switch {
+	case e.Part != nil:
+		return h.scorePart(ctx, *e.Part)
+	case e.Schedule == "fit" || e.Detail.Schedule == "fit":
+		return h.fit(ctx, asOf)
+	}
+	return h.run(ctx, asOf)
+}
+
+// modelsNow returns the current models, loading them when their version changed since this
+// container last did; nil when none were fitted yet.
+func (h *handler) modelsNow(ctx context.Context) (*scoring.Models, error) {
+	v, err := h.models.Version(ctx, modelName)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if v == 0 {
+		return nil, nil
+	}
+	if h.cached != nil && h.cached.Version == v {
+		return h.cached, nil
+	}
+	var m scoring.Models
+	info, err := h.models.Load(ctx, modelName, &m)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("models version %d: %w", info.Version, err)
+	}
+	h.cached = &m
+	return h.cached, nil
+}
+
+// counters add up what the workers of an invocation did.
+type counters struct {
+	scored, written, skipped, partial, sent atomic.Int64
+	logged                                  atomic.Int64 // partial scores logged
+}
+
+func (c *counters) into(s *summary) {
+	s.Scored, s.Written, s.Skipped, s.Partial, s.AlertsSent = c.scored.Load(), c.written.Load(), c.skipped.Load(), c.partial.Load(), c.sent.Load()
+}
+
+// maxLogged bounds the partial scores an invocation logs one by one; the summary counts them all.
+const maxLogged = 20
+
+// scoreOne scores a profile, saves the score when it must be (scoring.Config.Write), and, when the customer
+// crossed the lapse line, sends the alert and then records it with the score. A crash between the
+// two sends the alert again on the next run, with the same alertId, rather than losing it.
+func (h *handler) scoreOne(ctx context.Context, p profile.Profile, m *scoring.Models, asOf time.Time, c *counters) error {
+	sc, crossed, err := h.cfg.Rate(p, m, asOf)
+	c.scored.Add(1)
+	if err != nil {
+		c.partial.Add(1)
+		if c.logged.Add(1) <= maxLogged {
+			h.log.WarnContext(ctx, "part of a score left out", slog.String("profileId", p.ID), slog.String("reason", err.Error()))
 		}
-		if alerted {
-			sent.Add(1)
+	}
+	if crossed == nil {
+		if !h.cfg.Write(p.ID, p.Score, sc) {
+			c.skipped.Add(1)
+			return nil
+		}
+		err := h.store.SaveScore(ctx, p.ID, sc)
+		if errors.Is(err, profile.ErrNotFound) {
+			return nil // erased since the scan read it
+		}
+		if err == nil {
+			c.written.Add(1)
 		}
 		return err
-	})
-	sum.Scored, sum.AlertsSent = scored.Load(), sent.Load()
-	if err != nil {
-		return sum, fmt.Errorf("score profiles: %w", err)
 	}
-	h.log.InfoContext(ctx, "profiles scored", slog.Time("asOf", sum.AsOf), slog.Int64("scored", sum.Scored), slog.Int64("alertsSent", sum.AlertsSent))
-	return sum, nil
-}
-
-// score rates one profile and, if it lapsed and no alert was raised for this lapse, sends the alert
-// and then records it. A crash between the two sends the alert again on the next run, with the
-// same alertId, rather than losing it.
-func (h *handler) score(ctx context.Context, p profile.Profile, now time.Time) (scored, alerted bool, err error) {
-	if p.LastSeen.IsZero() {
-		return false, false, nil
+	if err := h.alerts.Send(ctx, alert.NewLapseV2(p, sc, *crossed, p.LapseAlertedAt)); err != nil {
+		return fmt.Errorf("alert lapse of %s: %w", p.ID, err)
 	}
-	err = h.store.SaveScore(ctx, p.ID, scoring.Rate(p.LastSeen, p.Counts.Events, now))
-	if errors.Is(err, profile.ErrNotFound) {
-		return false, false, nil // erased since the scan read it
-	}
-	if err != nil {
-		return false, false, err
-	}
-	if !scoring.Lapsed(p.LastSeen, p.LapseAlertedAt, now, h.lapseAfter) {
-		return true, false, nil
-	}
-	if err := h.alerts.Send(ctx, alert.NewLapse(p, now)); err != nil {
-		return true, false, fmt.Errorf("alert lapse of %s: %w", p.ID, err)
-	}
-	err = h.store.MarkLapseAlerted(ctx, p.ID, p.LastSeen, p.LapseAlertedAt, now)
+	c.sent.Add(1)
+	err = h.store.SaveScoreWithAlert(ctx, p.ID, sc, p.LapseAlertedAt, asOf)
 	if errors.Is(err, profilestore.ErrChanged) {
-		// The customer came back, or another run recorded this lapse, since the scan read it.
-		h.log.InfoContext(ctx, "profile changed while its lapse was alerted", slog.String("profileId", p.ID))
-		return true, true, nil
+		// Another run recorded this crossing since the scan read the profile, or it was erased.
+		h.log.InfoContext(ctx, "lapse alert recorded by another run", slog.String("profileId", p.ID))
+		return nil
 	}
-	return true, true, err
+	if err == nil {
+		c.written.Add(1)
+	}
+	return err
 }
 
-// asOf is the event's "time" if it has one, else the clock's.
-func asOf(event json.RawMessage, now func() time.Time) time.Time {
-	var e struct {
-		Time time.Time `json:"time"`
+// scoreSegments scans the given segments of total, each in a goroutine of its own, and scores
+// what they read with h.size.Workers workers. The first error stops everything and is returned.
+func (h *handler) scoreSegments(ctx context.Context, segments []int, total int, m *scoring.Models, asOf time.Time, c *counters) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	profiles := make(chan profile.Profile, 4*max(h.size.Workers, 1))
+	var scans, workers sync.WaitGroup
+	for _, seg := range segments {
+		scans.Go(func() {
+			err := h.store.ScanSegment(ctx, seg, total, func(ctx context.Context, p profile.Profile) (bool, error) {
+				select {
+				case profiles <- p:
+					return true, nil
+				case <-ctx.Done():
+					return false, context.Cause(ctx)
+				}
+			})
+			if err != nil {
+				cancel(err)
+			}
+		})
 	}
-	if json.Unmarshal(event, &e) == nil && !e.Time.IsZero() {
-		return e.Time.UTC()
+	for range max(h.size.Workers, 1) {
+		workers.Go(func() {
+			for p := range profiles {
+				if ctx.Err() != nil {
+					continue // drain
+				}
+				if err := h.scoreOne(ctx, p, m, asOf, c); err != nil {
+					cancel(err)
+				}
+			}
+		})
 	}
-	return now().UTC()
+	scans.Wait()
+	close(profiles)
+	workers.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
 }

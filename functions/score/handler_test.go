@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,8 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,18 +30,27 @@ import (
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/rfm"
 	"github.com/dcrm-project/dcrm/shared/scoring"
 )
 
 var (
 	quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-	// scheduled is the time of the golden scheduler event.
-	scheduled = time.Date(2025, 3, 15, 12, 0, 0, 0, time.UTC)
+	// The population is the start of the CDNOW cohort (first purchases in 1997 Q1): the fit runs
+	// the day after the paper's calibration period ends, the hourly score a few hours later.
+	calibrationEnd = time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC)
+	fitAt          = time.Date(1997, 10, 1, 6, 0, 0, 0, time.UTC)
+	scoreAt        = time.Date(1997, 10, 1, 12, 0, 0, 0, time.UTC)
 )
 
-func golden(t *testing.T) json.RawMessage {
+func scheduledEvent(schedule string, at time.Time) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"version":"0","detail-type":"Scheduled Event","source":"aws.scheduler","time":%q,"detail":{"schedule":%q,"attempt":"1"}}`,
+		at.Format(time.RFC3339), schedule))
+}
+
+func golden(t *testing.T, name string) json.RawMessage {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "events", "scheduler", "score.json"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", "scheduler", name))
 	require.NoError(t, err)
 	return raw
 }
@@ -43,33 +58,45 @@ func golden(t *testing.T) json.RawMessage {
 type stack struct {
 	h      *handler
 	store  *profilestore.Store
+	models *profilestore.ModelStore
 	alerts *alertqueue.Queue
+	env    map[string]string // the function's environment for these resources
 	n      int
 }
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	e := localaws.Reachable(t)
-	tables := profilestore.Tables{
-		Profiles:   localaws.NewTopologyTable(t, topology.ProfileTable),
-		Identities: localaws.NewTopologyTable(t, topology.IdentityTable),
+	profiles, models, queue := localaws.NewTopologyTable(t, topology.ProfileTable), localaws.NewTopologyTable(t, topology.ModelTable), localaws.NewQueue(t)
+	tables := profilestore.Tables{Profiles: profiles, Identities: localaws.NewTopologyTable(t, topology.IdentityTable)}
+	st := &stack{
+		store:  profilestore.New(e.Dynamo(), tables),
+		models: profilestore.NewModelStore(e.Dynamo(), models),
+		alerts: alertqueue.New(e.SQSClient(), queue),
 	}
-	st := &stack{store: profilestore.New(e.Dynamo(), tables), alerts: alertqueue.New(e.SQSClient(), localaws.NewQueue(t))}
-	st.h = &handler{store: st.store, alerts: st.alerts, lapseAfter: 720 * time.Hour, now: time.Now, log: quiet}
+	top := topology.Default()
+	st.env = map[string]string{top.EnvVar(topology.ProfileTable): profiles, top.EnvVar(topology.ModelTable): models, top.EnvVar(topology.AlertQueue): queue}
+	size := defaultSizing
+	size.FitSample = 100_000 // the whole population
+	st.h = &handler{store: st.store, models: st.models, alerts: st.alerts, cfg: scoring.Default, size: size, now: time.Now, log: quiet}
 	return st
 }
 
-// seen records n page views of a visitor (and, with a user id, one identify), the last at last.
-func (st *stack) seen(t *testing.T, anon, user string, n int, last time.Time) {
+// record records activities through the store, as stitch does, in batches.
+func (st *stack) record(t *testing.T, acts []profile.Activity) {
 	t.Helper()
-	for i := range n {
-		st.n++
-		a := profile.Activity{MessageID: fmt.Sprintf("m%d", st.n), Type: beacon.Page, AnonymousID: anon, At: last.Add(-time.Duration(n-1-i) * time.Minute)}
-		if user != "" && i == n-1 {
-			a.Type, a.UserID = beacon.Identify, user
+	for len(acts) > 0 {
+		n := min(len(acts), 200)
+		var in []profilestore.Input
+		for _, a := range acts[:n] {
+			st.n++
+			a.MessageID = fmt.Sprintf("m%d", st.n)
+			in = append(in, profilestore.Input{Activity: a})
 		}
-		_, err := st.store.Record(context.Background(), a)
-		require.NoError(t, err)
+		for _, o := range st.store.RecordAll(context.Background(), in) {
+			require.NoError(t, o.Err)
+		}
+		acts = acts[n:]
 	}
 }
 
@@ -100,133 +127,501 @@ func (st *stack) drain(t *testing.T, want int) []alertqueue.Delivery {
 	return got
 }
 
-func TestScoresAndOneAlertPerLapse(t *testing.T) {
-	st := newStack(t)
-	st.seen(t, "a-lapsed", "u-lapsed", 3, scheduled.Add(-42*24*time.Hour))
-	st.seen(t, "a-active", "", 12, scheduled.Add(-50*time.Hour))
-	st.seen(t, "a-desk", "u-two", 2, scheduled.Add(-10*24*time.Hour))
-	st.seen(t, "a-phone", "u-two", 2, scheduled.Add(-9*24*time.Hour)) // merges into u-two's profile
+// shop is a population: the first CDNOW customers with their orders of the calibration period
+// (each a track "Order Completed" at noon, under user id cdnow-<id>), and anonymous visitors who
+// never bought.
+type shop struct {
+	acts   []profile.Activity
+	orders []rfm.Order // every order recorded, for the reference RFM
+	buyers []string    // user ids
+	guests []string    // anonymous ids
+}
 
-	sum, err := st.h.handle(context.Background(), golden(t))
+func newShop(t *testing.T, customers, visitors int) shop {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
-	require.Equal(t, summary{AsOf: scheduled, Scored: 3, AlertsSent: 1}, sum, "merged profiles are not scored")
-
-	lapsed := st.profile(t, identity.UserID("u-lapsed"))
-	require.Equal(t, &scoring.Score{RecencyDays: 42, Frequency: 3, RecencyScore: 3, FrequencyScore: 2, Score: 3, Segment: scoring.NeedsAttention, ScoredAt: scheduled}, lapsed.Score)
-	require.Equal(t, scheduled, lapsed.LapseAlertedAt)
-	active := st.profile(t, identity.AnonymousID("a-active"))
-	require.Equal(t, &scoring.Score{RecencyDays: 2, Frequency: 12, RecencyScore: 5, FrequencyScore: 3, Score: 4, Segment: scoring.Promising, ScoredAt: scheduled}, active.Score)
-	require.True(t, active.LapseAlertedAt.IsZero())
-	two := st.profile(t, identity.UserID("u-two"))
-	require.Equal(t, &scoring.Score{RecencyDays: 9, Frequency: 4, RecencyScore: 4, FrequencyScore: 2, Score: 3, Segment: scoring.Promising, ScoredAt: scheduled}, two.Score)
-
-	// A second run, later, raises nothing new.
-	st.h.now = func() time.Time { return scheduled.Add(time.Hour) }
-	sum, err = st.h.handle(context.Background(), json.RawMessage(`{}`))
+	f, err := os.Open(filepath.Join(root, "..", "shared", "datasets", "cdnow", "CDNOW_sample.txt"))
 	require.NoError(t, err)
-	require.Equal(t, summary{AsOf: scheduled.Add(time.Hour), Scored: 3, AlertsSent: 0}, sum)
-
-	got := st.drain(t, 1)
-	require.Equal(t, alert.TypeLapse, got[0].Type)
-	require.Equal(t, 1, got[0].Version)
-	var l alert.Lapse
-	require.NoError(t, json.Unmarshal(got[0].Body, &l))
-	require.Equal(t, alert.Lapse{
-		Type: "lapse", Version: 1, AlertID: alert.LapseID(lapsed.ID, lapsed.LastSeen), ProfileID: lapsed.ID,
-		UserID: "u-lapsed", AnonymousIDs: []string{"a-lapsed"}, LastSeen: scheduled.Add(-42 * 24 * time.Hour),
-		InactiveDays: 42, RaisedAt: scheduled,
-	}, l)
-
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", "alert-lapse.v1.json"))
-	require.NoError(t, err)
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(got[0].Body))
-	require.NoError(t, err)
-	require.NoError(t, schema.Validate(doc), "the alert as sent matches its schema")
-
-	// The customer comes back, then lapses again: that is a new lapse, with a new alert.
-	st.seen(t, "a-lapsed", "", 1, scheduled.Add(2*24*time.Hour))
-	st.h.now = func() time.Time { return scheduled.Add(40 * 24 * time.Hour) }
-	sum, err = st.h.handle(context.Background(), json.RawMessage(`null`))
-	require.NoError(t, err)
-	require.Equal(t, int64(3), sum.AlertsSent, "every profile has lapsed by now")
-	var again alert.Lapse
-	for _, d := range st.drain(t, 3) {
-		var x alert.Lapse
-		require.NoError(t, json.Unmarshal(d.Body, &x))
-		if x.ProfileID == lapsed.ID {
-			again = x
+	defer f.Close()
+	var s shop
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text()) // master id, sample id, yyyymmdd, CDs, dollars
+		day, err := time.Parse("20060102", fs[2])
+		require.NoError(t, err)
+		amount, err := strconv.ParseFloat(fs[4], 64)
+		require.NoError(t, err)
+		user := "cdnow-" + fs[1]
+		if !seen[user] {
+			if len(seen) == customers {
+				break // the file is sorted by customer
+			}
+			seen[user] = true
+			s.buyers = append(s.buyers, user)
+		}
+		if day.After(calibrationEnd) {
+			continue
+		}
+		at := day.Add(12 * time.Hour)
+		s.acts = append(s.acts, profile.Activity{Type: beacon.Track, UserID: user, At: at, Event: "Order Completed",
+			OrderID: fmt.Sprintf("o-%s-%d", user, len(s.orders)), Revenue: amount,
+			Products: []profile.Line{{ProductID: fmt.Sprintf("cd-%d", len(s.orders)%7), Quantity: 1, Price: amount}}})
+		s.orders = append(s.orders, rfm.Order{CustomerID: user, Date: at, Revenue: amount})
+	}
+	require.NoError(t, sc.Err())
+	for i := range visitors {
+		anon := fmt.Sprintf("guest-%03d", i)
+		s.guests = append(s.guests, anon)
+		for v := range 1 + i%6 {
+			at := fitAt.Add(-time.Duration(1+(i*7+v*11)%80) * 24 * time.Hour)
+			s.acts = append(s.acts, profile.Activity{Type: beacon.Page, AnonymousID: anon, At: at, Page: "/"},
+				profile.Activity{Type: beacon.Track, AnonymousID: anon, At: at.Add(time.Minute), Event: "Product Viewed",
+					Products: []profile.Line{{ProductID: fmt.Sprintf("cd-%d", (i+v)%7), Quantity: 1}}})
 		}
 	}
-	require.NotEqual(t, l.AlertID, again.AlertID)
-	require.Equal(t, 38, again.InactiveDays)
+	return s
 }
 
-// failingMark makes the first MarkLapseAlerted fail, as a crash after sending would.
-type failingMark struct {
+func TestFitThenScoreAPopulation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStack(t)
+	s := newShop(t, 300, 40)
+	start := time.Now()
+	st.record(t, s.acts)
+	t.Logf("recorded %d activities in %s", len(s.acts), time.Since(start))
+
+	fitted, err := st.h.handle(ctx, scheduledEvent("fit", fitAt))
+	t.Logf("fitted in %s", time.Since(start))
+	require.NoError(t, err)
+	require.Equal(t, "fit", fitted.Mode)
+	require.Equal(t, 1, fitted.ModelVersion)
+	require.Equal(t, scoring.Size{Read: 340, Buyers: 300, RepeatBuyers: fitted.Fit.Sample.RepeatBuyers, Visitors: 40}, fitted.Fit.Sample)
+	require.Greater(t, fitted.Fit.Sample.RepeatBuyers, 100)
+	require.Empty(t, fitted.Fit.Notes, "every model fitted")
+	var m scoring.Models
+	info, err := st.models.Load(ctx, modelName, &m)
+	require.NoError(t, err)
+	require.Equal(t, 1, info.Version)
+	require.Equal(t, fitAt, info.FittedAt)
+	require.Equal(t, 340, info.Sample)
+	require.Equal(t, fitAt, m.Purchase.FittedAt)
+	require.Equal(t, 300, m.Purchase.N)
+
+	// A retry of the same fit changes nothing.
+	again, err := st.h.handle(ctx, scheduledEvent("fit", fitAt))
+	require.NoError(t, err)
+	require.True(t, again.Fit.Replayed)
+	v, err := st.models.Version(ctx, modelName)
+	require.NoError(t, err)
+	require.Equal(t, 1, v)
+
+	sum, err := st.h.handle(ctx, scheduledEvent("score", scoreAt))
+	t.Logf("scored in %s", time.Since(start))
+	require.NoError(t, err)
+	require.Equal(t, "score", sum.Mode)
+	require.Equal(t, 1, sum.Parts)
+	require.Equal(t, int64(340), sum.Scored)
+	require.Equal(t, int64(340), sum.Written)
+	require.Zero(t, sum.Partial)
+
+	// RFM on the store's population is rfm.ScoreAll's on the same customers.
+	customers, ignored := rfm.Customers(s.orders, fitAt)
+	require.Zero(t, ignored)
+	want, _, err := rfm.ScoreAll(customers, fitAt, rfm.ConventionR)
+	require.NoError(t, err)
+	require.Len(t, want, 300)
+	above, withActions := 0, 0
+	var alerted profile.Profile
+	for _, w := range want {
+		p := st.profile(t, identity.UserID(w.ID))
+		sc := p.Score
+		require.NotNil(t, sc, w.ID)
+		require.Equal(t, scoreAt, sc.ScoredAt)
+		require.Equal(t, 1, sc.ModelVersion)
+		require.Equal(t, profile.VariantRFM, sc.RFM.Variant)
+		require.Equal(t, [5]int{w.RecencyDays, w.Frequency, w.R, w.F, w.M}, [5]int{sc.RFM.RecencyDays, sc.RFM.Frequency, sc.RFM.R, sc.RFM.F, sc.RFM.M}, w.ID)
+		require.InDelta(t, w.Monetary, sc.RFM.Monetary, 1e-6, w.ID)
+		require.Equal(t, rfm.DefaultSegments.Name(w), sc.RFM.Segment)
+		require.NotNil(t, sc.Value, w.ID)
+		require.Greater(t, sc.Value.PAlive, 0.0)
+		require.LessOrEqual(t, sc.Value.PAlive, 1.0)
+		require.GreaterOrEqual(t, sc.Value.CLV, 0.0)
+		require.Equal(t, p.Orders[0].At, sc.FirstOrderAt)
+		require.Equal(t, sc.Value.PAlive, sc.Lapse.PAlive)
+		if len(sc.NextActions) > 0 {
+			withActions++
+		}
+		if sc.Lapse.Above {
+			above++
+			require.Equal(t, scoreAt, p.LapseAlertedAt)
+			alerted = p
+		} else {
+			require.True(t, p.LapseAlertedAt.IsZero())
+		}
+	}
+	require.Positive(t, above, "customers who bought early and never again are at risk by October")
+	require.Positive(t, withActions, "win-backs and recommendations")
+	require.Equal(t, int64(above), sum.AlertsSent)
+	for _, g := range s.guests {
+		sc := st.profile(t, identity.AnonymousID(g)).Score
+		require.Equal(t, profile.VariantEngagement, sc.RFM.Variant, g)
+		require.Contains(t, []string{"Hot Prospects", "Engaged", "New Visitors", "Browsing", "Lapsing", "Cold"}, sc.RFM.Segment)
+		require.Nil(t, sc.Value)
+		require.False(t, sc.Lapse.Above, "a visitor who never bought is not alerted on")
+	}
+
+	// The alerts: one per crossing, version 2, valid against their schema, figures as scored.
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", "alert-lapse.v2.json"))
+	require.NoError(t, err)
+	ids := map[string]bool{}
+	var mine alert.LapseV2
+	for _, d := range st.drain(t, above) {
+		require.Equal(t, alert.TypeLapse, d.Type)
+		require.Equal(t, 2, d.Version)
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(d.Body))
+		require.NoError(t, err)
+		require.NoError(t, schema.Validate(doc), "the alert as sent matches its schema")
+		var l alert.LapseV2
+		require.NoError(t, json.Unmarshal(d.Body, &l))
+		require.False(t, ids[l.AlertID], "one alert per crossing")
+		ids[l.AlertID] = true
+		if l.ProfileID == alerted.ID {
+			mine = l
+		}
+	}
+	sc := alerted.Score
+	require.Equal(t, alert.LapseV2{
+		Type: "lapse", Version: 2, AlertID: alert.LapseV2ID(alerted.ID, time.Time{}), ProfileID: alerted.ID, UserID: alerted.UserID,
+		AnonymousIDs: []string{}, LastSeen: alerted.LastSeen, InactiveDays: scoring.DaysSince(alerted.LastSeen, scoreAt),
+		Risk: sc.Lapse.Risk, PAlive: sc.Value.PAlive, Activity: sc.Lapse.Activity, RecentVisits: sc.Lapse.RecentVisits,
+		ExpectedVisits: sc.Lapse.ExpectedVisits, Value: sc.Value.CLV, CLV: &sc.Value.CLV, Revenue: alerted.Revenue,
+		Segment: sc.RFM.Segment, Reason: mine.Reason, RaisedAt: scoreAt,
+	}, mine)
+	require.Contains(t, mine.Reason, "P(alive)")
+
+	// An hour later: no alert again, and nothing decisive changed, so the only scores written are
+	// drifted ones whose daily hour this is.
+	sum, err = st.h.handle(ctx, scheduledEvent("score", scoreAt.Add(time.Hour)))
+	require.NoError(t, err)
+	require.Equal(t, int64(340), sum.Scored)
+	require.Zero(t, sum.AlertsSent)
+	require.Equal(t, int64(340), sum.Written+sum.Skipped)
+	rewritten := 0
+	for _, id := range s.buyers {
+		if p := st.profile(t, identity.UserID(id)); p.Score.ScoredAt.Equal(scoreAt.Add(time.Hour)) {
+			require.Equal(t, 13, scoring.Slot(p.ID, 24*time.Hour), "a score rewritten within the day is one in its hour")
+			rewritten++
+		}
+	}
+	require.Less(t, rewritten, 300/24*3)
+
+	// The alerted customer buys again: under the line, and the profile API shows the new score.
+	st.record(t, []profile.Activity{{Type: beacon.Track, UserID: alerted.UserID, At: scoreAt.Add(90 * time.Minute),
+		Event: "Order Completed", OrderID: "o-back", Revenue: 30}})
+	sum, err = st.h.handle(ctx, scheduledEvent("score", scoreAt.Add(2*time.Hour)))
+	require.NoError(t, err)
+	require.Zero(t, sum.AlertsSent)
+	back := st.profile(t, identity.UserID(alerted.UserID))
+	require.Equal(t, scoreAt.Add(2*time.Hour), back.Score.ScoredAt, "a new order is written at once")
+	require.False(t, back.Score.Lapse.Above)
+	require.Greater(t, back.Score.Value.PAlive, alerted.Score.Value.PAlive)
+	require.Equal(t, 0, back.Score.RFM.RecencyDays)
+	require.Equal(t, scoreAt, back.LapseAlertedAt, "the last alert stays recorded")
+	view, err := json.Marshal(back.View())
+	require.NoError(t, err)
+	for _, field := range []string{`"rfm":{"variant":"rfm"`, `"segment":`, `"clv":`, `"pAlive":`, `"lapse":{"risk":`} {
+		require.Contains(t, string(view), field)
+	}
+	view, err = json.Marshal(st.profile(t, identity.AnonymousID(s.guests[0])).View())
+	require.NoError(t, err)
+	require.Contains(t, string(view), `"nextActions":[{"kind":"remind-viewed","product":"cd-0"`)
+	st.drain(t, 0)
+}
+
+// failingSave makes the first SaveScoreWithAlert fail, as a crash after sending would.
+type failingSave struct {
 	*profilestore.Store
 	failed bool
+	mu     sync.Mutex
 }
 
-func (f *failingMark) MarkLapseAlerted(ctx context.Context, id string, lastSeen, previous, at time.Time) error {
-	if !f.failed {
-		f.failed = true
+func (f *failingSave) SaveScoreWithAlert(ctx context.Context, id string, sc profile.Score, previous, at time.Time) error {
+	f.mu.Lock()
+	first := !f.failed
+	f.failed = true
+	f.mu.Unlock()
+	if first {
 		return errors.New("connection reset")
 	}
-	return f.Store.MarkLapseAlerted(ctx, id, lastSeen, previous, at)
+	return f.Store.SaveScoreWithAlert(ctx, id, sc, previous, at)
+}
+
+// A customer who visited every five days for months, bought once, and went quiet: without a
+// purchase model (too few buyers) the activity risk alone crosses the line.
+func lapser(user string, at time.Time) []profile.Activity {
+	acts := []profile.Activity{{Type: beacon.Track, UserID: user, At: at.Add(-60 * 24 * time.Hour), Event: "Order Completed", OrderID: "o-" + user, Revenue: 120}}
+	for d := 110; d >= 40; d -= 5 {
+		acts = append(acts, profile.Activity{Type: beacon.Page, UserID: user, At: at.Add(-time.Duration(d) * 24 * time.Hour), Page: "/"})
+	}
+	return acts
 }
 
 func TestAlertIsResentNotLostAfterACrash(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
 	st := newStack(t)
-	st.seen(t, "a-lapsed", "", 2, scheduled.Add(-60*24*time.Hour))
-	st.h.store = &failingMark{Store: st.store}
+	st.record(t, lapser("u-lapsed", scoreAt))
+	st.h.store = &failingSave{Store: st.store}
 
-	_, err := st.h.handle(context.Background(), golden(t))
+	_, err := st.h.handle(ctx, scheduledEvent("score", scoreAt))
 	require.ErrorContains(t, err, "connection reset")
-	sum, err := st.h.handle(context.Background(), golden(t))
+	sum, err := st.h.handle(ctx, scheduledEvent("score", scoreAt))
 	require.NoError(t, err)
 	require.Equal(t, int64(1), sum.AlertsSent)
-	sum, err = st.h.handle(context.Background(), golden(t))
+	require.Equal(t, 1, sum.ModelVersion, "the first run fitted models, there being none")
+	var m scoring.Models
+	_, err = st.models.Load(ctx, modelName, &m)
 	require.NoError(t, err)
-	require.Equal(t, int64(0), sum.AlertsSent)
+	require.Contains(t, m.Notes, "no purchase models: 1 buyers in the sample, at least 200 needed")
+	sum, err = st.h.handle(ctx, scheduledEvent("score", scoreAt.Add(time.Hour)))
+	require.NoError(t, err)
+	require.Zero(t, sum.AlertsSent)
 
 	got := st.drain(t, 2)
-	var first, second alert.Lapse
+	var first, second alert.LapseV2
 	require.NoError(t, json.Unmarshal(got[0].Body, &first))
 	require.NoError(t, json.Unmarshal(got[1].Body, &second))
 	require.Equal(t, first.AlertID, second.AlertID, "a re-sent alert carries the same alertId")
+	require.Nil(t, first.CLV, "no purchase model: no CLV")
+	require.Equal(t, 120.0, first.Value, "the revenue stands for the value")
+	require.Equal(t, 1.0, first.PAlive)
 }
 
-func TestAnyJSONEvent(t *testing.T) {
-	clock := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
-	now := func() time.Time { return clock }
-	for _, ev := range []string{`{}`, `null`, `"run now"`, `[1,2]`, `{"time":"not a time"}`} {
-		require.Equal(t, clock, asOf(json.RawMessage(ev), now), ev)
+// sameFunction runs the parts a planner sends in this process, as Lambda runs asynchronous
+// invocations: each in the background, on a handler of its own (another execution environment).
+type sameFunction struct {
+	st       *stack
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	payloads [][]byte
+	results  []summary
+	errs     []error
+}
+
+func (f *sameFunction) InvokeAsync(_ context.Context, payload []byte) error {
+	f.mu.Lock()
+	f.payloads = append(f.payloads, payload)
+	f.mu.Unlock()
+	h := &handler{store: f.st.store, models: f.st.models, alerts: f.st.alerts, cfg: f.st.h.cfg, size: f.st.h.size, now: time.Now, log: quiet}
+	f.wg.Go(func() {
+		sum, err := h.handle(context.Background(), payload)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.results, f.errs = append(f.results, sum), append(f.errs, err)
+	})
+	return nil
+}
+
+func TestFanOutScoresEveryProfileOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStack(t)
+	s := newShop(t, 0, 60)
+	st.record(t, s.acts)
+	parts := &sameFunction{st: st}
+	st.h.parts = parts
+	st.h.size.PartSize = 15
+
+	sum, err := st.h.handle(ctx, scheduledEvent("score", scoreAt))
+	require.NoError(t, err)
+	require.Equal(t, 4, sum.Parts)
+	require.Zero(t, sum.Scored, "the planner scores nothing itself")
+	parts.wg.Wait()
+	require.Len(t, parts.payloads, 4)
+	var scored int64
+	for i, r := range parts.results {
+		require.NoError(t, parts.errs[i])
+		require.Equal(t, "part", r.Mode)
+		require.Equal(t, scoreAt, r.AsOf)
+		scored += r.Scored
 	}
-	require.Equal(t, time.Date(2025, 3, 15, 12, 0, 0, 0, time.UTC), asOf(golden(t), now))
+	require.Equal(t, int64(60), scored, "every profile scored exactly once")
+	for _, g := range s.guests {
+		require.Equal(t, scoreAt, st.profile(t, identity.AnonymousID(g)).Score.ScoredAt)
+	}
+	var p struct {
+		Part part      `json:"part"`
+		Time time.Time `json:"time"`
+	}
+	require.NoError(t, json.Unmarshal(parts.payloads[0], &p))
+	require.Equal(t, 4, p.Part.Parts)
+	require.Equal(t, defaultSizing.Segments, p.Part.Segments)
+	require.Equal(t, scoreAt, p.Part.AsOf)
+
+	_, err = st.h.handle(ctx, json.RawMessage(`{"part":{"index":4,"parts":4,"segments":4,"asOf":"1997-10-01T12:00:00Z"}}`))
+	require.ErrorContains(t, err, "not a part of a run")
+}
+
+// The fit reads a bounded sample: FitSample buyers and visitors, segments in an order seeded by
+// the fit's time, so a retry reads the same profiles.
+func TestFitReadsABoundedSample(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStack(t)
+	s := newShop(t, 40, 40)
+	st.record(t, s.acts)
+	st.h.size.FitSample = 10
+
+	sample, err := st.h.sample(ctx, fitAt)
+	require.NoError(t, err)
+	size := sample.Size()
+	require.Equal(t, 10, size.Buyers)
+	require.Equal(t, 10, size.Visitors)
+	require.GreaterOrEqual(t, size.Read, 20)
+	require.LessOrEqual(t, size.Read, 80)
+	require.Equal(t, size.Read, sample.Tally.Profiles, "every profile read is in the co-occurrence tally")
+	again, err := st.h.sample(ctx, fitAt)
+	require.NoError(t, err)
+	ids := func(s scoring.Sample) []string {
+		var out []string
+		for _, c := range s.Customers {
+			out = append(out, c.ID)
+		}
+		for _, v := range s.Visitors {
+			out = append(out, v.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	require.Equal(t, ids(sample), ids(again))
+
+	fitted, err := st.h.handle(ctx, scheduledEvent("fit", fitAt))
+	require.NoError(t, err)
+	require.Equal(t, 10, fitted.Fit.Sample.Buyers)
+	require.Contains(t, fitted.Fit.Notes, "no purchase models: 10 buyers in the sample, at least 200 needed")
+	require.Contains(t, fitted.Fit.Notes, "no RFM cut points: 10 buyers in the sample, at least 20 needed")
+}
+
+func TestPlanCoversEverySegmentOnce(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		profiles  int64
+		partSize  int
+		segments  int
+		wantParts int
+	}{
+		{0, 200_000, 4, 1}, {199_999, 200_000, 4, 1}, {200_000, 200_000, 4, 1}, {200_001, 200_000, 4, 2},
+		{10_000_000, 200_000, 4, 50}, {10_000_000, 250_000, 3, 40}, {1_000_000_000, 200_000, 4, maxParts},
+	} {
+		ps := plan(tc.profiles, tc.partSize, tc.segments, at)
+		require.Len(t, ps, tc.wantParts, "%+v", tc)
+		seen := map[int]int{}
+		for i, p := range ps {
+			require.NoError(t, p.valid())
+			require.Equal(t, i, p.Index)
+			segs, total := p.segments()
+			require.Equal(t, tc.wantParts*tc.segments, total)
+			for _, s := range segs {
+				seen[s]++
+			}
+		}
+		require.Equal(t, tc.wantParts*tc.segments, len(seen), "%+v", tc)
+		for s := range tc.wantParts * tc.segments {
+			require.Equal(t, 1, seen[s], "segment %d of %+v", s, tc)
+		}
+	}
+}
+
+func TestEventsChooseTheMode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStack(t)
+	sum, err := st.h.handle(ctx, golden(t, "fit.json"))
+	require.NoError(t, err)
+	require.Equal(t, "fit", sum.Mode)
+	require.Equal(t, time.Date(2025, 3, 15, 6, 0, 0, 0, time.UTC), sum.AsOf)
+	require.Equal(t, scoring.Size{}, sum.Fit.Sample)
+	require.Equal(t, []string{
+		"no purchase models: 0 buyers in the sample, at least 200 needed",
+		"no RFM cut points: 0 buyers in the sample, at least 20 needed",
+		"no engagement cut points: 0 visitors in the sample, at least 20 needed",
+		"no co-occurrence model: no profile read",
+	}, sum.Fit.Notes, "an empty shop fits nothing, and says so")
+
+	sum, err = st.h.handle(ctx, golden(t, "score.json"))
+	require.NoError(t, err)
+	require.Equal(t, "score", sum.Mode)
+	require.Equal(t, time.Date(2025, 3, 15, 12, 0, 0, 0, time.UTC), sum.AsOf)
+
+	// The operator's "run now" names the schedule at the top.
+	sum, err = st.h.handle(ctx, json.RawMessage(`{"source":"dcrm.operator","schedule":"fit","time":"2025-03-16T06:00:00Z"}`))
+	require.NoError(t, err)
+	require.Equal(t, "fit", sum.Mode)
+	require.Equal(t, 2, sum.ModelVersion)
+
+	clock := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	st.h.now = func() time.Time { return clock }
+	for _, ev := range []string{`{}`, `null`, `"run now"`, `[1,2]`, `{"time":"not a time"}`} {
+		sum, err := st.h.handle(ctx, json.RawMessage(ev))
+		require.NoError(t, err, ev)
+		require.Equal(t, "score", sum.Mode, ev)
+		require.Equal(t, clock, sum.AsOf, ev)
+	}
 }
 
 func TestSetupReadsTheEnvironment(t *testing.T) {
+	t.Parallel()
 	top := topology.Default()
+	fn, _ := top.Function("score")
 	env := map[string]string{
 		top.EnvVar(topology.ProfileTable): "p",
+		top.EnvVar(topology.ModelTable):   "m",
 		top.EnvVar(topology.AlertQueue):   "http://127.0.0.1:9324/000000000000/alerts",
-		topology.SettingLapseAfter:        "720h",
 		"AWS_REGION":                      localaws.Region,
 	}
+	maps.Copy(env, fn.Settings)
 	getenv := func(k string) string { return env[k] }
 	h, err := setup(context.Background(), getenv, quiet)
 	require.NoError(t, err)
-	require.Equal(t, 720*time.Hour, h.lapseAfter)
+	require.Nil(t, h.parts, "outside Lambda there is no function to fan out to")
+	require.Equal(t, 52.0, h.cfg.Valuation.Horizon)
+	require.Equal(t, 0.1, h.cfg.Valuation.AnnualRate)
+	require.Equal(t, 0.8, h.cfg.Lapse.Threshold)
+	require.Equal(t, 720*time.Hour, h.cfg.Lapse.Cooldown)
+	require.Equal(t, 20_000, h.size.FitSample)
+	require.Equal(t, 200_000, h.size.PartSize)
+	require.Equal(t, 24*time.Hour, h.cfg.Refresh)
 
-	for _, bad := range []string{"", "30 days", "-1h"} {
-		env[topology.SettingLapseAfter] = bad
+	env["AWS_LAMBDA_FUNCTION_NAME"] = "dcrm-score"
+	env[topology.SettingLapseMinValue] = "250"
+	h, err = setup(context.Background(), getenv, quiet)
+	require.NoError(t, err)
+	require.Equal(t, "dcrm-score", h.parts.(lambdaParts).name)
+	require.Equal(t, 250.0, h.cfg.Lapse.MinValue)
+
+	for name, bad := range map[string]string{
+		topology.SettingCLVWeeks: "a year", topology.SettingCLVDiscount: "-0.1", topology.SettingLapseThreshold: "1.5",
+		topology.SettingLapseCooldown: "30 days", topology.SettingFitSample: "10", topology.SettingScorePart: "0",
+		topology.SettingScoreRefresh: "90m",
+	} {
+		old := env[name]
+		env[name] = bad
 		_, err = setup(context.Background(), getenv, quiet)
-		require.ErrorContains(t, err, "DCRM_LAPSE_AFTER")
+		require.ErrorContains(t, err, name)
+		env[name] = old
 	}
-	env[topology.SettingLapseAfter] = "720h"
-	delete(env, top.EnvVar(topology.AlertQueue))
-	_, err = setup(context.Background(), getenv, quiet)
-	require.ErrorContains(t, err, "DCRM_ALERTS_QUEUE_URL")
+	for _, missing := range []string{top.EnvVar(topology.AlertQueue), top.EnvVar(topology.ModelTable)} {
+		old := env[missing]
+		delete(env, missing)
+		_, err = setup(context.Background(), getenv, quiet)
+		require.ErrorContains(t, err, missing)
+		env[missing] = old
+	}
+	require.True(t, slices.Contains(top.Schedules, topology.Schedule{Name: "fit", Function: "score", Every: 24 * time.Hour}))
 }

@@ -1,23 +1,32 @@
-// Command score runs on a schedule: it scores every live profile (recency / frequency) and raises
-// a lapse alert on the alerts queue, once per lapse, for customers inactive longer than
-// DCRM_LAPSE_AFTER.
+// Command score rates every customer. On the "fit" schedule (daily) it reads a random sample of
+// the profiles and fits the models: RFM and engagement cut points, the purchase models (BG/NBD,
+// Pareto/NBD, Gamma-Gamma) and the co-occurrence model of next best actions, stored versioned in
+// the Models table. On the "score" schedule (hourly) it applies them to every live profile: RFM
+// segment, P(alive), expected purchases and spend, CLV, lapse risk and next best actions, saved on
+// the profile; a valuable customer whose lapse risk crosses the line raises a lapse alert (version
+// 2) on the alerts queue, once per crossing. A large table is scored in parts, one asynchronous
+// invocation of this function each. See README.md.
 package main
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
+	lambdaapi "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/alertqueue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/scoring"
 )
 
 func main() {
@@ -32,23 +41,85 @@ func main() {
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.AlertQueue)
+	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.ModelTable, topology.AlertQueue)
 	if err != nil {
 		return nil, err
 	}
-	lapseAfter, err := topology.DurationSetting(getenv, topology.SettingLapseAfter, 0)
+	cfg, size, err := settings(getenv)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := config.LoadDefaultConfig(ctx)
+	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
-	return &handler{
-		store:      profilestore.New(dynamo.New(cfg), profilestore.Tables{Profiles: env[topology.ProfileTable]}),
-		alerts:     alertqueue.New(sqs.NewFromConfig(cfg), env[topology.AlertQueue]),
-		lapseAfter: lapseAfter,
-		now:        time.Now,
-		log:        log,
-	}, nil
+	db := dynamo.New(awsCfg)
+	h := &handler{
+		store:  profilestore.New(db, profilestore.Tables{Profiles: env[topology.ProfileTable]}),
+		models: profilestore.NewModelStore(db, env[topology.ModelTable]),
+		alerts: alertqueue.New(sqs.NewFromConfig(awsCfg), env[topology.AlertQueue]),
+		cfg:    cfg, size: size, now: time.Now, log: log,
+	}
+	// Lambda names the function in its environment; outside Lambda every part is scored here.
+	if name := getenv("AWS_LAMBDA_FUNCTION_NAME"); name != "" {
+		h.parts = lambdaParts{client: lambdaapi.NewFromConfig(awsCfg), name: name}
+	}
+	return h, nil
+}
+
+// settings reads the score settings (topology.Setting*); each has a default.
+func settings(getenv func(string) string) (scoring.Config, sizing, error) {
+	cfg, size := scoring.Default, defaultSizing
+	var err error
+	read := func(name string, parse func(string) error) {
+		if v := getenv(name); v != "" && err == nil {
+			if perr := parse(v); perr != nil {
+				err = fmt.Errorf("read environment: %s=%q: %w", name, v, perr)
+			}
+		}
+	}
+	number := func(dst *float64, lo, hi float64) func(string) error {
+		return func(s string) error {
+			f, perr := strconv.ParseFloat(s, 64)
+			if perr != nil || math.IsNaN(f) || f < lo || f > hi {
+				return fmt.Errorf("want a number from %g to %g", lo, hi)
+			}
+			*dst = f
+			return nil
+		}
+	}
+	count := func(dst *int, lo int) func(string) error {
+		return func(s string) error {
+			n, perr := strconv.Atoi(s)
+			if perr != nil || n < lo {
+				return fmt.Errorf("want a whole number of at least %d", lo)
+			}
+			*dst = n
+			return nil
+		}
+	}
+	read(topology.SettingCLVWeeks, number(&cfg.Valuation.Horizon, 1, 520))
+	read(topology.SettingCLVDiscount, number(&cfg.Valuation.AnnualRate, 0, 1))
+	read(topology.SettingCLVMargin, number(&cfg.Valuation.Margin, 0, 1))
+	read(topology.SettingLapseThreshold, number(&cfg.Lapse.Threshold, 0, 1))
+	read(topology.SettingLapseMinValue, number(&cfg.Lapse.MinValue, 0, math.MaxFloat64))
+	read(topology.SettingLapseCooldown, func(s string) error {
+		d, perr := time.ParseDuration(s)
+		if perr != nil || d < 0 {
+			return fmt.Errorf("want a Go duration such as 720h")
+		}
+		cfg.Lapse.Cooldown = d
+		return nil
+	})
+	read(topology.SettingScoreRefresh, func(s string) error {
+		d, perr := time.ParseDuration(s)
+		if perr != nil || d < time.Hour || d > 30*24*time.Hour || d%time.Hour != 0 {
+			return fmt.Errorf("want whole hours from 1h to 720h, such as 24h")
+		}
+		cfg.Refresh = d
+		return nil
+	})
+	read(topology.SettingFitSample, count(&size.FitSample, 100))
+	read(topology.SettingScorePart, count(&size.PartSize, 1))
+	return cfg, size, err
 }

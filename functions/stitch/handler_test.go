@@ -177,7 +177,7 @@ func TestReplayingABatchChangesNothing(t *testing.T) {
 	profiles, identities := st.items(t, st.tables.Profiles), st.items(t, st.tables.Identities)
 	require.Len(t, profiles, 2)
 	history := st.items(t, st.tables.Touchpoints)
-	require.Len(t, history, 7, "one touchpoint per event")
+	require.Len(t, history, 14, "one touchpoint per event, and a dedup record for each, as they came without a time of their own")
 
 	*st.clock = st.clock.Add(10 * time.Minute) // the mapping retries the batch later
 	require.Empty(t, st.run(t, batch).BatchItemFailures)
@@ -515,7 +515,7 @@ func TestJunkIdentifiers(t *testing.T) {
 		require.ErrorIs(t, err, profile.ErrNotFound, "%s joins nobody", junk)
 	}
 	require.Len(t, st.items(t, st.tables.Profiles), 2, "no profile for the junk-only events")
-	require.Len(t, st.items(t, st.tables.Touchpoints), 2)
+	require.Len(t, st.items(t, st.tables.Touchpoints), 2*2, "two events, each with its touchpoint and its dedup record")
 }
 
 // An identify carrying traits.email arrives with the email hashed by collect. From the browser it

@@ -25,7 +25,30 @@ type Table struct {
 	PartitionKey string
 	SortKey      string // empty when the table has none
 	TTLAttribute string // empty when items never expire
+	Indexes      []Index
 }
+
+// Index is a global secondary index of a table, with a string partition key and an optional string
+// sort key. It is sparse: only items that carry its key attributes are in it, so an index over
+// attributes that few items have costs storage and writes for those few only.
+type Index struct {
+	Name         string
+	PartitionKey string
+	SortKey      string     // empty when the index has none
+	Projection   Projection // what the index holds beside the keys
+	// NonKeyAttributes are the attributes a ProjectInclude projection copies into the index.
+	NonKeyAttributes []string
+}
+
+// Projection is what a global secondary index copies from the table. Every index write costs
+// write units by the size of the projected item, so the smaller the projection the cheaper.
+type Projection string
+
+const (
+	ProjectKeysOnly Projection = "KEYS_ONLY" // the index and table keys only
+	ProjectInclude  Projection = "INCLUDE"   // the keys and NonKeyAttributes
+	ProjectAll      Projection = "ALL"       // the whole item
+)
 
 // Queue is an SQS queue. With a DeadLetterAfter > 0 it gets its own dead-letter queue that takes
 // messages received that many times without being deleted.
@@ -54,6 +77,10 @@ type Function struct {
 	Timeout  time.Duration // Lambda timeout
 	Uses     []Use
 	Settings map[string]string // static environment, same locally and in AWS
+	// FanOut lets the function invoke itself asynchronously (Lambda Invoke API, its own name from
+	// AWS_LAMBDA_FUNCTION_NAME), one invocation per part of its work; the CDK app grants it
+	// lambda:InvokeFunction on itself.
+	FanOut bool
 }
 
 // Route is an HTTP API route (payload format 2.0) served by a function.
@@ -111,11 +138,33 @@ const (
 	// profile.split, profile.erased, profile.consent) to the CRM, which takes them back into its
 	// own view.
 	ProfileUpdateQueue = "ProfileUpdates"
+	// TriggerQueue carries the triggers that fired (trigger.fired: abandoned basket, browse and
+	// form, returning prospect and lapsed customer) to the tools that send the messages.
+	TriggerQueue = "Triggers"
+	// DueIndex is the Profiles table's sparse index of profiles by the time a trigger falls due
+	// (partition dueShard, sort dueAt): the triggers schedule reads what is due without a scan.
+	DueIndex = "due"
+	// ModelTable holds the models fitted on a sample of the profiles (RFM and engagement cut
+	// points, purchase models, co-occurrence), as versioned JSON documents keyed by name.
+	ModelTable = "Models"
 )
 
 // Settings understood by the functions. Values are strings because they travel as environment.
 const (
-	SettingLapseAfter = "DCRM_LAPSE_AFTER" // Go duration: inactivity after which a lapse alert fires
+	// Score settings (see functions/score): the CLV horizon in weeks, its annual discount rate and
+	// margin (1 counts revenue); the lapse risk that alerts, the value a customer must exceed to be
+	// alerted on and the cooldown between two alerts (Go duration); the buyers (and visitors) the
+	// daily fit samples; the profiles one invocation of an hourly run scores; how often a score
+	// that only drifted with the clock is rewritten (Go duration, whole hours).
+	SettingCLVWeeks       = "DCRM_CLV_WEEKS"
+	SettingCLVDiscount    = "DCRM_CLV_DISCOUNT_RATE"
+	SettingCLVMargin      = "DCRM_CLV_MARGIN"
+	SettingLapseThreshold = "DCRM_LAPSE_THRESHOLD"
+	SettingLapseMinValue  = "DCRM_LAPSE_MIN_VALUE"
+	SettingLapseCooldown  = "DCRM_LAPSE_COOLDOWN"
+	SettingFitSample      = "DCRM_FIT_SAMPLE"
+	SettingScorePart      = "DCRM_SCORE_PART"
+	SettingScoreRefresh   = "DCRM_SCORE_REFRESH"
 	// SettingTouchpointTTL is a Go duration: how long after it happened an event stays in a profile's
 	// history (purchases are kept).
 	SettingTouchpointTTL = "DCRM_TOUCHPOINT_TTL"
@@ -126,15 +175,19 @@ func Default() Topology {
 	return Topology{
 		Streams: []Stream{{Name: EventStream, Shards: 1}},
 		Tables: []Table{
-			{Name: ProfileTable, PartitionKey: "profileId"},
+			{Name: ProfileTable, PartitionKey: "profileId", Indexes: []Index{
+				{Name: DueIndex, PartitionKey: "dueShard", SortKey: "dueAt", Projection: ProjectKeysOnly},
+			}},
 			{Name: IdentityTable, PartitionKey: "identifier"},
 			{Name: KeyTable, PartitionKey: "keyHash"},
 			{Name: TouchpointTable, PartitionKey: "profileId", SortKey: "at", TTLAttribute: "expiresAt"},
+			{Name: ModelTable, PartitionKey: "name"},
 		},
 		Queues: []Queue{
 			{Name: AlertQueue, DeadLetterAfter: 5},
 			{Name: FailedQueue},
 			{Name: ProfileUpdateQueue, DeadLetterAfter: 5},
+			{Name: TriggerQueue, DeadLetterAfter: 5},
 		},
 		Functions: []Function{
 			{Name: "collect", Memory: 256, Timeout: 10 * time.Second, Uses: []Use{
@@ -144,13 +197,25 @@ func Default() Topology {
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite},
 				{FailedQueue, Write}, {ProfileUpdateQueue, Write},
 			}, Settings: map[string]string{SettingTouchpointTTL: "9480h"}},
-			{Name: "score", Memory: 512, Timeout: 5 * time.Minute, Uses: []Use{
-				{ProfileTable, ReadWrite}, {AlertQueue, Write},
-			}, Settings: map[string]string{SettingLapseAfter: "720h"}},
+			// score fits the models daily and scores every profile hourly, fanning out one
+			// invocation per part of the table (functions/score/README.md has the arithmetic):
+			// 1769 MB is one full vCPU, and the timeout is Lambda's longest.
+			{Name: "score", Memory: 1769, Timeout: 15 * time.Minute, FanOut: true, Uses: []Use{
+				{ProfileTable, ReadWrite}, {ModelTable, ReadWrite}, {AlertQueue, Write},
+			}, Settings: map[string]string{
+				SettingCLVWeeks: "52", SettingCLVDiscount: "0.1", SettingCLVMargin: "1",
+				SettingLapseThreshold: "0.8", SettingLapseMinValue: "0", SettingLapseCooldown: "720h",
+				SettingFitSample: "20000", SettingScorePart: "200000", SettingScoreRefresh: "24h",
+			}},
 			{Name: "profiles", Memory: 256, Timeout: 10 * time.Second, Uses: []Use{
 				// Write access to what an erasure deletes or replaces by tombstones.
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite}, {KeyTable, Read},
 				{ProfileUpdateQueue, Write},
+			}},
+			// triggers reads the due index and records what fired on the profiles. Its timeout stays
+			// under the schedule's period, so runs do not pile up.
+			{Name: "triggers", Memory: 256, Timeout: 4 * time.Minute, Uses: []Use{
+				{ProfileTable, ReadWrite}, {TriggerQueue, Write},
 			}},
 		},
 		Routes: append(collectionRoutes(),
@@ -167,7 +232,11 @@ func Default() Topology {
 			Stream: EventStream, Function: "stitch", BatchSize: 100, MaxBatchingWindow: time.Second,
 			BisectOnError: true, RetryAttempts: 3, ReportBatchItemFailures: true, OnFailureQueue: FailedQueue,
 		}},
-		Schedules: []Schedule{{Name: "score", Function: "score", Every: time.Hour}},
+		Schedules: []Schedule{
+			{Name: "score", Function: "score", Every: time.Hour},
+			{Name: "fit", Function: "score", Every: 24 * time.Hour}, // the score function fits when the schedule is "fit"
+			{Name: "triggers", Function: "triggers", Every: 5 * time.Minute},
+		},
 	}
 }
 
@@ -278,6 +347,29 @@ func (t Topology) Validate() error {
 		if !fn(s.Function) || s.Every <= 0 {
 			return fmt.Errorf("schedule %s: unknown function or no period", s.Name)
 		}
+	}
+	for _, tb := range t.Tables {
+		if err := tb.validateIndexes(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (tb Table) validateIndexes() error {
+	seen := map[string]bool{}
+	for _, ix := range tb.Indexes {
+		switch {
+		case ix.Name == "" || seen[ix.Name]:
+			return fmt.Errorf("table %s: index without a name or declared twice (%q)", tb.Name, ix.Name)
+		case ix.PartitionKey == "":
+			return fmt.Errorf("table %s: index %s has no partition key", tb.Name, ix.Name)
+		case ix.Projection != ProjectKeysOnly && ix.Projection != ProjectInclude && ix.Projection != ProjectAll:
+			return fmt.Errorf("table %s: index %s: unknown projection %q", tb.Name, ix.Name, ix.Projection)
+		case (ix.Projection == ProjectInclude) != (len(ix.NonKeyAttributes) > 0):
+			return fmt.Errorf("table %s: index %s: non-key attributes go with an include projection, and only with it", tb.Name, ix.Name)
+		}
+		seen[ix.Name] = true
 	}
 	return nil
 }

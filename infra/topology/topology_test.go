@@ -105,3 +105,62 @@ func TestTable(t *testing.T) {
 		t.Error("a queue was returned as a table")
 	}
 }
+
+func TestTriggers(t *testing.T) {
+	top := Default()
+	profiles, _ := top.Table(ProfileTable)
+	want := Index{Name: DueIndex, PartitionKey: "dueShard", SortKey: "dueAt", Projection: ProjectKeysOnly}
+	if len(profiles.Indexes) != 1 || profiles.Indexes[0].Name != want.Name || profiles.Indexes[0].PartitionKey != want.PartitionKey ||
+		profiles.Indexes[0].SortKey != want.SortKey || profiles.Indexes[0].Projection != want.Projection {
+		t.Errorf("profile indexes = %+v, want %+v", profiles.Indexes, want)
+	}
+	f, ok := top.Function("triggers")
+	if !ok {
+		t.Fatal("no triggers function")
+	}
+	uses := map[string]Access{}
+	for _, u := range f.Uses {
+		uses[u.Resource] = u.Access
+	}
+	if uses[ProfileTable] != ReadWrite || uses[TriggerQueue] != Write {
+		t.Errorf("triggers uses %v, want read-write on %s and write on %s", uses, ProfileTable, TriggerQueue)
+	}
+	var every time.Duration
+	for _, s := range top.Schedules {
+		if s.Function == "triggers" {
+			every = s.Every
+		}
+	}
+	if every != 5*time.Minute || f.Timeout >= every {
+		t.Errorf("triggers run every %v with a timeout of %v; want every 5m, timeout shorter", every, f.Timeout)
+	}
+	if top.Kind(TriggerQueue) != "queue" || top.EnvVar(TriggerQueue) != "DCRM_TRIGGERS_QUEUE_URL" {
+		t.Errorf("trigger queue: kind %q, env %s", top.Kind(TriggerQueue), top.EnvVar(TriggerQueue))
+	}
+}
+
+func TestValidateRejectsBadIndexes(t *testing.T) {
+	for name, ix := range map[string]Index{
+		"no name":             {PartitionKey: "a", Projection: ProjectAll},
+		"no partition key":    {Name: "x", Projection: ProjectAll},
+		"no projection":       {Name: "x", PartitionKey: "a"},
+		"include without any": {Name: "x", PartitionKey: "a", Projection: ProjectInclude},
+		"keys with non-keys":  {Name: "x", PartitionKey: "a", Projection: ProjectKeysOnly, NonKeyAttributes: []string{"b"}},
+	} {
+		top := Default()
+		top.Tables[0].Indexes = append(top.Tables[0].Indexes, ix)
+		if top.Validate() == nil {
+			t.Errorf("%s: passed validation", name)
+		}
+	}
+	top := Default()
+	top.Tables[0].Indexes = append(top.Tables[0].Indexes, top.Tables[0].Indexes[0])
+	if top.Validate() == nil {
+		t.Error("an index declared twice passed validation")
+	}
+	top = Default()
+	top.Tables[1].Indexes = []Index{{Name: "byKeys", PartitionKey: "a", Projection: ProjectInclude, NonKeyAttributes: []string{"b"}}}
+	if err := top.Validate(); err != nil {
+		t.Errorf("an include index: %v", err)
+	}
+}

@@ -71,21 +71,21 @@ func (c Client) do(req *http.Request) (int, string, error) {
 }
 
 // Scenario is the scripted visit of the demo shop: one shopper browses anonymously on a laptop
-// and a phone and then logs in on both; a second customer's last purchase, imported by the shop's
-// back end, is older than the lapse threshold.
+// and a phone and then logs in on both; a second customer, whose history the shop's back end
+// imports, came every few days and bought, then stopped coming: a lapse.
 type Scenario struct {
-	Run                    string // names everything of this run, message ids included
-	Shopper, Laptop, Phone string // user id and the two devices' anonymous ids
-	Lapsed                 string // user id of the lapsed customer
-	LapsedAt               time.Time
-	ShopperEvents          int // events the shopper's profile must hold once stitched
+	Run                    string    // names everything of this run, message ids included
+	Shopper, Laptop, Phone string    // user id and the two devices' anonymous ids
+	Lapsed                 string    // user id of the lapsed customer
+	LapsedAt               time.Time // the lapsed customer's last visit
+	ShopperEvents          int       // events the shopper's profile must hold once stitched
 }
 
 // NewScenario names everything after run, so that every run of the demo tells its own story.
 func NewScenario(run string, now time.Time) Scenario {
 	return Scenario{
 		Run: run, Shopper: "cust-1001-" + run, Laptop: "anon-laptop-" + run, Phone: "anon-phone-" + run,
-		Lapsed: "cust-2002-" + run, LapsedAt: now.Add(-45 * 24 * time.Hour).UTC().Truncate(time.Second),
+		Lapsed: "cust-2002-" + run, LapsedAt: now.Add(-40 * 24 * time.Hour).UTC().Truncate(time.Second),
 		ShopperEvents: 8,
 	}
 }
@@ -131,7 +131,17 @@ func (s Scenario) steps() []Step {
 	login := func(anon string) map[string]any {
 		return map[string]any{"anonymousId": anon, "userId": s.Shopper, "traits": map[string]any{"name": "Ada Shopper", "plan": "member"}}
 	}
-	lapsedAt := s.LapsedAt.Format(time.RFC3339)
+	// The lapsed customer's history: a visit every 5 days for 70 days, an order 20 days before
+	// the last visit; nothing since (40 days): against their own baseline, a sharp drop.
+	day := 24 * time.Hour
+	lapsed := []any{map[string]any{"type": "identify", "userId": s.Lapsed, "timestamp": s.LapsedAt.Add(-70 * day).Format(time.RFC3339),
+		"traits": map[string]any{"name": "Lin Lapsed"}}}
+	for d := 70; d >= 0; d -= 5 {
+		lapsed = append(lapsed, map[string]any{"type": "page", "userId": s.Lapsed, "timestamp": s.LapsedAt.Add(-time.Duration(d) * day).Format(time.RFC3339),
+			"properties": map[string]any{"path": "/"}})
+	}
+	lapsed = append(lapsed, map[string]any{"type": "track", "userId": s.Lapsed, "timestamp": s.LapsedAt.Add(-20 * day).Format(time.RFC3339),
+		"event": "Order Completed", "properties": map[string]any{"order_id": "o-" + s.Lapsed, "revenue": 120.0}})
 	return []Step{
 		{What: "laptop: home page", Path: "/v1/page", Body: page(s.Laptop, "/"), Want: 200},
 		{What: "laptop: product page", Path: "/v1/page", Body: page(s.Laptop, "/products/red-shoes"), Want: 200},
@@ -143,10 +153,8 @@ func (s Scenario) steps() []Step {
 		}}, Want: 200},
 		{What: "laptop: login", Path: "/v1/identify", Body: login(s.Laptop), Want: 200},
 		{What: "phone: login", Path: "/v1/identify", Body: login(s.Phone), Want: 200},
-		{What: "back end: lapsed customer's last order (45 days ago)", Server: true, Path: "/v1/batch", Body: map[string]any{"batch": []any{
-			map[string]any{"type": "identify", "userId": s.Lapsed, "timestamp": lapsedAt, "traits": map[string]any{"name": "Lin Lapsed"}},
-			map[string]any{"type": "track", "userId": s.Lapsed, "timestamp": lapsedAt, "event": "Order Completed", "properties": map[string]any{"order_id": "o-" + s.Lapsed, "revenue": 120.0}},
-		}}, Want: 200},
+		{What: "back end: a customer's history (visits every 5 days, an order), last visit 40 days ago", Server: true, Path: "/v1/batch",
+			Body: map[string]any{"batch": lapsed}, Want: 200},
 		{What: "malformed request (truncated JSON)", Path: "/v1/track", Body: []byte(`{"anonymousId": "x", "event": `), Want: 400},
 	}
 }

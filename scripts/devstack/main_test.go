@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 )
@@ -50,7 +51,11 @@ func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
 	localaws.Reachable(t)
 	dir := t.TempDir()
 	functions := filepath.Join(dir, "functions")
-	devtest.Install(t, functions, "collect", "stitch", "score", "profiles")
+	var names []string
+	for _, f := range topology.Default().Functions {
+		names = append(names, f.Name)
+	}
+	devtest.Install(t, functions, names...)
 	prefix := localaws.UniqueName("main")
 	state := filepath.Join(dir, "state")
 

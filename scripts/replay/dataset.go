@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,6 +20,8 @@ var ErrNoDataset = errors.New("dataset file not found")
 // Row is one Snowplow atomic event, reduced to the fields the replay sends.
 type Row struct {
 	EventID      string
+	AppID        string
+	Platform     string // web, mob, …
 	Event        string // page_view, page_ping, struct, unstruct
 	EventName    string
 	UserID       string
@@ -32,11 +35,26 @@ type Row struct {
 	UserAgent    string
 }
 
-// snowplowTime is the atomic events' timestamp layout (UTC, no zone).
-const snowplowTime = "2006-01-02 15:04:05.999"
+// snowplowTimes are the layouts of the atomic events' timestamps: UTC without a zone (as the
+// warehouse exports them) or with one ("+00:00"), to the millisecond or the microsecond.
+var snowplowTimes = []string{"2006-01-02 15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00"}
 
-// LoadSnowplow reads a Snowplow atomic events CSV (a header row naming the columns).
-func LoadSnowplow(path string) ([]Row, error) {
+func parseTime(s string) (time.Time, error) {
+	var first error
+	for _, layout := range snowplowTimes {
+		t, err := time.Parse(layout, s)
+		if err == nil {
+			return t.UTC(), nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return time.Time{}, first
+}
+
+// openDataset opens a file of a public set, saying ErrNoDataset when it is missing.
+func openDataset(path string) (*os.File, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNoDataset, path)
@@ -44,61 +62,86 @@ func LoadSnowplow(path string) ([]Row, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open dataset: %w", err)
 	}
-	defer f.Close()
-	return ParseSnowplow(f)
+	return f, nil
 }
 
-// ParseSnowplow reads Snowplow atomic events in CSV.
-func ParseSnowplow(r io.Reader) ([]Row, error) {
+// readTable reads a CSV file whose first row names the columns: need are the columns it must have,
+// and each is called for every record with a getter of its columns by name (trimmed, "" for a
+// column the file lacks). Errors name the line the record starts on.
+func readTable(r io.Reader, need []string, each func(get func(string) string) error) error {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	header, err := cr.Read()
 	if err != nil {
-		return nil, fmt.Errorf("read header: %w", err)
+		return fmt.Errorf("read header: %w", err)
 	}
 	col := map[string]int{}
 	for i, h := range header {
-		col[h] = i
-	}
-	for _, need := range []string{"event_id", "event", "event_name", "domain_userid", "collector_tstamp"} {
-		if _, ok := col[need]; !ok {
-			return nil, fmt.Errorf("read header: no column %q", need)
+		if _, dup := col[h]; !dup {
+			col[h] = i
 		}
 	}
-	var rows []Row
-	for line := 2; ; line++ {
+	for _, name := range need {
+		if _, ok := col[name]; !ok {
+			return fmt.Errorf("read header: no column %q", name)
+		}
+	}
+	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
-			return rows, nil
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read line %d: %w", line, err)
+			return fmt.Errorf("read records: %w", err) // a csv.ParseError names its line
 		}
+		line, _ := cr.FieldPos(0)
 		get := func(name string) string {
 			if i, ok := col[name]; ok && i < len(rec) {
 				return strings.TrimSpace(rec[i])
 			}
 			return ""
 		}
+		if err := each(get); err != nil {
+			return fmt.Errorf("read line %d: %w", line, err)
+		}
+	}
+}
+
+// LoadSnowplow reads a Snowplow atomic events CSV (a header row naming the columns).
+func LoadSnowplow(path string) ([]Row, error) {
+	f, err := openDataset(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ParseSnowplow(f)
+}
+
+// ParseSnowplow reads Snowplow atomic events in CSV.
+func ParseSnowplow(r io.Reader) ([]Row, error) {
+	var rows []Row
+	err := readTable(r, []string{"event_id", "event", "event_name", "domain_userid", "collector_tstamp"}, func(get func(string) string) error {
 		ts := get("derived_tstamp")
 		if ts == "" {
 			ts = get("collector_tstamp")
 		}
-		at, err := time.Parse(snowplowTime, ts)
+		at, err := parseTime(ts)
 		if err != nil {
-			return nil, fmt.Errorf("read line %d: timestamp %q: %w", line, ts, err)
+			return fmt.Errorf("timestamp %q: %w", ts, err)
 		}
 		row := Row{
-			EventID: get("event_id"), Event: get("event"), EventName: get("event_name"),
+			EventID: get("event_id"), AppID: get("app_id"), Platform: get("platform"), Event: get("event"), EventName: get("event_name"),
 			UserID: get("user_id"), DomainUserID: get("domain_userid"),
-			SessionID: get("domain_sessionid"), SessionIdx: get("domain_sessionidx"), At: at.UTC(),
+			SessionID: get("domain_sessionid"), SessionIdx: get("domain_sessionidx"), At: at,
 			PageURL: get("page_url"), PageTitle: get("page_title"), Referrer: get("page_referrer"), UserAgent: get("useragent"),
 		}
 		if row.EventID == "" {
-			return nil, fmt.Errorf("read line %d: no event_id", line)
+			return errors.New("no event_id")
 		}
 		rows = append(rows, row)
-	}
+		return nil
+	})
+	return rows, err
 }
 
 // Calls maps rows to Segment calls for /v1/batch: page_view → page, page_ping → track "Page Ping",
@@ -108,44 +151,85 @@ func ParseSnowplow(r io.Reader) ([]Row, error) {
 // user_id) pair an identify is sent before the pair's first event, with a messageId derived from the
 // pair, so replaying sends the same identifies again.
 func Calls(rows []Row) []map[string]any {
-	var out []map[string]any
-	identified := map[string]bool{}
+	var cs callSeq
 	for _, r := range rows {
-		if r.UserID != "" {
-			key := r.DomainUserID + "\x00" + r.UserID
-			if !identified[key] {
-				identified[key] = true
-				id := map[string]any{"type": "identify", "messageId": IdentifyID(r.DomainUserID, r.UserID),
-					"userId": r.UserID, "timestamp": r.At.Format(time.RFC3339Nano), "context": callContext(r)}
-				if r.DomainUserID != "" {
-					id["anonymousId"] = r.DomainUserID
-				}
-				out = append(out, id)
-			}
-		}
-		c := map[string]any{"messageId": r.EventID, "timestamp": r.At.Format(time.RFC3339Nano), "context": callContext(r)}
-		if r.DomainUserID != "" {
-			c["anonymousId"] = r.DomainUserID
-		}
-		if r.UserID != "" {
-			c["userId"] = r.UserID
-		}
 		switch r.Event {
 		case "page_view":
-			c["type"] = "page"
-			c["name"] = r.PageTitle
-			c["properties"] = map[string]any{"url": r.PageURL, "referrer": r.Referrer, "title": r.PageTitle}
+			cs.add(r, nil, pageCall(r, r.PageTitle))
 		case "page_ping":
 			// The atomic row says nothing of the heartbeat interval: the ping counts the default.
-			c["type"] = "track"
-			c["event"] = "Page Ping"
+			cs.add(r, nil, trackCall("Page Ping", nil))
 		default:
-			c["type"] = "track"
-			c["event"] = trackName(r)
+			cs.add(r, nil, trackCall(trackName(r), nil))
 		}
-		out = append(out, c)
 	}
-	return out
+	return cs.calls
+}
+
+// callSeq builds the calls of a replay in order: each event's call, after the identify of its
+// (anonymousId, userId) pair the first time the pair is seen.
+type callSeq struct {
+	calls      []map[string]any
+	identified map[string]bool
+}
+
+// add appends the call of row r, whose type and type-specific fields are in body, preceded by the
+// identify of r's pair (with traits) if the pair is new. A row with neither a domain_userid nor a
+// user id makes no call: the endpoint would refuse it (EcomFacts.Unsent lists such events; the web
+// set has none).
+func (cs *callSeq) add(r Row, traits map[string]any, body map[string]any) {
+	if r.DomainUserID == "" && r.UserID == "" {
+		return
+	}
+	if r.UserID != "" {
+		if cs.identified == nil {
+			cs.identified = map[string]bool{}
+		}
+		if key := r.DomainUserID + "\x00" + r.UserID; !cs.identified[key] {
+			cs.identified[key] = true
+			id := cs.envelope(r, IdentifyID(r.DomainUserID, r.UserID))
+			id["type"] = "identify"
+			if len(traits) > 0 {
+				id["traits"] = traits
+			}
+			cs.calls = append(cs.calls, id)
+		}
+	}
+	c := cs.envelope(r, r.EventID)
+	for k, v := range body {
+		c[k] = v
+	}
+	cs.calls = append(cs.calls, c)
+}
+
+// envelope is what every call of row r carries: messageId, timestamp, context and identifiers.
+func (cs *callSeq) envelope(r Row, messageID string) map[string]any {
+	c := map[string]any{"messageId": messageID, "timestamp": r.At.Format(time.RFC3339Nano), "context": callContext(r)}
+	if r.DomainUserID != "" {
+		c["anonymousId"] = r.DomainUserID
+	}
+	if r.UserID != "" {
+		c["userId"] = r.UserID
+	}
+	return c
+}
+
+// pageCall is the body of a page call for row r's page.
+func pageCall(r Row, name string) map[string]any {
+	c := map[string]any{"type": "page", "properties": map[string]any{"url": r.PageURL, "referrer": r.Referrer, "title": r.PageTitle}}
+	if name != "" {
+		c["name"] = name
+	}
+	return c
+}
+
+// trackCall is the body of a track call.
+func trackCall(event string, props map[string]any) map[string]any {
+	c := map[string]any{"type": "track", "event": event}
+	if props != nil {
+		c["properties"] = props
+	}
+	return c
 }
 
 // IdentifyID is the messageId of the identify sent for a (domain_userid, user_id) pair.
@@ -198,7 +282,14 @@ func (u *User) GapSessions(timeout time.Duration) int {
 	for _, r := range u.Events {
 		ts = append(ts, r.At)
 	}
-	sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+	return gapSessions(ts, timeout)
+}
+
+// gapSessions counts the runs of times (in any order) in which no two consecutive times are more
+// than timeout apart.
+func gapSessions(ts []time.Time, timeout time.Duration) int {
+	ts = slices.Clone(ts)
+	slices.SortFunc(ts, time.Time.Compare)
 	n := 0
 	for i, t := range ts {
 		if i == 0 || t.Sub(ts[i-1]) > timeout {

@@ -1,8 +1,10 @@
 // Command replay sends a Snowplow atomic events file through the dcrm endpoint as Segment calls
 // (see Calls), in batches, with the trusted server key so that the events keep their historical
 // timestamps. `go run ./scripts/replay -file <events.csv>` after `make up` and sourcing
-// .dcrm/local.env. The end-to-end tests of this package replay the public event sets against a
-// stack of their own and check the profiles; README.md has what they found.
+// .dcrm/local.env; `-ecommerce <folder>` sends a Snowplow e-commerce folder (the atomic events and
+// their entity files) as Segment e-commerce calls instead (see EcommerceCalls). The end-to-end
+// tests of this package replay the public event sets against a stack of their own and check the
+// profiles; README.md has what they found.
 package main
 
 import (
@@ -25,30 +27,43 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	file := flag.String("file", DefaultDataset, "Snowplow atomic events CSV")
+	ecommerce := flag.String("ecommerce", "", "Snowplow e-commerce folder ("+EcommerceEvents+" and its entity files); replaces -file")
 	size := flag.Int("batch", 50, "calls per /v1/batch request")
 	flag.Parse()
-	if err := run(ctx, *file, *size); err != nil {
+	if err := run(ctx, *file, *ecommerce, *size); err != nil {
 		fmt.Fprintln(os.Stderr, "replay:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, file string, size int) error {
+func run(ctx context.Context, file, ecommerce string, size int) error {
 	api, key := os.Getenv("DCRM_API_URL"), os.Getenv("DCRM_SERVER_WRITE_KEY")
 	if api == "" || key == "" {
 		return fmt.Errorf("DCRM_API_URL and DCRM_SERVER_WRITE_KEY must be set: run `make up` and source .dcrm/local.env")
 	}
-	rows, err := LoadSnowplow(file)
-	if err != nil {
-		return err
+	var calls []map[string]any
+	var summary string
+	if ecommerce != "" {
+		events, err := LoadEcommerce(ecommerce)
+		if err != nil {
+			return err
+		}
+		calls = EcommerceCalls(events)
+		f := ComputeEcommerceFacts(events)
+		summary = fmt.Sprintf("%d distinct events, %d without any identifier left out, %d customers", f.Events, len(f.Unsent), len(f.Shoppers))
+	} else {
+		rows, err := LoadSnowplow(file)
+		if err != nil {
+			return err
+		}
+		calls = Calls(rows)
+		f := ComputeFacts(rows)
+		summary = fmt.Sprintf("%d rows, %d distinct events, %d users, %d domain_userids", f.Rows, f.Events, len(f.Users), len(f.DomainUserIDs))
 	}
-	calls := Calls(rows)
 	if err := Send(ctx, &http.Client{Timeout: 30 * time.Second}, api, key, calls, size); err != nil {
 		return err
 	}
-	f := ComputeFacts(rows)
-	fmt.Printf("sent %d calls for %d rows (%d distinct events, %d users, %d domain_userids)\n",
-		len(calls), f.Rows, f.Events, len(f.Users), len(f.DomainUserIDs))
+	fmt.Printf("sent %d calls (%s)\n", len(calls), summary)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -27,16 +28,15 @@ import (
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
-// dataset returns the rows of a public events file, failing the test clearly when it is missing.
-func dataset(t *testing.T, rel string) []Row {
+// dataset reads a public event set with read, failing the test clearly when it is missing.
+func dataset[T any](t *testing.T, rel string, read func(string) (T, error)) T {
 	t.Helper()
-	path := filepath.Join(devtest.RepoRoot(), rel)
-	rows, err := LoadSnowplow(path)
+	v, err := read(filepath.Join(devtest.RepoRoot(), rel))
 	if errors.Is(err, ErrNoDataset) {
 		t.Fatalf("the public event sets are expected beside the repository (%s): %v", rel, err)
 	}
 	require.NoError(t, err)
-	return rows
+	return v
 }
 
 func TestParseSnowplowRefusesBadInput(t *testing.T) {
@@ -46,6 +46,25 @@ func TestParseSnowplowRefusesBadInput(t *testing.T) {
 	require.ErrorContains(t, err, "line 2")
 	_, err = LoadSnowplow(filepath.Join(t.TempDir(), "none.csv"))
 	require.ErrorIs(t, err, ErrNoDataset)
+}
+
+// FuzzParseSnowplow feeds the events reader arbitrary CSV: it returns an error or rows that each
+// have an event id, never panics; the rows map to calls.
+func FuzzParseSnowplow(f *testing.F) {
+	f.Add("event_id,event,event_name,domain_userid,collector_tstamp\ne1,page_view,page_view,d1,2021-03-03 21:27:32.696\n")
+	f.Add("event_id,event,event_name,domain_userid,collector_tstamp,derived_tstamp\ne1,unstruct,x,,2022-12-22 13:25:47.779000+00:00,\n")
+	f.Add("event_id,event,event_name,domain_userid,collector_tstamp\n\"e\"1,a,b,c,2021-13-40 99:99:99\n")
+	f.Add("event_id\n")
+	f.Fuzz(func(t *testing.T, body string) {
+		rows, err := ParseSnowplow(strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		for _, r := range rows {
+			require.NotEmpty(t, r.EventID)
+		}
+		_ = Calls(rows)
+	})
 }
 
 func TestCallsMapRowsToSegment(t *testing.T) {
@@ -74,14 +93,18 @@ type client struct {
 	hc       *http.Client
 }
 
-// apiProfile is the part of the profile API's answer the replay checks.
+// apiProfile is the part of the profile API's answer the replays check.
 type apiProfile struct {
 	ProfileID      string   `json:"profileId"`
 	UserID         string   `json:"userId"`
 	AnonymousIDs   []string `json:"anonymousIds"`
 	Counts         profile.Counts
-	Visits         int `json:"visits"`
-	EngagedSeconds int `json:"engagedSeconds"`
+	Visits         int                 `json:"visits"`
+	EngagedSeconds int                 `json:"engagedSeconds"`
+	Products       *profile.Products   `json:"products"`
+	Orders         int                 `json:"orders"`
+	Revenue        float64             `json:"revenue"`
+	Basket         *profile.OpenBasket `json:"basket"`
 }
 
 func (c client) profile(ctx context.Context, kind, id string) (apiProfile, int, error) {
@@ -103,8 +126,17 @@ func (c client) profile(ctx context.Context, kind, id string) (apiProfile, int, 
 	return p, resp.StatusCode, json.Unmarshal(b, &p)
 }
 
-// replayStack starts a stack of its own whose DynamoDB traffic goes through a Meter.
-func replayStack(t *testing.T) (*Meter, *stack.Stack, string, client) {
+// harness replays calls on a stack of its own (the real bootstrap binaries, a random resource
+// prefix) whose DynamoDB traffic goes through a Meter.
+type harness struct {
+	t      *testing.T
+	meter  *Meter
+	server string // a trusted server source's write key
+	c      client
+	tables []string // the tables stitch writes: all but the keys
+}
+
+func newHarness(t *testing.T) *harness {
 	ctx := context.Background()
 	endpoints := localaws.Reachable(t)
 	meter, err := NewMeter(endpoints.DynamoDB)
@@ -123,31 +155,61 @@ func replayStack(t *testing.T) (*Meter, *stack.Stack, string, client) {
 	server, profiles := keystore.NewKey("wk_"), keystore.NewKey("pk_")
 	require.NoError(t, keys.PutSource(ctx, server, source.Source{ID: "src_replay", Name: "replay", Trusted: true}))
 	require.NoError(t, keys.PutProfileAPIKey(ctx, profiles, "replay"))
-	return meter, st, server, client{api: st.APIURL(), key: profiles, hc: &http.Client{Timeout: 30 * time.Second}}
+	r := &harness{t: t, meter: meter, server: server, c: client{api: st.APIURL(), key: profiles, hc: &http.Client{Timeout: 30 * time.Second}}}
+	for _, tb := range topology.Default().Tables {
+		if tb.Name != topology.KeyTable {
+			r.tables = append(r.tables, st.Resources()[tb.Name])
+		}
+	}
+	return r
+}
+
+// pass sends calls, 50 per request, and waits until stitched says the profiles hold them. It
+// returns the write units the pass cost.
+func (r *harness) pass(calls []map[string]any, stitched func() bool) Usage {
+	before := r.meter.Usage()
+	require.NoError(r.t, Send(context.Background(), r.c.hc, r.c.api, r.server, calls, 50))
+	require.Eventually(r.t, stitched, 2*time.Minute, 250*time.Millisecond, "the replay was not stitched in time")
+	return r.meter.Usage().Sub(before)
+}
+
+// again sends calls once more, then a sentinel, and returns when the sentinel is stitched: the
+// stream has one shard and is read in order, so by then so is everything sent before it.
+func (r *harness) again(calls []map[string]any) Usage {
+	sentinel := []map[string]any{{"type": "track", "event": "sentinel", "anonymousId": localaws.UniqueName("sentinel"), "messageId": localaws.UniqueName("m")}}
+	return r.pass(append(slices.Clone(calls), sentinel...), func() bool {
+		_, status, err := r.c.profile(context.Background(), "anonymousId", sentinel[0]["anonymousId"].(string))
+		return err == nil && status == http.StatusOK
+	})
+}
+
+// units are the write units of the tables stitch writes.
+func (r *harness) units(u Usage) float64 { return u.Total(r.tables...) }
+
+// report logs a replay's report and, when DCRM_REPLAY_REPORT names a folder, writes it there as
+// <name>.txt.
+func (r *harness) report(name, text string) {
+	r.t.Log("\n" + text)
+	if dir := os.Getenv("DCRM_REPLAY_REPORT"); dir != "" {
+		require.NoError(r.t, os.WriteFile(filepath.Join(dir, name+".txt"), []byte(text), 0o644))
+	}
 }
 
 // TestSnowplowWebReplay replays the dbt-snowplow-web integration events
 // (events/snowplow_web/snowplow_web_events.csv of the public event sets, Apache-2.0) through the
 // real endpoint and checks the profiles against facts computed from the file alone.
 func TestSnowplowWebReplay(t *testing.T) {
+	t.Parallel() // each replay has a stack of its own
 	ctx := context.Background()
-	rows := dataset(t, DefaultDataset)
+	rows := dataset(t, DefaultDataset, LoadSnowplow)
 	facts := ComputeFacts(rows)
 	calls := Calls(rows)
-	meter, st, server, c := replayStack(t)
-	var tables []string // every table stitch writes: all but the keys
-	for _, tb := range topology.Default().Tables {
-		if tb.Name != topology.KeyTable {
-			tables = append(tables, st.Resources()[tb.Name])
-		}
-	}
-
-	before := meter.Usage()
-	require.NoError(t, Send(ctx, c.hc, c.api, server, calls, 50))
+	r := newHarness(t)
+	c := r.c
 
 	users := sortedUsers(facts)
 	got := map[string]apiProfile{}
-	require.Eventually(t, func() bool {
+	used := r.pass(calls, func() bool {
 		for _, u := range users {
 			p, status, err := c.profile(ctx, "userId", u)
 			if err != nil || status != http.StatusOK || p.Counts.PageViews+p.Counts.Tracks < len(facts.Users[u].Events) {
@@ -156,8 +218,7 @@ func TestSnowplowWebReplay(t *testing.T) {
 			got[u] = p
 		}
 		return true
-	}, 2*time.Minute, 250*time.Millisecond, "the replay was not stitched in time")
-	used := meter.Usage().Sub(before)
+	})
 
 	// Every user_id is one profile holding exactly its distinct events (duplicates counted once).
 	owner := map[string]string{} // profile id → user id
@@ -211,19 +272,10 @@ func TestSnowplowWebReplay(t *testing.T) {
 	fmt.Fprintf(&report, "visits equal to the dataset's distinct domain_sessionids for %d of %d users\n", agree, total)
 	fmt.Fprintf(&report, "rows %d, distinct events %d, identifies %d, users %d, domain_userids %d, sessions %d, domain_userids logged in as several users %d\n",
 		facts.Rows, facts.Events, countIdentifies(calls), len(facts.Users), len(facts.DomainUserIDs), facts.Sessions, len(facts.ConflictingDUID))
-	fmt.Fprintf(&report, "write units (every table but Keys): %.1f for %d accepted calls = %.2f WRU per call, %.2f per distinct event\n%s",
-		used.Total(tables...), accepted, used.Total(tables...)/float64(accepted), used.Total(tables...)/float64(facts.Events), used)
+	writeUnits(&report, r, used, accepted, facts.Events)
 
 	// Replaying everything (same message ids) records nothing new.
-	before = meter.Usage()
-	require.NoError(t, Send(ctx, c.hc, c.api, server, calls, 50))
-	sentinel := []map[string]any{{"type": "track", "event": "sentinel", "anonymousId": localaws.UniqueName("sentinel"), "messageId": localaws.UniqueName("m")}}
-	require.NoError(t, Send(ctx, c.hc, c.api, server, sentinel, 1))
-	require.Eventually(t, func() bool {
-		_, status, err := c.profile(ctx, "anonymousId", sentinel[0]["anonymousId"].(string))
-		return err == nil && status == http.StatusOK
-	}, 2*time.Minute, 250*time.Millisecond, "the sentinel after the replay was not stitched")
-	// One shard, in order: once the sentinel is stitched, so is the replay before it.
+	replayed := r.again(calls)
 	for _, u := range users {
 		p, status, err := c.profile(ctx, "userId", u)
 		require.NoError(t, err)
@@ -231,13 +283,21 @@ func TestSnowplowWebReplay(t *testing.T) {
 		require.Equal(t, got[u].Counts, p.Counts, "the replay changed the counts of %q", u)
 		require.Equal(t, got[u].Visits, p.Visits, "the replay changed the visits of %q", u)
 	}
-	replayed := meter.Usage().Sub(before)
-	fmt.Fprintf(&report, "replay of the same %d calls: %.1f WRU (%.2f per call)\n%s", len(calls),
-		replayed.Total(tables...), replayed.Total(tables...)/float64(len(calls)), replayed)
-	t.Log("\n" + report.String())
-	if out := os.Getenv("DCRM_REPLAY_REPORT"); out != "" {
-		require.NoError(t, os.WriteFile(out, []byte(report.String()), 0o644))
-	}
+	replayUnits(&report, r, replayed, len(calls))
+	r.report("web", report.String())
+}
+
+// writeUnits reports the write units of a first pass per accepted call and per distinct event.
+func writeUnits(w io.Writer, r *harness, used Usage, accepted, events int) {
+	wru := r.units(used)
+	fmt.Fprintf(w, "write units (every table but Keys): %.1f for %d accepted calls = %.2f WRU per call, %.2f per distinct event\n%s",
+		wru, accepted, wru/float64(accepted), wru/float64(events), used)
+}
+
+// replayUnits reports the write units of sending the same calls again.
+func replayUnits(w io.Writer, r *harness, replayed Usage, calls int) {
+	wru := r.units(replayed)
+	fmt.Fprintf(w, "replay of the same %d calls (and a sentinel): %.1f WRU (%.2f per call)\n%s", calls, wru, wru/float64(calls), replayed)
 }
 
 func sortedUsers(f Facts) []string {

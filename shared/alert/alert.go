@@ -1,7 +1,7 @@
 // Package alert defines the messages dcrm hands to downstream tools and operators through queues.
 // Every message is a JSON object whose "type" and "version" also travel as message attributes, so a
 // consumer can route or filter without parsing the body; each has a JSON Schema under
-// events/schemas (alert-lapse.v1.json, failed-event.v1.json).
+// events/schemas (alert-lapse.v1.json, alert-lapse.v2.json, failed-event.v1.json).
 package alert
 
 import (

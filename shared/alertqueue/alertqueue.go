@@ -1,6 +1,7 @@
 // Package alertqueue sends dcrm's messages (package alert) to SQS queues and reads them back. Each
 // message body is the message's JSON; its type and version also travel as the message attributes
-// "type" (String) and "version" (Number), so consumers can route or filter without parsing bodies.
+// "type" (String) and "version" (Number), with any the message adds (a trigger's "kind"), so
+// consumers can route or filter without parsing bodies.
 package alertqueue
 
 import (
@@ -32,6 +33,11 @@ type Queue struct {
 // New returns the queue at url.
 func New(client *sqs.Client, url string) *Queue { return &Queue{client: client, url: url} }
 
+// attributed is a message with string attributes of its own beside type and version.
+type attributed interface {
+	MessageAttributes() map[string]string
+}
+
 // Send validates a message and sends it.
 func (q *Queue) Send(ctx context.Context, m alert.Message) error {
 	if err := m.Validate(); err != nil {
@@ -41,13 +47,18 @@ func (q *Queue) Send(ctx context.Context, m alert.Message) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", m.MessageType(), err)
 	}
+	attrs := map[string]types.MessageAttributeValue{}
+	if a, ok := m.(attributed); ok {
+		for k, v := range a.MessageAttributes() {
+			attrs[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+		}
+	}
+	attrs[AttrType] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(m.MessageType())}
+	attrs[AttrVersion] = types.MessageAttributeValue{DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(m.MessageVersion()))}
 	_, err = q.client.SendMessage(ctx, &sqs.SendMessageInput{
-		QueueUrl:    aws.String(q.url),
-		MessageBody: aws.String(string(body)),
-		MessageAttributes: map[string]types.MessageAttributeValue{
-			AttrType:    {DataType: aws.String("String"), StringValue: aws.String(m.MessageType())},
-			AttrVersion: {DataType: aws.String("Number"), StringValue: aws.String(strconv.Itoa(m.MessageVersion()))},
-		},
+		QueueUrl:          aws.String(q.url),
+		MessageBody:       aws.String(string(body)),
+		MessageAttributes: attrs,
 	})
 	if err != nil {
 		return fmt.Errorf("send %s: %w", m.MessageType(), err)
@@ -57,8 +68,10 @@ func (q *Queue) Send(ctx context.Context, m alert.Message) error {
 
 // Delivery is a message as received.
 type Delivery struct {
-	Type          string
-	Version       int
+	Type    string
+	Version int
+	// Attributes are the message's other string attributes (a trigger's kind), by name.
+	Attributes    map[string]string
 	Body          json.RawMessage
 	ReceiptHandle string
 }
@@ -70,7 +83,7 @@ func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration
 		QueueUrl:              aws.String(q.url),
 		MaxNumberOfMessages:   int32(min(max(maxMessages, 1), 10)),
 		WaitTimeSeconds:       int32(wait / time.Second),
-		MessageAttributeNames: []string{AttrType, AttrVersion},
+		MessageAttributeNames: []string{"All"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("receive messages: %w", err)
@@ -83,6 +96,14 @@ func (q *Queue) Receive(ctx context.Context, maxMessages int, wait time.Duration
 		}
 		if a, ok := m.MessageAttributes[AttrVersion]; ok {
 			d.Version, _ = strconv.Atoi(aws.ToString(a.StringValue))
+		}
+		for k, a := range m.MessageAttributes {
+			if k != AttrType && k != AttrVersion && aws.ToString(a.DataType) == "String" {
+				if d.Attributes == nil {
+					d.Attributes = map[string]string{}
+				}
+				d.Attributes[k] = aws.ToString(a.StringValue)
+			}
 		}
 		ds = append(ds, d)
 	}

@@ -66,3 +66,28 @@ func TestInvalidMessageIsNotSent(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, ds)
 }
+
+// tagged is a message with an attribute of its own, as trigger messages carry their kind.
+type tagged struct{ alert.Lapse }
+
+func (tagged) MessageAttributes() map[string]string {
+	return map[string]string{"kind": "k1", "type": "not-this"}
+}
+
+func TestMessagesCarryTheirOwnAttributes(t *testing.T) {
+	ctx := context.Background()
+	e := localaws.Reachable(t)
+	q := New(e.SQSClient(), localaws.NewQueue(t))
+	lastSeen := time.Date(2025, 1, 10, 9, 30, 0, 0, time.UTC)
+	m := tagged{alert.NewLapse(profile.Profile{ID: "prf_1", LastSeen: lastSeen}, lastSeen.Add(40*24*time.Hour))}
+	require.NoError(t, q.Send(ctx, m))
+	var got []Delivery
+	require.Eventually(t, func() bool {
+		ds, err := q.Receive(ctx, 10, time.Second)
+		require.NoError(t, err)
+		got = append(got, ds...)
+		return len(got) > 0
+	}, 15*time.Second, 10*time.Millisecond)
+	require.Equal(t, alert.TypeLapse, got[0].Type, "a message's own attributes never replace type")
+	require.Equal(t, map[string]string{"kind": "k1"}, got[0].Attributes)
+}

@@ -88,18 +88,15 @@ func (e Endpoints) SQSClient() *sqs.Client {
 	return sqs.NewFromConfig(e.Config(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(e.SQS) })
 }
 
-// CreateTable creates the table under the given physical name if it does not exist, with TTL when
-// the topology asks for it, and waits until it is active.
+// CreateTable creates the table under the given physical name if it does not exist, with its
+// global secondary indexes and TTL when the topology asks for them, and waits until it is active.
+// An existing table is left as it is (the local servers keep nothing across restarts: after a
+// topology change, restart them).
 func CreateTable(ctx context.Context, db *dynamodb.Client, name string, t topology.Table) error {
-	attrs := []ddbtypes.AttributeDefinition{{AttributeName: aws.String(t.PartitionKey), AttributeType: ddbtypes.ScalarAttributeTypeS}}
-	keys := []ddbtypes.KeySchemaElement{{AttributeName: aws.String(t.PartitionKey), KeyType: ddbtypes.KeyTypeHash}}
-	if t.SortKey != "" {
-		attrs = append(attrs, ddbtypes.AttributeDefinition{AttributeName: aws.String(t.SortKey), AttributeType: ddbtypes.ScalarAttributeTypeS})
-		keys = append(keys, ddbtypes.KeySchemaElement{AttributeName: aws.String(t.SortKey), KeyType: ddbtypes.KeyTypeRange})
-	}
+	attrs := attributes(t)
 	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName: aws.String(name), AttributeDefinitions: attrs, KeySchema: keys,
-		BillingMode: ddbtypes.BillingModePayPerRequest,
+		TableName: aws.String(name), AttributeDefinitions: attrs, KeySchema: keySchema(t.PartitionKey, t.SortKey),
+		BillingMode: ddbtypes.BillingModePayPerRequest, GlobalSecondaryIndexes: indexes(t.Indexes),
 	})
 	var exists *ddbtypes.ResourceInUseException
 	if err != nil && !errors.As(err, &exists) {
@@ -118,6 +115,43 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, name string, t topolo
 		}
 	}
 	return nil
+}
+
+// attributes are the definitions of the table's and its indexes' key attributes (all strings).
+func attributes(t topology.Table) []ddbtypes.AttributeDefinition {
+	names := []string{t.PartitionKey, t.SortKey}
+	for _, ix := range t.Indexes {
+		names = append(names, ix.PartitionKey, ix.SortKey)
+	}
+	var out []ddbtypes.AttributeDefinition
+	seen := map[string]bool{"": true}
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, ddbtypes.AttributeDefinition{AttributeName: aws.String(n), AttributeType: ddbtypes.ScalarAttributeTypeS})
+		}
+	}
+	return out
+}
+
+func keySchema(partition, sort string) []ddbtypes.KeySchemaElement {
+	keys := []ddbtypes.KeySchemaElement{{AttributeName: aws.String(partition), KeyType: ddbtypes.KeyTypeHash}}
+	if sort != "" {
+		keys = append(keys, ddbtypes.KeySchemaElement{AttributeName: aws.String(sort), KeyType: ddbtypes.KeyTypeRange})
+	}
+	return keys
+}
+
+func indexes(ixs []topology.Index) []ddbtypes.GlobalSecondaryIndex {
+	var out []ddbtypes.GlobalSecondaryIndex
+	for _, ix := range ixs {
+		p := &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionType(ix.Projection)}
+		if len(ix.NonKeyAttributes) > 0 {
+			p.NonKeyAttributes = ix.NonKeyAttributes
+		}
+		out = append(out, ddbtypes.GlobalSecondaryIndex{IndexName: aws.String(ix.Name), KeySchema: keySchema(ix.PartitionKey, ix.SortKey), Projection: p})
+	}
+	return out
 }
 
 // CreateStream creates the stream if it does not exist and waits until it is active.

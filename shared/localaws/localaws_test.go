@@ -2,6 +2,8 @@ package localaws
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -9,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 )
@@ -50,5 +53,60 @@ func TestProvisionsTopologyResources(t *testing.T) {
 	}
 	if attrs.Attributes["RedrivePolicy"] == "" {
 		t.Error("queue has no redrive policy to its dead-letter queue")
+	}
+}
+
+func TestTablesGetTheirIndexes(t *testing.T) {
+	ctx := context.Background()
+	e := Reachable(t)
+	db := e.DynamoDBClient()
+	due := topology.Index{Name: "due", PartitionKey: "shard", SortKey: "at", Projection: topology.ProjectKeysOnly}
+	spec := topology.Table{Name: "Things", PartitionKey: "id", Indexes: []topology.Index{
+		due, {Name: "byOwner", PartitionKey: "owner", Projection: topology.ProjectInclude, NonKeyAttributes: []string{"size"}},
+	}}
+	check := func(name string) {
+		t.Helper()
+		d, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, g := range d.Table.GlobalSecondaryIndexes {
+			desc := string(g.Projection.ProjectionType) + fmt.Sprint(g.Projection.NonKeyAttributes)
+			for _, k := range g.KeySchema {
+				desc += " " + string(k.KeyType) + ":" + aws.ToString(k.AttributeName)
+			}
+			got[aws.ToString(g.IndexName)] = desc
+		}
+		want := map[string]string{"due": "KEYS_ONLY[] HASH:shard RANGE:at", "byOwner": "INCLUDE[size] HASH:owner"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: indexes %v, want %v", name, got, want)
+		}
+	}
+	name := NewTable(t, spec)
+	check(name)
+	if err := CreateTable(ctx, db, name, spec); err != nil {
+		t.Errorf("second create: %v", err)
+	}
+	check(name)
+
+	// The index is sparse: only items with its keys are in it.
+	ddb := e.Dynamo()
+	type thing struct {
+		ID    string `dynamo:"id,hash"`
+		Shard string `dynamo:"shard,omitempty"`
+		At    string `dynamo:"at,omitempty"`
+	}
+	for _, it := range []thing{{"a", "1", "2025-01-01"}, {"b", "1", "2025-03-01"}, {"c", "", ""}, {"d", "2", "2025-01-01"}} {
+		if err := ddb.Table(name).Put(it).Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []thing
+	if err := ddb.Table(name).Get("shard", "1").Index("due").Range("at", dynamo.LessOrEqual, "2025-02-01").All(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != "a" {
+		t.Errorf("due in shard 1 by February: %+v, want a", got)
 	}
 }

@@ -18,7 +18,6 @@ import (
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
-	"github.com/dcrm-project/dcrm/shared/scoring"
 )
 
 // ErrInvalidEvent is returned for an event that cannot be recorded on a profile.
@@ -64,8 +63,8 @@ type Profile struct {
 	// Consent is the person's latest answer per purpose (PurposeAnalytics, PurposeMarketing).
 	Consent map[string]Consent
 
-	Score          *scoring.Score // nil until first scored
-	LapseAlertedAt time.Time      // when the last lapse alert was raised, zero if never
+	Score          *Score    // nil until first scored
+	LapseAlertedAt time.Time // when the last lapse alert was raised, zero if never
 
 	// Hits are the recent activity sessions are derived from, sorted, at most MaxHits; Settled
 	// holds what older activity and older orders contributed (see Sessions).
@@ -110,9 +109,13 @@ type Activity struct {
 	AnonymousID string
 	UserID      string
 	At          time.Time // when it happened
-	Traits      map[string]any
-	PreviousID  string // alias: the earlier anonymous id or user id that UserID joins
-	GroupID     string // group: the group the customer belongs to
+	// ClientAt is when the sender's clock says it happened (originalTimestamp, or timestamp), as
+	// sent: unlike At, which corrects the sender's clock by when it was received, it is the same
+	// every time the event is sent again. Zero when the sender said nothing.
+	ClientAt   time.Time
+	Traits     map[string]any
+	PreviousID string // alias: the earlier anonymous id or user id that UserID joins
+	GroupID    string // group: the group the customer belongs to
 
 	// What sessions read (see Sessions): the event's campaign tags and channel (from its
 	// enrichment), the page a page or screen event shows, the seconds a page ping reports.
@@ -169,6 +172,9 @@ func FromEvent(e beacon.Event) (Activity, error) {
 		return invalid("neither timestamp nor receivedAt")
 	}
 	a := Activity{MessageID: e.MessageID, Type: e.Type, AnonymousID: e.AnonymousID, UserID: e.UserID, At: at.UTC()}
+	if e.OriginalTimestamp != nil {
+		a.ClientAt = e.OriginalTimestamp.UTC()
+	}
 	switch e.Type {
 	case beacon.Alias:
 		// An alias joins previousId and userId; its own anonymousId (if any) only routed it.
@@ -302,10 +308,7 @@ func (p Profile) clone() Profile {
 	p.Groups = slices.Clone(p.Groups)
 	p.Traits = maps.Clone(p.Traits)
 	p.TraitTimes = maps.Clone(p.TraitTimes)
-	if p.Score != nil {
-		s := *p.Score
-		p.Score = &s
-	}
+	p.Score = p.Score.clone()
 	p.Hits = slices.Clone(p.Hits)
 	if p.Session != nil {
 		s := *p.Session
@@ -350,7 +353,7 @@ type View struct {
 	LastSeen     time.Time          `json:"lastSeen"`
 	Counts       Counts             `json:"counts"`
 	Groups       []string           `json:"groups,omitempty"`
-	Score        *scoring.Score     `json:"score,omitempty"`
+	Score        *Score             `json:"score,omitempty"`
 	Consent      map[string]Consent `json:"consent"`
 	MergedFrom   []string           `json:"mergedFrom,omitempty"`
 	UpdatedAt    time.Time          `json:"updatedAt"`

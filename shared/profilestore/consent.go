@@ -55,9 +55,12 @@ func (s *Store) SetConsent(ctx context.Context, id string, change map[string]pro
 		if !changed {
 			return it.ProfileID, next, nil
 		}
-		err = s.profiles.Update("profileId", it.ProfileID).Set("consent", fromConsent(next)).Set("version", it.Version+1).
-			If("'version' = ? AND attribute_not_exists('mergedInto') AND attribute_not_exists('mergingInto') AND attribute_not_exists('erasedAt')", it.Version).
-			Run(ctx)
+		u := s.profiles.Update("profileId", it.ProfileID).Set("consent", fromConsent(next)).Set("version", it.Version+1).
+			If("'version' = ? AND attribute_not_exists('mergedInto') AND attribute_not_exists('mergingInto') AND attribute_not_exists('erasedAt')", it.Version)
+		p := it.profile()
+		p.Consent = next // marketing consent decides whether a trigger can fall due
+		setDue(u, it, s.dueAt(p, it.triggerState(), s.now().UTC()))
+		err = u.Run(ctx)
 		if dynamo.IsCondCheckFailed(err) {
 			continue // changed, merged or erased meanwhile: read again
 		}

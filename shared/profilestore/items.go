@@ -8,7 +8,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/dcrm-project/dcrm/shared/profile"
-	"github.com/dcrm-project/dcrm/shared/scoring"
 )
 
 // profileItem is a row of the Profiles table. Stitch owns the behaviour fields and the version (an
@@ -47,14 +46,17 @@ type profileItem struct {
 	// Consent is owned by the profile API (SetConsent).
 	Consent map[string]consentItem `dynamo:"consent,omitempty"`
 
-	RecencyDays    int       `dynamo:"recencyDays,omitempty"`
-	Frequency      int       `dynamo:"frequency,omitempty"`
-	RecencyScore   int       `dynamo:"recencyScore,omitempty"`
-	FrequencyScore int       `dynamo:"frequencyScore,omitempty"`
-	Score          int       `dynamo:"score,omitempty"`
-	Segment        string    `dynamo:"segment,omitempty"`
-	ScoredAt       time.Time `dynamo:"scoredAt,omitempty"`
-	LapseAlertedAt time.Time `dynamo:"lapseAlertedAt,omitempty"`
+	// Scores and LapseAlertedAt are owned by the score function (scores.go).
+	Scores         *scoreItem `dynamo:"scores,omitempty"`
+	LapseAlertedAt time.Time  `dynamo:"lapseAlertedAt,omitempty"`
+
+	// DueShard and DueAt key the sparse due index (triggers.go): present while a trigger can fire
+	// for the profile, DueAt being when. Whoever writes the behaviour or the trigger state sets them.
+	DueShard string `dynamo:"dueShard,omitempty"`
+	DueAt    string `dynamo:"dueAt,omitempty"`
+	// Fired is what triggers fired for the profile, kept as long as it can matter (trigger.State);
+	// owned by the triggers schedule (SaveFired).
+	Fired []firedItem `dynamo:"triggersFired,omitempty"`
 
 	aggregateFields // sessions, commerce and forms, owned by stitch
 }
@@ -114,12 +116,6 @@ func (it profileItem) profile() profile.Profile {
 		LapseAlertedAt: it.LapseAlertedAt, Consent: toConsent(it.Consent),
 	}
 	it.aggregateFields.fill(&p)
-	if !it.ScoredAt.IsZero() {
-		p.Score = &scoring.Score{
-			RecencyDays: it.RecencyDays, Frequency: it.Frequency,
-			RecencyScore: it.RecencyScore, FrequencyScore: it.FrequencyScore,
-			Score: it.Score, Segment: it.Segment, ScoredAt: it.ScoredAt,
-		}
-	}
+	p.Score = it.Scores.score()
 	return p
 }

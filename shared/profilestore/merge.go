@@ -165,12 +165,14 @@ func (s *Store) fold(ctx context.Context, src, dstItem profileItem, via identity
 	}
 	now := s.now().UTC()
 	out.UpdatedAt = now
-	mark := s.profiles.Update("profileId", src.ProfileID).Remove("mergingInto").
+	// The merged profile leaves the due index; the live one takes what fired for either.
+	mark := s.profiles.Update("profileId", src.ProfileID).Remove("mergingInto", "dueShard", "dueAt").
 		Set("mergedInto", dst.ID).Set("mergedAt", now).Set("updatedAt", now).Set("version", src.Version+1).
 		If("'version' = ? AND 'mergingInto' = ?", src.Version, src.MergingInto)
 	write := s.writeProfile(out, dstItem.Version)
 	hashed := withHashed(dstItem.Hashed, parseIDs(src.Hashed))
 	setOrRemove(write, "hashedIds", hashed, len(hashed))
+	s.foldDue(write, dstItem, src, out, now)
 	err = s.db.WriteTx().Idempotent(true).Update(write).Update(mark).Run(ctx)
 	if r := cancellations(err); err != nil {
 		if r.failed(0) || r.failed(1) || r.conflict() {

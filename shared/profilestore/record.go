@@ -427,7 +427,15 @@ func (b *batch) write(ctx context.Context, g *group) error {
 	recent := recentIDs(base.Recent)
 	p, hashed := base.profile(), base.Hashed
 	var applied []string
-	var touch []any
+	var touch []touchpointItem
+	var ledger []ledgerItem
+	history := func(i int) {
+		a := b.in[i].Activity
+		touch = append(touch, b.s.touchpoint(base.ProfileID, a, b.in[i].Claims.Properties))
+		if l, ok := b.s.ledger(a); ok {
+			ledger = append(ledger, l)
+		}
+	}
 	isNew := map[int]bool{}
 	first := -1
 	for k, i := range g.events {
@@ -438,7 +446,7 @@ func (b *batch) write(ctx context.Context, g *group) error {
 			continue
 		case recent.has(a.MessageID):
 			// Written to the profile, but its touchpoint was not: write it now.
-			touch = append(touch, b.s.touchpoint(base.ProfileID, a, b.in[i].Claims.Properties))
+			history(i)
 			done[a.MessageID] = true
 			continue
 		}
@@ -448,7 +456,7 @@ func (b *batch) write(ctx context.Context, g *group) error {
 		b.out[i].Added, b.out[i].TraitsChanged = added(before, hashedBefore, p, hashed), changedTraits(before.Traits, p.Traits)
 		applied = append(applied, a.MessageID)
 		isNew[i] = true
-		touch = append(touch, b.s.touchpoint(base.ProfileID, a, b.in[i].Claims.Properties))
+		history(i)
 		done[a.MessageID] = true
 		if first < 0 {
 			first = i
@@ -459,6 +467,7 @@ func (b *batch) write(ctx context.Context, g *group) error {
 		p.UpdatedAt = b.s.now().UTC()
 		w := b.s.writeProfile(p, version).Set("recentIds", []byte(recent.add(applied)))
 		setOrRemove(w, "hashedIds", hashed, len(hashed))
+		setDue(w, base, b.s.dueAt(p, base.triggerState(), p.UpdatedAt))
 		err := w.Run(ctx)
 		if dynamo.IsCondCheckFailed(err) {
 			return errConflict
@@ -469,7 +478,7 @@ func (b *batch) write(ctx context.Context, g *group) error {
 		version++
 	}
 	if len(touch) > 0 && b.s.touchpointTable != "" {
-		if err := b.writeHistory(ctx, base.ProfileID, touch); err != nil {
+		if err := b.writeHistory(ctx, base.ProfileID, touch, ledger); err != nil {
 			return err
 		}
 	}
@@ -486,8 +495,15 @@ func (b *batch) write(ctx context.Context, g *group) error {
 // profile was written, before or while Erase deleted its history), it deletes them again and
 // returns ErrErased: Erase marks the profile before it reads the history, so whichever of the two
 // comes second removes them.
-func (b *batch) writeHistory(ctx context.Context, id string, touch []any) error {
-	if _, err := b.s.touch.Batch("profileId", "at").Write().Put(touch...).Run(ctx); err != nil {
+func (b *batch) writeHistory(ctx context.Context, id string, touch []touchpointItem, ledger []ledgerItem) error {
+	items := make([]any, 0, len(touch)+len(ledger))
+	for _, t := range touch {
+		items = append(items, t)
+	}
+	for _, l := range ledger {
+		items = append(items, l)
+	}
+	if _, err := b.s.touch.Batch("profileId", "at").Write().Put(items...).Run(ctx); err != nil {
 		return fmt.Errorf("write history of %s: %w", id, err)
 	}
 	it, _, err := b.s.get(ctx, id, true)
@@ -499,7 +515,7 @@ func (b *batch) writeHistory(ctx context.Context, id string, touch []any) error 
 	}
 	keys := make([]dynamo.Keyed, len(touch))
 	for i, t := range touch {
-		keys[i] = dynamo.Keys{id, t.(touchpointItem).Key}
+		keys[i] = dynamo.Keys{id, t.Key}
 	}
 	if _, err := b.s.touch.Batch("profileId", "at").Write().Delete(keys...).Run(ctx); err != nil {
 		return fmt.Errorf("delete history of erased %s: %w", id, err)
@@ -507,18 +523,23 @@ func (b *batch) writeHistory(ctx context.Context, id string, touch []any) error 
 	return fmt.Errorf("profile %s: %w", id, ErrErased)
 }
 
-// recorded returns the message ids among a group's events whose touchpoints are in the history
-// of its profile or of a profile merged into it: they were recorded before.
+// recorded returns the message ids among a group's events that were recorded before: whose
+// touchpoints are in the history of its profile or of a profile merged into it, or, for events
+// whose time the endpoint assigned, whose dedup record is there (see ledgerItem).
 func (b *batch) recorded(ctx context.Context, g *group) (map[string]bool, error) {
 	done := map[string]bool{}
 	if b.s.touchpointTable == "" {
 		return done, nil
 	}
 	var keys []dynamo.Keyed
-	for _, pid := range append([]string{g.base.ProfileID}, g.base.MergedFrom...) {
-		for _, i := range g.events {
-			a := b.in[i].Activity
-			keys = append(keys, dynamo.Keys{pid, touchKey(a.At, a.MessageID)})
+	for _, i := range g.events {
+		a := b.in[i].Activity
+		if _, ok := b.s.ledger(a); ok {
+			keys = append(keys, ledgerKey(a.MessageID))
+			continue
+		}
+		for _, pid := range append([]string{g.base.ProfileID}, g.base.MergedFrom...) {
+			keys = append(keys, dynamo.Keys{pid, historyKey(a)})
 		}
 	}
 	var found []touchpointItem

@@ -169,9 +169,11 @@ func (s *Store) separate(ctx context.Context, live, src profileItem, moved []tou
 
 	keep := s.writeProfile(rest, live.Version)
 	setOrRemove(keep, "hashedIds", hashed, len(hashed))
+	setDue(keep, live, s.dueAt(rest, live.triggerState(), now))
 	undo := s.writeProfile(split, src.Version).Remove("mergedInto", "mergedAt", "mergeEvent", "mergeVia", "mergeTrusted").
 		Set("splitFrom", append(slices.Clone(src.SplitFrom), live.ProfileID)).Set("splitAt", now)
 	setOrRemove(undo, "hashedIds", src.Hashed, len(src.Hashed))
+	setDue(undo, src, s.dueAt(split, src.triggerState(), now))
 	tx := s.db.WriteTx().Idempotent(true).Update(keep).Update(undo)
 	n := 0
 	for _, id := range back {

@@ -34,14 +34,15 @@ import (
 
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/profile"
-	"github.com/dcrm-project/dcrm/shared/scoring"
+	"github.com/dcrm-project/dcrm/shared/trigger"
 )
 
 var (
 	// ErrContention is returned when a profile kept changing under concurrent writers for every
 	// attempt to record an event; recording it again later succeeds.
 	ErrContention = errors.New("profile kept changing under concurrent writes")
-	// ErrChanged is returned by MarkLapseAlerted when the profile changed since it was read.
+	// ErrChanged is returned by a write that is conditional on what was read (SaveScoreWithAlert,
+	// SaveFired) when the profile changed since.
 	ErrChanged = errors.New("profile changed since it was read")
 	// ErrCorrupt is returned when stored profiles point at each other in a loop.
 	ErrCorrupt = errors.New("profiles merged into each other in a loop")
@@ -80,6 +81,7 @@ type Store struct {
 	touchpointTable string // physical name; empty when the store keeps no history
 	now             func() time.Time
 	newID           func() string
+	triggers        trigger.Config // the rules the due index follows
 }
 
 // Option configures a Store.
@@ -87,6 +89,10 @@ type Option func(*Store)
 
 // WithClock sets the clock (default time.Now).
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// WithTriggers sets the trigger rules by which profiles are indexed by their due time (default
+// trigger.Default). Recording and the triggers schedule must use the same rules.
+func WithTriggers(cfg trigger.Config) Option { return func(s *Store) { s.triggers = cfg } }
 
 // WithIDs sets how new profile ids are made (default NewID).
 func WithIDs(newID func() string) Option { return func(s *Store) { s.newID = newID } }
@@ -96,7 +102,7 @@ func New(db *dynamo.DB, t Tables, opts ...Option) *Store {
 	s := &Store{
 		db: db, profiles: db.Table(t.Profiles), identities: db.Table(t.Identities),
 		touch: db.Table(t.Touchpoints), touchpointTable: t.Touchpoints,
-		touchTTL: DefaultTouchpointTTL, now: time.Now, newID: NewID,
+		touchTTL: DefaultTouchpointTTL, now: time.Now, newID: NewID, triggers: trigger.Default,
 	}
 	for _, o := range opts {
 		o(s)
@@ -357,41 +363,4 @@ func (s *Store) Scan(ctx context.Context, segments int, fn func(context.Context,
 		return err
 	}
 	return ctx.Err()
-}
-
-// SaveScore writes a profile's score fields, and nothing else.
-func (s *Store) SaveScore(ctx context.Context, id string, sc scoring.Score) error {
-	err := s.profiles.Update("profileId", id).
-		Set("recencyDays", sc.RecencyDays).Set("frequency", sc.Frequency).
-		Set("recencyScore", sc.RecencyScore).Set("frequencyScore", sc.FrequencyScore).
-		Set("score", sc.Score).Set("segment", sc.Segment).Set("scoredAt", sc.ScoredAt.UTC()).
-		If("attribute_exists('profileId')").Run(ctx)
-	if dynamo.IsCondCheckFailed(err) {
-		return fmt.Errorf("save score of %s: %w", id, profile.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("save score of %s: %w", id, err)
-	}
-	return nil
-}
-
-// MarkLapseAlerted records that a lapse alert was raised at for a profile read with the given last
-// seen and previous alert time (zero if none). It returns ErrChanged if either changed since, so
-// that one lapse is recorded once.
-func (s *Store) MarkLapseAlerted(ctx context.Context, id string, lastSeen, previous, at time.Time) error {
-	u := s.profiles.Update("profileId", id).Set("lapseAlertedAt", at.UTC()).
-		If("'lastSeen' = ?", lastSeen.UTC())
-	if previous.IsZero() {
-		u = u.If("attribute_not_exists('lapseAlertedAt')")
-	} else {
-		u = u.If("'lapseAlertedAt' = ?", previous.UTC())
-	}
-	err := u.Run(ctx)
-	if dynamo.IsCondCheckFailed(err) {
-		return fmt.Errorf("mark lapse alert on %s: %w", id, ErrChanged)
-	}
-	if err != nil {
-		return fmt.Errorf("mark lapse alert on %s: %w", id, err)
-	}
-	return nil
 }

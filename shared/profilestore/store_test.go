@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -21,7 +23,6 @@ import (
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/profile"
-	"github.com/dcrm-project/dcrm/shared/scoring"
 )
 
 var (
@@ -55,16 +56,18 @@ func newFixture(t *testing.T) fixture {
 	return fixture{Store: s, tables: tables, raw: e.DynamoDBClient()}
 }
 
+// The events of the tests carry their sender's time, as SDKs and the tracker send it.
+
 func page(id, anon string, min int) profile.Activity {
-	return profile.Activity{MessageID: id, Type: beacon.Page, AnonymousID: anon, At: at(min)}
+	return profile.Activity{MessageID: id, Type: beacon.Page, AnonymousID: anon, At: at(min), ClientAt: at(min)}
 }
 
 func track(id, anon, user string, min int) profile.Activity {
-	return profile.Activity{MessageID: id, Type: beacon.Track, AnonymousID: anon, UserID: user, At: at(min)}
+	return profile.Activity{MessageID: id, Type: beacon.Track, AnonymousID: anon, UserID: user, At: at(min), ClientAt: at(min)}
 }
 
 func identify(id, anon, user string, min int, traits map[string]any) profile.Activity {
-	return profile.Activity{MessageID: id, Type: beacon.Identify, AnonymousID: anon, UserID: user, At: at(min), Traits: traits}
+	return profile.Activity{MessageID: id, Type: beacon.Identify, AnonymousID: anon, UserID: user, At: at(min), ClientAt: at(min), Traits: traits}
 }
 
 func (f fixture) record(t *testing.T, acts ...profile.Activity) []Result {
@@ -186,6 +189,38 @@ func TestRecordingTwiceChangesNothing(t *testing.T) {
 	require.Equal(t, profiles, f.items(t, f.tables.Profiles, "profileId"))
 	require.Equal(t, identities, f.items(t, f.tables.Identities, "identifier"))
 	require.Equal(t, history, f.items(t, f.tables.Touchpoints, "messageId"))
+}
+
+// An event sent again is recorded once by its message id, although its corrected time differs
+// (the endpoint corrects the sender's clock by when it received it): by the sender's own time when
+// it gave one, else by a dedup record of its message id. Even after the device merged into another
+// profile.
+func TestEventSentAgainLaterIsRecordedOnce(t *testing.T) {
+	f := newFixture(t)
+	clientTimed := page("m1", "A", 0)
+	clientTimed.At = at(0).Add(3 * time.Second) // corrected: received 3 s after it was sent
+	serverTimed := page("m2", "A", 1)
+	serverTimed.ClientAt = time.Time{} // sent without a time: it happened when received
+	f.record(t, clientTimed, serverTimed, identify("m3", "A", "U", 2, nil), page("m4", "B", 3), identify("m5", "B", "U", 4, nil))
+
+	clientTimed.At = at(0).Add(5 * time.Second) // sent again, received later
+	serverTimed.At = at(30)
+	merged := page("m4", "B", 3) // recorded on B's profile, merged into U's since
+	merged.At = at(3).Add(time.Second)
+	before := f.stored(t)
+	for i, r := range f.record(t, clientTimed, serverTimed, merged) {
+		require.True(t, r.Duplicate, "event %d recorded twice", i)
+	}
+	require.Equal(t, before, f.stored(t))
+	require.Equal(t, 5, f.lookup(t, identity.UserID("U")).Counts.Events)
+	ledger := 0
+	for _, it := range f.scan(t, f.tables.Touchpoints) {
+		if strings.HasPrefix(it["profileId"].(*types.AttributeValueMemberS).Value, "msg#") {
+			ledger++
+			require.ElementsMatch(t, []string{"profileId", "at", "messageId", "expiresAt"}, slices.Collect(maps.Keys(it)), "a dedup record holds nothing about the person")
+		}
+	}
+	require.Equal(t, 1, ledger, "a dedup record only for the event the endpoint timed")
 }
 
 func TestOutOfOrderEvents(t *testing.T) {
@@ -313,38 +348,6 @@ func TestNotFound(t *testing.T) {
 	require.True(t, errors.Is(err, profile.ErrNotFound), "err = %v", err)
 	_, err = f.Lookup(context.Background(), identity.UserID("nobody"))
 	require.True(t, errors.Is(err, profile.ErrNotFound), "err = %v", err)
-	require.True(t, errors.Is(f.SaveScore(context.Background(), "prf_nope", scoring.Score{ScoredAt: now}), profile.ErrNotFound))
-}
-
-func TestScoreFieldsAndLapseMark(t *testing.T) {
-	ctx := context.Background()
-	f := newFixture(t)
-	r := f.record(t, identify("m1", "A", "U", 0, map[string]any{"plan": "gold"}), page("m2", "A", 5))[0]
-	before := f.lookup(t, identity.UserID("U"))
-
-	sc := scoring.Rate(before.LastSeen, before.Counts.Events, now)
-	require.Equal(t, 0, sc.RecencyDays)
-	require.NoError(t, f.SaveScore(ctx, r.ProfileID, sc))
-	after := f.lookup(t, identity.UserID("U"))
-	require.Equal(t, &sc, after.Score)
-	after.Score = nil
-	require.Equal(t, before, after, "saving a score changes only the score fields")
-
-	// Stitch writes after scoring keep the score.
-	f.record(t, page("m3", "A", 6))
-	require.Equal(t, &sc, f.lookup(t, identity.UserID("U")).Score)
-
-	p := f.lookup(t, identity.UserID("U"))
-	require.NoError(t, f.MarkLapseAlerted(ctx, p.ID, p.LastSeen, time.Time{}, now))
-	err := f.MarkLapseAlerted(ctx, p.ID, p.LastSeen, time.Time{}, now.Add(time.Hour))
-	require.True(t, errors.Is(err, ErrChanged), "second mark of the same lapse: %v", err)
-	require.Equal(t, now, f.lookup(t, identity.UserID("U")).LapseAlertedAt)
-
-	f.record(t, page("m4", "A", 7)) // back again: a new lapse may be alerted later
-	err = f.MarkLapseAlerted(ctx, p.ID, p.LastSeen, now, now.Add(time.Hour))
-	require.True(t, errors.Is(err, ErrChanged), "mark with a stale last seen: %v", err)
-	p = f.lookup(t, identity.UserID("U"))
-	require.NoError(t, f.MarkLapseAlerted(ctx, p.ID, p.LastSeen, now, now.Add(time.Hour)))
 }
 
 func TestScanSkipsMergedProfilesAndStopsOnError(t *testing.T) {

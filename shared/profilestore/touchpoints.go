@@ -153,10 +153,41 @@ func touchKey(at time.Time, messageID string) string {
 	return at.UTC().Format(keyTime) + "#" + messageID
 }
 
+// historyKey is the sort key of an activity's touchpoint. It is made of the sender's own time
+// when it gave one, which is the same every time the event is sent again (the corrected time is
+// not: it moves with when the event was received), so that the key finds a repeat.
+func historyKey(a profile.Activity) string {
+	if a.ClientAt.IsZero() {
+		return touchKey(a.At, a.MessageID)
+	}
+	return touchKey(a.ClientAt, a.MessageID)
+}
+
+// ledgerItem is the dedup record of an event whose time the endpoint assigned (its sender gave
+// none): its touchpoint's key would change if it were sent again, so its message id is recorded on
+// its own, in the Touchpoints table under partition "msg#<messageId>". It holds nothing about the
+// person and expires with the history.
+type ledgerItem struct {
+	Key       string    `dynamo:"profileId,hash"` // "msg#<messageId>"
+	Sort      string    `dynamo:"at,range"`       // "-"
+	MessageID string    `dynamo:"messageId"`
+	ExpiresAt time.Time `dynamo:"expiresAt,unixtime"`
+}
+
+func ledgerKey(messageID string) dynamo.Keys { return dynamo.Keys{"msg#" + messageID, "-"} }
+
+// ledger returns the dedup record of an activity that needs one (see ledgerItem).
+func (s *Store) ledger(a profile.Activity) (ledgerItem, bool) {
+	if !a.ClientAt.IsZero() {
+		return ledgerItem{}, false
+	}
+	return ledgerItem{Key: "msg#" + a.MessageID, Sort: "-", MessageID: a.MessageID, ExpiresAt: s.now().UTC().Add(s.touchTTL)}, true
+}
+
 // touchpoint makes the history item of an activity recorded on profileID.
 func (s *Store) touchpoint(profileID string, a profile.Activity, properties json.RawMessage) touchpointItem {
 	it := touchpointItem{
-		ProfileID: profileID, Key: touchKey(a.At, a.MessageID), MessageID: a.MessageID, Type: a.Type,
+		ProfileID: profileID, Key: historyKey(a), MessageID: a.MessageID, Type: a.Type,
 		Event: cmp.Or(a.Event, a.Page), Timestamp: a.At.UTC(), Channel: a.Channel,
 		Purchase: isPurchase(a), OrderID: a.OrderID, Revenue: a.Revenue,
 	}

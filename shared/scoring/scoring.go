@@ -1,98 +1,147 @@
-// Package scoring rates customers from their behaviour. This first model is a recency / frequency
-// grid: days since the customer was last seen and the number of events they sent, each rated 1 to 5,
-// combined into one 1-5 score and a named segment. Pure functions; the caller passes the clock.
+// Package scoring rates every customer as a CRM analyst would, from their Single Customer View
+// and from models fitted on a sample of the population:
+//
+//   - RFM (package rfm): recency of the last order, number of orders and revenue in quintiles with
+//     cut points fitted on the sample's buyers, named by the segment table; visitors who never
+//     bought get the engagement variant (recency of the last visit, visits, engagement index) with
+//     cut points fitted on the sample's visitors;
+//   - value (package btyd): the BG/NBD (and Pareto/NBD) probability that the buyer is still a
+//     customer, the purchases expected over the horizon, the Gamma-Gamma expected spend and the
+//     discounted customer lifetime value, with models fitted on the sample's buyers;
+//   - lapse risk (package lapse) from P(alive) and the customer's visits against their own
+//     baseline, and the alert for a valuable customer who crosses the line;
+//   - next best actions (package nextaction), with the co-occurrence model of the sample.
+//
+// Fitting and scoring are separate: Sample collects what a fit needs from profiles read in any
+// order and in any number of parts (parts Merge), Config.Fit turns it into Models, which serialise
+// to JSON, and Config.Rate applies them to one profile at a time; Config.Write says when a new
+// score is worth saving over the stored one. Pure functions; the caller passes the clock.
+//
+// # From a profile to a purchase history
+//
+// The purchase models read a buyer as (x, t_x, T) in weeks: x repeat purchases (same-day orders are
+// one purchase), the last t_x after the first, observed for T since the first (History). The
+// profile keeps its latest orders (profile.MaxOrders) and settles older ones into a count and a
+// revenue, so the first order's time is not always on the profile. It is known when nothing was
+// settled (the first kept order), else from the score (profile.Score.FirstOrderAt, remembered by
+// the runs that saw it before it was settled; a profile scores hourly and settles only after
+// profile.MaxOrders orders); failing both, the profile's first seen time is taken: the earliest
+// the first order can have been. That lengthens t_x and T alike, leaving the time since the last
+// purchase right: the customer looks a slightly slower buyer, which with that many orders moves
+// little. Settled orders count as distinct days.
 package scoring
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"time"
 
-// Score is one customer's rating at a moment.
-type Score struct {
-	RecencyDays    int       `json:"recencyDays"`    // whole days since last seen
-	Frequency      int       `json:"frequency"`      // events seen
-	RecencyScore   int       `json:"recencyScore"`   // 1-5, 5 = most recent
-	FrequencyScore int       `json:"frequencyScore"` // 1-5, 5 = most frequent
-	Score          int       `json:"score"`          // 1-5, the two combined
-	Segment        string    `json:"segment"`
-	ScoredAt       time.Time `json:"scoredAt"`
-}
-
-// Segments, from best to worst.
-const (
-	Champion       = "champion"        // recent and frequent
-	Loyal          = "loyal"           // frequent, seen a while ago
-	Promising      = "promising"       // recent, some activity
-	New            = "new"             // recent, little activity yet
-	NeedsAttention = "needs-attention" // neither recent nor frequent enough
-	AtRisk         = "at-risk"         // was frequent, not seen for long
-	Hibernating    = "hibernating"     // some activity, not seen for long
-	Lost           = "lost"            // little activity, not seen for long
+	"github.com/dcrm-project/dcrm/shared/btyd"
+	"github.com/dcrm-project/dcrm/shared/lapse"
+	"github.com/dcrm-project/dcrm/shared/nextaction"
+	"github.com/dcrm-project/dcrm/shared/rfm"
 )
 
-// Model holds the thresholds of the grid.
-type Model struct {
-	// RecencyDays are the most days since last seen that still rate 5, 4, 3 and 2; more rates 1.
-	RecencyDays [4]int
-	// Frequency are the fewest events that rate 5, 4, 3 and 2; fewer rates 1.
-	Frequency [4]int
+// ErrInvalidModels is returned for stored models that cannot be applied.
+var ErrInvalidModels = errors.New("invalid models")
+
+// Config holds what the business decides: how value is counted, when a lapse alerts, how many
+// actions to keep, the segment tables, and how much evidence a fit needs.
+type Config struct {
+	Valuation       btyd.Valuation // CLV horizon (weeks), annual discount rate, margin
+	Lapse           lapse.Config
+	NextAction      nextaction.Config
+	Actions         int // next best actions kept per customer
+	Segments        rfm.Segments
+	VisitorSegments rfm.Segments
+	Convention      rfm.Convention
+	// MinBuyers is the fewest buyers a sample needs to fit the purchase models; MinRFM the fewest
+	// to fit RFM cut points and MinVisitors the fewest visitors for the engagement cut points.
+	// With fewer, the previous fit is kept.
+	MinBuyers    int
+	MinRFM       int
+	MinVisitors  int
+	CoOccurrence nextaction.ModelConfig
+	// Refresh is how often a score that only drifted with the clock and the daily models is
+	// rewritten (see Write), in whole hours.
+	Refresh time.Duration
 }
 
-// Default is the model dcrm scores with.
-var Default = Model{
-	RecencyDays: [4]int{7, 30, 90, 180},
-	Frequency:   [4]int{50, 20, 10, 3},
+// Default is the configuration dcrm scores with: a 52-week CLV at 10% a year counting revenue,
+// the lapse package's defaults, three actions, the R package's segment table for buyers and dcrm's
+// for visitors, drifted scores rewritten daily.
+//
+// Why 200 buyers for the purchase models: the BG/NBD and Pareto/NBD have four parameters each,
+// estimated from how many buyers bought again and when; with a few hundred buyers (about 40% of
+// whom buy again in a typical cohort, as in CDNOW) the searches converge and P(alive) is stable,
+// while below that a handful of customers move the parameters. Twenty buyers or visitors give the
+// quintile cut points about four customers per bin.
+var Default = Config{
+	Valuation:       btyd.Valuation{Horizon: 52, AnnualRate: 0.1, Margin: 1},
+	Lapse:           lapse.Default,
+	NextAction:      nextaction.Default,
+	Actions:         3,
+	Segments:        rfm.DefaultSegments,
+	VisitorSegments: rfm.DefaultVisitorSegments,
+	Convention:      rfm.ConventionR,
+	MinBuyers:       200,
+	MinRFM:          20,
+	MinVisitors:     20,
+	CoOccurrence:    nextaction.DefaultModel,
+	Refresh:         24 * time.Hour,
 }
 
-// Rate scores a customer last seen at lastSeen with the given number of events, at now.
-func Rate(lastSeen time.Time, events int, now time.Time) Score {
-	return Default.Rate(lastSeen, events, now)
+// Format is the layout of the Models document; a reader refuses another.
+const Format = 1
+
+// Models are what a fit produces and the scorer applies: one document, stored as JSON. Each part
+// says when it was fitted and on how many; a part that a fit could not refit is the previous one.
+type Models struct {
+	Format   int       `json:"format"`
+	Version  int       `json:"version"`  // set by the store: one more at every fit
+	FittedAt time.Time `json:"fittedAt"` // the latest fit's as-of time
+	Sample   Size      `json:"sample"`   // what the latest fit read
+	// Purchase are the BG/NBD, Pareto/NBD and Gamma-Gamma models, in weeks.
+	Purchase     *Part[btyd.Models]             `json:"purchase,omitempty"`
+	RFM          *Part[rfm.CutPoints]           `json:"rfm,omitempty"`
+	Engagement   *Part[rfm.EngagementCutPoints] `json:"engagement,omitempty"`
+	CoOccurrence *Part[nextaction.Model]        `json:"coOccurrence,omitempty"`
+	// Notes say what the latest fit kept from before, or could not fit, and why.
+	Notes []string `json:"notes,omitempty"`
 }
 
-// Rate scores a customer last seen at lastSeen with the given number of events, at now.
-func (m Model) Rate(lastSeen time.Time, events int, now time.Time) Score {
-	days := DaysSince(lastSeen, now)
-	r, f := 1, 1
-	for i, limit := range m.RecencyDays {
-		if days <= limit {
-			r = 5 - i
-			break
+// Part is one fitted model.
+type Part[M any] struct {
+	FittedAt time.Time `json:"fittedAt"`
+	N        int       `json:"n"` // buyers, visitors or profiles it was fitted on
+	Model    M         `json:"model"`
+}
+
+// Validate checks models read from storage.
+func (m Models) Validate() error {
+	if m.Format != Format {
+		return fmt.Errorf("%w: format %d, want %d", ErrInvalidModels, m.Format, Format)
+	}
+	if m.Purchase != nil {
+		pm := m.Purchase.Model
+		if _, err := pm.Unit.Days(); err != nil {
+			return fmt.Errorf("%w: purchase models: %w", ErrInvalidModels, err)
+		}
+		if pm.BGNBD == nil || pm.GammaGamma == nil {
+			return fmt.Errorf("%w: purchase models without BG/NBD or Gamma-Gamma", ErrInvalidModels)
 		}
 	}
-	for i, least := range m.Frequency {
-		if events >= least {
-			f = 5 - i
-			break
+	if m.RFM != nil {
+		if err := m.RFM.Model.Validate(); err != nil {
+			return fmt.Errorf("%w: rfm: %w", ErrInvalidModels, err)
 		}
 	}
-	return Score{
-		RecencyDays:    days,
-		Frequency:      events,
-		RecencyScore:   r,
-		FrequencyScore: f,
-		Score:          (r + f + 1) / 2, // mean, halves rounded up
-		Segment:        segment(r, f),
-		ScoredAt:       now.UTC(),
+	if m.Engagement != nil {
+		if err := m.Engagement.Model.Validate(); err != nil {
+			return fmt.Errorf("%w: engagement: %w", ErrInvalidModels, err)
+		}
 	}
-}
-
-func segment(r, f int) string {
-	switch {
-	case r >= 4 && f >= 4:
-		return Champion
-	case r >= 4 && f >= 2:
-		return Promising
-	case r >= 4:
-		return New
-	case r == 3 && f >= 4:
-		return Loyal
-	case r == 3:
-		return NeedsAttention
-	case f >= 4:
-		return AtRisk
-	case f >= 2:
-		return Hibernating
-	default:
-		return Lost
-	}
+	return nil
 }
 
 // DaysSince is the number of whole days from then to now; 0 when then is not before now.
@@ -101,14 +150,4 @@ func DaysSince(then, now time.Time) int {
 		return 0
 	}
 	return int(now.Sub(then) / (24 * time.Hour))
-}
-
-// Lapsed tells whether a customer last seen at lastSeen has been inactive for longer than after at
-// now, and no lapse alert was raised for this lapse yet (alertedAt is when the last one was raised,
-// zero if never; an alert raised before the customer came back belongs to an earlier lapse).
-func Lapsed(lastSeen, alertedAt, now time.Time, after time.Duration) bool {
-	if lastSeen.IsZero() || now.Sub(lastSeen) <= after {
-		return false
-	}
-	return alertedAt.IsZero() || alertedAt.Before(lastSeen)
 }

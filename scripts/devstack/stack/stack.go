@@ -288,7 +288,8 @@ func (s *Stack) serve(ln net.Listener, h http.Handler) {
 func (s *Stack) physical(logical string) string { return s.cfg.Prefix + "-" + logical }
 
 // FunctionEnv is the environment contract of one function, as the CDK stack sets it, for the
-// local resources: EnvVar(resource) for each Use, the Settings, the AWS endpoints and credentials.
+// local resources: EnvVar(resource) for each Use, the Settings, the AWS endpoints and credentials,
+// and for a function that fans out (Function.FanOut) the local Invoke API as its Lambda endpoint.
 func (s *Stack) FunctionEnv(name string) map[string]string {
 	f, ok := s.topo.Function(name)
 	if !ok {
@@ -298,6 +299,9 @@ func (s *Stack) FunctionEnv(name string) map[string]string {
 	maps.Copy(env, f.Settings)
 	for _, u := range f.Uses {
 		env[s.topo.EnvVar(u.Resource)] = s.resources[u.Resource]
+	}
+	if f.FanOut && s.lambdaURL != "" {
+		env["AWS_ENDPOINT_URL_LAMBDA"] = s.lambdaURL
 	}
 	return env
 }

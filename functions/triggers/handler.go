@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dcrm-project/dcrm/shared/alert"
+	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/trigger"
+)
+
+// Run limits.
+const (
+	// margin is how long before the invocation's deadline a run stops taking profiles, so that it
+	// finishes those under way; the rest stay due for the next run.
+	margin = 20 * time.Second
+	// attempts is how often a profile that changed under the run is read again.
+	attempts = 3
+)
+
+type profileStore interface {
+	DueProfiles(ctx context.Context, now time.Time, fn func(ctx context.Context, profileID string) error) error
+	Fire(ctx context.Context, id string, now time.Time, sent ...trigger.Trigger) (profilestore.Firing, error)
+	SaveFired(ctx context.Context, f profilestore.Firing) error
+}
+
+type sender interface {
+	Send(ctx context.Context, m alert.Message) error
+}
+
+type handler struct {
+	store    profileStore
+	triggers sender // the triggers queue
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// summary is what a run returns.
+type summary struct {
+	AsOf time.Time `json:"asOf"`
+	// Read is how many profiles the run read: those the due index had due, no others.
+	Read int64 `json:"read"`
+	// Sent is how many triggers were sent, by kind in SentByKind.
+	Sent       int64            `json:"sent"`
+	SentByKind map[string]int64 `json:"sentByKind"`
+	// Changed is how many profiles kept changing under the run; they stay due for the next one.
+	Changed int64 `json:"changed"`
+	Failed  int64 `json:"failed"`
+	// More is set when the run stopped near its deadline with profiles left; they stay due.
+	More bool `json:"more,omitempty"`
+}
+
+var errDeadline = errors.New("stopped before the deadline")
+
+// handle fires the due triggers. It accepts any JSON event; when the event carries a "time" (as
+// scheduler events do), triggers fire as of that time, so a retried invocation fires the same.
+//
+// Each trigger is sent before it is recorded on the profile (at least once), as lapse alerts are:
+// a crash or a lost race between the two sends it again on a later run with the same messageId,
+// which consumers drop (they must drop repeats of any SQS message anyway, since a standard queue
+// may deliver one twice). Recording first would lose the message for good when the send fails
+// after the record; a reminder that never comes is the worse failure. Two runs at once both send
+// what is due (same messageIds) and only one records: SaveFired is conditional on the version read.
+func (h *handler) handle(ctx context.Context, event json.RawMessage) (summary, error) {
+	sum := summary{AsOf: asOf(event, h.now), SentByKind: map[string]int64{}}
+	var (
+		read, sent, changed, failed atomic.Int64
+		mu                          sync.Mutex
+		firstErr                    error
+	)
+	deadline, hasDeadline := ctx.Deadline()
+	err := h.store.DueProfiles(ctx, sum.AsOf, func(ctx context.Context, id string) error {
+		if hasDeadline && time.Until(deadline) < margin {
+			return errDeadline
+		}
+		read.Add(1)
+		kinds, ok, err := h.fire(ctx, id, sum.AsOf)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, k := range kinds {
+			sum.SentByKind[k]++
+			sent.Add(1)
+		}
+		switch {
+		case err != nil:
+			failed.Add(1)
+			h.log.ErrorContext(ctx, "triggers not fired", slog.String("profileId", id), slog.String("error", err.Error()))
+			if firstErr == nil {
+				firstErr = err
+			}
+		case !ok:
+			changed.Add(1)
+			h.log.WarnContext(ctx, "profile kept changing; left for the next run", slog.String("profileId", id))
+		}
+		return nil
+	})
+	sum.Read, sum.Sent, sum.Changed, sum.Failed = read.Load(), sent.Load(), changed.Load(), failed.Load()
+	sum.More = errors.Is(err, errDeadline)
+	h.log.InfoContext(ctx, "triggers fired", slog.Time("asOf", sum.AsOf), slog.Int64("read", sum.Read), slog.Int64("sent", sum.Sent),
+		slog.Int64("changed", sum.Changed), slog.Int64("failed", sum.Failed), slog.Bool("more", sum.More))
+	if err != nil && !sum.More {
+		return sum, fmt.Errorf("fire triggers: %w", err)
+	}
+	if firstErr != nil {
+		return sum, fmt.Errorf("fire triggers: %d profiles failed, the first: %w", sum.Failed, firstErr)
+	}
+	return sum, nil
+}
+
+// fire sends what is due for one profile and records it. It returns the kinds sent and false when
+// the profile changed under every attempt to record. What an attempt sent is recorded by the next
+// (Fire's sent), even if the change means it would not fire any more, and is not sent again.
+func (h *handler) fire(ctx context.Context, id string, now time.Time) ([]string, bool, error) {
+	var kinds []string
+	var sent []trigger.Trigger
+	for range attempts {
+		f, err := h.store.Fire(ctx, id, now, sent...)
+		if err != nil {
+			return kinds, false, err
+		}
+		for _, t := range f.Fired {
+			if err := h.triggers.Send(ctx, alert.NewTriggerFired(t)); err != nil {
+				return kinds, false, fmt.Errorf("send %s for %s: %w", t.Kind, id, err)
+			}
+			sent = append(sent, t)
+			kinds = append(kinds, t.Kind)
+		}
+		err = h.store.SaveFired(ctx, f)
+		if !errors.Is(err, profilestore.ErrChanged) {
+			return kinds, err == nil, err
+		}
+	}
+	return kinds, false, nil
+}
+
+// asOf is the event's "time" if it has one, else the clock's.
+func asOf(event json.RawMessage, now func() time.Time) time.Time {
+	var e struct {
+		Time time.Time `json:"time"`
+	}
+	if json.Unmarshal(event, &e) == nil && !e.Time.IsZero() {
+		return e.Time.UTC()
+	}
+	return now().UTC()
+}

@@ -1,0 +1,51 @@
+// Command triggers runs on a schedule: it reads the profiles whose next trigger is due from the
+// Profiles table's due index (never a scan), fires what is due (abandoned basket, browse and form,
+// returning prospect and lapsed customer) onto the triggers queue, and records what fired on each
+// profile so that no episode fires twice.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/guregu/dynamo/v2"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/alertqueue"
+	"github.com/dcrm-project/dcrm/shared/profilestore"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	h, err := setup(context.Background(), os.Getenv, log)
+	if err != nil {
+		log.Error("triggers cannot start", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	lambda.Start(h.handle)
+}
+
+// setup reads the environment once and builds the clients once.
+func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
+	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.TriggerQueue)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load aws config: %w", err)
+	}
+	return &handler{
+		// The store's default trigger rules are stitch's too: both must index by the same rules.
+		store:    profilestore.New(dynamo.New(cfg), profilestore.Tables{Profiles: env[topology.ProfileTable]}),
+		triggers: alertqueue.New(sqs.NewFromConfig(cfg), env[topology.TriggerQueue]),
+		now:      time.Now,
+		log:      log,
+	}, nil
+}

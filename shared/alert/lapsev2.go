@@ -1,0 +1,103 @@
+package alert
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/dcrm-project/dcrm/shared/lapse"
+	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/scoring"
+)
+
+// LapseV2Version is the version of the lapse alert the score function sends: a valuable customer
+// whose lapse risk crossed the alert threshold (package lapse). Version 1 (Lapse) said only that a
+// customer had been inactive for a fixed period.
+const LapseV2Version = 2
+
+// LapseV2 says that a valuable customer is slipping away: their lapse risk crossed the threshold.
+// It is raised once per crossing; its AlertID is the same whenever the same crossing is reported
+// again (a retry after a crash between sending and recording), so consumers can drop repeats.
+type LapseV2 struct {
+	Type         string    `json:"type"`
+	Version      int       `json:"version"`
+	AlertID      string    `json:"alertId"`
+	ProfileID    string    `json:"profileId"`
+	UserID       string    `json:"userId,omitempty"`
+	AnonymousIDs []string  `json:"anonymousIds"`
+	LastSeen     time.Time `json:"lastSeen"`
+	InactiveDays int       `json:"inactiveDays"`
+	// Risk is 1 − P(alive)·(1 − activity risk), with what it is made of.
+	Risk           float64 `json:"risk"`
+	PAlive         float64 `json:"pAlive"`
+	Activity       float64 `json:"activity"`
+	RecentVisits   int     `json:"recentVisits"`
+	ExpectedVisits float64 `json:"expectedVisits"`
+	// Value is what made the customer worth the alert: the CLV when the purchase models scored
+	// them (then also in CLV), else the revenue so far.
+	Value   float64  `json:"value"`
+	CLV     *float64 `json:"clv,omitempty"`
+	Revenue float64  `json:"revenue"`
+	Segment string   `json:"segment,omitempty"` // the RFM segment, when scored
+	// Reason says it in words, e.g. "lapse risk 0.91: P(alive) 0.09; value 312.40".
+	Reason   string    `json:"reason"`
+	RaisedAt time.Time `json:"raisedAt"`
+}
+
+// NewLapseV2 is the alert for a crossing that lapse.Config.Check reported for p, scored sc, when
+// the profile's last lapse alert was raised at previous (zero: never).
+func NewLapseV2(p profile.Profile, sc profile.Score, a lapse.Alert, previous time.Time) LapseV2 {
+	anon := slices.Clone(p.AnonymousIDs)
+	if anon == nil {
+		anon = []string{}
+	}
+	l := LapseV2{
+		Type: TypeLapse, Version: LapseV2Version, AlertID: LapseV2ID(p.ID, previous),
+		ProfileID: p.ID, UserID: p.UserID, AnonymousIDs: anon,
+		LastSeen: p.LastSeen.UTC(), InactiveDays: scoring.DaysSince(p.LastSeen, a.At),
+		Risk: a.Score, PAlive: a.PAlive, Activity: a.Activity, RecentVisits: a.Recent, ExpectedVisits: a.Expected,
+		Value: a.Value, Revenue: math.Round(p.Revenue*100) / 100, Reason: a.Reason, RaisedAt: a.At.UTC(),
+	}
+	if sc.Value != nil {
+		clv := sc.Value.CLV
+		l.CLV = &clv
+	}
+	if sc.RFM != nil {
+		l.Segment = sc.RFM.Segment
+	}
+	return l
+}
+
+// LapseV2ID identifies a crossing by the profile and its previous alert: until the crossing is
+// recorded (which moves the previous alert), every report of it has the same id.
+func LapseV2ID(profileID string, previous time.Time) string {
+	prev := ""
+	if !previous.IsZero() {
+		prev = previous.UTC().Format(time.RFC3339Nano)
+	}
+	sum := sha256.Sum256([]byte("lapse.v2\x00" + profileID + "\x00" + prev))
+	return hex.EncodeToString(sum[:16])
+}
+
+func (LapseV2) MessageType() string { return TypeLapse }
+func (LapseV2) MessageVersion() int { return LapseV2Version }
+
+// Validate checks the fields every consumer relies on.
+func (l LapseV2) Validate() error {
+	switch {
+	case l.Type != TypeLapse || l.Version != LapseV2Version:
+		return fmt.Errorf("%w: type %q version %d, want %q version %d", ErrInvalid, l.Type, l.Version, TypeLapse, LapseV2Version)
+	case l.AlertID == "" || l.ProfileID == "":
+		return fmt.Errorf("%w: lapse without alertId or profileId", ErrInvalid)
+	case l.RaisedAt.IsZero() || l.Reason == "":
+		return fmt.Errorf("%w: lapse without raisedAt or reason", ErrInvalid)
+	case !(l.Risk >= 0 && l.Risk <= 1) || !(l.PAlive >= 0 && l.PAlive <= 1):
+		return fmt.Errorf("%w: lapse risk %v, P(alive) %v: want probabilities", ErrInvalid, l.Risk, l.PAlive)
+	case math.IsNaN(l.Value) || math.IsInf(l.Value, 0):
+		return fmt.Errorf("%w: lapse value %v", ErrInvalid, l.Value)
+	}
+	return nil
+}
