@@ -279,14 +279,14 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", "alert-lapse.v2.json"))
 	require.NoError(t, err)
 	ids := map[string]bool{}
-	var mine alert.LapseV2
+	var mine alert.Lapse
 	for _, d := range st.drain(t, above) {
 		require.Equal(t, alert.TypeLapse, d.Type)
 		require.Equal(t, 2, d.Version)
 		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(d.Body))
 		require.NoError(t, err)
 		require.NoError(t, schema.Validate(doc), "the alert as sent matches its schema")
-		var l alert.LapseV2
+		var l alert.Lapse
 		require.NoError(t, json.Unmarshal(d.Body, &l))
 		require.False(t, ids[l.AlertID], "one alert per crossing")
 		ids[l.AlertID] = true
@@ -295,8 +295,8 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 		}
 	}
 	sc := alerted.Score
-	require.Equal(t, alert.LapseV2{
-		Type: "lapse", Version: 2, AlertID: alert.LapseV2ID(alerted.ID, time.Time{}), ProfileID: alerted.ID, UserID: alerted.UserID,
+	require.Equal(t, alert.Lapse{
+		Type: "lapse", Version: 2, AlertID: alert.LapseID(alerted.ID, time.Time{}), ProfileID: alerted.ID, UserID: alerted.UserID,
 		AnonymousIDs: []string{}, LastSeen: alerted.LastSeen, InactiveDays: scoring.DaysSince(alerted.LastSeen, scoreAt),
 		Risk: sc.Lapse.Risk, PAlive: sc.Value.PAlive, Activity: sc.Lapse.Activity, RecentVisits: sc.Lapse.RecentVisits,
 		ExpectedVisits: sc.Lapse.ExpectedVisits, Value: sc.Value.CLV, CLV: &sc.Value.CLV, Revenue: alerted.Revenue,
@@ -393,7 +393,7 @@ func TestAlertIsResentNotLostAfterACrash(t *testing.T) {
 	require.Zero(t, sum.AlertsSent)
 
 	got := st.drain(t, 2)
-	var first, second alert.LapseV2
+	var first, second alert.Lapse
 	require.NoError(t, json.Unmarshal(got[0].Body, &first))
 	require.NoError(t, json.Unmarshal(got[1].Body, &second))
 	require.Equal(t, first.AlertID, second.AlertID, "a re-sent alert carries the same alertId")

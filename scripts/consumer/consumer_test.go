@@ -15,11 +15,20 @@ import (
 
 	"github.com/dcrm-project/dcrm/shared/alert"
 	"github.com/dcrm-project/dcrm/shared/alertqueue"
+	"github.com/dcrm-project/dcrm/shared/lapse"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
 var at = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+
+// lapseAlert is the alert the score function sends for p, unseen for 40 days.
+func lapseAlert(p profile.Profile) alert.Lapse {
+	sc := profile.Score{Value: &profile.Value{PAlive: 0.12, CLV: 35.2}}
+	a := lapse.Alert{ProfileID: p.ID, UserID: p.UserID, At: p.LastSeen.Add(40 * 24 * time.Hour),
+		Risk: lapse.Risk{Score: 0.88, PAlive: 0.12}, Value: 35.2, Reason: "lapse risk 0.88: P(alive) 0.12; value 35.20"}
+	return alert.NewLapse(p, sc, a, time.Time{})
+}
 
 // The consumer handles every message type dcrm sends, drops a redelivery by its id, and leaves a
 // message it cannot check on the queue (for the dead-letter queue), saying why.
@@ -32,7 +41,7 @@ func TestConsumerChecksRoutesAndDropsRepeats(t *testing.T) {
 	alerts, updates := localaws.NewQueue(t), localaws.NewQueue(t)
 	p := profile.Profile{ID: "prf_1", UserID: "u-1", AnonymousIDs: []string{"a-1"}, FirstSeen: at, LastSeen: at, UpdatedAt: at}
 	sent := map[string][]alert.Message{
-		alerts: {alert.NewLapse(p, at.Add(40*24*time.Hour)), alert.NewFailedEvent("stitch", "invalid", []byte(`{}`), at)},
+		alerts: {lapseAlert(p), alert.NewFailedEvent("stitch", "invalid", []byte(`{}`), at)},
 		updates: {
 			alert.NewProfileUpdated(p, 3, alert.ProfileChanges{Events: 2}),
 			alert.NewProfileMerged("prf_0", "prf_1", at),

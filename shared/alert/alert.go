@@ -1,19 +1,14 @@
 // Package alert defines the messages dcrm hands to downstream tools and operators through queues.
 // Every message is a JSON object whose "type" and "version" also travel as message attributes, so a
 // consumer can route or filter without parsing the body; each has a JSON Schema under
-// events/schemas (alert-lapse.v1.json, alert-lapse.v2.json, failed-event.v1.json).
+// events/schemas (alert-lapse.v2.json, failed-event.v1.json, ...).
 package alert
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
-
-	"github.com/dcrm-project/dcrm/shared/profile"
-	"github.com/dcrm-project/dcrm/shared/scoring"
 )
 
 // ErrInvalid is returned by Validate for a message that misses a required field.
@@ -29,63 +24,9 @@ type Message interface {
 // Types and versions of the messages.
 const (
 	TypeLapse          = "lapse"
-	LapseVersion       = 1
 	TypeFailedEvent    = "failed-event"
 	FailedEventVersion = 1
 )
-
-// Lapse says that a customer has not been seen for longer than the lapse period. It is raised once
-// per lapse; its AlertID is the same whenever the same lapse is reported again (after a crash, for
-// instance), so consumers can drop repeats.
-type Lapse struct {
-	Type         string    `json:"type"`
-	Version      int       `json:"version"`
-	AlertID      string    `json:"alertId"`
-	ProfileID    string    `json:"profileId"`
-	UserID       string    `json:"userId,omitempty"`
-	AnonymousIDs []string  `json:"anonymousIds"`
-	LastSeen     time.Time `json:"lastSeen"`
-	InactiveDays int       `json:"inactiveDays"`
-	RaisedAt     time.Time `json:"raisedAt"`
-}
-
-// NewLapse is the lapse alert for a profile, raised at raisedAt.
-func NewLapse(p profile.Profile, raisedAt time.Time) Lapse {
-	anon := slices.Clone(p.AnonymousIDs)
-	if anon == nil {
-		anon = []string{}
-	}
-	return Lapse{
-		Type: TypeLapse, Version: LapseVersion,
-		AlertID:   LapseID(p.ID, p.LastSeen),
-		ProfileID: p.ID, UserID: p.UserID, AnonymousIDs: anon,
-		LastSeen:     p.LastSeen.UTC(),
-		InactiveDays: scoring.DaysSince(p.LastSeen, raisedAt),
-		RaisedAt:     raisedAt.UTC(),
-	}
-}
-
-// LapseID identifies the lapse of a profile that started when it was last seen.
-func LapseID(profileID string, lastSeen time.Time) string {
-	sum := sha256.Sum256([]byte("lapse\x00" + profileID + "\x00" + lastSeen.UTC().Format(time.RFC3339Nano)))
-	return hex.EncodeToString(sum[:16])
-}
-
-func (Lapse) MessageType() string { return TypeLapse }
-func (Lapse) MessageVersion() int { return LapseVersion }
-
-// Validate checks the fields every consumer relies on.
-func (l Lapse) Validate() error {
-	switch {
-	case l.Type != TypeLapse || l.Version != LapseVersion:
-		return fmt.Errorf("%w: type %q version %d, want %q version %d", ErrInvalid, l.Type, l.Version, TypeLapse, LapseVersion)
-	case l.AlertID == "" || l.ProfileID == "":
-		return fmt.Errorf("%w: lapse without alertId or profileId", ErrInvalid)
-	case l.LastSeen.IsZero() || l.RaisedAt.IsZero():
-		return fmt.Errorf("%w: lapse without lastSeen or raisedAt", ErrInvalid)
-	}
-	return nil
-}
 
 // MaxFailedData is how much of a failed record a FailedEvent carries; queues limit message size.
 const MaxFailedData = 128 << 10

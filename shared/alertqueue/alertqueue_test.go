@@ -13,19 +13,29 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/shared/alert"
+	"github.com/dcrm-project/dcrm/shared/lapse"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
+
+// lapseAlert is the alert the score function sends for a customer unseen for 40 days.
+func lapseAlert() alert.Lapse {
+	lastSeen := time.Date(2025, 1, 10, 9, 30, 0, 0, time.UTC)
+	at := lastSeen.Add(40 * 24 * time.Hour)
+	p := profile.Profile{ID: "prf_1", UserID: "u-1", AnonymousIDs: []string{"a-1"}, LastSeen: lastSeen, Revenue: 120}
+	sc := profile.Score{Value: &profile.Value{PAlive: 0.12, CLV: 35.2}, RFM: &profile.RFMScore{Segment: "At Risk"}}
+	a := lapse.Alert{ProfileID: p.ID, UserID: p.UserID, At: at, Risk: lapse.Risk{Score: 0.88, PAlive: 0.12}, Value: 35.2,
+		Reason: "lapse risk 0.88: P(alive) 0.12; value 35.20"}
+	return alert.NewLapse(p, sc, a, time.Time{})
+}
 
 func TestSendAndReceive(t *testing.T) {
 	ctx := context.Background()
 	e := localaws.Reachable(t)
 	q := New(e.SQSClient(), localaws.NewQueue(t))
 
-	lastSeen := time.Date(2025, 1, 10, 9, 30, 0, 0, time.UTC)
-	lapse := alert.NewLapse(profile.Profile{ID: "prf_1", UserID: "u-1", AnonymousIDs: []string{"a-1"}, LastSeen: lastSeen},
-		lastSeen.Add(40*24*time.Hour))
-	require.NoError(t, q.Send(ctx, lapse))
+	sent := lapseAlert()
+	require.NoError(t, q.Send(ctx, sent))
 
 	var got []Delivery
 	require.Eventually(t, func() bool {
@@ -37,15 +47,15 @@ func TestSendAndReceive(t *testing.T) {
 	require.Len(t, got, 1)
 	d := got[0]
 	require.Equal(t, alert.TypeLapse, d.Type)
-	require.Equal(t, 1, d.Version)
+	require.Equal(t, alert.LapseVersion, d.Version)
 
 	var back alert.Lapse
 	require.NoError(t, json.Unmarshal(d.Body, &back))
-	require.Equal(t, lapse, back)
+	require.Equal(t, sent, back)
 
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", "alert-lapse.v1.json"))
+	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", "alert-lapse.v2.json"))
 	require.NoError(t, err)
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(d.Body))
 	require.NoError(t, err)
@@ -60,7 +70,7 @@ func TestSendAndReceive(t *testing.T) {
 func TestInvalidMessageIsNotSent(t *testing.T) {
 	e := localaws.Reachable(t)
 	q := New(e.SQSClient(), localaws.NewQueue(t))
-	err := q.Send(context.Background(), alert.Lapse{Type: alert.TypeLapse, Version: 1})
+	err := q.Send(context.Background(), alert.Lapse{Type: alert.TypeLapse, Version: alert.LapseVersion})
 	require.True(t, errors.Is(err, alert.ErrInvalid), "err = %v", err)
 	ds, err := q.Receive(context.Background(), 10, 0)
 	require.NoError(t, err)
@@ -78,8 +88,7 @@ func TestMessagesCarryTheirOwnAttributes(t *testing.T) {
 	ctx := context.Background()
 	e := localaws.Reachable(t)
 	q := New(e.SQSClient(), localaws.NewQueue(t))
-	lastSeen := time.Date(2025, 1, 10, 9, 30, 0, 0, time.UTC)
-	m := tagged{alert.NewLapse(profile.Profile{ID: "prf_1", LastSeen: lastSeen}, lastSeen.Add(40*24*time.Hour))}
+	m := tagged{lapseAlert()}
 	require.NoError(t, q.Send(ctx, m))
 	var got []Delivery
 	require.Eventually(t, func() bool {

@@ -13,15 +13,15 @@ import (
 	"github.com/dcrm-project/dcrm/shared/scoring"
 )
 
-// LapseV2Version is the version of the lapse alert the score function sends: a valuable customer
-// whose lapse risk crossed the alert threshold (package lapse). Version 1 (Lapse) said only that a
-// customer had been inactive for a fixed period.
-const LapseV2Version = 2
+// LapseVersion is the version of the lapse alert: a valuable customer whose lapse risk crossed the
+// alert threshold (package lapse). Version 1, which said only that a customer had been inactive for
+// a fixed period, is no longer sent.
+const LapseVersion = 2
 
-// LapseV2 says that a valuable customer is slipping away: their lapse risk crossed the threshold.
+// Lapse says that a valuable customer is slipping away: their lapse risk crossed the threshold.
 // It is raised once per crossing; its AlertID is the same whenever the same crossing is reported
 // again (a retry after a crash between sending and recording), so consumers can drop repeats.
-type LapseV2 struct {
+type Lapse struct {
 	Type         string    `json:"type"`
 	Version      int       `json:"version"`
 	AlertID      string    `json:"alertId"`
@@ -47,15 +47,15 @@ type LapseV2 struct {
 	RaisedAt time.Time `json:"raisedAt"`
 }
 
-// NewLapseV2 is the alert for a crossing that lapse.Config.Check reported for p, scored sc, when
+// NewLapse is the alert for a crossing that lapse.Config.Check reported for p, scored sc, when
 // the profile's last lapse alert was raised at previous (zero: never).
-func NewLapseV2(p profile.Profile, sc profile.Score, a lapse.Alert, previous time.Time) LapseV2 {
+func NewLapse(p profile.Profile, sc profile.Score, a lapse.Alert, previous time.Time) Lapse {
 	anon := slices.Clone(p.AnonymousIDs)
 	if anon == nil {
 		anon = []string{}
 	}
-	l := LapseV2{
-		Type: TypeLapse, Version: LapseV2Version, AlertID: LapseV2ID(p.ID, previous),
+	l := Lapse{
+		Type: TypeLapse, Version: LapseVersion, AlertID: LapseID(p.ID, previous),
 		ProfileID: p.ID, UserID: p.UserID, AnonymousIDs: anon,
 		LastSeen: p.LastSeen.UTC(), InactiveDays: scoring.DaysSince(p.LastSeen, a.At),
 		Risk: a.Score, PAlive: a.PAlive, Activity: a.Activity, RecentVisits: a.Recent, ExpectedVisits: a.Expected,
@@ -71,25 +71,26 @@ func NewLapseV2(p profile.Profile, sc profile.Score, a lapse.Alert, previous tim
 	return l
 }
 
-// LapseV2ID identifies a crossing by the profile and its previous alert: until the crossing is
+// LapseID identifies a crossing by the profile and its previous alert: until the crossing is
 // recorded (which moves the previous alert), every report of it has the same id.
-func LapseV2ID(profileID string, previous time.Time) string {
+func LapseID(profileID string, previous time.Time) string {
 	prev := ""
 	if !previous.IsZero() {
 		prev = previous.UTC().Format(time.RFC3339Nano)
 	}
+	// The prefix is part of the id: changing it would give a crossing already sent a new id.
 	sum := sha256.Sum256([]byte("lapse.v2\x00" + profileID + "\x00" + prev))
 	return hex.EncodeToString(sum[:16])
 }
 
-func (LapseV2) MessageType() string { return TypeLapse }
-func (LapseV2) MessageVersion() int { return LapseV2Version }
+func (Lapse) MessageType() string { return TypeLapse }
+func (Lapse) MessageVersion() int { return LapseVersion }
 
 // Validate checks the fields every consumer relies on.
-func (l LapseV2) Validate() error {
+func (l Lapse) Validate() error {
 	switch {
-	case l.Type != TypeLapse || l.Version != LapseV2Version:
-		return fmt.Errorf("%w: type %q version %d, want %q version %d", ErrInvalid, l.Type, l.Version, TypeLapse, LapseV2Version)
+	case l.Type != TypeLapse || l.Version != LapseVersion:
+		return fmt.Errorf("%w: type %q version %d, want %q version %d", ErrInvalid, l.Type, l.Version, TypeLapse, LapseVersion)
 	case l.AlertID == "" || l.ProfileID == "":
 		return fmt.Errorf("%w: lapse without alertId or profileId", ErrInvalid)
 	case l.RaisedAt.IsZero() || l.Reason == "":
