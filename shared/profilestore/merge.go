@@ -170,6 +170,9 @@ func (s *Store) fold(ctx context.Context, src, dstItem profileItem, via identity
 		Set("mergedInto", dst.ID).Set("mergedAt", now).Set("updatedAt", now).Set("version", src.Version+1).
 		If("'version' = ? AND 'mergingInto' = ?", src.Version, src.MergingInto)
 	write := s.writeProfile(out, dstItem.Version)
+	if len(src.Recent) > 0 {
+		write.Set("recentIds", []byte(recentIDs(dstItem.Recent).join(src.Recent)))
+	}
 	hashed := withHashed(dstItem.Hashed, parseIDs(src.Hashed))
 	setOrRemove(write, "hashedIds", hashed, len(hashed))
 	s.foldDue(write, dstItem, src, out, now)

@@ -579,6 +579,17 @@ func (r recentIDs) has(id string) bool {
 	return false
 }
 
+// join returns the list with the merged profile's list before it (older), keeping at most
+// 2 × recentKept: a profile that joins another brings the events it wrote last, whose touchpoints
+// a crash may have kept from being written.
+func (r recentIDs) join(merged recentIDs) recentIDs {
+	out := append(slices.Clone(merged[:len(merged)/8*8]), r[:len(r)/8*8]...)
+	if keep := 2 * recentKept * 8; len(out) > keep {
+		out = out[len(out)-keep:]
+	}
+	return out
+}
+
 // add returns the list with ids appended, keeping the latest recentKept, or all of ids if more.
 func (r recentIDs) add(ids []string) recentIDs {
 	out := slices.Clone(r[:len(r)/8*8])

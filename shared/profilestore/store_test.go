@@ -223,6 +223,24 @@ func TestEventSentAgainLaterIsRecordedOnce(t *testing.T) {
 	require.Equal(t, 1, ledger, "a dedup record only for the event the endpoint timed")
 }
 
+// A crash between a profile's write and its touchpoints' leaves the event known only by the
+// profile's recent message ids; when that profile joins another before the retry, the ids come
+// along, and the retried event is still recorded once (its touchpoint written then).
+func TestEventWhoseTouchpointWasLostIsRecordedOnceAfterAMerge(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	lost := page("m1", "A", 0)
+	device := f.record(t, lost)[0].ProfileID
+	require.NoError(t, f.touch.Delete("profileId", device).Range("at", historyKey(lost)).Run(ctx)) // the crash
+	f.record(t, identify("m2", "B", "U", 1, nil), identify("m3", "A", "U", 2, nil))
+
+	r := f.record(t, lost)[0] // the retry
+	require.True(t, r.Duplicate)
+	p := f.lookup(t, identity.UserID("U"))
+	require.Equal(t, 3, p.Counts.Events)
+	require.Contains(t, messageIDs(f.history(t, p.ID, HistoryQuery{Limit: 10})), "m1", "the retry writes the lost touchpoint")
+}
+
 func TestOutOfOrderEvents(t *testing.T) {
 	f := newFixture(t)
 	f.record(t, page("m1", "A", 30), page("m2", "A", 10), track("m3", "A", "", 50), page("m4", "A", 0))
