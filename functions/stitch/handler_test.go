@@ -466,6 +466,9 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 		top.EnvVar(topology.TouchpointTable):    localaws.NewTopologyTable(t, topology.TouchpointTable),
 		top.EnvVar(topology.FailedQueue):        localaws.NewQueue(t),
 		top.EnvVar(topology.ProfileUpdateQueue): localaws.NewQueue(t),
+		// The golden events are older than the default history: a long one keeps DynamoDB Local's
+		// TTL sweeper from deleting their touchpoints during the test.
+		topology.SettingTouchpointTTL: "876000h",
 	}
 	h, err := setup(context.Background(), func(k string) string { return env[k] }, quiet)
 	require.NoError(t, err)

@@ -22,6 +22,11 @@ import (
 // WithTouchpointTTL says otherwise. Purchases never expire.
 const DefaultTouchpointTTL = 395 * 24 * time.Hour
 
+// MinTouchpointKeep is how long after it was recorded a touchpoint is kept at least, whatever its
+// event's age: the history is what recognises an event sent again, so an import of old events
+// replayed within this time still counts each once.
+const MinTouchpointKeep = 90 * 24 * time.Hour
+
 // MaxTouchpointProperties bounds the properties kept with a touchpoint, in bytes of JSON.
 const MaxTouchpointProperties = 4096
 
@@ -195,6 +200,9 @@ func (s *Store) touchpoint(profileID string, a profile.Activity, properties json
 	it.Properties, it.Truncated, it.Activity = string(props), truncated, recordActivity(a)
 	if !it.Purchase {
 		it.ExpiresAt = a.At.UTC().Add(s.touchTTL)
+		if keep := s.now().UTC().Add(MinTouchpointKeep); it.ExpiresAt.Before(keep) {
+			it.ExpiresAt = keep
+		}
 	}
 	return it
 }

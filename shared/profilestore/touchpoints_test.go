@@ -8,14 +8,17 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
@@ -173,6 +176,28 @@ func TestTouchpointTTLOnlyForNonPurchasesAndReplaysWriteOnce(t *testing.T) {
 		}
 		require.Equal(t, strconv.FormatInt(when, 10), exp.(*types.AttributeValueMemberN).Value)
 	}
+}
+
+// An event older than the history keeps its touchpoint MinTouchpointKeep after it is recorded,
+// so that sending it again within that time still counts it once.
+func TestOldEventsAreKeptLongEnoughToRecogniseAReplay(t *testing.T) {
+	e := localaws.Reachable(t)
+	tables := Tables{
+		Profiles:    localaws.NewTopologyTable(t, topology.ProfileTable),
+		Identities:  localaws.NewTopologyTable(t, topology.IdentityTable),
+		Touchpoints: localaws.NewTopologyTable(t, topology.TouchpointTable),
+	}
+	// The real clock: what is written must not be expired already, or DynamoDB Local's TTL
+	// sweeper could take it during the test.
+	recordedAt := time.Now().UTC().Truncate(time.Second)
+	s := New(e.Dynamo(), tables, WithClock(func() time.Time { return recordedAt }), WithTouchpointTTL(24*time.Hour))
+	f := fixture{Store: s, tables: tables, raw: e.DynamoDBClient()}
+	old := page("m1", "a-1", 0) // long before now, far past its 24 h history
+	f.record(t, old)
+	items := f.scan(t, f.tables.Touchpoints)
+	require.Len(t, items, 1)
+	require.Equal(t, strconv.FormatInt(recordedAt.Add(MinTouchpointKeep).Unix(), 10), items[0]["expiresAt"].(*types.AttributeValueMemberN).Value)
+	require.True(t, f.record(t, old)[0].Duplicate)
 }
 
 // Keys sort as the times they hold, whatever their fraction of a second.
