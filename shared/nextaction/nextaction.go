@@ -59,6 +59,7 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/prose"
 )
 
 // Kinds of action, in the order they are preferred.
@@ -124,10 +125,10 @@ func (c Config) Recommend(p profile.Profile, m Model, now time.Time, n int) []Ac
 			inBasket[it.ProductID] = true
 		}
 		add(CompleteBasket, "", "", "", c.decay(basket.UpdatedAt, now), fmt.Sprintf("%s worth %s left in the basket %s",
-			plural(len(basket.Items), "item"), strconv.FormatFloat(basket.Value, 'f', 2, 64), ago(basket.UpdatedAt, now)))
+			prose.Count(len(basket.Items), "item"), strconv.FormatFloat(basket.Value, 'f', 2, 64), prose.Ago(basket.UpdatedAt, now)))
 	}
 	for _, f := range p.OpenForms() {
-		add(CompleteForm, "", "", f.FormID, c.decay(f.StartedAt, now), fmt.Sprintf("started form %q %s, not submitted", f.FormID, ago(f.StartedAt, now)))
+		add(CompleteForm, "", "", f.FormID, c.decay(f.StartedAt, now), fmt.Sprintf("started form %q %s, not submitted", f.FormID, prose.Ago(f.StartedAt, now)))
 	}
 
 	products := c.Products(p, now)
@@ -168,7 +169,7 @@ func (c Config) Recommend(p profile.Profile, m Model, now time.Time, n int) []Ac
 	}
 
 	if last := lastOrder(p); p.OrderCount > 0 && c.WinBackAfter > 0 && now.Sub(last) >= c.WinBackAfter {
-		add(WinBack, "", "", "", 1, fmt.Sprintf("%s, the last %s", plural(p.OrderCount, "order"), ago(last, now)))
+		add(WinBack, "", "", "", 1, fmt.Sprintf("%s, the last %s", prose.Count(p.OrderCount, "order"), prose.Ago(last, now)))
 	}
 	if cats := c.Categories(p, now); len(cats) > 0 {
 		a := cats[0]
@@ -213,7 +214,7 @@ func activity(a Affinity, now time.Time) string {
 	}
 	s := strings.Join(did, " and ")
 	if !a.Last.IsZero() {
-		s += ", last " + ago(a.Last, now)
+		s += ", last " + prose.Ago(a.Last, now)
 	}
 	return s
 }
@@ -226,25 +227,4 @@ func times(n int) string {
 		return "twice"
 	}
 	return strconv.Itoa(n) + " times"
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.Itoa(n) + " " + noun + "s"
-}
-
-// ago says how long before now t was, in minutes, hours or days.
-func ago(t, now time.Time) string {
-	d := now.Sub(t)
-	switch {
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute") + " ago"
-	case d < 24*time.Hour:
-		return plural(int(d/time.Hour), "hour") + " ago"
-	}
-	return plural(int(d/(24*time.Hour)), "day") + " ago"
 }

@@ -53,6 +53,7 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/prose"
 )
 
 // Kinds of trigger.
@@ -192,7 +193,7 @@ func (c Config) Fire(p profile.Profile, pAlive float64, st State, now time.Time)
 			continue
 		}
 		t.FiredAt = now
-		t.Reason += "; last seen " + ago(p.LastSeen, now)
+		t.Reason += "; last seen " + prose.Ago(p.LastSeen, now)
 		out = append(out, t.Trigger)
 	}
 	return out
@@ -217,7 +218,7 @@ func (c Config) candidates(p profile.Profile, pAlive float64) []candidate {
 		t := base
 		t.Kind, t.Since, t.Basket = AbandonedBasket, b.UpdatedAt, b
 		idle(&t, b.UpdatedAt, c.BasketDelay)
-		t.Reason = fmt.Sprintf("%s worth %s left in the basket", plural(len(b.Items), "item"), strconv.FormatFloat(b.Value, 'f', 2, 64))
+		t.Reason = fmt.Sprintf("%s worth %s left in the basket", prose.Count(len(b.Items), "item"), strconv.FormatFloat(b.Value, 'f', 2, 64))
 		out = append(out, t)
 	}
 
@@ -240,7 +241,7 @@ func (c Config) candidates(p profile.Profile, pAlive float64) []candidate {
 			t := base
 			t.Kind, t.Since, t.Products = AbandonedBrowse, s.Start, browsed
 			idle(&t, s.End, c.BrowseDelay)
-			t.Reason = fmt.Sprintf("viewed %s (%s) without buying", plural(len(browsed), "product"), strings.Join(browsed, ", "))
+			t.Reason = fmt.Sprintf("viewed %s (%s) without buying", prose.Count(len(browsed), "product"), strings.Join(browsed, ", "))
 			out = append(out, t)
 		}
 	}
@@ -259,14 +260,14 @@ func (c Config) candidates(p profile.Profile, pAlive float64) []candidate {
 	if s, away := returned(p); s != nil && away >= c.Away && lastOrder.Before(s.Start) {
 		t := base
 		t.Since, t.due, t.expires = s.Start, s.Start, s.Start.Add(c.Expire)
-		back := "back after " + plural(int(away/day), "day") + " away"
+		back := "back after " + prose.Count(int(away/day), "day") + " away"
 		switch {
 		case p.OrderCount == 0:
 			t.Kind, t.Reason = ReturningProspect, back+", never ordered"
 			out = append(out, t)
 		case s.Start.Sub(lastOrder) >= c.LapsedAfter:
 			t.Kind, t.LastOrder = ReturningLapsed, lastOrder
-			t.Reason = back + ", last ordered " + plural(int(s.Start.Sub(lastOrder)/day), "day") + " before"
+			t.Reason = back + ", last ordered " + prose.Count(int(s.Start.Sub(lastOrder)/day), "day") + " before"
 			out = append(out, t)
 		case c.LapsedPAlive > 0 && pAlive < c.LapsedPAlive:
 			t.Kind, t.LastOrder = ReturningLapsed, lastOrder
@@ -321,25 +322,4 @@ func later(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return strconv.Itoa(n) + " " + noun + "s"
-}
-
-// ago says how long before now t was, in minutes, hours or days.
-func ago(t, now time.Time) string {
-	d := now.Sub(t)
-	switch {
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		return plural(int(d/time.Minute), "minute") + " ago"
-	case d < day:
-		return plural(int(d/time.Hour), "hour") + " ago"
-	}
-	return plural(int(d/day), "day") + " ago"
 }
