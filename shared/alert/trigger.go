@@ -3,9 +3,7 @@ package alert
 import (
 	"fmt"
 	"slices"
-	"time"
 
-	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/trigger"
 )
 
@@ -30,43 +28,23 @@ type TriggerFired struct {
 	Type      string `json:"type"`
 	Version   int    `json:"version"`
 	MessageID string `json:"messageId"`
-	Kind      string `json:"kind"`
-	// Key names the episode: the kind and the basket's last change, the form and its start, or
-	// the session's start.
-	Key       string    `json:"key"`
-	ProfileID string    `json:"profileId"`
-	UserID    string    `json:"userId,omitempty"`
-	FiredAt   time.Time `json:"firedAt"`
-	Since     time.Time `json:"since"`
-	LastSeen  time.Time `json:"lastSeen"`
-	// Basket is the open basket (abandoned-basket), Products the products browsed, latest first
-	// (abandoned-browse), FormID the form (abandoned-form), LastOrder the last order
-	// (returning-lapsed).
-	Basket    *profile.OpenBasket `json:"basket,omitempty"`
-	Products  []string            `json:"products,omitempty"`
-	FormID    string              `json:"formId,omitempty"`
-	LastOrder time.Time           `json:"lastOrder,omitzero"`
-	// Reason says in words why it fired, for people reading the queue.
-	Reason string `json:"reason"`
+	// The trigger as it fired: kind, episode key, profile, times, the kind's own fields and the
+	// reason in words.
+	trigger.Trigger
 }
 
 // NewTriggerFired is the message for a trigger that fired.
 func NewTriggerFired(t trigger.Trigger) TriggerFired {
-	m := TriggerFired{
-		Type: TypeTriggerFired, Version: TriggerFiredVersion, MessageID: TriggerID(t.ProfileID, t.Key),
-		Kind: t.Kind, Key: t.Key, ProfileID: t.ProfileID, UserID: t.UserID,
-		FiredAt: t.FiredAt.UTC(), Since: t.Since.UTC(), LastSeen: t.LastSeen.UTC(),
-		Products: slices.Clone(t.Products), FormID: t.FormID, Reason: t.Reason,
-	}
+	t.FiredAt, t.Since, t.LastSeen, t.Products = t.FiredAt.UTC(), t.Since.UTC(), t.LastSeen.UTC(), slices.Clone(t.Products)
 	if !t.LastOrder.IsZero() {
-		m.LastOrder = t.LastOrder.UTC()
+		t.LastOrder = t.LastOrder.UTC()
 	}
 	if t.Basket != nil {
 		b := *t.Basket
 		b.Items, b.UpdatedAt = slices.Clone(b.Items), b.UpdatedAt.UTC()
-		m.Basket = &b
+		t.Basket = &b
 	}
-	return m
+	return TriggerFired{Type: TypeTriggerFired, Version: TriggerFiredVersion, MessageID: TriggerID(t.ProfileID, t.Key), Trigger: t}
 }
 
 // TriggerID is the messageId of the episode key of profile profileID.
