@@ -51,7 +51,7 @@ func (s *Store) Split(ctx context.Context, id, from string) (Separation, error) 
 	out := Separation{ProfileID: live.ProfileID, SplitID: from}
 	if found && src.MergedInto == "" && slices.Contains(src.SplitFrom, live.ProfileID) {
 		// Split before and stopped after the transaction: finish moving the history.
-		moved, err := s.movedHistory(ctx, live, src)
+		moved, _, _, err := s.divideHistory(ctx, live, src)
 		if err == nil {
 			out.Touchpoints, err = len(moved), s.deleteHistory(ctx, moved)
 		}
@@ -60,11 +60,10 @@ func (s *Store) Split(ctx context.Context, id, from string) (Separation, error) 
 	if !found || src.MergedInto != live.ProfileID {
 		return Separation{}, fmt.Errorf("split %s from %s: %w", from, live.ProfileID, ErrNotMerged)
 	}
-	moved, err := s.movedHistory(ctx, live, src)
-	if err != nil {
-		return Separation{}, fmt.Errorf("split %s from %s: %w", from, live.ProfileID, err)
+	moved, kept, stale, err := s.divideHistory(ctx, live, src)
+	if err == nil && stale != nil {
+		err = fmt.Errorf("touchpoint %s of %s was written before touchpoints kept their activity: the profile cannot be derived again", stale.MessageID, stale.ProfileID)
 	}
-	kept, err := s.keptHistory(ctx, live, src, moved)
 	if err != nil {
 		return Separation{}, fmt.Errorf("split %s from %s: %w", from, live.ProfileID, err)
 	}
@@ -100,42 +99,28 @@ func others(live, src profileItem) []string {
 	})
 }
 
-// movedHistory returns the touchpoints recorded on the live profile (or another profile merged
-// into it) through an anonymous id of src, without the live profile's user.
-func (s *Store) movedHistory(ctx context.Context, live, src profileItem) ([]touchpointItem, error) {
+// divideHistory reads the history the live profile holds beside src's side and divides it: moved
+// are the touchpoints recorded through an anonymous id of src, without the live profile's user;
+// kept are the activities of the others, which the live profile keeps. stale is a kept touchpoint
+// written before touchpoints kept their activity, if any: the live profile cannot be derived
+// again from its history then.
+func (s *Store) divideHistory(ctx context.Context, live, src profileItem) (moved []touchpointItem, kept []profile.Activity, stale *touchpointItem, err error) {
 	items, err := s.allTouchpoints(ctx, others(live, src))
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
-	var moved []touchpointItem
 	for _, t := range items {
 		a, ok := t.activity()
-		if ok && slices.Contains(src.AnonymousIDs, a.AnonymousID) && (a.UserID == "" || a.UserID == src.UserID) {
+		switch {
+		case ok && slices.Contains(src.AnonymousIDs, a.AnonymousID) && (a.UserID == "" || a.UserID == src.UserID):
 			moved = append(moved, t)
+		case ok:
+			kept = append(kept, a)
+		case stale == nil:
+			stale = &t
 		}
 	}
-	return moved, nil
-}
-
-// keptHistory returns the activities the live profile keeps: its history but src's side and the
-// moved touchpoints.
-func (s *Store) keptHistory(ctx context.Context, live, src profileItem, moved []touchpointItem) ([]profile.Activity, error) {
-	items, err := s.allTouchpoints(ctx, others(live, src))
-	if err != nil {
-		return nil, err
-	}
-	var kept []profile.Activity
-	for _, t := range items {
-		if slices.ContainsFunc(moved, func(m touchpointItem) bool { return m.ProfileID == t.ProfileID && m.Key == t.Key }) {
-			continue
-		}
-		a, ok := t.activity()
-		if !ok {
-			return nil, fmt.Errorf("touchpoint %s of %s was written before touchpoints kept their activity: the profile cannot be derived again", t.MessageID, t.ProfileID)
-		}
-		kept = append(kept, a)
-	}
-	return kept, nil
+	return moved, kept, stale, nil
 }
 
 // separate writes both profiles and moves src's identifiers back, in one transaction. It returns
