@@ -47,9 +47,8 @@ type tally struct{ recorded, duplicates, created, merged, failed, erased int }
 // decoded are the events read from a batch's records, in order, ready to record.
 type decoded struct {
 	in     []profilestore.Input
-	record []int          // the record of each input
-	events []beacon.Event // each input as read, for the failed-events queue
-	raw    [][]byte
+	record []int    // the record of each input
+	raw    [][]byte // each input as read, for the failed-events queue
 }
 
 // handle records a batch of records of beacon events in order, with one write per profile
@@ -78,7 +77,7 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	}
 	b := newChanges()
 	for k, o := range h.store.RecordAll(ctx, d.in) {
-		i, e := d.record[k], d.events[k]
+		i, a := d.record[k], d.in[k].Activity
 		switch {
 		case o.Err == nil:
 			h.count(&t, o.Result)
@@ -88,7 +87,7 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 			// type (not its identifiers or properties), so the failed-events queue holds no
 			// personal data.
 			t.erased++
-			stub, _ := json.Marshal(map[string]string{"messageId": e.MessageID, "type": e.Type})
+			stub, _ := json.Marshal(map[string]string{"messageId": a.MessageID, "type": a.Type})
 			if err := h.reject(ctx, ev.Records[i], &t, reasonErased, stub); err != nil {
 				retry(i, err)
 			}
@@ -162,7 +161,7 @@ func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord
 				slog.String("reasons", strings.Join(skipped, "; ")))
 		}
 		d.in = append(d.in, profilestore.Input{Activity: a, Claims: profilestore.Claims{Hashed: claims, Trusted: e.Trusted, Properties: e.Properties}})
-		d.record, d.events, d.raw = append(d.record, i), append(d.events, e), append(d.raw, data)
+		d.record, d.raw = append(d.record, i), append(d.raw, data)
 	}
 	return nil
 }
