@@ -341,22 +341,14 @@ func (s *Store) Scan(ctx context.Context, segments int, fn func(context.Context,
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	for seg := range segments {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			iter := s.profiles.Scan().Filter("attribute_not_exists('mergedInto') AND attribute_not_exists('erasedAt')").Segment(seg, segments).Iter()
-			var it profileItem
-			for iter.Next(ctx, &it) {
-				if err := fn(ctx, it.profile()); err != nil {
-					cancel(err)
-					return
-				}
-				it = profileItem{}
+		wg.Go(func() {
+			err := s.ScanSegment(ctx, seg, segments, func(ctx context.Context, p profile.Profile) (bool, error) {
+				return true, fn(ctx, p)
+			})
+			if err != nil {
+				cancel(err)
 			}
-			if err := iter.Err(); err != nil {
-				cancel(fmt.Errorf("scan profiles (segment %d of %d): %w", seg, segments, err))
-			}
-		}()
+		})
 	}
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
