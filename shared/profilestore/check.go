@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
 // ErrInvariant is returned by CheckInvariants for each way the stored graph breaks the invariants.
@@ -70,7 +71,7 @@ func (s *Store) CheckInvariants(ctx context.Context) error {
 			broken("identity %q cannot be read: %v", it.Identifier, err)
 			continue
 		}
-		if !lists(p, id) {
+		if !lists(p.profile(), p.Hashed, id) {
 			broken("identity %s points at profile %s, which does not list it", it.Identifier, it.ProfileID)
 		}
 	}
@@ -100,15 +101,16 @@ func (s *Store) CheckInvariants(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// lists tells whether the stored profile holds identifier id (see CheckInvariants for user ids).
-func lists(p profileItem, id identity.ID) bool {
+// lists tells whether profile p, with its hashed identifiers, holds identifier id: for a user id,
+// any user id will do (an earlier user id an alias linked leads to the profile of the later one).
+func lists(p profile.Profile, hashed []string, id identity.ID) bool {
 	switch id.Kind {
 	case identity.User:
 		return p.UserID != ""
 	case identity.Anonymous:
 		return slices.Contains(p.AnonymousIDs, id.Value)
 	default:
-		return slices.Contains(p.Hashed, id.String())
+		return slices.Contains(hashed, id.String())
 	}
 }
 

@@ -188,17 +188,6 @@ func (r ref) owner() identity.Owner {
 	return identity.Owner{ProfileID: r.live.ID, UserID: r.live.UserID, Held: held, Apart: r.base.SplitFrom}
 }
 
-// listed tells whether the live profile lists the identifier (see lists).
-func (r ref) listed(id identity.ID) bool {
-	switch id.Kind {
-	case identity.User:
-		return r.live.UserID != ""
-	case identity.Anonymous:
-		return slices.Contains(r.live.AnonymousIDs, id.Value)
-	}
-	return slices.Contains(r.hashed, id.String())
-}
-
 // lookup reads an identifier of input i and the live profile it leads to. A merge it finds half
 // done is finished first, and counted as input i's.
 func (b *batch) lookup(ctx context.Context, i int, id identity.ID) (ref, error) {
@@ -331,7 +320,7 @@ func (b *batch) placeOnce(ctx context.Context, i int) error {
 				return err
 			}
 		}
-		if !r.listed(id) && !slices.Contains(attach, id) {
+		if !lists(r.live, r.hashed, id) && !slices.Contains(attach, id) {
 			attach = append(attach, id)
 		}
 	}
