@@ -160,7 +160,7 @@ func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord
 			h.log.WarnContext(ctx, "claimed identifiers ignored", slog.String("messageId", e.MessageID),
 				slog.String("reasons", strings.Join(skipped, "; ")))
 		}
-		d.in = append(d.in, profilestore.Input{Activity: a, Claims: profilestore.Claims{Hashed: claims, Trusted: e.Trusted, Properties: e.Properties}})
+		d.in = append(d.in, profilestore.Input{Activity: a, Claims: profilestore.Claims{IDs: claims, Trusted: e.Trusted, Properties: e.Properties}})
 		d.record, d.raw = append(d.record, i), append(d.raw, data)
 	}
 	return nil

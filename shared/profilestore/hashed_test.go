@@ -22,7 +22,7 @@ func phone(n int) identity.ID {
 
 func (f fixture) recordClaims(t *testing.T, a profile.Activity, trusted bool, hashed ...identity.ID) Result {
 	t.Helper()
-	r, err := f.RecordClaims(context.Background(), a, Claims{Hashed: hashed, Trusted: trusted})
+	r, err := f.RecordClaims(context.Background(), a, Claims{IDs: hashed, Trusted: trusted})
 	require.NoError(t, err, "record %s", a.MessageID)
 	return r
 }

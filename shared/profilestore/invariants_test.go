@@ -99,7 +99,7 @@ func generate(r *rand.Rand, prefix string, chaos bool) population {
 		if r.IntN(3) != 0 {
 			return Claims{}
 		}
-		return Claims{Hashed: []identity.ID{userEmail(pop.users[r.IntN(len(pop.users))])}, Trusted: r.IntN(2) == 0}
+		return Claims{IDs: []identity.ID{userEmail(pop.users[r.IntN(len(pop.users))])}, Trusted: r.IntN(2) == 0}
 	}
 	browserEmail := func(user string) Claims {
 		if chaos {
@@ -108,7 +108,7 @@ func generate(r *rand.Rand, prefix string, chaos bool) population {
 		if user == "" || r.IntN(4) != 0 {
 			return Claims{}
 		}
-		return Claims{Hashed: []identity.ID{userEmail(user)}}
+		return Claims{IDs: []identity.ID{userEmail(user)}}
 	}
 	nUsers := 3 + r.IntN(4)
 	for u := range nUsers {
@@ -165,7 +165,7 @@ func generate(r *rand.Rand, prefix string, chaos bool) population {
 			typ := []string{beacon.Track, beacon.Identify, beacon.Page}[r.IntN(3)]
 			c := Claims{}
 			if r.IntN(2) == 0 {
-				c = Claims{Hashed: []identity.ID{userEmail(user)}, Trusted: true}
+				c = Claims{IDs: []identity.ID{userEmail(user)}, Trusted: true}
 			}
 			if chaos {
 				c = anyEmail()
@@ -308,7 +308,7 @@ func (pop population) emails() map[string][]string {
 	}
 	out := map[string][]string{}
 	for _, e := range pop.events {
-		for _, h := range e.claims.Hashed {
+		for _, h := range e.claims.IDs {
 			out[owner[h]] = []string{h.String()}
 		}
 	}

@@ -14,18 +14,20 @@ import (
 // optimistic lock it checks on every write); score owns the score fields and lapseAlertedAt. Each
 // writes only its own fields, so neither overwrites the other.
 type profileItem struct {
-	ProfileID    string               `dynamo:"profileId,hash"`
-	UserID       string               `dynamo:"userId,omitempty"`
-	AnonymousIDs []string             `dynamo:"anonymousIds,omitempty"`
-	Hashed       []string             `dynamo:"hashedIds,omitempty"` // hashed identifiers ("emailSha256:<hex>"), sorted
-	Traits       traits               `dynamo:"traits,omitempty"`
-	TraitTimes   map[string]time.Time `dynamo:"traitTimes,omitempty"`
-	FirstSeen    time.Time            `dynamo:"firstSeen,omitempty"`
-	LastSeen     time.Time            `dynamo:"lastSeen,omitempty"`
-	Counts       counts               `dynamo:"counts"`
-	Groups       []string             `dynamo:"groups,omitempty"`
-	MergedInto   string               `dynamo:"mergedInto,omitempty"`
-	MergedFrom   []string             `dynamo:"mergedFrom,omitempty"`
+	ProfileID    string   `dynamo:"profileId,hash"`
+	UserID       string   `dynamo:"userId,omitempty"`
+	AnonymousIDs []string `dynamo:"anonymousIds,omitempty"`
+	// Hashed are the claimed identifiers (every kind but anonymousId and userId: "emailSha256:<hex>",
+	// "deviceId:…", "externalId:crm_id:…"), sorted; the attribute keeps its first name.
+	Hashed     []string             `dynamo:"hashedIds,omitempty"`
+	Traits     traits               `dynamo:"traits,omitempty"`
+	TraitTimes map[string]time.Time `dynamo:"traitTimes,omitempty"`
+	FirstSeen  time.Time            `dynamo:"firstSeen,omitempty"`
+	LastSeen   time.Time            `dynamo:"lastSeen,omitempty"`
+	Counts     counts               `dynamo:"counts"`
+	Groups     []string             `dynamo:"groups,omitempty"`
+	MergedInto string               `dynamo:"mergedInto,omitempty"`
+	MergedFrom []string             `dynamo:"mergedFrom,omitempty"`
 	// MergingInto claims the profile for a merge into another until MergedInto is set (see merge).
 	MergingInto string `dynamo:"mergingInto,omitempty"`
 	// What asked for the merge, kept on the merged profile to explain it (Merges).

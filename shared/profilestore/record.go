@@ -32,12 +32,13 @@ type Result struct {
 	TraitsChanged []string
 }
 
-// Claims are what an event says of who it is beside its anonymousId and userId: its hashed
-// identifiers (identity.HashedIDs: email and phone SHA-256) and whether its source is trusted (a
-// server-side key). The identity rules decide what they may join (identity.Refine). Properties
-// are the event's properties as sent, kept (bounded, see MaxTouchpointProperties) in its touchpoint.
+// Claims are what an event says of who it is beside its anonymousId and userId: the identifiers
+// it claims (identity.Claims: hashed email and phone, device, advertising and external ids, the
+// linked anonymous id) and whether its source is trusted (a server-side key). The identity rules
+// decide what they may join (identity.Refine). Properties are the event's properties as sent,
+// kept (bounded, see MaxTouchpointProperties) in its touchpoint.
 type Claims struct {
-	Hashed     []identity.ID
+	IDs        []identity.ID
 	Trusted    bool
 	Properties json.RawMessage
 }
@@ -75,7 +76,7 @@ func (s *Store) Record(ctx context.Context, a profile.Activity) (Result, error) 
 	return s.RecordClaims(ctx, a, Claims{})
 }
 
-// RecordClaims is Record for an event that also carries the given claims: its hashed identifiers
+// RecordClaims is Record for an event that also carries the given claims: its claimed identifiers
 // are resolved, attached and (from a trusted source) joined like its other identifiers, under the
 // rules and limits of package identity.
 func (s *Store) RecordClaims(ctx context.Context, a profile.Activity, c Claims) (Result, error) {
@@ -262,7 +263,7 @@ func (b *batch) placeOnce(ctx context.Context, i int) error {
 	if alias {
 		anon = identity.AnonymousID(a.PreviousID)
 	}
-	for _, id := range append([]identity.ID{anon, user}, c.Hashed...) {
+	for _, id := range append([]identity.ID{anon, user}, c.IDs...) {
 		if id.IsZero() {
 			continue
 		}
@@ -290,7 +291,7 @@ func (b *batch) placeOnce(ctx context.Context, i int) error {
 	for id, r := range refs {
 		owners[id] = r.owner()
 	}
-	plan = identity.Refine(plan, c.Hashed, owners, c.Trusted)
+	plan = identity.Refine(plan, c.IDs, owners, c.Trusted)
 	if plan.MergeFrom != "" {
 		return b.merge(ctx, i, plan, owners, anon)
 	}

@@ -326,7 +326,7 @@ func TestEraseLeavesNothingBehind(t *testing.T) {
 	for _, a := range []profile.Activity{page("n1", "a-desk", 10), track("n2", "a-new", "u-1", 11), identify("n3", "a-new2", "", 12, nil)} {
 		c := Claims{}
 		if a.MessageID == "n3" {
-			c = Claims{Hashed: []identity.ID{email(1)}, Trusted: true}
+			c = Claims{IDs: []identity.ID{email(1)}, Trusted: true}
 		}
 		_, err := f.RecordClaims(ctx, a, c)
 		require.ErrorIs(t, err, ErrErased, a.MessageID)
