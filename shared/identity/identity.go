@@ -87,6 +87,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // ErrInvalid is returned for an identifier that cannot be parsed or has an unknown kind.
@@ -277,4 +278,14 @@ func ResolveAlias(previous ID, user string, byPrev, byUser Owner) Plan {
 	default:
 		return Plan{Profile: byUser.ProfileID, Attach: []ID{u}, Kept: []ID{p}}
 	}
+}
+
+// Merge explains one merge: profile From joined profile Into at At, asked for by the event
+// MessageID (from a trusted, server-side source or not), through identifier Via, which both held.
+type Merge struct {
+	From, Into string
+	At         time.Time
+	MessageID  string
+	Via        ID
+	Trusted    bool
 }

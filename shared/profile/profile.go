@@ -197,7 +197,7 @@ func FromEvent(e beacon.Event) (Activity, error) {
 // Apply records an activity on a profile and attaches the given identifiers to it (the graph's
 // decision, see identity.Resolve). A user id is only attached to a profile without one.
 func Apply(p Profile, a Activity, attach []identity.ID) Profile {
-	p = p.clone()
+	p = p.Clone()
 	for _, id := range attach {
 		p.attach(id)
 	}
@@ -240,7 +240,7 @@ func Fold(into, from Profile) (Profile, error) {
 	if err := identity.CanMerge(into.UserID, from.UserID); err != nil {
 		return into, err
 	}
-	out := into.clone()
+	out := into.Clone()
 	if out.UserID == "" {
 		out.UserID = from.UserID
 	}
@@ -302,7 +302,9 @@ func (p *Profile) setTrait(k string, v any, at time.Time) {
 	p.TraitTimes[k] = at
 }
 
-func (p Profile) clone() Profile {
+// Clone returns a copy of the profile whose collections can be changed without changing p's.
+// Values inside them (nested traits, an order's lines) are shared: nothing changes them in place.
+func (p Profile) Clone() Profile {
 	p.AnonymousIDs = slices.Clone(p.AnonymousIDs)
 	p.MergedFrom = slices.Clone(p.MergedFrom)
 	p.Groups = slices.Clone(p.Groups)

@@ -18,11 +18,23 @@ import (
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/recording/recordingtest"
 )
+
+var now = recordingtest.Now
+
+// item reads a profile's item as it is stored.
+func (f fixture) item(t *testing.T, id string) map[string]types.AttributeValue {
+	t.Helper()
+	out, err := f.raw.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(f.store.ProfileTable.table.Name()),
+		Key: map[string]types.AttributeValue{"profileId": &types.AttributeValueMemberS{Value: id}}, ConsistentRead: aws.Bool(true)})
+	require.NoError(t, err)
+	return out.Item
+}
 
 func aScore(at time.Time) profile.Score {
 	return profile.Score{
-		ScoredAt: at, ModelVersion: 3, FirstOrderAt: t0,
+		ScoredAt: at, ModelVersion: 3, FirstOrderAt: recordingtest.T0,
 		RFM: &profile.RFMScore{Variant: profile.VariantRFM, RecencyDays: 4, Frequency: 2, Monetary: 120.5, R: 5, F: 3, M: 4, Score: 534,
 			Segment: "Potential Loyalist"},
 		Value: &profile.Value{PAlive: 0.8123, PAlivePareto: 0.77, ExpectedPurchases: 1.25, ExpectedSpend: 48.1, CLV: 55.2, HorizonWeeks: 52},
@@ -37,38 +49,37 @@ func aScore(at time.Time) profile.Score {
 func TestSaveScoreChangesOnlyTheScore(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	r := f.record(t, identify("m1", "A", "U", 0, map[string]any{"plan": "gold"}), page("m2", "A", 5))[0]
+	r := f.Record(t, recordingtest.Identify("m1", "A", "U", 0, map[string]any{"plan": "gold"}), recordingtest.Page("m2", "A", 5))[0]
 	// A profile scored by the first model carries its attributes; saving a score removes them.
-	require.NoError(t, f.profiles.Update("profileId", r.ProfileID).Set("segment", "champion").Set("score", 5).
+	require.NoError(t, f.store.ProfileTable.table.Update("profileId", r.ProfileID).Set("segment", "champion").Set("score", 5).
 		Set("scoredAt", now).Set("recencyDays", 1).Run(ctx))
-	before := f.lookup(t, identity.UserID("U"))
+	before := f.Lookup(t, identity.UserID("U"))
 	require.Nil(t, before.Score)
 
 	sc := aScore(now)
-	require.NoError(t, f.SaveScore(ctx, r.ProfileID, sc))
-	after := f.lookup(t, identity.UserID("U"))
+	require.NoError(t, f.store.SaveScore(ctx, r.ProfileID, sc))
+	after := f.Lookup(t, identity.UserID("U"))
 	require.Equal(t, &sc, after.Score)
 	after.Score = nil
 	require.Equal(t, before, after, "saving a score changes only the score fields")
-	item := f.items(t, f.tables.Profiles, "profileId")[r.ProfileID]
+	item := f.item(t, r.ProfileID)
 	for _, legacy := range []string{"segment", "score", "scoredAt", "recencyDays"} {
 		require.NotContains(t, item, legacy)
 	}
 	require.IsType(t, &types.AttributeValueMemberM{}, item["scores"])
 
 	// Stitch writes after scoring keep the score; the view shows it.
-	f.record(t, page("m3", "A", 6))
-	p := f.lookup(t, identity.UserID("U"))
+	f.Record(t, recordingtest.Page("m3", "A", 6))
+	p := f.Lookup(t, identity.UserID("U"))
 	require.Equal(t, &sc, p.Score)
-	require.Equal(t, &sc, p.View().Score)
 
 	// A visitor's score has no value and no actions.
 	lean := profile.Score{ScoredAt: now, RFM: &profile.RFMScore{Variant: profile.VariantEngagement, RecencyDays: 0, Frequency: 1,
 		Monetary: -12.5, R: 5, F: 1, M: 2, Score: 512, Segment: "New Visitors"}, Lapse: &profile.LapseRisk{Risk: 0, PAlive: 1}}
-	require.NoError(t, f.SaveScore(ctx, r.ProfileID, lean))
-	require.Equal(t, &lean, f.lookup(t, identity.UserID("U")).Score)
+	require.NoError(t, f.store.SaveScore(ctx, r.ProfileID, lean))
+	require.Equal(t, &lean, f.Lookup(t, identity.UserID("U")).Score)
 
-	require.ErrorIs(t, f.SaveScore(ctx, "prf_nope", sc), profile.ErrNotFound)
+	require.ErrorIs(t, f.store.SaveScore(ctx, "prf_nope", sc), profile.ErrNotFound)
 	_, err := f.Profile(ctx, "prf_nope")
 	require.ErrorIs(t, err, profile.ErrNotFound, "saving the score of a missing profile does not create it")
 }
@@ -76,42 +87,42 @@ func TestSaveScoreChangesOnlyTheScore(t *testing.T) {
 func TestSaveScoreWithAlertRecordsOneCrossingOnce(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	id := f.record(t, identify("m1", "A", "U", 0, nil))[0].ProfileID
+	id := f.Record(t, recordingtest.Identify("m1", "A", "U", 0, nil))[0].ProfileID
 	sc := aScore(now)
 	sc.Lapse.Above = true
 
-	require.NoError(t, f.SaveScoreWithAlert(ctx, id, sc, time.Time{}, now))
-	p := f.lookup(t, identity.UserID("U"))
+	require.NoError(t, f.store.SaveScoreWithAlert(ctx, id, sc, time.Time{}, now))
+	p := f.Lookup(t, identity.UserID("U"))
 	require.Equal(t, now, p.LapseAlertedAt)
 	require.True(t, p.Score.Lapse.Above)
 
 	// Another run that read the profile before the alert was recorded does not record it again.
-	err := f.SaveScoreWithAlert(ctx, id, sc, time.Time{}, now.Add(time.Hour))
+	err := f.store.SaveScoreWithAlert(ctx, id, sc, time.Time{}, now.Add(time.Hour))
 	require.ErrorIs(t, err, ErrChanged)
-	require.Equal(t, now, f.lookup(t, identity.UserID("U")).LapseAlertedAt)
+	require.Equal(t, now, f.Lookup(t, identity.UserID("U")).LapseAlertedAt)
 
 	// The next crossing is recorded against the last alert.
 	later := now.Add(40 * 24 * time.Hour)
-	require.ErrorIs(t, f.SaveScoreWithAlert(ctx, id, sc, now.Add(-time.Hour), later), ErrChanged)
-	require.NoError(t, f.SaveScoreWithAlert(ctx, id, sc, now, later))
-	require.Equal(t, later, f.lookup(t, identity.UserID("U")).LapseAlertedAt)
-	require.ErrorIs(t, f.SaveScoreWithAlert(ctx, "prf_nope", sc, time.Time{}, now), ErrChanged)
+	require.ErrorIs(t, f.store.SaveScoreWithAlert(ctx, id, sc, now.Add(-time.Hour), later), ErrChanged)
+	require.NoError(t, f.store.SaveScoreWithAlert(ctx, id, sc, now, later))
+	require.Equal(t, later, f.Lookup(t, identity.UserID("U")).LapseAlertedAt)
+	require.ErrorIs(t, f.store.SaveScoreWithAlert(ctx, "prf_nope", sc, time.Time{}, now), ErrChanged)
 }
 
 func TestScanSegmentsCoverTheLiveProfilesOnce(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	for i := range 30 {
-		f.record(t, page(fmt.Sprintf("m%d", i), fmt.Sprintf("A%d", i), i))
+		f.Record(t, recordingtest.Page(fmt.Sprintf("m%d", i), fmt.Sprintf("A%d", i), i))
 	}
-	f.record(t, identify("i1", "A1", "U", 40, nil), identify("i2", "A2", "U", 41, nil)) // A2's profile joins A1's
-	live := f.liveProfiles(t)
+	f.Record(t, recordingtest.Identify("i1", "A1", "U", 40, nil), recordingtest.Identify("i2", "A2", "U", 41, nil)) // A2's profile joins A1's
+	live := f.LiveProfiles(t)
 	require.Len(t, live, 29)
 
 	const total = 7
 	seen := map[string]int{}
 	for seg := range total {
-		require.NoError(t, f.ScanSegment(ctx, seg, total, func(_ context.Context, p profile.Profile) (bool, error) {
+		require.NoError(t, f.store.ScanSegment(ctx, seg, total, func(_ context.Context, p profile.Profile) (bool, error) {
 			seen[p.ID]++
 			return true, nil
 		}))
@@ -122,12 +133,12 @@ func TestScanSegmentsCoverTheLiveProfilesOnce(t *testing.T) {
 	}
 
 	n := 0
-	require.NoError(t, f.ScanSegment(ctx, 0, 1, func(context.Context, profile.Profile) (bool, error) { n++; return n < 5, nil }))
+	require.NoError(t, f.store.ScanSegment(ctx, 0, 1, func(context.Context, profile.Profile) (bool, error) { n++; return n < 5, nil }))
 	require.Equal(t, 5, n, "the scan stops when told")
 	boom := errors.New("boom")
-	require.ErrorIs(t, f.ScanSegment(ctx, 0, 1, func(context.Context, profile.Profile) (bool, error) { return true, boom }), boom)
+	require.ErrorIs(t, f.store.ScanSegment(ctx, 0, 1, func(context.Context, profile.Profile) (bool, error) { return true, boom }), boom)
 
-	count, err := f.CountProfiles(ctx)
+	count, err := f.store.CountProfiles(ctx)
 	require.NoError(t, err)
 	require.Equal(t, int64(30), count, "merged profiles are counted: it is the table's item count")
 }

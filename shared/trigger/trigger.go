@@ -323,3 +323,12 @@ func later(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// Firing is what the triggers of one profile do at one time: the triggers that fire, in the order
+// of their kinds (none when the profile is merged, erased or gone, or nothing is due after all),
+// and when the profile is due next after recording them (zero when nothing can fire).
+type Firing struct {
+	ProfileID string
+	Fired     []Trigger
+	Next      time.Time
+}

@@ -1,4 +1,4 @@
-package profilestore
+package recordingtest
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
 // The property tests below deliver random populations of visitors the way the stream does: each
@@ -36,16 +37,13 @@ import (
 // device that never identifies keeps a profile of its own; events with only a user id go to that
 // user's profile.
 
-// invariantCases is how many random populations a run tries.
-const invariantCases = 20
-
 // invariantSeedEnv fixes the seed of the first case (the others follow it), to replay a failure.
 const invariantSeedEnv = "DCRM_INVARIANT_SEED"
 
 // genEvent is one generated event and the shard its visitor's events travel on.
 type genEvent struct {
 	act     profile.Activity
-	claims  Claims // hashed emails: from a browser (untrusted) or a server (trusted)
+	claims  recording.Claims // hashed emails: from a browser (untrusted) or a server (trusted)
 	visitor string
 	device  string // the device (anonymous id) it came from, "" for a server-side user-only event
 }
@@ -71,7 +69,7 @@ func generate(r *rand.Rand, prefix string, chaos bool) population {
 	newAct := func(typ, anon, user string) profile.Activity {
 		msg++
 		a := profile.Activity{MessageID: fmt.Sprintf("%s-m%d", prefix, msg), Type: typ, AnonymousID: anon, UserID: user,
-			At: t0.Add(time.Duration(minutes[next]) * time.Minute)}
+			At: T0.Add(time.Duration(minutes[next]) * time.Minute)}
 		next++
 		switch typ {
 		case beacon.Page:
@@ -87,7 +85,7 @@ func generate(r *rand.Rand, prefix string, chaos bool) population {
 	}
 	streams := map[string][]genEvent{} // by visitor, in stream order
 	var visitors []string
-	emit := func(visitor, device string, a profile.Activity, c Claims) {
+	emit := func(visitor, device string, a profile.Activity, c recording.Claims) {
 		if _, ok := streams[visitor]; !ok {
 			visitors = append(visitors, visitor)
 		}
@@ -95,20 +93,20 @@ func generate(r *rand.Rand, prefix string, chaos bool) population {
 	}
 	// A device's events name its own user's email now and then, once it has identified (before,
 	// the email would tie the device to whoever sent it first, an order the rules leave open).
-	anyEmail := func() Claims {
+	anyEmail := func() recording.Claims {
 		if r.IntN(3) != 0 {
-			return Claims{}
+			return recording.Claims{}
 		}
-		return Claims{IDs: []identity.ID{userEmail(pop.users[r.IntN(len(pop.users))])}, Trusted: r.IntN(2) == 0}
+		return recording.Claims{IDs: []identity.ID{userEmail(pop.users[r.IntN(len(pop.users))])}, Trusted: r.IntN(2) == 0}
 	}
-	browserEmail := func(user string) Claims {
+	browserEmail := func(user string) recording.Claims {
 		if chaos {
 			return anyEmail()
 		}
 		if user == "" || r.IntN(4) != 0 {
-			return Claims{}
+			return recording.Claims{}
 		}
-		return Claims{IDs: []identity.ID{userEmail(user)}}
+		return recording.Claims{IDs: []identity.ID{userEmail(user)}}
 	}
 	nUsers := 3 + r.IntN(4)
 	for u := range nUsers {
@@ -128,7 +126,7 @@ func generate(r *rand.Rand, prefix string, chaos bool) population {
 				if identified && r.IntN(3) == 0 {
 					who = pop.users[r.IntN(nUsers)] // a shared device: someone else logs in on it
 				}
-				c := Claims{}
+				c := recording.Claims{}
 				if who == user {
 					c = browserEmail(user)
 				}
@@ -139,7 +137,7 @@ func generate(r *rand.Rand, prefix string, chaos bool) population {
 				if identified && user != "" && r.IntN(2) == 0 {
 					login = user
 				}
-				c := Claims{}
+				c := recording.Claims{}
 				if identified || chaos {
 					c = browserEmail(user)
 				}
@@ -149,7 +147,7 @@ func generate(r *rand.Rand, prefix string, chaos bool) population {
 				if identified && user != "" && r.IntN(2) == 0 {
 					login = user
 				}
-				c := Claims{}
+				c := recording.Claims{}
 				if identified || chaos {
 					c = browserEmail(user)
 				}
@@ -163,9 +161,9 @@ func generate(r *rand.Rand, prefix string, chaos bool) population {
 		}
 		for range r.IntN(4) { // server-side events naming only the user
 			typ := []string{beacon.Track, beacon.Identify, beacon.Page}[r.IntN(3)]
-			c := Claims{}
+			c := recording.Claims{}
 			if r.IntN(2) == 0 {
-				c = Claims{IDs: []identity.ID{userEmail(user)}, Trusted: true}
+				c = recording.Claims{IDs: []identity.ID{userEmail(user)}, Trusted: true}
 			}
 			if chaos {
 				c = anyEmail()
@@ -324,71 +322,62 @@ func cutPrefix(s, prefix string) (string, bool) {
 
 // deliver records every delivery of both shards, the two shards concurrently, each batch in one
 // RecordAll, as the stitcher does.
-func (f fixture) deliver(t *testing.T, deliveries [2][][]genEvent) (merges int) {
+func (f Fixture) deliver(t *testing.T, deliveries [2][][]genEvent) (merges int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	merged := make([]int, 2)
 	for s := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, b := range deliveries[s] {
-				in := make([]Input, len(b))
-				for i, e := range b {
-					in[i] = Input{Activity: e.act, Claims: e.claims}
-				}
-				for _, o := range f.RecordAll(context.Background(), in) {
-					if o.Err != nil {
-						errs[s] = fmt.Errorf("shard %d: %w", s, o.Err)
-						return
-					}
-					merged[s] += len(o.Merged)
-				}
-			}
-		}()
+		wg.Go(func() { merged[s], errs[s] = f.deliverShard(deliveries[s]) })
 	}
 	wg.Wait()
-	for _, err := range errs {
-		require.NoError(t, err)
+	for s, err := range errs {
+		require.NoError(t, err, "shard %d", s)
 	}
 	return merged[0] + merged[1]
 }
 
-// stored is everything in the Profiles, Identities and Touchpoints tables.
-func (f fixture) stored(t *testing.T) []any {
-	t.Helper()
-	return []any{
-		f.items(t, f.tables.Profiles, "profileId"),
-		f.items(t, f.tables.Identities, "identifier"),
-		f.items(t, f.tables.Touchpoints, "messageId"),
+// deliverShard records a shard's deliveries in order and returns how many merges they made.
+func (f Fixture) deliverShard(deliveries [][]genEvent) (int, error) {
+	merges := 0
+	for _, b := range deliveries {
+		in := make([]recording.Input, len(b))
+		for i, e := range b {
+			in[i] = recording.Input{Activity: e.act, Claims: e.claims}
+		}
+		for _, o := range f.RecordAll(context.Background(), in) {
+			if o.Err != nil {
+				return merges, o.Err
+			}
+			merges += len(o.Merged)
+		}
 	}
+	return merges, nil
 }
 
-func invariantSeed(t *testing.T) uint64 {
-	if v := os.Getenv(invariantSeedEnv); v != "" {
+// SeedEnv fixes the seed of the first random case (the others follow it), to replay a failure.
+const SeedEnv = "DCRM_INVARIANT_SEED"
+
+func firstSeed(t *testing.T) uint64 {
+	if v := os.Getenv(SeedEnv); v != "" {
 		seed, err := strconv.ParseUint(v, 10, 64)
-		require.NoError(t, err, "%s must be an unsigned integer", invariantSeedEnv)
+		require.NoError(t, err, "%s must be an unsigned integer", SeedEnv)
 		return seed
 	}
 	return uint64(time.Now().UnixNano())
 }
 
-func TestInvariantsUnderConcurrentDuplicatedOutOfOrderDelivery(t *testing.T) {
-	forEachSeed(t, checkInvariantCase)
-}
-
-// forEachSeed runs check on invariantCases random cases in parallel, each named by its seed and
-// telling how to replay it when it fails.
-func forEachSeed(t *testing.T, check func(t *testing.T, seed uint64)) {
-	base := invariantSeed(t)
-	for i := range uint64(invariantCases) {
+// forEachSeed runs check on cases random cases in parallel, each named by its seed and telling
+// how to replay it when it fails.
+func forEachSeed(t *testing.T, cases int, check func(t *testing.T, seed uint64)) {
+	base := firstSeed(t)
+	for i := range uint64(cases) {
 		seed := base + i
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Parallel()
 			t.Cleanup(func() {
 				if t.Failed() {
-					t.Logf("replay with %s=%d go test -run '%s$' ./shared/profilestore", invariantSeedEnv, seed, t.Name())
+					t.Logf("replay with %s=%d go test -run '%s$'", SeedEnv, seed, t.Name())
 				}
 			})
 			check(t, seed)
@@ -396,10 +385,23 @@ func forEachSeed(t *testing.T, check func(t *testing.T, seed uint64)) {
 	}
 }
 
-func checkInvariantCase(t *testing.T, seed uint64) {
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+// Properties runs the property tests on cases random populations each, every case on a fresh
+// storage (see the comment above generate).
+func Properties(t *testing.T, newStorage NewStorage, cases int) {
+	t.Run("InvariantsUnderConcurrentDuplicatedOutOfOrderDelivery", func(t *testing.T) {
+		forEachSeed(t, cases, func(t *testing.T, seed uint64) { checkInvariantCase(t, newStorage, seed) })
+	})
+	t.Run("InvariantsUnderChaos", func(t *testing.T) {
+		forEachSeed(t, cases, func(t *testing.T, seed uint64) { checkChaosCase(t, newStorage, seed) })
+	})
+}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
+
+func checkInvariantCase(t *testing.T, ns NewStorage, seed uint64) {
+	r := newRand(seed)
 	pop := generate(r, fmt.Sprintf("c%d", seed%100000), false)
-	f := newFixture(t)
+	f := New(t, ns)
 	ctx := context.Background()
 
 	merges := f.deliver(t, pop.deliveries)
@@ -409,7 +411,7 @@ func checkInvariantCase(t *testing.T, seed uint64) {
 	emails := pop.emails()
 	t.Logf("%d users, %d devices, %d distinct events in %d+%d deliveries, %d merges, %d live profiles expected",
 		len(pop.users), len(pop.devices), len(pop.events), len(pop.deliveries[0]), len(pop.deliveries[1]), merges, len(want))
-	live := f.liveProfiles(t)
+	live := f.LiveProfiles(t)
 	require.Len(t, live, len(want), "one live profile per user with events and per device that never identified")
 	got := map[string]profile.Profile{} // by owner key
 	for _, p := range live {
@@ -427,40 +429,35 @@ func checkInvariantCase(t *testing.T, seed uint64) {
 		require.True(t, ok, "no live profile for %s", key)
 		require.Equal(t, w.UserID, g.UserID, key)
 		require.Equal(t, w.AnonymousIDs, g.AnonymousIDs, "devices of %s", key)
-		require.Equal(t, aggregates(w), aggregates(g), "aggregates of %s", key)
+		require.Equal(t, Aggregates(w), Aggregates(g), "aggregates of %s", key)
 		require.Equal(t, w.TraitTimes, g.TraitTimes, "trait times of %s", key)
-		require.Equal(t, emails[key], f.hashedOf(t, g.ID), "hashed identifiers of %s", key)
+		require.Equal(t, emails[key], f.Claimed(t, g.ID), "hashed identifiers of %s", key)
 	}
 	for d, key := range devOwner {
 		if _, ok := want[key]; !ok {
 			continue
 		}
-		p, err := f.Lookup(ctx, identity.AnonymousID(d))
-		require.NoError(t, err, "lookup device %s", d)
-		require.Equal(t, got[key].ID, p.ID, "device %s resolves to the profile of %s", d, key)
+		require.Equal(t, got[key].ID, f.Lookup(t, identity.AnonymousID(d)).ID, "device %s resolves to the profile of %s", d, key)
 	}
 	for _, u := range pop.users {
 		key := "user:" + u
 		if _, ok := want[key]; !ok {
 			continue
 		}
-		p, err := f.Lookup(ctx, identity.UserID(u))
-		require.NoError(t, err, "lookup user %s", u)
-		require.Equal(t, got[key].ID, p.ID, "user %s resolves to its profile", u)
+		require.Equal(t, got[key].ID, f.Lookup(t, identity.UserID(u)).ID, "user %s resolves to its profile", u)
 	}
 	// The history holds each distinct event once.
-	history := f.items(t, f.tables.Touchpoints, "messageId")
-	require.Len(t, history, len(pop.events))
+	require.Len(t, f.Touchpoints(t), len(pop.events))
 
-	// Delivering everything again, and any prefix of it, changes no item.
-	before := f.stored(t)
+	// Delivering everything again, and any prefix of it, changes nothing.
+	before := f.Snapshot(t)
 	again := pop.deliveries
 	for s := range 2 {
 		again[s] = again[s][:r.IntN(len(again[s])+1)]
 	}
 	require.Zero(t, f.deliver(t, again), "a replay merged profiles")
 	require.Zero(t, f.deliver(t, pop.deliveries), "a replay merged profiles")
-	require.Equal(t, before, f.stored(t), "replaying changed stored items")
+	require.Equal(t, before, f.Snapshot(t), "replaying changed stored items")
 	require.NoError(t, f.CheckInvariants(ctx))
 }
 
@@ -469,56 +466,30 @@ func checkInvariantCase(t *testing.T, seed uint64) {
 // email ends depends on the order of delivery; what must hold whatever the order: the graph
 // invariants, each distinct event counted once on exactly one live profile, each user on one
 // profile, and replays changing nothing.
-func TestInvariantsUnderChaos(t *testing.T) {
-	forEachSeed(t, func(t *testing.T, seed uint64) {
-		r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-		pop := generate(r, fmt.Sprintf("x%d", seed%100000), true)
-		f := newFixture(t)
-		ctx := context.Background()
-		f.deliver(t, pop.deliveries)
-		require.NoError(t, f.CheckInvariants(ctx))
-
-		events, users := 0, map[string]string{}
-		for _, p := range f.liveProfiles(t) {
-			events += p.Counts.Events
-			if p.UserID != "" {
-				require.NotContains(t, users, p.UserID, "two live profiles of one user")
-				users[p.UserID] = p.ID
-			}
-		}
-		require.Equal(t, len(pop.events), events, "each distinct event counted once")
-		require.Len(t, f.items(t, f.tables.Touchpoints, "messageId"), len(pop.events))
-		for _, u := range pop.users {
-			if id, ok := users[u]; ok {
-				p, err := f.Lookup(ctx, identity.UserID(u))
-				require.NoError(t, err)
-				require.Equal(t, id, p.ID, "user %s resolves to its profile", u)
-			}
-		}
-
-		before := f.stored(t)
-		require.Zero(t, f.deliver(t, pop.deliveries), "a replay merged profiles")
-		require.Equal(t, before, f.stored(t), "replaying changed stored items")
-	})
-}
-
-func TestCheckInvariantsReportsABrokenGraph(t *testing.T) {
-	f := newFixture(t)
+func checkChaosCase(t *testing.T, ns NewStorage, seed uint64) {
+	pop := generate(newRand(seed), fmt.Sprintf("x%d", seed%100000), true)
+	f := New(t, ns)
 	ctx := context.Background()
-	f.record(t, identify("m1", "A1", "U", 0, nil), page("m2", "A2", 1))
+	f.deliver(t, pop.deliveries)
 	require.NoError(t, f.CheckInvariants(ctx))
 
-	u, err := f.Lookup(ctx, identity.UserID("U"))
-	require.NoError(t, err)
-	// An orphan identifier, a second live profile of U, and an identifier its profile does not list.
-	require.NoError(t, f.identities.Put(identityItem{Identifier: "anonymousId:A3", ProfileID: "prf_gone", CreatedAt: now}).Run(ctx))
-	require.NoError(t, f.profiles.Put(profileItem{ProfileID: "prf_twin", UserID: "U", Version: 1}).Run(ctx))
-	require.NoError(t, f.identities.Put(identityItem{Identifier: "anonymousId:A4", ProfileID: u.ID, CreatedAt: now}).Run(ctx))
+	events, users := 0, map[string]string{}
+	for _, p := range f.LiveProfiles(t) {
+		events += p.Counts.Events
+		if p.UserID != "" {
+			require.NotContains(t, users, p.UserID, "two live profiles of one user")
+			users[p.UserID] = p.ID
+		}
+	}
+	require.Equal(t, len(pop.events), events, "each distinct event counted once")
+	require.Len(t, f.Touchpoints(t), len(pop.events))
+	for _, u := range pop.users {
+		if id, ok := users[u]; ok {
+			require.Equal(t, id, f.Lookup(t, identity.UserID(u)).ID, "user %s resolves to its profile", u)
+		}
+	}
 
-	err = f.CheckInvariants(ctx)
-	require.ErrorIs(t, err, ErrInvariant)
-	require.ErrorContains(t, err, "identity anonymousId:A3 points at profile prf_gone, which does not exist")
-	require.ErrorContains(t, err, "share userId U")
-	require.ErrorContains(t, err, "profile prf_twin lists userId:U, whose identity item points at \""+u.ID+"\"")
-	require.ErrorContains(t, err, "identity anonymousId:A4 points at profile "+u.ID+", which does not list it")
+	before := f.Snapshot(t)
+	require.Zero(t, f.deliver(t, pop.deliveries), "a replay merged profiles")
+	require.Equal(t, before, f.Snapshot(t), "replaying changed stored items")
 }

@@ -1,17 +1,16 @@
-package profilestore
+package recording
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"reflect"
 	"slices"
-
-	"github.com/guregu/dynamo/v2"
+	"strings"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
@@ -36,7 +35,7 @@ type Result struct {
 // it claims (identity.Claims: hashed email and phone, device, advertising and external ids, the
 // linked anonymous id) and whether its source is trusted (a server-side key). The identity rules
 // decide what they may join (identity.Refine). Properties are the event's properties as sent,
-// kept (bounded, see MaxTouchpointProperties) in its touchpoint.
+// kept (bounded) in its touchpoint.
 type Claims struct {
 	IDs        []identity.ID
 	Trusted    bool
@@ -55,14 +54,6 @@ type Outcome struct {
 	Err error
 }
 
-// ErrNotAttempted is the error of the inputs of a batch after one that failed with an error that
-// recording again may cure: they were left alone, so that the batch can be retried from there.
-var ErrNotAttempted = errors.New("not recorded: an earlier event of the batch failed")
-
-// Permanent tells whether recording an event failed for good (recording it again fails the same
-// way): it carries an erased identifier, or the database rejects it.
-func Permanent(err error) bool { return errors.Is(err, ErrErased) || errors.Is(err, ErrRejected) }
-
 // errRetry makes an attempt start over with fresh reads at once (it changed the graph);
 // errConflict after a pause (another writer changed what it read).
 var (
@@ -72,22 +63,22 @@ var (
 
 // Record records an activity on the profile its identifiers resolve to, creating and merging
 // profiles as the identity rules decide. Recording the same message id again changes nothing.
-func (s *Store) Record(ctx context.Context, a profile.Activity) (Result, error) {
-	return s.RecordClaims(ctx, a, Claims{})
+func (e *Engine) Record(ctx context.Context, a profile.Activity) (Result, error) {
+	return e.RecordClaims(ctx, a, Claims{})
 }
 
 // RecordClaims is Record for an event that also carries the given claims: its claimed identifiers
 // are resolved, attached and (from a trusted source) joined like its other identifiers, under the
 // rules and limits of package identity.
-func (s *Store) RecordClaims(ctx context.Context, a profile.Activity, c Claims) (Result, error) {
-	o := s.RecordAll(ctx, []Input{{Activity: a, Claims: c}})[0]
+func (e *Engine) RecordClaims(ctx context.Context, a profile.Activity, c Claims) (Result, error) {
+	o := e.RecordAll(ctx, []Input{{Activity: a, Claims: c}})[0]
 	return o.Result, o.Err
 }
 
 // RecordAll records a batch of events in order, with one write per profile the batch touches
-// (the write units of a profile are paid once per batch, not once per event), and returns one
-// outcome per input. An input that fails for good (Permanent) does not stop the others; after an
-// input that fails otherwise, the rest are not attempted (ErrNotAttempted).
+// (a profile is written once per batch, not once per event), and returns one outcome per input.
+// An input that fails for good (Permanent) does not stop the others; after an input that fails
+// otherwise, the rest are not attempted (ErrNotAttempted).
 //
 // Each event is first placed: its identifiers are resolved, claimed and merged as the identity
 // rules decide (writes to the identity graph happen at once, and any merge first writes what the
@@ -97,19 +88,19 @@ func (s *Store) RecordClaims(ctx context.Context, a profile.Activity, c Claims) 
 // recorded before when its message id is in the profile's recent list or its touchpoint is in
 // the history of the profile or of one merged into it; the recent list covers a crash between the
 // profile write and the touchpoints. A profile that changed meanwhile has its events placed again.
-func (s *Store) RecordAll(ctx context.Context, in []Input) []Outcome {
+func (e *Engine) RecordAll(ctx context.Context, in []Input) []Outcome {
 	out := make([]Outcome, len(in))
 	idx := make([]int, len(in))
 	for i := range idx {
 		idx[i] = i
 	}
-	s.recordAll(ctx, in, out, idx, 0)
+	e.recordAll(ctx, in, out, idx, 0)
 	return out
 }
 
 // batch records some inputs: what is placed and not written yet, by profile.
 type batch struct {
-	s      *Store
+	e      *Engine
 	in     []Input
 	out    []Outcome
 	groups map[string]*group // by profile id
@@ -118,16 +109,16 @@ type batch struct {
 
 // group is a profile and the events placed on it, not written yet.
 type group struct {
-	base    profileItem     // as read; written only if still at its version
+	base    Record          // as read; written only if still at its version
 	cur     profile.Profile // base with the group's events applied, for placing later events
-	hashed  []string        // cur's hashed identifiers
+	claimed []identity.ID   // cur's claimed identifiers
 	events  []int           // inputs, in order
 	attach  [][]identity.ID // per event, the identifiers it attaches
 	created bool            // the profile did not exist
 }
 
-func (s *Store) recordAll(ctx context.Context, in []Input, out []Outcome, idx []int, attempt int) {
-	b := &batch{s: s, in: in, out: out, groups: map[string]*group{}}
+func (e *Engine) recordAll(ctx context.Context, in []Input, out []Outcome, idx []int, attempt int) {
+	b := &batch{e: e, in: in, out: out, groups: map[string]*group{}}
 	for k, i := range idx {
 		err := b.place(ctx, i)
 		if err == nil {
@@ -158,32 +149,30 @@ func (b *batch) place(ctx context.Context, i int) error {
 			}
 			conflicts++
 			continue
-		case rejected(err):
-			return fmt.Errorf("%w: %w", ErrRejected, err)
 		}
 		return err
 	}
 	return ErrContention
 }
 
-// ref is an identifier as read: its graph entry and the live profile it leads to, with what the
-// batch placed on it so far.
+// ref is an identifier as read: its entry and the live profile it leads to, with what the batch
+// placed on it so far.
 type ref struct {
-	item   *identityItem // nil for a new identifier
-	base   profileItem   // the live profile as stored
-	live   profile.Profile
-	hashed []string // live's hashed identifiers
+	entry   *Entry // nil for a new identifier
+	base    Record // the live profile as stored
+	live    profile.Profile
+	claimed []identity.ID // live's claimed identifiers
 }
 
 func (r ref) owner() identity.Owner {
-	if r.item == nil {
+	if r.entry == nil {
 		return identity.Owner{}
 	}
 	held := map[identity.Kind]int{identity.Anonymous: len(r.live.AnonymousIDs)}
 	if r.live.UserID != "" {
 		held[identity.User] = 1
 	}
-	for k, n := range identity.Tally(parseIDs(r.hashed)) {
+	for k, n := range identity.Tally(r.claimed) {
 		held[k] += n
 	}
 	return identity.Owner{ProfileID: r.live.ID, UserID: r.live.UserID, Held: held, Apart: r.base.SplitFrom}
@@ -193,53 +182,49 @@ func (r ref) owner() identity.Owner {
 // done is finished first, and counted as input i's.
 func (b *batch) lookup(ctx context.Context, i int, id identity.ID) (ref, error) {
 	var r ref
-	var it identityItem
-	err := b.s.identities.Get("identifier", id.String()).Consistent(true).One(ctx, &it)
-	if errors.Is(err, dynamo.ErrNotFound) {
-		return r, nil
+	entry, found, err := b.e.st.Entry(ctx, id, true)
+	if err != nil || !found {
+		return r, err
 	}
-	if err != nil {
-		return r, fmt.Errorf("get identity %s: %w", id, err)
-	}
-	if !it.ErasedAt.IsZero() {
+	if !entry.ErasedAt.IsZero() {
 		return r, fmt.Errorf("identity %s: %w", id, ErrErased)
 	}
-	r.item = &it
-	if it.MergedFrom != "" {
+	r.entry = &entry
+	if entry.MovedFrom != "" {
 		// A merge moved this identifier: finish it (or clear the mark if it is done).
-		if err := b.finishMerge(ctx, i, it.MergedFrom, id); err != nil {
+		if err := b.finishMerge(ctx, i, entry.MovedFrom, id); err != nil {
 			return r, err
 		}
-		it.MergedFrom = ""
+		entry.MovedFrom = ""
 	}
-	live, err := b.s.liveItem(ctx, it.ProfileID, true)
+	live, err := b.e.live(ctx, entry.ProfileID, true)
 	if err != nil {
 		return r, err
 	}
 	switch {
 	case !live.ErasedAt.IsZero():
 		// Claimed for the person but not listed on their profile when it was erased.
-		tomb := identityItem{Identifier: id.String(), ErasedAt: live.ErasedAt, CreatedAt: it.CreatedAt}
-		if err := b.s.identities.Put(tomb).If("'profileId' = ?", it.ProfileID).Run(ctx); err != nil && !dynamo.IsCondCheckFailed(err) {
+		err := b.e.st.Tombstone(ctx, id, live.ErasedAt, entry.CreatedAt, entry.ProfileID)
+		if err != nil && !errors.Is(err, ErrConflict) {
 			return r, fmt.Errorf("identity %s: write tombstone: %w", id, err)
 		}
-		return r, fmt.Errorf("identity %s: profile %s: %w", id, live.ProfileID, ErrErased)
+		return r, fmt.Errorf("identity %s: profile %s: %w", id, live.Profile.ID, ErrErased)
 	case live.MergingInto != "":
-		if err := b.finishMerge(ctx, i, live.ProfileID, id); err != nil {
+		if err := b.finishMerge(ctx, i, live.Profile.ID, id); err != nil {
 			return r, err
 		}
 		return r, errRetry
 	}
-	r.base, r.live, r.hashed = live, live.profile(), live.Hashed
-	if g := b.groups[live.ProfileID]; g != nil {
-		r.live, r.hashed = g.cur, g.hashed
+	r.base, r.live, r.claimed = live, live.Profile, live.Claimed
+	if g := b.groups[live.Profile.ID]; g != nil {
+		r.live, r.claimed = g.cur, g.claimed
 	}
 	return r, nil
 }
 
 // finishMerge finishes a merge from profile from that input i came across.
 func (b *batch) finishMerge(ctx context.Context, i int, from string, via identity.ID) error {
-	folded, err := b.s.finishMerge(ctx, from, via)
+	folded, err := b.e.finishMerge(ctx, from, via)
 	if folded {
 		b.out[i].Merged = append(b.out[i].Merged, from)
 	}
@@ -275,11 +260,11 @@ func (b *batch) placeOnce(ctx context.Context, i int) error {
 	if alias {
 		// previousId is an anonymous id, unless the graph knows it only as a user id.
 		prev := anon
-		if refs[anon].item == nil {
+		if refs[anon].entry == nil {
 			if err := read(identity.UserID(a.PreviousID)); err != nil {
 				return err
 			}
-			if refs[identity.UserID(a.PreviousID)].item != nil {
+			if refs[identity.UserID(a.PreviousID)].entry != nil {
 				prev = identity.UserID(a.PreviousID)
 			}
 		}
@@ -298,48 +283,52 @@ func (b *batch) placeOnce(ctx context.Context, i int) error {
 
 	g := b.groups[plan.Profile]
 	if g == nil {
-		g = &group{base: profileItem{ProfileID: plan.Profile}}
+		g = &group{base: Record{Profile: profile.Profile{ID: plan.Profile}}}
 		if plan.Profile == "" {
-			g.base.ProfileID = b.s.newID()
+			g.base.Profile.ID = b.e.newID()
 		}
 		for _, r := range refs {
-			if r.item != nil && r.live.ID == g.base.ProfileID {
+			if r.entry != nil && r.live.ID == g.base.Profile.ID {
 				g.base = r.base
 			}
 		}
-		g.cur, g.hashed, g.created = g.base.profile(), g.base.Hashed, g.base.Version == 0
+		g.cur, g.claimed, g.created = g.base.Profile, g.base.Claimed, g.base.Version == 0
 	}
+	id := g.base.Profile.ID
 	attach := plan.Attach
-	for id, r := range refs {
+	for ident, r := range refs {
 		// An identifier claimed for a profile whose write lost to a merge points at the merged
 		// profile: move it to the live one, which must list it.
-		if r.item == nil || r.live.ID != g.base.ProfileID {
+		if r.entry == nil || r.live.ID != id {
 			continue
 		}
-		if r.item.ProfileID != r.live.ID {
-			if err := b.s.moveTo(ctx, id, r.item.ProfileID, r.live.ID); err != nil {
-				return err
+		if r.entry.ProfileID != r.live.ID {
+			err := b.e.st.Move(ctx, Move{ID: ident, From: r.entry.ProfileID, To: r.live.ID, At: b.e.now().UTC()})
+			if err != nil && !errors.Is(err, ErrConflict) { // moved already (or marked by a merge under way)
+				return fmt.Errorf("move identity %s to %s: %w", ident, r.live.ID, err)
 			}
 		}
-		if !lists(r.live, r.hashed, id) && !slices.Contains(attach, id) {
-			attach = append(attach, id)
+		if !lists(r.live, r.claimed, ident) && !slices.Contains(attach, ident) {
+			attach = append(attach, ident)
 		}
 	}
-	for _, id := range plan.Attach {
-		if refs[id].item != nil {
+	for _, ident := range plan.Attach {
+		if refs[ident].entry != nil {
 			continue
 		}
-		if won, err := b.s.claim(ctx, id, g.base.ProfileID); err != nil || !won {
-			return cmpErr(err, errConflict)
+		if err := b.e.st.Claim(ctx, ident, id, b.e.now().UTC()); errors.Is(err, ErrConflict) {
+			return errConflict
+		} else if err != nil {
+			return fmt.Errorf("claim identity %s: %w", ident, err)
 		}
 	}
-	if b.groups[g.base.ProfileID] == nil {
-		b.groups[g.base.ProfileID] = g
-		b.order = append(b.order, g.base.ProfileID)
+	if b.groups[id] == nil {
+		b.groups[id] = g
+		b.order = append(b.order, id)
 	}
 	g.events, g.attach = append(g.events, i), append(g.attach, attach)
 	g.cur = profile.Apply(g.cur, a, attach)
-	g.hashed = withHashed(g.hashed, attach)
+	g.claimed = withClaimed(g.claimed, attach)
 	return nil
 }
 
@@ -354,7 +343,8 @@ func (b *batch) merge(ctx context.Context, i int, plan identity.Plan, owners map
 			break
 		}
 	}
-	folded, err := b.s.merge(ctx, plan.MergeFrom, plan.Profile, via, cause{MessageID: b.in[i].Activity.MessageID, Trusted: b.in[i].Claims.Trusted})
+	a := b.in[i]
+	folded, err := b.e.merge(ctx, plan.MergeFrom, plan.Profile, Cause{MessageID: a.Activity.MessageID, Via: via, Trusted: a.Claims.Trusted})
 	if err != nil {
 		return err
 	}
@@ -374,15 +364,12 @@ func (b *batch) flush(ctx context.Context, attempt int) {
 		case err == nil:
 		case errors.Is(err, errConflict):
 			again = append(again, g.events)
-		case rejected(err) && len(g.events) > 1:
+		case errors.Is(err, ErrRejected) && len(g.events) > 1:
 			// One of the events made the profile too big: record them one by one to find it.
 			for _, i := range g.events {
 				again = append(again, []int{i})
 			}
 		default:
-			if rejected(err) {
-				err = fmt.Errorf("%w: %w", ErrRejected, err)
-			}
 			for _, i := range g.events {
 				b.out[i].Err = fmt.Errorf("record event %s: %w", b.in[i].Activity.MessageID, err)
 			}
@@ -402,7 +389,7 @@ func (b *batch) flush(ctx context.Context, attempt int) {
 			}
 			continue
 		}
-		b.s.recordAll(ctx, b.in, b.out, idx, attempt+1)
+		b.e.recordAll(ctx, b.in, b.out, idx, attempt+1)
 	}
 }
 
@@ -410,20 +397,21 @@ func (b *batch) flush(ctx context.Context, attempt int) {
 // touchpoints. It returns errConflict when the profile changed since it was read.
 func (b *batch) write(ctx context.Context, g *group) error {
 	base := g.base
+	id := base.Profile.ID
 	done, err := b.recorded(ctx, g)
 	if err != nil {
 		return err
 	}
-	recent := recentIDs(base.Recent)
-	p, hashed := base.profile(), base.Hashed
+	now := b.e.now()
+	p, claimed := base.Profile, base.Claimed
 	var applied []string
-	var touch []touchpointItem
-	var ledger []ledgerItem
-	history := func(i int) {
+	var touch []history.Touchpoint
+	var receipts []history.Receipt
+	keep := func(i int) {
 		a := b.in[i].Activity
-		touch = append(touch, b.s.touchpoint(base.ProfileID, a, b.in[i].Claims.Properties))
-		if l, ok := b.s.ledger(a); ok {
-			ledger = append(ledger, l)
+		touch = append(touch, b.e.retention.Touchpoint(id, a, b.in[i].Claims.Properties, now))
+		if history.NeedsReceipt(a) {
+			receipts = append(receipts, b.e.retention.Receipt(a, now))
 		}
 	}
 	isNew := map[int]bool{}
@@ -434,19 +422,19 @@ func (b *batch) write(ctx context.Context, g *group) error {
 		switch {
 		case done[a.MessageID]:
 			continue
-		case recent.has(a.MessageID):
+		case base.Recent.has(a.MessageID):
 			// Written to the profile, but its touchpoint was not: write it now.
-			history(i)
+			keep(i)
 			done[a.MessageID] = true
 			continue
 		}
-		before, hashedBefore := p, hashed
+		before, claimedBefore := p, claimed
 		p = profile.Apply(p, a, g.attach[k])
-		hashed = withHashed(hashed, g.attach[k])
-		b.out[i].Added, b.out[i].TraitsChanged = added(before, hashedBefore, p, hashed), changedTraits(before.Traits, p.Traits)
+		claimed = withClaimed(claimed, g.attach[k])
+		b.out[i].Added, b.out[i].TraitsChanged = added(before, claimedBefore, p, claimed), changedTraits(before.Traits, p.Traits)
 		applied = append(applied, a.MessageID)
 		isNew[i] = true
-		history(i)
+		keep(i)
 		done[a.MessageID] = true
 		if first < 0 {
 			first = i
@@ -454,27 +442,27 @@ func (b *batch) write(ctx context.Context, g *group) error {
 	}
 	version := base.Version
 	if len(applied) > 0 {
-		p.UpdatedAt = b.s.now().UTC()
-		w := b.s.writeProfile(p, version).Set("recentIds", []byte(recent.add(applied)))
-		setOrRemove(w, "hashedIds", hashed, len(hashed))
-		setDue(w, base, b.s.dueAt(p, base.triggerState(), p.UpdatedAt))
-		err := w.Run(ctx)
-		if dynamo.IsCondCheckFailed(err) {
+		p.UpdatedAt = now.UTC()
+		next := base
+		next.Profile, next.Claimed, next.Recent = p, claimed, base.Recent.add(applied)
+		next.DueAt = b.e.dueAt(p, base.Fired, p.UpdatedAt)
+		err := b.e.st.Commit(ctx, Change{Puts: []Put{{Base: base, Next: next}}})
+		if errors.Is(err, ErrConflict) {
 			return errConflict
 		}
 		if err != nil {
-			return fmt.Errorf("write profile %s: %w", base.ProfileID, err)
+			return fmt.Errorf("write profile %s: %w", id, err)
 		}
 		version++
 	}
-	if len(touch) > 0 && b.s.touchpointTable != "" {
-		if err := b.writeHistory(ctx, base.ProfileID, touch, ledger); err != nil {
+	if len(touch) > 0 {
+		if err := b.writeHistory(ctx, id, touch, receipts); err != nil {
 			return err
 		}
 	}
 	for _, i := range g.events {
 		r := &b.out[i].Result
-		r.ProfileID, r.Version, r.Profile = base.ProfileID, version, p
+		r.ProfileID, r.Version, r.Profile = id, version, p
 		r.Duplicate = !isNew[i]
 		r.Created = g.created && i == first
 	}
@@ -485,29 +473,22 @@ func (b *batch) write(ctx context.Context, g *group) error {
 // profile was written, before or while Erase deleted its history), it deletes them again and
 // returns ErrErased: Erase marks the profile before it reads the history, so whichever of the two
 // comes second removes them.
-func (b *batch) writeHistory(ctx context.Context, id string, touch []touchpointItem, ledger []ledgerItem) error {
-	items := make([]any, 0, len(touch)+len(ledger))
-	for _, t := range touch {
-		items = append(items, t)
-	}
-	for _, l := range ledger {
-		items = append(items, l)
-	}
-	if _, err := b.s.touch.Batch("profileId", "at").Write().Put(items...).Run(ctx); err != nil {
+func (b *batch) writeHistory(ctx context.Context, id string, touch []history.Touchpoint, receipts []history.Receipt) error {
+	if err := b.e.st.Append(ctx, touch, receipts); err != nil {
 		return fmt.Errorf("write history of %s: %w", id, err)
 	}
-	it, _, err := b.s.get(ctx, id, true)
+	r, err := b.e.st.Profile(ctx, id, true)
 	if err != nil {
 		return err
 	}
-	if it.ErasedAt.IsZero() {
+	if r.ErasedAt.IsZero() {
 		return nil
 	}
-	keys := make([]dynamo.Keyed, len(touch))
+	keys := make([]history.Key, len(touch))
 	for i, t := range touch {
-		keys[i] = dynamo.Keys{id, t.Key}
+		keys[i] = t.Key()
 	}
-	if _, err := b.s.touch.Batch("profileId", "at").Write().Delete(keys...).Run(ctx); err != nil {
+	if _, err := b.e.st.Delete(ctx, keys); err != nil {
 		return fmt.Errorf("delete history of erased %s: %w", id, err)
 	}
 	return fmt.Errorf("profile %s: %w", id, ErrErased)
@@ -515,80 +496,74 @@ func (b *batch) writeHistory(ctx context.Context, id string, touch []touchpointI
 
 // recorded returns the message ids among a group's events that were recorded before: whose
 // touchpoints are in the history of its profile or of a profile merged into it, or, for events
-// whose time the endpoint assigned, whose dedup record is there (see ledgerItem).
+// sent without a time of their own, whose receipt is there.
 func (b *batch) recorded(ctx context.Context, g *group) (map[string]bool, error) {
-	done := map[string]bool{}
-	if b.s.touchpointTable == "" {
-		return done, nil
-	}
-	var keys []dynamo.Keyed
+	var keys []history.Key
+	var receipts []string
 	for _, i := range g.events {
 		a := b.in[i].Activity
-		if _, ok := b.s.ledger(a); ok {
-			keys = append(keys, ledgerKey(a.MessageID))
+		if history.NeedsReceipt(a) {
+			receipts = append(receipts, a.MessageID)
 			continue
 		}
-		for _, pid := range append([]string{g.base.ProfileID}, g.base.MergedFrom...) {
-			keys = append(keys, dynamo.Keys{pid, historyKey(a)})
+		sort := history.SortKey(a)
+		for _, pid := range append([]string{g.base.Profile.ID}, g.base.Profile.MergedFrom...) {
+			keys = append(keys, history.Key{ProfileID: pid, Sort: sort})
 		}
 	}
-	var found []touchpointItem
-	err := b.s.touch.Batch("profileId", "at").Get(keys...).Project("profileId", "at", "messageId").Consistent(true).All(ctx, &found)
-	if err != nil && !errors.Is(err, dynamo.ErrNotFound) {
-		return nil, fmt.Errorf("read history of %s: %w", g.base.ProfileID, err)
-	}
-	for _, t := range found {
-		done[t.MessageID] = true
+	done, err := b.e.st.Recorded(ctx, keys, receipts)
+	if err != nil {
+		return nil, fmt.Errorf("read history of %s: %w", g.base.Profile.ID, err)
 	}
 	return done, nil
 }
 
-// recentIDs are the message ids of the latest events written to a profile, as 64-bit FNV-1a
-// hashes (8 bytes each, oldest first). They tell that an event was recorded even if its
-// touchpoint was not written (a crash between the two writes), for as long as the event is among
-// the latest recentKept (or among those of the latest write).
-type recentIDs []byte
-
-const recentKept = 64
-
-func hashID(id string) [8]byte {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	var out [8]byte
-	binary.BigEndian.PutUint64(out[:], h.Sum64())
-	return out
-}
-
-func (r recentIDs) has(id string) bool {
-	h := hashID(id)
-	for i := 0; i+8 <= len(r); i += 8 {
-		if [8]byte(r[i:i+8]) == h {
-			return true
+// withClaimed returns the sorted union of claimed and the claimed ones of ids: every kind but
+// anonymousId and userId, which the profile holds in fields of their own.
+func withClaimed(claimed []identity.ID, ids []identity.ID) []identity.ID {
+	out := slices.Clone(claimed)
+	for _, id := range ids {
+		if id.Kind != identity.Anonymous && id.Kind != identity.User && !containsID(out, id) {
+			out = append(out, id)
 		}
 	}
-	return false
-}
-
-// join returns the list with the merged profile's list before it (older), keeping at most
-// 2 × recentKept: a profile that joins another brings the events it wrote last, whose touchpoints
-// a crash may have kept from being written.
-func (r recentIDs) join(merged recentIDs) recentIDs {
-	out := append(slices.Clone(merged[:len(merged)/8*8]), r[:len(r)/8*8]...)
-	if keep := 2 * recentKept * 8; len(out) > keep {
-		out = out[len(out)-keep:]
-	}
+	slices.SortFunc(out, func(a, b identity.ID) int { return strings.Compare(a.String(), b.String()) })
 	return out
 }
 
-// add returns the list with ids appended, keeping the latest recentKept, or all of ids if more.
-func (r recentIDs) add(ids []string) recentIDs {
-	out := slices.Clone(r[:len(r)/8*8])
-	for _, id := range ids {
-		h := hashID(id)
-		out = append(out, h[:]...)
+func containsID(ids []identity.ID, id identity.ID) bool { return slices.Contains(ids, id) }
+
+func contains(s []string, v string) bool { return slices.Contains(s, v) }
+
+// added lists the identifiers after holds (with its claimed ones) that before did not, as text.
+func added(before profile.Profile, claimedBefore []identity.ID, after profile.Profile, claimedAfter []identity.ID) []string {
+	had := map[identity.ID]bool{}
+	for _, id := range append(before.Identifiers(), claimedBefore...) {
+		had[id] = true
 	}
-	if keep := max(recentKept, len(ids)) * 8; len(out) > keep {
-		out = out[len(out)-keep:]
+	var out []string
+	for _, id := range append(after.Identifiers(), claimedAfter...) {
+		if !had[id] {
+			out = append(out, id.String())
+		}
 	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// changedTraits lists the traits whose value differs between before and after, sorted.
+func changedTraits(before, after map[string]any) []string {
+	var out []string
+	for k, v := range after {
+		if old, ok := before[k]; !ok || !reflect.DeepEqual(old, v) {
+			out = append(out, k)
+		}
+	}
+	for k := range before {
+		if _, ok := after[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
 	return out
 }

@@ -1,0 +1,176 @@
+package recording
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/profile"
+)
+
+// A merge of profile from into profile into runs in three steps, each safe to repeat and to finish
+// by whoever comes across it half done:
+//
+//  1. claim: from is marked MergingInto = into (a Put, so only if nobody changed it since it was
+//     read, which also bumps its version so that no writer adds to from any more); a writer that
+//     meets the mark helps the merge on (finishMerge) instead of starting another, so from joins
+//     one profile only even when two writers want it at once;
+//  2. move: each of from's identifiers is moved to into, marked with where it came from;
+//  3. fold: from's history is folded into into's live profile, and from is marked merged, in one
+//     commit; then the identifiers' marks are cleared.
+
+// merge moves profile from into profile into, for the given cause. It returns whether it folded;
+// it does not when the merge is no longer allowed (from became another user's profile meanwhile)
+// or when from is merged or merging already (then it helps that merge on, and the caller reads
+// again).
+func (e *Engine) merge(ctx context.Context, from, into string, why Cause) (bool, error) {
+	src, err := e.st.Profile(ctx, from, true)
+	if err != nil {
+		return false, err
+	}
+	if src.Profile.MergedInto != "" {
+		return false, nil
+	}
+	if src.MergingInto != "" {
+		_, err := e.finishMerge(ctx, from, why.Via)
+		return false, err
+	}
+	dst, err := e.live(ctx, into, true)
+	if err != nil {
+		return false, err
+	}
+	if dst.Profile.ID == from || identity.CanMerge(dst.Profile.UserID, src.Profile.UserID) != nil {
+		return false, nil
+	}
+	claim := src
+	claim.MergingInto, claim.Cause = dst.Profile.ID, why
+	claim.Profile.UpdatedAt = e.now().UTC()
+	if err := e.st.Commit(ctx, Change{Puts: []Put{{Base: src, Next: claim}}}); errors.Is(err, ErrConflict) {
+		return false, errConflict
+	} else if err != nil {
+		return false, fmt.Errorf("claim profile %s for a merge: %w", from, err)
+	}
+	return e.finishMerge(ctx, from, why.Via)
+}
+
+// finishMerge carries a claimed merge of profile from to its end (see merge): it moves from's
+// identifiers (and via, the one it was found by, which from may not list yet), folds from into
+// the live profile it is merging into, unless that happened already, and clears the
+// identifiers' marks. It returns whether it folded. It returns errConflict when another writer
+// changed either profile first, and errRetry after moving the identifiers back when the merge is
+// no longer allowed.
+func (e *Engine) finishMerge(ctx context.Context, from string, via identity.ID) (bool, error) {
+	src, err := e.st.Profile(ctx, from, true)
+	if err != nil {
+		return false, err
+	}
+	ids := withID(src.identifiers(), via)
+	target := cmp.Or(src.Profile.MergedInto, src.MergingInto)
+	if target == "" {
+		// Not merging: a mark left behind by a merge that was refused and undone.
+		return false, e.unmark(ctx, from, ids)
+	}
+	folded := false
+	if src.Profile.MergedInto == "" {
+		dst, err := e.live(ctx, target, true)
+		if err != nil {
+			return false, err
+		}
+		if dst.Profile.ID == from {
+			return false, fmt.Errorf("merge %s into itself: %w", from, ErrCorrupt)
+		}
+		now := e.now().UTC()
+		for _, id := range ids {
+			err := e.st.Move(ctx, Move{ID: id, From: from, To: dst.Profile.ID, Mark: from, AnyMark: true, At: now})
+			if err != nil && !errors.Is(err, ErrConflict) { // already moved (or not there): nothing to do
+				return false, fmt.Errorf("move identity %s: %w", id, err)
+			}
+		}
+		if folded, err = e.fold(ctx, src, dst, via); err != nil {
+			return false, err
+		}
+	}
+	// The fold is done: clear the marks, so that readers of these identifiers need not check again.
+	return folded, e.unmark(ctx, from, ids)
+}
+
+// unmark removes the marks a merge from profile from left on identifiers.
+func (e *Engine) unmark(ctx context.Context, from string, ids []identity.ID) error {
+	for _, id := range ids {
+		if err := e.st.Unmark(ctx, id, from); err != nil && !errors.Is(err, ErrConflict) {
+			return fmt.Errorf("clear merge mark on %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func withID(ids []identity.ID, id identity.ID) []identity.ID {
+	if id.IsZero() || slices.Contains(ids, id) {
+		return ids
+	}
+	return append(ids, id)
+}
+
+// fold folds profile src, claimed for a merge, into the live profile dst and marks src merged, in
+// one commit.
+func (e *Engine) fold(ctx context.Context, src, dst Record, via identity.ID) (bool, error) {
+	out, err := profile.Fold(dst.Profile, src.Profile)
+	if errors.Is(err, identity.ErrDifferentUsers) {
+		// src had a user of its own: move its identifiers back and drop the claim.
+		if err := e.undoMerge(ctx, src, dst.Profile.ID, via); err != nil {
+			return false, err
+		}
+		return false, errRetry
+	}
+	if err != nil {
+		return false, fmt.Errorf("fold profile %s into %s: %w", src.Profile.ID, dst.Profile.ID, err)
+	}
+	now := e.now().UTC()
+	out.UpdatedAt = now
+	// The merged profile leaves the due index; the live one takes what fired for either.
+	mark := src
+	mark.MergingInto, mark.MergedAt, mark.DueAt = "", now, time.Time{}
+	mark.Profile.MergedInto, mark.Profile.UpdatedAt = dst.Profile.ID, now
+	folded := dst
+	folded.Profile = out
+	if len(src.Recent) > 0 {
+		folded.Recent = dst.Recent.join(src.Recent)
+	}
+	folded.Claimed = withClaimed(dst.Claimed, src.Claimed)
+	st := e.triggers.Record(append(slices.Clone(dst.Fired), src.Fired...), nil, now)
+	if len(src.Fired) > 0 {
+		folded.Fired = st
+	}
+	folded.DueAt = e.dueAt(out, st, now)
+	err = e.st.Commit(ctx, Change{Puts: []Put{{Base: dst, Next: folded}, {Base: src, Next: mark}}})
+	if errors.Is(err, ErrConflict) {
+		return false, errConflict
+	}
+	if err != nil {
+		return false, fmt.Errorf("fold profile %s into %s: %w", src.Profile.ID, dst.Profile.ID, err)
+	}
+	return true, nil
+}
+
+// undoMerge moves the identifiers of a claimed profile whose merge is refused back to it, and drops
+// the claim.
+func (e *Engine) undoMerge(ctx context.Context, src Record, into string, via identity.ID) error {
+	now := e.now().UTC()
+	for _, id := range withID(src.identifiers(), via) {
+		err := e.st.Move(ctx, Move{ID: id, From: into, To: src.Profile.ID, IfMark: src.Profile.ID, At: now})
+		if err != nil && !errors.Is(err, ErrConflict) {
+			return fmt.Errorf("move identity %s back: %w", id, err)
+		}
+	}
+	undone := src
+	undone.MergingInto, undone.Cause = "", Cause{}
+	err := e.st.Commit(ctx, Change{Puts: []Put{{Base: src, Next: undone}}})
+	if err != nil && !errors.Is(err, ErrConflict) {
+		return fmt.Errorf("drop merge claim on %s: %w", src.Profile.ID, err)
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+package recording
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/dcrm-project/dcrm/shared/history"
+	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/trigger"
+)
+
+// Storage is what the engine needs of a store: profiles, the identity graph and the history, with
+// the guarantees written on each method. The engine keeps its rules safe under retries, crashes
+// and concurrent writers on these guarantees alone; an implementation adds no rules of its own.
+//
+// Reads said to be consistent see every write that completed before them. A conditional write
+// whose condition does not hold changes nothing and returns an error that wraps ErrConflict. A
+// write the store refuses as invalid (a record grown past what it can hold) returns an error that
+// wraps ErrRejected; writing it again fails the same way. Any other error is transient.
+type Storage interface {
+	Profiles
+	Identities
+	Histories
+}
+
+// Profiles keeps profile records.
+type Profiles interface {
+	// Profile reads the record of profile id, consistently when asked. A profile never written
+	// reads as a Record of that id at version 0; an erased one as its tombstone (ErasedAt set,
+	// version 0, nothing else).
+	Profile(ctx context.Context, id string, consistent bool) (Record, error)
+	// Commit makes every change of c, all or none: each Put only if the stored record is still at
+	// the version of its Base, each Move only if its identifier is where the Move expects it. If
+	// any condition fails, nothing is written (ErrConflict).
+	Commit(ctx context.Context, c Change) error
+	// Bury replaces the record of profile id by a tombstone: ErasedAt and nothing else. It holds
+	// no condition.
+	Bury(ctx context.Context, id string, erasedAt time.Time) error
+	// EachProfile calls fn with every stored record (live, merged, erased), in no given order,
+	// until fn returns an error, which it returns. Meant for checks on a store at rest.
+	EachProfile(ctx context.Context, fn func(Record) error) error
+	// Due calls fn with the id of every profile whose DueAt is set and at or before now. It may
+	// lag behind writes (an index): the caller reads the profile before acting on it.
+	Due(ctx context.Context, now time.Time, fn func(ctx context.Context, profileID string) error) error
+}
+
+// Identities keeps the identity graph: one entry per identifier, naming the profile it belongs to.
+type Identities interface {
+	// Entry reads an identifier's entry, consistently when asked; found is false when there is none.
+	Entry(ctx context.Context, id identity.ID, consistent bool) (e Entry, found bool, err error)
+	// Claim creates the entry of id, pointing at profileID, only if id has none (ErrConflict
+	// otherwise: another writer claimed it first).
+	Claim(ctx context.Context, id identity.ID, profileID string, at time.Time) error
+	// Move moves an identifier as m says, only if its entry is where m expects it (ErrConflict
+	// otherwise).
+	Move(ctx context.Context, m Move) error
+	// Unmark removes the mark of id only if it is from (ErrConflict otherwise).
+	Unmark(ctx context.Context, id identity.ID, from string) error
+	// Tombstone replaces the entry of id by a tombstone (ErasedAt, CreatedAt, no profile): only if
+	// it points at ifProfile when that is set (ErrConflict otherwise), whatever it is when not.
+	Tombstone(ctx context.Context, id identity.ID, erasedAt, createdAt time.Time, ifProfile string) error
+	// EachEntry calls fn with every entry, tombstones included, in no given order, until fn
+	// returns an error, which it returns. Meant for checks on a store at rest.
+	EachEntry(ctx context.Context, fn func(Entry) error) error
+}
+
+// Histories keeps the touchpoints of every profile and the receipts of events sent without a time
+// of their own (package history).
+type Histories interface {
+	// Append writes touchpoints and receipts, replacing any of the same key. It holds no
+	// condition; writing the same ones again changes nothing.
+	Append(ctx context.Context, touchpoints []history.Touchpoint, receipts []history.Receipt) error
+	// Recorded reads, consistently, which of the touchpoints of keys and the receipts of message
+	// ids exist, and returns the message ids of those that do.
+	Recorded(ctx context.Context, keys []history.Key, receipts []string) (map[string]bool, error)
+	// Touchpoints reads the touchpoints of profile id, consistently, newest first: those after
+	// the cursor when there is one (history.Cursor.Precedes), of the type typ selects
+	// (history.Matches), at most limit of them (all when limit is 0).
+	Touchpoints(ctx context.Context, id string, after *history.Cursor, typ string, limit int) ([]history.Touchpoint, error)
+	// Delete removes touchpoints by key (missing ones are no error) and returns how many keys it
+	// was given.
+	Delete(ctx context.Context, keys []history.Key) (int, error)
+}
+
+// Record is a profile as the engine stores it: the customer's profile and what recording keeps
+// beside it. The score (Profile.Score and Profile.LapseAlertedAt) belongs to scoring: it is read
+// with the rest and never written by a Put.
+type Record struct {
+	Profile profile.Profile
+	// Version counts the writes of the record; every Put makes it Base.Version+1. 0: not written.
+	Version int
+	// Claimed are the claimed identifiers the profile holds beside its userId and anonymousIds
+	// (every other kind), sorted by their text.
+	Claimed []identity.ID
+	// Recent are the message ids of the latest events written to the profile (see Recent).
+	Recent Recent
+	// MergingInto claims the profile for a merge into another until Profile.MergedInto is set.
+	MergingInto string
+	// Cause is what asked for the merge of this profile into another; MergedAt when it was done.
+	Cause    Cause
+	MergedAt time.Time
+	// SplitFrom are the profiles an operator split this one from; it never merges with them again.
+	SplitFrom []string
+	SplitAt   time.Time
+	// ErasedAt is set when the person's erasure began; the record is buried when it ends.
+	ErasedAt time.Time
+	// Fired is what triggers fired for the profile, kept as long as it can matter.
+	Fired trigger.State
+	// DueAt is when the next trigger falls due (trigger.Config.Due); zero when none can fire.
+	DueAt time.Time
+}
+
+// Cause is what asks for a merge: an event, from a trusted source or not, and the identifier that
+// joined the two profiles.
+type Cause struct {
+	MessageID string
+	Via       identity.ID
+	Trusted   bool
+}
+
+// Entry is an identifier's entry in the identity graph.
+type Entry struct {
+	ID        identity.ID
+	ProfileID string
+	// MovedFrom is set on an identifier that a merge moved here, until the merge is complete: it
+	// tells whoever reads the identifier that the profile it came from may still have to be folded.
+	MovedFrom string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// ErasedAt marks a tombstone: the identifier's person was erased.
+	ErasedAt time.Time
+}
+
+// Change is what Commit writes at once.
+type Change struct {
+	Puts  []Put
+	Moves []Move
+}
+
+// Put writes Next in place of Base, only if the stored record is still at Base.Version (absent
+// when 0). It writes every field but the score; the record's version becomes Base.Version+1.
+type Put struct {
+	Base, Next Record
+}
+
+// Move points identifier ID at profile To instead of From, with Mark as its mark after the move
+// ("" for none), only if it points at From and its mark is IfMark ("" for none), or any mark when
+// AnyMark is set.
+type Move struct {
+	ID       identity.ID
+	From, To string
+	Mark     string
+	IfMark   string
+	AnyMark  bool
+	At       time.Time
+}
+
+// Errors of the storage.
+var (
+	// ErrConflict is returned by a conditional write whose condition does not hold.
+	ErrConflict = errors.New("stored state changed since it was read")
+	// ErrRejected is returned when storage refuses a write as invalid (a profile grown past the
+	// size a record may have, for instance): writing it again fails the same way.
+	ErrRejected = errors.New("write rejected by storage")
+)
