@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dcrm-project/dcrm/shared/alert"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/scoring"
@@ -33,7 +33,7 @@ type modelStore interface {
 }
 
 type sender interface {
-	Send(ctx context.Context, m alert.Message) error
+	Send(ctx context.Context, m message.Message) error
 }
 
 // invoker starts another invocation of this function with the payload, without waiting for it.
@@ -181,7 +181,7 @@ func (h *handler) scoreOne(ctx context.Context, p profile.Profile, m *scoring.Mo
 		}
 		return err
 	}
-	if err := h.alerts.Send(ctx, alert.NewLapse(p, sc, *crossed, p.LapseAlertedAt)); err != nil {
+	if err := h.alerts.Send(ctx, message.NewLapse(p, sc, *crossed, p.LapseAlertedAt)); err != nil {
 		return fmt.Errorf("alert lapse of %s: %w", p.ID, err)
 	}
 	c.sent.Add(1)

@@ -23,11 +23,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/alert"
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/message"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/rfm"
@@ -59,7 +59,7 @@ type stack struct {
 	h      *handler
 	store  *profilestore.Store
 	models *profilestore.ModelStore
-	alerts *alertqueue.Queue
+	alerts *messagequeue.Queue
 	env    map[string]string // the function's environment for these resources
 	n      int
 }
@@ -72,7 +72,7 @@ func newStack(t *testing.T) *stack {
 	st := &stack{
 		store:  profilestore.New(e.Dynamo(), tables),
 		models: profilestore.NewModelStore(e.Dynamo(), models),
-		alerts: alertqueue.New(e.SQSClient(), queue),
+		alerts: messagequeue.New(e.SQSClient(), queue),
 	}
 	top := topology.Default()
 	st.env = map[string]string{top.EnvVar(topology.ProfileTable): profiles, top.EnvVar(topology.ModelTable): models, top.EnvVar(topology.AlertQueue): queue}
@@ -109,10 +109,10 @@ func (st *stack) profile(t *testing.T, id identity.ID) profile.Profile {
 
 // drain receives every alert on the queue; it waits until at least want have arrived, then makes
 // sure no more come.
-func (st *stack) drain(t *testing.T, want int) []alertqueue.Delivery {
+func (st *stack) drain(t *testing.T, want int) []messagequeue.Delivery {
 	t.Helper()
 	ctx := context.Background()
-	var got []alertqueue.Delivery
+	var got []messagequeue.Delivery
 	receive := func(wait time.Duration) {
 		ds, err := st.alerts.Receive(ctx, 10, wait)
 		require.NoError(t, err)
@@ -279,14 +279,14 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", "alert-lapse.v2.json"))
 	require.NoError(t, err)
 	ids := map[string]bool{}
-	var mine alert.Lapse
+	var mine message.Lapse
 	for _, d := range st.drain(t, above) {
-		require.Equal(t, alert.TypeLapse, d.Type)
+		require.Equal(t, message.TypeLapse, d.Type)
 		require.Equal(t, 2, d.Version)
 		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(d.Body))
 		require.NoError(t, err)
 		require.NoError(t, schema.Validate(doc), "the alert as sent matches its schema")
-		var l alert.Lapse
+		var l message.Lapse
 		require.NoError(t, json.Unmarshal(d.Body, &l))
 		require.False(t, ids[l.AlertID], "one alert per crossing")
 		ids[l.AlertID] = true
@@ -295,8 +295,8 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 		}
 	}
 	sc := alerted.Score
-	require.Equal(t, alert.Lapse{
-		Type: "lapse", Version: 2, AlertID: alert.LapseID(alerted.ID, time.Time{}), ProfileID: alerted.ID, UserID: alerted.UserID,
+	require.Equal(t, message.Lapse{
+		Type: "lapse", Version: 2, AlertID: message.LapseID(alerted.ID, time.Time{}), ProfileID: alerted.ID, UserID: alerted.UserID,
 		AnonymousIDs: []string{}, LastSeen: alerted.LastSeen, InactiveDays: scoring.DaysSince(alerted.LastSeen, scoreAt),
 		Risk: sc.Lapse.Risk, PAlive: sc.Value.PAlive, Activity: sc.Lapse.Activity, RecentVisits: sc.Lapse.RecentVisits,
 		ExpectedVisits: sc.Lapse.ExpectedVisits, Value: sc.Value.CLV, CLV: &sc.Value.CLV, Revenue: alerted.Revenue,
@@ -393,7 +393,7 @@ func TestAlertIsResentNotLostAfterACrash(t *testing.T) {
 	require.Zero(t, sum.AlertsSent)
 
 	got := st.drain(t, 2)
-	var first, second alert.Lapse
+	var first, second message.Lapse
 	require.NoError(t, json.Unmarshal(got[0].Body, &first))
 	require.NoError(t, json.Unmarshal(got[1].Body, &second))
 	require.Equal(t, first.AlertID, second.AlertID, "a re-sent alert carries the same alertId")

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dcrm-project/dcrm/shared/alert"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/trigger"
 )
@@ -31,7 +31,7 @@ type profileStore interface {
 }
 
 type sender interface {
-	Send(ctx context.Context, m alert.Message) error
+	Send(ctx context.Context, m message.Message) error
 }
 
 type handler struct {
@@ -125,7 +125,7 @@ func (h *handler) fire(ctx context.Context, id string, now time.Time) ([]string,
 			return kinds, false, err
 		}
 		for _, t := range f.Fired {
-			if err := h.triggers.Send(ctx, alert.NewTriggerFired(t)); err != nil {
+			if err := h.triggers.Send(ctx, message.NewTriggerFired(t)); err != nil {
 				return kinds, false, fmt.Errorf("send %s for %s: %w", t.Kind, id, err)
 			}
 			sent = append(sent, t)

@@ -21,11 +21,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/alert"
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/message"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/trigger"
@@ -52,7 +52,7 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 type stack struct {
 	h      *handler
 	store  *profilestore.Store
-	queue  *alertqueue.Queue
+	queue  *messagequeue.Queue
 	clock  *clock
 	schema *jsonschema.Schema
 	n      int
@@ -90,7 +90,7 @@ func newStack(t *testing.T) *stack {
 	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", "trigger-fired.v1.json"))
 	require.NoError(t, err)
 
-	st := &stack{clock: &clock{t: t0}, queue: alertqueue.New(e.SQSClient(), url), schema: schema}
+	st := &stack{clock: &clock{t: t0}, queue: messagequeue.New(e.SQSClient(), url), schema: schema}
 	// Histories are kept for a century: the scenario's clock is in the past.
 	st.store = profilestore.New(e.Dynamo(), tables, profilestore.WithClock(st.clock.now),
 		profilestore.WithTouchpointTTL(100*365*day))
@@ -167,10 +167,10 @@ func (st *stack) run(t *testing.T, now time.Time) summary {
 // then makes sure there are no more. Each is checked against the contract. The runs have returned,
 // so everything they sent is on the queue already (the local queue answers a short poll with all
 // it holds).
-func (st *stack) drain(t *testing.T, want int) []alert.TriggerFired {
+func (st *stack) drain(t *testing.T, want int) []message.TriggerFired {
 	t.Helper()
 	ctx := context.Background()
-	var got []alert.TriggerFired
+	var got []message.TriggerFired
 	receive := func(wait time.Duration) {
 		ds, err := st.queue.Receive(ctx, 10, wait)
 		require.NoError(t, err)
@@ -179,10 +179,10 @@ func (st *stack) drain(t *testing.T, want int) []alert.TriggerFired {
 			doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(d.Body))
 			require.NoError(t, err)
 			require.NoError(t, st.schema.Validate(doc), "the message as received matches its schema")
-			var m alert.TriggerFired
+			var m message.TriggerFired
 			require.NoError(t, json.Unmarshal(d.Body, &m))
 			require.NoError(t, m.Validate())
-			require.Equal(t, alert.TypeTriggerFired, d.Type)
+			require.Equal(t, message.TypeTriggerFired, d.Type)
 			require.Equal(t, 1, d.Version)
 			require.Equal(t, map[string]string{"kind": m.Kind}, d.Attributes, "kind travels as a message attribute")
 			got = append(got, m)
@@ -196,7 +196,7 @@ func (st *stack) drain(t *testing.T, want int) []alert.TriggerFired {
 	return got
 }
 
-func kinds(ms []alert.TriggerFired) map[string]string {
+func kinds(ms []message.TriggerFired) map[string]string {
 	out := map[string]string{}
 	for _, m := range ms {
 		out[m.ProfileID] = m.Kind
@@ -292,7 +292,7 @@ func TestScenario(t *testing.T) {
 	got = st.drain(t, 1)
 	require.Equal(t, map[string]string{basketID: trigger.AbandonedBasket}, kinds(got))
 	require.Equal(t, &profile.OpenBasket{Items: []profile.BasketItem{{ProductID: "tent", Quantity: 1, Price: 99}}, Value: 99, UpdatedAt: at(time.Minute)}, got[0].Basket)
-	require.Equal(t, alert.TriggerID(basketID, got[0].Key), got[0].MessageID)
+	require.Equal(t, message.TriggerID(basketID, got[0].Key), got[0].MessageID)
 
 	// The same run again (a retry) sends nothing more.
 	sum, err = st.h.handle(ctx, raw)

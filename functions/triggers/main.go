@@ -17,7 +17,7 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
 
@@ -44,7 +44,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	return &handler{
 		// The store's default trigger rules are stitch's too: both must index by the same rules.
 		store:    profilestore.New(dynamo.New(cfg), profilestore.Tables{Profiles: env[topology.ProfileTable]}),
-		triggers: alertqueue.New(sqs.NewFromConfig(cfg), env[topology.TriggerQueue]),
+		triggers: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.TriggerQueue]),
 		now:      time.Now,
 		log:      log,
 	}, nil

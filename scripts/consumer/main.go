@@ -25,7 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 )
 
 type queues []string
@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	for {
 		empty := true
 		for _, url := range urls {
-			n, err := c.drain(ctx, url, alertqueue.New(client, url), *wait)
+			n, err := c.drain(ctx, url, messagequeue.New(client, url), *wait)
 			if err != nil {
 				return err
 			}
@@ -102,8 +102,8 @@ type report struct {
 }
 
 type receiver interface {
-	Receive(ctx context.Context, maxMessages int, wait time.Duration) ([]alertqueue.Delivery, error)
-	Delete(ctx context.Context, d alertqueue.Delivery) error
+	Receive(ctx context.Context, maxMessages int, wait time.Duration) ([]messagequeue.Delivery, error)
+	Delete(ctx context.Context, d messagequeue.Delivery) error
 }
 
 // drain receives one round of messages from a queue and handles them; it returns how many it got.
@@ -132,7 +132,7 @@ func (c *consumer) drain(ctx context.Context, url string, q receiver, wait time.
 
 // handle checks one delivery. A real consumer would act on it here (update its CRM, send the
 // basket reminder …) before it is deleted.
-func (c *consumer) handle(url string, d alertqueue.Delivery) report {
+func (c *consumer) handle(url string, d messagequeue.Delivery) report {
 	r := report{Queue: url, Type: d.Type, Version: d.Version}
 	if err := c.schemas.check(d.Type, d.Version, d.Body); err != nil {
 		r.Outcome, r.Reason, r.Body = "rejected", err.Error(), d.Body

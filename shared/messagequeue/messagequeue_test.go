@@ -1,4 +1,4 @@
-package alertqueue
+package messagequeue
 
 import (
 	"bytes"
@@ -12,21 +12,21 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dcrm-project/dcrm/shared/alert"
 	"github.com/dcrm-project/dcrm/shared/lapse"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
 // lapseAlert is the alert the score function sends for a customer unseen for 40 days.
-func lapseAlert() alert.Lapse {
+func lapseAlert() message.Lapse {
 	lastSeen := time.Date(2025, 1, 10, 9, 30, 0, 0, time.UTC)
 	at := lastSeen.Add(40 * 24 * time.Hour)
 	p := profile.Profile{ID: "prf_1", UserID: "u-1", AnonymousIDs: []string{"a-1"}, LastSeen: lastSeen, Revenue: 120}
 	sc := profile.Score{Value: &profile.Value{PAlive: 0.12, CLV: 35.2}, RFM: &profile.RFMScore{Segment: "At Risk"}}
 	a := lapse.Alert{ProfileID: p.ID, UserID: p.UserID, At: at, Risk: lapse.Risk{Score: 0.88, PAlive: 0.12}, Value: 35.2,
 		Reason: "lapse risk 0.88: P(alive) 0.12; value 35.20"}
-	return alert.NewLapse(p, sc, a, time.Time{})
+	return message.NewLapse(p, sc, a, time.Time{})
 }
 
 func TestSendAndReceive(t *testing.T) {
@@ -46,10 +46,10 @@ func TestSendAndReceive(t *testing.T) {
 	}, 15*time.Second, 10*time.Millisecond)
 	require.Len(t, got, 1)
 	d := got[0]
-	require.Equal(t, alert.TypeLapse, d.Type)
-	require.Equal(t, alert.LapseVersion, d.Version)
+	require.Equal(t, message.TypeLapse, d.Type)
+	require.Equal(t, message.LapseVersion, d.Version)
 
-	var back alert.Lapse
+	var back message.Lapse
 	require.NoError(t, json.Unmarshal(d.Body, &back))
 	require.Equal(t, sent, back)
 
@@ -70,15 +70,15 @@ func TestSendAndReceive(t *testing.T) {
 func TestInvalidMessageIsNotSent(t *testing.T) {
 	e := localaws.Reachable(t)
 	q := New(e.SQSClient(), localaws.NewQueue(t))
-	err := q.Send(context.Background(), alert.Lapse{Type: alert.TypeLapse, Version: alert.LapseVersion})
-	require.True(t, errors.Is(err, alert.ErrInvalid), "err = %v", err)
+	err := q.Send(context.Background(), message.Lapse{Type: message.TypeLapse, Version: message.LapseVersion})
+	require.True(t, errors.Is(err, message.ErrInvalid), "err = %v", err)
 	ds, err := q.Receive(context.Background(), 10, 0)
 	require.NoError(t, err)
 	require.Empty(t, ds)
 }
 
 // tagged is a message with an attribute of its own, as trigger messages carry their kind.
-type tagged struct{ alert.Lapse }
+type tagged struct{ message.Lapse }
 
 func (tagged) MessageAttributes() map[string]string {
 	return map[string]string{"kind": "k1", "type": "not-this"}
@@ -97,6 +97,6 @@ func TestMessagesCarryTheirOwnAttributes(t *testing.T) {
 		got = append(got, ds...)
 		return len(got) > 0
 	}, 15*time.Second, 10*time.Millisecond)
-	require.Equal(t, alert.TypeLapse, got[0].Type, "a message's own attributes never replace type")
+	require.Equal(t, message.TypeLapse, got[0].Type, "a message's own attributes never replace type")
 	require.Equal(t, map[string]string{"kind": "k1"}, got[0].Attributes)
 }

@@ -1,8 +1,9 @@
-// Package alert defines the messages dcrm hands to downstream tools and operators through queues.
-// Every message is a JSON object whose "type" and "version" also travel as message attributes, so a
-// consumer can route or filter without parsing the body; each has a JSON Schema under
-// events/schemas (alert-lapse.v2.json, failed-event.v1.json, ...).
-package alert
+// Package message defines the messages dcrm sends to downstream tools and operators through its
+// queues: failed events, profile changes, lapse alerts and fired triggers. Every message is a JSON
+// object whose "type" and "version" also travel as message attributes, so a consumer can route or
+// filter without parsing the body; each has a JSON Schema under events/schemas
+// (alert-lapse.v2.json, failed-event.v1.json, ...).
+package message
 
 import (
 	"errors"
@@ -12,7 +13,7 @@ import (
 )
 
 // ErrInvalid is returned by Validate for a message that misses a required field.
-var ErrInvalid = errors.New("invalid alert")
+var ErrInvalid = errors.New("invalid message")
 
 // Message is anything the queues carry.
 type Message interface {
