@@ -92,7 +92,7 @@ func TestSplit(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, body)
 	require.Equal(t, map[string]any{"profileId": f.live, "splitId": f.merged, "identifiers": 1.0, "touchpoints": 1.0}, body)
 	var m message.ProfileSplit
-	require.NoError(t, json.Unmarshal(f.message(t, message.TypeProfileSplit, "profile-split.v1.json"), &m))
+	require.NoError(t, json.Unmarshal(f.message(t, message.TypeProfileSplit), &m))
 	require.Equal(t, message.NewProfileSplit(f.live, f.merged, 1, 1, now), m)
 
 	status, body = call(t, f.h, get("/v1/profiles", map[string]string{"anonymousId": "a-phone"}, auth))
@@ -110,7 +110,7 @@ func TestSplit(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, body)
 	require.Equal(t, 0.0, body["touchpoints"])
 	var again message.ProfileSplit
-	require.NoError(t, json.Unmarshal(f.message(t, message.TypeProfileSplit, "profile-split.v1.json"), &again))
+	require.NoError(t, json.Unmarshal(f.message(t, message.TypeProfileSplit), &again))
 	require.Equal(t, m.MessageID, again.MessageID)
 	require.Zero(t, again.Touchpoints)
 }
@@ -192,7 +192,7 @@ func TestSplitPublishedOnRepeat(t *testing.T) {
 	status, body = call(t, f.h, post("/v1/profiles/"+f.live+"/split", `{"profileId": "`+f.merged+`"}`, auth))
 	require.Equal(t, http.StatusOK, status, body)
 	var m message.ProfileSplit
-	require.NoError(t, json.Unmarshal(f.message(t, message.TypeProfileSplit, "profile-split.v1.json"), &m))
+	require.NoError(t, json.Unmarshal(f.message(t, message.TypeProfileSplit), &m))
 	require.Equal(t, message.NewProfileSplit(f.live, f.merged, 0, 0, now).MessageID, m.MessageID)
 	require.Equal(t, f.merged, m.SplitID)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,9 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
@@ -274,18 +273,12 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 	}
 
 	// The alerts: one per crossing, version 2, valid against their schema, figures as scored.
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", "alert-lapse.v2.json"))
-	require.NoError(t, err)
 	ids := map[string]bool{}
 	var mine message.Lapse
 	for _, d := range st.drain(t, above) {
 		require.Equal(t, message.TypeLapse, d.Type)
 		require.Equal(t, 2, d.Version)
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(d.Body))
-		require.NoError(t, err)
-		require.NoError(t, schema.Validate(doc), "the alert as sent matches its schema")
+		require.NoError(t, schemas.Validate(d.Type, d.Version, d.Body), "the alert as sent matches its schema")
 		var l message.Lapse
 		require.NoError(t, json.Unmarshal(d.Body, &l))
 		require.False(t, ids[l.AlertID], "one alert per crossing")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -21,9 +20,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
@@ -216,12 +215,6 @@ func TestPoisonRecordsAreSetAsideWithAReason(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 7, p.Counts.Events, "every good record is recorded")
 
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	c.AssertContent()
-	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", "failed-event.v1.json"))
-	require.NoError(t, err)
-
 	got := st.failedMessages(t, 3)
 	reasons := []string{"record is not a beacon event", "invalid event: neither anonymousId nor userId", `invalid event: unsupported type "merge"`}
 	for i, f := range got {
@@ -232,9 +225,7 @@ func TestPoisonRecordsAreSetAsideWithAReason(t *testing.T) {
 		require.Equal(t, *st.clock, f.FailedAt)
 		body, err := json.Marshal(f)
 		require.NoError(t, err)
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
-		require.NoError(t, err)
-		require.NoError(t, schema.Validate(doc))
+		require.NoError(t, schemas.Validate(message.TypeFailedEvent, message.FailedEventVersion, body))
 	}
 }
 

@@ -1,18 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/message"
@@ -39,28 +37,14 @@ func (st *stack) received(t *testing.T, n int) []messagequeue.Delivery {
 			require.Equal(t, head.Type, d.Type, "type attribute")
 			require.Equal(t, 1, d.Version, "version attribute")
 			require.Equal(t, 1, head.Version)
-			validateMessage(t, d.Type, d.Body)
+			require.Contains(t, []string{message.TypeProfileUpdated, message.TypeProfileMerged}, d.Type)
+			require.NoError(t, schemas.Validate(d.Type, d.Version, d.Body), "%s matches its schema: %s", d.Type, d.Body)
 			got = append(got, d)
 		}
 		return len(got) >= n
 	}, 15*time.Second, 20*time.Millisecond)
 	require.Len(t, got, n)
 	return got
-}
-
-func validateMessage(t *testing.T, typ string, body []byte) {
-	t.Helper()
-	name := map[string]string{
-		message.TypeProfileUpdated: "profile-updated.v1.json", message.TypeProfileMerged: "profile-merged.v1.json",
-	}[typ]
-	require.NotEmpty(t, name, "unexpected message type %q", typ)
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", name))
-	require.NoError(t, err)
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
-	require.NoError(t, err)
-	require.NoError(t, schema.Validate(doc), "%s matches its schema: %s", typ, body)
 }
 
 func byType(t *testing.T, ds []messagequeue.Delivery) ([]message.ProfileUpdated, []message.ProfileMerged) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -66,8 +65,7 @@ func TestConsumerChecksRoutesAndDropsRepeats(t *testing.T) {
 	require.NoError(t, err)
 
 	var out bytes.Buffer
-	require.NoError(t, run(ctx, []string{"--queue", alerts, "--queue", updates, "--once", "--wait", "1s",
-		"--schemas", filepath.Join("..", "..", "events", "schemas")}, &out))
+	require.NoError(t, run(ctx, []string{"--queue", alerts, "--queue", updates, "--once", "--wait", "1s"}, &out))
 
 	outcomes := map[string]int{}
 	handled := map[string]int{}
@@ -98,14 +96,4 @@ func TestConsumerChecksRoutesAndDropsRepeats(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, left.Messages)
 	}
-}
-
-func TestSchemasAreIndexedByTypeAndVersion(t *testing.T) {
-	s, err := loadSchemas(filepath.Join("..", "..", "events", "schemas"))
-	require.NoError(t, err)
-	require.Contains(t, s, key(message.TypeProfileUpdated, message.ProfileUpdatedVersion))
-	require.ErrorContains(t, s.check("nope", 1, []byte(`{}`)), `no schema for type "nope" version 1`)
-	require.ErrorContains(t, s.check(message.TypeProfileMerged, 1, []byte(`not json`)), "not JSON")
-	_, err = loadSchemas(t.TempDir())
-	require.ErrorContains(t, err, "no JSON Schemas")
 }

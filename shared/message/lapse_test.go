@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/shared/lapse"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
@@ -37,20 +38,15 @@ func TestLapse(t *testing.T) {
 		t.Error("two profiles share an alertId")
 	}
 
-	s := schema(t, "alert-lapse.v2.json")
-	body, err := json.Marshal(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := validate(t, s, body); err != nil {
-		t.Errorf("lapse alert does not match its schema: %v\n%s", err, body)
+	if err := matchesSchema(l); err != nil {
+		t.Errorf("lapse alert does not match its schema: %v", err)
 	}
 	// Without a purchase model (no CLV) nor RFM, for an anonymous customer.
 	bare := NewLapse(profile.Profile{ID: "prf_2", LastSeen: lastSeen, Revenue: 80}, profile.Score{},
 		lapse.Alert{At: raisedAt, Risk: lapse.Risk{Score: 0.95, PAlive: 1, Activity: 0.95, Expected: 5.1}, Value: 80, Reason: "lapse risk 0.95"}, lastSeen)
-	body, _ = json.Marshal(bare)
-	if err := validate(t, s, body); err != nil {
-		t.Errorf("bare lapse alert does not match its schema: %v\n%s", err, body)
+	body, _ := json.Marshal(bare)
+	if err := matchesSchema(bare); err != nil {
+		t.Errorf("bare lapse alert does not match its schema: %v", err)
 	}
 	var back map[string]any
 	_ = json.Unmarshal(body, &back)
@@ -71,11 +67,10 @@ func TestLapse(t *testing.T) {
 }
 
 func TestLapseSchemaRejectsWrongMessages(t *testing.T) {
-	s := schema(t, "alert-lapse.v2.json")
 	const rest = `"alertId":"0123456789abcdef0123456789abcdef","profileId":"p","anonymousIds":[],"inactiveDays":1,` +
 		`"pAlive":0.1,"activity":0,"recentVisits":0,"expectedVisits":0,"value":10,"revenue":10,"reason":"r","raisedAt":"2025-01-10T09:30:00Z"`
 	valid := `{"type":"lapse","version":2,"lastSeen":"2025-01-10T09:30:00Z","risk":0.9,` + rest + `}`
-	if err := validate(t, s, []byte(valid)); err != nil {
+	if err := schemas.Validate(TypeLapse, LapseVersion, []byte(valid)); err != nil {
 		t.Fatalf("schema refuses a valid alert: %v", err)
 	}
 	for _, body := range []string{
@@ -85,7 +80,7 @@ func TestLapseSchemaRejectsWrongMessages(t *testing.T) {
 		`{"type":"lapse","version":2,"lastSeen":"2025-01-10T09:30:00Z","risk":1.5,` + rest + `}`,
 		`{"type":"lapse","version":2,"lastSeen":"2025-01-10T09:30:00Z","risk":0.9,"extra":1,` + rest + `}`,
 	} {
-		if err := validate(t, s, []byte(body)); err == nil {
+		if err := schemas.Validate(TypeLapse, LapseVersion, []byte(body)); err == nil {
 			t.Errorf("schema accepted %s", body)
 		}
 	}

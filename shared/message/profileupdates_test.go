@@ -1,11 +1,11 @@
 package message
 
 import (
-	"encoding/json"
 	"errors"
 	"testing"
 	"time"
 
+	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
@@ -13,30 +13,23 @@ func TestProfileUpdateMessagesMatchTheirSchemas(t *testing.T) {
 	p := profile.Profile{ID: "prf_1", UserID: "u-1", AnonymousIDs: []string{"a-1"}, FirstSeen: lastSeen, LastSeen: raisedAt,
 		Counts: profile.Counts{Events: 3, PageViews: 2, Tracks: 1}, MergedFrom: []string{"prf_0"}, UpdatedAt: raisedAt}
 	at := time.Date(2025, 2, 20, 12, 0, 0, 0, time.UTC)
-	for _, c := range []struct {
-		schema string
-		m      Message
-	}{
-		{"profile-updated.v1.json", NewProfileUpdated(p, 7, ProfileChanges{IdentifiersAdded: []string{"userId:u-1", "userId:u-1"},
-			MergedFrom: []string{"prf_0"}, TraitsChanged: []string{"plan", "email"}, Events: 2})},
-		{"profile-updated.v1.json", NewProfileUpdated(profile.Profile{ID: "prf_2", LastSeen: at, FirstSeen: at, UpdatedAt: at}, 1, ProfileChanges{})},
-		{"profile-merged.v1.json", NewProfileMerged("prf_0", "prf_1", at)},
-		{"profile-erased.v1.json", NewProfileErased("prf_1", []string{"prf_0"}, at)},
-		{"profile-erased.v1.json", NewProfileErased("prf_1", nil, at)},
-		{"profile-consent.v1.json", NewProfileConsent("prf_1", map[string]profile.Consent{
-			profile.PurposeAnalytics: {Granted: true, At: at, Source: "banner"}, profile.PurposeMarketing: {At: at}})},
-		{"profile-split.v1.json", NewProfileSplit("prf_1", "prf_0", 2, 5, at)},
-		{"profile-split.v1.json", NewProfileSplit("prf_1", "prf_0", 0, 0, at)},
+	for _, m := range []Message{
+		NewProfileUpdated(p, 7, ProfileChanges{IdentifiersAdded: []string{"userId:u-1", "userId:u-1"},
+			MergedFrom: []string{"prf_0"}, TraitsChanged: []string{"plan", "email"}, Events: 2}),
+		NewProfileUpdated(profile.Profile{ID: "prf_2", LastSeen: at, FirstSeen: at, UpdatedAt: at}, 1, ProfileChanges{}),
+		NewProfileMerged("prf_0", "prf_1", at),
+		NewProfileErased("prf_1", []string{"prf_0"}, at),
+		NewProfileErased("prf_1", nil, at),
+		NewProfileConsent("prf_1", map[string]profile.Consent{
+			profile.PurposeAnalytics: {Granted: true, At: at, Source: "banner"}, profile.PurposeMarketing: {At: at}}),
+		NewProfileSplit("prf_1", "prf_0", 2, 5, at),
+		NewProfileSplit("prf_1", "prf_0", 0, 0, at),
 	} {
-		if err := c.m.Validate(); err != nil {
-			t.Errorf("%T: %v", c.m, err)
+		if err := m.Validate(); err != nil {
+			t.Errorf("%T: %v", m, err)
 		}
-		body, err := json.Marshal(c.m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := validate(t, schema(t, c.schema), body); err != nil {
-			t.Errorf("%s does not match %s: %v\n%s", c.m.MessageType(), c.schema, err, body)
+		if err := matchesSchema(m); err != nil {
+			t.Error(err)
 		}
 	}
 	u := NewProfileUpdated(p, 7, ProfileChanges{TraitsChanged: []string{"plan", "email", "plan"}})
@@ -61,15 +54,15 @@ func TestProfileUpdateMessagesMatchTheirSchemas(t *testing.T) {
 }
 
 func TestProfileUpdateSchemasRejectWrongMessages(t *testing.T) {
-	for file, body := range map[string]string{
-		"profile-updated.v1.json": `{"type":"profile.updated","version":1,"messageId":"p:1","profileId":"p","profileVersion":0}`,
-		"profile-merged.v1.json":  `{"type":"profile.merged","version":1,"messageId":"x","from":"a","into":"b","mergedAt":"2025-01-01T00:00:00Z"}`,
-		"profile-erased.v1.json":  `{"type":"profile.erased","version":2,"messageId":"0123456789abcdef0123456789abcdef","profileId":"p","mergedProfiles":[],"erasedAt":"2025-01-01T00:00:00Z"}`,
-		"profile-consent.v1.json": `{"type":"profile.consent","version":1,"messageId":"0123456789abcdef0123456789abcdef","profileId":"p","consent":{"sms":{"granted":true,"at":"2025-01-01T00:00:00Z"}}}`,
-		"profile-split.v1.json":   `{"type":"profile.split","version":1,"messageId":"0123456789abcdef0123456789abcdef","profileId":"p","splitId":"q","identifiers":-1,"touchpoints":0,"splitAt":"2025-01-01T00:00:00Z"}`,
+	for typ, body := range map[string]string{
+		TypeProfileUpdated: `{"type":"profile.updated","version":1,"messageId":"p:1","profileId":"p","profileVersion":0}`,
+		TypeProfileMerged:  `{"type":"profile.merged","version":1,"messageId":"x","from":"a","into":"b","mergedAt":"2025-01-01T00:00:00Z"}`,
+		TypeProfileErased:  `{"type":"profile.erased","version":2,"messageId":"0123456789abcdef0123456789abcdef","profileId":"p","mergedProfiles":[],"erasedAt":"2025-01-01T00:00:00Z"}`,
+		TypeProfileConsent: `{"type":"profile.consent","version":1,"messageId":"0123456789abcdef0123456789abcdef","profileId":"p","consent":{"sms":{"granted":true,"at":"2025-01-01T00:00:00Z"}}}`,
+		TypeProfileSplit:   `{"type":"profile.split","version":1,"messageId":"0123456789abcdef0123456789abcdef","profileId":"p","splitId":"q","identifiers":-1,"touchpoints":0,"splitAt":"2025-01-01T00:00:00Z"}`,
 	} {
-		if err := validate(t, schema(t, file), []byte(body)); err == nil {
-			t.Errorf("%s accepted %s", file, body)
+		if err := schemas.Validate(typ, 1, []byte(body)); err == nil {
+			t.Errorf("the %s v1 schema accepted %s", typ, body)
 		}
 	}
 	for _, m := range []Message{

@@ -1,17 +1,15 @@
 package messagequeue
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/shared/lapse"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/message"
@@ -53,13 +51,7 @@ func TestSendAndReceive(t *testing.T) {
 	require.NoError(t, json.Unmarshal(d.Body, &back))
 	require.Equal(t, sent, back)
 
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", "alert-lapse.v2.json"))
-	require.NoError(t, err)
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(d.Body))
-	require.NoError(t, err)
-	require.NoError(t, schema.Validate(doc), "the message as received matches its schema")
+	require.NoError(t, schemas.Validate(d.Type, d.Version, d.Body), "the message as received matches its schema")
 
 	require.NoError(t, q.Delete(ctx, d))
 	ds, err := q.Receive(ctx, 10, 0)
