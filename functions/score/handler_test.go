@@ -23,6 +23,7 @@ import (
 	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/message"
@@ -290,7 +291,7 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 	sc := alerted.Score
 	require.Equal(t, message.Lapse{
 		Type: "lapse", Version: 2, AlertID: message.LapseID(alerted.ID, time.Time{}), ProfileID: alerted.ID, UserID: alerted.UserID,
-		AnonymousIDs: []string{}, LastSeen: alerted.LastSeen, InactiveDays: scoring.DaysSince(alerted.LastSeen, scoreAt),
+		AnonymousIDs: []string{}, LastSeen: alerted.LastSeen, InactiveDays: calendar.DaysSince(alerted.LastSeen, scoreAt),
 		Risk: sc.Lapse.Risk, PAlive: sc.Value.PAlive, Activity: sc.Lapse.Activity, RecentVisits: sc.Lapse.RecentVisits,
 		ExpectedVisits: sc.Lapse.ExpectedVisits, Value: sc.Value.CLV, CLV: &sc.Value.CLV, Revenue: alerted.Revenue,
 		Segment: sc.RFM.Segment, Reason: mine.Reason, RaisedAt: scoreAt,

@@ -21,6 +21,7 @@ import (
 	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/message"
@@ -34,7 +35,7 @@ var (
 	quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 	// t0 is when the scenario's shop opens; the golden scheduler event runs at 11:05.
 	t0  = time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC)
-	day = 24 * time.Hour
+	day = calendar.Day
 )
 
 func at(d time.Duration) time.Time { return t0.Add(d) }

@@ -43,13 +43,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
 // ErrInvalidInput is returned for a P(alive) or value that cannot be rated.
 var ErrInvalidInput = errors.New("invalid lapse input")
-
-const day = 24 * time.Hour
 
 // Config holds the windows and thresholds.
 type Config struct {
@@ -65,7 +64,8 @@ type Config struct {
 
 // Default is the configuration dcrm rates with. MinValue is 0: any customer with some value;
 // set it to what makes a customer worth a call.
-var Default = Config{Recent: 28 * day, Baseline: 84 * day, MinBaseline: 14 * day, MinExpected: 3, Threshold: 0.8, Cooldown: 30 * day}
+var Default = Config{Recent: 28 * calendar.Day, Baseline: 84 * calendar.Day, MinBaseline: 14 * calendar.Day, MinExpected: 3, Threshold: 0.8,
+	Cooldown: 30 * calendar.Day}
 
 // Risk is a customer's lapse risk and what it is made of.
 type Risk struct {
@@ -179,7 +179,7 @@ func reason(r Risk, value float64, c Config) string {
 		if r.Recent == 1 {
 			visits = "1 visit"
 		}
-		s += fmt.Sprintf("; %s in the last %d days against %s expected", visits, int(c.Recent/day),
+		s += fmt.Sprintf("; %s in the last %d days against %s expected", visits, calendar.Days(c.Recent),
 			strconv.FormatFloat(r.Expected, 'f', -1, 64))
 	}
 	return s + "; value " + strconv.FormatFloat(value, 'f', 2, 64)

@@ -8,11 +8,14 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
 var now = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+const day = calendar.Day
 
 // visitor builds a profile with one visit of hits page views at each of the given days before now.
 func visitor(hits int, daysAgo ...float64) profile.Profile {

@@ -8,9 +8,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/lapse"
 	"github.com/dcrm-project/dcrm/shared/profile"
-	"github.com/dcrm-project/dcrm/shared/scoring"
 )
 
 // LapseVersion is the version of the lapse alert: a valuable customer whose lapse risk crossed the
@@ -57,7 +57,7 @@ func NewLapse(p profile.Profile, sc profile.Score, a lapse.Alert, previous time.
 	l := Lapse{
 		Type: TypeLapse, Version: LapseVersion, AlertID: LapseID(p.ID, previous),
 		ProfileID: p.ID, UserID: p.UserID, AnonymousIDs: anon,
-		LastSeen: p.LastSeen.UTC(), InactiveDays: scoring.DaysSince(p.LastSeen, a.At),
+		LastSeen: p.LastSeen.UTC(), InactiveDays: calendar.DaysSince(p.LastSeen, a.At),
 		Risk: a.Score, PAlive: a.PAlive, Activity: a.Activity, RecentVisits: a.Recent, ExpectedVisits: a.Expected,
 		Value: a.Value, Revenue: math.Round(p.Revenue*100) / 100, Reason: a.Reason, RaisedAt: a.At.UTC(),
 	}

@@ -52,6 +52,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/prose"
 )
@@ -82,14 +83,12 @@ type Config struct {
 // Default is the configuration dcrm triggers with.
 var Default = Config{
 	BasketDelay: time.Hour, BrowseDelay: 2 * time.Hour, BrowseMinProducts: 2, FormDelay: 30 * time.Minute,
-	Away: 30 * day, LapsedAfter: 180 * day, Expire: 24 * time.Hour,
+	Away: 30 * calendar.Day, LapsedAfter: 180 * calendar.Day, Expire: 24 * time.Hour,
 	Cooldown: map[string]time.Duration{
-		AbandonedBasket: 24 * time.Hour, AbandonedBrowse: 3 * day, AbandonedForm: 24 * time.Hour,
-		ReturningProspect: 30 * day, ReturningLapsed: 30 * day,
+		AbandonedBasket: 24 * time.Hour, AbandonedBrowse: 3 * calendar.Day, AbandonedForm: 24 * time.Hour,
+		ReturningProspect: 30 * calendar.Day, ReturningLapsed: 30 * calendar.Day,
 	},
 }
-
-const day = 24 * time.Hour
 
 // Trigger is a message a downstream tool should send, with what it needs to write it.
 type Trigger struct {
@@ -260,14 +259,14 @@ func (c Config) candidates(p profile.Profile, pAlive float64) []candidate {
 	if s, away := returned(p); s != nil && away >= c.Away && lastOrder.Before(s.Start) {
 		t := base
 		t.Since, t.due, t.expires = s.Start, s.Start, s.Start.Add(c.Expire)
-		back := "back after " + prose.Count(int(away/day), "day") + " away"
+		back := "back after " + prose.Count(calendar.Days(away), "day") + " away"
 		switch {
 		case p.OrderCount == 0:
 			t.Kind, t.Reason = ReturningProspect, back+", never ordered"
 			out = append(out, t)
 		case s.Start.Sub(lastOrder) >= c.LapsedAfter:
 			t.Kind, t.LastOrder = ReturningLapsed, lastOrder
-			t.Reason = back + ", last ordered " + prose.Count(int(s.Start.Sub(lastOrder)/day), "day") + " before"
+			t.Reason = back + ", last ordered " + prose.Count(calendar.Days(s.Start.Sub(lastOrder)), "day") + " before"
 			out = append(out, t)
 		case c.LapsedPAlive > 0 && pAlive < c.LapsedPAlive:
 			t.Kind, t.LastOrder = ReturningLapsed, lastOrder

@@ -10,11 +10,14 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
 var t0 = time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC)
+
+const day = calendar.Day
 
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
