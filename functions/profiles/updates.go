@@ -47,7 +47,11 @@ func (h *handler) consent(ctx context.Context, id string, change map[string]prof
 	if err != nil {
 		return consentState{}, err
 	}
-	if err := h.updates.Send(ctx, message.NewProfileConsent(live, state)); err != nil {
+	wire := make(map[string]message.Consent, len(state))
+	for purpose, c := range state {
+		wire[purpose] = message.Consent(c)
+	}
+	if err := h.updates.Send(ctx, message.NewProfileConsent(live, wire)); err != nil {
 		return consentState{}, fmt.Errorf("publish consent of %s: %w", live, err)
 	}
 	return consentState{ProfileID: live, Consent: state}, nil

@@ -181,7 +181,7 @@ func (h *handler) scoreOne(ctx context.Context, p profile.Profile, m *scoring.Mo
 		}
 		return err
 	}
-	if err := h.alerts.Send(ctx, message.NewLapse(p, sc, *crossed, p.LapseAlertedAt)); err != nil {
+	if err := h.alerts.Send(ctx, crossed.Message(p, sc, p.LapseAlertedAt)); err != nil {
 		return fmt.Errorf("alert lapse of %s: %w", p.ID, err)
 	}
 	c.sent.Add(1)

@@ -90,10 +90,19 @@ func (h *handler) publish(ctx context.Context, b *changes) int {
 		if !ok {
 			continue
 		}
-		msg := message.NewProfileUpdated(e.p, e.version, e.c)
+		msg := updated(e.p, e.version, e.c)
 		if err := h.updates.Send(ctx, msg); err != nil {
 			fail(e.last, msg, err)
 		}
 	}
 	return retry
+}
+
+// updated is the profile.updated message of p at version, changed by c.
+func updated(p profile.Profile, version int, c message.ProfileChanges) message.ProfileUpdated {
+	return message.NewProfileUpdated(message.ProfileUpdated{
+		ProfileID: p.ID, ProfileVersion: version, UserID: p.UserID, AnonymousIDs: p.AnonymousIDs,
+		Counts: message.Counts(p.Counts), FirstSeen: p.FirstSeen, LastSeen: p.LastSeen,
+		AllMergedFrom: p.MergedFrom, Changes: c, UpdatedAt: p.UpdatedAt,
+	})
 }

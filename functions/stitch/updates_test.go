@@ -79,7 +79,7 @@ func TestOneUpdatePerChangedProfilePerBatch(t *testing.T) {
 	u := ups[0]
 	require.Equal(t, p.ID, u.ProfileID)
 	require.Equal(t, message.UpdatedID(p.ID, u.ProfileVersion), u.MessageID)
-	require.Equal(t, p.Counts, u.Counts)
+	require.Equal(t, message.Counts(p.Counts), u.Counts)
 	require.Equal(t, p.LastSeen, u.LastSeen)
 	require.Equal(t, p.MergedFrom, u.AllMergedFrom)
 	require.Equal(t, p.MergedFrom, u.Changes.MergedFrom)

@@ -125,7 +125,7 @@ func (h *handler) fire(ctx context.Context, id string, now time.Time) ([]string,
 			return kinds, false, err
 		}
 		for _, t := range f.Fired {
-			if err := h.triggers.Send(ctx, message.NewTriggerFired(t)); err != nil {
+			if err := h.triggers.Send(ctx, t.Message()); err != nil {
 				return kinds, false, fmt.Errorf("send %s for %s: %w", t.Kind, id, err)
 			}
 			sent = append(sent, t)

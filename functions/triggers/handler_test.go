@@ -283,7 +283,7 @@ func TestScenario(t *testing.T) {
 	require.Equal(t, summary{AsOf: at(65 * time.Minute), Read: 1, Sent: 1, SentByKind: map[string]int64{trigger.AbandonedBasket: 1}}, sum)
 	got = st.drain(t, 1)
 	require.Equal(t, map[string]string{basketID: trigger.AbandonedBasket}, kinds(got))
-	require.Equal(t, &profile.OpenBasket{Items: []profile.BasketItem{{ProductID: "tent", Quantity: 1, Price: 99}}, Value: 99, UpdatedAt: at(time.Minute)}, got[0].Basket)
+	require.Equal(t, &message.Basket{Items: []message.BasketItem{{ProductID: "tent", Quantity: 1, Price: 99}}, Value: 99, UpdatedAt: at(time.Minute)}, got[0].Basket)
 	require.Equal(t, message.TriggerID(basketID, got[0].Key), got[0].MessageID)
 
 	// The same run again (a retry) sends nothing more.

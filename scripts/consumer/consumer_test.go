@@ -12,21 +12,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dcrm-project/dcrm/shared/lapse"
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
-	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
 var at = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 
 // lapseAlert is the alert the score function sends for p, unseen for 40 days.
-func lapseAlert(p profile.Profile) message.Lapse {
-	sc := profile.Score{Value: &profile.Value{PAlive: 0.12, CLV: 35.2}}
-	a := lapse.Alert{ProfileID: p.ID, UserID: p.UserID, At: p.LastSeen.Add(40 * 24 * time.Hour),
-		Risk: lapse.Risk{Score: 0.88, PAlive: 0.12}, Value: 35.2, Reason: "lapse risk 0.88: P(alive) 0.12; value 35.20"}
-	return message.NewLapse(p, sc, a, time.Time{})
+func lapseAlert(p message.ProfileUpdated) message.Lapse {
+	clv := 35.2
+	return message.NewLapse(message.Lapse{ProfileID: p.ProfileID, UserID: p.UserID, AnonymousIDs: p.AnonymousIDs, LastSeen: p.LastSeen,
+		InactiveDays: 40, Risk: 0.88, PAlive: 0.12, Value: clv, CLV: &clv, Reason: "lapse risk 0.88: P(alive) 0.12; value 35.20",
+		RaisedAt: p.LastSeen.Add(40 * calendar.Day)}, time.Time{})
 }
 
 // The consumer handles every message type dcrm sends, drops a redelivery by its id, and leaves a
@@ -38,15 +37,16 @@ func TestConsumerChecksRoutesAndDropsRepeats(t *testing.T) {
 	}
 	ctx := context.Background()
 	alerts, updates := localaws.NewQueue(t), localaws.NewQueue(t)
-	p := profile.Profile{ID: "prf_1", UserID: "u-1", AnonymousIDs: []string{"a-1"}, FirstSeen: at, LastSeen: at, UpdatedAt: at}
+	p := message.NewProfileUpdated(message.ProfileUpdated{ProfileID: "prf_1", ProfileVersion: 3, UserID: "u-1", AnonymousIDs: []string{"a-1"},
+		Counts: message.Counts{Events: 2, PageViews: 2}, FirstSeen: at, LastSeen: at, Changes: message.ProfileChanges{Events: 2}, UpdatedAt: at})
 	sent := map[string][]message.Message{
 		alerts: {lapseAlert(p), message.NewFailedEvent("stitch", "invalid", []byte(`{}`), at)},
 		updates: {
-			message.NewProfileUpdated(p, 3, message.ProfileChanges{Events: 2}),
+			p,
 			message.NewProfileMerged("prf_0", "prf_1", at),
 			message.NewProfileMerged("prf_0", "prf_1", at), // a redelivery
 			message.NewProfileSplit("prf_1", "prf_0", 1, 2, at),
-			message.NewProfileConsent("prf_1", map[string]profile.Consent{profile.PurposeMarketing: {Granted: true, At: at}}),
+			message.NewProfileConsent("prf_1", map[string]message.Consent{"marketing": {Granted: true, At: at}}),
 			message.NewProfileErased("prf_1", []string{"prf_0"}, at),
 		},
 	}

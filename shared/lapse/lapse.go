@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/calendar"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
@@ -167,6 +168,25 @@ func (c Config) Check(p profile.Profile, pAlive, value float64, now time.Time, p
 	}
 	next.AlertedAt = now
 	return &Alert{ProfileID: p.ID, UserID: p.UserID, At: now, Risk: r, Value: value, Reason: reason(r, value, c)}, next, nil
+}
+
+// Message is the lapse alert of the alerts queue for a, raised on profile p scored sc. previous is
+// when p's last lapse alert was raised (zero if never): it names the crossing (message.LapseID).
+func (a Alert) Message(p profile.Profile, sc profile.Score, previous time.Time) message.Lapse {
+	l := message.Lapse{
+		ProfileID: p.ID, UserID: p.UserID, AnonymousIDs: p.AnonymousIDs,
+		LastSeen: p.LastSeen, InactiveDays: calendar.DaysSince(p.LastSeen, a.At),
+		Risk: a.Score, PAlive: a.PAlive, Activity: a.Activity, RecentVisits: a.Recent, ExpectedVisits: a.Expected,
+		Value: a.Value, Revenue: math.Round(p.Revenue*100) / 100, Reason: a.Reason, RaisedAt: a.At,
+	}
+	if sc.Value != nil {
+		clv := sc.Value.CLV
+		l.CLV = &clv
+	}
+	if sc.RFM != nil {
+		l.Segment = sc.RFM.Segment
+	}
+	return message.NewLapse(l, previous)
 }
 
 func reason(r Risk, value float64, c Config) string {

@@ -3,6 +3,13 @@
 // object whose "type" and "version" also travel as message attributes, so a consumer can route or
 // filter without parsing the body; each has a JSON Schema under events/schemas
 // (alert-lapse.v2.json, failed-event.v1.json, ...).
+//
+// The messages are a contract with tools outside dcrm, so this package has its own types and
+// depends on no other part of dcrm: a change to the profile or to a model does not change a
+// message unnoticed. The package that owns what a message reports fills it in (lapse.Alert.Message,
+// trigger.Trigger.Message, the stitch and profiles functions for profile changes), and the New…
+// function of the message completes it with what the contract fixes: type, version, the id
+// consumers drop repeats by, times in UTC, lists never null.
 package message
 
 import (

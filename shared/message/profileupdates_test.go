@@ -6,22 +6,21 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/events/schemas"
-	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
 func TestProfileUpdateMessagesMatchTheirSchemas(t *testing.T) {
-	p := profile.Profile{ID: "prf_1", UserID: "u-1", AnonymousIDs: []string{"a-1"}, FirstSeen: lastSeen, LastSeen: raisedAt,
-		Counts: profile.Counts{Events: 3, PageViews: 2, Tracks: 1}, MergedFrom: []string{"prf_0"}, UpdatedAt: raisedAt}
+	p := ProfileUpdated{ProfileID: "prf_1", ProfileVersion: 7, UserID: "u-1", AnonymousIDs: []string{"a-1"}, FirstSeen: lastSeen,
+		LastSeen: raisedAt, Counts: Counts{Events: 3, PageViews: 2, Tracks: 1}, AllMergedFrom: []string{"prf_0"}, UpdatedAt: raisedAt}
+	changed := func(c ProfileChanges) ProfileUpdated { u := p; u.Changes = c; return u }
 	at := time.Date(2025, 2, 20, 12, 0, 0, 0, time.UTC)
 	for _, m := range []Message{
-		NewProfileUpdated(p, 7, ProfileChanges{IdentifiersAdded: []string{"userId:u-1", "userId:u-1"},
-			MergedFrom: []string{"prf_0"}, TraitsChanged: []string{"plan", "email"}, Events: 2}),
-		NewProfileUpdated(profile.Profile{ID: "prf_2", LastSeen: at, FirstSeen: at, UpdatedAt: at}, 1, ProfileChanges{}),
+		NewProfileUpdated(changed(ProfileChanges{IdentifiersAdded: []string{"userId:u-1", "userId:u-1"},
+			MergedFrom: []string{"prf_0"}, TraitsChanged: []string{"plan", "email"}, Events: 2})),
+		NewProfileUpdated(ProfileUpdated{ProfileID: "prf_2", ProfileVersion: 1, LastSeen: at, FirstSeen: at, UpdatedAt: at}),
 		NewProfileMerged("prf_0", "prf_1", at),
 		NewProfileErased("prf_1", []string{"prf_0"}, at),
 		NewProfileErased("prf_1", nil, at),
-		NewProfileConsent("prf_1", map[string]profile.Consent{
-			profile.PurposeAnalytics: {Granted: true, At: at, Source: "banner"}, profile.PurposeMarketing: {At: at}}),
+		NewProfileConsent("prf_1", map[string]Consent{"analytics": {Granted: true, At: at, Source: "banner"}, "marketing": {At: at}}),
 		NewProfileSplit("prf_1", "prf_0", 2, 5, at),
 		NewProfileSplit("prf_1", "prf_0", 0, 0, at),
 	} {
@@ -32,9 +31,13 @@ func TestProfileUpdateMessagesMatchTheirSchemas(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	u := NewProfileUpdated(p, 7, ProfileChanges{TraitsChanged: []string{"plan", "email", "plan"}})
+	u := NewProfileUpdated(changed(ProfileChanges{TraitsChanged: []string{"plan", "email", "plan"}}))
 	if u.MessageID != "prf_1:7" || len(u.Changes.TraitsChanged) != 2 || u.Changes.TraitsChanged[0] != "email" {
 		t.Errorf("update = %+v, want messageId prf_1:7 and sorted unique traits", u)
+	}
+	if empty := NewProfileUpdated(ProfileUpdated{ProfileID: "prf_2", ProfileVersion: 1}); empty.AnonymousIDs == nil ||
+		empty.AllMergedFrom == nil || empty.Changes.IdentifiersAdded == nil || empty.Changes.MergedFrom == nil || empty.Changes.TraitsChanged == nil {
+		t.Errorf("update %+v has null lists", empty)
 	}
 	if NewProfileMerged("a", "b", at).MessageID != NewProfileMerged("a", "b", at.Add(time.Hour)).MessageID {
 		t.Error("the same merge reported later has another messageId")
@@ -46,8 +49,8 @@ func TestProfileUpdateMessagesMatchTheirSchemas(t *testing.T) {
 		NewProfileSplit("a", "b", 1, 2, at).MessageID == NewProfileMerged("b", "a", at).MessageID {
 		t.Error("two different changes have one messageId")
 	}
-	c1 := map[string]profile.Consent{profile.PurposeAnalytics: {Granted: true, At: at}}
-	c2 := map[string]profile.Consent{profile.PurposeAnalytics: {Granted: false, At: at}}
+	c1 := map[string]Consent{"analytics": {Granted: true, At: at}}
+	c2 := map[string]Consent{"analytics": {Granted: false, At: at}}
 	if NewProfileConsent("p", c1).MessageID == NewProfileConsent("p", c2).MessageID {
 		t.Error("two consent states have one messageId")
 	}

@@ -10,21 +10,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/events/schemas"
-	"github.com/dcrm-project/dcrm/shared/lapse"
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/message"
-	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
 // lapseAlert is the alert the score function sends for a customer unseen for 40 days.
 func lapseAlert() message.Lapse {
 	lastSeen := time.Date(2025, 1, 10, 9, 30, 0, 0, time.UTC)
-	at := lastSeen.Add(40 * 24 * time.Hour)
-	p := profile.Profile{ID: "prf_1", UserID: "u-1", AnonymousIDs: []string{"a-1"}, LastSeen: lastSeen, Revenue: 120}
-	sc := profile.Score{Value: &profile.Value{PAlive: 0.12, CLV: 35.2}, RFM: &profile.RFMScore{Segment: "At Risk"}}
-	a := lapse.Alert{ProfileID: p.ID, UserID: p.UserID, At: at, Risk: lapse.Risk{Score: 0.88, PAlive: 0.12}, Value: 35.2,
-		Reason: "lapse risk 0.88: P(alive) 0.12; value 35.20"}
-	return message.NewLapse(p, sc, a, time.Time{})
+	clv := 35.2
+	return message.NewLapse(message.Lapse{ProfileID: "prf_1", UserID: "u-1", AnonymousIDs: []string{"a-1"}, LastSeen: lastSeen,
+		InactiveDays: 40, Risk: 0.88, PAlive: 0.12, Value: clv, CLV: &clv, Revenue: 120, Segment: "At Risk",
+		Reason: "lapse risk 0.88: P(alive) 0.12; value 35.20", RaisedAt: lastSeen.Add(40 * calendar.Day)}, time.Time{})
 }
 
 func TestSendAndReceive(t *testing.T) {

@@ -53,17 +53,19 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/calendar"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/prose"
 )
 
-// Kinds of trigger.
+// Kinds of trigger. Their names are those of the trigger.fired message (package message), which
+// downstream tools route by.
 const (
-	AbandonedBasket   = "abandoned-basket"
-	AbandonedBrowse   = "abandoned-browse"
-	AbandonedForm     = "abandoned-form"
-	ReturningProspect = "returning-prospect"
-	ReturningLapsed   = "returning-lapsed"
+	AbandonedBasket   = message.KindAbandonedBasket
+	AbandonedBrowse   = message.KindAbandonedBrowse
+	AbandonedForm     = message.KindAbandonedForm
+	ReturningProspect = message.KindReturningProspect
+	ReturningLapsed   = message.KindReturningLapsed
 )
 
 // Config holds the rules' delays and thresholds.
@@ -107,6 +109,19 @@ type Trigger struct {
 	FormID    string              `json:"formId,omitempty"`
 	LastOrder time.Time           `json:"lastOrder,omitzero"`
 	Reason    string              `json:"reason"`
+}
+
+// Message is the trigger.fired message that has a downstream tool send what t calls for.
+func (t Trigger) Message() message.TriggerFired {
+	m := message.TriggerFired{Kind: t.Kind, Key: t.Key, ProfileID: t.ProfileID, UserID: t.UserID, FiredAt: t.FiredAt,
+		Since: t.Since, LastSeen: t.LastSeen, Products: t.Products, FormID: t.FormID, LastOrder: t.LastOrder, Reason: t.Reason}
+	if t.Basket != nil {
+		m.Basket = &message.Basket{Items: make([]message.BasketItem, len(t.Basket.Items)), Value: t.Basket.Value, UpdatedAt: t.Basket.UpdatedAt}
+		for i, it := range t.Basket.Items {
+			m.Basket.Items[i] = message.BasketItem(it)
+		}
+	}
+	return message.NewTriggerFired(m)
 }
 
 // candidate is a trigger the profile calls for, with when it falls due and when it expires.
