@@ -188,7 +188,7 @@ func dropJunk(a *profile.Activity) (string, bool) {
 	for _, f := range []struct {
 		name  string
 		value *string
-	}{{"anonymousId", &a.AnonymousID}, {"userId", &a.UserID}, {"previousId", &a.PreviousID}} {
+	}{{string(identity.Anonymous), &a.AnonymousID}, {string(identity.User), &a.UserID}, {"previousId", &a.PreviousID}} {
 		if *f.value == "" {
 			continue
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
@@ -34,11 +35,17 @@ func getProfile(ctx context.Context, args []string, out io.Writer) error {
 	case fs.NArg() == 1:
 		return profileAPI(ctx, http.MethodGet, "/v1/profiles/"+url.PathEscape(fs.Arg(0)), nil, out)
 	case *userID != "":
-		return profileAPI(ctx, http.MethodGet, "/v1/profiles?userId="+url.QueryEscape(*userID), nil, out)
+		return profileAPI(ctx, http.MethodGet, lookup(identity.UserID(*userID)), nil, out)
 	case *anonID != "":
-		return profileAPI(ctx, http.MethodGet, "/v1/profiles?anonymousId="+url.QueryEscape(*anonID), nil, out)
+		return profileAPI(ctx, http.MethodGet, lookup(identity.AnonymousID(*anonID)), nil, out)
 	}
 	return errUsage
+}
+
+// lookup is the profile-API path that finds a profile by one identifier: the kind names the query
+// parameter.
+func lookup(id identity.ID) string {
+	return "/v1/profiles?" + url.Values{string(id.Kind): {id.Value}}.Encode()
 }
 
 // profileOf runs one profile-API call on a profile id: "events" (history), "export", "erase",

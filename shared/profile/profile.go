@@ -158,7 +158,7 @@ func FromEvent(e beacon.Event) (Activity, error) {
 	case e.Type == beacon.Group && e.GroupID == "":
 		return invalid("group without groupId")
 	}
-	for name, v := range map[string]string{"messageId": e.MessageID, "anonymousId": e.AnonymousID, "userId": e.UserID,
+	for name, v := range map[string]string{"messageId": e.MessageID, string(identity.Anonymous): e.AnonymousID, string(identity.User): e.UserID,
 		"previousId": e.PreviousID, "groupId": e.GroupID} {
 		if len(v) > MaxIDLength {
 			return invalid("%s longer than %d bytes", name, MaxIDLength)
