@@ -159,7 +159,7 @@ func (c Config) Check(p profile.Profile, pAlive, value float64, now time.Time, p
 	if err != nil {
 		return nil, prev, err
 	}
-	if !p.Live() || len(p.Identifiers()) == 0 {
+	if !p.Addressable() {
 		return nil, prev, nil
 	}
 	next := State{Above: value > c.MinValue && r.Score >= c.Threshold, AlertedAt: prev.AlertedAt}

@@ -90,6 +90,10 @@ type Profile struct {
 // Live tells whether the profile holds a customer's history (it was not merged into another).
 func (p Profile) Live() bool { return p.MergedInto == "" }
 
+// Addressable tells whether dcrm may raise anything about the profile (a lapse alert, a trigger):
+// it is live and still has identifiers, which an erased profile has not.
+func (p Profile) Addressable() bool { return p.Live() && (p.UserID != "" || len(p.AnonymousIDs) > 0) }
+
 // Identifiers lists the identifiers the profile is known by.
 func (p Profile) Identifiers() []identity.ID {
 	var ids []identity.ID

@@ -216,7 +216,7 @@ func (c Config) Fire(p profile.Profile, pAlive float64, st State, now time.Time)
 // candidates are the triggers the profile calls for, each with when it falls due: at most one of
 // each kind.
 func (c Config) candidates(p profile.Profile, pAlive float64) []candidate {
-	if !p.Live() || p.ID == "" || len(p.Identifiers()) == 0 || !c.consents(p) {
+	if !p.Addressable() || p.ID == "" || !c.consents(p) {
 		return nil
 	}
 	var out []candidate
