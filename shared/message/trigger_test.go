@@ -1,10 +1,7 @@
 package message
 
 import (
-	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -96,40 +93,6 @@ func TestTriggerValidateRejects(t *testing.T) {
 	} {
 		if err := schemas.Validate(TypeTriggerFired, TriggerFiredVersion, []byte(body)); err == nil {
 			t.Errorf("schema accepted %s", name)
-		}
-	}
-}
-
-// The example under events/sqs is what a consumer of the triggers queue receives.
-func TestTriggerExampleMessage(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("..", "..", "events", "sqs", "trigger-fired.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev struct {
-		Records []struct {
-			Body              string `json:"body"`
-			MessageAttributes map[string]struct {
-				StringValue string `json:"stringValue"`
-				DataType    string `json:"dataType"`
-			} `json:"messageAttributes"`
-		} `json:"Records"`
-	}
-	if err := json.Unmarshal(raw, &ev); err != nil || len(ev.Records) == 0 {
-		t.Fatalf("not an SQS event: %v", err)
-	}
-	for _, r := range ev.Records {
-		var m TriggerFired
-		if err := json.Unmarshal([]byte(r.Body), &m); err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Validate(); err != nil {
-			t.Errorf("example: %v", err)
-		}
-		attrs := r.MessageAttributes
-		if attrs["type"].StringValue != TypeTriggerFired || attrs["version"].StringValue != "1" ||
-			attrs[AttrKind].StringValue != m.Kind || attrs[AttrKind].DataType != "String" {
-			t.Errorf("example attributes %+v do not match the body", attrs)
 		}
 	}
 }

@@ -24,6 +24,20 @@ func lapseAlert() message.Lapse {
 		Reason: "lapse risk 0.88: P(alive) 0.12; value 35.20", RaisedAt: lastSeen.Add(40 * calendar.Day)}, time.Time{})
 }
 
+// receiveOne waits for the one message on q.
+func receiveOne(t *testing.T, q *Queue) Delivery {
+	t.Helper()
+	var got []Delivery
+	require.Eventually(t, func() bool {
+		ds, err := q.Receive(context.Background(), 10, time.Second)
+		require.NoError(t, err)
+		got = append(got, ds...)
+		return len(got) > 0
+	}, 15*time.Second, 10*time.Millisecond)
+	require.Len(t, got, 1)
+	return got[0]
+}
+
 func TestSendAndReceive(t *testing.T) {
 	ctx := context.Background()
 	e := localaws.Reachable(t)
@@ -32,15 +46,7 @@ func TestSendAndReceive(t *testing.T) {
 	sent := lapseAlert()
 	require.NoError(t, q.Send(ctx, sent))
 
-	var got []Delivery
-	require.Eventually(t, func() bool {
-		ds, err := q.Receive(ctx, 10, time.Second)
-		require.NoError(t, err)
-		got = append(got, ds...)
-		return len(got) > 0
-	}, 15*time.Second, 10*time.Millisecond)
-	require.Len(t, got, 1)
-	d := got[0]
+	d := receiveOne(t, q)
 	require.Equal(t, message.TypeLapse, d.Type)
 	require.Equal(t, message.LapseVersion, d.Version)
 
@@ -79,13 +85,7 @@ func TestMessagesCarryTheirOwnAttributes(t *testing.T) {
 	q := New(e.SQSClient(), localaws.NewQueue(t))
 	m := tagged{lapseAlert()}
 	require.NoError(t, q.Send(ctx, m))
-	var got []Delivery
-	require.Eventually(t, func() bool {
-		ds, err := q.Receive(ctx, 10, time.Second)
-		require.NoError(t, err)
-		got = append(got, ds...)
-		return len(got) > 0
-	}, 15*time.Second, 10*time.Millisecond)
-	require.Equal(t, message.TypeLapse, got[0].Type, "a message's own attributes never replace type")
-	require.Equal(t, map[string]string{"kind": "k1"}, got[0].Attributes)
+	d := receiveOne(t, q)
+	require.Equal(t, message.TypeLapse, d.Type, "a message's own attributes never replace type")
+	require.Equal(t, map[string]string{"kind": "k1"}, d.Attributes)
 }
