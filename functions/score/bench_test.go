@@ -320,7 +320,7 @@ func BenchmarkScoreEndToEnd(b *testing.B) {
 	ctx, n := context.Background(), bt.n
 	sizesOnce.Do(func() { b.Logf("%d profiles; %s", n, itemSizes(b, bt.db, bt.profiles)) })
 
-	h := &handler{store: bt.store, alerts: discard{}, cfg: scoring.Default, size: defaultSizing, now: time.Now, log: quiet}
+	h := &handler{store: bt.store, alerts: discard{}, cfg: scoring.Default, size: defaultSizing, log: quiet}
 	segs := make([]int, h.size.Segments)
 	for i := range segs {
 		segs[i] = i

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/rfm"
+	"github.com/dcrm-project/dcrm/shared/schedule"
 	"github.com/dcrm-project/dcrm/shared/scoring"
 )
 
@@ -42,11 +44,6 @@ var (
 	fitAt          = time.Date(1997, 10, 1, 6, 0, 0, 0, time.UTC)
 	scoreAt        = time.Date(1997, 10, 1, 12, 0, 0, 0, time.UTC)
 )
-
-func scheduledEvent(schedule string, at time.Time) json.RawMessage {
-	return json.RawMessage(fmt.Sprintf(`{"version":"0","detail-type":"Scheduled Event","source":"aws.scheduler","time":%q,"detail":{"schedule":%q,"attempt":"1"}}`,
-		at.Format(time.RFC3339), schedule))
-}
 
 func golden(t *testing.T, name string) json.RawMessage {
 	t.Helper()
@@ -78,7 +75,7 @@ func newStack(t *testing.T) *stack {
 	st.env = map[string]string{top.EnvVar(topology.ProfileTable): profiles, top.EnvVar(topology.ModelTable): models, top.EnvVar(topology.AlertQueue): queue}
 	size := defaultSizing
 	size.FitSample = 100_000 // the whole population
-	st.h = &handler{store: st.store, models: st.models, alerts: st.alerts, cfg: scoring.Default, size: size, now: time.Now, log: quiet}
+	st.h = &handler{store: st.store, models: st.models, alerts: st.alerts, cfg: scoring.Default, size: size, log: quiet}
 	return st
 }
 
@@ -193,7 +190,7 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 	st.record(t, s.acts)
 	t.Logf("recorded %d activities in %s", len(s.acts), time.Since(start))
 
-	fitted, err := st.h.handle(ctx, scheduledEvent("fit", fitAt))
+	fitted, err := st.h.handle(ctx, schedule.Payload(topology.FitSchedule, fitAt))
 	t.Logf("fitted in %s", time.Since(start))
 	require.NoError(t, err)
 	require.Equal(t, "fit", fitted.Mode)
@@ -211,14 +208,14 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 	require.Equal(t, 300, m.Purchase.N)
 
 	// A retry of the same fit changes nothing.
-	again, err := st.h.handle(ctx, scheduledEvent("fit", fitAt))
+	again, err := st.h.handle(ctx, schedule.Payload(topology.FitSchedule, fitAt))
 	require.NoError(t, err)
 	require.True(t, again.Fit.Replayed)
 	v, err := st.models.Version(ctx, modelName)
 	require.NoError(t, err)
 	require.Equal(t, 1, v)
 
-	sum, err := st.h.handle(ctx, scheduledEvent("score", scoreAt))
+	sum, err := st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt))
 	t.Logf("scored in %s", time.Since(start))
 	require.NoError(t, err)
 	require.Equal(t, "score", sum.Mode)
@@ -300,7 +297,7 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 
 	// An hour later: no alert again, and nothing decisive changed, so the only scores written are
 	// drifted ones whose daily hour this is.
-	sum, err = st.h.handle(ctx, scheduledEvent("score", scoreAt.Add(time.Hour)))
+	sum, err = st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt.Add(time.Hour)))
 	require.NoError(t, err)
 	require.Equal(t, int64(340), sum.Scored)
 	require.Zero(t, sum.AlertsSent)
@@ -317,7 +314,7 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 	// The alerted customer buys again: under the line, and the profile API shows the new score.
 	st.record(t, []profile.Activity{{Type: beacon.Track, UserID: alerted.UserID, At: scoreAt.Add(90 * time.Minute),
 		Event: "Order Completed", OrderID: "o-back", Revenue: 30}})
-	sum, err = st.h.handle(ctx, scheduledEvent("score", scoreAt.Add(2*time.Hour)))
+	sum, err = st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt.Add(2*time.Hour)))
 	require.NoError(t, err)
 	require.Zero(t, sum.AlertsSent)
 	back := st.profile(t, identity.UserID(alerted.UserID))
@@ -372,9 +369,9 @@ func TestAlertIsResentNotLostAfterACrash(t *testing.T) {
 	st.record(t, lapser("u-lapsed", scoreAt))
 	st.h.store = &failingSave{Store: st.store}
 
-	_, err := st.h.handle(ctx, scheduledEvent("score", scoreAt))
+	_, err := st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt))
 	require.ErrorContains(t, err, "connection reset")
-	sum, err := st.h.handle(ctx, scheduledEvent("score", scoreAt))
+	sum, err := st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt))
 	require.NoError(t, err)
 	require.Equal(t, int64(1), sum.AlertsSent)
 	require.Equal(t, 1, sum.ModelVersion, "the first run fitted models, there being none")
@@ -382,7 +379,7 @@ func TestAlertIsResentNotLostAfterACrash(t *testing.T) {
 	_, err = st.models.Load(ctx, modelName, &m)
 	require.NoError(t, err)
 	require.Contains(t, m.Notes, "no purchase models: 1 buyers in the sample, at least 200 needed")
-	sum, err = st.h.handle(ctx, scheduledEvent("score", scoreAt.Add(time.Hour)))
+	sum, err = st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt.Add(time.Hour)))
 	require.NoError(t, err)
 	require.Zero(t, sum.AlertsSent)
 
@@ -411,7 +408,7 @@ func (f *sameFunction) InvokeAsync(_ context.Context, payload []byte) error {
 	f.mu.Lock()
 	f.payloads = append(f.payloads, payload)
 	f.mu.Unlock()
-	h := &handler{store: f.st.store, models: f.st.models, alerts: f.st.alerts, cfg: f.st.h.cfg, size: f.st.h.size, now: time.Now, log: quiet}
+	h := &handler{store: f.st.store, models: f.st.models, alerts: f.st.alerts, cfg: f.st.h.cfg, size: f.st.h.size, log: quiet}
 	f.wg.Go(func() {
 		sum, err := h.handle(context.Background(), payload)
 		f.mu.Lock()
@@ -431,7 +428,7 @@ func TestFanOutScoresEveryProfileOnce(t *testing.T) {
 	st.h.parts = parts
 	st.h.size.PartSize = 15
 
-	sum, err := st.h.handle(ctx, scheduledEvent("score", scoreAt))
+	sum, err := st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt))
 	require.NoError(t, err)
 	require.Equal(t, 4, sum.Parts)
 	require.Zero(t, sum.Scored, "the planner scores nothing itself")
@@ -448,10 +445,7 @@ func TestFanOutScoresEveryProfileOnce(t *testing.T) {
 	for _, g := range s.guests {
 		require.Equal(t, scoreAt, st.profile(t, identity.AnonymousID(g)).Score.ScoredAt)
 	}
-	var p struct {
-		Part part      `json:"part"`
-		Time time.Time `json:"time"`
-	}
+	var p partEvent
 	require.NoError(t, json.Unmarshal(parts.payloads[0], &p))
 	require.Equal(t, 4, p.Part.Parts)
 	require.Equal(t, defaultSizing.Segments, p.Part.Segments)
@@ -494,7 +488,7 @@ func TestFitReadsABoundedSample(t *testing.T) {
 	}
 	require.Equal(t, ids(sample), ids(again))
 
-	fitted, err := st.h.handle(ctx, scheduledEvent("fit", fitAt))
+	fitted, err := st.h.handle(ctx, schedule.Payload(topology.FitSchedule, fitAt))
 	require.NoError(t, err)
 	require.Equal(t, 10, fitted.Fit.Sample.Buyers)
 	require.Contains(t, fitted.Fit.Notes, "no purchase models: 10 buyers in the sample, at least 200 needed")
@@ -553,20 +547,78 @@ func TestEventsChooseTheMode(t *testing.T) {
 	require.Equal(t, "score", sum.Mode)
 	require.Equal(t, time.Date(2025, 3, 15, 12, 0, 0, 0, time.UTC), sum.AsOf)
 
-	// The operator's "run now" names the schedule at the top.
-	sum, err = st.h.handle(ctx, json.RawMessage(`{"source":"dcrm.operator","schedule":"fit","time":"2025-03-16T06:00:00Z"}`))
+	// The operator's "run now" sends the same event, at the time it runs.
+	sum, err = st.h.handle(ctx, schedule.Payload(topology.FitSchedule, time.Date(2025, 3, 16, 6, 0, 0, 0, time.UTC)))
 	require.NoError(t, err)
 	require.Equal(t, "fit", sum.Mode)
 	require.Equal(t, 2, sum.ModelVersion)
+}
 
-	clock := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
-	st.h.now = func() time.Time { return clock }
-	for _, ev := range []string{`{}`, `null`, `"run now"`, `[1,2]`, `{"time":"not a time"}`} {
-		sum, err := st.h.handle(ctx, json.RawMessage(ev))
-		require.NoError(t, err, ev)
-		require.Equal(t, "score", sum.Mode, ev)
-		require.Equal(t, clock, sum.AsOf, ev)
+// Every schedule that runs score is one handle takes.
+func TestHandleTakesEveryScheduleOfScore(t *testing.T) {
+	t.Parallel()
+	var names []string
+	for _, sc := range topology.Default().Schedules {
+		if sc.Function == "score" {
+			names = append(names, sc.Name)
+		}
 	}
+	require.ElementsMatch(t, []string{topology.FitSchedule, topology.ScoreSchedule}, names)
+}
+
+// untouched fails every call and counts it: a handler built on it must not call anything.
+type untouched struct{ calls atomic.Int64 }
+
+var errUntouched = errors.New("not to be called")
+
+func (u *untouched) call() error { u.calls.Add(1); return errUntouched }
+func (u *untouched) ScanSegment(context.Context, int, int, func(context.Context, profile.Profile) (bool, error)) error {
+	return u.call()
+}
+func (u *untouched) CountProfiles(context.Context) (int64, error)           { return 0, u.call() }
+func (u *untouched) SaveScore(context.Context, string, profile.Score) error { return u.call() }
+func (u *untouched) Load(context.Context, string, any) (profilestore.ModelInfo, error) {
+	return profilestore.ModelInfo{}, u.call()
+}
+func (u *untouched) Save(context.Context, string, any, profilestore.ModelInfo) error { return u.call() }
+func (u *untouched) Version(context.Context, string) (int, error)                    { return 0, u.call() }
+func (u *untouched) Send(context.Context, message.Message) error                       { return u.call() }
+func (u *untouched) InvokeAsync(context.Context, []byte) error                       { return u.call() }
+func (u *untouched) SaveScoreWithAlert(context.Context, string, profile.Score, time.Time, time.Time) error {
+	return u.call()
+}
+
+// Input that is neither a run of fit or score nor a part of a run is refused with an error, and
+// nothing is read, written, sent or invoked: it is not taken for a score run.
+func TestHandleRefusesWhatIsNotItsInput(t *testing.T) {
+	t.Parallel()
+	u := &untouched{}
+	h := &handler{store: u, models: u, alerts: u, parts: u, cfg: scoring.Default, size: defaultSizing, log: quiet}
+	const at = `"2025-03-15T12:00:00Z"`
+	for _, tc := range []struct{ raw, why string }{
+		{`not json`, "not a scheduled run"},
+		{`null`, "not a scheduled run"},
+		{`"run now"`, "not a scheduled run"},
+		{`[1,2]`, "not a scheduled run"},
+		{`{}`, "no schedule"},
+		{`{"source":"dcrm.demo"}`, `unknown field "source"`},
+		{`{"time":` + at + `}`, "no schedule"},
+		{`{"schedule":"score"}`, "no time"},
+		{`{"schedule":"score","time":"not a time"}`, "not RFC 3339"},
+		{`{"schedule":"triggers","time":` + at + `}`, `schedule "triggers" is not one this function runs (fit, score)`},
+		{`{"version":"0","detail-type":"Scheduled Event","source":"aws.scheduler","time":` + at + `,"detail":{"schedule":"fit"}}`, `unknown field "detail"`},
+		{`{"part":null}`, "not a part of a run"},
+		{`{"part":{}}`, "not a part of a run"},
+		{`{"part":{"index":4,"parts":4,"segments":4,"asOf":` + at + `}}`, "not a part of a run"},
+		{`{"part":{"index":0,"parts":4,"segments":4}}`, "not a part of a run"},
+		{`{"part":{"index":0,"parts":4,"segments":4,"asOf":` + at + `},"time":` + at + `}`, `unknown field "time"`},
+		{`{"part":{"index":0,"parts":4,"segment":4,"asOf":` + at + `}}`, `unknown field "segment"`},
+	} {
+		_, err := h.handle(context.Background(), json.RawMessage(tc.raw))
+		require.ErrorContains(t, err, tc.why, tc.raw)
+		require.NotErrorIs(t, err, errUntouched, tc.raw)
+	}
+	require.Zero(t, u.calls.Load(), "nothing read, written, sent or invoked")
 }
 
 func TestSetupReadsTheEnvironment(t *testing.T) {

@@ -58,7 +58,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		store:  profilestore.New(db, profilestore.Tables{Profiles: env[topology.ProfileTable]}),
 		models: profilestore.NewModelStore(db, env[topology.ModelTable]),
 		alerts: messagequeue.New(sqs.NewFromConfig(awsCfg), env[topology.AlertQueue]),
-		cfg:    cfg, size: size, now: time.Now, log: log,
+		cfg:    cfg, size: size, log: log,
 	}
 	// Lambda names the function in its environment; outside Lambda every part is scored here.
 	if name := getenv("AWS_LAMBDA_FUNCTION_NAME"); name != "" {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/schedule"
 	"github.com/dcrm-project/dcrm/shared/trigger"
 )
 
@@ -88,7 +90,7 @@ func newStack(t *testing.T) *stack {
 	// Histories are kept for a century: the scenario's clock is in the past.
 	st.store = profilestore.New(e.Dynamo(), tables, profilestore.WithClock(st.clock.now),
 		profilestore.WithTouchpointTTL(100*365*day))
-	st.h = &handler{store: st.store, triggers: st.queue, now: st.clock.now, log: quiet}
+	st.h = &handler{store: st.store, triggers: st.queue, log: quiet}
 	return st
 }
 
@@ -148,11 +150,16 @@ func line(product string) func(*profile.Activity) {
 	}
 }
 
+// runAt is the event of a run of the triggers schedule at now.
+func runAt(now time.Time) json.RawMessage {
+	return schedule.Payload(topology.TriggersSchedule, now)
+}
+
 // run runs the schedule at now.
 func (st *stack) run(t *testing.T, now time.Time) summary {
 	t.Helper()
 	st.clock.set(now)
-	sum, err := st.h.handle(context.Background(), json.RawMessage(`{}`))
+	sum, err := st.h.handle(context.Background(), runAt(now))
 	require.NoError(t, err)
 	return sum
 }
@@ -328,7 +335,7 @@ func TestConcurrentRunsRecordOnce(t *testing.T) {
 	for i := range sums {
 		wg.Go(func() {
 			var err error
-			sums[i], err = st.h.handle(context.Background(), json.RawMessage(`{}`))
+			sums[i], err = st.h.handle(context.Background(), runAt(at(3*time.Hour)))
 			require.NoError(t, err)
 		})
 	}
@@ -370,7 +377,7 @@ func TestTriggerIsResentNotLostAfterACrash(t *testing.T) {
 	st.visitor("a-1", true).form(t, "Form Started", "quote", at(0))
 	st.h.store = &failingSave{Store: st.store}
 	st.clock.set(at(time.Hour))
-	sum, err := st.h.handle(context.Background(), json.RawMessage(`{}`))
+	sum, err := st.h.handle(context.Background(), runAt(at(time.Hour)))
 	require.ErrorContains(t, err, "connection reset")
 	require.Equal(t, int64(1), sum.Failed)
 	require.Equal(t, int64(1), st.run(t, at(time.Hour+5*time.Minute)).Sent)
@@ -418,12 +425,58 @@ func TestRunStopsBeforeItsDeadline(t *testing.T) {
 	st.clock.set(at(time.Hour))
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(margin/2))
 	defer cancel()
-	sum, err := st.h.handle(ctx, json.RawMessage(`{}`))
+	sum, err := st.h.handle(ctx, runAt(at(time.Hour)))
 	require.NoError(t, err)
 	require.True(t, sum.More)
 	require.Zero(t, sum.Read)
 	require.Equal(t, int64(1), st.run(t, at(time.Hour)).Sent)
 	st.drain(t, 1)
+}
+
+// untouched fails every call and counts it: a handler built on it must not call anything.
+type untouched struct{ calls atomic.Int64 }
+
+var errUntouched = errors.New("not to be called")
+
+func (u *untouched) DueProfiles(context.Context, time.Time, func(context.Context, string) error) error {
+	u.calls.Add(1)
+	return errUntouched
+}
+func (u *untouched) Fire(context.Context, string, time.Time, ...trigger.Trigger) (profilestore.Firing, error) {
+	u.calls.Add(1)
+	return profilestore.Firing{}, errUntouched
+}
+func (u *untouched) SaveFired(context.Context, profilestore.Firing) error {
+	u.calls.Add(1)
+	return errUntouched
+}
+func (u *untouched) Send(context.Context, message.Message) error { u.calls.Add(1); return errUntouched }
+
+// Input that is not a run of the triggers schedule is refused with an error, and nothing is read,
+// written or sent.
+func TestHandleRefusesWhatIsNotARunOfTriggers(t *testing.T) {
+	u := &untouched{}
+	h := &handler{store: u, triggers: u, log: quiet}
+	const when = `"2025-06-01T11:05:00Z"`
+	for _, tc := range []struct{ raw, why string }{
+		{`not json`, "not a scheduled run"},
+		{`null`, "not a scheduled run"},
+		{`[]`, "not a scheduled run"},
+		{`{}`, "no schedule"},
+		{`{"time":` + when + `}`, "no schedule"},
+		{`{"schedule":"triggers"}`, "no time"},
+		{`{"schedule":"triggers","time":"11:05"}`, "not RFC 3339"},
+		{`{"schedule":"score","time":` + when + `}`, `schedule "score" is not one this function runs (triggers)`},
+		{`{"schedule":"triggers","time":` + when + `,"source":"dcrm.operator"}`, `unknown field "source"`},
+		{`{"part":{"index":0,"parts":4,"segments":4,"asOf":` + when + `}}`, `unknown field "part"`},
+		{`{"version":"0","detail-type":"Scheduled Event","source":"aws.scheduler","time":` + when + `,"detail":{"schedule":"triggers"}}`, `unknown field "detail"`},
+	} {
+		sum, err := h.handle(context.Background(), json.RawMessage(tc.raw))
+		require.ErrorIs(t, err, schedule.ErrInvalid, tc.raw)
+		require.ErrorContains(t, err, tc.why, tc.raw)
+		require.Zero(t, sum, tc.raw)
+	}
+	require.Zero(t, u.calls.Load(), "nothing read, written or sent")
 }
 
 func TestSetupReadsTheEnvironment(t *testing.T) {

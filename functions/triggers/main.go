@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -45,7 +44,6 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		// The store's default trigger rules are stitch's too: both must index by the same rules.
 		store:    profilestore.New(dynamo.New(cfg), profilestore.Tables{Profiles: env[topology.ProfileTable]}),
 		triggers: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.TriggerQueue]),
-		now:      time.Now,
 		log:      log,
 	}, nil
 }
