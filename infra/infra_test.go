@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,10 +15,12 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/schedule"
 )
 
 // The app is synthesized once per test binary: starting jsii and synthesizing takes seconds.
@@ -622,14 +625,7 @@ func TestSchedulesRunTheirFunctionOnTheirRate(t *testing.T) {
 				continue
 			}
 			found = true
-			var event map[string]interface{}
-			if err := json.Unmarshal([]byte(fmt.Sprint(dig(p, "Target", "Input"))), &event); err != nil {
-				t.Errorf("schedule %s: input is not JSON: %v", sc.Name, err)
-				continue
-			}
-			if event["detail-type"] != "Scheduled Event" || dig(event, "detail", "schedule") != sc.Name {
-				t.Errorf("schedule %s: input %v is not a scheduled event for it", sc.Name, event)
-			}
+			checkScheduleInput(t, sc.Name, fmt.Sprint(dig(p, "Target", "Input")))
 			if dig(p, "Target", "RoleArn") == nil {
 				t.Errorf("schedule %s: no role", sc.Name)
 			}
@@ -650,13 +646,48 @@ func TestSchedulesRunTheirFunctionOnTheirRate(t *testing.T) {
 		p := r.props()
 		var event map[string]interface{}
 		_ = json.Unmarshal([]byte(fmt.Sprint(dig(p, "Target", "Input"))), &event)
-		if p["ScheduleExpression"] == "rate(1 day)" && dig(event, "detail", "schedule") == "fit" &&
+		if p["ScheduleExpression"] == "rate(1 day)" && event["schedule"] == topology.FitSchedule &&
 			synth.serviceJ.target(dig(p, "Target", "Arn")) == synth.functionID["score"] {
 			fit = true
 		}
 	}
 	if !fit {
 		t.Errorf("no daily fit schedule running score")
+	}
+}
+
+// checkScheduleInput holds a schedule's target input to what the functions read and to the sample
+// under events/scheduler: the same fields as the sample, the schedule's name, the time left to
+// Scheduler; filled in as Scheduler does, it is a run of the schedule.
+func checkScheduleInput(t *testing.T, name, input string) {
+	t.Helper()
+	placeholder := *awsscheduler.ContextAttribute_ScheduledTime()
+	var fields map[string]interface{}
+	if err := json.Unmarshal([]byte(input), &fields); err != nil {
+		t.Errorf("schedule %s: input is not JSON: %v", name, err)
+		return
+	}
+	sample, err := os.ReadFile(filepath.Join("..", "events", "scheduler", name+".json"))
+	if err != nil {
+		t.Errorf("schedule %s: no sample of its input: %v", name, err)
+		return
+	}
+	var sampleFields map[string]interface{}
+	if err := json.Unmarshal(sample, &sampleFields); err != nil {
+		t.Errorf("schedule %s: sample is not JSON: %v", name, err)
+	}
+	if got, want := slices.Sorted(maps.Keys(fields)), slices.Sorted(maps.Keys(sampleFields)); !slices.Equal(got, want) {
+		t.Errorf("schedule %s: input has the fields %v, its sample %v", name, got, want)
+	}
+	if fields["schedule"] != name || fields["time"] != placeholder {
+		t.Errorf("schedule %s: input %s does not name it with Scheduler's time %s", name, input, placeholder)
+	}
+	if _, err := schedule.Parse(sample, name); err != nil {
+		t.Errorf("schedule %s: sample: %v", name, err)
+	}
+	filled := strings.ReplaceAll(input, placeholder, "2025-03-15T12:00:00Z")
+	if e, err := schedule.Parse([]byte(filled), name); err != nil || e.Schedule != name {
+		t.Errorf("schedule %s: the input Scheduler delivers, %s, is not a run of it: %v", name, filled, err)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/schedule"
 )
 
 // serviceStack holds what can be replaced at will: the functions and everything that calls them.
@@ -217,7 +218,7 @@ func addStreamMapping(m topology.StreamMapping, fn awslambda.Function, state *st
 }
 
 // addSchedule runs fn on the schedule's rate through EventBridge Scheduler. The function receives
-// an event shaped like EventBridge's "Scheduled Event", filled in by Scheduler at each run.
+// a schedule.Event: the schedule's name, and the run's scheduled time, which Scheduler fills in.
 func addSchedule(stack awscdk.Stack, sc topology.Schedule, fn awslambda.Function) {
 	rate, err := rateExpression(sc.Every)
 	if err != nil {
@@ -231,26 +232,10 @@ func addSchedule(stack awscdk.Stack, sc topology.Schedule, fn awslambda.Function
 		Description: jsii.String(fmt.Sprintf("dcrm schedule %s: runs %s %s", sc.Name, sc.Function, rate)),
 		Schedule:    awsscheduler.ScheduleExpression_Expression(jsii.String(rate), nil),
 		Target: awsschedulertargets.NewLambdaInvoke(fn, &awsschedulertargets.ScheduleTargetBaseProps{
-			Input:       awsscheduler.ScheduleTargetInput_FromObject(scheduledEvent(sc.Name)),
+			Input:       awsscheduler.ScheduleTargetInput_FromObject(schedule.Input(sc.Name, *awsscheduler.ContextAttribute_ScheduledTime())),
 			MaxEventAge: awscdk.Duration_Seconds(jsii.Number(maxAge.Seconds())),
 		}),
 	})
-}
-
-// scheduledEvent is the payload a scheduled function receives.
-func scheduledEvent(schedule string) map[string]interface{} {
-	return map[string]interface{}{
-		"version":     "0",
-		"id":          *awsscheduler.ContextAttribute_ExecutionId(),
-		"detail-type": "Scheduled Event",
-		"source":      "aws.scheduler",
-		"time":        *awsscheduler.ContextAttribute_ScheduledTime(),
-		"resources":   []string{*awsscheduler.ContextAttribute_ScheduleArn()},
-		"detail": map[string]interface{}{
-			"schedule": schedule,
-			"attempt":  *awsscheduler.ContextAttribute_AttemptNumber(),
-		},
-	}
 }
 
 // addAlarms watches what would otherwise fail quietly: a stream mapping falling behind, records

@@ -8,8 +8,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/dcrm-project/dcrm/shared/alert"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/pii"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
@@ -17,9 +17,9 @@ import (
 // stage names this function in failed-event messages.
 const stage = "collect"
 
-// sender takes messages for the failed-events queue (alertqueue.Queue).
+// sender takes messages for the failed-events queue (messagequeue.Queue).
 type sender interface {
-	Send(ctx context.Context, m alert.Message) error
+	Send(ctx context.Context, m message.Message) error
 }
 
 // result is what an accepted call did: how many events went on the stream, and the events of a
@@ -74,7 +74,7 @@ func (h *handler) setAside(ctx context.Context, src source.Source, req events.AP
 		if !src.KeepRawPII {
 			raw = pii.Redact(raw) // the queue is read by people: it gets hashes, like the stream
 		}
-		f := alert.NewFailedEvent(stage, reason, raw, h.now())
+		f := message.NewFailedEvent(stage, reason, raw, h.now())
 		if err := h.failed.Send(ctx, f); err != nil {
 			h.log.LogAttrs(ctx, slog.LevelError, "refused event not set aside", slog.String("reason", reason), slog.String("error", err.Error()))
 		}

@@ -16,24 +16,24 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/alert"
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/message"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 )
 
 // fakeQueue keeps what is sent to the failed-events queue.
 type fakeQueue struct {
-	sent []alert.FailedEvent
+	sent []message.FailedEvent
 	err  error
 }
 
-func (f *fakeQueue) Send(_ context.Context, m alert.Message) error {
+func (f *fakeQueue) Send(_ context.Context, m message.Message) error {
 	if f.err != nil {
 		return f.err
 	}
-	f.sent = append(f.sent, m.(alert.FailedEvent))
+	f.sent = append(f.sent, m.(message.FailedEvent))
 	return nil
 }
 
@@ -169,8 +169,8 @@ func TestRefusedEventsReachTheFailedEventsQueue(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 200, resp.StatusCode, resp.Body)
 
-	q := alertqueue.New(e.SQSClient(), queue)
-	var got []alertqueue.Delivery
+	q := messagequeue.New(e.SQSClient(), queue)
+	var got []messagequeue.Delivery
 	require.Eventually(t, func() bool {
 		ds, err := q.Receive(ctx, 10, 0)
 		require.NoError(t, err)
@@ -178,8 +178,8 @@ func TestRefusedEventsReachTheFailedEventsQueue(t *testing.T) {
 		return len(got) >= 1
 	}, 10*time.Second, 50*time.Millisecond)
 	require.Len(t, got, 1)
-	assert.Equal(t, alert.TypeFailedEvent, got[0].Type)
-	var f alert.FailedEvent
+	assert.Equal(t, message.TypeFailedEvent, got[0].Type)
+	var f message.FailedEvent
 	require.NoError(t, json.Unmarshal(got[0].Body, &f))
 	assert.Equal(t, "collect", f.Stage)
 	assert.Contains(t, f.Reason, "batch[1] (messageId g-1): group needs a group id (groupId)")

@@ -16,10 +16,10 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
 	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 )
 
 func main() {
@@ -48,6 +48,6 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		now:    time.Now,
 		newID:  beacon.NewMessageID,
 		log:    log,
-		failed: alertqueue.New(sqs.NewFromConfig(cfg), env[topology.FailedQueue]),
+		failed: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.FailedQueue]),
 	}, nil
 }

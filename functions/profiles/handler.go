@@ -16,9 +16,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/dcrm-project/dcrm/shared/alert"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
@@ -39,7 +39,7 @@ type profileReader interface {
 }
 
 type sender interface {
-	Send(ctx context.Context, m alert.Message) error
+	Send(ctx context.Context, m message.Message) error
 }
 
 type handler struct {

@@ -15,11 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/source"
@@ -30,7 +30,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 type fixture struct {
 	h                  *handler
 	store              *profilestore.Store
-	updates            *alertqueue.Queue
+	updates            *messagequeue.Queue
 	apiKey, writeKey   string
 	live, merged, anon string // profile ids
 }
@@ -65,7 +65,7 @@ func newFixture(t *testing.T) fixture {
 	record("m3", beacon.Identify, "a-phone", "u-1", 6, nil)
 	f.anon = record("m4", beacon.Track, "a-other", "", 7, nil).ProfileID
 	f.store = store
-	f.updates = alertqueue.New(e.SQSClient(), localaws.NewQueue(t))
+	f.updates = messagequeue.New(e.SQSClient(), localaws.NewQueue(t))
 	f.h = &handler{keys: keys, profiles: store, updates: f.updates, now: func() time.Time { return now }, log: quiet}
 	return f
 }

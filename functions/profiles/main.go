@@ -16,8 +16,8 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
 	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
 
@@ -47,7 +47,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		profiles: profilestore.New(db, profilestore.Tables{
 			Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Touchpoints: env[topology.TouchpointTable],
 		}),
-		updates: alertqueue.New(sqs.NewFromConfig(cfg), env[topology.ProfileUpdateQueue]),
+		updates: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.ProfileUpdateQueue]),
 		now:     time.Now,
 		log:     log,
 	}, nil

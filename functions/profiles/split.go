@@ -12,7 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/dcrm-project/dcrm/shared/alert"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
@@ -50,7 +50,7 @@ func (h *handler) split(ctx context.Context, id, from string) (profilestore.Sepa
 		return profilestore.Separation{}, err
 	}
 	h.log.InfoContext(ctx, "profile split", slog.Any("separation", s))
-	if err := h.updates.Send(ctx, alert.NewProfileSplit(s.ProfileID, s.SplitID, s.Identifiers, s.Touchpoints, h.now())); err != nil {
+	if err := h.updates.Send(ctx, message.NewProfileSplit(s.ProfileID, s.SplitID, s.Identifiers, s.Touchpoints, h.now())); err != nil {
 		return profilestore.Separation{}, fmt.Errorf("publish split of %s from %s: %w", s.SplitID, s.ProfileID, err)
 	}
 	return s, nil

@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dcrm-project/dcrm/shared/alert"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
@@ -28,9 +28,9 @@ func post(path, body, auth string) events.APIGatewayV2HTTPRequest {
 }
 
 // recorder keeps what the handler publishes, for tests that check that nothing is.
-type recorder struct{ sent []alert.Message }
+type recorder struct{ sent []message.Message }
 
-func (r *recorder) Send(_ context.Context, m alert.Message) error {
+func (r *recorder) Send(_ context.Context, m message.Message) error {
 	r.sent = append(r.sent, m)
 	return nil
 }
@@ -91,9 +91,9 @@ func TestSplit(t *testing.T) {
 	status, body := call(t, f.h, post("/v1/profiles/"+f.live+"/split", `{"profileId": "`+f.merged+`"}`, auth))
 	require.Equal(t, http.StatusOK, status, body)
 	require.Equal(t, map[string]any{"profileId": f.live, "splitId": f.merged, "identifiers": 1.0, "touchpoints": 1.0}, body)
-	var m alert.ProfileSplit
-	require.NoError(t, json.Unmarshal(f.message(t, alert.TypeProfileSplit, "profile-split.v1.json"), &m))
-	require.Equal(t, alert.NewProfileSplit(f.live, f.merged, 1, 1, now), m)
+	var m message.ProfileSplit
+	require.NoError(t, json.Unmarshal(f.message(t, message.TypeProfileSplit), &m))
+	require.Equal(t, message.NewProfileSplit(f.live, f.merged, 1, 1, now), m)
 
 	status, body = call(t, f.h, get("/v1/profiles", map[string]string{"anonymousId": "a-phone"}, auth))
 	require.Equal(t, http.StatusOK, status)
@@ -109,8 +109,8 @@ func TestSplit(t *testing.T) {
 	status, body = call(t, f.h, post("/v1/profiles/"+f.live+"/split", `{"profileId": "`+f.merged+`"}`, auth))
 	require.Equal(t, http.StatusOK, status, body)
 	require.Equal(t, 0.0, body["touchpoints"])
-	var again alert.ProfileSplit
-	require.NoError(t, json.Unmarshal(f.message(t, alert.TypeProfileSplit, "profile-split.v1.json"), &again))
+	var again message.ProfileSplit
+	require.NoError(t, json.Unmarshal(f.message(t, message.TypeProfileSplit), &again))
 	require.Equal(t, m.MessageID, again.MessageID)
 	require.Zero(t, again.Touchpoints)
 }
@@ -191,9 +191,9 @@ func TestSplitPublishedOnRepeat(t *testing.T) {
 	f.h.updates = f.updates
 	status, body = call(t, f.h, post("/v1/profiles/"+f.live+"/split", `{"profileId": "`+f.merged+`"}`, auth))
 	require.Equal(t, http.StatusOK, status, body)
-	var m alert.ProfileSplit
-	require.NoError(t, json.Unmarshal(f.message(t, alert.TypeProfileSplit, "profile-split.v1.json"), &m))
-	require.Equal(t, alert.NewProfileSplit(f.live, f.merged, 0, 0, now).MessageID, m.MessageID)
+	var m message.ProfileSplit
+	require.NoError(t, json.Unmarshal(f.message(t, message.TypeProfileSplit), &m))
+	require.Equal(t, message.NewProfileSplit(f.live, f.merged, 0, 0, now).MessageID, m.MessageID)
 	require.Equal(t, f.merged, m.SplitID)
 }
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/dcrm-project/dcrm/shared/alert"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
@@ -23,7 +23,7 @@ func (h *handler) erase(ctx context.Context, id string) (profilestore.Erasure, e
 	if err != nil {
 		return profilestore.Erasure{}, err
 	}
-	if err := h.updates.Send(ctx, alert.NewProfileErased(p.ID, p.MergedFrom, h.now())); err != nil {
+	if err := h.updates.Send(ctx, message.NewProfileErased(p.ID, p.MergedFrom, h.now())); err != nil {
 		return profilestore.Erasure{}, fmt.Errorf("announce erasure of %s: %w", p.ID, err)
 	}
 	e, err := h.profiles.Erase(ctx, id)
@@ -47,7 +47,11 @@ func (h *handler) consent(ctx context.Context, id string, change map[string]prof
 	if err != nil {
 		return consentState{}, err
 	}
-	if err := h.updates.Send(ctx, alert.NewProfileConsent(live, state)); err != nil {
+	wire := make(map[string]message.Consent, len(state))
+	for purpose, c := range state {
+		wire[purpose] = message.Consent(c)
+	}
+	if err := h.updates.Send(ctx, message.NewProfileConsent(live, wire)); err != nil {
 		return consentState{}, fmt.Errorf("publish consent of %s: %w", live, err)
 	}
 	return consentState{ProfileID: live, Consent: state}, nil

@@ -6,16 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dcrm-project/dcrm/shared/alert"
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
+	"github.com/dcrm-project/dcrm/events/schemas"
+	"github.com/dcrm-project/dcrm/shared/message"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 )
 
 // now is the handler's clock in tests.
@@ -23,9 +22,9 @@ var now = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // message waits for the one next message on the profile-updates queue, checks its attributes and
 // its schema, and returns its body.
-func (f fixture) message(t *testing.T, typ, schemaFile string) []byte {
+func (f fixture) message(t *testing.T, typ string) []byte {
 	t.Helper()
-	var got []alertqueue.Delivery
+	var got []messagequeue.Delivery
 	require.Eventually(t, func() bool {
 		ds, err := f.updates.Receive(context.Background(), 10, 0)
 		require.NoError(t, err)
@@ -38,13 +37,7 @@ func (f fixture) message(t *testing.T, typ, schemaFile string) []byte {
 	require.Len(t, got, 1)
 	require.Equal(t, typ, got[0].Type)
 	require.Equal(t, 1, got[0].Version)
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", schemaFile))
-	require.NoError(t, err)
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(got[0].Body))
-	require.NoError(t, err)
-	require.NoError(t, schema.Validate(doc), "%s matches its schema: %s", typ, got[0].Body)
+	require.NoError(t, schemas.Validate(typ, 1, got[0].Body), "%s matches its schema: %s", typ, got[0].Body)
 	return got[0].Body
 }
 
@@ -62,9 +55,9 @@ func TestErasureIsAnnounced(t *testing.T) {
 	req.RouteKey, req.RequestContext.HTTP.Method = "DELETE /v1/profiles/{profileId}", http.MethodDelete
 	status, body := call(t, f.h, req)
 	require.Equal(t, http.StatusOK, status, body)
-	var m alert.ProfileErased
-	require.NoError(t, json.Unmarshal(f.message(t, alert.TypeProfileErased, "profile-erased.v1.json"), &m))
-	require.Equal(t, alert.NewProfileErased(f.live, []string{f.merged}, now), m)
+	var m message.ProfileErased
+	require.NoError(t, json.Unmarshal(f.message(t, message.TypeProfileErased), &m))
+	require.Equal(t, message.NewProfileErased(f.live, []string{f.merged}, now), m)
 
 	// When the queue is down nothing is erased unannounced: the caller gets a 503 and repeats.
 	g := newFixture(t)
@@ -79,7 +72,7 @@ func TestErasureIsAnnounced(t *testing.T) {
 
 type broken struct{}
 
-func (broken) Send(context.Context, alert.Message) error { return errors.New("queue down") }
+func (broken) Send(context.Context, message.Message) error { return errors.New("queue down") }
 
 func TestConsent(t *testing.T) {
 	f := newFixture(t)
@@ -92,8 +85,8 @@ func TestConsent(t *testing.T) {
 		"marketing": map[string]any{"granted": false, "at": "2025-02-02T10:00:00Z", "source": "banner"},
 	}
 	require.Equal(t, map[string]any{"profileId": f.live, "consent": want}, body)
-	var m alert.ProfileConsent
-	require.NoError(t, json.Unmarshal(f.message(t, alert.TypeProfileConsent, "profile-consent.v1.json"), &m))
+	var m message.ProfileConsent
+	require.NoError(t, json.Unmarshal(f.message(t, message.TypeProfileConsent), &m))
 	require.Equal(t, f.live, m.ProfileID)
 	require.True(t, m.Consent["analytics"].Granted)
 
@@ -101,14 +94,14 @@ func TestConsent(t *testing.T) {
 	status, body = call(t, f.h, put("/v1/profiles/"+f.live+"/consent", `{"marketing": true, "at": "2025-01-01T00:00:00Z"}`, auth))
 	require.Equal(t, http.StatusOK, status, body)
 	require.Equal(t, want, body["consent"])
-	again := f.message(t, alert.TypeProfileConsent, "profile-consent.v1.json")
-	var m2 alert.ProfileConsent
+	again := f.message(t, message.TypeProfileConsent)
+	var m2 message.ProfileConsent
 	require.NoError(t, json.Unmarshal(again, &m2))
 	require.Equal(t, m.MessageID, m2.MessageID, "the same state has the same messageId")
 
 	status, body = call(t, f.h, put("/v1/profiles/"+f.live+"/consent", `{"marketing": true, "source": "crm"}`, auth))
 	require.Equal(t, http.StatusOK, status, body)
-	f.message(t, alert.TypeProfileConsent, "profile-consent.v1.json")
+	f.message(t, message.TypeProfileConsent)
 	status, body = call(t, f.h, get("/v1/profiles/"+f.live, nil, auth))
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, map[string]any{"granted": true, "at": "2025-03-01T12:00:00Z", "source": "crm"},

@@ -21,10 +21,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/alert"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/scoring"
@@ -300,7 +300,7 @@ func TestMain(m *testing.M) {
 // discard takes the alerts a benchmark raises.
 type discard struct{}
 
-func (discard) Send(context.Context, alert.Message) error { return nil }
+func (discard) Send(context.Context, message.Message) error { return nil }
 
 // BenchmarkScoreEndToEnd scores profiles stored in DynamoDB Local: scan, score and save, as an
 // invocation does (Segments scan segments, Workers workers). "written" saves every score (each
@@ -320,7 +320,7 @@ func BenchmarkScoreEndToEnd(b *testing.B) {
 	ctx, n := context.Background(), bt.n
 	sizesOnce.Do(func() { b.Logf("%d profiles; %s", n, itemSizes(b, bt.db, bt.profiles)) })
 
-	h := &handler{store: bt.store, alerts: discard{}, cfg: scoring.Default, size: defaultSizing, now: time.Now, log: quiet}
+	h := &handler{store: bt.store, alerts: discard{}, cfg: scoring.Default, size: defaultSizing, log: quiet}
 	segs := make([]int, h.size.Segments)
 	for i := range segs {
 		segs[i] = i

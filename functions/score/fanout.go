@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,6 +26,32 @@ import (
 // maxParts bounds a run's invocations: 1,000 parts of 4 segments stay far below DynamoDB's
 // 1,000,000 scan segments, and 1,000 concurrent invocations is the default account concurrency.
 const maxParts = 1000
+
+// partEvent is what the planner of a run sends each part it does not score itself:
+// {"part": {"index": 0, "parts": 4, "segments": 4, "asOf": "2025-03-15T12:00:00Z"}}.
+type partEvent struct {
+	Part part `json:"part"`
+}
+
+// readPart reads a part of a run. ok is false when raw is no part (no "part" field at the top), so
+// the caller reads it as a scheduled run; a field partEvent does not have is an error. scorePart
+// checks that the part is one of a run.
+func readPart(raw []byte) (p part, ok bool, err error) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return part{}, false, nil
+	}
+	if _, ok := fields["part"]; !ok {
+		return part{}, false, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var e partEvent
+	if err := dec.Decode(&e); err != nil {
+		return part{}, true, fmt.Errorf("read part: %w", err)
+	}
+	return e.Part, true, nil
+}
 
 // part is one invocation's share of a run.
 type part struct {
@@ -106,7 +133,7 @@ func (h *handler) run(ctx context.Context, asOf time.Time) (summary, error) {
 		return sum, nil
 	}
 	for _, p := range parts {
-		payload, err := json.Marshal(map[string]any{"part": p, "time": asOf})
+		payload, err := json.Marshal(partEvent{Part: p})
 		if err != nil {
 			return sum, fmt.Errorf("encode part %d: %w", p.Index, err)
 		}

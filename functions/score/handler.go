@@ -10,9 +10,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dcrm-project/dcrm/shared/alert"
+	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/schedule"
 	"github.com/dcrm-project/dcrm/shared/scoring"
 )
 
@@ -33,7 +35,7 @@ type modelStore interface {
 }
 
 type sender interface {
-	Send(ctx context.Context, m alert.Message) error
+	Send(ctx context.Context, m message.Message) error
 }
 
 // invoker starts another invocation of this function with the payload, without waiting for it.
@@ -60,23 +62,10 @@ type handler struct {
 	parts  invoker
 	cfg    scoring.Config
 	size   sizing
-	now    func() time.Time
 	log    *slog.Logger
 
 	mu     sync.Mutex
 	cached *scoring.Models // the models this container last loaded
-}
-
-// event is what the function is invoked with: a scheduler event (its detail names the schedule),
-// the operator's "run now" ({"schedule": "fit", "time": ...}), a part of a run sent by the run's
-// planner, or anything else (a score run now).
-type event struct {
-	Time     time.Time `json:"time"`
-	Schedule string    `json:"schedule"`
-	Detail   struct {
-		Schedule string `json:"schedule"`
-	} `json:"detail"`
-	Part *part `json:"part"`
 }
 
 // summary is what an invocation returns.
@@ -94,25 +83,25 @@ type summary struct {
 	FirstFit     *fitSummary `json:"firstFit,omitempty"` // a run that had to fit first, there being no models
 }
 
-// handle reads the event and runs what it asks for. Scores are computed as of the event's "time"
-// when it has one (as EventBridge Scheduler events do), so a retried invocation of the same
-// schedule computes the same figures.
+// handle runs what the event asks for: a run of the fit or score schedule (schedule.Event), or a
+// part of a score run that the run's planner sent (partEvent). Anything else is refused with an
+// error and runs nothing: input nobody meant for this function must not start a run. Scores are
+// computed as of the run's time, so a retried invocation computes the same figures.
 func (h *handler) handle(ctx context.Context, raw json.RawMessage) (summary, error) {
-	var e event
-	if json.Unmarshal(raw, &e) != nil {
-		e = event{}
+	if p, ok, err := readPart(raw); ok {
+		if err != nil {
+			return summary{Mode: "part"}, err
+		}
+		return h.scorePart(ctx, p)
 	}
-	asOf := e.Time.UTC()
-	if e.Time.IsZero() {
-		asOf = h.now().UTC()
+	run, err := schedule.Parse(raw, topology.FitSchedule, topology.ScoreSchedule)
+	if err != nil {
+		return summary{}, fmt.Errorf("read event: %w", err)
 	}
-	switch {
-	case e.Part != nil:
-		return h.scorePart(ctx, *e.Part)
-	case e.Schedule == "fit" || e.Detail.Schedule == "fit":
-		return h.fit(ctx, asOf)
+	if run.Schedule == topology.FitSchedule {
+		return h.fit(ctx, run.Time)
 	}
-	return h.run(ctx, asOf)
+	return h.run(ctx, run.Time)
 }
 
 // modelsNow returns the current models, loading them when their version changed since this
@@ -181,7 +170,7 @@ func (h *handler) scoreOne(ctx context.Context, p profile.Profile, m *scoring.Mo
 		}
 		return err
 	}
-	if err := h.alerts.Send(ctx, alert.NewLapse(p, sc, *crossed, p.LapseAlertedAt)); err != nil {
+	if err := h.alerts.Send(ctx, crossed.Message(p, sc, p.LapseAlertedAt)); err != nil {
 		return fmt.Errorf("alert lapse of %s: %w", p.ID, err)
 	}
 	c.sent.Add(1)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,21 +15,24 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/alert"
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/message"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/rfm"
+	"github.com/dcrm-project/dcrm/shared/schedule"
 	"github.com/dcrm-project/dcrm/shared/scoring"
 )
 
@@ -43,11 +45,6 @@ var (
 	scoreAt        = time.Date(1997, 10, 1, 12, 0, 0, 0, time.UTC)
 )
 
-func scheduledEvent(schedule string, at time.Time) json.RawMessage {
-	return json.RawMessage(fmt.Sprintf(`{"version":"0","detail-type":"Scheduled Event","source":"aws.scheduler","time":%q,"detail":{"schedule":%q,"attempt":"1"}}`,
-		at.Format(time.RFC3339), schedule))
-}
-
 func golden(t *testing.T, name string) json.RawMessage {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "..", "events", "scheduler", name))
@@ -59,7 +56,7 @@ type stack struct {
 	h      *handler
 	store  *profilestore.Store
 	models *profilestore.ModelStore
-	alerts *alertqueue.Queue
+	alerts *messagequeue.Queue
 	env    map[string]string // the function's environment for these resources
 	n      int
 }
@@ -72,13 +69,13 @@ func newStack(t *testing.T) *stack {
 	st := &stack{
 		store:  profilestore.New(e.Dynamo(), tables),
 		models: profilestore.NewModelStore(e.Dynamo(), models),
-		alerts: alertqueue.New(e.SQSClient(), queue),
+		alerts: messagequeue.New(e.SQSClient(), queue),
 	}
 	top := topology.Default()
 	st.env = map[string]string{top.EnvVar(topology.ProfileTable): profiles, top.EnvVar(topology.ModelTable): models, top.EnvVar(topology.AlertQueue): queue}
 	size := defaultSizing
 	size.FitSample = 100_000 // the whole population
-	st.h = &handler{store: st.store, models: st.models, alerts: st.alerts, cfg: scoring.Default, size: size, now: time.Now, log: quiet}
+	st.h = &handler{store: st.store, models: st.models, alerts: st.alerts, cfg: scoring.Default, size: size, log: quiet}
 	return st
 }
 
@@ -109,10 +106,10 @@ func (st *stack) profile(t *testing.T, id identity.ID) profile.Profile {
 
 // drain receives every alert on the queue; it waits until at least want have arrived, then makes
 // sure no more come.
-func (st *stack) drain(t *testing.T, want int) []alertqueue.Delivery {
+func (st *stack) drain(t *testing.T, want int) []messagequeue.Delivery {
 	t.Helper()
 	ctx := context.Background()
-	var got []alertqueue.Delivery
+	var got []messagequeue.Delivery
 	receive := func(wait time.Duration) {
 		ds, err := st.alerts.Receive(ctx, 10, wait)
 		require.NoError(t, err)
@@ -193,7 +190,7 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 	st.record(t, s.acts)
 	t.Logf("recorded %d activities in %s", len(s.acts), time.Since(start))
 
-	fitted, err := st.h.handle(ctx, scheduledEvent("fit", fitAt))
+	fitted, err := st.h.handle(ctx, schedule.Payload(topology.FitSchedule, fitAt))
 	t.Logf("fitted in %s", time.Since(start))
 	require.NoError(t, err)
 	require.Equal(t, "fit", fitted.Mode)
@@ -211,14 +208,14 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 	require.Equal(t, 300, m.Purchase.N)
 
 	// A retry of the same fit changes nothing.
-	again, err := st.h.handle(ctx, scheduledEvent("fit", fitAt))
+	again, err := st.h.handle(ctx, schedule.Payload(topology.FitSchedule, fitAt))
 	require.NoError(t, err)
 	require.True(t, again.Fit.Replayed)
 	v, err := st.models.Version(ctx, modelName)
 	require.NoError(t, err)
 	require.Equal(t, 1, v)
 
-	sum, err := st.h.handle(ctx, scheduledEvent("score", scoreAt))
+	sum, err := st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt))
 	t.Logf("scored in %s", time.Since(start))
 	require.NoError(t, err)
 	require.Equal(t, "score", sum.Mode)
@@ -274,19 +271,13 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 	}
 
 	// The alerts: one per crossing, version 2, valid against their schema, figures as scored.
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", "alert-lapse.v2.json"))
-	require.NoError(t, err)
 	ids := map[string]bool{}
-	var mine alert.Lapse
+	var mine message.Lapse
 	for _, d := range st.drain(t, above) {
-		require.Equal(t, alert.TypeLapse, d.Type)
+		require.Equal(t, message.TypeLapse, d.Type)
 		require.Equal(t, 2, d.Version)
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(d.Body))
-		require.NoError(t, err)
-		require.NoError(t, schema.Validate(doc), "the alert as sent matches its schema")
-		var l alert.Lapse
+		require.NoError(t, schemas.Validate(d.Type, d.Version, d.Body), "the alert as sent matches its schema")
+		var l message.Lapse
 		require.NoError(t, json.Unmarshal(d.Body, &l))
 		require.False(t, ids[l.AlertID], "one alert per crossing")
 		ids[l.AlertID] = true
@@ -295,9 +286,9 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 		}
 	}
 	sc := alerted.Score
-	require.Equal(t, alert.Lapse{
-		Type: "lapse", Version: 2, AlertID: alert.LapseID(alerted.ID, time.Time{}), ProfileID: alerted.ID, UserID: alerted.UserID,
-		AnonymousIDs: []string{}, LastSeen: alerted.LastSeen, InactiveDays: scoring.DaysSince(alerted.LastSeen, scoreAt),
+	require.Equal(t, message.Lapse{
+		Type: "lapse", Version: 2, AlertID: message.LapseID(alerted.ID, time.Time{}), ProfileID: alerted.ID, UserID: alerted.UserID,
+		AnonymousIDs: []string{}, LastSeen: alerted.LastSeen, InactiveDays: calendar.DaysSince(alerted.LastSeen, scoreAt),
 		Risk: sc.Lapse.Risk, PAlive: sc.Value.PAlive, Activity: sc.Lapse.Activity, RecentVisits: sc.Lapse.RecentVisits,
 		ExpectedVisits: sc.Lapse.ExpectedVisits, Value: sc.Value.CLV, CLV: &sc.Value.CLV, Revenue: alerted.Revenue,
 		Segment: sc.RFM.Segment, Reason: mine.Reason, RaisedAt: scoreAt,
@@ -306,7 +297,7 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 
 	// An hour later: no alert again, and nothing decisive changed, so the only scores written are
 	// drifted ones whose daily hour this is.
-	sum, err = st.h.handle(ctx, scheduledEvent("score", scoreAt.Add(time.Hour)))
+	sum, err = st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt.Add(time.Hour)))
 	require.NoError(t, err)
 	require.Equal(t, int64(340), sum.Scored)
 	require.Zero(t, sum.AlertsSent)
@@ -323,7 +314,7 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 	// The alerted customer buys again: under the line, and the profile API shows the new score.
 	st.record(t, []profile.Activity{{Type: beacon.Track, UserID: alerted.UserID, At: scoreAt.Add(90 * time.Minute),
 		Event: "Order Completed", OrderID: "o-back", Revenue: 30}})
-	sum, err = st.h.handle(ctx, scheduledEvent("score", scoreAt.Add(2*time.Hour)))
+	sum, err = st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt.Add(2*time.Hour)))
 	require.NoError(t, err)
 	require.Zero(t, sum.AlertsSent)
 	back := st.profile(t, identity.UserID(alerted.UserID))
@@ -378,9 +369,9 @@ func TestAlertIsResentNotLostAfterACrash(t *testing.T) {
 	st.record(t, lapser("u-lapsed", scoreAt))
 	st.h.store = &failingSave{Store: st.store}
 
-	_, err := st.h.handle(ctx, scheduledEvent("score", scoreAt))
+	_, err := st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt))
 	require.ErrorContains(t, err, "connection reset")
-	sum, err := st.h.handle(ctx, scheduledEvent("score", scoreAt))
+	sum, err := st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt))
 	require.NoError(t, err)
 	require.Equal(t, int64(1), sum.AlertsSent)
 	require.Equal(t, 1, sum.ModelVersion, "the first run fitted models, there being none")
@@ -388,12 +379,12 @@ func TestAlertIsResentNotLostAfterACrash(t *testing.T) {
 	_, err = st.models.Load(ctx, modelName, &m)
 	require.NoError(t, err)
 	require.Contains(t, m.Notes, "no purchase models: 1 buyers in the sample, at least 200 needed")
-	sum, err = st.h.handle(ctx, scheduledEvent("score", scoreAt.Add(time.Hour)))
+	sum, err = st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt.Add(time.Hour)))
 	require.NoError(t, err)
 	require.Zero(t, sum.AlertsSent)
 
 	got := st.drain(t, 2)
-	var first, second alert.Lapse
+	var first, second message.Lapse
 	require.NoError(t, json.Unmarshal(got[0].Body, &first))
 	require.NoError(t, json.Unmarshal(got[1].Body, &second))
 	require.Equal(t, first.AlertID, second.AlertID, "a re-sent alert carries the same alertId")
@@ -417,7 +408,7 @@ func (f *sameFunction) InvokeAsync(_ context.Context, payload []byte) error {
 	f.mu.Lock()
 	f.payloads = append(f.payloads, payload)
 	f.mu.Unlock()
-	h := &handler{store: f.st.store, models: f.st.models, alerts: f.st.alerts, cfg: f.st.h.cfg, size: f.st.h.size, now: time.Now, log: quiet}
+	h := &handler{store: f.st.store, models: f.st.models, alerts: f.st.alerts, cfg: f.st.h.cfg, size: f.st.h.size, log: quiet}
 	f.wg.Go(func() {
 		sum, err := h.handle(context.Background(), payload)
 		f.mu.Lock()
@@ -437,7 +428,7 @@ func TestFanOutScoresEveryProfileOnce(t *testing.T) {
 	st.h.parts = parts
 	st.h.size.PartSize = 15
 
-	sum, err := st.h.handle(ctx, scheduledEvent("score", scoreAt))
+	sum, err := st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt))
 	require.NoError(t, err)
 	require.Equal(t, 4, sum.Parts)
 	require.Zero(t, sum.Scored, "the planner scores nothing itself")
@@ -454,10 +445,7 @@ func TestFanOutScoresEveryProfileOnce(t *testing.T) {
 	for _, g := range s.guests {
 		require.Equal(t, scoreAt, st.profile(t, identity.AnonymousID(g)).Score.ScoredAt)
 	}
-	var p struct {
-		Part part      `json:"part"`
-		Time time.Time `json:"time"`
-	}
+	var p partEvent
 	require.NoError(t, json.Unmarshal(parts.payloads[0], &p))
 	require.Equal(t, 4, p.Part.Parts)
 	require.Equal(t, defaultSizing.Segments, p.Part.Segments)
@@ -500,7 +488,7 @@ func TestFitReadsABoundedSample(t *testing.T) {
 	}
 	require.Equal(t, ids(sample), ids(again))
 
-	fitted, err := st.h.handle(ctx, scheduledEvent("fit", fitAt))
+	fitted, err := st.h.handle(ctx, schedule.Payload(topology.FitSchedule, fitAt))
 	require.NoError(t, err)
 	require.Equal(t, 10, fitted.Fit.Sample.Buyers)
 	require.Contains(t, fitted.Fit.Notes, "no purchase models: 10 buyers in the sample, at least 200 needed")
@@ -559,20 +547,78 @@ func TestEventsChooseTheMode(t *testing.T) {
 	require.Equal(t, "score", sum.Mode)
 	require.Equal(t, time.Date(2025, 3, 15, 12, 0, 0, 0, time.UTC), sum.AsOf)
 
-	// The operator's "run now" names the schedule at the top.
-	sum, err = st.h.handle(ctx, json.RawMessage(`{"source":"dcrm.operator","schedule":"fit","time":"2025-03-16T06:00:00Z"}`))
+	// The operator's "run now" sends the same event, at the time it runs.
+	sum, err = st.h.handle(ctx, schedule.Payload(topology.FitSchedule, time.Date(2025, 3, 16, 6, 0, 0, 0, time.UTC)))
 	require.NoError(t, err)
 	require.Equal(t, "fit", sum.Mode)
 	require.Equal(t, 2, sum.ModelVersion)
+}
 
-	clock := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
-	st.h.now = func() time.Time { return clock }
-	for _, ev := range []string{`{}`, `null`, `"run now"`, `[1,2]`, `{"time":"not a time"}`} {
-		sum, err := st.h.handle(ctx, json.RawMessage(ev))
-		require.NoError(t, err, ev)
-		require.Equal(t, "score", sum.Mode, ev)
-		require.Equal(t, clock, sum.AsOf, ev)
+// Every schedule that runs score is one handle takes.
+func TestHandleTakesEveryScheduleOfScore(t *testing.T) {
+	t.Parallel()
+	var names []string
+	for _, sc := range topology.Default().Schedules {
+		if sc.Function == "score" {
+			names = append(names, sc.Name)
+		}
 	}
+	require.ElementsMatch(t, []string{topology.FitSchedule, topology.ScoreSchedule}, names)
+}
+
+// untouched fails every call and counts it: a handler built on it must not call anything.
+type untouched struct{ calls atomic.Int64 }
+
+var errUntouched = errors.New("not to be called")
+
+func (u *untouched) call() error { u.calls.Add(1); return errUntouched }
+func (u *untouched) ScanSegment(context.Context, int, int, func(context.Context, profile.Profile) (bool, error)) error {
+	return u.call()
+}
+func (u *untouched) CountProfiles(context.Context) (int64, error)           { return 0, u.call() }
+func (u *untouched) SaveScore(context.Context, string, profile.Score) error { return u.call() }
+func (u *untouched) Load(context.Context, string, any) (profilestore.ModelInfo, error) {
+	return profilestore.ModelInfo{}, u.call()
+}
+func (u *untouched) Save(context.Context, string, any, profilestore.ModelInfo) error { return u.call() }
+func (u *untouched) Version(context.Context, string) (int, error)                    { return 0, u.call() }
+func (u *untouched) Send(context.Context, message.Message) error                       { return u.call() }
+func (u *untouched) InvokeAsync(context.Context, []byte) error                       { return u.call() }
+func (u *untouched) SaveScoreWithAlert(context.Context, string, profile.Score, time.Time, time.Time) error {
+	return u.call()
+}
+
+// Input that is neither a run of fit or score nor a part of a run is refused with an error, and
+// nothing is read, written, sent or invoked: it is not taken for a score run.
+func TestHandleRefusesWhatIsNotItsInput(t *testing.T) {
+	t.Parallel()
+	u := &untouched{}
+	h := &handler{store: u, models: u, alerts: u, parts: u, cfg: scoring.Default, size: defaultSizing, log: quiet}
+	const at = `"2025-03-15T12:00:00Z"`
+	for _, tc := range []struct{ raw, why string }{
+		{`not json`, "not a scheduled run"},
+		{`null`, "not a scheduled run"},
+		{`"run now"`, "not a scheduled run"},
+		{`[1,2]`, "not a scheduled run"},
+		{`{}`, "no schedule"},
+		{`{"source":"dcrm.demo"}`, `unknown field "source"`},
+		{`{"time":` + at + `}`, "no schedule"},
+		{`{"schedule":"score"}`, "no time"},
+		{`{"schedule":"score","time":"not a time"}`, "not RFC 3339"},
+		{`{"schedule":"triggers","time":` + at + `}`, `schedule "triggers" is not one this function runs (fit, score)`},
+		{`{"version":"0","detail-type":"Scheduled Event","source":"aws.scheduler","time":` + at + `,"detail":{"schedule":"fit"}}`, `unknown field "detail"`},
+		{`{"part":null}`, "not a part of a run"},
+		{`{"part":{}}`, "not a part of a run"},
+		{`{"part":{"index":4,"parts":4,"segments":4,"asOf":` + at + `}}`, "not a part of a run"},
+		{`{"part":{"index":0,"parts":4,"segments":4}}`, "not a part of a run"},
+		{`{"part":{"index":0,"parts":4,"segments":4,"asOf":` + at + `},"time":` + at + `}`, `unknown field "time"`},
+		{`{"part":{"index":0,"parts":4,"segment":4,"asOf":` + at + `}}`, `unknown field "segment"`},
+	} {
+		_, err := h.handle(context.Background(), json.RawMessage(tc.raw))
+		require.ErrorContains(t, err, tc.why, tc.raw)
+		require.NotErrorIs(t, err, errUntouched, tc.raw)
+	}
+	require.Zero(t, u.calls.Load(), "nothing read, written, sent or invoked")
 }
 
 func TestSetupReadsTheEnvironment(t *testing.T) {

@@ -24,7 +24,7 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/scoring"
 )
@@ -57,8 +57,8 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	h := &handler{
 		store:  profilestore.New(db, profilestore.Tables{Profiles: env[topology.ProfileTable]}),
 		models: profilestore.NewModelStore(db, env[topology.ModelTable]),
-		alerts: alertqueue.New(sqs.NewFromConfig(awsCfg), env[topology.AlertQueue]),
-		cfg:    cfg, size: size, now: time.Now, log: log,
+		alerts: messagequeue.New(sqs.NewFromConfig(awsCfg), env[topology.AlertQueue]),
+		cfg:    cfg, size: size, log: log,
 	}
 	// Lambda names the function in its environment; outside Lambda every part is scored here.
 	if name := getenv("AWS_LAMBDA_FUNCTION_NAME"); name != "" {

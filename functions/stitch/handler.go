@@ -11,9 +11,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/dcrm-project/dcrm/shared/alert"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
@@ -30,7 +30,7 @@ type recorder interface {
 }
 
 type sender interface {
-	Send(ctx context.Context, m alert.Message) error
+	Send(ctx context.Context, m message.Message) error
 }
 
 type handler struct {
@@ -169,7 +169,7 @@ func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord
 // reject sends an event of record r that can never be recorded (data: the event, or the whole
 // record when it cannot be read) to the failed-events queue.
 func (h *handler) reject(ctx context.Context, r events.KinesisEventRecord, t *tally, reason string, data []byte) error {
-	f := alert.NewFailedEvent(stage, reason, data, h.now())
+	f := message.NewFailedEvent(stage, reason, data, h.now())
 	f.EventID, f.SequenceNumber, f.PartitionKey = r.EventID, r.Kinesis.SequenceNumber, r.Kinesis.PartitionKey
 	if err := h.failed.Send(ctx, f); err != nil {
 		return fmt.Errorf("set aside failed record: %w", err)
@@ -188,7 +188,7 @@ func dropJunk(a *profile.Activity) (string, bool) {
 	for _, f := range []struct {
 		name  string
 		value *string
-	}{{"anonymousId", &a.AnonymousID}, {"userId", &a.UserID}, {"previousId", &a.PreviousID}} {
+	}{{string(identity.Anonymous), &a.AnonymousID}, {string(identity.User), &a.UserID}, {"previousId", &a.PreviousID}} {
 		if *f.value == "" {
 			continue
 		}

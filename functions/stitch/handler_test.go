@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -21,15 +20,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/alert"
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/message"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
@@ -70,8 +69,8 @@ type stack struct {
 	h       *handler
 	store   *profilestore.Store
 	tables  profilestore.Tables
-	failed  *alertqueue.Queue
-	updates *alertqueue.Queue
+	failed  *messagequeue.Queue
+	updates *messagequeue.Queue
 	raw     *dynamodb.Client
 	clock   *time.Time
 }
@@ -91,8 +90,8 @@ func newStack(t *testing.T) *stack {
 	// expiring the ledger and the history during the test.
 	st.store = profilestore.New(e.Dynamo(), tables, profilestore.WithClock(now),
 		profilestore.WithTouchpointTTL(100*365*24*time.Hour))
-	st.failed = alertqueue.New(e.SQSClient(), localaws.NewQueue(t))
-	st.updates = alertqueue.New(e.SQSClient(), localaws.NewQueue(t))
+	st.failed = messagequeue.New(e.SQSClient(), localaws.NewQueue(t))
+	st.updates = messagequeue.New(e.SQSClient(), localaws.NewQueue(t))
 	st.h = &handler{store: st.store, failed: st.failed, updates: st.updates, now: now, log: quiet}
 	return st
 }
@@ -121,15 +120,15 @@ func (st *stack) items(t *testing.T, name string) []map[string]types.AttributeVa
 	return items
 }
 
-func (st *stack) failedMessages(t *testing.T, n int) []alert.FailedEvent {
+func (st *stack) failedMessages(t *testing.T, n int) []message.FailedEvent {
 	t.Helper()
-	var got []alert.FailedEvent
+	var got []message.FailedEvent
 	require.Eventually(t, func() bool {
 		ds, err := st.failed.Receive(context.Background(), 10, 0)
 		require.NoError(t, err)
 		for _, d := range ds {
-			require.Equal(t, alert.TypeFailedEvent, d.Type)
-			var f alert.FailedEvent
+			require.Equal(t, message.TypeFailedEvent, d.Type)
+			var f message.FailedEvent
 			require.NoError(t, json.Unmarshal(d.Body, &f))
 			got = append(got, f)
 			require.NoError(t, st.failed.Delete(context.Background(), d))
@@ -216,12 +215,6 @@ func TestPoisonRecordsAreSetAsideWithAReason(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 7, p.Counts.Events, "every good record is recorded")
 
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	c.AssertContent()
-	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", "failed-event.v1.json"))
-	require.NoError(t, err)
-
 	got := st.failedMessages(t, 3)
 	reasons := []string{"record is not a beacon event", "invalid event: neither anonymousId nor userId", `invalid event: unsupported type "merge"`}
 	for i, f := range got {
@@ -232,9 +225,7 @@ func TestPoisonRecordsAreSetAsideWithAReason(t *testing.T) {
 		require.Equal(t, *st.clock, f.FailedAt)
 		body, err := json.Marshal(f)
 		require.NoError(t, err)
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
-		require.NoError(t, err)
-		require.NoError(t, schema.Validate(doc))
+		require.NoError(t, schemas.Validate(message.TypeFailedEvent, message.FailedEventVersion, body))
 	}
 }
 
@@ -364,7 +355,7 @@ func (f *fakeStore) RecordAll(_ context.Context, in []profilestore.Input) []prof
 
 type fakeQueue struct{ err error }
 
-func (f fakeQueue) Send(context.Context, alert.Message) error { return f.err }
+func (f fakeQueue) Send(context.Context, message.Message) error { return f.err }
 
 func TestTransientErrorStopsTheBatchAtTheFailingRecord(t *testing.T) {
 	batch := goldenBatch(t)

@@ -15,7 +15,7 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
 
@@ -50,8 +50,8 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	client := sqs.NewFromConfig(cfg)
 	return &handler{
 		store:   store,
-		failed:  alertqueue.New(client, env[topology.FailedQueue]),
-		updates: alertqueue.New(client, env[topology.ProfileUpdateQueue]),
+		failed:  messagequeue.New(client, env[topology.FailedQueue]),
+		updates: messagequeue.New(client, env[topology.ProfileUpdateQueue]),
 		now:     time.Now,
 		log:     log,
 	}, nil

@@ -4,7 +4,7 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/dcrm-project/dcrm/shared/alert"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
@@ -28,7 +28,7 @@ type changes struct {
 type pending struct {
 	p       profile.Profile
 	version int
-	c       alert.ProfileChanges
+	c       message.ProfileChanges
 	last    int // the last record of the batch that changed the profile
 }
 
@@ -71,7 +71,7 @@ func (b *changes) note(i int, res profilestore.Result) {
 // earliest record from which the batch must be retried because a message could not be sent, or -1.
 func (h *handler) publish(ctx context.Context, b *changes) int {
 	retry := -1
-	fail := func(at int, m alert.Message, err error) {
+	fail := func(at int, m message.Message, err error) {
 		h.log.ErrorContext(ctx, "profile change not published; the batch is retried",
 			slog.String("type", m.MessageType()), slog.String("error", err.Error()))
 		if retry < 0 || at < retry {
@@ -80,7 +80,7 @@ func (h *handler) publish(ctx context.Context, b *changes) int {
 	}
 	now := h.now()
 	for _, m := range b.merges {
-		msg := alert.NewProfileMerged(m.from, m.into, now)
+		msg := message.NewProfileMerged(m.from, m.into, now)
 		if err := h.updates.Send(ctx, msg); err != nil {
 			fail(m.at, msg, err)
 		}
@@ -90,10 +90,19 @@ func (h *handler) publish(ctx context.Context, b *changes) int {
 		if !ok {
 			continue
 		}
-		msg := alert.NewProfileUpdated(e.p, e.version, e.c)
+		msg := updated(e.p, e.version, e.c)
 		if err := h.updates.Send(ctx, msg); err != nil {
 			fail(e.last, msg, err)
 		}
 	}
 	return retry
+}
+
+// updated is the profile.updated message of p at version, changed by c.
+func updated(p profile.Profile, version int, c message.ProfileChanges) message.ProfileUpdated {
+	return message.NewProfileUpdated(message.ProfileUpdated{
+		ProfileID: p.ID, ProfileVersion: version, UserID: p.UserID, AnonymousIDs: p.AnonymousIDs,
+		Counts: message.Counts(p.Counts), FirstSeen: p.FirstSeen, LastSeen: p.LastSeen,
+		AllMergedFrom: p.MergedFrom, Changes: c, UpdatedAt: p.UpdatedAt,
+	})
 }

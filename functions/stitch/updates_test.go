@@ -1,31 +1,29 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dcrm-project/dcrm/shared/alert"
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
+	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/message"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
 
 // received drains the profile-updates queue until it holds n messages, checking each against the
 // schema of its type and its message attributes against its body.
-func (st *stack) received(t *testing.T, n int) []alertqueue.Delivery {
+func (st *stack) received(t *testing.T, n int) []messagequeue.Delivery {
 	t.Helper()
-	var got []alertqueue.Delivery
+	var got []messagequeue.Delivery
 	require.Eventually(t, func() bool {
 		ds, err := st.updates.Receive(context.Background(), 10, 0)
 		require.NoError(t, err)
@@ -39,7 +37,8 @@ func (st *stack) received(t *testing.T, n int) []alertqueue.Delivery {
 			require.Equal(t, head.Type, d.Type, "type attribute")
 			require.Equal(t, 1, d.Version, "version attribute")
 			require.Equal(t, 1, head.Version)
-			validateMessage(t, d.Type, d.Body)
+			require.Contains(t, []string{message.TypeProfileUpdated, message.TypeProfileMerged}, d.Type)
+			require.NoError(t, schemas.Validate(d.Type, d.Version, d.Body), "%s matches its schema: %s", d.Type, d.Body)
 			got = append(got, d)
 		}
 		return len(got) >= n
@@ -48,33 +47,18 @@ func (st *stack) received(t *testing.T, n int) []alertqueue.Delivery {
 	return got
 }
 
-func validateMessage(t *testing.T, typ string, body []byte) {
+func byType(t *testing.T, ds []messagequeue.Delivery) ([]message.ProfileUpdated, []message.ProfileMerged) {
 	t.Helper()
-	name := map[string]string{
-		alert.TypeProfileUpdated: "profile-updated.v1.json", alert.TypeProfileMerged: "profile-merged.v1.json",
-	}[typ]
-	require.NotEmpty(t, name, "unexpected message type %q", typ)
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", name))
-	require.NoError(t, err)
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
-	require.NoError(t, err)
-	require.NoError(t, schema.Validate(doc), "%s matches its schema: %s", typ, body)
-}
-
-func byType(t *testing.T, ds []alertqueue.Delivery) ([]alert.ProfileUpdated, []alert.ProfileMerged) {
-	t.Helper()
-	var ups []alert.ProfileUpdated
-	var ms []alert.ProfileMerged
+	var ups []message.ProfileUpdated
+	var ms []message.ProfileMerged
 	for _, d := range ds {
 		switch d.Type {
-		case alert.TypeProfileUpdated:
-			var u alert.ProfileUpdated
+		case message.TypeProfileUpdated:
+			var u message.ProfileUpdated
 			require.NoError(t, json.Unmarshal(d.Body, &u))
 			ups = append(ups, u)
-		case alert.TypeProfileMerged:
-			var m alert.ProfileMerged
+		case message.TypeProfileMerged:
+			var m message.ProfileMerged
 			require.NoError(t, json.Unmarshal(d.Body, &m))
 			ms = append(ms, m)
 		}
@@ -94,15 +78,15 @@ func TestOneUpdatePerChangedProfilePerBatch(t *testing.T) {
 	require.Len(t, ms, 1)
 	u := ups[0]
 	require.Equal(t, p.ID, u.ProfileID)
-	require.Equal(t, alert.UpdatedID(p.ID, u.ProfileVersion), u.MessageID)
-	require.Equal(t, p.Counts, u.Counts)
+	require.Equal(t, message.UpdatedID(p.ID, u.ProfileVersion), u.MessageID)
+	require.Equal(t, message.Counts(p.Counts), u.Counts)
 	require.Equal(t, p.LastSeen, u.LastSeen)
 	require.Equal(t, p.MergedFrom, u.AllMergedFrom)
 	require.Equal(t, p.MergedFrom, u.Changes.MergedFrom)
 	require.Contains(t, u.Changes.IdentifiersAdded, identity.UserID(userID).String())
 	require.Subset(t, u.Changes.TraitsChanged, []string{"email", "firstName", "plan"})
 	require.Positive(t, u.Changes.Events)
-	require.Equal(t, alert.ProfileMerged{Type: alert.TypeProfileMerged, Version: 1, MessageID: ms[0].MessageID,
+	require.Equal(t, message.ProfileMerged{Type: message.TypeProfileMerged, Version: 1, MessageID: ms[0].MessageID,
 		From: p.MergedFrom[0], Into: p.ID, MergedAt: *st.clock}, ms[0])
 
 	// A replay changes nothing, and publishes the same version under the same messageId again
@@ -133,11 +117,11 @@ func (s *versionStore) RecordAll(_ context.Context, in []profilestore.Input) []p
 // failingFor fails to send the messages about one profile and keeps the rest.
 type failingFor struct {
 	profileID string
-	sent      *[]alert.Message
+	sent      *[]message.Message
 }
 
-func (f failingFor) Send(_ context.Context, m alert.Message) error {
-	if u, ok := m.(alert.ProfileUpdated); ok && u.ProfileID == f.profileID {
+func (f failingFor) Send(_ context.Context, m message.Message) error {
+	if u, ok := m.(message.ProfileUpdated); ok && u.ProfileID == f.profileID {
 		return errors.New("queue down")
 	}
 	*f.sent = append(*f.sent, m)
@@ -145,7 +129,7 @@ func (f failingFor) Send(_ context.Context, m alert.Message) error {
 }
 
 func TestUnpublishedUpdateRetriesFromTheLastRecordOfItsProfile(t *testing.T) {
-	var sent []alert.Message
+	var sent []message.Message
 	h := &handler{store: &versionStore{versions: map[string]int{}}, failed: fakeQueue{}, updates: failingFor{"p-b", &sent}, now: time.Now, log: quiet}
 	batch := events.KinesisEvent{Records: []events.KinesisEventRecord{
 		record(t, "1", beaconEvent(beacon.Page, "m1", "a", "", 0)),
@@ -158,7 +142,7 @@ func TestUnpublishedUpdateRetriesFromTheLastRecordOfItsProfile(t *testing.T) {
 	require.Equal(t, []events.KinesisBatchItemFailure{{ItemIdentifier: "3"}}, resp.BatchItemFailures,
 		"retried from the last record that changed p-b")
 	require.Len(t, sent, 1, "one coalesced update for p-a")
-	u := sent[0].(alert.ProfileUpdated)
+	u := sent[0].(message.ProfileUpdated)
 	require.Equal(t, "p-a:2", u.MessageID)
 	require.Equal(t, 2, u.Changes.Events)
 	require.Equal(t, []string{"anonymousId:a"}, u.Changes.IdentifiersAdded)

@@ -10,8 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dcrm-project/dcrm/shared/alert"
+	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/schedule"
 	"github.com/dcrm-project/dcrm/shared/trigger"
 )
 
@@ -31,13 +33,12 @@ type profileStore interface {
 }
 
 type sender interface {
-	Send(ctx context.Context, m alert.Message) error
+	Send(ctx context.Context, m message.Message) error
 }
 
 type handler struct {
 	store    profileStore
 	triggers sender // the triggers queue
-	now      func() time.Time
 	log      *slog.Logger
 }
 
@@ -58,8 +59,9 @@ type summary struct {
 
 var errDeadline = errors.New("stopped before the deadline")
 
-// handle fires the due triggers. It accepts any JSON event; when the event carries a "time" (as
-// scheduler events do), triggers fire as of that time, so a retried invocation fires the same.
+// handle fires the triggers due at the time of the run of the triggers schedule it is invoked
+// with (schedule.Event), so a retried invocation fires the same. Anything else is refused with an
+// error and fires nothing.
 //
 // Each trigger is sent before it is recorded on the profile (at least once), as lapse alerts are:
 // a crash or a lost race between the two sends it again on a later run with the same messageId,
@@ -67,15 +69,19 @@ var errDeadline = errors.New("stopped before the deadline")
 // may deliver one twice). Recording first would lose the message for good when the send fails
 // after the record; a reminder that never comes is the worse failure. Two runs at once both send
 // what is due (same messageIds) and only one records: SaveFired is conditional on the version read.
-func (h *handler) handle(ctx context.Context, event json.RawMessage) (summary, error) {
-	sum := summary{AsOf: asOf(event, h.now), SentByKind: map[string]int64{}}
+func (h *handler) handle(ctx context.Context, raw json.RawMessage) (summary, error) {
+	run, err := schedule.Parse(raw, topology.TriggersSchedule)
+	if err != nil {
+		return summary{}, fmt.Errorf("read event: %w", err)
+	}
+	sum := summary{AsOf: run.Time, SentByKind: map[string]int64{}}
 	var (
 		read, sent, changed, failed atomic.Int64
 		mu                          sync.Mutex
 		firstErr                    error
 	)
 	deadline, hasDeadline := ctx.Deadline()
-	err := h.store.DueProfiles(ctx, sum.AsOf, func(ctx context.Context, id string) error {
+	err = h.store.DueProfiles(ctx, sum.AsOf, func(ctx context.Context, id string) error {
 		if hasDeadline && time.Until(deadline) < margin {
 			return errDeadline
 		}
@@ -125,7 +131,7 @@ func (h *handler) fire(ctx context.Context, id string, now time.Time) ([]string,
 			return kinds, false, err
 		}
 		for _, t := range f.Fired {
-			if err := h.triggers.Send(ctx, alert.NewTriggerFired(t)); err != nil {
+			if err := h.triggers.Send(ctx, t.Message()); err != nil {
 				return kinds, false, fmt.Errorf("send %s for %s: %w", t.Kind, id, err)
 			}
 			sent = append(sent, t)
@@ -137,15 +143,4 @@ func (h *handler) fire(ctx context.Context, id string, now time.Time) ([]string,
 		}
 	}
 	return kinds, false, nil
-}
-
-// asOf is the event's "time" if it has one, else the clock's.
-func asOf(event json.RawMessage, now func() time.Time) time.Time {
-	var e struct {
-		Time time.Time `json:"time"`
-	}
-	if json.Unmarshal(event, &e) == nil && !e.Time.IsZero() {
-		return e.Time.UTC()
-	}
-	return now().UTC()
 }

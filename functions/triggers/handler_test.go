@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,22 +11,25 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/alert"
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/message"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/schedule"
 	"github.com/dcrm-project/dcrm/shared/trigger"
 )
 
@@ -35,7 +37,7 @@ var (
 	quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 	// t0 is when the scenario's shop opens; the golden scheduler event runs at 11:05.
 	t0  = time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC)
-	day = 24 * time.Hour
+	day = calendar.Day
 )
 
 func at(d time.Duration) time.Time { return t0.Add(d) }
@@ -50,12 +52,11 @@ func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t 
 func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 type stack struct {
-	h      *handler
-	store  *profilestore.Store
-	queue  *alertqueue.Queue
-	clock  *clock
-	schema *jsonschema.Schema
-	n      int
+	h     *handler
+	store *profilestore.Store
+	queue *messagequeue.Queue
+	clock *clock
+	n     int
 }
 
 func newStack(t *testing.T) *stack {
@@ -85,16 +86,11 @@ func newStack(t *testing.T) *stack {
 		}
 	})
 
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	schema, err := c.Compile(filepath.Join("..", "..", "events", "schemas", "trigger-fired.v1.json"))
-	require.NoError(t, err)
-
-	st := &stack{clock: &clock{t: t0}, queue: alertqueue.New(e.SQSClient(), url), schema: schema}
+	st := &stack{clock: &clock{t: t0}, queue: messagequeue.New(e.SQSClient(), url)}
 	// Histories are kept for a century: the scenario's clock is in the past.
 	st.store = profilestore.New(e.Dynamo(), tables, profilestore.WithClock(st.clock.now),
 		profilestore.WithTouchpointTTL(100*365*day))
-	st.h = &handler{store: st.store, triggers: st.queue, now: st.clock.now, log: quiet}
+	st.h = &handler{store: st.store, triggers: st.queue, log: quiet}
 	return st
 }
 
@@ -154,11 +150,16 @@ func line(product string) func(*profile.Activity) {
 	}
 }
 
+// runAt is the event of a run of the triggers schedule at now.
+func runAt(now time.Time) json.RawMessage {
+	return schedule.Payload(topology.TriggersSchedule, now)
+}
+
 // run runs the schedule at now.
 func (st *stack) run(t *testing.T, now time.Time) summary {
 	t.Helper()
 	st.clock.set(now)
-	sum, err := st.h.handle(context.Background(), json.RawMessage(`{}`))
+	sum, err := st.h.handle(context.Background(), runAt(now))
 	require.NoError(t, err)
 	return sum
 }
@@ -167,22 +168,20 @@ func (st *stack) run(t *testing.T, now time.Time) summary {
 // then makes sure there are no more. Each is checked against the contract. The runs have returned,
 // so everything they sent is on the queue already (the local queue answers a short poll with all
 // it holds).
-func (st *stack) drain(t *testing.T, want int) []alert.TriggerFired {
+func (st *stack) drain(t *testing.T, want int) []message.TriggerFired {
 	t.Helper()
 	ctx := context.Background()
-	var got []alert.TriggerFired
+	var got []message.TriggerFired
 	receive := func(wait time.Duration) {
 		ds, err := st.queue.Receive(ctx, 10, wait)
 		require.NoError(t, err)
 		for _, d := range ds {
 			require.NoError(t, st.queue.Delete(ctx, d))
-			doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(d.Body))
-			require.NoError(t, err)
-			require.NoError(t, st.schema.Validate(doc), "the message as received matches its schema")
-			var m alert.TriggerFired
+			require.NoError(t, schemas.Validate(d.Type, d.Version, d.Body), "the message as received matches its schema")
+			var m message.TriggerFired
 			require.NoError(t, json.Unmarshal(d.Body, &m))
 			require.NoError(t, m.Validate())
-			require.Equal(t, alert.TypeTriggerFired, d.Type)
+			require.Equal(t, message.TypeTriggerFired, d.Type)
 			require.Equal(t, 1, d.Version)
 			require.Equal(t, map[string]string{"kind": m.Kind}, d.Attributes, "kind travels as a message attribute")
 			got = append(got, m)
@@ -196,7 +195,7 @@ func (st *stack) drain(t *testing.T, want int) []alert.TriggerFired {
 	return got
 }
 
-func kinds(ms []alert.TriggerFired) map[string]string {
+func kinds(ms []message.TriggerFired) map[string]string {
 	out := map[string]string{}
 	for _, m := range ms {
 		out[m.ProfileID] = m.Kind
@@ -291,8 +290,8 @@ func TestScenario(t *testing.T) {
 	require.Equal(t, summary{AsOf: at(65 * time.Minute), Read: 1, Sent: 1, SentByKind: map[string]int64{trigger.AbandonedBasket: 1}}, sum)
 	got = st.drain(t, 1)
 	require.Equal(t, map[string]string{basketID: trigger.AbandonedBasket}, kinds(got))
-	require.Equal(t, &profile.OpenBasket{Items: []profile.BasketItem{{ProductID: "tent", Quantity: 1, Price: 99}}, Value: 99, UpdatedAt: at(time.Minute)}, got[0].Basket)
-	require.Equal(t, alert.TriggerID(basketID, got[0].Key), got[0].MessageID)
+	require.Equal(t, &message.Basket{Items: []message.BasketItem{{ProductID: "tent", Quantity: 1, Price: 99}}, Value: 99, UpdatedAt: at(time.Minute)}, got[0].Basket)
+	require.Equal(t, message.TriggerID(basketID, got[0].Key), got[0].MessageID)
 
 	// The same run again (a retry) sends nothing more.
 	sum, err = st.h.handle(ctx, raw)
@@ -336,7 +335,7 @@ func TestConcurrentRunsRecordOnce(t *testing.T) {
 	for i := range sums {
 		wg.Go(func() {
 			var err error
-			sums[i], err = st.h.handle(context.Background(), json.RawMessage(`{}`))
+			sums[i], err = st.h.handle(context.Background(), runAt(at(3*time.Hour)))
 			require.NoError(t, err)
 		})
 	}
@@ -378,7 +377,7 @@ func TestTriggerIsResentNotLostAfterACrash(t *testing.T) {
 	st.visitor("a-1", true).form(t, "Form Started", "quote", at(0))
 	st.h.store = &failingSave{Store: st.store}
 	st.clock.set(at(time.Hour))
-	sum, err := st.h.handle(context.Background(), json.RawMessage(`{}`))
+	sum, err := st.h.handle(context.Background(), runAt(at(time.Hour)))
 	require.ErrorContains(t, err, "connection reset")
 	require.Equal(t, int64(1), sum.Failed)
 	require.Equal(t, int64(1), st.run(t, at(time.Hour+5*time.Minute)).Sent)
@@ -426,12 +425,58 @@ func TestRunStopsBeforeItsDeadline(t *testing.T) {
 	st.clock.set(at(time.Hour))
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(margin/2))
 	defer cancel()
-	sum, err := st.h.handle(ctx, json.RawMessage(`{}`))
+	sum, err := st.h.handle(ctx, runAt(at(time.Hour)))
 	require.NoError(t, err)
 	require.True(t, sum.More)
 	require.Zero(t, sum.Read)
 	require.Equal(t, int64(1), st.run(t, at(time.Hour)).Sent)
 	st.drain(t, 1)
+}
+
+// untouched fails every call and counts it: a handler built on it must not call anything.
+type untouched struct{ calls atomic.Int64 }
+
+var errUntouched = errors.New("not to be called")
+
+func (u *untouched) DueProfiles(context.Context, time.Time, func(context.Context, string) error) error {
+	u.calls.Add(1)
+	return errUntouched
+}
+func (u *untouched) Fire(context.Context, string, time.Time, ...trigger.Trigger) (profilestore.Firing, error) {
+	u.calls.Add(1)
+	return profilestore.Firing{}, errUntouched
+}
+func (u *untouched) SaveFired(context.Context, profilestore.Firing) error {
+	u.calls.Add(1)
+	return errUntouched
+}
+func (u *untouched) Send(context.Context, message.Message) error { u.calls.Add(1); return errUntouched }
+
+// Input that is not a run of the triggers schedule is refused with an error, and nothing is read,
+// written or sent.
+func TestHandleRefusesWhatIsNotARunOfTriggers(t *testing.T) {
+	u := &untouched{}
+	h := &handler{store: u, triggers: u, log: quiet}
+	const when = `"2025-06-01T11:05:00Z"`
+	for _, tc := range []struct{ raw, why string }{
+		{`not json`, "not a scheduled run"},
+		{`null`, "not a scheduled run"},
+		{`[]`, "not a scheduled run"},
+		{`{}`, "no schedule"},
+		{`{"time":` + when + `}`, "no schedule"},
+		{`{"schedule":"triggers"}`, "no time"},
+		{`{"schedule":"triggers","time":"11:05"}`, "not RFC 3339"},
+		{`{"schedule":"score","time":` + when + `}`, `schedule "score" is not one this function runs (triggers)`},
+		{`{"schedule":"triggers","time":` + when + `,"source":"dcrm.operator"}`, `unknown field "source"`},
+		{`{"part":{"index":0,"parts":4,"segments":4,"asOf":` + when + `}}`, `unknown field "part"`},
+		{`{"version":"0","detail-type":"Scheduled Event","source":"aws.scheduler","time":` + when + `,"detail":{"schedule":"triggers"}}`, `unknown field "detail"`},
+	} {
+		sum, err := h.handle(context.Background(), json.RawMessage(tc.raw))
+		require.ErrorIs(t, err, schedule.ErrInvalid, tc.raw)
+		require.ErrorContains(t, err, tc.why, tc.raw)
+		require.Zero(t, sum, tc.raw)
+	}
+	require.Zero(t, u.calls.Load(), "nothing read, written or sent")
 }
 
 func TestSetupReadsTheEnvironment(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -17,7 +16,7 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
 
@@ -44,8 +43,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	return &handler{
 		// The store's default trigger rules are stitch's too: both must index by the same rules.
 		store:    profilestore.New(dynamo.New(cfg), profilestore.Tables{Profiles: env[topology.ProfileTable]}),
-		triggers: alertqueue.New(sqs.NewFromConfig(cfg), env[topology.TriggerQueue]),
-		now:      time.Now,
+		triggers: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.TriggerQueue]),
 		log:      log,
 	}, nil
 }

@@ -105,7 +105,8 @@ type StreamMapping struct {
 	OnFailureQueue          string // logical queue name for records that exhaust their retries
 }
 
-// Schedule runs a function on a rate. The function receives an EventBridge Scheduler event.
+// Schedule runs a function on a rate. Each run invokes the function with a schedule.Event (package
+// shared/schedule): the schedule's name and the run's time.
 type Schedule struct {
 	Name     string
 	Function string
@@ -147,6 +148,16 @@ const (
 	// ModelTable holds the models fitted on a sample of the profiles (RFM and engagement cut
 	// points, purchase models, co-occurrence), as versioned JSON documents keyed by name.
 	ModelTable = "Models"
+)
+
+// Schedule names, which the scheduled functions check the runs they receive against.
+const (
+	// ScoreSchedule scores every profile (function score), hourly.
+	ScoreSchedule = "score"
+	// FitSchedule fits the scoring models (function score), daily.
+	FitSchedule = "fit"
+	// TriggersSchedule fires what is due (function triggers), every 5 minutes.
+	TriggersSchedule = "triggers"
 )
 
 // Settings understood by the functions. Values are strings because they travel as environment.
@@ -233,9 +244,9 @@ func Default() Topology {
 			BisectOnError: true, RetryAttempts: 3, ReportBatchItemFailures: true, OnFailureQueue: FailedQueue,
 		}},
 		Schedules: []Schedule{
-			{Name: "score", Function: "score", Every: time.Hour},
-			{Name: "fit", Function: "score", Every: 24 * time.Hour}, // the score function fits when the schedule is "fit"
-			{Name: "triggers", Function: "triggers", Every: 5 * time.Minute},
+			{Name: ScoreSchedule, Function: "score", Every: time.Hour},
+			{Name: FitSchedule, Function: "score", Every: 24 * time.Hour}, // the score function fits when the run is of "fit"
+			{Name: TriggersSchedule, Function: "triggers", Every: 5 * time.Minute},
 		},
 	}
 }

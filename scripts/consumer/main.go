@@ -1,7 +1,8 @@
 // Command consumer is an example downstream consumer of dcrm's queues (alerts, triggers, profile
 // updates, failed events): it long-polls them, routes each message by its SQS message attributes
-// `type` and `version`, checks the body against the message's JSON Schema in events/schemas, drops
-// redeliveries by the message's id, prints one JSON line per message, and deletes what it handled.
+// `type` and `version`, checks the body against the message's JSON Schema (package
+// events/schemas, which embeds them), drops redeliveries by the message's id, prints one JSON line
+// per message, and deletes what it handled.
 // A message it cannot check (unknown type or version, invalid body) is reported and left on the
 // queue, so that after the queue's receive limit it lands in the dead-letter queue for a person to
 // look at: exactly what a real consumer should do with what it does not understand.
@@ -25,7 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/dcrm-project/dcrm/shared/alertqueue"
+	"github.com/dcrm-project/dcrm/events/schemas"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 )
 
 type queues []string
@@ -46,7 +48,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("consumer", flag.ContinueOnError)
 	var urls queues
 	fs.Var(&urls, "queue", "URL of a queue to consume (repeat for several)")
-	dir := fs.String("schemas", "events/schemas", "folder of the messages' JSON Schemas")
 	once := fs.Bool("once", false, "stop when every queue is empty instead of polling for ever")
 	wait := fs.Duration("wait", 20*time.Second, "long-poll time per receive (at most 20s)")
 	if err := fs.Parse(args); err != nil {
@@ -55,20 +56,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(urls) == 0 {
 		return errors.New("no --queue given")
 	}
-	schemas, err := loadSchemas(*dir)
-	if err != nil {
-		return err
-	}
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return fmt.Errorf("load aws config: %w", err)
 	}
 	client := sqs.NewFromConfig(cfg)
-	c := &consumer{schemas: schemas, seen: newSeen(100_000), out: json.NewEncoder(out)}
+	c := &consumer{seen: newSeen(100_000), out: json.NewEncoder(out)}
 	for {
 		empty := true
 		for _, url := range urls {
-			n, err := c.drain(ctx, url, alertqueue.New(client, url), *wait)
+			n, err := c.drain(ctx, url, messagequeue.New(client, url), *wait)
 			if err != nil {
 				return err
 			}
@@ -85,9 +82,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 // consumer handles messages: checks them, drops repeats, reports them.
 type consumer struct {
-	schemas schemas
-	seen    *seen
-	out     *json.Encoder
+	seen *seen
+	out  *json.Encoder
 }
 
 // report is the line printed per message.
@@ -102,8 +98,8 @@ type report struct {
 }
 
 type receiver interface {
-	Receive(ctx context.Context, maxMessages int, wait time.Duration) ([]alertqueue.Delivery, error)
-	Delete(ctx context.Context, d alertqueue.Delivery) error
+	Receive(ctx context.Context, maxMessages int, wait time.Duration) ([]messagequeue.Delivery, error)
+	Delete(ctx context.Context, d messagequeue.Delivery) error
 }
 
 // drain receives one round of messages from a queue and handles them; it returns how many it got.
@@ -132,9 +128,9 @@ func (c *consumer) drain(ctx context.Context, url string, q receiver, wait time.
 
 // handle checks one delivery. A real consumer would act on it here (update its CRM, send the
 // basket reminder …) before it is deleted.
-func (c *consumer) handle(url string, d alertqueue.Delivery) report {
+func (c *consumer) handle(url string, d messagequeue.Delivery) report {
 	r := report{Queue: url, Type: d.Type, Version: d.Version}
-	if err := c.schemas.check(d.Type, d.Version, d.Body); err != nil {
+	if err := schemas.Validate(d.Type, d.Version, d.Body); err != nil {
 		r.Outcome, r.Reason, r.Body = "rejected", err.Error(), d.Body
 		return r
 	}

@@ -19,7 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/schedule"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
@@ -34,11 +36,17 @@ func getProfile(ctx context.Context, args []string, out io.Writer) error {
 	case fs.NArg() == 1:
 		return profileAPI(ctx, http.MethodGet, "/v1/profiles/"+url.PathEscape(fs.Arg(0)), nil, out)
 	case *userID != "":
-		return profileAPI(ctx, http.MethodGet, "/v1/profiles?userId="+url.QueryEscape(*userID), nil, out)
+		return profileAPI(ctx, http.MethodGet, lookup(identity.UserID(*userID)), nil, out)
 	case *anonID != "":
-		return profileAPI(ctx, http.MethodGet, "/v1/profiles?anonymousId="+url.QueryEscape(*anonID), nil, out)
+		return profileAPI(ctx, http.MethodGet, lookup(identity.AnonymousID(*anonID)), nil, out)
 	}
 	return errUsage
+}
+
+// lookup is the profile-API path that finds a profile by one identifier: the kind names the query
+// parameter.
+func lookup(id identity.ID) string {
+	return "/v1/profiles?" + url.Values{string(id.Kind): {id.Value}}.Encode()
 }
 
 // profileOf runs one profile-API call on a profile id: "events" (history), "export", "erase",
@@ -181,30 +189,31 @@ func functionName(name string) string {
 	return name
 }
 
+// runSchedule runs a schedule's function now: it sends the event the schedule sends, at the
+// current time, and waits for the function's answer.
 func runSchedule(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) != 1 {
 		return errUsage
 	}
-	var schedule *topology.Schedule
+	var sc *topology.Schedule
 	for _, s := range topology.Default().Schedules {
 		if s.Name == args[0] {
-			schedule = &s
+			sc = &s
 		}
 	}
-	if schedule == nil {
+	if sc == nil {
 		return fmt.Errorf("no schedule named %q", args[0])
 	}
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return fmt.Errorf("load aws config: %w", err)
 	}
-	event, _ := json.Marshal(map[string]string{"source": "dcrm.operator", "schedule": schedule.Name, "time": time.Now().UTC().Format(time.RFC3339)})
-	res, err := lambda.NewFromConfig(cfg).Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(functionName(schedule.Function)), Payload: event})
+	res, err := lambda.NewFromConfig(cfg).Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(functionName(sc.Function)), Payload: schedule.Payload(sc.Name, time.Now())})
 	if err != nil {
-		return fmt.Errorf("invoke %s: %w", schedule.Function, err)
+		return fmt.Errorf("invoke %s: %w", sc.Function, err)
 	}
 	if res.FunctionError != nil {
-		return fmt.Errorf("%s failed: %s", schedule.Function, res.Payload)
+		return fmt.Errorf("%s failed: %s", sc.Function, res.Payload)
 	}
 	return printJSON(out, res.Payload)
 }

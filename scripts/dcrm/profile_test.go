@@ -17,7 +17,7 @@ import (
 )
 
 // TestProfileCommands runs the profile subcommands through the profile API of a local stack
-// running the real functions.
+// running the real functions, and `schedule run` through its Lambda Invoke API.
 func TestProfileCommands(t *testing.T) {
 	ctx := context.Background()
 	st, keys := devtest.Stack(t, "ops")
@@ -127,6 +127,21 @@ func TestProfileCommands(t *testing.T) {
 			{"profile", "split", user, phone}, {"profile", "split", user, "--from"}, {"profile", "split", user, "--from", phone, "extra"}} {
 			require.ErrorIs(t, run(ctx, args, &bytes.Buffer{}), errUsage, "%v", args)
 		}
+	})
+
+	// "Run now" sends the schedule's event at the current time, which the function takes as a run.
+	t.Run("schedule run", func(t *testing.T) {
+		for k, v := range st.Env() {
+			t.Setenv(k, v)
+		}
+		var out bytes.Buffer
+		require.NoError(t, run(ctx, []string{"schedule", "run", "triggers"}, &out))
+		var sum struct {
+			AsOf time.Time `json:"asOf"`
+		}
+		require.NoError(t, json.Unmarshal(out.Bytes(), &sum), out.String())
+		require.WithinDuration(t, time.Now(), sum.AsOf, 10*time.Second, "the run is as of now")
+		require.ErrorContains(t, run(ctx, []string{"schedule", "run", "nothing"}, &bytes.Buffer{}), `no schedule named "nothing"`)
 	})
 }
 

@@ -19,6 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/schedule"
 )
 
 func main() {
@@ -71,7 +74,7 @@ func (d demo) run(ctx context.Context, s Scenario) error {
 	printJSON(d.out, profile)
 
 	fmt.Fprintln(d.out, "\n== 3. Scoring schedule, run now")
-	res, err := d.lambda.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("score"), Payload: []byte(`{"source":"dcrm.demo"}`)})
+	res, err := d.lambda.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("score"), Payload: schedule.Payload(topology.ScoreSchedule, time.Now())})
 	if err != nil {
 		return fmt.Errorf("run score: %w", err)
 	}

@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dcrm-project/dcrm/shared/calendar"
 )
 
 // Unit is the time unit that x, t_x and T, and hence the fitted parameters, are measured in.
@@ -86,10 +88,10 @@ func Summarise(txs []Transaction, s Summary) ([]Customer, error) {
 	if err != nil {
 		return nil, err
 	}
-	calEnd := dayNumber(s.CalibrationEnd)
+	calEnd := calendar.DayNumber(s.CalibrationEnd)
 	last := calEnd
 	if !s.HoldoutEnd.IsZero() {
-		if last = dayNumber(s.HoldoutEnd); last < calEnd {
+		if last = calendar.DayNumber(s.HoldoutEnd); last < calEnd {
 			return nil, fmt.Errorf("summarise: holdout end %s is before the calibration end %s",
 				s.HoldoutEnd.Format(time.DateOnly), s.CalibrationEnd.Format(time.DateOnly))
 		}
@@ -107,7 +109,7 @@ func Summarise(txs []Transaction, s Summary) ([]Customer, error) {
 		if math.IsNaN(t.Amount) || math.IsInf(t.Amount, 0) {
 			return nil, fmt.Errorf("%w %d: amount %v", ErrTransaction, i, t.Amount)
 		}
-		if d := dayNumber(t.At); d <= last {
+		if d := calendar.DayNumber(t.At); d <= last {
 			ps = append(ps, purchase{t.CustomerID, d, t.Amount})
 		}
 	}
@@ -155,10 +157,4 @@ func Summarise(txs []Transaction, s Summary) ([]Customer, error) {
 		return nil, ErrNoCustomers
 	}
 	return out, nil
-}
-
-// dayNumber counts calendar days since the Unix epoch, in t's own location.
-func dayNumber(t time.Time) int64 {
-	y, m, d := t.Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400
 }

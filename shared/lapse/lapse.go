@@ -43,13 +43,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dcrm-project/dcrm/shared/calendar"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
 // ErrInvalidInput is returned for a P(alive) or value that cannot be rated.
 var ErrInvalidInput = errors.New("invalid lapse input")
-
-const day = 24 * time.Hour
 
 // Config holds the windows and thresholds.
 type Config struct {
@@ -65,7 +65,8 @@ type Config struct {
 
 // Default is the configuration dcrm rates with. MinValue is 0: any customer with some value;
 // set it to what makes a customer worth a call.
-var Default = Config{Recent: 28 * day, Baseline: 84 * day, MinBaseline: 14 * day, MinExpected: 3, Threshold: 0.8, Cooldown: 30 * day}
+var Default = Config{Recent: 28 * calendar.Day, Baseline: 84 * calendar.Day, MinBaseline: 14 * calendar.Day, MinExpected: 3, Threshold: 0.8,
+	Cooldown: 30 * calendar.Day}
 
 // Risk is a customer's lapse risk and what it is made of.
 type Risk struct {
@@ -158,7 +159,7 @@ func (c Config) Check(p profile.Profile, pAlive, value float64, now time.Time, p
 	if err != nil {
 		return nil, prev, err
 	}
-	if !p.Live() || len(p.Identifiers()) == 0 {
+	if !p.Addressable() {
 		return nil, prev, nil
 	}
 	next := State{Above: value > c.MinValue && r.Score >= c.Threshold, AlertedAt: prev.AlertedAt}
@@ -167,6 +168,25 @@ func (c Config) Check(p profile.Profile, pAlive, value float64, now time.Time, p
 	}
 	next.AlertedAt = now
 	return &Alert{ProfileID: p.ID, UserID: p.UserID, At: now, Risk: r, Value: value, Reason: reason(r, value, c)}, next, nil
+}
+
+// Message is the lapse alert of the alerts queue for a, raised on profile p scored sc. previous is
+// when p's last lapse alert was raised (zero if never): it names the crossing (message.LapseID).
+func (a Alert) Message(p profile.Profile, sc profile.Score, previous time.Time) message.Lapse {
+	l := message.Lapse{
+		ProfileID: p.ID, UserID: p.UserID, AnonymousIDs: p.AnonymousIDs,
+		LastSeen: p.LastSeen, InactiveDays: calendar.DaysSince(p.LastSeen, a.At),
+		Risk: a.Score, PAlive: a.PAlive, Activity: a.Activity, RecentVisits: a.Recent, ExpectedVisits: a.Expected,
+		Value: a.Value, Revenue: math.Round(p.Revenue*100) / 100, Reason: a.Reason, RaisedAt: a.At,
+	}
+	if sc.Value != nil {
+		clv := sc.Value.CLV
+		l.CLV = &clv
+	}
+	if sc.RFM != nil {
+		l.Segment = sc.RFM.Segment
+	}
+	return message.NewLapse(l, previous)
 }
 
 func reason(r Risk, value float64, c Config) string {
@@ -179,7 +199,7 @@ func reason(r Risk, value float64, c Config) string {
 		if r.Recent == 1 {
 			visits = "1 visit"
 		}
-		s += fmt.Sprintf("; %s in the last %d days against %s expected", visits, int(c.Recent/day),
+		s += fmt.Sprintf("; %s in the last %d days against %s expected", visits, calendar.Days(c.Recent),
 			strconv.FormatFloat(r.Expected, 'f', -1, 64))
 	}
 	return s + "; value " + strconv.FormatFloat(value, 'f', 2, 64)

@@ -1,18 +1,25 @@
 package lapse
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
 var now = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+const day = calendar.Day
 
 // visitor builds a profile with one visit of hits page views at each of the given days before now.
 func visitor(hits int, daysAgo ...float64) profile.Profile {
@@ -205,5 +212,41 @@ func TestScenario(t *testing.T) {
 	// than half of them were seen, and before a whole window has passed in silence.
 	if a.Expected != 8 || a.Recent > 4 || a.Score < 0.8 || on[0] <= -30 || on[0] >= -2 {
 		t.Errorf("alert on day %d: %+v", on[0], a)
+	}
+}
+
+// An alert's message carries the customer as the score function saw them, and its alertId names
+// the crossing.
+func TestAlertMessage(t *testing.T) {
+	lastSeen := time.Date(2025, 1, 10, 9, 30, 0, 0, time.UTC)
+	raisedAt := time.Date(2025, 2, 20, 12, 0, 0, 0, time.UTC)
+	previous := raisedAt.AddDate(0, -2, 0)
+	p := profile.Profile{ID: "prf_1", UserID: "u-1", AnonymousIDs: []string{"a-1", "a-2"}, LastSeen: lastSeen, Revenue: 312.404}
+	a := Alert{ProfileID: "prf_1", UserID: "u-1", At: raisedAt, Risk: Risk{Score: 0.9123, PAlive: 0.0877, Recent: 1, Expected: 4.5},
+		Value: 45.5, Reason: "lapse risk 0.91: P(alive) 0.09; value 45.50"}
+	sc := profile.Score{Value: &profile.Value{PAlive: 0.0877, CLV: 45.5}, RFM: &profile.RFMScore{Segment: "At Risk"}}
+
+	m := a.Message(p, sc, previous)
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := message.NewLapse(message.Lapse{ProfileID: "prf_1", UserID: "u-1", AnonymousIDs: []string{"a-1", "a-2"},
+		LastSeen: lastSeen, InactiveDays: 41, Risk: 0.9123, PAlive: 0.0877, RecentVisits: 1, ExpectedVisits: 4.5,
+		Value: 45.5, CLV: m.CLV, Revenue: 312.4, Segment: "At Risk", Reason: a.Reason, RaisedAt: raisedAt}, previous)
+	if !reflect.DeepEqual(m, want) || m.CLV == nil || *m.CLV != 45.5 || m.AlertID != message.LapseID("prf_1", previous) {
+		t.Errorf("message\n%+v\nwant\n%+v (CLV 45.5)", m, want)
+	}
+	body, _ := json.Marshal(m)
+	if err := schemas.Validate(m.MessageType(), m.MessageVersion(), body); err != nil {
+		t.Error(err)
+	}
+	// Without a purchase model nor RFM: no CLV, no segment.
+	bare := a.Message(profile.Profile{ID: "prf_2", LastSeen: lastSeen, Revenue: 80}, profile.Score{}, time.Time{})
+	if bare.CLV != nil || bare.Segment != "" || bare.AnonymousIDs == nil {
+		t.Errorf("bare message %+v", bare)
+	}
+	body, _ = json.Marshal(bare)
+	if err := schemas.Validate(bare.MessageType(), bare.MessageVersion(), body); err != nil {
+		t.Error(err)
 	}
 }

@@ -58,6 +58,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/prose"
 )
@@ -88,7 +89,7 @@ type Config struct {
 }
 
 // Default is the configuration dcrm recommends with.
-var Default = Config{HalfLife: 14 * 24 * time.Hour, WinBackAfter: 90 * 24 * time.Hour}
+var Default = Config{HalfLife: 14 * calendar.Day, WinBackAfter: 90 * calendar.Day}
 
 // Action is one thing to do for a customer.
 type Action struct {

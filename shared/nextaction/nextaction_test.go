@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
 var now = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
-const day = 24 * time.Hour
+const day = calendar.Day
 
 // ago is the time d before now.
 func before(d time.Duration) time.Time { return now.Add(-d) }

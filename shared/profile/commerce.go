@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dcrm-project/dcrm/shared/beacon"
 )
 
 // Commerce and forms.
@@ -67,6 +69,12 @@ func eventKey(name string) string {
 		}
 		return r
 	}, strings.ToLower(name))
+}
+
+// IsPurchase tells whether an activity is an order: an "Order Completed" track event, its name
+// in any of the spellings eventKey folds together ("order_completed", "order-completed" …).
+func IsPurchase(a Activity) bool {
+	return a.Type == beacon.Track && eventKey(a.Event) == eventOrderCompleted
 }
 
 // Line is a product an event names.

@@ -6,11 +6,38 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
 )
+
+// IsPurchase names exactly the activities that Apply records as orders.
+func TestIsPurchase(t *testing.T) {
+	for _, c := range []struct {
+		typ, event string
+		want       bool
+	}{
+		{beacon.Track, "Order Completed", true},
+		{beacon.Track, "order_completed", true},
+		{beacon.Track, "ORDER-COMPLETED", true},
+		{beacon.Track, "Order\tCompleted", true},
+		{beacon.Track, "Order Completed" + strings.Repeat(" ", 60), false}, // past the length names are read to
+		{beacon.Track, "Order Refunded", false},
+		{beacon.Track, "Checkout Completed", false},
+		{beacon.Page, "Order Completed", false},
+		{beacon.Screen, "Order Completed", false},
+	} {
+		a := Activity{MessageID: "m1", Type: c.typ, Event: c.event, AnonymousID: "a", At: at(0)}
+		if got := IsPurchase(a); got != c.want {
+			t.Errorf("IsPurchase(%s %q) = %v, want %v", c.typ, c.event, got, c.want)
+		}
+		if ordered := Apply(Profile{ID: "p"}, a, nil).OrderCount == 1; ordered != c.want {
+			t.Errorf("%s %q: Apply records an order: %v, IsPurchase %v", c.typ, c.event, ordered, c.want)
+		}
+	}
+}
 
 func TestBasketOpenedAndClosedByAnOrder(t *testing.T) {
 	acts := activities(t,

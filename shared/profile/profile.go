@@ -90,6 +90,10 @@ type Profile struct {
 // Live tells whether the profile holds a customer's history (it was not merged into another).
 func (p Profile) Live() bool { return p.MergedInto == "" }
 
+// Addressable tells whether dcrm may raise anything about the profile (a lapse alert, a trigger):
+// it is live and still has identifiers, which an erased profile has not.
+func (p Profile) Addressable() bool { return p.Live() && (p.UserID != "" || len(p.AnonymousIDs) > 0) }
+
 // Identifiers lists the identifiers the profile is known by.
 func (p Profile) Identifiers() []identity.ID {
 	var ids []identity.ID
@@ -158,7 +162,7 @@ func FromEvent(e beacon.Event) (Activity, error) {
 	case e.Type == beacon.Group && e.GroupID == "":
 		return invalid("group without groupId")
 	}
-	for name, v := range map[string]string{"messageId": e.MessageID, "anonymousId": e.AnonymousID, "userId": e.UserID,
+	for name, v := range map[string]string{"messageId": e.MessageID, string(identity.Anonymous): e.AnonymousID, string(identity.User): e.UserID,
 		"previousId": e.PreviousID, "groupId": e.GroupID} {
 		if len(v) > MaxIDLength {
 			return invalid("%s longer than %d bytes", name, MaxIDLength)

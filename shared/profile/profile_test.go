@@ -224,3 +224,20 @@ func TestViewJSON(t *testing.T) {
 		t.Errorf("view JSON\n%s\nwant\n%s", b, want)
 	}
 }
+
+func TestAddressable(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		p    Profile
+		want bool
+	}{
+		{"anonymous", Profile{ID: "p", AnonymousIDs: []string{"a"}}, true},
+		{"known", Profile{ID: "p", UserID: "u"}, true},
+		{"merged into another", Profile{ID: "p", UserID: "u", MergedInto: "q"}, false},
+		{"erased: no identifiers left", Profile{ID: "p"}, false},
+	} {
+		if got := c.p.Addressable(); got != c.want || got != (c.p.Live() && len(c.p.Identifiers()) > 0) {
+			t.Errorf("%s: Addressable = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -5,6 +5,8 @@ package prose
 import (
 	"strconv"
 	"time"
+
+	"github.com/dcrm-project/dcrm/shared/calendar"
 )
 
 // Count says n of noun: "1 item", "3 items".
@@ -24,8 +26,8 @@ func Ago(t, now time.Time) string {
 		return "just now"
 	case d < time.Hour:
 		return Count(int(d/time.Minute), "minute") + " ago"
-	case d < 24*time.Hour:
+	case d < calendar.Day:
 		return Count(int(d/time.Hour), "hour") + " ago"
 	}
-	return Count(int(d/(24*time.Hour)), "day") + " ago"
+	return Count(calendar.Days(d), "day") + " ago"
 }

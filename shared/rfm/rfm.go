@@ -31,6 +31,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dcrm-project/dcrm/shared/calendar"
 )
 
 // Bins is the number of score levels: quintiles.
@@ -102,10 +104,10 @@ type CutPoints struct {
 // Customers folds orders into one Customer per id, sorted by id. Orders dated after asOf's
 // calendar day are left out; ignored says how many.
 func Customers(orders []Order, asOf time.Time) (customers []Customer, ignored int) {
-	limit := day(asOf)
+	limit := calendar.DayNumber(asOf)
 	byID := make(map[string]int)
 	for _, o := range orders {
-		if day(o.Date) > limit {
+		if calendar.DayNumber(o.Date) > limit {
 			ignored++
 			continue
 		}
@@ -272,16 +274,5 @@ func quantile7(sorted []float64, p float64) float64 {
 
 // recencyDays is the number of calendar days from t to asOf, never negative.
 func recencyDays(t, asOf time.Time) int {
-	return int(max(day(asOf)-day(t), 0))
-}
-
-// day numbers t's calendar day in its own location, counting from 1970-01-01.
-func day(t time.Time) int64 {
-	_, offset := t.Zone()
-	s := t.Unix() + int64(offset)
-	d := s / 86400
-	if s%86400 < 0 {
-		d--
-	}
-	return d
+	return int(max(calendar.DayNumber(asOf)-calendar.DayNumber(t), 0))
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/btyd"
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/rfm"
 )
@@ -94,16 +95,16 @@ func History(p profile.Profile, first, asOf time.Time) (btyd.Customer, error) {
 	// The first order was settled: the kept orders are all repeat purchases. Settled orders'
 	// days are unknown, so each counts as a day of its own, and the spend of a purchase is the
 	// mean of every order (the first one's amount is not known apart).
-	end, firstDay := dayNumber(asOf.UTC()), dayNumber(first)
+	end, firstDay := calendar.DayNumber(asOf.UTC()), calendar.DayNumber(first)
 	if firstDay > end {
 		return btyd.Customer{}, fmt.Errorf("purchase history of %s: first order %s is after %s", p.ID, first, asOf)
 	}
 	c := btyd.Customer{ID: p.ID, X: p.Settled.Orders - 1}
-	last := min(dayNumber(p.Settled.OrdersUntil.UTC()), end)
+	last := min(calendar.DayNumber(p.Settled.OrdersUntil.UTC()), end)
 	orders, revenue := p.Settled.Orders, p.Settled.Revenue
 	prev := int64(math.MinInt64)
 	for _, o := range p.Orders {
-		d := dayNumber(o.At.UTC())
+		d := calendar.DayNumber(o.At.UTC())
 		if d > end {
 			continue
 		}
@@ -122,10 +123,4 @@ func History(p profile.Profile, first, asOf time.Time) (btyd.Customer, error) {
 	}
 	c.T = float64(end-firstDay) / 7
 	return c, nil
-}
-
-// dayNumber counts calendar days since the Unix epoch, in t's location.
-func dayNumber(t time.Time) int64 {
-	y, m, d := t.Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400
 }

@@ -143,11 +143,3 @@ func (m Models) Validate() error {
 	}
 	return nil
 }
-
-// DaysSince is the number of whole days from then to now; 0 when then is not before now.
-func DaysSince(then, now time.Time) int {
-	if !then.Before(now) {
-		return 0
-	}
-	return int(now.Sub(then) / (24 * time.Hour))
-}

@@ -18,12 +18,13 @@ import (
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/btyd"
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/nextaction"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/rfm"
 )
 
-const day = 24 * time.Hour
+const day = calendar.Day
 
 var asOf = time.Date(2025, 3, 31, 12, 0, 0, 0, time.UTC)
 
@@ -572,9 +573,4 @@ func TestNextActionsUseTheCoOccurrenceModel(t *testing.T) {
 	}
 	require.Equal(t, "stove", kinds[nextaction.RecommendProduct], "actions: %+v", sc.NextActions)
 	require.Equal(t, "tent", kinds[nextaction.RemindViewed])
-}
-
-func TestDaysSince(t *testing.T) {
-	require.Equal(t, 2, DaysSince(asOf.Add(-71*time.Hour), asOf))
-	require.Equal(t, 0, DaysSince(asOf.Add(time.Minute), asOf))
 }

@@ -52,17 +52,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dcrm-project/dcrm/shared/calendar"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/prose"
 )
 
-// Kinds of trigger.
+// Kinds of trigger. Their names are those of the trigger.fired message (package message), which
+// downstream tools route by.
 const (
-	AbandonedBasket   = "abandoned-basket"
-	AbandonedBrowse   = "abandoned-browse"
-	AbandonedForm     = "abandoned-form"
-	ReturningProspect = "returning-prospect"
-	ReturningLapsed   = "returning-lapsed"
+	AbandonedBasket   = message.KindAbandonedBasket
+	AbandonedBrowse   = message.KindAbandonedBrowse
+	AbandonedForm     = message.KindAbandonedForm
+	ReturningProspect = message.KindReturningProspect
+	ReturningLapsed   = message.KindReturningLapsed
 )
 
 // Config holds the rules' delays and thresholds.
@@ -82,14 +85,12 @@ type Config struct {
 // Default is the configuration dcrm triggers with.
 var Default = Config{
 	BasketDelay: time.Hour, BrowseDelay: 2 * time.Hour, BrowseMinProducts: 2, FormDelay: 30 * time.Minute,
-	Away: 30 * day, LapsedAfter: 180 * day, Expire: 24 * time.Hour,
+	Away: 30 * calendar.Day, LapsedAfter: 180 * calendar.Day, Expire: 24 * time.Hour,
 	Cooldown: map[string]time.Duration{
-		AbandonedBasket: 24 * time.Hour, AbandonedBrowse: 3 * day, AbandonedForm: 24 * time.Hour,
-		ReturningProspect: 30 * day, ReturningLapsed: 30 * day,
+		AbandonedBasket: 24 * time.Hour, AbandonedBrowse: 3 * calendar.Day, AbandonedForm: 24 * time.Hour,
+		ReturningProspect: 30 * calendar.Day, ReturningLapsed: 30 * calendar.Day,
 	},
 }
-
-const day = 24 * time.Hour
 
 // Trigger is a message a downstream tool should send, with what it needs to write it.
 type Trigger struct {
@@ -108,6 +109,19 @@ type Trigger struct {
 	FormID    string              `json:"formId,omitempty"`
 	LastOrder time.Time           `json:"lastOrder,omitzero"`
 	Reason    string              `json:"reason"`
+}
+
+// Message is the trigger.fired message that has a downstream tool send what t calls for.
+func (t Trigger) Message() message.TriggerFired {
+	m := message.TriggerFired{Kind: t.Kind, Key: t.Key, ProfileID: t.ProfileID, UserID: t.UserID, FiredAt: t.FiredAt,
+		Since: t.Since, LastSeen: t.LastSeen, Products: t.Products, FormID: t.FormID, LastOrder: t.LastOrder, Reason: t.Reason}
+	if t.Basket != nil {
+		m.Basket = &message.Basket{Items: make([]message.BasketItem, len(t.Basket.Items)), Value: t.Basket.Value, UpdatedAt: t.Basket.UpdatedAt}
+		for i, it := range t.Basket.Items {
+			m.Basket.Items[i] = message.BasketItem(it)
+		}
+	}
+	return message.NewTriggerFired(m)
 }
 
 // candidate is a trigger the profile calls for, with when it falls due and when it expires.
@@ -202,7 +216,7 @@ func (c Config) Fire(p profile.Profile, pAlive float64, st State, now time.Time)
 // candidates are the triggers the profile calls for, each with when it falls due: at most one of
 // each kind.
 func (c Config) candidates(p profile.Profile, pAlive float64) []candidate {
-	if !p.Live() || p.ID == "" || len(p.Identifiers()) == 0 || !c.consents(p) {
+	if !p.Addressable() || p.ID == "" || !c.consents(p) {
 		return nil
 	}
 	var out []candidate
@@ -260,14 +274,14 @@ func (c Config) candidates(p profile.Profile, pAlive float64) []candidate {
 	if s, away := returned(p); s != nil && away >= c.Away && lastOrder.Before(s.Start) {
 		t := base
 		t.Since, t.due, t.expires = s.Start, s.Start, s.Start.Add(c.Expire)
-		back := "back after " + prose.Count(int(away/day), "day") + " away"
+		back := "back after " + prose.Count(calendar.Days(away), "day") + " away"
 		switch {
 		case p.OrderCount == 0:
 			t.Kind, t.Reason = ReturningProspect, back+", never ordered"
 			out = append(out, t)
 		case s.Start.Sub(lastOrder) >= c.LapsedAfter:
 			t.Kind, t.LastOrder = ReturningLapsed, lastOrder
-			t.Reason = back + ", last ordered " + prose.Count(int(s.Start.Sub(lastOrder)/day), "day") + " before"
+			t.Reason = back + ", last ordered " + prose.Count(calendar.Days(s.Start.Sub(lastOrder)), "day") + " before"
 			out = append(out, t)
 		case c.LapsedPAlive > 0 && pAlive < c.LapsedPAlive:
 			t.Kind, t.LastOrder = ReturningLapsed, lastOrder

@@ -9,12 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
 var t0 = time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC)
+
+const day = calendar.Day
 
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
@@ -177,6 +182,64 @@ func TestTriggerCarriesWhatDownstreamNeeds(t *testing.T) {
 	raw, err := json.Marshal(got[0])
 	if err != nil || !strings.Contains(string(raw), `"basket":{"items":[`) || strings.Contains(string(raw), "lastOrder") {
 		t.Errorf("json %s, %v", raw, err)
+	}
+}
+
+// Every kind of trigger, as the rules make it, gives a trigger.fired message that validates,
+// matches the schema and carries its kind's own field and none of the others'.
+func TestMessages(t *testing.T) {
+	fire := func(p profile.Profile, now time.Time) Trigger {
+		t.Helper()
+		ts := Default.Fire(p, 1, nil, now)
+		if len(ts) != 1 {
+			t.Fatalf("fired %d triggers: %+v", len(ts), ts)
+		}
+		return ts[0]
+	}
+	basket := newCustomer(true).cart("tent", 49.5, 0)
+	basket.p.UserID = "u1"
+	cases := map[string]Trigger{
+		AbandonedBasket:   fire(basket.p, at(2*hour)),
+		AbandonedBrowse:   fire(newCustomer(true).view("tent", 0).view("stove", minute).p, at(3*hour)),
+		AbandonedForm:     fire(newCustomer(true).form("Form Started", "quote", 0).p, at(hour)),
+		ReturningProspect: fire(newCustomer(true).page(0).page(40*day).p, at(40*day+minute)),
+		ReturningLapsed:   fire(newCustomer(true).order("o1", 0).page(160*day).page(200*day).p, at(200*day+minute)),
+	}
+	own := map[string]string{AbandonedBasket: "basket", AbandonedBrowse: "products", AbandonedForm: "formId", ReturningLapsed: "lastOrder"}
+	for kind, tr := range cases {
+		if tr.Kind != kind {
+			t.Errorf("%s: the rules fired %s", kind, tr.Kind)
+			continue
+		}
+		m := tr.Message()
+		if err := m.Validate(); err != nil {
+			t.Errorf("%s: %v", kind, err)
+		}
+		if m.Kind != tr.Kind || m.Key != tr.Key || m.ProfileID != tr.ProfileID || m.Reason != tr.Reason || !m.FiredAt.Equal(tr.FiredAt) ||
+			m.MessageID != message.TriggerID(tr.ProfileID, tr.Key) {
+			t.Errorf("%s: message %+v of trigger %+v", kind, m, tr)
+		}
+		if got := m.MessageAttributes(); !reflect.DeepEqual(got, map[string]string{message.AttrKind: kind}) {
+			t.Errorf("%s: attributes %v", kind, got)
+		}
+		body, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := schemas.Validate(m.MessageType(), m.MessageVersion(), body); err != nil {
+			t.Errorf("%s: %v", kind, err)
+		}
+		var fields map[string]any
+		_ = json.Unmarshal(body, &fields)
+		for k, field := range own {
+			if _, has := fields[field]; has != (k == kind) {
+				t.Errorf("%s: has %s = %v", kind, field, has)
+			}
+		}
+	}
+	m := cases[AbandonedBasket].Message()
+	if want := (message.Basket{Items: []message.BasketItem{{ProductID: "tent", Quantity: 1, Price: 49.5}}, Value: 49.5, UpdatedAt: t0}); !reflect.DeepEqual(*m.Basket, want) || m.UserID != "u1" {
+		t.Errorf("basket message %+v, basket %+v", m, *m.Basket)
 	}
 }
 

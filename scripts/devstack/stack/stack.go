@@ -12,8 +12,8 @@
 //     (localaws.Endpoints.Environment); and what Lambda itself sets;
 //   - serves the HTTP API (package httpapi, payload format 2.0) on 127.0.0.1:APIPort;
 //   - runs each Kinesis event source mapping (package streammap);
-//   - runs each schedule every Every with an event shaped like the one the CDK app has EventBridge
-//     Scheduler send (RunSchedule runs one now);
+//   - runs each schedule every Every with the event the CDK app has EventBridge Scheduler send, a
+//     schedule.Event built by the same constructor (RunSchedule runs one now);
 //   - serves Lambda's Invoke API on 127.0.0.1:LambdaPort, so `aws lambda invoke` and SDK clients
 //     with AWS_ENDPOINT_URL_LAMBDA can run any function by its topology name, physical name or ARN.
 //
@@ -27,9 +27,6 @@ package stack
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -55,6 +52,7 @@ import (
 	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
 	"github.com/dcrm-project/dcrm/scripts/devstack/streammap"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/schedule"
 )
 
 // Errors.
@@ -406,7 +404,7 @@ func (s *Stack) lookup(name string) (*lambdahost.Function, bool) {
 func (s *Stack) RunSchedule(ctx context.Context, name string) ([]byte, error) {
 	for _, sc := range s.topo.Schedules {
 		if sc.Name == name {
-			return s.Invoke(ctx, sc.Function, s.scheduledEvent(sc, time.Now()))
+			return s.Invoke(ctx, sc.Function, schedule.Payload(sc.Name, time.Now()))
 		}
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownSchedule, name)
@@ -420,29 +418,11 @@ func (s *Stack) schedule(ctx context.Context, sc topology.Schedule) {
 		case <-ctx.Done():
 			return
 		case at := <-ticker.C:
-			if _, err := s.Invoke(ctx, sc.Function, s.scheduledEvent(sc, at)); err != nil && ctx.Err() == nil {
+			if _, err := s.Invoke(ctx, sc.Function, schedule.Payload(sc.Name, at)); err != nil && ctx.Err() == nil {
 				s.log.Warn("scheduled run failed", "schedule", sc.Name, "function", sc.Function, "error", err)
 			}
 		}
 	}
-}
-
-// scheduledEvent is the event the CDK app has EventBridge Scheduler send (see infra).
-func (s *Stack) scheduledEvent(sc topology.Schedule, at time.Time) []byte {
-	event := map[string]any{
-		"version":     "0",
-		"id":          newID(),
-		"detail-type": "Scheduled Event",
-		"source":      "aws.scheduler",
-		"time":        at.UTC().Format(time.RFC3339),
-		"resources":   []string{fmt.Sprintf("arn:aws:scheduler:%s:%s:schedule/default/%s", localaws.Region, lambdahost.Account, s.physical(sc.Name))},
-		"detail":      map[string]any{"schedule": sc.Name, "attempt": "1"},
-	}
-	b, err := json.Marshal(event)
-	if err != nil {
-		panic(err) // strings and maps only
-	}
-	return b
 }
 
 // Close stops the schedules and mappings, the servers and every function process, and waits for
@@ -503,14 +483,4 @@ func reachable(e localaws.Endpoints) error {
 		conn.Close()
 	}
 	return nil
-}
-
-// newID is a version 4 UUID.
-func newID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

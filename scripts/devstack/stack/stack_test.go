@@ -30,6 +30,7 @@ import (
 	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/scripts/devstack/streammap"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/schedule"
 )
 
 func TestMain(m *testing.M) {
@@ -238,12 +239,11 @@ func TestLocalStack(t *testing.T) {
 	})
 
 	t.Run("runs schedules on their period and now", func(t *testing.T) {
-		scheduled := func() []map[string]any {
-			var out []map[string]any
+		scheduled := func() []schedule.Event {
+			var out []schedule.Event
 			for _, l := range lines(t, filepath.Join(dir, "score.jsonl")) {
-				var p map[string]any
-				if json.Unmarshal(l["payload"], &p) == nil && p["detail-type"] == "Scheduled Event" {
-					out = append(out, p)
+				if e, err := schedule.Parse(l["payload"], "score"); err == nil {
+					out = append(out, e)
 				}
 			}
 			return out
@@ -253,17 +253,13 @@ func TestLocalStack(t *testing.T) {
 		out, err := s.RunSchedule(ctx, "score")
 		require.NoError(t, err)
 		var echo struct {
-			Payload map[string]any `json:"payload"`
+			Payload json.RawMessage `json:"payload"`
 		}
 		require.NoError(t, json.Unmarshal(out, &echo))
-		ev := echo.Payload
-		assert.Equal(t, "aws.scheduler", ev["source"])
-		assert.Equal(t, "0", ev["version"])
-		assert.Equal(t, map[string]any{"schedule": "score", "attempt": "1"}, ev["detail"])
-		assert.Equal(t, []any{"arn:aws:scheduler:us-east-1:000000000000:schedule/default/" + prefix + "-score"}, ev["resources"])
-		at, err := time.Parse(time.RFC3339, ev["time"].(string))
-		require.NoError(t, err)
-		assert.WithinDuration(t, time.Now(), at, 5*time.Second)
+		ev, err := schedule.Parse(echo.Payload, "score")
+		require.NoError(t, err, "the host sends what the schedules send: %s", echo.Payload)
+		require.JSONEq(t, string(schedule.Payload("score", ev.Time)), string(echo.Payload))
+		assert.WithinDuration(t, time.Now(), ev.Time, 5*time.Second)
 
 		_, err = s.RunSchedule(ctx, "nothing")
 		assert.ErrorIs(t, err, stack.ErrUnknownSchedule)

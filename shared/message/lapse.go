@@ -1,16 +1,11 @@
-package alert
+package message
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"math"
-	"slices"
 	"time"
-
-	"github.com/dcrm-project/dcrm/shared/lapse"
-	"github.com/dcrm-project/dcrm/shared/profile"
-	"github.com/dcrm-project/dcrm/shared/scoring"
 )
 
 // LapseVersion is the version of the lapse alert: a valuable customer whose lapse risk crossed the
@@ -47,27 +42,12 @@ type Lapse struct {
 	RaisedAt time.Time `json:"raisedAt"`
 }
 
-// NewLapse is the alert for a crossing that lapse.Config.Check reported for p, scored sc, when
-// the profile's last lapse alert was raised at previous (zero: never).
-func NewLapse(p profile.Profile, sc profile.Score, a lapse.Alert, previous time.Time) Lapse {
-	anon := slices.Clone(p.AnonymousIDs)
-	if anon == nil {
-		anon = []string{}
-	}
-	l := Lapse{
-		Type: TypeLapse, Version: LapseVersion, AlertID: LapseID(p.ID, previous),
-		ProfileID: p.ID, UserID: p.UserID, AnonymousIDs: anon,
-		LastSeen: p.LastSeen.UTC(), InactiveDays: scoring.DaysSince(p.LastSeen, a.At),
-		Risk: a.Score, PAlive: a.PAlive, Activity: a.Activity, RecentVisits: a.Recent, ExpectedVisits: a.Expected,
-		Value: a.Value, Revenue: math.Round(p.Revenue*100) / 100, Reason: a.Reason, RaisedAt: a.At.UTC(),
-	}
-	if sc.Value != nil {
-		clv := sc.Value.CLV
-		l.CLV = &clv
-	}
-	if sc.RFM != nil {
-		l.Segment = sc.RFM.Segment
-	}
+// NewLapse completes l, which holds the customer and their risk: its type, version and the
+// alertId of the crossing (see LapseID; previous is when the profile's last lapse alert was raised,
+// zero if never), its times in UTC and anonymousIds never null.
+func NewLapse(l Lapse, previous time.Time) Lapse {
+	l.Type, l.Version, l.AlertID = TypeLapse, LapseVersion, LapseID(l.ProfileID, previous)
+	l.AnonymousIDs, l.LastSeen, l.RaisedAt = nonNil(l.AnonymousIDs), l.LastSeen.UTC(), l.RaisedAt.UTC()
 	return l
 }
 

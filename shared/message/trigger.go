@@ -1,16 +1,24 @@
-package alert
+package message
 
 import (
 	"fmt"
 	"slices"
-
-	"github.com/dcrm-project/dcrm/shared/trigger"
+	"time"
 )
 
 // Type and version of the messages on the triggers queue.
 const (
 	TypeTriggerFired    = "trigger.fired"
 	TriggerFiredVersion = 1
+)
+
+// Kinds of trigger, as the message names them (package trigger holds the rules that fire them).
+const (
+	KindAbandonedBasket   = "abandoned-basket"
+	KindAbandonedBrowse   = "abandoned-browse"
+	KindAbandonedForm     = "abandoned-form"
+	KindReturningProspect = "returning-prospect"
+	KindReturningLapsed   = "returning-lapsed"
 )
 
 // AttrKind is the message attribute that carries a trigger's kind, so that a consumer (or a
@@ -25,26 +33,54 @@ const AttrKind = "kind"
 // retry after a crash, or two runs at once) has the same messageId, and consumers drop repeats by
 // it, as they must for any SQS message anyway.
 type TriggerFired struct {
-	Type      string `json:"type"`
-	Version   int    `json:"version"`
-	MessageID string `json:"messageId"`
-	// The trigger as it fired: kind, episode key, profile, times, the kind's own fields and the
-	// reason in words.
-	trigger.Trigger
+	Type      string    `json:"type"`
+	Version   int       `json:"version"`
+	MessageID string    `json:"messageId"`
+	Kind      string    `json:"kind"`
+	Key       string    `json:"key"` // the episode: fires once
+	ProfileID string    `json:"profileId"`
+	UserID    string    `json:"userId,omitempty"`
+	FiredAt   time.Time `json:"firedAt"`
+	Since     time.Time `json:"since"` // the basket's last change, the form's or the session's start
+	LastSeen  time.Time `json:"lastSeen"`
+	// Basket is the open basket (abandoned-basket); Products the products browsed, latest first
+	// (abandoned-browse); FormID the form (abandoned-form); LastOrder the last order
+	// (returning-lapsed).
+	Basket    *Basket   `json:"basket,omitempty"`
+	Products  []string  `json:"products,omitempty"`
+	FormID    string    `json:"formId,omitempty"`
+	LastOrder time.Time `json:"lastOrder,omitzero"`
+	Reason    string    `json:"reason"` // why it fired, in words
 }
 
-// NewTriggerFired is the message for a trigger that fired.
-func NewTriggerFired(t trigger.Trigger) TriggerFired {
-	t.FiredAt, t.Since, t.LastSeen, t.Products = t.FiredAt.UTC(), t.Since.UTC(), t.LastSeen.UTC(), slices.Clone(t.Products)
-	if !t.LastOrder.IsZero() {
-		t.LastOrder = t.LastOrder.UTC()
+// Basket is an open basket: its items by product id, their value and its last change.
+type Basket struct {
+	Items     []BasketItem `json:"items"`
+	Value     float64      `json:"value"`
+	UpdatedAt time.Time    `json:"updatedAt"`
+}
+
+// BasketItem is a product in a basket.
+type BasketItem struct {
+	ProductID string  `json:"productId"`
+	Quantity  int     `json:"quantity"`
+	Price     float64 `json:"price,omitempty"`
+}
+
+// NewTriggerFired completes m, which holds what fired: its type, version and messageId, its times
+// in UTC, its basket and products copied.
+func NewTriggerFired(m TriggerFired) TriggerFired {
+	m.Type, m.Version, m.MessageID = TypeTriggerFired, TriggerFiredVersion, TriggerID(m.ProfileID, m.Key)
+	m.FiredAt, m.Since, m.LastSeen, m.Products = m.FiredAt.UTC(), m.Since.UTC(), m.LastSeen.UTC(), slices.Clone(m.Products)
+	if !m.LastOrder.IsZero() {
+		m.LastOrder = m.LastOrder.UTC()
 	}
-	if t.Basket != nil {
-		b := *t.Basket
+	if m.Basket != nil {
+		b := *m.Basket
 		b.Items, b.UpdatedAt = slices.Clone(b.Items), b.UpdatedAt.UTC()
-		t.Basket = &b
+		m.Basket = &b
 	}
-	return TriggerFired{Type: TypeTriggerFired, Version: TriggerFiredVersion, MessageID: TriggerID(t.ProfileID, t.Key), Trigger: t}
+	return m
 }
 
 // TriggerID is the messageId of the episode key of profile profileID.
@@ -71,23 +107,23 @@ func (m TriggerFired) Validate() error {
 		return fmt.Errorf("%w: trigger without a reason", ErrInvalid)
 	}
 	switch m.Kind {
-	case trigger.AbandonedBasket:
+	case KindAbandonedBasket:
 		if m.Basket == nil || len(m.Basket.Items) == 0 {
 			return fmt.Errorf("%w: %s without a basket", ErrInvalid, m.Kind)
 		}
-	case trigger.AbandonedBrowse:
+	case KindAbandonedBrowse:
 		if len(m.Products) == 0 {
 			return fmt.Errorf("%w: %s without products", ErrInvalid, m.Kind)
 		}
-	case trigger.AbandonedForm:
+	case KindAbandonedForm:
 		if m.FormID == "" {
 			return fmt.Errorf("%w: %s without formId", ErrInvalid, m.Kind)
 		}
-	case trigger.ReturningLapsed:
+	case KindReturningLapsed:
 		if m.LastOrder.IsZero() {
 			return fmt.Errorf("%w: %s without lastOrder", ErrInvalid, m.Kind)
 		}
-	case trigger.ReturningProspect:
+	case KindReturningProspect:
 	default:
 		return fmt.Errorf("%w: unknown trigger kind %q", ErrInvalid, m.Kind)
 	}

@@ -1,14 +1,13 @@
-package alert
+package message
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
-
-	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
 // Types and versions of the messages on the profile-updates queue, through which the CRM takes
@@ -26,6 +25,17 @@ const (
 	TypeProfileSplit      = "profile.split"
 	ProfileSplitVersion   = 1
 )
+
+// Counts are how many events of each type a profile has seen. They are the profile's counts
+// (profile.Counts) as the message carries them: a sender converts them, Counts(p.Counts), so that a
+// count added to the profile does not join the message, whose schema would refuse it, unnoticed.
+type Counts struct {
+	Events     int `json:"events"`
+	PageViews  int `json:"pageViews"`
+	Tracks     int `json:"tracks"`
+	Identifies int `json:"identifies"`
+	Screens    int `json:"screens"`
+}
 
 // ProfileChanges summarises what one batch of events changed on a profile.
 type ProfileChanges struct {
@@ -50,12 +60,12 @@ type ProfileUpdated struct {
 	MessageID string `json:"messageId"`
 	ProfileID string `json:"profileId"`
 	// ProfileVersion increases with every change of the profile; a consumer keeps the highest.
-	ProfileVersion int            `json:"profileVersion"`
-	UserID         string         `json:"userId,omitempty"`
-	AnonymousIDs   []string       `json:"anonymousIds"`
-	Counts         profile.Counts `json:"counts"`
-	FirstSeen      time.Time      `json:"firstSeen"`
-	LastSeen       time.Time      `json:"lastSeen"`
+	ProfileVersion int       `json:"profileVersion"`
+	UserID         string    `json:"userId,omitempty"`
+	AnonymousIDs   []string  `json:"anonymousIds"`
+	Counts         Counts    `json:"counts"`
+	FirstSeen      time.Time `json:"firstSeen"`
+	LastSeen       time.Time `json:"lastSeen"`
 	// AllMergedFrom are all the profiles ever folded into this one, so a consumer that missed a
 	// profile.merged message still learns of the merge.
 	AllMergedFrom []string       `json:"allMergedFrom"`
@@ -68,19 +78,17 @@ func UpdatedID(profileID string, version int) string {
 	return profileID + ":" + strconv.Itoa(version)
 }
 
-// NewProfileUpdated describes p at version with the changes c.
-func NewProfileUpdated(p profile.Profile, version int, c ProfileChanges) ProfileUpdated {
-	return ProfileUpdated{
-		Type: TypeProfileUpdated, Version: ProfileUpdatedVersion,
-		MessageID: UpdatedID(p.ID, version), ProfileID: p.ID, ProfileVersion: version,
-		UserID: p.UserID, AnonymousIDs: nonNil(p.AnonymousIDs), Counts: p.Counts,
-		FirstSeen: p.FirstSeen.UTC(), LastSeen: p.LastSeen.UTC(), AllMergedFrom: nonNil(p.MergedFrom),
-		Changes: ProfileChanges{
-			IdentifiersAdded: sortedSet(c.IdentifiersAdded), MergedFrom: sortedSet(c.MergedFrom),
-			TraitsChanged: sortedSet(c.TraitsChanged), Events: c.Events,
-		},
-		UpdatedAt: p.UpdatedAt.UTC(),
-	}
+// NewProfileUpdated completes u, which holds the profile at its version and the change: its type,
+// version and messageId (UpdatedID), its times in UTC, its lists never null and the change's
+// sorted, without repeats.
+func NewProfileUpdated(u ProfileUpdated) ProfileUpdated {
+	u.Type, u.Version, u.MessageID = TypeProfileUpdated, ProfileUpdatedVersion, UpdatedID(u.ProfileID, u.ProfileVersion)
+	u.AnonymousIDs, u.AllMergedFrom = nonNil(u.AnonymousIDs), nonNil(u.AllMergedFrom)
+	u.FirstSeen, u.LastSeen, u.UpdatedAt = u.FirstSeen.UTC(), u.LastSeen.UTC(), u.UpdatedAt.UTC()
+	c := u.Changes
+	u.Changes = ProfileChanges{IdentifiersAdded: sortedSet(c.IdentifiersAdded), MergedFrom: sortedSet(c.MergedFrom),
+		TraitsChanged: sortedSet(c.TraitsChanged), Events: c.Events}
+	return u
 }
 
 func (ProfileUpdated) MessageType() string { return TypeProfileUpdated }
@@ -168,18 +176,26 @@ func (e ProfileErased) Validate() error {
 
 // ProfileConsent says what a person consented to, per purpose, after a consent change.
 type ProfileConsent struct {
-	Type      string                     `json:"type"`
-	Version   int                        `json:"version"`
-	MessageID string                     `json:"messageId"`
-	ProfileID string                     `json:"profileId"`
-	Consent   map[string]profile.Consent `json:"consent"`
+	Type      string             `json:"type"`
+	Version   int                `json:"version"`
+	MessageID string             `json:"messageId"`
+	ProfileID string             `json:"profileId"`
+	Consent   map[string]Consent `json:"consent"`
+}
+
+// Consent is a person's latest answer for one purpose: the profile's consent (profile.Consent) as
+// the message carries it, converted by the sender, Consent(c).
+type Consent struct {
+	Granted bool      `json:"granted"`
+	At      time.Time `json:"at"`
+	Source  string    `json:"source,omitempty"`
 }
 
 // NewProfileConsent describes the consent state c of profile id. The messageId is a hash of the
 // profile id and the state, so the same state published again has the same id.
-func NewProfileConsent(profileID string, c map[string]profile.Consent) ProfileConsent {
+func NewProfileConsent(profileID string, c map[string]Consent) ProfileConsent {
 	parts := []string{TypeProfileConsent, profileID}
-	for _, k := range slices.Sorted(mapsKeys(c)) {
+	for _, k := range slices.Sorted(maps.Keys(c)) {
 		parts = append(parts, k, strconv.FormatBool(c[k].Granted), c[k].At.UTC().Format(time.RFC3339Nano), c[k].Source)
 	}
 	return ProfileConsent{Type: TypeProfileConsent, Version: ProfileConsentVersion,
@@ -263,14 +279,4 @@ func sortedSet(s []string) []string {
 	out := nonNil(s)
 	slices.Sort(out)
 	return slices.Compact(out)
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }

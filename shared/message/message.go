@@ -1,8 +1,16 @@
-// Package alert defines the messages dcrm hands to downstream tools and operators through queues.
-// Every message is a JSON object whose "type" and "version" also travel as message attributes, so a
-// consumer can route or filter without parsing the body; each has a JSON Schema under
-// events/schemas (alert-lapse.v2.json, failed-event.v1.json, ...).
-package alert
+// Package message defines the messages dcrm sends to downstream tools and operators through its
+// queues: failed events, profile changes, lapse alerts and fired triggers. Every message is a JSON
+// object whose "type" and "version" also travel as message attributes, so a consumer can route or
+// filter without parsing the body; each has a JSON Schema under events/schemas
+// (alert-lapse.v2.json, failed-event.v1.json, ...).
+//
+// The messages are a contract with tools outside dcrm, so this package has its own types and
+// depends on no other part of dcrm: a change to the profile or to a model does not change a
+// message unnoticed. The package that owns what a message reports fills it in (lapse.Alert.Message,
+// trigger.Trigger.Message, the stitch and profiles functions for profile changes), and the New…
+// function of the message completes it with what the contract fixes: type, version, the id
+// consumers drop repeats by, times in UTC, lists never null.
+package message
 
 import (
 	"errors"
@@ -12,7 +20,7 @@ import (
 )
 
 // ErrInvalid is returned by Validate for a message that misses a required field.
-var ErrInvalid = errors.New("invalid alert")
+var ErrInvalid = errors.New("invalid message")
 
 // Message is anything the queues carry.
 type Message interface {

@@ -1,8 +1,8 @@
-// Package alertqueue sends dcrm's messages (package alert) to SQS queues and reads them back. Each
+// Package messagequeue sends dcrm's messages (package message) to SQS queues and reads them back. Each
 // message body is the message's JSON; its type and version also travel as the message attributes
 // "type" (String) and "version" (Number), with any the message adds (a trigger's "kind"), so
 // consumers can route or filter without parsing bodies.
-package alertqueue
+package messagequeue
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/dcrm-project/dcrm/shared/alert"
+	"github.com/dcrm-project/dcrm/shared/message"
 )
 
 // Message attribute names.
@@ -39,7 +39,7 @@ type attributed interface {
 }
 
 // Send validates a message and sends it.
-func (q *Queue) Send(ctx context.Context, m alert.Message) error {
+func (q *Queue) Send(ctx context.Context, m message.Message) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("send %s: %w", m.MessageType(), err)
 	}
