@@ -7,35 +7,34 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
-	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
 type keyChecker interface {
 	CheckProfileAPIKey(ctx context.Context, key string) error
 }
 
-type profileReader interface {
+type profiles interface {
 	Profile(ctx context.Context, id string) (profile.Profile, error)
 	Lookup(ctx context.Context, id identity.ID) (profile.Profile, error)
-	History(ctx context.Context, id string, q profilestore.HistoryQuery) (profilestore.HistoryPage, error)
-	Export(ctx context.Context, id string, q profilestore.HistoryQuery) (profilestore.Person, error)
-	Erase(ctx context.Context, id string) (profilestore.Erasure, error)
+	History(ctx context.Context, id string, q history.Query) (history.Page, error)
+	Export(ctx context.Context, id string, q history.Query) (recording.Person, error)
+	Erase(ctx context.Context, id string) (recording.Erasure, error)
 	SetConsent(ctx context.Context, id string, change map[string]profile.Consent) (string, map[string]profile.Consent, error)
-	Merges(ctx context.Context, id string) ([]profilestore.Merge, error)
-	Split(ctx context.Context, id, from string) (profilestore.Separation, error)
+	Merges(ctx context.Context, id string) ([]identity.Merge, error)
+	Split(ctx context.Context, id, from string) (recording.Separation, error)
 }
 
 type sender interface {
@@ -44,46 +43,42 @@ type sender interface {
 
 type handler struct {
 	keys     keyChecker
-	profiles profileReader
+	profiles profiles
 	updates  sender // the profile-updates queue
 	now      func() time.Time
 	log      *slog.Logger
 }
 
-const prefix = "/v1/profiles"
-
-// Routes (below prefix) and the methods they take.
-const (
-	routeLookup  = ""        // GET ?<identifier type>=<value>
-	routeProfile = "profile" // GET, DELETE /{profileId}
-	routeEvents  = "events"  // GET /{profileId}/events?limit=&cursor=&type=
-	routeExport  = "export"  // GET /{profileId}/export
-	routeConsent = "consent" // PUT /{profileId}/consent
-	routeMerges  = "merges"  // GET /{profileId}/merges
-	routeSplit   = "split"   // POST /{profileId}/split
-)
-
-// subRoutes are the routes below a profile id.
-var subRoutes = []string{routeEvents, routeExport, routeConsent, routeMerges, routeSplit}
-
-var methods = map[string][]string{
-	routeLookup:  {http.MethodGet},
-	routeProfile: {http.MethodGet, http.MethodDelete},
-	routeEvents:  {http.MethodGet},
-	routeExport:  {http.MethodGet},
-	routeConsent: {http.MethodPut},
-	routeMerges:  {http.MethodGet},
-	routeSplit:   {http.MethodPost},
+// request is what a route reads of an API Gateway request.
+type request struct {
+	events.APIGatewayV2HTTPRequest
+	id string // the profileId path parameter, when the route has one
 }
 
-// handle serves the profile API for callers with a profile-API key (Authorization: Bearer <key>):
-// GET /v1/profiles/{profileId}, GET /v1/profiles?<identifier type>=<value> and
-// GET /v1/profiles/{profileId}/events (the history, newest first, paged) and
-// GET /v1/profiles/{profileId}/export (everything held about the person, for a data-subject access
-// request) and DELETE /v1/profiles/{profileId} (erase the person, leaving tombstones of their
-// identifiers so later events carrying them are dropped), PUT /v1/profiles/{profileId}/consent,
-// GET /v1/profiles/{profileId}/merges (how the merged profiles joined) and
-// POST /v1/profiles/{profileId}/split (undo a merge).
+// routes are the profile API's routes, by the route key API Gateway matched (topology.Default's
+// routes of this function; a test holds the two together).
+var routes = map[string]func(*handler, context.Context, request) (any, error){
+	"GET /v1/profiles":                     (*handler).lookup,
+	"GET /v1/profiles/{profileId}":         (*handler).get,
+	"DELETE /v1/profiles/{profileId}":      (*handler).erase,
+	"GET /v1/profiles/{profileId}/events":  (*handler).events,
+	"GET /v1/profiles/{profileId}/export":  (*handler).export,
+	"PUT /v1/profiles/{profileId}/consent": (*handler).consent,
+	"GET /v1/profiles/{profileId}/merges":  (*handler).merges,
+	"POST /v1/profiles/{profileId}/split":  (*handler).split,
+}
+
+// badRequest is a request the API refuses, with what is wrong in words.
+type badRequest string
+
+func (b badRequest) Error() string { return string(b) }
+
+// retryAfter is the Retry-After, in seconds, of an answer to a request that met concurrent writes.
+const retryAfter = "1"
+
+// handle serves the profile API (see README.md and events/openapi.yaml) for callers with a
+// profile-API key (Authorization: Bearer <key>): it checks the key, runs the route API Gateway
+// matched and answers JSON, mapping the domain's errors to statuses.
 func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	key, ok := bearer(req.Headers)
 	if !ok {
@@ -94,84 +89,29 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	} else if err != nil {
 		return h.unavailable(ctx, err), nil
 	}
-	route, id, msg := parseRoute(req)
-	if msg != "" {
-		return problem(http.StatusNotFound, msg), nil
+	serve, ok := routes[req.RouteKey]
+	if !ok {
+		return respond(http.StatusNotFound, problem{"no such route"}), nil
 	}
-	method := req.RequestContext.HTTP.Method
-	if method == "" {
-		method = http.MethodGet
+	r := request{APIGatewayV2HTTPRequest: req, id: req.PathParameters["profileId"]}
+	if len(r.id) > profile.MaxIDLength {
+		return respond(http.StatusBadRequest, problem{fmt.Sprintf("profileId longer than %d bytes", profile.MaxIDLength)}), nil
 	}
-	if allowed := methods[route]; !slices.Contains(allowed, method) {
-		resp := problem(http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; use %s", method, strings.Join(allowed, " or ")))
-		resp.Headers["allow"] = strings.Join(allowed, ", ")
-		return resp, nil
-	}
-
-	var (
-		body any
-		err  error
-	)
-	switch route {
-	case routeLookup:
-		ident, msg := identifier(req.QueryStringParameters)
-		if msg != "" {
-			return problem(http.StatusBadRequest, msg), nil
-		}
-		var p profile.Profile
-		p, err = h.profiles.Lookup(ctx, ident)
-		body = p.View()
-	case routeProfile:
-		if method == http.MethodDelete {
-			body, err = h.erase(ctx, id)
-			break
-		}
-		var p profile.Profile
-		p, err = h.profiles.Profile(ctx, id)
-		body = p.View()
-	case routeEvents:
-		q, msg := historyQuery(req.QueryStringParameters)
-		if msg != "" {
-			return problem(http.StatusBadRequest, msg), nil
-		}
-		body, err = h.profiles.History(ctx, id, q)
-	case routeExport:
-		q, msg := historyQuery(req.QueryStringParameters)
-		if msg != "" {
-			return problem(http.StatusBadRequest, msg), nil
-		}
-		if q.Limit == 0 {
-			q.Limit = profilestore.MaxHistoryLimit
-		}
-		var p profilestore.Person
-		p, err = h.profiles.Export(ctx, id, q)
-		body = exportDocument(p)
-	case routeConsent:
-		change, msg := consentChange(req, h.now())
-		if msg != "" {
-			return problem(http.StatusBadRequest, msg), nil
-		}
-		body, err = h.consent(ctx, id, change)
-	case routeMerges:
-		body, err = h.merges(ctx, id)
-	case routeSplit:
-		from, msg := splitRequest(req)
-		if msg != "" {
-			return problem(http.StatusBadRequest, msg), nil
-		}
-		body, err = h.split(ctx, id, from)
-	}
+	body, err := serve(h, ctx, r)
+	var bad badRequest
 	switch {
+	case errors.As(err, &bad):
+		return respond(http.StatusBadRequest, problem{bad.Error()}), nil
 	case errors.Is(err, profile.ErrNotFound):
-		return problem(http.StatusNotFound, "profile not found"), nil
-	case errors.Is(err, profilestore.ErrBadCursor):
-		return problem(http.StatusBadRequest, "cursor is not one this API returned; start again without it"), nil
-	case errors.Is(err, profilestore.ErrNotMerged):
-		return problem(http.StatusConflict, "the profile named in the body is not merged into this one; GET /v1/profiles/{profileId}/merges lists those that are"), nil
-	case errors.Is(err, profilestore.ErrContention):
+		return respond(http.StatusNotFound, problem{"profile not found"}), nil
+	case errors.Is(err, history.ErrBadCursor):
+		return respond(http.StatusBadRequest, problem{"cursor is not one this API returned; start again without it"}), nil
+	case errors.Is(err, recording.ErrNotMerged):
+		return respond(http.StatusConflict, problem{"the profile named in the body is not merged into this one; GET /v1/profiles/{profileId}/merges lists those that are"}), nil
+	case errors.Is(err, recording.ErrContention):
 		// Transient: concurrent writes kept changing the profile. The request is safe to repeat.
 		h.log.WarnContext(ctx, "profile request met contention", slog.String("error", err.Error()))
-		resp := problem(http.StatusServiceUnavailable, "the profile kept changing under concurrent writes; try again")
+		resp := respond(http.StatusServiceUnavailable, problem{"the profile kept changing under concurrent writes; try again"})
 		resp.Headers["retry-after"] = retryAfter
 		return resp, nil
 	case err != nil:
@@ -180,86 +120,95 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	return respond(http.StatusOK, body), nil
 }
 
-// parseRoute tells which route a request is for and the profile id it names, or why there is no
-// such route. The id comes from the route parameter when API Gateway matched one, else from the
-// raw path.
-func parseRoute(req events.APIGatewayV2HTTPRequest) (route, id, msg string) {
-	path := strings.TrimSuffix(req.RawPath, "/")
-	if id := req.PathParameters["profileId"]; path == "" && id != "" {
-		// No raw path: the route key says which route matched.
-		for _, r := range subRoutes {
-			if strings.HasSuffix(req.RouteKey, "/"+r) {
-				return r, id, ""
-			}
+// lookup serves GET /v1/profiles?<identifier type>=<value>: the live profile of any identifier.
+func (h *handler) lookup(ctx context.Context, r request) (any, error) {
+	id, err := identifier(r.QueryStringParameters)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.profiles.Lookup(ctx, id)
+	return viewOf(p), err
+}
+
+// get serves GET /v1/profiles/{profileId}: the live profile, also for a merged profile's id.
+func (h *handler) get(ctx context.Context, r request) (any, error) {
+	p, err := h.profiles.Profile(ctx, r.id)
+	return viewOf(p), err
+}
+
+// events serves GET /v1/profiles/{profileId}/events?limit=&cursor=&type=: a page of the history.
+func (h *handler) events(ctx context.Context, r request) (any, error) {
+	q, err := historyQuery(r.QueryStringParameters)
+	if err != nil {
+		return nil, err
+	}
+	page, err := h.profiles.History(ctx, r.id, q)
+	return historyPageOf(page), err
+}
+
+// export serves GET /v1/profiles/{profileId}/export?limit=&cursor=: everything held about the
+// person, for a data-subject access request, the history paged (history.MaxLimit by default).
+func (h *handler) export(ctx context.Context, r request) (any, error) {
+	q, err := historyQuery(r.QueryStringParameters)
+	if err != nil {
+		return nil, err
+	}
+	if q.Type != "" {
+		return nil, badRequest("an export holds every touchpoint: type is not a parameter of it")
+	}
+	if q.Limit == 0 {
+		q.Limit = history.MaxLimit
+	}
+	p, err := h.profiles.Export(ctx, r.id, q)
+	return exportOf(p), err
+}
+
+// historyQuery reads the paging and filter parameters of a history request.
+func historyQuery(query map[string]string) (history.Query, error) {
+	q := history.Query{Cursor: query["cursor"], Type: query["type"]}
+	for k := range query {
+		if !slices.Contains([]string{"limit", "cursor", "type"}, k) {
+			return q, badRequest(fmt.Sprintf("unknown parameter %q: use limit, cursor or type", k))
 		}
-		return routeProfile, id, ""
 	}
-	if path == prefix || path == "" {
-		return routeLookup, "", ""
-	}
-	if !strings.HasPrefix(path, prefix+"/") {
-		return "", "", "no such route"
-	}
-	segments := strings.Split(path[len(prefix)+1:], "/")
-	id, byParam := req.PathParameters["profileId"]
-	if !byParam {
-		var err error
-		if id, err = url.PathUnescape(segments[0]); err != nil {
-			return "", "", "profile id is not a valid path segment"
-		}
-	}
-	if id == "" {
-		return "", "", "no such route"
-	}
-	switch {
-	case len(segments) == 1:
-		return routeProfile, id, ""
-	case len(segments) == 2 && slices.Contains(subRoutes, segments[1]):
-		return segments[1], id, ""
-	}
-	return "", "", "no such route"
-}
-
-// export is the document GET /{profileId}/export returns: everything held about a person.
-type export struct {
-	ProfileID      string                    `json:"profileId"`
-	Profile        profile.View              `json:"profile"`
-	MergedProfiles []string                  `json:"mergedProfiles"`
-	Merges         []profilestore.Merge      `json:"merges"` // how each merged profile joined
-	Identifiers    []exportedID              `json:"identifiers"`
-	Touchpoints    []profilestore.Touchpoint `json:"touchpoints"` // newest first, one page
-	// Next continues the touchpoints: GET …/export?cursor=<next> (empty on the last page).
-	Next string `json:"next,omitempty"`
-}
-
-type exportedID struct {
-	Type  string `json:"type"`
-	Value string `json:"value"`
-}
-
-func exportDocument(p profilestore.Person) export {
-	doc := export{
-		ProfileID: p.Profile.ID, Profile: p.Profile.View(), MergedProfiles: append([]string{}, p.Merged...),
-		Merges:      append([]profilestore.Merge{}, p.Merges...),
-		Identifiers: []exportedID{}, Touchpoints: append([]profilestore.Touchpoint{}, p.Touchpoints...), Next: p.Next,
-	}
-	for _, id := range p.Identifiers {
-		doc.Identifiers = append(doc.Identifiers, exportedID{Type: string(id.Kind), Value: id.Value})
-	}
-	return doc
-}
-
-// historyQuery reads the paging and filter parameters of a history request, or says what is wrong.
-func historyQuery(query map[string]string) (profilestore.HistoryQuery, string) {
-	q := profilestore.HistoryQuery{Cursor: query["cursor"], Type: query["type"]}
 	if v, ok := query["limit"]; ok {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > profilestore.MaxHistoryLimit {
-			return q, fmt.Sprintf("limit must be a whole number from 1 to %d", profilestore.MaxHistoryLimit)
+		if err != nil || n < 1 || n > history.MaxLimit {
+			return q, badRequest(fmt.Sprintf("limit must be a whole number from 1 to %d", history.MaxLimit))
 		}
 		q.Limit = n
 	}
-	return q, ""
+	return q, nil
+}
+
+// identifier reads the one identifier a lookup names.
+func identifier(query map[string]string) (identity.ID, error) {
+	var known []string
+	for _, k := range identity.AllKinds() {
+		known = append(known, string(k))
+	}
+	usage := "name one identifier: ?" + strings.Join(known, "=… or ?") + "=…"
+	if len(query) != 1 {
+		if len(query) > 1 {
+			usage = "name exactly one identifier; " + usage
+		}
+		return identity.ID{}, badRequest(usage)
+	}
+	for name, value := range query {
+		kind, err := identity.ParseKind(name)
+		if err != nil {
+			slices.Sort(known)
+			return identity.ID{}, badRequest(fmt.Sprintf("unknown identifier type %q; known types: %s", name, strings.Join(known, ", ")))
+		}
+		if value == "" {
+			return identity.ID{}, badRequest(name + " is empty")
+		}
+		if len(value) > profile.MaxIDLength {
+			return identity.ID{}, badRequest(fmt.Sprintf("%s longer than %d bytes", name, profile.MaxIDLength))
+		}
+		return identity.ID{Kind: kind, Value: value}, nil
+	}
+	return identity.ID{}, badRequest(usage)
 }
 
 // bearer returns the token of an Authorization: Bearer header (header names in any case).
@@ -275,50 +224,15 @@ func bearer(headers map[string]string) (string, bool) {
 	return "", false
 }
 
-// identifier reads the one identifier a lookup names, or says what is wrong with the query.
-func identifier(query map[string]string) (identity.ID, string) {
-	var known []string
-	for _, k := range identity.Kinds() {
-		known = append(known, string(k))
-	}
-	usage := "name one identifier: ?" + strings.Join(known, "=… or ?") + "=…"
-	if len(query) == 0 {
-		return identity.ID{}, usage
-	}
-	if len(query) > 1 {
-		return identity.ID{}, "name exactly one identifier; " + usage
-	}
-	for name, value := range query {
-		kind, err := identity.ParseKind(name)
-		if err != nil {
-			return identity.ID{}, fmt.Sprintf("unknown identifier type %q; known types: %s", name, strings.Join(sorted(known), ", "))
-		}
-		if value == "" {
-			return identity.ID{}, fmt.Sprintf("%s is empty", name)
-		}
-		if len(value) > profile.MaxIDLength {
-			return identity.ID{}, fmt.Sprintf("%s longer than %d bytes", name, profile.MaxIDLength)
-		}
-		return identity.ID{Kind: kind, Value: value}, ""
-	}
-	return identity.ID{}, usage
-}
-
-func sorted(s []string) []string { sort.Strings(s); return s }
-
 func (h *handler) unavailable(ctx context.Context, err error) events.APIGatewayV2HTTPResponse {
 	h.log.ErrorContext(ctx, "profile request failed", slog.String("error", err.Error()))
-	return problem(http.StatusServiceUnavailable, "profiles are unavailable right now; try again")
+	return respond(http.StatusServiceUnavailable, problem{"profiles are unavailable right now; try again"})
 }
 
 func unauthorized(msg string) events.APIGatewayV2HTTPResponse {
-	resp := problem(http.StatusUnauthorized, msg)
+	resp := respond(http.StatusUnauthorized, problem{msg})
 	resp.Headers["www-authenticate"] = `Bearer realm="dcrm profiles"`
 	return resp
-}
-
-func problem(status int, msg string) events.APIGatewayV2HTTPResponse {
-	return respond(status, map[string]string{"error": msg})
 }
 
 func respond(status int, body any) events.APIGatewayV2HTTPResponse {

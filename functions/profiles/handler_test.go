@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,12 +18,14 @@ import (
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
@@ -29,7 +33,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type fixture struct {
 	h                  *handler
-	store              *profilestore.Store
+	store              *recording.Engine
 	updates            *messagequeue.Queue
 	apiKey, writeKey   string
 	live, merged, anon string // profile ids
@@ -48,13 +52,13 @@ func newFixture(t *testing.T) fixture {
 
 	// The events are dated in the past; long TTLs keep DynamoDB Local's TTL sweeper from expiring
 	// the history during the test.
-	store := profilestore.New(e.Dynamo(), profilestore.Tables{
+	store := recording.New(profilestore.New(e.Dynamo(), profilestore.Tables{
 		Profiles:    localaws.NewTopologyTable(t, topology.ProfileTable),
 		Identities:  localaws.NewTopologyTable(t, topology.IdentityTable),
 		Touchpoints: localaws.NewTopologyTable(t, topology.TouchpointTable),
-	}, profilestore.WithTouchpointTTL(100*365*24*time.Hour), profilestore.WithClock(func() time.Time { return now }))
+	}), recording.WithRetention(100*365*24*time.Hour), recording.WithClock(func() time.Time { return now }))
 	t0 := time.Date(2025, 2, 1, 9, 0, 0, 0, time.UTC)
-	record := func(id, typ, anon, user string, minutes int, traits map[string]any) profilestore.Result {
+	record := func(id, typ, anon, user string, minutes int, traits map[string]any) recording.Result {
 		r, err := store.Record(ctx, profile.Activity{MessageID: id, Type: typ, AnonymousID: anon, UserID: user,
 			At: t0.Add(time.Duration(minutes) * time.Minute), Traits: traits})
 		require.NoError(t, err)
@@ -76,8 +80,8 @@ func get(path string, query map[string]string, auth string) events.APIGatewayV2H
 		Headers: map[string]string{"accept": "application/json"},
 	}
 	req.RequestContext.HTTP.Method = http.MethodGet
-	if len(path) > len(prefix)+1 {
-		id, sub, _ := strings.Cut(path[len(prefix)+1:], "/")
+	if rest, ok := strings.CutPrefix(path, "/v1/profiles/"); ok {
+		id, sub, _ := strings.Cut(rest, "/")
 		req.RouteKey = "GET /v1/profiles/{profileId}"
 		if sub != "" {
 			req.RouteKey += "/" + sub
@@ -144,8 +148,9 @@ func TestLookups(t *testing.T) {
 		{"by anonymous id", "/v1/profiles", map[string]string{"anonymousId": "a-other"}, 200, f.anon, ""},
 		{"unknown id", "/v1/profiles/prf_nope", nil, 404, "", "profile not found"},
 		{"unknown user", "/v1/profiles", map[string]string{"userId": "u-nobody"}, 404, "", "profile not found"},
-		{"no query", "/v1/profiles", nil, 400, "", "name one identifier: ?userId=… or ?anonymousId=…"},
-		{"unknown identifier type", "/v1/profiles", map[string]string{"email": "a@b"}, 400, "", `unknown identifier type "email"; known types: anonymousId, userId`},
+		{"no query", "/v1/profiles", nil, 400, "", "name one identifier: ?userId=… or ?anonymousId=… or ?emailSha256=…"},
+		{"unknown identifier type", "/v1/profiles", map[string]string{"email": "a@b"}, 400, "",
+			`unknown identifier type "email"; known types: advertisingId, anonymousId, deviceId, emailSha256, externalId, phoneSha256, userId`},
 		{"two identifiers", "/v1/profiles", map[string]string{"userId": "u-1", "anonymousId": "a-desk"}, 400, "", "name exactly one identifier"},
 		{"empty value", "/v1/profiles", map[string]string{"userId": ""}, 400, "", "userId is empty"},
 		{"other route", "/v1/profiles/x/tags", nil, 404, "", "no such route"},
@@ -197,20 +202,25 @@ func TestProfileJSON(t *testing.T) {
 	}
 }
 
-func TestOnlyGet(t *testing.T) {
+// The handler serves exactly the topology's routes of the profiles function, by route key; any
+// other route key (which API Gateway would not send it) is a 404.
+func TestRoutesAreTheTopologys(t *testing.T) {
+	var declared []string
+	for _, r := range topology.Default().Routes {
+		if r.Function == "profiles" {
+			declared = append(declared, r.Method+" "+r.Path)
+		}
+	}
+	require.ElementsMatch(t, declared, slices.Collect(maps.Keys(routes)))
+
 	f := newFixture(t)
-	req := get("/v1/profiles/"+f.live, nil, "Bearer "+f.apiKey)
-	req.RequestContext.HTTP.Method = http.MethodPost
-	resp, err := f.h.handle(context.Background(), req)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
-	require.Equal(t, "GET, DELETE", resp.Headers["allow"])
-	req = get("/v1/profiles", map[string]string{"userId": "u-1"}, "Bearer "+f.apiKey)
-	req.RequestContext.HTTP.Method = http.MethodDelete
-	resp, err = f.h.handle(context.Background(), req)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
-	require.Equal(t, "GET", resp.Headers["allow"])
+	for _, key := range []string{"POST /v1/profiles/{profileId}", "DELETE /v1/profiles", "$default", ""} {
+		req := get("/v1/profiles/"+f.live, nil, "Bearer "+f.apiKey)
+		req.RouteKey = key
+		status, body := call(t, f.h, req)
+		require.Equal(t, http.StatusNotFound, status, key)
+		require.Equal(t, "no such route", body["error"])
+	}
 }
 
 type down struct{}
@@ -224,23 +234,23 @@ func (down) Profile(context.Context, string) (profile.Profile, error) {
 func (down) Lookup(context.Context, identity.ID) (profile.Profile, error) {
 	return profile.Profile{}, errors.New("connection refused")
 }
-func (down) Export(context.Context, string, profilestore.HistoryQuery) (profilestore.Person, error) {
-	return profilestore.Person{}, errors.New("connection refused")
+func (down) Export(context.Context, string, history.Query) (recording.Person, error) {
+	return recording.Person{}, errors.New("connection refused")
 }
-func (down) Erase(context.Context, string) (profilestore.Erasure, error) {
-	return profilestore.Erasure{}, errors.New("connection refused")
+func (down) Erase(context.Context, string) (recording.Erasure, error) {
+	return recording.Erasure{}, errors.New("connection refused")
 }
 func (down) SetConsent(context.Context, string, map[string]profile.Consent) (string, map[string]profile.Consent, error) {
 	return "", nil, errors.New("connection refused")
 }
-func (down) History(context.Context, string, profilestore.HistoryQuery) (profilestore.HistoryPage, error) {
-	return profilestore.HistoryPage{}, errors.New("connection refused")
+func (down) History(context.Context, string, history.Query) (history.Page, error) {
+	return history.Page{}, errors.New("connection refused")
 }
-func (down) Merges(context.Context, string) ([]profilestore.Merge, error) {
+func (down) Merges(context.Context, string) ([]identity.Merge, error) {
 	return nil, errors.New("connection refused")
 }
-func (down) Split(context.Context, string, string) (profilestore.Separation, error) {
-	return profilestore.Separation{}, errors.New("connection refused")
+func (down) Split(context.Context, string, string) (recording.Separation, error) {
+	return recording.Separation{}, errors.New("connection refused")
 }
 
 type allow struct{}
@@ -273,15 +283,6 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 	require.ErrorContains(t, err, "DCRM_KEYS_TABLE is not set")
 }
 
-func TestRawPathWithoutRouteParameters(t *testing.T) {
-	f := newFixture(t)
-	req := get("/v1/profiles/"+f.merged+"/", nil, "Bearer "+f.apiKey)
-	req.PathParameters, req.RouteKey = nil, "$default"
-	status, body := call(t, f.h, req)
-	require.Equal(t, 200, status)
-	require.Equal(t, f.live, body["profileId"])
-}
-
 // The history of u-1 holds the events of both devices, newest first, paged with an opaque cursor,
 // whichever of its profile ids is asked; bad parameters are a 400, an unknown profile a 404.
 func TestHistory(t *testing.T) {
@@ -298,17 +299,17 @@ func TestHistory(t *testing.T) {
 		return out
 	}
 	require.Equal(t, []string{"m3", "m2", "m1"}, ids(body))
-	require.NotContains(t, body, "nextCursor")
+	require.NotContains(t, body, "next")
 
 	status, first := call(t, f.h, get("/v1/profiles/"+f.live+"/events", map[string]string{"limit": "2"}, auth))
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, []string{"m3", "m2"}, ids(first))
-	cursor, _ := first["nextCursor"].(string)
+	cursor, _ := first["next"].(string)
 	require.NotEmpty(t, cursor)
 	status, second := call(t, f.h, get("/v1/profiles/"+f.live+"/events", map[string]string{"limit": "2", "cursor": cursor}, auth))
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, []string{"m1"}, ids(second))
-	require.NotContains(t, second, "nextCursor")
+	require.NotContains(t, second, "next")
 
 	status, body = call(t, f.h, get("/v1/profiles/"+f.live+"/events", map[string]string{"type": "page"}, auth))
 	require.Equal(t, http.StatusOK, status)
@@ -317,7 +318,7 @@ func TestHistory(t *testing.T) {
 	require.Equal(t, f.merged, tp["profileId"])
 	require.Equal(t, "2025-02-01T09:05:00Z", tp["timestamp"])
 
-	for _, q := range []map[string]string{{"limit": "0"}, {"limit": "x"}, {"limit": "501"}, {"cursor": "garbage"}} {
+	for _, q := range []map[string]string{{"limit": "0"}, {"limit": "x"}, {"limit": "501"}, {"cursor": "garbage"}, {"page": "2"}} {
 		status, body = call(t, f.h, get("/v1/profiles/"+f.live+"/events", q, auth))
 		require.Equal(t, http.StatusBadRequest, status, q)
 		require.NotEmpty(t, body["error"])
@@ -326,13 +327,6 @@ func TestHistory(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, status)
 	status, _ = call(t, f.h, get("/v1/profiles/"+f.live+"/nothing", nil, auth))
 	require.Equal(t, http.StatusNotFound, status)
-
-	// Without route parameters, the raw path says the same.
-	req := get("/v1/profiles/"+f.merged+"/events", nil, auth)
-	req.PathParameters, req.RouteKey = nil, "$default"
-	status, body = call(t, f.h, req)
-	require.Equal(t, http.StatusOK, status)
-	require.Equal(t, []string{"m3", "m2", "m1"}, ids(body))
 }
 
 // The export of u-1 is one JSON document with the profile, both devices' identifiers and the
@@ -369,9 +363,12 @@ func TestExport(t *testing.T) {
 	status, _ = call(t, f.h, get("/v1/profiles/prf_nobody/export", nil, auth))
 	require.Equal(t, http.StatusNotFound, status)
 	req := get("/v1/profiles/"+f.live+"/export", nil, auth)
-	req.RequestContext.HTTP.Method = http.MethodPost
+	req.RouteKey, req.RequestContext.HTTP.Method = "POST /v1/profiles/{profileId}/export", http.MethodPost
 	status, _ = call(t, f.h, req)
-	require.Equal(t, http.StatusMethodNotAllowed, status)
+	require.Equal(t, http.StatusNotFound, status, "no such route")
+	status, body = call(t, f.h, get("/v1/profiles/"+f.live+"/export", map[string]string{"type": "page"}, auth))
+	require.Equal(t, http.StatusBadRequest, status, "an export is whole")
+	require.Contains(t, body["error"], "type is not a parameter")
 }
 
 // DELETE erases the person (both devices' profiles, identifiers and history); after it every
@@ -407,7 +404,7 @@ func TestErase(t *testing.T) {
 
 	status, body = call(t, &handler{keys: allow{}, profiles: down{}, log: quiet}, func() events.APIGatewayV2HTTPRequest {
 		req := get("/v1/profiles/p1", nil, "Bearer k")
-		req.RequestContext.HTTP.Method = http.MethodDelete
+		req.RouteKey, req.RequestContext.HTTP.Method = "DELETE /v1/profiles/{profileId}", http.MethodDelete
 		return req
 	}())
 	require.Equal(t, http.StatusServiceUnavailable, status, body)

@@ -19,6 +19,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
 func main() {
@@ -44,9 +45,9 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	db := dynamo.New(cfg)
 	return &handler{
 		keys: keystore.New(db, env[topology.KeyTable]),
-		profiles: profilestore.New(db, profilestore.Tables{
+		profiles: recording.New(profilestore.New(db, profilestore.Tables{
 			Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Touchpoints: env[topology.TouchpointTable],
-		}),
+		})),
 		updates: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.ProfileUpdateQueue]),
 		now:     time.Now,
 		log:     log,

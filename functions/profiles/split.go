@@ -14,58 +14,53 @@ import (
 
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
-	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
 
-// retryAfter is the Retry-After, in seconds, of an answer to a request that met concurrent writes.
-const retryAfter = "1"
-
-// mergeLog is the answer of GET /{profileId}/merges.
-type mergeLog struct {
-	ProfileID string               `json:"profileId"` // the live profile
-	Merges    []profilestore.Merge `json:"merges"`    // oldest first
-}
-
-// merges lists how the profiles merged into the live profile of id joined.
-func (h *handler) merges(ctx context.Context, id string) (mergeLog, error) {
-	p, err := h.profiles.Profile(ctx, id)
+// merges serves GET /v1/profiles/{profileId}/merges: how the profiles merged into the live
+// profile joined.
+func (h *handler) merges(ctx context.Context, r request) (any, error) {
+	p, err := h.profiles.Profile(ctx, r.id)
 	if err != nil {
-		return mergeLog{}, err
+		return nil, err
 	}
 	ms, err := h.profiles.Merges(ctx, p.ID)
 	if err != nil {
-		return mergeLog{}, err
+		return nil, err
 	}
-	return mergeLog{ProfileID: p.ID, Merges: append([]profilestore.Merge{}, ms...)}, nil
+	return mergeLog{ProfileID: p.ID, Merges: mergesOf(ms)}, nil
 }
 
-// split undoes the merge of profile from into the live profile of id and then publishes
-// profile.split. It publishes after the split, because a split is a correction that must not be
-// announced before it is done; when the publication fails the caller repeats the request, the
-// store finds the split done (or finishes it) and the message goes out again under the same
-// messageId.
-func (h *handler) split(ctx context.Context, id, from string) (profilestore.Separation, error) {
-	s, err := h.profiles.Split(ctx, id, from)
+// split serves POST /v1/profiles/{profileId}/split: it undoes the merge of the profile the body
+// names into the live profile and then publishes profile.split. It publishes after the split,
+// because a split is a correction that must not be announced before it is done; when the
+// publication fails the caller repeats the request, the engine finds the split done (or finishes
+// it) and the message goes out again under the same messageId.
+func (h *handler) split(ctx context.Context, r request) (any, error) {
+	from, err := splitRequest(r.APIGatewayV2HTTPRequest)
 	if err != nil {
-		return profilestore.Separation{}, err
+		return nil, err
 	}
-	h.log.InfoContext(ctx, "profile split", slog.Any("separation", s))
+	s, err := h.profiles.Split(ctx, r.id, from)
+	if err != nil {
+		return nil, err
+	}
+	h.log.InfoContext(ctx, "profile split", slog.String("profileId", s.ProfileID), slog.String("splitId", s.SplitID),
+		slog.Int("identifiers", s.Identifiers), slog.Int("touchpoints", s.Touchpoints))
 	if err := h.updates.Send(ctx, message.NewProfileSplit(s.ProfileID, s.SplitID, s.Identifiers, s.Touchpoints, h.now())); err != nil {
-		return profilestore.Separation{}, fmt.Errorf("publish split of %s from %s: %w", s.SplitID, s.ProfileID, err)
+		return nil, fmt.Errorf("publish split of %s from %s: %w", s.SplitID, s.ProfileID, err)
 	}
-	return s, nil
+	return separation(s), nil
 }
 
 // maxSplitBody bounds the body of a split request.
 const maxSplitBody = 4 << 10
 
-// splitRequest reads the body of POST /{profileId}/split, {"profileId": "<merged profile>"}, or
-// says what is wrong with it.
-func splitRequest(req events.APIGatewayV2HTTPRequest) (string, string) {
+// splitRequest reads the body of POST /{profileId}/split, {"profileId": "<merged profile>"}.
+func splitRequest(req events.APIGatewayV2HTTPRequest) (string, error) {
 	const usage = `send JSON {"profileId": "<id of the profile merged into this one>"}`
-	raw, msg := requestBody(req, maxSplitBody)
-	if msg != "" {
-		return "", msg
+	raw, err := requestBody(req, maxSplitBody)
+	if err != nil {
+		return "", err
 	}
 	var b struct {
 		ProfileID *string `json:"profileId"`
@@ -73,36 +68,36 @@ func splitRequest(req events.APIGatewayV2HTTPRequest) (string, string) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
-		return "", "body is not a split request (" + jsonProblem(err) + "): " + usage
+		return "", badRequest("body is not a split request (" + jsonProblem(err) + "): " + usage)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return "", "body holds more than one JSON value: " + usage
+		return "", badRequest("body holds more than one JSON value: " + usage)
 	}
 	switch {
 	case b.ProfileID == nil:
-		return "", "profileId is missing: " + usage
+		return "", badRequest("profileId is missing: " + usage)
 	case *b.ProfileID == "":
-		return "", "profileId is empty: " + usage
+		return "", badRequest("profileId is empty: " + usage)
 	case len(*b.ProfileID) > profile.MaxIDLength:
-		return "", fmt.Sprintf("profileId longer than %d bytes", profile.MaxIDLength)
+		return "", badRequest(fmt.Sprintf("profileId longer than %d bytes", profile.MaxIDLength))
 	}
-	return *b.ProfileID, ""
+	return *b.ProfileID, nil
 }
 
 // requestBody returns the bytes of a request's body, decoded from base64 when API Gateway encoded
 // it, or says why it cannot be read.
-func requestBody(req events.APIGatewayV2HTTPRequest, limit int) ([]byte, string) {
+func requestBody(req events.APIGatewayV2HTTPRequest, limit int) ([]byte, error) {
 	raw := []byte(req.Body)
 	if req.IsBase64Encoded {
 		var err error
 		if raw, err = base64.StdEncoding.DecodeString(req.Body); err != nil {
-			return nil, "body is not valid base64"
+			return nil, badRequest("body is not valid base64")
 		}
 	}
 	if len(raw) > limit {
-		return nil, fmt.Sprintf("body larger than %d bytes", limit)
+		return nil, badRequest(fmt.Sprintf("body larger than %d bytes", limit))
 	}
-	return raw, ""
+	return raw, nil
 }
 
 // jsonProblem says briefly what a JSON decoder found wrong, without echoing the input.

@@ -27,6 +27,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 	"github.com/dcrm-project/dcrm/shared/scoring"
 )
 
@@ -235,13 +236,14 @@ var benchStored = sync.OnceValues(func() (*benchTables, error) {
 	}
 	bt.profiles = names[topology.ProfileTable]
 	bt.store = profilestore.New(e.Dynamo(), profilestore.Tables{Profiles: bt.profiles, Identities: names[topology.IdentityTable]})
-	batches := make(chan []profilestore.Input)
+	engine := recording.New(bt.store)
+	batches := make(chan []recording.Input)
 	errs := make(chan error, 4)
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
 			for in := range batches {
-				for _, o := range bt.store.RecordAll(ctx, in) {
+				for _, o := range engine.RecordAll(ctx, in) {
 					if o.Err != nil {
 						select {
 						case errs <- o.Err:
@@ -252,11 +254,11 @@ var benchStored = sync.OnceValues(func() (*benchTables, error) {
 			}
 		})
 	}
-	var in []profilestore.Input
+	var in []recording.Input
 	for i, acts := range people {
 		for j, a := range acts {
 			a.MessageID = fmt.Sprintf("%d-%d", i, j)
-			in = append(in, profilestore.Input{Activity: a})
+			in = append(in, recording.Input{Activity: a})
 		}
 		if len(in) > 500 || i == len(people)-1 {
 			batches <- in

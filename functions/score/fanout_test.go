@@ -21,6 +21,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
 // TestFanOutThroughTheLocalInvokeAPI runs the score function as it ships (its bootstrap binary,
@@ -64,9 +65,9 @@ func TestFanOutThroughTheLocalInvokeAPI(t *testing.T) {
 	})
 	require.Equal(t, st.LambdaURL(), st.FunctionEnv("score")["AWS_ENDPOINT_URL_LAMBDA"], "a function that fans out reaches the local Invoke API")
 
-	store := profilestore.New(e.Dynamo(), profilestore.Tables{Profiles: res[topology.ProfileTable], Identities: res[topology.IdentityTable]})
+	store := recording.New(profilestore.New(e.Dynamo(), profilestore.Tables{Profiles: res[topology.ProfileTable], Identities: res[topology.IdentityTable]}))
 	s := newShop(t, 0, 60)
-	(&stack{store: store}).record(t, s.acts)
+	(&stack{engine: store}).record(t, s.acts)
 
 	raw, err := st.RunSchedule(ctx, "score")
 	require.NoError(t, err, "%s", raw)

@@ -31,6 +31,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 	"github.com/dcrm-project/dcrm/shared/rfm"
 	"github.com/dcrm-project/dcrm/shared/schedule"
 	"github.com/dcrm-project/dcrm/shared/scoring"
@@ -55,6 +56,7 @@ func golden(t *testing.T, name string) json.RawMessage {
 type stack struct {
 	h      *handler
 	store  *profilestore.Store
+	engine *recording.Engine // records events as stitch does
 	models *profilestore.ModelStore
 	alerts *messagequeue.Queue
 	env    map[string]string // the function's environment for these resources
@@ -71,6 +73,7 @@ func newStack(t *testing.T) *stack {
 		models: profilestore.NewModelStore(e.Dynamo(), models),
 		alerts: messagequeue.New(e.SQSClient(), queue),
 	}
+	st.engine = recording.New(st.store)
 	top := topology.Default()
 	st.env = map[string]string{top.EnvVar(topology.ProfileTable): profiles, top.EnvVar(topology.ModelTable): models, top.EnvVar(topology.AlertQueue): queue}
 	size := defaultSizing
@@ -84,13 +87,13 @@ func (st *stack) record(t *testing.T, acts []profile.Activity) {
 	t.Helper()
 	for len(acts) > 0 {
 		n := min(len(acts), 200)
-		var in []profilestore.Input
+		var in []recording.Input
 		for _, a := range acts[:n] {
 			st.n++
 			a.MessageID = fmt.Sprintf("m%d", st.n)
-			in = append(in, profilestore.Input{Activity: a})
+			in = append(in, recording.Input{Activity: a})
 		}
-		for _, o := range st.store.RecordAll(context.Background(), in) {
+		for _, o := range st.engine.RecordAll(context.Background(), in) {
 			require.NoError(t, o.Err)
 		}
 		acts = acts[n:]
@@ -99,7 +102,7 @@ func (st *stack) record(t *testing.T, acts []profile.Activity) {
 
 func (st *stack) profile(t *testing.T, id identity.ID) profile.Profile {
 	t.Helper()
-	p, err := st.store.Lookup(context.Background(), id)
+	p, err := st.engine.Lookup(context.Background(), id)
 	require.NoError(t, err)
 	return p
 }

@@ -55,7 +55,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	}
 	db := dynamo.New(awsCfg)
 	h := &handler{
-		store:  profilestore.New(db, profilestore.Tables{Profiles: env[topology.ProfileTable]}),
+		store:  profilestore.NewProfileTable(db, env[topology.ProfileTable]),
 		models: profilestore.NewModelStore(db, env[topology.ModelTable]),
 		alerts: messagequeue.New(sqs.NewFromConfig(awsCfg), env[topology.AlertQueue]),
 		cfg:    cfg, size: size, log: log,

@@ -15,7 +15,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
-	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
 // stage names this function in failed-event messages.
@@ -26,7 +26,7 @@ const stage = "stitch"
 const reasonErased = "identifier erased"
 
 type recorder interface {
-	RecordAll(ctx context.Context, in []profilestore.Input) []profilestore.Outcome
+	RecordAll(ctx context.Context, in []recording.Input) []recording.Outcome
 }
 
 type sender interface {
@@ -46,13 +46,13 @@ type tally struct{ recorded, duplicates, created, merged, failed, erased int }
 
 // decoded are the events read from a batch's records, in order, ready to record.
 type decoded struct {
-	in     []profilestore.Input
+	in     []recording.Input
 	record []int    // the record of each input
 	raw    [][]byte // each input as read, for the failed-events queue
 }
 
 // handle records a batch of records of beacon events in order, with one write per profile
-// (profilestore.Store.RecordAll). An event that can never be recorded (not a beacon event,
+// (recording.Engine.RecordAll). An event that can never be recorded (not a beacon event,
 // invalid, refused by the database, of an erased person), or a record that cannot be read, goes to
 // the failed-events queue with its reason and counts as done. On any other error it reports the
 // earliest record concerned as the first failure, so that the mapping retries the batch from there:
@@ -82,7 +82,7 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		case o.Err == nil:
 			h.count(&t, o.Result)
 			b.note(i, o.Result)
-		case errors.Is(o.Err, profilestore.ErrErased):
+		case errors.Is(o.Err, recording.ErrErased):
 			// The person was erased: drop the event, keeping nothing of it but its message id and
 			// type (not its identifiers or properties), so the failed-events queue holds no
 			// personal data.
@@ -91,11 +91,11 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 			if err := h.reject(ctx, ev.Records[i], &t, reasonErased, stub); err != nil {
 				retry(i, err)
 			}
-		case errors.Is(o.Err, profilestore.ErrRejected):
+		case errors.Is(o.Err, recording.ErrRejected):
 			if err := h.reject(ctx, ev.Records[i], &t, o.Err.Error(), d.raw[k]); err != nil {
 				retry(i, err)
 			}
-		case errors.Is(o.Err, profilestore.ErrNotAttempted):
+		case errors.Is(o.Err, recording.ErrNotAttempted):
 		default:
 			retry(i, o.Err)
 		}
@@ -114,7 +114,7 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	return resp, nil
 }
 
-func (h *handler) count(t *tally, res profilestore.Result) {
+func (h *handler) count(t *tally, res recording.Result) {
 	if res.Duplicate {
 		t.duplicates++
 	} else {
@@ -160,7 +160,7 @@ func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord
 			h.log.WarnContext(ctx, "claimed identifiers ignored", slog.String("messageId", e.MessageID),
 				slog.String("reasons", strings.Join(skipped, "; ")))
 		}
-		d.in = append(d.in, profilestore.Input{Activity: a, Claims: profilestore.Claims{IDs: claims, Trusted: e.Trusted, Properties: e.Properties}})
+		d.in = append(d.in, recording.Input{Activity: a, Claims: recording.Claims{IDs: claims, Trusted: e.Trusted, Properties: e.Properties}})
 		d.record, d.raw = append(d.record, i), append(d.raw, data)
 	}
 	return nil

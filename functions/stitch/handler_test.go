@@ -25,12 +25,14 @@ import (
 	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
 const (
@@ -67,7 +69,7 @@ func TestGoldenBatchRoundTrip(t *testing.T) {
 
 type stack struct {
 	h       *handler
-	store   *profilestore.Store
+	store   *recording.Engine
 	tables  profilestore.Tables
 	failed  *messagequeue.Queue
 	updates *messagequeue.Queue
@@ -88,8 +90,8 @@ func newStack(t *testing.T) *stack {
 	st := &stack{tables: tables, raw: e.DynamoDBClient(), clock: &clock}
 	// The golden events are dated in the past; long TTLs keep DynamoDB Local's TTL sweeper from
 	// expiring the ledger and the history during the test.
-	st.store = profilestore.New(e.Dynamo(), tables, profilestore.WithClock(now),
-		profilestore.WithTouchpointTTL(100*365*24*time.Hour))
+	st.store = recording.New(profilestore.New(e.Dynamo(), tables), recording.WithClock(now),
+		recording.WithRetention(100*365*24*time.Hour))
 	st.failed = messagequeue.New(e.SQSClient(), localaws.NewQueue(t))
 	st.updates = messagequeue.New(e.SQSClient(), localaws.NewQueue(t))
 	st.h = &handler{store: st.store, failed: st.failed, updates: st.updates, now: now, log: quiet}
@@ -337,17 +339,17 @@ type fakeStore struct {
 	events, failAt int
 }
 
-func (f *fakeStore) RecordAll(_ context.Context, in []profilestore.Input) []profilestore.Outcome {
-	out := make([]profilestore.Outcome, len(in))
+func (f *fakeStore) RecordAll(_ context.Context, in []recording.Input) []recording.Outcome {
+	out := make([]recording.Outcome, len(in))
 	for i := range in {
 		f.events++
 		switch n := i + 1; {
 		case n == f.failAt:
 			out[i].Err = errors.New("throttled")
 		case f.failAt > 0 && n > f.failAt:
-			out[i].Err = profilestore.ErrNotAttempted
+			out[i].Err = recording.ErrNotAttempted
 		default:
-			out[i].Result = profilestore.Result{ProfileID: "p"}
+			out[i].Result = recording.Result{ProfileID: "p"}
 		}
 	}
 	return out
@@ -378,7 +380,7 @@ func TestDatabaseOutageIsRetried(t *testing.T) {
 	e := localaws.Reachable(t)
 	missing := st.tables
 	missing.Profiles = localaws.UniqueName("no-such-table")
-	st.h.store = profilestore.New(e.Dynamo(), missing)
+	st.h.store = recording.New(profilestore.New(e.Dynamo(), missing))
 	batch := goldenBatch(t)
 	resp := st.run(t, batch)
 	require.Equal(t, []events.KinesisBatchItemFailure{{ItemIdentifier: batch.Records[0].Kinesis.SequenceNumber}}, resp.BatchItemFailures)
@@ -466,10 +468,10 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 	resp, err := h.handle(context.Background(), goldenBatch(t))
 	require.NoError(t, err)
 	require.Empty(t, resp.BatchItemFailures)
-	p, err := h.store.(*profilestore.Store).Lookup(context.Background(), identity.UserID(userID))
+	p, err := h.store.(*recording.Engine).Lookup(context.Background(), identity.UserID(userID))
 	require.NoError(t, err)
 	require.Equal(t, 7, p.Counts.Events)
-	history, err := h.store.(*profilestore.Store).History(context.Background(), p.ID, profilestore.HistoryQuery{})
+	history, err := h.store.(*recording.Engine).History(context.Background(), p.ID, history.Query{})
 	require.NoError(t, err)
 	require.Len(t, history.Touchpoints, 7)
 }
@@ -559,7 +561,7 @@ func TestEventsLandInTheHistory(t *testing.T) {
 	require.Empty(t, st.run(t, events.KinesisEvent{Records: []events.KinesisEventRecord{record(t, "1", e)}}).BatchItemFailures)
 	p, err := st.store.Lookup(context.Background(), identity.AnonymousID(anon1))
 	require.NoError(t, err)
-	page, err := st.store.History(context.Background(), p.ID, profilestore.HistoryQuery{})
+	page, err := st.store.History(context.Background(), p.ID, history.Query{})
 	require.NoError(t, err)
 	require.Len(t, page.Touchpoints, 1)
 	tp := page.Touchpoints[0]

@@ -16,7 +16,9 @@ import (
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
+	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
 func main() {
@@ -35,7 +37,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	history, err := topology.DurationSetting(getenv, topology.SettingTouchpointTTL, profilestore.DefaultTouchpointTTL)
+	retention, err := topology.DurationSetting(getenv, topology.SettingTouchpointTTL, history.DefaultTTL)
 	if err != nil {
 		return nil, err
 	}
@@ -43,10 +45,10 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
-	store := profilestore.New(dynamo.New(cfg), profilestore.Tables{
+	store := recording.New(profilestore.New(dynamo.New(cfg), profilestore.Tables{
 		Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable],
 		Touchpoints: env[topology.TouchpointTable],
-	}, profilestore.WithTouchpointTTL(history))
+	}), recording.WithRetention(retention))
 	client := sqs.NewFromConfig(cfg)
 	return &handler{
 		store:   store,

@@ -6,7 +6,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
-	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
 // changes coalesces what a batch did to profiles, so that each changed profile is published once
@@ -40,7 +40,7 @@ type merged struct {
 func newChanges() *changes { return &changes{byID: map[string]*pending{}} }
 
 // note takes in what recording an event of the i-th record did.
-func (b *changes) note(i int, res profilestore.Result) {
+func (b *changes) note(i int, res recording.Result) {
 	for _, from := range res.Merged {
 		b.merges = append(b.merges, merged{from: from, into: res.ProfileID, at: i})
 		delete(b.byID, from) // folded in: it is not updated again

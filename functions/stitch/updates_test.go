@@ -16,7 +16,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
-	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
 // received drains the profile-updates queue until it holds n messages, checking each against the
@@ -102,13 +102,13 @@ func TestOneUpdatePerChangedProfilePerBatch(t *testing.T) {
 // versionStore records every event on the profile "p-<anonymousId>", one version per event.
 type versionStore struct{ versions map[string]int }
 
-func (s *versionStore) RecordAll(_ context.Context, in []profilestore.Input) []profilestore.Outcome {
-	out := make([]profilestore.Outcome, len(in))
+func (s *versionStore) RecordAll(_ context.Context, in []recording.Input) []recording.Outcome {
+	out := make([]recording.Outcome, len(in))
 	for i, x := range in {
 		a := x.Activity
 		id := "p-" + a.AnonymousID
 		s.versions[id]++
-		out[i].Result = profilestore.Result{ProfileID: id, Version: s.versions[id], Profile: profile.Profile{ID: id, AnonymousIDs: []string{a.AnonymousID}},
+		out[i].Result = recording.Result{ProfileID: id, Version: s.versions[id], Profile: profile.Profile{ID: id, AnonymousIDs: []string{a.AnonymousID}},
 			Added: []string{identity.AnonymousID(a.AnonymousID).String()}}
 	}
 	return out

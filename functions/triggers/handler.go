@@ -12,7 +12,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/message"
-	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 	"github.com/dcrm-project/dcrm/shared/schedule"
 	"github.com/dcrm-project/dcrm/shared/trigger"
 )
@@ -27,9 +27,9 @@ const (
 )
 
 type profileStore interface {
-	DueProfiles(ctx context.Context, now time.Time, fn func(ctx context.Context, profileID string) error) error
-	Fire(ctx context.Context, id string, now time.Time, sent ...trigger.Trigger) (profilestore.Firing, error)
-	SaveFired(ctx context.Context, f profilestore.Firing) error
+	Due(ctx context.Context, now time.Time, fn func(ctx context.Context, profileID string) error) error
+	Fire(ctx context.Context, id string, now time.Time, sent ...trigger.Trigger) (recording.Firing, error)
+	SaveFired(ctx context.Context, f recording.Firing) error
 }
 
 type sender interface {
@@ -81,7 +81,7 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (summary, err
 		firstErr                    error
 	)
 	deadline, hasDeadline := ctx.Deadline()
-	err = h.store.DueProfiles(ctx, sum.AsOf, func(ctx context.Context, id string) error {
+	err = h.store.Due(ctx, sum.AsOf, func(ctx context.Context, id string) error {
 		if hasDeadline && time.Until(deadline) < margin {
 			return errDeadline
 		}
@@ -138,7 +138,7 @@ func (h *handler) fire(ctx context.Context, id string, now time.Time) ([]string,
 			kinds = append(kinds, t.Kind)
 		}
 		err = h.store.SaveFired(ctx, f)
-		if !errors.Is(err, profilestore.ErrChanged) {
+		if !errors.Is(err, recording.ErrChanged) {
 			return kinds, err == nil, err
 		}
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 	"github.com/dcrm-project/dcrm/shared/schedule"
 	"github.com/dcrm-project/dcrm/shared/trigger"
 )
@@ -53,7 +54,7 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 type stack struct {
 	h     *handler
-	store *profilestore.Store
+	store *recording.Engine
 	queue *messagequeue.Queue
 	clock *clock
 	n     int
@@ -88,8 +89,8 @@ func newStack(t *testing.T) *stack {
 
 	st := &stack{clock: &clock{t: t0}, queue: messagequeue.New(e.SQSClient(), url)}
 	// Histories are kept for a century: the scenario's clock is in the past.
-	st.store = profilestore.New(e.Dynamo(), tables, profilestore.WithClock(st.clock.now),
-		profilestore.WithTouchpointTTL(100*365*day))
+	st.store = recording.New(profilestore.New(e.Dynamo(), tables), recording.WithClock(st.clock.now),
+		recording.WithRetention(100*365*day))
 	st.h = &handler{store: st.store, triggers: st.queue, log: quiet}
 	return st
 }
@@ -125,7 +126,7 @@ func (v *visitor) do(t *testing.T, when, arrives time.Time, event string, f func
 		f(&a)
 	}
 	v.st.clock.set(arrives)
-	out := v.st.store.RecordAll(context.Background(), []profilestore.Input{{Activity: a}})
+	out := v.st.store.RecordAll(context.Background(), []recording.Input{{Activity: a}})
 	require.NoError(t, out[0].Err)
 	return out[0].ProfileID
 }
@@ -360,22 +361,22 @@ func TestConcurrentRunsRecordOnce(t *testing.T) {
 
 // failingSave makes the first SaveFired fail, as a crash after sending would.
 type failingSave struct {
-	*profilestore.Store
+	*recording.Engine
 	failed bool
 }
 
-func (f *failingSave) SaveFired(ctx context.Context, fr profilestore.Firing) error {
+func (f *failingSave) SaveFired(ctx context.Context, fr recording.Firing) error {
 	if !f.failed {
 		f.failed = true
 		return errors.New("connection reset")
 	}
-	return f.Store.SaveFired(ctx, fr)
+	return f.Engine.SaveFired(ctx, fr)
 }
 
 func TestTriggerIsResentNotLostAfterACrash(t *testing.T) {
 	st := newStack(t)
 	st.visitor("a-1", true).form(t, "Form Started", "quote", at(0))
-	st.h.store = &failingSave{Store: st.store}
+	st.h.store = &failingSave{Engine: st.store}
 	st.clock.set(at(time.Hour))
 	sum, err := st.h.handle(context.Background(), runAt(at(time.Hour)))
 	require.ErrorContains(t, err, "connection reset")
@@ -388,25 +389,25 @@ func TestTriggerIsResentNotLostAfterACrash(t *testing.T) {
 
 // changing records an event on the profile between Fire and SaveFired, once, as stitch would.
 type changing struct {
-	*profilestore.Store
+	*recording.Engine
 	v    *visitor
 	t    *testing.T
 	done bool
 }
 
-func (c *changing) SaveFired(ctx context.Context, f profilestore.Firing) error {
+func (c *changing) SaveFired(ctx context.Context, f recording.Firing) error {
 	if !c.done {
 		c.done = true
 		c.v.page(c.t, at(61*time.Minute))
 	}
-	return c.Store.SaveFired(ctx, f)
+	return c.Engine.SaveFired(ctx, f)
 }
 
 func TestAProfileChangedUnderTheRunIsReadAgain(t *testing.T) {
 	st := newStack(t)
 	v := st.visitor("a-1", true)
 	id := v.form(t, "Form Started", "quote", at(0))
-	st.h.store = &changing{Store: st.store, v: v, t: t}
+	st.h.store = &changing{Engine: st.store, v: v, t: t}
 	sum := st.run(t, at(time.Hour))
 	require.Equal(t, int64(1), sum.Sent, "sent once, recorded on the second attempt")
 	require.Zero(t, sum.Changed)
@@ -438,15 +439,15 @@ type untouched struct{ calls atomic.Int64 }
 
 var errUntouched = errors.New("not to be called")
 
-func (u *untouched) DueProfiles(context.Context, time.Time, func(context.Context, string) error) error {
+func (u *untouched) Due(context.Context, time.Time, func(context.Context, string) error) error {
 	u.calls.Add(1)
 	return errUntouched
 }
-func (u *untouched) Fire(context.Context, string, time.Time, ...trigger.Trigger) (profilestore.Firing, error) {
+func (u *untouched) Fire(context.Context, string, time.Time, ...trigger.Trigger) (recording.Firing, error) {
 	u.calls.Add(1)
-	return profilestore.Firing{}, errUntouched
+	return recording.Firing{}, errUntouched
 }
-func (u *untouched) SaveFired(context.Context, profilestore.Firing) error {
+func (u *untouched) SaveFired(context.Context, recording.Firing) error {
 	u.calls.Add(1)
 	return errUntouched
 }

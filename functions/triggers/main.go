@@ -18,6 +18,7 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
 func main() {
@@ -41,8 +42,8 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
 	return &handler{
-		// The store's default trigger rules are stitch's too: both must index by the same rules.
-		store:    profilestore.New(dynamo.New(cfg), profilestore.Tables{Profiles: env[topology.ProfileTable]}),
+		// The engine's default trigger rules are stitch's too: both must index by the same rules.
+		store:    recording.New(profilestore.New(dynamo.New(cfg), profilestore.Tables{Profiles: env[topology.ProfileTable]})),
 		triggers: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.TriggerQueue]),
 		log:      log,
 	}, nil

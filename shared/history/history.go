@@ -33,16 +33,17 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
 // DefaultTTL is how long after it happened an event stays in a profile's history unless the
 // deployment says otherwise. Purchases never expire.
-const DefaultTTL = 395 * 24 * time.Hour
+const DefaultTTL = 395 * calendar.Day
 
 // MinKeep is how long after it was recorded a touchpoint is kept at least, whatever its event's
 // age: the history is what recognises an event sent again.
-const MinKeep = 90 * 24 * time.Hour
+const MinKeep = 90 * calendar.Day
 
 // MaxProperties bounds the properties kept with a touchpoint, in bytes of JSON.
 const MaxProperties = 4096
@@ -140,7 +141,7 @@ func (r Retention) Touchpoint(profileID string, a profile.Activity, properties j
 	t := Touchpoint{
 		ProfileID: profileID, Sort: SortKey(a), MessageID: a.MessageID, Type: a.Type,
 		Event: cmp.Or(a.Event, a.Page), At: a.At.UTC(), Channel: a.Channel,
-		Purchase: isPurchase(a), OrderID: a.OrderID, Revenue: a.Revenue, Activity: kept(a),
+		Purchase: profile.IsPurchase(a), OrderID: a.OrderID, Revenue: a.Revenue, Activity: kept(a),
 	}
 	t.Properties, t.PropertiesTruncated = Bound(properties, MaxProperties)
 	if !t.Purchase {
@@ -154,20 +155,6 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-// isPurchase tells whether an activity is an "Order Completed" event (in any of its spellings).
-func isPurchase(a profile.Activity) bool {
-	if a.Type != beacon.Track {
-		return false
-	}
-	key := strings.Map(func(r rune) rune {
-		if r == ' ' || r == '_' || r == '-' || r == '\t' {
-			return -1
-		}
-		return r
-	}, strings.ToLower(a.Event))
-	return key == "ordercompleted"
 }
 
 // kept is what a touchpoint keeps of its activity: all but the sender's own time, in UTC, with

@@ -121,9 +121,13 @@ func ClaimKinds() []Kind {
 	return []Kind{EmailSHA256, PhoneSHA256, External, Device, Advertising}
 }
 
+// AllKinds lists every kind: an event's own, then the claimed ones. A profile-API lookup takes
+// any of them.
+func AllKinds() []Kind { return append(Kinds(), ClaimKinds()...) }
+
 // ParseKind returns the kind whose name is s.
 func ParseKind(s string) (Kind, error) {
-	for _, k := range append(Kinds(), ClaimKinds()...) {
+	for _, k := range AllKinds() {
 		if string(k) == s {
 			return k, nil
 		}

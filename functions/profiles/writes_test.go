@@ -115,9 +115,6 @@ func TestConsent(t *testing.T) {
 	}
 	status, _ = call(t, f.h, put("/v1/profiles/prf_nobody/consent", `{"analytics":true}`, auth))
 	require.Equal(t, http.StatusNotFound, status)
-	req := get("/v1/profiles/"+f.live+"/consent", nil, auth)
-	status, _ = call(t, f.h, req)
-	require.Equal(t, http.StatusMethodNotAllowed, status)
 
 	f.h.updates = broken{}
 	status, _ = call(t, f.h, put("/v1/profiles/"+f.live+"/consent", `{"analytics":false}`, auth))

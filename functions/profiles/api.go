@@ -1,0 +1,367 @@
+package main
+
+import (
+	"encoding/json"
+	"maps"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/dcrm-project/dcrm/shared/history"
+	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/recording"
+)
+
+// The profile API's responses: the public contract, described in events/openapi.yaml (held to
+// these by a test against real responses). Each is built from the domain by one function, so the
+// domain can change without the contract changing unseen.
+
+// profileView is a customer's Single Customer View.
+type profileView struct {
+	ProfileID    string             `json:"profileId"`
+	UserID       string             `json:"userId,omitempty"`
+	AnonymousIDs []string           `json:"anonymousIds"`
+	Traits       map[string]any     `json:"traits"`
+	FirstSeen    time.Time          `json:"firstSeen"`
+	LastSeen     time.Time          `json:"lastSeen"`
+	Counts       counts             `json:"counts"`
+	Groups       []string           `json:"groups,omitempty"`
+	Score        *score             `json:"score,omitempty"`
+	Consent      map[string]consent `json:"consent"`
+	MergedFrom   []string           `json:"mergedFrom,omitempty"`
+	UpdatedAt    time.Time          `json:"updatedAt"`
+
+	Visits         int     `json:"visits"`
+	Depth          float64 `json:"depth"` // page and screen views per visit, to two decimals
+	EngagedSeconds int     `json:"engagedSeconds"`
+	// Session is the current or last session.
+	Session     *session    `json:"session,omitempty"`
+	LastChannel string      `json:"lastChannel,omitempty"`
+	Products    *products   `json:"products,omitempty"`
+	Orders      int         `json:"orders"`
+	Revenue     float64     `json:"revenue"`
+	Basket      *openBasket `json:"basket,omitempty"`
+	OpenForms   []openForm  `json:"openForms,omitempty"`
+}
+
+type counts struct {
+	Events     int `json:"events"`
+	PageViews  int `json:"pageViews"`
+	Tracks     int `json:"tracks"`
+	Identifies int `json:"identifies"`
+	Screens    int `json:"screens"`
+}
+
+type consent struct {
+	Granted bool      `json:"granted"`
+	At      time.Time `json:"at"`
+	Source  string    `json:"source,omitempty"`
+}
+
+type score struct {
+	ScoredAt     time.Time    `json:"scoredAt"`
+	ModelVersion int          `json:"modelVersion,omitempty"`
+	FirstOrderAt time.Time    `json:"firstOrderAt,omitzero"`
+	RFM          *rfmScore    `json:"rfm,omitempty"`
+	Value        *value       `json:"value,omitempty"`
+	Lapse        *lapseRisk   `json:"lapse,omitempty"`
+	NextActions  []nextAction `json:"nextActions,omitempty"`
+}
+
+type rfmScore struct {
+	Variant     string  `json:"variant"`
+	RecencyDays int     `json:"recencyDays"`
+	Frequency   int     `json:"frequency"`
+	Monetary    float64 `json:"monetary"`
+	R           int     `json:"r"`
+	F           int     `json:"f"`
+	M           int     `json:"m"`
+	Score       int     `json:"score"`
+	Segment     string  `json:"segment"`
+}
+
+type value struct {
+	PAlive            float64 `json:"pAlive"`
+	PAlivePareto      float64 `json:"pAlivePareto,omitempty"`
+	ExpectedPurchases float64 `json:"expectedPurchases"`
+	ExpectedSpend     float64 `json:"expectedSpend"`
+	CLV               float64 `json:"clv"`
+	CLVPareto         float64 `json:"clvPareto,omitempty"`
+	HorizonWeeks      float64 `json:"horizonWeeks"`
+}
+
+type lapseRisk struct {
+	Risk           float64 `json:"risk"`
+	PAlive         float64 `json:"pAlive"`
+	Activity       float64 `json:"activity"`
+	RecentVisits   int     `json:"recentVisits"`
+	ExpectedVisits float64 `json:"expectedVisits"`
+	Above          bool    `json:"above"`
+}
+
+type nextAction struct {
+	Kind     string  `json:"kind"`
+	Product  string  `json:"product,omitempty"`
+	Category string  `json:"category,omitempty"`
+	Form     string  `json:"form,omitempty"`
+	Score    float64 `json:"score"`
+	Reason   string  `json:"reason"`
+}
+
+type session struct {
+	ID             string    `json:"id"`
+	Start          time.Time `json:"start"`
+	End            time.Time `json:"end"`
+	Events         int       `json:"events"`
+	PageViews      int       `json:"pageViews"`
+	EngagedSeconds int       `json:"engagedSeconds"`
+	LandingPage    string    `json:"landingPage,omitempty"`
+	Channel        string    `json:"channel,omitempty"`
+	Campaign       *campaign `json:"campaign,omitempty"`
+}
+
+type campaign struct {
+	Source  string `json:"source,omitempty"`
+	Medium  string `json:"medium,omitempty"`
+	Name    string `json:"name,omitempty"`
+	ClickID string `json:"clickId,omitempty"`
+}
+
+type products struct {
+	Viewed     map[string]int       `json:"viewed,omitempty"`
+	Carted     map[string]int       `json:"carted,omitempty"`
+	Bought     map[string]int       `json:"bought,omitempty"`
+	Last       map[string]time.Time `json:"last,omitempty"`
+	Categories *categories          `json:"categories,omitempty"`
+}
+
+type categories struct {
+	Viewed map[string]int       `json:"viewed,omitempty"`
+	Carted map[string]int       `json:"carted,omitempty"`
+	Bought map[string]int       `json:"bought,omitempty"`
+	Last   map[string]time.Time `json:"last,omitempty"`
+}
+
+type openBasket struct {
+	Items     []basketItem `json:"items"`
+	Value     float64      `json:"value"`
+	UpdatedAt time.Time    `json:"updatedAt"`
+}
+
+type basketItem struct {
+	ProductID string  `json:"productId"`
+	Quantity  int     `json:"quantity"`
+	Price     float64 `json:"price,omitempty"`
+}
+
+type openForm struct {
+	FormID    string    `json:"formId"`
+	StartedAt time.Time `json:"startedAt"`
+}
+
+// viewOf is the API view of a profile.
+func viewOf(p profile.Profile) profileView {
+	v := profileView{
+		ProfileID: p.ID, UserID: p.UserID, AnonymousIDs: nonNil(p.AnonymousIDs), Traits: maps.Clone(p.Traits),
+		FirstSeen: p.FirstSeen, LastSeen: p.LastSeen, Counts: counts(p.Counts), Groups: slices.Clone(p.Groups),
+		Score: scoreOf(p.Score), Consent: consentOf(p.Consent), MergedFrom: slices.Clone(p.MergedFrom), UpdatedAt: p.UpdatedAt,
+		Visits: p.Visits, EngagedSeconds: p.EngagedSeconds, LastChannel: p.LastChannel, Orders: p.OrderCount, Revenue: p.Revenue,
+	}
+	if v.Traits == nil {
+		v.Traits = map[string]any{}
+	}
+	if p.Visits > 0 {
+		v.Depth = math.Round(float64(p.Counts.PageViews+p.Counts.Screens)/float64(p.Visits)*100) / 100
+	}
+	if s := p.Session; s != nil {
+		v.Session = &session{ID: s.ID, Start: s.Start, End: s.End, Events: s.Events, PageViews: s.PageViews,
+			EngagedSeconds: s.EngagedSeconds, LandingPage: s.LandingPage, Channel: s.Channel}
+		if s.Campaign != nil {
+			c := campaign(*s.Campaign)
+			v.Session.Campaign = &c
+		}
+	}
+	if ps := p.Products; len(ps.Viewed)+len(ps.Carted)+len(ps.Bought) > 0 {
+		v.Products = &products{Viewed: maps.Clone(ps.Viewed), Carted: maps.Clone(ps.Carted), Bought: maps.Clone(ps.Bought), Last: maps.Clone(ps.Last)}
+		if c := ps.Categories; len(c.Viewed)+len(c.Carted)+len(c.Bought)+len(c.Last) > 0 {
+			v.Products.Categories = &categories{Viewed: maps.Clone(c.Viewed), Carted: maps.Clone(c.Carted), Bought: maps.Clone(c.Bought), Last: maps.Clone(c.Last)}
+		}
+	}
+	if b := p.Basket.Open(); b != nil {
+		v.Basket = &openBasket{Value: b.Value, UpdatedAt: b.UpdatedAt, Items: []basketItem{}}
+		for _, it := range b.Items {
+			v.Basket.Items = append(v.Basket.Items, basketItem(it))
+		}
+	}
+	for _, f := range p.OpenForms() {
+		v.OpenForms = append(v.OpenForms, openForm(f))
+	}
+	return v
+}
+
+func scoreOf(s *profile.Score) *score {
+	if s == nil {
+		return nil
+	}
+	out := &score{ScoredAt: s.ScoredAt, ModelVersion: s.ModelVersion, FirstOrderAt: s.FirstOrderAt}
+	if s.RFM != nil {
+		r := rfmScore(*s.RFM)
+		out.RFM = &r
+	}
+	if s.Value != nil {
+		v := value(*s.Value)
+		out.Value = &v
+	}
+	if s.Lapse != nil {
+		l := lapseRisk(*s.Lapse)
+		out.Lapse = &l
+	}
+	for _, a := range s.NextActions {
+		out.NextActions = append(out.NextActions, nextAction(a))
+	}
+	return out
+}
+
+func consentOf(m map[string]profile.Consent) map[string]consent {
+	out := make(map[string]consent, len(m))
+	for k, c := range m {
+		out[k] = consent(c)
+	}
+	return out
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return slices.Clone(s)
+}
+
+// touchpoint is one event in a person's history.
+type touchpoint struct {
+	ProfileID           string          `json:"profileId"` // the profile it was recorded on
+	MessageID           string          `json:"messageId"`
+	Type                string          `json:"type"`
+	Event               string          `json:"event,omitempty"`
+	Timestamp           time.Time       `json:"timestamp"`
+	Channel             string          `json:"channel,omitempty"`
+	Properties          json.RawMessage `json:"properties,omitempty"`
+	PropertiesTruncated bool            `json:"propertiesTruncated,omitempty"`
+	Purchase            bool            `json:"purchase,omitempty"`
+	OrderID             string          `json:"orderId,omitempty"`
+	Revenue             float64         `json:"revenue,omitempty"`
+	ExpiresAt           *time.Time      `json:"expiresAt,omitempty"` // absent: kept (purchases)
+}
+
+func touchpointsOf(ts []history.Touchpoint) []touchpoint {
+	out := make([]touchpoint, 0, len(ts))
+	for _, t := range ts {
+		tp := touchpoint{ProfileID: t.ProfileID, MessageID: t.MessageID, Type: t.Type, Event: t.Event, Timestamp: t.At,
+			Channel: t.Channel, PropertiesTruncated: t.PropertiesTruncated, Purchase: t.Purchase, OrderID: t.OrderID, Revenue: t.Revenue}
+		if len(t.Properties) > 0 {
+			tp.Properties = t.Properties
+		}
+		if !t.ExpiresAt.IsZero() {
+			exp := t.ExpiresAt.UTC()
+			tp.ExpiresAt = &exp
+		}
+		out = append(out, tp)
+	}
+	return out
+}
+
+// historyPage is a page of a person's history, newest first; next continues it
+// (?cursor=<next>), absent on the last page.
+type historyPage struct {
+	ProfileID   string       `json:"profileId"`
+	Touchpoints []touchpoint `json:"touchpoints"`
+	Next        string       `json:"next,omitempty"`
+}
+
+func historyPageOf(p history.Page) historyPage {
+	return historyPage{ProfileID: p.ProfileID, Touchpoints: touchpointsOf(p.Touchpoints), Next: p.Next}
+}
+
+// merge explains how a merged profile joined the live one.
+type merge struct {
+	From      string    `json:"from"`
+	Into      string    `json:"into"`
+	At        time.Time `json:"at"`
+	MessageID string    `json:"messageId,omitempty"`
+	Via       string    `json:"via,omitempty"`
+	Trusted   bool      `json:"trusted"`
+}
+
+func mergesOf(ms []identity.Merge) []merge {
+	out := make([]merge, 0, len(ms))
+	for _, m := range ms {
+		via := ""
+		if !m.Via.IsZero() {
+			via = m.Via.String()
+		}
+		out = append(out, merge{From: m.From, Into: m.Into, At: m.At, MessageID: m.MessageID, Via: via, Trusted: m.Trusted})
+	}
+	return out
+}
+
+// mergeLog is the answer of GET /{profileId}/merges.
+type mergeLog struct {
+	ProfileID string  `json:"profileId"` // the live profile
+	Merges    []merge `json:"merges"`    // oldest first
+}
+
+// exportDocument is the answer of GET /{profileId}/export: everything held about a person.
+type exportDocument struct {
+	ProfileID      string       `json:"profileId"`
+	Profile        profileView  `json:"profile"`
+	MergedProfiles []string     `json:"mergedProfiles"`
+	Merges         []merge      `json:"merges"` // how each merged profile joined
+	Identifiers    []exportedID `json:"identifiers"`
+	Touchpoints    []touchpoint `json:"touchpoints"` // newest first, one page
+	// Next continues the touchpoints: GET …/export?cursor=<next> (absent on the last page).
+	Next string `json:"next,omitempty"`
+}
+
+type exportedID struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+func exportOf(p recording.Person) exportDocument {
+	doc := exportDocument{
+		ProfileID: p.Profile.ID, Profile: viewOf(p.Profile), MergedProfiles: nonNil(p.Merged), Merges: mergesOf(p.Merges),
+		Identifiers: []exportedID{}, Touchpoints: touchpointsOf(p.Touchpoints), Next: p.Next,
+	}
+	for _, id := range p.Identifiers {
+		doc.Identifiers = append(doc.Identifiers, exportedID{Type: string(id.Kind), Value: id.Value})
+	}
+	return doc
+}
+
+// erasure is the answer of DELETE /{profileId}: what was removed.
+type erasure struct {
+	ProfileID   string `json:"profileId"`
+	Profiles    int    `json:"profiles"`
+	Identifiers int    `json:"identifiers"`
+	Touchpoints int    `json:"touchpoints"`
+}
+
+// separation is the answer of POST /{profileId}/split.
+type separation struct {
+	ProfileID   string `json:"profileId"`   // the live profile the other was split from
+	SplitID     string `json:"splitId"`     // the profile that is live again
+	Identifiers int    `json:"identifiers"` // identifiers that went back to it
+	Touchpoints int    `json:"touchpoints"` // events moved back with them
+}
+
+// consentState is the answer of PUT /{profileId}/consent.
+type consentState struct {
+	ProfileID string             `json:"profileId"`
+	Consent   map[string]consent `json:"consent"`
+}
+
+// problem is the answer to a request that fails: what is wrong, for a person.
+type problem struct {
+	Error string `json:"error"`
+}
