@@ -585,7 +585,7 @@ func (u *untouched) Load(context.Context, string, any) (profilestore.ModelInfo, 
 }
 func (u *untouched) Save(context.Context, string, any, profilestore.ModelInfo) error { return u.call() }
 func (u *untouched) Version(context.Context, string) (int, error)                    { return 0, u.call() }
-func (u *untouched) Send(context.Context, message.Message) error                       { return u.call() }
+func (u *untouched) Send(context.Context, message.Message) error                     { return u.call() }
 func (u *untouched) InvokeAsync(context.Context, []byte) error                       { return u.call() }
 func (u *untouched) SaveScoreWithAlert(context.Context, string, profile.Score, time.Time, time.Time) error {
 	return u.call()

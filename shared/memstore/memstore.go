@@ -34,7 +34,7 @@ type Store struct {
 	profiles map[string]recording.Record
 	entries  map[identity.ID]recording.Entry
 	touch    map[string]map[string]history.Touchpoint // by profile id, then sort key
-	receipts map[string]history.Receipt              // by message id
+	receipts map[string]history.Receipt               // by message id
 }
 
 var _ recording.Storage = (*Store)(nil)

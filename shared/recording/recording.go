@@ -68,7 +68,7 @@ type Engine struct {
 	st        Storage
 	now       func() time.Time
 	newID     func() string
-	triggers  trigger.Config  // the rules the due time follows
+	triggers  trigger.Config // the rules the due time follows
 	retention history.Retention
 }
 

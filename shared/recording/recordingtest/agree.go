@@ -97,4 +97,3 @@ func sequence() func() string {
 	n := 0
 	return func() string { n++; return fmt.Sprintf("prf_%d", n) }
 }
-

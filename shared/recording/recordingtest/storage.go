@@ -20,13 +20,13 @@ import (
 // check on a fresh storage.
 func Storage(t *testing.T, newStorage NewStorage) {
 	tests := map[string]func(*testing.T, recording.Storage){
-		"PutOnlyAtTheVersionRead":        putOnlyAtTheVersionRead,
-		"CommitIsAllOrNothing":           commitIsAllOrNothing,
-		"ClaimOnlyIfAbsent":              claimOnlyIfAbsent,
-		"MoveOnlyWhereExpected":          moveOnlyWhereExpected,
-		"TombstonesHoldNothingPersonal":  tombstonesHoldNothingPersonal,
+		"PutOnlyAtTheVersionRead":         putOnlyAtTheVersionRead,
+		"CommitIsAllOrNothing":            commitIsAllOrNothing,
+		"ClaimOnlyIfAbsent":               claimOnlyIfAbsent,
+		"MoveOnlyWhereExpected":           moveOnlyWhereExpected,
+		"TombstonesHoldNothingPersonal":   tombstonesHoldNothingPersonal,
 		"HistoryAppendsFindsPagesDeletes": historyAppendsFindsPagesDeletes,
-		"DueListsWhatIsDue":              dueListsWhatIsDue,
+		"DueListsWhatIsDue":               dueListsWhatIsDue,
 	}
 	for _, name := range sortedKeys(tests) {
 		t.Run(name, func(t *testing.T) { tests[name](t, newStorage(t)) })
