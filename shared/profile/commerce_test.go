@@ -117,9 +117,6 @@ func TestRevenueCountsEachOrderOnce(t *testing.T) {
 		if p.OrderCount != 4 || p.Revenue != 49.75 || !reflect.DeepEqual(p.Products.Bought, map[string]int{"p1": 2, "p2": 1, "p3": 1}) {
 			t.Errorf("order %v: %d orders, revenue %v, bought %v", order, p.OrderCount, p.Revenue, p.Products.Bought)
 		}
-		if v := p.View(); v.Orders != 4 || v.Revenue != 49.75 {
-			t.Errorf("view: %d orders, revenue %v", v.Orders, v.Revenue)
-		}
 	}
 	// Orders past the kept list are settled and still counted.
 	p := Profile{ID: "p"}
@@ -169,7 +166,7 @@ func TestFromEventReadsDetails(t *testing.T) {
 	}
 }
 
-func TestViewShowsAggregates(t *testing.T) {
+func TestAggregatesOfAVisit(t *testing.T) {
 	acts := activities(t,
 		ev{typ: beacon.Page, name: "/", min: 0, campaign: spring, channel: "paid search"},
 		pageAt("/shoes", 1), trackAt("Page Ping", 2, `{"engagedSeconds":30}`),
@@ -177,27 +174,22 @@ func TestViewShowsAggregates(t *testing.T) {
 		trackAt("Form Started", 4, `{"formId":"f"}`),
 		pageAt("/", 90),
 	)
-	v := applyAll(t, acts, inOrder(len(acts))).View()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
+	p := applyAll(t, acts, inOrder(len(acts)))
+	if p.Visits != 2 || p.EngagedSeconds != 30 || p.LastChannel != "paid search" || p.OrderCount != 0 {
+		t.Errorf("visits %d, engaged %d, last channel %q, orders %d", p.Visits, p.EngagedSeconds, p.LastChannel, p.OrderCount)
 	}
-	var got map[string]any
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatal(err)
+	wantSession := &Session{ID: "ses_" + strconv.FormatInt(at(90).UnixMilli(), 36), Start: at(90), End: at(90), Events: 1, PageViews: 1, LandingPage: "/"}
+	if !reflect.DeepEqual(p.Session, wantSession) {
+		t.Errorf("session %+v, want %+v", p.Session, wantSession)
 	}
-	want := map[string]any{
-		"visits": 2.0, "depth": 1.5, "engagedSeconds": 30.0, "lastChannel": "paid search", "orders": 0.0, "revenue": 0.0,
-		"session": map[string]any{"id": "ses_" + strconv.FormatInt(at(90).UnixMilli(), 36), "start": "2025-03-01T11:30:00Z", "end": "2025-03-01T11:30:00Z",
-			"events": 1.0, "pageViews": 1.0, "engagedSeconds": 0.0, "landingPage": "/"},
-		"products":  map[string]any{"carted": map[string]any{"p1": 1.0}, "last": map[string]any{"p1": "2025-03-01T10:03:00Z"}},
-		"basket":    map[string]any{"items": []any{map[string]any{"productId": "p1", "quantity": 1.0, "price": 10.0}}, "value": 10.0, "updatedAt": "2025-03-01T10:03:00Z"},
-		"openForms": []any{map[string]any{"formId": "f", "startedAt": "2025-03-01T10:04:00Z"}},
+	if want := (Products{Carted: map[string]int{"p1": 1}, Last: map[string]time.Time{"p1": at(3)}}); !reflect.DeepEqual(p.Products, want) {
+		t.Errorf("products %+v, want %+v", p.Products, want)
 	}
-	for k, w := range want {
-		if !reflect.DeepEqual(got[k], w) {
-			t.Errorf("%s = %#v, want %#v", k, got[k], w)
-		}
+	if want := (&OpenBasket{Items: []BasketItem{{ProductID: "p1", Quantity: 1, Price: 10}}, Value: 10, UpdatedAt: at(3)}); !reflect.DeepEqual(p.Basket.Open(), want) {
+		t.Errorf("open basket %+v, want %+v", p.Basket.Open(), want)
+	}
+	if want := []OpenForm{{FormID: "f", StartedAt: at(4)}}; !reflect.DeepEqual(p.OpenForms(), want) {
+		t.Errorf("open forms %+v, want %+v", p.OpenForms(), want)
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"time"
 
@@ -347,64 +346,4 @@ func union(set []string, values ...string) []string {
 		}
 	}
 	return set
-}
-
-// View is the profile as the profile API shows it.
-type View struct {
-	ProfileID    string             `json:"profileId"`
-	UserID       string             `json:"userId,omitempty"`
-	AnonymousIDs []string           `json:"anonymousIds"`
-	Traits       map[string]any     `json:"traits"`
-	FirstSeen    time.Time          `json:"firstSeen"`
-	LastSeen     time.Time          `json:"lastSeen"`
-	Counts       Counts             `json:"counts"`
-	Groups       []string           `json:"groups,omitempty"`
-	Score        *Score             `json:"score,omitempty"`
-	Consent      map[string]Consent `json:"consent"`
-	MergedFrom   []string           `json:"mergedFrom,omitempty"`
-	UpdatedAt    time.Time          `json:"updatedAt"`
-
-	Visits         int     `json:"visits"`
-	Depth          float64 `json:"depth"` // page and screen views per visit, to two decimals
-	EngagedSeconds int     `json:"engagedSeconds"`
-	// Session is the current or last session.
-	Session     *Session    `json:"session,omitempty"`
-	LastChannel string      `json:"lastChannel,omitempty"`
-	Products    *Products   `json:"products,omitempty"`
-	Orders      int         `json:"orders"`
-	Revenue     float64     `json:"revenue"`
-	Basket      *OpenBasket `json:"basket,omitempty"`
-	OpenForms   []OpenForm  `json:"openForms,omitempty"`
-}
-
-// View returns the API view of the profile.
-func (p Profile) View() View {
-	v := View{
-		ProfileID: p.ID, UserID: p.UserID, AnonymousIDs: slices.Clone(p.AnonymousIDs), Traits: maps.Clone(p.Traits),
-		FirstSeen: p.FirstSeen, LastSeen: p.LastSeen, Counts: p.Counts, Groups: slices.Clone(p.Groups), Score: p.Score,
-		MergedFrom: slices.Clone(p.MergedFrom), UpdatedAt: p.UpdatedAt,
-		Visits: p.Visits, EngagedSeconds: p.EngagedSeconds, LastChannel: p.LastChannel,
-		Orders: p.OrderCount, Revenue: p.Revenue, Basket: p.Basket.Open(), OpenForms: p.OpenForms(),
-	}
-	if p.Visits > 0 {
-		v.Depth = math.Round(float64(p.Counts.PageViews+p.Counts.Screens)/float64(p.Visits)*100) / 100
-	}
-	if p.Session != nil {
-		s := *p.Session
-		v.Session = &s
-	}
-	if ps := p.Products.clone(); len(ps.Viewed)+len(ps.Carted)+len(ps.Bought) > 0 {
-		v.Products = &ps
-	}
-	if v.AnonymousIDs == nil {
-		v.AnonymousIDs = []string{}
-	}
-	if v.Traits == nil {
-		v.Traits = map[string]any{}
-	}
-	v.Consent = maps.Clone(p.Consent)
-	if v.Consent == nil {
-		v.Consent = map[string]Consent{}
-	}
-	return v
 }

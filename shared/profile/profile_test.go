@@ -212,19 +212,6 @@ func TestFoldRefusesTwoUsers(t *testing.T) {
 	}
 }
 
-func TestViewJSON(t *testing.T) {
-	b, err := json.Marshal(Profile{ID: "p1", FirstSeen: t0, LastSeen: t0, UpdatedAt: t0}.View())
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `{"profileId":"p1","anonymousIds":[],"traits":{},"firstSeen":"2025-03-01T10:00:00Z","lastSeen":"2025-03-01T10:00:00Z",` +
-		`"counts":{"events":0,"pageViews":0,"tracks":0,"identifies":0,"screens":0},"consent":{},"updatedAt":"2025-03-01T10:00:00Z",` +
-		`"visits":0,"depth":0,"engagedSeconds":0,"orders":0,"revenue":0}`
-	if string(b) != want {
-		t.Errorf("view JSON\n%s\nwant\n%s", b, want)
-	}
-}
-
 func TestAddressable(t *testing.T) {
 	for _, c := range []struct {
 		name string

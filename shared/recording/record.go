@@ -168,13 +168,7 @@ func (r ref) owner() identity.Owner {
 	if r.entry == nil {
 		return identity.Owner{}
 	}
-	held := map[identity.Kind]int{identity.Anonymous: len(r.live.AnonymousIDs)}
-	if r.live.UserID != "" {
-		held[identity.User] = 1
-	}
-	for k, n := range identity.Tally(r.claimed) {
-		held[k] += n
-	}
+	held := identity.Tally(append(r.live.Identifiers(), r.claimed...))
 	return identity.Owner{ProfileID: r.live.ID, UserID: r.live.UserID, Held: held, Apart: r.base.SplitFrom}
 }
 
@@ -518,12 +512,12 @@ func (b *batch) recorded(ctx context.Context, g *group) (map[string]bool, error)
 	return done, nil
 }
 
-// withClaimed returns the sorted union of claimed and the claimed ones of ids: every kind but
-// anonymousId and userId, which the profile holds in fields of their own.
+// withClaimed returns the sorted union of claimed and the claimed ones of ids: every kind but an
+// event's own (anonymousId and userId), which the profile holds in fields of their own.
 func withClaimed(claimed []identity.ID, ids []identity.ID) []identity.ID {
 	out := slices.Clone(claimed)
 	for _, id := range ids {
-		if id.Kind != identity.Anonymous && id.Kind != identity.User && !containsID(out, id) {
+		if !slices.Contains(identity.Kinds(), id.Kind) && !containsID(out, id) {
 			out = append(out, id)
 		}
 	}
