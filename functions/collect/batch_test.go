@@ -20,7 +20,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/alertqueue"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
 
 // fakeQueue keeps what is sent to the failed-events queue.
@@ -160,7 +160,7 @@ func TestQueueOutageDoesNotLoseTheValidEvents(t *testing.T) {
 // The failed-events queue of the real wiring (setup) on the local SQS server.
 func TestRefusedEventsReachTheFailedEventsQueue(t *testing.T) {
 	ctx := context.Background()
-	e := localaws.Reachable(t)
+	e := localawstest.Reachable(t)
 	h, env := wiredHandler(t, 1)
 	queue := env[topology.Default().EnvVar(topology.FailedQueue)]
 

@@ -16,7 +16,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/alert"
 	"github.com/dcrm-project/dcrm/shared/alertqueue"
 	"github.com/dcrm-project/dcrm/shared/lapse"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
@@ -33,12 +33,12 @@ func lapseAlert(p profile.Profile) alert.Lapse {
 // The consumer handles every message type dcrm sends, drops a redelivery by its id, and leaves a
 // message it cannot check on the queue (for the dead-letter queue), saying why.
 func TestConsumerChecksRoutesAndDropsRepeats(t *testing.T) {
-	e := localaws.Reachable(t)
+	e := localawstest.Reachable(t)
 	for k, v := range e.Environment() {
 		t.Setenv(k, v)
 	}
 	ctx := context.Background()
-	alerts, updates := localaws.NewQueue(t), localaws.NewQueue(t)
+	alerts, updates := localawstest.NewQueue(t), localawstest.NewQueue(t)
 	p := profile.Profile{ID: "prf_1", UserID: "u-1", AnonymousIDs: []string{"a-1"}, FirstSeen: at, LastSeen: at, UpdatedAt: at}
 	sent := map[string][]alert.Message{
 		alerts: {lapseAlert(p), alert.NewFailedEvent("stitch", "invalid", []byte(`{}`), at)},

@@ -22,6 +22,7 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
 
 func TestMain(m *testing.M) {
@@ -48,7 +49,7 @@ func (s *syncBuffer) String() string {
 }
 
 func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
-	localaws.Reachable(t)
+	localawstest.Reachable(t)
 	dir := t.TempDir()
 	functions := filepath.Join(dir, "functions")
 	var names []string
@@ -56,7 +57,7 @@ func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
 		names = append(names, f.Name)
 	}
 	devtest.Install(t, functions, names...)
-	prefix := localaws.UniqueName("main")
+	prefix := localawstest.UniqueName("main")
 	state := filepath.Join(dir, "state")
 
 	ctx, cancel := context.WithCancel(context.Background())

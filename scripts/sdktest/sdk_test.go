@@ -24,7 +24,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/shared/keystore"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
@@ -128,7 +128,7 @@ type visit struct {
 }
 
 func newVisit(sdk string) visit {
-	run := localaws.UniqueName(sdk)
+	run := localawstest.UniqueName(sdk)
 	return visit{anonymousID: "anon-" + run, userID: "user-" + run, name: "Shopper " + run}
 }
 

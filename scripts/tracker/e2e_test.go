@@ -20,7 +20,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/shared/keystore"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
@@ -33,7 +33,7 @@ func TestTrackerEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	st, keys := devtest.Stack(t, "trk")
 
-	run := localaws.UniqueName("shopper")
+	run := localawstest.UniqueName("shopper")
 	writeKey, profileKey := keystore.NewKey("wk_"), keystore.NewKey("pk_")
 	shop := httptest.NewServer(nil) // the handler needs the write key, which names the origin first
 	t.Cleanup(shop.Close)

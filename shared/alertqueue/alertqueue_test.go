@@ -14,7 +14,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/shared/alert"
 	"github.com/dcrm-project/dcrm/shared/lapse"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
@@ -31,8 +31,8 @@ func lapseAlert() alert.Lapse {
 
 func TestSendAndReceive(t *testing.T) {
 	ctx := context.Background()
-	e := localaws.Reachable(t)
-	q := New(e.SQSClient(), localaws.NewQueue(t))
+	e := localawstest.Reachable(t)
+	q := New(e.SQSClient(), localawstest.NewQueue(t))
 
 	sent := lapseAlert()
 	require.NoError(t, q.Send(ctx, sent))
@@ -68,8 +68,8 @@ func TestSendAndReceive(t *testing.T) {
 }
 
 func TestInvalidMessageIsNotSent(t *testing.T) {
-	e := localaws.Reachable(t)
-	q := New(e.SQSClient(), localaws.NewQueue(t))
+	e := localawstest.Reachable(t)
+	q := New(e.SQSClient(), localawstest.NewQueue(t))
 	err := q.Send(context.Background(), alert.Lapse{Type: alert.TypeLapse, Version: alert.LapseVersion})
 	require.True(t, errors.Is(err, alert.ErrInvalid), "err = %v", err)
 	ds, err := q.Receive(context.Background(), 10, 0)
@@ -86,8 +86,8 @@ func (tagged) MessageAttributes() map[string]string {
 
 func TestMessagesCarryTheirOwnAttributes(t *testing.T) {
 	ctx := context.Background()
-	e := localaws.Reachable(t)
-	q := New(e.SQSClient(), localaws.NewQueue(t))
+	e := localawstest.Reachable(t)
+	q := New(e.SQSClient(), localawstest.NewQueue(t))
 	m := tagged{lapseAlert()}
 	require.NoError(t, q.Send(ctx, m))
 	var got []Delivery

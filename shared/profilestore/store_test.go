@@ -21,7 +21,7 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
@@ -43,11 +43,11 @@ type fixture struct {
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
-	e := localaws.Reachable(t)
+	e := localawstest.Reachable(t)
 	tables := Tables{
-		Profiles:    localaws.NewTopologyTable(t, topology.ProfileTable),
-		Identities:  localaws.NewTopologyTable(t, topology.IdentityTable),
-		Touchpoints: localaws.NewTopologyTable(t, topology.TouchpointTable),
+		Profiles:    localawstest.NewTopologyTable(t, topology.ProfileTable),
+		Identities:  localawstest.NewTopologyTable(t, topology.IdentityTable),
+		Touchpoints: localawstest.NewTopologyTable(t, topology.TouchpointTable),
 	}
 	// The clock is fixed in the past; long TTLs keep DynamoDB Local's TTL sweeper from expiring
 	// the ledger and the history during the test.

@@ -18,7 +18,7 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
@@ -181,11 +181,11 @@ func TestTouchpointTTLOnlyForNonPurchasesAndReplaysWriteOnce(t *testing.T) {
 // An event older than the history keeps its touchpoint MinTouchpointKeep after it is recorded,
 // so that sending it again within that time still counts it once.
 func TestOldEventsAreKeptLongEnoughToRecogniseAReplay(t *testing.T) {
-	e := localaws.Reachable(t)
+	e := localawstest.Reachable(t)
 	tables := Tables{
-		Profiles:    localaws.NewTopologyTable(t, topology.ProfileTable),
-		Identities:  localaws.NewTopologyTable(t, topology.IdentityTable),
-		Touchpoints: localaws.NewTopologyTable(t, topology.TouchpointTable),
+		Profiles:    localawstest.NewTopologyTable(t, topology.ProfileTable),
+		Identities:  localawstest.NewTopologyTable(t, topology.IdentityTable),
+		Touchpoints: localawstest.NewTopologyTable(t, topology.TouchpointTable),
 	}
 	// The real clock: what is written must not be expired already, or DynamoDB Local's TTL
 	// sweeper could take it during the test.

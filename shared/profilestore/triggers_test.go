@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/trigger"
 )
@@ -30,11 +30,11 @@ func (c *clock) setMin(minute int) { c.set(at(minute)) }
 
 func newTriggerFixture(t *testing.T) (fixture, *clock) {
 	t.Helper()
-	e := localaws.Reachable(t)
+	e := localawstest.Reachable(t)
 	tables := Tables{
-		Profiles:    localaws.NewTopologyTable(t, topology.ProfileTable),
-		Identities:  localaws.NewTopologyTable(t, topology.IdentityTable),
-		Touchpoints: localaws.NewTopologyTable(t, topology.TouchpointTable),
+		Profiles:    localawstest.NewTopologyTable(t, topology.ProfileTable),
+		Identities:  localawstest.NewTopologyTable(t, topology.IdentityTable),
+		Touchpoints: localawstest.NewTopologyTable(t, topology.TouchpointTable),
 	}
 	c := &clock{t: t0}
 	s := New(e.Dynamo(), tables, WithClock(c.now), WithTouchpointTTL(touchTTL))

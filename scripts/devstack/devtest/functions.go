@@ -18,6 +18,7 @@ import (
 	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
 
 // RepoRoot is the module's root folder, found from this file's place in it.
@@ -48,9 +49,9 @@ func BuildFunctions(t testing.TB) string {
 // the stack and its key store, in which the test seeds the sources and keys it needs.
 func Stack(t testing.TB, prefix string) (*stack.Stack, *keystore.Store) {
 	t.Helper()
-	endpoints := localaws.Reachable(t)
+	endpoints := localawstest.Reachable(t)
 	st, err := stack.Start(context.Background(), stack.Config{
-		Prefix: localaws.UniqueName(prefix), FunctionsDir: BuildFunctions(t), Endpoints: endpoints,
+		Prefix: localawstest.UniqueName(prefix), FunctionsDir: BuildFunctions(t), Endpoints: endpoints,
 		LogDir: t.TempDir(), PollInterval: 50 * time.Millisecond,
 	})
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/scripts/devstack/streammap"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
 
 func TestMain(m *testing.M) {
@@ -71,7 +72,7 @@ func testTopology(out string) *topology.Topology {
 
 func startStack(t *testing.T, prefix string) (*stack.Stack, string) {
 	t.Helper()
-	endpoints := localaws.Reachable(t)
+	endpoints := localawstest.Reachable(t)
 	dir := t.TempDir()
 	functions := filepath.Join(dir, "functions")
 	devtest.Install(t, functions, "collect", "stitch", "score")
@@ -121,7 +122,7 @@ func lines(t *testing.T, path string) []map[string]json.RawMessage {
 }
 
 func TestLocalStack(t *testing.T) {
-	prefix := localaws.UniqueName("t")
+	prefix := localawstest.UniqueName("t")
 	s, dir := startStack(t, prefix)
 	res := s.Resources()
 	deleteResources(t, res)
@@ -319,7 +320,7 @@ func TestLocalStack(t *testing.T) {
 }
 
 func TestStartIsIdempotentAndFailsClearly(t *testing.T) {
-	prefix := localaws.UniqueName("t")
+	prefix := localawstest.UniqueName("t")
 	first, _ := startStack(t, prefix)
 	deleteResources(t, first.Resources())
 	require.NoError(t, first.Close())
