@@ -30,6 +30,7 @@ import (
 // view, the basket event and the anonymous id of the browser's cookie. The pixel API and the
 // script's caching are checked through the same stack.
 func TestTrackerEndToEnd(t *testing.T) {
+	needChromium(t) // before a stack is started for nothing
 	ctx := context.Background()
 	st, keys := devtest.Stack(t, "trk")
 
