@@ -27,8 +27,6 @@ package stack
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +48,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/scripts/devstack/awsid"
 	"github.com/dcrm-project/dcrm/scripts/devstack/httpapi"
 	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
 	"github.com/dcrm-project/dcrm/scripts/devstack/streammap"
@@ -431,7 +430,7 @@ func (s *Stack) schedule(ctx context.Context, sc topology.Schedule) {
 func (s *Stack) scheduledEvent(sc topology.Schedule, at time.Time) []byte {
 	event := map[string]any{
 		"version":     "0",
-		"id":          newID(),
+		"id":          awsid.UUID(),
 		"detail-type": "Scheduled Event",
 		"source":      "aws.scheduler",
 		"time":        at.UTC().Format(time.RFC3339),
@@ -485,14 +484,4 @@ func listen(port int, envName string) (net.Listener, error) {
 		return nil, fmt.Errorf("listen on %s (another program has the port? set %s): %w", addr, envName, err)
 	}
 	return ln, nil
-}
-
-// newID is a version 4 UUID.
-func newID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
