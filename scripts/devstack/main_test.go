@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,28 +23,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	devtest.Cleanup()
-	os.Exit(code)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func TestMain(m *testing.M) { devtest.Main(m) }
 
 func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
 	localawstest.Reachable(t)
@@ -61,7 +38,7 @@ func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
 	state := filepath.Join(dir, "state")
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	var stdout, stderr devtest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-prefix", prefix, "-api-port", "0", "-lambda-port", "0", "-functions", functions, "-state", state},

@@ -33,11 +33,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	devtest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { devtest.Main(m) }
 
 // testTopology is shaped like dcrm's, with the test function standing in for each function.
 func testTopology(out string) *topology.Topology {

@@ -29,11 +29,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	devtest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { devtest.Main(m) }
 
 // fixture is a fresh stream and failure queue, the test function reading them through a mapping,
 // and the file where the function writes down each batch it gets.
