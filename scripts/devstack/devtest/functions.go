@@ -59,15 +59,15 @@ func Stack(t testing.TB, prefix string) (*stack.Stack, *keystore.Store) {
 	}
 	t.Cleanup(func() {
 		st.Close()
-		deleteResources(endpoints, st.Resources())
+		DeleteResources(endpoints, topology.Default(), st.Resources())
 	})
 	return st, keystore.New(endpoints.Dynamo(), st.Resources()[topology.KeyTable])
 }
 
-// deleteResources removes a test stack's stream, tables and queues from the local servers, which
-// outlive the test.
-func deleteResources(e localaws.Endpoints, resources map[string]string) {
-	ctx, top := context.Background(), topology.Default()
+// DeleteResources removes a test stack's streams, tables and queues (resources as Stack.Resources
+// lists them, by their logical names in top) from the local servers, which outlive the test.
+func DeleteResources(e localaws.Endpoints, top topology.Topology, resources map[string]string) {
+	ctx := context.Background()
 	for logical, name := range resources {
 		switch top.Kind(logical) {
 		case "stream":

@@ -2,7 +2,6 @@ package stack_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -81,22 +80,9 @@ func startStack(t *testing.T, prefix string) (*stack.Stack, string) {
 	return s, dir
 }
 
-// deleteResources removes what a stack provisioned under a test prefix.
+// deleteResources removes what a stack provisioned under a test prefix when the test ends.
 func deleteResources(t *testing.T, res map[string]string) {
-	t.Cleanup(func() {
-		e := localaws.DefaultEndpoints()
-		ctx := context.Background()
-		for logical, name := range res {
-			switch {
-			case strings.HasPrefix(name, "http"):
-				_, _ = e.SQSClient().DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(name)})
-			case logical == "Beacons":
-				_, _ = e.KinesisClient().DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String(name)})
-			default:
-				_, _ = e.DynamoDBClient().DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
-			}
-		}
-	})
+	t.Cleanup(func() { devtest.DeleteResources(localaws.DefaultEndpoints(), *testTopology(""), res) })
 }
 
 func lines(t *testing.T, path string) []map[string]json.RawMessage {
