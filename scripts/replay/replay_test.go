@@ -199,6 +199,8 @@ func (r *harness) report(name, text string) {
 // (events/snowplow_web/snowplow_web_events.csv of the public event sets, Apache-2.0) through the
 // real endpoint and checks the profiles against facts computed from the file alone.
 func TestSnowplowWebReplay(t *testing.T) {
+	// Before the event sets are read: -short skips here.
+	localawstest.Reachable(t)
 	t.Parallel() // each replay has a stack of its own
 	ctx := context.Background()
 	rows := dataset(t, DefaultDataset, LoadSnowplow)
