@@ -45,9 +45,10 @@ test: emulators browser node-deps
 	go vet ./...
 	go test -count=1 -timeout 15m ./...
 
-# The tests that need no local server, browser or npm install: a fresh clone's first command, under a
-# minute. Under -short every test that needs the local servers, Chromium or the npm SDKs is skipped,
-# saying what it needs; `make test` runs them all (without -short, where a missing server fails them).
+# The tests that need no local server, browser or npm install: a newcomer's first command, under a
+# minute once Go has compiled the dependencies (the first run on a machine takes minutes for that).
+# Under -short every test that needs the local servers, Chromium or the npm SDKs is skipped, saying
+# what it needs; `make test` runs them all (without -short, where a missing server fails them).
 unit:
 	go test -short ./...
 
