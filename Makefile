@@ -1,4 +1,4 @@
-# dcrm — the command contract: demo, test, up, down, synth (see README.md).
+# dcrm — the command contract: demo, test, unit, up, down, synth (see README.md).
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
@@ -9,7 +9,7 @@ API_PORT  ?= $(or $(DCRM_API_PORT),8080)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: build functions lambdas up down demo test synth bench clean emulators browser node-deps
+.PHONY: build functions lambdas up down demo test unit synth bench clean emulators browser node-deps
 
 # Tools and the functions for the local host (host architecture, same build flags as for Lambda).
 build: functions
@@ -44,6 +44,13 @@ demo: up
 test: emulators browser node-deps
 	go vet ./...
 	go test -count=1 -timeout 15m ./...
+
+# The tests that need no local server, browser or npm install: a newcomer's first command, under a
+# minute once Go has compiled the dependencies (the first run on a machine takes minutes for that).
+# Under -short every test that needs the local servers, Chromium or the npm SDKs is skipped, saying
+# what it needs; `make test` runs them all (without -short, where a missing server fails them).
+unit:
+	go test -short ./...
 
 # Headless Chromium for the tracker's browser test (Debian's packages), installed when missing.
 browser:

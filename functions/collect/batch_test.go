@@ -18,7 +18,7 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 )
@@ -160,7 +160,7 @@ func TestQueueOutageDoesNotLoseTheValidEvents(t *testing.T) {
 // The failed-events queue of the real wiring (setup) on the local SQS server.
 func TestRefusedEventsReachTheFailedEventsQueue(t *testing.T) {
 	ctx := context.Background()
-	e := localaws.Reachable(t)
+	e := localawstest.Reachable(t)
 	h, env := wiredHandler(t, 1)
 	queue := env[topology.Default().EnvVar(topology.FailedQueue)]
 

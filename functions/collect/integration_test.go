@@ -17,14 +17,14 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/keystore"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
 
 // The handler as main wires it, with the real key store on DynamoDB Local and the real stream on
 // kinesis-mock, reached through the SDK's standard environment exactly as in Lambda.
 func TestCollectOnLocalServers(t *testing.T) {
 	ctx := context.Background()
-	e := localaws.Reachable(t)
+	e := localawstest.Reachable(t)
 	h, env := wiredHandler(t, 2)
 	top := topology.Default()
 	h.now = func() time.Time { return clock }
@@ -117,15 +117,15 @@ func readStream(t *testing.T, k *kinesis.Client, stream string) map[string]recor
 func wiredHandler(t *testing.T, shards int) (*handler, map[string]string) {
 	t.Helper()
 	ctx := context.Background()
-	e := localaws.Reachable(t)
+	e := localawstest.Reachable(t)
 	for k, v := range e.Environment() {
 		t.Setenv(k, v)
 	}
 	top := topology.Default()
 	env := map[string]string{
-		top.EnvVar(topology.KeyTable):    localaws.NewTopologyTable(t, topology.KeyTable),
-		top.EnvVar(topology.EventStream): localaws.NewStream(t, shards),
-		top.EnvVar(topology.FailedQueue): localaws.NewQueue(t),
+		top.EnvVar(topology.KeyTable):    localawstest.NewTopologyTable(t, topology.KeyTable),
+		top.EnvVar(topology.EventStream): localawstest.NewStream(t, shards),
+		top.EnvVar(topology.FailedQueue): localawstest.NewQueue(t),
 	}
 	store := keystore.New(e.Dynamo(), env[top.EnvVar(topology.KeyTable)])
 	require.NoError(t, store.PutSource(ctx, browserKey, shop))

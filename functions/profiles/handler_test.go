@@ -22,6 +22,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
@@ -44,8 +45,8 @@ type fixture struct {
 func newFixture(t *testing.T) fixture {
 	t.Helper()
 	ctx := context.Background()
-	e := localaws.Reachable(t)
-	keys := keystore.New(e.Dynamo(), localaws.NewTopologyTable(t, topology.KeyTable))
+	e := localawstest.Reachable(t)
+	keys := keystore.New(e.Dynamo(), localawstest.NewTopologyTable(t, topology.KeyTable))
 	f := fixture{apiKey: keystore.NewKey("pk_"), writeKey: keystore.NewKey("wk_")}
 	require.NoError(t, keys.PutProfileAPIKey(ctx, f.apiKey, "crm"))
 	require.NoError(t, keys.PutSource(ctx, f.writeKey, source.Source{ID: "src_shop", Name: "shop"}))
@@ -53,9 +54,9 @@ func newFixture(t *testing.T) fixture {
 	// The events are dated in the past; long TTLs keep DynamoDB Local's TTL sweeper from expiring
 	// the history during the test.
 	store := recording.New(profilestore.New(e.Dynamo(), profilestore.Tables{
-		Profiles:    localaws.NewTopologyTable(t, topology.ProfileTable),
-		Identities:  localaws.NewTopologyTable(t, topology.IdentityTable),
-		Touchpoints: localaws.NewTopologyTable(t, topology.TouchpointTable),
+		Profiles:    localawstest.NewTopologyTable(t, topology.ProfileTable),
+		Identities:  localawstest.NewTopologyTable(t, topology.IdentityTable),
+		Touchpoints: localawstest.NewTopologyTable(t, topology.TouchpointTable),
 	}), recording.WithRetention(100*365*24*time.Hour), recording.WithClock(func() time.Time { return now }))
 	t0 := time.Date(2025, 2, 1, 9, 0, 0, 0, time.UTC)
 	record := func(id, typ, anon, user string, minutes int, traits map[string]any) recording.Result {
@@ -69,7 +70,7 @@ func newFixture(t *testing.T) fixture {
 	record("m3", beacon.Identify, "a-phone", "u-1", 6, nil)
 	f.anon = record("m4", beacon.Track, "a-other", "", 7, nil).ProfileID
 	f.store = store
-	f.updates = messagequeue.New(e.SQSClient(), localaws.NewQueue(t))
+	f.updates = messagequeue.New(e.SQSClient(), localawstest.NewQueue(t))
 	f.h = &handler{keys: keys, profiles: store, updates: f.updates, now: func() time.Time { return now }, log: quiet}
 	return f
 }

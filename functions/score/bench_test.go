@@ -24,6 +24,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
@@ -225,7 +226,7 @@ var benchStored = sync.OnceValues(func() (*benchTables, error) {
 	names := map[string]string{}
 	for _, logical := range []string{topology.ProfileTable, topology.IdentityTable} {
 		tb, _ := top.Table(logical)
-		name := localaws.UniqueName("bench-" + logical)
+		name := localawstest.UniqueName("bench-" + logical)
 		if err := localaws.CreateTable(ctx, bt.db, name, tb); err != nil {
 			return nil, err
 		}
@@ -310,7 +311,7 @@ func (discard) Send(context.Context, message.Message) error { return nil }
 // time again: nothing changed); "scan" only reads. cpu-µs/profile is the CPU this process spent
 // per profile (decoding, scoring, encoding, the SDK), DynamoDB Local's own excluded.
 func BenchmarkScoreEndToEnd(b *testing.B) {
-	localaws.Reachable(b)
+	localawstest.Reachable(b)
 	pop, err := benchProfiles()
 	if err != nil {
 		b.Fatal(err)

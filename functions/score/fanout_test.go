@@ -18,7 +18,7 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	devstack "github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/shared/identity"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/recording"
@@ -30,7 +30,7 @@ import (
 func TestFanOutThroughTheLocalInvokeAPI(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e := localaws.Reachable(t)
+	e := localawstest.Reachable(t)
 	dir := t.TempDir()
 	build := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", filepath.Join(dir, "score", "bootstrap"), ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -50,7 +50,7 @@ func TestFanOutThroughTheLocalInvokeAPI(t *testing.T) {
 	}
 	top.Tables, top.Queues = tables, []topology.Queue{{Name: topology.AlertQueue}}
 	logs := t.TempDir()
-	st, err := devstack.Start(ctx, devstack.Config{Topology: &top, Prefix: localaws.UniqueName("fanout"), FunctionsDir: dir, Endpoints: e, LogDir: logs})
+	st, err := devstack.Start(ctx, devstack.Config{Topology: &top, Prefix: localawstest.UniqueName("fanout"), FunctionsDir: dir, Endpoints: e, LogDir: logs})
 	require.NoError(t, err)
 	res := st.Resources()
 	t.Cleanup(func() {

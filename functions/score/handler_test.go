@@ -27,6 +27,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
@@ -65,9 +66,9 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	e := localaws.Reachable(t)
-	profiles, models, queue := localaws.NewTopologyTable(t, topology.ProfileTable), localaws.NewTopologyTable(t, topology.ModelTable), localaws.NewQueue(t)
-	tables := profilestore.Tables{Profiles: profiles, Identities: localaws.NewTopologyTable(t, topology.IdentityTable)}
+	e := localawstest.Reachable(t)
+	profiles, models, queue := localawstest.NewTopologyTable(t, topology.ProfileTable), localawstest.NewTopologyTable(t, topology.ModelTable), localawstest.NewQueue(t)
+	tables := profilestore.Tables{Profiles: profiles, Identities: localawstest.NewTopologyTable(t, topology.IdentityTable)}
 	st := &stack{
 		store:  profilestore.New(e.Dynamo(), tables),
 		models: profilestore.NewModelStore(e.Dynamo(), models),

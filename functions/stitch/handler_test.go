@@ -28,6 +28,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
@@ -79,11 +80,11 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	e := localaws.Reachable(t)
+	e := localawstest.Reachable(t)
 	tables := profilestore.Tables{
-		Profiles:    localaws.NewTopologyTable(t, topology.ProfileTable),
-		Identities:  localaws.NewTopologyTable(t, topology.IdentityTable),
-		Touchpoints: localaws.NewTopologyTable(t, topology.TouchpointTable),
+		Profiles:    localawstest.NewTopologyTable(t, topology.ProfileTable),
+		Identities:  localawstest.NewTopologyTable(t, topology.IdentityTable),
+		Touchpoints: localawstest.NewTopologyTable(t, topology.TouchpointTable),
 	}
 	clock := time.Now().UTC().Truncate(time.Second)
 	now := func() time.Time { return clock }
@@ -92,8 +93,8 @@ func newStack(t *testing.T) *stack {
 	// expiring the ledger and the history during the test.
 	st.store = recording.New(profilestore.New(e.Dynamo(), tables), recording.WithClock(now),
 		recording.WithRetention(100*365*24*time.Hour))
-	st.failed = messagequeue.New(e.SQSClient(), localaws.NewQueue(t))
-	st.updates = messagequeue.New(e.SQSClient(), localaws.NewQueue(t))
+	st.failed = messagequeue.New(e.SQSClient(), localawstest.NewQueue(t))
+	st.updates = messagequeue.New(e.SQSClient(), localawstest.NewQueue(t))
 	st.h = &handler{store: st.store, failed: st.failed, updates: st.updates, now: now, log: quiet}
 	return st
 }
@@ -377,9 +378,9 @@ func TestTransientErrorStopsTheBatchAtTheFailingRecord(t *testing.T) {
 
 func TestDatabaseOutageIsRetried(t *testing.T) {
 	st := newStack(t)
-	e := localaws.Reachable(t)
+	e := localawstest.Reachable(t)
 	missing := st.tables
-	missing.Profiles = localaws.UniqueName("no-such-table")
+	missing.Profiles = localawstest.UniqueName("no-such-table")
 	st.h.store = recording.New(profilestore.New(e.Dynamo(), missing))
 	batch := goldenBatch(t)
 	resp := st.run(t, batch)
@@ -448,17 +449,17 @@ func TestGoldenRecordsAreBeaconEvents(t *testing.T) {
 // The wiring in main: a handler built by setup from the environment alone (the SDK's standard
 // variables included) stitches the golden batch.
 func TestSetupWiresTheLocalServers(t *testing.T) {
-	e := localaws.Reachable(t)
+	e := localawstest.Reachable(t)
 	for k, v := range e.Environment() {
 		t.Setenv(k, v)
 	}
 	top := topology.Default()
 	env := map[string]string{
-		top.EnvVar(topology.ProfileTable):       localaws.NewTopologyTable(t, topology.ProfileTable),
-		top.EnvVar(topology.IdentityTable):      localaws.NewTopologyTable(t, topology.IdentityTable),
-		top.EnvVar(topology.TouchpointTable):    localaws.NewTopologyTable(t, topology.TouchpointTable),
-		top.EnvVar(topology.FailedQueue):        localaws.NewQueue(t),
-		top.EnvVar(topology.ProfileUpdateQueue): localaws.NewQueue(t),
+		top.EnvVar(topology.ProfileTable):       localawstest.NewTopologyTable(t, topology.ProfileTable),
+		top.EnvVar(topology.IdentityTable):      localawstest.NewTopologyTable(t, topology.IdentityTable),
+		top.EnvVar(topology.TouchpointTable):    localawstest.NewTopologyTable(t, topology.TouchpointTable),
+		top.EnvVar(topology.FailedQueue):        localawstest.NewQueue(t),
+		top.EnvVar(topology.ProfileUpdateQueue): localawstest.NewQueue(t),
 		// The golden events are older than the default history: a long one keeps DynamoDB Local's
 		// TTL sweeper from deleting their touchpoints during the test.
 		topology.SettingTouchpointTTL: "876000h",

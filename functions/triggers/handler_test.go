@@ -25,6 +25,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
@@ -63,11 +64,11 @@ type stack struct {
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	ctx := context.Background()
-	e := localaws.Reachable(t)
+	e := localawstest.Reachable(t)
 	tables := profilestore.Tables{
-		Profiles:    localaws.NewTopologyTable(t, topology.ProfileTable),
-		Identities:  localaws.NewTopologyTable(t, topology.IdentityTable),
-		Touchpoints: localaws.NewTopologyTable(t, topology.TouchpointTable),
+		Profiles:    localawstest.NewTopologyTable(t, topology.ProfileTable),
+		Identities:  localawstest.NewTopologyTable(t, topology.IdentityTable),
+		Touchpoints: localawstest.NewTopologyTable(t, topology.TouchpointTable),
 	}
 	// The triggers queue as the topology has it, with its dead-letter queue.
 	var spec topology.Queue
@@ -77,7 +78,7 @@ func newStack(t *testing.T) *stack {
 		}
 	}
 	require.Positive(t, spec.DeadLetterAfter, "the triggers queue has a dead-letter queue")
-	name := localaws.UniqueName("test-triggers")
+	name := localawstest.UniqueName("test-triggers")
 	url, err := localaws.CreateQueue(ctx, e.SQSClient(), name, spec)
 	require.NoError(t, err)
 	t.Cleanup(func() {

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/shared/calendar"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 )
@@ -31,12 +31,12 @@ func lapseAlert(p message.ProfileUpdated) message.Lapse {
 // The consumer handles every message type dcrm sends, drops a redelivery by its id, and leaves a
 // message it cannot check on the queue (for the dead-letter queue), saying why.
 func TestConsumerChecksRoutesAndDropsRepeats(t *testing.T) {
-	e := localaws.Reachable(t)
+	e := localawstest.Reachable(t)
 	for k, v := range e.Environment() {
 		t.Setenv(k, v)
 	}
 	ctx := context.Background()
-	alerts, updates := localaws.NewQueue(t), localaws.NewQueue(t)
+	alerts, updates := localawstest.NewQueue(t), localawstest.NewQueue(t)
 	p := message.NewProfileUpdated(message.ProfileUpdated{ProfileID: "prf_1", ProfileVersion: 3, UserID: "u-1", AnonymousIDs: []string{"a-1"},
 		Counts: message.Counts{Events: 2, PageViews: 2}, FirstSeen: at, LastSeen: at, Changes: message.ProfileChanges{Events: 2}, UpdatedAt: at})
 	sent := map[string][]message.Message{

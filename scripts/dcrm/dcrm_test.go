@@ -11,7 +11,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/keystore"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
 
 func TestUsage(t *testing.T) {
@@ -26,8 +26,8 @@ func TestUsage(t *testing.T) {
 // does, and checks that each key does what its name says.
 func TestSeedLocalAndSources(t *testing.T) {
 	ctx := context.Background()
-	e := localaws.Reachable(t)
-	table := localaws.NewTopologyTable(t, topology.KeyTable)
+	e := localawstest.Reachable(t)
+	table := localawstest.NewTopologyTable(t, topology.KeyTable)
 	keysVar := topology.Default().EnvVar(topology.KeyTable)
 	t.Setenv(keysVar, "") // restored after the test; seed-local sets it from the file
 

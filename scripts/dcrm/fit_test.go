@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/shared/btyd"
 )
 
@@ -23,20 +24,7 @@ import (
 // n_cds dollars) into the CSV the command reads, in a temporary directory.
 func cdnowCSV(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = filepath.Dir(dir)
-	}
-	in, err := os.Open(filepath.Join(dir, "..", "shared", "datasets", "cdnow", "CDNOW_sample.txt"))
+	in, err := os.Open(filepath.Join(devtest.RepoRoot(), "..", "shared", "datasets", "cdnow", "CDNOW_sample.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}

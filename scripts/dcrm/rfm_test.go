@@ -11,26 +11,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 )
 
 // rfmDataset is ../shared/datasets/rfm/rfm_data_orders.csv relative to the repository root: the
 // data set rfm_data_orders of the R package rfm 0.3.0 (4,906 orders of 995 customers).
-func rfmDataset(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "datasets", "rfm", "rfm_data_orders.csv")
-		}
-		if parent := filepath.Dir(dir); parent != dir {
-			dir = parent
-			continue
-		}
-		t.Fatal("no go.mod above the test directory")
-	}
+func rfmDataset() string {
+	return filepath.Join(devtest.RepoRoot(), "..", "shared", "datasets", "rfm", "rfm_data_orders.csv")
 }
 
 func readScores(t *testing.T, data []byte) map[string][]string {
@@ -54,7 +42,7 @@ func readScores(t *testing.T, data []byte) map[string][]string {
 func TestRFMCommand(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "scores.csv")
 	var stdout, notes bytes.Buffer
-	if err := rfmScores([]string{"--orders", rfmDataset(t), "--as-of", "2006-12-31", "--out", out}, &stdout, &notes); err != nil {
+	if err := rfmScores([]string{"--orders", rfmDataset(), "--as-of", "2006-12-31", "--out", out}, &stdout, &notes); err != nil {
 		t.Fatal(err)
 	}
 	if stdout.Len() != 0 {
@@ -87,7 +75,7 @@ func TestRFMCommand(t *testing.T) {
 // TestRFMCommandOptions: an earlier as-of date ignores later orders (and says how many), ntile
 // convention, a custom segment table, output to standard output through run.
 func TestRFMCommandOptions(t *testing.T) {
-	dataset := rfmDataset(t)
+	dataset := rfmDataset()
 	raw, err := os.ReadFile(dataset)
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +131,7 @@ func TestRFMCommandErrors(t *testing.T) {
 	if err := os.WriteFile(badSegments, []byte("segment,r_min,r_max,f_min,f_max,m_min,m_max\nA,0,5,1,5,1,5\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dataset := rfmDataset(t)
+	dataset := rfmDataset()
 	for _, c := range []struct {
 		args      []string
 		usage     bool

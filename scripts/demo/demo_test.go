@@ -18,6 +18,7 @@ import (
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
@@ -41,7 +42,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		lambda: lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(st.LambdaURL()) }),
 		sqs:    sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoints.SQS) }),
 	}
-	s := NewScenario(localaws.UniqueName("t"), time.Now())
+	s := NewScenario(localawstest.UniqueName("t"), time.Now())
 	if err := d.run(ctx, s); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}

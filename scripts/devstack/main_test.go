@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,33 +20,13 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	devtest.Cleanup()
-	os.Exit(code)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func TestMain(m *testing.M) { devtest.Main(m) }
 
 func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
-	localaws.Reachable(t)
+	localawstest.Reachable(t)
 	dir := t.TempDir()
 	functions := filepath.Join(dir, "functions")
 	var names []string
@@ -56,11 +34,11 @@ func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
 		names = append(names, f.Name)
 	}
 	devtest.Install(t, functions, names...)
-	prefix := localaws.UniqueName("main")
+	prefix := localawstest.UniqueName("main")
 	state := filepath.Join(dir, "state")
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	var stdout, stderr devtest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-prefix", prefix, "-api-port", "0", "-lambda-port", "0", "-functions", functions, "-state", state},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/pii"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
@@ -224,6 +225,8 @@ func (r *harness) lookup(s *Shopper) (apiProfile, bool) {
 // events, products viewed / carted / bought and their categories, orders, revenue, the open
 // basket and sessions.
 func TestSnowplowEcommerceReplay(t *testing.T) {
+	// Before the event sets are read: -short skips here.
+	localawstest.Reachable(t)
 	t.Parallel() // each replay has a stack of its own
 	ctx := context.Background()
 	events := dataset(t, EcommerceDataset, LoadEcommerce)

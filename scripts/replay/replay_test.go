@@ -23,7 +23,7 @@ import (
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/shared/keystore"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
@@ -138,7 +138,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	ctx := context.Background()
-	endpoints := localaws.Reachable(t)
+	endpoints := localawstest.Reachable(t)
 	meter, err := NewMeter(endpoints.DynamoDB)
 	require.NoError(t, err)
 	proxy := httptest.NewServer(meter)
@@ -146,7 +146,7 @@ func newHarness(t *testing.T) *harness {
 	metered := endpoints
 	metered.DynamoDB = proxy.URL
 	st, err := stack.Start(ctx, stack.Config{
-		Prefix: localaws.UniqueName("replay"), FunctionsDir: devtest.BuildFunctions(t), Endpoints: metered,
+		Prefix: localawstest.UniqueName("replay"), FunctionsDir: devtest.BuildFunctions(t), Endpoints: metered,
 		LogDir: t.TempDir(), PollInterval: 50 * time.Millisecond,
 	})
 	require.NoError(t, err)
@@ -176,7 +176,7 @@ func (r *harness) pass(calls []map[string]any, stitched func() bool) Usage {
 // again sends calls once more, then a sentinel, and returns when the sentinel is stitched: the
 // stream has one shard and is read in order, so by then so is everything sent before it.
 func (r *harness) again(calls []map[string]any) Usage {
-	sentinel := []map[string]any{{"type": "track", "event": "sentinel", "anonymousId": localaws.UniqueName("sentinel"), "messageId": localaws.UniqueName("m")}}
+	sentinel := []map[string]any{{"type": "track", "event": "sentinel", "anonymousId": localawstest.UniqueName("sentinel"), "messageId": localawstest.UniqueName("m")}}
 	return r.pass(append(slices.Clone(calls), sentinel...), func() bool {
 		_, status, err := r.c.profile(context.Background(), "anonymousId", sentinel[0]["anonymousId"].(string))
 		return err == nil && status == http.StatusOK
@@ -199,6 +199,8 @@ func (r *harness) report(name, text string) {
 // (events/snowplow_web/snowplow_web_events.csv of the public event sets, Apache-2.0) through the
 // real endpoint and checks the profiles against facts computed from the file alone.
 func TestSnowplowWebReplay(t *testing.T) {
+	// Before the event sets are read: -short skips here.
+	localawstest.Reachable(t)
 	t.Parallel() // each replay has a stack of its own
 	ctx := context.Background()
 	rows := dataset(t, DefaultDataset, LoadSnowplow)

@@ -24,7 +24,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/shared/keystore"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
@@ -36,6 +36,7 @@ const stitchDeadline = 90 * time.Second
 // (identify with traits) and an order under the user id. Each visitor must end up as one profile
 // holding all four events, the device's anonymous id and the traits.
 func TestSegmentSDKs(t *testing.T) {
+	nodeProject(t) // before a stack is started for nothing
 	ctx := context.Background()
 	st, keys := devtest.Stack(t, "sdk")
 	writeKey, profileKey := keystore.NewKey("wk_"), keystore.NewKey("pk_")
@@ -128,7 +129,7 @@ type visit struct {
 }
 
 func newVisit(sdk string) visit {
-	run := localaws.UniqueName(sdk)
+	run := localawstest.UniqueName(sdk)
 	return visit{anonymousID: "anon-" + run, userID: "user-" + run, name: "Shopper " + run}
 }
 
@@ -228,10 +229,14 @@ func (o *outcomes) Failure(_ analytics.Message, err error) {
 	o.mu.Unlock()
 }
 
-// nodeProject is this folder, once Node.js and the pinned SDK are installed; the test fails with
-// what to do when they are not.
+// nodeProject is this folder, once Node.js and the pinned SDK are installed. Under -short the test
+// is skipped; otherwise it fails with what to do when they are not installed.
 func nodeProject(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the npm SDKs against the local servers, so -short skips it: " +
+			"`make test` installs the SDKs (`make node-deps`), starts the servers and runs every test")
+	}
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Fatalf("node is not on PATH: install Node.js >= 20 (%v)", err)
 	}

@@ -161,9 +161,7 @@ func eval[T any](t *testing.T, ctx context.Context, js string) T {
 }
 
 func TestTrackerBehaviour(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("%s is missing: run make browser (%v)", chromium, err)
-	}
+	needChromium(t)
 	api := newRecorder(t)
 	shop := newSite(t)
 	snip := snippet(t, "wk_test", api.srv.URL)

@@ -19,13 +19,23 @@ import (
 // chromium is Debian's headless-capable browser, installed by `make browser`.
 const chromium = "/usr/bin/chromium"
 
+// needChromium skips the test under -short, which runs no browser, and otherwise fails it unless
+// the browser is installed.
+func needChromium(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("drives headless Chromium, so -short skips it: `make test` installs it (`make browser`) and runs every test")
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("%s is missing: install it with `make browser` (%v)", chromium, err)
+	}
+}
+
 // newBrowser starts a headless Chromium with a fresh profile for the test and returns a context
 // that drives one tab of it, cancelled (and the browser stopped) when the test ends.
 func newBrowser(t *testing.T, timeout time.Duration) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("%s is missing: run make browser (%v)", chromium, err)
-	}
+	needChromium(t)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromium),
 		chromedp.Flag("headless", true),

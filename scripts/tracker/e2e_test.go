@@ -20,7 +20,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/shared/keystore"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
@@ -30,10 +30,11 @@ import (
 // view, the basket event and the anonymous id of the browser's cookie. The pixel API and the
 // script's caching are checked through the same stack.
 func TestTrackerEndToEnd(t *testing.T) {
+	needChromium(t) // before a stack is started for nothing
 	ctx := context.Background()
 	st, keys := devtest.Stack(t, "trk")
 
-	run := localaws.UniqueName("shopper")
+	run := localawstest.UniqueName("shopper")
 	writeKey, profileKey := keystore.NewKey("wk_"), keystore.NewKey("pk_")
 	shop := httptest.NewServer(nil) // the handler needs the write key, which names the origin first
 	t.Cleanup(shop.Close)

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
 
 // fakeKinesis answers PutRecords with refuse(call, record index) deciding which records fail.
@@ -300,8 +300,8 @@ func TestLongVisitorIDsAreHashed(t *testing.T) {
 // Against kinesis-mock: records come back from the shards with the visitor as partition key.
 func TestPutOnKinesis(t *testing.T) {
 	ctx := context.Background()
-	e := localaws.Reachable(t)
-	name := localaws.NewStream(t, 2)
+	e := localawstest.Reachable(t)
+	name := localawstest.NewStream(t, 2)
 	k := e.KinesisClient()
 
 	evs := events(10, `{"n":1}`)

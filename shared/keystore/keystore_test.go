@@ -7,13 +7,13 @@ import (
 	"testing"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
 func newStore(t *testing.T) (*Store, string) {
-	e := localaws.Reachable(t)
-	name := localaws.NewTopologyTable(t, topology.KeyTable)
+	e := localawstest.Reachable(t)
+	name := localawstest.NewTopologyTable(t, topology.KeyTable)
 	return New(e.Dynamo(), name), name
 }
 

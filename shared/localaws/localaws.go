@@ -7,7 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -38,6 +41,54 @@ func DefaultEndpoints() Endpoints {
 		Kinesis:  env("DCRM_KINESIS_ENDPOINT", "http://127.0.0.1:4568"),
 		SQS:      env("DCRM_SQS_ENDPOINT", "http://127.0.0.1:9324"),
 	}
+}
+
+// ErrNotRunning is what Endpoints.Check returns, to errors.Is, when a local server does not accept
+// connections.
+var ErrNotRunning = errors.New("local server not running")
+
+// Check returns nil when DynamoDB Local, kinesis-mock and local-aws-sqs all accept connections at
+// these endpoints; otherwise an ErrNotRunning that names each one that does not, where it was looked
+// for, and how to start them.
+func (e Endpoints) Check() error {
+	var down notRunning
+	for _, s := range []struct{ name, endpoint string }{
+		{"DynamoDB Local", e.DynamoDB}, {"kinesis-mock", e.Kinesis}, {"local-aws-sqs", e.SQS},
+	} {
+		if err := dial(s.endpoint); err != nil {
+			down = append(down, fmt.Sprintf("%s is not running at %s (%v)", s.name, s.endpoint, err))
+		}
+	}
+	if len(down) == 0 {
+		return nil
+	}
+	return down
+}
+
+// notRunning lists the servers that do not accept connections.
+type notRunning []string
+
+func (n notRunning) Error() string {
+	return strings.Join(n, "; ") + ": start the local servers with `make up` or scripts/emulators/emulators.sh start"
+}
+
+func (notRunning) Is(target error) bool { return target == ErrNotRunning }
+
+// dial opens and closes a connection to the endpoint's host, the reason it cannot as its error.
+func dial(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return errors.New("not a URL with a host")
+	}
+	conn, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) {
+			return op.Err
+		}
+		return err
+	}
+	return conn.Close()
 }
 
 // Region and credentials used locally; the emulators accept any.

@@ -1,9 +1,12 @@
-package localaws
+package localaws_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,13 +17,41 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
+
+func TestCheckNamesEachServerThatIsNotRunning(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	up := "http://" + ln.Addr().String()
+	if err := (localaws.Endpoints{DynamoDB: up, Kinesis: up, SQS: up}).Check(); err != nil {
+		t.Errorf("all three accept connections, yet: %v", err)
+	}
+
+	err = localaws.Endpoints{DynamoDB: up, Kinesis: "http://127.0.0.1:1", SQS: "127.0.0.1"}.Check()
+	if !errors.Is(err, localaws.ErrNotRunning) {
+		t.Fatalf("err = %v, want ErrNotRunning", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{"kinesis-mock is not running at http://127.0.0.1:1", "local-aws-sqs is not running at 127.0.0.1 (not a URL with a host)", "`make up`"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("%q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "DynamoDB") {
+		t.Errorf("%q names DynamoDB Local, which is running", msg)
+	}
+}
 
 func TestProvisionsTopologyResources(t *testing.T) {
 	ctx := context.Background()
-	e := Reachable(t)
+	e := localawstest.Reachable(t)
 	events := topology.Table{Name: "Events", PartitionKey: "messageId", TTLAttribute: "expiresAt"}
-	table := NewTable(t, events)
+	table := localawstest.NewTable(t, events)
 	d, err := e.DynamoDBClient().DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
 	if err != nil {
 		t.Fatal(err)
@@ -29,11 +60,11 @@ func TestProvisionsTopologyResources(t *testing.T) {
 		t.Errorf("partition key = %s, want messageId", got)
 	}
 	// Creating it again is not an error: provisioning is idempotent.
-	if err := CreateTable(ctx, e.DynamoDBClient(), table, events); err != nil {
+	if err := localaws.CreateTable(ctx, e.DynamoDBClient(), table, events); err != nil {
 		t.Errorf("second create: %v", err)
 	}
 
-	stream := NewStream(t, 2)
+	stream := localawstest.NewStream(t, 2)
 	s, err := e.KinesisClient().DescribeStream(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String(stream)})
 	if err != nil {
 		t.Fatal(err)
@@ -42,8 +73,8 @@ func TestProvisionsTopologyResources(t *testing.T) {
 		t.Errorf("stream has %d shards, want 2", n)
 	}
 
-	name := UniqueName("test-alerts")
-	url, err := CreateQueue(ctx, e.SQSClient(), name, topology.Queue{Name: name, DeadLetterAfter: 3})
+	name := localawstest.UniqueName("test-alerts")
+	url, err := localaws.CreateQueue(ctx, e.SQSClient(), name, topology.Queue{Name: name, DeadLetterAfter: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +89,7 @@ func TestProvisionsTopologyResources(t *testing.T) {
 
 func TestTablesGetTheirIndexes(t *testing.T) {
 	ctx := context.Background()
-	e := Reachable(t)
+	e := localawstest.Reachable(t)
 	db := e.DynamoDBClient()
 	due := topology.Index{Name: "due", PartitionKey: "shard", SortKey: "at", Projection: topology.ProjectKeysOnly}
 	spec := topology.Table{Name: "Things", PartitionKey: "id", Indexes: []topology.Index{
@@ -83,9 +114,9 @@ func TestTablesGetTheirIndexes(t *testing.T) {
 			t.Errorf("%s: indexes %v, want %v", name, got, want)
 		}
 	}
-	name := NewTable(t, spec)
+	name := localawstest.NewTable(t, spec)
 	check(name)
-	if err := CreateTable(ctx, db, name, spec); err != nil {
+	if err := localaws.CreateTable(ctx, db, name, spec); err != nil {
 		t.Errorf("second create: %v", err)
 	}
 	check(name)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/shared/calendar"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/message"
 )
 
@@ -40,8 +40,8 @@ func receiveOne(t *testing.T, q *Queue) Delivery {
 
 func TestSendAndReceive(t *testing.T) {
 	ctx := context.Background()
-	e := localaws.Reachable(t)
-	q := New(e.SQSClient(), localaws.NewQueue(t))
+	e := localawstest.Reachable(t)
+	q := New(e.SQSClient(), localawstest.NewQueue(t))
 
 	sent := lapseAlert()
 	require.NoError(t, q.Send(ctx, sent))
@@ -63,8 +63,8 @@ func TestSendAndReceive(t *testing.T) {
 }
 
 func TestInvalidMessageIsNotSent(t *testing.T) {
-	e := localaws.Reachable(t)
-	q := New(e.SQSClient(), localaws.NewQueue(t))
+	e := localawstest.Reachable(t)
+	q := New(e.SQSClient(), localawstest.NewQueue(t))
 	err := q.Send(context.Background(), message.Lapse{Type: message.TypeLapse, Version: message.LapseVersion})
 	require.True(t, errors.Is(err, message.ErrInvalid), "err = %v", err)
 	ds, err := q.Receive(context.Background(), 10, 0)
@@ -81,8 +81,8 @@ func (tagged) MessageAttributes() map[string]string {
 
 func TestMessagesCarryTheirOwnAttributes(t *testing.T) {
 	ctx := context.Background()
-	e := localaws.Reachable(t)
-	q := New(e.SQSClient(), localaws.NewQueue(t))
+	e := localawstest.Reachable(t)
+	q := New(e.SQSClient(), localawstest.NewQueue(t))
 	m := tagged{lapseAlert()}
 	require.NoError(t, q.Send(ctx, m))
 	d := receiveOne(t, q)

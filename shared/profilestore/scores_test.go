@@ -16,7 +16,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/identity"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/recording/recordingtest"
 )
@@ -157,8 +157,8 @@ func randomText(n int) string {
 
 func TestModelStoreKeepsVersionedDocuments(t *testing.T) {
 	ctx := context.Background()
-	e := localaws.Reachable(t)
-	table := localaws.NewTopologyTable(t, topology.ModelTable)
+	e := localawstest.Reachable(t)
+	table := localawstest.NewTopologyTable(t, topology.ModelTable)
 	ms := NewModelStore(e.Dynamo(), table)
 
 	var got doc

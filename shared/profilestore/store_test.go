@@ -17,7 +17,7 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
-	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/memstore"
 	"github.com/dcrm-project/dcrm/shared/recording"
 	"github.com/dcrm-project/dcrm/shared/recording/recordingtest"
@@ -32,11 +32,11 @@ const propertyCases = 20
 
 func newStore(t *testing.T) *Store {
 	t.Helper()
-	e := localaws.Reachable(t)
+	e := localawstest.Reachable(t)
 	return New(e.Dynamo(), Tables{
-		Profiles:    localaws.NewTopologyTable(t, topology.ProfileTable),
-		Identities:  localaws.NewTopologyTable(t, topology.IdentityTable),
-		Touchpoints: localaws.NewTopologyTable(t, topology.TouchpointTable),
+		Profiles:    localawstest.NewTopologyTable(t, topology.ProfileTable),
+		Identities:  localawstest.NewTopologyTable(t, topology.IdentityTable),
+		Touchpoints: localawstest.NewTopologyTable(t, topology.TouchpointTable),
 	})
 }
 
@@ -63,7 +63,7 @@ func newFixture(t *testing.T, opts ...recording.Option) fixture {
 	t.Helper()
 	s := newStore(t)
 	f := recordingtest.New(t, func(*testing.T) recording.Storage { return s }, opts...)
-	return fixture{Fixture: f, store: s, raw: localaws.Reachable(t).DynamoDBClient()}
+	return fixture{Fixture: f, store: s, raw: localawstest.Reachable(t).DynamoDBClient()}
 }
 
 // scan returns every item of a table.
@@ -135,10 +135,10 @@ func TestTombstoneItems(t *testing.T) {
 
 // A store without a Touchpoints table records without history and cannot read one.
 func TestStoreWithoutHistory(t *testing.T) {
-	e := localaws.Reachable(t)
+	e := localawstest.Reachable(t)
 	s := New(e.Dynamo(), Tables{
-		Profiles:   localaws.NewTopologyTable(t, topology.ProfileTable),
-		Identities: localaws.NewTopologyTable(t, topology.IdentityTable),
+		Profiles:   localawstest.NewTopologyTable(t, topology.ProfileTable),
+		Identities: localawstest.NewTopologyTable(t, topology.IdentityTable),
 	})
 	f := recordingtest.New(t, func(*testing.T) recording.Storage { return s })
 	r := f.Record(t, recordingtest.Page("m1", "A", 0))[0]

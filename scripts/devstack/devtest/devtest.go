@@ -1,9 +1,11 @@
-// Package devtest helps tests that run the local host: it builds the real functions (BuildFunctions),
-// and, for the host's own tests, the test function in testdata/testfn the
-// way the real functions are built (CGO off, lambda.norpc), once per test binary.
+// Package devtest helps tests that run the local host: it builds the real functions (BuildFunctions)
+// and starts a whole local host on them (Stack), and, for the host's own tests, builds the test
+// function in testdata/testfn the way the real functions are built (CGO off, lambda.norpc), once per
+// test binary. Only tests import it: it imports "testing", which shipped binaries must not link.
 package devtest
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -45,11 +47,14 @@ func TestFunction(t testing.TB) string {
 	return path
 }
 
-// Cleanup removes the built binary; call it from TestMain after m.Run.
-func Cleanup() {
+// Main runs the tests of a package that uses TestFunction, then removes the built binary:
+// func TestMain(m *testing.M) { devtest.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
 	if path != "" {
 		os.RemoveAll(filepath.Dir(path))
 	}
+	os.Exit(code)
 }
 
 // Install puts the test function under dir/<name>/bootstrap for each name, as a functions folder
@@ -65,4 +70,23 @@ func Install(t testing.TB, dir string, names ...string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// Buffer is a bytes.Buffer that the goroutines of a test and of the code under test may write to
+// and read at once, such as a process's output.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

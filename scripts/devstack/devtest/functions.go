@@ -18,6 +18,7 @@ import (
 	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
 
 // RepoRoot is the module's root folder, found from this file's place in it.
@@ -48,9 +49,9 @@ func BuildFunctions(t testing.TB) string {
 // the stack and its key store, in which the test seeds the sources and keys it needs.
 func Stack(t testing.TB, prefix string) (*stack.Stack, *keystore.Store) {
 	t.Helper()
-	endpoints := localaws.Reachable(t)
+	endpoints := localawstest.Reachable(t)
 	st, err := stack.Start(context.Background(), stack.Config{
-		Prefix: localaws.UniqueName(prefix), FunctionsDir: BuildFunctions(t), Endpoints: endpoints,
+		Prefix: localawstest.UniqueName(prefix), FunctionsDir: BuildFunctions(t), Endpoints: endpoints,
 		LogDir: t.TempDir(), PollInterval: 50 * time.Millisecond,
 	})
 	if err != nil {
@@ -58,15 +59,15 @@ func Stack(t testing.TB, prefix string) (*stack.Stack, *keystore.Store) {
 	}
 	t.Cleanup(func() {
 		st.Close()
-		deleteResources(endpoints, st.Resources())
+		DeleteResources(endpoints, topology.Default(), st.Resources())
 	})
 	return st, keystore.New(endpoints.Dynamo(), st.Resources()[topology.KeyTable])
 }
 
-// deleteResources removes a test stack's stream, tables and queues from the local servers, which
-// outlive the test.
-func deleteResources(e localaws.Endpoints, resources map[string]string) {
-	ctx, top := context.Background(), topology.Default()
+// DeleteResources removes a test stack's streams, tables and queues (resources as Stack.Resources
+// lists them, by their logical names in top) from the local servers, which outlive the test.
+func DeleteResources(e localaws.Endpoints, top topology.Topology, resources map[string]string) {
+	ctx := context.Background()
 	for logical, name := range resources {
 		switch top.Kind(logical) {
 		case "stream":

@@ -20,7 +20,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -38,6 +37,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/scripts/devstack/awsid"
 )
 
 // MaxBody is the HTTP API's limit on a request body.
@@ -89,7 +89,7 @@ func New(routes []topology.Route, inv invoker, opts ...Option) (*API, error) {
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	requestID := newRequestID()
+	requestID := awsid.APIRequestID()
 	w.Header().Set("Apigw-Requestid", requestID)
 	rt, params, ok := find(a.routes, r.Method, r.URL.EscapedPath())
 	if !ok {
@@ -150,7 +150,7 @@ func (a *API) Event(r *http.Request, body []byte, routeKey string, params map[st
 	if len(body) > 0 && headers["content-length"] == "" {
 		headers["content-length"] = strconv.Itoa(len(body))
 	}
-	headers["x-amzn-trace-id"] = fmt.Sprintf("Root=1-%08x-%s", now.Unix(), randomHex(12))
+	headers["x-amzn-trace-id"] = "Root=" + awsid.TraceRoot(now)
 
 	var cookies []string
 	for _, c := range r.Header.Values("Cookie") {
@@ -307,21 +307,4 @@ func hostOnly(hostport string) string {
 		return h
 	}
 	return hostport
-}
-
-// newRequestID has the shape of API Gateway's request ids.
-func newRequestID() string {
-	b := make([]byte, 10)
-	_, _ = rand.Read(b)
-	return base64.StdEncoding.EncodeToString(b)
-}
-
-func randomHex(n int) string {
-	const digits = "0123456789abcdef"
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = digits[b[i]%16]
-	}
-	return string(b)
 }

@@ -166,6 +166,7 @@ func TestRequestEvent(t *testing.T) {
 	assert.Equal(t, strings.TrimPrefix(srv.URL, "http://"), e.Headers["host"])
 	assert.Equal(t, "127.0.0.1", e.Headers["x-forwarded-for"])
 	assert.Equal(t, "http", e.Headers["x-forwarded-proto"])
+	assert.Regexp(t, `^Root=1-[0-9a-f]{8}-[0-9a-f]{24}$`, e.Headers["x-amzn-trace-id"], "an X-Ray trace id")
 	assert.NotContains(t, e.Headers, "cookie")
 	for k := range e.Headers {
 		assert.Equal(t, strings.ToLower(k), k, "header names are lower case")

@@ -19,8 +19,6 @@ package lambdahost
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +34,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/dcrm-project/dcrm/scripts/devstack/awsid"
 )
 
 // Account is the AWS account id the local stack pretends to run in.
@@ -343,7 +343,7 @@ func (e *environment) environ() []string {
 		"AWS_LAMBDA_FUNCTION_VERSION":     "$LATEST",
 		"AWS_LAMBDA_INITIALIZATION_TYPE":  "on-demand",
 		"AWS_LAMBDA_LOG_GROUP_NAME":       "/aws/lambda/" + s.Name,
-		"AWS_LAMBDA_LOG_STREAM_NAME":      time.Now().UTC().Format("2006/01/02") + "/[$LATEST]" + randomHex(16),
+		"AWS_LAMBDA_LOG_STREAM_NAME":      time.Now().UTC().Format("2006/01/02") + "/[$LATEST]" + awsid.Hex(16),
 		"AWS_XRAY_CONTEXT_MISSING":        "LOG_ERROR",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(s.Memory),
 	}
@@ -365,7 +365,7 @@ func (e *environment) environ() []string {
 // invoke hands the invocation to the process and waits for its outcome. healthy says whether the
 // environment may serve another invocation.
 func (e *environment) invoke(ctx context.Context, payload []byte) (out []byte, healthy bool, err error) {
-	inv := &invocation{id: newRequestID(), payload: payload, result: make(chan result, 1)}
+	inv := &invocation{id: awsid.UUID(), payload: payload, result: make(chan result, 1)}
 	timeout := e.fn.spec.Timeout
 
 	// A new process first initialises; Lambda gives that phase its own limit.
@@ -496,20 +496,4 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n/2)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// newRequestID is a version 4 UUID, the shape of Lambda's request ids.
-func newRequestID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

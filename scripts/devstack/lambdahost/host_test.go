@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -26,30 +25,9 @@ import (
 	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	devtest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { devtest.Main(m) }
 
 func testFunction(t *testing.T) string { return devtest.TestFunction(t) }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func newFunction(t *testing.T, modify func(*lambdahost.Spec)) *lambdahost.Function {
 	t.Helper()
@@ -86,7 +64,7 @@ func invokeEcho(t *testing.T, fn *lambdahost.Function, payload string) echoed {
 
 func TestInvokeRunsTheBootstrapWithLambdasEnvironment(t *testing.T) {
 	t.Setenv("DCRM_HOST_ONLY", "leak")
-	var log syncBuffer
+	var log devtest.Buffer
 	fn := newFunction(t, func(s *lambdahost.Spec) { s.Log = &log })
 
 	before := time.Now()
@@ -169,7 +147,7 @@ func TestPanicCrashAndTimeoutFailTheInvocationAndReplaceTheProcess(t *testing.T)
 }
 
 func TestProcessThatDiesDuringInitFailsTheInvocation(t *testing.T) {
-	var log syncBuffer
+	var log devtest.Buffer
 	fn := newFunction(t, func(s *lambdahost.Spec) {
 		s.Env = map[string]string{"TESTFN_INIT": "crash"}
 		s.Log = &log

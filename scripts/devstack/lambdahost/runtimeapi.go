@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/dcrm-project/dcrm/scripts/devstack/awsid"
 )
 
 // Runtime API headers (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html).
@@ -148,7 +150,7 @@ func errorFromTrailer(t http.Header) *FunctionError {
 // registerExtension accepts the internal extension aws-lambda-go registers to be sent SIGTERM at
 // shutdown; no events are ever delivered to it.
 func (e *environment) registerExtension(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set(headerExtensionID, newRequestID())
+	w.Header().Set(headerExtensionID, awsid.UUID())
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]string{
 		"functionName": e.fn.spec.Name, "functionVersion": "$LATEST", "handler": "bootstrap",
@@ -179,5 +181,5 @@ func runtimeError(w http.ResponseWriter, status int, typ, msg string) {
 
 // traceID is an X-Ray trace header with a fresh root and sampling off.
 func traceID() string {
-	return fmt.Sprintf("Root=1-%08x-%s;Parent=%s;Sampled=0", time.Now().Unix(), randomHex(24), randomHex(16))
+	return "Root=" + awsid.TraceRoot(time.Now()) + ";Parent=" + awsid.Hex(16) + ";Sampled=0"
 }

@@ -34,7 +34,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,8 +133,9 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 }
 
 func (s *Stack) start(ctx, bg context.Context) error {
-	if err := reachable(s.cfg.Endpoints); err != nil {
-		return err
+	// Fail fast, with which server is not running and how to start it.
+	if err := s.cfg.Endpoints.Check(); err != nil {
+		return fmt.Errorf("%w: %w", ErrServersDown, err)
 	}
 	streamARNs, err := s.provision(ctx)
 	if err != nil {
@@ -465,22 +465,4 @@ func listen(port int, envName string) (net.Listener, error) {
 		return nil, fmt.Errorf("listen on %s (another program has the port? set %s): %w", addr, envName, err)
 	}
 	return ln, nil
-}
-
-// reachable checks that the local servers accept connections, to fail fast with a clear message.
-func reachable(e localaws.Endpoints) error {
-	for _, x := range []struct{ name, endpoint string }{
-		{"DynamoDB Local", e.DynamoDB}, {"kinesis-mock", e.Kinesis}, {"local-aws-sqs", e.SQS},
-	} {
-		u, err := url.Parse(x.endpoint)
-		if err != nil || u.Host == "" {
-			return fmt.Errorf("%w: bad %s endpoint %q", ErrServersDown, x.name, x.endpoint)
-		}
-		conn, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
-		if err != nil {
-			return fmt.Errorf("%w: %s at %s (start them with scripts/emulators/emulators.sh start): %v", ErrServersDown, x.name, x.endpoint, err)
-		}
-		conn.Close()
-	}
-	return nil
 }

@@ -2,7 +2,6 @@ package stack_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -30,14 +29,11 @@ import (
 	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/scripts/devstack/streammap"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/schedule"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	devtest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { devtest.Main(m) }
 
 // testTopology is shaped like dcrm's, with the test function standing in for each function.
 func testTopology(out string) *topology.Topology {
@@ -72,7 +68,7 @@ func testTopology(out string) *topology.Topology {
 
 func startStack(t *testing.T, prefix string) (*stack.Stack, string) {
 	t.Helper()
-	endpoints := localaws.Reachable(t)
+	endpoints := localawstest.Reachable(t)
 	dir := t.TempDir()
 	functions := filepath.Join(dir, "functions")
 	devtest.Install(t, functions, "collect", "stitch", "score")
@@ -85,22 +81,9 @@ func startStack(t *testing.T, prefix string) (*stack.Stack, string) {
 	return s, dir
 }
 
-// deleteResources removes what a stack provisioned under a test prefix.
+// deleteResources removes what a stack provisioned under a test prefix when the test ends.
 func deleteResources(t *testing.T, res map[string]string) {
-	t.Cleanup(func() {
-		e := localaws.DefaultEndpoints()
-		ctx := context.Background()
-		for logical, name := range res {
-			switch {
-			case strings.HasPrefix(name, "http"):
-				_, _ = e.SQSClient().DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(name)})
-			case logical == "Beacons":
-				_, _ = e.KinesisClient().DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String(name)})
-			default:
-				_, _ = e.DynamoDBClient().DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
-			}
-		}
-	})
+	t.Cleanup(func() { devtest.DeleteResources(localaws.DefaultEndpoints(), *testTopology(""), res) })
 }
 
 func lines(t *testing.T, path string) []map[string]json.RawMessage {
@@ -122,7 +105,7 @@ func lines(t *testing.T, path string) []map[string]json.RawMessage {
 }
 
 func TestLocalStack(t *testing.T) {
-	prefix := localaws.UniqueName("t")
+	prefix := localawstest.UniqueName("t")
 	s, dir := startStack(t, prefix)
 	res := s.Resources()
 	deleteResources(t, res)
@@ -315,7 +298,7 @@ func TestLocalStack(t *testing.T) {
 }
 
 func TestStartIsIdempotentAndFailsClearly(t *testing.T) {
-	prefix := localaws.UniqueName("t")
+	prefix := localawstest.UniqueName("t")
 	first, _ := startStack(t, prefix)
 	deleteResources(t, first.Resources())
 	require.NoError(t, first.Close())

@@ -20,8 +20,6 @@ package streammap
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +34,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/scripts/devstack/awsid"
 )
 
 // maxEventBytes keeps a batch's event under Lambda's 6 MB synchronous payload limit.
@@ -450,7 +449,7 @@ func (s *shard) giveUp(ctx context.Context, recs []types.Record, attempts int, f
 	cfg := s.m.cfg
 	const stamp = "2006-01-02T15:04:05.000Z"
 	var f FailureRecord
-	f.RequestContext.RequestID = newID()
+	f.RequestContext.RequestID = awsid.UUID()
 	f.RequestContext.FunctionARN = cfg.FunctionARN
 	f.RequestContext.Condition = "RetryAttemptsExhausted"
 	f.RequestContext.ApproximateInvokeCount = attempts
@@ -508,14 +507,4 @@ func wait(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// newID is a version 4 UUID.
-func newID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

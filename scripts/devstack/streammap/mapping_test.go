@@ -26,13 +26,10 @@ import (
 	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
 	"github.com/dcrm-project/dcrm/scripts/devstack/streammap"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	devtest.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { devtest.Main(m) }
 
 // fixture is a fresh stream and failure queue, the test function reading them through a mapping,
 // and the file where the function writes down each batch it gets.
@@ -57,8 +54,8 @@ type batch struct {
 
 func newFixture(t *testing.T, shards int, failMode string, m topology.StreamMapping) *fixture {
 	t.Helper()
-	e := localaws.Reachable(t)
-	f := &fixture{t: t, stream: localaws.NewStream(t, shards), queue: localaws.NewQueue(t),
+	e := localawstest.Reachable(t)
+	f := &fixture{t: t, stream: localawstest.NewStream(t, shards), queue: localawstest.NewQueue(t),
 		out: filepath.Join(t.TempDir(), "batches.jsonl"), kinesis: e.KinesisClient(), sqs: e.SQSClient()}
 	summary, err := f.kinesis.DescribeStreamSummary(t.Context(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(f.stream)})
 	require.NoError(t, err)
