@@ -90,7 +90,7 @@ func newStack(t *testing.T) *stack {
 	now := func() time.Time { return clock }
 	st := &stack{tables: tables, raw: e.DynamoDBClient(), clock: &clock}
 	// The golden events are dated in the past; long TTLs keep DynamoDB Local's TTL sweeper from
-	// expiring the ledger and the history during the test.
+	// expiring the receipts and the history during the test.
 	st.store = recording.New(profilestore.New(e.Dynamo(), tables), recording.WithClock(now),
 		recording.WithRetention(100*365*24*time.Hour))
 	st.failed = messagequeue.New(e.SQSClient(), localawstest.NewQueue(t))

@@ -26,7 +26,7 @@ import (
 // delivered at least once (a batch, or the start of one, may come again at any later point), and
 // the same event sent twice by its client. After it, the stored graph and profiles must satisfy:
 //
-//   - every identifier resolves to exactly one live profile (Store.CheckInvariants);
+//   - every identifier resolves to exactly one live profile (Engine.CheckInvariants);
 //   - each profile's aggregates equal a recomputation (profile.Apply, in time order) from the
 //     distinct events the rules of package identity put on it;
 //   - delivering everything again changes no item.
@@ -36,9 +36,6 @@ import (
 // later with another user id go to that user's profile, the device staying with the first; a
 // device that never identifies keeps a profile of its own; events with only a user id go to that
 // user's profile.
-
-// invariantSeedEnv fixes the seed of the first case (the others follow it), to replay a failure.
-const invariantSeedEnv = "DCRM_INVARIANT_SEED"
 
 // genEvent is one generated event and the shard its visitor's events travel on.
 type genEvent struct {
