@@ -141,6 +141,16 @@ func (f Fixture) Stored(t *testing.T, id string) recording.Record {
 	return r
 }
 
+// Rewrite changes a stored profile record behind the engine's back, at the version read (as a
+// crash, another writer or an earlier version of the code would have left it).
+func (f Fixture) Rewrite(t *testing.T, id string, change func(*recording.Record)) {
+	t.Helper()
+	r := f.Stored(t, id)
+	next := r
+	change(&next)
+	require.NoError(t, f.St.Commit(context.Background(), recording.Change{Puts: []recording.Put{{Base: r, Next: next}}}))
+}
+
 // Entry reads an identifier's entry.
 func (f Fixture) Entry(t *testing.T, id identity.ID) recording.Entry {
 	t.Helper()

@@ -250,10 +250,7 @@ func eraseStoppedHalfWayIsFinished(t *testing.T, ns NewStorage) {
 	f := New(t, ns)
 	ctx := context.Background()
 	id := f.Record(t, Page("m1", "a-1", 0), Page("m2", "a-1", 1))[0].ProfileID
-	r := f.Stored(t, id)
-	mark := r
-	mark.ErasedAt = Now
-	require.NoError(t, f.St.Commit(ctx, recording.Change{Puts: []recording.Put{{Base: r, Next: mark}}}))
+	f.Rewrite(t, id, func(r *recording.Record) { r.ErasedAt = Now })
 	_, err := f.Engine.Record(ctx, Page("m3", "a-1", 2))
 	require.ErrorIs(t, err, recording.ErrErased)
 	_, err = f.Profile(ctx, id)

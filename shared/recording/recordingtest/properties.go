@@ -129,17 +129,11 @@ func generate(r *rand.Rand, prefix string, chaos bool) population {
 				}
 				emit(name, name, newAct(typ, name, who), c)
 				identified = true
-			case k < 7:
-				login := ""
-				if identified && user != "" && r.IntN(2) == 0 {
-					login = user
-				}
-				c := recording.Claims{}
-				if identified || chaos {
-					c = browserEmail(user)
-				}
-				emit(name, name, newAct(beacon.Page, name, login), c)
 			default:
+				typ := beacon.Page
+				if k >= 7 {
+					typ = beacon.Track
+				}
 				login := ""
 				if identified && user != "" && r.IntN(2) == 0 {
 					login = user
@@ -148,7 +142,7 @@ func generate(r *rand.Rand, prefix string, chaos bool) population {
 				if identified || chaos {
 					c = browserEmail(user)
 				}
-				emit(name, name, newAct(beacon.Track, name, login), c)
+				emit(name, name, newAct(typ, name, login), c)
 			}
 		}
 	}

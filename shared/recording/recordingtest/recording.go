@@ -207,12 +207,8 @@ func twoUsersNeverMerge(t *testing.T, ns NewStorage) {
 // claims from and moves the given identifier, marked.
 func (f Fixture) claimForMerge(t *testing.T, from, into string, id identity.ID) {
 	t.Helper()
-	ctx := context.Background()
-	r := f.Stored(t, from)
-	claim := r
-	claim.MergingInto = into
-	require.NoError(t, f.St.Commit(ctx, recording.Change{Puts: []recording.Put{{Base: r, Next: claim}}}))
-	require.NoError(t, f.St.Move(ctx, recording.Move{ID: id, From: from, To: into, Mark: from, AnyMark: true, At: Now}))
+	f.Rewrite(t, from, func(r *recording.Record) { r.MergingInto = into })
+	require.NoError(t, f.St.Move(context.Background(), recording.Move{ID: id, From: from, To: into, Mark: from, AnyMark: true, At: Now}))
 }
 
 // A crash after a merge moved the identifiers but before it folded the profile: replaying the
@@ -313,17 +309,13 @@ func notFound(t *testing.T, ns NewStorage) {
 // the claim should prevent: here it is written behind its back) is undone: the identifiers go
 // back and the claim is dropped.
 func mergeRefusedHalfwayIsUndone(t *testing.T, ns NewStorage) {
-	ctx := context.Background()
 	f := New(t, ns)
 	rs := f.Record(t, Page("m1", "A", 0), Identify("m2", "", "U2", 1, nil))
 	anon, u2 := rs[0].ProfileID, rs[1].ProfileID
 
 	// The merge of an identify(A, U2) claims the profile and moves A; then the profile gains U1.
 	f.claimForMerge(t, anon, u2, identity.AnonymousID("A"))
-	r := f.Stored(t, anon)
-	other := r
-	other.Profile.UserID = "U1"
-	require.NoError(t, f.St.Commit(ctx, recording.Change{Puts: []recording.Put{{Base: r, Next: other}}}))
+	f.Rewrite(t, anon, func(r *recording.Record) { r.Profile.UserID = "U1" })
 
 	got := f.Record(t, Page("m3", "A", 2))[0]
 	require.Equal(t, anon, got.ProfileID, "the event goes to the profile A belongs to")

@@ -133,9 +133,7 @@ func mergedAndErasedProfilesLeaveTheIndex(t *testing.T, ns NewStorage) {
 
 	// A merged profile left in the index (by an earlier version of the rules) is taken out when
 	// it comes up.
-	left := m
-	left.DueAt = At(64)
-	require.NoError(t, f.St.Commit(ctx, recording.Change{Puts: []recording.Put{{Base: m, Next: left}}}))
+	f.Rewrite(t, merged, func(r *recording.Record) { r.DueAt = At(64) })
 	gone, err := f.Fire(ctx, merged, At(70))
 	require.NoError(t, err)
 	require.Empty(t, gone.Fired)
@@ -157,10 +155,7 @@ func fireLeavesAnErasureUnderWayAlone(t *testing.T, ns NewStorage) {
 	ctx := context.Background()
 	id := f.Record(t, Cart("m1", "a-1", "tent", 0))[0].ProfileID
 	// The erasure marked the profile and stopped.
-	r := f.Stored(t, id)
-	mark := r
-	mark.ErasedAt = At(5)
-	require.NoError(t, f.St.Commit(ctx, recording.Change{Puts: []recording.Put{{Base: r, Next: mark}}}))
+	f.Rewrite(t, id, func(r *recording.Record) { r.ErasedAt = At(5) })
 	fr, err := f.Fire(ctx, id, At(120))
 	require.NoError(t, err)
 	require.Empty(t, fr.Fired)
