@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 )
 
-// The tracker sites load with the snippet (see README, "Tracker"): plain JavaScript, served as is.
+// The tracker sites load with the snippet (see README.md in this folder, "Tracker"): plain JavaScript, served as is.
 //
 //go:embed tracker/t.js
 var trackerJS []byte

@@ -75,22 +75,22 @@ func newBrowser(t *testing.T, timeout time.Duration) context.Context {
 	return ctx
 }
 
-// snippet is the README's tracker snippet for writeKey and the endpoint api: the test runs what
+// snippet is the tracker snippet of functions/collect/README.md for writeKey and the endpoint api: the test runs what
 // people paste.
 func snippet(t *testing.T, writeKey, api string) string {
 	t.Helper()
-	readme, err := os.ReadFile(filepath.Join(devtest.RepoRoot(), "README.md"))
+	readme, err := os.ReadFile(filepath.Join(devtest.RepoRoot(), "functions", "collect", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile("(?s)\n## Tracker\n.*?```html\n(.*?)```").FindSubmatch(readme)
 	if m == nil {
-		t.Fatal("README.md has no html snippet in its Tracker section")
+		t.Fatal("functions/collect/README.md has no html snippet in its Tracker section")
 	}
 	s := string(m[1])
 	for _, placeholder := range []string{"YOUR_WRITE_KEY", "https://collect.example.com"} {
 		if !strings.Contains(s, placeholder) {
-			t.Fatalf("the README's snippet lacks the placeholder %s", placeholder)
+			t.Fatalf("the snippet of functions/collect/README.md lacks the placeholder %s", placeholder)
 		}
 	}
 	return strings.NewReplacer("YOUR_WRITE_KEY", writeKey, "https://collect.example.com", api).Replace(s)

@@ -24,7 +24,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
-// TestTrackerEndToEnd loads a shop page with the README's snippet in headless Chromium against the
+// TestTrackerEndToEnd loads a shop page with the snippet of functions/collect/README.md in headless Chromium against the
 // whole local stack (the real bootstraps): the tracker comes from GET /t.js, its beacons go through
 // collect, the stream and stitch, and the profile API then shows one customer holding the page
 // view, the basket event and the anonymous id of the browser's cookie. The pixel API and the
