@@ -263,6 +263,29 @@ func Operations() ([]Operation, error) {
 	return out, nil
 }
 
+// Schema returns the schema of components/schemas named name as JSON values, for tests that
+// compare a Go type with it.
+func Schema(name string) (map[string]any, error) {
+	a, err := load()
+	if err != nil {
+		return nil, err
+	}
+	s, ok := mapAt(a.doc, "components", "schemas", name)
+	if !ok {
+		return nil, fmt.Errorf("schema %s: %w", name, ErrUndocumented)
+	}
+	return s, nil
+}
+
+func mapAt(v any, path ...string) (map[string]any, bool) {
+	for _, k := range path {
+		m, _ := v.(map[string]any)
+		v = m[k]
+	}
+	m, ok := v.(map[string]any)
+	return m, ok
+}
+
 // Match finds the operation that serves a request for a concrete path, e.g. GET
 // /v1/profiles/prf_1 is GET /v1/profiles/{profileId}.
 func Match(method, path string) (Operation, error) {

@@ -35,6 +35,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 type fixture struct {
 	h                  *handler
 	store              *recording.Engine
+	scores             *profilestore.ProfileTable // the Profiles table, where the score function writes
 	updates            *messagequeue.Queue
 	apiKey, writeKey   string
 	live, merged, anon string // profile ids
@@ -53,11 +54,14 @@ func newFixture(t *testing.T) fixture {
 
 	// The events are dated in the past; long TTLs keep DynamoDB Local's TTL sweeper from expiring
 	// the history during the test.
-	store := recording.New(profilestore.New(e.Dynamo(), profilestore.Tables{
+	tables := profilestore.Tables{
 		Profiles:    localawstest.NewTopologyTable(t, topology.ProfileTable),
 		Identities:  localawstest.NewTopologyTable(t, topology.IdentityTable),
 		Touchpoints: localawstest.NewTopologyTable(t, topology.TouchpointTable),
-	}), recording.WithRetention(100*365*24*time.Hour), recording.WithClock(func() time.Time { return now }))
+	}
+	store := recording.New(profilestore.New(e.Dynamo(), tables),
+		recording.WithRetention(100*365*24*time.Hour), recording.WithClock(func() time.Time { return now }))
+	f.scores = profilestore.NewProfileTable(e.Dynamo(), tables.Profiles)
 	t0 := time.Date(2025, 2, 1, 9, 0, 0, 0, time.UTC)
 	record := func(id, typ, anon, user string, minutes int, traits map[string]any) recording.Result {
 		r, err := store.Record(ctx, profile.Activity{MessageID: id, Type: typ, AnonymousID: anon, UserID: user,
@@ -95,10 +99,10 @@ func get(path string, query map[string]string, auth string) events.APIGatewayV2H
 	return req
 }
 
+// call serves a request and reads the JSON answer; serve holds it to the document.
 func call(t *testing.T, h *handler, req events.APIGatewayV2HTTPRequest) (int, map[string]any) {
 	t.Helper()
-	resp, err := h.handle(context.Background(), req)
-	require.NoError(t, err)
+	resp := serve(t, h, req)
 	require.Equal(t, "application/json", resp.Headers["content-type"])
 	var body map[string]any
 	require.NoError(t, json.Unmarshal([]byte(resp.Body), &body), resp.Body)
@@ -119,8 +123,7 @@ func TestAuthorisation(t *testing.T) {
 		require.Equal(t, http.StatusUnauthorized, status, name)
 		require.NotEmpty(t, body["error"], name)
 	}
-	resp, err := f.h.handle(context.Background(), get("/v1/profiles/"+f.live, nil, ""))
-	require.NoError(t, err)
+	resp := serve(t, f.h, get("/v1/profiles/"+f.live, nil, ""))
 	require.Contains(t, resp.Headers["www-authenticate"], "Bearer")
 
 	// Header names and the scheme are case-insensitive.

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/events/openapi"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
@@ -140,6 +141,7 @@ func TestSplitRefusals(t *testing.T) {
 		status, got := call(t, f.h, post("/v1/profiles/"+f.live+"/split", body, auth))
 		require.Equal(t, http.StatusBadRequest, status, body)
 		require.Contains(t, got["error"], msg, body)
+		require.Error(t, openapi.ValidateRequest("POST", "/v1/profiles/{profileId}/split", "", []byte(body)), "the document refuses %s too", body)
 	}
 	req := post("/v1/profiles/"+f.live+"/split", "not base64!", auth)
 	req.IsBase64Encoded = true
@@ -188,8 +190,7 @@ func (contended) Split(_ context.Context, id, from string) (recording.Separation
 func TestSplitContentionIsRetryable(t *testing.T) {
 	rec := &recorder{}
 	h := &handler{keys: allow{}, profiles: contended{}, updates: rec, now: func() time.Time { return now }, log: quiet}
-	resp, err := h.handle(context.Background(), post("/v1/profiles/p1/split", `{"profileId": "p0"}`, "Bearer k"))
-	require.NoError(t, err)
+	resp := serve(t, h, post("/v1/profiles/p1/split", `{"profileId": "p0"}`, "Bearer k"))
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, resp.Body)
 	require.Equal(t, "1", resp.Headers["retry-after"])
 	require.Contains(t, resp.Body, "try again")

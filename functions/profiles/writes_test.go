@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/events/openapi"
 	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
@@ -107,11 +108,12 @@ func TestConsent(t *testing.T) {
 	require.Equal(t, map[string]any{"granted": true, "at": "2025-03-01T12:00:00Z", "source": "crm"},
 		body["consent"].(map[string]any)["marketing"], "the profile shows the consent")
 
-	for _, bad := range []string{``, `[]`, `{}`, `{"source":"x"}`, `{"analytics":"yes"}`, `{"analytics":true,"at":"yesterday"}`,
+	for _, bad := range []string{``, `[]`, `{}`, `{"Analytics":true}`, `{"source":"x"}`, `{"analytics":"yes"}`, `{"analytics":true,"at":"yesterday"}`,
 		`{"analytics":true,"sms":true}`, `{"analytics":true,"source":"` + string(bytes.Repeat([]byte("x"), 201)) + `"}`} {
 		status, body := call(t, f.h, put("/v1/profiles/"+f.live+"/consent", bad, auth))
 		require.Equal(t, http.StatusBadRequest, status, bad)
 		require.NotEmpty(t, body["error"])
+		require.Error(t, openapi.ValidateRequest("PUT", "/v1/profiles/{profileId}/consent", "", []byte(bad)), "the document refuses %s too", bad)
 	}
 	status, _ = call(t, f.h, put("/v1/profiles/prf_nobody/consent", `{"analytics":true}`, auth))
 	require.Equal(t, http.StatusNotFound, status)
