@@ -73,6 +73,14 @@ func splitRequest(req events.APIGatewayV2HTTPRequest) (string, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return "", badRequest("body holds more than one JSON value: " + usage)
 	}
+	// encoding/json matches field names in any case; the API's names are exact, as for consent.
+	var fields map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &fields) // decoded above as an object (or null)
+	for k := range fields {
+		if k != "profileId" {
+			return "", badRequest(fmt.Sprintf("unknown field %q: %s", k, usage))
+		}
+	}
 	switch {
 	case b.ProfileID == nil:
 		return "", badRequest("profileId is missing: " + usage)

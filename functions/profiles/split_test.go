@@ -135,6 +135,7 @@ func TestSplitRefusals(t *testing.T) {
 		`{"profileId": ""}`:                     "profileId is empty",
 		`{"profileId": "x", "into": "y"}`:       `unknown field "into"`,
 		`{"profileId": "x"} {"profileId": "y"}`: "more than one JSON value",
+		`{"ProfileID": "x"}`:                    `unknown field "ProfileID"`,
 		`{"profileId": "` + strings.Repeat("p", 513) + `"}`:  "profileId longer than 512 bytes",
 		`{"profileId": "` + strings.Repeat("p", 5000) + `"}`: "body larger than 4096 bytes",
 	} {
