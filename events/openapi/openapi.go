@@ -10,12 +10,15 @@ import (
 	_ "embed" // the document
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"mime"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
@@ -452,7 +455,7 @@ func validateJSON(s *jsonschema.Schema, body []byte) error {
 }
 
 // Coverage records the responses tests produced, to find documented ones that none did. It is
-// safe for concurrent use.
+// safe for concurrent use; a test package keeps one and runs its tests with Run.
 type Coverage struct {
 	mu   sync.Mutex
 	seen map[string]bool
@@ -489,4 +492,27 @@ func (c *Coverage) Missing(keep func(Operation) bool) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// Run is for TestMain: it runs the tests of m and then, when every test ran (no -run, no -skip),
+// fails the run if a documented response of the operations keep selects was produced by none.
+// It returns the exit code.
+func (c *Coverage) Run(m *testing.M, keep func(Operation) bool) int {
+	code := m.Run()
+	for _, name := range []string{"test.run", "test.skip"} {
+		if f := flag.Lookup(name); code != 0 || f != nil && f.Value.String() != "" {
+			return code
+		}
+	}
+	missing, err := c.Missing(keep)
+	switch {
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	case len(missing) > 0:
+		fmt.Fprintf(os.Stderr, "FAIL: events/openapi/openapi.yaml documents responses no test produced:\n\t%s\n",
+			strings.Join(missing, "\n\t"))
+		return 1
+	}
+	return code
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -44,8 +43,7 @@ func TestEnrichesBrowserEvents(t *testing.T) {
 		"page":{"url":"https://shop.example/p/red?utm_campaign=spring&gclid=EAIaIQ","referrer":"https://www.google.com/"},
 		"traits":{"email":"Ann@Example.com"}}}`
 	req := from(post("/v1/page", body, "Authorization", basic(browserKey), "Origin", "https://shop.example"), "203.0.113.77", chromeUA)
-	resp, err := h.handle(context.Background(), req)
-	require.NoError(t, err)
+	resp := answer(t, h, req)
 	require.Equal(t, 200, resp.StatusCode, resp.Body)
 	require.Len(t, st.events, 1)
 
@@ -70,8 +68,7 @@ func TestIdentifyLosesRawEmailOnTheStream(t *testing.T) {
 	body := `{"userId":"u-1","traits":{"email":" Ann@Example.com ","phone":"+44 7700 900123","plan":"gold"},
 		"context":{"ip":"198.51.100.23","userAgent":"` + chromeUA + `"}}`
 	req := from(post("/v1/identify", body, "Authorization", basic(serverKey)), "192.0.2.10", "analytics-go (version: 3.3.0)")
-	resp, err := h.handle(context.Background(), req)
-	require.NoError(t, err)
+	resp := answer(t, h, req)
 	require.Equal(t, 200, resp.StatusCode, resp.Body)
 	require.Len(t, st.events, 1)
 
@@ -95,8 +92,7 @@ func TestBotsAreFlaggedNotDropped(t *testing.T) {
 		{"type":"page","anonymousId":"crawler-1","context":{"page":{"url":"https://shop.example/"}}},
 		{"type":"track","anonymousId":"crawler-1","event":"Product Viewed"}]}`
 	req := from(post("/v1/batch", batch, "Authorization", basic(browserKey)), "66.249.66.1", googlebotUA)
-	resp, err := h.handle(context.Background(), req)
-	require.NoError(t, err)
+	resp := answer(t, h, req)
 	require.Equal(t, 200, resp.StatusCode, resp.Body)
 	require.Len(t, st.events, 2)
 	for _, ev := range st.events {
@@ -108,8 +104,7 @@ func TestBotsAreFlaggedNotDropped(t *testing.T) {
 	// A browser source's call without any user agent is flagged by rule.
 	st.events = nil
 	req = from(post("/v1/track", `{"anonymousId":"x","event":"E"}`, "Authorization", basic(browserKey)), "203.0.113.5", "")
-	resp, err = h.handle(context.Background(), req)
-	require.NoError(t, err)
+	resp = answer(t, h, req)
 	require.Equal(t, 200, resp.StatusCode, resp.Body)
 	require.Len(t, st.events, 1)
 	assert.Equal(t, beacon.Bot{IsBot: true, Reason: beacon.BotMissingUserAgent}, st.events[0].Enrichment.Bot)

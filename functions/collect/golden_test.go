@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"os"
@@ -52,8 +51,7 @@ func TestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			req := readSample(t, file)
 			h, _, st := newHandler()
-			resp, err := h.handle(context.Background(), req)
-			require.NoError(t, err)
+			resp := answer(t, h, req)
 			require.True(t, json.Valid([]byte(resp.Body)), "body %q is not JSON", resp.Body)
 			got, err := json.MarshalIndent(outcome{resp.StatusCode, resp.Headers, json.RawMessage(resp.Body), st.events}, "", "  ")
 			require.NoError(t, err)

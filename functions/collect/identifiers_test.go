@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"log"
 	"strconv"
@@ -39,8 +38,7 @@ func TestMobileIdentifiersReachTheStream(t *testing.T) {
 			          "adTrackingEnabled":true,"manufacturer":"Apple","model":"iPhone14,2","type":"ios"},
 			"externalIds":[{"id":"123","type":"crm_id","collection":"users","encoding":"none"},
 			               {"id":" Ann@Example.com ","type":"email","collection":"users","encoding":"none"}]}}]}`
-	resp, err := h.handle(context.Background(), post("/v1/batch", body, "authorization", basic(browserKey)))
-	require.NoError(t, err)
+	resp := answer(t, h, post("/v1/batch", body, "authorization", basic(browserKey)))
 	require.Equal(t, 200, resp.StatusCode, resp.Body)
 	require.Len(t, st.events, 1)
 
@@ -95,8 +93,7 @@ func TestLinkerIsClaimed(t *testing.T) {
 	h, _, st := newHandler()
 	dl := "anon-on-a." + strconv.FormatInt(clock.Unix()+60, 10)
 	body := `{"type":"page","anonymousId":"anon-on-b","context":{"page":{"url":"https://shop.example/?_dl=` + dl + `"}}}`
-	resp, err := h.handle(context.Background(), from(post("/v1/page", body, "authorization", basic(browserKey), "origin", "https://shop.example"), "203.0.113.7", chromeUA))
-	require.NoError(t, err)
+	resp := answer(t, h, from(post("/v1/page", body, "authorization", basic(browserKey), "origin", "https://shop.example"), "203.0.113.7", chromeUA))
 	require.Equal(t, 200, resp.StatusCode, resp.Body)
 	require.Len(t, st.events, 1)
 

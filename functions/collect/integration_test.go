@@ -23,7 +23,6 @@ import (
 // The handler as main wires it, with the real key store on DynamoDB Local and the real stream on
 // kinesis-mock, reached through the SDK's standard environment exactly as in Lambda.
 func TestCollectOnLocalServers(t *testing.T) {
-	ctx := context.Background()
 	e := localawstest.Reachable(t)
 	h, env := wiredHandler(t, 2)
 	top := topology.Default()
@@ -34,8 +33,7 @@ func TestCollectOnLocalServers(t *testing.T) {
 		"track-unknown-key": 401, "track-foreign-origin": 403, "track-no-event": 400,
 	}
 	for name, status := range want {
-		resp, err := h.handle(ctx, readSample(t, filepath.Join(samples, name+".json")))
-		require.NoError(t, err)
+		resp := answer(t, h, readSample(t, filepath.Join(samples, name+".json")))
 		require.Equal(t, status, resp.StatusCode, "%s: %s", name, resp.Body)
 	}
 

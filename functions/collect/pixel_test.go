@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -57,8 +56,7 @@ func TestPixelAcceptsEveryBase64Form(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			h, _, st := newHandler()
-			resp, err := h.handle(context.Background(), pixel("track", q))
-			require.NoError(t, err)
+			resp := answer(t, h, pixel("track", q))
 			assert.Equal(t, 200, resp.StatusCode, "X-Dcrm-Error: %s", resp.Headers["X-Dcrm-Error"])
 			assert.Empty(t, resp.Headers["X-Dcrm-Error"])
 			assertGIF(t, resp)
@@ -78,8 +76,7 @@ func TestPixelAcceptsEveryBase64Form(t *testing.T) {
 func TestPixelPage(t *testing.T) {
 	h, _, st := newHandler()
 	ev := `{"writeKey":"` + browserKey + `","userId":"u1","messageId":"m-1","name":"Banner","properties":{"placement":"feed"}}`
-	resp, err := h.handle(context.Background(), pixel("page", data(base64.URLEncoding, ev)+"&cb=123"))
-	require.NoError(t, err)
+	resp := answer(t, h, pixel("page", data(base64.URLEncoding, ev)+"&cb=123"))
 	assert.Equal(t, 200, resp.StatusCode)
 	assertGIF(t, resp)
 	require.Len(t, st.events, 1)
@@ -114,8 +111,7 @@ func TestPixelRefusals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, _, st := newHandler()
-			resp, err := h.handle(context.Background(), tc.req)
-			require.NoError(t, err)
+			resp := answer(t, h, tc.req)
 			assert.Equal(t, tc.status, resp.StatusCode)
 			assertGIF(t, resp)
 			// "…" stands for any text.
@@ -133,8 +129,7 @@ func TestPixelWhenTheStreamIsDown(t *testing.T) {
 	h, _, st := newHandler()
 	st.err = errors.Join(beaconstream.ErrUnavailable, errors.New("kinesis is down"))
 	ev := `{"writeKey":"` + browserKey + `","anonymousId":"a1","event":"Opened"}`
-	resp, err := h.handle(context.Background(), pixel("track", data(base64.StdEncoding, ev)))
-	require.NoError(t, err)
+	resp := answer(t, h, pixel("track", data(base64.StdEncoding, ev)))
 	assert.Equal(t, 503, resp.StatusCode)
 	assertGIF(t, resp)
 	assert.NotEmpty(t, resp.Headers["Retry-After"])
@@ -144,8 +139,7 @@ func TestPixelWhenTheStreamIsDown(t *testing.T) {
 func TestPixelIsNotAPost(t *testing.T) {
 	// The POST endpoints still answer JSON; a GET elsewhere than the pixel is still refused.
 	h, _, _ := newHandler()
-	resp, err := h.handle(context.Background(), getReq("/v1/track", "/v1/track", ""))
-	require.NoError(t, err)
+	resp := answer(t, h, getReq("/v1/track", "/v1/track", ""))
 	assert.Equal(t, 405, resp.StatusCode)
 	assert.Equal(t, "application/json", resp.Headers["Content-Type"])
 	var body map[string]string

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/base64"
 	"io"
 	"strings"
@@ -47,10 +46,8 @@ func TestTrackerIsSmall(t *testing.T) {
 
 func TestServeScript(t *testing.T) {
 	h, _, st := newHandler()
-	ctx := context.Background()
 
-	plain, err := h.handle(ctx, getReq("/t.js", "/t.js", ""))
-	require.NoError(t, err)
+	plain := answer(t, h, getReq("/t.js", "/t.js", ""))
 	assert.Equal(t, 200, plain.StatusCode)
 	assert.Equal(t, "application/javascript; charset=utf-8", plain.Headers["Content-Type"])
 	assert.Equal(t, "public, max-age=3600", plain.Headers["Cache-Control"])
@@ -61,8 +58,7 @@ func TestServeScript(t *testing.T) {
 	etag := plain.Headers["ETag"]
 	require.Regexp(t, `^"[0-9a-f]{24}"$`, etag)
 
-	zipped, err := h.handle(ctx, getReq("/t.js", "/t.js", "", "accept-encoding", "gzip, deflate, br"))
-	require.NoError(t, err)
+	zipped := answer(t, h, getReq("/t.js", "/t.js", "", "accept-encoding", "gzip, deflate, br"))
 	assert.Equal(t, 200, zipped.StatusCode)
 	assert.Equal(t, "gzip", zipped.Headers["Content-Encoding"])
 	assert.Equal(t, etag, zipped.Headers["ETag"])
@@ -76,22 +72,19 @@ func TestServeScript(t *testing.T) {
 	assert.Equal(t, trackerJS, js)
 
 	for _, inm := range []string{etag, "W/" + etag, `"other", ` + etag, "*"} {
-		resp, err := h.handle(ctx, getReq("/t.js", "/t.js", "", "if-none-match", inm, "accept-encoding", "gzip"))
-		require.NoError(t, err)
+		resp := answer(t, h, getReq("/t.js", "/t.js", "", "if-none-match", inm, "accept-encoding", "gzip"))
 		assert.Equal(t, 304, resp.StatusCode, "If-None-Match: %s", inm)
 		assert.Empty(t, resp.Body)
 		assert.Equal(t, etag, resp.Headers["ETag"])
 		assert.Equal(t, "public, max-age=3600", resp.Headers["Cache-Control"])
 	}
-	stale, err := h.handle(ctx, getReq("/t.js", "/t.js", "", "if-none-match", `"0123"`))
-	require.NoError(t, err)
+	stale := answer(t, h, getReq("/t.js", "/t.js", "", "if-none-match", `"0123"`))
 	assert.Equal(t, 200, stale.StatusCode)
 
 	// A stage in the path and a trailing slash still find the script.
 	staged := getReq("/t.js", "/prod/t.js/", "")
 	staged.RequestContext.Stage = "prod"
-	resp, err := h.handle(ctx, staged)
-	require.NoError(t, err)
+	resp := answer(t, h, staged)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, string(trackerJS), resp.Body)
 

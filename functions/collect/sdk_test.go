@@ -47,6 +47,7 @@ func serve(t *testing.T, h *handler) *httptest.Server {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
+		check(t, req, resp)
 		for k, v := range resp.Headers {
 			w.Header().Set(k, v)
 		}

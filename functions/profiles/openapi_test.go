@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -36,33 +35,7 @@ import (
 // produced are the (route, status) pairs the tests produced.
 var produced openapi.Coverage
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 && wholeRun() {
-		missing, err := produced.Missing(servedBy("profiles"))
-		switch {
-		case err != nil:
-			fmt.Fprintln(os.Stderr, "FAIL:", err)
-			code = 1
-		case len(missing) > 0:
-			fmt.Fprintf(os.Stderr, "FAIL: events/openapi/openapi.yaml documents responses no test produced:\n\t%s\n",
-				strings.Join(missing, "\n\t"))
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// wholeRun tells whether every test ran (no -run, no -skip): only then does a response none
-// produced mean a missing test.
-func wholeRun() bool {
-	for _, name := range []string{"test.run", "test.skip"} {
-		if f := flag.Lookup(name); f != nil && f.Value.String() != "" {
-			return false
-		}
-	}
-	return true
-}
+func TestMain(m *testing.M) { os.Exit(produced.Run(m, servedBy("profiles"))) }
 
 // servedBy selects the operations of a function's routes in the topology.
 func servedBy(function string) func(openapi.Operation) bool {
