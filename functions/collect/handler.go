@@ -42,8 +42,9 @@ type handler struct {
 	failed sender // the failed-events queue, for refused events of a batch (batch.go); nil: none
 }
 
-// handle serves POST /v1/track, /v1/page, /v1/identify and /v1/batch in the shape of Segment's
-// Tracking API.
+// handle serves the collection API (see README.md and events/openapi/openapi.yaml): POST
+// /v1/track, /v1/page, /v1/screen, /v1/identify, /v1/group, /v1/alias and /v1/batch in the shape
+// of Segment's Tracking API, their CORS preflights, the pixel and the tracker script.
 func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	if isScript(req) { // GET /t.js, the tracker (script.go)
 		return serveScript(req), nil

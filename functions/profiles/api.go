@@ -13,9 +13,9 @@ import (
 	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
-// The profile API's responses: the public contract, described in events/openapi.yaml (held to
-// these by a test against real responses). Each is built from the domain by one function, so the
-// domain can change without the contract changing unseen.
+// The profile API's responses: the public contract, described in events/openapi/openapi.yaml
+// (schemas of these types' names and fields; tests hold real responses to it). Each is built from
+// the domain by one function, so the domain can change without the contract changing unseen.
 
 // profileView is a customer's Single Customer View.
 type profileView struct {

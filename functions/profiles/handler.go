@@ -76,7 +76,7 @@ func (b badRequest) Error() string { return string(b) }
 // retryAfter is the Retry-After, in seconds, of an answer to a request that met concurrent writes.
 const retryAfter = "1"
 
-// handle serves the profile API (see README.md and events/openapi.yaml) for callers with a
+// handle serves the profile API (see README.md and events/openapi/openapi.yaml) for callers with a
 // profile-API key (Authorization: Bearer <key>): it checks the key, runs the route API Gateway
 // matched and answers JSON, mapping the domain's errors to statuses.
 func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
