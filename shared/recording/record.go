@@ -517,17 +517,13 @@ func (b *batch) recorded(ctx context.Context, g *group) (map[string]bool, error)
 func withClaimed(claimed []identity.ID, ids []identity.ID) []identity.ID {
 	out := slices.Clone(claimed)
 	for _, id := range ids {
-		if !slices.Contains(identity.Kinds(), id.Kind) && !containsID(out, id) {
+		if !slices.Contains(identity.Kinds(), id.Kind) && !slices.Contains(out, id) {
 			out = append(out, id)
 		}
 	}
 	slices.SortFunc(out, func(a, b identity.ID) int { return strings.Compare(a.String(), b.String()) })
 	return out
 }
-
-func containsID(ids []identity.ID, id identity.ID) bool { return slices.Contains(ids, id) }
-
-func contains(s []string, v string) bool { return slices.Contains(s, v) }
 
 // added lists the identifiers after holds (with its claimed ones) that before did not, as text.
 func added(before profile.Profile, claimedBefore []identity.ID, after profile.Profile, claimedAfter []identity.ID) []string {

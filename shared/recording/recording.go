@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/history"
@@ -181,8 +182,8 @@ func lists(p profile.Profile, claimed []identity.ID, id identity.ID) bool {
 	case identity.User:
 		return p.UserID != ""
 	case identity.Anonymous:
-		return contains(p.AnonymousIDs, id.Value)
+		return slices.Contains(p.AnonymousIDs, id.Value)
 	default:
-		return containsID(claimed, id)
+		return slices.Contains(claimed, id)
 	}
 }
