@@ -194,19 +194,6 @@ func (s *Store) move(m recording.Move) {
 	s.entries[m.ID] = e
 }
 
-// Unmark implements recording.Identities.
-func (s *Store) Unmark(_ context.Context, id identity.ID, from string) error {
-	s.lock()
-	defer s.mu.Unlock()
-	e, ok := s.entries[id]
-	if !ok || e.MovedFrom == "" || e.MovedFrom != from {
-		return conflict("unmark identity %s", id)
-	}
-	e.MovedFrom = ""
-	s.entries[id] = e
-	return nil
-}
-
 // Tombstone implements recording.Identities.
 func (s *Store) Tombstone(_ context.Context, id identity.ID, erasedAt, createdAt time.Time, ifProfile string) error {
 	s.lock()

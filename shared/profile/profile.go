@@ -197,6 +197,16 @@ func FromEvent(e beacon.Event) (Activity, error) {
 	return a, nil
 }
 
+// Attach returns p holding the given identifiers too, without an event: an identifier the graph
+// gave it that it does not list yet. A user id is only attached to a profile without one.
+func Attach(p Profile, ids ...identity.ID) Profile {
+	p = p.Clone()
+	for _, id := range ids {
+		p.attach(id)
+	}
+	return p
+}
+
 // Apply records an activity on a profile and attaches the given identifiers to it (the graph's
 // decision, see identity.Resolve). A user id is only attached to a profile without one.
 func Apply(p Profile, a Activity, attach []identity.ID) Profile {

@@ -92,15 +92,6 @@ func (t *IdentityTable) Move(ctx context.Context, m recording.Move) error {
 	return writeErr(t.move(m).Run(ctx), "move identity "+m.ID.String())
 }
 
-// Unmark implements recording.Identities.
-func (t *IdentityTable) Unmark(ctx context.Context, id identity.ID, from string) error {
-	if err := t.configured(); err != nil {
-		return err
-	}
-	err := t.table.Update("identifier", id.String()).Remove("mergedFrom").If("'mergedFrom' = ?", from).Run(ctx)
-	return writeErr(err, "clear merge mark on "+id.String())
-}
-
 // Tombstone implements recording.Identities.
 func (t *IdentityTable) Tombstone(ctx context.Context, id identity.ID, erasedAt, createdAt time.Time, ifProfile string) error {
 	if err := t.configured(); err != nil {

@@ -16,10 +16,14 @@ import (
 // by whoever comes across it half done:
 //
 //  1. claim: from is marked MergingInto = into (a Put, so only if nobody changed it since it was
-//     read, which also bumps its version so that no writer adds to from any more); a writer that
-//     meets the mark helps the merge on (finishMerge) instead of starting another, so from joins
-//     one profile only even when two writers want it at once;
-//  2. move: each of from's identifiers is moved to into, marked with where it came from;
+//     read, which also bumps its version so that no writer adds to from any more), unless into is
+//     claimed for a merge itself (that one ends first); a writer that meets the mark helps the
+//     merge on (finishMerge) instead of starting another, so from joins one profile only even
+//     when two writers want it at once. Two writers may still claim two profiles into each other
+//     at the same moment: whoever finds the claims in a loop undoes the one of the greatest
+//     profile id, so that all agree on which merge goes on;
+//  2. move: each of from's identifiers is moved to into, marked with where it came from (also one
+//     an earlier attempt moved to a profile that has merged on since);
 //  3. fold: from's history is folded into into's live profile, and from is marked merged, in one
 //     commit; then the identifiers' marks are cleared.
 
@@ -46,6 +50,14 @@ func (e *Engine) merge(ctx context.Context, from, into string, why Cause) (bool,
 	if dst.Profile.ID == from || identity.CanMerge(dst.Profile.UserID, src.Profile.UserID) != nil {
 		return false, nil
 	}
+	if dst.MergingInto != "" {
+		// The profile to join is joining another: that merge ends first, then this one is decided
+		// again on where everything is.
+		if _, err := e.finishMerge(ctx, dst.Profile.ID, identity.ID{}); err != nil && !errors.Is(err, errRetry) {
+			return false, err
+		}
+		return false, errRetry
+	}
 	claim := src
 	claim.MergingInto, claim.Cause = dst.Profile.ID, why
 	claim.Profile.UpdatedAt = e.now().UTC()
@@ -58,8 +70,8 @@ func (e *Engine) merge(ctx context.Context, from, into string, why Cause) (bool,
 }
 
 // finishMerge carries a claimed merge of profile from to its end (see merge): it moves from's
-// identifiers (and via, the one it was found by, which from may not list yet), folds from into
-// the live profile it is merging into, unless that happened already, and clears the
+// identifiers (and via, the one it was found by, which from may not list yet) to the live profile
+// it is merging into, folds from into it, unless that happened already, and clears the
 // identifiers' marks. It returns whether it folded. It returns errConflict when another writer
 // changed either profile first, and errRetry after moving the identifiers back when the merge is
 // no longer allowed.
@@ -71,37 +83,119 @@ func (e *Engine) finishMerge(ctx context.Context, from string, via identity.ID) 
 	ids := withID(src.identifiers(), via)
 	target := cmp.Or(src.Profile.MergedInto, src.MergingInto)
 	if target == "" {
-		// Not merging: a mark left behind by a merge that was refused and undone.
-		return false, e.unmark(ctx, from, ids)
+		// Not merging: marks left behind by a merge that was refused and undone. What they mark
+		// goes back.
+		if err := e.gather(ctx, from, from, ids); err != nil {
+			return false, err
+		}
+		return false, e.unmark(ctx, from, from, ids)
+	}
+	dst, err := e.live(ctx, target, true)
+	if err != nil {
+		return false, err
+	}
+	if dst.Profile.ID == from {
+		return false, fmt.Errorf("merge %s into itself: %w", from, ErrCorrupt)
+	}
+	if src.Profile.MergedInto == "" && dst.MergingInto != "" {
+		if loser, loop, err := e.claimLoop(ctx, from, dst); err != nil || loop {
+			if err == nil {
+				err = e.undoClaim(ctx, loser)
+			}
+			return false, cmpErr(err, errRetry)
+		}
+	}
+	if err := e.gather(ctx, from, dst.Profile.ID, ids); err != nil {
+		return false, err
 	}
 	folded := false
 	if src.Profile.MergedInto == "" {
-		dst, err := e.live(ctx, target, true)
-		if err != nil {
-			return false, err
-		}
-		if dst.Profile.ID == from {
-			return false, fmt.Errorf("merge %s into itself: %w", from, ErrCorrupt)
-		}
-		now := e.now().UTC()
-		for _, id := range ids {
-			err := e.st.Move(ctx, Move{ID: id, From: from, To: dst.Profile.ID, Mark: from, AnyMark: true, At: now})
-			if err != nil && !errors.Is(err, ErrConflict) { // already moved (or not there): nothing to do
-				return false, fmt.Errorf("move identity %s: %w", id, err)
-			}
-		}
 		if folded, err = e.fold(ctx, src, dst, via); err != nil {
 			return false, err
 		}
 	}
 	// The fold is done: clear the marks, so that readers of these identifiers need not check again.
-	return folded, e.unmark(ctx, from, ids)
+	return folded, e.unmark(ctx, from, dst.Profile.ID, ids)
 }
 
-// unmark removes the marks a merge from profile from left on identifiers.
-func (e *Engine) unmark(ctx context.Context, from string, ids []identity.ID) error {
+// claimLoop follows the merge claims from dst, claimed itself, and tells whether they lead back to
+// from, which is claimed into dst: a loop that no merge of it can end. The loser is the profile of
+// the greatest id in the loop, whose claim is undone, whoever finds the loop.
+func (e *Engine) claimLoop(ctx context.Context, from string, dst Record) (loser string, loop bool, err error) {
+	loser, cur := max(from, dst.Profile.ID), dst
+	for range maxHops {
+		if cur.MergingInto == "" {
+			return "", false, nil
+		}
+		if cur, err = e.live(ctx, cur.MergingInto, true); err != nil {
+			return "", false, err
+		}
+		if cur.Profile.ID == from {
+			return loser, true, nil
+		}
+		loser = max(loser, cur.Profile.ID)
+	}
+	return "", false, fmt.Errorf("follow merge claims from %s: %w", from, ErrCorrupt)
+}
+
+// undoClaim undoes the merge claim on profile id, if it still has one.
+func (e *Engine) undoClaim(ctx context.Context, id string) error {
+	r, err := e.st.Profile(ctx, id, true)
+	if err != nil || r.MergingInto == "" || r.Profile.MergedInto != "" {
+		return err
+	}
+	return e.undoMerge(ctx, r, r.Cause.Via)
+}
+
+// cmpErr returns err, or alt when err is nil.
+func cmpErr(err, alt error) error {
+	if err != nil {
+		return err
+	}
+	return alt
+}
+
+// gather moves the identifiers of profile from to profile to: those that still point at from,
+// and those a merge of from moved (marked from) to a profile that is not to, because it has
+// merged on since or because the merge was undone (to is from then). They are marked from on the
+// way, unless they go back to from.
+func (e *Engine) gather(ctx context.Context, from, to string, ids []identity.ID) error {
+	now := e.now().UTC()
 	for _, id := range ids {
-		if err := e.st.Unmark(ctx, id, from); err != nil && !errors.Is(err, ErrConflict) {
+		entry, found, err := e.st.Entry(ctx, id, true)
+		if err != nil {
+			return fmt.Errorf("gather identity %s: %w", id, err)
+		}
+		if !found || !entry.ErasedAt.IsZero() || entry.ProfileID == to {
+			continue
+		}
+		m := Move{ID: id, From: entry.ProfileID, To: to, At: now}
+		switch {
+		case entry.ProfileID == from:
+			m.Mark, m.AnyMark = from, true
+		case entry.MovedFrom == from:
+			m.IfMark = from
+			if to != from {
+				m.Mark = from
+			}
+		default:
+			continue // not from's any more
+		}
+		if err := e.st.Move(ctx, m); err != nil && !errors.Is(err, ErrConflict) { // moved meanwhile: nothing to do
+			return fmt.Errorf("move identity %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// unmark removes the marks a merge of profile from left on its identifiers where they belong, at
+// profile at. A mark on an identifier elsewhere stays, so that whoever reads it next moves it (a
+// writer that acted on a merge already ended can move an identifier after it was gathered).
+func (e *Engine) unmark(ctx context.Context, from, at string, ids []identity.ID) error {
+	now := e.now().UTC()
+	for _, id := range ids {
+		err := e.st.Move(ctx, Move{ID: id, From: at, To: at, IfMark: from, At: now})
+		if err != nil && !errors.Is(err, ErrConflict) {
 			return fmt.Errorf("clear merge mark on %s: %w", id, err)
 		}
 	}
@@ -121,7 +215,7 @@ func (e *Engine) fold(ctx context.Context, src, dst Record, via identity.ID) (bo
 	out, err := profile.Fold(dst.Profile, src.Profile)
 	if errors.Is(err, identity.ErrDifferentUsers) {
 		// src had a user of its own: move its identifiers back and drop the claim.
-		if err := e.undoMerge(ctx, src, dst.Profile.ID, via); err != nil {
+		if err := e.undoMerge(ctx, src, via); err != nil {
 			return false, err
 		}
 		return false, errRetry
@@ -158,13 +252,10 @@ func (e *Engine) fold(ctx context.Context, src, dst Record, via identity.ID) (bo
 
 // undoMerge moves the identifiers of a claimed profile whose merge is refused back to it, and drops
 // the claim.
-func (e *Engine) undoMerge(ctx context.Context, src Record, into string, via identity.ID) error {
-	now := e.now().UTC()
-	for _, id := range withID(src.identifiers(), via) {
-		err := e.st.Move(ctx, Move{ID: id, From: into, To: src.Profile.ID, IfMark: src.Profile.ID, At: now})
-		if err != nil && !errors.Is(err, ErrConflict) {
-			return fmt.Errorf("move identity %s back: %w", id, err)
-		}
+func (e *Engine) undoMerge(ctx context.Context, src Record, via identity.ID) error {
+	ids := withID(src.identifiers(), via)
+	if err := e.gather(ctx, src.Profile.ID, src.Profile.ID, ids); err != nil {
+		return err
 	}
 	undone := src
 	undone.MergingInto, undone.Cause = "", Cause{}
@@ -172,5 +263,5 @@ func (e *Engine) undoMerge(ctx context.Context, src Record, into string, via ide
 	if err != nil && !errors.Is(err, ErrConflict) {
 		return fmt.Errorf("drop merge claim on %s: %w", src.Profile.ID, err)
 	}
-	return nil
+	return e.unmark(ctx, src.Profile.ID, src.Profile.ID, ids)
 }

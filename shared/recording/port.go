@@ -56,8 +56,6 @@ type Identities interface {
 	// Move moves an identifier as m says, only if its entry is where m expects it (ErrConflict
 	// otherwise).
 	Move(ctx context.Context, m Move) error
-	// Unmark removes the mark of id only if it is from (ErrConflict otherwise).
-	Unmark(ctx context.Context, id identity.ID, from string) error
 	// Tombstone replaces the entry of id by a tombstone (ErasedAt, CreatedAt, no profile): only if
 	// it points at ifProfile when that is set (ErrConflict otherwise), whatever it is when not.
 	Tombstone(ctx context.Context, id identity.ID, erasedAt, createdAt time.Time, ifProfile string) error

@@ -114,6 +114,7 @@ type group struct {
 	claimed []identity.ID   // cur's claimed identifiers
 	events  []int           // inputs, in order
 	attach  [][]identity.ID // per event, the identifiers it attaches
+	adopt   []identity.ID   // identifiers the graph gives the profile that it does not list (see adopt)
 	created bool            // the profile did not exist
 }
 
@@ -306,6 +307,13 @@ func (b *batch) placeOnce(ctx context.Context, i int) error {
 			attach = append(attach, ident)
 		}
 	}
+	for ident, r := range refs {
+		if r.entry != nil && r.live.ID != id {
+			if err := b.adopt(ctx, ident, r); err != nil {
+				return err
+			}
+		}
+	}
 	for _, ident := range plan.Attach {
 		if refs[ident].entry != nil {
 			continue
@@ -323,6 +331,33 @@ func (b *batch) placeOnce(ctx context.Context, i int) error {
 	g.events, g.attach = append(g.events, i), append(g.attach, attach)
 	g.cur = profile.Apply(g.cur, a, attach)
 	g.claimed = withClaimed(g.claimed, attach)
+	return nil
+}
+
+// adopt makes the live profile an identifier leads to list it, when the event carrying it goes
+// elsewhere: an identifier claimed for a profile that merged before it was written points at the
+// merged profile and is listed by none (the merge moved what the profile listed), so it is moved
+// to the live profile, which lists it from the batch's write of that profile on.
+func (b *batch) adopt(ctx context.Context, ident identity.ID, r ref) error {
+	if r.entry.ProfileID == r.live.ID && lists(r.live, r.claimed, ident) {
+		return nil // where it belongs
+	}
+	if r.entry.ProfileID != r.live.ID {
+		err := b.e.st.Move(ctx, Move{ID: ident, From: r.entry.ProfileID, To: r.live.ID, At: b.e.now().UTC()})
+		if err != nil && !errors.Is(err, ErrConflict) { // moved already (or marked by a merge under way)
+			return fmt.Errorf("move identity %s to %s: %w", ident, r.live.ID, err)
+		}
+	}
+	g := b.groups[r.live.ID]
+	if g == nil {
+		g = &group{base: r.base, cur: r.base.Profile, claimed: r.base.Claimed}
+		b.groups[r.live.ID] = g
+		b.order = append(b.order, r.live.ID)
+	}
+	if !lists(g.cur, g.claimed, ident) {
+		g.adopt = append(g.adopt, ident)
+		g.cur, g.claimed = profile.Attach(g.cur, ident), withClaimed(g.claimed, []identity.ID{ident})
+	}
 	return nil
 }
 
@@ -434,11 +469,20 @@ func (b *batch) write(ctx context.Context, g *group) error {
 			first = i
 		}
 	}
+	adopted := false
+	for _, ident := range g.adopt {
+		if !lists(p, claimed, ident) {
+			p, claimed, adopted = profile.Attach(p, ident), withClaimed(claimed, []identity.ID{ident}), true
+		}
+	}
 	version := base.Version
-	if len(applied) > 0 {
+	if len(applied) > 0 || adopted {
 		p.UpdatedAt = now.UTC()
 		next := base
-		next.Profile, next.Claimed, next.Recent = p, claimed, base.Recent.add(applied)
+		next.Profile, next.Claimed = p, claimed
+		if len(applied) > 0 {
+			next.Recent = base.Recent.add(applied)
+		}
 		next.DueAt = b.e.dueAt(p, base.Fired, p.UpdatedAt)
 		err := b.e.st.Commit(ctx, Change{Puts: []Put{{Base: base, Next: next}}})
 		if errors.Is(err, ErrConflict) {

@@ -342,6 +342,65 @@ func staleMergeMarkIsCleared(t *testing.T, ns NewStorage) {
 	require.Empty(t, f.Entry(t, identity.AnonymousID("A2")).MovedFrom)
 }
 
+// Two writers claimed two profiles into each other at the same moment: whoever finds the loop
+// undoes one claim, the same one whoever finds it, and the other merge goes on.
+func profilesClaimedIntoEachOtherMergeOnce(t *testing.T, ns NewStorage) {
+	f := New(t, ns)
+	a, b := f.Record(t, Page("m1", "A1", 0))[0].ProfileID, f.Record(t, Page("m2", "A2", 1))[0].ProfileID
+	f.Rewrite(t, a, func(r *recording.Record) {
+		r.MergingInto, r.Cause = b, recording.Cause{MessageID: "x", Via: identity.AnonymousID("A1")}
+	})
+	f.Rewrite(t, b, func(r *recording.Record) {
+		r.MergingInto, r.Cause = a, recording.Cause{MessageID: "y", Via: identity.AnonymousID("A2")}
+	})
+
+	f.Record(t, Page("m3", "A1", 2))
+	live := f.LiveProfiles(t)
+	require.Len(t, live, 1, "one merged into the other")
+	require.Equal(t, []string{"A1", "A2"}, live[0].AnonymousIDs)
+	require.Equal(t, 3, live[0].Counts.Events)
+	require.Equal(t, live[0].ID, f.Lookup(t, identity.AnonymousID("A2")).ID)
+	require.NoError(t, f.CheckInvariants(context.Background()))
+}
+
+// A merge moved an identifier to the profile it was joining, which then merged on into a third
+// before the first merge was folded: finishing the first merge gathers the identifier to the
+// live profile.
+func identifierMovedOnByALaterMergeIsGathered(t *testing.T, ns NewStorage) {
+	f := New(t, ns)
+	p, m := f.Record(t, Page("m1", "A", 0))[0].ProfileID, f.Record(t, Page("m2", "B", 1))[0].ProfileID
+	l := f.Record(t, Identify("m3", "C", "U", 2, nil))[0].ProfileID
+	f.claimForMerge(t, p, m, identity.AnonymousID("A"))                                    // p's merge into m moved A, then stopped
+	require.Equal(t, []string{m}, f.Record(t, Identify("m4", "B", "U", 3, nil))[0].Merged) // m joins l
+
+	r := f.Record(t, Page("m5", "A", 4))[0]
+	require.Equal(t, l, r.ProfileID)
+	require.Equal(t, []string{p}, r.Merged, "the stopped merge is finished, into the live profile")
+	require.Equal(t, recording.Entry{ID: identity.AnonymousID("A"), ProfileID: l, CreatedAt: f.Entry(t, identity.AnonymousID("A")).CreatedAt,
+		UpdatedAt: Now}, f.Entry(t, identity.AnonymousID("A")))
+	require.Equal(t, 5, f.Lookup(t, identity.UserID("U")).Counts.Events)
+	require.NoError(t, f.CheckInvariants(context.Background()))
+}
+
+// An identifier claimed for a profile that merged into another before it was written points at
+// the merged profile, listed by none; the next event carrying it, wherever that event goes, makes
+// the live profile list it.
+func identifierOfAProfileMergedUnwrittenIsAdopted(t *testing.T, ns NewStorage) {
+	ctx := context.Background()
+	f := New(t, ns)
+	require.NoError(t, f.St.Claim(ctx, identity.AnonymousID("X"), "prf_unwritten", Now))
+	require.NoError(t, f.St.Claim(ctx, Email(1), "prf_unwritten", Now))
+	r := f.RecordClaims(t, Track("m1", "", "U", 0), true, Email(1)) // the CRM says U has that email
+	require.Equal(t, []string{"prf_unwritten"}, r.Merged)
+	require.Equal(t, "prf_unwritten", f.Entry(t, identity.AnonymousID("X")).ProfileID, "the merge knew nothing of X")
+
+	v := f.Record(t, Identify("m2", "X", "V", 1, nil))[0] // another user logs in on X's device
+	require.NotEqual(t, r.ProfileID, v.ProfileID, "V's event goes to V's profile")
+	require.Equal(t, r.ProfileID, f.Entry(t, identity.AnonymousID("X")).ProfileID, "X belongs to U's profile")
+	require.Equal(t, []string{"X"}, f.Lookup(t, identity.UserID("U")).AnonymousIDs, "which lists it")
+	require.NoError(t, f.CheckInvariants(ctx))
+}
+
 func screensAndGroupsAreRecorded(t *testing.T, ns NewStorage) {
 	f := New(t, ns)
 	f.Record(t,
