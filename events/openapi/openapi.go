@@ -495,9 +495,8 @@ func (c *Coverage) Missing(keep func(Operation) bool) ([]string, error) {
 }
 
 // Run is for TestMain: it runs the tests of m and then, when every test ran (no -run, no -skip,
-// not -short),
-// fails the run if a documented response of the operations keep selects was produced by none.
-// It returns the exit code.
+// not -short), fails the run if a documented response of the operations keep selects was
+// produced by none. It returns the exit code.
 func (c *Coverage) Run(m *testing.M, keep func(Operation) bool) int {
 	code := m.Run()
 	if code != 0 || testing.Short() { // -short skips the tests that need the local servers
