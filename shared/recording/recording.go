@@ -18,7 +18,10 @@
 //   - a merge first claims the merged profile (so that it joins one profile only), then moves
 //     its identifiers, marking each with where it came from, then folds the profile and marks it
 //     merged in one commit; whoever meets a claimed profile or a marked identifier before the
-//     fold is done finishes it, so a crash in between loses nothing;
+//     fold is done finishes it, so a crash in between loses nothing; a mark is cleared only
+//     where its identifier belongs, so one moved astray is moved again by whoever reads it next;
+//   - an identifier claimed for a profile that merged before it was written is adopted by the
+//     live profile the next time an event carries it;
 //   - every write of a profile but its score changes its version, so recording, consent, the
 //     triggers schedule, a split and an erasure never overwrite each other.
 package recording
