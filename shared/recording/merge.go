@@ -98,11 +98,15 @@ func (e *Engine) finishMerge(ctx context.Context, from string, via identity.ID) 
 		return false, fmt.Errorf("merge %s into itself: %w", from, ErrCorrupt)
 	}
 	if src.Profile.MergedInto == "" && dst.MergingInto != "" {
-		if loser, loop, err := e.claimLoop(ctx, from, dst); err != nil || loop {
-			if err == nil {
-				err = e.undoClaim(ctx, loser)
+		loser, loop, err := e.claimLoop(ctx, from, dst)
+		if err != nil {
+			return false, err
+		}
+		if loop {
+			if err := e.undoClaim(ctx, loser); err != nil {
+				return false, err
 			}
-			return false, cmpErr(err, errRetry)
+			return false, errRetry
 		}
 	}
 	if err := e.gather(ctx, from, dst.Profile.ID, ids); err != nil {
@@ -145,14 +149,6 @@ func (e *Engine) undoClaim(ctx context.Context, id string) error {
 		return err
 	}
 	return e.undoMerge(ctx, r, r.Cause.Via)
-}
-
-// cmpErr returns err, or alt when err is nil.
-func cmpErr(err, alt error) error {
-	if err != nil {
-		return err
-	}
-	return alt
 }
 
 // gather moves the identifiers of profile from to profile to: those that still point at from,

@@ -292,26 +292,17 @@ func (b *batch) placeOnce(ctx context.Context, i int) error {
 	id := g.base.Profile.ID
 	attach := plan.Attach
 	for ident, r := range refs {
-		// An identifier claimed for a profile whose write lost to a merge points at the merged
-		// profile: move it to the live one, which must list it.
-		if r.entry == nil || r.live.ID != id {
+		if r.entry == nil {
 			continue
 		}
-		if r.entry.ProfileID != r.live.ID {
-			err := b.e.st.Move(ctx, Move{ID: ident, From: r.entry.ProfileID, To: r.live.ID, At: b.e.now().UTC()})
-			if err != nil && !errors.Is(err, ErrConflict) { // moved already (or marked by a merge under way)
-				return fmt.Errorf("move identity %s to %s: %w", ident, r.live.ID, err)
-			}
+		if err := b.moveToLive(ctx, ident, r); err != nil {
+			return err
 		}
-		if !lists(r.live, r.claimed, ident) && !slices.Contains(attach, ident) {
+		switch {
+		case r.live.ID != id:
+			b.adopt(ident, r)
+		case !lists(r.live, r.claimed, ident) && !slices.Contains(attach, ident):
 			attach = append(attach, ident)
-		}
-	}
-	for ident, r := range refs {
-		if r.entry != nil && r.live.ID != id {
-			if err := b.adopt(ctx, ident, r); err != nil {
-				return err
-			}
 		}
 	}
 	for _, ident := range plan.Attach {
@@ -334,19 +325,25 @@ func (b *batch) placeOnce(ctx context.Context, i int) error {
 	return nil
 }
 
-// adopt makes the live profile an identifier leads to list it, when the event carrying it goes
-// elsewhere: an identifier claimed for a profile that merged before it was written points at the
-// merged profile and is listed by none (the merge moved what the profile listed), so it is moved
-// to the live profile, which lists it from the batch's write of that profile on.
-func (b *batch) adopt(ctx context.Context, ident identity.ID, r ref) error {
-	if r.entry.ProfileID == r.live.ID && lists(r.live, r.claimed, ident) {
-		return nil // where it belongs
+// moveToLive moves an identifier that points at a merged profile to the live one: it was claimed
+// for a profile whose write lost to a merge (the merge moved only what the profile listed).
+func (b *batch) moveToLive(ctx context.Context, ident identity.ID, r ref) error {
+	if r.entry.ProfileID == r.live.ID {
+		return nil
 	}
-	if r.entry.ProfileID != r.live.ID {
-		err := b.e.st.Move(ctx, Move{ID: ident, From: r.entry.ProfileID, To: r.live.ID, At: b.e.now().UTC()})
-		if err != nil && !errors.Is(err, ErrConflict) { // moved already (or marked by a merge under way)
-			return fmt.Errorf("move identity %s to %s: %w", ident, r.live.ID, err)
-		}
+	err := b.e.st.Move(ctx, Move{ID: ident, From: r.entry.ProfileID, To: r.live.ID, At: b.e.now().UTC()})
+	if err != nil && !errors.Is(err, ErrConflict) { // moved already (or marked by a merge under way)
+		return fmt.Errorf("move identity %s to %s: %w", ident, r.live.ID, err)
+	}
+	return nil
+}
+
+// adopt makes the live profile an identifier leads to list it, when the event carrying it goes
+// elsewhere (the event's own profile attaches its identifiers with the event): the batch's write
+// of that profile lists it from then on.
+func (b *batch) adopt(ident identity.ID, r ref) {
+	if lists(r.live, r.claimed, ident) {
+		return // where it belongs (r.live has what the batch placed on it)
 	}
 	g := b.groups[r.live.ID]
 	if g == nil {
@@ -354,11 +351,8 @@ func (b *batch) adopt(ctx context.Context, ident identity.ID, r ref) error {
 		b.groups[r.live.ID] = g
 		b.order = append(b.order, r.live.ID)
 	}
-	if !lists(g.cur, g.claimed, ident) {
-		g.adopt = append(g.adopt, ident)
-		g.cur, g.claimed = profile.Attach(g.cur, ident), withClaimed(g.claimed, []identity.ID{ident})
-	}
-	return nil
+	g.adopt = append(g.adopt, ident)
+	g.cur, g.claimed = profile.Attach(g.cur, ident), withClaimed(g.claimed, []identity.ID{ident})
 }
 
 // merge carries out a plan that merges: what the batch gathered is written first, so that the
