@@ -61,15 +61,10 @@ func (e *Engine) History(ctx context.Context, id string, q history.Query) (histo
 	if err != nil {
 		return history.Page{}, err
 	}
-	var all []history.Touchpoint
-	for _, pid := range append([]string{p.ID}, p.MergedFrom...) {
-		ts, err := e.st.Touchpoints(ctx, pid, after, q.Type, limit+1)
-		if err != nil {
-			return history.Page{}, fmt.Errorf("read history of %s: %w", pid, err)
-		}
-		all = append(all, ts...)
+	all, err := e.touchpoints(ctx, append([]string{p.ID}, p.MergedFrom...), after, q.Type, limit+1)
+	if err != nil {
+		return history.Page{}, err
 	}
-	slices.SortFunc(all, history.Newest)
 	page := history.Page{ProfileID: p.ID, Touchpoints: []history.Touchpoint{}}
 	for i, t := range all {
 		if i == limit {
@@ -81,11 +76,12 @@ func (e *Engine) History(ctx context.Context, id string, q history.Query) (histo
 	return page, nil
 }
 
-// allTouchpoints reads the whole history of the given profiles, newest first.
-func (e *Engine) allTouchpoints(ctx context.Context, ids []string) ([]history.Touchpoint, error) {
+// touchpoints reads the history of the given profiles, newest first: after the cursor when there
+// is one, of the type typ selects, at most limit of each profile (all when limit is 0).
+func (e *Engine) touchpoints(ctx context.Context, ids []string, after *history.Cursor, typ string, limit int) ([]history.Touchpoint, error) {
 	var all []history.Touchpoint
 	for _, id := range ids {
-		ts, err := e.st.Touchpoints(ctx, id, nil, "", 0)
+		ts, err := e.st.Touchpoints(ctx, id, after, typ, limit)
 		if err != nil {
 			return nil, fmt.Errorf("read history of %s: %w", id, err)
 		}
@@ -217,7 +213,7 @@ func (e *Engine) Erase(ctx context.Context, id string) (Erasure, error) {
 		out.Identifiers++
 	}
 	ids := append([]string{live.Profile.ID}, live.Profile.MergedFrom...)
-	ts, err := e.allTouchpoints(ctx, ids)
+	ts, err := e.touchpoints(ctx, ids, nil, "", 0)
 	if err != nil {
 		return out, fmt.Errorf("erase %s: %w", id, err)
 	}

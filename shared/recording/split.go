@@ -104,7 +104,7 @@ func others(live, src Record) []string {
 // written before touchpoints kept their activity, if any: the live profile cannot be derived
 // again from its history then.
 func (e *Engine) divideHistory(ctx context.Context, live, src Record) (moved []history.Touchpoint, kept []profile.Activity, stale *history.Touchpoint, err error) {
-	ts, err := e.allTouchpoints(ctx, others(live, src))
+	ts, err := e.touchpoints(ctx, others(live, src), nil, "", 0)
 	if err != nil {
 		return nil, nil, nil, err
 	}
