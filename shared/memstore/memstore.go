@@ -1,7 +1,7 @@
 // Package memstore keeps profiles, the identity graph and the history in memory, behind the
 // recording engine's storage port (recording.Storage), with the same conditional semantics as
 // the DynamoDB adapter (package profilestore): every condition is checked and every write made
-// under one lock, a Commit all or none, and what is read is a copy. It runs the engine's property
+// under one lock, and a Commit is all or none. It runs the engine's property
 // tests thousands of times in seconds; a process that stops loses it.
 //
 // Records are values: the store keeps what it is given and hands it out again without copying,
