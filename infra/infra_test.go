@@ -32,7 +32,7 @@ var synth struct {
 	stateJ   template
 	serviceJ template
 	// logical ids in the stateful template, by topology name
-	streamID, tableID, queueID, deadLetterID map[string]string
+	streamID, tableID, queueID, deadLetterID, secretID map[string]string
 	// logical ids in the service template, by function name
 	functionID map[string]string
 }
@@ -93,7 +93,10 @@ func synthesize(tmp string) error {
 	synth.serviceJ = template(*synth.service.ToJSON())
 
 	synth.streamID, synth.tableID, synth.queueID = map[string]string{}, map[string]string{}, map[string]string{}
-	synth.deadLetterID, synth.functionID = map[string]string{}, map[string]string{}
+	synth.deadLetterID, synth.functionID, synth.secretID = map[string]string{}, map[string]string{}, map[string]string{}
+	for name, c := range s.State.Secrets {
+		synth.secretID[name] = logicalID(s.State.Stack, c)
+	}
 	for name, c := range s.State.Streams {
 		synth.streamID[name] = logicalID(s.State.Stack, c)
 	}
@@ -443,6 +446,8 @@ func stateID(resource string) string {
 		return synth.streamID[resource]
 	case "queue":
 		return synth.queueID[resource]
+	case "secret":
+		return synth.secretID[resource]
 	}
 	return ""
 }
@@ -478,6 +483,8 @@ func TestFunctionsGetTheGrantsOfTheirUses(t *testing.T) {
 				readAction, writeAction = "kinesis:GetRecords", "kinesis:PutRecords"
 			case "queue":
 				readAction, writeAction = "sqs:ReceiveMessage", "sqs:SendMessage"
+			case "secret":
+				readAction, writeAction = "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"
 			}
 			if got[readAction] != read {
 				t.Errorf("function %s, %s (%s): %s granted = %v, want %v", f.Name, u.Resource, u.Access, readAction, got[readAction], read)

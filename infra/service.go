@@ -147,7 +147,7 @@ func allowFanOut(stack awscdk.Stack, name string, fn awslambda.Function) {
 }
 
 // resourceRef is what a function finds under EnvVar(resource): a table's or stream's name, a
-// queue's URL.
+// queue's URL, a secret's ARN.
 func resourceRef(t topology.Topology, resource string, state *stateStack) *string {
 	switch t.Kind(resource) {
 	case "table":
@@ -156,6 +156,8 @@ func resourceRef(t topology.Topology, resource string, state *stateStack) *strin
 		return state.Streams[resource].StreamName()
 	case "queue":
 		return state.Queues[resource].QueueUrl()
+	case "secret":
+		return state.Secrets[resource].SecretArn()
 	}
 	panic(fmt.Sprintf("infra: unknown resource %q", resource)) // validate rules this out
 }
@@ -193,6 +195,8 @@ func grant(t topology.Topology, u topology.Use, fn awslambda.Function, state *st
 		if write {
 			queue.GrantSendMessages(fn)
 		}
+	case "secret":
+		state.Secrets[u.Resource].GrantRead(fn, nil)
 	}
 }
 

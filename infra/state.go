@@ -4,6 +4,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -19,6 +20,7 @@ type stateStack struct {
 	Tables      map[string]awsdynamodb.Table
 	Queues      map[string]awssqs.Queue
 	DeadLetters map[string]awssqs.Queue // dead-letter queue of the queue of that logical name
+	Secrets     map[string]awssecretsmanager.Secret
 }
 
 // queueRetention is how long queued messages are kept: the longest SQS allows, so that a
@@ -35,6 +37,7 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology) *
 		Tables:      map[string]awsdynamodb.Table{},
 		Queues:      map[string]awssqs.Queue{},
 		DeadLetters: map[string]awssqs.Queue{},
+		Secrets:     map[string]awssecretsmanager.Secret{},
 	}
 
 	for _, st := range t.Streams {
@@ -88,6 +91,20 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology) *
 		queue := awssqs.NewQueue(s.Stack, jsii.String(q.Name+"Queue"), props)
 		s.Queues[q.Name] = queue
 		output(s.Stack, q.Name+"QueueUrl", t.EnvVar(q.Name), queue.QueueUrl())
+	}
+
+	// A secret is generated once and retained: what was hashed under it (erased identifiers'
+	// tombstones) is only found again with the same key.
+	for _, sec := range t.Secrets {
+		secret := awssecretsmanager.NewSecret(s.Stack, jsii.String(sec.Name+"Secret"), &awssecretsmanager.SecretProps{
+			Description: jsii.String("dcrm " + sec.Name + ": generated, never shown; retained on delete"),
+			GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+				PasswordLength: jsii.Number(64), ExcludePunctuation: jsii.Bool(true),
+			},
+			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		})
+		s.Secrets[sec.Name] = secret
+		output(s.Stack, sec.Name+"SecretArn", t.EnvVar(sec.Name), secret.SecretArn())
 	}
 	return s
 }

@@ -63,10 +63,17 @@ type Stream struct {
 	Shards int
 }
 
+// Secret is a generated secret string: in AWS a Secrets Manager secret the stack creates (its ARN
+// reaches the function as EnvVar(secret)); locally the value itself, under the same name without
+// the _SECRET suffix (SecretValueEnvVar).
+type Secret struct {
+	Name string
+}
+
 // Use grants a function access to one resource and puts its name (or URL) into the function's
 // environment under EnvVar(resource).
 type Use struct {
-	Resource string // logical name of a Table, Queue or Stream
+	Resource string // logical name of a Table, Queue, Stream or Secret
 	Access   Access
 }
 
@@ -118,6 +125,7 @@ type Topology struct {
 	Streams   []Stream
 	Tables    []Table
 	Queues    []Queue
+	Secrets   []Secret
 	Functions []Function
 	Routes    []Route
 	Mappings  []StreamMapping
@@ -148,6 +156,9 @@ const (
 	// ModelTable holds the models fitted on a sample of the profiles (RFM and engagement cut
 	// points, purchase models, co-occurrence), as versioned JSON documents keyed by name.
 	ModelTable = "Models"
+	// HashKeySecret is the key of the keyed hashes (package shared/hashkey): erased identifiers'
+	// tombstones and deduplication scopes are stored under it.
+	HashKeySecret = "HashKey"
 )
 
 // Schedule names, which the scheduled functions check the runs they receive against.
@@ -200,13 +211,14 @@ func Default() Topology {
 			{Name: ProfileUpdateQueue, DeadLetterAfter: 5},
 			{Name: TriggerQueue, DeadLetterAfter: 5},
 		},
+		Secrets: []Secret{{Name: HashKeySecret}},
 		Functions: []Function{
 			{Name: "collect", Memory: 256, Timeout: 10 * time.Second, Uses: []Use{
 				{EventStream, Write}, {KeyTable, Read}, {FailedQueue, Write},
 			}},
 			{Name: "stitch", Memory: 512, Timeout: 60 * time.Second, Uses: []Use{
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite},
-				{FailedQueue, Write}, {ProfileUpdateQueue, Write},
+				{FailedQueue, Write}, {ProfileUpdateQueue, Write}, {HashKeySecret, Read},
 			}, Settings: map[string]string{SettingTouchpointTTL: "9480h"}},
 			// score fits the models daily and scores every profile hourly, fanning out one
 			// invocation per part of the table (functions/score/README.md has the arithmetic):
@@ -221,7 +233,7 @@ func Default() Topology {
 			{Name: "profiles", Memory: 256, Timeout: 10 * time.Second, Uses: []Use{
 				// Write access to what an erasure deletes or replaces by tombstones.
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite}, {KeyTable, Read},
-				{ProfileUpdateQueue, Write},
+				{ProfileUpdateQueue, Write}, {HashKeySecret, Read},
 			}},
 			// triggers reads the due index and records what fired on the profiles. Its timeout stays
 			// under the schedule's period, so runs do not pile up.
@@ -269,7 +281,8 @@ func collectionRoutes() []Route {
 }
 
 // EnvVar is the environment variable through which a function learns a resource's physical name
-// (tables, streams) or URL (queues): DCRM_PROFILES_TABLE, DCRM_BEACONS_STREAM, DCRM_ALERTS_QUEUE_URL.
+// (tables, streams), URL (queues) or ARN (secrets): DCRM_PROFILES_TABLE, DCRM_BEACONS_STREAM,
+// DCRM_ALERTS_QUEUE_URL, DCRM_HASH_KEY_SECRET.
 func (t Topology) EnvVar(resource string) string {
 	name := "DCRM_" + upperSnake(resource)
 	switch t.Kind(resource) {
@@ -279,11 +292,18 @@ func (t Topology) EnvVar(resource string) string {
 		return name + "_QUEUE_URL"
 	case "stream":
 		return name + "_STREAM"
+	case "secret":
+		return name + "_SECRET"
 	}
 	panic(fmt.Sprintf("topology: unknown resource %q", resource))
 }
 
-// Kind tells whether a logical name is a "table", "queue" or "stream" ("" if unknown).
+// SecretValueEnvVar is where the local stack puts a secret's value itself: DCRM_HASH_KEY.
+func (t Topology) SecretValueEnvVar(secret string) string {
+	return strings.TrimSuffix(t.EnvVar(secret), "_SECRET")
+}
+
+// Kind tells whether a logical name is a "table", "queue", "stream" or "secret" ("" if unknown).
 func (t Topology) Kind(resource string) string {
 	for _, x := range t.Tables {
 		if x.Name == resource {
@@ -298,6 +318,11 @@ func (t Topology) Kind(resource string) string {
 	for _, x := range t.Streams {
 		if x.Name == resource {
 			return "stream"
+		}
+	}
+	for _, x := range t.Secrets {
+		if x.Name == resource {
+			return "secret"
 		}
 	}
 	return ""
@@ -405,6 +430,9 @@ func (t Topology) names() []string {
 		n = append(n, x.Name)
 	}
 	for _, x := range t.Streams {
+		n = append(n, x.Name)
+	}
+	for _, x := range t.Secrets {
 		n = append(n, x.Name)
 	}
 	return n

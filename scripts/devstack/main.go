@@ -12,7 +12,8 @@
 //	-api-port     DCRM_API_PORT       HTTP API port on 127.0.0.1 (default 8080)
 //	-lambda-port  DCRM_LAMBDA_PORT    Lambda Invoke API port on 127.0.0.1 (default 9001)
 //	-functions    DCRM_FUNCTIONS_DIR  folder with <function>/bootstrap (default bin/functions)
-//	-state        DCRM_HOME           state folder: resources.env, logs/functions/<function>.log (default .dcrm)
+//	-state        DCRM_HOME           state folder: resources.env, logs/functions/<function>.log,
+//	                                  secrets/<Name> (default .dcrm)
 //	-quiet                            do not echo the functions' output
 //	-v                                log the host's debug messages
 //
@@ -83,6 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	s, err := stack.Start(ctx, stack.Config{
 		Prefix: *prefix, APIPort: *apiPort, LambdaPort: *lambdaPort, FunctionsDir: *functions,
 		Endpoints: localaws.DefaultEndpoints(), LogDir: logDir, Echo: echo, Logger: logger,
+		SecretDir: filepath.Join(*state, "secrets"),
 	})
 	if err != nil {
 		return err

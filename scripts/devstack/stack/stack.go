@@ -27,6 +27,8 @@ package stack
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -75,6 +77,9 @@ type Config struct {
 	PollInterval time.Duration      // between reads of an idle shard; default 250ms
 	RetryDelay   time.Duration      // before a stream batch is retried; default 200ms
 	Logger       *slog.Logger       // the host's own log; nil discards
+	// SecretDir keeps each topology secret's value in a file <SecretDir>/<Name>, made on first start,
+	// so a restarted stack keeps the keys its data was written under; "" makes new values each start.
+	SecretDir string
 }
 
 // Stack is a running local host.
@@ -225,6 +230,13 @@ func (s *Stack) provision(ctx context.Context) (map[string]string, error) {
 			s.resources[qu.Name+"DeadLetter"] = aws.ToString(dlq.QueueUrl)
 		}
 	}
+	for _, sec := range s.topo.Secrets {
+		v, err := localSecret(s.cfg.SecretDir, sec.Name)
+		if err != nil {
+			return nil, fmt.Errorf("provision: secret %s: %w", sec.Name, err)
+		}
+		s.resources[sec.Name] = v
+	}
 	s.log.Info("resources ready", "prefix", s.cfg.Prefix, "streams", len(s.topo.Streams), "tables", len(s.topo.Tables), "queues", len(s.topo.Queues))
 	return arns, nil
 }
@@ -285,6 +297,38 @@ func (s *Stack) serve(ln net.Listener, h http.Handler) {
 
 func (s *Stack) physical(logical string) string { return s.cfg.Prefix + "-" + logical }
 
+// localEnvVar is the topology's variable for a resource, but for a secret the one that carries its
+// value: there is no Secrets Manager locally.
+func (s *Stack) localEnvVar(resource string) string {
+	if s.topo.Kind(resource) == "secret" {
+		return s.topo.SecretValueEnvVar(resource)
+	}
+	return s.topo.EnvVar(resource)
+}
+
+// localSecret reads a secret's value from dir, or makes one (32 random bytes, hex) and keeps it
+// there, readable by the owner only.
+func localSecret(dir, name string) (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	fresh := hex.EncodeToString(b[:])
+	if dir == "" {
+		return fresh, nil
+	}
+	path := filepath.Join(dir, name)
+	if v, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(v)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return fresh, os.WriteFile(path, []byte(fresh+"\n"), 0o600)
+}
+
 // FunctionEnv is the environment contract of one function, as the CDK stack sets it, for the
 // local resources: EnvVar(resource) for each Use, the Settings, the AWS endpoints and credentials,
 // and for a function that fans out (Function.FanOut) the local Invoke API as its Lambda endpoint.
@@ -296,7 +340,7 @@ func (s *Stack) FunctionEnv(name string) map[string]string {
 	env := s.cfg.Endpoints.Environment()
 	maps.Copy(env, f.Settings)
 	for _, u := range f.Uses {
-		env[s.topo.EnvVar(u.Resource)] = s.resources[u.Resource]
+		env[s.localEnvVar(u.Resource)] = s.resources[u.Resource]
 	}
 	if f.FanOut && s.lambdaURL != "" {
 		env["AWS_ENDPOINT_URL_LAMBDA"] = s.lambdaURL
@@ -319,7 +363,7 @@ func (s *Stack) Env() map[string]string {
 	}
 	for _, name := range slices.Sorted(maps.Keys(s.resources)) {
 		if s.topo.Kind(name) != "" {
-			env[s.topo.EnvVar(name)] = s.resources[name]
+			env[s.localEnvVar(name)] = s.resources[name]
 		}
 	}
 	env["AWS_ENDPOINT_URL_LAMBDA"] = s.lambdaURL
