@@ -43,7 +43,8 @@ func testTopology(out string) *topology.Topology {
 			{Name: "Profiles", PartitionKey: "profileId"},
 			{Name: "Events", PartitionKey: "messageId", TTLAttribute: "expiresAt"},
 		},
-		Queues: []topology.Queue{{Name: "Alerts", DeadLetterAfter: 3}, {Name: "FailedEvents"}},
+		Queues:  []topology.Queue{{Name: "Alerts", DeadLetterAfter: 3}, {Name: "FailedEvents"}},
+		Secrets: []topology.Secret{{Name: "HashKey"}},
 		Functions: []topology.Function{
 			{Name: "collect", Memory: 256, Timeout: 10 * time.Second,
 				Uses:     []topology.Use{{Resource: "Beacons", Access: topology.Write}},
@@ -53,7 +54,8 @@ func testTopology(out string) *topology.Topology {
 					{Resource: "FailedEvents", Access: topology.Write}},
 				Settings: map[string]string{"TESTFN_MODE": "stream", "TESTFN_FAIL": "error", "TESTFN_OUT": filepath.Join(out, "stitch.jsonl")}},
 			{Name: "score", Memory: 1024, Timeout: 10 * time.Second,
-				Uses:     []topology.Use{{Resource: "Profiles", Access: topology.ReadWrite}, {Resource: "Alerts", Access: topology.Write}},
+				Uses: []topology.Use{{Resource: "Profiles", Access: topology.ReadWrite}, {Resource: "Alerts", Access: topology.Write},
+					{Resource: "HashKey", Access: topology.Read}},
 				Settings: map[string]string{"DCRM_LAPSE_AFTER": "720h", "TESTFN_OUT": filepath.Join(out, "score.jsonl")}},
 		},
 		Routes: []topology.Route{
@@ -68,13 +70,22 @@ func testTopology(out string) *topology.Topology {
 
 func startStack(t *testing.T, prefix string) (*stack.Stack, string) {
 	t.Helper()
+	return startStackKeeping(t, prefix, "")
+}
+
+// startStackKeeping starts a stack whose secrets are kept in secrets ("": a folder of its own).
+func startStackKeeping(t *testing.T, prefix, secrets string) (*stack.Stack, string) {
+	t.Helper()
 	endpoints := localawstest.Reachable(t)
 	dir := t.TempDir()
 	functions := filepath.Join(dir, "functions")
 	devtest.Install(t, functions, "collect", "stitch", "score")
+	if secrets == "" {
+		secrets = filepath.Join(dir, "secrets")
+	}
 	s, err := stack.Start(t.Context(), stack.Config{
 		Topology: testTopology(dir), Prefix: prefix, FunctionsDir: functions, Endpoints: endpoints,
-		LogDir: filepath.Join(dir, "logs"), PollInterval: 50 * time.Millisecond, RetryDelay: 10 * time.Millisecond,
+		LogDir: filepath.Join(dir, "logs"), SecretDir: secrets, PollInterval: 50 * time.Millisecond, RetryDelay: 10 * time.Millisecond,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
@@ -146,6 +157,13 @@ func TestLocalStack(t *testing.T) {
 		assert.Equal(t, "720h", env["DCRM_LAPSE_AFTER"])
 		assert.NotContains(t, env, "DCRM_BEACONS_STREAM", "only the resources the function uses")
 		assert.NotContains(t, env, "DCRM_FAILED_EVENTS_QUEUE_URL")
+		// A secret's value itself (there is no Secrets Manager locally), kept for the next start.
+		assert.Regexp(t, "^[0-9a-f]{64}$", env["DCRM_HASH_KEY"])
+		assert.NotContains(t, env, "DCRM_HASH_KEY_SECRET")
+		kept, err := os.ReadFile(filepath.Join(dir, "secrets", "HashKey"))
+		require.NoError(t, err)
+		assert.Equal(t, env["DCRM_HASH_KEY"]+"\n", string(kept))
+		assert.NotContains(t, s.FunctionEnv("collect"), "DCRM_HASH_KEY", "only the functions that use it")
 		assert.Equal(t, prefix+"-score", env["AWS_LAMBDA_FUNCTION_NAME"])
 		assert.Equal(t, "1024", env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
 		assert.Equal(t, "bootstrap", env["_HANDLER"])
@@ -299,11 +317,12 @@ func TestLocalStack(t *testing.T) {
 
 func TestStartIsIdempotentAndFailsClearly(t *testing.T) {
 	prefix := localawstest.UniqueName("t")
-	first, _ := startStack(t, prefix)
+	secrets := t.TempDir()
+	first, _ := startStackKeeping(t, prefix, secrets)
 	deleteResources(t, first.Resources())
 	require.NoError(t, first.Close())
-	second, _ := startStack(t, prefix)
-	assert.Equal(t, first.Resources(), second.Resources(), "a second start finds the same resources")
+	second, _ := startStackKeeping(t, prefix, secrets)
+	assert.Equal(t, first.Resources(), second.Resources(), "a second start finds the same resources, and keeps its secrets")
 
 	_, err := stack.Start(t.Context(), stack.Config{Topology: testTopology(t.TempDir()), Prefix: prefix, FunctionsDir: t.TempDir()})
 	require.Error(t, err)
