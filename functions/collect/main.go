@@ -43,7 +43,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
 	return &handler{
-		keys:   keystore.New(dynamo.New(cfg), env[topology.KeyTable]),
+		keys:   keystore.NewCache(keystore.New(dynamo.New(cfg), env[topology.KeyTable]), keystore.CacheTTL),
 		stream: beaconstream.New(kinesis.NewFromConfig(cfg), env[topology.EventStream]),
 		now:    time.Now,
 		newID:  beacon.NewMessageID,

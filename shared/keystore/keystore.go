@@ -1,22 +1,37 @@
 // Package keystore keeps dcrm's credentials in DynamoDB: write keys (each naming a source) and
-// profile-API keys. Only a SHA-256 of each key is stored, so a leaked table does not leak keys.
+// profile-API keys (each with scopes, an optional expiry and a revocation time). Only a SHA-256 of
+// each key is stored, so a leaked table does not leak keys; keys are 144 random bits (NewKey), so
+// an unsalted hash cannot be reversed by guessing. Cache puts a short-lived memory of look-ups,
+// found or not, in front of the table.
 package keystore
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
-// ErrUnknownKey is returned for a key that is not stored, or is stored as the other kind.
+// ErrUnknownKey is returned for a key that is not stored, or is stored as the other kind, or
+// cannot be a key (empty, longer than MaxKeyLength, or not printable ASCII).
 var ErrUnknownKey = errors.New("unknown key")
+
+// ErrNoSuchID is returned when no profile-API key has the id.
+var ErrNoSuchID = errors.New("no profile-API key has this id")
+
+// MaxKeyLength bounds a key: a longer one is refused without a look-up. Keys made by NewKey have
+// 39 characters.
+const MaxKeyLength = 128
 
 // Kinds of key.
 const (
@@ -29,6 +44,21 @@ type item struct {
 	Kind    string         `dynamo:"kind"`
 	Name    string         `dynamo:"name,omitempty"`
 	Source  *source.Source `dynamo:"source,omitempty"`
+	// Of profile-API keys; none of these is stored on a key made before keys had scopes.
+	Scopes  []Scope   `dynamo:"scopes,omitempty"`
+	Created time.Time `dynamo:"created,omitempty"`
+	Expires time.Time `dynamo:"expires,omitempty"`
+	Revoked time.Time `dynamo:"revoked,omitempty"`
+	Last4   string    `dynamo:"last4,omitempty"`
+}
+
+func (it item) apiKey() APIKey {
+	k := APIKey{ID: keyID(it.KeyHash), Name: it.Name, Scopes: it.Scopes, Created: it.Created,
+		Expires: it.Expires, Revoked: it.Revoked, Last4: it.Last4}
+	if len(k.Scopes) == 0 {
+		k.Scopes, k.Legacy = legacyScopes, true
+	}
+	return k
 }
 
 // Store reads and writes keys in the Keys table.
@@ -50,6 +80,19 @@ func NewKey(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
+// wellFormed tells whether key could be a key: bounded, printable ASCII without spaces.
+func wellFormed(key string) bool {
+	if key == "" || len(key) > MaxKeyLength {
+		return false
+	}
+	for i := range len(key) {
+		if key[i] <= ' ' || key[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
 // PutSource stores a write key for the source.
 func (s *Store) PutSource(ctx context.Context, key string, src source.Source) error {
 	if err := s.table.Put(item{KeyHash: Hash(key), Kind: kindWrite, Name: src.Name, Source: &src}).Run(ctx); err != nil {
@@ -60,7 +103,134 @@ func (s *Store) PutSource(ctx context.Context, key string, src source.Source) er
 
 // Source returns the source a write key belongs to.
 func (s *Store) Source(ctx context.Context, key string) (source.Source, error) {
-	it, err := s.get(ctx, key)
+	return sourceOf(s.lookup(ctx, key))
+}
+
+// PutProfileAPIKey stores an admin profile-API key (every scope, no expiry), as the local stack
+// and tests want; AddProfileAPIKey makes keys with chosen scopes.
+func (s *Store) PutProfileAPIKey(ctx context.Context, key, name string) error {
+	_, err := s.PutAPIKey(ctx, key, APIKey{Name: name, Scopes: []Scope{Admin}, Created: time.Now()})
+	return err
+}
+
+// AddProfileAPIKey makes a new profile-API key with the name, scopes and expiry (zero: never) of
+// k, stores its hash and returns the key, the one time it is ever shown, and what was stored.
+func (s *Store) AddProfileAPIKey(ctx context.Context, k APIKey) (string, APIKey, error) {
+	key := NewKey("pk_")
+	stored, err := s.PutAPIKey(ctx, key, k)
+	return key, stored, err
+}
+
+// PutAPIKey stores key as a profile-API key with k's name, scopes, creation and expiry, and
+// returns what was stored (with its ID and Last4).
+func (s *Store) PutAPIKey(ctx context.Context, key string, k APIKey) (APIKey, error) {
+	switch {
+	case !wellFormed(key):
+		return APIKey{}, fmt.Errorf("a key is 1 to %d printable characters", MaxKeyLength)
+	case len(k.Scopes) == 0:
+		return APIKey{}, errors.New("a profile-API key needs at least one scope")
+	case k.Created.IsZero():
+		return APIKey{}, errors.New("a profile-API key needs its creation time")
+	}
+	it := item{KeyHash: Hash(key), Kind: kindProfileAPI, Name: k.Name, Scopes: canonical(k.Scopes),
+		Created: k.Created.UTC(), Expires: k.Expires.UTC(), Last4: key[max(0, len(key)-4):]}
+	if len(it.Scopes) != len(k.Scopes) {
+		return APIKey{}, fmt.Errorf("unknown or repeated scope in %v", k.Scopes)
+	}
+	if err := s.table.Put(it).Run(ctx); err != nil {
+		return APIKey{}, fmt.Errorf("put profile api key: %w", err)
+	}
+	return it.apiKey(), nil
+}
+
+// ProfileAPIKey returns the profile-API key stored for key, usable or not (APIKey.Usable tells),
+// or ErrUnknownKey.
+func (s *Store) ProfileAPIKey(ctx context.Context, key string) (APIKey, error) {
+	return apiKeyOf(s.lookup(ctx, key))
+}
+
+// CheckProfileAPIKey returns nil for a stored profile-API key usable now, and ErrUnknownKey,
+// ErrExpiredKey or ErrRevokedKey otherwise.
+func (s *Store) CheckProfileAPIKey(ctx context.Context, key string) error {
+	k, err := s.ProfileAPIKey(ctx, key)
+	if err != nil {
+		return err
+	}
+	return k.Usable(time.Now())
+}
+
+// APIKeys lists the profile-API keys, oldest first (legacy keys, of unknown age, first).
+func (s *Store) APIKeys(ctx context.Context) ([]APIKey, error) {
+	// The Keys table holds a few keys per source and tool: a scan is the simple way, and only the
+	// operator's command does it (no function is granted Scan).
+	var items []item
+	if err := s.table.Scan().Filter("'kind' = ?", kindProfileAPI).All(ctx, &items); err != nil {
+		return nil, fmt.Errorf("list profile api keys: %w", err)
+	}
+	keys := make([]APIKey, len(items))
+	for i, it := range items {
+		keys[i] = it.apiKey()
+	}
+	slices.SortFunc(keys, func(a, b APIKey) int {
+		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+	})
+	return keys, nil
+}
+
+// RevokeAPIKey revokes the profile-API key with the id at now, and returns it. Revoking a revoked
+// key again keeps its first revocation time. Functions that cached the key stop accepting it
+// within their cache's TTL.
+func (s *Store) RevokeAPIKey(ctx context.Context, id string, now time.Time) (APIKey, error) {
+	var items []item
+	if err := s.table.Scan().Filter("'kind' = ?", kindProfileAPI).All(ctx, &items); err != nil {
+		return APIKey{}, fmt.Errorf("find profile api key: %w", err)
+	}
+	i := slices.IndexFunc(items, func(it item) bool { return keyID(it.KeyHash) == id })
+	if i < 0 {
+		return APIKey{}, fmt.Errorf("%w: %q", ErrNoSuchID, id)
+	}
+	it := items[i]
+	if !it.Revoked.IsZero() {
+		return it.apiKey(), nil
+	}
+	err := s.table.Update("keyHash", it.KeyHash).Set("revoked", now.UTC()).
+		If("attribute_exists('keyHash') AND attribute_not_exists('revoked')").Value(ctx, &it)
+	if dynamo.IsCondCheckFailed(err) { // revoked (or deleted) meanwhile: read what is there
+		err = s.table.Get("keyHash", it.KeyHash).Consistent(true).One(ctx, &it)
+	}
+	if err != nil {
+		return APIKey{}, fmt.Errorf("revoke profile api key %s: %w", id, err)
+	}
+	return it.apiKey(), nil
+}
+
+// lookup reads the item stored for key.
+func (s *Store) lookup(ctx context.Context, key string) (item, error) {
+	if !wellFormed(key) {
+		return item{}, ErrUnknownKey
+	}
+	return s.get(ctx, Hash(key))
+}
+
+// get reads the item stored under a key's hash.
+func (s *Store) get(ctx context.Context, hash string) (item, error) {
+	var it item
+	err := s.table.Get("keyHash", hash).One(ctx, &it)
+	if errors.Is(err, dynamo.ErrNotFound) {
+		return it, ErrUnknownKey
+	}
+	if err != nil {
+		return it, fmt.Errorf("get key: %w", err)
+	}
+	// The table found it by this hash; compare anyway, in constant time, so that no path
+	// accepts a key whose hash was not the one stored.
+	if subtle.ConstantTimeCompare([]byte(it.KeyHash), []byte(hash)) != 1 {
+		return item{}, ErrUnknownKey
+	}
+	return it, nil
+}
+
+func sourceOf(it item, err error) (source.Source, error) {
 	if err != nil {
 		return source.Source{}, err
 	}
@@ -70,37 +240,12 @@ func (s *Store) Source(ctx context.Context, key string) (source.Source, error) {
 	return *it.Source, nil
 }
 
-// PutProfileAPIKey stores a key that may read and change profiles through the profile API.
-func (s *Store) PutProfileAPIKey(ctx context.Context, key, name string) error {
-	if err := s.table.Put(item{KeyHash: Hash(key), Kind: kindProfileAPI, Name: name}).Run(ctx); err != nil {
-		return fmt.Errorf("put profile api key: %w", err)
-	}
-	return nil
-}
-
-// CheckProfileAPIKey returns nil for a stored profile-API key and ErrUnknownKey otherwise.
-func (s *Store) CheckProfileAPIKey(ctx context.Context, key string) error {
-	it, err := s.get(ctx, key)
+func apiKeyOf(it item, err error) (APIKey, error) {
 	if err != nil {
-		return err
+		return APIKey{}, err
 	}
 	if it.Kind != kindProfileAPI {
-		return ErrUnknownKey
+		return APIKey{}, ErrUnknownKey
 	}
-	return nil
-}
-
-func (s *Store) get(ctx context.Context, key string) (item, error) {
-	var it item
-	if key == "" {
-		return it, ErrUnknownKey
-	}
-	err := s.table.Get("keyHash", Hash(key)).One(ctx, &it)
-	if errors.Is(err, dynamo.ErrNotFound) {
-		return it, ErrUnknownKey
-	}
-	if err != nil {
-		return it, fmt.Errorf("get key: %w", err)
-	}
-	return it, nil
+	return it.apiKey(), nil
 }
