@@ -22,8 +22,9 @@ import (
 	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
+// keyChecker finds the profile-API key a caller sent (keystore.Cache).
 type keyChecker interface {
-	CheckProfileAPIKey(ctx context.Context, key string) error
+	ProfileAPIKey(ctx context.Context, key string) (keystore.APIKey, error)
 }
 
 type profiles interface {
@@ -68,6 +69,20 @@ var routes = map[string]func(*handler, context.Context, request) (any, error){
 	"POST /v1/profiles/{profileId}/split":  (*handler).split,
 }
 
+// scopes are the scope each route needs (keystore.Scope; admin has them all). A test holds them
+// to the topology's routes, so that no route goes without one; a route missing here would need
+// admin.
+var scopes = map[string]keystore.Scope{
+	"GET /v1/profiles":                     keystore.Read,
+	"GET /v1/profiles/{profileId}":         keystore.Read,
+	"GET /v1/profiles/{profileId}/events":  keystore.Read,
+	"GET /v1/profiles/{profileId}/merges":  keystore.Read,
+	"GET /v1/profiles/{profileId}/export":  keystore.Export,
+	"DELETE /v1/profiles/{profileId}":      keystore.Erase,
+	"PUT /v1/profiles/{profileId}/consent": keystore.Consent,
+	"POST /v1/profiles/{profileId}/split":  keystore.Split,
+}
+
 // badRequest is a request the API refuses, with what is wrong in words.
 type badRequest string
 
@@ -76,19 +91,84 @@ func (b badRequest) Error() string { return string(b) }
 // retryAfter is the Retry-After, in seconds, of an answer to a request that met concurrent writes.
 const retryAfter = "1"
 
+// maxAuthorization bounds the Authorization header read: "Bearer " and a key of at most
+// keystore.MaxKeyLength, with room for spaces.
+const maxAuthorization = 512
+
 // handle serves the profile API (see README.md and events/openapi/openapi.yaml) for callers with a
-// profile-API key (Authorization: Bearer <key>): it checks the key, runs the route API Gateway
-// matched and answers JSON, mapping the domain's errors to statuses.
+// profile-API key (Authorization: Bearer <key>): it checks the key and its scope for the route
+// before anything else of the request is read, runs the route API Gateway matched and answers
+// JSON, mapping the domain's errors to statuses. It logs one line per request: the route, the
+// key's id and name (never the key), the status and the outcome.
 func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	key, ok := bearer(req.Headers)
+	key, refused := h.authorise(ctx, req)
+	log := h.log.With(slog.String("route", req.RouteKey), slog.String("requestId", req.RequestContext.RequestID))
+	if key.ID != "" {
+		log = log.With(slog.String("keyId", key.ID), slog.String("keyName", key.Name))
+	}
+	var resp events.APIGatewayV2HTTPResponse
+	var outcome string
+	if refused != nil {
+		resp, outcome = refused.resp, refused.reason
+	} else {
+		withKey := *h // so that every line the route logs names the key
+		withKey.log = log
+		resp, _ = withKey.route(ctx, req)
+		outcome = http.StatusText(resp.StatusCode)
+	}
+	level := slog.LevelInfo
+	if resp.StatusCode >= 500 {
+		level = slog.LevelError
+	}
+	log.LogAttrs(ctx, level, "profile request", slog.Int("status", resp.StatusCode), slog.String("outcome", outcome))
+	return resp, nil
+}
+
+// refusal is the answer to a request refused before its route ran, and why, for the log.
+type refusal struct {
+	resp   events.APIGatewayV2HTTPResponse
+	reason string
+}
+
+// authorise finds the request's profile-API key and checks that it may use the route: it returns
+// the key (when found) and, when it may not, the refusal.
+func (h *handler) authorise(ctx context.Context, req events.APIGatewayV2HTTPRequest) (keystore.APIKey, *refusal) {
+	token, err := bearer(req.Headers)
+	if err != nil {
+		return keystore.APIKey{}, &refusal{unauthorized(err.Error()), err.Error()}
+	}
+	key, err := h.keys.ProfileAPIKey(ctx, token)
+	switch {
+	case errors.Is(err, keystore.ErrUnknownKey):
+		return key, &refusal{unauthorized("unknown profile API key"), "unknown key"}
+	case err != nil:
+		return key, &refusal{h.unavailable(ctx, err), "keys unavailable"}
+	}
+	if err := key.Usable(h.clock()); err != nil {
+		// err says "revoked key: revoked at …" or "expired key: expired at …".
+		_, when, _ := strings.Cut(err.Error(), ": ")
+		return key, &refusal{unauthorized(fmt.Sprintf("profile API key %s (%s) %s", key.ID, key.Name, when)), err.Error()}
+	}
+	if _, ok := routes[req.RouteKey]; !ok {
+		return key, nil // no such route: a 404 whatever the key's scopes
+	}
+	scope, ok := scopes[req.RouteKey]
 	if !ok {
-		return unauthorized("missing credentials: send Authorization: Bearer <profile API key>"), nil
+		scope = keystore.Admin
 	}
-	if err := h.keys.CheckProfileAPIKey(ctx, key); errors.Is(err, keystore.ErrUnknownKey) {
-		return unauthorized("unknown profile API key"), nil
-	} else if err != nil {
-		return h.unavailable(ctx, err), nil
+	if !key.Allows(scope) {
+		msg := fmt.Sprintf("profile API key %s (%s) lacks the %q scope, which %s needs; its scopes: %s",
+			key.ID, key.Name, scope, req.RouteKey, key.ScopeList())
+		if key.Legacy {
+			msg += " (it was made before keys had scopes and may only read: make a key with the scopes it needs, `dcrm apikey add --scopes …`, and revoke this one)"
+		}
+		return key, &refusal{respond(http.StatusForbidden, problem{msg}), "missing scope " + string(scope)}
 	}
+	return key, nil
+}
+
+// route serves a request whose key may use it.
+func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	serve, ok := routes[req.RouteKey]
 	if !ok {
 		return respond(http.StatusNotFound, problem{"no such route"}), nil
@@ -211,17 +291,36 @@ func identifier(query map[string]string) (identity.ID, error) {
 	return identity.ID{}, badRequest(usage)
 }
 
-// bearer returns the token of an Authorization: Bearer header (header names in any case).
-func bearer(headers map[string]string) (string, bool) {
+// bearer returns the token of an Authorization: Bearer header (header names in any case), or
+// why there is none.
+func bearer(headers map[string]string) (string, error) {
+	const missing = "missing credentials: send Authorization: Bearer <profile API key>"
 	for name, value := range headers {
 		if !strings.EqualFold(name, "authorization") {
 			continue
 		}
+		if len(value) > maxAuthorization {
+			return "", fmt.Errorf("Authorization header longer than %d bytes", maxAuthorization)
+		}
 		scheme, token, ok := strings.Cut(strings.TrimSpace(value), " ")
 		token = strings.TrimSpace(token)
-		return token, ok && strings.EqualFold(scheme, "bearer") && token != ""
+		switch {
+		case !ok || !strings.EqualFold(scheme, "bearer") || token == "":
+			return "", errors.New(missing)
+		case len(token) > keystore.MaxKeyLength:
+			return "", fmt.Errorf("profile API key longer than %d characters", keystore.MaxKeyLength)
+		}
+		return token, nil
 	}
-	return "", false
+	return "", errors.New(missing)
+}
+
+// clock is the time now (h.now, or the wall clock where a test left it unset).
+func (h *handler) clock() time.Time {
+	if h.now == nil {
+		return time.Now()
+	}
+	return h.now()
 }
 
 func (h *handler) unavailable(ctx context.Context, err error) events.APIGatewayV2HTTPResponse {

@@ -34,6 +34,8 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type fixture struct {
 	h                  *handler
+	keys               *keystore.Store
+	keyTable           string
 	store              *recording.Engine
 	scores             *profilestore.ProfileTable // the Profiles table, where the score function writes
 	updates            *messagequeue.Queue
@@ -47,7 +49,8 @@ func newFixture(t *testing.T) fixture {
 	t.Helper()
 	ctx := context.Background()
 	e := localawstest.Reachable(t)
-	keys := keystore.New(e.Dynamo(), localawstest.NewTopologyTable(t, topology.KeyTable))
+	keyTable := localawstest.NewTopologyTable(t, topology.KeyTable)
+	keys := keystore.New(e.Dynamo(), keyTable)
 	f := fixture{apiKey: keystore.NewKey("pk_"), writeKey: keystore.NewKey("wk_")}
 	require.NoError(t, keys.PutProfileAPIKey(ctx, f.apiKey, "crm"))
 	require.NoError(t, keys.PutSource(ctx, f.writeKey, source.Source{ID: "src_shop", Name: "shop"}))
@@ -75,6 +78,7 @@ func newFixture(t *testing.T) fixture {
 	f.anon = record("m4", beacon.Track, "a-other", "", 7, nil).ProfileID
 	f.store = store
 	f.updates = messagequeue.New(e.SQSClient(), localawstest.NewQueue(t))
+	f.keys, f.keyTable = keys, keyTable
 	f.h = &handler{keys: keys, profiles: store, updates: f.updates, now: func() time.Time { return now }, log: quiet}
 	return f
 }
@@ -229,8 +233,8 @@ func TestRoutesAreTheTopologys(t *testing.T) {
 
 type down struct{}
 
-func (down) CheckProfileAPIKey(context.Context, string) error {
-	return errors.New("connection refused")
+func (down) ProfileAPIKey(context.Context, string) (keystore.APIKey, error) {
+	return keystore.APIKey{}, errors.New("connection refused")
 }
 func (down) Profile(context.Context, string) (profile.Profile, error) {
 	return profile.Profile{}, errors.New("connection refused")
@@ -259,7 +263,9 @@ func (down) Split(context.Context, string, string) (recording.Separation, error)
 
 type allow struct{}
 
-func (allow) CheckProfileAPIKey(context.Context, string) error { return nil }
+func (allow) ProfileAPIKey(context.Context, string) (keystore.APIKey, error) {
+	return keystore.APIKey{ID: "key_allowall", Name: "test", Scopes: []keystore.Scope{keystore.Admin}}, nil
+}
 
 func TestStoreOutageIsA503(t *testing.T) {
 	for _, h := range []*handler{{keys: down{}, profiles: down{}, log: quiet}, {keys: allow{}, profiles: down{}, log: quiet}} {

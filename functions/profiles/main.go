@@ -44,7 +44,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	}
 	db := dynamo.New(cfg)
 	return &handler{
-		keys: keystore.New(db, env[topology.KeyTable]),
+		keys: keystore.NewCache(keystore.New(db, env[topology.KeyTable]), keystore.CacheTTL),
 		profiles: recording.New(profilestore.New(db, profilestore.Tables{
 			Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Touchpoints: env[topology.TouchpointTable],
 		})),
