@@ -63,21 +63,3 @@ func putSource(ctx context.Context, keys *keystore.Store, src source.Source) (st
 	src.ID = "src_" + keystore.Hash(key)[:12]
 	return key, keys.PutSource(ctx, key, src)
 }
-
-func addAPIKey(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("apikey add", flag.ContinueOnError)
-	name := fs.String("name", "", "who uses the key, e.g. crm-sync")
-	if err := fs.Parse(args); err != nil || *name == "" {
-		return errUsage
-	}
-	keys, err := openKeys(ctx)
-	if err != nil {
-		return err
-	}
-	key := keystore.NewKey("pk_")
-	if err := keys.PutProfileAPIKey(ctx, key, *name); err != nil {
-		return err
-	}
-	fmt.Fprintln(out, key)
-	return nil
-}

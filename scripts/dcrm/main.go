@@ -4,7 +4,9 @@
 //
 //	dcrm source add --name NAME [--origin URL]... [--trusted] [--keep-raw-pii] [--phone-country-code N]
 //	                                                             prints a new write key
-//	dcrm apikey add --name NAME                                  prints a new profile-API key
+//	dcrm apikey add --name NAME --scopes read,export,… [--expires DATE|90d]  prints a new profile-API key
+//	dcrm apikey list                                             the profile-API keys (never the keys)
+//	dcrm apikey revoke KEY_ID                                    the profile API refuses the key within 30 s
 //	dcrm profile get (PROFILE_ID | --user-id ID | --anonymous-id ID)
 //	dcrm profile (events | export | erase) PROFILE_ID              history, data-subject export, erasure
 //	dcrm profile merges PROFILE_ID                               how the profiles merged into it joined
@@ -31,7 +33,10 @@ import (
 
 var errUsage = errors.New(`usage:
   dcrm source add --name NAME [--origin URL]... [--trusted] [--keep-raw-pii] [--phone-country-code N]
-  dcrm apikey add --name NAME
+  dcrm apikey add --name NAME --scopes SCOPE[,SCOPE]... [--expires DATE|90d]
+      (scopes: read, export, erase, consent, split, admin)
+  dcrm apikey list
+  dcrm apikey revoke KEY_ID
   dcrm profile get (PROFILE_ID | --user-id ID | --anonymous-id ID)
   dcrm profile (events | export | erase | merges) PROFILE_ID
   dcrm profile split PROFILE_ID --from MERGED_ID
@@ -65,8 +70,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	switch cmd {
 	case "source add":
 		return addSource(ctx, args[1:], out)
-	case "apikey add":
-		return addAPIKey(ctx, args[1:], out)
+	case "apikey add", "apikey list", "apikey revoke":
+		return apiKey(ctx, cmd, args[1:], out)
 	case "profile get":
 		return getProfile(ctx, args[1:], out)
 	case "profile events", "profile export", "profile erase", "profile merges":
