@@ -189,3 +189,33 @@ func TestLogsNameTheKey(t *testing.T) {
 }
 
 func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// The function looks keys up through keystore's cache (a revocation takes effect within
+// keystore.CacheTTL).
+func TestKeysAreCached(t *testing.T) {
+	top := topology.Default()
+	fn, _ := top.Function("profiles")
+	env := map[string]string{"AWS_REGION": "eu-west-1"}
+	for _, u := range fn.Uses {
+		env[top.EnvVar(u.Resource)] = "http://127.0.0.1:9324/000000000000/" + u.Resource
+	}
+	h, err := setup(context.Background(), func(k string) string { return env[k] }, quiet)
+	require.NoError(t, err)
+	require.IsType(t, &keystore.Cache{}, h.keys)
+}
+
+// Whatever the Authorization header, bearer returns a bounded token or a reason, never both.
+func FuzzBearer(f *testing.F) {
+	for _, s := range []string{"Bearer pk_abc", "bearer  x ", "Basic a", "Bearer", "", "Bearer a b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		token, err := bearer(map[string]string{"Authorization": header})
+		if (err == nil) == (token == "") {
+			t.Fatalf("bearer(%q) = %q, %v", header, token, err)
+		}
+		if len(token) > keystore.MaxKeyLength || len(header) > maxAuthorization && err == nil {
+			t.Fatalf("bearer(%q) took an overlong token %q", header, token)
+		}
+	})
+}
