@@ -4,7 +4,8 @@
 //
 //	dcrm source add --name NAME [--origin URL]... [--trusted] [--keep-raw-pii] [--phone-country-code N]
 //	                                                             prints a new write key
-//	dcrm apikey add --name NAME --scopes read,export,… [--expires DATE|90d]  prints a new profile-API key
+//	dcrm apikey add --name NAME --scopes read,export,… [--expires DATE|90d]
+//	                                                             prints a new profile-API key
 //	dcrm apikey list                                             the profile-API keys (never the keys)
 //	dcrm apikey revoke KEY_ID                                    the profile API refuses the key within 30 s
 //	dcrm profile get (PROFILE_ID | --user-id ID | --anonymous-id ID)
