@@ -219,3 +219,20 @@ func FuzzBearer(f *testing.F) {
 		}
 	})
 }
+
+// When the keys cannot be read, the error's line and the request's line both name the route.
+func TestKeyOutageLogsTheRoute(t *testing.T) {
+	var logs bytes.Buffer
+	h := &handler{keys: down{}, profiles: down{}, log: slog.New(slog.NewJSONHandler(&logs, nil))}
+	status, _ := call(t, h, get("/v1/profiles/p1", nil, "Bearer pk_k"))
+	require.Equal(t, http.StatusServiceUnavailable, status)
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	require.Len(t, lines, 2)
+	for _, l := range lines {
+		var line map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &line))
+		require.Equal(t, "GET /v1/profiles/{profileId}", line["route"], l)
+		require.Equal(t, "ERROR", line["level"], l)
+	}
+	require.Contains(t, lines[1], `"outcome":"keys unavailable"`)
+}

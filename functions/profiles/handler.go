@@ -101,26 +101,25 @@ const maxAuthorization = 512
 // JSON, mapping the domain's errors to statuses. It logs one line per request: the route, the
 // key's id and name (never the key), the status and the outcome.
 func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	key, refused := h.authorise(ctx, req)
-	log := h.log.With(slog.String("route", req.RouteKey), slog.String("requestId", req.RequestContext.RequestID))
+	scoped := *h // a copy whose every log line names the route and the key
+	scoped.log = h.log.With(slog.String("route", req.RouteKey), slog.String("requestId", req.RequestContext.RequestID))
+	key, refused := scoped.authorise(ctx, req)
 	if key.ID != "" {
-		log = log.With(slog.String("keyId", key.ID), slog.String("keyName", key.Name))
+		scoped.log = scoped.log.With(slog.String("keyId", key.ID), slog.String("keyName", key.Name))
 	}
 	var resp events.APIGatewayV2HTTPResponse
 	var outcome string
 	if refused != nil {
 		resp, outcome = refused.resp, refused.reason
 	} else {
-		withKey := *h // so that every line the route logs names the key
-		withKey.log = log
-		resp, _ = withKey.route(ctx, req)
+		resp, _ = scoped.route(ctx, req)
 		outcome = http.StatusText(resp.StatusCode)
 	}
 	level := slog.LevelInfo
 	if resp.StatusCode >= 500 {
 		level = slog.LevelError
 	}
-	log.LogAttrs(ctx, level, "profile request", slog.Int("status", resp.StatusCode), slog.String("outcome", outcome))
+	scoped.log.LogAttrs(ctx, level, "profile request", slog.Int("status", resp.StatusCode), slog.String("outcome", outcome))
 	return resp, nil
 }
 
@@ -144,10 +143,8 @@ func (h *handler) authorise(ctx context.Context, req events.APIGatewayV2HTTPRequ
 	case err != nil:
 		return key, &refusal{h.unavailable(ctx, err), "keys unavailable"}
 	}
-	if err := key.Usable(h.clock()); err != nil {
-		// err says "revoked key: revoked at …" or "expired key: expired at …".
-		_, when, _ := strings.Cut(err.Error(), ": ")
-		return key, &refusal{unauthorized(fmt.Sprintf("profile API key %s (%s) %s", key.ID, key.Name, when)), err.Error()}
+	if err := key.Usable(h.clock()); err != nil { // "revoked at …", "expired at …"
+		return key, &refusal{unauthorized(fmt.Sprintf("profile API key %s (%s) %v", key.ID, key.Name, err)), err.Error()}
 	}
 	if _, ok := routes[req.RouteKey]; !ok {
 		return key, nil // no such route: a 404 whatever the key's scopes

@@ -76,10 +76,10 @@ func scopeList(scopes []Scope) string {
 	return strings.Join(names, ",")
 }
 
-// Errors of a profile-API key that is stored but may not be used.
+// Errors of a profile-API key that is stored but may not be used; Usable adds since when.
 var (
-	ErrExpiredKey = errors.New("expired key")
-	ErrRevokedKey = errors.New("revoked key")
+	ErrExpiredKey = errors.New("expired")
+	ErrRevokedKey = errors.New("revoked")
 )
 
 // APIKey is a stored profile-API key: what it may do and for how long. It never holds the key.
@@ -107,13 +107,13 @@ func (k APIKey) Allows(s Scope) bool {
 }
 
 // Usable returns nil for a key that may be used at now, or ErrRevokedKey or ErrExpiredKey saying
-// since when.
+// since when ("revoked at 2026-03-01T12:00:00Z").
 func (k APIKey) Usable(now time.Time) error {
 	switch {
 	case !k.Revoked.IsZero() && !now.Before(k.Revoked):
-		return fmt.Errorf("%w: revoked at %s", ErrRevokedKey, k.Revoked.UTC().Format(time.RFC3339))
+		return fmt.Errorf("%w at %s", ErrRevokedKey, k.Revoked.UTC().Format(time.RFC3339))
 	case !k.Expires.IsZero() && !now.Before(k.Expires):
-		return fmt.Errorf("%w: expired at %s", ErrExpiredKey, k.Expires.UTC().Format(time.RFC3339))
+		return fmt.Errorf("%w at %s", ErrExpiredKey, k.Expires.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
