@@ -417,14 +417,39 @@ func TestFanOutFunctionsInvokeThemselves(t *testing.T) {
 	if fn, _ := synth.topo.Function("score"); !fn.FanOut {
 		t.Errorf("score does not fan out")
 	}
+	// Asynchronous invocations (schedules, fan-out) are configured as the topology says, and the
+	// ones that fail or expire are recorded on a queue rather than dropped.
 	configs := synth.serviceJ.ofType("AWS::Lambda::EventInvokeConfig")
-	if len(configs) != fanOut {
-		t.Errorf("%d asynchronous invocation configurations, want %d", len(configs), fanOut)
-	}
-	for _, c := range configs {
-		if p := c.props(); p["MaximumEventAgeInSeconds"] != float64(3600) || p["MaximumRetryAttempts"] != float64(2) {
-			t.Errorf("asynchronous invocations: %v, want an hour's age and 2 retries", p)
+	async := 0
+	for _, f := range synth.topo.Functions {
+		if f.Async == nil {
+			continue
 		}
+		async++
+		var p map[string]interface{}
+		for _, c := range configs {
+			if synth.serviceJ.target(c.props()["FunctionName"]) == synth.functionID[f.Name] {
+				p = c.props()
+			}
+		}
+		if p == nil {
+			t.Errorf("function %s: no asynchronous invocation configuration", f.Name)
+			continue
+		}
+		if p["MaximumEventAgeInSeconds"] != f.Async.MaxAge.Seconds() || p["MaximumRetryAttempts"] != float64(f.Async.Retries) {
+			t.Errorf("function %s: asynchronous invocations %v, want %+v", f.Name, p, *f.Async)
+		}
+		if got := synth.serviceJ.target(dig(p, "DestinationConfig", "OnFailure", "Destination")); got != synth.queueID[f.Async.OnFailureQueue] {
+			t.Errorf("function %s: failed asynchronous invocations go to %q, want %s", f.Name, got, f.Async.OnFailureQueue)
+		}
+	}
+	if len(configs) != async {
+		t.Errorf("%d asynchronous invocation configurations, want %d", len(configs), async)
+	}
+	// Literal: score's parts wait at most an hour, are retried twice, and failures reach FailedEvents.
+	score, _ := synth.topo.Function("score")
+	if score.Async == nil || score.Async.MaxAge != time.Hour || score.Async.Retries != 2 || score.Async.OnFailureQueue != topology.FailedQueue {
+		t.Errorf("score's asynchronous invocations: %+v", score.Async)
 	}
 }
 
@@ -496,9 +521,51 @@ func TestFunctionsGetTheGrantsOfTheirUses(t *testing.T) {
 		if f.FanOut { // TestFanOutFunctionsInvokeThemselves
 			allowed[synth.functionID[f.Name]] = true
 		}
+		if f.Async != nil && f.Async.OnFailureQueue != "" { // Lambda sends the on-failure record as the function
+			allowed[stateID(f.Async.OnFailureQueue)] = true
+		}
+		// Its own log group, written only.
+		logs := logicalID(synth.stacks.Service.Stack, synth.stacks.Service.Stack.Node().FindChild(jsii.String(constructID(f.Name)+"Logs")))
+		allowed[logs] = true
+		if got := slices.Sorted(maps.Keys(actions[logs])); !slices.Equal(got, []string{"logs:CreateLogStream", "logs:PutLogEvents"}) {
+			t.Errorf("function %s: on its log group may %v, want to create streams and put events", f.Name, got)
+		}
+		// "*" only for X-Ray, whose actions take no resource.
+		allowed["*"] = true
+		if got := slices.Sorted(maps.Keys(actions["*"])); !slices.Equal(got, []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}) {
+			t.Errorf("function %s: may %v on every resource; want only X-Ray's trace actions", f.Name, got)
+		}
 		for id := range actions {
 			if !allowed[id] {
 				t.Errorf("function %s has access to %s, which it does not use", f.Name, id)
+			}
+		}
+		// On tables, exactly the actions of its access: no Scan unless it scans, nothing else.
+		for _, u := range f.Uses {
+			if synth.topo.Kind(u.Resource) != "table" {
+				continue
+			}
+			var want []string
+			if u.Access != topology.Write {
+				want = append(want, "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query")
+				if slices.Contains(f.Scans, u.Resource) {
+					want = append(want, "dynamodb:Scan")
+				}
+			}
+			if u.Access != topology.Read {
+				want = append(want, "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+			}
+			slices.Sort(want)
+			if got := slices.Sorted(maps.Keys(actions[stateID(u.Resource)])); !slices.Equal(got, want) {
+				t.Errorf("function %s on table %s: %v, want %v", f.Name, u.Resource, got, want)
+			}
+		}
+	}
+	// Literal: only score scans, and only the profiles (a grant on a table covers its indexes).
+	for _, f := range synth.topo.Functions {
+		for id, acts := range synth.serviceJ.roleActions(t, synth.functionID[f.Name]) {
+			if acts["dynamodb:Scan"] != (f.Name == "score" && strings.HasPrefix(id, synth.tableID[topology.ProfileTable])) {
+				t.Errorf("function %s: Scan on %s = %v", f.Name, id, acts["dynamodb:Scan"])
 			}
 		}
 	}
@@ -1023,4 +1090,19 @@ func mustDuration(t *testing.T, s string) time.Duration {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// cdk-nag's AwsSolutions rules run on every synthesis; every finding is fixed or suppressed with
+// its reason (infra/nag.go), so none is left as an error.
+func TestNagFindsNoUnsuppressedError(t *testing.T) {
+	for _, st := range []awscdk.Stack{synth.stacks.State.Stack, synth.stacks.Service.Stack} {
+		errs := assertions.Annotations_FromStack(st).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+		for _, e := range *errs {
+			t.Errorf("%s %s: %v", *st.StackName(), *e.Id, e.Entry.Data)
+		}
+		warnings := assertions.Annotations_FromStack(st).FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+		for _, w := range *warnings {
+			t.Logf("warning: %s %s: %v", *st.StackName(), *w.Id, w.Entry.Data)
+		}
+	}
 }
