@@ -64,10 +64,12 @@ type config struct {
 	Settings     settings
 }
 
-// stacks are the two stacks of the app.
+// stacks are the two stacks of the app, and what they were built from.
 type stacks struct {
-	State   *stateStack
-	Service *serviceStack
+	State    *stateStack
+	Service  *serviceStack
+	Topology topology.Topology // the topology with the settings applied
+	Settings settings
 }
 
 // buildStacks checks cfg and adds the stateful and the service stack to app. Everything it
@@ -91,7 +93,7 @@ func buildStacks(app awscdk.App, cfg config) (*stacks, error) {
 	service := newServiceStack(app, stackName(serviceStackName, set), cfg, state)
 	suppressStateFindings(state)
 	checkWithNag(app)
-	return &stacks{State: state, Service: service}, nil
+	return &stacks{State: state, Service: service, Topology: cfg.Topology, Settings: set}, nil
 }
 
 // stackName is a stack's name in the deployment: the name itself for the main deployment, with

@@ -64,6 +64,13 @@ func suppressServiceFindings(s *serviceStack) {
 			"(<table>/index/*) so that the function may query the index it reads (the Profiles due index); the actions "+
 			"are the table's.", regex(`/^Resource::.*\/index\/\*$/g`))
 	}
+	// With the customer-managed key, the construct library's grants on the stream and the queues.
+	for _, fn := range s.Functions {
+		suppress(fn.Role(), "AwsSolutions-IAM5", "With a customer-managed key, the construct library's grants on the "+
+			"stream and the queues let the function generate and re-encrypt data keys under that one key (kms:GenerateDataKey*, "+
+			"kms:ReEncrypt*), as Kinesis and SQS encryption need; the resource is the key.",
+			"Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
+	}
 	// EventBridge Scheduler's role for a Lambda target may invoke the function's versions and
 	// aliases (<function>:*), as the schedule targets construct grants.
 	cdknag.NagSuppressions_AddStackSuppressions(s.Stack, &[]*cdknag.NagPackSuppression{{

@@ -268,6 +268,8 @@ func (r *reader) integer(key string, fallback int) int {
 	switch v := r.get(key).(type) {
 	case nil:
 		return fallback
+	case int:
+		return v
 	case float64:
 		if v == float64(int(v)) {
 			return int(v)

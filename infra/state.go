@@ -140,7 +140,6 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology, s
 				PasswordLength: jsii.Number(64), ExcludePunctuation: jsii.Bool(true),
 			},
 			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
-			EncryptionKey: s.Key, // nil: the account's aws/secretsmanager key
 		})
 		s.Secrets[sec.Name] = secret
 		output(s.Stack, sec.Name+"SecretArn", t.EnvVar(sec.Name), secret.SecretArn())
@@ -180,12 +179,14 @@ func queueProps(key awskms.IKey) *awssqs.QueueProps {
 	return props
 }
 
-// newDataKey is the customer-managed key of the stateful resources and the logs: rotated yearly,
+// newDataKey is the customer-managed key of the tables, stream, queues and logs (the secret keeps
+// Secrets Manager's key: its grant to a function in the other stack would name the function's
+// role in this key's policy and tie the stacks in a cycle): rotated yearly,
 // retained (what it encrypted cannot be read without it), usable by CloudWatch Logs for the log
 // groups of this account and region.
 func newDataKey(stack awscdk.Stack) awskms.Key {
 	key := awskms.NewKey(stack, jsii.String("DataKey"), &awskms.KeyProps{
-		Description:       jsii.String("dcrm data: tables, stream, queues, secret, logs"),
+		Description:       jsii.String("dcrm data: tables, stream, queues, logs"),
 		EnableKeyRotation: jsii.Bool(true),
 		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
 	})
