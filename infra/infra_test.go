@@ -858,6 +858,13 @@ func TestValidateRejectsWhatCannotBeDeployed(t *testing.T) {
 		{"batching window", func(c *config) { c.Topology.Mappings[0].MaxBatchingWindow = 10 * time.Minute }, "batching window 10m0s"},
 		{"schedule in seconds", func(c *config) { c.Topology.Schedules[0].Every = 90 * time.Second }, "period 1m30s"},
 		{"negative dead-letter count", func(c *config) { c.Topology.Queues[0].DeadLetterAfter = -1 }, "dead-letter receive count -1"},
+		{"stream kept an hour", func(c *config) { c.Topology.Streams[0].Retention = time.Hour }, "retention 1h0m0s"},
+		{"records kept longer than the stream", func(c *config) { c.Topology.Mappings[0].MaxRecordAge = 7 * 24 * time.Hour }, "less than the stream's retention"},
+		{"record age in milliseconds", func(c *config) { c.Topology.Mappings[0].MaxRecordAge = 1500 * time.Millisecond }, "max record age 1.5s"},
+		{"asynchronous age", func(c *config) { c.Topology.Functions[2].Async.MaxAge = 7 * time.Hour }, "asynchronous max age 7h0m0s"},
+		{"asynchronous retries", func(c *config) { c.Topology.Functions[2].Async.Retries = 3 }, "asynchronous retries 3"},
+		{"negative reservation", func(c *config) { c.Topology.Functions[0].ReservedConcurrency = -1 }, "reserved concurrency -1"},
+		{"schedule retries", func(c *config) { c.Topology.Schedules[0].RetryAttempts = 186 }, "retry attempts 186"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
