@@ -1355,12 +1355,20 @@ func TestAPIStageIsThrottledAndLogged(t *testing.T) {
 		synth.optService.ResourceCountIs(jsii.String("AWS::ApiGatewayV2::ApiMapping"), jsii.Number(1))
 		synth.optService.HasOutput(jsii.String("ApiDomainTarget"), obj(map[string]interface{}{}))
 	})
-	// The tracker snippet names the API.
+	// The tracker snippet output is the snippet of the collect README, on the API's URL.
 	outputs := map[string]interface{}(synth.serviceJ)
-	out := dig(outputs, "Outputs", "TrackerSnippet", "Value")
-	api := synth.serviceJ.target(dig(outputs, "Outputs", "ApiUrl", "Value"))
-	if s := fmt.Sprint(out); api == "" || !strings.Contains(s, "/t.js") || !strings.Contains(s, "data-write-key") || !strings.Contains(s, api) {
-		t.Errorf("tracker snippet output %v", out)
+	parts, _ := dig(outputs, "Outputs", "TrackerSnippet", "Value", "Fn::Join", 1).([]interface{})
+	api := dig(outputs, "Outputs", "ApiUrl", "Value")
+	if len(parts) != 3 || !reflect.DeepEqual(parts[1], api) {
+		t.Fatalf("tracker snippet output %v, want the snippet around the API URL %v", parts, api)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "functions", "collect", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const example = "https://collect.example.com"
+	if snippet := fmt.Sprint(parts[0]) + example + fmt.Sprint(parts[2]); !strings.Contains(string(readme), "```html\n"+snippet+"\n```") {
+		t.Errorf("tracker snippet output\n%s\nis not the snippet of functions/collect/README.md", snippet)
 	}
 }
 

@@ -133,7 +133,7 @@ func (s *serviceStack) newAPI(t topology.Topology, set settings, state *stateSta
 	})
 	awscdk.NewCfnOutput(s.Stack, jsii.String("TrackerSnippet"), &awscdk.CfnOutputProps{
 		Value:       trackerSnippet(s.API.ApiEndpoint()),
-		Description: jsii.String("the tracker snippet for a site's pages: put a source's write key for WRITE_KEY (dcrm source add)"),
+		Description: jsii.String("the tracker snippet for a site's pages: put a source's write key (dcrm source add) for YOUR_WRITE_KEY"),
 	})
 
 	if set.DomainName != "" {
@@ -174,12 +174,23 @@ var accessLogFormat = func() string {
 	return string(b)
 }()
 
-// trackerSnippet is the snippet of functions/collect/README.md with the API's URL filled in.
+// trackerSnippet is the tracker snippet of functions/collect/README.md with the API's URL filled
+// in: what a site pastes into its pages, with a source's write key for YOUR_WRITE_KEY.
 func trackerSnippet(apiURL *string) *string {
-	return awscdk.Fn_Join(jsii.String(""), &[]*string{
-		jsii.String(`<script src="`), apiURL, jsii.String(`/t.js" data-write-key="WRITE_KEY" data-api="`), apiURL, jsii.String(`" async></script>`),
-	})
+	before, after, _ := strings.Cut(trackerSnippetTemplate, apiURLPlaceholder)
+	return awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String(before), apiURL, jsii.String(after)})
 }
+
+const apiURLPlaceholder = "{{API_URL}}"
+
+// trackerSnippetTemplate is the snippet of functions/collect/README.md (a test holds them together).
+const trackerSnippetTemplate = `<script>
+!function(w,d,k,u){var a=w.dcrm=w.dcrm||[];if(a.loaded||a.stub)return;a.stub=1;
+"config consent track page identify alias checkout reset cart.add cart.remove form.start form.submit".split(" ").forEach(function(m){
+var p=m.split("."),o=p[1]?a[p[0]]=a[p[0]]||{}:a;o[p[1]||m]=function(){a.push([m].concat([].slice.call(arguments)))}});
+var s=d.createElement("script");s.async=1;s.src=u+"/t.js";s.setAttribute("data-write-key",k);d.head.appendChild(s)
+}(window,document,"YOUR_WRITE_KEY","{{API_URL}}");
+</script>`
 
 // newLogGroup is a log group kept as the deployment says, encrypted with the data key when there
 // is one. Deleting the stack deletes it: logs hold no state.
