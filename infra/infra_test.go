@@ -1396,6 +1396,20 @@ func TestSchedulesRetryAndKeepWhatTheyGiveUp(t *testing.T) {
 	if sc := synth.topo.Schedules[0]; sc.DeadLetterQueue != topology.FailedRunQueue || sc.RetryAttempts < 1 {
 		t.Errorf("schedule %s: %+v, want retries and the FailedRuns queue", sc.Name, sc)
 	}
+	// With the data key, a schedule's role may encrypt what it puts on its dead-letter queue.
+	for id, r := range synth.optServiceJ.ofType("AWS::Scheduler::Schedule") {
+		role := synth.optServiceJ.target(dig(r.props(), "Target", "RoleArn"))
+		found := false
+		for _, p := range synth.optServiceJ.ofType("AWS::IAM::Policy") {
+			roles, _ := p.props()["Roles"].([]interface{})
+			if len(roles) > 0 && synth.optServiceJ.target(roles[0]) == role && strings.Contains(fmt.Sprint(p.props()), "kms:GenerateDataKey") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("options: schedule %s cannot use the data key of its dead-letter queue", id)
+		}
+	}
 	check(t, "options: score every 2 hours", func() {
 		synth.optService.HasResourceProperties(jsii.String("AWS::Scheduler::Schedule"), obj(map[string]interface{}{
 			"ScheduleExpression": "rate(2 hours)",

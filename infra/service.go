@@ -387,6 +387,20 @@ func addSchedule(stack awscdk.Stack, sc topology.Schedule, fn awslambda.Function
 	}
 	if sc.DeadLetterQueue != "" {
 		target.DeadLetterQueue = state.Queues[sc.DeadLetterQueue]
+		// The targets construct lets the schedule's role send to the queue but not use its key.
+		if state.Key != nil {
+			role := awsiam.NewRole(stack, jsii.String(constructID(sc.Name)+"ScheduleRole"), &awsiam.RoleProps{
+				AssumedBy: awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), &awsiam.ServicePrincipalOpts{
+					Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"aws:SourceAccount": *awscdk.Aws_ACCOUNT_ID()}},
+				}),
+				Description: jsii.String("dcrm schedule " + sc.Name + ": invokes its function, keeps a run it gave up on"),
+			})
+			role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions:   jsii.Strings("kms:GenerateDataKey", "kms:Decrypt"),
+				Resources: &[]*string{state.Key.KeyArn()},
+			}))
+			target.Role = role
+		}
 	}
 	awsscheduler.NewSchedule(stack, jsii.String(constructID(sc.Name)+"Schedule"), &awsscheduler.ScheduleProps{
 		Description: jsii.String(fmt.Sprintf("dcrm schedule %s: runs %s %s", sc.Name, sc.Function, rate)),
