@@ -412,6 +412,14 @@ func TestServiceStackHasOneFunctionPerTopologyFunction(t *testing.T) {
 		}
 	}
 
+	// Each function's name is an output described by the variable dcrm schedule run reads.
+	for _, f := range synth.topo.Functions {
+		out, _ := dig(map[string]interface{}(synth.serviceJ), "Outputs", constructID(f.Name)+"FunctionName").(map[string]interface{})
+		if out["Description"] != "DCRM_FUNCTION_"+strings.ToUpper(f.Name) || synth.serviceJ.target(out["Value"]) != synth.functionID[f.Name] {
+			t.Errorf("function %s: output %v, want its name described by DCRM_FUNCTION_%s", f.Name, out, strings.ToUpper(f.Name))
+		}
+	}
+
 	// Literal contract values, as the functions read them.
 	collect := envOf(t, "collect")
 	for _, k := range []string{"DCRM_BEACONS_STREAM", "DCRM_KEYS_TABLE"} {

@@ -62,6 +62,8 @@ func newServiceStack(scope constructs.Construct, id string, cfg config, state *s
 
 	for _, f := range t.Functions {
 		s.Functions[f.Name] = newFunction(s.Stack, t, f, cfg, state)
+		// dcrm schedule run finds the function by this variable, as on the local stack.
+		output(s.Stack, constructID(f.Name)+"FunctionName", "DCRM_FUNCTION_"+strings.ToUpper(f.Name), s.Functions[f.Name].FunctionName())
 		if f.FanOut {
 			allowFanOut(s.Stack, f.Name, s.Functions[f.Name])
 		}
