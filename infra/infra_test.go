@@ -351,14 +351,17 @@ func TestStateStackRetainsEverything(t *testing.T) {
 
 func TestNothingHasAPhysicalName(t *testing.T) {
 	nameProps := map[string]string{
-		"AWS::Kinesis::Stream":     "Name",
-		"AWS::DynamoDB::Table":     "TableName",
-		"AWS::SQS::Queue":          "QueueName",
-		"AWS::Lambda::Function":    "FunctionName",
-		"AWS::IAM::Role":           "RoleName",
-		"AWS::Logs::LogGroup":      "LogGroupName",
-		"AWS::Scheduler::Schedule": "Name",
-		"AWS::CloudWatch::Alarm":   "AlarmName",
+		"AWS::Kinesis::Stream":        "Name",
+		"AWS::DynamoDB::Table":        "TableName",
+		"AWS::SQS::Queue":             "QueueName",
+		"AWS::Lambda::Function":       "FunctionName",
+		"AWS::IAM::Role":              "RoleName",
+		"AWS::Logs::LogGroup":         "LogGroupName",
+		"AWS::Scheduler::Schedule":    "Name",
+		"AWS::CloudWatch::Alarm":      "AlarmName",
+		"AWS::CloudWatch::Dashboard":  "DashboardName",
+		"AWS::SNS::Topic":             "TopicName",
+		"AWS::SecretsManager::Secret": "Name",
 	}
 	seen := 0
 	for _, tmpl := range []template{synth.stateJ, synth.serviceJ} {
@@ -1399,6 +1402,41 @@ func TestSchedulesRetryAndKeepWhatTheyGiveUp(t *testing.T) {
 		}
 		if got := synth.serviceJ.target(dig(r.props(), "Target", "DeadLetterConfig", "Arn")); got != synth.queueID[sc.DeadLetterQueue] {
 			t.Errorf("schedule %s: dead-letter queue %q, want %s", sc.Name, got, sc.DeadLetterQueue)
+		}
+	}
+	// Least privilege: a schedule's role invokes its function (and its versions) and sends to its
+	// dead-letter queue, nothing else.
+	for _, r := range synth.serviceJ.ofType("AWS::Scheduler::Schedule") {
+		role := synth.serviceJ.target(dig(r.props(), "Target", "RoleArn"))
+		fn := synth.serviceJ.target(dig(r.props(), "Target", "Arn"))
+		for _, p := range synth.serviceJ.ofType("AWS::IAM::Policy") {
+			roles, _ := p.props()["Roles"].([]interface{})
+			if len(roles) == 0 || synth.serviceJ.target(roles[0]) != role {
+				continue
+			}
+			statements, _ := dig(p.props(), "PolicyDocument", "Statement").([]interface{})
+			for _, st := range statements {
+				action, resource := fmt.Sprint(dig(st, "Action")), dig(st, "Resource")
+				switch action {
+				case "lambda:InvokeFunction":
+					resources, _ := resource.([]interface{})
+					for _, r := range resources {
+						id := synth.serviceJ.target(r) // the function, or {"Fn::Join": ["", [<function ARN>, ":*"]]}
+						if id == "" {
+							id = synth.serviceJ.target(dig(r, "Fn::Join", 1, 0))
+						}
+						if id != fn {
+							t.Errorf("schedule role %s may invoke %v, want only %s", role, r, fn)
+						}
+					}
+				case "sqs:SendMessage":
+					if synth.serviceJ.target(resource) != synth.queueID[topology.FailedRunQueue] {
+						t.Errorf("schedule role %s may send to %v, want only FailedRuns", role, resource)
+					}
+				default:
+					t.Errorf("schedule role %s may %s on %v", role, action, resource)
+				}
+			}
 		}
 	}
 	if sc := synth.topo.Schedules[0]; sc.DeadLetterQueue != topology.FailedRunQueue || sc.RetryAttempts < 1 {

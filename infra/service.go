@@ -554,8 +554,10 @@ func addDashboard(stack awscdk.Stack, t topology.Topology, fns map[string]awslam
 	dash.AddWidgets(
 		graph("API requests and errors", api.MetricCount(sum), api.MetricClientError(sum), api.MetricServerError(sum)),
 		graph("API latency (p99, ms)", api.MetricLatency(p99), api.MetricIntegrationLatency(p99)),
-		graph("stitch behind the stream (ms)", fns["stitch"].Metric(jsii.String("IteratorAge"), maximum)),
 	)
+	for _, m := range t.Mappings {
+		dash.AddWidgets(graph(m.Function+" behind "+m.Stream+" (ms)", fns[m.Function].Metric(jsii.String("IteratorAge"), maximum)))
+	}
 	var row []awscloudwatch.IWidget
 	for _, f := range t.Functions {
 		fn := fns[f.Name]
