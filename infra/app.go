@@ -61,23 +61,48 @@ func loadContext(path string) (map[string]interface{}, error) {
 type config struct {
 	Topology     topology.Topology
 	FunctionsDir string // holds <name>/bootstrap for every function of the topology
+	Settings     settings
 }
 
-// stacks are the two stacks of the app.
+// stacks are the two stacks of the app, and what they were built from.
 type stacks struct {
-	State   *stateStack
-	Service *serviceStack
+	State    *stateStack
+	Service  *serviceStack
+	Topology topology.Topology // the topology with the settings applied
+	Settings settings
 }
 
 // buildStacks checks cfg and adds the stateful and the service stack to app. Everything it
 // deploys comes from cfg.Topology.
+//
+// The settings are read from the app's context, applied to the topology and checked with it; the
+// AwsSolutions rules of cdk-nag check every resource when the app synthesizes.
 func buildStacks(app awscdk.App, cfg config) (*stacks, error) {
+	set, err := parseSettings(cfg.Topology, func(key string) interface{} {
+		return app.Node().TryGetContext(jsii.String(key))
+	})
+	if err != nil {
+		return nil, err
+	}
+	cfg.Settings = set
+	cfg.Topology = set.apply(cfg.Topology)
 	if err := validate(cfg); err != nil {
 		return nil, err
 	}
-	state := newStateStack(app, stateStackName, cfg.Topology)
-	service := newServiceStack(app, serviceStackName, cfg, state)
-	return &stacks{State: state, Service: service}, nil
+	state := newStateStack(app, stackName(stateStackName, set), cfg.Topology, set)
+	service := newServiceStack(app, stackName(serviceStackName, set), cfg, state)
+	suppressStateFindings(state)
+	checkWithNag(app)
+	return &stacks{State: state, Service: service, Topology: cfg.Topology, Settings: set}, nil
+}
+
+// stackName is a stack's name in the deployment: the name itself for the main deployment, with
+// the stage appended for another (DcrmState-staging).
+func stackName(name string, set settings) string {
+	if set.Stage == "" {
+		return name
+	}
+	return name + "-" + set.Stage
 }
 
 // ErrInvalidConfig is returned (wrapped) by buildStacks when the topology cannot be deployed as is.
@@ -96,6 +121,9 @@ func validate(cfg config) error {
 	for _, s := range t.Streams {
 		if s.Shards < 0 {
 			return fmt.Errorf("%w: stream %s: negative shard count %d", ErrInvalidConfig, s.Name, s.Shards)
+		}
+		if s.Retention < 24*time.Hour || s.Retention > 8760*time.Hour || s.Retention%time.Hour != 0 {
+			return fmt.Errorf("%w: stream %s: retention %s: want whole hours from 24h to 8760h", ErrInvalidConfig, s.Name, s.Retention)
 		}
 	}
 	for _, tb := range t.Tables {
@@ -128,13 +156,16 @@ func validate(cfg config) error {
 		routes[key] = true
 	}
 	for _, m := range t.Mappings {
-		if err := validateMapping(m); err != nil {
+		if err := validateMapping(t, m); err != nil {
 			return fmt.Errorf("%w: mapping %s -> %s: %w", ErrInvalidConfig, m.Stream, m.Function, err)
 		}
 	}
 	for _, s := range t.Schedules {
 		if _, err := rateExpression(s.Every); err != nil {
 			return fmt.Errorf("%w: schedule %s: %w", ErrInvalidConfig, s.Name, err)
+		}
+		if s.RetryAttempts < 0 || s.RetryAttempts > 185 {
+			return fmt.Errorf("%w: schedule %s: retry attempts %d outside 0..185", ErrInvalidConfig, s.Name, s.RetryAttempts)
 		}
 	}
 	return nil
@@ -150,6 +181,17 @@ func validateFunction(t topology.Topology, f topology.Function, functionsDir str
 	}
 	if f.Timeout < time.Second || f.Timeout > 15*time.Minute || f.Timeout%time.Second != 0 {
 		return fmt.Errorf("timeout %s: want whole seconds from 1s to 15m", f.Timeout)
+	}
+	if f.ReservedConcurrency < 0 {
+		return fmt.Errorf("reserved concurrency %d is negative", f.ReservedConcurrency)
+	}
+	if a := f.Async; a != nil {
+		if a.MaxAge < time.Minute || a.MaxAge > 6*time.Hour || a.MaxAge%time.Second != 0 {
+			return fmt.Errorf("asynchronous max age %s: want whole seconds from 1m to 6h", a.MaxAge)
+		}
+		if a.Retries < 0 || a.Retries > 2 {
+			return fmt.Errorf("asynchronous retries %d outside 0..2", a.Retries)
+		}
 	}
 	env := map[string]bool{}
 	for _, u := range f.Uses {
@@ -183,7 +225,22 @@ func validateFunction(t topology.Topology, f topology.Function, functionsDir str
 	return nil
 }
 
-func validateMapping(m topology.StreamMapping) error {
+func validateMapping(t topology.Topology, m topology.StreamMapping) error {
+	if m.MaxRecordAge != 0 {
+		var retention time.Duration
+		for _, s := range t.Streams {
+			if s.Name == m.Stream {
+				retention = s.Retention
+			}
+		}
+		if m.MaxRecordAge < time.Minute || m.MaxRecordAge > 7*24*time.Hour || m.MaxRecordAge%time.Second != 0 {
+			return fmt.Errorf("max record age %s: want whole seconds from 1m to 168h", m.MaxRecordAge)
+		}
+		// A record given up on is replayed from the stream, so it must still be there.
+		if m.MaxRecordAge >= retention {
+			return fmt.Errorf("max record age %s: want less than the stream's retention %s", m.MaxRecordAge, retention)
+		}
+	}
 	if m.BatchSize < 0 || m.BatchSize > 10000 {
 		return fmt.Errorf("batch size %d outside 1..10000", m.BatchSize)
 	}

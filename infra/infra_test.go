@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -35,6 +36,29 @@ var synth struct {
 	streamID, tableID, queueID, deadLetterID, secretID map[string]string
 	// logical ids in the service template, by function name
 	functionID map[string]string
+	// the same app with every option a team may set (optionsContext)
+	options                *stacks
+	optState, optService   assertions.Template
+	optStateJ, optServiceJ template
+}
+
+// optionsContext turns on every option of the settings, some given as the cdk CLI gives -c values
+// (strings).
+var optionsContext = map[string]interface{}{
+	"stage":               "staging",
+	"customerManagedKeys": true,
+	"streamMode":          "PROVISIONED",
+	"streamShards":        "4",
+	"tableBillingMode":    "PROVISIONED",
+	"tableReadCapacity":   5,
+	"tableWriteCapacity":  5,
+	"alarmEmail":          "ops@example.com",
+	"domainName":          "collect.example.com",
+	"certificateArn":      "arn:aws:acm:eu-west-1:123456789012:certificate/0f0e0d0c-0b0a-0908-0706-050403020100",
+	"reservedConcurrency": "false",
+	"logRetentionDays":    90,
+	"schedules":           `{"score": "2h"}`,
+	"apiThrottleRate":     "50",
 }
 
 func TestMain(m *testing.M) {
@@ -91,6 +115,17 @@ func synthesize(tmp string) error {
 	synth.service = assertions.Template_FromStack(s.Service.Stack, nil)
 	synth.stateJ = template(*synth.state.ToJSON())
 	synth.serviceJ = template(*synth.service.ToJSON())
+
+	optCtx := maps.Clone(ctx)
+	maps.Copy(optCtx, optionsContext)
+	optApp := newApp(appOptions{Outdir: filepath.Join(tmp, "cdk.out.options"), Context: optCtx})
+	if synth.options, err = buildStacks(optApp, config{Topology: synth.topo, FunctionsDir: fns}); err != nil {
+		return fmt.Errorf("with every option: %w", err)
+	}
+	synth.optState = assertions.Template_FromStack(synth.options.State.Stack, nil)
+	synth.optService = assertions.Template_FromStack(synth.options.Service.Stack, nil)
+	synth.optStateJ = template(*synth.optState.ToJSON())
+	synth.optServiceJ = template(*synth.optService.ToJSON())
 
 	synth.streamID, synth.tableID, synth.queueID = map[string]string{}, map[string]string{}, map[string]string{}
 	synth.deadLetterID, synth.functionID, synth.secretID = map[string]string{}, map[string]string{}, map[string]string{}
@@ -316,14 +351,17 @@ func TestStateStackRetainsEverything(t *testing.T) {
 
 func TestNothingHasAPhysicalName(t *testing.T) {
 	nameProps := map[string]string{
-		"AWS::Kinesis::Stream":     "Name",
-		"AWS::DynamoDB::Table":     "TableName",
-		"AWS::SQS::Queue":          "QueueName",
-		"AWS::Lambda::Function":    "FunctionName",
-		"AWS::IAM::Role":           "RoleName",
-		"AWS::Logs::LogGroup":      "LogGroupName",
-		"AWS::Scheduler::Schedule": "Name",
-		"AWS::CloudWatch::Alarm":   "AlarmName",
+		"AWS::Kinesis::Stream":        "Name",
+		"AWS::DynamoDB::Table":        "TableName",
+		"AWS::SQS::Queue":             "QueueName",
+		"AWS::Lambda::Function":       "FunctionName",
+		"AWS::IAM::Role":              "RoleName",
+		"AWS::Logs::LogGroup":         "LogGroupName",
+		"AWS::Scheduler::Schedule":    "Name",
+		"AWS::CloudWatch::Alarm":      "AlarmName",
+		"AWS::CloudWatch::Dashboard":  "DashboardName",
+		"AWS::SNS::Topic":             "TopicName",
+		"AWS::SecretsManager::Secret": "Name",
 	}
 	seen := 0
 	for _, tmpl := range []template{synth.stateJ, synth.serviceJ} {
@@ -377,6 +415,14 @@ func TestServiceStackHasOneFunctionPerTopologyFunction(t *testing.T) {
 		}
 	}
 
+	// Each function's name is an output described by the variable dcrm schedule run reads.
+	for _, f := range synth.topo.Functions {
+		out, _ := dig(map[string]interface{}(synth.serviceJ), "Outputs", constructID(f.Name)+"FunctionName").(map[string]interface{})
+		if out["Description"] != "DCRM_FUNCTION_"+strings.ToUpper(f.Name) || synth.serviceJ.target(out["Value"]) != synth.functionID[f.Name] {
+			t.Errorf("function %s: output %v, want its name described by DCRM_FUNCTION_%s", f.Name, out, strings.ToUpper(f.Name))
+		}
+	}
+
 	// Literal contract values, as the functions read them.
 	collect := envOf(t, "collect")
 	for _, k := range []string{"DCRM_BEACONS_STREAM", "DCRM_KEYS_TABLE"} {
@@ -417,14 +463,39 @@ func TestFanOutFunctionsInvokeThemselves(t *testing.T) {
 	if fn, _ := synth.topo.Function("score"); !fn.FanOut {
 		t.Errorf("score does not fan out")
 	}
+	// Asynchronous invocations (schedules, fan-out) are configured as the topology says, and the
+	// ones that fail or expire are recorded on a queue rather than dropped.
 	configs := synth.serviceJ.ofType("AWS::Lambda::EventInvokeConfig")
-	if len(configs) != fanOut {
-		t.Errorf("%d asynchronous invocation configurations, want %d", len(configs), fanOut)
-	}
-	for _, c := range configs {
-		if p := c.props(); p["MaximumEventAgeInSeconds"] != float64(3600) || p["MaximumRetryAttempts"] != float64(2) {
-			t.Errorf("asynchronous invocations: %v, want an hour's age and 2 retries", p)
+	async := 0
+	for _, f := range synth.topo.Functions {
+		if f.Async == nil {
+			continue
 		}
+		async++
+		var p map[string]interface{}
+		for _, c := range configs {
+			if synth.serviceJ.target(c.props()["FunctionName"]) == synth.functionID[f.Name] {
+				p = c.props()
+			}
+		}
+		if p == nil {
+			t.Errorf("function %s: no asynchronous invocation configuration", f.Name)
+			continue
+		}
+		if p["MaximumEventAgeInSeconds"] != f.Async.MaxAge.Seconds() || p["MaximumRetryAttempts"] != float64(f.Async.Retries) {
+			t.Errorf("function %s: asynchronous invocations %v, want %+v", f.Name, p, *f.Async)
+		}
+		if got := synth.serviceJ.target(dig(p, "DestinationConfig", "OnFailure", "Destination")); got != synth.queueID[f.Async.OnFailureQueue] {
+			t.Errorf("function %s: failed asynchronous invocations go to %q, want %s", f.Name, got, f.Async.OnFailureQueue)
+		}
+	}
+	if len(configs) != async {
+		t.Errorf("%d asynchronous invocation configurations, want %d", len(configs), async)
+	}
+	// Literal: score's parts wait at most an hour, are retried twice, and failures reach FailedEvents.
+	score, _ := synth.topo.Function("score")
+	if score.Async == nil || score.Async.MaxAge != time.Hour || score.Async.Retries != 2 || score.Async.OnFailureQueue != topology.FailedQueue {
+		t.Errorf("score's asynchronous invocations: %+v", score.Async)
 	}
 }
 
@@ -496,9 +567,51 @@ func TestFunctionsGetTheGrantsOfTheirUses(t *testing.T) {
 		if f.FanOut { // TestFanOutFunctionsInvokeThemselves
 			allowed[synth.functionID[f.Name]] = true
 		}
+		if f.Async != nil && f.Async.OnFailureQueue != "" { // Lambda sends the on-failure record as the function
+			allowed[stateID(f.Async.OnFailureQueue)] = true
+		}
+		// Its own log group, written only.
+		logs := logicalID(synth.stacks.Service.Stack, synth.stacks.Service.Stack.Node().FindChild(jsii.String(constructID(f.Name)+"Logs")))
+		allowed[logs] = true
+		if got := slices.Sorted(maps.Keys(actions[logs])); !slices.Equal(got, []string{"logs:CreateLogStream", "logs:PutLogEvents"}) {
+			t.Errorf("function %s: on its log group may %v, want to create streams and put events", f.Name, got)
+		}
+		// "*" only for X-Ray, whose actions take no resource.
+		allowed["*"] = true
+		if got := slices.Sorted(maps.Keys(actions["*"])); !slices.Equal(got, []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}) {
+			t.Errorf("function %s: may %v on every resource; want only X-Ray's trace actions", f.Name, got)
+		}
 		for id := range actions {
 			if !allowed[id] {
 				t.Errorf("function %s has access to %s, which it does not use", f.Name, id)
+			}
+		}
+		// On tables, exactly the actions of its access: no Scan unless it scans, nothing else.
+		for _, u := range f.Uses {
+			if synth.topo.Kind(u.Resource) != "table" {
+				continue
+			}
+			var want []string
+			if u.Access != topology.Write {
+				want = append(want, "dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query")
+				if slices.Contains(f.Scans, u.Resource) {
+					want = append(want, "dynamodb:Scan")
+				}
+			}
+			if u.Access != topology.Read {
+				want = append(want, "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+			}
+			slices.Sort(want)
+			if got := slices.Sorted(maps.Keys(actions[stateID(u.Resource)])); !slices.Equal(got, want) {
+				t.Errorf("function %s on table %s: %v, want %v", f.Name, u.Resource, got, want)
+			}
+		}
+	}
+	// Literal: only score scans, and only the profiles (a grant on a table covers its indexes).
+	for _, f := range synth.topo.Functions {
+		for id, acts := range synth.serviceJ.roleActions(t, synth.functionID[f.Name]) {
+			if acts["dynamodb:Scan"] != (f.Name == "score" && strings.HasPrefix(id, synth.tableID[topology.ProfileTable])) {
+				t.Errorf("function %s: Scan on %s = %v", f.Name, id, acts["dynamodb:Scan"])
 			}
 		}
 	}
@@ -582,6 +695,7 @@ func TestStreamMappingFailsOnlyTheBadRecords(t *testing.T) {
 			"MaximumBatchingWindowInSeconds": m.MaxBatchingWindow.Seconds(),
 			"BisectBatchOnFunctionError":     m.BisectOnError,
 			"MaximumRetryAttempts":           float64(m.RetryAttempts),
+			"MaximumRecordAgeInSeconds":      m.MaxRecordAge.Seconds(),
 			"StartingPosition":               "TRIM_HORIZON",
 		}
 		for k, v := range want {
@@ -609,6 +723,7 @@ func TestStreamMappingFailsOnlyTheBadRecords(t *testing.T) {
 			"BatchSize":                  100,
 			"BisectBatchOnFunctionError": true,
 			"MaximumRetryAttempts":       3,
+			"MaximumRecordAgeInSeconds":  86400,
 			"FunctionResponseTypes":      []interface{}{"ReportBatchItemFailures"},
 			"DestinationConfig":          obj(map[string]interface{}{"OnFailure": obj(map[string]interface{}{"Destination": assertions.Match_AnyValue()})}),
 		}))
@@ -754,6 +869,13 @@ func TestValidateRejectsWhatCannotBeDeployed(t *testing.T) {
 		{"batching window", func(c *config) { c.Topology.Mappings[0].MaxBatchingWindow = 10 * time.Minute }, "batching window 10m0s"},
 		{"schedule in seconds", func(c *config) { c.Topology.Schedules[0].Every = 90 * time.Second }, "period 1m30s"},
 		{"negative dead-letter count", func(c *config) { c.Topology.Queues[0].DeadLetterAfter = -1 }, "dead-letter receive count -1"},
+		{"stream kept an hour", func(c *config) { c.Topology.Streams[0].Retention = time.Hour }, "retention 1h0m0s"},
+		{"records kept longer than the stream", func(c *config) { c.Topology.Mappings[0].MaxRecordAge = 7 * 24 * time.Hour }, "less than the stream's retention"},
+		{"record age in milliseconds", func(c *config) { c.Topology.Mappings[0].MaxRecordAge = 1500 * time.Millisecond }, "max record age 1.5s"},
+		{"asynchronous age", func(c *config) { c.Topology.Functions[2].Async.MaxAge = 7 * time.Hour }, "asynchronous max age 7h0m0s"},
+		{"asynchronous retries", func(c *config) { c.Topology.Functions[2].Async.Retries = 3 }, "asynchronous retries 3"},
+		{"negative reservation", func(c *config) { c.Topology.Functions[0].ReservedConcurrency = -1 }, "reserved concurrency -1"},
+		{"schedule retries", func(c *config) { c.Topology.Schedules[0].RetryAttempts = 186 }, "retry attempts 186"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -868,9 +990,17 @@ func TestProjectCdkJSON(t *testing.T) {
 		t.Errorf("app = %q, want %q", doc.App, "go run ./infra")
 	}
 	for k := range doc.Context {
-		if !strings.HasPrefix(k, "@aws-cdk") {
-			t.Errorf("context key %q is not a feature flag (lookups do not belong in cdk.json)", k)
+		if !strings.HasPrefix(k, "@aws-cdk") && !slices.Contains(settingKeys, k) {
+			t.Errorf("context key %q is neither a feature flag nor a setting (lookups do not belong in cdk.json)", k)
 		}
+	}
+	// The defaults it writes out are the topology's: the deployment is the local stack.
+	set, err := parseSettings(topology.Default(), func(k string) interface{} { return doc.Context[k] })
+	if err != nil {
+		t.Fatalf("cdk.json settings: %v", err)
+	}
+	if got := set.apply(topology.Default()); !reflect.DeepEqual(got, topology.Default()) {
+		t.Errorf("cdk.json's settings change the topology the local stack runs:\n%+v\nwant\n%+v", got, topology.Default())
 	}
 }
 
@@ -1023,4 +1153,458 @@ func mustDuration(t *testing.T, s string) time.Duration {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// cdk-nag's AwsSolutions rules run on every synthesis; every finding is fixed or suppressed with
+// its reason (infra/nag.go), so none is left as an error.
+func TestNagFindsNoUnsuppressedError(t *testing.T) {
+	for _, st := range []awscdk.Stack{synth.stacks.State.Stack, synth.stacks.Service.Stack, synth.options.State.Stack, synth.options.Service.Stack} {
+		errs := assertions.Annotations_FromStack(st).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+		for _, e := range *errs {
+			t.Errorf("%s %s: %v", *st.StackName(), *e.Id, e.Entry.Data)
+		}
+		warnings := assertions.Annotations_FromStack(st).FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+		for _, w := range *warnings {
+			t.Logf("warning: %s %s: %v", *st.StackName(), *w.Id, w.Entry.Data)
+		}
+	}
+}
+
+// --- capacity, failures, review-grade resources, settings -------------------------------------
+
+// The app deploys the topology the local stack runs (scripts/devstack reads topology.Default()):
+// the same functions, routes, mappings, schedules and settings, with the project's cdk.json.
+func TestTheDeployedTopologyIsTheLocalOne(t *testing.T) {
+	if !reflect.DeepEqual(synth.stacks.Topology, topology.Default()) {
+		t.Errorf("the app deploys\n%+v\nthe local stack runs\n%+v", synth.stacks.Topology, topology.Default())
+	}
+	// And the options change only what they say.
+	opt := synth.options.Topology
+	if got := eventStream(opt); got.Shards != 4 || got.Retention != 7*24*time.Hour {
+		t.Errorf("options: stream %+v, want 4 shards kept 7 days", got)
+	}
+	for _, f := range opt.Functions {
+		if f.ReservedConcurrency != 0 {
+			t.Errorf("options: %s reserves %d, want none (reservedConcurrency false)", f.Name, f.ReservedConcurrency)
+		}
+	}
+	for _, sc := range opt.Schedules {
+		want := map[string]time.Duration{topology.ScoreSchedule: 2 * time.Hour, topology.FitSchedule: 24 * time.Hour, topology.TriggersSchedule: 5 * time.Minute}[sc.Name]
+		if sc.Every != want {
+			t.Errorf("options: schedule %s every %s, want %s", sc.Name, sc.Every, want)
+		}
+	}
+	if *synth.options.State.StackName() != "DcrmState-staging" || *synth.options.Service.StackName() != "DcrmService-staging" {
+		t.Errorf("options: stacks %s, %s; want the stage in their names", *synth.options.State.StackName(), *synth.options.Service.StackName())
+	}
+}
+
+func TestStreamIsOnDemandAndKeptAWeek(t *testing.T) {
+	props := synth.stateJ.resource(t, synth.streamID[topology.EventStream]).props()
+	if dig(props, "StreamModeDetails", "StreamMode") != "ON_DEMAND" || props["ShardCount"] != nil {
+		t.Errorf("stream: mode %v, shards %v; want ON_DEMAND without shards", dig(props, "StreamModeDetails", "StreamMode"), props["ShardCount"])
+	}
+	if props["RetentionPeriodHours"] != float64(168) {
+		t.Errorf("stream: retention %v hours, want 168", props["RetentionPeriodHours"])
+	}
+	for _, r := range synth.optStateJ.ofType("AWS::Kinesis::Stream") {
+		p := r.props()
+		if dig(p, "StreamModeDetails", "StreamMode") != "PROVISIONED" || p["ShardCount"] != float64(4) {
+			t.Errorf("options: stream %v, want PROVISIONED with 4 shards", p)
+		}
+		if dig(p, "StreamEncryption", "EncryptionType") != "KMS" || synth.optStateJ.target(dig(p, "StreamEncryption", "KeyId")) != dataKeyID(t) {
+			t.Errorf("options: stream encryption %v, want the data key", p["StreamEncryption"])
+		}
+	}
+}
+
+func dataKeyID(t *testing.T) string {
+	t.Helper()
+	if synth.options.State.Key == nil {
+		t.Fatal("options: no customer-managed key")
+	}
+	return logicalID(synth.options.State.Stack, synth.options.State.Key)
+}
+
+func TestTablesAreProtectedAndEncrypted(t *testing.T) {
+	for id, r := range synth.stateJ.ofType("AWS::DynamoDB::Table") {
+		p := r.props()
+		if p["DeletionProtectionEnabled"] != true {
+			t.Errorf("table %s: no deletion protection", id)
+		}
+		if dig(p, "SSESpecification", "SSEEnabled") != true || dig(p, "SSESpecification", "KMSMasterKeyId") != nil {
+			t.Errorf("table %s: encryption %v, want the AWS-managed key", id, p["SSESpecification"])
+		}
+	}
+	key := dataKeyID(t)
+	for id, r := range synth.optStateJ.ofType("AWS::DynamoDB::Table") {
+		p := r.props()
+		if synth.optStateJ.target(dig(p, "SSESpecification", "KMSMasterKeyId")) != key {
+			t.Errorf("options: table %s encryption %v, want the data key", id, p["SSESpecification"])
+		}
+		if (p["BillingMode"] != nil && p["BillingMode"] != "PROVISIONED") || dig(p, "ProvisionedThroughput", "ReadCapacityUnits") != float64(5) {
+			t.Errorf("options: table %s billing %v %v, want 5 provisioned units", id, p["BillingMode"], p["ProvisionedThroughput"])
+		}
+		indexes, _ := dig(p, "GlobalSecondaryIndexes").([]interface{})
+		for _, g := range indexes {
+			if dig(g, "ProvisionedThroughput", "WriteCapacityUnits") != float64(5) {
+				t.Errorf("options: table %s index %v without provisioned units", id, dig(g, "IndexName"))
+			}
+		}
+	}
+	for id, r := range synth.optStateJ.ofType("AWS::SQS::Queue") {
+		if synth.optStateJ.target(r.props()["KmsMasterKeyId"]) != key {
+			t.Errorf("options: queue %s not encrypted with the data key", id)
+		}
+	}
+	for _, r := range synth.optStateJ.ofType("AWS::KMS::Key") {
+		if r.props()["EnableKeyRotation"] != true || r["DeletionPolicy"] != "Retain" {
+			t.Errorf("options: data key %v, want rotated and retained", r)
+		}
+	}
+	for id, r := range synth.optServiceJ.ofType("AWS::Logs::LogGroup") {
+		if r.props()["KmsKeyId"] == nil || r.props()["RetentionInDays"] != float64(90) {
+			t.Errorf("options: log group %s: %v, want the data key and 90 days", id, r.props())
+		}
+	}
+	// A function reading a table under the data key may decrypt with it.
+	stitch := synth.optServiceJ.resource(t, logicalID(synth.options.Service.Stack, synth.options.Service.Functions["stitch"]))
+	if !rolesMay(synth.optServiceJ, stitch, "kms:Decrypt") {
+		t.Errorf("options: stitch may not decrypt with the data key")
+	}
+}
+
+// rolesMay tells whether the role of a function has an action on any resource.
+func rolesMay(tm template, fn resource, action string) bool {
+	role := tm.target(fn.props()["Role"])
+	for _, p := range tm.ofType("AWS::IAM::Policy") {
+		roles, _ := p.props()["Roles"].([]interface{})
+		if len(roles) == 0 || tm.target(roles[0]) != role {
+			continue
+		}
+		if strings.Contains(fmt.Sprint(dig(p.props(), "PolicyDocument")), action) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestFunctionsAreTracedLoggedInJSONAndReserved(t *testing.T) {
+	for _, f := range synth.topo.Functions {
+		fn := synth.serviceJ.resource(t, synth.functionID[f.Name])
+		p := fn.props()
+		if dig(p, "TracingConfig", "Mode") != "Active" {
+			t.Errorf("function %s: tracing %v, want Active", f.Name, p["TracingConfig"])
+		}
+		if dig(p, "LoggingConfig", "LogFormat") != "JSON" {
+			t.Errorf("function %s: log format %v, want JSON", f.Name, dig(p, "LoggingConfig", "LogFormat"))
+		}
+		logs := synth.serviceJ.resource(t, synth.serviceJ.target(dig(p, "LoggingConfig", "LogGroup")))
+		if logs.props()["RetentionInDays"] != float64(30) {
+			t.Errorf("function %s: logs kept %v days, want 30", f.Name, logs.props()["RetentionInDays"])
+		}
+		if got, want := p["ReservedConcurrentExecutions"], f.ReservedConcurrency; (want == 0 && got != nil) || (want > 0 && got != float64(want)) {
+			t.Errorf("function %s: reserved concurrency %v, want %d", f.Name, got, want)
+		}
+		role := synth.serviceJ.resource(t, synth.serviceJ.target(p["Role"]))
+		if role.props()["ManagedPolicyArns"] != nil {
+			t.Errorf("function %s: its role has managed policies %v; want only its grants", f.Name, role.props()["ManagedPolicyArns"])
+		}
+	}
+	// Literal: collect is capped, stitch and the profile API guaranteed.
+	for name, want := range map[string]float64{"collect": 200, "stitch": 20, "profiles": 20} {
+		if got := synth.serviceJ.resource(t, synth.functionID[name]).props()["ReservedConcurrentExecutions"]; got != want {
+			t.Errorf("function %s: reserved concurrency %v, want %v", name, got, want)
+		}
+	}
+	for id, r := range synth.optServiceJ.ofType("AWS::Lambda::Function") {
+		if v, ok := r.props()["ReservedConcurrentExecutions"]; ok {
+			t.Errorf("options: function %s reserves %v; reservedConcurrency false reserves none", id, v)
+		}
+	}
+}
+
+func TestAPIStageIsThrottledAndLogged(t *testing.T) {
+	stages := synth.serviceJ.ofType("AWS::ApiGatewayV2::Stage")
+	if len(stages) != 1 {
+		t.Fatalf("%d stages, want the default one", len(stages))
+	}
+	for _, st := range stages {
+		p := st.props()
+		if p["StageName"] != "$default" || dig(p, "DefaultRouteSettings", "ThrottlingRateLimit") != float64(1000) ||
+			dig(p, "DefaultRouteSettings", "ThrottlingBurstLimit") != float64(2000) {
+			t.Errorf("stage %v: want $default throttled at 1000/s, bursts of 2000", p)
+		}
+		logs := synth.serviceJ.resource(t, synth.serviceJ.target(dig(p, "AccessLogSettings", "DestinationArn")))
+		if logs["Type"] != "AWS::Logs::LogGroup" || logs.props()["RetentionInDays"] != float64(30) {
+			t.Errorf("access logs go to %v, want a log group kept 30 days", logs)
+		}
+		var format map[string]string
+		if err := json.Unmarshal([]byte(fmt.Sprint(dig(p, "AccessLogSettings", "Format"))), &format); err != nil {
+			t.Fatalf("access log format is not JSON: %v", err)
+		}
+		if format["requestId"] != "$context.requestId" || format["route"] != "$context.routeKey" || format["status"] != "$context.status" {
+			t.Errorf("access log format %v lacks the request id, route or status", format)
+		}
+		for _, v := range format {
+			for _, personal := range []string{"sourceIp", "userAgent", "path", "identity"} {
+				if strings.Contains(v, personal) {
+					t.Errorf("access log format logs %s (%s): personal data or keys", personal, v)
+				}
+			}
+		}
+	}
+	for _, st := range synth.optServiceJ.ofType("AWS::ApiGatewayV2::Stage") {
+		if got := dig(st.props(), "DefaultRouteSettings", "ThrottlingRateLimit"); got != float64(50) {
+			t.Errorf("options: throttled at %v/s, want 50", got)
+		}
+	}
+	check(t, "options: custom domain", func() {
+		synth.optService.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::DomainName"), obj(map[string]interface{}{
+			"DomainName": "collect.example.com",
+		}))
+		synth.optService.ResourceCountIs(jsii.String("AWS::ApiGatewayV2::ApiMapping"), jsii.Number(1))
+		synth.optService.HasOutput(jsii.String("ApiDomainTarget"), obj(map[string]interface{}{}))
+	})
+	// The tracker snippet output is the snippet of the collect README, on the API's URL.
+	outputs := map[string]interface{}(synth.serviceJ)
+	parts, _ := dig(outputs, "Outputs", "TrackerSnippet", "Value", "Fn::Join", 1).([]interface{})
+	api := dig(outputs, "Outputs", "ApiUrl", "Value")
+	if len(parts) != 3 || !reflect.DeepEqual(parts[1], api) {
+		t.Fatalf("tracker snippet output %v, want the snippet around the API URL %v", parts, api)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "functions", "collect", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const example = "https://collect.example.com"
+	if snippet := fmt.Sprint(parts[0]) + example + fmt.Sprint(parts[2]); !strings.Contains(string(readme), "```html\n"+snippet+"\n```") {
+		t.Errorf("tracker snippet output\n%s\nis not the snippet of functions/collect/README.md", snippet)
+	}
+}
+
+func TestSchedulesRetryAndKeepWhatTheyGiveUp(t *testing.T) {
+	for _, r := range synth.serviceJ.ofType("AWS::Scheduler::Schedule") {
+		var event map[string]interface{}
+		_ = json.Unmarshal([]byte(fmt.Sprint(dig(r.props(), "Target", "Input"))), &event)
+		var sc topology.Schedule
+		for _, x := range synth.topo.Schedules {
+			if x.Name == event["schedule"] {
+				sc = x
+			}
+		}
+		if sc.Name == "" {
+			t.Errorf("schedule with input %v is not in the topology", event)
+			continue
+		}
+		if got := dig(r.props(), "Target", "RetryPolicy", "MaximumRetryAttempts"); got != float64(sc.RetryAttempts) {
+			t.Errorf("schedule %s: %v retries, want %d", sc.Name, got, sc.RetryAttempts)
+		}
+		if got := synth.serviceJ.target(dig(r.props(), "Target", "DeadLetterConfig", "Arn")); got != synth.queueID[sc.DeadLetterQueue] {
+			t.Errorf("schedule %s: dead-letter queue %q, want %s", sc.Name, got, sc.DeadLetterQueue)
+		}
+	}
+	// Least privilege: a schedule's role invokes its function (and its versions) and sends to its
+	// dead-letter queue, nothing else.
+	for _, r := range synth.serviceJ.ofType("AWS::Scheduler::Schedule") {
+		role := synth.serviceJ.target(dig(r.props(), "Target", "RoleArn"))
+		fn := synth.serviceJ.target(dig(r.props(), "Target", "Arn"))
+		for _, p := range synth.serviceJ.ofType("AWS::IAM::Policy") {
+			roles, _ := p.props()["Roles"].([]interface{})
+			if len(roles) == 0 || synth.serviceJ.target(roles[0]) != role {
+				continue
+			}
+			statements, _ := dig(p.props(), "PolicyDocument", "Statement").([]interface{})
+			for _, st := range statements {
+				action, resource := fmt.Sprint(dig(st, "Action")), dig(st, "Resource")
+				switch action {
+				case "lambda:InvokeFunction":
+					resources, _ := resource.([]interface{})
+					for _, r := range resources {
+						id := synth.serviceJ.target(r) // the function, or {"Fn::Join": ["", [<function ARN>, ":*"]]}
+						if id == "" {
+							id = synth.serviceJ.target(dig(r, "Fn::Join", 1, 0))
+						}
+						if id != fn {
+							t.Errorf("schedule role %s may invoke %v, want only %s", role, r, fn)
+						}
+					}
+				case "sqs:SendMessage":
+					if synth.serviceJ.target(resource) != synth.queueID[topology.FailedRunQueue] {
+						t.Errorf("schedule role %s may send to %v, want only FailedRuns", role, resource)
+					}
+				default:
+					t.Errorf("schedule role %s may %s on %v", role, action, resource)
+				}
+			}
+		}
+	}
+	if sc := synth.topo.Schedules[0]; sc.DeadLetterQueue != topology.FailedRunQueue || sc.RetryAttempts < 1 {
+		t.Errorf("schedule %s: %+v, want retries and the FailedRuns queue", sc.Name, sc)
+	}
+	// With the data key, a schedule's role may encrypt what it puts on its dead-letter queue.
+	for id, r := range synth.optServiceJ.ofType("AWS::Scheduler::Schedule") {
+		role := synth.optServiceJ.target(dig(r.props(), "Target", "RoleArn"))
+		found := false
+		for _, p := range synth.optServiceJ.ofType("AWS::IAM::Policy") {
+			roles, _ := p.props()["Roles"].([]interface{})
+			if len(roles) > 0 && synth.optServiceJ.target(roles[0]) == role && strings.Contains(fmt.Sprint(p.props()), "kms:GenerateDataKey") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("options: schedule %s cannot use the data key of its dead-letter queue", id)
+		}
+	}
+	check(t, "options: score every 2 hours", func() {
+		synth.optService.HasResourceProperties(jsii.String("AWS::Scheduler::Schedule"), obj(map[string]interface{}{
+			"ScheduleExpression": "rate(2 hours)",
+		}))
+	})
+}
+
+// Every alarm notifies the alarm topic, which is encrypted, refuses plain HTTP, lets CloudWatch
+// publish, and mails the address of the context when there is one.
+func TestEveryAlarmNotifiesAnEncryptedTopic(t *testing.T) {
+	topics := synth.serviceJ.ofType("AWS::SNS::Topic")
+	if len(topics) != 1 {
+		t.Fatalf("%d topics, want the alarm topic", len(topics))
+	}
+	var topicID string
+	for id, r := range topics {
+		topicID = id
+		key := synth.serviceJ.resource(t, synth.serviceJ.target(r.props()["KmsMasterKeyId"]))
+		if key["Type"] != "AWS::KMS::Key" || key.props()["EnableKeyRotation"] != true {
+			t.Errorf("alarm topic key %v, want a rotated customer-managed key", key)
+		}
+		if !strings.Contains(fmt.Sprint(dig(key.props(), "KeyPolicy")), "cloudwatch.amazonaws.com") {
+			t.Errorf("CloudWatch may not use the alarm topic's key")
+		}
+	}
+	policy := ""
+	for _, p := range synth.serviceJ.ofType("AWS::SNS::TopicPolicy") {
+		policy += fmt.Sprint(p.props())
+	}
+	if !strings.Contains(policy, "aws:SecureTransport") || !strings.Contains(policy, "cloudwatch.amazonaws.com") {
+		t.Errorf("alarm topic policy %s: want TLS enforced and CloudWatch let publish", policy)
+	}
+	alarms := synth.serviceJ.ofType("AWS::CloudWatch::Alarm")
+	for id, a := range alarms {
+		actions, _ := a.props()["AlarmActions"].([]interface{})
+		if len(actions) != 1 || synth.serviceJ.target(actions[0]) != topicID {
+			t.Errorf("alarm %s: actions %v, want the alarm topic", id, actions)
+		}
+	}
+	has := func(metric string) int {
+		n := 0
+		for _, a := range alarms {
+			if strings.Contains(fmt.Sprint(a.props()), "MetricName:"+metric+" ") || a.props()["MetricName"] == metric {
+				n++
+			}
+		}
+		return n
+	}
+	n := len(synth.topo.Functions)
+	for metric, want := range map[string]int{"Errors": n, "Throttles": n, "5xx": 1, "IteratorAge": len(synth.topo.Mappings),
+		"ReadThrottleEvents": len(synth.topo.Tables), "WriteThrottleEvents": len(synth.topo.Tables)} {
+		if got := has(metric); got != want {
+			t.Errorf("%d alarms on %s, want %d", got, metric, want)
+		}
+	}
+	// Every dead-letter queue, FailedEvents and FailedRuns.
+	depth := map[string]bool{}
+	for _, a := range alarms {
+		if a.props()["MetricName"] == "ApproximateNumberOfMessagesVisible" {
+			depth[synth.serviceJ.target(dig(a.props(), "Dimensions", 0, "Value"))] = true
+		}
+	}
+	for _, id := range []string{synth.queueID[topology.FailedQueue], synth.queueID[topology.FailedRunQueue]} {
+		if !depth[id] {
+			t.Errorf("no depth alarm on %s", id)
+		}
+	}
+	for name, id := range synth.deadLetterID {
+		if !depth[id] {
+			t.Errorf("no depth alarm on the dead-letter queue of %s", name)
+		}
+	}
+	if _, ok := synth.deadLetterID[topology.FailedQueue]; !ok {
+		t.Errorf("FailedEvents has no dead-letter queue")
+	}
+	check(t, "no subscription without alarmEmail", func() {
+		synth.service.ResourceCountIs(jsii.String("AWS::SNS::Subscription"), jsii.Number(0))
+	})
+	check(t, "options: e-mail subscription", func() {
+		synth.optService.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), obj(map[string]interface{}{
+			"Protocol": "email", "Endpoint": "ops@example.com",
+		}))
+	})
+	check(t, "dashboard", func() {
+		synth.service.ResourceCountIs(jsii.String("AWS::CloudWatch::Dashboard"), jsii.Number(1))
+	})
+}
+
+func TestParseSettings(t *testing.T) {
+	top := topology.Default()
+	tests := []struct {
+		name    string
+		context map[string]interface{}
+		want    string // in the error; "" means valid
+	}{
+		{"none", nil, ""},
+		{"cli strings", map[string]interface{}{"streamMode": "provisioned", "streamShards": "2", "customerManagedKeys": "true", "reservedConcurrency": `{"collect": 5}`}, ""},
+		{"bad stage", map[string]interface{}{"stage": "Prod_1"}, "context stage"},
+		{"domain without certificate", map[string]interface{}{"domainName": "x.example.com"}, "certificateArn go together"},
+		{"retention", map[string]interface{}{"logRetentionDays": 31}, "logRetentionDays=31"},
+		{"stream mode", map[string]interface{}{"streamMode": "FAST"}, "streamMode"},
+		{"provisioned without shards", map[string]interface{}{"streamMode": "PROVISIONED"}, "1 to 500 shards"},
+		{"shards on demand", map[string]interface{}{"streamShards": 3}, "only with streamMode PROVISIONED"},
+		{"stream retention", map[string]interface{}{"streamRetentionHours": 12}, "24 to 8760 hours"},
+		{"tables provisioned without capacity", map[string]interface{}{"tableBillingMode": "PROVISIONED"}, "tableReadCapacity"},
+		{"capacity on demand", map[string]interface{}{"tableReadCapacity": 5}, "only with tableBillingMode PROVISIONED"},
+		{"kms not a bool", map[string]interface{}{"customerManagedKeys": "yes please"}, "true or false"},
+		{"throttle", map[string]interface{}{"apiThrottleBurst": 0}, "apiThrottleBurst=0"},
+		{"fractional", map[string]interface{}{"apiThrottleRate": 1.5}, "a whole number"},
+		{"email", map[string]interface{}{"alarmEmail": "ops at example"}, "not an e-mail address"},
+		{"reserved unknown", map[string]interface{}{"reservedConcurrency": map[string]interface{}{"nope": 1.0}}, `unknown function "nope"`},
+		{"reserved negative", map[string]interface{}{"reservedConcurrency": map[string]interface{}{"collect": -1.0}}, "collect=-1"},
+		{"reserved not an object", map[string]interface{}{"reservedConcurrency": 7.0}, "a JSON object"},
+		{"schedule unknown", map[string]interface{}{"schedules": map[string]interface{}{"nightly": "24h"}}, `unknown schedule "nightly"`},
+		{"schedule not a duration", map[string]interface{}{"schedules": map[string]interface{}{"score": "hourly"}}, "schedules.score"},
+		{"schedule overlaps", map[string]interface{}{"schedules": map[string]interface{}{"triggers": "1m"}}, "runs would overlap"},
+		{"schedule seconds", map[string]interface{}{"schedules": map[string]interface{}{"score": "90s"}}, "whole number of minutes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := parseSettings(top, func(k string) interface{} { return tc.context[k] })
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("parseSettings: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrInvalidConfig) {
+				t.Errorf("parseSettings = %+v, %v; want an ErrInvalidConfig mentioning %q", s, err, tc.want)
+			}
+		})
+	}
+	s, err := parseSettings(top, func(k string) interface{} {
+		return map[string]interface{}{"streamMode": "provisioned", "streamShards": "2", "reservedConcurrency": `{"collect": 5, "stitch": 0}`}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := s.apply(top)
+	if st := eventStream(applied); st.Shards != 2 {
+		t.Errorf("stream shards %d, want 2", st.Shards)
+	}
+	for _, f := range applied.Functions {
+		want := map[string]int{"collect": 5, "profiles": 20}[f.Name]
+		if f.ReservedConcurrency != want {
+			t.Errorf("%s reserves %d, want %d", f.Name, f.ReservedConcurrency, want)
+		}
+	}
+	if eventStream(top).Shards != 0 || top.Functions[0].ReservedConcurrency != 200 {
+		t.Errorf("apply changed the topology it was given")
+	}
 }

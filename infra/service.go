@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -10,14 +11,21 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsschedulertargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/interfaces/interfacesawscloudwatch"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -30,6 +38,10 @@ type serviceStack struct {
 	awscdk.Stack
 	Functions map[string]awslambda.Function // by topology name
 	API       awsapigatewayv2.HttpApi
+	// AccessLogs holds the HTTP API's access log, one JSON object per request.
+	AccessLogs awslogs.LogGroup
+	// AlarmTopic receives every alarm; an e-mail address from the context is subscribed to it.
+	AlarmTopic awssns.Topic
 }
 
 // Alarm thresholds.
@@ -39,22 +51,48 @@ const (
 )
 
 func newServiceStack(scope constructs.Construct, id string, cfg config, state *stateStack) *serviceStack {
-	t := cfg.Topology
+	t, set := cfg.Topology, cfg.Settings
 	s := &serviceStack{
 		Stack: awscdk.NewStack(scope, jsii.String(id), &awscdk.StackProps{
 			Description: jsii.String("dcrm service: functions, HTTP API, stream mapping, schedules, alarms"),
-			Tags:        &map[string]*string{"project": jsii.String("dcrm")},
+			Tags:        tags(set),
 		}),
 		Functions: map[string]awslambda.Function{},
 	}
 
 	for _, f := range t.Functions {
-		s.Functions[f.Name] = newFunction(s.Stack, t, f, cfg.FunctionsDir, state)
+		s.Functions[f.Name] = newFunction(s.Stack, t, f, cfg, state)
+		// dcrm schedule run finds the function by this variable, as on the local stack.
+		output(s.Stack, constructID(f.Name)+"FunctionName", "DCRM_FUNCTION_"+strings.ToUpper(f.Name), s.Functions[f.Name].FunctionName())
 		if f.FanOut {
 			allowFanOut(s.Stack, f.Name, s.Functions[f.Name])
 		}
+		if f.Async != nil {
+			configureAsync(f, s.Functions[f.Name], state)
+		}
 	}
 
+	s.newAPI(t, set, state)
+
+	for _, m := range t.Mappings {
+		addStreamMapping(m, s.Functions[m.Function], state)
+	}
+	for _, sc := range t.Schedules {
+		addSchedule(s.Stack, sc, s.Functions[sc.Function], state)
+	}
+	s.AlarmTopic = newAlarmTopic(s.Stack, set)
+	alarms := addAlarms(s.Stack, t, s.Functions, s.API, state)
+	for _, a := range alarms {
+		a.AddAlarmAction(awscloudwatchactions.NewSnsAction(s.AlarmTopic))
+	}
+	addDashboard(s.Stack, t, s.Functions, s.API, state, alarms)
+	suppressServiceFindings(s)
+	return s
+}
+
+// newAPI builds the HTTP API: every topology route, a throttled default stage with JSON access
+// logs, and the custom domain when the deployment has one.
+func (s *serviceStack) newAPI(t topology.Topology, set settings, state *stateStack) {
 	s.API = awsapigatewayv2.NewHttpApi(s.Stack, jsii.String("Api"), &awsapigatewayv2.HttpApiProps{
 		Description:        jsii.String("dcrm beacon endpoint and profile API"),
 		CreateDefaultStage: jsii.Bool(true),
@@ -76,24 +114,103 @@ func newServiceStack(scope constructs.Construct, id string, cfg config, state *s
 			Integration: integration,
 		})
 	}
+
+	// The default stage, throttled as a whole (a flood of one source cannot take more than the
+	// stage allows) and logging each request without anything personal: the route template, never
+	// the path (it may hold a profile id) or the query (a write key), and no address or user agent.
+	s.AccessLogs = newLogGroup(s.Stack, "ApiAccessLogs", set, state)
+	stage := s.API.DefaultStage().Node().DefaultChild().(awsapigatewayv2.CfnStage)
+	stage.SetDefaultRouteSettings(&awsapigatewayv2.CfnStage_RouteSettingsProperty{
+		ThrottlingRateLimit:  jsii.Number(float64(set.APIThrottleRate)),
+		ThrottlingBurstLimit: jsii.Number(float64(set.APIThrottleBurst)),
+	})
+	stage.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{
+		DestinationArn: s.AccessLogs.LogGroupArn(),
+		Format:         jsii.String(accessLogFormat),
+	})
+
 	awscdk.NewCfnOutput(s.Stack, jsii.String("ApiUrl"), &awscdk.CfnOutputProps{
 		Value:       s.API.ApiEndpoint(),
 		Description: jsii.String("DCRM_API_URL: base URL of the beacon endpoint and the profile API"),
 	})
+	awscdk.NewCfnOutput(s.Stack, jsii.String("TrackerSnippet"), &awscdk.CfnOutputProps{
+		Value:       trackerSnippet(s.API.ApiEndpoint()),
+		Description: jsii.String("the tracker snippet for a site's pages: put a source's write key (dcrm source add) for YOUR_WRITE_KEY"),
+	})
 
-	for _, m := range t.Mappings {
-		addStreamMapping(m, s.Functions[m.Function], state)
+	if set.DomainName != "" {
+		domain := awsapigatewayv2.NewDomainName(s.Stack, jsii.String("ApiDomain"), &awsapigatewayv2.DomainNameProps{
+			DomainName:  jsii.String(set.DomainName),
+			Certificate: awscertificatemanager.Certificate_FromCertificateArn(s.Stack, jsii.String("ApiCertificate"), jsii.String(set.CertificateARN)),
+		})
+		awsapigatewayv2.NewApiMapping(s.Stack, jsii.String("ApiDomainMapping"), &awsapigatewayv2.ApiMappingProps{
+			Api: s.API, DomainName: domain, Stage: s.API.DefaultStage(),
+		})
+		awscdk.NewCfnOutput(s.Stack, jsii.String("ApiDomainTarget"), &awscdk.CfnOutputProps{
+			Value:       domain.RegionalDomainName(),
+			Description: jsii.String("the name a DNS record (CNAME or alias) for " + set.DomainName + " points to"),
+		})
+		awscdk.NewCfnOutput(s.Stack, jsii.String("ApiDomainUrl"), &awscdk.CfnOutputProps{
+			Value:       jsii.String("https://" + set.DomainName),
+			Description: jsii.String("DCRM_API_URL on the custom domain, once its DNS record is in place"),
+		})
 	}
-	for _, sc := range t.Schedules {
-		addSchedule(s.Stack, sc, s.Functions[sc.Function])
+}
+
+// accessLogFormat is one JSON object per request: what happened, how long it took, nothing
+// personal (no address, agent, path or query).
+var accessLogFormat = func() string {
+	b, _ := json.Marshal(map[string]string{
+		"requestId":         "$context.requestId",
+		"time":              "$context.requestTimeEpoch",
+		"route":             "$context.routeKey",
+		"status":            "$context.status",
+		"protocol":          "$context.protocol",
+		"responseLength":    "$context.responseLength",
+		"latencyMs":         "$context.responseLatency",
+		"integrationMs":     "$context.integrationLatency",
+		"integrationStatus": "$context.integrationStatus",
+		"integrationError":  "$context.integrationErrorMessage",
+		"error":             "$context.error.message",
+	})
+	return string(b)
+}()
+
+// trackerSnippet is the tracker snippet of functions/collect/README.md with the API's URL filled
+// in: what a site pastes into its pages, with a source's write key for YOUR_WRITE_KEY.
+func trackerSnippet(apiURL *string) *string {
+	before, after, _ := strings.Cut(trackerSnippetTemplate, apiURLPlaceholder)
+	return awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String(before), apiURL, jsii.String(after)})
+}
+
+const apiURLPlaceholder = "{{API_URL}}"
+
+// trackerSnippetTemplate is the snippet of functions/collect/README.md (a test holds them together).
+const trackerSnippetTemplate = `<script>
+!function(w,d,k,u){var a=w.dcrm=w.dcrm||[];if(a.loaded||a.stub)return;a.stub=1;
+"config consent track page identify alias checkout reset cart.add cart.remove form.start form.submit".split(" ").forEach(function(m){
+var p=m.split("."),o=p[1]?a[p[0]]=a[p[0]]||{}:a;o[p[1]||m]=function(){a.push([m].concat([].slice.call(arguments)))}});
+var s=d.createElement("script");s.async=1;s.src=u+"/t.js";s.setAttribute("data-write-key",k);d.head.appendChild(s)
+}(window,document,"YOUR_WRITE_KEY","{{API_URL}}");
+</script>`
+
+// newLogGroup is a log group kept as the deployment says, encrypted with the data key when there
+// is one. Deleting the stack deletes it: logs hold no state.
+func newLogGroup(stack awscdk.Stack, id string, set settings, state *stateStack) awslogs.LogGroup {
+	props := &awslogs.LogGroupProps{
+		Retention:     logRetentions[set.LogRetentionDays],
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	}
-	addAlarms(s.Stack, t, s.Functions, state)
-	return s
+	if state.Key != nil {
+		props.EncryptionKey = state.Key
+	}
+	return awslogs.NewLogGroup(stack, jsii.String(id), props)
 }
 
 // newFunction builds one Lambda from <functionsDir>/<name>/bootstrap, gives it the environment
-// contract of the topology and the grants of its Uses.
-func newFunction(stack awscdk.Stack, t topology.Topology, f topology.Function, functionsDir string, state *stateStack) awslambda.Function {
+// contract of the topology and the grants of its Uses, and nothing else: its role has no managed
+// policy, only the grants, writing to its own log group and sending traces.
+func newFunction(stack awscdk.Stack, t topology.Topology, f topology.Function, cfg config, state *stateStack) awslambda.Function {
 	id := constructID(f.Name)
 	env := map[string]*string{}
 	for k, v := range f.Settings {
@@ -103,31 +220,35 @@ func newFunction(stack awscdk.Stack, t topology.Topology, f topology.Function, f
 		env[t.EnvVar(u.Resource)] = resourceRef(t, u.Resource, state)
 	}
 
-	logs := awslogs.NewLogGroup(stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
-		Retention:     awslogs.RetentionDays_ONE_MONTH,
-		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	logs := newLogGroup(stack, id+"Logs", cfg.Settings, state)
+	role := awsiam.NewRole(stack, jsii.String(id+"Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("dcrm function " + f.Name + ": the grants of its uses"),
 	})
-	fn := awslambda.NewFunction(stack, jsii.String(id+"Function"), &awslambda.FunctionProps{
-		Description:  jsii.String("dcrm function " + f.Name),
-		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
-		Architecture: awslambda.Architecture_ARM_64(),
-		Handler:      jsii.String("bootstrap"),
-		Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(functionsDir, f.Name)), nil),
-		MemorySize:   jsii.Number(float64(f.Memory)),
-		Timeout:      awscdk.Duration_Seconds(jsii.Number(f.Timeout.Seconds())),
-		Environment:  &env,
-		LogGroup:     logs,
-	})
+	logs.GrantWrite(role)
+	props := &awslambda.FunctionProps{
+		Description:   jsii.String("dcrm function " + f.Name),
+		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:  awslambda.Architecture_ARM_64(),
+		Handler:       jsii.String("bootstrap"),
+		Code:          awslambda.Code_FromAsset(jsii.String(filepath.Join(cfg.FunctionsDir, f.Name)), nil),
+		MemorySize:    jsii.Number(float64(f.Memory)),
+		Timeout:       awscdk.Duration_Seconds(jsii.Number(f.Timeout.Seconds())),
+		Environment:   &env,
+		Role:          role,
+		LogGroup:      logs,
+		LoggingFormat: awslambda.LoggingFormat_JSON,
+		Tracing:       awslambda.Tracing_ACTIVE,
+	}
+	if f.ReservedConcurrency > 0 {
+		props.ReservedConcurrentExecutions = jsii.Number(float64(f.ReservedConcurrency))
+	}
+	fn := awslambda.NewFunction(stack, jsii.String(id+"Function"), props)
 	for _, u := range f.Uses {
-		grant(t, u, fn, state)
+		grant(t, f, u, fn, state)
 	}
 	return fn
 }
-
-// fanOutMaxAge is how long an asynchronous invocation of a function that fans out may wait before
-// Lambda drops it: a part of an hourly run that could not start within the hour is left to the
-// next run.
-const fanOutMaxAge = time.Hour
 
 // allowFanOut lets a function invoke itself asynchronously (topology.Function.FanOut). The grant
 // is a policy of its own: in the role's default policy, which the function depends on, it would
@@ -140,10 +261,19 @@ func allowFanOut(stack awscdk.Stack, name string, fn awslambda.Function) {
 			Resources: &[]*string{fn.FunctionArn()},
 		})},
 	})
-	fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
-		MaxEventAge:   awscdk.Duration_Seconds(jsii.Number(fanOutMaxAge.Seconds())),
-		RetryAttempts: jsii.Number(2),
-	})
+}
+
+// configureAsync sets how Lambda treats the function's asynchronous invocations: their age, their
+// retries, and the queue that receives Lambda's record of one that failed or expired.
+func configureAsync(f topology.Function, fn awslambda.Function, state *stateStack) {
+	opts := &awslambda.EventInvokeConfigOptions{
+		MaxEventAge:   awscdk.Duration_Seconds(jsii.Number(f.Async.MaxAge.Seconds())),
+		RetryAttempts: jsii.Number(float64(f.Async.Retries)),
+	}
+	if f.Async.OnFailureQueue != "" {
+		opts.OnFailure = awslambdadestinations.NewSqsDestination(state.Queues[f.Async.OnFailureQueue])
+	}
+	fn.ConfigureAsyncInvoke(opts)
 }
 
 // resourceRef is what a function finds under EnvVar(resource): a table's or stream's name, a
@@ -162,20 +292,37 @@ func resourceRef(t topology.Topology, resource string, state *stateStack) *strin
 	panic(fmt.Sprintf("infra: unknown resource %q", resource)) // validate rules this out
 }
 
-// grant turns a Use into the construct library's grant for that kind of resource.
-func grant(t topology.Topology, u topology.Use, fn awslambda.Function, state *stateStack) {
+// DynamoDB actions by access. Scan is granted only on the tables a function declares it scans.
+var (
+	tableReadActions  = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"}
+	tableWriteActions = []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+)
+
+// grant turns a Use into the construct library's grant for that kind of resource; for tables, the
+// precise actions (table.Grant covers the table and its indexes) and the key's use when the table
+// has a customer-managed key.
+func grant(t topology.Topology, f topology.Function, u topology.Use, fn awslambda.Function, state *stateStack) {
 	read := u.Access == topology.Read || u.Access == topology.ReadWrite
 	write := u.Access == topology.Write || u.Access == topology.ReadWrite
 	switch t.Kind(u.Resource) {
 	case "table":
-		table := state.Tables[u.Resource]
-		switch {
-		case read && write:
-			table.GrantReadWriteData(fn)
-		case read:
-			table.GrantReadData(fn)
-		case write:
-			table.GrantWriteData(fn)
+		var actions []string
+		if read {
+			actions = append(actions, tableReadActions...)
+			if slices.Contains(f.Scans, u.Resource) {
+				actions = append(actions, "dynamodb:Scan")
+			}
+		}
+		if write {
+			actions = append(actions, tableWriteActions...)
+		}
+		state.Tables[u.Resource].Grant(fn, *jsii.Strings(actions...)...)
+		if state.Key != nil {
+			if write {
+				state.Key.GrantEncryptDecrypt(fn)
+			} else {
+				state.Key.GrantDecrypt(fn)
+			}
 		}
 	case "stream":
 		stream := state.Streams[u.Resource]
@@ -218,12 +365,15 @@ func addStreamMapping(m topology.StreamMapping, fn awslambda.Function, state *st
 	if m.OnFailureQueue != "" {
 		props.OnFailure = awslambdaeventsources.NewSqsDlq(state.Queues[m.OnFailureQueue])
 	}
+	if m.MaxRecordAge > 0 {
+		props.MaxRecordAge = awscdk.Duration_Seconds(jsii.Number(m.MaxRecordAge.Seconds()))
+	}
 	fn.AddEventSource(awslambdaeventsources.NewKinesisEventSource(state.Streams[m.Stream], props))
 }
 
 // addSchedule runs fn on the schedule's rate through EventBridge Scheduler. The function receives
 // a schedule.Event: the schedule's name, and the run's scheduled time, which Scheduler fills in.
-func addSchedule(stack awscdk.Stack, sc topology.Schedule, fn awslambda.Function) {
+func addSchedule(stack awscdk.Stack, sc topology.Schedule, fn awslambda.Function, state *stateStack) {
 	rate, err := rateExpression(sc.Every)
 	if err != nil {
 		panic(fmt.Sprintf("infra: schedule %s: %v", sc.Name, err)) // validate rules this out
@@ -232,39 +382,90 @@ func addSchedule(stack awscdk.Stack, sc topology.Schedule, fn awslambda.Function
 	if maxAge > 24*time.Hour {
 		maxAge = 24 * time.Hour
 	}
+	target := &awsschedulertargets.ScheduleTargetBaseProps{
+		Input:         awsscheduler.ScheduleTargetInput_FromObject(schedule.Input(sc.Name, *awsscheduler.ContextAttribute_ScheduledTime())),
+		MaxEventAge:   awscdk.Duration_Seconds(jsii.Number(maxAge.Seconds())),
+		RetryAttempts: jsii.Number(float64(sc.RetryAttempts)),
+	}
+	if sc.DeadLetterQueue != "" {
+		target.DeadLetterQueue = state.Queues[sc.DeadLetterQueue]
+		// The targets construct lets the schedule's role send to the queue but not use its key.
+		if state.Key != nil {
+			role := awsiam.NewRole(stack, jsii.String(constructID(sc.Name)+"ScheduleRole"), &awsiam.RoleProps{
+				AssumedBy: awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), &awsiam.ServicePrincipalOpts{
+					Conditions: &map[string]interface{}{"StringEquals": map[string]interface{}{"aws:SourceAccount": *awscdk.Aws_ACCOUNT_ID()}},
+				}),
+				Description: jsii.String("dcrm schedule " + sc.Name + ": invokes its function, keeps a run it gave up on"),
+			})
+			role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions:   jsii.Strings("kms:GenerateDataKey", "kms:Decrypt"),
+				Resources: &[]*string{state.Key.KeyArn()},
+			}))
+			target.Role = role
+		}
+	}
 	awsscheduler.NewSchedule(stack, jsii.String(constructID(sc.Name)+"Schedule"), &awsscheduler.ScheduleProps{
 		Description: jsii.String(fmt.Sprintf("dcrm schedule %s: runs %s %s", sc.Name, sc.Function, rate)),
 		Schedule:    awsscheduler.ScheduleExpression_Expression(jsii.String(rate), nil),
-		Target: awsschedulertargets.NewLambdaInvoke(fn, &awsschedulertargets.ScheduleTargetBaseProps{
-			Input:       awsscheduler.ScheduleTargetInput_FromObject(schedule.Input(sc.Name, *awsscheduler.ContextAttribute_ScheduledTime())),
-			MaxEventAge: awscdk.Duration_Seconds(jsii.Number(maxAge.Seconds())),
-		}),
+		Target:      awsschedulertargets.NewLambdaInvoke(fn, target),
 	})
 }
 
-// addAlarms watches what would otherwise fail quietly: a stream mapping falling behind, records
-// or messages parked on a failure or dead-letter queue, function errors.
-func addAlarms(stack awscdk.Stack, t topology.Topology, fns map[string]awslambda.Function, state *stateStack) {
-	period := awscdk.Duration_Seconds(jsii.Number(alarmPeriod.Seconds()))
-	for _, m := range t.Mappings {
-		fn := fns[m.Function]
-		awscloudwatch.NewAlarm(stack, jsii.String(constructID(m.Function)+"IteratorAgeAlarm"), &awscloudwatch.AlarmProps{
-			AlarmDescription: jsii.String(fmt.Sprintf("%s reads %s more than %s behind", m.Function, m.Stream, iteratorAgeAlarm)),
-			Metric: fn.Metric(jsii.String("IteratorAge"), &awscloudwatch.MetricOptions{
-				Statistic: jsii.String("Maximum"),
-				Period:    period,
-			}),
-			Threshold:          jsii.Number(float64(iteratorAgeAlarm.Milliseconds())),
-			EvaluationPeriods:  jsii.Number(1),
-			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
-			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-		})
+// newAlarmTopic is the topic every alarm notifies. Its key is its own: CloudWatch can publish to a
+// topic only under a key whose policy lets it, which the AWS-managed aws/sns key does not.
+func newAlarmTopic(stack awscdk.Stack, set settings) awssns.Topic {
+	key := awskms.NewKey(stack, jsii.String("AlarmTopicKey"), &awskms.KeyProps{
+		Description:       jsii.String("dcrm alarm topic"),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY, // it encrypts notifications in flight only
+	})
+	cloudwatch := awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)
+	key.Grant(cloudwatch, jsii.String("kms:Decrypt"), jsii.String("kms:GenerateDataKey*"))
+	topic := awssns.NewTopic(stack, jsii.String("AlarmTopic"), &awssns.TopicProps{
+		DisplayName: jsii.String("dcrm alarms"),
+		MasterKey:   key,
+		EnforceSSL:  jsii.Bool(true),
+	})
+	// The topic's policy (which enforcing TLS creates) replaces SNS's default one: CloudWatch is let
+	// publish the alarms of this account.
+	topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchAlarmsOfThisAccount"),
+		Principals: &[]awsiam.IPrincipal{cloudwatch},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  &[]*string{topic.TopicArn()},
+		Conditions: &map[string]interface{}{
+			"ArnLike":      map[string]interface{}{"aws:SourceArn": "arn:" + *awscdk.Aws_PARTITION() + ":cloudwatch:" + *awscdk.Aws_REGION() + ":" + *awscdk.Aws_ACCOUNT_ID() + ":alarm:*"},
+			"StringEquals": map[string]interface{}{"aws:SourceAccount": *awscdk.Aws_ACCOUNT_ID()},
+		},
+	}))
+	if set.AlarmEmail != "" {
+		topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(set.AlarmEmail), nil))
 	}
+	awscdk.NewCfnOutput(stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{
+		Value:       topic.TopicArn(),
+		Description: jsii.String("the topic every alarm notifies: subscribe a pager, chat or e-mail to it"),
+	})
+	return topic
+}
 
+// watchedQueues are the queues where failed work waits for a person: the on-failure destinations
+// of the stream mappings, of asynchronous invocations and of schedules, and every dead-letter queue.
+// Keyed by a name for the alarm.
+func watchedQueues(t topology.Topology, state *stateStack) map[string]awssqs.IQueue {
 	watched := map[string]awssqs.IQueue{}
 	for _, m := range t.Mappings {
 		if m.OnFailureQueue != "" {
 			watched[m.OnFailureQueue] = state.Queues[m.OnFailureQueue]
+		}
+	}
+	for _, f := range t.Functions {
+		if f.Async != nil && f.Async.OnFailureQueue != "" {
+			watched[f.Async.OnFailureQueue] = state.Queues[f.Async.OnFailureQueue]
+		}
+	}
+	for _, sc := range t.Schedules {
+		if sc.DeadLetterQueue != "" {
+			watched[sc.DeadLetterQueue] = state.Queues[sc.DeadLetterQueue]
 		}
 	}
 	for _, q := range t.Queues {
@@ -272,33 +473,125 @@ func addAlarms(stack awscdk.Stack, t topology.Topology, fns map[string]awslambda
 			watched[q.Name+"DeadLetter"] = dlq
 		}
 	}
-	for _, name := range sortedKeys(watched) {
-		awscloudwatch.NewAlarm(stack, jsii.String(name+"DepthAlarm"), &awscloudwatch.AlarmProps{
-			AlarmDescription: jsii.String(fmt.Sprintf("messages waiting on %s: failed work to look at", name)),
-			Metric: watched[name].MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
-				Statistic: jsii.String("Maximum"),
-				Period:    period,
-			}),
-			Threshold:          jsii.Number(1),
-			EvaluationPeriods:  jsii.Number(1),
-			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-		})
-	}
+	return watched
+}
 
-	for _, f := range t.Functions {
-		awscloudwatch.NewAlarm(stack, jsii.String(constructID(f.Name)+"ErrorsAlarm"), &awscloudwatch.AlarmProps{
-			AlarmDescription: jsii.String(fmt.Sprintf("function %s returned errors", f.Name)),
-			Metric: fns[f.Name].MetricErrors(&awscloudwatch.MetricOptions{
-				Statistic: jsii.String("Sum"),
-				Period:    period,
-			}),
-			Threshold:          jsii.Number(1),
+// addAlarms watches what would otherwise fail quietly: a stream mapping falling behind, records,
+// runs or messages parked on a failure or dead-letter queue, function errors and throttles, API
+// errors, DynamoDB throttling. Each alarm notifies the alarm topic.
+func addAlarms(stack awscdk.Stack, t topology.Topology, fns map[string]awslambda.Function, api awsapigatewayv2.HttpApi, state *stateStack) []awscloudwatch.Alarm {
+	period := awscdk.Duration_Seconds(jsii.Number(alarmPeriod.Seconds()))
+	var alarms []awscloudwatch.Alarm
+	alarm := func(id, description string, metric awscloudwatch.IMetric, threshold float64) {
+		alarms = append(alarms, awscloudwatch.NewAlarm(stack, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String(description),
+			Metric:             metric,
+			Threshold:          jsii.Number(threshold),
 			EvaluationPeriods:  jsii.Number(1),
 			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
 			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		}))
+	}
+	sum := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: period}
+	maximum := &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: period}
+
+	for _, m := range t.Mappings {
+		alarm(constructID(m.Function)+"IteratorAgeAlarm",
+			fmt.Sprintf("%s reads %s more than %s behind", m.Function, m.Stream, iteratorAgeAlarm),
+			fns[m.Function].Metric(jsii.String("IteratorAge"), maximum), float64(iteratorAgeAlarm.Milliseconds()))
+	}
+	watched := watchedQueues(t, state)
+	for _, name := range sortedKeys(watched) {
+		alarm(name+"DepthAlarm", fmt.Sprintf("messages waiting on %s: failed work to look at", name),
+			watched[name].MetricApproximateNumberOfMessagesVisible(maximum), 1)
+	}
+	for _, f := range t.Functions {
+		alarm(constructID(f.Name)+"FunctionErrorsAlarm", fmt.Sprintf("function %s returned errors", f.Name),
+			fns[f.Name].MetricErrors(sum), 1)
+		alarm(constructID(f.Name)+"FunctionThrottlesAlarm", fmt.Sprintf("function %s was throttled (concurrency reached)", f.Name),
+			fns[f.Name].MetricThrottles(sum), 1)
+	}
+	alarm("Api5xxAlarm", "the HTTP API answered with server errors (5xx)", api.MetricServerError(sum), 1)
+	for _, tb := range t.Tables {
+		table := state.Tables[tb.Name]
+		alarm(tb.Name+"TableThrottlesAlarm", fmt.Sprintf("DynamoDB throttled reads or writes of the %s table", tb.Name),
+			awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+				Expression: jsii.String("reads + writes"),
+				Label:      jsii.String(tb.Name + " throttle events"),
+				Period:     period,
+				UsingMetrics: &map[string]awscloudwatch.IMetric{
+					"reads":  table.Metric(jsii.String("ReadThrottleEvents"), sum),
+					"writes": table.Metric(jsii.String("WriteThrottleEvents"), sum),
+				},
+			}), 1)
+	}
+	return alarms
+}
+
+// addDashboard shows the deployment on one page: traffic and errors of the API, each function's
+// invocations, errors, throttles and duration, the stream and how far stitch is behind, the failure
+// queues, DynamoDB's use and throttling, and every alarm's state.
+func addDashboard(stack awscdk.Stack, t topology.Topology, fns map[string]awslambda.Function, api awsapigatewayv2.HttpApi, state *stateStack, alarms []awscloudwatch.Alarm) {
+	period := awscdk.Duration_Seconds(jsii.Number(alarmPeriod.Seconds()))
+	sum := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: period}
+	p99 := &awscloudwatch.MetricOptions{Statistic: jsii.String("p99"), Period: period}
+	maximum := &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: period}
+	graph := func(title string, left ...awscloudwatch.IMetric) awscloudwatch.IWidget {
+		return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
+			Title: jsii.String(title), Left: &left, Width: jsii.Number(8), Height: jsii.Number(6),
 		})
 	}
+	dash := awscloudwatch.NewDashboard(stack, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
+		DefaultInterval: awscdk.Duration_Hours(jsii.Number(24)),
+	})
+	var alarmRefs []interfacesawscloudwatch.IAlarmRef
+	for _, a := range alarms {
+		alarmRefs = append(alarmRefs, a)
+	}
+	dash.AddWidgets(awscloudwatch.NewAlarmStatusWidget(&awscloudwatch.AlarmStatusWidgetProps{
+		Title: jsii.String("Alarms"), Alarms: &alarmRefs, Width: jsii.Number(24),
+	}))
+	dash.AddWidgets(
+		graph("API requests and errors", api.MetricCount(sum), api.MetricClientError(sum), api.MetricServerError(sum)),
+		graph("API latency (p99, ms)", api.MetricLatency(p99), api.MetricIntegrationLatency(p99)),
+	)
+	for _, m := range t.Mappings {
+		dash.AddWidgets(graph(m.Function+" behind "+m.Stream+" (ms)", fns[m.Function].Metric(jsii.String("IteratorAge"), maximum)))
+	}
+	var row []awscloudwatch.IWidget
+	for _, f := range t.Functions {
+		fn := fns[f.Name]
+		row = append(row, graph("function "+f.Name, fn.MetricInvocations(sum), fn.MetricErrors(sum), fn.MetricThrottles(sum)))
+	}
+	dash.AddWidgets(row...)
+	var depths []awscloudwatch.IMetric
+	watched := watchedQueues(t, state)
+	for _, name := range sortedKeys(watched) {
+		depths = append(depths, watched[name].MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+			Statistic: jsii.String("Maximum"), Period: period, Label: jsii.String(name),
+		}))
+	}
+	var throttles, consumed []awscloudwatch.IMetric
+	for _, tb := range t.Tables {
+		table := state.Tables[tb.Name]
+		label := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: period, Label: jsii.String(tb.Name)}
+		throttles = append(throttles, table.Metric(jsii.String("WriteThrottleEvents"), label), table.Metric(jsii.String("ReadThrottleEvents"), label))
+		consumed = append(consumed, table.MetricConsumedWriteCapacityUnits(label))
+	}
+	var incoming []awscloudwatch.IMetric
+	for _, st := range t.Streams {
+		incoming = append(incoming, state.Streams[st.Name].MetricIncomingRecords(sum))
+	}
+	dash.AddWidgets(
+		graph("failed work waiting (messages)", depths...),
+		graph("DynamoDB throttle events", throttles...),
+		graph("DynamoDB write units", consumed...),
+	)
+	dash.AddWidgets(graph("stream records in", incoming...))
+	awscdk.NewCfnOutput(stack, jsii.String("DashboardName"), &awscdk.CfnOutputProps{
+		Value:       dash.DashboardName(),
+		Description: jsii.String("the CloudWatch dashboard of the deployment"),
+	})
 }
 
 // constructID turns a topology name into a construct id: "collect" -> "Collect".

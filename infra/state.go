@@ -3,7 +3,9 @@ package main
 import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -21,17 +23,23 @@ type stateStack struct {
 	Queues      map[string]awssqs.Queue
 	DeadLetters map[string]awssqs.Queue // dead-letter queue of the queue of that logical name
 	Secrets     map[string]awssecretsmanager.Secret
+	// Key is the customer-managed key of the stateful resources and of the logs; nil when the
+	// deployment keeps AWS-managed encryption (context customerManagedKeys).
+	Key awskms.Key
+	// usedAsDeadLetter marks the queues named as dead-letter queues outside a redrive policy (by
+	// schedules), for cdk-nag's SQS3.
+	usedAsDeadLetter map[string]bool
 }
 
 // queueRetention is how long queued messages are kept: the longest SQS allows, so that a
 // downstream tool that stops polling for a while loses nothing.
 const queueRetention = 14 // days
 
-func newStateStack(scope constructs.Construct, id string, t topology.Topology) *stateStack {
+func newStateStack(scope constructs.Construct, id string, t topology.Topology, set settings) *stateStack {
 	s := &stateStack{
 		Stack: awscdk.NewStack(scope, jsii.String(id), &awscdk.StackProps{
-			Description: jsii.String("dcrm stateful resources: event stream, tables, queues (retained on delete)"),
-			Tags:        &map[string]*string{"project": jsii.String("dcrm")},
+			Description: jsii.String("dcrm stateful resources: event stream, tables, queues, secret (retained on delete)"),
+			Tags:        tags(set),
 		}),
 		Streams:     map[string]awskinesis.Stream{},
 		Tables:      map[string]awsdynamodb.Table{},
@@ -39,12 +47,26 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology) *
 		DeadLetters: map[string]awssqs.Queue{},
 		Secrets:     map[string]awssecretsmanager.Secret{},
 	}
+	s.usedAsDeadLetter = map[string]bool{}
+	for _, sc := range t.Schedules {
+		if sc.DeadLetterQueue != "" {
+			s.usedAsDeadLetter[sc.DeadLetterQueue] = true
+		}
+	}
+
+	if set.CustomerManagedKeys {
+		s.Key = newDataKey(s.Stack)
+	}
 
 	for _, st := range t.Streams {
 		props := &awskinesis.StreamProps{
-			Encryption:    awskinesis.StreamEncryption_MANAGED,
-			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
-			StreamMode:    awskinesis.StreamMode_ON_DEMAND,
+			Encryption:      awskinesis.StreamEncryption_MANAGED,
+			RemovalPolicy:   awscdk.RemovalPolicy_RETAIN,
+			StreamMode:      awskinesis.StreamMode_ON_DEMAND,
+			RetentionPeriod: awscdk.Duration_Hours(jsii.Number(st.Retention.Hours())),
+		}
+		if s.Key != nil {
+			props.Encryption, props.EncryptionKey = awskinesis.StreamEncryption_KMS, s.Key
 		}
 		if st.Shards > 0 {
 			props.StreamMode = awskinesis.StreamMode_PROVISIONED
@@ -62,7 +84,18 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology) *
 			PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
 				PointInTimeRecoveryEnabled: jsii.Bool(true),
 			},
-			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+			// A table is deleted only after someone turns this off on purpose.
+			DeletionProtection: jsii.Bool(true),
+			Encryption:         awsdynamodb.TableEncryption_AWS_MANAGED,
+			RemovalPolicy:      awscdk.RemovalPolicy_RETAIN,
+		}
+		if s.Key != nil {
+			props.Encryption, props.EncryptionKey = awsdynamodb.TableEncryption_CUSTOMER_MANAGED, s.Key
+		}
+		if set.TableBillingMode == "PROVISIONED" {
+			props.BillingMode = awsdynamodb.BillingMode_PROVISIONED
+			props.ReadCapacity = jsii.Number(float64(set.TableReadCapacity))
+			props.WriteCapacity = jsii.Number(float64(set.TableWriteCapacity))
 		}
 		if tb.SortKey != "" {
 			props.SortKey = &awsdynamodb.Attribute{Name: jsii.String(tb.SortKey), Type: awsdynamodb.AttributeType_STRING}
@@ -72,16 +105,21 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology) *
 		}
 		table := awsdynamodb.NewTable(s.Stack, jsii.String(tb.Name+"Table"), props)
 		for _, ix := range tb.Indexes {
-			table.AddGlobalSecondaryIndex(indexProps(ix))
+			props := indexProps(ix)
+			if set.TableBillingMode == "PROVISIONED" {
+				props.ReadCapacity = jsii.Number(float64(set.TableReadCapacity))
+				props.WriteCapacity = jsii.Number(float64(set.TableWriteCapacity))
+			}
+			table.AddGlobalSecondaryIndex(props)
 		}
 		s.Tables[tb.Name] = table
 		output(s.Stack, tb.Name+"TableName", t.EnvVar(tb.Name), table.TableName())
 	}
 
 	for _, q := range t.Queues {
-		props := queueProps()
+		props := queueProps(s.Key)
 		if q.DeadLetterAfter > 0 {
-			dlq := awssqs.NewQueue(s.Stack, jsii.String(q.Name+"DeadLetterQueue"), queueProps())
+			dlq := awssqs.NewQueue(s.Stack, jsii.String(q.Name+"DeadLetterQueue"), queueProps(s.Key))
 			s.DeadLetters[q.Name] = dlq
 			props.DeadLetterQueue = &awssqs.DeadLetterQueue{
 				Queue:           dlq,
@@ -126,13 +164,51 @@ func indexProps(ix topology.Index) *awsdynamodb.GlobalSecondaryIndexProps {
 	return props
 }
 
-func queueProps() *awssqs.QueueProps {
-	return &awssqs.QueueProps{
+func queueProps(key awskms.IKey) *awssqs.QueueProps {
+	props := &awssqs.QueueProps{
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
 		EnforceSSL:      jsii.Bool(true),
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(queueRetention)),
 		RemovalPolicy:   awscdk.RemovalPolicy_RETAIN,
 	}
+	if key != nil {
+		props.Encryption, props.EncryptionMasterKey = awssqs.QueueEncryption_KMS, key
+		// A data key is reused for 5 minutes rather than asked of KMS per message.
+		props.DataKeyReuse = awscdk.Duration_Minutes(jsii.Number(5))
+	}
+	return props
+}
+
+// newDataKey is the customer-managed key of the tables, stream, queues and logs (the secret keeps
+// Secrets Manager's key: its grant to a function in the other stack would name the function's
+// role in this key's policy and tie the stacks in a cycle): rotated yearly,
+// retained (what it encrypted cannot be read without it), usable by CloudWatch Logs for the log
+// groups of this account and region.
+func newDataKey(stack awscdk.Stack) awskms.Key {
+	key := awskms.NewKey(stack, jsii.String("DataKey"), &awskms.KeyProps{
+		Description:       jsii.String("dcrm data: tables, stream, queues, logs"),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+	})
+	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchLogsOfThisAccount"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("logs."+*awscdk.Aws_REGION()+".amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]interface{}{"ArnLike": map[string]interface{}{
+			"kms:EncryptionContext:aws:logs:arn": "arn:" + *awscdk.Aws_PARTITION() + ":logs:" + *awscdk.Aws_REGION() + ":" + *awscdk.Aws_ACCOUNT_ID() + ":log-group:*",
+		}},
+	}), nil)
+	return key
+}
+
+// tags are the tags of both stacks.
+func tags(set settings) *map[string]*string {
+	t := map[string]*string{"project": jsii.String("dcrm")}
+	if set.Stage != "" {
+		t["stage"] = jsii.String(set.Stage)
+	}
+	return &t
 }
 
 // output publishes a physical name or URL as a stack output described by the environment

@@ -48,7 +48,7 @@ func TestFanOutThroughTheLocalInvokeAPI(t *testing.T) {
 		tb, _ := top.Table(name)
 		tables = append(tables, tb)
 	}
-	top.Tables, top.Queues = tables, []topology.Queue{{Name: topology.AlertQueue}}
+	top.Tables, top.Queues = tables, []topology.Queue{{Name: topology.AlertQueue}, {Name: topology.FailedQueue}}
 	logs := t.TempDir()
 	st, err := devstack.Start(ctx, devstack.Config{Topology: &top, Prefix: localawstest.UniqueName("fanout"), FunctionsDir: dir, Endpoints: e, LogDir: logs})
 	require.NoError(t, err)

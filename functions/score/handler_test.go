@@ -672,5 +672,7 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 		require.ErrorContains(t, err, missing)
 		env[missing] = old
 	}
-	require.True(t, slices.Contains(top.Schedules, topology.Schedule{Name: "fit", Function: "score", Every: 24 * time.Hour}))
+	require.True(t, slices.ContainsFunc(top.Schedules, func(s topology.Schedule) bool {
+		return s.Name == "fit" && s.Function == "score" && s.Every == 24*time.Hour
+	}))
 }

@@ -59,8 +59,13 @@ type Queue struct {
 
 // Stream is a Kinesis data stream.
 type Stream struct {
-	Name   string
+	Name string
+	// Shards provisions the stream with that many shards; 0 leaves it on demand, scaling with the
+	// traffic (a deployment may provision it instead: infra/README.md, streamMode).
 	Shards int
+	// Retention is how long records stay readable: how long the stream mapping may be stopped or
+	// behind before records are lost (24h to 8760h).
+	Retention time.Duration
 }
 
 // Secret is a generated secret string: in AWS a Secrets Manager secret the stack creates (its ARN
@@ -88,6 +93,24 @@ type Function struct {
 	// AWS_LAMBDA_FUNCTION_NAME), one invocation per part of its work; the CDK app grants it
 	// lambda:InvokeFunction on itself.
 	FanOut bool
+	// Async is how Lambda treats the function's asynchronous invocations (its schedules, its
+	// fan-out); nil leaves Lambda's defaults.
+	Async *AsyncInvoke
+	// Scans names the tables the function reads whole (DynamoDB Scan); no other function is
+	// granted Scan on any table.
+	Scans []string
+	// ReservedConcurrency is the number of concurrent executions set aside for the function, which
+	// is also its cap; 0 reserves none. A deployment may change or drop it (reservedConcurrency).
+	ReservedConcurrency int
+}
+
+// AsyncInvoke configures asynchronous invocations: how long an invocation may wait, how often a
+// failed one is retried, and the queue that then receives Lambda's on-failure record (the request,
+// the response or error, the condition), so a failure is seen rather than dropped.
+type AsyncInvoke struct {
+	MaxAge         time.Duration
+	Retries        int
+	OnFailureQueue string
 }
 
 // Route is an HTTP API route (payload format 2.0) served by a function.
@@ -110,6 +133,9 @@ type StreamMapping struct {
 	RetryAttempts           int
 	ReportBatchItemFailures bool
 	OnFailureQueue          string // logical queue name for records that exhaust their retries
+	// MaxRecordAge is how old a record may get before it is given up (to the on-failure queue)
+	// rather than retried; under the stream's retention, so a given-up record can still be replayed.
+	MaxRecordAge time.Duration
 }
 
 // Schedule runs a function on a rate. Each run invokes the function with a schedule.Event (package
@@ -118,6 +144,10 @@ type Schedule struct {
 	Name     string
 	Function string
 	Every    time.Duration
+	// RetryAttempts is how often Scheduler retries a run the function could not take (throttled,
+	// unavailable); DeadLetterQueue receives a run it gave up on.
+	RetryAttempts   int
+	DeadLetterQueue string
 }
 
 // Topology is the whole deployment.
@@ -143,6 +173,8 @@ const (
 	TouchpointTable = "Touchpoints"
 	AlertQueue      = "Alerts"
 	FailedQueue     = "FailedEvents"
+	// FailedRunQueue receives the scheduled runs EventBridge Scheduler could not deliver.
+	FailedRunQueue = "FailedRuns"
 	// ProfileUpdateQueue carries every profile change (profile.updated, profile.merged,
 	// profile.split, profile.erased, profile.consent) to the CRM, which takes them back into its
 	// own view.
@@ -195,7 +227,7 @@ const (
 // Default is dcrm's topology.
 func Default() Topology {
 	return Topology{
-		Streams: []Stream{{Name: EventStream, Shards: 1}},
+		Streams: []Stream{{Name: EventStream, Retention: 7 * 24 * time.Hour}},
 		Tables: []Table{
 			{Name: ProfileTable, PartitionKey: "profileId", Indexes: []Index{
 				{Name: DueIndex, PartitionKey: "dueShard", SortKey: "dueAt", Projection: ProjectKeysOnly},
@@ -207,39 +239,46 @@ func Default() Topology {
 		},
 		Queues: []Queue{
 			{Name: AlertQueue, DeadLetterAfter: 5},
-			{Name: FailedQueue},
+			{Name: FailedQueue, DeadLetterAfter: 5},
+			{Name: FailedRunQueue},
 			{Name: ProfileUpdateQueue, DeadLetterAfter: 5},
 			{Name: TriggerQueue, DeadLetterAfter: 5},
 		},
 		Secrets: []Secret{{Name: HashKeySecret}},
 		Functions: []Function{
-			{Name: "collect", Memory: 256, Timeout: 10 * time.Second, Uses: []Use{
+			// collect's reserved concurrency caps it, so a flood cannot starve the rest of the account;
+			// stitch's and profiles' guarantee them executions whatever else runs.
+			{Name: "collect", Memory: 256, Timeout: 10 * time.Second, ReservedConcurrency: 200, Uses: []Use{
 				{EventStream, Write}, {KeyTable, Read}, {FailedQueue, Write},
 			}},
-			{Name: "stitch", Memory: 512, Timeout: 60 * time.Second, Uses: []Use{
+			{Name: "stitch", Memory: 512, Timeout: 60 * time.Second, ReservedConcurrency: 20, Uses: []Use{
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite},
 				{FailedQueue, Write}, {ProfileUpdateQueue, Write}, {HashKeySecret, Read},
 			}, Settings: map[string]string{SettingTouchpointTTL: "9480h"}},
 			// score fits the models daily and scores every profile hourly, fanning out one
 			// invocation per part of the table (functions/score/README.md has the arithmetic):
 			// 1769 MB is one full vCPU, and the timeout is Lambda's longest.
-			{Name: "score", Memory: 1769, Timeout: 15 * time.Minute, FanOut: true, Uses: []Use{
-				{ProfileTable, ReadWrite}, {ModelTable, ReadWrite}, {AlertQueue, Write},
-			}, Settings: map[string]string{
-				SettingCLVWeeks: "52", SettingCLVDiscount: "0.1", SettingCLVMargin: "1",
-				SettingLapseThreshold: "0.8", SettingLapseMinValue: "0", SettingLapseCooldown: "720h",
-				SettingFitSample: "20000", SettingScorePart: "200000", SettingScoreRefresh: "24h",
-			}},
-			{Name: "profiles", Memory: 256, Timeout: 10 * time.Second, Uses: []Use{
+			// A part of an hourly run that could not start within the hour is left to the next run;
+			// the parts it gave up on are on the FailedEvents queue. It scans the profiles.
+			{Name: "score", Memory: 1769, Timeout: 15 * time.Minute, FanOut: true, Scans: []string{ProfileTable},
+				Async: &AsyncInvoke{MaxAge: time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
+					{ProfileTable, ReadWrite}, {ModelTable, ReadWrite}, {AlertQueue, Write},
+				}, Settings: map[string]string{
+					SettingCLVWeeks: "52", SettingCLVDiscount: "0.1", SettingCLVMargin: "1",
+					SettingLapseThreshold: "0.8", SettingLapseMinValue: "0", SettingLapseCooldown: "720h",
+					SettingFitSample: "20000", SettingScorePart: "200000", SettingScoreRefresh: "24h",
+				}},
+			{Name: "profiles", Memory: 256, Timeout: 10 * time.Second, ReservedConcurrency: 20, Uses: []Use{
 				// Write access to what an erasure deletes or replaces by tombstones.
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite}, {KeyTable, Read},
 				{ProfileUpdateQueue, Write}, {HashKeySecret, Read},
 			}},
 			// triggers reads the due index and records what fired on the profiles. Its timeout stays
 			// under the schedule's period, so runs do not pile up.
-			{Name: "triggers", Memory: 256, Timeout: 4 * time.Minute, Uses: []Use{
-				{ProfileTable, ReadWrite}, {TriggerQueue, Write},
-			}},
+			{Name: "triggers", Memory: 256, Timeout: 4 * time.Minute,
+				Async: &AsyncInvoke{MaxAge: 5 * time.Minute, Retries: 1, OnFailureQueue: FailedQueue}, Uses: []Use{
+					{ProfileTable, ReadWrite}, {TriggerQueue, Write},
+				}},
 		},
 		Routes: append(collectionRoutes(),
 			Route{"GET", "/v1/profiles", "profiles", false},
@@ -254,11 +293,13 @@ func Default() Topology {
 		Mappings: []StreamMapping{{
 			Stream: EventStream, Function: "stitch", BatchSize: 100, MaxBatchingWindow: time.Second,
 			BisectOnError: true, RetryAttempts: 3, ReportBatchItemFailures: true, OnFailureQueue: FailedQueue,
+			MaxRecordAge: 24 * time.Hour,
 		}},
 		Schedules: []Schedule{
-			{Name: ScoreSchedule, Function: "score", Every: time.Hour},
-			{Name: FitSchedule, Function: "score", Every: 24 * time.Hour}, // the score function fits when the run is of "fit"
-			{Name: TriggersSchedule, Function: "triggers", Every: 5 * time.Minute},
+			{Name: ScoreSchedule, Function: "score", Every: time.Hour, RetryAttempts: 3, DeadLetterQueue: FailedRunQueue},
+			// the score function fits when the run is of "fit"
+			{Name: FitSchedule, Function: "score", Every: 24 * time.Hour, RetryAttempts: 3, DeadLetterQueue: FailedRunQueue},
+			{Name: TriggersSchedule, Function: "triggers", Every: 5 * time.Minute, RetryAttempts: 3, DeadLetterQueue: FailedRunQueue},
 		},
 	}
 }
@@ -365,6 +406,14 @@ func (t Topology) Validate() error {
 				return fmt.Errorf("function %s uses unknown resource %q", f.Name, u.Resource)
 			}
 		}
+		for _, tb := range f.Scans {
+			if !f.uses(tb) || t.Kind(tb) != "table" {
+				return fmt.Errorf("function %s scans %q, which is not a table it reads", f.Name, tb)
+			}
+		}
+		if f.Async != nil && f.Async.OnFailureQueue != "" && t.Kind(f.Async.OnFailureQueue) != "queue" {
+			return fmt.Errorf("function %s: unknown on-failure queue %q", f.Name, f.Async.OnFailureQueue)
+		}
 	}
 	for _, r := range t.Routes {
 		if !fn(r.Function) {
@@ -383,6 +432,9 @@ func (t Topology) Validate() error {
 		if !fn(s.Function) || s.Every <= 0 {
 			return fmt.Errorf("schedule %s: unknown function or no period", s.Name)
 		}
+		if s.DeadLetterQueue != "" && t.Kind(s.DeadLetterQueue) != "queue" {
+			return fmt.Errorf("schedule %s: unknown dead-letter queue %q", s.Name, s.DeadLetterQueue)
+		}
 	}
 	for _, tb := range t.Tables {
 		if err := tb.validateIndexes(); err != nil {
@@ -390,6 +442,16 @@ func (t Topology) Validate() error {
 		}
 	}
 	return nil
+}
+
+// uses tells whether the function declares a Use of the resource.
+func (f Function) uses(resource string) bool {
+	for _, u := range f.Uses {
+		if u.Resource == resource {
+			return true
+		}
+	}
+	return false
 }
 
 func (tb Table) validateIndexes() error {

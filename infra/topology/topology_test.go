@@ -70,6 +70,47 @@ func TestValidateRejectsDanglingReferences(t *testing.T) {
 	}
 }
 
+func TestValidateRejectsWhatIsNotDeclared(t *testing.T) {
+	for name, change := range map[string]func(*Topology){
+		"scan of a table not used": func(t *Topology) { t.Functions[0].Scans = []string{ProfileTable} },
+		"scan of a queue":          func(t *Topology) { t.Functions[2].Scans = []string{AlertQueue} },
+		"unknown async queue":      func(t *Topology) { t.Functions[2].Async = &AsyncInvoke{MaxAge: time.Hour, OnFailureQueue: "Nope"} },
+		"unknown schedule DLQ":     func(t *Topology) { t.Schedules[0].DeadLetterQueue = ProfileTable },
+	} {
+		top := Default()
+		change(&top)
+		if err := top.Validate(); err == nil {
+			t.Errorf("%s: passed validation", name)
+		}
+	}
+}
+
+// Nothing fails without landing somewhere a person is told of: the stream mapping, the functions
+// invoked asynchronously and the schedules all name a queue for what they give up on.
+func TestFailuresHaveAQueue(t *testing.T) {
+	top := Default()
+	for _, m := range top.Mappings {
+		if m.OnFailureQueue == "" || m.MaxRecordAge <= 0 || m.MaxRecordAge >= top.Streams[0].Retention {
+			t.Errorf("mapping %+v: want an on-failure queue and a record age under the stream's retention", m)
+		}
+	}
+	for _, name := range []string{"score", "triggers"} { // invoked by schedules, score by itself too
+		if f, _ := top.Function(name); f.Async == nil || f.Async.OnFailureQueue != FailedQueue {
+			t.Errorf("%s: asynchronous failures are not kept on %s", name, FailedQueue)
+		}
+	}
+	for _, s := range top.Schedules {
+		if s.DeadLetterQueue != FailedRunQueue || s.RetryAttempts == 0 {
+			t.Errorf("schedule %s: want retries and the %s queue", s.Name, FailedRunQueue)
+		}
+	}
+	for _, q := range top.Queues {
+		if q.Name == FailedQueue && q.DeadLetterAfter == 0 {
+			t.Errorf("%s has no dead-letter queue", FailedQueue)
+		}
+	}
+}
+
 func TestFromEnv(t *testing.T) {
 	env := map[string]string{"DCRM_PROFILES_TABLE": "p-1", "DCRM_ALERTS_QUEUE_URL": "http://q"}
 	got, err := Default().FromEnv(func(k string) string { return env[k] }, ProfileTable, AlertQueue)

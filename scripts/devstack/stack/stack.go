@@ -13,14 +13,17 @@
 //   - serves the HTTP API (package httpapi, payload format 2.0) on 127.0.0.1:APIPort;
 //   - runs each Kinesis event source mapping (package streammap);
 //   - runs each schedule every Every with the event the CDK app has EventBridge Scheduler send, a
-//     schedule.Event built by the same constructor (RunSchedule runs one now);
+//     schedule.Event built by the same constructor (RunSchedule runs one now), as an asynchronous
+//     invocation: a run that fails is retried the function's Async.Retries times (at once, where
+//     Lambda waits minutes) and then described on its Async.OnFailureQueue in Lambda's format;
 //   - serves Lambda's Invoke API on 127.0.0.1:LambdaPort, so `aws lambda invoke` and SDK clients
 //     with AWS_ENDPOINT_URL_LAMBDA can run any function by its topology name, physical name or ARN.
 //
 // Not emulated, beyond what the packages above list: IAM (grants are not enforced: a function can
 // reach resources it does not Use, though it only learns the names of those it does), CloudWatch
 // metrics and alarms, the schedules' first run at creation (the first local run is one period after
-// start) and their retries, and concurrent runs of one schedule (a tick during a run is skipped).
+// start) and Scheduler's own retries and dead-letter queue (for runs Lambda would not take), the
+// asynchronous invocations' maximum age, and concurrent runs of one schedule (a tick during a run is skipped).
 // Checkpoints of stream mappings live in memory: after a restart the stream is read again from the
 // trim horizon.
 package stack
@@ -454,7 +457,10 @@ func (s *Stack) RunSchedule(ctx context.Context, name string) ([]byte, error) {
 	return nil, fmt.Errorf("%w: %q", ErrUnknownSchedule, name)
 }
 
+// schedule invokes the schedule's function on its period, asynchronously as Scheduler does: a run
+// that fails is retried and then described on the function's on-failure queue (invokeAsync).
 func (s *Stack) schedule(ctx context.Context, sc topology.Schedule) {
+	fn, _ := s.topo.Function(sc.Function)
 	ticker := time.NewTicker(sc.Every)
 	defer ticker.Stop()
 	for {
@@ -462,7 +468,7 @@ func (s *Stack) schedule(ctx context.Context, sc topology.Schedule) {
 		case <-ctx.Done():
 			return
 		case at := <-ticker.C:
-			if _, err := s.Invoke(ctx, sc.Function, schedule.Payload(sc.Name, at)); err != nil && ctx.Err() == nil {
+			if err := s.invokeAsync(ctx, fn, schedule.Payload(sc.Name, at)); err != nil && ctx.Err() == nil {
 				s.log.Warn("scheduled run failed", "schedule", sc.Name, "function", sc.Function, "error", err)
 			}
 		}

@@ -43,7 +43,7 @@ func testTopology(out string) *topology.Topology {
 			{Name: "Profiles", PartitionKey: "profileId"},
 			{Name: "Events", PartitionKey: "messageId", TTLAttribute: "expiresAt"},
 		},
-		Queues:  []topology.Queue{{Name: "Alerts", DeadLetterAfter: 3}, {Name: "FailedEvents"}},
+		Queues:  []topology.Queue{{Name: "Alerts", DeadLetterAfter: 3}, {Name: "FailedEvents"}, {Name: "FailedRuns"}},
 		Secrets: []topology.Secret{{Name: "HashKey"}},
 		Functions: []topology.Function{
 			{Name: "collect", Memory: 256, Timeout: 10 * time.Second,
@@ -56,7 +56,9 @@ func testTopology(out string) *topology.Topology {
 			{Name: "score", Memory: 1024, Timeout: 10 * time.Second,
 				Uses: []topology.Use{{Resource: "Profiles", Access: topology.ReadWrite}, {Resource: "Alerts", Access: topology.Write},
 					{Resource: "HashKey", Access: topology.Read}},
-				Settings: map[string]string{"DCRM_LAPSE_AFTER": "720h", "TESTFN_OUT": filepath.Join(out, "score.jsonl")}},
+				Settings: map[string]string{"DCRM_LAPSE_AFTER": "720h", "TESTFN_OUT": filepath.Join(out, "score.jsonl"),
+					"TESTFN_FAIL_SCHEDULE": "broken"},
+				Async: &topology.AsyncInvoke{MaxAge: time.Hour, Retries: 1, OnFailureQueue: "FailedRuns"}},
 		},
 		Routes: []topology.Route{
 			{Method: "POST", Path: "/v1/track", Function: "collect", Public: true},
@@ -64,7 +66,8 @@ func testTopology(out string) *topology.Topology {
 		},
 		Mappings: []topology.StreamMapping{{Stream: "Beacons", Function: "stitch", BatchSize: 10, MaxBatchingWindow: 100 * time.Millisecond,
 			BisectOnError: true, RetryAttempts: 1, ReportBatchItemFailures: true, OnFailureQueue: "FailedEvents"}},
-		Schedules: []topology.Schedule{{Name: "score", Function: "score", Every: 300 * time.Millisecond}},
+		Schedules: []topology.Schedule{{Name: "score", Function: "score", Every: 300 * time.Millisecond},
+			{Name: "broken", Function: "score", Every: 300 * time.Millisecond}},
 	}
 }
 
@@ -264,6 +267,33 @@ func TestLocalStack(t *testing.T) {
 
 		_, err = s.RunSchedule(ctx, "nothing")
 		assert.ErrorIs(t, err, stack.ErrUnknownSchedule)
+	})
+
+	// As in AWS, a scheduled run that keeps failing is described on the function's on-failure queue
+	// in Lambda's asynchronous on-failure format, after its retries.
+	t.Run("keeps a failed scheduled run on the on-failure queue", func(t *testing.T) {
+		var record struct {
+			RequestContext struct {
+				FunctionArn            string `json:"functionArn"`
+				Condition              string `json:"condition"`
+				ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+			} `json:"requestContext"`
+			RequestPayload  json.RawMessage `json:"requestPayload"`
+			ResponsePayload struct {
+				ErrorMessage string `json:"errorMessage"`
+			} `json:"responsePayload"`
+		}
+		require.Eventually(t, func() bool {
+			out, err := e.SQSClient().ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(res["FailedRuns"]), WaitTimeSeconds: 1})
+			return err == nil && len(out.Messages) > 0 && json.Unmarshal([]byte(aws.ToString(out.Messages[0].Body)), &record) == nil
+		}, 10*time.Second, 20*time.Millisecond)
+		ev, err := schedule.Parse(record.RequestPayload, "broken")
+		require.NoError(t, err, "the record holds the run as it was sent: %s", record.RequestPayload)
+		assert.Equal(t, "broken", ev.Schedule)
+		assert.Equal(t, "RetriesExhausted", record.RequestContext.Condition)
+		assert.Equal(t, 2, record.RequestContext.ApproximateInvokeCount, "one try and the one retry of the function's Async")
+		assert.True(t, strings.HasPrefix(record.RequestContext.FunctionArn, "arn:aws:lambda:"), record.RequestContext.FunctionArn)
+		assert.Contains(t, record.ResponsePayload.ErrorMessage, "scheduled run of broken fails on purpose")
 	})
 
 	t.Run("serves the Invoke API to the AWS SDK", func(t *testing.T) {

@@ -4,7 +4,7 @@
 //   - "" (echo): the payload says what to do: {"do":"echo"} answers with the payload, the
 //     environment and the invocation context; "error" returns an error; "panic" panics; "crash"
 //     exits the process; "sleep" sleeps "ms" milliseconds, ignoring the deadline; "big" answers
-//     with 7 MB.
+//     with 7 MB. A scheduled run of the schedule named by TESTFN_FAIL_SCHEDULE fails.
 //   - "api": an HTTP API handler answering with the request it got (see handleAPI).
 //   - "stream": a Kinesis handler (see handleStream).
 //
@@ -57,10 +57,11 @@ func handle(ctx context.Context, payload json.RawMessage) (any, error) {
 }
 
 type command struct {
-	Do      string `json:"do"`
-	Message string `json:"message"`
-	MS      int    `json:"ms"`
-	Print   string `json:"print"`
+	Schedule string `json:"schedule"`
+	Do       string `json:"do"`
+	Message  string `json:"message"`
+	MS       int    `json:"ms"`
+	Print    string `json:"print"`
 }
 
 func handleEcho(ctx context.Context, payload json.RawMessage) (any, error) {
@@ -68,6 +69,9 @@ func handleEcho(ctx context.Context, payload json.RawMessage) (any, error) {
 	_ = json.Unmarshal(payload, &c)
 	if c.Print != "" {
 		fmt.Println(c.Print)
+	}
+	if c.Schedule != "" && c.Schedule == os.Getenv("TESTFN_FAIL_SCHEDULE") {
+		return nil, fmt.Errorf("scheduled run of %s fails on purpose", c.Schedule)
 	}
 	switch c.Do {
 	case "error":

@@ -1,0 +1,87 @@
+package stack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
+)
+
+// asyncFailure is Lambda's on-failure record of an asynchronous invocation, which Lambda sends to
+// a function's on-failure destination (topology.AsyncInvoke.OnFailureQueue) once its retries are
+// spent: the request as it was, and the error.
+type asyncFailure struct {
+	Version         string          `json:"version"`
+	Timestamp       string          `json:"timestamp"`
+	RequestContext  requestContext  `json:"requestContext"`
+	RequestPayload  json.RawMessage `json:"requestPayload"`
+	ResponseContext responseContext `json:"responseContext"`
+	ResponsePayload json.RawMessage `json:"responsePayload"`
+}
+
+type requestContext struct {
+	RequestID              string `json:"requestId"`
+	FunctionARN            string `json:"functionArn"`
+	Condition              string `json:"condition"`
+	ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+}
+
+type responseContext struct {
+	StatusCode      int    `json:"statusCode"`
+	ExecutedVersion string `json:"executedVersion"`
+	FunctionError   string `json:"functionError,omitempty"`
+}
+
+// invokeAsync runs a function as Lambda runs an asynchronous invocation: retried as its Async
+// says (at once here, where Lambda waits a minute or two), then described on its on-failure queue.
+// The error is the last attempt's; nil once one succeeded or the failure was recorded.
+func (s *Stack) invokeAsync(ctx context.Context, f topology.Function, payload []byte) error {
+	attempts := 1
+	if f.Async != nil {
+		attempts += f.Async.Retries
+	}
+	var err error
+	for range attempts {
+		if _, err = s.Invoke(ctx, f.Name, payload); err == nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	if f.Async == nil || f.Async.OnFailureQueue == "" {
+		return err
+	}
+	record := asyncFailure{
+		Version:   "1.0",
+		Timestamp: time.Now().UTC().Format(time.RFC3339Nano),
+		RequestContext: requestContext{
+			RequestID: fmt.Sprintf("%x", time.Now().UnixNano()), FunctionARN: s.functions[f.Name].ARN() + ":$LATEST",
+			Condition: "RetriesExhausted", ApproximateInvokeCount: attempts,
+		},
+		RequestPayload:  json.RawMessage(payload),
+		ResponseContext: responseContext{StatusCode: 200, ExecutedVersion: "$LATEST", FunctionError: "Unhandled"},
+	}
+	var fe *lambdahost.FunctionError
+	if !errors.As(err, &fe) {
+		fe = &lambdahost.FunctionError{Type: "Runtime.Unknown", Message: err.Error()}
+	}
+	record.ResponsePayload, _ = json.Marshal(fe)
+	if !json.Valid(payload) {
+		record.RequestPayload, _ = json.Marshal(string(payload))
+	}
+	body, _ := json.Marshal(record)
+	queue := s.resources[f.Async.OnFailureQueue]
+	if _, sendErr := s.cfg.Endpoints.SQSClient().SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl: aws.String(queue), MessageBody: aws.String(string(body)),
+	}); sendErr != nil {
+		return fmt.Errorf("%w; and its on-failure record was not sent to %s: %w", err, f.Async.OnFailureQueue, sendErr)
+	}
+	s.log.Warn("asynchronous invocation failed; described on its on-failure queue", "function", f.Name,
+		"attempts", attempts, "queue", f.Async.OnFailureQueue, "error", err)
+	return nil
+}
