@@ -7,9 +7,10 @@
 // responses (ReportBatchItemFailures: records before the lowest failed sequence number are
 // checkpointed and the retry starts at it; a response naming no record of the batch fails the whole
 // batch); BisectOnError (a failed batch is split in two and the halves retried, without using up
-// retry attempts, so a bad record ends up alone); RetryAttempts (-1 retries for ever); then a record
-// shaped like Lambda's on-failure destination message for Kinesis (KinesisBatchInfo with shard,
-// sequence range, arrival times, batch size) sent to the OnFailureQueue, and the mapping moves on.
+// retry attempts, so a bad record ends up alone); RetryAttempts (-1 retries for ever); then Lambda's
+// on-failure record for Kinesis (package events/onfailure: KinesisBatchInfo with shard, sequence
+// range, arrival times, batch size; no message attributes) sent to the OnFailureQueue, and the
+// mapping moves on.
 // Errors that never reached the function (the host shutting down) are retried without counting.
 //
 // Not emulated: checkpoints are kept in memory only, so a restarted host reads the stream again
@@ -33,6 +34,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/dcrm-project/dcrm/events/onfailure"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/awsid"
 )
@@ -414,54 +416,24 @@ func (s *shard) event(recs []types.Record) events.KinesisEvent {
 	return ev
 }
 
-// FailureRecord is the message Lambda sends to a Kinesis mapping's on-failure destination.
-type FailureRecord struct {
-	RequestContext struct {
-		RequestID              string `json:"requestId"`
-		FunctionARN            string `json:"functionArn"`
-		Condition              string `json:"condition"`
-		ApproximateInvokeCount int    `json:"approximateInvokeCount"`
-	} `json:"requestContext"`
-	ResponseContext struct {
-		StatusCode      int    `json:"statusCode"`
-		ExecutedVersion string `json:"executedVersion"`
-		FunctionError   string `json:"functionError,omitempty"`
-	} `json:"responseContext"`
-	Version          string    `json:"version"`
-	Timestamp        string    `json:"timestamp"`
-	KinesisBatchInfo BatchInfo `json:"KinesisBatchInfo"`
-}
-
-// BatchInfo locates the records of a failed batch on the stream.
-type BatchInfo struct {
-	ShardID                         string `json:"shardId"`
-	StartSequenceNumber             string `json:"startSequenceNumber"`
-	EndSequenceNumber               string `json:"endSequenceNumber"`
-	ApproximateArrivalOfFirstRecord string `json:"approximateArrivalOfFirstRecord"`
-	ApproximateArrivalOfLastRecord  string `json:"approximateArrivalOfLastRecord"`
-	BatchSize                       int    `json:"batchSize"`
-	StreamARN                       string `json:"streamArn"`
-}
-
 // giveUp describes the batch on the on-failure queue, retrying the send until it succeeds: records
 // are never skipped without a trace.
 func (s *shard) giveUp(ctx context.Context, recs []types.Record, attempts int, functionError bool) error {
 	cfg := s.m.cfg
-	const stamp = "2006-01-02T15:04:05.000Z"
-	var f FailureRecord
-	f.RequestContext.RequestID = awsid.UUID()
-	f.RequestContext.FunctionARN = cfg.FunctionARN
-	f.RequestContext.Condition = "RetryAttemptsExhausted"
-	f.RequestContext.ApproximateInvokeCount = attempts
-	f.ResponseContext.StatusCode = 200
-	f.ResponseContext.ExecutedVersion = "$LATEST"
+	stamp := onfailure.TimeLayout
+	f := onfailure.Record{
+		Version: "1.0", Timestamp: cfg.Now().UTC().Format(stamp),
+		RequestContext: onfailure.RequestContext{
+			RequestID: awsid.UUID(), FunctionARN: cfg.FunctionARN,
+			Condition: onfailure.RetryAttemptsExhausted, ApproximateInvokeCount: attempts,
+		},
+		ResponseContext: onfailure.ResponseContext{StatusCode: 200, ExecutedVersion: "$LATEST"},
+	}
 	if functionError {
 		f.ResponseContext.FunctionError = "Unhandled"
 	}
-	f.Version = "1.0"
-	f.Timestamp = cfg.Now().UTC().Format(stamp)
 	first, last := recs[0], recs[len(recs)-1]
-	f.KinesisBatchInfo = BatchInfo{
+	f.KinesisBatchInfo = &onfailure.KinesisBatchInfo{
 		ShardID:                         s.id,
 		StartSequenceNumber:             aws.ToString(first.SequenceNumber),
 		EndSequenceNumber:               aws.ToString(last.SequenceNumber),

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/events/onfailure"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
@@ -128,19 +129,21 @@ func (f *fixture) batches() []batch {
 	return out
 }
 
-func (f *fixture) failureRecords(want int) []streammap.FailureRecord {
+func (f *fixture) failureRecords(want int) []onfailure.Record {
 	f.t.Helper()
-	var got []streammap.FailureRecord
+	var got []onfailure.Record
 	require.Eventually(f.t, func() bool {
 		out, err := f.sqs.ReceiveMessage(f.t.Context(), &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(f.queue), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+			QueueUrl: aws.String(f.queue), MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"},
 		})
 		require.NoError(f.t, err)
 		for _, m := range out.Messages {
-			var r streammap.FailureRecord
-			require.NoError(f.t, json.Unmarshal([]byte(aws.ToString(m.Body)), &r))
+			require.Empty(f.t, m.MessageAttributes, "Lambda sends its on-failure records without attributes")
+			requireLambdaShape(f.t, aws.ToString(m.Body))
+			r, err := onfailure.Parse([]byte(aws.ToString(m.Body)))
+			require.NoError(f.t, err)
 			got = append(got, r)
-			_, err := f.sqs.DeleteMessage(f.t.Context(), &sqs.DeleteMessageInput{QueueUrl: aws.String(f.queue), ReceiptHandle: m.ReceiptHandle})
+			_, err = f.sqs.DeleteMessage(f.t.Context(), &sqs.DeleteMessageInput{QueueUrl: aws.String(f.queue), ReceiptHandle: m.ReceiptHandle})
 			require.NoError(f.t, err)
 		}
 		return len(got) >= want
@@ -252,7 +255,7 @@ func TestAlwaysFailingRecordEndsOnTheFailureQueueAfterItsRetries(t *testing.T) {
 	failures := f.failureRecords(1)
 	require.Len(t, failures, 1)
 	r := failures[0]
-	assert.Equal(t, streammap.BatchInfo{
+	assert.Equal(t, &onfailure.KinesisBatchInfo{
 		ShardID: "shardId-000000000000", StartSequenceNumber: seqs[5], EndSequenceNumber: seqs[5], BatchSize: 1, StreamARN: f.arn,
 		ApproximateArrivalOfFirstRecord: r.KinesisBatchInfo.ApproximateArrivalOfFirstRecord,
 		ApproximateArrivalOfLastRecord:  r.KinesisBatchInfo.ApproximateArrivalOfLastRecord,
@@ -301,6 +304,33 @@ func TestPartialFailureWithoutBisectGivesUpOnTheRestOfTheBatch(t *testing.T) {
 	require.Len(t, got, 2)
 	assert.Equal(t, seqs, got[0].Seqs)
 	assert.Equal(t, seqs[2:], got[1].Seqs)
+}
+
+// requireLambdaShape checks that an on-failure record has exactly the fields of Lambda's record for a
+// Kinesis batch, each of the JSON type Lambda writes.
+func requireLambdaShape(t *testing.T, body string) {
+	t.Helper()
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(body), &doc))
+	types := func(v any) map[string]string {
+		out := map[string]string{}
+		for k, x := range v.(map[string]any) {
+			out[k] = fmt.Sprintf("%T", x)
+		}
+		return out
+	}
+	require.Equal(t, map[string]string{"requestContext": "map[string]interface {}", "responseContext": "map[string]interface {}",
+		"version": "string", "timestamp": "string", "KinesisBatchInfo": "map[string]interface {}"}, types(doc))
+	require.Equal(t, map[string]string{"requestId": "string", "functionArn": "string", "condition": "string", "approximateInvokeCount": "float64"},
+		types(doc["requestContext"]))
+	response := types(doc["responseContext"])
+	delete(response, "functionError") // present when the function failed, absent when it answered with failures
+	require.Equal(t, map[string]string{"statusCode": "float64", "executedVersion": "string"}, response)
+	require.Equal(t, map[string]string{"shardId": "string", "startSequenceNumber": "string", "endSequenceNumber": "string",
+		"approximateArrivalOfFirstRecord": "string", "approximateArrivalOfLastRecord": "string", "batchSize": "float64", "streamArn": "string"},
+		types(doc["KinesisBatchInfo"]))
+	_, err := time.Parse(onfailure.TimeLayout, doc["timestamp"].(string))
+	require.NoError(t, err, "timestamp in Lambda's layout")
 }
 
 // lessSeq compares Kinesis sequence numbers (decimal strings of varying length).
