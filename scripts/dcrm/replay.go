@@ -185,7 +185,10 @@ func (r *replayer) run(ctx context.Context, maxN int, out io.Writer) (err error)
 			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
 		}
 	}
-	summary := fmt.Sprintf("%d messages", handled)
+	summary := strconv.Itoa(handled) + " messages"
+	if handled == 1 {
+		summary = "1 message"
+	}
 	if len(parts) > 0 {
 		summary += ": " + strings.Join(parts, ", ")
 	}
@@ -239,8 +242,8 @@ func typedMessage(typ string, attrs map[string]sqstypes.MessageAttributeValue, b
 func (r *replayer) replayBatch(ctx context.Context, rec onfailure.Record) outcome {
 	b := *rec.KinesisBatchInfo
 	stream := onfailure.StreamName(b.StreamARN)
-	what := fmt.Sprintf("%s %s %s..%s, %d records (%s after %d invocations)", stream, b.ShardID,
-		b.StartSequenceNumber, b.EndSequenceNumber, b.BatchSize, printable(rec.RequestContext.Condition, 40), rec.RequestContext.ApproximateInvokeCount)
+	what := fmt.Sprintf("%s %s %s..%s, %s (%s after %d invocations)", stream, b.ShardID,
+		b.StartSequenceNumber, b.EndSequenceNumber, records(b.BatchSize), printable(rec.RequestContext.Condition, 40), rec.RequestContext.ApproximateInvokeCount)
 	o := outcome{kind: string(onfailure.KinesisBatch)}
 	fail := func(err error) outcome {
 		o.result, o.detail = outcomeFailed, what+": "+err.Error()
@@ -256,7 +259,7 @@ func (r *replayer) replayBatch(ctx context.Context, rec onfailure.Record) outcom
 	}
 	retention := time.Duration(aws.ToInt32(sum.StreamDescriptionSummary.RetentionPeriodHours)) * time.Hour
 	lostAll := func(why string) outcome {
-		o.result, o.detail, o.delete = outcomeLost, fmt.Sprintf("%s: all %d records lost: %s", what, b.BatchSize, why), r.forgetLost
+		o.result, o.detail, o.delete = outcomeLost, fmt.Sprintf("%s: all lost: %s", what, why), r.forgetLost
 		return o
 	}
 	if _, last, ok := b.Arrivals(); ok && retention > 0 && r.now().After(last.Add(retention)) {
@@ -273,19 +276,19 @@ func (r *replayer) replayBatch(ctx context.Context, rec onfailure.Record) outcom
 	}
 	missing := b.BatchSize - len(recs)
 	if r.dryRun {
-		o.result, o.detail = outcomeWould, fmt.Sprintf("%s: would put %d records back on %s", what, len(recs), stream)
+		o.result, o.detail = outcomeWould, fmt.Sprintf("%s: would put %s back on %s", what, records(len(recs)), stream)
 		if missing > 0 {
-			o.detail += fmt.Sprintf("; %d are not on the stream any more", missing)
+			o.detail += fmt.Sprintf("; %s not on the stream any more", records(missing))
 		}
 		return o
 	}
 	if err := r.putBack(ctx, stream, recs); err != nil {
 		return fail(fmt.Errorf("put back: %w (nothing deleted; a second run puts them again, and stitch counts each event once)", err))
 	}
-	o.result, o.detail, o.delete = outcomeReplayed, fmt.Sprintf("%s: put %d records back on %s", what, len(recs), stream), true
+	o.result, o.detail, o.delete = outcomeReplayed, fmt.Sprintf("%s: put %s back on %s", what, records(len(recs)), stream), true
 	if missing > 0 {
 		o.result, o.delete = outcomeLost, r.forgetLost
-		o.detail += fmt.Sprintf("; %d lost: not on the stream any more (retention %s)", missing, retention)
+		o.detail += fmt.Sprintf("; %s lost: not on the stream any more (retention %s)", records(missing), retention)
 	}
 	return o
 }
@@ -433,6 +436,13 @@ func printable(s string, n int) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+func records(n int) string {
+	if n == 1 {
+		return "1 record"
+	}
+	return strconv.Itoa(n) + " records"
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/events/onfailure"
@@ -23,6 +24,8 @@ import (
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
+	"github.com/dcrm-project/dcrm/shared/message"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
@@ -122,7 +125,7 @@ func TestReplay(t *testing.T) {
 			listed, err = replay(t, "--dry-run")
 			return err == nil && strings.Contains(listed, "would-replay")
 		}, time.Minute, 200*time.Millisecond, "the batch never reached the failed-events queue")
-		require.Regexp(t, `(?m)^would-replay +kinesis-batch +\S+  \S+ shardId-\d+ \d+\.\.\d+, 1 records \(RetryAttemptsExhausted after 4 invocations\): would put 1 records back on \S+\n1 messages: 1 would-replay\n$`, listed)
+		require.Regexp(t, `(?m)^would-replay +kinesis-batch +\S+  \S+ shardId-\d+ \d+\.\.\d+, 1 record \(RetryAttemptsExhausted after 4 invocations\): would put 1 record back on \S+\n1 message: 1 would-replay\n$`, listed)
 		require.NotContains(t, listed, visitor, "no identifier is printed")
 		require.Nil(t, counts(visitor), "nothing was recorded")
 
@@ -136,7 +139,7 @@ func TestReplay(t *testing.T) {
 		require.Eventually(t, func() bool { return len(visible(t)) == 1 }, 10*time.Second, 100*time.Millisecond) // visible again after 1s
 		out, err := replay(t)
 		require.NoError(t, err)
-		require.Regexp(t, `(?m)^replayed +kinesis-batch .*: put 1 records back on \S+\n1 messages: 1 replayed\n$`, out)
+		require.Regexp(t, `(?m)^replayed +kinesis-batch .*: put 1 record back on \S+\n1 message: 1 replayed\n$`, out)
 		require.Eventually(t, func() bool { return counts(visitor)["events"] == 3 }, time.Minute, 100*time.Millisecond)
 		empty(t)
 	})
@@ -148,7 +151,7 @@ func TestReplay(t *testing.T) {
 		put(t, string(again))
 		out, err := replay(t)
 		require.NoError(t, err)
-		require.Contains(t, out, "1 messages: 1 replayed")
+		require.Contains(t, out, "1 message: 1 replayed")
 		// A later event of the same visitor lands on the same shard after the replayed record:
 		// once it is counted, the replayed one has been through stitch.
 		send(t, pages(visitor, "checkout"))
@@ -174,9 +177,9 @@ func TestReplay(t *testing.T) {
 		}
 		out, err := replay(t)
 		require.NoError(t, err, "a loss is reported, not an error")
-		require.Contains(t, out, "all 1 records lost: they arrived ")
+		require.Contains(t, out, "1 record (RetryAttemptsExhausted after 4 invocations): all lost: they arrived ")
 		require.Contains(t, out, "past the stream's retention of 24h0m0s")
-		require.Contains(t, out, "all 1 records lost: the shard no longer has them")
+		require.Contains(t, out, "all lost: the shard no longer has them")
 		require.Contains(t, out, "2 messages: 2 lost")
 		require.Len(t, visible(t), 2, "kept, and visible again at once")
 
@@ -194,9 +197,9 @@ func TestReplay(t *testing.T) {
 		require.Eventually(t, func() bool {
 			var err error
 			out, err = replay(t)
-			return err == nil && strings.Contains(out, "1 messages")
+			return err == nil && strings.Contains(out, "1 message")
 		}, 10*time.Second, 200*time.Millisecond)
-		require.Regexp(t, `(?m)^left +failed-event +\S+  collect refused it at \S+: .+ \(a refusal of the input itself: not replayable\)\n1 messages: 1 left\n$`, out)
+		require.Regexp(t, `(?m)^left +failed-event +\S+  collect refused it at \S+: .+ \(a refusal of the input itself: not replayable\)\n1 message: 1 left\n$`, out)
 		require.Len(t, visible(t), 1, "still on the queue, visible")
 		require.Eventually(t, func() bool {
 			got, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queue), WaitTimeSeconds: 1})
@@ -234,7 +237,7 @@ func TestReplay(t *testing.T) {
 
 		out, err = replay(t, "--max", "1")
 		require.ErrorContains(t, err, "1 replays failed")
-		require.Contains(t, out, "1 messages: 1 failed (--max reached; there may be more)\n")
+		require.Contains(t, out, "1 message: 1 failed (--max reached; there may be more)\n")
 		require.Len(t, visible(t), 1, "the failed one is kept")
 	})
 
@@ -258,4 +261,31 @@ func tableSpec(t *testing.T, name string) topology.Table {
 	}
 	t.Fatalf("no table %s in the topology", name)
 	return topology.Table{}
+}
+
+// dcrm's own messages are described, never replayed; what they say is kept to one printable line.
+func TestTypedMessagesAreDescribedAndLeft(t *testing.T) {
+	attrs := func(typ, version string) map[string]sqstypes.MessageAttributeValue {
+		return map[string]sqstypes.MessageAttributeValue{
+			messagequeue.AttrType:    {DataType: aws.String("String"), StringValue: aws.String(typ)},
+			messagequeue.AttrVersion: {DataType: aws.String("Number"), StringValue: aws.String(version)},
+		}
+	}
+	at := time.Date(2025, 2, 20, 12, 0, 1, 0, time.UTC)
+	f, err := json.Marshal(message.NewFailedEvent("stitch", "invalid event:\nno identifier\x00"+strings.Repeat("x", 300), []byte(`{}`), at))
+	require.NoError(t, err)
+	o := typedMessage(message.TypeFailedEvent, attrs(message.TypeFailedEvent, "1"), f)
+	require.Equal(t, outcome{kind: "failed-event", result: outcomeLeft,
+		detail: "stitch refused it at 2025-02-20T12:00:01Z: invalid event:?no identifier?" + strings.Repeat("x", 171) + "… (a refusal of the input itself: not replayable)"}, o)
+
+	o = typedMessage(message.TypeLapse, attrs(message.TypeLapse, "2"), []byte(`{}`))
+	require.Equal(t, outcome{kind: "lapse", result: outcomeLeft, detail: "a lapse v2 message, not a failed event: not replayable"}, o)
+	o = typedMessage(message.TypeFailedEvent, attrs(message.TypeFailedEvent, "1"), []byte(`{"type":"failed-event"}`))
+	require.Equal(t, "a failed-event v1 message, not a failed event: not replayable", o.detail, "a body that is not a valid failed event")
+}
+
+func TestFunctionOfARN(t *testing.T) {
+	require.Equal(t, "dcrm-score", functionOfARN("arn:aws:lambda:eu-west-1:123456789012:function:dcrm-score:$LATEST"))
+	require.Equal(t, "dcrm-score", functionOfARN("arn:aws:lambda:eu-west-1:123456789012:function:dcrm-score"))
+	require.Equal(t, "arn:nothing", functionOfARN("arn:nothing"))
 }
