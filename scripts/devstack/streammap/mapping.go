@@ -13,9 +13,12 @@
 // mapping moves on.
 // Errors that never reached the function (the host shutting down) are retried without counting.
 //
+// MaximumRecordAgeInSeconds (Config.MaxRecordAge): records older than that are given up on before
+// an invocation, described with the condition RecordAgeExceeded.
+//
 // Not emulated: checkpoints are kept in memory only, so a restarted host reads the stream again
 // from the trim horizon (functions must be idempotent anyway); the parallelisation factor (always
-// 1); MaximumRecordAgeInSeconds; tumbling windows; enhanced fan-out; waiting for a parent shard to
+// 1); tumbling windows; enhanced fan-out; waiting for a parent shard to
 // be drained before its children after resharding (new shards are picked up, in no order).
 package streammap
 
@@ -68,6 +71,9 @@ type Config struct {
 	IsFunctionError func(error) bool
 	PollInterval    time.Duration // between reads of a shard that had nothing new; default 250ms
 	RetryDelay      time.Duration // before retrying a failed batch; default 200ms
+	// MaxRecordAge gives up on records older than this (by their arrival on the stream) before
+	// invoking the function with them, as MaximumRecordAgeInSeconds does; 0 keeps them for ever.
+	MaxRecordAge time.Duration
 	ShardRefresh    time.Duration // how often new shards are looked for; default 10s
 	Logger          *slog.Logger
 	Now             func() time.Time
@@ -307,7 +313,17 @@ func batchLen(recs []types.Record, size int) int {
 func (s *shard) deliver(ctx context.Context, recs []types.Record, attempts int) error {
 	cfg := s.m.cfg
 	retries := cfg.Mapping.RetryAttempts
+	failedBefore := false // the last invocation was a function error
 	for len(recs) > 0 {
+		if n := tooOld(recs, cfg.MaxRecordAge, cfg.Now()); n > 0 {
+			if err := s.giveUp(ctx, recs[:n], attempts, failedBefore, onfailure.RecordAgeExceeded); err != nil {
+				return err
+			}
+			s.m.checkpoint(s.id, aws.ToString(recs[n-1].SequenceNumber))
+			if recs = recs[n:]; len(recs) == 0 {
+				return nil
+			}
+		}
 		payload, err := json.Marshal(s.event(recs))
 		if err != nil {
 			return fmt.Errorf("encode kinesis event: %w", err)
@@ -325,6 +341,7 @@ func (s *shard) deliver(ctx context.Context, recs []types.Record, attempts int) 
 		}
 
 		complete := err != nil // the whole batch failed
+		failedBefore = complete
 		failedAt := len(recs)  // index of the first record to retry
 		switch {
 		case complete:
@@ -355,7 +372,7 @@ func (s *shard) deliver(ctx context.Context, recs []types.Record, attempts int) 
 
 		attempts++
 		if retries >= 0 && attempts > retries {
-			if err := s.giveUp(ctx, recs, attempts, complete); err != nil {
+			if err := s.giveUp(ctx, recs, attempts, complete, onfailure.RetryAttemptsExhausted); err != nil {
 				return err
 			}
 			s.m.checkpoint(s.id, aws.ToString(recs[len(recs)-1].SequenceNumber))
@@ -366,6 +383,19 @@ func (s *shard) deliver(ctx context.Context, recs []types.Record, attempts int) 
 		}
 	}
 	return nil
+}
+
+// tooOld is how many records from the front of recs arrived on the stream more than maxAge
+// before now (0 when maxAge is 0). Records of a shard arrive in order, so they are a prefix.
+func tooOld(recs []types.Record, maxAge time.Duration, now time.Time) int {
+	if maxAge <= 0 {
+		return 0
+	}
+	n := 0
+	for n < len(recs) && now.Sub(aws.ToTime(recs[n].ApproximateArrivalTimestamp)) > maxAge {
+		n++
+	}
+	return n
 }
 
 // firstFailure reads a partial batch response: the index of the lowest failed record, len(recs)
@@ -418,14 +448,14 @@ func (s *shard) event(recs []types.Record) events.KinesisEvent {
 
 // giveUp describes the batch on the on-failure queue, retrying the send until it succeeds: records
 // are never skipped without a trace.
-func (s *shard) giveUp(ctx context.Context, recs []types.Record, attempts int, functionError bool) error {
+func (s *shard) giveUp(ctx context.Context, recs []types.Record, attempts int, functionError bool, condition string) error {
 	cfg := s.m.cfg
 	stamp := onfailure.TimeLayout
 	f := onfailure.Record{
 		Version: "1.0", Timestamp: cfg.Now().UTC().Format(stamp),
 		RequestContext: onfailure.RequestContext{
 			RequestID: awsid.UUID(), FunctionARN: cfg.FunctionARN,
-			Condition: onfailure.RetryAttemptsExhausted, ApproximateInvokeCount: attempts,
+			Condition: condition, ApproximateInvokeCount: attempts,
 		},
 		ResponseContext: onfailure.ResponseContext{StatusCode: 200, ExecutedVersion: "$LATEST"},
 	}
@@ -442,7 +472,7 @@ func (s *shard) giveUp(ctx context.Context, recs []types.Record, attempts int, f
 		BatchSize:                       len(recs),
 		StreamARN:                       cfg.StreamARN,
 	}
-	cfg.Logger.Warn("retries exhausted; batch skipped", "shard", s.id, "from", f.KinesisBatchInfo.StartSequenceNumber,
+	cfg.Logger.Warn("batch given up on", "condition", condition, "shard", s.id, "from", f.KinesisBatchInfo.StartSequenceNumber,
 		"to", f.KinesisBatchInfo.EndSequenceNumber, "records", len(recs), "onFailureQueue", cfg.FailureQueueURL)
 	if cfg.FailureQueueURL == "" {
 		return nil

@@ -55,6 +55,12 @@ type batch struct {
 
 func newFixture(t *testing.T, shards int, failMode string, m topology.StreamMapping) *fixture {
 	t.Helper()
+	return newFixtureWith(t, shards, failMode, m, func(*streammap.Config) {})
+}
+
+// newFixtureWith is newFixture with a change to the mapping's configuration.
+func newFixtureWith(t *testing.T, shards int, failMode string, m topology.StreamMapping, change func(*streammap.Config)) *fixture {
+	t.Helper()
 	e := localawstest.Reachable(t)
 	f := &fixture{t: t, stream: localawstest.NewStream(t, shards), queue: localawstest.NewQueue(t),
 		out: filepath.Join(t.TempDir(), "batches.jsonl"), kinesis: e.KinesisClient(), sqs: e.SQSClient()}
@@ -70,7 +76,7 @@ func newFixture(t *testing.T, shards int, failMode string, m topology.StreamMapp
 	t.Cleanup(func() { f.function.Close() })
 
 	m.Function = "stitch"
-	f.mapping, err = streammap.New(streammap.Config{
+	cfg := streammap.Config{
 		Mapping: m, StreamName: f.stream, StreamARN: f.arn, FunctionARN: f.function.ARN(),
 		FailureQueueURL: f.queue, Region: localaws.Region, Kinesis: f.kinesis, SQS: f.sqs,
 		Invoke: f.function.Invoke,
@@ -79,7 +85,9 @@ func newFixture(t *testing.T, shards int, failMode string, m topology.StreamMapp
 			return errors.As(err, &fe)
 		},
 		PollInterval: 50 * time.Millisecond, RetryDelay: 10 * time.Millisecond,
-	})
+	}
+	change(&cfg)
+	f.mapping, err = streammap.New(cfg)
 	require.NoError(t, err)
 	return f
 }
@@ -284,6 +292,36 @@ func TestAlwaysFailingRecordEndsOnTheFailureQueueAfterItsRetries(t *testing.T) {
 	// The mapping has moved on: later records still flow.
 	later := f.put([2]string{"visitor", "ok-later"})
 	require.Eventually(t, func() bool { return f.mapping.Checkpoints()["shardId-000000000000"] == later[0] }, 20*time.Second, 10*time.Millisecond)
+}
+
+// A record retried for ever is given up on once it is older than the maximum record age, with
+// the condition RecordAgeExceeded, and the mapping moves on.
+func TestRecordsOlderThanTheMaximumAgeAreGivenUpOn(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWith(t, 1, "error", topology.StreamMapping{
+		BatchSize: 100, MaxBatchingWindow: 100 * time.Millisecond, BisectOnError: true, RetryAttempts: -1, ReportBatchItemFailures: true,
+	}, func(c *streammap.Config) { c.MaxRecordAge = time.Second; c.RetryDelay = 50 * time.Millisecond })
+	poison := f.put([2]string{"v", "poison-0"})
+	f.start()
+
+	failures := f.failureRecords(1)
+	require.Len(t, failures, 1)
+	r := failures[0]
+	assert.Equal(t, onfailure.RecordAgeExceeded, r.RequestContext.Condition)
+	assert.Equal(t, poison[0], r.KinesisBatchInfo.StartSequenceNumber)
+	assert.Equal(t, poison[0], r.KinesisBatchInfo.EndSequenceNumber)
+	assert.Greater(t, r.RequestContext.ApproximateInvokeCount, 1, "retried until it was too old")
+	assert.Equal(t, "Unhandled", r.ResponseContext.FunctionError, "the last invocation failed")
+
+	later := f.put([2]string{"v", "ok-1"})
+	require.Eventually(t, func() bool { return f.mapping.Checkpoints()["shardId-000000000000"] == later[0] }, 20*time.Second, 10*time.Millisecond)
+	var delivered []string
+	for _, b := range f.batches() {
+		if b.Failed == "" {
+			delivered = append(delivered, b.Seqs...)
+		}
+	}
+	assert.Equal(t, later, delivered)
 }
 
 func TestPartialFailureWithoutBisectGivesUpOnTheRestOfTheBatch(t *testing.T) {
