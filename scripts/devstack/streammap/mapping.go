@@ -74,9 +74,9 @@ type Config struct {
 	// MaxRecordAge gives up on records older than this (by their arrival on the stream) before
 	// invoking the function with them, as MaximumRecordAgeInSeconds does; 0 keeps them for ever.
 	MaxRecordAge time.Duration
-	ShardRefresh    time.Duration // how often new shards are looked for; default 10s
-	Logger          *slog.Logger
-	Now             func() time.Time
+	ShardRefresh time.Duration // how often new shards are looked for; default 10s
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Mapping polls a stream and feeds a function.
@@ -342,7 +342,7 @@ func (s *shard) deliver(ctx context.Context, recs []types.Record, attempts int) 
 
 		complete := err != nil // the whole batch failed
 		failedBefore = complete
-		failedAt := len(recs)  // index of the first record to retry
+		failedAt := len(recs) // index of the first record to retry
 		switch {
 		case complete:
 			cfg.Logger.Warn("function failed the batch", "shard", s.id, "records", len(recs), "error", err)
