@@ -17,7 +17,7 @@ import (
 // sample reads the body of the SQS message in a sample under events/sqs.
 func sample(t testing.TB, name string) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "sqs", name))
+	raw, err := os.ReadFile(filepath.Join("..", "sqs", "onfailure", name))
 	require.NoError(t, err)
 	var ev events.SQSEvent
 	require.NoError(t, json.Unmarshal(raw, &ev))
@@ -27,7 +27,7 @@ func sample(t testing.TB, name string) []byte {
 }
 
 func TestParsesBothShapes(t *testing.T) {
-	r, err := onfailure.Parse(sample(t, "kinesis-batch-failure.json"))
+	r, err := onfailure.Parse(sample(t, "kinesis-batch.json"))
 	require.NoError(t, err)
 	require.Equal(t, onfailure.KinesisBatch, r.Kind())
 	require.Equal(t, onfailure.RetryAttemptsExhausted, r.RequestContext.Condition)
@@ -38,7 +38,7 @@ func TestParsesBothShapes(t *testing.T) {
 	require.Equal(t, time.Date(2025, 2, 20, 11, 59, 59, 835e6, time.UTC), first)
 	require.True(t, last.After(first))
 
-	r, err = onfailure.Parse(sample(t, "async-invocation-failure.json"))
+	r, err = onfailure.Parse(sample(t, "async-invocation.json"))
 	require.NoError(t, err)
 	require.Equal(t, onfailure.AsyncInvocation, r.Kind())
 	require.Equal(t, onfailure.RetriesExhausted, r.RequestContext.Condition)
@@ -56,7 +56,7 @@ func TestRefusesOtherShapesAndSaysWhatIsMissing(t *testing.T) {
 		require.ErrorIs(t, err, onfailure.ErrNotOnFailure, body)
 	}
 
-	kinesis := string(sample(t, "kinesis-batch-failure.json"))
+	kinesis := string(sample(t, "kinesis-batch.json"))
 	for edit, want := range map[[2]string]string{
 		{`"batchSize":3`, `"batchSize":0`}:                                       "batchSize 0",
 		{`"shardId":"shardId-000000000000"`, `"shardId":""`}:                     "shardId",
@@ -70,7 +70,7 @@ func TestRefusesOtherShapesAndSaysWhatIsMissing(t *testing.T) {
 		require.ErrorIs(t, err, onfailure.ErrInvalid, edit)
 		require.ErrorContains(t, err, want)
 	}
-	async := string(sample(t, "async-invocation-failure.json"))
+	async := string(sample(t, "async-invocation.json"))
 	for _, payload := range []string{`null`} {
 		_, err := onfailure.Parse([]byte(replace(t, async, `{"part":{"index":2,"parts":4,"segments":4,"asOf":"2025-02-20T13:00:00Z"}}`, payload)))
 		require.ErrorIs(t, err, onfailure.ErrInvalid)
@@ -111,8 +111,8 @@ func TestStreamName(t *testing.T) {
 
 // Parse never panics, and what it accepts survives a round trip unchanged.
 func FuzzParse(f *testing.F) {
-	f.Add(sample(f, "kinesis-batch-failure.json"))
-	f.Add(sample(f, "async-invocation-failure.json"))
+	f.Add(sample(f, "kinesis-batch.json"))
+	f.Add(sample(f, "async-invocation.json"))
 	f.Add([]byte(`{"requestContext":{},"responseContext":{},"KinesisBatchInfo":null}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := onfailure.Parse(body)

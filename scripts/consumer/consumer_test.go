@@ -105,7 +105,7 @@ func TestConsumerChecksRoutesAndDropsRepeats(t *testing.T) {
 // sampleBody is the body of the SQS message in a sample under events/sqs.
 func sampleBody(t *testing.T, name string) string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "events", "sqs", name))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", "sqs", "onfailure", name))
 	require.NoError(t, err)
 	var ev events.SQSEvent
 	require.NoError(t, json.Unmarshal(raw, &ev))
@@ -121,7 +121,7 @@ func TestConsumerReportsLambdaOnFailureRecords(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	ctx := context.Background()
-	batch, async := sampleBody(t, "kinesis-batch-failure.json"), sampleBody(t, "async-invocation-failure.json")
+	batch, async := sampleBody(t, "kinesis-batch.json"), sampleBody(t, "async-invocation.json")
 	broken := strings.Replace(batch, `"batchSize":3`, `"batchSize":0`, 1)
 	putRaw := func(url string, bodies ...string) {
 		for _, b := range bodies {
