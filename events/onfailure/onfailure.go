@@ -6,7 +6,7 @@
 // `version` message attributes, so a reader tells them by their shape (Parse).
 //
 // The local host writes the first shape (scripts/devstack/streammap), `dcrm replay` reads both, the
-// example consumer recognises them. Samples as a consumer receives them: events/sqs.
+// example consumer recognises them. Samples as a consumer receives them: events/sqs/onfailure.
 package onfailure
 
 import (
