@@ -240,17 +240,20 @@ func TestReplay(t *testing.T) {
 		require.Contains(t, out, "1 message: 1 failed (--max reached; there may be more)\n")
 		require.Len(t, visible(t), 1, "the failed one is kept")
 	})
+}
 
-	t.Run("usage", func(t *testing.T) {
-		for _, args := range [][]string{{"replay", "extra"}, {"replay", "--max"}, {"replay", "--nope"}} {
-			require.ErrorIs(t, run(ctx, args, &bytes.Buffer{}), errUsage, "%v", args)
-		}
-		_, err := replay(t, "--max", "0")
-		require.ErrorContains(t, err, "--max 0")
-		t.Setenv(topology.Default().EnvVar(topology.FailedQueue), "")
-		_, err = replay(t)
-		require.ErrorContains(t, err, "no failed-events queue")
-	})
+// Bad arguments are refused before anything is read.
+func TestReplayUsage(t *testing.T) {
+	ctx := context.Background()
+	for _, args := range [][]string{{"replay", "extra"}, {"replay", "--max"}, {"replay", "--nope"}, {"replay", "--max", "x"}} {
+		require.ErrorIs(t, run(ctx, args, &bytes.Buffer{}), errUsage, "%v", args)
+	}
+	t.Setenv(topology.Default().EnvVar(topology.FailedQueue), "http://127.0.0.1:1/queue")
+	for _, max := range []string{"0", "10001", "-1"} {
+		require.ErrorContains(t, run(ctx, []string{"replay", "--max", max}, &bytes.Buffer{}), "--max "+max+": give a number from 1 to 10000")
+	}
+	t.Setenv(topology.Default().EnvVar(topology.FailedQueue), "")
+	require.ErrorContains(t, run(ctx, []string{"replay"}, &bytes.Buffer{}), "no failed-events queue: set DCRM_FAILED_EVENTS_QUEUE_URL")
 }
 
 func tableSpec(t *testing.T, name string) topology.Table {
