@@ -148,10 +148,14 @@ func (r *replayer) run(ctx context.Context, maxN int, out io.Writer) (err error)
 	counts := map[string]int{}
 	seen := map[string]bool{}
 	handled := 0
+	hide := replayVisibility
+	if r.dryRun {
+		hide = 2 * time.Minute // long enough to look at a batch, short if the run is killed
+	}
 	for handled < maxN && ctx.Err() == nil {
 		got, err := r.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(r.queue), MaxNumberOfMessages: int32(min(10, maxN-handled)), WaitTimeSeconds: 1,
-			VisibilityTimeout: int32(replayVisibility / time.Second), MessageAttributeNames: []string{"All"},
+			VisibilityTimeout: int32(hide / time.Second), MessageAttributeNames: []string{"All"},
 		})
 		if err != nil {
 			return fmt.Errorf("read %s: %w", r.queue, err)
