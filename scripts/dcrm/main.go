@@ -13,6 +13,7 @@
 //	dcrm profile merges PROFILE_ID                               how the profiles merged into it joined
 //	dcrm profile split PROFILE_ID --from MERGED_ID               undoes the merge of MERGED_ID into it
 //	dcrm schedule run NAME                                       invokes the schedule's function now
+//	dcrm replay [--dry-run] [--max N] [--forget-lost] [--queue URL]  replays the failed-events queue
 //	dcrm rfm --orders FILE --as-of YYYY-MM-DD [--segments FILE] [--convention r|ntile] [--out FILE]
 //	                                                             RFM scores and segments per customer (CSV)
 //	dcrm fit --transactions FILE --calibration-end YYYY-MM-DD [--horizon 52] [--unit week|day]
@@ -42,6 +43,7 @@ var errUsage = errors.New(`usage:
   dcrm profile (events | export | erase | merges) PROFILE_ID
   dcrm profile split PROFILE_ID --from MERGED_ID
   dcrm schedule run NAME
+  dcrm replay [--dry-run] [--max N] [--forget-lost] [--queue URL]
   dcrm rfm --orders FILE --as-of YYYY-MM-DD [--segments FILE] [--convention r|ntile] [--out FILE]
   dcrm fit --transactions FILE --calibration-end YYYY-MM-DD [--horizon 52] [--unit week|day]
            [--discount-rate 0.1] [--margin 1] [--out FILE] [--models FILE] [--date-format LAYOUT]
@@ -81,6 +83,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return splitProfile(ctx, args[1:], out)
 	case "schedule run":
 		return runSchedule(ctx, args[1:], out)
+	case "replay":
+		return replayFailed(ctx, args[1:], out)
 	case "rfm":
 		return rfmScores(args[1:], out, os.Stderr)
 	case "fit":

@@ -23,11 +23,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/events/onfailure"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
 	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
-	"github.com/dcrm-project/dcrm/scripts/devstack/streammap"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/schedule"
@@ -213,14 +213,15 @@ func TestLocalStack(t *testing.T) {
 			_, err := k.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(res["Beacons"]), PartitionKey: aws.String("v"), Data: []byte(data)})
 			require.NoError(t, err)
 		}
-		var failure streammap.FailureRecord
+		var failure onfailure.Record
 		require.Eventually(t, func() bool {
 			out, err := e.SQSClient().ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(res["FailedEvents"]), WaitTimeSeconds: 1})
 			require.NoError(t, err)
 			if len(out.Messages) == 0 {
 				return false
 			}
-			require.NoError(t, json.Unmarshal([]byte(aws.ToString(out.Messages[0].Body)), &failure))
+			failure, err = onfailure.Parse([]byte(aws.ToString(out.Messages[0].Body)))
+			require.NoError(t, err)
 			return true
 		}, 20*time.Second, 10*time.Millisecond)
 		assert.Equal(t, 1, failure.KinesisBatchInfo.BatchSize)

@@ -7,14 +7,18 @@
 // responses (ReportBatchItemFailures: records before the lowest failed sequence number are
 // checkpointed and the retry starts at it; a response naming no record of the batch fails the whole
 // batch); BisectOnError (a failed batch is split in two and the halves retried, without using up
-// retry attempts, so a bad record ends up alone); RetryAttempts (-1 retries for ever); then a record
-// shaped like Lambda's on-failure destination message for Kinesis (KinesisBatchInfo with shard,
-// sequence range, arrival times, batch size) sent to the OnFailureQueue, and the mapping moves on.
+// retry attempts, so a bad record ends up alone); RetryAttempts (-1 retries for ever); then Lambda's
+// on-failure record for Kinesis (package events/onfailure: KinesisBatchInfo with shard, sequence
+// range, arrival times, batch size; no message attributes) sent to the OnFailureQueue, and the
+// mapping moves on.
 // Errors that never reached the function (the host shutting down) are retried without counting.
+//
+// MaximumRecordAgeInSeconds (Mapping.MaxRecordAge): records older than that are given up on before
+// an invocation, described with the condition RecordAgeExceeded.
 //
 // Not emulated: checkpoints are kept in memory only, so a restarted host reads the stream again
 // from the trim horizon (functions must be idempotent anyway); the parallelisation factor (always
-// 1); MaximumRecordAgeInSeconds; tumbling windows; enhanced fan-out; waiting for a parent shard to
+// 1); tumbling windows; enhanced fan-out; waiting for a parent shard to
 // be drained before its children after resharding (new shards are picked up, in no order).
 package streammap
 
@@ -33,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/dcrm-project/dcrm/events/onfailure"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/awsid"
 )
@@ -66,9 +71,9 @@ type Config struct {
 	IsFunctionError func(error) bool
 	PollInterval    time.Duration // between reads of a shard that had nothing new; default 250ms
 	RetryDelay      time.Duration // before retrying a failed batch; default 200ms
-	ShardRefresh    time.Duration // how often new shards are looked for; default 10s
-	Logger          *slog.Logger
-	Now             func() time.Time
+	ShardRefresh time.Duration // how often new shards are looked for; default 10s
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Mapping polls a stream and feeds a function.
@@ -305,7 +310,17 @@ func batchLen(recs []types.Record, size int) int {
 func (s *shard) deliver(ctx context.Context, recs []types.Record, attempts int) error {
 	cfg := s.m.cfg
 	retries := cfg.Mapping.RetryAttempts
+	failedBefore := false // the last invocation was a function error
 	for len(recs) > 0 {
+		if n := tooOld(recs, cfg.Mapping.MaxRecordAge, cfg.Now()); n > 0 {
+			if err := s.giveUp(ctx, recs[:n], attempts, failedBefore, onfailure.RecordAgeExceeded); err != nil {
+				return err
+			}
+			s.m.checkpoint(s.id, aws.ToString(recs[n-1].SequenceNumber))
+			if recs = recs[n:]; len(recs) == 0 {
+				return nil
+			}
+		}
 		payload, err := json.Marshal(s.event(recs))
 		if err != nil {
 			return fmt.Errorf("encode kinesis event: %w", err)
@@ -323,7 +338,8 @@ func (s *shard) deliver(ctx context.Context, recs []types.Record, attempts int) 
 		}
 
 		complete := err != nil // the whole batch failed
-		failedAt := len(recs)  // index of the first record to retry
+		failedBefore = complete
+		failedAt := len(recs) // index of the first record to retry
 		switch {
 		case complete:
 			cfg.Logger.Warn("function failed the batch", "shard", s.id, "records", len(recs), "error", err)
@@ -353,7 +369,7 @@ func (s *shard) deliver(ctx context.Context, recs []types.Record, attempts int) 
 
 		attempts++
 		if retries >= 0 && attempts > retries {
-			if err := s.giveUp(ctx, recs, attempts, complete); err != nil {
+			if err := s.giveUp(ctx, recs, attempts, complete, onfailure.RetryAttemptsExhausted); err != nil {
 				return err
 			}
 			s.m.checkpoint(s.id, aws.ToString(recs[len(recs)-1].SequenceNumber))
@@ -364,6 +380,19 @@ func (s *shard) deliver(ctx context.Context, recs []types.Record, attempts int) 
 		}
 	}
 	return nil
+}
+
+// tooOld is how many records from the front of recs arrived on the stream more than maxAge
+// before now (0 when maxAge is 0). Records of a shard arrive in order, so they are a prefix.
+func tooOld(recs []types.Record, maxAge time.Duration, now time.Time) int {
+	if maxAge <= 0 {
+		return 0
+	}
+	n := 0
+	for n < len(recs) && now.Sub(aws.ToTime(recs[n].ApproximateArrivalTimestamp)) > maxAge {
+		n++
+	}
+	return n
 }
 
 // firstFailure reads a partial batch response: the index of the lowest failed record, len(recs)
@@ -414,54 +443,24 @@ func (s *shard) event(recs []types.Record) events.KinesisEvent {
 	return ev
 }
 
-// FailureRecord is the message Lambda sends to a Kinesis mapping's on-failure destination.
-type FailureRecord struct {
-	RequestContext struct {
-		RequestID              string `json:"requestId"`
-		FunctionARN            string `json:"functionArn"`
-		Condition              string `json:"condition"`
-		ApproximateInvokeCount int    `json:"approximateInvokeCount"`
-	} `json:"requestContext"`
-	ResponseContext struct {
-		StatusCode      int    `json:"statusCode"`
-		ExecutedVersion string `json:"executedVersion"`
-		FunctionError   string `json:"functionError,omitempty"`
-	} `json:"responseContext"`
-	Version          string    `json:"version"`
-	Timestamp        string    `json:"timestamp"`
-	KinesisBatchInfo BatchInfo `json:"KinesisBatchInfo"`
-}
-
-// BatchInfo locates the records of a failed batch on the stream.
-type BatchInfo struct {
-	ShardID                         string `json:"shardId"`
-	StartSequenceNumber             string `json:"startSequenceNumber"`
-	EndSequenceNumber               string `json:"endSequenceNumber"`
-	ApproximateArrivalOfFirstRecord string `json:"approximateArrivalOfFirstRecord"`
-	ApproximateArrivalOfLastRecord  string `json:"approximateArrivalOfLastRecord"`
-	BatchSize                       int    `json:"batchSize"`
-	StreamARN                       string `json:"streamArn"`
-}
-
 // giveUp describes the batch on the on-failure queue, retrying the send until it succeeds: records
 // are never skipped without a trace.
-func (s *shard) giveUp(ctx context.Context, recs []types.Record, attempts int, functionError bool) error {
+func (s *shard) giveUp(ctx context.Context, recs []types.Record, attempts int, functionError bool, condition string) error {
 	cfg := s.m.cfg
-	const stamp = "2006-01-02T15:04:05.000Z"
-	var f FailureRecord
-	f.RequestContext.RequestID = awsid.UUID()
-	f.RequestContext.FunctionARN = cfg.FunctionARN
-	f.RequestContext.Condition = "RetryAttemptsExhausted"
-	f.RequestContext.ApproximateInvokeCount = attempts
-	f.ResponseContext.StatusCode = 200
-	f.ResponseContext.ExecutedVersion = "$LATEST"
+	stamp := onfailure.TimeLayout
+	f := onfailure.Record{
+		Version: "1.0", Timestamp: cfg.Now().UTC().Format(stamp),
+		RequestContext: onfailure.RequestContext{
+			RequestID: awsid.UUID(), FunctionARN: cfg.FunctionARN,
+			Condition: condition, ApproximateInvokeCount: attempts,
+		},
+		ResponseContext: onfailure.ResponseContext{StatusCode: 200, ExecutedVersion: "$LATEST"},
+	}
 	if functionError {
 		f.ResponseContext.FunctionError = "Unhandled"
 	}
-	f.Version = "1.0"
-	f.Timestamp = cfg.Now().UTC().Format(stamp)
 	first, last := recs[0], recs[len(recs)-1]
-	f.KinesisBatchInfo = BatchInfo{
+	f.KinesisBatchInfo = &onfailure.KinesisBatchInfo{
 		ShardID:                         s.id,
 		StartSequenceNumber:             aws.ToString(first.SequenceNumber),
 		EndSequenceNumber:               aws.ToString(last.SequenceNumber),
@@ -470,7 +469,7 @@ func (s *shard) giveUp(ctx context.Context, recs []types.Record, attempts int, f
 		BatchSize:                       len(recs),
 		StreamARN:                       cfg.StreamARN,
 	}
-	cfg.Logger.Warn("retries exhausted; batch skipped", "shard", s.id, "from", f.KinesisBatchInfo.StartSequenceNumber,
+	cfg.Logger.Warn("batch given up on", "condition", condition, "shard", s.id, "from", f.KinesisBatchInfo.StartSequenceNumber,
 		"to", f.KinesisBatchInfo.EndSequenceNumber, "records", len(recs), "onFailureQueue", cfg.FailureQueueURL)
 	if cfg.FailureQueueURL == "" {
 		return nil

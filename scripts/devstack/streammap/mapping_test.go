@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/events/onfailure"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
@@ -54,6 +55,12 @@ type batch struct {
 
 func newFixture(t *testing.T, shards int, failMode string, m topology.StreamMapping) *fixture {
 	t.Helper()
+	return newFixtureWith(t, shards, failMode, m, func(*streammap.Config) {})
+}
+
+// newFixtureWith is newFixture with a change to the mapping's configuration.
+func newFixtureWith(t *testing.T, shards int, failMode string, m topology.StreamMapping, change func(*streammap.Config)) *fixture {
+	t.Helper()
 	e := localawstest.Reachable(t)
 	f := &fixture{t: t, stream: localawstest.NewStream(t, shards), queue: localawstest.NewQueue(t),
 		out: filepath.Join(t.TempDir(), "batches.jsonl"), kinesis: e.KinesisClient(), sqs: e.SQSClient()}
@@ -69,7 +76,7 @@ func newFixture(t *testing.T, shards int, failMode string, m topology.StreamMapp
 	t.Cleanup(func() { f.function.Close() })
 
 	m.Function = "stitch"
-	f.mapping, err = streammap.New(streammap.Config{
+	cfg := streammap.Config{
 		Mapping: m, StreamName: f.stream, StreamARN: f.arn, FunctionARN: f.function.ARN(),
 		FailureQueueURL: f.queue, Region: localaws.Region, Kinesis: f.kinesis, SQS: f.sqs,
 		Invoke: f.function.Invoke,
@@ -78,7 +85,9 @@ func newFixture(t *testing.T, shards int, failMode string, m topology.StreamMapp
 			return errors.As(err, &fe)
 		},
 		PollInterval: 50 * time.Millisecond, RetryDelay: 10 * time.Millisecond,
-	})
+	}
+	change(&cfg)
+	f.mapping, err = streammap.New(cfg)
 	require.NoError(t, err)
 	return f
 }
@@ -128,19 +137,21 @@ func (f *fixture) batches() []batch {
 	return out
 }
 
-func (f *fixture) failureRecords(want int) []streammap.FailureRecord {
+func (f *fixture) failureRecords(want int) []onfailure.Record {
 	f.t.Helper()
-	var got []streammap.FailureRecord
+	var got []onfailure.Record
 	require.Eventually(f.t, func() bool {
 		out, err := f.sqs.ReceiveMessage(f.t.Context(), &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(f.queue), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+			QueueUrl: aws.String(f.queue), MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: []string{"All"},
 		})
 		require.NoError(f.t, err)
 		for _, m := range out.Messages {
-			var r streammap.FailureRecord
-			require.NoError(f.t, json.Unmarshal([]byte(aws.ToString(m.Body)), &r))
+			require.Empty(f.t, m.MessageAttributes, "Lambda sends its on-failure records without attributes")
+			requireLambdaShape(f.t, aws.ToString(m.Body))
+			r, err := onfailure.Parse([]byte(aws.ToString(m.Body)))
+			require.NoError(f.t, err)
 			got = append(got, r)
-			_, err := f.sqs.DeleteMessage(f.t.Context(), &sqs.DeleteMessageInput{QueueUrl: aws.String(f.queue), ReceiptHandle: m.ReceiptHandle})
+			_, err = f.sqs.DeleteMessage(f.t.Context(), &sqs.DeleteMessageInput{QueueUrl: aws.String(f.queue), ReceiptHandle: m.ReceiptHandle})
 			require.NoError(f.t, err)
 		}
 		return len(got) >= want
@@ -252,7 +263,7 @@ func TestAlwaysFailingRecordEndsOnTheFailureQueueAfterItsRetries(t *testing.T) {
 	failures := f.failureRecords(1)
 	require.Len(t, failures, 1)
 	r := failures[0]
-	assert.Equal(t, streammap.BatchInfo{
+	assert.Equal(t, &onfailure.KinesisBatchInfo{
 		ShardID: "shardId-000000000000", StartSequenceNumber: seqs[5], EndSequenceNumber: seqs[5], BatchSize: 1, StreamARN: f.arn,
 		ApproximateArrivalOfFirstRecord: r.KinesisBatchInfo.ApproximateArrivalOfFirstRecord,
 		ApproximateArrivalOfLastRecord:  r.KinesisBatchInfo.ApproximateArrivalOfLastRecord,
@@ -283,6 +294,37 @@ func TestAlwaysFailingRecordEndsOnTheFailureQueueAfterItsRetries(t *testing.T) {
 	require.Eventually(t, func() bool { return f.mapping.Checkpoints()["shardId-000000000000"] == later[0] }, 20*time.Second, 10*time.Millisecond)
 }
 
+// A record retried for ever is given up on once it is older than the maximum record age, with
+// the condition RecordAgeExceeded, and the mapping moves on.
+func TestRecordsOlderThanTheMaximumAgeAreGivenUpOn(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWith(t, 1, "error", topology.StreamMapping{
+		BatchSize: 100, MaxBatchingWindow: 100 * time.Millisecond, BisectOnError: true, RetryAttempts: -1, ReportBatchItemFailures: true,
+		MaxRecordAge: 3 * time.Second,
+	}, func(c *streammap.Config) { c.RetryDelay = 50 * time.Millisecond })
+	poison := f.put([2]string{"v", "poison-0"})
+	f.start()
+
+	failures := f.failureRecords(1)
+	require.Len(t, failures, 1)
+	r := failures[0]
+	assert.Equal(t, onfailure.RecordAgeExceeded, r.RequestContext.Condition)
+	assert.Equal(t, poison[0], r.KinesisBatchInfo.StartSequenceNumber)
+	assert.Equal(t, poison[0], r.KinesisBatchInfo.EndSequenceNumber)
+	assert.Greater(t, r.RequestContext.ApproximateInvokeCount, 1, "retried until it was too old")
+	assert.Equal(t, "Unhandled", r.ResponseContext.FunctionError, "the last invocation failed")
+
+	later := f.put([2]string{"v", "ok-1"})
+	require.Eventually(t, func() bool { return f.mapping.Checkpoints()["shardId-000000000000"] == later[0] }, 20*time.Second, 10*time.Millisecond)
+	var delivered []string
+	for _, b := range f.batches() {
+		if b.Failed == "" {
+			delivered = append(delivered, b.Seqs...)
+		}
+	}
+	assert.Equal(t, later, delivered)
+}
+
 func TestPartialFailureWithoutBisectGivesUpOnTheRestOfTheBatch(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 1, "partial", topology.StreamMapping{
@@ -301,6 +343,33 @@ func TestPartialFailureWithoutBisectGivesUpOnTheRestOfTheBatch(t *testing.T) {
 	require.Len(t, got, 2)
 	assert.Equal(t, seqs, got[0].Seqs)
 	assert.Equal(t, seqs[2:], got[1].Seqs)
+}
+
+// requireLambdaShape checks that an on-failure record has exactly the fields of Lambda's record for a
+// Kinesis batch, each of the JSON type Lambda writes.
+func requireLambdaShape(t *testing.T, body string) {
+	t.Helper()
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(body), &doc))
+	types := func(v any) map[string]string {
+		out := map[string]string{}
+		for k, x := range v.(map[string]any) {
+			out[k] = fmt.Sprintf("%T", x)
+		}
+		return out
+	}
+	require.Equal(t, map[string]string{"requestContext": "map[string]interface {}", "responseContext": "map[string]interface {}",
+		"version": "string", "timestamp": "string", "KinesisBatchInfo": "map[string]interface {}"}, types(doc))
+	require.Equal(t, map[string]string{"requestId": "string", "functionArn": "string", "condition": "string", "approximateInvokeCount": "float64"},
+		types(doc["requestContext"]))
+	response := types(doc["responseContext"])
+	delete(response, "functionError") // present when the function failed, absent when it answered with failures
+	require.Equal(t, map[string]string{"statusCode": "float64", "executedVersion": "string"}, response)
+	require.Equal(t, map[string]string{"shardId": "string", "startSequenceNumber": "string", "endSequenceNumber": "string",
+		"approximateArrivalOfFirstRecord": "string", "approximateArrivalOfLastRecord": "string", "batchSize": "float64", "streamArn": "string"},
+		types(doc["KinesisBatchInfo"]))
+	_, err := time.Parse(onfailure.TimeLayout, doc["timestamp"].(string))
+	require.NoError(t, err, "timestamp in Lambda's layout")
 }
 
 // lessSeq compares Kinesis sequence numbers (decimal strings of varying length).
