@@ -1,0 +1,114 @@
+package pii
+
+import (
+	"strings"
+	"unicode"
+)
+
+// Kind is the kind of personal data that the name of a JSON member announces.
+type Kind uint8
+
+// Kinds of personal data. Email values are hashed (an address is how profiles are joined, so it
+// must stay comparable); the others are redacted (replaced by Redacted): nothing downstream joins
+// on them, and a hash of a phone number, a name or a birth date is easily reversed by trying them
+// all.
+const (
+	NotPersonal Kind = iota
+	Email            // email, e_mail, emailAddress, workEmail, emails …
+	Phone            // phone, phoneNumber, mobile, telephone, fax, msisdn …
+	Name             // a person's name: firstName, last_name, surname …; "name" itself within traits only
+	Address          // address, street, postalCode, zip, addressLine1 …; an address object keeps city and country
+	Sensitive        // birthday, dateOfBirth, password, ssn, passport, iban, cardNumber, cvv …
+	FreeText         // comment, notes, feedback, bio: whatever a person typed
+	// Identifier is an identifier the sender chose (userId, anonymousId, previousId, groupId): kept
+	// as sent, even when it looks like an address, because profiles are found by it.
+	Identifier
+)
+
+func (k Kind) String() string {
+	return [...]string{"not personal", "email", "phone", "name", "address", "sensitive", "free text", "identifier"}[k]
+}
+
+// Hashed tells whether values of kind k are hashed rather than redacted.
+func (k Kind) Hashed() bool { return k == Email }
+
+// The rules, on a member's name with case and everything but letters and digits removed
+// ("E-Mail_Address" is "emailaddress"): a name is of a kind when it is one of its exact names, or
+// ends with one of its suffixes (so "billing_first_name" is a name and "workEmail" an email, but
+// "emailOptIn" and "hasEmail"'s true are not touched: only strings and numbers are hashed or
+// redacted, never booleans or null).
+var rules = []struct {
+	kind     Kind
+	exact    []string
+	suffixes []string
+}{
+	{Identifier, []string{"userid", "anonymousid", "previousid", "groupid"}, nil},
+	{Email, []string{"mail", "mailaddress"}, []string{"email", "emails", "emailaddress", "emailaddresses"}},
+	{Phone, []string{"mobile", "cell", "tel", "fax"}, []string{"phone", "phones", "phonenumber", "phonenumbers", "phoneno",
+		"telephonenumber", "mobilenumber", "cellnumber", "faxnumber", "msisdn"}},
+	{Name, nil, []string{"firstname", "lastname", "fullname", "middlename", "surname", "givenname", "familyname", "maidenname"}},
+	{Address, []string{"zip", "line1", "line2", "line3", "addressline1", "addressline2", "addressline3"},
+		[]string{"address", "addresses", "street", "streetaddress", "postalcode", "postcode", "zipcode"}},
+	{Sensitive, []string{"passport", "dob", "ssn"}, []string{"password", "passwd", "socialsecuritynumber", "nationalid",
+		"nationalidnumber", "nationalinsurancenumber", "passportnumber", "taxid", "iban", "creditcard", "creditcardnumber",
+		"cardnumber", "cvv", "cvc", "dateofbirth", "birthdate", "birthday"}},
+	{FreeText, []string{"comment", "comments", "note", "notes", "freetext", "feedback", "bio", "biography"}, nil},
+}
+
+// personNames are names of a person's own name, within a person's traits only: elsewhere "name"
+// is a product's, a page's or a library's.
+var personNames = []string{"name", "nickname", "displayname", "initials"}
+
+// Person scope: a member named "traits" holds a person's traits; one of these names, within
+// them, holds an organisation's ("traits.company.name" is not a person's name).
+const traitsName = "traits"
+
+var organisationNames = []string{"company", "organization", "organisation", "account", "group"}
+
+// Classify tells the kind of personal data a member named name holds; inTraits says whether the
+// member is within a person's traits (see Redactor for where that is).
+func Classify(name string, inTraits bool) Kind {
+	k := key(name)
+	for _, r := range rules {
+		if matches(k, r.exact, r.suffixes) {
+			return r.kind
+		}
+	}
+	if inTraits && matches(k, personNames, nil) {
+		return Name
+	}
+	return NotPersonal
+}
+
+func matches(k string, exact, suffixes []string) bool {
+	for _, e := range exact {
+		if k == e {
+			return true
+		}
+	}
+	for _, s := range suffixes {
+		if strings.HasSuffix(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxKeyRunes bounds the part of a member's name that is classified (by its end, where the
+// suffixes are).
+const maxKeyRunes = 64
+
+// key is a member's name lower-cased, of letters and digits only.
+func key(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(unicode.ToLower(r))
+		}
+	}
+	s := []rune(b.String())
+	if len(s) > maxKeyRunes {
+		s = s[len(s)-maxKeyRunes:]
+	}
+	return string(s)
+}
