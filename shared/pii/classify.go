@@ -112,3 +112,18 @@ func key(name string) string {
 	}
 	return string(s)
 }
+
+// Identity tells whether a member of a person's traits named name is the person's own email
+// address (Email) or phone number (Phone), the ones a profile is joined by: names that are the
+// word and nothing else, in any case and with any separators ("email", "Email", "E-Mail",
+// "emailAddress", "phone", "Phone_Number"). A "workEmail" or "contact.email" is an email, hashed
+// where it is, but not the identity. Any other name is NotPersonal.
+func Identity(name string) Kind {
+	switch key(name) {
+	case "email", "emailaddress":
+		return Email
+	case "phone", "phonenumber":
+		return Phone
+	}
+	return NotPersonal
+}
