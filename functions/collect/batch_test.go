@@ -20,8 +20,8 @@ import (
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/message"
-	"github.com/dcrm-project/dcrm/shared/pii"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
+	"github.com/dcrm-project/dcrm/shared/pii"
 )
 
 // fakeQueue keeps what is sent to the failed-events queue.
