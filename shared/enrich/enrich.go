@@ -227,13 +227,8 @@ func scrub(e *beacon.Event, view contextView, members []beacon.Member, src sourc
 		if len(hashed) > 0 {
 			e.Hashed = hashed
 		}
-		if src.KeepRawPII {
-			e.RawPII = true
-			return
-		}
-		e.Traits, _ = pii.RedactJSON(e.Traits, true)
-		e.Context, _ = pii.RedactJSON(e.Context, false)
-		e.Properties, _ = pii.RedactJSON(e.Properties, false)
+		e.RawPII = src.KeepRawPII
+		e.Redact()
 	}()
 	if mayHoldPII(e.Traits) {
 		if traits, changed := scrubTraits(object(e.Traits), hashed, src); changed {
