@@ -1,6 +1,9 @@
 // Package pii normalises and hashes the personal data that events carry (email addresses, phone
 // numbers), so that the raw values need not travel any further than the collection endpoint while
-// the hashes still match the ones ad platforms and CRMs compute from their own copies.
+// the hashes still match the ones ad platforms and CRMs compute from their own copies; and it
+// finds personal data wherever it hides in a JSON document and hashes or redacts it there
+// (Classify says what a member's name announces, RedactJSON and Redact apply the rules written in
+// redact.go, RedactText does it for free text such as a reason).
 //
 // Normalisation (the standard form, hashed into "email_sha256" and "phone_sha256"):
 //
