@@ -1,8 +1,9 @@
 package pii
 
 import (
-	"strings"
+	"bytes"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Kind is the kind of personal data that the name of a JSON member announces.
@@ -66,51 +67,97 @@ const traitsName = "traits"
 var organisationNames = []string{"company", "organization", "organisation", "account", "group"}
 
 // Classify tells the kind of personal data a member named name holds; inTraits says whether the
-// member is within a person's traits (see Redactor for where that is).
+// member is within a person's traits (see RedactJSON for where that is).
 func Classify(name string, inTraits bool) Kind {
-	k := key(name)
-	for _, r := range rules {
+	var buf [maxKeyBytes]byte
+	return classify(key(&buf, []byte(name)), inTraits)
+}
+
+// classify is Classify of a name already reduced by key.
+func classify(k []byte, inTraits bool) Kind {
+	for _, r := range compiled {
 		if matches(k, r.exact, r.suffixes) {
 			return r.kind
 		}
 	}
-	if inTraits && matches(k, personNames, nil) {
+	if inTraits && matches(k, personNamesB, nil) {
 		return Name
 	}
 	return NotPersonal
 }
 
-func matches(k string, exact, suffixes []string) bool {
+// The rules as bytes, so that names are matched without allocating.
+var (
+	compiled = func() []struct {
+		kind            Kind
+		exact, suffixes [][]byte
+	} {
+		out := make([]struct {
+			kind            Kind
+			exact, suffixes [][]byte
+		}, len(rules))
+		for i, r := range rules {
+			out[i].kind, out[i].exact, out[i].suffixes = r.kind, toBytes(r.exact), toBytes(r.suffixes)
+		}
+		return out
+	}()
+	personNamesB       = toBytes(personNames)
+	organisationNamesB = toBytes(organisationNames)
+	identityNames      = map[string]Kind{"email": Email, "emailaddress": Email, "phone": Phone, "phonenumber": Phone}
+)
+
+func toBytes(ss []string) [][]byte {
+	out := make([][]byte, len(ss))
+	for i, s := range ss {
+		out[i] = []byte(s)
+	}
+	return out
+}
+
+func matches(k []byte, exact, suffixes [][]byte) bool {
 	for _, e := range exact {
-		if k == e {
+		if bytes.Equal(k, e) {
 			return true
 		}
 	}
 	for _, s := range suffixes {
-		if strings.HasSuffix(k, s) {
+		if bytes.HasSuffix(k, s) {
 			return true
 		}
 	}
 	return false
 }
 
-// maxKeyRunes bounds the part of a member's name that is classified (by its end, where the
+// maxKeyBytes bounds the part of a member's name that is classified (its end, where the
 // suffixes are).
-const maxKeyRunes = 64
+const maxKeyBytes = 64
 
-// key is a member's name lower-cased, of letters and digits only.
-func key(name string) string {
-	var b strings.Builder
-	for _, r := range name {
+// key reduces a member's name to its letters and digits, lower-cased, in buf (its last
+// maxKeyBytes bytes when longer).
+func key(buf *[maxKeyBytes]byte, name []byte) []byte {
+	k := buf[:0]
+	for i := 0; i < len(name); {
+		c := name[i]
+		if c < utf8.RuneSelf {
+			i++
+			switch {
+			case c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
+				k = append(k, c)
+			case c >= 'A' && c <= 'Z':
+				k = append(k, c+'a'-'A')
+			}
+			continue
+		}
+		r, size := utf8.DecodeRune(name[i:])
+		i += size
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			b.WriteRune(unicode.ToLower(r))
+			k = utf8.AppendRune(k, unicode.ToLower(r))
 		}
 	}
-	s := []rune(b.String())
-	if len(s) > maxKeyRunes {
-		s = s[len(s)-maxKeyRunes:]
+	if len(k) > maxKeyBytes {
+		k = k[len(k)-maxKeyBytes:]
 	}
-	return string(s)
+	return k
 }
 
 // Identity tells whether a member of a person's traits named name is the person's own email
@@ -119,11 +166,6 @@ func key(name string) string {
 // "emailAddress", "phone", "Phone_Number"). A "workEmail" or "contact.email" is an email, hashed
 // where it is, but not the identity. Any other name is NotPersonal.
 func Identity(name string) Kind {
-	switch key(name) {
-	case "email", "emailaddress":
-		return Email
-	case "phone", "phonenumber":
-		return Phone
-	}
-	return NotPersonal
+	var buf [maxKeyBytes]byte
+	return identityNames[string(key(&buf, []byte(name)))]
 }

@@ -197,18 +197,26 @@ type scope struct {
 	depth  int  // levels of nesting above it
 }
 
-// member is the scope of the value of a member named name within an object in scope s.
-func (s scope) member(name string) scope {
+// member is the scope of the value of a member within an object in scope s; lit is the member's
+// name as written (a string literal).
+func (s scope) member(lit []byte) scope {
 	n := scope{depth: s.depth + 1, person: s.person}
-	switch k := key(name); {
-	case k == traitsName:
+	var buf [maxKeyBytes]byte
+	var k []byte
+	if bytes.IndexByte(lit, '\\') < 0 {
+		k = key(&buf, lit[1:len(lit)-1])
+	} else {
+		k = key(&buf, []byte(unquote(lit)))
+	}
+	switch {
+	case string(k) == traitsName:
 		n.person = true
 		return n
-	case s.person && matches(k, organisationNames, nil):
+	case s.person && matches(k, organisationNamesB, nil):
 		n.person = false
 		return n
 	}
-	n.kind = Classify(name, s.person)
+	n.kind = classify(k, s.person)
 	if n.kind == NotPersonal && s.kind != Address && s.kind != Identifier {
 		n.kind = s.kind // what an email's or a phone's object holds is theirs
 	}
@@ -248,7 +256,7 @@ func (w *walker) value(i int, s scope) int {
 		}
 		for {
 			end := stringEnd(b, i)
-			name := unquote(b[i:end])
+			name := b[i:end]
 			i = skipSpace(b, skipSpace(b, end)+1) // past the ':'
 			i = skipSpace(b, w.value(i, s.member(name)))
 			if b[i] == '}' {
@@ -271,6 +279,9 @@ func (w *walker) value(i int, s scope) int {
 		}
 	case c == '"':
 		end := stringEnd(b, i)
+		if s.kind == NotPersonal && !mayHoldAddress(b[i:end]) {
+			return end // the usual case, decided without decoding the string
+		}
 		if r, changed := replacement(s.kind, unquote(b[i:end]), false); changed {
 			w.replace(i, end, r)
 		}
@@ -284,11 +295,20 @@ func (w *walker) value(i int, s scope) int {
 		for end < len(b) && strings.IndexByte("+-.eE0123456789", b[end]) >= 0 {
 			end++
 		}
+		if s.kind == NotPersonal || s.kind == Email || s.kind == Identifier {
+			return end // numbers are kept, except where a phone or the like is expected
+		}
 		if r, changed := replacement(s.kind, string(b[i:end]), true); changed {
 			w.replace(i, end, r)
 		}
 		return end
 	}
+}
+
+// mayHoldAddress tells whether a string literal may hold an email address: an "@", a "%40" or an
+// escape that could spell one.
+func mayHoldAddress(lit []byte) bool {
+	return bytes.IndexByte(lit, '@') >= 0 || bytes.IndexByte(lit, '\\') >= 0 || bytes.Contains(lit, []byte("%40"))
 }
 
 func skipSpace(b []byte, i int) int {

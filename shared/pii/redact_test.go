@@ -174,3 +174,26 @@ func FuzzRedact(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkRedactJSON measures redaction of a tracker event's context with nothing to redact, the
+// usual case (read, not written), and of an identify's traits with an address and a name to replace.
+func BenchmarkRedactJSON(b *testing.B) {
+	for _, bc := range []struct {
+		name, doc string
+		inTraits  bool
+	}{
+		{"context", `{"library":{"name":"dcrm.js","version":"1.0.0"},"locale":"en-GB","page":{"path":"/products/trail-runner-3",` +
+			`"referrer":"https://www.google.com/","title":"Trail Runner 3","url":"https://shop.example/products/trail-runner-3?utm_source=newsletter"},` +
+			`"userAgent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/122.0.0.0 Safari/537.36","campaign":{"name":"spring-sale","source":"newsletter"}}`, false},
+		{"traits", `{"contact":{"email":"Ana.Shopper@Example.com"},"firstName":"Ana","plan":"member","address":{"city":"Leeds","street":"1 Main St"}}`, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			doc := []byte(bc.doc)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(doc)))
+			for i := 0; i < b.N; i++ {
+				RedactJSON(doc, bc.inTraits)
+			}
+		})
+	}
+}
