@@ -73,7 +73,9 @@ func (h *handler) setAside(ctx context.Context, src source.Source, req events.AP
 		// The queue is read by people: personal data is hashed or redacted, whatever the source
 		// keeps on the stream, and so is an address the reason quotes.
 		reason = pii.RedactText(reason)
-		f := message.NewFailedEvent(stage, reason, pii.Redact(r.Raw), h.now())
+		data, cut := pii.RedactUpTo(r.Raw, message.MaxFailedData)
+		f := message.NewFailedEvent(stage, reason, data, h.now())
+		f.Truncated = f.Truncated || cut
 		if err := h.failed.Send(ctx, f); err != nil {
 			h.log.LogAttrs(ctx, slog.LevelError, "refused event not set aside", slog.String("reason", reason), slog.String("error", err.Error()))
 		}

@@ -175,7 +175,9 @@ func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord
 // event and the reason are redacted (pii.Redact), whatever its source keeps on the stream.
 func (h *handler) reject(ctx context.Context, r events.KinesisEventRecord, t *tally, reason string, data []byte) error {
 	reason = pii.RedactText(reason)
-	f := message.NewFailedEvent(stage, reason, pii.Redact(data), h.now())
+	data, cut := pii.RedactUpTo(data, message.MaxFailedData)
+	f := message.NewFailedEvent(stage, reason, data, h.now())
+	f.Truncated = f.Truncated || cut
 	f.EventID, f.SequenceNumber, f.PartitionKey = r.EventID, r.Kinesis.SequenceNumber, r.Kinesis.PartitionKey
 	if err := h.failed.Send(ctx, f); err != nil {
 		return fmt.Errorf("set aside failed record: %w", err)

@@ -103,6 +103,16 @@ func Redact(doc []byte) []byte {
 	return []byte(RedactText(string(out)))
 }
 
+// RedactUpTo is Redact of the first max bytes of doc (of all of it when shorter), and tells
+// whether doc was longer: for a copy that is kept up to a size (a failed event), without spending
+// time on what would be cut.
+func RedactUpTo(doc []byte, max int) ([]byte, bool) {
+	if len(doc) <= max {
+		return Redact(doc), false
+	}
+	return Redact(doc[:max]), true
+}
+
 // memberLike is a "name": value pair whose value is a string (perhaps cut short) or a number.
 var memberLike = regexp.MustCompile(`"((?:[^"\\]|\\.){1,256})"\s*:\s*("(?:[^"\\]|\\.)*(?:"|$)|-?[0-9][0-9.eE+-]*)`)
 

@@ -197,3 +197,14 @@ func BenchmarkRedactJSON(b *testing.B) {
 		})
 	}
 }
+
+func TestRedactUpTo(t *testing.T) {
+	doc := []byte(`{"email":"ann@example.com","pad":"` + strings.Repeat("x", 100) + `"}`)
+	if out, cut := RedactUpTo(doc, 1000); cut || string(out) != string(Redact(doc)) {
+		t.Errorf("short document: %s, %v", out, cut)
+	}
+	out, cut := RedactUpTo(doc, 40)
+	if !cut || strings.Contains(string(out), "ann@") || !strings.Contains(string(out), redactedSha("ann@example.com")) {
+		t.Errorf("cut document: %s, %v", out, cut)
+	}
+}
