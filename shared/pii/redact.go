@@ -32,7 +32,8 @@ import (
 //   - userId, anonymousId, previousId and groupId are kept as sent (Identifier).
 //   - A value already hashed or redacted is left as it is: redacting twice changes nothing.
 //   - Beyond MaxDepth levels of nesting, a value is replaced by Redacted whole: a payload nested
-//     deeper than any real event is not read, and what it hides is not kept.
+//     deeper than any real event is not read, and what it hides is not kept. So is a document of
+//     more than MaxBytes (an event is at most 32 KB, a stream record 1 MB).
 //
 // The document is otherwise kept byte for byte (member order, duplicates, white space, numbers):
 // only the values replaced change. Work is linear in the size of the document.
@@ -46,11 +47,20 @@ const HashedPrefix = "sha256:"
 // MaxDepth is how deeply nested a value may be and still be read; deeper values are redacted whole.
 const MaxDepth = 32
 
+// MaxBytes is the largest document read; larger ones are redacted whole.
+const MaxBytes = 1 << 20
+
+// redactedJSON is Redacted as a JSON string.
+var redactedJSON = []byte(`"` + Redacted + `"`)
+
 // RedactJSON redacts a JSON value (traits, properties, a context) and tells whether anything
 // changed; inTraits says that the value is a person's traits. A value that is not valid JSON is
 // returned as it is, unchanged: callers pass what the endpoint validated.
 func RedactJSON(raw []byte, inTraits bool) ([]byte, bool) {
-	if len(raw) == 0 || !json.Valid(raw) {
+	switch {
+	case len(raw) > MaxBytes:
+		return redactedJSON, true
+	case len(raw) == 0 || !json.Valid(raw):
 		return raw, false
 	}
 	return redactValid(raw, inTraits)
@@ -71,6 +81,9 @@ func redactValid(raw []byte, inTraits bool) ([]byte, bool) {
 // JSON (a record cut short, garbage) have every "name": value pair whose name announces personal
 // data, and every email address, replaced the same way.
 func Redact(doc []byte) []byte {
+	if len(doc) > MaxBytes {
+		return bytes.Clone(redactedJSON)
+	}
 	if json.Valid(doc) {
 		out, _ := redactValid(doc, false)
 		return bytes.Clone(out)

@@ -208,3 +208,13 @@ func TestRedactUpTo(t *testing.T) {
 		t.Errorf("cut document: %s, %v", out, cut)
 	}
 }
+
+func TestRedactSize(t *testing.T) {
+	big := []byte(`{"x":"` + strings.Repeat("a", MaxBytes) + `"}`)
+	if out, changed := RedactJSON(big, false); !changed || string(out) != `"[redacted]"` {
+		t.Errorf("a document over MaxBytes: %.40s, %v", out, changed)
+	}
+	if out := Redact(big); string(out) != `"[redacted]"` {
+		t.Errorf("Redact of a document over MaxBytes: %.40s", out)
+	}
+}
