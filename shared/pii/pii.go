@@ -12,8 +12,9 @@
 //     lower-cased, the trailing dot of a fully qualified domain removed ("ann@example.com."), and
 //     a domain written in Unicode turned into its ASCII (punycode) form by IDNA 2008 with UTS #46
 //     lookup mapping, non-transitional ("ann@bücher.example" and "ann@xn--bcher-kva.example" are
-//     one address). An all-ASCII address is only trimmed and lower-cased, exactly as before those
-//     rules existed, so identifiers hashed then still match. "  Ann.Lee+news@GMail.com " becomes
+//     one address). An all-ASCII address is only trimmed and lower-cased (and loses a trailing dot),
+//     as before those rules existed, so identifiers hashed then still match; its domain is not
+//     checked by IDNA, which would refuse some that were hashed then ("under_score.example"). "  Ann.Lee+news@GMail.com " becomes
 //     "ann.lee+news@gmail.com": dots and "+tags" are part of the address (a provider decides what
 //     they mean, and most keep them distinct), so the standard form keeps them; only the Google
 //     variant below drops them, as Google does for its own addresses. A value that is not
