@@ -18,8 +18,9 @@ import (
 //     Redacted. Arrays and objects under such a member are walked with the member's kind (so
 //     "emails": ["a@x.example", …] and "phone": {"home": …} are covered), except an Address
 //     object, whose members are judged by their own names (an address's "city" and "country" are
-//     kept, its "street" and "postalCode" are not). Booleans and null are kept; numbers are
-//     redacted like strings (a phone sent as a number).
+//     kept, its "street" and "postalCode" are not). Booleans, null and empty strings are kept;
+//     numbers are redacted like strings (a phone sent as a number), but not hashed (no number is
+//     an address).
 //   - Within a member named "traits" (an identify's traits, context.traits) a person is described,
 //     and "name", "nickname", "displayName" and "initials" are the person's names too; within
 //     "company", "organization", "account" or "group" there, they are the organisation's again.
@@ -79,7 +80,8 @@ func redactValid(raw []byte, inTraits bool) ([]byte, bool) {
 // Redact returns a copy of any document about to be kept for people to read (a refused event, a
 // stream record that could not be read): a JSON document as RedactJSON does; bytes that are not
 // JSON (a record cut short, garbage) have every "name": value pair whose name announces personal
-// data, and every email address, replaced the same way.
+// data, and every email address, replaced the same way; as where a member is cannot be read, every
+// "name" counts as a person's.
 func Redact(doc []byte) []byte {
 	if len(doc) > MaxBytes {
 		return bytes.Clone(redactedJSON)
