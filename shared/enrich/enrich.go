@@ -283,9 +283,9 @@ func scrub(e *beacon.Event, view contextView, members []beacon.Member, src sourc
 }
 
 // mayHoldPII tells cheaply whether a traits object may have the person's email or phone: it
-// spells "mail" or "phone" in any case, or has an escape that could.
+// spells "mail" or "phone" in any case, or has an escape or a non-ASCII letter that could.
 func mayHoldPII(traits json.RawMessage) bool {
-	if bytes.Contains(traits, []byte(`\u`)) {
+	if bytes.Contains(traits, []byte(`\u`)) || slices.ContainsFunc(traits, func(c byte) bool { return c >= utf8.RuneSelf }) {
 		return true
 	}
 	lower := bytes.ToLower(traits)

@@ -537,3 +537,12 @@ func TestEventsIdentityEmailOrder(t *testing.T) {
 		t.Errorf("traits = %s, want %s", evs[0].Traits, want)
 	}
 }
+
+// A full-width "ＥＭＡＩＬ" is the person's email, as NFKC reads it.
+func TestEventsFullWidthIdentity(t *testing.T) {
+	evs := []beacon.Event{event(beacon.Identify, "", `{"ＥＭＡＩＬ":"ａｎｎ＠ｅｘａｍｐｌｅ．ｃｏｍ","plan":"gold"}`, "")}
+	New(agents).Events(evs, Request{Source: shop, SourceIP: "203.0.113.1", UserAgent: chrome})
+	if evs[0].Hashed["email_sha256"] != sha("ann@example.com") || string(evs[0].Traits) != `{"plan":"gold"}` {
+		t.Errorf("hashed = %v, traits = %s", evs[0].Hashed, evs[0].Traits)
+	}
+}

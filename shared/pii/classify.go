@@ -132,7 +132,15 @@ func matches(k []byte, exact, suffixes [][]byte) bool {
 // suffixes are).
 const maxKeyBytes = 64
 
-// key reduces a member's name to its letters and digits, lower-cased, in buf (its last
+// The full-width forms of ASCII's printable characters, and how far they are from them.
+const (
+	fullWidthFirst  = '\uff01'
+	fullWidthLast   = '\uff5e'
+	fullWidthOffset = fullWidthFirst - '!'
+)
+
+// key reduces a member's name to its letters and digits (full-width ones read as ASCII),
+// lower-cased, in buf (its last
 // maxKeyBytes bytes when longer).
 func key(buf *[maxKeyBytes]byte, name []byte) []byte {
 	k := buf[:0]
@@ -150,6 +158,9 @@ func key(buf *[maxKeyBytes]byte, name []byte) []byte {
 		}
 		r, size := utf8.DecodeRune(name[i:])
 		i += size
+		if r >= fullWidthFirst && r <= fullWidthLast {
+			r -= fullWidthOffset // "ＥＭＡＩＬ" is "EMAIL", as NFKC reads it
+		}
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
 			k = utf8.AppendRune(k, unicode.ToLower(r))
 		}

@@ -54,7 +54,8 @@ func TestClassify(t *testing.T) {
 		{"birthday", false, Sensitive}, {"date_of_birth", false, Sensitive}, {"password", false, Sensitive}, {"SSN", false, Sensitive},
 		{"cardNumber", false, Sensitive}, {"comment", false, FreeText}, {"notes", false, FreeText},
 		{"userId", false, Identifier}, {"anonymous_id", false, Identifier},
-		{"", false, NotPersonal}, {"plan", true, NotPersonal},
+		{"", false, NotPersonal}, {"plan", true, NotPersonal}, {"ＥＭＡＩＬ", false, Email}, {"Ｐｈｏｎｅ＿Ｎｏ", false, Phone},
+		{"Téléphone", false, Phone}, // by its ending, not its language
 	} {
 		if got := Classify(tc.name, tc.inTraits); got != tc.want {
 			t.Errorf("Classify(%q, %v) = %s, want %s", tc.name, tc.inTraits, got, tc.want)
