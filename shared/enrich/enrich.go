@@ -212,9 +212,9 @@ func (p *pageView) read(members []beacon.Member) {
 //     "phone" of context.externalIds are hashed into e.Hashed, by which stitch joins profiles, and
 //     removed; of two hashes under one key, the first found wins: traits, then context.traits,
 //     then external ids, and within traits the name "email" (or "phone") exactly before others;
-//   - then every other email address in traits, context and properties, at any depth and under
-//     any name, is replaced where it is by its hash, and phones, names, postal addresses and the
-//     like by "[redacted]" (pii.RedactJSON);
+//   - then every other email address in traits, context, properties and integrations, at any
+//     depth and under any name, is replaced where it is by its hash, and phones, names, postal
+//     addresses and the like by "[redacted]" (beacon.Event.Redact);
 //   - a full IP address in context.ip is truncated (or removed when it is not an address).
 //
 // A source that keeps raw personal data (source.KeepRawPII) gets the hashes and the truncated IP
