@@ -70,11 +70,12 @@ func (h *handler) setAside(ctx context.Context, src source.Source, req events.AP
 		if r.MessageID != "" {
 			reason = fmt.Sprintf("source %s, request %s: batch[%d] (messageId %s): %s", src.ID, req.RequestContext.RequestID, r.Index, r.MessageID, r.Reason())
 		}
-		raw := r.Raw
-		if !src.KeepRawPII {
-			raw = pii.Redact(raw) // the queue is read by people: it gets hashes, like the stream
-		}
-		f := message.NewFailedEvent(stage, reason, raw, h.now())
+		// The queue is read by people: personal data is hashed or redacted, whatever the source
+		// keeps on the stream, and so is an address the reason quotes.
+		reason = pii.RedactText(reason)
+		data, cut := pii.RedactUpTo(r.Raw, message.MaxFailedData)
+		f := message.NewFailedEvent(stage, reason, data, h.now())
+		f.Truncated = f.Truncated || cut
 		if err := h.failed.Send(ctx, f); err != nil {
 			h.log.LogAttrs(ctx, slog.LevelError, "refused event not set aside", slog.String("reason", reason), slog.String("error", err.Error()))
 		}

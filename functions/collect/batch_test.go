@@ -21,6 +21,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
+	"github.com/dcrm-project/dcrm/shared/pii"
 )
 
 // fakeQueue keeps what is sent to the failed-events queue.
@@ -214,4 +215,28 @@ func TestPreflight(t *testing.T) {
 	resp = answer(t, h, post("/v1/track", `{"anonymousId":"a1","event":"E"}`,
 		"authorization", basic(browserKey), "origin", "https://anywhere.example"))
 	assert.Equal(t, 403, resp.StatusCode)
+}
+
+// A refused event is redacted before it is set aside, even from a source that keeps raw personal
+// data on the stream: the queue is read by people. Its reason is too, when it quotes an address.
+func TestRefusedEventsAreRedactedWhateverTheSource(t *testing.T) {
+	h, keys, _ := newHandler()
+	keep := backend
+	keep.KeepRawPII = true
+	keys.sources[serverKey] = keep
+	q := &fakeQueue{}
+	h.failed = q
+	body := `{"batch":[{"type":"track","userId":"u","event":"A","messageId":"m0"},` +
+		`{"type":"track","userId":"u","messageId":"m1","traits":{"Email":"Ada@Example.com","contact":{"phone":"+44 7700 900123"}},"properties":{"e_mail":"bob@example.org"}},` +
+		`{"type":"ann@example.com","userId":"u","messageId":"m2"}]}`
+	resp := answer(t, h, post("/v1/batch", body, "authorization", basic(serverKey)))
+	require.Equal(t, 200, resp.StatusCode, resp.Body)
+	require.Len(t, q.sent, 2)
+	for _, f := range q.sent {
+		for _, raw := range []string{"Ada@", "7700", "bob@", "ann@"} {
+			assert.NotContains(t, string(f.Data)+f.Reason, raw, "a failed event keeps no raw personal data")
+		}
+	}
+	assert.Contains(t, string(q.sent[0].Data), `"Email":"sha256:`+pii.Hash("ada@example.com")+`"`)
+	assert.Contains(t, q.sent[1].Reason, `type "sha256:`+pii.Hash("ann@example.com")+`" is not supported`)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
 	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/pii"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
@@ -63,7 +64,7 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		if resp.StatusCode >= 500 {
 			level = slog.LevelError
 		}
-		h.log.LogAttrs(ctx, level, "refused", slog.Int("status", resp.StatusCode), slog.String("error", err.Error()),
+		h.log.LogAttrs(ctx, level, "refused", slog.Int("status", resp.StatusCode), slog.String("error", pii.RedactText(err.Error())),
 			slog.String("requestId", req.RequestContext.RequestID), slog.String("path", req.RawPath))
 	}
 	if _, ok := pixelKind(req); ok { // GET /v1/pixel/{type} answers with a GIF (pixel.go)

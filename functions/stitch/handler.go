@@ -14,6 +14,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/message"
+	"github.com/dcrm-project/dcrm/shared/pii"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/recording"
 )
@@ -142,6 +143,9 @@ func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord
 			}
 			continue
 		}
+		// The endpoint redacted the event before the stream; an event it put there before it
+		// knew every rule is redacted now, before anything of it is kept.
+		e.Redact()
 		a, err := profile.FromEvent(e)
 		if err != nil {
 			if err := h.reject(ctx, r, t, err.Error(), data); err != nil {
@@ -158,7 +162,7 @@ func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord
 		claims, skipped := identity.Claims(e)
 		if len(skipped) > 0 {
 			h.log.WarnContext(ctx, "claimed identifiers ignored", slog.String("messageId", e.MessageID),
-				slog.String("reasons", strings.Join(skipped, "; ")))
+				slog.String("reasons", pii.RedactText(strings.Join(skipped, "; "))))
 		}
 		d.in = append(d.in, recording.Input{Activity: a, Claims: recording.Claims{IDs: claims, Trusted: e.Trusted, Properties: e.Properties}})
 		d.record, d.raw = append(d.record, i), append(d.raw, data)
@@ -167,9 +171,13 @@ func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord
 }
 
 // reject sends an event of record r that can never be recorded (data: the event, or the whole
-// record when it cannot be read) to the failed-events queue.
+// record when it cannot be read) to the failed-events queue. The queue is read by people: the
+// event and the reason are redacted (pii.Redact), whatever its source keeps on the stream.
 func (h *handler) reject(ctx context.Context, r events.KinesisEventRecord, t *tally, reason string, data []byte) error {
+	reason = pii.RedactText(reason)
+	data, cut := pii.RedactUpTo(data, message.MaxFailedData)
 	f := message.NewFailedEvent(stage, reason, data, h.now())
+	f.Truncated = f.Truncated || cut
 	f.EventID, f.SequenceNumber, f.PartitionKey = r.EventID, r.Kinesis.SequenceNumber, r.Kinesis.PartitionKey
 	if err := h.failed.Send(ctx, f); err != nil {
 		return fmt.Errorf("set aside failed record: %w", err)

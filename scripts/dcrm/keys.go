@@ -37,7 +37,7 @@ func addSource(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("source add", flag.ContinueOnError)
 	name := fs.String("name", "", "source name, e.g. the site's host name")
 	trusted := fs.Bool("trusted", false, "a server-side source whose identify calls may join known customers")
-	keepRaw := fs.Bool("keep-raw-pii", false, "keep raw emails and phones on the stream (default: hashed at the edge)")
+	keepRaw := fs.Bool("keep-raw-pii", false, "keep personal data as sent on the stream and in profiles (default: hashed or redacted at the edge)")
 	country := fs.String("phone-country-code", "", "calling code for phone numbers sent without one, e.g. 44")
 	var origins multiFlag
 	fs.Var(&origins, "origin", "allowed browser origin (repeatable), e.g. https://shop.example")

@@ -51,6 +51,11 @@ type Event struct {
 	// "email_sha256", "phone_sha256", and per-destination variants such as "email_sha256_google"
 	// where a destination normalises differently.
 	Hashed map[string]string `json:"hashed,omitempty"`
+	// RawPII says that the event's source keeps personal data as sent (source.KeepRawPII): the
+	// endpoint hashed the person's email and phone into Hashed but redacted nothing else, and
+	// stitch leaves the event as it is. Without it, stitch redacts the event again before
+	// keeping anything of it (an event put on the stream by an older endpoint).
+	RawPII bool `json:"rawPII,omitempty"`
 }
 
 // Visitor is the id the stream partitions on, so that one visitor's events stay in order on one

@@ -3,8 +3,10 @@
 // address, the browser and device, whether a bot sent it, the campaign and referrer of the page,
 // the marketing channel (GA4's default channel group, see Channel) and the identity hint of a
 // cross-domain link (see LinkerID). It also takes personal data out of the event: emails and
-// phones in traits, context.traits and context.externalIds are hashed (package pii) and the raw
-// values removed unless the source keeps them, and a full IP address in the context is truncated.
+// phones of the person in traits, context.traits and context.externalIds are hashed (package pii)
+// and the raw values removed, every other piece of personal data in traits, context and
+// properties is hashed or redacted where it is, unless the source keeps them (see scrub), and a
+// full IP address in the context is truncated.
 //
 // Enrichment never refuses an event: what cannot be read is left out.
 package enrich
@@ -203,39 +205,57 @@ func (p *pageView) read(members []beacon.Member) {
 	}
 }
 
-// scrub hashes the emails and phones of traits, context.traits and context.externalIds (types
-// "email" and "phone") into e.Hashed, removes the raw values unless the source keeps them, and
-// truncates a full IP address in context.ip (or removes it when it is not an address). Of two
-// hashes under one key, the first found in that order wins. The context (members, as read for view) is written again only
-// when something in it must change.
+// scrub takes the personal data out of an event (see package pii for the rules):
+//
+//   - the person's own email and phone (pii.Identity: "email", "Email", "email_address", "phone",
+//     "phoneNumber" … at the top of traits or context.traits) and the ids of type "email" and
+//     "phone" of context.externalIds are hashed into e.Hashed, by which stitch joins profiles, and
+//     removed; of two hashes under one key, the first found wins: traits, then context.traits,
+//     then external ids, and within traits the name "email" (or "phone") exactly before others;
+//   - then every other email address in traits, context, properties and integrations, at any
+//     depth and under any name, is replaced where it is by its hash, and phones, names, postal
+//     addresses and the like by "[redacted]" (beacon.Event.Redact);
+//   - a full IP address in context.ip is truncated (or removed when it is not an address).
+//
+// A source that keeps raw personal data (source.KeepRawPII) gets the hashes and the truncated IP
+// address, and everything else as sent; the event says so (RawPII), so that stitch does not
+// redact it again. The context (members, as read for view) is written again only when something
+// in it must change.
 func scrub(e *beacon.Event, view contextView, members []beacon.Member, src source.Source) {
 	hashed := map[string]string{}
+	defer func() {
+		if len(hashed) > 0 {
+			e.Hashed = hashed
+		}
+		e.RawPII = src.KeepRawPII
+		e.Redact()
+	}()
 	if mayHoldPII(e.Traits) {
 		if traits, changed := scrubTraits(object(e.Traits), hashed, src); changed {
 			e.Traits = traits.encode()
 		}
 	}
 	if view.IP == nil && !mayHoldPII(view.Traits) && !view.ExternalPII {
-		if len(hashed) > 0 {
-			e.Hashed = hashed
-		}
 		return
 	}
 	ctx := newFields(members)
 	ctxChanged := false
-	if raw, ok := ctx.get("traits"); ok {
-		if ct, changed := scrubTraits(object(raw), hashed, src); changed {
-			ctx.set("traits", ct.encode())
-			ctxChanged = true
-		}
-	}
-	var ips, exts []string // "ip" and "externalIds" in any case: the view read them too
+	var traits, ips, exts []string // "traits", "ip" and "externalIds" in any case: the view read them too
 	for _, m := range ctx {
 		switch {
+		case strings.EqualFold(m.Name, "traits"):
+			traits = append(traits, m.Name)
 		case strings.EqualFold(m.Name, "ip"):
 			ips = append(ips, m.Name)
 		case strings.EqualFold(m.Name, "externalIds"):
 			exts = append(exts, m.Name)
+		}
+	}
+	for _, k := range traits {
+		raw, _ := ctx.get(k)
+		if ct, changed := scrubTraits(object(raw), hashed, src); changed {
+			ctx.set(k, ct.encode())
+			ctxChanged = true
 		}
 	}
 	for _, k := range exts {
@@ -260,16 +280,16 @@ func scrub(e *beacon.Event, view contextView, members []beacon.Member, src sourc
 	if ctxChanged {
 		e.Context = ctx.encode()
 	}
-	if len(hashed) > 0 {
-		e.Hashed = hashed
-	}
 }
 
-// mayHoldPII tells cheaply whether a traits object may have an email or phone field: it has one
-// of the names, or an escape that could spell one.
+// mayHoldPII tells cheaply whether a traits object may have the person's email or phone: it
+// spells "mail" or "phone" in any case, or has an escape or a non-ASCII letter that could.
 func mayHoldPII(traits json.RawMessage) bool {
-	return bytes.Contains(traits, []byte(`"email"`)) || bytes.Contains(traits, []byte(`"phone"`)) ||
-		bytes.Contains(traits, []byte(`\u`))
+	if bytes.Contains(traits, []byte(`\u`)) || slices.ContainsFunc(traits, func(c byte) bool { return c >= utf8.RuneSelf }) {
+		return true
+	}
+	lower := bytes.ToLower(traits)
+	return bytes.Contains(lower, []byte("mail")) || bytes.Contains(lower, []byte("phone"))
 }
 
 // mayHoldPIIType tells cheaply whether a list of external ids may have one of type email or
@@ -283,32 +303,49 @@ func mayHoldPIIType(ids json.RawMessage) bool {
 	return bytes.Contains(lower, []byte("email")) || bytes.Contains(lower, []byte("phone"))
 }
 
-// scrubTraits hashes traits' email and phone into hashed (keeping hashes already there) and,
-// unless src keeps raw personal data, removes them. It tells whether traits changed.
+// scrubTraits hashes the person's email and phone among traits' members (pii.Identity) into
+// hashed (keeping hashes already there; "email" and "phone" exactly first, then the other names
+// in order) and, unless src keeps raw personal data, removes them. It tells whether traits changed.
 func scrubTraits(traits fields, hashed map[string]string, src source.Source) (fields, bool) {
-	changed := false
-	for _, f := range []struct {
-		name string
-		hash func(string) map[string]string
-	}{
-		{"email", pii.HashEmail},
-		{"phone", func(v string) map[string]string { return pii.HashPhone(v, src.PhoneCountryCode) }},
-	} {
-		raw, ok := traits.get(f.name)
-		if !ok {
-			continue
+	hash := map[pii.Kind]func(string) map[string]string{
+		pii.Email: pii.HashEmail,
+		pii.Phone: func(v string) map[string]string { return pii.HashPhone(v, src.PhoneCountryCode) },
+	}
+	var names []string
+	for _, m := range traits {
+		if k := pii.Identity(m.Name); k != pii.NotPersonal {
+			names = append(names, m.Name)
 		}
-		for k, v := range f.hash(scalar(raw)) {
+	}
+	slices.SortStableFunc(names, func(a, b string) int { // the exact names first, then in order
+		return cmpBool(a != "email" && a != "phone", b != "email" && b != "phone")
+	})
+	for _, name := range names {
+		raw, _ := traits.get(name)
+		for k, v := range hash[pii.Identity(name)](scalar(raw)) {
 			if _, done := hashed[k]; !done {
 				hashed[k] = v
 			}
 		}
-		if !src.KeepRawPII {
-			traits.del(f.name)
-			changed = true
-		}
 	}
-	return traits, changed
+	if src.KeepRawPII || len(names) == 0 {
+		return traits, false
+	}
+	for _, name := range names {
+		traits.del(name)
+	}
+	return traits, true
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // scrubExternalIDs hashes the ids of type "email" and "phone" of a person (collection "users",

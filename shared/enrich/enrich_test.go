@@ -477,3 +477,72 @@ func TestEventsHashPIIOfExternalIDs(t *testing.T) {
 		t.Errorf("context = %s, hashed = %v", evs[0].Context, evs[0].Hashed)
 	}
 }
+
+// TestEventsPersonalDataEverywhere replays where personal data reached the stream: a capitalised
+// traits.Email, a nested traits.contact.email, context.Traits, properties.email and .phone.
+func TestEventsPersonalDataEverywhere(t *testing.T) {
+	identify := event(beacon.Identify,
+		`{"Traits":{"E-Mail":"ctx@example.com","firstName":"Ann"},"page":{"url":"https://shop.example/welcome?email=ann%40example.com"}}`,
+		`{"Email":" Ann@Example.COM ","contact":{"email":"ann@work.example","phone":"+44 20 7946 0000"},"name":"Ann Lee","plan":"gold"}`,
+		`{"email":"friend@example.org","phone":"07700 900123","product":"Red Shoes","emailOptIn":true}`)
+	evs := []beacon.Event{identify}
+	New(agents).Events(evs, Request{Source: shop, SourceIP: "203.0.113.1", UserAgent: chrome})
+	e := evs[0]
+
+	b, _ := json.Marshal(e)
+	for _, raw := range []string{"Ann@", "ann@", "ann%40", "ctx@", "friend@", "7946", "07700", "Ann Lee", `"Ann"`} {
+		if strings.Contains(string(b), raw) {
+			t.Errorf("event still carries %q: %s", raw, b)
+		}
+	}
+	// The person's own email (any case) joins profiles; the first found, traits before context.
+	if e.Hashed["email_sha256"] != sha("ann@example.com") {
+		t.Errorf("hashed = %v, want traits.Email's hash", e.Hashed)
+	}
+	want := `{"contact":{"email":"sha256:` + sha("ann@work.example") + `","phone":"[redacted]"},"name":"[redacted]","plan":"gold"}`
+	if string(e.Traits) != want {
+		t.Errorf("traits =\n%s\nwant\n%s", e.Traits, want)
+	}
+	want = `{"email":"sha256:` + sha("friend@example.org") + `","phone":"[redacted]","product":"Red Shoes","emailOptIn":true}`
+	if string(e.Properties) != want {
+		t.Errorf("properties =\n%s\nwant\n%s", e.Properties, want)
+	}
+	if !strings.Contains(string(e.Context), `"Traits":{"firstName":"[redacted]"}`) ||
+		!strings.Contains(string(e.Context), `welcome?email=sha256:`+sha("ann@example.com")) {
+		t.Errorf("context = %s", e.Context)
+	}
+	if e.RawPII {
+		t.Error("RawPII set for a source that does not keep raw data")
+	}
+
+	// A source that keeps raw personal data keeps everything as sent, with the hashes, and says so.
+	keep := event(beacon.Identify, "", `{"EMAIL":"Bob@Example.org","name":"Bob"}`, `{"phone":"07700 900123"}`)
+	evs = []beacon.Event{keep}
+	New(agents).Events(evs, Request{Source: source.Source{ID: "src_keep", KeepRawPII: true}, SourceIP: "203.0.113.1", UserAgent: chrome})
+	if e := evs[0]; string(e.Traits) != `{"EMAIL":"Bob@Example.org","name":"Bob"}` || string(e.Properties) != `{"phone":"07700 900123"}` ||
+		!e.RawPII || e.Hashed["email_sha256"] != sha("bob@example.org") {
+		t.Errorf("kept: traits %s, properties %s, rawPII %v, hashed %v", e.Traits, e.Properties, e.RawPII, e.Hashed)
+	}
+}
+
+// TestEventsIdentityEmailOrder checks which of several addresses is the person's: "email" exactly,
+// then the other spellings in name order; a work address is hashed where it is, not claimed.
+func TestEventsIdentityEmailOrder(t *testing.T) {
+	evs := []beacon.Event{event(beacon.Identify, "", `{"Email_Address":"b@example.com","email":"a@example.com","workEmail":"w@example.com"}`, "")}
+	New(agents).Events(evs, Request{Source: shop, SourceIP: "203.0.113.1", UserAgent: chrome})
+	if got := evs[0].Hashed["email_sha256"]; got != sha("a@example.com") {
+		t.Errorf("email_sha256 = %s, want a@example.com's", got)
+	}
+	if want := `{"workEmail":"sha256:` + sha("w@example.com") + `"}`; string(evs[0].Traits) != want {
+		t.Errorf("traits = %s, want %s", evs[0].Traits, want)
+	}
+}
+
+// A full-width "ＥＭＡＩＬ" is the person's email, as NFKC reads it.
+func TestEventsFullWidthIdentity(t *testing.T) {
+	evs := []beacon.Event{event(beacon.Identify, "", `{"ＥＭＡＩＬ":"ａｎｎ＠ｅｘａｍｐｌｅ．ｃｏｍ","plan":"gold"}`, "")}
+	New(agents).Events(evs, Request{Source: shop, SourceIP: "203.0.113.1", UserAgent: chrome})
+	if evs[0].Hashed["email_sha256"] != sha("ann@example.com") || string(evs[0].Traits) != `{"plan":"gold"}` {
+		t.Errorf("hashed = %v, traits = %s", evs[0].Hashed, evs[0].Traits)
+	}
+}

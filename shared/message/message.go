@@ -52,7 +52,9 @@ type FailedEvent struct {
 	EventID        string `json:"eventId,omitempty"`
 	SequenceNumber string `json:"sequenceNumber,omitempty"`
 	PartitionKey   string `json:"partitionKey,omitempty"`
-	// Data is the record (its first MaxFailedData bytes; Truncated says whether there was more).
+	// Data is the record (its first MaxFailedData bytes; Truncated says whether there was more),
+	// its personal data redacted by the function that sends it (package pii): the queue is read by
+	// people.
 	Data      []byte    `json:"data"`
 	Truncated bool      `json:"truncated,omitempty"`
 	FailedAt  time.Time `json:"failedAt"`

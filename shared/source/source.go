@@ -10,8 +10,9 @@ type Source struct {
 	AllowedOrigins []string `dynamo:"allowedOrigins" json:"allowedOrigins,omitempty"`
 	// Trusted sources are server-side: their identify calls may join two known customers.
 	Trusted bool `dynamo:"trusted" json:"trusted"`
-	// KeepRawPII keeps emails and phones in traits as sent, beside their hashes. Without it the
-	// endpoint removes them before events go on the stream.
+	// KeepRawPII keeps the personal data of events as sent, on the stream and in profiles, beside
+	// the hashes of the person's email and phone. Without it the endpoint hashes or redacts it
+	// before events go on the stream (package pii). Failed events and logs are redacted anyway.
 	KeepRawPII bool `dynamo:"keepRawPII" json:"keepRawPII,omitempty"`
 	// PhoneCountryCode is the country calling code ("44", "1") assumed for phone numbers sent
 	// without one, so that they hash like their international form; "" assumes none.
