@@ -383,3 +383,28 @@ func shuffledReplayGivesTheSameAggregates(t *testing.T, ns NewStorage) {
 		require.Equal(t, Aggregates(want), Aggregates(again), "replay after order %v", order)
 	}
 }
+
+// A profile derived again from its history (a split) keeps its impressions apart from its visits:
+// the touchpoint keeps what the impression was.
+func impressionsSurviveASplit(t *testing.T, ns NewStorage) {
+	ctx := context.Background()
+	f := New(t, ns)
+	open := Track("m4", "A2", "", 61)
+	open.Event, open.Impression, open.Channel, open.Campaign = "Email Opened", profile.ImpressionOpen, beacon.ChannelEmail, profile.Campaign{Name: "june"}
+	rs := f.Record(t, Page("m1", "A1", 0), Identify("m2", "A1", "U", 1, nil), Page("m3", "A2", 60), open, Identify("m5", "A2", "U", 62, nil))
+	user, device := rs[0].ProfileID, rs[2].ProfileID
+	merged := f.Lookup(t, identity.UserID("U"))
+	require.Equal(t, 2, merged.Visits)
+	require.Equal(t, 1, merged.Impressions.Count)
+
+	_, err := f.Split(ctx, user, device)
+	require.NoError(t, err)
+	u, d := f.Lookup(t, identity.UserID("U")), f.Lookup(t, identity.AnonymousID("A2"))
+	require.Equal(t, 1, u.Visits)
+	require.True(t, u.Impressions.IsZero(), "the open went back with the device")
+	require.Equal(t, 1, d.Visits, "the open is still no visit")
+	require.Equal(t, At(60), d.LastSeen)
+	require.Equal(t, []profile.ImpressionGroup{{Kind: profile.ImpressionOpen, Channel: beacon.ChannelEmail, Campaign: "june", Count: 1,
+		First: At(61), Last: At(61)}}, d.Impressions.Groups)
+	require.Equal(t, []string{"m4"}, MessageIDs(f.History(t, device, history.Query{Type: history.Impressions, Limit: 10})))
+}
