@@ -67,6 +67,7 @@ func readPixel(req events.APIGatewayV2HTTPRequest, typ string) (call, error) {
 	if c.payload, err = beacon.Decode(kind, body); err != nil {
 		return c, err
 	}
+	c.payload.Pixel = true // downstream, its track events are impressions, not visits
 	if c.writeKey = c.payload.WriteKey; c.writeKey == "" {
 		return c, refuse(http.StatusUnauthorized, "missing write key: put writeKey in the event")
 	}

@@ -64,6 +64,7 @@ func TestPixelAcceptsEveryBase64Form(t *testing.T) {
 			e := st.events[0]
 			assert.Equal(t, beacon.Track, e.Type)
 			assert.Equal(t, "Email Opened", e.Event)
+			assert.True(t, e.Pixel, "marked as loaded through the pixel: an impression downstream")
 			assert.Equal(t, "a~1?>", e.AnonymousID)
 			assert.Equal(t, shop.ID, e.SourceID)
 			assert.Equal(t, clock, e.ReceivedAt)

@@ -23,8 +23,8 @@ type profileView struct {
 	UserID       string             `json:"userId,omitempty"`
 	AnonymousIDs []string           `json:"anonymousIds"`
 	Traits       map[string]any     `json:"traits"`
-	FirstSeen    time.Time          `json:"firstSeen"`
-	LastSeen     time.Time          `json:"lastSeen"`
+	FirstSeen    time.Time          `json:"firstSeen,omitzero"` // absent while only impressions reached the person
+	LastSeen     time.Time          `json:"lastSeen,omitzero"`
 	Counts       counts             `json:"counts"`
 	Groups       []string           `json:"groups,omitempty"`
 	Score        *score             `json:"score,omitempty"`
@@ -43,6 +43,49 @@ type profileView struct {
 	Revenue     float64     `json:"revenue"`
 	Basket      *openBasket `json:"basket,omitempty"`
 	OpenForms   []openForm  `json:"openForms,omitempty"`
+	// Impressions are the emails and ads the person met away from the sites, never visits.
+	Impressions *impressions `json:"impressions,omitempty"`
+}
+
+type impressions struct {
+	Count  int               `json:"count"`
+	First  time.Time         `json:"first"`
+	Last   time.Time         `json:"last"`
+	Groups []impressionGroup `json:"groups"`          // by kind, channel and campaign
+	Other  int               `json:"other,omitempty"` // of groups no longer listed
+	Recent []impression      `json:"recent"`          // newest first
+}
+
+type impressionGroup struct {
+	Kind     string    `json:"kind"`
+	Channel  string    `json:"channel,omitempty"`
+	Campaign string    `json:"campaign,omitempty"`
+	Count    int       `json:"count"`
+	First    time.Time `json:"first"`
+	Last     time.Time `json:"last"`
+}
+
+type impression struct {
+	At       time.Time `json:"at"`
+	Kind     string    `json:"kind"`
+	Channel  string    `json:"channel,omitempty"`
+	Campaign string    `json:"campaign,omitempty"`
+	Event    string    `json:"event,omitempty"`
+}
+
+func impressionsOf(im profile.Impressions) *impressions {
+	if im.IsZero() {
+		return nil
+	}
+	out := &impressions{Count: im.Count, First: im.First, Last: im.Last, Other: im.Other,
+		Groups: make([]impressionGroup, 0, len(im.Groups)), Recent: make([]impression, 0, len(im.Recent))}
+	for _, g := range im.Groups {
+		out.Groups = append(out.Groups, impressionGroup(g))
+	}
+	for _, i := range slices.Backward(im.Recent) {
+		out.Recent = append(out.Recent, impression(i))
+	}
+	return out
 }
 
 type counts struct {
@@ -167,6 +210,7 @@ func viewOf(p profile.Profile) profileView {
 		FirstSeen: p.FirstSeen, LastSeen: p.LastSeen, Counts: counts(p.Counts), Groups: slices.Clone(p.Groups),
 		Score: scoreOf(p.Score), Consent: consentOf(p.Consent), MergedFrom: slices.Clone(p.MergedFrom), UpdatedAt: p.UpdatedAt,
 		Visits: p.Visits, EngagedSeconds: p.EngagedSeconds, LastChannel: p.LastChannel, Orders: p.OrderCount, Revenue: p.Revenue,
+		Impressions: impressionsOf(p.Impressions),
 	}
 	if v.Traits == nil {
 		v.Traits = map[string]any{}
@@ -246,6 +290,8 @@ type touchpoint struct {
 	Event               string          `json:"event,omitempty"`
 	Timestamp           time.Time       `json:"timestamp"`
 	Channel             string          `json:"channel,omitempty"`
+	Campaign            *campaign       `json:"campaign,omitempty"`
+	Impression          string          `json:"impression,omitempty"` // its kind, when the event was an impression
 	Properties          json.RawMessage `json:"properties,omitempty"`
 	PropertiesTruncated bool            `json:"propertiesTruncated,omitempty"`
 	Purchase            bool            `json:"purchase,omitempty"`
@@ -258,7 +304,10 @@ func touchpointsOf(ts []history.Touchpoint) []touchpoint {
 	out := make([]touchpoint, 0, len(ts))
 	for _, t := range ts {
 		tp := touchpoint{ProfileID: t.ProfileID, MessageID: t.MessageID, Type: t.Type, Event: t.Event, Timestamp: t.At,
-			Channel: t.Channel, PropertiesTruncated: t.PropertiesTruncated, Purchase: t.Purchase, OrderID: t.OrderID, Revenue: t.Revenue}
+			Channel: t.Channel, Impression: t.Impression, PropertiesTruncated: t.PropertiesTruncated, Purchase: t.Purchase, OrderID: t.OrderID, Revenue: t.Revenue}
+		if c := t.Activity.Campaign; !c.IsZero() {
+			tp.Campaign = &campaign{Source: c.Source, Medium: c.Medium, Name: c.Name, ClickID: c.ClickID}
+		}
 		if len(t.Properties) > 0 {
 			tp.Properties = t.Properties
 		}

@@ -197,7 +197,8 @@ func TestContractTypesAreTheDocuments(t *testing.T) {
 	types := map[string]reflect.Type{}
 	for _, v := range []any{profileView{}, counts{}, consent{}, score{}, rfmScore{}, value{}, lapseRisk{}, nextAction{},
 		session{}, campaign{}, products{}, categories{}, openBasket{}, basketItem{}, openForm{}, touchpoint{}, historyPage{},
-		merge{}, mergeLog{}, exportDocument{}, exportedID{}, erasure{}, separation{}, consentState{}, problem{}} {
+		merge{}, mergeLog{}, exportDocument{}, exportedID{}, erasure{}, separation{}, consentState{}, problem{},
+		impressions{}, impressionGroup{}, impression{}} {
 		typ := reflect.TypeOf(v)
 		types[typ.Name()] = typ
 	}

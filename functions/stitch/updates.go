@@ -102,7 +102,7 @@ func (h *handler) publish(ctx context.Context, b *changes) int {
 func updated(p profile.Profile, version int, c message.ProfileChanges) message.ProfileUpdated {
 	return message.NewProfileUpdated(message.ProfileUpdated{
 		ProfileID: p.ID, ProfileVersion: version, UserID: p.UserID, AnonymousIDs: p.AnonymousIDs,
-		Counts: message.Counts(p.Counts), FirstSeen: p.FirstSeen, LastSeen: p.LastSeen,
+		Counts: message.Counts(p.Counts), FirstSeen: p.FirstSeen, LastSeen: p.LastSeen, Impressions: p.Impressions.Count,
 		AllMergedFrom: p.MergedFrom, Changes: c, UpdatedAt: p.UpdatedAt,
 	})
 }

@@ -17,8 +17,8 @@ const (
 	Alias    = "alias"  // previousId and userId are the same person
 )
 
-// Event is one Segment-shaped call. Fields the endpoint adds (ReceivedAt, SourceID, Trusted) are
-// set by collect and travel on the stream; senders cannot set them.
+// Event is one Segment-shaped call. Fields the endpoint adds (ReceivedAt, SourceID, Trusted, Pixel)
+// are set by collect and travel on the stream; senders cannot set them.
 type Event struct {
 	Type              string          `json:"type"`
 	MessageID         string          `json:"messageId"`
@@ -37,6 +37,9 @@ type Event struct {
 	ReceivedAt time.Time `json:"receivedAt"`
 	SourceID   string    `json:"sourceId"`
 	Trusted    bool      `json:"trusted,omitempty"`
+	// Pixel is set on an event loaded through the pixel API (GET /v1/pixel/{type}): an image in an
+	// email or an ad, so a track event is an impression rather than a visit (see package profile).
+	Pixel bool `json:"pixel,omitempty"`
 
 	// PreviousID is the alias call's earlier identity of the user: an anonymous id or an earlier
 	// user id.

@@ -64,6 +64,8 @@ func invalidAt(i int, format string, args ...any) *InvalidError {
 type Payload struct {
 	// WriteKey is the writeKey the body carries ("" when it has none).
 	WriteKey string
+	// Pixel marks the events as loaded through the pixel API (Event.Pixel).
+	Pixel bool
 
 	kind  string
 	items []item
@@ -323,7 +325,7 @@ func (p *Payload) event(i int, it item, src source.Source, receivedAt time.Time,
 }
 
 func (p *Payload) fields(it *object, src source.Source, receivedAt time.Time, newID func() string) (Event, error) {
-	e := Event{Type: p.kind, ReceivedAt: receivedAt, SourceID: src.ID, Trusted: src.Trusted}
+	e := Event{Type: p.kind, ReceivedAt: receivedAt, SourceID: src.ID, Trusted: src.Trusted, Pixel: p.Pixel}
 	var err error
 	if p.kind == Batch {
 		if e.Type, err = stringField(it, fType); err != nil {

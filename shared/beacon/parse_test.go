@@ -157,7 +157,7 @@ func TestIDsBecomeStrings(t *testing.T) {
 
 func TestEventsAreStampedFromTheSource(t *testing.T) {
 	server := source.Source{ID: "src_backend", Trusted: true}
-	p, err := Decode(Track, []byte(`{"type":"identify","userId":"u1","event":"Order Completed","receivedAt":"2000-01-01T00:00:00Z","sourceId":"forged","trusted":false,"properties":{"total": 30}}`))
+	p, err := Decode(Track, []byte(`{"type":"identify","userId":"u1","event":"Order Completed","receivedAt":"2000-01-01T00:00:00Z","sourceId":"forged","trusted":false,"pixel":true,"properties":{"total": 30}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,8 +169,8 @@ func TestEventsAreStampedFromTheSource(t *testing.T) {
 	if e.Type != Track {
 		t.Errorf("type = %q, want the path's %q", e.Type, Track)
 	}
-	if e.SourceID != "src_backend" || !e.Trusted {
-		t.Errorf("source = %q trusted=%v, want src_backend trusted (senders cannot set them)", e.SourceID, e.Trusted)
+	if e.SourceID != "src_backend" || !e.Trusted || e.Pixel {
+		t.Errorf("source = %q trusted=%v pixel=%v, want src_backend trusted, not through the pixel (senders cannot set them)", e.SourceID, e.Trusted, e.Pixel)
 	}
 	if !e.ReceivedAt.Equal(received) || e.ReceivedAt.Location() != time.UTC {
 		t.Errorf("receivedAt = %s, want %s in UTC", e.ReceivedAt, received)

@@ -54,8 +54,11 @@ const (
 	MaxLimit     = 500
 )
 
-// Purchases is the Query.Type that selects purchases.
-const Purchases = "purchase"
+// Purchases and Impressions are the Query.Types that select purchases and impressions.
+const (
+	Purchases   = "purchase"
+	Impressions = "impression"
+)
 
 // ErrBadCursor is returned for a cursor this package did not make.
 var ErrBadCursor = errors.New("cursor is not one this API returned")
@@ -69,6 +72,10 @@ type Touchpoint struct {
 	Event     string // track: the event name; page, screen: the page
 	At        time.Time
 	Channel   string
+	// Impression is the kind of impression the event was (profile.ImpressionOpen …), "" for
+	// activity on a site or an app: with Channel, the time and the activity's campaign, what
+	// attribution reads of the emails and ads a person met.
+	Impression string
 	// Properties are the event's properties, compact JSON, bounded (see MaxProperties).
 	Properties          json.RawMessage
 	PropertiesTruncated bool
@@ -140,7 +147,7 @@ func (r Retention) Receipt(a profile.Activity, now time.Time) Receipt {
 func (r Retention) Touchpoint(profileID string, a profile.Activity, properties json.RawMessage, now time.Time) Touchpoint {
 	t := Touchpoint{
 		ProfileID: profileID, Sort: SortKey(a), MessageID: a.MessageID, Type: a.Type,
-		Event: cmp.Or(a.Event, a.Page), At: a.At.UTC(), Channel: a.Channel,
+		Event: cmp.Or(a.Event, a.Page), At: a.At.UTC(), Channel: a.Channel, Impression: a.Impression,
 		Purchase: profile.IsPurchase(a), OrderID: a.OrderID, Revenue: a.Revenue, Activity: kept(a),
 	}
 	t.Properties, t.PropertiesTruncated = Bound(properties, MaxProperties)
@@ -225,7 +232,7 @@ func Newest(a, b Touchpoint) int {
 type Query struct {
 	Limit  int    // touchpoints per page: DefaultLimit when 0, at most MaxLimit
 	Cursor string // from the previous page's Page.Next; empty for the first page
-	Type   string // only touchpoints of this beacon type ("track", "page" …), or Purchases; empty: all
+	Type   string // only touchpoints of this beacon type ("track", "page" …), Purchases or Impressions; empty: all
 }
 
 // Size is the number of touchpoints a page of the query holds at most.
@@ -243,6 +250,8 @@ func Matches(t Touchpoint, typ string) bool {
 		return true
 	case Purchases:
 		return t.Purchase
+	case Impressions:
+		return t.Impression != ""
 	}
 	return t.Type == typ
 }

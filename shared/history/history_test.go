@@ -93,3 +93,22 @@ func TestCursors(t *testing.T) {
 	require.Equal(t, DefaultLimit, Query{}.Size())
 	require.Equal(t, MaxLimit, Query{Limit: 10_000}.Size())
 }
+
+// An impression's touchpoint says so, with its channel and campaign for attribution, and is what
+// the Impressions type selects.
+func TestImpressionTouchpoints(t *testing.T) {
+	open, err := profile.FromEvent(beacon.Event{Type: beacon.Track, Event: "Email Opened", MessageID: "m1", AnonymousID: "A", Timestamp: t0,
+		Properties: json.RawMessage(`{"campaign_name":"spring"}`)})
+	require.NoError(t, err)
+	tp := Retention{}.Touchpoint("prf_1", open, nil, t0)
+	require.Equal(t, profile.ImpressionOpen, tp.Impression)
+	require.Equal(t, beacon.ChannelEmail, tp.Channel)
+	require.Equal(t, "spring", tp.Activity.Campaign.Name)
+	require.Equal(t, profile.ImpressionOpen, tp.Activity.Impression, "a profile derived again from its history sees an impression")
+	require.True(t, Matches(tp, Impressions))
+	require.True(t, Matches(tp, beacon.Track))
+
+	page := Retention{}.Touchpoint("prf_1", profile.Activity{MessageID: "m2", Type: beacon.Page, At: t0}, nil, t0)
+	require.Empty(t, page.Impression)
+	require.False(t, Matches(page, Impressions))
+}

@@ -64,8 +64,9 @@ type ProfileUpdated struct {
 	UserID         string    `json:"userId,omitempty"`
 	AnonymousIDs   []string  `json:"anonymousIds"`
 	Counts         Counts    `json:"counts"`
-	FirstSeen      time.Time `json:"firstSeen"`
-	LastSeen       time.Time `json:"lastSeen"`
+	FirstSeen      time.Time `json:"firstSeen,omitzero"`    // on a site or an app; absent while only impressions reached the person
+	LastSeen       time.Time `json:"lastSeen,omitzero"`     // impressions do not move it
+	Impressions    int       `json:"impressions,omitempty"` // emails and ads that reached the person (never visits)
 	// AllMergedFrom are all the profiles ever folded into this one, so a consumer that missed a
 	// profile.merged message still learns of the merge.
 	AllMergedFrom []string       `json:"allMergedFrom"`

@@ -17,6 +17,8 @@ func TestProfileUpdateMessagesMatchTheirSchemas(t *testing.T) {
 		NewProfileUpdated(changed(ProfileChanges{IdentifiersAdded: []string{"userId:u-1", "userId:u-1"},
 			MergedFrom: []string{"prf_0"}, TraitsChanged: []string{"plan", "email"}, Events: 2})),
 		NewProfileUpdated(ProfileUpdated{ProfileID: "prf_2", ProfileVersion: 1, LastSeen: at, FirstSeen: at, UpdatedAt: at}),
+		// Only reached by email: impressions, never seen on a site.
+		NewProfileUpdated(ProfileUpdated{ProfileID: "prf_3", ProfileVersion: 1, Impressions: 2, Counts: Counts{Events: 2, Tracks: 2}, UpdatedAt: at}),
 		NewProfileMerged("prf_0", "prf_1", at),
 		NewProfileErased("prf_1", []string{"prf_0"}, at),
 		NewProfileErased("prf_1", nil, at),

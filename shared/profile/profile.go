@@ -4,10 +4,12 @@
 // order-independent (first seen is a minimum, last seen a maximum, each trait keeps its latest
 // value, sessions are derived again from the sorted recent activity), so events may arrive late
 // or out of order. Sessions, commerce and forms are bounded; what happens past their bounds is
-// said with them (see Sessions, and Commerce and forms).
+// said with them (see Sessions, and Commerce and forms). Email opens and ad impressions are
+// recorded apart from visits (see Impressions).
 package profile
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,9 +49,11 @@ type Profile struct {
 	AnonymousIDs []string // sorted, without duplicates
 	Traits       map[string]any
 	TraitTimes   map[string]time.Time // when each trait was set, by event time
-	FirstSeen    time.Time
-	LastSeen     time.Time
-	Counts       Counts
+	// FirstSeen and LastSeen are when the person was first and last seen on a site or an app (or
+	// identified); impressions move neither (see Impressions).
+	FirstSeen time.Time
+	LastSeen  time.Time
+	Counts    Counts
 	// Groups are the groups (accounts, companies) the customer was placed in by group calls: sorted,
 	// at most MaxGroups.
 	Groups []string
@@ -84,6 +88,9 @@ type Profile struct {
 	Revenue    float64
 	Basket     Basket
 	Forms      map[string]Form // by form id, at most MaxForms
+
+	// Impressions are the emails and ads the person met away from the sites (see Impressions).
+	Impressions Impressions
 }
 
 // Live tells whether the profile holds a customer's history (it was not merged into another).
@@ -132,6 +139,9 @@ type Activity struct {
 	OrderID  string
 	Revenue  float64
 	FormID   string
+	// Impression is the kind of impression the event is (ImpressionOpen …), "" for activity on a
+	// site or an app (see Impressions).
+	Impression string
 	// Consent is what the event's context.consent says, per purpose (the tracker's consent state).
 	Consent map[string]Consent
 }
@@ -215,6 +225,14 @@ func Apply(p Profile, a Activity, attach []identity.ID) Profile {
 		p.attach(id)
 	}
 	p.Counts.Events++
+	if a.Impression != "" {
+		if a.Type == beacon.Track {
+			p.Counts.Tracks++
+		}
+		p.Impressions.add(Impression{At: a.At, Kind: a.Impression, Channel: a.Channel, Campaign: a.Campaign.Name, Event: bounded(cmp.Or(a.Event, a.Page))})
+		p.Consent = eventConsent(p.Consent, a.Consent)
+		return p
+	}
 	switch a.Type {
 	case beacon.Page:
 		p.Counts.PageViews++
@@ -273,6 +291,7 @@ func Fold(into, from Profile) (Profile, error) {
 	out.MergedFrom = union(out.MergedFrom, append([]string{from.ID}, from.MergedFrom...)...)
 	out.foldHits(from.Settled, from.Hits)
 	out.foldCommerce(from)
+	out.Impressions.fold(from.Impressions)
 	if len(from.Consent) > 0 {
 		out.Consent, _ = ApplyConsent(out.Consent, from.Consent) // per purpose, the latest answer
 	}
@@ -334,6 +353,7 @@ func (p Profile) Clone() Profile {
 	p.Basket.Changes = slices.Clone(p.Basket.Changes)
 	p.Forms = maps.Clone(p.Forms)
 	p.Consent = maps.Clone(p.Consent)
+	p.Impressions = p.Impressions.clone()
 	return p
 }
 

@@ -29,6 +29,7 @@ type aggregateFields struct {
 	Revenue        float64             `dynamo:"revenue,omitempty"`
 	Basket         *basketItem         `dynamo:"basket,omitempty"`
 	Forms          map[string]formItem `dynamo:"forms,omitempty"`
+	Impressions    *impressionsItem    `dynamo:"impressions,omitempty"`
 }
 
 type settledItem struct {
@@ -131,6 +132,63 @@ type formItem struct {
 	SubmittedAt time.Time `dynamo:"submittedAt,omitempty"`
 }
 
+// impressionsItem is profile.Impressions.
+type impressionsItem struct {
+	Count  int                   `dynamo:"count"`
+	First  time.Time             `dynamo:"first"`
+	Last   time.Time             `dynamo:"last"`
+	Groups []impressionGroupItem `dynamo:"groups,omitempty"`
+	Other  int                   `dynamo:"other,omitempty"`
+	Recent []impressionItem      `dynamo:"recent,omitempty"`
+}
+
+type impressionGroupItem struct {
+	Kind     string    `dynamo:"kind"`
+	Channel  string    `dynamo:"channel,omitempty"`
+	Campaign string    `dynamo:"campaign,omitempty"`
+	Count    int       `dynamo:"count"`
+	First    time.Time `dynamo:"first"`
+	Last     time.Time `dynamo:"last"`
+}
+
+type impressionItem struct {
+	At       time.Time `dynamo:"at"`
+	Kind     string    `dynamo:"kind"`
+	Channel  string    `dynamo:"channel,omitempty"`
+	Campaign string    `dynamo:"campaign,omitempty"`
+	Event    string    `dynamo:"event,omitempty"`
+}
+
+func impressionsOf(im profile.Impressions) *impressionsItem {
+	if im.IsZero() {
+		return nil
+	}
+	out := &impressionsItem{Count: im.Count, First: im.First.UTC(), Last: im.Last.UTC(), Other: im.Other}
+	for _, g := range im.Groups {
+		out.Groups = append(out.Groups, impressionGroupItem{Kind: g.Kind, Channel: g.Channel, Campaign: g.Campaign,
+			Count: g.Count, First: g.First.UTC(), Last: g.Last.UTC()})
+	}
+	for _, i := range im.Recent {
+		out.Recent = append(out.Recent, impressionItem{At: i.At.UTC(), Kind: i.Kind, Channel: i.Channel, Campaign: i.Campaign, Event: i.Event})
+	}
+	return out
+}
+
+// impressions reads the item; a profile written before impressions were recorded has none.
+func (it *impressionsItem) impressions() profile.Impressions {
+	if it == nil {
+		return profile.Impressions{}
+	}
+	im := profile.Impressions{Count: it.Count, First: it.First, Last: it.Last, Other: it.Other}
+	for _, g := range it.Groups {
+		im.Groups = append(im.Groups, profile.ImpressionGroup(g))
+	}
+	for _, i := range it.Recent {
+		im.Recent = append(im.Recent, profile.Impression(i))
+	}
+	return im
+}
+
 // setAggregates adds the aggregate fields of p to a profile update; empty ones are removed.
 func setAggregates(u *dynamo.Update, p profile.Profile) {
 	a := aggregatesOf(p)
@@ -146,6 +204,7 @@ func setAggregates(u *dynamo.Update, p profile.Profile) {
 	setOrRemove(u, "revenue", a.Revenue, count(a.Revenue != 0))
 	setOrRemove(u, "basket", a.Basket, count(a.Basket != nil))
 	setOrRemove(u, "forms", a.Forms, len(a.Forms))
+	setOrRemove(u, "impressions", a.Impressions, count(a.Impressions != nil))
 }
 
 func count(b bool) int {
@@ -158,7 +217,7 @@ func count(b bool) int {
 func aggregatesOf(p profile.Profile) aggregateFields {
 	a := aggregateFields{
 		Hits: hitList(p.Hits), Visits: p.Visits, EngagedSeconds: p.EngagedSeconds, LastChannel: p.LastChannel,
-		OrderCount: p.OrderCount, Revenue: p.Revenue,
+		OrderCount: p.OrderCount, Revenue: p.Revenue, Impressions: impressionsOf(p.Impressions),
 	}
 	if st := p.Settled; st != (profile.Settled{}) {
 		a.Settled = &settledItem{Until: st.Until.UTC(), Campaign: campaignItem(st.Campaign), Channel: st.Channel, Visits: st.Visits,
@@ -214,6 +273,7 @@ func aggregatesOf(p profile.Profile) aggregateFields {
 func (a aggregateFields) fill(p *profile.Profile) {
 	p.Hits, p.Visits, p.EngagedSeconds, p.LastChannel = []profile.Hit(a.Hits), a.Visits, a.EngagedSeconds, a.LastChannel
 	p.OrderCount, p.Revenue = a.OrderCount, a.Revenue
+	p.Impressions = a.Impressions.impressions()
 	if st := a.Settled; st != nil {
 		p.Settled = profile.Settled{Until: st.Until, Campaign: profile.Campaign(st.Campaign), Channel: st.Channel, Visits: st.Visits,
 			EngagedSeconds: st.EngagedSeconds, Orders: st.Orders, Revenue: st.Revenue, OrdersUntil: st.OrdersUntil}

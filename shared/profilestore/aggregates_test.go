@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/recording/recordingtest"
@@ -107,4 +108,60 @@ func TestProductCategoriesRoundTrip(t *testing.T) {
 	got = profile.Profile{}
 	a.fill(&got)
 	require.Equal(t, profile.Products{Viewed: p.Products.Viewed, Carted: p.Products.Carted, Bought: p.Products.Bought}, got.Products)
+}
+
+// Impressions are stored with the profile, and a profile written before they were reads as
+// without any.
+func TestImpressionsRoundTrip(t *testing.T) {
+	var p profile.Profile
+	for i, name := range []string{"Email Opened", "Email Link Clicked", "Ad Impression"} {
+		p = profile.Apply(p, profile.Activity{MessageID: fmt.Sprint(i), Type: beacon.Track, Event: name, AnonymousID: "A",
+			At: recordingtest.At(i).Add(time.Millisecond), Impression: profile.ImpressionNamed(name), Channel: beacon.ChannelEmail,
+			Campaign: profile.Campaign{Name: "spring"}}, nil)
+	}
+	require.Equal(t, 3, p.Impressions.Count)
+	item, err := dynamo.MarshalItem(aggregatesOf(p))
+	require.NoError(t, err)
+	var a aggregateFields
+	require.NoError(t, dynamo.UnmarshalItem(item, &a))
+	var got profile.Profile
+	a.fill(&got)
+	require.Equal(t, p.Impressions, got.Impressions)
+
+	delete(item, "impressions")
+	a = aggregateFields{}
+	require.NoError(t, dynamo.UnmarshalItem(item, &a))
+	got = profile.Profile{}
+	a.fill(&got)
+	require.True(t, got.Impressions.IsZero())
+}
+
+// On DynamoDB: an impression's touchpoint carries its kind and the history's impression filter
+// selects it; a touchpoint written before kinds were kept is an impression when its name says so,
+// and a profile derived again from it sees one.
+func TestImpressionTouchpointItems(t *testing.T) {
+	f := newFixture(t)
+	open := recordingtest.Track("m2", "A", "", 2)
+	open.Event, open.Impression, open.Channel = "Email Opened", profile.ImpressionOpen, beacon.ChannelEmail
+	f.Record(t, recordingtest.Page("m1", "A", 0), open)
+	p := f.Lookup(t, identity.AnonymousID("A"))
+	require.Equal(t, 1, p.Visits)
+	require.Equal(t, 1, p.Impressions.Count)
+
+	got := f.History(t, p.ID, history.Query{Type: history.Impressions, Limit: 10})
+	require.Len(t, got, 1)
+	require.Equal(t, "m2", got[0].MessageID)
+	require.Equal(t, profile.ImpressionOpen, got[0].Impression)
+	require.Equal(t, profile.ImpressionOpen, got[0].Activity.Impression)
+
+	// An item as written before: no impression attribute.
+	old := touchpointRow(history.Retention{}.Touchpoint(p.ID, profile.Activity{MessageID: "m0", Type: beacon.Track, Event: "email_opened",
+		AnonymousID: "A", At: recordingtest.At(-5)}, nil, recordingtest.At(0)))
+	require.Empty(t, old.Impression, "the row of an activity recorded without a kind")
+	require.NoError(t, f.store.TouchpointTable.table.Put(old).Run(context.Background()))
+	all := f.History(t, p.ID, history.Query{Limit: 10})
+	require.Len(t, all, 3)
+	require.Equal(t, "m0", all[2].MessageID)
+	require.Equal(t, profile.ImpressionOpen, all[2].Impression)
+	require.Equal(t, profile.ImpressionOpen, all[2].Activity.Impression)
 }

@@ -32,6 +32,7 @@ type touchpointItem struct {
 	Event      string    `dynamo:"event,omitempty"`
 	Timestamp  time.Time `dynamo:"timestamp"`
 	Channel    string    `dynamo:"channel,omitempty"`
+	Impression string    `dynamo:"impression,omitempty"` // the kind of impression; absent for activity
 	Properties string    `dynamo:"properties,omitempty"` // JSON
 	Truncated  bool      `dynamo:"propertiesTruncated,omitempty"`
 	Purchase   bool      `dynamo:"purchase,omitempty"`
@@ -87,7 +88,7 @@ func recordActivity(a profile.Activity) string {
 func touchpointRow(t history.Touchpoint) touchpointItem {
 	it := touchpointItem{
 		ProfileID: t.ProfileID, Key: t.Sort, MessageID: t.MessageID, Type: t.Type, Event: t.Event,
-		Timestamp: t.At.UTC(), Channel: t.Channel, Properties: string(t.Properties), Truncated: t.PropertiesTruncated,
+		Timestamp: t.At.UTC(), Channel: t.Channel, Impression: t.Impression, Properties: string(t.Properties), Truncated: t.PropertiesTruncated,
 		Purchase: t.Purchase, OrderID: t.OrderID, Revenue: t.Revenue, ExpiresAt: t.ExpiresAt,
 	}
 	if t.Derivable() {
@@ -99,7 +100,7 @@ func touchpointRow(t history.Touchpoint) touchpointItem {
 func (it touchpointItem) touchpoint() history.Touchpoint {
 	t := history.Touchpoint{
 		ProfileID: it.ProfileID, Sort: it.Key, MessageID: it.MessageID, Type: it.Type, Event: it.Event,
-		At: it.Timestamp, Channel: it.Channel, PropertiesTruncated: it.Truncated, Purchase: it.Purchase,
+		At: it.Timestamp, Channel: it.Channel, Impression: it.impression(), PropertiesTruncated: it.Truncated, Purchase: it.Purchase,
 		OrderID: it.OrderID, Revenue: it.Revenue,
 	}
 	if it.Properties != "" {
@@ -112,6 +113,16 @@ func (it touchpointItem) touchpoint() history.Touchpoint {
 	return t
 }
 
+// impression is the kind of impression the touchpoint is. One written before impressions were
+// recorded is one when its name says so (an email open of an email tool; not one loaded through the
+// pixel, which it did not note).
+func (it touchpointItem) impression() string {
+	if it.Impression == "" && it.Type == beacon.Track {
+		return profile.ImpressionNamed(it.Event)
+	}
+	return it.Impression
+}
+
 // activity derives the touchpoint's activity again. ok is false for a touchpoint written before
 // touchpoints kept their activity.
 func (it touchpointItem) activity() (profile.Activity, bool) {
@@ -122,7 +133,7 @@ func (it touchpointItem) activity() (profile.Activity, bool) {
 	a := profile.Activity{
 		MessageID: it.MessageID, Type: it.Type, At: it.Timestamp, Channel: it.Channel, OrderID: it.OrderID, Revenue: it.Revenue,
 		AnonymousID: r.AnonymousID, UserID: r.UserID, PreviousID: r.PreviousID, GroupID: r.GroupID, Traits: r.Traits,
-		Campaign: r.Campaign, Page: r.Page, Engaged: r.Engaged, FormID: r.FormID,
+		Campaign: r.Campaign, Page: r.Page, Engaged: r.Engaged, FormID: r.FormID, Impression: it.impression(),
 	}
 	if it.Type == beacon.Track {
 		a.Event = it.Event
@@ -226,6 +237,8 @@ func (t *TouchpointTable) Touchpoints(ctx context.Context, id string, after *his
 	case "":
 	case history.Purchases:
 		q = q.Filter("'purchase' = ?", true)
+	case history.Impressions:
+		q = q.Filter("attribute_exists('impression')")
 	default:
 		q = q.Filter("'type' = ?", typ)
 	}

@@ -19,6 +19,9 @@
 //     days) before it, or, when LapsedPAlive is set, P(alive) below it. Due at once.
 //
 // "Inactive" counts from the profile's last seen, so no one is reminded while still on the site.
+// Sessions and last seen are the person's activity on the sites and apps: impressions (an email
+// opened, an ad shown, anything loaded through the pixel; see package profile) are neither, so an
+// open is no return and postpones no reminder.
 //
 // # Guards
 //

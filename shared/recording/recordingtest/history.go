@@ -293,6 +293,12 @@ func journey() []profile.Activity {
 	ping := func(anon string, m, s int) profile.Activity {
 		return tr(anon, "", m, "Page Ping", func(a *profile.Activity) { a.Engaged = s })
 	}
+	// An email open and an ad loaded through the pixel between the visits: impressions, not visits.
+	impression := func(anon, user string, m int, event, kind, channel, campaign string) profile.Activity {
+		return tr(anon, user, m, event, func(a *profile.Activity) {
+			a.Impression, a.Channel, a.Campaign = kind, channel, profile.Campaign{Name: campaign}
+		})
+	}
 	line := func(id string, q int, price float64) []profile.Line {
 		return []profile.Line{{ProductID: id, Quantity: q, Price: price}}
 	}
@@ -313,6 +319,8 @@ func journey() []profile.Activity {
 		}),
 		tr("", "U", 64, "Order Completed", func(a *profile.Activity) { a.OrderID, a.Revenue, a.Products = "o1", 95.5, line("p1", 2, 40) }),
 		ping("P", 65, 10),
+		impression("", "U", 150, "Email Opened", profile.ImpressionOpen, beacon.ChannelEmail, "june"),
+		impression("P", "", 199, "Banner", profile.ImpressionAd, "", ""),
 		pg("P", 200, "/", profile.Campaign{}, beacon.ChannelDirect),
 		tr("P", "U", 201, "Product Added", func(a *profile.Activity) { a.Products = line("p3", 1, 9) }),
 		tr("P", "U", 202, "Form Started", func(a *profile.Activity) { a.FormID = "contact" }),
@@ -329,7 +337,7 @@ func Aggregates(p profile.Profile) map[string]any {
 		"visits": p.Visits, "engaged": p.EngagedSeconds, "session": p.Session, "lastChannel": p.LastChannel,
 		"hits": p.Hits, "settled": p.Settled, "products": p.Products, "orders": p.Orders, "orderCount": p.OrderCount,
 		"revenue": p.Revenue, "basket": p.Basket, "openBasket": p.Basket.Open(), "forms": p.Forms, "counts": p.Counts,
-		"firstSeen": p.FirstSeen, "lastSeen": p.LastSeen, "traits": p.Traits,
+		"firstSeen": p.FirstSeen, "lastSeen": p.LastSeen, "traits": p.Traits, "impressions": p.Impressions,
 	}
 }
 
@@ -351,7 +359,14 @@ func shuffledReplayGivesTheSameAggregates(t *testing.T, ns NewStorage) {
 	require.Equal(t, &profile.OpenBasket{Items: []profile.BasketItem{{ProductID: "p3", Quantity: 1, Price: 9}}, Value: 9, UpdatedAt: At(201)},
 		want.Basket.Open())
 	require.Equal(t, []profile.OpenForm{{FormID: "newsletter", StartedAt: At(5)}}, want.OpenForms())
-	require.Len(t, want.Hits, 16, "every page and track event")
+	require.Len(t, want.Hits, 16, "every page and track event but the impressions")
+	require.Equal(t, profile.Impressions{Count: 2, First: At(150), Last: At(199), Groups: []profile.ImpressionGroup{
+		{Kind: profile.ImpressionAd, Count: 1, First: At(199), Last: At(199)},
+		{Kind: profile.ImpressionOpen, Channel: beacon.ChannelEmail, Campaign: "june", Count: 1, First: At(150), Last: At(150)},
+	}, Recent: []profile.Impression{
+		{At: At(150), Kind: profile.ImpressionOpen, Channel: beacon.ChannelEmail, Campaign: "june", Event: "Email Opened"},
+		{At: At(199), Kind: profile.ImpressionAd, Event: "Banner"},
+	}}, want.Impressions)
 
 	for seed := range uint64(5) {
 		shuffled := New(t, ns)
@@ -367,4 +382,29 @@ func shuffledReplayGivesTheSameAggregates(t *testing.T, ns NewStorage) {
 		again := shuffled.Lookup(t, identity.UserID("U"))
 		require.Equal(t, Aggregates(want), Aggregates(again), "replay after order %v", order)
 	}
+}
+
+// A profile derived again from its history (a split) keeps its impressions apart from its visits:
+// the touchpoint keeps what the impression was.
+func impressionsSurviveASplit(t *testing.T, ns NewStorage) {
+	ctx := context.Background()
+	f := New(t, ns)
+	open := Track("m4", "A2", "", 61)
+	open.Event, open.Impression, open.Channel, open.Campaign = "Email Opened", profile.ImpressionOpen, beacon.ChannelEmail, profile.Campaign{Name: "june"}
+	rs := f.Record(t, Page("m1", "A1", 0), Identify("m2", "A1", "U", 1, nil), Page("m3", "A2", 60), open, Identify("m5", "A2", "U", 62, nil))
+	user, device := rs[0].ProfileID, rs[2].ProfileID
+	merged := f.Lookup(t, identity.UserID("U"))
+	require.Equal(t, 2, merged.Visits)
+	require.Equal(t, 1, merged.Impressions.Count)
+
+	_, err := f.Split(ctx, user, device)
+	require.NoError(t, err)
+	u, d := f.Lookup(t, identity.UserID("U")), f.Lookup(t, identity.AnonymousID("A2"))
+	require.Equal(t, 1, u.Visits)
+	require.True(t, u.Impressions.IsZero(), "the open went back with the device")
+	require.Equal(t, 1, d.Visits, "the open is still no visit")
+	require.Equal(t, At(60), d.LastSeen)
+	require.Equal(t, []profile.ImpressionGroup{{Kind: profile.ImpressionOpen, Channel: beacon.ChannelEmail, Campaign: "june", Count: 1,
+		First: At(61), Last: At(61)}}, d.Impressions.Groups)
+	require.Equal(t, []string{"m4"}, MessageIDs(f.History(t, device, history.Query{Type: history.Impressions, Limit: 10})))
 }

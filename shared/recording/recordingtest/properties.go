@@ -73,6 +73,10 @@ func generate(r *rand.Rand, prefix string, chaos bool) population {
 			a.Page, a.Engaged = fmt.Sprintf("/p%d", r.IntN(4)), r.IntN(3)*10
 		case beacon.Track:
 			a.Event = "Clicked"
+			if r.IntN(3) == 0 { // an email open: an impression, not a visit
+				a.Event, a.Impression, a.Channel = "Email Opened", profile.ImpressionOpen, beacon.ChannelEmail
+				a.Campaign = profile.Campaign{Name: fmt.Sprintf("c%d", r.IntN(3))}
+			}
 		case beacon.Identify:
 			a.Traits = map[string]any{"plan": fmt.Sprintf("plan-%d", r.IntN(5))}
 		case beacon.Alias:

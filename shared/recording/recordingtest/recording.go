@@ -52,6 +52,7 @@ func Behaviour(t *testing.T, newStorage NewStorage) {
 		"EraseLeavesNothingBehind":                      eraseLeavesNothingBehind,
 		"EraseStoppedHalfWayIsFinished":                 eraseStoppedHalfWayIsFinished,
 		"SplitUndoesAMergeWithoutLosingEvents":          splitUndoesAMergeWithoutLosingEvents,
+		"ImpressionsSurviveASplit":                      impressionsSurviveASplit,
 		"RecordingKeepsTheDueTime":                      recordingKeepsTheDueTime,
 		"FireRecordsOncePerEpisode":                     fireRecordsOncePerEpisode,
 		"MergedAndErasedProfilesLeaveTheIndex":          mergedAndErasedProfilesLeaveTheIndex,
