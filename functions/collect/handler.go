@@ -112,12 +112,15 @@ func response(out result, err error) events.APIGatewayV2HTTPResponse {
 	case err == nil:
 		return success(out)
 	case errors.As(err, &batch):
-		return reply(http.StatusBadRequest, map[string]any{"error": batch.Error(), "rejected": rejectedBody(batch.rejected)}, nil)
+		return reply(http.StatusBadRequest, map[string]any{"error": batch.Error(), "rejected": rejectedBody(batch.rejected),
+			"rejectedCount": len(batch.rejected)}, nil)
 	case errors.As(err, &r):
 		if r.status == http.StatusServiceUnavailable {
 			r.header = map[string]string{"Retry-After": retryAfter}
 		}
 		return reply(r.status, map[string]any{"error": r.reason}, r.header)
+	case errors.As(err, &bad) && bad.TooLarge:
+		return reply(http.StatusRequestEntityTooLarge, map[string]any{"error": bad.Error()}, nil)
 	case errors.As(err, &bad):
 		return reply(http.StatusBadRequest, map[string]any{"error": bad.Error()}, nil)
 	case errors.Is(err, beaconstream.ErrThrottled):

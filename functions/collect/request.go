@@ -136,6 +136,9 @@ func contentType(v string) error {
 // readBody undoes API Gateway's base64 and the sender's gzip. Decompression stops past
 // beacon.MaxBatchBytes, so a small body cannot expand without bound.
 func readBody(req events.APIGatewayV2HTTPRequest) ([]byte, error) {
+	if err := checkBodySize(req); err != nil {
+		return nil, err
+	}
 	body := []byte(req.Body)
 	if req.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(req.Body)
@@ -154,6 +157,20 @@ func readBody(req events.APIGatewayV2HTTPRequest) ([]byte, error) {
 	}
 }
 
+// checkBodySize refuses a body that cannot be within beacon.MaxBatchBytes before anything reads
+// it (API Gateway takes up to 10 MB). A gzip stream is never much smaller than what it holds when
+// that is larger than it: deflate's worst case adds 5 bytes per 16 KB block, and the header 18.
+func checkBodySize(req events.APIGatewayV2HTTPRequest) error {
+	limit := beacon.MaxBatchBytes + beacon.MaxBatchBytes/1024 + 64 // room for gzip's overhead
+	if req.IsBase64Encoded {
+		limit = base64.StdEncoding.EncodedLen(limit)
+	}
+	if len(req.Body) > limit {
+		return refuse(http.StatusRequestEntityTooLarge, "body is %d bytes; the limit is %d bytes per batch", len(req.Body), beacon.MaxBatchBytes)
+	}
+	return nil
+}
+
 func gunzip(body []byte) ([]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
@@ -164,7 +181,7 @@ func gunzip(body []byte) ([]byte, error) {
 		return nil, refuse(http.StatusBadRequest, "body is not valid gzip: %v", err)
 	}
 	if len(out) > beacon.MaxBatchBytes {
-		return nil, refuse(http.StatusBadRequest, "body is more than %d bytes decompressed", beacon.MaxBatchBytes)
+		return nil, refuse(http.StatusRequestEntityTooLarge, "body is more than %d bytes decompressed", beacon.MaxBatchBytes)
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dcrm-project/dcrm/shared/source"
 )
@@ -24,6 +25,11 @@ const Batch = "batch"
 const (
 	MaxEventBytes = 32 << 10
 	MaxBatchBytes = 500 << 10
+	// MaxBatchEvents bounds the events of one batch, so that one request cannot fan out into
+	// hundreds of thousands of refusals (500 KB of two-byte elements is 256,000 of them). It is ten
+	// times the largest batch a Segment SDK sends by default (analytics-go and analytics-java: 250)
+	// and leaves 200 bytes per event at MaxBatchBytes, less than any real event with its context.
+	MaxBatchEvents = 2500
 	// MaxIDBytes bounds anonymousId, userId and messageId: they become partition and table keys.
 	MaxIDBytes = 256
 )
@@ -32,12 +38,18 @@ const (
 // in an *InvalidError (errors.As).
 var ErrInvalid = errors.New("invalid beacon")
 
+// ErrTooLarge is what a call over a size or count limit matches too (HTTP 413): a body over
+// MaxEventBytes or MaxBatchBytes, a batch of more than MaxBatchEvents events.
+var ErrTooLarge = errors.New("beacon too large")
+
 // InvalidError says why a call was refused, in words meant for the sender.
 type InvalidError struct {
 	Reason string
 	// Index is the position of the offending event in a batch, or -1 when the problem is not one
 	// event's.
 	Index int
+	// TooLarge marks a whole call over a limit (ErrTooLarge).
+	TooLarge bool
 }
 
 func (e *InvalidError) Error() string {
@@ -47,8 +59,16 @@ func (e *InvalidError) Error() string {
 	return e.Reason
 }
 
-// Is makes every InvalidError match ErrInvalid.
-func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+// Is makes every InvalidError match ErrInvalid, and one over a limit ErrTooLarge.
+func (e *InvalidError) Is(target error) bool {
+	return target == ErrInvalid || (e.TooLarge && target == ErrTooLarge)
+}
+
+func tooLarge(format string, args ...any) *InvalidError {
+	e := invalid(format, args...)
+	e.TooLarge = true
+	return e
+}
 
 func invalid(format string, args ...any) *InvalidError {
 	return &InvalidError{Reason: fmt.Sprintf(format, args...), Index: -1}
@@ -178,7 +198,7 @@ func Decode(kind string, body []byte) (*Payload, error) {
 		limit, what = MaxBatchBytes, "batch"
 	}
 	if len(body) > limit {
-		return nil, invalid("%s is %d bytes; the limit is %d bytes", what, len(body), limit)
+		return nil, tooLarge("%s is %d bytes; the limit is %d bytes", what, len(body), limit)
 	}
 	top, err := decodeObject(body, "body", false)
 	if err != nil {
@@ -334,7 +354,7 @@ func (p *Payload) fields(it *object, src source.Source, receivedAt time.Time, ne
 		case "":
 			return e, invalid("type is missing (%s)", typeList)
 		default:
-			return e, invalid("type %q is not supported (%s)", e.Type, typeList)
+			return e, invalid("type %q is not supported (%s)", short(e.Type), typeList)
 		}
 	}
 	if e.AnonymousID, err = idField(it, fAnonymousID); err != nil {
@@ -448,6 +468,20 @@ func NewMessageID() string {
 	return "dcrm-" + hex.EncodeToString(b)
 }
 
+// short bounds a sender's value quoted in a reason, so that reasons (and the responses and logs
+// that carry them) stay small whatever was sent.
+func short(s string) string {
+	const maxQuoted = 64
+	if len(s) <= maxQuoted {
+		return s
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
 func withIndex(i int, err error) error {
 	var ie *InvalidError
 	if errors.As(err, &ie) && ie.Index < 0 {
@@ -507,7 +541,7 @@ func decodeObjectSlowly(raw []byte, what string) (*object, error) {
 	return o, nil
 }
 
-// elements returns the events of a batch as written.
+// elements returns the events of a batch as written; it stops reading past MaxBatchEvents.
 func elements(raw json.RawMessage) ([]json.RawMessage, error) {
 	raw = bytes.TrimSpace(raw)
 	if raw[0] != '[' {
@@ -518,6 +552,9 @@ func elements(raw json.RawMessage) ([]json.RawMessage, error) {
 		e, ok := it.next()
 		if !ok {
 			return list, nil
+		}
+		if len(list) == MaxBatchEvents {
+			return nil, tooLarge("batch has more than %d events: send them in several batches", MaxBatchEvents)
 		}
 		list = append(list, e)
 	}
@@ -571,7 +608,7 @@ func idField(o *object, f int) (string, error) {
 	case c == '-' || (c >= '0' && c <= '9'):
 		var ok bool
 		if id, ok = integer(string(raw)); !ok {
-			return "", invalid("%s must be a string or an integer, not %s", name, raw)
+			return "", invalid("%s must be a string or an integer, not %s", name, short(string(raw)))
 		}
 	default:
 		return "", invalid("%s must be a string", name)
@@ -627,9 +664,9 @@ func timeField(o *object, f int) (*time.Time, error) {
 		}
 		t = t.UTC()
 		if t.Before(earliest) || t.After(latest) {
-			return nil, invalid("%s %q is out of range", name, s)
+			return nil, invalid("%s %q is out of range", name, short(s))
 		}
 		return &t, nil
 	}
-	return nil, invalid("%s %q is not an ISO-8601 date (e.g. 2024-03-01T12:00:00.000Z)", name, s)
+	return nil, invalid("%s %q is not an ISO-8601 date (e.g. 2024-03-01T12:00:00.000Z)", name, short(s))
 }
