@@ -70,6 +70,9 @@ func FuzzParse(f *testing.F) {
 		}
 
 		c, err := readCall(req)
+		if err == nil {
+			err = c.readPayload(req)
+		}
 		if err != nil {
 			refused(t, err)
 			return

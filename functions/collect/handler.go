@@ -77,15 +77,21 @@ func (h *handler) collect(ctx context.Context, req events.APIGatewayV2HTTPReques
 	if err != nil {
 		return result{}, err
 	}
-	src, err := h.keys.Source(ctx, c.writeKey)
-	switch {
-	case errors.Is(err, keystore.ErrUnknownKey):
-		return result{}, refuse(http.StatusUnauthorized, "unknown write key")
-	case err != nil:
-		return result{}, &refusal{status: http.StatusServiceUnavailable, reason: "write keys cannot be checked right now; retry later", err: err}
+	var src source.Source
+	authorised := false
+	if c.writeKey != "" { // from the Authorization header: checked before the body is read
+		if src, err = h.authorise(ctx, c); err != nil {
+			return result{}, err
+		}
+		authorised = true
 	}
-	if !src.AllowsOrigin(c.origin) {
-		return result{}, refuse(http.StatusForbidden, "origin %s may not use this write key", c.origin)
+	if err := c.readPayload(req); err != nil {
+		return result{}, err
+	}
+	if !authorised {
+		if src, err = h.authorise(ctx, c); err != nil {
+			return result{}, err
+		}
 	}
 	evs, rejected, err := h.accept(c, src) // a batch's valid events, its refused ones apart (batch.go)
 	if err != nil {
@@ -98,6 +104,29 @@ func (h *handler) collect(ctx context.Context, req events.APIGatewayV2HTTPReques
 	}
 	h.setAside(ctx, src, req, rejected)
 	return result{accepted: len(evs), rejected: rejected}, nil
+}
+
+// authorise finds the source of the call's write key and checks that the call may use it. A
+// trusted (server) key may join known customers, so it must stay on servers: it is refused in a
+// pixel, whose URL ends up in emails and proxy logs, and on any request with an Origin, which only
+// browsers send. No answer repeats the key.
+func (h *handler) authorise(ctx context.Context, c call) (source.Source, error) {
+	src, err := h.keys.Source(ctx, c.writeKey)
+	switch {
+	case errors.Is(err, keystore.ErrUnknownKey):
+		return src, refuse(http.StatusUnauthorized, "unknown write key")
+	case err != nil:
+		return src, &refusal{status: http.StatusServiceUnavailable, reason: "write keys cannot be checked right now; retry later", err: err}
+	case src.Trusted && c.pixel:
+		return src, refuse(http.StatusForbidden, "a server (trusted) write key may not be used in a pixel, whose URL is seen by mail clients and proxies: "+
+			"use a browser source's key, and replace this one if it was published")
+	case src.Trusted && c.origin != "":
+		return src, refuse(http.StatusForbidden, "a server (trusted) write key may not be used from a browser (the request has an Origin): "+
+			"use a browser source's key, and replace this one if it was published")
+	case !src.AllowsOrigin(c.origin):
+		return src, refuse(http.StatusForbidden, "origin %s may not use this write key", c.origin)
+	}
+	return src, nil
 }
 
 // response maps the outcome of a call to what the sender reads: Segment's {"success":true}, or
