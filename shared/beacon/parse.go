@@ -419,6 +419,20 @@ func (p *Payload) fields(it *object, src source.Source, receivedAt time.Time, ne
 	return e, nil
 }
 
+// Bounds of an event's time, from its receipt. An event dated far ahead would stay a profile's
+// latest activity for ever; one dated far back from a browser is a wrong clock or a forged one.
+const (
+	// MaxFutureSkew is how far after its receipt an event's time is taken as given (a server's
+	// clock a little ahead); later times are the receipt time instead.
+	MaxFutureSkew = 5 * time.Minute
+	// MaxBrowserAge is how long before its receipt a browser source's event may have happened: a
+	// week of a tracker's offline queue. Older history comes from a trusted (server) source.
+	MaxBrowserAge = 7 * 24 * time.Hour
+	// MaxImportAge is how long before its receipt a trusted source's event may have happened:
+	// twenty years of history to import, and still no zero date (1970, 2000-01-01) taken for one.
+	MaxImportAge = 20 * 365 * 24 * time.Hour
+)
+
 // stamp sets the event's times the way Segment does. The sender's clock may be wrong, so when it
 // says both when the event happened (originalTimestamp, or timestamp) and when it sent it (sentAt),
 // the event happened that long before it was received:
@@ -426,7 +440,10 @@ func (p *Payload) fields(it *object, src source.Source, receivedAt time.Time, ne
 //	timestamp = receivedAt − (sentAt − originalTimestamp)
 //
 // A timestamp without sentAt is taken as given; an event without one happened when received. A
-// corrected time is never later than receivedAt.
+// corrected time is never later than receivedAt, one taken as given at most MaxFutureSkew later;
+// beyond, the event happened when received (its originalTimestamp keeps what the sender said).
+// An event that happened more than MaxBrowserAge before it was received (MaxImportAge for a
+// trusted source) is refused.
 func (e *Event) stamp(it *object, batchSentAt *time.Time, receivedAt time.Time) error {
 	ts, err := timeField(it, fTimestamp)
 	if err != nil {
@@ -447,18 +464,43 @@ func (e *Event) stamp(it *object, batchSentAt *time.Time, receivedAt time.Time) 
 		orig = ts
 	}
 	e.OriginalTimestamp, e.SentAt = orig, sent
+	corrected := orig != nil && sent != nil
 	switch {
-	case orig != nil && sent != nil:
+	case corrected:
 		e.Timestamp = receivedAt.Add(-sent.Sub(*orig))
 		if e.Timestamp.After(receivedAt) {
 			e.Timestamp = receivedAt
 		}
 	case orig != nil:
 		e.Timestamp = *orig
+		if e.Timestamp.After(receivedAt.Add(MaxFutureSkew)) {
+			e.Timestamp = receivedAt
+		}
 	default:
 		e.Timestamp = receivedAt
 	}
+	maxAge, who := MaxBrowserAge, "a browser source's events may be at most 7 days old: send history from a server (trusted) source"
+	if e.Trusted {
+		maxAge, who = MaxImportAge, "events may be at most 20 years old"
+	}
+	if age := receivedAt.Sub(e.Timestamp); age > maxAge {
+		what := "timestamp"
+		if corrected {
+			what = "timestamp, corrected by sentAt for the sender's clock,"
+		}
+		return invalid("%s is %d days before receipt; %s", what, int(age/(24*time.Hour)), who)
+	}
 	return nil
+}
+
+// SenderTime is when the sender's clock says the event happened (originalTimestamp, or
+// timestamp), or nil when it said nothing or a time more than MaxFutureSkew after the event was
+// received, which stamp did not believe.
+func (e Event) SenderTime() *time.Time {
+	if e.OriginalTimestamp == nil || (!e.ReceivedAt.IsZero() && e.OriginalTimestamp.After(e.ReceivedAt.Add(MaxFutureSkew))) {
+		return nil
+	}
+	return e.OriginalTimestamp
 }
 
 // NewMessageID makes a random message id for an event sent without one.
