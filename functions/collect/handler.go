@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -40,6 +41,7 @@ type handler struct {
 	newID  func() string // message ids for events sent without one
 	log    *slog.Logger
 	failed sender // the failed-events queue, for refused events of a batch (batch.go); nil: none
+	limits limiter // each source's rate (ratelimit.go)
 }
 
 // handle serves the collection API (see README.md and events/openapi/openapi.yaml): POST
@@ -78,21 +80,22 @@ func (h *handler) collect(ctx context.Context, req events.APIGatewayV2HTTPReques
 		return result{}, err
 	}
 	var src source.Source
-	authorised := false
+	admitted := false
 	if c.writeKey != "" { // from the Authorization header: checked before the body is read
-		if src, err = h.authorise(ctx, c); err != nil {
+		if src, err = h.admit(ctx, c); err != nil {
 			return result{}, err
 		}
-		authorised = true
+		admitted = true
 	}
 	if err := c.readPayload(req); err != nil {
 		return result{}, err
 	}
-	if !authorised {
-		if src, err = h.authorise(ctx, c); err != nil {
+	if !admitted {
+		if src, err = h.admit(ctx, c); err != nil {
 			return result{}, err
 		}
 	}
+	h.limits.take(src, c.payload.Len(), h.now()) // every event counts, refused ones too
 	evs, rejected, err := h.accept(c, src) // a batch's valid events, its refused ones apart (batch.go)
 	if err != nil {
 		h.setAside(ctx, src, req, rejected)
@@ -104,6 +107,20 @@ func (h *handler) collect(ctx context.Context, req events.APIGatewayV2HTTPReques
 	}
 	h.setAside(ctx, src, req, rejected)
 	return result{accepted: len(evs), rejected: rejected}, nil
+}
+
+// admit authorises the call (authorise) and refuses it while its source is over its rate.
+func (h *handler) admit(ctx context.Context, c call) (source.Source, error) {
+	src, err := h.authorise(ctx, c)
+	if err != nil {
+		return src, err
+	}
+	if wait := h.limits.wait(src, h.now()); wait > 0 {
+		r := refuse(http.StatusTooManyRequests, "this source is over its rate of %d events per second; retry later", src.Rate())
+		r.header = map[string]string{"Retry-After": strconv.Itoa(retryAfterSeconds(wait))}
+		return src, r
+	}
+	return src, nil
 }
 
 // authorise finds the source of the call's write key and checks that the call may use it. A

@@ -3,7 +3,7 @@
 // AWS_ENDPOINT_URL_*, credentials) and the DCRM_* variables that `make up` writes to .dcrm/local.env.
 //
 //	dcrm source add --name NAME [--origin URL]... [--trusted] [--keep-raw-pii] [--phone-country-code N]
-//	                                                             prints a new write key
+//	                [--rate EVENTS_PER_SECOND]                   prints a new write key
 //	dcrm apikey add --name NAME                                  prints a new profile-API key
 //	dcrm profile get (PROFILE_ID | --user-id ID | --anonymous-id ID)
 //	dcrm profile (events | export | erase) PROFILE_ID              history, data-subject export, erasure
@@ -31,6 +31,7 @@ import (
 
 var errUsage = errors.New(`usage:
   dcrm source add --name NAME [--origin URL]... [--trusted] [--keep-raw-pii] [--phone-country-code N]
+                  [--rate EVENTS_PER_SECOND]
   dcrm apikey add --name NAME
   dcrm profile get (PROFILE_ID | --user-id ID | --anonymous-id ID)
   dcrm profile (events | export | erase | merges) PROFILE_ID
