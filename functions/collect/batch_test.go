@@ -161,6 +161,12 @@ func TestRefusedEventsReachTheFailedEventsQueue(t *testing.T) {
 	h, env := wiredHandler(t, 1)
 	queue := env[topology.Default().EnvVar(topology.FailedQueue)]
 
+	// 500 KB of two-byte invalid events: refused whole, nothing queued (the first message read
+	// below is the next request's).
+	tiny := answer(t, h, post("/v1/batch", `{"batch":[`+strings.Repeat("1,", 255_990)+`1]}`, "authorization", basic(serverKey)))
+	require.Equal(t, 413, tiny.StatusCode)
+	assert.Less(t, len(tiny.Body), 200)
+
 	resp := answer(t, h, post("/v1/batch",
 		`{"batch":[{"type":"page","userId":"u"},{"type":"group","userId":"u","messageId":"g-1"}]}`, "authorization", basic(serverKey)))
 	require.Equal(t, 200, resp.StatusCode, resp.Body)
