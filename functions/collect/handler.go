@@ -40,7 +40,7 @@ type handler struct {
 	now    func() time.Time
 	newID  func() string // message ids for events sent without one
 	log    *slog.Logger
-	failed sender // the failed-events queue, for refused events of a batch (batch.go); nil: none
+	failed sender  // the failed-events queue, for refused events of a batch (batch.go); nil: none
 	limits limiter // each source's rate (ratelimit.go)
 }
 
@@ -96,7 +96,7 @@ func (h *handler) collect(ctx context.Context, req events.APIGatewayV2HTTPReques
 		}
 	}
 	h.limits.take(src, c.payload.Len(), h.now()) // every event counts, refused ones too
-	evs, rejected, err := h.accept(c, src) // a batch's valid events, its refused ones apart (batch.go)
+	evs, rejected, err := h.accept(c, src)       // a batch's valid events, its refused ones apart (batch.go)
 	if err != nil {
 		h.setAside(ctx, src, req, rejected)
 		return result{}, err

@@ -174,12 +174,12 @@ func readBody(req events.APIGatewayV2HTTPRequest) ([]byte, error) {
 // it (API Gateway takes up to 10 MB). A gzip stream is never much smaller than what it holds when
 // that is larger than it: deflate's worst case adds 5 bytes per 16 KB block, and the header 18.
 func checkBodySize(req events.APIGatewayV2HTTPRequest) error {
-	limit := beacon.MaxBatchBytes + beacon.MaxBatchBytes/1024 + 64 // room for gzip's overhead
+	size := len(req.Body)
 	if req.IsBase64Encoded {
-		limit = base64.StdEncoding.EncodedLen(limit)
+		size = base64.StdEncoding.DecodedLen(size)
 	}
-	if len(req.Body) > limit {
-		return refuse(http.StatusRequestEntityTooLarge, "body is %d bytes; the limit is %d bytes per batch", len(req.Body), beacon.MaxBatchBytes)
+	if size > beacon.MaxBatchBytes+beacon.MaxBatchBytes/1024+64 { // room for gzip's overhead
+		return refuse(http.StatusRequestEntityTooLarge, "body is %d bytes; the limit is %d bytes per batch", size, beacon.MaxBatchBytes)
 	}
 	return nil
 }

@@ -23,7 +23,8 @@ type Source struct {
 
 // DefaultRateLimit is a source's rate (events per second, per instance of the endpoint) unless it
 // says otherwise: some ten thousand visitors active at once, an event every ten seconds each, and
-// a small part of what one instance takes (scripts/bench).
+// well under what one instance takes (scripts/bench). A bulk import sent one batch after another
+// reaches it: such a source is given a rate of its own.
 const DefaultRateLimit = 1000
 
 // Rate is the source's rate limit in events per second (see RateLimit).
