@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -70,12 +71,11 @@ func (h *handler) setAside(ctx context.Context, src source.Source, req events.AP
 	}
 	parts := refusedParts(rejected, src.KeepRawPII)
 	for i, p := range parts {
-		first := p.first
 		reason := fmt.Sprintf("source %s, request %s: %d of the batch's events refused", src.ID, req.RequestContext.RequestID, len(rejected))
 		if len(parts) > 1 {
 			reason += fmt.Sprintf(" (part %d of %d: %d events)", i+1, len(parts), p.count)
 		}
-		reason += "; first: " + refusalLine(first)
+		reason += "; first: " + refusalLine(p.first)
 		f := message.NewFailedEvent(stage, reason, p.data, h.now())
 		if err := h.failed.Send(ctx, f); err != nil {
 			h.log.LogAttrs(ctx, slog.LevelError, "refused events not set aside", slog.String("reason", reason), slog.String("error", err.Error()))
@@ -138,10 +138,10 @@ func refusedParts(rejected []beacon.Rejected, keepRawPII bool) []refusedPart {
 		} else {
 			e.Bytes = len(r.Raw)
 		}
-		b, err := json.Marshal(e)
-		if err != nil { // an event that cannot be re-encoded keeps only its size
+		b, err := encode(e)
+		if err != nil || len(open)+len(b)+len(closing) > message.MaxFailedData { // keep only its size
 			e.Event, e.Bytes = nil, len(r.Raw)
-			b, _ = json.Marshal(e)
+			b, _ = encode(e)
 		}
 		if cur.count > 0 && len(cur.data)+1+len(b)+len(closing) > message.MaxFailedData {
 			flush()
@@ -156,6 +156,15 @@ func refusedParts(rejected []beacon.Rejected, keepRawPII bool) []refusedPart {
 	}
 	flush()
 	return parts
+}
+
+// encode writes an entry as JSON without escaping HTML, so that an event keeps its size.
+func encode(e refusedEntry) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(e)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
 }
 
 // batchRefusal is a batch none of whose events was accepted.

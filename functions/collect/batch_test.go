@@ -298,3 +298,20 @@ func TestAFullBatchOfInvalidEventsIsBounded(t *testing.T) {
 	assert.LessOrEqual(t, q.sends, 3, "queue sends")
 	assert.Contains(t, q.last.Reason, "2500 of the batch's events refused (part ")
 }
+
+// Refused events fill failed-events messages up to their size, never past it, whatever they hold.
+func TestRefusedPartsStayWithinAMessage(t *testing.T) {
+	angled := `{"type":"track","userId":"u","p":"` + strings.Repeat("<", beacon.MaxEventBytes-60) + `"}`
+	var rejected []beacon.Rejected
+	for i := range 20 {
+		rejected = append(rejected, beacon.Rejected{Index: i, Err: &beacon.InvalidError{Reason: "track needs an event name (event)", Index: i}, Raw: []byte(angled)})
+	}
+	parts := refusedParts(rejected, true)
+	assert.Equal(t, 7, len(parts), "three events of 32 KB per 128 KB message")
+	for _, p := range parts {
+		assert.LessOrEqual(t, len(p.data), message.MaxFailedData)
+		assert.True(t, json.Valid(p.data))
+		assert.NotContains(t, string(p.data), `\u003c`, "the event is kept as sent")
+	}
+	checkRefusedParts(t, rejected)
+}
