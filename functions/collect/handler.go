@@ -60,7 +60,8 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		resp.Headers["Access-Control-Allow-Origin"] = origin
 		resp.Headers["Vary"] = "Origin"
 	}
-	if err != nil {
+	var r *refusal
+	if err != nil && !(errors.As(err, &r) && r.quiet) {
 		level := slog.LevelInfo
 		if resp.StatusCode >= 500 {
 			level = slog.LevelError
@@ -115,9 +116,13 @@ func (h *handler) admit(ctx context.Context, c call) (source.Source, error) {
 	if err != nil {
 		return src, err
 	}
-	if wait := h.limits.wait(src, h.now()); wait > 0 {
+	if wait, first := h.limits.wait(src, h.now()); wait > 0 {
 		r := refuse(http.StatusTooManyRequests, "this source is over its rate of %d events per second; retry later", src.Rate())
 		r.header = map[string]string{"Retry-After": strconv.Itoa(retryAfterSeconds(wait))}
+		r.quiet = !first // a flood is logged once, when it starts, not once a request
+		if first {
+			h.log.LogAttrs(ctx, slog.LevelWarn, "source over its rate", slog.String("sourceId", src.ID), slog.Int("rate", src.Rate()))
+		}
 		return src, r
 	}
 	return src, nil

@@ -27,19 +27,24 @@ type limiter struct {
 const maxBuckets = 10_000
 
 type bucket struct {
-	tokens float64
-	at     time.Time
+	tokens   float64
+	at       time.Time
+	refusing bool // its last call was refused
 }
 
-// wait tells how long src must wait before its next call is taken: 0 when it may send now.
-func (l *limiter) wait(src source.Source, now time.Time) time.Duration {
+// wait tells how long src must wait before its next call is taken (0 when it may send now), and
+// whether this is the first refusal since a call was taken.
+func (l *limiter) wait(src source.Source, now time.Time) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.bucket(src, now)
 	if b.tokens > 0 {
-		return 0
+		b.refusing = false
+		return 0, false
 	}
-	return time.Duration((1 - b.tokens) / float64(src.Rate()) * float64(time.Second))
+	first := !b.refusing
+	b.refusing = true
+	return time.Duration((1 - b.tokens) / float64(src.Rate()) * float64(time.Second)), first
 }
 
 // take charges n events to src.

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -18,17 +20,28 @@ func TestLimiterKeepsEachSourceToItsRate(t *testing.T) {
 	var l limiter
 	slow, other := source.Source{ID: "slow", RateLimit: 10}, source.Source{ID: "other"}
 	at := clock
-	require.Zero(t, l.wait(slow, at))
+	wait := func(src source.Source, at time.Time) time.Duration {
+		d, _ := l.wait(src, at)
+		return d
+	}
+	require.Zero(t, wait(slow, at))
 	l.take(slow, 25, at) // a batch larger than the bucket goes through once: 10 − 25 = −15
-	assert.Equal(t, 1600*time.Millisecond, l.wait(slow, at), "until one token is back")
-	assert.Zero(t, l.wait(other, at), "another source is not slowed")
-	assert.Equal(t, 600*time.Millisecond, l.wait(slow, at.Add(time.Second)))
-	assert.Zero(t, l.wait(slow, at.Add(1600*time.Millisecond+time.Nanosecond)))
+	d, first := l.wait(slow, at)
+	assert.Equal(t, 1600*time.Millisecond, d, "until one token is back")
+	assert.True(t, first, "the first refusal")
+	assert.Zero(t, wait(other, at), "another source is not slowed")
+	d, first = l.wait(slow, at.Add(time.Second))
+	assert.Equal(t, 600*time.Millisecond, d)
+	assert.False(t, first, "the same flood")
+	assert.Zero(t, wait(slow, at.Add(1600*time.Millisecond+time.Nanosecond)))
+	l.take(slow, 30, at.Add(1600*time.Millisecond+time.Nanosecond))
+	_, first = l.wait(slow, at.Add(1600*time.Millisecond+time.Nanosecond))
+	assert.True(t, first, "a new flood after a call was taken")
 
 	// An idle source gets at most one second of its rate back.
 	l.take(other, 1, at)
 	l.take(other, source.DefaultRateLimit, at.Add(time.Hour))
-	assert.Positive(t, l.wait(other, at.Add(time.Hour)))
+	assert.Positive(t, wait(other, at.Add(time.Hour)))
 
 	assert.Equal(t, 1, retryAfterSeconds(time.Millisecond))
 	assert.Equal(t, 2, retryAfterSeconds(1600*time.Millisecond))
@@ -38,6 +51,8 @@ func TestLimiterKeepsEachSourceToItsRate(t *testing.T) {
 // table (dcrm source add --rate), while other sources are taken as before. On the real wiring.
 func TestAFloodingSourceIsThrottledAlone(t *testing.T) {
 	h, _ := wiredHandler(t, 1)
+	var log bytes.Buffer
+	h.log = slog.New(slog.NewJSONHandler(&log, nil))
 	now := clock
 	h.now = func() time.Time { return now }
 	const floodKey = "wk_flood"
@@ -63,6 +78,8 @@ func TestAFloodingSourceIsThrottledAlone(t *testing.T) {
 
 	resp = answer(t, h, post("/v1/track", track, "authorization", basic(serverKey)))
 	assert.Equal(t, 200, resp.StatusCode, "another source is taken as before")
+	assert.Equal(t, 1, strings.Count(log.String(), `"msg":"source over its rate","sourceId":"src_flood"`), "a flood is logged when it starts")
+	assert.Equal(t, 1, strings.Count(log.String(), `"status":429`), "not once a request: %s", log.String())
 
 	now = now.Add(4 * time.Second)
 	resp = answer(t, h, post("/v1/track", track, "authorization", basic(floodKey)))

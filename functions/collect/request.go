@@ -31,6 +31,7 @@ type refusal struct {
 	reason string
 	header map[string]string
 	err    error
+	quiet  bool // not logged (one of many alike)
 }
 
 func (r *refusal) Error() string {
