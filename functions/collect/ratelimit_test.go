@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"encoding/base64"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
