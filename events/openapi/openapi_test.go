@@ -285,7 +285,7 @@ func TestValidationRefusesWhatTheDocumentDoesNot(t *testing.T) {
 		{"a body where none is", ValidateResponse("OPTIONS", "/v1/track", 204, []byte(`{}`)), "a body where the document has none"},
 		{"a GIF is not looked into", ValidateResponse("GET", "/v1/pixel/{type}", 200, []byte("R0lGODlh")), ""},
 		{"a batch's partial success", ValidateResponse("POST", "/v1/batch", 200,
-			[]byte(`{"success":true,"accepted":1,"rejected":[{"index":1,"reason":"r"}]}`)), ""},
+			[]byte(`{"success":true,"accepted":1,"rejected":[{"index":1,"reason":"r"}],"rejectedCount":1}`)), ""},
 		{"counts without the refused", ValidateResponse("POST", "/v1/batch", 200, []byte(`{"success":true,"accepted":1}`)), "does not match"},
 
 		{"headers", ValidateHeaders("POST", "/v1/track", 429, map[string]string{"content-type": "application/json", "Retry-After": "1"}), ""},

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -59,27 +61,108 @@ func (h *handler) accept(c call, src source.Source) ([]beacon.Event, []beacon.Re
 	return evs, rejected, nil
 }
 
-// setAside sends the refused events of a batch from src to the failed-events queue. The sender was
-// told why in the response, so a queue that cannot take them is logged, not fatal.
+// setAside sends the refused events of a batch from src to the failed-events queue, all of them
+// in one message (a few when they do not fit in one: see refusedParts), so that a batch of
+// refusals costs a few queue calls and never more bytes than it came with. The sender was told
+// why in the response, so a queue that cannot take them is logged, not fatal.
 func (h *handler) setAside(ctx context.Context, src source.Source, req events.APIGatewayV2HTTPRequest, rejected []beacon.Rejected) {
-	if h.failed == nil {
+	if h.failed == nil || len(rejected) == 0 {
 		return
 	}
-	for _, r := range rejected {
-		reason := fmt.Sprintf("source %s, request %s: %s", src.ID, req.RequestContext.RequestID, r.Err.Error())
-		if r.MessageID != "" {
-			reason = fmt.Sprintf("source %s, request %s: batch[%d] (messageId %s): %s", src.ID, req.RequestContext.RequestID, r.Index, r.MessageID, r.Reason())
+	parts := refusedParts(rejected)
+	for i, p := range parts {
+		reason := fmt.Sprintf("source %s, request %s: %d of the batch's events refused", src.ID, req.RequestContext.RequestID, len(rejected))
+		if len(parts) > 1 {
+			reason += fmt.Sprintf(" (part %d of %d: %d events)", i+1, len(parts), p.count)
 		}
 		// The queue is read by people: personal data is hashed or redacted, whatever the source
 		// keeps on the stream, and so is an address the reason quotes.
-		reason = pii.RedactText(reason)
-		data, cut := pii.RedactUpTo(r.Raw, message.MaxFailedData)
-		f := message.NewFailedEvent(stage, reason, data, h.now())
-		f.Truncated = f.Truncated || cut
+		reason = pii.RedactText(reason + "; first: " + refusalLine(p.first))
+		f := message.NewFailedEvent(stage, reason, p.data, h.now())
 		if err := h.failed.Send(ctx, f); err != nil {
-			h.log.LogAttrs(ctx, slog.LevelError, "refused event not set aside", slog.String("reason", reason), slog.String("error", err.Error()))
+			h.log.LogAttrs(ctx, slog.LevelError, "refused events not set aside", slog.String("reason", reason), slog.String("error", err.Error()))
 		}
 	}
+}
+
+// refusalLine says which event of a batch was refused, and why.
+func refusalLine(r beacon.Rejected) string {
+	if r.MessageID != "" {
+		return fmt.Sprintf("batch[%d] (messageId %s): %s", r.Index, r.MessageID, r.Reason())
+	}
+	return r.Err.Error()
+}
+
+// refusedEntry is one refused event in the data of a failed-events message from collect:
+// {"rejected":[{"index":i,"messageId":…,"reason":…,"event":{…}}]}. Event is the event as sent,
+// its personal data hashed or redacted; an event too large to keep has its size in Bytes instead.
+type refusedEntry struct {
+	Index     int             `json:"index"`
+	MessageID string          `json:"messageId,omitempty"`
+	Reason    string          `json:"reason"`
+	Event     json.RawMessage `json:"event,omitempty"`
+	Bytes     int             `json:"bytes,omitempty"`
+}
+
+// maxKeptEvent is the largest refused event kept whole in a failed-events message: an event over
+// the limit a little grown by hashing its personal data. Larger ones keep only their size.
+const maxKeptEvent = 2 * beacon.MaxEventBytes
+
+// refusedPart is the data of one failed-events message: its entries, how many, the first.
+type refusedPart struct {
+	data  []byte
+	count int
+	first beacon.Rejected
+}
+
+// refusedParts packs the refused events into as few messages' data as fit message.MaxFailedData.
+func refusedParts(rejected []beacon.Rejected) []refusedPart {
+	const open, closing = `{"rejected":[`, `]}`
+	var (
+		parts []refusedPart
+		cur   refusedPart
+	)
+	flush := func() {
+		if cur.count > 0 {
+			cur.data = append(cur.data, closing...)
+			parts = append(parts, cur)
+		}
+		cur = refusedPart{}
+	}
+	for _, r := range rejected {
+		e := refusedEntry{Index: r.Index, MessageID: r.MessageID, Reason: pii.RedactText(r.Reason())}
+		if raw := r.Raw; len(raw) <= maxKeptEvent && json.Valid(raw) {
+			e.Event = pii.Redact(raw) // whatever the source keeps on the stream: the queue is read by people
+		} else {
+			e.Bytes = len(r.Raw)
+		}
+		b, err := encode(e)
+		if err != nil || len(open)+len(b)+len(closing) > message.MaxFailedData { // keep only its size
+			e.Event, e.Bytes = nil, len(r.Raw)
+			b, _ = encode(e)
+		}
+		if cur.count > 0 && len(cur.data)+1+len(b)+len(closing) > message.MaxFailedData {
+			flush()
+		}
+		if cur.count == 0 {
+			cur.data, cur.first = append(cur.data, open...), r
+		} else {
+			cur.data = append(cur.data, ',')
+		}
+		cur.data = append(cur.data, b...)
+		cur.count++
+	}
+	flush()
+	return parts
+}
+
+// encode writes an entry as JSON without escaping HTML, so that an event keeps its size.
+func encode(e refusedEntry) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(e)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
 }
 
 // batchRefusal is a batch none of whose events was accepted.
@@ -92,8 +175,13 @@ func (b *batchRefusal) Error() string {
 	return fmt.Sprintf("all %d events of the batch were refused; first: %s", len(b.rejected), b.rejected[0].Err.Error())
 }
 
-// rejectedBody is the "rejected" list of a response.
+// maxRejectedListed bounds the "rejected" list of a response (rejectedCount says how many were
+// refused in all), so that an answer stays a few kilobytes whatever the batch.
+const maxRejectedListed = 100
+
+// rejectedBody is the "rejected" list of a response: the first maxRejectedListed refusals.
 func rejectedBody(rejected []beacon.Rejected) []map[string]any {
+	rejected = rejected[:min(len(rejected), maxRejectedListed)]
 	out := make([]map[string]any, len(rejected))
 	for i, r := range rejected {
 		m := map[string]any{"index": r.Index, "reason": r.Reason()}
@@ -110,7 +198,7 @@ func rejectedBody(rejected []beacon.Rejected) []map[string]any {
 func success(out result) events.APIGatewayV2HTTPResponse {
 	body := map[string]any{"success": true}
 	if len(out.rejected) > 0 {
-		body["accepted"], body["rejected"] = out.accepted, rejectedBody(out.rejected)
+		body["accepted"], body["rejected"], body["rejectedCount"] = out.accepted, rejectedBody(out.rejected), len(out.rejected)
 	}
 	return reply(http.StatusOK, body, nil)
 }

@@ -86,18 +86,19 @@ func TestBatchAcceptsItsValidEvents(t *testing.T) {
 	}
 	assert.Equal(t, []string{"m0", "m3", "m5"}, ids, "the valid events go on the stream, in order")
 
-	require.Len(t, q.sent, 3, "each refused event is set aside")
+	require.Len(t, q.sent, 1, "the refused events are set aside together")
 	f := q.sent[0]
+	require.NoError(t, f.Validate())
 	assert.Equal(t, "collect", f.Stage)
-	assert.Equal(t, "source src_backend, request req-1: batch[1] (messageId m1): track needs an event name (event)", f.Reason)
-	hash := sha256.Sum256([]byte("ada@example.com"))
-	assert.JSONEq(t, `{"type":"track","userId":"u","messageId":"m1","traits":{"email":"sha256:`+hex.EncodeToString(hash[:])+`"}}`, string(f.Data),
-		"the refused event is kept, its email hashed as on the stream")
+	assert.Equal(t, "source src_backend, request req-1: 3 of the batch's events refused; first: batch[1] (messageId m1): track needs an event name (event)", f.Reason)
 	assert.Equal(t, clock, f.FailedAt)
-	assert.Equal(t, "source src_backend, request req-1: batch[4]: type \"merge\" is not supported (track, page, screen, identify, group or alias)", q.sent[2].Reason)
-	for _, f := range q.sent {
-		require.NoError(t, f.Validate())
-	}
+	hash := sha256.Sum256([]byte("ada@example.com"))
+	assert.JSONEq(t, `{"rejected":[
+		{"index":1,"messageId":"m1","reason":"track needs an event name (event)",
+		 "event":{"type":"track","userId":"u","messageId":"m1","traits":{"email":"sha256:`+hex.EncodeToString(hash[:])+`"}}},
+		{"index":2,"reason":"event is `+fmt.Sprint(len(big))+` bytes; the limit is 32768 bytes","event":`+big+`},
+		{"index":4,"reason":"type \"merge\" is not supported (track, page, screen, identify, group or alias)","event":{"type":"merge","userId":"u"}}]}`,
+		string(f.Data), "each refused event is kept as sent, its email hashed as on the stream")
 }
 
 func TestBatchWithNoValidEventIsRefused(t *testing.T) {
@@ -120,7 +121,8 @@ func TestBatchWithNoValidEventIsRefused(t *testing.T) {
 		assert.False(t, got.Success)
 		assert.Equal(t, tc.error, got.Error)
 		assert.Len(t, got.Rejected, tc.refused)
-		assert.Len(t, q.sent, tc.refused)
+		require.Len(t, q.sent, 1)
+		assert.Contains(t, q.sent[0].Reason, fmt.Sprintf("%d of the batch's events refused", tc.refused))
 	}
 	assert.Empty(t, st.events)
 
@@ -160,6 +162,12 @@ func TestRefusedEventsReachTheFailedEventsQueue(t *testing.T) {
 	h, env := wiredHandler(t, 1)
 	queue := env[topology.Default().EnvVar(topology.FailedQueue)]
 
+	// 500 KB of two-byte invalid events: refused whole, nothing queued (the first message read
+	// below is the next request's).
+	tiny := answer(t, h, post("/v1/batch", `{"batch":[`+strings.Repeat("1,", 255_990)+`1]}`, "authorization", basic(serverKey)))
+	require.Equal(t, 413, tiny.StatusCode)
+	assert.Less(t, len(tiny.Body), 200)
+
 	resp := answer(t, h, post("/v1/batch",
 		`{"batch":[{"type":"page","userId":"u"},{"type":"group","userId":"u","messageId":"g-1"}]}`, "authorization", basic(serverKey)))
 	require.Equal(t, 200, resp.StatusCode, resp.Body)
@@ -178,7 +186,33 @@ func TestRefusedEventsReachTheFailedEventsQueue(t *testing.T) {
 	require.NoError(t, json.Unmarshal(got[0].Body, &f))
 	assert.Equal(t, "collect", f.Stage)
 	assert.Contains(t, f.Reason, "batch[1] (messageId g-1): group needs a group id (groupId)")
-	assert.JSONEq(t, `{"type":"group","userId":"u","messageId":"g-1"}`, string(f.Data))
+	assert.JSONEq(t, `{"rejected":[{"index":1,"messageId":"g-1","reason":"group needs a group id (groupId)",
+		"event":{"type":"group","userId":"u","messageId":"g-1"}}]}`, string(f.Data))
+
+	// The largest batch of refusals: every one of them on the queue, in a few messages.
+	body := `{"batch":[{"type":"page","userId":"u"},` + strings.Repeat(`{"type":"track","userId":"u"},`, beacon.MaxBatchEvents-2) + `{"type":"track","userId":"u"}]}`
+	resp = answer(t, h, post("/v1/batch", body, "authorization", basic(serverKey)))
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Less(t, len(resp.Body), 8<<10, "response bytes")
+	indexes := map[int]bool{}
+	var messages int
+	require.Eventually(t, func() bool {
+		ds, err := q.Receive(ctx, 10, 0)
+		require.NoError(t, err)
+		for _, d := range ds {
+			messages++
+			var f message.FailedEvent
+			require.NoError(t, json.Unmarshal(d.Body, &f))
+			var data struct{ Rejected []refusedEntry }
+			require.NoError(t, json.Unmarshal(f.Data, &data))
+			for _, r := range data.Rejected {
+				indexes[r.Index] = true
+			}
+		}
+		return len(indexes) >= beacon.MaxBatchEvents-1
+	}, 10*time.Second, 50*time.Millisecond)
+	assert.Len(t, indexes, beacon.MaxBatchEvents-1, "every refused event is on the queue")
+	assert.LessOrEqual(t, messages, 3, "in a few messages")
 }
 
 func TestPreflight(t *testing.T) {
@@ -231,12 +265,77 @@ func TestRefusedEventsAreRedactedWhateverTheSource(t *testing.T) {
 		`{"type":"ann@example.com","userId":"u","messageId":"m2"}]}`
 	resp := answer(t, h, post("/v1/batch", body, "authorization", basic(serverKey)))
 	require.Equal(t, 200, resp.StatusCode, resp.Body)
-	require.Len(t, q.sent, 2)
-	for _, f := range q.sent {
-		for _, raw := range []string{"Ada@", "7700", "bob@", "ann@"} {
-			assert.NotContains(t, string(f.Data)+f.Reason, raw, "a failed event keeps no raw personal data")
-		}
+	require.Len(t, q.sent, 1, "the batch's refusals together")
+	f := q.sent[0]
+	for _, raw := range []string{"Ada@", "7700", "bob@", "ann@"} {
+		assert.NotContains(t, string(f.Data)+f.Reason, raw, "a failed event keeps no raw personal data")
 	}
-	assert.Contains(t, string(q.sent[0].Data), `"Email":"sha256:`+pii.Hash("ada@example.com")+`"`)
-	assert.Contains(t, q.sent[1].Reason, `type "sha256:`+pii.Hash("ann@example.com")+`" is not supported`)
+	assert.Contains(t, string(f.Data), `"Email":"sha256:`+pii.Hash("ada@example.com")+`"`)
+	assert.Contains(t, string(f.Data), `type \"sha256:`+pii.Hash("ann@example.com")+`\" is not supported`)
+}
+
+// countingQueue counts the sends to the failed-events queue and keeps the last message.
+type countingQueue struct {
+	sends int
+	last  message.FailedEvent
+}
+
+func (c *countingQueue) Send(_ context.Context, m message.Message) error {
+	c.sends, c.last = c.sends+1, m.(message.FailedEvent)
+	return nil
+}
+
+// A 500 KB batch of two-byte invalid events was 255,990 refusals: as many queue sends and a 17 MB
+// answer. It is now refused whole before any event is looked at.
+func TestTinyInvalidEventsDoNotFanOut(t *testing.T) {
+	body := `{"batch":[` + strings.Repeat("1,", 255_990) + `1]}`
+	require.LessOrEqual(t, len(body), beacon.MaxBatchBytes)
+	h, _, st := newHandler()
+	q := &countingQueue{}
+	h.failed = q
+	resp := answer(t, h, post("/v1/batch", body, "authorization", basic(serverKey)))
+	assert.Equal(t, 413, resp.StatusCode)
+	assert.Equal(t, "batch has more than 2500 events: send them in several batches", errorBody(t, resp))
+	assert.Zero(t, q.sends, "queue sends")
+	assert.Less(t, len(resp.Body), 200, "response bytes")
+	assert.Empty(t, st.events)
+}
+
+// The largest batch of invalid events the endpoint reads costs a few queue sends and an answer of
+// a few kilobytes.
+func TestAFullBatchOfInvalidEventsIsBounded(t *testing.T) {
+	body := `{"batch":[` + strings.Repeat(`{"type":"track","userId":"u"},`, beacon.MaxBatchEvents-1) + `{"type":"track","userId":"u"}]}`
+	h, _, _ := newHandler()
+	q := &countingQueue{}
+	h.failed = q
+	resp := answer(t, h, post("/v1/batch", body, "authorization", basic(serverKey)))
+	require.Equal(t, 400, resp.StatusCode)
+	var got struct {
+		batchResponse
+		RejectedCount int `json:"rejectedCount"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(resp.Body), &got))
+	assert.Equal(t, beacon.MaxBatchEvents, got.RejectedCount)
+	assert.Len(t, got.Rejected, 100, "the first 100 are listed")
+	assert.Equal(t, 99, got.Rejected[99].Index)
+	assert.Less(t, len(resp.Body), 8<<10, "response bytes")
+	assert.LessOrEqual(t, q.sends, 3, "queue sends")
+	assert.Contains(t, q.last.Reason, "2500 of the batch's events refused (part ")
+}
+
+// Refused events fill failed-events messages up to their size, never past it, whatever they hold.
+func TestRefusedPartsStayWithinAMessage(t *testing.T) {
+	angled := `{"type":"track","userId":"u","p":"` + strings.Repeat("<", beacon.MaxEventBytes-60) + `"}`
+	var rejected []beacon.Rejected
+	for i := range 20 {
+		rejected = append(rejected, beacon.Rejected{Index: i, Err: &beacon.InvalidError{Reason: "track needs an event name (event)", Index: i}, Raw: []byte(angled)})
+	}
+	parts := refusedParts(rejected)
+	assert.Equal(t, 7, len(parts), "three events of 32 KB per 128 KB message")
+	for _, p := range parts {
+		assert.LessOrEqual(t, len(p.data), message.MaxFailedData)
+		assert.True(t, json.Valid(p.data))
+		assert.NotContains(t, string(p.data), `\u003c`, "the event is kept as sent")
+	}
+	checkRefusedParts(t, rejected)
 }

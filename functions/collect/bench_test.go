@@ -124,7 +124,11 @@ func (k *discardKinesis) PutRecords(_ context.Context, in *kinesis.PutRecordsInp
 func BenchmarkCollect(b *testing.B) {
 	for _, bc := range benchCases(b) {
 		b.Run(bc.name, func(b *testing.B) {
-			h, _, _ := newHandler()
+			h, keys, _ := newHandler()
+			for k, src := range keys.sources { // the benchmark measures the work, not the sources' rates
+				src.RateLimit = 1 << 30
+				keys.sources[k] = src
+			}
 			kin := &discardKinesis{}
 			h.stream = beaconstream.New(kin, "bench")
 			req := benchRequest(bc.path, bc.body)

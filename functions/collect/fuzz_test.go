@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
+	"github.com/dcrm-project/dcrm/shared/message"
 )
 
 // Encodings of a fuzzed body.
@@ -46,6 +48,9 @@ func FuzzParse(f *testing.F) {
 		{"/v1/page", `{"writeKey":"k","anonymousId":"` + "\u00e9\u00e9" + `","properties":{},"originalTimestamp":"9999-12-31T23:59:59Z","sentAt":"1970-01-01T00:00:00Z"}`},
 		{"/v1/batch", `{"writeKey":"k","sentAt":"2024-01-01","batch":[{"type":"track","userId":"u","event":"E"},{"type":"page","anonymousId":"a","writeKey":"k"}]}`},
 		{"/v1/batch", `{"batch":[1,"x",null,[],{}]}`},
+		{"/v1/track", `{"writeKey":"k","userId":"u","event":"E","timestamp":"9999-12-31T23:59:59Z"}`},
+		{"/v1/track", `{"writeKey":"k","userId":"u","event":"E","timestamp":"2024-02-23T12:00:00Z"}`},
+		{"/v1/track", `{"writeKey":"k","userId":"u","event":"E","originalTimestamp":"2024-02-20T12:00:00Z","sentAt":"2024-02-28T12:00:00Z"}`},
 		{"/v1/batch", `{"batch":[{"type":"screen","anonymousId":"a","name":"S"},{"type":"group","userId":"u","groupId":7},{"type":"alias","previousId":"a","userId":"u"}]}`},
 		{"/v1/alias", `{"writeKey":"k","previousId":"a","userId":"u"}`},
 		{"/v1/track", `{"userId":"u","event":"E"} {}`},
@@ -70,6 +75,9 @@ func FuzzParse(f *testing.F) {
 		}
 
 		c, err := readCall(req)
+		if err == nil {
+			err = c.readPayload(req)
+		}
 		if err != nil {
 			refused(t, err)
 			return
@@ -81,6 +89,7 @@ func FuzzParse(f *testing.F) {
 		for _, r := range rejected {
 			refused(t, r.Err)
 		}
+		checkRefusedParts(t, rejected)
 		for _, e := range evs {
 			switch {
 			case e.Type != beacon.Track && e.Type != beacon.Page && e.Type != beacon.Identify &&
@@ -94,6 +103,10 @@ func FuzzParse(f *testing.F) {
 				t.Fatal("group without groupId accepted")
 			case e.MessageID == "" || e.SourceID != shop.ID || !e.ReceivedAt.Equal(clock) || e.Timestamp.After(clock) && e.SentAt != nil:
 				t.Fatalf("event not stamped: %+v", e)
+			case e.Timestamp.After(clock.Add(beacon.MaxFutureSkew)) || e.Timestamp.Before(clock.Add(-beacon.MaxBrowserAge)):
+				t.Fatalf("a browser's event dated %s taken at %s", e.Timestamp, clock)
+			case e.SenderTime() != nil && e.SenderTime().After(clock.Add(beacon.MaxFutureSkew)):
+				t.Fatalf("a sender's time %s believed at %s", e.SenderTime(), clock)
 			}
 			if _, err := beaconstream.Record(e); err != nil {
 				t.Fatalf("accepted event cannot go on the stream: %v", err)
@@ -117,5 +130,33 @@ func refused(t *testing.T, err error) {
 		}
 	default:
 		t.Fatalf("error %v (%T) is neither a refusal nor invalid input", err, err)
+	}
+}
+
+// checkRefusedParts holds the failed-events data of a batch's refusals to its promise: every
+// refused event once, in order, in parts of valid JSON within a message's data.
+func checkRefusedParts(t *testing.T, rejected []beacon.Rejected) {
+	t.Helper()
+	var next int
+	for _, p := range refusedParts(rejected) {
+		if len(p.data) > message.MaxFailedData {
+			t.Fatalf("a part of %d bytes", len(p.data))
+		}
+		var data struct{ Rejected []refusedEntry }
+		if err := json.Unmarshal(p.data, &data); err != nil {
+			t.Fatalf("a part is not JSON: %v", err)
+		}
+		if len(data.Rejected) != p.count || p.count == 0 {
+			t.Fatalf("a part of %d entries says %d", len(data.Rejected), p.count)
+		}
+		for _, e := range data.Rejected {
+			if next >= len(rejected) || e.Index != rejected[next].Index || e.Reason == "" || (e.Event == nil) == (e.Bytes == 0) {
+				t.Fatalf("entry %+v, want refusal %d of %d", e, next, len(rejected))
+			}
+			next++
+		}
+	}
+	if next != len(rejected) {
+		t.Fatalf("%d of %d refusals in the parts", next, len(rejected))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -40,7 +41,8 @@ type handler struct {
 	now    func() time.Time
 	newID  func() string // message ids for events sent without one
 	log    *slog.Logger
-	failed sender // the failed-events queue, for refused events of a batch (batch.go); nil: none
+	failed sender  // the failed-events queue, for refused events of a batch (batch.go); nil: none
+	limits limiter // each source's rate (ratelimit.go)
 }
 
 // handle serves the collection API (see README.md and events/openapi/openapi.yaml): POST
@@ -59,7 +61,8 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		resp.Headers["Access-Control-Allow-Origin"] = origin
 		resp.Headers["Vary"] = "Origin"
 	}
-	if err != nil {
+	var r *refusal
+	if err != nil && !(errors.As(err, &r) && r.quiet) {
 		level := slog.LevelInfo
 		if resp.StatusCode >= 500 {
 			level = slog.LevelError
@@ -78,17 +81,24 @@ func (h *handler) collect(ctx context.Context, req events.APIGatewayV2HTTPReques
 	if err != nil {
 		return result{}, err
 	}
-	src, err := h.keys.Source(ctx, c.writeKey)
-	switch {
-	case errors.Is(err, keystore.ErrUnknownKey):
-		return result{}, refuse(http.StatusUnauthorized, "unknown write key")
-	case err != nil:
-		return result{}, &refusal{status: http.StatusServiceUnavailable, reason: "write keys cannot be checked right now; retry later", err: err}
+	var src source.Source
+	admitted := false
+	if c.writeKey != "" { // from the Authorization header: checked before the body is read
+		if src, err = h.admit(ctx, c); err != nil {
+			return result{}, err
+		}
+		admitted = true
 	}
-	if !src.AllowsOrigin(c.origin) {
-		return result{}, refuse(http.StatusForbidden, "origin %s may not use this write key", c.origin)
+	if err := c.readPayload(req); err != nil {
+		return result{}, err
 	}
-	evs, rejected, err := h.accept(c, src) // a batch's valid events, its refused ones apart (batch.go)
+	if !admitted {
+		if src, err = h.admit(ctx, c); err != nil {
+			return result{}, err
+		}
+	}
+	h.limits.take(src, c.payload.Len(), h.now()) // every event counts, refused ones too
+	evs, rejected, err := h.accept(c, src)       // a batch's valid events, its refused ones apart (batch.go)
 	if err != nil {
 		h.setAside(ctx, src, req, rejected)
 		return result{}, err
@@ -99,6 +109,47 @@ func (h *handler) collect(ctx context.Context, req events.APIGatewayV2HTTPReques
 	}
 	h.setAside(ctx, src, req, rejected)
 	return result{accepted: len(evs), rejected: rejected}, nil
+}
+
+// admit authorises the call (authorise) and refuses it while its source is over its rate.
+func (h *handler) admit(ctx context.Context, c call) (source.Source, error) {
+	src, err := h.authorise(ctx, c)
+	if err != nil {
+		return src, err
+	}
+	if wait, first := h.limits.wait(src, h.now()); wait > 0 {
+		r := refuse(http.StatusTooManyRequests, "this source is over its rate of %d events per second; retry later", src.Rate())
+		r.header = map[string]string{"Retry-After": strconv.Itoa(retryAfterSeconds(wait))}
+		r.quiet = !first // a flood is logged once, when it starts, not once a request
+		if first {
+			h.log.LogAttrs(ctx, slog.LevelWarn, "source over its rate", slog.String("sourceId", src.ID), slog.Int("rate", src.Rate()))
+		}
+		return src, r
+	}
+	return src, nil
+}
+
+// authorise finds the source of the call's write key and checks that the call may use it. A
+// trusted (server) key may join known customers, so it must stay on servers: it is refused in a
+// pixel, whose URL ends up in emails and proxy logs, and on any request with an Origin, which only
+// browsers send. No answer repeats the key.
+func (h *handler) authorise(ctx context.Context, c call) (source.Source, error) {
+	src, err := h.keys.Source(ctx, c.writeKey)
+	switch {
+	case errors.Is(err, keystore.ErrUnknownKey):
+		return src, refuse(http.StatusUnauthorized, "unknown write key")
+	case err != nil:
+		return src, &refusal{status: http.StatusServiceUnavailable, reason: "write keys cannot be checked right now; retry later", err: err}
+	case src.Trusted && c.pixel:
+		return src, refuse(http.StatusForbidden, "a server (trusted) write key may not be used in a pixel, whose URL is seen by mail clients and proxies: "+
+			"use a browser source's key, and replace this one if it was published")
+	case src.Trusted && c.origin != "":
+		return src, refuse(http.StatusForbidden, "a server (trusted) write key may not be used from a browser (the request has an Origin): "+
+			"use a browser source's key, and replace this one if it was published")
+	case !src.AllowsOrigin(c.origin):
+		return src, refuse(http.StatusForbidden, "origin %s may not use this write key", c.origin)
+	}
+	return src, nil
 }
 
 // response maps the outcome of a call to what the sender reads: Segment's {"success":true}, or
@@ -113,12 +164,15 @@ func response(out result, err error) events.APIGatewayV2HTTPResponse {
 	case err == nil:
 		return success(out)
 	case errors.As(err, &batch):
-		return reply(http.StatusBadRequest, map[string]any{"error": batch.Error(), "rejected": rejectedBody(batch.rejected)}, nil)
+		return reply(http.StatusBadRequest, map[string]any{"error": batch.Error(), "rejected": rejectedBody(batch.rejected),
+			"rejectedCount": len(batch.rejected)}, nil)
 	case errors.As(err, &r):
 		if r.status == http.StatusServiceUnavailable {
 			r.header = map[string]string{"Retry-After": retryAfter}
 		}
 		return reply(r.status, map[string]any{"error": r.reason}, r.header)
+	case errors.As(err, &bad) && bad.TooLarge:
+		return reply(http.StatusRequestEntityTooLarge, map[string]any{"error": bad.Error()}, nil)
 	case errors.As(err, &bad):
 		return reply(http.StatusBadRequest, map[string]any{"error": bad.Error()}, nil)
 	case errors.Is(err, beaconstream.ErrThrottled):

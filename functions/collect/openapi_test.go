@@ -16,6 +16,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/events/openapi"
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
 )
 
@@ -111,6 +112,7 @@ func TestEveryCallAnswersAsDocumented(t *testing.T) {
 			{"not JSON", post(path, `{`, "authorization", basic(serverKey)), nil, nil, 400},
 			{"no write key", post(path, valid[call]), nil, nil, 401},
 			{"a foreign origin", post(path, valid[call], "authorization", basic(browserKey), "origin", "https://evil.example"), nil, nil, 403},
+			{"too large", post(path, `{"anonymousId":"a1","p":"`+strings.Repeat("x", beacon.MaxBatchBytes)+`"}`, "authorization", basic(serverKey)), nil, nil, 413},
 			{"multipart", post(path, valid[call], "authorization", basic(serverKey), "content-type", "multipart/form-data; boundary=x"), nil, nil, 415},
 			{"stream throttled", post(path, valid[call], "authorization", basic(serverKey)), nil, fmt.Errorf("put: %w", beaconstream.ErrThrottled), 429},
 			{"a bug", post(path, valid[call], "authorization", basic(serverKey)), nil, errors.New("encode event: boom"), 500},

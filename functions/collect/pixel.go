@@ -44,7 +44,7 @@ func pixelKind(req events.APIGatewayV2HTTPRequest) (string, bool) {
 // readPixel reads a pixel request as a call: the event is the base64 JSON in the data parameter
 // (standard or URL-safe alphabet, padded or not) and carries its write key.
 func readPixel(req events.APIGatewayV2HTTPRequest, typ string) (call, error) {
-	c := call{origin: header(req, "Origin")}
+	c := call{origin: header(req, "Origin"), pixel: true}
 	kind, ok := pixelKinds[typ]
 	if !ok {
 		return c, refuse(http.StatusNotFound, "no pixel for type %q: use /v1/pixel/track or /v1/pixel/page", typ)

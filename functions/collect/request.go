@@ -19,6 +19,8 @@ import (
 type call struct {
 	writeKey string // from basic auth, else from the body
 	origin   string
+	pixel    bool   // GET /v1/pixel/{type}: the key is in a URL (emails, proxy logs)
+	kind     string // the call's type (beacon.Batch or an event type)
 	payload  *beacon.Payload
 }
 
@@ -29,6 +31,7 @@ type refusal struct {
 	reason string
 	header map[string]string
 	err    error
+	quiet  bool // not logged (one of many alike)
 }
 
 func (r *refusal) Error() string {
@@ -55,37 +58,48 @@ var kinds = map[string]string{
 	"/v1/batch":    beacon.Batch,
 }
 
-// readCall reads an API Gateway HTTP API request (payload format 2.0): route, content type and
-// encoding, body, write key.
+// readCall reads an API Gateway HTTP API request (payload format 2.0) up to its body: route,
+// content type and encoding, size, and the write key when basic auth carries it, so that the key
+// can be checked before the body is read (see readPayload). A pixel is read whole: its event is
+// small.
 func readCall(req events.APIGatewayV2HTTPRequest) (call, error) {
 	if typ, ok := pixelKind(req); ok { // GET /v1/pixel/{type} (pixel.go)
 		return readPixel(req, typ)
 	}
 	c := call{origin: header(req, "Origin")}
-	kind, err := route(req)
-	if err != nil {
+	var err error
+	if c.kind, err = route(req); err != nil {
 		return c, err
 	}
 	if err := contentType(header(req, "Content-Type")); err != nil {
 		return c, err
 	}
+	if err := checkBodySize(req); err != nil {
+		return c, err
+	}
+	c.writeKey, err = basicAuthUser(header(req, "Authorization"))
+	return c, err
+}
+
+// readPayload decodes the body, and takes the write key from it when basic auth carried none.
+func (c *call) readPayload(req events.APIGatewayV2HTTPRequest) error {
+	if c.payload != nil {
+		return nil
+	}
 	body, err := readBody(req)
 	if err != nil {
-		return c, err
+		return err
 	}
-	if c.payload, err = beacon.Decode(kind, body); err != nil {
-		return c, err
-	}
-	if c.writeKey, err = basicAuthUser(header(req, "Authorization")); err != nil {
-		return c, err
+	if c.payload, err = beacon.Decode(c.kind, body); err != nil {
+		return err
 	}
 	if c.writeKey == "" {
 		c.writeKey = c.payload.WriteKey
 	}
 	if c.writeKey == "" {
-		return c, refuse(http.StatusUnauthorized, "missing write key: send it as the basic-auth user name or as writeKey in the body")
+		return refuse(http.StatusUnauthorized, "missing write key: send it as the basic-auth user name or as writeKey in the body")
 	}
-	return c, nil
+	return nil
 }
 
 // route finds the kind of call from the path. The HTTP API gives the path with the stage in front
@@ -136,6 +150,9 @@ func contentType(v string) error {
 // readBody undoes API Gateway's base64 and the sender's gzip. Decompression stops past
 // beacon.MaxBatchBytes, so a small body cannot expand without bound.
 func readBody(req events.APIGatewayV2HTTPRequest) ([]byte, error) {
+	if err := checkBodySize(req); err != nil {
+		return nil, err
+	}
 	body := []byte(req.Body)
 	if req.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(req.Body)
@@ -154,6 +171,20 @@ func readBody(req events.APIGatewayV2HTTPRequest) ([]byte, error) {
 	}
 }
 
+// checkBodySize refuses a body that cannot be within beacon.MaxBatchBytes before anything reads
+// it (API Gateway takes up to 10 MB). A gzip stream is never much smaller than what it holds when
+// that is larger than it: deflate's worst case adds 5 bytes per 16 KB block, and the header 18.
+func checkBodySize(req events.APIGatewayV2HTTPRequest) error {
+	size := len(req.Body)
+	if req.IsBase64Encoded {
+		size = base64.StdEncoding.DecodedLen(size)
+	}
+	if size > beacon.MaxBatchBytes+beacon.MaxBatchBytes/1024+64 { // room for gzip's overhead
+		return refuse(http.StatusRequestEntityTooLarge, "body is %d bytes; the limit is %d bytes per batch", size, beacon.MaxBatchBytes)
+	}
+	return nil
+}
+
 func gunzip(body []byte) ([]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
@@ -164,7 +195,7 @@ func gunzip(body []byte) ([]byte, error) {
 		return nil, refuse(http.StatusBadRequest, "body is not valid gzip: %v", err)
 	}
 	if len(out) > beacon.MaxBatchBytes {
-		return nil, refuse(http.StatusBadRequest, "body is more than %d bytes decompressed", beacon.MaxBatchBytes)
+		return nil, refuse(http.StatusRequestEntityTooLarge, "body is more than %d bytes decompressed", beacon.MaxBatchBytes)
 	}
 	return out, nil
 }

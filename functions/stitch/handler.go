@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/pii"
@@ -40,6 +41,19 @@ type handler struct {
 	updates sender // the profile-updates queue
 	now     func() time.Time
 	log     *slog.Logger
+	// hashKey scopes deduplication (dedupKey); main always sets it, tests may leave it nil to
+	// deduplicate by message id alone.
+	hashKey *hashkey.Key
+}
+
+// dedupKey is what tells an event from others when it is sent again: its message id scoped by its
+// source and its visitor under the deployment's secret key, so that a sender cannot choose ids
+// that collide with another sender's events (or guess them from outside).
+func (h *handler) dedupKey(e beacon.Event) string {
+	if h.hashKey == nil {
+		return ""
+	}
+	return h.hashKey.Sum("dedup", e.SourceID, e.Visitor(), e.MessageID)
 }
 
 // tally counts what a batch did (in events), for the log.
@@ -164,7 +178,8 @@ func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord
 			h.log.WarnContext(ctx, "claimed identifiers ignored", slog.String("messageId", e.MessageID),
 				slog.String("reasons", pii.RedactText(strings.Join(skipped, "; "))))
 		}
-		d.in = append(d.in, recording.Input{Activity: a, Claims: recording.Claims{IDs: claims, Trusted: e.Trusted, Properties: e.Properties}})
+		d.in = append(d.in, recording.Input{Activity: a, Claims: recording.Claims{IDs: claims, Trusted: e.Trusted, Properties: e.Properties},
+			Dedup: h.dedupKey(e)})
 		d.record, d.raw = append(d.record, i), append(d.raw, data)
 	}
 	return nil

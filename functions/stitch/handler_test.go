@@ -25,6 +25,7 @@ import (
 	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
@@ -79,6 +80,9 @@ type stack struct {
 	clock   *time.Time
 }
 
+// testHashKey is the deployment's secret key in these tests.
+const testHashKey = "stitch-tests-hash-key-0123456789abcdef"
+
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	e := localawstest.Reachable(t)
@@ -96,7 +100,9 @@ func newStack(t *testing.T) *stack {
 		recording.WithRetention(100*365*24*time.Hour))
 	st.failed = messagequeue.New(e.SQSClient(), localawstest.NewQueue(t))
 	st.updates = messagequeue.New(e.SQSClient(), localawstest.NewQueue(t))
-	st.h = &handler{store: st.store, failed: st.failed, updates: st.updates, now: now, log: quiet}
+	key, err := hashkey.New([]byte(testHashKey))
+	require.NoError(t, err)
+	st.h = &handler{store: st.store, failed: st.failed, updates: st.updates, now: now, log: quiet, hashKey: &key}
 	return st
 }
 
@@ -409,11 +415,18 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 		top.EnvVar(topology.ProfileUpdateQueue): "http://127.0.0.1:9324/000000000000/updates",
 		topology.SettingTouchpointTTL:           "9480h",
 		"AWS_REGION":                            localaws.Region,
+		hashkey.EnvKey:                          testHashKey,
 	}
 	getenv := func(k string) string { return env[k] }
 	h, err := setup(context.Background(), getenv, quiet)
 	require.NoError(t, err)
 	require.NotNil(t, h.store)
+	require.NotNil(t, h.hashKey, "deduplication is scoped")
+
+	delete(env, hashkey.EnvKey)
+	_, err = setup(context.Background(), getenv, quiet)
+	require.ErrorContains(t, err, "DCRM_HASH_KEY")
+	env[hashkey.EnvKey] = testHashKey
 
 	env[topology.SettingTouchpointTTL] = "forever"
 	_, err = setup(context.Background(), getenv, quiet)
@@ -466,6 +479,7 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 		// The golden events are older than the default history: a long one keeps DynamoDB Local's
 		// TTL sweeper from deleting their touchpoints during the test.
 		topology.SettingTouchpointTTL: "876000h",
+		hashkey.EnvKey:                testHashKey,
 	}
 	h, err := setup(context.Background(), func(k string) string { return env[k] }, quiet)
 	require.NoError(t, err)

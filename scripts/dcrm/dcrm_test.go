@@ -76,11 +76,14 @@ func TestSeedLocalAndSources(t *testing.T) {
 	}
 
 	var key bytes.Buffer
-	if err := run(ctx, []string{"source", "add", "--name", "blog", "--origin", "https://blog.example", "--trusted", "--keep-raw-pii", "--phone-country-code", "+44"}, &key); err != nil {
+	if err := run(ctx, []string{"source", "add", "--name", "blog", "--origin", "https://blog.example", "--trusted", "--keep-raw-pii", "--phone-country-code", "+44", "--rate", "50"}, &key); err != nil {
 		t.Fatal(err)
 	}
 	blog, err := keys.Source(ctx, strings.TrimSpace(key.String()))
-	if err != nil || blog.Name != "blog" || !blog.Trusted || !blog.AllowsOrigin("https://blog.example") || !blog.KeepRawPII || blog.PhoneCountryCode != "44" {
+	if err != nil || blog.Name != "blog" || !blog.Trusted || !blog.AllowsOrigin("https://blog.example") || !blog.KeepRawPII || blog.PhoneCountryCode != "44" || blog.Rate() != 50 {
 		t.Errorf("added source = %+v, %v", blog, err)
+	}
+	if err := run(ctx, []string{"source", "add", "--name", "x", "--rate", "-1"}, &key); !errors.Is(err, errUsage) {
+		t.Errorf("a negative rate: err = %v, want usage", err)
 	}
 }

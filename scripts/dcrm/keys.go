@@ -39,9 +39,10 @@ func addSource(ctx context.Context, args []string, out io.Writer) error {
 	trusted := fs.Bool("trusted", false, "a server-side source whose identify calls may join known customers")
 	keepRaw := fs.Bool("keep-raw-pii", false, "keep personal data as sent on the stream and in profiles (default: hashed or redacted at the edge)")
 	country := fs.String("phone-country-code", "", "calling code for phone numbers sent without one, e.g. 44")
+	rate := fs.Int("rate", 0, fmt.Sprintf("events per second the source may send to one instance of collect (default %d)", source.DefaultRateLimit))
 	var origins multiFlag
 	fs.Var(&origins, "origin", "allowed browser origin (repeatable), e.g. https://shop.example")
-	if err := fs.Parse(args); err != nil || *name == "" {
+	if err := fs.Parse(args); err != nil || *name == "" || *rate < 0 {
 		return errUsage
 	}
 	keys, err := openKeys(ctx)
@@ -49,7 +50,7 @@ func addSource(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	key, err := putSource(ctx, keys, source.Source{Name: *name, AllowedOrigins: origins, Trusted: *trusted,
-		KeepRawPII: *keepRaw, PhoneCountryCode: strings.TrimPrefix(*country, "+")})
+		KeepRawPII: *keepRaw, PhoneCountryCode: strings.TrimPrefix(*country, "+"), RateLimit: *rate})
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,7 @@
 // AWS_ENDPOINT_URL_*, credentials) and the DCRM_* variables that `make up` writes to .dcrm/local.env.
 //
 //	dcrm source add --name NAME [--origin URL]... [--trusted] [--keep-raw-pii] [--phone-country-code N]
-//	                                                             prints a new write key
+//	                [--rate EVENTS_PER_SECOND]                   prints a new write key
 //	dcrm apikey add --name NAME --scopes read,export,… [--expires DATE|90d]
 //	                                                             prints a new profile-API key
 //	dcrm apikey list                                             the profile-API keys (never the keys)
@@ -35,6 +35,7 @@ import (
 
 var errUsage = errors.New(`usage:
   dcrm source add --name NAME [--origin URL]... [--trusted] [--keep-raw-pii] [--phone-country-code N]
+                  [--rate EVENTS_PER_SECOND]
   dcrm apikey add --name NAME --scopes SCOPE[,SCOPE]... [--expires DATE|90d]
       (scopes: read, export, erase, consent, split, admin)
   dcrm apikey list

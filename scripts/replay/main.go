@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"time"
 )
 
@@ -67,29 +68,55 @@ func run(ctx context.Context, file, ecommerce string, size int) error {
 	return nil
 }
 
-// Send posts calls to api's /v1/batch, size calls per request, authenticated with key.
+// Send posts calls to api's /v1/batch, size calls per request, authenticated with key. A batch
+// answered 429 or 503 (a source over its rate, a stream at its limit) is sent again after the
+// Retry-After the endpoint asked for, as an SDK does, up to maxAttempts times.
 func Send(ctx context.Context, hc *http.Client, api, key string, calls []map[string]any, size int) error {
+	const maxAttempts = 30
 	size = max(size, 1)
 	for i := 0; i < len(calls); i += size {
 		body, err := json.Marshal(map[string]any{"batch": calls[i:min(i+size, len(calls))]})
 		if err != nil {
 			return fmt.Errorf("encode batch: %w", err)
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v1/batch", bytes.NewReader(body))
-		if err != nil {
-			return fmt.Errorf("build request: %w", err)
-		}
-		req.SetBasicAuth(key, "")
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := hc.Do(req)
-		if err != nil {
-			return fmt.Errorf("send batch at %d: %w", i, err)
-		}
-		msg, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("send batch at %d: %d %s", i, resp.StatusCode, msg)
+		for attempt := 1; ; attempt++ {
+			status, msg, wait, err := post(ctx, hc, api, key, body)
+			if err != nil {
+				return fmt.Errorf("send batch at %d: %w", i, err)
+			}
+			if status == http.StatusOK {
+				break
+			}
+			if (status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable) || attempt == maxAttempts {
+				return fmt.Errorf("send batch at %d: %d %s", i, status, msg)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
 		}
 	}
 	return nil
+}
+
+// post sends one batch and returns the status, the body and how long the endpoint asked to wait.
+func post(ctx context.Context, hc *http.Client, api, key string, body []byte) (int, []byte, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v1/batch", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, 0, fmt.Errorf("build request: %w", err)
+	}
+	req.SetBasicAuth(key, "")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	wait := time.Second
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		wait = time.Duration(s) * time.Second
+	}
+	return resp.StatusCode, msg, wait, nil
 }

@@ -153,7 +153,7 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(func() { st.Close() })
 	keys := keystore.New(endpoints.Dynamo(), st.Resources()[topology.KeyTable])
 	server, profiles := keystore.NewKey("wk_"), keystore.NewKey("pk_")
-	require.NoError(t, keys.PutSource(ctx, server, source.Source{ID: "src_replay", Name: "replay", Trusted: true}))
+	require.NoError(t, keys.PutSource(ctx, server, source.Source{ID: "src_replay", Name: "replay", Trusted: true, RateLimit: 1_000_000}))
 	require.NoError(t, keys.PutProfileAPIKey(ctx, profiles, "replay"))
 	r := &harness{t: t, meter: meter, server: server, c: client{api: st.APIURL(), key: profiles, hc: &http.Client{Timeout: 30 * time.Second}}}
 	for _, tb := range topology.Default().Tables {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dcrm-project/dcrm/shared/source"
 )
@@ -24,6 +25,11 @@ const Batch = "batch"
 const (
 	MaxEventBytes = 32 << 10
 	MaxBatchBytes = 500 << 10
+	// MaxBatchEvents bounds the events of one batch, so that one request cannot fan out into
+	// hundreds of thousands of refusals (500 KB of two-byte elements is 256,000 of them). It is ten
+	// times the largest batch a Segment SDK sends by default (analytics-go and analytics-java: 250)
+	// and leaves 200 bytes per event at MaxBatchBytes, less than any real event with its context.
+	MaxBatchEvents = 2500
 	// MaxIDBytes bounds anonymousId, userId and messageId: they become partition and table keys.
 	MaxIDBytes = 256
 )
@@ -32,12 +38,18 @@ const (
 // in an *InvalidError (errors.As).
 var ErrInvalid = errors.New("invalid beacon")
 
+// ErrTooLarge is what a call over a size or count limit matches too (HTTP 413): a body over
+// MaxEventBytes or MaxBatchBytes, a batch of more than MaxBatchEvents events.
+var ErrTooLarge = errors.New("beacon too large")
+
 // InvalidError says why a call was refused, in words meant for the sender.
 type InvalidError struct {
 	Reason string
 	// Index is the position of the offending event in a batch, or -1 when the problem is not one
 	// event's.
 	Index int
+	// TooLarge marks a whole call over a limit (ErrTooLarge).
+	TooLarge bool
 }
 
 func (e *InvalidError) Error() string {
@@ -47,8 +59,16 @@ func (e *InvalidError) Error() string {
 	return e.Reason
 }
 
-// Is makes every InvalidError match ErrInvalid.
-func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+// Is makes every InvalidError match ErrInvalid, and one over a limit ErrTooLarge.
+func (e *InvalidError) Is(target error) bool {
+	return target == ErrInvalid || (e.TooLarge && target == ErrTooLarge)
+}
+
+func tooLarge(format string, args ...any) *InvalidError {
+	e := invalid(format, args...)
+	e.TooLarge = true
+	return e
+}
 
 func invalid(format string, args ...any) *InvalidError {
 	return &InvalidError{Reason: fmt.Sprintf(format, args...), Index: -1}
@@ -180,7 +200,7 @@ func Decode(kind string, body []byte) (*Payload, error) {
 		limit, what = MaxBatchBytes, "batch"
 	}
 	if len(body) > limit {
-		return nil, invalid("%s is %d bytes; the limit is %d bytes", what, len(body), limit)
+		return nil, tooLarge("%s is %d bytes; the limit is %d bytes", what, len(body), limit)
 	}
 	top, err := decodeObject(body, "body", false)
 	if err != nil {
@@ -336,7 +356,7 @@ func (p *Payload) fields(it *object, src source.Source, receivedAt time.Time, ne
 		case "":
 			return e, invalid("type is missing (%s)", typeList)
 		default:
-			return e, invalid("type %q is not supported (%s)", e.Type, typeList)
+			return e, invalid("type %q is not supported (%s)", short(e.Type), typeList)
 		}
 	}
 	if e.AnonymousID, err = idField(it, fAnonymousID); err != nil {
@@ -401,6 +421,20 @@ func (p *Payload) fields(it *object, src source.Source, receivedAt time.Time, ne
 	return e, nil
 }
 
+// Bounds of an event's time, from its receipt. An event dated far ahead would stay a profile's
+// latest activity for ever; one dated far back from a browser is a wrong clock or a forged one.
+const (
+	// MaxFutureSkew is how far after its receipt an event's time is taken as given (a server's
+	// clock a little ahead); later times are the receipt time instead.
+	MaxFutureSkew = 5 * time.Minute
+	// MaxBrowserAge is how long before its receipt a browser source's event may have happened: a
+	// week of a tracker's offline queue. Older history comes from a trusted (server) source.
+	MaxBrowserAge = 7 * 24 * time.Hour
+	// MaxImportAge is how long before its receipt a trusted source's event may have happened:
+	// twenty years of history to import, and still no zero date (1970, 2000-01-01) taken for one.
+	MaxImportAge = 20 * 365 * 24 * time.Hour
+)
+
 // stamp sets the event's times the way Segment does. The sender's clock may be wrong, so when it
 // says both when the event happened (originalTimestamp, or timestamp) and when it sent it (sentAt),
 // the event happened that long before it was received:
@@ -408,7 +442,10 @@ func (p *Payload) fields(it *object, src source.Source, receivedAt time.Time, ne
 //	timestamp = receivedAt − (sentAt − originalTimestamp)
 //
 // A timestamp without sentAt is taken as given; an event without one happened when received. A
-// corrected time is never later than receivedAt.
+// corrected time is never later than receivedAt, one taken as given at most MaxFutureSkew later;
+// beyond, the event happened when received (its originalTimestamp keeps what the sender said).
+// An event that happened more than MaxBrowserAge before it was received (MaxImportAge for a
+// trusted source) is refused.
 func (e *Event) stamp(it *object, batchSentAt *time.Time, receivedAt time.Time) error {
 	ts, err := timeField(it, fTimestamp)
 	if err != nil {
@@ -429,18 +466,43 @@ func (e *Event) stamp(it *object, batchSentAt *time.Time, receivedAt time.Time) 
 		orig = ts
 	}
 	e.OriginalTimestamp, e.SentAt = orig, sent
+	corrected := orig != nil && sent != nil
 	switch {
-	case orig != nil && sent != nil:
+	case corrected:
 		e.Timestamp = receivedAt.Add(-sent.Sub(*orig))
 		if e.Timestamp.After(receivedAt) {
 			e.Timestamp = receivedAt
 		}
 	case orig != nil:
 		e.Timestamp = *orig
+		if e.Timestamp.After(receivedAt.Add(MaxFutureSkew)) {
+			e.Timestamp = receivedAt
+		}
 	default:
 		e.Timestamp = receivedAt
 	}
+	maxAge, who := MaxBrowserAge, "a browser source's events may be at most 7 days old: send history from a server (trusted) source"
+	if e.Trusted {
+		maxAge, who = MaxImportAge, "events may be at most 20 years old"
+	}
+	if age := receivedAt.Sub(e.Timestamp); age > maxAge {
+		what := "timestamp"
+		if corrected {
+			what = "timestamp, corrected by sentAt for the sender's clock,"
+		}
+		return invalid("%s is %d days before receipt; %s", what, int(age/(24*time.Hour)), who)
+	}
 	return nil
+}
+
+// SenderTime is when the sender's clock says the event happened (originalTimestamp, or
+// timestamp), or nil when it said nothing or a time more than MaxFutureSkew after the event was
+// received, which stamp did not believe.
+func (e Event) SenderTime() *time.Time {
+	if e.OriginalTimestamp == nil || (!e.ReceivedAt.IsZero() && e.OriginalTimestamp.After(e.ReceivedAt.Add(MaxFutureSkew))) {
+		return nil
+	}
+	return e.OriginalTimestamp
 }
 
 // NewMessageID makes a random message id for an event sent without one.
@@ -448,6 +510,20 @@ func NewMessageID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return "dcrm-" + hex.EncodeToString(b)
+}
+
+// short bounds a sender's value quoted in a reason, so that reasons (and the responses and logs
+// that carry them) stay small whatever was sent.
+func short(s string) string {
+	const maxQuoted = 64
+	if len(s) <= maxQuoted {
+		return s
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func withIndex(i int, err error) error {
@@ -509,7 +585,7 @@ func decodeObjectSlowly(raw []byte, what string) (*object, error) {
 	return o, nil
 }
 
-// elements returns the events of a batch as written.
+// elements returns the events of a batch as written; it stops reading past MaxBatchEvents.
 func elements(raw json.RawMessage) ([]json.RawMessage, error) {
 	raw = bytes.TrimSpace(raw)
 	if raw[0] != '[' {
@@ -520,6 +596,9 @@ func elements(raw json.RawMessage) ([]json.RawMessage, error) {
 		e, ok := it.next()
 		if !ok {
 			return list, nil
+		}
+		if len(list) == MaxBatchEvents {
+			return nil, tooLarge("batch has more than %d events: send them in several batches", MaxBatchEvents)
 		}
 		list = append(list, e)
 	}
@@ -573,7 +652,7 @@ func idField(o *object, f int) (string, error) {
 	case c == '-' || (c >= '0' && c <= '9'):
 		var ok bool
 		if id, ok = integer(string(raw)); !ok {
-			return "", invalid("%s must be a string or an integer, not %s", name, raw)
+			return "", invalid("%s must be a string or an integer, not %s", name, short(string(raw)))
 		}
 	default:
 		return "", invalid("%s must be a string", name)
@@ -629,9 +708,9 @@ func timeField(o *object, f int) (*time.Time, error) {
 		}
 		t = t.UTC()
 		if t.Before(earliest) || t.After(latest) {
-			return nil, invalid("%s %q is out of range", name, s)
+			return nil, invalid("%s %q is out of range", name, short(s))
 		}
 		return &t, nil
 	}
-	return nil, invalid("%s %q is not an ISO-8601 date (e.g. 2024-03-01T12:00:00.000Z)", name, s)
+	return nil, invalid("%s %q is not an ISO-8601 date (e.g. 2024-03-01T12:00:00.000Z)", name, short(s))
 }

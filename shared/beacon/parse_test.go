@@ -73,8 +73,8 @@ func TestClockSkewIsCorrected(t *testing.T) {
 		},
 		{
 			name: "timestamp without sentAt is taken as given",
-			body: `{"userId":"u","event":"E","timestamp":"2023-12-24T18:00:00Z"}`,
-			want: at("2023-12-24T18:00:00Z"),
+			body: `{"userId":"u","event":"E","timestamp":"2024-02-27T18:00:00Z"}`,
+			want: at("2024-02-27T18:00:00Z"),
 		},
 		{
 			name: "no timestamp: received",
@@ -107,6 +107,61 @@ func TestClockSkewIsCorrected(t *testing.T) {
 			}
 			if !e.ReceivedAt.Equal(received) {
 				t.Errorf("receivedAt = %s, want %s", e.ReceivedAt, received)
+			}
+		})
+	}
+}
+
+// A time far ahead would stay a profile's latest activity for ever: beyond MaxFutureSkew the event
+// happened when received, and its originalTimestamp keeps what the sender said. A time far back
+// is refused: a week back for a browser source, twenty years for a trusted one.
+func TestEventTimesAreBounded(t *testing.T) {
+	server := source.Source{ID: "src_server", Name: "server", Trusted: true}
+	for _, tc := range []struct {
+		name, body string
+		src        source.Source
+		want       time.Time // the timestamp, when accepted
+		believed   bool      // SenderTime is the sender's time
+		refused    string
+	}{
+		{"the year 9999", `{"timestamp":"9999-12-31T23:59:59Z"}`, shop, received, false, ""},
+		{"the year 9999 from a server", `{"timestamp":"9999-12-31T23:59:59Z"}`, server, received, false, ""},
+		{"a server clock 4 minutes ahead", `{"timestamp":"2024-03-01T12:04:00Z"}`, server, at("2024-03-01T12:04:00Z"), true, ""},
+		{"6 minutes ahead", `{"timestamp":"2024-03-01T12:06:00Z"}`, shop, received, false, ""},
+		{"a device clock a year ahead, corrected", `{"originalTimestamp":"2025-03-01T11:59:00Z","sentAt":"2025-03-01T12:00:00Z"}`, shop, at("2024-03-01T11:59:00Z"), false, ""},
+		{"6 days back from a browser", `{"timestamp":"2024-02-24T12:00:00Z"}`, shop, at("2024-02-24T12:00:00Z"), true, ""},
+		{"8 days back from a browser", `{"timestamp":"2024-02-22T12:00:00Z"}`, shop, time.Time{}, false,
+			"timestamp is 8 days before receipt; a browser source's events may be at most 7 days old: send history from a server (trusted) source"},
+		{"8 days back, corrected", `{"originalTimestamp":"2024-02-22T12:00:00Z","sentAt":"2024-03-01T12:00:00Z"}`, shop, time.Time{}, false,
+			"timestamp, corrected by sentAt for the sender's clock, is 8 days before receipt; a browser source's events may be at most 7 days old: send history from a server (trusted) source"},
+		{"an import of 2005", `{"timestamp":"2005-03-01T12:00:00Z"}`, server, at("2005-03-01T12:00:00Z"), true, ""},
+		{"the zero date", `{"timestamp":"1970-01-01T00:00:00Z"}`, server, time.Time{}, false, "timestamp is 19783 days before receipt; events may be at most 20 years old"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"userId":"u","event":"E",` + tc.body[1:]
+			p, err := Decode(Track, []byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs, err := p.Events(tc.src, received, counter())
+			if tc.refused != "" {
+				if err == nil || err.Error() != tc.refused {
+					t.Fatalf("err = %v, want %q", err, tc.refused)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := evs[0]
+			if !e.Timestamp.Equal(tc.want) {
+				t.Errorf("timestamp = %s, want %s", e.Timestamp, tc.want)
+			}
+			if e.OriginalTimestamp == nil {
+				t.Fatal("the sender's time is not kept")
+			}
+			if got := e.SenderTime(); (got != nil) != tc.believed || (got != nil && !got.Equal(*e.OriginalTimestamp)) {
+				t.Errorf("SenderTime = %v, want believed %v", got, tc.believed)
 			}
 		})
 	}

@@ -185,8 +185,8 @@ func FromEvent(e beacon.Event) (Activity, error) {
 		return invalid("neither timestamp nor receivedAt")
 	}
 	a := Activity{MessageID: e.MessageID, Type: e.Type, AnonymousID: e.AnonymousID, UserID: e.UserID, At: at.UTC()}
-	if e.OriginalTimestamp != nil {
-		a.ClientAt = e.OriginalTimestamp.UTC()
+	if t := e.SenderTime(); t != nil { // not a time far ahead that collect did not believe
+		a.ClientAt = t.UTC()
 	}
 	switch e.Type {
 	case beacon.Alias:

@@ -92,7 +92,7 @@ type Record struct {
 	// Claimed are the claimed identifiers the profile holds beside its userId and anonymousIds
 	// (every other kind), sorted by their text.
 	Claimed []identity.ID
-	// Recent are the message ids of the latest events written to the profile (see Recent).
+	// Recent are the deduplication keys of the latest events written to the profile (see Recent).
 	Recent Recent
 	// MergingInto claims the profile for a merge into another until Profile.MergedInto is set.
 	MergingInto string

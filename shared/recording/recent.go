@@ -6,10 +6,11 @@ import (
 	"slices"
 )
 
-// Recent are the message ids of the latest events written to a profile, as 64-bit FNV-1a hashes
-// (8 bytes each, oldest first). They tell that an event was recorded even if its touchpoint was
-// not written (a crash between the two writes), for as long as the event is among the latest
-// recentKept (or among those of the latest write).
+// Recent are the deduplication keys (Input.Dedup: the message id scoped by source and visitor)
+// of the latest events written to a profile, as 64-bit FNV-1a hashes (8 bytes each, oldest first).
+// They tell that an event was recorded even if its touchpoint was not written (a crash between the
+// two writes), for as long as the event is among the latest recentKept (or among those of the
+// latest write). The keys are already keyed hashes, so FNV only shortens them.
 type Recent []byte
 
 const recentKept = 64

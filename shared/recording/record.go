@@ -46,6 +46,19 @@ type Claims struct {
 type Input struct {
 	Activity profile.Activity
 	Claims   Claims
+	// Dedup is what tells the event from others when it is sent again: its message id scoped by
+	// its source and visitor under a secret key (stitch: hashkey.Key.Sum("dedup", source,
+	// visitor, messageId)), so that message ids chosen by one sender cannot collide with
+	// another's. Empty: the message id itself.
+	Dedup string
+}
+
+// dedup is the input's deduplication key (see Dedup).
+func (in Input) dedup() string {
+	if in.Dedup != "" {
+		return in.Dedup
+	}
+	return in.Activity.MessageID
 }
 
 // Outcome is what recording one input did, or why it was not recorded (Err).
@@ -430,35 +443,39 @@ func (b *batch) write(ctx context.Context, g *group) error {
 	var applied []string
 	var touch []history.Touchpoint
 	var receipts []history.Receipt
+	kept := map[string]bool{} // the touchpoints' keys: one event per key in the history
 	keep := func(i int) {
 		a := b.in[i].Activity
-		touch = append(touch, b.e.retention.Touchpoint(id, a, b.in[i].Claims.Properties, now))
+		t := b.e.retention.Touchpoint(id, a, b.in[i].Claims.Properties, now)
+		touch, kept[t.Sort] = append(touch, t), true
 		if history.NeedsReceipt(a) {
-			receipts = append(receipts, b.e.retention.Receipt(a, now))
+			r := b.e.retention.Receipt(a, now)
+			r.MessageID = b.in[i].dedup()
+			receipts = append(receipts, r)
 		}
 	}
 	isNew := map[int]bool{}
 	first := -1
 	for k, i := range g.events {
-		a := b.in[i].Activity
+		a, key := b.in[i].Activity, b.in[i].dedup()
 		b.out[i].Added, b.out[i].TraitsChanged = nil, nil
 		switch {
-		case done[a.MessageID]:
+		case done[key] || kept[history.SortKey(a)]:
 			continue
-		case base.Recent.has(a.MessageID):
+		case base.Recent.has(key):
 			// Written to the profile, but its touchpoint was not: write it now.
 			keep(i)
-			done[a.MessageID] = true
+			done[key] = true
 			continue
 		}
 		before, claimedBefore := p, claimed
 		p = profile.Apply(p, a, g.attach[k])
 		claimed = withClaimed(claimed, g.attach[k])
 		b.out[i].Added, b.out[i].TraitsChanged = added(before, claimedBefore, p, claimed), changedTraits(before.Traits, p.Traits)
-		applied = append(applied, a.MessageID)
+		applied = append(applied, key)
 		isNew[i] = true
 		keep(i)
-		done[a.MessageID] = true
+		done[key] = true
 		if first < 0 {
 			first = i
 		}
@@ -526,26 +543,52 @@ func (b *batch) writeHistory(ctx context.Context, id string, touch []history.Tou
 	return fmt.Errorf("profile %s: %w", id, ErrErased)
 }
 
-// recorded returns the message ids among a group's events that were recorded before: whose
-// touchpoints are in the history of its profile or of a profile merged into it, or, for events
-// sent without a time of their own, whose receipt is there.
+// recorded returns the deduplication keys (Input.dedup) of a group's events that were recorded
+// before: whose touchpoints are in the history of its profile or of a profile merged into it, or,
+// for events sent without a time of their own, whose receipt is there. The store names a found
+// touchpoint by its message id; when events of the group with different touchpoint keys share a
+// message id (different senders), each of them is looked up on its own.
 func (b *batch) recorded(ctx context.Context, g *group) (map[string]bool, error) {
 	var keys []history.Key
 	var receipts []string
+	own := map[int][]history.Key{}
+	sorts := map[string]map[string]bool{} // by message id, the touchpoint keys of the group's events
 	for _, i := range g.events {
 		a := b.in[i].Activity
 		if history.NeedsReceipt(a) {
-			receipts = append(receipts, a.MessageID)
+			receipts = append(receipts, b.in[i].dedup())
 			continue
 		}
 		sort := history.SortKey(a)
 		for _, pid := range append([]string{g.base.Profile.ID}, g.base.Profile.MergedFrom...) {
-			keys = append(keys, history.Key{ProfileID: pid, Sort: sort})
+			own[i] = append(own[i], history.Key{ProfileID: pid, Sort: sort})
 		}
+		keys = append(keys, own[i]...)
+		if sorts[a.MessageID] == nil {
+			sorts[a.MessageID] = map[string]bool{}
+		}
+		sorts[a.MessageID][sort] = true
 	}
-	done, err := b.e.st.Recorded(ctx, keys, receipts)
+	found, err := b.e.st.Recorded(ctx, keys, receipts)
 	if err != nil {
 		return nil, fmt.Errorf("read history of %s: %w", g.base.Profile.ID, err)
+	}
+	done := map[string]bool{}
+	for _, i := range g.events {
+		a, key := b.in[i].Activity, b.in[i].dedup()
+		switch {
+		case history.NeedsReceipt(a):
+			done[key] = done[key] || found[key]
+		case !found[a.MessageID]:
+		case len(sorts[a.MessageID]) == 1:
+			done[key] = true
+		default: // a shared message id: is this event's own touchpoint there?
+			mine, err := b.e.st.Recorded(ctx, own[i], nil)
+			if err != nil {
+				return nil, fmt.Errorf("read history of %s: %w", g.base.Profile.ID, err)
+			}
+			done[key] = done[key] || mine[a.MessageID]
+		}
 	}
 	return done, nil
 }

@@ -12,7 +12,8 @@
 //   - a batch of events is recorded with one write per profile (RecordAll), only if the profile is
 //     still at the version read (a concurrent change makes its events start over), followed by
 //     the events' touchpoints; an event whose touchpoint is in the profile's history, or whose
-//     message id is among the profile's recent ones, was recorded before and changes nothing;
+//     deduplication key (its message id scoped by source and visitor, Input.Dedup) is among the
+//     profile's recent ones or has a receipt, was recorded before and changes nothing;
 //   - identifiers are claimed only if absent, so two writers that create the same identifier at
 //     once agree on the winner;
 //   - a merge first claims the merged profile (so that it joins one profile only), then moves

@@ -17,6 +17,23 @@ type Source struct {
 	// PhoneCountryCode is the country calling code ("44", "1") assumed for phone numbers sent
 	// without one, so that they hash like their international form; "" assumes none.
 	PhoneCountryCode string `dynamo:"phoneCountryCode,omitempty" json:"phoneCountryCode,omitempty"`
+	// RateLimit is how many events per second the source may send to one instance of the
+	// endpoint (0: DefaultRateLimit); past it, calls are refused with a 429 until it has room.
+	RateLimit int `dynamo:"rateLimit,omitempty" json:"rateLimit,omitempty"`
+}
+
+// DefaultRateLimit is a source's rate (events per second, per instance of the endpoint) unless it
+// says otherwise: some ten thousand visitors active at once, an event every ten seconds each, and
+// well under what one instance takes (scripts/bench). A bulk import sent one batch after another
+// reaches it: such a source is given a rate of its own.
+const DefaultRateLimit = 1000
+
+// Rate is the source's rate limit in events per second (see RateLimit).
+func (s Source) Rate() int {
+	if s.RateLimit > 0 {
+		return s.RateLimit
+	}
+	return DefaultRateLimit
 }
 
 // AllowsOrigin tells whether a browser request from origin may use this source's key. Requests

@@ -21,3 +21,12 @@ func TestAllowsOrigin(t *testing.T) {
 		t.Error(`"*" does not allow every origin`)
 	}
 }
+
+func TestRate(t *testing.T) {
+	if got := (Source{}).Rate(); got != DefaultRateLimit {
+		t.Errorf("default rate = %d, want %d", got, DefaultRateLimit)
+	}
+	if got := (Source{RateLimit: 20}).Rate(); got != 20 {
+		t.Errorf("rate = %d, want 20", got)
+	}
+}
