@@ -28,7 +28,11 @@ package recording
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -74,6 +78,14 @@ type Engine struct {
 	newID     func() string
 	triggers  trigger.Config // the rules the due time follows
 	retention history.Retention
+	key       Hasher          // seals erased identifiers
+	erasure   erasureBudget
+}
+
+// Hasher makes keyed hashes (package hashkey's Key): the engine seals an erased identifier as
+// Sum("tombstone", <its text>), so that its tombstone holds nothing readable or guessable.
+type Hasher interface {
+	Sum(purpose string, parts ...string) string
 }
 
 // Option configures an Engine.
@@ -94,14 +106,48 @@ func WithRetention(ttl time.Duration) Option {
 	return func(e *Engine) { e.retention = history.Retention{TTL: ttl} }
 }
 
+// WithTombstoneKey sets the key that seals erased identifiers. Every engine that records or
+// erases over the same storage must have the same key (the deployment's, package hashkey): an
+// engine without one makes a random key of its own, whose tombstones no other engine recognises.
+func WithTombstoneKey(k Hasher) Option { return func(e *Engine) { e.key = k } }
+
+// WithErasureSteps sets how an erasure works (Erase): at most page touchpoints per step, and no
+// new step once the context's deadline is less than reserve away (defaults: 200, 3s).
+func WithErasureSteps(page int, reserve time.Duration) Option {
+	return func(e *Engine) { e.erasure = erasureBudget{page: max(page, 1), reserve: reserve} }
+}
+
 // New returns an engine over the given storage.
 func New(st Storage, opts ...Option) *Engine {
-	e := &Engine{st: st, now: time.Now, newID: NewID, triggers: trigger.Default}
+	e := &Engine{st: st, now: time.Now, newID: NewID, triggers: trigger.Default, key: newRandomKey(),
+		erasure: erasureBudget{page: 200, reserve: 3 * time.Second}}
 	for _, o := range opts {
 		o(e)
 	}
 	return e
 }
+
+// randomKey is an HMAC-SHA256 key of 32 random bytes, for an engine given none.
+type randomKey []byte
+
+func newRandomKey() randomKey {
+	k := make(randomKey, 32)
+	_, _ = rand.Read(k)
+	return k
+}
+
+// Sum is the HMAC of the purpose and parts, each length-prefixed, in unpadded base64url.
+func (k randomKey) Sum(purpose string, parts ...string) string {
+	mac := hmac.New(sha256.New, k)
+	for _, p := range append([]string{purpose}, parts...) {
+		mac.Write(binary.AppendUvarint(nil, uint64(len(p))))
+		mac.Write([]byte(p))
+	}
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// sealed is the form under which an erased identifier's tombstone is kept.
+func (e *Engine) sealed(id identity.ID) string { return e.key.Sum("tombstone", id.String()) }
 
 // NewID makes a random profile id.
 func NewID() string {
@@ -168,7 +214,7 @@ func (e *Engine) Lookup(ctx context.Context, id identity.ID) (profile.Profile, e
 		return profile.Profile{}, err
 	}
 	if !found || !entry.ErasedAt.IsZero() || entry.ProfileID == "" {
-		return profile.Profile{}, fmt.Errorf("identity %s: %w", id, profile.ErrNotFound)
+		return profile.Profile{}, fmt.Errorf("a %s identifier: %w", id.Kind, profile.ErrNotFound)
 	}
 	return e.Profile(ctx, entry.ProfileID)
 }

@@ -159,7 +159,7 @@ func (e *Engine) separate(ctx context.Context, live, src Record, moved []history
 	for _, id := range src.identifiers() {
 		entry, found, err := e.st.Entry(ctx, id, true)
 		if err != nil {
-			return 0, fmt.Errorf("get identity %s: %w", id, err)
+			return 0, fmt.Errorf("get a %s identifier: %w", id.Kind, err)
 		}
 		if !found || entry.ProfileID != live.Profile.ID || !entry.ErasedAt.IsZero() {
 			continue // not the live profile's (any more): leave it
