@@ -78,7 +78,7 @@ type Engine struct {
 	newID     func() string
 	triggers  trigger.Config // the rules the due time follows
 	retention history.Retention
-	key       Hasher          // seals erased identifiers
+	key       Hasher // seals erased identifiers
 	erasure   erasureBudget
 }
 
