@@ -404,34 +404,48 @@ func (e *Engine) saveErasure(ctx context.Context, live Record, change func(*Reco
 func (e *Engine) sealListed(ctx context.Context, at time.Time, ids []identity.ID, person func(string) bool, counted bool) (int, error) {
 	n := 0
 	for _, id := range ids {
-		entry, found, err := e.st.Entry(ctx, id, true)
+		now, before, err := e.seal(ctx, at, id, person)
 		if err != nil {
 			return n, err
+		}
+		if now || before && counted {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// seal replaces the entry of an identifier listed on the person's records by its tombstone, or
+// writes the tombstone if there is no entry and none: it tells whether it wrote one now, or found
+// one written before. An entry that changes meanwhile (sealed by a recording that met it, moved by
+// a merge) is read again.
+func (e *Engine) seal(ctx context.Context, at time.Time, id identity.ID, person func(string) bool) (now, before bool, err error) {
+	for range maxAttempts {
+		entry, found, err := e.st.Entry(ctx, id, true)
+		if err != nil {
+			return false, false, err
 		}
 		ifProfile := ""
 		switch {
 		case found && !person(entry.ProfileID) && entry.ErasedAt.IsZero():
-			continue
+			return false, false, nil // another person's now
 		case found:
 			ifProfile = entry.ProfileID
 		default:
 			sealed, err := e.st.Tombstoned(ctx, e.sealed(id))
-			if err != nil {
-				return n, err
-			}
-			if sealed {
-				if counted {
-					n++ // sealed already, by a recording that met it
-				}
-				continue
+			if err != nil || sealed {
+				return false, sealed, err
 			}
 		}
-		if err := e.st.Tombstone(ctx, id, e.sealed(id), at, ifProfile); err != nil {
-			return n, fmt.Errorf("seal a %s identifier: %w", id.Kind, err)
+		err = e.st.Tombstone(ctx, id, e.sealed(id), at, ifProfile)
+		if err == nil {
+			return true, false, nil
 		}
-		n++
+		if !errors.Is(err, ErrConflict) {
+			return false, false, fmt.Errorf("seal a %s identifier: %w", id.Kind, err)
+		}
 	}
-	return n, nil
+	return false, false, ErrContention
 }
 
 // erasePage deletes the newest page of the history of profile pid, first sealing the

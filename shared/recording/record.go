@@ -1,6 +1,7 @@
 package recording
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -251,13 +252,21 @@ func (b *batch) placeOnce(ctx context.Context, i int) error {
 	if alias {
 		anon = identity.AnonymousID(a.PreviousID)
 	}
+	var erased error
 	for _, id := range append([]identity.ID{anon, user}, c.IDs...) {
 		if id.IsZero() {
 			continue
 		}
-		if err := read(id); err != nil {
+		if err := read(id); errors.Is(err, ErrErased) {
+			// Read the others all the same: one this event claimed for the person before the
+			// erasure refused it gets sealed on the way.
+			erased = cmp.Or(erased, err)
+		} else if err != nil {
 			return err
 		}
+	}
+	if erased != nil {
+		return erased
 	}
 	var plan identity.Plan
 	if alias {
