@@ -24,6 +24,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
@@ -405,12 +406,18 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 		top.EnvVar(topology.FailedQueue):        "http://127.0.0.1:9324/000000000000/failed",
 		top.EnvVar(topology.ProfileUpdateQueue): "http://127.0.0.1:9324/000000000000/updates",
 		topology.SettingTouchpointTTL:           "9480h",
+		hashkey.EnvKey:                          testHashKey,
 		"AWS_REGION":                            localaws.Region,
 	}
 	getenv := func(k string) string { return env[k] }
 	h, err := setup(context.Background(), getenv, quiet)
 	require.NoError(t, err)
 	require.NotNil(t, h.store)
+
+	delete(env, hashkey.EnvKey)
+	_, err = setup(context.Background(), getenv, quiet)
+	require.ErrorContains(t, err, hashkey.EnvSecret, "erased identifiers cannot be recognised without the key")
+	env[hashkey.EnvKey] = testHashKey
 
 	env[topology.SettingTouchpointTTL] = "forever"
 	_, err = setup(context.Background(), getenv, quiet)
@@ -421,6 +428,9 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 	_, err = setup(context.Background(), getenv, quiet)
 	require.ErrorContains(t, err, "DCRM_IDENTITIES_TABLE is not set")
 }
+
+// testHashKey is the deployment's hash key in tests (DCRM_HASH_KEY, as the local stack sets it).
+const testHashKey = "a test key of the stitch function, 32 bytes or more"
 
 // The data of a golden record is a beacon event, base64-encoded.
 func TestGoldenRecordsAreBeaconEvents(t *testing.T) {
@@ -463,6 +473,7 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 		// The golden events are older than the default history: a long one keeps DynamoDB Local's
 		// TTL sweeper from deleting their touchpoints during the test.
 		topology.SettingTouchpointTTL: "876000h",
+		hashkey.EnvKey:                testHashKey,
 	}
 	h, err := setup(context.Background(), func(k string) string { return env[k] }, quiet)
 	require.NoError(t, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
@@ -45,10 +46,14 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
+	key, err := hashkey.Load(ctx, getenv, cfg) // erased identifiers are recognised by their sealed form
+	if err != nil {
+		return nil, err
+	}
 	store := recording.New(profilestore.New(dynamo.New(cfg), profilestore.Tables{
 		Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable],
 		Touchpoints: env[topology.TouchpointTable],
-	}), recording.WithRetention(retention))
+	}), recording.WithRetention(retention), recording.WithTombstoneKey(key))
 	client := sqs.NewFromConfig(cfg)
 	return &handler{
 		store:   store,
