@@ -108,6 +108,8 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		return respond(http.StatusBadRequest, problem{"cursor is not one this API returned; start again without it"}), nil
 	case errors.Is(err, recording.ErrNotMerged):
 		return respond(http.StatusConflict, problem{"the profile named in the body is not merged into this one; GET /v1/profiles/{profileId}/merges lists those that are"}), nil
+	case errors.Is(err, recording.ErrTooLong):
+		return respond(http.StatusUnprocessableEntity, problem{"the person's history is too long to split in one request; nothing was changed"}), nil
 	case errors.Is(err, recording.ErrContention):
 		// Transient: concurrent writes kept changing the profile. The request is safe to repeat.
 		h.log.WarnContext(ctx, "profile request met contention", slog.String("error", err.Error()))

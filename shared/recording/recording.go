@@ -64,6 +64,8 @@ var (
 	ErrNotAttempted = errors.New("not recorded: an earlier event of the batch failed")
 	// ErrNotMerged is returned by Split for a profile that is not merged into the given one.
 	ErrNotMerged = errors.New("profile is not merged into this one")
+	// ErrTooLong is returned by Split for a person whose history is longer than one split holds.
+	ErrTooLong = errors.New("history too long to split")
 )
 
 const (
@@ -73,13 +75,14 @@ const (
 
 // Engine records events on profiles and reads them back.
 type Engine struct {
-	st        Storage
-	now       func() time.Time
-	newID     func() string
-	triggers  trigger.Config // the rules the due time follows
-	retention history.Retention
-	key       Hasher // seals erased identifiers
-	erasure   erasureBudget
+	st         Storage
+	now        func() time.Time
+	newID      func() string
+	triggers   trigger.Config // the rules the due time follows
+	retention  history.Retention
+	key        Hasher // seals erased identifiers
+	erasure    erasureBudget
+	splitLimit int // the most touchpoints a split reads
 }
 
 // Hasher makes keyed hashes (package hashkey's Key): the engine seals an erased identifier as
@@ -117,10 +120,14 @@ func WithErasureSteps(page int, reserve time.Duration) Option {
 	return func(e *Engine) { e.erasure = erasureBudget{page: max(page, 1), reserve: reserve} }
 }
 
+// WithSplitLimit sets how many events a person's history may hold for Split (default 10,000):
+// a split reads them all at once.
+func WithSplitLimit(n int) Option { return func(e *Engine) { e.splitLimit = max(n, 1) } }
+
 // New returns an engine over the given storage.
 func New(st Storage, opts ...Option) *Engine {
 	e := &Engine{st: st, now: time.Now, newID: NewID, triggers: trigger.Default, key: newRandomKey(),
-		erasure: erasureBudget{page: 200, reserve: 3 * time.Second}}
+		erasure: erasureBudget{page: 200, reserve: 3 * time.Second}, splitLimit: 10000}
 	for _, o := range opts {
 		o(e)
 	}

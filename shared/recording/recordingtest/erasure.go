@@ -233,3 +233,19 @@ func liftedTombstoneRecordsAgain(t *testing.T, ns NewStorage) {
 	require.ErrorIs(t, err, recording.ErrErased, "the identifiers not lifted are still refused")
 	require.NoError(t, f.CheckInvariants(ctx))
 }
+
+// A split reads the history it divides at once: a person whose history holds more events than
+// the split limit is refused with ErrTooLong, and nothing changes.
+func splitOfAHistoryTooLongIsRefused(t *testing.T, ns NewStorage) {
+	f := New(t, ns, recording.WithSplitLimit(4))
+	live, merged, _ := f.person(t, 4)
+	before := f.Snapshot(t)
+	_, err := f.Split(context.Background(), live, merged)
+	require.ErrorIs(t, err, recording.ErrTooLong)
+	require.Equal(t, before, f.Snapshot(t))
+
+	f = New(t, ns, recording.WithSplitLimit(40))
+	live, merged, _ = f.person(t, 4)
+	_, err = f.Split(context.Background(), live, merged)
+	require.NoError(t, err, "under the limit it splits")
+}

@@ -55,6 +55,7 @@ func Behaviour(t *testing.T, newStorage NewStorage) {
 		"ErasureStoppedAnywhereIsFinished":              erasureStoppedAnywhereIsFinished,
 		"ErasureOfAProfileClaimedForAMerge":             erasureOfAProfileClaimedForAMerge,
 		"LiftedTombstoneRecordsAgain":                   liftedTombstoneRecordsAgain,
+		"SplitOfAHistoryTooLongIsRefused":               splitOfAHistoryTooLongIsRefused,
 		"SplitUndoesAMergeWithoutLosingEvents":          splitUndoesAMergeWithoutLosingEvents,
 		"RecordingKeepsTheDueTime":                      recordingKeepsTheDueTime,
 		"FireRecordsOncePerEpisode":                     fireRecordsOncePerEpisode,
