@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/keystore"
@@ -407,7 +407,9 @@ func TestErase(t *testing.T) {
 	}
 	status, body := del(f.merged)
 	require.Equal(t, http.StatusOK, status, body)
-	require.Equal(t, map[string]any{"profileId": f.live, "profiles": 2.0, "identifiers": 3.0, "touchpoints": 3.0}, body)
+	done := map[string]any{"profileId": f.live, "state": "complete", "startedAt": "2025-03-01T12:00:00Z", "completedAt": "2025-03-01T12:00:00Z",
+		"profilesErased": 2.0, "identifiersTombstoned": 3.0, "touchpointsDeleted": 3.0}
+	require.Equal(t, done, body)
 
 	for _, id := range []string{f.live, f.merged} {
 		for _, path := range []string{"/v1/profiles/" + id, "/v1/profiles/" + id + "/events", "/v1/profiles/" + id + "/export"} {
@@ -415,8 +417,9 @@ func TestErase(t *testing.T) {
 			require.Equal(t, http.StatusNotFound, status, path)
 			require.Equal(t, "profile not found", body["error"])
 		}
-		status, _ := del(id)
-		require.Equal(t, http.StatusNotFound, status)
+		status, body := del(id)
+		require.Equal(t, http.StatusOK, status, "erasing again answers the completed erasure")
+		require.Equal(t, done, body)
 	}
 	for _, q := range []map[string]string{{"userId": "u-1"}, {"anonymousId": "a-desk"}, {"anonymousId": "a-phone"}} {
 		status, _ := call(t, f.h, get("/v1/profiles", q, auth))

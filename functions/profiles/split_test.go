@@ -207,6 +207,11 @@ func TestSplitContentionIsRetryable(t *testing.T) {
 func TestSplitOfAHistoryTooLong(t *testing.T) {
 	f := newFixture(t)
 	auth := "Bearer " + f.apiKey
+	for i := range 2 {
+		_, err := f.store.Record(context.Background(), profile.Activity{MessageID: fmt.Sprintf("desk%d", i), Type: beacon.Page,
+			AnonymousID: "a-desk", At: now.Add(-time.Duration(i) * time.Minute)})
+		require.NoError(t, err)
+	}
 	f.h.profiles = recording.New(profilestore.New(f.db, f.tables), recording.WithTombstoneKey(testKey),
 		recording.WithClock(func() time.Time { return now }), recording.WithSplitLimit(2))
 	status, body := call(t, f.h, post("/v1/profiles/"+f.live+"/split", `{"profileId":"`+f.merged+`"}`, auth))

@@ -24,8 +24,8 @@ import (
 
 	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
@@ -612,7 +612,7 @@ func TestEventsOfAnErasedPersonAreDropped(t *testing.T) {
 	live := 0
 	for _, it := range st.items(t, st.tables.Profiles) {
 		if it["profileId"].(*types.AttributeValueMemberS).Value == p.ID {
-			require.ElementsMatch(t, []string{"profileId", "erasedAt"}, slices.Collect(maps.Keys(it)), "the erased profile is a tombstone")
+			require.ElementsMatch(t, []string{"profileId", "erasedAt", "erasure"}, slices.Collect(maps.Keys(it)), "the erased profile is a tombstone")
 			continue
 		}
 		live++
