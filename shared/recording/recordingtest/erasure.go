@@ -135,6 +135,20 @@ func (c crashing) Tombstone(ctx context.Context, id identity.ID, sealed string, 
 	return c.Storage.Tombstone(ctx, id, sealed, at, ifProfile)
 }
 
+func (c crashing) Claim(ctx context.Context, id identity.ID, profileID string, at time.Time) error {
+	if err := c.write(); err != nil {
+		return err
+	}
+	return c.Storage.Claim(ctx, id, profileID, at)
+}
+
+func (c crashing) Move(ctx context.Context, m recording.Move) error {
+	if err := c.write(); err != nil {
+		return err
+	}
+	return c.Storage.Move(ctx, m)
+}
+
 func (c crashing) Delete(ctx context.Context, keys []history.Key) (int, error) {
 	if err := c.write(); err != nil {
 		return 0, err
@@ -248,4 +262,58 @@ func splitOfAHistoryTooLongIsRefused(t *testing.T, ns NewStorage) {
 	live, merged, _ = f.person(t, 4)
 	_, err = f.Split(context.Background(), live, merged)
 	require.NoError(t, err, "under the limit it splits")
+}
+
+// The errors of recording and erasure reach the functions' logs: they name an identifier by its
+// kind, never by its value, whatever write fails and whatever refuses the event.
+func errorsNameNoIdentifier(t *testing.T, ns NewStorage) {
+	secret := []string{"secret-device-1", "secret-device-2", "secret-user-1", Email(9).Value}
+	check := func(err error) {
+		t.Helper()
+		if err == nil {
+			return
+		}
+		for _, v := range secret {
+			require.NotContains(t, err.Error(), v)
+		}
+	}
+	events := func() []recording.Input {
+		return []recording.Input{
+			{Activity: Page("s1", "secret-device-1", 0)},
+			{Activity: Page("s2", "secret-device-2", 1)},
+			{Activity: Identify("s3", "secret-device-2", "secret-user-1", 2, nil), Claims: recording.Claims{IDs: []identity.ID{Email(9)}, Trusted: true}},
+			{Activity: Identify("s4", "secret-device-1", "secret-user-1", 3, nil)},
+		}
+	}
+	for crashAfter := 0; ; crashAfter++ {
+		f := New(t, ns)
+		left := &atomic.Int64{}
+		left.Store(int64(crashAfter))
+		failing := recording.New(crashing{f.St, left}, recording.WithClock(f.Clock.Now), recording.WithTombstoneKey(Key))
+		crashed := false
+		for _, o := range failing.RecordAll(context.Background(), events()) {
+			check(o.Err)
+			crashed = crashed || errors.Is(o.Err, errCrash)
+		}
+		for _, o := range f.RecordAll(context.Background(), events()) {
+			require.NoError(t, o.Err)
+		}
+		p := f.Lookup(t, identity.UserID("secret-user-1"))
+		left.Store(int64(crashAfter))
+		_, err := failing.Erase(context.Background(), p.ID)
+		check(err)
+		crashed = crashed || errors.Is(err, errCrash)
+		_, err = f.Erase(context.Background(), p.ID)
+		require.NoError(t, err)
+		for _, o := range f.RecordAll(context.Background(), events()) {
+			require.ErrorIs(t, o.Err, recording.ErrErased)
+			check(o.Err)
+		}
+		_, err = f.Engine.Lookup(context.Background(), identity.UserID("secret-user-1"))
+		require.ErrorIs(t, err, profile.ErrNotFound)
+		check(err)
+		if !crashed {
+			return // every write has failed once
+		}
+	}
 }

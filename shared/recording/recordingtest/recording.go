@@ -56,6 +56,7 @@ func Behaviour(t *testing.T, newStorage NewStorage) {
 		"ErasureOfAProfileClaimedForAMerge":             erasureOfAProfileClaimedForAMerge,
 		"LiftedTombstoneRecordsAgain":                   liftedTombstoneRecordsAgain,
 		"SplitOfAHistoryTooLongIsRefused":               splitOfAHistoryTooLongIsRefused,
+		"ErrorsNameNoIdentifier":                        errorsNameNoIdentifier,
 		"SplitUndoesAMergeWithoutLosingEvents":          splitUndoesAMergeWithoutLosingEvents,
 		"RecordingKeepsTheDueTime":                      recordingKeepsTheDueTime,
 		"FireRecordsOncePerEpisode":                     fireRecordsOncePerEpisode,
