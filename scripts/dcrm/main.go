@@ -10,6 +10,7 @@
 //	dcrm profile merges PROFILE_ID                               how the profiles merged into it joined
 //	dcrm profile split PROFILE_ID --from MERGED_ID               undoes the merge of MERGED_ID into it
 //	dcrm schedule run NAME                                       invokes the schedule's function now
+//	dcrm tombstone lift --identifier TYPE:VALUE                  lets an erased identifier be recorded again
 //	dcrm rfm --orders FILE --as-of YYYY-MM-DD [--segments FILE] [--convention r|ntile] [--out FILE]
 //	                                                             RFM scores and segments per customer (CSV)
 //	dcrm fit --transactions FILE --calibration-end YYYY-MM-DD [--horizon 52] [--unit week|day]
@@ -36,6 +37,7 @@ var errUsage = errors.New(`usage:
   dcrm profile (events | export | erase | merges) PROFILE_ID
   dcrm profile split PROFILE_ID --from MERGED_ID
   dcrm schedule run NAME
+  dcrm tombstone lift --identifier (email:ADDRESS | phone:+NUMBER | user:ID | anonymous:ID | TYPE:VALUE)
   dcrm rfm --orders FILE --as-of YYYY-MM-DD [--segments FILE] [--convention r|ntile] [--out FILE]
   dcrm fit --transactions FILE --calibration-end YYYY-MM-DD [--horizon 52] [--unit week|day]
            [--discount-rate 0.1] [--margin 1] [--out FILE] [--models FILE] [--date-format LAYOUT]
@@ -58,7 +60,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errUsage
 	}
 	cmd := args[0]
-	if len(args) > 1 && (cmd == "source" || cmd == "apikey" || cmd == "profile" || cmd == "schedule") {
+	if len(args) > 1 && (cmd == "source" || cmd == "apikey" || cmd == "profile" || cmd == "schedule" || cmd == "tombstone") {
 		cmd += " " + args[1]
 		args = args[1:]
 	}
@@ -75,6 +77,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return splitProfile(ctx, args[1:], out)
 	case "schedule run":
 		return runSchedule(ctx, args[1:], out)
+	case "tombstone lift":
+		return liftTombstone(ctx, args[1:], out)
 	case "rfm":
 		return rfmScores(args[1:], out, os.Stderr)
 	case "fit":
