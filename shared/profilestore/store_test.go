@@ -157,3 +157,15 @@ func TestStoreWithoutHistory(t *testing.T) {
 	_, err := f.Engine.History(context.Background(), r.ProfileID, history.Query{})
 	require.ErrorContains(t, err, "no Touchpoints table")
 }
+
+// A tombstone written before tombstones were sealed (keyed by the identifier itself) still
+// refuses the identifier, and the invariants report it: it keeps the identifier in plain text.
+func TestPlainTombstonesOfEarlierVersions(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	err := f.store.IdentityTable.table.Put(identityItem{Identifier: "userId:old-user", ErasedAt: recordingtest.At(0), CreatedAt: recordingtest.At(0)}).Run(ctx)
+	require.NoError(t, err)
+	_, err = f.Engine.Record(ctx, recordingtest.Track("m1", "A", "old-user", 1))
+	require.ErrorIs(t, err, recording.ErrErased)
+	require.ErrorContains(t, f.CheckInvariants(ctx), "a tombstone keeps more than its sealed form and time (a userId identifier")
+}

@@ -23,7 +23,11 @@
 //   - an identifier claimed for a profile that merged before it was written is adopted by the
 //     live profile the next time an event carries it;
 //   - every write of a profile but its score changes its version, so recording, consent, the
-//     triggers schedule, a split and an erasure never overwrite each other.
+//     triggers schedule, a split and an erasure never overwrite each other;
+//   - an erasure marks the person's live profile first (nothing records on it from then on, and
+//     nothing merges into it), then works in bounded steps, keeping on that profile what is left,
+//     so that it can stop anywhere and any later call goes on; an erased identifier is kept only
+//     sealed (a keyed hash), and recognised by whoever holds the key and the identifier.
 package recording
 
 import (
