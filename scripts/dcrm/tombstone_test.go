@@ -23,6 +23,8 @@ import (
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
+	"github.com/dcrm-project/dcrm/shared/message"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/pii"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
@@ -156,6 +158,25 @@ func TestErasureLeavesNothingInAnyTable(t *testing.T) {
 		}
 	}
 	require.Equal(t, len(topology.Default().Tables), tables, "every table was read")
+
+	// Stitch recognises the user id by its tombstone, sealed by the profile API under the same key.
+	send(t, "identify", `{"anonymousId":"erasure-laptop-6","userId":"erasure-user-7"}`)
+	failed := messagequeue.New(localawstest.Reachable(t).SQSClient(), st.Resources()[topology.FailedQueue])
+	require.Eventually(t, func() bool {
+		ds, err := failed.Receive(ctx, 10, 0)
+		require.NoError(t, err)
+		for _, d := range ds {
+			var f message.FailedEvent
+			require.NoError(t, json.Unmarshal(d.Body, &f))
+			if f.Reason == "identifier erased" {
+				require.NotContains(t, string(d.Body), "erasure-user-7", "the refusal keeps nothing of the person")
+				return true
+			}
+		}
+		return false
+	}, time.Minute, 100*time.Millisecond, "the erased user id was not refused")
+	id, _ := lookup("--user-id", "erasure-user-7")
+	require.Empty(t, id, "the person is not re-created")
 
 	// The customer comes back and consents: the operator lifts the tombstone of their user id.
 	var lifted bytes.Buffer
