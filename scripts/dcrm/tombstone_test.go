@@ -224,3 +224,23 @@ func keysOf(m map[string]any) []string {
 	}
 	return out
 }
+
+// FuzzTombstoneIdentifier: whatever an operator types is an identifier of a known kind with a
+// value, or an error; never a panic.
+func FuzzTombstoneIdentifier(f *testing.F) {
+	for _, s := range []string{"email:ann@example.com", "phone:+44 20 7946 0958", "user:u-1", "anonymous:a", "externalId:crm_id:42", "x", ":", "email:@", "userId:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := tombstoneIdentifier(s)
+		if err != nil {
+			return
+		}
+		if id.Value == "" {
+			t.Fatalf("%q: an identifier without a value", s)
+		}
+		if _, err := identity.ParseKind(string(id.Kind)); err != nil {
+			t.Fatalf("%q: kind %q: %v", s, id.Kind, err)
+		}
+	})
+}
