@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"math"
+	"net/http"
 	"slices"
 	"time"
 
@@ -388,12 +389,34 @@ func exportOf(p recording.Person) exportDocument {
 	return doc
 }
 
-// erasure is the answer of DELETE /{profileId}: what was removed.
+// erasure is the answer of DELETE /{profileId}: how far the erasure has gone, counting the work
+// of every request, with 202 while it is in progress and 200 once complete.
 type erasure struct {
-	ProfileID   string `json:"profileId"`
-	Profiles    int    `json:"profiles"`
-	Identifiers int    `json:"identifiers"`
-	Touchpoints int    `json:"touchpoints"`
+	ProfileID             string     `json:"profileId"` // the live profile
+	State                 string     `json:"state"`     // "in progress" or "complete"
+	StartedAt             time.Time  `json:"startedAt"`
+	CompletedAt           *time.Time `json:"completedAt,omitempty"`
+	ProfilesErased        int        `json:"profilesErased"`
+	IdentifiersTombstoned int        `json:"identifiersTombstoned"`
+	TouchpointsDeleted    int        `json:"touchpointsDeleted"`
+}
+
+func erasureOf(e recording.Erasure) erasure {
+	out := erasure{ProfileID: e.ProfileID, State: e.State, StartedAt: e.StartedAt.UTC(),
+		ProfilesErased: e.Profiles, IdentifiersTombstoned: e.Identifiers, TouchpointsDeleted: e.Touchpoints}
+	if !e.CompletedAt.IsZero() {
+		at := e.CompletedAt.UTC()
+		out.CompletedAt = &at
+	}
+	return out
+}
+
+// status is 202 while the erasure is in progress: the caller repeats the request.
+func (e erasure) status() int {
+	if e.State == recording.ErasureComplete {
+		return http.StatusOK
+	}
+	return http.StatusAccepted
 }
 
 // separation is the answer of POST /{profileId}/split.

@@ -32,7 +32,7 @@ type profiles interface {
 	Lookup(ctx context.Context, id identity.ID) (profile.Profile, error)
 	History(ctx context.Context, id string, q history.Query) (history.Page, error)
 	Export(ctx context.Context, id string, q history.Query) (recording.Person, error)
-	Erase(ctx context.Context, id string) (recording.Erasure, error)
+	EraseAnnounced(ctx context.Context, id string, announce func(context.Context, profile.Profile) error) (recording.Erasure, error)
 	SetConsent(ctx context.Context, id string, change map[string]profile.Consent) (string, map[string]profile.Consent, error)
 	Merges(ctx context.Context, id string) ([]identity.Merge, error)
 	Split(ctx context.Context, id, from string) (recording.Separation, error)
@@ -185,6 +185,8 @@ func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 		return respond(http.StatusBadRequest, problem{"cursor is not one this API returned; start again without it"}), nil
 	case errors.Is(err, recording.ErrNotMerged):
 		return respond(http.StatusConflict, problem{"the profile named in the body is not merged into this one; GET /v1/profiles/{profileId}/merges lists those that are"}), nil
+	case errors.Is(err, recording.ErrTooLong):
+		return respond(http.StatusUnprocessableEntity, problem{"the person's history is too long to split in one request; nothing was changed"}), nil
 	case errors.Is(err, recording.ErrContention):
 		// Transient: concurrent writes kept changing the profile. The request is safe to repeat.
 		h.log.WarnContext(ctx, "profile request met contention", slog.String("error", err.Error()))
@@ -194,7 +196,11 @@ func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 	case err != nil:
 		return h.unavailable(ctx, err), nil
 	}
-	return respond(http.StatusOK, body), nil
+	status := http.StatusOK
+	if s, ok := body.(interface{ status() int }); ok {
+		status = s.status() // an answer whose status tells its state (an erasure in progress)
+	}
+	return respond(status, body), nil
 }
 
 // lookup serves GET /v1/profiles?<identifier type>=<value>: the live profile of any identifier.

@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/guregu/dynamo/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/keystore"
@@ -41,7 +43,18 @@ type fixture struct {
 	updates            *messagequeue.Queue
 	apiKey, writeKey   string
 	live, merged, anon string // profile ids
+	tables             profilestore.Tables
+	db                 *dynamo.DB
 }
+
+// testKey is the deployment's hash key in tests.
+var testKey = func() hashkey.Key {
+	k, err := hashkey.New([]byte("a test key of the profiles function, 32 bytes or more"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
 
 // newFixture stores a profile-API key and a write key, and two customers: u-1 on two devices (one
 // profile merged into the other) and an anonymous visitor.
@@ -62,7 +75,8 @@ func newFixture(t *testing.T) fixture {
 		Identities:  localawstest.NewTopologyTable(t, topology.IdentityTable),
 		Touchpoints: localawstest.NewTopologyTable(t, topology.TouchpointTable),
 	}
-	store := recording.New(profilestore.New(e.Dynamo(), tables),
+	f.tables, f.db = tables, e.Dynamo()
+	store := recording.New(profilestore.New(e.Dynamo(), tables), recording.WithTombstoneKey(testKey),
 		recording.WithRetention(100*365*24*time.Hour), recording.WithClock(func() time.Time { return now }))
 	f.scores = profilestore.NewProfileTable(e.Dynamo(), tables.Profiles)
 	t0 := time.Date(2025, 2, 1, 9, 0, 0, 0, time.UTC)
@@ -245,7 +259,7 @@ func (down) Lookup(context.Context, identity.ID) (profile.Profile, error) {
 func (down) Export(context.Context, string, history.Query) (recording.Person, error) {
 	return recording.Person{}, errors.New("connection refused")
 }
-func (down) Erase(context.Context, string) (recording.Erasure, error) {
+func (down) EraseAnnounced(context.Context, string, func(context.Context, profile.Profile) error) (recording.Erasure, error) {
 	return recording.Erasure{}, errors.New("connection refused")
 }
 func (down) SetConsent(context.Context, string, map[string]profile.Consent) (string, map[string]profile.Consent, error) {
@@ -283,11 +297,17 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 		top.EnvVar(topology.KeyTable):           "k",
 		top.EnvVar(topology.TouchpointTable):    "tp",
 		top.EnvVar(topology.ProfileUpdateQueue): "http://127.0.0.1:9324/000000000000/updates",
+		hashkey.EnvKey:                          "a test key of the profiles function, 32 bytes or more",
 		"AWS_REGION":                            localaws.Region,
 	}
 	getenv := func(k string) string { return env[k] }
 	_, err := setup(context.Background(), getenv, quiet)
 	require.NoError(t, err)
+	key := env[hashkey.EnvKey]
+	delete(env, hashkey.EnvKey)
+	_, err = setup(context.Background(), getenv, quiet)
+	require.ErrorContains(t, err, hashkey.EnvSecret, "tombstones cannot be sealed without the key")
+	env[hashkey.EnvKey] = key
 	delete(env, top.EnvVar(topology.KeyTable))
 	_, err = setup(context.Background(), getenv, quiet)
 	require.ErrorContains(t, err, "DCRM_KEYS_TABLE is not set")
@@ -393,7 +413,9 @@ func TestErase(t *testing.T) {
 	}
 	status, body := del(f.merged)
 	require.Equal(t, http.StatusOK, status, body)
-	require.Equal(t, map[string]any{"profileId": f.live, "profiles": 2.0, "identifiers": 3.0, "touchpoints": 3.0}, body)
+	done := map[string]any{"profileId": f.live, "state": "complete", "startedAt": "2025-03-01T12:00:00Z", "completedAt": "2025-03-01T12:00:00Z",
+		"profilesErased": 2.0, "identifiersTombstoned": 3.0, "touchpointsDeleted": 3.0}
+	require.Equal(t, done, body)
 
 	for _, id := range []string{f.live, f.merged} {
 		for _, path := range []string{"/v1/profiles/" + id, "/v1/profiles/" + id + "/events", "/v1/profiles/" + id + "/export"} {
@@ -401,8 +423,9 @@ func TestErase(t *testing.T) {
 			require.Equal(t, http.StatusNotFound, status, path)
 			require.Equal(t, "profile not found", body["error"])
 		}
-		status, _ := del(id)
-		require.Equal(t, http.StatusNotFound, status)
+		status, body := del(id)
+		require.Equal(t, http.StatusOK, status, "erasing again answers the completed erasure")
+		require.Equal(t, done, body)
 	}
 	for _, q := range []map[string]string{{"userId": "u-1"}, {"anonymousId": "a-desk"}, {"anonymousId": "a-phone"}} {
 		status, _ := call(t, f.h, get("/v1/profiles", q, auth))

@@ -16,6 +16,7 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
@@ -42,12 +43,16 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
+	key, err := hashkey.Load(ctx, getenv, cfg)
+	if err != nil {
+		return nil, err
+	}
 	db := dynamo.New(cfg)
 	return &handler{
 		keys: keystore.NewCache(keystore.New(db, env[topology.KeyTable]), keystore.CacheTTL),
 		profiles: recording.New(profilestore.New(db, profilestore.Tables{
 			Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Touchpoints: env[topology.TouchpointTable],
-		})),
+		}), recording.WithTombstoneKey(key)),
 		updates: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.ProfileUpdateQueue]),
 		now:     time.Now,
 		log:     log,

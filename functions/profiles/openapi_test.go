@@ -52,7 +52,13 @@ func servedBy(function string) func(openapi.Operation) bool {
 // the document, and their answers are not checked.
 func serve(t *testing.T, h *handler, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
 	t.Helper()
-	resp, err := h.handle(context.Background(), req)
+	return serveWithin(t, context.Background(), h, req)
+}
+
+// serveWithin is serve with the invocation's context (its deadline, as Lambda sets it).
+func serveWithin(t *testing.T, ctx context.Context, h *handler, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	resp, err := h.handle(ctx, req)
 	require.NoError(t, err)
 	method, path, _ := strings.Cut(req.RouteKey, " ")
 	if _, err := openapi.Match(method, path); errors.Is(err, openapi.ErrUndocumented) {

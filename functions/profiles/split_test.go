@@ -17,6 +17,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
@@ -199,4 +200,24 @@ func TestSplitContentionIsRetryable(t *testing.T) {
 
 	status, _ := call(t, &handler{keys: allow{}, profiles: down{}, log: quiet}, get("/v1/profiles/p1/merges", nil, "Bearer k"))
 	require.Equal(t, http.StatusServiceUnavailable, status)
+}
+
+// A split reads the history it divides at once, so a person whose history is longer than that is
+// refused with a 422 that says why, and nothing changes.
+func TestSplitOfAHistoryTooLong(t *testing.T) {
+	f := newFixture(t)
+	auth := "Bearer " + f.apiKey
+	for i := range 2 {
+		_, err := f.store.Record(context.Background(), profile.Activity{MessageID: fmt.Sprintf("desk%d", i), Type: beacon.Page,
+			AnonymousID: "a-desk", At: now.Add(-time.Duration(i) * time.Minute)})
+		require.NoError(t, err)
+	}
+	f.h.profiles = recording.New(profilestore.New(f.db, f.tables), recording.WithTombstoneKey(testKey),
+		recording.WithClock(func() time.Time { return now }), recording.WithSplitLimit(2))
+	status, body := call(t, f.h, post("/v1/profiles/"+f.live+"/split", `{"profileId":"`+f.merged+`"}`, auth))
+	require.Equal(t, http.StatusUnprocessableEntity, status, body)
+	require.Contains(t, body["error"], "too long to split")
+	status, body = call(t, f.h, get("/v1/profiles/"+f.merged+"/merges", nil, auth))
+	require.Equal(t, http.StatusOK, status)
+	require.Len(t, body["merges"], 1, "still merged")
 }

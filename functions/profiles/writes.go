@@ -13,25 +13,26 @@ import (
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
 
-// erase serves DELETE /v1/profiles/{profileId}: it announces the erasure of the person on the
-// profile-updates queue and then erases them. It announces first so that an erasure is never done
-// unannounced: when the announcement or the erasure fails, the caller repeats the request, which
-// announces again under the same messageId.
+// erase serves DELETE /v1/profiles/{profileId}: it erases the person for as long as the
+// function's time allows, and answers 202 with the progress while there is more to do (the caller
+// repeats the request, which goes on where it stopped), 200 when the erasure is complete (also on
+// every later request). Before the erasure starts it announces it on the profile-updates queue,
+// so that no erasure is done unannounced: when the announcement fails nothing is erased and the
+// caller repeats the request, which announces again under the same messageId.
 func (h *handler) erase(ctx context.Context, r request) (any, error) {
-	p, err := h.profiles.Profile(ctx, r.id)
+	announce := func(ctx context.Context, p profile.Profile) error {
+		if err := h.updates.Send(ctx, message.NewProfileErased(p.ID, p.MergedFrom, h.now())); err != nil {
+			return fmt.Errorf("announce erasure of %s: %w", p.ID, err)
+		}
+		return nil
+	}
+	e, err := h.profiles.EraseAnnounced(ctx, r.id, announce)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.updates.Send(ctx, message.NewProfileErased(p.ID, p.MergedFrom, h.now())); err != nil {
-		return nil, fmt.Errorf("announce erasure of %s: %w", p.ID, err)
-	}
-	e, err := h.profiles.Erase(ctx, r.id)
-	if err != nil {
-		return nil, err
-	}
-	h.log.InfoContext(ctx, "person erased", slog.String("profileId", e.ProfileID), slog.Int("profiles", e.Profiles),
-		slog.Int("identifiers", e.Identifiers), slog.Int("touchpoints", e.Touchpoints))
-	return erasure(e), nil
+	h.log.InfoContext(ctx, "erasure of a person", slog.String("profileId", e.ProfileID), slog.String("state", e.State),
+		slog.Int("profiles", e.Profiles), slog.Int("identifiers", e.Identifiers), slog.Int("touchpoints", e.Touchpoints))
+	return erasureOf(e), nil
 }
 
 // consent serves PUT /v1/profiles/{profileId}/consent: it records a consent change and

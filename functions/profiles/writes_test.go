@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -14,8 +15,12 @@ import (
 
 	"github.com/dcrm-project/dcrm/events/openapi"
 	"github.com/dcrm-project/dcrm/events/schemas"
+	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
+	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
 // now is the handler's clock in tests.
@@ -56,6 +61,7 @@ func TestErasureIsAnnounced(t *testing.T) {
 	req.RouteKey, req.RequestContext.HTTP.Method = "DELETE /v1/profiles/{profileId}", http.MethodDelete
 	status, body := call(t, f.h, req)
 	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, "complete", body["state"])
 	var m message.ProfileErased
 	require.NoError(t, json.Unmarshal(f.message(t, message.TypeProfileErased), &m))
 	require.Equal(t, message.NewProfileErased(f.live, []string{f.merged}, now), m)
@@ -69,6 +75,70 @@ func TestErasureIsAnnounced(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, status)
 	status, _ = call(t, g.h, get("/v1/profiles/"+g.live, nil, "Bearer "+g.apiKey))
 	require.Equal(t, http.StatusOK, status, "the profile is still there")
+}
+
+func erase(id, auth string) events.APIGatewayV2HTTPRequest {
+	req := get("/v1/profiles/"+id, nil, auth)
+	req.RouteKey, req.RequestContext.HTTP.Method = "DELETE /v1/profiles/{profileId}", http.MethodDelete
+	return req
+}
+
+// An erasure short of time answers 202 with its progress; repeating the request goes on where
+// it stopped, by either of the person's profile ids, until 200 and "complete"; repeating it after
+// that answers the same. It is announced once, before it starts.
+func TestErasureResumes(t *testing.T) {
+	f := newFixture(t)
+	auth := "Bearer " + f.apiKey
+	for i := range 6 {
+		_, err := f.store.Record(context.Background(), profile.Activity{MessageID: fmt.Sprintf("late%d", i), Type: beacon.Page,
+			AnonymousID: "a-phone", At: now.Add(-time.Duration(i) * time.Minute)})
+		require.NoError(t, err)
+	}
+	f.h.profiles = recording.New(profilestore.New(f.db, f.tables), recording.WithTombstoneKey(testKey),
+		recording.WithClock(func() time.Time { return now }), recording.WithErasureSteps(2, time.Hour))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // less than the reserve: one step a request
+	defer cancel()
+
+	var body map[string]any
+	requests := 0
+	for ; requests < 30; requests++ {
+		resp := serveWithin(t, ctx, f.h, erase([]string{f.live, f.merged}[requests%2], auth))
+		body = nil
+		require.NoError(t, json.Unmarshal([]byte(resp.Body), &body))
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		require.Equal(t, http.StatusAccepted, resp.StatusCode, resp.Body)
+		require.Equal(t, "in progress", body["state"])
+		require.NotContains(t, body, "completedAt")
+		if requests == 0 {
+			var m message.ProfileErased
+			require.NoError(t, json.Unmarshal(f.message(t, message.TypeProfileErased), &m))
+			require.Equal(t, f.live, m.ProfileID)
+		}
+		status, _ := call(t, f.h, get("/v1/profiles/"+f.live, nil, auth))
+		require.Equal(t, http.StatusNotFound, status, "a person being erased is not served")
+	}
+	require.Greater(t, requests, 3, "it took several requests")
+	require.Equal(t, map[string]any{"profileId": f.live, "state": "complete", "startedAt": "2025-03-01T12:00:00Z",
+		"completedAt": "2025-03-01T12:00:00Z", "profilesErased": 2.0, "identifiersTombstoned": 3.0, "touchpointsDeleted": 9.0}, body)
+	for _, id := range []string{f.live, f.merged} {
+		again := serve(t, f.h, erase(id, auth))
+		require.Equal(t, http.StatusOK, again.StatusCode, "a completed erasure answers what it did, not 404")
+		require.JSONEq(t, mustJSON(t, body), again.Body)
+	}
+	ds, err := f.updates.Receive(context.Background(), 10, 0)
+	require.NoError(t, err)
+	require.Empty(t, ds, "announced once")
+	status, _ := call(t, f.h, erase("prf_nobody", auth))
+	require.Equal(t, http.StatusNotFound, status)
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
 }
 
 type broken struct{}

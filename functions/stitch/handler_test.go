@@ -425,7 +425,7 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 
 	delete(env, hashkey.EnvKey)
 	_, err = setup(context.Background(), getenv, quiet)
-	require.ErrorContains(t, err, "DCRM_HASH_KEY")
+	require.ErrorContains(t, err, hashkey.EnvSecret, "no scoped dedup, and erased identifiers not recognised, without the key")
 	env[hashkey.EnvKey] = testHashKey
 
 	env[topology.SettingTouchpointTTL] = "forever"
@@ -618,7 +618,7 @@ func TestEventsOfAnErasedPersonAreDropped(t *testing.T) {
 	live := 0
 	for _, it := range st.items(t, st.tables.Profiles) {
 		if it["profileId"].(*types.AttributeValueMemberS).Value == p.ID {
-			require.ElementsMatch(t, []string{"profileId", "erasedAt"}, slices.Collect(maps.Keys(it)), "the erased profile is a tombstone")
+			require.ElementsMatch(t, []string{"profileId", "erasedAt", "erasure"}, slices.Collect(maps.Keys(it)), "the erased profile is a tombstone")
 			continue
 		}
 		live++

@@ -46,14 +46,14 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
-	key, err := hashkey.Load(ctx, getenv, cfg)
+	key, err := hashkey.Load(ctx, getenv, cfg) // dedup scopes and erased identifiers' sealed forms are hashed under it
 	if err != nil {
 		return nil, err
 	}
 	store := recording.New(profilestore.New(dynamo.New(cfg), profilestore.Tables{
 		Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable],
 		Touchpoints: env[topology.TouchpointTable],
-	}), recording.WithRetention(retention))
+	}), recording.WithRetention(retention), recording.WithTombstoneKey(key))
 	client := sqs.NewFromConfig(cfg)
 	return &handler{
 		store:   store,

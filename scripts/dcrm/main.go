@@ -14,6 +14,7 @@
 //	dcrm profile split PROFILE_ID --from MERGED_ID               undoes the merge of MERGED_ID into it
 //	dcrm schedule run NAME                                       invokes the schedule's function now
 //	dcrm replay [--dry-run] [--max N] [--forget-lost] [--queue URL]  replays the failed-events queue
+//	dcrm tombstone lift --identifier TYPE:VALUE                  lets an erased identifier be recorded again
 //	dcrm rfm --orders FILE --as-of YYYY-MM-DD [--segments FILE] [--convention r|ntile] [--out FILE]
 //	                                                             RFM scores and segments per customer (CSV)
 //	dcrm fit --transactions FILE --calibration-end YYYY-MM-DD [--horizon 52] [--unit week|day]
@@ -45,6 +46,7 @@ var errUsage = errors.New(`usage:
   dcrm profile split PROFILE_ID --from MERGED_ID
   dcrm schedule run NAME
   dcrm replay [--dry-run] [--max N] [--forget-lost] [--queue URL]
+  dcrm tombstone lift --identifier (email:ADDRESS | phone:+NUMBER | user:ID | anonymous:ID | TYPE:VALUE)
   dcrm rfm --orders FILE --as-of YYYY-MM-DD [--segments FILE] [--convention r|ntile] [--out FILE]
   dcrm fit --transactions FILE --calibration-end YYYY-MM-DD [--horizon 52] [--unit week|day]
            [--discount-rate 0.1] [--margin 1] [--out FILE] [--models FILE] [--date-format LAYOUT]
@@ -67,7 +69,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errUsage
 	}
 	cmd := args[0]
-	if len(args) > 1 && (cmd == "source" || cmd == "apikey" || cmd == "profile" || cmd == "schedule") {
+	if len(args) > 1 && (cmd == "source" || cmd == "apikey" || cmd == "profile" || cmd == "schedule" || cmd == "tombstone") {
 		cmd += " " + args[1]
 		args = args[1:]
 	}
@@ -86,6 +88,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return runSchedule(ctx, args[1:], out)
 	case "replay":
 		return replayFailed(ctx, args[1:], out)
+	case "tombstone lift":
+		return liftTombstone(ctx, args[1:], out)
 	case "rfm":
 		return rfmScores(args[1:], out, os.Stderr)
 	case "fit":

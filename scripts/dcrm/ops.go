@@ -62,9 +62,28 @@ func profileOf(ctx context.Context, what string, args []string, out io.Writer) e
 	case "events", "merges":
 		return profileAPI(ctx, http.MethodGet, path+"/"+what, nil, out)
 	case "erase":
-		return profileAPI(ctx, http.MethodDelete, path, nil, out)
+		return eraseAll(ctx, path, out)
 	}
 	return errUsage
+}
+
+// maxEraseRequests bounds the requests of one erasure: each deletes what one invocation of the
+// function can, hundreds of touchpoints.
+const maxEraseRequests = 10000
+
+// eraseAll erases a person to the end: the API answers 202 while the erasure is in progress, and
+// each repeat goes on where the last stopped. It prints the last answer.
+func eraseAll(ctx context.Context, path string, out io.Writer) error {
+	for range maxEraseRequests {
+		status, answer, err := callAPIStatus(ctx, http.MethodDelete, path, nil)
+		if err != nil {
+			return err
+		}
+		if status != http.StatusAccepted {
+			return printJSON(out, answer)
+		}
+	}
+	return fmt.Errorf("DELETE %s: still in progress after %d requests; run the command again to go on", path, maxEraseRequests)
 }
 
 // splitProfile undoes a merge: PROFILE_ID --from MERGED_ID (flags before or after the id).
@@ -137,9 +156,15 @@ func profileAPI(ctx context.Context, method, path string, body []byte, out io.Wr
 // callAPI calls the profile API with the key of DCRM_PROFILE_API_KEY, sending body as JSON when
 // there is one, and returns the answer of a success.
 func callAPI(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	_, answer, err := callAPIStatus(ctx, method, path, body)
+	return answer, err
+}
+
+// callAPIStatus is callAPI, returning the status of the success too.
+func callAPIStatus(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
 	api, key := os.Getenv("DCRM_API_URL"), os.Getenv("DCRM_PROFILE_API_KEY")
 	if api == "" || key == "" {
-		return nil, fmt.Errorf("DCRM_API_URL and DCRM_PROFILE_API_KEY must be set (source .dcrm/local.env)")
+		return 0, nil, fmt.Errorf("DCRM_API_URL and DCRM_PROFILE_API_KEY must be set (source .dcrm/local.env)")
 	}
 	var reqBody io.Reader
 	if body != nil {
@@ -147,7 +172,7 @@ func callAPI(ctx context.Context, method, path string, body []byte) ([]byte, err
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(api, "/")+path, reqBody)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	if body != nil {
@@ -156,17 +181,17 @@ func callAPI(ctx context.Context, method, path string, body []byte) ([]byte, err
 	client := http.Client{Timeout: 30 * time.Second}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("read answer: %w", err)
+		return 0, nil, fmt.Errorf("read answer: %w", err)
 	}
 	if resp.StatusCode >= 300 {
-		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(answer))
+		return 0, nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(answer))
 	}
-	return answer, nil
+	return resp.StatusCode, answer, nil
 }
 
 func printJSON(out io.Writer, body []byte) error {

@@ -33,6 +33,7 @@ type Store struct {
 	mu       sync.Mutex
 	profiles map[string]recording.Record
 	entries  map[identity.ID]recording.Entry
+	tombs    map[string]time.Time                     // erasure times by sealed identifier
 	touch    map[string]map[string]history.Touchpoint // by profile id, then sort key
 	receipts map[string]history.Receipt               // by message id
 }
@@ -42,7 +43,7 @@ var _ recording.Storage = (*Store)(nil)
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		profiles: map[string]recording.Record{}, entries: map[identity.ID]recording.Entry{},
+		profiles: map[string]recording.Record{}, entries: map[identity.ID]recording.Entry{}, tombs: map[string]time.Time{},
 		touch: map[string]map[string]history.Touchpoint{}, receipts: map[string]history.Receipt{},
 	}
 }
@@ -80,7 +81,7 @@ func (s *Store) Commit(_ context.Context, c recording.Change) error {
 	}
 	for _, m := range c.Moves {
 		if !s.where(m) {
-			return conflict("move identity %s from %s", m.ID, m.From)
+			return conflict("move a %s identity from %s", m.ID.Kind, m.From)
 		}
 	}
 	for _, p := range c.Puts {
@@ -106,10 +107,10 @@ func (s *Store) at(base recording.Record) bool {
 }
 
 // Bury implements recording.Profiles.
-func (s *Store) Bury(_ context.Context, id string, erasedAt time.Time) error {
+func (s *Store) Bury(_ context.Context, id string, erasedAt time.Time, done recording.Progress) error {
 	s.lock()
 	defer s.mu.Unlock()
-	r := recording.Record{ErasedAt: erasedAt}
+	r := recording.Record{ErasedAt: erasedAt, Erasure: done}
 	r.Profile.ID = id
 	s.profiles[id] = r
 	return nil
@@ -165,7 +166,7 @@ func (s *Store) Claim(_ context.Context, id identity.ID, profileID string, at ti
 	s.lock()
 	defer s.mu.Unlock()
 	if _, ok := s.entries[id]; ok {
-		return conflict("claim identity %s", id)
+		return conflict("claim a %s identity", id.Kind)
 	}
 	s.entries[id] = recording.Entry{ID: id, ProfileID: profileID, CreatedAt: at}
 	return nil
@@ -176,7 +177,7 @@ func (s *Store) Move(_ context.Context, m recording.Move) error {
 	s.lock()
 	defer s.mu.Unlock()
 	if !s.where(m) {
-		return conflict("move identity %s from %s", m.ID, m.From)
+		return conflict("move a %s identity from %s", m.ID.Kind, m.From)
 	}
 	s.move(m)
 	return nil
@@ -195,22 +196,45 @@ func (s *Store) move(m recording.Move) {
 }
 
 // Tombstone implements recording.Identities.
-func (s *Store) Tombstone(_ context.Context, id identity.ID, erasedAt, createdAt time.Time, ifProfile string) error {
+func (s *Store) Tombstone(_ context.Context, id identity.ID, sealed string, erasedAt time.Time, ifProfile string) error {
 	s.lock()
 	defer s.mu.Unlock()
-	if ifProfile != "" && s.entries[id].ProfileID != ifProfile {
-		return conflict("tombstone identity %s", id)
+	if e, ok := s.entries[id]; ifProfile != "" && (!ok || e.ProfileID != ifProfile) {
+		return conflict("tombstone a %s identity", id.Kind)
 	}
-	s.entries[id] = recording.Entry{ID: id, ErasedAt: erasedAt, CreatedAt: createdAt}
+	delete(s.entries, id)
+	s.tombs[sealed] = erasedAt
 	return nil
+}
+
+// Tombstoned implements recording.Identities.
+func (s *Store) Tombstoned(_ context.Context, sealed string) (bool, error) {
+	s.lock()
+	defer s.mu.Unlock()
+	_, ok := s.tombs[sealed]
+	return ok, nil
+}
+
+// Lift implements recording.Identities.
+func (s *Store) Lift(_ context.Context, sealed string) (bool, error) {
+	s.lock()
+	defer s.mu.Unlock()
+	_, ok := s.tombs[sealed]
+	delete(s.tombs, sealed)
+	return ok, nil
 }
 
 // EachEntry implements recording.Identities.
 func (s *Store) EachEntry(_ context.Context, fn func(recording.Entry) error) error {
 	s.lock()
 	es := slices.Collect(maps.Values(s.entries))
+	for sealed, at := range s.tombs {
+		es = append(es, recording.Entry{Sealed: sealed, ErasedAt: at})
+	}
 	s.mu.Unlock()
-	slices.SortFunc(es, func(a, b recording.Entry) int { return cmp.Compare(a.ID.String(), b.ID.String()) })
+	slices.SortFunc(es, func(a, b recording.Entry) int {
+		return cmp.Or(cmp.Compare(a.ID.String(), b.ID.String()), cmp.Compare(a.Sealed, b.Sealed))
+	})
 	for _, e := range es {
 		if err := fn(e); err != nil {
 			return err

@@ -142,8 +142,9 @@ func (m ProfileMerged) Validate() error {
 }
 
 // ProfileErased says that a person is being erased: the CRM must erase them too. It is published
-// before the erasure starts, so a failed erasure, which the caller repeats, is announced again
-// (same messageId) rather than not at all. It carries no personal data, only profile ids.
+// once, before the erasure starts (nothing is erased when it cannot be sent, and the caller's
+// repeat announces again, under the same messageId), so no erasure goes unannounced. It carries
+// no personal data, only profile ids.
 type ProfileErased struct {
 	Type      string `json:"type"`
 	Version   int    `json:"version"`

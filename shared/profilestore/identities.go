@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/guregu/dynamo/v2"
@@ -13,8 +14,10 @@ import (
 )
 
 // IdentityTable is the Identities table: one item per identifier (recording.Entry), keyed by its
-// text ("anonymousId:abc", "userId:u-1", "emailSha256:<hex>" …).
+// text ("anonymousId:abc", "userId:u-1", "emailSha256:<hex>" …); and one per erased identifier,
+// keyed "erased#" and its sealed form (a keyed hash), holding only when it was erased.
 type IdentityTable struct {
+	db    *dynamo.DB
 	table dynamo.Table
 	name  string // empty when the store has no Identities table
 }
@@ -27,6 +30,15 @@ type identityItem struct {
 	CreatedAt  time.Time `dynamo:"createdAt"`
 	UpdatedAt  time.Time `dynamo:"updatedAt,omitempty"`
 	ErasedAt   time.Time `dynamo:"erasedAt,omitempty"`
+}
+
+// tombstonePrefix starts the key of a tombstone; no identifier's text starts so.
+const tombstonePrefix = "erased#"
+
+// tombstoneItem is an erased identifier's row: its sealed form and when it was erased.
+type tombstoneItem struct {
+	Key      string    `dynamo:"identifier,hash"`
+	ErasedAt time.Time `dynamo:"erasedAt"`
 }
 
 func (it identityItem) entry(id identity.ID) recording.Entry {
@@ -52,7 +64,7 @@ func (t *IdentityTable) Entry(ctx context.Context, id identity.ID, consistent bo
 		return recording.Entry{}, false, nil
 	}
 	if err != nil {
-		return recording.Entry{}, false, fmt.Errorf("get identity %s: %w", id, err)
+		return recording.Entry{}, false, fmt.Errorf("get a %s identity: %w", id.Kind, err)
 	}
 	return it.entry(id), true, nil
 }
@@ -64,7 +76,7 @@ func (t *IdentityTable) Claim(ctx context.Context, id identity.ID, profileID str
 	}
 	err := t.table.Put(identityItem{Identifier: id.String(), ProfileID: profileID, CreatedAt: at.UTC()}).
 		If("attribute_not_exists('identifier')").Run(ctx)
-	return writeErr(err, "claim identity "+id.String())
+	return writeErr(err, "claim a "+string(id.Kind)+" identity")
 }
 
 // move is the conditional update of a recording.Move.
@@ -89,19 +101,52 @@ func (t *IdentityTable) Move(ctx context.Context, m recording.Move) error {
 	if err := t.configured(); err != nil {
 		return err
 	}
-	return writeErr(t.move(m).Run(ctx), "move identity "+m.ID.String())
+	return writeErr(t.move(m).Run(ctx), "move a "+string(m.ID.Kind)+" identity")
 }
 
 // Tombstone implements recording.Identities.
-func (t *IdentityTable) Tombstone(ctx context.Context, id identity.ID, erasedAt, createdAt time.Time, ifProfile string) error {
+func (t *IdentityTable) Tombstone(ctx context.Context, id identity.ID, sealed string, erasedAt time.Time, ifProfile string) error {
 	if err := t.configured(); err != nil {
 		return err
 	}
-	put := t.table.Put(identityItem{Identifier: id.String(), ErasedAt: erasedAt.UTC(), CreatedAt: createdAt.UTC()})
+	del := t.table.Delete("identifier", id.String())
 	if ifProfile != "" {
-		put = put.If("'profileId' = ?", ifProfile)
+		del = del.If("'profileId' = ?", ifProfile)
 	}
-	return writeErr(put.Run(ctx), "tombstone identity "+id.String())
+	tx := t.db.WriteTx().Idempotent(true).Put(t.table.Put(tombstoneItem{Key: tombstonePrefix + sealed, ErasedAt: erasedAt.UTC()})).Delete(del)
+	return writeErr(tx.Run(ctx), "tombstone a "+string(id.Kind)+" identity")
+}
+
+// Tombstoned implements recording.Identities.
+func (t *IdentityTable) Tombstoned(ctx context.Context, sealed string) (bool, error) {
+	if err := t.configured(); err != nil {
+		return false, err
+	}
+	var it tombstoneItem
+	err := t.table.Get("identifier", tombstonePrefix+sealed).Consistent(true).One(ctx, &it)
+	if errors.Is(err, dynamo.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get tombstone: %w", err)
+	}
+	return true, nil
+}
+
+// Lift implements recording.Identities.
+func (t *IdentityTable) Lift(ctx context.Context, sealed string) (bool, error) {
+	if err := t.configured(); err != nil {
+		return false, err
+	}
+	var old tombstoneItem
+	err := t.table.Delete("identifier", tombstonePrefix+sealed).OldValue(ctx, &old)
+	if errors.Is(err, dynamo.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("lift tombstone: %w", err)
+	}
+	return true, nil
 }
 
 // EachEntry implements recording.Identities.
@@ -112,11 +157,15 @@ func (t *IdentityTable) EachEntry(ctx context.Context, fn func(recording.Entry) 
 	iter := t.table.Scan().Consistent(true).Iter()
 	var it identityItem
 	for iter.Next(ctx, &it) {
-		id, err := identity.Parse(it.Identifier)
-		if err != nil {
-			return fmt.Errorf("identity %q cannot be read: %w", it.Identifier, err)
+		e := recording.Entry{Sealed: strings.TrimPrefix(it.Identifier, tombstonePrefix), ErasedAt: it.ErasedAt}
+		if !strings.HasPrefix(it.Identifier, tombstonePrefix) {
+			id, err := identity.Parse(it.Identifier)
+			if err != nil {
+				return errors.New("an identity item is not kind:value")
+			}
+			e = it.entry(id)
 		}
-		if err := fn(it.entry(id)); err != nil {
+		if err := fn(e); err != nil {
 			return err
 		}
 		it = identityItem{}

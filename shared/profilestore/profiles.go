@@ -60,6 +60,7 @@ type profileItem struct {
 	Version      int                    `dynamo:"version"`
 	Recent       []byte                 `dynamo:"recentIds,omitempty"`
 	ErasedAt     time.Time              `dynamo:"erasedAt,omitempty"`
+	Erasure      *progressItem          `dynamo:"erasure,omitempty"`
 	Consent      map[string]consentItem `dynamo:"consent,omitempty"`
 	Fired        []firedItem            `dynamo:"triggersFired,omitempty"`
 	// DueShard and DueAt key the sparse due index (see DueIndex).
@@ -86,6 +87,29 @@ type consentItem struct {
 	Granted bool      `dynamo:"granted"`
 	At      time.Time `dynamo:"at"`
 	Source  string    `dynamo:"source,omitempty"`
+}
+
+// progressItem is a recording.Progress as stored.
+type progressItem struct {
+	Of          string    `dynamo:"of,omitempty"`
+	Profiles    int       `dynamo:"profiles"`
+	Identifiers int       `dynamo:"identifiers"`
+	Touchpoints int       `dynamo:"touchpoints"`
+	CompletedAt time.Time `dynamo:"completedAt,omitempty"`
+}
+
+func newProgressItem(p recording.Progress) *progressItem {
+	if p == (recording.Progress{}) {
+		return nil
+	}
+	return &progressItem{Of: p.Of, Profiles: p.Profiles, Identifiers: p.Identifiers, Touchpoints: p.Touchpoints, CompletedAt: p.CompletedAt.UTC()}
+}
+
+func (it *progressItem) progress() recording.Progress {
+	if it == nil {
+		return recording.Progress{}
+	}
+	return recording.Progress{Of: it.Of, Profiles: it.Profiles, Identifiers: it.Identifiers, Touchpoints: it.Touchpoints, CompletedAt: it.CompletedAt}
 }
 
 // firedItem is a trigger.Fired as stored.
@@ -124,7 +148,7 @@ func (it profileItem) record() recording.Record {
 		Profile: it.profile(), Version: it.Version, Claimed: parseIDs(it.Hashed), Recent: it.Recent,
 		MergingInto: it.MergingInto, MergedAt: it.MergedAt,
 		Cause:     recording.Cause{MessageID: it.MergeEvent, Trusted: it.MergeTrusted},
-		SplitFrom: it.SplitFrom, SplitAt: it.SplitAt, ErasedAt: it.ErasedAt,
+		SplitFrom: it.SplitFrom, SplitAt: it.SplitAt, ErasedAt: it.ErasedAt, Erasure: it.Erasure.progress(),
 	}
 	if via, err := identity.Parse(it.MergeVia); err == nil {
 		r.Cause.Via = via
@@ -203,6 +227,8 @@ func (t *ProfileTable) put(base, next recording.Record) *dynamo.Update {
 	setOrRemove(u, "splitFrom", next.SplitFrom, len(next.SplitFrom))
 	setTime(u, "splitAt", next.SplitAt)
 	setTime(u, "erasedAt", next.ErasedAt)
+	erasure := newProgressItem(next.Erasure)
+	setOrRemove(u, "erasure", erasure, count(erasure != nil))
 	setOrRemove(u, "recentIds", []byte(next.Recent), len(next.Recent))
 	setOrRemove(u, "consent", consentItems(p.Consent), len(p.Consent))
 	setOrRemove(u, "triggersFired", firedItems(next.Fired), len(next.Fired))
@@ -275,13 +301,14 @@ func (t *ProfileTable) Profile(ctx context.Context, id string, consistent bool) 
 
 // profileTombstone is what is left of an erased profile.
 type profileTombstone struct {
-	ProfileID string    `dynamo:"profileId,hash"`
-	ErasedAt  time.Time `dynamo:"erasedAt"`
+	ProfileID string        `dynamo:"profileId,hash"`
+	ErasedAt  time.Time     `dynamo:"erasedAt"`
+	Erasure   *progressItem `dynamo:"erasure,omitempty"`
 }
 
 // Bury implements recording.Profiles.
-func (t *ProfileTable) Bury(ctx context.Context, id string, erasedAt time.Time) error {
-	if err := t.table.Put(profileTombstone{ProfileID: id, ErasedAt: erasedAt.UTC()}).Run(ctx); err != nil {
+func (t *ProfileTable) Bury(ctx context.Context, id string, erasedAt time.Time, done recording.Progress) error {
+	if err := t.table.Put(profileTombstone{ProfileID: id, ErasedAt: erasedAt.UTC(), Erasure: newProgressItem(done)}).Run(ctx); err != nil {
 		return fmt.Errorf("bury profile %s: %w", id, err)
 	}
 	return nil

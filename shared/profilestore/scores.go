@@ -120,13 +120,15 @@ func (it *scoreItem) score() *profile.Score {
 	return sc
 }
 
+// scoreUpdate writes a score on a profile that exists and is not being erased: a score computed
+// before an erasure never lands on its tombstone.
 func (t *ProfileTable) scoreUpdate(id string, sc profile.Score) *dynamo.Update {
 	return t.table.Update("profileId", id).Set("scores", newScoreItem(sc)).Remove(legacyScoreFields...).
-		If("attribute_exists('profileId')")
+		If("attribute_exists('profileId') AND attribute_not_exists('erasedAt')")
 }
 
 // SaveScore writes a profile's score, and nothing else. It returns profile.ErrNotFound for a
-// profile that no longer exists (erased since it was read).
+// profile that no longer exists or is being erased (since it was read).
 func (t *ProfileTable) SaveScore(ctx context.Context, id string, sc profile.Score) error {
 	err := t.scoreUpdate(id, sc).Run(ctx)
 	if dynamo.IsCondCheckFailed(err) {

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -82,6 +84,13 @@ func TestSaveScoreChangesOnlyTheScore(t *testing.T) {
 	require.ErrorIs(t, f.store.SaveScore(ctx, "prf_nope", sc), profile.ErrNotFound)
 	_, err := f.Profile(ctx, "prf_nope")
 	require.ErrorIs(t, err, profile.ErrNotFound, "saving the score of a missing profile does not create it")
+
+	// A score computed before the person was erased does not land on the tombstone.
+	_, err = f.Erase(ctx, r.ProfileID)
+	require.NoError(t, err)
+	require.ErrorIs(t, f.store.SaveScore(ctx, r.ProfileID, sc), profile.ErrNotFound)
+	require.ErrorIs(t, f.store.SaveScoreWithAlert(ctx, r.ProfileID, sc, time.Time{}, now), ErrChanged)
+	require.ElementsMatch(t, []string{"profileId", "erasedAt", "erasure"}, slices.Collect(maps.Keys(f.item(t, r.ProfileID))))
 }
 
 func TestSaveScoreWithAlertRecordsOneCrossingOnce(t *testing.T) {

@@ -43,7 +43,7 @@ var _ recording.Storage = (*Store)(nil)
 // New returns the storage over the given tables.
 func New(db *dynamo.DB, t Tables) *Store {
 	return &Store{
-		ProfileTable: NewProfileTable(db, t.Profiles), IdentityTable: &IdentityTable{table: db.Table(t.Identities), name: t.Identities},
+		ProfileTable: NewProfileTable(db, t.Profiles), IdentityTable: &IdentityTable{db: db, table: db.Table(t.Identities), name: t.Identities},
 		TouchpointTable: &TouchpointTable{table: db.Table(t.Touchpoints), name: t.Touchpoints}, db: db,
 	}
 }

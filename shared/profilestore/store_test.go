@@ -118,17 +118,27 @@ func TestTouchpointAndReceiptItems(t *testing.T) {
 	require.Equal(t, 1, receipts, "a receipt only for the event sent without a time")
 }
 
-// An erased profile leaves an item with its id and the time, and nothing else.
+// An erased profile leaves an item with its id, the time and the counts of its erasure; an erased
+// identifier an item keyed by its sealed form, with the time: nothing in either names the person.
 func TestTombstoneItems(t *testing.T) {
 	f := newFixture(t)
-	id := f.Record(t, recordingtest.Identify("m1", "A", "U", 0, map[string]any{"name": "Ann"}))[0].ProfileID
+	id := f.RecordClaims(t, recordingtest.Identify("m1", "anon-visitor-1", "user-ann-1", 0, map[string]any{"name": "Ann"}), true, recordingtest.Email(7)).ProfileID
 	_, err := f.Erase(context.Background(), id)
 	require.NoError(t, err)
 	for _, it := range f.scan(t, f.store.ProfileTable.table.Name()) {
-		require.ElementsMatch(t, []string{"profileId", "erasedAt"}, slices.Collect(maps.Keys(it)))
+		require.ElementsMatch(t, []string{"profileId", "erasedAt", "erasure"}, slices.Collect(maps.Keys(it)))
+		erasure := it["erasure"].(*types.AttributeValueMemberM).Value
+		require.ElementsMatch(t, []string{"profiles", "identifiers", "touchpoints", "completedAt"}, slices.Collect(maps.Keys(erasure)))
 	}
-	for _, it := range f.scan(t, f.store.IdentityTable.name) {
-		require.ElementsMatch(t, []string{"identifier", "erasedAt", "createdAt"}, slices.Collect(maps.Keys(it)))
+	items := f.scan(t, f.store.IdentityTable.name)
+	require.Len(t, items, 3)
+	for _, it := range items {
+		require.ElementsMatch(t, []string{"identifier", "erasedAt"}, slices.Collect(maps.Keys(it)))
+		key := str(it["identifier"])
+		require.True(t, strings.HasPrefix(key, tombstonePrefix), key)
+		for _, personal := range []string{"anon-visitor-1", "user-ann-1", recordingtest.Email(7).Value, "anonymousId", "userId", "emailSha256"} {
+			require.NotContains(t, key, personal)
+		}
 	}
 	require.Empty(t, f.scan(t, f.store.TouchpointTable.name))
 }
@@ -146,4 +156,16 @@ func TestStoreWithoutHistory(t *testing.T) {
 	require.Equal(t, 1, f.Lookup(t, identity.AnonymousID("A")).Counts.Events)
 	_, err := f.Engine.History(context.Background(), r.ProfileID, history.Query{})
 	require.ErrorContains(t, err, "no Touchpoints table")
+}
+
+// A tombstone written before tombstones were sealed (keyed by the identifier itself) still
+// refuses the identifier, and the invariants report it: it keeps the identifier in plain text.
+func TestPlainTombstonesOfEarlierVersions(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	err := f.store.IdentityTable.table.Put(identityItem{Identifier: "userId:old-user", ErasedAt: recordingtest.At(0), CreatedAt: recordingtest.At(0)}).Run(ctx)
+	require.NoError(t, err)
+	_, err = f.Engine.Record(ctx, recordingtest.Track("m1", "A", "old-user", 1))
+	require.ErrorIs(t, err, recording.ErrErased)
+	require.ErrorContains(t, f.CheckInvariants(ctx), "a tombstone keeps more than its sealed form and time (a userId identifier")
 }

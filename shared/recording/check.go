@@ -12,9 +12,11 @@ var ErrInvariant = errors.New("identity graph invariant broken")
 // CheckInvariants reads every profile record and identity entry and returns the ways they break
 // the invariants of the identity graph, joined, or nil. It is meant for a store at rest (no
 // recording under way): a merge in flight legitimately leaves an identifier marked and pointing
-// past a profile that is not marked merged yet, which is reported here.
+// past a profile that is not marked merged yet, and an erasure in progress identifiers pointing at
+// a profile being erased, which are reported here.
 //
-// The invariants, for every entry that is not a tombstone:
+// The invariants, for every tombstone: it holds the identifier's sealed form and when it was
+// erased, nothing else (no identifier, profile or other time); for every entry that is not one:
 //   - it points at a profile record that exists, is live (not merged into another, not erased)
 //     and carries no merge mark: every identifier resolves to exactly one live profile, directly;
 //   - that profile lists it: its userId (or, for an earlier user id an alias linked, any userId:
@@ -45,7 +47,10 @@ func (e *Engine) CheckInvariants(ctx context.Context) error {
 	}
 	owner := map[string]string{} // identifier -> profile id, for entries that are not tombstones
 	for _, en := range entries {
-		if !en.ErasedAt.IsZero() {
+		if !en.ErasedAt.IsZero() || en.Sealed != "" {
+			if en.Sealed == "" || en != (Entry{Sealed: en.Sealed, ErasedAt: en.ErasedAt}) {
+				broken("a tombstone keeps more than its sealed form and time (a %s identifier, profile %q)", en.ID.Kind, en.ProfileID)
+			}
 			continue
 		}
 		owner[en.ID.String()] = en.ProfileID

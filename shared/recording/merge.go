@@ -47,6 +47,9 @@ func (e *Engine) merge(ctx context.Context, from, into string, why Cause) (bool,
 	if err != nil {
 		return false, err
 	}
+	if !src.ErasedAt.IsZero() || !dst.ErasedAt.IsZero() {
+		return false, errRetry // a person being erased joins no one: read again, and find it erased
+	}
 	if dst.Profile.ID == from || identity.CanMerge(dst.Profile.UserID, src.Profile.UserID) != nil {
 		return false, nil
 	}
@@ -96,6 +99,14 @@ func (e *Engine) finishMerge(ctx context.Context, from string, via identity.ID) 
 	}
 	if dst.Profile.ID == from {
 		return false, fmt.Errorf("merge %s into itself: %w", from, ErrCorrupt)
+	}
+	if src.Profile.MergedInto == "" && !dst.ErasedAt.IsZero() {
+		// The profile to join is being erased since the claim: the merge is refused (the event
+		// that asked for it carries an erased identifier) and src stays as it was.
+		if err := e.undoMerge(ctx, src, via); err != nil {
+			return false, err
+		}
+		return false, errRetry
 	}
 	if src.Profile.MergedInto == "" && dst.MergingInto != "" {
 		loser, loop, err := e.claimLoop(ctx, from, dst)
@@ -160,7 +171,7 @@ func (e *Engine) gather(ctx context.Context, from, to string, ids []identity.ID)
 	for _, id := range ids {
 		entry, found, err := e.st.Entry(ctx, id, true)
 		if err != nil {
-			return fmt.Errorf("gather identity %s: %w", id, err)
+			return fmt.Errorf("gather a %s identifier: %w", id.Kind, err)
 		}
 		if !found || !entry.ErasedAt.IsZero() || entry.ProfileID == to {
 			continue
@@ -178,7 +189,7 @@ func (e *Engine) gather(ctx context.Context, from, to string, ids []identity.ID)
 			continue // not from's any more
 		}
 		if err := e.st.Move(ctx, m); err != nil && !errors.Is(err, ErrConflict) { // moved meanwhile: nothing to do
-			return fmt.Errorf("move identity %s: %w", id, err)
+			return fmt.Errorf("move a %s identifier: %w", id.Kind, err)
 		}
 	}
 	return nil
@@ -192,7 +203,7 @@ func (e *Engine) unmark(ctx context.Context, from, at string, ids []identity.ID)
 	for _, id := range ids {
 		err := e.st.Move(ctx, Move{ID: id, From: at, To: at, IfMark: from, At: now})
 		if err != nil && !errors.Is(err, ErrConflict) {
-			return fmt.Errorf("clear merge mark on %s: %w", id, err)
+			return fmt.Errorf("clear merge mark on a %s identifier: %w", id.Kind, err)
 		}
 	}
 	return nil

@@ -35,9 +35,9 @@ type Profiles interface {
 	// the version of its Base, each Move only if its identifier is where the Move expects it. If
 	// any condition fails, nothing is written (ErrConflict).
 	Commit(ctx context.Context, c Change) error
-	// Bury replaces the record of profile id by a tombstone: ErasedAt and nothing else. It holds
-	// no condition.
-	Bury(ctx context.Context, id string, erasedAt time.Time) error
+	// Bury replaces the record of profile id by a tombstone: ErasedAt, the erasure's Progress and
+	// nothing else. It holds no condition.
+	Bury(ctx context.Context, id string, erasedAt time.Time, done Progress) error
 	// EachProfile calls fn with every stored record (live, merged, erased), in no given order,
 	// until fn returns an error, which it returns. Meant for checks on a store at rest.
 	EachProfile(ctx context.Context, fn func(Record) error) error
@@ -46,9 +46,13 @@ type Profiles interface {
 	Due(ctx context.Context, now time.Time, fn func(ctx context.Context, profileID string) error) error
 }
 
-// Identities keeps the identity graph: one entry per identifier, naming the profile it belongs to.
+// Identities keeps the identity graph: one entry per identifier, naming the profile it belongs to;
+// and the tombstones of erased identifiers, each under its sealed form (a keyed hash of the
+// identifier's text, which the engine makes): a tombstone holds nothing that can be read back or
+// guessed, and is found only by whoever holds the key and the identifier.
 type Identities interface {
-	// Entry reads an identifier's entry, consistently when asked; found is false when there is none.
+	// Entry reads an identifier's entry, consistently when asked; found is false when there is none
+	// (a tombstone is not the identifier's entry: see Tombstoned).
 	Entry(ctx context.Context, id identity.ID, consistent bool) (e Entry, found bool, err error)
 	// Claim creates the entry of id, pointing at profileID, only if id has none (ErrConflict
 	// otherwise: another writer claimed it first).
@@ -56,11 +60,16 @@ type Identities interface {
 	// Move moves an identifier as m says, only if its entry is where m expects it (ErrConflict
 	// otherwise).
 	Move(ctx context.Context, m Move) error
-	// Tombstone replaces the entry of id by a tombstone (ErasedAt, CreatedAt, no profile): only if
-	// it points at ifProfile when that is set (ErrConflict otherwise), whatever it is when not.
-	Tombstone(ctx context.Context, id identity.ID, erasedAt, createdAt time.Time, ifProfile string) error
-	// EachEntry calls fn with every entry, tombstones included, in no given order, until fn
-	// returns an error, which it returns. Meant for checks on a store at rest.
+	// Tombstone writes the tombstone sealed (ErasedAt and nothing else) and removes the entry of
+	// id, both or neither: only if the entry points at ifProfile when that is set (ErrConflict
+	// otherwise), whether or not there is one when it is not.
+	Tombstone(ctx context.Context, id identity.ID, sealed string, erasedAt time.Time, ifProfile string) error
+	// Tombstoned tells, consistently, whether there is a tombstone sealed.
+	Tombstoned(ctx context.Context, sealed string) (bool, error)
+	// Lift removes the tombstone sealed, and tells whether there was one.
+	Lift(ctx context.Context, sealed string) (bool, error)
+	// EachEntry calls fn with every entry, tombstones included (Entry.Sealed), in no given order,
+	// until fn returns an error, which it returns. Meant for checks on a store at rest.
 	EachEntry(ctx context.Context, fn func(Entry) error) error
 }
 
@@ -103,7 +112,11 @@ type Record struct {
 	SplitFrom []string
 	SplitAt   time.Time
 	// ErasedAt is set when the person's erasure began; the record is buried when it ends.
+	// Erasure is how far the erasure has gone: on the live profile while it runs (the record
+	// keeps then only what the erasure still needs: the identifiers and the merged profiles left),
+	// and on the tombstones it leaves.
 	ErasedAt time.Time
+	Erasure  Progress
 	// Fired is what triggers fired for the profile, kept as long as it can matter.
 	Fired trigger.State
 	// DueAt is when the next trigger falls due (trigger.Config.Due); zero when none can fire.
@@ -118,7 +131,17 @@ type Cause struct {
 	Trusted   bool
 }
 
-// Entry is an identifier's entry in the identity graph.
+// Progress is how far the erasure of a person has gone.
+type Progress struct {
+	// Of is, on the tombstone of a profile merged into the person's live profile, the live one.
+	Of          string
+	Profiles    int       // profile records buried
+	Identifiers int       // identifiers replaced by tombstones
+	Touchpoints int       // touchpoints deleted
+	CompletedAt time.Time // when the live profile was buried; zero while under way
+}
+
+// Entry is an identifier's entry in the identity graph, or a tombstone.
 type Entry struct {
 	ID        identity.ID
 	ProfileID string
@@ -127,8 +150,10 @@ type Entry struct {
 	MovedFrom string
 	CreatedAt time.Time
 	UpdatedAt time.Time
-	// ErasedAt marks a tombstone: the identifier's person was erased.
+	// ErasedAt and Sealed make a tombstone: the identifier's person was erased. Sealed is the
+	// identifier's keyed hash; a tombstone has no ID, profile or other time.
 	ErasedAt time.Time
+	Sealed   string
 }
 
 // Change is what Commit writes at once.

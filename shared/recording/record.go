@@ -1,6 +1,7 @@
 package recording
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -191,11 +192,19 @@ func (r ref) owner() identity.Owner {
 func (b *batch) lookup(ctx context.Context, i int, id identity.ID) (ref, error) {
 	var r ref
 	entry, found, err := b.e.st.Entry(ctx, id, true)
-	if err != nil || !found {
+	if err != nil {
+		return r, err
+	}
+	if !found {
+		// New, unless its person was erased: their identifiers are kept sealed, as tombstones.
+		erased, err := b.e.st.Tombstoned(ctx, b.e.sealed(id))
+		if err == nil && erased {
+			err = fmt.Errorf("a %s identifier: %w", id.Kind, ErrErased)
+		}
 		return r, err
 	}
 	if !entry.ErasedAt.IsZero() {
-		return r, fmt.Errorf("identity %s: %w", id, ErrErased)
+		return r, fmt.Errorf("a %s identifier: %w", id.Kind, ErrErased)
 	}
 	r.entry = &entry
 	if entry.MovedFrom != "" {
@@ -212,11 +221,11 @@ func (b *batch) lookup(ctx context.Context, i int, id identity.ID) (ref, error) 
 	switch {
 	case !live.ErasedAt.IsZero():
 		// Claimed for the person but not listed on their profile when it was erased.
-		err := b.e.st.Tombstone(ctx, id, live.ErasedAt, entry.CreatedAt, entry.ProfileID)
+		err := b.e.st.Tombstone(ctx, id, b.e.sealed(id), live.ErasedAt, entry.ProfileID)
 		if err != nil && !errors.Is(err, ErrConflict) {
-			return r, fmt.Errorf("identity %s: write tombstone: %w", id, err)
+			return r, fmt.Errorf("a %s identifier: write tombstone: %w", id.Kind, err)
 		}
-		return r, fmt.Errorf("identity %s: profile %s: %w", id, live.Profile.ID, ErrErased)
+		return r, fmt.Errorf("a %s identifier: profile %s: %w", id.Kind, live.Profile.ID, ErrErased)
 	case live.MergingInto != "":
 		if err := b.finishMerge(ctx, i, live.Profile.ID, id); err != nil {
 			return r, err
@@ -256,13 +265,21 @@ func (b *batch) placeOnce(ctx context.Context, i int) error {
 	if alias {
 		anon = identity.AnonymousID(a.PreviousID)
 	}
+	var erased error
 	for _, id := range append([]identity.ID{anon, user}, c.IDs...) {
 		if id.IsZero() {
 			continue
 		}
-		if err := read(id); err != nil {
+		if err := read(id); errors.Is(err, ErrErased) {
+			// Read the others all the same: one this event claimed for the person before the
+			// erasure refused it gets sealed on the way.
+			erased = cmp.Or(erased, err)
+		} else if err != nil {
 			return err
 		}
+	}
+	if erased != nil {
+		return erased
 	}
 	var plan identity.Plan
 	if alias {
@@ -325,7 +342,7 @@ func (b *batch) placeOnce(ctx context.Context, i int) error {
 		if err := b.e.st.Claim(ctx, ident, id, b.e.now().UTC()); errors.Is(err, ErrConflict) {
 			return errConflict
 		} else if err != nil {
-			return fmt.Errorf("claim identity %s: %w", ident, err)
+			return fmt.Errorf("claim a %s identifier: %w", ident.Kind, err)
 		}
 	}
 	if b.groups[id] == nil {
@@ -346,7 +363,7 @@ func (b *batch) moveToLive(ctx context.Context, ident identity.ID, r ref) error 
 	}
 	err := b.e.st.Move(ctx, Move{ID: ident, From: r.entry.ProfileID, To: r.live.ID, At: b.e.now().UTC()})
 	if err != nil && !errors.Is(err, ErrConflict) { // moved already (or marked by a merge under way)
-		return fmt.Errorf("move identity %s to %s: %w", ident, r.live.ID, err)
+		return fmt.Errorf("move a %s identifier to %s: %w", ident.Kind, r.live.ID, err)
 	}
 	return nil
 }

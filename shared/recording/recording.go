@@ -24,12 +24,20 @@
 //   - an identifier claimed for a profile that merged before it was written is adopted by the
 //     live profile the next time an event carries it;
 //   - every write of a profile but its score changes its version, so recording, consent, the
-//     triggers schedule, a split and an erasure never overwrite each other.
+//     triggers schedule, a split and an erasure never overwrite each other;
+//   - an erasure marks the person's live profile first (nothing records on it from then on, and
+//     nothing merges into it), then works in bounded steps, keeping on that profile what is left,
+//     so that it can stop anywhere and any later call goes on; an erased identifier is kept only
+//     sealed (a keyed hash), and recognised by whoever holds the key and the identifier.
 package recording
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -61,6 +69,8 @@ var (
 	ErrNotAttempted = errors.New("not recorded: an earlier event of the batch failed")
 	// ErrNotMerged is returned by Split for a profile that is not merged into the given one.
 	ErrNotMerged = errors.New("profile is not merged into this one")
+	// ErrTooLong is returned by Split for a person whose history is longer than one split holds.
+	ErrTooLong = errors.New("history too long to split")
 )
 
 const (
@@ -70,11 +80,20 @@ const (
 
 // Engine records events on profiles and reads them back.
 type Engine struct {
-	st        Storage
-	now       func() time.Time
-	newID     func() string
-	triggers  trigger.Config // the rules the due time follows
-	retention history.Retention
+	st         Storage
+	now        func() time.Time
+	newID      func() string
+	triggers   trigger.Config // the rules the due time follows
+	retention  history.Retention
+	key        Hasher // seals erased identifiers
+	erasure    erasureBudget
+	splitLimit int // the most touchpoints a split reads
+}
+
+// Hasher makes keyed hashes (package hashkey's Key): the engine seals an erased identifier as
+// Sum("tombstone", <its text>), so that its tombstone holds nothing readable or guessable.
+type Hasher interface {
+	Sum(purpose string, parts ...string) string
 }
 
 // Option configures an Engine.
@@ -95,14 +114,52 @@ func WithRetention(ttl time.Duration) Option {
 	return func(e *Engine) { e.retention = history.Retention{TTL: ttl} }
 }
 
+// WithTombstoneKey sets the key that seals erased identifiers. Every engine that records or
+// erases over the same storage must have the same key (the deployment's, package hashkey): an
+// engine without one makes a random key of its own, whose tombstones no other engine recognises.
+func WithTombstoneKey(k Hasher) Option { return func(e *Engine) { e.key = k } }
+
+// WithErasureSteps sets how an erasure works (Erase): at most page touchpoints per step, and no
+// new step once the context's deadline is less than reserve away (defaults: 200, 3s).
+func WithErasureSteps(page int, reserve time.Duration) Option {
+	return func(e *Engine) { e.erasure = erasureBudget{page: max(page, 1), reserve: reserve} }
+}
+
+// WithSplitLimit sets how many events a person's history may hold for Split (default 10,000):
+// a split reads them all at once.
+func WithSplitLimit(n int) Option { return func(e *Engine) { e.splitLimit = max(n, 1) } }
+
 // New returns an engine over the given storage.
 func New(st Storage, opts ...Option) *Engine {
-	e := &Engine{st: st, now: time.Now, newID: NewID, triggers: trigger.Default}
+	e := &Engine{st: st, now: time.Now, newID: NewID, triggers: trigger.Default, key: newRandomKey(),
+		erasure: erasureBudget{page: 200, reserve: 3 * time.Second}, splitLimit: 10000}
 	for _, o := range opts {
 		o(e)
 	}
 	return e
 }
+
+// randomKey is an HMAC-SHA256 key of 32 random bytes, for an engine given none.
+type randomKey []byte
+
+func newRandomKey() randomKey {
+	k := make(randomKey, 32)
+	_, _ = rand.Read(k)
+	return k
+}
+
+// Sum is the HMAC of the purpose and parts, each length-prefixed, in unpadded base64url.
+func (k randomKey) Sum(purpose string, parts ...string) string {
+	mac := hmac.New(sha256.New, k)
+	for _, p := range append([]string{purpose}, parts...) {
+		mac.Write(binary.AppendUvarint(nil, uint64(len(p))))
+		mac.Write([]byte(p))
+	}
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// sealed is the form under which an erased identifier's tombstone is kept.
+func (e *Engine) sealed(id identity.ID) string { return e.key.Sum("tombstone", id.String()) }
 
 // NewID makes a random profile id.
 func NewID() string {
@@ -169,7 +226,7 @@ func (e *Engine) Lookup(ctx context.Context, id identity.ID) (profile.Profile, e
 		return profile.Profile{}, err
 	}
 	if !found || !entry.ErasedAt.IsZero() || entry.ProfileID == "" {
-		return profile.Profile{}, fmt.Errorf("identity %s: %w", id, profile.ErrNotFound)
+		return profile.Profile{}, fmt.Errorf("a %s identifier: %w", id.Kind, profile.ErrNotFound)
 	}
 	return e.Profile(ctx, entry.ProfileID)
 }

@@ -30,6 +30,9 @@ type Separation struct {
 // remaining history, so what it holds of events past the history's retention (purchases never
 // expire) is lost from its aggregates. No event is lost.
 //
+// Split derives the live profile again from its history in one request, so it refuses a person
+// whose history holds more events than the split limit (WithSplitLimit) with ErrTooLong.
+//
 // The touchpoints it moves are first copied, then the two profiles and the identifiers are
 // written in one commit, then the originals are deleted: a replay at any moment finds each event
 // once on the profile it resolves to. If Split stops after the commit, calling it again finishes
@@ -104,9 +107,16 @@ func others(live, src Record) []string {
 // written before touchpoints kept their activity, if any: the live profile cannot be derived
 // again from its history then.
 func (e *Engine) divideHistory(ctx context.Context, live, src Record) (moved []history.Touchpoint, kept []profile.Activity, stale *history.Touchpoint, err error) {
-	ts, err := e.touchpoints(ctx, others(live, src), nil, "", 0)
-	if err != nil {
-		return nil, nil, nil, err
+	var ts []history.Touchpoint
+	for _, id := range others(live, src) {
+		// Read at most one more than the limit in all: a split holds the history in memory.
+		page, err := e.st.Touchpoints(ctx, id, nil, "", e.splitLimit+1-len(ts))
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("read history of %s: %w", id, err)
+		}
+		if ts = append(ts, page...); len(ts) > e.splitLimit {
+			return nil, nil, nil, fmt.Errorf("more than %d events: %w", e.splitLimit, ErrTooLong)
+		}
 	}
 	for _, t := range ts {
 		a := t.Activity
@@ -159,7 +169,7 @@ func (e *Engine) separate(ctx context.Context, live, src Record, moved []history
 	for _, id := range src.identifiers() {
 		entry, found, err := e.st.Entry(ctx, id, true)
 		if err != nil {
-			return 0, fmt.Errorf("get identity %s: %w", id, err)
+			return 0, fmt.Errorf("get a %s identifier: %w", id.Kind, err)
 		}
 		if !found || entry.ProfileID != live.Profile.ID || !entry.ErasedAt.IsZero() {
 			continue // not the live profile's (any more): leave it

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -20,7 +21,8 @@ func Agree(t *testing.T, a, b NewStorage, cases int) {
 	forEachSeed(t, cases, func(t *testing.T, seed uint64) {
 		r := newRand(seed)
 		pop := generate(r, fmt.Sprintf("e%d", seed%100000), r.IntN(2) == 0)
-		fa, fb := New(t, a, recording.WithIDs(sequence())), New(t, b, recording.WithIDs(sequence()))
+		steps := recording.WithErasureSteps(1+r.IntN(4), time.Hour) // erasures go one step a call (below)
+		fa, fb := New(t, a, recording.WithIDs(sequence()), steps), New(t, b, recording.WithIDs(sequence()), steps)
 		ctx := context.Background()
 		same := func(what string, x, y any) {
 			t.Helper()
@@ -70,11 +72,20 @@ func Agree(t *testing.T, a, b NewStorage, cases int) {
 				require.NoError(t, errB)
 				same("consent on "+p.ID, []any{ida, ca}, []any{idb, cb})
 			case 1:
-				ea, errA := fa.Erase(ctx, p.ID)
-				eb, errB := fb.Erase(ctx, p.ID)
-				require.NoError(t, errA)
-				require.NoError(t, errB)
-				same("the erasure of "+p.ID, ea, eb)
+				short, cancel := context.WithTimeout(ctx, time.Minute) // less than the reserve
+				for calls := 0; ; calls++ {
+					require.Less(t, calls, 1000, "the erasure of %s never completes", p.ID)
+					ea, errA := fa.Erase(short, p.ID)
+					eb, errB := fb.Erase(short, p.ID)
+					require.NoError(t, errA)
+					require.NoError(t, errB)
+					same(fmt.Sprintf("call %d of the erasure of %s", calls, p.ID), ea, eb)
+					if ea.State == recording.ErasureComplete {
+						break
+					}
+					same("the stored state during the erasure of "+p.ID, fa.Snapshot(t), fb.Snapshot(t))
+				}
+				cancel()
 			}
 		}
 		same("the stored state after the corrections", fa.Snapshot(t), fb.Snapshot(t))

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/profile"
@@ -57,12 +58,21 @@ type Fixture struct {
 	Clock *Clock
 }
 
+// Key is the tests' tombstone key: every fixture seals erased identifiers alike.
+var Key = func() hashkey.Key {
+	k, err := hashkey.New([]byte("recordingtest: a key of the tests, 32 bytes and more"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
 // New makes a fixture over a fresh storage, with the given engine options after the fixture's own.
 func New(t *testing.T, newStorage NewStorage, opts ...recording.Option) Fixture {
 	t.Helper()
 	st := newStorage(t)
 	c := &Clock{t: Now}
-	opts = append([]recording.Option{recording.WithClock(c.Now), recording.WithRetention(Retention)}, opts...)
+	opts = append([]recording.Option{recording.WithClock(c.Now), recording.WithRetention(Retention), recording.WithTombstoneKey(Key)}, opts...)
 	return Fixture{Engine: recording.New(st, opts...), St: st, Clock: c}
 }
 
@@ -171,12 +181,16 @@ func (f Fixture) Records(t *testing.T) map[string]recording.Record {
 	return out
 }
 
-// Entries reads every identity entry, by identifier.
+// Entries reads every identity entry, by identifier, and every tombstone, by "sealed:<sealed form>".
 func (f Fixture) Entries(t *testing.T) map[string]recording.Entry {
 	t.Helper()
 	out := map[string]recording.Entry{}
 	require.NoError(t, f.St.EachEntry(context.Background(), func(e recording.Entry) error {
-		out[e.ID.String()] = e
+		if e.Sealed != "" {
+			out["sealed:"+e.Sealed] = e
+		} else {
+			out[e.ID.String()] = e
+		}
 		return nil
 	}))
 	return out

@@ -176,13 +176,43 @@ func exportHoldsEverythingAboutThePerson(t *testing.T, ns NewStorage) {
 // RequireTombstone checks that a profile record holds nothing but its id and when it was erased.
 func RequireTombstone(t *testing.T, r recording.Record) {
 	t.Helper()
-	require.Equal(t, recording.Record{Profile: profile.Profile{ID: r.Profile.ID}, ErasedAt: r.ErasedAt}, r, "an erased profile leaves only a tombstone")
+	require.Equal(t, recording.Record{Profile: profile.Profile{ID: r.Profile.ID}, ErasedAt: r.ErasedAt, Erasure: r.Erasure}, r,
+		"an erased profile leaves only a tombstone: when, and the counts of its erasure")
 	require.False(t, r.ErasedAt.IsZero())
 }
 
+// RequireSealed checks that the identity graph holds the erased identifiers as tombstones under
+// their sealed form (Key's), in which neither their text nor their value appears, and holds the
+// kept ones as entries, and nothing else.
+func RequireSealed(t *testing.T, entries map[string]recording.Entry, erased []identity.ID, kept ...identity.ID) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, id := range erased {
+		want["sealed:"+Key.Sum("tombstone", id.String())] = true
+	}
+	for _, id := range kept {
+		want[id.String()] = true
+	}
+	got := map[string]bool{}
+	for k, e := range entries {
+		got[k] = true
+		if e.Sealed == "" {
+			continue
+		}
+		require.Equal(t, recording.Entry{Sealed: e.Sealed, ErasedAt: e.ErasedAt}, e, "a tombstone keeps its sealed form and time, nothing else")
+		require.False(t, e.ErasedAt.IsZero())
+		for _, id := range erased {
+			if len(id.Value) >= 4 { // shorter ones may be found in any hash's text by chance
+				require.NotContains(t, e.Sealed, id.Value)
+			}
+		}
+	}
+	require.Equal(t, want, got)
+}
+
 // Erasing a person leaves nothing of them in the profiles, the identity graph or the history but
-// tombstones without a profile; events carrying their identifiers are refused from then on, and
-// the rest of the data is untouched.
+// tombstones without a profile or a readable identifier; events carrying their identifiers are
+// refused from then on, erasing again answers the erasure, and the rest of the data is untouched.
 func eraseLeavesNothingBehind(t *testing.T, ns NewStorage) {
 	f := New(t, ns)
 	ctx := context.Background()
@@ -195,7 +225,8 @@ func eraseLeavesNothingBehind(t *testing.T, ns NewStorage) {
 
 	out, err := f.Erase(ctx, phone) // by the merged id: the whole person goes
 	require.NoError(t, err)
-	require.Equal(t, recording.Erasure{ProfileID: desk, Profiles: 2, Identifiers: 4, Touchpoints: 5}, out)
+	require.Equal(t, recording.Erasure{ProfileID: desk, State: recording.ErasureComplete, StartedAt: Now, CompletedAt: Now,
+		Profiles: 2, Identifiers: 4, Touchpoints: 5}, out)
 
 	for id, r := range f.Records(t) {
 		if id != other {
@@ -205,16 +236,8 @@ func eraseLeavesNothingBehind(t *testing.T, ns NewStorage) {
 	for _, tp := range f.Touchpoints(t) {
 		require.Equal(t, other, tp.ProfileID, "only the other visitor's history is left")
 	}
-	tombstones := 0
-	for id, e := range f.Entries(t) {
-		if id == identity.AnonymousID("a-other").String() {
-			continue
-		}
-		tombstones++
-		require.Equal(t, recording.Entry{ID: e.ID, CreatedAt: e.CreatedAt, ErasedAt: e.ErasedAt}, e, "a tombstone keeps no profile id")
-		require.False(t, e.ErasedAt.IsZero())
-	}
-	require.Equal(t, 4, tombstones)
+	erased := []identity.ID{identity.AnonymousID("a-desk"), identity.AnonymousID("a-phone"), identity.UserID("u-1"), Email(1)}
+	RequireSealed(t, f.Entries(t), erased, identity.AnonymousID("a-other"))
 
 	for _, id := range []string{desk, phone} {
 		_, err := f.Profile(ctx, id)
@@ -223,9 +246,12 @@ func eraseLeavesNothingBehind(t *testing.T, ns NewStorage) {
 		require.ErrorIs(t, err, profile.ErrNotFound)
 		_, err = f.Export(ctx, id, history.Query{})
 		require.ErrorIs(t, err, profile.ErrNotFound)
-		_, err = f.Erase(ctx, id)
-		require.ErrorIs(t, err, profile.ErrNotFound)
+		again, err := f.Erase(ctx, id)
+		require.NoError(t, err, "erasing again answers the erasure, complete")
+		require.Equal(t, out, again)
 	}
+	_, err = f.Erase(ctx, "prf_nobody")
+	require.ErrorIs(t, err, profile.ErrNotFound)
 	_, err = f.Engine.Lookup(ctx, identity.UserID("u-1"))
 	require.ErrorIs(t, err, profile.ErrNotFound)
 
@@ -258,7 +284,8 @@ func eraseStoppedHalfWayIsFinished(t *testing.T, ns NewStorage) {
 
 	out, err := f.Erase(ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, recording.Erasure{ProfileID: id, Profiles: 1, Identifiers: 1, Touchpoints: 2}, out)
+	require.Equal(t, recording.Erasure{ProfileID: id, State: recording.ErasureComplete, StartedAt: Now, CompletedAt: Now,
+		Profiles: 1, Identifiers: 1, Touchpoints: 2}, out)
 	records := f.Records(t)
 	require.Len(t, records, 1)
 	RequireTombstone(t, records[id])

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/recording"
@@ -389,6 +391,9 @@ func Properties(t *testing.T, newStorage NewStorage, cases int) {
 	t.Run("InvariantsUnderChaos", func(t *testing.T) {
 		forEachSeed(t, cases, func(t *testing.T, seed uint64) { checkChaosCase(t, newStorage, seed) })
 	})
+	t.Run("ErasureUnderConcurrentDelivery", func(t *testing.T) {
+		forEachSeed(t, cases, func(t *testing.T, seed uint64) { checkErasureCase(t, newStorage, seed) })
+	})
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)) }
@@ -487,4 +492,91 @@ func checkChaosCase(t *testing.T, ns NewStorage, seed uint64) {
 	before := f.Snapshot(t)
 	require.Zero(t, f.deliver(t, pop.deliveries), "a replay merged profiles")
 	require.Equal(t, before, f.Snapshot(t), "replaying changed stored items")
+}
+
+// With an erasure of a random person, one step per call, while the second half of the deliveries
+// is recorded (events of the person, merges into it, new devices joining it): the erasure
+// completes, leaves nothing of the person but tombstones, every identifier the person had when it
+// started is sealed and refused, and the graph invariants hold, also after everything is delivered
+// again.
+func checkErasureCase(t *testing.T, ns NewStorage, seed uint64) {
+	r := newRand(seed)
+	pop := generate(r, fmt.Sprintf("z%d", seed%100000), r.IntN(2) == 0)
+	f := New(t, ns, recording.WithErasureSteps(1+r.IntN(3), time.Hour))
+	ctx := context.Background()
+	var first, second [2][][]genEvent
+	for s := range 2 {
+		cut := r.IntN(len(pop.deliveries[s]) + 1)
+		first[s], second[s] = pop.deliveries[s][:cut], pop.deliveries[s][cut:]
+	}
+	require.NoError(t, f.deliverTolerant(first))
+	live := f.LiveProfiles(t)
+	if len(live) == 0 {
+		return
+	}
+	victim := live[r.IntN(len(live))].ID
+	before, err := f.Export(ctx, victim, history.Query{Limit: 1})
+	require.NoError(t, err)
+
+	var wg sync.WaitGroup
+	var deliverErr error
+	wg.Go(func() { deliverErr = f.deliverTolerant(second) })
+	short, cancel := context.WithTimeout(ctx, time.Minute) // less than the reserve: one step a call
+	defer cancel()
+	var e recording.Erasure
+	for calls := 0; e.State != recording.ErasureComplete; calls++ {
+		require.Less(t, calls, 10000, "the erasure never completes")
+		e, err = f.Erase(short, victim)
+		require.NoError(t, err)
+	}
+	wg.Wait()
+	require.NoError(t, deliverErr)
+	require.NoError(t, f.deliverTolerant(pop.deliveries), "delivering everything again")
+
+	require.NoError(t, f.CheckInvariants(ctx))
+	for _, id := range before.Identifiers {
+		_, found, err := f.St.Entry(ctx, id, true)
+		require.NoError(t, err)
+		require.False(t, found, "the entry of %s is gone", id)
+		sealed, err := f.St.Tombstoned(ctx, Key.Sum("tombstone", id.String()))
+		require.NoError(t, err)
+		require.True(t, sealed, "%s is sealed", id)
+	}
+	for id, rec := range f.Records(t) {
+		if rec.ErasedAt.IsZero() {
+			continue
+		}
+		RequireTombstone(t, rec)
+		ts, err := f.St.Touchpoints(ctx, id, nil, "", 0)
+		require.NoError(t, err)
+		require.Empty(t, ts, "history of erased %s", id)
+	}
+	for _, p := range append([]string{before.Profile.ID}, before.Merged...) {
+		require.False(t, f.Stored(t, p).ErasedAt.IsZero(), "%s is erased", p)
+	}
+}
+
+// deliverTolerant is deliver for deliveries that may carry erased identifiers: events refused
+// for good (recording.Permanent) are left out, as the stitcher sets them aside.
+func (f Fixture) deliverTolerant(deliveries [2][][]genEvent) error {
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for s := range 2 {
+		wg.Go(func() {
+			for _, b := range deliveries[s] {
+				in := make([]recording.Input, len(b))
+				for i, e := range b {
+					in[i] = recording.Input{Activity: e.act, Claims: e.claims}
+				}
+				for _, o := range f.RecordAll(context.Background(), in) {
+					if o.Err != nil && !recording.Permanent(o.Err) {
+						errs[s] = o.Err
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

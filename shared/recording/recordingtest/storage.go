@@ -67,27 +67,33 @@ func putOnlyAtTheVersionRead(t *testing.T, st recording.Storage) {
 	require.ErrorIs(t, st.Commit(ctx, put(absent, want)), recording.ErrConflict, "a put for an absent profile on a written one")
 	next := got
 	next.Profile.Traits = map[string]any{"plan": "silver"}
+	next.ErasedAt, next.Erasure = At(4), recording.Progress{Profiles: 1, Identifiers: 2, Touchpoints: 3}
 	require.NoError(t, st.Commit(ctx, put(got, next)))
 	require.ErrorIs(t, st.Commit(ctx, put(got, next)), recording.ErrConflict, "a put at a version no longer stored")
 	again, err := st.Profile(ctx, "prf_1", false)
 	require.NoError(t, err)
 	require.Equal(t, 2, again.Version)
 	require.Equal(t, map[string]any{"plan": "silver"}, again.Profile.Traits)
+	require.Equal(t, next.Erasure, again.Erasure, "an erasure's progress is kept")
+	require.Equal(t, At(4), again.ErasedAt.UTC())
 
 	// Empty fields are read back empty.
 	cleared := again
 	cleared.Claimed, cleared.Recent, cleared.SplitFrom, cleared.Fired, cleared.DueAt = nil, nil, nil, nil, time.Time{}
 	cleared.Cause, cleared.SplitAt, cleared.Profile.Consent, cleared.Profile.Traits = recording.Cause{}, time.Time{}, nil, nil
+	cleared.ErasedAt, cleared.Erasure = time.Time{}, recording.Progress{}
 	require.NoError(t, st.Commit(ctx, put(again, cleared)))
 	got, err = st.Profile(ctx, "prf_1", true)
 	require.NoError(t, err)
 	cleared.Version = 3
 	require.Equal(t, Canonical(cleared), Canonical(got))
 
-	require.NoError(t, st.Bury(ctx, "prf_1", At(5)))
+	done := recording.Progress{Profiles: 2, Identifiers: 5, Touchpoints: 9, CompletedAt: At(6)}
+	require.NoError(t, st.Bury(ctx, "prf_1", At(5), done))
 	tomb, err := st.Profile(ctx, "prf_1", true)
 	require.NoError(t, err)
 	RequireTombstone(t, tomb)
+	require.Equal(t, Canonical(done), Canonical(tomb.Erasure), "a tombstone keeps the counts of the erasure")
 	require.ErrorIs(t, st.Commit(ctx, put(absent, want)), recording.ErrConflict, "a tombstone is not absent")
 }
 
@@ -183,15 +189,37 @@ func tombstonesHoldNothingPersonal(t *testing.T, st recording.Storage) {
 	ctx := context.Background()
 	id := identity.UserID("U")
 	require.NoError(t, st.Claim(ctx, id, "prf_1", At(0)))
-	require.ErrorIs(t, st.Tombstone(ctx, id, At(5), At(0), "prf_2"), recording.ErrConflict, "it points elsewhere")
-	require.NoError(t, st.Tombstone(ctx, id, At(5), At(0), "prf_1"))
-	e, _, err := st.Entry(ctx, id, true)
+	require.ErrorIs(t, st.Tombstone(ctx, id, "sealed-U", At(5), "prf_2"), recording.ErrConflict, "it points elsewhere")
+	sealed, err := st.Tombstoned(ctx, "sealed-U")
 	require.NoError(t, err)
-	require.Equal(t, recording.Entry{ID: id, CreatedAt: At(0), ErasedAt: At(5)}, e)
-	require.NoError(t, st.Tombstone(ctx, Email(1), At(6), At(6), ""), "without a condition, even where there was nothing")
+	require.False(t, sealed, "a tombstone refused is not written")
+	require.NoError(t, st.Tombstone(ctx, id, "sealed-U", At(5), "prf_1"))
+	_, found, err := st.Entry(ctx, id, true)
+	require.NoError(t, err)
+	require.False(t, found, "the identifier's entry is gone with the tombstone")
+	sealed, err = st.Tombstoned(ctx, "sealed-U")
+	require.NoError(t, err)
+	require.True(t, sealed)
+	require.ErrorIs(t, st.Tombstone(ctx, Email(1), "sealed-E", At(6), "prf_1"), recording.ErrConflict, "no entry: not where it is expected")
+	require.NoError(t, st.Tombstone(ctx, Email(1), "sealed-E", At(6), ""), "without a condition, even where there was nothing")
+	require.NoError(t, st.Claim(ctx, Phone(1), "prf_1", At(7)))
 	var all []recording.Entry
 	require.NoError(t, st.EachEntry(ctx, func(e recording.Entry) error { all = append(all, e); return nil }))
-	require.ElementsMatch(t, []recording.Entry{e, {ID: Email(1), CreatedAt: At(6), ErasedAt: At(6)}}, all)
+	require.ElementsMatch(t, []any{
+		Canonical(recording.Entry{Sealed: "sealed-U", ErasedAt: At(5)}), Canonical(recording.Entry{Sealed: "sealed-E", ErasedAt: At(6)}),
+		Canonical(recording.Entry{ID: Phone(1), ProfileID: "prf_1", CreatedAt: At(7)}),
+	}, canonicals(all), "tombstones hold their sealed form and time, nothing else")
+
+	lifted, err := st.Lift(ctx, "sealed-U")
+	require.NoError(t, err)
+	require.True(t, lifted)
+	lifted, err = st.Lift(ctx, "sealed-U")
+	require.NoError(t, err)
+	require.False(t, lifted, "lifted already")
+	sealed, err = st.Tombstoned(ctx, "sealed-U")
+	require.NoError(t, err)
+	require.False(t, sealed)
+	require.NoError(t, st.Claim(ctx, id, "prf_3", At(8)), "a lifted identifier can be claimed again")
 }
 
 func historyAppendsFindsPagesDeletes(t *testing.T, st recording.Storage) {
@@ -265,4 +293,12 @@ func dueListsWhatIsDue(t *testing.T, st recording.Storage) {
 	out.DueAt = time.Time{}
 	require.NoError(t, st.Commit(ctx, put(r, out)))
 	require.Equal(t, []string{"prf_2"}, due(At(60)), "out of the index")
+}
+
+func canonicals[T any](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = Canonical(x)
+	}
+	return out
 }
