@@ -9,7 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
@@ -18,9 +20,9 @@ import (
 // refusal does not repeat it. Replayed on the real wiring: the key store on DynamoDB Local, the
 // stream on kinesis-mock.
 func TestTrustedKeysStayOnServers(t *testing.T) {
-	h, _ := wiredHandler(t, 1)
+	h, env := wiredHandler(t, 1)
 	const anyOrigin = "wk_server_any_origin"
-	keys := h.keys.(*keystore.Store)
+	keys := keystore.New(localawstest.Reachable(t).Dynamo(), env[topology.Default().EnvVar(topology.KeyTable)])
 	require.NoError(t, keys.PutSource(context.Background(), anyOrigin,
 		source.Source{ID: "src_lax", Name: "lax", Trusted: true, AllowedOrigins: []string{"*"}}))
 

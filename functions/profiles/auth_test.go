@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
@@ -199,6 +200,7 @@ func TestKeysAreCached(t *testing.T) {
 	for _, u := range fn.Uses {
 		env[top.EnvVar(u.Resource)] = "http://127.0.0.1:9324/000000000000/" + u.Resource
 	}
+	env[hashkey.EnvKey] = "a test key of the profile API, 32 bytes or more"
 	h, err := setup(context.Background(), func(k string) string { return env[k] }, quiet)
 	require.NoError(t, err)
 	require.IsType(t, &keystore.Cache{}, h.keys)
