@@ -132,3 +132,8 @@ func wiredHandler(t *testing.T, shards int) (*handler, map[string]string) {
 	require.NoError(t, err)
 	return h, env
 }
+
+// keyStore is the key store behind a wired handler's cache, for a test to add sources to.
+func keyStore(t *testing.T, env map[string]string) *keystore.Store {
+	return keystore.New(localawstest.Reachable(t).Dynamo(), env[topology.Default().EnvVar(topology.KeyTable)])
+}

@@ -9,9 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/keystore"
-	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
@@ -22,7 +19,7 @@ import (
 func TestTrustedKeysStayOnServers(t *testing.T) {
 	h, env := wiredHandler(t, 1)
 	const anyOrigin = "wk_server_any_origin"
-	keys := keystore.New(localawstest.Reachable(t).Dynamo(), env[topology.Default().EnvVar(topology.KeyTable)])
+	keys := keyStore(t, env)
 	require.NoError(t, keys.PutSource(context.Background(), anyOrigin,
 		source.Source{ID: "src_lax", Name: "lax", Trusted: true, AllowedOrigins: []string{"*"}}))
 

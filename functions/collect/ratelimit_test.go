@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
@@ -50,13 +49,13 @@ func TestLimiterKeepsEachSourceToItsRate(t *testing.T) {
 // A source that floods is answered 429 with Retry-After, its rate read from its record in the key
 // table (dcrm source add --rate), while other sources are taken as before. On the real wiring.
 func TestAFloodingSourceIsThrottledAlone(t *testing.T) {
-	h, _ := wiredHandler(t, 1)
+	h, env := wiredHandler(t, 1)
 	var log bytes.Buffer
 	h.log = slog.New(slog.NewJSONHandler(&log, nil))
 	now := clock
 	h.now = func() time.Time { return now }
 	const floodKey = "wk_flood"
-	require.NoError(t, h.keys.(*keystore.Store).PutSource(context.Background(), floodKey,
+	require.NoError(t, keyStore(t, env).PutSource(context.Background(), floodKey,
 		source.Source{ID: "src_flood", Name: "flood", RateLimit: 5}))
 
 	batch := `{"batch":[` + strings.Repeat(`{"type":"track","userId":"u","event":"E"},`, 19) + `{"type":"track","userId":"u","event":"E"}]}`
