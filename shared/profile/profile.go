@@ -210,6 +210,13 @@ func Attach(p Profile, ids ...identity.ID) Profile {
 // Apply records an activity on a profile and attaches the given identifiers to it (the graph's
 // decision, see identity.Resolve). A user id is only attached to a profile without one.
 func Apply(p Profile, a Activity, attach []identity.ID) Profile {
+	p, _ = ApplyNoted(p, a, attach)
+	return p
+}
+
+// ApplyNoted is Apply, and also says what it trimmed or refused of the activity's traits (see
+// Traits), in words; nil when it kept them whole.
+func ApplyNoted(p Profile, a Activity, attach []identity.ID) (Profile, []string) {
 	p = p.Clone()
 	for _, id := range attach {
 		p.attach(id)
@@ -237,18 +244,16 @@ func Apply(p Profile, a Activity, attach []identity.ID) Profile {
 		p.addHit(h)
 	}
 	p.seen(a.At, a.At)
-	for k, v := range a.Traits {
-		p.setTrait(k, v, a.At)
-	}
+	notes := p.setTraits(a.Traits, a.At)
 	p.Consent = eventConsent(p.Consent, a.Consent)
-	return p
+	return p, notes
 }
 
 // Fold returns into with from's history folded in: counts summed, first seen the earlier, last
-// seen the later, identifiers united, each trait the later set, activity windows merged and
-// sessions derived again from the merged window, products, orders (one per order id), baskets
-// and forms combined. into keeps its id, score and alert state. Profiles of two different users
-// do not fold (identity.ErrDifferentUsers).
+// seen the later, identifiers united, each trait the later set (within the bounds of Traits),
+// activity windows merged and sessions derived again from the merged window, products, orders
+// (one per order id), baskets and forms combined. into keeps its id, score and alert state.
+// Profiles of two different users do not fold (identity.ErrDifferentUsers).
 func Fold(into, from Profile) (Profile, error) {
 	if err := identity.CanMerge(into.UserID, from.UserID); err != nil {
 		return into, err
@@ -267,9 +272,7 @@ func Fold(into, from Profile) (Profile, error) {
 	out.Counts.Screens += from.Counts.Screens
 	out.Groups = addGroups(out.Groups, from.Groups...)
 	out.seen(from.FirstSeen, from.LastSeen)
-	for _, k := range slices.Sorted(maps.Keys(from.Traits)) {
-		out.setTrait(k, from.Traits[k], from.TraitTimes[k])
-	}
+	out.foldTraits(from.Traits, from.TraitTimes)
 	out.MergedFrom = union(out.MergedFrom, append([]string{from.ID}, from.MergedFrom...)...)
 	out.foldHits(from.Settled, from.Hits)
 	out.foldCommerce(from)
