@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -607,4 +608,44 @@ func TestEventsOfAnErasedPersonAreDropped(t *testing.T) {
 		live++
 	}
 	require.Equal(t, 1, live, "only the other visitor has a profile")
+}
+
+// An identify call whose traits break their bounds is recorded with what fits; the failed-events
+// queue says which traits were trimmed or refused (names, never values), once: the same batch
+// again says nothing more.
+func TestTraitsPastTheirBoundsAreReported(t *testing.T) {
+	st := newStack(t)
+	id := beaconEvent(beacon.Identify, "m1", anon1, userID, 0)
+	id.Traits = json.RawMessage(fmt.Sprintf(`{"plan":"gold","bio":%q,%q:"x"}`, strings.Repeat("b", 5000), strings.Repeat("k", 200)))
+	batch := events.KinesisEvent{Records: []events.KinesisEventRecord{record(t, "1", id), record(t, "2", beaconEvent(beacon.Page, "m2", anon1, "", 1))}}
+	require.Empty(t, st.run(t, batch).BatchItemFailures)
+
+	p, err := st.store.Lookup(context.Background(), identity.UserID(userID))
+	require.NoError(t, err)
+	require.Equal(t, profile.Counts{Events: 2, PageViews: 1, Identifies: 1}, p.Counts, "the event is recorded")
+	require.Equal(t, "gold", p.Traits["plan"])
+	require.Len(t, p.Traits["bio"], profile.MaxTraitString)
+	require.Len(t, p.Traits, 2)
+
+	got := st.failedMessages(t, 1)
+	require.Equal(t, stage, got[0].Stage)
+	require.Equal(t, "1", got[0].SequenceNumber)
+	require.Equal(t, `recorded without some of its traits: trait "bio" trimmed: a string cut to 2048 bytes; trait "`+
+		strings.Repeat("k", 64)+`" refused: its name is longer than 128 bytes`, got[0].Reason)
+	var sent beacon.Event
+	require.NoError(t, json.Unmarshal(got[0].Data, &sent))
+	require.Equal(t, "m1", sent.MessageID, "the event as received, to correct and send again")
+	require.NoError(t, schemas.Validate(message.TypeFailedEvent, message.FailedEventVersion, mustJSON(t, got[0])))
+
+	require.Empty(t, st.run(t, batch).BatchItemFailures)
+	ds, err := st.failed.Receive(context.Background(), 10, time.Second)
+	require.NoError(t, err)
+	require.Empty(t, ds, "a duplicate has nothing to report")
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
 }

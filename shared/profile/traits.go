@@ -238,3 +238,14 @@ func (p *Profile) foldTraits(traits map[string]any, times map[string]time.Time) 
 		s.set(k, traits[k], times[k])
 	}
 }
+
+// BoundTraits returns an event's traits as a profile without traits would keep them (see
+// Traits): what a touchpoint keeps of them, so that the history is bounded like the profile.
+func BoundTraits(traits map[string]any) map[string]any {
+	if len(traits) == 0 {
+		return traits
+	}
+	var p Profile
+	p.setTraits(traits, time.Time{})
+	return p.Traits
+}

@@ -2,6 +2,7 @@ package profilestore
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/memstore"
+	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/recording"
 	"github.com/dcrm-project/dcrm/shared/recording/recordingtest"
 )
@@ -83,7 +85,12 @@ func str(av types.AttributeValue) string { return av.(*types.AttributeValueMembe
 
 func TestOversizedProfileIsRejected(t *testing.T) {
 	f := newFixture(t)
-	huge := recordingtest.Identify("m1", "A", "", 0, map[string]any{"notes": strings.Repeat("x", 420<<10)})
+	// An order of a thousand products with long ids: what no event from collect (32 KB at most)
+	// can carry, but storage must refuse for good rather than fail again and again.
+	huge := recordingtest.Order("m1", "A", "", 0)
+	for i := range 1000 {
+		huge.Products = append(huge.Products, profile.Line{ProductID: fmt.Sprintf("%04d-%s", i, strings.Repeat("p", 420)), Quantity: 1})
+	}
 	_, err := f.Engine.Record(context.Background(), huge)
 	require.ErrorIs(t, err, recording.ErrRejected)
 	require.True(t, recording.Permanent(err))

@@ -24,11 +24,13 @@ type Result struct {
 	// Version is the profile's version after the write that recorded the event (for a duplicate,
 	// as read or as written for the rest of its batch); Profile is the profile at that version.
 	// Added are the identifiers the event attached to it and TraitsChanged the traits whose value
-	// it changed (both empty for a duplicate).
+	// it changed (both empty for a duplicate). TraitNotes say what was trimmed or refused of its
+	// traits (profile.ApplyNoted): the rest of the event is recorded.
 	Version       int
 	Profile       profile.Profile
 	Added         []string
 	TraitsChanged []string
+	TraitNotes    []string
 }
 
 // Claims are what an event says of who it is beside its anonymousId and userId: the identifiers
@@ -441,7 +443,7 @@ func (b *batch) write(ctx context.Context, g *group) error {
 	first := -1
 	for k, i := range g.events {
 		a := b.in[i].Activity
-		b.out[i].Added, b.out[i].TraitsChanged = nil, nil
+		b.out[i].Added, b.out[i].TraitsChanged, b.out[i].TraitNotes = nil, nil, nil
 		switch {
 		case done[a.MessageID]:
 			continue
@@ -452,7 +454,7 @@ func (b *batch) write(ctx context.Context, g *group) error {
 			continue
 		}
 		before, claimedBefore := p, claimed
-		p = profile.Apply(p, a, g.attach[k])
+		p, b.out[i].TraitNotes = profile.ApplyNoted(p, a, g.attach[k])
 		claimed = withClaimed(claimed, g.attach[k])
 		b.out[i].Added, b.out[i].TraitsChanged = added(before, claimedBefore, p, claimed), changedTraits(before.Traits, p.Traits)
 		applied = append(applied, a.MessageID)

@@ -58,6 +58,8 @@ func Behaviour(t *testing.T, newStorage NewStorage) {
 		"FireLeavesAnErasureUnderWayAlone":              fireLeavesAnErasureUnderWayAlone,
 		"DueStopsOnError":                               dueStopsOnError,
 		"CheckInvariantsReportsABrokenGraph":            checkInvariantsReportsABrokenGraph,
+		"IdentifyFloodLeavesTheProfileWritable":         identifyFloodLeavesTheProfileWritable,
+		"MergeRefusedByStorageIsUndone":                 mergeRefusedByStorageIsUndone,
 	}
 	for _, name := range sortedKeys(tests) {
 		t.Run(name, func(t *testing.T) { tests[name](t, newStorage) })
