@@ -649,3 +649,55 @@ func mustJSON(t *testing.T, v any) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// bigOrder is an Order Completed event of 40 products with long ids and categories: under 32 KB,
+// as collect takes it, and about 18 KB on the profile.
+func bigOrder(t *testing.T, id, anon, user string, minute int) beacon.Event {
+	t.Helper()
+	e := beaconEvent(beacon.Track, id, anon, user, minute)
+	e.Event = "Order Completed"
+	var products []map[string]any
+	for j := range 40 {
+		products = append(products, map[string]any{"product_id": fmt.Sprintf("%s-%02d-%s", id, j, strings.Repeat("p", 200)),
+			"category": fmt.Sprintf("%02d-%s", j, strings.Repeat("c", 200)), "price": 1, "quantity": 1})
+	}
+	e.Properties = mustJSON(t, map[string]any{"order_id": "o-" + id, "revenue": 40, "products": products})
+	return e
+}
+
+// A login that would merge two profiles whose merged profile DynamoDB refuses (past its 400 KB item
+// limit) leaves both as they were: the event goes to the failed-events queue saying so, the batch
+// is not retried, and each visitor's next events land on their own profile.
+func TestMergeRefusedByTheDatabaseIsReported(t *testing.T) {
+	st := newStack(t)
+	var recs []events.KinesisEventRecord
+	for i := range 13 {
+		recs = append(recs, record(t, fmt.Sprintf("%03d", 2*i), bigOrder(t, fmt.Sprintf("a%02d", i), anon1, "", i)),
+			record(t, fmt.Sprintf("%03d", 2*i+1), bigOrder(t, fmt.Sprintf("u%02d", i), "", userID, i)))
+	}
+	for _, r := range recs {
+		require.Empty(t, st.run(t, events.KinesisEvent{Records: []events.KinesisEventRecord{r}}).BatchItemFailures)
+	}
+	ctx := context.Background()
+	anon, err := st.store.Lookup(ctx, identity.AnonymousID(anon1))
+	require.NoError(t, err)
+	user, err := st.store.Lookup(ctx, identity.UserID(userID))
+	require.NoError(t, err)
+
+	login := beaconEvent(beacon.Identify, "login", anon1, userID, 30)
+	resp := st.run(t, events.KinesisEvent{Records: []events.KinesisEventRecord{record(t, "100", login), record(t, "101", beaconEvent(beacon.Page, "after", anon1, "", 31))}})
+	require.Empty(t, resp.BatchItemFailures, "nothing to retry: the database would refuse it again")
+	got := st.failedMessages(t, 1)
+	require.Equal(t, "100", got[0].SequenceNumber)
+	require.Contains(t, got[0].Reason, "refused by storage, merge undone")
+
+	for want, id := range map[string]identity.ID{anon.ID: identity.AnonymousID(anon1), user.ID: identity.UserID(userID)} {
+		p, err := st.store.Lookup(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, want, p.ID, "%s stays on its own profile", id)
+	}
+	p, err := st.store.Lookup(ctx, identity.AnonymousID(anon1))
+	require.NoError(t, err)
+	require.Equal(t, 14, p.Counts.Events, "the next page view is recorded")
+	require.NoError(t, st.store.CheckInvariants(ctx))
+}
