@@ -53,9 +53,9 @@ func (e *Engine) merge(ctx context.Context, from, into string, why Cause) (bool,
 		return false, nil
 	}
 	if dst.MergingInto != "" {
-		// The profile to join is joining another: that merge ends first, then this one is decided
-		// again on where everything is.
-		if _, err := e.finishMerge(ctx, dst.Profile.ID, identity.ID{}); err != nil && !errors.Is(err, errRetry) {
+		// The profile to join is joining another: that merge ends first (or is undone, refused by
+		// storage), then this one is decided again on where everything is.
+		if _, err := e.finishMerge(ctx, dst.Profile.ID, identity.ID{}); err != nil && !errors.Is(err, errRetry) && !errors.Is(err, ErrRejected) {
 			return false, err
 		}
 		return false, errRetry

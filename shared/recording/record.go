@@ -219,11 +219,15 @@ func (b *batch) lookup(ctx context.Context, i int, id identity.ID) (ref, error) 
 	return r, nil
 }
 
-// finishMerge finishes a merge from profile from that input i came across.
+// finishMerge finishes a merge from profile from that input i came across. A merge storage refuses
+// to fold is undone (fold) and is no fault of input i's, which is placed again.
 func (b *batch) finishMerge(ctx context.Context, i int, from string, via identity.ID) error {
 	folded, err := b.e.finishMerge(ctx, from, via)
 	if folded {
 		b.out[i].Merged = append(b.out[i].Merged, from)
+	}
+	if errors.Is(err, ErrRejected) {
+		return errRetry
 	}
 	return err
 }

@@ -122,3 +122,24 @@ func mergeRefusedByStorageIsUndone(t *testing.T, ns NewStorage) {
 	require.Equal(t, 14, rs[0].Profile.Counts.Events)
 	require.NoError(t, f.CheckInvariants(ctx))
 }
+
+// A merge found half done (a crash after the claim) whose fold storage refuses is undone by the
+// event that finds it, which is recorded as if the merge had never begun.
+func mergeFoundHalfDoneAndRefusedIsUndone(t *testing.T, ns NewStorage) {
+	ctx := context.Background()
+	f := New(t, ns)
+	for i := range 13 {
+		f.Record(t, bigOrder(fmt.Sprintf("a%02d", i), "A", "", i), bigOrder(fmt.Sprintf("u%02d", i), "", "U", i))
+	}
+	anon, user := f.Lookup(t, identity.AnonymousID("A")).ID, f.Lookup(t, identity.UserID("U")).ID
+	f.claimForMerge(t, anon, user, identity.AnonymousID("A"))
+
+	r := f.Record(t, Page("p1", "A", 60))[0]
+	require.Equal(t, anon, r.ProfileID, "the event lands where A belongs again")
+	require.Empty(t, r.Merged)
+	require.Equal(t, 14, r.Profile.Counts.Events)
+	require.Empty(t, f.Entry(t, identity.AnonymousID("A")).MovedFrom)
+	require.Empty(t, f.Stored(t, anon).MergingInto)
+	require.Equal(t, 13, f.Lookup(t, identity.UserID("U")).Counts.Events)
+	require.NoError(t, f.CheckInvariants(ctx))
+}

@@ -60,6 +60,7 @@ func Behaviour(t *testing.T, newStorage NewStorage) {
 		"CheckInvariantsReportsABrokenGraph":            checkInvariantsReportsABrokenGraph,
 		"IdentifyFloodLeavesTheProfileWritable":         identifyFloodLeavesTheProfileWritable,
 		"MergeRefusedByStorageIsUndone":                 mergeRefusedByStorageIsUndone,
+		"MergeFoundHalfDoneAndRefusedIsUndone":          mergeFoundHalfDoneAndRefusedIsUndone,
 	}
 	for _, name := range sortedKeys(tests) {
 		t.Run(name, func(t *testing.T) { tests[name](t, newStorage) })
