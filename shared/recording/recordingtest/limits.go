@@ -73,7 +73,7 @@ func identifyFloodLeavesTheProfileWritable(t *testing.T, ns NewStorage) {
 	require.NoError(t, f.CheckInvariants(ctx))
 }
 
-// bigOrder is an order of 40 products with long ids and categories: about 18 KB on the profile.
+// bigOrder is an order of 40 products with long ids and categories: about 18 KB of lines.
 func bigOrder(id, anon, user string, m int) profile.Activity {
 	a := Order(id, anon, user, m)
 	for j := range 40 {
@@ -83,17 +83,29 @@ func bigOrder(id, anon, user string, m int) profile.Activity {
 	return a
 }
 
+// tooLargeToMerge makes two profiles that fit in a record each but not together: the user's
+// holds a 350 KB trait stored before traits were bounded, the visitor's the lines of large
+// orders. It returns the visitor's profile id (A) and the user's (U).
+func tooLargeToMerge(t *testing.T, f Fixture) (anon, user string) {
+	t.Helper()
+	user = f.Record(t, Identify("u0", "", "U", 0, map[string]any{"plan": "gold"}))[0].ProfileID
+	for i := range 8 {
+		anon = f.Record(t, bigOrder(fmt.Sprintf("a%02d", i), "A", "", i))[0].ProfileID
+	}
+	f.Rewrite(t, user, func(r *recording.Record) {
+		r.Profile.Traits = map[string]any{"plan": "gold", "legacy": strings.Repeat("x", 350<<10)}
+		r.Profile.TraitTimes = map[string]time.Time{"plan": At(0), "legacy": At(0)}
+	})
+	return anon, user
+}
+
 // A merge whose folded profile storage refuses (past the item size limit) is undone: the
 // identifiers go back, both profiles stay live and as they were, the event fails for good
 // (ErrRejected, for the failed-events queue), and asking again fails the same way at once.
 func mergeRefusedByStorageIsUndone(t *testing.T, ns NewStorage) {
 	ctx := context.Background()
 	f := New(t, ns)
-	for i := range 13 {
-		f.Record(t, bigOrder(fmt.Sprintf("a%02d", i), "A", "", i), bigOrder(fmt.Sprintf("u%02d", i), "", "U", i))
-	}
-	anon, user := f.Lookup(t, identity.AnonymousID("A")), f.Lookup(t, identity.UserID("U"))
-	require.NotEqual(t, anon.ID, user.ID)
+	anon, user := tooLargeToMerge(t, f)
 
 	for _, id := range []string{"join1", "join2"} {
 		start := time.Now()
@@ -103,23 +115,24 @@ func mergeRefusedByStorageIsUndone(t *testing.T, ns NewStorage) {
 		require.Less(t, time.Since(start), 20*time.Second, "refused at once, no retries")
 
 		require.NoError(t, f.CheckInvariants(ctx))
-		for want, ident := range map[string]identity.ID{anon.ID: identity.AnonymousID("A"), user.ID: identity.UserID("U")} {
+		for want, ident := range map[string]identity.ID{anon: identity.AnonymousID("A"), user: identity.UserID("U")} {
 			e := f.Entry(t, ident)
 			require.Equal(t, want, e.ProfileID, "%s went back", ident)
 			require.Empty(t, e.MovedFrom)
 			r := f.Stored(t, want)
 			require.Empty(t, r.MergingInto, "the claim is dropped")
 			require.Empty(t, r.Profile.MergedInto)
-			require.Len(t, r.Profile.Orders, 13)
 		}
+		require.Len(t, f.Stored(t, anon).Profile.Orders, 8)
+		require.Equal(t, 1, f.Stored(t, user).Profile.Counts.Events)
 	}
 	require.NotContains(t, f.Touchpoints(t), "join1", "the refused event is not in the history")
 
 	// Both profiles take their events as before.
 	rs := f.Record(t, Page("p1", "A", 60), Track("t1", "", "U", 61))
-	require.Equal(t, anon.ID, rs[0].ProfileID)
-	require.Equal(t, user.ID, rs[1].ProfileID)
-	require.Equal(t, 14, rs[0].Profile.Counts.Events)
+	require.Equal(t, anon, rs[0].ProfileID)
+	require.Equal(t, user, rs[1].ProfileID)
+	require.Equal(t, 9, rs[0].Profile.Counts.Events)
 	require.NoError(t, f.CheckInvariants(ctx))
 }
 
@@ -128,18 +141,32 @@ func mergeRefusedByStorageIsUndone(t *testing.T, ns NewStorage) {
 func mergeFoundHalfDoneAndRefusedIsUndone(t *testing.T, ns NewStorage) {
 	ctx := context.Background()
 	f := New(t, ns)
-	for i := range 13 {
-		f.Record(t, bigOrder(fmt.Sprintf("a%02d", i), "A", "", i), bigOrder(fmt.Sprintf("u%02d", i), "", "U", i))
-	}
-	anon, user := f.Lookup(t, identity.AnonymousID("A")).ID, f.Lookup(t, identity.UserID("U")).ID
+	anon, user := tooLargeToMerge(t, f)
 	f.claimForMerge(t, anon, user, identity.AnonymousID("A"))
 
 	r := f.Record(t, Page("p1", "A", 60))[0]
 	require.Equal(t, anon, r.ProfileID, "the event lands where A belongs again")
 	require.Empty(t, r.Merged)
-	require.Equal(t, 14, r.Profile.Counts.Events)
+	require.Equal(t, 9, r.Profile.Counts.Events)
 	require.Empty(t, f.Entry(t, identity.AnonymousID("A")).MovedFrom)
 	require.Empty(t, f.Stored(t, anon).MergingInto)
-	require.Equal(t, 13, f.Lookup(t, identity.UserID("U")).Counts.Events)
+	require.Equal(t, 1, f.Lookup(t, identity.UserID("U")).Counts.Events)
 	require.NoError(t, f.CheckInvariants(ctx))
+}
+
+// Large orders keep their lines within a bound, so that they cannot take the profile past what
+// storage takes: every one is recorded, and the profile takes the next event.
+func largeOrdersLeaveTheProfileWritable(t *testing.T, ns NewStorage) {
+	f := New(t, ns)
+	for i := range 40 {
+		r := f.Record(t, bigOrder(fmt.Sprintf("o%02d", i), "A", "", i))[0]
+		require.Equal(t, i+1, r.Profile.OrderCount)
+	}
+	p := f.Record(t, Page("after", "A", 100))[0].Profile
+	require.Equal(t, 41, p.Counts.Events)
+	require.Equal(t, 40.0*20, p.Revenue)
+	require.Len(t, p.Orders, 40)
+	require.NotEmpty(t, p.Orders[39].Lines, "the newest orders list their products")
+	require.Empty(t, p.Orders[0].Lines, "the oldest no longer do")
+	require.NoError(t, f.CheckInvariants(context.Background()))
 }

@@ -61,6 +61,7 @@ func Behaviour(t *testing.T, newStorage NewStorage) {
 		"IdentifyFloodLeavesTheProfileWritable":         identifyFloodLeavesTheProfileWritable,
 		"MergeRefusedByStorageIsUndone":                 mergeRefusedByStorageIsUndone,
 		"MergeFoundHalfDoneAndRefusedIsUndone":          mergeFoundHalfDoneAndRefusedIsUndone,
+		"LargeOrdersLeaveTheProfileWritable":            largeOrdersLeaveTheProfileWritable,
 	}
 	for _, name := range sortedKeys(tests) {
 		t.Run(name, func(t *testing.T) { tests[name](t, newStorage) })
