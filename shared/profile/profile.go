@@ -3,9 +3,9 @@
 // the rules for recording an event on a profile and for folding one profile into another; both are
 // order-independent (first seen is a minimum, last seen a maximum, each trait keeps its latest
 // value, sessions are derived again from the sorted recent activity), so events may arrive late
-// or out of order. Traits, sessions, commerce and forms are bounded, so that a profile always fits
-// in one DynamoDB item; what happens past their bounds is said with them (see Traits, Sessions, and
-// Commerce and forms).
+// or out of order. Traits, sessions, commerce and forms are bounded, so that no sender can grow a
+// profile without end; what happens past their bounds is said with them (see Traits, Sessions,
+// and Commerce and forms).
 package profile
 
 import (
