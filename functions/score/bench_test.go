@@ -360,7 +360,7 @@ func BenchmarkScoreEndToEnd(b *testing.B) {
 			var wg sync.WaitGroup
 			for _, s := range segs {
 				wg.Go(func() {
-					_ = bt.store.ScanSegment(ctx, s, len(segs), func(context.Context, profile.Profile) (bool, error) { read.Add(1); return true, nil })
+					_ = bt.store.ScanSegment(ctx, s, len(segs), func(context.Context, profile.Profile) (bool, error) { read.Add(1); return true, nil }, nil)
 				})
 			}
 			wg.Wait()

@@ -172,7 +172,7 @@ func (h *handler) scorePart(ctx context.Context, p part) (summary, error) {
 func summaryAttrs(s summary) []any {
 	return []any{slog.String("mode", s.Mode), slog.Time("asOf", s.AsOf), slog.Int("modelVersion", s.ModelVersion),
 		slog.Int64("scored", s.Scored), slog.Int64("written", s.Written), slog.Int64("skipped", s.Skipped),
-		slog.Int64("partial", s.Partial), slog.Int64("alertsSent", s.AlertsSent)}
+		slog.Int64("partial", s.Partial), slog.Int64("failed", s.Failed), slog.Int64("alertsSent", s.AlertsSent)}
 }
 
 // lambdaParts invokes a function asynchronously through Lambda's Invoke API.

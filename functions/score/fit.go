@@ -102,7 +102,7 @@ func (h *handler) sample(ctx context.Context, asOf time.Time) (scoring.Sample, e
 	order := rand.New(rand.NewPCG(uint64(asOf.Unix()), uint64(total))).Perm(total)
 	quota, maxRead := h.size.FitSample, int64(h.size.FitSample)*maxReadFactor
 
-	var next, read, buyers, visitors atomic.Int64
+	var next, read, buyers, visitors, unreadable atomic.Int64
 	enough := func() bool {
 		return read.Load() >= maxRead || buyers.Load() >= int64(quota) && visitors.Load() >= int64(quota)
 	}
@@ -137,6 +137,10 @@ func (h *handler) sample(ctx context.Context, asOf time.Time) (scoring.Sample, e
 						}
 					}
 					return true, nil
+				}, func(id string, err error) {
+					if unreadable.Add(1) <= maxLogged {
+						h.log.WarnContext(ctx, "profile left out of the fit's sample", slog.String("profileId", id), slog.String("reason", err.Error()))
+					}
 				})
 				if errs[r] != nil {
 					return

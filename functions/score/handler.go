@@ -22,7 +22,7 @@ import (
 const modelName = "scoring"
 
 type profileStore interface {
-	ScanSegment(ctx context.Context, segment, total int, fn func(context.Context, profile.Profile) (bool, error)) error
+	ScanSegment(ctx context.Context, segment, total int, fn func(context.Context, profile.Profile) (bool, error), unreadable func(id string, err error)) error
 	CountProfiles(ctx context.Context) (int64, error)
 	SaveScore(ctx context.Context, id string, sc profile.Score) error
 	SaveScoreWithAlert(ctx context.Context, id string, sc profile.Score, previous, at time.Time) error
@@ -78,6 +78,7 @@ type summary struct {
 	Written      int64       `json:"written"`
 	Skipped      int64       `json:"skipped"`           // scores not written: nothing decisive changed (scoring.Config.Write)
 	Partial      int64       `json:"partial,omitempty"` // profiles with a part of their score left out (logged)
+	Failed       int64       `json:"failed,omitempty"`  // profiles that could not be read, scored or saved (logged), skipped
 	AlertsSent   int64       `json:"alertsSent"`
 	Fit          *fitSummary `json:"fit,omitempty"`
 	FirstFit     *fitSummary `json:"firstFit,omitempty"` // a run that had to fit first, there being no models
@@ -133,16 +134,38 @@ func (h *handler) modelsNow(ctx context.Context) (*scoring.Models, error) {
 
 // counters add up what the workers of an invocation did.
 type counters struct {
-	scored, written, skipped, partial, sent atomic.Int64
-	logged                                  atomic.Int64 // partial scores logged
+	scored, written, skipped, partial, sent, failed atomic.Int64
+	logged, failedLogged                            atomic.Int64 // partial scores and failures logged
 }
 
 func (c *counters) into(s *summary) {
 	s.Scored, s.Written, s.Skipped, s.Partial, s.AlertsSent = c.scored.Load(), c.written.Load(), c.skipped.Load(), c.partial.Load(), c.sent.Load()
+	s.Failed = c.failed.Load()
 }
 
-// maxLogged bounds the partial scores an invocation logs one by one; the summary counts them all.
+// maxLogged bounds the partial scores, and the failed profiles, an invocation logs one by one; the
+// summary counts them all.
 const maxLogged = 20
+
+// skip reports a profile that could not be read, scored or saved: it is logged (the first
+// maxLogged of an invocation) and counted, and the run goes on with the others. The next run
+// tries it again.
+func (h *handler) skip(ctx context.Context, c *counters, id string, err error) {
+	c.failed.Add(1)
+	if c.failedLogged.Add(1) <= maxLogged {
+		h.log.ErrorContext(ctx, "profile not scored; skipped", slog.String("profileId", id), slog.String("reason", err.Error()))
+	}
+}
+
+// scoreSafely is scoreOne, with a panic on one profile's data turned into that profile's error.
+func (h *handler) scoreSafely(ctx context.Context, p profile.Profile, m *scoring.Models, asOf time.Time, c *counters) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("score profile %s: %v", p.ID, r)
+		}
+	}()
+	return h.scoreOne(ctx, p, m, asOf, c)
+}
 
 // scoreOne scores a profile, saves the score when it must be (scoring.Config.Write), and, when the customer
 // crossed the lapse line, sends the alert and then records it with the score. A crash between the
@@ -187,7 +210,9 @@ func (h *handler) scoreOne(ctx context.Context, p profile.Profile, m *scoring.Mo
 }
 
 // scoreSegments scans the given segments of total, each in a goroutine of its own, and scores
-// what they read with h.size.Workers workers. The first error stops everything and is returned.
+// what they read with h.size.Workers workers. A profile that cannot be read, scored or saved is
+// reported and skipped (skip); the others are scored. A scan that fails, or the end of the
+// invocation's time, stops everything and is returned.
 func (h *handler) scoreSegments(ctx context.Context, segments []int, total int, m *scoring.Models, asOf time.Time, c *counters) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -202,7 +227,7 @@ func (h *handler) scoreSegments(ctx context.Context, segments []int, total int, 
 				case <-ctx.Done():
 					return false, context.Cause(ctx)
 				}
-			})
+			}, func(id string, err error) { h.skip(ctx, c, id, err) })
 			if err != nil {
 				cancel(err)
 			}
@@ -214,8 +239,13 @@ func (h *handler) scoreSegments(ctx context.Context, segments []int, total int, 
 				if ctx.Err() != nil {
 					continue // drain
 				}
-				if err := h.scoreOne(ctx, p, m, asOf, c); err != nil {
-					cancel(err)
+				err := h.scoreSafely(ctx, p, m, asOf, c)
+				switch {
+				case err == nil:
+				case ctx.Err() != nil:
+					cancel(err) // out of time: the part is retried
+				default:
+					h.skip(ctx, c, p.ID, err)
 				}
 			}
 		})

@@ -27,6 +27,10 @@ const stage = "stitch"
 // an erased person.
 const reasonErased = "identifier erased"
 
+// reasonTraits begins the failed-event reason of an event recorded without some of its traits
+// (trimmed or refused by the bounds of profile.Traits); the notes follow it.
+const reasonTraits = "recorded without some of its traits: "
+
 type recorder interface {
 	RecordAll(ctx context.Context, in []recording.Input) []recording.Outcome
 }
@@ -57,7 +61,7 @@ func (h *handler) dedupKey(e beacon.Event) string {
 }
 
 // tally counts what a batch did (in events), for the log.
-type tally struct{ recorded, duplicates, created, merged, failed, erased int }
+type tally struct{ recorded, duplicates, created, merged, failed, erased, traitsCut int }
 
 // decoded are the events read from a batch's records, in order, ready to record.
 type decoded struct {
@@ -69,7 +73,8 @@ type decoded struct {
 // handle records a batch of records of beacon events in order, with one write per profile
 // (recording.Engine.RecordAll). An event that can never be recorded (not a beacon event,
 // invalid, refused by the database, of an erased person), or a record that cannot be read, goes to
-// the failed-events queue with its reason and counts as done. On any other error it reports the
+// the failed-events queue with its reason and counts as done; so does an event recorded without
+// some of its traits (reasonTraits), which is recorded otherwise. On any other error it reports the
 // earliest record concerned as the first failure, so that the mapping retries the batch from there:
 // the events recorded the first time are duplicates on the retry and change nothing.
 func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
@@ -97,6 +102,14 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		case o.Err == nil:
 			h.count(&t, o.Result)
 			b.note(i, o.Result)
+			if len(o.TraitNotes) > 0 && !o.Duplicate {
+				// The event is recorded: the notice of what it lost is sent once, and not retried
+				// (a retried event is a duplicate, with nothing to say).
+				t.traitsCut++
+				if err := h.reject(ctx, ev.Records[i], nil, reasonTraits+strings.Join(o.TraitNotes, "; "), d.raw[k]); err != nil {
+					h.log.WarnContext(ctx, "notice of trimmed traits not sent", slog.String("messageId", a.MessageID), slog.String("error", err.Error()))
+				}
+			}
 		case errors.Is(o.Err, recording.ErrErased):
 			// The person was erased: drop the event, keeping nothing of it but its message id and
 			// type (not its identifiers or properties), so the failed-events queue holds no
@@ -125,7 +138,8 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	}
 	h.log.InfoContext(ctx, "batch stitched", slog.Int("records", len(ev.Records)), slog.Int("recorded", t.recorded),
 		slog.Int("duplicates", t.duplicates), slog.Int("profilesCreated", t.created), slog.Int("profilesMerged", t.merged),
-		slog.Int("failed", t.failed), slog.Int("erased", t.erased), slog.Int("retry", len(resp.BatchItemFailures)))
+		slog.Int("failed", t.failed), slog.Int("erased", t.erased), slog.Int("traitsCut", t.traitsCut),
+		slog.Int("retry", len(resp.BatchItemFailures)))
 	return resp, nil
 }
 
@@ -186,8 +200,9 @@ func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord
 }
 
 // reject sends an event of record r that can never be recorded (data: the event, or the whole
-// record when it cannot be read) to the failed-events queue. The queue is read by people: the
-// event and the reason are redacted (pii.Redact), whatever its source keeps on the stream.
+// record when it cannot be read) to the failed-events queue, counting it failed in t (nil: an
+// event recorded in part, counted by the caller). The queue is read by people: the event and the
+// reason are redacted (pii.Redact), whatever its source keeps on the stream.
 func (h *handler) reject(ctx context.Context, r events.KinesisEventRecord, t *tally, reason string, data []byte) error {
 	reason = pii.RedactText(reason)
 	data, cut := pii.RedactUpTo(data, message.MaxFailedData)
@@ -199,7 +214,9 @@ func (h *handler) reject(ctx context.Context, r events.KinesisEventRecord, t *ta
 	}
 	h.log.WarnContext(ctx, "record set aside in the failed-events queue",
 		slog.String("sequenceNumber", r.Kinesis.SequenceNumber), slog.String("reason", reason))
-	t.failed++
+	if t != nil {
+		t.failed++
+	}
 	return nil
 }
 

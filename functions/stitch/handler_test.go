@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -624,4 +625,104 @@ func TestEventsOfAnErasedPersonAreDropped(t *testing.T) {
 		live++
 	}
 	require.Equal(t, 1, live, "only the other visitor has a profile")
+}
+
+// An identify call whose traits break their bounds is recorded with what fits; the failed-events
+// queue says which traits were trimmed or refused (names, never values), once: the same batch
+// again says nothing more.
+func TestTraitsPastTheirBoundsAreReported(t *testing.T) {
+	st := newStack(t)
+	id := beaconEvent(beacon.Identify, "m1", anon1, userID, 0)
+	id.Traits = json.RawMessage(fmt.Sprintf(`{"plan":"gold","bio":%q,%q:"x"}`, strings.Repeat("b", 5000), strings.Repeat("k", 200)))
+	batch := events.KinesisEvent{Records: []events.KinesisEventRecord{record(t, "1", id), record(t, "2", beaconEvent(beacon.Page, "m2", anon1, "", 1))}}
+	require.Empty(t, st.run(t, batch).BatchItemFailures)
+
+	p, err := st.store.Lookup(context.Background(), identity.UserID(userID))
+	require.NoError(t, err)
+	require.Equal(t, profile.Counts{Events: 2, PageViews: 1, Identifies: 1}, p.Counts, "the event is recorded")
+	require.Equal(t, "gold", p.Traits["plan"])
+	require.Len(t, p.Traits["bio"], profile.MaxTraitString)
+	require.Len(t, p.Traits, 2)
+
+	got := st.failedMessages(t, 1)
+	require.Equal(t, stage, got[0].Stage)
+	require.Equal(t, "1", got[0].SequenceNumber)
+	require.Equal(t, `recorded without some of its traits: trait "bio" trimmed: a string cut to 2048 bytes; trait "`+
+		strings.Repeat("k", 64)+`" refused: its name is longer than 128 bytes`, got[0].Reason)
+	var sent beacon.Event
+	require.NoError(t, json.Unmarshal(got[0].Data, &sent))
+	require.Equal(t, "m1", sent.MessageID, "the event as received, to correct and send again")
+	require.NoError(t, schemas.Validate(message.TypeFailedEvent, message.FailedEventVersion, mustJSON(t, got[0])))
+
+	require.Empty(t, st.run(t, batch).BatchItemFailures)
+	ds, err := st.failed.Receive(context.Background(), 10, time.Second)
+	require.NoError(t, err)
+	require.Empty(t, ds, "a duplicate has nothing to report")
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
+
+// bigOrder is an Order Completed event of 40 products with long ids and categories: under 32 KB,
+// as collect takes it, and about 18 KB of lines on the profile.
+func bigOrder(t *testing.T, id, anon, user string, minute int) beacon.Event {
+	t.Helper()
+	e := beaconEvent(beacon.Track, id, anon, user, minute)
+	e.Event = "Order Completed"
+	var products []map[string]any
+	for j := range 40 {
+		products = append(products, map[string]any{"product_id": fmt.Sprintf("%s-%02d-%s", id, j, strings.Repeat("p", 200)),
+			"category": fmt.Sprintf("%02d-%s", j, strings.Repeat("c", 200)), "price": 1, "quantity": 1})
+	}
+	e.Properties = mustJSON(t, map[string]any{"order_id": "o-" + id, "revenue": 40, "products": products})
+	return e
+}
+
+// A login that would merge two profiles whose merged profile DynamoDB refuses (past its 400 KB item
+// limit) leaves both as they were: the event goes to the failed-events queue saying so, the batch
+// is not retried, and each visitor's next events land on their own profile.
+func TestMergeRefusedByTheDatabaseIsReported(t *testing.T) {
+	st := newStack(t)
+	known := beaconEvent(beacon.Identify, "u0", "", userID, 0)
+	known.Traits = json.RawMessage(`{"plan":"gold"}`)
+	recs := []events.KinesisEventRecord{record(t, "000", known)}
+	for i := range 8 {
+		recs = append(recs, record(t, fmt.Sprintf("%03d", i+1), bigOrder(t, fmt.Sprintf("a%02d", i), anon1, "", i)))
+	}
+	for _, r := range recs {
+		require.Empty(t, st.run(t, events.KinesisEvent{Records: []events.KinesisEventRecord{r}}).BatchItemFailures)
+	}
+	ctx := context.Background()
+	anon, err := st.store.Lookup(ctx, identity.AnonymousID(anon1))
+	require.NoError(t, err)
+	user, err := st.store.Lookup(ctx, identity.UserID(userID))
+	require.NoError(t, err)
+	// The customer's profile holds a 350 KB trait, stored before traits were bounded: with the
+	// visitor's orders, the merged profile would not fit in an item.
+	_, err = st.raw.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(st.tables.Profiles),
+		Key:                       map[string]types.AttributeValue{"profileId": &types.AttributeValueMemberS{Value: user.ID}},
+		UpdateExpression:          aws.String("SET traits.legacy = :v"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: strings.Repeat("x", 350<<10)}}})
+	require.NoError(t, err)
+
+	login := beaconEvent(beacon.Identify, "login", anon1, userID, 30)
+	resp := st.run(t, events.KinesisEvent{Records: []events.KinesisEventRecord{record(t, "100", login), record(t, "101", beaconEvent(beacon.Page, "after", anon1, "", 31))}})
+	require.Empty(t, resp.BatchItemFailures, "nothing to retry: the database would refuse it again")
+	got := st.failedMessages(t, 1)
+	require.Equal(t, "100", got[0].SequenceNumber)
+	require.Contains(t, got[0].Reason, "refused by storage, merge undone")
+
+	for want, id := range map[string]identity.ID{anon.ID: identity.AnonymousID(anon1), user.ID: identity.UserID(userID)} {
+		p, err := st.store.Lookup(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, want, p.ID, "%s stays on its own profile", id)
+	}
+	p, err := st.store.Lookup(ctx, identity.AnonymousID(anon1))
+	require.NoError(t, err)
+	require.Equal(t, 9, p.Counts.Events, "the next page view is recorded")
+	require.NoError(t, st.store.CheckInvariants(ctx))
 }

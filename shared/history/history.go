@@ -165,13 +165,14 @@ func later(a, b time.Time) time.Time {
 }
 
 // kept is what a touchpoint keeps of its activity: all but the sender's own time, in UTC, with
-// empty collections left out and consent as events give it.
+// empty collections left out, traits within the bounds a profile keeps them in
+// (profile.BoundTraits) and consent as events give it.
 func kept(a profile.Activity) profile.Activity {
 	a.ClientAt, a.At = time.Time{}, a.At.UTC()
 	if a.Type != beacon.Track {
 		a.Event = ""
 	}
-	if len(a.Traits) == 0 {
+	if a.Traits = profile.BoundTraits(a.Traits); len(a.Traits) == 0 {
 		a.Traits = nil
 	}
 	if len(a.Products) == 0 {

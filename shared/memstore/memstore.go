@@ -9,6 +9,9 @@
 // profile.Apply works on a copy). Whoever breaks that rule is caught by the test that records the
 // same scenarios here and in DynamoDB and compares the two.
 //
+// A profile record grows no larger than a DynamoDB item may (MaxItemBytes): a larger one is
+// refused (recording.ErrRejected), its size estimated by DynamoDB's rules (itemBytes).
+//
 // Touchpoints and receipts stay past their expiry (DynamoDB also removes expired items only some
 // time later): the engine never relies on expiry.
 package memstore
@@ -74,6 +77,19 @@ func (s *Store) Profile(_ context.Context, id string, _ bool) (recording.Record,
 func (s *Store) Commit(_ context.Context, c recording.Change) error {
 	s.lock()
 	defer s.mu.Unlock()
+	for _, p := range c.Puts {
+		// Like DynamoDB, a record past the item size limit is refused before any condition is read.
+		next := p.Next
+		stored := s.profiles[p.Base.Profile.ID]
+		next.Profile.Score, next.Profile.LapseAlertedAt = stored.Profile.Score, stored.Profile.LapseAlertedAt
+		size, err := itemBytes(next)
+		if err != nil {
+			return err
+		}
+		if size > MaxItemBytes {
+			return fmt.Errorf("put profile %s: about %d bytes, more than the item limit of %d: %w", p.Base.Profile.ID, size, MaxItemBytes, recording.ErrRejected)
+		}
+	}
 	for _, p := range c.Puts {
 		if v := s.profiles[p.Base.Profile.ID].Version; !s.at(p.Base) {
 			return conflict("put profile %s at version %d: stored at %d", p.Base.Profile.ID, p.Base.Version, v)

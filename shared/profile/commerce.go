@@ -30,7 +30,10 @@ import (
 //   - An order counts once per order_id (an order without one is its own order). Revenue is
 //     properties.revenue, else properties.total (numbers or numeric strings; the currency is not
 //     converted). The latest MaxOrders orders are kept to recognise repeats; older ones are
-//     settled, and a repeat of a settled order counts again. Of two occurrences of one order id
+//     settled, and a repeat of a settled order counts again. The kept orders list their products
+//     (lines) newest first until these take MaxOrderLineBytes; older kept orders keep their id, time
+//     and revenue without their lines (their products still count among those bought), so that
+//     large orders cannot grow the profile past what storage takes. Of two occurrences of one order id
 //     (a browser and a server both reporting it) the earlier is kept (of equal times, the one with
 //     the greater revenue, then the more products); its revenue and products are the order's.
 //   - The open basket is what was added and removed after the latest order (by event time): the
@@ -44,6 +47,8 @@ const (
 	MaxOrders        = 100
 	MaxBasketChanges = 100
 	MaxForms         = 20
+	// MaxOrderLineBytes bounds the lines the kept orders list, by lineBytes.
+	MaxOrderLineBytes = 64 << 10
 )
 
 // Event names of the track events a profile reads, normalised (see eventKey).
@@ -269,7 +274,25 @@ func (p *Profile) insertOrder(o Order) {
 		p.Settled.OrdersUntil = old.At
 		p.Orders = p.Orders[1:]
 	}
+	p.boundOrderLines()
 }
+
+// boundOrderLines keeps the lines of the newest orders up to MaxOrderLineBytes, and drops those of
+// older ones.
+func (p *Profile) boundOrderLines() {
+	n := 0
+	for i := len(p.Orders) - 1; i >= 0; i-- {
+		for _, l := range p.Orders[i].Lines {
+			n += lineBytes(l)
+		}
+		if n > MaxOrderLineBytes {
+			p.Orders[i].Lines = nil
+		}
+	}
+}
+
+// lineBytes is about what a line takes on the profile: its ids and its numbers.
+func lineBytes(l Line) int { return len(l.ProductID) + len(l.Category) + 32 }
 
 // deriveOrders computes the order count and revenue.
 func (p *Profile) deriveOrders() {

@@ -3,9 +3,10 @@
 // the rules for recording an event on a profile and for folding one profile into another; both are
 // order-independent (first seen is a minimum, last seen a maximum, each trait keeps its latest
 // value, sessions are derived again from the sorted recent activity), so events may arrive late
-// or out of order. Sessions, commerce and forms are bounded; what happens past their bounds is
-// said with them (see Sessions, and Commerce and forms). Email opens and ad impressions are
-// recorded apart from visits (see Impressions).
+// or out of order. Traits, sessions, commerce and forms are bounded, so that no sender can grow a
+// profile without end; what happens past their bounds is said with them (see Traits, Sessions,
+// and Commerce and forms). Email opens and ad impressions are recorded apart from visits (see
+// Impressions).
 package profile
 
 import (
@@ -220,6 +221,13 @@ func Attach(p Profile, ids ...identity.ID) Profile {
 // Apply records an activity on a profile and attaches the given identifiers to it (the graph's
 // decision, see identity.Resolve). A user id is only attached to a profile without one.
 func Apply(p Profile, a Activity, attach []identity.ID) Profile {
+	p, _ = ApplyNoted(p, a, attach)
+	return p
+}
+
+// ApplyNoted is Apply, and also says what it trimmed or refused of the activity's traits (see
+// Traits), in words; nil when it kept them whole.
+func ApplyNoted(p Profile, a Activity, attach []identity.ID) (Profile, []string) {
 	p = p.Clone()
 	for _, id := range attach {
 		p.attach(id)
@@ -231,7 +239,7 @@ func Apply(p Profile, a Activity, attach []identity.ID) Profile {
 		}
 		p.Impressions.add(Impression{At: a.At, Kind: a.Impression, Channel: a.Channel, Campaign: a.Campaign.Name, Event: bounded(cmp.Or(a.Event, a.Page))})
 		p.Consent = eventConsent(p.Consent, a.Consent)
-		return p
+		return p, nil
 	}
 	switch a.Type {
 	case beacon.Page:
@@ -255,18 +263,16 @@ func Apply(p Profile, a Activity, attach []identity.ID) Profile {
 		p.addHit(h)
 	}
 	p.seen(a.At, a.At)
-	for k, v := range a.Traits {
-		p.setTrait(k, v, a.At)
-	}
+	notes := p.setTraits(a.Traits, a.At)
 	p.Consent = eventConsent(p.Consent, a.Consent)
-	return p
+	return p, notes
 }
 
 // Fold returns into with from's history folded in: counts summed, first seen the earlier, last
-// seen the later, identifiers united, each trait the later set, activity windows merged and
-// sessions derived again from the merged window, products, orders (one per order id), baskets
-// and forms combined. into keeps its id, score and alert state. Profiles of two different users
-// do not fold (identity.ErrDifferentUsers).
+// seen the later, identifiers united, each trait the later set (within the bounds of Traits),
+// activity windows merged and sessions derived again from the merged window, products, orders
+// (one per order id), baskets and forms combined. into keeps its id, score and alert state.
+// Profiles of two different users do not fold (identity.ErrDifferentUsers).
 func Fold(into, from Profile) (Profile, error) {
 	if err := identity.CanMerge(into.UserID, from.UserID); err != nil {
 		return into, err
@@ -285,9 +291,7 @@ func Fold(into, from Profile) (Profile, error) {
 	out.Counts.Screens += from.Counts.Screens
 	out.Groups = addGroups(out.Groups, from.Groups...)
 	out.seen(from.FirstSeen, from.LastSeen)
-	for _, k := range slices.Sorted(maps.Keys(from.Traits)) {
-		out.setTrait(k, from.Traits[k], from.TraitTimes[k])
-	}
+	out.foldTraits(from.Traits, from.TraitTimes)
 	out.MergedFrom = union(out.MergedFrom, append([]string{from.ID}, from.MergedFrom...)...)
 	out.foldHits(from.Settled, from.Hits)
 	out.foldCommerce(from)

@@ -166,20 +166,43 @@ const liveFilter = "attribute_not_exists('mergedInto') AND attribute_not_exists(
 
 // ScanSegment reads the live profiles of one segment of a parallel scan of total segments (at most
 // 1,000,000), calling fn for each in turn until fn returns false or an error (which is returned).
-// The order is the table's, by hash of the profile id: unrelated to what the profiles hold.
-func (t *ProfileTable) ScanSegment(ctx context.Context, segment, total int, fn func(context.Context, profile.Profile) (bool, error)) error {
+// The order is the table's, by hash of the profile id: unrelated to what the profiles hold. An
+// item that cannot be read as a profile (written by hand, or by a version that stored it
+// otherwise) is passed to unreadable (when not nil) with its id and why, and skipped: one bad
+// item does not stop the scan of the others.
+func (t *ProfileTable) ScanSegment(ctx context.Context, segment, total int, fn func(context.Context, profile.Profile) (bool, error),
+	unreadable func(profileID string, err error)) error {
 	iter := t.table.Scan().Filter(liveFilter).Segment(segment, total).Iter()
-	var it profileItem
-	for iter.Next(ctx, &it) {
+	var raw rawItem
+	for iter.Next(ctx, &raw) {
+		var it profileItem
+		if err := dynamo.UnmarshalItem(raw.item, &it); err != nil {
+			if unreadable != nil {
+				var id string
+				_ = dynamo.Unmarshal(raw.item["profileId"], &id)
+				unreadable(id, fmt.Errorf("read profile item: %w", err))
+			}
+			raw = rawItem{}
+			continue
+		}
 		more, err := fn(ctx, it.profile())
 		if err != nil || !more {
 			return err
 		}
-		it = profileItem{}
+		raw = rawItem{}
 	}
 	if err := iter.Err(); err != nil {
 		return fmt.Errorf("scan profiles (segment %d of %d): %w", segment, total, err)
 	}
+	return nil
+}
+
+// rawItem is an item as DynamoDB returns it, decoded later, so that one that does not decode can
+// be told apart from a scan that fails.
+type rawItem struct{ item dynamo.Item }
+
+func (r *rawItem) UnmarshalDynamoItem(item dynamo.Item) error {
+	r.item = item
 	return nil
 }
 

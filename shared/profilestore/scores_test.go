@@ -134,7 +134,7 @@ func TestScanSegmentsCoverTheLiveProfilesOnce(t *testing.T) {
 		require.NoError(t, f.store.ScanSegment(ctx, seg, total, func(_ context.Context, p profile.Profile) (bool, error) {
 			seen[p.ID]++
 			return true, nil
-		}))
+		}, nil))
 	}
 	require.Len(t, seen, len(live))
 	for _, p := range live {
@@ -142,10 +142,10 @@ func TestScanSegmentsCoverTheLiveProfilesOnce(t *testing.T) {
 	}
 
 	n := 0
-	require.NoError(t, f.store.ScanSegment(ctx, 0, 1, func(context.Context, profile.Profile) (bool, error) { n++; return n < 5, nil }))
+	require.NoError(t, f.store.ScanSegment(ctx, 0, 1, func(context.Context, profile.Profile) (bool, error) { n++; return n < 5, nil }, nil))
 	require.Equal(t, 5, n, "the scan stops when told")
 	boom := errors.New("boom")
-	require.ErrorIs(t, f.store.ScanSegment(ctx, 0, 1, func(context.Context, profile.Profile) (bool, error) { return true, boom }), boom)
+	require.ErrorIs(t, f.store.ScanSegment(ctx, 0, 1, func(context.Context, profile.Profile) (bool, error) { return true, boom }, nil), boom)
 
 	count, err := f.store.CountProfiles(ctx)
 	require.NoError(t, err)
@@ -214,4 +214,26 @@ func TestModelStoreKeepsVersionedDocuments(t *testing.T) {
 	require.Equal(t, map[string]bool{
 		"scoring": true, "scoring#v2#0": true, "scoring#v2#1": true, "scoring#v3#0": true,
 	}, names, "version 1 is gone once version 3 is saved; version 2 stays for readers that read the pointer before")
+}
+
+// An item that does not read as a profile (its counts are text) is reported by id and skipped;
+// the scan reads the others.
+func TestScanSkipsAnUnreadableProfile(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.Record(t, recordingtest.Page("m1", "A", 0), recordingtest.Page("m2", "B", 1))
+	_, err := f.raw.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(f.store.ProfileTable.table.Name()), Item: map[string]types.AttributeValue{
+		"profileId": &types.AttributeValueMemberS{Value: "prf_bad"}, "counts": &types.AttributeValueMemberS{Value: "many"},
+	}})
+	require.NoError(t, err)
+	var read, bad []string
+	require.NoError(t, f.store.ScanSegment(ctx, 0, 1, func(_ context.Context, p profile.Profile) (bool, error) {
+		read = append(read, p.ID)
+		return true, nil
+	}, func(id string, err error) {
+		bad = append(bad, id)
+		require.ErrorContains(t, err, "read profile item")
+	}))
+	require.Len(t, read, 2)
+	require.Equal(t, []string{"prf_bad"}, bad)
 }

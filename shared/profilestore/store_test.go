@@ -2,6 +2,7 @@ package profilestore
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/memstore"
+	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/recording"
 	"github.com/dcrm-project/dcrm/shared/recording/recordingtest"
 )
@@ -81,14 +83,37 @@ func (f fixture) scan(t *testing.T, table string) []map[string]types.AttributeVa
 
 func str(av types.AttributeValue) string { return av.(*types.AttributeValueMemberS).Value }
 
+// A profile at the item limit (a trait stored before traits were bounded) refuses the event that
+// would grow it past: for good (not retried), with nothing written.
 func TestOversizedProfileIsRejected(t *testing.T) {
+	ctx := context.Background()
 	f := newFixture(t)
-	huge := recordingtest.Identify("m1", "A", "", 0, map[string]any{"notes": strings.Repeat("x", 420<<10)})
+	id := f.Record(t, recordingtest.Identify("m0", "A", "", 0, map[string]any{"plan": "gold"}))[0].ProfileID
+	f.Rewrite(t, id, func(r *recording.Record) {
+		r.Profile.Traits = map[string]any{"plan": "gold", "legacy": strings.Repeat("x", 398<<10)}
+	})
+	before := f.Stored(t, id)
+	page := recordingtest.Page("m1", "A", 1)
+	page.Page = strings.Repeat("p", 4000) // past what an event from collect carries
+	_, err := f.Engine.Record(ctx, page)
+	require.ErrorIs(t, err, recording.ErrRejected)
+	require.True(t, recording.Permanent(err))
+	require.Equal(t, before.Version, f.Stored(t, id).Version, "nothing written")
+	require.Len(t, f.scan(t, f.store.TouchpointTable.name), 1, "a rejected event is not in the history")
+}
+
+// An event whose touchpoint DynamoDB refuses (an order of a thousand products with long ids: what
+// no event from collect, 32 KB at most, carries) fails for good rather than again and again.
+func TestOversizedTouchpointIsRejected(t *testing.T) {
+	f := newFixture(t)
+	huge := recordingtest.Order("m1", "A", "", 0)
+	for i := range 1000 {
+		huge.Products = append(huge.Products, profile.Line{ProductID: fmt.Sprintf("%04d-%s", i, strings.Repeat("p", 420)), Quantity: 1})
+	}
 	_, err := f.Engine.Record(context.Background(), huge)
 	require.ErrorIs(t, err, recording.ErrRejected)
 	require.True(t, recording.Permanent(err))
-	require.Empty(t, f.scan(t, f.store.TouchpointTable.name), "a rejected event is not in the history")
-	require.Empty(t, f.scan(t, f.store.ProfileTable.table.Name()))
+	require.Empty(t, f.scan(t, f.store.TouchpointTable.name))
 }
 
 // Touchpoints are keyed by time and message id and expire by a number of seconds DynamoDB's TTL

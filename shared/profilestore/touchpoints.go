@@ -181,7 +181,7 @@ func (t *TouchpointTable) Append(ctx context.Context, ts []history.Touchpoint, r
 		items = append(items, receiptItem{Key: "msg#" + r.MessageID, Sort: "-", MessageID: r.MessageID, ExpiresAt: r.ExpiresAt})
 	}
 	if _, err := t.table.Batch("profileId", "at").Write().Put(items...).Run(ctx); err != nil {
-		return fmt.Errorf("write touchpoints: %w", err)
+		return writeErr(err, "write touchpoints") // a touchpoint past the item limit: ErrRejected
 	}
 	return nil
 }

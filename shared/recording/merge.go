@@ -25,7 +25,9 @@ import (
 //  2. move: each of from's identifiers is moved to into, marked with where it came from (also one
 //     an earlier attempt moved to a profile that has merged on since);
 //  3. fold: from's history is folded into into's live profile, and from is marked merged, in one
-//     commit; then the identifiers' marks are cleared.
+//     commit; then the identifiers' marks are cleared. A fold that storage refuses (ErrRejected:
+//     the folded profile would outgrow a record) is undone like a merge no longer allowed: the
+//     identifiers go back, the claim is dropped, and the event that asked for it fails for good.
 
 // merge moves profile from into profile into, for the given cause. It returns whether it folded;
 // it does not when the merge is no longer allowed (from became another user's profile meanwhile)
@@ -54,9 +56,9 @@ func (e *Engine) merge(ctx context.Context, from, into string, why Cause) (bool,
 		return false, nil
 	}
 	if dst.MergingInto != "" {
-		// The profile to join is joining another: that merge ends first, then this one is decided
-		// again on where everything is.
-		if _, err := e.finishMerge(ctx, dst.Profile.ID, identity.ID{}); err != nil && !errors.Is(err, errRetry) {
+		// The profile to join is joining another: that merge ends first (or is undone, refused by
+		// storage), then this one is decided again on where everything is.
+		if _, err := e.finishMerge(ctx, dst.Profile.ID, identity.ID{}); err != nil && !errors.Is(err, errRetry) && !errors.Is(err, ErrRejected) {
 			return false, err
 		}
 		return false, errRetry
@@ -250,6 +252,15 @@ func (e *Engine) fold(ctx context.Context, src, dst Record, via identity.ID) (bo
 	err = e.st.Commit(ctx, Change{Puts: []Put{{Base: dst, Next: folded}, {Base: src, Next: mark}}})
 	if errors.Is(err, ErrConflict) {
 		return false, errConflict
+	}
+	if errors.Is(err, ErrRejected) {
+		// Storage refuses the folded profile (grown past what a record may hold): it would refuse
+		// it every time, so the merge is undone, both profiles staying as they were, and the
+		// event that asked for it fails for good instead of finding the claim again and again.
+		if err := e.undoMerge(ctx, src, via); err != nil {
+			return false, err
+		}
+		return false, fmt.Errorf("fold profile %s into %s: refused by storage, merge undone: %w", src.Profile.ID, dst.Profile.ID, err)
 	}
 	if err != nil {
 		return false, fmt.Errorf("fold profile %s into %s: %w", src.Profile.ID, dst.Profile.ID, err)

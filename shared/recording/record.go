@@ -25,11 +25,13 @@ type Result struct {
 	// Version is the profile's version after the write that recorded the event (for a duplicate,
 	// as read or as written for the rest of its batch); Profile is the profile at that version.
 	// Added are the identifiers the event attached to it and TraitsChanged the traits whose value
-	// it changed (both empty for a duplicate).
+	// it changed (both empty for a duplicate). TraitNotes say what was trimmed or refused of its
+	// traits (profile.ApplyNoted): the rest of the event is recorded.
 	Version       int
 	Profile       profile.Profile
 	Added         []string
 	TraitsChanged []string
+	TraitNotes    []string
 }
 
 // Claims are what an event says of who it is beside its anonymousId and userId: the identifiers
@@ -239,11 +241,15 @@ func (b *batch) lookup(ctx context.Context, i int, id identity.ID) (ref, error) 
 	return r, nil
 }
 
-// finishMerge finishes a merge from profile from that input i came across.
+// finishMerge finishes a merge from profile from that input i came across. A merge storage refuses
+// to fold is undone (fold) and is no fault of input i's, which is placed again.
 func (b *batch) finishMerge(ctx context.Context, i int, from string, via identity.ID) error {
 	folded, err := b.e.finishMerge(ctx, from, via)
 	if folded {
 		b.out[i].Merged = append(b.out[i].Merged, from)
+	}
+	if errors.Is(err, ErrRejected) {
+		return errRetry
 	}
 	return err
 }
@@ -475,7 +481,7 @@ func (b *batch) write(ctx context.Context, g *group) error {
 	first := -1
 	for k, i := range g.events {
 		a, key := b.in[i].Activity, b.in[i].dedup()
-		b.out[i].Added, b.out[i].TraitsChanged = nil, nil
+		b.out[i].Added, b.out[i].TraitsChanged, b.out[i].TraitNotes = nil, nil, nil
 		switch {
 		case done[key] || kept[history.SortKey(a)]:
 			continue
@@ -486,7 +492,7 @@ func (b *batch) write(ctx context.Context, g *group) error {
 			continue
 		}
 		before, claimedBefore := p, claimed
-		p = profile.Apply(p, a, g.attach[k])
+		p, b.out[i].TraitNotes = profile.ApplyNoted(p, a, g.attach[k])
 		claimed = withClaimed(claimed, g.attach[k])
 		b.out[i].Added, b.out[i].TraitsChanged = added(before, claimedBefore, p, claimed), changedTraits(before.Traits, p.Traits)
 		applied = append(applied, key)

@@ -65,6 +65,10 @@ func Behaviour(t *testing.T, newStorage NewStorage) {
 		"FireLeavesAnErasureUnderWayAlone":              fireLeavesAnErasureUnderWayAlone,
 		"DueStopsOnError":                               dueStopsOnError,
 		"CheckInvariantsReportsABrokenGraph":            checkInvariantsReportsABrokenGraph,
+		"IdentifyFloodLeavesTheProfileWritable":         identifyFloodLeavesTheProfileWritable,
+		"MergeRefusedByStorageIsUndone":                 mergeRefusedByStorageIsUndone,
+		"MergeFoundHalfDoneAndRefusedIsUndone":          mergeFoundHalfDoneAndRefusedIsUndone,
+		"LargeOrdersLeaveTheProfileWritable":            largeOrdersLeaveTheProfileWritable,
 	}
 	for _, name := range sortedKeys(tests) {
 		t.Run(name, func(t *testing.T) { tests[name](t, newStorage) })

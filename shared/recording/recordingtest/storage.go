@@ -27,6 +27,7 @@ func Storage(t *testing.T, newStorage NewStorage) {
 		"TombstonesHoldNothingPersonal":   tombstonesHoldNothingPersonal,
 		"HistoryAppendsFindsPagesDeletes": historyAppendsFindsPagesDeletes,
 		"DueListsWhatIsDue":               dueListsWhatIsDue,
+		"RecordPastTheItemLimitIsRefused": recordPastTheItemLimitIsRefused,
 	}
 	for _, name := range sortedKeys(tests) {
 		t.Run(name, func(t *testing.T) { tests[name](t, newStorage(t)) })
