@@ -633,7 +633,7 @@ func TestEventsOfAnErasedPersonAreDropped(t *testing.T) {
 func TestTraitsPastTheirBoundsAreReported(t *testing.T) {
 	st := newStack(t)
 	id := beaconEvent(beacon.Identify, "m1", anon1, userID, 0)
-	id.Traits = json.RawMessage(fmt.Sprintf(`{"plan":"gold","bio":%q,%q:"x"}`, strings.Repeat("b", 5000), strings.Repeat("k", 200)))
+	id.Traits = json.RawMessage(fmt.Sprintf(`{"plan":"gold","interests":%q,%q:"x"}`, strings.Repeat("b", 5000), strings.Repeat("k", 200)))
 	batch := events.KinesisEvent{Records: []events.KinesisEventRecord{record(t, "1", id), record(t, "2", beaconEvent(beacon.Page, "m2", anon1, "", 1))}}
 	require.Empty(t, st.run(t, batch).BatchItemFailures)
 
@@ -641,13 +641,13 @@ func TestTraitsPastTheirBoundsAreReported(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, profile.Counts{Events: 2, PageViews: 1, Identifies: 1}, p.Counts, "the event is recorded")
 	require.Equal(t, "gold", p.Traits["plan"])
-	require.Len(t, p.Traits["bio"], profile.MaxTraitString)
+	require.Len(t, p.Traits["interests"], profile.MaxTraitString)
 	require.Len(t, p.Traits, 2)
 
 	got := st.failedMessages(t, 1)
 	require.Equal(t, stage, got[0].Stage)
 	require.Equal(t, "1", got[0].SequenceNumber)
-	require.Equal(t, `recorded without some of its traits: trait "bio" trimmed: a string cut to 2048 bytes; trait "`+
+	require.Equal(t, `recorded without some of its traits: trait "interests" trimmed: a string cut to 2048 bytes; trait "`+
 		strings.Repeat("k", 64)+`" refused: its name is longer than 128 bytes`, got[0].Reason)
 	var sent beacon.Event
 	require.NoError(t, json.Unmarshal(got[0].Data, &sent))
