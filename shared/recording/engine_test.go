@@ -17,10 +17,16 @@ func inMemory(*testing.T) recording.Storage { return memstore.New() }
 
 func TestBehaviour(t *testing.T) { recordingtest.Behaviour(t, inMemory) }
 
-// propertyCases is how many random populations each property test tries per run.
-const propertyCases = 1000
+// propertyCases is how many random populations each property test tries per run: 1,000 in
+// `make test`, 200 in `make unit` (-short), which must stay under a minute on two cores.
+func propertyCases() int {
+	if testing.Short() {
+		return 200
+	}
+	return 1000
+}
 
-func TestProperties(t *testing.T) { recordingtest.Properties(t, inMemory, propertyCases) }
+func TestProperties(t *testing.T) { recordingtest.Properties(t, inMemory, propertyCases()) }
 
 func TestMain(m *testing.M) {
 	// The property tests allocate many short-lived profiles; collecting garbage less often makes
