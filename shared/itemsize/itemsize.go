@@ -1,41 +1,38 @@
-package memstore
+// Package itemsize estimates the size of a value stored as a DynamoDB item, by DynamoDB's rules,
+// so that what is written can be held under the item size limit before DynamoDB refuses it: the
+// profile's own budget (package profile) and the in-memory store's limit (package memstore) both
+// measure with it.
+package itemsize
 
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strings"
-
-	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
-// MaxItemBytes is DynamoDB's item size limit, which memstore holds profile records to as well:
-// a Put of a record larger than that is refused (recording.ErrRejected), as DynamoDB refuses it.
+// MaxItemBytes is DynamoDB's item size limit.
 const MaxItemBytes = 400 << 10
 
-// itemBytes estimates the size of a record as a DynamoDB item by DynamoDB's rules: the sum of
-// its attributes' names and values, a string its UTF-8 bytes, a number about one byte per two
+// Estimate estimates the size of v as a DynamoDB item by DynamoDB's rules: the sum of its
+// attributes' names and values, a string its UTF-8 bytes, a number about one byte per two
 // significant digits plus one, a boolean or a null one byte, a list or a map three bytes plus one
-// per element plus its elements (and, for a map, their names). The record is read through its
-// JSON form, so names are the Go fields' (of a length like the stored attributes'), times are
-// strings as stored, and empty values are left out as the DynamoDB adapter leaves them out. It is
-// an estimate, within a few percent of DynamoDB's for records near the limit, whose bulk is
-// strings. Below the limit it may return an upper bound instead (all Commit needs to know).
-func itemBytes(r recording.Record) (int, error) {
-	raw, err := json.Marshal(r)
+// per element plus its elements (and, for a map, their names). v is read through its JSON form,
+// so names are the Go fields' (of a length like the stored attributes'), times are strings as
+// stored, and empty values are left out as the DynamoDB adapter leaves them out. It is an
+// estimate, within a few percent of DynamoDB's for items whose bulk is strings. When the item is
+// surely no larger than limit it may return an upper bound instead (all a caller holding items to
+// limit needs to know), which spares the closer look.
+func Estimate(v any, limit int) (int, error) {
+	raw, err := json.Marshal(v)
 	if err != nil {
-		return 0, fmt.Errorf("size profile %s: %w", r.Profile.ID, err)
+		return 0, err
 	}
 	// The JSON form is never smaller than the estimate but by two bytes per list (and every list
-	// has a '['): a record whose JSON with that allowance fits needs no closer look.
-	if bound := len(raw) + 2*bytes.Count(raw, []byte("[")); bound <= MaxItemBytes {
+	// has a '['): an item whose JSON with that allowance fits needs no closer look.
+	if bound := len(raw) + 2*bytes.Count(raw, []byte("[")); bound <= limit {
 		return bound, nil
 	}
-	n, err := dynamoBytes(raw)
-	if err != nil {
-		return 0, fmt.Errorf("size profile %s: %w", r.Profile.ID, err)
-	}
-	return n, nil
+	return dynamoBytes(raw)
 }
 
 // dynamoBytes is the size of a JSON object as a DynamoDB item of the same attributes.
