@@ -6,8 +6,13 @@ package itemsize
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxItemBytes is DynamoDB's item size limit.
@@ -35,65 +40,181 @@ func Estimate(v any, limit int) (int, error) {
 	return dynamoBytes(raw)
 }
 
-// dynamoBytes is the size of a JSON object as a DynamoDB item of the same attributes.
+// dynamoBytes is the size of a JSON object as a DynamoDB item of the same attributes. It reads
+// the JSON in one pass, without decoding it: an estimate runs on every change of a profile.
 func dynamoBytes(raw []byte) (int, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v map[string]any
-	if err := dec.Decode(&v); err != nil {
-		return 0, err
+	r := reader{b: raw}
+	r.space()
+	if r.i >= len(r.b) || r.b[r.i] != '{' {
+		return 0, errors.New("not a JSON object")
 	}
-	return attributesBytes(v), nil
+	v := r.value()
+	r.space()
+	if r.err != nil || r.i != len(r.b) {
+		return 0, cmp.Or(r.err, errors.New("not one JSON object"))
+	}
+	return v.size - 3 - v.members, nil // an item's attributes, without a map's own overhead
 }
 
-// attributesBytes is the size of a map's members, names and values, without the map's own overhead.
-func attributesBytes(m map[string]any) int {
-	n := 0
-	for k, v := range m {
-		if empty(v) {
+// measured is a JSON value's size by DynamoDB's rules; empty when the DynamoDB adapter does not
+// store it as a map's member (nothing, an empty string, list or map, a zero time); members are a
+// map's or a list's elements.
+type measured struct {
+	size    int
+	empty   bool
+	members int
+}
+
+// reader reads JSON as encoding/json writes it.
+type reader struct {
+	b   []byte
+	i   int
+	err error
+}
+
+func (r *reader) space() {
+	for r.i < len(r.b) && (r.b[r.i] == ' ' || r.b[r.i] == '\t' || r.b[r.i] == '\n' || r.b[r.i] == '\r') {
+		r.i++
+	}
+}
+
+func (r *reader) fail() measured {
+	if r.err == nil {
+		r.err = fmt.Errorf("invalid JSON at byte %d", r.i)
+	}
+	r.i = len(r.b)
+	return measured{}
+}
+
+func (r *reader) value() measured {
+	r.space()
+	if r.i >= len(r.b) {
+		return r.fail()
+	}
+	switch c := r.b[r.i]; {
+	case c == '"':
+		n, zeroTime := r.string()
+		return measured{size: n, empty: n == 0 || zeroTime}
+	case c == '{' || c == '[':
+		return r.collection(c)
+	case c == 't' || c == 'f':
+		return r.literal(measured{size: 1})
+	case c == 'n':
+		return r.literal(measured{size: 1, empty: true})
+	case c == '-' || (c >= '0' && c <= '9'):
+		start := r.i
+		for r.i < len(r.b) && strings.IndexByte("+-.eE0123456789", r.b[r.i]) >= 0 {
+			r.i++
+		}
+		return measured{size: numberBytes(string(r.b[start:r.i]))}
+	}
+	return r.fail()
+}
+
+func (r *reader) literal(m measured) measured {
+	for r.i < len(r.b) && r.b[r.i] >= 'a' && r.b[r.i] <= 'z' {
+		r.i++
+	}
+	return m
+}
+
+// collection reads a map or a list: three bytes, one per element, its elements and (of a map)
+// the names of its members that are stored.
+func (r *reader) collection(open byte) measured {
+	closing := byte(']')
+	if open == '{' {
+		closing = '}'
+	}
+	r.i++
+	m := measured{size: 3}
+	for {
+		r.space()
+		if r.i < len(r.b) && r.b[r.i] == closing && m.members == 0 {
+			r.i++
+			break
+		}
+		name := 0
+		if open == '{' {
+			if r.i >= len(r.b) || r.b[r.i] != '"' {
+				return r.fail()
+			}
+			name, _ = r.string()
+			r.space()
+			if r.i >= len(r.b) || r.b[r.i] != ':' {
+				return r.fail()
+			}
+			r.i++
+		}
+		v := r.value()
+		m.members++
+		if open == '[' || !v.empty {
+			m.size += name + v.size
+		}
+		r.space()
+		if r.i >= len(r.b) {
+			return r.fail()
+		}
+		if r.b[r.i] == ',' {
+			r.i++
 			continue
 		}
-		n += len(k) + valueBytes(v)
-	}
-	return n
-}
-
-func valueBytes(v any) int {
-	switch v := v.(type) {
-	case string:
-		return len(v)
-	case json.Number:
-		digits := strings.TrimLeft(strings.Map(func(r rune) rune {
-			if r >= '0' && r <= '9' {
-				return r
-			}
-			return -1
-		}, strings.SplitN(strings.ToLower(string(v)), "e", 2)[0]), "0")
-		return min(len(strings.TrimRight(digits, "0"))/2+1, 21)
-	case []any:
-		n := 3 + len(v)
-		for _, e := range v {
-			n += valueBytes(e)
+		if r.b[r.i] != closing {
+			return r.fail()
 		}
-		return n
-	case map[string]any:
-		return 3 + len(v) + attributesBytes(v)
+		r.i++
+		break
 	}
-	return 1 // a boolean, a null
+	m.size += m.members
+	m.empty = m.members == 0
+	return m
 }
 
-// empty tells whether a value is one the DynamoDB adapter does not store: nothing, an empty
-// string, list or map, a zero time.
-func empty(v any) bool {
-	switch v := v.(type) {
-	case nil:
-		return true
-	case string:
-		return v == "" || v == "0001-01-01T00:00:00Z"
-	case []any:
-		return len(v) == 0
-	case map[string]any:
-		return len(v) == 0
+// string reads a string and returns its length once unescaped (UTF-8), and whether it is the
+// zero time.
+func (r *reader) string() (n int, zeroTime bool) {
+	r.i++
+	start := r.i
+	for r.i < len(r.b) {
+		switch c := r.b[r.i]; c {
+		case '"':
+			zeroTime = string(r.b[start:r.i]) == "0001-01-01T00:00:00Z"
+			r.i++
+			return n, zeroTime
+		case '\\':
+			if r.i+1 < len(r.b) && r.b[r.i+1] == 'u' && r.i+6 <= len(r.b) {
+				code, err := strconv.ParseUint(string(r.b[r.i+2:r.i+6]), 16, 32)
+				if err != nil {
+					r.fail()
+					return 0, false
+				}
+				switch {
+				case code >= 0xD800 && code < 0xDC00: // a surrogate pair: four bytes for both
+					n += 4
+				case code >= 0xDC00 && code < 0xE000:
+				default:
+					n += utf8.RuneLen(rune(code))
+				}
+				r.i += 6
+				continue
+			}
+			n++
+			r.i += 2
+		default:
+			n++
+			r.i++
+		}
 	}
-	return false
+	r.fail()
+	return 0, false
+}
+
+// numberBytes is a number's size: about one byte per two significant digits, plus one.
+func numberBytes(v string) int {
+	digits := strings.TrimLeft(strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, strings.SplitN(strings.ToLower(v), "e", 2)[0]), "0")
+	return min(len(strings.TrimRight(digits, "0"))/2+1, 21)
 }
