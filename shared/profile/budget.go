@@ -61,7 +61,7 @@ func (p *Profile) fit() {
 		p.shedForms,
 		func() bool { return p.shedHits(1) },
 	}
-	if p.Size() <= MaxProfileBytes {
+	if p.roughBytes() <= MaxProfileBytes/2 || p.Size() <= MaxProfileBytes {
 		return
 	}
 	for _, shed := range sheds {
@@ -77,6 +77,32 @@ func (p *Profile) fit() {
 // not each pay for shedding again (nor for an exact estimate, which takes longer than an upper
 // bound, see itemsize.Estimate).
 const shedTo = MaxProfileBytes * 7 / 8
+
+// roughBytes is a quick over-estimate of the profile's size, from the elements its parts hold and
+// the bounds of their strings, without encoding it: the profile is surely no larger than twice as
+// much, so one under half the budget is spared the estimate (which encodes the whole profile as
+// JSON) on every event.
+func (p Profile) roughBytes() int {
+	const s, overhead = MaxPageLength, 96 // most strings kept are bounded by MaxPageLength
+	n := 8<<10 + TraitsBytes(p.Traits) + len(p.TraitTimes)*(MaxTraitName+overhead)
+	for _, h := range p.Hits {
+		c := h.Campaign
+		n += overhead + len(h.Page) + len(h.Channel) + len(c.Source) + len(c.Medium) + len(c.Name) + len(c.ClickID)
+	}
+	for _, ids := range [][]string{p.AnonymousIDs, p.MergedFrom, p.Groups} {
+		for _, id := range ids {
+			n += len(id) + 8
+		}
+	}
+	ps, c := p.Products, p.Products.Categories
+	n += (len(ps.Viewed) + len(ps.Carted) + len(ps.Bought) + len(ps.Last) + len(c.Viewed) + len(c.Carted) + len(c.Bought) + len(c.Last)) * (s + overhead)
+	for _, o := range p.Orders {
+		n += s + overhead + len(o.Lines)*(2*s+overhead)
+	}
+	n += (len(p.Basket.Changes) + len(p.Forms) + len(p.Consent)) * (MaxConsentSource + s + overhead)
+	n += (len(p.Impressions.Groups) + len(p.Impressions.Recent)) * (4*s + overhead)
+	return n
+}
 
 // quarter is how many of n elements one step of shedding drops: a quarter, at least one.
 func quarter(n int) int { return max(n/4, 1) }

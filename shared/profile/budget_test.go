@@ -8,6 +8,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/itemsize"
 )
 
 // long is a string of n bytes that differs by tag: the longest a sender gets through.
@@ -26,11 +27,17 @@ func hostile(t *testing.T, p Profile, tag string, start time.Time, check bool) P
 		a.At, a.MessageID, a.AnonymousID = at, fmt.Sprintf("%s-%d", tag, at.Unix()), "anon-"+tag
 		before := p.Counts.Events
 		p = Apply(p, a, []identity.ID{identity.AnonymousID(a.AnonymousID)})
-		if size := p.Size(); check && size > MaxProfileBytes {
-			t.Fatalf("%s %s: the profile takes %d bytes, past the budget of %d", a.Type, a.Event, size, MaxProfileBytes)
-		}
 		if p.Counts.Events != before+1 {
 			t.Fatalf("%s %s: not counted", a.Type, a.Event)
+		}
+		if !check {
+			return
+		}
+		if size := p.Size(); size > MaxProfileBytes {
+			t.Fatalf("%s %s: the profile takes %d bytes, past the budget of %d", a.Type, a.Event, size, MaxProfileBytes)
+		}
+		if size, _ := itemsize.Estimate(p, 0); size > 2*p.roughBytes() {
+			t.Fatalf("%s %s: %d bytes, more than twice the rough estimate of %d", a.Type, a.Event, size, p.roughBytes())
 		}
 	}
 	for i := range MaxTraits / 5 {
@@ -123,5 +130,16 @@ func TestTheBudgetShedsNothingFromAnOrdinaryProfile(t *testing.T) {
 	}
 	if len(p.Hits) != MaxHits {
 		t.Errorf("%d hits: an ordinary window is kept whole", len(p.Hits))
+	}
+}
+
+func TestAHitKeepsBoundedCampaignTagsAndChannel(t *testing.T) {
+	huge := strings.Repeat("u", 4*MaxPageLength)
+	a := ev{typ: beacon.Page, name: "/" + huge, campaign: &beacon.Campaign{Source: huge, Medium: huge, Name: huge, ClickID: huge}, channel: huge}.activity(t)
+	for name, s := range map[string]string{"page": a.Page, "source": a.Campaign.Source, "medium": a.Campaign.Medium,
+		"name": a.Campaign.Name, "click id": a.Campaign.ClickID, "channel": a.Channel} {
+		if len(s) != MaxPageLength {
+			t.Errorf("%s: %d bytes kept, want %d", name, len(s), MaxPageLength)
+		}
 	}
 }

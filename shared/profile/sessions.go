@@ -47,7 +47,8 @@ const (
 	MaxPingSeconds     = 1800
 )
 
-// MaxPageLength bounds the page path kept per hit.
+// MaxPageLength bounds the page path kept per hit, each of its campaign tags and its channel (and
+// the ids commerce and forms keep).
 const MaxPageLength = 256
 
 // Campaign is the campaign an event came with: the tags that decide whether it starts a session.
