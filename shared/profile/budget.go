@@ -13,8 +13,8 @@ import (
 // Each growing part of a profile is bounded on its own (Traits, Sessions, Commerce and forms,
 // Impressions), but all of them at their bounds, filled by a hostile sender with the longest
 // strings they take (200 hits with 256-byte campaign tags and paths, 50 products and categories
-// with 256-byte ids, 64 KB of traits …), would take about 700 KB: past DynamoDB's 400 KB item
-// limit, after which the profile could not be written again. So the profile as a whole is held to
+// with 256-byte ids, 64 KB of traits …), take over 500 KB, and a fold of two such profiles more:
+// past DynamoDB's 400 KB item limit, after which the profile could not be written again. So the profile as a whole is held to
 // MaxProfileBytes, estimated as a DynamoDB item (itemsize.Estimate), after every Apply and Fold:
 // while it is larger, it sheds its oldest and least valuable parts, in this order:
 //
