@@ -14,9 +14,11 @@ import (
 // Impressions), but all of them at their bounds, filled by a hostile sender with the longest
 // strings they take (200 hits with 256-byte campaign tags and paths, 50 products and categories
 // with 256-byte ids, 64 KB of traits …), take over 500 KB, and a fold of two such profiles more:
-// past DynamoDB's 400 KB item limit, after which the profile could not be written again. So the profile as a whole is held to
-// MaxProfileBytes, estimated as a DynamoDB item (itemsize.Estimate), after every Apply and Fold:
-// while it is larger, it sheds its oldest and least valuable parts, in this order:
+// past DynamoDB's 400 KB item limit, after which the profile could not be written again. So the
+// profile as a whole is held to MaxProfileBytes, estimated as a DynamoDB item
+// (itemsize.Estimate), after every Apply and Fold: when it is larger, it sheds its oldest and
+// least valuable parts, in this order, until it takes at most seven eighths of the budget (so
+// that the next events do not each shed again):
 //
 //  1. the oldest hits, settled as Sessions says (their visits and engaged time stay counted),
 //     down to the latest MinBudgetHits;
@@ -28,13 +30,12 @@ import (
 //  6. the forms least recently used;
 //  7. the older hits, down to the latest one.
 //
-// What the event brought is shed last of all (its hit is the latest; its products, basket change
-// or order the newest), so the newest activity is always recorded. Counts, first and last seen,
-// identifiers, groups, consent and traits (which are bounded to a fifth of the budget) are never
-// shed. MaxProfileBytes leaves 100 KB of the item to what the record holds beside the profile
-// (the deduplication keys of its latest 64 events, its claimed identifiers, the triggers it
-// fired, its score) and the adapter's own attributes (version, due index, merge claim), and to the
-// estimate's error of a few percent.
+// Every part sheds its oldest first, and the hits keep at least the latest, so the newest
+// activity is always recorded. Counts, first and last seen, identifiers, groups, consent and
+// traits (bounded to a fifth of the budget) are never shed. MaxProfileBytes leaves 100 KB of the
+// item to what the record holds beside the profile (the deduplication keys of its latest events,
+// its claimed identifiers, the triggers it fired, its score), to the adapter's own attributes
+// (version, due index, merge claim) and to the estimate's error of a few percent.
 const MaxProfileBytes = 300 << 10
 
 // MinBudgetHits are the latest hits the budget keeps before it sheds anything else (see Budget).
@@ -52,6 +53,9 @@ func (p Profile) Size() int {
 
 // fit sheds what the profile must to fit MaxProfileBytes (see Budget).
 func (p *Profile) fit() {
+	if p.roughBytes() <= MaxProfileBytes/2 || p.Size() <= MaxProfileBytes {
+		return
+	}
 	sheds := []func() bool{
 		func() bool { return p.shedHits(MinBudgetHits) },
 		p.Impressions.shed,
@@ -60,9 +64,6 @@ func (p *Profile) fit() {
 		p.shedOrders,
 		p.shedForms,
 		func() bool { return p.shedHits(1) },
-	}
-	if p.roughBytes() <= MaxProfileBytes/2 || p.Size() <= MaxProfileBytes {
-		return
 	}
 	for _, shed := range sheds {
 		for p.Size() > shedTo {
@@ -73,9 +74,8 @@ func (p *Profile) fit() {
 	}
 }
 
-// shedTo is the size a profile past the budget is shed to: below it, so that the next events do
-// not each pay for shedding again (nor for an exact estimate, which takes longer than an upper
-// bound, see itemsize.Estimate).
+// shedTo is the size a profile past the budget is shed to (see Budget): below it, so that the next
+// events do not each pay for shedding again.
 const shedTo = MaxProfileBytes * 7 / 8
 
 // roughBytes is a quick over-estimate of the profile's size, from the elements its parts hold and
