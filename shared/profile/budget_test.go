@@ -85,8 +85,19 @@ func TestAHostileSenderCannotGrowTheProfilePastItsBudget(t *testing.T) {
 	if p.Visits != MaxHits+1 || p.OrderCount != MaxProducts || p.Revenue != 10*MaxProducts {
 		t.Errorf("visits %d, orders %d, revenue %v: shed parts must stay counted", p.Visits, p.OrderCount, p.Revenue)
 	}
+	t.Logf("kept: %d hits, %d products, %d orders, %d basket changes, %d forms, %d recent impressions; %d bytes", len(p.Hits), len(p.Products.Viewed), len(p.Orders), len(p.Basket.Changes), len(p.Forms), len(p.Impressions.Recent), p.Size())
 	if len(p.Hits) < MinBudgetHits {
 		t.Errorf("%d hits kept: the window is shed to %d before anything else", len(p.Hits), MinBudgetHits)
+	}
+	if p.Impressions.Count != MaxImpressionGroups || p.Impressions.Other+groupTotal(p.Impressions.Groups) != MaxImpressionGroups {
+		t.Errorf("impressions shed must stay counted: %+v", p.Impressions)
+	}
+	newest := long(fmt.Sprintf("a-p%d", MaxProducts-1), MaxPageLength)
+	if len(p.Products.Viewed) > 0 && p.Products.Viewed[newest] == 0 {
+		t.Errorf("products are shed oldest first: the newest is gone, %d kept", len(p.Products.Viewed))
+	}
+	if len(p.Orders) > 0 && !strings.HasPrefix(p.Orders[len(p.Orders)-1].ID, fmt.Sprintf("a-o%d", MaxProducts-1)) {
+		t.Errorf("orders are settled oldest first")
 	}
 	if TraitsBytes(p.Traits) < MaxTraitsBytes-MaxTraitBytes {
 		t.Errorf("traits are never shed: %d bytes left", TraitsBytes(p.Traits))
