@@ -10,7 +10,7 @@
 // same scenarios here and in DynamoDB and compares the two.
 //
 // A profile record grows no larger than a DynamoDB item may (MaxItemBytes): a larger one is
-// refused (recording.ErrRejected), its size estimated by DynamoDB's rules (itemBytes).
+// refused (recording.ErrRejected), its size estimated by DynamoDB's rules (itemsize.Estimate).
 //
 // Touchpoints and receipts stay past their expiry (DynamoDB also removes expired items only some
 // time later): the engine never relies on expiry.
@@ -28,6 +28,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/itemsize"
 	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
@@ -82,9 +83,9 @@ func (s *Store) Commit(_ context.Context, c recording.Change) error {
 		next := p.Next
 		stored := s.profiles[p.Base.Profile.ID]
 		next.Profile.Score, next.Profile.LapseAlertedAt = stored.Profile.Score, stored.Profile.LapseAlertedAt
-		size, err := itemBytes(next)
+		size, err := itemsize.Estimate(next, MaxItemBytes)
 		if err != nil {
-			return err
+			return fmt.Errorf("size profile %s: %w", p.Base.Profile.ID, err)
 		}
 		if size > MaxItemBytes {
 			return fmt.Errorf("put profile %s: about %d bytes, more than the item limit of %d: %w", p.Base.Profile.ID, size, MaxItemBytes, recording.ErrRejected)
@@ -319,3 +320,7 @@ func (s *Store) Delete(_ context.Context, keys []history.Key) (int, error) {
 	}
 	return len(keys), nil
 }
+
+// MaxItemBytes is DynamoDB's item size limit, which memstore holds profile records to as well:
+// a Put of a record larger than that is refused (recording.ErrRejected), as DynamoDB refuses it.
+const MaxItemBytes = itemsize.MaxItemBytes

@@ -267,14 +267,19 @@ func (p *Profile) addOrder(o Order, counted bool) {
 func (p *Profile) insertOrder(o Order) {
 	i, _ := slices.BinarySearchFunc(p.Orders, o, compareOrders)
 	p.Orders = slices.Insert(p.Orders, i, o)
-	for len(p.Orders) > MaxOrders {
+	p.settleOrders(MaxOrders)
+	p.boundOrderLines()
+}
+
+// settleOrders settles the oldest orders until at most limit are kept.
+func (p *Profile) settleOrders(limit int) {
+	for len(p.Orders) > limit {
 		old := p.Orders[0]
 		p.Settled.Orders++
 		p.Settled.Revenue += old.Revenue
 		p.Settled.OrdersUntil = old.At
 		p.Orders = p.Orders[1:]
 	}
-	p.boundOrderLines()
 }
 
 // boundOrderLines keeps the lines of the newest orders up to MaxOrderLineBytes, and drops those of
@@ -420,7 +425,12 @@ func (p *Profile) form(id string, f Form) {
 		cur.SubmittedAt = f.SubmittedAt
 	}
 	p.Forms[id] = cur
-	for len(p.Forms) > MaxForms {
+	p.trimForms(MaxForms)
+}
+
+// trimForms drops the forms least recently used until at most limit are left.
+func (p *Profile) trimForms(limit int) {
+	for len(p.Forms) > limit {
 		var drop string
 		for k, v := range p.Forms {
 			if d := p.Forms[drop]; drop == "" || v.used().Before(d.used()) || (v.used().Equal(d.used()) && k > drop) {

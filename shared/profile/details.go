@@ -20,9 +20,9 @@ const MaxLines = 100
 // details, never its place in the profile.
 func readDetails(e beacon.Event, a *Activity) {
 	if en := e.Enrichment; en != nil {
-		a.Channel = en.Channel
+		a.Channel = bounded(en.Channel)
 		if c := en.Campaign; c != nil {
-			a.Campaign = Campaign{Source: c.Source, Medium: c.Medium, Name: c.Name, ClickID: c.ClickID}
+			a.Campaign = Campaign{Source: bounded(c.Source), Medium: bounded(c.Medium), Name: bounded(c.Name), ClickID: bounded(c.ClickID)}
 		}
 	}
 	var props map[string]any

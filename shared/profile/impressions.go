@@ -154,7 +154,12 @@ func (im *Impressions) addGroup(g ImpressionGroup) {
 		return
 	}
 	im.Groups = slices.Insert(im.Groups, i, g)
-	if len(im.Groups) > MaxImpressionGroups {
+	im.trimGroups(MaxImpressionGroups)
+}
+
+// trimGroups moves the groups last seen longest ago to Other until at most limit are left.
+func (im *Impressions) trimGroups(limit int) {
+	for len(im.Groups) > limit {
 		oldest := 0
 		for j, h := range im.Groups {
 			if h.Last.Before(im.Groups[oldest].Last) {

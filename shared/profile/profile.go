@@ -5,8 +5,10 @@
 // value, sessions are derived again from the sorted recent activity), so events may arrive late
 // or out of order. Traits, sessions, commerce and forms are bounded, so that no sender can grow a
 // profile without end; what happens past their bounds is said with them (see Traits, Sessions,
-// and Commerce and forms). Email opens and ad impressions are recorded apart from visits (see
-// Impressions).
+// and Commerce and forms). The profile as a whole is held to MaxProfileBytes, well inside
+// DynamoDB's item limit, by shedding its oldest and least valuable parts first, so that it can
+// always be written and always records the newest activity (see Budget). Email opens and ad
+// impressions are recorded apart from visits (see Impressions).
 package profile
 
 import (
@@ -239,6 +241,7 @@ func ApplyNoted(p Profile, a Activity, attach []identity.ID) (Profile, []string)
 		}
 		p.Impressions.add(Impression{At: a.At, Kind: a.Impression, Channel: a.Channel, Campaign: a.Campaign.Name, Event: bounded(cmp.Or(a.Event, a.Page))})
 		p.Consent = eventConsent(p.Consent, a.Consent)
+		p.fit()
 		return p, nil
 	}
 	switch a.Type {
@@ -265,13 +268,15 @@ func ApplyNoted(p Profile, a Activity, attach []identity.ID) (Profile, []string)
 	p.seen(a.At, a.At)
 	notes := p.setTraits(a.Traits, a.At)
 	p.Consent = eventConsent(p.Consent, a.Consent)
+	p.fit()
 	return p, notes
 }
 
 // Fold returns into with from's history folded in: counts summed, first seen the earlier, last
 // seen the later, identifiers united, each trait the later set (within the bounds of Traits),
 // activity windows merged and sessions derived again from the merged window, products, orders
-// (one per order id), baskets and forms combined. into keeps its id, score and alert state.
+// (one per order id), baskets and forms combined, all within the Budget. into keeps its id,
+// score and alert state.
 // Profiles of two different users do not fold (identity.ErrDifferentUsers).
 func Fold(into, from Profile) (Profile, error) {
 	if err := identity.CanMerge(into.UserID, from.UserID); err != nil {
@@ -299,6 +304,7 @@ func Fold(into, from Profile) (Profile, error) {
 	if len(from.Consent) > 0 {
 		out.Consent, _ = ApplyConsent(out.Consent, from.Consent) // per purpose, the latest answer
 	}
+	out.fit()
 	return out, nil
 }
 

@@ -47,7 +47,8 @@ const (
 	MaxPingSeconds     = 1800
 )
 
-// MaxPageLength bounds the page path kept per hit.
+// MaxPageLength bounds the page path kept per hit, each of its campaign tags and its channel (and
+// the ids commerce and forms keep).
 const MaxPageLength = 256
 
 // Campaign is the campaign an event came with: the tags that decide whether it starts a session.
@@ -205,12 +206,17 @@ func (p *Profile) foldHits(s Settled, hits []Hit) {
 }
 
 // settle moves the oldest whole sessions out of the window until it holds at most MaxHits.
-func (p *Profile) settle() {
-	if len(p.Hits) <= MaxHits {
+func (p *Profile) settle() { p.settleTo(MaxHits) }
+
+// settleTo moves the oldest whole sessions out of the window until it holds at most limit hits
+// (at least one): only when the latest session alone holds more is it cut inside.
+func (p *Profile) settleTo(limit int) {
+	limit = max(limit, 1)
+	if len(p.Hits) <= limit {
 		return
 	}
 	sp := spans(p.Settled, p.Hits)
-	cut := len(p.Hits) - MaxHits
+	cut := len(p.Hits) - limit
 	for _, s := range sp {
 		if s.from >= cut {
 			cut = s.from

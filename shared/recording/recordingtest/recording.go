@@ -67,6 +67,8 @@ func Behaviour(t *testing.T, newStorage NewStorage) {
 		"CheckInvariantsReportsABrokenGraph":            checkInvariantsReportsABrokenGraph,
 		"IdentifyFloodLeavesTheProfileWritable":         identifyFloodLeavesTheProfileWritable,
 		"MergeRefusedByStorageIsUndone":                 mergeRefusedByStorageIsUndone,
+		"HostileProfileStaysWritable":                   hostileProfileStaysWritable,
+		"FoldOfMaximalProfilesStaysWritable":            foldOfMaximalProfilesStaysWritable,
 		"MergeFoundHalfDoneAndRefusedIsUndone":          mergeFoundHalfDoneAndRefusedIsUndone,
 		"LargeOrdersLeaveTheProfileWritable":            largeOrdersLeaveTheProfileWritable,
 	}
