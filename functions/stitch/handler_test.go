@@ -693,6 +693,13 @@ func TestMergeRefusedByTheDatabaseIsReported(t *testing.T) {
 	for i := range 8 {
 		recs = append(recs, record(t, fmt.Sprintf("%03d", i+1), bigOrder(t, fmt.Sprintf("a%02d", i), anon1, "", i)))
 	}
+	// Groups are never shed by the profile's budget: with them, the merged profile cannot be made
+	// to fit by shedding old orders.
+	for i := range profile.MaxGroups {
+		g := beaconEvent(beacon.Group, fmt.Sprintf("g%02d", i), anon1, "", 10+i)
+		g.GroupID = fmt.Sprintf("g%02d-%s", i, strings.Repeat("g", profile.MaxIDLength-4))
+		recs = append(recs, record(t, fmt.Sprintf("%03d", 10+i), g))
+	}
 	for _, r := range recs {
 		require.Empty(t, st.run(t, events.KinesisEvent{Records: []events.KinesisEventRecord{r}}).BatchItemFailures)
 	}
@@ -701,16 +708,16 @@ func TestMergeRefusedByTheDatabaseIsReported(t *testing.T) {
 	require.NoError(t, err)
 	user, err := st.store.Lookup(ctx, identity.UserID(userID))
 	require.NoError(t, err)
-	// The customer's profile holds a 350 KB trait, stored before traits were bounded: with the
-	// visitor's orders, the merged profile would not fit in an item.
+	// The customer's profile holds a 380 KB trait, stored before traits were bounded: with the
+	// visitor's groups, the merged profile would not fit in an item.
 	_, err = st.raw.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(st.tables.Profiles),
 		Key:                       map[string]types.AttributeValue{"profileId": &types.AttributeValueMemberS{Value: user.ID}},
 		UpdateExpression:          aws.String("SET traits.legacy = :v"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: strings.Repeat("x", 350<<10)}}})
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: strings.Repeat("x", 380<<10)}}})
 	require.NoError(t, err)
 
-	login := beaconEvent(beacon.Identify, "login", anon1, userID, 30)
-	resp := st.run(t, events.KinesisEvent{Records: []events.KinesisEventRecord{record(t, "100", login), record(t, "101", beaconEvent(beacon.Page, "after", anon1, "", 31))}})
+	login := beaconEvent(beacon.Identify, "login", anon1, userID, 80)
+	resp := st.run(t, events.KinesisEvent{Records: []events.KinesisEventRecord{record(t, "100", login), record(t, "101", beaconEvent(beacon.Page, "after", anon1, "", 81))}})
 	require.Empty(t, resp.BatchItemFailures, "nothing to retry: the database would refuse it again")
 	got := st.failedMessages(t, 1)
 	require.Equal(t, "100", got[0].SequenceNumber)
@@ -723,6 +730,6 @@ func TestMergeRefusedByTheDatabaseIsReported(t *testing.T) {
 	}
 	p, err := st.store.Lookup(ctx, identity.AnonymousID(anon1))
 	require.NoError(t, err)
-	require.Equal(t, 9, p.Counts.Events, "the next page view is recorded")
+	require.Equal(t, 9+profile.MaxGroups, p.Counts.Events, "the next page view is recorded")
 	require.NoError(t, st.store.CheckInvariants(ctx))
 }

@@ -160,8 +160,31 @@ func callAPI(ctx context.Context, method, path string, body []byte) ([]byte, err
 	return answer, err
 }
 
-// callAPIStatus is callAPI, returning the status of the success too.
+// apiAttempts is how many times a request answered 503 is sent: the profile API answers 503 when
+// the profile kept changing under concurrent writes or a queue could not take its message, and
+// asks for the request again (an erasure goes on where it stopped; nothing else was written).
+const apiAttempts = 5
+
+// callAPIStatus is callAPI, returning the status of the success too. A 503 is tried again, up to
+// apiAttempts times, waiting a quarter of a second and doubling.
 func callAPIStatus(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		status, answer, err := callAPIOnce(ctx, method, path, body)
+		if status != http.StatusServiceUnavailable || attempt == apiAttempts {
+			return status, answer, err
+		}
+		select {
+		case <-ctx.Done():
+			return status, answer, err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// callAPIOnce sends one request; on a failure status it returns that status with the error.
+func callAPIOnce(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
 	api, key := os.Getenv("DCRM_API_URL"), os.Getenv("DCRM_PROFILE_API_KEY")
 	if api == "" || key == "" {
 		return 0, nil, fmt.Errorf("DCRM_API_URL and DCRM_PROFILE_API_KEY must be set (source .dcrm/local.env)")
@@ -189,7 +212,7 @@ func callAPIStatus(ctx context.Context, method, path string, body []byte) (int, 
 		return 0, nil, fmt.Errorf("read answer: %w", err)
 	}
 	if resp.StatusCode >= 300 {
-		return 0, nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(answer))
+		return resp.StatusCode, nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(answer))
 	}
 	return resp.StatusCode, answer, nil
 }
