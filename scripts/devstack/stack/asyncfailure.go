@@ -10,34 +10,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/dcrm-project/dcrm/events/onfailure"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
 )
-
-// asyncFailure is Lambda's on-failure record of an asynchronous invocation, which Lambda sends to
-// a function's on-failure destination (topology.AsyncInvoke.OnFailureQueue) once its retries are
-// spent: the request as it was, and the error.
-type asyncFailure struct {
-	Version         string          `json:"version"`
-	Timestamp       string          `json:"timestamp"`
-	RequestContext  requestContext  `json:"requestContext"`
-	RequestPayload  json.RawMessage `json:"requestPayload"`
-	ResponseContext responseContext `json:"responseContext"`
-	ResponsePayload json.RawMessage `json:"responsePayload"`
-}
-
-type requestContext struct {
-	RequestID              string `json:"requestId"`
-	FunctionARN            string `json:"functionArn"`
-	Condition              string `json:"condition"`
-	ApproximateInvokeCount int    `json:"approximateInvokeCount"`
-}
-
-type responseContext struct {
-	StatusCode      int    `json:"statusCode"`
-	ExecutedVersion string `json:"executedVersion"`
-	FunctionError   string `json:"functionError,omitempty"`
-}
 
 // invokeAsync runs a function as Lambda runs an asynchronous invocation: retried as its Async
 // says (at once here, where Lambda waits a minute or two), then described on its on-failure queue.
@@ -56,15 +32,16 @@ func (s *Stack) invokeAsync(ctx context.Context, f topology.Function, payload []
 	if f.Async == nil || f.Async.OnFailureQueue == "" {
 		return err
 	}
-	record := asyncFailure{
+	// Lambda's on-failure record of an asynchronous invocation: the request as it was, and the error.
+	record := onfailure.Record{
 		Version:   "1.0",
 		Timestamp: time.Now().UTC().Format(time.RFC3339Nano),
-		RequestContext: requestContext{
+		RequestContext: onfailure.RequestContext{
 			RequestID: fmt.Sprintf("%x", time.Now().UnixNano()), FunctionARN: s.functions[f.Name].ARN() + ":$LATEST",
-			Condition: "RetriesExhausted", ApproximateInvokeCount: attempts,
+			Condition: onfailure.RetriesExhausted, ApproximateInvokeCount: attempts,
 		},
 		RequestPayload:  json.RawMessage(payload),
-		ResponseContext: responseContext{StatusCode: 200, ExecutedVersion: "$LATEST", FunctionError: "Unhandled"},
+		ResponseContext: onfailure.ResponseContext{StatusCode: 200, ExecutedVersion: "$LATEST", FunctionError: "Unhandled"},
 	}
 	var fe *lambdahost.FunctionError
 	if !errors.As(err, &fe) {

@@ -71,9 +71,9 @@ type Config struct {
 	IsFunctionError func(error) bool
 	PollInterval    time.Duration // between reads of a shard that had nothing new; default 250ms
 	RetryDelay      time.Duration // before retrying a failed batch; default 200ms
-	ShardRefresh time.Duration // how often new shards are looked for; default 10s
-	Logger       *slog.Logger
-	Now          func() time.Time
+	ShardRefresh    time.Duration // how often new shards are looked for; default 10s
+	Logger          *slog.Logger
+	Now             func() time.Time
 }
 
 // Mapping polls a stream and feeds a function.
