@@ -116,11 +116,13 @@ func (e *Engine) RecordAll(ctx context.Context, in []Input) []Outcome {
 
 // batch records some inputs: what is placed and not written yet, by profile.
 type batch struct {
-	e      *Engine
-	in     []Input
-	out    []Outcome
-	groups map[string]*group // by profile id
-	order  []string          // profile ids in the order their groups started
+	e       *Engine
+	in      []Input
+	out     []Outcome
+	groups  map[string]*group // by profile id
+	order   []string          // profile ids in the order their groups started
+	snap    *snapshot         // what the batch read of the store; nil when it must be read again
+	pending []int             // the inputs not placed yet, the one being placed first
 }
 
 // group is a profile and the events placed on it, not written yet.
@@ -137,6 +139,7 @@ type group struct {
 func (e *Engine) recordAll(ctx context.Context, in []Input, out []Outcome, idx []int, attempt int) {
 	b := &batch{e: e, in: in, out: out, groups: map[string]*group{}}
 	for k, i := range idx {
+		b.pending = idx[k:]
 		err := b.place(ctx, i)
 		if err == nil {
 			continue
@@ -156,7 +159,15 @@ func (e *Engine) recordAll(ctx context.Context, in []Input, out []Outcome, idx [
 func (b *batch) place(ctx context.Context, i int) error {
 	conflicts := 0
 	for range maxAttempts {
+		if b.snap == nil {
+			if err := b.prefetch(ctx, b.pending); err != nil {
+				return err
+			}
+		}
 		err := b.placeOnce(ctx, i)
+		if errors.Is(err, errRetry) || errors.Is(err, errConflict) {
+			b.snap = nil // the batch changed the graph, or another writer did: read it again
+		}
 		switch {
 		case errors.Is(err, errRetry):
 			continue
@@ -193,14 +204,13 @@ func (r ref) owner() identity.Owner {
 // done is finished first, and counted as input i's.
 func (b *batch) lookup(ctx context.Context, i int, id identity.ID) (ref, error) {
 	var r ref
-	entry, found, err := b.e.st.Entry(ctx, id, true)
+	entry, found, erased, err := b.entry(ctx, id)
 	if err != nil {
 		return r, err
 	}
 	if !found {
 		// New, unless its person was erased: their identifiers are kept sealed, as tombstones.
-		erased, err := b.e.st.Tombstoned(ctx, b.e.sealed(id))
-		if err == nil && erased {
+		if erased {
 			err = fmt.Errorf("a %s identifier: %w", id.Kind, ErrErased)
 		}
 		return r, err
@@ -216,13 +226,14 @@ func (b *batch) lookup(ctx context.Context, i int, id identity.ID) (ref, error) 
 		}
 		entry.MovedFrom = ""
 	}
-	live, err := b.e.live(ctx, entry.ProfileID, true)
+	live, err := b.live(ctx, entry.ProfileID)
 	if err != nil {
 		return r, err
 	}
 	switch {
 	case !live.ErasedAt.IsZero():
 		// Claimed for the person but not listed on their profile when it was erased.
+		b.snap.forget(id)
 		err := b.e.st.Tombstone(ctx, id, b.e.sealed(id), live.ErasedAt, entry.ProfileID)
 		if err != nil && !errors.Is(err, ErrConflict) {
 			return r, fmt.Errorf("a %s identifier: write tombstone: %w", id.Kind, err)
@@ -244,6 +255,7 @@ func (b *batch) lookup(ctx context.Context, i int, id identity.ID) (ref, error) 
 // finishMerge finishes a merge from profile from that input i came across. A merge storage refuses
 // to fold is undone (fold) and is no fault of input i's, which is placed again.
 func (b *batch) finishMerge(ctx context.Context, i int, from string, via identity.ID) error {
+	b.snap = nil // the merge moves identifiers and writes profiles
 	folded, err := b.e.finishMerge(ctx, from, via)
 	if folded {
 		b.out[i].Merged = append(b.out[i].Merged, from)
@@ -345,11 +357,13 @@ func (b *batch) placeOnce(ctx context.Context, i int) error {
 		if refs[ident].entry != nil {
 			continue
 		}
-		if err := b.e.st.Claim(ctx, ident, id, b.e.now().UTC()); errors.Is(err, ErrConflict) {
+		at := b.e.now().UTC()
+		if err := b.e.st.Claim(ctx, ident, id, at); errors.Is(err, ErrConflict) {
 			return errConflict
 		} else if err != nil {
 			return fmt.Errorf("claim a %s identifier: %w", ident.Kind, err)
 		}
+		b.snap.claimed(Entry{ID: ident, ProfileID: id, CreatedAt: at})
 	}
 	if b.groups[id] == nil {
 		b.groups[id] = g
@@ -367,6 +381,7 @@ func (b *batch) moveToLive(ctx context.Context, ident identity.ID, r ref) error 
 	if r.entry.ProfileID == r.live.ID {
 		return nil
 	}
+	b.snap.forget(ident)
 	err := b.e.st.Move(ctx, Move{ID: ident, From: r.entry.ProfileID, To: r.live.ID, At: b.e.now().UTC()})
 	if err != nil && !errors.Is(err, ErrConflict) { // moved already (or marked by a merge under way)
 		return fmt.Errorf("move a %s identifier to %s: %w", ident.Kind, r.live.ID, err)
