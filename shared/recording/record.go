@@ -363,7 +363,7 @@ func (b *batch) placeOnce(ctx context.Context, i int) error {
 		} else if err != nil {
 			return fmt.Errorf("claim a %s identifier: %w", ident.Kind, err)
 		}
-		b.snap.claimed(Entry{ID: ident, ProfileID: id, CreatedAt: at})
+		b.snap.claimed(Entry{ID: ident, ProfileID: id, CreatedAt: at}, g.base)
 	}
 	if b.groups[id] == nil {
 		b.groups[id] = g

@@ -138,11 +138,15 @@ func (s *snapshot) record(id string) (Record, bool) {
 	return r, ok
 }
 
-// claimed notes the batch's own claim of id for profile pid.
-func (s *snapshot) claimed(e Entry) {
+// claimed notes the batch's own claim of an identifier for the profile of record base, as read
+// (at version 0 for one the batch creates).
+func (s *snapshot) claimed(e Entry, base Record) {
 	if s != nil {
 		s.entries[e.ID] = e
 		delete(s.absent, e.ID)
+		if _, ok := s.records[e.ProfileID]; !ok {
+			s.records[e.ProfileID] = base
+		}
 	}
 }
 
