@@ -74,6 +74,39 @@ func (s *Store) Profile(_ context.Context, id string, _ bool) (recording.Record,
 	return r, nil
 }
 
+// Records implements recording.Snapshots.
+func (s *Store) Records(_ context.Context, ids []string) (map[string]recording.Record, error) {
+	s.lock()
+	defer s.mu.Unlock()
+	out := make(map[string]recording.Record, len(ids))
+	for _, id := range ids {
+		r, ok := s.profiles[id]
+		if !ok {
+			r.Profile.ID = id
+		}
+		out[id] = r
+	}
+	return out, nil
+}
+
+// Entries implements recording.Snapshots.
+func (s *Store) Entries(_ context.Context, ids []identity.ID, sealed []string) (map[identity.ID]recording.Entry, map[string]bool, error) {
+	s.lock()
+	defer s.mu.Unlock()
+	entries, tombstoned := map[identity.ID]recording.Entry{}, map[string]bool{}
+	for _, id := range ids {
+		if e, ok := s.entries[id]; ok {
+			entries[id] = e
+		}
+	}
+	for _, k := range sealed {
+		if _, ok := s.tombs[k]; ok {
+			tombstoned[k] = true
+		}
+	}
+	return entries, tombstoned, nil
+}
+
 // Commit implements recording.Profiles.
 func (s *Store) Commit(_ context.Context, c recording.Change) error {
 	s.lock()

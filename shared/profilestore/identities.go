@@ -117,6 +117,46 @@ func (t *IdentityTable) Tombstone(ctx context.Context, id identity.ID, sealed st
 	return writeErr(tx.Run(ctx), "tombstone a "+string(id.Kind)+" identity")
 }
 
+// Entries implements recording.Snapshots: entries and tombstones in one consistent BatchGetItem
+// (100 keys per request).
+func (t *IdentityTable) Entries(ctx context.Context, ids []identity.ID, sealed []string) (map[identity.ID]recording.Entry, map[string]bool, error) {
+	entries, tombstoned := map[identity.ID]recording.Entry{}, map[string]bool{}
+	if len(ids)+len(sealed) == 0 {
+		return entries, tombstoned, nil
+	}
+	if err := t.configured(); err != nil {
+		return nil, nil, err
+	}
+	byText := make(map[string]identity.ID, len(ids))
+	keys := make([]dynamo.Keyed, 0, len(ids)+len(sealed))
+	add := func(k string) {
+		if _, dup := byText[k]; !dup { // BatchGetItem refuses a key given twice
+			keys = append(keys, dynamo.Keys{k})
+		}
+	}
+	for _, id := range ids {
+		add(id.String())
+		byText[id.String()] = id
+	}
+	for _, s := range sealed {
+		add(tombstonePrefix + s)
+		byText[tombstonePrefix+s] = identity.ID{}
+	}
+	var items []identityItem
+	err := t.table.Batch("identifier").Get(keys...).Consistent(true).All(ctx, &items)
+	if err != nil && !errors.Is(err, dynamo.ErrNotFound) {
+		return nil, nil, fmt.Errorf("get %d identities: %w", len(keys), err)
+	}
+	for _, it := range items {
+		if s, ok := strings.CutPrefix(it.Identifier, tombstonePrefix); ok {
+			tombstoned[s] = true
+		} else if id, ok := byText[it.Identifier]; ok {
+			entries[id] = it.entry(id)
+		}
+	}
+	return entries, tombstoned, nil
+}
+
 // Tombstoned implements recording.Identities.
 func (t *IdentityTable) Tombstoned(ctx context.Context, sealed string) (bool, error) {
 	if err := t.configured(); err != nil {

@@ -59,6 +59,7 @@ type profileItem struct {
 	UpdatedAt    time.Time              `dynamo:"updatedAt,omitempty"`
 	Version      int                    `dynamo:"version"`
 	Recent       []byte                 `dynamo:"recentIds,omitempty"`
+	HighWater    string                 `dynamo:"highWater,omitempty"`
 	ErasedAt     time.Time              `dynamo:"erasedAt,omitempty"`
 	Erasure      *progressItem          `dynamo:"erasure,omitempty"`
 	Consent      map[string]consentItem `dynamo:"consent,omitempty"`
@@ -145,7 +146,7 @@ func (t *traits) UnmarshalDynamo(av types.AttributeValue) error {
 // record reads an item as the engine's record.
 func (it profileItem) record() recording.Record {
 	r := recording.Record{
-		Profile: it.profile(), Version: it.Version, Claimed: parseIDs(it.Hashed), Recent: it.Recent,
+		Profile: it.profile(), Version: it.Version, Claimed: parseIDs(it.Hashed), Recent: it.Recent, HighWater: it.HighWater,
 		MergingInto: it.MergingInto, MergedAt: it.MergedAt,
 		Cause:     recording.Cause{MessageID: it.MergeEvent, Trusted: it.MergeTrusted},
 		SplitFrom: it.SplitFrom, SplitAt: it.SplitAt, ErasedAt: it.ErasedAt, Erasure: it.Erasure.progress(),
@@ -230,6 +231,7 @@ func (t *ProfileTable) put(base, next recording.Record) *dynamo.Update {
 	erasure := newProgressItem(next.Erasure)
 	setOrRemove(u, "erasure", erasure, count(erasure != nil))
 	setOrRemove(u, "recentIds", []byte(next.Recent), len(next.Recent))
+	setOrRemove(u, "highWater", next.HighWater, len(next.HighWater))
 	setOrRemove(u, "consent", consentItems(p.Consent), len(p.Consent))
 	setOrRemove(u, "triggersFired", firedItems(next.Fired), len(next.Fired))
 	setAggregates(u, p)
@@ -297,6 +299,30 @@ func (t *ProfileTable) Profile(ctx context.Context, id string, consistent bool) 
 		return recording.Record{}, fmt.Errorf("get profile %s: %w", id, err)
 	}
 	return it.record(), nil
+}
+
+// Records implements recording.Snapshots: consistent BatchGetItem, 100 keys per request.
+func (t *ProfileTable) Records(ctx context.Context, ids []string) (map[string]recording.Record, error) {
+	out := make(map[string]recording.Record, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	keys := make([]dynamo.Keyed, 0, len(ids))
+	for _, id := range ids {
+		if _, dup := out[id]; !dup { // BatchGetItem refuses a key given twice
+			out[id] = recording.Record{Profile: profile.Profile{ID: id}}
+			keys = append(keys, dynamo.Keys{id})
+		}
+	}
+	var items []profileItem
+	err := t.table.Batch("profileId").Get(keys...).Consistent(true).All(ctx, &items)
+	if err != nil && !errors.Is(err, dynamo.ErrNotFound) {
+		return nil, fmt.Errorf("get %d profiles: %w", len(keys), err)
+	}
+	for _, it := range items {
+		out[it.ProfileID] = it.record()
+	}
+	return out, nil
 }
 
 // profileTombstone is what is left of an erased profile.

@@ -244,6 +244,12 @@ func (e *Engine) fold(ctx context.Context, src, dst Record, via identity.ID) (bo
 		folded.Recent = dst.Recent.join(src.Recent)
 	}
 	folded.Claimed = withClaimed(dst.Claimed, src.Claimed)
+	folded.HighWater = ""
+	if dw, ok := dst.knownWater(); ok {
+		if sw, ok := src.knownWater(); ok {
+			folded.HighWater = max(dw, sw)
+		}
+	}
 	st := e.triggers.Record(append(slices.Clone(dst.Fired), src.Fired...), nil, now)
 	if len(src.Fired) > 0 {
 		folded.Fired = st

@@ -23,6 +23,18 @@ type Storage interface {
 	Profiles
 	Identities
 	Histories
+	Snapshots
+}
+
+// Snapshots reads many records and entries at once, consistently, so that recording a batch of
+// events costs a few requests rather than a few per event. What they return is what Profile,
+// Entry and Tombstoned would each have returned at the time of the call.
+type Snapshots interface {
+	// Records reads the records of ids, as Profile does (one never written at version 0).
+	Records(ctx context.Context, ids []string) (map[string]Record, error)
+	// Entries reads the entries of ids (one without an entry is not in the map) and tells which
+	// of the sealed forms have a tombstone.
+	Entries(ctx context.Context, ids []identity.ID, sealed []string) (entries map[identity.ID]Entry, tombstoned map[string]bool, err error)
 }
 
 // Profiles keeps profile records.
@@ -103,6 +115,11 @@ type Record struct {
 	Claimed []identity.ID
 	// Recent are the deduplication keys of the latest events written to the profile (see Recent).
 	Recent Recent
+	// HighWater is the greatest touchpoint key (history.SortKey) of the events recorded on the
+	// profile or on one merged into it: an event whose key is greater was not recorded before, and
+	// its history need not be read to know it. Empty when not known (a record written before it
+	// was kept, or a profile that recorded no event yet).
+	HighWater string
 	// MergingInto claims the profile for a merge into another until Profile.MergedInto is set.
 	MergingInto string
 	// Cause is what asked for the merge of this profile into another; MergedAt when it was done.

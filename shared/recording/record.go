@@ -116,11 +116,13 @@ func (e *Engine) RecordAll(ctx context.Context, in []Input) []Outcome {
 
 // batch records some inputs: what is placed and not written yet, by profile.
 type batch struct {
-	e      *Engine
-	in     []Input
-	out    []Outcome
-	groups map[string]*group // by profile id
-	order  []string          // profile ids in the order their groups started
+	e       *Engine
+	in      []Input
+	out     []Outcome
+	groups  map[string]*group // by profile id
+	order   []string          // profile ids in the order their groups started
+	snap    *snapshot         // what the batch read of the store; nil when it must be read again
+	pending []int             // the inputs not placed yet, the one being placed first
 }
 
 // group is a profile and the events placed on it, not written yet.
@@ -137,6 +139,7 @@ type group struct {
 func (e *Engine) recordAll(ctx context.Context, in []Input, out []Outcome, idx []int, attempt int) {
 	b := &batch{e: e, in: in, out: out, groups: map[string]*group{}}
 	for k, i := range idx {
+		b.pending = idx[k:]
 		err := b.place(ctx, i)
 		if err == nil {
 			continue
@@ -156,7 +159,15 @@ func (e *Engine) recordAll(ctx context.Context, in []Input, out []Outcome, idx [
 func (b *batch) place(ctx context.Context, i int) error {
 	conflicts := 0
 	for range maxAttempts {
+		if b.snap == nil {
+			if err := b.prefetch(ctx, b.pending); err != nil {
+				return err
+			}
+		}
 		err := b.placeOnce(ctx, i)
+		if errors.Is(err, errRetry) || errors.Is(err, errConflict) {
+			b.snap = nil // the batch changed the graph, or another writer did: read it again
+		}
 		switch {
 		case errors.Is(err, errRetry):
 			continue
@@ -193,14 +204,13 @@ func (r ref) owner() identity.Owner {
 // done is finished first, and counted as input i's.
 func (b *batch) lookup(ctx context.Context, i int, id identity.ID) (ref, error) {
 	var r ref
-	entry, found, err := b.e.st.Entry(ctx, id, true)
+	entry, found, erased, err := b.entry(ctx, id)
 	if err != nil {
 		return r, err
 	}
 	if !found {
 		// New, unless its person was erased: their identifiers are kept sealed, as tombstones.
-		erased, err := b.e.st.Tombstoned(ctx, b.e.sealed(id))
-		if err == nil && erased {
+		if erased {
 			err = fmt.Errorf("a %s identifier: %w", id.Kind, ErrErased)
 		}
 		return r, err
@@ -216,13 +226,14 @@ func (b *batch) lookup(ctx context.Context, i int, id identity.ID) (ref, error) 
 		}
 		entry.MovedFrom = ""
 	}
-	live, err := b.e.live(ctx, entry.ProfileID, true)
+	live, err := b.live(ctx, entry.ProfileID)
 	if err != nil {
 		return r, err
 	}
 	switch {
 	case !live.ErasedAt.IsZero():
 		// Claimed for the person but not listed on their profile when it was erased.
+		b.snap.forget(id)
 		err := b.e.st.Tombstone(ctx, id, b.e.sealed(id), live.ErasedAt, entry.ProfileID)
 		if err != nil && !errors.Is(err, ErrConflict) {
 			return r, fmt.Errorf("a %s identifier: write tombstone: %w", id.Kind, err)
@@ -244,6 +255,7 @@ func (b *batch) lookup(ctx context.Context, i int, id identity.ID) (ref, error) 
 // finishMerge finishes a merge from profile from that input i came across. A merge storage refuses
 // to fold is undone (fold) and is no fault of input i's, which is placed again.
 func (b *batch) finishMerge(ctx context.Context, i int, from string, via identity.ID) error {
+	b.snap = nil // the merge moves identifiers and writes profiles
 	folded, err := b.e.finishMerge(ctx, from, via)
 	if folded {
 		b.out[i].Merged = append(b.out[i].Merged, from)
@@ -345,11 +357,13 @@ func (b *batch) placeOnce(ctx context.Context, i int) error {
 		if refs[ident].entry != nil {
 			continue
 		}
-		if err := b.e.st.Claim(ctx, ident, id, b.e.now().UTC()); errors.Is(err, ErrConflict) {
+		at := b.e.now().UTC()
+		if err := b.e.st.Claim(ctx, ident, id, at); errors.Is(err, ErrConflict) {
 			return errConflict
 		} else if err != nil {
 			return fmt.Errorf("claim a %s identifier: %w", ident.Kind, err)
 		}
+		b.snap.claimed(Entry{ID: ident, ProfileID: id, CreatedAt: at}, g.base)
 	}
 	if b.groups[id] == nil {
 		b.groups[id] = g
@@ -367,6 +381,7 @@ func (b *batch) moveToLive(ctx context.Context, ident identity.ID, r ref) error 
 	if r.entry.ProfileID == r.live.ID {
 		return nil
 	}
+	b.snap.forget(ident)
 	err := b.e.st.Move(ctx, Move{ID: ident, From: r.entry.ProfileID, To: r.live.ID, At: b.e.now().UTC()})
 	if err != nil && !errors.Is(err, ErrConflict) { // moved already (or marked by a merge under way)
 		return fmt.Errorf("move a %s identifier to %s: %w", ident.Kind, r.live.ID, err)
@@ -416,11 +431,16 @@ func (b *batch) merge(ctx context.Context, i int, plan identity.Plan, owners map
 // flush writes every group, then places again the events of groups that lost a race.
 func (b *batch) flush(ctx context.Context, attempt int) {
 	var again [][]int
+	var written []pendingHistory
 	for _, id := range b.order {
 		g := b.groups[id]
-		err := b.write(ctx, g)
+		h, err := b.write(ctx, g)
+		b.snap.written(id)
 		switch {
 		case err == nil:
+			if len(h.touch)+len(h.receipts) > 0 {
+				written = append(written, h)
+			}
 		case errors.Is(err, errConflict):
 			again = append(again, g.events)
 		case errors.Is(err, ErrRejected) && len(g.events) > 1:
@@ -435,6 +455,7 @@ func (b *batch) flush(ctx context.Context, attempt int) {
 		}
 	}
 	b.groups, b.order = map[string]*group{}, nil
+	b.writeHistories(ctx, written)
 	for _, idx := range again {
 		if attempt+1 >= maxAttempts {
 			for _, i := range idx {
@@ -452,14 +473,23 @@ func (b *batch) flush(ctx context.Context, attempt int) {
 	}
 }
 
-// write writes a group's profile once, with the events not recorded before, and their
-// touchpoints. It returns errConflict when the profile changed since it was read.
-func (b *batch) write(ctx context.Context, g *group) error {
+// pendingHistory is what a group's write leaves to write of its history.
+type pendingHistory struct {
+	g        *group
+	touch    []history.Touchpoint
+	receipts []history.Receipt
+}
+
+// write writes a group's profile once, with the events not recorded before, and returns their
+// touchpoints to write (writeHistories). It returns errConflict when the profile changed since it
+// was read.
+func (b *batch) write(ctx context.Context, g *group) (pendingHistory, error) {
 	base := g.base
 	id := base.Profile.ID
-	done, err := b.recorded(ctx, g)
+	water, known := b.e.highWater(ctx, base)
+	done, err := b.recorded(ctx, g, water, known)
 	if err != nil {
-		return err
+		return pendingHistory{}, err
 	}
 	now := b.e.now()
 	p, claimed := base.Profile, base.Claimed
@@ -517,20 +547,22 @@ func (b *batch) write(ctx context.Context, g *group) error {
 		if len(applied) > 0 {
 			next.Recent = base.Recent.add(applied)
 		}
+		next.HighWater = ""
+		if known {
+			next.HighWater = water
+			for _, t := range touch {
+				next.HighWater = max(next.HighWater, t.Sort)
+			}
+		}
 		next.DueAt = b.e.dueAt(p, base.Fired, p.UpdatedAt)
 		err := b.e.st.Commit(ctx, Change{Puts: []Put{{Base: base, Next: next}}})
 		if errors.Is(err, ErrConflict) {
-			return errConflict
+			return pendingHistory{}, errConflict
 		}
 		if err != nil {
-			return fmt.Errorf("write profile %s: %w", id, err)
+			return pendingHistory{}, fmt.Errorf("write profile %s: %w", id, err)
 		}
 		version++
-	}
-	if len(touch) > 0 {
-		if err := b.writeHistory(ctx, id, touch, receipts); err != nil {
-			return err
-		}
 	}
 	for _, i := range g.events {
 		r := &b.out[i].Result
@@ -538,32 +570,76 @@ func (b *batch) write(ctx context.Context, g *group) error {
 		r.Duplicate = !isNew[i]
 		r.Created = g.created && i == first
 	}
-	return nil
+	return pendingHistory{g: g, touch: touch, receipts: receipts}, nil
 }
 
-// writeHistory writes touchpoints of profile id. If the person was erased meanwhile (after the
-// profile was written, before or while Erase deleted its history), it deletes them again and
-// returns ErrErased: Erase marks the profile before it reads the history, so whichever of the two
-// comes second removes them.
-func (b *batch) writeHistory(ctx context.Context, id string, touch []history.Touchpoint, receipts []history.Receipt) error {
-	if err := b.e.st.Append(ctx, touch, receipts); err != nil {
-		return fmt.Errorf("write history of %s: %w", id, err)
+// writeHistories writes the touchpoints of the groups written, all at once. If a person was
+// erased meanwhile (after the profile was written, before or while Erase deleted its history), it
+// deletes theirs again and their events fail with ErrErased: Erase marks the profile before it
+// reads the history, so whichever of the two comes second removes them.
+func (b *batch) writeHistories(ctx context.Context, written []pendingHistory) {
+	if len(written) == 0 {
+		return
 	}
-	r, err := b.e.st.Profile(ctx, id, true)
-	if err != nil {
-		return err
+	fail := func(h pendingHistory, err error) {
+		for _, i := range h.g.events {
+			b.out[i].Err = fmt.Errorf("record event %s: %w", b.in[i].Activity.MessageID, err)
+		}
 	}
-	if r.ErasedAt.IsZero() {
-		return nil
+	var touch []history.Touchpoint
+	var receipts []history.Receipt
+	ids := make([]string, len(written))
+	for k, h := range written {
+		touch, receipts = append(touch, h.touch...), append(receipts, h.receipts...)
+		ids[k] = h.g.base.Profile.ID
 	}
-	keys := make([]history.Key, len(touch))
-	for i, t := range touch {
-		keys[i] = t.Key()
+	err := b.e.st.Append(ctx, touch, receipts)
+	var now map[string]Record
+	if err == nil {
+		now, err = b.e.st.Records(ctx, ids)
 	}
-	if _, err := b.e.st.Delete(ctx, keys); err != nil {
-		return fmt.Errorf("delete history of erased %s: %w", id, err)
+	for k, h := range written {
+		id := ids[k]
+		switch {
+		case err != nil:
+			fail(h, fmt.Errorf("write history of %s: %w", id, err))
+		case !now[id].ErasedAt.IsZero():
+			keys := make([]history.Key, len(h.touch))
+			for i, t := range h.touch {
+				keys[i] = t.Key()
+			}
+			if _, err := b.e.st.Delete(ctx, keys); err != nil {
+				fail(h, fmt.Errorf("delete history of erased %s: %w", id, err))
+			} else {
+				fail(h, fmt.Errorf("profile %s: %w", id, ErrErased))
+			}
+		}
 	}
-	return fmt.Errorf("profile %s: %w", id, ErrErased)
+}
+
+// knownWater is the record's high-water mark, if the record knows it.
+func (r Record) knownWater() (string, bool) {
+	return r.HighWater, r.Version == 0 || r.HighWater != ""
+}
+
+// highWater is the high-water mark of a record's history (Record.HighWater) and whether it is
+// known: a record never written has no history; one written before the mark was kept has it
+// found once, from the newest touchpoint of the profile and of those merged into it.
+func (e *Engine) highWater(ctx context.Context, r Record) (string, bool) {
+	if water, ok := r.knownWater(); ok {
+		return water, true
+	}
+	water := ""
+	for _, id := range append([]string{r.Profile.ID}, r.Profile.MergedFrom...) {
+		ts, err := e.st.Touchpoints(ctx, id, nil, "", 1)
+		if err != nil {
+			return "", false // no history to read: every event is looked up, as before
+		}
+		if len(ts) > 0 {
+			water = max(water, ts[0].Sort)
+		}
+	}
+	return water, true
 }
 
 // recorded returns the deduplication keys (Input.dedup) of a group's events that were recorded
@@ -571,7 +647,10 @@ func (b *batch) writeHistory(ctx context.Context, id string, touch []history.Tou
 // for events sent without a time of their own, whose receipt is there. The store names a found
 // touchpoint by its message id; when events of the group with different touchpoint keys share a
 // message id (different senders), each of them is looked up on its own.
-func (b *batch) recorded(ctx context.Context, g *group) (map[string]bool, error) {
+//
+// An event whose touchpoint key is above the profile's high-water mark, when it is known, was not
+// recorded before: its history is not read.
+func (b *batch) recorded(ctx context.Context, g *group, water string, known bool) (map[string]bool, error) {
 	var keys []history.Key
 	var receipts []string
 	own := map[int][]history.Key{}
@@ -583,6 +662,9 @@ func (b *batch) recorded(ctx context.Context, g *group) (map[string]bool, error)
 			continue
 		}
 		sort := history.SortKey(a)
+		if known && sort > water {
+			continue
+		}
 		for _, pid := range append([]string{g.base.Profile.ID}, g.base.Profile.MergedFrom...) {
 			own[i] = append(own[i], history.Key{ProfileID: pid, Sort: sort})
 		}
@@ -602,6 +684,7 @@ func (b *batch) recorded(ctx context.Context, g *group) (map[string]bool, error)
 		switch {
 		case history.NeedsReceipt(a):
 			done[key] = done[key] || found[key]
+		case own[i] == nil: // above the high-water mark: not looked up
 		case !found[a.MessageID]:
 		case len(sorts[a.MessageID]) == 1:
 			done[key] = true

@@ -145,6 +145,7 @@ func (e *Engine) separate(ctx context.Context, live, src Record, moved []history
 	split.Profile.UpdatedAt = now
 	split.MergedAt, split.Cause = time.Time{}, Cause{}
 	split.SplitFrom, split.SplitAt = append(slices.Clone(src.SplitFrom), live.Profile.ID), now
+	split.HighWater = "" // its history now holds events recorded on the live profile: found again
 	split.DueAt = e.dueAt(split.Profile, src.Fired, now)
 
 	// The live profile: its identifiers but src's, derived again from the history it keeps.

@@ -23,6 +23,9 @@ func Behaviour(t *testing.T, newStorage NewStorage) {
 	tests := map[string]func(*testing.T, NewStorage){
 		"TwoDevicesBecomeOneProfile":                    twoDevicesBecomeOneProfile,
 		"RecordingTwiceChangesNothing":                  recordingTwiceChangesNothing,
+		"BatchReadsTheStoreOnceForAllItsEvents":         batchReadsTheStoreOnceForAllItsEvents,
+		"HighWaterMarkKeepsDeduplicationWhole":          highWaterMarkKeepsDeduplicationWhole,
+		"MergeKeepsTheGreaterHighWaterMark":             mergeKeepsTheGreaterHighWaterMark,
 		"EventSentAgainLaterIsRecordedOnce":             eventSentAgainLaterIsRecordedOnce,
 		"EventWhoseTouchpointWasLostIsRecordedOnce":     eventWhoseTouchpointWasLostIsRecordedOnce,
 		"OutOfOrderEvents":                              outOfOrderEvents,

@@ -3,6 +3,7 @@ package recordingtest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ func Storage(t *testing.T, newStorage NewStorage) {
 		"ClaimOnlyIfAbsent":               claimOnlyIfAbsent,
 		"MoveOnlyWhereExpected":           moveOnlyWhereExpected,
 		"TombstonesHoldNothingPersonal":   tombstonesHoldNothingPersonal,
+		"SnapshotsReadAsSingleReadsDo":    snapshotsReadAsSingleReadsDo,
 		"HistoryAppendsFindsPagesDeletes": historyAppendsFindsPagesDeletes,
 		"DueListsWhatIsDue":               dueListsWhatIsDue,
 		"RecordPastTheItemLimitIsRefused": recordPastTheItemLimitIsRefused,
@@ -42,7 +44,7 @@ func aRecord(id string) recording.Record {
 	p.Consent = map[string]profile.Consent{profile.PurposeMarketing: {Granted: true, At: At(1), Source: "banner"}}
 	p.MergedFrom, p.UpdatedAt = []string{"prf_old"}, At(2)
 	return recording.Record{
-		Profile: p, Claimed: []identity.ID{Email(1)}, Recent: recording.Recent{1, 2, 3, 4, 5, 6, 7, 8},
+		Profile: p, Claimed: []identity.ID{Email(1)}, Recent: recording.Recent{1, 2, 3, 4, 5, 6, 7, 8}, HighWater: "2026-01-01T00:00:00.000000000Z#m2",
 		Cause: recording.Cause{MessageID: "m9", Via: identity.AnonymousID("A"), Trusted: true}, SplitFrom: []string{"prf_x"},
 		SplitAt: At(3), Fired: trigger.State{{Kind: trigger.AbandonedForm, Key: "k", At: At(4)}}, DueAt: At(90),
 	}
@@ -221,6 +223,42 @@ func tombstonesHoldNothingPersonal(t *testing.T, st recording.Storage) {
 	require.NoError(t, err)
 	require.False(t, sealed)
 	require.NoError(t, st.Claim(ctx, id, "prf_3", At(8)), "a lifted identifier can be claimed again")
+}
+
+func snapshotsReadAsSingleReadsDo(t *testing.T, st recording.Storage) {
+	ctx := context.Background()
+	written := aRecord("prf_1")
+	require.NoError(t, st.Commit(ctx, put(recording.Record{Profile: profile.Profile{ID: "prf_1"}}, written)))
+	require.NoError(t, st.Claim(ctx, identity.UserID("U"), "prf_1", At(1)))
+	require.NoError(t, st.Claim(ctx, Email(2), "prf_1", At(2)))
+	require.NoError(t, st.Tombstone(ctx, Email(3), "sealed-3", At(3), ""))
+
+	// Many ids, each once or twice (a batch names an identifier again and again), some absent.
+	ids := []string{"prf_1", "prf_absent", "prf_1"}
+	for i := range 150 {
+		ids = append(ids, fmt.Sprintf("prf_none_%d", i))
+	}
+	recs, err := st.Records(ctx, ids)
+	require.NoError(t, err)
+	require.Len(t, recs, 152, "one record per distinct id, past one request's worth of keys")
+	one, err := st.Profile(ctx, "prf_1", true)
+	require.NoError(t, err)
+	require.Equal(t, Canonical(one), Canonical(recs["prf_1"]))
+	require.Equal(t, "2026-01-01T00:00:00.000000000Z#m2", recs["prf_1"].HighWater, "the high-water mark is kept")
+	require.Equal(t, recording.Record{Profile: profile.Profile{ID: "prf_absent"}}, recs["prf_absent"], "never written: version 0")
+
+	entries, tombstoned, err := st.Entries(ctx,
+		[]identity.ID{identity.UserID("U"), Email(2), Email(3), identity.AnonymousID("nobody"), identity.UserID("U")},
+		[]string{"sealed-3", "sealed-4", "sealed-3"})
+	require.NoError(t, err)
+	require.Len(t, entries, 2, "the entries that exist")
+	for _, id := range []identity.ID{identity.UserID("U"), Email(2)} {
+		e, found, err := st.Entry(ctx, id, true)
+		require.NoError(t, err)
+		require.True(t, found)
+		require.Equal(t, Canonical(e), Canonical(entries[id]))
+	}
+	require.Equal(t, map[string]bool{"sealed-3": true}, tombstoned, "the tombstones that exist")
 }
 
 func historyAppendsFindsPagesDeletes(t *testing.T, st recording.Storage) {

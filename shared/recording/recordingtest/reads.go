@@ -1,0 +1,180 @@
+package recordingtest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dcrm-project/dcrm/shared/history"
+	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/recording"
+)
+
+// counting is a storage that counts the reads the engine makes of it, by method.
+type counting struct {
+	recording.Storage
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *counting) count(method string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls[method]++
+}
+
+func (c *counting) reset() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.calls
+	c.calls = map[string]int{}
+	return out
+}
+
+func (c *counting) Profile(ctx context.Context, id string, consistent bool) (recording.Record, error) {
+	c.count("Profile")
+	return c.Storage.Profile(ctx, id, consistent)
+}
+
+func (c *counting) Entry(ctx context.Context, id identity.ID, consistent bool) (recording.Entry, bool, error) {
+	c.count("Entry")
+	return c.Storage.Entry(ctx, id, consistent)
+}
+
+func (c *counting) Tombstoned(ctx context.Context, sealed string) (bool, error) {
+	c.count("Tombstoned")
+	return c.Storage.Tombstoned(ctx, sealed)
+}
+
+func (c *counting) Records(ctx context.Context, ids []string) (map[string]recording.Record, error) {
+	c.count("Records")
+	return c.Storage.Records(ctx, ids)
+}
+
+func (c *counting) Entries(ctx context.Context, ids []identity.ID, sealed []string) (map[identity.ID]recording.Entry, map[string]bool, error) {
+	c.count("Entries")
+	return c.Storage.Entries(ctx, ids, sealed)
+}
+
+func (c *counting) Recorded(ctx context.Context, keys []history.Key, receipts []string) (map[string]bool, error) {
+	if len(keys)+len(receipts) > 0 {
+		c.count("Recorded")
+	}
+	return c.Storage.Recorded(ctx, keys, receipts)
+}
+
+func (c *counting) Touchpoints(ctx context.Context, id string, after *history.Cursor, typ string, limit int) ([]history.Touchpoint, error) {
+	c.count("Touchpoints")
+	return c.Storage.Touchpoints(ctx, id, after, typ, limit)
+}
+
+func (c *counting) Append(ctx context.Context, ts []history.Touchpoint, receipts []history.Receipt) error {
+	c.count("Append")
+	return c.Storage.Append(ctx, ts, receipts)
+}
+
+func countingFixture(t *testing.T, ns NewStorage) (Fixture, *counting) {
+	c := &counting{calls: map[string]int{}}
+	f := New(t, func(t *testing.T) recording.Storage { c.Storage = ns(t); return c })
+	return f, c
+}
+
+// pages are the events of visitors' pages: events per visitor, minute m onwards, one a second.
+func pages(prefix string, visitors, events int, m int) []recording.Input {
+	var in []recording.Input
+	for v := range visitors {
+		for k := range events {
+			a := Page(fmt.Sprintf("%s-%d-%d", prefix, v, k), fmt.Sprintf("A%d", v), m)
+			a.At = a.At.Add(time.Duration(k) * time.Second)
+			a.ClientAt = a.At
+			in = append(in, recording.Input{Activity: a})
+		}
+	}
+	return in
+}
+
+func recordAll(t *testing.T, f Fixture, in []recording.Input) []recording.Outcome {
+	t.Helper()
+	out := f.RecordAll(context.Background(), in)
+	for i, o := range out {
+		require.NoError(t, o.Err, "input %d", i)
+	}
+	return out
+}
+
+// A batch reads what its events need in a few requests, whatever their number: no read per event
+// or per identifier; and a returning visitor's new events, newer than anything recorded on their
+// profile, need no read of the history to be known new.
+func batchReadsTheStoreOnceForAllItsEvents(t *testing.T, ns NewStorage) {
+	f, c := countingFixture(t, ns)
+	recordAll(t, f, pages("first", 20, 5, 0))
+	calls := c.reset()
+	require.Zero(t, calls["Entry"]+calls["Profile"]+calls["Tombstoned"], "no single reads: %v", calls)
+	require.Equal(t, 1, calls["Entries"], "the identifiers and tombstones in one read: %v", calls)
+	require.LessOrEqual(t, calls["Records"], 2, "the profiles read once, and once more after the history is written: %v", calls)
+	require.Zero(t, calls["Recorded"], "new profiles have no history to read: %v", calls)
+	require.Equal(t, 1, calls["Append"], "the touchpoints of every profile at once: %v", calls)
+
+	out := recordAll(t, f, pages("again", 20, 5, 10))
+	calls = c.reset()
+	require.Zero(t, calls["Entry"]+calls["Profile"]+calls["Tombstoned"], "no single reads: %v", calls)
+	require.Equal(t, 1, calls["Entries"], "%v", calls)
+	require.Equal(t, 2, calls["Records"], "the live profiles, then once after the history: %v", calls)
+	require.Zero(t, calls["Recorded"], "events newer than every recorded one are not looked up: %v", calls)
+	for _, o := range out {
+		require.False(t, o.Duplicate)
+	}
+	require.Equal(t, 10, f.Lookup(t, identity.AnonymousID("A3")).Counts.PageViews)
+}
+
+// The high-water mark spares the history read only for events newer than every one recorded: an
+// old event sent again, or an event that arrives after newer ones, is looked up and recorded once.
+// A profile written before the mark was kept finds it once from its history.
+func highWaterMarkKeepsDeduplicationWhole(t *testing.T, ns NewStorage) {
+	f, c := countingFixture(t, ns)
+	first := pages("m", 1, 5, 0)
+	recordAll(t, f, first)
+	id := f.Lookup(t, identity.AnonymousID("A0")).ID
+	require.Equal(t, history.SortKey(first[4].Activity), f.Stored(t, id).HighWater, "the newest event's key")
+	c.reset()
+
+	late := Page("late", "A0", 0)
+	late.At = late.At.Add(2500 * time.Millisecond) // between events already recorded
+	late.ClientAt = late.At
+	out := recordAll(t, f, append([]recording.Input{first[2]}, recording.Input{Activity: late}))
+	require.True(t, out[0].Duplicate, "an old event sent again")
+	require.False(t, out[1].Duplicate, "a late event is new")
+	require.Positive(t, c.reset()["Recorded"], "events below the mark are looked up")
+	require.Equal(t, 6, f.Lookup(t, identity.AnonymousID("A0")).Counts.PageViews)
+
+	// As written by the code before the mark: the mark is found from the history, once.
+	f.Rewrite(t, id, func(r *recording.Record) { r.HighWater, r.Recent = "", nil })
+	out = recordAll(t, f, []recording.Input{first[1], {Activity: Page("new", "A0", 5)}})
+	require.True(t, out[0].Duplicate, "an old event sent again to a profile without a mark")
+	require.False(t, out[1].Duplicate)
+	calls := c.reset()
+	require.Positive(t, calls["Touchpoints"], "the mark is found from the newest touchpoint: %v", calls)
+	require.Equal(t, history.SortKey(Page("new", "A0", 5)), f.Stored(t, id).HighWater)
+	recordAll(t, f, []recording.Input{{Activity: Page("newer", "A0", 6)}})
+	require.Zero(t, c.reset()["Touchpoints"], "found once, then kept")
+	require.Equal(t, 8, f.Lookup(t, identity.AnonymousID("A0")).Counts.PageViews)
+}
+
+// A merge keeps the greater mark of the two profiles, so that events of either device sent again
+// are looked up; a mark unknown on either side stays unknown.
+func mergeKeepsTheGreaterHighWaterMark(t *testing.T, ns NewStorage) {
+	f := New(t, ns)
+	f.Record(t, Page("a1", "A", 10), Page("b1", "B", 20), Identify("a2", "A", "U", 11, nil))
+	f.Record(t, Identify("b2", "B", "U", 21, nil))
+	p := f.Lookup(t, identity.UserID("U"))
+	require.Len(t, p.AnonymousIDs, 2)
+	require.Equal(t, history.SortKey(Identify("b2", "B", "U", 21, nil)), f.Stored(t, p.ID).HighWater)
+	for _, r := range f.Record(t, Page("b1", "B", 20), Page("a1", "A", 10)) {
+		require.True(t, r.Duplicate, "events of both devices sent again")
+	}
+	require.Equal(t, 4, f.Lookup(t, identity.UserID("U")).Counts.Events)
+}
