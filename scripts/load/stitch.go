@@ -30,11 +30,14 @@ func fetchUsage(ctx context.Context, hc *http.Client, u string) (usage.Snapshot,
 	return s, json.NewDecoder(resp.Body).Decode(&s)
 }
 
-// drain waits until the stream mapping has read every record put since before and stitch has been
-// idle for a second (no invocation between two looks), or until timeout; it returns the usage then.
+// drain waits until the stream mapping has read every record put since before and stitch is idle:
+// no invocation running and none begun for three looks a second apart (longer than the mapping's
+// one-second batching window, during which records read wait for their invocation); or until
+// timeout. It returns the usage then.
 func drain(ctx context.Context, hc *http.Client, u string, before usage.Snapshot, timeout time.Duration) (usage.Snapshot, bool, error) {
 	end := time.Now().Add(timeout)
 	var prev int64 = -1
+	quiet := 0
 	for {
 		s, err := fetchUsage(ctx, hc, u)
 		if err != nil {
@@ -42,7 +45,12 @@ func drain(ctx context.Context, hc *http.Client, u string, before usage.Snapshot
 		}
 		d := s.Sub(before)
 		invocations := d.Lambda["stitch"].Invocations
-		if d.Kinesis.RecordsRead >= d.Kinesis.Records && invocations == prev {
+		if d.Kinesis.RecordsRead >= d.Kinesis.Records && s.Lambda["stitch"].InFlight == 0 && invocations == prev {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		if quiet == 3 {
 			return s, true, nil
 		}
 		prev = invocations
@@ -65,6 +73,8 @@ type Lag struct {
 	Missing  int `json:"missing"`  // visitors without a profile
 	Short    int `json:"short"`    // profiles that counted fewer events than were sent
 	Over     int `json:"over"`     // profiles that counted more (an event counted twice)
+	// Off lists a few visitors whose profile did not count what was sent: "id: counted/sent".
+	Off []string `json:"off,omitempty"`
 }
 
 type profileView struct {
@@ -115,6 +125,9 @@ func checkProfiles(ctx context.Context, hc *http.Client, t Target, samples []str
 			lag.Short++
 		default:
 			lag.Over++
+		}
+		if got != received[v] && len(lag.Off) < 5 {
+			lag.Off = append(lag.Off, fmt.Sprintf("%s: %d/%d", v, got, received[v]))
 		}
 	}
 	lag.Latencies = Summarise(lags)

@@ -68,9 +68,11 @@ type Spec struct {
 	Log io.Writer
 	// Logger reports what the host does (environments started, killed); nil discards.
 	Logger *slog.Logger
-	// Report, if set, is told the duration of each invocation the function ran (from the hand-off
-	// to its outcome, as Lambda's REPORT line gives it), for metering.
-	Report func(d time.Duration)
+	// Started and Report, if set, are told when the process takes an invocation and how long it ran
+	// (from the hand-off to its outcome, as Lambda's REPORT line gives it), for metering; every
+	// Started is followed by one Report.
+	Started func()
+	Report  func(d time.Duration)
 }
 
 // FunctionError is an invocation that failed inside the function: an error the handler returned,
@@ -422,6 +424,9 @@ func (e *environment) invoke(ctx context.Context, payload []byte) (out []byte, h
 	select {
 	case e.handoff <- inv:
 		e.served++
+		if e.fn.spec.Started != nil {
+			e.fn.spec.Started()
+		}
 	case <-e.exited:
 		return nil, false, gone()
 	case <-deadline.C:

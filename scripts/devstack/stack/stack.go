@@ -285,6 +285,7 @@ func (s *Stack) startFunctions() error {
 			Environments: s.cfg.Environments,
 			Log:          out,
 			Logger:       s.log.With("component", "lambda"),
+			Started:      func() { s.meter.Started(f.Name) },
 			Report:       func(d time.Duration) { s.meter.Invocation(f.Name, f.Memory, d) },
 		})
 		if err != nil {

@@ -31,7 +31,7 @@ func (s Snapshot) Sub(before Snapshot) Snapshot {
 		f.BilledMS -= p.BilledMS
 		f.GBSeconds -= p.GBSeconds
 		f.LogBytes -= p.LogBytes
-		if f != (Function{MemoryMB: f.MemoryMB}) {
+		if f != (Function{MemoryMB: f.MemoryMB, InFlight: f.InFlight}) || f.InFlight > 0 {
 			d.Lambda[name] = f
 		}
 	}

@@ -97,6 +97,8 @@ type Function struct {
 	MemoryMB    int     `json:"memoryMB"`
 	GBSeconds   float64 `json:"gbSeconds"`
 	LogBytes    int64   `json:"logBytes"`
+	// InFlight are the invocations running when the snapshot was taken (a gauge: Sub keeps the later value).
+	InFlight int64 `json:"inFlight"`
 }
 
 // Meter counts usage. Safe for concurrent use.
@@ -145,11 +147,21 @@ func (m *Meter) update(f func(s *Snapshot)) {
 	m.mu.Unlock()
 }
 
+// Started notes that an invocation of function began; Invocation ends it.
+func (m *Meter) Started(function string) {
+	m.update(func(s *Snapshot) {
+		f := s.Lambda[function]
+		f.InFlight++
+		s.Lambda[function] = f
+	})
+}
+
 // Invocation counts one invocation of function, of configured memory memoryMB, that ran for d.
 func (m *Meter) Invocation(function string, memoryMB int, d time.Duration) {
 	billed := int64(math.Ceil(float64(d) / float64(time.Millisecond)))
 	m.update(func(s *Snapshot) {
 		f := s.Lambda[function]
+		f.InFlight = max(0, f.InFlight-1)
 		f.Invocations++
 		f.BilledMS += billed
 		f.MemoryMB = memoryMB
