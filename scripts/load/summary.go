@@ -210,5 +210,13 @@ func (s Summary) Markdown() string {
 	}
 	fmt.Fprintf(&b, "\nAssumptions: %.0f million events a month (hourly prices spread over them), peak %.2f × the mean, provisioned capacity at %.0f %% utilisation of the peak; prices of %s, %s (shared/cost/prices.go).\n",
 		s.Assumption.EventsPerMonth/1e6, s.Assumption.PeakToMean, s.Assumption.Utilisation*100, cost.PricesCopied, cost.Region)
+	fmt.Fprintf(&b, "\nThe prices (%s, copied %s; \"secondary\": a page quoting the AWS page gave the figure; \"unverified\": no page at hand gave it, the figure is the one known):\n\n| service | what | USD | per | checked | source |\n|---|---|---|---|---|---|\n", cost.Region, cost.PricesCopied)
+	for _, p := range cost.Prices {
+		what := p.What
+		if !p.Used {
+			what += " (not yet used)"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %g | %s | %s | %s |\n", p.Service, what, p.USD, p.Unit, p.Checked, p.Source)
+	}
 	return b.String()
 }
