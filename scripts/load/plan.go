@@ -130,17 +130,21 @@ type copyOf struct {
 	browser bool
 }
 
-// the base population's calls as templates, with markers where each copy puts its own values.
+// The base population's calls become templates, with markers where each copy puts its own values.
+// The markers are private-use characters, which encoding/json writes as they are (never escaped,
+// so a marker cannot run into an escape sequence of the text around it); a call that holds one is
+// refused.
 const (
-	idMark   = "\u0001" // suffix of ids and of an email's local part
-	msgMark  = "\u0002" // suffix of messageIds
-	timeMark = "\u0003" // the timestamp
+	markRune = "\ue000"
+	idMark   = markRune + "i" // suffix of ids and of an email's local part
+	msgMark  = markRune + "m" // suffix of messageIds
+	timeMark = markRune + "t" // the timestamp
 )
 
 var (
-	idMarkJSON   = []byte(`\u0001`)
-	msgMarkJSON  = []byte(`\u0002`)
-	timeMarkJSON = []byte(`"\u0003"`)
+	idMarkJSON   = []byte(idMark)
+	msgMarkJSON  = []byte(msgMark)
+	timeMarkJSON = []byte(`"` + timeMark + `"`)
 )
 
 type template struct {
@@ -157,6 +161,13 @@ func templates(base []Call, gapCap time.Duration) ([]template, error) {
 		if i > 0 {
 			gap := c.At.Sub(base[i-1].At)
 			offset += max(0, min(gap, gapCap))
+		}
+		plain, err := json.Marshal(c.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("encode call %d: %w", i, err)
+		}
+		if bytes.Contains(plain, []byte(markRune)) {
+			return nil, fmt.Errorf("call %d holds U+E000, which the plan uses as a marker", i)
 		}
 		m := cloneCall(c.Raw)
 		for _, k := range []string{"anonymousId", "userId"} {

@@ -219,3 +219,30 @@ func TestReplaceBetweenMarkers(t *testing.T) {
 	_, err = replaceBetween([]byte("no markers"), runBegin, runEnd, "x")
 	require.Error(t, err)
 }
+
+// FuzzReadCalls: any input gives an error or calls that each have a type, an id and a time, and
+// those plan without a panic into requests that are valid JSON.
+func FuzzReadCalls(f *testing.F) {
+	f.Add(base)
+	f.Add(`{"type":"track","anonymousId":"a","timestamp":"2022-01-01T00:00:00Z","traits":{"email":"x"}}`)
+	f.Add(`{"type":"identify","userId":"\u0001","messageId":"\u0002","timestamp":"2022-01-01T00:00:00.5+02:00","context":{"traits":{"email":"a@b@c"}}}`)
+	f.Add("\n\n{}\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		calls, err := ReadCalls(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		for _, c := range calls {
+			require.NotEmpty(t, c.Type)
+			require.True(t, c.AnonymousID != "" || c.UserID != "")
+		}
+		p, err := Build(calls, Options{Events: 3 * len(calls), Seed: 1, Returning: 0.5, Browser: 0.5, ServerBatch: 3, BrowserBatch: 2, GapCap: time.Second, End: end})
+		if err != nil {
+			require.ErrorContains(t, err, "U+E000")
+			return
+		}
+		for _, r := range p.Requests {
+			require.True(t, json.Valid(r.Body), string(r.Body))
+		}
+	})
+}
