@@ -6,8 +6,9 @@
 //
 // The calls files (one Segment call a line) are the base population. The plan (Build) multiplies
 // it into copies with distinct visitor, user, email and message ids, some of them returning
-// visitors of an earlier copy; copies start at random phases so their calls interleave, each
-// keeping its order and spacing (gaps capped), timed so the last planned call is now. Browser
+// visitors of an earlier copy; copies arrive at random times (-overlap of them at once on average)
+// so their calls interleave, each keeping its order and spacing (gaps capped), timed so the last
+// planned call is now. Browser
 // copies send each page's calls in a small request with the browser write key, the Origin and a
 // sentAt; server copies' calls go in batches with the trusted key. Bodies are encoded before the
 // run starts, so the sender only posts.
@@ -87,7 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Plan.BrowserBatch, "browser-batch", 10, "calls per browser request at most (a page's calls)")
 	fs.DurationVar(&cfg.Plan.GapCap, "gap-cap", 30*time.Second, "gaps between a visitor copy's calls shortened to this")
 	fs.Float64Var(&cfg.Assume.EventsPerMonth, "events-per-month", cfg.Assume.EventsPerMonth, "monthly volume that hourly prices are spread over")
-	fs.Float64Var(&cfg.Assume.PeakToMean, "peak-to-mean", cfg.Assume.PeakToMean, "peak hour over the monthly mean, for provisioned capacity (the run's own ratio when higher)")
+	fs.Float64Var(&cfg.Assume.PeakToMean, "peak-to-mean", cfg.Assume.PeakToMean, "the shop's peak hour over its monthly mean, for provisioned capacity")
+	fs.IntVar(&cfg.Plan.Overlap, "overlap", 8, "copies of the population running at once, on average")
 	fs.Float64Var(&cfg.Assume.Utilisation, "utilisation", cfg.Assume.Utilisation, "provisioned capacity's target utilisation")
 	origin := fs.String("origin", "http://localhost:8080", "the Origin of browser requests (one of the browser source's origins)")
 	out := fs.String("out", "bin/load/summary.json", "write the summary as JSON here (\"\": nowhere)")
@@ -210,8 +212,9 @@ func Run(ctx context.Context, cfg Config, t Target, progress io.Writer) (Summary
 
 	u := costUsage(d, st.accepted)
 	s.PerEvent = perEvent(u, d)
+	// The run's own peak-to-mean shows the local stand-ins' stalls, not a shop's day: it is reported,
+	// and the assumption sizes provisioned capacity.
 	s.Assumption = cfg.Assume
-	s.Assumption.PeakToMean = max(cfg.Assume.PeakToMean, s.PeakToMean)
 	s.Cost = map[cost.Mode]CostSummary{}
 	if st.accepted > 0 {
 		for _, mode := range []cost.Mode{cost.OnDemand, cost.Provisioned} {

@@ -24,6 +24,7 @@ type Call struct {
 	UserID      string
 	MessageID   string
 	At          time.Time
+	Set         int // which calls file it came from: each set's timeline starts at a copy's start
 }
 
 // ReadCalls reads a file of Segment calls, one JSON object a line (scripts/replay -write-calls).
@@ -71,7 +72,7 @@ func ReadCalls(r io.Reader) ([]Call, error) {
 // shop sends calls as they happen.
 func LoadCalls(paths []string) ([]Call, error) {
 	var all []Call
-	for _, p := range paths {
+	for set, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
 			return nil, fmt.Errorf("calls file: %w", err)
@@ -82,6 +83,9 @@ func LoadCalls(paths []string) ([]Call, error) {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		slices.SortStableFunc(calls, func(a, b Call) int { return a.At.Compare(b.At) })
+		for i := range calls {
+			calls[i].Set = set
+		}
 		all = append(all, calls...)
 	}
 	return all, nil
@@ -90,6 +94,7 @@ func LoadCalls(paths []string) ([]Call, error) {
 // Options shape a plan.
 type Options struct {
 	Events       int           // at least this many events (calls) planned
+	Overlap      int           // copies running at once, on average (default 8)
 	Seed         uint64        // the same seed, the same plan
 	Returning    float64       // share of copies that are visitors of an earlier copy coming back (0–1)
 	Browser      float64       // share of copies sent by the browser tracker, the rest by a server SDK (0–1)
@@ -158,9 +163,11 @@ func templates(base []Call, gapCap time.Duration) ([]template, error) {
 	out := make([]template, len(base))
 	var offset time.Duration
 	for i, c := range base {
-		if i > 0 {
-			gap := c.At.Sub(base[i-1].At)
-			offset += max(0, min(gap, gapCap))
+		switch {
+		case i == 0 || c.Set != base[i-1].Set:
+			offset = 0 // the sets of a copy run side by side, each from the copy's start
+		default:
+			offset += max(0, min(c.At.Sub(base[i-1].At), gapCap))
 		}
 		plain, err := json.Marshal(c.Raw)
 		if err != nil {
@@ -231,12 +238,23 @@ func Build(base []Call, opt Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	span := tpls[len(tpls)-1].offset + time.Second
+	var span time.Duration
+	for _, t := range tpls {
+		span = max(span, t.offset)
+	}
+	span += time.Second
 	n := (opt.Events + len(base) - 1) / len(base)
+	// Copies arrive one after another, Overlap of them running at once on average, so that any
+	// prefix of the plan (a run cut short by a slow stack) holds whole visits of several copies.
+	overlap := opt.Overlap
+	if overlap <= 0 {
+		overlap = 8
+	}
+	arrivals := span * time.Duration(n) / time.Duration(min(overlap, n))
 	rng := rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15))
 	copies := make([]copyOf, n)
 	for i := range copies {
-		c := copyOf{suffix: "-c" + strconv.Itoa(i), tag: "-c" + strconv.Itoa(i), phase: time.Duration(rng.Int64N(int64(span))),
+		c := copyOf{suffix: "-c" + strconv.Itoa(i), tag: "-c" + strconv.Itoa(i), phase: time.Duration(rng.Int64N(int64(arrivals))),
 			browser: rng.Float64() < opt.Browser}
 		if i > 0 && rng.Float64() < opt.Returning {
 			orig := copies[rng.IntN(i)]

@@ -35,8 +35,8 @@ type Summary struct {
 	LastError       string  `json:"lastError,omitempty"`
 	Collect         Latency `json:"collectLatency"`
 	StitchLag       Lag     `json:"stitchLag"`
-	Drained         bool    `json:"drained"` // the stream was read to its end before usage was taken
-	PeakToMean      float64 `json:"peakToMean"`
+	Drained         bool    `json:"drained"`       // the stream was read to its end before usage was taken
+	PeakToMean      float64 `json:"runPeakToMean"` // busiest second's accepted events over the run's mean
 
 	PerEvent   map[string]float64        `json:"perEvent"`   // units per accepted event
 	CPUSeconds map[string]float64        `json:"cpuSeconds"` // by process, over the run and its drain
@@ -161,6 +161,7 @@ func (s Summary) WriteText(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%.2f s\t(%.0f CPU-s per million events)\n", k, s.CPUSeconds[k], perM)
 	}
 	fmt.Fprintf(tw, "bottleneck\t%s\n", s.Bottleneck)
+	fmt.Fprintf(tw, "run's peak second\t%.2f × its mean\n", s.PeakToMean)
 	for _, mode := range []cost.Mode{cost.OnDemand, cost.Provisioned} {
 		cs, ok := s.Cost[mode]
 		if !ok {
