@@ -40,7 +40,7 @@ func TestLoadReplayAgainstTheStack(t *testing.T) {
 
 	cfg := Config{
 		Calls: []string{calls}, Rate: 200, Concurrency: 8, Duration: 5 * time.Second, Drain: time.Minute, Samples: 0,
-		Plan:   Options{Seed: 2, Returning: 0.3, Browser: 0.5, ServerBatch: 20, BrowserBatch: 10, GapCap: 30 * time.Second},
+		Plan:   Options{Seed: 2, RunID: "t", Returning: 0.3, Browser: 0.5, ServerBatch: 20, BrowserBatch: 10, GapCap: 30 * time.Second},
 		Assume: cost.DefaultAssumptions(), State: t.TempDir(), Progress: time.Second,
 	}
 	target := Target{API: st.APIURL(), BrowserKey: browser, ServerKey: server, ProfileKey: profileKey, Origin: "http://localhost:8080"}

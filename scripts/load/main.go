@@ -40,6 +40,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,6 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Drain, "drain", 2*time.Minute, "how long to wait for the stream to be stitched after sending")
 	fs.IntVar(&cfg.Samples, "samples", 200, "visitors whose profiles are checked for stitch lag")
 	fs.Uint64Var(&cfg.Plan.Seed, "seed", 1, "the plan's random seed")
+	fs.StringVar(&cfg.Plan.RunID, "run-id", strconv.FormatInt(time.Now().Unix()%1e6, 36), "put in every id of the run, so that runs on one stack never share a visitor")
 	fs.Float64Var(&cfg.Plan.Returning, "returning", 0.3, "share of copies that are returning visitors")
 	fs.Float64Var(&cfg.Plan.Browser, "browser", 0.8, "share of copies sent by the browser tracker (the rest by a server SDK)")
 	fs.IntVar(&cfg.Plan.ServerBatch, "server-batch", 50, "calls per server SDK request")

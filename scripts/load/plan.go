@@ -96,6 +96,7 @@ type Options struct {
 	Events       int           // at least this many events (calls) planned
 	Overlap      int           // copies running at once, on average (default 8)
 	Seed         uint64        // the same seed, the same plan
+	RunID        string        // in every id of the run, so that runs on one stack never share a visitor
 	Returning    float64       // share of copies that are visitors of an earlier copy coming back (0–1)
 	Browser      float64       // share of copies sent by the browser tracker, the rest by a server SDK (0–1)
 	ServerBatch  int           // calls per server SDK request
@@ -254,7 +255,8 @@ func Build(base []Call, opt Options) (*Plan, error) {
 	rng := rand.New(rand.NewPCG(opt.Seed, opt.Seed^0x9e3779b97f4a7c15))
 	copies := make([]copyOf, n)
 	for i := range copies {
-		c := copyOf{suffix: "-c" + strconv.Itoa(i), tag: "-c" + strconv.Itoa(i), phase: time.Duration(rng.Int64N(int64(arrivals))),
+		id := "-" + opt.RunID + "c" + strconv.Itoa(i)
+		c := copyOf{suffix: id, tag: id, phase: time.Duration(rng.Int64N(int64(arrivals))),
 			browser: rng.Float64() < opt.Browser}
 		if i > 0 && rng.Float64() < opt.Returning {
 			orig := copies[rng.IntN(i)]

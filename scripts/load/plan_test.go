@@ -30,7 +30,7 @@ func baseCalls(t *testing.T) []Call {
 var end = time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC)
 
 func options(seed uint64) Options {
-	return Options{Events: 60, Seed: seed, Returning: 0.3, Browser: 0.5, ServerBatch: 4, BrowserBatch: 2, GapCap: 30 * time.Second, End: end}
+	return Options{Events: 60, Seed: seed, RunID: "r1", Returning: 0.3, Browser: 0.5, ServerBatch: 4, BrowserBatch: 2, GapCap: 30 * time.Second, End: end}
 }
 
 // calls decodes every call of a plan, in the order sent, with whether it went by the browser.
@@ -56,6 +56,19 @@ func decode(t *testing.T, p *Plan) []sent {
 		}
 	}
 	return out
+}
+
+func TestRunsOnOneStackNeverShareAVisitor(t *testing.T) {
+	a, err := Build(baseCalls(t), options(7))
+	require.NoError(t, err)
+	opt := options(7)
+	opt.RunID = "r2"
+	b, err := Build(baseCalls(t), opt)
+	require.NoError(t, err)
+	for id := range b.Anonymous {
+		require.NotContains(t, a.Anonymous, id)
+	}
+	require.Len(t, b.Anonymous, len(a.Anonymous))
 }
 
 func TestBuildIsDeterministicForASeed(t *testing.T) {
@@ -85,8 +98,8 @@ func TestBuildMultipliesIdsAndKeepsEachCopysShape(t *testing.T) {
 		messageIDs[c["messageId"].(string)]++
 		kinds[s.browser]++
 		anon := c["anonymousId"].(string)
-		suffix := anon[strings.Index(anon, "-c"):]
-		require.Regexp(t, `^-c\d+$`, suffix)
+		suffix := anon[strings.Index(anon, "-r1c"):]
+		require.Regexp(t, `^-r1c\d+$`, suffix)
 		if u, ok := c["userId"].(string); ok {
 			require.Equal(t, "u2"+suffix, u, "a copy's user goes with its visitor")
 			copyOfUser[u] = suffix
@@ -104,7 +117,7 @@ func TestBuildMultipliesIdsAndKeepsEachCopysShape(t *testing.T) {
 	}
 	// Every messageId but the population's own repeat (m2 twice per copy) is distinct across copies.
 	for id, n := range messageIDs {
-		if strings.HasPrefix(id, "m2-") {
+		if strings.HasPrefix(id, "m2-r1c") {
 			require.Equal(t, 2, n, id)
 		} else {
 			require.Equal(t, 1, n, id)
@@ -142,7 +155,7 @@ func TestBuildInterleavesCopiesAndKeepsOrderWithinOne(t *testing.T) {
 		if ts.After(last[anon]) {
 			last[anon] = ts
 		}
-		order = append(order, anon[strings.Index(anon, "-c"):])
+		order = append(order, anon[strings.Index(anon, "-r1c"):])
 	}
 	switches := 0
 	for i := 1; i < len(order); i++ {
@@ -161,7 +174,7 @@ func TestBuildCountsWhatEachAnonymousProfileMustHold(t *testing.T) {
 	// a1 never logs in: its page, its product view (sent twice, counted once) and its second page.
 	require.Len(t, p.Anonymous, 10)
 	for id, n := range p.Anonymous {
-		require.True(t, strings.HasPrefix(id, "a1-c"), id)
+		require.True(t, strings.HasPrefix(id, "a1-r1c"), id)
 		require.Equal(t, 3, n, id)
 	}
 	total := map[string]int{}
