@@ -9,7 +9,7 @@ API_PORT  ?= $(or $(DCRM_API_PORT),8080)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: build functions lambdas up down demo test unit synth bench clean emulators browser node-deps
+.PHONY: build functions lambdas up down demo test unit synth bench load clean emulators browser node-deps
 
 # Tools and the functions for the local host (host architecture, same build flags as for Lambda).
 build: functions
@@ -67,11 +67,23 @@ synth: lambdas
 	@ls cdk.out/*.template.json
 
 # Benchmarks per core (GOMAXPROCS=1), six runs each, summarised as medians with the collect
-# handler's ratio to the encoding/json floor; scripts/bench/README.md has the method and figures.
+# handler's ratio to the encoding/json floor (scripts/bench/README.md); then a bounded load replay
+# against the local stack (brought up if it is not), whose figures go into BENCHMARKS.md.
 bench:
 	@mkdir -p bin
 	set -o pipefail; GOMAXPROCS=1 go test -run '^$$' -bench . -benchmem -count 6 ./... | tee bin/bench.txt
 	go run ./scripts/bench bin/bench.txt
+	$(MAKE) load LOAD_FLAGS="$(BENCH_LOAD_FLAGS) -markdown BENCHMARKS.md"
+
+# The load replay (scripts/load): the public event sets, multiplied into a shop's traffic, through
+# the local stack at LOAD_FLAGS' rate (default 200 events/s for 60 s); summary in bin/load/.
+LOAD_FLAGS       ?=
+BENCH_LOAD_FLAGS ?= -rate 2000 -concurrency 16 -duration 75s
+load: up
+	@mkdir -p bin/load
+	go run ./scripts/replay -write-calls bin/load/web.jsonl
+	go run ./scripts/replay -ecommerce ../shared/datasets/events/snowplow_ecommerce -write-calls bin/load/ecommerce.jsonl
+	@set -a; source $(STATE)/local.env; set +a; go run ./scripts/load -calls bin/load/web.jsonl,bin/load/ecommerce.jsonl $(LOAD_FLAGS)
 
 clean:
 	rm -rf bin cdk.out

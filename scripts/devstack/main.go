@@ -14,6 +14,7 @@
 //	-functions    DCRM_FUNCTIONS_DIR  folder with <function>/bootstrap (default bin/functions)
 //	-state        DCRM_HOME           state folder: resources.env, logs/functions/<function>.log,
 //	                                  secrets/<Name> (default .dcrm)
+//	-environments DCRM_ENVIRONMENTS   processes per function, the invocations it runs at once (default 2)
 //	-quiet                            do not echo the functions' output
 //	-v                                log the host's debug messages
 //
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	lambdaPort := fs.Int("lambda-port", envInt("DCRM_LAMBDA_PORT", 9001), "Lambda Invoke API port on 127.0.0.1")
 	functions := fs.String("functions", envOr("DCRM_FUNCTIONS_DIR", filepath.Join("bin", "functions")), "folder with <function>/bootstrap")
 	state := fs.String("state", envOr("DCRM_HOME", ".dcrm"), "state folder")
+	environments := fs.Int("environments", envInt("DCRM_ENVIRONMENTS", 2), "processes per function: the invocations it runs at once")
 	quiet := fs.Bool("quiet", false, "do not echo the functions' output")
 	verbose := fs.Bool("v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
@@ -84,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	s, err := stack.Start(ctx, stack.Config{
 		Prefix: *prefix, APIPort: *apiPort, LambdaPort: *lambdaPort, FunctionsDir: *functions,
 		Endpoints: localaws.DefaultEndpoints(), LogDir: logDir, Echo: echo, Logger: logger,
-		SecretDir: filepath.Join(*state, "secrets"),
+		SecretDir: filepath.Join(*state, "secrets"), Environments: *environments,
 	})
 	if err != nil {
 		return err

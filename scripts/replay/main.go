@@ -2,7 +2,8 @@
 // (see Calls), in batches, with the trusted server key so that the events keep their historical
 // timestamps. `go run ./scripts/replay -file <events.csv>` after `make up` and sourcing
 // .dcrm/local.env; `-ecommerce <folder>` sends a Snowplow e-commerce folder (the atomic events and
-// their entity files) as Segment e-commerce calls instead (see EcommerceCalls). The end-to-end
+// their entity files) as Segment e-commerce calls instead (see EcommerceCalls); `-write-calls FILE`
+// writes the calls as JSON lines instead of sending them, for the load replay (scripts/load). The end-to-end
 // tests of this package replay the public event sets against a stack of their own and check the
 // profiles; README.md has what they found.
 package main
@@ -30,16 +31,17 @@ func main() {
 	file := flag.String("file", DefaultDataset, "Snowplow atomic events CSV")
 	ecommerce := flag.String("ecommerce", "", "Snowplow e-commerce folder ("+EcommerceEvents+" and its entity files); replaces -file")
 	size := flag.Int("batch", 50, "calls per /v1/batch request")
+	writeCalls := flag.String("write-calls", "", "write the calls to this file as JSON lines (the load replay's input, scripts/load) instead of sending them")
 	flag.Parse()
-	if err := run(ctx, *file, *ecommerce, *size); err != nil {
+	if err := run(ctx, *file, *ecommerce, *size, *writeCalls); err != nil {
 		fmt.Fprintln(os.Stderr, "replay:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, file, ecommerce string, size int) error {
+func run(ctx context.Context, file, ecommerce string, size int, writeCalls string) error {
 	api, key := os.Getenv("DCRM_API_URL"), os.Getenv("DCRM_SERVER_WRITE_KEY")
-	if api == "" || key == "" {
+	if writeCalls == "" && (api == "" || key == "") {
 		return fmt.Errorf("DCRM_API_URL and DCRM_SERVER_WRITE_KEY must be set: run `make up` and source .dcrm/local.env")
 	}
 	var calls []map[string]any
@@ -61,11 +63,30 @@ func run(ctx context.Context, file, ecommerce string, size int) error {
 		f := ComputeFacts(rows)
 		summary = fmt.Sprintf("%d rows, %d distinct events, %d users, %d domain_userids", f.Rows, f.Events, len(f.Users), len(f.DomainUserIDs))
 	}
+	if writeCalls != "" {
+		if err := WriteCalls(writeCalls, calls); err != nil {
+			return err
+		}
+		fmt.Printf("wrote %d calls to %s (%s)\n", len(calls), writeCalls, summary)
+		return nil
+	}
 	if err := Send(ctx, &http.Client{Timeout: 30 * time.Second}, api, key, calls, size); err != nil {
 		return err
 	}
 	fmt.Printf("sent %d calls (%s)\n", len(calls), summary)
 	return nil
+}
+
+// WriteCalls writes the calls to path, one JSON object a line, in the order they are sent.
+func WriteCalls(path string, calls []map[string]any) error {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	for _, c := range calls {
+		if err := enc.Encode(c); err != nil {
+			return fmt.Errorf("encode call: %w", err)
+		}
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
 // Send posts calls to api's /v1/batch, size calls per request, authenticated with key. A batch

@@ -308,3 +308,13 @@ func hostOnly(hostport string) string {
 	}
 	return hostport
 }
+
+// RouteKey is the route key ("POST /v1/batch") of the route that takes the request, or "" when none
+// does.
+func (a *API) RouteKey(r *http.Request) string {
+	rt, _, ok := find(a.routes, r.Method, r.URL.EscapedPath())
+	if !ok {
+		return ""
+	}
+	return rt.Method + " " + rt.Path
+}

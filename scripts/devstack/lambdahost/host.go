@@ -68,6 +68,11 @@ type Spec struct {
 	Log io.Writer
 	// Logger reports what the host does (environments started, killed); nil discards.
 	Logger *slog.Logger
+	// Started and Report, if set, are told when the process takes an invocation and how long it ran
+	// (from the hand-off to its outcome, as Lambda's REPORT line gives it), for metering; every
+	// Started is followed by one Report.
+	Started func()
+	Report  func(d time.Duration)
 }
 
 // FunctionError is an invocation that failed inside the function: an error the handler returned,
@@ -100,6 +105,7 @@ type Function struct {
 	all    map[*environment]struct{}
 	closed bool
 	nextID int
+	exited time.Duration // CPU used by the environments that have exited
 }
 
 // New checks the spec and returns a host for it. No process starts until the first invocation.
@@ -234,6 +240,20 @@ func (f *Function) discard(env *environment) {
 	f.mu.Unlock()
 }
 
+// CPU is the user and system CPU time the function's processes have used: those that exited and,
+// where the system says (Linux), those still running.
+func (f *Function) CPU() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	total := f.exited
+	for env := range f.all {
+		if !env.gone {
+			total += processCPU(env.pid)
+		}
+	}
+	return total
+}
+
 // Close stops every process of the function (SIGTERM, then SIGKILL after half a second, as Lambda
 // does at shutdown) and waits until they are gone. Invocations in flight fail.
 func (f *Function) Close() error {
@@ -266,6 +286,8 @@ type environment struct {
 	once    sync.Once        // guards ready
 	kill1   sync.Once
 	served  int // invocations handed to the process; touched only by the invoker holding the environment
+	pid     int
+	gone    bool // the process has exited and its CPU is counted in the function's; guarded by fn.mu
 
 	mu      sync.Mutex
 	current *invocation
@@ -315,10 +337,17 @@ func startEnvironment(f *Function, id int) (*environment, error) {
 			Payload: mustJSON(map[string]string{"errorType": "Runtime.InvalidEntrypoint", "errorMessage": err.Error()})}
 	}
 	env.cmd = cmd
+	env.pid = cmd.Process.Pid
 	f.spec.Logger.Debug("environment started", "function", f.spec.Name, "environment", id, "pid", cmd.Process.Pid, "runtimeApi", env.addr)
 	go func() {
 		err := cmd.Wait()
 		env.out.flush()
+		f.mu.Lock()
+		if ps := cmd.ProcessState; ps != nil {
+			f.exited += ps.UserTime() + ps.SystemTime()
+		}
+		env.gone = true
+		f.mu.Unlock()
 		env.mu.Lock()
 		env.exitErr = err
 		env.mu.Unlock()
@@ -395,6 +424,9 @@ func (e *environment) invoke(ctx context.Context, payload []byte) (out []byte, h
 	select {
 	case e.handoff <- inv:
 		e.served++
+		if e.fn.spec.Started != nil {
+			e.fn.spec.Started()
+		}
 	case <-e.exited:
 		return nil, false, gone()
 	case <-deadline.C:
@@ -427,6 +459,9 @@ func (e *environment) invoke(ctx context.Context, payload []byte) (out []byte, h
 
 func (e *environment) report(id string, start time.Time) {
 	d := time.Since(start)
+	if e.fn.spec.Report != nil {
+		e.fn.spec.Report(d)
+	}
 	e.logf("END RequestId: %s", id)
 	e.logf("REPORT RequestId: %s\tDuration: %.2f ms\tMemory Size: %d MB", id, float64(d.Microseconds())/1000, e.fn.spec.Memory)
 }

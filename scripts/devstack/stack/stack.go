@@ -3,21 +3,33 @@
 // of triggers, all read from the one topology (infra/topology) the CDK app deploys.
 //
 // What Start does:
+//
 //   - provisions the topology's stream, tables and queues on the local AWS-compatible servers
 //     (scripts/emulators) under the physical names <prefix>-<Logical>, idempotently (queues with a
 //     dead-letter queue also get <prefix>-<Logical>-dlq);
+//
 //   - hosts every function (package lambdahost: Runtime API, child processes, timeouts, crashes)
 //     with the environment the CDK stack gives it: for each Use, EnvVar(resource) = the physical
 //     name or queue URL; the function's Settings; the local AWS endpoints, region and credentials
 //     (localaws.Endpoints.Environment); and what Lambda itself sets;
+//
 //   - serves the HTTP API (package httpapi, payload format 2.0) on 127.0.0.1:APIPort;
+//
 //   - runs each Kinesis event source mapping (package streammap);
+//
 //   - runs each schedule every Every with the event the CDK app has EventBridge Scheduler send, a
 //     schedule.Event built by the same constructor (RunSchedule runs one now), as an asynchronous
 //     invocation: a run that fails is retried the function's Async.Retries times (at once, where
 //     Lambda waits minutes) and then described on its Async.OnFailureQueue in Lambda's format;
+//
 //   - serves Lambda's Invoke API on 127.0.0.1:LambdaPort, so `aws lambda invoke` and SDK clients
 //     with AWS_ENDPOINT_URL_LAMBDA can run any function by its topology name, physical name or ARN.
+//
+//   - meters what the functions and the stream mapping ask of AWS (package usage): each function
+//     reaches DynamoDB, Kinesis and SQS through a loopback reverse proxy per service, wrapped in
+//     the meter and in Config.Middleware; the HTTP API and Lambda's invocations and logs are
+//     metered too. GET <API URL>/_local/usage serves the counts since start (a local route of the
+//     host, not of the API; Usage returns the same).
 //
 // Not emulated, beyond what the packages above list: IAM (grants are not enforced: a function can
 // reach resources it does not Use, though it only learns the names of those it does), CloudWatch
@@ -55,6 +67,7 @@ import (
 	"github.com/dcrm-project/dcrm/scripts/devstack/httpapi"
 	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
 	"github.com/dcrm-project/dcrm/scripts/devstack/streammap"
+	"github.com/dcrm-project/dcrm/scripts/devstack/usage"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/schedule"
 )
@@ -80,6 +93,10 @@ type Config struct {
 	PollInterval time.Duration      // between reads of an idle shard; default 250ms
 	RetryDelay   time.Duration      // before a stream batch is retried; default 200ms
 	Logger       *slog.Logger       // the host's own log; nil discards
+	// Middleware wraps the proxy in front of each AWS service's local server ("dynamodb",
+	// "kinesis", "sqs": the usage package's names), outside the meter, first in the list outermost;
+	// for fault injection. A middleware that answers without calling next is not billed.
+	Middleware []func(service string, next http.Handler) http.Handler
 	// SecretDir keeps each topology secret's value in a file <SecretDir>/<Name>, made on first start,
 	// so a restarted stack keeps the keys its data was written under; "" makes new values each start.
 	SecretDir string
@@ -99,6 +116,8 @@ type Stack struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	log       *slog.Logger
+	meter     *usage.Meter
+	proxied   localaws.Endpoints // the proxies the functions and mappings reach AWS through
 }
 
 // Start provisions the resources, starts the servers and the background work, and returns once the
@@ -133,6 +152,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	bg, cancel := context.WithCancel(context.Background())
 	s := &Stack{cfg: cfg, topo: topo, resources: map[string]string{}, functions: map[string]*lambdahost.Function{},
 		cancel: cancel, log: cfg.Logger}
+	s.meter = usage.New(s.cpu)
 	if err := s.start(ctx, bg); err != nil {
 		s.Close()
 		return nil, err
@@ -160,6 +180,11 @@ func (s *Stack) start(ctx, bg context.Context) error {
 	}
 	s.apiURL = "http://" + apiLn.Addr().String()
 	s.lambdaURL = "http://" + lambdaLn.Addr().String()
+	if err := s.startProxies(); err != nil {
+		apiLn.Close()
+		lambdaLn.Close()
+		return err
+	}
 	if err := s.startFunctions(); err != nil {
 		apiLn.Close()
 		lambdaLn.Close()
@@ -172,7 +197,7 @@ func (s *Stack) start(ctx, bg context.Context) error {
 		lambdaLn.Close()
 		return fmt.Errorf("http api: %w", err)
 	}
-	s.serve(apiLn, api)
+	s.serve(apiLn, s.withUsage(api))
 	s.serve(lambdaLn, lambdahost.NewInvokeAPI(bg, s.lookup, s.log.With("component", "invoke")))
 
 	for _, m := range s.topo.Mappings {
@@ -180,7 +205,7 @@ func (s *Stack) start(ctx, bg context.Context) error {
 		mapping, err := streammap.New(streammap.Config{
 			Mapping: m, StreamName: s.resources[m.Stream], StreamARN: streamARNs[m.Stream], FunctionARN: fn.ARN(),
 			FailureQueueURL: s.resources[m.OnFailureQueue], Region: localaws.Region,
-			Kinesis: s.cfg.Endpoints.KinesisClient(), SQS: s.cfg.Endpoints.SQSClient(),
+			Kinesis: s.proxied.KinesisClient(), SQS: s.proxied.SQSClient(),
 			Invoke: fn.Invoke, IsFunctionError: isFunctionError,
 			PollInterval: s.cfg.PollInterval, RetryDelay: s.cfg.RetryDelay, Logger: s.log.With("component", "streammap"),
 		})
@@ -260,6 +285,8 @@ func (s *Stack) startFunctions() error {
 			Environments: s.cfg.Environments,
 			Log:          out,
 			Logger:       s.log.With("component", "lambda"),
+			Started:      func() { s.meter.Started(f.Name) },
+			Report:       func(d time.Duration) { s.meter.Invocation(f.Name, f.Memory, d) },
 		})
 		if err != nil {
 			return fmt.Errorf("function %s: %w (build the functions first: they are looked for in %s)", f.Name, err, s.cfg.FunctionsDir)
@@ -285,6 +312,7 @@ func (s *Stack) functionLog(name string) (io.Writer, error) {
 	if s.cfg.Echo != nil {
 		ws = append(ws, lambdahost.PrefixWriter(s.cfg.Echo, "["+name+"] "))
 	}
+	ws = append(ws, countingWriter(s.meter.LogWriter(name)))
 	return io.MultiWriter(ws...), nil
 }
 
@@ -340,7 +368,7 @@ func (s *Stack) FunctionEnv(name string) map[string]string {
 	if !ok {
 		return nil
 	}
-	env := s.cfg.Endpoints.Environment()
+	env := s.proxied.Environment()
 	maps.Copy(env, f.Settings)
 	for _, u := range f.Uses {
 		env[s.localEnvVar(u.Resource)] = s.resources[u.Resource]
@@ -372,6 +400,7 @@ func (s *Stack) Env() map[string]string {
 	env["AWS_ENDPOINT_URL_LAMBDA"] = s.lambdaURL
 	env["AWS_DEFAULT_REGION"] = localaws.Region // the AWS CLI reads this one
 	env["DCRM_API_URL"] = s.apiURL
+	env["DCRM_USAGE_URL"] = s.apiURL + usage.Path
 	env["DCRM_PREFIX"] = s.cfg.Prefix
 	env["DCRM_DYNAMODB_ENDPOINT"] = s.cfg.Endpoints.DynamoDB
 	env["DCRM_KINESIS_ENDPOINT"] = s.cfg.Endpoints.Kinesis

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
 	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
+	"github.com/dcrm-project/dcrm/scripts/devstack/usage"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/schedule"
@@ -89,10 +91,34 @@ func startStackKeeping(t *testing.T, prefix, secrets string) (*stack.Stack, stri
 	s, err := stack.Start(t.Context(), stack.Config{
 		Topology: testTopology(dir), Prefix: prefix, FunctionsDir: functions, Endpoints: endpoints,
 		LogDir: filepath.Join(dir, "logs"), SecretDir: secrets, PollInterval: 50 * time.Millisecond, RetryDelay: 10 * time.Millisecond,
+		Middleware: []func(string, http.Handler) http.Handler{hooked.middleware},
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s, dir
+}
+
+// hooked counts the requests a middleware of the stack saw, by service.
+var hooked = &serviceCounts{n: map[string]int{}}
+
+type serviceCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *serviceCounts) middleware(service string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.n[service]++
+		c.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (c *serviceCounts) get(service string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[service]
 }
 
 // deleteResources removes what a stack provisioned under a test prefix when the test ends.
@@ -172,6 +198,12 @@ func TestLocalStack(t *testing.T) {
 		assert.Equal(t, "bootstrap", env["_HANDLER"])
 		assert.NotEmpty(t, env["AWS_LAMBDA_RUNTIME_API"])
 		for k, v := range e.Environment() {
+			if strings.HasPrefix(k, "AWS_ENDPOINT_URL_") {
+				// The functions reach each server through the host's metering proxy on loopback.
+				assert.Regexp(t, `^http://127\.0\.0\.1:\d+$`, env[k], k)
+				assert.NotEqual(t, v, env[k], k)
+				continue
+			}
 			assert.Equal(t, v, env[k], k)
 		}
 		assert.Equal(t, s.FunctionEnv("score")["DCRM_ALERTS_QUEUE_URL"], env["DCRM_ALERTS_QUEUE_URL"])
@@ -241,6 +273,28 @@ func TestLocalStack(t *testing.T) {
 			}
 			return assert.ObjectsAreEqual([]string{"ok-1", "ok-2"}, delivered)
 		}, 20*time.Second, 10*time.Millisecond)
+	})
+
+	t.Run("meters what it asks of AWS and serves the counts", func(t *testing.T) {
+		resp, err := http.Get(s.APIURL() + "/_local/usage")
+		require.NoError(t, err)
+		var u usage.Snapshot
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&u))
+		resp.Body.Close()
+		assert.GreaterOrEqual(t, u.API.ByRoute["POST /v1/track"], int64(1))
+		assert.GreaterOrEqual(t, u.API.ByRoute[""], int64(1), "the 404 is counted too")
+		assert.GreaterOrEqual(t, u.Lambda["stitch"].Invocations, int64(2))
+		assert.Equal(t, 512, u.Lambda["stitch"].MemoryMB)
+		assert.Positive(t, u.Lambda["stitch"].GBSeconds)
+		assert.Positive(t, u.Lambda["stitch"].LogBytes, "START, END and REPORT lines at least")
+		assert.Positive(t, u.Kinesis.GetRecordsCalls, "the stream mapping reads through the proxy")
+		assert.Equal(t, int64(3), u.Kinesis.RecordsRead, "the test put them on the server directly, unmetered")
+		assert.Positive(t, u.SQS.Requests["SendMessage"], "the mapping's on-failure record")
+		assert.Contains(t, u.CPU, "devstack")
+		assert.Contains(t, u.CPU, "function:stitch")
+		assert.Positive(t, hooked.get("kinesis"), "the configured middleware wraps the proxies")
+		assert.Positive(t, hooked.get("sqs"))
+		assert.Equal(t, s.APIURL()+"/_local/usage", s.Env()["DCRM_USAGE_URL"])
 	})
 
 	t.Run("runs schedules on their period and now", func(t *testing.T) {

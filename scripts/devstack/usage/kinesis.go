@@ -1,0 +1,182 @@
+package usage
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+const (
+	kb          = 1024
+	payloadUnit = 25 * kb // Kinesis provisioned mode bills PUTs in 25 KB payload units
+)
+
+type record struct {
+	Data         string // base64
+	PartitionKey string
+}
+
+// size is the record's bytes as Kinesis counts them: its data and its partition key.
+func (r record) size() int64 {
+	n := base64.StdEncoding.DecodedLen(len(r.Data))
+	if l := len(r.Data); l >= 2 && r.Data[l-1] == '=' {
+		n--
+		if r.Data[l-2] == '=' {
+			n--
+		}
+	}
+	return int64(n + len(r.PartitionKey))
+}
+
+// recordSizes are the sizes (data and partition key) of the records of a PutRecords request or a
+// GetRecords answer, found by scanning for their "Data" and "PartitionKey" members rather than
+// decoding the whole document: the base64 data is most of its bytes, and decoding it with
+// encoding/json cost the meter more than the rest of its work. The i-th "Data" member belongs to
+// the i-th record (a quote inside a string is always escaped, so the pattern cannot occur in one);
+// ok is false when the document is not as the SDK and the servers write it, and the caller decodes.
+func recordSizes(doc []byte) (sizes []int64, ok bool) {
+	data := members(doc, []byte(`"Data":"`))
+	keys := members(doc, []byte(`"PartitionKey":"`))
+	if data == nil || len(data) != len(keys) {
+		return nil, false
+	}
+	sizes = make([]int64, len(data))
+	for i := range data {
+		d, k := data[i], keys[i]
+		if bytes.IndexByte(d, '\\') >= 0 {
+			return nil, false // base64 needs no escapes; something else wrote this
+		}
+		n := record{Data: string(d)}.size()
+		if bytes.IndexByte(k, '\\') >= 0 {
+			u, err := strconv.Unquote(`"` + string(k) + `"`)
+			if err != nil {
+				return nil, false
+			}
+			k = []byte(u)
+		}
+		sizes[i] = n + int64(len(k))
+	}
+	return sizes, true
+}
+
+// members returns the raw string values of every member named by prefix (`"Name":"`), in order;
+// nil when a value is not terminated.
+func members(doc, prefix []byte) [][]byte {
+	out := [][]byte{}
+	for {
+		i := bytes.Index(doc, prefix)
+		if i < 0 {
+			return out
+		}
+		doc = doc[i+len(prefix):]
+		end := -1
+		for j := 0; j < len(doc); j++ {
+			if doc[j] == '\\' {
+				j++
+				continue
+			}
+			if doc[j] == '"' {
+				end = j
+				break
+			}
+		}
+		if end < 0 {
+			return nil
+		}
+		out = append(out, doc[:end])
+		doc = doc[end+1:]
+	}
+}
+
+// putSizes are the sizes of the records a PutRecord(s) request puts.
+func putSizes(op string, body []byte) []int64 {
+	if sizes, ok := recordSizes(body); ok && (op == "PutRecords" || len(sizes) == 1) {
+		return sizes
+	}
+	var list []record
+	if op == "PutRecord" {
+		var one record
+		_ = json.Unmarshal(body, &one)
+		list = []record{one}
+	} else {
+		var req struct{ Records []record }
+		_ = json.Unmarshal(body, &req)
+		list = req.Records
+	}
+	sizes := make([]int64, len(list))
+	for i, r := range list {
+		sizes[i] = r.size()
+	}
+	return sizes
+}
+
+func (m *Meter) kinesis(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op := operation(r)
+		var put []int64
+		switch op {
+		case "PutRecord", "PutRecords":
+			body, err := readBody(r)
+			if err != nil {
+				http.Error(w, "read request: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			put = putSizes(op, body)
+		}
+		rec := &recorder{ResponseWriter: w, keep: op == "PutRecords" || op == "GetRecords"}
+		next.ServeHTTP(rec, r)
+		ok := rec.status == http.StatusOK
+
+		var accepted, read []int64
+		switch {
+		case ok && op == "PutRecord":
+			accepted = put
+		case ok && op == "PutRecords":
+			answer := rec.decoded()
+			if bytes.Contains(answer, []byte(`"FailedRecordCount":0`)) {
+				accepted = put
+				break
+			}
+			var out struct{ Records []struct{ ErrorCode string } }
+			_ = json.Unmarshal(answer, &out)
+			for i, p := range put {
+				if i < len(out.Records) && out.Records[i].ErrorCode == "" {
+					accepted = append(accepted, p)
+				}
+			}
+		case ok && op == "GetRecords":
+			answer := rec.decoded()
+			var found bool
+			if read, found = recordSizes(answer); !found {
+				var out struct{ Records []record }
+				_ = json.Unmarshal(answer, &out)
+				read = make([]int64, len(out.Records))
+				for i, x := range out.Records {
+					read[i] = x.size()
+				}
+			}
+		}
+		m.update(func(s *Snapshot) {
+			k := &s.Kinesis
+			k.Requests[op]++
+			if ok {
+				k.FailedRecords += int64(len(put) - len(accepted))
+			}
+			for _, n := range accepted {
+				k.Records++
+				k.Bytes += n
+				k.BilledKB += max(1, (n+kb-1)/kb)
+				k.PayloadUnits += max(1, (n+payloadUnit-1)/payloadUnit)
+			}
+			if op == "GetRecords" {
+				k.GetRecordsCalls++
+				k.RecordsRead += int64(len(read))
+				for _, n := range read {
+					k.BytesRead += n
+				}
+			}
+		})
+	})
+}

@@ -1,0 +1,132 @@
+package usage
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Proxy is a reverse proxy to a local server's endpoint, with connections kept open for the many
+// callers of a loaded stack. Middleware (the meter's, fault injection) wraps it.
+func Proxy(endpoint string) (*httputil.ReverseProxy, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("proxy target %q is not a URL with a host", endpoint)
+	}
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.Transport = &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        512,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true, // pass the caller's Accept-Encoding through untouched
+	}
+	p.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
+		http.Error(w, "local server unreachable: "+err.Error(), http.StatusBadGateway)
+	}
+	return p, nil
+}
+
+// Middleware wraps next, the proxy to service's local server, with the meter: it counts each
+// request as that service bills it. Requests it does not recognise pass through counted only by
+// operation.
+func (m *Meter) Middleware(service string, next http.Handler) http.Handler {
+	switch service {
+	case DynamoDB:
+		return m.dynamodb(next)
+	case Kinesis:
+		return m.kinesis(next)
+	case SQS:
+		return m.sqs(next)
+	}
+	return next
+}
+
+// operation is the action of a JSON-protocol request: "PutItem" of "DynamoDB_20120810.PutItem".
+func operation(r *http.Request) string {
+	_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".")
+	return op
+}
+
+// readBody reads the request's body and puts it back, so the proxy still sends it.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	setBody(r, b)
+	return b, err
+}
+
+func setBody(r *http.Request, b []byte) {
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.ContentLength = int64(len(b))
+	r.Header.Set("Content-Length", strconv.Itoa(len(b)))
+}
+
+// recorder passes a response through and keeps its status and a copy of its body.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	keep   bool
+	body   bytes.Buffer
+	n      int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	if r.keep {
+		r.body.Write(p)
+	}
+	r.n += int64(len(p))
+	return r.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the writer's Flush.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// decoded is the recorded body, gunzipped when the server compressed it.
+func (r *recorder) decoded() []byte {
+	b := r.body.Bytes()
+	if r.Header().Get("Content-Encoding") == "gzip" {
+		if zr, err := gzip.NewReader(bytes.NewReader(b)); err == nil {
+			if d, err := io.ReadAll(zr); err == nil {
+				return d
+			}
+		}
+	}
+	return b
+}
+
+// errorType is the exception name of a JSON-protocol error answer: "ConditionalCheckFailedException"
+// of "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException".
+func errorType(body []byte) string {
+	var e struct {
+		Type string `json:"__type"`
+	}
+	_ = json.Unmarshal(body, &e)
+	if i := strings.LastIndexByte(e.Type, '#'); i >= 0 {
+		return e.Type[i+1:]
+	}
+	return e.Type
+}

@@ -1,0 +1,113 @@
+package cost
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// run is a run of 1,000 events whose figures make round numbers per million (worked out by hand
+// in the tests below).
+var run = Usage{
+	Events:              1000,
+	APIRequests:         100,        // 100,000 per million × $1.00/M = $0.10
+	LambdaRequests:      150,        // 150,000 × $0.20/M = $0.03
+	LambdaGBSeconds:     5,          // 5,000 GB-s × $0.0000133334 = $0.066667
+	LogBytes:            gib / 1000, // 1 GiB × $0.50 = $0.50
+	SQSRequests:         10,         // 10,000 × $0.40/M = $0.004
+	KinesisBilledKB:     1048.576,   // 1,048,576 KB = 1 GiB × $0.08 = $0.08
+	KinesisBytesRead:    gib / 1000, // 1 GiB × $0.04 = $0.04
+	KinesisPayloadUnits: 100,        // 100,000 × $0.014/M = $0.0014
+	KinesisRecords:      100,        // 0.1 record per event
+	KinesisBytes:        100_000,    // 100 B per event
+	DynamoWRU:           500,        // 500,000 × $0.625/M = $0.3125
+	DynamoRRU:           2000,       // 2,000,000 × $0.125/M = $0.25
+}
+
+func usd(t *testing.T, e Estimate, id string) float64 {
+	t.Helper()
+	for _, l := range e.Lines {
+		if l.Price == id {
+			return l.USD
+		}
+	}
+	t.Fatalf("no line %s in %+v", id, e.Lines)
+	return 0
+}
+
+func TestOnDemandPerMillion(t *testing.T) {
+	e, err := PerMillion(run, DefaultAssumptions(), OnDemand)
+	require.NoError(t, err)
+	for id, want := range map[string]float64{
+		"api-http-requests": 0.10, "lambda-requests": 0.03, "lambda-arm-gb-second": 0.066667, "logs-ingested-gb": 0.50,
+		"sqs-requests": 0.004, "kinesis-ondemand-ingested-gb": 0.08, "kinesis-ondemand-retrieved-gb": 0.04,
+		// One stream all month (730 h × $0.04 = $29.20) spread over 100 million events: $0.292 per million.
+		"kinesis-ondemand-stream-hour": 0.292,
+		"dynamodb-ondemand-wru":        0.3125, "dynamodb-ondemand-rru": 0.25,
+	} {
+		require.InDelta(t, want, usd(t, e, id), 1e-6, id)
+	}
+	require.Len(t, e.Lines, 10)
+	require.InDelta(t, 1.675167, e.USD, 1e-6)
+	require.Equal(t, "logs-ingested-gb", e.Dominant().Price)
+	require.InDelta(t, 0.50/1.675167, e.Share(e.Dominant()), 1e-6)
+	require.Equal(t, "dynamodb-ondemand-wru", e.Lines[1].Price, "most expensive first")
+	require.InDelta(t, 500_000, e.Lines[1].Quantity, 1e-6, "write units per million events")
+}
+
+func TestProvisionedPerMillion(t *testing.T) {
+	e, err := PerMillion(run, DefaultAssumptions(), Provisioned)
+	require.NoError(t, err)
+	// 100 million events a month: 38.05 events/s on average, 76.10 at a peak of twice that.
+	// Writes: 0.5 WRU per event → 38.05 WRU/s at the peak, ÷ 0.7 → 55 WCU all month:
+	// 55 × 730 h × $0.00065 = $26.0975 a month, $0.260975 per million events.
+	require.InDelta(t, 0.260975, usd(t, e, "dynamodb-wcu-hour"), 1e-9)
+	// Reads: 2 RRU per event → 152.2 RRU/s ÷ 0.7 → 218 RCU: 218 × 730 × $0.00013 / 100 = $0.206882.
+	require.InDelta(t, 0.206882, usd(t, e, "dynamodb-rcu-hour"), 1e-9)
+	// 7.6 records/s and 7.4 KB/s at the peak: one shard, 730 × $0.015 / 100 = $0.1095.
+	require.InDelta(t, 0.1095, usd(t, e, "kinesis-shard-hour"), 1e-9)
+	require.InDelta(t, 0.0014, usd(t, e, "kinesis-put-payload-units"), 1e-9)
+	require.InDelta(t, 1.279424, e.USD, 1e-6)
+	require.Equal(t, "logs-ingested-gb", e.Dominant().Price)
+}
+
+// TestProvisionedShardsFollowThePeak: at a billion events a month with 1 KB per event, the peak
+// (2 × 380.5 events/s × 1,000 B = 761,035 B/s, 0.726 MiB/s) ÷ 0.7 needs 2 shards.
+func TestProvisionedShardsFollowThePeak(t *testing.T) {
+	u := run
+	u.KinesisBytes = 1_000_000 // 1,000 B per event
+	a := DefaultAssumptions()
+	a.EventsPerMonth = 1e9
+	e, err := PerMillion(u, a, Provisioned)
+	require.NoError(t, err)
+	// 2 shards × 730 h × $0.015 = $21.90 a month over 1,000 million events.
+	require.InDelta(t, 0.0219, usd(t, e, "kinesis-shard-hour"), 1e-9)
+}
+
+func TestPerMillionRefusesWhatItCannotPrice(t *testing.T) {
+	_, err := PerMillion(Usage{}, DefaultAssumptions(), OnDemand)
+	require.ErrorContains(t, err, "no events")
+	a := DefaultAssumptions()
+	a.Utilisation = 1.5
+	_, err = PerMillion(run, a, OnDemand)
+	require.ErrorContains(t, err, "assumptions")
+	_, err = PerMillion(run, DefaultAssumptions(), "reserved")
+	require.ErrorContains(t, err, "unknown mode")
+}
+
+// TestEveryPriceSaysWhereItCameFrom: each row has a source page and how it was checked, and an
+// unverified or unused row says why in its note.
+func TestEveryPriceSaysWhereItCameFrom(t *testing.T) {
+	seen := map[string]bool{}
+	for _, p := range Prices {
+		require.False(t, seen[p.ID], "duplicate %s", p.ID)
+		seen[p.ID] = true
+		require.Regexp(t, `^https://aws\.amazon\.com/`, p.Source, p.ID)
+		require.Contains(t, []string{"page", "secondary", "unverified"}, p.Checked, p.ID)
+		require.Positive(t, p.USD, p.ID)
+		if p.Checked != "page" || !p.Used {
+			require.NotEmpty(t, p.Note, p.ID)
+		}
+	}
+	require.Regexp(t, `^\d{4}-\d{2}-\d{2}$`, PricesCopied)
+}
