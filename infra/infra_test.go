@@ -45,20 +45,22 @@ var synth struct {
 // optionsContext turns on every option of the settings, some given as the cdk CLI gives -c values
 // (strings).
 var optionsContext = map[string]interface{}{
-	"stage":               "staging",
-	"customerManagedKeys": true,
-	"streamMode":          "PROVISIONED",
-	"streamShards":        "4",
-	"tableBillingMode":    "PROVISIONED",
-	"tableReadCapacity":   5,
-	"tableWriteCapacity":  5,
-	"alarmEmail":          "ops@example.com",
-	"domainName":          "collect.example.com",
-	"certificateArn":      "arn:aws:acm:eu-west-1:123456789012:certificate/0f0e0d0c-0b0a-0908-0706-050403020100",
-	"reservedConcurrency": "false",
-	"logRetentionDays":    90,
-	"schedules":           `{"score": "2h"}`,
-	"apiThrottleRate":     "50",
+	"stage":                    "staging",
+	"customerManagedKeys":      true,
+	"streamMode":               "PROVISIONED",
+	"streamShards":             "4",
+	"tableBillingMode":         "PROVISIONED",
+	"tableReadCapacity":        5,
+	"tableWriteCapacity":       5,
+	"alarmEmail":               "ops@example.com",
+	"domainName":               "collect.example.com",
+	"certificateArn":           "arn:aws:acm:eu-west-1:123456789012:certificate/0f0e0d0c-0b0a-0908-0706-050403020100",
+	"reservedConcurrency":      "false",
+	"logRetentionDays":         90,
+	"schedules":                `{"score": "2h"}`,
+	"apiThrottleRate":          "50",
+	"stitchBatchSize":          "1000",
+	"stitchBatchWindowSeconds": 10,
 }
 
 func TestMain(m *testing.M) {
@@ -720,7 +722,7 @@ func TestStreamMappingFailsOnlyTheBadRecords(t *testing.T) {
 	// Literal values of the walking skeleton.
 	check(t, "stitch mapping literals", func() {
 		synth.service.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), obj(map[string]interface{}{
-			"BatchSize":                  100,
+			"BatchSize":                  500,
 			"BisectBatchOnFunctionError": true,
 			"MaximumRetryAttempts":       3,
 			"MaximumRecordAgeInSeconds":  86400,
@@ -1359,6 +1361,11 @@ func TestAPIStageIsThrottledAndLogged(t *testing.T) {
 			t.Errorf("options: throttled at %v/s, want 50", got)
 		}
 	}
+	for _, m := range synth.optServiceJ.ofType("AWS::Lambda::EventSourceMapping") {
+		if p := m.props(); p["BatchSize"] != float64(1000) || p["MaximumBatchingWindowInSeconds"] != float64(10) {
+			t.Errorf("options: stitch's batch %v records / %v s, want 1000 / 10", p["BatchSize"], p["MaximumBatchingWindowInSeconds"])
+		}
+	}
 	check(t, "options: custom domain", func() {
 		synth.optService.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::DomainName"), obj(map[string]interface{}{
 			"DomainName": "collect.example.com",
@@ -1573,6 +1580,8 @@ func TestParseSettings(t *testing.T) {
 		{"schedule not a duration", map[string]interface{}{"schedules": map[string]interface{}{"score": "hourly"}}, "schedules.score"},
 		{"schedule overlaps", map[string]interface{}{"schedules": map[string]interface{}{"triggers": "1m"}}, "runs would overlap"},
 		{"schedule seconds", map[string]interface{}{"schedules": map[string]interface{}{"score": "90s"}}, "whole number of minutes"},
+		{"stitch batch", map[string]interface{}{"stitchBatchSize": 20000}, "1 to 10000 records"},
+		{"stitch window", map[string]interface{}{"stitchBatchWindowSeconds": 301}, "0 to 300 seconds"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,6 +44,12 @@ type settings struct {
 
 	Schedules map[string]time.Duration // schedule name -> period, overriding the topology's
 
+	// StitchBatchSize and StitchBatchWindow are the stream mapping's batch: the longer the window,
+	// the more of a visitor's events share one profile write (fewer write units), the later they
+	// are on the profile.
+	StitchBatchSize   int
+	StitchBatchWindow time.Duration
+
 	AlarmEmail string // subscribed to the alarm topic when set
 }
 
@@ -65,6 +71,8 @@ const (
 	ctxAPIThrottleBurst    = "apiThrottleBurst"
 	ctxSchedules           = "schedules"
 	ctxAlarmEmail          = "alarmEmail"
+	ctxStitchBatchSize     = "stitchBatchSize"
+	ctxStitchBatchWindow   = "stitchBatchWindowSeconds"
 )
 
 // settingKeys are every context key the app reads besides the CDK's feature flags.
@@ -72,7 +80,7 @@ var settingKeys = []string{
 	ctxStage, ctxDomainName, ctxCertificateARN, ctxLogRetentionDays, ctxStreamMode, ctxStreamShards,
 	ctxStreamRetention, ctxTableBillingMode, ctxTableReadCapacity, ctxTableWriteCapacity,
 	ctxCustomerManagedKeys, ctxReservedConcurrency, ctxAPIThrottleRate, ctxAPIThrottleBurst,
-	ctxSchedules, ctxAlarmEmail, contextFunctionsDir,
+	ctxSchedules, ctxAlarmEmail, ctxStitchBatchSize, ctxStitchBatchWindow, contextFunctionsDir,
 }
 
 // Defaults of the settings that are not in the topology.
@@ -120,6 +128,8 @@ func parseSettings(t topology.Topology, get func(key string) interface{}) (setti
 	for _, sc := range t.Schedules {
 		s.Schedules[sc.Name] = sc.Every
 	}
+	stitch := stitchMapping(t)
+	s.StitchBatchSize, s.StitchBatchWindow = stitch.BatchSize, stitch.MaxBatchingWindow
 
 	r := reader{get: get}
 	s.Stage = r.str(ctxStage, s.Stage)
@@ -136,6 +146,8 @@ func parseSettings(t topology.Topology, get func(key string) interface{}) (setti
 	s.APIThrottleRate = r.integer(ctxAPIThrottleRate, s.APIThrottleRate)
 	s.APIThrottleBurst = r.integer(ctxAPIThrottleBurst, s.APIThrottleBurst)
 	s.AlarmEmail = r.str(ctxAlarmEmail, "")
+	s.StitchBatchSize = r.integer(ctxStitchBatchSize, s.StitchBatchSize)
+	s.StitchBatchWindow = time.Duration(r.integer(ctxStitchBatchWindow, int(s.StitchBatchWindow/time.Second))) * time.Second
 	r.reserved(&s)
 	r.schedules(s.Schedules)
 	if r.err != nil {
@@ -173,6 +185,10 @@ func (s settings) check(t topology.Topology) error {
 		return fmt.Errorf("context %s and %s are set only with %s PROVISIONED", ctxTableReadCapacity, ctxTableWriteCapacity, ctxTableBillingMode)
 	case s.APIThrottleRate < 1 || s.APIThrottleBurst < 1 || s.APIThrottleBurst > 5000:
 		return fmt.Errorf("context %s=%d, %s=%d: want a positive rate and a burst of 1 to 5000", ctxAPIThrottleRate, s.APIThrottleRate, ctxAPIThrottleBurst, s.APIThrottleBurst)
+	case s.StitchBatchSize < 1 || s.StitchBatchSize > 10000:
+		return fmt.Errorf("context %s=%d: a Kinesis event source mapping takes 1 to 10000 records", ctxStitchBatchSize, s.StitchBatchSize)
+	case s.StitchBatchWindow < 0 || s.StitchBatchWindow > 300*time.Second:
+		return fmt.Errorf("context %s=%d: want 0 to 300 seconds", ctxStitchBatchWindow, int(s.StitchBatchWindow/time.Second))
 	case s.AlarmEmail != "" && !validEmail(s.AlarmEmail):
 		return fmt.Errorf("context %s=%q is not an e-mail address", ctxAlarmEmail, s.AlarmEmail)
 	}
@@ -210,8 +226,8 @@ func validEmail(s string) bool {
 	return err == nil && a.Address == s && a.Name == ""
 }
 
-// apply puts the settings into the topology the stacks are built from: the stream, the schedules'
-// periods, the reserved concurrencies.
+// apply puts the settings into the topology the stacks are built from: the stream, the stitch
+// mapping's batch, the schedules' periods, the reserved concurrencies.
 func (s settings) apply(t topology.Topology) topology.Topology {
 	t.Streams = slices.Clone(t.Streams)
 	for i := range t.Streams {
@@ -224,11 +240,26 @@ func (s settings) apply(t topology.Topology) topology.Topology {
 	for i := range t.Schedules {
 		t.Schedules[i].Every = s.Schedules[t.Schedules[i].Name]
 	}
+	t.Mappings = slices.Clone(t.Mappings)
+	for i := range t.Mappings {
+		if t.Mappings[i].Function == "stitch" {
+			t.Mappings[i].BatchSize, t.Mappings[i].MaxBatchingWindow = s.StitchBatchSize, s.StitchBatchWindow
+		}
+	}
 	t.Functions = slices.Clone(t.Functions)
 	for i := range t.Functions {
 		t.Functions[i].ReservedConcurrency = s.ReservedConcurrency[t.Functions[i].Name]
 	}
 	return t
+}
+
+func stitchMapping(t topology.Topology) topology.StreamMapping {
+	for _, m := range t.Mappings {
+		if m.Function == "stitch" {
+			return m
+		}
+	}
+	return topology.StreamMapping{}
 }
 
 func eventStream(t topology.Topology) topology.Stream {

@@ -291,7 +291,7 @@ func Default() Topology {
 			Route{"POST", "/v1/profiles/{profileId}/split", "profiles", false},
 		),
 		Mappings: []StreamMapping{{
-			Stream: EventStream, Function: "stitch", BatchSize: 100, MaxBatchingWindow: time.Second,
+			Stream: EventStream, Function: "stitch", BatchSize: 500, MaxBatchingWindow: time.Second,
 			BisectOnError: true, RetryAttempts: 3, ReportBatchItemFailures: true, OnFailureQueue: FailedQueue,
 			MaxRecordAge: 24 * time.Hour,
 		}},

@@ -11,9 +11,13 @@ import (
 // They tell that an event was recorded even if its touchpoint was not written (a crash between the
 // two writes), for as long as the event is among the latest recentKept (or among those of the
 // latest write). The keys are already keyed hashes, so FNV only shortens them.
+//
+// The list is paid for in write units on every write of the profile (8 bytes a key), and only has
+// to outlive the retry of a batch that crashed between its two writes, which comes before the
+// profile has been written many more times: 32 keys is 256 bytes.
 type Recent []byte
 
-const recentKept = 64
+const recentKept = 32
 
 func hashID(id string) [8]byte {
 	h := fnv.New64a()

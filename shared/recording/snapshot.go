@@ -38,35 +38,44 @@ func identifiers(in Input) []identity.ID {
 	return slices.DeleteFunc(ids, identity.ID.IsZero)
 }
 
-// prefetch reads, in a few requests, the entries of every identifier the inputs carry (with the
-// tombstones of those without one) and the live profiles they lead to.
+// prefetch reads, in a few requests, the entries of every identifier the inputs carry, the
+// tombstones of those without one, and the live profiles they lead to.
 func (b *batch) prefetch(ctx context.Context, idx []int) error {
 	s := newSnapshot()
 	seen := map[identity.ID]bool{}
 	var ids []identity.ID
-	var sealed []string
 	for _, i := range idx {
 		for _, id := range identifiers(b.in[i]) {
 			if !seen[id] {
 				seen[id] = true
 				ids = append(ids, id)
-				sealed = append(sealed, b.e.sealed(id))
 			}
 		}
 	}
-	entries, tombstoned, err := b.e.st.Entries(ctx, ids, sealed)
+	entries, _, err := b.e.st.Entries(ctx, ids, nil)
 	if err != nil {
 		return fmt.Errorf("read identities: %w", err)
 	}
+	// Only an identifier without an entry can have a tombstone: most have one.
+	var absent []identity.ID
+	var sealed []string
 	var next []string
-	for k, id := range ids {
+	for _, id := range ids {
 		if e, ok := entries[id]; ok {
 			s.entries[id] = e
 			next = append(next, e.ProfileID)
 			continue
 		}
-		s.absent[id] = true
-		s.erased[id] = tombstoned[sealed[k]]
+		absent, sealed = append(absent, id), append(sealed, b.e.sealed(id))
+	}
+	if len(absent) > 0 {
+		_, tombstoned, err := b.e.st.Entries(ctx, nil, sealed)
+		if err != nil {
+			return fmt.Errorf("read tombstones: %w", err)
+		}
+		for k, id := range absent {
+			s.absent[id], s.erased[id] = true, tombstoned[sealed[k]]
+		}
 	}
 	// The profiles, then the ones they were merged into, hop by hop.
 	for range maxHops {
