@@ -1,0 +1,295 @@
+package messagequeue
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dcrm-project/dcrm/events/schemas"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
+	"github.com/dcrm-project/dcrm/shared/message"
+)
+
+// counter is a reverse proxy in front of the local SQS server that counts the calls made through
+// it, by action, with the entries of each SendMessageBatch; fail, when set, names batch entries
+// (by the profile id in their body) the proxy takes out of a call and answers as failed by SQS.
+type counter struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	calls map[string]int
+	sizes []int // entries of each SendMessageBatch call, in order
+	fail  func(body string) bool
+}
+
+func newCounter(t *testing.T) *counter {
+	target, err := url.Parse(localawstest.Reachable(t).SQS)
+	require.NoError(t, err)
+	c := &counter{calls: map[string]int{}}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		action := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AmazonSQS.")
+		body, _ := io.ReadAll(r.Body)
+		c.mu.Lock()
+		c.calls[action]++
+		fail := c.fail
+		c.mu.Unlock()
+		var failed []map[string]any
+		if action == "SendMessageBatch" {
+			var in map[string]any
+			require.NoError(t, json.Unmarshal(body, &in))
+			entries, _ := in["Entries"].([]any)
+			c.mu.Lock()
+			c.sizes = append(c.sizes, len(entries))
+			c.mu.Unlock()
+			if fail != nil {
+				var kept []any
+				for _, e := range entries {
+					if b, _ := e.(map[string]any)["MessageBody"].(string); fail(b) {
+						failed = append(failed, map[string]any{"Id": e.(map[string]any)["Id"], "Code": "InternalError",
+							"Message": "injected by the test", "SenderFault": false})
+						continue
+					}
+					kept = append(kept, e)
+				}
+				if len(kept) == 0 { // nothing left to forward: SQS's answer is the failures alone
+					w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+					require.NoError(t, json.NewEncoder(w).Encode(map[string]any{"Failed": failed}))
+					return
+				}
+				in["Entries"] = kept
+				body, _ = json.Marshal(in)
+			}
+		}
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		if len(failed) == 0 {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		proxy.ServeHTTP(rec, r)
+		var out map[string]any
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out), "answer %s", rec.Body)
+		prev, _ := out["Failed"].([]any)
+		for _, f := range failed {
+			prev = append(prev, f)
+		}
+		out["Failed"] = prev
+		w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
+		w.WriteHeader(rec.Code)
+		require.NoError(t, json.NewEncoder(w).Encode(out))
+	}))
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+// queue is q reached through the proxy.
+func (c *counter) queue(t *testing.T, url string) *Queue {
+	e := localawstest.Reachable(t)
+	client := sqs.NewFromConfig(e.Config(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(c.srv.URL) })
+	return New(client, url)
+}
+
+func (c *counter) count(action string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[action]
+}
+
+func (c *counter) batchSizes() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]int(nil), c.sizes...)
+}
+
+// alerts are n lapse alerts for profiles prf_0 … prf_{n-1}.
+func alerts(n int) []message.Message {
+	ms := make([]message.Message, n)
+	for i := range ms {
+		a := lapseAlert()
+		a.ProfileID = fmt.Sprintf("prf_%d", i)
+		ms[i] = message.NewLapse(a, time.Time{})
+	}
+	return ms
+}
+
+// drain receives the queue's messages until it has want of them, then checks that no more come.
+func drain(t *testing.T, q *Queue, want int) []Delivery {
+	t.Helper()
+	var got []Delivery
+	require.Eventually(t, func() bool {
+		ds, err := q.Receive(context.Background(), 10, 0)
+		require.NoError(t, err)
+		got = append(got, ds...)
+		return len(got) >= want
+	}, 15*time.Second, 10*time.Millisecond, "received %d of %d", len(got), want)
+	more, err := q.Receive(context.Background(), 10, 0)
+	require.NoError(t, err)
+	require.Empty(t, more, "more messages than sent")
+	require.Len(t, got, want)
+	return got
+}
+
+// profileIDs are the profile ids of lapse alerts as received, each with how often it came.
+func profileIDs(t *testing.T, ds []Delivery) map[string]int {
+	t.Helper()
+	ids := map[string]int{}
+	for _, d := range ds {
+		require.NoError(t, schemas.Validate(d.Type, d.Version, d.Body), "the message as received matches its schema")
+		var l message.Lapse
+		require.NoError(t, json.Unmarshal(d.Body, &l))
+		ids[l.ProfileID]++
+	}
+	return ids
+}
+
+func TestSendAllSendsTenMessagesPerCall(t *testing.T) {
+	c := newCounter(t)
+	url := localawstest.NewQueue(t)
+	q := c.queue(t, url)
+	errs := q.SendAll(context.Background(), alerts(25))
+	require.Len(t, errs, 25)
+	for i, err := range errs {
+		require.NoError(t, err, "message %d", i)
+	}
+	require.Equal(t, []int{10, 10, 5}, c.batchSizes())
+	require.Zero(t, c.count("SendMessage"))
+
+	ids := profileIDs(t, drain(t, q, 25))
+	require.Len(t, ids, 25)
+	for id, n := range ids {
+		require.Equal(t, 1, n, "%s received %d times", id, n)
+	}
+}
+
+func TestSendAllKeepsEachCallWithinTheByteLimit(t *testing.T) {
+	c := newCounter(t)
+	q := c.queue(t, localawstest.NewQueue(t))
+	at := time.Date(2025, 1, 10, 9, 30, 0, 0, time.UTC)
+	var ms []message.Message
+	for i := range 5 { // about 80 KB each in JSON (base64 data): three fit in 256 KiB, four do not
+		ms = append(ms, message.NewFailedEvent("stitch", fmt.Sprintf("part %d", i), bytes.Repeat([]byte{'x'}, 60<<10), at))
+	}
+	for _, err := range q.SendAll(context.Background(), ms) {
+		require.NoError(t, err)
+	}
+	require.Equal(t, []int{3, 2}, c.batchSizes())
+	require.Len(t, drain(t, q, 5), 5)
+}
+
+func TestSendAllSendsAgainOnlyTheEntriesSQSFailed(t *testing.T) {
+	c := newCounter(t)
+	q := c.queue(t, localawstest.NewQueue(t))
+	var mu sync.Mutex
+	failures := map[string]int{`"profileId":"prf_3"`: 1, `"profileId":"prf_7"`: 2} // failed once, twice
+	c.fail = func(body string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for k, n := range failures {
+			if strings.Contains(body, k) && n > 0 {
+				failures[k]--
+				return true
+			}
+		}
+		return false
+	}
+	for i, err := range q.SendAll(context.Background(), alerts(9)) {
+		require.NoError(t, err, "message %d", i)
+	}
+	require.Equal(t, []int{9, 2, 1}, c.batchSizes(), "the first call with all, then only the failed ones")
+
+	ids := profileIDs(t, drain(t, q, 9))
+	for id, n := range ids {
+		require.Equal(t, 1, n, "%s received %d times", id, n)
+	}
+}
+
+func TestSendAllGivesUpOnAnEntrySQSKeepsFailing(t *testing.T) {
+	c := newCounter(t)
+	q := c.queue(t, localawstest.NewQueue(t))
+	c.fail = func(body string) bool { return strings.Contains(body, `"profileId":"prf_1"`) }
+	errs := q.SendAll(context.Background(), alerts(3))
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[2])
+	var entry *EntryError
+	require.ErrorAs(t, errs[1], &entry)
+	require.Equal(t, "InternalError", entry.Code)
+	require.False(t, entry.SenderFault)
+	require.Equal(t, []int{3, 1, 1, 1}, c.batchSizes(), "sent %d times in all", maxAttempts)
+	require.Equal(t, map[string]int{"prf_0": 1, "prf_2": 1}, profileIDs(t, drain(t, q, 2)))
+}
+
+func TestMessageTooLargeForTheQueueIsRefusedAloneAndNotSentAgain(t *testing.T) {
+	ctx := context.Background()
+	c := newCounter(t)
+	e := localawstest.Reachable(t)
+	out, err := e.SQSClient().CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(localawstest.UniqueName("small-queue")),
+		Attributes: map[string]string{"MaximumMessageSize": "1024"}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = e.SQSClient().DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: out.QueueUrl}) })
+	q := c.queue(t, aws.ToString(out.QueueUrl))
+
+	at := time.Date(2025, 1, 10, 9, 30, 0, 0, time.UTC)
+	small := func(i int) message.Message { return message.NewFailedEvent("collect", fmt.Sprintf("small %d", i), []byte("{}"), at) }
+	large := message.NewFailedEvent("collect", "large", bytes.Repeat([]byte{'x'}, 2048), at)
+	errs := q.SendAll(ctx, []message.Message{small(0), large, small(1)})
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[2])
+	var entry *EntryError
+	require.ErrorAs(t, errs[1], &entry)
+	require.True(t, entry.SenderFault)
+	require.ErrorContains(t, errs[1], "send failed-event: InvalidParameterValue: One or more parameters are invalid. Reason: Message must be shorter than 1024 bytes.")
+	require.Equal(t, []int{3}, c.batchSizes(), "a message refused as too large is not sent again")
+	require.Len(t, drain(t, q, 2), 2)
+
+	// Sent alone, it gets the same answer.
+	require.Equal(t, errs[1].Error(), q.Send(ctx, large).Error())
+}
+
+func TestInvalidMessagesAreLeftOutOfTheBatch(t *testing.T) {
+	c := newCounter(t)
+	q := c.queue(t, localawstest.NewQueue(t))
+	ms := alerts(3)
+	ms[1] = message.Lapse{Type: message.TypeLapse, Version: message.LapseVersion}
+	errs := q.SendAll(context.Background(), ms)
+	require.NoError(t, errs[0])
+	require.True(t, errors.Is(errs[1], message.ErrInvalid), "err = %v", errs[1])
+	require.NoError(t, errs[2])
+	require.Equal(t, []int{2}, c.batchSizes())
+	require.Equal(t, map[string]int{"prf_0": 1, "prf_2": 1}, profileIDs(t, drain(t, q, 2)))
+}
+
+func TestPack(t *testing.T) {
+	sized := func(sizes ...int) []entry {
+		es := make([]entry, len(sizes))
+		for i, s := range sizes {
+			es[i] = entry{index: i, size: s}
+		}
+		return es
+	}
+	lens := func(calls [][]entry) []int {
+		var out []int
+		for _, c := range calls {
+			out = append(out, len(c))
+		}
+		return out
+	}
+	require.Empty(t, pack(nil))
+	require.Equal(t, []int{10, 10, 1}, lens(pack(sized(make([]int, 21)...))))
+	require.Equal(t, []int{1, 2, 1}, lens(pack(sized(MaxBatchBytes+1, 100<<10, 100<<10, 100<<10))), "an entry over the limit goes alone")
+	require.Equal(t, []int{2, 1}, lens(pack(sized(MaxBatchBytes-10, 10, 1))), "exactly at the limit fits")
+}
