@@ -368,7 +368,13 @@ func (f *fakeStore) RecordAll(_ context.Context, in []recording.Input) []recordi
 
 type fakeQueue struct{ err error }
 
-func (f fakeQueue) Send(context.Context, message.Message) error { return f.err }
+func (f fakeQueue) SendAll(_ context.Context, ms []message.Message) []error {
+	errs := make([]error, len(ms))
+	for i := range errs {
+		errs[i] = f.err
+	}
+	return errs
+}
 
 func TestTransientErrorStopsTheBatchAtTheFailingRecord(t *testing.T) {
 	batch := goldenBatch(t)

@@ -120,12 +120,16 @@ type failingFor struct {
 	sent      *[]message.Message
 }
 
-func (f failingFor) Send(_ context.Context, m message.Message) error {
-	if u, ok := m.(message.ProfileUpdated); ok && u.ProfileID == f.profileID {
-		return errors.New("queue down")
+func (f failingFor) SendAll(_ context.Context, ms []message.Message) []error {
+	errs := make([]error, len(ms))
+	for i, m := range ms {
+		if u, ok := m.(message.ProfileUpdated); ok && u.ProfileID == f.profileID {
+			errs[i] = errors.New("queue down")
+			continue
+		}
+		*f.sent = append(*f.sent, m)
 	}
-	*f.sent = append(*f.sent, m)
-	return nil
+	return errs
 }
 
 func TestUnpublishedUpdateRetriesFromTheLastRecordOfItsProfile(t *testing.T) {
