@@ -6,11 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -25,95 +20,10 @@ import (
 	"github.com/dcrm-project/dcrm/shared/message"
 )
 
-// counter is a reverse proxy in front of the local SQS server that counts the calls made through
-// it, by action, with the entries of each SendMessageBatch; fail, when set, names batch entries
-// (by the profile id in their body) the proxy takes out of a call and answers as failed by SQS.
-type counter struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
-	calls map[string]int
-	sizes []int // entries of each SendMessageBatch call, in order
-	fail  func(body string) bool
-}
-
-func newCounter(t *testing.T) *counter {
-	target, err := url.Parse(localawstest.Reachable(t).SQS)
-	require.NoError(t, err)
-	c := &counter{calls: map[string]int{}}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		action := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AmazonSQS.")
-		body, _ := io.ReadAll(r.Body)
-		c.mu.Lock()
-		c.calls[action]++
-		fail := c.fail
-		c.mu.Unlock()
-		var failed []map[string]any
-		if action == "SendMessageBatch" {
-			var in map[string]any
-			require.NoError(t, json.Unmarshal(body, &in))
-			entries, _ := in["Entries"].([]any)
-			c.mu.Lock()
-			c.sizes = append(c.sizes, len(entries))
-			c.mu.Unlock()
-			if fail != nil {
-				var kept []any
-				for _, e := range entries {
-					if b, _ := e.(map[string]any)["MessageBody"].(string); fail(b) {
-						failed = append(failed, map[string]any{"Id": e.(map[string]any)["Id"], "Code": "InternalError",
-							"Message": "injected by the test", "SenderFault": false})
-						continue
-					}
-					kept = append(kept, e)
-				}
-				if len(kept) == 0 { // nothing left to forward: SQS's answer is the failures alone
-					w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-					require.NoError(t, json.NewEncoder(w).Encode(map[string]any{"Failed": failed}))
-					return
-				}
-				in["Entries"] = kept
-				body, _ = json.Marshal(in)
-			}
-		}
-		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-		if len(failed) == 0 {
-			proxy.ServeHTTP(w, r)
-			return
-		}
-		rec := httptest.NewRecorder()
-		proxy.ServeHTTP(rec, r)
-		var out map[string]any
-		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out), "answer %s", rec.Body)
-		prev, _ := out["Failed"].([]any)
-		for _, f := range failed {
-			prev = append(prev, f)
-		}
-		out["Failed"] = prev
-		w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
-		w.WriteHeader(rec.Code)
-		require.NoError(t, json.NewEncoder(w).Encode(out))
-	}))
-	t.Cleanup(c.srv.Close)
-	return c
-}
-
-// queue is q reached through the proxy.
-func (c *counter) queue(t *testing.T, url string) *Queue {
-	e := localawstest.Reachable(t)
-	client := sqs.NewFromConfig(e.Config(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(c.srv.URL) })
-	return New(client, url)
-}
-
-func (c *counter) count(action string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.calls[action]
-}
-
-func (c *counter) batchSizes() []int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]int(nil), c.sizes...)
+// proxied is a fresh queue reached through a proxy that counts the calls (and can fail entries).
+func proxied(t *testing.T) (*Queue, *localawstest.SQSProxy) {
+	p := localawstest.NewSQSProxy(t)
+	return New(p.Client(t), localawstest.NewQueue(t)), p
 }
 
 // alerts are n lapse alerts for profiles prf_0 … prf_{n-1}.
@@ -158,16 +68,14 @@ func profileIDs(t *testing.T, ds []Delivery) map[string]int {
 }
 
 func TestSendAllSendsTenMessagesPerCall(t *testing.T) {
-	c := newCounter(t)
-	url := localawstest.NewQueue(t)
-	q := c.queue(t, url)
+	q, c := proxied(t)
 	errs := q.SendAll(context.Background(), alerts(25))
 	require.Len(t, errs, 25)
 	for i, err := range errs {
 		require.NoError(t, err, "message %d", i)
 	}
-	require.Equal(t, []int{10, 10, 5}, c.batchSizes())
-	require.Zero(t, c.count("SendMessage"))
+	require.Equal(t, []int{10, 10, 5}, c.BatchSizes())
+	require.Zero(t, c.Calls("SendMessage"))
 
 	ids := profileIDs(t, drain(t, q, 25))
 	require.Len(t, ids, 25)
@@ -177,8 +85,7 @@ func TestSendAllSendsTenMessagesPerCall(t *testing.T) {
 }
 
 func TestSendAllKeepsEachCallWithinTheByteLimit(t *testing.T) {
-	c := newCounter(t)
-	q := c.queue(t, localawstest.NewQueue(t))
+	q, c := proxied(t)
 	at := time.Date(2025, 1, 10, 9, 30, 0, 0, time.UTC)
 	var ms []message.Message
 	for i := range 5 { // about 80 KB each in JSON (base64 data): three fit in 256 KiB, four do not
@@ -187,16 +94,15 @@ func TestSendAllKeepsEachCallWithinTheByteLimit(t *testing.T) {
 	for _, err := range q.SendAll(context.Background(), ms) {
 		require.NoError(t, err)
 	}
-	require.Equal(t, []int{3, 2}, c.batchSizes())
+	require.Equal(t, []int{3, 2}, c.BatchSizes())
 	require.Len(t, drain(t, q, 5), 5)
 }
 
 func TestSendAllSendsAgainOnlyTheEntriesSQSFailed(t *testing.T) {
-	c := newCounter(t)
-	q := c.queue(t, localawstest.NewQueue(t))
+	q, c := proxied(t)
 	var mu sync.Mutex
 	failures := map[string]int{`"profileId":"prf_3"`: 1, `"profileId":"prf_7"`: 2} // failed once, twice
-	c.fail = func(body string) bool {
+	c.FailEntries(func(body string) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for k, n := range failures {
@@ -206,11 +112,11 @@ func TestSendAllSendsAgainOnlyTheEntriesSQSFailed(t *testing.T) {
 			}
 		}
 		return false
-	}
+	})
 	for i, err := range q.SendAll(context.Background(), alerts(9)) {
 		require.NoError(t, err, "message %d", i)
 	}
-	require.Equal(t, []int{9, 2, 1}, c.batchSizes(), "the first call with all, then only the failed ones")
+	require.Equal(t, []int{9, 2, 1}, c.BatchSizes(), "the first call with all, then only the failed ones")
 
 	ids := profileIDs(t, drain(t, q, 9))
 	for id, n := range ids {
@@ -219,9 +125,8 @@ func TestSendAllSendsAgainOnlyTheEntriesSQSFailed(t *testing.T) {
 }
 
 func TestSendAllGivesUpOnAnEntrySQSKeepsFailing(t *testing.T) {
-	c := newCounter(t)
-	q := c.queue(t, localawstest.NewQueue(t))
-	c.fail = func(body string) bool { return strings.Contains(body, `"profileId":"prf_1"`) }
+	q, c := proxied(t)
+	c.FailEntries(func(body string) bool { return strings.Contains(body, `"profileId":"prf_1"`) })
 	errs := q.SendAll(context.Background(), alerts(3))
 	require.NoError(t, errs[0])
 	require.NoError(t, errs[2])
@@ -229,19 +134,19 @@ func TestSendAllGivesUpOnAnEntrySQSKeepsFailing(t *testing.T) {
 	require.ErrorAs(t, errs[1], &entry)
 	require.Equal(t, "InternalError", entry.Code)
 	require.False(t, entry.SenderFault)
-	require.Equal(t, []int{3, 1, 1, 1}, c.batchSizes(), "sent %d times in all", maxAttempts)
+	require.Equal(t, []int{3, 1, 1, 1}, c.BatchSizes(), "sent %d times in all", maxAttempts)
 	require.Equal(t, map[string]int{"prf_0": 1, "prf_2": 1}, profileIDs(t, drain(t, q, 2)))
 }
 
 func TestMessageTooLargeForTheQueueIsRefusedAloneAndNotSentAgain(t *testing.T) {
 	ctx := context.Background()
-	c := newCounter(t)
+	c := localawstest.NewSQSProxy(t)
 	e := localawstest.Reachable(t)
 	out, err := e.SQSClient().CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(localawstest.UniqueName("small-queue")),
 		Attributes: map[string]string{"MaximumMessageSize": "1024"}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _, _ = e.SQSClient().DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: out.QueueUrl}) })
-	q := c.queue(t, aws.ToString(out.QueueUrl))
+	q := New(c.Client(t), aws.ToString(out.QueueUrl))
 
 	at := time.Date(2025, 1, 10, 9, 30, 0, 0, time.UTC)
 	small := func(i int) message.Message { return message.NewFailedEvent("collect", fmt.Sprintf("small %d", i), []byte("{}"), at) }
@@ -253,7 +158,7 @@ func TestMessageTooLargeForTheQueueIsRefusedAloneAndNotSentAgain(t *testing.T) {
 	require.ErrorAs(t, errs[1], &entry)
 	require.True(t, entry.SenderFault)
 	require.ErrorContains(t, errs[1], "send failed-event: InvalidParameterValue: One or more parameters are invalid. Reason: Message must be shorter than 1024 bytes.")
-	require.Equal(t, []int{3}, c.batchSizes(), "a message refused as too large is not sent again")
+	require.Equal(t, []int{3}, c.BatchSizes(), "a message refused as too large is not sent again")
 	require.Len(t, drain(t, q, 2), 2)
 
 	// Sent alone, it gets the same answer.
@@ -261,15 +166,14 @@ func TestMessageTooLargeForTheQueueIsRefusedAloneAndNotSentAgain(t *testing.T) {
 }
 
 func TestInvalidMessagesAreLeftOutOfTheBatch(t *testing.T) {
-	c := newCounter(t)
-	q := c.queue(t, localawstest.NewQueue(t))
+	q, c := proxied(t)
 	ms := alerts(3)
 	ms[1] = message.Lapse{Type: message.TypeLapse, Version: message.LapseVersion}
 	errs := q.SendAll(context.Background(), ms)
 	require.NoError(t, errs[0])
 	require.True(t, errors.Is(errs[1], message.ErrInvalid), "err = %v", errs[1])
 	require.NoError(t, errs[2])
-	require.Equal(t, []int{2}, c.batchSizes())
+	require.Equal(t, []int{2}, c.BatchSizes())
 	require.Equal(t, map[string]int{"prf_0": 1, "prf_2": 1}, profileIDs(t, drain(t, q, 2)))
 }
 
