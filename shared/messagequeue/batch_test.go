@@ -145,11 +145,15 @@ func TestMessageTooLargeForTheQueueIsRefusedAloneAndNotSentAgain(t *testing.T) {
 	out, err := e.SQSClient().CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(localawstest.UniqueName("small-queue")),
 		Attributes: map[string]string{"MaximumMessageSize": "1024"}})
 	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = e.SQSClient().DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: out.QueueUrl}) })
+	t.Cleanup(func() {
+		_, _ = e.SQSClient().DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: out.QueueUrl})
+	})
 	q := New(c.Client(t), aws.ToString(out.QueueUrl))
 
 	at := time.Date(2025, 1, 10, 9, 30, 0, 0, time.UTC)
-	small := func(i int) message.Message { return message.NewFailedEvent("collect", fmt.Sprintf("small %d", i), []byte("{}"), at) }
+	small := func(i int) message.Message {
+		return message.NewFailedEvent("collect", fmt.Sprintf("small %d", i), []byte("{}"), at)
+	}
 	large := message.NewFailedEvent("collect", "large", bytes.Repeat([]byte{'x'}, 2048), at)
 	errs := q.SendAll(ctx, []message.Message{small(0), large, small(1)})
 	require.NoError(t, errs[0])
