@@ -279,9 +279,23 @@ func TestAllowedOriginMayReadTheResponse(t *testing.T) {
 	assert.Equal(t, "https://shop.example", resp.Headers["Access-Control-Allow-Origin"])
 	assert.Equal(t, "Origin", resp.Headers["Vary"])
 
+	assert.NotContains(t, resp.Headers, "Access-Control-Expose-Headers")
+
 	resp = answer(t, h, post("/v1/track", `{"anonymousId":"a1","event":"E"}`, "authorization", basic(browserKey), "origin", "https://evil.example"))
 	assert.Equal(t, 403, resp.StatusCode)
 	assert.NotContains(t, resp.Headers, "Access-Control-Allow-Origin")
+}
+
+// A browser's script reads Retry-After only when the answer exposes it: the tracker waits as asked.
+func TestRetryAfterIsExposedToBrowsers(t *testing.T) {
+	h, _, st := newHandler()
+	st.err = fmt.Errorf("put: %w", beaconstream.ErrUnavailable)
+	resp := answer(t, h, post("/v1/batch", `{"writeKey":"`+browserKey+`","batch":[{"type":"track","anonymousId":"a1","event":"E"}]}`,
+		"content-type", "text/plain;charset=UTF-8", "origin", "https://shop.example"))
+	assert.Equal(t, 503, resp.StatusCode)
+	assert.Equal(t, "5", resp.Headers["Retry-After"])
+	assert.Equal(t, "https://shop.example", resp.Headers["Access-Control-Allow-Origin"])
+	assert.Equal(t, "Retry-After", resp.Headers["Access-Control-Expose-Headers"])
 }
 
 func TestSetupFailsFastWithoutItsEnvironment(t *testing.T) {
