@@ -201,3 +201,38 @@ func TestPack(t *testing.T) {
 	require.Equal(t, []int{1, 2, 1}, lens(pack(sized(MaxBatchBytes+1, 100<<10, 100<<10, 100<<10))), "an entry over the limit goes alone")
 	require.Equal(t, []int{2, 1}, lens(pack(sized(MaxBatchBytes-10, 10, 1))), "exactly at the limit fits")
 }
+
+// Workers sending one message after another (as the score and triggers functions do) share calls:
+// while one call is on its way the others' messages wait and go together in the next.
+func TestSendsAtTheSameTimeShareCalls(t *testing.T) {
+	q, c := proxied(t)
+	c.Delay(50 * time.Millisecond)
+	const workers, each = 16, 5
+	ms := alerts(workers * each)
+	var wg sync.WaitGroup
+	errs := make([]error, len(ms))
+	for w := range workers {
+		wg.Go(func() {
+			for i := w * each; i < (w+1)*each; i++ {
+				errs[i] = q.Send(context.Background(), ms[i])
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		require.NoError(t, err, "message %d", i)
+	}
+	sizes, total := c.BatchSizes(), 0
+	for _, n := range sizes {
+		require.LessOrEqual(t, n, MaxBatchEntries)
+		total += n
+	}
+	require.Equal(t, len(ms), total, "calls %v", sizes)
+	t.Logf("%d messages in %d calls: %v", len(ms), len(sizes), sizes)
+	require.LessOrEqual(t, len(sizes), len(ms)/4, "calls %v: the messages waiting went together", sizes)
+	ids := profileIDs(t, drain(t, q, len(ms)))
+	require.Len(t, ids, len(ms))
+	for id, n := range ids {
+		require.Equal(t, 1, n, "%s received %d times", id, n)
+	}
+}

@@ -8,9 +8,11 @@ package messagequeue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -46,7 +48,20 @@ type Queue struct {
 	client  *sqs.Client
 	url     string
 	backoff time.Duration // before the first retry of failed entries, doubled at each
+
+	mu      sync.Mutex
+	waiting []*pending // messages given to Send, waiting to go together
+	sending bool       // a Send is sending the messages that waited
 }
+
+// pending is a message given to Send, and where its outcome goes: nil or its error, or errLead
+// when its sender is to send what waits.
+type pending struct {
+	m    message.Message
+	done chan error
+}
+
+var errLead = errors.New("lead the next call")
 
 // New returns the queue at url.
 func New(client *sqs.Client, url string) *Queue {
@@ -58,9 +73,47 @@ type attributed interface {
 	MessageAttributes() map[string]string
 }
 
-// Send validates a message and sends it.
+// Send validates a message and sends it. Sends made at the same time (the workers of a scoring run,
+// the shards of a trigger run) share calls, as a database's group commit does: a message given while
+// a call is on its way waits for it to end; then all that waited go together, ten to a call, sent
+// by the first of their senders. A lone message goes at once. A waiting Send returns when its
+// message has gone, whatever its own context: the context of the Send that sends it bounds the call.
 func (q *Queue) Send(ctx context.Context, m message.Message) error {
-	return q.SendAll(ctx, []message.Message{m})[0]
+	p := &pending{m: m, done: make(chan error, 1)}
+	q.mu.Lock()
+	q.waiting = append(q.waiting, p)
+	wait := q.sending
+	q.sending = true
+	q.mu.Unlock()
+	if wait {
+		if err := <-p.done; err != errLead {
+			return err
+		}
+	}
+	q.mu.Lock()
+	batch := q.waiting
+	q.waiting = nil
+	q.mu.Unlock()
+	msgs := make([]message.Message, len(batch))
+	for i, b := range batch {
+		msgs[i] = b.m
+	}
+	var mine error
+	for i, err := range q.SendAll(ctx, msgs) {
+		if batch[i] == p {
+			mine = err
+		} else {
+			batch[i].done <- err
+		}
+	}
+	q.mu.Lock()
+	if len(q.waiting) > 0 { // those that came meanwhile: the first of them sends them
+		q.waiting[0].done <- errLead
+	} else {
+		q.sending = false
+	}
+	q.mu.Unlock()
+	return mine
 }
 
 // SendAll validates messages and sends the valid ones in as few SendMessageBatch calls as the

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -27,6 +28,7 @@ type SQSProxy struct {
 	calls map[string]int
 	sizes []int
 	fail  func(body string) bool
+	delay time.Duration
 }
 
 // NewSQSProxy starts a proxy to the local SQS server, stopped when the test ends.
@@ -41,6 +43,12 @@ func NewSQSProxy(tb testing.TB) *SQSProxy {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		action := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "AmazonSQS.")
 		body, _ := io.ReadAll(r.Body)
+		p.mu.Lock()
+		delay := p.delay
+		p.mu.Unlock()
+		if action == "SendMessageBatch" && delay > 0 {
+			time.Sleep(delay)
+		}
 		var failed []any
 		if action == "SendMessageBatch" {
 			var keep bool
@@ -121,6 +129,13 @@ func (p *SQSProxy) FailEntries(fail func(body string) bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.fail = fail
+}
+
+// Delay makes each SendMessageBatch call take at least d more, as a slow network would.
+func (p *SQSProxy) Delay(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delay = d
 }
 
 // Calls is how many calls of the action went through the proxy.
