@@ -236,3 +236,23 @@ func TestSendsAtTheSameTimeShareCalls(t *testing.T) {
 		require.Equal(t, 1, n, "%s received %d times", id, n)
 	}
 }
+
+// panicky is a message whose checks panic.
+type panicky struct{ message.Lapse }
+
+func (panicky) Validate() error { panic("checks broken") }
+
+// A Send that panics inside answers with an error and leaves the queue to the next: nothing hangs.
+func TestAPanickingMessageLeavesTheQueueUsable(t *testing.T) {
+	q, _ := proxied(t)
+	require.ErrorContains(t, q.Send(context.Background(), panicky{}), "checks broken")
+	done := make(chan error, 1)
+	go func() { done <- q.Send(context.Background(), alerts(1)[0]) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the next Send never returned")
+	}
+	require.Len(t, drain(t, q, 1), 1)
+}

@@ -99,7 +99,7 @@ func (q *Queue) Send(ctx context.Context, m message.Message) error {
 		msgs[i] = b.m
 	}
 	var mine error
-	for i, err := range q.SendAll(ctx, msgs) {
+	for i, err := range q.sendAllSafely(ctx, msgs) {
 		if batch[i] == p {
 			mine = err
 		} else {
@@ -114,6 +114,20 @@ func (q *Queue) Send(ctx context.Context, m message.Message) error {
 	}
 	q.mu.Unlock()
 	return mine
+}
+
+// sendAllSafely is SendAll with a panic (a message that cannot be encoded, say) turned into every
+// message's error, so that the Sends waiting on it are answered and the next can lead.
+func (q *Queue) sendAllSafely(ctx context.Context, ms []message.Message) (errs []error) {
+	defer func() {
+		if r := recover(); r != nil {
+			errs = make([]error, len(ms))
+			for i := range errs {
+				errs[i] = fmt.Errorf("send messages: %v", r)
+			}
+		}
+	}()
+	return q.SendAll(ctx, ms)
 }
 
 // SendAll validates messages and sends the valid ones in as few SendMessageBatch calls as the
