@@ -87,7 +87,8 @@ type aside struct {
 // the failed-events queue with its reason and counts as done; so does an event recorded without
 // some of its traits (reasonTraits), which is recorded otherwise. On any other error it reports the
 // earliest record concerned as the first failure, so that the mapping retries the batch from there:
-// the events recorded the first time are duplicates on the retry and change nothing.
+// the events recorded the first time are duplicates on the retry and change nothing. The batch's
+// failed events, then its profile changes, go to their queues ten to an SQS call once it is recorded.
 func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
 	var t tally
