@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -135,6 +136,9 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		default:
 			retry(i, o.Err)
 		}
+	}
+	if retryFrom >= 0 { // those records are done again on the retry, their failed events with them
+		asides = slices.DeleteFunc(asides, func(a aside) bool { return a.retry && a.record >= retryFrom })
 	}
 	h.setAside(ctx, ev, asides, &t, retry)
 	// Publish what the recorded part of the batch changed; a profile whose message could not be
