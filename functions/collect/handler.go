@@ -60,6 +60,9 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if origin := header(req, "Origin"); origin != "" && resp.StatusCode != http.StatusForbidden {
 		resp.Headers["Access-Control-Allow-Origin"] = origin
 		resp.Headers["Vary"] = "Origin"
+		if _, ok := resp.Headers["Retry-After"]; ok { // so that the tracker can wait as asked
+			resp.Headers["Access-Control-Expose-Headers"] = "Retry-After"
+		}
 	}
 	var r *refusal
 	if err != nil && !(errors.As(err, &r) && r.quiet) {

@@ -154,6 +154,11 @@ func TestRejections(t *testing.T) {
 		{"origin not allowed", post("/v1/track", track, "authorization", basic(browserKey), "origin", "https://evil.example"), 403, "origin https://evil.example may not use this write key"},
 		{"server key from a browser", post("/v1/track", track, "authorization", basic(serverKey), "origin", "https://shop.example"), 403,
 			"a server (trusted) write key may not be used from a browser (the request has an Origin): use a browser source's key, and replace this one if it was published"},
+		{"server key in a beacon's body", post("/v1/batch", `{"writeKey":"`+serverKey+`","batch":[{"type":"track","anonymousId":"a1","event":"E"}]}`,
+			"content-type", "text/plain;charset=UTF-8", "origin", "https://shop.example"), 403,
+			"a server (trusted) write key may not be used from a browser (the request has an Origin): use a browser source's key, and replace this one if it was published"},
+		{"beacon from an origin not allowed", post("/v1/batch", `{"writeKey":"`+browserKey+`","batch":[{"type":"track","anonymousId":"a1","event":"E"}]}`,
+			"content-type", "text/plain;charset=UTF-8", "origin", "https://evil.example"), 403, "origin https://evil.example may not use this write key"},
 		{"malformed JSON", post("/v1/track", `{"anonymousId":"a1",`, "authorization", basic(serverKey)), 400, "body is not valid JSON: unexpected end of JSON input (at byte 20)"},
 		{"not an object", post("/v1/page", `"hello"`, "authorization", basic(serverKey)), 400, "body must be a JSON object, not string"},
 		{"empty body", post("/v1/page", "", "authorization", basic(serverKey)), 400, "body is empty"},
@@ -279,9 +284,23 @@ func TestAllowedOriginMayReadTheResponse(t *testing.T) {
 	assert.Equal(t, "https://shop.example", resp.Headers["Access-Control-Allow-Origin"])
 	assert.Equal(t, "Origin", resp.Headers["Vary"])
 
+	assert.NotContains(t, resp.Headers, "Access-Control-Expose-Headers")
+
 	resp = answer(t, h, post("/v1/track", `{"anonymousId":"a1","event":"E"}`, "authorization", basic(browserKey), "origin", "https://evil.example"))
 	assert.Equal(t, 403, resp.StatusCode)
 	assert.NotContains(t, resp.Headers, "Access-Control-Allow-Origin")
+}
+
+// A browser's script reads Retry-After only when the answer exposes it: the tracker waits as asked.
+func TestRetryAfterIsExposedToBrowsers(t *testing.T) {
+	h, _, st := newHandler()
+	st.err = fmt.Errorf("put: %w", beaconstream.ErrUnavailable)
+	resp := answer(t, h, post("/v1/batch", `{"writeKey":"`+browserKey+`","batch":[{"type":"track","anonymousId":"a1","event":"E"}]}`,
+		"content-type", "text/plain;charset=UTF-8", "origin", "https://shop.example"))
+	assert.Equal(t, 503, resp.StatusCode)
+	assert.Equal(t, "5", resp.Headers["Retry-After"])
+	assert.Equal(t, "https://shop.example", resp.Headers["Access-Control-Allow-Origin"])
+	assert.Equal(t, "Retry-After", resp.Headers["Access-Control-Expose-Headers"])
 }
 
 func TestSetupFailsFastWithoutItsEnvironment(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,8 +36,10 @@ type recorder interface {
 	RecordAll(ctx context.Context, in []recording.Input) []recording.Outcome
 }
 
+// sender sends messages to a queue, ten to a call (messagequeue.Queue.SendAll): one error per
+// message, nil for each one sent.
 type sender interface {
-	Send(ctx context.Context, m message.Message) error
+	SendAll(ctx context.Context, ms []message.Message) []error
 }
 
 type handler struct {
@@ -70,13 +73,23 @@ type decoded struct {
 	raw    [][]byte // each input as read, for the failed-events queue
 }
 
+// aside is an event on its way to the failed-events queue, sent with the rest of the batch's once
+// the batch is recorded.
+type aside struct {
+	f      message.FailedEvent
+	record int  // the record it came from
+	counts bool // counted failed once set aside (an event recorded in part is counted by the caller)
+	retry  bool // the batch is retried from its record when it cannot be set aside
+}
+
 // handle records a batch of records of beacon events in order, with one write per profile
 // (recording.Engine.RecordAll). An event that can never be recorded (not a beacon event,
 // invalid, refused by the database, of an erased person), or a record that cannot be read, goes to
 // the failed-events queue with its reason and counts as done; so does an event recorded without
 // some of its traits (reasonTraits), which is recorded otherwise. On any other error it reports the
 // earliest record concerned as the first failure, so that the mapping retries the batch from there:
-// the events recorded the first time are duplicates on the retry and change nothing.
+// the events recorded the first time are duplicates on the retry and change nothing. The batch's
+// failed events, then its profile changes, go to their queues ten to an SQS call once it is recorded.
 func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
 	var t tally
@@ -88,12 +101,12 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 				slog.String("sequenceNumber", ev.Records[i].Kinesis.SequenceNumber), slog.String("error", err.Error()))
 		}
 	}
-	var d decoded
+	var (
+		d      decoded
+		asides []aside
+	)
 	for i, r := range ev.Records {
-		if err := h.decode(ctx, i, r, &t, &d); err != nil {
-			retry(i, err)
-			break
-		}
+		asides = append(asides, h.decode(ctx, i, r, &d)...)
 	}
 	b := newChanges()
 	for k, o := range h.store.RecordAll(ctx, d.in) {
@@ -106,9 +119,9 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 				// The event is recorded: the notice of what it lost is sent once, and not retried
 				// (a retried event is a duplicate, with nothing to say).
 				t.traitsCut++
-				if err := h.reject(ctx, ev.Records[i], nil, reasonTraits+strings.Join(o.TraitNotes, "; "), d.raw[k]); err != nil {
-					h.log.WarnContext(ctx, "notice of trimmed traits not sent", slog.String("messageId", a.MessageID), slog.String("error", err.Error()))
-				}
+				notice := h.reject(i, ev.Records[i], reasonTraits+strings.Join(o.TraitNotes, "; "), d.raw[k])
+				notice.counts, notice.retry = false, false
+				asides = append(asides, notice)
 			}
 		case errors.Is(o.Err, recording.ErrErased):
 			// The person was erased: drop the event, keeping nothing of it but its message id and
@@ -116,18 +129,18 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 			// personal data.
 			t.erased++
 			stub, _ := json.Marshal(map[string]string{"messageId": a.MessageID, "type": a.Type})
-			if err := h.reject(ctx, ev.Records[i], &t, reasonErased, stub); err != nil {
-				retry(i, err)
-			}
+			asides = append(asides, h.reject(i, ev.Records[i], reasonErased, stub))
 		case errors.Is(o.Err, recording.ErrRejected):
-			if err := h.reject(ctx, ev.Records[i], &t, o.Err.Error(), d.raw[k]); err != nil {
-				retry(i, err)
-			}
+			asides = append(asides, h.reject(i, ev.Records[i], o.Err.Error(), d.raw[k]))
 		case errors.Is(o.Err, recording.ErrNotAttempted):
 		default:
 			retry(i, o.Err)
 		}
 	}
+	if retryFrom >= 0 { // those records are done again on the retry, their failed events with them
+		asides = slices.DeleteFunc(asides, func(a aside) bool { return a.retry && a.record >= retryFrom })
+	}
+	h.setAside(ctx, ev, asides, &t, retry)
 	// Publish what the recorded part of the batch changed; a profile whose message could not be
 	// sent has the batch retried from the last record that changed it.
 	if i := h.publish(ctx, b); i >= 0 && (retryFrom < 0 || i < retryFrom) {
@@ -156,19 +169,18 @@ func (h *handler) count(t *tally, res recording.Result) {
 }
 
 // decode reads the events of record r, the i-th of the batch, into d. A record carries one or more
-// events of one visitor (beacon.DecodeRecord). Events that can never be recorded go to the
-// failed-events queue; it returns an error only when that fails.
-func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord, t *tally, d *decoded) error {
+// events of one visitor (beacon.DecodeRecord). It returns the events that can never be recorded,
+// for the failed-events queue.
+func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord, d *decoded) []aside {
 	raw, err := beacon.SplitRecord(r.Kinesis.Data)
 	if err != nil {
-		return h.reject(ctx, r, t, fmt.Sprintf("record is not a beacon event: %v", err), r.Kinesis.Data)
+		return []aside{h.reject(i, r, fmt.Sprintf("record is not a beacon event: %v", err), r.Kinesis.Data)}
 	}
+	var out []aside
 	for _, data := range raw {
 		var e beacon.Event
 		if err := json.Unmarshal(data, &e); err != nil {
-			if err := h.reject(ctx, r, t, fmt.Sprintf("record is not a beacon event: %v", err), data); err != nil {
-				return err
-			}
+			out = append(out, h.reject(i, r, fmt.Sprintf("record is not a beacon event: %v", err), data))
 			continue
 		}
 		// The endpoint redacted the event before the stream; an event it put there before it
@@ -176,15 +188,11 @@ func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord
 		e.Redact()
 		a, err := profile.FromEvent(e)
 		if err != nil {
-			if err := h.reject(ctx, r, t, err.Error(), data); err != nil {
-				return err
-			}
+			out = append(out, h.reject(i, r, err.Error(), data))
 			continue
 		}
 		if reason, ok := dropJunk(&a); !ok {
-			if err := h.reject(ctx, r, t, reason, data); err != nil {
-				return err
-			}
+			out = append(out, h.reject(i, r, reason, data))
 			continue
 		}
 		claims, skipped := identity.Claims(e)
@@ -196,28 +204,49 @@ func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord
 			Dedup: h.dedupKey(e)})
 		d.record, d.raw = append(d.record, i), append(d.raw, data)
 	}
-	return nil
+	return out
 }
 
-// reject sends an event of record r that can never be recorded (data: the event, or the whole
-// record when it cannot be read) to the failed-events queue, counting it failed in t (nil: an
-// event recorded in part, counted by the caller). The queue is read by people: the event and the
-// reason are redacted (pii.Redact), whatever its source keeps on the stream.
-func (h *handler) reject(ctx context.Context, r events.KinesisEventRecord, t *tally, reason string, data []byte) error {
+// reject makes the failed-events message of an event of record r, the i-th of the batch, that can
+// never be recorded (data: the event, or the whole record when it cannot be read). The queue is read
+// by people: the event and the reason are redacted (pii.Redact), whatever its source keeps on the
+// stream.
+func (h *handler) reject(i int, r events.KinesisEventRecord, reason string, data []byte) aside {
 	reason = pii.RedactText(reason)
 	data, cut := pii.RedactUpTo(data, message.MaxFailedData)
 	f := message.NewFailedEvent(stage, reason, data, h.now())
 	f.Truncated = f.Truncated || cut
 	f.EventID, f.SequenceNumber, f.PartitionKey = r.EventID, r.Kinesis.SequenceNumber, r.Kinesis.PartitionKey
-	if err := h.failed.Send(ctx, f); err != nil {
-		return fmt.Errorf("set aside failed record: %w", err)
+	return aside{f: f, record: i, counts: true, retry: true}
+}
+
+// setAside sends the batch's events that can never be recorded to the failed-events queue, ten to
+// a call, counting them failed in t; an event that cannot be set aside has the batch retried from
+// its record (retry), unless it is a notice about an event recorded anyway.
+func (h *handler) setAside(ctx context.Context, ev events.KinesisEvent, asides []aside, t *tally, retry func(int, error)) {
+	if len(asides) == 0 {
+		return
 	}
-	h.log.WarnContext(ctx, "record set aside in the failed-events queue",
-		slog.String("sequenceNumber", r.Kinesis.SequenceNumber), slog.String("reason", reason))
-	if t != nil {
-		t.failed++
+	msgs := make([]message.Message, len(asides))
+	for k, a := range asides {
+		msgs[k] = a.f
 	}
-	return nil
+	for k, err := range h.failed.SendAll(ctx, msgs) {
+		a := asides[k]
+		switch {
+		case err == nil:
+			h.log.WarnContext(ctx, "record set aside in the failed-events queue",
+				slog.String("sequenceNumber", ev.Records[a.record].Kinesis.SequenceNumber), slog.String("reason", a.f.Reason))
+			if a.counts {
+				t.failed++
+			}
+		case a.retry:
+			retry(a.record, fmt.Errorf("set aside failed record: %w", err))
+		default:
+			h.log.WarnContext(ctx, "notice of trimmed traits not sent", slog.String("sequenceNumber", ev.Records[a.record].Kinesis.SequenceNumber),
+				slog.String("error", err.Error()))
+		}
+	}
 }
 
 // dropJunk clears the identifiers of an activity that are junk (identity.Junk: "null", "0", an

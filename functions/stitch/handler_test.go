@@ -368,7 +368,13 @@ func (f *fakeStore) RecordAll(_ context.Context, in []recording.Input) []recordi
 
 type fakeQueue struct{ err error }
 
-func (f fakeQueue) Send(context.Context, message.Message) error { return f.err }
+func (f fakeQueue) SendAll(_ context.Context, ms []message.Message) []error {
+	errs := make([]error, len(ms))
+	for i := range errs {
+		errs[i] = f.err
+	}
+	return errs
+}
 
 func TestTransientErrorStopsTheBatchAtTheFailingRecord(t *testing.T) {
 	batch := goldenBatch(t)
@@ -384,6 +390,28 @@ func TestTransientErrorStopsTheBatchAtTheFailingRecord(t *testing.T) {
 	resp, err = h.handle(context.Background(), batch)
 	require.NoError(t, err)
 	require.Equal(t, []events.KinesisBatchItemFailure{{ItemIdentifier: "9"}}, resp.BatchItemFailures)
+}
+
+// keptQueue keeps what is sent to it.
+type keptQueue struct{ sent []message.Message }
+
+func (k *keptQueue) SendAll(_ context.Context, ms []message.Message) []error {
+	k.sent = append(k.sent, ms...)
+	return make([]error, len(ms))
+}
+
+// The records from the first that must be retried are done again on the retry, their failed
+// events with them: they are not set aside twice.
+func TestFailedEventsOfRetriedRecordsWaitForTheRetry(t *testing.T) {
+	good := goldenBatch(t).Records
+	failed := &keptQueue{}
+	h := &handler{store: &fakeStore{failAt: 2}, failed: failed, updates: fakeQueue{}, now: time.Now, log: quiet}
+	batch := events.KinesisEvent{Records: []events.KinesisEventRecord{poison("p1", "garbage"), good[0], good[1], poison("p2", "garbage")}}
+	resp, err := h.handle(context.Background(), batch)
+	require.NoError(t, err)
+	require.Equal(t, []events.KinesisBatchItemFailure{{ItemIdentifier: good[1].Kinesis.SequenceNumber}}, resp.BatchItemFailures)
+	require.Len(t, failed.sent, 1)
+	require.Equal(t, "p1", failed.sent[0].(message.FailedEvent).SequenceNumber)
 }
 
 func TestDatabaseOutageIsRetried(t *testing.T) {

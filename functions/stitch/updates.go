@@ -67,32 +67,35 @@ func (b *changes) note(i int, res recording.Result) {
 	e.c.MergedFrom = append(e.c.MergedFrom, res.Merged...)
 }
 
-// publish sends the batch's messages to the profile-updates queue. It returns the index of the
-// earliest record from which the batch must be retried because a message could not be sent, or -1.
+// publish sends the batch's messages to the profile-updates queue, ten to a call. It returns the
+// index of the earliest record from which the batch must be retried because a message could not be
+// sent, or -1.
 func (h *handler) publish(ctx context.Context, b *changes) int {
-	retry := -1
-	fail := func(at int, m message.Message, err error) {
-		h.log.ErrorContext(ctx, "profile change not published; the batch is retried",
-			slog.String("type", m.MessageType()), slog.String("error", err.Error()))
-		if retry < 0 || at < retry {
-			retry = at
-		}
-	}
 	now := h.now()
+	var (
+		msgs []message.Message
+		at   []int // the record each message is retried from
+	)
 	for _, m := range b.merges {
-		msg := message.NewProfileMerged(m.from, m.into, now)
-		if err := h.updates.Send(ctx, msg); err != nil {
-			fail(m.at, msg, err)
-		}
+		msgs, at = append(msgs, message.NewProfileMerged(m.from, m.into, now)), append(at, m.at)
 	}
 	for _, id := range b.order {
-		e, ok := b.byID[id]
-		if !ok {
+		if e, ok := b.byID[id]; ok {
+			msgs, at = append(msgs, updated(e.p, e.version, e.c)), append(at, e.last)
+		}
+	}
+	if len(msgs) == 0 {
+		return -1
+	}
+	retry := -1
+	for i, err := range h.updates.SendAll(ctx, msgs) {
+		if err == nil {
 			continue
 		}
-		msg := updated(e.p, e.version, e.c)
-		if err := h.updates.Send(ctx, msg); err != nil {
-			fail(e.last, msg, err)
+		h.log.ErrorContext(ctx, "profile change not published; the batch is retried",
+			slog.String("type", msgs[i].MessageType()), slog.String("error", err.Error()))
+		if retry < 0 || at[i] < retry {
+			retry = at[i]
 		}
 	}
 	return retry

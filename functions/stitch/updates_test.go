@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
@@ -120,12 +123,16 @@ type failingFor struct {
 	sent      *[]message.Message
 }
 
-func (f failingFor) Send(_ context.Context, m message.Message) error {
-	if u, ok := m.(message.ProfileUpdated); ok && u.ProfileID == f.profileID {
-		return errors.New("queue down")
+func (f failingFor) SendAll(_ context.Context, ms []message.Message) []error {
+	errs := make([]error, len(ms))
+	for i, m := range ms {
+		if u, ok := m.(message.ProfileUpdated); ok && u.ProfileID == f.profileID {
+			errs[i] = errors.New("queue down")
+			continue
+		}
+		*f.sent = append(*f.sent, m)
 	}
-	*f.sent = append(*f.sent, m)
-	return nil
+	return errs
 }
 
 func TestUnpublishedUpdateRetriesFromTheLastRecordOfItsProfile(t *testing.T) {
@@ -146,4 +153,30 @@ func TestUnpublishedUpdateRetriesFromTheLastRecordOfItsProfile(t *testing.T) {
 	require.Equal(t, "p-a:2", u.MessageID)
 	require.Equal(t, 2, u.Changes.Events)
 	require.Equal(t, []string{"anonymousId:a"}, u.Changes.IdentifiersAdded)
+}
+
+// A batch as the stream mapping hands it under load (100 records, most of them new visitors) sends
+// its profile updates and its failed events ten to an SQS call, not one call each.
+func TestABatchSendsItsMessagesTenToACall(t *testing.T) {
+	st := newStack(t)
+	proxy := localawstest.NewSQSProxy(t)
+	client := proxy.Client(t)
+	st.updates, st.failed = messagequeue.New(client, localawstest.NewQueue(t)), messagequeue.New(client, localawstest.NewQueue(t))
+	st.h.updates, st.h.failed = st.updates, st.failed
+	var batch events.KinesisEvent
+	for i := range 97 {
+		visitor := fmt.Sprintf("a-%d", i%95) // two visitors come back within the batch
+		batch.Records = append(batch.Records, record(t, strconv.Itoa(i), beaconEvent(beacon.Page, fmt.Sprintf("m-%d", i), visitor, "", i%60)))
+	}
+	for i := range 3 {
+		batch.Records = append(batch.Records, poison(strconv.Itoa(97+i), "not JSON"))
+	}
+	require.Empty(t, st.run(t, batch).BatchItemFailures)
+
+	require.Zero(t, proxy.Calls("SendMessage"))
+	require.Equal(t, []int{3, 10, 10, 10, 10, 10, 10, 10, 10, 10, 5}, proxy.BatchSizes(),
+		"the 3 failed events, then the 95 profiles' updates")
+	ups, _ := byType(t, st.received(t, 95))
+	require.Len(t, ups, 95)
+	require.Len(t, st.failedMessages(t, 3), 3)
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -23,15 +24,25 @@ import (
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 )
 
-// recorder stands in for the endpoint: it serves the tracker and records what it is sent, or
-// answers 503 while failing is set.
+// recorder stands in for the endpoint: it serves the tracker and records the batches it is sent,
+// or answers with status (and Retry-After when retryAfter is set) while status is set.
 type recorder struct {
-	srv      *httptest.Server
-	mu       sync.Mutex
-	events   []map[string]any
-	probes   int
-	failing  bool
-	rejected int // answers 503
+	srv        *httptest.Server
+	mu         sync.Mutex
+	events     []map[string]any
+	requests   []request
+	status     int
+	retryAfter string
+	refused    []time.Time // when requests were answered with status
+}
+
+// request is one POST as the recorder took it.
+type request struct {
+	writeKey, sentAt, contentType string
+	mode                          string // Sec-Fetch-Mode: "no-cors" for sendBeacon, "cors" for fetch
+	bytes                         int
+	events                        []map[string]any
+	at                            time.Time
 }
 
 func newRecorder(t *testing.T) *recorder {
@@ -40,28 +51,34 @@ func newRecorder(t *testing.T) *recorder {
 	r := &recorder{}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Access-Control-Expose-Headers", "Retry-After")
 		switch {
 		case req.Method == http.MethodGet && req.URL.Path == "/t.js":
 			w.Header().Set("Content-Type", "application/javascript")
 			_, _ = w.Write(js)
-		case req.Method == http.MethodPost && req.URL.Path == "/probe":
-			r.mu.Lock()
-			r.probes++
-			r.mu.Unlock()
-		case req.Method == http.MethodPost && strings.HasPrefix(req.URL.Path, "/v1/"):
+		case req.Method == http.MethodPost && req.URL.Path == "/v1/batch":
 			b, _ := io.ReadAll(req.Body)
 			r.mu.Lock()
 			defer r.mu.Unlock()
-			if r.failing {
-				r.rejected++
-				http.Error(w, `{"error":"events cannot be stored right now; retry later"}`, http.StatusServiceUnavailable)
+			if r.status != 0 {
+				r.refused = append(r.refused, time.Now())
+				if r.retryAfter != "" {
+					w.Header().Set("Retry-After", r.retryAfter)
+				}
+				http.Error(w, `{"error":"refused by the test"}`, r.status)
 				return
 			}
-			var ev map[string]any
-			if err := json.Unmarshal(b, &ev); err != nil || ev["type"] != strings.TrimPrefix(req.URL.Path, "/v1/") {
-				ev = map[string]any{"bad": string(b), "path": req.URL.Path, "contentType": req.Header.Get("Content-Type")}
+			var body struct {
+				Batch    []map[string]any `json:"batch"`
+				WriteKey string           `json:"writeKey"`
+				SentAt   string           `json:"sentAt"`
 			}
-			r.events = append(r.events, ev)
+			if err := json.Unmarshal(b, &body); err != nil || len(body.Batch) == 0 {
+				body.Batch = []map[string]any{{"bad": string(b)}}
+			}
+			r.requests = append(r.requests, request{writeKey: body.WriteKey, sentAt: body.SentAt, contentType: req.Header.Get("Content-Type"),
+				mode: req.Header.Get("Sec-Fetch-Mode"), bytes: len(b), events: body.Batch, at: time.Now()})
+			r.events = append(r.events, body.Batch...)
 			_, _ = io.WriteString(w, `{"success":true}`)
 		default:
 			http.NotFound(w, req)
@@ -71,16 +88,17 @@ func newRecorder(t *testing.T) *recorder {
 	return r
 }
 
-func (r *recorder) fail(on bool) {
+// answer makes the recorder refuse every request with status (0: take them again).
+func (r *recorder) answer(status int, retryAfter string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.failing = on
+	r.status, r.retryAfter = status, retryAfter
 }
 
-func (r *recorder) snapshot() ([]map[string]any, int) {
+func (r *recorder) snapshot() ([]map[string]any, []request) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]map[string]any(nil), r.events...), r.probes
+	return append([]map[string]any(nil), r.events...), append([]request(nil), r.requests...)
 }
 
 // wait returns the recorded events once there are n of them.
@@ -90,21 +108,22 @@ func (r *recorder) wait(t *testing.T, n int) []map[string]any {
 	require.Eventually(t, func() bool { evs, _ = r.snapshot(); return len(evs) >= n }, 15*time.Second, 20*time.Millisecond,
 		"wanted %d events, got %d: %v", n, len(evs), evs)
 	for _, e := range evs {
-		require.Nil(t, e["bad"], "malformed beacon %v", e)
+		require.Nil(t, e["bad"], "malformed batch %v", e)
 	}
 	return evs
 }
 
-// quiet asserts the page sent nothing more than n events: a probe beacon sent after them arrives
-// first.
+// quiet asserts the page sent nothing more than n events: what the tracker holds is flushed, and
+// the flush's requests answered, first.
 func (r *recorder) quiet(t *testing.T, ctx context.Context, n int) {
 	t.Helper()
-	_, before := r.snapshot()
-	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(fmt.Sprintf(`navigator.sendBeacon(%q, "x")`, r.srv.URL+"/probe"), nil)))
-	require.Eventually(t, func() bool { _, p := r.snapshot(); return p > before }, 10*time.Second, 20*time.Millisecond)
+	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`dcrm.flush()`, nil, awaitPromise)))
 	evs, _ := r.snapshot()
 	require.Len(t, evs, n, "events %v", evs)
 }
+
+// awaitPromise makes chromedp.Evaluate wait for the promise the expression returns.
+func awaitPromise(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }
 
 // site serves pages by path; each is a page with the snippet pointing at the recorder.
 type site struct {
@@ -174,7 +193,7 @@ func TestTrackerBehaviour(t *testing.T) {
 	reset := func() {
 		api.mu.Lock()
 		defer api.mu.Unlock()
-		api.events, api.failing = nil, false
+		api.events, api.requests, api.status, api.retryAfter, api.refused = nil, nil, 0, "", nil
 	}
 
 	t.Run("page view, campaign, context, calls", func(t *testing.T) {
@@ -188,19 +207,26 @@ func TestTrackerBehaviour(t *testing.T) {
 		assert.Equal(t, aid, cookieAid)
 		assert.Equal(t, aid, eval[string](t, ctx, `localStorage.getItem("dcrm_aid")`))
 		assert.Equal(t, "page", pv["type"])
-		assert.Equal(t, "wk_test", pv["writeKey"])
 		assert.Regexp(t, `^dcrm-[0-9a-f-]{36}$`, pv["messageId"])
-		for _, f := range []string{"timestamp", "sentAt"} {
-			_, err := time.Parse(time.RFC3339, pv[f].(string))
-			assert.NoError(t, err, f)
-		}
+		_, err = time.Parse(time.RFC3339, pv["timestamp"].(string))
+		assert.NoError(t, err)
+		_, reqs := api.snapshot()
+		first := reqs[0]
+		assert.Equal(t, "wk_test", first.writeKey, "the write key travels in the body")
+		assert.Equal(t, "text/plain", first.contentType, "a simple request: no preflight")
+		assert.Equal(t, "cors", first.mode, "sent by fetch, whose answer the tracker reads")
+		sentAt, err := time.Parse(time.RFC3339, first.sentAt)
+		require.NoError(t, err)
+		assert.WithinDuration(t, first.at, sentAt, 2*time.Second, "sentAt is set when the batch goes")
+		assert.Nil(t, pv["writeKey"], "the batch carries the key, not each event")
+		assert.Nil(t, pv["sentAt"], "the batch carries sentAt, not each event")
 		c := obj(pv, "context")
 		assert.Equal(t, map[string]any{"source": "news", "medium": "email", "name": "spring", "term": "mugs", "content": "hero", "gclid": "g-1", "fbclid": "f-1"}, c["campaign"])
 		assert.Equal(t, "/shop", obj(c, "page")["path"])
 		assert.Equal(t, "Mugs", obj(c, "page")["title"])
 		assert.Contains(t, obj(c, "page")["url"], shop.srv.URL+"/shop?utm_source=news")
 		assert.Contains(t, obj(c, "page")["search"], "&other=x")
-		assert.Equal(t, map[string]any{"name": "dcrm.js", "version": "1.0.0"}, c["library"])
+		assert.Equal(t, map[string]any{"name": "dcrm.js", "version": "1.1.0"}, c["library"])
 		assert.Contains(t, c["userAgent"], "Chrome")
 		assert.Equal(t, map[string]any{"analytics": true, "marketing": true}, c["consent"])
 		assert.Nil(t, c["gpc"])
@@ -218,6 +244,9 @@ func TestTrackerBehaviour(t *testing.T) {
 			chromedp.Evaluate(`dcrm.alias("u-43")`, nil),
 		))
 		evs := api.wait(t, 8)
+		_, reqs = api.snapshot()
+		require.Len(t, reqs, 2, "the seven calls of the page went in one request")
+		assert.Len(t, reqs[1].events, 7)
 		assert.ElementsMatch(t, []string{"page:", "track:Product Added", "track:Product Removed", "track:Checkout Step Viewed",
 			"track:Video Played", "identify:", "page:", "alias:"}, names(evs))
 		ids := map[string]bool{}
@@ -275,6 +304,17 @@ func TestTrackerBehaviour(t *testing.T) {
 				assert.Equal(t, map[string]any{"form_id": "signup"}, e["properties"])
 			}
 		}
+		// The page view and the calls made just after it were still in the buffer when the visitor
+		// left: they went with the page, in one beacon.
+		_, reqs := api.snapshot()
+		var left []request
+		for _, r := range reqs {
+			if r.mode == "no-cors" {
+				left = append(left, r)
+			}
+		}
+		require.Len(t, left, 1, "requests %+v", reqs)
+		assert.Equal(t, []string{"page:", "track:Form Started", "track:Form Started", "track:Form Submitted", "track:Form Abandoned"}, names(left[0].events))
 	})
 
 	t.Run("nothing sent or stored before analytics consent", func(t *testing.T) {
@@ -368,10 +408,8 @@ func TestTrackerBehaviour(t *testing.T) {
 
 	t.Run("retry queue", func(t *testing.T) {
 		reset()
-		// Without sendBeacon the tracker uses fetch and sees the endpoint's answers.
-		noBeacon := `<script>Object.defineProperty(Navigator.prototype, "sendBeacon", {value: undefined});</script>`
-		shop.add("/retry", page("Retry", snip, noBeacon, ""))
-		api.fail(true)
+		shop.add("/retry", page("Retry", snip, "", `<script>dcrm.config({flushInterval: 100})</script>`))
+		api.answer(http.StatusServiceUnavailable, "1")
 		ctx := open(t, "/retry")
 		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`dcrm.track("Queued")`, nil)))
 		queued := func() []map[string]any {
@@ -379,44 +417,57 @@ func TestTrackerBehaviour(t *testing.T) {
 			require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`JSON.parse(localStorage.getItem("dcrm_q") || "[]")`, &q)))
 			return q
 		}
-		require.Eventually(t, func() bool { return len(queued()) == 2 }, 10*time.Second, 20*time.Millisecond)
+		refused := func() []time.Time {
+			api.mu.Lock()
+			defer api.mu.Unlock()
+			return append([]time.Time(nil), api.refused...)
+		}
+		// Refused with Retry-After: 1, the events wait in the queue and are tried again a second later.
+		require.Eventually(t, func() bool { return len(queued()) == 2 && len(refused()) >= 2 }, 10*time.Second, 20*time.Millisecond)
 		ids := map[any]bool{}
 		for _, e := range queued() {
 			ids[e["messageId"]] = true
 		}
+		r := refused()
+		assert.GreaterOrEqual(t, r[len(r)-1].Sub(r[len(r)-2]), 900*time.Millisecond, "the retry waited as Retry-After asked")
 
-		// Back online: the queue is sent again with the same message ids.
-		api.fail(false)
-		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`window.dispatchEvent(new Event("online"))`, nil)))
+		// The endpoint is back: the next retry delivers them, with the same message ids.
+		api.answer(0, "")
 		evs := api.wait(t, 2)
 		for _, e := range evs {
 			assert.True(t, ids[e["messageId"]], "redelivered %v keeps its messageId", e["messageId"])
 		}
+		require.Eventually(t, func() bool { return len(queued()) == 0 }, 5*time.Second, 20*time.Millisecond)
+
+		// A 4xx other than 429 is the events' own fault: not sent again.
+		api.answer(http.StatusBadRequest, "")
+		before := len(refused())
+		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`dcrm.track("Bad")`, nil), chromedp.Evaluate(`dcrm.flush()`, nil, awaitPromise)))
+		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`dcrm.flush()`, nil, awaitPromise)))
+		assert.Len(t, refused(), before+1, "refused once, not retried")
 		assert.Empty(t, queued())
 
-		// Failures while the endpoint is down are kept (the newest 50) and sent on the next load.
-		api.fail(true)
-		api.mu.Lock()
-		rejectedBefore := api.rejected
-		api.mu.Unlock()
-		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`for (let i = 0; i < 60; i++) dcrm.track("Burst " + i)`, nil)))
-		require.Eventually(t, func() bool {
-			api.mu.Lock()
-			answered := api.rejected - rejectedBefore
-			api.mu.Unlock()
-			return answered == 60 && len(queued()) == 50
-		}, 10*time.Second, 20*time.Millisecond)
-		api.fail(false)
+		// While the endpoint is down the queue keeps the last 100 events refused; they go on the next
+		// load, in batches within sendBeacon's 64 KB.
+		api.answer(http.StatusServiceUnavailable, "60")
+		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`for (let i = 0; i < 150; i++) dcrm.track("Burst " + i)`, nil),
+			chromedp.Evaluate(`dcrm.flush()`, nil, awaitPromise)))
+		require.Eventually(t, func() bool { return len(queued()) == 100 }, 10*time.Second, 20*time.Millisecond)
+		api.answer(0, "")
 		require.NoError(t, chromedp.Run(ctx, chromedp.Reload()))
 		require.NoError(t, waitLoaded(ctx))
-		evs = api.wait(t, 2+50+1)
-		assert.Empty(t, queued())
-		bursts := 0
+		evs = api.wait(t, 2+100+1)
+		require.Eventually(t, func() bool { return len(queued()) == 0 }, 5*time.Second, 20*time.Millisecond)
+		bursts := map[string]bool{}
 		for _, e := range evs[2:] {
 			if name, _ := e["event"].(string); strings.HasPrefix(name, "Burst ") {
-				bursts++
+				bursts[name] = true
 			}
 		}
-		assert.Equal(t, 50, bursts, "the queue keeps the newest 50")
+		assert.Len(t, bursts, 100, "the queue keeps 100 events")
+		_, reqs := api.snapshot()
+		for _, r := range reqs {
+			assert.LessOrEqual(t, r.bytes, 60_000, "a body within sendBeacon's quota")
+		}
 	})
 }

@@ -1,7 +1,7 @@
 /*! dcrm.js: first-party tracker for dcrm (plain ES2017, no dependencies). */
 (function (w, d, nav) {
   'use strict';
-  var VERSION = '1.0.0', DAY = 864e5, SESSION_MS = 30 * 6e4, LINK_S = 120, QMAX = 50;
+  var VERSION = '1.1.0', SESSION_MS = 30 * 6e4, LINK_S = 120, QMAX = 100, BODY_MAX = 6e4, KEEPALIVE_MAX = 32e3, WAIT_MAX = 3e5;
   var stub = w.dcrm, queued = Array.isArray(stub) ? stub.slice() : [];
   if (stub && stub.loaded) return;
   var el = d.currentScript || d.querySelector('script[data-write-key]') || {getAttribute: function () { return null; }};
@@ -9,11 +9,12 @@
   var cfg = {
     writeKey: el.getAttribute('data-write-key') || '',
     api: el.getAttribute('data-api') || src.replace(/\/t\.js(\?.*)?$/, ''),
-    linkDomains: [], requireConsent: el.getAttribute('data-require-consent') === 'true', autoPage: true
+    linkDomains: [], requireConsent: el.getAttribute('data-require-consent') === 'true', autoPage: true,
+    flushAt: 20, flushInterval: 1000
   };
   var gpc = nav.globalPrivacyControl === true;
   var ls = store(w.localStorage), ss = store(w.sessionStorage);
-  var aid, uid, consent, forms = {}, held = [];
+  var aid, uid, consent, forms = {}, held = [], buf = [], timer = 0, retryTimer = 0, attempt = 0;
 
   function store(s) {
     try { s.setItem('dcrm_t', '1'); s.removeItem('dcrm_t'); return s; } catch (e) { return null; }
@@ -115,37 +116,78 @@
     return c;
   }
 
-  // Transport: sendBeacon with a text/plain body (no CORS preflight), else fetch keepalive. Events that
-  // cannot be handed over wait in a bounded localStorage queue, retried on the next load and when the
-  // browser comes back online; their messageId lets the endpoint drop a duplicate.
+  // Transport (README.md, Tracker): a short buffer sent as one POST /v1/batch, by sendBeacon when
+  // the page goes; text/plain with writeKey inside (no CORS preflight); bodies within sendBeacon's
+  // 64 KB. On a network error, 429 or 5xx the events wait in a bounded localStorage queue, sent again
+  // after a backoff (or Retry-After), when back online and on the next page; the endpoint drops a
+  // redelivery by its messageId.
   function queue(add) {
     var q = json(get(ls, 'dcrm_q')) || [];
-    if (add) { q.push(add); set(ls, 'dcrm_q', JSON.stringify(q.slice(-QMAX))); }
+    if (add) { q = q.concat(add).slice(-QMAX); set(ls, 'dcrm_q', JSON.stringify(q)); }
     return q;
   }
-  function post(ev) {
-    ev.sentAt = new Date().toISOString();
-    var url = cfg.api + '/v1/' + ev.type, body = JSON.stringify(ev);
-    if (nav.onLine === false) return queue(ev);
-    try { if (nav.sendBeacon && nav.sendBeacon(url, new Blob([body], {type: 'text/plain'}))) return; } catch (e) { /* fall back */ }
-    if (!w.fetch) return queue(ev);
-    fetch(url, {method: 'POST', body: body, keepalive: body.length < 6e4, credentials: 'omit', headers: {'Content-Type': 'text/plain'}})
-      .then(function (r) { if (r.status >= 500 || r.status === 429) queue(ev); })
-      .catch(function () { queue(ev); });
+  function size(s) { return new Blob([s]).size; }
+  function body(evs) { return JSON.stringify({batch: evs, writeKey: cfg.writeKey, sentAt: new Date().toISOString()}); }
+  function bodies(evs) { // the events in order, cut into batches of at most BODY_MAX bytes
+    var out = [], cur = [], n = 0;
+    evs.forEach(function (ev) {
+      delete ev.writeKey; delete ev.sentAt; // the batch's (a queue of an earlier version held them)
+      var k = size(JSON.stringify(ev)) + 1;
+      if (cur.length && n + k > BODY_MAX - 300) { out.push(cur); cur = []; n = 0; }
+      cur.push(ev); n += k;
+    });
+    if (cur.length) out.push(cur);
+    return out;
   }
-  function flush() {
-    if (!allowed()) return;
+  function later(evs, after) {
+    queue(evs);
+    if (retryTimer) return;
+    var wait = after > 0 ? after * 1e3 : 1e3 * Math.pow(2, attempt) * (0.5 + Math.random() / 2);
+    attempt++;
+    retryTimer = setTimeout(retry, Math.min(wait, WAIT_MAX));
+  }
+  function deliver(evs, leaving) {
+    return Promise.all(bodies(evs).map(function (batch) {
+      var url = cfg.api + '/v1/batch', b = body(batch);
+      if (nav.onLine === false) return later(batch);
+      if (leaving) {
+        try { if (nav.sendBeacon && nav.sendBeacon(url, new Blob([b], {type: 'text/plain'}))) return; } catch (e) { /* fall back */ }
+      }
+      if (!w.fetch) return queue(batch);
+      return fetch(url, {method: 'POST', body: b, keepalive: leaving || size(b) <= KEEPALIVE_MAX, credentials: 'omit', headers: {'Content-Type': 'text/plain'}})
+        .then(function (r) {
+          if (r.status === 429 || r.status >= 500) later(batch, +r.headers.get('Retry-After'));
+          else attempt = 0; // taken, or refused for good
+        }, function () { later(batch); });
+    }));
+  }
+  function flush(leaving) {
+    clearTimeout(timer); timer = 0;
+    var evs = buf.splice(0);
+    if (!evs.length) return Promise.resolve();
+    // While the endpoint is failing, a page that goes keeps its events for the next one: a beacon
+    // gets no answer.
+    if (leaving && retryTimer) return Promise.resolve(queue(evs));
+    return deliver(evs, leaving);
+  }
+  function retry() {
+    clearTimeout(retryTimer); retryTimer = 0;
+    if (!allowed()) return Promise.resolve();
     var q = queue();
     set(ls, 'dcrm_q', null);
-    q.forEach(post);
+    return q.length ? deliver(q) : Promise.resolve();
   }
-  function send(type, fields) {
+  function enqueue(ev) {
+    buf.push(ev);
+    if (buf.length >= cfg.flushAt) flush();
+    else if (!timer) timer = setTimeout(flush, cfg.flushInterval);
+  }
+  function make(type, fields) {
     var ev = assign({
-      type: type, messageId: 'dcrm-' + uuid(), anonymousId: aid, timestamp: new Date().toISOString(),
-      writeKey: cfg.writeKey, context: context()
+      type: type, messageId: 'dcrm-' + uuid(), anonymousId: aid, timestamp: new Date().toISOString(), context: context()
     }, fields);
     if (uid && !ev.userId) ev.userId = uid;
-    if (allowed()) post(ev);
+    if (allowed()) enqueue(ev);
     else if (consent.analytics == null && held.length < QMAX) held.push(ev); // sent once consent is given
     return ev.messageId;
   }
@@ -154,8 +196,11 @@
     loaded: true, VERSION: VERSION,
     config: function (c) {
       assign(cfg, c);
+      cfg.flushAt = Math.min(Math.max(+cfg.flushAt || 1, 1), 100);
+      cfg.flushInterval = Math.min(Math.max(+cfg.flushInterval || 0, 0), 1e4);
       loadConsent();
     },
+    flush: function () { return Promise.all([flush(), retry()]).then(function () {}); },
     consent: function (c) {
       c = c || {};
       ['analytics', 'marketing'].forEach(function (k) { consent[k] = typeof c[k] === 'boolean' ? c[k] : consent[k] === true; });
@@ -164,24 +209,24 @@
       if (allowed()) {
         persist();
         var h = held.splice(0);
-        h.forEach(function (ev) { ev.context.consent = assign({}, consent); post(ev); });
+        h.forEach(function (ev) { ev.context.consent = assign({}, consent); enqueue(ev); });
       } else held = [];
     },
-    track: function (event, props) { return send('track', {event: event, properties: props || {}}); },
+    track: function (event, props) { return make('track', {event: event, properties: props || {}}); },
     page: function (name, props) {
       var p = page();
-      return send('page', assign(name ? {name: name} : {}, {properties: assign({url: p.url, path: p.path, referrer: p.referrer, title: p.title, search: p.search}, props)}));
+      return make('page', assign(name ? {name: name} : {}, {properties: assign({url: p.url, path: p.path, referrer: p.referrer, title: p.title, search: p.search}, props)}));
     },
     identify: function (userId, traits) {
       if (userId && typeof userId === 'object') { traits = userId; userId = null; }
       if (userId) { uid = String(userId); persist(); }
-      return send('identify', {traits: traits || {}});
+      return make('identify', {traits: traits || {}});
     },
     alias: function (userId, previousId) {
       var prev = previousId || uid || aid;
       uid = String(userId);
       persist();
-      return send('alias', {userId: uid, previousId: prev});
+      return make('alias', {userId: uid, previousId: prev});
     },
     reset: function () {
       uid = null; aid = uuid();
@@ -215,13 +260,15 @@
   queued.filter(function (c) { return c[0] === 'consent'; }).forEach(call);
   persist();
   w.dcrm = api;
-  flush();
+  retry();
   if (cfg.autoPage) api.page();
   queued.filter(function (c) { return c[0] !== 'config' && c[0] !== 'consent'; }).forEach(call);
 
   ['mousedown', 'click', 'keydown', 'touchstart'].forEach(function (t) { d.addEventListener(t, decorate, true); });
-  w.addEventListener('online', flush);
+  w.addEventListener('online', retry);
   w.addEventListener('pagehide', function () {
     Object.keys(forms).forEach(function (id) { delete forms[id]; api.track('Form Abandoned', {form_id: id}); });
+    flush(true);
   });
+  d.addEventListener('visibilitychange', function () { if (d.visibilityState === 'hidden') flush(true); });
 })(window, document, navigator);
