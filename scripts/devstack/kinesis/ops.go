@@ -385,11 +385,14 @@ func (st *stream) check(e putEntry, field string) (*shard, error) {
 	if e.Data == nil {
 		return nil, validation("Value null at '%sdata' failed to satisfy constraint: Member must not be null", field)
 	}
+	// AWS answers these two with InvalidArgumentException rather than a ValidationException: a
+	// stream's record size is a setting of the stream (1 MiB unless raised, which this server does
+	// not do).
 	if len(e.Data) > MaxRecordBytes {
-		return nil, validation("Value at '%sdata' failed to satisfy constraint: Member must have length less than or equal to %d", field, MaxRecordBytes)
+		return nil, invalidArgument("Record data size %d exceeds the stream's max record size of %d bytes", len(e.Data), MaxRecordBytes)
 	}
 	if n := utf8.RuneCountInString(e.PartitionKey); n < 1 || n > maxPartitionKeyRune {
-		return nil, validation("Value at '%spartitionKey' failed to satisfy constraint: Member must have length between 1 and %d", field, maxPartitionKeyRune)
+		return nil, invalidArgument("Partition key must be between 1 and %d in length", maxPartitionKeyRune)
 	}
 	if len(e.Data)+len(e.PartitionKey) > MaxRecordBytes {
 		return nil, invalidArgument("The record's data and partition key (%d bytes) exceed the limit of %d bytes.", len(e.Data)+len(e.PartitionKey), MaxRecordBytes)
@@ -573,7 +576,11 @@ func (s *Server) getShardIterator(body []byte, _ recordFault) (any, error) {
 		if in.Timestamp == nil {
 			return nil, invalidArgument("Timestamp must be provided for ShardIteratorType AT_TIMESTAMP")
 		}
-		pos = sh.firstAtOrAfter(fromEpoch(*in.Timestamp))
+		at := fromEpoch(*in.Timestamp)
+		if at.After(now) {
+			return nil, invalidArgument("Timestamp cannot be in the future")
+		}
+		pos = sh.firstAtOrAfter(at)
 	default:
 		return nil, validation("Value '%s' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SEQUENCE_NUMBER, AT_SEQUENCE_NUMBER, AT_TIMESTAMP, TRIM_HORIZON, LATEST]", in.ShardIteratorType)
 	}
