@@ -99,8 +99,8 @@ func (f *activeFault) hit() bool {
 
 func (f *activeFault) spent() bool { return f.Count > 0 && f.Hits >= f.Count }
 
-func (f *activeFault) matches(op, stream string) bool {
-	if f.Stream != "" && f.Stream != stream {
+func (f *activeFault) matches(op string, stream func() string) bool {
+	if f.Stream != "" && f.Stream != stream() {
 		return false
 	}
 	if f.PerRecord && f.Operation == "" {
@@ -199,12 +199,19 @@ func noRecordFault() string { return "" }
 
 // match applies the faults to a call of op on stream: the first call fault that hits gives its
 // delay and error; per-record faults are consulted record by record as the call puts them.
-func (fs *faults) match(op, stream string) hitCall {
+func (fs *faults) match(op string, streamOf func() string) hitCall {
 	out := hitCall{records: noRecordFault}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if len(fs.active) == 0 {
 		return out
+	}
+	name, named := "", false
+	stream := func() string { // read from the request once, and only if a fault names a stream
+		if !named {
+			name, named = streamOf(), true
+		}
+		return name
 	}
 	var perRecord []*activeFault
 	for _, a := range fs.active {

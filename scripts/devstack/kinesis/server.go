@@ -173,7 +173,7 @@ func (s *Server) Call(ctx context.Context, op string, body []byte) ([]byte, erro
 	if !ok {
 		return nil, errorf(400, "UnknownOperationException", "operation %q is not supported by this server", op)
 	}
-	fault := s.faults.match(op, streamOf(body))
+	fault := s.faults.match(op, func() string { return s.streamOf(body) })
 	if fault.delay > 0 {
 		t := time.NewTimer(fault.delay)
 		select {
@@ -203,10 +203,10 @@ func decode(body []byte, v any) error {
 	return nil
 }
 
-// streamOf picks the stream's name out of a request body, for matching faults, without decoding it
-// all; "" when there is none.
-func streamOf(body []byte) string {
-	var ref struct{ StreamName, StreamARN string }
+// streamOf picks the stream's name out of a request body (its StreamName, StreamARN or
+// ShardIterator), for matching faults, without decoding it all; "" when there is none.
+func (s *Server) streamOf(body []byte) string {
+	var ref struct{ StreamName, StreamARN, ShardIterator string }
 	// Only the top-level fields are wanted; a body this reader cannot read fails later anyway.
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
@@ -222,6 +222,8 @@ func streamOf(body []byte) string {
 			_ = dec.Decode(&ref.StreamName)
 		case "StreamARN":
 			_ = dec.Decode(&ref.StreamARN)
+		case "ShardIterator":
+			_ = dec.Decode(&ref.ShardIterator)
 		default:
 			var skip json.RawMessage
 			if dec.Decode(&skip) != nil {
@@ -234,6 +236,9 @@ func streamOf(body []byte) string {
 	}
 	if i := strings.LastIndex(ref.StreamARN, ":stream/"); i >= 0 {
 		return ref.StreamARN[i+len(":stream/"):]
+	}
+	if t, ok := s.readToken(ref.ShardIterator); ok {
+		return t.stream
 	}
 	return ""
 }
