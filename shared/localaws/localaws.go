@@ -1,5 +1,6 @@
 // Package localaws provisions the topology's stream, tables and queues on AWS-API-compatible servers
-// (DynamoDB Local, kinesis-mock, local-aws-sqs) and gives tests a configuration that talks to them.
+// (DynamoDB Local, the local Kinesis server, local-aws-sqs) and gives tests a configuration that
+// talks to them.
 // The same calls work against AWS itself; in AWS the CDK app provisions instead.
 package localaws
 
@@ -47,13 +48,13 @@ func DefaultEndpoints() Endpoints {
 // connections.
 var ErrNotRunning = errors.New("local server not running")
 
-// Check returns nil when DynamoDB Local, kinesis-mock and local-aws-sqs all accept connections at
+// Check returns nil when DynamoDB Local, the Kinesis server and local-aws-sqs all accept connections at
 // these endpoints; otherwise an ErrNotRunning that names each one that does not, where it was looked
 // for, and how to start them.
 func (e Endpoints) Check() error {
 	var down notRunning
 	for _, s := range []struct{ name, endpoint string }{
-		{"DynamoDB Local", e.DynamoDB}, {"kinesis-mock", e.Kinesis}, {"local-aws-sqs", e.SQS},
+		{"DynamoDB Local", e.DynamoDB}, {"the Kinesis server", e.Kinesis}, {"local-aws-sqs", e.SQS},
 	} {
 		if err := dial(s.endpoint); err != nil {
 			down = append(down, fmt.Sprintf("%s is not running at %s (%v)", s.name, s.endpoint, err))
@@ -205,10 +206,16 @@ func indexes(ixs []topology.Index) []ddbtypes.GlobalSecondaryIndex {
 	return out
 }
 
-// CreateStream creates the stream if it does not exist and waits until it is active.
+// CreateStream creates the stream if it does not exist and waits until it is active: with the
+// topology's shards, or on demand when it names none, as the CDK app deploys it.
 func CreateStream(ctx context.Context, k *kinesis.Client, name string, s topology.Stream) error {
-	shards := int32(max(s.Shards, 1))
-	_, err := k.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: &shards})
+	in := &kinesis.CreateStreamInput{StreamName: aws.String(name)}
+	if s.Shards > 0 {
+		in.ShardCount = aws.Int32(int32(s.Shards))
+	} else {
+		in.StreamModeDetails = &kintypes.StreamModeDetails{StreamMode: kintypes.StreamModeOnDemand}
+	}
+	_, err := k.CreateStream(ctx, in)
 	var exists *kintypes.ResourceInUseException
 	if err != nil && !errors.As(err, &exists) {
 		return fmt.Errorf("create stream %s: %w", name, err)

@@ -37,7 +37,7 @@ func TestCheckNamesEachServerThatIsNotRunning(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNotRunning", err)
 	}
 	msg := err.Error()
-	for _, want := range []string{"kinesis-mock is not running at http://127.0.0.1:1", "local-aws-sqs is not running at 127.0.0.1 (not a URL with a host)", "`make up`"} {
+	for _, want := range []string{"the Kinesis server is not running at http://127.0.0.1:1", "local-aws-sqs is not running at 127.0.0.1 (not a URL with a host)", "`make up`"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q lacks %q", msg, want)
 		}
@@ -71,6 +71,21 @@ func TestProvisionsTopologyResources(t *testing.T) {
 	}
 	if n := len(s.StreamDescription.Shards); n != 2 {
 		t.Errorf("stream has %d shards, want 2", n)
+	}
+	// A stream of the topology without shards is on demand, as the CDK app deploys it.
+	onDemand := localawstest.UniqueName("test-stream")
+	if err := localaws.CreateStream(ctx, e.KinesisClient(), onDemand, topology.Stream{Name: onDemand}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = e.KinesisClient().DeleteStream(context.Background(), &kinesis.DeleteStreamInput{StreamName: aws.String(onDemand)})
+	})
+	sum, err := e.KinesisClient().DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(onDemand)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := sum.StreamDescriptionSummary.StreamModeDetails.StreamMode; mode != "ON_DEMAND" {
+		t.Errorf("stream mode %s, want ON_DEMAND", mode)
 	}
 
 	name := localawstest.UniqueName("test-alerts")
