@@ -8,13 +8,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -123,8 +126,26 @@ func (e Endpoints) Config() aws.Config {
 	cfg := aws.Config{
 		Region:      Region,
 		Credentials: credentials.NewStaticCredentialsProvider(AccessKey, SecretKey, ""),
+		HTTPClient:  &http.Client{Transport: plainBodies{awshttp.NewBuildableClient().GetTransport()}},
 	}
 	return cfg
+}
+
+// plainBodies sends request bodies through their Read method only. The SDK closes a request's body
+// as soon as the response arrives, and its body's WriteTo then returns io.EOF as an error; when a
+// server answers before the transport has finished with the body (a local server answers in
+// microseconds), the transport takes that for a failed write and closes the connection under the
+// response still being read: "use of closed network connection" on large responses such as
+// GetRecords'. Read after close returns io.EOF as the end of the body, which is harmless.
+type plainBodies struct{ http.RoundTripper }
+
+func (t plainBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		plain := *r
+		plain.Body = struct{ io.ReadCloser }{r.Body}
+		r = &plain
+	}
+	return t.RoundTripper.RoundTrip(r)
 }
 
 // DynamoDBClient, KinesisClient and SQSClient build clients for the local servers.

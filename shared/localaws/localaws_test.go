@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -154,5 +157,43 @@ func TestTablesGetTheirIndexes(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].ID != "a" {
 		t.Errorf("due in shard 1 by February: %+v, want a", got)
+	}
+}
+
+// writeToSpy is a request body that notes whether the transport used its WriteTo.
+type writeToSpy struct {
+	*strings.Reader
+	wroteTo bool
+}
+
+func (b *writeToSpy) WriteTo(w io.Writer) (int64, error) {
+	b.wroteTo = true
+	return b.Reader.WriteTo(w)
+}
+func (b *writeToSpy) Close() error { return nil }
+
+// The SDK's request bodies return io.EOF from WriteTo once closed, which the transport takes for a
+// failed write when a fast local server has answered already, dropping the connection under the
+// response; the local configuration's client sends bodies through Read only.
+func TestLocalClientSendsBodiesThroughReadOnly(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }))
+	defer srv.Close()
+	body := &writeToSpy{Reader: strings.NewReader(strings.Repeat("x", 100_000))}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = int64(body.Len())
+	hc := localaws.Endpoints{}.Config().HTTPClient
+	if hc == nil {
+		t.Fatal("the local configuration has no HTTP client of its own")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if body.wroteTo {
+		t.Error("the transport used the body's WriteTo")
 	}
 }
