@@ -36,7 +36,8 @@ install() {
   if wanted kinesis; then
     command -v go >/dev/null || { echo "emulators: go is required for the Kinesis server" >&2; exit 1; }
     mkdir -p "$home/bin"
-    (cd "$top" && go build -o "$home/bin/kinesisd" ./scripts/devstack/kinesisd)
+    # Built beside and renamed over, so that a running server's binary is never written to.
+    (cd "$top" && go build -o "$home/bin/kinesisd.new" ./scripts/devstack/kinesisd) && mv -f "$home/bin/kinesisd.new" "$home/bin/kinesisd"
   fi
   if wanted dynamodb; then
     command -v java >/dev/null || { echo "emulators: java 17 is required for DynamoDB Local" >&2; exit 1; }
