@@ -132,7 +132,9 @@ func benchStream(b *testing.B, k *sdk.Client) string {
 	}
 	b.Cleanup(func() { deleteStream(k, name) })
 	if err := sdk.NewStreamExistsWaiter(k).Wait(b.Context(), &sdk.DescribeStreamInput{StreamName: aws.String(name)}, time.Minute,
-		func(o *sdk.StreamExistsWaiterOptions) { o.MinDelay, o.MaxDelay = 50*time.Millisecond, 500*time.Millisecond }); err != nil {
+		func(o *sdk.StreamExistsWaiterOptions) {
+			o.MinDelay, o.MaxDelay = 50*time.Millisecond, 500*time.Millisecond
+		}); err != nil {
 		b.Fatal(err)
 	}
 	return name

@@ -3,6 +3,7 @@ package kinesis
 import (
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -481,7 +482,7 @@ func (s *Server) putRecords(body []byte, fail recordFault) (any, error) {
 	shards := make([]*shard, len(in.Records))
 	total := 0
 	for i, e := range in.Records {
-		if shards[i], err = st.check(e, "records."+itoa(i+1)+".member."); err != nil {
+		if shards[i], err = st.check(e, "records."+strconv.Itoa(i+1)+".member."); err != nil {
 			return nil, err
 		}
 		total += len(e.Data) + len(e.PartitionKey)
@@ -661,11 +662,4 @@ func (s *Server) getRecords(body []byte, _ recordFault) (any, error) {
 		NextShardIterator  string
 		MillisBehindLatest int64
 	}{recs, next, behind}, nil
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
 }

@@ -156,7 +156,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, invalidArgument("request body larger than %d bytes", maxBodyBytes))
 		return
 	}
-	out, err := s.Call(r.Context(), op, body)
+	out, err := s.call(r.Context(), op, body)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -166,9 +166,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(out)
 }
 
-// Call handles one operation's JSON request body and returns the response body, or an error with
+// call handles one operation's JSON request body and returns the response body, or an error with
 // the protocol's code. Faults injected for the operation apply.
-func (s *Server) Call(ctx context.Context, op string, body []byte) ([]byte, error) {
+func (s *Server) call(ctx context.Context, op string, body []byte) ([]byte, error) {
 	h, ok := operations[op]
 	if !ok {
 		return nil, errorf(400, "UnknownOperationException", "operation %q is not supported by this server", op)

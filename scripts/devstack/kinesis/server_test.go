@@ -28,7 +28,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // serve starts a server with opts and returns it, its URL and an SDK client of it.
@@ -333,7 +333,7 @@ func TestBadRequestsGetA4xxWithAReason(t *testing.T) {
 	_, url, _ := serve(t, kinesis.Options{})
 	for _, c := range []struct {
 		target, body, code string
-		status            int
+		status             int
 	}{
 		{"", `{}`, "UnknownOperationException", 400},
 		{"Kinesis_20131202.SplitShard", `{}`, "UnknownOperationException", 400},
