@@ -126,6 +126,9 @@ func (st *stream) trim(now time.Time, budget int64) (records, bytes int64) {
 				oldest = sh
 			}
 		}
+		if oldest == nil {
+			break
+		}
 		before := st.bytes
 		// Drop a run of records at once: at least what puts the stream under budget.
 		n, freed := 0, int64(0)

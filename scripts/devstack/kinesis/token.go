@@ -21,8 +21,9 @@ type token struct {
 	issued   time.Time
 }
 
-// tokenKey signs tokens. It is fixed rather than random so that tokens survive nothing they should
-// not: the streams live in one process's memory and die with it.
+// tokenKey signs tokens. The signature tells a token this server issued from a mangled or made-up
+// one; it is no secret (a caller on loopback is trusted), and a token outlives nothing it should
+// not, since a restarted server has no streams and a recreated stream has another creation time.
 var tokenKey = []byte("dcrm local kinesis tokens")
 
 const macLen = 12
