@@ -242,7 +242,7 @@ var conformance = []conformanceCase{
 		assertCode(t, err, "InvalidArgumentException")
 	}},
 	{name: "a sequence number or an iterator that is not the shard's: InvalidArgumentException",
-		departs: "kinesis-mock 0.6.2 accepts any number as a starting sequence number, and answers a malformed iterator with a 500 without a code", run: func(t *testing.T, k *sdk.Client) {
+		departs: "kinesis-mock 0.6.2 accepts a sequence number of another shard, answers an unknown one with ResourceNotFoundException, and a malformed iterator with a 500 without a code", run: func(t *testing.T, k *sdk.Client) {
 			name := newStream(t, k, 2)
 			out, err := k.PutRecord(t.Context(), &sdk.PutRecordInput{StreamName: aws.String(name), PartitionKey: aws.String("k"),
 				ExplicitHashKey: aws.String("0"), Data: []byte("x")})
