@@ -12,16 +12,17 @@ import (
 	"strings"
 )
 
-// StreamStats is what a stream holds now.
+// StreamStats is what a stream holds now, and what was done with it.
 type StreamStats struct {
 	Name    string `json:"name"`
 	Mode    string `json:"mode"`
 	Shards  int    `json:"shards"`
 	Records int    `json:"records"`
 	Bytes   int64  `json:"bytes"`
+	Usage   Usage  `json:"usage"`
 }
 
-// Stats lists the streams with what they hold, by name.
+// Stats lists the streams with what they hold and their usage, by name.
 func (s *Server) Stats() []StreamStats {
 	s.mu.RLock()
 	all := make([]*stream, 0, len(s.streams))
@@ -36,7 +37,7 @@ func (s *Server) Stats() []StreamStats {
 		for _, sh := range st.shards {
 			n += len(sh.recs)
 		}
-		out = append(out, StreamStats{Name: st.name, Mode: st.mode, Shards: len(st.shards), Records: n, Bytes: st.bytes})
+		out = append(out, StreamStats{Name: st.name, Mode: st.mode, Shards: len(st.shards), Records: n, Bytes: st.bytes, Usage: st.usage})
 		st.mu.Unlock()
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -66,7 +67,7 @@ func (s *Server) Sweep() {
 //	GET    /dcrm/faults       the faults in force, with their hits
 //	DELETE /dcrm/faults       removes every fault
 //	DELETE /dcrm/faults/{id}  removes one
-//	GET    /dcrm/streams      what each stream holds
+//	GET    /dcrm/streams      what each stream holds, and its usage
 func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimSuffix(r.URL.Path, "/")
 	switch {

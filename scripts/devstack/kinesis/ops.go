@@ -450,6 +450,7 @@ func (s *Server) putRecord(body []byte, fail recordFault) (any, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if !admit(sh, now, len(in.Data)+len(in.PartitionKey)) {
+		st.usage.ThrottledRecords++
 		return nil, errorf(400, "ProvisionedThroughputExceededException", "%s", s.throttledWrite(st, sh))
 	}
 	seq := st.append(sh, now, in.PartitionKey, in.Data)
@@ -504,6 +505,7 @@ func (s *Server) putRecords(body []byte, fail recordFault) (any, error) {
 		case code != "":
 			out.Records[i] = putResult{ErrorCode: code, ErrorMessage: faultError(code).msg}
 		case !admit(sh, now, len(e.Data)+len(e.PartitionKey)):
+			st.usage.ThrottledRecords++
 			out.Records[i] = putResult{ErrorCode: "ProvisionedThroughputExceededException", ErrorMessage: s.throttledWrite(st, sh)}
 		default:
 			out.Records[i] = putResult{SequenceNumber: st.append(sh, now, e.PartitionKey, e.Data), ShardId: sh.id()}
@@ -636,6 +638,7 @@ func (s *Server) getRecords(body []byte, _ recordFault) (any, error) {
 	defer st.mu.Unlock()
 	s.trim(st, now)
 	if !sh.readCalls.has(now, 1) || !sh.readBytes.has(now, 1) {
+		st.usage.ThrottledReads++
 		return nil, errorf(400, "ProvisionedThroughputExceededException", "Rate exceeded for Shard - %s in stream %s under account %s.", sh.id(), st.name, s.opts.Account)
 	}
 	sh.readCalls.spend(1)
@@ -652,6 +655,9 @@ func (s *Server) getRecords(body []byte, _ recordFault) (any, error) {
 		recs = append(recs, recordOut{Data: r.data, PartitionKey: r.key, SequenceNumber: sequenceNumber(sh.index, r.ordinal), ApproximateArrivalTimestamp: epoch(r.arrival)})
 	}
 	sh.readBytes.spend(float64(size))
+	st.usage.GetRecordsCalls++
+	st.usage.GetRecordsRecords += int64(len(recs))
+	st.usage.GetBytes += int64(size)
 	var behind int64
 	if i < len(sh.recs) {
 		behind = max(now.Sub(sh.recs[i].arrival).Milliseconds(), 0)

@@ -328,6 +328,34 @@ func TestFaultsThroughTheAdminRoutes(t *testing.T) {
 	assert.Equal(t, 1, stats[0].Records)
 }
 
+func TestUsageCountsWhatAWSBills(t *testing.T) {
+	srv, _, k := serve(t, kinesis.Options{})
+	name := newStream(t, k, 1)
+	var entries []types.PutRecordsRequestEntry
+	for _, size := range []int{10, 25 << 10, 25<<10 + 1} {
+		entries = append(entries, types.PutRecordsRequestEntry{PartitionKey: aws.String("k"), Data: bytes.Repeat([]byte("x"), size-1)})
+	}
+	_, err := k.PutRecords(t.Context(), &sdk.PutRecordsInput{StreamName: aws.String(name), Records: entries})
+	require.NoError(t, err)
+	got := readAll(t, k, name, "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil)
+	require.Len(t, got, 3)
+	var many []types.PutRecordsRequestEntry
+	for range 500 {
+		many = append(many, types.PutRecordsRequestEntry{PartitionKey: aws.String("k"), Data: []byte("x")})
+	}
+	for range 3 {
+		_, err := k.PutRecords(t.Context(), &sdk.PutRecordsInput{StreamName: aws.String(name), Records: many})
+		require.NoError(t, err)
+	}
+	u := srv.Stats()[0].Usage
+	assert.Equal(t, int64(1+1+2), u.PutPayloadUnits-int64(u.PutRecords-3), "a record of 25 KB and a byte is two units")
+	assert.Equal(t, int64(10+25<<10+25<<10+1), u.PutBytes-2*(u.PutRecords-3))
+	assert.Equal(t, int64(1503), u.PutRecords+u.ThrottledRecords)
+	assert.Positive(t, u.ThrottledRecords)
+	assert.Equal(t, int64(1), u.GetRecordsCalls)
+	assert.Equal(t, int64(3), u.GetRecordsRecords)
+}
+
 // TestBadRequestsGetA4xxWithAReason sends what the SDK never would.
 func TestBadRequestsGetA4xxWithAReason(t *testing.T) {
 	_, url, _ := serve(t, kinesis.Options{})

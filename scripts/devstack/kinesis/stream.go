@@ -53,7 +53,24 @@ type stream struct {
 		records, bytes int64     // dropped over the byte budget since the last log line
 		logged         time.Time // when that line was written
 	}
+	usage Usage
 }
+
+// Usage counts what was done with a stream since it was created: what AWS bills (PUT payload units
+// of 25 KB, on-demand data in and out) and what it refused.
+type Usage struct {
+	PutRecords        int64 `json:"putRecords"`        // records written
+	PutBytes          int64 `json:"putBytes"`          // their data and partition keys
+	PutPayloadUnits   int64 `json:"putPayloadUnits"`   // each record's size in 25 KB units, rounded up
+	ThrottledRecords  int64 `json:"throttledRecords"`  // records refused for the shard's write limits
+	GetRecordsCalls   int64 `json:"getRecordsCalls"`   // GetRecords calls answered
+	ThrottledReads    int64 `json:"throttledReads"`    // GetRecords calls refused for the read limits
+	GetRecordsRecords int64 `json:"getRecordsRecords"` // records they returned
+	GetBytes          int64 `json:"getBytes"`          // those records' data
+}
+
+// payloadUnit is the size of a Kinesis PUT payload unit.
+const payloadUnit = 25 << 10
 
 // creationID tells a stream from an earlier one of the same name in iterators.
 func (st *stream) creationID() int64 { return st.created.UnixNano() }
@@ -106,6 +123,9 @@ func (st *stream) append(sh *shard, now time.Time, key string, data []byte) stri
 	sh.recs = append(sh.recs, r)
 	sh.bytes += int64(r.size())
 	st.bytes += int64(r.size())
+	st.usage.PutRecords++
+	st.usage.PutBytes += int64(r.size())
+	st.usage.PutPayloadUnits += int64((r.size() + payloadUnit - 1) / payloadUnit)
 	return sequenceNumber(sh.index, r.ordinal)
 }
 
