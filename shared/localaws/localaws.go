@@ -1,5 +1,6 @@
 // Package localaws provisions the topology's stream, tables and queues on AWS-API-compatible servers
-// (DynamoDB Local, kinesis-mock, local-aws-sqs) and gives tests a configuration that talks to them.
+// (DynamoDB Local, the local Kinesis server, local-aws-sqs) and gives tests a configuration that
+// talks to them.
 // The same calls work against AWS itself; in AWS the CDK app provisions instead.
 package localaws
 
@@ -7,13 +8,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -47,13 +51,13 @@ func DefaultEndpoints() Endpoints {
 // connections.
 var ErrNotRunning = errors.New("local server not running")
 
-// Check returns nil when DynamoDB Local, kinesis-mock and local-aws-sqs all accept connections at
+// Check returns nil when DynamoDB Local, the Kinesis server and local-aws-sqs all accept connections at
 // these endpoints; otherwise an ErrNotRunning that names each one that does not, where it was looked
 // for, and how to start them.
 func (e Endpoints) Check() error {
 	var down notRunning
 	for _, s := range []struct{ name, endpoint string }{
-		{"DynamoDB Local", e.DynamoDB}, {"kinesis-mock", e.Kinesis}, {"local-aws-sqs", e.SQS},
+		{"DynamoDB Local", e.DynamoDB}, {"the Kinesis server", e.Kinesis}, {"local-aws-sqs", e.SQS},
 	} {
 		if err := dial(s.endpoint); err != nil {
 			down = append(down, fmt.Sprintf("%s is not running at %s (%v)", s.name, s.endpoint, err))
@@ -122,8 +126,26 @@ func (e Endpoints) Config() aws.Config {
 	cfg := aws.Config{
 		Region:      Region,
 		Credentials: credentials.NewStaticCredentialsProvider(AccessKey, SecretKey, ""),
+		HTTPClient:  &http.Client{Transport: plainBodies{awshttp.NewBuildableClient().GetTransport()}},
 	}
 	return cfg
+}
+
+// plainBodies sends request bodies through their Read method only. The SDK closes a request's body
+// as soon as the response arrives, and its body's WriteTo then returns io.EOF as an error; when a
+// server answers before the transport has finished with the body (a local server answers in
+// microseconds), the transport takes that for a failed write and closes the connection under the
+// response still being read: "use of closed network connection" on large responses such as
+// GetRecords'. Read after close returns io.EOF as the end of the body, which is harmless.
+type plainBodies struct{ http.RoundTripper }
+
+func (t plainBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		plain := *r
+		plain.Body = struct{ io.ReadCloser }{r.Body}
+		r = &plain
+	}
+	return t.RoundTripper.RoundTrip(r)
 }
 
 // DynamoDBClient, KinesisClient and SQSClient build clients for the local servers.
@@ -205,10 +227,16 @@ func indexes(ixs []topology.Index) []ddbtypes.GlobalSecondaryIndex {
 	return out
 }
 
-// CreateStream creates the stream if it does not exist and waits until it is active.
+// CreateStream creates the stream if it does not exist and waits until it is active: with the
+// topology's shards, or on demand when it names none, as the CDK app deploys it.
 func CreateStream(ctx context.Context, k *kinesis.Client, name string, s topology.Stream) error {
-	shards := int32(max(s.Shards, 1))
-	_, err := k.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: &shards})
+	in := &kinesis.CreateStreamInput{StreamName: aws.String(name)}
+	if s.Shards > 0 {
+		in.ShardCount = aws.Int32(int32(s.Shards))
+	} else {
+		in.StreamModeDetails = &kintypes.StreamModeDetails{StreamMode: kintypes.StreamModeOnDemand}
+	}
+	_, err := k.CreateStream(ctx, in)
 	var exists *kintypes.ResourceInUseException
 	if err != nil && !errors.As(err, &exists) {
 		return fmt.Errorf("create stream %s: %w", name, err)

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -37,7 +40,7 @@ func TestCheckNamesEachServerThatIsNotRunning(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNotRunning", err)
 	}
 	msg := err.Error()
-	for _, want := range []string{"kinesis-mock is not running at http://127.0.0.1:1", "local-aws-sqs is not running at 127.0.0.1 (not a URL with a host)", "`make up`"} {
+	for _, want := range []string{"the Kinesis server is not running at http://127.0.0.1:1", "local-aws-sqs is not running at 127.0.0.1 (not a URL with a host)", "`make up`"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q lacks %q", msg, want)
 		}
@@ -71,6 +74,21 @@ func TestProvisionsTopologyResources(t *testing.T) {
 	}
 	if n := len(s.StreamDescription.Shards); n != 2 {
 		t.Errorf("stream has %d shards, want 2", n)
+	}
+	// A stream of the topology without shards is on demand, as the CDK app deploys it.
+	onDemand := localawstest.UniqueName("test-stream")
+	if err := localaws.CreateStream(ctx, e.KinesisClient(), onDemand, topology.Stream{Name: onDemand}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = e.KinesisClient().DeleteStream(context.Background(), &kinesis.DeleteStreamInput{StreamName: aws.String(onDemand)})
+	})
+	sum, err := e.KinesisClient().DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(onDemand)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := sum.StreamDescriptionSummary.StreamModeDetails.StreamMode; mode != "ON_DEMAND" {
+		t.Errorf("stream mode %s, want ON_DEMAND", mode)
 	}
 
 	name := localawstest.UniqueName("test-alerts")
@@ -139,5 +157,43 @@ func TestTablesGetTheirIndexes(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].ID != "a" {
 		t.Errorf("due in shard 1 by February: %+v, want a", got)
+	}
+}
+
+// writeToSpy is a request body that notes whether the transport used its WriteTo.
+type writeToSpy struct {
+	*strings.Reader
+	wroteTo bool
+}
+
+func (b *writeToSpy) WriteTo(w io.Writer) (int64, error) {
+	b.wroteTo = true
+	return b.Reader.WriteTo(w)
+}
+func (b *writeToSpy) Close() error { return nil }
+
+// The SDK's request bodies return io.EOF from WriteTo once closed, which the transport takes for a
+// failed write when a fast local server has answered already, dropping the connection under the
+// response; the local configuration's client sends bodies through Read only.
+func TestLocalClientSendsBodiesThroughReadOnly(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }))
+	defer srv.Close()
+	body := &writeToSpy{Reader: strings.NewReader(strings.Repeat("x", 100_000))}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = int64(body.Len())
+	hc := localaws.Endpoints{}.Config().HTTPClient
+	if hc == nil {
+		t.Fatal("the local configuration has no HTTP client of its own")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if body.wroteTo {
+		t.Error("the transport used the body's WriteTo")
 	}
 }

@@ -2,8 +2,9 @@
 // shard, batches records, invokes the function with an events.KinesisEvent and handles what comes
 // back the way Lambda does.
 //
-// Emulated: one poller per shard starting at TRIM_HORIZON, records kept in order per shard and one
-// batch in flight per shard; BatchSize, MaxBatchingWindow and the 6 MB payload limit; partial batch
+// Emulated: one poller per shard starting at TRIM_HORIZON, reading what the shard has (up to 10,000
+// records a call, so that the shard's five reads a second do not limit it to five batches), records
+// kept in order per shard and one batch in flight per shard; BatchSize, MaxBatchingWindow and the 6 MB payload limit; partial batch
 // responses (ReportBatchItemFailures: records before the lowest failed sequence number are
 // checkpointed and the retry starts at it; a response naming no record of the batch fails the whole
 // batch); BisectOnError (a failed batch is split in two and the halves retried, without using up
@@ -44,6 +45,9 @@ import (
 
 // maxEventBytes keeps a batch's event under Lambda's 6 MB synchronous payload limit.
 const maxEventBytes = 6*1024*1024 - 64*1024
+
+// maxGetRecords is the most records one GetRecords call returns.
+const maxGetRecords = 10_000
 
 type kinesisAPI interface {
 	ListShards(ctx context.Context, in *kinesis.ListShardsInput, opts ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
@@ -222,7 +226,10 @@ func (s *shard) fill(ctx context.Context) error {
 		if len(s.buf) >= cfg.Mapping.BatchSize || s.closed || (len(s.buf) > 0 && !cfg.Now().Before(deadline)) {
 			return nil
 		}
-		recs, behind, err := s.read(ctx, cfg.Mapping.BatchSize-len(s.buf))
+		// Like Lambda's poller, a read takes what the shard has (up to GetRecords' 10,000 records),
+		// not one batch: one call feeds several batches, and the shard's five reads a second do not
+		// cap the mapping at five batches a second.
+		recs, behind, err := s.read(ctx, max(maxGetRecords-len(s.buf), 1))
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -271,7 +278,7 @@ func (s *shard) read(ctx context.Context, limit int) ([]types.Record, int64, err
 		}
 		s.iterator = out.ShardIterator
 	}
-	out, err := k.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: s.iterator, Limit: aws.Int32(int32(min(limit, 10000)))})
+	out, err := k.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: s.iterator, Limit: aws.Int32(int32(min(limit, maxGetRecords)))})
 	var expired *types.ExpiredIteratorException
 	if errors.As(err, &expired) {
 		s.iterator = nil

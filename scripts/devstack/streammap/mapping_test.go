@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -378,4 +379,35 @@ func lessSeq(a, b string) bool {
 		return len(a) < len(b)
 	}
 	return a < b
+}
+
+// countingReads counts GetRecords calls.
+type countingReads struct {
+	*kinesis.Client
+	calls atomic.Int32
+}
+
+func (c *countingReads) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, opts ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {
+	c.calls.Add(1)
+	return c.Client.GetRecords(ctx, in, opts...)
+}
+
+// A shard allows five GetRecords calls a second: reading one batch a call would cap the mapping at
+// five batches a second per shard. Like Lambda's poller, one read feeds several batches.
+func TestOneReadFeedsSeveralBatches(t *testing.T) {
+	t.Parallel()
+	var reads *countingReads
+	f := newFixtureWith(t, 1, "", topology.StreamMapping{BatchSize: 10, MaxBatchingWindow: 50 * time.Millisecond}, func(cfg *streammap.Config) {
+		reads = &countingReads{Client: cfg.Kinesis.(*kinesis.Client)}
+		cfg.Kinesis = reads
+		cfg.PollInterval = time.Second
+	})
+	var entries [][2]string
+	for i := range 100 {
+		entries = append(entries, [2]string{"visitor", fmt.Sprint(i)})
+	}
+	f.put(entries...)
+	f.start()
+	require.Eventually(t, func() bool { return len(f.batches()) >= 10 }, 20*time.Second, 20*time.Millisecond)
+	assert.LessOrEqual(t, reads.calls.Load(), int32(3), "100 records waiting are read in one call, then the shard is polled")
 }

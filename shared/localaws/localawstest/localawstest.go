@@ -1,5 +1,5 @@
 // Package localawstest gives tests fresh, randomly named resources on the local servers (DynamoDB
-// Local, kinesis-mock, local-aws-sqs) and decides, in one place, what a test that needs those
+// Local, the Kinesis server, local-aws-sqs) and decides, in one place, what a test that needs those
 // servers does without them: under `go test -short` (`make unit`) it is skipped, saying what it
 // needs; otherwise (`make test`) it fails, saying which server is not running and how to start it.
 // Only tests import this package: it imports "testing", which shipped binaries must not link.
@@ -21,7 +21,7 @@ import (
 )
 
 // SkipMessage is what a test that needs the local servers says when -short skips it.
-const SkipMessage = "needs the local servers (DynamoDB Local, kinesis-mock, local-aws-sqs), so -short skips it: " +
+const SkipMessage = "needs the local servers (DynamoDB Local, the Kinesis server, local-aws-sqs), so -short skips it: " +
 	"`make test` starts them and runs every test; or start them with `make up` and run go test without -short"
 
 // Reachable returns the endpoints of the local servers (localaws.DefaultEndpoints). Under -short
