@@ -18,15 +18,25 @@ import (
 	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
-// TouchpointTable is the Touchpoints table: one item per touchpoint (history.Touchpoint), keyed by
-// profile id and the touchpoint's sort key, expiring by its TTL attribute; and the receipts of
-// events sent without a time of their own (history.Receipt), under partition "msg#<messageId>".
+// TouchpointTable is the Touchpoints table: each profile's history (history.Touchpoint) in
+// compressed chunks, an item per profile, UTC day and kind of expiry for each Append (chunks.go),
+// keyed by profile id and "<day>~<hash>", expiring with their last touchpoint by the TTL attribute;
+// and the receipts of events sent without a time of their own (history.Receipt), under partition
+// "msg#<messageId>". Items written before chunks, one per touchpoint keyed by the touchpoint's own
+// key (touchpointItem), are read, found and deleted beside the chunks until they expire.
+//
+// Chunks cost: a write per started KB of compressed chunk instead of one per touchpoint; a Recorded
+// or a Delete reads each day it concerns whole (a Query per profile and day); a page of history
+// reads whole days. A non-purchase may outlive its own expiry until the last touchpoint of its
+// chunk expires, by less than a day (a chunk holds one day's): readers do not drop it, as DynamoDB
+// does not drop an expired item at once either, and the engine never relies on expiry.
 type TouchpointTable struct {
 	table dynamo.Table
 	name  string // empty when the store keeps no history
 }
 
-// touchpointItem is a row of the Touchpoints table.
+// touchpointItem is a touchpoint as an item of its own, as the history was written before chunks;
+// and, without its profile id, what a chunk holds of each touchpoint (chunkEntry).
 type touchpointItem struct {
 	ProfileID  string    `dynamo:"profileId,hash"`
 	Key        string    `dynamo:"at,range"`
