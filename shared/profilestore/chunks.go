@@ -304,3 +304,14 @@ func (c chunk) without(keys map[string]bool) (chunk, int) {
 	out := chunk{entries: slices.DeleteFunc(slices.Clone(c.entries), func(e chunkEntry) bool { return keys[e.Key] })}
 	return out, len(c.entries) - len(out.entries)
 }
+
+// ChunkJSON returns what the data of a chunk item (attribute "d") holds, as JSON: for checks and
+// operators that look at the table's items, whose history is otherwise compressed.
+func ChunkJSON(data []byte) (string, error) {
+	c, err := decodeChunk(data)
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(c.entries)
+	return string(b), err
+}

@@ -416,3 +416,18 @@ func TestLargeAppendIsSplitIntoChunks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, recordingtest.MessageIDs(got[:7]), recordingtest.MessageIDs(page))
 }
+
+// ChunkJSON shows what a chunk holds; it refuses what is not one.
+func TestChunkJSON(t *testing.T) {
+	tp := fullTouchpoint("prf_1", "m1", recordingtest.At(0))
+	c, err := packChunks([]history.Touchpoint{tp})
+	require.NoError(t, err)
+	data, err := c[0].encode()
+	require.NoError(t, err)
+	text, err := ChunkJSON(data)
+	require.NoError(t, err)
+	require.Contains(t, text, `"k":"`+tp.Sort+`"`)
+	require.Contains(t, text, `"order_id":"o-1"`)
+	_, err = ChunkJSON([]byte("plain text"))
+	require.ErrorIs(t, err, errBadChunk)
+}
