@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Meter is a pass-through proxy in front of DynamoDB that asks every write and every read for its
@@ -27,6 +28,7 @@ type Meter struct {
 	reads  map[string]float64 // read units by table
 	ops    map[string]int     // successful requests by operation
 	failed map[string]int     // failed requests by operation
+	last   time.Time          // when the last request came
 }
 
 // writes and reads are the operations the meter asks capacity of.
@@ -56,6 +58,9 @@ func operation(r *http.Request) string {
 
 // ServeHTTP forwards a request, asking writes and reads for their consumed capacity.
 func (m *Meter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m.mu.Lock()
+	m.last = time.Now()
+	m.mu.Unlock()
 	if metered(operation(r)) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -128,6 +133,13 @@ func (m *Meter) observe(resp *http.Response) error {
 		units[c.TableName] += c.CapacityUnits
 	}
 	return nil
+}
+
+// Idle tells how long ago the last request came.
+func (m *Meter) Idle() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return time.Since(m.last)
 }
 
 // Usage is what a meter counted.

@@ -160,7 +160,8 @@ func newHarness(t *testing.T) *harness {
 	require.NoError(t, keys.PutSource(ctx, server, source.Source{ID: "src_replay", Name: "replay", Trusted: true, RateLimit: 1_000_000}))
 	require.NoError(t, keys.PutProfileAPIKey(ctx, profiles, "replay"))
 	r := &harness{t: t, meter: meter, server: server, c: client{api: st.APIURL(), key: profiles, hc: &http.Client{Timeout: 30 * time.Second}},
-		direct: profilestore.New(endpoints.Dynamo(), profilestore.Tables{Profiles: st.Resources()[topology.ProfileTable], Identities: st.Resources()[topology.IdentityTable]})}
+		direct: profilestore.New(endpoints.Dynamo(), profilestore.Tables{Profiles: st.Resources()[topology.ProfileTable],
+			Identities: st.Resources()[topology.IdentityTable], Touchpoints: st.Resources()[topology.TouchpointTable]})}
 	for _, tb := range topology.Default().Tables {
 		if tb.Name != topology.KeyTable {
 			r.tables = append(r.tables, st.Resources()[tb.Name])
@@ -169,19 +170,24 @@ func newHarness(t *testing.T) *harness {
 	return r
 }
 
-// pass sends calls, 50 per request, then a sentinel, and waits until the sentinel is stitched: the
-// stream has one shard and is read in order, so by then so is everything sent before it. It
-// returns the units the pass cost (the sentinel's included), then waits until stitched says the
-// profiles hold the calls: the reads of that wait go through the profile API and are not counted,
-// nor are those that look for the sentinel.
+// pass sends calls, 50 per request, then a sentinel, and waits until the sentinel's touchpoint is
+// written and DynamoDB has had no request for a second: the stream has one shard and is read in
+// order, so by then everything sent before it is stitched too (the rest of the sentinel's batch
+// included). It returns the units the pass cost (the sentinel's included), then waits until
+// stitched says the profiles hold the calls: the reads of that wait go through the profile API
+// and are not counted, nor are those that look for the sentinel.
 func (r *harness) pass(calls []map[string]any, stitched func() bool) Usage {
 	ctx := context.Background()
 	before := r.meter.Usage()
 	sentinel := map[string]any{"type": "track", "event": "sentinel", "anonymousId": localawstest.UniqueName("sentinel"), "messageId": localawstest.UniqueName("m")}
 	require.NoError(r.t, Send(ctx, r.c.hc, r.c.api, r.server, append(slices.Clone(calls), sentinel), 50))
 	require.Eventually(r.t, func() bool {
-		_, found, err := r.direct.Entry(ctx, identity.AnonymousID(sentinel["anonymousId"].(string)), true)
-		return err == nil && found
+		e, found, err := r.direct.Entry(ctx, identity.AnonymousID(sentinel["anonymousId"].(string)), true)
+		if err != nil || !found {
+			return false
+		}
+		ts, err := r.direct.Touchpoints(ctx, e.ProfileID, nil, "", 1)
+		return err == nil && len(ts) == 1 && r.meter.Idle() > time.Second
 	}, 2*time.Minute, 100*time.Millisecond, "the replay was not stitched in time")
 	used := r.meter.Usage().Sub(before)
 	require.Eventually(r.t, stitched, 30*time.Second, 250*time.Millisecond, "the sentinel was stitched, but not the calls before it")
