@@ -213,12 +213,12 @@ func packChunks(ts []history.Touchpoint) ([]chunk, error) {
 		if len(b) > maxEntryBytes {
 			return nil, fmt.Errorf("touchpoint %s of %d bytes: %w", t.Sort, len(b), recording.ErrRejected)
 		}
-		if _, seen := byKey[t.Sort]; !seen {
-			g := group{day: day, keeps: e.ExpiresAt == 0}
-			groups[g] = append(groups[g], t.Sort)
-		} else if (byKey[t.Sort].ExpiresAt == 0) != (e.ExpiresAt == 0) {
-			return nil, fmt.Errorf("touchpoint %s given twice, once kept and once expiring: %w", t.Sort, recording.ErrRejected)
+		g := group{day: day, keeps: e.ExpiresAt == 0}
+		if before, seen := byKey[t.Sort]; seen {
+			was := group{day: day, keeps: before.ExpiresAt == 0}
+			groups[was] = slices.DeleteFunc(groups[was], func(k string) bool { return k == t.Sort })
 		}
+		groups[g] = append(groups[g], t.Sort)
 		byKey[t.Sort], sizes[t.Sort] = e, len(b)+1 // and a comma
 	}
 	var out []chunk
@@ -233,6 +233,9 @@ func packChunks(ts []history.Touchpoint) ([]chunk, error) {
 	})
 	for _, g := range order {
 		keys := groups[g]
+		if len(keys) == 0 {
+			continue
+		}
 		slices.Sort(keys)
 		var c chunk
 		for _, k := range keys {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,14 @@ func TestPackChunksGroups(t *testing.T) {
 	require.True(t, strings.HasPrefix(chunks[0].name(), "2025-03-01~"), chunks[0].name())
 	require.True(t, strings.HasPrefix(chunks[1].name(), "2025-03-02~"), chunks[1].name())
 	require.NotEqual(t, chunks[0].name(), chunks[2].name())
+
+	nowKept := ts[3]
+	nowKept.ExpiresAt = time.Time{}
+	moved, err := packChunks(append(slices.Clone(ts), nowKept))
+	require.NoError(t, err)
+	require.Len(t, moved, 3)
+	require.Equal(t, []string{first.Sort, ts[2].Sort}, keysOf(moved[0]), "a key given again moves with its expiry")
+	require.Equal(t, []string{ts[6].Sort, ts[3].Sort}, keysOf(moved[2]), "sorted by key")
 
 	again2, err := packChunks(ts)
 	require.NoError(t, err)
