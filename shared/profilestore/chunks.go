@@ -13,6 +13,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/history"
@@ -259,10 +260,9 @@ func (c chunk) encode() ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	buf.WriteByte(chunkFormat)
-	w, err := flate.NewWriterDict(&buf, flate.BestCompression, []byte(chunkDictionary))
-	if err != nil {
-		return nil, err
-	}
+	w := compressors.Get().(*flate.Writer)
+	defer compressors.Put(w)
+	w.Reset(&buf)
 	if _, err := w.Write(raw); err != nil {
 		return nil, err
 	}
@@ -272,6 +272,19 @@ func (c chunk) encode() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// compressors and decompressors are kept for reuse: setting one up with the dictionary costs
+// more than compressing a chunk.
+var (
+	compressors = sync.Pool{New: func() any {
+		w, err := flate.NewWriterDict(io.Discard, flate.DefaultCompression, []byte(chunkDictionary))
+		if err != nil {
+			panic(err) // only for a level out of range
+		}
+		return w
+	}}
+	decompressors = sync.Pool{New: func() any { return flate.NewReaderDict(nil, []byte(chunkDictionary)) }}
+)
+
 // errBadChunk is returned for stored data that is not a chunk this package wrote.
 var errBadChunk = errors.New("not a touchpoint chunk")
 
@@ -280,8 +293,11 @@ func decodeChunk(data []byte) (chunk, error) {
 	if len(data) == 0 || data[0] != chunkFormat {
 		return chunk{}, fmt.Errorf("%w: unknown format", errBadChunk)
 	}
-	r := flate.NewReaderDict(bytes.NewReader(data[1:]), []byte(chunkDictionary))
-	defer r.Close()
+	r := decompressors.Get().(io.ReadCloser)
+	defer decompressors.Put(r)
+	if err := r.(flate.Resetter).Reset(bytes.NewReader(data[1:]), []byte(chunkDictionary)); err != nil {
+		return chunk{}, fmt.Errorf("%w: %w", errBadChunk, err)
+	}
 	raw, err := io.ReadAll(io.LimitReader(r, maxInflated+1))
 	if err != nil {
 		return chunk{}, fmt.Errorf("%w: %w", errBadChunk, err)

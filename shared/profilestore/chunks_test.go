@@ -440,3 +440,46 @@ func TestChunkJSON(t *testing.T) {
 	_, err = ChunkJSON([]byte("plain text"))
 	require.ErrorIs(t, err, errBadChunk)
 }
+
+// benchChunk is a stream batch's history of one visitor: 20 page views and tracks of a day, with
+// the properties a shop's tracker sends.
+func benchChunk(b *testing.B) []history.Touchpoint {
+	var ts []history.Touchpoint
+	for i := range 20 {
+		a := recordingtest.Page(fmt.Sprintf("0b6f5f1e-6c2a-4e0b-9d7a-%012d", i), "3f2a7c1e-5d4b-4c3a-8e9f-0a1b2c3d4e5f", i)
+		a.Page = fmt.Sprintf("https://shop.example/products/%d", i)
+		props := json.RawMessage(fmt.Sprintf(`{"url":"https://shop.example/products/%d","path":"/products/%d","referrer":"https://shop.example/","title":"Product %d","search":""}`, i, i, i))
+		ts = append(ts, retention.Touchpoint("prf_01JBENCH", a, props, recordingtest.Now))
+	}
+	return ts
+}
+
+// BenchmarkChunkWrite packs and compresses a batch's touchpoints of one visitor (per touchpoint:
+// ns/op / 20); it reports the compressed bytes per touchpoint.
+func BenchmarkChunkWrite(b *testing.B) {
+	ts := benchChunk(b)
+	var size int
+	for b.Loop() {
+		cs, err := packChunks(ts)
+		require.NoError(b, err)
+		data, err := cs[0].encode()
+		require.NoError(b, err)
+		size = len(data)
+	}
+	b.ReportMetric(float64(size)/float64(len(ts)), "B/touchpoint")
+}
+
+// BenchmarkChunkRead inflates and decodes the same chunk into touchpoints.
+func BenchmarkChunkRead(b *testing.B) {
+	cs, err := packChunks(benchChunk(b))
+	require.NoError(b, err)
+	data, err := cs[0].encode()
+	require.NoError(b, err)
+	for b.Loop() {
+		c, err := decodeChunk(data)
+		require.NoError(b, err)
+		for _, e := range c.entries {
+			_ = e.touchpoint("prf_01JBENCH")
+		}
+	}
+}
