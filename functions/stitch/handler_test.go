@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +132,21 @@ func (st *stack) items(t *testing.T, name string) []map[string]types.AttributeVa
 	return items
 }
 
+// historyCounts counts the touchpoints the history's chunks hold and the dedup records beside them.
+func (st *stack) historyCounts(t *testing.T) (touchpoints, receipts int) {
+	t.Helper()
+	for _, it := range st.items(t, st.tables.Touchpoints) {
+		if strings.HasPrefix(it["profileId"].(*types.AttributeValueMemberS).Value, "msg#") {
+			receipts++
+			continue
+		}
+		n, err := strconv.Atoi(it["n"].(*types.AttributeValueMemberN).Value)
+		require.NoError(t, err)
+		touchpoints += n
+	}
+	return touchpoints, receipts
+}
+
 func (st *stack) failedMessages(t *testing.T, n int) []message.FailedEvent {
 	t.Helper()
 	var got []message.FailedEvent
@@ -189,7 +205,8 @@ func TestReplayingABatchChangesNothing(t *testing.T) {
 	profiles, identities := st.items(t, st.tables.Profiles), st.items(t, st.tables.Identities)
 	require.Len(t, profiles, 2)
 	history := st.items(t, st.tables.Touchpoints)
-	require.Len(t, history, 14, "one touchpoint per event, and a dedup record for each, as they came without a time of their own")
+	touchpoints, receipts := st.historyCounts(t)
+	require.Equal(t, [2]int{7, 7}, [2]int{touchpoints, receipts}, "one touchpoint per event, and a dedup record for each, as they came without a time of their own")
 
 	*st.clock = st.clock.Add(10 * time.Minute) // the mapping retries the batch later
 	require.Empty(t, st.run(t, batch).BatchItemFailures)
@@ -558,7 +575,8 @@ func TestJunkIdentifiers(t *testing.T) {
 		require.ErrorIs(t, err, profile.ErrNotFound, "%s joins nobody", junk)
 	}
 	require.Len(t, st.items(t, st.tables.Profiles), 2, "no profile for the junk-only events")
-	require.Len(t, st.items(t, st.tables.Touchpoints), 2*2, "two events, each with its touchpoint and its dedup record")
+	touchpoints, receipts := st.historyCounts(t)
+	require.Equal(t, [2]int{2, 2}, [2]int{touchpoints, receipts}, "two events, each with its touchpoint and its dedup record")
 }
 
 // An identify carrying traits.email arrives with the email hashed by collect. From the browser it

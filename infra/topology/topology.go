@@ -168,8 +168,9 @@ const (
 	ProfileTable  = "Profiles"
 	IdentityTable = "Identities"
 	KeyTable      = "Keys"
-	// TouchpointTable holds each profile's event history: one item per event, keyed by profile id
-	// and "<fixed-width RFC 3339 time with nanoseconds>#<messageId>" so it sorts by time.
+	// TouchpointTable holds each profile's event history in compressed chunks, keyed by profile
+	// id and "<UTC day>~<hash>" (written before chunks: one item per event, keyed by
+	// "<fixed-width RFC 3339 time with nanoseconds>#<messageId>"), so it sorts by day.
 	TouchpointTable = "Touchpoints"
 	AlertQueue      = "Alerts"
 	FailedQueue     = "FailedEvents"

@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -27,6 +29,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/pii"
+	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
@@ -91,13 +94,26 @@ func TestPersonalDataIsRedactedEverywhere(t *testing.T) {
 	}
 
 	// The tables: every item of the profiles, identities and touchpoints.
-	require.Eventually(t, func() bool { return len(scan(t, endpoints.DynamoDBClient(), res[topology.TouchpointTable])) >= 2 },
-		30*time.Second, 100*time.Millisecond, "the two events never reached the history")
+	require.Eventually(t, func() bool {
+		out, err := endpoints.DynamoDBClient().Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(res[topology.TouchpointTable]), ConsistentRead: aws.Bool(true)})
+		require.NoError(t, err)
+		n := 0
+		for _, it := range out.Items {
+			if count, ok := it["n"].(*types.AttributeValueMemberN); ok { // the touchpoints a chunk holds
+				c, _ := strconv.Atoi(count.Value)
+				n += c
+			}
+		}
+		return n >= 2
+	}, 30*time.Second, 100*time.Millisecond, "the two events never reached the history")
 	for _, table := range []string{topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable} {
 		items := scan(t, endpoints.DynamoDBClient(), res[table])
 		require.NotEmpty(t, items, table)
 		absent(t, "the "+table+" table", items...)
 	}
+	history := strings.Join(scan(t, endpoints.DynamoDBClient(), res[topology.TouchpointTable]), "\n")
+	require.Contains(t, history, "Friend Invited", "the history is read as it holds it, not compressed")
+	require.Contains(t, history, "Leeds", "what is not personal is kept")
 	profiles := strings.Join(scan(t, endpoints.DynamoDBClient(), res[topology.ProfileTable]), "\n")
 	require.Contains(t, profiles, `"plan"`, "what is not personal is kept")
 	identities := strings.Join(scan(t, endpoints.DynamoDBClient(), res[topology.IdentityTable]), "\n")
@@ -178,6 +194,11 @@ func scan(t *testing.T, client *dynamodb.Client, table string) []string {
 	require.NoError(t, err)
 	items := make([]string, len(out.Items))
 	for i, it := range out.Items {
+		if d, ok := it["d"].(*types.AttributeValueMemberB); ok { // a chunk of history: what it holds
+			text, err := profilestore.ChunkJSON(d.Value)
+			require.NoError(t, err)
+			it["d"] = &types.AttributeValueMemberS{Value: text}
+		}
 		b, err := json.Marshal(it)
 		require.NoError(t, err)
 		items[i] = string(b)

@@ -12,24 +12,32 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
-// Meter is a pass-through proxy in front of DynamoDB that asks every write for its consumed
-// capacity (ReturnConsumedCapacity TOTAL, added to the request) and adds up the write units the
-// database reports, per table and per operation. The callers do not ask for capacity themselves;
-// the proxy changes nothing else of a request or a response. Writes that fail (a condition not met,
-// a cancelled transaction) report no capacity and are counted apart.
+// Meter is a pass-through proxy in front of DynamoDB that asks every write and every read for its
+// consumed capacity (ReturnConsumedCapacity TOTAL, added to the request) and adds up the write and
+// read units the database reports, per table and per operation. The callers do not ask for
+// capacity themselves; the proxy changes nothing else of a request or a response. Requests that
+// fail (a condition not met, a cancelled transaction) report no capacity and are counted apart.
 type Meter struct {
 	proxy *httputil.ReverseProxy
 
 	mu     sync.Mutex
-	units  map[string]float64 // by table
-	ops    map[string]int     // successful writes by operation
-	failed map[string]int     // failed writes by operation
+	units  map[string]float64 // write units by table
+	reads  map[string]float64 // read units by table
+	ops    map[string]int     // successful requests by operation
+	failed map[string]int     // failed requests by operation
+	last   time.Time          // when the last request came
 }
 
-// writes are the operations the meter asks capacity of.
-var writes = map[string]bool{"PutItem": true, "UpdateItem": true, "DeleteItem": true, "TransactWriteItems": true, "BatchWriteItem": true}
+// writes and reads are the operations the meter asks capacity of.
+var (
+	writes = map[string]bool{"PutItem": true, "UpdateItem": true, "DeleteItem": true, "TransactWriteItems": true, "BatchWriteItem": true}
+	reads  = map[string]bool{"GetItem": true, "BatchGetItem": true, "Query": true, "Scan": true, "TransactGetItems": true}
+)
+
+func metered(op string) bool { return writes[op] || reads[op] }
 
 // NewMeter returns a meter forwarding to the DynamoDB endpoint target.
 func NewMeter(target string) (*Meter, error) {
@@ -37,7 +45,7 @@ func NewMeter(target string) (*Meter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse endpoint %q: %w", target, err)
 	}
-	m := &Meter{units: map[string]float64{}, ops: map[string]int{}, failed: map[string]int{}}
+	m := &Meter{units: map[string]float64{}, reads: map[string]float64{}, ops: map[string]int{}, failed: map[string]int{}}
 	m.proxy = httputil.NewSingleHostReverseProxy(u)
 	m.proxy.ModifyResponse = m.observe
 	return m, nil
@@ -48,9 +56,12 @@ func operation(r *http.Request) string {
 	return op
 }
 
-// ServeHTTP forwards a request, asking writes for their consumed capacity.
+// ServeHTTP forwards a request, asking writes and reads for their consumed capacity.
 func (m *Meter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if writes[operation(r)] {
+	m.mu.Lock()
+	m.last = time.Now()
+	m.mu.Unlock()
+	if metered(operation(r)) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			http.Error(w, fmt.Sprintf("read request: %v", err), http.StatusBadGateway)
@@ -77,7 +88,7 @@ type consumed struct {
 
 func (m *Meter) observe(resp *http.Response) error {
 	op := operation(resp.Request)
-	if !writes[op] {
+	if !metered(op) {
 		return nil
 	}
 	if resp.StatusCode != http.StatusOK {
@@ -114,26 +125,41 @@ func (m *Meter) observe(resp *http.Response) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.ops[op]++
+	units := m.units
+	if reads[op] {
+		units = m.reads
+	}
 	for _, c := range list {
-		m.units[c.TableName] += c.CapacityUnits
+		units[c.TableName] += c.CapacityUnits
 	}
 	return nil
 }
 
+// Idle tells how long ago the last request came.
+func (m *Meter) Idle() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return time.Since(m.last)
+}
+
 // Usage is what a meter counted.
 type Usage struct {
-	Units  map[string]float64 // write units by table
-	Ops    map[string]int     // successful writes by operation
-	Failed map[string]int     // failed writes by operation
+	Units     map[string]float64 // write units by table
+	ReadUnits map[string]float64 // read units by table
+	Ops       map[string]int     // successful requests by operation
+	Failed    map[string]int     // failed requests by operation
 }
 
 // Usage returns a copy of the counts so far.
 func (m *Meter) Usage() Usage {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	u := Usage{Units: map[string]float64{}, Ops: map[string]int{}, Failed: map[string]int{}}
+	u := Usage{Units: map[string]float64{}, ReadUnits: map[string]float64{}, Ops: map[string]int{}, Failed: map[string]int{}}
 	for k, v := range m.units {
 		u.Units[k] = v
+	}
+	for k, v := range m.reads {
+		u.ReadUnits[k] = v
 	}
 	for k, v := range m.ops {
 		u.Ops[k] = v
@@ -146,9 +172,12 @@ func (m *Meter) Usage() Usage {
 
 // Sub returns the counts of u since before.
 func (u Usage) Sub(before Usage) Usage {
-	d := Usage{Units: map[string]float64{}, Ops: map[string]int{}, Failed: map[string]int{}}
+	d := Usage{Units: map[string]float64{}, ReadUnits: map[string]float64{}, Ops: map[string]int{}, Failed: map[string]int{}}
 	for k, v := range u.Units {
 		d.Units[k] = v - before.Units[k]
+	}
+	for k, v := range u.ReadUnits {
+		d.ReadUnits[k] = v - before.ReadUnits[k]
 	}
 	for k, v := range u.Ops {
 		d.Ops[k] = v - before.Ops[k]
@@ -160,9 +189,14 @@ func (u Usage) Sub(before Usage) Usage {
 }
 
 // Total returns the write units of the given tables (all tables when none is given).
-func (u Usage) Total(tables ...string) float64 {
+func (u Usage) Total(tables ...string) float64 { return total(u.Units, tables) }
+
+// ReadTotal returns the read units of the given tables (all tables when none is given).
+func (u Usage) ReadTotal(tables ...string) float64 { return total(u.ReadUnits, tables) }
+
+func total(units map[string]float64, tables []string) float64 {
 	t := 0.0
-	for k, v := range u.Units {
+	for k, v := range units {
 		if len(tables) == 0 || contains(tables, k) {
 			t += v
 		}
@@ -194,9 +228,14 @@ func (u Usage) String() string {
 	for k := range u.Units {
 		tables = append(tables, k)
 	}
+	for k := range u.ReadUnits {
+		if _, ok := u.Units[k]; !ok {
+			tables = append(tables, k)
+		}
+	}
 	sort.Strings(tables)
 	for _, k := range tables {
-		fmt.Fprintf(&b, "  %-40s %8.1f WRU\n", k, u.Units[k])
+		fmt.Fprintf(&b, "  %-40s %8.1f WRU %8.1f RCU\n", k, u.Units[k], u.ReadUnits[k])
 	}
 	for _, k := range keys(u.Ops) {
 		fmt.Fprintf(&b, "  %-40s %8d ok, %d failed\n", k, u.Ops[k], u.Failed[k])

@@ -116,30 +116,41 @@ func TestOversizedTouchpointIsRejected(t *testing.T) {
 	require.Empty(t, f.scan(t, f.store.TouchpointTable.name))
 }
 
-// Touchpoints are keyed by time and message id and expire by a number of seconds DynamoDB's TTL
-// reads; receipts hold nothing about the person.
+// A batch's touchpoints of a profile and day are one chunk keyed by the day, expiring with its
+// last touchpoint, which keeps its own key and expiry; receipts hold nothing about the person.
 func TestTouchpointAndReceiptItems(t *testing.T) {
 	f := newFixture(t)
 	noTime := recordingtest.Page("m2", "A", 1)
 	noTime.ClientAt = time.Time{}
-	f.Record(t, recordingtest.Page("m1", "A", 0), noTime)
+	for _, out := range f.Engine.RecordAll(context.Background(), []recording.Input{{Activity: recordingtest.Page("m1", "A", 0)}, {Activity: noTime}}) {
+		require.NoError(t, out.Err)
+	}
 
-	receipts := 0
+	receipts, chunks := 0, 0
 	for _, it := range f.scan(t, f.store.TouchpointTable.name) {
-		id, key := str(it["messageId"]), str(it["at"])
 		if strings.HasPrefix(str(it["profileId"]), "msg#") {
 			receipts++
 			require.Equal(t, "msg#m2", str(it["profileId"]))
 			require.ElementsMatch(t, []string{"profileId", "at", "messageId", "expiresAt"}, slices.Collect(maps.Keys(it)), "a receipt holds nothing about the person")
 			continue
 		}
-		require.True(t, strings.HasSuffix(key, "#"+id), key)
-		want := recordingtest.At(0).Add(recordingtest.Retention).Unix()
-		if id == "m2" {
-			want = recordingtest.At(1).Add(recordingtest.Retention).Unix()
+		chunks++
+		key := str(it["at"])
+		require.True(t, strings.HasPrefix(key, "2025-03-01~"), key)
+		require.ElementsMatch(t, []string{"profileId", "at", "d", "n", "expiresAt"}, slices.Collect(maps.Keys(it)))
+		require.Equal(t, "2", it["n"].(*types.AttributeValueMemberN).Value)
+		want := recordingtest.At(1).Add(recordingtest.Retention).Unix()
+		require.Equal(t, strconv.FormatInt(want, 10), it["expiresAt"].(*types.AttributeValueMemberN).Value, "the later expiry of the two")
+		c, err := decodeChunk(it["d"].(*types.AttributeValueMemberB).Value)
+		require.NoError(t, err)
+		for _, e := range c.entries {
+			tp := e.touchpoint(str(it["profileId"]))
+			require.True(t, strings.HasSuffix(tp.Sort, "#"+tp.MessageID), tp.Sort)
+			at := map[string]int{"m1": 0, "m2": 1}[tp.MessageID]
+			require.Equal(t, recordingtest.At(at).Add(recordingtest.Retention), tp.ExpiresAt)
 		}
-		require.Equal(t, strconv.FormatInt(want, 10), it["expiresAt"].(*types.AttributeValueMemberN).Value)
 	}
+	require.Equal(t, 1, chunks, "one chunk for the batch")
 	require.Equal(t, 1, receipts, "a receipt only for the event sent without a time")
 }
 

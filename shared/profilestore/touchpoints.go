@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/guregu/dynamo/v2"
@@ -13,17 +15,28 @@ import (
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
-// TouchpointTable is the Touchpoints table: one item per touchpoint (history.Touchpoint), keyed by
-// profile id and the touchpoint's sort key, expiring by its TTL attribute; and the receipts of
-// events sent without a time of their own (history.Receipt), under partition "msg#<messageId>".
+// TouchpointTable is the Touchpoints table: each profile's history (history.Touchpoint) in
+// compressed chunks, an item per profile, UTC day and kind of expiry for each Append (chunks.go),
+// keyed by profile id and "<day>~<hash>", expiring with their last touchpoint by the TTL attribute;
+// and the receipts of events sent without a time of their own (history.Receipt), under partition
+// "msg#<messageId>". Items written before chunks, one per touchpoint keyed by the touchpoint's own
+// key (touchpointItem), are read, found and deleted beside the chunks until they expire.
+//
+// Chunks cost: a write per started KB of compressed chunk instead of one per touchpoint; a Recorded
+// or a Delete reads each day it concerns whole (a Query per profile and day); a page of history
+// reads whole days. A non-purchase may outlive its own expiry until the last touchpoint of its
+// chunk expires, by less than a day (a chunk holds one day's): readers do not drop it, as DynamoDB
+// does not drop an expired item at once either, and the engine never relies on expiry.
 type TouchpointTable struct {
 	table dynamo.Table
 	name  string // empty when the store keeps no history
 }
 
-// touchpointItem is a row of the Touchpoints table.
+// touchpointItem is a touchpoint as an item of its own, as the history was written before chunks;
+// and, without its profile id, what a chunk holds of each touchpoint (chunkEntry).
 type touchpointItem struct {
 	ProfileID  string    `dynamo:"profileId,hash"`
 	Key        string    `dynamo:"at,range"`
@@ -168,49 +181,178 @@ func (t *TouchpointTable) configured() error {
 	return nil
 }
 
-// Append implements recording.Histories. A store without a Touchpoints table writes nothing.
+// chunkItem is a chunk as stored (chunks.go): the history's items since chunks.
+type chunkItem struct {
+	ProfileID string    `dynamo:"profileId,hash"`
+	Key       string    `dynamo:"at,range"` // "<day>~<hash>"
+	Data      []byte    `dynamo:"d"`        // chunk.encode
+	Count     int       `dynamo:"n"`
+	ExpiresAt time.Time `dynamo:"expiresAt,unixtime,omitempty"` // absent when it holds a purchase
+	Revision  int       `dynamo:"v,omitempty"`                  // rewrites by Delete, which it conditions on
+}
+
+// historyItem is an item of a profile's history as read: a chunk (Data set) or, written before
+// chunks, one touchpoint.
+type historyItem struct {
+	touchpointItem
+	Data     []byte `dynamo:"d"`
+	Revision int    `dynamo:"v"`
+}
+
+func (it historyItem) isChunk() bool { return len(it.Data) > 0 }
+
+func chunkRow(profileID string, c chunk) (chunkItem, error) {
+	data, err := c.encode()
+	if err != nil {
+		return chunkItem{}, err
+	}
+	return chunkItem{ProfileID: profileID, Key: c.name(), Data: data, Count: len(c.entries), ExpiresAt: c.expiresAt()}, nil
+}
+
+// Append implements recording.Histories: per profile, one chunk per day and kind of expiry (more
+// when they are large), and one item per receipt. A store without a Touchpoints table writes
+// nothing.
 func (t *TouchpointTable) Append(ctx context.Context, ts []history.Touchpoint, receipts []history.Receipt) error {
 	if t.name == "" || len(ts)+len(receipts) == 0 {
 		return nil
 	}
-	items := make([]any, 0, len(ts)+len(receipts))
+	byProfile := map[string][]history.Touchpoint{}
 	for _, tp := range ts {
-		items = append(items, touchpointRow(tp))
+		byProfile[tp.ProfileID] = append(byProfile[tp.ProfileID], tp)
+	}
+	items := make([]any, 0, len(byProfile)+len(receipts))
+	for _, id := range slices.Sorted(maps.Keys(byProfile)) {
+		chunks, err := packChunks(byProfile[id])
+		if err != nil {
+			return fmt.Errorf("write touchpoints of %s: %w", id, err)
+		}
+		for _, c := range chunks {
+			row, err := chunkRow(id, c)
+			if err != nil {
+				return fmt.Errorf("write touchpoints of %s: %w", id, err)
+			}
+			items = append(items, row)
+		}
 	}
 	for _, r := range receipts {
 		items = append(items, receiptItem{Key: "msg#" + r.MessageID, Sort: "-", MessageID: r.MessageID, ExpiresAt: r.ExpiresAt})
 	}
 	if _, err := t.table.Batch("profileId", "at").Write().Put(items...).Run(ctx); err != nil {
-		return writeErr(err, "write touchpoints") // a touchpoint past the item limit: ErrRejected
+		return writeErr(err, "write touchpoints") // an item past DynamoDB's limit: ErrRejected
 	}
 	return nil
 }
 
-// Recorded implements recording.Histories. A store without a Touchpoints table finds nothing.
+// dayRef names the items of one day of a profile's history.
+type dayRef struct{ profileID, day string }
+
+// byDay groups touchpoint keys by profile and day; keys that name no day (history.SortKey makes
+// none) are left out: nothing is stored under them.
+func byDay(keys []history.Key) map[dayRef]map[string]bool {
+	out := map[dayRef]map[string]bool{}
+	for _, k := range keys {
+		day := touchpointDay(k.Sort)
+		if day == "" {
+			continue
+		}
+		ref := dayRef{k.ProfileID, day}
+		if out[ref] == nil {
+			out[ref] = map[string]bool{}
+		}
+		out[ref][k.Sort] = true
+	}
+	return out
+}
+
+// readDay reads, consistently, every item of one day of a profile's history: its chunks and its
+// touchpoints stored one per item.
+func (t *TouchpointTable) readDay(ctx context.Context, ref dayRef, project ...string) ([]historyItem, error) {
+	q := t.table.Get("profileId", ref.profileID).Range("at", dynamo.Between, ref.day+"T", ref.day+string(chunkMark)+"\x7f").Consistent(true)
+	if len(project) > 0 {
+		q = q.Project(project...)
+	}
+	var items []historyItem
+	if err := q.All(ctx, &items); err != nil {
+		return nil, fmt.Errorf("read history of %s on %s: %w", ref.profileID, ref.day, err)
+	}
+	return items, nil
+}
+
+// eachDay runs fn on every day of refs, a few at a time, and returns the first error.
+func eachDay[T any](refs map[dayRef]T, fn func(dayRef, T) error) error {
+	const parallel = 8
+	sem := make(chan struct{}, parallel)
+	errs := make(chan error, len(refs))
+	for ref, v := range refs {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errs <- fn(ref, v)
+		}()
+	}
+	var first error
+	for range refs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Recorded implements recording.Histories: one consistent Query per profile and day of the keys
+// (the day's chunks and older items at once), one BatchGetItem for the receipts. A store without a
+// Touchpoints table finds nothing.
 func (t *TouchpointTable) Recorded(ctx context.Context, keys []history.Key, receipts []string) (map[string]bool, error) {
 	found := map[string]bool{}
 	if t.name == "" || len(keys)+len(receipts) == 0 {
 		return found, nil
 	}
+	var mu sync.Mutex
+	err := eachDay(byDay(keys), func(ref dayRef, wanted map[string]bool) error {
+		items, err := t.readDay(ctx, ref, "at", "messageId", "d")
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, it := range items {
+			if !it.isChunk() {
+				if wanted[it.Key] {
+					found[it.MessageID] = true
+				}
+				continue
+			}
+			c, err := decodeChunk(it.Data)
+			if err != nil {
+				return fmt.Errorf("read history of %s: chunk %s: %w", ref.profileID, it.Key, err)
+			}
+			for _, e := range c.entries {
+				if wanted[e.Key] {
+					found[e.messageID()] = true
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(receipts) == 0 {
+		return found, nil
+	}
 	// BatchGetItem refuses a key given twice (a batch may hold an event twice).
-	seen := map[dynamo.Keys]bool{}
-	ks := make([]dynamo.Keyed, 0, len(keys)+len(receipts))
-	add := func(k dynamo.Keys) {
-		if !seen[k] {
-			seen[k] = true
-			ks = append(ks, k)
+	seen := map[string]bool{}
+	ks := make([]dynamo.Keyed, 0, len(receipts))
+	for _, id := range receipts {
+		if !seen[id] {
+			seen[id] = true
+			ks = append(ks, receiptKey(id))
 		}
 	}
-	for _, k := range keys {
-		add(dynamo.Keys{k.ProfileID, k.Sort})
-	}
-	for _, id := range receipts {
-		add(receiptKey(id))
-	}
-	var items []touchpointItem
-	err := t.table.Batch("profileId", "at").Get(ks...).Project("profileId", "at", "messageId").Consistent(true).All(ctx, &items)
+	var items []receiptItem
+	err = t.table.Batch("profileId", "at").Get(ks...).Project("profileId", "at", "messageId").Consistent(true).All(ctx, &items)
 	if err != nil && !errors.Is(err, dynamo.ErrNotFound) {
-		return nil, fmt.Errorf("read touchpoints: %w", err)
+		return nil, fmt.Errorf("read receipts: %w", err)
 	}
 	for _, it := range items {
 		found[it.MessageID] = true
@@ -218,48 +360,111 @@ func (t *TouchpointTable) Recorded(ctx context.Context, keys []history.Key, rece
 	return found, nil
 }
 
-// Touchpoints implements recording.Histories.
+// Reads of a page of history ask for firstRead items, then twice as many each time up to
+// maxRead: a page of 50 touchpoints is often one or two chunks.
+const (
+	firstRead = 8
+	maxRead   = 256
+)
+
+// Touchpoints implements recording.Histories. It reads the profile's items newest first, a day at
+// a time: the chunks of a day hold its touchpoints in any order, so each day is sorted whole
+// before it is paged.
 func (t *TouchpointTable) Touchpoints(ctx context.Context, id string, after *history.Cursor, typ string, limit int) ([]history.Touchpoint, error) {
 	if err := t.configured(); err != nil {
 		return nil, err
 	}
-	q := t.table.Get("profileId", id).Order(dynamo.Descending).Consistent(true)
-	if after != nil {
-		// Keys equal to the cursor's (another profile's touchpoint of the same instant and message)
-		// come after it only on profiles ordered below the cursor's.
-		if id < after.ProfileID {
-			q = q.Range("at", dynamo.LessOrEqual, after.Sort)
-		} else {
-			q = q.Range("at", dynamo.Less, after.Sort)
+	var out []history.Touchpoint
+	full := func() bool { return limit > 0 && len(out) >= limit }
+	var day []historyItem
+	flush := func() error {
+		ts, err := dayTouchpoints(id, day)
+		if err != nil {
+			return err
+		}
+		for _, tp := range ts {
+			if (after == nil || after.Precedes(tp.Key())) && history.Matches(tp, typ) {
+				out = append(out, tp)
+			}
+		}
+		day = day[:0]
+		return nil
+	}
+	var next dynamo.PagingKey
+	for n := firstRead; ; n = min(2*n, maxRead) {
+		q := t.table.Get("profileId", id).Order(dynamo.Descending).Consistent(true).SearchLimit(n)
+		if after != nil {
+			// Every item that can hold a touchpoint after the cursor: those of its day and before
+			// (the day's chunks sort after the cursor's key, its older items before).
+			q = q.Range("at", dynamo.Less, keyDay(after.Sort)+"\x7f")
+		}
+		if next != nil {
+			q = q.StartFrom(next)
+		}
+		var items []historyItem
+		var err error
+		if next, err = q.AllWithLastEvaluatedKey(ctx, &items); err != nil {
+			return nil, fmt.Errorf("read touchpoints of %s: %w", id, err)
+		}
+		for _, it := range items {
+			if len(day) > 0 && keyDay(it.Key) != keyDay(day[0].Key) {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+				if full() {
+					return out[:limit], nil
+				}
+			}
+			day = append(day, it)
+		}
+		if next == nil {
+			break
 		}
 	}
-	switch typ {
-	case "":
-	case history.Purchases:
-		q = q.Filter("'purchase' = ?", true)
-	case history.Impressions:
-		q = q.Filter("attribute_exists('impression')")
-	default:
-		q = q.Filter("'type' = ?", typ)
+	if err := flush(); err != nil {
+		return nil, err
 	}
-	if limit > 0 {
-		q = q.Limit(limit)
-	}
-	var items []touchpointItem
-	if err := q.All(ctx, &items); err != nil {
-		return nil, fmt.Errorf("read touchpoints of %s: %w", id, err)
-	}
-	out := make([]history.Touchpoint, 0, len(items))
-	for _, it := range items {
-		tp := it.touchpoint()
-		if after == nil || after.Precedes(tp.Key()) {
-			out = append(out, tp)
-		}
+	if full() {
+		out = out[:limit]
 	}
 	return slices.Clip(out), nil
 }
 
-// Delete implements recording.Histories.
+// dayTouchpoints are the touchpoints of profile id in the items of one day, newest first, each
+// key once.
+func dayTouchpoints(id string, items []historyItem) ([]history.Touchpoint, error) {
+	var out []history.Touchpoint
+	seen := map[string]bool{}
+	add := func(tp history.Touchpoint) {
+		if !seen[tp.Sort] {
+			seen[tp.Sort] = true
+			out = append(out, tp)
+		}
+	}
+	for _, it := range items {
+		if !it.isChunk() {
+			add(it.touchpoint())
+			continue
+		}
+		c, err := decodeChunk(it.Data)
+		if err != nil {
+			return nil, fmt.Errorf("read touchpoints of %s: chunk %s: %w", id, it.Key, err)
+		}
+		for _, e := range c.entries {
+			add(e.touchpoint(id))
+		}
+	}
+	slices.SortFunc(out, history.Newest)
+	return out, nil
+}
+
+// deleteAttempts bounds how often Delete reads a day again when another writer rewrote one of its
+// chunks in between.
+const deleteAttempts = 5
+
+// Delete implements recording.Histories: for each profile and day of the keys, it reads the day,
+// deletes the touchpoints stored one per item and rewrites each chunk that holds any of the keys
+// without them (deleting it when nothing is left), only if no one rewrote it since it was read.
 func (t *TouchpointTable) Delete(ctx context.Context, keys []history.Key) (int, error) {
 	if err := t.configured(); err != nil {
 		return 0, err
@@ -267,13 +472,65 @@ func (t *TouchpointTable) Delete(ctx context.Context, keys []history.Key) (int, 
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	ks := make([]dynamo.Keyed, len(keys))
-	for i, k := range keys {
-		ks[i] = dynamo.Keys{k.ProfileID, k.Sort}
-	}
-	n, err := t.table.Batch("profileId", "at").Write().Delete(ks...).Run(ctx)
+	err := eachDay(byDay(keys), func(ref dayRef, gone map[string]bool) error {
+		for range deleteAttempts {
+			err := t.deleteDay(ctx, ref, gone)
+			if !errors.Is(err, recording.ErrConflict) {
+				return err
+			}
+		}
+		return fmt.Errorf("delete touchpoints of %s on %s: chunks rewritten meanwhile %d times: %w", ref.profileID, ref.day, deleteAttempts, recording.ErrContention)
+	})
 	if err != nil {
-		return n, fmt.Errorf("delete touchpoints: %w", err)
+		return 0, err
 	}
-	return n, nil
+	return len(keys), nil
+}
+
+func (t *TouchpointTable) deleteDay(ctx context.Context, ref dayRef, gone map[string]bool) error {
+	items, err := t.readDay(ctx, ref)
+	if err != nil {
+		return err
+	}
+	var legacy []dynamo.Keyed
+	for _, it := range items {
+		if !it.isChunk() {
+			if gone[it.Key] {
+				legacy = append(legacy, dynamo.Keys{ref.profileID, it.Key})
+			}
+			continue
+		}
+		c, err := decodeChunk(it.Data)
+		if err != nil {
+			return fmt.Errorf("delete touchpoints of %s: chunk %s: %w", ref.profileID, it.Key, err)
+		}
+		left, n := c.without(gone)
+		if n == 0 {
+			continue
+		}
+		unchanged := "attribute_exists('d') AND attribute_not_exists('v')"
+		var args []any
+		if it.Revision > 0 {
+			unchanged, args = "'v' = ?", []any{it.Revision}
+		}
+		if len(left.entries) == 0 {
+			err = t.table.Delete("profileId", ref.profileID).Range("at", it.Key).If(unchanged, args...).Run(ctx)
+		} else {
+			var row chunkItem
+			if row, err = chunkRow(ref.profileID, left); err != nil {
+				return err
+			}
+			row.Key, row.Revision = it.Key, it.Revision+1 // in place: the name stays
+			err = t.table.Put(row).If(unchanged, args...).Run(ctx)
+		}
+		if err != nil {
+			return writeErr(err, fmt.Sprintf("delete touchpoints of %s: chunk %s", ref.profileID, it.Key))
+		}
+	}
+	if len(legacy) > 0 {
+		if _, err := t.table.Batch("profileId", "at").Write().Delete(legacy...).Run(ctx); err != nil {
+			return fmt.Errorf("delete touchpoints of %s: %w", ref.profileID, err)
+		}
+	}
+	return nil
 }
