@@ -4,8 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
-	"net/http"
+		"net/http"
 	"runtime"
 	"testing"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/dcrm-project/dcrm/scripts/bench/benchevent"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
 )
@@ -26,37 +26,9 @@ import (
 // decoding them into beacon.Event and encoding the result again. scripts/bench/README.md has the
 // method and the figures.
 
-// benchEvent is a realistic track call as a browser library sends it: about 1 KB with page
-// context, user agent, campaign and traits.
-func benchEvent(i int) map[string]any {
-	return map[string]any{
-		"type":        "track",
-		"messageId":   fmt.Sprintf("ajs-next-1709294400000-%08d-4f3c-9a2e-7b1d5e6f8a90", i),
-		"anonymousId": "0f6e2a51-3c84-4b9e-a7d2-5e1f9c3b8d46",
-		"event":       "Product Added",
-		"properties": map[string]any{
-			"product_id": "sku-48213-red", "name": "Trail Runner 3 — red", "category": "Shoes/Running",
-			"price": 59.9, "quantity": 1, "currency": "EUR", "cart_id": "c-7d1e9b",
-		},
-		"context": map[string]any{
-			"page": map[string]any{
-				"path": "/products/trail-runner-3", "referrer": "https://www.google.com/",
-				"search": "?utm_source=newsletter&utm_medium=email&utm_campaign=spring-sale",
-				"title":  "Trail Runner 3 — Shop", "url": "https://shop.example/products/trail-runner-3?utm_source=newsletter&utm_medium=email&utm_campaign=spring-sale",
-			},
-			"userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
-			"locale":    "en-GB",
-			"timezone":  "Europe/London",
-			"library":   map[string]any{"name": "analytics.js", "version": "next-1.70.0"},
-			"campaign":  map[string]any{"name": "spring-sale", "source": "newsletter", "medium": "email", "content": "hero-banner"},
-			"traits":    map[string]any{"email": "Ana.Shopper@Example.com", "plan": "member", "first_name": "Ana"},
-			"screen":    map[string]any{"width": 1920, "height": 1080, "density": 1},
-		},
-		"integrations":      map[string]any{"All": true},
-		"originalTimestamp": "2024-03-01T11:59:58.120Z",
-		"sentAt":            "2024-03-01T11:59:58.250Z",
-	}
-}
+// benchEvent is a realistic track call as a browser library sends it (package benchevent): about
+// 1.2 KB with page context, user agent, campaign and traits.
+func benchEvent(i int) map[string]any { return benchevent.Track(i, benchevent.Visitor) }
 
 // benchRequest is an HTTP API request with a browser's headers, as API Gateway hands it to collect.
 func benchRequest(path string, body []byte) events.APIGatewayV2HTTPRequest {
@@ -93,7 +65,7 @@ func benchCases(b *testing.B) []benchCase {
 	for i := range items {
 		items[i] = benchEvent(i)
 	}
-	batch, err := json.Marshal(map[string]any{"batch": items, "sentAt": "2024-03-01T11:59:58.250Z"})
+	batch, err := json.Marshal(benchevent.Batch(items))
 	if err != nil {
 		b.Fatal(err)
 	}
