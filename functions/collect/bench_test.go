@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
-		"net/http"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"testing"
 
@@ -13,8 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/dcrm-project/dcrm/scripts/bench/benchevent"
+	"github.com/dcrm-project/dcrm/scripts/devstack/httpapi"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
+	"github.com/dcrm-project/dcrm/shared/localaws"
 )
 
 // The benchmarks measure the handler in-process, from the API Gateway request to the events handed
@@ -169,4 +175,68 @@ func measure(b *testing.B, bc benchCase, op func()) {
 	b.ReportMetric(n/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/event")
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/event")
+}
+
+// BenchmarkInvoke measures what the collect process does per invocation beyond the handler: the
+// Lambda runtime's decoding of the API Gateway event (payload format 2.0, made by the local host's
+// HTTP API from a browser's request) and encoding of the response (the invocation handler main
+// gives the runtime), and the real Kinesis client (request encoding with base64 data, signing,
+// retries, response decoding) against a loopback server that answers PutRecords like Kinesis. The
+// server's own work is in the figure too, though small: it counts the records and answers.
+func BenchmarkInvoke(b *testing.B) {
+	for _, bc := range benchCases(b) {
+		b.Run(bc.name, func(b *testing.B) {
+			h, keys, _ := newHandler()
+			for k, src := range keys.sources {
+				src.RateLimit = 1 << 30
+				keys.sources[k] = src
+			}
+			srv := httptest.NewServer(http.HandlerFunc(putRecordsServer))
+			defer srv.Close()
+			h.stream = beaconstream.New(localaws.Endpoints{Kinesis: srv.URL}.KinesisClient(), "bench")
+			api, err := httpapi.New(nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080"+bc.path, nil)
+			r.Header.Set("Content-Type", "text/plain")
+			r.Header.Set("Authorization", basic(browserKey))
+			r.Header.Set("Origin", benchevent.Origin)
+			r.Header.Set("User-Agent", benchevent.UserAgent)
+			payload, err := json.Marshal(api.Event(r, bc.body, "POST "+bc.path, nil, "bench-request"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			inv := invocations(h)
+			ctx := context.Background()
+			check := func(out []byte, err error) {
+				if err != nil || !bytes.Contains(out, []byte(`"statusCode":200`)) {
+					b.Fatalf("the benchmark's request is not accepted: %s %v", out, err)
+				}
+			}
+			check(inv.Invoke(ctx, payload))
+			measure(b, bc, func() { check(inv.Invoke(ctx, payload)) })
+		})
+	}
+}
+
+// putRecordsServer answers a Kinesis PutRecords call with success for each of its records.
+func putRecordsServer(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil || r.Header.Get("X-Amz-Target") != "Kinesis_20131202.PutRecords" {
+		http.Error(w, `{"__type":"ValidationException"}`, http.StatusBadRequest)
+		return
+	}
+	n := bytes.Count(body, []byte(`"PartitionKey":`))
+	var out bytes.Buffer
+	out.WriteString(`{"FailedRecordCount":0,"Records":[`)
+	for i := range n {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		fmt.Fprintf(&out, `{"SequenceNumber":"%d","ShardId":"shardId-000000000000"}`, i)
+	}
+	out.WriteString(`]}`)
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	_, _ = w.Write(out.Bytes())
 }

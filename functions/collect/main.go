@@ -29,7 +29,7 @@ func main() {
 		log.Error("collect cannot start", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	lambda.Start(h.handle)
+	lambda.StartHandler(invocations(h))
 }
 
 // setup reads the environment once and builds the clients once.
@@ -51,3 +51,6 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		failed: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.FailedQueue]),
 	}, nil
 }
+
+// invocations is what the Lambda runtime calls with each event (invocation.go).
+func invocations(h *handler) lambda.Handler { return invocation{h} }
