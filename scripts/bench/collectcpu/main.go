@@ -148,6 +148,7 @@ func measure(o options, endpoints localaws.Endpoints, out io.Writer) error {
 		if len(fns) == 0 {
 			return errors.New("no collect process under the local host")
 		}
+		d.retries.Store(0)
 		before := cpuOf(append(fns, host.Process.Pid, kinesisPID))
 		start := time.Now()
 		accepted, err := d.run(o.requests)
@@ -166,9 +167,9 @@ func measure(o options, endpoints localaws.Endpoints, out io.Writer) error {
 			}
 			return float64(ticks) / clockTicks / float64(accepted) * 1e6
 		}
-		fmt.Fprintf(out, "BenchmarkCollectProcess/batch-%devents-%dvisitors \t%d\t%d ns/op\t%.0f events/s\t%.1f collect-cpu-s/Mevents\t%.1f host-cpu-s/Mevents\t%.1f kinesis-cpu-s/Mevents\t%d processes\n",
+		fmt.Fprintf(out, "BenchmarkCollectProcess/batch-%devents-%dvisitors \t%d\t%d ns/op\t%.0f events/s\t%.1f collect-cpu-s/Mevents\t%.1f host-cpu-s/Mevents\t%.1f kinesis-cpu-s/Mevents\t%d processes\t%d retries\n",
 			o.events, o.visitors, o.requests, elapsed.Nanoseconds()/int64(o.requests), float64(accepted)/elapsed.Seconds(),
-			perM(fns...), perM(host.Process.Pid), perM(kinesisPID), len(fns))
+			perM(fns...), perM(host.Process.Pid), perM(kinesisPID), len(fns), d.retries.Load())
 	}
 	return loadAverage(out)
 }
@@ -181,11 +182,12 @@ type hostInfo struct {
 
 // driver sends the calls: each its own visitors and message ids, with a browser's headers.
 type driver struct {
-	o      options
-	info   hostInfo
-	client *http.Client
-	auth   string
-	next   atomic.Int64 // calls made, for distinct ids
+	o       options
+	info    hostInfo
+	client  *http.Client
+	auth    string
+	next    atomic.Int64 // calls made, for distinct ids
+	retries atomic.Int64 // calls made again after a 429 or 503
 }
 
 func newDriver(o options, info hostInfo) *driver {
@@ -243,10 +245,24 @@ func (d *driver) run(calls int) (int, error) {
 	return accepted, firstErr
 }
 
+// send makes the call, again after a 429 or 503 (the stream was slow: kinesis-mock under load) up
+// to three times in all, as SDKs do; the retries are counted and reported.
 func (d *driver) send(body []byte) (int, error) {
+	for attempt := 1; ; attempt++ {
+		n, status, err := d.sendOnce(body)
+		if err != nil && attempt < 3 && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) {
+			d.retries.Add(1)
+			time.Sleep(time.Second)
+			continue
+		}
+		return n, err
+	}
+}
+
+func (d *driver) sendOnce(body []byte) (int, int, error) {
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, d.info.API+"/v1/batch", bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	req.Header.Set("Content-Type", "text/plain")
 	req.Header.Set("Authorization", d.auth)
@@ -254,14 +270,14 @@ func (d *driver) send(body []byte) (int, error) {
 	req.Header.Set("User-Agent", benchevent.UserAgent)
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte(`"success":true`)) {
-		return 0, fmt.Errorf("POST /v1/batch: %d %s", resp.StatusCode, b)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte(`"success":true`)) || bytes.Contains(b, []byte(`"rejected"`)) {
+		return 0, resp.StatusCode, fmt.Errorf("POST /v1/batch: %d %s", resp.StatusCode, b)
 	}
-	return d.o.events, nil
+	return d.o.events, resp.StatusCode, nil
 }
 
 // loadAverage prints the machine's load average, to be quoted with the figures.
