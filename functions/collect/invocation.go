@@ -59,7 +59,7 @@ func decodeEvent(payload []byte) (events.APIGatewayV2HTTPRequest, []byte, error)
 		// encoding/json matches names regardless of case, and the last of equal names wins. A body
 		// that is not a string is left to encoding/json, whose error it is.
 		if strings.EqualFold(m.Name, "body") && m.Value[0] == '"' {
-			body = appendUnquoted(body[:0], m.Value)
+			body = appendUnquoted(make([]byte, 0, len(m.Value)), m.Value) // never longer than its literal
 			continue
 		}
 		if len(rest) > 1 {

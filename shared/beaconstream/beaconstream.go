@@ -154,10 +154,13 @@ func Records(events []beacon.Event) ([]types.PutRecordsRequestEntry, error) {
 		out = append(out, types.PutRecordsRequestEntry{Data: beacon.JoinRecord(p.events), PartitionKey: aws.String(p.key)})
 	}
 	// The events are encoded one after the other into one buffer, which the records then share.
-	var (
-		data []byte
-		err  error
-	)
+	size := 0
+	for i := range events {
+		e := &events[i]
+		size += len(e.Properties) + len(e.Traits) + len(e.Context) + len(e.Integrations) + 1024 // and the rest
+	}
+	data := make([]byte, 0, size)
+	var err error
 	keys := make([]string, len(events))
 	ends := make([]int, len(events))
 	for i := range events {
