@@ -141,9 +141,24 @@ func literal(b []byte, i int, lit string) (int, bool) {
 	return i, false
 }
 
+// plainInString are the bytes that stand for themselves in a JSON string: all but the quote, the
+// backslash and control characters.
+var plainInString = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // validString checks the string literal that starts at b[i] (a quote).
 func validString(b []byte, i int) (int, bool) {
 	for i++; i < len(b); {
+		for i < len(b) && plainInString[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -244,15 +259,23 @@ func skipValue(b []byte, i int) int {
 	}
 }
 
-// skipString returns the index just past the string literal that starts at b[i].
+// skipString returns the index just past the string literal that starts at b[i]: the first quote
+// after it that an odd number of backslashes does not escape.
 func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
+	for i++; i < len(b); {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return len(b)
+		}
+		i += q
+		n := 0
+		for n < i && b[i-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
 			return i + 1
 		}
+		i++
 	}
 	return i
 }
