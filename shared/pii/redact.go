@@ -356,15 +356,23 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// stringEnd returns the index just past the string literal that starts at b[i].
+// stringEnd returns the index just past the string literal that starts at b[i]: the first quote
+// after it that an odd number of backslashes does not escape.
 func stringEnd(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
+	for i++; i < len(b); {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return len(b)
+		}
+		i += q
+		n := 0
+		for b[i-1-n] == '\\' { // the opening quote stops the count
+			n++
+		}
+		if n%2 == 0 {
 			return i + 1
 		}
+		i++
 	}
 	return len(b)
 }
