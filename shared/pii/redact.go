@@ -343,10 +343,27 @@ func (w *walker) value(i int, s scope) int {
 	}
 }
 
-// mayHoldAddress tells whether a string literal may hold an email address: an "@", a "%40" or an
-// escape that could spell one.
+// mayHoldAddress tells whether a string literal may hold an email address once decoded: an "@", a
+// "%40", or a \u escape of one of their characters (other escapes, such as the \u0026 of an "&"
+// in a URL, cannot spell them).
 func mayHoldAddress(lit []byte) bool {
-	return bytes.IndexByte(lit, '@') >= 0 || bytes.IndexByte(lit, '\\') >= 0 || bytes.Contains(lit, []byte("%40"))
+	if bytes.IndexByte(lit, '@') >= 0 || bytes.Contains(lit, []byte("%40")) {
+		return true
+	}
+	for i := 0; ; i++ {
+		n := bytes.Index(lit[i:], []byte(`\u`))
+		if n < 0 {
+			return false
+		}
+		i += n
+		if len(lit)-i < 6 {
+			return true // not a valid literal: let the caller decode it
+		}
+		switch strings.ToLower(string(lit[i+2 : i+6])) {
+		case "0040", "0025", "0034", "0030": // @ % 4 0
+			return true
+		}
+	}
 }
 
 func skipSpace(b []byte, i int) int {

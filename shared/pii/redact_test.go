@@ -219,3 +219,20 @@ func TestRedactSize(t *testing.T) {
 		t.Errorf("Redact of a document over MaxBytes: %.40s", out)
 	}
 }
+
+// A string literal that mayHoldAddress passes over decodes to text that RedactText leaves alone.
+func FuzzMayHoldAddress(f *testing.F) {
+	for _, s := range []string{`"a@b.example"`, `"a\u0040b.example"`, `"x\u00254\u0030y"`, `"x%\u00340"`, `"https://x.example/?a=1\u0026b=2"`,
+		`"\\u0040"`, `"plain"`, `"\u00e9\n\"%4"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, lit []byte) {
+		var s string
+		if json.Unmarshal(lit, &s) != nil || len(lit) < 2 || lit[0] != '"' {
+			return // string literals only
+		}
+		if !mayHoldAddress(lit) && RedactText(s) != s {
+			t.Fatalf("%s: passed over, but RedactText changes %q", lit, s)
+		}
+	})
+}
