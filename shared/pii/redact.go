@@ -275,8 +275,19 @@ func (w *walker) replace(from, to int, r string) {
 		w.out = make([]byte, 0, len(w.in)+64)
 	}
 	w.out = append(w.out, w.in[w.copied:from]...)
-	w.out = append(w.out, quote(r)...)
+	w.out = appendQuoted(w.out, r)
 	w.copied = to
+}
+
+// appendQuoted appends quote(s), without its encoder for the usual stand-ins (Redacted, a hash):
+// printable ASCII without a quote or a backslash stands as it is.
+func appendQuoted(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return append(b, quote(s)...)
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
 }
 
 // value walks the value at in[i] and returns the index just past it.

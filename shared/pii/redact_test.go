@@ -236,3 +236,11 @@ func FuzzMayHoldAddress(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendQuotedIsQuote(t *testing.T) {
+	for _, s := range []string{"", Redacted, HashedPrefix + strings.Repeat("a", 64), "a<b>&c", "tab\there", `q"b\`, "é", "\u2028", "\xff", "\x7f"} {
+		if got := string(appendQuoted([]byte("x"), s)); got != "x"+string(quote(s)) {
+			t.Errorf("%q: %s, want x%s", s, got, quote(s))
+		}
+	}
+}
