@@ -206,6 +206,14 @@ func appendString(b []byte, s string) []byte {
 	return append(append(b, s[start:]...), '"')
 }
 
+// compactStop are the bytes appendRaw looks at: the others are copied as they are.
+var compactStop = func() (t [256]bool) {
+	for _, c := range []byte("\"\\ \t\n\r<>&\xe2") {
+		t[c] = true
+	}
+	return t
+}()
+
 // appendRaw appends a raw JSON value as encoding/json writes a json.RawMessage: checked, white
 // space outside strings dropped, and <, >, &, U+2028 and U+2029 escaped. Bytes that are not UTF-8
 // pass as they are, as with encoding/json.
@@ -215,6 +223,12 @@ func appendRaw(b, raw []byte) ([]byte, error) {
 	}
 	start, inString := 0, false
 	for i := 0; i < len(raw); i++ {
+		for i < len(raw) && !compactStop[raw[i]] {
+			i++
+		}
+		if i == len(raw) {
+			break
+		}
 		c := raw[i]
 		switch {
 		case inString && c == '\\':
