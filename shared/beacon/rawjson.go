@@ -24,11 +24,49 @@ type Member struct {
 // false when raw, white space around it aside, is not a valid JSON object. The values share raw's
 // bytes.
 func Members(raw []byte) ([]Member, bool) {
+	// One pass: each member is checked as it is cut out (validJSON, then appendMembers, would
+	// walk raw twice).
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' || !validJSON(raw) {
+	if len(raw) == 0 || raw[0] != '{' {
 		return nil, false
 	}
-	return appendMembers(nil, raw), true
+	i := skipSpace(raw, 1)
+	if i < len(raw) && raw[i] == '}' {
+		return nil, i+1 == len(raw)
+	}
+	var out []Member
+	for {
+		if i >= len(raw) || raw[i] != '"' {
+			return nil, false
+		}
+		end, ok := validString(raw, i)
+		if !ok {
+			return nil, false
+		}
+		key := raw[i:end]
+		if i = skipSpace(raw, end); i >= len(raw) || raw[i] != ':' {
+			return nil, false
+		}
+		start := skipSpace(raw, i+1)
+		if end, ok = validValue(raw, start, 1); !ok {
+			return nil, false
+		}
+		out = append(out, Member{Name: unquote(key), Value: raw[start:end]})
+		if i = skipSpace(raw, end); i >= len(raw) {
+			return nil, false
+		}
+		switch raw[i] {
+		case '}':
+			if i+1 != len(raw) {
+				return nil, false
+			}
+			return out, true
+		case ',':
+			i = skipSpace(raw, i+1)
+		default:
+			return nil, false
+		}
+	}
 }
 
 // appendMembers appends the members of obj, a valid JSON object without white space around it.
