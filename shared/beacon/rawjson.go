@@ -34,7 +34,7 @@ func Members(raw []byte) ([]Member, bool) {
 	if i < len(raw) && raw[i] == '}' {
 		return nil, i+1 == len(raw)
 	}
-	var out []Member
+	out := make([]Member, 0, 16)
 	for {
 		if i >= len(raw) || raw[i] != '"' {
 			return nil, false
@@ -365,12 +365,33 @@ func (it *arrayIter) next() ([]byte, bool) {
 func unquote(lit []byte) string {
 	s := lit[1 : len(lit)-1]
 	if bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
+		if name, ok := commonNames[string(s)]; ok { // no allocation for the names every event repeats
+			return name
+		}
 		return string(s)
 	}
 	var out string
 	_ = json.Unmarshal(lit, &out) // a valid literal always decodes
 	return out
 }
+
+// commonNames are member names that nearly every call or event repeats, in the HTTP API's event,
+// Segment's calls and their context: unquote returns these strings rather than new ones.
+var commonNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{
+		"version", "routeKey", "rawPath", "rawQueryString", "cookies", "headers", "queryStringParameters", "pathParameters",
+		"requestContext", "body", "isBase64Encoded", "stageVariables",
+		"type", "messageId", "anonymousId", "userId", "event", "name", "properties", "traits", "context", "integrations",
+		"timestamp", "originalTimestamp", "sentAt", "receivedAt", "writeKey", "batch", "previousId", "groupId", "category",
+		"page", "path", "referrer", "search", "title", "url", "userAgent", "userAgentData", "locale", "timezone", "library",
+		"campaign", "source", "medium", "term", "content", "screen", "width", "height", "density", "ip", "app", "device",
+		"os", "network", "externalIds", "instanceId", "email", "phone", "All",
+	} {
+		m[n] = n
+	}
+	return m
+}()
 
 // plainKey returns the name of a member as written when it needs no decoding, so that it can be
 // compared without allocating; ok is false when it has escapes or bytes that are not ASCII.
