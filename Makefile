@@ -66,12 +66,15 @@ synth: lambdas
 	DCRM_FUNCTIONS_DIR=bin/lambda CDK_OUTDIR=cdk.out go run ./infra
 	@ls cdk.out/*.template.json
 
-# Benchmarks per core (GOMAXPROCS=1), six runs each, summarised as medians with the collect
-# handler's ratio to the encoding/json floor (scripts/bench/README.md); then a bounded load replay
-# against the local stack (brought up if it is not), whose figures go into BENCHMARKS.md.
+# Benchmarks per core (GOMAXPROCS=1), six runs each, and the collect process's CPU per million
+# events under the local host (three runs; skipped without the local servers), summarised as
+# medians with the collect handler's ratio to the encoding/json floor (scripts/bench/README.md);
+# then a bounded load replay against the local stack (brought up if it is not), whose figures go
+# into BENCHMARKS.md.
 bench:
 	@mkdir -p bin
 	set -o pipefail; GOMAXPROCS=1 go test -run '^$$' -bench . -benchmem -count 6 ./... | tee bin/bench.txt
+	set -o pipefail; go run ./scripts/bench/collectcpu -runs 3 | tee -a bin/bench.txt
 	go run ./scripts/bench bin/bench.txt
 	$(MAKE) load LOAD_FLAGS="$(BENCH_LOAD_FLAGS) -markdown BENCHMARKS.md"
 

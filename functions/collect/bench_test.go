@@ -1,20 +1,26 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/dcrm-project/dcrm/scripts/bench/benchevent"
+	"github.com/dcrm-project/dcrm/scripts/devstack/httpapi"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
+	"github.com/dcrm-project/dcrm/shared/localaws"
 )
 
 // The benchmarks measure the handler in-process, from the API Gateway request to the events handed
@@ -26,37 +32,9 @@ import (
 // decoding them into beacon.Event and encoding the result again. scripts/bench/README.md has the
 // method and the figures.
 
-// benchEvent is a realistic track call as a browser library sends it: about 1 KB with page
-// context, user agent, campaign and traits.
-func benchEvent(i int) map[string]any {
-	return map[string]any{
-		"type":        "track",
-		"messageId":   fmt.Sprintf("ajs-next-1709294400000-%08d-4f3c-9a2e-7b1d5e6f8a90", i),
-		"anonymousId": "0f6e2a51-3c84-4b9e-a7d2-5e1f9c3b8d46",
-		"event":       "Product Added",
-		"properties": map[string]any{
-			"product_id": "sku-48213-red", "name": "Trail Runner 3 — red", "category": "Shoes/Running",
-			"price": 59.9, "quantity": 1, "currency": "EUR", "cart_id": "c-7d1e9b",
-		},
-		"context": map[string]any{
-			"page": map[string]any{
-				"path": "/products/trail-runner-3", "referrer": "https://www.google.com/",
-				"search": "?utm_source=newsletter&utm_medium=email&utm_campaign=spring-sale",
-				"title":  "Trail Runner 3 — Shop", "url": "https://shop.example/products/trail-runner-3?utm_source=newsletter&utm_medium=email&utm_campaign=spring-sale",
-			},
-			"userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
-			"locale":    "en-GB",
-			"timezone":  "Europe/London",
-			"library":   map[string]any{"name": "analytics.js", "version": "next-1.70.0"},
-			"campaign":  map[string]any{"name": "spring-sale", "source": "newsletter", "medium": "email", "content": "hero-banner"},
-			"traits":    map[string]any{"email": "Ana.Shopper@Example.com", "plan": "member", "first_name": "Ana"},
-			"screen":    map[string]any{"width": 1920, "height": 1080, "density": 1},
-		},
-		"integrations":      map[string]any{"All": true},
-		"originalTimestamp": "2024-03-01T11:59:58.120Z",
-		"sentAt":            "2024-03-01T11:59:58.250Z",
-	}
-}
+// benchEvent is a realistic track call as a browser library sends it (package benchevent): about
+// 1.2 KB with page context, user agent, campaign and traits.
+func benchEvent(i int) map[string]any { return benchevent.Track(i, benchevent.Visitor) }
 
 // benchRequest is an HTTP API request with a browser's headers, as API Gateway hands it to collect.
 func benchRequest(path string, body []byte) events.APIGatewayV2HTTPRequest {
@@ -93,7 +71,7 @@ func benchCases(b *testing.B) []benchCase {
 	for i := range items {
 		items[i] = benchEvent(i)
 	}
-	batch, err := json.Marshal(map[string]any{"batch": items, "sentAt": "2024-03-01T11:59:58.250Z"})
+	batch, err := json.Marshal(benchevent.Batch(items))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -197,4 +175,80 @@ func measure(b *testing.B, bc benchCase, op func()) {
 	b.ReportMetric(n/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/event")
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/event")
+}
+
+// BenchmarkInvoke measures what the collect process does per invocation beyond the handler: the
+// Lambda runtime's decoding of the API Gateway event (payload format 2.0, made by the local host's
+// HTTP API from a browser's request) and encoding of the response (the invocation handler main
+// gives the runtime), and the real Kinesis client (request encoding with base64 data, signing,
+// retries, response decoding) against a loopback server that answers PutRecords like Kinesis. The
+// server's own work is in the figure too, though small: it counts the records and answers.
+func BenchmarkInvoke(b *testing.B) {
+	for _, bc := range benchCases(b) {
+		b.Run(bc.name, func(b *testing.B) {
+			h, keys, _ := newHandler()
+			for k, src := range keys.sources {
+				src.RateLimit = 1 << 30
+				keys.sources[k] = src
+			}
+			srv := httptest.NewServer(putRecordsServer())
+			defer srv.Close()
+			h.stream = beaconstream.New(localaws.Endpoints{Kinesis: srv.URL}.KinesisClient(), "bench")
+			api, err := httpapi.New(nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080"+bc.path, nil)
+			r.Header.Set("Content-Type", "text/plain")
+			r.Header.Set("Authorization", basic(browserKey))
+			r.Header.Set("Origin", benchevent.Origin)
+			r.Header.Set("User-Agent", benchevent.UserAgent)
+			payload, err := json.Marshal(api.Event(r, bc.body, "POST "+bc.path, nil, "bench-request"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			inv := invocations(h)
+			ctx := context.Background()
+			check := func(out []byte, err error) {
+				if err != nil || !bytes.Contains(out, []byte(`"statusCode":200`)) {
+					b.Fatalf("the benchmark's request is not accepted: %s %v", out, err)
+				}
+			}
+			check(inv.Invoke(ctx, payload))
+			measure(b, bc, func() { check(inv.Invoke(ctx, payload)) })
+		})
+	}
+}
+
+// putRecordsServer answers a Kinesis PutRecords call with success for each of its records. It
+// reads into one buffer, so that its own allocations do not weigh on the figures.
+func putRecordsServer() http.HandlerFunc {
+	var (
+		mu   sync.Mutex
+		body bytes.Buffer
+	)
+	return func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		body.Reset()
+		if _, err := body.ReadFrom(r.Body); err != nil || r.Header.Get("X-Amz-Target") != "Kinesis_20131202.PutRecords" {
+			http.Error(w, `{"__type":"ValidationException"}`, http.StatusBadRequest)
+			return
+		}
+		answerPutRecords(w, bytes.Count(body.Bytes(), []byte(`"PartitionKey":`)))
+	}
+}
+
+func answerPutRecords(w http.ResponseWriter, n int) {
+	var out bytes.Buffer
+	out.WriteString(`{"FailedRecordCount":0,"Records":[`)
+	for i := range n {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		fmt.Fprintf(&out, `{"SequenceNumber":"%d","ShardId":"shardId-000000000000"}`, i)
+	}
+	out.WriteString(`]}`)
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	_, _ = w.Write(out.Bytes())
 }

@@ -74,9 +74,9 @@ func FuzzParse(f *testing.F) {
 			req.Headers["content-encoding"] = "gzip"
 		}
 
-		c, err := readCall(req)
+		c, err := readCall(req, []byte(req.Body))
 		if err == nil {
-			err = c.readPayload(req)
+			err = c.readPayload(req, []byte(req.Body))
 		}
 		if err != nil {
 			refused(t, err)

@@ -49,13 +49,20 @@ type handler struct {
 // /v1/track, /v1/page, /v1/screen, /v1/identify, /v1/group, /v1/alias and /v1/batch in the shape
 // of Segment's Tracking API, their CORS preflights, the pixel and the tracker script.
 func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return h.serve(ctx, req, []byte(req.Body)), nil
+}
+
+// serve is handle with the request's body apart, as the event carries it (base64 when
+// req.IsBase64Encoded): the runtime's entry (invocation) reads it out of the event without making
+// a string of it first.
+func (h *handler) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest, body []byte) events.APIGatewayV2HTTPResponse {
 	if isScript(req) { // GET /t.js, the tracker (script.go)
-		return serveScript(req), nil
+		return serveScript(req)
 	}
 	if resp, ok := preflight(req); ok { // OPTIONS, the CORS preflight (cors.go)
-		return resp, nil
+		return resp
 	}
-	out, err := h.collect(ctx, req)
+	out, err := h.collect(ctx, req, body)
 	resp := response(out, err)
 	if origin := header(req, "Origin"); origin != "" && resp.StatusCode != http.StatusForbidden {
 		resp.Headers["Access-Control-Allow-Origin"] = origin
@@ -76,11 +83,11 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if _, ok := pixelKind(req); ok { // GET /v1/pixel/{type} answers with a GIF (pixel.go)
 		resp = gifResponse(resp)
 	}
-	return resp, nil
+	return resp
 }
 
-func (h *handler) collect(ctx context.Context, req events.APIGatewayV2HTTPRequest) (result, error) {
-	c, err := readCall(req)
+func (h *handler) collect(ctx context.Context, req events.APIGatewayV2HTTPRequest, body []byte) (result, error) {
+	c, err := readCall(req, body)
 	if err != nil {
 		return result{}, err
 	}
@@ -92,7 +99,7 @@ func (h *handler) collect(ctx context.Context, req events.APIGatewayV2HTTPReques
 		}
 		admitted = true
 	}
-	if err := c.readPayload(req); err != nil {
+	if err := c.readPayload(req, body); err != nil {
 		return result{}, err
 	}
 	if !admitted {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -23,13 +25,14 @@ import (
 )
 
 func main() {
+	tuneGC(os.Getenv)
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	h, err := setup(context.Background(), os.Getenv, log)
 	if err != nil {
 		log.Error("collect cannot start", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	lambda.Start(h.handle)
+	lambda.StartHandler(invocations(h))
 }
 
 // setup reads the environment once and builds the clients once.
@@ -50,4 +53,25 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		log:    log,
 		failed: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.FailedQueue]),
 	}, nil
+}
+
+// invocations is what the Lambda runtime calls with each event (invocation.go).
+func invocations(h *handler) lambda.Handler { return invocation{h} }
+
+// gcPercent is collect's GOGC. A call allocates a few times its body while the heap that lives on
+// is a few megabytes (clients, caches), so with Go's default of 100 nearly every call of a batch
+// would start a collection; 400 lets the heap grow to five times what lives before one starts,
+// within the memory limit below.
+const gcPercent = 400
+
+// tuneGC sets the collector for a function: GOGC gcPercent, and a soft memory limit of three
+// quarters of the function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, MB) so that the heap
+// collects harder rather than outgrowing it. GOGC and GOMEMLIMIT, when set, win.
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+	if mb, err := strconv.Atoi(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")); err == nil && mb > 0 && getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(mb) << 20 * 3 / 4)
+	}
 }

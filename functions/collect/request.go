@@ -60,9 +60,9 @@ var kinds = map[string]string{
 
 // readCall reads an API Gateway HTTP API request (payload format 2.0) up to its body: route,
 // content type and encoding, size, and the write key when basic auth carries it, so that the key
-// can be checked before the body is read (see readPayload). A pixel is read whole: its event is
-// small.
-func readCall(req events.APIGatewayV2HTTPRequest) (call, error) {
+// can be checked before the body is read (see readPayload). body is the request's body as the event
+// carries it (base64 when req.IsBase64Encoded). A pixel is read whole: its event is small.
+func readCall(req events.APIGatewayV2HTTPRequest, body []byte) (call, error) {
 	if typ, ok := pixelKind(req); ok { // GET /v1/pixel/{type} (pixel.go)
 		return readPixel(req, typ)
 	}
@@ -74,7 +74,7 @@ func readCall(req events.APIGatewayV2HTTPRequest) (call, error) {
 	if err := contentType(header(req, "Content-Type")); err != nil {
 		return c, err
 	}
-	if err := checkBodySize(req); err != nil {
+	if err := checkBodySize(req, body); err != nil {
 		return c, err
 	}
 	c.writeKey, err = basicAuthUser(header(req, "Authorization"))
@@ -82,11 +82,11 @@ func readCall(req events.APIGatewayV2HTTPRequest) (call, error) {
 }
 
 // readPayload decodes the body, and takes the write key from it when basic auth carried none.
-func (c *call) readPayload(req events.APIGatewayV2HTTPRequest) error {
+func (c *call) readPayload(req events.APIGatewayV2HTTPRequest, raw []byte) error {
 	if c.payload != nil {
 		return nil
 	}
-	body, err := readBody(req)
+	body, err := readBody(req, raw)
 	if err != nil {
 		return err
 	}
@@ -147,19 +147,20 @@ func contentType(v string) error {
 	return nil
 }
 
-// readBody undoes API Gateway's base64 and the sender's gzip. Decompression stops past
-// beacon.MaxBatchBytes, so a small body cannot expand without bound.
-func readBody(req events.APIGatewayV2HTTPRequest) ([]byte, error) {
-	if err := checkBodySize(req); err != nil {
+// readBody undoes API Gateway's base64 and the sender's gzip in body, the request's body as the
+// event carries it. Decompression stops past beacon.MaxBatchBytes, so a small body cannot expand
+// without bound.
+func readBody(req events.APIGatewayV2HTTPRequest, body []byte) ([]byte, error) {
+	if err := checkBodySize(req, body); err != nil {
 		return nil, err
 	}
-	body := []byte(req.Body)
 	if req.IsBase64Encoded {
-		b, err := base64.StdEncoding.DecodeString(req.Body)
+		b := make([]byte, base64.StdEncoding.DecodedLen(len(body)))
+		n, err := base64.StdEncoding.Decode(b, body)
 		if err != nil {
 			return nil, refuse(http.StatusBadRequest, "body is not valid base64: %v", err)
 		}
-		body = b
+		body = b[:n]
 	}
 	switch enc := strings.ToLower(strings.TrimSpace(header(req, "Content-Encoding"))); enc {
 	case "", "identity":
@@ -174,8 +175,8 @@ func readBody(req events.APIGatewayV2HTTPRequest) ([]byte, error) {
 // checkBodySize refuses a body that cannot be within beacon.MaxBatchBytes before anything reads
 // it (API Gateway takes up to 10 MB). A gzip stream is never much smaller than what it holds when
 // that is larger than it: deflate's worst case adds 5 bytes per 16 KB block, and the header 18.
-func checkBodySize(req events.APIGatewayV2HTTPRequest) error {
-	size := len(req.Body)
+func checkBodySize(req events.APIGatewayV2HTTPRequest, body []byte) error {
+	size := len(body)
 	if req.IsBase64Encoded {
 		size = base64.StdEncoding.DecodedLen(size)
 	}

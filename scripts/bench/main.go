@@ -1,7 +1,8 @@
 // Command bench summarises `go test -bench` output (read from the files named, or standard input):
-// the median of every metric of every benchmark over its runs, and for the collect handler the
+// the median of every metric of every benchmark over its runs, for the collect handler the
 // ratio of its cost per event to the encoding/json floor (BenchmarkCollect/<case> over
-// BenchmarkJSONFloor/<case>). `make bench` runs the benchmarks and then this; README.md in this
+// BenchmarkJSONFloor/<case>), and the CPU seconds per million events of the collect process that
+// scripts/bench/collectcpu measures. `make bench` runs the benchmarks and then this; README.md in this
 // folder has the method and the figures.
 package main
 
@@ -143,6 +144,24 @@ func Report(w io.Writer, r Results) error {
 		}
 		fmt.Fprintf(tw, "%s\t%.2f×\t%.2f×\t\n", c,
 			ratio(r[name]["ns/event"], floor["ns/event"]), ratio(r[name]["allocs/event"], floor["allocs/event"]))
+	}
+	// The collect process under the local host (collectcpu): CPU time per million events.
+	cpu := []string{"collect-cpu-s/Mevents", "host-cpu-s/Mevents", "kinesis-cpu-s/Mevents", "events/s", "retries"}
+	header := false
+	for _, name := range slices.Sorted(maps.Keys(r)) {
+		if _, ok := r[name][cpu[0]]; !ok {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(tw, "\t\t\t")
+			fmt.Fprintln(tw, "process CPU-s per million events (median)\truns\tcollect\tlocal host\tKinesis server\tevents/s\tretries\t")
+			header = true
+		}
+		row := []string{name, strconv.Itoa(len(r[name][cpu[0]]))}
+		for _, u := range cpu {
+			row = append(row, format(Median(r[name][u])))
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
 	return tw.Flush()
 }

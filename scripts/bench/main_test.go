@@ -53,3 +53,14 @@ func TestParseRejectsBadValues(t *testing.T) {
 	_, err := Parse(strings.NewReader("BenchmarkX 10 abc ns/op\n"))
 	assert.ErrorContains(t, err, `value "abc"`)
 }
+
+func TestReportsTheProcessCPUPerMillionEvents(t *testing.T) {
+	r, err := Parse(strings.NewReader(`BenchmarkCollectProcess/batch-100events-1visitors   200  48227 ns/op  207 events/s  128.5 collect-cpu-s/Mevents  17.0 host-cpu-s/Mevents  840.5 kinesis-cpu-s/Mevents  2 processes  0 retries
+BenchmarkCollectProcess/batch-100events-1visitors   200  48227 ns/op  307 events/s  90.5 collect-cpu-s/Mevents  19.0 host-cpu-s/Mevents  640.5 kinesis-cpu-s/Mevents  2 processes  1 retries
+BenchmarkCollectProcess/batch-100events-1visitors   200  48227 ns/op  250 events/s  100.0 collect-cpu-s/Mevents  18.0 host-cpu-s/Mevents  700.0 kinesis-cpu-s/Mevents  2 processes  0 retries
+`))
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.NoError(t, Report(&out, r))
+	assert.Regexp(t, `BenchmarkCollectProcess/batch-100events-1visitors\s+3\s+100\s+18\.0\s+700\s+250\s+0\.00`, out.String())
+}

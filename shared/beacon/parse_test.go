@@ -1,6 +1,7 @@
 package beacon
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -536,4 +537,36 @@ func TestOnlyJSONWhiteSpaceSurroundsABody(t *testing.T) {
 			t.Errorf("%q: %v", body, err)
 		}
 	}
+}
+
+// Members, which checks each member as it cuts it out, answers as validJSON followed by
+// appendMembers: the same members, and the same refusals.
+func FuzzMembersInOnePass(f *testing.F) {
+	for _, s := range []string{`{}`, ` { } `, `{"a":1,"b":[true,{"c":"\u00e9"}],"a":null}`, `{"a":1,}`, `{"a" 1}`, `{"a":1} x`,
+		`{"a":"\"}`, `{"\u0061":{"x":[1,2]}}`, `[1]`, `{`, `{"a":1}}`, "{\"a\":\"\xff\"}", `{"a":` + strings.Repeat("[", 10001)} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := Members(b)
+		raw := bytes.TrimSpace(b)
+		wantOK := len(raw) > 0 && raw[0] == '{' && validJSON(raw)
+		if ok != wantOK {
+			t.Fatalf("%q: Members says %v, validJSON %v", b, ok, wantOK)
+		}
+		if !ok {
+			if got != nil {
+				t.Fatalf("%q: refused, yet members %v", b, got)
+			}
+			return
+		}
+		want := appendMembers(nil, raw)
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d members, want %d", b, len(got), len(want))
+		}
+		for i := range want {
+			if got[i].Name != want[i].Name || string(got[i].Value) != string(want[i].Value) {
+				t.Fatalf("%q: member %d is %q: %s, want %q: %s", b, i, got[i].Name, got[i].Value, want[i].Name, want[i].Value)
+			}
+		}
+	})
 }

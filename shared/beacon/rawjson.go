@@ -24,11 +24,49 @@ type Member struct {
 // false when raw, white space around it aside, is not a valid JSON object. The values share raw's
 // bytes.
 func Members(raw []byte) ([]Member, bool) {
+	// One pass: each member is checked as it is cut out (validJSON, then appendMembers, would
+	// walk raw twice).
 	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] != '{' || !validJSON(raw) {
+	if len(raw) == 0 || raw[0] != '{' {
 		return nil, false
 	}
-	return appendMembers(nil, raw), true
+	i := skipSpace(raw, 1)
+	if i < len(raw) && raw[i] == '}' {
+		return nil, i+1 == len(raw)
+	}
+	out := make([]Member, 0, 16)
+	for {
+		if i >= len(raw) || raw[i] != '"' {
+			return nil, false
+		}
+		end, ok := validString(raw, i)
+		if !ok {
+			return nil, false
+		}
+		key := raw[i:end]
+		if i = skipSpace(raw, end); i >= len(raw) || raw[i] != ':' {
+			return nil, false
+		}
+		start := skipSpace(raw, i+1)
+		if end, ok = validValue(raw, start, 1); !ok {
+			return nil, false
+		}
+		out = append(out, Member{Name: unquote(key), Value: raw[start:end]})
+		if i = skipSpace(raw, end); i >= len(raw) {
+			return nil, false
+		}
+		switch raw[i] {
+		case '}':
+			if i+1 != len(raw) {
+				return nil, false
+			}
+			return out, true
+		case ',':
+			i = skipSpace(raw, i+1)
+		default:
+			return nil, false
+		}
+	}
 }
 
 // appendMembers appends the members of obj, a valid JSON object without white space around it.
@@ -141,9 +179,24 @@ func literal(b []byte, i int, lit string) (int, bool) {
 	return i, false
 }
 
+// plainInString are the bytes that stand for themselves in a JSON string: all but the quote, the
+// backslash and control characters.
+var plainInString = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // validString checks the string literal that starts at b[i] (a quote).
 func validString(b []byte, i int) (int, bool) {
 	for i++; i < len(b); {
+		for i < len(b) && plainInString[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -244,15 +297,23 @@ func skipValue(b []byte, i int) int {
 	}
 }
 
-// skipString returns the index just past the string literal that starts at b[i].
+// skipString returns the index just past the string literal that starts at b[i]: the first quote
+// after it that an odd number of backslashes does not escape.
 func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
+	for i++; i < len(b); {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return len(b)
+		}
+		i += q
+		n := 0
+		for n < i && b[i-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
 			return i + 1
 		}
+		i++
 	}
 	return i
 }
@@ -304,12 +365,33 @@ func (it *arrayIter) next() ([]byte, bool) {
 func unquote(lit []byte) string {
 	s := lit[1 : len(lit)-1]
 	if bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
+		if name, ok := commonNames[string(s)]; ok { // no allocation for the names every event repeats
+			return name
+		}
 		return string(s)
 	}
 	var out string
 	_ = json.Unmarshal(lit, &out) // a valid literal always decodes
 	return out
 }
+
+// commonNames are member names that nearly every call or event repeats, in the HTTP API's event,
+// Segment's calls and their context: unquote returns these strings rather than new ones.
+var commonNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{
+		"version", "routeKey", "rawPath", "rawQueryString", "cookies", "headers", "queryStringParameters", "pathParameters",
+		"requestContext", "body", "isBase64Encoded", "stageVariables",
+		"type", "messageId", "anonymousId", "userId", "event", "name", "properties", "traits", "context", "integrations",
+		"timestamp", "originalTimestamp", "sentAt", "receivedAt", "writeKey", "batch", "previousId", "groupId", "category",
+		"page", "path", "referrer", "search", "title", "url", "userAgent", "userAgentData", "locale", "timezone", "library",
+		"campaign", "source", "medium", "term", "content", "screen", "width", "height", "density", "ip", "app", "device",
+		"os", "network", "externalIds", "instanceId", "email", "phone", "All",
+	} {
+		m[n] = n
+	}
+	return m
+}()
 
 // plainKey returns the name of a member as written when it needs no decoding, so that it can be
 // compared without allocating; ok is false when it has escapes or bytes that are not ASCII.

@@ -11,8 +11,18 @@ func (e *Event) Redact() {
 	if e.RawPII {
 		return
 	}
-	e.Traits, _ = pii.RedactJSON(e.Traits, true)
-	e.Context, _ = pii.RedactJSON(e.Context, false)
-	e.Properties, _ = pii.RedactJSON(e.Properties, false)
-	e.Integrations, _ = pii.RedactJSON(e.Integrations, false)
+	e.Traits = redactJSON(e.Traits, true)
+	e.Context = redactJSON(e.Context, false)
+	e.Properties = redactJSON(e.Properties, false)
+	e.Integrations = redactJSON(e.Integrations, false)
+}
+
+// redactJSON is pii.RedactJSON, with raw checked by this package's scanner rather than json.Valid.
+func redactJSON(raw []byte, inTraits bool) []byte {
+	if validJSON(raw) {
+		out, _ := pii.RedactValidJSON(raw, inTraits)
+		return out
+	}
+	out, _ := pii.RedactJSON(raw, inTraits) // invalid (kept as it is), or nothing
+	return out
 }

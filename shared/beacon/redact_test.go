@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/dcrm-project/dcrm/shared/pii"
 )
 
 func TestRedact(t *testing.T) {
@@ -36,4 +38,20 @@ func TestRedact(t *testing.T) {
 	if string(kept.Traits) != string(before.Traits) || string(kept.Properties) != string(before.Properties) {
 		t.Error("an event whose source keeps raw data was redacted")
 	}
+}
+
+// redactJSON, which checks with this package's scanner, answers as pii.RedactJSON.
+func FuzzRedactJSONIsPII(f *testing.F) {
+	for _, s := range []string{`{"email":"ann@example.com","name":"Ann"}`, `{"traits":{"phone":"07700 900123"}}`, `[1,"bob@example.org"]`,
+		`{"a":`, ``, `"x@y.example"`, ` {"Mail" : "a@b.example"} `, `{"email":"a@b.example"} x`} {
+		f.Add([]byte(s), true)
+		f.Add([]byte(s), false)
+	}
+	f.Add([]byte(`"`+strings.Repeat("a", pii.MaxBytes)+`"`), false)
+	f.Fuzz(func(t *testing.T, raw []byte, inTraits bool) {
+		want, _ := pii.RedactJSON(raw, inTraits)
+		if got := redactJSON(raw, inTraits); string(got) != string(want) {
+			t.Fatalf("%q: %q, want %q", raw, got, want)
+		}
+	})
 }

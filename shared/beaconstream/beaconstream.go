@@ -6,7 +6,6 @@
 package beaconstream
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -155,24 +154,27 @@ func Records(events []beacon.Event) ([]types.PutRecordsRequestEntry, error) {
 		out = append(out, types.PutRecordsRequestEntry{Data: beacon.JoinRecord(p.events), PartitionKey: aws.String(p.key)})
 	}
 	// The events are encoded one after the other into one buffer, which the records then share.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	size := 0
+	for i := range events {
+		e := &events[i]
+		size += len(e.Properties) + len(e.Traits) + len(e.Context) + len(e.Integrations) + 1024 // and the rest
+	}
+	data := make([]byte, 0, size)
+	var err error
 	keys := make([]string, len(events))
 	ends := make([]int, len(events))
-	for i, e := range events {
-		key, err := encodeTo(enc, &buf, e)
-		if err != nil {
+	for i := range events {
+		if keys[i], data, err = appendEvent(data, &events[i]); err != nil {
 			return nil, err
 		}
-		keys[i], ends[i] = key, buf.Len()
+		ends[i] = len(data)
 	}
-	data := buf.Bytes()
 	for i, key := range keys {
 		start := 0
 		if i > 0 {
 			start = ends[i-1]
 		}
-		data := data[start : ends[i]-1 : ends[i]-1] // without the encoder's newline
+		data := data[start:ends[i]:ends[i]]
 		p := open[key]
 		if p != nil && p.size+1+len(data) > TargetRecordBytes {
 			flush(p)
@@ -196,32 +198,25 @@ func Records(events []beacon.Event) ([]types.PutRecordsRequestEntry, error) {
 
 // encode returns an event's partition key and JSON, checking that it fits in a record on its own.
 func encode(e beacon.Event) (string, []byte, error) {
-	var buf bytes.Buffer
-	key, err := encodeTo(json.NewEncoder(&buf), &buf, e)
-	if err != nil {
-		return "", nil, err
-	}
-	return key, bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	key, data, err := appendEvent(nil, &e)
+	return key, data, err
 }
 
-// encodeTo appends an event's JSON and a newline to buf through enc (an encoder writing to buf)
-// and returns its partition key, checking that the event fits in a record on its own. The JSON is
-// json.Marshal's. On error, buf is as it was.
-func encodeTo(enc *json.Encoder, buf *bytes.Buffer, e beacon.Event) (string, error) {
-	key := PartitionKey(e)
+// appendEvent appends an event's JSON (json.Marshal's bytes) to data and returns its partition key,
+// checking that the event fits in a record on its own. On error, data is as it was.
+func appendEvent(data []byte, e *beacon.Event) (string, []byte, error) {
+	key := PartitionKey(*e)
 	if key == "" {
-		return "", fmt.Errorf("encode event %s: it has neither anonymousId nor userId", e.MessageID)
+		return "", data, fmt.Errorf("encode event %s: it has neither anonymousId nor userId", e.MessageID)
 	}
-	before := buf.Len()
-	if err := enc.Encode(e); err != nil {
-		buf.Truncate(before)
-		return "", fmt.Errorf("encode event %s: %w", e.MessageID, err)
+	out, err := e.AppendJSON(data)
+	if err != nil {
+		return "", data, fmt.Errorf("encode event %s: %w", e.MessageID, err)
 	}
-	if n := buf.Len() - before - 1 + len(key) + beacon.RecordOverhead; n > MaxRecordBytes {
-		buf.Truncate(before)
-		return "", fmt.Errorf("encode event %s: record is %d bytes, more than %d", e.MessageID, n, MaxRecordBytes)
+	if n := len(out) - len(data) + len(key) + beacon.RecordOverhead; n > MaxRecordBytes {
+		return "", data, fmt.Errorf("encode event %s: record is %d bytes, more than %d", e.MessageID, n, MaxRecordBytes)
 	}
-	return key, nil
+	return key, out, nil
 }
 
 func (s *Stream) put(ctx context.Context, records []types.PutRecordsRequestEntry) error {

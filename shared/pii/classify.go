@@ -75,9 +75,13 @@ func Classify(name string, inTraits bool) Kind {
 
 // classify is Classify of a name already reduced by key.
 func classify(k []byte, inTraits bool) Kind {
-	for _, r := range compiled {
-		if matches(k, r.exact, r.suffixes) {
-			return r.kind
+	if len(k) == 0 {
+		return NotPersonal
+	}
+	// Only the names that end as k does can match it: the first of them in the rules' order wins.
+	for _, p := range byLastByte[k[len(k)-1]] {
+		if p.exact && bytes.Equal(k, p.name) || !p.exact && bytes.HasSuffix(k, p.name) {
+			return p.kind
 		}
 	}
 	if inTraits && matches(k, personNamesB, nil) {
@@ -86,21 +90,28 @@ func classify(k []byte, inTraits bool) Kind {
 	return NotPersonal
 }
 
+// pattern is one name of the rules: a key that is it (exact) or ends with it.
+type pattern struct {
+	kind  Kind
+	name  []byte
+	exact bool
+}
+
+// byLastByte holds the rules' names by their last byte, in the rules' order.
+var byLastByte = func() (out [256][]pattern) {
+	for _, r := range rules {
+		for _, e := range r.exact {
+			out[e[len(e)-1]] = append(out[e[len(e)-1]], pattern{r.kind, []byte(e), true})
+		}
+		for _, s := range r.suffixes {
+			out[s[len(s)-1]] = append(out[s[len(s)-1]], pattern{r.kind, []byte(s), false})
+		}
+	}
+	return out
+}()
+
 // The rules as bytes, so that names are matched without allocating.
 var (
-	compiled = func() []struct {
-		kind            Kind
-		exact, suffixes [][]byte
-	} {
-		out := make([]struct {
-			kind            Kind
-			exact, suffixes [][]byte
-		}, len(rules))
-		for i, r := range rules {
-			out[i].kind, out[i].exact, out[i].suffixes = r.kind, toBytes(r.exact), toBytes(r.suffixes)
-		}
-		return out
-	}()
 	personNamesB       = toBytes(personNames)
 	organisationNamesB = toBytes(organisationNames)
 	identityNames      = map[string]Kind{"email": Email, "emailaddress": Email, "phone": Phone, "phonenumber": Phone}

@@ -67,6 +67,19 @@ func RedactJSON(raw []byte, inTraits bool) ([]byte, bool) {
 	return redactValid(raw, inTraits)
 }
 
+// RedactValidJSON is RedactJSON for a caller that has checked that raw is valid JSON with a
+// scanner of its own (package beacon's, several times faster than json.Valid, which RedactJSON
+// runs): raw that is not valid JSON is the caller's error.
+func RedactValidJSON(raw []byte, inTraits bool) ([]byte, bool) {
+	switch {
+	case len(raw) > MaxBytes:
+		return redactedJSON, true
+	case len(raw) == 0:
+		return raw, false
+	}
+	return redactValid(raw, inTraits)
+}
+
 // redactValid is RedactJSON of a valid JSON value.
 func redactValid(raw []byte, inTraits bool) ([]byte, bool) {
 	w := walker{in: raw}
@@ -262,8 +275,19 @@ func (w *walker) replace(from, to int, r string) {
 		w.out = make([]byte, 0, len(w.in)+64)
 	}
 	w.out = append(w.out, w.in[w.copied:from]...)
-	w.out = append(w.out, quote(r)...)
+	w.out = appendQuoted(w.out, r)
 	w.copied = to
+}
+
+// appendQuoted appends quote(s), without its encoder for the usual stand-ins (Redacted, a hash):
+// printable ASCII without a quote or a backslash stands as it is.
+func appendQuoted(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return append(b, quote(s)...)
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
 }
 
 // value walks the value at in[i] and returns the index just past it.
@@ -330,10 +354,27 @@ func (w *walker) value(i int, s scope) int {
 	}
 }
 
-// mayHoldAddress tells whether a string literal may hold an email address: an "@", a "%40" or an
-// escape that could spell one.
+// mayHoldAddress tells whether a string literal may hold an email address once decoded: an "@", a
+// "%40", or a \u escape of one of their characters (other escapes, such as the \u0026 of an "&"
+// in a URL, cannot spell them).
 func mayHoldAddress(lit []byte) bool {
-	return bytes.IndexByte(lit, '@') >= 0 || bytes.IndexByte(lit, '\\') >= 0 || bytes.Contains(lit, []byte("%40"))
+	if bytes.IndexByte(lit, '@') >= 0 || bytes.Contains(lit, []byte("%40")) {
+		return true
+	}
+	for i := 0; ; i++ {
+		n := bytes.Index(lit[i:], []byte(`\u`))
+		if n < 0 {
+			return false
+		}
+		i += n
+		if len(lit)-i < 6 {
+			return true // not a valid literal: let the caller decode it
+		}
+		switch strings.ToLower(string(lit[i+2 : i+6])) {
+		case "0040", "0025", "0034", "0030": // @ % 4 0
+			return true
+		}
+	}
 }
 
 func skipSpace(b []byte, i int) int {
@@ -343,15 +384,23 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// stringEnd returns the index just past the string literal that starts at b[i].
+// stringEnd returns the index just past the string literal that starts at b[i]: the first quote
+// after it that an odd number of backslashes does not escape.
 func stringEnd(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
+	for i++; i < len(b); {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return len(b)
+		}
+		i += q
+		n := 0
+		for b[i-1-n] == '\\' { // the opening quote stops the count
+			n++
+		}
+		if n%2 == 0 {
 			return i + 1
 		}
+		i++
 	}
 	return len(b)
 }

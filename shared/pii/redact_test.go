@@ -219,3 +219,28 @@ func TestRedactSize(t *testing.T) {
 		t.Errorf("Redact of a document over MaxBytes: %.40s", out)
 	}
 }
+
+// A string literal that mayHoldAddress passes over decodes to text that RedactText leaves alone.
+func FuzzMayHoldAddress(f *testing.F) {
+	for _, s := range []string{`"a@b.example"`, `"a\u0040b.example"`, `"x\u00254\u0030y"`, `"x%\u00340"`, `"https://x.example/?a=1\u0026b=2"`,
+		`"\\u0040"`, `"plain"`, `"\u00e9\n\"%4"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, lit []byte) {
+		var s string
+		if json.Unmarshal(lit, &s) != nil || len(lit) < 2 || lit[0] != '"' {
+			return // string literals only
+		}
+		if !mayHoldAddress(lit) && RedactText(s) != s {
+			t.Fatalf("%s: passed over, but RedactText changes %q", lit, s)
+		}
+	})
+}
+
+func TestAppendQuotedIsQuote(t *testing.T) {
+	for _, s := range []string{"", Redacted, HashedPrefix + strings.Repeat("a", 64), "a<b>&c", "tab\there", `q"b\`, "é", "\u2028", "\xff", "\x7f"} {
+		if got := string(appendQuoted([]byte("x"), s)); got != "x"+string(quote(s)) {
+			t.Errorf("%q: %s, want x%s", s, got, quote(s))
+		}
+	}
+}
