@@ -437,6 +437,25 @@ func (s *Stack) Invoke(ctx context.Context, function string, payload []byte) ([]
 	return fn.Invoke(ctx, payload)
 }
 
+// Crash kills the processes of a function that are running an invocation, by topology name, as
+// a crash would (lambdahost.Function.Crash); it returns how many it killed.
+func (s *Stack) Crash(function string) (int, error) {
+	fn, ok := s.functions[function]
+	if !ok {
+		return 0, fmt.Errorf("%w: %q", ErrUnknownFunction, function)
+	}
+	return fn.Crash(), nil
+}
+
+// PIDs are the process ids of each function's execution environments, by topology name.
+func (s *Stack) PIDs() map[string][]int {
+	out := map[string][]int{}
+	for name, fn := range s.functions {
+		out[name] = fn.PIDs()
+	}
+	return out
+}
+
 // lookup finds a function by topology or physical name, for the Invoke API.
 func (s *Stack) lookup(name string) (*lambdahost.Function, bool) {
 	if fn, ok := s.functions[name]; ok {
