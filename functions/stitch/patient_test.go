@@ -33,7 +33,11 @@ func testPatient(next sender) (*patient, *[]time.Duration) {
 	clock := time.Now()
 	p := newPatient(next, quiet)
 	p.now = func() time.Time { return clock }
-	p.sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); clock = clock.Add(d); return nil }
+	p.sleep = func(_ context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		clock = clock.Add(d)
+		return nil
+	}
 	return p, &waits
 }
 
