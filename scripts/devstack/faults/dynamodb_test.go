@@ -18,9 +18,9 @@ var writes = []string{"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems
 // retried from it: the events recorded the first time are duplicates and change nothing.
 func TestDynamoDBThrottling(t *testing.T) {
 	p := startPipeline(t)
-	p.in.Add(faults.Rule{Name: "exceeded", Service: "dynamodb", Probability: 0.2, Error: faults.DynamoThroughputExceeded})
-	p.in.Add(faults.Rule{Name: "throttling", Service: "dynamodb", Probability: 0.1, Error: faults.DynamoThrottling})
-	p.wave(4)
+	p.in.Add(faults.Rule{Name: "exceeded", Service: "dynamodb", Probability: 0.1, Error: faults.DynamoThroughputExceeded})
+	p.in.Add(faults.Rule{Name: "throttling", Service: "dynamodb", Probability: 0.05, Error: faults.DynamoThrottling})
+	p.wave(3)
 	p.settledWhile(func() {
 		assert.Positive(t, p.in.Fired("exceeded"))
 		assert.Positive(t, p.in.Fired("throttling"))
@@ -39,7 +39,7 @@ func TestDynamoDBThrottling(t *testing.T) {
 func TestConcurrentWritersToOneProfile(t *testing.T) {
 	p := startPipeline(t, withTopology(func(top *topology.Topology) { top.Streams[0].Shards = 4 }))
 	p.in.Add(faults.Rule{Name: "slow writes", Service: "dynamodb", Operations: writes, Latency: 20 * time.Millisecond})
-	p.wave(4)
+	p.wave(3)
 	p.wave(2)
 	p.in.Clear()
 	p.wave(1)

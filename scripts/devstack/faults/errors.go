@@ -3,8 +3,10 @@ package faults
 import (
 	"encoding/json"
 	"encoding/xml"
+	"hash/crc32"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -87,8 +89,12 @@ func (e *Error) write(w http.ResponseWriter, service string, req *http.Request) 
 		}
 		h.Set("X-Amzn-Query-Error", e.Code+";"+kind) // the query protocol's code, which the SDK reads first
 	}
+	body, _ := json.Marshal(map[string]string{"__type": namespaces[service] + e.Code, "message": e.Message})
+	if service == "dynamodb" {
+		h.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10)) // DynamoDB's SDKs check it
+	}
 	w.WriteHeader(e.status())
-	_ = json.NewEncoder(w).Encode(map[string]string{"__type": namespaces[service] + e.Code, "message": e.Message})
+	_, _ = w.Write(body)
 }
 
 func parseQuery(body []byte) (url.Values, error) { return url.ParseQuery(string(body)) }

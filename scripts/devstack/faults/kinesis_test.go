@@ -17,7 +17,7 @@ func TestKinesisPartialPutRecordsFailures(t *testing.T) {
 	p.in.Add(faults.Rule{Name: "throttled records", Service: "kinesis", Operations: []string{"PutRecords"}, FailRecords: 0.5})
 	p.in.Add(faults.Rule{Name: "failed records", Service: "kinesis", Operations: []string{"PutRecords"}, FailRecords: 0.3,
 		RecordError: "InternalFailure"})
-	p.wave(4)
+	p.wave(3)
 	firedThrottled, firedFailed := p.in.Fired("throttled records"), p.in.Fired("failed records")
 	p.in.Clear()
 	p.wave(1)

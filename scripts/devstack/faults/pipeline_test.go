@@ -43,6 +43,7 @@ type pipeline struct {
 	in         *faults.Injector
 	direct     localaws.Endpoints // the servers themselves, for the test's own reads
 	hostLog    devtest.Buffer
+	logs       string // the functions' logs, <logs>/<function>.log
 	writeKey   string
 	profileKey string
 	run        string
@@ -73,8 +74,10 @@ func withTopology(change func(*topology.Topology)) option {
 	}
 }
 
+// startPipeline starts a pipeline for a test, which runs in parallel with the other pipelines.
 func startPipeline(t *testing.T, opts ...option) *pipeline {
 	t.Helper()
+	t.Parallel()
 	direct := localawstest.Reachable(t)
 	functions := devtest.Functions(t)
 	in := faults.New(nil, faults.WithSeed(11))
@@ -88,6 +91,7 @@ func startPipeline(t *testing.T, opts ...option) *pipeline {
 		*ep = proxy.URL()
 	}
 	logs := t.TempDir()
+	p.logs = logs
 	st, keys := devtest.StackWith(t, "faults", functions, func(c *stack.Config) {
 		c.Endpoints = proxied
 		c.RetryDelay = 50 * time.Millisecond
@@ -106,7 +110,7 @@ func startPipeline(t *testing.T, opts ...option) *pipeline {
 	ctx := context.Background()
 	require.NoError(t, keys.PutSource(ctx, p.writeKey, source.Source{ID: "src_" + p.run, Name: "faults"}))
 	require.NoError(t, keys.PutProfileAPIKey(ctx, p.profileKey, "faults"))
-	for i := range 12 {
+	for i := range 8 {
 		id := fmt.Sprintf("%s-%d", p.run, i)
 		p.people = append(p.people, &person{devices: [2]string{"a-" + id, "b-" + id}, userID: "u-" + id, sent: map[string]bool{}})
 	}
@@ -171,6 +175,13 @@ func (p *pipeline) send(batch []map[string]any) {
 			p.t.Fatalf("collect answered %d: %s", resp.StatusCode, answer)
 		}
 	}
+}
+
+// functionLog is what a function has logged so far.
+func (p *pipeline) functionLog(name string) string {
+	b, err := os.ReadFile(filepath.Join(p.logs, name+".log"))
+	require.NoError(p.t, err)
+	return string(b)
 }
 
 // observe counts the error codes the servers (and the injector) answer, such as the conditional
