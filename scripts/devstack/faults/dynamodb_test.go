@@ -18,8 +18,8 @@ var writes = []string{"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems
 // retried from it: the events recorded the first time are duplicates and change nothing.
 func TestDynamoDBThrottling(t *testing.T) {
 	p := startPipeline(t)
-	p.in.Add(faults.Rule{Name: "exceeded", Service: "dynamodb", Probability: 0.1, Error: faults.DynamoThroughputExceeded})
-	p.in.Add(faults.Rule{Name: "throttling", Service: "dynamodb", Probability: 0.05, Error: faults.DynamoThrottling})
+	p.in.Add(faults.Rule{Name: "exceeded", Service: "dynamodb", Probability: 0.04, Error: faults.DynamoThroughputExceeded})
+	p.in.Add(faults.Rule{Name: "throttling", Service: "dynamodb", Probability: 0.02, Error: faults.DynamoThrottling})
 	p.wave(3)
 	p.settledWhile(func() {
 		assert.Positive(t, p.in.Fired("exceeded"))
@@ -38,7 +38,7 @@ func TestDynamoDBThrottling(t *testing.T) {
 // start over on what the winner wrote.
 func TestConcurrentWritersToOneProfile(t *testing.T) {
 	p := startPipeline(t, withTopology(func(top *topology.Topology) { top.Streams[0].Shards = 4 }))
-	p.in.Add(faults.Rule{Name: "slow writes", Service: "dynamodb", Operations: writes, Latency: 20 * time.Millisecond})
+	p.in.Add(faults.Rule{Name: "slow writes", Service: "dynamodb", Operations: writes, Latency: 150 * time.Millisecond})
 	p.wave(3)
 	p.wave(2)
 	p.in.Clear()
