@@ -9,7 +9,7 @@ API_PORT  ?= $(or $(DCRM_API_PORT),8080)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: build functions lambdas up down demo test unit synth bench clean emulators browser node-deps
+.PHONY: build functions lambdas up down demo test unit synth bench soak clean emulators browser node-deps
 
 # Tools and the functions for the local host (host architecture, same build flags as for Lambda).
 build: functions
@@ -72,6 +72,12 @@ bench:
 	@mkdir -p bin
 	set -o pipefail; GOMAXPROCS=1 go test -run '^$$' -bench . -benchmem -count 6 ./... | tee bin/bench.txt
 	go run ./scripts/bench bin/bench.txt
+
+# A bounded soak, not part of make test: steady load on a local host of its own for SOAK_DURATION
+# (default an hour), a fault injected every few minutes; memory, latency and loss checked at the
+# end (scripts/soak). SOAK_DURATION=10m make soak for a short one.
+soak: functions emulators
+	go run ./scripts/soak
 
 clean:
 	rm -rf bin cdk.out
