@@ -152,7 +152,7 @@ func (s *soak) soak(ctx context.Context) error {
 	load, stopLoad := context.WithTimeout(ctx, s.c.duration)
 	defer stopLoad()
 	var wg sync.WaitGroup
-	wg.Go(func() { s.load(load) })
+	wg.Go(func() { s.load(load, ctx) })
 	wg.Go(func() { s.faults(load) })
 	start := time.Now()
 	ticker := time.NewTicker(s.c.sample)
@@ -175,8 +175,9 @@ func (s *soak) soak(ctx context.Context) error {
 	return errors.Join(lost, s.report())
 }
 
-// load sends c.rate events a second in batches until ctx ends.
-func (s *soak) load(ctx context.Context) {
+// load sends c.rate events a second in batches until ctx ends; a batch under way is sent until
+// collect takes it, unless stop ends first (the soak interrupted).
+func (s *soak) load(ctx, stop context.Context) {
 	every := time.Duration(float64(time.Second) * float64(s.c.batch) / float64(s.c.rate))
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
@@ -201,7 +202,7 @@ func (s *soak) load(ctx context.Context) {
 			}
 		}
 		senders.Go(func() {
-			if s.send(context.WithoutCancel(ctx), batch) {
+			if s.send(stop, batch) {
 				s.mu.Lock()
 				for _, d := range devices {
 					s.sent[d]++
@@ -221,6 +222,9 @@ func (s *soak) send(ctx context.Context, batch []map[string]any) bool {
 		req.Header.Set("Content-Type", "application/json")
 		began := time.Now()
 		resp, err := http.DefaultClient.Do(req)
+		if ctx.Err() != nil {
+			return false
+		}
 		took := time.Since(began)
 		status := 0
 		if err == nil {
