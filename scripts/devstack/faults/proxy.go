@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -39,7 +38,7 @@ func StartProxyOn(addr, target string, middleware ...func(http.Handler) http.Han
 		MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
 	}
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
-		if errors.Is(r.Context().Err(), err) || r.Context().Err() != nil {
+		if r.Context().Err() != nil {
 			return // the caller went away
 		}
 		http.Error(w, "upstream: "+err.Error(), http.StatusBadGateway)
