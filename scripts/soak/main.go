@@ -425,10 +425,11 @@ func (s *soak) report() error {
 	fmt.Fprintf(s.out, "%-22s %12s %12s %8s\n", "", "first", "last", "change")
 	var errs []error
 	check := func(name string, a, b float64, unit string, limit float64) {
-		change := 0.0
-		if a > 0 {
-			change = b/a - 1
+		if a == 0 {
+			fmt.Fprintf(s.out, "%-22s %12s %10.1f%-2s (started during the run)\n", name, "-", b, unit)
+			return
 		}
+		change := b/a - 1
 		verdict := ""
 		if change > limit {
 			verdict = "  GREW"
