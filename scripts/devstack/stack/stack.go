@@ -17,7 +17,8 @@
 //     invocation: a run that fails is retried the function's Async.Retries times (at once, where
 //     Lambda waits minutes) and then described on its Async.OnFailureQueue in Lambda's format;
 //   - serves Lambda's Invoke API on 127.0.0.1:LambdaPort, so `aws lambda invoke` and SDK clients
-//     with AWS_ENDPOINT_URL_LAMBDA can run any function by its topology name, physical name or ARN.
+//     with AWS_ENDPOINT_URL_LAMBDA can run any function by its topology name, physical name or ARN;
+//   - lets tests crash a function's running processes (Crash) and read their ids (PIDs).
 //
 // Not emulated, beyond what the packages above list: IAM (grants are not enforced: a function can
 // reach resources it does not Use, though it only learns the names of those it does), CloudWatch
