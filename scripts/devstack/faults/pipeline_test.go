@@ -3,6 +3,7 @@ package faults_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -63,6 +64,18 @@ type person struct {
 	sent    map[string]bool // message ids sent (each once, whatever the retries)
 }
 
+// apart returns two device ids, a and one made from b, whose partition keys fall in different
+// quarters of Kinesis's hash key range, so on different shards of a stream of two or four shards
+// split evenly: the two devices' events are recorded by different stitch invocations at once.
+func apart(a, b string) [2]string {
+	quarter := func(key string) byte { h := md5.Sum([]byte(key)); return h[0] >> 6 }
+	for n := 0; ; n++ {
+		if other := fmt.Sprintf("%s-%d", b, n); quarter(other) != quarter(a) && quarter(other)>>1 != quarter(a)>>1 {
+			return [2]string{a, other}
+		}
+	}
+}
+
 type option func(*stack.Config)
 
 // withTopology changes the default topology for one test.
@@ -112,7 +125,7 @@ func startPipeline(t *testing.T, opts ...option) *pipeline {
 	require.NoError(t, keys.PutProfileAPIKey(ctx, p.profileKey, "faults"))
 	for i := range 8 {
 		id := fmt.Sprintf("%s-%d", p.run, i)
-		p.people = append(p.people, &person{devices: [2]string{"a-" + id, "b-" + id}, userID: "u-" + id, sent: map[string]bool{}})
+		p.people = append(p.people, &person{devices: apart("a-"+id, "b-"+id), userID: "u-" + id, sent: map[string]bool{}})
 	}
 	return p
 }
