@@ -9,7 +9,7 @@ API_PORT  ?= $(or $(DCRM_API_PORT),8080)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: build functions lambdas up down demo test unit synth bench load clean emulators browser node-deps
+.PHONY: build functions lambdas up down demo test unit synth bench load soak clean emulators browser node-deps
 
 # Tools and the functions for the local host (host architecture, same build flags as for Lambda).
 build: functions
@@ -87,6 +87,12 @@ load: up
 	go run ./scripts/replay -write-calls bin/load/web.jsonl
 	go run ./scripts/replay -ecommerce ../shared/datasets/events/snowplow_ecommerce -write-calls bin/load/ecommerce.jsonl
 	@set -a; source $(STATE)/local.env; set +a; go run ./scripts/load -calls bin/load/web.jsonl,bin/load/ecommerce.jsonl $(LOAD_FLAGS)
+
+# A bounded soak, not part of make test: steady load on a local host of its own for SOAK_DURATION
+# (default an hour), a fault injected every few minutes; memory, latency and loss checked at the
+# end (scripts/soak). SOAK_DURATION=10m make soak for a short one.
+soak: functions emulators
+	go run ./scripts/soak
 
 clean:
 	rm -rf bin cdk.out

@@ -57,8 +57,8 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	client := sqs.NewFromConfig(cfg)
 	return &handler{
 		store:   store,
-		failed:  messagequeue.New(client, env[topology.FailedQueue]),
-		updates: messagequeue.New(client, env[topology.ProfileUpdateQueue]),
+		failed:  newPatient(messagequeue.New(client, env[topology.FailedQueue]), log),
+		updates: newPatient(messagequeue.New(client, env[topology.ProfileUpdateQueue]), log),
 		now:     time.Now,
 		log:     log,
 		hashKey: &key,

@@ -15,6 +15,9 @@
 //	-state        DCRM_HOME           state folder: resources.env, logs/functions/<function>.log,
 //	                                  secrets/<Name> (default .dcrm)
 //	-environments DCRM_ENVIRONMENTS   processes per function, the invocations it runs at once (default 2)
+//	-faults-port  DCRM_FAULTS_PORT    if set, every AWS call goes through a fault injector whose
+//	                                  rules are managed at http://127.0.0.1:<port>/faults
+//	                                  (scripts/devstack/faults/README.md); 0: off (default)
 //	-quiet                            do not echo the functions' output
 //	-v                                log the host's debug messages
 //
@@ -29,12 +32,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
+	"github.com/dcrm-project/dcrm/scripts/devstack/faults"
 	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 )
@@ -59,6 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	functions := fs.String("functions", envOr("DCRM_FUNCTIONS_DIR", filepath.Join("bin", "functions")), "folder with <function>/bootstrap")
 	state := fs.String("state", envOr("DCRM_HOME", ".dcrm"), "state folder")
 	environments := fs.Int("environments", envInt("DCRM_ENVIRONMENTS", 2), "processes per function: the invocations it runs at once")
+	faultsPort := fs.Int("faults-port", envInt("DCRM_FAULTS_PORT", 0), "serve fault-injection rules on this 127.0.0.1 port and send every AWS call through them (0: off)")
 	quiet := fs.Bool("quiet", false, "do not echo the functions' output")
 	verbose := fs.Bool("v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
@@ -83,9 +91,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logDir := filepath.Join(*state, "logs", "functions")
 	envFile := filepath.Join(*state, "resources.env")
 
+	endpoints := localaws.DefaultEndpoints()
+	if *faultsPort > 0 {
+		stop, err := injectFaults(&endpoints, *faultsPort, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		fmt.Fprintf(stdout, "devstack: fault injection: rules at http://127.0.0.1:%d/faults\n", *faultsPort)
+	}
 	s, err := stack.Start(ctx, stack.Config{
 		Prefix: *prefix, APIPort: *apiPort, LambdaPort: *lambdaPort, FunctionsDir: *functions,
-		Endpoints: localaws.DefaultEndpoints(), LogDir: logDir, Echo: echo, Logger: logger,
+		Endpoints: endpoints, LogDir: logDir, Echo: echo, Logger: logger,
 		SecretDir: filepath.Join(*state, "secrets"), Environments: *environments,
 	})
 	if err != nil {
@@ -105,6 +122,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("stop: %w", err)
 	}
 	return nil
+}
+
+// injectFaults puts a proxy with one fault injector in front of each local server, points the
+// endpoints at the proxies, and serves the injector's rules on the port.
+func injectFaults(e *localaws.Endpoints, port int, logger *slog.Logger) (stop func(), err error) {
+	in := faults.New(nil, faults.WithLogger(logger.With("component", "faults")))
+	var closers []func() error
+	stop = func() {
+		for _, c := range closers {
+			_ = c()
+		}
+	}
+	for _, ep := range []*string{&e.DynamoDB, &e.Kinesis, &e.SQS} {
+		p, err := faults.StartProxy(*ep, faults.Middleware(in))
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		closers = append(closers, p.Close)
+		*ep = p.URL()
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("fault rules (another program has the port? set DCRM_FAULTS_PORT): %w", err)
+	}
+	srv := &http.Server{Handler: in.Admin(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	closers = append(closers, srv.Close)
+	return stop, nil
 }
 
 func envOr(name, fallback string) string {

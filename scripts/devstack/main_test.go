@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +80,60 @@ func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
 	}
 	assert.NoFileExists(t, envFile, "a stopped host leaves no resources.env behind")
 	assert.Contains(t, stdout.String(), "devstack: stopping")
+}
+
+func TestFaultsPortPutsAnInjectorBeforeEveryServer(t *testing.T) {
+	direct := localawstest.Reachable(t)
+	dir := t.TempDir()
+	functions := filepath.Join(dir, "functions")
+	devtest.Install(t, functions, "collect", "stitch", "score", "profiles", "triggers")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr devtest.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-prefix", localawstest.UniqueName("faults"), "-api-port", "0", "-lambda-port", "0", "-functions", functions,
+			"-state", filepath.Join(dir, "state"), "-faults-port", strconv.Itoa(port)}, &stdout, &stderr)
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "devstack: ready") }, 30*time.Second, 10*time.Millisecond,
+		"stderr: %s", stderr.String())
+	raw, err := os.ReadFile(filepath.Join(dir, "state", "resources.env"))
+	require.NoError(t, err)
+	env := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			env[k] = v
+		}
+	}
+	t.Cleanup(func() { deleteResources(env) })
+	for k, server := range map[string]string{"DCRM_DYNAMODB_ENDPOINT": direct.DynamoDB, "DCRM_KINESIS_ENDPOINT": direct.Kinesis, "DCRM_SQS_ENDPOINT": direct.SQS} {
+		assert.NotEqual(t, server, env[k], "%s goes through the injector", k)
+	}
+	rules := "http://127.0.0.1:" + strconv.Itoa(port) + "/faults"
+	resp, err := http.Post(rules, "application/json", strings.NewReader(`{"name":"slow","service":"sqs","latency":"1ms"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusCreated, resp.StatusCode)
+	resp, err = http.Get(rules)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(body), `"name":"slow"`)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("devstack did not stop")
+	}
+	_, err = http.Get(rules)
+	assert.Error(t, err, "the rules are served no more")
 }
 
 func TestRunRejectsStrayArguments(t *testing.T) {

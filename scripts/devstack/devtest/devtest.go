@@ -47,12 +47,15 @@ func TestFunction(t testing.TB) string {
 	return path
 }
 
-// Main runs the tests of a package that uses TestFunction, then removes the built binary:
+// Main runs the tests of a package that uses TestFunction or Functions, then removes the built binaries:
 // func TestMain(m *testing.M) { devtest.Main(m) }.
 func Main(m *testing.M) {
 	code := m.Run()
 	if path != "" {
 		os.RemoveAll(filepath.Dir(path))
+	}
+	if functionsDir != "" {
+		os.RemoveAll(functionsDir)
 	}
 	os.Exit(code)
 }

@@ -2,11 +2,13 @@ package devtest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,19 +51,67 @@ func BuildFunctions(t testing.TB) string {
 // the stack and its key store, in which the test seeds the sources and keys it needs.
 func Stack(t testing.TB, prefix string) (*stack.Stack, *keystore.Store) {
 	t.Helper()
+	return StackWith(t, prefix, BuildFunctions(t), nil)
+}
+
+// StackWith is Stack on the functions in functionsDir (BuildFunctions, or Functions to build them
+// once per test binary), with the configuration changed by configure before the stack starts:
+// another topology (with the default's resource names), endpoints behind a proxy, shorter delays.
+// The key store and the clean-up talk to the local servers themselves.
+func StackWith(t testing.TB, prefix, functionsDir string, configure func(*stack.Config)) (*stack.Stack, *keystore.Store) {
+	t.Helper()
 	endpoints := localawstest.Reachable(t)
-	st, err := stack.Start(context.Background(), stack.Config{
-		Prefix: localawstest.UniqueName(prefix), FunctionsDir: BuildFunctions(t), Endpoints: endpoints,
+	cfg := stack.Config{
+		Prefix: localawstest.UniqueName(prefix), FunctionsDir: functionsDir, Endpoints: endpoints,
 		LogDir: t.TempDir(), PollInterval: 50 * time.Millisecond,
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	top := topology.Default()
+	if cfg.Topology != nil {
+		top = *cfg.Topology
+	}
+	st, err := stack.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		st.Close()
-		DeleteResources(endpoints, topology.Default(), st.Resources())
+		DeleteResources(endpoints, top, st.Resources())
 	})
 	return st, keystore.New(endpoints.Dynamo(), st.Resources()[topology.KeyTable])
+}
+
+var (
+	functionsOnce sync.Once
+	functionsDir  string
+	functionsErr  error
+)
+
+// Functions builds every function of the topology once per test binary, as BuildFunctions does,
+// into a temporary folder that Main removes, and returns that folder.
+func Functions(t testing.TB) string {
+	t.Helper()
+	functionsOnce.Do(func() {
+		functionsDir, functionsErr = os.MkdirTemp("", "dcrm-functions")
+		if functionsErr != nil {
+			return
+		}
+		for _, f := range topology.Default().Functions {
+			cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", filepath.Join(functionsDir, f.Name, "bootstrap"), "./functions/"+f.Name)
+			cmd.Dir = RepoRoot()
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				functionsErr = fmt.Errorf("build %s: %v\n%s", f.Name, err, out)
+				return
+			}
+		}
+	})
+	if functionsErr != nil {
+		t.Fatal(functionsErr)
+	}
+	return functionsDir
 }
 
 // DeleteResources removes a test stack's streams, tables and queues (resources as Stack.Resources

@@ -8,7 +8,8 @@
 // deadline, function ARN and trace id headers; the extensions registration that aws-lambda-go uses
 // to receive SIGTERM; the function's environment (its contract, plus the variables Lambda sets);
 // timeouts (the process is killed and the invocation fails, as Lambda resets the environment);
-// crashes (the invocation fails with Runtime.ExitError and the next one starts a fresh process);
+// crashes (the invocation fails with Runtime.ExitError and the next one starts a fresh process;
+// Function.Crash causes one);
 // the 6 MB synchronous payload limits; up to Spec.Environments execution environments per function,
 // each serving one invocation at a time, started on demand and kept warm.
 //
@@ -191,6 +192,40 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		}
 		return out, err
 	}
+}
+
+// Crash kills (SIGKILL, no warning) every process of the function that is running an invocation,
+// as a crash or an out-of-memory kill would: each such invocation fails with Runtime.ExitError,
+// whatever the process had written by then stays written, and the next invocation starts a fresh
+// process. It returns how many processes it killed.
+func (f *Function) Crash() int {
+	f.mu.Lock()
+	var busy []*environment
+	for env := range f.all {
+		if !slices.Contains(f.idle, env) {
+			busy = append(busy, env)
+		}
+	}
+	f.mu.Unlock()
+	for _, env := range busy {
+		forceKill(env.cmd)
+	}
+	if len(busy) > 0 {
+		f.spec.Logger.Warn("function processes killed", "function", f.spec.Name, "processes", len(busy))
+	}
+	return len(busy)
+}
+
+// PIDs are the process ids of the function's execution environments, idle or busy.
+func (f *Function) PIDs() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var pids []int
+	for env := range f.all {
+		pids = append(pids, env.cmd.Process.Pid)
+	}
+	slices.Sort(pids)
+	return pids
 }
 
 // environment returns an idle environment or starts one.

@@ -252,3 +252,28 @@ func TestInvokeAPIWithTheAWSSDK(t *testing.T) {
 	assert.Equal(t, int32(204), out.StatusCode)
 	assert.False(t, errors.Is(err, context.Canceled))
 }
+
+func TestCrashKillsTheBusyProcessesOnly(t *testing.T) {
+	fn := newFunction(t, func(s *lambdahost.Spec) { s.Timeout = 30 * time.Second; s.Environments = 2 })
+	idle := invokeEcho(t, fn, `{}`)
+	assert.Equal(t, []int{idle.PID}, fn.PIDs())
+	assert.Zero(t, fn.Crash(), "an idle process is left alone")
+	assert.Equal(t, idle.PID, invokeEcho(t, fn, `{}`).PID)
+
+	failed := make(chan error, 1)
+	go func() {
+		_, err := fn.Invoke(context.Background(), []byte(`{"do":"sleep","ms":60000}`))
+		failed <- err
+	}()
+	require.Eventually(t, func() bool { return fn.Crash() == 1 }, 10*time.Second, 10*time.Millisecond)
+	select {
+	case err := <-failed:
+		var fe *lambdahost.FunctionError
+		require.ErrorAs(t, err, &fe)
+		assert.Equal(t, "Runtime.ExitError", fe.Type)
+		assert.Contains(t, fe.Message, "killed")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the invocation of the killed process did not fail")
+	}
+	assert.NotEqual(t, idle.PID, invokeEcho(t, fn, `{}`).PID, "the killed process is replaced")
+}

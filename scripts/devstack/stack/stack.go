@@ -23,7 +23,9 @@
 //     Lambda waits minutes) and then described on its Async.OnFailureQueue in Lambda's format;
 //
 //   - serves Lambda's Invoke API on 127.0.0.1:LambdaPort, so `aws lambda invoke` and SDK clients
-//     with AWS_ENDPOINT_URL_LAMBDA can run any function by its topology name, physical name or ARN.
+//     with AWS_ENDPOINT_URL_LAMBDA can run any function by its topology name, physical name or ARN;
+//
+//   - lets tests crash a function's running processes (Crash) and read their ids (PIDs).
 //
 //   - meters what the functions and the stream mapping ask of AWS (package usage): each function
 //     reaches DynamoDB, Kinesis and SQS through a loopback reverse proxy per service, wrapped in
@@ -464,6 +466,25 @@ func (s *Stack) Invoke(ctx context.Context, function string, payload []byte) ([]
 		return nil, fmt.Errorf("%w: %q", ErrUnknownFunction, function)
 	}
 	return fn.Invoke(ctx, payload)
+}
+
+// Crash kills the processes of a function that are running an invocation, by topology name, as
+// a crash would (lambdahost.Function.Crash); it returns how many it killed.
+func (s *Stack) Crash(function string) (int, error) {
+	fn, ok := s.functions[function]
+	if !ok {
+		return 0, fmt.Errorf("%w: %q", ErrUnknownFunction, function)
+	}
+	return fn.Crash(), nil
+}
+
+// PIDs are the process ids of each function's execution environments, by topology name.
+func (s *Stack) PIDs() map[string][]int {
+	out := map[string][]int{}
+	for name, fn := range s.functions {
+		out[name] = fn.PIDs()
+	}
+	return out
 }
 
 // lookup finds a function by topology or physical name, for the Invoke API.
