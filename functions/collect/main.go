@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/debug"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -21,11 +19,12 @@ import (
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
 	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/lambdamem"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 )
 
 func main() {
-	tuneGC(os.Getenv)
+	lambdamem.TuneGC(os.Getenv, gcPercent)
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	h, err := setup(context.Background(), os.Getenv, log)
 	if err != nil {
@@ -58,20 +57,6 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 // invocations is what the Lambda runtime calls with each event (invocation.go).
 func invocations(h *handler) lambda.Handler { return invocation{h} }
 
-// gcPercent is collect's GOGC. A call allocates a few times its body while the heap that lives on
-// is a few megabytes (clients, caches), so with Go's default of 100 nearly every call of a batch
-// would start a collection; 400 lets the heap grow to five times what lives before one starts,
-// within the memory limit below.
+// gcPercent is collect's GOGC (package lambdamem): a call allocates a few times its body while the
+// heap that lives on is a few megabytes, so 400 lets five calls' worth pass before a collection.
 const gcPercent = 400
-
-// tuneGC sets the collector for a function: GOGC gcPercent, and a soft memory limit of three
-// quarters of the function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, MB) so that the heap
-// collects harder rather than outgrowing it. GOGC and GOMEMLIMIT, when set, win.
-func tuneGC(getenv func(string) string) {
-	if getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-	if mb, err := strconv.Atoi(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")); err == nil && mb > 0 && getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(int64(mb) << 20 * 3 / 4)
-	}
-}

@@ -10,8 +10,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/memstore"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
+	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
@@ -22,9 +26,12 @@ import (
 // figure is what stitch adds per event beside the requests it makes; scripts/bench/README.md and
 // BENCHMARKS.md have the method and figures.
 func BenchmarkStitchBatch(b *testing.B) {
-	const records, perRecord, visitors = 100, 5, 2000
 	engine := recording.New(memstore.New())
-	h := &handler{store: engine, failed: fakeQueue{}, updates: fakeQueue{}, now: time.Now, log: quiet}
+	benchStitch(b, &handler{store: engine, failed: fakeQueue{}, updates: fakeQueue{}, now: time.Now, log: quiet})
+}
+
+func benchStitch(b *testing.B, h *handler) {
+	const records, perRecord, visitors = 100, 5, 2000
 	start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	n := 0
 	batch := func() events.KinesisEvent {
@@ -95,4 +102,19 @@ func benchEvent(i, visitor int, at time.Time, pageView bool) beacon.Event {
 		e.Type, e.Event, e.Name, e.Properties = beacon.Page, "", "Trail Runner 3", nil
 	}
 	return e
+}
+
+// BenchmarkStitchBatchDynamoDB is BenchmarkStitchBatch against DynamoDB Local and the local SQS
+// server: what stitch's process spends per event with the requests it makes (the servers' own CPU
+// is not in the figure). It needs the local servers (`make emulators`).
+func BenchmarkStitchBatchDynamoDB(b *testing.B) {
+	e := localawstest.Reachable(b)
+	tables := profilestore.Tables{
+		Profiles:    localawstest.NewTopologyTable(b, topology.ProfileTable),
+		Identities:  localawstest.NewTopologyTable(b, topology.IdentityTable),
+		Touchpoints: localawstest.NewTopologyTable(b, topology.TouchpointTable),
+	}
+	engine := recording.New(profilestore.New(e.Dynamo(), tables))
+	q := messagequeue.New(e.SQSClient(), localawstest.NewQueue(b))
+	benchStitch(b, &handler{store: engine, failed: q, updates: q, now: time.Now, log: quiet})
 }

@@ -17,12 +17,19 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/history"
+	"github.com/dcrm-project/dcrm/shared/lambdamem"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
+// gcPercent is stitch's GOGC (package lambdamem): a batch allocates many times what lives on
+// between batches (the clients), so 400 lets the heap grow before a collection starts, within the
+// function's memory.
+const gcPercent = 400
+
 func main() {
+	lambdamem.TuneGC(os.Getenv, gcPercent)
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	h, err := setup(context.Background(), os.Getenv, log)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package lambdamem
 
 import (
 	"math"
@@ -13,14 +13,14 @@ func TestTuneGCFollowsTheFunctionsMemoryUnlessGoSettingsAreGiven(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
 	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
 
-	tuneGC(env(map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"}))
-	assert.Equal(t, gcPercent, debug.SetGCPercent(100))
+	TuneGC(env(map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"}), 400)
+	assert.Equal(t, 400, debug.SetGCPercent(100))
 	assert.Equal(t, int64(192<<20), debug.SetMemoryLimit(math.MaxInt64))
 
-	tuneGC(env(map[string]string{"GOGC": "50", "GOMEMLIMIT": "64MiB", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"}))
+	TuneGC(env(map[string]string{"GOGC": "50", "GOMEMLIMIT": "64MiB", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"}), 400)
 	assert.Equal(t, 100, debug.SetGCPercent(100), "GOGC wins")
 	assert.Equal(t, int64(math.MaxInt64), debug.SetMemoryLimit(-1), "GOMEMLIMIT wins")
 
-	tuneGC(env(nil))
+	TuneGC(env(nil), 400)
 	assert.Equal(t, int64(math.MaxInt64), debug.SetMemoryLimit(-1), "no limit without the function's memory")
 }
