@@ -97,6 +97,13 @@ func TestErasureLeavesNothingInAnyTable(t *testing.T) {
 	send(t, "identify", `{"anonymousId":"erasure-desk-7","userId":"erasure-user-7","traits":{"email":"Erin.Erased@Example.com","name":"Erin Erased"}}`)
 	send(t, "track", `{"anonymousId":"erasure-desk-7","userId":"erasure-user-7","event":"Order Completed",`+
 		`"properties":{"order_id":"erasure-order-7","revenue":120,"products":[{"product_id":"tent-1","quantity":1,"price":120}]}}`)
+	// The phone logs in once both profiles are there, so that it merges into the customer's: the
+	// phone's and the desk's events travel on different shards, stitched in no given order.
+	require.Eventually(t, func() bool {
+		user, events := lookup("--user-id", "erasure-user-7")
+		phone, _ := lookup("--anonymous-id", "erasure-phone-7")
+		return user != "" && events == 2 && phone != "" && phone != user
+	}, time.Minute, 100*time.Millisecond, "the two devices were never stitched apart")
 	send(t, "identify", `{"anonymousId":"erasure-phone-7","userId":"erasure-user-7"}`)
 	var live string
 	require.Eventually(t, func() bool {

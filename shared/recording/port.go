@@ -117,8 +117,8 @@ type Record struct {
 	Recent Recent
 	// HighWater is the greatest touchpoint key (history.SortKey) of the events recorded on the
 	// profile or on one merged into it: an event whose key is greater was not recorded before, and
-	// its history need not be read to know it. Empty when not known (a record written before it
-	// was kept, or a profile that recorded no event yet).
+	// its history need not be read to know it. "0" for a profile that recorded no event; empty
+	// when not known (a record written before the mark was kept).
 	HighWater string
 	// MergingInto claims the profile for a merge into another until Profile.MergedInto is set.
 	MergingInto string

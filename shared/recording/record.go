@@ -165,8 +165,8 @@ func (b *batch) place(ctx context.Context, i int) error {
 			}
 		}
 		err := b.placeOnce(ctx, i)
-		if errors.Is(err, errRetry) || errors.Is(err, errConflict) {
-			b.snap = nil // the batch changed the graph, or another writer did: read it again
+		if errors.Is(err, errConflict) {
+			b.snap = nil // another writer changed what the batch read: read it all again
 		}
 		switch {
 		case errors.Is(err, errRetry):
@@ -255,7 +255,7 @@ func (b *batch) lookup(ctx context.Context, i int, id identity.ID) (ref, error) 
 // finishMerge finishes a merge from profile from that input i came across. A merge storage refuses
 // to fold is undone (fold) and is no fault of input i's, which is placed again.
 func (b *batch) finishMerge(ctx context.Context, i int, from string, via identity.ID) error {
-	b.snap = nil // the merge moves identifiers and writes profiles
+	b.snap.forgetMerge(from)
 	folded, err := b.e.finishMerge(ctx, from, via)
 	if folded {
 		b.out[i].Merged = append(b.out[i].Merged, from)
@@ -418,6 +418,7 @@ func (b *batch) merge(ctx context.Context, i int, plan identity.Plan, owners map
 		}
 	}
 	a := b.in[i]
+	b.snap.forgetMerge(plan.MergeFrom, plan.Profile)
 	folded, err := b.e.merge(ctx, plan.MergeFrom, plan.Profile, Cause{MessageID: a.Activity.MessageID, Via: via, Trusted: a.Claims.Trusted})
 	if err != nil {
 		return err
@@ -549,7 +550,7 @@ func (b *batch) write(ctx context.Context, g *group) (pendingHistory, error) {
 		}
 		next.HighWater = ""
 		if known {
-			next.HighWater = water
+			next.HighWater = max(water, noHistory)
 			for _, t := range touch {
 				next.HighWater = max(next.HighWater, t.Sort)
 			}
@@ -616,6 +617,10 @@ func (b *batch) writeHistories(ctx context.Context, written []pendingHistory) {
 		}
 	}
 }
+
+// noHistory is the high-water mark of a profile that recorded no event: below every touchpoint
+// key (a time, written from the year 0001 on), and not empty, which would mean "not known".
+const noHistory = "0"
 
 // knownWater is the record's high-water mark, if the record knows it.
 func (r Record) knownWater() (string, bool) {
