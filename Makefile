@@ -81,7 +81,7 @@ bench:
 # The load replay (scripts/load): the public event sets, multiplied into a shop's traffic, through
 # the local stack at LOAD_FLAGS' rate (default 200 events/s for 60 s); summary in bin/load/.
 LOAD_FLAGS       ?=
-BENCH_LOAD_FLAGS ?= -rate 2000 -concurrency 16 -duration 75s
+BENCH_LOAD_FLAGS ?= -rate 1000 -concurrency 16 -duration 75s
 load: up
 	@mkdir -p bin/load
 	go run ./scripts/replay -write-calls bin/load/web.jsonl
