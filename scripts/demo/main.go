@@ -72,6 +72,10 @@ func (d demo) run(ctx context.Context, s Scenario) error {
 		return fmt.Errorf("shopper's devices were not stitched into one profile: %w", err)
 	}
 	printJSON(d.out, profile)
+	// The lapsed customer's history travels on a shard of its own: it is scored once it is there.
+	if _, err := waitFor(ctx, time.Minute, func() (map[string]any, error) { return d.client.Profile(ctx, "userId", s.Lapsed) }); err != nil {
+		return fmt.Errorf("the lapsed customer's history was not stitched: %w", err)
+	}
 
 	fmt.Fprintln(d.out, "\n== 3. Scoring schedule, run now")
 	res, err := d.lambda.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("score"), Payload: schedule.Payload(topology.ScoreSchedule, time.Now())})
