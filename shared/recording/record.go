@@ -165,8 +165,8 @@ func (b *batch) place(ctx context.Context, i int) error {
 			}
 		}
 		err := b.placeOnce(ctx, i)
-		if errors.Is(err, errConflict) {
-			b.snap = nil // another writer changed what the batch read: read it all again
+		if errors.Is(err, errRetry) || errors.Is(err, errConflict) {
+			b.snap = nil // the batch changed the graph, or another writer did: read it again
 		}
 		switch {
 		case errors.Is(err, errRetry):
@@ -255,7 +255,7 @@ func (b *batch) lookup(ctx context.Context, i int, id identity.ID) (ref, error) 
 // finishMerge finishes a merge from profile from that input i came across. A merge storage refuses
 // to fold is undone (fold) and is no fault of input i's, which is placed again.
 func (b *batch) finishMerge(ctx context.Context, i int, from string, via identity.ID) error {
-	b.snap.forgetMerge(from)
+	b.snap = nil // the merge moves identifiers and writes profiles
 	folded, err := b.e.finishMerge(ctx, from, via)
 	if folded {
 		b.out[i].Merged = append(b.out[i].Merged, from)
@@ -418,7 +418,6 @@ func (b *batch) merge(ctx context.Context, i int, plan identity.Plan, owners map
 		}
 	}
 	a := b.in[i]
-	b.snap.forgetMerge(plan.MergeFrom, plan.Profile)
 	folded, err := b.e.merge(ctx, plan.MergeFrom, plan.Profile, Cause{MessageID: a.Activity.MessageID, Via: via, Trusted: a.Claims.Trusted})
 	if err != nil {
 		return err

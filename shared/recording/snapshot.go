@@ -14,8 +14,8 @@ import (
 // times for each (Snapshots). It is as good as reading each time: what the batch writes
 // is conditional on what it read (the version of a profile, the absence or place of an
 // identifier), so a change by another writer since the snapshot makes that write fail and the
-// events start over with fresh reads. What the batch changes itself outside those rules (a merge,
-// a tombstone) it forgets, to be read again when needed.
+// events start over with fresh reads. Whatever the batch writes outside those rules (a merge, a
+// tombstone) drops the snapshot, or what it knows of the identifier.
 type snapshot struct {
 	entries map[identity.ID]Entry // read or written; a missing one was not read
 	absent  map[identity.ID]bool  // read and found to have no entry
@@ -164,32 +164,6 @@ func (s *snapshot) forget(id identity.ID) {
 	if s != nil {
 		delete(s.entries, id)
 		delete(s.absent, id)
-	}
-}
-
-// forgetMerge forgets the profiles of a merge (from, into, and whatever from was merging into, as
-// the snapshot knows it) and the identifiers that point at them: the merge moves identifiers and
-// writes both profiles.
-func (s *snapshot) forgetMerge(profiles ...string) {
-	if s == nil {
-		return
-	}
-	for _, id := range profiles {
-		if r, ok := s.records[id]; ok {
-			profiles = append(profiles, r.MergingInto, r.Profile.MergedInto)
-		}
-	}
-	gone := map[string]bool{}
-	for _, id := range profiles {
-		if id != "" {
-			gone[id] = true
-			delete(s.records, id)
-		}
-	}
-	for ident, e := range s.entries {
-		if gone[e.ProfileID] || gone[e.MovedFrom] {
-			delete(s.entries, ident)
-		}
 	}
 }
 
