@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -67,42 +66,13 @@ func servers(state string, endpoints map[string]string) map[string]int {
 		}
 		if u, err := url.Parse(endpoint); err == nil {
 			if port, err := strconv.Atoi(u.Port()); err == nil {
-				if pid := listener(port); pid > 0 {
+				if pid := lambdahost.Listener(port); pid > 0 {
 					pids[name] = pid
 				}
 			}
 		}
 	}
 	return pids
-}
-
-// listener is the pid of the process listening on a TCP port, from /proc (0 when not found).
-func listener(port int) int {
-	inodes := map[string]bool{}
-	hexPort := fmt.Sprintf(":%04X", port)
-	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		b, err := os.ReadFile(table)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			f := strings.Fields(line)
-			if len(f) > 9 && strings.HasSuffix(f[1], hexPort) && f[3] == "0A" { // 0A: LISTEN
-				inodes["socket:["+f[9]+"]"] = true
-			}
-		}
-	}
-	if len(inodes) == 0 {
-		return 0
-	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/fd/*")
-	for _, fd := range procs {
-		if target, err := os.Readlink(fd); err == nil && inodes[target] {
-			pid, _ := strconv.Atoi(strings.Split(fd, "/")[2])
-			return pid
-		}
-	}
-	return 0
 }
 
 // cpuOf reads each process's CPU time; a process gone reads as absent.

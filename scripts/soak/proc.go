@@ -1,11 +1,12 @@
 package main
 
 import (
+	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
+
 	"bufio"
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -60,35 +61,7 @@ func listener(endpoint string) int {
 	if err != nil {
 		return 0
 	}
-	inodes := map[string]bool{}
-	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		b, err := os.ReadFile(table)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			f := strings.Fields(line)
-			if len(f) < 10 || f[3] != "0A" { // 0A: LISTEN
-				continue
-			}
-			if _, hexPort, ok := strings.Cut(f[1], ":"); ok {
-				if p, _ := strconv.ParseInt(hexPort, 16, 32); int(p) == port {
-					inodes["socket:["+f[9]+"]"] = true
-				}
-			}
-		}
-	}
-	if len(inodes) == 0 {
-		return 0
-	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/fd/*")
-	for _, fd := range procs {
-		if target, err := os.Readlink(fd); err == nil && inodes[target] {
-			pid, _ := strconv.Atoi(strings.Split(fd, "/")[2])
-			return pid
-		}
-	}
-	return 0
+	return lambdahost.Listener(port)
 }
 
 func deleteStream(name string) *kinesis.DeleteStreamInput {

@@ -1,9 +1,10 @@
 package main
 
 import (
+	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
+
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,34 +68,8 @@ func portOwner(port string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("port %q: %w", port, err)
 	}
-	want := fmt.Sprintf(":%04X", n)
-	inodes := map[string]bool{}
-	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		b, err := os.ReadFile(table)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			f := strings.Fields(line)
-			if len(f) > 9 && strings.HasSuffix(f[1], want) && f[3] == "0A" { // 0A: LISTEN
-				inodes["socket:["+f[9]+"]"] = true
-			}
-		}
+	if pid := lambdahost.Listener(n); pid > 0 {
+		return pid, nil
 	}
-	if len(inodes) == 0 {
-		return 0, fmt.Errorf("nothing listens on port %d", n)
-	}
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		if _, err := strconv.Atoi(d.Name()); err != nil {
-			continue
-		}
-		fds, _ := os.ReadDir(filepath.Join("/proc", d.Name(), "fd"))
-		for _, fd := range fds {
-			if l, err := os.Readlink(filepath.Join("/proc", d.Name(), "fd", fd.Name())); err == nil && inodes[l] {
-				return strconv.Atoi(d.Name())
-			}
-		}
-	}
-	return 0, fmt.Errorf("no process found for the socket on port %d", n)
+	return 0, fmt.Errorf("no process found listening on port %d", n)
 }

@@ -3,8 +3,10 @@ package lambdahost
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,4 +52,35 @@ func ProcessCPU(pid int) (time.Duration, error) {
 	}
 	const ticks = 100 // USER_HZ: 100 on every Linux architecture Go supports
 	return time.Duration(utime+stime) * time.Second / ticks, nil
+}
+
+// Listener is the process with a listening TCP socket on port (IPv4 or IPv6), found through
+// /proc/net/tcp and the processes' open sockets: how a local server that is not the host's child
+// (an emulator) is found by its port. It returns 0 when none can be seen.
+func Listener(port int) int {
+	want := fmt.Sprintf(":%04X", port)
+	inodes := map[string]bool{}
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) > 9 && strings.HasSuffix(f[1], want) && f[3] == "0A" { // 0A: LISTEN
+				inodes["socket:["+f[9]+"]"] = true
+			}
+		}
+	}
+	if len(inodes) == 0 {
+		return 0
+	}
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range fds {
+		if target, err := os.Readlink(fd); err == nil && inodes[target] {
+			pid, _ := strconv.Atoi(strings.Split(fd, "/")[2])
+			return pid
+		}
+	}
+	return 0
 }

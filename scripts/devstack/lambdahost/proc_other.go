@@ -23,3 +23,6 @@ func processCPU(int) time.Duration { return 0 }
 func ProcessCPU(int) (time.Duration, error) {
 	return 0, errors.New("process CPU is read from /proc, which this system lacks")
 }
+
+// Listener is not known without /proc.
+func Listener(int) int { return 0 }
