@@ -21,7 +21,7 @@ import (
 )
 
 // The handler as main wires it, with the real key store on DynamoDB Local and the real stream on
-// kinesis-mock, reached through the SDK's standard environment exactly as in Lambda.
+// the local Kinesis server, reached through the SDK's standard environment exactly as in Lambda.
 func TestCollectOnLocalServers(t *testing.T) {
 	e := localawstest.Reachable(t)
 	h, env := wiredHandler(t, 2)

@@ -15,7 +15,7 @@ import (
 // A trusted (server) write key may join known customers: it is refused wherever it would be seen
 // by others, in a pixel's URL and in a browser, whatever origins its source allows, and the
 // refusal does not repeat it. Replayed on the real wiring: the key store on DynamoDB Local, the
-// stream on kinesis-mock.
+// stream on the local Kinesis server.
 func TestTrustedKeysStayOnServers(t *testing.T) {
 	h, env := wiredHandler(t, 1)
 	const anyOrigin = "wk_server_any_origin"

@@ -23,7 +23,7 @@ import (
 )
 
 // TestDemoEndToEnd runs the demo's scenario through the whole pipeline as it ships: the real
-// bootstrap binaries of every function, run by the local host against DynamoDB Local, kinesis-mock
+// bootstrap binaries of every function, run by the local host against DynamoDB Local, the local Kinesis server
 // and local-aws-sqs, in a stack of its own.
 func TestDemoEndToEnd(t *testing.T) {
 	ctx := context.Background()

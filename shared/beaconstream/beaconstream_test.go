@@ -297,7 +297,7 @@ func TestLongVisitorIDsAreHashed(t *testing.T) {
 	assert.Equal(t, key, PartitionKey(e), "the same visitor gets the same key")
 }
 
-// Against kinesis-mock: records come back from the shards with the visitor as partition key.
+// Against the local Kinesis server: records come back from the shards with the visitor as partition key.
 func TestPutOnKinesis(t *testing.T) {
 	ctx := context.Background()
 	e := localawstest.Reachable(t)

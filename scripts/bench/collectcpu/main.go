@@ -245,7 +245,7 @@ func (d *driver) run(calls int) (int, error) {
 	return accepted, firstErr
 }
 
-// send makes the call, again after a 429 or 503 (the stream was slow: kinesis-mock under load) up
+// send makes the call, again after a 429 or 503 (the stream was throttled or slow) up
 // to three times in all, as SDKs do; the retries are counted and reported.
 func (d *driver) send(body []byte) (int, error) {
 	for attempt := 1; ; attempt++ {
