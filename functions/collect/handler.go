@@ -114,11 +114,26 @@ func (h *handler) collect(ctx context.Context, req events.APIGatewayV2HTTPReques
 		return result{}, err
 	}
 	h.enrich(req, src, evs) // address, device, bots, campaign, channel; PII hashed (enrich.go)
-	if err := h.stream.Put(ctx, evs); err != nil {
+	put, cancel := beforeDeadline(ctx, putMargin)
+	defer cancel()
+	if err := h.stream.Put(put, evs); err != nil {
 		return result{}, err
 	}
 	h.setAside(ctx, src, req, rejected)
 	return result{accepted: len(evs), rejected: rejected}, nil
+}
+
+// putMargin is how long before the invocation's deadline the stream put gives up: a put the stream
+// keeps refusing (throttled, retried with backoff) then ends as 503 with Retry-After, which the
+// sender retries, rather than as a timed-out invocation, which API Gateway answers with a 500.
+const putMargin = time.Second
+
+// beforeDeadline is ctx ending margin before its deadline, if it has one.
+func beforeDeadline(ctx context.Context, margin time.Duration) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, d.Add(-margin))
+	}
+	return context.WithCancel(ctx)
 }
 
 // admit authorises the call (authorise) and refuses it while its source is over its rate.

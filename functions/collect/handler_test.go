@@ -54,9 +54,14 @@ func (f *fakeKeys) Source(_ context.Context, key string) (source.Source, error) 
 type fakeStream struct {
 	events []beacon.Event
 	err    error
+	stall  bool // wait for the context to end, as a put refused again and again does
 }
 
-func (f *fakeStream) Put(_ context.Context, evs []beacon.Event) error {
+func (f *fakeStream) Put(ctx context.Context, evs []beacon.Event) error {
+	if f.stall {
+		<-ctx.Done()
+		return fmt.Errorf("put: %w: %w", beaconstream.ErrUnavailable, ctx.Err())
+	}
 	if f.err != nil {
 		return f.err
 	}
@@ -313,4 +318,19 @@ func TestSetupFailsFastWithoutItsEnvironment(t *testing.T) {
 		require.Error(t, err, "env %v", env)
 		assert.Contains(t, err.Error(), missing+" is not set")
 	}
+}
+
+// A put that the stream keeps refusing ends a second before the invocation's deadline with 503 and
+// Retry-After, which senders retry; not as a timed-out invocation (a 500).
+func TestStreamPutEndsBeforeTheInvocationsDeadline(t *testing.T) {
+	h, _, st := newHandler()
+	st.stall = true
+	ctx, cancel := context.WithTimeout(context.Background(), putMargin+300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	resp, err := h.handle(ctx, post("/v1/track", `{"type":"track","event":"x","anonymousId":"a-1"}`, "authorization", basic(serverKey)))
+	require.NoError(t, err)
+	assert.Equal(t, 503, resp.StatusCode, resp.Body)
+	assert.Equal(t, retryAfter, resp.Headers["Retry-After"])
+	assert.Less(t, time.Since(start), putMargin, "it gave up before the deadline")
 }

@@ -29,7 +29,7 @@ func (p *pipeline) crash(*http.Request) {
 // fails as in Lambda (Runtime.ExitError), the mapping bisects and retries the batch on a fresh
 // process, and what the dead process wrote is found and not counted again.
 func TestStitchCrashMidBatch(t *testing.T) {
-	p := startPipeline(t)
+	p := startPipeline(t, oneShard)
 	p.in.Add(faults.Rule{Name: "crash", Service: "dynamodb", Operations: writes, After: 6, Times: 2, Hook: p.crash, Drop: true})
 	p.wave(3)
 	p.settled()
@@ -45,7 +45,7 @@ func TestStitchCrashMidBatch(t *testing.T) {
 // the batch to retry from the stalled record, or the host kills it as Lambda does
 // (Sandbox.Timedout) and the whole batch is retried; either way the rest is recorded once.
 func TestStitchTimeoutMidBatch(t *testing.T) {
-	p := startPipeline(t, withTopology(func(top *topology.Topology) {
+	p := startPipeline(t, oneShard, withTopology(func(top *topology.Topology) {
 		for i := range top.Functions {
 			if top.Functions[i].Name == "stitch" {
 				top.Functions[i].Timeout = 3 * time.Second
@@ -56,10 +56,13 @@ func TestStitchTimeoutMidBatch(t *testing.T) {
 	p.wave(3)
 	p.settled()
 	assert.Equal(t, 1, p.in.Fired("stall"))
-	killed := strings.Contains(p.hostLog.String(), "function timed out")
-	answered := strings.Contains(p.functionLog("stitch"), "context deadline exceeded")
+	var killed, answered bool
+	assert.Eventually(t, func() bool {
+		killed = strings.Contains(p.hostLog.String(), "function timed out")
+		answered = strings.Contains(p.functionLog("stitch"), "context deadline exceeded")
+		return killed || answered
+	}, 20*time.Second, 100*time.Millisecond, "the stalled invocation ended at its timeout")
 	t.Logf("killed at the timeout: %v; answered at its deadline: %v", killed, answered)
-	assert.True(t, killed || answered, "the stalled invocation ended at its timeout")
 	p.wave(1)
 	p.settled()
 	p.noFailedEvents()
@@ -70,7 +73,7 @@ func TestStitchTimeoutMidBatch(t *testing.T) {
 // the on-failure destination (the failed-events queue) and moves on. Every other event is
 // recorded once, and nothing of the poison record is.
 func TestPoisonRecord(t *testing.T) {
-	p := startPipeline(t)
+	p := startPipeline(t, oneShard)
 	poison := "poison-" + p.run
 	p.in.Add(faults.Rule{Name: "poison", Service: "dynamodb", BodyContains: poison, Hook: p.crash, Drop: true})
 	p.wave(2)

@@ -81,11 +81,24 @@ type option func(*stack.Config)
 // withTopology changes the default topology for one test.
 func withTopology(change func(*topology.Topology)) option {
 	return func(c *stack.Config) {
-		top := topology.Default()
-		change(&top)
-		c.Topology = &top
+		if c.Topology == nil {
+			top := topology.Default()
+			c.Topology = &top
+		}
+		change(c.Topology)
 	}
 }
+
+// oneShard gives the stream a single shard, so that stitch runs one batch at a time: a crash
+// then kills the invocation under test alone (the host kills a function's busy processes, and
+// with four shards another shard's batch would die with it and use up its retries).
+var oneShard = withTopology(func(top *topology.Topology) {
+	for i := range top.Streams {
+		if top.Streams[i].Name == topology.EventStream {
+			top.Streams[i].Shards = 1
+		}
+	}
+})
 
 // startPipeline starts a pipeline for a test, which runs in parallel with the other pipelines.
 func startPipeline(t *testing.T, opts ...option) *pipeline {
