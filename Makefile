@@ -70,8 +70,8 @@ synth: lambdas
 # events under the local host (three runs; skipped without the local servers), summarised as
 # medians with the collect handler's ratio to the encoding/json floor (scripts/bench/README.md);
 # then a bounded load replay against the local stack (brought up if it is not), whose figures go
-# into BENCHMARKS.md.
-bench:
+# into BENCHMARKS.md. The local servers are started first: some benchmarks run against them.
+bench: emulators
 	@mkdir -p bin
 	set -o pipefail; GOMAXPROCS=1 go test -run '^$$' -bench . -benchmem -count 6 ./... | tee bin/bench.txt
 	set -o pipefail; go run ./scripts/bench/collectcpu -runs 3 | tee -a bin/bench.txt
