@@ -245,12 +245,13 @@ func (d *driver) run(calls int) (int, error) {
 	return accepted, firstErr
 }
 
-// send makes the call, again after a 429 or 503 (the stream was throttled or slow) up
-// to three times in all, as SDKs do; the retries are counted and reported.
+// send makes the call, again after a 429 or 503 (the stream's shards were at their write limit,
+// which the local Kinesis server enforces as AWS does), up to ten times in all, as SDKs do; the
+// retries are counted and reported.
 func (d *driver) send(body []byte) (int, error) {
 	for attempt := 1; ; attempt++ {
 		n, status, err := d.sendOnce(body)
-		if err != nil && attempt < 3 && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) {
+		if err != nil && attempt < 10 && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) {
 			d.retries.Add(1)
 			time.Sleep(time.Second)
 			continue
