@@ -54,7 +54,7 @@ func TestPersonalDataIsRedactedEverywhere(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		st.Close()
-		devtest.DeleteResources(endpoints, topology.Default(), st.Resources())
+		stack.DeleteResources(endpoints, topology.Default(), st.Resources())
 	})
 	res := st.Resources()
 	keys := keystore.New(endpoints.Dynamo(), res[topology.KeyTable])

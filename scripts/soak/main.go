@@ -108,7 +108,7 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer cleanup(direct, st)
+	defer stack.DeleteResources(direct, topology.Default(), st.Resources())
 	defer st.Close()
 	keys := keystore.New(direct.Dynamo(), st.Resources()[topology.KeyTable])
 	s := &soak{c: c, st: st, in: in, direct: direct, out: out, run: prefix, sent: map[string]int{},
@@ -519,22 +519,4 @@ func envDuration(name string, fallback time.Duration) time.Duration {
 		return d
 	}
 	return fallback
-}
-
-// cleanup deletes the soak's stream, tables and queues.
-func cleanup(e localaws.Endpoints, st *stack.Stack) {
-	ctx := context.Background()
-	top := topology.Default()
-	for logical, name := range st.Resources() {
-		switch top.Kind(logical) {
-		case "stream":
-			_, _ = e.KinesisClient().DeleteStream(ctx, deleteStream(name))
-		case "table":
-			_, _ = e.DynamoDBClient().DeleteTable(ctx, deleteTable(name))
-		default:
-			if strings.HasPrefix(name, "http") {
-				_, _ = e.SQSClient().DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(name)})
-			}
-		}
-	}
 }

@@ -9,10 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 )
 
 // memory is the resident memory (kB) of the soak's own process (the local host: HTTP API, stream
@@ -62,12 +58,4 @@ func listener(endpoint string) int {
 		return 0
 	}
 	return lambdahost.Listener(port)
-}
-
-func deleteStream(name string) *kinesis.DeleteStreamInput {
-	return &kinesis.DeleteStreamInput{StreamName: aws.String(name), EnforceConsumerDeletion: aws.Bool(true)}
-}
-
-func deleteTable(name string) *dynamodb.DeleteTableInput {
-	return &dynamodb.DeleteTableInput{TableName: aws.String(name)}
 }

@@ -10,12 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/bench/benchevent"
@@ -64,7 +59,7 @@ func serve(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer deleteResources(endpoints, top, st.Resources())
+	defer stack.DeleteResources(endpoints, top, st.Resources())
 	defer st.Close()
 
 	key := keystore.NewKey("wk_")
@@ -96,21 +91,4 @@ func collectOnly(t topology.Topology) topology.Topology {
 		}
 	}
 	return out
-}
-
-// deleteResources removes the stream, tables and queues the host made on the local servers.
-func deleteResources(e localaws.Endpoints, top topology.Topology, resources map[string]string) {
-	ctx := context.Background()
-	for logical, name := range resources {
-		switch top.Kind(logical) {
-		case "stream":
-			_, _ = e.KinesisClient().DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String(name), EnforceConsumerDeletion: aws.Bool(true)})
-		case "table":
-			_, _ = e.DynamoDBClient().DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
-		default: // queues, and their dead-letter queues listed beside them
-			if strings.HasPrefix(name, "http") {
-				_, _ = e.SQSClient().DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(name)})
-			}
-		}
-	}
 }

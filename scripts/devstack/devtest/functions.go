@@ -7,19 +7,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/shared/keystore"
-	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
 
@@ -78,7 +72,7 @@ func StackWith(t testing.TB, prefix, functionsDir string, configure func(*stack.
 	}
 	t.Cleanup(func() {
 		st.Close()
-		DeleteResources(endpoints, top, st.Resources())
+		stack.DeleteResources(endpoints, top, st.Resources())
 	})
 	return st, keystore.New(endpoints.Dynamo(), st.Resources()[topology.KeyTable])
 }
@@ -112,22 +106,4 @@ func Functions(t testing.TB) string {
 		t.Fatal(functionsErr)
 	}
 	return functionsDir
-}
-
-// DeleteResources removes a test stack's streams, tables and queues (resources as Stack.Resources
-// lists them, by their logical names in top) from the local servers, which outlive the test.
-func DeleteResources(e localaws.Endpoints, top topology.Topology, resources map[string]string) {
-	ctx := context.Background()
-	for logical, name := range resources {
-		switch top.Kind(logical) {
-		case "stream":
-			_, _ = e.KinesisClient().DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String(name), EnforceConsumerDeletion: aws.Bool(true)})
-		case "table":
-			_, _ = e.DynamoDBClient().DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
-		default: // queues, and their dead-letter queues listed beside them
-			if strings.HasPrefix(name, "http") {
-				_, _ = e.SQSClient().DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(name)})
-			}
-		}
-	}
 }

@@ -123,7 +123,7 @@ func (c *serviceCounts) get(service string) int {
 
 // deleteResources removes what a stack provisioned under a test prefix when the test ends.
 func deleteResources(t *testing.T, res map[string]string) {
-	t.Cleanup(func() { devtest.DeleteResources(localaws.DefaultEndpoints(), *testTopology(""), res) })
+	t.Cleanup(func() { stack.DeleteResources(localaws.DefaultEndpoints(), *testTopology(""), res) })
 }
 
 func lines(t *testing.T, path string) []map[string]json.RawMessage {
