@@ -190,8 +190,14 @@ func pause(ctx context.Context, n int) error {
 // does not exist yet (its identifier was claimed, the profile not written) is returned at
 // version 0.
 func (e *Engine) live(ctx context.Context, id string, consistent bool) (Record, error) {
+	return toLive(id, func(id string) (Record, error) { return e.st.Profile(ctx, id, consistent) })
+}
+
+// toLive reads profile id, then the profiles it was merged into, one by one, until one that was
+// not: the live one.
+func toLive(id string, read func(id string) (Record, error)) (Record, error) {
 	for range maxHops {
-		r, err := e.st.Profile(ctx, id, consistent)
+		r, err := read(id)
 		if err != nil {
 			return Record{}, err
 		}

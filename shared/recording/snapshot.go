@@ -18,13 +18,12 @@ import (
 // tombstone) drops the snapshot, or what it knows of the identifier.
 type snapshot struct {
 	entries map[identity.ID]Entry // read or written; a missing one was not read
-	absent  map[identity.ID]bool  // read and found to have no entry
-	erased  map[identity.ID]bool  // with a tombstone, among the absent
+	absent  map[identity.ID]bool  // read and found to have no entry: whether it has a tombstone
 	records map[string]Record     // by profile id
 }
 
 func newSnapshot() *snapshot {
-	return &snapshot{entries: map[identity.ID]Entry{}, absent: map[identity.ID]bool{}, erased: map[identity.ID]bool{}, records: map[string]Record{}}
+	return &snapshot{entries: map[identity.ID]Entry{}, absent: map[identity.ID]bool{}, records: map[string]Record{}}
 }
 
 // identifiers lists what an input may look up when it is placed (placeOnce).
@@ -74,7 +73,7 @@ func (b *batch) prefetch(ctx context.Context, idx []int) error {
 			return fmt.Errorf("read tombstones: %w", err)
 		}
 		for k, id := range absent {
-			s.absent[id], s.erased[id] = true, tombstoned[sealed[k]]
+			s.absent[id] = tombstoned[sealed[k]]
 		}
 	}
 	// The profiles, then the ones they were merged into, hop by hop.
@@ -105,8 +104,8 @@ func (b *batch) entry(ctx context.Context, id identity.ID) (e Entry, found, eras
 		if e, ok := s.entries[id]; ok {
 			return e, true, false, nil
 		}
-		if s.absent[id] {
-			return Entry{}, false, s.erased[id], nil
+		if erased, ok := s.absent[id]; ok {
+			return Entry{}, false, erased, nil
 		}
 	}
 	e, found, err = b.e.st.Entry(ctx, id, true)
@@ -118,25 +117,18 @@ func (b *batch) entry(ctx context.Context, id identity.ID) (e Entry, found, eras
 }
 
 // live follows merges from profile id to the record that holds its history now, as Engine.live
-// does, reading from the snapshot what it has.
+// does, reading from the snapshot what it has and keeping there what it reads.
 func (b *batch) live(ctx context.Context, id string) (Record, error) {
-	for range maxHops {
-		r, ok := b.snap.record(id)
-		if !ok {
-			var err error
-			if r, err = b.e.st.Profile(ctx, id, true); err != nil {
-				return Record{}, err
-			}
-			if b.snap != nil {
-				b.snap.records[id] = r
-			}
-		}
-		if r.Profile.MergedInto == "" {
+	return toLive(id, func(id string) (Record, error) {
+		if r, ok := b.snap.record(id); ok {
 			return r, nil
 		}
-		id = r.Profile.MergedInto
-	}
-	return Record{}, fmt.Errorf("follow merges from %s: %w", id, ErrCorrupt)
+		r, err := b.e.st.Profile(ctx, id, true)
+		if err == nil && b.snap != nil {
+			b.snap.records[id] = r
+		}
+		return r, err
+	})
 }
 
 func (s *snapshot) record(id string) (Record, bool) {
