@@ -36,7 +36,7 @@ func benchStitch(b *testing.B, h *handler) {
 	n := 0
 	batch := func() events.KinesisEvent {
 		var ev events.KinesisEvent
-		for r := range records {
+		for range records {
 			visitor := n / perRecord % visitors
 			var page []beacon.Event
 			for k := range perRecord {
@@ -49,7 +49,6 @@ func benchStitch(b *testing.B, h *handler) {
 			}
 			rec := events.KinesisEventRecord{EventID: fmt.Sprintf("shardId-000000000000:%d", n)}
 			rec.Kinesis.Data, rec.Kinesis.SequenceNumber, rec.Kinesis.PartitionKey = data, fmt.Sprint(n), fmt.Sprint(visitor)
-			_ = r
 			ev.Records = append(ev.Records, rec)
 		}
 		return ev
