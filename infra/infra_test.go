@@ -52,6 +52,9 @@ var optionsContext = map[string]interface{}{
 	"tableBillingMode":         "PROVISIONED",
 	"tableReadCapacity":        5,
 	"tableWriteCapacity":       5,
+	"tableMaxReadCapacity":     "50",
+	"tableMaxWriteCapacity":    100,
+	"beaconFunctionUrl":        "true",
 	"alarmEmail":               "ops@example.com",
 	"domainName":               "collect.example.com",
 	"certificateArn":           "arn:aws:acm:eu-west-1:123456789012:certificate/0f0e0d0c-0b0a-0908-0706-050403020100",
@@ -1174,6 +1177,80 @@ func TestNagFindsNoUnsuppressedError(t *testing.T) {
 
 // --- capacity, failures, review-grade resources, settings -------------------------------------
 
+// With beaconFunctionUrl, collect has a public function URL without CORS of its own (collect answers
+// preflights with each source's origins), and the tracker snippet points to it.
+func TestBeaconFunctionURL(t *testing.T) {
+	urls := synth.optServiceJ.ofType("AWS::Lambda::Url")
+	if len(urls) != 1 {
+		t.Fatalf("options: %d function URLs, want collect's", len(urls))
+	}
+	var urlID string
+	for id, u := range urls {
+		urlID = id
+		p := u.props()
+		if synth.optServiceJ.target(p["TargetFunctionArn"]) != logicalID(synth.options.Service.Stack, synth.options.Service.Functions["collect"]) {
+			t.Errorf("function URL of %v, want collect", p["TargetFunctionArn"])
+		}
+		if p["AuthType"] != "NONE" || p["Cors"] != nil || (p["InvokeMode"] != nil && p["InvokeMode"] != "BUFFERED") {
+			t.Errorf("function URL %v: want public, buffered, no CORS configuration", p)
+		}
+	}
+	outputs := map[string]interface{}(synth.optServiceJ)
+	beacon := dig(outputs, "Outputs", "BeaconUrl", "Value")
+	if !strings.Contains(fmt.Sprint(beacon), urlID) || !strings.Contains(fmt.Sprint(beacon), "https://") {
+		t.Errorf("BeaconUrl output %v, want https:// and the host of %s", beacon, urlID)
+	}
+	snippet := fmt.Sprint(dig(outputs, "Outputs", "TrackerSnippet", "Value"))
+	for api := range synth.optServiceJ.ofType("AWS::ApiGatewayV2::Api") {
+		if !strings.Contains(snippet, urlID) || !strings.Contains(snippet, `"https://`) || strings.Contains(snippet, api) {
+			t.Errorf("options: tracker snippet %v, want it on the function URL's host, not the API %s", snippet, api)
+		}
+	}
+	perms := 0
+	for _, r := range synth.optServiceJ.ofType("AWS::Lambda::Permission") {
+		if p := r.props(); p["FunctionUrlAuthType"] == "NONE" && p["Principal"] == "*" {
+			perms++
+		}
+	}
+	if perms == 0 {
+		t.Errorf("options: no permission lets anyone invoke collect's function URL")
+	}
+}
+
+// With tableMaxReadCapacity and tableMaxWriteCapacity, every table's and index's read and write
+// capacity scales between the least and the most given, tracking 70 % utilisation.
+func TestProvisionedTablesScaleWithTheLoad(t *testing.T) {
+	if n := len(synth.stateJ.ofType("AWS::ApplicationAutoScaling::ScalableTarget")); n != 0 {
+		t.Errorf("on-demand tables: %d scalable targets, want none", n)
+	}
+	indexes := 0
+	for _, tb := range synth.topo.Tables {
+		indexes += len(tb.Indexes)
+	}
+	targets := synth.optStateJ.ofType("AWS::ApplicationAutoScaling::ScalableTarget")
+	if want := 2 * (len(synth.topo.Tables) + indexes); len(targets) != want {
+		t.Errorf("options: %d scalable targets, want %d (read and write of every table and index)", len(targets), want)
+	}
+	for id, r := range targets {
+		p := r.props()
+		want := map[string][2]float64{"dynamodb:table:ReadCapacityUnits": {5, 50}, "dynamodb:table:WriteCapacityUnits": {5, 100},
+			"dynamodb:index:ReadCapacityUnits": {5, 50}, "dynamodb:index:WriteCapacityUnits": {5, 100}}[fmt.Sprint(p["ScalableDimension"])]
+		if p["MinCapacity"] != want[0] || p["MaxCapacity"] != want[1] {
+			t.Errorf("options: %s scales %v from %v to %v, want %v", id, p["ScalableDimension"], p["MinCapacity"], p["MaxCapacity"], want)
+		}
+	}
+	policies := synth.optStateJ.ofType("AWS::ApplicationAutoScaling::ScalingPolicy")
+	if len(policies) != len(targets) {
+		t.Errorf("options: %d scaling policies for %d targets", len(policies), len(targets))
+	}
+	for id, r := range policies {
+		p := r.props()
+		if p["PolicyType"] != "TargetTrackingScaling" || dig(p, "TargetTrackingScalingPolicyConfiguration", "TargetValue") != float64(70) {
+			t.Errorf("options: policy %s %v, want target tracking at 70 %%", id, p)
+		}
+	}
+}
+
 // The app deploys the topology the local stack runs (scripts/devstack reads topology.Default()):
 // the same functions, routes, mappings, schedules and settings, with the project's cdk.json.
 func TestTheDeployedTopologyIsTheLocalOne(t *testing.T) {
@@ -1313,6 +1390,13 @@ func TestFunctionsAreTracedLoggedInJSONAndReserved(t *testing.T) {
 			t.Errorf("function %s: its role has managed policies %v; want only its grants", f.Name, role.props()["ManagedPolicyArns"])
 		}
 	}
+	// Literal: collect, invoked per request, logs no START/END/REPORT lines; the others do.
+	for _, f := range synth.topo.Functions {
+		got := dig(synth.serviceJ.resource(t, synth.functionID[f.Name]).props(), "LoggingConfig", "SystemLogLevel")
+		if want := map[string]interface{}{"collect": "WARN"}[f.Name]; got != want {
+			t.Errorf("function %s: system log level %v, want %v", f.Name, got, want)
+		}
+	}
 	// Literal: collect is capped, stitch and the profile API guaranteed.
 	for name, want := range map[string]float64{"collect": 200, "stitch": 20, "profiles": 20} {
 		if got := synth.serviceJ.resource(t, synth.functionID[name]).props()["ReservedConcurrentExecutions"]; got != want {
@@ -1379,6 +1463,9 @@ func TestAPIStageIsThrottledAndLogged(t *testing.T) {
 	api := dig(outputs, "Outputs", "ApiUrl", "Value")
 	if len(parts) != 3 || !reflect.DeepEqual(parts[1], api) {
 		t.Fatalf("tracker snippet output %v, want the snippet around the API URL %v", parts, api)
+	}
+	if urls := synth.serviceJ.ofType("AWS::Lambda::Url"); len(urls) != 0 {
+		t.Errorf("function URLs %v without beaconFunctionUrl", urls)
 	}
 	readme, err := os.ReadFile(filepath.Join("..", "functions", "collect", "README.md"))
 	if err != nil {
@@ -1569,6 +1656,10 @@ func TestParseSettings(t *testing.T) {
 		{"stream retention", map[string]interface{}{"streamRetentionHours": 12}, "24 to 8760 hours"},
 		{"tables provisioned without capacity", map[string]interface{}{"tableBillingMode": "PROVISIONED"}, "tableReadCapacity"},
 		{"capacity on demand", map[string]interface{}{"tableReadCapacity": 5}, "only with tableBillingMode PROVISIONED"},
+		{"auto scaling on demand", map[string]interface{}{"tableMaxWriteCapacity": 5}, "only with tableBillingMode PROVISIONED"},
+		{"auto scaling half set", map[string]interface{}{"tableBillingMode": "PROVISIONED", "tableReadCapacity": 1, "tableWriteCapacity": 1, "tableMaxReadCapacity": 9}, "go together"},
+		{"auto scaling below the least", map[string]interface{}{"tableBillingMode": "PROVISIONED", "tableReadCapacity": 10, "tableWriteCapacity": 10, "tableMaxReadCapacity": 9, "tableMaxWriteCapacity": 20}, "want at least"},
+		{"function url not a bool", map[string]interface{}{"beaconFunctionUrl": "sometimes"}, "true or false"},
 		{"kms not a bool", map[string]interface{}{"customerManagedKeys": "yes please"}, "true or false"},
 		{"throttle", map[string]interface{}{"apiThrottleBurst": 0}, "apiThrottleBurst=0"},
 		{"fractional", map[string]interface{}{"apiThrottleRate": 1.5}, "a whole number"},

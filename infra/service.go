@@ -73,6 +73,14 @@ func newServiceStack(scope constructs.Construct, id string, cfg config, state *s
 	}
 
 	s.newAPI(t, set, state)
+	beacon := s.API.ApiEndpoint()
+	if set.BeaconFunctionURL {
+		beacon = s.newBeaconURL()
+	}
+	awscdk.NewCfnOutput(s.Stack, jsii.String("TrackerSnippet"), &awscdk.CfnOutputProps{
+		Value:       trackerSnippet(beacon),
+		Description: jsii.String("the tracker snippet for a site's pages: put a source's write key (dcrm source add) for YOUR_WRITE_KEY"),
+	})
 
 	for _, m := range t.Mappings {
 		addStreamMapping(m, s.Functions[m.Function], state)
@@ -133,10 +141,6 @@ func (s *serviceStack) newAPI(t topology.Topology, set settings, state *stateSta
 		Value:       s.API.ApiEndpoint(),
 		Description: jsii.String("DCRM_API_URL: base URL of the beacon endpoint and the profile API"),
 	})
-	awscdk.NewCfnOutput(s.Stack, jsii.String("TrackerSnippet"), &awscdk.CfnOutputProps{
-		Value:       trackerSnippet(s.API.ApiEndpoint()),
-		Description: jsii.String("the tracker snippet for a site's pages: put a source's write key (dcrm source add) for YOUR_WRITE_KEY"),
-	})
 
 	if set.DomainName != "" {
 		domain := awsapigatewayv2.NewDomainName(s.Stack, jsii.String("ApiDomain"), &awsapigatewayv2.DomainNameProps{
@@ -155,6 +159,29 @@ func (s *serviceStack) newAPI(t topology.Topology, set settings, state *stateSta
 			Description: jsii.String("DCRM_API_URL on the custom domain, once its DNS record is in place"),
 		})
 	}
+}
+
+// newBeaconURL gives collect a function URL of its own besides its HTTP API routes, and returns
+// its base URL (without the trailing slash, as the API's). A request through it costs one Lambda
+// invocation and no API Gateway request: for browser traffic, where a request carries a page's
+// few events, that is most of the cost per event (BENCHMARKS.md). It is public (AuthType NONE) as
+// the API's collection routes are: collect authorises every call by its write key and answers
+// CORS itself, with each source's allowed origins, so the URL has no CORS configuration of its
+// own. What it does not have: a custom domain (that needs CloudFront in front, billed per
+// request again), the stage's throttling (collect's reserved concurrency caps it instead) and
+// access logs (collect logs every refusal itself).
+func (s *serviceStack) newBeaconURL() *string {
+	url := s.Functions["collect"].AddFunctionUrl(&awslambda.FunctionUrlOptions{
+		AuthType:   awslambda.FunctionUrlAuthType_NONE,
+		InvokeMode: awslambda.InvokeMode_BUFFERED,
+	})
+	host := awscdk.Fn_Select(jsii.Number(2), awscdk.Fn_Split(jsii.String("/"), url.Url(), nil))
+	base := awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("https://"), host})
+	awscdk.NewCfnOutput(s.Stack, jsii.String("BeaconUrl"), &awscdk.CfnOutputProps{
+		Value:       base,
+		Description: jsii.String("collect's function URL: the beacon endpoint the tracker snippet uses (the collection routes of DCRM_API_URL, without API Gateway)"),
+	})
+	return base
 }
 
 // accessLogFormat is one JSON object per request: what happened, how long it took, nothing
@@ -239,6 +266,9 @@ func newFunction(stack awscdk.Stack, t topology.Topology, f topology.Function, c
 		LogGroup:      logs,
 		LoggingFormat: awslambda.LoggingFormat_JSON,
 		Tracing:       awslambda.Tracing_ACTIVE,
+	}
+	if f.SystemLogLevel != "" {
+		props.SystemLogLevelV2 = awslambda.SystemLogLevel(f.SystemLogLevel)
 	}
 	if f.ReservedConcurrency > 0 {
 		props.ReservedConcurrentExecutions = jsii.Number(float64(f.ReservedConcurrency))

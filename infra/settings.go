@@ -24,6 +24,10 @@ type settings struct {
 	DomainName     string // custom domain of the HTTP API, with CertificateARN (ACM, same region)
 	CertificateARN string
 
+	// BeaconFunctionURL gives collect a Lambda function URL, which the tracker snippet then uses:
+	// no API Gateway request per beacon (service.go, newBeaconURL).
+	BeaconFunctionURL bool
+
 	LogRetentionDays int // function and access logs
 
 	StreamMode      string        // ON_DEMAND or PROVISIONED
@@ -31,8 +35,12 @@ type settings struct {
 	StreamRetention time.Duration // Kinesis retention
 
 	TableBillingMode   string // PAY_PER_REQUEST or PROVISIONED
-	TableReadCapacity  int    // per table and index, with PROVISIONED
+	TableReadCapacity  int    // per table and index, with PROVISIONED; the least when auto scaled
 	TableWriteCapacity int
+	// TableMaxReadCapacity and TableMaxWriteCapacity, when set, scale each table's and index's
+	// capacity between the least above and these, tracking TableTargetUtilization of it.
+	TableMaxReadCapacity  int
+	TableMaxWriteCapacity int
 
 	CustomerManagedKeys bool // a customer-managed KMS key for tables, stream, queues, secret and logs
 
@@ -65,6 +73,9 @@ const (
 	ctxTableBillingMode    = "tableBillingMode"
 	ctxTableReadCapacity   = "tableReadCapacity"
 	ctxTableWriteCapacity  = "tableWriteCapacity"
+	ctxTableMaxRead        = "tableMaxReadCapacity"
+	ctxTableMaxWrite       = "tableMaxWriteCapacity"
+	ctxBeaconFunctionURL   = "beaconFunctionUrl"
 	ctxCustomerManagedKeys = "customerManagedKeys"
 	ctxReservedConcurrency = "reservedConcurrency"
 	ctxAPIThrottleRate     = "apiThrottleRate"
@@ -79,6 +90,7 @@ const (
 var settingKeys = []string{
 	ctxStage, ctxDomainName, ctxCertificateARN, ctxLogRetentionDays, ctxStreamMode, ctxStreamShards,
 	ctxStreamRetention, ctxTableBillingMode, ctxTableReadCapacity, ctxTableWriteCapacity,
+	ctxTableMaxRead, ctxTableMaxWrite, ctxBeaconFunctionURL,
 	ctxCustomerManagedKeys, ctxReservedConcurrency, ctxAPIThrottleRate, ctxAPIThrottleBurst,
 	ctxSchedules, ctxAlarmEmail, ctxStitchBatchSize, ctxStitchBatchWindow, contextFunctionsDir,
 }
@@ -88,6 +100,9 @@ const (
 	defaultLogRetentionDays = 30
 	defaultThrottleRate     = 1000
 	defaultThrottleBurst    = 2000
+	// TableTargetUtilization is the share of an auto-scaled table's capacity its consumption is
+	// kept at (DynamoDB's own default): headroom for a minute's rise before the scaling follows.
+	TableTargetUtilization = 70
 )
 
 // logRetentions are the retention periods CloudWatch Logs accepts, in days.
@@ -142,6 +157,9 @@ func parseSettings(t topology.Topology, get func(key string) interface{}) (setti
 	s.TableBillingMode = strings.ToUpper(r.str(ctxTableBillingMode, s.TableBillingMode))
 	s.TableReadCapacity = r.integer(ctxTableReadCapacity, 0)
 	s.TableWriteCapacity = r.integer(ctxTableWriteCapacity, 0)
+	s.TableMaxReadCapacity = r.integer(ctxTableMaxRead, 0)
+	s.TableMaxWriteCapacity = r.integer(ctxTableMaxWrite, 0)
+	s.BeaconFunctionURL = r.boolean(ctxBeaconFunctionURL, false)
 	s.CustomerManagedKeys = r.boolean(ctxCustomerManagedKeys, false)
 	s.APIThrottleRate = r.integer(ctxAPIThrottleRate, s.APIThrottleRate)
 	s.APIThrottleBurst = r.integer(ctxAPIThrottleBurst, s.APIThrottleBurst)
@@ -181,8 +199,12 @@ func (s settings) check(t topology.Topology) error {
 		return fmt.Errorf("context %s=%q: want PAY_PER_REQUEST or PROVISIONED", ctxTableBillingMode, s.TableBillingMode)
 	case s.TableBillingMode == "PROVISIONED" && (s.TableReadCapacity < 1 || s.TableWriteCapacity < 1):
 		return fmt.Errorf("context %s PROVISIONED needs %s and %s of at least 1", ctxTableBillingMode, ctxTableReadCapacity, ctxTableWriteCapacity)
-	case s.TableBillingMode == "PAY_PER_REQUEST" && (s.TableReadCapacity != 0 || s.TableWriteCapacity != 0):
-		return fmt.Errorf("context %s and %s are set only with %s PROVISIONED", ctxTableReadCapacity, ctxTableWriteCapacity, ctxTableBillingMode)
+	case s.TableBillingMode == "PAY_PER_REQUEST" && (s.TableReadCapacity != 0 || s.TableWriteCapacity != 0 || s.TableMaxReadCapacity != 0 || s.TableMaxWriteCapacity != 0):
+		return fmt.Errorf("context %s, %s, %s and %s are set only with %s PROVISIONED", ctxTableReadCapacity, ctxTableWriteCapacity, ctxTableMaxRead, ctxTableMaxWrite, ctxTableBillingMode)
+	case (s.TableMaxReadCapacity == 0) != (s.TableMaxWriteCapacity == 0):
+		return fmt.Errorf("context %s and %s go together: auto scaling sets both", ctxTableMaxRead, ctxTableMaxWrite)
+	case s.TableMaxReadCapacity != 0 && (s.TableMaxReadCapacity < s.TableReadCapacity || s.TableMaxWriteCapacity < s.TableWriteCapacity || s.TableMaxReadCapacity > 40000 || s.TableMaxWriteCapacity > 40000):
+		return fmt.Errorf("context %s=%d, %s=%d: want at least %s and %s, at most 40000", ctxTableMaxRead, s.TableMaxReadCapacity, ctxTableMaxWrite, s.TableMaxWriteCapacity, ctxTableReadCapacity, ctxTableWriteCapacity)
 	case s.APIThrottleRate < 1 || s.APIThrottleBurst < 1 || s.APIThrottleBurst > 5000:
 		return fmt.Errorf("context %s=%d, %s=%d: want a positive rate and a burst of 1 to 5000", ctxAPIThrottleRate, s.APIThrottleRate, ctxAPIThrottleBurst, s.APIThrottleBurst)
 	case s.StitchBatchSize < 1 || s.StitchBatchSize > 10000:

@@ -111,6 +111,14 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology, s
 				props.WriteCapacity = jsii.Number(float64(set.TableWriteCapacity))
 			}
 			table.AddGlobalSecondaryIndex(props)
+			if set.TableMaxReadCapacity > 0 {
+				autoScale(table.AutoScaleGlobalSecondaryIndexReadCapacity(jsii.String(ix.Name), scaling(set.TableReadCapacity, set.TableMaxReadCapacity)),
+					table.AutoScaleGlobalSecondaryIndexWriteCapacity(jsii.String(ix.Name), scaling(set.TableWriteCapacity, set.TableMaxWriteCapacity)))
+			}
+		}
+		if set.TableMaxReadCapacity > 0 {
+			autoScale(table.AutoScaleReadCapacity(scaling(set.TableReadCapacity, set.TableMaxReadCapacity)),
+				table.AutoScaleWriteCapacity(scaling(set.TableWriteCapacity, set.TableMaxWriteCapacity)))
 		}
 		s.Tables[tb.Name] = table
 		output(s.Stack, tb.Name+"TableName", t.EnvVar(tb.Name), table.TableName())
@@ -145,6 +153,19 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology, s
 		output(s.Stack, sec.Name+"SecretArn", t.EnvVar(sec.Name), secret.SecretArn())
 	}
 	return s
+}
+
+// scaling is an auto-scaled capacity's range.
+func scaling(least, most int) *awsdynamodb.EnableScalingProps {
+	return &awsdynamodb.EnableScalingProps{MinCapacity: jsii.Number(float64(least)), MaxCapacity: jsii.Number(float64(most))}
+}
+
+// autoScale makes provisioned capacity follow the load (Application Auto Scaling, target
+// tracking), so a deployment pays for what the day's traffic needs rather than for its peak all day.
+func autoScale(read, write awsdynamodb.IScalableTableAttribute) {
+	for _, a := range []awsdynamodb.IScalableTableAttribute{read, write} {
+		a.ScaleOnUtilization(&awsdynamodb.UtilizationScalingProps{TargetUtilizationPercent: jsii.Number(TableTargetUtilization)})
+	}
 }
 
 // indexProps describes a global secondary index. On an on-demand table it takes no capacity

@@ -6,6 +6,7 @@ package topology
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -102,7 +103,15 @@ type Function struct {
 	// ReservedConcurrency is the number of concurrent executions set aside for the function, which
 	// is also its cap; 0 reserves none. A deployment may change or drop it (reservedConcurrency).
 	ReservedConcurrency int
+	// SystemLogLevel is the level of Lambda's own log lines (SystemLogLevels): "" is INFO, which
+	// writes START, END and REPORT for every invocation; WARN keeps only the platform's warnings and
+	// errors (timeouts, crashes), for a function invoked per request, where those lines would be
+	// most of its log bytes (CloudWatch Logs bills each one).
+	SystemLogLevel string
 }
+
+// SystemLogLevels are the levels Lambda filters its own log lines at.
+var SystemLogLevels = []string{"DEBUG", "INFO", "WARN"}
 
 // AsyncInvoke configures asynchronous invocations: how long an invocation may wait, how often a
 // failed one is retried, and the queue that then receives Lambda's on-failure record (the request,
@@ -249,7 +258,9 @@ func Default() Topology {
 		Functions: []Function{
 			// collect's reserved concurrency caps it, so a flood cannot starve the rest of the account;
 			// stitch's and profiles' guarantee them executions whatever else runs.
-			{Name: "collect", Memory: 256, Timeout: 10 * time.Second, ReservedConcurrency: 200, Uses: []Use{
+			// Its system log is at WARN: it runs once per request, and a REPORT line per request would
+			// cost more than the request's own logs.
+			{Name: "collect", Memory: 256, Timeout: 10 * time.Second, ReservedConcurrency: 200, SystemLogLevel: "WARN", Uses: []Use{
 				{EventStream, Write}, {KeyTable, Read}, {FailedQueue, Write},
 			}},
 			{Name: "stitch", Memory: 512, Timeout: 60 * time.Second, ReservedConcurrency: 20, Uses: []Use{
@@ -414,6 +425,9 @@ func (t Topology) Validate() error {
 		}
 		if f.Async != nil && f.Async.OnFailureQueue != "" && t.Kind(f.Async.OnFailureQueue) != "queue" {
 			return fmt.Errorf("function %s: unknown on-failure queue %q", f.Name, f.Async.OnFailureQueue)
+		}
+		if f.SystemLogLevel != "" && !slices.Contains(SystemLogLevels, f.SystemLogLevel) {
+			return fmt.Errorf("function %s: system log level %q, want one of %v", f.Name, f.SystemLogLevel, SystemLogLevels)
 		}
 	}
 	for _, r := range t.Routes {

@@ -76,6 +76,7 @@ func TestValidateRejectsWhatIsNotDeclared(t *testing.T) {
 		"scan of a queue":          func(t *Topology) { t.Functions[2].Scans = []string{AlertQueue} },
 		"unknown async queue":      func(t *Topology) { t.Functions[2].Async = &AsyncInvoke{MaxAge: time.Hour, OnFailureQueue: "Nope"} },
 		"unknown schedule DLQ":     func(t *Topology) { t.Schedules[0].DeadLetterQueue = ProfileTable },
+		"unknown system log level": func(t *Topology) { t.Functions[1].SystemLogLevel = "ERROR" },
 	} {
 		top := Default()
 		change(&top)

@@ -67,6 +67,9 @@ type Spec struct {
 	// Log receives the processes' standard output and error, line by line, and Lambda's
 	// START / END / REPORT lines. Writes are serialised. Nil discards.
 	Log io.Writer
+	// SystemLogLevel filters Lambda's own lines as in AWS: WARN drops START, END and REPORT (they
+	// are INFO) and keeps a timeout's; "" is INFO.
+	SystemLogLevel string
 	// Logger reports what the host does (environments started, killed); nil discards.
 	Logger *slog.Logger
 	// Started and Report, if set, are told when the process takes an invocation and how long it ran
@@ -469,7 +472,7 @@ func (e *environment) invoke(ctx context.Context, payload []byte) (out []byte, h
 	case <-ctx.Done():
 		return nil, true, ctx.Err()
 	}
-	e.logf("START RequestId: %s Version: $LATEST", inv.id)
+	e.platformf("START RequestId: %s Version: $LATEST", inv.id)
 	var r result
 	select {
 	case r = <-inv.result:
@@ -497,8 +500,8 @@ func (e *environment) report(id string, start time.Time) {
 	if e.fn.spec.Report != nil {
 		e.fn.spec.Report(d)
 	}
-	e.logf("END RequestId: %s", id)
-	e.logf("REPORT RequestId: %s\tDuration: %.2f ms\tMemory Size: %d MB", id, float64(d.Microseconds())/1000, e.fn.spec.Memory)
+	e.platformf("END RequestId: %s", id)
+	e.platformf("REPORT RequestId: %s\tDuration: %.2f ms\tMemory Size: %d MB", id, float64(d.Microseconds())/1000, e.fn.spec.Memory)
 }
 
 func (e *environment) timedOut(id string, timeout time.Duration) *FunctionError {
@@ -525,6 +528,13 @@ func (e *environment) exitError(id string) *FunctionError {
 
 func (e *environment) logf(format string, args ...any) {
 	_, _ = fmt.Fprintf(e.out, format+"\n", args...)
+}
+
+// platformf writes one of Lambda's INFO lines, unless the system log level leaves them out.
+func (e *environment) platformf(format string, args ...any) {
+	if e.fn.spec.SystemLogLevel != "WARN" {
+		e.logf(format, args...)
+	}
 }
 
 // kill ends the process (gracefully: SIGTERM first) and waits until it has exited.

@@ -96,6 +96,22 @@ func TestInvokeRunsTheBootstrapWithLambdasEnvironment(t *testing.T) {
 	assert.Contains(t, log.String(), "END RequestId: "+e.RequestID+"\n")
 }
 
+func TestSystemLogLevelWarnDropsTheInvocationLinesOnly(t *testing.T) {
+	var log devtest.Buffer
+	fn := newFunction(t, func(s *lambdahost.Spec) {
+		s.Log, s.SystemLogLevel, s.Timeout, s.Environments = &log, "WARN", 500*time.Millisecond, 1
+	})
+	e := invokeEcho(t, fn, `{"do":"echo","print":"the function's own line"}`)
+	_, err := fn.Invoke(context.Background(), []byte(`{"do":"sleep","ms":60000}`))
+	require.Error(t, err)
+
+	require.Eventually(t, func() bool { return strings.Contains(log.String(), "Task timed out") }, 5*time.Second, 10*time.Millisecond)
+	assert.Contains(t, log.String(), "the function's own line\n")
+	for _, platform := range []string{"START RequestId", "END RequestId", "REPORT RequestId: " + e.RequestID} {
+		assert.NotContains(t, log.String(), platform)
+	}
+}
+
 func TestHandlerErrorIsAFunctionErrorAndKeepsTheEnvironment(t *testing.T) {
 	fn := newFunction(t, nil)
 	first := invokeEcho(t, fn, `{}`)

@@ -278,17 +278,18 @@ func (s *Stack) startFunctions() error {
 			return err
 		}
 		fn, err := lambdahost.New(lambdahost.Spec{
-			Name:         s.physical(f.Name),
-			Bootstrap:    filepath.Join(s.cfg.FunctionsDir, f.Name, "bootstrap"),
-			Env:          s.FunctionEnv(f.Name),
-			Memory:       f.Memory,
-			Timeout:      f.Timeout,
-			Region:       localaws.Region,
-			Environments: s.cfg.Environments,
-			Log:          out,
-			Logger:       s.log.With("component", "lambda"),
-			Started:      func() { s.meter.Started(f.Name) },
-			Report:       func(d time.Duration) { s.meter.Invocation(f.Name, f.Memory, d) },
+			Name:           s.physical(f.Name),
+			Bootstrap:      filepath.Join(s.cfg.FunctionsDir, f.Name, "bootstrap"),
+			Env:            s.FunctionEnv(f.Name),
+			Memory:         f.Memory,
+			Timeout:        f.Timeout,
+			Region:         localaws.Region,
+			Environments:   s.cfg.Environments,
+			Log:            out,
+			SystemLogLevel: f.SystemLogLevel,
+			Logger:         s.log.With("component", "lambda"),
+			Started:        func() { s.meter.Started(f.Name) },
+			Report:         func(d time.Duration) { s.meter.Invocation(f.Name, f.Memory, d) },
 		})
 		if err != nil {
 			return fmt.Errorf("function %s: %w (build the functions first: they are looked for in %s)", f.Name, err, s.cfg.FunctionsDir)
