@@ -21,6 +21,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/scripts/devstack/usage"
 	"github.com/dcrm-project/dcrm/shared/schedule"
 )
 
@@ -1431,6 +1432,10 @@ func TestAPIStageIsThrottledAndLogged(t *testing.T) {
 		}
 		if format["requestId"] != "$context.requestId" || format["route"] != "$context.routeKey" || format["status"] != "$context.status" {
 			t.Errorf("access log format %v lacks the request id, route or status", format)
+		}
+		// The local host meters the bytes of this line per request (scripts/devstack/usage).
+		if keys := slices.Sorted(maps.Keys(format)); !slices.Equal(keys, usage.AccessLogKeys) {
+			t.Errorf("access log fields %v, the local meter counts %v", keys, usage.AccessLogKeys)
 		}
 		for _, v := range format {
 			for _, personal := range []string{"sourceIp", "userAgent", "path", "identity"} {

@@ -64,8 +64,11 @@ func TestLoadReplayAgainstTheStack(t *testing.T) {
 	require.GreaterOrEqual(t, u.Kinesis.RecordsRead, u.Kinesis.Records, "the mapping read every record put")
 	require.Positive(t, s.PerEvent["dynamodbWRU"])
 	require.Positive(t, s.PerEvent["dynamodbRRU"])
-	require.Positive(t, s.Cost[cost.OnDemand].USD)
-	require.Positive(t, s.Cost[cost.Provisioned].USD)
+	for _, setup := range cost.Setups {
+		require.Positive(t, s.Cost[setup.String()].USD, setup)
+	}
+	require.Less(t, s.Cost["provisioned, function URL"].USD, s.Cost["provisioned"].USD, "no API request per beacon")
+	require.Positive(t, u.API.AccessLogBytes)
 	require.NotEmpty(t, s.Bottleneck)
 	require.Contains(t, s.CPUSeconds, "function:stitch")
 

@@ -92,7 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&cfg.Assume.EventsPerMonth, "events-per-month", cfg.Assume.EventsPerMonth, "monthly volume that hourly prices are spread over")
 	fs.Float64Var(&cfg.Assume.PeakToMean, "peak-to-mean", cfg.Assume.PeakToMean, "the shop's peak hour over its monthly mean, for provisioned capacity")
 	fs.IntVar(&cfg.Plan.Overlap, "overlap", 8, "copies of the population running at once, on average")
-	fs.Float64Var(&cfg.Assume.Utilisation, "utilisation", cfg.Assume.Utilisation, "provisioned capacity's target utilisation")
+	fs.Float64Var(&cfg.Assume.Utilisation, "utilisation", cfg.Assume.Utilisation, "provisioned shards' utilisation at the peak")
+	fs.Float64Var(&cfg.Assume.ScaledUtilisation, "scaled-utilisation", cfg.Assume.ScaledUtilisation, "auto-scaled tables' utilisation on average")
 	origin := fs.String("origin", "http://localhost:8080", "the Origin of browser requests (one of the browser source's origins)")
 	out := fs.String("out", "bin/load/summary.json", "write the summary as JSON here (\"\": nowhere)")
 	markdown := fs.String("markdown", "", "rewrite the generated sections of this BENCHMARKS.md")
@@ -217,14 +218,14 @@ func Run(ctx context.Context, cfg Config, t Target, progress io.Writer) (Summary
 	// The run's own peak-to-mean shows the local stand-ins' stalls, not a shop's day: it is reported,
 	// and the assumption sizes provisioned capacity.
 	s.Assumption = cfg.Assume
-	s.Cost = map[cost.Mode]CostSummary{}
+	s.Cost = map[string]CostSummary{}
 	if st.accepted > 0 {
-		for _, mode := range []cost.Mode{cost.OnDemand, cost.Provisioned} {
-			est, err := cost.PerMillion(u, s.Assumption, mode)
+		for _, setup := range cost.Setups {
+			est, err := cost.PerMillion(u, s.Assumption, setup)
 			if err != nil {
 				return s, err
 			}
-			s.Cost[mode] = costSummary(est)
+			s.Cost[setup.String()] = costSummary(est)
 		}
 	}
 

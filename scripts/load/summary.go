@@ -38,12 +38,13 @@ type Summary struct {
 	Drained         bool    `json:"drained"`       // the stream was read to its end before usage was taken
 	PeakToMean      float64 `json:"runPeakToMean"` // busiest second's accepted events over the run's mean
 
-	PerEvent   map[string]float64        `json:"perEvent"`   // units per accepted event
-	CPUSeconds map[string]float64        `json:"cpuSeconds"` // by process, over the run and its drain
-	Bottleneck string                    `json:"bottleneck"` // the process that used the most CPU
-	Cost       map[cost.Mode]CostSummary `json:"costPerMillionEvents"`
-	Assumption cost.Assumptions          `json:"costAssumptions"`
-	Usage      usage.Snapshot            `json:"usage"` // the run's usage, as metered
+	PerEvent   map[string]float64     `json:"perEvent"`             // units per accepted event
+	CPUSeconds map[string]float64     `json:"cpuSeconds"`           // by process, over the run and its drain
+	Bottleneck string                 `json:"bottleneck"`           // the process that used the most CPU
+	Cost       map[string]CostSummary `json:"costPerMillionEvents"` // by cost.Setup
+
+	Assumption cost.Assumptions `json:"costAssumptions"`
+	Usage      usage.Snapshot   `json:"usage"` // the run's usage, as metered
 }
 
 // Latency is Latencies in milliseconds, for people and JSON readers.
@@ -60,7 +61,7 @@ func ms(l Latencies) Latency {
 	return Latency{Count: l.Count, P50: f(l.P50), P90: f(l.P90), P99: f(l.P99), Max: f(l.Max)}
 }
 
-// CostSummary is one capacity mode's estimate.
+// CostSummary is one set-up's estimate.
 type CostSummary struct {
 	USD      float64    `json:"usd"`
 	Dominant string     `json:"dominant"`
@@ -80,7 +81,7 @@ type CostLine struct {
 // condition count one unit each (AWS bills them; DynamoDB Local reports nothing for them).
 func costUsage(d usage.Snapshot, events int) cost.Usage {
 	u := cost.Usage{
-		Events: float64(events), APIRequests: float64(d.API.Billed), SQSRequests: float64(d.SQS.Billed),
+		Events: float64(events), APIRequests: float64(d.API.Billed), APILogBytes: float64(d.API.AccessLogBytes), SQSRequests: float64(d.SQS.Billed),
 		KinesisBilledKB: float64(d.Kinesis.BilledKB), KinesisBytesRead: float64(d.Kinesis.BytesRead),
 		KinesisPayloadUnits: float64(d.Kinesis.PayloadUnits), KinesisRecords: float64(d.Kinesis.Records), KinesisBytes: float64(d.Kinesis.Bytes),
 		DynamoWRU: usage.Sum(d.DynamoDB.WriteUnits) + float64(usage.Sum(d.DynamoDB.ConditionalFailure)),
@@ -101,7 +102,7 @@ func perEvent(u cost.Usage, d usage.Snapshot) map[string]float64 {
 	per := func(v float64) float64 { return v / u.Events }
 	out := map[string]float64{
 		"apiRequests": per(u.APIRequests), "lambdaInvocations": per(u.LambdaRequests), "lambdaGBSeconds": per(u.LambdaGBSeconds),
-		"logBytes": per(u.LogBytes), "kinesisRecords": per(u.KinesisRecords), "kinesisBilledKB": per(u.KinesisBilledKB),
+		"logBytes": per(u.LogBytes), "apiLogBytes": per(u.APILogBytes), "kinesisRecords": per(u.KinesisRecords), "kinesisBilledKB": per(u.KinesisBilledKB),
 		"kinesisPayloadUnits": per(u.KinesisPayloadUnits), "dynamodbWRU": per(u.DynamoWRU), "dynamodbRRU": per(u.DynamoRRU),
 		"sqsRequests": per(u.SQSRequests),
 	}
@@ -162,28 +163,31 @@ func (s Summary) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(tw, "bottleneck\t%s\n", s.Bottleneck)
 	fmt.Fprintf(tw, "run's peak second\t%.2f × its mean\n", s.PeakToMean)
-	for _, mode := range []cost.Mode{cost.OnDemand, cost.Provisioned} {
-		cs, ok := s.Cost[mode]
+	for _, setup := range cost.Setups {
+		cs, ok := s.Cost[setup.String()]
 		if !ok {
 			continue
 		}
-		fmt.Fprintf(tw, "\ncost per million events, %s\tUSD %.4f (dominant: %s)\n", mode, cs.USD, cs.Dominant)
+		fmt.Fprintf(tw, "\ncost per million events, %s\tUSD %.4f (dominant: %s)\n", setup, cs.USD, cs.Dominant)
 		for _, line := range cs.Lines {
 			fmt.Fprintf(tw, "  %s\t%.4g %s\tUSD %.4f\t%.0f %%\n", line.Item, line.Quantity, line.Unit, line.USD, line.Share*100)
 		}
 	}
-	fmt.Fprintf(tw, "\nassumptions\t%.0f million events a month, peak %.2f × mean, provisioned at %.0f %% utilisation, prices of %s (%s)\n",
-		s.Assumption.EventsPerMonth/1e6, s.Assumption.PeakToMean, s.Assumption.Utilisation*100, cost.PricesCopied, cost.Region)
+	fmt.Fprintf(tw, "\nassumptions\t%s\n", s.assumptions())
 	tw.Flush()
 }
 
 // Markdown is the summary as BENCHMARKS.md's generated section.
 func (s Summary) Markdown() string {
 	var b strings.Builder
-	od, pr := s.Cost[cost.OnDemand], s.Cost[cost.Provisioned]
-	fmt.Fprintf(&b, "**Last run** (%s): **%.0f events/s** accepted locally (target %.0f, concurrency %d, %.0f s); "+
-		"**USD %.3f per million events** on-demand (dominant: %s), **USD %.3f** provisioned (dominant: %s).\n\n",
-		s.Started.Format("2006-01-02 15:04 MST"), s.EventsPerSecond, s.TargetRate, s.Concurrency, s.Seconds, od.USD, od.Dominant, pr.USD, pr.Dominant)
+	fmt.Fprintf(&b, "**Last run** (%s): **%.0f events/s** accepted locally (target %.0f, concurrency %d, %.0f s). USD per million events:",
+		s.Started.Format("2006-01-02 15:04 MST"), s.EventsPerSecond, s.TargetRate, s.Concurrency, s.Seconds)
+	var costs []string
+	for _, setup := range cost.Setups {
+		cs := s.Cost[setup.String()]
+		costs = append(costs, fmt.Sprintf("**%.3f** %s (dominant: %s)", cs.USD, setup, cs.Dominant))
+	}
+	b.WriteString(" " + strings.Join(costs, "; ") + ".\n\n")
 	fmt.Fprintf(&b, "Machine: %s, %d cores, load average %.2f at the start and %.2f at the end; %s.\n\n", s.Machine.CPU, s.Machine.Cores, s.Machine.LoadStart, s.Machine.LoadEnd, s.Machine.Go)
 	b.WriteString("| figure | value |\n|---|---|\n")
 	row := func(k, f string, a ...any) { fmt.Fprintf(&b, "| %s | %s |\n", k, fmt.Sprintf(f, a...)) }
@@ -202,15 +206,14 @@ func (s Summary) Markdown() string {
 		}
 	}
 	row("bottleneck (most CPU)", "%s", s.Bottleneck)
-	for _, mode := range []cost.Mode{cost.OnDemand, cost.Provisioned} {
-		cs := s.Cost[mode]
-		fmt.Fprintf(&b, "\nCost per million events, %s: **USD %.4f**\n\n| item | quantity per million events | USD | share |\n|---|---|---|---|\n", mode, cs.USD)
+	for _, setup := range cost.Setups {
+		cs := s.Cost[setup.String()]
+		fmt.Fprintf(&b, "\nCost per million events, %s: **USD %.4f**\n\n| item | quantity per million events | USD | share |\n|---|---|---|---|\n", setup, cs.USD)
 		for _, l := range cs.Lines {
 			fmt.Fprintf(&b, "| %s | %.4g %s | %.4f | %.0f %% |\n", l.Item, l.Quantity, l.Unit, l.USD, l.Share*100)
 		}
 	}
-	fmt.Fprintf(&b, "\nAssumptions: %.0f million events a month (hourly prices spread over them), peak %.2f × the mean, provisioned capacity at %.0f %% utilisation of the peak; prices of %s, %s (shared/cost/prices.go).\n",
-		s.Assumption.EventsPerMonth/1e6, s.Assumption.PeakToMean, s.Assumption.Utilisation*100, cost.PricesCopied, cost.Region)
+	fmt.Fprintf(&b, "\nAssumptions: %s.\n", s.assumptions())
 	fmt.Fprintf(&b, "\nThe prices (%s, copied %s; \"secondary\": a page quoting the AWS page gave the figure; \"unverified\": no page at hand gave it, the figure is the one known):\n\n| service | what | USD | per | checked | source |\n|---|---|---|---|---|---|\n", cost.Region, cost.PricesCopied)
 	for _, p := range cost.Prices {
 		what := p.What
@@ -220,4 +223,13 @@ func (s Summary) Markdown() string {
 		fmt.Fprintf(&b, "| %s | %s | %g | %s | %s | %s |\n", p.Service, what, p.USD, p.Unit, p.Checked, p.Source)
 	}
 	return b.String()
+}
+
+// assumptions says what the estimates assume besides the run.
+func (s Summary) assumptions() string {
+	a := s.Assumption
+	return fmt.Sprintf("%.0f million events a month (hourly prices spread over them); provisioned: Kinesis shards for a peak of %.2f × the mean at %.0f %% "+
+		"utilisation, DynamoDB capacity auto scaled (70 %% target) used %.0f %% on average, at least a unit for each of %d tables and indexes; "+
+		"function URL: the beacon posts to collect's function URL instead of the HTTP API; prices of %s, %s (shared/cost/prices.go)",
+		a.EventsPerMonth/1e6, a.PeakToMean, a.Utilisation*100, a.ScaledUtilisation*100, a.Tables, cost.PricesCopied, cost.Region)
 }

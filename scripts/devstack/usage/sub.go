@@ -9,7 +9,8 @@ func (s Snapshot) Sub(before Snapshot) Snapshot {
 	d.API = API{
 		Requests: s.API.Requests - before.API.Requests, Billed: s.API.Billed - before.API.Billed,
 		BytesIn: s.API.BytesIn - before.API.BytesIn, BytesOut: s.API.BytesOut - before.API.BytesOut,
-		ByRoute: subMap(s.API.ByRoute, before.API.ByRoute), ByStatus: subMap(s.API.ByStatus, before.API.ByStatus),
+		AccessLogBytes: s.API.AccessLogBytes - before.API.AccessLogBytes,
+		ByRoute:        subMap(s.API.ByRoute, before.API.ByRoute), ByStatus: subMap(s.API.ByStatus, before.API.ByStatus),
 	}
 	a, b := s.DynamoDB, before.DynamoDB
 	d.DynamoDB = Dynamo{

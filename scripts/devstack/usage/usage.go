@@ -52,12 +52,14 @@ type Snapshot struct {
 
 // API is the HTTP API's usage.
 type API struct {
-	Requests int64            `json:"requests"`
-	Billed   int64            `json:"billedRequests"` // in 512 KB increments of the request
-	BytesIn  int64            `json:"bytesIn"`
-	BytesOut int64            `json:"bytesOut"`
-	ByRoute  map[string]int64 `json:"byRoute"`  // "POST /v1/batch"; "" for no route (404)
-	ByStatus map[string]int64 `json:"byStatus"` // "2xx", "4xx" …
+	Requests int64 `json:"requests"`
+	Billed   int64 `json:"billedRequests"` // in 512 KB increments of the request
+	BytesIn  int64 `json:"bytesIn"`
+	BytesOut int64 `json:"bytesOut"`
+	// AccessLogBytes are what the deployed stage's access log would write for these requests.
+	AccessLogBytes int64            `json:"accessLogBytes"`
+	ByRoute        map[string]int64 `json:"byRoute"`  // "POST /v1/batch"; "" for no route (404)
+	ByStatus       map[string]int64 `json:"byStatus"` // "2xx", "4xx" …
 }
 
 // Dynamo is DynamoDB's usage.

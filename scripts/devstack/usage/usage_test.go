@@ -153,6 +153,16 @@ func TestAPIMiddlewareCountsRoutesBytesAndStatus(t *testing.T) {
 	require.Equal(t, int64(8), a.BytesOut)
 	require.Equal(t, map[string]int64{"POST /v1/batch": 3, "": 1}, a.ByRoute)
 	require.Equal(t, map[string]int64{"2xx": 3, "4xx": 1}, a.ByStatus)
+	// The stage's access-log line for each, as API Gateway would write it (values of the same
+	// lengths; latencies under 10 ms here).
+	line := func(route, status, length string) int64 {
+		b, err := json.Marshal(map[string]string{"error": "-", "integrationError": "-", "integrationMs": "0", "integrationStatus": status,
+			"latencyMs": "0", "protocol": "HTTP/1.1", "requestId": "JgFKqhWgoAMEbQw=", "responseLength": length, "route": route,
+			"status": status, "time": "1765090000000"})
+		require.NoError(t, err)
+		return int64(len(b) + 1)
+	}
+	require.InDelta(t, 3*line("POST /v1/batch", "200", "2")+line("-", "404", "2"), a.AccessLogBytes, 16, "a digit or two of latency each")
 }
 
 func TestLambdaBilledDurationAndLogs(t *testing.T) {
