@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
+	"github.com/dcrm-project/dcrm/scripts/devstack/devtest/browsertest"
 )
 
 // recorder stands in for the endpoint: it serves the tracker and records the batches it is sent,
@@ -180,12 +181,12 @@ func eval[T any](t *testing.T, ctx context.Context, js string) T {
 }
 
 func TestTrackerBehaviour(t *testing.T) {
-	needChromium(t)
+	browsertest.NeedChromium(t)
 	api := newRecorder(t)
 	shop := newSite(t)
 	snip := snippet(t, "wk_test", api.srv.URL)
 	open := func(t *testing.T, path string) context.Context {
-		ctx := newBrowser(t, 45*time.Second)
+		ctx := browsertest.New(t, 45*time.Second)
 		require.NoError(t, chromedp.Run(ctx, chromedp.Navigate(shop.srv.URL+path)))
 		require.NoError(t, waitLoaded(ctx))
 		return ctx

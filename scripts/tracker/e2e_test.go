@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
+	"github.com/dcrm-project/dcrm/scripts/devstack/devtest/browsertest"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/source"
@@ -37,7 +38,7 @@ import (
 // messageId), with the anonymous id of the browser's cookie. The pixel API and the script's
 // caching are checked through the same stack.
 func TestTrackerEndToEnd(t *testing.T) {
-	needChromium(t) // before a stack is started for nothing
+	browsertest.NeedChromium(t) // before a stack is started for nothing
 	ctx := context.Background()
 	st, keys := devtest.Stack(t, "trk")
 	api := newLossyProxy(t, st.APIURL())
@@ -55,7 +56,7 @@ func TestTrackerEndToEnd(t *testing.T) {
 		_, _ = io.WriteString(w, html)
 	})
 
-	browser := newBrowser(t, 90*time.Second)
+	browser := browsertest.New(t, 90*time.Second)
 	userID := "user-" + run
 	require.NoError(t, chromedp.Run(browser, chromedp.Navigate(shop.URL+"/?utm_source=e2e&utm_medium=test")))
 	require.NoError(t, waitLoaded(browser))
