@@ -65,21 +65,61 @@ var headlessMarkers = []string{"headless", "phantomjs", "slimerjs", "selenium", 
 //     user agent say nothing about the visitor; context.ip and context.userAgent relayed by the
 //     back end are used instead.
 func (en *Enricher) Events(evs []beacon.Event, r Request) {
-	seen := map[string]Agent{}
-	parse := func(ua string) Agent {
-		a, ok := seen[ua]
-		if !ok {
-			a = en.agents.Parse(ua)
-			seen[ua] = a
-		}
-		return a
-	}
+	c := &call{en: en, src: r.Source}
 	for i := range evs {
-		en.event(&evs[i], r, parse)
+		c.event(&evs[i], r)
 	}
 }
 
-func (en *Enricher) event(e *beacon.Event, r Request, parse func(string) Agent) {
+// call is what the events of one call share: they mostly come from one browser, so the same user
+// agent and, in every event's context.traits, the same email are read once per call.
+type call struct {
+	en     *Enricher
+	src    source.Source
+	agents map[string]Agent
+	hashes map[hashInput]map[string]string
+}
+
+// hashInput is a personal value to hash (pii.HashEmail, pii.HashPhone).
+type hashInput struct {
+	kind  pii.Kind
+	value string
+}
+
+func (c *call) parse(ua string) Agent {
+	a, ok := c.agents[ua]
+	if !ok {
+		if c.agents == nil {
+			c.agents = map[string]Agent{}
+		}
+		a = c.en.agents.Parse(ua)
+		c.agents[ua] = a
+	}
+	return a
+}
+
+// hash is pii.HashEmail or pii.HashPhone (with the source's country code) of v, computed once per
+// call. The map returned is shared: it is read, never changed.
+func (c *call) hash(k pii.Kind, v string) map[string]string {
+	in := hashInput{k, v}
+	if h, ok := c.hashes[in]; ok {
+		return h
+	}
+	var h map[string]string
+	switch k {
+	case pii.Email:
+		h = pii.HashEmail(v)
+	case pii.Phone:
+		h = pii.HashPhone(v, c.src.PhoneCountryCode)
+	}
+	if c.hashes == nil {
+		c.hashes = map[hashInput]map[string]string{}
+	}
+	c.hashes[in] = h
+	return h
+}
+
+func (c *call) event(e *beacon.Event, r Request) {
 	// The context is read once: its members (none when it is not a valid object) give the view,
 	// and scrub rewrites it from them when something in it must change.
 	members, _ := beacon.Members(e.Context)
@@ -111,7 +151,7 @@ func (en *Enricher) event(e *beacon.Event, r Request, parse func(string) Agent) 
 	}
 	var agent Agent
 	if strings.TrimSpace(ua) != "" {
-		agent = parse(ua)
+		agent = c.parse(ua)
 		d := agent.Device
 		out.Device = &d
 	}
@@ -136,7 +176,7 @@ func (en *Enricher) event(e *beacon.Event, r Request, parse func(string) Agent) 
 	out.LinkerID = linkerID(q, e.ReceivedAt)
 	e.Enrichment = out
 
-	scrub(e, ctx, members, r.Source)
+	c.scrub(e, ctx, members)
 }
 
 func headless(lowerUA string) bool {
@@ -221,7 +261,8 @@ func (p *pageView) read(members []beacon.Member) {
 // address, and everything else as sent; the event says so (RawPII), so that stitch does not
 // redact it again. The context (members, as read for view) is written again only when something
 // in it must change.
-func scrub(e *beacon.Event, view contextView, members []beacon.Member, src source.Source) {
+func (c *call) scrub(e *beacon.Event, view contextView, members []beacon.Member) {
+	src := c.src
 	hashed := map[string]string{}
 	defer func() {
 		if len(hashed) > 0 {
@@ -231,7 +272,7 @@ func scrub(e *beacon.Event, view contextView, members []beacon.Member, src sourc
 		e.Redact()
 	}()
 	if mayHoldPII(e.Traits) {
-		if traits, changed := scrubTraits(object(e.Traits), hashed, src); changed {
+		if traits, changed := c.scrubTraits(object(e.Traits), hashed); changed {
 			e.Traits = traits.encode()
 		}
 	}
@@ -253,7 +294,7 @@ func scrub(e *beacon.Event, view contextView, members []beacon.Member, src sourc
 	}
 	for _, k := range traits {
 		raw, _ := ctx.get(k)
-		if ct, changed := scrubTraits(object(raw), hashed, src); changed {
+		if ct, changed := c.scrubTraits(object(raw), hashed); changed {
 			ctx.set(k, ct.encode())
 			ctxChanged = true
 		}
@@ -263,7 +304,7 @@ func scrub(e *beacon.Event, view contextView, members []beacon.Member, src sourc
 		if !mayHoldPIIType(raw) {
 			continue
 		}
-		if ids, changed := scrubExternalIDs(raw, hashed, src); changed {
+		if ids, changed := c.scrubExternalIDs(raw, hashed); changed {
 			ctx.set(k, ids)
 			ctxChanged = true
 		}
@@ -306,11 +347,7 @@ func mayHoldPIIType(ids json.RawMessage) bool {
 // scrubTraits hashes the person's email and phone among traits' members (pii.Identity) into
 // hashed (keeping hashes already there; "email" and "phone" exactly first, then the other names
 // in order) and, unless src keeps raw personal data, removes them. It tells whether traits changed.
-func scrubTraits(traits fields, hashed map[string]string, src source.Source) (fields, bool) {
-	hash := map[pii.Kind]func(string) map[string]string{
-		pii.Email: pii.HashEmail,
-		pii.Phone: func(v string) map[string]string { return pii.HashPhone(v, src.PhoneCountryCode) },
-	}
+func (c *call) scrubTraits(traits fields, hashed map[string]string) (fields, bool) {
 	var names []string
 	for _, m := range traits {
 		if k := pii.Identity(m.Name); k != pii.NotPersonal {
@@ -322,13 +359,13 @@ func scrubTraits(traits fields, hashed map[string]string, src source.Source) (fi
 	})
 	for _, name := range names {
 		raw, _ := traits.get(name)
-		for k, v := range hash[pii.Identity(name)](scalar(raw)) {
+		for k, v := range c.hash(pii.Identity(name), scalar(raw)) {
 			if _, done := hashed[k]; !done {
 				hashed[k] = v
 			}
 		}
 	}
-	if src.KeepRawPII || len(names) == 0 {
+	if c.src.KeepRawPII || len(names) == 0 {
 		return traits, false
 	}
 	for _, name := range names {
@@ -352,7 +389,7 @@ func cmpBool(a, b bool) int {
 // or none) in context.externalIds into hashed (keeping hashes already there) and, unless src
 // keeps raw personal data, removes every element of those types, and any element that cannot be
 // read but may hold one. It tells whether the list changed.
-func scrubExternalIDs(raw json.RawMessage, hashed map[string]string, src source.Source) (json.RawMessage, bool) {
+func (c *call) scrubExternalIDs(raw json.RawMessage, hashed map[string]string) (json.RawMessage, bool) {
 	list, ok := beacon.Elements(raw)
 	if !ok {
 		return raw, false
@@ -370,9 +407,9 @@ func scrubExternalIDs(raw json.RawMessage, hashed map[string]string, src source.
 			var hashes map[string]string
 			if coll := strings.TrimSpace(x.Collection); coll == "" || strings.EqualFold(coll, "users") {
 				if typ == "email" {
-					hashes = pii.HashEmail(x.ID)
+					hashes = c.hash(pii.Email, x.ID)
 				} else {
-					hashes = pii.HashPhone(x.ID, src.PhoneCountryCode)
+					hashes = c.hash(pii.Phone, x.ID)
 				}
 			}
 			for k, v := range hashes {
@@ -381,7 +418,7 @@ func scrubExternalIDs(raw json.RawMessage, hashed map[string]string, src source.
 				}
 			}
 		}
-		if src.KeepRawPII {
+		if c.src.KeepRawPII {
 			kept = append(kept, el)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/pii"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
@@ -544,5 +545,30 @@ func TestEventsFullWidthIdentity(t *testing.T) {
 	New(agents).Events(evs, Request{Source: shop, SourceIP: "203.0.113.1", UserAgent: chrome})
 	if evs[0].Hashed["email_sha256"] != sha("ann@example.com") || string(evs[0].Traits) != `{"plan":"gold"}` {
 		t.Errorf("hashed = %v, traits = %s", evs[0].Hashed, evs[0].Traits)
+	}
+}
+
+// The hashes of a call's personal values are computed once per call: each event still gets its
+// own values' hashes, in a map of its own, and the same text as an email and as a phone is
+// hashed as each.
+func TestEventsHashOncePerCall(t *testing.T) {
+	evs := []beacon.Event{
+		event(beacon.Identify, `{"traits":{"email":"ann@example.com"}}`, "", ""),
+		event(beacon.Identify, `{"traits":{"email":"bob@example.com"}}`, "", ""),
+		event(beacon.Identify, `{"traits":{"email":"ann@example.com"}}`, "", ""),
+		event(beacon.Identify, "", `{"email":"447700900123","phone":"447700900123"}`, ""),
+	}
+	New(agents).Events(evs, Request{Source: shop, SourceIP: "203.0.113.1", UserAgent: chrome})
+	for i, want := range []string{sha("ann@example.com"), sha("bob@example.com"), sha("ann@example.com")} {
+		if got := evs[i].Hashed["email_sha256"]; got != want {
+			t.Errorf("event %d: email_sha256 = %s, want %s", i, got, want)
+		}
+	}
+	evs[0].Hashed["email_sha256"] = "changed"
+	if evs[2].Hashed["email_sha256"] != sha("ann@example.com") {
+		t.Error("events of a call share their hashed map")
+	}
+	if got := evs[3].Hashed; got["phone_sha256"] != pii.HashPhone("447700900123", shop.PhoneCountryCode)[pii.PhoneKey] || got["email_sha256"] != "" {
+		t.Errorf("a phone-like email and a phone: hashed = %v", got)
 	}
 }
