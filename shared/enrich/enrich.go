@@ -13,9 +13,11 @@ package enrich
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
@@ -71,13 +73,29 @@ func (en *Enricher) Events(evs []beacon.Event, r Request) {
 	}
 }
 
-// call is what the events of one call share: they mostly come from one browser, so the same user
-// agent and, in every event's context.traits, the same email are read once per call.
+// call is what the events of one call share: they mostly come from one browser and a few pages,
+// so the same user agent, the same page and, in every event's context.traits, the same email are
+// read once per call. Each memo is keyed by everything its answer depends on.
 type call struct {
 	en     *Enricher
 	src    source.Source
-	agents map[string]Agent
+	agents map[string]agentVerdict
+	pages  map[string]pageEnrichment
+	key    []byte // pages' key, built in place
 	hashes map[hashInput]map[string]string
+	ip     *string // the call's own address, truncated
+}
+
+// agentVerdict is what a user agent says (known: it is not blank, so there is a device).
+type agentVerdict struct {
+	Agent
+	known, headless bool
+}
+
+// pageEnrichment is what the page an event was sent from says about the visit.
+type pageEnrichment struct {
+	campaign                   *beacon.Campaign
+	referrer, channel, linkerID string
 }
 
 // hashInput is a personal value to hash (pii.HashEmail, pii.HashPhone).
@@ -86,16 +104,54 @@ type hashInput struct {
 	value string
 }
 
-func (c *call) parse(ua string) Agent {
+func (c *call) parse(ua string) agentVerdict {
 	a, ok := c.agents[ua]
 	if !ok {
 		if c.agents == nil {
-			c.agents = map[string]Agent{}
+			c.agents = map[string]agentVerdict{}
 		}
-		a = c.en.agents.Parse(ua)
+		if strings.TrimSpace(ua) != "" {
+			a = agentVerdict{Agent: c.en.agents.Parse(ua), known: true}
+		}
+		a.headless = headless(strings.ToLower(ua))
 		c.agents[ua] = a
 	}
 	return a
+}
+
+// sourceIP is TruncateIP of the call's address.
+func (c *call) sourceIP(ip string) string {
+	if c.ip == nil {
+		t := TruncateIP(ip)
+		c.ip = &t
+	}
+	return *c.ip
+}
+
+// page reads the campaign, referrer, channel and linker of a page (its URL, its referrer and the
+// context's campaign object as sent) for an event received at t.
+func (c *call) page(pageURL, referrer string, ctxCampaign []byte, t time.Time) pageEnrichment {
+	c.key = binary.AppendUvarint(c.key[:0], uint64(len(pageURL)))
+	c.key = append(c.key, pageURL...)
+	c.key = binary.AppendUvarint(c.key, uint64(len(referrer)))
+	c.key = append(c.key, referrer...)
+	c.key = binary.AppendVarint(c.key, t.Unix()) // the linker expires
+	c.key = binary.AppendUvarint(c.key, uint64(t.Nanosecond()))
+	c.key = append(c.key, ctxCampaign...)            // last: its length is what is left
+	if p, ok := c.pages[string(c.key)]; ok {
+		return p
+	}
+	q := query(pageURL)
+	p := pageEnrichment{campaign: campaign(q, stringFields(ctxCampaign)), referrer: ReferrerHost(referrer)}
+	if pageURL != "" || referrer != "" || p.campaign != nil {
+		p.channel = Channel(p.campaign, referrer, pageURL)
+	}
+	p.linkerID = linkerID(q, t)
+	if c.pages == nil {
+		c.pages = map[string]pageEnrichment{}
+	}
+	c.pages[string(c.key)] = p
+	return p
 }
 
 // hash is pii.HashEmail or pii.HashPhone (with the source's country code) of v, computed once per
@@ -144,19 +200,18 @@ func (c *call) event(e *beacon.Event, r Request) {
 		ua = text(ctx.UserAgent)
 		out.IP = TruncateIP(text(ctx.IP))
 	} else {
-		out.IP = TruncateIP(r.SourceIP)
+		out.IP = c.sourceIP(r.SourceIP)
 		if strings.TrimSpace(ua) == "" {
 			ua, missing = text(ctx.UserAgent), true
 		}
 	}
-	var agent Agent
-	if strings.TrimSpace(ua) != "" {
-		agent = c.parse(ua)
+	agent := c.parse(ua)
+	if agent.known {
 		d := agent.Device
 		out.Device = &d
 	}
 	switch {
-	case headless(strings.ToLower(ua)):
+	case agent.headless:
 		out.Bot = beacon.Bot{IsBot: true, Reason: beacon.BotHeadless}
 	case agent.Bot:
 		out.Bot = beacon.Bot{IsBot: true, Reason: beacon.BotUserAgent}
@@ -167,13 +222,12 @@ func (c *call) event(e *beacon.Event, r Request) {
 		out.Device.Class = beacon.DeviceBot
 	}
 
-	q := query(pageURL)
-	out.Campaign = campaign(q, stringFields(ctx.Campaign))
-	out.Referrer = ReferrerHost(referrer)
-	if pageURL != "" || referrer != "" || out.Campaign != nil {
-		out.Channel = Channel(out.Campaign, referrer, pageURL)
+	page := c.page(pageURL, referrer, ctx.Campaign, e.ReceivedAt)
+	if page.campaign != nil {
+		cmp := *page.campaign // each event its own
+		out.Campaign = &cmp
 	}
-	out.LinkerID = linkerID(q, e.ReceivedAt)
+	out.Referrer, out.Channel, out.LinkerID = page.referrer, page.channel, page.linkerID
 	e.Enrichment = out
 
 	c.scrub(e, ctx, members)

@@ -572,3 +572,35 @@ func TestEventsHashOncePerCall(t *testing.T) {
 		t.Errorf("a phone-like email and a phone: hashed = %v", got)
 	}
 }
+
+// A page's campaign, referrer, channel and linker are read once per call: events from the same
+// page get the same answers (each its own campaign), events from another page or with another
+// context.campaign their own, and a linker expires by each event's time of receipt.
+func TestEventsPagesOfOneCall(t *testing.T) {
+	dl := "anon-on-a." + itoa(received.Unix()+60)
+	google := `{"page":{"url":"https://shop.example/?utm_source=google&utm_medium=cpc&_dl=` + dl + `","referrer":"https://www.google.com/"}}`
+	evs := []beacon.Event{
+		event(beacon.Track, google, "", ""),
+		event(beacon.Track, `{"page":{"url":"https://shop.example/","referrer":"https://news.example.org/a"}}`, "", ""),
+		event(beacon.Track, google, "", ""),
+		event(beacon.Track, `{"page":{"url":"https://shop.example/?utm_source=google&utm_medium=cpc&_dl=`+dl+`","referrer":"https://www.google.com/"},"campaign":{"name":"spring"}}`, "", ""),
+		event(beacon.Track, google, "", ""),
+	}
+	evs[4].ReceivedAt = received.Add(2 * time.Minute) // the linker has expired by then
+	New(agents).Events(evs, Request{Source: shop, SourceIP: "198.51.100.23", UserAgent: chrome})
+	device := &beacon.Device{Browser: "Chrome", BrowserVersion: "122.0.0.0", OS: "Windows", OSVersion: "10", Class: beacon.DeviceDesktop}
+	paid := beacon.Enrichment{IP: "198.51.100.0", Device: device, Campaign: &beacon.Campaign{Source: "google", Medium: "cpc"},
+		Referrer: "www.google.com", Channel: beacon.ChannelPaidSearch, LinkerID: "anon-on-a"}
+	assertEnrichment(t, paid, evs[0].Enrichment)
+	assertEnrichment(t, beacon.Enrichment{IP: "198.51.100.0", Device: device, Referrer: "news.example.org", Channel: beacon.ChannelReferral}, evs[1].Enrichment)
+	assertEnrichment(t, paid, evs[2].Enrichment)
+	if evs[0].Enrichment.Campaign == evs[2].Enrichment.Campaign {
+		t.Error("two events share one campaign")
+	}
+	named := paid
+	named.Campaign = &beacon.Campaign{Source: "google", Medium: "cpc", Name: "spring"}
+	assertEnrichment(t, named, evs[3].Enrichment)
+	expired := paid
+	expired.LinkerID = ""
+	assertEnrichment(t, expired, evs[4].Enrichment)
+}
