@@ -94,7 +94,7 @@ type agentVerdict struct {
 
 // pageEnrichment is what the page an event was sent from says about the visit.
 type pageEnrichment struct {
-	campaign                   *beacon.Campaign
+	campaign                    *beacon.Campaign
 	referrer, channel, linkerID string
 }
 
@@ -137,7 +137,7 @@ func (c *call) page(pageURL, referrer string, ctxCampaign []byte, t time.Time) p
 	c.key = append(c.key, referrer...)
 	c.key = binary.AppendVarint(c.key, t.Unix()) // the linker expires
 	c.key = binary.AppendUvarint(c.key, uint64(t.Nanosecond()))
-	c.key = append(c.key, ctxCampaign...)            // last: its length is what is left
+	c.key = append(c.key, ctxCampaign...) // last: its length is what is left
 	if p, ok := c.pages[string(c.key)]; ok {
 		return p
 	}
