@@ -570,3 +570,26 @@ func FuzzMembersInOnePass(f *testing.F) {
 		}
 	})
 }
+
+// plainRun stops at the word of the first byte that is not plain in a string, whatever the byte
+// and wherever it is, and never before a word of plain bytes.
+func TestPlainRun(t *testing.T) {
+	first := func(b []byte) int { // the byte-by-byte answer
+		for i, c := range b {
+			if !plainInString[c] {
+				return i
+			}
+		}
+		return len(b)
+	}
+	for c := range 256 {
+		for at := range 24 {
+			b := bytes.Repeat([]byte{'a'}, 24)
+			b[at] = byte(c)
+			got, want := plainRun(b, 0), first(b)
+			if got > want || want-got >= 8 && got+8 <= len(b) {
+				t.Fatalf("byte %#x at %d: plainRun = %d, first non-plain byte at %d", c, at, got, want)
+			}
+		}
+	}
+}
