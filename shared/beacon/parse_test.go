@@ -540,7 +540,7 @@ func TestOnlyJSONWhiteSpaceSurroundsABody(t *testing.T) {
 }
 
 // Members, which checks each member as it cuts it out, answers as validJSON followed by
-// appendMembers: the same members, and the same refusals.
+// appendMembers: the same members, and the same refusals; so does MembersOfValid of valid JSON.
 func FuzzMembersInOnePass(f *testing.F) {
 	for _, s := range []string{`{}`, ` { } `, `{"a":1,"b":[true,{"c":"\u00e9"}],"a":null}`, `{"a":1,}`, `{"a" 1}`, `{"a":1} x`,
 		`{"a":"\"}`, `{"\u0061":{"x":[1,2]}}`, `[1]`, `{`, `{"a":1}}`, "{\"a\":\"\xff\"}", `{"a":` + strings.Repeat("[", 10001)} {
@@ -560,6 +560,15 @@ func FuzzMembersInOnePass(f *testing.F) {
 			return
 		}
 		want := appendMembers(nil, raw)
+		if unchecked, _ := MembersOfValid(b); len(unchecked) != len(want) {
+			t.Fatalf("%q: MembersOfValid gives %d members, want %d", b, len(unchecked), len(want))
+		} else {
+			for i := range want {
+				if unchecked[i].Name != want[i].Name || string(unchecked[i].Value) != string(want[i].Value) {
+					t.Fatalf("%q: MembersOfValid's member %d is %q: %s, want %q: %s", b, i, unchecked[i].Name, unchecked[i].Value, want[i].Name, want[i].Value)
+				}
+			}
+		}
 		if len(got) != len(want) {
 			t.Fatalf("%q: %d members, want %d", b, len(got), len(want))
 		}

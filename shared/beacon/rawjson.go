@@ -70,6 +70,17 @@ func Members(raw []byte) ([]Member, bool) {
 	}
 }
 
+// MembersOfValid is Members of raw that is known to be valid JSON, as the raw fields of the events
+// Payload.Split gives are, and what is written from them: the members are cut out without checking
+// raw again. Raw that is not valid JSON is the caller's error.
+func MembersOfValid(raw []byte) ([]Member, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '{' {
+		return nil, false
+	}
+	return appendMembers(make([]Member, 0, 16), raw), true
+}
+
 // appendMembers appends the members of obj, a valid JSON object without white space around it.
 func appendMembers(dst []Member, obj []byte) []Member {
 	for it := (objectIter{b: obj, i: 1}); ; {

@@ -66,6 +66,9 @@ var headlessMarkers = []string{"headless", "phantomjs", "slimerjs", "selenium", 
 //   - a trusted (server-side) source: the call comes from the site's back end, so its address and
 //     user agent say nothing about the visitor; context.ip and context.userAgent relayed by the
 //     back end are used instead.
+//
+// The events' traits, context, properties and integrations must be valid JSON (or empty), as
+// beacon's Payload.Split gives them: they are not checked again.
 func (en *Enricher) Events(evs []beacon.Event, r Request) {
 	c := &call{en: en, src: r.Source}
 	for i := range evs {
@@ -178,12 +181,12 @@ func (c *call) hash(k pii.Kind, v string) map[string]string {
 func (c *call) event(e *beacon.Event, r Request) {
 	// The context is read once: its members (none when it is not a valid object) give the view,
 	// and scrub rewrites it from them when something in it must change.
-	members, _ := beacon.Members(e.Context)
+	members, _ := beacon.MembersOfValid(e.Context)
 	ctx := readContext(members)
 	pageURL, referrer := text(ctx.Page.URL), text(ctx.Page.Referrer)
 	if e.Type == beacon.Page && (pageURL == "" || referrer == "") {
 		var props pageView
-		if m, ok := beacon.Members(e.Properties); ok {
+		if m, ok := beacon.MembersOfValid(e.Properties); ok {
 			props.read(m)
 		}
 		if pageURL == "" {
@@ -266,7 +269,7 @@ func readContext(members []beacon.Member) contextView {
 		case strings.EqualFold(m.Name, "userAgent"):
 			v.UserAgent = m.Value
 		case strings.EqualFold(m.Name, "page"):
-			if page, ok := beacon.Members(m.Value); ok {
+			if page, ok := beacon.MembersOfValid(m.Value); ok {
 				v.Page.read(page)
 			}
 		case strings.EqualFold(m.Name, "campaign"):
@@ -323,7 +326,7 @@ func (c *call) scrub(e *beacon.Event, view contextView, members []beacon.Member)
 			e.Hashed = hashed
 		}
 		e.RawPII = src.KeepRawPII
-		e.Redact()
+		e.RedactValid()
 	}()
 	if mayHoldPII(e.Traits) {
 		if traits, changed := c.scrubTraits(object(e.Traits), hashed); changed {
@@ -534,7 +537,7 @@ func (f *fields) del(name string) {
 
 // object decodes a JSON object into its fields; nil when raw is not an object.
 func object(raw json.RawMessage) fields {
-	members, ok := beacon.Members(raw)
+	members, ok := beacon.MembersOfValid(raw)
 	if !ok {
 		return nil
 	}
