@@ -11,6 +11,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
+	"github.com/dcrm-project/dcrm/shared/enrich"
 	"github.com/dcrm-project/dcrm/shared/message"
 )
 
@@ -90,6 +91,8 @@ func FuzzParse(f *testing.F) {
 			refused(t, r.Err)
 		}
 		checkRefusedParts(t, rejected)
+		// Enrichment reads the events without checking their JSON again (Split validated it).
+		edge.Events(evs, enrich.Request{Source: shop, SourceIP: "203.0.113.9", UserAgent: "Mozilla/5.0"})
 		for _, e := range evs {
 			switch {
 			case e.Type != beacon.Track && e.Type != beacon.Page && e.Type != beacon.Identify &&

@@ -540,7 +540,7 @@ func TestOnlyJSONWhiteSpaceSurroundsABody(t *testing.T) {
 }
 
 // Members, which checks each member as it cuts it out, answers as validJSON followed by
-// appendMembers: the same members, and the same refusals.
+// appendMembers: the same members, and the same refusals; so does MembersOfValid of valid JSON.
 func FuzzMembersInOnePass(f *testing.F) {
 	for _, s := range []string{`{}`, ` { } `, `{"a":1,"b":[true,{"c":"\u00e9"}],"a":null}`, `{"a":1,}`, `{"a" 1}`, `{"a":1} x`,
 		`{"a":"\"}`, `{"\u0061":{"x":[1,2]}}`, `[1]`, `{`, `{"a":1}}`, "{\"a\":\"\xff\"}", `{"a":` + strings.Repeat("[", 10001)} {
@@ -560,6 +560,15 @@ func FuzzMembersInOnePass(f *testing.F) {
 			return
 		}
 		want := appendMembers(nil, raw)
+		if unchecked, _ := MembersOfValid(b); len(unchecked) != len(want) {
+			t.Fatalf("%q: MembersOfValid gives %d members, want %d", b, len(unchecked), len(want))
+		} else {
+			for i := range want {
+				if unchecked[i].Name != want[i].Name || string(unchecked[i].Value) != string(want[i].Value) {
+					t.Fatalf("%q: MembersOfValid's member %d is %q: %s, want %q: %s", b, i, unchecked[i].Name, unchecked[i].Value, want[i].Name, want[i].Value)
+				}
+			}
+		}
 		if len(got) != len(want) {
 			t.Fatalf("%q: %d members, want %d", b, len(got), len(want))
 		}
@@ -569,4 +578,27 @@ func FuzzMembersInOnePass(f *testing.F) {
 			}
 		}
 	})
+}
+
+// plainRun stops at the word of the first byte that is not plain in a string, whatever the byte
+// and wherever it is, and never before a word of plain bytes.
+func TestPlainRun(t *testing.T) {
+	first := func(b []byte) int { // the byte-by-byte answer
+		for i, c := range b {
+			if !plainInString[c] {
+				return i
+			}
+		}
+		return len(b)
+	}
+	for c := range 256 {
+		for at := range 24 {
+			b := bytes.Repeat([]byte{'a'}, 24)
+			b[at] = byte(c)
+			got, want := plainRun(b, 0), first(b)
+			if got > want || want-got >= 8 && got+8 <= len(b) {
+				t.Fatalf("byte %#x at %d: plainRun = %d, first non-plain byte at %d", c, at, got, want)
+			}
+		}
+	}
 }

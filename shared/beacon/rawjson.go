@@ -2,6 +2,7 @@ package beacon
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"unicode/utf8"
 )
@@ -67,6 +68,17 @@ func Members(raw []byte) ([]Member, bool) {
 			return nil, false
 		}
 	}
+}
+
+// MembersOfValid is Members of raw that is known to be valid JSON, as the raw fields of the events
+// Payload.Split gives are, and what is written from them: the members are cut out without checking
+// raw again. Raw that is not valid JSON is the caller's error.
+func MembersOfValid(raw []byte) ([]Member, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '{' {
+		return nil, false
+	}
+	return appendMembers(make([]Member, 0, 16), raw), true
 }
 
 // appendMembers appends the members of obj, a valid JSON object without white space around it.
@@ -191,6 +203,7 @@ var plainInString = func() (t [256]bool) {
 // validString checks the string literal that starts at b[i] (a quote).
 func validString(b []byte, i int) (int, bool) {
 	for i++; i < len(b); {
+		i = plainRun(b, i)
 		for i < len(b) && plainInString[b[i]] {
 			i++
 		}
@@ -223,6 +236,24 @@ func validString(b []byte, i int) (int, bool) {
 		}
 	}
 	return i, false
+}
+
+// plainRun returns the index of the first 8-byte word from b[i] on that holds a byte that is not
+// plain in a string (plainInString): strings are most of a call's bytes, and testing eight bytes
+// at once is several times faster than looking each up.
+func plainRun(b []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		// A byte of w is below 0x20 when subtracting 0x20 borrows into its high bit while that
+		// bit was clear; it is a quote or a backslash when its XOR with one is zero (likewise).
+		below := (w - ones*0x20) &^ w & highs
+		q, bs := w^(ones*'"'), w^(ones*'\\')
+		if below|(q-ones)&^q&highs|(bs-ones)&^bs&highs != 0 {
+			return i
+		}
+	}
+	return i
 }
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }

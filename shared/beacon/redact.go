@@ -17,6 +17,19 @@ func (e *Event) Redact() {
 	e.Integrations = redactJSON(e.Integrations, false)
 }
 
+// RedactValid is Redact of an event whose raw fields are known to be valid JSON, as Payload.Split
+// gives them and enrichment writes them: they are not checked again. Raw fields that are not valid
+// JSON are the caller's error.
+func (e *Event) RedactValid() {
+	if e.RawPII {
+		return
+	}
+	e.Traits, _ = pii.RedactValidJSON(e.Traits, true)
+	e.Context, _ = pii.RedactValidJSON(e.Context, false)
+	e.Properties, _ = pii.RedactValidJSON(e.Properties, false)
+	e.Integrations, _ = pii.RedactValidJSON(e.Integrations, false)
+}
+
 // redactJSON is pii.RedactJSON, with raw checked by this package's scanner rather than json.Valid.
 func redactJSON(raw []byte, inTraits bool) []byte {
 	if validJSON(raw) {

@@ -40,7 +40,8 @@ func TestRedact(t *testing.T) {
 	}
 }
 
-// redactJSON, which checks with this package's scanner, answers as pii.RedactJSON.
+// redactJSON, which checks with this package's scanner, answers as pii.RedactJSON; RedactValid
+// as Redact for valid JSON.
 func FuzzRedactJSONIsPII(f *testing.F) {
 	for _, s := range []string{`{"email":"ann@example.com","name":"Ann"}`, `{"traits":{"phone":"07700 900123"}}`, `[1,"bob@example.org"]`,
 		`{"a":`, ``, `"x@y.example"`, ` {"Mail" : "a@b.example"} `, `{"email":"a@b.example"} x`} {
@@ -52,6 +53,18 @@ func FuzzRedactJSONIsPII(f *testing.F) {
 		want, _ := pii.RedactJSON(raw, inTraits)
 		if got := redactJSON(raw, inTraits); string(got) != string(want) {
 			t.Fatalf("%q: %q, want %q", raw, got, want)
+		}
+		if !json.Valid(raw) {
+			return
+		}
+		// RedactValid, which does not check the event again, redacts a valid one as Redact does.
+		e := Event{Context: raw, Properties: raw, Integrations: raw, Traits: raw}
+		checked := e
+		checked.Redact()
+		e.RedactValid()
+		if string(e.Traits) != string(checked.Traits) || string(e.Context) != string(checked.Context) ||
+			string(e.Properties) != string(checked.Properties) || string(e.Integrations) != string(checked.Integrations) {
+			t.Fatalf("%q: RedactValid %+v, Redact %+v", raw, e, checked)
 		}
 	})
 }

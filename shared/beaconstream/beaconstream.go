@@ -222,7 +222,7 @@ func appendEvent(data []byte, e *beacon.Event) (string, []byte, error) {
 func (s *Stream) put(ctx context.Context, records []types.PutRecordsRequestEntry) error {
 	pending := records
 	for attempt := 1; ; attempt++ {
-		out, err := s.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(s.name), Records: pending})
+		out, err := s.client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(s.name), Records: pending}, encodePutRecords)
 		if err != nil {
 			var ae smithy.APIError
 			throttled := errors.As(err, &ae) && throttleCodes[ae.ErrorCode()]

@@ -13,9 +13,11 @@ package enrich
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
@@ -64,30 +66,127 @@ var headlessMarkers = []string{"headless", "phantomjs", "slimerjs", "selenium", 
 //   - a trusted (server-side) source: the call comes from the site's back end, so its address and
 //     user agent say nothing about the visitor; context.ip and context.userAgent relayed by the
 //     back end are used instead.
+//
+// The events' traits, context, properties and integrations must be valid JSON (or empty), as
+// beacon's Payload.Split gives them: they are not checked again.
 func (en *Enricher) Events(evs []beacon.Event, r Request) {
-	seen := map[string]Agent{}
-	parse := func(ua string) Agent {
-		a, ok := seen[ua]
-		if !ok {
-			a = en.agents.Parse(ua)
-			seen[ua] = a
-		}
-		return a
-	}
+	c := &call{en: en, src: r.Source}
 	for i := range evs {
-		en.event(&evs[i], r, parse)
+		c.event(&evs[i], r)
 	}
 }
 
-func (en *Enricher) event(e *beacon.Event, r Request, parse func(string) Agent) {
+// call is what the events of one call share: they mostly come from one browser and a few pages,
+// so the same user agent, the same page and, in every event's context.traits, the same email are
+// read once per call. Each memo is keyed by everything its answer depends on.
+type call struct {
+	en     *Enricher
+	src    source.Source
+	agents map[string]agentVerdict
+	pages  map[string]pageEnrichment
+	key    []byte // pages' key, built in place
+	hashes map[hashInput]map[string]string
+	ip     *string // the call's own address, truncated
+}
+
+// agentVerdict is what a user agent says (known: it is not blank, so there is a device).
+type agentVerdict struct {
+	Agent
+	known, headless bool
+}
+
+// pageEnrichment is what the page an event was sent from says about the visit.
+type pageEnrichment struct {
+	campaign                    *beacon.Campaign
+	referrer, channel, linkerID string
+}
+
+// hashInput is a personal value to hash (pii.HashEmail, pii.HashPhone).
+type hashInput struct {
+	kind  pii.Kind
+	value string
+}
+
+func (c *call) parse(ua string) agentVerdict {
+	a, ok := c.agents[ua]
+	if !ok {
+		if c.agents == nil {
+			c.agents = map[string]agentVerdict{}
+		}
+		if strings.TrimSpace(ua) != "" {
+			a = agentVerdict{Agent: c.en.agents.Parse(ua), known: true}
+		}
+		a.headless = headless(strings.ToLower(ua))
+		c.agents[ua] = a
+	}
+	return a
+}
+
+// sourceIP is TruncateIP of the call's address.
+func (c *call) sourceIP(ip string) string {
+	if c.ip == nil {
+		t := TruncateIP(ip)
+		c.ip = &t
+	}
+	return *c.ip
+}
+
+// page reads the campaign, referrer, channel and linker of a page (its URL, its referrer and the
+// context's campaign object as sent) for an event received at t.
+func (c *call) page(pageURL, referrer string, ctxCampaign []byte, t time.Time) pageEnrichment {
+	c.key = binary.AppendUvarint(c.key[:0], uint64(len(pageURL)))
+	c.key = append(c.key, pageURL...)
+	c.key = binary.AppendUvarint(c.key, uint64(len(referrer)))
+	c.key = append(c.key, referrer...)
+	c.key = binary.AppendVarint(c.key, t.Unix()) // the linker expires
+	c.key = binary.AppendUvarint(c.key, uint64(t.Nanosecond()))
+	c.key = append(c.key, ctxCampaign...) // last: its length is what is left
+	if p, ok := c.pages[string(c.key)]; ok {
+		return p
+	}
+	q := query(pageURL)
+	p := pageEnrichment{campaign: campaign(q, stringFields(ctxCampaign)), referrer: ReferrerHost(referrer)}
+	if pageURL != "" || referrer != "" || p.campaign != nil {
+		p.channel = Channel(p.campaign, referrer, pageURL)
+	}
+	p.linkerID = linkerID(q, t)
+	if c.pages == nil {
+		c.pages = map[string]pageEnrichment{}
+	}
+	c.pages[string(c.key)] = p
+	return p
+}
+
+// hash is pii.HashEmail or pii.HashPhone (with the source's country code) of v, computed once per
+// call. The map returned is shared: it is read, never changed.
+func (c *call) hash(k pii.Kind, v string) map[string]string {
+	in := hashInput{k, v}
+	if h, ok := c.hashes[in]; ok {
+		return h
+	}
+	var h map[string]string
+	switch k {
+	case pii.Email:
+		h = pii.HashEmail(v)
+	case pii.Phone:
+		h = pii.HashPhone(v, c.src.PhoneCountryCode)
+	}
+	if c.hashes == nil {
+		c.hashes = map[hashInput]map[string]string{}
+	}
+	c.hashes[in] = h
+	return h
+}
+
+func (c *call) event(e *beacon.Event, r Request) {
 	// The context is read once: its members (none when it is not a valid object) give the view,
 	// and scrub rewrites it from them when something in it must change.
-	members, _ := beacon.Members(e.Context)
+	members, _ := beacon.MembersOfValid(e.Context)
 	ctx := readContext(members)
 	pageURL, referrer := text(ctx.Page.URL), text(ctx.Page.Referrer)
 	if e.Type == beacon.Page && (pageURL == "" || referrer == "") {
 		var props pageView
-		if m, ok := beacon.Members(e.Properties); ok {
+		if m, ok := beacon.MembersOfValid(e.Properties); ok {
 			props.read(m)
 		}
 		if pageURL == "" {
@@ -104,19 +203,18 @@ func (en *Enricher) event(e *beacon.Event, r Request, parse func(string) Agent) 
 		ua = text(ctx.UserAgent)
 		out.IP = TruncateIP(text(ctx.IP))
 	} else {
-		out.IP = TruncateIP(r.SourceIP)
+		out.IP = c.sourceIP(r.SourceIP)
 		if strings.TrimSpace(ua) == "" {
 			ua, missing = text(ctx.UserAgent), true
 		}
 	}
-	var agent Agent
-	if strings.TrimSpace(ua) != "" {
-		agent = parse(ua)
+	agent := c.parse(ua)
+	if agent.known {
 		d := agent.Device
 		out.Device = &d
 	}
 	switch {
-	case headless(strings.ToLower(ua)):
+	case agent.headless:
 		out.Bot = beacon.Bot{IsBot: true, Reason: beacon.BotHeadless}
 	case agent.Bot:
 		out.Bot = beacon.Bot{IsBot: true, Reason: beacon.BotUserAgent}
@@ -127,16 +225,15 @@ func (en *Enricher) event(e *beacon.Event, r Request, parse func(string) Agent) 
 		out.Device.Class = beacon.DeviceBot
 	}
 
-	q := query(pageURL)
-	out.Campaign = campaign(q, stringFields(ctx.Campaign))
-	out.Referrer = ReferrerHost(referrer)
-	if pageURL != "" || referrer != "" || out.Campaign != nil {
-		out.Channel = Channel(out.Campaign, referrer, pageURL)
+	page := c.page(pageURL, referrer, ctx.Campaign, e.ReceivedAt)
+	if page.campaign != nil {
+		cmp := *page.campaign // each event its own
+		out.Campaign = &cmp
 	}
-	out.LinkerID = linkerID(q, e.ReceivedAt)
+	out.Referrer, out.Channel, out.LinkerID = page.referrer, page.channel, page.linkerID
 	e.Enrichment = out
 
-	scrub(e, ctx, members, r.Source)
+	c.scrub(e, ctx, members)
 }
 
 func headless(lowerUA string) bool {
@@ -172,7 +269,7 @@ func readContext(members []beacon.Member) contextView {
 		case strings.EqualFold(m.Name, "userAgent"):
 			v.UserAgent = m.Value
 		case strings.EqualFold(m.Name, "page"):
-			if page, ok := beacon.Members(m.Value); ok {
+			if page, ok := beacon.MembersOfValid(m.Value); ok {
 				v.Page.read(page)
 			}
 		case strings.EqualFold(m.Name, "campaign"):
@@ -221,17 +318,18 @@ func (p *pageView) read(members []beacon.Member) {
 // address, and everything else as sent; the event says so (RawPII), so that stitch does not
 // redact it again. The context (members, as read for view) is written again only when something
 // in it must change.
-func scrub(e *beacon.Event, view contextView, members []beacon.Member, src source.Source) {
+func (c *call) scrub(e *beacon.Event, view contextView, members []beacon.Member) {
+	src := c.src
 	hashed := map[string]string{}
 	defer func() {
 		if len(hashed) > 0 {
 			e.Hashed = hashed
 		}
 		e.RawPII = src.KeepRawPII
-		e.Redact()
+		e.RedactValid()
 	}()
 	if mayHoldPII(e.Traits) {
-		if traits, changed := scrubTraits(object(e.Traits), hashed, src); changed {
+		if traits, changed := c.scrubTraits(object(e.Traits), hashed); changed {
 			e.Traits = traits.encode()
 		}
 	}
@@ -253,7 +351,7 @@ func scrub(e *beacon.Event, view contextView, members []beacon.Member, src sourc
 	}
 	for _, k := range traits {
 		raw, _ := ctx.get(k)
-		if ct, changed := scrubTraits(object(raw), hashed, src); changed {
+		if ct, changed := c.scrubTraits(object(raw), hashed); changed {
 			ctx.set(k, ct.encode())
 			ctxChanged = true
 		}
@@ -263,7 +361,7 @@ func scrub(e *beacon.Event, view contextView, members []beacon.Member, src sourc
 		if !mayHoldPIIType(raw) {
 			continue
 		}
-		if ids, changed := scrubExternalIDs(raw, hashed, src); changed {
+		if ids, changed := c.scrubExternalIDs(raw, hashed); changed {
 			ctx.set(k, ids)
 			ctxChanged = true
 		}
@@ -306,11 +404,7 @@ func mayHoldPIIType(ids json.RawMessage) bool {
 // scrubTraits hashes the person's email and phone among traits' members (pii.Identity) into
 // hashed (keeping hashes already there; "email" and "phone" exactly first, then the other names
 // in order) and, unless src keeps raw personal data, removes them. It tells whether traits changed.
-func scrubTraits(traits fields, hashed map[string]string, src source.Source) (fields, bool) {
-	hash := map[pii.Kind]func(string) map[string]string{
-		pii.Email: pii.HashEmail,
-		pii.Phone: func(v string) map[string]string { return pii.HashPhone(v, src.PhoneCountryCode) },
-	}
+func (c *call) scrubTraits(traits fields, hashed map[string]string) (fields, bool) {
 	var names []string
 	for _, m := range traits {
 		if k := pii.Identity(m.Name); k != pii.NotPersonal {
@@ -322,13 +416,13 @@ func scrubTraits(traits fields, hashed map[string]string, src source.Source) (fi
 	})
 	for _, name := range names {
 		raw, _ := traits.get(name)
-		for k, v := range hash[pii.Identity(name)](scalar(raw)) {
+		for k, v := range c.hash(pii.Identity(name), scalar(raw)) {
 			if _, done := hashed[k]; !done {
 				hashed[k] = v
 			}
 		}
 	}
-	if src.KeepRawPII || len(names) == 0 {
+	if c.src.KeepRawPII || len(names) == 0 {
 		return traits, false
 	}
 	for _, name := range names {
@@ -352,7 +446,7 @@ func cmpBool(a, b bool) int {
 // or none) in context.externalIds into hashed (keeping hashes already there) and, unless src
 // keeps raw personal data, removes every element of those types, and any element that cannot be
 // read but may hold one. It tells whether the list changed.
-func scrubExternalIDs(raw json.RawMessage, hashed map[string]string, src source.Source) (json.RawMessage, bool) {
+func (c *call) scrubExternalIDs(raw json.RawMessage, hashed map[string]string) (json.RawMessage, bool) {
 	list, ok := beacon.Elements(raw)
 	if !ok {
 		return raw, false
@@ -370,9 +464,9 @@ func scrubExternalIDs(raw json.RawMessage, hashed map[string]string, src source.
 			var hashes map[string]string
 			if coll := strings.TrimSpace(x.Collection); coll == "" || strings.EqualFold(coll, "users") {
 				if typ == "email" {
-					hashes = pii.HashEmail(x.ID)
+					hashes = c.hash(pii.Email, x.ID)
 				} else {
-					hashes = pii.HashPhone(x.ID, src.PhoneCountryCode)
+					hashes = c.hash(pii.Phone, x.ID)
 				}
 			}
 			for k, v := range hashes {
@@ -381,7 +475,7 @@ func scrubExternalIDs(raw json.RawMessage, hashed map[string]string, src source.
 				}
 			}
 		}
-		if src.KeepRawPII {
+		if c.src.KeepRawPII {
 			kept = append(kept, el)
 		}
 	}
@@ -443,7 +537,7 @@ func (f *fields) del(name string) {
 
 // object decodes a JSON object into its fields; nil when raw is not an object.
 func object(raw json.RawMessage) fields {
-	members, ok := beacon.Members(raw)
+	members, ok := beacon.MembersOfValid(raw)
 	if !ok {
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/pii"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
 
@@ -398,6 +399,9 @@ func FuzzReadContext(f *testing.F) {
 			}
 		}
 
+		if !json.Valid(b) {
+			return // what enrichment writes again, the endpoint validated first
+		}
 		var m map[string]json.RawMessage
 		c := strings.TrimSpace(string(b))
 		if len(c) == 0 || c[0] != '{' || json.Unmarshal([]byte(c), &m) != nil {
@@ -545,4 +549,61 @@ func TestEventsFullWidthIdentity(t *testing.T) {
 	if evs[0].Hashed["email_sha256"] != sha("ann@example.com") || string(evs[0].Traits) != `{"plan":"gold"}` {
 		t.Errorf("hashed = %v, traits = %s", evs[0].Hashed, evs[0].Traits)
 	}
+}
+
+// The hashes of a call's personal values are computed once per call: each event still gets its
+// own values' hashes, in a map of its own, and the same text as an email and as a phone is
+// hashed as each.
+func TestEventsHashOncePerCall(t *testing.T) {
+	evs := []beacon.Event{
+		event(beacon.Identify, `{"traits":{"email":"ann@example.com"}}`, "", ""),
+		event(beacon.Identify, `{"traits":{"email":"bob@example.com"}}`, "", ""),
+		event(beacon.Identify, `{"traits":{"email":"ann@example.com"}}`, "", ""),
+		event(beacon.Identify, "", `{"email":"447700900123","phone":"447700900123"}`, ""),
+	}
+	New(agents).Events(evs, Request{Source: shop, SourceIP: "203.0.113.1", UserAgent: chrome})
+	for i, want := range []string{sha("ann@example.com"), sha("bob@example.com"), sha("ann@example.com")} {
+		if got := evs[i].Hashed["email_sha256"]; got != want {
+			t.Errorf("event %d: email_sha256 = %s, want %s", i, got, want)
+		}
+	}
+	evs[0].Hashed["email_sha256"] = "changed"
+	if evs[2].Hashed["email_sha256"] != sha("ann@example.com") {
+		t.Error("events of a call share their hashed map")
+	}
+	if got := evs[3].Hashed; got["phone_sha256"] != pii.HashPhone("447700900123", shop.PhoneCountryCode)[pii.PhoneKey] || got["email_sha256"] != "" {
+		t.Errorf("a phone-like email and a phone: hashed = %v", got)
+	}
+}
+
+// A page's campaign, referrer, channel and linker are read once per call: events from the same
+// page get the same answers (each its own campaign), events from another page or with another
+// context.campaign their own, and a linker expires by each event's time of receipt.
+func TestEventsPagesOfOneCall(t *testing.T) {
+	dl := "anon-on-a." + itoa(received.Unix()+60)
+	google := `{"page":{"url":"https://shop.example/?utm_source=google&utm_medium=cpc&_dl=` + dl + `","referrer":"https://www.google.com/"}}`
+	evs := []beacon.Event{
+		event(beacon.Track, google, "", ""),
+		event(beacon.Track, `{"page":{"url":"https://shop.example/","referrer":"https://news.example.org/a"}}`, "", ""),
+		event(beacon.Track, google, "", ""),
+		event(beacon.Track, `{"page":{"url":"https://shop.example/?utm_source=google&utm_medium=cpc&_dl=`+dl+`","referrer":"https://www.google.com/"},"campaign":{"name":"spring"}}`, "", ""),
+		event(beacon.Track, google, "", ""),
+	}
+	evs[4].ReceivedAt = received.Add(2 * time.Minute) // the linker has expired by then
+	New(agents).Events(evs, Request{Source: shop, SourceIP: "198.51.100.23", UserAgent: chrome})
+	device := &beacon.Device{Browser: "Chrome", BrowserVersion: "122.0.0.0", OS: "Windows", OSVersion: "10", Class: beacon.DeviceDesktop}
+	paid := beacon.Enrichment{IP: "198.51.100.0", Device: device, Campaign: &beacon.Campaign{Source: "google", Medium: "cpc"},
+		Referrer: "www.google.com", Channel: beacon.ChannelPaidSearch, LinkerID: "anon-on-a"}
+	assertEnrichment(t, paid, evs[0].Enrichment)
+	assertEnrichment(t, beacon.Enrichment{IP: "198.51.100.0", Device: device, Referrer: "news.example.org", Channel: beacon.ChannelReferral}, evs[1].Enrichment)
+	assertEnrichment(t, paid, evs[2].Enrichment)
+	if evs[0].Enrichment.Campaign == evs[2].Enrichment.Campaign {
+		t.Error("two events share one campaign")
+	}
+	named := paid
+	named.Campaign = &beacon.Campaign{Source: "google", Medium: "cpc", Name: "spring"}
+	assertEnrichment(t, named, evs[3].Enrichment)
+	expired := paid
+	expired.LinkerID = ""
+	assertEnrichment(t, expired, evs[4].Enrichment)
 }
