@@ -58,16 +58,31 @@ func operation(r *http.Request) string {
 	return op
 }
 
-// readBody reads the request's body and puts it back, so the proxy still sends it.
+// readBody reads the request's body and puts it back, so the proxy still sends it. The SDKs give
+// the length: the body is read into one buffer of that size rather than grown as it comes.
 func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
-	b, err := io.ReadAll(r.Body)
+	b, err := readAll(r.Body, r.ContentLength)
 	r.Body.Close()
 	setBody(r, b)
 	return b, err
 }
+
+// readAll reads rd to its end into a buffer sized for n bytes (n < 0: unknown).
+func readAll(rd io.Reader, n int64) ([]byte, error) {
+	if n < 0 || n > maxPrealloc {
+		return io.ReadAll(rd)
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead spare bytes to see the end without growing
+	_, err := buf.ReadFrom(rd)
+	return buf.Bytes(), err
+}
+
+// maxPrealloc bounds the buffer a declared length reserves before any byte arrives.
+const maxPrealloc = 16 << 20
 
 func setBody(r *http.Request, b []byte) {
 	r.Body = io.NopCloser(bytes.NewReader(b))
@@ -96,10 +111,22 @@ func (r *recorder) Write(p []byte) (int, error) {
 		r.status = http.StatusOK
 	}
 	if r.keep {
+		if r.body.Cap() == 0 {
+			r.body.Grow(expected(r.Header().Get("Content-Length"), len(p)))
+		}
 		r.body.Write(p)
 	}
 	r.n += int64(len(p))
 	return r.ResponseWriter.Write(p)
+}
+
+// expected is the buffer to reserve for a body of the declared length (at least what came first).
+func expected(contentLength string, first int) int {
+	n, err := strconv.Atoi(contentLength)
+	if err != nil || n < first || n > maxPrealloc {
+		return first
+	}
+	return n
 }
 
 // Unwrap lets http.ResponseController reach the writer's Flush.
