@@ -31,6 +31,10 @@ func Proxy(endpoint string) (*httputil.ReverseProxy, error) {
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true, // pass the caller's Accept-Encoding through untouched
+		// A request's headers and body, and most answers, in one write and one read: at the default
+		// 4 KB a PutRecords or a GetRecords answer took several system calls each way.
+		WriteBufferSize: 64 << 10,
+		ReadBufferSize:  64 << 10,
 	}
 	p.BufferPool = copyBuffers
 	p.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
