@@ -18,7 +18,7 @@ up() {
     rm -f "$state/resources.env"
     # The host records its own pid (setsid -f forks) and leads its own session, so down can kill its group.
     setsid -f bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" \
-      bin/devstack -api-port "$port" -functions "$top/bin/functions" -state "$state" \
+      bin/devstack -api-port "$port" -functions "$top/bin/functions" -state "$state" -quiet \
       </dev/null >"$state/logs/devstack.log" 2>&1
     for _ in $(seq 1 50); do [ -s "$pidfile" ] && break; sleep 0.1; done
     for _ in $(seq 1 600); do

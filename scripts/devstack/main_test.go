@@ -38,13 +38,14 @@ func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
 	devtest.Install(t, functions, names...)
 	prefix := localawstest.UniqueName("main")
 	state := filepath.Join(dir, "state")
+	profile := filepath.Join(dir, "cpu.pprof")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr devtest.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-prefix", prefix, "-api-port", "0", "-lambda-port", "0", "-functions", functions, "-state", state},
-			&stdout, &stderr)
+		done <- run(ctx, []string{"-prefix", prefix, "-api-port", "0", "-lambda-port", "0", "-functions", functions, "-state", state,
+			"-cpuprofile", profile}, &stdout, &stderr)
 	}()
 
 	envFile := filepath.Join(state, "resources.env")
@@ -80,6 +81,9 @@ func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
 	}
 	assert.NoFileExists(t, envFile, "a stopped host leaves no resources.env behind")
 	assert.Contains(t, stdout.String(), "devstack: stopping")
+	raw, err = os.ReadFile(profile)
+	require.NoError(t, err, "-cpuprofile writes the profile")
+	assert.True(t, len(raw) > 2 && raw[0] == 0x1f && raw[1] == 0x8b, "the profile is pprof's gzipped protobuf")
 }
 
 func TestFaultsPortPutsAnInjectorBeforeEveryServer(t *testing.T) {

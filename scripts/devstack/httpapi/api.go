@@ -38,6 +38,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/awsid"
+	"github.com/dcrm-project/dcrm/scripts/devstack/jsonscan"
 )
 
 // MaxBody is the HTTP API's limit on a request body.
@@ -231,8 +232,9 @@ func isText(contentType string) bool {
 // writeResponse translates the function's answer. A JSON object with a statusCode is a response
 // document; any other valid JSON is the body of a 200 application/json response.
 func writeResponse(w http.ResponseWriter, r *http.Request, out []byte) error {
-	var probe map[string]json.RawMessage
-	if json.Unmarshal(out, &probe) != nil || probe["statusCode"] == nil {
+	// Whether the answer is a response document: its statusCode member alone is looked at, not
+	// decoded with the rest, which is decoded once below.
+	if _, found, ok := jsonscan.Member(out, "statusCode"); !ok || !found {
 		if !json.Valid(out) {
 			return errors.New("response is not JSON")
 		}

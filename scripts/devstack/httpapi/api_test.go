@@ -258,6 +258,11 @@ func TestResponseTranslation(t *testing.T) {
 	assert.JSONEq(t, `{"profileId":"p1"}`, body)
 	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 
+	answer(`{"data":{"statusCode":500},"note":"\"statusCode\":500"}`, nil)
+	resp, body = do(t, request(t, "GET", srv.URL+"/v1/profiles", nil))
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "only a top-level statusCode makes a response document")
+	assert.JSONEq(t, `{"data":{"statusCode":500},"note":"\"statusCode\":500"}`, body)
+
 	answer(`"Hello from Lambda!"`, nil)
 	_, body = do(t, request(t, "GET", srv.URL+"/v1/profiles", nil))
 	assert.Equal(t, "Hello from Lambda!", body)
@@ -270,6 +275,9 @@ func TestResponseTranslation(t *testing.T) {
 		{`not json`, nil},
 		{`{"statusCode":200,"isBase64Encoded":true,"body":"%%%"}`, nil},
 		{`{"statusCode":42}`, nil},
+		{`{"statusCode":null}`, nil},
+		{`{"statusCode":200,"body":"x",}`, nil},
+		{`{"statusCode":200,"body":"x"`, nil},
 	} {
 		answer(bad.out, bad.err)
 		resp, body = do(t, request(t, "GET", srv.URL+"/v1/profiles", nil))

@@ -64,20 +64,25 @@ type prefixWriter struct {
 	buf    []byte
 }
 
+// Write writes the whole lines of b, each with the prefix, in one write to w; a partial line waits
+// for its end.
 func (p *prefixWriter) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.buf = append(p.buf, b...)
+	var out []byte
 	for {
 		i := bytes.IndexByte(p.buf, '\n')
 		if i < 0 {
 			break
 		}
-		line := append(append([]byte(nil), p.prefix...), p.buf[:i+1]...)
-		if _, err := p.w.Write(line); err != nil {
+		out = append(append(out, p.prefix...), p.buf[:i+1]...)
+		p.buf = p.buf[i+1:]
+	}
+	if len(out) > 0 {
+		if _, err := p.w.Write(out); err != nil {
 			return len(b), err
 		}
-		p.buf = p.buf[i+1:]
 	}
 	return len(b), nil
 }

@@ -50,6 +50,8 @@ func (e *environment) next(w http.ResponseWriter, r *http.Request) {
 		h.Set(headerFunctionARN, e.fn.arn)
 		h.Set(headerTraceID, traceID())
 		h.Set("Content-Type", "application/json")
+		// The length up front: a payload over 2 KB would otherwise go out chunked.
+		h.Set("Content-Length", strconv.Itoa(len(inv.payload)))
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(inv.payload)
 	case <-e.stop:

@@ -39,6 +39,15 @@ func BenchmarkMeter(b *testing.B) {
 		benchmark(b, DynamoDB, "DynamoDB_20120810.UpdateItem", item,
 			answer(`{"ConsumedCapacity":{"TableName":"dcrm-Profiles","CapacityUnits":3.0,"WriteCapacityUnits":3.0}}`))
 	})
+	// A profile read: the item, most of the answer, and the capacity after it.
+	attrs := make([]string, 40)
+	for i := range attrs {
+		attrs[i] = fmt.Sprintf(`"attr%d":{"S":%q}`, i, strings.Repeat("v\"", 40))
+	}
+	b.Run("dynamodb-get-item-4KB", func(b *testing.B) {
+		benchmark(b, DynamoDB, "DynamoDB_20120810.GetItem", `{"TableName":"dcrm-Profiles","Key":{"profileId":{"S":"prf_8b581666c07fb418831a53a5"}},"ConsistentRead":true}`,
+			answer(`{"Item":{`+strings.Join(attrs, ",")+`},"ConsumedCapacity":{"TableName":"dcrm-Profiles","CapacityUnits":1.0}}`))
+	})
 	var records []string
 	data := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("e"), 1200))
 	var results []string
@@ -49,6 +58,14 @@ func BenchmarkMeter(b *testing.B) {
 	b.Run("kinesis-put-records-20x1200B", func(b *testing.B) {
 		benchmark(b, Kinesis, "Kinesis_20131202.PutRecords", `{"StreamName":"dcrm-Beacons","Records":[`+strings.Join(records, ",")+`]}`,
 			answer(`{"FailedRecordCount":0,"Records":[`+strings.Join(results, ",")+`]}`))
+	})
+	var read []string
+	for i := range 500 {
+		read = append(read, fmt.Sprintf(`{"SequenceNumber":"4963%d","ApproximateArrivalTimestamp":1.7e9,"Data":%q,"PartitionKey":"visitor-%d"}`, i, data, i))
+	}
+	b.Run("kinesis-get-records-500x1200B", func(b *testing.B) {
+		benchmark(b, Kinesis, "Kinesis_20131202.GetRecords", `{"ShardIterator":"AAAA","Limit":10000}`,
+			answer(`{"Records":[`+strings.Join(read, ",")+`],"NextShardIterator":"BBBB","MillisBehindLatest":0}`))
 	})
 	b.Run("sqs-send-message", func(b *testing.B) {
 		benchmark(b, SQS, "AmazonSQS.SendMessage", `{"QueueUrl":"http://127.0.0.1:9324/q","MessageBody":"{}"}`, answer(`{"MessageId":"m"}`))

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+
+	"github.com/dcrm-project/dcrm/scripts/devstack/jsonscan"
 )
 
 // dynamoKinds are the operations asked for their consumed capacity: reads and writes.
@@ -112,18 +114,26 @@ func askCapacity(body []byte) []byte {
 }
 
 // capacity reads the ConsumedCapacity of an answer: one entry, or a list (batches, transactions).
+// Only that member is decoded: the answer's items, often most of its bytes, are stepped over.
 func capacity(answer []byte) []consumed {
-	var out struct{ ConsumedCapacity json.RawMessage }
-	if json.Unmarshal(answer, &out) != nil || len(out.ConsumedCapacity) == 0 {
+	raw, found, ok := jsonscan.Member(answer, "ConsumedCapacity")
+	if !ok { // not an object the scan could walk: decode it whole
+		var out struct{ ConsumedCapacity json.RawMessage }
+		if json.Unmarshal(answer, &out) != nil {
+			return nil
+		}
+		raw, found = out.ConsumedCapacity, true
+	}
+	if !found || len(raw) == 0 {
 		return nil
 	}
 	var list []consumed
-	if out.ConsumedCapacity[0] == '[' {
-		_ = json.Unmarshal(out.ConsumedCapacity, &list)
+	if raw[0] == '[' {
+		_ = json.Unmarshal(raw, &list)
 		return list
 	}
 	var one consumed
-	if json.Unmarshal(out.ConsumedCapacity, &one) == nil {
+	if json.Unmarshal(raw, &one) == nil {
 		list = append(list, one)
 	}
 	return list

@@ -20,14 +20,19 @@ type record struct {
 
 // size is the record's bytes as Kinesis counts them: its data and its partition key.
 func (r record) size() int64 {
-	n := base64.StdEncoding.DecodedLen(len(r.Data))
-	if l := len(r.Data); l >= 2 && r.Data[l-1] == '=' {
+	return int64(decodedLen(r.Data) + len(r.PartitionKey))
+}
+
+// decodedLen is the length of padded standard base64 data once decoded.
+func decodedLen[T string | []byte](data T) int {
+	n := base64.StdEncoding.DecodedLen(len(data))
+	if l := len(data); l >= 2 && data[l-1] == '=' {
 		n--
-		if r.Data[l-2] == '=' {
+		if data[l-2] == '=' {
 			n--
 		}
 	}
-	return int64(n + len(r.PartitionKey))
+	return n
 }
 
 // recordSizes are the sizes (data and partition key) of the records of a PutRecords request or a
@@ -48,7 +53,7 @@ func recordSizes(doc []byte) (sizes []int64, ok bool) {
 		if bytes.IndexByte(d, '\\') >= 0 {
 			return nil, false // base64 needs no escapes; something else wrote this
 		}
-		n := record{Data: string(d)}.size()
+		n := int64(decodedLen(d))
 		if bytes.IndexByte(k, '\\') >= 0 {
 			u, err := strconv.Unquote(`"` + string(k) + `"`)
 			if err != nil {
@@ -71,22 +76,32 @@ func members(doc, prefix []byte) [][]byte {
 			return out
 		}
 		doc = doc[i+len(prefix):]
-		end := -1
-		for j := 0; j < len(doc); j++ {
-			if doc[j] == '\\' {
-				j++
-				continue
-			}
-			if doc[j] == '"' {
-				end = j
-				break
-			}
-		}
+		end := closingQuote(doc)
 		if end < 0 {
 			return nil
 		}
 		out = append(out, doc[:end])
 		doc = doc[end+1:]
+	}
+}
+
+// closingQuote is the index of the first quote in s that no backslash escapes; -1 when none.
+func closingQuote(s []byte) int {
+	from := 0
+	for {
+		k := bytes.IndexByte(s[from:], '"')
+		if k < 0 {
+			return -1
+		}
+		q := from + k
+		escapes := 0
+		for p := q - 1; p >= 0 && s[p] == '\\'; p-- {
+			escapes++
+		}
+		if escapes%2 == 0 {
+			return q
+		}
+		from = q + 1
 	}
 }
 
