@@ -40,7 +40,7 @@ func main() {
 }
 
 // entry is what the Lambda runtime calls with each batch.
-func entry(h *handler) lambda.Handler { return lambda.NewHandler(h.handle) }
+func entry(h *handler) lambda.Handler { return invocation{h} }
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
