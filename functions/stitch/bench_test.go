@@ -4,11 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"runtime"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
@@ -19,22 +26,23 @@ import (
 	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
-// BenchmarkStitchBatch measures stitch's own CPU per event: the handler from the Kinesis event to
-// the response, with the recording engine over the in-memory store (so no database time), on
+// BenchmarkStitchBatch measures stitch's own CPU per event: the runtime's entry from the Kinesis
+// event's JSON to the response's, with the recording engine over the in-memory store (so no database time), on
 // batches of 100 records, each a browser's page of 5 events (a page view and four tracks of about
 // 1 KB) as collect packs them, from a pool of 2,000 visitors who come back batch after batch. The
 // figure is what stitch adds per event beside the requests it makes; scripts/bench/README.md and
 // BENCHMARKS.md have the method and figures.
 func BenchmarkStitchBatch(b *testing.B) {
 	engine := recording.New(memstore.New())
-	benchStitch(b, &handler{store: engine, failed: fakeQueue{}, updates: fakeQueue{}, now: time.Now, log: quiet})
+	benchStitch(b, &handler{store: engine, failed: fakeQueue{}, updates: fakeQueue{}, now: time.Now, log: quiet}, nil)
 }
 
-func benchStitch(b *testing.B, h *handler) {
+// benchStitch runs h on batches; requests, when set, counts the DynamoDB requests made.
+func benchStitch(b *testing.B, h *handler, requests *requestCounter) {
 	const records, perRecord, visitors = 100, 5, 2000
 	start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	n := 0
-	batch := func() events.KinesisEvent {
+	batch := func() []byte {
 		var ev events.KinesisEvent
 		for range records {
 			visitor := n / perRecord % visitors
@@ -51,27 +59,91 @@ func benchStitch(b *testing.B, h *handler) {
 			rec.Kinesis.Data, rec.Kinesis.SequenceNumber, rec.Kinesis.PartitionKey = data, fmt.Sprint(n), fmt.Sprint(visitor)
 			ev.Records = append(ev.Records, rec)
 		}
-		return ev
+		payload, err := json.Marshal(ev) // as the runtime hands it over: the data in base64
+		if err != nil {
+			b.Fatal(err)
+		}
+		return payload
 	}
+	invoke := entry(h)
 	ctx := context.Background()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	var cpu time.Duration
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		ev := batch()
+		payload := batch()
 		b.StartTimer()
-		resp, err := h.handle(ctx, ev)
+		start := selfCPU()
+		out, err := invoke.Invoke(ctx, payload)
+		cpu += selfCPU() - start
+		var resp events.KinesisEventResponse
+		if err == nil {
+			err = json.Unmarshal(out, &resp)
+		}
 		if err != nil || len(resp.BatchItemFailures) > 0 {
 			b.Fatalf("batch not stitched: %v %v", err, resp.BatchItemFailures)
 		}
 	}
 	b.StopTimer()
 	runtime.ReadMemStats(&after)
-	perEvent := float64(b.Elapsed().Nanoseconds()) / float64(b.N*records*perRecord)
+	events := float64(b.N * records * perRecord)
+	perEvent := float64(b.Elapsed().Nanoseconds()) / events
 	b.ReportMetric(perEvent, "ns/event")
 	b.ReportMetric(1e9/perEvent, "events/s")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N*records*perRecord), "allocs/event")
+	b.ReportMetric(float64(cpu.Microseconds())/events, "cpu-µs/event")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/events, "allocs/event")
+	if requests != nil {
+		b.ReportMetric(float64(requests.total())/events, "requests/event")
+		if testing.Verbose() {
+			b.Logf("DynamoDB requests per batch by operation: %v", requests.perBatch(b.N))
+		}
+	}
+}
+
+// selfCPU is the user and system CPU the process has used: stitch's, the Go runtime's (the
+// collector) included, not the servers'.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// requestCounter counts the DynamoDB requests a client sends, by operation (X-Amz-Target).
+type requestCounter struct {
+	http.RoundTripper
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *requestCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	op := r.Header.Get("X-Amz-Target")
+	op = op[strings.LastIndexByte(op, '.')+1:]
+	c.mu.Lock()
+	c.n[op]++
+	c.mu.Unlock()
+	return c.RoundTripper.RoundTrip(r)
+}
+
+func (c *requestCounter) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, k := range c.n {
+		n += k
+	}
+	return n
+}
+
+func (c *requestCounter) perBatch(batches int) map[string]float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]float64{}
+	for op, k := range c.n {
+		out[op] = float64(k) / float64(batches)
+	}
+	return out
 }
 
 // benchEvent is an event of a visitor's page as collect writes it to the stream: a page view, or a
@@ -113,7 +185,11 @@ func BenchmarkStitchBatchDynamoDB(b *testing.B) {
 		Identities:  localawstest.NewTopologyTable(b, topology.IdentityTable),
 		Touchpoints: localawstest.NewTopologyTable(b, topology.TouchpointTable),
 	}
-	engine := recording.New(profilestore.New(e.Dynamo(), tables))
+	cfg := e.Config()
+	requests := &requestCounter{RoundTripper: cfg.HTTPClient.(*http.Client).Transport, n: map[string]int{}}
+	cfg.HTTPClient = &http.Client{Transport: requests}
+	db := dynamo.New(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(e.DynamoDB) })
+	engine := recording.New(profilestore.New(db, tables))
 	q := messagequeue.New(e.SQSClient(), localawstest.NewQueue(b))
-	benchStitch(b, &handler{store: engine, failed: q, updates: q, now: time.Now, log: quiet})
+	benchStitch(b, &handler{store: engine, failed: q, updates: q, now: time.Now, log: quiet}, requests)
 }

@@ -178,8 +178,8 @@ func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord
 	}
 	var out []aside
 	for _, data := range raw {
-		var e beacon.Event
-		if err := json.Unmarshal(data, &e); err != nil {
+		e, err := beacon.DecodeEvent(data)
+		if err != nil {
 			out = append(out, h.reject(i, r, fmt.Sprintf("record is not a beacon event: %v", err), data))
 			continue
 		}

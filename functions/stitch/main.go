@@ -36,8 +36,11 @@ func main() {
 		log.Error("stitch cannot start", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	lambda.Start(h.handle)
+	lambda.StartHandler(entry(h))
 }
+
+// entry is what the Lambda runtime calls with each batch.
+func entry(h *handler) lambda.Handler { return invocation{h} }
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {

@@ -71,7 +71,7 @@ func DecodeRecord(data []byte) ([]Event, error) {
 	}
 	evs := make([]Event, len(raw))
 	for i, r := range raw {
-		if err := json.Unmarshal(r, &evs[i]); err != nil {
+		if evs[i], err = DecodeEvent(r); err != nil {
 			return nil, fmt.Errorf("%w: event %d: %s", ErrRecord, i, err.Error())
 		}
 	}
@@ -79,12 +79,20 @@ func DecodeRecord(data []byte) ([]Event, error) {
 }
 
 // SplitRecord returns the JSON of each event of a record, in order, without decoding the events:
-// for a version 1 record, the record itself.
+// for a version 1 record, the record itself. The events may share data's bytes.
 func SplitRecord(data []byte) ([]json.RawMessage, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrRecord)
 	}
+	if events, ok := splitRecord(data); ok {
+		return events, nil
+	}
+	return splitRecordJSON(data)
+}
+
+// splitRecordJSON is SplitRecord by encoding/json, for a record of any form.
+func splitRecordJSON(data []byte) ([]json.RawMessage, error) {
 	var r struct {
 		Version *int              `json:"recordVersion"`
 		Events  []json.RawMessage `json:"events"`

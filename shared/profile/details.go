@@ -29,10 +29,7 @@ func readDetails(e beacon.Event, a *Activity) {
 	if len(e.Properties) > 0 {
 		_ = json.Unmarshal(e.Properties, &props) // not an object: no properties
 	}
-	var ctx eventContext
-	if len(e.Context) > 0 {
-		_ = json.Unmarshal(e.Context, &ctx) // not an object: no context
-	}
+	ctx := readContext(e.Context)
 	for _, purpose := range []string{PurposeAnalytics, PurposeMarketing} {
 		if granted, ok := ctx.Consent[purpose].(bool); ok { // null or anything else: no answer
 			if a.Consent == nil {
@@ -115,6 +112,25 @@ func lines(props map[string]any) []Line {
 type eventContext struct {
 	Page    map[string]any `json:"page"`
 	Consent map[string]any `json:"consent"`
+}
+
+// readContext reads an event's context as json.Unmarshal into an eventContext does (not an object:
+// no context), decoding only the page and the consent: the rest (the user agent, the library, the
+// campaign …) is most of a context and is only scanned.
+func readContext(raw json.RawMessage) eventContext {
+	var ctx eventContext
+	members, _ := beacon.Members(raw)
+	for _, m := range members {
+		// encoding/json matches names regardless of case, decodes equal names in turn into the
+		// same map, and skips a value of the wrong type.
+		switch {
+		case strings.EqualFold(m.Name, "page"):
+			_ = json.Unmarshal(m.Value, &ctx.Page)
+		case strings.EqualFold(m.Name, "consent"):
+			_ = json.Unmarshal(m.Value, &ctx.Consent)
+		}
+	}
+	return ctx
 }
 
 // pagePath is the path of the page a page call reports: context.page.path, properties.path, or
