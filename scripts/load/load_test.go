@@ -70,6 +70,18 @@ func TestLoadReplayAgainstTheStack(t *testing.T) {
 	require.Less(t, s.Cost["provisioned, function URL"].USD, s.Cost["provisioned"].USD, "no API request per beacon")
 	require.Positive(t, u.API.AccessLogBytes)
 	require.NotEmpty(t, s.Bottleneck)
+
+	// The timeline: a tick a second, every accepted event in one, and the stream read to its end.
+	require.GreaterOrEqual(t, len(s.Timeline), 5)
+	accepted := 0
+	for _, tick := range s.Timeline {
+		accepted += tick.Accepted
+	}
+	last := s.Timeline[len(s.Timeline)-1]
+	require.LessOrEqual(t, accepted, s.EventsAccepted, "ticks count each accepted event once at most")
+	require.Greater(t, accepted, s.EventsAccepted/2, "ticks while sending count most accepted events")
+	require.Equal(t, u.Kinesis.Records, last.Put)
+	require.GreaterOrEqual(t, last.Read, last.Put, "the last tick is after the drain")
 	require.Contains(t, s.CPUSeconds, "function:stitch")
 
 	// Every event sent of a visitor who never logs in is on its profile, counted once.

@@ -97,6 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	origin := fs.String("origin", "http://localhost:8080", "the Origin of browser requests (one of the browser source's origins)")
 	out := fs.String("out", "bin/load/summary.json", "write the summary as JSON here (\"\": nowhere)")
 	markdown := fs.String("markdown", "", "rewrite the generated sections of this BENCHMARKS.md")
+	chartFile := fs.String("chart", "", "draw the run's timeline (events/s, collect latency, stream backlog) as SVG here")
 	fs.StringVar(&cfg.State, "state", envOr("DCRM_HOME", ".dcrm"), "the local state folder (the servers' pid files)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -115,6 +116,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	s.WriteText(stdout)
 	if *out != "" {
 		if err := writeJSON(*out, s); err != nil {
+			return err
+		}
+	}
+	if *chartFile != "" {
+		title := fmt.Sprintf("Load replay: %.0f events/s offered for %.0f s, %s", cfg.Rate, cfg.Duration.Seconds(), s.Started.Format(time.DateOnly))
+		if err := writeFile(*chartFile, Chart(title, s.Timeline).SVG()); err != nil {
 			return err
 		}
 	}
@@ -168,10 +175,19 @@ func Run(ctx context.Context, cfg Config, t Target, progress io.Writer) (Summary
 	cpuBefore := cpuOf(pids)
 
 	r := newRunner(hc, t, plan, cfg.Rate, cfg.Concurrency, cfg.Duration)
+	stream := func() (put, read int64, ok bool) {
+		now, err := fetchUsage(ctx, hc, t.UsageURL)
+		if err != nil {
+			return 0, 0, false
+		}
+		d := now.Sub(before)
+		return d.Kinesis.Records, d.Kinesis.RecordsRead, true
+	}
+	began := time.Now()
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
-		r.stats.progress(progress, time.Now(), cfg.Duration, cfg.Progress, stop)
+		r.stats.progress(progress, began, cfg.Duration, cfg.Progress, stream, stop)
 		close(done)
 	}()
 	start, end := r.run(ctx)
@@ -182,7 +198,9 @@ func Run(ctx context.Context, cfg Config, t Target, progress io.Writer) (Summary
 	}
 
 	fmt.Fprintln(progress, "load: waiting for the stream to be stitched…")
-	after, drained, err := drain(ctx, hc, t.UsageURL, before, cfg.Drain)
+	after, drained, err := drain(ctx, hc, t.UsageURL, before, cfg.Drain, func(d usage.Snapshot) {
+		r.stats.tick(Tick{At: time.Since(began).Seconds(), Put: d.Kinesis.Records, Read: d.Kinesis.RecordsRead})
+	})
 	if err != nil {
 		return s, err
 	}
@@ -199,6 +217,7 @@ func Run(ctx context.Context, cfg Config, t Target, progress io.Writer) (Summary
 	s.Drained = drained
 	s.PeakToMean = st.peakToMean()
 	s.Usage = d
+	s.Timeline = st.timeline
 
 	s.CPUSeconds = map[string]float64{}
 	for k, v := range d.CPU {
@@ -254,14 +273,18 @@ func loopback(raw string) error {
 }
 
 func writeJSON(path string, s Summary) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return writeFile(path, append(b, '\n'))
+}
+
+func writeFile(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 func envOr(name, fallback string) string {

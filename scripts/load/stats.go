@@ -52,6 +52,7 @@ type counters struct {
 	perSecond map[int64]int   // events accepted in each second of the run, for the peak
 	statuses  map[int]int
 	lastError string
+	timeline  []Tick
 }
 
 func newCounters() *counters {
@@ -84,8 +85,9 @@ func (c *counters) retried(status int) {
 	c.statuses[status]++
 }
 
-// progress draws one line of progress on w every period until stop is closed.
-func (c *counters) progress(w io.Writer, start time.Time, total time.Duration, period time.Duration, stop <-chan struct{}) {
+// progress draws one line of progress on w every period until stop is closed, and adds a tick to
+// the timeline each time (the stream's position from stream).
+func (c *counters) progress(w io.Writer, start time.Time, total time.Duration, period time.Duration, stream streamPosition, stop <-chan struct{}) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	prev := 0
@@ -96,6 +98,7 @@ func (c *counters) progress(w io.Writer, start time.Time, total time.Duration, p
 			return
 		case <-t.C:
 		}
+		put, read, _ := stream()
 		c.mu.Lock()
 		accepted, errs, retries := c.accepted, c.errors, c.retries
 		recent := c.recent
@@ -103,13 +106,21 @@ func (c *counters) progress(w io.Writer, start time.Time, total time.Duration, p
 		c.mu.Unlock()
 		elapsed := time.Since(start)
 		rate := float64(accepted-prev) / period.Seconds()
+		l := Summarise(recent)
+		c.tick(Tick{At: elapsed.Seconds(), Accepted: accepted - prev, P50: millis(l.P50), P99: millis(l.P99), Put: put, Read: read})
 		prev = accepted
-		p99 := Summarise(recent).P99
 		const width = 24
 		done := min(width, int(float64(width)*elapsed.Seconds()/total.Seconds()))
 		fmt.Fprintf(w, "\r[%s%s] %4.0fs  %8d events  %7.0f/s  errors %d  retries %d  p99 %s   ",
-			strings.Repeat("#", done), strings.Repeat(".", width-done), elapsed.Seconds(), accepted, rate, errs, retries, p99.Round(time.Millisecond))
+			strings.Repeat("#", done), strings.Repeat(".", width-done), elapsed.Seconds(), accepted, rate, errs, retries, l.P99.Round(time.Millisecond))
 	}
+}
+
+// tick adds t to the timeline.
+func (c *counters) tick(t Tick) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.timeline = append(c.timeline, t)
 }
 
 // peakToMean is the busiest second's accepted events over the mean of the run's full seconds.

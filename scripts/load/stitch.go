@@ -33,8 +33,8 @@ func fetchUsage(ctx context.Context, hc *http.Client, u string) (usage.Snapshot,
 // drain waits until the stream mapping has read every record put since before and stitch is idle:
 // no invocation running and none begun for three looks a second apart (longer than the mapping's
 // one-second batching window, during which records read wait for their invocation); or until
-// timeout. It returns the usage then.
-func drain(ctx context.Context, hc *http.Client, u string, before usage.Snapshot, timeout time.Duration) (usage.Snapshot, bool, error) {
+// timeout. It returns the usage then; each look's usage since before goes to seen.
+func drain(ctx context.Context, hc *http.Client, u string, before usage.Snapshot, timeout time.Duration, seen func(usage.Snapshot)) (usage.Snapshot, bool, error) {
 	end := time.Now().Add(timeout)
 	var prev int64 = -1
 	quiet := 0
@@ -44,6 +44,7 @@ func drain(ctx context.Context, hc *http.Client, u string, before usage.Snapshot
 			return s, false, err
 		}
 		d := s.Sub(before)
+		seen(d)
 		invocations := d.Lambda["stitch"].Invocations
 		if d.Kinesis.RecordsRead >= d.Kinesis.Records && s.Lambda["stitch"].InFlight == 0 && invocations == prev {
 			quiet++

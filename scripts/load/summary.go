@@ -44,7 +44,8 @@ type Summary struct {
 	Cost       map[string]CostSummary `json:"costPerMillionEvents"` // by cost.Setup
 
 	Assumption cost.Assumptions `json:"costAssumptions"`
-	Usage      usage.Snapshot   `json:"usage"` // the run's usage, as metered
+	Usage      usage.Snapshot   `json:"usage"`    // the run's usage, as metered
+	Timeline   []Tick           `json:"timeline"` // each second of sending and draining
 }
 
 // Latency is Latencies in milliseconds, for people and JSON readers.
@@ -57,8 +58,7 @@ type Latency struct {
 }
 
 func ms(l Latencies) Latency {
-	f := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	return Latency{Count: l.Count, P50: f(l.P50), P90: f(l.P90), P99: f(l.P99), Max: f(l.Max)}
+	return Latency{Count: l.Count, P50: millis(l.P50), P90: millis(l.P90), P99: millis(l.P99), Max: millis(l.Max)}
 }
 
 // CostSummary is one set-up's estimate.
