@@ -89,8 +89,10 @@ launch() { # name port dir command...
 start() {
   install
   mkdir -p "$run" "$logs"
+  # -disableTelemetry: DynamoDB Local reports usage to AWS unless told not to; the local stack
+  # sends nothing off this machine.
   wanted dynamodb && launch dynamodb "$DYNAMODB_PORT" "$emu/dynamodb" \
-    java -Djava.library.path=DynamoDBLocal_lib -jar DynamoDBLocal.jar -inMemory -port "$DYNAMODB_PORT"
+    java -Djava.library.path=DynamoDBLocal_lib -jar DynamoDBLocal.jar -inMemory -disableTelemetry -port "$DYNAMODB_PORT"
   # The Kinesis server (DCRM_KINESIS_STREAM_BYTES, DCRM_KINESIS_THROTTLE: scripts/devstack/kinesis).
   wanted kinesis && launch kinesis "$KINESIS_PORT" "$top" "$home/bin/kinesisd" -port "$KINESIS_PORT"
   # kinesis-mock reads server.json from its working directory. Its account limits (50 shards by

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 
-
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/bench/benchevent"
 	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
