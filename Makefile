@@ -76,7 +76,7 @@ bench: emulators
 	set -o pipefail; GOMAXPROCS=1 go test -run '^$$' -bench . -benchmem -count 6 ./... | tee bin/bench.txt
 	set -o pipefail; go run ./scripts/bench/collectcpu -runs 3 | tee -a bin/bench.txt
 	go run ./scripts/bench bin/bench.txt
-	$(MAKE) load LOAD_FLAGS="$(BENCH_LOAD_FLAGS) -markdown BENCHMARKS.md"
+	$(MAKE) load LOAD_FLAGS="$(BENCH_LOAD_FLAGS) -markdown BENCHMARKS.md -chart scripts/bench/charts/load.svg"
 
 # The load replay (scripts/load): the public event sets, multiplied into a shop's traffic, through
 # the local stack at LOAD_FLAGS' rate (default 200 events/s for 60 s); summary in bin/load/.

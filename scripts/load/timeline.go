@@ -20,16 +20,17 @@ type Tick struct {
 // streamPosition is how many records were put on the stream and read from it since the run began.
 type streamPosition func() (put, read int64, ok bool)
 
-// Chart draws a run's timeline: events per second into collect and out of the stream, collect's
-// latency, and the records waiting on the stream, over the seconds of sending and draining.
+// Chart draws a run's timeline over the seconds of sending and draining: the events collect
+// accepted, its latency, the stream's records put and read per second (a record packs a visitor's
+// events of a call), and the records waiting on the stream.
 func Chart(title string, ticks []Tick) chart.Figure {
-	var in, out, p50, p99, backlog []chart.Point
+	var accepted, put, read, p50, p99, backlog []chart.Point
 	var prev Tick
 	for _, t := range ticks {
-		dt := t.At - prev.At
-		if dt > 0 {
-			in = append(in, chart.Point{X: t.At, Y: float64(t.Accepted) / dt})
-			out = append(out, chart.Point{X: t.At, Y: float64(t.Read-prev.Read) / dt})
+		if dt := t.At - prev.At; dt > 0 {
+			accepted = append(accepted, chart.Point{X: t.At, Y: float64(t.Accepted) / dt})
+			put = append(put, chart.Point{X: t.At, Y: float64(t.Put-prev.Put) / dt})
+			read = append(read, chart.Point{X: t.At, Y: float64(t.Read-prev.Read) / dt})
 		}
 		if t.P99 > 0 {
 			p50 = append(p50, chart.Point{X: t.At, Y: t.P50})
@@ -39,8 +40,9 @@ func Chart(title string, ticks []Tick) chart.Figure {
 		prev = t
 	}
 	return chart.Figure{Title: title, XLabel: "seconds since the load began", Panels: []chart.Panel{
-		{Title: "Events per second", Series: []chart.Series{{Name: "accepted by collect", Points: in}, {Name: "records read from the stream", Points: out}}},
+		{Title: "Events accepted by collect", Unit: "per second", Series: []chart.Series{{Name: "events", Points: accepted}}},
 		{Title: "Collect latency", Unit: "ms", Series: []chart.Series{{Name: "p50", Points: p50}, {Name: "p99", Points: p99}}},
+		{Title: "Stream records", Unit: "per second", Series: []chart.Series{{Name: "put", Points: put}, {Name: "read", Points: read}}},
 		{Title: "Stream backlog", Unit: "records put, not yet read", Series: []chart.Series{{Name: "backlog", Points: backlog}}},
 	}}
 }

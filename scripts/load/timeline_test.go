@@ -14,15 +14,16 @@ func TestChartOfATimeline(t *testing.T) {
 		{At: 3.5, Put: 650, Read: 650}, // draining: nothing sent, no latency
 	}
 	f := Chart("run", ticks)
-	if len(f.Panels) != 3 {
-		t.Fatalf("%d panels, want events/s, latency and backlog", len(f.Panels))
+	if len(f.Panels) != 4 {
+		t.Fatalf("%d panels, want events/s, latency, records/s and backlog", len(f.Panels))
 	}
 	want := map[string][]chart.Point{
-		"accepted by collect":          {{1, 900}, {2, 1100}, {3.5, 0}},
-		"records read from the stream": {{1, 100}, {2, 400}, {3.5, 100}}, // 150 records over 1.5 s
-		"p50":                          {{1, 3}, {2, 4}},
-		"p99":                          {{1, 40}, {2, 60}},
-		"backlog":                      {{1, 200}, {2, 150}, {3.5, 0}},
+		"events":  {{1, 900}, {2, 1100}, {3.5, 0}},
+		"put":     {{1, 300}, {2, 350}, {3.5, 0}},
+		"read":    {{1, 100}, {2, 400}, {3.5, 100}}, // 150 records over 1.5 s
+		"p50":     {{1, 3}, {2, 4}},
+		"p99":     {{1, 40}, {2, 60}},
+		"backlog": {{1, 200}, {2, 150}, {3.5, 0}},
 	}
 	seen := 0
 	for _, p := range f.Panels {
