@@ -107,6 +107,23 @@ func (s *Store) Entries(_ context.Context, ids []identity.ID, sealed []string) (
 	return entries, tombstoned, nil
 }
 
+// RecordsAndTombstones implements recording.Snapshots.
+func (s *Store) RecordsAndTombstones(ctx context.Context, ids []string, sealed []string) (map[string]recording.Record, map[string]bool, error) {
+	records, _ := s.Records(ctx, ids)
+	_, tombstoned, _ := s.Entries(ctx, nil, sealed)
+	return records, tombstoned, nil
+}
+
+// Erased implements recording.Snapshots.
+func (s *Store) Erased(ctx context.Context, ids []string) (map[string]bool, error) {
+	records, _ := s.Records(ctx, ids)
+	erased := make(map[string]bool, len(ids))
+	for id, r := range records {
+		erased[id] = !r.ErasedAt.IsZero()
+	}
+	return erased, nil
+}
+
 // Commit implements recording.Profiles.
 func (s *Store) Commit(_ context.Context, c recording.Change) error {
 	s.lock()

@@ -303,16 +303,9 @@ func (t *ProfileTable) Profile(ctx context.Context, id string, consistent bool) 
 
 // Records implements recording.Snapshots: consistent BatchGetItem, 100 keys per request.
 func (t *ProfileTable) Records(ctx context.Context, ids []string) (map[string]recording.Record, error) {
-	out := make(map[string]recording.Record, len(ids))
-	if len(ids) == 0 {
+	out, keys := t.keys(ids)
+	if len(keys) == 0 {
 		return out, nil
-	}
-	keys := make([]dynamo.Keyed, 0, len(ids))
-	for _, id := range ids {
-		if _, dup := out[id]; !dup { // BatchGetItem refuses a key given twice
-			out[id] = recording.Record{Profile: profile.Profile{ID: id}}
-			keys = append(keys, dynamo.Keys{id})
-		}
 	}
 	var items []profileItem
 	err := t.table.Batch("profileId").Get(keys...).Consistent(true).All(ctx, &items)
@@ -323,6 +316,42 @@ func (t *ProfileTable) Records(ctx context.Context, ids []string) (map[string]re
 		out[it.ProfileID] = it.record()
 	}
 	return out, nil
+}
+
+// keys are the distinct keys of ids, and their records as read when they have no item.
+func (t *ProfileTable) keys(ids []string) (map[string]recording.Record, []dynamo.Keyed) {
+	out := make(map[string]recording.Record, len(ids))
+	keys := make([]dynamo.Keyed, 0, len(ids))
+	for _, id := range ids {
+		if _, dup := out[id]; !dup { // BatchGetItem refuses a key given twice
+			out[id] = recording.Record{Profile: profile.Profile{ID: id}}
+			keys = append(keys, dynamo.Keys{id})
+		}
+	}
+	return out, keys
+}
+
+// Erased implements recording.Snapshots: consistent BatchGetItem of the attribute erasedAt alone
+// (DynamoDB counts the read units of whole items all the same, but neither side encodes or decodes
+// the rest).
+func (t *ProfileTable) Erased(ctx context.Context, ids []string) (map[string]bool, error) {
+	_, keys := t.keys(ids)
+	erased := make(map[string]bool, len(keys))
+	if len(keys) == 0 {
+		return erased, nil
+	}
+	var items []struct {
+		ProfileID string    `dynamo:"profileId"`
+		ErasedAt  time.Time `dynamo:"erasedAt"`
+	}
+	err := t.table.Batch("profileId").Get(keys...).Project("profileId", "erasedAt").Consistent(true).All(ctx, &items)
+	if err != nil && !errors.Is(err, dynamo.ErrNotFound) {
+		return nil, fmt.Errorf("get %d profiles' erasure: %w", len(keys), err)
+	}
+	for _, it := range items {
+		erased[it.ProfileID] = !it.ErasedAt.IsZero()
+	}
+	return erased, nil
 }
 
 // profileTombstone is what is left of an erased profile.

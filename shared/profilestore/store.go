@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -72,6 +74,52 @@ func (s *Store) Commit(ctx context.Context, c recording.Change) error {
 		tx = tx.Update(u)
 	}
 	return writeErr(tx.Run(ctx), "commit")
+}
+
+// RecordsAndTombstones implements recording.Snapshots: one consistent BatchGetItem across the
+// Profiles and Identities tables (100 keys per request), rather than one per table.
+func (s *Store) RecordsAndTombstones(ctx context.Context, ids []string, sealed []string) (map[string]recording.Record, map[string]bool, error) {
+	switch {
+	case len(sealed) == 0:
+		records, err := s.ProfileTable.Records(ctx, ids)
+		return records, map[string]bool{}, err
+	case len(ids) == 0:
+		_, tombstoned, err := s.IdentityTable.Entries(ctx, nil, sealed)
+		return map[string]recording.Record{}, tombstoned, err
+	}
+	if err := s.IdentityTable.configured(); err != nil {
+		return nil, nil, err
+	}
+	records, profileKeys := s.ProfileTable.keys(ids)
+	var tombstoneKeys []dynamo.Keyed
+	tombstoned := make(map[string]bool, len(sealed))
+	for _, k := range slices.Compact(slices.Sorted(slices.Values(sealed))) { // BatchGetItem refuses a key given twice
+		tombstoneKeys = append(tombstoneKeys, dynamo.Keys{tombstonePrefix + k})
+	}
+	var table string
+	iter := s.ProfileTable.table.Batch("profileId").Get(profileKeys...).
+		From(s.IdentityTable.table, "identifier", tombstoneKeys...).Consistent(true).IterWithTable(&table)
+	var item map[string]types.AttributeValue
+	for iter.Next(ctx, &item) {
+		if table == s.IdentityTable.name {
+			var it tombstoneItem
+			if err := dynamo.UnmarshalItem(item, &it); err != nil {
+				return nil, nil, fmt.Errorf("read tombstone: %w", err)
+			}
+			tombstoned[strings.TrimPrefix(it.Key, tombstonePrefix)] = true
+		} else {
+			var it profileItem
+			if err := dynamo.UnmarshalItem(item, &it); err != nil {
+				return nil, nil, fmt.Errorf("read profile: %w", err)
+			}
+			records[it.ProfileID] = it.record()
+		}
+		item = nil
+	}
+	if err := iter.Err(); err != nil && !errors.Is(err, dynamo.ErrNotFound) {
+		return nil, nil, fmt.Errorf("get %d profiles and %d tombstones: %w", len(profileKeys), len(tombstoneKeys), err)
+	}
+	return records, tombstoned, nil
 }
 
 // writeErr says what a failed conditional write means to the engine: the condition did not hold

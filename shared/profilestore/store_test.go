@@ -205,3 +205,46 @@ func TestPlainTombstonesOfEarlierVersions(t *testing.T) {
 	require.ErrorIs(t, err, recording.ErrErased)
 	require.ErrorContains(t, f.CheckInvariants(ctx), "a tombstone keeps more than its sealed form and time (a userId identifier")
 }
+
+// RecordsAndTombstones reads profiles and tombstones from both tables in one batch of reads, over
+// more keys than one BatchGetItem takes, as Records and Entries would apart; Erased agrees with
+// the records.
+func TestRecordsAndTombstonesAcrossBothTables(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var ids []string
+	for i := range 120 {
+		ids = append(ids, f.Record(t, recordingtest.Page(fmt.Sprintf("m%d", i), fmt.Sprintf("A%d", i), 0))[0].ProfileID)
+	}
+	for _, id := range ids[:7] {
+		_, err := f.Erase(ctx, id)
+		require.NoError(t, err)
+	}
+	var sealed []string
+	for i := range 40 {
+		s := fmt.Sprintf("sealed-%d", i)
+		sealed = append(sealed, s)
+		if i%2 == 0 {
+			require.NoError(t, f.store.IdentityTable.Tombstone(ctx, identity.AnonymousID(fmt.Sprintf("gone-%d", i)), s, time.Now(), ""))
+		}
+	}
+	asked := append(slices.Clone(ids), "never-seen", ids[3]) // a key twice, and one without an item
+
+	records, tombstoned, err := f.store.RecordsAndTombstones(ctx, asked, append(sealed, sealed[0]))
+	require.NoError(t, err)
+	want, err := f.store.ProfileTable.Records(ctx, asked)
+	require.NoError(t, err)
+	require.Equal(t, want, records)
+	_, wantTombstoned, err := f.store.IdentityTable.Entries(ctx, nil, sealed)
+	require.NoError(t, err)
+	require.Equal(t, wantTombstoned, tombstoned)
+	require.Len(t, tombstoned, 20)
+
+	erased, err := f.store.Erased(ctx, asked)
+	require.NoError(t, err)
+	for _, id := range asked {
+		require.Equal(t, !records[id].ErasedAt.IsZero(), erased[id], id)
+	}
+	require.True(t, erased[ids[0]])
+	require.False(t, erased[ids[10]])
+}

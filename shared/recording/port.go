@@ -35,6 +35,13 @@ type Snapshots interface {
 	// Entries reads the entries of ids (one without an entry is not in the map) and tells which
 	// of the sealed forms have a tombstone.
 	Entries(ctx context.Context, ids []identity.ID, sealed []string) (entries map[identity.ID]Entry, tombstoned map[string]bool, err error)
+	// RecordsAndTombstones is Records of ids and Entries of the sealed forms alone, read at once:
+	// what a batch reads once it knows its identifiers' entries (the profiles of the known ones,
+	// the tombstones of the new ones).
+	RecordsAndTombstones(ctx context.Context, ids []string, sealed []string) (map[string]Record, map[string]bool, error)
+	// Erased tells which of the profiles ids have ErasedAt set, as Records would, reading nothing
+	// else of them.
+	Erased(ctx context.Context, ids []string) (map[string]bool, error)
 }
 
 // Profiles keeps profile records.

@@ -594,16 +594,16 @@ func (b *batch) writeHistories(ctx context.Context, written []pendingHistory) {
 		ids[k] = h.g.base.Profile.ID
 	}
 	err := b.e.st.Append(ctx, touch, receipts)
-	var now map[string]Record
+	var erased map[string]bool
 	if err == nil {
-		now, err = b.e.st.Records(ctx, ids)
+		erased, err = b.e.st.Erased(ctx, ids)
 	}
 	for k, h := range written {
 		id := ids[k]
 		switch {
 		case err != nil:
 			fail(h, fmt.Errorf("write history of %s: %w", id, err))
-		case !now[id].ErasedAt.IsZero():
+		case erased[id]:
 			keys := make([]history.Key, len(h.touch))
 			for i, t := range h.touch {
 				keys[i] = t.Key()

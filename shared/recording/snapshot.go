@@ -37,8 +37,9 @@ func identifiers(in Input) []identity.ID {
 	return slices.DeleteFunc(ids, identity.ID.IsZero)
 }
 
-// prefetch reads, in a few requests, the entries of every identifier the inputs carry, the
-// tombstones of those without one, and the live profiles they lead to.
+// prefetch reads, in a few requests, the entries of every identifier the inputs carry, then at
+// once the tombstones of those without one and the profiles the others lead to, then the live
+// profiles those were merged into, if any.
 func (b *batch) prefetch(ctx context.Context, idx []int) error {
 	s := newSnapshot()
 	seen := map[identity.ID]bool{}
@@ -55,7 +56,8 @@ func (b *batch) prefetch(ctx context.Context, idx []int) error {
 	if err != nil {
 		return fmt.Errorf("read identities: %w", err)
 	}
-	// Only an identifier without an entry can have a tombstone: most have one.
+	// Only an identifier without an entry can have a tombstone: most have one. The tombstones
+	// are read with the profiles the entries lead to.
 	var absent []identity.ID
 	var sealed []string
 	var next []string
@@ -67,24 +69,24 @@ func (b *batch) prefetch(ctx context.Context, idx []int) error {
 		}
 		absent, sealed = append(absent, id), append(sealed, b.e.sealed(id))
 	}
-	if len(absent) > 0 {
-		_, tombstoned, err := b.e.st.Entries(ctx, nil, sealed)
-		if err != nil {
-			return fmt.Errorf("read tombstones: %w", err)
-		}
-		for k, id := range absent {
-			s.absent[id] = tombstoned[sealed[k]]
-		}
-	}
 	// The profiles, then the ones they were merged into, hop by hop.
-	for range maxHops {
+	for hop := range maxHops {
 		next = slices.DeleteFunc(next, func(id string) bool { _, ok := s.records[id]; return ok || id == "" })
-		if len(next) == 0 {
+		if len(next) == 0 && (hop > 0 || len(sealed) == 0) {
 			break
 		}
 		slices.Sort(next)
-		recs, err := b.e.st.Records(ctx, slices.Compact(next))
-		if err != nil {
+		var recs map[string]Record
+		if hop == 0 {
+			var tombstoned map[string]bool
+			recs, tombstoned, err = b.e.st.RecordsAndTombstones(ctx, slices.Compact(next), sealed)
+			if err != nil {
+				return fmt.Errorf("read profiles and tombstones: %w", err)
+			}
+			for k, id := range absent {
+				s.absent[id] = tombstoned[sealed[k]]
+			}
+		} else if recs, err = b.e.st.Records(ctx, slices.Compact(next)); err != nil {
 			return fmt.Errorf("read profiles: %w", err)
 		}
 		next = next[:0]
