@@ -175,14 +175,7 @@ func Elements(raw []byte) ([]json.RawMessage, bool) {
 	if len(raw) == 0 || raw[0] != '[' || !validJSON(raw) {
 		return nil, false
 	}
-	var list []json.RawMessage
-	for it := (arrayIter{b: raw, i: 1}); ; {
-		e, ok := it.next()
-		if !ok {
-			return list, true
-		}
-		list = append(list, e)
-	}
+	return WalkElements(raw)
 }
 
 // scalarID reads an identifier sent as a JSON string or integer; "" when it is absent or null.
