@@ -18,12 +18,12 @@ func TestChartOfATimeline(t *testing.T) {
 		t.Fatalf("%d panels, want events/s, latency, records/s and backlog", len(f.Panels))
 	}
 	want := map[string][]chart.Point{
-		"events":  {{1, 900}, {2, 1100}, {3.5, 0}},
-		"put":     {{1, 300}, {2, 350}, {3.5, 0}},
-		"read":    {{1, 100}, {2, 400}, {3.5, 100}}, // 150 records over 1.5 s
-		"p50":     {{1, 3}, {2, 4}},
-		"p99":     {{1, 40}, {2, 60}},
-		"backlog": {{1, 200}, {2, 150}, {3.5, 0}},
+		"events":  {{X: 1, Y: 900}, {X: 2, Y: 1100}, {X: 3.5, Y: 0}},
+		"put":     {{X: 1, Y: 300}, {X: 2, Y: 350}, {X: 3.5, Y: 0}},
+		"read":    {{X: 1, Y: 100}, {X: 2, Y: 400}, {X: 3.5, Y: 100}}, // 150 records over 1.5 s
+		"p50":     {{X: 1, Y: 3}, {X: 2, Y: 4}},
+		"p99":     {{X: 1, Y: 40}, {X: 2, Y: 60}},
+		"backlog": {{X: 1, Y: 200}, {X: 2, Y: 150}, {X: 3.5, Y: 0}},
 	}
 	seen := 0
 	for _, p := range f.Panels {
