@@ -41,8 +41,15 @@ type profileView struct {
 	LastChannel string      `json:"lastChannel,omitempty"`
 	Products    *products   `json:"products,omitempty"`
 	Orders      int         `json:"orders"`
-	Revenue     float64     `json:"revenue"`
-	Basket      *openBasket `json:"basket,omitempty"`
+	Revenue     float64     `json:"revenue"` // net of returns
+	// Returns are the refunds and returns: how many, and their value.
+	Returns *profile.Returns `json:"returns,omitempty"`
+	// FirstOrder and LastOrder are when the first and last orders were placed, and on which sales
+	// channel ("online", "store" …); Acquisition is the first touch's time and channel.
+	FirstOrder  *profile.Touch `json:"firstOrder,omitempty"`
+	LastOrder   *profile.Touch `json:"lastOrder,omitempty"`
+	Acquisition *profile.Touch `json:"acquisition,omitempty"`
+	Basket      *openBasket    `json:"basket,omitempty"`
 	OpenForms   []openForm  `json:"openForms,omitempty"`
 	// Impressions are the emails and ads the person met away from the sites, never visits.
 	Impressions *impressions `json:"impressions,omitempty"`
@@ -204,6 +211,15 @@ type openForm struct {
 	StartedAt time.Time `json:"startedAt"`
 }
 
+// touchOf is nil for no touch.
+func touchOf(t profile.Touch) *profile.Touch {
+	if t == (profile.Touch{}) {
+		return nil
+	}
+	t.At = t.At.UTC()
+	return &t
+}
+
 // viewOf is the API view of a profile.
 func viewOf(p profile.Profile) profileView {
 	v := profileView{
@@ -216,6 +232,10 @@ func viewOf(p profile.Profile) profileView {
 	if v.Traits == nil {
 		v.Traits = map[string]any{}
 	}
+	if r := p.Returns; r != (profile.Returns{}) {
+		v.Returns = &r
+	}
+	v.FirstOrder, v.LastOrder, v.Acquisition = touchOf(p.FirstOrder), touchOf(p.LastOrder), touchOf(p.Acquisition)
 	if p.Visits > 0 {
 		v.Depth = math.Round(float64(p.Counts.PageViews+p.Counts.Screens)/float64(p.Visits)*100) / 100
 	}
