@@ -37,11 +37,11 @@ type profileView struct {
 	Depth          float64 `json:"depth"` // page and screen views per visit, to two decimals
 	EngagedSeconds int     `json:"engagedSeconds"`
 	// Session is the current or last session.
-	Session     *session    `json:"session,omitempty"`
-	LastChannel string      `json:"lastChannel,omitempty"`
-	Products    *products   `json:"products,omitempty"`
-	Orders      int         `json:"orders"`
-	Revenue     float64     `json:"revenue"` // net of returns
+	Session     *session  `json:"session,omitempty"`
+	LastChannel string    `json:"lastChannel,omitempty"`
+	Products    *products `json:"products,omitempty"`
+	Orders      int       `json:"orders"`
+	Revenue     float64   `json:"revenue"` // net of returns
 	// Returns are the refunds and returns: how many, and their value.
 	Returns *profile.Returns `json:"returns,omitempty"`
 	// FirstOrder and LastOrder are when the first and last orders were placed, and on which sales
@@ -50,7 +50,7 @@ type profileView struct {
 	LastOrder   *profile.Touch `json:"lastOrder,omitempty"`
 	Acquisition *profile.Touch `json:"acquisition,omitempty"`
 	Basket      *openBasket    `json:"basket,omitempty"`
-	OpenForms   []openForm  `json:"openForms,omitempty"`
+	OpenForms   []openForm     `json:"openForms,omitempty"`
 	// Impressions are the emails and ads the person met away from the sites, never visits.
 	Impressions *impressions `json:"impressions,omitempty"`
 }
