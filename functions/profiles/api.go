@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"maps"
 	"math"
@@ -50,7 +51,9 @@ type profileView struct {
 	LastOrder   *profile.Touch `json:"lastOrder,omitempty"`
 	Acquisition *profile.Touch `json:"acquisition,omitempty"`
 	Basket      *openBasket    `json:"basket,omitempty"`
-	OpenForms   []openForm     `json:"openForms,omitempty"`
+	// Cases are the service cases, the latest updated first.
+	Cases     []serviceCase `json:"cases,omitempty"`
+	OpenForms []openForm    `json:"openForms,omitempty"`
 	// Impressions are the emails and ads the person met away from the sites, never visits.
 	Impressions *impressions `json:"impressions,omitempty"`
 }
@@ -206,6 +209,28 @@ type basketItem struct {
 	Price     float64 `json:"price,omitempty"`
 }
 
+type serviceCase struct {
+	CaseID    string    `json:"caseId"`
+	Status    string    `json:"status"`
+	Open      bool      `json:"open"`
+	Topic     string    `json:"topic,omitempty"`
+	OpenedAt  time.Time `json:"openedAt"`
+	ClosedAt  time.Time `json:"closedAt,omitzero"` // the last time it was closed
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+func casesOf(cs map[string]profile.Case) []serviceCase {
+	var out []serviceCase
+	for id, c := range cs {
+		out = append(out, serviceCase{CaseID: id, Status: c.Status, Open: c.Open(), Topic: c.Topic, OpenedAt: c.OpenedAt.UTC(),
+			ClosedAt: c.ClosedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()})
+	}
+	slices.SortFunc(out, func(a, b serviceCase) int {
+		return cmp.Or(b.UpdatedAt.Compare(a.UpdatedAt), cmp.Compare(a.CaseID, b.CaseID))
+	})
+	return out
+}
+
 type openForm struct {
 	FormID    string    `json:"formId"`
 	StartedAt time.Time `json:"startedAt"`
@@ -236,6 +261,7 @@ func viewOf(p profile.Profile) profileView {
 		v.Returns = &r
 	}
 	v.FirstOrder, v.LastOrder, v.Acquisition = touchOf(p.FirstOrder), touchOf(p.LastOrder), touchOf(p.Acquisition)
+	v.Cases = casesOf(p.Cases)
 	if p.Visits > 0 {
 		v.Depth = math.Round(float64(p.Counts.PageViews+p.Counts.Screens)/float64(p.Visits)*100) / 100
 	}

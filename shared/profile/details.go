@@ -70,13 +70,15 @@ func readDetails(e beacon.Event, a *Activity) {
 			}
 		case eventFormStarted, eventFormSubmitted:
 			a.FormID = bounded(text(props["formId"], props["form_id"], props["form_name"]))
+		case eventCaseOpened, eventCaseUpdated, eventCaseClosed:
+			readCase(e.Event, props, a)
 		}
 	}
 	if kind, channel := impressionOf(e.Type, e.Event, e.Pixel); kind != "" {
 		// What an impression keeps is its kind, channel and campaign: the campaign's name as email
 		// tools send it (Segment's email spec) when the context names none.
 		a.Impression, a.Channel = kind, cmp.Or(a.Channel, channel)
-		a.Engaged, a.Products, a.OrderID, a.Revenue, a.FormID, a.SalesChannel, a.Store = 0, nil, "", 0, "", "", ""
+		a.Engaged, a.Products, a.OrderID, a.Revenue, a.FormID, a.SalesChannel, a.Store, a.Case = 0, nil, "", 0, "", "", "", nil
 		if a.Campaign.Name == "" {
 			a.Campaign.Name = bounded(text(props["campaign_name"], props["campaignName"], props["campaign"], props["campaign_id"], props["campaignId"]))
 		}

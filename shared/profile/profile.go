@@ -99,6 +99,8 @@ type Profile struct {
 	Acquisition Touch
 	Basket      Basket
 	Forms       map[string]Form // by form id, at most MaxForms
+	// Cases are the customer's service cases, by case id, at most MaxCases (see Service cases).
+	Cases map[string]Case
 
 	// Impressions are the emails and ads the person met away from the sites (see Impressions).
 	Impressions Impressions
@@ -154,6 +156,8 @@ type Activity struct {
 	SalesChannel string
 	Store        string
 	FormID       string
+	// Case is what a case event says of its case (see Service cases); nil for other events.
+	Case *CaseActivity
 	// Impression is the kind of impression the event is (ImpressionOpen …), "" for activity on a
 	// site or an app (see Impressions).
 	Impression string
@@ -264,20 +268,23 @@ func ApplyNoted(p Profile, a Activity, attach []identity.ID) (Profile, []string)
 	case beacon.Track:
 		p.Counts.Tracks++
 		p.applyCommerce(a)
+		p.applyCase(a)
 	case beacon.Identify:
 		p.Counts.Identifies++
 	case beacon.Group:
 		p.Groups = addGroups(p.Groups, a.GroupID)
 	}
-	switch a.Type {
-	case beacon.Page, beacon.Screen, beacon.Track:
-		h := Hit{At: a.At, PageView: a.Type != beacon.Track, Engaged: a.Engaged, Campaign: a.Campaign, Channel: a.Channel}
-		if h.PageView {
-			h.Page = a.Page
+	if !AwayFromSites(a) {
+		switch a.Type {
+		case beacon.Page, beacon.Screen, beacon.Track:
+			h := Hit{At: a.At, PageView: a.Type != beacon.Track, Engaged: a.Engaged, Campaign: a.Campaign, Channel: a.Channel}
+			if h.PageView {
+				h.Page = a.Page
+			}
+			p.addHit(h)
 		}
-		p.addHit(h)
+		p.seen(a.At, a.At)
 	}
-	p.seen(a.At, a.At)
 	p.Acquisition.first(acquisitionTouch(a))
 	notes := p.setTraits(a.Traits, a.At)
 	p.Consent = eventConsent(p.Consent, a.Consent)
@@ -313,6 +320,7 @@ func Fold(into, from Profile) (Profile, error) {
 	out.MergedFrom = union(out.MergedFrom, append([]string{from.ID}, from.MergedFrom...)...)
 	out.foldHits(from.Settled, from.Hits)
 	out.foldCommerce(from)
+	out.foldCases(from.Cases)
 	out.Acquisition.first(from.Acquisition)
 	out.Impressions.fold(from.Impressions)
 	if len(from.Consent) > 0 {
@@ -386,6 +394,7 @@ func (p Profile) Clone() Profile {
 	p.Orders = slices.Clone(p.Orders)
 	p.Basket.Changes = slices.Clone(p.Basket.Changes)
 	p.Forms = maps.Clone(p.Forms)
+	p.Cases = maps.Clone(p.Cases)
 	p.Consent = maps.Clone(p.Consent)
 	p.Impressions = p.Impressions.clone()
 	return p

@@ -34,6 +34,7 @@ type aggregateFields struct {
 	Acquisition    *touchItem          `dynamo:"acquisition,omitempty"`
 	Basket         *basketItem         `dynamo:"basket,omitempty"`
 	Forms          map[string]formItem `dynamo:"forms,omitempty"`
+	Cases          map[string]caseItem `dynamo:"cases,omitempty"`
 	Impressions    *impressionsItem    `dynamo:"impressions,omitempty"`
 }
 
@@ -167,6 +168,17 @@ type formItem struct {
 	SubmittedAt time.Time `dynamo:"submittedAt,omitempty"`
 }
 
+// caseItem is a profile.Case.
+type caseItem struct {
+	OpenedAt  time.Time `dynamo:"openedAt"`
+	ClosedAt  time.Time `dynamo:"closedAt,omitempty"`
+	UpdatedAt time.Time `dynamo:"updatedAt"`
+	Status    string    `dynamo:"status,omitempty"`
+	StatusAt  time.Time `dynamo:"statusAt,omitempty"`
+	Topic     string    `dynamo:"topic,omitempty"`
+	TopicAt   time.Time `dynamo:"topicAt,omitempty"`
+}
+
 // impressionsItem is profile.Impressions.
 type impressionsItem struct {
 	Count  int                   `dynamo:"count"`
@@ -243,6 +255,7 @@ func setAggregates(u *dynamo.Update, p profile.Profile) {
 	setOrRemove(u, "acquisition", a.Acquisition, count(a.Acquisition != nil))
 	setOrRemove(u, "basket", a.Basket, count(a.Basket != nil))
 	setOrRemove(u, "forms", a.Forms, len(a.Forms))
+	setOrRemove(u, "cases", a.Cases, len(a.Cases))
 	setOrRemove(u, "impressions", a.Impressions, count(a.Impressions != nil))
 }
 
@@ -313,7 +326,22 @@ func aggregatesOf(p profile.Profile) aggregateFields {
 			a.Forms[id] = fi
 		}
 	}
+	if len(p.Cases) > 0 {
+		a.Cases = make(map[string]caseItem, len(p.Cases))
+		for id, c := range p.Cases {
+			a.Cases[id] = caseItem{OpenedAt: c.OpenedAt.UTC(), ClosedAt: utcOrZero(c.ClosedAt), UpdatedAt: c.UpdatedAt.UTC(), Status: c.Status,
+				StatusAt: utcOrZero(c.StatusAt), Topic: c.Topic, TopicAt: utcOrZero(c.TopicAt)}
+		}
+	}
 	return a
+}
+
+// utcOrZero is t in UTC, and the zero time (which DynamoDB items leave out) as it is.
+func utcOrZero(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
 }
 
 // fill sets the aggregate fields of p from the item's.
@@ -361,6 +389,12 @@ func (a aggregateFields) fill(p *profile.Profile) {
 		p.Forms = make(map[string]profile.Form, len(a.Forms))
 		for id, f := range a.Forms {
 			p.Forms[id] = profile.Form{StartedAt: f.StartedAt, SubmittedAt: f.SubmittedAt}
+		}
+	}
+	if len(a.Cases) > 0 {
+		p.Cases = make(map[string]profile.Case, len(a.Cases))
+		for id, c := range a.Cases {
+			p.Cases[id] = profile.Case(c)
 		}
 	}
 }

@@ -86,6 +86,10 @@ func generate(r *rand.Rand, prefix string, chaos bool) population {
 				}
 			case 3: // a return
 				a.Event, a.OrderID, a.Revenue = "Order Refunded", fmt.Sprintf("%s-o%d", prefix, r.IntN(8)), 5
+			case 4: // a service case opened, updated or closed
+				a.Event = []string{"Case Opened", "Case Updated", "Case Closed"}[r.IntN(3)]
+				status := map[string]string{"Case Opened": profile.CaseOpen, "Case Closed": profile.CaseClosed}[a.Event]
+				a.Case = &profile.CaseActivity{ID: fmt.Sprintf("%s-c%d", prefix, r.IntN(3)), Status: status, Topic: []string{"", "delivery", "refund"}[r.IntN(3)]}
 			}
 		case beacon.Identify:
 			a.Traits = map[string]any{"plan": fmt.Sprintf("plan-%d", r.IntN(5))}
