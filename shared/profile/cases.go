@@ -53,9 +53,9 @@ func (c Case) Open() bool { return c.Status != CaseClosed }
 
 // CaseActivity is what a case event says (in Activity.Case).
 type CaseActivity struct {
-	ID     string
-	Status string // as stated, else what the event implies; "" for an update that states none
-	Topic  string
+	ID     string `json:"id"`
+	Status string `json:"status,omitempty"` // as stated, else what the event implies; "" for an update that states none
+	Topic  string `json:"topic,omitempty"`
 }
 
 // readCase sets a.Case from a case event's properties.
