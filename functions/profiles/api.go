@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"maps"
 	"math"
@@ -37,13 +38,22 @@ type profileView struct {
 	Depth          float64 `json:"depth"` // page and screen views per visit, to two decimals
 	EngagedSeconds int     `json:"engagedSeconds"`
 	// Session is the current or last session.
-	Session     *session    `json:"session,omitempty"`
-	LastChannel string      `json:"lastChannel,omitempty"`
-	Products    *products   `json:"products,omitempty"`
-	Orders      int         `json:"orders"`
-	Revenue     float64     `json:"revenue"`
-	Basket      *openBasket `json:"basket,omitempty"`
-	OpenForms   []openForm  `json:"openForms,omitempty"`
+	Session     *session  `json:"session,omitempty"`
+	LastChannel string    `json:"lastChannel,omitempty"`
+	Products    *products `json:"products,omitempty"`
+	Orders      int       `json:"orders"`
+	Revenue     float64   `json:"revenue"` // net of returns
+	// Returns are the refunds and returns: how many, and their value.
+	Returns *profile.Returns `json:"returns,omitempty"`
+	// FirstOrder and LastOrder are when the first and last orders were placed, and on which sales
+	// channel ("online", "store" …); Acquisition is the first touch's time and channel.
+	FirstOrder  *profile.Touch `json:"firstOrder,omitempty"`
+	LastOrder   *profile.Touch `json:"lastOrder,omitempty"`
+	Acquisition *profile.Touch `json:"acquisition,omitempty"`
+	Basket      *openBasket    `json:"basket,omitempty"`
+	// Cases are the service cases, the latest updated first.
+	Cases     []serviceCase `json:"cases,omitempty"`
+	OpenForms []openForm    `json:"openForms,omitempty"`
 	// Impressions are the emails and ads the person met away from the sites, never visits.
 	Impressions *impressions `json:"impressions,omitempty"`
 }
@@ -199,9 +209,40 @@ type basketItem struct {
 	Price     float64 `json:"price,omitempty"`
 }
 
+type serviceCase struct {
+	CaseID    string    `json:"caseId"`
+	Status    string    `json:"status"`
+	Open      bool      `json:"open"`
+	Topic     string    `json:"topic,omitempty"`
+	OpenedAt  time.Time `json:"openedAt"`
+	ClosedAt  time.Time `json:"closedAt,omitzero"` // the last time it was closed
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+func casesOf(cs map[string]profile.Case) []serviceCase {
+	var out []serviceCase
+	for id, c := range cs {
+		out = append(out, serviceCase{CaseID: id, Status: c.Status, Open: c.Open(), Topic: c.Topic, OpenedAt: c.OpenedAt.UTC(),
+			ClosedAt: c.ClosedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()})
+	}
+	slices.SortFunc(out, func(a, b serviceCase) int {
+		return cmp.Or(b.UpdatedAt.Compare(a.UpdatedAt), cmp.Compare(a.CaseID, b.CaseID))
+	})
+	return out
+}
+
 type openForm struct {
 	FormID    string    `json:"formId"`
 	StartedAt time.Time `json:"startedAt"`
+}
+
+// touchOf is nil for no touch.
+func touchOf(t profile.Touch) *profile.Touch {
+	if t == (profile.Touch{}) {
+		return nil
+	}
+	t.At = t.At.UTC()
+	return &t
 }
 
 // viewOf is the API view of a profile.
@@ -216,6 +257,11 @@ func viewOf(p profile.Profile) profileView {
 	if v.Traits == nil {
 		v.Traits = map[string]any{}
 	}
+	if r := p.Returns; r != (profile.Returns{}) {
+		v.Returns = &r
+	}
+	v.FirstOrder, v.LastOrder, v.Acquisition = touchOf(p.FirstOrder), touchOf(p.LastOrder), touchOf(p.Acquisition)
+	v.Cases = casesOf(p.Cases)
 	if p.Visits > 0 {
 		v.Depth = math.Round(float64(p.Counts.PageViews+p.Counts.Screens)/float64(p.Visits)*100) / 100
 	}

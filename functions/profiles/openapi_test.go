@@ -147,6 +147,11 @@ func TestEveryPartOfAProfileMatchesTheDocument(t *testing.T) {
 		Campaign: profile.Campaign{Source: "google", Medium: "cpc", Name: "spring", ClickID: "g-1"}}, `{"path":"/shoes"}`)
 	record(profile.Activity{Type: beacon.Track, Event: "Order Completed", OrderID: "o-1", Revenue: 20,
 		Products: []profile.Line{{ProductID: "sku-2", Quantity: 2, Price: 10, Category: "socks"}}}, `{"order_id":"o-1","revenue":20}`)
+	record(profile.Activity{Type: beacon.Track, Event: "Order Completed", OrderID: "s-1", Revenue: 35, SalesChannel: "store", Store: "Leeds"},
+		`{"order_id":"s-1","revenue":35,"channel":"store","store":"Leeds"}`)
+	record(profile.Activity{Type: beacon.Track, Event: "Order Refunded", OrderID: "o-1", Revenue: 10}, `{"order_id":"o-1","revenue":-10}`)
+	record(profile.Activity{Type: beacon.Track, Event: "Case Closed", Case: &profile.CaseActivity{ID: "case-1", Status: profile.CaseClosed, Topic: "late"}},
+		`{"case_id":"case-1","topic":"late"}`)
 	record(profile.Activity{Type: beacon.Track, Event: "Product Viewed", Products: shoes}, `{"note":"`+strings.Repeat("x", 5000)+`"}`)
 	record(profile.Activity{Type: beacon.Track, Event: "Product Added", Products: shoes}, "")
 	record(profile.Activity{Type: beacon.Track, Event: "Form Started", FormID: "newsletter"}, "")
@@ -171,9 +176,18 @@ func TestEveryPartOfAProfileMatchesTheDocument(t *testing.T) {
 
 	status, body := call(t, f.h, get("/v1/profiles/"+p.ID, nil, auth))
 	require.Equal(t, http.StatusOK, status, body)
-	for _, part := range []string{"userId", "groups", "score", "session", "lastChannel", "products", "basket", "openForms"} {
+	for _, part := range []string{"userId", "groups", "score", "session", "lastChannel", "products", "basket", "openForms",
+		"returns", "firstOrder", "lastOrder", "acquisition", "cases"} {
 		require.Contains(t, body, part, "the profile shows %s", part)
 	}
+	require.Equal(t, 45.0, body["revenue"], "20 + 35 - 10")
+	require.Equal(t, map[string]any{"count": 1.0, "value": 10.0}, body["returns"])
+	require.Equal(t, "online", body["firstOrder"].(map[string]any)["channel"])
+	require.Equal(t, "store", body["lastOrder"].(map[string]any)["channel"])
+	require.Equal(t, beacon.ChannelPaidSearch, body["acquisition"].(map[string]any)["channel"], "the first visit's channel")
+	c := body["cases"].([]any)[0].(map[string]any)
+	require.Equal(t, []any{"case-1", "closed", false, "late"}, []any{c["caseId"], c["status"], c["open"], c["topic"]})
+	require.Contains(t, c, "closedAt")
 	require.Contains(t, body["session"], "campaign")
 	require.Contains(t, body["products"], "categories")
 	require.Contains(t, body["consent"], profile.PurposeMarketing)
@@ -204,12 +218,13 @@ func TestContractTypesAreTheDocuments(t *testing.T) {
 	for _, v := range []any{profileView{}, counts{}, consent{}, score{}, rfmScore{}, value{}, lapseRisk{}, nextAction{},
 		session{}, campaign{}, products{}, categories{}, openBasket{}, basketItem{}, openForm{}, touchpoint{}, historyPage{},
 		merge{}, mergeLog{}, exportDocument{}, exportedID{}, erasure{}, separation{}, consentState{}, problem{},
-		impressions{}, impressionGroup{}, impression{}} {
+		impressions{}, impressionGroup{}, impression{}, serviceCase{}} {
 		typ := reflect.TypeOf(v)
 		types[typ.Name()] = typ
 	}
 	require.ElementsMatch(t, structTypes(t, "api.go"), slices.Collect(maps.Keys(types)), "the types of api.go are the ones checked here")
 	types["consentRequest"] = reflect.TypeOf(consentBody{})
+	types["touch"] = reflect.TypeOf(profile.Touch{})
 
 	for name, typ := range types {
 		schema, err := openapi.Schema(name)

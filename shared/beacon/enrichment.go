@@ -110,5 +110,8 @@ const (
 	ChannelAudio           = "audio"
 	ChannelSMS             = "sms"
 	ChannelPush            = "mobile push notifications"
-	ChannelUnassigned      = "unassigned"
+	// Channels of contacts that no web page reports: imported from call centres and mail houses.
+	ChannelPhone      = "phone"
+	ChannelMail       = "direct mail"
+	ChannelUnassigned = "unassigned"
 )

@@ -38,7 +38,7 @@ import (
 )
 
 // DefaultTTL is how long after it happened an event stays in a profile's history unless the
-// deployment says otherwise. Purchases never expire.
+// deployment says otherwise. Purchases and refunds never expire (they are the revenue).
 const DefaultTTL = 395 * calendar.Day
 
 // MinKeep is how long after it was recorded a touchpoint is kept at least, whatever its event's
@@ -151,7 +151,7 @@ func (r Retention) Touchpoint(profileID string, a profile.Activity, properties j
 		Purchase: profile.IsPurchase(a), OrderID: a.OrderID, Revenue: a.Revenue, Activity: kept(a),
 	}
 	t.Properties, t.PropertiesTruncated = Bound(properties, MaxProperties)
-	if !t.Purchase {
+	if !t.Purchase && !profile.IsRefund(a) {
 		t.ExpiresAt = later(t.At.Add(r.ttl()), now.UTC().Add(MinKeep)).Truncate(time.Second)
 	}
 	return t

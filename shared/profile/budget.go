@@ -27,7 +27,8 @@ import (
 //  3. the oldest basket changes;
 //  4. products and categories viewed or carted longest ago (of equal times, the least counted);
 //  5. the oldest orders, settled (they stay counted in OrderCount and Revenue);
-//  6. the forms least recently used;
+//  6. the forms least recently used, then the service cases (closed ones first, updated longest
+//     ago first);
 //  7. the older hits, down to the latest one.
 //
 // Every part sheds its oldest first, and the hits keep at least the latest, so the newest
@@ -63,6 +64,7 @@ func (p *Profile) fit() {
 		p.Products.shed,
 		p.shedOrders,
 		p.shedForms,
+		p.shedCases,
 		func() bool { return p.shedHits(1) },
 	}
 	for _, shed := range sheds {
@@ -100,6 +102,7 @@ func (p Profile) roughBytes() int {
 		n += s + overhead + len(o.Lines)*(2*s+overhead)
 	}
 	n += (len(p.Basket.Changes) + len(p.Forms) + len(p.Consent)) * (MaxConsentSource + s + overhead)
+	n += len(p.Cases) * (3*s + overhead)
 	n += (len(p.Impressions.Groups) + len(p.Impressions.Recent)) * (4*s + overhead)
 	return n
 }
@@ -191,5 +194,14 @@ func (p *Profile) shedForms() bool {
 		return false
 	}
 	p.trimForms(len(p.Forms) - quarter(len(p.Forms)))
+	return true
+}
+
+// shedCases drops a quarter of the service cases, closed ones updated longest ago first.
+func (p *Profile) shedCases() bool {
+	if len(p.Cases) == 0 {
+		return false
+	}
+	p.trimCases(len(p.Cases) - quarter(len(p.Cases)))
 	return true
 }

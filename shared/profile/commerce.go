@@ -29,7 +29,16 @@ import (
 //     Products.Categories counts categories the same way (at most MaxCategories each).
 //   - An order counts once per order_id (an order without one is its own order). Revenue is
 //     properties.revenue, else properties.total (numbers or numeric strings; the currency is not
-//     converted). The latest MaxOrders orders are kept to recognise repeats; older ones are
+//     converted). Its sales channel is properties.channel as sent, lower case ("store", "phone",
+//     "mail" …; imported offline orders say it), else ChannelOnline; properties.store (or
+//     store_id) names the store. FirstOrder and LastOrder are the earliest and latest orders'
+//     times and channels, settled orders included.
+//   - "Order Refunded" (a return or a refund, properties.order_id) takes its value from revenue,
+//     what a profile counts as revenue: properties.revenue, else properties.total, else the sum of
+//     its products' price × quantity, as a positive amount whatever its sign. Returns counts them
+//     and sums their value; Revenue is net of them. Each refund event counts (the engine already
+//     counts a message once), so two systems reporting one refund under two message ids count it
+//     twice; the products bought are left as they were. The latest MaxOrders orders are kept to recognise repeats; older ones are
 //     settled, and a repeat of a settled order counts again. The kept orders list their products
 //     (lines) newest first until these take MaxOrderLineBytes; older kept orders keep their id, time
 //     and revenue without their lines (their products still count among those bought), so that
@@ -58,6 +67,7 @@ const (
 	eventProductAdded   = "productadded"
 	eventProductRemoved = "productremoved"
 	eventOrderCompleted = "ordercompleted"
+	eventOrderRefunded  = "orderrefunded"
 	eventFormStarted    = "formstarted"
 	eventFormSubmitted  = "formsubmitted"
 )
@@ -80,6 +90,11 @@ func eventKey(name string) string {
 // in any of the spellings eventKey folds together ("order_completed", "order-completed" …).
 func IsPurchase(a Activity) bool {
 	return a.Type == beacon.Track && eventKey(a.Event) == eventOrderCompleted
+}
+
+// IsRefund tells whether an activity is a refund or a return: an "Order Refunded" track event.
+func IsRefund(a Activity) bool {
+	return a.Type == beacon.Track && eventKey(a.Event) == eventOrderRefunded
 }
 
 // Line is a product an event names.
@@ -195,17 +210,57 @@ func countProduct(m map[string]int, id string, n, limit int) map[string]int {
 	return m
 }
 
+// ChannelOnline is the sales channel of an order that names none: one placed on a site or an app.
+const ChannelOnline = "online"
+
 // Order is a completed order.
 type Order struct {
 	ID      string
 	At      time.Time
 	Revenue float64
 	Lines   []Line // the products bought
+	Channel string // the sales channel: ChannelOnline, "store", "phone" …
+	Store   string // the store, for an order placed in one ("" when not said)
+}
+
+// Touch is when something happened on a channel: the first touch of a customer (Acquisition), or
+// their first and last orders.
+type Touch struct {
+	At      time.Time `json:"at"`
+	Channel string    `json:"channel"`
+}
+
+// first keeps the earlier of t and c (of equal times, the lesser channel); a touch without a
+// channel is no touch.
+func (t *Touch) first(c Touch) {
+	if c.Channel == "" || c.At.IsZero() {
+		return
+	}
+	if t.Channel == "" || c.At.Before(t.At) || (c.At.Equal(t.At) && c.Channel < t.Channel) {
+		*t = c
+	}
+}
+
+// last keeps the later of t and c (of equal times, the greater channel).
+func (t *Touch) last(c Touch) {
+	if c.Channel == "" || c.At.IsZero() {
+		return
+	}
+	if t.Channel == "" || c.At.After(t.At) || (c.At.Equal(t.At) && c.Channel > t.Channel) {
+		*t = c
+	}
+}
+
+// Returns are the refunds and returns a customer had: how many and their value.
+type Returns struct {
+	Count int     `json:"count"`
+	Value float64 `json:"value"`
 }
 
 // preferred tells whether occurrence a of an order is kept over occurrence b.
 func preferred(a, b Order) bool {
-	if c := cmp.Or(b.At.Compare(a.At), cmp.Compare(a.Revenue, b.Revenue), cmp.Compare(len(a.Lines), len(b.Lines))); c != 0 {
+	if c := cmp.Or(b.At.Compare(a.At), cmp.Compare(a.Revenue, b.Revenue), cmp.Compare(len(a.Lines), len(b.Lines)),
+		cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.Store, b.Store)); c != 0 {
 		return c > 0
 	}
 	return slices.CompareFunc(a.Lines, b.Lines, func(x, y Line) int {
@@ -257,8 +312,7 @@ func (p *Profile) addOrder(o Order, counted bool) {
 		p.bought(o, 1)
 	}
 	if !p.Settled.OrdersUntil.IsZero() && !o.At.After(p.Settled.OrdersUntil) {
-		p.Settled.Orders++
-		p.Settled.Revenue += o.Revenue
+		p.Settled.settle(o)
 		return
 	}
 	p.insertOrder(o)
@@ -275,11 +329,18 @@ func (p *Profile) insertOrder(o Order) {
 func (p *Profile) settleOrders(limit int) {
 	for len(p.Orders) > limit {
 		old := p.Orders[0]
-		p.Settled.Orders++
-		p.Settled.Revenue += old.Revenue
+		p.Settled.settle(old)
 		p.Settled.OrdersUntil = old.At
 		p.Orders = p.Orders[1:]
 	}
+}
+
+// settle counts an order among the settled ones.
+func (s *Settled) settle(o Order) {
+	s.Orders++
+	s.Revenue += o.Revenue
+	s.FirstOrder.first(Touch{At: o.At, Channel: o.Channel})
+	s.LastOrder.last(Touch{At: o.At, Channel: o.Channel})
 }
 
 // boundOrderLines keeps the lines of the newest orders up to MaxOrderLineBytes, and drops those of
@@ -299,12 +360,16 @@ func (p *Profile) boundOrderLines() {
 // lineBytes is about what a line takes on the profile: its ids and its numbers.
 func lineBytes(l Line) int { return len(l.ProductID) + len(l.Category) + 32 }
 
-// deriveOrders computes the order count and revenue.
+// deriveOrders computes the order count, the revenue net of returns, and the first and last
+// orders.
 func (p *Profile) deriveOrders() {
-	p.OrderCount, p.Revenue = p.Settled.Orders, p.Settled.Revenue
+	p.OrderCount, p.Revenue = p.Settled.Orders, p.Settled.Revenue-p.Returns.Value
+	p.FirstOrder, p.LastOrder = p.Settled.FirstOrder, p.Settled.LastOrder
 	for _, o := range p.Orders {
 		p.OrderCount++
 		p.Revenue += o.Revenue
+		p.FirstOrder.first(Touch{At: o.At, Channel: o.Channel})
+		p.LastOrder.last(Touch{At: o.At, Channel: o.Channel})
 	}
 	p.Revenue = math.Round(p.Revenue*1e6) / 1e6 // sums of cents stay cents
 }
@@ -479,8 +544,13 @@ func (p *Profile) applyCommerce(a Activity) {
 		if id == "" {
 			id = "message:" + a.MessageID
 		}
-		p.addOrder(Order{ID: id, At: a.At, Revenue: a.Revenue, Lines: slices.Clone(a.Products)}, false)
+		p.addOrder(Order{ID: id, At: a.At, Revenue: a.Revenue, Lines: slices.Clone(a.Products), Channel: cmp.Or(a.SalesChannel, ChannelOnline),
+			Store: a.Store}, false)
 		p.Basket.clear(a.At)
+		p.deriveOrders()
+	case eventOrderRefunded:
+		p.Returns.Count++
+		p.Returns.Value = math.Round((p.Returns.Value+a.Revenue)*1e6) / 1e6
 		p.deriveOrders()
 	case eventFormStarted:
 		p.form(a.FormID, Form{StartedAt: a.At})
@@ -506,6 +576,10 @@ func (p *Profile) foldCommerce(from Profile) {
 	}
 	p.Settled.Orders += from.Settled.Orders
 	p.Settled.Revenue += from.Settled.Revenue
+	p.Settled.FirstOrder.first(from.Settled.FirstOrder)
+	p.Settled.LastOrder.last(from.Settled.LastOrder)
+	p.Returns.Count += from.Returns.Count
+	p.Returns.Value = math.Round((p.Returns.Value+from.Returns.Value)*1e6) / 1e6
 	if from.Settled.OrdersUntil.After(p.Settled.OrdersUntil) {
 		p.Settled.OrdersUntil = from.Settled.OrdersUntil
 	}

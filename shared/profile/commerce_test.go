@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -271,5 +272,83 @@ func TestFromEventReadsCategories(t *testing.T) {
 		if want := []Line{{ProductID: "p1", Quantity: 1, Price: 3, Category: "Games"}}; err != nil || !reflect.DeepEqual(a.Products, want) {
 			t.Errorf("%s: lines %+v, %v; want %+v", props, a.Products, err, want)
 		}
+	}
+}
+
+// Offline orders and returns: an order's sales channel and store, refunds that reduce the revenue,
+// the first and last orders and the acquisition channel, the same in any order and when the
+// activity is split between two profiles that are folded.
+func TestOfflineOrdersReturnsAndFirstTouch(t *testing.T) {
+	acts := activities(t,
+		ev{typ: beacon.Page, name: "/", min: 5, channel: "paid search"},
+		trackAt("Order Completed", 2, `{"order_id":"s1","revenue":40,"channel":"Store","store":"Leeds","products":[{"product_id":"p1","quantity":2,"price":20}]}`),
+		trackAt("Order Completed", 10, `{"order_id":"w1","revenue":25,"product_id":"p2"}`),
+		trackAt("Order Completed", 20, `{"order_id":"t1","total":15,"channel":"phone"}`),
+		trackAt("Order Refunded", 21, `{"order_id":"s1","revenue":-20}`),
+		trackAt("Order Refunded", 22, `{"order_id":"w1","products":[{"product_id":"p2","quantity":-2,"price":2.5}]}`),
+	)
+	want := func(t *testing.T, p Profile) {
+		t.Helper()
+		if p.OrderCount != 3 || p.Revenue != 55 || p.Returns != (Returns{Count: 2, Value: 25}) {
+			t.Errorf("%d orders, revenue %v, returns %+v; want 3, 80 - 25, {2 25}", p.OrderCount, p.Revenue, p.Returns)
+		}
+		if p.FirstOrder != (Touch{At: at(2), Channel: "store"}) || p.LastOrder != (Touch{At: at(20), Channel: "phone"}) {
+			t.Errorf("first order %+v, last %+v", p.FirstOrder, p.LastOrder)
+		}
+		if p.Acquisition != (Touch{At: at(2), Channel: "store"}) {
+			t.Errorf("acquisition %+v: the store order came before the first visit", p.Acquisition)
+		}
+	}
+	for seed := range uint64(10) {
+		order := inOrder(len(acts))
+		rand.New(rand.NewPCG(seed, 5)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		p := applyAll(t, acts, order)
+		want(t, p)
+		i := slices.IndexFunc(p.Orders, func(o Order) bool { return o.ID == "s1" })
+		if i < 0 || p.Orders[i].Channel != "store" || p.Orders[i].Store != "Leeds" {
+			t.Errorf("the store order: %+v", p.Orders)
+		}
+		if j := slices.IndexFunc(p.Orders, func(o Order) bool { return o.ID == "w1" }); j < 0 || p.Orders[j].Channel != ChannelOnline {
+			t.Errorf("an order that names no channel is online: %+v", p.Orders)
+		}
+		// Split between two devices' profiles, folded either way.
+		a, b := Profile{ID: "a"}, Profile{ID: "b"}
+		for k, i := range order {
+			if k%2 == 0 {
+				a = Apply(a, acts[i], nil)
+			} else {
+				b = Apply(b, acts[i], nil)
+			}
+		}
+		ab, err := Fold(a, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want(t, ab)
+		ba, _ := Fold(b, a)
+		want(t, ba)
+	}
+	// Without the store order the first touch is the visit's channel.
+	p := applyAll(t, acts[:1], inOrder(1))
+	if p.Acquisition != (Touch{At: at(5), Channel: "paid search"}) || p.FirstOrder != (Touch{}) {
+		t.Errorf("a visitor: acquisition %+v, first order %+v", p.Acquisition, p.FirstOrder)
+	}
+}
+
+// Settled orders keep the first and last orders' times and channels.
+func TestFirstOrderSurvivesSettling(t *testing.T) {
+	p := Profile{ID: "p"}
+	p = Apply(p, Activity{Type: beacon.Track, Event: "Order Completed", OrderID: "first", Revenue: 1, At: at(0), SalesChannel: "store"}, nil)
+	for i := range MaxOrders + 5 {
+		p = Apply(p, Activity{Type: beacon.Track, Event: "Order Completed", OrderID: fmt.Sprint(i), Revenue: 1, At: at(i + 1)}, nil)
+	}
+	if slices.ContainsFunc(p.Orders, func(o Order) bool { return o.ID == "first" }) {
+		t.Fatal("the first order should have been settled")
+	}
+	if p.FirstOrder != (Touch{At: at(0), Channel: "store"}) || p.LastOrder != (Touch{At: at(MaxOrders + 5), Channel: ChannelOnline}) {
+		t.Errorf("first %+v, last %+v", p.FirstOrder, p.LastOrder)
+	}
+	if p.OrderCount != MaxOrders+6 || p.Revenue != MaxOrders+6 {
+		t.Errorf("%d orders, revenue %v", p.OrderCount, p.Revenue)
 	}
 }

@@ -51,29 +51,61 @@ func readDetails(e beacon.Event, a *Activity) {
 			if v, ok := number(props["engagedSeconds"]); ok && v >= 0 {
 				a.Engaged = int(math.Min(v, MaxPingSeconds))
 			}
-		case eventProductViewed, eventProductAdded, eventProductRemoved, eventOrderCompleted:
+		case eventProductViewed, eventProductAdded, eventProductRemoved, eventOrderCompleted, eventOrderRefunded:
 			a.Products = lines(props)
-			if eventKey(e.Event) == eventOrderCompleted {
+			if k := eventKey(e.Event); k == eventOrderCompleted || k == eventOrderRefunded {
 				a.OrderID = bounded(text(props["order_id"], props["orderId"]))
+				a.SalesChannel = strings.ToLower(bounded(text(props["channel"])))
+				a.Store = bounded(text(props["store"], props["store_id"], props["storeId"]))
 				if v, ok := number(props["revenue"]); ok {
 					a.Revenue = v
 				} else if v, ok := number(props["total"]); ok {
 					a.Revenue = v
+				} else if k == eventOrderRefunded {
+					a.Revenue = refundValue(props)
+				}
+				if k == eventOrderRefunded {
+					a.Revenue = math.Abs(a.Revenue)
 				}
 			}
 		case eventFormStarted, eventFormSubmitted:
 			a.FormID = bounded(text(props["formId"], props["form_id"], props["form_name"]))
+		case eventCaseOpened, eventCaseUpdated, eventCaseClosed:
+			readCase(e.Event, props, a)
 		}
 	}
 	if kind, channel := impressionOf(e.Type, e.Event, e.Pixel); kind != "" {
 		// What an impression keeps is its kind, channel and campaign: the campaign's name as email
 		// tools send it (Segment's email spec) when the context names none.
 		a.Impression, a.Channel = kind, cmp.Or(a.Channel, channel)
-		a.Engaged, a.Products, a.OrderID, a.Revenue, a.FormID = 0, nil, "", 0, ""
+		a.Engaged, a.Products, a.OrderID, a.Revenue, a.FormID, a.SalesChannel, a.Store, a.Case = 0, nil, "", 0, "", "", "", nil
 		if a.Campaign.Name == "" {
 			a.Campaign.Name = bounded(text(props["campaign_name"], props["campaignName"], props["campaign"], props["campaign_id"], props["campaignId"]))
 		}
 	}
+}
+
+// refundValue is the value of a refund that states no total: its products' price × quantity, the
+// quantity taken as a count whatever its sign (a returned line often says -2).
+func refundValue(props map[string]any) float64 {
+	items, ok := props["products"].([]any)
+	if !ok {
+		items = []any{props}
+	}
+	var v float64
+	for i, item := range items {
+		m, ok := item.(map[string]any)
+		if !ok || i >= MaxLines {
+			continue
+		}
+		price, _ := number(m["price"])
+		q, ok := number(m["quantity"])
+		if !ok {
+			q = 1
+		}
+		v += math.Abs(price) * math.Min(math.Abs(q), 1e6)
+	}
+	return v
 }
 
 // lines reads the products of an e-commerce event (product_id, quantity, price, category):

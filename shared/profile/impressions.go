@@ -11,14 +11,17 @@ import (
 
 // Impressions.
 //
-// An impression is the person meeting a message or an ad away from the sites: an email delivered,
-// opened or clicked in the mail client, a push notification received, an ad shown. It says the
-// message reached them, not that they came: it is never a visit. An event is an impression when
+// An impression is the person meeting a message or an ad away from the sites: an email sent,
+// delivered, opened or clicked in the mail client, a push notification received, an ad shown, and
+// the contacts a CRM keeps (a text message, a letter, a call with the call centre). It says the
+// message reached them, not that they came: it is never a visit. Impressions are the profile's
+// history of contacts. An event is an impression when
 //
-//   - it is a track event named as one (eventKey's spellings): "Email Delivered", "Email Opened",
-//     "Email Link Clicked" (Segment's email spec, as email tools send them), "Push Notification
-//     Received" (its mobile spec), "Ad Impression" or "Impression" (GA4 and Snowplow's
-//     ad_impression), from whatever source; or
+//   - it is a track event named as one (eventKey's spellings): "Email Sent", "Email Delivered",
+//     "Email Opened", "Email Link Clicked" (Segment's email spec, as email tools send them), "Push
+//     Notification Received" (its mobile spec), "SMS Sent", "SMS Delivered", "Mail Sent" (a
+//     letter or a catalogue), "Call Completed" (a call-centre call), "Ad Impression" or
+//     "Impression" (GA4 and Snowplow's ad_impression), from whatever source; or
 //   - it was loaded through the pixel API (beacon.Event.Pixel), which exists for images in emails
 //     and ads: any page or track event but an order (a conversion pixel on a thank-you page
 //     reports a real purchase).
@@ -37,7 +40,9 @@ import (
 
 // Kinds of impression.
 const (
-	ImpressionDelivery = "delivery" // an email delivered, a push notification received
+	ImpressionSent     = "sent"     // an email, a text message or a letter sent
+	ImpressionDelivery = "delivery" // an email or a text message delivered, a push notification received
+	ImpressionCall     = "call"     // a call with the call centre
 	ImpressionOpen     = "open"     // an email opened
 	ImpressionClick    = "click"    // a link clicked in an email, in the mail client
 	ImpressionAd       = "impression"
@@ -52,7 +57,12 @@ const (
 // impressionNames are the track events that are impressions wherever they come from, by eventKey,
 // with their kind and the channel they imply.
 var impressionNames = map[string]struct{ kind, channel string }{
+	"emailsent":                {ImpressionSent, beacon.ChannelEmail},
 	"emaildelivered":           {ImpressionDelivery, beacon.ChannelEmail},
+	"smssent":                  {ImpressionSent, beacon.ChannelSMS},
+	"smsdelivered":             {ImpressionDelivery, beacon.ChannelSMS},
+	"mailsent":                 {ImpressionSent, beacon.ChannelMail},
+	"callcompleted":            {ImpressionCall, beacon.ChannelPhone},
 	"emailopened":              {ImpressionOpen, beacon.ChannelEmail},
 	"emaillinkclicked":         {ImpressionClick, beacon.ChannelEmail},
 	"pushnotificationreceived": {ImpressionDelivery, beacon.ChannelPush},

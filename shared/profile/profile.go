@@ -85,12 +85,22 @@ type Profile struct {
 
 	Products Products
 	// Orders are the latest orders, sorted by time, one per order id, at most MaxOrders;
-	// OrderCount and Revenue count them with the settled ones (see Commerce and forms).
+	// OrderCount and Revenue count them with the settled ones, Revenue net of Returns, and
+	// FirstOrder and LastOrder are the earliest and latest of all (see Commerce and forms).
 	Orders     []Order
 	OrderCount int
 	Revenue    float64
-	Basket     Basket
-	Forms      map[string]Form // by form id, at most MaxForms
+	Returns    Returns
+	FirstOrder Touch
+	LastOrder  Touch
+	// Acquisition is the customer's first touch: the earliest activity on a site or an app that has
+	// a channel, or order placed on a sales channel other than online (an imported offline
+	// order); emails and ads met away from the sites are not touches of acquisition.
+	Acquisition Touch
+	Basket      Basket
+	Forms       map[string]Form // by form id, at most MaxForms
+	// Cases are the customer's service cases, by case id, at most MaxCases (see Service cases).
+	Cases map[string]Case
 
 	// Impressions are the emails and ads the person met away from the sites (see Impressions).
 	Impressions Impressions
@@ -140,8 +150,14 @@ type Activity struct {
 	Event    string // track: the event name
 	Products []Line
 	OrderID  string
-	Revenue  float64
-	FormID   string
+	Revenue  float64 // of an order; of a refund, its positive amount
+	// SalesChannel and Store are where an order or a refund was placed, as properties.channel and
+	// properties.store say ("" when they do not).
+	SalesChannel string
+	Store        string
+	FormID       string
+	// Case is what a case event says of its case (see Service cases); nil for other events.
+	Case *CaseActivity
 	// Impression is the kind of impression the event is (ImpressionOpen …), "" for activity on a
 	// site or an app (see Impressions).
 	Impression string
@@ -252,20 +268,24 @@ func ApplyNoted(p Profile, a Activity, attach []identity.ID) (Profile, []string)
 	case beacon.Track:
 		p.Counts.Tracks++
 		p.applyCommerce(a)
+		p.applyCase(a)
 	case beacon.Identify:
 		p.Counts.Identifies++
 	case beacon.Group:
 		p.Groups = addGroups(p.Groups, a.GroupID)
 	}
-	switch a.Type {
-	case beacon.Page, beacon.Screen, beacon.Track:
-		h := Hit{At: a.At, PageView: a.Type != beacon.Track, Engaged: a.Engaged, Campaign: a.Campaign, Channel: a.Channel}
-		if h.PageView {
-			h.Page = a.Page
+	if !AwayFromSites(a) {
+		switch a.Type {
+		case beacon.Page, beacon.Screen, beacon.Track:
+			h := Hit{At: a.At, PageView: a.Type != beacon.Track, Engaged: a.Engaged, Campaign: a.Campaign, Channel: a.Channel}
+			if h.PageView {
+				h.Page = a.Page
+			}
+			p.addHit(h)
 		}
-		p.addHit(h)
+		p.seen(a.At, a.At)
 	}
-	p.seen(a.At, a.At)
+	p.Acquisition.first(acquisitionTouch(a))
 	notes := p.setTraits(a.Traits, a.At)
 	p.Consent = eventConsent(p.Consent, a.Consent)
 	p.fit()
@@ -300,12 +320,24 @@ func Fold(into, from Profile) (Profile, error) {
 	out.MergedFrom = union(out.MergedFrom, append([]string{from.ID}, from.MergedFrom...)...)
 	out.foldHits(from.Settled, from.Hits)
 	out.foldCommerce(from)
+	out.foldCases(from.Cases)
+	out.Acquisition.first(from.Acquisition)
 	out.Impressions.fold(from.Impressions)
 	if len(from.Consent) > 0 {
 		out.Consent, _ = ApplyConsent(out.Consent, from.Consent) // per purpose, the latest answer
 	}
 	out.fit()
 	return out, nil
+}
+
+// acquisitionTouch is the touch an activity on a site or an app makes: its channel, or the
+// sales channel of an order placed elsewhere than online.
+func acquisitionTouch(a Activity) Touch {
+	channel := a.Channel
+	if channel == "" && IsPurchase(a) && a.SalesChannel != "" && a.SalesChannel != ChannelOnline {
+		channel = a.SalesChannel
+	}
+	return Touch{At: a.At, Channel: channel}
 }
 
 func (p *Profile) attach(id identity.ID) {
@@ -362,6 +394,7 @@ func (p Profile) Clone() Profile {
 	p.Orders = slices.Clone(p.Orders)
 	p.Basket.Changes = slices.Clone(p.Basket.Changes)
 	p.Forms = maps.Clone(p.Forms)
+	p.Cases = maps.Clone(p.Cases)
 	p.Consent = maps.Clone(p.Consent)
 	p.Impressions = p.Impressions.clone()
 	return p

@@ -96,10 +96,13 @@ type Settled struct {
 	Channel        string    // the channel of the latest dropped session that had one
 	Visits         int
 	EngagedSeconds int
-	// Orders and Revenue are the orders dropped from the order list (see Order), up to OrdersUntil.
+	// Orders and Revenue are the orders dropped from the order list (see Order), up to OrdersUntil;
+	// FirstOrder and LastOrder the earliest and latest of them.
 	Orders      int
 	Revenue     float64
 	OrdersUntil time.Time
+	FirstOrder  Touch
+	LastOrder   Touch
 }
 
 // Session summarises one visit.

@@ -1,6 +1,7 @@
 package profilestore
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -27,8 +28,13 @@ type aggregateFields struct {
 	Orders         []orderItem         `dynamo:"orders,omitempty"`
 	OrderCount     int                 `dynamo:"orderCount,omitempty"`
 	Revenue        float64             `dynamo:"revenue,omitempty"`
+	Returns        *returnsItem        `dynamo:"returns,omitempty"`
+	FirstOrder     *touchItem          `dynamo:"firstOrder,omitempty"`
+	LastOrder      *touchItem          `dynamo:"lastOrder,omitempty"`
+	Acquisition    *touchItem          `dynamo:"acquisition,omitempty"`
 	Basket         *basketItem         `dynamo:"basket,omitempty"`
 	Forms          map[string]formItem `dynamo:"forms,omitempty"`
+	Cases          map[string]caseItem `dynamo:"cases,omitempty"`
 	Impressions    *impressionsItem    `dynamo:"impressions,omitempty"`
 }
 
@@ -41,6 +47,33 @@ type settledItem struct {
 	Orders         int          `dynamo:"orders,omitempty"`
 	Revenue        float64      `dynamo:"revenue,omitempty"`
 	OrdersUntil    time.Time    `dynamo:"ordersUntil,omitempty"`
+	FirstOrder     *touchItem   `dynamo:"firstOrder,omitempty"`
+	LastOrder      *touchItem   `dynamo:"lastOrder,omitempty"`
+}
+
+// touchItem is a profile.Touch; absent for none.
+type touchItem struct {
+	At      time.Time `dynamo:"at"`
+	Channel string    `dynamo:"channel"`
+}
+
+func touchItemOf(t profile.Touch) *touchItem {
+	if t == (profile.Touch{}) {
+		return nil
+	}
+	return &touchItem{At: t.At.UTC(), Channel: t.Channel}
+}
+
+func (it *touchItem) touch() profile.Touch {
+	if it == nil {
+		return profile.Touch{}
+	}
+	return profile.Touch{At: it.At, Channel: it.Channel}
+}
+
+type returnsItem struct {
+	Count int     `dynamo:"count"`
+	Value float64 `dynamo:"value"`
 }
 
 type sessionItem struct {
@@ -106,6 +139,9 @@ type orderItem struct {
 	At      time.Time  `dynamo:"at"`
 	Revenue float64    `dynamo:"revenue"`
 	Lines   []lineItem `dynamo:"lines,omitempty"`
+	// Channel is absent for an online order (items written before channels read as online).
+	Channel string `dynamo:"channel,omitempty"`
+	Store   string `dynamo:"store,omitempty"`
 }
 
 type lineItem struct {
@@ -130,6 +166,17 @@ type basketChangeItem struct {
 type formItem struct {
 	StartedAt   time.Time `dynamo:"startedAt,omitempty"`
 	SubmittedAt time.Time `dynamo:"submittedAt,omitempty"`
+}
+
+// caseItem is a profile.Case.
+type caseItem struct {
+	OpenedAt  time.Time `dynamo:"openedAt"`
+	ClosedAt  time.Time `dynamo:"closedAt,omitempty"`
+	UpdatedAt time.Time `dynamo:"updatedAt"`
+	Status    string    `dynamo:"status,omitempty"`
+	StatusAt  time.Time `dynamo:"statusAt,omitempty"`
+	Topic     string    `dynamo:"topic,omitempty"`
+	TopicAt   time.Time `dynamo:"topicAt,omitempty"`
 }
 
 // impressionsItem is profile.Impressions.
@@ -202,8 +249,13 @@ func setAggregates(u *dynamo.Update, p profile.Profile) {
 	setOrRemove(u, "orders", a.Orders, len(a.Orders))
 	setOrRemove(u, "orderCount", a.OrderCount, a.OrderCount)
 	setOrRemove(u, "revenue", a.Revenue, count(a.Revenue != 0))
+	setOrRemove(u, "returns", a.Returns, count(a.Returns != nil))
+	setOrRemove(u, "firstOrder", a.FirstOrder, count(a.FirstOrder != nil))
+	setOrRemove(u, "lastOrder", a.LastOrder, count(a.LastOrder != nil))
+	setOrRemove(u, "acquisition", a.Acquisition, count(a.Acquisition != nil))
 	setOrRemove(u, "basket", a.Basket, count(a.Basket != nil))
 	setOrRemove(u, "forms", a.Forms, len(a.Forms))
+	setOrRemove(u, "cases", a.Cases, len(a.Cases))
 	setOrRemove(u, "impressions", a.Impressions, count(a.Impressions != nil))
 }
 
@@ -218,10 +270,15 @@ func aggregatesOf(p profile.Profile) aggregateFields {
 	a := aggregateFields{
 		Hits: hitList(p.Hits), Visits: p.Visits, EngagedSeconds: p.EngagedSeconds, LastChannel: p.LastChannel,
 		OrderCount: p.OrderCount, Revenue: p.Revenue, Impressions: impressionsOf(p.Impressions),
+		FirstOrder: touchItemOf(p.FirstOrder), LastOrder: touchItemOf(p.LastOrder), Acquisition: touchItemOf(p.Acquisition),
+	}
+	if p.Returns != (profile.Returns{}) {
+		a.Returns = &returnsItem{Count: p.Returns.Count, Value: p.Returns.Value}
 	}
 	if st := p.Settled; st != (profile.Settled{}) {
 		a.Settled = &settledItem{Until: st.Until.UTC(), Campaign: campaignItem(st.Campaign), Channel: st.Channel, Visits: st.Visits,
-			EngagedSeconds: st.EngagedSeconds, Orders: st.Orders, Revenue: st.Revenue, OrdersUntil: st.OrdersUntil.UTC()}
+			EngagedSeconds: st.EngagedSeconds, Orders: st.Orders, Revenue: st.Revenue, OrdersUntil: st.OrdersUntil.UTC(),
+			FirstOrder: touchItemOf(st.FirstOrder), LastOrder: touchItemOf(st.LastOrder)}
 	}
 	if s := p.Session; s != nil {
 		a.Session = &sessionItem{ID: s.ID, Start: s.Start.UTC(), End: s.End.UTC(), Events: s.Events, PageViews: s.PageViews,
@@ -238,7 +295,10 @@ func aggregatesOf(p profile.Profile) aggregateFields {
 		}
 	}
 	for _, o := range p.Orders {
-		oi := orderItem{ID: o.ID, At: o.At.UTC(), Revenue: o.Revenue}
+		oi := orderItem{ID: o.ID, At: o.At.UTC(), Revenue: o.Revenue, Store: o.Store}
+		if o.Channel != profile.ChannelOnline {
+			oi.Channel = o.Channel
+		}
 		for _, l := range o.Lines {
 			oi.Lines = append(oi.Lines, lineItem(l))
 		}
@@ -266,17 +326,37 @@ func aggregatesOf(p profile.Profile) aggregateFields {
 			a.Forms[id] = fi
 		}
 	}
+	if len(p.Cases) > 0 {
+		a.Cases = make(map[string]caseItem, len(p.Cases))
+		for id, c := range p.Cases {
+			a.Cases[id] = caseItem{OpenedAt: c.OpenedAt.UTC(), ClosedAt: utcOrZero(c.ClosedAt), UpdatedAt: c.UpdatedAt.UTC(), Status: c.Status,
+				StatusAt: utcOrZero(c.StatusAt), Topic: c.Topic, TopicAt: utcOrZero(c.TopicAt)}
+		}
+	}
 	return a
+}
+
+// utcOrZero is t in UTC, and the zero time (which DynamoDB items leave out) as it is.
+func utcOrZero(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
 }
 
 // fill sets the aggregate fields of p from the item's.
 func (a aggregateFields) fill(p *profile.Profile) {
 	p.Hits, p.Visits, p.EngagedSeconds, p.LastChannel = []profile.Hit(a.Hits), a.Visits, a.EngagedSeconds, a.LastChannel
 	p.OrderCount, p.Revenue = a.OrderCount, a.Revenue
+	p.FirstOrder, p.LastOrder, p.Acquisition = a.FirstOrder.touch(), a.LastOrder.touch(), a.Acquisition.touch()
+	if r := a.Returns; r != nil {
+		p.Returns = profile.Returns{Count: r.Count, Value: r.Value}
+	}
 	p.Impressions = a.Impressions.impressions()
 	if st := a.Settled; st != nil {
 		p.Settled = profile.Settled{Until: st.Until, Campaign: profile.Campaign(st.Campaign), Channel: st.Channel, Visits: st.Visits,
-			EngagedSeconds: st.EngagedSeconds, Orders: st.Orders, Revenue: st.Revenue, OrdersUntil: st.OrdersUntil}
+			EngagedSeconds: st.EngagedSeconds, Orders: st.Orders, Revenue: st.Revenue, OrdersUntil: st.OrdersUntil,
+			FirstOrder: st.FirstOrder.touch(), LastOrder: st.LastOrder.touch()}
 	}
 	if s := a.Session; s != nil {
 		p.Session = &profile.Session{ID: s.ID, Start: s.Start, End: s.End, Events: s.Events, PageViews: s.PageViews,
@@ -293,7 +373,7 @@ func (a aggregateFields) fill(p *profile.Profile) {
 		}
 	}
 	for _, o := range a.Orders {
-		po := profile.Order{ID: o.ID, At: o.At, Revenue: o.Revenue}
+		po := profile.Order{ID: o.ID, At: o.At, Revenue: o.Revenue, Channel: cmp.Or(o.Channel, profile.ChannelOnline), Store: o.Store}
 		for _, l := range o.Lines {
 			po.Lines = append(po.Lines, profile.Line(l))
 		}
@@ -309,6 +389,12 @@ func (a aggregateFields) fill(p *profile.Profile) {
 		p.Forms = make(map[string]profile.Form, len(a.Forms))
 		for id, f := range a.Forms {
 			p.Forms[id] = profile.Form{StartedAt: f.StartedAt, SubmittedAt: f.SubmittedAt}
+		}
+	}
+	if len(a.Cases) > 0 {
+		p.Cases = make(map[string]profile.Case, len(a.Cases))
+		for id, c := range a.Cases {
+			p.Cases[id] = profile.Case(c)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -28,9 +29,10 @@ func fullTouchpoint(profileID, messageID string, at time.Time) history.Touchpoin
 		Traits: map[string]any{"plan": "gold", "seats": 3.0}, PreviousID: "anon-0", GroupID: "group-1",
 		Campaign: profile.Campaign{Source: "news", Medium: "email", Name: "spring", ClickID: "c1"}, Channel: beacon.ChannelEmail,
 		Page: "https://shop.example/p", Engaged: 10, Event: "Order Completed", OrderID: "o-1", Revenue: 12.5, FormID: "f-1",
-		Products:   []profile.Line{{ProductID: "p1", Quantity: 2, Price: 5, Category: "hats"}, {ProductID: "p2", Quantity: 1}},
-		Impression: profile.ImpressionClick,
-		Consent:    map[string]profile.Consent{"marketing": {Granted: true}, "analytics": {Granted: false}},
+		Products:     []profile.Line{{ProductID: "p1", Quantity: 2, Price: 5, Category: "hats"}, {ProductID: "p2", Quantity: 1}},
+		Impression:   profile.ImpressionClick,
+		Consent:      map[string]profile.Consent{"marketing": {Granted: true}, "analytics": {Granted: false}},
+		SalesChannel: "store", Store: "Leeds", Case: &profile.CaseActivity{ID: "case-1", Status: profile.CaseOpen, Topic: "late"},
 	}
 	return retention.Touchpoint(profileID, a, json.RawMessage(`{"order_id":"o-1","total":12.5,"nested":{"a":[1,2]}}`), recordingtest.Now)
 }
@@ -480,6 +482,17 @@ func BenchmarkChunkRead(b *testing.B) {
 		require.NoError(b, err)
 		for _, e := range c.entries {
 			_ = e.touchpoint("prf_01JBENCH")
+		}
+	}
+}
+
+// The full touchpoint sets every field of its activity, so that the round trips above fail when a
+// field is added to profile.Activity that the store does not keep.
+func TestTheFullTouchpointIsFull(t *testing.T) {
+	a := reflect.ValueOf(fullTouchpoint("prf_1", "m1", recordingtest.At(0)).Activity)
+	for i := range a.NumField() {
+		if name := a.Type().Field(i).Name; a.Field(i).IsZero() && name != "ClientAt" { // ClientAt: history keeps At alone
+			t.Errorf("fullTouchpoint leaves Activity.%s unset", name)
 		}
 	}
 }

@@ -69,6 +69,10 @@ type activityRecord struct {
 	Products    []lineRecord     `json:"l,omitempty"`
 	FormID      string           `json:"f,omitempty"`
 	Consent     map[string]bool  `json:"k,omitempty"`
+	// SalesChannel and Store of an order or a refund, Case of a case event.
+	SalesChannel string                `json:"sc,omitempty"`
+	Store        string                `json:"st,omitempty"`
+	Case         *profile.CaseActivity `json:"cs,omitempty"`
 }
 
 type lineRecord struct {
@@ -80,7 +84,8 @@ type lineRecord struct {
 
 func recordActivity(a profile.Activity) string {
 	r := activityRecord{AnonymousID: a.AnonymousID, UserID: a.UserID, PreviousID: a.PreviousID, GroupID: a.GroupID,
-		Traits: a.Traits, Campaign: a.Campaign, Page: a.Page, Engaged: a.Engaged, FormID: a.FormID}
+		Traits: a.Traits, Campaign: a.Campaign, Page: a.Page, Engaged: a.Engaged, FormID: a.FormID,
+		SalesChannel: a.SalesChannel, Store: a.Store, Case: a.Case}
 	for purpose, c := range a.Consent {
 		if r.Consent == nil {
 			r.Consent = map[string]bool{}
@@ -147,6 +152,7 @@ func (it touchpointItem) activity() (profile.Activity, bool) {
 		MessageID: it.MessageID, Type: it.Type, At: it.Timestamp, Channel: it.Channel, OrderID: it.OrderID, Revenue: it.Revenue,
 		AnonymousID: r.AnonymousID, UserID: r.UserID, PreviousID: r.PreviousID, GroupID: r.GroupID, Traits: r.Traits,
 		Campaign: r.Campaign, Page: r.Page, Engaged: r.Engaged, FormID: r.FormID, Impression: it.impression(),
+		SalesChannel: r.SalesChannel, Store: r.Store, Case: r.Case,
 	}
 	if it.Type == beacon.Track {
 		a.Event = it.Event

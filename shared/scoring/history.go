@@ -80,7 +80,23 @@ func VisitorOf(p profile.Profile) (rfm.Visitor, error) {
 
 // History is the buyer's purchase history at asOf in weeks, as the purchase models read it, with
 // first the time of their first order (FirstOrder). Orders after asOf (clock skew) are left out.
+// Returns reduce the spend per purchase in proportion: the models see what the customer kept.
 func History(p profile.Profile, first, asOf time.Time) (btyd.Customer, error) {
+	c, err := history(p, first, asOf)
+	if err != nil || p.Returns.Value <= 0 {
+		return c, err
+	}
+	gross := p.Settled.Revenue
+	for _, o := range p.Orders {
+		gross += o.Revenue
+	}
+	if gross > 0 {
+		c.Spend *= max(0, gross-p.Returns.Value) / gross
+	}
+	return c, nil
+}
+
+func history(p profile.Profile, first, asOf time.Time) (btyd.Customer, error) {
 	if p.Settled.Orders == 0 {
 		txs := make([]btyd.Transaction, 0, len(p.Orders))
 		for _, o := range p.Orders {

@@ -243,6 +243,14 @@ func TestHistoryFromTheProfile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, btyd.Customer{ID: "p1", X: 2, Tx: 56.0 / 7, T: 70.0 / 7, Spend: 40}, h)
 
+	// Returns of a tenth of everything bought: a tenth less spend per purchase.
+	returned := b.p
+	returned.Returns = profile.Returns{Count: 1, Value: 19.4}
+	h, err = History(returned, FirstOrder(returned), asOf)
+	require.NoError(t, err)
+	require.InDelta(t, 36, h.Spend, 1e-9)
+	require.Equal(t, 2, h.X, "returns leave the purchases counted")
+
 	// Settled orders: the first one is not on the profile any more.
 	p := b.p
 	p.Settled = profile.Settled{Orders: 5, Revenue: 100, OrdersUntil: asOf.Add(-200 * day)}

@@ -365,6 +365,7 @@ func Aggregates(p profile.Profile) map[string]any {
 		"hits": p.Hits, "settled": p.Settled, "products": p.Products, "orders": p.Orders, "orderCount": p.OrderCount,
 		"revenue": p.Revenue, "basket": p.Basket, "openBasket": p.Basket.Open(), "forms": p.Forms, "counts": p.Counts,
 		"firstSeen": p.FirstSeen, "lastSeen": p.LastSeen, "traits": p.Traits, "impressions": p.Impressions,
+		"cases": p.Cases, "returns": p.Returns, "firstOrder": p.FirstOrder, "lastOrder": p.LastOrder, "acquisition": p.Acquisition,
 	}
 }
 

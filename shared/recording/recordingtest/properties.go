@@ -75,9 +75,21 @@ func generate(r *rand.Rand, prefix string, chaos bool) population {
 			a.Page, a.Engaged = fmt.Sprintf("/p%d", r.IntN(4)), r.IntN(3)*10
 		case beacon.Track:
 			a.Event = "Clicked"
-			if r.IntN(3) == 0 { // an email open: an impression, not a visit
+			switch r.IntN(6) {
+			case 0, 1: // an email open: an impression, not a visit
 				a.Event, a.Impression, a.Channel = "Email Opened", profile.ImpressionOpen, beacon.ChannelEmail
 				a.Campaign = profile.Campaign{Name: fmt.Sprintf("c%d", r.IntN(3))}
+			case 2: // an order, online or in a store, its id now and then reported twice
+				a.Event, a.OrderID, a.Revenue = "Order Completed", fmt.Sprintf("%s-o%d", prefix, r.IntN(8)), float64(10+5*r.IntN(3))
+				if r.IntN(2) == 0 {
+					a.SalesChannel, a.Store = "store", fmt.Sprintf("s%d", r.IntN(2))
+				}
+			case 3: // a return
+				a.Event, a.OrderID, a.Revenue = "Order Refunded", fmt.Sprintf("%s-o%d", prefix, r.IntN(8)), 5
+			case 4: // a service case opened, updated or closed
+				a.Event = []string{"Case Opened", "Case Updated", "Case Closed"}[r.IntN(3)]
+				status := map[string]string{"Case Opened": profile.CaseOpen, "Case Closed": profile.CaseClosed}[a.Event]
+				a.Case = &profile.CaseActivity{ID: fmt.Sprintf("%s-c%d", prefix, r.IntN(3)), Status: status, Topic: []string{"", "delivery", "refund"}[r.IntN(3)]}
 			}
 		case beacon.Identify:
 			a.Traits = map[string]any{"plan": fmt.Sprintf("plan-%d", r.IntN(5))}
