@@ -46,6 +46,7 @@ func (s *csvScanner) next() (csvRecord, error) {
 		quoteLine         int
 		startOfField      = 0
 		nfields           int
+		last              byte // the last byte read
 	)
 	s.buf, s.ends = s.buf[:0], s.ends[:0]
 	fail := func(format string, args ...any) {
@@ -79,6 +80,7 @@ func (s *csvScanner) next() (csvRecord, error) {
 		}
 		for _, c := range chunk {
 			size++
+			last = c
 			if size > s.maxBytes && !over {
 				over = true
 				s.buf, s.ends = s.buf[:0], s.ends[:0]
@@ -151,7 +153,9 @@ func (s *csvScanner) next() (csvRecord, error) {
 				s.buf = s.buf[:len(s.buf)-1]
 			}
 			endField()
-			s.line++ // the last line, without its line break
+			if last != '\n' {
+				s.line++ // the last line, without its line break
+			}
 			return s.finish(rec, over), nil
 		}
 	}
