@@ -156,16 +156,16 @@ func (rd *Reader) person(r *row) (userID, anonymousID string) {
 
 // context is an event's context: the library, the person's email and phone as traits (hashed
 // into the event's hashed identifiers by enrich), and consent answers when given.
-func context(r *row, consent *jsonObject) []byte {
+func context(email, phone value, consent *jsonObject) []byte {
 	o := newObject()
 	lib := newObject()
 	lib.str("name", Library)
 	lib.str("version", "1")
 	o.raw("library", lib.bytes())
-	if r.v[fEmail].set || r.v[fPhone].set {
+	if email.set || phone.set {
 		t := newObject()
-		t.strIf("email", r.v[fEmail].raw, r.v[fEmail].set)
-		t.strIf("phone", r.v[fPhone].raw, r.v[fPhone].set)
+		t.strIf("email", email.raw, email.set)
+		t.strIf("phone", phone.raw, phone.set)
 		o.raw("traits", t.bytes())
 	}
 	if consent != nil {
@@ -174,8 +174,9 @@ func context(r *row, consent *jsonObject) []byte {
 	return o.bytes()
 }
 
-// emit finishes events made from rows (enrichment and personal data as the endpoint does them)
-// and queues the new ones; the rows count as imported unless every event was a duplicate.
+// emit queues the events made from rows that the file had not given yet (Next enriches them and
+// takes out personal data as the endpoint does); the rows count as imported unless every event
+// was a duplicate.
 func (rd *Reader) emit(first, last int, rows int64, evs []beacon.Event, keys []uint64) {
 	fresh := evs[:0]
 	for i, e := range evs {
@@ -189,7 +190,6 @@ func (rd *Reader) emit(first, last int, rows int64, evs []beacon.Event, keys []u
 		rd.status.Duplicates += rows
 		return
 	}
-	rd.edge.Events(fresh, enricher(rd.spec))
 	rd.status.Imported += rows
 	for i := range fresh {
 		rd.status.Events++
@@ -251,7 +251,7 @@ func (rd *Reader) customer(r *row) {
 	if r.v[fTimestamp].set {
 		at = r.v[fTimestamp].t
 	}
-	ctx := context(&row{}, nil)
+	ctx := context(value{}, value{}, nil)
 	e := rd.newEvent(r, beacon.Identify, "", id, at, nil, traits, ctx)
 	rd.emit(r.line, r.lastLine, 1, []beacon.Event{e}, []uint64{key})
 }
@@ -286,7 +286,7 @@ func (rd *Reader) contact(r *row) {
 	h := newIDHash(Contacts, typ.Event)
 	h.values(r, rd, true, rd.allFields()...)
 	id, key := h.sum()
-	e := rd.newEvent(r, beacon.Track, typ.Event, id, r.v[fTimestamp].t, props, nil, context(r, nil))
+	e := rd.newEvent(r, beacon.Track, typ.Event, id, r.v[fTimestamp].t, props, nil, context(r.v[fEmail], r.v[fPhone], nil))
 	rd.emit(r.line, r.lastLine, 1, []beacon.Event{e}, []uint64{key})
 }
 
@@ -315,7 +315,7 @@ func (rd *Reader) serviceCase(r *row) {
 	if rd.tooBig(r, props) {
 		return
 	}
-	ctx := context(r, nil)
+	ctx := context(r.v[fEmail], r.v[fPhone], nil)
 	h := newIDHash(Cases, EventCaseOpened)
 	h.values(r, rd, false, append(identityIDs, fCaseID, fOpenedAt)...)
 	id, key := h.sum()
@@ -350,7 +350,7 @@ func (rd *Reader) consent(r *row) {
 	h := newIDHash(Consents, EventConsentUpdated)
 	h.values(r, rd, true, rd.allFields()...)
 	id, key := h.sum()
-	e := rd.newEvent(r, beacon.Track, EventConsentUpdated, id, r.v[fTimestamp].t, props, nil, context(r, c))
+	e := rd.newEvent(r, beacon.Track, EventConsentUpdated, id, r.v[fTimestamp].t, props, nil, context(r.v[fEmail], r.v[fPhone], c))
 	rd.emit(r.line, r.lastLine, 1, []beacon.Event{e}, []uint64{key})
 }
 

@@ -65,3 +65,5 @@ func events(out []Output) []Output {
 	}
 	return r
 }
+
+func bytesReader(b []byte) io.Reader { return strings.NewReader(string(b)) }

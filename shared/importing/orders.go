@@ -71,7 +71,8 @@ func (rd *Reader) orderLine(r *row) {
 	}
 	g := rd.order
 	if g == nil {
-		g = &orderGroup{id: orderID, first: r}
+		r.copyTo(&rd.first)
+		g = &orderGroup{id: orderID, first: &rd.first}
 		rd.order = g
 	} else {
 		for _, id := range sameForOrder {
@@ -176,7 +177,7 @@ func (rd *Reader) closeOrder() {
 			rd.rejectLines(set.lines, fmt.Sprintf("order %s makes an event of more than %d bytes", short(g.id), beacon.MaxEventBytes))
 			continue
 		}
-		e := rd.newEvent(first, beacon.Track, event, id, first.v[fTimestamp].t, props, nil, context(first, nil))
+		e := rd.newEvent(first, beacon.Track, event, id, first.v[fTimestamp].t, props, nil, context(first.v[fEmail], first.v[fPhone], nil))
 		rd.emit(set.lines[0], set.lines[len(set.lines)-1], int64(len(set.lines)), []beacon.Event{e}, []uint64{idKey})
 	}
 }

@@ -115,8 +115,13 @@ type Reader struct {
 	status  Status
 	unknown map[string]bool
 
-	pending []Output
+	pending []Output // outputs ready, from pending[next]
+	next    int
+	err     error          // the stream's, after pending
+	batch   []beacon.Event // the events of pending, enriched together
+	scratch row            // the row being read: rows are many, and most need nothing of it once converted
 	order   *orderGroup
+	first   row       // the open order's first line (one order is open at a time)
 	events  recentSet // message ids given, for duplicates
 	orders  recentSet // order ids closed, with their first line
 	edge    *enrich.Enricher
@@ -290,20 +295,55 @@ func (rd *Reader) Status() Status {
 // cannot be read further (the stream broke, a gzip member is corrupt): what came before it
 // stands.
 func (rd *Reader) Next() (Output, error) {
-	for len(rd.pending) == 0 {
-		if rd.done {
-			return Output{}, io.EOF
-		}
-		if err := rd.step(); err != nil {
-			return Output{}, err
-		}
+	if rd.next == len(rd.pending) {
+		rd.refill()
 	}
-	out := rd.pending[0]
-	rd.pending = rd.pending[1:]
-	if len(rd.pending) == 0 {
-		rd.pending = rd.pending[:0:0] // let a long queue's array go
+	if rd.next == len(rd.pending) {
+		if rd.err != nil {
+			return Output{}, rd.err
+		}
+		return Output{}, io.EOF
 	}
+	out := rd.pending[rd.next]
+	rd.pending[rd.next] = Output{}
+	rd.next++
 	return out, nil
+}
+
+// batchOutputs is how many outputs Next prepares at once: enrichment remembers what it worked out
+// (hashes, pages) within one call of many events.
+const batchOutputs = 64
+
+// refill reads rows until a batch of outputs is ready, and enriches its events together.
+func (rd *Reader) refill() {
+	rd.pending, rd.next = rd.pending[:0], 0
+	if cap(rd.pending) > 4*batchOutputs {
+		rd.pending = nil // an order's many rejections made it large: let it go
+	}
+	for !rd.done && rd.err == nil && len(rd.pending) < batchOutputs {
+		if err := rd.step(); err != nil {
+			rd.err = err
+		}
+	}
+	evs := rd.batch[:0]
+	for _, o := range rd.pending {
+		if o.Event != nil {
+			evs = append(evs, *o.Event)
+		}
+	}
+	if len(evs) == 0 {
+		return
+	}
+	rd.edge.Events(evs, enricher(rd.spec))
+	i := 0
+	for _, o := range rd.pending {
+		if o.Event != nil {
+			*o.Event = evs[i]
+			i++
+		}
+	}
+	clear(evs)
+	rd.batch = evs[:0]
 }
 
 // step reads one row and converts it, queueing what it gives.
@@ -326,7 +366,8 @@ func (rd *Reader) step() error {
 	return nil
 }
 
-// row is one row of the file, its values read by field.
+// row is one row of the file, its values read by field. The Reader reuses it for the next row:
+// keep a clone.
 type row struct {
 	line, lastLine int
 	problem        string // why the row cannot be read, or ""
@@ -337,8 +378,16 @@ type row struct {
 	custom         []value
 }
 
+// copyTo copies r into c, reusing c's slices.
+func (r *row) copyTo(c *row) {
+	customRaw, custom := append(c.customRaw[:0], r.customRaw...), append(c.custom[:0], r.custom...)
+	*c = *r
+	c.customRaw, c.custom = customRaw, custom
+}
+
 func (rd *Reader) readRow() (*row, error) {
-	r := &row{}
+	r := &rd.scratch
+	*r = row{customRaw: r.customRaw, custom: r.custom}
 	if rd.csv != nil {
 		rec, err := rd.csv.next()
 		r.line, r.lastLine = rec.line, rec.lastLine
@@ -393,8 +442,10 @@ func (rd *Reader) readRow() (*row, error) {
 
 // fill reads a row's cells into its fields and checks each value.
 func (rd *Reader) fill(r *row, cells func(func([]target, string) bool)) {
-	r.customRaw = make([]string, len(rd.cols.custom))
-	r.custom = make([]value, len(rd.cols.custom))
+	n := len(rd.cols.custom)
+	r.customRaw, r.custom = slices.Grow(r.customRaw[:0], n)[:n], slices.Grow(r.custom[:0], n)[:n]
+	clear(r.customRaw)
+	clear(r.custom)
 	for ts, cell := range cells {
 		if len(rd.nulls) > 0 && rd.nulls[strings.ToLower(strings.TrimSpace(cell))] {
 			cell = ""
