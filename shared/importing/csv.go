@@ -46,7 +46,7 @@ func (s *csvScanner) next() (csvRecord, error) {
 		quoteLine         int
 		startOfField      = 0
 		nfields           int
-		last              byte // the last byte read
+		prev, last        byte // the last two bytes read
 	)
 	s.buf, s.ends = s.buf[:0], s.ends[:0]
 	fail := func(format string, args ...any) {
@@ -80,7 +80,7 @@ func (s *csvScanner) next() (csvRecord, error) {
 		}
 		for _, c := range chunk {
 			size++
-			last = c
+			prev, last = last, c
 			if size > s.maxBytes && !over {
 				over = true
 				s.buf, s.ends = s.buf[:0], s.ends[:0]
@@ -93,8 +93,15 @@ func (s *csvScanner) next() (csvRecord, error) {
 						quoteSeen = true
 					case '\n':
 						s.line++
+						if over {
+							// A quoted field this long is most likely a quote never closed: the
+							// record ends at this line break, so one stray quote costs the rows
+							// within the limit, not the rest of the file.
+							rec.problem += " (is a quote not closed?)"
+							return s.finish(rec, over), nil
+						}
 						// A CRLF inside a quoted field is read as LF, as encoding/csv does.
-						if !over && !tooMany && len(s.buf) > startOfField && s.buf[len(s.buf)-1] == '\r' {
+						if prev == '\r' && !over && !tooMany && len(s.buf) > startOfField && s.buf[len(s.buf)-1] == '\r' {
 							s.buf = s.buf[:len(s.buf)-1]
 						}
 						add(c)
@@ -119,7 +126,7 @@ func (s *csvScanner) next() (csvRecord, error) {
 				fieldStart = true
 			case '\n':
 				s.line++
-				if !over && !tooMany && len(s.buf) > startOfField && s.buf[len(s.buf)-1] == '\r' {
+				if prev == '\r' && !over && !tooMany && len(s.buf) > startOfField && s.buf[len(s.buf)-1] == '\r' {
 					s.buf = s.buf[:len(s.buf)-1]
 				}
 				if size == 1 || (size == 2 && len(s.buf) == 0 && nfields == 0 && !over) {
@@ -143,14 +150,14 @@ func (s *csvScanner) next() (csvRecord, error) {
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			if size == 0 {
+			if size == 0 || (size == 1 && last == '\r') { // nothing, or a lone CR: no record
 				return rec, io.EOF
 			}
 			if quoted && !quoteSeen {
 				fail("a quoted field opened on line %d is not closed", quoteLine)
 			}
-			if !over && !tooMany && len(s.buf) > startOfField && s.buf[len(s.buf)-1] == '\r' {
-				s.buf = s.buf[:len(s.buf)-1]
+			if last == '\r' && !quoted && !over && !tooMany && len(s.buf) > startOfField && s.buf[len(s.buf)-1] == '\r' {
+				s.buf = s.buf[:len(s.buf)-1] // a CR before the end of the file, as encoding/csv drops it
 			}
 			endField()
 			if last != '\n' {
