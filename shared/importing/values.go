@@ -3,6 +3,7 @@ package importing
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,12 @@ type value struct {
 	t    time.Time
 	b    bool
 }
+
+// Words a Bool is written with, in any case.
+var (
+	trueWords  = []string{"true", "yes", "y", "1", "granted", "opt-in", "optin", "on"}
+	falseWords = []string{"false", "no", "n", "0", "withdrawn", "refused", "denied", "revoked", "opt-out", "optout", "off"}
+)
 
 // maxStringBytes bounds a custom trait or property.
 const maxStringBytes = 1024
@@ -121,10 +128,10 @@ func (vr *valueReader) read(f *Field, raw string) (value, string) {
 		}
 		v.text = e
 	case Bool:
-		switch strings.ToLower(s) {
-		case "true", "yes", "y", "1", "granted", "opt-in", "optin", "on":
+		switch w := strings.ToLower(s); {
+		case slices.Contains(trueWords, w):
 			v.b, v.text = true, "true"
-		case "false", "no", "n", "0", "withdrawn", "refused", "denied", "revoked", "opt-out", "optout", "off":
+		case slices.Contains(falseWords, w):
 			v.b, v.text = false, "false"
 		default:
 			return bad("%q is not true or false (yes/no, 1/0, granted/withdrawn)", short(s))
