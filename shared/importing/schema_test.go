@@ -53,13 +53,13 @@ func rowSchema(k Kind) map[string]any {
 		all = append(all, oneOf("price", "revenue"))
 	}
 	s := map[string]any{
-		"$schema":     "https://json-schema.org/draft/2020-12/schema",
-		"$id":         "urn:dcrm:schemas:import-" + string(k) + ".v1",
-		"title":       "Import row: " + string(k) + ", version 1",
-		"description": fmt.Sprintf("One row of a %s import file: %s, written as a JSON Lines object whose members are named by the default columns (the fields' names; a mapping may name other columns). A value is text, or a number or a boolean; null, an empty text or one of blanks only is no value. Members named otherwise are ignored (and reported in the import's status). Made from the fields of shared/importing (see its README.md); the reader checks a little more than this schema can say: email and phone as the endpoint normalises them, identifiers that stand for no value (\"null\", \"0\"), the bounds of numbers written as text, a negative revenue on an order line bought, lengths in bytes rather than characters, days that exist, times in the import's layout, times not after the import nor more than 20 years before it.", string(k), what),
-		"type":        "object",
-		"properties":  props,
-		"required":    required,
+		"$schema":              "https://json-schema.org/draft/2020-12/schema",
+		"$id":                  "urn:dcrm:schemas:import-" + string(k) + ".v1",
+		"title":                "Import row: " + string(k) + ", version 1",
+		"description":          fmt.Sprintf("One row of a %s import file: %s, written as a JSON Lines object whose members are named by the default columns (the fields' names; a mapping may name other columns). A value is text, or a number or a boolean; null, an empty text or one of blanks only is no value. Members named otherwise are ignored (and reported in the import's status). Made from the fields of shared/importing (see its README.md); the reader checks a little more than this schema can say: email and phone as the endpoint normalises them, identifiers that stand for no value (\"null\", \"0\"), the bounds of numbers written as text, a negative revenue on an order line bought, lengths in bytes rather than characters, days that exist, times in the import's layout, times not after the import nor more than 20 years before it.", string(k), what),
+		"type":                 "object",
+		"properties":           props,
+		"required":             required,
 		"additionalProperties": map[string]any{"type": []string{"string", "number", "boolean", "null"}},
 	}
 	if len(all) > 0 {
