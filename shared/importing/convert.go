@@ -87,23 +87,27 @@ func (rd *Reader) checkTimes(r *row) string {
 
 // idHash hashes what a message id is made of: the kind, the event, then each set value by
 // field name, so that neither the columns' names nor their order change it.
-type idHash struct{ h hash.Hash }
+type idHash struct {
+	h   hash.Hash
+	buf []byte // what is written next, reused
+}
 
-func newIDHash(k Kind, event string) idHash {
-	h := idHash{sha256.New()}
+func newIDHash(k Kind, event string) *idHash {
+	h := &idHash{h: sha256.New(), buf: make([]byte, 0, 64)}
 	h.str(string(k))
 	h.str(event)
 	return h
 }
 
-func (h idHash) str(s string) {
-	var n [binary.MaxVarintLen64]byte
-	h.h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
-	h.h.Write([]byte(s))
+// str writes s with its length first, so that no two sequences of values write the same bytes.
+func (h *idHash) str(s string) {
+	h.buf = binary.AppendUvarint(h.buf[:0], uint64(len(s)))
+	h.buf = append(h.buf, s...)
+	h.h.Write(h.buf)
 }
 
 // values hashes the set values of ids, and the custom ones when custom.
-func (h idHash) values(r *row, rd *Reader, custom bool, ids ...fieldID) {
+func (h *idHash) values(r *row, rd *Reader, custom bool, ids ...fieldID) {
 	for _, id := range ids {
 		if v := r.v[id]; v.set {
 			h.str(fields[id].Name)
@@ -121,7 +125,7 @@ func (h idHash) values(r *row, rd *Reader, custom bool, ids ...fieldID) {
 }
 
 // sum is the message id, and the key the duplicate set keeps.
-func (h idHash) sum() (string, uint64) {
+func (h *idHash) sum() (string, uint64) {
 	s := h.h.Sum(nil)
 	return MessageIDPrefix + hex.EncodeToString(s[:16]), binary.BigEndian.Uint64(s)
 }

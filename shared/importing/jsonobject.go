@@ -11,7 +11,11 @@ import (
 // always makes the same bytes.
 type jsonObject struct{ b []byte }
 
-func newObject() *jsonObject { return &jsonObject{b: []byte{'{'}} }
+func newObject() *jsonObject {
+	b := make([]byte, 1, 128) // most of an import's objects fit
+	b[0] = '{'
+	return &jsonObject{b: b}
+}
 
 func (o *jsonObject) key(name string) {
 	if len(o.b) > 1 {

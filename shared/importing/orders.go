@@ -94,9 +94,8 @@ func (rd *Reader) orderLine(r *row) {
 		set, event = &g.sets[1], EventOrderRefunded
 	}
 	if set.h == nil {
-		h := newIDHash(rd.spec.Kind, event)
-		h.values(g.first, rd, true, orderLevel...)
-		set.h = &h
+		set.h = newIDHash(rd.spec.Kind, event)
+		set.h.values(g.first, rd, true, orderLevel...)
 	}
 	set.lines = append(set.lines, r.line)
 	set.revenue += revenue
