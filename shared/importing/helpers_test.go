@@ -1,6 +1,7 @@
 package importing
 
 import (
+	"bytes"
 	"io"
 	"strings"
 	"testing"
@@ -66,4 +67,4 @@ func events(out []Output) []Output {
 	return r
 }
 
-func bytesReader(b []byte) io.Reader { return strings.NewReader(string(b)) }
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

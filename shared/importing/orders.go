@@ -71,7 +71,7 @@ func (rd *Reader) orderLine(r *row) {
 	}
 	g := rd.order
 	if g == nil {
-		r.copyTo(&rd.first)
+		r.copyTo(&rd.first, rd.spec.Kind)
 		g = &orderGroup{id: orderID, first: &rd.first}
 		rd.order = g
 	} else {

@@ -378,16 +378,22 @@ type row struct {
 	custom         []value
 }
 
-// copyTo copies r into c, reusing c's slices.
-func (r *row) copyTo(c *row) {
-	customRaw, custom := append(c.customRaw[:0], r.customRaw...), append(c.custom[:0], r.custom...)
-	*c = *r
-	c.customRaw, c.custom = customRaw, custom
+// copyTo copies the fields of kind k of r into c, reusing c's slices. (A row is large: only
+// the kind's fields are copied or cleared, and the others stay zero.)
+func (r *row) copyTo(c *row, k Kind) {
+	c.line, c.lastLine, c.problem = r.line, r.lastLine, r.problem
+	for _, u := range kindFields[k] {
+		c.raw[u.id], c.has[u.id], c.v[u.id] = r.raw[u.id], r.has[u.id], r.v[u.id]
+	}
+	c.customRaw, c.custom = append(c.customRaw[:0], r.customRaw...), append(c.custom[:0], r.custom...)
 }
 
 func (rd *Reader) readRow() (*row, error) {
 	r := &rd.scratch
-	*r = row{customRaw: r.customRaw, custom: r.custom}
+	r.line, r.lastLine, r.problem = 0, 0, ""
+	for _, u := range kindFields[rd.spec.Kind] {
+		r.raw[u.id], r.has[u.id], r.v[u.id] = "", false, value{}
+	}
 	if rd.csv != nil {
 		rec, err := rd.csv.next()
 		r.line, r.lastLine = rec.line, rec.lastLine
