@@ -105,6 +105,9 @@ func (vr *valueReader) read(f *Field, raw string) (value, string) {
 		}
 	case Time, Date:
 		t, err := ParseTime(s, vr.layout, vr.loc)
+		if err != nil && personal(f.Name) { // a birthday is not quoted
+			return bad("is not an ISO 8601 date or time (or in the import's time layout)")
+		}
 		if err != nil {
 			return bad("%v", err)
 		}
@@ -150,6 +153,12 @@ func (vr *valueReader) location() *time.Location {
 		return time.UTC
 	}
 	return vr.loc
+}
+
+// personal tells whether a field's values are personal data, which reasons never quote.
+func personal(name string) bool {
+	k := pii.Classify(name, true)
+	return k != pii.NotPersonal && k != pii.Identifier
 }
 
 func control(r rune) bool { return unicode.IsControl(r) }

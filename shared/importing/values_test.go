@@ -96,9 +96,13 @@ func TestValuesAreCheckedAndNormalised(t *testing.T) {
 		// Personal data is never quoted in a reason: reasons are logged and queued.
 		{fEmail, "ann at example.com", "email is not an email address (local@domain)"},
 		{fPhone, "call me", "phone is not a phone number (7 to 15 digits, with a + and the country code unless the import gives one)"},
+		{fBirthday, "3 May 1980", "birthday is not an ISO 8601 date or time (or in the import's time layout)"},
 	}
 	for _, c := range bad {
 		_, reason := vr.read(&fields[c.f], c.in)
+		if personal(fields[c.f].Name) && reason != c.reason {
+			t.Errorf("%s: reason %q, want %q (no value quoted)", fields[c.f].Name, reason, c.reason)
+		}
 		if !strings.HasPrefix(reason, c.reason) {
 			t.Errorf("%s %q: reason %q, want %q", fields[c.f].Name, c.in, reason, c.reason)
 		}
