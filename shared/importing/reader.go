@@ -61,7 +61,9 @@ type Spec struct {
 }
 
 // Output is what one step of a Reader gives: exactly one of an event for the stream, a spend
-// record, or a rejection, with the lines of the file it comes from.
+// record, or a rejection, with the lines of the file it comes from. Outputs come as their rows
+// are settled: an order's events once a row of another order (or the end) is read, so a later
+// row's rejection may come before them.
 type Output struct {
 	Line, LastLine int
 	Event          *beacon.Event
