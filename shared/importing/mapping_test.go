@@ -75,8 +75,8 @@ func TestHeaderIsCheckedAgainstTheMapping(t *testing.T) {
 func TestDefaultColumnsUnknownColumnsAndDisabledFields(t *testing.T) {
 	s := spec(Orders)
 	s.Mapping = Mapping{"sku": ""}
-	file := " Order_ID ,TIMESTAMP,userId,price,sku,note,Note2\n" +
-		"o1,2024-01-02,u1,5,S1,x,y\n"
+	file := " Order_ID ,TIMESTAMP,userId,price,sku,note,Note2,\n" + // a trailing comma: a column without a name
+		"o1,2024-01-02,u1,5,S1,x,y,\n"
 	out, st := readAll(t, file, s)
 	if len(events(out)) != 1 {
 		t.Fatalf("outputs: %+v", out)

@@ -279,7 +279,7 @@ func (rd *Reader) readHeader() error {
 
 func (rd *Reader) noteUnknown(name string) {
 	name = short(strings.TrimSpace(name))
-	if rd.unknown[name] || len(rd.unknown) >= MaxUnknownColumns {
+	if name == "" || rd.unknown[name] || len(rd.unknown) >= MaxUnknownColumns {
 		return
 	}
 	rd.unknown[name] = true

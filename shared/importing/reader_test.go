@@ -25,12 +25,16 @@ func TestGzipIsFoundByItsMagicBytesAndTheFormatByTheFirstCharacter(t *testing.T)
 	w := gzip.NewWriter(&gz)
 	w.Write([]byte(customersCSV))
 	w.Close()
-	plain, st := readAll(t, customersCSV, spec(Customers))
+	// A second gzip member (files concatenated) is read on.
+	w = gzip.NewWriter(&gz)
+	w.Write([]byte("c3,,,Cy,,,,\r\n"))
+	w.Close()
+	plain, st := readAll(t, customersCSV+"c3,,,Cy,,,,\r\n", spec(Customers))
 	zipped, stz := readAll(t, gz.String(), spec(Customers))
 	if !stz.Gzip || st.Gzip || stz.Format != CSV {
 		t.Errorf("status: %+v / %+v", st, stz)
 	}
-	if !reflect.DeepEqual(plain, zipped) || len(events(plain)) != 2 {
+	if !reflect.DeepEqual(plain, zipped) || len(events(plain)) != 3 {
 		t.Errorf("gzip read otherwise: %d and %d outputs", len(plain), len(zipped))
 	}
 
