@@ -527,7 +527,7 @@ func (noAgents) Parse(string) enrich.Agent { return enrich.Agent{} }
 // duplicates and finds an order's lines apart.)
 type recentSet struct{ cur, old map[uint64]uint32 }
 
-const recentMax = 1 << 19
+const recentMax = 1 << 18 // a full set (two generations) holds about 18 MB
 
 func newRecentSet() recentSet { return recentSet{cur: map[uint64]uint32{}} }
 
