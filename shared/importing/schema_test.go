@@ -98,7 +98,7 @@ func fieldSchema(f Field) map[string]any {
 		s["pattern"] = blankOK + `^\s*\+?[0-9 ()./\-]+\s*$`
 	case Integer:
 		s["type"] = []string{"integer", "string", "null"}
-		s["pattern"] = blankOK + `^\s*[+-]?[0-9]+\s*$`
+		s["pattern"] = blankOK + `^\s*[+-]?[0-9]+(\.0*)?\s*$`
 	case Number:
 		s["type"] = []string{"number", "string", "null"}
 		s["pattern"] = blankOK + `^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$`
@@ -166,7 +166,7 @@ func TestImportRowSchemasAgreeWithTheReader(t *testing.T) {
 		Label:    {"Store", "web"},
 		Email:    {"ann@example.com", " Ann@Example.COM ", "not an address", "a@@b", nil},
 		Phone:    {"+44 7700 900123", "07700-900123", 447700900123, "call me", nil},
-		Integer:  {"3", 3, -2, " 7 ", "1.5", 1.5, "x", "2000000", 2000000, nil},
+		Integer:  {"3", 3, -2, " 7 ", "2.0", "2.", 2.0, "1.5", 1.5, "1.50", ".0", "x", "2000000", 2000000, nil},
 		Number:   {"3.5", 3.5, "-1", -1, "1e3", ".5", "1,5", "NaN", "0x10", "abc", 1e13, "1e13", nil},
 		Time:     {"2024-05-01", "2024-05-01T10:00:00Z", "2024-05-01 10:00:00+02:00", nil},
 		Date:     {"2024-05-01", nil},

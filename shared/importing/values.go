@@ -85,8 +85,11 @@ func (vr *valueReader) read(f *Field, raw string) (value, string) {
 		v.text = n
 	case Integer:
 		i, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return bad("%q is not a whole number", short(s))
+		if err != nil { // "2.0", as spreadsheets and JSON writers put whole numbers, is 2
+			whole, dot := strings.CutSuffix(strings.TrimRight(s, "0"), ".")
+			if i, err = strconv.ParseInt(whole, 10, 64); !dot || err != nil || !strings.Contains(s, ".") {
+				return bad("%q is not a whole number", short(s))
+			}
 		}
 		v.num = float64(i)
 		v.text = strconv.FormatInt(i, 10)

@@ -55,6 +55,7 @@ func TestValuesAreCheckedAndNormalised(t *testing.T) {
 		in, want string
 	}{
 		{fQuantity, " -3 ", "-3"},
+		{fQuantity, "2.00", "2"},
 		{fPrice, "3.910", "3.91"},
 		{fPrice, "1e3", "1000"},
 		{fCurrency, "gbp", "GBP"},
