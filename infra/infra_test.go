@@ -346,7 +346,7 @@ func TestStateStackHasTheQueuesWithDeadLetterRedrive(t *testing.T) {
 }
 
 func TestStateStackRetainsEverything(t *testing.T) {
-	for _, typ := range []string{"AWS::Kinesis::Stream", "AWS::DynamoDB::Table", "AWS::SQS::Queue"} {
+	for _, typ := range []string{"AWS::Kinesis::Stream", "AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket"} {
 		for id, r := range synth.stateJ.ofType(typ) {
 			if r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
 				t.Errorf("%s %s: DeletionPolicy %v, UpdateReplacePolicy %v; want Retain", typ, id, r["DeletionPolicy"], r["UpdateReplacePolicy"])
@@ -368,6 +368,7 @@ func TestNothingHasAPhysicalName(t *testing.T) {
 		"AWS::CloudWatch::Dashboard":  "DashboardName",
 		"AWS::SNS::Topic":             "TopicName",
 		"AWS::SecretsManager::Secret": "Name",
+		"AWS::S3::Bucket":             "BucketName",
 	}
 	seen := 0
 	for _, tmpl := range []template{synth.stateJ, synth.serviceJ} {

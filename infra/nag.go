@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -30,6 +32,10 @@ func suppressStateFindings(s *stateStack) {
 		suppress(sec, "AwsSolutions-SMG4", "The secret is the key of keyed hashes that are stored (erased identifiers' "+
 			"tombstones, deduplication scopes); a rotated key would no longer find them, so it is generated once, never "+
 			"shown, read only by the functions granted it, and retained.")
+	}
+	if s.AccessLogs != nil {
+		suppress(s.AccessLogs, "AwsSolutions-S1", "This bucket receives the other buckets' server access logs; logging "+
+			"its own requests would log the log deliveries, without end.")
 	}
 	for _, name := range failureDestinations(s) {
 		suppress(s.Queues[name], "AwsSolutions-SQS3", "This queue is itself a dead-letter destination ("+name+": the "+
@@ -63,6 +69,24 @@ func suppressServiceFindings(s *serviceStack) {
 		suppress(fn.Role(), "AwsSolutions-IAM5", "A grant on a table covers its global secondary indexes "+
 			"(<table>/index/*) so that the function may query the index it reads (the Profiles due index); the actions "+
 			"are the table's.", regex(`/^Resource::.*\/index\/\*$/g`))
+	}
+	// The construct library's grants on a bucket: its objects (<bucket ARN>/*) and the action
+	// families of reading, writing and deleting them.
+	for _, fn := range s.Functions {
+		suppress(fn.Role(), "AwsSolutions-IAM5", "A grant on a bucket (the construct library's grantRead/grantWrite) "+
+			"covers the objects of that one bucket (<bucket ARN>/*) with the action families of reading (s3:GetObject*, "+
+			"s3:GetBucket*, s3:List*) or writing (s3:PutObject*, s3:Abort*, s3:DeleteObject*) them; the function is "+
+			"granted only the buckets it uses.", regex(`/^Resource::.*Bucket.*\/\*$/g`),
+			"Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*", "Action::s3:PutObject*", "Action::s3:Abort*",
+			"Action::s3:DeleteObject*")
+	}
+	// The construct library's handler that sets the buckets' notification configuration at deployment.
+	for _, child := range *s.Stack.Node().Children() {
+		if strings.HasPrefix(*child.Node().Id(), "BucketNotificationsHandler") {
+			suppress(child, "AwsSolutions-IAM4", "The construct library's handler that writes the buckets' notification "+
+				"configuration during a deployment logs with the AWS-managed basic execution policy; it runs only then.",
+				"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+		}
 	}
 	// With the customer-managed key, the construct library's grants on the stream and the queues.
 	for _, fn := range s.Functions {

@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3notifications"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsschedulertargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
@@ -54,7 +56,7 @@ func newServiceStack(scope constructs.Construct, id string, cfg config, state *s
 	t, set := cfg.Topology, cfg.Settings
 	s := &serviceStack{
 		Stack: awscdk.NewStack(scope, jsii.String(id), &awscdk.StackProps{
-			Description: jsii.String("dcrm service: functions, HTTP API, stream mapping, schedules, alarms"),
+			Description: jsii.String("dcrm service: functions, HTTP API, stream mapping, bucket notifications, schedules, alarms"),
 			Tags:        tags(set),
 		}),
 		Functions: map[string]awslambda.Function{},
@@ -85,6 +87,7 @@ func newServiceStack(scope constructs.Construct, id string, cfg config, state *s
 	for _, m := range t.Mappings {
 		addStreamMapping(m, s.Functions[m.Function], state)
 	}
+	s.addNotifications(t, state)
 	for _, sc := range t.Schedules {
 		addSchedule(s.Stack, sc, s.Functions[sc.Function], state)
 	}
@@ -306,8 +309,8 @@ func configureAsync(f topology.Function, fn awslambda.Function, state *stateStac
 	fn.ConfigureAsyncInvoke(opts)
 }
 
-// resourceRef is what a function finds under EnvVar(resource): a table's or stream's name, a
-// queue's URL, a secret's ARN.
+// resourceRef is what a function finds under EnvVar(resource): a table's, stream's or bucket's
+// name, a queue's URL, a secret's ARN.
 func resourceRef(t topology.Topology, resource string, state *stateStack) *string {
 	switch t.Kind(resource) {
 	case "table":
@@ -316,6 +319,8 @@ func resourceRef(t topology.Topology, resource string, state *stateStack) *strin
 		return state.Streams[resource].StreamName()
 	case "queue":
 		return state.Queues[resource].QueueUrl()
+	case "bucket":
+		return state.Buckets[resource].BucketName()
 	case "secret":
 		return state.Secrets[resource].SecretArn()
 	}
@@ -372,8 +377,48 @@ func grant(t topology.Topology, f topology.Function, u topology.Use, fn awslambd
 		if write {
 			queue.GrantSendMessages(fn)
 		}
+	case "bucket":
+		// The construct library's grants: objects and listing to read; put, abort and delete to
+		// write; the key's use with them when the bucket has the data key.
+		bucket := state.Buckets[u.Resource]
+		switch {
+		case read && write:
+			bucket.GrantReadWrite(fn, nil)
+		case read:
+			bucket.GrantRead(fn, nil)
+		case write:
+			bucket.GrantWrite(fn, nil, nil)
+		}
 	case "secret":
 		state.Secrets[u.Resource].GrantRead(fn, nil)
+	}
+}
+
+// addNotifications has each bucket invoke the functions of its notifications for the objects
+// created under their prefixes (asynchronously: the function's Async decides the retries and
+// where a failure is recorded). The notification configuration lives in this stack, on the bucket
+// imported by reference: set on the bucket in the stateful stack it would name the functions, and
+// the stacks would depend on each other. The construct library's destination grants S3 the
+// invocation (a resource-based permission for this bucket and account only).
+func (s *serviceStack) addNotifications(t topology.Topology, state *stateStack) {
+	imported := map[string]awss3.IBucket{}
+	for _, n := range t.Notifications {
+		bucket, ok := imported[n.Bucket]
+		if !ok {
+			b := state.Buckets[n.Bucket]
+			bucket = awss3.Bucket_FromBucketAttributes(s.Stack, jsii.String(n.Bucket+"BucketRef"), &awss3.BucketAttributes{
+				BucketArn: b.BucketArn(), BucketName: b.BucketName(),
+			})
+			imported[n.Bucket] = bucket
+		}
+		filter := &awss3.NotificationKeyFilter{}
+		if n.Prefix != "" {
+			filter.Prefix = jsii.String(n.Prefix)
+		}
+		if n.Suffix != "" {
+			filter.Suffix = jsii.String(n.Suffix)
+		}
+		bucket.AddEventNotification(awss3.EventType_OBJECT_CREATED, awss3notifications.NewLambdaDestination(s.Functions[n.Function]), filter)
 	}
 }
 

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -14,15 +17,18 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 )
 
-// stateStack holds what outlives a deployment: the stream, the tables and the queues. Every
-// resource is retained when the stack is deleted and has a generated physical name.
+// stateStack holds what outlives a deployment: the stream, the tables, the queues and the
+// buckets. Every resource is retained when the stack is deleted and has a generated physical name.
 type stateStack struct {
 	awscdk.Stack
 	Streams     map[string]awskinesis.Stream // by logical name
 	Tables      map[string]awsdynamodb.Table
 	Queues      map[string]awssqs.Queue
 	DeadLetters map[string]awssqs.Queue // dead-letter queue of the queue of that logical name
-	Secrets     map[string]awssecretsmanager.Secret
+	Buckets     map[string]awss3.Bucket
+	// AccessLogs receives the buckets' server access logs (who put, read or deleted which file).
+	AccessLogs awss3.Bucket
+	Secrets    map[string]awssecretsmanager.Secret
 	// Key is the customer-managed key of the stateful resources and of the logs; nil when the
 	// deployment keeps AWS-managed encryption (context customerManagedKeys).
 	Key awskms.Key
@@ -38,13 +44,14 @@ const queueRetention = 14 // days
 func newStateStack(scope constructs.Construct, id string, t topology.Topology, set settings) *stateStack {
 	s := &stateStack{
 		Stack: awscdk.NewStack(scope, jsii.String(id), &awscdk.StackProps{
-			Description: jsii.String("dcrm stateful resources: event stream, tables, queues, secret (retained on delete)"),
+			Description: jsii.String("dcrm stateful resources: event stream, tables, queues, buckets, secret (retained on delete)"),
 			Tags:        tags(set),
 		}),
 		Streams:     map[string]awskinesis.Stream{},
 		Tables:      map[string]awsdynamodb.Table{},
 		Queues:      map[string]awssqs.Queue{},
 		DeadLetters: map[string]awssqs.Queue{},
+		Buckets:     map[string]awss3.Bucket{},
 		Secrets:     map[string]awssecretsmanager.Secret{},
 	}
 	s.usedAsDeadLetter = map[string]bool{}
@@ -139,6 +146,18 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology, s
 		output(s.Stack, q.Name+"QueueUrl", t.EnvVar(q.Name), queue.QueueUrl())
 	}
 
+	if len(t.Buckets) > 0 {
+		s.AccessLogs = newAccessLogBucket(s.Stack, set)
+	}
+	for _, b := range t.Buckets {
+		props := bucketProps(b, s.Key)
+		props.ServerAccessLogsBucket = s.AccessLogs
+		props.ServerAccessLogsPrefix = jsii.String(strings.ToLower(b.Name) + "/")
+		bucket := awss3.NewBucket(s.Stack, jsii.String(b.Name+"Bucket"), props)
+		s.Buckets[b.Name] = bucket
+		output(s.Stack, b.Name+"BucketName", t.EnvVar(b.Name), bucket.BucketName())
+	}
+
 	// A secret is generated once and retained: what was hashed under it (erased identifiers'
 	// tombstones) is only found again with the same key.
 	for _, sec := range t.Secrets {
@@ -153,6 +172,62 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology, s
 		output(s.Stack, sec.Name+"SecretArn", t.EnvVar(sec.Name), secret.SecretArn())
 	}
 	return s
+}
+
+// incompleteUploads is how long the parts of a multipart upload that was neither completed nor
+// aborted (a `dcrm import` interrupted) are kept, and billed, before S3 deletes them.
+const incompleteUploads = 7 // days
+
+// bucketProps: private (public access blocked, ACLs off), reached over TLS 1.2 or later only,
+// encrypted (S3-managed keys, or the data key with S3 Bucket Keys, which ask KMS once per bucket
+// and period rather than once per object), retained, expiring what the topology says.
+func bucketProps(b topology.Bucket, key awskms.IKey) *awss3.BucketProps {
+	rules := []*awss3.LifecycleRule{{
+		Id:                                  jsii.String("abort-incomplete-uploads"),
+		AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(incompleteUploads)),
+	}}
+	for _, e := range b.Expire {
+		rule := &awss3.LifecycleRule{
+			Id:         jsii.String("expire-" + strings.TrimSuffix(e.Prefix, "/")),
+			Expiration: awscdk.Duration_Days(jsii.Number(e.After.Hours() / 24)),
+		}
+		if e.Prefix == "" {
+			rule.Id = jsii.String("expire-all")
+		} else {
+			rule.Prefix = jsii.String(e.Prefix)
+		}
+		rules = append(rules, rule)
+	}
+	props := &awss3.BucketProps{
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		MinimumTLSVersion: jsii.Number(1.2),
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+		LifecycleRules:    &rules,
+	}
+	if key != nil {
+		props.Encryption, props.EncryptionKey, props.BucketKeyEnabled = awss3.BucketEncryption_KMS, key, jsii.Bool(true)
+	}
+	return props
+}
+
+// newAccessLogBucket is where S3 writes the buckets' server access logs, kept as long as the
+// other logs (logRetentionDays). S3 writes them with S3-managed encryption only (it cannot use a
+// KMS key for them), and they are not logged themselves.
+func newAccessLogBucket(stack awscdk.Stack, set settings) awss3.Bucket {
+	return awss3.NewBucket(stack, jsii.String("AccessLogsBucket"), &awss3.BucketProps{
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		MinimumTLSVersion: jsii.Number(1.2),
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Id: jsii.String("expire-logs"), Expiration: awscdk.Duration_Days(jsii.Number(float64(set.LogRetentionDays))),
+		}},
+	})
 }
 
 // scaling is an auto-scaled capacity's range.

@@ -1,5 +1,6 @@
-// Package topology is the one description of what dcrm deploys: its stream, tables and queues, its
-// functions and the resources each may use, the HTTP routes, the stream mapping and the schedules.
+// Package topology is the one description of what dcrm deploys: its stream, tables, queues and
+// buckets, its functions and the resources each may use, the HTTP routes, the stream mapping, the
+// buckets' notifications and the schedules.
 // The CDK app (infra) and the local host (scripts/devstack) both read it, so the cloud stack and the
 // local stack cannot drift apart. Pure data; no AWS imports.
 package topology
@@ -69,6 +70,33 @@ type Stream struct {
 	Retention time.Duration
 }
 
+// Bucket is an S3 bucket: private, encrypted, reached over TLS only. Its physical name is
+// generated in AWS and <prefix>-<logical name, lower case> locally.
+type Bucket struct {
+	Name string
+	// Expire deletes the objects under a prefix some time after they were written.
+	Expire []Expiry
+}
+
+// Expiry is a lifecycle rule: objects under Prefix ("" for all) are deleted After their creation
+// (whole days; S3 counts from midnight UTC after the object was written).
+type Expiry struct {
+	Prefix string
+	After  time.Duration
+}
+
+// Notification invokes a function, asynchronously, for each object created in a bucket (by a
+// put, a copy, a browser's POST or a completed multipart upload) whose key starts with Prefix and
+// ends with Suffix (either may be empty). The function receives S3's event (aws-lambda-go's
+// events.S3Event, the key URL-encoded); a failed invocation is retried and then recorded as the
+// function's Async says. Two notifications of one bucket may not overlap, as S3 refuses them.
+type Notification struct {
+	Bucket   string
+	Prefix   string
+	Suffix   string
+	Function string
+}
+
 // Secret is a generated secret string: in AWS a Secrets Manager secret the stack creates (its ARN
 // reaches the function as EnvVar(secret)); locally the value itself, under the same name without
 // the _SECRET suffix (SecretValueEnvVar).
@@ -79,7 +107,7 @@ type Secret struct {
 // Use grants a function access to one resource and puts its name (or URL) into the function's
 // environment under EnvVar(resource).
 type Use struct {
-	Resource string // logical name of a Table, Queue, Stream or Secret
+	Resource string // logical name of a Table, Queue, Stream, Bucket or Secret
 	Access   Access
 }
 
@@ -164,11 +192,14 @@ type Topology struct {
 	Streams   []Stream
 	Tables    []Table
 	Queues    []Queue
+	Buckets   []Bucket
 	Secrets   []Secret
 	Functions []Function
 	Routes    []Route
 	Mappings  []StreamMapping
-	Schedules []Schedule
+	// Notifications are the buckets' object-created notifications to functions.
+	Notifications []Notification
+	Schedules     []Schedule
 }
 
 // Logical names of the resources, for code that needs one in particular.
@@ -198,9 +229,24 @@ const (
 	// ModelTable holds the models fitted on a sample of the profiles (RFM and engagement cut
 	// points, purchase models, co-occurrence), as versioned JSON documents keyed by name.
 	ModelTable = "Models"
+	// ImportBucket takes the files a team drops for bulk import, under a prefix per kind of file
+	// (customers/, orders/ …: the importing package's kinds). Files are deleted after
+	// ImportRetention: they hold personal data, and what was imported is on the profiles.
+	ImportBucket = "Import"
+	// ArchiveBucket holds the event archive and the snapshots of profiles and identifiers, which
+	// analysts query (Athena in AWS, dcrm sql locally); Athena's query results go under
+	// AthenaResultsPrefix and expire after AthenaResultsRetention.
+	ArchiveBucket = "Archive"
 	// HashKeySecret is the key of the keyed hashes (package shared/hashkey): erased identifiers'
 	// tombstones and deduplication scopes are stored under it.
 	HashKeySecret = "HashKey"
+)
+
+// Retention of what the buckets only hold for a while, and where Athena writes its results.
+const (
+	ImportRetention        = 30 * 24 * time.Hour
+	AthenaResultsPrefix    = "athena-results/"
+	AthenaResultsRetention = 30 * 24 * time.Hour
 )
 
 // Schedule names, which the scheduled functions check the runs they receive against.
@@ -253,6 +299,10 @@ func Default() Topology {
 			{Name: FailedRunQueue},
 			{Name: ProfileUpdateQueue, DeadLetterAfter: 5},
 			{Name: TriggerQueue, DeadLetterAfter: 5},
+		},
+		Buckets: []Bucket{
+			{Name: ImportBucket, Expire: []Expiry{{After: ImportRetention}}},
+			{Name: ArchiveBucket, Expire: []Expiry{{Prefix: AthenaResultsPrefix, After: AthenaResultsRetention}}},
 		},
 		Secrets: []Secret{{Name: HashKeySecret}},
 		Functions: []Function{
@@ -334,8 +384,8 @@ func collectionRoutes() []Route {
 }
 
 // EnvVar is the environment variable through which a function learns a resource's physical name
-// (tables, streams), URL (queues) or ARN (secrets): DCRM_PROFILES_TABLE, DCRM_BEACONS_STREAM,
-// DCRM_ALERTS_QUEUE_URL, DCRM_HASH_KEY_SECRET.
+// (tables, streams, buckets), URL (queues) or ARN (secrets): DCRM_PROFILES_TABLE,
+// DCRM_BEACONS_STREAM, DCRM_ALERTS_QUEUE_URL, DCRM_IMPORT_BUCKET, DCRM_HASH_KEY_SECRET.
 func (t Topology) EnvVar(resource string) string {
 	name := "DCRM_" + upperSnake(resource)
 	switch t.Kind(resource) {
@@ -345,6 +395,8 @@ func (t Topology) EnvVar(resource string) string {
 		return name + "_QUEUE_URL"
 	case "stream":
 		return name + "_STREAM"
+	case "bucket":
+		return name + "_BUCKET"
 	case "secret":
 		return name + "_SECRET"
 	}
@@ -356,7 +408,8 @@ func (t Topology) SecretValueEnvVar(secret string) string {
 	return strings.TrimSuffix(t.EnvVar(secret), "_SECRET")
 }
 
-// Kind tells whether a logical name is a "table", "queue", "stream" or "secret" ("" if unknown).
+// Kind tells whether a logical name is a "table", "queue", "stream", "bucket" or "secret" ("" if
+// unknown).
 func (t Topology) Kind(resource string) string {
 	for _, x := range t.Tables {
 		if x.Name == resource {
@@ -371,6 +424,11 @@ func (t Topology) Kind(resource string) string {
 	for _, x := range t.Streams {
 		if x.Name == resource {
 			return "stream"
+		}
+	}
+	for _, x := range t.Buckets {
+		if x.Name == resource {
+			return "bucket"
 		}
 	}
 	for _, x := range t.Secrets {
@@ -456,7 +514,45 @@ func (t Topology) Validate() error {
 			return err
 		}
 	}
+	for _, b := range t.Buckets {
+		for _, e := range b.Expire {
+			if e.After < 24*time.Hour || e.After%(24*time.Hour) != 0 {
+				return fmt.Errorf("bucket %s: expiry of %q after %v, want whole days", b.Name, e.Prefix, e.After)
+			}
+		}
+	}
+	return t.validateNotifications(fn)
+}
+
+// validateNotifications checks that each notification names a bucket and a function that records
+// the invocations it gives up on (Async.OnFailureQueue: an object nobody processed must not go
+// unnoticed), and that no two of one bucket overlap (one's prefix a prefix of the other's and one's
+// suffix a suffix of the other's): S3 refuses such a configuration, as it could not tell which one
+// an object is for.
+func (t Topology) validateNotifications(fn func(string) bool) error {
+	for i, n := range t.Notifications {
+		if t.Kind(n.Bucket) != "bucket" || !fn(n.Function) {
+			return fmt.Errorf("notification %s/%s*%s -> %s: unknown bucket or function", n.Bucket, n.Prefix, n.Suffix, n.Function)
+		}
+		if f, _ := t.Function(n.Function); f.Async == nil || f.Async.OnFailureQueue == "" {
+			return fmt.Errorf("notification %s/%s*%s -> %s: the function has no on-failure queue (Async) for the objects it fails on",
+				n.Bucket, n.Prefix, n.Suffix, n.Function)
+		}
+		for _, m := range t.Notifications[:i] {
+			if m.Bucket == n.Bucket && overlaps(m.Prefix, n.Prefix, strings.HasPrefix) && overlaps(m.Suffix, n.Suffix, strings.HasSuffix) {
+				return fmt.Errorf("notifications of bucket %s overlap: %q…%q -> %s and %q…%q -> %s",
+					n.Bucket, m.Prefix, m.Suffix, m.Function, n.Prefix, n.Suffix, n.Function)
+			}
+		}
+	}
 	return nil
+}
+
+func overlaps(a, b string, has func(s, part string) bool) bool { return has(a, b) || has(b, a) }
+
+// Matches tells whether an object's key is one the notification is for.
+func (n Notification) Matches(key string) bool {
+	return strings.HasPrefix(key, n.Prefix) && strings.HasSuffix(key, n.Suffix)
 }
 
 // uses tells whether the function declares a Use of the resource.
@@ -507,6 +603,9 @@ func (t Topology) names() []string {
 		n = append(n, x.Name)
 	}
 	for _, x := range t.Streams {
+		n = append(n, x.Name)
+	}
+	for _, x := range t.Buckets {
 		n = append(n, x.Name)
 	}
 	for _, x := range t.Secrets {

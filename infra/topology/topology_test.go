@@ -206,3 +206,71 @@ func TestValidateRejectsBadIndexes(t *testing.T) {
 		t.Errorf("an include index: %v", err)
 	}
 }
+
+func TestBuckets(t *testing.T) {
+	top := Default()
+	for resource, want := range map[string]string{ImportBucket: "DCRM_IMPORT_BUCKET", ArchiveBucket: "DCRM_ARCHIVE_BUCKET"} {
+		if got := top.EnvVar(resource); got != want {
+			t.Errorf("EnvVar(%s) = %s, want %s", resource, got, want)
+		}
+		if k := top.Kind(resource); k != "bucket" {
+			t.Errorf("Kind(%s) = %q, want bucket", resource, k)
+		}
+	}
+	bad := Default()
+	bad.Buckets = append(bad.Buckets, Bucket{Name: "Odd", Expire: []Expiry{{Prefix: "x/", After: 36 * time.Hour}}})
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "whole days") {
+		t.Errorf("an expiry of a day and a half: %v", err)
+	}
+	bad = Default()
+	bad.Buckets = append(bad.Buckets, Bucket{Name: ProfileTable})
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "declared twice") {
+		t.Errorf("a bucket named like a table: %v", err)
+	}
+}
+
+func TestNotifications(t *testing.T) {
+	with := func(ns ...Notification) Topology {
+		top := Default()
+		top.Notifications = ns
+		return top
+	}
+	ok := with(
+		Notification{Bucket: ImportBucket, Prefix: "customers/", Function: "score"},
+		Notification{Bucket: ImportBucket, Prefix: "orders/", Suffix: ".csv", Function: "score"},
+		Notification{Bucket: ImportBucket, Prefix: "orders/", Suffix: ".jsonl", Function: "triggers"},
+		Notification{Bucket: ArchiveBucket, Prefix: "customers/", Function: "score"},
+	)
+	if err := ok.Validate(); err != nil {
+		t.Errorf("disjoint prefixes or suffixes, or other buckets: %v", err)
+	}
+	for name, top := range map[string]Topology{
+		"unknown bucket":   with(Notification{Bucket: "Nope", Function: "stitch"}),
+		"a table":          with(Notification{Bucket: ProfileTable, Function: "stitch"}),
+		"unknown function": with(Notification{Bucket: ImportBucket, Function: "nope"}),
+	} {
+		if err := top.Validate(); err == nil || !strings.Contains(err.Error(), "unknown bucket or function") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if err := with(Notification{Bucket: ImportBucket, Function: "stitch"}).Validate(); err == nil || !strings.Contains(err.Error(), "no on-failure queue") {
+		t.Errorf("a function whose failures would go nowhere: %v", err)
+	}
+	for name, top := range map[string]Topology{
+		"same prefix":          with(Notification{Bucket: ImportBucket, Prefix: "a/", Function: "triggers"}, Notification{Bucket: ImportBucket, Prefix: "a/", Function: "score"}),
+		"nested prefix":        with(Notification{Bucket: ImportBucket, Prefix: "a/", Function: "triggers"}, Notification{Bucket: ImportBucket, Prefix: "a/b/", Suffix: ".csv", Function: "score"}),
+		"whole bucket and any": with(Notification{Bucket: ImportBucket, Function: "triggers"}, Notification{Bucket: ImportBucket, Suffix: ".gz", Function: "score"}),
+		"nested suffix":        with(Notification{Bucket: ImportBucket, Suffix: ".gz", Function: "triggers"}, Notification{Bucket: ImportBucket, Suffix: ".csv.gz", Function: "score"}),
+	} {
+		if err := top.Validate(); err == nil || !strings.Contains(err.Error(), "overlap") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+
+	n := Notification{Bucket: ImportBucket, Prefix: "orders/", Suffix: ".csv"}
+	for key, want := range map[string]bool{"orders/2026-12-01.csv": true, "orders/a b+c é.csv": true, "orders/x.csv.gz": false, "customers/x.csv": false, "Orders/x.csv": false} {
+		if got := n.Matches(key); got != want {
+			t.Errorf("Matches(%q) = %v, want %v", key, got, want)
+		}
+	}
+}

@@ -11,9 +11,10 @@
 //	-prefix       DCRM_PREFIX         physical names are <prefix>-<Logical> (default dcrm)
 //	-api-port     DCRM_API_PORT       HTTP API port on 127.0.0.1 (default 8080)
 //	-lambda-port  DCRM_LAMBDA_PORT    Lambda Invoke API port on 127.0.0.1 (default 9001)
+//	-s3-port      DCRM_S3_PORT        S3 port on 127.0.0.1 (default 4572)
 //	-functions    DCRM_FUNCTIONS_DIR  folder with <function>/bootstrap (default bin/functions)
 //	-state        DCRM_HOME           state folder: resources.env, logs/functions/<function>.log,
-//	                                  secrets/<Name> (default .dcrm)
+//	                                  secrets/<Name>, s3/ (the buckets' objects) (default .dcrm)
 //	-environments DCRM_ENVIRONMENTS   processes per function, the invocations it runs at once (default 2)
 //	-faults-port  DCRM_FAULTS_PORT    if set, every AWS call goes through a fault injector whose
 //	                                  rules are managed at http://127.0.0.1:<port>/faults
@@ -78,6 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	prefix := fs.String("prefix", envOr("DCRM_PREFIX", "dcrm"), "physical names are <prefix>-<Logical>")
 	apiPort := fs.Int("api-port", envInt("DCRM_API_PORT", 8080), "HTTP API port on 127.0.0.1")
 	lambdaPort := fs.Int("lambda-port", envInt("DCRM_LAMBDA_PORT", 9001), "Lambda Invoke API port on 127.0.0.1")
+	s3Port := fs.Int("s3-port", envInt("DCRM_S3_PORT", localaws.DefaultS3Port), "S3 port on 127.0.0.1")
 	functions := fs.String("functions", envOr("DCRM_FUNCTIONS_DIR", filepath.Join("bin", "functions")), "folder with <function>/bootstrap")
 	state := fs.String("state", envOr("DCRM_HOME", ".dcrm"), "state folder")
 	environments := fs.Int("environments", envInt("DCRM_ENVIRONMENTS", 2), "processes per function: the invocations it runs at once")
@@ -125,7 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "devstack: fault injection: rules at http://127.0.0.1:%d/faults\n", *faultsPort)
 	}
 	s, err := stack.Start(ctx, stack.Config{
-		Prefix: *prefix, APIPort: *apiPort, LambdaPort: *lambdaPort, FunctionsDir: *functions,
+		Prefix: *prefix, APIPort: *apiPort, LambdaPort: *lambdaPort, S3Port: *s3Port, S3Dir: filepath.Join(*state, "s3"), FunctionsDir: *functions,
 		Endpoints: endpoints, LogDir: logDir, Echo: echo, Logger: logger,
 		SecretDir: filepath.Join(*state, "secrets"), Environments: *environments,
 	})
@@ -137,8 +139,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.Remove(envFile)
-	fmt.Fprintf(stdout, "devstack: ready: API %s  Lambda %s  resources %s  function logs %s\n",
-		s.APIURL(), s.LambdaURL(), envFile, logDir)
+	fmt.Fprintf(stdout, "devstack: ready: API %s  Lambda %s  S3 %s  resources %s  function logs %s\n",
+		s.APIURL(), s.LambdaURL(), s.S3URL(), envFile, logDir)
 
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "devstack: stopping")

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -44,7 +45,7 @@ func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
 	var stdout, stderr devtest.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-prefix", prefix, "-api-port", "0", "-lambda-port", "0", "-functions", functions, "-state", state,
+		done <- run(ctx, []string{"-prefix", prefix, "-api-port", "0", "-lambda-port", "0", "-s3-port", "0", "-functions", functions, "-state", state,
 			"-cpuprofile", profile}, &stdout, &stderr)
 	}()
 
@@ -64,6 +65,18 @@ func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
 	assert.Equal(t, prefix+"-Beacons", env["DCRM_BEACONS_STREAM"])
 	assert.NotEmpty(t, env["AWS_ENDPOINT_URL_LAMBDA"])
 	require.NotEmpty(t, env["DCRM_API_URL"])
+
+	// S3's endpoint is written with the others (make up copies them to local.env), and its
+	// buckets keep their objects under the state folder.
+	require.True(t, strings.HasPrefix(env["DCRM_S3_ENDPOINT"], "http://127.0.0.1:"), env["DCRM_S3_ENDPOINT"])
+	assert.Equal(t, env["DCRM_S3_ENDPOINT"], env["AWS_ENDPOINT_URL_S3"])
+	assert.Equal(t, prefix+"-import", env["DCRM_IMPORT_BUCKET"])
+	assert.Equal(t, prefix+"-archive", env["DCRM_ARCHIVE_BUCKET"])
+	_, err = localaws.Endpoints{S3: env["DCRM_S3_ENDPOINT"]}.S3Client().PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(env["DCRM_IMPORT_BUCKET"]), Key: aws.String("customers/crm.csv"), Body: strings.NewReader("email\n")})
+	require.NoError(t, err)
+	kept, _ := filepath.Glob(filepath.Join(state, "s3", env["DCRM_IMPORT_BUCKET"], "*.data"))
+	assert.Len(t, kept, 1)
 
 	resp, err := http.Get(env["DCRM_API_URL"] + "/v1/unknown")
 	require.NoError(t, err)
@@ -101,7 +114,7 @@ func TestFaultsPortPutsAnInjectorBeforeEveryServer(t *testing.T) {
 	var stdout, stderr devtest.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-prefix", localawstest.UniqueName("faults"), "-api-port", "0", "-lambda-port", "0", "-functions", functions,
+		done <- run(ctx, []string{"-prefix", localawstest.UniqueName("faults"), "-api-port", "0", "-lambda-port", "0", "-s3-port", "0", "-functions", functions,
 			"-state", filepath.Join(dir, "state"), "-faults-port", strconv.Itoa(port)}, &stdout, &stderr)
 	}()
 	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "devstack: ready") }, 30*time.Second, 10*time.Millisecond,

@@ -1,6 +1,6 @@
 // Package localaws provisions the topology's stream, tables and queues on AWS-API-compatible servers
 // (DynamoDB Local, the local Kinesis server, local-aws-sqs) and gives tests a configuration that
-// talks to them.
+// talks to them and to the local S3 server, which the local host runs (scripts/devstack/s3server).
 // The same calls work against AWS itself; in AWS the CDK app provisions instead.
 package localaws
 
@@ -23,6 +23,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/guregu/dynamo/v2"
@@ -35,15 +36,23 @@ type Endpoints struct {
 	DynamoDB string
 	Kinesis  string
 	SQS      string
+	// S3 is the local S3 server's, which the local host runs (not the emulators): "" where there
+	// is none. Check does not look for it.
+	S3 string
 }
 
-// DefaultEndpoints reads DCRM_DYNAMODB_ENDPOINT, DCRM_KINESIS_ENDPOINT and DCRM_SQS_ENDPOINT, falling back
-// to the ports scripts/emulators/emulators.sh listens on.
+// DefaultS3Port is where the local host serves S3 unless DCRM_S3_PORT says otherwise.
+const DefaultS3Port = 4572
+
+// DefaultEndpoints reads DCRM_DYNAMODB_ENDPOINT, DCRM_KINESIS_ENDPOINT, DCRM_SQS_ENDPOINT and
+// DCRM_S3_ENDPOINT, falling back to the ports scripts/emulators/emulators.sh listens on and the
+// local host's S3 port.
 func DefaultEndpoints() Endpoints {
 	return Endpoints{
 		DynamoDB: env("DCRM_DYNAMODB_ENDPOINT", "http://127.0.0.1:8000"),
 		Kinesis:  env("DCRM_KINESIS_ENDPOINT", "http://127.0.0.1:4568"),
 		SQS:      env("DCRM_SQS_ENDPOINT", "http://127.0.0.1:9324"),
+		S3:       env("DCRM_S3_ENDPOINT", fmt.Sprintf("http://127.0.0.1:%d", DefaultS3Port)),
 	}
 }
 
@@ -103,9 +112,10 @@ const (
 )
 
 // Environment is what a process needs to reach the local servers through the SDK's standard
-// configuration (service-specific endpoint variables), exactly as functions read it in AWS.
+// configuration (service-specific endpoint variables), exactly as functions read it in AWS. S3's
+// clients built by S3Client(cfg) then use path-style addresses, as the local server wants.
 func (e Endpoints) Environment() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"AWS_REGION":                  Region,
 		"AWS_ACCESS_KEY_ID":           AccessKey,
 		"AWS_SECRET_ACCESS_KEY":       SecretKey,
@@ -119,6 +129,10 @@ func (e Endpoints) Environment() map[string]string {
 		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
 		"AWS_CONFIG_FILE":             os.DevNull,
 	}
+	if e.S3 != "" {
+		env["AWS_ENDPOINT_URL_S3"] = e.S3
+	}
+	return env
 }
 
 // Config is an aws.Config whose clients reach the local servers.
@@ -159,6 +173,23 @@ func (e Endpoints) KinesisClient() *kinesis.Client {
 
 func (e Endpoints) SQSClient() *sqs.Client {
 	return sqs.NewFromConfig(e.Config(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(e.SQS) })
+}
+
+// S3Client builds a client for the local S3 server.
+func (e Endpoints) S3Client() *s3.Client {
+	return S3Client(e.Config(), func(o *s3.Options) { o.BaseEndpoint = aws.String(e.S3) })
+}
+
+// S3Client is how functions and commands build their S3 client from the SDK's configuration
+// (config.LoadDefaultConfig): in AWS as S3 wants it; with an endpoint of its own, such as the
+// local server's (AWS_ENDPOINT_URL_S3, or an option setting BaseEndpoint), with path-style
+// addresses (http://host/bucket/key), since a local server has no per-bucket host names.
+func S3Client(cfg aws.Config, optFns ...func(*s3.Options)) *s3.Client {
+	return s3.NewFromConfig(cfg, append(optFns, func(o *s3.Options) {
+		if o.BaseEndpoint != nil {
+			o.UsePathStyle = true
+		}
+	})...)
 }
 
 // CreateTable creates the table under the given physical name if it does not exist, with its

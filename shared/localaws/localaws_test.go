@@ -8,13 +8,17 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/guregu/dynamo/v2"
@@ -195,5 +199,44 @@ func TestLocalClientSendsBodiesThroughReadOnly(t *testing.T) {
 	resp.Body.Close()
 	if body.wroteTo {
 		t.Error("the transport used the body's WriteTo")
+	}
+}
+
+// Functions and commands build their S3 client with S3Client from the SDK's configuration: with a
+// local endpoint (AWS_ENDPOINT_URL_S3, as the local host sets it) it addresses buckets by path; with
+// none it is AWS's own, addressed as AWS wants.
+func TestS3ClientUsesPathStyleWithAnEndpoint(t *testing.T) {
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.Host+" "+r.URL.Path)
+	}))
+	defer srv.Close()
+	t.Setenv("AWS_ENDPOINT_URL_S3", srv.URL)
+	cfg, err := config.LoadDefaultConfig(context.Background(), config.WithRegion(localaws.Region),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := localaws.S3Client(cfg)
+	if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("dcrm-import"), Key: aws.String("orders/a b.csv"),
+		Body: strings.NewReader("x")}); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.TrimPrefix(srv.URL, "http://") + " /dcrm-import/orders/a b.csv"
+	if len(paths) != 1 || paths[0] != want {
+		t.Errorf("requests %q, want %q", paths, want)
+	}
+
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	os.Unsetenv("AWS_ENDPOINT_URL_S3")
+	cfg, err = config.LoadDefaultConfig(context.Background(), config.WithRegion("eu-west-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := localaws.S3Client(cfg).Options(); o.UsePathStyle || o.BaseEndpoint != nil {
+		t.Errorf("without an endpoint: path style %v, endpoint %v; want AWS's own", o.UsePathStyle, o.BaseEndpoint)
+	}
+	if env := (localaws.Endpoints{S3: "http://127.0.0.1:4572"}).Environment(); env["AWS_ENDPOINT_URL_S3"] != "http://127.0.0.1:4572" {
+		t.Errorf("Environment: %v", env)
 	}
 }

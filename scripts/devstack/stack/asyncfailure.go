@@ -15,16 +15,30 @@ import (
 	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
 )
 
+// lambdaAsyncRetries is how often Lambda retries a failed asynchronous invocation of a function
+// that does not say (topology.Function.Async).
+const lambdaAsyncRetries = 2
+
 // invokeAsync runs a function as Lambda runs an asynchronous invocation: retried as its Async
-// says (at once here, where Lambda waits a minute or two), then described on its on-failure queue.
-// The error is the last attempt's; nil once one succeeded or the failure was recorded.
+// says (Lambda's two retries without one), after AsyncRetryDelay and then twice as long each time
+// (where Lambda waits a minute, then two), then described on its on-failure queue. The error is
+// the last attempt's; nil once one succeeded or the failure was recorded.
 func (s *Stack) invokeAsync(ctx context.Context, f topology.Function, payload []byte) error {
-	attempts := 1
+	attempts := 1 + lambdaAsyncRetries
 	if f.Async != nil {
-		attempts += f.Async.Retries
+		attempts = 1 + f.Async.Retries
 	}
 	var err error
-	for range attempts {
+	delay := s.cfg.AsyncRetryDelay
+	for i := range attempts {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(delay):
+			}
+			delay *= 2
+		}
 		if _, err = s.Invoke(ctx, f.Name, payload); err == nil || ctx.Err() != nil {
 			return err
 		}

@@ -8,6 +8,12 @@
 //     (scripts/emulators) under the physical names <prefix>-<Logical>, idempotently (queues with a
 //     dead-letter queue also get <prefix>-<Logical>-dlq);
 //
+//   - serves S3 (package s3server) on 127.0.0.1:S3Port with the topology's buckets, named
+//     <prefix>-<logical> in lower case, their objects kept as files under S3Dir; and delivers the
+//     buckets' notifications: for each object created by any client whose key a notification
+//     matches, S3's event (events.S3Event) to the notification's function, as an asynchronous
+//     invocation;
+//
 //   - hosts every function (package lambdahost: Runtime API, child processes, timeouts, crashes)
 //     with the environment the CDK stack gives it: for each Use, EnvVar(resource) = the physical
 //     name or queue URL; the function's Settings; the local AWS endpoints, region and credentials
@@ -19,8 +25,9 @@
 //
 //   - runs each schedule every Every with the event the CDK app has EventBridge Scheduler send, a
 //     schedule.Event built by the same constructor (RunSchedule runs one now), as an asynchronous
-//     invocation: a run that fails is retried the function's Async.Retries times (at once, where
-//     Lambda waits minutes) and then described on its Async.OnFailureQueue in Lambda's format;
+//     invocation: a run that fails is retried the function's Async.Retries times (Lambda's two
+//     without an Async), after AsyncRetryDelay and then twice that (where Lambda waits a minute and
+//     then two), and then described on its Async.OnFailureQueue in Lambda's format;
 //
 //   - serves Lambda's Invoke API on 127.0.0.1:LambdaPort, so `aws lambda invoke` and SDK clients
 //     with AWS_ENDPOINT_URL_LAMBDA can run any function by its topology name, physical name or ARN;
@@ -29,8 +36,8 @@
 //
 //   - meters what the functions and the stream mapping ask of AWS (package usage): each function
 //     reaches DynamoDB, Kinesis and SQS through a loopback reverse proxy per service, wrapped in
-//     the meter and in Config.Middleware; the HTTP API and Lambda's invocations and logs are
-//     metered too. GET <API URL>/_local/usage serves the counts since start (a local route of the
+//     the meter and in Config.Middleware (S3 is served behind both); the HTTP API and Lambda's
+//     invocations and logs are metered too. GET <API URL>/_local/usage serves the counts since start (a local route of the
 //     host, not of the API; Usage returns the same).
 //
 // Not emulated, beyond what the packages above list: IAM (grants are not enforced: a function can
@@ -38,6 +45,8 @@
 // metrics and alarms, the schedules' first run at creation (the first local run is one period after
 // start) and Scheduler's own retries and dead-letter queue (for runs Lambda would not take), the
 // asynchronous invocations' maximum age, and concurrent runs of one schedule (a tick during a run is skipped).
+// S3 is not behind the -faults-port injector of the command (its middleware hook takes it), and
+// notifies of objects created only (not of deletions, nor of a browser's POST upload).
 // Checkpoints of stream mappings live in memory: after a restart the stream is read again from the
 // trim horizon.
 package stack
@@ -87,6 +96,8 @@ type Config struct {
 	Prefix       string             // physical names are <Prefix>-<Logical>; default "dcrm"
 	APIPort      int                // HTTP API port on 127.0.0.1; 0 picks a free one
 	LambdaPort   int                // Invoke API port on 127.0.0.1; 0 picks a free one
+	S3Port       int                // S3 port on 127.0.0.1; 0 picks a free one
+	S3Dir        string             // where S3 keeps its objects; "" keeps them in a temporary folder removed by Close
 	FunctionsDir string             // holds <function>/bootstrap; default "bin/functions"
 	Endpoints    localaws.Endpoints // zero: localaws.DefaultEndpoints()
 	LogDir       string             // functions' output goes to <LogDir>/<function>.log; "" writes no files
@@ -94,7 +105,10 @@ type Config struct {
 	Environments int                // processes per function; default 2
 	PollInterval time.Duration      // between reads of an idle shard; default 250ms
 	RetryDelay   time.Duration      // before a stream batch is retried; default 200ms
-	Logger       *slog.Logger       // the host's own log; nil discards
+	// AsyncRetryDelay is how long a failed asynchronous invocation waits before its first retry,
+	// doubled for each further one; default 1s (Lambda waits about a minute, then two).
+	AsyncRetryDelay time.Duration
+	Logger          *slog.Logger // the host's own log; nil discards
 	// Middleware wraps the proxy in front of each AWS service's local server ("dynamodb",
 	// "kinesis", "sqs": the usage package's names), outside the meter, first in the list outermost;
 	// for fault injection. A middleware that answers without calling next is not billed.
@@ -120,6 +134,10 @@ type Stack struct {
 	log       *slog.Logger
 	meter     *usage.Meter
 	proxied   localaws.Endpoints // the proxies the functions and mappings reach AWS through
+	bg        context.Context    // ends at Close
+	s3URL     string
+	s3Temp    string      // S3's temporary folder, removed by Close
+	notices   chan notice // the buckets' notifications to deliver
 }
 
 // Start provisions the resources, starts the servers and the background work, and returns once the
@@ -147,13 +165,16 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.AsyncRetryDelay == 0 {
+		cfg.AsyncRetryDelay = time.Second
+	}
 	topo := *cfg.Topology
 	if err := topo.Validate(); err != nil {
 		return nil, fmt.Errorf("validate topology: %w", err)
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	s := &Stack{cfg: cfg, topo: topo, resources: map[string]string{}, functions: map[string]*lambdahost.Function{},
-		cancel: cancel, log: cfg.Logger}
+		cancel: cancel, log: cfg.Logger, bg: bg}
 	s.meter = usage.New(s.cpu)
 	if err := s.start(ctx, bg); err != nil {
 		s.Close()
@@ -183,6 +204,11 @@ func (s *Stack) start(ctx, bg context.Context) error {
 	s.apiURL = "http://" + apiLn.Addr().String()
 	s.lambdaURL = "http://" + lambdaLn.Addr().String()
 	if err := s.startProxies(); err != nil {
+		apiLn.Close()
+		lambdaLn.Close()
+		return err
+	}
+	if err := s.startS3(bg); err != nil {
 		apiLn.Close()
 		lambdaLn.Close()
 		return err
@@ -267,7 +293,7 @@ func (s *Stack) provision(ctx context.Context) (map[string]string, error) {
 		}
 		s.resources[sec.Name] = v
 	}
-	s.log.Info("resources ready", "prefix", s.cfg.Prefix, "streams", len(s.topo.Streams), "tables", len(s.topo.Tables), "queues", len(s.topo.Queues))
+	s.log.Info("resources ready", "prefix", s.cfg.Prefix, "streams", len(s.topo.Streams), "tables", len(s.topo.Tables), "queues", len(s.topo.Queues), "buckets", len(s.topo.Buckets))
 	return arns, nil
 }
 
@@ -383,8 +409,8 @@ func (s *Stack) FunctionEnv(name string) map[string]string {
 }
 
 // Env is what scripts and people need to use the stack: every resource's variable, the functions'
-// settings, the AWS endpoint variables (Lambda included), DCRM_API_URL, the local servers'
-// DCRM_*_ENDPOINT, and DCRM_FUNCTION_<NAME> with each function's physical name.
+// settings, the AWS endpoint variables (Lambda and S3 included), DCRM_API_URL, the local servers'
+// DCRM_*_ENDPOINT (S3's too), and DCRM_FUNCTION_<NAME> with each function's physical name.
 func (s *Stack) Env() map[string]string {
 	env := s.cfg.Endpoints.Environment()
 	for _, f := range s.topo.Functions {
@@ -408,6 +434,8 @@ func (s *Stack) Env() map[string]string {
 	env["DCRM_DYNAMODB_ENDPOINT"] = s.cfg.Endpoints.DynamoDB
 	env["DCRM_KINESIS_ENDPOINT"] = s.cfg.Endpoints.Kinesis
 	env["DCRM_SQS_ENDPOINT"] = s.cfg.Endpoints.SQS
+	env["DCRM_S3_ENDPOINT"] = s.s3URL
+	env["AWS_ENDPOINT_URL_S3"] = s.s3URL
 	return env
 }
 
@@ -455,8 +483,8 @@ func (s *Stack) APIURL() string { return s.apiURL }
 // LambdaURL is the base URL of the Invoke API (for AWS_ENDPOINT_URL_LAMBDA).
 func (s *Stack) LambdaURL() string { return s.lambdaURL }
 
-// Resources maps logical names to physical names (stream, tables) and URLs (queues); a queue's
-// dead-letter queue is under <Logical>DeadLetter.
+// Resources maps logical names to physical names (stream, tables, buckets) and URLs (queues); a
+// queue's dead-letter queue is under <Logical>DeadLetter.
 func (s *Stack) Resources() map[string]string { return maps.Clone(s.resources) }
 
 // Invoke runs a function by topology name and returns its response; a failure inside the function
@@ -542,6 +570,9 @@ func (s *Stack) Close() error {
 		s.wg.Wait()
 		for _, f := range s.files {
 			_ = f.Close()
+		}
+		if s.s3Temp != "" {
+			_ = os.RemoveAll(s.s3Temp)
 		}
 		s.log.Info("local host stopped")
 	})

@@ -63,6 +63,8 @@ func (m *Meter) Middleware(service string, next http.Handler) http.Handler {
 		return m.kinesis(next)
 	case SQS:
 		return m.sqs(next)
+	case S3:
+		return m.s3(next)
 	}
 	return next
 }

@@ -26,6 +26,11 @@ func (s Snapshot) Sub(before Snapshot) Snapshot {
 		GetRecordsCalls: k.GetRecordsCalls - kb.GetRecordsCalls, RecordsRead: k.RecordsRead - kb.RecordsRead, BytesRead: k.BytesRead - kb.BytesRead,
 	}
 	d.SQS = Queue{Requests: subMap(s.SQS.Requests, before.SQS.Requests), Billed: s.SQS.Billed - before.SQS.Billed}
+	d.S3 = Storage{
+		Requests: subMap(s.S3.Requests, before.S3.Requests), ByClass: subMap(s.S3.ByClass, before.S3.ByClass),
+		Errors: subMap(s.S3.Errors, before.S3.Errors), BytesIn: s.S3.BytesIn - before.S3.BytesIn, BytesOut: s.S3.BytesOut - before.S3.BytesOut,
+		Objects: s.S3.Objects, StoredBytes: s.S3.StoredBytes,
+	}
 	for name, f := range s.Lambda {
 		p := before.Lambda[name]
 		f.Invocations -= p.Invocations

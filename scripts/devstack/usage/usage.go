@@ -13,6 +13,10 @@
 //     partition key), the bytes on-demand bills (each record rounded up to 1 KB) and the PUT
 //     payload units provisioned bills (25 KB each); GetRecords calls, records and bytes.
 //   - SQS: requests by operation, and billed requests (each 64 KB of a request or its answer is one).
+//   - S3 (every client's requests, the local S3 server being the host's own): requests by
+//     operation and by the class S3 prices them in (PUT, COPY, POST and LIST; GET, HEAD and the
+//     rest; DELETE, free), bytes sent and received, and the objects and bytes stored when the
+//     snapshot was taken.
 //   - HTTP API: requests by route key, billed requests (512 KB increments), bytes in and out.
 //   - Lambda: invocations, billed duration (each rounded up to 1 ms) × configured memory in
 //     GB-seconds, bytes written to the log (CloudWatch Logs ingestion), by function.
@@ -34,6 +38,7 @@ const (
 	DynamoDB = "dynamodb"
 	Kinesis  = "kinesis"
 	SQS      = "sqs"
+	S3       = "s3"
 )
 
 // Path is where the local host serves the snapshot, on the API's port.
@@ -46,6 +51,7 @@ type Snapshot struct {
 	DynamoDB Dynamo              `json:"dynamodb"`
 	Kinesis  Stream              `json:"kinesis"`
 	SQS      Queue               `json:"sqs"`
+	S3       Storage             `json:"s3"`
 	Lambda   map[string]Function `json:"lambda"`     // by topology name
 	CPU      map[string]float64  `json:"cpuSeconds"` // user + system CPU by process ("devstack", "function:collect" …)
 }
@@ -92,6 +98,19 @@ type Queue struct {
 	Billed   int64            `json:"billedRequests"`
 }
 
+// Storage is S3's usage.
+type Storage struct {
+	Requests map[string]int64 `json:"requests"` // by operation
+	ByClass  map[string]int64 `json:"byClass"`  // S3PutClass, S3GetClass, S3FreeClass
+	Errors   map[string]int64 `json:"errors"`   // answers of 4xx and 5xx, by operation
+	BytesIn  int64            `json:"bytesIn"`  // request bodies (uploads; transfer in is free)
+	BytesOut int64            `json:"bytesOut"` // answer bodies (downloads and listings)
+	// Objects and StoredBytes are what the buckets held when the snapshot was taken (gauges: Sub
+	// keeps the later value); storage is billed by the byte-month.
+	Objects     int64 `json:"objects"`
+	StoredBytes int64 `json:"storedBytes"`
+}
+
 // Function is one Lambda function's usage.
 type Function struct {
 	Invocations int64   `json:"invocations"`
@@ -105,10 +124,18 @@ type Function struct {
 
 // Meter counts usage. Safe for concurrent use.
 type Meter struct {
-	mu  sync.Mutex
-	s   Snapshot
-	cpu func() map[string]time.Duration
-	now func() time.Time
+	mu     sync.Mutex
+	s      Snapshot
+	cpu    func() map[string]time.Duration
+	stored func() (objects, bytes int64)
+	now    func() time.Time
+}
+
+// Stored sets what reports the objects and bytes S3 holds, read at each snapshot.
+func (m *Meter) Stored(f func() (objects, bytes int64)) {
+	m.mu.Lock()
+	m.stored = f
+	m.mu.Unlock()
 }
 
 // New returns an empty meter. cpu, if set, reports the CPU each process of the stack used so far.
@@ -122,6 +149,7 @@ func empty() Snapshot {
 		DynamoDB: Dynamo{Requests: map[string]int64{}, Errors: map[string]int64{}, ReadUnits: map[string]float64{}, WriteUnits: map[string]float64{}, ReadUnitsByOp: map[string]float64{}, WriteUnitsByOp: map[string]float64{}, ConditionalFailure: map[string]int64{}},
 		Kinesis:  Stream{Requests: map[string]int64{}},
 		SQS:      Queue{Requests: map[string]int64{}},
+		S3:       Storage{Requests: map[string]int64{}, ByClass: map[string]int64{}, Errors: map[string]int64{}},
 		Lambda:   map[string]Function{},
 		CPU:      map[string]float64{},
 	}
@@ -131,10 +159,14 @@ func empty() Snapshot {
 func (m *Meter) Snapshot() Snapshot {
 	m.mu.Lock()
 	b, _ := json.Marshal(m.s)
+	stored := m.stored
 	m.mu.Unlock()
 	var s Snapshot
 	_ = json.Unmarshal(b, &s) // a deep copy
 	s.At = m.now().UTC()
+	if stored != nil {
+		s.S3.Objects, s.S3.StoredBytes = stored()
+	}
 	if m.cpu != nil {
 		for k, v := range m.cpu() {
 			s.CPU[k] = v.Seconds()

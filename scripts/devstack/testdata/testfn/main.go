@@ -7,6 +7,7 @@
 //     with 7 MB. A scheduled run of the schedule named by TESTFN_FAIL_SCHEDULE fails.
 //   - "api": an HTTP API handler answering with the request it got (see handleAPI).
 //   - "stream": a Kinesis handler (see handleStream).
+//   - "s3": an S3 notification handler (see handleS3).
 //
 // With TESTFN_OUT set, every invocation appends one JSON line to that file.
 package main
@@ -17,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -51,6 +53,12 @@ func handle(ctx context.Context, payload json.RawMessage) (any, error) {
 			return nil, err
 		}
 		return handleStream(ev)
+	case "s3":
+		var ev events.S3Event
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return nil, err
+		}
+		return nil, handleS3(ev)
 	}
 	record(map[string]any{"payload": payload})
 	return handleEcho(ctx, payload)
@@ -149,6 +157,28 @@ func handleStream(ev events.KinesisEvent) (any, error) {
 		return events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{{ItemIdentifier: failed}}}, nil
 	}
 	return nil, fmt.Errorf("record %s failed on purpose", failed)
+}
+
+// handleS3 records the event with the keys decoded and the time, and fails on keys containing
+// "poison" always and "flaky" the first time.
+func handleS3(ev events.S3Event) error {
+	var keys []string
+	failed := ""
+	for _, r := range ev.Records {
+		key, err := url.QueryUnescape(r.S3.Object.Key)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, key)
+		if strings.Contains(key, "poison") || strings.Contains(key, "flaky") && firstSight(strings.ReplaceAll(key, "/", "_")) {
+			failed = key
+		}
+	}
+	record(map[string]any{"keys": keys, "records": ev.Records, "failed": failed, "at": time.Now()})
+	if failed != "" {
+		return fmt.Errorf("object %s failed on purpose", failed)
+	}
+	return nil
 }
 
 // firstSight remembers (in a file beside TESTFN_OUT, so a new process remembers too) that key was seen.
