@@ -112,6 +112,8 @@ const (
 	ChannelPush            = "mobile push notifications"
 	// Channels of contacts that no web page reports: imported from call centres and mail houses.
 	ChannelPhone      = "phone"
-	ChannelMail       = "direct mail"
+	ChannelMail       = "mail"
+	ChannelChat       = "chat"
+	ChannelInPerson   = "in person"
 	ChannelUnassigned = "unassigned"
 )

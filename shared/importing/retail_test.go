@@ -70,66 +70,7 @@ func (c *customerFigures) order(at time.Time) {
 func TestOnlineRetailImportsAsTheFileSays(t *testing.T) {
 	path := onlineRetail(t)
 
-	// Directly, with encoding/csv: an invoice is an order when it has lines bought and a return
-	// when it has lines returned; its time is its first line's; rows without a customer are
-	// not anyone's.
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]*customerFigures{}
-	type invoice struct {
-		at               time.Time
-		bought, returned bool
-		customer         string
-	}
-	invoices := map[string]*invoice{}
-	var order []string
-	anonymous, lastDay := 0, time.Time{}
-	for _, r := range rows[1:] {
-		no, date, customer := r[0], r[1], r[2]
-		at, err := time.Parse("1/2/2006 15:04", date)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if at.After(lastDay) {
-			lastDay = at
-		}
-		if customer == "(blank)" {
-			anonymous++
-			continue
-		}
-		q, _ := strconv.ParseFloat(r[4], 64)
-		price, _ := strconv.ParseFloat(r[5], 64)
-		inv := invoices[no]
-		if inv == nil {
-			inv = &invoice{at: at, customer: customer}
-			invoices[no] = inv
-			order = append(order, no)
-		}
-		inv.bought = inv.bought || q > 0
-		inv.returned = inv.returned || q < 0
-		c := want[customer]
-		if c == nil {
-			c = &customerFigures{}
-			want[customer] = c
-		}
-		c.revenue += q * price
-	}
-	for _, no := range order {
-		inv := invoices[no]
-		if inv.bought {
-			want[inv.customer].order(inv.at)
-		}
-		if inv.returned {
-			want[inv.customer].returns++
-		}
-	}
+	want, rows, anonymous, lastDay := directFigures(t, path)
 
 	// Through the import.
 	f2, err := os.Open(path)
@@ -238,6 +179,74 @@ func TestOnlineRetailImportsAsTheFileSays(t *testing.T) {
 	}
 	t.Logf("rows %d: imported %d, rejected %d (no customer), events %d; customers %d (%d with an order, scored at %s); orders %d, returns %d; revenue %.2f bought, %.2f refunded, %.2f net (file: %.2f)",
 		st.Rows, st.Imported, st.Rejected, st.Events, len(want), len(wantRFM), asOf.Format(time.DateOnly), orders, returns, gross, refunded, gross+refunded, net)
+}
+
+// directFigures reads the set with encoding/csv alone: per customer, what their invoices add up to;
+// also the rows, how many name no customer, and the latest time.
+func directFigures(t testing.TB, path string) (want map[string]*customerFigures, rows [][]string, anonymous int, lastDay time.Time) {
+	t.Helper()
+	// Directly, with encoding/csv: an invoice is an order when it has lines bought and a return
+	// when it has lines returned; its time is its first line's; rows without a customer are
+	// not anyone's.
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err = csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = map[string]*customerFigures{}
+	type invoice struct {
+		at               time.Time
+		bought, returned bool
+		customer         string
+	}
+	invoices := map[string]*invoice{}
+	var order []string
+
+	for _, r := range rows[1:] {
+		no, date, customer := r[0], r[1], r[2]
+		at, err := time.Parse("1/2/2006 15:04", date)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if at.After(lastDay) {
+			lastDay = at
+		}
+		if customer == "(blank)" {
+			anonymous++
+			continue
+		}
+		q, _ := strconv.ParseFloat(r[4], 64)
+		price, _ := strconv.ParseFloat(r[5], 64)
+		inv := invoices[no]
+		if inv == nil {
+			inv = &invoice{at: at, customer: customer}
+			invoices[no] = inv
+			order = append(order, no)
+		}
+		inv.bought = inv.bought || q > 0
+		inv.returned = inv.returned || q < 0
+		c := want[customer]
+		if c == nil {
+			c = &customerFigures{}
+			want[customer] = c
+		}
+		c.revenue += q * price
+	}
+	for _, no := range order {
+		inv := invoices[no]
+		if inv.bought {
+			want[inv.customer].order(inv.at)
+		}
+		if inv.returned {
+			want[inv.customer].returns++
+		}
+	}
+
+	return want, rows, anonymous, lastDay
 }
 
 // BenchmarkOnlineRetail reads and converts the whole set (import), reported per row; scan is the

@@ -48,8 +48,8 @@ type Case struct {
 	TopicAt   time.Time
 }
 
-// Open tells whether the case's latest status is not closed.
-func (c Case) Open() bool { return c.Status != CaseClosed }
+// Open tells whether the case's latest status is neither closed nor solved.
+func (c Case) Open() bool { return c.Status != CaseClosed && c.Status != "solved" }
 
 // CaseActivity is what a case event says (in Activity.Case).
 type CaseActivity struct {
@@ -157,7 +157,7 @@ func AwayFromSites(a Activity) bool {
 	case a.Impression != "", a.Case != nil, IsRefund(a):
 		return true
 	case IsPurchase(a):
-		return a.SalesChannel != "" && a.SalesChannel != ChannelOnline
+		return !Online(a.SalesChannel)
 	}
 	return false
 }

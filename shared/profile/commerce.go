@@ -213,6 +213,13 @@ func countProduct(m map[string]int, id string, n, limit int) map[string]int {
 // ChannelOnline is the sales channel of an order that names none: one placed on a site or an app.
 const ChannelOnline = "online"
 
+// onlineChannels are the sales channels of orders placed on a site or an app, as shops and the
+// import name them.
+var onlineChannels = map[string]bool{"": true, ChannelOnline: true, "web": true, "website": true, "app": true, "mobile": true, "ecommerce": true}
+
+// Online tells whether a sales channel is a site's or an app's.
+func Online(salesChannel string) bool { return onlineChannels[salesChannel] }
+
 // Order is a completed order.
 type Order struct {
 	ID      string

@@ -13,15 +13,17 @@ import (
 //
 // An impression is the person meeting a message or an ad away from the sites: an email sent,
 // delivered, opened or clicked in the mail client, a push notification received, an ad shown, and
-// the contacts a CRM keeps (a text message, a letter, a call with the call centre). It says the
+// the contacts a CRM keeps (a text message, a letter, a call, a chat or a meeting). It says the
 // message reached them, not that they came: it is never a visit. Impressions are the profile's
 // history of contacts. An event is an impression when
 //
 //   - it is a track event named as one (eventKey's spellings): "Email Sent", "Email Delivered",
-//     "Email Opened", "Email Link Clicked" (Segment's email spec, as email tools send them), "Push
-//     Notification Received" (its mobile spec), "SMS Sent", "SMS Delivered", "Mail Sent" (a
-//     letter or a catalogue), "Call Completed" (a call-centre call), "Ad Impression" or
-//     "Impression" (GA4 and Snowplow's ad_impression), from whatever source; or
+//     "Email Opened", "Email Link Clicked", "Email Bounced", "Email Marked as Spam",
+//     "Unsubscribed" (Segment's email spec, as email tools send them), "Push Notification Sent",
+//     "Push Notification Received", "Push Notification Tapped" (its mobile spec), "SMS Sent",
+//     "SMS Delivered", "SMS Link Clicked", "Mail Sent" (a letter or a catalogue), "Call
+//     Completed", "Chat Completed", "Meeting Held" (conversations a CRM imports), "Ad
+//     Impression" or "Impression" (GA4 and Snowplow's ad_impression), from whatever source; or
 //   - it was loaded through the pixel API (beacon.Event.Pixel), which exists for images in emails
 //     and ads: any page or track event but an order (a conversion pixel on a thank-you page
 //     reports a real purchase).
@@ -40,11 +42,13 @@ import (
 
 // Kinds of impression.
 const (
-	ImpressionSent     = "sent"     // an email, a text message or a letter sent
-	ImpressionDelivery = "delivery" // an email or a text message delivered, a push notification received
-	ImpressionCall     = "call"     // a call with the call centre
-	ImpressionOpen     = "open"     // an email opened
-	ImpressionClick    = "click"    // a link clicked in an email, in the mail client
+	ImpressionSent     = "sent"         // an email, a text message or a letter sent
+	ImpressionDelivery = "delivery"     // an email or a text message delivered, a push notification received
+	ImpressionTalk     = "conversation" // a call, a chat or a meeting
+	ImpressionBounce   = "bounce"       // an email that did not arrive
+	ImpressionOptOut   = "opt-out"      // marked as spam, unsubscribed
+	ImpressionOpen     = "open"         // an email opened
+	ImpressionClick    = "click"        // a link clicked in an email, in the mail client
 	ImpressionAd       = "impression"
 )
 
@@ -61,8 +65,16 @@ var impressionNames = map[string]struct{ kind, channel string }{
 	"emaildelivered":           {ImpressionDelivery, beacon.ChannelEmail},
 	"smssent":                  {ImpressionSent, beacon.ChannelSMS},
 	"smsdelivered":             {ImpressionDelivery, beacon.ChannelSMS},
+	"smslinkclicked":           {ImpressionClick, beacon.ChannelSMS},
+	"emailbounced":             {ImpressionBounce, beacon.ChannelEmail},
+	"emailmarkedasspam":        {ImpressionOptOut, beacon.ChannelEmail},
+	"unsubscribed":             {ImpressionOptOut, beacon.ChannelEmail},
+	"pushnotificationsent":     {ImpressionSent, beacon.ChannelPush},
+	"pushnotificationtapped":   {ImpressionClick, beacon.ChannelPush},
 	"mailsent":                 {ImpressionSent, beacon.ChannelMail},
-	"callcompleted":            {ImpressionCall, beacon.ChannelPhone},
+	"callcompleted":            {ImpressionTalk, beacon.ChannelPhone},
+	"chatcompleted":            {ImpressionTalk, beacon.ChannelChat},
+	"meetingheld":              {ImpressionTalk, beacon.ChannelInPerson},
 	"emailopened":              {ImpressionOpen, beacon.ChannelEmail},
 	"emaillinkclicked":         {ImpressionClick, beacon.ChannelEmail},
 	"pushnotificationreceived": {ImpressionDelivery, beacon.ChannelPush},

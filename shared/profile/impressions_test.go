@@ -29,7 +29,7 @@ func TestWhatIsAnImpression(t *testing.T) {
 		{"a text message", beacon.Event{Type: beacon.Track, Event: "SMS Delivered"}, ImpressionDelivery, beacon.ChannelSMS, ""},
 		{"a catalogue mailed", beacon.Event{Type: beacon.Track, Event: "mail_sent", Properties: json.RawMessage(`{"campaign":"Autumn catalogue"}`)},
 			ImpressionSent, beacon.ChannelMail, "Autumn catalogue"},
-		{"a call-centre call", beacon.Event{Type: beacon.Track, Event: "Call Completed"}, ImpressionCall, beacon.ChannelPhone, ""},
+		{"a call-centre call", beacon.Event{Type: beacon.Track, Event: "Call Completed"}, ImpressionTalk, beacon.ChannelPhone, ""},
 		{"GA4's ad_impression", beacon.Event{Type: beacon.Track, Event: "ad_impression"}, ImpressionAd, "", ""},
 		{"an ad impression with its campaign in the context", beacon.Event{Type: beacon.Track, Event: "Ad Impression",
 			Enrichment: &beacon.Enrichment{Campaign: &beacon.Campaign{Source: "dv360", Medium: "display", Name: "autumn"}, Channel: beacon.ChannelDisplay}},

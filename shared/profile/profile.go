@@ -334,7 +334,7 @@ func Fold(into, from Profile) (Profile, error) {
 // sales channel of an order placed elsewhere than online.
 func acquisitionTouch(a Activity) Touch {
 	channel := a.Channel
-	if channel == "" && IsPurchase(a) && a.SalesChannel != "" && a.SalesChannel != ChannelOnline {
+	if channel == "" && IsPurchase(a) && !Online(a.SalesChannel) {
 		channel = a.SalesChannel
 	}
 	return Touch{At: a.At, Channel: channel}
