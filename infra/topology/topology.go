@@ -304,7 +304,8 @@ func Default() Topology {
 			{Name: ImportBucket, Expire: []Expiry{{After: ImportRetention}}},
 			{Name: ArchiveBucket, Expire: []Expiry{{Prefix: AthenaResultsPrefix, After: AthenaResultsRetention}}},
 		},
-		Secrets: []Secret{{Name: HashKeySecret}},
+		Notifications: importNotifications(),
+		Secrets:       []Secret{{Name: HashKeySecret}},
 		Functions: []Function{
 			// collect's reserved concurrency caps it, so a flood cannot starve the rest of the account;
 			// stitch's and profiles' guarantee them executions whatever else runs.
@@ -335,6 +336,13 @@ func Default() Topology {
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite}, {KeyTable, Read},
 				{ProfileUpdateQueue, Write}, {HashKeySecret, Read},
 			}},
+			// import records the files dropped in the import bucket (S3 invokes it, asynchronously) and
+			// writes each file's report there; a 1 GB file takes minutes, so it has Lambda's longest
+			// timeout. Spend records go to the archive bucket.
+			{Name: "import", Memory: 1024, Timeout: 15 * time.Minute,
+				Async: &AsyncInvoke{MaxAge: 6 * time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
+					{ImportBucket, ReadWrite}, {ArchiveBucket, Write}, {EventStream, Write}, {FailedQueue, Write},
+				}},
 			// triggers reads the due index and records what fired on the profiles. Its timeout stays
 			// under the schedule's period, so runs do not pile up.
 			{Name: "triggers", Memory: 256, Timeout: 4 * time.Minute,
@@ -641,4 +649,16 @@ func DurationSetting(getenv func(string) string, name string, fallback time.Dura
 		return 0, fmt.Errorf("read environment: %s=%q is not a positive duration (e.g. 720h)", name, v)
 	}
 	return d, nil
+}
+
+// ImportKinds are the prefixes of the import bucket, one per kind of file (package importing's
+// kinds): a file dropped under one starts its import.
+var ImportKinds = []string{"customers", "orders", "returns", "contacts", "cases", "consents", "spend"}
+
+func importNotifications() []Notification {
+	var ns []Notification
+	for _, k := range ImportKinds {
+		ns = append(ns, Notification{Bucket: ImportBucket, Prefix: k + "/", Function: "import"})
+	}
+	return ns
 }

@@ -34,6 +34,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dcrm-project/dcrm/scripts/devstack/awsid"
@@ -202,10 +203,12 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 // whatever the process had written by then stays written, and the next invocation starts a fresh
 // process. It returns how many processes it killed.
 func (f *Function) Crash() int {
+	// Only a process that took its invocation is running one: one killed before that would be
+	// replaced and the invocation started again elsewhere, which is not a crash mid-invocation.
 	f.mu.Lock()
 	var busy []*environment
 	for env := range f.all {
-		if !slices.Contains(f.idle, env) {
+		if env.running.Load() {
 			busy = append(busy, env)
 		}
 	}
@@ -323,7 +326,8 @@ type environment struct {
 	stop    chan struct{}    // closed when the environment is torn down
 	once    sync.Once        // guards ready
 	kill1   sync.Once
-	served  int // invocations handed to the process; touched only by the invoker holding the environment
+	served  int         // invocations handed to the process; touched only by the invoker holding the environment
+	running atomic.Bool // the process has taken an invocation and not answered it yet
 	pid     int
 	gone    bool // the process has exited and its CPU is counted in the function's; guarded by fn.mu
 
@@ -462,6 +466,8 @@ func (e *environment) invoke(ctx context.Context, payload []byte) (out []byte, h
 	select {
 	case e.handoff <- inv:
 		e.served++
+		e.running.Store(true)
+		defer e.running.Store(false)
 		if e.fn.spec.Started != nil {
 			e.fn.spec.Started()
 		}
