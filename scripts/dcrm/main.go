@@ -21,6 +21,10 @@
 //	         [--discount-rate 0.1] [--margin 1] [--out FILE] [--models FILE] [--date-format LAYOUT]
 //	                                                             BG/NBD, Pareto/NBD and Gamma-Gamma fits; P(alive),
 //	                                                             forecasts and CLV per customer (CSV), parameters on stderr
+//	dcrm import FILE --kind KIND [--map field=Column,…] [--time-layout L] [--timezone Z] [--currency C]
+//	     [--nulls V,…] [--comma C] [--format csv|jsonl] [--key KEY] [--no-wait]
+//	                                                             uploads a file to the import bucket, waits for its report
+//	dcrm import status KEY                                       an import's report
 //	dcrm seed-local --resources FILE --out FILE                  seeds the local stack's credentials
 package main
 
@@ -50,6 +54,10 @@ var errUsage = errors.New(`usage:
   dcrm rfm --orders FILE --as-of YYYY-MM-DD [--segments FILE] [--convention r|ntile] [--out FILE]
   dcrm fit --transactions FILE --calibration-end YYYY-MM-DD [--horizon 52] [--unit week|day]
            [--discount-rate 0.1] [--margin 1] [--out FILE] [--models FILE] [--date-format LAYOUT]
+  dcrm import FILE --kind KIND [--map field=Column,...] [--time-layout L] [--timezone Z] [--currency C]
+       [--nulls V,...] [--comma C] [--format csv|jsonl] [--key KEY] [--no-wait] [--timeout 30m]
+      (kinds: customers, orders, returns, contacts, cases, consents, spend)
+  dcrm import status KEY
   dcrm seed-local --resources FILE --out FILE`)
 
 func main() {
@@ -69,7 +77,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errUsage
 	}
 	cmd := args[0]
-	if len(args) > 1 && (cmd == "source" || cmd == "apikey" || cmd == "profile" || cmd == "schedule" || cmd == "tombstone") {
+	if len(args) > 1 && (cmd == "source" || cmd == "apikey" || cmd == "profile" || cmd == "schedule" || cmd == "tombstone" ||
+		(cmd == "import" && args[1] == "status")) {
 		cmd += " " + args[1]
 		args = args[1:]
 	}
@@ -96,6 +105,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fitBTYD(ctx, args[1:], out, os.Stderr)
 	case "seed-local":
 		return seedLocal(ctx, args[1:], out)
+	case "import":
+		return importFile(ctx, args[1:], out)
+	case "import status":
+		return importStatus(ctx, args[1:], out)
 	}
 	return errUsage
 }
