@@ -103,7 +103,11 @@ func TestFaultsPortPutsAnInjectorBeforeEveryServer(t *testing.T) {
 	direct := localawstest.Reachable(t)
 	dir := t.TempDir()
 	functions := filepath.Join(dir, "functions")
-	devtest.Install(t, functions, "collect", "stitch", "score", "profiles", "triggers")
+	var names []string
+	for _, f := range topology.Default().Functions {
+		names = append(names, f.Name)
+	}
+	devtest.Install(t, functions, names...)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port := ln.Addr().(*net.TCPAddr).Port

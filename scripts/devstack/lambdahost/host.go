@@ -256,12 +256,14 @@ func (f *Function) environment() (*environment, error) {
 		return nil, err
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.closed {
+		// Not under f.mu: the process's exit is recorded under it, and kill waits for that.
+		f.mu.Unlock()
 		env.kill(false)
 		return nil, ErrClosed
 	}
 	f.all[env] = struct{}{}
+	f.mu.Unlock()
 	return env, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
@@ -292,4 +293,34 @@ func TestCrashKillsTheBusyProcessesOnly(t *testing.T) {
 		t.Fatal("the invocation of the killed process did not fail")
 	}
 	assert.NotEqual(t, idle.PID, invokeEcho(t, fn, `{}`).PID, "the killed process is replaced")
+}
+
+// Closing a function while an invocation is starting its process ends both: the invocation fails
+// with ErrClosed, and Close returns. (Killing the new process under the function's lock used to
+// wait for the process's exit, which is recorded under that same lock.)
+func TestCloseWhileAProcessStarts(t *testing.T) {
+	for range 20 {
+		fn := newFunction(t, nil)
+		invoked := make(chan error, 1)
+		go func() {
+			_, err := fn.Invoke(context.Background(), []byte(`{}`))
+			invoked <- err
+		}()
+		time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+		closed := make(chan struct{})
+		go func() { fn.Close(); close(closed) }()
+		for _, done := range []<-chan struct{}{closed, errDone(invoked)} {
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Close and the invocation did not both end")
+			}
+		}
+	}
+}
+
+func errDone(c <-chan error) <-chan struct{} {
+	done := make(chan struct{})
+	go func() { <-c; close(done) }()
+	return done
 }
