@@ -1,0 +1,159 @@
+package archive
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/dcrm-project/dcrm/shared/beacon"
+)
+
+// Event is one row of the events table: an accepted event as it travelled on the stream, with the
+// profile it was recorded on. Columns are named as the Segment Tracking API names the fields, then
+// what the endpoint added (sourceId, trusted, pixel, hashed) and its enrichment, one typed column
+// per fact (channel, campaign…, device, bot). An absent value is NULL, never "" (a boolean is
+// never NULL).
+//
+// JSON columns (properties, traits, context, integrations, hashed) hold the JSON text, read with
+// json_extract_scalar(properties, '$.revenue') in both engines.
+type Event struct {
+	Type        string `parquet:"type"`
+	Event       string `parquet:"event,optional"` // track: the event name
+	Name        string `parquet:"name,optional"`  // page, screen: its name
+	Category    string `parquet:"category,optional"`
+	MessageID   string `parquet:"messageId"`
+	AnonymousID string `parquet:"anonymousId,optional"`
+	UserID      string `parquet:"userId,optional"`
+	// ProfileID is the profile the event was recorded on when it was stitched; a later merge may
+	// have folded it into another (resolve it through the merges table).
+	ProfileID  string `parquet:"profileId,optional"`
+	PreviousID string `parquet:"previousId,optional"` // alias
+	GroupID    string `parquet:"groupId,optional"`    // group
+
+	Timestamp         time.Time  `parquet:"timestamp,timestamp(millisecond)"`
+	OriginalTimestamp *time.Time `parquet:"originalTimestamp,optional,timestamp(millisecond)"`
+	SentAt            *time.Time `parquet:"sentAt,optional,timestamp(millisecond)"`
+	ReceivedAt        time.Time  `parquet:"receivedAt,timestamp(millisecond)"`
+
+	Properties   string `parquet:"properties,optional"`
+	Traits       string `parquet:"traits,optional"`
+	Context      string `parquet:"context,optional"`
+	Integrations string `parquet:"integrations,optional"`
+
+	SourceID string `parquet:"sourceId"`
+	Trusted  bool   `parquet:"trusted"`
+	Pixel    bool   `parquet:"pixel"`
+	// RawPII says the source keeps personal data as sent (beacon.Event.RawPII): only this row's
+	// JSON columns may hold it in clear.
+	RawPII bool `parquet:"rawPII"`
+	// Hashed is beacon.Event.Hashed as a JSON object: {"email_sha256": "…", …}.
+	Hashed string `parquet:"hashed,optional"`
+
+	IP              string `parquet:"ip,optional"` // truncated: IPv4 /24, IPv6 /48
+	Channel         string `parquet:"channel,optional"`
+	Referrer        string `parquet:"referrer,optional"` // the referring host
+	CampaignSource  string `parquet:"campaignSource,optional"`
+	CampaignMedium  string `parquet:"campaignMedium,optional"`
+	CampaignName    string `parquet:"campaignName,optional"`
+	CampaignTerm    string `parquet:"campaignTerm,optional"`
+	CampaignContent string `parquet:"campaignContent,optional"`
+	CampaignID      string `parquet:"campaignId,optional"`
+	ClickID         string `parquet:"clickId,optional"`
+	ClickIDType     string `parquet:"clickIdType,optional"`
+	DeviceClass     string `parquet:"deviceClass,optional"`
+	Browser         string `parquet:"browser,optional"`
+	BrowserVersion  string `parquet:"browserVersion,optional"`
+	OS              string `parquet:"os,optional"`
+	OSVersion       string `parquet:"osVersion,optional"`
+	IsBot           bool   `parquet:"isBot"`
+	BotReason       string `parquet:"botReason,optional"`
+	LinkerID        string `parquet:"linkerId,optional"`
+}
+
+// FromEvent is the row of an accepted event recorded on profile profileID ("" when it was on
+// none). Personal data is what the stream carries: the event is redacted again first
+// (beacon.Event.Redact: nothing for an event collect already redacted, the person's data for one
+// an older endpoint put on the stream), so the archive never holds more than stitch keeps; a
+// source that keeps raw personal data keeps it here too (RawPII).
+func FromEvent(e beacon.Event, profileID string) Event {
+	e.Redact() // e is a copy; Redact builds new JSON and never writes into the caller's
+	r := Event{
+		Type:              e.Type,
+		Event:             e.Event,
+		Name:              e.Name,
+		Category:          category(e),
+		MessageID:         e.MessageID,
+		AnonymousID:       e.AnonymousID,
+		UserID:            e.UserID,
+		ProfileID:         profileID,
+		PreviousID:        e.PreviousID,
+		GroupID:           e.GroupID,
+		Timestamp:         e.Timestamp.UTC(),
+		OriginalTimestamp: utc(e.OriginalTimestamp),
+		SentAt:            utc(e.SentAt),
+		ReceivedAt:        e.ReceivedAt.UTC(),
+		Properties:        jsonText(e.Properties),
+		Traits:            jsonText(e.Traits),
+		Context:           jsonText(e.Context),
+		Integrations:      jsonText(e.Integrations),
+		SourceID:          e.SourceID,
+		Trusted:           e.Trusted,
+		Pixel:             e.Pixel,
+		RawPII:            e.RawPII,
+	}
+	if len(e.Hashed) > 0 {
+		b, _ := json.Marshal(e.Hashed) // a map of strings always encodes
+		r.Hashed = string(b)
+	}
+	if en := e.Enrichment; en != nil {
+		r.IP, r.Channel, r.Referrer, r.LinkerID = en.IP, en.Channel, en.Referrer, en.LinkerID
+		r.IsBot, r.BotReason = en.Bot.IsBot, en.Bot.Reason
+		if c := en.Campaign; c != nil {
+			r.CampaignSource, r.CampaignMedium, r.CampaignName = c.Source, c.Medium, c.Name
+			r.CampaignTerm, r.CampaignContent, r.CampaignID = c.Term, c.Content, c.ID
+			r.ClickID, r.ClickIDType = c.ClickID, c.ClickIDType
+		}
+		if d := en.Device; d != nil {
+			r.DeviceClass, r.Browser, r.BrowserVersion, r.OS, r.OSVersion = d.Class, d.Browser, d.BrowserVersion, d.OS, d.OSVersion
+		}
+	}
+	return r
+}
+
+// Date is the partition of the row: the UTC date of its timestamp.
+func (r Event) Date() string { return r.Timestamp.UTC().Format(time.DateOnly) }
+
+// category is a page or screen call's category. The endpoint keeps no top-level category (the
+// Tracking API's page category), so it is read from properties.category, where analytics.js and
+// the mobile SDKs also put it.
+func category(e beacon.Event) string {
+	if e.Type != beacon.Page && e.Type != beacon.Screen {
+		return ""
+	}
+	var p struct {
+		Category json.RawMessage `json:"category"`
+	}
+	if json.Unmarshal(e.Properties, &p) != nil {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(p.Category, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// jsonText is a raw JSON field as text; absent or null is "" (NULL in the table).
+func jsonText(raw json.RawMessage) string {
+	if s := string(raw); s != "null" {
+		return s
+	}
+	return ""
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
