@@ -19,6 +19,7 @@ package archive
 import (
 	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
@@ -37,6 +38,9 @@ const (
 type Column struct {
 	Name string
 	Type string
+	// JSON says the string holds JSON text (properties, traits, context …): the row type's
+	// field is tagged `archive:"json"`.
+	JSON bool
 }
 
 // PartitionKey is the Hive partition every table is laid out by: the UTC date (YYYY-MM-DD) of the
@@ -91,8 +95,14 @@ func (t Table) Key(dt, name string) string {
 func table(name string, row any) Table {
 	schema := parquet.SchemaOf(row)
 	t := Table{Name: name, Prefix: name + "/", Partition: PartitionKey, row: reflect.TypeOf(row)}
+	isJSON := map[string]bool{}
+	for f := range t.row.Fields() {
+		if f.Tag.Get("archive") == "json" {
+			isJSON[strings.Split(f.Tag.Get("parquet"), ",")[0]] = true
+		}
+	}
 	for _, f := range schema.Fields() {
-		t.Columns = append(t.Columns, Column{Name: f.Name(), Type: sqlType(f)})
+		t.Columns = append(t.Columns, Column{Name: f.Name(), Type: sqlType(f), JSON: isJSON[f.Name()]})
 	}
 	return t
 }

@@ -26,7 +26,7 @@ var eventColumns = map[string]string{
 	"SentAt": "sentAt", "ReceivedAt": "receivedAt", "SourceID": "sourceId", "Trusted": "trusted",
 	"Pixel": "pixel", "PreviousID": "previousId", "GroupID": "groupId", "Hashed": "hashed", "RawPII": "rawPII",
 	"Enrichment.IP": "ip", "Enrichment.Referrer": "referrer", "Enrichment.Channel": "channel",
-	"Enrichment.LinkerID": "linkerId",
+	"Enrichment.LinkerID":       "linkerId",
 	"Enrichment.Device.Browser": "browser", "Enrichment.Device.BrowserVersion": "browserVersion",
 	"Enrichment.Device.OS": "os", "Enrichment.Device.OSVersion": "osVersion", "Enrichment.Device.Class": "deviceClass",
 	"Enrichment.Bot.IsBot": "isBot", "Enrichment.Bot.Reason": "botReason",
@@ -144,7 +144,7 @@ func TestTypes(t *testing.T) {
 			t.Errorf("events.%s: %q, want %q", name, got[name], typ)
 		}
 	}
-	if got["dt"] != "" || events.Partition != (Column{"dt", String}) {
+	if got["dt"] != "" || events.Partition != (Column{Name: "dt", Type: String}) {
 		t.Errorf("dt must be the partition key only: %v %v", got["dt"], events.Partition)
 	}
 	profiles, _ := TableNamed(ProfilesTable)

@@ -16,57 +16,57 @@ import (
 // JSON columns (properties, traits, context, integrations, hashed) hold the JSON text, read with
 // json_extract_scalar(properties, '$.revenue') in both engines.
 type Event struct {
-	Type        string `parquet:"type"`
-	Event       string `parquet:"event,optional"` // track: the event name
-	Name        string `parquet:"name,optional"`  // page, screen: its name
-	Category    string `parquet:"category,optional"`
+	Type        string `parquet:"type,dict"`
+	Event       string `parquet:"event,optional,dict"` // track: the event name
+	Name        string `parquet:"name,optional,dict"`  // page, screen: its name
+	Category    string `parquet:"category,optional,dict"`
 	MessageID   string `parquet:"messageId"`
-	AnonymousID string `parquet:"anonymousId,optional"`
-	UserID      string `parquet:"userId,optional"`
+	AnonymousID string `parquet:"anonymousId,optional,dict"`
+	UserID      string `parquet:"userId,optional,dict"`
 	// ProfileID is the profile the event was recorded on when it was stitched; a later merge may
 	// have folded it into another (resolve it through the merges table).
-	ProfileID  string `parquet:"profileId,optional"`
-	PreviousID string `parquet:"previousId,optional"` // alias
-	GroupID    string `parquet:"groupId,optional"`    // group
+	ProfileID  string `parquet:"profileId,optional,dict"`
+	PreviousID string `parquet:"previousId,optional,dict"` // alias
+	GroupID    string `parquet:"groupId,optional,dict"`    // group
 
 	Timestamp         time.Time  `parquet:"timestamp,timestamp(millisecond)"`
 	OriginalTimestamp *time.Time `parquet:"originalTimestamp,optional,timestamp(millisecond)"`
 	SentAt            *time.Time `parquet:"sentAt,optional,timestamp(millisecond)"`
 	ReceivedAt        time.Time  `parquet:"receivedAt,timestamp(millisecond)"`
 
-	Properties   string `parquet:"properties,optional"`
-	Traits       string `parquet:"traits,optional"`
-	Context      string `parquet:"context,optional"`
-	Integrations string `parquet:"integrations,optional"`
+	Properties   string `parquet:"properties,optional" archive:"json"`
+	Traits       string `parquet:"traits,optional" archive:"json"`
+	Context      string `parquet:"context,optional" archive:"json"`
+	Integrations string `parquet:"integrations,optional,dict" archive:"json"`
 
-	SourceID string `parquet:"sourceId"`
+	SourceID string `parquet:"sourceId,dict"`
 	Trusted  bool   `parquet:"trusted"`
 	Pixel    bool   `parquet:"pixel"`
 	// RawPII says the source keeps personal data as sent (beacon.Event.RawPII): only this row's
 	// JSON columns may hold it in clear.
 	RawPII bool `parquet:"rawPII"`
 	// Hashed is beacon.Event.Hashed as a JSON object: {"email_sha256": "…", …}.
-	Hashed string `parquet:"hashed,optional"`
+	Hashed string `parquet:"hashed,optional" archive:"json"`
 
-	IP              string `parquet:"ip,optional"` // truncated: IPv4 /24, IPv6 /48
-	Channel         string `parquet:"channel,optional"`
-	Referrer        string `parquet:"referrer,optional"` // the referring host
-	CampaignSource  string `parquet:"campaignSource,optional"`
-	CampaignMedium  string `parquet:"campaignMedium,optional"`
-	CampaignName    string `parquet:"campaignName,optional"`
-	CampaignTerm    string `parquet:"campaignTerm,optional"`
-	CampaignContent string `parquet:"campaignContent,optional"`
-	CampaignID      string `parquet:"campaignId,optional"`
+	IP              string `parquet:"ip,optional,dict"` // truncated: IPv4 /24, IPv6 /48
+	Channel         string `parquet:"channel,optional,dict"`
+	Referrer        string `parquet:"referrer,optional,dict"` // the referring host
+	CampaignSource  string `parquet:"campaignSource,optional,dict"`
+	CampaignMedium  string `parquet:"campaignMedium,optional,dict"`
+	CampaignName    string `parquet:"campaignName,optional,dict"`
+	CampaignTerm    string `parquet:"campaignTerm,optional,dict"`
+	CampaignContent string `parquet:"campaignContent,optional,dict"`
+	CampaignID      string `parquet:"campaignId,optional,dict"`
 	ClickID         string `parquet:"clickId,optional"`
-	ClickIDType     string `parquet:"clickIdType,optional"`
-	DeviceClass     string `parquet:"deviceClass,optional"`
-	Browser         string `parquet:"browser,optional"`
-	BrowserVersion  string `parquet:"browserVersion,optional"`
-	OS              string `parquet:"os,optional"`
-	OSVersion       string `parquet:"osVersion,optional"`
+	ClickIDType     string `parquet:"clickIdType,optional,dict"`
+	DeviceClass     string `parquet:"deviceClass,optional,dict"`
+	Browser         string `parquet:"browser,optional,dict"`
+	BrowserVersion  string `parquet:"browserVersion,optional,dict"`
+	OS              string `parquet:"os,optional,dict"`
+	OSVersion       string `parquet:"osVersion,optional,dict"`
 	IsBot           bool   `parquet:"isBot"`
-	BotReason       string `parquet:"botReason,optional"`
-	LinkerID        string `parquet:"linkerId,optional"`
+	BotReason       string `parquet:"botReason,optional,dict"`
+	LinkerID        string `parquet:"linkerId,optional,dict"`
 }
 
 // FromEvent is the row of an accepted event recorded on profile profileID ("" when it was on

@@ -39,9 +39,9 @@ type Profile struct {
 	LapseRisk          *float64   `parquet:"lapseRisk,optional"`
 	// Traits and Consent are JSON objects: the profile's traits (as recorded, personal data hashed
 	// or redacted) and its latest consent per purpose.
-	Traits  string `parquet:"traits,optional"`
-	Consent string `parquet:"consent,optional"`
-	Groups  string `parquet:"groups,optional"` // a JSON array of group ids
+	Traits  string `parquet:"traits,optional" archive:"json"`
+	Consent string `parquet:"consent,optional" archive:"json"`
+	Groups  string `parquet:"groups,optional" archive:"json"` // a JSON array of group ids
 }
 
 // Identifier is one row of the identifiers table: an identifier a live profile is known by, in

@@ -91,11 +91,19 @@ func (w *Writer[T]) Write(dt string, rows ...T) error {
 	p := w.open[dt]
 	if p == nil {
 		p = &partFile[T]{}
-		p.w = parquet.NewGenericWriter[T](&p.buf,
+		options := []parquet.WriterOption{
 			parquet.Compression(w.opts.Codec),
 			parquet.MaxRowsPerRowGroup(int64(w.opts.RowGroupRows)),
 			parquet.CreatedBy("dcrm", "archive", "1"), // fixed, so that equal rows make equal files
-		)
+		}
+		for _, c := range w.table.Columns {
+			if c.JSON {
+				// The lowest and highest JSON text of a page prunes nothing and would copy whole
+				// documents into the footer.
+				options = append(options, parquet.SkipPageBounds(c.Name))
+			}
+		}
+		p.w = parquet.NewGenericWriter[T](&p.buf, options...)
 		w.open[dt] = p
 	}
 	n, err := p.w.Write(rows)
