@@ -21,6 +21,8 @@
 //	         [--discount-rate 0.1] [--margin 1] [--out FILE] [--models FILE] [--date-format LAYOUT]
 //	                                                             BG/NBD, Pareto/NBD and Gamma-Gamma fits; P(alive),
 //	                                                             forecasts and CLV per customer (CSV), parameters on stderr
+//	dcrm sql ("SELECT …" | --saved NAME | --file FILE | --list) [--format csv|table|jsonl]
+//	         [--bucket B] [--prefix P] [--cache DIR]             SQL on the event archive, as Athena runs it
 //	dcrm seed-local --resources FILE --out FILE                  seeds the local stack's credentials
 package main
 
@@ -50,6 +52,8 @@ var errUsage = errors.New(`usage:
   dcrm rfm --orders FILE --as-of YYYY-MM-DD [--segments FILE] [--convention r|ntile] [--out FILE]
   dcrm fit --transactions FILE --calibration-end YYYY-MM-DD [--horizon 52] [--unit week|day]
            [--discount-rate 0.1] [--margin 1] [--out FILE] [--models FILE] [--date-format LAYOUT]
+  dcrm sql ("SELECT …" | --saved NAME | --file FILE | --list) [--format csv|table|jsonl]
+           [--bucket BUCKET] [--prefix PREFIX] [--cache DIR]
   dcrm seed-local --resources FILE --out FILE`)
 
 func main() {
@@ -94,6 +98,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return rfmScores(args[1:], out, os.Stderr)
 	case "fit":
 		return fitBTYD(ctx, args[1:], out, os.Stderr)
+	case "sql":
+		return sqlQuery(ctx, args[1:], out, os.Stderr)
 	case "seed-local":
 		return seedLocal(ctx, args[1:], out)
 	}
