@@ -47,9 +47,11 @@ var trinoMacros = []string{
 	`from_iso8601_timestamp(s) AS CAST(s AS TIMESTAMPTZ)`,
 	// to_iso8601(timestamp): milliseconds and a Z, as Trino writes a UTC timestamp.
 	`to_iso8601(t) AS strftime(CAST(t AS TIMESTAMP), '%Y-%m-%dT%H:%M:%S.%gZ')`,
-	// date_format(timestamp, format): MySQL's specifiers, as Trino takes them; %i is minutes, %s
-	// seconds, %M the month's name (the rest agree with strftime's for %Y %m %d %H %j %a %b).
-	`date_format(t, f) AS strftime(CAST(t AS TIMESTAMP), replace(replace(replace(replace(f, '%M', '%B'), '%i', '%M'), '%s', '%S'), '%f', '%g'))`,
+	// date_format(timestamp, format): Trino takes MySQL's specifiers, which agree with strftime's
+	// for %Y %m %d %H %j %a %b %p but not for minutes (%i), seconds (%s) or %M (the month's
+	// name): queries meant for both engines use only the first kind (DuckDB wants the format a
+	// constant, so it cannot be translated here).
+	`date_format(t, f) AS strftime(CAST(t AS TIMESTAMP), f)`,
 	`regexp_like(s, p) AS regexp_matches(s, p)`,
 	`approx_distinct(x) AS approx_count_distinct(x)`,
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
 )
 
 // Output formats of Query.
@@ -138,6 +140,8 @@ func text(v any) string {
 		return strconv.FormatFloat(float64(x), 'g', -1, 32)
 	case *big.Int:
 		return x.String()
+	case duckdb.Decimal:
+		return x.String()
 	case bool:
 		return strconv.FormatBool(x)
 	}
@@ -149,6 +153,8 @@ func jsonValue(v any) any {
 	switch x := v.(type) {
 	case nil, bool, float64, float32, int, int8, int16, int32, int64, uint8, uint16, uint32, uint64:
 		return x
+	case *big.Int, duckdb.Decimal: // HUGEINT (a sum of BIGINTs), DECIMAL (a literal such as 1.5)
+		return json.Number(text(x))
 	}
 	return text(v)
 }
