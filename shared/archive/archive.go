@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
@@ -137,4 +138,35 @@ func sqlType(f parquet.Field) string {
 		}
 	}
 	panic(fmt.Sprintf("archive: column %s has the unmapped type %v", f.Name(), t))
+}
+
+// ParseKey reads an object key of the archive (relative to its root): the table, the partition
+// date and the file name, when the key is a file of a table's layout, PREFIX/dt=YYYY-MM-DD/NAME.parquet
+// with no other path element, so that a reader may place it on a local disk without leaving its
+// folder.
+func ParseKey(key string) (t Table, dt, name string, ok bool) {
+	for _, t := range Tables {
+		rest, found := strings.CutPrefix(key, t.Prefix)
+		if !found {
+			continue
+		}
+		part, name, found := strings.Cut(rest, "/")
+		dt, isPart := strings.CutPrefix(part, t.Partition.Name+"=")
+		if !found || !isPart || !validDate(dt) || !validName(name) {
+			return Table{}, "", "", false
+		}
+		return t, dt, name, true
+	}
+	return Table{}, "", "", false
+}
+
+func validDate(dt string) bool {
+	_, err := time.Parse(time.DateOnly, dt)
+	return err == nil
+}
+
+// validName is a file name of a partition: ends in .parquet, no path element, not hidden.
+func validName(name string) bool {
+	return strings.HasSuffix(name, ".parquet") && len(name) > len(".parquet") && !strings.HasPrefix(name, ".") &&
+		!strings.ContainsAny(name, "/\\\x00")
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
-	"time"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
@@ -85,7 +84,7 @@ var ErrDate = errors.New("archive: partition date must be YYYY-MM-DD")
 
 // Write adds rows to the file of partition dt (YYYY-MM-DD).
 func (w *Writer[T]) Write(dt string, rows ...T) error {
-	if _, err := time.Parse(time.DateOnly, dt); err != nil {
+	if !validDate(dt) {
 		return fmt.Errorf("%w: %q", ErrDate, dt)
 	}
 	p := w.open[dt]

@@ -163,20 +163,14 @@ func (l *Lake) sync(ctx context.Context, client S3, bucket, prefix string, t arc
 	return len(keep) > 0, nil
 }
 
-// localPath is where a key of the table is cached, when it is a file of the table's layout:
-// PREFIX/dt=YYYY-MM-DD/NAME.parquet, with no other path element.
+// localPath is where a key of the table is cached, when it is a file of the table's layout
+// (archive.ParseKey): root/PREFIX/dt=DATE/NAME.parquet.
 func localPath(root string, t archive.Table, key string) (string, bool) {
-	rest, ok := strings.CutPrefix(key, t.Prefix)
-	if !ok {
+	kt, dt, name, ok := archive.ParseKey(key)
+	if !ok || kt.Name != t.Name {
 		return "", false
 	}
-	part, name, ok := strings.Cut(rest, "/")
-	dt, isPart := strings.CutPrefix(part, t.Partition.Name+"=")
-	if !ok || !isPart || len(dt) != len("2006-01-02") || strings.ContainsAny(dt, `/\.`) ||
-		!strings.HasSuffix(name, ".parquet") || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
-		return "", false
-	}
-	return filepath.Join(root, filepath.FromSlash(t.Prefix), part, name), true
+	return filepath.Join(root, filepath.FromSlash(t.Prefix), t.Partition.Name+"="+dt, name), true
 }
 
 // fetch downloads the object to local unless the cache holds it at this ETag.
