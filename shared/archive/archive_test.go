@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -320,5 +321,37 @@ func TestSnapshotRows(t *testing.T) {
 	want := []Merge{{"a", "c"}, {"b", "c"}, {"x", "c"}}
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("merges = %+v, want %+v (chains followed to the live profile, loops left out)", m, want)
+	}
+}
+
+// TestREADMEListsTheColumns: README.md's table of each table lists its columns, in order, with
+// their types, then the partition key.
+func TestREADMEListsTheColumns(t *testing.T) {
+	doc, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := strings.Split(string(doc), "\n### ")
+	for _, tb := range Tables {
+		var listed []string
+		for _, s := range sections {
+			if !strings.HasPrefix(s, tb.Name+"\n") {
+				continue
+			}
+			s, _, _ = strings.Cut(s, "\n## ")
+			for _, line := range strings.Split(s, "\n") {
+				cells := strings.Split(line, "|")
+				if len(cells) > 3 && strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+					listed = append(listed, strings.Trim(strings.TrimSpace(cells[1]), "`")+" "+strings.TrimSuffix(strings.TrimSpace(cells[2]), " (JSON)"))
+				}
+			}
+		}
+		var want []string
+		for _, c := range append(tb.Columns, tb.Partition) {
+			want = append(want, c.Name+" "+c.Type)
+		}
+		if !reflect.DeepEqual(listed, want) {
+			t.Errorf("README.md, %s:\n got %v\nwant %v", tb.Name, listed, want)
+		}
 	}
 }
