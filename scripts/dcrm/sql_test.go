@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/dcrm-project/dcrm/scripts/dcrm/lake"
 	"github.com/dcrm-project/dcrm/shared/archive"
@@ -335,5 +336,48 @@ func TestSQLErrors(t *testing.T) {
 	t.Setenv(archiveBucketVar, "no-such-bucket")
 	if _, err := dcrmSQL(t, "SELECT 1"); err == nil || !strings.Contains(err.Error(), "no-such-bucket") {
 		t.Errorf("missing bucket: %v", err)
+	}
+}
+
+// oldEvent is an events row as an earlier version wrote it, before the enrichment columns; newEvent
+// one a later version writes, with a column this one does not know.
+type oldEvent struct {
+	Type      string    `parquet:"type"`
+	MessageID string    `parquet:"messageId"`
+	Timestamp time.Time `parquet:"timestamp,timestamp(millisecond)"`
+}
+
+type newEvent struct {
+	Type      string    `parquet:"type"`
+	MessageID string    `parquet:"messageId"`
+	Timestamp time.Time `parquet:"timestamp,timestamp(millisecond)"`
+	Channel   string    `parquet:"channel"`
+	Future    string    `parquet:"futureColumn"`
+}
+
+// TestSQLReadsFilesOfOtherVersions: columns are read by name, as Athena reads Parquet: a column
+// older files lack is NULL in their rows (even when no file has it yet), and a column only newer
+// files have is left out of the view.
+func TestSQLReadsFilesOfOtherVersions(t *testing.T) {
+	fa := newFakeArchive(t)
+	at := time.Date(2026, 12, 3, 8, 0, 0, 0, time.UTC)
+	var old bytes.Buffer
+	if err := parquet.Write(&old, []oldEvent{{Type: "page", MessageID: "old-1", Timestamp: at}}); err != nil {
+		t.Fatal(err)
+	}
+	fa.put(t, []archive.File{{Key: archive.Tables[0].Key("2026-12-03", "part-old"), Body: old.Bytes()}})
+	if got, err := dcrmSQL(t, "SELECT messageId, channel, isBot, dt FROM events"); err != nil || got != "messageId,channel,isBot,dt\nold-1,,,2026-12-03\n" {
+		t.Errorf("only old files: %q, %v", got, err)
+	}
+	var newer bytes.Buffer
+	if err := parquet.Write(&newer, []newEvent{{Type: "track", MessageID: "new-1", Timestamp: at, Channel: "email", Future: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	fa.put(t, []archive.File{{Key: archive.Tables[0].Key("2026-12-03", "part-new"), Body: newer.Bytes()}})
+	if got, err := dcrmSQL(t, "SELECT messageId, channel FROM events ORDER BY 1"); err != nil || got != "messageId,channel\nnew-1,email\nold-1,\n" {
+		t.Errorf("old and new files: %q, %v", got, err)
+	}
+	if _, err := dcrmSQL(t, "SELECT futureColumn FROM events"); err == nil {
+		t.Error("a column the tables do not describe is in the view")
 	}
 }

@@ -107,22 +107,21 @@ func Open(ctx context.Context, client S3, bucket, prefix, cache string) (*Lake, 
 func (l *Lake) Close() error { return l.db.Close() }
 
 // view is the CREATE VIEW of a table: its columns cast to the Athena types, then the partition
-// key read from the files' paths; a table without files is an empty view of the same columns.
+// key read from the files' paths. The files are read by name after an empty row of every column,
+// so that a column missing from older files (or from all of them, or a table without files) is
+// NULL, as Athena reads Parquet by name, and a column only newer files have is left out.
 func view(t archive.Table, root string, hasFiles bool) string {
-	var cols []string
-	for _, c := range t.Columns {
+	var cols, empty []string
+	for _, c := range append(t.Columns, t.Partition) {
 		cols = append(cols, fmt.Sprintf("CAST(%s AS %s) AS %s", ident(c.Name), duckTypes[c.Type], ident(c.Name)))
+		empty = append(empty, fmt.Sprintf("CAST(NULL AS %s) AS %s", duckTypes[c.Type], ident(c.Name)))
 	}
-	from := fmt.Sprintf("read_parquet(%s, hive_partitioning = true, hive_types = {%s: VARCHAR}, union_by_name = true)",
-		quote(filepath.ToSlash(filepath.Join(root, t.Prefix, "*", "*.parquet"))), quote(t.Partition.Name))
-	part := ident(t.Partition.Name)
-	if !hasFiles {
-		for i, c := range t.Columns {
-			cols[i] = fmt.Sprintf("CAST(NULL AS %s) AS %s", duckTypes[c.Type], ident(c.Name))
-		}
-		from, part = "(SELECT 1) AS none WHERE false", "CAST(NULL AS VARCHAR) AS "+ident(t.Partition.Name)
+	from := "SELECT " + strings.Join(empty, ", ") + " WHERE false"
+	if hasFiles {
+		from += fmt.Sprintf(" UNION ALL BY NAME SELECT * FROM read_parquet(%s, hive_partitioning = true, hive_types = {%s: VARCHAR}, union_by_name = true)",
+			quote(filepath.ToSlash(filepath.Join(root, t.Prefix, "*", "*.parquet"))), quote(t.Partition.Name))
 	}
-	return fmt.Sprintf("CREATE VIEW %s AS SELECT %s, %s FROM %s", ident(t.Name), strings.Join(cols, ", "), part, from)
+	return fmt.Sprintf("CREATE VIEW %s AS SELECT %s FROM (%s)", ident(t.Name), strings.Join(cols, ", "), from)
 }
 
 func ident(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
