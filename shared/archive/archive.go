@@ -44,6 +44,10 @@ type Column struct {
 	JSON bool
 }
 
+// GlueName is the column's name in the Glue catalog, which keeps names in lower case; Athena
+// matches a query's names and the Parquet files' names to it without regard to case.
+func (c Column) GlueName() string { return strings.ToLower(c.Name) }
+
 // PartitionKey is the Hive partition every table is laid out by: the UTC date (YYYY-MM-DD) of the
 // event, or of the snapshot. It is a string, so that `WHERE dt >= '2026-12-01'` prunes files in
 // both engines without a cast.

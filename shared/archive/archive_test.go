@@ -145,6 +145,9 @@ func TestTypes(t *testing.T) {
 			t.Errorf("events.%s: %q, want %q", name, got[name], typ)
 		}
 	}
+	if c := events.Columns[4]; c.Name != "messageId" || c.GlueName() != "messageid" {
+		t.Errorf("column 4: %+v, Glue name %s", c, c.GlueName())
+	}
 	if got["dt"] != "" || events.Partition != (Column{Name: "dt", Type: String}) {
 		t.Errorf("dt must be the partition key only: %v %v", got["dt"], events.Partition)
 	}
