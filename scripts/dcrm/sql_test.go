@@ -24,6 +24,7 @@ import (
 	"github.com/dcrm-project/dcrm/scripts/dcrm/lake"
 	"github.com/dcrm-project/dcrm/shared/archive"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/source"
 )
 
 // fakeArchive is an S3-compatible server (gofakes3, in memory) holding an archive bucket, with the
@@ -379,5 +380,34 @@ func TestSQLReadsFilesOfOtherVersions(t *testing.T) {
 	}
 	if _, err := dcrmSQL(t, "SELECT futureColumn FROM events"); err == nil {
 		t.Error("a column the tables do not describe is in the view")
+	}
+}
+
+// TestSQLInvalidUTF8: the endpoint keeps raw JSON (properties, traits, context) byte for byte,
+// invalid UTF-8 included; the archive's strings are valid UTF-8 all the same, which both engines
+// require of a string column.
+func TestSQLInvalidUTF8(t *testing.T) {
+	fa := newFakeArchive(t)
+	body := []byte("{\"type\":\"track\",\"event\":\"Viewed\",\"anonymousId\":\"a1\",\"timestamp\":\"2026-12-05T10:00:00Z\",\"messageId\":\"m-utf\",\"properties\":{\"k\":\"v\xff\"}}")
+	p, err := beacon.Decode(beacon.Track, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, rejected := p.Split(source.Source{ID: "src_shop", Trusted: true}, time.Date(2026, 12, 5, 10, 0, 1, 0, time.UTC), beacon.NewMessageID)
+	if len(evs) != 1 || len(rejected) != 0 {
+		t.Fatalf("the endpoint refused the event: %v", rejected)
+	}
+	w := archive.NewWriter[archive.Event](archive.Tables[0], archive.Options{})
+	if err := archive.WriteEvents(w, []archive.Event{archive.FromEvent(evs[0], "p1")}); err != nil {
+		t.Fatal(err)
+	}
+	files, err := w.Flush()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa.put(t, files)
+	got, err := dcrmSQL(t, "SELECT messageId, json_extract_scalar(properties, '$.k') AS k FROM events")
+	if want := "messageId,k\nm-utf,v\uFFFD\n"; err != nil || got != want {
+		t.Errorf("got %q, %v; want %q", got, err, want)
 	}
 }

@@ -358,3 +358,14 @@ func TestREADMEListsTheColumns(t *testing.T) {
 		}
 	}
 }
+
+func TestInvalidUTF8Replaced(t *testing.T) {
+	e := fullEvent()
+	e.Properties = json.RawMessage("{\"k\":\"v\xff\"}")
+	e.Context = json.RawMessage("{\"page\":{\"title\":\"\xc3\"}}")
+	e.Enrichment.Referrer = "host\xfe"
+	r := FromEvent(e, "p\xff")
+	if r.Properties != "{\"k\":\"v\uFFFD\"}" || r.Context != "{\"page\":{\"title\":\"\uFFFD\"}}" || r.Referrer != "host\uFFFD" || r.ProfileID != "p\uFFFD" {
+		t.Errorf("row = %q %q %q %q", r.Properties, r.Context, r.Referrer, r.ProfileID)
+	}
+}

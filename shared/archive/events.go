@@ -2,7 +2,10 @@ package archive
 
 import (
 	"encoding/json"
+	"reflect"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
 )
@@ -116,7 +119,20 @@ func FromEvent(e beacon.Event, profileID string) Event {
 			r.DeviceClass, r.Browser, r.BrowserVersion, r.OS, r.OSVersion = d.Class, d.Browser, d.BrowserVersion, d.OS, d.OSVersion
 		}
 	}
+	validUTF8(&r)
 	return r
+}
+
+// validUTF8 replaces invalid UTF-8 in every string column of the row by U+FFFD. The endpoint keeps
+// raw JSON (properties, traits, context) byte for byte, and a string column must be valid UTF-8:
+// DuckDB refuses a file that is not, which would fail every query over the day.
+func validUTF8(r *Event) {
+	v := reflect.ValueOf(r).Elem()
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.String && !utf8.ValidString(f.String()) {
+			f.SetString(strings.ToValidUTF8(f.String(), "\uFFFD"))
+		}
+	}
 }
 
 // Date is the partition of the row: the UTC date of its timestamp.
