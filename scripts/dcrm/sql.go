@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/dcrm-project/dcrm/scripts/dcrm/lake"
 	"github.com/dcrm-project/dcrm/shared/archive"
 )
 
@@ -35,7 +34,7 @@ func sqlQuery(ctx context.Context, args []string, out, notes io.Writer) error {
 	saved := fs.String("saved", "", "run a saved query by name (--list lists them)")
 	file := fs.String("file", "", "run the query in this file")
 	list := fs.Bool("list", false, "list the saved queries")
-	format := fs.String("format", lake.CSV, "csv (with a header line), table or jsonl")
+	format := fs.String("format", "csv", "csv (with a header line), table or jsonl")
 	bucket := fs.String("bucket", os.Getenv(archiveBucketVar), "the archive bucket (default $"+archiveBucketVar+")")
 	prefix := fs.String("prefix", os.Getenv(archivePrefixVar), "the archive's root in the bucket (default $"+archivePrefixVar+")")
 	cache := fs.String("cache", os.Getenv(archiveCacheVar), "the local copy of the archive (default $"+archiveCacheVar+", else the user's cache folder)")
@@ -102,21 +101,17 @@ func sqlQuery(ctx context.Context, args []string, out, notes io.Writer) error {
 		}
 		*cache = filepath.Join(dir, "dcrm", "archive")
 	}
-	if *format != lake.CSV && *format != lake.Table && *format != lake.JSONL {
+	if *format != "csv" && *format != "table" && *format != "jsonl" {
 		return fmt.Errorf("--format %q: want csv, table or jsonl", *format)
 	}
 
-	client, err := archiveClient(ctx)
-	if err != nil {
-		return err
-	}
-	l, err := lake.Open(ctx, client, *bucket, *prefix, *cache)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	fmt.Fprintf(notes, "archive s3://%s/%s: %d files fetched, %d from the cache (%s)\n", *bucket, *prefix, l.Fetched, l.Cached, *cache)
-	return l.Query(ctx, query, *format, out)
+	return queryArchive(ctx, archiveSource{*bucket, *prefix, *cache}, query, *format, out, notes)
+}
+
+// archiveSource is where `dcrm sql` reads the archive: the bucket, the archive's root in it, and
+// the local cache of its files.
+type archiveSource struct {
+	bucket, prefix, cache string
 }
 
 // archiveClient is an S3 client from the SDK's standard configuration. A local S3 server

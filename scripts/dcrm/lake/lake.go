@@ -1,3 +1,5 @@
+//go:build cgo
+
 // Package lake runs SQL on the event archive (package archive) with an embedded DuckDB: it copies
 // the archive's Parquet files from the bucket to a local cache (by ETag: a file already there is
 // not fetched again), and makes views with the Athena tables' names, columns and types over them,
