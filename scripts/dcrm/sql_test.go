@@ -413,3 +413,30 @@ func TestSQLInvalidUTF8(t *testing.T) {
 		t.Errorf("got %q, %v; want %q", got, err, want)
 	}
 }
+
+// TestSQLPrefix: an archive under a prefix of its bucket is read with --prefix, and cached apart
+// from the bucket's root.
+func TestSQLPrefix(t *testing.T) {
+	fa := newFakeArchive(t)
+	w := archive.NewWriter[archive.Event](archive.Tables[0], archive.Options{})
+	if err := archive.WriteEvents(w, knownEvents()[:3]); err != nil {
+		t.Fatal(err)
+	}
+	files, err := w.Flush()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range files {
+		files[i].Key = "lake/" + files[i].Key
+	}
+	fa.put(t, files)
+	if got, err := dcrmSQL(t, "--prefix", "lake", "SELECT count(*) AS n FROM events"); err != nil || got != "n\n3\n" {
+		t.Errorf("--prefix lake: %q, %v", got, err)
+	}
+	if got, err := dcrmSQL(t, "SELECT count(*) AS n FROM events"); err != nil || got != "n\n0\n" {
+		t.Errorf("the bucket's root: %q, %v", got, err)
+	}
+	if _, err := dcrmSQL(t, "--prefix", "../x", "SELECT 1"); err == nil || !strings.Contains(err.Error(), "..") {
+		t.Errorf("--prefix ../x: %v", err)
+	}
+}

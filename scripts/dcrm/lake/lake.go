@@ -68,7 +68,10 @@ var duckTypes = map[string]string{
 // and opens a database with the archive's views over them.
 func Open(ctx context.Context, client S3, bucket, prefix, cache string) (*Lake, error) {
 	l := &Lake{}
-	root, err := filepath.Abs(filepath.Join(cache, bucket))
+	if strings.Contains("/"+prefix+"/", "/../") || strings.Contains(bucket, "/") || bucket == ".." {
+		return nil, fmt.Errorf("bucket %q, prefix %q: no '..' element, no '/' in the bucket", bucket, prefix)
+	}
+	root, err := filepath.Abs(filepath.Join(cache, bucket, filepath.FromSlash(prefix)))
 	if err != nil {
 		return nil, err
 	}
