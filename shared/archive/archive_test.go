@@ -369,3 +369,19 @@ func TestInvalidUTF8Replaced(t *testing.T) {
 		t.Errorf("row = %q %q %q %q", r.Properties, r.Context, r.Referrer, r.ProfileID)
 	}
 }
+
+func TestGlue(t *testing.T) {
+	events, _ := TableNamed(EventsTable)
+	if l := events.Location("dcrm-archive", "lake/"); l != "s3://dcrm-archive/lake/events/" {
+		t.Errorf("location = %s", l)
+	}
+	p := events.GlueParameters("dcrm-archive", "", "2026-12-01")
+	if p["storage.location.template"] != "s3://dcrm-archive/events/dt=${dt}/" || p["projection.dt.range"] != "2026-12-01,NOW" || p["projection.dt.format"] != "yyyy-MM-dd" {
+		t.Errorf("parameters = %v", p)
+	}
+	// The template names the same keys the writer makes.
+	key := events.Key("2026-12-07", "part-x")
+	if got := "s3://dcrm-archive/" + key; !strings.HasPrefix(got, strings.ReplaceAll(p["storage.location.template"], "${dt}", "2026-12-07")) {
+		t.Errorf("the writer's key %s is not under the projected location", got)
+	}
+}
