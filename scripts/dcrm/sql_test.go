@@ -440,3 +440,14 @@ func TestSQLPrefix(t *testing.T) {
 		t.Errorf("--prefix ../x: %v", err)
 	}
 }
+
+// TestSQLTimesAreUTC: timestamps are UTC whatever the machine's time zone, as in Athena.
+func TestSQLTimesAreUTC(t *testing.T) {
+	t.Setenv("TZ", "Asia/Tokyo")
+	fa := newFakeArchive(t)
+	seedKnown(t, fa)
+	got, err := dcrmSQL(t, `SELECT "timestamp", hour("timestamp") AS h, CAST("timestamp" AS date) AS d FROM events WHERE messageId = 'm1'`)
+	if want := "timestamp,h,d\n2026-12-01 10:00:00.000,10,2026-12-01\n"; err != nil || got != want {
+		t.Errorf("got %q, %v; want %q", got, err, want)
+	}
+}

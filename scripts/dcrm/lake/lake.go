@@ -86,6 +86,9 @@ func Open(ctx context.Context, client S3, bucket, prefix, cache string) (*Lake, 
 	if l.db, err = sql.Open("duckdb", ""); err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
+	// One connection: the settings below (the time zone above all) hold for the session that runs
+	// the query.
+	l.db.SetMaxOpenConns(1)
 	setup := []string{"SET TimeZone = 'UTC'"}
 	for _, m := range trinoMacros {
 		setup = append(setup, "CREATE MACRO "+m)

@@ -45,6 +45,10 @@ func (l *Lake) Query(ctx context.Context, q, format string, w io.Writer) error {
 	if err != nil {
 		return &QueryError{err}
 	}
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return &QueryError{err}
+	}
 	out := newPrinter(format, w, cols)
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))
@@ -54,6 +58,11 @@ func (l *Lake) Query(ctx context.Context, q, format string, w io.Writer) error {
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return &QueryError{err}
+		}
+		for i, v := range vals {
+			if t, ok := v.(time.Time); ok && types[i].DatabaseTypeName() == "DATE" {
+				vals[i] = date(t) // Athena prints a date without a time
+			}
 		}
 		if err := out.row(vals); err != nil {
 			return err
@@ -125,6 +134,9 @@ func (p *printer) close() error {
 	return nil
 }
 
+// date is a DATE value, printed as YYYY-MM-DD.
+type date time.Time
+
 // text is a value as Athena's CSV output writes it.
 func text(v any) string {
 	switch x := v.(type) {
@@ -136,6 +148,8 @@ func text(v any) string {
 		return string(x)
 	case time.Time:
 		return x.UTC().Format("2006-01-02 15:04:05.000")
+	case date:
+		return time.Time(x).UTC().Format(time.DateOnly)
 	case float64:
 		return strconv.FormatFloat(x, 'g', -1, 64)
 	case float32:
