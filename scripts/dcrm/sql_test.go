@@ -451,3 +451,24 @@ func TestSQLTimesAreUTC(t *testing.T) {
 		t.Errorf("got %q, %v; want %q", got, err, want)
 	}
 }
+
+// TestSQLValuesOfEveryType: values of the types a query can make print readably, never as Go's
+// own syntax or raw bytes, and JSON Lines takes them all.
+func TestSQLValuesOfEveryType(t *testing.T) {
+	newFakeArchive(t)
+	q := `SELECT [1, 2] AS l, {'a': 1} AS s, '6ba7b810-9dad-11d1-80b4-00c04fd430c8'::UUID AS u,
+	       INTERVAL 1 DAY + INTERVAL 90 MINUTE AS i, 12::HUGEINT AS h, 1.25::DECIMAL(5, 2) AS d,
+	       TIMESTAMPTZ '2026-12-01 10:00:00+02' AS tz, TIME '10:00:00' AS tm, DATE '2026-12-01' AS dt,
+	       'nan'::DOUBLE AS n, MAP {'k': 1} AS m`
+	got, err := dcrmSQL(t, q)
+	want := "l,s,u,i,h,d,tz,tm,dt,n,m\n" +
+		`"[1,2]","{""a"":1}",6ba7b810-9dad-11d1-80b4-00c04fd430c8,1 01:30:00.000,12,1.25,2026-12-01 08:00:00.000 UTC,10:00:00.000,2026-12-01,NaN,"{""k"":1}"` + "\n"
+	if err != nil || got != want {
+		t.Errorf("csv:\n%s%v\nwant\n%s", got, err, want)
+	}
+	got, err = dcrmSQL(t, "--format", "jsonl", q)
+	want = `{"d":1.25,"dt":"2026-12-01","h":12,"i":"1 01:30:00.000","l":[1,2],"m":{"k":1},"n":"NaN","s":{"a":1},"tm":"10:00:00.000","tz":"2026-12-01 08:00:00.000 UTC","u":"6ba7b810-9dad-11d1-80b4-00c04fd430c8"}` + "\n"
+	if err != nil || got != want {
+		t.Errorf("jsonl:\n%s%v\nwant\n%s", got, err, want)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -60,9 +61,7 @@ func (l *Lake) Query(ctx context.Context, q, format string, w io.Writer) error {
 			return &QueryError{err}
 		}
 		for i, v := range vals {
-			if t, ok := v.(time.Time); ok && types[i].DatabaseTypeName() == "DATE" {
-				vals[i] = date(t) // Athena prints a date without a time
-			}
+			vals[i] = typed(v, types[i].DatabaseTypeName())
 		}
 		if err := out.row(vals); err != nil {
 			return err
@@ -134,8 +133,33 @@ func (p *printer) close() error {
 	return nil
 }
 
-// date is a DATE value, printed as YYYY-MM-DD.
-type date time.Time
+// Values whose printing depends on their SQL type, not only their Go type.
+type (
+	date      time.Time // DATE: 2026-12-07
+	clock     time.Time // TIME: 10:04:00.000
+	zonedTime time.Time // TIMESTAMP WITH TIME ZONE: 2026-12-07 10:04:00.000 UTC
+)
+
+// typed marks a scanned value with its SQL type where that decides how it prints.
+func typed(v any, sqlType string) any {
+	switch x := v.(type) {
+	case time.Time:
+		switch sqlType {
+		case "DATE":
+			return date(x)
+		case "TIME":
+			return clock(x)
+		case "TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE":
+			return zonedTime(x)
+		}
+	case []byte:
+		if sqlType == "UUID" && len(x) == 16 {
+			u := duckdb.UUID(x)
+			return u.String()
+		}
+	}
+	return v
+}
 
 // text is a value as Athena's CSV output writes it.
 func text(v any) string {
@@ -150,6 +174,20 @@ func text(v any) string {
 		return x.UTC().Format("2006-01-02 15:04:05.000")
 	case date:
 		return time.Time(x).UTC().Format(time.DateOnly)
+	case clock:
+		return time.Time(x).UTC().Format("15:04:05.000")
+	case zonedTime:
+		return time.Time(x).UTC().Format("2006-01-02 15:04:05.000") + " UTC"
+	case duckdb.Interval:
+		if x.Months != 0 {
+			return fmt.Sprintf("%d-%d", x.Months/12, x.Months%12) // year to month, as Trino prints it
+		}
+		d := time.Duration(x.Micros) * time.Microsecond
+		return fmt.Sprintf("%d %02d:%02d:%02d.%03d", int64(x.Days)+int64(d/(24*time.Hour)), int(d.Hours())%24, int(d.Minutes())%60, int(d.Seconds())%60, d.Milliseconds()%1000)
+	case []any, map[string]any, duckdb.OrderedMap:
+		if b, err := json.Marshal(jsonable(x)); err == nil {
+			return string(b)
+		}
 	case float64:
 		return strconv.FormatFloat(x, 'g', -1, 64)
 	case float32:
@@ -164,13 +202,49 @@ func text(v any) string {
 	return fmt.Sprint(v)
 }
 
-// jsonValue is a value for a JSON Lines row: numbers and booleans as themselves, the rest as text.
+// jsonValue is a value for a JSON Lines row: numbers and booleans as themselves, lists and
+// structs as JSON, the rest as text.
 func jsonValue(v any) any {
 	switch x := v.(type) {
-	case nil, bool, float64, float32, int, int8, int16, int32, int64, uint8, uint16, uint32, uint64:
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return text(x)
+		}
 		return x
+	case float32:
+		return jsonValue(float64(x))
+	case nil, bool, int, int8, int16, int32, int64, uint8, uint16, uint32, uint64:
+		return x
+	case []any, map[string]any, duckdb.OrderedMap:
+		return jsonable(x)
 	case *big.Int, duckdb.Decimal: // HUGEINT (a sum of BIGINTs), DECIMAL (a literal such as 1.5)
 		return json.Number(text(x))
 	}
 	return text(v)
+}
+
+// jsonable is a list, struct or map value with every element made encodable by encoding/json.
+func jsonable(v any) any {
+	switch x := v.(type) {
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = jsonable(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = jsonable(e)
+		}
+		return out
+	case duckdb.OrderedMap:
+		out := make(map[string]any, x.Len())
+		values := x.Values()
+		for i, k := range x.Keys() {
+			out[text(k)] = jsonable(values[i])
+		}
+		return out
+	}
+	return jsonValue(v)
 }
