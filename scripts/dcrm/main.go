@@ -22,7 +22,7 @@
 //	                                                             BG/NBD, Pareto/NBD and Gamma-Gamma fits; P(alive),
 //	                                                             forecasts and CLV per customer (CSV), parameters on stderr
 //	dcrm sql ("SELECT …" | --saved NAME | --file FILE | --list) [--format csv|table|jsonl]
-//	         [--bucket B] [--prefix P] [--cache DIR]             SQL on the event archive, as Athena runs it
+//	         [--since DATE] [--bucket B] [--prefix P] [--cache DIR]  SQL on the event archive, as Athena runs it
 //	dcrm seed-local --resources FILE --out FILE                  seeds the local stack's credentials
 package main
 
@@ -53,7 +53,7 @@ var errUsage = errors.New(`usage:
   dcrm fit --transactions FILE --calibration-end YYYY-MM-DD [--horizon 52] [--unit week|day]
            [--discount-rate 0.1] [--margin 1] [--out FILE] [--models FILE] [--date-format LAYOUT]
   dcrm sql ("SELECT …" | --saved NAME | --file FILE | --list) [--format csv|table|jsonl]
-           [--bucket BUCKET] [--prefix PREFIX] [--cache DIR]
+           [--since YYYY-MM-DD] [--bucket BUCKET] [--prefix PREFIX] [--cache DIR]
   dcrm seed-local --resources FILE --out FILE`)
 
 func main() {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -38,6 +39,7 @@ func sqlQuery(ctx context.Context, args []string, out, notes io.Writer) error {
 	bucket := fs.String("bucket", os.Getenv(archiveBucketVar), "the archive bucket (default $"+archiveBucketVar+")")
 	prefix := fs.String("prefix", os.Getenv(archivePrefixVar), "the archive's root in the bucket (default $"+archivePrefixVar+")")
 	cache := fs.String("cache", os.Getenv(archiveCacheVar), "the local copy of the archive (default $"+archiveCacheVar+", else the user's cache folder)")
+	since := fs.String("since", "", "read only the partitions of this date (YYYY-MM-DD) and later: older files are not fetched")
 	var positional []string
 	for rest := args; ; {
 		if err := fs.Parse(rest); err != nil {
@@ -105,13 +107,16 @@ func sqlQuery(ctx context.Context, args []string, out, notes io.Writer) error {
 		return fmt.Errorf("--format %q: want csv, table or jsonl", *format)
 	}
 
-	return queryArchive(ctx, archiveSource{*bucket, *prefix, *cache}, query, *format, out, notes)
+	if _, err := time.Parse(time.DateOnly, *since); *since != "" && err != nil {
+		return fmt.Errorf("--since %q: want YYYY-MM-DD", *since)
+	}
+	return queryArchive(ctx, archiveSource{*bucket, *prefix, *cache, *since}, query, *format, out, notes)
 }
 
 // archiveSource is where `dcrm sql` reads the archive: the bucket, the archive's root in it, and
 // the local cache of its files.
 type archiveSource struct {
-	bucket, prefix, cache string
+	bucket, prefix, cache, since string
 }
 
 // archiveClient is an S3 client from the SDK's standard configuration. A local S3 server

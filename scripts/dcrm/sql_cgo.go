@@ -16,7 +16,7 @@ func queryArchive(ctx context.Context, src archiveSource, query, format string, 
 	if err != nil {
 		return err
 	}
-	l, err := lake.Open(ctx, client, src.bucket, src.prefix, src.cache)
+	l, err := lake.Open(ctx, client, lake.Source{Bucket: src.bucket, Prefix: src.prefix, Cache: src.cache, Since: src.since})
 	if err != nil {
 		return err
 	}

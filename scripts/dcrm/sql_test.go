@@ -472,3 +472,27 @@ func TestSQLValuesOfEveryType(t *testing.T) {
 		t.Errorf("jsonl:\n%s%v\nwant\n%s", got, err, want)
 	}
 }
+
+// TestSQLSince: --since fetches and reads only the partitions from that date; a later query
+// without it fetches the rest, and the files already cached are not fetched again.
+func TestSQLSince(t *testing.T) {
+	fa := newFakeArchive(t)
+	seedKnown(t, fa) // events: 2 files of day 1, 1 of day 2; merges and profiles: 1 file a day each
+	got, err := dcrmSQL(t, "--since", "2026-12-02", "SELECT dt, count(*) AS n FROM events GROUP BY dt")
+	if err != nil || got != "dt,n\n2026-12-02,5\n" {
+		t.Errorf("--since: %q, %v", got, err)
+	}
+	if n := fa.gets.Load(); n != 3 {
+		t.Errorf("--since fetched %d files, want the 3 of day 2", n)
+	}
+	got, err = dcrmSQL(t, "SELECT dt, count(*) AS n FROM events GROUP BY dt ORDER BY dt")
+	if err != nil || got != "dt,n\n2026-12-01,11\n2026-12-02,5\n" {
+		t.Errorf("all: %q, %v", got, err)
+	}
+	if n := fa.gets.Load(); n != 7 {
+		t.Errorf("%d files fetched in all, want 7, each once", n)
+	}
+	if _, err := dcrmSQL(t, "--since", "yesterday", "SELECT 1"); err == nil || !strings.Contains(err.Error(), "YYYY-MM-DD") {
+		t.Errorf("--since yesterday: %v", err)
+	}
+}

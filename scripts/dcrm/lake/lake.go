@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -34,7 +35,8 @@ type S3 interface {
 
 // Lake is an open DuckDB database whose views read a cached copy of the archive.
 type Lake struct {
-	db *sql.DB
+	db    *sql.DB
+	since string
 	// Fetched and Cached count the files of the last Sync: downloaded, and found in the cache.
 	Fetched, Cached int
 }
@@ -64,10 +66,24 @@ var duckTypes = map[string]string{
 	archive.Boolean: "BOOLEAN", archive.Timestamp: "TIMESTAMP",
 }
 
-// Open syncs the archive's files from bucket (under prefix, "" for the bucket's root) into cache
-// and opens a database with the archive's views over them.
-func Open(ctx context.Context, client S3, bucket, prefix, cache string) (*Lake, error) {
-	l := &Lake{}
+// Source is where the archive is and which part of it a query reads.
+type Source struct {
+	Bucket string
+	Prefix string // the archive's root in the bucket: "" or ending in "/"
+	Cache  string // the local folder files are copied to
+	// Since (YYYY-MM-DD, optional) limits every table to the partitions of that date and later:
+	// older files are neither listed nor fetched, and the views leave them out.
+	Since string
+}
+
+// Open syncs the archive's files from the bucket into the cache and opens a database with the
+// archive's views over them.
+func Open(ctx context.Context, client S3, src Source) (*Lake, error) {
+	bucket, prefix, cache := src.Bucket, src.Prefix, src.Cache
+	if _, err := time.Parse(time.DateOnly, src.Since); src.Since != "" && err != nil {
+		return nil, fmt.Errorf("since %q: want YYYY-MM-DD", src.Since)
+	}
+	l := &Lake{since: src.Since}
 	if strings.Contains("/"+prefix+"/", "/../") || strings.Contains(bucket, "/") || bucket == ".." {
 		return nil, fmt.Errorf("bucket %q, prefix %q: no '..' element, no '/' in the bucket", bucket, prefix)
 	}
@@ -94,7 +110,7 @@ func Open(ctx context.Context, client S3, bucket, prefix, cache string) (*Lake, 
 		setup = append(setup, "CREATE MACRO "+m)
 	}
 	for _, t := range archive.Tables {
-		setup = append(setup, view(t, root, present[t.Name]))
+		setup = append(setup, view(t, root, present[t.Name], l.since))
 	}
 	// Queries may read the cache and nothing else of the machine; no extension is fetched.
 	setup = append(setup,
@@ -118,7 +134,7 @@ func (l *Lake) Close() error { return l.db.Close() }
 // key read from the files' paths. The files are read by name after an empty row of every column,
 // so that a column missing from older files (or from all of them, or a table without files) is
 // NULL, as Athena reads Parquet by name, and a column only newer files have is left out.
-func view(t archive.Table, root string, hasFiles bool) string {
+func view(t archive.Table, root string, hasFiles bool, since string) string {
 	var cols, empty []string
 	for _, c := range append(t.Columns, t.Partition) {
 		cols = append(cols, fmt.Sprintf("CAST(%s AS %s) AS %s", ident(c.Name), duckTypes[c.Type], ident(c.Name)))
@@ -129,7 +145,11 @@ func view(t archive.Table, root string, hasFiles bool) string {
 		from += fmt.Sprintf(" UNION ALL BY NAME SELECT * FROM read_parquet(%s, hive_partitioning = true, hive_types = {%s: VARCHAR}, union_by_name = true)",
 			quote(filepath.ToSlash(filepath.Join(root, t.Prefix, "*", "*.parquet"))), quote(t.Partition.Name))
 	}
-	return fmt.Sprintf("CREATE VIEW %s AS SELECT %s FROM (%s)", ident(t.Name), strings.Join(cols, ", "), from)
+	where := ""
+	if since != "" {
+		where = " WHERE " + ident(t.Partition.Name) + " >= " + quote(since)
+	}
+	return fmt.Sprintf("CREATE VIEW %s AS SELECT %s FROM (%s)%s", ident(t.Name), strings.Join(cols, ", "), from, where)
 }
 
 func ident(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
@@ -139,7 +159,11 @@ func quote(s string) string    { return "'" + strings.ReplaceAll(s, "'", "''") +
 // tells whether the table has any file.
 func (l *Lake) sync(ctx context.Context, client S3, bucket, prefix string, t archive.Table, root string) (bool, error) {
 	keep := map[string]bool{}
-	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix + t.Prefix)})
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix + t.Prefix)}
+	if l.since != "" { // keys sort by date: list from the first partition wanted
+		in.StartAfter = aws.String(prefix + t.Prefix + t.Partition.Name + "=" + l.since)
+	}
+	p := s3.NewListObjectsV2Paginator(client, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -161,6 +185,9 @@ func (l *Lake) sync(ctx context.Context, client S3, bucket, prefix string, t arc
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || keep[strings.TrimSuffix(path, ".etag")] {
 			return err
+		}
+		if dt := strings.TrimPrefix(filepath.Base(filepath.Dir(path)), t.Partition.Name+"="); dt < l.since {
+			return nil // before the partitions listed: kept for a later query that wants them
 		}
 		return os.Remove(path)
 	})
