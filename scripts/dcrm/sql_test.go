@@ -496,3 +496,18 @@ func TestSQLSince(t *testing.T) {
 		t.Errorf("--since yesterday: %v", err)
 	}
 }
+
+// TestSQLEmptyArchive: a bucket without files yet (a fresh deployment) answers every saved query
+// with its header and no error.
+func TestSQLEmptyArchive(t *testing.T) {
+	newFakeArchive(t)
+	for _, q := range archive.SavedQueries() {
+		got, err := dcrmSQL(t, "--saved", q.Name)
+		if err != nil || !strings.Contains(strings.SplitN(got, "\n", 2)[0], ",") || strings.Count(got, "\n") > 2 {
+			t.Errorf("%s on an empty archive: %q, %v", q.Name, got, err)
+		}
+	}
+	if got, err := dcrmSQL(t, "--saved", "funnel"); err != nil || got != "product_viewed,product_added,checkout_started,order_completed\n0,0,0,0\n" {
+		t.Errorf("funnel: %q, %v", got, err)
+	}
+}
