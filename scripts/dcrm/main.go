@@ -25,6 +25,8 @@
 //	     [--nulls V,…] [--comma C] [--format csv|jsonl] [--key KEY] [--no-wait]
 //	                                                             uploads a file to the import bucket, waits for its report
 //	dcrm import status KEY                                       an import's report
+//	dcrm sql ("SELECT …" | --saved NAME | --file FILE | --list) [--format csv|table|jsonl]
+//	         [--since DATE] [--bucket B] [--prefix P] [--cache DIR]  SQL on the event archive, as Athena runs it
 //	dcrm seed-local --resources FILE --out FILE                  seeds the local stack's credentials
 package main
 
@@ -58,6 +60,8 @@ var errUsage = errors.New(`usage:
        [--nulls V,...] [--comma C] [--format csv|jsonl] [--key KEY] [--no-wait] [--timeout 30m]
       (kinds: customers, orders, returns, contacts, cases, consents, spend)
   dcrm import status KEY
+  dcrm sql ("SELECT …" | --saved NAME | --file FILE | --list) [--format csv|table|jsonl]
+           [--since YYYY-MM-DD] [--bucket BUCKET] [--prefix PREFIX] [--cache DIR]
   dcrm seed-local --resources FILE --out FILE`)
 
 func main() {
@@ -103,6 +107,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return rfmScores(args[1:], out, os.Stderr)
 	case "fit":
 		return fitBTYD(ctx, args[1:], out, os.Stderr)
+	case "sql":
+		return sqlQuery(ctx, args[1:], out, os.Stderr)
 	case "seed-local":
 		return seedLocal(ctx, args[1:], out)
 	case "import":
