@@ -9,10 +9,10 @@ API_PORT  ?= $(or $(DCRM_API_PORT),8080)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: build functions lambdas up down demo test unit synth bench load soak clean emulators browser node-deps
+.PHONY: build functions lambdas up down demo test unit synth bench load soak clean emulators browser node-deps cc
 
 # Tools and the functions for the local host (host architecture, same build flags as for Lambda).
-build: functions
+build: functions cc
 	go build -o bin/dcrm ./scripts/dcrm
 	go build -o bin/devstack ./scripts/devstack
 	go build -o bin/demo ./scripts/demo
@@ -41,7 +41,7 @@ demo: up
 
 # Every test: unit, integration (against the local servers and the real bootstrap binaries) and
 # CDK template assertions. The emulators are started if they are not running.
-test: emulators browser node-deps
+test: emulators browser node-deps cc
 	go vet ./...
 	go test -count=1 -timeout 15m ./...
 
@@ -49,8 +49,12 @@ test: emulators browser node-deps
 # minute once Go has compiled the dependencies (the first run on a machine takes minutes for that).
 # Under -short every test that needs the local servers, Chromium or the npm SDKs is skipped, saying
 # what it needs; `make test` runs them all (without -short, where a missing server fails them).
-unit:
+unit: cc
 	go test -short ./...
+
+# A C compiler for cgo: dcrm sql embeds DuckDB (scripts/dcrm/lake); the functions build without it.
+cc:
+	@command -v gcc >/dev/null && command -v g++ >/dev/null || (apt-get update && apt-get install -y gcc g++)
 
 # Headless Chromium for the tracker's browser test (Debian's packages), installed when missing.
 browser:
