@@ -41,7 +41,7 @@ func TestFanOutThroughTheLocalInvokeAPI(t *testing.T) {
 	top := topology.Default()
 	fn, _ := top.Function("score")
 	fn.Settings = map[string]string{topology.SettingScorePart: "15"}
-	top.Functions, top.Routes, top.Mappings, top.Streams = []topology.Function{fn}, nil, nil, nil
+	top.Functions, top.Routes, top.Mappings, top.Streams, top.Notifications = []topology.Function{fn}, nil, nil, nil, nil
 	top.Schedules = []topology.Schedule{{Name: "score", Function: "score", Every: time.Hour}}
 	var tables []topology.Table
 	for _, name := range []string{topology.ProfileTable, topology.IdentityTable, topology.ModelTable} {
