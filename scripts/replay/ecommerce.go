@@ -314,6 +314,9 @@ type Shopper struct {
 	Basket      map[string]int
 	BasketValue float64
 	Refunds     int
+	// RefundValue is what the refunds were worth: the transaction's revenue, else their products'
+	// price × quantity, as a positive amount (the profile's revenue is net of it).
+	RefundValue float64
 }
 
 // Order is the first event of a transaction id.
@@ -427,6 +430,13 @@ func (s *Shopper) record(e EcomEvent) {
 	}
 	if e.Action == "refund" {
 		s.Refunds++
+		if t := e.Transaction; t != nil {
+			s.RefundValue += math.Abs(t.Revenue)
+		} else {
+			for _, p := range e.Products {
+				s.RefundValue += math.Abs(p.Price * float64(max(p.Quantity, 1)))
+			}
+		}
 	}
 	if e.Action != "transaction" {
 		return

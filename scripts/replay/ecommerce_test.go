@@ -176,7 +176,7 @@ func (s *Shopper) view() shopperView {
 	v := shopperView{UserID: s.UserID, AnonymousIDs: slices.Sorted(maps.Keys(s.AnonymousIDs)), Events: len(s.Events),
 		Viewed: s.Viewed, Carted: s.Carted, Bought: s.Bought,
 		ViewedCategories: s.ViewedCategories, CartedCategories: s.CartedCategories, BoughtCategories: s.BoughtCategories,
-		Orders: len(s.Orders), Revenue: cents(s.Revenue), Basket: s.Basket, BasketValue: cents(s.BasketValue)}
+		Orders: len(s.Orders), Revenue: cents(s.Revenue - s.RefundValue), Basket: s.Basket, BasketValue: cents(s.BasketValue)}
 	for _, e := range s.Events {
 		switch {
 		case e.Action == "" && e.Platform == "mob":
