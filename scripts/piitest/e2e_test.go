@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -218,8 +219,18 @@ func stream(t *testing.T, client *kinesis.Client, name string) []json.RawMessage
 			ShardIteratorType: ktypes.ShardIteratorTypeTrimHorizon})
 		require.NoError(t, err)
 		for iter := it.ShardIterator; iter != nil; {
-			out, err := client.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
-			require.NoError(t, err)
+			// The stream mapping reads the same shard: a read over the shard's limit is throttled,
+			// and read again, as any consumer does.
+			var out *kinesis.GetRecordsOutput
+			require.Eventually(t, func() bool {
+				out, err = client.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter})
+				var throttled *ktypes.ProvisionedThroughputExceededException
+				if errors.As(err, &throttled) {
+					return false
+				}
+				require.NoError(t, err)
+				return true
+			}, 30*time.Second, 200*time.Millisecond, "read shard %s", aws.ToString(sh.ShardId))
 			for _, r := range out.Records {
 				split, err := beacon.SplitRecord(r.Data)
 				require.NoError(t, err, fmt.Sprintf("record %s", bytes.TrimSpace(r.Data)))
