@@ -53,6 +53,9 @@ func (c Client) Profile(ctx context.Context, idType, id string) (map[string]any,
 	if err != nil {
 		return nil, err
 	}
+	if status == http.StatusNotFound { // its events may still be on their way through the stream
+		return nil, errors.Join(errNotYet, fmt.Errorf("profile %s=%s: %d %s", idType, id, status, body))
+	}
 	if status != http.StatusOK {
 		return nil, fmt.Errorf("profile %s=%s: %d %s", idType, id, status, body)
 	}
