@@ -30,17 +30,17 @@ import (
 //   - An order counts once per order_id (an order without one is its own order). Revenue is
 //     properties.revenue, else properties.total (numbers or numeric strings; the currency is not
 //     converted). Its sales channel is properties.channel as sent, lower case ("store", "phone",
-//     "mail" …; imported offline orders say it), else ChannelOnline; properties.store (or
-//     store_id) names the store. FirstOrder and LastOrder are the earliest and latest orders'
-//     times and channels, settled orders included.
-//   - "Order Refunded" (a return or a refund, properties.order_id) takes its value from revenue,
-//     what a profile counts as revenue: properties.revenue, else properties.total, else the sum of
-//     its products' price × quantity, as a positive amount whatever its sign. Returns counts them
-//     and sums their value; Revenue is net of them. Each refund event counts (the engine already
-//     counts a message once), so two systems reporting one refund under two message ids count it
-//     twice; the products bought are left as they were. The latest MaxOrders orders are kept to recognise repeats; older ones are
-//     settled, and a repeat of a settled order counts again. The kept orders list their products
-//     (lines) newest first until these take MaxOrderLineBytes; older kept orders keep their id, time
+//     "mail" …; imported offline orders say it), else ChannelOnline; "web", "app" and the like
+//     are online too (Online). properties.store (or store_id) names the store. FirstOrder and
+//     LastOrder are the earliest and latest orders' times and channels, settled orders included.
+//   - "Order Refunded" (a return or a refund, properties.order_id) is worth properties.revenue,
+//     else properties.total, else the sum of its products' price × quantity, as a positive amount
+//     whatever its sign. Returns counts them and sums their value; Revenue is net of them. Each
+//     refund event counts (the engine already counts a message once), so two systems reporting
+//     one refund under two message ids count it twice; the products bought are left as they were.
+//   - The latest MaxOrders orders are kept to recognise repeats; older ones are settled, and a
+//     repeat of a settled order counts again. The kept orders list their products (lines) newest
+//     first until these take MaxOrderLineBytes; older kept orders keep their id, time
 //     and revenue without their lines (their products still count among those bought), so that
 //     large orders cannot grow the profile past what storage takes. Of two occurrences of one order id
 //     (a browser and a server both reporting it) the earlier is kept (of equal times, the one with
