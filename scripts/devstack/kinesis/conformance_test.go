@@ -231,7 +231,9 @@ var conformance = []conformanceCase{
 		assert.Equal(t, []string{"c"}, datas(two.Records))
 		assert.Equal(t, int64(0), aws.ToInt64(two.MillisBehindLatest), "caught up")
 		assert.Equal(t, "k", aws.ToString(two.Records[0].PartitionKey))
-		assert.WithinDuration(t, time.Now(), aws.ToTime(two.Records[0].ApproximateArrivalTimestamp), time.Minute)
+		// Set at arrival: within minutes of now, not seconds: kinesis-mock has been seen to stamp
+		// records 92 s behind the machine's clock, run after run, on a machine whose clock jumps.
+		assert.WithinDuration(t, time.Now(), aws.ToTime(two.Records[0].ApproximateArrivalTimestamp), 5*time.Minute)
 	}},
 	{name: "GetShardIterator and GetRecords refuse what is not theirs", run: func(t *testing.T, k *sdk.Client) {
 		name := newStream(t, k, 2)
