@@ -29,6 +29,8 @@ type stateStack struct {
 	// AccessLogs receives the buckets' server access logs (who put, read or deleted which file).
 	AccessLogs awss3.Bucket
 	Secrets    map[string]awssecretsmanager.Secret
+	// Lake describes the archive bucket to Glue and Athena (lake.go); nil without an archive bucket.
+	Lake *lake
 	// Key is the customer-managed key of the stateful resources and of the logs; nil when the
 	// deployment keeps AWS-managed encryption (context customerManagedKeys).
 	Key awskms.Key
@@ -156,6 +158,9 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology, s
 		bucket := awss3.NewBucket(s.Stack, jsii.String(b.Name+"Bucket"), props)
 		s.Buckets[b.Name] = bucket
 		output(s.Stack, b.Name+"BucketName", t.EnvVar(b.Name), bucket.BucketName())
+	}
+	if b, ok := s.Buckets[topology.ArchiveBucket]; ok {
+		s.Lake = newLake(s, b)
 	}
 
 	// A secret is generated once and retained: what was hashed under it (erased identifiers'
