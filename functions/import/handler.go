@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -64,10 +63,7 @@ type handler struct {
 func (h *handler) handle(ctx context.Context, ev events.S3Event) error {
 	var errs []error
 	for _, r := range ev.Records {
-		key, err := url.QueryUnescape(r.S3.Object.Key) // S3 sends keys URL-encoded, spaces as +
-		if err != nil {
-			key = r.S3.Object.Key
-		}
+		key := r.S3.Object.URLDecodedKey // S3 sends keys URL-encoded, spaces as +
 		if strings.HasPrefix(key, importing.ReportPrefix) {
 			continue
 		}
@@ -107,12 +103,15 @@ func (h *handler) importFile(ctx context.Context, bucket, key string) error {
 		}
 		return fmt.Errorf("read: %w", err)
 	}
-	spend, err := os.CreateTemp("", "spend-*.jsonl")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(spend.Name())
-	defer spend.Close()
+	// Spend records wait in a file (made at the first one) until the file is read: S3 wants a
+	// body it can read twice.
+	var spend *os.File
+	defer func() {
+		if spend != nil {
+			spend.Close()
+			os.Remove(spend.Name())
+		}
+	}()
 	var batch []beacon.Event
 	var rejected []message.Message
 	flush := func() error {
@@ -148,6 +147,11 @@ func (h *handler) importFile(ctx context.Context, bucket, key string) error {
 		case out.Event != nil:
 			batch = append(batch, *out.Event)
 		case out.Spend != nil:
+			if spend == nil {
+				if spend, err = os.CreateTemp("", "spend-*.jsonl"); err != nil {
+					return err
+				}
+			}
 			if err := json.NewEncoder(spend).Encode(out.Spend); err != nil {
 				return fmt.Errorf("keep spend: %w", err)
 			}
@@ -165,7 +169,7 @@ func (h *handler) importFile(ctx context.Context, bucket, key string) error {
 		return err
 	}
 	rep.Status = rd.Status()
-	if rep.Spend > 0 && h.archiveBucket != "" {
+	if spend != nil && h.archiveBucket != "" {
 		if _, err := spend.Seek(0, io.SeekStart); err != nil {
 			return err
 		}

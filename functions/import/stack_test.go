@@ -110,6 +110,22 @@ func TestAnOrdersFileOnTheLocalStack(t *testing.T) {
 	waitForStitch(t, st.APIURL())
 	want()
 
+	// Spend, not about a person: its records go to the archive bucket, not to the stream.
+	_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("spend/ads.csv"),
+		Body: strings.NewReader("date,channel,cost,currency\n2026-11-01,paid search,120.5,EUR\n2026-11-02,paid search,99,EUR\n")})
+	require.NoError(t, err)
+	spend := waitForReport(t, c, bucket, "spend/ads.csv")
+	require.Equal(t, importing.StateDone, spend.State, spend.Error)
+	require.Equal(t, int64(2), spend.Spend)
+	require.Zero(t, spend.Events)
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(st.Resources()[topology.ArchiveBucket]), Key: aws.String(SpendKey("spend/ads.csv"))})
+	require.NoError(t, err)
+	lines, err := io.ReadAll(out.Body)
+	out.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, 2, strings.Count(string(lines), "\n"))
+	require.Contains(t, string(lines), `"cost":120.5`)
+
 	// A mapping that names no field: the import fails, saying why.
 	put("orders/bad.csv", map[string]string{"dcrm-map": "nonsense=Invoice"})
 	bad := waitForReport(t, c, bucket, "orders/bad.csv")
