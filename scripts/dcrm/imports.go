@@ -40,10 +40,11 @@ func importFile(ctx context.Context, args []string, out io.Writer) error {
 	key := fs.String("key", "", "where in the import bucket (default KIND/<time>-<file name>)")
 	noWait := fs.Bool("no-wait", false, "upload and return, without waiting for the report")
 	wait := fs.Duration("timeout", 30*time.Minute, "how long to wait for the report")
-	file, rest := splitPositional(args)
-	if err := fs.Parse(rest); err != nil || file == "" || *kind == "" {
+	files, err := parseInterleaved(fs, args)
+	if err != nil || len(files) != 1 || *kind == "" {
 		return fmt.Errorf("%w (dcrm import FILE --kind KIND …)", errUsage)
 	}
+	file := files[0]
 	k, err := importing.ParseKind(*kind)
 	if err != nil {
 		return err
@@ -164,20 +165,6 @@ func writeReport(out io.Writer, rep importing.Report) {
 	if rep.Rejected > 0 {
 		fmt.Fprintf(out, "the rejected rows' lines and reasons are on the failed-events queue (%d of them; dcrm replay lists them)\n", rep.RejectionsSent)
 	}
-}
-
-// splitPositional takes the first argument that is not a flag (or a flag's value) out of args.
-func splitPositional(args []string) (string, []string) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if !strings.HasPrefix(a, "-") {
-			return a, append(append([]string{}, args[:i]...), args[i+1:]...)
-		}
-		if !strings.Contains(a, "=") && a != "--no-wait" && a != "-no-wait" {
-			i++ // the flag's value
-		}
-	}
-	return "", args
 }
 
 func kindNames() string {

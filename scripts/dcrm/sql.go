@@ -40,15 +40,9 @@ func sqlQuery(ctx context.Context, args []string, out, notes io.Writer) error {
 	prefix := fs.String("prefix", os.Getenv(archivePrefixVar), "the archive's root in the bucket (default $"+archivePrefixVar+")")
 	cache := fs.String("cache", os.Getenv(archiveCacheVar), "the local copy of the archive (default $"+archiveCacheVar+", else the user's cache folder)")
 	since := fs.String("since", "", "read only the partitions of this date (YYYY-MM-DD) and later: older files are not fetched")
-	var positional []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			return errUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional, rest = append(positional, fs.Arg(0)), fs.Args()[1:]
+	positional, err := parseInterleaved(fs, args)
+	if err != nil {
+		return errUsage
 	}
 	if *list {
 		for _, q := range archive.SavedQueries() {
