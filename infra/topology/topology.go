@@ -70,6 +70,20 @@ type Stream struct {
 	Retention time.Duration
 }
 
+// DeliveryStream is a Data Firehose delivery stream (Direct PUT) that gathers the records put to
+// it and writes them to Bucket as gzipped objects under Prefix + "YYYY/MM/DD/HH/" (UTC, by arrival,
+// the names Firehose gives), one object per BufferInterval or BufferBytes, whichever comes first;
+// what it cannot deliver goes under ErrorPrefix. Records are written as they were put, one after
+// the other: a record ends its lines itself.
+type DeliveryStream struct {
+	Name           string
+	Bucket         string
+	Prefix         string
+	ErrorPrefix    string
+	BufferInterval time.Duration // 0 to 900 s
+	BufferBytes    int           // 1 to 128 MiB
+}
+
 // Bucket is an S3 bucket: private, encrypted, reached over TLS only. Its physical name is
 // generated in AWS and <prefix>-<logical name, lower case> locally.
 type Bucket struct {
@@ -189,14 +203,16 @@ type Schedule struct {
 
 // Topology is the whole deployment.
 type Topology struct {
-	Streams   []Stream
-	Tables    []Table
-	Queues    []Queue
-	Buckets   []Bucket
-	Secrets   []Secret
-	Functions []Function
-	Routes    []Route
-	Mappings  []StreamMapping
+	Streams []Stream
+	// DeliveryStreams are the Data Firehose delivery streams into buckets.
+	DeliveryStreams []DeliveryStream
+	Tables          []Table
+	Queues          []Queue
+	Buckets         []Bucket
+	Secrets         []Secret
+	Functions       []Function
+	Routes          []Route
+	Mappings        []StreamMapping
 	// Notifications are the buckets' object-created notifications to functions.
 	Notifications []Notification
 	Schedules     []Schedule
@@ -237,6 +253,11 @@ const (
 	// analysts query (Athena in AWS, dcrm sql locally); Athena's query results go under
 	// AthenaResultsPrefix and expire after AthenaResultsRetention.
 	ArchiveBucket = "Archive"
+	// ArchiveFeed is the delivery stream through which stitch hands every event it recorded, as an
+	// archive row with its profile id (archive.Event, one JSON line each), to the archive bucket's
+	// ArchiveIncomingPrefix; the archive function turns each object delivered there into the
+	// archive's Parquet files.
+	ArchiveFeed = "ArchiveFeed"
 	// HashKeySecret is the key of the keyed hashes (package shared/hashkey): erased identifiers'
 	// tombstones and deduplication scopes are stored under it.
 	HashKeySecret = "HashKey"
@@ -247,6 +268,13 @@ const (
 	ImportRetention        = 30 * 24 * time.Hour
 	AthenaResultsPrefix    = "athena-results/"
 	AthenaResultsRetention = 30 * 24 * time.Hour
+	// ArchiveIncomingPrefix is where ArchiveFeed delivers; the archive function reads what lands
+	// there into the archive's files, after which the objects are only kept, for
+	// ArchiveIncomingRetention, to be read again should that be needed. What Firehose could not
+	// deliver goes under ArchiveFeedErrorPrefix.
+	ArchiveIncomingPrefix    = "incoming/"
+	ArchiveIncomingRetention = 7 * 24 * time.Hour
+	ArchiveFeedErrorPrefix   = "incoming-errors/"
 )
 
 // Schedule names, which the scheduled functions check the runs they receive against.
@@ -257,6 +285,9 @@ const (
 	FitSchedule = "fit"
 	// TriggersSchedule fires what is due (function triggers), every 5 minutes.
 	TriggersSchedule = "triggers"
+	// SnapshotSchedule writes the daily snapshot of profiles, identifiers and merges to the archive
+	// bucket (function snapshot).
+	SnapshotSchedule = "snapshot"
 )
 
 // Settings understood by the functions. Values are strings because they travel as environment.
@@ -302,10 +333,22 @@ func Default() Topology {
 		},
 		Buckets: []Bucket{
 			{Name: ImportBucket, Expire: []Expiry{{After: ImportRetention}}},
-			{Name: ArchiveBucket, Expire: []Expiry{{Prefix: AthenaResultsPrefix, After: AthenaResultsRetention}}},
+			{Name: ArchiveBucket, Expire: []Expiry{
+				{Prefix: AthenaResultsPrefix, After: AthenaResultsRetention},
+				{Prefix: ArchiveIncomingPrefix, After: ArchiveIncomingRetention},
+				{Prefix: ArchiveFeedErrorPrefix, After: AthenaResultsRetention},
+			}},
 		},
-		Notifications: importNotifications(),
-		Secrets:       []Secret{{Name: HashKeySecret}},
+		// The feed's buffer: at 100 M events a month (~1 KB each as a JSON line) 15 minutes hold
+		// some 35 MB, one object that becomes one Parquet file per day it spans
+		// (functions/archive/README.md has the arithmetic).
+		DeliveryStreams: []DeliveryStream{{
+			Name: ArchiveFeed, Bucket: ArchiveBucket, Prefix: ArchiveIncomingPrefix, ErrorPrefix: ArchiveFeedErrorPrefix,
+			BufferInterval: 900 * time.Second, BufferBytes: 128 << 20,
+		}},
+		Notifications: append(importNotifications(),
+			Notification{Bucket: ArchiveBucket, Prefix: ArchiveIncomingPrefix, Function: "archive"}),
+		Secrets: []Secret{{Name: HashKeySecret}},
 		Functions: []Function{
 			// collect's reserved concurrency caps it, so a flood cannot starve the rest of the account;
 			// stitch's and profiles' guarantee them executions whatever else runs.
@@ -316,7 +359,7 @@ func Default() Topology {
 			}},
 			{Name: "stitch", Memory: 512, Timeout: 60 * time.Second, ReservedConcurrency: 20, Uses: []Use{
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite},
-				{FailedQueue, Write}, {ProfileUpdateQueue, Write}, {HashKeySecret, Read},
+				{FailedQueue, Write}, {ProfileUpdateQueue, Write}, {HashKeySecret, Read}, {ArchiveFeed, Write},
 			}, Settings: map[string]string{SettingTouchpointTTL: "9480h"}},
 			// score fits the models daily and scores every profile hourly, fanning out one
 			// invocation per part of the table (functions/score/README.md has the arithmetic):
@@ -342,6 +385,18 @@ func Default() Topology {
 			{Name: "import", Memory: 1024, Timeout: 15 * time.Minute,
 				Async: &AsyncInvoke{MaxAge: 6 * time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
 					{ImportBucket, ReadWrite}, {ArchiveBucket, Write}, {EventStream, Write}, {FailedQueue, Write},
+				}},
+			// archive turns each object the feed delivers into the archive's Parquet files (S3 invokes
+			// it, asynchronously); a line it cannot read goes to the failed-events queue.
+			{Name: "archive", Memory: 1024, Timeout: 5 * time.Minute,
+				Async: &AsyncInvoke{MaxAge: 6 * time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
+					{ArchiveBucket, ReadWrite}, {FailedQueue, Write},
+				}},
+			// snapshot writes the daily snapshot of profiles, identifiers and merges to the archive
+			// bucket, fanning out one invocation per segment of the tables it scans.
+			{Name: "snapshot", Memory: 1769, Timeout: 15 * time.Minute, FanOut: true, Scans: []string{ProfileTable, IdentityTable},
+				Async: &AsyncInvoke{MaxAge: 6 * time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
+					{ProfileTable, Read}, {IdentityTable, Read}, {ArchiveBucket, Write},
 				}},
 			// triggers reads the due index and records what fired on the profiles. Its timeout stays
 			// under the schedule's period, so runs do not pile up.
@@ -370,6 +425,7 @@ func Default() Topology {
 			// the score function fits when the run is of "fit"
 			{Name: FitSchedule, Function: "score", Every: 24 * time.Hour, RetryAttempts: 3, DeadLetterQueue: FailedRunQueue},
 			{Name: TriggersSchedule, Function: "triggers", Every: 5 * time.Minute, RetryAttempts: 3, DeadLetterQueue: FailedRunQueue},
+			{Name: SnapshotSchedule, Function: "snapshot", Every: 24 * time.Hour, RetryAttempts: 3, DeadLetterQueue: FailedRunQueue},
 		},
 	}
 }
@@ -393,7 +449,8 @@ func collectionRoutes() []Route {
 
 // EnvVar is the environment variable through which a function learns a resource's physical name
 // (tables, streams, buckets), URL (queues) or ARN (secrets): DCRM_PROFILES_TABLE,
-// DCRM_BEACONS_STREAM, DCRM_ALERTS_QUEUE_URL, DCRM_IMPORT_BUCKET, DCRM_HASH_KEY_SECRET.
+// DCRM_BEACONS_STREAM, DCRM_ALERTS_QUEUE_URL, DCRM_IMPORT_BUCKET, DCRM_HASH_KEY_SECRET,
+// DCRM_ARCHIVE_FEED_DELIVERY_STREAM.
 func (t Topology) EnvVar(resource string) string {
 	name := "DCRM_" + upperSnake(resource)
 	switch t.Kind(resource) {
@@ -407,6 +464,8 @@ func (t Topology) EnvVar(resource string) string {
 		return name + "_BUCKET"
 	case "secret":
 		return name + "_SECRET"
+	case "deliverystream":
+		return name + "_DELIVERY_STREAM"
 	}
 	panic(fmt.Sprintf("topology: unknown resource %q", resource))
 }
@@ -416,8 +475,8 @@ func (t Topology) SecretValueEnvVar(secret string) string {
 	return strings.TrimSuffix(t.EnvVar(secret), "_SECRET")
 }
 
-// Kind tells whether a logical name is a "table", "queue", "stream", "bucket" or "secret" ("" if
-// unknown).
+// Kind tells whether a logical name is a "table", "queue", "stream", "bucket", "secret" or
+// "deliverystream" ("" if unknown).
 func (t Topology) Kind(resource string) string {
 	for _, x := range t.Tables {
 		if x.Name == resource {
@@ -442,6 +501,11 @@ func (t Topology) Kind(resource string) string {
 	for _, x := range t.Secrets {
 		if x.Name == resource {
 			return "secret"
+		}
+	}
+	for _, x := range t.DeliveryStreams {
+		if x.Name == resource {
+			return "deliverystream"
 		}
 	}
 	return ""
@@ -527,6 +591,16 @@ func (t Topology) Validate() error {
 			if e.After < 24*time.Hour || e.After%(24*time.Hour) != 0 {
 				return fmt.Errorf("bucket %s: expiry of %q after %v, want whole days", b.Name, e.Prefix, e.After)
 			}
+		}
+	}
+	for _, d := range t.DeliveryStreams {
+		switch {
+		case t.Kind(d.Bucket) != "bucket" || d.Prefix == "" || d.ErrorPrefix == "":
+			return fmt.Errorf("delivery stream %s: unknown bucket %q, or no prefix or error prefix", d.Name, d.Bucket)
+		case d.BufferInterval < 0 || d.BufferInterval > 900*time.Second || d.BufferInterval%time.Second != 0:
+			return fmt.Errorf("delivery stream %s: buffer interval %v, want whole seconds from 0 to 900", d.Name, d.BufferInterval)
+		case d.BufferBytes < 1<<20 || d.BufferBytes > 128<<20 || d.BufferBytes%(1<<20) != 0:
+			return fmt.Errorf("delivery stream %s: buffer of %d bytes, want whole MiB from 1 to 128", d.Name, d.BufferBytes)
 		}
 	}
 	return t.validateNotifications(fn)
@@ -617,6 +691,9 @@ func (t Topology) names() []string {
 		n = append(n, x.Name)
 	}
 	for _, x := range t.Secrets {
+		n = append(n, x.Name)
+	}
+	for _, x := range t.DeliveryStreams {
 		n = append(n, x.Name)
 	}
 	return n
