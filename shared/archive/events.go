@@ -18,58 +18,61 @@ import (
 //
 // JSON columns (properties, traits, context, integrations, hashed) hold the JSON text, read with
 // json_extract_scalar(properties, '$.revenue') in both engines.
+//
+// As JSON (the archive feed's lines, feed.go) a row has the same names as its columns, an absent
+// value left out.
 type Event struct {
-	Type        string `parquet:"type,dict"`
-	Event       string `parquet:"event,optional,dict"` // track: the event name
-	Name        string `parquet:"name,optional,dict"`  // page, screen: its name
-	Category    string `parquet:"category,optional,dict"`
-	MessageID   string `parquet:"messageId"`
-	AnonymousID string `parquet:"anonymousId,optional,dict"`
-	UserID      string `parquet:"userId,optional,dict"`
+	Type        string `parquet:"type,dict" json:"type,omitempty"`
+	Event       string `parquet:"event,optional,dict" json:"event,omitempty"` // track: the event name
+	Name        string `parquet:"name,optional,dict" json:"name,omitempty"`   // page, screen: its name
+	Category    string `parquet:"category,optional,dict" json:"category,omitempty"`
+	MessageID   string `parquet:"messageId" json:"messageId,omitempty"`
+	AnonymousID string `parquet:"anonymousId,optional,dict" json:"anonymousId,omitempty"`
+	UserID      string `parquet:"userId,optional,dict" json:"userId,omitempty"`
 	// ProfileID is the profile the event was recorded on when it was stitched; a later merge may
 	// have folded it into another (resolve it through the merges table).
-	ProfileID  string `parquet:"profileId,optional,dict"`
-	PreviousID string `parquet:"previousId,optional,dict"` // alias
-	GroupID    string `parquet:"groupId,optional,dict"`    // group
+	ProfileID  string `parquet:"profileId,optional,dict" json:"profileId,omitempty"`
+	PreviousID string `parquet:"previousId,optional,dict" json:"previousId,omitempty"` // alias
+	GroupID    string `parquet:"groupId,optional,dict" json:"groupId,omitempty"`       // group
 
-	Timestamp         time.Time  `parquet:"timestamp,timestamp(millisecond)"`
-	OriginalTimestamp *time.Time `parquet:"originalTimestamp,optional,timestamp(millisecond)"`
-	SentAt            *time.Time `parquet:"sentAt,optional,timestamp(millisecond)"`
-	ReceivedAt        time.Time  `parquet:"receivedAt,timestamp(millisecond)"`
+	Timestamp         time.Time  `parquet:"timestamp,timestamp(millisecond)" json:"timestamp,omitempty"`
+	OriginalTimestamp *time.Time `parquet:"originalTimestamp,optional,timestamp(millisecond)" json:"originalTimestamp,omitempty"`
+	SentAt            *time.Time `parquet:"sentAt,optional,timestamp(millisecond)" json:"sentAt,omitempty"`
+	ReceivedAt        time.Time  `parquet:"receivedAt,timestamp(millisecond)" json:"receivedAt,omitempty"`
 
-	Properties   string `parquet:"properties,optional" archive:"json"`
-	Traits       string `parquet:"traits,optional" archive:"json"`
-	Context      string `parquet:"context,optional" archive:"json"`
-	Integrations string `parquet:"integrations,optional,dict" archive:"json"`
+	Properties   string `parquet:"properties,optional" json:"properties,omitempty" archive:"json"`
+	Traits       string `parquet:"traits,optional" json:"traits,omitempty" archive:"json"`
+	Context      string `parquet:"context,optional" json:"context,omitempty" archive:"json"`
+	Integrations string `parquet:"integrations,optional,dict" json:"integrations,omitempty" archive:"json"`
 
-	SourceID string `parquet:"sourceId,dict"`
-	Trusted  bool   `parquet:"trusted"`
-	Pixel    bool   `parquet:"pixel"`
+	SourceID string `parquet:"sourceId,dict" json:"sourceId,omitempty"`
+	Trusted  bool   `parquet:"trusted" json:"trusted,omitempty"`
+	Pixel    bool   `parquet:"pixel" json:"pixel,omitempty"`
 	// RawPII says the source keeps personal data as sent (beacon.Event.RawPII): only this row's
 	// JSON columns may hold it in clear.
-	RawPII bool `parquet:"rawPII"`
+	RawPII bool `parquet:"rawPII" json:"rawPII,omitempty"`
 	// Hashed is beacon.Event.Hashed as a JSON object: {"email_sha256": "…", …}.
-	Hashed string `parquet:"hashed,optional" archive:"json"`
+	Hashed string `parquet:"hashed,optional" json:"hashed,omitempty" archive:"json"`
 
-	IP              string `parquet:"ip,optional,dict"` // truncated: IPv4 /24, IPv6 /48
-	Channel         string `parquet:"channel,optional,dict"`
-	Referrer        string `parquet:"referrer,optional,dict"` // the referring host
-	CampaignSource  string `parquet:"campaignSource,optional,dict"`
-	CampaignMedium  string `parquet:"campaignMedium,optional,dict"`
-	CampaignName    string `parquet:"campaignName,optional,dict"`
-	CampaignTerm    string `parquet:"campaignTerm,optional,dict"`
-	CampaignContent string `parquet:"campaignContent,optional,dict"`
-	CampaignID      string `parquet:"campaignId,optional,dict"`
-	ClickID         string `parquet:"clickId,optional"`
-	ClickIDType     string `parquet:"clickIdType,optional,dict"`
-	DeviceClass     string `parquet:"deviceClass,optional,dict"`
-	Browser         string `parquet:"browser,optional,dict"`
-	BrowserVersion  string `parquet:"browserVersion,optional,dict"`
-	OS              string `parquet:"os,optional,dict"`
-	OSVersion       string `parquet:"osVersion,optional,dict"`
-	IsBot           bool   `parquet:"isBot"`
-	BotReason       string `parquet:"botReason,optional,dict"`
-	LinkerID        string `parquet:"linkerId,optional,dict"`
+	IP              string `parquet:"ip,optional,dict" json:"ip,omitempty"` // truncated: IPv4 /24, IPv6 /48
+	Channel         string `parquet:"channel,optional,dict" json:"channel,omitempty"`
+	Referrer        string `parquet:"referrer,optional,dict" json:"referrer,omitempty"` // the referring host
+	CampaignSource  string `parquet:"campaignSource,optional,dict" json:"campaignSource,omitempty"`
+	CampaignMedium  string `parquet:"campaignMedium,optional,dict" json:"campaignMedium,omitempty"`
+	CampaignName    string `parquet:"campaignName,optional,dict" json:"campaignName,omitempty"`
+	CampaignTerm    string `parquet:"campaignTerm,optional,dict" json:"campaignTerm,omitempty"`
+	CampaignContent string `parquet:"campaignContent,optional,dict" json:"campaignContent,omitempty"`
+	CampaignID      string `parquet:"campaignId,optional,dict" json:"campaignId,omitempty"`
+	ClickID         string `parquet:"clickId,optional" json:"clickId,omitempty"`
+	ClickIDType     string `parquet:"clickIdType,optional,dict" json:"clickIdType,omitempty"`
+	DeviceClass     string `parquet:"deviceClass,optional,dict" json:"deviceClass,omitempty"`
+	Browser         string `parquet:"browser,optional,dict" json:"browser,omitempty"`
+	BrowserVersion  string `parquet:"browserVersion,optional,dict" json:"browserVersion,omitempty"`
+	OS              string `parquet:"os,optional,dict" json:"os,omitempty"`
+	OSVersion       string `parquet:"osVersion,optional,dict" json:"osVersion,omitempty"`
+	IsBot           bool   `parquet:"isBot" json:"isBot,omitempty"`
+	BotReason       string `parquet:"botReason,optional,dict" json:"botReason,omitempty"`
+	LinkerID        string `parquet:"linkerId,optional,dict" json:"linkerId,omitempty"`
 }
 
 // FromEvent is the row of an accepted event recorded on profile profileID ("" when it was on
