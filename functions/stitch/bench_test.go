@@ -34,7 +34,7 @@ import (
 // BENCHMARKS.md have the method and figures.
 func BenchmarkStitchBatch(b *testing.B) {
 	engine := recording.New(memstore.New())
-	benchStitch(b, &handler{store: engine, failed: fakeQueue{}, updates: fakeQueue{}, now: time.Now, log: quiet}, nil)
+	benchStitch(b, &handler{store: engine, failed: fakeQueue{}, updates: fakeQueue{}, feed: &fakeFeed{}, now: time.Now, log: quiet}, nil)
 }
 
 // benchStitch runs h on batches; requests, when set, counts the DynamoDB requests made.
@@ -191,5 +191,5 @@ func BenchmarkStitchBatchDynamoDB(b *testing.B) {
 	db := dynamo.New(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(e.DynamoDB) })
 	engine := recording.New(profilestore.New(db, tables))
 	q := messagequeue.New(e.SQSClient(), localawstest.NewQueue(b))
-	benchStitch(b, &handler{store: engine, failed: q, updates: q, now: time.Now, log: quiet}, requests)
+	benchStitch(b, &handler{store: engine, failed: q, updates: q, feed: &fakeFeed{}, now: time.Now, log: quiet}, requests)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/dcrm-project/dcrm/shared/archive"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/identity"
@@ -46,6 +47,7 @@ type handler struct {
 	store   recorder
 	failed  sender // the failed-events queue
 	updates sender // the profile-updates queue
+	feed    feeder // the archive feed
 	now     func() time.Time
 	log     *slog.Logger
 	// hashKey scopes deduplication (dedupKey); main always sets it, tests may leave it nil to
@@ -69,8 +71,9 @@ type tally struct{ recorded, duplicates, created, merged, failed, erased, traits
 // decoded are the events read from a batch's records, in order, ready to record.
 type decoded struct {
 	in     []recording.Input
-	record []int    // the record of each input
-	raw    [][]byte // each input as read, for the failed-events queue
+	events []beacon.Event // each input's event, for the archive
+	record []int          // the record of each input
+	raw    [][]byte       // each input as read, for the failed-events queue
 }
 
 // aside is an event on its way to the failed-events queue, sent with the rest of the batch's once
@@ -89,7 +92,8 @@ type aside struct {
 // some of its traits (reasonTraits), which is recorded otherwise. On any other error it reports the
 // earliest record concerned as the first failure, so that the mapping retries the batch from there:
 // the events recorded the first time are duplicates on the retry and change nothing. The batch's
-// failed events, then its profile changes, go to their queues ten to an SQS call once it is recorded.
+// failed events, then its profile changes, go to their queues ten to an SQS call once it is
+// recorded, and the events it recorded to the archive feed (archive) in between.
 func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	resp := events.KinesisEventResponse{BatchItemFailures: []events.KinesisBatchItemFailure{}}
 	var t tally
@@ -109,12 +113,17 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		asides = append(asides, h.decode(ctx, i, r, &d)...)
 	}
 	b := newChanges()
+	var (
+		rows      []archive.Event // of the events recorded, duplicates too: an earlier attempt may not have archived them
+		rowRecord []int
+	)
 	for k, o := range h.store.RecordAll(ctx, d.in) {
 		i, a := d.record[k], d.in[k].Activity
 		switch {
 		case o.Err == nil:
 			h.count(&t, o.Result)
 			b.note(i, o.Result)
+			rows, rowRecord = append(rows, archive.FromEvent(d.events[k], o.ProfileID)), append(rowRecord, i)
 			if len(o.TraitNotes) > 0 && !o.Duplicate {
 				// The event is recorded: the notice of what it lost is sent once, and not retried
 				// (a retried event is a duplicate, with nothing to say).
@@ -141,6 +150,9 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		asides = slices.DeleteFunc(asides, func(a aside) bool { return a.retry && a.record >= retryFrom })
 	}
 	h.setAside(ctx, ev, asides, &t, retry)
+	if i := h.archive(ctx, rows, rowRecord); i >= 0 && (retryFrom < 0 || i < retryFrom) {
+		retryFrom = i
+	}
 	// Publish what the recorded part of the batch changed; a profile whose message could not be
 	// sent has the batch retried from the last record that changed it.
 	if i := h.publish(ctx, b); i >= 0 && (retryFrom < 0 || i < retryFrom) {
@@ -202,7 +214,7 @@ func (h *handler) decode(ctx context.Context, i int, r events.KinesisEventRecord
 		}
 		d.in = append(d.in, recording.Input{Activity: a, Claims: recording.Claims{IDs: claims, Trusted: e.Trusted, Properties: e.Properties},
 			Dedup: h.dedupKey(e)})
-		d.record, d.raw = append(d.record, i), append(d.raw, data)
+		d.record, d.raw, d.events = append(d.record, i), append(d.raw, data), append(d.events, e)
 	}
 	return out
 }

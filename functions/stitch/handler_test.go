@@ -104,7 +104,7 @@ func newStack(t *testing.T) *stack {
 	st.updates = messagequeue.New(e.SQSClient(), localawstest.NewQueue(t))
 	key, err := hashkey.New([]byte(testHashKey))
 	require.NoError(t, err)
-	st.h = &handler{store: st.store, failed: st.failed, updates: st.updates, now: now, log: quiet, hashKey: &key}
+	st.h = &handler{store: st.store, failed: st.failed, updates: st.updates, feed: &fakeFeed{}, now: now, log: quiet, hashKey: &key}
 	return st
 }
 
@@ -353,7 +353,7 @@ func TestRecordOfSeveralEvents(t *testing.T) {
 // duplicates the second time.
 func TestTransientErrorInsideARecord(t *testing.T) {
 	store := &fakeStore{failAt: 2}
-	h := &handler{store: store, failed: fakeQueue{}, updates: fakeQueue{}, now: time.Now, log: quiet}
+	h := &handler{store: store, failed: fakeQueue{}, updates: fakeQueue{}, feed: &fakeFeed{}, now: time.Now, log: quiet}
 	packed := record(t, "7", beaconEvent(beacon.Page, "m1", "a", "", 0), beaconEvent(beacon.Page, "m2", "a", "", 1), beaconEvent(beacon.Page, "m3", "a", "", 2))
 	resp, err := h.handle(context.Background(), events.KinesisEvent{Records: []events.KinesisEventRecord{packed}})
 	require.NoError(t, err)
@@ -396,13 +396,13 @@ func (f fakeQueue) SendAll(_ context.Context, ms []message.Message) []error {
 func TestTransientErrorStopsTheBatchAtTheFailingRecord(t *testing.T) {
 	batch := goldenBatch(t)
 	store := &fakeStore{failAt: 3}
-	h := &handler{store: store, failed: fakeQueue{}, updates: fakeQueue{}, now: time.Now, log: quiet}
+	h := &handler{store: store, failed: fakeQueue{}, updates: fakeQueue{}, feed: &fakeFeed{}, now: time.Now, log: quiet}
 	resp, err := h.handle(context.Background(), batch)
 	require.NoError(t, err)
 	require.Equal(t, []events.KinesisBatchItemFailure{{ItemIdentifier: batch.Records[2].Kinesis.SequenceNumber}}, resp.BatchItemFailures)
 
 	// When the failed-events queue is down, a poison record is retried rather than lost.
-	h = &handler{store: &fakeStore{}, failed: fakeQueue{err: errors.New("queue down")}, updates: fakeQueue{}, now: time.Now, log: quiet}
+	h = &handler{store: &fakeStore{}, failed: fakeQueue{err: errors.New("queue down")}, updates: fakeQueue{}, feed: &fakeFeed{}, now: time.Now, log: quiet}
 	batch.Records = append(batch.Records[:2], poison("9", "garbage"), batch.Records[2])
 	resp, err = h.handle(context.Background(), batch)
 	require.NoError(t, err)
@@ -422,7 +422,7 @@ func (k *keptQueue) SendAll(_ context.Context, ms []message.Message) []error {
 func TestFailedEventsOfRetriedRecordsWaitForTheRetry(t *testing.T) {
 	good := goldenBatch(t).Records
 	failed := &keptQueue{}
-	h := &handler{store: &fakeStore{failAt: 2}, failed: failed, updates: fakeQueue{}, now: time.Now, log: quiet}
+	h := &handler{store: &fakeStore{failAt: 2}, failed: failed, updates: fakeQueue{}, feed: &fakeFeed{}, now: time.Now, log: quiet}
 	batch := events.KinesisEvent{Records: []events.KinesisEventRecord{poison("p1", "garbage"), good[0], good[1], poison("p2", "garbage")}}
 	resp, err := h.handle(context.Background(), batch)
 	require.NoError(t, err)
@@ -443,7 +443,7 @@ func TestDatabaseOutageIsRetried(t *testing.T) {
 }
 
 func TestEmptyBatch(t *testing.T) {
-	h := &handler{store: &fakeStore{}, failed: fakeQueue{}, updates: fakeQueue{}, now: time.Now, log: quiet}
+	h := &handler{store: &fakeStore{}, failed: fakeQueue{}, updates: fakeQueue{}, feed: &fakeFeed{}, now: time.Now, log: quiet}
 	resp, err := h.handle(context.Background(), events.KinesisEvent{})
 	require.NoError(t, err)
 	out, err := json.Marshal(resp)
@@ -459,6 +459,7 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 		top.EnvVar(topology.TouchpointTable):    "tp",
 		top.EnvVar(topology.FailedQueue):        "http://127.0.0.1:9324/000000000000/failed",
 		top.EnvVar(topology.ProfileUpdateQueue): "http://127.0.0.1:9324/000000000000/updates",
+		top.EnvVar(topology.ArchiveFeed):        "feed",
 		topology.SettingTouchpointTTL:           "9480h",
 		"AWS_REGION":                            localaws.Region,
 		hashkey.EnvKey:                          testHashKey,

@@ -76,7 +76,7 @@ func TestInvocationAnswersAsTheReflectedHandler(t *testing.T) {
 	ctx := context.Background()
 	for _, failAt := range []int{0, 3} {
 		for _, p := range kinesisSeeds(t) {
-			h := &handler{store: &fakeStore{failAt: failAt}, failed: fakeQueue{}, updates: fakeQueue{}, now: time.Now, log: quiet}
+			h := &handler{store: &fakeStore{failAt: failAt}, failed: fakeQueue{}, updates: fakeQueue{}, feed: &fakeFeed{}, now: time.Now, log: quiet}
 			want, wantErr := lambda.NewHandler(h.handle).Invoke(ctx, p)
 			h.store = &fakeStore{failAt: failAt}
 			got, err := entry(h).Invoke(ctx, p)

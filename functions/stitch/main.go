@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/guregu/dynamo/v2"
 
@@ -44,7 +45,7 @@ func entry(h *handler) lambda.Handler { return invocation{h} }
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.FailedQueue, topology.ProfileUpdateQueue)
+	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.FailedQueue, topology.ProfileUpdateQueue, topology.ArchiveFeed)
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +70,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		store:   store,
 		failed:  newPatient(messagequeue.New(client, env[topology.FailedQueue]), log),
 		updates: newPatient(messagequeue.New(client, env[topology.ProfileUpdateQueue]), log),
+		feed:    newFirehoseFeed(firehose.NewFromConfig(cfg), env[topology.ArchiveFeed]),
 		now:     time.Now,
 		log:     log,
 		hashKey: &key,

@@ -137,7 +137,7 @@ func (f failingFor) SendAll(_ context.Context, ms []message.Message) []error {
 
 func TestUnpublishedUpdateRetriesFromTheLastRecordOfItsProfile(t *testing.T) {
 	var sent []message.Message
-	h := &handler{store: &versionStore{versions: map[string]int{}}, failed: fakeQueue{}, updates: failingFor{"p-b", &sent}, now: time.Now, log: quiet}
+	h := &handler{store: &versionStore{versions: map[string]int{}}, failed: fakeQueue{}, updates: failingFor{"p-b", &sent}, feed: &fakeFeed{}, now: time.Now, log: quiet}
 	batch := events.KinesisEvent{Records: []events.KinesisEventRecord{
 		record(t, "1", beaconEvent(beacon.Page, "m1", "a", "", 0)),
 		record(t, "2", beaconEvent(beacon.Page, "m2", "b", "", 1)),
