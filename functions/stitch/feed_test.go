@@ -39,7 +39,7 @@ func (f *fakeFeed) rows(t *testing.T) []archive.Event {
 	var rows []archive.Event
 	require.NoError(t, archive.ReadFeed(bytes.NewReader(bytes.Join(f.records, nil)),
 		func(e archive.Event) error { rows = append(rows, e); return nil },
-		func(line int, err error) { t.Errorf("line %d: %v", line, err) }))
+		func(line int, _ []byte, err error) { t.Errorf("line %d: %v", line, err) }))
 	return rows
 }
 

@@ -53,9 +53,10 @@ var ErrBadLine = errors.New("archive: bad feed line")
 
 // ReadFeed reads the lines of a feed object in order, calling row for each row and bad for each
 // line that is not one (not JSON of a row, or without a type, message id or timestamp; blank
-// lines are skipped), with its 1-based line number. A line longer than MaxFeedRecord is bad and
-// skipped without being held in memory whole. It stops at the first error from row, or from r.
-func ReadFeed(r io.Reader, row func(Event) error, bad func(line int, err error)) error {
+// lines are skipped), with its 1-based number and its text (valid only during the call). A line
+// longer than MaxFeedRecord is bad, given without its text, and never held in memory whole. It
+// stops at the first error from row, or from r.
+func ReadFeed(r io.Reader, row func(Event) error, bad func(line int, text []byte, err error)) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var buf []byte
 	for n := 1; ; n++ {
@@ -66,13 +67,13 @@ func ReadFeed(r io.Reader, row func(Event) error, bad func(line int, err error))
 		}
 		switch {
 		case long:
-			bad(n, fmt.Errorf("%w: longer than %d bytes", ErrBadLine, MaxFeedRecord))
+			bad(n, nil, fmt.Errorf("%w: longer than %d bytes", ErrBadLine, MaxFeedRecord))
 		case len(bytes.TrimSpace(line)) > 0:
 			var e Event
 			if derr := json.Unmarshal(line, &e); derr != nil {
-				bad(n, fmt.Errorf("%w: %v", ErrBadLine, derr))
+				bad(n, line, fmt.Errorf("%w: %v", ErrBadLine, derr))
 			} else if e.Type == "" || e.MessageID == "" || e.Timestamp.IsZero() {
-				bad(n, fmt.Errorf("%w: no type, messageId or timestamp", ErrBadLine))
+				bad(n, line, fmt.Errorf("%w: no type, messageId or timestamp", ErrBadLine))
 			} else if rerr := row(e); rerr != nil {
 				return rerr
 			}

@@ -18,7 +18,7 @@ func readAll(t *testing.T, body []byte) ([]Event, []int) {
 	var rows []Event
 	var bad []int
 	require.NoError(t, ReadFeed(bytes.NewReader(body), func(e Event) error { rows = append(rows, e); return nil },
-		func(line int, err error) { assert.ErrorIs(t, err, ErrBadLine); bad = append(bad, line) }))
+		func(line int, _ []byte, err error) { assert.ErrorIs(t, err, ErrBadLine); bad = append(bad, line) }))
 	return rows, bad
 }
 
@@ -87,7 +87,7 @@ func TestReadFeedStopsAtRowError(t *testing.T) {
 	body := "{\"type\":\"track\",\"messageId\":\"m-1\",\"timestamp\":\"2026-12-07T10:00:00Z\"}\n" +
 		"{\"type\":\"track\",\"messageId\":\"m-2\",\"timestamp\":\"2026-12-07T10:00:00Z\"}\n"
 	n := 0
-	err := ReadFeed(strings.NewReader(body), func(Event) error { n++; return stop }, func(int, error) {})
+	err := ReadFeed(strings.NewReader(body), func(Event) error { n++; return stop }, func(int, []byte, error) {})
 	assert.ErrorIs(t, err, stop)
 	assert.Equal(t, 1, n)
 }
@@ -107,7 +107,10 @@ func FuzzReadFeed(f *testing.F) {
 				t.Fatalf("row without type, messageId or timestamp: %+v", e)
 			}
 			return w.Write(e.Date(), e)
-		}, func(line int, err error) {
+		}, func(line int, text []byte, err error) {
+			if len(text) > MaxFeedRecord {
+				t.Fatalf("bad line %d given with %d bytes", line, len(text))
+			}
 			if line <= last || !errors.Is(err, ErrBadLine) {
 				t.Fatalf("bad line %d after %d: %v", line, last, err)
 			}
