@@ -34,7 +34,7 @@ var synth struct {
 	stateJ   template
 	serviceJ template
 	// logical ids in the stateful template, by topology name
-	streamID, tableID, queueID, deadLetterID, secretID, bucketID map[string]string
+	streamID, tableID, queueID, deadLetterID, secretID, bucketID, deliveryStreamID map[string]string
 	// logical ids in the service template, by function name
 	functionID map[string]string
 	// the same app with every option a team may set (optionsContext)
@@ -141,6 +141,10 @@ func synthesize(tmp string) error {
 	synth.bucketID = map[string]string{}
 	for name, c := range s.State.Buckets {
 		synth.bucketID[name] = logicalID(s.State.Stack, c)
+	}
+	synth.deliveryStreamID = map[string]string{}
+	for name, c := range s.State.DeliveryStreams {
+		synth.deliveryStreamID[name] = logicalID(s.State.Stack, c)
 	}
 	for name, c := range s.State.Streams {
 		synth.streamID[name] = logicalID(s.State.Stack, c)
@@ -537,6 +541,8 @@ func stateID(resource string) string {
 		return synth.secretID[resource]
 	case "bucket":
 		return synth.bucketID[resource]
+	case "deliverystream":
+		return synth.deliveryStreamID[resource]
 	}
 	return ""
 }
@@ -576,6 +582,8 @@ func TestFunctionsGetTheGrantsOfTheirUses(t *testing.T) {
 				readAction, writeAction = "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"
 			case "bucket":
 				readAction, writeAction = "s3:GetObject*", "s3:PutObject"
+			case "deliverystream": // write-only
+				readAction, writeAction = "firehose:DescribeDeliveryStream", "firehose:PutRecordBatch"
 			}
 			if got[readAction] != read {
 				t.Errorf("function %s, %s (%s): %s granted = %v, want %v", f.Name, u.Resource, u.Access, readAction, got[readAction], read)
@@ -627,10 +635,15 @@ func TestFunctionsGetTheGrantsOfTheirUses(t *testing.T) {
 			}
 		}
 	}
-	// Literal: only score scans, and only the profiles (a grant on a table covers its indexes).
+	// Literal: only score scans the profiles, and snapshot the profiles and identifiers (a grant on
+	// a table covers its indexes).
+	scans := func(f, id string) bool {
+		on := func(table string) bool { return strings.HasPrefix(id, synth.tableID[table]) }
+		return f == "score" && on(topology.ProfileTable) || f == "snapshot" && (on(topology.ProfileTable) || on(topology.IdentityTable))
+	}
 	for _, f := range synth.topo.Functions {
 		for id, acts := range synth.serviceJ.roleActions(t, synth.functionID[f.Name]) {
-			if acts["dynamodb:Scan"] != (f.Name == "score" && strings.HasPrefix(id, synth.tableID[topology.ProfileTable])) {
+			if acts["dynamodb:Scan"] != scans(f.Name, id) {
 				t.Errorf("function %s: Scan on %s = %v", f.Name, id, acts["dynamodb:Scan"])
 			}
 		}
@@ -1296,7 +1309,8 @@ func TestTheDeployedTopologyIsTheLocalOne(t *testing.T) {
 		}
 	}
 	for _, sc := range opt.Schedules {
-		want := map[string]time.Duration{topology.ScoreSchedule: 2 * time.Hour, topology.FitSchedule: 24 * time.Hour, topology.TriggersSchedule: 5 * time.Minute}[sc.Name]
+		want := map[string]time.Duration{topology.ScoreSchedule: 2 * time.Hour, topology.FitSchedule: 24 * time.Hour, topology.TriggersSchedule: 5 * time.Minute,
+			topology.SnapshotSchedule: 24 * time.Hour}[sc.Name]
 		if sc.Every != want {
 			t.Errorf("options: schedule %s every %s, want %s", sc.Name, sc.Every, want)
 		}
@@ -1738,5 +1752,36 @@ func TestParseSettings(t *testing.T) {
 	}
 	if eventStream(top).Shards != 0 || top.Functions[0].ReservedConcurrency != 200 {
 		t.Errorf("apply changed the topology it was given")
+	}
+}
+
+// The archive feed: a Direct PUT delivery stream into the archive bucket's incoming/ prefix under
+// the UTC hour (the layout the local stand-in writes), gzipped, with the topology's buffer, its
+// buffer encrypted (the data key with the option), failures under the error prefix.
+func TestTheArchiveFeedDeliversToTheArchiveBucket(t *testing.T) {
+	d := synth.topo.DeliveryStreams[0]
+	props := synth.stateJ.resource(t, synth.deliveryStreamID[topology.ArchiveFeed]).props()
+	s3, _ := props["ExtendedS3DestinationConfiguration"].(map[string]interface{})
+	if props["DeliveryStreamType"] != "DirectPut" {
+		t.Errorf("feed: type %v, want DirectPut", props["DeliveryStreamType"])
+	}
+	if synth.stateJ.target(s3["BucketARN"]) != synth.bucketID[d.Bucket] {
+		t.Errorf("feed: into %v, want the %s bucket", s3["BucketARN"], d.Bucket)
+	}
+	if s3["Prefix"] != d.Prefix+"!{timestamp:yyyy/MM/dd/HH}/" || s3["CompressionFormat"] != "GZIP" ||
+		!strings.HasPrefix(fmt.Sprint(s3["ErrorOutputPrefix"]), d.ErrorPrefix) {
+		t.Errorf("feed: prefix %v, error prefix %v, compression %v", s3["Prefix"], s3["ErrorOutputPrefix"], s3["CompressionFormat"])
+	}
+	if dig(s3, "BufferingHints", "IntervalInSeconds") != d.BufferInterval.Seconds() || dig(s3, "BufferingHints", "SizeInMBs") != float64(d.BufferBytes>>20) {
+		t.Errorf("feed: buffer %v, want %v and %d MiB", s3["BufferingHints"], d.BufferInterval, d.BufferBytes>>20)
+	}
+	if dig(props, "DeliveryStreamEncryptionConfigurationInput", "KeyType") != "AWS_OWNED_CMK" {
+		t.Errorf("feed: encryption %v, want a key AWS owns", props["DeliveryStreamEncryptionConfigurationInput"])
+	}
+	for _, r := range synth.optStateJ.ofType("AWS::KinesisFirehose::DeliveryStream") {
+		enc, _ := r.props()["DeliveryStreamEncryptionConfigurationInput"].(map[string]interface{})
+		if enc["KeyType"] != "CUSTOMER_MANAGED_CMK" || synth.optStateJ.target(enc["KeyARN"]) != dataKeyID(t) {
+			t.Errorf("options: feed encryption %v, want the data key", enc)
+		}
 	}
 }

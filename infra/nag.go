@@ -37,6 +37,14 @@ func suppressStateFindings(s *stateStack) {
 		suppress(s.AccessLogs, "AwsSolutions-S1", "This bucket receives the other buckets' server access logs; logging "+
 			"its own requests would log the log deliveries, without end.")
 	}
+	for _, d := range s.DeliveryStreams {
+		suppress(d, "AwsSolutions-IAM5", "The delivery stream's role writes to its one bucket (<bucket ARN>/*) with the "+
+			"construct library's grant, the action families S3 delivery needs (reading the bucket's location and "+
+			"multipart uploads, writing and aborting objects); with the customer-managed key it generates and "+
+			"re-encrypts data keys under that one key.", regex(`/^Resource::.*Bucket.*\/\*$/g`),
+			"Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*", "Action::s3:PutObject*", "Action::s3:Abort*",
+			"Action::s3:DeleteObject*", "Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
+	}
 	for _, name := range failureDestinations(s) {
 		suppress(s.Queues[name], "AwsSolutions-SQS3", "This queue is itself a dead-letter destination ("+name+": the "+
 			"schedules' dead-letter queue), set on the schedules rather than by a redrive policy, which is the only "+

@@ -309,8 +309,8 @@ func configureAsync(f topology.Function, fn awslambda.Function, state *stateStac
 	fn.ConfigureAsyncInvoke(opts)
 }
 
-// resourceRef is what a function finds under EnvVar(resource): a table's, stream's or bucket's
-// name, a queue's URL, a secret's ARN.
+// resourceRef is what a function finds under EnvVar(resource): a table's, stream's, bucket's or
+// delivery stream's name, a queue's URL, a secret's ARN.
 func resourceRef(t topology.Topology, resource string, state *stateStack) *string {
 	switch t.Kind(resource) {
 	case "table":
@@ -323,6 +323,8 @@ func resourceRef(t topology.Topology, resource string, state *stateStack) *strin
 		return state.Buckets[resource].BucketName()
 	case "secret":
 		return state.Secrets[resource].SecretArn()
+	case "deliverystream":
+		return state.DeliveryStreams[resource].DeliveryStreamName()
 	}
 	panic(fmt.Sprintf("infra: unknown resource %q", resource)) // validate rules this out
 }
@@ -391,6 +393,11 @@ func grant(t topology.Topology, f topology.Function, u topology.Use, fn awslambd
 		}
 	case "secret":
 		state.Secrets[u.Resource].GrantRead(fn, nil)
+	case "deliverystream":
+		if read {
+			panic(fmt.Sprintf("infra: function %s reads delivery stream %s, which is write-only", f.Name, u.Resource))
+		}
+		state.DeliveryStreams[u.Resource].GrantPutRecords(fn)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesis"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskinesisfirehose"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
@@ -26,6 +27,8 @@ type stateStack struct {
 	Queues      map[string]awssqs.Queue
 	DeadLetters map[string]awssqs.Queue // dead-letter queue of the queue of that logical name
 	Buckets     map[string]awss3.Bucket
+	// DeliveryStreams are the Data Firehose delivery streams into the buckets.
+	DeliveryStreams map[string]awskinesisfirehose.DeliveryStream
 	// AccessLogs receives the buckets' server access logs (who put, read or deleted which file).
 	AccessLogs awss3.Bucket
 	Secrets    map[string]awssecretsmanager.Secret
@@ -55,6 +58,8 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology, s
 		DeadLetters: map[string]awssqs.Queue{},
 		Buckets:     map[string]awss3.Bucket{},
 		Secrets:     map[string]awssecretsmanager.Secret{},
+
+		DeliveryStreams: map[string]awskinesisfirehose.DeliveryStream{},
 	}
 	s.usedAsDeadLetter = map[string]bool{}
 	for _, sc := range t.Schedules {
@@ -162,6 +167,11 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology, s
 	if b, ok := s.Buckets[topology.ArchiveBucket]; ok {
 		s.Lake = newLake(s, b)
 	}
+	for _, d := range t.DeliveryStreams {
+		stream := newDeliveryStream(s, d)
+		s.DeliveryStreams[d.Name] = stream
+		output(s.Stack, d.Name+"DeliveryStreamName", t.EnvVar(d.Name), stream.DeliveryStreamName())
+	}
 
 	// A secret is generated once and retained: what was hashed under it (erased identifiers'
 	// tombstones) is only found again with the same key.
@@ -177,6 +187,29 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology, s
 		output(s.Stack, sec.Name+"SecretArn", t.EnvVar(sec.Name), secret.SecretArn())
 	}
 	return s
+}
+
+// newDeliveryStream is a Direct PUT delivery stream into its bucket: its buffer encrypted (with
+// the data key, or a key AWS owns), its objects gzipped under the prefix and then the UTC hour of
+// their oldest record (YYYY/MM/DD/HH/, as the local stand-in names them too), encrypted as the
+// bucket is, what it cannot deliver under the error prefix by kind of error, its own errors logged.
+func newDeliveryStream(s *stateStack, d topology.DeliveryStream) awskinesisfirehose.DeliveryStream {
+	props := &awskinesisfirehose.S3BucketProps{
+		BufferingInterval: awscdk.Duration_Seconds(jsii.Number(d.BufferInterval.Seconds())),
+		BufferingSize:     awscdk.Size_Mebibytes(jsii.Number(float64(d.BufferBytes >> 20))),
+		Compression:       awskinesisfirehose.Compression_GZIP(),
+		DataOutputPrefix:  jsii.String(d.Prefix + "!{timestamp:yyyy/MM/dd/HH}/"),
+		ErrorOutputPrefix: jsii.String(d.ErrorPrefix + "!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/"),
+	}
+	encryption := awskinesisfirehose.StreamEncryption_AwsOwnedKey()
+	if s.Key != nil {
+		props.EncryptionKey = s.Key
+		encryption = awskinesisfirehose.StreamEncryption_CustomerManagedKey(s.Key)
+	}
+	return awskinesisfirehose.NewDeliveryStream(s.Stack, jsii.String(d.Name+"DeliveryStream"), &awskinesisfirehose.DeliveryStreamProps{
+		Destination: awskinesisfirehose.NewS3Bucket(s.Buckets[d.Bucket], props),
+		Encryption:  encryption,
+	})
 }
 
 // incompleteUploads is how long the parts of a multipart upload that was neither completed nor
