@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/fanout"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
@@ -38,11 +39,6 @@ type sender interface {
 	Send(ctx context.Context, m message.Message) error
 }
 
-// invoker starts another invocation of this function with the payload, without waiting for it.
-type invoker interface {
-	InvokeAsync(ctx context.Context, payload []byte) error
-}
-
 // sizing says how a run divides its work.
 type sizing struct {
 	PartSize   int // profiles one invocation scores (DCRM_SCORE_PART)
@@ -58,8 +54,8 @@ var defaultSizing = sizing{PartSize: 200_000, Segments: 4, Workers: 16, FitSampl
 type handler struct {
 	store  profileStore
 	models modelStore
-	alerts sender // the alerts queue
-	parts  invoker
+	alerts sender         // the alerts queue
+	parts  fanout.Invoker // nil: every part is scored here
 	cfg    scoring.Config
 	size   sizing
 	log    *slog.Logger
@@ -85,11 +81,11 @@ type summary struct {
 }
 
 // handle runs what the event asks for: a run of the fit or score schedule (schedule.Event), or a
-// part of a score run that the run's planner sent (partEvent). Anything else is refused with an
+// part of a score run that the run's planner sent (fanout.Event). Anything else is refused with an
 // error and runs nothing: input nobody meant for this function must not start a run. Scores are
 // computed as of the run's time, so a retried invocation computes the same figures.
 func (h *handler) handle(ctx context.Context, raw json.RawMessage) (summary, error) {
-	if p, ok, err := readPart(raw); ok {
+	if p, ok, err := fanout.Read(raw); ok {
 		if err != nil {
 			return summary{Mode: "part"}, err
 		}

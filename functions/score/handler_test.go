@@ -29,6 +29,7 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/calendar"
+	"github.com/dcrm-project/dcrm/shared/fanout"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
@@ -454,7 +455,7 @@ func TestFanOutScoresEveryProfileOnce(t *testing.T) {
 	for _, g := range s.guests {
 		require.Equal(t, scoreAt, st.profile(t, identity.AnonymousID(g)).Score.ScoredAt)
 	}
-	var p partEvent
+	var p fanout.Event
 	require.NoError(t, json.Unmarshal(parts.payloads[0], &p))
 	require.Equal(t, 4, p.Part.Parts)
 	require.Equal(t, defaultSizing.Segments, p.Part.Segments)
@@ -502,37 +503,6 @@ func TestFitReadsABoundedSample(t *testing.T) {
 	require.Equal(t, 10, fitted.Fit.Sample.Buyers)
 	require.Contains(t, fitted.Fit.Notes, "no purchase models: 10 buyers in the sample, at least 200 needed")
 	require.Contains(t, fitted.Fit.Notes, "no RFM cut points: 10 buyers in the sample, at least 20 needed")
-}
-
-func TestPlanCoversEverySegmentOnce(t *testing.T) {
-	t.Parallel()
-	at := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		profiles  int64
-		partSize  int
-		segments  int
-		wantParts int
-	}{
-		{0, 200_000, 4, 1}, {199_999, 200_000, 4, 1}, {200_000, 200_000, 4, 1}, {200_001, 200_000, 4, 2},
-		{10_000_000, 200_000, 4, 50}, {10_000_000, 250_000, 3, 40}, {1_000_000_000, 200_000, 4, maxParts},
-	} {
-		ps := plan(tc.profiles, tc.partSize, tc.segments, at)
-		require.Len(t, ps, tc.wantParts, "%+v", tc)
-		seen := map[int]int{}
-		for i, p := range ps {
-			require.NoError(t, p.valid())
-			require.Equal(t, i, p.Index)
-			segs, total := p.segments()
-			require.Equal(t, tc.wantParts*tc.segments, total)
-			for _, s := range segs {
-				seen[s]++
-			}
-		}
-		require.Equal(t, tc.wantParts*tc.segments, len(seen), "%+v", tc)
-		for s := range tc.wantParts * tc.segments {
-			require.Equal(t, 1, seen[s], "segment %d of %+v", s, tc)
-		}
-	}
 }
 
 func TestEventsChooseTheMode(t *testing.T) {
@@ -657,7 +627,7 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 	env[topology.SettingLapseMinValue] = "250"
 	h, err = setup(context.Background(), getenv, quiet)
 	require.NoError(t, err)
-	require.Equal(t, "dcrm-score", h.parts.(lambdaParts).name)
+	require.Equal(t, "dcrm-score", h.parts.(fanout.Lambda).Name())
 	require.Equal(t, 250.0, h.cfg.Lapse.MinValue)
 
 	for name, bad := range map[string]string{

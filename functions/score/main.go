@@ -19,11 +19,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
-	lambdaapi "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/fanout"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/scoring"
@@ -61,8 +61,8 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		cfg:    cfg, size: size, log: log,
 	}
 	// Lambda names the function in its environment; outside Lambda every part is scored here.
-	if name := getenv("AWS_LAMBDA_FUNCTION_NAME"); name != "" {
-		h.parts = lambdaParts{client: lambdaapi.NewFromConfig(awsCfg), name: name}
+	if self, ok := fanout.Self(awsCfg, getenv); ok {
+		h.parts = self
 	}
 	return h, nil
 }
