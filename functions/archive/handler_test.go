@@ -71,7 +71,7 @@ func row(id string, at time.Time) archive.Event {
 		Timestamp: at, ReceivedAt: at, SourceID: "src", Properties: `{"revenue":12.5}`}
 }
 
-func feedObject(t *testing.T, rows []archive.Event, extra ...string) []byte {
+func feedObject(t testing.TB, rows []archive.Event, extra ...string) []byte {
 	t.Helper()
 	records, _, err := archive.FeedRecords(rows)
 	require.NoError(t, err)

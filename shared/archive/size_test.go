@@ -121,10 +121,23 @@ func TestBytesPerEvent(t *testing.T) {
 		rows[i] = FromEvent(e, "p-"+e.Visitor())
 	}
 	n := float64(len(rows))
+	// The archive feed: what stitch puts to Firehose (billed by the byte, in 5 KB steps per
+	// record) and what Firehose writes, gzipped, for the archive function.
+	records, _, err := FeedRecords(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := bytes.Join(records, nil)
+	var feedGz bytes.Buffer
+	zw = gzip.NewWriter(&feedGz)
+	zw.Write(feed)
+	zw.Close()
 	var report strings.Builder
 	fmt.Fprintf(&report, "%d events\n| format | files | bytes | bytes per event |\n|---|---|---|---|\n", len(rows))
 	fmt.Fprintf(&report, "| JSON Lines (the stream's events) | 1 | %d | %.0f |\n", jsonl.Len(), float64(jsonl.Len())/n)
 	fmt.Fprintf(&report, "| JSON Lines, gzip | 1 | %d | %.0f |\n", gz.Len(), float64(gz.Len())/n)
+	fmt.Fprintf(&report, "| the archive feed's lines (%d records) | 1 | %d | %.0f |\n", len(records), len(feed), float64(len(feed))/n)
+	fmt.Fprintf(&report, "| the archive feed's lines, gzip (a delivered object) | 1 | %d | %.0f |\n", feedGz.Len(), float64(feedGz.Len())/n)
 	sizes := map[string]int{}
 	var zstdFile []byte
 	for _, c := range []struct {
