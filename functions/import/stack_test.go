@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/scripts/devstack/usage"
@@ -164,7 +165,10 @@ func waitForReport(t *testing.T, c *s3.Client, bucket, key string) importing.Rep
 			return false
 		}
 		defer out.Body.Close()
-		require.NoError(t, json.NewDecoder(out.Body).Decode(&rep))
+		body, err := io.ReadAll(out.Body)
+		require.NoError(t, err)
+		require.NoError(t, schemas.ValidateFile(schemas.ImportReport, body), "%s", body)
+		require.NoError(t, json.Unmarshal(body, &rep))
 		return rep.State != importing.StateRunning
 	}, 60*time.Second, 200*time.Millisecond, "the report of %s", key)
 	return rep
