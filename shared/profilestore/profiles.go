@@ -335,23 +335,33 @@ func (t *ProfileTable) keys(ids []string) (map[string]recording.Record, []dynamo
 // (DynamoDB counts the read units of whole items all the same, but neither side encodes or decodes
 // the rest).
 func (t *ProfileTable) Erased(ctx context.Context, ids []string) (map[string]bool, error) {
-	_, keys := t.keys(ids)
-	erased := make(map[string]bool, len(keys))
-	if len(keys) == 0 {
-		return erased, nil
-	}
-	var items []struct {
+	items, n, err := project[struct {
 		ProfileID string    `dynamo:"profileId"`
 		ErasedAt  time.Time `dynamo:"erasedAt"`
+	}](ctx, t, ids, true, "profileId", "erasedAt")
+	if err != nil {
+		return nil, fmt.Errorf("get %d profiles' erasure: %w", n, err)
 	}
-	err := t.table.Batch("profileId").Get(keys...).Project("profileId", "erasedAt").Consistent(true).All(ctx, &items)
-	if err != nil && !errors.Is(err, dynamo.ErrNotFound) {
-		return nil, fmt.Errorf("get %d profiles' erasure: %w", len(keys), err)
-	}
+	erased := make(map[string]bool, n)
 	for _, it := range items {
 		erased[it.ProfileID] = !it.ErasedAt.IsZero()
 	}
 	return erased, nil
+}
+
+// project reads the named attributes of the profiles of ids by BatchGetItem (100 keys per
+// request), consistently or not, as items of T; n is how many distinct ids were asked for.
+// DynamoDB bills the read units of the whole items all the same.
+func project[T any](ctx context.Context, t *ProfileTable, ids []string, consistent bool, attrs ...string) (items []T, n int, err error) {
+	_, keys := t.keys(ids)
+	if len(keys) == 0 {
+		return nil, 0, nil
+	}
+	err = t.table.Batch("profileId").Get(keys...).Project(attrs...).Consistent(consistent).All(ctx, &items)
+	if err != nil && !errors.Is(err, dynamo.ErrNotFound) {
+		return nil, len(keys), err
+	}
+	return items, len(keys), nil
 }
 
 // profileTombstone is what is left of an erased profile.

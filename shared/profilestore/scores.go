@@ -63,6 +63,7 @@ type lapseItem struct {
 
 type actionItem struct {
 	Kind     string  `dynamo:"kind"`
+	Case     string  `dynamo:"case,omitempty"`
 	Product  string  `dynamo:"product,omitempty"`
 	Category string  `dynamo:"category,omitempty"`
 	Form     string  `dynamo:"form,omitempty"`
@@ -172,6 +173,12 @@ const liveFilter = "attribute_not_exists('mergedInto') AND attribute_not_exists(
 // item does not stop the scan of the others.
 func (t *ProfileTable) ScanSegment(ctx context.Context, segment, total int, fn func(context.Context, profile.Profile) (bool, error),
 	unreadable func(profileID string, err error)) error {
+	return t.scanLive(ctx, segment, total, func(ctx context.Context, it profileItem) (bool, error) { return fn(ctx, it.profile()) }, unreadable)
+}
+
+// scanLive is ScanSegment's scan, handing fn the items as read.
+func (t *ProfileTable) scanLive(ctx context.Context, segment, total int, fn func(context.Context, profileItem) (bool, error),
+	unreadable func(profileID string, err error)) error {
 	iter := t.table.Scan().Filter(liveFilter).Segment(segment, total).Iter()
 	var raw rawItem
 	for iter.Next(ctx, &raw) {
@@ -185,7 +192,7 @@ func (t *ProfileTable) ScanSegment(ctx context.Context, segment, total int, fn f
 			raw = rawItem{}
 			continue
 		}
-		more, err := fn(ctx, it.profile())
+		more, err := fn(ctx, it)
 		if err != nil || !more {
 			return err
 		}
