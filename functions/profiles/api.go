@@ -156,6 +156,7 @@ type lapseRisk struct {
 
 type nextAction struct {
 	Kind     string  `json:"kind"`
+	Case     string  `json:"case,omitempty"`
 	Product  string  `json:"product,omitempty"`
 	Category string  `json:"category,omitempty"`
 	Form     string  `json:"form,omitempty"`

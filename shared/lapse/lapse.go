@@ -31,7 +31,8 @@
 //
 // Check alerts when a customer whose value exceeds MinValue has a risk of at least Threshold
 // (0.8), once per crossing: only when the previous check (State) was not already over the line,
-// and not within Cooldown (30 days) of the last alert. Lapse alerts go to the business (a
+// and not within Cooldown (30 days) of the last alert. Its reason names the customer's open service
+// cases, if any. Lapse alerts go to the business (a
 // call, an account manager), not to the customer, so marketing consent does not apply; profiles
 // merged into another or without identifiers (erased) are never alerted on.
 package lapse
@@ -46,6 +47,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/prose"
 )
 
 // ErrInvalidInput is returned for a P(alive) or value that cannot be rated.
@@ -167,7 +169,7 @@ func (c Config) Check(p profile.Profile, pAlive, value float64, now time.Time, p
 		return nil, next, nil
 	}
 	next.AlertedAt = now
-	return &Alert{ProfileID: p.ID, UserID: p.UserID, At: now, Risk: r, Value: value, Reason: reason(r, value, c)}, next, nil
+	return &Alert{ProfileID: p.ID, UserID: p.UserID, At: now, Risk: r, Value: value, Reason: reason(r, value, c) + openCases(p, now)}, next, nil
 }
 
 // Message is the lapse alert of the alerts queue for a, raised on profile p scored sc. previous is
@@ -187,6 +189,17 @@ func (a Alert) Message(p profile.Profile, sc profile.Score, previous time.Time) 
 		l.Segment = sc.RFM.Segment
 	}
 	return message.NewLapse(l, previous)
+}
+
+// openCases names the customer's open service cases for the alert's reason ("" when none): a
+// complaint waiting on an answer may be why they are slipping away, and the person who calls
+// them should know of it.
+func openCases(p profile.Profile, now time.Time) string {
+	var s string
+	for _, c := range p.OpenCases() {
+		s += "; open " + c.Describe() + " since " + prose.Ago(c.OpenedAt, now)
+	}
+	return s
 }
 
 func reason(r Risk, value float64, c Config) string {

@@ -178,6 +178,22 @@ func TestCheckAlertsOncePerCrossing(t *testing.T) {
 	}
 }
 
+// An alert names the customer's open service cases: the likely reason, for whoever calls.
+func TestAlertNamesOpenCases(t *testing.T) {
+	p := visitor(1, every(7, 111, 0)...)
+	p.Cases = map[string]profile.Case{
+		"T-7": {OpenedAt: now.Add(-12 * day), Status: profile.CaseOpen, Topic: "late delivery"},
+		"T-2": {OpenedAt: now.Add(-40 * day), Status: profile.CaseClosed},
+	}
+	a, _, err := Default.Check(p, 0.1, 300, now, State{})
+	if err != nil || a == nil {
+		t.Fatalf("alert %+v, %v", a, err)
+	}
+	if want := "lapse risk 0.90: P(alive) 0.10; value 300.00; open case T-7 (late delivery) since 12 days ago"; a.Reason != want {
+		t.Errorf("reason %q, want %q", a.Reason, want)
+	}
+}
+
 // TestScenario: a customer who visited about twice a week stops; a daily check with a P(alive)
 // that slowly falls raises one alert, when the silence becomes improbable.
 func TestScenario(t *testing.T) {

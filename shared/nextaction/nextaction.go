@@ -32,6 +32,8 @@
 // Recommend ranks every action by weight × strength, strength in [0, 1]. The weights put
 // finishing what the customer started before reminders, reminders before discovery:
 //
+//	resolve-case       1.0   each open service case (profile.OpenCases), strength 1: someone
+//	                         waiting on a complaint or a repair is answered before being sold to
 //	complete-basket    1.0   the open basket, strength 2^(−age/HalfLife) since its last change
 //	complete-form      0.9   each form started and not submitted, the same decay since its start
 //	remind-viewed      0.8   each product viewed or carted, not bought and not in the basket:
@@ -39,7 +41,8 @@
 //	recommend-product  0.7   products the model associates with ones the customer looked at or
 //	                         bought: strength a/(1+a) of the source product's affinity × (1 − 1/lift),
 //	                         the best source counting
-//	win-back           0.6   a customer whose last order is at least WinBackAfter (90 days) old
+//	win-back           0.6   a customer whose last order is at least WinBackAfter (90 days) old,
+//	                         with no open case (an offer is no answer to a complaint)
 //	explore-category   0.5   the customer's strongest category: a/(1+a) of its affinity
 //
 // A product the customer bought is never recommended nor reminded of: the profile does not know
@@ -65,6 +68,7 @@ import (
 
 // Kinds of action, in the order they are preferred.
 const (
+	ResolveCase      = "resolve-case"
 	CompleteBasket   = "complete-basket"
 	CompleteForm     = "complete-form"
 	RemindViewed     = "remind-viewed"
@@ -74,13 +78,13 @@ const (
 )
 
 var weights = map[string]float64{
-	CompleteBasket: 1, CompleteForm: 0.9, RemindViewed: 0.8, RecommendProduct: 0.7, WinBack: 0.6, ExploreCategory: 0.5,
+	ResolveCase: 1, CompleteBasket: 1, CompleteForm: 0.9, RemindViewed: 0.8, RecommendProduct: 0.7, WinBack: 0.6, ExploreCategory: 0.5,
 }
 
 // minScore leaves out actions on interest long gone (a single view about six half-lives old).
 const minScore = 0.01
 
-var kindOrder = []string{CompleteBasket, CompleteForm, RemindViewed, RecommendProduct, WinBack, ExploreCategory}
+var kindOrder = []string{ResolveCase, CompleteBasket, CompleteForm, RemindViewed, RecommendProduct, WinBack, ExploreCategory}
 
 // Config holds the two time scales of the rules.
 type Config struct {
@@ -94,6 +98,7 @@ var Default = Config{HalfLife: 14 * calendar.Day, WinBackAfter: 90 * calendar.Da
 // Action is one thing to do for a customer.
 type Action struct {
 	Kind     string  `json:"kind"`
+	Case     string  `json:"case,omitempty"` // resolve-case: the case's id
 	Product  string  `json:"product,omitempty"`
 	Category string  `json:"category,omitempty"`
 	Form     string  `json:"form,omitempty"`
@@ -117,6 +122,11 @@ func (c Config) Recommend(p profile.Profile, m Model, now time.Time, n int) []Ac
 		if score := math.Round(weights[kind]*strength*1e4) / 1e4; score >= minScore {
 			out = append(out, Action{Kind: kind, Product: product, Category: category, Form: form, Score: score, Reason: reason})
 		}
+	}
+	cases := p.OpenCases()
+	for _, c := range cases {
+		out = append(out, Action{Kind: ResolveCase, Case: c.ID, Score: weights[ResolveCase],
+			Reason: fmt.Sprintf("%s open since %s, %s", c.Describe(), prose.Ago(c.OpenedAt, now), c.Status)})
 	}
 
 	basket := p.Basket.Open()
@@ -169,7 +179,7 @@ func (c Config) Recommend(p profile.Profile, m Model, now time.Time, n int) []Ac
 		add(RecommendProduct, id, "", "", b.Score, b.Reason)
 	}
 
-	if last := lastOrder(p); p.OrderCount > 0 && c.WinBackAfter > 0 && now.Sub(last) >= c.WinBackAfter {
+	if last := lastOrder(p); p.OrderCount > 0 && c.WinBackAfter > 0 && now.Sub(last) >= c.WinBackAfter && len(cases) == 0 {
 		add(WinBack, "", "", "", 1, fmt.Sprintf("%s, the last %s", prose.Count(p.OrderCount, "order"), prose.Ago(last, now)))
 	}
 	if cats := c.Categories(p, now); len(cats) > 0 {
@@ -179,7 +189,7 @@ func (c Config) Recommend(p profile.Profile, m Model, now time.Time, n int) []Ac
 
 	slices.SortFunc(out, func(a, b Action) int {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(slices.Index(kindOrder, a.Kind), slices.Index(kindOrder, b.Kind)),
-			cmp.Compare(a.Product, b.Product), cmp.Compare(a.Form, b.Form), cmp.Compare(a.Category, b.Category))
+			cmp.Compare(a.Case, b.Case), cmp.Compare(a.Product, b.Product), cmp.Compare(a.Form, b.Form), cmp.Compare(a.Category, b.Category))
 	})
 	return out[:min(n, len(out))]
 }

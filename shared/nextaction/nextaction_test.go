@@ -63,6 +63,10 @@ func (s *shopper) form(event, id string, at time.Time) *shopper {
 	return s.track(event, at, func(a *profile.Activity) { a.FormID = id })
 }
 
+func (s *shopper) caseEvent(id, status, topic string, at time.Time) *shopper {
+	return s.track("Case Updated", at, func(a *profile.Activity) { a.Case = &profile.CaseActivity{ID: id, Status: status, Topic: topic} })
+}
+
 func TestAffinity(t *testing.T) {
 	hl := Config{HalfLife: 10 * day}
 	score := func(s *shopper, id string) float64 {
@@ -259,7 +263,7 @@ func TestTalliesMergeToTheWhole(t *testing.T) {
 func kinds(as []Action) []string {
 	var out []string
 	for _, a := range as {
-		out = append(out, a.Kind+":"+a.Product+a.Form+a.Category)
+		out = append(out, a.Kind+":"+a.Case+a.Product+a.Form+a.Category)
 	}
 	return out
 }
@@ -293,6 +297,14 @@ func TestRecommend(t *testing.T) {
 				form("Form Started", "quote", before(time.Hour)).form("Form Started", "news", before(2*time.Hour)).form("Form Submitted", "news", before(time.Hour)),
 			want:    []string{"complete-basket:", "complete-form:quote", "recommend-product:boots"},
 			reasons: []string{"2 items worth 119.50 left in the basket 3 hours ago", `started form "quote" 1 hour ago, not submitted`},
+		},
+		{
+			name: "open service cases come first, oldest first; no win-back offer while one is open",
+			shopper: newShopper("e").order("o1", before(200*day), line("stove", "", 1, 30)).
+				caseEvent("c9", "open", "broken stove", before(3*day)).caseEvent("c2", "waiting on customer", "", before(5*day)).
+				caseEvent("c1", "closed", "", before(6*day)),
+			want:    []string{"resolve-case:c2", "resolve-case:c9"}, // the order is too old to recommend from, and no win-back
+			reasons: []string{"case c2 open since 5 days ago, waiting on customer", "case c9 (broken stove) open since 3 days ago, open"},
 		},
 		{
 			name:    "a lapsed customer is won back",

@@ -51,6 +51,34 @@ type Case struct {
 // Open tells whether the case's latest status is neither closed nor solved.
 func (c Case) Open() bool { return c.Status != CaseClosed && c.Status != "solved" }
 
+// OpenCase is an open case with its id.
+type OpenCase struct {
+	ID string
+	Case
+}
+
+// OpenCases are the customer's open cases, opened earliest first (then by id). Triggers hold
+// their marketing, the next best action puts resolving them first, and a lapse alert names them:
+// someone waiting on a complaint is not sold to, and may be why a customer is slipping away.
+func (p Profile) OpenCases() []OpenCase {
+	var out []OpenCase
+	for id, c := range p.Cases {
+		if c.Open() {
+			out = append(out, OpenCase{ID: id, Case: c})
+		}
+	}
+	slices.SortFunc(out, func(a, b OpenCase) int { return cmp.Or(a.OpenedAt.Compare(b.OpenedAt), cmp.Compare(a.ID, b.ID)) })
+	return out
+}
+
+// Describe says which case it is in words: "case C-17 (delivery)".
+func (c OpenCase) Describe() string {
+	if c.Topic == "" {
+		return "case " + c.ID
+	}
+	return "case " + c.ID + " (" + c.Topic + ")"
+}
+
 // CaseActivity is what a case event says (in Activity.Case).
 type CaseActivity struct {
 	ID     string `json:"id"`

@@ -33,6 +33,9 @@ func TestServiceCasesInAnyOrder(t *testing.T) {
 		if p.Cases["c1"].Open() || !p.Cases["c2"].Open() {
 			t.Errorf("open: c1 %v, c2 %v", p.Cases["c1"].Open(), p.Cases["c2"].Open())
 		}
+		if open := p.OpenCases(); len(open) != 1 || open[0].ID != "c2" || open[0].Describe() != "case c2 (faulty item)" {
+			t.Errorf("open cases %+v", open)
+		}
 		// Cases happen away from the sites: last seen at the event without a case id (activity like
 		// any other track event), not at the cases' later times.
 		if p.Visits != 1 || !p.LastSeen.Equal(at(9)) || p.Counts.Tracks != 6 || len(p.Hits) != 2 {
@@ -93,5 +96,24 @@ func TestOfflineActivityIsNotAVisit(t *testing.T) {
 	store := applyAll(t, acts[1:3], inOrder(2))
 	if !store.FirstSeen.IsZero() || store.Visits != 0 || store.OrderCount != 1 || store.Acquisition.Channel != "store" {
 		t.Errorf("a store customer: seen %v, %d visits, %d orders, acquisition %+v", store.FirstSeen, store.Visits, store.OrderCount, store.Acquisition)
+	}
+}
+
+// Open cases come opened earliest first; a solved case is not open; without a topic a case is
+// named by its id.
+func TestOpenCases(t *testing.T) {
+	p := Profile{Cases: map[string]Case{
+		"b": {OpenedAt: at(5), Status: CaseOpen}, "a": {OpenedAt: at(5), Status: "waiting on customer", Topic: "refund"},
+		"c": {OpenedAt: at(1), Status: "solved"}, "d": {OpenedAt: at(2), Status: CaseOpen, Topic: "repair"},
+	}}
+	var got []string
+	for _, c := range p.OpenCases() {
+		got = append(got, c.Describe())
+	}
+	if want := []string{"case d (repair)", "case a (refund)", "case b"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("open cases %v, want %v", got, want)
+	}
+	if (Profile{}).OpenCases() != nil {
+		t.Error("no cases, no open cases")
 	}
 }

@@ -63,6 +63,7 @@ type LapseRisk struct {
 // NextAction is one of the customer's next best actions (package nextaction), best first.
 type NextAction struct {
 	Kind     string  `json:"kind"`
+	Case     string  `json:"case,omitempty"`
 	Product  string  `json:"product,omitempty"`
 	Category string  `json:"category,omitempty"`
 	Form     string  `json:"form,omitempty"`

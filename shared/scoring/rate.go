@@ -92,7 +92,7 @@ func (c Config) Rate(p profile.Profile, m *Models, asOf time.Time) (profile.Scor
 		model = m.CoOccurrence.Model
 	}
 	for _, a := range c.NextAction.Recommend(p, model, asOf, c.Actions) {
-		sc.NextActions = append(sc.NextActions, profile.NextAction{Kind: a.Kind, Product: a.Product, Category: a.Category,
+		sc.NextActions = append(sc.NextActions, profile.NextAction{Kind: a.Kind, Case: a.Case, Product: a.Product, Category: a.Category,
 			Form: a.Form, Score: a.Score, Reason: a.Reason})
 	}
 	return sc, alert, errors.Join(errs...)

@@ -28,7 +28,11 @@
 // Nothing fires for a profile merged into another or without identifiers (erased); nor without
 // marketing consent: a refusal always blocks, and no answer blocks too unless AssumeConsent is set
 // (for sites that record consent elsewhere), because messaging someone who never agreed is the
-// costlier mistake. Nothing fires for someone who has ordered since the abandoned activity (the
+// costlier mistake. Nothing fires while the customer has an open service case (profile.OpenCases:
+// a complaint, a repair, a question being handled, from the help desk's import or events) unless
+// SendDuringOpenCases is set: someone waiting on an answer is not sold to; what falls due while a
+// case is open and has not expired when it closes fires then. Nothing fires for someone who has
+// ordered since the abandoned activity (the
 // basket closes at an order; a browse, a form or a return is void once an order follows its
 // start).
 //
@@ -83,6 +87,9 @@ type Config struct {
 	Expire            time.Duration
 	Cooldown          map[string]time.Duration // by kind; a kind not named has none
 	AssumeConsent     bool                     // no marketing answer counts as consent
+	// SendDuringOpenCases fires triggers while the customer has an open service case; by default
+	// they are held until it is closed or solved.
+	SendDuringOpenCases bool
 }
 
 // Default is the configuration dcrm triggers with.
@@ -219,7 +226,7 @@ func (c Config) Fire(p profile.Profile, pAlive float64, st State, now time.Time)
 // candidates are the triggers the profile calls for, each with when it falls due: at most one of
 // each kind.
 func (c Config) candidates(p profile.Profile, pAlive float64) []candidate {
-	if !p.Addressable() || p.ID == "" || !c.consents(p) {
+	if !p.Addressable() || p.ID == "" || !c.consents(p) || (!c.SendDuringOpenCases && len(p.OpenCases()) > 0) {
 		return nil
 	}
 	var out []candidate

@@ -305,6 +305,36 @@ func TestLateOrderCancelsTheTrigger(t *testing.T) {
 	}
 }
 
+// While the customer has an open service case, nothing fires and nothing is due; once it closes,
+// what has not expired fires. SendDuringOpenCases fires regardless.
+func TestOpenServiceCaseHoldsTriggers(t *testing.T) {
+	c := newCustomer(true).cart("p1", 25, 0)
+	status := func(st string) func(*profile.Activity) {
+		return func(a *profile.Activity) {
+			a.Case = &profile.CaseActivity{ID: "c1", Status: st, Topic: "late delivery"}
+		}
+	}
+	c.track("Case Opened", 30*minute, status(profile.CaseOpen))
+	if got := Default.Fire(c.p, 1, nil, at(hour+5*minute)); len(got) != 0 {
+		t.Errorf("fired %v during an open case", kindsOf(got))
+	}
+	if due, ok := Default.Due(c.p, 1, nil, at(hour+5*minute)); ok {
+		t.Errorf("due at %v during an open case", due)
+	}
+	send := Default
+	send.SendDuringOpenCases = true
+	if got := send.Fire(c.p, 1, nil, at(hour+5*minute)); !reflect.DeepEqual(kindsOf(got), []string{AbandonedBasket}) {
+		t.Errorf("SendDuringOpenCases: fired %v", kindsOf(got))
+	}
+	c.track("Case Closed", 2*hour, status(profile.CaseClosed))
+	if due, ok := Default.Due(c.p, 1, nil, at(2*hour)); !ok || !due.Equal(at(hour)) {
+		t.Errorf("after the case: due %v %v, want the basket's hour", due, ok)
+	}
+	if got := Default.Fire(c.p, 1, nil, at(2*hour)); !reflect.DeepEqual(kindsOf(got), []string{AbandonedBasket}) {
+		t.Errorf("after the case: fired %v", kindsOf(got))
+	}
+}
+
 func TestStateKeepsWhatCanMatter(t *testing.T) {
 	var st State
 	for i := range 60 {
