@@ -12,12 +12,17 @@
 //	-api-port     DCRM_API_PORT       HTTP API port on 127.0.0.1 (default 8080)
 //	-lambda-port  DCRM_LAMBDA_PORT    Lambda Invoke API port on 127.0.0.1 (default 9001)
 //	-s3-port      DCRM_S3_PORT        S3 port on 127.0.0.1 (default 4572)
+//	-firehose-port DCRM_FIREHOSE_PORT Data Firehose port on 127.0.0.1 (default 4573)
+//	-firehose-interval DCRM_FIREHOSE_INTERVAL
+//	                                  the delivery streams' buffer interval, a Go duration (default
+//	                                  5s; AWS waits the topology's, up to 15m; "topology" keeps it)
 //	-functions    DCRM_FUNCTIONS_DIR  folder with <function>/bootstrap (default bin/functions)
 //	-state        DCRM_HOME           state folder: resources.env, logs/functions/<function>.log,
 //	                                  secrets/<Name>, s3/ (the buckets' objects) (default .dcrm)
 //	-environments DCRM_ENVIRONMENTS   processes per function, the invocations it runs at once (default 2)
-//	-faults-port  DCRM_FAULTS_PORT    if set, every AWS call goes through a fault injector whose
-//	                                  rules are managed at http://127.0.0.1:<port>/faults
+//	-faults-port  DCRM_FAULTS_PORT    if set, every AWS call (S3's aside) goes through a fault
+//	                                  injector whose rules are managed at
+//	                                  http://127.0.0.1:<port>/faults
 //	                                  (scripts/devstack/faults/README.md); 0: off (default)
 //	-cpuprofile   DCRM_CPUPROFILE     write the host's own CPU profile (runtime/pprof) to this file
 //	                                  from start to stop, for `go tool pprof`; "": none (default)
@@ -50,6 +55,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/scripts/devstack/faults"
 	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
+	"github.com/dcrm-project/dcrm/scripts/devstack/usage"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 )
 
@@ -80,6 +86,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	apiPort := fs.Int("api-port", envInt("DCRM_API_PORT", 8080), "HTTP API port on 127.0.0.1")
 	lambdaPort := fs.Int("lambda-port", envInt("DCRM_LAMBDA_PORT", 9001), "Lambda Invoke API port on 127.0.0.1")
 	s3Port := fs.Int("s3-port", envInt("DCRM_S3_PORT", localaws.DefaultS3Port), "S3 port on 127.0.0.1")
+	firehosePort := fs.Int("firehose-port", envInt("DCRM_FIREHOSE_PORT", stack.DefaultFirehosePort), "Data Firehose port on 127.0.0.1")
+	firehoseInterval := fs.String("firehose-interval", envOr("DCRM_FIREHOSE_INTERVAL", stack.DefaultFirehoseInterval.String()),
+		`the delivery streams' buffer interval (a Go duration, or "topology" for the topology's, as in AWS)`)
 	functions := fs.String("functions", envOr("DCRM_FUNCTIONS_DIR", filepath.Join("bin", "functions")), "folder with <function>/bootstrap")
 	state := fs.String("state", envOr("DCRM_HOME", ".dcrm"), "state folder")
 	environments := fs.Int("environments", envInt("DCRM_ENVIRONMENTS", 2), "processes per function: the invocations it runs at once")
@@ -95,6 +104,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	interval, err := bufferInterval(*firehoseInterval)
+	if err != nil {
+		return err
 	}
 
 	if *cpuProfile != "" {
@@ -118,17 +131,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	envFile := filepath.Join(*state, "resources.env")
 
 	endpoints := localaws.DefaultEndpoints()
+	var middleware []func(string, http.Handler) http.Handler
 	if *faultsPort > 0 {
-		stop, err := injectFaults(&endpoints, *faultsPort, logger)
+		in, stop, err := injectFaults(&endpoints, *faultsPort, logger)
 		if err != nil {
 			return err
 		}
+		middleware = append(middleware, firehoseFaults(in))
 		defer stop()
 		fmt.Fprintf(stdout, "devstack: fault injection: rules at http://127.0.0.1:%d/faults\n", *faultsPort)
 	}
 	s, err := stack.Start(ctx, stack.Config{
 		Prefix: *prefix, APIPort: *apiPort, LambdaPort: *lambdaPort, S3Port: *s3Port, S3Dir: filepath.Join(*state, "s3"), FunctionsDir: *functions,
-		Endpoints: endpoints, LogDir: logDir, Echo: echo, Logger: logger,
+		FirehosePort: *firehosePort, FirehoseInterval: interval,
+		Endpoints: endpoints, LogDir: logDir, Echo: echo, Logger: logger, Middleware: middleware,
 		SecretDir: filepath.Join(*state, "secrets"), Environments: *environments,
 	})
 	if err != nil {
@@ -139,8 +155,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.Remove(envFile)
-	fmt.Fprintf(stdout, "devstack: ready: API %s  Lambda %s  S3 %s  resources %s  function logs %s\n",
-		s.APIURL(), s.LambdaURL(), s.S3URL(), envFile, logDir)
+	fmt.Fprintf(stdout, "devstack: ready: API %s  Lambda %s  S3 %s  Firehose %s  resources %s  function logs %s\n",
+		s.APIURL(), s.LambdaURL(), s.S3URL(), s.FirehoseURL(), envFile, logDir)
 
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "devstack: stopping")
@@ -152,8 +168,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // injectFaults puts a proxy with one fault injector in front of each local server, points the
 // endpoints at the proxies, and serves the injector's rules on the port.
-func injectFaults(e *localaws.Endpoints, port int, logger *slog.Logger) (stop func(), err error) {
-	in := faults.New(nil, faults.WithLogger(logger.With("component", "faults")))
+func injectFaults(e *localaws.Endpoints, port int, logger *slog.Logger) (in *faults.Injector, stop func(), err error) {
+	in = faults.New(nil, faults.WithLogger(logger.With("component", "faults")))
 	var closers []func() error
 	stop = func() {
 		for _, c := range closers {
@@ -164,7 +180,7 @@ func injectFaults(e *localaws.Endpoints, port int, logger *slog.Logger) (stop fu
 		p, err := faults.StartProxy(*ep, faults.Middleware(in))
 		if err != nil {
 			stop()
-			return nil, err
+			return nil, nil, err
 		}
 		closers = append(closers, p.Close)
 		*ep = p.URL()
@@ -172,12 +188,39 @@ func injectFaults(e *localaws.Endpoints, port int, logger *slog.Logger) (stop fu
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
 		stop()
-		return nil, fmt.Errorf("fault rules (another program has the port? set DCRM_FAULTS_PORT): %w", err)
+		return nil, nil, fmt.Errorf("fault rules (another program has the port? set DCRM_FAULTS_PORT): %w", err)
 	}
 	srv := &http.Server{Handler: in.Admin(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	closers = append(closers, srv.Close)
-	return stop, nil
+	return in, stop, nil
+}
+
+// firehoseFaults puts the injector in front of the local host's own Data Firehose server too
+// (S3's stays out of it), so that its calls fail as the rules say.
+func firehoseFaults(in *faults.Injector) func(string, http.Handler) http.Handler {
+	return func(service string, next http.Handler) http.Handler {
+		if service != usage.Firehose {
+			return next
+		}
+		return in.Middleware(next)
+	}
+}
+
+// bufferInterval reads -firehose-interval: a duration of 0 to 900 s, or "topology" (a negative
+// interval for stack.Config: the topology's own).
+func bufferInterval(v string) (time.Duration, error) {
+	if v == "topology" {
+		return -1, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > 900*time.Second {
+		return 0, fmt.Errorf("-firehose-interval %q: want a duration from 0s to 15m, or topology", v)
+	}
+	if d == 0 {
+		d = time.Nanosecond // stack.Config reads 0 as its default; a nanosecond writes at once just the same
+	}
+	return d, nil
 }
 
 // profileCPU profiles the process's CPU into path until stop is called.

@@ -14,6 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/firehose"
+	fhtypes "github.com/aws/aws-sdk-go-v2/service/firehose/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -45,7 +47,7 @@ func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
 	var stdout, stderr devtest.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-prefix", prefix, "-api-port", "0", "-lambda-port", "0", "-s3-port", "0", "-functions", functions, "-state", state,
+		done <- run(ctx, []string{"-prefix", prefix, "-api-port", "0", "-lambda-port", "0", "-s3-port", "0", "-firehose-port", "0", "-functions", functions, "-state", state,
 			"-cpuprofile", profile}, &stdout, &stderr)
 	}()
 
@@ -77,6 +79,11 @@ func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
 	require.NoError(t, err)
 	kept, _ := filepath.Glob(filepath.Join(state, "s3", env["DCRM_IMPORT_BUCKET"], "*.data"))
 	assert.Len(t, kept, 1)
+
+	// Data Firehose's too, with the archive feed, whose records reach the archive bucket.
+	require.True(t, strings.HasPrefix(env["DCRM_FIREHOSE_ENDPOINT"], "http://127.0.0.1:"), env["DCRM_FIREHOSE_ENDPOINT"])
+	assert.Equal(t, env["DCRM_FIREHOSE_ENDPOINT"], env["AWS_ENDPOINT_URL_FIREHOSE"])
+	assert.Equal(t, prefix+"-ArchiveFeed", env["DCRM_ARCHIVE_FEED_DELIVERY_STREAM"])
 
 	resp, err := http.Get(env["DCRM_API_URL"] + "/v1/unknown")
 	require.NoError(t, err)
@@ -118,8 +125,8 @@ func TestFaultsPortPutsAnInjectorBeforeEveryServer(t *testing.T) {
 	var stdout, stderr devtest.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-prefix", localawstest.UniqueName("faults"), "-api-port", "0", "-lambda-port", "0", "-s3-port", "0", "-functions", functions,
-			"-state", filepath.Join(dir, "state"), "-faults-port", strconv.Itoa(port)}, &stdout, &stderr)
+		done <- run(ctx, []string{"-prefix", localawstest.UniqueName("faults"), "-api-port", "0", "-lambda-port", "0", "-s3-port", "0", "-firehose-port", "0",
+			"-functions", functions, "-state", filepath.Join(dir, "state"), "-faults-port", strconv.Itoa(port)}, &stdout, &stderr)
 	}()
 	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "devstack: ready") }, 30*time.Second, 10*time.Millisecond,
 		"stderr: %s", stderr.String())
@@ -145,6 +152,22 @@ func TestFaultsPortPutsAnInjectorBeforeEveryServer(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	assert.Contains(t, string(body), `"name":"slow"`)
+
+	// The host's own Data Firehose server is behind the injector too.
+	resp, err = http.Post(rules, "application/json", strings.NewReader(`{"name":"busy","service":"firehose","times":1,"error":{"code":"ServiceUnavailableException"}}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	fh := firehose.NewFromConfig(direct.Config(), func(o *firehose.Options) {
+		o.BaseEndpoint = aws.String(env["DCRM_FIREHOSE_ENDPOINT"])
+		o.Retryer = aws.NopRetryer{}
+	})
+	put := &firehose.PutRecordInput{DeliveryStreamName: aws.String(env["DCRM_ARCHIVE_FEED_DELIVERY_STREAM"]), Record: &fhtypes.Record{Data: []byte("x\n")}}
+	_, err = fh.PutRecord(ctx, put)
+	var busy *fhtypes.ServiceUnavailableException
+	require.ErrorAs(t, err, &busy, "the rule fires")
+	_, err = fh.PutRecord(ctx, put)
+	require.NoError(t, err, "once")
 
 	cancel()
 	select {
@@ -177,5 +200,20 @@ func deleteResources(env map[string]string) {
 				_, _ = e.SQSClient().DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(u)})
 			}
 		}
+	}
+}
+
+func TestFirehoseIntervalFlag(t *testing.T) {
+	for v, want := range map[string]time.Duration{"5s": 5 * time.Second, "250ms": 250 * time.Millisecond, "15m": 15 * time.Minute, "topology": -1} {
+		got, err := bufferInterval(v)
+		require.NoError(t, err, v)
+		assert.Equal(t, want, got, v)
+	}
+	got, err := bufferInterval("0s")
+	require.NoError(t, err)
+	assert.Positive(t, got, "zero buffering, not the stack's default")
+	for _, v := range []string{"16m", "-1s", "soon", ""} {
+		_, err := bufferInterval(v)
+		assert.ErrorContains(t, err, "-firehose-interval", v)
 	}
 }

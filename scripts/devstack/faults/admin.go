@@ -15,9 +15,9 @@ const maxRuleBytes = 64 << 10
 func (r Rule) Validate() error {
 	var errs []error
 	switch r.Service {
-	case "", "kinesis", "dynamodb", "sqs":
+	case "", "kinesis", "dynamodb", "sqs", "firehose":
 	default:
-		errs = append(errs, fmt.Errorf("service %q: want kinesis, dynamodb, sqs or none", r.Service))
+		errs = append(errs, fmt.Errorf("service %q: want kinesis, dynamodb, sqs, firehose or none", r.Service))
 	}
 	if r.Probability < 0 || r.Probability > 1 {
 		errs = append(errs, fmt.Errorf("probability %v: want 0 to 1", r.Probability))

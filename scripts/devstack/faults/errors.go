@@ -34,6 +34,9 @@ var (
 	DynamoInternal = &Error{Code: "InternalServerError", Status: 500, Message: "Internal server error"}
 	// SQSUnavailable is SQS unable to serve the request for now.
 	SQSUnavailable = &Error{Code: "ServiceUnavailable", Status: 503, Message: "The request has failed due to a temporary failure of the server."}
+	// FirehoseUnavailable is Data Firehose too busy to take a call (its answer when a stream is
+	// over its throughput limits too); the SDK retries it.
+	FirehoseUnavailable = &Error{Code: "ServiceUnavailableException", Status: 503, Message: "The service is unavailable. Back off and retry the operation."}
 	// SQSInternal is SQS failing a request on its side.
 	SQSInternal = &Error{Code: "InternalError", Status: 500, Message: "We encountered an internal error. Please try again."}
 )

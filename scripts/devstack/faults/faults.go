@@ -35,10 +35,10 @@ type Rule struct {
 	// Name identifies the rule (Remove, the admin API, the log); Add makes one when empty.
 	Name string `json:"name"`
 
-	// Which requests: Service is "kinesis", "dynamodb" or "sqs" ("" any); Operations are the API
-	// operations, as in X-Amz-Target or the Action parameter ("PutRecords", "TransactWriteItems",
-	// "SendMessage"; none: any); BodyContains, when set, must occur in the request body (a table
-	// or queue name, an identifier).
+	// Which requests: Service is "kinesis", "dynamodb", "sqs" or "firehose" ("" any); Operations
+	// are the API operations, as in X-Amz-Target or the Action parameter ("PutRecords",
+	// "TransactWriteItems", "SendMessage", "PutRecordBatch"; none: any); BodyContains, when set,
+	// must occur in the request body (a table, queue or stream name, an identifier).
 	Service      string   `json:"service,omitempty"`
 	Operations   []string `json:"operations,omitempty"`
 	BodyContains string   `json:"bodyContains,omitempty"`
@@ -53,9 +53,10 @@ type Rule struct {
 
 	// What happens when it fires, in this order: Hook is called; the request waits Latency; then
 	// one of: Drop closes the connection without an answer; Error is answered in the service's
-	// error shape; FailRecords (PutRecords only) forwards the call without some of its records
-	// and answers with those refused, each with probability FailRecords and the error code
-	// RecordError (default ProvisionedThroughputExceededException). Otherwise the request goes on.
+	// error shape; FailRecords (Kinesis's PutRecords and Firehose's PutRecordBatch) forwards the
+	// call without some of its records and answers with those refused, each with probability
+	// FailRecords and the error code RecordError (default ProvisionedThroughputExceededException
+	// for Kinesis, ServiceUnavailableException for Firehose). Otherwise the request goes on.
 	Hook        func(*http.Request) `json:"-"`
 	Latency     time.Duration       `json:"latency,omitempty"`
 	Drop        bool                `json:"drop,omitempty"`
@@ -250,8 +251,8 @@ func (in *Injector) Middleware(next http.Handler) http.Handler {
 			drop(w)
 		case r.Error != nil:
 			r.Error.write(w, c.service, req)
-		case r.FailRecords > 0 && c.operation == "PutRecords":
-			in.failRecords(w, req, next, body, r)
+		case r.FailRecords > 0 && batchCalls[c.operation].list != "":
+			in.failRecords(w, req, next, body, r, batchCalls[c.operation])
 		default:
 			next.ServeHTTP(w, req)
 		}
@@ -269,7 +270,8 @@ func drop(w http.ResponseWriter) {
 }
 
 // identify names the service and operation of an AWS request: the JSON protocols' X-Amz-Target
-// ("Kinesis_20131202.PutRecords", "DynamoDB_20120810.GetItem", "AmazonSQS.SendMessage"), or the
+// ("Kinesis_20131202.PutRecords", "DynamoDB_20120810.GetItem", "AmazonSQS.SendMessage",
+// "Firehose_20150804.PutRecordBatch"), or the
 // query protocol's Action parameter (SQS).
 func identify(req *http.Request, body []byte) (service, operation string) {
 	if t := req.Header.Get("X-Amz-Target"); t != "" {
@@ -293,6 +295,8 @@ func serviceOf(targetPrefix string) string {
 		return "dynamodb"
 	case strings.HasPrefix(targetPrefix, "AmazonSQS"):
 		return "sqs"
+	case strings.HasPrefix(targetPrefix, "Firehose"):
+		return "firehose"
 	}
 	return strings.ToLower(targetPrefix)
 }

@@ -10,17 +10,36 @@ import (
 	"strconv"
 )
 
-// recordMessages are Kinesis's messages for a record it refused.
-var recordMessages = map[string]string{
-	"ProvisionedThroughputExceededException": "Rate exceeded for shard shardId-000000000000 in stream under account 000000000000.",
-	"InternalFailure":                        "Internal service failure.",
+// batchCall is how a call that puts many records answers for each: Kinesis's PutRecords and
+// Data Firehose's PutRecordBatch. Both take the records as "Records" and answer, in their order,
+// one entry each under list, an entry refused with ErrorCode and ErrorMessage, and how many were
+// refused under count.
+type batchCall struct {
+	count, list string
+	// defaultCode is the code records are refused with when the rule names none; messages are
+	// the service's words for each code it gives a record.
+	defaultCode string
+	messages    map[string]string
 }
 
-// failRecords answers a PutRecords call with some of its records refused, as Kinesis does when some
-// shards are over their limits: the refused records are taken out of the call before it goes on,
-// so that they are not on the stream, and put back into the answer in their places with an error
-// code. When the call goes on and fails, its answer is passed back as it is.
-func (in *Injector) failRecords(w http.ResponseWriter, req *http.Request, next http.Handler, body []byte, r *Rule) {
+// batchCalls are the calls FailRecords applies to, by operation.
+var batchCalls = map[string]batchCall{
+	"PutRecords": {count: "FailedRecordCount", list: "Records", defaultCode: "ProvisionedThroughputExceededException", messages: map[string]string{
+		"ProvisionedThroughputExceededException": "Rate exceeded for shard shardId-000000000000 in stream under account 000000000000.",
+		"InternalFailure":                        "Internal service failure.",
+	}},
+	"PutRecordBatch": {count: "FailedPutCount", list: "RequestResponses", defaultCode: "ServiceUnavailableException", messages: map[string]string{
+		"ServiceUnavailableException": "The service is unavailable. Back off and retry the operation.",
+		"InternalFailure":             "Internal service failure.",
+	}},
+}
+
+// failRecords answers a batch call with some of its records refused, as Kinesis does when some
+// shards are over their limits and Firehose when it is busy: the refused records are taken out of
+// the call before it goes on, so that they are not on the stream, and put back into the answer in
+// their places with an error code. When the call goes on and fails, its answer is passed back as
+// it is.
+func (in *Injector) failRecords(w http.ResponseWriter, req *http.Request, next http.Handler, body []byte, r *Rule, bc batchCall) {
 	var call map[string]json.RawMessage
 	var records []json.RawMessage
 	if json.Unmarshal(body, &call) != nil || json.Unmarshal(call["Records"], &records) != nil {
@@ -29,7 +48,7 @@ func (in *Injector) failRecords(w http.ResponseWriter, req *http.Request, next h
 	}
 	code := r.RecordError
 	if code == "" {
-		code = "ProvisionedThroughputExceededException"
+		code = bc.defaultCode
 	}
 	refused := make([]bool, len(records))
 	var kept []json.RawMessage
@@ -42,41 +61,35 @@ func (in *Injector) failRecords(w http.ResponseWriter, req *http.Request, next h
 	}
 	in.mu.Unlock()
 
-	type result struct {
-		SequenceNumber string `json:"SequenceNumber,omitempty"`
-		ShardID        string `json:"ShardId,omitempty"`
-		ErrorCode      string `json:"ErrorCode,omitempty"`
-		ErrorMessage   string `json:"ErrorMessage,omitempty"`
-	}
-	var answer struct {
-		FailedRecordCount int      `json:"FailedRecordCount"`
-		Records           []result `json:"Records"`
-		EncryptionType    string   `json:"EncryptionType,omitempty"`
-	}
-	var forwarded []result
+	type result struct{ ErrorCode string }
+	answer := map[string]json.RawMessage{}
+	var forwarded []json.RawMessage
 	if len(kept) > 0 {
 		call["Records"], _ = json.Marshal(kept)
 		sent, _ := json.Marshal(call)
 		out := forward(next, req, sent)
-		if out.Code != http.StatusOK || json.Unmarshal(out.Body.Bytes(), &answer) != nil || len(answer.Records) != len(kept) {
+		if out.Code != http.StatusOK || json.Unmarshal(out.Body.Bytes(), &answer) != nil ||
+			json.Unmarshal(answer[bc.list], &forwarded) != nil || len(forwarded) != len(kept) {
 			copyResponse(w, out)
 			return
 		}
-		forwarded = answer.Records
 	}
-	answer.Records = make([]result, len(records))
-	answer.FailedRecordCount = 0
+	entries := make([]json.RawMessage, len(records))
+	failed := 0
 	for i := range records {
 		if refused[i] {
-			answer.Records[i] = result{ErrorCode: code, ErrorMessage: recordMessages[code]}
-			answer.FailedRecordCount++
+			entries[i], _ = json.Marshal(map[string]string{"ErrorCode": code, "ErrorMessage": bc.messages[code]})
+			failed++
 			continue
 		}
-		answer.Records[i], forwarded = forwarded[0], forwarded[1:]
-		if answer.Records[i].ErrorCode != "" {
-			answer.FailedRecordCount++
+		entries[i], forwarded = forwarded[0], forwarded[1:]
+		var res result
+		if json.Unmarshal(entries[i], &res) == nil && res.ErrorCode != "" {
+			failed++
 		}
 	}
+	answer[bc.list], _ = json.Marshal(entries)
+	answer[bc.count], _ = json.Marshal(failed)
 	b, _ := json.Marshal(answer)
 	w.Header().Set("Content-Type", req.Header.Get("Content-Type"))
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))

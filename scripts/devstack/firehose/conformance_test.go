@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	fh "github.com/dcrm-project/dcrm/scripts/devstack/firehose"
+	"github.com/dcrm-project/dcrm/scripts/devstack/firehose/firehosetest"
 )
 
 func batchInput(stream string, records ...string) *firehose.PutRecordBatchInput {
@@ -28,9 +29,13 @@ func batchInput(stream string, records ...string) *firehose.PutRecordBatchInput 
 	return in
 }
 
-func feed(name string) fh.Stream {
-	return fh.Stream{Name: name, Bucket: bucket, Prefix: "incoming/", ErrorPrefix: "incoming-errors/",
-		BufferInterval: 900 * time.Second, BufferBytes: 128 << 20}
+// putBatch puts records, all of which must be taken.
+func putBatch(t *testing.T, w *firehosetest.World, stream string, records ...string) *firehose.PutRecordBatchOutput {
+	t.Helper()
+	out, err := w.Client().PutRecordBatch(t.Context(), batchInput(stream, records...))
+	require.NoError(t, err)
+	require.Zero(t, aws.ToInt32(out.FailedPutCount))
+	return out
 }
 
 // code is the error code of an SDK error.
@@ -45,13 +50,13 @@ func code(err error) string {
 // TestConformance calls every operation through the SDK's client as dcrm calls it, with the
 // limits and errors AWS documents.
 func TestConformance(t *testing.T) {
-	w := newWorld(t, fh.Options{}, feed("dcrm-ArchiveFeed"), feed("dcrm-Other"), feed("a-first"))
+	w := firehosetest.Start(t, fh.Options{}, firehosetest.Feed("dcrm-ArchiveFeed"), firehosetest.Feed("dcrm-Other"), firehosetest.Feed("a-first"))
 	ctx := context.Background()
-	c := w.client
+	c := w.Client()
 	const stream = "dcrm-ArchiveFeed"
 
 	t.Run("PutRecordBatch answers an id for every record", func(t *testing.T) {
-		out := w.putBatch(t, stream, "{\"a\":1}\n", "{\"b\":2}\n", "")
+		out := putBatch(t, w, stream, "{\"a\":1}\n", "{\"b\":2}\n", "")
 		require.Len(t, out.RequestResponses, 3)
 		seen := map[string]bool{}
 		for _, r := range out.RequestResponses {
@@ -75,7 +80,7 @@ func TestConformance(t *testing.T) {
 		d := out.DeliveryStreamDescription
 		assert.Equal(t, stream, aws.ToString(d.DeliveryStreamName))
 		assert.Equal(t, "arn:aws:firehose:us-east-1:000000000000:deliverystream/"+stream, aws.ToString(d.DeliveryStreamARN))
-		assert.Equal(t, w.fh.ARN(stream), aws.ToString(d.DeliveryStreamARN))
+		assert.Equal(t, w.Server.ARN(stream), aws.ToString(d.DeliveryStreamARN))
 		assert.Equal(t, types.DeliveryStreamStatusActive, d.DeliveryStreamStatus)
 		assert.Equal(t, types.DeliveryStreamTypeDirectPut, d.DeliveryStreamType)
 		assert.Equal(t, "1", aws.ToString(d.VersionId))
@@ -85,7 +90,7 @@ func TestConformance(t *testing.T) {
 		require.Len(t, d.Destinations, 1)
 		for _, s3d := range []*types.S3DestinationDescription{d.Destinations[0].S3DestinationDescription} {
 			require.NotNil(t, s3d)
-			assert.Equal(t, "arn:aws:s3:::"+bucket, aws.ToString(s3d.BucketARN))
+			assert.Equal(t, "arn:aws:s3:::"+firehosetest.Bucket, aws.ToString(s3d.BucketARN))
 			assert.Equal(t, "incoming/", aws.ToString(s3d.Prefix))
 			assert.Equal(t, "incoming-errors/", aws.ToString(s3d.ErrorOutputPrefix))
 			assert.Equal(t, types.CompressionFormatGzip, s3d.CompressionFormat)
@@ -94,7 +99,7 @@ func TestConformance(t *testing.T) {
 		}
 		x := d.Destinations[0].ExtendedS3DestinationDescription
 		require.NotNil(t, x)
-		assert.Equal(t, "arn:aws:s3:::"+bucket, aws.ToString(x.BucketARN))
+		assert.Equal(t, "arn:aws:s3:::"+firehosetest.Bucket, aws.ToString(x.BucketARN))
 		assert.Equal(t, "incoming/", aws.ToString(x.Prefix))
 		assert.Equal(t, types.CompressionFormatGzip, x.CompressionFormat)
 		assert.Equal(t, "destinationId-000000000001", aws.ToString(d.Destinations[0].DestinationId))
@@ -176,15 +181,15 @@ func TestConformance(t *testing.T) {
 	})
 
 	t.Run("the limits themselves are taken", func(t *testing.T) {
-		w.putBatch(t, stream, make([]string, fh.MaxBatchRecords)...)
+		putBatch(t, w, stream, make([]string, fh.MaxBatchRecords)...)
 		// Four records of 1,000 KiB and one of the 96 KiB left: exactly 4 MiB.
-		w.putBatch(t, stream, big, big, big, big, strings.Repeat("z", fh.MaxBatchBytes-4*fh.MaxRecordBytes))
+		putBatch(t, w, stream, big, big, big, big, strings.Repeat("z", fh.MaxBatchBytes-4*fh.MaxRecordBytes))
 	})
 }
 
 // TestProtocolErrors sends what no SDK would: each answer is the protocol's error document.
 func TestProtocolErrors(t *testing.T) {
-	w := newWorld(t, fh.Options{}, feed("s"))
+	w := firehosetest.Start(t, fh.Options{}, firehosetest.Feed("s"))
 	for _, tc := range []struct{ name, target, body, code string }{
 		{"unknown operation", "Firehose_20150804.CreateDeliveryStream", `{}`, "UnknownOperationException"},
 		{"another service", "Kinesis_20131202.PutRecords", `{}`, "UnknownOperationException"},
@@ -197,7 +202,7 @@ func TestProtocolErrors(t *testing.T) {
 		{"limit out of range", "Firehose_20150804.ListDeliveryStreams", `{"Limit":0}`, "InvalidArgumentException"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodPost, w.url, strings.NewReader(tc.body))
+			req, err := http.NewRequest(http.MethodPost, w.URL, strings.NewReader(tc.body))
 			require.NoError(t, err)
 			req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 			if tc.target != "" {
@@ -222,18 +227,18 @@ func TestProtocolErrors(t *testing.T) {
 // taken; beyond it a put is refused as AWS refuses a call when it is busy, and taken again once S3
 // has caught up.
 func TestRefusesWhenS3HasNotTakenEnough(t *testing.T) {
-	st := feed("s")
+	st := firehosetest.Feed("s")
 	st.BufferBytes = 10
-	w := newWorld(t, fh.Options{MaxPendingBytes: 100, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 20 * time.Millisecond}, st)
-	w.setRefuse(func(string) bool { return true })
-	w.putBatch(t, "s", strings.Repeat("a", 60))
-	_, err := w.client.PutRecordBatch(context.Background(), batchInput("s", strings.Repeat("b", 60)))
+	w := firehosetest.Start(t, fh.Options{MaxPendingBytes: 100, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 20 * time.Millisecond}, st)
+	w.Refuse(func(string) bool { return true })
+	putBatch(t, w, "s", strings.Repeat("a", 60))
+	_, err := w.Client().PutRecordBatch(context.Background(), batchInput("s", strings.Repeat("b", 60)))
 	var busy *types.ServiceUnavailableException
 	require.ErrorAs(t, err, &busy)
-	w.setRefuse(nil)
-	w.objects(t, 1)
+	w.Refuse(nil)
+	w.Objects(t, 1)
 	require.Eventually(t, func() bool {
-		_, err := w.client.PutRecordBatch(context.Background(), batchInput("s", strings.Repeat("b", 60)))
+		_, err := w.Client().PutRecordBatch(context.Background(), batchInput("s", strings.Repeat("b", 60)))
 		return err == nil
 	}, 5*time.Second, 5*time.Millisecond, "taken again once S3 has taken the first")
 }
@@ -247,7 +252,7 @@ func TestNewRefusesStreamsFirehoseWouldNot(t *testing.T) {
 		{Name: "n", Bucket: "b", BufferInterval: 901 * time.Second},
 		{Name: "n", Bucket: "b", BufferBytes: 129 << 20},
 	} {
-		_, err := fh.New(fh.Options{S3: newWorld(t, fh.Options{}).s3, Streams: []fh.Stream{st}})
+		_, err := fh.New(fh.Options{S3: firehosetest.Start(t, fh.Options{}).S3, Streams: []fh.Stream{st}})
 		assert.ErrorIs(t, err, fh.ErrInvalidStream, "%+v", st)
 	}
 	_, err := fh.New(fh.Options{Streams: []fh.Stream{{Name: "n", Bucket: "b"}}})

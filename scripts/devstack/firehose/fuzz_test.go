@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	fh "github.com/dcrm-project/dcrm/scripts/devstack/firehose"
+	"github.com/dcrm-project/dcrm/scripts/devstack/firehose/firehosetest"
 )
 
 // FuzzRequest sends arbitrary bodies to every operation: each gets a JSON answer, a 4xx with a code
 // and a reason when it is refused, never a 5xx or a panic.
 func FuzzRequest(f *testing.F) {
-	w := newWorld(f, fh.Options{}, feed("s"))
+	w := firehosetest.Start(f, fh.Options{}, firehosetest.Feed("s"))
 	seeds := map[string][]string{
 		"PutRecordBatch": {`{"DeliveryStreamName":"s","Records":[{"Data":"eyJhIjoxfQo="},{"Data":""}]}`, `{"DeliveryStreamName":"s","Records":[]}`,
 			`{"DeliveryStreamName":"s","Records":[null]}`, `{"DeliveryStreamName":"s","Records":{"Data":"eA=="}}`},
@@ -31,7 +32,7 @@ func FuzzRequest(f *testing.F) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
 		req.Header.Set("X-Amz-Target", "Firehose_20150804."+op)
-		w.fh.ServeHTTP(rec, req)
+		w.Server.ServeHTTP(rec, req)
 		if rec.Code >= 500 {
 			t.Fatalf("%s %q: %d %s", op, body, rec.Code, rec.Body)
 		}

@@ -36,8 +36,8 @@
 //
 //   - meters what the functions and the stream mapping ask of AWS (package usage): each function
 //     reaches DynamoDB, Kinesis and SQS through a loopback reverse proxy per service, wrapped in
-//     the meter and in Config.Middleware (S3 is served behind both); the HTTP API and Lambda's
-//     invocations and logs are metered too. GET <API URL>/_local/usage serves the counts since start (a local route of the
+//     the meter and in Config.Middleware (S3 and Firehose are served behind both); the HTTP API
+//     and Lambda's invocations and logs are metered too. GET <API URL>/_local/usage serves the counts since start (a local route of the
 //     host, not of the API; Usage returns the same).
 //
 // Not emulated, beyond what the packages above list: IAM (grants are not enforced: a function can
@@ -75,6 +75,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/scripts/devstack/firehose"
 	"github.com/dcrm-project/dcrm/scripts/devstack/httpapi"
 	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
 	"github.com/dcrm-project/dcrm/scripts/devstack/streammap"
@@ -98,6 +99,7 @@ type Config struct {
 	LambdaPort   int                // Invoke API port on 127.0.0.1; 0 picks a free one
 	S3Port       int                // S3 port on 127.0.0.1; 0 picks a free one
 	S3Dir        string             // where S3 keeps its objects; "" keeps them in a temporary folder removed by Close
+	FirehosePort int                // Data Firehose port on 127.0.0.1; 0 picks a free one
 	FunctionsDir string             // holds <function>/bootstrap; default "bin/functions"
 	Endpoints    localaws.Endpoints // zero: localaws.DefaultEndpoints()
 	LogDir       string             // functions' output goes to <LogDir>/<function>.log; "" writes no files
@@ -110,12 +112,16 @@ type Config struct {
 	AsyncRetryDelay time.Duration
 	Logger          *slog.Logger // the host's own log; nil discards
 	// Middleware wraps the proxy in front of each AWS service's local server ("dynamodb",
-	// "kinesis", "sqs": the usage package's names), outside the meter, first in the list outermost;
-	// for fault injection. A middleware that answers without calling next is not billed.
+	// "kinesis", "sqs", "s3", "firehose": the usage package's names), outside the meter, first in
+	// the list outermost; for fault injection. A middleware that answers without calling next is
+	// not billed.
 	Middleware []func(service string, next http.Handler) http.Handler
 	// SecretDir keeps each topology secret's value in a file <SecretDir>/<Name>, made on first start,
 	// so a restarted stack keeps the keys its data was written under; "" makes new values each start.
 	SecretDir string
+	// FirehoseInterval is the delivery streams' buffer interval: 0 means DefaultFirehoseInterval
+	// (5 s), a negative value the topology's own (AWS's; up to 15 minutes).
+	FirehoseInterval time.Duration
 }
 
 // Stack is a running local host.
@@ -138,6 +144,10 @@ type Stack struct {
 	s3URL     string
 	s3Temp    string      // S3's temporary folder, removed by Close
 	notices   chan notice // the buckets' notifications to deliver
+
+	firehose     *firehose.Server
+	firehoseURL  string
+	firehoseHTTP *http.Server
 }
 
 // Start provisions the resources, starts the servers and the background work, and returns once the
@@ -209,6 +219,11 @@ func (s *Stack) start(ctx, bg context.Context) error {
 		return err
 	}
 	if err := s.startS3(bg); err != nil {
+		apiLn.Close()
+		lambdaLn.Close()
+		return err
+	}
+	if err := s.startFirehose(); err != nil {
 		apiLn.Close()
 		lambdaLn.Close()
 		return err
@@ -345,7 +360,7 @@ func (s *Stack) functionLog(name string) (io.Writer, error) {
 	return io.MultiWriter(ws...), nil
 }
 
-func (s *Stack) serve(ln net.Listener, h http.Handler) {
+func (s *Stack) serve(ln net.Listener, h http.Handler) *http.Server {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
 	s.servers = append(s.servers, srv)
 	s.wg.Go(func() {
@@ -353,6 +368,7 @@ func (s *Stack) serve(ln net.Listener, h http.Handler) {
 			s.log.Error("server stopped", "address", ln.Addr().String(), "error", err)
 		}
 	})
+	return srv
 }
 
 func (s *Stack) physical(logical string) string { return s.cfg.Prefix + "-" + logical }
@@ -405,12 +421,16 @@ func (s *Stack) FunctionEnv(name string) map[string]string {
 	if f.FanOut && s.lambdaURL != "" {
 		env["AWS_ENDPOINT_URL_LAMBDA"] = s.lambdaURL
 	}
+	if s.firehoseURL != "" {
+		env["AWS_ENDPOINT_URL_FIREHOSE"] = s.firehoseURL
+	}
 	return env
 }
 
 // Env is what scripts and people need to use the stack: every resource's variable, the functions'
-// settings, the AWS endpoint variables (Lambda and S3 included), DCRM_API_URL, the local servers'
-// DCRM_*_ENDPOINT (S3's too), and DCRM_FUNCTION_<NAME> with each function's physical name.
+// settings, the AWS endpoint variables (Lambda, S3 and Firehose included), DCRM_API_URL, the local
+// servers' DCRM_*_ENDPOINT (S3's and Firehose's too), and DCRM_FUNCTION_<NAME> with each
+// function's physical name.
 func (s *Stack) Env() map[string]string {
 	env := s.cfg.Endpoints.Environment()
 	for _, f := range s.topo.Functions {
@@ -436,6 +456,8 @@ func (s *Stack) Env() map[string]string {
 	env["DCRM_SQS_ENDPOINT"] = s.cfg.Endpoints.SQS
 	env["DCRM_S3_ENDPOINT"] = s.s3URL
 	env["AWS_ENDPOINT_URL_S3"] = s.s3URL
+	env["DCRM_FIREHOSE_ENDPOINT"] = s.firehoseURL
+	env["AWS_ENDPOINT_URL_FIREHOSE"] = s.firehoseURL
 	return env
 }
 
@@ -483,8 +505,8 @@ func (s *Stack) APIURL() string { return s.apiURL }
 // LambdaURL is the base URL of the Invoke API (for AWS_ENDPOINT_URL_LAMBDA).
 func (s *Stack) LambdaURL() string { return s.lambdaURL }
 
-// Resources maps logical names to physical names (stream, tables, buckets) and URLs (queues); a
-// queue's dead-letter queue is under <Logical>DeadLetter.
+// Resources maps logical names to physical names (stream, tables, buckets, delivery streams) and
+// URLs (queues); a queue's dead-letter queue is under <Logical>DeadLetter.
 func (s *Stack) Resources() map[string]string { return maps.Clone(s.resources) }
 
 // Invoke runs a function by topology name and returns its response; a failure inside the function
@@ -558,6 +580,7 @@ func (s *Stack) schedule(ctx context.Context, sc topology.Schedule) {
 // them. It is safe to call more than once.
 func (s *Stack) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopFirehose() // while S3 still takes its objects
 		s.cancel()
 		for _, srv := range s.servers {
 			_ = srv.Close()

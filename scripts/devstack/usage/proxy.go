@@ -65,6 +65,8 @@ func (m *Meter) Middleware(service string, next http.Handler) http.Handler {
 		return m.sqs(next)
 	case S3:
 		return m.s3(next)
+	case Firehose:
+		return m.firehose(next)
 	}
 	return next
 }

@@ -31,6 +31,11 @@ func (s Snapshot) Sub(before Snapshot) Snapshot {
 		Errors: subMap(s.S3.Errors, before.S3.Errors), BytesIn: s.S3.BytesIn - before.S3.BytesIn, BytesOut: s.S3.BytesOut - before.S3.BytesOut,
 		Objects: s.S3.Objects, StoredBytes: s.S3.StoredBytes,
 	}
+	f, fb := s.Firehose, before.Firehose
+	d.Firehose = Delivery{
+		Requests: subMap(f.Requests, fb.Requests), Errors: subMap(f.Errors, fb.Errors), Records: f.Records - fb.Records,
+		FailedRecords: f.FailedRecords - fb.FailedRecords, Bytes: f.Bytes - fb.Bytes, BilledBytes: f.BilledBytes - fb.BilledBytes,
+	}
 	for name, f := range s.Lambda {
 		p := before.Lambda[name]
 		f.Invocations -= p.Invocations

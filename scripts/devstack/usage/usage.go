@@ -13,6 +13,9 @@
 //     partition key), the bytes on-demand bills (each record rounded up to 1 KB) and the PUT
 //     payload units provisioned bills (25 KB each); GetRecords calls, records and bytes.
 //   - SQS: requests by operation, and billed requests (each 64 KB of a request or its answer is one).
+//   - Data Firehose (the local host's own server, scripts/devstack/firehose): requests by
+//     operation, records put and accepted, their bytes, and the bytes Direct PUT ingestion bills
+//     (each record rounded up to 5 KB); the objects it delivers are S3's PUT requests.
 //   - S3 (every client's requests, the local S3 server being the host's own): requests by
 //     operation and by the class S3 prices them in (PUT, COPY, POST and LIST; GET, HEAD and the
 //     rest; DELETE, free), bytes sent and received, and the objects and bytes stored when the
@@ -39,6 +42,7 @@ const (
 	Kinesis  = "kinesis"
 	SQS      = "sqs"
 	S3       = "s3"
+	Firehose = "firehose"
 )
 
 // Path is where the local host serves the snapshot, on the API's port.
@@ -52,6 +56,7 @@ type Snapshot struct {
 	Kinesis  Stream              `json:"kinesis"`
 	SQS      Queue               `json:"sqs"`
 	S3       Storage             `json:"s3"`
+	Firehose Delivery            `json:"firehose"`
 	Lambda   map[string]Function `json:"lambda"`     // by topology name
 	CPU      map[string]float64  `json:"cpuSeconds"` // user + system CPU by process ("devstack", "function:collect" …)
 }
@@ -111,6 +116,16 @@ type Storage struct {
 	StoredBytes int64 `json:"storedBytes"`
 }
 
+// Delivery is Data Firehose's usage.
+type Delivery struct {
+	Requests      map[string]int64 `json:"requests"` // by operation
+	Errors        map[string]int64 `json:"errors"`   // calls refused as a whole, by operation
+	Records       int64            `json:"records"`  // put and accepted
+	FailedRecords int64            `json:"failedRecords"`
+	Bytes         int64            `json:"bytes"`       // data of the accepted records
+	BilledBytes   int64            `json:"billedBytes"` // each accepted record rounded up to 5 KB (FirehoseIncrement)
+}
+
 // Function is one Lambda function's usage.
 type Function struct {
 	Invocations int64   `json:"invocations"`
@@ -150,6 +165,7 @@ func empty() Snapshot {
 		Kinesis:  Stream{Requests: map[string]int64{}},
 		SQS:      Queue{Requests: map[string]int64{}},
 		S3:       Storage{Requests: map[string]int64{}, ByClass: map[string]int64{}, Errors: map[string]int64{}},
+		Firehose: Delivery{Requests: map[string]int64{}, Errors: map[string]int64{}},
 		Lambda:   map[string]Function{},
 		CPU:      map[string]float64{},
 	}
