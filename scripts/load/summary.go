@@ -85,7 +85,7 @@ func costUsage(d usage.Snapshot, events int) cost.Usage {
 		KinesisBilledKB: float64(d.Kinesis.BilledKB), KinesisBytesRead: float64(d.Kinesis.BytesRead),
 		KinesisPayloadUnits: float64(d.Kinesis.PayloadUnits), KinesisRecords: float64(d.Kinesis.Records), KinesisBytes: float64(d.Kinesis.Bytes),
 		DynamoWRU: usage.Sum(d.DynamoDB.WriteUnits) + float64(usage.Sum(d.DynamoDB.ConditionalFailure)),
-		DynamoRRU: usage.Sum(d.DynamoDB.ReadUnits),
+		DynamoRRU: usage.Sum(d.DynamoDB.ReadUnits), FirehoseBilledBytes: float64(d.Firehose.BilledBytes),
 	}
 	for _, f := range d.Lambda {
 		u.LambdaRequests += float64(f.Invocations)
@@ -104,7 +104,7 @@ func perEvent(u cost.Usage, d usage.Snapshot) map[string]float64 {
 		"apiRequests": per(u.APIRequests), "lambdaInvocations": per(u.LambdaRequests), "lambdaGBSeconds": per(u.LambdaGBSeconds),
 		"logBytes": per(u.LogBytes), "apiLogBytes": per(u.APILogBytes), "kinesisRecords": per(u.KinesisRecords), "kinesisBilledKB": per(u.KinesisBilledKB),
 		"kinesisPayloadUnits": per(u.KinesisPayloadUnits), "dynamodbWRU": per(u.DynamoWRU), "dynamodbRRU": per(u.DynamoRRU),
-		"sqsRequests": per(u.SQSRequests),
+		"sqsRequests": per(u.SQSRequests), "firehoseRecords": per(float64(d.Firehose.Records)), "firehoseBilledBytes": per(u.FirehoseBilledBytes),
 	}
 	for name, f := range d.Lambda {
 		out["lambdaGBSeconds:"+name] = per(f.GBSeconds)

@@ -34,6 +34,9 @@ type Usage struct {
 	DynamoWRU           float64 // write units (conditional failures included, 1 each)
 	DynamoRRU           float64 // read units
 	SQSRequests         float64 // in 64 KB chunks
+	// FirehoseBilledBytes are the bytes Data Firehose bills Direct PUT ingestion by: each record
+	// rounded up to a multiple of 5 KB (the archive feed's).
+	FirehoseBilledBytes float64
 }
 
 // Assumptions are what the estimate needs beyond the run.
@@ -154,6 +157,7 @@ func PerMillion(u Usage, a Assumptions, s Setup) (Estimate, error) {
 	add("lambda-arm-gb-second", u.LambdaGBSeconds*per, 1)
 	add("logs-ingested-gb", logBytes*per/gib, 1)
 	add("sqs-requests", u.SQSRequests*per, 1e6)
+	add("firehose-ingested-gb", u.FirehoseBilledBytes*per/gib, 1)
 
 	// The month's mean and peak rates of events, and of each unit per event at them.
 	meanEventsPerSecond := a.EventsPerMonth / (HoursPerMonth * 3600)

@@ -23,6 +23,7 @@ var run = Usage{
 	KinesisBytes:        100_000,    // 100 B per event
 	DynamoWRU:           500,        // 500,000 × $0.625/M = $0.3125
 	DynamoRRU:           2000,       // 2,000,000 × $0.125/M = $0.25
+	FirehoseBilledBytes: gib / 1000, // 1 GiB × $0.029 = $0.029
 }
 
 func usd(t *testing.T, e Estimate, id string) float64 {
@@ -46,13 +47,14 @@ func TestOnDemandPerMillion(t *testing.T) {
 		// One stream all month (730 h × $0.04 = $29.20) spread over 100 million events: $0.292 per million.
 		"kinesis-ondemand-stream-hour": 0.292,
 		"dynamodb-ondemand-wru":        0.3125, "dynamodb-ondemand-rru": 0.25,
+		"firehose-ingested-gb": 0.029,
 	} {
 		require.InDelta(t, want, usd(t, e, id), 1e-6, id)
 	}
-	require.Len(t, e.Lines, 10)
-	require.InDelta(t, 1.800167, e.USD, 1e-6)
+	require.Len(t, e.Lines, 11)
+	require.InDelta(t, 1.829167, e.USD, 1e-6)
 	require.Equal(t, "logs-ingested-gb", e.Dominant().Price)
-	require.InDelta(t, 0.625/1.800167, e.Share(e.Dominant()), 1e-6)
+	require.InDelta(t, 0.625/1.829167, e.Share(e.Dominant()), 1e-6)
 	require.Equal(t, "dynamodb-ondemand-wru", e.Lines[1].Price, "most expensive first")
 	require.InDelta(t, 500_000, e.Lines[1].Quantity, 1e-6, "write units per million events")
 }
@@ -71,7 +73,8 @@ func TestProvisionedPerMillion(t *testing.T) {
 	// 7.6 records/s and 7.4 KB/s at the peak: one shard, 730 × $0.015 / 100 = $0.1095.
 	require.InDelta(t, 0.1095, usd(t, e, "kinesis-shard-hour"), 1e-9)
 	require.InDelta(t, 0.0014, usd(t, e, "kinesis-put-payload-units"), 1e-9)
-	require.InDelta(t, 1.241564, e.USD, 1e-6)
+	require.InDelta(t, 0.029, usd(t, e, "firehose-ingested-gb"), 1e-6, "the same in either mode")
+	require.InDelta(t, 1.270564, e.USD, 1e-6)
 	require.Equal(t, "logs-ingested-gb", e.Dominant().Price)
 }
 

@@ -59,8 +59,9 @@ var Prices = []Price{
 		Source: "https://aws.amazon.com/s3/pricing/", Checked: "unverified", Note: "not yet used: the event archive comes in a later issue"},
 	{ID: "s3-put-requests", Service: "S3", What: "PUT, COPY, POST, LIST requests", USD: 0.005, Unit: "thousand requests",
 		Source: "https://aws.amazon.com/s3/pricing/", Checked: "unverified", Note: "not yet used"},
-	{ID: "firehose-ingested-gb", Service: "Data Firehose", What: "Direct PUT ingestion, first 500 TB a month (5 KB increments)", USD: 0.029, Unit: "GB",
-		Source: "https://aws.amazon.com/firehose/pricing/", Checked: "unverified", Note: "not yet used"},
+	{ID: "firehose-ingested-gb", Service: "Data Firehose", What: "Direct PUT ingestion, first 500 TB a month (each record rounded up to 5 KB)", USD: 0.029, Unit: "GB",
+		Source: "https://aws.amazon.com/firehose/pricing/", Checked: "unverified",
+		Note: "not verified (2026-12-07): the pricing page's text at hand states the 5 KB increments per record (5,120 bytes) but not the figure; $0.029 per GB for the first 500 TB a month in us-east-1 is what cost notes quoting the page give", Used: true},
 	{ID: "athena-scanned-tb", Service: "Athena", What: "data scanned by SQL queries", USD: 5.00, Unit: "TB",
 		Source: "https://aws.amazon.com/athena/pricing/", Checked: "unverified", Note: "not yet used"},
 }
