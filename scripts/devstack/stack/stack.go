@@ -14,10 +14,16 @@
 //     matches, S3's event (events.S3Event) to the notification's function, as an asynchronous
 //     invocation;
 //
+//   - serves Data Firehose (package firehose) on 127.0.0.1:FirehosePort with the topology's
+//     delivery streams under their physical names: each gathers the records put to it and writes
+//     them, gzipped, to its bucket through the S3 server above (so the bucket's notifications
+//     fire), every FirehoseInterval (5 s by default, where AWS waits the topology's
+//     BufferInterval) or when its buffer holds BufferBytes; Close writes what they hold first;
+//
 //   - hosts every function (package lambdahost: Runtime API, child processes, timeouts, crashes)
 //     with the environment the CDK stack gives it: for each Use, EnvVar(resource) = the physical
 //     name or queue URL; the function's Settings; the local AWS endpoints, region and credentials
-//     (localaws.Endpoints.Environment); and what Lambda itself sets;
+//     (localaws.Endpoints.Environment, and AWS_ENDPOINT_URL_FIREHOSE); and what Lambda itself sets;
 //
 //   - serves the HTTP API (package httpapi, payload format 2.0) on 127.0.0.1:APIPort;
 //
@@ -37,16 +43,16 @@
 //   - meters what the functions and the stream mapping ask of AWS (package usage): each function
 //     reaches DynamoDB, Kinesis and SQS through a loopback reverse proxy per service, wrapped in
 //     the meter and in Config.Middleware (S3 and Firehose are served behind both); the HTTP API
-//     and Lambda's invocations and logs are metered too. GET <API URL>/_local/usage serves the counts since start (a local route of the
-//     host, not of the API; Usage returns the same).
+//     and Lambda's invocations and logs are metered too. GET <API URL>/_local/usage serves the
+//     counts since start (a local route of the host, not of the API; Usage returns the same).
 //
 // Not emulated, beyond what the packages above list: IAM (grants are not enforced: a function can
 // reach resources it does not Use, though it only learns the names of those it does), CloudWatch
 // metrics and alarms, the schedules' first run at creation (the first local run is one period after
 // start) and Scheduler's own retries and dead-letter queue (for runs Lambda would not take), the
 // asynchronous invocations' maximum age, and concurrent runs of one schedule (a tick during a run is skipped).
-// S3 is not behind the -faults-port injector of the command (its middleware hook takes it), and
-// notifies of objects created only (not of deletions, nor of a browser's POST upload).
+// S3 is not behind the -faults-port injector of the command (its middleware hook takes it; Firehose
+// is), and notifies of objects created only (not of deletions, nor of a browser's POST upload).
 // Checkpoints of stream mappings live in memory: after a restart the stream is read again from the
 // trim horizon.
 package stack
