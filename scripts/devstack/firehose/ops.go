@@ -41,12 +41,39 @@ type putOutput struct {
 	Encrypted bool
 }
 
-func (s *Server) stream(name string) (*stream, error) {
+// take puts records into the named stream's buffer, in their order, once they are within the
+// limits: a PutRecordBatch's (batch) 1 to 500 records and 4 MiB of data, and 1,000 KiB a record.
+func (s *Server) take(name string, records []*record, batch bool) error {
 	st, ok := s.streams[name]
 	if !ok {
-		return nil, s.notFound(name)
+		return s.notFound(name)
 	}
-	return st, nil
+	switch {
+	case batch && len(records) == 0:
+		return invalidArgument("Records must hold at least 1 record")
+	case batch && len(records) > MaxBatchRecords:
+		return invalidArgument("Records holds %d records; a PutRecordBatch takes at most %d", len(records), MaxBatchRecords)
+	}
+	data := make([][]byte, len(records))
+	total := 0
+	for i, r := range records {
+		field := "Record"
+		if batch {
+			field = fmt.Sprintf("Records[%d]", i)
+		}
+		if r == nil || r.Data == nil {
+			return invalidArgument("%s.Data is required", field)
+		}
+		if len(r.Data) > MaxRecordBytes {
+			return invalidArgument("%s: %d bytes of data; a record holds at most %d (1,000 KiB) before base64", field, len(r.Data), MaxRecordBytes)
+		}
+		total += len(r.Data)
+		data[i] = r.Data
+	}
+	if total > MaxBatchBytes {
+		return invalidArgument("the records hold %d bytes of data; a PutRecordBatch takes at most %d (4 MiB)", total, MaxBatchBytes)
+	}
+	return st.put(data)
 }
 
 // putRecordBatch takes up to 500 records of up to 1,000 KiB, 4 MiB in all, into a stream's buffer,
@@ -57,35 +84,10 @@ func (s *Server) putRecordBatch(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	st, err := s.stream(in.DeliveryStreamName)
-	if err != nil {
+	if err := s.take(in.DeliveryStreamName, in.Records, true); err != nil {
 		return nil, err
 	}
-	switch {
-	case len(in.Records) == 0:
-		return nil, invalidArgument("Records must hold at least 1 record")
-	case len(in.Records) > MaxBatchRecords:
-		return nil, invalidArgument("Records holds %d records; a PutRecordBatch takes at most %d", len(in.Records), MaxBatchRecords)
-	}
-	data := make([][]byte, len(in.Records))
-	total := 0
-	for i, r := range in.Records {
-		if r == nil || r.Data == nil {
-			return nil, invalidArgument("Records[%d]: Data is required", i)
-		}
-		if len(r.Data) > MaxRecordBytes {
-			return nil, invalidArgument("Records[%d]: %d bytes of data; a record holds at most %d (1,000 KiB) before base64", i, len(r.Data), MaxRecordBytes)
-		}
-		total += len(r.Data)
-		data[i] = r.Data
-	}
-	if total > MaxBatchBytes {
-		return nil, invalidArgument("the records hold %d bytes of data; a PutRecordBatch takes at most %d (4 MiB)", total, MaxBatchBytes)
-	}
-	if err := st.put(data); err != nil {
-		return nil, err
-	}
-	out := putBatchOutput{RequestResponses: make([]putResult, len(data))}
+	out := putBatchOutput{RequestResponses: make([]putResult, len(in.Records))}
 	for i := range out.RequestResponses {
 		out.RequestResponses[i].RecordID = recordID()
 	}
@@ -98,17 +100,7 @@ func (s *Server) putRecord(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	st, err := s.stream(in.DeliveryStreamName)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case in.Record == nil || in.Record.Data == nil:
-		return nil, invalidArgument("Record.Data is required")
-	case len(in.Record.Data) > MaxRecordBytes:
-		return nil, invalidArgument("%d bytes of data; a record holds at most %d (1,000 KiB) before base64", len(in.Record.Data), MaxRecordBytes)
-	}
-	if err := st.put([][]byte{in.Record.Data}); err != nil {
+	if err := s.take(in.DeliveryStreamName, []*record{in.Record}, false); err != nil {
 		return nil, err
 	}
 	return putOutput{RecordID: recordID()}, nil
@@ -172,12 +164,12 @@ func (s *Server) describe(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	st, err := s.stream(in.DeliveryStreamName)
-	if err != nil {
-		return nil, err
+	st, ok := s.streams[in.DeliveryStreamName]
+	if !ok {
+		return nil, s.notFound(in.DeliveryStreamName)
 	}
-	if in.Limit != nil && (*in.Limit < 1 || *in.Limit > 10000) {
-		return nil, invalidArgument("Limit %d, want 1 to 10000", *in.Limit)
+	if _, err := limit(in.Limit, 1); err != nil {
+		return nil, err
 	}
 	c := st.cfg
 	dest := s3Destination{
@@ -221,12 +213,9 @@ func (s *Server) list(body []byte) (any, error) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
-	limit := 10
-	if in.Limit != nil {
-		if *in.Limit < 1 || *in.Limit > 10000 {
-			return nil, invalidArgument("Limit %d, want 1 to 10000", *in.Limit)
-		}
-		limit = *in.Limit
+	n, err := limit(in.Limit, 10)
+	if err != nil {
+		return nil, err
 	}
 	if in.DeliveryStreamType != "" && !slices.Contains(streamTypes, in.DeliveryStreamType) {
 		return nil, invalidArgument("DeliveryStreamType %q, want one of %s", in.DeliveryStreamType, strings.Join(streamTypes, ", "))
@@ -239,9 +228,20 @@ func (s *Server) list(body []byte) (any, error) {
 			}
 		}
 	}
-	more := len(names) > limit
+	more := len(names) > n
 	if more {
-		names = names[:limit]
+		names = names[:n]
 	}
 	return map[string]any{"DeliveryStreamNames": names, "HasMoreDeliveryStreams": more}, nil
+}
+
+// limit reads a call's Limit, 1 to 10,000 (fallback when it has none).
+func limit(v *int, fallback int) (int, error) {
+	if v == nil {
+		return fallback, nil
+	}
+	if *v < 1 || *v > 10000 {
+		return 0, invalidArgument("Limit %d, want 1 to 10000", *v)
+	}
+	return *v, nil
 }

@@ -61,18 +61,7 @@ func (m *Meter) firehose(next http.Handler) http.Handler {
 		case ok && op == "PutRecord":
 			accepted = put
 		case ok && op == "PutRecordBatch":
-			answer := rec.decoded()
-			if bytes.Contains(answer, []byte(`"FailedPutCount":0`)) {
-				accepted = put
-				break
-			}
-			var out struct{ RequestResponses []struct{ ErrorCode string } }
-			_ = json.Unmarshal(answer, &out)
-			for i, p := range put {
-				if i < len(out.RequestResponses) && out.RequestResponses[i].ErrorCode == "" {
-					accepted = append(accepted, p)
-				}
-			}
+			accepted = acceptedSizes(put, rec.decoded(), `"FailedPutCount":0`, "RequestResponses")
 		}
 		m.update(func(s *Snapshot) {
 			f := &s.Firehose

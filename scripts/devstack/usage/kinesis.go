@@ -149,18 +149,7 @@ func (m *Meter) kinesis(next http.Handler) http.Handler {
 		case ok && op == "PutRecord":
 			accepted = put
 		case ok && op == "PutRecords":
-			answer := rec.decoded()
-			if bytes.Contains(answer, []byte(`"FailedRecordCount":0`)) {
-				accepted = put
-				break
-			}
-			var out struct{ Records []struct{ ErrorCode string } }
-			_ = json.Unmarshal(answer, &out)
-			for i, p := range put {
-				if i < len(out.Records) && out.Records[i].ErrorCode == "" {
-					accepted = append(accepted, p)
-				}
-			}
+			accepted = acceptedSizes(put, rec.decoded(), `"FailedRecordCount":0`, "Records")
 		case ok && op == "GetRecords":
 			answer := rec.decoded()
 			var found bool

@@ -176,3 +176,23 @@ func errorType(body []byte) string {
 	}
 	return e.Type
 }
+
+// acceptedSizes are the sizes of the records a batch call (Kinesis's PutRecords, Firehose's
+// PutRecordBatch) took, by its answer: all of put when the answer holds allTaken (its failed count
+// of 0, as the servers write it), else those whose entry in the answer's list has no ErrorCode.
+func acceptedSizes(put []int64, answer []byte, allTaken, list string) []int64 {
+	if bytes.Contains(answer, []byte(allTaken)) {
+		return put
+	}
+	var out map[string]json.RawMessage
+	var entries []struct{ ErrorCode string }
+	_ = json.Unmarshal(answer, &out)
+	_ = json.Unmarshal(out[list], &entries)
+	var accepted []int64
+	for i, p := range put {
+		if i < len(entries) && entries[i].ErrorCode == "" {
+			accepted = append(accepted, p)
+		}
+	}
+	return accepted
+}
