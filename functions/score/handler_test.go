@@ -30,6 +30,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/fanout"
+	"github.com/dcrm-project/dcrm/shared/fanout/fanouttest"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
@@ -403,38 +404,17 @@ func TestAlertIsResentNotLostAfterACrash(t *testing.T) {
 	require.Equal(t, 1.0, first.PAlive)
 }
 
-// sameFunction runs the parts a planner sends in this process, as Lambda runs asynchronous
-// invocations: each in the background, on a handler of its own (another execution environment).
-type sameFunction struct {
-	st       *stack
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	payloads [][]byte
-	results  []summary
-	errs     []error
-}
-
-func (f *sameFunction) InvokeAsync(_ context.Context, payload []byte) error {
-	f.mu.Lock()
-	f.payloads = append(f.payloads, payload)
-	f.mu.Unlock()
-	h := &handler{store: f.st.store, models: f.st.models, alerts: f.st.alerts, cfg: f.st.h.cfg, size: f.st.h.size, log: quiet}
-	f.wg.Go(func() {
-		sum, err := h.handle(context.Background(), payload)
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.results, f.errs = append(f.results, sum), append(f.errs, err)
-	})
-	return nil
-}
-
 func TestFanOutScoresEveryProfileOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := newStack(t)
 	s := newShop(t, 0, 60)
 	st.record(t, s.acts)
-	parts := &sameFunction{st: st}
+	// Each part on a handler of its own, as in another execution environment.
+	parts := &fanouttest.Local[summary]{Handle: func(ctx context.Context, payload json.RawMessage) (summary, error) {
+		h := &handler{store: st.store, models: st.models, alerts: st.alerts, cfg: st.h.cfg, size: st.h.size, log: quiet}
+		return h.handle(ctx, payload)
+	}}
 	st.h.parts = parts
 	st.h.size.PartSize = 15
 
@@ -442,11 +422,11 @@ func TestFanOutScoresEveryProfileOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 4, sum.Parts)
 	require.Zero(t, sum.Scored, "the planner scores nothing itself")
-	parts.wg.Wait()
-	require.Len(t, parts.payloads, 4)
+	payloads, results, errs := parts.Wait()
+	require.Len(t, payloads, 4)
 	var scored int64
-	for i, r := range parts.results {
-		require.NoError(t, parts.errs[i])
+	for i, r := range results {
+		require.NoError(t, errs[i])
 		require.Equal(t, "part", r.Mode)
 		require.Equal(t, scoreAt, r.AsOf)
 		scored += r.Scored
@@ -456,7 +436,7 @@ func TestFanOutScoresEveryProfileOnce(t *testing.T) {
 		require.Equal(t, scoreAt, st.profile(t, identity.AnonymousID(g)).Score.ScoredAt)
 	}
 	var p fanout.Event
-	require.NoError(t, json.Unmarshal(parts.payloads[0], &p))
+	require.NoError(t, json.Unmarshal(payloads[0], &p))
 	require.Equal(t, 4, p.Part.Parts)
 	require.Equal(t, defaultSizing.Segments, p.Part.Segments)
 	require.Equal(t, scoreAt, p.Part.AsOf)
