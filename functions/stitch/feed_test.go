@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/scripts/devstack/firehose"
+	"github.com/dcrm-project/dcrm/scripts/devstack/firehose/firehosetest"
 	"github.com/dcrm-project/dcrm/shared/archive"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
@@ -119,4 +123,37 @@ func (f *splitFeed) Put(_ context.Context, records [][]byte) []error {
 		errs[i] = errors.New("refused")
 	}
 	return errs
+}
+
+// The feed puts as many records to a call as Data Firehose takes (500, 4 MiB; the local server
+// refuses more, as AWS does), and every record arrives, in order.
+func TestFirehoseFeedSplitsCalls(t *testing.T) {
+	stream := firehosetest.Feed("feed")
+	stream.BufferInterval = 0
+	world := firehosetest.Start(t, firehose.Options{}, stream)
+	feed := newFirehoseFeed(world.Client(), "feed")
+	var records [][]byte
+	for i := range 1200 { // three calls by count
+		records = append(records, []byte(fmt.Sprintf("small %d\n", i)))
+	}
+	for i := range 6 { // two calls by size
+		records = append(records, append(bytes.Repeat([]byte{'a' + byte(i)}, 900<<10), '\n'))
+	}
+	for i, err := range feed.Put(context.Background(), records) {
+		require.NoError(t, err, "record %d", i)
+	}
+	want := string(bytes.Join(records, nil))
+	var got strings.Builder
+	require.Eventually(t, func() bool {
+		got.Reset()
+		for _, key := range world.Written() {
+			got.WriteString(world.Content(t, key))
+		}
+		return got.Len() >= len(want)
+	}, 10*time.Second, 20*time.Millisecond)
+	assert.Equal(t, want, got.String())
+
+	errs := newFirehoseFeed(world.Client(), "no-such-stream").Put(context.Background(), records[:2])
+	assert.ErrorContains(t, errs[0], "ResourceNotFoundException")
+	assert.Error(t, errs[1])
 }

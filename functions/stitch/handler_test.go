@@ -26,6 +26,8 @@ import (
 
 	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/scripts/devstack/firehose"
+	"github.com/dcrm-project/dcrm/scripts/devstack/firehose/firehosetest"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/history"
@@ -516,6 +518,10 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 	for k, v := range e.Environment() {
 		t.Setenv(k, v)
 	}
+	feed := firehosetest.Feed("feed")
+	feed.BufferInterval = 0 // delivered at once
+	world := firehosetest.Start(t, firehose.Options{}, feed)
+	t.Setenv("AWS_ENDPOINT_URL_FIREHOSE", world.URL)
 	top := topology.Default()
 	env := map[string]string{
 		top.EnvVar(topology.ProfileTable):       localawstest.NewTopologyTable(t, topology.ProfileTable),
@@ -523,6 +529,7 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 		top.EnvVar(topology.TouchpointTable):    localawstest.NewTopologyTable(t, topology.TouchpointTable),
 		top.EnvVar(topology.FailedQueue):        localawstest.NewQueue(t),
 		top.EnvVar(topology.ProfileUpdateQueue): localawstest.NewQueue(t),
+		top.EnvVar(topology.ArchiveFeed):        feed.Name,
 		// The golden events are older than the default history: a long one keeps DynamoDB Local's
 		// TTL sweeper from deleting their touchpoints during the test.
 		topology.SettingTouchpointTTL: "876000h",
@@ -533,6 +540,8 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 	resp, err := h.handle(context.Background(), goldenBatch(t))
 	require.NoError(t, err)
 	require.Empty(t, resp.BatchItemFailures)
+	delivered := world.Objects(t, 1)
+	require.Equal(t, 7, strings.Count(world.Content(t, delivered[0]), "\n"), "the seven events handed to the archive feed")
 	p, err := h.store.(*recording.Engine).Lookup(context.Background(), identity.UserID(userID))
 	require.NoError(t, err)
 	require.Equal(t, 7, p.Counts.Events)
