@@ -304,6 +304,7 @@ func TestSnowplowEcommerceReplay(t *testing.T) {
 		require.Equal(t, got[k].Visits, p.Visits, "the replay changed the visits of %s", k)
 	}
 	replayUnits(&report, r, replayed, len(calls))
+	report.WriteString(r.checkArchive(calls))
 	r.report("ecommerce", report.String())
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,11 +18,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/parquet-go/parquet-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
+	"github.com/dcrm-project/dcrm/shared/archive"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
@@ -138,6 +143,10 @@ type harness struct {
 	tables []string // the tables stitch writes: all but the keys
 	// direct reads the identity graph without the meter, to wait for a sentinel uncounted.
 	direct *profilestore.Store
+	// archive reads the archive bucket; sentinels are the message ids of the passes' sentinels.
+	archive       *s3.Client
+	archiveBucket string
+	sentinels     []string
 }
 
 func newHarness(t *testing.T) *harness {
@@ -171,6 +180,9 @@ func newHarness(t *testing.T) *harness {
 	r := &harness{t: t, meter: meter, server: server, c: client{api: st.APIURL(), key: profiles, hc: &http.Client{Timeout: 30 * time.Second}},
 		direct: profilestore.New(endpoints.Dynamo(), profilestore.Tables{Profiles: st.Resources()[topology.ProfileTable],
 			Identities: st.Resources()[topology.IdentityTable], Touchpoints: st.Resources()[topology.TouchpointTable]})}
+	archiveAt := endpoints
+	archiveAt.S3 = st.Env()["DCRM_S3_ENDPOINT"]
+	r.archive, r.archiveBucket = archiveAt.S3Client(), st.Resources()[topology.ArchiveBucket]
 	for _, tb := range topology.Default().Tables {
 		if tb.Name != topology.KeyTable {
 			r.tables = append(r.tables, st.Resources()[tb.Name])
@@ -189,6 +201,7 @@ func (r *harness) pass(calls []map[string]any, stitched func() bool) Usage {
 	ctx := context.Background()
 	before := r.meter.Usage()
 	sentinel := map[string]any{"type": "track", "event": "sentinel", "anonymousId": localawstest.UniqueName("sentinel"), "messageId": localawstest.UniqueName("m")}
+	r.sentinels = append(r.sentinels, sentinel["messageId"].(string))
 	require.NoError(r.t, Send(ctx, r.c.hc, r.c.api, r.server, append(slices.Clone(calls), sentinel), 50))
 	require.Eventually(r.t, func() bool {
 		e, found, err := r.direct.Entry(ctx, identity.AnonymousID(sentinel["anonymousId"].(string)), true)
@@ -206,6 +219,56 @@ func (r *harness) pass(calls []map[string]any, stitched func() bool) Usage {
 // again sends calls once more (and a sentinel) and returns the units that cost.
 func (r *harness) again(calls []map[string]any) Usage {
 	return r.pass(calls, func() bool { return true })
+}
+
+// checkArchive waits until the event archive holds every call sent (and the passes' sentinels)
+// and checks that it holds nothing else, by message id; it reports the rows (a call sent twice,
+// or a duplicate delivery in the file, is archived each time it is recorded) and the distinct ids.
+func (r *harness) checkArchive(calls []map[string]any) string {
+	want := map[string]bool{}
+	for _, c := range calls {
+		want[c["messageId"].(string)] = true
+	}
+	for _, id := range r.sentinels {
+		want[id] = true
+	}
+	var rows int
+	var got map[string]int
+	require.Eventually(r.t, func() bool {
+		rows, got = r.archivedIDs()
+		return len(got) >= len(want)
+	}, time.Minute, 500*time.Millisecond, "the archive's files hold every call")
+	for id := range got {
+		require.True(r.t, want[id], "the archive holds %q, which was never sent", id)
+	}
+	require.Len(r.t, got, len(want))
+	return fmt.Sprintf("archive: %d rows, %d distinct message ids = the %d calls' distinct ids and %d sentinels\n",
+		rows, len(got), len(want)-len(r.sentinels), len(r.sentinels))
+}
+
+// archivedIDs reads every events file of the archive: its rows, and the rows of each message id.
+func (r *harness) archivedIDs() (int, map[string]int) {
+	ctx := context.Background()
+	ids, rows := map[string]int{}, 0
+	pages := s3.NewListObjectsV2Paginator(r.archive, &s3.ListObjectsV2Input{Bucket: aws.String(r.archiveBucket), Prefix: aws.String("events/")})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		require.NoError(r.t, err)
+		for _, o := range page.Contents {
+			obj, err := r.archive.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(r.archiveBucket), Key: o.Key})
+			require.NoError(r.t, err)
+			body, err := io.ReadAll(obj.Body)
+			obj.Body.Close()
+			require.NoError(r.t, err)
+			got, err := parquet.Read[archive.Event](bytes.NewReader(body), int64(len(body)))
+			require.NoError(r.t, err, aws.ToString(o.Key))
+			for _, e := range got {
+				ids[e.MessageID]++
+			}
+			rows += len(got)
+		}
+	}
+	return rows, ids
 }
 
 // units are the write units of the tables stitch writes.
@@ -311,6 +374,7 @@ func TestSnowplowWebReplay(t *testing.T) {
 		require.Equal(t, got[u].Visits, p.Visits, "the replay changed the visits of %q", u)
 	}
 	replayUnits(&report, r, replayed, len(calls))
+	report.WriteString(r.checkArchive(calls))
 	r.report("web", report.String())
 }
 
