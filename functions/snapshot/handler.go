@@ -207,29 +207,51 @@ func (h *handler) write(ctx context.Context, p fanout.Part) (summary, error) {
 // merges). A profile item that cannot be read is logged, counted and left out; a scan that fails,
 // or a file that cannot be put, stops the part (Lambda runs it again).
 func (h *handler) segment(ctx context.Context, dt string, seg, total int, sum *summary) error {
-	put := h.files.Put
-	profiles := newSink[archive.Profile](profilesTable, dt, seg, total, h.size.FileRows, put)
-	ids := newSink[archive.Identifier](identifiersTable, dt, seg, total, h.size.FileRows*fileRowsFactor, put)
-	merges := newSink[archive.Merge](mergesTable, dt, seg, total, h.size.FileRows*fileRowsFactor, put)
-	err := h.profiles.ScanRecords(ctx, seg, total, func(ctx context.Context, r recording.Record) (bool, error) {
-		p, is, ms := profileRows(r)
-		if err := profiles.add(ctx, p); err != nil {
+	out := segmentFiles{
+		profiles: newSink[archive.Profile](profilesTable, dt, seg, total, h.size.FileRows, h.files.Put),
+		ids:      newSink[archive.Identifier](identifiersTable, dt, seg, total, h.size.FileRows*fileRowsFactor, h.files.Put),
+		merges:   newSink[archive.Merge](mergesTable, dt, seg, total, h.size.FileRows*fileRowsFactor, h.files.Put),
+	}
+	if err := h.writeProfiles(ctx, seg, total, out, sum); err != nil {
+		return err
+	}
+	if err := h.writeLinkedUserIDs(ctx, seg, total, out.ids, sum); err != nil {
+		return err
+	}
+	return h.finish(ctx, dt, seg, total, out, sum)
+}
+
+// segmentFiles are the sinks of a segment's tables.
+type segmentFiles struct {
+	profiles *sink[archive.Profile]
+	ids      *sink[archive.Identifier]
+	merges   *sink[archive.Merge]
+}
+
+// writeProfiles writes the rows of the live profiles of the Profiles table's segment.
+func (h *handler) writeProfiles(ctx context.Context, seg, total int, out segmentFiles, sum *summary) error {
+	return h.profiles.ScanRecords(ctx, seg, total, func(ctx context.Context, r recording.Record) (bool, error) {
+		p, ids, merges := profileRows(r)
+		if err := out.profiles.add(ctx, p); err != nil {
 			return false, err
 		}
-		if err := ids.add(ctx, is...); err != nil {
+		if err := out.ids.add(ctx, ids...); err != nil {
 			return false, err
 		}
-		return true, merges.add(ctx, ms...)
+		return true, out.merges.add(ctx, merges...)
 	}, func(id string, err error) {
 		sum.Unreadable++
 		if sum.Unreadable <= maxLogged {
 			h.log.ErrorContext(ctx, "profile left out of the snapshot", slog.String("profileId", id), slog.String("reason", err.Error()))
 		}
 	})
-	if err != nil {
-		return err
-	}
+}
+
+// writeLinkedUserIDs writes the user ids of the Identities table's segment that an alias linked to
+// a live profile, their profiles followed through their merges Resolve user ids at a time.
+func (h *handler) writeLinkedUserIDs(ctx context.Context, seg, total int, ids *sink[archive.Identifier], sum *summary) error {
 	res := newResolver(h.profiles.Links, h.size.Known)
+	defer func() { sum.Reads += res.reads }()
 	var batch []recording.Entry
 	linked := func(ctx context.Context) error {
 		pids := make([]string, len(batch))
@@ -248,7 +270,7 @@ func (h *handler) segment(ctx context.Context, dt string, seg, total int, sum *s
 				}
 			} else if end.fate != alive {
 				sum.leaveOut(end.fate)
-				if n := sum.LeftOut[end.fate.String()]; n <= maxLogged {
+				if sum.LeftOut[end.fate.String()] <= maxLogged {
 					h.log.WarnContext(ctx, "user id left out of the snapshot", slog.String("profileId", e.ProfileID),
 						slog.String("endsAt", end.ID), slog.String("reason", end.fate.String()))
 				}
@@ -257,21 +279,23 @@ func (h *handler) segment(ctx context.Context, dt string, seg, total int, sum *s
 		batch = batch[:0]
 		return nil
 	}
-	err = h.identities.ScanEntries(ctx, seg, total, identity.User, func(ctx context.Context, e recording.Entry) (bool, error) {
+	err := h.identities.ScanEntries(ctx, seg, total, identity.User, func(ctx context.Context, e recording.Entry) (bool, error) {
 		batch = append(batch, e)
 		if len(batch) >= max(h.size.Resolve, 1) {
 			return true, linked(ctx)
 		}
 		return true, nil
 	})
-	if err == nil {
-		err = linked(ctx)
-	}
-	sum.Reads += res.reads
 	if err != nil {
 		return err
 	}
-	for _, s := range []finisher{profiles, ids, merges} {
+	return linked(ctx)
+}
+
+// finish puts the segment's last files, counts what was written, and deletes the files an earlier
+// attempt of the part wrote past the ones written now.
+func (h *handler) finish(ctx context.Context, dt string, seg, total int, out segmentFiles, sum *summary) error {
+	for _, s := range []finisher{out.profiles, out.ids, out.merges} {
 		if err := s.flush(ctx); err != nil {
 			return err
 		}
@@ -285,7 +309,6 @@ func (h *handler) segment(ctx context.Context, dt string, seg, total int, sum *s
 		case archive.MergesTable:
 			sum.Merges += rows
 		}
-		// An earlier attempt of this part may have written more files: they go.
 		removed, err := h.remove(ctx, partition(t, dt)+partPrefix(seg, total), func(name string) bool {
 			s, tot, n, ok := parsePartName(name)
 			return ok && s == seg && tot == total && n < files
