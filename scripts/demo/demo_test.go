@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -37,8 +39,16 @@ func TestDemoEndToEnd(t *testing.T) {
 
 	cfg := endpoints.Config()
 	var out bytes.Buffer
+	dcrm := filepath.Join(t.TempDir(), "dcrm")
+	if b, err := exec.Command("go", "build", "-o", dcrm, filepath.Join(devtest.RepoRoot(), "scripts", "dcrm")).CombinedOutput(); err != nil {
+		t.Fatalf("build dcrm: %v\n%s", err, b)
+	}
+	sqlEnv := []string{"DCRM_ARCHIVE_CACHE=" + t.TempDir()}
+	for k, v := range st.Env() {
+		sqlEnv = append(sqlEnv, k+"="+v)
+	}
 	d := demo{
-		client: c, out: &out, alerts: st.Resources()[topology.AlertQueue],
+		client: c, out: &out, alerts: st.Resources()[topology.AlertQueue], dcrm: dcrm, sqlEnv: sqlEnv,
 		lambda: lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(st.LambdaURL()) }),
 		sqs:    sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoints.SQS) }),
 	}
@@ -46,8 +56,9 @@ func TestDemoEndToEnd(t *testing.T) {
 	if err := d.run(ctx, s); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
+	t.Log("\n" + out.String())
 	// The run checks the merge and the alert itself; the printed profile is the merged one.
-	for _, want := range []string{s.Laptop, s.Phone, s.Shopper, `"type": "lapse"`, "→ 400"} {
+	for _, want := range []string{s.Laptop, s.Phone, s.Shopper, `"type": "lapse"`, "→ 400", "Order Completed", "every event is in the archive"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}

@@ -4,6 +4,8 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,8 +13,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -48,6 +53,7 @@ func run(ctx context.Context, out io.Writer) error {
 		client: Client{API: env["DCRM_API_URL"], WriteKey: env["DCRM_WRITE_KEY"], ServerKey: env["DCRM_SERVER_WRITE_KEY"],
 			ProfileKey: env["DCRM_PROFILE_API_KEY"], HTTP: &http.Client{Timeout: 30 * time.Second}},
 		lambda: lambda.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), alerts: env["DCRM_ALERTS_QUEUE_URL"], out: out,
+		dcrm: cmp.Or(os.Getenv("DCRM_CLI"), filepath.Join("bin", "dcrm")),
 	}
 	return d.run(ctx, NewScenario(strconv.FormatInt(time.Now().Unix(), 36), time.Now()))
 }
@@ -58,6 +64,10 @@ type demo struct {
 	sqs    *sqs.Client
 	alerts string
 	out    io.Writer
+	// dcrm is the dcrm command, which queries the archive (dcrm sql); sqlEnv is added to its
+	// environment (the archive bucket, S3's endpoint, its cache: .dcrm/local.env has them).
+	dcrm   string
+	sqlEnv []string
 }
 
 func (d demo) run(ctx context.Context, s Scenario) error {
@@ -100,8 +110,49 @@ func (d demo) run(ctx context.Context, s Scenario) error {
 		return fmt.Errorf("no lapse alert for %s: %w", s.Lapsed, err)
 	}
 	printJSON(d.out, alert)
-	fmt.Fprintln(d.out, "\ndemo: done — the shopper's laptop and phone are one profile, and the lapsed customer raised an alert.")
+
+	fmt.Fprintln(d.out, "\n== 5. The event archive (stitch → Data Firehose → Parquet in S3), queried with dcrm sql as Athena would")
+	ofRun := "FROM events WHERE messageId LIKE 'demo-" + s.Run + "-%'"
+	count := "SELECT count(DISTINCT messageId) AS n " + ofRun
+	want := strconv.Itoa(s.Accepted())
+	if _, err := waitFor(ctx, time.Minute, func() (string, error) {
+		out, err := d.sql(ctx, "--format", "csv", count)
+		if err != nil {
+			return "", err
+		}
+		if got := strings.TrimSpace(strings.TrimPrefix(out, "n\n")); got != want {
+			return "", fmt.Errorf("%w: %s of %s events archived", errNotYet, got, want)
+		}
+		return out, nil
+	}); err != nil {
+		return fmt.Errorf("the run's events did not reach the archive: %w", err)
+	}
+	query := "SELECT type, coalesce(event, name, '') AS what, count(DISTINCT messageId) AS events, count(DISTINCT profileId) AS profiles " +
+		ofRun + " GROUP BY 1, 2 ORDER BY 1, 2"
+	fmt.Fprintf(d.out, "  $ dcrm sql --format table %q\n", query)
+	table, err := d.sql(ctx, "--format", "table", query)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(d.out, indent(table))
+	fmt.Fprintln(d.out, "\ndemo: done — the shopper's laptop and phone are one profile, the lapsed customer raised an alert, and every event is in the archive.")
 	return nil
+}
+
+// sql runs dcrm sql with args and returns what it printed.
+func (d demo) sql(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, d.dcrm, append([]string{"sql"}, args...)...)
+	cmd.Env = append(os.Environ(), d.sqlEnv...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("dcrm sql: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ") + "\n"
 }
 
 // alertFor reads the alerts queue until it finds the lapse alert of the given user, deleting what it

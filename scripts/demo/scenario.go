@@ -124,6 +124,24 @@ func (s Scenario) Steps() []Step {
 	return steps
 }
 
+// Accepted is how many events the endpoint takes from the steps (those of the calls that must
+// succeed): what the archive must hold of the run.
+func (s Scenario) Accepted() int {
+	n := 0
+	for _, st := range s.steps() {
+		body, ok := st.Body.(map[string]any)
+		if !ok || st.Want != 200 {
+			continue
+		}
+		if batch, ok := body["batch"].([]any); ok {
+			n += len(batch)
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
 func (s Scenario) steps() []Step {
 	page := func(anon, path string) map[string]any {
 		return map[string]any{"anonymousId": anon, "name": path, "properties": map[string]any{"path": path, "url": "https://shop.example" + path}}
