@@ -43,7 +43,7 @@ const fileRowsFactor = 5
 var defaultSizing = sizing{PartProfiles: 200_000, FileRows: 100_000, Resolve: 1_000, Known: 200_000}
 
 // settingPart is the environment variable of sizing.PartProfiles.
-const settingPart = "DCRM_SNAPSHOT_PART"
+const settingPart = topology.SettingSnapshotPart
 
 type handler struct {
 	profiles   profileTable

@@ -275,6 +275,9 @@ const (
 	ArchiveIncomingPrefix    = "incoming/"
 	ArchiveIncomingRetention = 7 * 24 * time.Hour
 	ArchiveFeedErrorPrefix   = "incoming-errors/"
+	// SnapshotRetention is how long the daily snapshots of profiles, identifiers and merges are
+	// kept in the archive bucket.
+	SnapshotRetention = 90 * 24 * time.Hour
 )
 
 // Schedule names, which the scheduled functions check the runs they receive against.
@@ -306,6 +309,9 @@ const (
 	SettingFitSample      = "DCRM_FIT_SAMPLE"
 	SettingScorePart      = "DCRM_SCORE_PART"
 	SettingScoreRefresh   = "DCRM_SCORE_REFRESH"
+	// SettingSnapshotPart is how many profiles one invocation of the daily snapshot reads (a
+	// part: a scan segment of the tables; functions/snapshot/README.md has the arithmetic).
+	SettingSnapshotPart = "DCRM_SNAPSHOT_PART"
 	// SettingTouchpointTTL is a Go duration: how long after it happened an event stays in a profile's
 	// history (purchases are kept).
 	SettingTouchpointTTL = "DCRM_TOUCHPOINT_TTL"
@@ -337,6 +343,11 @@ func Default() Topology {
 				{Prefix: AthenaResultsPrefix, After: AthenaResultsRetention},
 				{Prefix: ArchiveIncomingPrefix, After: ArchiveIncomingRetention},
 				{Prefix: ArchiveFeedErrorPrefix, After: AthenaResultsRetention},
+				// Daily snapshots: a query reads the latest; three months of them are kept for
+				// comparisons (at 10 M profiles ~0.9 GB a day).
+				{Prefix: "profiles/", After: SnapshotRetention},
+				{Prefix: "identifiers/", After: SnapshotRetention},
+				{Prefix: "merges/", After: SnapshotRetention},
 			}},
 		},
 		// The feed's buffer: at 100 M events a month (~1 KB each as a JSON line) 15 minutes hold
@@ -394,10 +405,11 @@ func Default() Topology {
 				}},
 			// snapshot writes the daily snapshot of profiles, identifiers and merges to the archive
 			// bucket, fanning out one invocation per segment of the tables it scans.
+			// It lists the day's files (a rerun replaces them), hence read access to the bucket.
 			{Name: "snapshot", Memory: 1769, Timeout: 15 * time.Minute, FanOut: true, Scans: []string{ProfileTable, IdentityTable},
 				Async: &AsyncInvoke{MaxAge: 6 * time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
-					{ProfileTable, Read}, {IdentityTable, Read}, {ArchiveBucket, Write},
-				}},
+					{ProfileTable, Read}, {IdentityTable, Read}, {ArchiveBucket, ReadWrite},
+				}, Settings: map[string]string{SettingSnapshotPart: "200000"}},
 			// triggers reads the due index and records what fired on the profiles. Its timeout stays
 			// under the schedule's period, so runs do not pile up.
 			{Name: "triggers", Memory: 256, Timeout: 4 * time.Minute,

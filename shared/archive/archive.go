@@ -8,9 +8,9 @@
 // views are made of. Adding a field to a row type adds the column everywhere.
 //
 //	events/dt=YYYY-MM-DD/part-<hash>.parquet       every accepted event, by the UTC date of its timestamp
-//	profiles/dt=YYYY-MM-DD/part-<hash>.parquet     the daily snapshot of live profiles
-//	identifiers/dt=YYYY-MM-DD/part-<hash>.parquet  the snapshot's identifiers, one row per profile and identifier
-//	merges/dt=YYYY-MM-DD/part-<hash>.parquet       the snapshot's merged-away profile ids, each to its live profile
+//	profiles/dt=YYYY-MM-DD/part-<s>-of-<n>-<i>.parquet     the daily snapshot of live profiles (functions/snapshot)
+//	identifiers/dt=YYYY-MM-DD/part-<s>-of-<n>-<i>.parquet  the snapshot's identifiers, one row per profile and identifier
+//	merges/dt=YYYY-MM-DD/part-<s>-of-<n>-<i>.parquet       the snapshot's merged-away profile ids, each to its live profile
 //
 // Personal data is as collect left it on the stream (see FromEvent): the person's email and phone
 // only as hashes, other personal data hashed or redacted, the IP address truncated.
