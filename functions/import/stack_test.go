@@ -127,6 +127,30 @@ func TestAnOrdersFileOnTheLocalStack(t *testing.T) {
 	require.Equal(t, 2, strings.Count(string(lines), "\n"))
 	require.Contains(t, string(lines), `"cost":120.5`)
 
+	// Consents, as a CRM exports them: the latest answer per purpose reaches the profile; an older
+	// answer later in the file changes nothing.
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("consents/crm.csv"),
+		Body: strings.NewReader("userId,purpose,granted,timestamp,source\n" +
+			"c1,marketing,yes," + at(200) + ",crm\n" +
+			"c1,marketing,opt-out," + at(300) + ",call centre\n" +
+			"c1,marketing,yes," + at(250) + ",crm\n" +
+			"c2,analytics,true," + at(200) + ",crm\n")})
+	require.NoError(t, err)
+	consents := waitForReport(t, c, bucket, "consents/crm.csv")
+	require.Equal(t, importing.StateDone, consents.State, consents.Error)
+	require.Equal(t, int64(4), consents.Events)
+	var seen [2]any
+	require.Eventually(t, func() bool {
+		p, q := getProfile(t, st.APIURL(), profileKey, "c1"), getProfile(t, st.APIURL(), profileKey, "c2")
+		if p == nil || q == nil {
+			return false
+		}
+		seen = [2]any{p["consent"], q["consent"]}
+		m, _ := p["consent"].(map[string]any)["marketing"].(map[string]any)
+		a, _ := q["consent"].(map[string]any)["analytics"].(map[string]any)
+		return m != nil && m["granted"] == false && m["at"] == at(300) && a != nil && a["granted"] == true
+	}, 60*time.Second, 250*time.Millisecond, "c1 withdrew marketing by the latest answer; c2 granted analytics: %v", &seen)
+
 	// A mapping that names no field: the import fails, saying why.
 	put("orders/bad.csv", map[string]string{"dcrm-map": "nonsense=Invoice"})
 	bad := waitForReport(t, c, bucket, "orders/bad.csv")
