@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
+	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
+	"github.com/dcrm-project/dcrm/scripts/devstack/usage"
+	"github.com/dcrm-project/dcrm/shared/cost"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
@@ -54,6 +58,8 @@ func TestImportThroughTheLocalStack(t *testing.T) {
 
 	// The online retail set, as shared/importing's README maps it.
 	retail := filepath.Join(devtest.RepoRoot(), "..", "shared", "datasets", "events", "online_retail", "OnlineRetail_invoice_level.csv")
+	waitIdle(t, st)
+	before := st.Usage()
 	out.Reset()
 	require.NoError(t, run(ctx, []string{"import", retail, "--kind", "orders", "--time-layout", "1/2/2006 15:04", "--currency", "GBP", "--nulls", "(blank)",
 		"--map", "order_id=InvoiceNo,userId=CustomerID,quantity=Quantity,price=UnitPrice,timestamp=InvoiceDate,properties.country=Country"}, &out), out.String())
@@ -108,6 +114,45 @@ func TestImportThroughTheLocalStack(t *testing.T) {
 				math.Abs(revenue-w.revenue) <= 1e-6*math.Max(1, math.Abs(w.revenue))
 		}, 2*time.Minute, 500*time.Millisecond, "customer %s: revenue %.2f, %d orders, %d returns", id, w.revenue, len(w.orders), len(w.returns))
 	}
+
+	// What the import asked of AWS, per million rows of the file (the import, the stream, stitch,
+	// the archive), priced: the measure in BENCHMARKS.md ("Import and archive").
+	waitIdle(t, st)
+	used := st.Usage().Sub(before)
+	const fileRows = 25943
+	u := used.CostUsage(fileRows)
+	var report strings.Builder
+	fmt.Fprintf(&report, "online retail import, %d rows, %d events: per row %.3f Kinesis records, %.2f WRU, %.2f RRU, %.4f Lambda GB-s, %.0f Firehose bytes billed\n",
+		fileRows, 22190, u.KinesisRecords/fileRows, u.DynamoWRU/fileRows, u.DynamoRRU/fileRows, u.LambdaGBSeconds/fileRows, u.FirehoseBilledBytes/fileRows)
+	a := cost.DefaultAssumptions()
+	a.Streams, a.Tables = 0, 0 // the stream and the tables' least capacity are paid by live traffic already
+	for _, mode := range []cost.Mode{cost.OnDemand, cost.Provisioned} {
+		e, err := cost.PerMillion(u, a, cost.Setup{Capacity: mode, Beacon: cost.FunctionURL})
+		require.NoError(t, err)
+		fmt.Fprintf(&report, "per million rows, %s: USD %.3f (most: %s, %.3f)\n", mode, e.USD, cost.Describe(e.Dominant().Price), e.Dominant().USD)
+	}
+	t.Log("\n" + report.String())
+	require.Positive(t, u.DynamoWRU, "the import's events were recorded")
+	require.Positive(t, u.FirehoseBilledBytes, "and handed to the archive")
+}
+
+// waitIdle waits until the stream mapping has read every record put and stitch and archive are
+// idle, three looks in a row, by the local host's usage counts.
+func waitIdle(t *testing.T, st *stack.Stack) {
+	t.Helper()
+	quiet := 0
+	var last usage.Snapshot
+	require.Eventually(t, func() bool {
+		u := st.Usage()
+		if u.Kinesis.RecordsRead >= u.Kinesis.Records && u.Lambda["stitch"].InFlight == 0 && u.Lambda["archive"].InFlight == 0 &&
+			u.Lambda["archive"].Invocations == last.Lambda["archive"].Invocations && u.Firehose.Records == last.Firehose.Records {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		last = u
+		return quiet >= 3
+	}, 3*time.Minute, 2*time.Second)
 }
 
 func parseProfile(t *testing.T, s string) map[string]any {

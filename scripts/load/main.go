@@ -232,7 +232,7 @@ func Run(ctx context.Context, cfg Config, t Target, progress io.Writer) (Summary
 	}
 	s.Bottleneck = bottleneck(s.CPUSeconds)
 
-	u := costUsage(d, st.accepted)
+	u := d.CostUsage(st.accepted)
 	s.PerEvent = perEvent(u, d)
 	// The run's own peak-to-mean shows the local stand-ins' stalls, not a shop's day: it is reported,
 	// and the assumption sizes provisioned capacity.

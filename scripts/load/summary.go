@@ -77,24 +77,6 @@ type CostLine struct {
 	Share    float64 `json:"share"`
 }
 
-// costUsage is the run's usage in the cost package's terms: DynamoDB writes refused by their
-// condition count one unit each (AWS bills them; DynamoDB Local reports nothing for them).
-func costUsage(d usage.Snapshot, events int) cost.Usage {
-	u := cost.Usage{
-		Events: float64(events), APIRequests: float64(d.API.Billed), APILogBytes: float64(d.API.AccessLogBytes), SQSRequests: float64(d.SQS.Billed),
-		KinesisBilledKB: float64(d.Kinesis.BilledKB), KinesisBytesRead: float64(d.Kinesis.BytesRead),
-		KinesisPayloadUnits: float64(d.Kinesis.PayloadUnits), KinesisRecords: float64(d.Kinesis.Records), KinesisBytes: float64(d.Kinesis.Bytes),
-		DynamoWRU: usage.Sum(d.DynamoDB.WriteUnits) + float64(usage.Sum(d.DynamoDB.ConditionalFailure)),
-		DynamoRRU: usage.Sum(d.DynamoDB.ReadUnits), FirehoseBilledBytes: float64(d.Firehose.BilledBytes),
-	}
-	for _, f := range d.Lambda {
-		u.LambdaRequests += float64(f.Invocations)
-		u.LambdaGBSeconds += f.GBSeconds
-		u.LogBytes += float64(f.LogBytes)
-	}
-	return u
-}
-
 func perEvent(u cost.Usage, d usage.Snapshot) map[string]float64 {
 	if u.Events == 0 {
 		return nil
