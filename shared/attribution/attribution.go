@@ -30,9 +30,11 @@
 //   - Position-based (40/20/40): one touch gets 100 %; two touches 50 % each; with n ≥ 3 the first
 //     and the last touch get 40 % each and the n − 2 touches between share 20 % equally.
 //   - Time decay: touch i gets weight 2^(−Δtᵢ/h), normalised over the path, where Δtᵢ is the time
-//     from the touch to the conversion (ConvertedAt, or the last touch's time when ConvertedAt is
-//     zero) and h the half-life (default 7 days). Without Times, touches are one half-life apart:
-//     the last gets 1, the one before ½, then ¼ …, normalised.
+//     from the touch to the conversion and h the half-life (default 7 days). The time from the last
+//     touch to the conversion multiplies every weight alike and cancels in the normalisation, so
+//     only the gaps between touches count (ConvertedAt, when set, must not be before the last
+//     touch). Without Times, touches are one half-life apart: the last gets 1, the one before ½,
+//     then ¼ …, normalised.
 //   - Markov (order 1, exact): see Markov. Shapley: see Shapley.
 //
 // # Determinism

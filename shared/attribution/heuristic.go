@@ -116,8 +116,9 @@ func PositionBased(paths []Path) (Result, error) {
 }
 
 // TimeDecay weights touch i by 2^(−Δtᵢ/halfLife), normalised over its path, Δtᵢ being the time from
-// the touch to the conversion (ConvertedAt, or the last touch when that is zero). A path without
-// Times counts its touches one half-life apart: weights 1, ½, ¼ … from the last touch back.
+// the touch to the conversion; the time from the last touch to the conversion cancels in the
+// normalisation, so the weights depend on the gaps between touches only. A path without Times
+// counts its touches one half-life apart: weights 1, ½, ¼ … from the last touch back.
 // halfLife ≤ 0 means DefaultHalfLife.
 func TimeDecay(paths []Path, halfLife time.Duration) (Result, error) {
 	if halfLife <= 0 {

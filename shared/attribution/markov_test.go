@@ -105,10 +105,10 @@ func TestMarkovCollapsesRepeats(t *testing.T) {
 		if !slices.Equal(r1.Credits, r2.Credits) {
 			t.Errorf("%s: %+v with repeats, %+v collapsed", r1.Model, r1.Credits, r2.Credits)
 		}
-		naive := naiveMarkov(repeated, r1.Model == "markov", false)
+		naive, naiveValue := naiveMarkov(repeated, r1.Model == "markov", false)
 		for _, c := range r1.Credits {
-			if !near(c.RemovalEffect, naive[c.Channel], 1e-12) {
-				t.Errorf("%s %s: removal effect %v, with self-loops %v", r1.Model, c.Channel, c.RemovalEffect, naive[c.Channel])
+			if !near(c.RemovalEffect, naive[c.Channel], 1e-12) || !near(c.ValueRemovalEffect, naiveValue[c.Channel], 1e-12) {
+				t.Errorf("%s %s: removal effects %v, %v; with self-loops %v, %v", r1.Model, c.Channel, c.RemovalEffect, c.ValueRemovalEffect, naive[c.Channel], naiveValue[c.Channel])
 			}
 		}
 	}
@@ -126,6 +126,9 @@ func TestMarkovAgainstRemovedChains(t *testing.T) {
 		for range 300 {
 			n := 1 + rng.IntN(6)
 			p := Path{Conversions: float64(rng.IntN(3)), Nulls: float64(rng.IntN(5))}
+			if p.Conversions > 0 {
+				p.Value = float64(rng.IntN(50))
+			}
 			for range n {
 				p.Channels = append(p.Channels, string(rune('a'+rng.IntN(5+s))))
 			}
@@ -143,25 +146,30 @@ func TestMarkovAgainstRemovedChains(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := naiveMarkov(paths, withNulls, true)
+			want, wantValue := naiveMarkov(paths, withNulls, true)
 			for _, c := range r.Credits {
-				if !near(c.RemovalEffect, want[c.Channel], 1e-12) {
-					t.Errorf("%s %s %s: removal effect %.17g, by removal %.17g", name, r.Model, c.Channel, c.RemovalEffect, want[c.Channel])
+				if !near(c.RemovalEffect, want[c.Channel], 1e-12) || !near(c.ValueRemovalEffect, wantValue[c.Channel], 1e-12) {
+					t.Errorf("%s %s %s: removal effects %.17g, %.17g; by removal %.17g, %.17g", name, r.Model, c.Channel,
+						c.RemovalEffect, c.ValueRemovalEffect, want[c.Channel], wantValue[c.Channel])
 				}
 			}
 		}
 	}
 }
 
-// naiveMarkov computes each channel's removal effect by its definition: P(conversion) with the
-// channel's journeys sent to null, against P(conversion), each found by fixed-point iteration.
-func naiveMarkov(paths []Path, withNulls, collapse bool) map[string]float64 {
-	type chain struct {
-		out  map[string]map[string]float64
-		conv map[string]float64
-		tot  map[string]float64
-	}
-	c := chain{out: map[string]map[string]float64{}, conv: map[string]float64{}, tot: map[string]float64{}}
+// chain is a Markov chain built independently of markov: states by name in maps.
+type chain struct {
+	out        map[string]map[string]float64 // journeys from state to state
+	conv, val  map[string]float64            // journeys converting from a state, their value
+	tot        map[string]float64            // journeys leaving a state
+	channels   map[string]bool
+	maxVisits  int // the longest path's touches, after collapsing if it collapses
+	totalConv  float64
+	totalValue float64
+}
+
+func buildChain(paths []Path, withNulls, collapse bool) chain {
+	c := chain{out: map[string]map[string]float64{}, conv: map[string]float64{}, val: map[string]float64{}, tot: map[string]float64{}, channels: map[string]bool{}}
 	add := func(from, to string, w float64) {
 		if c.out[from] == nil {
 			c.out[from] = map[string]float64{}
@@ -169,16 +177,17 @@ func naiveMarkov(paths []Path, withNulls, collapse bool) map[string]float64 {
 		c.out[from][to] += w
 		c.tot[from] += w
 	}
-	channels := map[string]bool{}
 	for _, p := range paths {
+		c.totalConv += p.Conversions
+		c.totalValue += p.Value
 		nulls := p.Nulls
 		if !withNulls {
 			nulls = 0
 		}
 		w := p.Conversions + nulls
-		prev := "(start)"
+		prev, visits := "(start)", 0
 		for _, ch := range p.Channels {
-			channels[ch] = true
+			c.channels[ch] = true
 			if collapse && ch == prev {
 				continue
 			}
@@ -186,41 +195,68 @@ func naiveMarkov(paths []Path, withNulls, collapse bool) map[string]float64 {
 				add(prev, ch, w)
 			}
 			prev = ch
+			visits++
 		}
+		c.maxVisits = max(c.maxVisits, visits)
 		if w > 0 {
 			c.conv[prev] += p.Conversions
+			if p.Conversions > 0 {
+				c.val[prev] += p.Value
+			}
 			c.tot[prev] += w
 		}
 	}
-	prob := func(removed string) float64 {
-		h := map[string]float64{}
-		for range 100_000 {
-			change := 0.0
-			for s, tot := range c.tot {
-				if s == removed {
-					continue
-				}
-				v := c.conv[s] / tot
-				for to, n := range c.out[s] {
-					v += n / tot * h[to]
-				}
-				change = math.Max(change, math.Abs(v-h[s]))
-				h[s] = v
+	return c
+}
+
+// absorb returns, from start, the probability of conversion (reward conv) or the expected value
+// (reward val), with removed's journeys sent to null, by iterating h ← r + Q·h: steps times, or to
+// a fixed point when steps is 0. With steps = L it is the value over walks of at most L steps.
+func (c chain) absorb(reward map[string]float64, removed string, steps int) float64 {
+	h := map[string]float64{}
+	for i := 0; steps == 0 && i < 100_000 || i < steps; i++ {
+		next := map[string]float64{}
+		change := 0.0
+		for s, tot := range c.tot {
+			if s == removed {
+				continue
 			}
-			if change < 1e-17 {
-				break
+			v := reward[s] / tot
+			for to, n := range c.out[s] {
+				v += n / tot * h[to]
 			}
+			change = math.Max(change, math.Abs(v-h[s]))
+			next[s] = v
 		}
-		return h["(start)"]
+		h = next
+		if steps == 0 && change < 1e-17 {
+			break
+		}
 	}
-	p := prob("")
-	re := map[string]float64{}
-	for ch := range channels {
+	return h["(start)"]
+}
+
+// removalEffects returns each channel's removal effect for conversions and value, by removal,
+// over walks of at most steps steps (0: unbounded).
+func (c chain) removalEffects(steps int) (conv, value map[string]float64) {
+	conv, value = map[string]float64{}, map[string]float64{}
+	p, pv := c.absorb(c.conv, "", steps), c.absorb(c.val, "", steps)
+	for ch := range c.channels {
 		if p > 0 {
-			re[ch] = 1 - prob(ch)/p
+			conv[ch] = 1 - c.absorb(c.conv, ch, steps)/p
+		}
+		if pv != 0 {
+			value[ch] = 1 - c.absorb(c.val, ch, steps)/pv
 		}
 	}
-	return re
+	return conv, value
+}
+
+// naiveMarkov computes each channel's removal effects by their definition: P(conversion) (and the
+// expected value) with the channel's journeys sent to null, against the same without removal,
+// each found by fixed-point iteration.
+func naiveMarkov(paths []Path, withNulls, collapse bool) (conv, value map[string]float64) {
+	return buildChain(paths, withNulls, collapse).removalEffects(0)
 }
 
 // TestMarkovFlow: the fitted chain reproduces the data's conversion rate and value per journey,
