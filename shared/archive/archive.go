@@ -63,6 +63,15 @@ type Table struct {
 	// Partition is the partition key, a column of the table made from the files' paths.
 	Partition Column
 	row       reflect.Type
+	// person are the row type's fields tagged `archive:"person"`, which hold a profile id: an
+	// erasure removes the rows in which any of them names an erased profile (erasure.go).
+	person []personField
+}
+
+// personField is a field of a row type that holds a profile id.
+type personField struct {
+	column string // its column
+	index  int    // its index in the row type
 }
 
 // The tables' names.
@@ -102,8 +111,15 @@ func table(name string, row any) Table {
 	t := Table{Name: name, Prefix: name + "/", Partition: PartitionKey, row: reflect.TypeOf(row)}
 	isJSON := map[string]bool{}
 	for f := range t.row.Fields() {
-		if f.Tag.Get("archive") == "json" {
-			isJSON[strings.Split(f.Tag.Get("parquet"), ",")[0]] = true
+		column := strings.Split(f.Tag.Get("parquet"), ",")[0]
+		switch f.Tag.Get("archive") {
+		case "json":
+			isJSON[column] = true
+		case "person":
+			if f.Type.Kind() != reflect.String {
+				panic(fmt.Sprintf("archive: person column %s of %s is not a string", column, name))
+			}
+			t.person = append(t.person, personField{column: column, index: f.Index[0]})
 		}
 	}
 	for _, f := range schema.Fields() {

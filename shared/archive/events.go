@@ -31,7 +31,7 @@ type Event struct {
 	UserID      string `parquet:"userId,optional,dict" json:"userId,omitempty"`
 	// ProfileID is the profile the event was recorded on when it was stitched; a later merge may
 	// have folded it into another (resolve it through the merges table).
-	ProfileID  string `parquet:"profileId,optional,dict" json:"profileId,omitempty"`
+	ProfileID  string `parquet:"profileId,optional,dict" json:"profileId,omitempty" archive:"person"`
 	PreviousID string `parquet:"previousId,optional,dict" json:"previousId,omitempty"` // alias
 	GroupID    string `parquet:"groupId,optional,dict" json:"groupId,omitempty"`       // group
 

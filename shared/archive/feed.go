@@ -69,11 +69,8 @@ func ReadFeed(r io.Reader, row func(Event) error, bad func(line int, text []byte
 		case long:
 			bad(n, nil, fmt.Errorf("%w: longer than %d bytes", ErrBadLine, MaxFeedRecord))
 		case len(bytes.TrimSpace(line)) > 0:
-			var e Event
-			if derr := json.Unmarshal(line, &e); derr != nil {
-				bad(n, line, fmt.Errorf("%w: %v", ErrBadLine, derr))
-			} else if e.Type == "" || e.MessageID == "" || e.Timestamp.IsZero() {
-				bad(n, line, fmt.Errorf("%w: no type, messageId or timestamp", ErrBadLine))
+			if e, perr := parseFeedLine(line); perr != nil {
+				bad(n, line, perr)
 			} else if rerr := row(e); rerr != nil {
 				return rerr
 			}
@@ -82,6 +79,19 @@ func ReadFeed(r io.Reader, row func(Event) error, bad func(line int, text []byte
 			return nil
 		}
 	}
+}
+
+// parseFeedLine reads a line of the feed as its row, or says why it is not one (JSON of a row,
+// with a type, a message id and a timestamp).
+func parseFeedLine(line []byte) (Event, error) {
+	var e Event
+	if err := json.Unmarshal(line, &e); err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrBadLine, err)
+	}
+	if e.Type == "" || e.MessageID == "" || e.Timestamp.IsZero() {
+		return Event{}, fmt.Errorf("%w: no type, messageId or timestamp", ErrBadLine)
+	}
+	return e, nil
 }
 
 // readLine reads one line (without its newline) into buf; long tells that it was over

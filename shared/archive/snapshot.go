@@ -13,7 +13,7 @@ import (
 // snapshot is a partition of its own (dt = the snapshot's date): a query reads one, usually the
 // latest (`WHERE dt = (SELECT max(dt) FROM profiles)`).
 type Profile struct {
-	ProfileID      string     `parquet:"profileId"`
+	ProfileID      string     `parquet:"profileId" archive:"person"`
 	UserID         string     `parquet:"userId,optional"`
 	FirstSeen      *time.Time `parquet:"firstSeen,optional,timestamp(millisecond)"`
 	LastSeen       *time.Time `parquet:"lastSeen,optional,timestamp(millisecond)"`
@@ -48,7 +48,7 @@ type Profile struct {
 // the snapshot of that date. Email addresses and phone numbers are only ever their hashes
 // (identity.EmailSHA256, identity.PhoneSHA256).
 type Identifier struct {
-	ProfileID string `parquet:"profileId"`
+	ProfileID string `parquet:"profileId" archive:"person"`
 	Kind      string `parquet:"kind"` // an identity.Kind: anonymousId, userId, emailSha256, …
 	Value     string `parquet:"value"`
 }
@@ -61,8 +61,8 @@ type Identifier struct {
 //	FROM events e LEFT JOIN merges m
 //	  ON m.mergedId = e.profileId AND m.dt = (SELECT max(dt) FROM merges)
 type Merge struct {
-	MergedID  string `parquet:"mergedId"`
-	ProfileID string `parquet:"profileId"`
+	MergedID  string `parquet:"mergedId" archive:"person"`
+	ProfileID string `parquet:"profileId" archive:"person"`
 }
 
 // FromProfile is the snapshot row of a live profile.
