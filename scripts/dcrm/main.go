@@ -21,6 +21,8 @@
 //	         [--discount-rate 0.1] [--margin 1] [--out FILE] [--models FILE] [--date-format LAYOUT]
 //	                                                             BG/NBD, Pareto/NBD and Gamma-Gamma fits; P(alive),
 //	                                                             forecasts and CLV per customer (CSV), parameters on stderr
+//	dcrm attribute --paths FILE [--model NAME] [--direct CHANNELS] [--half-life 7d] [--out FILE]
+//	                                                             conversions and value per channel by each attribution model (CSV)
 //	dcrm import FILE --kind KIND [--map field=Column,…] [--time-layout L] [--timezone Z] [--currency C]
 //	     [--nulls V,…] [--comma C] [--format csv|jsonl] [--key KEY] [--no-wait]
 //	                                                             uploads a file to the import bucket, waits for its report
@@ -57,6 +59,9 @@ var errUsage = errors.New(`usage:
   dcrm rfm --orders FILE --as-of YYYY-MM-DD [--segments FILE] [--convention r|ntile] [--out FILE]
   dcrm fit --transactions FILE --calibration-end YYYY-MM-DD [--horizon 52] [--unit week|day]
            [--discount-rate 0.1] [--margin 1] [--out FILE] [--models FILE] [--date-format LAYOUT]
+  dcrm attribute --paths FILE [--model NAME] [--direct CHANNEL[,CHANNEL]...] [--half-life 7d] [--out FILE]
+      (models: first-touch, last-touch, last-non-direct, linear, position-based, time-decay, markov,
+       markov-conversions-only, shapley; default all)
   dcrm import FILE --kind KIND [--map field=Column,...] [--time-layout L] [--timezone Z] [--currency C]
        [--nulls V,...] [--comma C] [--format csv|jsonl] [--key KEY] [--no-wait] [--timeout 30m]
       (kinds: customers, orders, returns, contacts, cases, consents, spend)
@@ -123,6 +128,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return rfmScores(args[1:], out, os.Stderr)
 	case "fit":
 		return fitBTYD(ctx, args[1:], out, os.Stderr)
+	case "attribute":
+		return attribute(args[1:], out, os.Stderr)
 	case "sql":
 		return sqlQuery(ctx, args[1:], out, os.Stderr)
 	case "seed-local":

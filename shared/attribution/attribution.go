@@ -98,6 +98,11 @@ type Result struct {
 	Method string
 }
 
+// HasRemovalEffects reports whether the result carries removal effects: those of the Markov models.
+func (r Result) HasRemovalEffects() bool {
+	return r.Model == "markov" || r.Model == "markov-conversions-only"
+}
+
 // Credit returns the credit of channel, and whether the result lists it.
 func (r Result) Credit(channel string) (Credit, bool) {
 	i, ok := slices.BinarySearchFunc(r.Credits, channel, func(c Credit, ch string) int {

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dcrm-project/dcrm/shared/attribution"
+)
+
+// attribute is `dcrm attribute`: the attribution of the paths in a PathData file by every model
+// (or the one named), one CSV row per model and channel. What it read, and each Markov model's
+// conversion probability and the Shapley method, go to notes.
+func attribute(args []string, out, notes io.Writer) error {
+	fs := flag.NewFlagSet("attribute", flag.ContinueOnError)
+	pathsFile := fs.String("paths", "", "aggregated paths: CSV path,total_conversions[,total_conversion_value][,total_null], channels separated by \" > \"")
+	modelName := fs.String("model", "", "one model (default: all): "+modelNames())
+	direct := fs.String("direct", strings.Join(attribution.DefaultDirect, ","), "last-non-direct: the direct channels, comma-separated, any case")
+	halfLifeText := fs.String("half-life", "7d", "time-decay: the half-life, as 7d or a Go duration (36h); paths without times count touches one half-life apart")
+	outPath := fs.String("out", "", "write the CSV to this file instead of standard output")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *pathsFile == "" {
+		return errUsage
+	}
+	models := attribution.Models()
+	if *modelName != "" {
+		m, err := attribution.ModelNamed(*modelName)
+		if err != nil {
+			return err
+		}
+		models = []attribution.Model{m}
+	}
+	halfLife, err := parseHalfLife(*halfLifeText)
+	if err != nil {
+		return err
+	}
+	opts := attribution.Options{Direct: strings.Split(*direct, ","), HalfLife: halfLife}
+	paths, err := readFile(*pathsFile, attribution.ReadPathData)
+	if err != nil {
+		return err
+	}
+	if len(paths) == 0 {
+		return fmt.Errorf("%s: no paths", *pathsFile)
+	}
+	results := make([]attribution.Result, 0, len(models))
+	for _, m := range models {
+		r, err := m.Run(paths, opts)
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.Name, err)
+		}
+		results = append(results, r)
+	}
+
+	write := func(w io.Writer) error { return writeAttribution(w, results) }
+	if *outPath != "" {
+		err = createFile(*outPath, write)
+	} else {
+		err = write(out)
+	}
+	if err != nil {
+		return fmt.Errorf("write attribution: %w", err)
+	}
+	var conv, value, nulls float64
+	for _, p := range paths {
+		conv += p.Conversions
+		value += p.Value
+		nulls += p.Nulls
+	}
+	fmt.Fprintf(notes, "read %d paths over %d channels: %s conversions, value %s, %s journeys without conversion\n",
+		len(paths), len(results[0].Credits), formatNumber(conv), formatNumber(value), formatNumber(nulls))
+	for _, r := range results {
+		switch {
+		case r.Method != "":
+			fmt.Fprintf(notes, "%s: %s\n", r.Model, r.Method)
+		case r.HasRemovalEffects():
+			fmt.Fprintf(notes, "%s: P(conversion) %s, expected value per journey %s\n", r.Model, formatNumber(r.ConversionProbability), formatNumber(r.ValuePerJourney))
+		}
+	}
+	return nil
+}
+
+func modelNames() string {
+	var names []string
+	for _, m := range attribution.Models() {
+		names = append(names, m.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// parseHalfLife reads 7d, 1.5d or a Go duration; it must be positive.
+func parseHalfLife(s string) (time.Duration, error) {
+	var d time.Duration
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		f, err := strconv.ParseFloat(days, 64)
+		if err == nil && f > 0 && f < 1e5 {
+			d = time.Duration(f * float64(24*time.Hour))
+		}
+	} else if parsed, err := time.ParseDuration(s); err == nil {
+		d = parsed
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("--half-life %q: want a positive duration such as 7d or 36h", s)
+	}
+	return d, nil
+}
+
+func formatNumber(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// writeAttribution writes model,channel,conversions,value,removal_effect,value_removal_effect, the
+// numbers to full precision; the removal effects are empty for the models without them.
+func writeAttribution(out io.Writer, results []attribution.Result) error {
+	bw := bufio.NewWriter(out)
+	w := csv.NewWriter(bw)
+	if err := w.Write([]string{"model", "channel", "conversions", "value", "removal_effect", "value_removal_effect"}); err != nil {
+		return err
+	}
+	for _, r := range results {
+		for _, c := range r.Credits {
+			re, vre := "", ""
+			if r.HasRemovalEffects() {
+				re, vre = formatNumber(c.RemovalEffect), formatNumber(c.ValueRemovalEffect)
+			}
+			if err := w.Write([]string{r.Model, c.Channel, formatNumber(c.Conversions), formatNumber(c.Value), re, vre}); err != nil {
+				return err
+			}
+		}
+	}
+	w.Flush()
+	return errors.Join(w.Error(), bw.Flush())
+}
