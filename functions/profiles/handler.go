@@ -42,10 +42,16 @@ type sender interface {
 	Send(ctx context.Context, m message.Message) error
 }
 
+// putter writes an object to a bucket.
+type putter interface {
+	Put(ctx context.Context, key string, body []byte) error
+}
+
 type handler struct {
 	keys     keyChecker
 	profiles profiles
 	updates  sender // the profile-updates queue
+	archive  putter // the archive bucket, where an erasure leaves its request (archive.Erasure)
 	now      func() time.Time
 	log      *slog.Logger
 }

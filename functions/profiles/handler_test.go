@@ -45,6 +45,7 @@ type fixture struct {
 	live, merged, anon string // profile ids
 	tables             profilestore.Tables
 	db                 *dynamo.DB
+	archive            *archiveBucket // where an erasure leaves its request
 }
 
 // testKey is the deployment's hash key in tests.
@@ -93,7 +94,8 @@ func newFixture(t *testing.T) fixture {
 	f.store = store
 	f.updates = messagequeue.New(e.SQSClient(), localawstest.NewQueue(t))
 	f.keys, f.keyTable = keys, keyTable
-	f.h = &handler{keys: keys, profiles: store, updates: f.updates, now: func() time.Time { return now }, log: quiet}
+	f.archive = &archiveBucket{objects: map[string][]byte{}}
+	f.h = &handler{keys: keys, profiles: store, updates: f.updates, archive: f.archive, now: func() time.Time { return now }, log: quiet}
 	return f
 }
 
@@ -297,6 +299,7 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 		top.EnvVar(topology.KeyTable):           "k",
 		top.EnvVar(topology.TouchpointTable):    "tp",
 		top.EnvVar(topology.ProfileUpdateQueue): "http://127.0.0.1:9324/000000000000/updates",
+		top.EnvVar(topology.ArchiveBucket):      "archive",
 		hashkey.EnvKey:                          "a test key of the profiles function, 32 bytes or more",
 		"AWS_REGION":                            localaws.Region,
 	}
@@ -311,6 +314,10 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 	delete(env, top.EnvVar(topology.KeyTable))
 	_, err = setup(context.Background(), getenv, quiet)
 	require.ErrorContains(t, err, "DCRM_KEYS_TABLE is not set")
+	env[top.EnvVar(topology.KeyTable)] = "k"
+	delete(env, top.EnvVar(topology.ArchiveBucket))
+	_, err = setup(context.Background(), getenv, quiet)
+	require.ErrorContains(t, err, "DCRM_ARCHIVE_BUCKET is not set", "an erasure could not reach the archive")
 }
 
 // The history of u-1 holds the events of both devices, newest first, paged with an opaque cursor,

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -11,13 +12,16 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/recording"
@@ -35,7 +39,8 @@ func main() {
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.KeyTable, topology.ProfileUpdateQueue)
+	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.KeyTable,
+		topology.ProfileUpdateQueue, topology.ArchiveBucket)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +59,20 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 			Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Touchpoints: env[topology.TouchpointTable],
 		}), recording.WithTombstoneKey(key)),
 		updates: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.ProfileUpdateQueue]),
+		archive: bucket{c: localaws.S3Client(cfg), name: env[topology.ArchiveBucket]},
 		now:     time.Now,
 		log:     log,
 	}, nil
+}
+
+// bucket is a bucket through S3.
+type bucket struct {
+	c    *s3.Client
+	name string
+}
+
+func (b bucket) Put(ctx context.Context, key string, body []byte) error {
+	_, err := b.c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(b.name), Key: aws.String(key), Body: bytes.NewReader(body),
+		ContentType: aws.String("application/json")})
+	return err
 }

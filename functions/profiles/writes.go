@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/dcrm-project/dcrm/shared/archive"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
@@ -16,12 +17,23 @@ import (
 // erase serves DELETE /v1/profiles/{profileId}: it erases the person for as long as the
 // function's time allows, and answers 202 with the progress while there is more to do (the caller
 // repeats the request, which goes on where it stopped), 200 when the erasure is complete (also on
-// every later request). Before the erasure starts it announces it on the profile-updates queue,
-// so that no erasure is done unannounced: when the announcement fails nothing is erased and the
-// caller repeats the request, which announces again under the same messageId.
+// every later request). Before the erasure starts it leaves the request that removes the person
+// from the event archive's files in the archive bucket (archive.Erasure: the profile id, the ids
+// merged into it, the time), then announces the erasure on the profile-updates queue, so that no
+// erasure is done without either: when one fails nothing is erased and the caller repeats the
+// request, which writes the same request again and announces under the same messageId.
 func (h *handler) erase(ctx context.Context, r request) (any, error) {
 	announce := func(ctx context.Context, p profile.Profile) error {
-		if err := h.updates.Send(ctx, message.NewProfileErased(p.ID, p.MergedFrom, h.now())); err != nil {
+		at := h.now()
+		e := archive.NewErasure(p.ID, p.MergedFrom, at)
+		body, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		if err := h.archive.Put(ctx, e.PendingKey(), body); err != nil {
+			return fmt.Errorf("request the erasure of %s from the archive: %w", p.ID, err)
+		}
+		if err := h.updates.Send(ctx, message.NewProfileErased(p.ID, p.MergedFrom, at)); err != nil {
 			return fmt.Errorf("announce erasure of %s: %w", p.ID, err)
 		}
 		return nil

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/events/openapi"
 	"github.com/dcrm-project/dcrm/events/schemas"
+	"github.com/dcrm-project/dcrm/shared/archive"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
@@ -75,6 +79,56 @@ func TestErasureIsAnnounced(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, status)
 	status, _ = call(t, g.h, get("/v1/profiles/"+g.live, nil, "Bearer "+g.apiKey))
 	require.Equal(t, http.StatusOK, status, "the profile is still there")
+}
+
+// archiveBucket keeps what is put to the archive bucket.
+type archiveBucket struct {
+	mu      sync.Mutex
+	objects map[string][]byte
+	fail    error
+}
+
+func (b *archiveBucket) Put(_ context.Context, key string, body []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fail != nil {
+		return b.fail
+	}
+	b.objects[key] = body
+	return nil
+}
+
+// An erasure leaves its request for the archive's erasure pass, naming the person's profile and
+// the one merged into it, before anything is erased. When the archive bucket cannot take it,
+// nothing is erased or announced: the caller gets a 503 and repeats, which writes it again.
+func TestErasureRequestsTheArchive(t *testing.T) {
+	f := newFixture(t)
+	f.archive.fail = errors.New("bucket down")
+	status, body := call(t, f.h, erase(f.merged, "Bearer "+f.apiKey))
+	require.Equal(t, http.StatusServiceUnavailable, status, body)
+	status, _ = call(t, f.h, get("/v1/profiles/"+f.live, nil, "Bearer "+f.apiKey))
+	require.Equal(t, http.StatusOK, status, "the profile is still there")
+	ds, err := f.updates.Receive(context.Background(), 10, 0)
+	require.NoError(t, err)
+	require.Empty(t, ds, "nothing announced")
+	require.Empty(t, f.archive.objects)
+
+	f.archive.fail = nil
+	status, body = call(t, f.h, erase(f.merged, "Bearer "+f.apiKey))
+	require.Equal(t, http.StatusOK, status, body)
+	key := archive.NewErasure(f.live, nil, now).PendingKey()
+	require.Equal(t, []string{key}, slices.Collect(maps.Keys(f.archive.objects)))
+	e, err := archive.ReadErasure(f.archive.objects[key])
+	require.NoError(t, err)
+	require.Equal(t, archive.NewErasure(f.live, []string{f.merged}, now), e)
+	require.NotContains(t, string(f.archive.objects[key]), "u-1", "profile ids only")
+	f.message(t, message.TypeProfileErased)
+
+	// Repeated once complete, the erasure writes nothing more.
+	clear(f.archive.objects)
+	status, _ = call(t, f.h, erase(f.live, "Bearer "+f.apiKey))
+	require.Equal(t, http.StatusOK, status)
+	require.Empty(t, f.archive.objects)
 }
 
 func erase(id, auth string) events.APIGatewayV2HTTPRequest {

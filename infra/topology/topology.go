@@ -251,7 +251,9 @@ const (
 	ImportBucket = "Import"
 	// ArchiveBucket holds the event archive and the snapshots of profiles and identifiers, which
 	// analysts query (Athena in AWS, dcrm sql locally); Athena's query results go under
-	// AthenaResultsPrefix and expire after AthenaResultsRetention.
+	// AthenaResultsPrefix and expire after AthenaResultsRetention. The erasure requests the profile
+	// API leaves for the archive function are kept under erasures/ (shared/archive's erasure.go),
+	// with no expiry: once done, they are the proof of what was removed.
 	ArchiveBucket = "Archive"
 	// ArchiveFeed is the delivery stream through which stitch hands every event it recorded, as an
 	// archive row with its profile id (archive.Event, one JSON line each), to the archive bucket's
@@ -291,6 +293,9 @@ const (
 	// SnapshotSchedule writes the daily snapshot of profiles, identifiers and merges to the archive
 	// bucket (function snapshot).
 	SnapshotSchedule = "snapshot"
+	// ArchiveErasureSchedule removes the people erased since the last run from the archive bucket's
+	// files (function archive), daily.
+	ArchiveErasureSchedule = "archive-erasure"
 )
 
 // Settings understood by the functions. Values are strings because they travel as environment.
@@ -386,9 +391,10 @@ func Default() Topology {
 					SettingFitSample: "20000", SettingScorePart: "200000", SettingScoreRefresh: "24h",
 				}},
 			{Name: "profiles", Memory: 256, Timeout: 10 * time.Second, ReservedConcurrency: 20, Uses: []Use{
-				// Write access to what an erasure deletes or replaces by tombstones.
+				// Write access to what an erasure deletes or replaces by tombstones, and to the archive
+				// bucket, where it leaves the request that removes the person from the archive's files.
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite}, {KeyTable, Read},
-				{ProfileUpdateQueue, Write}, {HashKeySecret, Read},
+				{ProfileUpdateQueue, Write}, {HashKeySecret, Read}, {ArchiveBucket, Write},
 			}},
 			// import records the files dropped in the import bucket (S3 invokes it, asynchronously) and
 			// writes each file's report there; a 1 GB file takes minutes, so it has Lambda's longest
@@ -398,7 +404,8 @@ func Default() Topology {
 					{ImportBucket, ReadWrite}, {ArchiveBucket, Write}, {EventStream, Write}, {FailedQueue, Write},
 				}},
 			// archive turns each object the feed delivers into the archive's Parquet files (S3 invokes
-			// it, asynchronously); a line it cannot read goes to the failed-events queue.
+			// it, asynchronously); a line it cannot read goes to the failed-events queue. Its daily
+			// erasure pass rewrites the bucket's files without the people erased.
 			{Name: "archive", Memory: 1024, Timeout: 5 * time.Minute,
 				Async: &AsyncInvoke{MaxAge: 6 * time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
 					{ArchiveBucket, ReadWrite}, {FailedQueue, Write},
@@ -438,6 +445,8 @@ func Default() Topology {
 			{Name: FitSchedule, Function: "score", Every: 24 * time.Hour, RetryAttempts: 3, DeadLetterQueue: FailedRunQueue},
 			{Name: TriggersSchedule, Function: "triggers", Every: 5 * time.Minute, RetryAttempts: 3, DeadLetterQueue: FailedRunQueue},
 			{Name: SnapshotSchedule, Function: "snapshot", Every: 24 * time.Hour, RetryAttempts: 3, DeadLetterQueue: FailedRunQueue},
+			// the archive function passes the erasure requests when the run is of "archive-erasure"
+			{Name: ArchiveErasureSchedule, Function: "archive", Every: 24 * time.Hour, RetryAttempts: 3, DeadLetterQueue: FailedRunQueue},
 		},
 	}
 }

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -271,6 +272,39 @@ func TestNotifications(t *testing.T) {
 	for key, want := range map[string]bool{"orders/2026-12-01.csv": true, "orders/a b+c é.csv": true, "orders/x.csv.gz": false, "customers/x.csv": false, "Orders/x.csv": false} {
 		if got := n.Matches(key); got != want {
 			t.Errorf("Matches(%q) = %v, want %v", key, got, want)
+		}
+	}
+}
+
+// An erasure reaches the archive: the profile API may leave its request in the archive bucket
+// (write only: it neither reads nor lists it), and a daily run of the archive function passes the
+// requests, with its failures kept like every schedule's. The archive function may list, read and
+// delete the bucket's files, which the pass rewrites; no lifecycle rule expires the requests.
+func TestArchiveErasure(t *testing.T) {
+	top := Default()
+	profiles, _ := top.Function("profiles")
+	if !slices.Contains(profiles.Uses, Use{ArchiveBucket, Write}) {
+		t.Errorf("profiles uses %v, want %s (write)", profiles.Uses, ArchiveBucket)
+	}
+	archive, _ := top.Function("archive")
+	if !slices.Contains(archive.Uses, Use{ArchiveBucket, ReadWrite}) {
+		t.Errorf("archive uses %v, want %s (read and write)", archive.Uses, ArchiveBucket)
+	}
+	var runs []Schedule
+	for _, s := range top.Schedules {
+		if s.Name == ArchiveErasureSchedule {
+			runs = append(runs, s)
+		}
+	}
+	want := Schedule{Name: ArchiveErasureSchedule, Function: "archive", Every: 24 * time.Hour, RetryAttempts: 3, DeadLetterQueue: FailedRunQueue}
+	if len(runs) != 1 || runs[0] != want {
+		t.Errorf("erasure schedules %+v, want %+v", runs, want)
+	}
+	for _, b := range top.Buckets {
+		for _, e := range b.Expire {
+			if b.Name == ArchiveBucket && (e.Prefix == "" || strings.HasPrefix("erasures/", e.Prefix)) {
+				t.Errorf("the erasure requests expire after %v: they are the proof of what was removed", e.After)
+			}
 		}
 	}
 }
