@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,26 +29,105 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // bucket keeps objects in memory.
 type bucket struct {
+	mu      sync.Mutex
 	objects map[string][]byte
 	puts    int
 	failPut error
+	// ranged counts the bytes read by ranged GETs, by key; opened the objects read whole.
+	ranged map[string]int64
+	opened map[string]int
+	// failAfter, when above 0, is how many more writes (puts and deletes) succeed before every
+	// call fails: the pass is cut off there.
+	failAfter int
+	failList  error
 }
 
+var errCutOff = errors.New("cut off")
+
 func (b *bucket) Open(_ context.Context, _, key string) (io.ReadCloser, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	body, ok := b.objects[key]
 	if !ok {
-		return nil, errors.New("NoSuchKey")
+		return nil, fmt.Errorf("NoSuchKey %s: %w", key, errNoObject)
 	}
+	if b.opened == nil {
+		b.opened = map[string]int{}
+	}
+	b.opened[key]++
 	return io.NopCloser(bytes.NewReader(body)), nil
 }
 
+func (b *bucket) write() error {
+	if b.failAfter < 0 {
+		return errCutOff
+	}
+	if b.failAfter > 0 {
+		if b.failAfter--; b.failAfter == 0 {
+			b.failAfter = -1
+		}
+	}
+	return nil
+}
+
 func (b *bucket) Put(_ context.Context, _, key string, body io.ReadSeeker) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.failPut != nil {
 		return b.failPut
+	}
+	if err := b.write(); err != nil {
+		return err
 	}
 	data, err := io.ReadAll(body)
 	b.objects[key], b.puts = data, b.puts+1
 	return err
+}
+
+func (b *bucket) Delete(_ context.Context, _, key string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.write(); err != nil {
+		return err
+	}
+	delete(b.objects, key)
+	return nil
+}
+
+func (b *bucket) List(_ context.Context, _, prefix, startAfter string, max int) ([]object, bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failList != nil {
+		return nil, false, b.failList
+	}
+	var out []object
+	for _, k := range slices.Sorted(maps.Keys(b.objects)) {
+		if !strings.HasPrefix(k, prefix) || k <= startAfter {
+			continue
+		}
+		if len(out) == max {
+			return out, true, nil
+		}
+		out = append(out, object{Key: k, Size: int64(len(b.objects[k]))})
+	}
+	return out, false, nil
+}
+
+func (b *bucket) ReadRange(_ context.Context, _, key string, off int64, p []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	body, ok := b.objects[key]
+	if !ok {
+		return errNoObject
+	}
+	if off+int64(len(p)) > int64(len(body)) {
+		return fmt.Errorf("range %d+%d past the end of %s (%d bytes)", off, len(p), key, len(body))
+	}
+	if b.ranged == nil {
+		b.ranged = map[string]int64{}
+	}
+	b.ranged[key] += int64(copy(p, body[off:]))
+	return nil
 }
 
 // queue keeps the messages sent.
@@ -191,6 +273,15 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 	h, err := setup(context.Background(), func(k string) string { return env[k] }, quiet)
 	require.NoError(t, err)
 	assert.Equal(t, "archive", h.bucket)
+	assert.Equal(t, defaultSettle, h.pass.withDefaults().settle)
+	env[settingSettle] = "0s"
+	h, err = setup(context.Background(), func(k string) string { return env[k] }, quiet)
+	require.NoError(t, err)
+	assert.Equal(t, time.Nanosecond, h.pass.withDefaults().settle, "a stack test takes its requests at once")
+	env[settingSettle] = "soon"
+	_, err = setup(context.Background(), func(k string) string { return env[k] }, quiet)
+	assert.ErrorContains(t, err, settingSettle)
+	delete(env, settingSettle)
 	delete(env, top.EnvVar(topology.ArchiveBucket))
 	_, err = setup(context.Background(), func(k string) string { return env[k] }, quiet)
 	assert.ErrorContains(t, err, "DCRM_ARCHIVE_BUCKET")
