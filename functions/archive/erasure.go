@@ -129,8 +129,9 @@ type passSummary struct {
 var errUnfinished = errors.New("erasure pass unfinished")
 
 // erasurePass runs the pass: it goes on with a pass under way, or begins one with the requests
-// pending since before the run's time less the settling time; with none, it does nothing.
-func (h *handler) erasurePass(ctx context.Context, run schedule.Event) (passSummary, error) {
+// pending for longer than the settling time; with none, it does nothing. The run's time does not
+// matter: a run retried late takes what is old enough then.
+func (h *handler) erasurePass(ctx context.Context, _ schedule.Event) (passSummary, error) {
 	cfg := h.pass.withDefaults()
 	sum := passSummary{Mode: "erasure"}
 	st, err := h.loadPass(ctx)
@@ -146,7 +147,7 @@ func (h *handler) erasurePass(ctx context.Context, run schedule.Event) (passSumm
 		}
 		st = &passState{StartedAt: h.now().UTC(), Stage: passStages[0], Removed: map[string]map[string]archive.Removed{}}
 		for _, e := range pending {
-			if e.RequestedAt.After(run.Time.Add(-cfg.settle)) {
+			if e.RequestedAt.After(h.now().Add(-cfg.settle)) {
 				sum.Waiting++
 				continue
 			}

@@ -37,7 +37,7 @@ func TestEventsReachTheArchive(t *testing.T) {
 		t.Skip("runs the local stack")
 	}
 	ctx := context.Background()
-	st, keys := devtest.Stack(t, "archive")
+	st, keys := devtest.StackWith(t, "archive", devtest.Functions(t), nil)
 	writeKey, profileKey := keystore.NewKey("wk_"), keystore.NewKey("pk_")
 	require.NoError(t, keys.PutSource(ctx, writeKey, source.Source{ID: "src_shop", Name: "shop", Trusted: true}))
 	require.NoError(t, keys.PutProfileAPIKey(ctx, profileKey, "test"))
@@ -57,13 +57,7 @@ func TestEventsReachTheArchive(t *testing.T) {
 	}
 	batch := `{"batch":[` + strings.Join(lines, ",") + `]}`
 	for range 2 { // the second time, every event is a duplicate: archived again, counted once
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, st.APIURL()+"/v1/batch", strings.NewReader(batch))
-		require.NoError(t, err)
-		req.SetBasicAuth(writeKey, "")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		resp.Body.Close()
-		require.Equal(t, http.StatusOK, resp.StatusCode)
+		send(t, st.APIURL(), writeKey, batch)
 	}
 
 	e := localawstest.Reachable(t)
@@ -108,20 +102,37 @@ func TestEventsReachTheArchive(t *testing.T) {
 // readEvents reads every row of the archive's events files.
 func readEvents(t *testing.T, c *s3.Client, bucket string) []archive.Event {
 	t.Helper()
-	out, err := c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String("events/")})
+	return readRows[archive.Event](t, c, bucket, archive.EventsTable)
+}
+
+// readRows reads every row of a table's files.
+func readRows[T archive.Row](t *testing.T, c *s3.Client, bucket, table string) []T {
+	t.Helper()
+	tb, _ := archive.TableNamed(table)
+	var rows []T
+	for key, body := range readObjects(t, c, bucket, tb.Prefix) {
+		got, err := parquet.Read[T](bytes.NewReader(body), int64(len(body)))
+		require.NoError(t, err, key)
+		rows = append(rows, got...)
+	}
+	return rows
+}
+
+// readObjects reads every object under prefix, by key.
+func readObjects(t *testing.T, c *s3.Client, bucket, prefix string) map[string][]byte {
+	t.Helper()
+	out, err := c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
 	require.NoError(t, err)
-	var rows []archive.Event
+	objects := map[string][]byte{}
 	for _, o := range out.Contents {
 		obj, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
 		require.NoError(t, err)
 		body, err := io.ReadAll(obj.Body)
 		obj.Body.Close()
 		require.NoError(t, err)
-		got, err := parquet.Read[archive.Event](bytes.NewReader(body), int64(len(body)))
-		require.NoError(t, err, aws.ToString(o.Key))
-		rows = append(rows, got...)
+		objects[aws.ToString(o.Key)] = body
 	}
-	return rows
+	return objects
 }
 
 func getProfile(t *testing.T, api, key, userID string) map[string]any {
