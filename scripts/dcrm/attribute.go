@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"encoding/csv"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -56,13 +53,7 @@ func attribute(args []string, out, notes io.Writer) error {
 		results = append(results, r)
 	}
 
-	write := func(w io.Writer) error { return writeAttribution(w, results) }
-	if *outPath != "" {
-		err = createFile(*outPath, write)
-	} else {
-		err = write(out)
-	}
-	if err != nil {
+	if err := writeTo(*outPath, out, func(w io.Writer) error { return writeAttribution(w, results) }); err != nil {
 		return fmt.Errorf("write attribution: %w", err)
 	}
 	var conv, value, nulls float64
@@ -114,22 +105,19 @@ func formatNumber(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64)
 // writeAttribution writes model,channel,conversions,value,removal_effect,value_removal_effect, the
 // numbers to full precision; the removal effects are empty for the models without them.
 func writeAttribution(out io.Writer, results []attribution.Result) error {
-	bw := bufio.NewWriter(out)
-	w := csv.NewWriter(bw)
-	if err := w.Write([]string{"model", "channel", "conversions", "value", "removal_effect", "value_removal_effect"}); err != nil {
-		return err
-	}
-	for _, r := range results {
-		for _, c := range r.Credits {
-			re, vre := "", ""
-			if r.HasRemovalEffects() {
-				re, vre = formatNumber(c.RemovalEffect), formatNumber(c.ValueRemovalEffect)
-			}
-			if err := w.Write([]string{r.Model, c.Channel, formatNumber(c.Conversions), formatNumber(c.Value), re, vre}); err != nil {
-				return err
+	header := []string{"model", "channel", "conversions", "value", "removal_effect", "value_removal_effect"}
+	return writeCSV(out, header, func(row func([]string) error) error {
+		for _, r := range results {
+			for _, c := range r.Credits {
+				re, vre := "", ""
+				if r.HasRemovalEffects() {
+					re, vre = formatNumber(c.RemovalEffect), formatNumber(c.ValueRemovalEffect)
+				}
+				if err := row([]string{r.Model, c.Channel, formatNumber(c.Conversions), formatNumber(c.Value), re, vre}); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	w.Flush()
-	return errors.Join(w.Error(), bw.Flush())
+		return nil
+	})
 }

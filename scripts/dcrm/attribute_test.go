@@ -61,13 +61,20 @@ func TestAttributeCommand(t *testing.T) {
 	}
 }
 
-func TestAttributeCommandOptions(t *testing.T) {
-	dir := t.TempDir()
-	in := filepath.Join(dir, "paths.csv")
-	if err := os.WriteFile(in, []byte("path,total_conversions,total_conversion_value,total_null\n"+
-		"\"Search > Direct\",2,20,1\n\"Email > Search > Direct\",1,12,0\n"), 0o600); err != nil {
+// writeInput writes content to a new file name in dir and returns its path.
+func writeInput(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	file := filepath.Join(dir, name)
+	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return file
+}
+
+func TestAttributeCommandOptions(t *testing.T) {
+	dir := t.TempDir()
+	in := writeInput(t, dir, "paths.csv", "path,total_conversions,total_conversion_value,total_null\n"+
+		"\"Search > Direct\",2,20,1\n\"Email > Search > Direct\",1,12,0\n")
 	out := filepath.Join(dir, "out.csv")
 	var stdout, notes bytes.Buffer
 	if err := attribute([]string{"--paths", in, "--model", "last-non-direct", "--out", out}, &stdout, &notes); err != nil {
@@ -108,14 +115,8 @@ func TestAttributeCommandOptions(t *testing.T) {
 
 func TestAttributeCommandErrors(t *testing.T) {
 	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.csv")
-	if err := os.WriteFile(bad, []byte("path,total_conversions\n\"a > b\",1\n\"a > > b\",2\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	empty := filepath.Join(dir, "empty.csv")
-	if err := os.WriteFile(empty, []byte("path,total_conversions\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bad := writeInput(t, dir, "bad.csv", "path,total_conversions\n\"a > b\",1\n\"a > > b\",2\n")
+	empty := writeInput(t, dir, "empty.csv", "path,total_conversions\n")
 	for _, tc := range []struct {
 		args []string
 		want string

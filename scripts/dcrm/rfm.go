@@ -54,13 +54,7 @@ func rfmScores(args []string, out, notes io.Writer) error {
 		return err
 	}
 
-	write := func(w io.Writer) error { return writeScores(w, scores, segments) }
-	if *outPath != "" {
-		err = createFile(*outPath, write)
-	} else {
-		err = write(out)
-	}
-	if err != nil {
+	if err := writeTo(*outPath, out, func(w io.Writer) error { return writeScores(w, scores, segments) }); err != nil {
 		return fmt.Errorf("write scores: %w", err)
 	}
 	fmt.Fprintf(notes, "scored %d customers from %d orders as of %s, convention %s\n", len(scores), len(orders)-ignored, *asOfText, conv)
@@ -107,20 +101,39 @@ func createFile(path string, write func(io.Writer) error) error {
 	return f.Close()
 }
 
-func writeScores(out io.Writer, scores []rfm.Score, segments rfm.Segments) error {
+// writeTo writes with write to a new file at path, or to out when path is empty.
+func writeTo(path string, out io.Writer, write func(io.Writer) error) error {
+	if path != "" {
+		return createFile(path, write)
+	}
+	return write(out)
+}
+
+// writeCSV writes a header line and the rows that rows passes to row, buffered.
+func writeCSV(out io.Writer, header []string, rows func(row func([]string) error) error) error {
 	bw := bufio.NewWriter(out)
 	w := csv.NewWriter(bw)
-	if err := w.Write([]string{"customer_id", "recency_days", "frequency", "monetary", "r", "f", "m", "rfm", "segment"}); err != nil {
+	if err := w.Write(header); err != nil {
 		return err
 	}
-	for _, s := range scores {
-		if err := w.Write([]string{
-			s.ID, strconv.Itoa(s.RecencyDays), strconv.Itoa(s.Frequency), strconv.FormatFloat(s.Monetary, 'f', -1, 64),
-			strconv.Itoa(s.R), strconv.Itoa(s.F), strconv.Itoa(s.M), strconv.Itoa(s.RFM()), segments.Name(s),
-		}); err != nil {
-			return err
-		}
+	if err := rows(w.Write); err != nil {
+		return err
 	}
 	w.Flush()
 	return errors.Join(w.Error(), bw.Flush())
+}
+
+func writeScores(out io.Writer, scores []rfm.Score, segments rfm.Segments) error {
+	header := []string{"customer_id", "recency_days", "frequency", "monetary", "r", "f", "m", "rfm", "segment"}
+	return writeCSV(out, header, func(row func([]string) error) error {
+		for _, s := range scores {
+			if err := row([]string{
+				s.ID, strconv.Itoa(s.RecencyDays), strconv.Itoa(s.Frequency), strconv.FormatFloat(s.Monetary, 'f', -1, 64),
+				strconv.Itoa(s.R), strconv.Itoa(s.F), strconv.Itoa(s.M), strconv.Itoa(s.RFM()), segments.Name(s),
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

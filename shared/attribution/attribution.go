@@ -40,9 +40,9 @@
 // # Determinism
 //
 // Results depend only on the input: channels are indexed in sorted order, paths are summed in
-// input order, sums over channels and states run in index order, no map is iterated, and products
-// that are added are rounded explicitly so that no platform fuses them into a multiply-add. The
-// same input gives the same figures to the last digit.
+// input order, sums over channels and states run in index order, nothing depends on the order of a
+// map, and products that are added are rounded explicitly so that no platform fuses them into a
+// multiply-add. The same input gives the same figures to the last digit.
 package attribution
 
 import (
@@ -204,4 +204,29 @@ func (t tally) result(model string, chs channels) Result {
 		r.Credits[i] = Credit{Channel: name, Conversions: t.conv[i], Value: t.value[i]}
 	}
 	return r
+}
+
+// distinct gathers a path's channels once each, in the order of their first touch.
+type distinct struct {
+	seen  []bool
+	order []int
+}
+
+func newDistinct(channels int) *distinct { return &distinct{seen: make([]bool, channels)} }
+
+// add notes a touch of channel ch.
+func (d *distinct) add(ch int) {
+	if !d.seen[ch] {
+		d.seen[ch] = true
+		d.order = append(d.order, ch)
+	}
+}
+
+// drain calls f with each channel noted since the last drain, in order, and forgets them.
+func (d *distinct) drain(f func(ch int)) {
+	for _, ch := range d.order {
+		f(ch)
+		d.seen[ch] = false
+	}
+	d.order = d.order[:0]
 }

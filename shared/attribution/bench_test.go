@@ -97,28 +97,22 @@ func BenchmarkModels(b *testing.B) {
 // BenchmarkShapleyChannels measures Shapley as the number of channels grows, on 100,000 synthetic
 // paths each: by enumeration up to 20 channels (n·2ⁿ), by the closed form beyond.
 func BenchmarkShapleyChannels(b *testing.B) {
-	for _, n := range []int{4, 8, 12, 14, 16, 18, 20, 21, 50, 200} {
-		b.Run(fmt.Sprintf("channels=%d", n), func(b *testing.B) {
-			paths := synthetic(100_000, n, uint64(n))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := Shapley(paths); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	benchmarkChannels(b, []int{4, 8, 12, 14, 16, 18, 20, 21, 50, 200}, Shapley)
 }
 
 // BenchmarkMarkovChannels measures the exact Markov model as the number of channels grows, on
 // 100,000 synthetic paths each: counting is O(touches), the solve O(channels³).
 func BenchmarkMarkovChannels(b *testing.B) {
-	for _, n := range []int{15, 100, 300, 1000} {
+	benchmarkChannels(b, []int{15, 100, 300, 1000}, Markov)
+}
+
+func benchmarkChannels(b *testing.B, counts []int, model func([]Path) (Result, error)) {
+	for _, n := range counts {
 		b.Run(fmt.Sprintf("channels=%d", n), func(b *testing.B) {
 			paths := synthetic(100_000, n, uint64(n))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := Markov(paths); err != nil {
+				if _, err := model(paths); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -72,25 +72,20 @@ func Linear(paths []Path) (Result, error) {
 	}
 	t := newTally(len(chs.names))
 	sumConv, sumValue := make([]float64, len(chs.names)), make([]float64, len(chs.names))
-	seen := make([]bool, len(chs.names))
-	var order []int
+	d := newDistinct(len(chs.names))
 	for _, p := range paths {
-		order = order[:0]
 		for _, name := range p.Channels {
 			ch := chs.pos[name]
-			if !seen[ch] {
-				seen[ch] = true
-				order = append(order, ch)
-			}
+			d.add(ch)
 			sumConv[ch] += p.Conversions
 			sumValue[ch] += p.Value
 		}
 		n := float64(len(p.Channels))
-		for _, ch := range order {
+		d.drain(func(ch int) {
 			t.conv[ch] += sumConv[ch] / n
 			t.value[ch] += sumValue[ch] / n
-			sumConv[ch], sumValue[ch], seen[ch] = 0, 0, false
-		}
+			sumConv[ch], sumValue[ch] = 0, 0
+		})
 	}
 	return t.result("linear", chs), nil
 }
@@ -158,28 +153,23 @@ func weighted(model string, paths []Path, fill func(p Path, w []float64)) (Resul
 	}
 	t := newTally(len(chs.names))
 	share := make([]float64, len(chs.names))
-	seen := make([]bool, len(chs.names))
+	d := newDistinct(len(chs.names))
 	var w []float64
-	var order []int
 	for _, p := range paths {
 		if cap(w) < len(p.Channels) {
 			w = make([]float64, len(p.Channels))
 		}
 		w = w[:len(p.Channels)]
 		fill(p, w)
-		order = order[:0]
 		for i, name := range p.Channels {
 			ch := chs.pos[name]
-			if !seen[ch] {
-				seen[ch] = true
-				order = append(order, ch)
-			}
+			d.add(ch)
 			share[ch] += w[i]
 		}
-		for _, ch := range order {
+		d.drain(func(ch int) {
 			t.addShare(ch, share[ch], p)
-			share[ch], seen[ch] = 0, false
-		}
+			share[ch] = 0
+		})
 	}
 	return t.result(model, chs), nil
 }

@@ -4,8 +4,8 @@ import (
 	"fmt"
 )
 
-// MaxMarkovChannels bounds the channels of the exact Markov models, which invert a dense
-// (channels + 1)² matrix: 1,000 channels take about 8 MB and a few seconds.
+// MaxMarkovChannels bounds the channels of the exact Markov models, which factor a dense
+// (channels + 1)² matrix: 1,000 channels take about 8 MB and a second on one core.
 const MaxMarkovChannels = 1000
 
 // Markov attributes conversions with a first-order Markov chain, computed exactly as an absorbing
@@ -46,7 +46,7 @@ func Markov(paths []Path) (Result, error) {
 // conversion and P(conversion) = 1. Transitions are counted from the converting journeys only (a
 // path without conversions contributes nothing), the removal effect of a channel is then the
 // probability that a journey passes through it, and channels are credited in proportion to it.
-// Unlike Markov it cannot see a channel that brings many journeys which do not convert.
+// Unlike Markov, the split ignores how much traffic that did not convert each channel sent.
 func MarkovConversionsOnly(paths []Path) (Result, error) {
 	return markov("markov-conversions-only", paths, false)
 }

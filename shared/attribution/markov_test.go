@@ -138,11 +138,7 @@ func TestMarkovAgainstRemovedChains(t *testing.T) {
 	}
 	for name, paths := range sets {
 		for _, withNulls := range []bool{true, false} {
-			run := MarkovConversionsOnly
-			if withNulls {
-				run = Markov
-			}
-			r, err := run(paths)
+			r, err := markovModel(withNulls)(paths)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -250,6 +246,14 @@ func (c chain) removalEffects(steps int) (conv, value map[string]float64) {
 		}
 	}
 	return conv, value
+}
+
+// markovModel is Markov, or MarkovConversionsOnly without the nulls.
+func markovModel(withNulls bool) func([]Path) (Result, error) {
+	if withNulls {
+		return Markov
+	}
+	return MarkovConversionsOnly
 }
 
 // naiveMarkov computes each channel's removal effects by their definition: P(conversion) (and the

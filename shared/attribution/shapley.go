@@ -123,20 +123,12 @@ func shapleyEnumerate(paths []Path, chs channels, player, players []int, t tally
 
 // shapleyClosedForm shares each path's conversions and value equally among its distinct channels.
 func shapleyClosedForm(paths []Path, chs channels, t tally) {
-	seen := make([]bool, len(chs.names))
-	var distinct []int
+	d := newDistinct(len(chs.names))
 	for _, p := range paths {
-		distinct = distinct[:0]
 		for _, name := range p.Channels {
-			if ch := chs.pos[name]; !seen[ch] {
-				seen[ch] = true
-				distinct = append(distinct, ch)
-			}
+			d.add(chs.pos[name])
 		}
-		share := 1 / float64(len(distinct))
-		for _, ch := range distinct {
-			t.addShare(ch, share, p)
-			seen[ch] = false
-		}
+		share := 1 / float64(len(d.order))
+		d.drain(func(ch int) { t.addShare(ch, share, p) })
 	}
 }

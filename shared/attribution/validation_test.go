@@ -219,11 +219,7 @@ func TestPathDataMarkovAgainstSimulation(t *testing.T) {
 		walks = 200_000
 	}
 	for _, withNulls := range []bool{true, false} {
-		run := MarkovConversionsOnly
-		if withNulls {
-			run = Markov
-		}
-		exact, err := run(paths)
+		exact, err := markovModel(withNulls)(paths)
 		if err != nil {
 			t.Fatal(err)
 		}
