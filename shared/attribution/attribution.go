@@ -160,11 +160,13 @@ func (p Path) validate() error {
 	for _, f := range []struct {
 		name string
 		v    float64
-		min  float64
-	}{{"conversions", p.Conversions, 0}, {"nulls", p.Nulls, 0}, {"value", p.Value, math.Inf(-1)}} {
-		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < f.min {
-			return fmt.Errorf("%s %v: want a finite number ≥ %v: %w", f.name, f.v, f.min, ErrInvalid)
+	}{{"conversions", p.Conversions}, {"nulls", p.Nulls}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v < 0 {
+			return fmt.Errorf("%s %v: want a finite number ≥ 0: %w", f.name, f.v, ErrInvalid)
 		}
+	}
+	if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
+		return fmt.Errorf("value %v: want a finite number: %w", p.Value, ErrInvalid)
 	}
 	if p.Times == nil {
 		return nil
