@@ -611,8 +611,13 @@ func (h *handler) recentErasures(ctx context.Context) (*archive.ErasedIDs, error
 	return archive.NewErasedIDs(append(pending, done...)...), nil
 }
 
-// rangeReader reads an object through ranged GETs of at least archive.ColumnReadBytes, keeping the
-// last one: the Parquet reader's small reads within it cost no request.
+// maxPrefetch bounds what a rangeReader fetches at once for a column chunk (the memory of a scan):
+// a larger chunk is read as the Parquet reader asks, ColumnReadBytes at a time.
+const maxPrefetch = 16 << 20
+
+// rangeReader reads an object through ranged GETs of at least archive.ColumnReadBytes, or of a
+// whole column chunk when told of it (archive.Prefetcher), keeping the last one: the Parquet
+// reader's small reads within it cost no request.
 type rangeReader struct {
 	ctx         context.Context
 	files       objects
@@ -624,6 +629,29 @@ type rangeReader struct {
 	at    int64
 }
 
+// Prefetch fetches the n bytes from off in one GET, unless they are held already or too many.
+func (r *rangeReader) Prefetch(off, n int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if off < 0 || n <= 0 || n > maxPrefetch || off+n > r.size || r.holds(off, off+n) {
+		return nil
+	}
+	return r.fetch(off, n)
+}
+
+func (r *rangeReader) holds(off, end int64) bool {
+	return r.block != nil && off >= r.at && end <= r.at+int64(len(r.block))
+}
+
+func (r *rangeReader) fetch(off, n int64) error {
+	block := make([]byte, n)
+	if err := r.files.ReadRange(r.ctx, r.bucket, r.key, off, block); err != nil {
+		return err
+	}
+	r.block, r.at = block, off
+	return nil
+}
+
 func (r *rangeReader) ReadAt(p []byte, off int64) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -631,13 +659,10 @@ func (r *rangeReader) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	end := min(off+int64(len(p)), r.size)
-	if r.block == nil || off < r.at || end > r.at+int64(len(r.block)) {
-		n := min(max(end-off, archive.ColumnReadBytes), r.size-off)
-		block := make([]byte, n)
-		if err := r.files.ReadRange(r.ctx, r.bucket, r.key, off, block); err != nil {
+	if !r.holds(off, end) {
+		if err := r.fetch(off, min(max(end-off, archive.ColumnReadBytes), r.size-off)); err != nil {
 			return 0, err
 		}
-		r.block, r.at = block, off
 	}
 	n := copy(p, r.block[off-r.at:end-r.at])
 	if n < len(p) {

@@ -74,7 +74,7 @@ func erasureBucket(t *testing.T) (*bucket, []archive.Event) {
 	return b, rows
 }
 
-func putSnapshot[T archive.Row](t *testing.T, b *bucket, table string, rows []T) {
+func putSnapshot[T archive.Row](t testing.TB, b *bucket, table string, rows []T) {
 	t.Helper()
 	tb, _ := archive.TableNamed(table)
 	w := archive.NewWriter[T](tb, archive.Options{})

@@ -35,6 +35,7 @@ type bucket struct {
 	failPut error
 	// ranged counts the bytes read by ranged GETs, by key; opened the objects read whole.
 	ranged map[string]int64
+	gets   int // ranged GETs
 	opened map[string]int
 	// failAfter, when above 0, is how many more writes (puts and deletes) succeed before every
 	// call fails: the pass is cut off there.
@@ -127,6 +128,7 @@ func (b *bucket) ReadRange(_ context.Context, _, key string, off int64, p []byte
 		b.ranged = map[string]int64{}
 	}
 	b.ranged[key] += int64(copy(p, body[off:]))
+	b.gets++
 	return nil
 }
 

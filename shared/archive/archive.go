@@ -13,7 +13,9 @@
 //	merges/dt=YYYY-MM-DD/part-<s>-of-<n>-<i>.parquet       the snapshot's merged-away profile ids, each to its live profile
 //
 // Personal data is as collect left it on the stream (see FromEvent): the person's email and phone
-// only as hashes, other personal data hashed or redacted, the IP address truncated.
+// only as hashes, other personal data hashed or redacted, the IP address truncated. An erased
+// person's rows are removed from every file by the archive function's daily pass, from the requests
+// the profile API leaves under erasures/ (erasure.go).
 package archive
 
 import (

@@ -239,11 +239,18 @@ func (t Table) erasedRow(row reflect.Value, erased *ErasedIDs) (string, bool) {
 // is smaller) and then a column chunk's pages. From S3, each read is a ranged GET.
 const ColumnReadBytes = 64 << 10
 
+// Prefetcher is a reader that can be told what comes next: Holds names each column chunk it is
+// about to read, which a reader from S3 fetches in one ranged GET rather than a page at a time.
+type Prefetcher interface {
+	Prefetch(off, n int64) error
+}
+
 // Holds tells whether a Parquet file of the table holds a row of an erased profile. It reads the
 // file's footer and only the table's person columns, through r (from S3, ranged GETs): a column
 // chunk whose bounds (the footer's statistics) hold no erased id is skipped unread; of a
 // dictionary-encoded chunk (the events' profileId) it reads the dictionary, the values its pages
-// index, and decodes the values only of pages written without one.
+// index, and decodes the values only of pages written without one. When r is a Prefetcher, each
+// chunk read is announced to it first.
 func Holds(r io.ReaderAt, size int64, t Table, erased *ErasedIDs) (bool, error) {
 	if erased.Len() == 0 {
 		return false, nil
@@ -261,13 +268,24 @@ func Holds(r io.ReaderAt, size int64, t Table, erased *ErasedIDs) (bool, error) 
 		}
 		columns = append(columns, leaf.ColumnIndex)
 	}
-	for _, rg := range f.RowGroups() {
+	prefetch, _ := r.(Prefetcher)
+	for i, rg := range f.RowGroups() {
 		chunks := rg.ColumnChunks()
 		for _, c := range columns {
 			chunk := chunks[c]
 			if fc, ok := chunk.(*parquet.FileColumnChunk); ok {
 				if lo, hi, ok := fc.Bounds(); ok && !erased.within(string(lo.ByteArray()), string(hi.ByteArray())) {
 					continue
+				}
+			}
+			if prefetch != nil {
+				md := f.Metadata().RowGroups[i].Columns[c].MetaData
+				start := md.DataPageOffset
+				if md.DictionaryPageOffset > 0 && md.DictionaryPageOffset < start {
+					start = md.DictionaryPageOffset
+				}
+				if err := prefetch.Prefetch(start, md.TotalCompressedSize); err != nil {
+					return false, fmt.Errorf("archive: read %s column of a %s file: %w", t.Columns[c].Name, t.Name, err)
 				}
 			}
 			hit, err := chunkHolds(chunk, erased)

@@ -178,8 +178,9 @@ func TestBytesPerEvent(t *testing.T) {
 			fmt.Fprintf(&report, "| Parquet %s, %s | %d | %d | %.0f |\n", c.name, layout, len(files), size, float64(size)/n)
 		}
 	}
-	// What the saved queries read of the zstd file: Athena bills the columns a query names.
-	fmt.Fprintf(&report, "\n| saved query | columns read | bytes per event | of the file |\n|---|---|---|---|\n")
+	// What the saved queries read of the zstd file (Athena bills the columns a query names), and
+	// what the daily erasure pass reads of every file of the archive.
+	fmt.Fprintf(&report, "\n| saved query, or reader | columns read | bytes per event | of the file |\n|---|---|---|---|\n")
 	var scanned int64
 	for _, q := range []struct {
 		name    string
@@ -188,6 +189,7 @@ func TestBytesPerEvent(t *testing.T) {
 		{"events_per_channel_per_day", []string{"channel", "messageId", "anonymousId", "isBot"}},
 		{"funnel", []string{"type", "event", "profileId", "timestamp", "isBot"}},
 		{"orders_online_vs_offline", []string{"type", "event", "properties", "messageId"}},
+		{"the erasure pass (functions/archive)", []string{"profileId"}},
 	} {
 		n := columnBytes(t, zstdFile, q.columns...)
 		if q.name == "funnel" {
