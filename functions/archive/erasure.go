@@ -310,8 +310,17 @@ feed:
 }
 
 // holds tells whether a file of a stage holds a row of an erased profile: of a table's file it
-// reads the person columns (ranged GETs); a delivered object it reads whole.
+// reads the person columns (ranged GETs); a delivered object it reads whole. A file gone since the
+// listing (a snapshot run replaced its day's files) holds nothing.
 func (h *handler) holds(ctx context.Context, stage string, o object, erased *archive.ErasedIDs) (bool, error) {
+	hit, err := h.scanFile(ctx, stage, o, erased)
+	if errors.Is(err, errNoObject) {
+		return false, nil
+	}
+	return hit, err
+}
+
+func (h *handler) scanFile(ctx context.Context, stage string, o object, erased *archive.ErasedIDs) (bool, error) {
 	if stage == archive.ErasureIncoming {
 		body, err := h.files.Open(ctx, h.bucket, o.Key)
 		if err != nil {
@@ -336,7 +345,7 @@ func (h *handler) holds(ctx context.Context, stage string, o object, erased *arc
 // deleted; a snapshot file or a delivered object keeps its key; one left without a row is deleted.
 func (p *passRun) rewrite(ctx context.Context, key string) error {
 	next, err := p.h.without(ctx, p.st.Stage, key, p.erased)
-	if err != nil || next.removed() == 0 {
+	if err != nil || next.rows.Total() == 0 {
 		return err
 	}
 	if !p.counted[key] {
@@ -364,20 +373,16 @@ func (p *passRun) rewrite(ctx context.Context, key string) error {
 type replacement struct {
 	key  string // where it goes: the old key, or an events file's new name
 	body []byte // nil: nothing is left
-	rows map[string]int64
+	rows archive.Removals
 }
 
-func (r replacement) removed() int64 {
-	var n int64
-	for _, v := range r.rows {
-		n += v
-	}
-	return n
-}
-
-// without reads a file of a stage and makes it again without the erased rows.
+// without reads a file of a stage and makes it again without the erased rows; a file gone since
+// it was read has nothing to remove.
 func (h *handler) without(ctx context.Context, stage, key string, erased *archive.ErasedIDs) (replacement, error) {
 	rc, err := h.files.Open(ctx, h.bucket, key)
+	if errors.Is(err, errNoObject) {
+		return replacement{}, nil
+	}
 	if err != nil {
 		return replacement{}, err
 	}
@@ -450,10 +455,10 @@ func (h *handler) scrubObject(ctx context.Context, bucket, key string, erased *a
 	}
 	next, err := scrubbed(rc, key, erased)
 	rc.Close()
-	if err != nil || next.removed() == 0 {
+	if err != nil || next.rows.Total() == 0 {
 		return 0, err
 	}
-	return next.removed(), h.replace(ctx, key, next)
+	return next.rows.Total(), h.replace(ctx, key, next)
 }
 
 // finish moves the pass's requests to done, with what the pass removed of each, and ends the pass.

@@ -398,12 +398,19 @@ func TestInvokeDispatchesOnTheEvent(t *testing.T) {
 	assert.ErrorContains(t, err, topology.ArchiveErasureSchedule)
 }
 
-// A pass left in a state this function did not write is an error that says what to do.
+// A pass left in a state this function did not write is an error that says what to do; a file
+// gone since the listing is no error; a bucket that cannot be written is.
 func TestAPassItCannotReadIsAnError(t *testing.T) {
 	b, _ := erasureBucket(t)
 	b.objects[passKey] = []byte(`{"stage":"nowhere"}`)
 	_, err := runPass(context.Background(), passHandler(b))
 	assert.ErrorContains(t, err, "delete it to begin again")
+	erased := archive.NewErasedIDs(archive.NewErasure(ann, nil, passTime))
+	for _, stage := range passStages { // a file gone since the listing holds nothing
+		hit, err := passHandler(b).holds(context.Background(), stage, object{Key: stagePrefix(stage) + "dt=2026-12-07/gone.parquet", Size: 100}, erased)
+		assert.False(t, hit, stage)
+		assert.NoError(t, err, stage)
+	}
 	b.failPut = errors.New("slow down")
 	delete(b.objects, passKey)
 	_, err = runPass(context.Background(), passHandler(b))

@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -354,22 +353,24 @@ func valuesHold(r parquet.ValueReader, buf []parquet.Value, erased *ErasedIDs) (
 	}
 }
 
+// Removals counts the rows removed, by erasure (ErasedIDs.Erasure).
+type Removals map[string]int64
+
+// Total is how many rows were removed in all.
+func (r Removals) Total() int64 {
+	var n int64
+	for _, v := range r {
+		n += v
+	}
+	return n
+}
+
 // Rewritten is a file of a table written again without the rows of erased profiles.
 type Rewritten struct {
 	// File is the new file, nil when no row was left. Its Key is named by its content, as the
 	// writer names every file (the events' name); a snapshot file keeps its own name.
-	File *File
-	// Removed counts the rows removed, by erasure (ErasedIDs.Erasure).
-	Removed map[string]int64
-}
-
-// RemovedRows is how many rows were removed in all.
-func (r Rewritten) RemovedRows() int64 {
-	var n int64
-	for _, v := range r.Removed {
-		n += v
-	}
-	return n
+	File    *File
+	Removed Removals
 }
 
 // Rewrite writes a Parquet file of the table in partition dt again without the rows of erased
@@ -392,7 +393,7 @@ func Rewrite(body []byte, t Table, dt string, erased *ErasedIDs) (Rewritten, err
 }
 
 func rewrite[T Row](body []byte, t Table, dt string, erased *ErasedIDs) (Rewritten, error) {
-	out := Rewritten{Removed: map[string]int64{}}
+	out := Rewritten{Removed: Removals{}}
 	r := parquet.NewGenericReader[T](bytes.NewReader(body))
 	defer r.Close()
 	w := NewWriter[T](t, Options{})
@@ -436,40 +437,37 @@ func rewrite[T Row](body []byte, t Table, dt string, erased *ErasedIDs) (Rewritt
 
 // ScrubFeed copies a feed object's lines from r to w, less those of erased profiles, and returns
 // the lines removed by erasure (a line that is not a row counts for the erasure of the id it
-// mentions), and how many lines it removed in all. w may be nil, to learn only whether an object holds such a line: it then stops at
-// the first. A line longer than MaxFeedRecord, which is no row and whose text is not read, is not
-// copied (and not counted).
-func ScrubFeed(r io.Reader, w io.Writer, erased *ErasedIDs) (removed map[string]int64, lines int, err error) {
-	removed = map[string]int64{}
-	br := bufio.NewReaderSize(r, 64<<10)
-	var buf []byte
-	for n := 1; ; n++ {
-		line, long, rerr := readLine(br, buf[:0])
-		buf = line
-		if rerr != nil && rerr != io.EOF {
-			return nil, lines, fmt.Errorf("archive: read feed, line %d: %w", n, rerr)
-		}
-		if rerr == io.EOF && len(line) == 0 && !long {
-			return removed, lines, nil
-		}
+// mentions), and how many lines it removed in all. w may be nil, to learn only whether an object
+// holds such a line: it then stops at the first. A line longer than MaxFeedRecord, which is no row
+// and whose text is not read, is not copied (and not counted).
+func ScrubFeed(r io.Reader, w io.Writer, erased *ErasedIDs) (removed Removals, lines int, err error) {
+	removed = Removals{}
+	err = eachLine(r, func(_ int, line []byte, long bool) error {
 		switch erasure, gone := feedLineErased(line, erased); {
 		case long: // not a row, and its text was not kept: not copied
 		case gone:
 			removed[erasure]++
 			lines++
 			if w == nil {
-				return removed, lines, nil
+				return errFound
 			}
 		case w != nil:
-			if _, err := w.Write(append(line, '\n')); err != nil {
-				return nil, lines, err
-			}
+			_, err := w.Write(append(line, '\n'))
+			return err
 		}
-		if rerr == io.EOF {
-			return removed, lines, nil
-		}
+		return nil
+	})
+	if errors.Is(err, errFound) {
+		err = nil
 	}
+	if err != nil {
+		return nil, lines, err
+	}
+	return removed, lines, nil
 }
+
+// errFound stops ScrubFeed at the first line to remove, when it only tells whether there is one.
+var errFound = errors.New("found")
 
 // feedLineErased tells whether a feed line is the row of an erased profile (and the erasure's id),
 // or a line that is not a row and mentions an erased id (and that id's erasure).

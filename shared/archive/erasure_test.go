@@ -236,7 +236,7 @@ func TestRewrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got.Removed, map[string]int64{"prf_a": 59, "prf_c": 30}) || got.RemovedRows() != 89 {
+	if !reflect.DeepEqual(got.Removed, Removals{"prf_a": 59, "prf_c": 30}) || got.Removed.Total() != 89 {
 		t.Errorf("removed %v", got.Removed)
 	}
 	kept := slices.DeleteFunc(slices.Clone(rows), func(e Event) bool { return e.ProfileID == "prf_a" || e.ProfileID == "prf_c" })
@@ -247,7 +247,7 @@ func TestRewrite(t *testing.T) {
 
 	merges := writeFile(t, MergesTable, Options{}, Merge{MergedID: "prf_x", ProfileID: "prf_a"}, Merge{MergedID: "prf_c", ProfileID: "prf_y"})
 	mt, _ := TableNamed(MergesTable)
-	if got, err := Rewrite(merges.Body, mt, "2026-12-07", erased); err != nil || got.File != nil || got.RemovedRows() != 2 {
+	if got, err := Rewrite(merges.Body, mt, "2026-12-07", erased); err != nil || got.File != nil || got.Removed.Total() != 2 {
 		t.Errorf("merges rewritten to %v, %v, %v: want nothing left", got.File, got.Removed, err)
 	}
 	if got, err := Rewrite(merges.Body, mt, "2026-12-07", NewErasedIDs()); err != nil || got.File == nil || got.File.Rows != 2 {
@@ -273,7 +273,7 @@ func TestScrubFeed(t *testing.T) {
 	erased := NewErasedIDs(NewErasure("prf_a", nil, time.Now()))
 	var out bytes.Buffer
 	removed, n, err := ScrubFeed(bytes.NewReader(in), &out, erased)
-	if err != nil || n != 5 || !reflect.DeepEqual(removed, map[string]int64{"prf_a": 5}) {
+	if err != nil || n != 5 || !reflect.DeepEqual(removed, Removals{"prf_a": 5}) {
 		t.Fatalf("removed %v (%d lines), %v", removed, n, err)
 	}
 	gotRows, _ := readAll(t, out.Bytes())

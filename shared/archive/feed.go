@@ -57,6 +57,26 @@ var ErrBadLine = errors.New("archive: bad feed line")
 // longer than MaxFeedRecord is bad, given without its text, and never held in memory whole. It
 // stops at the first error from row, or from r.
 func ReadFeed(r io.Reader, row func(Event) error, bad func(line int, text []byte, err error)) error {
+	return eachLine(r, func(n int, line []byte, long bool) error {
+		switch {
+		case long:
+			bad(n, nil, fmt.Errorf("%w: longer than %d bytes", ErrBadLine, MaxFeedRecord))
+		case len(bytes.TrimSpace(line)) > 0:
+			e, err := parseFeedLine(line)
+			if err != nil {
+				bad(n, line, err)
+				return nil
+			}
+			return row(e)
+		}
+		return nil
+	})
+}
+
+// eachLine calls fn with each line of r in order (without its newline, valid only during the call)
+// and its 1-based number; a line longer than MaxFeedRecord is given as long, without its text, and
+// never held in memory whole. It stops at the first error from fn, or from r.
+func eachLine(r io.Reader, fn func(n int, line []byte, long bool) error) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var buf []byte
 	for n := 1; ; n++ {
@@ -65,15 +85,11 @@ func ReadFeed(r io.Reader, row func(Event) error, bad func(line int, text []byte
 		if err != nil && err != io.EOF {
 			return fmt.Errorf("archive: read feed, line %d: %w", n, err)
 		}
-		switch {
-		case long:
-			bad(n, nil, fmt.Errorf("%w: longer than %d bytes", ErrBadLine, MaxFeedRecord))
-		case len(bytes.TrimSpace(line)) > 0:
-			if e, perr := parseFeedLine(line); perr != nil {
-				bad(n, line, perr)
-			} else if rerr := row(e); rerr != nil {
-				return rerr
-			}
+		if err == io.EOF && len(line) == 0 && !long {
+			return nil
+		}
+		if ferr := fn(n, line, long); ferr != nil {
+			return ferr
 		}
 		if err == io.EOF {
 			return nil
