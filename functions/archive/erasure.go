@@ -68,8 +68,8 @@ const (
 // kept.
 const doneWindow = topology.ArchiveIncomingRetention + 24*time.Hour
 
-// settingSettle overrides defaultSettle (a Go duration), for tests of the whole stack.
-const settingSettle = "DCRM_ERASURE_SETTLE"
+// settingSettle overrides defaultSettle (a Go duration; the stack tests take requests at once).
+const settingSettle = topology.SettingErasureSettle
 
 // passConfig tunes the pass; zero values are the defaults.
 type passConfig struct {

@@ -314,6 +314,9 @@ const (
 	SettingFitSample      = "DCRM_FIT_SAMPLE"
 	SettingScorePart      = "DCRM_SCORE_PART"
 	SettingScoreRefresh   = "DCRM_SCORE_REFRESH"
+	// SettingErasureSettle is how old (a Go duration) an erasure request must be before the archive's
+	// daily pass takes it: time for what read the person before the request to reach the archive.
+	SettingErasureSettle = "DCRM_ERASURE_SETTLE"
 	// SettingSnapshotPart is how many profiles one invocation of the daily snapshot reads (a
 	// part: a scan segment of the tables; functions/snapshot/README.md has the arithmetic).
 	SettingSnapshotPart = "DCRM_SNAPSHOT_PART"
@@ -405,11 +408,13 @@ func Default() Topology {
 				}},
 			// archive turns each object the feed delivers into the archive's Parquet files (S3 invokes
 			// it, asynchronously); a line it cannot read goes to the failed-events queue. Its daily
-			// erasure pass rewrites the bucket's files without the people erased.
-			{Name: "archive", Memory: 1024, Timeout: 5 * time.Minute,
+			// erasure pass rewrites the bucket's files without the people erased: a year of events at
+			// 100 M a month and the snapshots of 10 M profiles take it minutes (functions/archive),
+			// hence one full vCPU and Lambda's longest timeout (a pass cut off goes on when retried).
+			{Name: "archive", Memory: 1769, Timeout: 15 * time.Minute,
 				Async: &AsyncInvoke{MaxAge: 6 * time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
 					{ArchiveBucket, ReadWrite}, {FailedQueue, Write},
-				}},
+				}, Settings: map[string]string{SettingErasureSettle: "30m"}},
 			// snapshot writes the daily snapshot of profiles, identifiers and merges to the archive
 			// bucket, fanning out one invocation per segment of the tables it scans.
 			// It lists the day's files (a rerun replaces them), hence read access to the bucket.
