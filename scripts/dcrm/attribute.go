@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/attribution"
+	"github.com/dcrm-project/dcrm/shared/importing"
 )
 
 // attribute is `dcrm attribute`: the attribution of the paths in a PathData file by every model
@@ -21,6 +23,9 @@ func attribute(args []string, out, notes io.Writer) error {
 	direct := fs.String("direct", strings.Join(attribution.DefaultDirect, ","), "last-non-direct: the direct channels, comma-separated, any case")
 	halfLifeText := fs.String("half-life", "7d", "time-decay: the half-life, as 7d or a Go duration (36h); paths without times count touches one half-life apart")
 	outPath := fs.String("out", "", "write the CSV to this file instead of standard output")
+	spendFile := fs.String("spend", "", "marketing spend as the import writes it (spend/<key>.jsonl in the archive bucket): print each model's spend, CPA and ROAS per channel instead")
+	from := fs.String("from", "", "with --spend: the first day of spend counted, YYYY-MM-DD (default: the file's first)")
+	to := fs.String("to", "", "with --spend: the last day of spend counted, YYYY-MM-DD (default: the file's last)")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *pathsFile == "" {
 		return errUsage
 	}
@@ -53,7 +58,16 @@ func attribute(args []string, out, notes io.Writer) error {
 		results = append(results, r)
 	}
 
-	if err := writeTo(*outPath, out, func(w io.Writer) error { return writeAttribution(w, results) }); err != nil {
+	write := func(w io.Writer) error { return writeAttribution(w, results) }
+	if *spendFile != "" {
+		spent, currency, err := readSpent(*spendFile, *from, *to)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(notes, "spend in %s by channel, %s to %s\n", currency, cmp.Or(*from, "the first day"), cmp.Or(*to, "the last"))
+		write = func(w io.Writer) error { return writeReturns(w, results, spent) }
+	}
+	if err := writeTo(*outPath, out, write); err != nil {
 		return fmt.Errorf("write attribution: %w", err)
 	}
 	var conv, value, nulls float64
@@ -73,6 +87,50 @@ func attribute(args []string, out, notes io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// readSpent reads a spend file and sums it by channel over from..to (the file's own first and
+// last days when not given).
+func readSpent(path, from, to string) (map[string]float64, string, error) {
+	records, err := readFile(path, importing.ReadSpend)
+	if err != nil {
+		return nil, "", err
+	}
+	spend := make([]attribution.Spend, len(records))
+	first, last := "9999-12-31", "0000-01-01"
+	for i, r := range records {
+		spend[i] = attribution.Spend{Date: r.Date, Channel: r.Channel, Campaign: cmp.Or(r.CampaignName, r.CampaignID), Cost: r.Cost, Currency: r.Currency}
+		first, last = min(first, r.Date), max(last, r.Date)
+	}
+	spent, currency, err := attribution.Spent(spend, cmp.Or(from, first), cmp.Or(to, last), attribution.ByChannel)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	return spent, currency, nil
+}
+
+// writeReturns writes model,channel,spend,conversions,value,cpa,roas to full precision; CPA and
+// ROAS are empty where they have no denominator (no conversion, no spend figures).
+func writeReturns(out io.Writer, results []attribution.Result, spent map[string]float64) error {
+	header := []string{"model", "channel", "spend", "conversions", "value", "cpa", "roas"}
+	return writeCSV(out, header, func(row func([]string) error) error {
+		for _, r := range results {
+			for _, ret := range attribution.Returns(r, spent) {
+				if err := row([]string{r.Model, ret.Channel, formatNumber(ret.Spend), formatNumber(ret.Conversions), formatNumber(ret.Value),
+					optional(ret.CPA), optional(ret.ROAS)}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func optional(v *float64) string {
+	if v == nil {
+		return ""
+	}
+	return formatNumber(*v)
 }
 
 func modelNames() string {

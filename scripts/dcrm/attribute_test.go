@@ -135,3 +135,28 @@ func TestAttributeCommandErrors(t *testing.T) {
 		}
 	}
 }
+
+// With a spend file as the import writes it, each model's spend, CPA and ROAS per channel: last
+// touch gives paid search 3 conversions worth 300 for 150 of spend in the window.
+func TestAttributeCommandWithSpend(t *testing.T) {
+	dir := t.TempDir()
+	paths := writeInput(t, dir, "paths.csv", "path,total_conversions,total_conversion_value,total_null\n"+
+		"email > paid search,3,300,0\npaid search > email,1,50,4\n")
+	spend := writeInput(t, dir, "spend.jsonl", `{"date":"2026-11-01","channel":"paid search","cost":100,"currency":"EUR"}`+"\n"+
+		`{"date":"2026-11-02","channel":"Paid_Search","cost":50,"currency":"EUR"}`+"\n"+
+		`{"date":"2026-12-01","channel":"paid search","cost":999,"currency":"EUR"}`+"\n")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"attribute", "--paths", paths, "--model", "last-touch", "--spend", spend, "--to", "2026-11-30"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := "model,channel,spend,conversions,value,cpa,roas\n" +
+		"last-touch,email,0,1,50,,\n" +
+		"last-touch,paid search,150,3,300,50,2\n"
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+	bad := writeInput(t, dir, "bad.jsonl", `{"date":"2026-11-01","channel":"a","cost":1,"currency":"EUR"}`+"\n"+`{"date":"2026-11-01","channel":"a","cost":1,"currency":"GBP"}`+"\n")
+	if err := run(context.Background(), []string{"attribute", "--paths", paths, "--spend", bad}, &out); err == nil || !strings.Contains(err.Error(), "one currency") {
+		t.Errorf("two currencies: %v", err)
+	}
+}

@@ -1,11 +1,15 @@
 package importing
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"hash"
+	"io"
 	"math"
 	"strconv"
 	"time"
@@ -374,6 +378,33 @@ type SpendRecord struct {
 	Clicks       int64     `json:"clicks,omitempty"`
 	SourceID     string    `json:"sourceId"`
 	ReceivedAt   time.Time `json:"receivedAt"`
+}
+
+// ReadSpend reads a spend file as the import writes it to the archive bucket (spend/<key>.jsonl:
+// one SpendRecord a line), for the return on ad spend. A line longer than MaxRowBytes, or one that
+// is not a record with a date, a channel and a currency, is an error naming its line.
+func ReadSpend(r io.Reader) ([]SpendRecord, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxRowBytes)
+	var out []SpendRecord
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var s SpendRecord
+		if err := json.Unmarshal(line, &s); err != nil {
+			return nil, fmt.Errorf("line %d: not a spend record: %w", n, err)
+		}
+		if _, err := time.Parse(time.DateOnly, s.Date); err != nil || s.Channel == "" || s.Currency == "" {
+			return nil, fmt.Errorf("line %d: a spend record needs a date (YYYY-MM-DD), a channel and a currency", n)
+		}
+		out = append(out, s)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read spend: %w", err)
+	}
+	return out, nil
 }
 
 func (rd *Reader) spend(r *row) {
