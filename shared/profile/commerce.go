@@ -72,6 +72,11 @@ const (
 	eventFormSubmitted  = "formsubmitted"
 )
 
+// EventKey is an event name as events are matched by name: in lower case, without spaces,
+// underscores, hyphens or tabs ("Order Completed" and "order_completed" are one name); "" for a
+// name longer than 64 bytes.
+func EventKey(name string) string { return eventKey(name) }
+
 // eventKey normalises a track event's name: lower case, without spaces, underscores or hyphens.
 func eventKey(name string) string {
 	if len(name) > 64 {

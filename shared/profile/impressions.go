@@ -99,6 +99,12 @@ func impressionOf(typ, event string, pixel bool) (kind, channel string) {
 	return "", ""
 }
 
+// ImpressionOf returns the kind of impression an event of that type, name and pixel flag is, and
+// the channel its name implies ("" for an event that is not an impression; see Impressions).
+func ImpressionOf(typ, event string, pixel bool) (kind, channel string) {
+	return impressionOf(typ, event, pixel)
+}
+
 // ImpressionNamed returns the kind of impression a track event of that name is from any source,
 // "" when it is none (see Impressions).
 func ImpressionNamed(event string) string {
