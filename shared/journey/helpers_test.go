@@ -1,6 +1,8 @@
 package journey
 
 import (
+	"math/rand/v2"
+
 	"context"
 	"os"
 	"path/filepath"
@@ -43,17 +45,20 @@ func itoa(i int) string {
 	return itoa(i/10) + digits[i%10:i%10+1]
 }
 
-func (e *ev) ch(channel string) *ev           { e.Channel = channel; return e }
+func (e *ev) ch(channel string) *ev { e.Channel = channel; return e }
 func (e *ev) camp(source, medium, name string) *ev {
 	e.CampaignSource, e.CampaignMedium, e.CampaignName = source, medium, name
 	return e
 }
-func (e *ev) track(name, props string) *ev { e.Type, e.Event, e.Properties = "track", name, props; return e }
-func (e *ev) bot() *ev                      { e.IsBot = true; return e }
-func (e *ev) pixel() *ev                    { e.Pixel = true; return e }
-func (e *ev) id(m string) *ev               { e.MessageID = m; return e }
-func (e *ev) device(d string) *ev           { e.DeviceClass = d; return e }
-func (e *ev) row() archive.Event            { return archive.Event(*e) }
+func (e *ev) track(name, props string) *ev {
+	e.Type, e.Event, e.Properties = "track", name, props
+	return e
+}
+func (e *ev) bot() *ev            { e.IsBot = true; return e }
+func (e *ev) pixel() *ev          { e.Pixel = true; return e }
+func (e *ev) id(m string) *ev     { e.MessageID = m; return e }
+func (e *ev) device(d string) *ev { e.DeviceClass = d; return e }
+func (e *ev) row() archive.Event  { return archive.Event(*e) }
 
 // rows turns builders into rows.
 func rows(es ...*ev) []archive.Event {
@@ -133,4 +138,46 @@ func tempStore(t testing.TB, fsys fstest.MapFS) FSStore {
 		require.NoError(t, os.WriteFile(p, f.Data, 0o644))
 	}
 	return FSStore{FS: os.DirFS(dir)}
+}
+
+// syntheticRows are deterministic rows of people visiting by varied channels, viewing, adding to
+// the basket, buying (some), opening emails, some bots and duplicates, over 60 days.
+func syntheticRows(people int, seed uint64) []archive.Event {
+	r := rand.New(rand.NewPCG(seed, 7))
+	channels := []string{"direct", "organic search", "paid search", "email", "paid social", "referral", "display"}
+	var out []archive.Event
+	n := 0
+	for p := range people {
+		id := "profile-" + itoa(p)
+		t := at(time.Duration(r.IntN(60*24)) * time.Hour)
+		for range 1 + r.IntN(8) {
+			n++
+			ch := channels[r.IntN(len(channels))]
+			e := archive.Event{Type: "page", MessageID: "s" + itoa(n), ProfileID: id, Timestamp: t, Channel: ch, DeviceClass: []string{"mobile", "desktop"}[p%2]}
+			if ch == "paid search" {
+				e.CampaignSource, e.CampaignMedium, e.CampaignName = "google", "cpc", []string{"brand", "generic"}[r.IntN(2)]
+			}
+			e.IsBot = r.IntN(50) == 0
+			out = append(out, e)
+			for _, step := range []string{"Product Viewed", "Product Added", "Checkout Started", "Order Completed"} {
+				if r.IntN(3) == 0 {
+					break
+				}
+				n++
+				t = t.Add(time.Duration(1+r.IntN(600)) * time.Second)
+				out = append(out, archive.Event{Type: "track", Event: step, MessageID: "s" + itoa(n), ProfileID: id, Timestamp: t,
+					Properties: `{"revenue": ` + itoa(10+r.IntN(200)) + `}`})
+				if r.IntN(20) == 0 {
+					out = append(out, out[len(out)-1]) // archived twice
+				}
+			}
+			if r.IntN(4) == 0 {
+				n++
+				out = append(out, archive.Event{Type: "track", Event: "Email Opened", MessageID: "s" + itoa(n), ProfileID: id,
+					Timestamp: t.Add(time.Hour), Properties: `{"campaign_name": "weekly"}`})
+			}
+			t = t.Add(time.Duration(1+r.IntN(200)) * time.Hour)
+		}
+	}
+	return out
 }
