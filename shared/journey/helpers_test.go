@@ -92,10 +92,15 @@ func orderOnly() Config {
 
 // writeArchive writes events and merges as the archive does, into a file system laid out as the
 // bucket.
+// Row groups are of 7 rows, so that a file has several.
 func writeArchive(t testing.TB, events []archive.Event, merges []archive.Merge, mergesDate string) fstest.MapFS {
+	return writeArchiveWith(t, archive.Options{RowGroupRows: 7}, events, merges, mergesDate)
+}
+
+func writeArchiveWith(t testing.TB, opts archive.Options, events []archive.Event, merges []archive.Merge, mergesDate string) fstest.MapFS {
 	t.Helper()
 	fsys := fstest.MapFS{}
-	w := archive.NewWriter[archive.Event](mustTable(t, archive.EventsTable), archive.Options{RowGroupRows: 7})
+	w := archive.NewWriter[archive.Event](mustTable(t, archive.EventsTable), opts)
 	require.NoError(t, archive.WriteEvents(w, events))
 	files, err := w.Flush()
 	require.NoError(t, err)

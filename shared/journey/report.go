@@ -39,12 +39,16 @@ type ReportOptions struct {
 // DefaultTopPaths is how many paths a top list keeps.
 const DefaultTopPaths = 20
 
-// TimeBuckets are the bounds of the time-to-conversion distribution: a conversion falls in the
-// first bucket whose bound is more than its time from the path's first touch.
-var TimeBuckets = []struct {
+// TimeBucket is a bucket of the time-to-conversion distribution: times below Below (and at or
+// above the bucket before's).
+type TimeBucket struct {
 	Label string
 	Below time.Duration
-}{
+}
+
+// TimeBuckets are the bounds of the time-to-conversion distribution: a conversion falls in the
+// first bucket whose bound is more than its time from the path's first touch.
+var TimeBuckets = []TimeBucket{
 	{"< 1 hour", time.Hour}, {"1 hour – 1 day", 24 * time.Hour}, {"1 – 3 days", 72 * time.Hour},
 	{"3 – 7 days", 7 * 24 * time.Hour}, {"7 – 14 days", 14 * 24 * time.Hour}, {"14 – 30 days", 30 * 24 * time.Hour},
 	{"30 days or more", 1<<63 - 1},
@@ -321,12 +325,7 @@ func (a *journeys) result(goal, segment string, top int) GoalJourneys {
 	times := slices.Clone(a.times)
 	slices.Sort(times)
 	for _, d := range times {
-		i := slices.IndexFunc(TimeBuckets, func(b struct {
-			Label string
-			Below time.Duration
-		}) bool {
-			return d < b.Below
-		})
+		i := slices.IndexFunc(TimeBuckets, func(b TimeBucket) bool { return d < b.Below })
 		g.TimeToConversion[i].Conversions++
 	}
 	if n := len(times); n > 0 {
