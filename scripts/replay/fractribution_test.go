@@ -29,6 +29,7 @@ const FractributionDataset = "../shared/datasets/attribution/snowplow_fractribut
 // fracRow is one event of the set: what a path needs.
 type fracRow struct {
 	EventID, Visitor, Name string
+	Session                string // domain_sessionid
 	At                     time.Time
 	Source, Medium, Camp   string
 	Total                  float64 // the transaction's total; 0: no transaction
@@ -41,13 +42,13 @@ func loadFractribution(path string) ([]fracRow, error) {
 	}
 	defer f.Close()
 	var rows []fracRow
-	err = readTable(f, []string{"event_id", "domain_userid", "derived_tstamp", "mkt_source", "mkt_medium", "mkt_campaign", "tr_total", "event_name"},
+	err = readTable(f, []string{"event_id", "domain_userid", "domain_sessionid", "derived_tstamp", "mkt_source", "mkt_medium", "mkt_campaign", "tr_total", "event_name"},
 		func(get func(string) string) error {
 			at, err := time.Parse(time.RFC3339, get("derived_tstamp"))
 			if err != nil {
 				return err
 			}
-			r := fracRow{EventID: get("event_id"), Visitor: get("domain_userid"), Name: get("event_name"), At: at.UTC(),
+			r := fracRow{EventID: get("event_id"), Visitor: get("domain_userid"), Session: get("domain_sessionid"), Name: get("event_name"), At: at.UTC(),
 				Source: get("mkt_source"), Medium: get("mkt_medium"), Camp: get("mkt_campaign")}
 			if s := get("tr_total"); s != "" {
 				if r.Total, err = strconv.ParseFloat(s, 64); err != nil {
@@ -123,13 +124,21 @@ var fracChannels = map[[2]string]string{
 // session's channel its first event's that has one; for every event with a transaction total, the
 // channels of the sessions since the previous one, within 30 days before it, with the total; the
 // sessions after the last within 30 days of the file's end, as a journey that did not convert.
-func expectedFracJourneys(t *testing.T, rows []fracRow, end time.Time) []string {
+// It also returns the visitors whose sessions with marketing fields are fewer by that rule than by
+// the file's session ids.
+func expectedFracJourneys(t *testing.T, rows []fracRow, end time.Time) (journeys, joined []string) {
 	byVisitor := map[string][]fracRow{}
 	for _, r := range rows {
 		byVisitor[r.Visitor] = append(byVisitor[r.Visitor], r)
 	}
 	var out []string
 	for v, rs := range byVisitor {
+		ids := map[string]bool{}
+		for _, r := range rs {
+			if r.Source != "" {
+				ids[r.Session] = true
+			}
+		}
 		slices.SortFunc(rs, func(a, b fracRow) int { return a.At.Compare(b.At) })
 		type touch struct {
 			at time.Time
@@ -154,6 +163,9 @@ func expectedFracJourneys(t *testing.T, rows []fracRow, end time.Time) []string 
 				touched = true
 			}
 		}
+		if len(touches) < len(ids) {
+			joined = append(joined, v)
+		}
 		path := func(prev, at time.Time) string {
 			var chs []string
 			for _, tc := range touches {
@@ -175,7 +187,8 @@ func expectedFracJourneys(t *testing.T, rows []fracRow, end time.Time) []string 
 		}
 	}
 	slices.Sort(out)
-	return out
+	slices.Sort(joined)
+	return out, joined
 }
 
 // s3Store reads the archive bucket.
@@ -222,7 +235,10 @@ func TestFractributionPathsFromTheArchive(t *testing.T) {
 			end = r.At
 		}
 	}
-	want := expectedFracJourneys(t, rows, end)
+	want, joined := expectedFracJourneys(t, rows, end)
+	// One visitor comes from quora.com and, 39 seconds later, directly: two session ids in the
+	// file, one session by the rule (no new campaign, no 30 minutes' rest), one touch.
+	require.Equal(t, []string{"f0008275880593050809"}, joined)
 
 	calls := fracCalls(rows)
 	r := newHarness(t)

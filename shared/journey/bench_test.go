@@ -9,7 +9,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/archive"
 )
 
-// BenchmarkBuildFromRows builds the journeys of 10,000 synthetic people (about 120,000 rows:
+// BenchmarkBuildFromRows builds the journeys of 10,000 synthetic people (131,579 rows:
 // sessions, funnel events, orders, email opens) from archive rows held in memory, with the
 // default goals and funnel, and reports paths (journeys) and rows per second.
 func BenchmarkBuildFromRows(b *testing.B) {
