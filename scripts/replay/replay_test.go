@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/parquet-go/parquet-go"
 	"github.com/stretchr/testify/require"
@@ -249,24 +248,19 @@ func (r *harness) checkArchive(calls []map[string]any) string {
 // archivedIDs reads every events file of the archive: its rows, and the rows of each message id.
 func (r *harness) archivedIDs() (int, map[string]int) {
 	ctx := context.Background()
+	store := s3Store{c: r.archive, bucket: r.archiveBucket}
+	keys, err := store.List(ctx, "events/")
+	require.NoError(r.t, err)
 	ids, rows := map[string]int{}, 0
-	pages := s3.NewListObjectsV2Paginator(r.archive, &s3.ListObjectsV2Input{Bucket: aws.String(r.archiveBucket), Prefix: aws.String("events/")})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
+	for _, key := range keys {
+		body, err := store.Get(ctx, key)
 		require.NoError(r.t, err)
-		for _, o := range page.Contents {
-			obj, err := r.archive.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(r.archiveBucket), Key: o.Key})
-			require.NoError(r.t, err)
-			body, err := io.ReadAll(obj.Body)
-			obj.Body.Close()
-			require.NoError(r.t, err)
-			got, err := parquet.Read[archive.Event](bytes.NewReader(body), int64(len(body)))
-			require.NoError(r.t, err, aws.ToString(o.Key))
-			for _, e := range got {
-				ids[e.MessageID]++
-			}
-			rows += len(got)
+		got, err := parquet.Read[archive.Event](bytes.NewReader(body), int64(len(body)))
+		require.NoError(r.t, err, key)
+		for _, e := range got {
+			ids[e.MessageID]++
 		}
+		rows += len(got)
 	}
 	return rows, ids
 }

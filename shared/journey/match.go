@@ -3,8 +3,6 @@ package journey
 import (
 	"encoding/json"
 	"math"
-	"strconv"
-	"strings"
 
 	"github.com/dcrm-project/dcrm/shared/archive"
 	"github.com/dcrm-project/dcrm/shared/beacon"
@@ -130,7 +128,7 @@ func (c Condition) holds(props map[string]any) bool {
 		b, isBool := v.(bool)
 		return (isBool && b == want) == (c.Op == "==")
 	case float64:
-		n, isNumber := number(v)
+		n, isNumber := profile.Number(v)
 		if !isNumber {
 			return c.Op == "!="
 		}
@@ -152,29 +150,11 @@ func (c Condition) holds(props map[string]any) bool {
 	return false
 }
 
-// number reads a JSON number or a numeric string, finite.
-func number(v any) (float64, bool) {
-	var n float64
-	switch x := v.(type) {
-	case float64:
-		n = x
-	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
-		if err != nil {
-			return 0, false
-		}
-		n = f
-	default:
-		return 0, false
-	}
-	return n, !math.IsInf(n, 0) && !math.IsNaN(n)
-}
-
 // of is the value of a conversion with these properties.
 func (v Value) of(props func() map[string]any) float64 {
 	for _, p := range v.Property {
 		if x, ok := lookup(props(), p); ok {
-			if n, ok := number(x); ok {
+			if n, ok := profile.Number(x); ok {
 				return math.Max(n, 0)
 			}
 		}

@@ -192,6 +192,10 @@ func text(values ...any) string {
 	return ""
 }
 
+// Number reads a JSON number or a numeric string (as properties hold amounts); a value that is
+// neither, or not finite, is none.
+func Number(v any) (float64, bool) { return number(v) }
+
 // number reads a JSON number or a numeric string.
 func number(v any) (float64, bool) {
 	var f float64
