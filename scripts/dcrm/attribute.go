@@ -5,11 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/attribution"
+	"github.com/dcrm-project/dcrm/shared/attribution/picture"
 	"github.com/dcrm-project/dcrm/shared/importing"
 )
 
@@ -26,6 +28,7 @@ func attribute(args []string, out, notes io.Writer) error {
 	spendFile := fs.String("spend", "", "marketing spend as the import writes it (spend/<key>.jsonl in the archive bucket): print each model's spend, CPA and ROAS per channel instead")
 	from := fs.String("from", "", "with --spend: the first day of spend counted, YYYY-MM-DD (default: the file's first)")
 	to := fs.String("to", "", "with --spend: the last day of spend counted, YYYY-MM-DD (default: the file's last)")
+	svgPath := fs.String("svg", "", "also draw the results as a picture (SVG) in this file: each channel's conversions under every model; with --spend, the spend, CPA and ROAS under markov (else the first model)")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *pathsFile == "" {
 		return errUsage
 	}
@@ -59,16 +62,30 @@ func attribute(args []string, out, notes io.Writer) error {
 	}
 
 	write := func(w io.Writer) error { return writeAttribution(w, results) }
+	pic := picture.FromResults("Attribution by model", "paths of "+filepath.Base(*pathsFile)+" (no dates)", results)
 	if *spendFile != "" {
-		spent, currency, err := readSpent(*spendFile, *from, *to)
+		spent, currency, first, last, err := readSpent(*spendFile, *from, *to)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(notes, "spend in %s by channel, %s to %s\n", currency, cmp.Or(*from, "the first day"), cmp.Or(*to, "the last"))
 		write = func(w io.Writer) error { return writeReturns(w, results, spent) }
+		pic.Period = fmt.Sprintf("spend from %s to %s; paths of %s", first, last, filepath.Base(*pathsFile))
+		chosen := results[0]
+		for _, r := range results {
+			if r.Model == "markov" {
+				chosen = r
+			}
+		}
+		pic = pic.WithReturns(chosen.Model, currency, attribution.Returns(chosen, spent))
 	}
 	if err := writeTo(*outPath, out, write); err != nil {
 		return fmt.Errorf("write attribution: %w", err)
+	}
+	if *svgPath != "" {
+		if err := createFile(*svgPath, func(w io.Writer) error { return picture.SVG(w, pic) }); err != nil {
+			return fmt.Errorf("write the picture: %w", err)
+		}
 	}
 	var conv, value, nulls float64
 	for _, p := range paths {
@@ -90,11 +107,11 @@ func attribute(args []string, out, notes io.Writer) error {
 }
 
 // readSpent reads a spend file and sums it by channel over from..to (the file's own first and
-// last days when not given).
-func readSpent(path, from, to string) (map[string]float64, string, error) {
+// last days when not given), and returns the days it counted.
+func readSpent(path, from, to string) (spent map[string]float64, currency, fromDay, toDay string, err error) {
 	records, err := readFile(path, importing.ReadSpend)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", "", err
 	}
 	spend := make([]attribution.Spend, len(records))
 	first, last := "9999-12-31", "0000-01-01"
@@ -102,11 +119,12 @@ func readSpent(path, from, to string) (map[string]float64, string, error) {
 		spend[i] = attribution.Spend{Date: r.Date, Channel: r.Channel, Campaign: cmp.Or(r.CampaignName, r.CampaignID), Cost: r.Cost, Currency: r.Currency}
 		first, last = min(first, r.Date), max(last, r.Date)
 	}
-	spent, currency, err := attribution.Spent(spend, cmp.Or(from, first), cmp.Or(to, last), attribution.ByChannel)
+	fromDay, toDay = cmp.Or(from, first), cmp.Or(to, last)
+	spent, currency, err = attribution.Spent(spend, fromDay, toDay, attribution.ByChannel)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
+		return nil, "", "", "", fmt.Errorf("%s: %w", path, err)
 	}
-	return spent, currency, nil
+	return spent, currency, fromDay, toDay, nil
 }
 
 // writeReturns writes model,channel,spend,conversions,value,cpa,roas to full precision; CPA and

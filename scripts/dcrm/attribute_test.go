@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/xml"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -159,4 +161,77 @@ func TestAttributeCommandWithSpend(t *testing.T) {
 	if err := run(context.Background(), []string{"attribute", "--paths", paths, "--spend", bad}, &out); err == nil || !strings.Contains(err.Error(), "one currency") {
 		t.Errorf("two currencies: %v", err)
 	}
+}
+
+// --svg draws the results: a well-formed SVG that names every channel of PathData and every model;
+// with --spend, also the spend and return under markov.
+func TestAttributeCommandSVG(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "attribution.svg")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"attribute", "--paths", pathDataset(t), "--svg", file}, &out); err != nil {
+		t.Fatal(err)
+	}
+	texts := svgTexts(t, file)
+	for _, want := range []string{"alpha", "beta", "delta", "epsilon", "eta", "gamma", "iota", "kappa", "lambda", "mi", "theta", "zeta",
+		"first-touch", "markov", "shapley", "Period: paths of PathData.csv (no dates)"} {
+		if !slices.Contains(texts, want) {
+			t.Errorf("the picture does not show %q", want)
+		}
+	}
+
+	paths := writeInput(t, dir, "paths.csv", "path,total_conversions,total_conversion_value,total_null\n"+
+		"email > paid search,3,300,0\npaid search > email,1,50,4\n")
+	spend := writeInput(t, dir, "spend.jsonl", `{"date":"2026-11-01","channel":"paid search","cost":100,"currency":"EUR"}`+"\n")
+	if err := run(context.Background(), []string{"attribute", "--paths", paths, "--spend", spend, "--svg", file}, &out); err != nil {
+		t.Fatal(err)
+	}
+	texts = svgTexts(t, file)
+	for _, want := range []string{"email", "paid search", "Spend and return under markov (EUR)", "Period: spend from 2026-11-01 to 2026-11-01; paths of paths.csv"} {
+		if !slices.Contains(texts, want) {
+			t.Errorf("the picture does not show %q in %q", want, texts)
+		}
+	}
+}
+
+// svgTexts decodes the whole SVG file, failing unless it is well-formed with an <svg> root, and
+// returns the contents of its <text> elements.
+func svgTexts(t *testing.T, file string) []string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := xml.NewDecoder(bytes.NewReader(b))
+	var texts []string
+	var root string
+	inText := false
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s is not well-formed: %v", file, err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if root == "" {
+				root = tok.Name.Space + " " + tok.Name.Local
+			}
+			if inText = tok.Name.Local == "text"; inText {
+				texts = append(texts, "")
+			}
+		case xml.CharData:
+			if inText {
+				texts[len(texts)-1] += string(tok)
+			}
+		case xml.EndElement:
+			inText = false
+		}
+	}
+	if root != "http://www.w3.org/2000/svg svg" {
+		t.Fatalf("root %q, want an svg element", root)
+	}
+	return texts
 }
