@@ -21,7 +21,7 @@
 //	         [--discount-rate 0.1] [--margin 1] [--out FILE] [--models FILE] [--date-format LAYOUT]
 //	                                                             BG/NBD, Pareto/NBD and Gamma-Gamma fits; P(alive),
 //	                                                             forecasts and CLV per customer (CSV), parameters on stderr
-//	dcrm attribute --paths FILE [--model NAME] [--direct CHANNELS] [--half-life 7d] [--out FILE]
+//	dcrm attribute --paths FILE [--model NAME] [--direct CHANNELS] [--half-life 7d] [--out FILE] [--spend FILE [--from DAY] [--to DAY]] [--svg FILE]
 //	                                                             conversions and value per channel by each attribution model (CSV)
 //	dcrm import FILE --kind KIND [--map field=Column,…] [--time-layout L] [--timezone Z] [--currency C]
 //	     [--nulls V,…] [--comma C] [--format csv|jsonl] [--key KEY] [--no-wait]
@@ -60,6 +60,7 @@ var errUsage = errors.New(`usage:
   dcrm fit --transactions FILE --calibration-end YYYY-MM-DD [--horizon 52] [--unit week|day]
            [--discount-rate 0.1] [--margin 1] [--out FILE] [--models FILE] [--date-format LAYOUT]
   dcrm attribute --paths FILE [--model NAME] [--direct CHANNEL[,CHANNEL]...] [--half-life 7d] [--out FILE]
+                 [--spend FILE [--from YYYY-MM-DD] [--to YYYY-MM-DD]] [--svg FILE]
       (models: first-touch, last-touch, last-non-direct, linear, position-based, time-decay, markov,
        markov-conversions-only, shapley; default all)
   dcrm import FILE --kind KIND [--map field=Column,...] [--time-layout L] [--timezone Z] [--currency C]
