@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -25,6 +24,7 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
+	"github.com/dcrm-project/dcrm/shared/objectstore"
 )
 
 func main() {
@@ -77,7 +77,7 @@ func (o s3Objects) Open(ctx context.Context, bucket, key string) (io.ReadCloser,
 
 func (o s3Objects) Put(ctx context.Context, bucket, key string, body io.ReadSeeker) error {
 	_, err := o.c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: body,
-		ContentType: aws.String(contentType(key))})
+		ContentType: aws.String(objectstore.ContentType(key))})
 	return err
 }
 
@@ -120,17 +120,4 @@ func notFound(err error) error {
 		return fmt.Errorf("%w: %w", errNoObject, err)
 	}
 	return err
-}
-
-// contentType is the type of an object the function writes, by its name.
-func contentType(key string) string {
-	switch path.Ext(key) {
-	case ".parquet":
-		return "application/vnd.apache.parquet"
-	case ".json":
-		return "application/json"
-	case ".gz":
-		return "application/gzip"
-	}
-	return "application/octet-stream"
 }

@@ -4,7 +4,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -12,9 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/guregu/dynamo/v2"
 
@@ -23,6 +20,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
+	"github.com/dcrm-project/dcrm/shared/objectstore"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/recording"
 )
@@ -59,20 +57,8 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 			Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Touchpoints: env[topology.TouchpointTable],
 		}), recording.WithTombstoneKey(key)),
 		updates: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.ProfileUpdateQueue]),
-		archive: bucket{c: localaws.S3Client(cfg), name: env[topology.ArchiveBucket]},
+		archive: objectstore.Bucket{Client: localaws.S3Client(cfg), Name: env[topology.ArchiveBucket]},
 		now:     time.Now,
 		log:     log,
 	}, nil
-}
-
-// bucket is a bucket through S3.
-type bucket struct {
-	c    *s3.Client
-	name string
-}
-
-func (b bucket) Put(ctx context.Context, key string, body []byte) error {
-	_, err := b.c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(b.name), Key: aws.String(key), Body: bytes.NewReader(body),
-		ContentType: aws.String("application/json")})
-	return err
 }

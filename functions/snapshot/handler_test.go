@@ -30,6 +30,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
+	"github.com/dcrm-project/dcrm/shared/objectstore"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/recording"
@@ -202,7 +203,7 @@ func newWorld(t *testing.T) *world {
 	w.s3 = localaws.Endpoints{S3: hs.URL}.S3Client()
 	_, err = w.s3.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(w.bucket)})
 	require.NoError(t, err)
-	w.h = &handler{profiles: store.ProfileTable, identities: store.IdentityTable, files: bucket{c: w.s3, name: w.bucket},
+	w.h = &handler{profiles: store.ProfileTable, identities: store.IdentityTable, files: objectstore.Bucket{Client: w.s3, Name: w.bucket},
 		size: sizing{PartProfiles: 3, FileRows: 1, Resolve: 2, Known: 100}, log: quiet}
 	return w
 }
@@ -358,7 +359,7 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, h.parts, "outside Lambda there is no function to fan out to")
 	require.Equal(t, defaultSizing, h.size)
-	require.Equal(t, "archive", h.files.(bucket).name)
+	require.Equal(t, "archive", h.files.(objectstore.Bucket).Name)
 
 	env["AWS_LAMBDA_FUNCTION_NAME"], env[settingPart] = "dcrm-snapshot", "5000"
 	h, err = setup(context.Background(), getenv, quiet)

@@ -6,7 +6,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -14,14 +13,13 @@ import (
 	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/fanout"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/objectstore"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 )
 
@@ -57,7 +55,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	h := &handler{
 		profiles:   store.ProfileTable,
 		identities: store.IdentityTable,
-		files:      bucket{c: localaws.S3Client(cfg), name: env[topology.ArchiveBucket]},
+		files:      objectstore.Bucket{Client: localaws.S3Client(cfg), Name: env[topology.ArchiveBucket]},
 		size:       size,
 		log:        log,
 	}
@@ -66,36 +64,4 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		h.parts = self
 	}
 	return h, nil
-}
-
-// bucket is the archive bucket through S3.
-type bucket struct {
-	c    *s3.Client
-	name string
-}
-
-func (b bucket) Put(ctx context.Context, key string, body []byte) error {
-	_, err := b.c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(b.name), Key: aws.String(key), Body: bytes.NewReader(body),
-		ContentType: aws.String("application/vnd.apache.parquet")})
-	return err
-}
-
-func (b bucket) List(ctx context.Context, prefix string) ([]string, error) {
-	var keys []string
-	p := s3.NewListObjectsV2Paginator(b.c, &s3.ListObjectsV2Input{Bucket: aws.String(b.name), Prefix: aws.String(prefix)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
-		}
-	}
-	return keys, nil
-}
-
-func (b bucket) Delete(ctx context.Context, key string) error {
-	_, err := b.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(b.name), Key: aws.String(key)})
-	return err
 }
