@@ -280,6 +280,14 @@ const (
 	// SnapshotRetention is how long the daily snapshots of profiles, identifiers and merges are
 	// kept in the archive bucket.
 	SnapshotRetention = 90 * 24 * time.Hour
+	// ReportsPrefix is where the reports function keeps the attribution and journey reports, one
+	// folder per period (functions/reports/README.md), served by the profile API's report routes;
+	// they hold aggregates only and are kept for ReportRetention (a year and its month to compare).
+	ReportsPrefix   = "reports/"
+	ReportRetention = 400 * 24 * time.Hour
+	// GoalsKey is the archive bucket's object holding the conversion goals and funnel the reports
+	// use (shared/journey's configuration, JSON); without it, journey.DefaultConfig.
+	GoalsKey = "config/goals.json"
 )
 
 // Schedule names, which the scheduled functions check the runs they receive against.
@@ -296,6 +304,9 @@ const (
 	// ArchiveErasureSchedule removes the people erased since the last run from the archive bucket's
 	// files (function archive), daily.
 	ArchiveErasureSchedule = "archive-erasure"
+	// ReportsSchedule computes the attribution and journey reports of the last days (function
+	// reports), daily.
+	ReportsSchedule = "reports"
 )
 
 // Settings understood by the functions. Values are strings because they travel as environment.
@@ -320,6 +331,9 @@ const (
 	// SettingSnapshotPart is how many profiles one invocation of the daily snapshot reads (a
 	// part: a scan segment of the tables; functions/snapshot/README.md has the arithmetic).
 	SettingSnapshotPart = "DCRM_SNAPSHOT_PART"
+	// SettingReportDays is how many days a scheduled report covers: the days up to the one before
+	// the run's.
+	SettingReportDays = "DCRM_REPORT_DAYS"
 	// SettingTouchpointTTL is a Go duration: how long after it happened an event stays in a profile's
 	// history (purchases are kept).
 	SettingTouchpointTTL = "DCRM_TOUCHPOINT_TTL"
@@ -356,6 +370,7 @@ func Default() Topology {
 				{Prefix: "profiles/", After: SnapshotRetention},
 				{Prefix: "identifiers/", After: SnapshotRetention},
 				{Prefix: "merges/", After: SnapshotRetention},
+				{Prefix: ReportsPrefix, After: ReportRetention},
 			}},
 		},
 		// The feed's buffer: at 100 M events a month (~1 KB each as a JSON line) 15 minutes hold
@@ -395,9 +410,10 @@ func Default() Topology {
 				}},
 			{Name: "profiles", Memory: 256, Timeout: 10 * time.Second, ReservedConcurrency: 20, Uses: []Use{
 				// Write access to what an erasure deletes or replaces by tombstones, and to the archive
-				// bucket, where it leaves the request that removes the person from the archive's files.
+				// bucket, where it leaves the request that removes the person from the archive's files
+				// (and whose reports it serves, hence read access too).
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite}, {KeyTable, Read},
-				{ProfileUpdateQueue, Write}, {HashKeySecret, Read}, {ArchiveBucket, Write},
+				{ProfileUpdateQueue, Write}, {HashKeySecret, Read}, {ArchiveBucket, ReadWrite},
 			}},
 			// import records the files dropped in the import bucket (S3 invokes it, asynchronously) and
 			// writes each file's report there; a 1 GB file takes minutes, so it has Lambda's longest
@@ -422,6 +438,15 @@ func Default() Topology {
 				Async: &AsyncInvoke{MaxAge: 6 * time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
 					{ProfileTable, Read}, {IdentityTable, Read}, {ArchiveBucket, ReadWrite},
 				}, Settings: map[string]string{SettingSnapshotPart: "200000"}},
+			// reports computes the attribution and journey reports of a period from the archive's
+			// files (events, the latest merges and profiles snapshots, the imported spend) and keeps
+			// them under ReportsPrefix: a month of events at 100 M a month takes it minutes
+			// (shared/journey/README.md has the arithmetic), hence one full vCPU and Lambda's longest
+			// timeout; a run cut off is retried whole (its objects are replaced, latest last).
+			{Name: "reports", Memory: 1769, Timeout: 15 * time.Minute,
+				Async: &AsyncInvoke{MaxAge: 6 * time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
+					{ArchiveBucket, ReadWrite},
+				}, Settings: map[string]string{SettingReportDays: "30"}},
 			// triggers reads the due index and records what fired on the profiles. Its timeout stays
 			// under the schedule's period, so runs do not pile up.
 			{Name: "triggers", Memory: 256, Timeout: 4 * time.Minute,
@@ -452,6 +477,7 @@ func Default() Topology {
 			{Name: SnapshotSchedule, Function: "snapshot", Every: 24 * time.Hour, RetryAttempts: 3, DeadLetterQueue: FailedRunQueue},
 			// the archive function passes the erasure requests when the run is of "archive-erasure"
 			{Name: ArchiveErasureSchedule, Function: "archive", Every: 24 * time.Hour, RetryAttempts: 3, DeadLetterQueue: FailedRunQueue},
+			{Name: ReportsSchedule, Function: "reports", Every: 24 * time.Hour, RetryAttempts: 3, DeadLetterQueue: FailedRunQueue},
 		},
 	}
 }
