@@ -15,14 +15,20 @@ import (
 //go:embed files/*.json
 var fileSchemas embed.FS
 
-// ImportReport is the schema of an import's report (files/import-report.v1.json).
-const ImportReport = "import-report.v1"
+// The file schemas: an import's report (files/import-report.v1.json); a period's attribution and
+// journey report, its manifest and documents (files/report-*.v1.json).
+const (
+	ImportReport      = "import-report.v1"
+	ReportManifest    = "report-manifest.v1"
+	ReportAttribution = "report-attribution.v1"
+	ReportJourneys    = "report-journeys.v1"
+)
 
 var compiledFiles = sync.OnceValues(func() (map[string]*jsonschema.Schema, error) {
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
 	out := map[string]*jsonschema.Schema{}
-	for _, name := range []string{ImportReport} {
+	for _, name := range []string{ImportReport, ReportManifest, ReportAttribution, ReportJourneys} {
 		raw, err := fileSchemas.ReadFile("files/" + name + ".json")
 		if err != nil {
 			return nil, err
@@ -42,7 +48,7 @@ var compiledFiles = sync.OnceValues(func() (map[string]*jsonschema.Schema, error
 	return out, nil
 })
 
-// ValidateFile checks a file's content against the named file schema (ImportReport).
+// ValidateFile checks a file's content against the named file schema (ImportReport, ReportManifest …).
 func ValidateFile(schema string, body []byte) error {
 	all, err := compiledFiles()
 	if err != nil {

@@ -1,0 +1,77 @@
+// Command reports computes the attribution and journey reports of a period from the archive
+// bucket's files (the events, the latest merges and profiles snapshots, the imported spend) and
+// keeps them under reports/ in the same bucket, where the profile API serves them. The "reports"
+// schedule runs it daily for the days up to the one before the run's. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/objectstore"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	h, err := setup(context.Background(), os.Getenv, log)
+	if err != nil {
+		log.Error("reports cannot start", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	lambda.Start(h.handle)
+}
+
+// maxDays bounds a scheduled report's period: journey's lookback is at most 366 days too.
+const maxDays = 366
+
+// setup reads the environment once and builds the client once.
+func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
+	env, err := topology.Default().FromEnv(getenv, topology.ArchiveBucket)
+	if err != nil {
+		return nil, err
+	}
+	days := 30
+	if v := getenv(topology.SettingReportDays); v != "" {
+		if days, err = strconv.Atoi(v); err != nil || days < 1 || days > maxDays {
+			return nil, fmt.Errorf("read environment: %s=%q: want a whole number of days from 1 to %d", topology.SettingReportDays, v, maxDays)
+		}
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load aws config: %w", err)
+	}
+	c := localaws.S3Client(cfg)
+	return &handler{files: s3Bucket{Bucket: objectstore.Bucket{Client: c, Name: env[topology.ArchiveBucket]}},
+		days: days, tempDir: os.TempDir(), now: time.Now, log: log}, nil
+}
+
+// s3Bucket is the archive bucket through S3.
+type s3Bucket struct{ objectstore.Bucket }
+
+// Get reads a whole object; errNoObject when there is none.
+func (b s3Bucket) Get(ctx context.Context, key string) ([]byte, error) {
+	out, err := b.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key)})
+	if err != nil {
+		var missing *types.NoSuchKey
+		if errors.As(err, &missing) {
+			return nil, fmt.Errorf("%w: %s", errNoObject, key)
+		}
+		return nil, err
+	}
+	defer out.Body.Close()
+	return io.ReadAll(out.Body)
+}
