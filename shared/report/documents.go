@@ -9,14 +9,14 @@ import (
 
 // The parts of a report: one object each in the period's folder (functions/reports/README.md).
 const (
-	ManifestPart        = "manifest.json"
-	AttributionPart     = "attribution.json"
-	AttributionCSVPart  = "attribution.csv"
-	JourneysPart        = "journeys.json"
-	PathsCSVPart        = "paths.csv"
-	FunnelCSVPart       = "funnel.csv"
-	PicturePart         = "picture.svg"
-	LatestKey           = "latest.json" // under the reports prefix: {"period": …}, written last
+	ManifestPart       = "manifest.json"
+	AttributionPart    = "attribution.json"
+	AttributionCSVPart = "attribution.csv"
+	JourneysPart       = "journeys.json"
+	PathsCSVPart       = "paths.csv"
+	FunnelCSVPart      = "funnel.csv"
+	PicturePart        = "picture.svg"
+	LatestKey          = "latest.json" // under the reports prefix: {"period": …}, written last
 )
 
 // Parts are every part of a report, the manifest first.
@@ -123,19 +123,19 @@ type Journeys struct {
 // GoalJourneys are one goal's journeys in one segment (journey.GoalJourneys). SegmentBy is "" for
 // everyone (Segment "(all)"), else rfm, acquisition or device.
 type GoalJourneys struct {
-	Goal               string           `json:"goal"`
-	SegmentBy          string           `json:"segmentBy"`
-	Segment            string           `json:"segment"`
-	Journeys           int              `json:"journeys"`
-	Conversions        int              `json:"conversions"`
-	Nulls              int              `json:"nulls"`
-	Value              float64          `json:"value"`
-	MedianHours        float64          `json:"medianHoursToConversion"`
-	TopPaths           []PathCount      `json:"topPaths"`
-	Lengths            []LengthCount    `json:"lengths"`
-	TimeToConversion   []TimeCount      `json:"timeToConversion"`
-	Transitions        Transitions      `json:"transitions"`
-	source             journey.GoalJourneys
+	Goal             string        `json:"goal"`
+	SegmentBy        string        `json:"segmentBy"`
+	Segment          string        `json:"segment"`
+	Journeys         int           `json:"journeys"`
+	Conversions      int           `json:"conversions"`
+	Nulls            int           `json:"nulls"`
+	Value            float64       `json:"value"`
+	MedianHours      float64       `json:"medianHoursToConversion"`
+	TopPaths         []PathCount   `json:"topPaths"`
+	Lengths          []LengthCount `json:"lengths"`
+	TimeToConversion []TimeCount   `json:"timeToConversion"`
+	Transitions      Transitions   `json:"transitions"`
+	source           journey.GoalJourneys
 }
 
 // PathCount, LengthCount, TimeCount and Transitions are journey's, with JSON names.
