@@ -57,8 +57,10 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
 	t.Log("\n" + out.String())
-	// The run checks the merge and the alert itself; the printed profile is the merged one.
-	for _, want := range []string{s.Laptop, s.Phone, s.Shopper, `"type": "lapse"`, "→ 400", "Order Completed", "every event is in the archive"} {
+	// The run checks the merge, the alert and that the report counts its orders itself; the printed
+	// profile is the merged one.
+	for _, want := range []string{s.Laptop, s.Phone, s.Shopper, `"type": "lapse"`, "→ 400", "Order Completed", "every event is in the archive",
+		"first-touch", "/v1/reports/latest/picture.svg"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}

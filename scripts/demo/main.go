@@ -1,5 +1,6 @@
 // Command demo drives a demo shop's traffic through the local stack's real endpoint, runs the
-// scoring schedule and prints the Single Customer View, the scores and the alerts it produced.
+// scoring schedule and prints the Single Customer View, the scores and the alerts it produced, the
+// run's events in the archive, and the attribution of the campaign visitors' orders by the reports.
 // `make demo` runs it with the variables of .dcrm/local.env.
 package main
 
@@ -135,7 +136,54 @@ func (d demo) run(ctx context.Context, s Scenario) error {
 		return err
 	}
 	fmt.Fprint(d.out, indent(table))
-	fmt.Fprintln(d.out, "\ndemo: done — the shopper's laptop and phone are one profile, the lapsed customer raised an alert, and every event is in the archive.")
+
+	fmt.Fprintln(d.out, "\n== 6. Attribution (the reports function over the archive, read through the profile API)")
+	if err := d.attribution(ctx, s); err != nil {
+		return err
+	}
+	fmt.Fprintln(d.out, "\ndemo: done — the shopper's laptop and phone are one profile, the lapsed customer raised an alert, "+
+		"every event is in the archive, and the campaign visitors' orders are credited to the channels that led to them.")
+	return nil
+}
+
+// attribution runs the reports schedule as of tomorrow, so that the report's period ends today,
+// reads the report's attribution through the profile API and prints the orders credited to each
+// channel under the main models. The run's own orders must be among those counted.
+func (d demo) attribution(ctx context.Context, s Scenario) error {
+	at := s.ReportsAt()
+	res, err := d.lambda.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("reports"), Payload: schedule.Payload(topology.ReportsSchedule, at)})
+	if err != nil {
+		return fmt.Errorf("run reports: %w", err)
+	}
+	if res.FunctionError != nil {
+		return fmt.Errorf("reports failed: %s", res.Payload)
+	}
+	summary := string(res.Payload)
+	if len(summary) > 400 {
+		summary = strings.ToValidUTF8(summary[:400], "") + "…"
+	}
+	fmt.Fprintf(d.out, "  reports (run as of %s): %s\n", at.Format(time.RFC3339), summary)
+	const path = "/v1/reports/latest/attribution.csv"
+	body, err := waitFor(ctx, 30*time.Second, func() (string, error) { return d.client.Get(ctx, path) })
+	if err != nil {
+		return fmt.Errorf("read the attribution report: %w", err)
+	}
+	const goal, by = "order", "channel"
+	t, err := ParseAttribution(strings.NewReader(body), goal, by)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	fmt.Fprintf(d.out, "  $ GET %s — goal %s: conversions credited per %s by each model, value under %s\n", path, goal, by, sortModel)
+	fmt.Fprint(d.out, indent(t.String()))
+	first, ok := t.Total("first-touch")
+	if !ok {
+		return fmt.Errorf("GET %s: no first-touch credits of goal %s by %s", path, goal, by)
+	}
+	// Other runs' orders may be in the archive too: at least this run's must be counted.
+	if want := s.Orders(); first < float64(want)-1e-6 {
+		return fmt.Errorf("the report credits %.2f orders under first-touch, fewer than the %d this run placed: the run's orders are not in it", first, want)
+	}
+	fmt.Fprintf(d.out, "  picture: %s/v1/reports/latest/picture.svg\n", d.client.API)
 	return nil
 }
 
