@@ -19,9 +19,9 @@ import (
 	"github.com/dcrm-project/dcrm/shared/schedule"
 )
 
-// bucket is the archive bucket as the reports read and write it.
+// bucket is the reports bucket: the goals and the latest report read, the reports written.
 type bucket interface {
-	journey.Store // List, Get (errNoObject when there is none)
+	Get(ctx context.Context, key string) ([]byte, error) // errNoObject when there is none
 	Put(ctx context.Context, key string, body []byte) error
 }
 
@@ -32,7 +32,8 @@ var errNoObject = errors.New("no such object")
 const spendPrefix = "spend/"
 
 type handler struct {
-	files   bucket
+	archive journey.Store // the archive bucket: events, snapshots, spend
+	reports bucket
 	days    int    // the days a scheduled report covers (topology.SettingReportDays)
 	tempDir string // where a large build spills
 	now     func() time.Time
@@ -77,11 +78,11 @@ func (h *handler) report(ctx context.Context, from, to string) (summary, error) 
 	since, _ := time.Parse(time.DateOnly, from)
 	last, _ := time.Parse(time.DateOnly, to)
 	until := last.Add(24*time.Hour - time.Millisecond)
-	merges, err := journey.ReadMerges(ctx, h.files)
+	merges, err := journey.ReadMerges(ctx, h.archive)
 	if err != nil {
 		return summary{}, fmt.Errorf("read merges: %w", err)
 	}
-	profiles, err := journey.ReadProfiles(ctx, h.files)
+	profiles, err := journey.ReadProfiles(ctx, h.archive)
 	if err != nil {
 		return summary{}, fmt.Errorf("read profiles: %w", err)
 	}
@@ -91,7 +92,7 @@ func (h *handler) report(ctx context.Context, from, to string) (summary, error) 
 	}
 	defer b.Close()
 	lookback := cfg.LookbackOrDefault()
-	if err := journey.ReadEvents(ctx, h.files, journey.DaysOf(since, until, lookback), b.Add); err != nil {
+	if err := journey.ReadEvents(ctx, h.archive, journey.DaysOf(since, until, lookback), b.Add); err != nil {
 		return summary{}, fmt.Errorf("read events: %w", err)
 	}
 	r := report.New(cfg, report.Options{From: from, To: to, Lookback: lookback}, profiles)
@@ -114,11 +115,11 @@ func (h *handler) report(ctx context.Context, from, to string) (summary, error) 
 		Events: b.Stats().Rows, Latest: latest}, nil
 }
 
-// goals reads the configured goals (topology.GoalsKey), or the defaults when there are none. A
+// goals reads the configured goals (topology.GoalsKey in the reports bucket), or the defaults when there are none. A
 // configuration that does not read fails the run, naming what is wrong: reports of goals nobody
 // asked for would mislead.
 func (h *handler) goals(ctx context.Context) (journey.Config, error) {
-	body, err := h.files.Get(ctx, topology.GoalsKey)
+	body, err := h.reports.Get(ctx, topology.GoalsKey)
 	if errors.Is(err, errNoObject) {
 		return journey.DefaultConfig(), nil
 	}
@@ -134,13 +135,13 @@ func (h *handler) goals(ctx context.Context) (journey.Config, error) {
 
 // spend reads every spend file the import wrote; report.Finish counts the period's days.
 func (h *handler) spend(ctx context.Context) ([]attribution.Spend, error) {
-	keys, err := h.files.List(ctx, spendPrefix)
+	keys, err := h.archive.List(ctx, spendPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("list spend: %w", err)
 	}
 	var out []attribution.Spend
 	for _, key := range keys {
-		body, err := h.files.Get(ctx, key)
+		body, err := h.archive.Get(ctx, key)
 		if err != nil {
 			return nil, fmt.Errorf("get %s: %w", key, err)
 		}
@@ -175,13 +176,13 @@ func (h *handler) keep(ctx context.Context, rep report.Report) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("make %s: %w", part, err)
 		}
-		if err := h.files.Put(ctx, folder+part, body); err != nil {
+		if err := h.reports.Put(ctx, folder+part, body); err != nil {
 			return false, fmt.Errorf("put %s: %w", folder+part, err)
 		}
 	}
 	latestKey := topology.ReportsPrefix + report.LatestKey
 	var current report.Latest
-	switch body, err := h.files.Get(ctx, latestKey); {
+	switch body, err := h.reports.Get(ctx, latestKey); {
 	case errors.Is(err, errNoObject):
 	case err != nil:
 		return false, fmt.Errorf("read %s: %w", latestKey, err)
@@ -196,7 +197,7 @@ func (h *handler) keep(ctx context.Context, rep report.Report) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := h.files.Put(ctx, latestKey, body); err != nil {
+	if err := h.reports.Put(ctx, latestKey, body); err != nil {
 		return false, fmt.Errorf("put %s: %w", latestKey, err)
 	}
 	return true, nil

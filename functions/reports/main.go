@@ -1,6 +1,6 @@
 // Command reports computes the attribution and journey reports of a period from the archive
 // bucket's files (the events, the latest merges and profiles snapshots, the imported spend) and
-// keeps them under reports/ in the same bucket, where the profile API serves them. The "reports"
+// keeps them under reports/ in the reports bucket, where the profile API serves them. The "reports"
 // schedule runs it daily for the days up to the one before the run's. See README.md.
 package main
 
@@ -40,7 +40,7 @@ const maxDays = 366
 
 // setup reads the environment once and builds the client once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	env, err := topology.Default().FromEnv(getenv, topology.ArchiveBucket)
+	env, err := topology.Default().FromEnv(getenv, topology.ArchiveBucket, topology.ReportsBucket)
 	if err != nil {
 		return nil, err
 	}
@@ -55,11 +55,14 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
 	c := localaws.S3Client(cfg)
-	return &handler{files: s3Bucket{Bucket: objectstore.Bucket{Client: c, Name: env[topology.ArchiveBucket]}},
-		days: days, tempDir: os.TempDir(), now: time.Now, log: log}, nil
+	return &handler{
+		archive: s3Bucket{Bucket: objectstore.Bucket{Client: c, Name: env[topology.ArchiveBucket]}},
+		reports: s3Bucket{Bucket: objectstore.Bucket{Client: c, Name: env[topology.ReportsBucket]}},
+		days:    days, tempDir: os.TempDir(), now: time.Now, log: log,
+	}, nil
 }
 
-// s3Bucket is the archive bucket through S3.
+// s3Bucket is a bucket through S3.
 type s3Bucket struct{ objectstore.Bucket }
 
 // Get reads a whole object; errNoObject when there is none.

@@ -255,6 +255,10 @@ const (
 	// API leaves for the archive function are kept under erasures/ (shared/archive's erasure.go),
 	// with no expiry: once done, they are the proof of what was removed.
 	ArchiveBucket = "Archive"
+	// ReportsBucket holds the attribution and journey reports (aggregates, nothing of a person) and
+	// the goals they are made for: a bucket of its own, so that the profile API, which serves
+	// them, is granted no read of the archive's events.
+	ReportsBucket = "Reports"
 	// ArchiveFeed is the delivery stream through which stitch hands every event it recorded, as an
 	// archive row with its profile id (archive.Event, one JSON line each), to the archive bucket's
 	// ArchiveIncomingPrefix; the archive function turns each object delivered there into the
@@ -280,13 +284,13 @@ const (
 	// SnapshotRetention is how long the daily snapshots of profiles, identifiers and merges are
 	// kept in the archive bucket.
 	SnapshotRetention = 90 * 24 * time.Hour
-	// ReportsPrefix is where the reports function keeps the attribution and journey reports, one
-	// folder per period (functions/reports/README.md), served by the profile API's report routes;
-	// they hold aggregates only and are kept for ReportRetention (a year and its month to compare).
+	// ReportsPrefix is where the reports function keeps the attribution and journey reports in
+	// ReportsBucket, one folder per period (functions/reports/README.md), served by the profile
+	// API's report routes; they are kept for ReportRetention (a year and its month to compare).
 	ReportsPrefix   = "reports/"
 	ReportRetention = 400 * 24 * time.Hour
-	// GoalsKey is the archive bucket's object holding the conversion goals and funnel the reports
-	// use (shared/journey's configuration, JSON); without it, journey.DefaultConfig.
+	// GoalsKey is ReportsBucket's object holding the conversion goals and funnel the reports use
+	// (shared/journey's configuration, JSON); without it, journey.DefaultConfig.
 	GoalsKey = "config/goals.json"
 )
 
@@ -370,8 +374,8 @@ func Default() Topology {
 				{Prefix: "profiles/", After: SnapshotRetention},
 				{Prefix: "identifiers/", After: SnapshotRetention},
 				{Prefix: "merges/", After: SnapshotRetention},
-				{Prefix: ReportsPrefix, After: ReportRetention},
 			}},
+			{Name: ReportsBucket, Expire: []Expiry{{Prefix: ReportsPrefix, After: ReportRetention}}},
 		},
 		// The feed's buffer: at 100 M events a month (~1 KB each as a JSON line) 15 minutes hold
 		// some 35 MB, one object that becomes one Parquet file per day it spans
@@ -410,10 +414,10 @@ func Default() Topology {
 				}},
 			{Name: "profiles", Memory: 256, Timeout: 10 * time.Second, ReservedConcurrency: 20, Uses: []Use{
 				// Write access to what an erasure deletes or replaces by tombstones, and to the archive
-				// bucket, where it leaves the request that removes the person from the archive's files
-				// (and whose reports it serves, hence read access too).
+				// bucket, where it leaves the request that removes the person from the archive's files.
+				// It serves the reports.
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite}, {KeyTable, Read},
-				{ProfileUpdateQueue, Write}, {HashKeySecret, Read}, {ArchiveBucket, ReadWrite},
+				{ProfileUpdateQueue, Write}, {HashKeySecret, Read}, {ArchiveBucket, Write}, {ReportsBucket, Read},
 			}},
 			// import records the files dropped in the import bucket (S3 invokes it, asynchronously) and
 			// writes each file's report there; a 1 GB file takes minutes, so it has Lambda's longest
@@ -440,12 +444,12 @@ func Default() Topology {
 				}, Settings: map[string]string{SettingSnapshotPart: "200000"}},
 			// reports computes the attribution and journey reports of a period from the archive's
 			// files (events, the latest merges and profiles snapshots, the imported spend) and keeps
-			// them under ReportsPrefix: a month of events at 100 M a month takes it minutes
+			// them under ReportsPrefix of ReportsBucket: a month of events at 100 M a month takes it minutes
 			// (shared/journey/README.md has the arithmetic), hence one full vCPU and Lambda's longest
 			// timeout; a run cut off is retried whole (its objects are replaced, latest last).
 			{Name: "reports", Memory: 1769, Timeout: 15 * time.Minute,
 				Async: &AsyncInvoke{MaxAge: 6 * time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
-					{ArchiveBucket, ReadWrite},
+					{ArchiveBucket, Read}, {ReportsBucket, ReadWrite},
 				}, Settings: map[string]string{SettingReportDays: "30"}},
 			// triggers reads the due index and records what fired on the profiles. Its timeout stays
 			// under the schedule's period, so runs do not pile up.
@@ -463,6 +467,10 @@ func Default() Topology {
 			Route{"PUT", "/v1/profiles/{profileId}/consent", "profiles", false},
 			Route{"GET", "/v1/profiles/{profileId}/merges", "profiles", false},
 			Route{"POST", "/v1/profiles/{profileId}/split", "profiles", false},
+			// the reports kept under ReportsPrefix of the archive bucket
+			Route{"GET", "/v1/reports", "profiles", false},
+			Route{"GET", "/v1/reports/{period}", "profiles", false},
+			Route{"GET", "/v1/reports/{period}/{part}", "profiles", false},
 		),
 		Mappings: []StreamMapping{{
 			Stream: EventStream, Function: "stitch", BatchSize: 500, MaxBatchingWindow: time.Second,
