@@ -1,7 +1,9 @@
 // Package picture draws the attribution a marketer would rather look at than read, as one
 // self-contained SVG: each channel's credited conversions under every model side by side, the
-// spend, CPA and ROAS of one model, and a funnel with the drop-off between its steps. Pure Go and
-// the standard library: no script, no font or file fetched, the same input gives the same bytes.
+// spend, CPA and ROAS of one model, the journeys of a goal (its top paths as chains of channels
+// with their journeys, conversions, rate and value, and a heat map of the channel transitions),
+// and a funnel with the drop-off between its steps. Pure Go and the standard library: no script,
+// no font or file fetched, the same input gives the same bytes.
 package picture
 
 import (
@@ -52,6 +54,8 @@ type Input struct {
 	ReturnsModel string
 	Currency     string
 	Returns      []Return
+	// Journeys, when not empty, are a goal's journeys, drawn between the returns and the funnel.
+	Journeys Journeys
 	// Funnel, when it has steps, is drawn under the rest.
 	Funnel Funnel
 }
@@ -150,7 +154,8 @@ const (
 	fontSize  = 12
 )
 
-// palette are the models' colours, in order (then again); chosen apart for common colour blindness.
+// palette are the models' colours, in order (then again), and the channels' on the journeys' paths;
+// chosen apart for common colour blindness.
 var palette = []string{"#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#882255", "#44aa99", "#777777", "#332288"}
 
 // SVG writes the picture of in.
@@ -177,6 +182,9 @@ func draw(b *bytes.Buffer, in Input) int {
 	y = drawModels(b, in, y)
 	if len(in.Returns) > 0 {
 		y = drawReturns(b, in, y)
+	}
+	if !in.Journeys.empty() {
+		y = drawJourneys(b, in.Journeys, y)
 	}
 	if len(in.Funnel.Steps) > 0 {
 		y = drawFunnel(b, in.Funnel, y)
