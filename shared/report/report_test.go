@@ -319,6 +319,8 @@ func TestPictureShowsTheOrderGoal(t *testing.T) {
 		require.Len(t, c.Credits, len(in.Models))
 	}
 	require.NotEmpty(t, in.Funnel.Steps)
+	require.Equal(t, "order", in.Journeys.Goal)
+	require.NotEmpty(t, in.Journeys.Paths, "the order goal's journeys, everyone's")
 	svg := csvOf(t, rep.WritePicture)
 	require.True(t, strings.HasPrefix(svg, "<svg") || strings.HasPrefix(svg, "<?xml"), svg[:40])
 	empty, _ := makeReport(t, orderOnly(), nil, nil, nil)

@@ -133,7 +133,7 @@ func (r Report) Picture() picture.Input {
 		in.SortBy = "markov"
 		for _, j := range r.Journeys.Goals {
 			if j.Goal == g.Goal && j.SegmentBy == "" {
-				_ = j // JOURNEYS-PENDING in.Journeys = picture.JourneysOf(j.source)
+				in.Journeys = picture.JourneysOf(j.source)
 			}
 		}
 	}
