@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"mime"
 	"os"
 	"slices"
@@ -48,9 +49,16 @@ type operation struct {
 }
 
 type response struct {
-	mediaType string             // "" when the response has no body
-	schema    *jsonschema.Schema // the body's schema when it is JSON
-	headers   map[string]header  // by lower-case name
+	// media are the body's media types, each with the body's schema when it is JSON (nil for
+	// others); none when the response has no body.
+	media   map[string]*jsonschema.Schema
+	headers map[string]header // by lower-case name
+}
+
+// mediaTypes lists the response's media types, in order, for messages.
+func (r response) mediaTypes() string {
+	types := slices.Sorted(maps.Keys(r.media))
+	return strings.Join(types, " or ")
 }
 
 type header struct {
@@ -148,19 +156,16 @@ func (a *api) operation(c *jsonschema.Compiler, method, path string, raw map[str
 		if err != nil {
 			return nil, err
 		}
-		out := response{headers: map[string]header{}}
+		out := response{media: map[string]*jsonschema.Schema{}, headers: map[string]header{}}
 		content, _ := resp["content"].(map[string]any)
-		if len(content) > 1 {
-			return nil, fmt.Errorf("response %d: more than one media type", status)
-		}
 		for mt := range content {
 			s, err := compile(c, rptr+"/content/"+escape(mt)+"/schema")
 			if err != nil {
-				return nil, fmt.Errorf("response %d: %w", status, err)
+				return nil, fmt.Errorf("response %d, %s: %w", status, mt, err)
 			}
-			out.mediaType = mt
+			out.media[mt] = nil
 			if isJSON(mt) {
-				out.schema = s
+				out.media[mt] = s
 			}
 		}
 		headers, _ := resp["headers"].(map[string]any)
@@ -337,8 +342,15 @@ func (a *api) response(method, path string, status int) (response, error) {
 // ValidateResponse checks the body of a response of the route method path (as declared:
 // /v1/profiles/{profileId}) with status against the document: the status must be documented, a
 // JSON body must match its schema, and a response documented without a body must have none.
-// Bodies of other media types (the pixel's GIF, the tracker's script) are not looked into.
+// Bodies of other media types (the pixel's GIF, the tracker's script) are not looked into. A
+// response documented with several media types needs its Content-Type: ValidateResponseAs.
 func ValidateResponse(method, path string, status int, body []byte) error {
+	return ValidateResponseAs(method, path, status, "", body)
+}
+
+// ValidateResponseAs is ValidateResponse of a body of the given Content-Type, which must be one
+// the response is documented with; "" is the response's one media type.
+func ValidateResponseAs(method, path string, status int, contentType string, body []byte) error {
 	a, err := load()
 	if err != nil {
 		return err
@@ -347,13 +359,31 @@ func ValidateResponse(method, path string, status int, body []byte) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case r.mediaType == "":
+	if len(r.media) == 0 {
 		if len(body) > 0 {
 			return fmt.Errorf("%s %s answering %d: a body where the document has none", method, path, status)
 		}
-	case r.schema != nil:
-		if err := validateJSON(r.schema, body); err != nil {
+		return nil
+	}
+	var mt string
+	switch {
+	case contentType != "":
+		if mt, _, err = mime.ParseMediaType(contentType); err != nil {
+			return fmt.Errorf("%s %s answering %d: content type %q: %w", method, path, status, contentType, err)
+		}
+	case len(r.media) == 1:
+		for only := range r.media {
+			mt = only
+		}
+	default:
+		return fmt.Errorf("%s %s answering %d: documented as %s: give the answer's content type", method, path, status, r.mediaTypes())
+	}
+	schema, ok := r.media[mt]
+	switch {
+	case !ok:
+		return fmt.Errorf("%s %s answering %d: content type %s: %w (documented: %s)", method, path, status, mt, ErrUndocumented, r.mediaTypes())
+	case schema != nil:
+		if err := validateJSON(schema, body); err != nil {
 			return fmt.Errorf("%s %s answering %d: %w", method, path, status, err)
 		}
 	}
@@ -361,7 +391,7 @@ func ValidateResponse(method, path string, status int, body []byte) error {
 }
 
 // ValidateHeaders checks the headers of a response of the route method path with status against
-// the document: its Content-Type is the documented media type, the documented headers it must
+// the document: its Content-Type is a documented media type, the documented headers it must
 // carry are there, and those it carries match their schemas. Names are compared in any case.
 func ValidateHeaders(method, path string, status int, headers map[string]string) error {
 	a, err := load()
@@ -377,10 +407,10 @@ func ValidateHeaders(method, path string, status int, headers map[string]string)
 		got[strings.ToLower(k)] = v
 	}
 	var errs []error
-	if r.mediaType != "" {
+	if len(r.media) > 0 {
 		mt, _, err := mime.ParseMediaType(got["content-type"])
-		if err != nil || mt != r.mediaType {
-			errs = append(errs, fmt.Errorf("Content-Type %q, documented %s", got["content-type"], r.mediaType))
+		if _, ok := r.media[mt]; err != nil || !ok {
+			errs = append(errs, fmt.Errorf("Content-Type %q, documented %s", got["content-type"], r.mediaTypes()))
 		}
 	}
 	for name, h := range r.headers {

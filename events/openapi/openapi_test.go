@@ -255,6 +255,10 @@ func TestMatch(t *testing.T) {
 		"/v1/profiles//events":         "",
 		"/v1/profiles/prf_1/unknown":   "",
 		"/v1/profiles/{profileId}/foo": "",
+		"/v1/reports":                  "/v1/reports",
+		"/v1/reports/latest":           "/v1/reports/{period}",
+		"/v1/reports/latest/paths.csv": "/v1/reports/{period}/{part}",
+		"/v1/reports//paths.csv":       "",
 	} {
 		op, err := Match("get", path)
 		switch {
@@ -301,6 +305,30 @@ func TestValidationRefusesWhatTheDocumentDoesNot(t *testing.T) {
 		{"a track without its event", ValidateRequest("POST", "/v1/track", "", []byte(`{"userId":"u"}`)), "does not match"},
 		{"a multipart beacon", ValidateRequest("POST", "/v1/track", "multipart/form-data; boundary=x", []byte(`{}`)), "content type multipart/form-data: not in the document"},
 		{"a body to a GET", ValidateRequest("GET", "/v1/profiles", "", []byte(`{}`)), "a body where the document has none"},
+
+		// A response of several media types: the body is checked as its Content-Type says.
+		{"a report's CSV", ValidateResponseAs("GET", "/v1/reports/{period}/{part}", 200, "text/csv; charset=utf-8", []byte("goal,by\n")), ""},
+		{"a report's JSON", ValidateResponseAs("GET", "/v1/reports/{period}/{part}", 200, "application/json", []byte(`{"goals":[]}`)), ""},
+		{"a report's JSON that is not", ValidateResponseAs("GET", "/v1/reports/{period}/{part}", 200, "application/json", []byte("goal,by\n")), "not JSON"},
+		{"a report's picture as HTML", ValidateResponseAs("GET", "/v1/reports/{period}/{part}", 200, "text/html", []byte("<svg/>")),
+			"content type text/html: not in the document (documented: application/json or image/svg+xml or text/csv)"},
+		{"a report's part without its type", ValidateResponse("GET", "/v1/reports/{period}/{part}", 200, []byte("goal,by\n")),
+			"documented as application/json or image/svg+xml or text/csv: give the answer's content type"},
+		{"one type named", ValidateResponseAs("GET", "/v1/profiles/{profileId}", 404, "application/json", []byte(`{"error":"x"}`)), ""},
+		{"a picture's headers", ValidateHeaders("GET", "/v1/reports/{period}/{part}", 200, map[string]string{"Content-Type": "image/svg+xml",
+			"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}), ""},
+		{"a CSV's headers", ValidateHeaders("GET", "/v1/reports/{period}/{part}", 200, map[string]string{"Content-Type": "text/csv; charset=utf-8",
+			"X-Content-Type-Options": "nosniff", "Content-Disposition": `attachment; filename="paths-2025-01-01_2025-01-31.csv"`}), ""},
+		{"a report's part as HTML", ValidateHeaders("GET", "/v1/reports/{period}/{part}", 200, map[string]string{"Content-Type": "text/html",
+			"X-Content-Type-Options": "nosniff"}), `Content-Type "text/html", documented application/json or image/svg+xml or text/csv`},
+		{"a report without nosniff", ValidateHeaders("GET", "/v1/reports", 200, map[string]string{"Content-Type": "application/json"}),
+			"no x-content-type-options header"},
+		{"a report list", ValidateResponse("GET", "/v1/reports", 200,
+			[]byte(`{"latest":"2025-01-01_2025-01-31","reports":[{"period":"2025-01-01_2025-01-31","from":"2025-01-01","to":"2025-01-31"}]}`)), ""},
+		{"a report list before the first", ValidateResponse("GET", "/v1/reports", 200, []byte(`{"latest":null,"reports":[]}`)), ""},
+		{"a report list without latest", ValidateResponse("GET", "/v1/reports", 200, []byte(`{"reports":[]}`)), "does not match"},
+		{"a period that is not one", ValidateResponse("GET", "/v1/reports", 200,
+			[]byte(`{"latest":"last month","reports":[]}`)), "does not match"},
 	} {
 		switch {
 		case tc.want == "" && tc.err != nil:

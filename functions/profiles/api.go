@@ -484,3 +484,25 @@ type consentState struct {
 type problem struct {
 	Error string `json:"error"`
 }
+
+// reportList is the answer of GET /v1/reports: the reports kept, newest first, and the period
+// GET /v1/reports/latest answers (null before the first report).
+type reportList struct {
+	Latest  *string         `json:"latest"`
+	Reports []reportSummary `json:"reports"`
+}
+
+// reportSummary is a report kept: its period and the period's first and last days.
+type reportSummary struct {
+	Period string `json:"period"` // YYYY-MM-DD_YYYY-MM-DD, as the routes take it
+	From   string `json:"from"`
+	To     string `json:"to"`
+}
+
+func reportListOf(latest *string, ps []period) reportList {
+	out := reportList{Latest: latest, Reports: make([]reportSummary, 0, len(ps))}
+	for _, p := range ps {
+		out.Reports = append(out.Reports, reportSummary{Period: p.String(), From: p.from, To: p.to})
+	}
+	return out
+}

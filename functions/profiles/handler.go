@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -50,8 +53,9 @@ type putter interface {
 type handler struct {
 	keys     keyChecker
 	profiles profiles
-	updates  sender // the profile-updates queue
-	archive  putter // the archive bucket, where an erasure leaves its request (archive.Erasure)
+	updates  sender      // the profile-updates queue
+	archive  putter      // the archive bucket, where an erasure leaves its request (archive.Erasure)
+	reports  reportStore // the reports bucket
 	now      func() time.Time
 	log      *slog.Logger
 }
@@ -73,6 +77,9 @@ var routes = map[string]func(*handler, context.Context, request) (any, error){
 	"PUT /v1/profiles/{profileId}/consent": (*handler).consent,
 	"GET /v1/profiles/{profileId}/merges":  (*handler).merges,
 	"POST /v1/profiles/{profileId}/split":  (*handler).split,
+	"GET /v1/reports":                      (*handler).listReports,
+	"GET /v1/reports/{period}":             (*handler).getReport,
+	"GET /v1/reports/{period}/{part}":      (*handler).getReportPart,
 }
 
 // scopes are the scope each route needs (keystore.Scope; admin has them all). A test holds them
@@ -87,6 +94,9 @@ var scopes = map[string]keystore.Scope{
 	"DELETE /v1/profiles/{profileId}":      keystore.Erase,
 	"PUT /v1/profiles/{profileId}/consent": keystore.Consent,
 	"POST /v1/profiles/{profileId}/split":  keystore.Split,
+	"GET /v1/reports":                      keystore.Read,
+	"GET /v1/reports/{period}":             keystore.Read,
+	"GET /v1/reports/{period}/{part}":      keystore.Read,
 }
 
 // badRequest is a request the API refuses, with what is wrong in words.
@@ -104,8 +114,8 @@ const maxAuthorization = 512
 // handle serves the profile API (see README.md and events/openapi/openapi.yaml) for callers with a
 // profile-API key (Authorization: Bearer <key>): it checks the key and its scope for the route
 // before anything else of the request is read, runs the route API Gateway matched and answers
-// JSON, mapping the domain's errors to statuses. It logs one line per request: the route, the
-// key's id and name (never the key), the status and the outcome.
+// JSON (a stored report as it is stored), mapping the domain's errors to statuses. It logs one
+// line per request: the route, the key's id and name (never the key), the status and the outcome.
 func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	scoped := *h // a copy whose every log line names the route and the key
 	scoped.log = h.log.With(slog.String("route", req.RouteKey), slog.String("requestId", req.RequestContext.RequestID))
@@ -182,9 +192,22 @@ func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 	}
 	body, err := serve(h, ctx, r)
 	var bad badRequest
+	var missing notFound
+	var unserved unservable
+	var again retryable
 	switch {
 	case errors.As(err, &bad):
 		return respond(http.StatusBadRequest, problem{bad.Error()}), nil
+	case errors.As(err, &missing):
+		return respond(http.StatusNotFound, problem{missing.Error()}), nil
+	case errors.As(err, &unserved):
+		h.log.ErrorContext(ctx, "stored object not served", slog.String("error", err.Error()))
+		return respond(http.StatusBadGateway, problem{unserved.reason}), nil
+	case errors.As(err, &again):
+		h.log.ErrorContext(ctx, "profile request failed", slog.String("error", err.Error()))
+		resp := respond(http.StatusServiceUnavailable, problem{again.reason})
+		resp.Headers["retry-after"] = reportsRetryAfter
+		return resp, nil
 	case errors.Is(err, profile.ErrNotFound):
 		return respond(http.StatusNotFound, problem{"profile not found"}), nil
 	case errors.Is(err, history.ErrBadCursor):
@@ -201,6 +224,9 @@ func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 		return resp, nil
 	case err != nil:
 		return h.unavailable(ctx, err), nil
+	}
+	if s, ok := body.(stored); ok {
+		return s.response(), nil
 	}
 	status := http.StatusOK
 	if s, ok := body.(interface{ status() int }); ok {
@@ -343,14 +369,36 @@ func unauthorized(msg string) events.APIGatewayV2HTTPResponse {
 	return resp
 }
 
+// respond answers JSON.
 func respond(status int, body any) events.APIGatewayV2HTTPResponse {
 	b, err := json.Marshal(body)
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"cannot encode the response"}`)
 	}
-	return events.APIGatewayV2HTTPResponse{
-		StatusCode: status,
-		Headers:    map[string]string{"content-type": "application/json", "cache-control": "no-store"},
-		Body:       string(b),
+	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: headers("application/json"), Body: string(b)}
+}
+
+// headers are every answer's: its content type, never cached, never sniffed for another.
+func headers(contentType string) map[string]string {
+	return map[string]string{"content-type": contentType, "cache-control": "no-store", "x-content-type-options": "nosniff"}
+}
+
+// stored is an answer that is a stored object, sent as it is with its content type and headers
+// of its own.
+type stored struct {
+	contentType string
+	headers     map[string]string
+	body        []byte
+}
+
+// response is the 200 answering the object: its text as it is, or base64 where the text is not
+// UTF-8 or, escaped as the Lambda runtime escapes it in its JSON, would be longer than base64 of
+// the largest object served (maxReportObject), so that the answer stays within Lambda's limit.
+func (s stored) response() events.APIGatewayV2HTTPResponse {
+	resp := events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Headers: headers(s.contentType), Body: string(s.body)}
+	maps.Copy(resp.Headers, s.headers)
+	if escaped, _ := json.Marshal(resp.Body); !utf8.Valid(s.body) || len(escaped) > base64.StdEncoding.EncodedLen(maxReportObject) {
+		resp.Body, resp.IsBase64Encoded = base64.StdEncoding.EncodeToString(s.body), true
 	}
+	return resp
 }

@@ -46,6 +46,7 @@ type fixture struct {
 	tables             profilestore.Tables
 	db                 *dynamo.DB
 	archive            *archiveBucket // where an erasure leaves its request
+	reports            *archiveBucket // the reports bucket
 }
 
 // testKey is the deployment's hash key in tests.
@@ -95,7 +96,9 @@ func newFixture(t *testing.T) fixture {
 	f.updates = messagequeue.New(e.SQSClient(), localawstest.NewQueue(t))
 	f.keys, f.keyTable = keys, keyTable
 	f.archive = &archiveBucket{objects: map[string][]byte{}}
-	f.h = &handler{keys: keys, profiles: store, updates: f.updates, archive: f.archive, now: func() time.Time { return now }, log: quiet}
+	f.reports = &archiveBucket{objects: map[string][]byte{}}
+	f.h = &handler{keys: keys, profiles: store, updates: f.updates, archive: f.archive, reports: reportStore{f.reports},
+		now: func() time.Time { return now }, log: quiet}
 	return f
 }
 
@@ -105,6 +108,17 @@ func get(path string, query map[string]string, auth string) events.APIGatewayV2H
 		Headers: map[string]string{"accept": "application/json"},
 	}
 	req.RequestContext.HTTP.Method = http.MethodGet
+	if path == "/v1/reports" {
+		req.RouteKey = "GET /v1/reports"
+	}
+	if rest, ok := strings.CutPrefix(path, "/v1/reports/"); ok {
+		period, part, found := strings.Cut(rest, "/")
+		req.RouteKey, req.PathParameters = "GET /v1/reports/{period}", map[string]string{"period": period}
+		if found {
+			req.RouteKey += "/{part}"
+			req.PathParameters["part"] = part
+		}
+	}
 	if rest, ok := strings.CutPrefix(path, "/v1/profiles/"); ok {
 		id, sub, _ := strings.Cut(rest, "/")
 		req.RouteKey = "GET /v1/profiles/{profileId}"
@@ -276,6 +290,12 @@ func (down) Merges(context.Context, string) ([]identity.Merge, error) {
 func (down) Split(context.Context, string, string) (recording.Separation, error) {
 	return recording.Separation{}, errors.New("connection refused")
 }
+func (down) Get(context.Context, string, int64) ([]byte, error) {
+	return nil, errors.New("connection refused")
+}
+func (down) List(context.Context, string) ([]string, error) {
+	return nil, errors.New("connection refused")
+}
 
 type allow struct{}
 
@@ -300,6 +320,7 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 		top.EnvVar(topology.TouchpointTable):    "tp",
 		top.EnvVar(topology.ProfileUpdateQueue): "http://127.0.0.1:9324/000000000000/updates",
 		top.EnvVar(topology.ArchiveBucket):      "archive",
+		top.EnvVar(topology.ReportsBucket):      "reports",
 		hashkey.EnvKey:                          "a test key of the profiles function, 32 bytes or more",
 		"AWS_REGION":                            localaws.Region,
 	}
@@ -318,6 +339,10 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 	delete(env, top.EnvVar(topology.ArchiveBucket))
 	_, err = setup(context.Background(), getenv, quiet)
 	require.ErrorContains(t, err, "DCRM_ARCHIVE_BUCKET is not set", "an erasure could not reach the archive")
+	env[top.EnvVar(topology.ArchiveBucket)] = "archive"
+	delete(env, top.EnvVar(topology.ReportsBucket))
+	_, err = setup(context.Background(), getenv, quiet)
+	require.ErrorContains(t, err, top.EnvVar(topology.ReportsBucket)+" is not set", "the reports could not be served")
 }
 
 // The history of u-1 holds the events of both devices, newest first, paged with an opaque cursor,

@@ -1,6 +1,7 @@
 // Command profiles is the profile API: it returns a customer's Single Customer View by profile id
 // or by any identifier, their event history, export and merge log, records consent, erases a
-// person and undoes a wrong merge, for callers holding a profile-API key.
+// person and undoes a wrong merge, and serves the attribution and journey reports, for callers
+// holding a profile-API key.
 package main
 
 import (
@@ -38,7 +39,7 @@ func main() {
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
 	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.KeyTable,
-		topology.ProfileUpdateQueue, topology.ArchiveBucket)
+		topology.ProfileUpdateQueue, topology.ArchiveBucket, topology.ReportsBucket)
 	if err != nil {
 		return nil, err
 	}
@@ -51,13 +52,15 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		return nil, err
 	}
 	db := dynamo.New(cfg)
+	s3 := localaws.S3Client(cfg)
 	return &handler{
 		keys: keystore.NewCache(keystore.New(db, env[topology.KeyTable]), keystore.CacheTTL),
 		profiles: recording.New(profilestore.New(db, profilestore.Tables{
 			Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Touchpoints: env[topology.TouchpointTable],
 		}), recording.WithTombstoneKey(key)),
 		updates: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.ProfileUpdateQueue]),
-		archive: objectstore.Bucket{Client: localaws.S3Client(cfg), Name: env[topology.ArchiveBucket]},
+		archive: objectstore.Bucket{Client: s3, Name: env[topology.ArchiveBucket]},
+		reports: reportStore{bucket: objectstore.Bucket{Client: s3, Name: env[topology.ReportsBucket]}},
 		now:     time.Now,
 		log:     log,
 	}, nil

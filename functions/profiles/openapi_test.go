@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,7 +68,13 @@ func serveWithin(t *testing.T, ctx context.Context, h *handler, req events.APIGa
 		require.NoError(t, err)
 	}
 	produced.Add(method, path, resp.StatusCode)
-	require.NoError(t, openapi.ValidateResponse(method, path, resp.StatusCode, []byte(resp.Body)))
+	body := []byte(resp.Body)
+	if resp.IsBase64Encoded { // API Gateway sends the bytes
+		var err error
+		body, err = base64.StdEncoding.DecodeString(resp.Body)
+		require.NoError(t, err)
+	}
+	require.NoError(t, openapi.ValidateResponseAs(method, path, resp.StatusCode, resp.Headers["content-type"], body))
 	require.NoError(t, openapi.ValidateHeaders(method, path, resp.StatusCode, resp.Headers))
 	if resp.StatusCode == http.StatusOK {
 		body, err := requestBody(req, 1<<20)
@@ -85,6 +92,8 @@ func routeRequest(routeKey, id, auth string) events.APIGatewayV2HTTPRequest {
 	switch {
 	case path == "/v1/profiles":
 		req = get(path, map[string]string{"userId": "u-1"}, auth)
+	case strings.HasPrefix(path, "/v1/reports"):
+		req = get(strings.NewReplacer("{period}", "latest", "{part}", "attribution.json").Replace(path), nil, auth)
 	case method == http.MethodPut:
 		req = put(strings.Replace(path, "{profileId}", id, 1), `{"analytics": true}`, auth)
 	case method == http.MethodPost:
@@ -118,11 +127,18 @@ func TestEveryRouteRefusesAnOverlongProfileID(t *testing.T) {
 }
 
 func TestEveryRouteIsA503WhenTheStoreIsDown(t *testing.T) {
-	h := &handler{keys: allow{}, profiles: down{}, updates: &recorder{}, now: func() time.Time { return now }, log: quiet}
+	h := &handler{keys: allow{}, profiles: down{}, updates: &recorder{}, reports: reportStore{down{}}, now: func() time.Time { return now }, log: quiet}
 	for key := range routes {
-		status, body := call(t, h, routeRequest(key, "p1", "Bearer k"))
-		require.Equal(t, http.StatusServiceUnavailable, status, key)
-		require.Equal(t, "profiles are unavailable right now; try again", body["error"], key)
+		resp := serve(t, h, routeRequest(key, "p1", "Bearer k"))
+		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, key)
+		var body problem
+		require.NoError(t, json.Unmarshal([]byte(resp.Body), &body))
+		if strings.HasPrefix(key, "GET /v1/reports") { // the archive bucket: repeat after a while
+			require.Equal(t, "reports are unavailable right now; try again", body.Error, key)
+			require.Equal(t, reportsRetryAfter, resp.Headers["retry-after"], key)
+			continue
+		}
+		require.Equal(t, "profiles are unavailable right now; try again", body.Error, key)
 	}
 }
 
@@ -218,7 +234,7 @@ func TestContractTypesAreTheDocuments(t *testing.T) {
 	for _, v := range []any{profileView{}, counts{}, consent{}, score{}, rfmScore{}, value{}, lapseRisk{}, nextAction{},
 		session{}, campaign{}, products{}, categories{}, openBasket{}, basketItem{}, openForm{}, touchpoint{}, historyPage{},
 		merge{}, mergeLog{}, exportDocument{}, exportedID{}, erasure{}, separation{}, consentState{}, problem{},
-		impressions{}, impressionGroup{}, impression{}, serviceCase{}} {
+		impressions{}, impressionGroup{}, impression{}, serviceCase{}, reportList{}, reportSummary{}} {
 		typ := reflect.TypeOf(v)
 		types[typ.Name()] = typ
 	}

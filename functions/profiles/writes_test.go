@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
+	"github.com/dcrm-project/dcrm/shared/objectstore"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/recording"
@@ -81,11 +83,43 @@ func TestErasureIsAnnounced(t *testing.T) {
 	require.Equal(t, http.StatusOK, status, "the profile is still there")
 }
 
-// archiveBucket keeps what is put to the archive bucket.
+// archiveBucket keeps what is put to a bucket (the archive, the reports), and reads it back as S3
+// would.
 type archiveBucket struct {
 	mu      sync.Mutex
 	objects map[string][]byte
-	fail    error
+	fail    error // every call's error, when set
+}
+
+func (b *archiveBucket) Get(_ context.Context, key string, limit int64) ([]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	body, ok := b.objects[key]
+	switch {
+	case b.fail != nil:
+		return nil, b.fail
+	case !ok:
+		return nil, fmt.Errorf("%s: %w", key, objectstore.ErrNotFound)
+	case int64(len(body)) > limit:
+		return nil, fmt.Errorf("%s: %w", key, objectstore.ErrTooLarge)
+	}
+	return slices.Clone(body), nil
+}
+
+func (b *archiveBucket) List(_ context.Context, prefix string) ([]string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fail != nil {
+		return nil, b.fail
+	}
+	var keys []string
+	for k := range b.objects {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys) // S3 lists keys in order
+	return keys, nil
 }
 
 func (b *archiveBucket) Put(_ context.Context, key string, body []byte) error {

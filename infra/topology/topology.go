@@ -467,7 +467,7 @@ func Default() Topology {
 			Route{"PUT", "/v1/profiles/{profileId}/consent", "profiles", false},
 			Route{"GET", "/v1/profiles/{profileId}/merges", "profiles", false},
 			Route{"POST", "/v1/profiles/{profileId}/split", "profiles", false},
-			// the reports kept under ReportsPrefix of the archive bucket
+			// the reports kept under ReportsPrefix of ReportsBucket
 			Route{"GET", "/v1/reports", "profiles", false},
 			Route{"GET", "/v1/reports/{period}", "profiles", false},
 			Route{"GET", "/v1/reports/{period}/{part}", "profiles", false},
