@@ -1310,7 +1310,7 @@ func TestTheDeployedTopologyIsTheLocalOne(t *testing.T) {
 	}
 	for _, sc := range opt.Schedules {
 		want := map[string]time.Duration{topology.ScoreSchedule: 2 * time.Hour, topology.FitSchedule: 24 * time.Hour, topology.TriggersSchedule: 5 * time.Minute,
-			topology.SnapshotSchedule: 24 * time.Hour, topology.ArchiveErasureSchedule: 24 * time.Hour}[sc.Name]
+			topology.SnapshotSchedule: 24 * time.Hour, topology.ArchiveErasureSchedule: 24 * time.Hour, topology.ReportsSchedule: 24 * time.Hour}[sc.Name]
 		if sc.Every != want {
 			t.Errorf("options: schedule %s every %s, want %s", sc.Name, sc.Every, want)
 		}
