@@ -329,17 +329,21 @@ func (v Visitor) describe(now time.Time) string {
 // may send events at most a week old, and these are up to weeks old; and the endpoint believes the
 // relayed context.userAgent of a server call, where a browser call's would be this client's own,
 // which it flags as automated (and the journeys leave out). Each session lands on its
-// page and views one more; the last, when the visitor buys, adds to the cart and completes the
-// order, minutes apart.
+// page and views a product; the last, when the visitor buys, adds to the cart and completes the
+// order, minutes apart, with the e-commerce events a shop's tracker sends (Product Viewed, Product
+// Added, Checkout Started, Order Completed: the default funnel's steps).
 func (v Visitor) events() []any {
 	const product, checkout = "https://shop.example/products/trail-runner-gtx", "https://shop.example/checkout"
 	var out []any
 	for i, vis := range v.Sessions {
-		out = append(out, v.page(vis.At, vis.URL, vis.Referrer), v.page(vis.At.Add(3*time.Minute), product, vis.URL))
+		item := map[string]any{"product_id": "trail-runner-gtx", "price": v.Order, "quantity": 1}
+		out = append(out, v.page(vis.At, vis.URL, vis.Referrer), v.page(vis.At.Add(3*time.Minute), product, vis.URL),
+			v.track(vis.At.Add(3*time.Minute), "Product Viewed", product, vis.URL, item))
 		if i == len(v.Sessions)-1 && v.Order > 0 {
 			out = append(out,
-				v.track(vis.At.Add(5*time.Minute), "Product Added", product, vis.URL, map[string]any{"product_id": "trail-runner-gtx", "price": v.Order, "quantity": 1}),
+				v.track(vis.At.Add(5*time.Minute), "Product Added", product, vis.URL, item),
 				v.page(vis.At.Add(8*time.Minute), checkout, product),
+				v.track(vis.At.Add(8*time.Minute), "Checkout Started", checkout, product, map[string]any{"revenue": v.Order, "currency": "EUR"}),
 				v.track(vis.At.Add(10*time.Minute), "Order Completed", checkout, product,
 					map[string]any{"order_id": "o-" + v.Anon, "revenue": v.Order, "currency": "EUR"}))
 		}
