@@ -12,7 +12,7 @@
 //	dcrm profile (events | export | erase) PROFILE_ID              history, data-subject export, erasure
 //	dcrm profile merges PROFILE_ID                               how the profiles merged into it joined
 //	dcrm profile split PROFILE_ID --from MERGED_ID               undoes the merge of MERGED_ID into it
-//	dcrm schedule run NAME                                       invokes the schedule's function now
+//	dcrm schedule run NAME [--at TIME]                           invokes the schedule's function (as of TIME)
 //	dcrm replay [--dry-run] [--max N] [--forget-lost] [--queue URL]  replays the failed-events queue
 //	dcrm tombstone lift --identifier TYPE:VALUE                  lets an erased identifier be recorded again
 //	dcrm rfm --orders FILE --as-of YYYY-MM-DD [--segments FILE] [--convention r|ntile] [--out FILE]
@@ -53,7 +53,7 @@ var errUsage = errors.New(`usage:
   dcrm profile get (PROFILE_ID | --user-id ID | --anonymous-id ID)
   dcrm profile (events | export | erase | merges) PROFILE_ID
   dcrm profile split PROFILE_ID --from MERGED_ID
-  dcrm schedule run NAME
+  dcrm schedule run NAME [--at RFC3339 | --at YYYY-MM-DD]
   dcrm replay [--dry-run] [--max N] [--forget-lost] [--queue URL]
   dcrm tombstone lift --identifier (email:ADDRESS | phone:+NUMBER | user:ID | anonymous:ID | TYPE:VALUE)
   dcrm rfm --orders FILE --as-of YYYY-MM-DD [--segments FILE] [--convention r|ntile] [--out FILE]
@@ -63,6 +63,8 @@ var errUsage = errors.New(`usage:
                  [--spend FILE [--from YYYY-MM-DD] [--to YYYY-MM-DD]] [--svg FILE]
       (models: first-touch, last-touch, last-non-direct, linear, position-based, time-decay, markov,
        markov-conversions-only, shapley; default all)
+  dcrm goals show | check FILE | set FILE
+      (the conversion goals and funnel of the scheduled reports: shared/journey's configuration)
   dcrm import FILE --kind KIND [--map field=Column,...] [--time-layout L] [--timezone Z] [--currency C]
        [--nulls V,...] [--comma C] [--format csv|jsonl] [--key KEY] [--no-wait] [--timeout 30m]
       (kinds: customers, orders, returns, contacts, cases, consents, spend)
@@ -131,6 +133,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fitBTYD(ctx, args[1:], out, os.Stderr)
 	case "attribute":
 		return attribute(args[1:], out, os.Stderr)
+	case "goals":
+		return goals(ctx, args[1:], out)
 	case "sql":
 		return sqlQuery(ctx, args[1:], out, os.Stderr)
 	case "seed-local":

@@ -240,23 +240,33 @@ func functionName(name string) string {
 // runSchedule runs a schedule's function now: it sends the event the schedule sends, at the
 // current time, and waits for the function's answer.
 func runSchedule(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) != 1 {
+	fs := flag.NewFlagSet("schedule run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	atText := fs.String("at", "", "the run's time: RFC 3339, or YYYY-MM-DD for its midnight UTC (default now)")
+	names, err := parseInterleaved(fs, args)
+	if err != nil || len(names) != 1 {
 		return errUsage
+	}
+	at := time.Now()
+	if *atText != "" {
+		if at, err = parseRunTime(*atText); err != nil {
+			return err
+		}
 	}
 	var sc *topology.Schedule
 	for _, s := range topology.Default().Schedules {
-		if s.Name == args[0] {
+		if s.Name == names[0] {
 			sc = &s
 		}
 	}
 	if sc == nil {
-		return fmt.Errorf("no schedule named %q", args[0])
+		return fmt.Errorf("no schedule named %q", names[0])
 	}
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return fmt.Errorf("load aws config: %w", err)
 	}
-	res, err := lambda.NewFromConfig(cfg).Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(functionName(sc.Function)), Payload: schedule.Payload(sc.Name, time.Now())})
+	res, err := lambda.NewFromConfig(cfg).Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(functionName(sc.Function)), Payload: schedule.Payload(sc.Name, at)})
 	if err != nil {
 		return fmt.Errorf("invoke %s: %w", sc.Function, err)
 	}
@@ -264,6 +274,17 @@ func runSchedule(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("%s failed: %s", sc.Function, res.Payload)
 	}
 	return printJSON(out, res.Payload)
+}
+
+// parseRunTime reads --at: an RFC 3339 time, or a date for its midnight UTC.
+func parseRunTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--at %q: want an RFC 3339 time (2026-12-01T00:30:00Z) or a date (2026-12-01)", s)
 }
 
 // seedLocal creates the local stack's credentials — a browser source, a trusted server source and a

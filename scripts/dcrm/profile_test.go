@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/source"
@@ -142,6 +145,54 @@ func TestProfileCommands(t *testing.T) {
 		require.NoError(t, json.Unmarshal(out.Bytes(), &sum), out.String())
 		require.WithinDuration(t, time.Now(), sum.AsOf, 10*time.Second, "the run is as of now")
 		require.ErrorContains(t, run(ctx, []string{"schedule", "run", "nothing"}, &bytes.Buffer{}), `no schedule named "nothing"`)
+		require.ErrorContains(t, run(ctx, []string{"schedule", "run", "reports", "--at", "yesterday"}, &bytes.Buffer{}), "RFC 3339")
+	})
+
+	// The goals the reports are made for: checked, kept in the reports bucket, shown, and used by a
+	// run of the reports schedule as of a given time (its period: the 30 days before).
+	t.Run("goals and reports", func(t *testing.T) {
+		for k, v := range st.Env() {
+			t.Setenv(k, v)
+		}
+		dir := t.TempDir()
+		good, bad := filepath.Join(dir, "goals.json"), filepath.Join(dir, "bad.json")
+		require.NoError(t, os.WriteFile(good, []byte(`{"lookback": "14d", "goals": [{"name": "trial", "event": "Trial Started", "value": {"fixed": 25}}]}`), 0o644))
+		require.NoError(t, os.WriteFile(bad, []byte(`{"goals": [{"name": "x", "event": "A", "page": "B"}]}`), 0o644))
+		var out bytes.Buffer
+		require.NoError(t, run(ctx, []string{"goals", "show"}, &out))
+		require.Contains(t, out.String(), "no goals configured")
+		require.Contains(t, out.String(), `"name": "order"`, "the defaults")
+		out.Reset()
+		require.NoError(t, run(ctx, []string{"goals", "check", good}, &out))
+		require.Equal(t, good+": 1 goals, lookback 14d, no funnel\n", out.String())
+		require.ErrorContains(t, run(ctx, []string{"goals", "set", bad}, &out), "want exactly one of event")
+		require.ErrorIs(t, run(ctx, []string{"goals", "set"}, &out), errUsage)
+		require.NoError(t, run(ctx, []string{"goals", "set", good}, &out))
+		out.Reset()
+		require.NoError(t, run(ctx, []string{"goals", "show"}, &out))
+		require.Contains(t, out.String(), `"name": "trial"`)
+		require.NotContains(t, out.String(), `"name": "order"`)
+
+		out.Reset()
+		require.NoError(t, run(ctx, []string{"schedule", "run", "reports", "--at", "2026-11-01"}, &out))
+		var sum struct {
+			Period string `json:"period"`
+			Latest bool   `json:"latest"`
+		}
+		require.NoError(t, json.Unmarshal(out.Bytes(), &sum), out.String())
+		require.Equal(t, "2026-10-02_2026-10-31", sum.Period)
+		require.True(t, sum.Latest)
+		b, err := reportsBucket(ctx)
+		require.NoError(t, err)
+		body, err := b.Get(ctx, topology.ReportsPrefix+sum.Period+"/manifest.json", 1<<20)
+		require.NoError(t, err)
+		var m struct {
+			Goals    []string `json:"goals"`
+			Lookback string   `json:"lookback"`
+		}
+		require.NoError(t, json.Unmarshal(body, &m))
+		require.Equal(t, []string{"trial"}, m.Goals, "the kept goals, not the defaults")
+		require.Equal(t, "14d", m.Lookback)
 	})
 }
 
