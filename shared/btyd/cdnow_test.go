@@ -2,16 +2,16 @@ package btyd
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dcrm-project/dcrm/shared/datasets"
 )
 
 // Validation against the published analyses of the CDNOW sample (../shared/datasets/cdnow/
@@ -213,33 +213,11 @@ func TestBGNBDPublishedConditionalExpectation(t *testing.T) {
 	}
 }
 
-// datasets is the repository's shared datasets folder, beside the module root.
-func datasets() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "datasets"), nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
-
 // readCDNOW reads a whitespace-separated CDNOW file; idCol, dateCol (yyyymmdd) and amountCol
 // are 0-based fields. CDNOW_sample.txt: master_id sample_id yyyymmdd n_cds dollars;
 // CDNOW_master.txt: customer_id yyyymmdd n_cds dollars, after a header line.
 func readCDNOW(name string, idCol, dateCol, amountCol int) ([]Transaction, error) {
-	dir, err := datasets()
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(filepath.Join(dir, "cdnow", name))
+	f, err := os.Open(datasets.Path("cdnow", name))
 	if err != nil {
 		return nil, err
 	}

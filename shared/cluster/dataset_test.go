@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,29 +14,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// onlineRetailPath is the public set ../shared/datasets/events/online_retail (relative to the
-// repository root): 25,943 invoices of a UK online shop, 2010-12-01..2011-12-09, an invoice-level
-// aggregate of the UCI "Online Retail" data (Chen, Sain & Guo 2012, CC BY 4.0).
-func onlineRetailPath(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	return filepath.Join(dir, "..", "shared", "datasets", "events", "online_retail", "OnlineRetail_invoice_level.csv")
-}
+	"github.com/dcrm-project/dcrm/shared/datasets"
+)
 
 // retailFeatures are the per-customer features of the online retail set, with their words.
 var retailFeatures = []Feature{
@@ -161,7 +140,7 @@ var (
 func fittedRetail(t testing.TB) retailFitted {
 	t.Helper()
 	retailOnce.Do(func() {
-		tb, asOf, err := retailTable(onlineRetailPath(t))
+		tb, asOf, err := retailTable(datasets.OnlineRetail())
 		if err != nil {
 			retailErr = err
 			return

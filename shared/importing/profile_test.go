@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dcrm-project/dcrm/shared/datasets"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/rfm"
 	"github.com/dcrm-project/dcrm/shared/scoring"
@@ -16,7 +17,7 @@ import (
 // does: revenue net of returns, orders, returns, first and last order, and the RFM scores the
 // scoring function computes from the profile. Store orders would say so: these are the shop's.
 func TestOnlineRetailOnTheProfile(t *testing.T) {
-	path := onlineRetail(t)
+	path := datasets.OnlineRetail()
 	want, _, _, lastDay := directFigures(t, path)
 	f, err := os.Open(path)
 	if err != nil {

@@ -7,34 +7,13 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/dcrm-project/dcrm/shared/datasets"
 	"github.com/dcrm-project/dcrm/shared/rfm"
 )
-
-// onlineRetail is the public set ../shared/datasets/events/online_retail (relative to the
-// repository root): 25,943 invoices of a UK online shop, 2010-12-01..2011-12-09.
-func onlineRetail(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	return filepath.Join(dir, "..", "shared", "datasets", "events", "online_retail", "OnlineRetail_invoice_level.csv")
-}
 
 // retailSpec reads the set as orders: what README.md documents as its mapping.
 func retailSpec(t testing.TB) Spec {
@@ -68,7 +47,7 @@ func (c *customerFigures) order(at time.Time) {
 // orders, the returns, the first and last order and the RFM scores that a direct computation
 // from the file gives.
 func TestOnlineRetailImportsAsTheFileSays(t *testing.T) {
-	path := onlineRetail(t)
+	path := datasets.OnlineRetail()
 
 	want, rows, anonymous, lastDay := directFigures(t, path)
 
@@ -252,7 +231,7 @@ func directFigures(t testing.TB, path string) (want map[string]*customerFigures,
 // BenchmarkOnlineRetail reads and converts the whole set (import), reported per row; scan is the
 // CSV scanner alone, for how much of it reading the file is.
 func BenchmarkOnlineRetail(b *testing.B) {
-	data, err := os.ReadFile(onlineRetail(b))
+	data, err := os.ReadFile(datasets.OnlineRetail())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,35 +8,14 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-)
 
-// onlineRetail is the public set ../shared/datasets/events/online_retail (relative to the
-// repository root): an invoice-level aggregate of the UCI "Online Retail" data set (Chen, Sain &
-// Guo 2012, CC BY 4.0), 25,943 invoices of a UK online shop, 2010-12-01..2011-12-09.
-func onlineRetail(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	return filepath.Join(dir, "..", "shared", "datasets", "events", "online_retail", "OnlineRetail_invoice_level.csv")
-}
+	"github.com/dcrm-project/dcrm/shared/datasets"
+)
 
 // The periods of the validation. History: invoices dated 2010-12-01 up to and including
 // 2011-08-31 (the first nine months); outcome: 2011-09-01 up to and including 2011-12-09 (the
@@ -57,7 +36,7 @@ type invoice struct {
 
 func readRetail(t testing.TB) []invoice {
 	t.Helper()
-	f, err := os.Open(onlineRetail(t))
+	f, err := os.Open(datasets.OnlineRetail())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,32 +6,19 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/dcrm-project/dcrm/shared/datasets"
 )
 
 // rfmDataOrders reads ../shared/datasets/rfm/rfm_data_orders.csv (relative to the repository
 // root): the data set rfm_data_orders of the R package rfm 0.3.0, 4,906 orders of 995 customers.
 func rfmDataOrders(t testing.TB) []Order {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	f, err := os.Open(filepath.Join(dir, "..", "shared", "datasets", "rfm", "rfm_data_orders.csv"))
+	f, err := os.Open(datasets.Path("rfm", "rfm_data_orders.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/btyd"
 	"github.com/dcrm-project/dcrm/shared/calendar"
+	"github.com/dcrm-project/dcrm/shared/datasets"
 	"github.com/dcrm-project/dcrm/shared/nextaction"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/rfm"
@@ -62,24 +62,7 @@ func (b *builder) view(at time.Time, product string) *builder {
 	return b.apply(profile.Activity{Type: beacon.Track, Event: "Product Viewed", Products: []profile.Line{{ProductID: product, Quantity: 1}}, At: at})
 }
 
-// repoRoot is the module's root, found by walking up to go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, parent, dir, "no go.mod above the test")
-		dir = parent
-	}
-}
-
-func dataset(t testing.TB, parts ...string) string {
-	return filepath.Join(append([]string{repoRoot(t), "..", "shared", "datasets"}, parts...)...)
-}
+func dataset(t testing.TB, parts ...string) string { return datasets.Path(parts...) }
 
 // cdnowOrders reads ../shared/datasets/cdnow/CDNOW_sample.txt (sample id, yyyymmdd, dollars) up to
 // and including the day end.
