@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -49,6 +50,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	d := demo{
 		client: c, out: &out, alerts: st.Resources()[topology.AlertQueue], dcrm: dcrm, sqlEnv: sqlEnv,
+		picture: filepath.Join(t.TempDir(), "attribution.svg"),
 		lambda: lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(st.LambdaURL()) }),
 		sqs:    sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoints.SQS) }),
 	}
@@ -64,6 +66,17 @@ func TestDemoEndToEnd(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
+	}
+
+	svg, err := os.ReadFile(d.picture)
+	must(t, err)
+	for _, want := range []string{"Attribution of order by channel", "Journeys: order", "Funnel: checkout"} {
+		if !strings.Contains(string(svg), want) {
+			t.Errorf("the picture lacks %q", want)
+		}
+	}
+	if dir := os.Getenv("DCRM_SCREENSHOTS"); dir != "" { // a copy to look at
+		must(t, os.WriteFile(filepath.Join(dir, "demo-attribution.svg"), svg, 0o644))
 	}
 
 	// Replaying every request (same message ids) through the endpoint and the stream changes nothing.

@@ -54,7 +54,7 @@ func run(ctx context.Context, out io.Writer) error {
 		client: Client{API: env["DCRM_API_URL"], WriteKey: env["DCRM_WRITE_KEY"], ServerKey: env["DCRM_SERVER_WRITE_KEY"],
 			ProfileKey: env["DCRM_PROFILE_API_KEY"], HTTP: &http.Client{Timeout: 30 * time.Second}},
 		lambda: lambda.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), alerts: env["DCRM_ALERTS_QUEUE_URL"], out: out,
-		dcrm: cmp.Or(os.Getenv("DCRM_CLI"), filepath.Join("bin", "dcrm")),
+		dcrm: cmp.Or(os.Getenv("DCRM_CLI"), filepath.Join("bin", "dcrm")), picture: filepath.Join("bin", "attribution.svg"),
 	}
 	return d.run(ctx, NewScenario(strconv.FormatInt(time.Now().Unix(), 36), time.Now()))
 }
@@ -69,6 +69,8 @@ type demo struct {
 	// environment (the archive bucket, S3's endpoint, its cache: .dcrm/local.env has them).
 	dcrm   string
 	sqlEnv []string
+	// picture is the file the report's picture is copied to.
+	picture string
 }
 
 func (d demo) run(ctx context.Context, s Scenario) error {
@@ -183,7 +185,19 @@ func (d demo) attribution(ctx context.Context, s Scenario) error {
 	if want := s.Orders(); first < float64(want)-1e-6 {
 		return fmt.Errorf("the report credits %.2f orders under first-touch, fewer than the %d this run placed: the run's orders are not in it", first, want)
 	}
-	fmt.Fprintf(d.out, "  picture: %s/v1/reports/latest/picture.svg\n", d.client.API)
+	// The picture is served to profile-API keys; a copy in a file opens in any browser.
+	const picture = "/v1/reports/latest/picture.svg"
+	svg, err := d.client.Get(ctx, picture)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", picture, err)
+	}
+	if !strings.HasPrefix(svg, "<svg") {
+		return fmt.Errorf("GET %s: not an SVG picture", picture)
+	}
+	if err := os.WriteFile(d.picture, []byte(svg), 0o644); err != nil {
+		return fmt.Errorf("keep the picture: %w", err)
+	}
+	fmt.Fprintf(d.out, "  picture: %s (open it in a browser), as GET %s%s serves it\n", d.picture, d.client.API, picture)
 	return nil
 }
 
