@@ -245,6 +245,10 @@ const (
 	// ModelTable holds the models fitted on a sample of the profiles (RFM and engagement cut
 	// points, purchase models, co-occurrence), as versioned JSON documents keyed by name.
 	ModelTable = "Models"
+	// AudienceTable holds the audience definitions (shared/audience's language), one item per
+	// audience keyed by its id, and the set's version item that every change moves in the same
+	// transaction (shared/audiencestore), so that the set stays valid under concurrent writes.
+	AudienceTable = "Audiences"
 	// ImportBucket takes the files a team drops for bulk import, under a prefix per kind of file
 	// (customers/, orders/ …: the importing package's kinds). Files are deleted after
 	// ImportRetention: they hold personal data, and what was imported is on the profiles.
@@ -355,6 +359,7 @@ func Default() Topology {
 			{Name: KeyTable, PartitionKey: "keyHash"},
 			{Name: TouchpointTable, PartitionKey: "profileId", SortKey: "at", TTLAttribute: "expiresAt"},
 			{Name: ModelTable, PartitionKey: "name"},
+			{Name: AudienceTable, PartitionKey: "audienceId"},
 		},
 		Queues: []Queue{
 			{Name: AlertQueue, DeadLetterAfter: 5},
@@ -415,9 +420,10 @@ func Default() Topology {
 			{Name: "profiles", Memory: 256, Timeout: 10 * time.Second, ReservedConcurrency: 20, Uses: []Use{
 				// Write access to what an erasure deletes or replaces by tombstones, and to the archive
 				// bucket, where it leaves the request that removes the person from the archive's files.
-				// It serves the reports.
+				// It serves the reports, and keeps the audience definitions.
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite}, {KeyTable, Read},
 				{ProfileUpdateQueue, Write}, {HashKeySecret, Read}, {ArchiveBucket, Write}, {ReportsBucket, Read},
+				{AudienceTable, ReadWrite},
 			}},
 			// import records the files dropped in the import bucket (S3 invokes it, asynchronously) and
 			// writes each file's report there; a 1 GB file takes minutes, so it has Lambda's longest
@@ -471,6 +477,11 @@ func Default() Topology {
 			Route{"GET", "/v1/reports", "profiles", false},
 			Route{"GET", "/v1/reports/{period}", "profiles", false},
 			Route{"GET", "/v1/reports/{period}/{part}", "profiles", false},
+			// the audience definitions kept in AudienceTable
+			Route{"GET", "/v1/audiences", "profiles", false},
+			Route{"GET", "/v1/audiences/{audienceId}", "profiles", false},
+			Route{"PUT", "/v1/audiences/{audienceId}", "profiles", false},
+			Route{"DELETE", "/v1/audiences/{audienceId}", "profiles", false},
 		),
 		Mappings: []StreamMapping{{
 			Stream: EventStream, Function: "stitch", BatchSize: 500, MaxBatchingWindow: time.Second,
