@@ -45,7 +45,9 @@ func def(t *testing.T, id, rule string) audience.Definition {
 }
 
 // naming is a rule that holds for members of the audience id.
-func naming(id string) string { return fmt.Sprintf(`{"field": "audiences", "op": "contains", "value": %q}`, id) }
+func naming(id string) string {
+	return fmt.Sprintf(`{"field": "audiences", "op": "contains", "value": %q}`, id)
+}
 
 func ids(all []Stored) []string {
 	var out []string
