@@ -33,7 +33,7 @@ func addAPIKey(ctx context.Context, args []string, out, info io.Writer, now time
 	fs := flag.NewFlagSet("apikey add", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	name := fs.String("name", "", "who uses the key, e.g. crm-sync")
-	scopeList := fs.String("scopes", "", "what the key may do: read, export, erase, consent, split, admin (comma-separated)")
+	scopeList := fs.String("scopes", "", "what the key may do: read, export, erase, consent, split, audiences, admin (comma-separated)")
 	expiresIn := fs.String("expires", "", "when the key stops working: a date (2027-01-01, UTC), an RFC 3339 time, or a span from now (90d, 12h); default never")
 	if err := fs.Parse(args); err != nil || *name == "" || *scopeList == "" || fs.NArg() > 0 {
 		return errUsage

@@ -24,12 +24,14 @@ const (
 	Consent Scope = "consent"
 	// Split undoes a merge.
 	Split Scope = "split"
+	// Audiences defines, changes and removes audiences.
+	Audiences Scope = "audiences"
 	// Admin implies every other scope.
 	Admin Scope = "admin"
 )
 
 // AllScopes lists every scope in a fixed order.
-func AllScopes() []Scope { return []Scope{Read, Export, Erase, Consent, Split, Admin} }
+func AllScopes() []Scope { return []Scope{Read, Export, Erase, Consent, Split, Audiences, Admin} }
 
 // maxScopesText bounds what ParseScopes reads.
 const maxScopesText = 256

@@ -16,6 +16,7 @@ func TestParseScopes(t *testing.T) {
 		"read,read,":            {Read},
 		"split,admin,erase":     {Erase, Split, Admin},
 		"consent":               {Consent},
+		"audiences,read":        {Read, Audiences},
 		" read , export,erase ": {Read, Export, Erase},
 	} {
 		got, err := ParseScopes(in)
@@ -24,9 +25,9 @@ func TestParseScopes(t *testing.T) {
 		}
 	}
 	for in, reason := range map[string]string{
-		"":                       "name at least one scope of read,export,erase,consent,split,admin",
+		"":                       "name at least one scope of read,export,erase,consent,split,audiences,admin",
 		" , ":                    "name at least one scope",
-		"read,write":             `unknown scope "write"; known scopes: read,export,erase,consent,split,admin`,
+		"read,write":             `unknown scope "write"; known scopes: read,export,erase,consent,split,audiences,admin`,
 		"READ":                   `unknown scope "READ"`,
 		strings.Repeat("r", 300): "scopes longer than 256 bytes",
 	} {
