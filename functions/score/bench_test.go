@@ -152,7 +152,7 @@ var benchProfiles = sync.OnceValues(func() (benchPopulation, error) {
 		case scoring.Buyer:
 			_ = sample.AddBuyer(p, benchAsOf)
 		case scoring.Visitor:
-			_ = sample.AddVisitor(p)
+			_ = sample.AddVisitor(p, benchAsOf)
 		}
 	}
 	m := scoring.Default.Fit(sample, benchAsOf, nil)

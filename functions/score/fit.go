@@ -132,7 +132,7 @@ func (h *handler) sample(ctx context.Context, asOf time.Time) (scoring.Sample, e
 							buyers.Add(1)
 						}
 					case scoring.Visitor:
-						if s.AddVisitor(p) == nil {
+						if s.AddVisitor(p, asOf) == nil {
 							visitors.Add(1)
 						}
 					}

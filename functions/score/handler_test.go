@@ -278,6 +278,7 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 		require.Contains(t, []string{"Hot Prospects", "Engaged", "New Visitors", "Browsing", "Lapsing", "Cold"}, sc.RFM.Segment)
 		require.Nil(t, sc.Value)
 		require.False(t, sc.Lapse.Above, "a visitor who never bought is not alerted on")
+		require.NotEmpty(t, sc.Cluster, "the daily fit's clusters place visitors too")
 	}
 
 	// The alerts: one per crossing, version 2, valid against their schema, figures as scored.
@@ -499,6 +500,7 @@ func TestEventsChooseTheMode(t *testing.T) {
 		"no RFM cut points: 0 buyers in the sample, at least 20 needed",
 		"no engagement cut points: 0 visitors in the sample, at least 20 needed",
 		"no co-occurrence model: no profile read",
+		"no customer clusters: 0 buyers and visitors in the sample, at least 50 needed",
 	}, sum.Fit.Notes, "an empty shop fits nothing, and says so")
 
 	sum, err = st.h.handle(ctx, golden(t, "score.json"))

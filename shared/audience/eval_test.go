@@ -261,7 +261,7 @@ func TestFromProfile(t *testing.T) {
 		Consent: map[string]profile.Consent{profile.PurposeMarketing: {Granted: true, At: t0}, profile.PurposeAnalytics: {Granted: false, At: t0}},
 		Score: &profile.Score{RFM: &profile.RFMScore{Score: 543, R: 5, F: 4, M: 3, Segment: "Champions"},
 			Value: &profile.Value{CLV: 800, PAlive: 0.9}, Lapse: &profile.LapseRisk{Risk: 0.2},
-			NextActions: []profile.NextAction{{Kind: "offer"}, {Kind: "content"}}},
+			NextActions: []profile.NextAction{{Kind: "offer"}, {Kind: "content"}}, Cluster: "recent frequent-buying"},
 		Visits: 7, EngagedSeconds: 600, LastChannel: "email",
 		Orders:     []profile.Order{{ID: "o1", At: t0.Add(-50 * day), Revenue: 100}, {ID: "o2", At: t0.Add(-5 * day), Revenue: 60}},
 		OrderCount: 4, Revenue: 300,
@@ -272,6 +272,7 @@ func TestFromProfile(t *testing.T) {
 		Cases: map[string]profile.Case{"c1": {Status: "open"}, "c2": {Status: "closed"}},
 	}
 	s := FromProfile(p, map[string]any{"propensity": 0.8, "cats": []string{"shoes"}}, []string{"vip"})
+	require.Equal(t, "recent frequent-buying", s.Cluster, "the score's cluster")
 	s.SetEvents("Product Viewed", []time.Time{t0.Add(-time.Hour), t0.Add(-2 * day)})
 	s.Cluster = "bargain-hunters"
 	s.Lookalike = map[string]float64{"vip": 0.75}

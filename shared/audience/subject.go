@@ -24,7 +24,7 @@ type ProfileSubject struct {
 	// SetEvents and Inputs.Events). A name absent here is not supplied: a rule that counts it
 	// fails with ErrInput; an empty list is none.
 	Events    map[string][]Point
-	Cluster   string             // "" for none
+	Cluster   string             // "" for none; FromProfile takes the score's (profile.Score.Cluster)
 	Lookalike map[string]float64 // lookalike scores by seed audience
 
 	basket                *profile.OpenBasket
@@ -36,7 +36,11 @@ type ProfileSubject struct {
 
 // FromProfile adapts a profile, its computed traits and its audiences (see ProfileSubject).
 func FromProfile(p profile.Profile, computed map[string]any, audiences []string) *ProfileSubject {
-	return &ProfileSubject{Profile: p, Computed: computed, Audiences: audiences}
+	s := &ProfileSubject{Profile: p, Computed: computed, Audiences: audiences}
+	if p.Score != nil {
+		s.Cluster = p.Score.Cluster
+	}
+	return s
 }
 
 // SetEvents supplies the times of the person's events of a name (any spelling profile.EventKey

@@ -17,6 +17,9 @@ type Score struct {
 	Value        *Value       `json:"value,omitempty"`
 	Lapse        *LapseRisk   `json:"lapse,omitempty"`
 	NextActions  []NextAction `json:"nextActions,omitempty"`
+	// Cluster is the name of the customer's group among the daily fit's clusters (package cluster:
+	// "recent frequent-buying high-spending"); "" before clusters were fitted.
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // Variants of the RFM score.

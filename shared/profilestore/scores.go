@@ -28,6 +28,7 @@ type scoreItem struct {
 	Value        *valueItem   `dynamo:"value,omitempty"`
 	Lapse        *lapseItem   `dynamo:"lapse,omitempty"`
 	NextActions  []actionItem `dynamo:"nextActions,omitempty"`
+	Cluster      string       `dynamo:"cluster,omitempty"`
 }
 
 type rfmItem struct {
@@ -79,7 +80,7 @@ var ErrChanged = errors.New("changed since it was read")
 var legacyScoreFields = []string{"recencyDays", "frequency", "recencyScore", "frequencyScore", "score", "segment", "scoredAt"}
 
 func newScoreItem(sc profile.Score) *scoreItem {
-	it := &scoreItem{ScoredAt: sc.ScoredAt.UTC(), ModelVersion: sc.ModelVersion, FirstOrderAt: sc.FirstOrderAt.UTC()}
+	it := &scoreItem{ScoredAt: sc.ScoredAt.UTC(), ModelVersion: sc.ModelVersion, FirstOrderAt: sc.FirstOrderAt.UTC(), Cluster: sc.Cluster}
 	if sc.RFM != nil {
 		r := rfmItem(*sc.RFM)
 		it.RFM = &r
@@ -102,7 +103,7 @@ func (it *scoreItem) score() *profile.Score {
 	if it == nil || it.ScoredAt.IsZero() {
 		return nil
 	}
-	sc := &profile.Score{ScoredAt: it.ScoredAt, ModelVersion: it.ModelVersion, FirstOrderAt: it.FirstOrderAt}
+	sc := &profile.Score{ScoredAt: it.ScoredAt, ModelVersion: it.ModelVersion, FirstOrderAt: it.FirstOrderAt, Cluster: it.Cluster}
 	if it.RFM != nil {
 		r := profile.RFMScore(*it.RFM)
 		sc.RFM = &r

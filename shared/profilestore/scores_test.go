@@ -45,6 +45,7 @@ func aScore(at time.Time) profile.Score {
 			{Kind: "remind-viewed", Product: "p1", Score: 0.4, Reason: "viewed twice, last 2 days ago, not bought"},
 			{Kind: "explore-category", Category: "shoes", Score: 0.2, Reason: "most interested in \"shoes\""},
 		},
+		Cluster: "recent frequent-buying",
 	}
 }
 

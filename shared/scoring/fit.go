@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/btyd"
+	"github.com/dcrm-project/dcrm/shared/cluster"
 	"github.com/dcrm-project/dcrm/shared/nextaction"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/rfm"
@@ -20,6 +21,8 @@ type Sample struct {
 	Customers []rfm.Customer
 	Visitors  []rfm.Visitor
 	Tally     nextaction.Tally
+	// Clusters are the buyers' and visitors' features for the customer clusters (ClusterRow).
+	Clusters [][]float64
 }
 
 // Size says what a sample holds.
@@ -61,17 +64,19 @@ func (s *Sample) AddBuyer(p profile.Profile, asOf time.Time) error {
 	}
 	s.Customers = append(s.Customers, c)
 	s.Histories = append(s.Histories, h)
+	s.Clusters = append(s.Clusters, ClusterRow(p, asOf))
 	return nil
 }
 
-// AddVisitor adds a visitor's engagement measures; an error says why a profile cannot be read as
-// a visitor (and nothing is added).
-func (s *Sample) AddVisitor(p profile.Profile) error {
+// AddVisitor adds a visitor's engagement measures at asOf; an error says why a profile cannot be
+// read as a visitor (and nothing is added).
+func (s *Sample) AddVisitor(p profile.Profile, asOf time.Time) error {
 	v, err := VisitorOf(p)
 	if err != nil {
 		return err
 	}
 	s.Visitors = append(s.Visitors, v)
+	s.Clusters = append(s.Clusters, ClusterRow(p, asOf))
 	return nil
 }
 
@@ -81,6 +86,7 @@ func (s *Sample) Merge(o Sample) {
 	s.Histories = append(s.Histories, o.Histories...)
 	s.Customers = append(s.Customers, o.Customers...)
 	s.Visitors = append(s.Visitors, o.Visitors...)
+	s.Clusters = append(s.Clusters, o.Clusters...)
 	s.Tally.Merge(o.Tally)
 }
 
@@ -92,7 +98,7 @@ func (c Config) Fit(s Sample, asOf time.Time, prev *Models) Models {
 	size := s.Size()
 	m := Models{Format: Format, FittedAt: asOf, Sample: size}
 	if prev != nil {
-		m.Purchase, m.RFM, m.Engagement, m.CoOccurrence = prev.Purchase, prev.RFM, prev.Engagement, prev.CoOccurrence
+		m.Purchase, m.RFM, m.Engagement, m.CoOccurrence, m.Clusters = prev.Purchase, prev.RFM, prev.Engagement, prev.CoOccurrence, prev.Clusters
 	}
 	keep := func(what string, had bool, when time.Time, why string) {
 		if had {
@@ -141,6 +147,14 @@ func (c Config) Fit(s Sample, asOf time.Time, prev *Models) Models {
 		keep("co-occurrence model", m.CoOccurrence != nil, fittedAt(m.CoOccurrence), err.Error())
 	} else {
 		m.CoOccurrence = &Part[nextaction.Model]{FittedAt: asOf, N: s.Read, Model: cm}
+	}
+
+	if n := len(s.Clusters); n < max(c.MinClusterRows, 3) {
+		keep("customer clusters", m.Clusters != nil, fittedAt(m.Clusters), fmt.Sprintf("%d buyers and visitors in the sample, at least %d needed", n, max(c.MinClusterRows, 3)))
+	} else if cm, err := fitClusters(s.Clusters); err != nil {
+		keep("customer clusters", m.Clusters != nil, fittedAt(m.Clusters), err.Error())
+	} else {
+		m.Clusters = &Part[cluster.Model]{FittedAt: asOf, N: cm.Rows, Model: *cm}
 	}
 	return m
 }

@@ -87,6 +87,12 @@ func (c Config) Rate(p profile.Profile, m *Models, asOf time.Time) (profile.Scor
 		}
 	}
 
+	if m.Clusters != nil {
+		name, err := clusterOf(&m.Clusters.Model, p, asOf)
+		sc.Cluster = name
+		errs = append(errs, err)
+	}
+
 	var model nextaction.Model
 	if m.CoOccurrence != nil {
 		model = m.CoOccurrence.Model
@@ -207,9 +213,12 @@ func material(old *profile.Score, sc profile.Score) bool {
 	})
 }
 
-// drifted tells whether anything but the actions' decaying scores and reasons changed.
+// drifted tells whether anything but the actions' decaying scores and reasons changed. A new
+// cluster is a drift, not news: recency and tenure move with the clock, so a person near the edge
+// of two groups may cross it any hour; the daily rewrite carries it (a fit's new groups come with
+// a new model version).
 func drifted(old *profile.Score, sc profile.Score) bool {
-	return old.ModelVersion != sc.ModelVersion || !equalPtr(old.RFM, sc.RFM) || !equalPtr(old.Value, sc.Value) ||
+	return old.ModelVersion != sc.ModelVersion || old.Cluster != sc.Cluster || !equalPtr(old.RFM, sc.RFM) || !equalPtr(old.Value, sc.Value) ||
 		old.Lapse != nil && sc.Lapse != nil && math.Abs(old.Lapse.Risk-sc.Lapse.Risk) >= 0.0001
 }
 

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/btyd"
+	"github.com/dcrm-project/dcrm/shared/cluster"
 	"github.com/dcrm-project/dcrm/shared/lapse"
 	"github.com/dcrm-project/dcrm/shared/nextaction"
 	"github.com/dcrm-project/dcrm/shared/rfm"
@@ -58,10 +59,12 @@ type Config struct {
 	// MinBuyers is the fewest buyers a sample needs to fit the purchase models; MinRFM the fewest
 	// to fit RFM cut points and MinVisitors the fewest visitors for the engagement cut points.
 	// With fewer, the previous fit is kept.
-	MinBuyers    int
-	MinRFM       int
-	MinVisitors  int
-	CoOccurrence nextaction.ModelConfig
+	MinBuyers   int
+	MinRFM      int
+	MinVisitors int
+	// MinClusterRows is the fewest buyers and visitors a sample needs to fit the customer clusters.
+	MinClusterRows int
+	CoOccurrence   nextaction.ModelConfig
 	// Refresh is how often a score that only drifted with the clock and the daily models is
 	// rewritten (see Write), in whole hours.
 	Refresh time.Duration
@@ -75,7 +78,8 @@ type Config struct {
 // estimated from how many buyers bought again and when; with a few hundred buyers (about 40% of
 // whom buy again in a typical cohort, as in CDNOW) the searches converge and P(alive) is stable,
 // while below that a handful of customers move the parameters. Twenty buyers or visitors give the
-// quintile cut points about four customers per bin.
+// quintile cut points about four customers per bin. Fifty people are the fewest that make two or
+// more groups worth describing.
 var Default = Config{
 	Valuation:       btyd.Valuation{Horizon: 52, AnnualRate: 0.1, Margin: 1},
 	Lapse:           lapse.Default,
@@ -87,6 +91,7 @@ var Default = Config{
 	MinBuyers:       200,
 	MinRFM:          20,
 	MinVisitors:     20,
+	MinClusterRows:  50,
 	CoOccurrence:    nextaction.DefaultModel,
 	Refresh:         24 * time.Hour,
 }
@@ -106,6 +111,8 @@ type Models struct {
 	RFM          *Part[rfm.CutPoints]           `json:"rfm,omitempty"`
 	Engagement   *Part[rfm.EngagementCutPoints] `json:"engagement,omitempty"`
 	CoOccurrence *Part[nextaction.Model]        `json:"coOccurrence,omitempty"`
+	// Clusters are the customer clusters (ClusterFeatures).
+	Clusters *Part[cluster.Model] `json:"clusters,omitempty"`
 	// Notes say what the latest fit kept from before, or could not fit, and why.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -139,6 +146,14 @@ func (m Models) Validate() error {
 	if m.Engagement != nil {
 		if err := m.Engagement.Model.Validate(); err != nil {
 			return fmt.Errorf("%w: engagement: %w", ErrInvalidModels, err)
+		}
+	}
+	if m.Clusters != nil {
+		if len(m.Clusters.Model.Features) != len(ClusterFeatures) {
+			return fmt.Errorf("%w: clusters of %d features, want %d", ErrInvalidModels, len(m.Clusters.Model.Features), len(ClusterFeatures))
+		}
+		if _, _, err := m.Clusters.Model.Assign(make([]float64, len(ClusterFeatures))); err != nil {
+			return fmt.Errorf("%w: clusters: %w", ErrInvalidModels, err)
 		}
 	}
 	return nil

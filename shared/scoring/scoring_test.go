@@ -298,7 +298,7 @@ func sampleOf(ps []profile.Profile, at time.Time) Sample {
 		case Buyer:
 			_ = s.AddBuyer(p, at)
 		case Visitor:
-			_ = s.AddVisitor(p)
+			_ = s.AddVisitor(p, at)
 		}
 	}
 	return s
@@ -316,6 +316,8 @@ func TestFitKeepsWhatItCannotRefit(t *testing.T) {
 	require.Equal(t, 60, first.Engagement.N)
 	require.NotNil(t, first.CoOccurrence)
 	require.Equal(t, 90, first.CoOccurrence.Model.Profiles)
+	require.NotNil(t, first.Clusters)
+	require.Equal(t, 90, first.Clusters.N, "the buyers and visitors")
 	require.NoError(t, first.Validate())
 
 	// The stored document round-trips.
@@ -335,7 +337,9 @@ func TestFitKeepsWhatItCannotRefit(t *testing.T) {
 		"no purchase models: 4 buyers in the sample, at least 200 needed",
 		"RFM cut points kept from the fit of 2025-03-31T12:00:00Z: 4 buyers in the sample, at least 20 needed",
 		"engagement cut points kept from the fit of 2025-03-31T12:00:00Z: 6 visitors in the sample, at least 20 needed",
+		"customer clusters kept from the fit of 2025-03-31T12:00:00Z: 10 buyers and visitors in the sample, at least 50 needed",
 	}, second.Notes)
+	require.Equal(t, first.Clusters, second.Clusters)
 
 	// Enough buyers, but none bought twice: the purchase models cannot be fitted.
 	var once []profile.Profile
