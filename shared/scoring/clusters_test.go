@@ -66,7 +66,7 @@ func TestClustersGroupTheCustomersAndNameThem(t *testing.T) {
 }
 
 func TestClusterRow(t *testing.T) {
-	p := newBuilder("p").visit(asOf.Add(-10 * day)).visit(asOf.Add(-2 * day)).order(asOf.Add(-2*day), 40, "sku-1").p
+	p := newBuilder("p").visit(asOf.Add(-10*day)).visit(asOf.Add(-2*day)).order(asOf.Add(-2*day), 40, "sku-1").p
 	row := ClusterRow(p, asOf)
 	require.Len(t, row, len(ClusterFeatures))
 	require.Equal(t, 2.0, row[0], "recency: days since last seen")
