@@ -1,9 +1,12 @@
 package openapi
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -259,6 +262,8 @@ func TestMatch(t *testing.T) {
 		"/v1/reports/latest":           "/v1/reports/{period}",
 		"/v1/reports/latest/paths.csv": "/v1/reports/{period}/{part}",
 		"/v1/reports//paths.csv":       "",
+		"/v1/audiences":                "/v1/audiences",
+		"/v1/audiences/vip":            "/v1/audiences/{audienceId}",
 	} {
 		op, err := Match("get", path)
 		switch {
@@ -329,6 +334,13 @@ func TestValidationRefusesWhatTheDocumentDoesNot(t *testing.T) {
 		{"a report list without latest", ValidateResponse("GET", "/v1/reports", 200, []byte(`{"reports":[]}`)), "does not match"},
 		{"a period that is not one", ValidateResponse("GET", "/v1/reports", 200,
 			[]byte(`{"latest":"last month","reports":[]}`)), "does not match"},
+
+		{"an audience", ValidateRequest("PUT", "/v1/audiences/{audienceId}", "", []byte(`{"id":"vip","name":"VIP","rule":{"field":"revenue","op":">=","value":500}}`)), ""},
+		{"an audience with a member too many", ValidateRequest("PUT", "/v1/audiences/{audienceId}", "",
+			[]byte(`{"id":"vip","name":"VIP","rules":[],"rule":{"field":"revenue","op":">=","value":500}}`)), "does not match"},
+		{"an audience comparing a time with a number", ValidateRequest("PUT", "/v1/audiences/{audienceId}", "",
+			[]byte(`{"id":"vip","name":"VIP","rule":{"field":"lastSeen","op":">=","value":5}}`)), "does not match"},
+		{"a removed audience", ValidateResponse("DELETE", "/v1/audiences/{audienceId}", 204, nil), ""},
 	} {
 		switch {
 		case tc.want == "" && tc.err != nil:
@@ -386,6 +398,71 @@ func TestCoverage(t *testing.T) {
 	}
 	if !slices.Equal(missing, want) {
 		t.Errorf("missing %q, want %q", missing, want)
+	}
+}
+
+// The audience definition the profile API takes and answers is shared/audience's JSON Schema,
+// copied: the schema audienceDefinition is the file's root (without $schema, $id and $defs), and
+// each of its $defs is the schema audience<Name>, the references rewritten to them.
+func TestAudienceDefinitionIsTheLanguagesSchema(t *testing.T) {
+	raw, err := os.ReadFile("../../shared/audience/definition.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := v.(map[string]any)
+	name := func(def string) string { return "audience" + strings.ToUpper(def[:1]) + def[1:] }
+	var rewrite func(v any) any
+	rewrite = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			out := map[string]any{}
+			for k, e := range x {
+				if ref, ok := e.(string); ok && k == "$ref" {
+					def, ok := strings.CutPrefix(ref, "#/$defs/")
+					if !ok {
+						t.Fatalf("$ref %q outside the file's $defs", ref)
+					}
+					out[k] = "#/components/schemas/" + name(def)
+					continue
+				}
+				out[k] = rewrite(e)
+			}
+			return out
+		case []any:
+			out := make([]any, len(x))
+			for i, e := range x {
+				out[i] = rewrite(e)
+			}
+			return out
+		}
+		return v
+	}
+	want := map[string]any{}
+	root := map[string]any{}
+	for k, e := range file {
+		if k != "$schema" && k != "$id" && k != "$defs" {
+			root[k] = e
+		}
+	}
+	want["audienceDefinition"] = rewrite(root)
+	for def, e := range file["$defs"].(map[string]any) {
+		want[name(def)] = rewrite(e)
+	}
+	for schema, w := range want {
+		got, err := Schema(schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, w) {
+			t.Errorf("schema %s is not the copy of definition.schema.json's:\n got %v\nwant %v", schema, got, w)
+		}
+	}
+	if len(want) != 10 {
+		t.Errorf("%d schemas; the file has the root and nine $defs", len(want))
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/profile"
@@ -503,6 +504,39 @@ func reportListOf(latest *string, ps []period) reportList {
 	out := reportList{Latest: latest, Reports: make([]reportSummary, 0, len(ps))}
 	for _, p := range ps {
 		out.Reports = append(out.Reports, reportSummary{Period: p.String(), From: p.from, To: p.to})
+	}
+	return out
+}
+
+// audienceView is an audience definition as kept: its id, name, description and flag, its
+// bookkeeping, and the definition itself (shared/audience's JSON, as stored).
+type audienceView struct {
+	ID          string          `json:"id"`
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Public      bool            `json:"public"`
+	Version     int             `json:"version"`
+	CreatedAt   time.Time       `json:"createdAt"`
+	UpdatedAt   time.Time       `json:"updatedAt"`
+	UpdatedBy   string          `json:"updatedBy"` // the id of the key that wrote it last
+	Definition  json.RawMessage `json:"definition"`
+}
+
+func audienceViewOf(s audiencestore.Stored) audienceView {
+	return audienceView{ID: s.Definition.ID, Name: s.Definition.Name, Description: s.Definition.Description,
+		Public: s.Definition.Public, Version: s.Version, CreatedAt: s.CreatedAt.UTC(), UpdatedAt: s.UpdatedAt.UTC(),
+		UpdatedBy: s.UpdatedBy, Definition: s.JSON}
+}
+
+// audienceList is every audience defined, by id.
+type audienceList struct {
+	Audiences []audienceView `json:"audiences"`
+}
+
+func audienceListOf(all []audiencestore.Stored) audienceList {
+	out := audienceList{Audiences: make([]audienceView, 0, len(all))}
+	for _, s := range all {
+		out.Audiences = append(out.Audiences, audienceViewOf(s))
 	}
 	return out
 }

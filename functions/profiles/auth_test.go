@@ -120,7 +120,7 @@ func TestKeyIsCheckedBeforeTheBody(t *testing.T) {
 	f := newFixture(t)
 	reader := f.addKey(t, keystore.APIKey{Name: "reader", Scopes: []keystore.Scope{keystore.Read}})
 	junk := strings.Repeat("{not json", 1<<17) // ~1.1 MB
-	for _, route := range []string{"PUT /v1/profiles/{profileId}/consent", "POST /v1/profiles/{profileId}/split"} {
+	for _, route := range []string{"PUT /v1/profiles/{profileId}/consent", "POST /v1/profiles/{profileId}/split", "PUT /v1/audiences/{audienceId}"} {
 		for auth, want := range map[string]int{"": 401, "Bearer pk_unknown": 401, reader: 403} {
 			req := routeRequest(route, f.live, auth)
 			req.Body = junk

@@ -51,19 +51,21 @@ type putter interface {
 }
 
 type handler struct {
-	keys     keyChecker
-	profiles profiles
-	updates  sender      // the profile-updates queue
-	archive  putter      // the archive bucket, where an erasure leaves its request (archive.Erasure)
-	reports  reportStore // the reports bucket
-	now      func() time.Time
-	log      *slog.Logger
+	keys      keyChecker
+	profiles  profiles
+	updates   sender        // the profile-updates queue
+	archive   putter        // the archive bucket, where an erasure leaves its request (archive.Erasure)
+	reports   reportStore   // the reports bucket
+	audiences audienceStore // the Audiences table
+	now       func() time.Time
+	log       *slog.Logger
 }
 
 // request is what a route reads of an API Gateway request.
 type request struct {
 	events.APIGatewayV2HTTPRequest
-	id string // the profileId path parameter, when the route has one
+	id  string          // the profileId path parameter, when the route has one
+	key keystore.APIKey // the caller's key, which may use the route
 }
 
 // routes are the profile API's routes, by the route key API Gateway matched (topology.Default's
@@ -80,6 +82,10 @@ var routes = map[string]func(*handler, context.Context, request) (any, error){
 	"GET /v1/reports":                      (*handler).listReports,
 	"GET /v1/reports/{period}":             (*handler).getReport,
 	"GET /v1/reports/{period}/{part}":      (*handler).getReportPart,
+	"GET /v1/audiences":                    (*handler).listAudiences,
+	"GET /v1/audiences/{audienceId}":       (*handler).getAudience,
+	"PUT /v1/audiences/{audienceId}":       (*handler).putAudience,
+	"DELETE /v1/audiences/{audienceId}":    (*handler).deleteAudience,
 }
 
 // scopes are the scope each route needs (keystore.Scope; admin has them all). A test holds them
@@ -97,6 +103,10 @@ var scopes = map[string]keystore.Scope{
 	"GET /v1/reports":                      keystore.Read,
 	"GET /v1/reports/{period}":             keystore.Read,
 	"GET /v1/reports/{period}/{part}":      keystore.Read,
+	"GET /v1/audiences":                    keystore.Read,
+	"GET /v1/audiences/{audienceId}":       keystore.Read,
+	"PUT /v1/audiences/{audienceId}":       keystore.Audiences,
+	"DELETE /v1/audiences/{audienceId}":    keystore.Audiences,
 }
 
 // badRequest is a request the API refuses, with what is wrong in words.
@@ -128,7 +138,7 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if refused != nil {
 		resp, outcome = refused.resp, refused.reason
 	} else {
-		resp, _ = scoped.route(ctx, req)
+		resp, _ = scoped.route(ctx, req, key)
 		outcome = http.StatusText(resp.StatusCode)
 	}
 	level := slog.LevelInfo
@@ -181,12 +191,12 @@ func (h *handler) authorise(ctx context.Context, req events.APIGatewayV2HTTPRequ
 }
 
 // route serves a request whose key may use it.
-func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest, key keystore.APIKey) (events.APIGatewayV2HTTPResponse, error) {
 	serve, ok := routes[req.RouteKey]
 	if !ok {
 		return respond(http.StatusNotFound, problem{"no such route"}), nil
 	}
-	r := request{APIGatewayV2HTTPRequest: req, id: req.PathParameters["profileId"]}
+	r := request{APIGatewayV2HTTPRequest: req, id: req.PathParameters["profileId"], key: key}
 	if len(r.id) > profile.MaxIDLength {
 		return respond(http.StatusBadRequest, problem{fmt.Sprintf("profileId longer than %d bytes", profile.MaxIDLength)}), nil
 	}
@@ -195,11 +205,23 @@ func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 	var missing notFound
 	var unserved unservable
 	var again retryable
+	var refused conflict
+	var large tooLarge
+	var lost raced
 	switch {
 	case errors.As(err, &bad):
 		return respond(http.StatusBadRequest, problem{bad.Error()}), nil
 	case errors.As(err, &missing):
 		return respond(http.StatusNotFound, problem{missing.Error()}), nil
+	case errors.As(err, &refused):
+		return respond(http.StatusConflict, problem{refused.Error()}), nil
+	case errors.As(err, &large):
+		return respond(http.StatusRequestEntityTooLarge, problem{large.Error()}), nil
+	case errors.As(err, &lost):
+		h.log.WarnContext(ctx, "profile request met contention", slog.String("error", err.Error()))
+		resp := respond(http.StatusServiceUnavailable, problem{lost.reason})
+		resp.Headers["retry-after"] = retryAfter
+		return resp, nil
 	case errors.As(err, &unserved):
 		h.log.ErrorContext(ctx, "stored object not served", slog.String("error", err.Error()))
 		return respond(http.StatusBadGateway, problem{unserved.reason}), nil
@@ -227,6 +249,10 @@ func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 	}
 	if s, ok := body.(stored); ok {
 		return s.response(), nil
+	}
+	if _, ok := body.(noContent); ok {
+		return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent,
+			Headers: map[string]string{"cache-control": "no-store", "x-content-type-options": "nosniff"}}, nil
 	}
 	status := http.StatusOK
 	if s, ok := body.(interface{ status() int }); ok {

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/history"
@@ -45,8 +46,9 @@ type fixture struct {
 	live, merged, anon string // profile ids
 	tables             profilestore.Tables
 	db                 *dynamo.DB
-	archive            *archiveBucket // where an erasure leaves its request
-	reports            *archiveBucket // the reports bucket
+	archive            *archiveBucket       // where an erasure leaves its request
+	reports            *archiveBucket       // the reports bucket
+	audiences          *audiencestore.Store // the Audiences table
 }
 
 // testKey is the deployment's hash key in tests.
@@ -97,8 +99,9 @@ func newFixture(t *testing.T) fixture {
 	f.keys, f.keyTable = keys, keyTable
 	f.archive = &archiveBucket{objects: map[string][]byte{}}
 	f.reports = &archiveBucket{objects: map[string][]byte{}}
+	f.audiences = audiencestore.New(e.Dynamo(), localawstest.NewTopologyTable(t, topology.AudienceTable)).WithClock(func() time.Time { return now })
 	f.h = &handler{keys: keys, profiles: store, updates: f.updates, archive: f.archive, reports: reportStore{f.reports},
-		now: func() time.Time { return now }, log: quiet}
+		audiences: f.audiences, now: func() time.Time { return now }, log: quiet}
 	return f
 }
 
@@ -137,6 +140,10 @@ func get(path string, query map[string]string, auth string) events.APIGatewayV2H
 func call(t *testing.T, h *handler, req events.APIGatewayV2HTTPRequest) (int, map[string]any) {
 	t.Helper()
 	resp := serve(t, h, req)
+	if resp.StatusCode == http.StatusNoContent {
+		require.Empty(t, resp.Body)
+		return resp.StatusCode, nil
+	}
 	require.Equal(t, "application/json", resp.Headers["content-type"])
 	var body map[string]any
 	require.NoError(t, json.Unmarshal([]byte(resp.Body), &body), resp.Body)
@@ -321,6 +328,7 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 		top.EnvVar(topology.ProfileUpdateQueue): "http://127.0.0.1:9324/000000000000/updates",
 		top.EnvVar(topology.ArchiveBucket):      "archive",
 		top.EnvVar(topology.ReportsBucket):      "reports",
+		top.EnvVar(topology.AudienceTable):      "audiences",
 		hashkey.EnvKey:                          "a test key of the profiles function, 32 bytes or more",
 		"AWS_REGION":                            localaws.Region,
 	}
@@ -343,6 +351,10 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 	delete(env, top.EnvVar(topology.ReportsBucket))
 	_, err = setup(context.Background(), getenv, quiet)
 	require.ErrorContains(t, err, top.EnvVar(topology.ReportsBucket)+" is not set", "the reports could not be served")
+	env[top.EnvVar(topology.ReportsBucket)] = "reports"
+	delete(env, top.EnvVar(topology.AudienceTable))
+	_, err = setup(context.Background(), getenv, quiet)
+	require.ErrorContains(t, err, "DCRM_AUDIENCES_TABLE is not set", "the audiences could not be kept")
 }
 
 // The history of u-1 holds the events of both devices, newest first, paged with an opaque cursor,

@@ -1,7 +1,7 @@
 // Command profiles is the profile API: it returns a customer's Single Customer View by profile id
 // or by any identifier, their event history, export and merge log, records consent, erases a
-// person and undoes a wrong merge, and serves the attribution and journey reports, for callers
-// holding a profile-API key.
+// person and undoes a wrong merge, serves the attribution and journey reports and keeps the
+// audience definitions, for callers holding a profile-API key.
 package main
 
 import (
@@ -17,6 +17,7 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
@@ -39,7 +40,7 @@ func main() {
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
 	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.KeyTable,
-		topology.ProfileUpdateQueue, topology.ArchiveBucket, topology.ReportsBucket)
+		topology.ProfileUpdateQueue, topology.ArchiveBucket, topology.ReportsBucket, topology.AudienceTable)
 	if err != nil {
 		return nil, err
 	}
@@ -58,10 +59,11 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		profiles: recording.New(profilestore.New(db, profilestore.Tables{
 			Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Touchpoints: env[topology.TouchpointTable],
 		}), recording.WithTombstoneKey(key)),
-		updates: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.ProfileUpdateQueue]),
-		archive: objectstore.Bucket{Client: s3, Name: env[topology.ArchiveBucket]},
-		reports: reportStore{bucket: objectstore.Bucket{Client: s3, Name: env[topology.ReportsBucket]}},
-		now:     time.Now,
-		log:     log,
+		updates:   messagequeue.New(sqs.NewFromConfig(cfg), env[topology.ProfileUpdateQueue]),
+		archive:   objectstore.Bucket{Client: s3, Name: env[topology.ArchiveBucket]},
+		reports:   reportStore{bucket: objectstore.Bucket{Client: s3, Name: env[topology.ReportsBucket]}},
+		audiences: audiencestore.New(db, env[topology.AudienceTable]),
+		now:       time.Now,
+		log:       log,
 	}, nil
 }

@@ -76,7 +76,7 @@ func serveWithin(t *testing.T, ctx context.Context, h *handler, req events.APIGa
 	}
 	require.NoError(t, openapi.ValidateResponseAs(method, path, resp.StatusCode, resp.Headers["content-type"], body))
 	require.NoError(t, openapi.ValidateHeaders(method, path, resp.StatusCode, resp.Headers))
-	if resp.StatusCode == http.StatusOK {
+	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated {
 		body, err := requestBody(req, 1<<20)
 		require.NoError(t, err)
 		require.NoError(t, openapi.ValidateRequest(method, path, "", body), "the document takes a request the handler served")
@@ -94,6 +94,8 @@ func routeRequest(routeKey, id, auth string) events.APIGatewayV2HTTPRequest {
 		req = get(path, map[string]string{"userId": "u-1"}, auth)
 	case strings.HasPrefix(path, "/v1/reports"):
 		req = get(strings.NewReplacer("{period}", "latest", "{part}", "attribution.json").Replace(path), nil, auth)
+	case strings.HasPrefix(path, "/v1/audiences"): // the audience "vip"; PUT defines it
+		req = audienceRequest(method, strings.TrimPrefix(path, "/v1/audiences/{audienceId}") != path, "vip", vipDefinition, auth)
 	case method == http.MethodPut:
 		req = put(strings.Replace(path, "{profileId}", id, 1), `{"analytics": true}`, auth)
 	case method == http.MethodPost:
@@ -127,7 +129,8 @@ func TestEveryRouteRefusesAnOverlongProfileID(t *testing.T) {
 }
 
 func TestEveryRouteIsA503WhenTheStoreIsDown(t *testing.T) {
-	h := &handler{keys: allow{}, profiles: down{}, updates: &recorder{}, reports: reportStore{down{}}, now: func() time.Time { return now }, log: quiet}
+	h := &handler{keys: allow{}, profiles: down{}, updates: &recorder{}, reports: reportStore{down{}}, audiences: downAudiences{},
+		now: func() time.Time { return now }, log: quiet}
 	for key := range routes {
 		resp := serve(t, h, routeRequest(key, "p1", "Bearer k"))
 		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, key)
@@ -135,6 +138,11 @@ func TestEveryRouteIsA503WhenTheStoreIsDown(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(resp.Body), &body))
 		if strings.HasPrefix(key, "GET /v1/reports") { // the archive bucket: repeat after a while
 			require.Equal(t, "reports are unavailable right now; try again", body.Error, key)
+			require.Equal(t, reportsRetryAfter, resp.Headers["retry-after"], key)
+			continue
+		}
+		if strings.Contains(key, " /v1/audiences") {
+			require.Equal(t, "audiences are unavailable right now; try again", body.Error, key)
 			require.Equal(t, reportsRetryAfter, resp.Headers["retry-after"], key)
 			continue
 		}
@@ -234,7 +242,7 @@ func TestContractTypesAreTheDocuments(t *testing.T) {
 	for _, v := range []any{profileView{}, counts{}, consent{}, score{}, rfmScore{}, value{}, lapseRisk{}, nextAction{},
 		session{}, campaign{}, products{}, categories{}, openBasket{}, basketItem{}, openForm{}, touchpoint{}, historyPage{},
 		merge{}, mergeLog{}, exportDocument{}, exportedID{}, erasure{}, separation{}, consentState{}, problem{},
-		impressions{}, impressionGroup{}, impression{}, serviceCase{}, reportList{}, reportSummary{}} {
+		impressions{}, impressionGroup{}, impression{}, serviceCase{}, reportList{}, reportSummary{}, audienceView{}, audienceList{}} {
 		typ := reflect.TypeOf(v)
 		types[typ.Name()] = typ
 	}
