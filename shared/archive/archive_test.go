@@ -307,13 +307,16 @@ func TestSnapshotRows(t *testing.T) {
 	p := profile.Profile{
 		ID: "p-1", UserID: "u-1", FirstSeen: seen, LastSeen: seen.Add(time.Hour), Counts: profile.Counts{Events: 7, PageViews: 3},
 		Visits: 2, LastChannel: "email", OrderCount: 1, Revenue: 12.5, Traits: map[string]any{"plan": "pro"},
-		Groups: []string{"g-1"},
+		Groups:      []string{"g-1"},
+		Acquisition: profile.Touch{At: seen, Channel: "paid search"}, FirstOrder: profile.Touch{At: seen, Channel: "online"},
+		LastOrder: profile.Touch{At: seen, Channel: "store"},
 		Score: &profile.Score{RFM: &profile.RFMScore{Segment: "Champions", Score: 555}, Value: &profile.Value{PAlive: 0.9, CLV: 40},
-			Lapse: &profile.LapseRisk{Risk: 0.1}},
+			Lapse: &profile.LapseRisk{Risk: 0.1}, Cluster: "recent high-spending"},
 	}
 	r := FromProfile(p)
 	if r.ProfileID != "p-1" || *r.FirstSeen != seen || r.Events != 7 || r.Revenue != 12.5 || r.RFMSegment != "Champions" ||
-		*r.PAlive != 0.9 || *r.CLV != 40 || *r.LapseRisk != 0.1 || r.Traits != `{"plan":"pro"}` || r.Groups != `["g-1"]` || r.UpdatedAt != nil {
+		*r.PAlive != 0.9 || *r.CLV != 40 || *r.LapseRisk != 0.1 || r.Traits != `{"plan":"pro"}` || r.Groups != `["g-1"]` || r.UpdatedAt != nil ||
+		r.AcquisitionChannel != "paid search" || r.FirstOrderChannel != "online" || r.LastOrderChannel != "store" || r.Cluster != "recent high-spending" {
 		t.Errorf("profile row = %+v", r)
 	}
 	ids := Identifiers("p-1", p.Identifiers())

@@ -23,9 +23,9 @@ type Profile struct {
 	Visits         int64      `parquet:"visits"`
 	EngagedSeconds int64      `parquet:"engagedSeconds"`
 	LastChannel    string     `parquet:"lastChannel,optional"`
-	// AcquisitionChannel is the channel of the person's first touch, FirstOrderChannel and
-	// LastOrderChannel the channels of the first and last orders, online or in a store ("store"):
-	// left NULL by FromProfile until the profile carries them.
+	// AcquisitionChannel is the channel of the person's first touch (profile.Acquisition),
+	// FirstOrderChannel and LastOrderChannel the channels of the first and last orders, online or on
+	// another sales channel (profile.FirstOrder, LastOrder); NULL when the profile has none.
 	AcquisitionChannel string     `parquet:"acquisitionChannel,optional"`
 	FirstOrderChannel  string     `parquet:"firstOrderChannel,optional"`
 	LastOrderChannel   string     `parquet:"lastOrderChannel,optional"`
@@ -37,6 +37,8 @@ type Profile struct {
 	PAlive             *float64   `parquet:"pAlive,optional"`
 	CLV                *float64   `parquet:"clv,optional"`
 	LapseRisk          *float64   `parquet:"lapseRisk,optional"`
+	// Cluster is the name of the customer's group among the daily fit's clusters (score.cluster).
+	Cluster string `parquet:"cluster,optional"`
 	// Traits and Consent are JSON objects: the profile's traits (as recorded, personal data hashed
 	// or redacted) and its latest consent per purpose.
 	Traits  string `parquet:"traits,optional" archive:"json"`
@@ -68,20 +70,21 @@ type Merge struct {
 // FromProfile is the snapshot row of a live profile.
 func FromProfile(p profile.Profile) Profile {
 	r := Profile{
-		ProfileID:      p.ID,
-		UserID:         p.UserID,
-		FirstSeen:      timeOrNil(p.FirstSeen),
-		LastSeen:       timeOrNil(p.LastSeen),
-		UpdatedAt:      timeOrNil(p.UpdatedAt),
-		Events:         int64(p.Counts.Events),
-		PageViews:      int64(p.Counts.PageViews),
-		Visits:         int64(p.Visits),
-		EngagedSeconds: int64(p.EngagedSeconds),
-		LastChannel:    p.LastChannel,
-		OrderCount:     int64(p.OrderCount),
-		Revenue:        p.Revenue,
-		Traits:         jsonObject(p.Traits),
-		Consent:        jsonObject(p.Consent),
+		ProfileID:          p.ID,
+		UserID:             p.UserID,
+		FirstSeen:          timeOrNil(p.FirstSeen),
+		LastSeen:           timeOrNil(p.LastSeen),
+		UpdatedAt:          timeOrNil(p.UpdatedAt),
+		Events:             int64(p.Counts.Events),
+		PageViews:          int64(p.Counts.PageViews),
+		Visits:             int64(p.Visits),
+		EngagedSeconds:     int64(p.EngagedSeconds),
+		LastChannel:        p.LastChannel,
+		AcquisitionChannel: p.Acquisition.Channel, FirstOrderChannel: p.FirstOrder.Channel, LastOrderChannel: p.LastOrder.Channel,
+		OrderCount: int64(p.OrderCount),
+		Revenue:    p.Revenue,
+		Traits:     jsonObject(p.Traits),
+		Consent:    jsonObject(p.Consent),
 	}
 	if len(p.Groups) > 0 {
 		b, _ := json.Marshal(p.Groups)
@@ -98,6 +101,7 @@ func FromProfile(p profile.Profile) Profile {
 		if s.Lapse != nil {
 			r.LapseRisk = &s.Lapse.Risk
 		}
+		r.Cluster = s.Cluster
 	}
 	return r
 }
