@@ -12,6 +12,8 @@
 //	dcrm profile (events | export | erase) PROFILE_ID              history, data-subject export, erasure
 //	dcrm profile merges PROFILE_ID                               how the profiles merged into it joined
 //	dcrm profile split PROFILE_ID --from MERGED_ID               undoes the merge of MERGED_ID into it
+//	dcrm audience add FILE                                       defines an audience, or replaces its definition
+//	dcrm audience list | show ID | rm ID                         the audiences; one's definition; removes one
 //	dcrm schedule run NAME [--at TIME]                           invokes the schedule's function (as of TIME)
 //	dcrm replay [--dry-run] [--max N] [--forget-lost] [--queue URL]  replays the failed-events queue
 //	dcrm tombstone lift --identifier TYPE:VALUE                  lets an erased identifier be recorded again
@@ -47,12 +49,15 @@ var errUsage = errors.New(`usage:
   dcrm source add --name NAME [--origin URL]... [--trusted] [--keep-raw-pii] [--phone-country-code N]
                   [--rate EVENTS_PER_SECOND]
   dcrm apikey add --name NAME --scopes SCOPE[,SCOPE]... [--expires DATE|90d]
-      (scopes: read, export, erase, consent, split, admin)
+      (scopes: read, export, erase, consent, split, audiences, admin)
   dcrm apikey list
   dcrm apikey revoke KEY_ID
   dcrm profile get (PROFILE_ID | --user-id ID | --anonymous-id ID)
   dcrm profile (events | export | erase | merges) PROFILE_ID
   dcrm profile split PROFILE_ID --from MERGED_ID
+  dcrm audience add FILE
+      (FILE: an audience definition, shared/audience's JSON, checked before it is sent)
+  dcrm audience list | show ID | rm ID
   dcrm schedule run NAME [--at RFC3339 | --at YYYY-MM-DD]
   dcrm replay [--dry-run] [--max N] [--forget-lost] [--queue URL]
   dcrm tombstone lift --identifier (email:ADDRESS | phone:+NUMBER | user:ID | anonymous:ID | TYPE:VALUE)
@@ -105,7 +110,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errUsage
 	}
 	cmd := args[0]
-	if len(args) > 1 && (cmd == "source" || cmd == "apikey" || cmd == "profile" || cmd == "schedule" || cmd == "tombstone" ||
+	if len(args) > 1 && (cmd == "source" || cmd == "apikey" || cmd == "profile" || cmd == "schedule" || cmd == "tombstone" || cmd == "audience" ||
 		(cmd == "import" && args[1] == "status")) {
 		cmd += " " + args[1]
 		args = args[1:]
@@ -121,6 +126,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return profileOf(ctx, strings.TrimPrefix(cmd, "profile "), args[1:], out)
 	case "profile split":
 		return splitProfile(ctx, args[1:], out)
+	case "audience add", "audience list", "audience show", "audience rm":
+		return audienceCmd(ctx, strings.TrimPrefix(cmd, "audience "), args[1:], out)
 	case "schedule run":
 		return runSchedule(ctx, args[1:], out)
 	case "replay":
