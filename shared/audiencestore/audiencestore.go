@@ -198,7 +198,7 @@ func (s *Store) Put(ctx context.Context, def audience.Definition, by string) (St
 	} else {
 		ids = append(ids, def.ID)
 	}
-	if err := s.commit(ctx, put, set, ids, now, by); err != nil {
+	if err := s.commit(ctx, func(tx *dynamo.WriteTx) *dynamo.WriteTx { return tx.Put(put) }, set, ids, now, by); err != nil {
 		return Stored{}, fmt.Errorf("put audience %q: %w", def.ID, err)
 	}
 	out, err := it.stored()
@@ -230,15 +230,16 @@ func (s *Store) Delete(ctx context.Context, id, by string) error {
 	now := s.now().UTC().Truncate(time.Millisecond)
 	del := s.table.Delete("audienceId", id).If("attribute_exists('audienceId')")
 	ids := slices.DeleteFunc(slices.Clone(set.IDs), func(x string) bool { return x == id })
-	if err := s.commit(ctx, del, set, ids, now, by); err != nil {
+	if err := s.commit(ctx, func(tx *dynamo.WriteTx) *dynamo.WriteTx { return tx.Delete(del) }, set, ids, now, by); err != nil {
 		return fmt.Errorf("delete audience %q: %w", id, err)
 	}
 	return nil
 }
 
-// commit writes the change with the set item, its version moved on, in one transaction that holds
-// only if the set is still at the version read.
-func (s *Store) commit(ctx context.Context, change interface{}, set setItem, ids []string, now time.Time, by string) error {
+// commit writes the change (what change adds to the transaction) with the set item, its version
+// moved on and holding ids, in one transaction that holds only if the set is still at the version
+// read.
+func (s *Store) commit(ctx context.Context, change func(*dynamo.WriteTx) *dynamo.WriteTx, set setItem, ids []string, now time.Time, by string) error {
 	if s.beforeCommit != nil {
 		s.beforeCommit()
 	}
@@ -248,16 +249,7 @@ func (s *Store) commit(ctx context.Context, change interface{}, set setItem, ids
 	if set.Version > 0 {
 		put = s.table.Put(next).If("'version' = ?", set.Version)
 	}
-	tx := s.db.WriteTx().Idempotent(true).Put(put)
-	switch c := change.(type) {
-	case *dynamo.Put:
-		tx = tx.Put(c)
-	case *dynamo.Delete:
-		tx = tx.Delete(c)
-	default:
-		return fmt.Errorf("commit %T", change)
-	}
-	err := tx.Run(ctx)
+	err := change(s.db.WriteTx().Idempotent(true).Put(put)).Run(ctx)
 	if dynamo.IsCondCheckFailed(err) {
 		return ErrChanged
 	}
