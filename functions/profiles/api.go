@@ -122,6 +122,7 @@ type score struct {
 	Value        *value       `json:"value,omitempty"`
 	Lapse        *lapseRisk   `json:"lapse,omitempty"`
 	NextActions  []nextAction `json:"nextActions,omitempty"`
+	Cluster      string       `json:"cluster,omitempty"`
 }
 
 type rfmScore struct {
@@ -297,7 +298,7 @@ func scoreOf(s *profile.Score) *score {
 	if s == nil {
 		return nil
 	}
-	out := &score{ScoredAt: s.ScoredAt, ModelVersion: s.ModelVersion, FirstOrderAt: s.FirstOrderAt}
+	out := &score{ScoredAt: s.ScoredAt, ModelVersion: s.ModelVersion, FirstOrderAt: s.FirstOrderAt, Cluster: s.Cluster}
 	if s.RFM != nil {
 		r := rfmScore(*s.RFM)
 		out.RFM = &r

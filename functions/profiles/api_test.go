@@ -61,10 +61,11 @@ func TestViewOfAScore(t *testing.T) {
 	sc := &profile.Score{ScoredAt: t0, ModelVersion: 3,
 		RFM:         &profile.RFMScore{Variant: profile.VariantRFM, RecencyDays: 4, Frequency: 2, Monetary: 120.5, R: 5, F: 3, M: 4, Score: 534, Segment: "Potential Loyalist"},
 		NextActions: []profile.NextAction{{Kind: "remind-viewed", Product: "p1", Score: 0.4, Reason: "viewed twice"}},
+		Cluster:     "recent frequent-buying",
 	}
 	b, err := json.Marshal(viewOf(profile.Profile{ID: "p1", Score: sc}).Score)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"scoredAt":"2025-03-01T10:00:00Z","modelVersion":3,
 		"rfm":{"variant":"rfm","recencyDays":4,"frequency":2,"monetary":120.5,"r":5,"f":3,"m":4,"score":534,"segment":"Potential Loyalist"},
-		"nextActions":[{"kind":"remind-viewed","product":"p1","score":0.4,"reason":"viewed twice"}]}`, string(b))
+		"nextActions":[{"kind":"remind-viewed","product":"p1","score":0.4,"reason":"viewed twice"}],"cluster":"recent frequent-buying"}`, string(b))
 }

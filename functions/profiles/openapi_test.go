@@ -196,6 +196,7 @@ func TestEveryPartOfAProfileMatchesTheDocument(t *testing.T) {
 			{Kind: "explore-category", Category: "shoes", Score: 0.4, Reason: "viewed shoes"},
 			{Kind: "complete-form", Form: "newsletter", Score: 0.5, Reason: "started the form"},
 		},
+		Cluster: "recent frequent-visiting",
 	}))
 
 	status, body := call(t, f.h, get("/v1/profiles/"+p.ID, nil, auth))
