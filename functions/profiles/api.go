@@ -115,14 +115,15 @@ type consent struct {
 }
 
 type score struct {
-	ScoredAt     time.Time    `json:"scoredAt"`
-	ModelVersion int          `json:"modelVersion,omitempty"`
-	FirstOrderAt time.Time    `json:"firstOrderAt,omitzero"`
-	RFM          *rfmScore    `json:"rfm,omitempty"`
-	Value        *value       `json:"value,omitempty"`
-	Lapse        *lapseRisk   `json:"lapse,omitempty"`
-	NextActions  []nextAction `json:"nextActions,omitempty"`
-	Cluster      string       `json:"cluster,omitempty"`
+	ScoredAt     time.Time          `json:"scoredAt"`
+	ModelVersion int                `json:"modelVersion,omitempty"`
+	FirstOrderAt time.Time          `json:"firstOrderAt,omitzero"`
+	RFM          *rfmScore          `json:"rfm,omitempty"`
+	Value        *value             `json:"value,omitempty"`
+	Lapse        *lapseRisk         `json:"lapse,omitempty"`
+	NextActions  []nextAction       `json:"nextActions,omitempty"`
+	Cluster      string             `json:"cluster,omitempty"`
+	Lookalikes   map[string]float64 `json:"lookalikes,omitempty"`
 }
 
 type rfmScore struct {
@@ -298,7 +299,8 @@ func scoreOf(s *profile.Score) *score {
 	if s == nil {
 		return nil
 	}
-	out := &score{ScoredAt: s.ScoredAt, ModelVersion: s.ModelVersion, FirstOrderAt: s.FirstOrderAt, Cluster: s.Cluster}
+	out := &score{ScoredAt: s.ScoredAt, ModelVersion: s.ModelVersion, FirstOrderAt: s.FirstOrderAt, Cluster: s.Cluster,
+		Lookalikes: maps.Clone(s.Lookalikes)}
 	if s.RFM != nil {
 		r := rfmScore(*s.RFM)
 		out.RFM = &r

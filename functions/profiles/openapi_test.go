@@ -196,7 +196,7 @@ func TestEveryPartOfAProfileMatchesTheDocument(t *testing.T) {
 			{Kind: "explore-category", Category: "shoes", Score: 0.4, Reason: "viewed shoes"},
 			{Kind: "complete-form", Form: "newsletter", Score: 0.5, Reason: "started the form"},
 		},
-		Cluster: "recent frequent-visiting",
+		Cluster: "recent frequent-visiting", Lookalikes: map[string]float64{"frequent": 0.42},
 	}))
 
 	status, body := call(t, f.h, get("/v1/profiles/"+p.ID, nil, auth))

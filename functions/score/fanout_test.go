@@ -44,7 +44,7 @@ func TestFanOutThroughTheLocalInvokeAPI(t *testing.T) {
 	top.Functions, top.Routes, top.Mappings, top.Streams, top.Notifications = []topology.Function{fn}, nil, nil, nil, nil
 	top.Schedules = []topology.Schedule{{Name: "score", Function: "score", Every: time.Hour}}
 	var tables []topology.Table
-	for _, name := range []string{topology.ProfileTable, topology.IdentityTable, topology.ModelTable} {
+	for _, name := range []string{topology.ProfileTable, topology.IdentityTable, topology.ModelTable, topology.AudienceTable} {
 		tb, _ := top.Table(name)
 		tables = append(tables, tb)
 	}

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dcrm-project/dcrm/shared/audience"
+	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/scoring"
@@ -55,7 +57,11 @@ func (h *handler) fit(ctx context.Context, asOf time.Time) (summary, error) {
 	}
 
 	started := time.Now()
-	sample, err := h.sample(ctx, asOf)
+	seeds, err := h.seeds(ctx)
+	if err != nil {
+		return sum, err
+	}
+	sample, err := h.sample(ctx, asOf, seeds)
 	if err != nil {
 		return sum, fmt.Errorf("sample profiles: %w", err)
 	}
@@ -77,6 +83,29 @@ func (h *handler) fit(ctx context.Context, asOf time.Time) (summary, error) {
 	return sum, nil
 }
 
+// audienceLister lists the audience definitions (audiencestore.Store).
+type audienceLister interface {
+	List(ctx context.Context) ([]audiencestore.Stored, error)
+}
+
+// seeds are the audiences a rule reads a look-alike score of (scoring.Seeds). Without them the
+// fit cannot keep the look-alike models, so an unreadable table fails the fit (retried) rather
+// than dropping every model.
+func (h *handler) seeds(ctx context.Context) ([]audience.Definition, error) {
+	if h.audiences == nil {
+		return nil, nil
+	}
+	stored, err := h.audiences.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the audience definitions: %w", err)
+	}
+	defs := make([]audience.Definition, len(stored))
+	for i, s := range stored {
+		defs[i] = s.Definition
+	}
+	return scoring.Seeds(defs), nil
+}
+
 // sample reads a bounded random sample of the live profiles: about FitSample buyers and FitSample
 // visitors, reading at most maxReadFactor × FitSample profiles, every profile read counted in the
 // co-occurrence tally.
@@ -89,7 +118,7 @@ func (h *handler) fit(ctx context.Context, asOf time.Time) (summary, error) {
 // unrelated to what the profiles hold: the sample is a uniform random one, and a retry of the same
 // fit reads the same profiles (unless the read bound stops it first). Should the item count be
 // stale (DynamoDB recounts every six hours) the segments are merely larger or smaller than meant.
-func (h *handler) sample(ctx context.Context, asOf time.Time) (scoring.Sample, error) {
+func (h *handler) sample(ctx context.Context, asOf time.Time, seeds []audience.Definition) (scoring.Sample, error) {
 	count, err := h.store.CountProfiles(ctx)
 	if err != nil {
 		return scoring.Sample{}, err
@@ -117,7 +146,7 @@ func (h *handler) sample(ctx context.Context, asOf time.Time) (scoring.Sample, e
 				if i >= int64(total) {
 					return
 				}
-				s := &scoring.Sample{}
+				s := &scoring.Sample{Seeds: seeds}
 				mu.Lock()
 				parts[i] = s
 				mu.Unlock()

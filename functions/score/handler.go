@@ -54,11 +54,14 @@ var defaultSizing = sizing{PartSize: 200_000, Segments: 4, Workers: 16, FitSampl
 type handler struct {
 	store  profileStore
 	models modelStore
-	alerts sender         // the alerts queue
-	parts  fanout.Invoker // nil: every part is scored here
-	cfg    scoring.Config
-	size   sizing
-	log    *slog.Logger
+	// audiences are the audience definitions, whose look-alike seeds the daily fit trains; nil:
+	// none.
+	audiences audienceLister
+	alerts    sender         // the alerts queue
+	parts     fanout.Invoker // nil: every part is scored here
+	cfg       scoring.Config
+	size      sizing
+	log       *slog.Logger
 
 	mu     sync.Mutex
 	cached *scoring.Models // the models this container last loaded

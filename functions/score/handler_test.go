@@ -456,7 +456,7 @@ func TestFitReadsABoundedSample(t *testing.T) {
 	st.record(t, s.acts)
 	st.h.size.FitSample = 10
 
-	sample, err := st.h.sample(ctx, fitAt)
+	sample, err := st.h.sample(ctx, fitAt, nil)
 	require.NoError(t, err)
 	size := sample.Size()
 	require.Equal(t, 10, size.Buyers)
@@ -464,7 +464,7 @@ func TestFitReadsABoundedSample(t *testing.T) {
 	require.GreaterOrEqual(t, size.Read, 20)
 	require.LessOrEqual(t, size.Read, 80)
 	require.Equal(t, size.Read, sample.Tally.Profiles, "every profile read is in the co-occurrence tally")
-	again, err := st.h.sample(ctx, fitAt)
+	again, err := st.h.sample(ctx, fitAt, nil)
 	require.NoError(t, err)
 	ids := func(s scoring.Sample) []string {
 		var out []string
@@ -587,10 +587,11 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 	top := topology.Default()
 	fn, _ := top.Function("score")
 	env := map[string]string{
-		top.EnvVar(topology.ProfileTable): "p",
-		top.EnvVar(topology.ModelTable):   "m",
-		top.EnvVar(topology.AlertQueue):   "http://127.0.0.1:9324/000000000000/alerts",
-		"AWS_REGION":                      localaws.Region,
+		top.EnvVar(topology.ProfileTable):  "p",
+		top.EnvVar(topology.ModelTable):    "m",
+		top.EnvVar(topology.AlertQueue):    "http://127.0.0.1:9324/000000000000/alerts",
+		top.EnvVar(topology.AudienceTable): "a",
+		"AWS_REGION":                       localaws.Region,
 	}
 	maps.Copy(env, fn.Settings)
 	getenv := func(k string) string { return env[k] }

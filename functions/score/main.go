@@ -23,6 +23,7 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/fanout"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
@@ -41,7 +42,7 @@ func main() {
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.ModelTable, topology.AlertQueue)
+	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.ModelTable, topology.AlertQueue, topology.AudienceTable)
 	if err != nil {
 		return nil, err
 	}
@@ -55,10 +56,11 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	}
 	db := dynamo.New(awsCfg)
 	h := &handler{
-		store:  profilestore.NewProfileTable(db, env[topology.ProfileTable]),
-		models: profilestore.NewModelStore(db, env[topology.ModelTable]),
-		alerts: messagequeue.New(sqs.NewFromConfig(awsCfg), env[topology.AlertQueue]),
-		cfg:    cfg, size: size, log: log,
+		store:     profilestore.NewProfileTable(db, env[topology.ProfileTable]),
+		models:    profilestore.NewModelStore(db, env[topology.ModelTable]),
+		audiences: audiencestore.New(db, env[topology.AudienceTable]),
+		alerts:    messagequeue.New(sqs.NewFromConfig(awsCfg), env[topology.AlertQueue]),
+		cfg:       cfg, size: size, log: log,
 	}
 	// Lambda names the function in its environment; outside Lambda every part is scored here.
 	if self, ok := fanout.Self(awsCfg, getenv); ok {

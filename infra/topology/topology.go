@@ -411,7 +411,8 @@ func Default() Topology {
 			// the parts it gave up on are on the FailedEvents queue. It scans the profiles.
 			{Name: "score", Memory: 1769, Timeout: 15 * time.Minute, FanOut: true, Scans: []string{ProfileTable},
 				Async: &AsyncInvoke{MaxAge: time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
-					{ProfileTable, ReadWrite}, {ModelTable, ReadWrite}, {AlertQueue, Write},
+					// the audience definitions: the daily fit trains the look-alike seeds they name
+					{ProfileTable, ReadWrite}, {ModelTable, ReadWrite}, {AlertQueue, Write}, {AudienceTable, Read},
 				}, Settings: map[string]string{
 					SettingCLVWeeks: "52", SettingCLVDiscount: "0.1", SettingCLVMargin: "1",
 					SettingLapseThreshold: "0.8", SettingLapseMinValue: "0", SettingLapseCooldown: "720h",

@@ -25,7 +25,7 @@ type ProfileSubject struct {
 	// fails with ErrInput; an empty list is none.
 	Events    map[string][]Point
 	Cluster   string             // "" for none; FromProfile takes the score's (profile.Score.Cluster)
-	Lookalike map[string]float64 // lookalike scores by seed audience
+	Lookalike map[string]float64 // lookalike scores by seed audience; FromProfile takes the score's (profile.Score.Lookalikes)
 
 	basket                *profile.OpenBasket
 	basketRead            bool
@@ -38,7 +38,7 @@ type ProfileSubject struct {
 func FromProfile(p profile.Profile, computed map[string]any, audiences []string) *ProfileSubject {
 	s := &ProfileSubject{Profile: p, Computed: computed, Audiences: audiences}
 	if p.Score != nil {
-		s.Cluster = p.Score.Cluster
+		s.Cluster, s.Lookalike = p.Score.Cluster, p.Score.Lookalikes
 	}
 	return s
 }

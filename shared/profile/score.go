@@ -1,6 +1,9 @@
 package profile
 
-import "time"
+import (
+	"maps"
+	"time"
+)
 
 // Score is what the scheduled scoring says of a customer (package scoring computes it, the score
 // function stores it; stitch never writes it). Each part is absent when it could not be computed:
@@ -20,6 +23,9 @@ type Score struct {
 	// Cluster is the name of the customer's group among the daily fit's clusters (package cluster:
 	// "recent frequent-buying high-spending"); "" before clusters were fitted.
 	Cluster string `json:"cluster,omitempty"`
+	// Lookalikes are how much the customer resembles the members of each seed audience a rule
+	// names, 0 to 1, by the audience's id (package lookalike; shared/scoring).
+	Lookalikes map[string]float64 `json:"lookalikes,omitempty"`
 }
 
 // Variants of the RFM score.
@@ -92,5 +98,6 @@ func (s *Score) clone() *Score {
 		c.Lapse = &l
 	}
 	c.NextActions = append([]NextAction(nil), s.NextActions...)
+	c.Lookalikes = maps.Clone(s.Lookalikes)
 	return &c
 }

@@ -21,14 +21,15 @@ import (
 // scoreItem is profile.Score as stored. The nested items have the fields of their profile types in
 // the same order, so that they convert to and from them.
 type scoreItem struct {
-	ScoredAt     time.Time    `dynamo:"scoredAt"`
-	ModelVersion int          `dynamo:"modelVersion,omitempty"`
-	FirstOrderAt time.Time    `dynamo:"firstOrderAt,omitempty"`
-	RFM          *rfmItem     `dynamo:"rfm,omitempty"`
-	Value        *valueItem   `dynamo:"value,omitempty"`
-	Lapse        *lapseItem   `dynamo:"lapse,omitempty"`
-	NextActions  []actionItem `dynamo:"nextActions,omitempty"`
-	Cluster      string       `dynamo:"cluster,omitempty"`
+	ScoredAt     time.Time          `dynamo:"scoredAt"`
+	ModelVersion int                `dynamo:"modelVersion,omitempty"`
+	FirstOrderAt time.Time          `dynamo:"firstOrderAt,omitempty"`
+	RFM          *rfmItem           `dynamo:"rfm,omitempty"`
+	Value        *valueItem         `dynamo:"value,omitempty"`
+	Lapse        *lapseItem         `dynamo:"lapse,omitempty"`
+	NextActions  []actionItem       `dynamo:"nextActions,omitempty"`
+	Cluster      string             `dynamo:"cluster,omitempty"`
+	Lookalikes   map[string]float64 `dynamo:"lookalikes,omitempty"`
 }
 
 type rfmItem struct {
@@ -80,7 +81,8 @@ var ErrChanged = errors.New("changed since it was read")
 var legacyScoreFields = []string{"recencyDays", "frequency", "recencyScore", "frequencyScore", "score", "segment", "scoredAt"}
 
 func newScoreItem(sc profile.Score) *scoreItem {
-	it := &scoreItem{ScoredAt: sc.ScoredAt.UTC(), ModelVersion: sc.ModelVersion, FirstOrderAt: sc.FirstOrderAt.UTC(), Cluster: sc.Cluster}
+	it := &scoreItem{ScoredAt: sc.ScoredAt.UTC(), ModelVersion: sc.ModelVersion, FirstOrderAt: sc.FirstOrderAt.UTC(), Cluster: sc.Cluster,
+		Lookalikes: sc.Lookalikes}
 	if sc.RFM != nil {
 		r := rfmItem(*sc.RFM)
 		it.RFM = &r
@@ -103,7 +105,8 @@ func (it *scoreItem) score() *profile.Score {
 	if it == nil || it.ScoredAt.IsZero() {
 		return nil
 	}
-	sc := &profile.Score{ScoredAt: it.ScoredAt, ModelVersion: it.ModelVersion, FirstOrderAt: it.FirstOrderAt, Cluster: it.Cluster}
+	sc := &profile.Score{ScoredAt: it.ScoredAt, ModelVersion: it.ModelVersion, FirstOrderAt: it.FirstOrderAt, Cluster: it.Cluster,
+		Lookalikes: it.Lookalikes}
 	if it.RFM != nil {
 		r := profile.RFMScore(*it.RFM)
 		sc.RFM = &r

@@ -45,7 +45,8 @@ func aScore(at time.Time) profile.Score {
 			{Kind: "remind-viewed", Product: "p1", Score: 0.4, Reason: "viewed twice, last 2 days ago, not bought"},
 			{Kind: "explore-category", Category: "shoes", Score: 0.2, Reason: "most interested in \"shoes\""},
 		},
-		Cluster: "recent frequent-buying",
+		Cluster:    "recent frequent-buying",
+		Lookalikes: map[string]float64{"best-customers": 0.8123},
 	}
 }
 

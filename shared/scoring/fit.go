@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dcrm-project/dcrm/shared/audience"
 	"github.com/dcrm-project/dcrm/shared/btyd"
 	"github.com/dcrm-project/dcrm/shared/cluster"
 	"github.com/dcrm-project/dcrm/shared/nextaction"
@@ -23,6 +24,10 @@ type Sample struct {
 	Tally     nextaction.Tally
 	// Clusters are the buyers' and visitors' features for the customer clusters (ClusterRow).
 	Clusters [][]float64
+	// Seeds are the audiences whose look-alike models the fit trains (Seeds of the definitions),
+	// set before profiles are added; Lookalike is what the sample holds for them.
+	Seeds     []audience.Definition
+	Lookalike seedSample
 }
 
 // Size says what a sample holds.
@@ -65,6 +70,7 @@ func (s *Sample) AddBuyer(p profile.Profile, asOf time.Time) error {
 	s.Customers = append(s.Customers, c)
 	s.Histories = append(s.Histories, h)
 	s.Clusters = append(s.Clusters, ClusterRow(p, asOf))
+	s.addSeeds(p, asOf)
 	return nil
 }
 
@@ -77,6 +83,7 @@ func (s *Sample) AddVisitor(p profile.Profile, asOf time.Time) error {
 	}
 	s.Visitors = append(s.Visitors, v)
 	s.Clusters = append(s.Clusters, ClusterRow(p, asOf))
+	s.addSeeds(p, asOf)
 	return nil
 }
 
@@ -87,6 +94,10 @@ func (s *Sample) Merge(o Sample) {
 	s.Customers = append(s.Customers, o.Customers...)
 	s.Visitors = append(s.Visitors, o.Visitors...)
 	s.Clusters = append(s.Clusters, o.Clusters...)
+	s.Lookalike.merge(o.Lookalike)
+	if s.Seeds == nil {
+		s.Seeds = o.Seeds
+	}
 	s.Tally.Merge(o.Tally)
 }
 
@@ -99,6 +110,7 @@ func (c Config) Fit(s Sample, asOf time.Time, prev *Models) Models {
 	m := Models{Format: Format, FittedAt: asOf, Sample: size}
 	if prev != nil {
 		m.Purchase, m.RFM, m.Engagement, m.CoOccurrence, m.Clusters = prev.Purchase, prev.RFM, prev.Engagement, prev.CoOccurrence, prev.Clusters
+		m.Lookalikes = prev.Lookalikes
 	}
 	keep := func(what string, had bool, when time.Time, why string) {
 		if had {
@@ -156,6 +168,7 @@ func (c Config) Fit(s Sample, asOf time.Time, prev *Models) Models {
 	} else {
 		m.Clusters = &Part[cluster.Model]{FittedAt: asOf, N: cm.Rows, Model: *cm}
 	}
+	c.fitLookalikes(s, asOf, &m, keep)
 	return m
 }
 

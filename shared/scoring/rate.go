@@ -92,6 +92,7 @@ func (c Config) Rate(p profile.Profile, m *Models, asOf time.Time) (profile.Scor
 		sc.Cluster = name
 		errs = append(errs, err)
 	}
+	sc.Lookalikes = lookalikesOf(m, p, &sc, asOf)
 
 	var model nextaction.Model
 	if m.CoOccurrence != nil {
@@ -218,7 +219,8 @@ func material(old *profile.Score, sc profile.Score) bool {
 // of two groups may cross it any hour; the daily rewrite carries it (a fit's new groups come with
 // a new model version).
 func drifted(old *profile.Score, sc profile.Score) bool {
-	return old.ModelVersion != sc.ModelVersion || old.Cluster != sc.Cluster || !equalPtr(old.RFM, sc.RFM) || !equalPtr(old.Value, sc.Value) ||
+	return old.ModelVersion != sc.ModelVersion || old.Cluster != sc.Cluster || lookalikesMoved(old.Lookalikes, sc.Lookalikes) ||
+		!equalPtr(old.RFM, sc.RFM) || !equalPtr(old.Value, sc.Value) ||
 		old.Lapse != nil && sc.Lapse != nil && math.Abs(old.Lapse.Risk-sc.Lapse.Risk) >= 0.0001
 }
 

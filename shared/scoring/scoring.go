@@ -38,6 +38,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/shared/btyd"
 	"github.com/dcrm-project/dcrm/shared/cluster"
+	"github.com/dcrm-project/dcrm/shared/lookalike"
 	"github.com/dcrm-project/dcrm/shared/lapse"
 	"github.com/dcrm-project/dcrm/shared/nextaction"
 	"github.com/dcrm-project/dcrm/shared/rfm"
@@ -62,8 +63,10 @@ type Config struct {
 	MinBuyers   int
 	MinRFM      int
 	MinVisitors int
-	// MinClusterRows is the fewest buyers and visitors a sample needs to fit the customer clusters.
+	// MinClusterRows is the fewest buyers and visitors a sample needs to fit the customer clusters;
+	// MinSeedMembers the fewest members of a seed audience to train its look-alike model.
 	MinClusterRows int
+	MinSeedMembers int
 	CoOccurrence   nextaction.ModelConfig
 	// Refresh is how often a score that only drifted with the clock and the daily models is
 	// rewritten (see Write), in whole hours.
@@ -92,6 +95,7 @@ var Default = Config{
 	MinRFM:          20,
 	MinVisitors:     20,
 	MinClusterRows:  50,
+	MinSeedMembers:  MinSeedMembers,
 	CoOccurrence:    nextaction.DefaultModel,
 	Refresh:         24 * time.Hour,
 }
@@ -113,6 +117,8 @@ type Models struct {
 	CoOccurrence *Part[nextaction.Model]        `json:"coOccurrence,omitempty"`
 	// Clusters are the customer clusters (ClusterFeatures).
 	Clusters *Part[cluster.Model] `json:"clusters,omitempty"`
+	// Lookalikes are the look-alike models, by seed audience.
+	Lookalikes map[string]*Part[lookalike.Model] `json:"lookalikes,omitempty"`
 	// Notes say what the latest fit kept from before, or could not fit, and why.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -146,6 +152,17 @@ func (m Models) Validate() error {
 	if m.Engagement != nil {
 		if err := m.Engagement.Model.Validate(); err != nil {
 			return fmt.Errorf("%w: engagement: %w", ErrInvalidModels, err)
+		}
+	}
+	for id, l := range m.Lookalikes {
+		if l == nil {
+			return fmt.Errorf("%w: look-alike model of %s: none", ErrInvalidModels, id)
+		}
+		if err := l.Model.Validate(); err != nil {
+			return fmt.Errorf("%w: look-alike model of %s: %w", ErrInvalidModels, id, err)
+		}
+		if len(l.Model.Columns) != len(lookalike.ProfileColumns) {
+			return fmt.Errorf("%w: look-alike model of %s: %d columns, want %d", ErrInvalidModels, id, len(l.Model.Columns), len(lookalike.ProfileColumns))
 		}
 	}
 	if m.Clusters != nil {

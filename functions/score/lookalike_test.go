@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/audience"
+	"github.com/dcrm-project/dcrm/shared/audiencestore"
+	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
+	"github.com/dcrm-project/dcrm/shared/schedule"
+)
+
+// The audiences kept in the Audiences table name a look-alike of the frequent buyers: the daily
+// fit reads the definitions, trains the seed's model on the sample and stores it with the other
+// models; the hourly score gives every profile its resemblance to the seed, which the rule naming
+// it reads from the stored profile.
+func TestTheFitTrainsTheSeedsTheAudiencesName(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStack(t)
+	e := localawstest.Reachable(t)
+	audiences := audiencestore.New(e.Dynamo(), localawstest.NewTopologyTable(t, topology.AudienceTable))
+	seed, err := audience.Parse([]byte(`{"id": "frequent", "name": "Frequent buyers", "rule": {"field": "orders", "op": ">=", "value": 3}}`))
+	require.NoError(t, err)
+	like, err := audience.Parse([]byte(`{"id": "like-frequent", "name": "Like the frequent buyers", "rule": {"all": [
+		{"field": "lookalike.frequent", "op": ">=", "value": 0.8}, {"not": {"field": "audiences", "op": "contains", "value": "frequent"}}]}}`))
+	require.NoError(t, err)
+	for _, d := range []audience.Definition{seed, like} {
+		_, err := audiences.Put(ctx, d, "k-test")
+		require.NoError(t, err)
+	}
+	st.h.audiences = audiences
+	s := newShop(t, 300, 40)
+	st.record(t, s.acts)
+
+	fitted, err := st.h.handle(ctx, schedule.Payload(topology.FitSchedule, fitAt))
+	require.NoError(t, err)
+	require.Empty(t, fitted.Fit.Notes, "every model fitted, the look-alike too")
+	_, err = st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt))
+	require.NoError(t, err)
+
+	set, err := audience.NewSet([]audience.Definition{seed, like})
+	require.NoError(t, err)
+	var inSeed, outside []float64
+	for _, user := range s.buyers {
+		p := st.profile(t, identity.UserID(user))
+		score, ok := p.Score.Lookalikes["frequent"]
+		require.True(t, ok, user)
+		m, err := set.Evaluate(audience.FromProfile(p, nil, nil), scoreAt)
+		require.NoError(t, err)
+		member := p.OrderCount >= 3
+		require.Equal(t, member, slices.Contains(m.Audiences, "frequent"), user)
+		require.Equal(t, !member && score >= 0.8, slices.Contains(m.Audiences, "like-frequent"), "%s: the rule reads the stored score %v", user, score)
+		if member {
+			inSeed = append(inSeed, score)
+		} else {
+			outside = append(outside, score)
+		}
+	}
+	require.NotEmpty(t, inSeed)
+	require.NotEmpty(t, outside)
+	require.Greater(t, mean(inSeed), mean(outside)+0.3, "the seed's members resemble it most")
+}
+
+func mean(xs []float64) float64 {
+	sum := 0.0
+	for _, x := range xs {
+		sum += x
+	}
+	return sum / float64(len(xs))
+}

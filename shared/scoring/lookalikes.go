@@ -1,0 +1,230 @@
+package scoring
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/dcrm-project/dcrm/shared/audience"
+	"github.com/dcrm-project/dcrm/shared/lookalike"
+	"github.com/dcrm-project/dcrm/shared/profile"
+)
+
+// Look-alikes. An audience rule may ask how much a customer resembles the members of another
+// audience, its seed (`{"field": "lookalike.best-customers", "op": ">=", "value": 0.8}`). The daily
+// fit trains one model per seed that a rule names (package lookalike: class-balanced logistic
+// regression on the profile's measures and scores), on the sample: the sample's members of the
+// seed against the others. Every score then gives the profile its resemblance to each seed, 0 to 1
+// (score.lookalikes), which audience rules read; a threshold there is the look-alike audience.
+//
+// A seed's members are found by its rule on the profile alone (audience.FromProfile): a seed whose
+// rule needs more (computed traits, other audiences, counts of recent events) cannot be trained
+// here, and the fit's notes say so.
+
+// MinSeedMembers is the fewest members of a seed a sample needs to train its look-alike model:
+// with fewer, the seed's weights would follow a handful of people.
+const MinSeedMembers = 20
+
+// LookalikeRow is a profile's measures as lookalike.ProfileColumns lists them, as of asOf; sc is
+// the profile's score (the RFM ratings, P(alive) and CLV: unknown, NaN, without it).
+func LookalikeRow(p profile.Profile, sc *profile.Score, asOf time.Time) []float64 {
+	nan := math.NaN()
+	days := func(t time.Time) float64 {
+		if t.IsZero() || asOf.Before(t) {
+			return nan
+		}
+		return asOf.Sub(t).Hours() / 24
+	}
+	row := []float64{days(p.LastOrder.At), float64(p.OrderCount), max(p.Revenue, 0), nan, days(p.FirstOrder.At), nan,
+		float64(p.Visits), float64(p.Counts.PageViews), float64(p.EngagedSeconds), nan, nan, nan, nan, nan}
+	if p.OrderCount > 0 {
+		row[3] = max(p.Revenue, 0) / float64(p.OrderCount)
+	}
+	if p.OrderCount > 1 && !p.FirstOrder.At.IsZero() && p.LastOrder.At.After(p.FirstOrder.At) {
+		row[5] = p.LastOrder.At.Sub(p.FirstOrder.At).Hours() / 24 / float64(p.OrderCount-1)
+	}
+	if sc != nil {
+		if r := sc.RFM; r != nil && r.Variant == profile.VariantRFM {
+			row[9], row[10], row[11] = float64(r.R), float64(r.F), float64(r.M)
+		}
+		if v := sc.Value; v != nil {
+			row[12], row[13] = v.PAlive, v.CLV
+		}
+	}
+	return row
+}
+
+// seedSample is what the sample holds for the look-alikes: every buyer's and visitor's measures,
+// and the members of each seed among them.
+type seedSample struct {
+	IDs     []string
+	Rows    [][]float64
+	Members map[string][]string // by seed audience
+	Failed  map[string]string   // seeds whose rule could not be evaluated here, and why
+}
+
+// addSeeds adds a profile's measures and the seeds it is a member of.
+func (s *Sample) addSeeds(p profile.Profile, asOf time.Time) {
+	if len(s.Seeds) == 0 {
+		return
+	}
+	if s.Lookalike.Members == nil {
+		s.Lookalike.Members, s.Lookalike.Failed = map[string][]string{}, map[string]string{}
+	}
+	s.Lookalike.IDs = append(s.Lookalike.IDs, p.ID)
+	s.Lookalike.Rows = append(s.Lookalike.Rows, LookalikeRow(p, p.Score, asOf))
+	subject := audience.FromProfile(p, nil, nil)
+	for _, d := range s.Seeds {
+		if _, failed := s.Lookalike.Failed[d.ID]; failed {
+			continue
+		}
+		member, err := d.Match(subject, asOf)
+		if err != nil {
+			s.Lookalike.Failed[d.ID] = err.Error()
+			continue
+		}
+		if member {
+			s.Lookalike.Members[d.ID] = append(s.Lookalike.Members[d.ID], p.ID)
+		}
+	}
+}
+
+func (s *seedSample) merge(o seedSample) {
+	s.IDs = append(s.IDs, o.IDs...)
+	s.Rows = append(s.Rows, o.Rows...)
+	for id, m := range o.Members {
+		if s.Members == nil {
+			s.Members = map[string][]string{}
+		}
+		s.Members[id] = append(s.Members[id], m...)
+	}
+	for id, why := range o.Failed {
+		if s.Failed == nil {
+			s.Failed = map[string]string{}
+		}
+		s.Failed[id] = why
+	}
+}
+
+// Seeds are the audiences some rule of defs reads a look-alike score of, sorted by id; a seed
+// that is not among defs is left out (the set's validation refuses it).
+func Seeds(defs []audience.Definition) []audience.Definition {
+	byID := map[string]audience.Definition{}
+	for _, d := range defs {
+		byID[d.ID] = d
+	}
+	var ids []string
+	for _, d := range defs {
+		for _, id := range d.Inputs().Lookalikes {
+			if _, ok := byID[id]; ok && !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	slices.Sort(ids)
+	out := make([]audience.Definition, len(ids))
+	for i, id := range ids {
+		out[i] = byID[id]
+	}
+	return out
+}
+
+// fitLookalikes trains a model per seed of the sample; keep notes what it could not.
+func (c Config) fitLookalikes(s Sample, asOf time.Time, m *Models, keep func(what string, had bool, when time.Time, why string)) {
+	if len(s.Seeds) == 0 {
+		m.Lookalikes = nil // no rule asks for one any more
+		return
+	}
+	prev := m.Lookalikes
+	m.Lookalikes = map[string]*Part[lookalike.Model]{}
+	data := lookalike.Features{Columns: lookalike.ProfileColumns, IDs: s.Lookalike.IDs, Rows: imputed(s.Lookalike.Rows)}
+	for _, d := range s.Seeds {
+		what := fmt.Sprintf("look-alike model of %s", d.ID)
+		old := prev[d.ID]
+		kept := func(why string) {
+			keep(what, old != nil, fittedAt(old), why)
+			if old != nil {
+				m.Lookalikes[d.ID] = old
+			}
+		}
+		members := s.Lookalike.Members[d.ID]
+		switch {
+		case s.Lookalike.Failed[d.ID] != "":
+			kept("its rule needs more than the profile: " + s.Lookalike.Failed[d.ID])
+		case len(members) < max(c.MinSeedMembers, 1):
+			kept(fmt.Sprintf("%d of its members in the sample, at least %d needed", len(members), max(c.MinSeedMembers, 1)))
+		case len(members) == len(s.Lookalike.IDs):
+			kept("everyone in the sample is a member: nobody to tell apart")
+		default:
+			model, err := lookalike.Train(members, data, lookalike.Options{})
+			if err != nil {
+				kept(err.Error())
+				continue
+			}
+			m.Lookalikes[d.ID] = &Part[lookalike.Model]{FittedAt: asOf, N: len(s.Lookalike.IDs), Model: model}
+		}
+	}
+	if len(m.Lookalikes) == 0 {
+		m.Lookalikes = nil
+	}
+}
+
+// imputed are rows with each unknown value (NaN: no order, no score) replaced by its column's
+// median, which training needs; scoring counts an unknown value at the population's mean, about
+// the same place.
+func imputed(rows [][]float64) [][]float64 {
+	if len(rows) == 0 {
+		return rows
+	}
+	out := make([][]float64, len(rows))
+	for i, r := range rows {
+		out[i] = slices.Clone(r)
+	}
+	for j := range rows[0] {
+		var known []float64
+		for _, r := range rows {
+			if !math.IsNaN(r[j]) {
+				known = append(known, r[j])
+			}
+		}
+		median := 0.0
+		if len(known) > 0 {
+			slices.Sort(known)
+			median = known[len(known)/2]
+		}
+		for _, r := range out {
+			if math.IsNaN(r[j]) {
+				r[j] = median
+			}
+		}
+	}
+	return out
+}
+
+// lookalikesOf are the profile's look-alike scores under m's models, to 4 decimals.
+func lookalikesOf(m *Models, p profile.Profile, sc *profile.Score, asOf time.Time) map[string]float64 {
+	if len(m.Lookalikes) == 0 {
+		return nil
+	}
+	row := LookalikeRow(p, sc, asOf)
+	out := make(map[string]float64, len(m.Lookalikes))
+	for id, part := range m.Lookalikes {
+		out[id] = math.Round(part.Model.Score(row)*1e4) / 1e4
+	}
+	return out
+}
+
+// lookalikesMoved tells whether a look-alike score moved by a hundredth or more, or came or went.
+func lookalikesMoved(a, b map[string]float64) bool {
+	if len(a) != len(b) {
+		return true
+	}
+	for id, x := range a {
+		y, ok := b[id]
+		if !ok || math.Abs(x-y) >= 0.01 {
+			return true
+		}
+	}
+	return false
+}
