@@ -38,8 +38,8 @@ import (
 
 	"github.com/dcrm-project/dcrm/shared/btyd"
 	"github.com/dcrm-project/dcrm/shared/cluster"
-	"github.com/dcrm-project/dcrm/shared/lookalike"
 	"github.com/dcrm-project/dcrm/shared/lapse"
+	"github.com/dcrm-project/dcrm/shared/lookalike"
 	"github.com/dcrm-project/dcrm/shared/nextaction"
 	"github.com/dcrm-project/dcrm/shared/rfm"
 )
