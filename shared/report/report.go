@@ -63,6 +63,7 @@ type Builder struct {
 	opts     Options
 	profiles map[string]archive.Profile
 	goals    []*goalPaths
+	byGoal   map[string]*goalPaths
 	segments []segmentReport
 	people   int
 	// acquired are the customers who first ordered in the period, by profile id; the acquisition
@@ -100,17 +101,19 @@ type decay struct {
 // New starts the report of the people of a period; profiles are the latest snapshot's (for the
 // RFM segment, the acquisition channel and the customers' worth).
 func New(cfg journey.Config, opts Options, profiles []archive.Profile) *Builder {
-	b := &Builder{cfg: cfg, opts: opts, profiles: make(map[string]archive.Profile, len(profiles))}
+	b := &Builder{cfg: cfg, opts: opts, profiles: make(map[string]archive.Profile, len(profiles)), byGoal: map[string]*goalPaths{}}
 	for _, p := range profiles {
 		b.profiles[p.ProfileID] = p
 	}
 	for _, g := range cfg.Goals {
-		b.goals = append(b.goals, &goalPaths{
+		gp := &goalPaths{
 			name:            g.Name,
 			levels:          [2]*levelPaths{{rows: map[string]*attribution.Path{}}, {rows: map[string]*attribution.Path{}}},
 			decayed:         [2]*decay{newDecay(opts.Attribution.HalfLife), newDecay(opts.Attribution.HalfLife)},
 			campaignTouches: map[string]int{},
-		})
+		}
+		b.goals = append(b.goals, gp)
+		b.byGoal[g.Name] = gp
 	}
 	rfm := func(p *journey.Person) string { return b.profiles[p.ID].RFMSegment }
 	acq := func(p *journey.Person) string { return b.acquisitionChannel(p) }
@@ -148,12 +151,8 @@ func (b *Builder) Add(p *journey.Person) {
 	for _, s := range b.segments {
 		s.report.Add(p)
 	}
-	goal := map[string]*goalPaths{}
-	for _, g := range b.goals {
-		goal[g.name] = g
-	}
 	for _, j := range p.Journeys {
-		g := goal[j.Goal]
+		g := b.byGoal[j.Goal]
 		g.journeys++
 		if j.Converted {
 			g.conversions++
