@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -46,12 +47,22 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	}
 	return &handler{
 		keys:   keystore.NewCache(keystore.New(dynamo.New(cfg), env[topology.KeyTable]), keystore.CacheTTL),
-		stream: beaconstream.New(kinesis.NewFromConfig(cfg), env[topology.EventStream]),
+		stream: beaconstream.New(kinesis.NewFromConfig(cfg, boundedBackoff), env[topology.EventStream]),
 		now:    time.Now,
 		newID:  beacon.NewMessageID,
 		log:    log,
 		failed: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.FailedQueue]),
 	}, nil
+}
+
+// maxStreamBackoff bounds the SDK's wait between two attempts on the stream (its default grows to
+// 20 s): a few attempts then end well within the invocation's 10 s, so a stream that keeps
+// throttling is answered from the last attempt's error — 429, slow down — rather than cut off by
+// the deadline (503), and the function is not billed for waiting.
+const maxStreamBackoff = time.Second
+
+func boundedBackoff(o *kinesis.Options) {
+	o.Retryer = retry.AddWithMaxBackoffDelay(o.Retryer, maxStreamBackoff)
 }
 
 // invocations is what the Lambda runtime calls with each event (invocation.go).
