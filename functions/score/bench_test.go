@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/datasets"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
@@ -45,11 +45,7 @@ var benchAsOf = time.Date(1997, 10, 1, 12, 0, 0, 0, time.UTC)
 
 // benchActivities is the population's activities, per person, in time order.
 var benchActivities = sync.OnceValues(func() ([][]profile.Activity, error) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(filepath.Join(root, "..", "shared", "datasets", "cdnow", "CDNOW_sample.txt"))
+	f, err := os.Open(datasets.Path("cdnow", "CDNOW_sample.txt"))
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/calendar"
+	"github.com/dcrm-project/dcrm/shared/datasets"
 	"github.com/dcrm-project/dcrm/shared/fanout"
 	"github.com/dcrm-project/dcrm/shared/fanout/fanouttest"
 	"github.com/dcrm-project/dcrm/shared/identity"
@@ -146,9 +147,7 @@ type shop struct {
 
 func newShop(t *testing.T, customers, visitors int) shop {
 	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	require.NoError(t, err)
-	f, err := os.Open(filepath.Join(root, "..", "shared", "datasets", "cdnow", "CDNOW_sample.txt"))
+	f, err := os.Open(datasets.Path("cdnow", "CDNOW_sample.txt"))
 	require.NoError(t, err)
 	defer f.Close()
 	var s shop

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
+	"github.com/dcrm-project/dcrm/shared/datasets"
 )
 
 // pathDataset is ../shared/datasets/attribution/PathData.csv relative to the repository root: the
@@ -21,7 +21,7 @@ import (
 // channels).
 func pathDataset(t *testing.T) string {
 	t.Helper()
-	file := filepath.Join(devtest.RepoRoot(), "..", "shared", "datasets", "attribution", "PathData.csv")
+	file := datasets.Path("attribution", "PathData.csv")
 	if _, err := os.Stat(file); err != nil {
 		t.Fatalf("the public data set PathData.csv must be in ../shared/datasets/attribution beside the repository: %v", err)
 	}

@@ -16,15 +16,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/shared/btyd"
+	"github.com/dcrm-project/dcrm/shared/datasets"
 )
 
 // cdnowCSV converts ../shared/datasets/cdnow/CDNOW_sample.txt (master_id sample_id yyyymmdd
 // n_cds dollars) into the CSV the command reads, in a temporary directory.
 func cdnowCSV(t *testing.T) string {
 	t.Helper()
-	in, err := os.Open(filepath.Join(devtest.RepoRoot(), "..", "shared", "datasets", "cdnow", "CDNOW_sample.txt"))
+	in, err := os.Open(datasets.Path("cdnow", "CDNOW_sample.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/scripts/devstack/usage"
 	"github.com/dcrm-project/dcrm/shared/cost"
+	"github.com/dcrm-project/dcrm/shared/datasets"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
@@ -57,7 +58,7 @@ func TestImportThroughTheLocalStack(t *testing.T) {
 	}, 60*time.Second, 250*time.Millisecond, "the CRM's customer is a profile with its tier")
 
 	// The online retail set, as shared/importing's README maps it.
-	retail := filepath.Join(devtest.RepoRoot(), "..", "shared", "datasets", "events", "online_retail", "OnlineRetail_invoice_level.csv")
+	retail := datasets.Path("events", "online_retail", "OnlineRetail_invoice_level.csv")
 	waitIdle(t, st)
 	before := st.Usage()
 	out.Reset()

@@ -12,13 +12,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
+	"github.com/dcrm-project/dcrm/shared/datasets"
 )
 
 // rfmDataset is ../shared/datasets/rfm/rfm_data_orders.csv relative to the repository root: the
 // data set rfm_data_orders of the R package rfm 0.3.0 (4,906 orders of 995 customers).
 func rfmDataset() string {
-	return filepath.Join(devtest.RepoRoot(), "..", "shared", "datasets", "rfm", "rfm_data_orders.csv")
+	return datasets.Path("rfm", "rfm_data_orders.csv")
 }
 
 func readScores(t *testing.T, data []byte) map[string][]string {

@@ -51,8 +51,8 @@ func TestDemoEndToEnd(t *testing.T) {
 	d := demo{
 		client: c, out: &out, alerts: st.Resources()[topology.AlertQueue], dcrm: dcrm, sqlEnv: sqlEnv,
 		picture: filepath.Join(t.TempDir(), "attribution.svg"),
-		lambda: lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(st.LambdaURL()) }),
-		sqs:    sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoints.SQS) }),
+		lambda:  lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(st.LambdaURL()) }),
+		sqs:     sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoints.SQS) }),
 	}
 	s := NewScenario(localawstest.UniqueName("t"), time.Now())
 	if err := d.run(ctx, s); err != nil {

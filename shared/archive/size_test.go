@@ -19,6 +19,7 @@ import (
 	"github.com/parquet-go/parquet-go/compress"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/datasets"
 	"github.com/dcrm-project/dcrm/shared/enrich"
 	"github.com/dcrm-project/dcrm/shared/source"
 	"github.com/dcrm-project/dcrm/shared/useragent"
@@ -30,15 +31,15 @@ import (
 func replayedEvents(t *testing.T) []beacon.Event {
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..", "..")
-	datasets := filepath.Join(root, "..", "shared", "datasets", "events")
-	if _, err := os.Stat(datasets); err != nil {
-		t.Skipf("the public event sets are not at %s", datasets)
+	sets := datasets.Path("events")
+	if _, err := os.Stat(sets); err != nil {
+		t.Skipf("the public event sets are not at %s", sets)
 	}
 	dir := t.TempDir()
 	var calls []json.RawMessage
 	for name, args := range map[string][]string{
-		"web":       {"-file", filepath.Join(datasets, "snowplow_web", "snowplow_web_events.csv")},
-		"ecommerce": {"-ecommerce", filepath.Join(datasets, "snowplow_ecommerce")},
+		"web":       {"-file", filepath.Join(sets, "snowplow_web", "snowplow_web_events.csv")},
+		"ecommerce": {"-ecommerce", filepath.Join(sets, "snowplow_ecommerce")},
 	} {
 		path := filepath.Join(dir, name+".jsonl")
 		cmd := exec.Command("go", append([]string{"run", "./scripts/replay", "-write-calls", path}, args...)...)

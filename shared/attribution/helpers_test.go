@@ -3,10 +3,10 @@ package attribution
 import (
 	"math"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/dcrm-project/dcrm/shared/datasets"
 )
 
 // pathDataFile is ../shared/datasets/attribution/PathData.csv relative to the repository root: the
@@ -14,8 +14,7 @@ import (
 // channels, 19,785 conversions, 68,602 non-converting journeys). It is GPL-3 / MIT and is not
 // copied into this repository.
 func pathDataFile() string {
-	_, here, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(here), "..", "..", "..", "shared", "datasets", "attribution", "PathData.csv")
+	return datasets.Path("attribution", "PathData.csv")
 }
 
 // pathData reads PathData.csv with ReadPathData, failing the test clearly when it is missing.

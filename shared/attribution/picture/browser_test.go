@@ -16,9 +16,9 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest/browsertest"
 	"github.com/dcrm-project/dcrm/shared/attribution"
+	"github.com/dcrm-project/dcrm/shared/datasets"
 	"github.com/dcrm-project/dcrm/shared/journey"
 )
 
@@ -35,7 +35,7 @@ func TestPictureInTheBrowser(t *testing.T) {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	f, err := os.Open(filepath.Join(devtest.RepoRoot(), "..", "shared", "datasets", "attribution", "PathData.csv"))
+	f, err := os.Open(datasets.Path("attribution", "PathData.csv"))
 	if err != nil {
 		t.Fatalf("the public data set PathData.csv must be in ../shared/datasets/attribution beside the repository: %v", err)
 	}
