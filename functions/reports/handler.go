@@ -15,18 +15,16 @@ import (
 	"github.com/dcrm-project/dcrm/shared/attribution"
 	"github.com/dcrm-project/dcrm/shared/importing"
 	"github.com/dcrm-project/dcrm/shared/journey"
+	"github.com/dcrm-project/dcrm/shared/objectstore"
 	"github.com/dcrm-project/dcrm/shared/report"
 	"github.com/dcrm-project/dcrm/shared/schedule"
 )
 
 // bucket is the reports bucket: the goals and the latest report read, the reports written.
 type bucket interface {
-	Get(ctx context.Context, key string) ([]byte, error) // errNoObject when there is none
+	Get(ctx context.Context, key string) ([]byte, error) // objectstore.ErrNotFound when there is none
 	Put(ctx context.Context, key string, body []byte) error
 }
-
-// errNoObject is the bucket's answer for a key that holds nothing.
-var errNoObject = errors.New("no such object")
 
 // spendPrefix is where the import keeps the spend it read (functions/import: SpendKey).
 const spendPrefix = "spend/"
@@ -120,7 +118,7 @@ func (h *handler) report(ctx context.Context, from, to string) (summary, error) 
 // asked for would mislead.
 func (h *handler) goals(ctx context.Context) (journey.Config, error) {
 	body, err := h.reports.Get(ctx, topology.GoalsKey)
-	if errors.Is(err, errNoObject) {
+	if errors.Is(err, objectstore.ErrNotFound) {
 		return journey.DefaultConfig(), nil
 	}
 	if err != nil {
@@ -183,7 +181,7 @@ func (h *handler) keep(ctx context.Context, rep report.Report) (bool, error) {
 	latestKey := topology.ReportsPrefix + report.LatestKey
 	var current report.Latest
 	switch body, err := h.reports.Get(ctx, latestKey); {
-	case errors.Is(err, errNoObject):
+	case errors.Is(err, objectstore.ErrNotFound):
 	case err != nil:
 		return false, fmt.Errorf("read %s: %w", latestKey, err)
 	default:

@@ -20,6 +20,7 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/archive"
 	"github.com/dcrm-project/dcrm/shared/journey"
+	"github.com/dcrm-project/dcrm/shared/objectstore"
 	"github.com/dcrm-project/dcrm/shared/report"
 	"github.com/dcrm-project/dcrm/shared/schedule"
 )
@@ -34,7 +35,7 @@ func (b memBucket) List(ctx context.Context, prefix string) ([]string, error) {
 func (b memBucket) Get(_ context.Context, key string) ([]byte, error) {
 	f, ok := b.fs[key]
 	if !ok {
-		return nil, fmt.Errorf("%w: %s", errNoObject, key)
+		return nil, fmt.Errorf("%s: %w", key, objectstore.ErrNotFound)
 	}
 	return f.Data, nil
 }

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -65,11 +64,8 @@ const maxObject = 256 << 20
 // s3Bucket is a bucket through S3.
 type s3Bucket struct{ objectstore.Bucket }
 
-// Get reads a whole object; errNoObject when there is none.
+// Get reads a whole object, of at most maxObject bytes; objectstore.ErrNotFound when there is
+// none.
 func (b s3Bucket) Get(ctx context.Context, key string) ([]byte, error) {
-	body, err := b.Bucket.Get(ctx, key, maxObject)
-	if errors.Is(err, objectstore.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %w", errNoObject, err)
-	}
-	return body, err
+	return b.Bucket.Get(ctx, key, maxObject)
 }
