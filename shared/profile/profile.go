@@ -104,6 +104,10 @@ type Profile struct {
 
 	// Impressions are the emails and ads the person met away from the sites (see Impressions).
 	Impressions Impressions
+
+	// Audiences are the audiences the person is in, sorted by id (see Membership). Recording
+	// evaluates them; profile.Apply never changes them.
+	Audiences []Membership
 }
 
 // Live tells whether the profile holds a customer's history (it was not merged into another).
@@ -397,6 +401,7 @@ func (p Profile) Clone() Profile {
 	p.Cases = maps.Clone(p.Cases)
 	p.Consent = maps.Clone(p.Consent)
 	p.Impressions = p.Impressions.clone()
+	p.Audiences = slices.Clone(p.Audiences)
 	return p
 }
 
