@@ -543,3 +543,42 @@ func audienceListOf(all []audiencestore.Stored) audienceList {
 	}
 	return out
 }
+
+// visitorView is the browser-safe route's answer (POST /v1/visitor): what a page may learn of the
+// visitor holding a cookie, and nothing else. It names no profile, user, trait, score or count.
+type visitorView struct {
+	// Audiences are the public audiences the person is in, by id, sorted; [] when none, and for
+	// a cookie dcrm does not know, so that the answer does not tell whether it does.
+	Audiences []string `json:"audiences"`
+	// NextAction is the kind of the person's best next action a page may act on, and what it is
+	// about; absent when there is none.
+	NextAction *visitorAction `json:"nextAction,omitempty"`
+}
+
+// visitorAction is a next best action as a page sees it: never its score or its reason (which
+// may hold figures such as the basket's value), never a service case.
+type visitorAction struct {
+	Kind     string `json:"kind"`
+	Product  string `json:"product,omitempty"`
+	Category string `json:"category,omitempty"`
+	Form     string `json:"form,omitempty"`
+}
+
+// visitorViewOf is what a page may learn of profile p, given the ids of the public audiences:
+// nothing when the person refused analytics; no next action when they refused marketing.
+func visitorViewOf(p profile.Profile, public map[string]bool) visitorView {
+	v := visitorView{Audiences: []string{}}
+	if c, ok := p.Consent[profile.PurposeAnalytics]; ok && !c.Granted {
+		return v
+	}
+	for _, id := range p.AudienceIDs() {
+		if public[id] {
+			v.Audiences = append(v.Audiences, id)
+		}
+	}
+	slices.Sort(v.Audiences)
+	if c, ok := p.Consent[profile.PurposeMarketing]; !ok || c.Granted {
+		v.NextAction = nextActionFor(p)
+	}
+	return v
+}

@@ -59,6 +59,11 @@ type handler struct {
 	audiences audienceStore // the Audiences table
 	now       func() time.Time
 	log       *slog.Logger
+
+	// The browser-safe route (visitor.go).
+	sources  writeKeys        // the write keys' sources (keystore.Cache)
+	public   *publicAudiences // the public audiences' ids, cached
+	visitors *visitorLimiter  // each source's rate
 }
 
 // request is what a route reads of an API Gateway request.
@@ -122,11 +127,14 @@ const retryAfter = "1"
 const maxAuthorization = 512
 
 // handle serves the profile API (see README.md and events/openapi/openapi.yaml) for callers with a
-// profile-API key (Authorization: Bearer <key>): it checks the key and its scope for the route
+// profile-API key, and the browser-safe route (POST /v1/visitor) for pages with a write key (Authorization: Bearer <key>): it checks the key and its scope for the route
 // before anything else of the request is read, runs the route API Gateway matched and answers
 // JSON (a stored report as it is stored), mapping the domain's errors to statuses. It logs one
 // line per request: the route, the key's id and name (never the key), the status and the outcome.
 func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	if browserRoutes[req.RouteKey] { // a page's request, with a write key (visitor.go)
+		return h.serveBrowser(ctx, req), nil
+	}
 	scoped := *h // a copy whose every log line names the route and the key
 	scoped.log = h.log.With(slog.String("route", req.RouteKey), slog.String("requestId", req.RequestContext.RequestID))
 	key, refused := scoped.authorise(ctx, req)

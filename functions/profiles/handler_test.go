@@ -17,6 +17,7 @@ import (
 	"github.com/guregu/dynamo/v2"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dcrm-project/dcrm/events/openapi"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/beacon"
@@ -247,16 +248,26 @@ func TestProfileJSON(t *testing.T) {
 	}
 }
 
-// The handler serves exactly the topology's routes of the profiles function, by route key; any
-// other route key (which API Gateway would not send it) is a 404.
+// The handler serves exactly the topology's routes of the profiles function, by route key: the
+// profile API's (routes) and, public, the browser routes (browserRoutes); any other route key
+// (which API Gateway would not send it) is a 404. Every browser route is in the document, whose
+// operations the topology's routes are (events/openapi), so none goes undeclared.
 func TestRoutesAreTheTopologys(t *testing.T) {
 	var declared []string
 	for _, r := range topology.Default().Routes {
-		if r.Function == "profiles" {
+		switch {
+		case r.Function == "profiles" && r.Public:
+			require.True(t, browserRoutes[r.Method+" "+r.Path], "public route %s %s is a browser route", r.Method, r.Path)
+		case r.Function == "profiles":
 			declared = append(declared, r.Method+" "+r.Path)
 		}
 	}
 	require.ElementsMatch(t, declared, slices.Collect(maps.Keys(routes)))
+	for route := range browserRoutes {
+		method, path, _ := strings.Cut(route, " ")
+		_, err := openapi.Match(method, path)
+		require.NoError(t, err, route)
+	}
 
 	f := newFixture(t)
 	for _, key := range []string{"POST /v1/profiles/{profileId}", "DELETE /v1/profiles", "$default", ""} {

@@ -1,7 +1,8 @@
 // Command profiles is the profile API: it returns a customer's Single Customer View by profile id
 // or by any identifier, their event history, export and merge log, records consent, erases a
 // person and undoes a wrong merge, serves the attribution and journey reports and keeps the
-// audience definitions, for callers holding a profile-API key.
+// audience definitions, for callers holding a profile-API key; and it tells a page, with its write
+// key, the public audiences and next action of the visitor holding a cookie (POST /v1/visitor).
 package main
 
 import (
@@ -54,16 +55,21 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	}
 	db := dynamo.New(cfg)
 	s3 := localaws.S3Client(cfg)
+	keys := keystore.NewCache(keystore.New(db, env[topology.KeyTable]), keystore.CacheTTL)
+	audiences := audiencestore.New(db, env[topology.AudienceTable])
 	return &handler{
-		keys: keystore.NewCache(keystore.New(db, env[topology.KeyTable]), keystore.CacheTTL),
+		keys: keys,
 		profiles: recording.New(profilestore.New(db, profilestore.Tables{
 			Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Touchpoints: env[topology.TouchpointTable],
 		}), recording.WithTombstoneKey(key)),
 		updates:   messagequeue.New(sqs.NewFromConfig(cfg), env[topology.ProfileUpdateQueue]),
 		archive:   objectstore.Bucket{Client: s3, Name: env[topology.ArchiveBucket]},
 		reports:   reportStore{bucket: objectstore.Bucket{Client: s3, Name: env[topology.ReportsBucket]}},
-		audiences: audiencestore.New(db, env[topology.AudienceTable]),
+		audiences: audiences,
 		now:       time.Now,
 		log:       log,
+		sources:   keys,
+		public:    &publicAudiences{list: publicOf(audiences)},
+		visitors:  &visitorLimiter{},
 	}, nil
 }

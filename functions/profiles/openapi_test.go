@@ -243,12 +243,14 @@ func TestContractTypesAreTheDocuments(t *testing.T) {
 	for _, v := range []any{profileView{}, counts{}, consent{}, score{}, rfmScore{}, value{}, lapseRisk{}, nextAction{},
 		session{}, campaign{}, products{}, categories{}, openBasket{}, basketItem{}, openForm{}, touchpoint{}, historyPage{},
 		merge{}, mergeLog{}, exportDocument{}, exportedID{}, erasure{}, separation{}, consentState{}, problem{},
-		impressions{}, impressionGroup{}, impression{}, serviceCase{}, reportList{}, reportSummary{}, audienceView{}, audienceList{}} {
+		impressions{}, impressionGroup{}, impression{}, serviceCase{}, reportList{}, reportSummary{}, audienceView{}, audienceList{},
+		visitorView{}, visitorAction{}} {
 		typ := reflect.TypeOf(v)
 		types[typ.Name()] = typ
 	}
 	require.ElementsMatch(t, structTypes(t, "api.go"), slices.Collect(maps.Keys(types)), "the types of api.go are the ones checked here")
 	types["consentRequest"] = reflect.TypeOf(consentBody{})
+	types["visitorRequest"] = reflect.TypeOf(visitorRequest{})
 	types["touch"] = reflect.TypeOf(profile.Touch{})
 
 	for name, typ := range types {
