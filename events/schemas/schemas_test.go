@@ -13,14 +13,16 @@ import (
 // Every schema compiles and fixes the type and version its file is named for.
 func TestEverySchemaCompilesAndFixesItsTypeAndVersion(t *testing.T) {
 	want := map[string]key{
-		"alert-lapse.v2.json":     {"lapse", 2},
-		"failed-event.v1.json":    {"failed-event", 1},
-		"profile-consent.v1.json": {"profile.consent", 1},
-		"profile-erased.v1.json":  {"profile.erased", 1},
-		"profile-merged.v1.json":  {"profile.merged", 1},
-		"profile-split.v1.json":   {"profile.split", 1},
-		"profile-updated.v1.json": {"profile.updated", 1},
-		"trigger-fired.v1.json":   {"trigger.fired", 1},
+		"alert-lapse.v2.json":      {"lapse", 2},
+		"audience-entered.v1.json": {"audience.entered", 1},
+		"audience-exited.v1.json":  {"audience.exited", 1},
+		"failed-event.v1.json":     {"failed-event", 1},
+		"profile-consent.v1.json":  {"profile.consent", 1},
+		"profile-erased.v1.json":   {"profile.erased", 1},
+		"profile-merged.v1.json":   {"profile.merged", 1},
+		"profile-split.v1.json":    {"profile.split", 1},
+		"profile-updated.v1.json":  {"profile.updated", 1},
+		"trigger-fired.v1.json":    {"trigger.fired", 1},
 	}
 	all, err := compiled()
 	if err != nil {

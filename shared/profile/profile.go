@@ -108,6 +108,11 @@ type Profile struct {
 	// Audiences are the audiences the person is in, sorted by id (see Membership). Recording
 	// evaluates them; profile.Apply never changes them.
 	Audiences []Membership
+	// EventTimes are the times of the person's recent events of the names audience rules count
+	// ("event.<name>.count"), by EventKey, oldest first: recording keeps them (see
+	// AddEventTimes), as many as the rules' windows need. A name absent was never counted; an
+	// empty list counted none.
+	EventTimes map[string][]time.Time
 }
 
 // Live tells whether the profile holds a customer's history (it was not merged into another).
@@ -330,6 +335,9 @@ func Fold(into, from Profile) (Profile, error) {
 	if len(from.Consent) > 0 {
 		out.Consent, _ = ApplyConsent(out.Consent, from.Consent) // per purpose, the latest answer
 	}
+	for name, times := range from.EventTimes {
+		out.EventTimes = AddEventTimes(out.EventTimes, name, times...)
+	}
 	out.fit()
 	return out, nil
 }
@@ -402,6 +410,7 @@ func (p Profile) Clone() Profile {
 	p.Consent = maps.Clone(p.Consent)
 	p.Impressions = p.Impressions.clone()
 	p.Audiences = slices.Clone(p.Audiences)
+	p.EventTimes = maps.Clone(p.EventTimes)
 	return p
 }
 

@@ -67,6 +67,11 @@ type profileItem struct {
 	// DueShard and DueAt key the sparse due index (see DueIndex).
 	DueShard string `dynamo:"dueShard,omitempty"`
 	DueAt    string `dynamo:"dueAt,omitempty"`
+	// The audiences the profile is in, the events their rules count, and when they next change
+	// by the clock alone (recording.Record.AudienceDue).
+	Audiences   []membershipItem `dynamo:"audiences,omitempty"`
+	EventTimes  eventTimes       `dynamo:"eventTimes,omitempty"`
+	AudienceDue time.Time        `dynamo:"audienceDue,omitempty"`
 
 	// The score function's (scores.go).
 	Scores         *scoreItem `dynamo:"scores,omitempty"`
@@ -160,6 +165,7 @@ func (it profileItem) record() recording.Record {
 	if at, err := history.ParseTime(it.DueAt); err == nil {
 		r.DueAt = at
 	}
+	r.AudienceDue = it.AudienceDue
 	return r
 }
 
@@ -179,6 +185,7 @@ func (it profileItem) profile() profile.Profile {
 		}
 	}
 	it.aggregateFields.fill(&p)
+	p.Audiences, p.EventTimes = memberships(it.Audiences), it.EventTimes
 	p.Score = it.Scores.score()
 	return p
 }
@@ -235,6 +242,9 @@ func (t *ProfileTable) put(base, next recording.Record) *dynamo.Update {
 	setOrRemove(u, "consent", consentItems(p.Consent), len(p.Consent))
 	setOrRemove(u, "triggersFired", firedItems(next.Fired), len(next.Fired))
 	setAggregates(u, p)
+	setOrRemove(u, "audiences", membershipItems(p.Audiences), len(p.Audiences))
+	setOrRemove(u, "eventTimes", eventTimes(p.EventTimes), count(p.EventTimes != nil))
+	setTime(u, "audienceDue", next.AudienceDue)
 	if !next.DueAt.Equal(base.DueAt) {
 		if next.DueAt.IsZero() {
 			u.Remove("dueShard", "dueAt")

@@ -34,3 +34,7 @@ func TestMain(m *testing.M) {
 	debug.SetGCPercent(400)
 	os.Exit(m.Run())
 }
+
+func TestAudienceProperties(t *testing.T) {
+	recordingtest.AudienceProperties(t, inMemory, propertyCases()/5)
+}

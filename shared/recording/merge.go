@@ -254,7 +254,7 @@ func (e *Engine) fold(ctx context.Context, src, dst Record, via identity.ID) (bo
 	if len(src.Fired) > 0 {
 		folded.Fired = st
 	}
-	folded.DueAt = e.dueAt(out, st, now)
+	folded.DueAt = e.dueAt(out, st, now, dst.AudienceDue)
 	err = e.st.Commit(ctx, Change{Puts: []Put{{Base: dst, Next: folded}, {Base: src, Next: mark}}})
 	if errors.Is(err, ErrConflict) {
 		return false, errConflict

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dcrm-project/dcrm/shared/audience"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
@@ -432,14 +433,23 @@ func (b *batch) merge(ctx context.Context, i int, plan identity.Plan, owners map
 func (b *batch) flush(ctx context.Context, attempt int) {
 	var again [][]int
 	var written []pendingHistory
-	for _, id := range b.order {
-		g := b.groups[id]
-		h, err := b.write(ctx, g)
-		b.snap.written(id)
+	fail := func(g *group, err error) {
+		for _, i := range g.events {
+			b.out[i].Err = fmt.Errorf("record event %s: %w", b.in[i].Activity.MessageID, err)
+		}
+	}
+	writes := b.prepareAll(ctx)
+	for _, w := range writes {
+		g := w.g
+		err := w.err
+		if err == nil {
+			err = b.commit(ctx, w)
+		}
+		b.snap.written(g.base.Profile.ID)
 		switch {
 		case err == nil:
-			if len(h.touch)+len(h.receipts) > 0 {
-				written = append(written, h)
+			if len(w.h.touch)+len(w.h.receipts) > 0 {
+				written = append(written, w.h)
 			}
 		case errors.Is(err, errConflict):
 			again = append(again, g.events)
@@ -449,9 +459,7 @@ func (b *batch) flush(ctx context.Context, attempt int) {
 				again = append(again, []int{i})
 			}
 		default:
-			for _, i := range g.events {
-				b.out[i].Err = fmt.Errorf("record event %s: %w", b.in[i].Activity.MessageID, err)
-			}
+			fail(g, err)
 		}
 	}
 	b.groups, b.order = map[string]*group{}, nil
@@ -473,6 +481,39 @@ func (b *batch) flush(ctx context.Context, attempt int) {
 	}
 }
 
+// prepareAll prepares the write of every group, then announces the audience changes of them all
+// at once (one call, not one per profile), before any is written: a group whose changes could
+// not be announced is not written.
+func (b *batch) prepareAll(ctx context.Context) []*groupWrite {
+	writes := make([]*groupWrite, len(b.order))
+	var set *audience.Set
+	var setErr error
+	if b.e.audiences != nil && len(b.order) > 0 {
+		set, setErr = b.e.definitions(ctx)
+	}
+	var changes []AudienceChange
+	for k, id := range b.order {
+		w := &groupWrite{g: b.groups[id]}
+		writes[k] = w
+		if setErr != nil {
+			w.err = setErr
+			continue
+		}
+		w.err = b.prepare(ctx, w, set)
+		if w.err == nil && w.next != nil {
+			changes = append(changes, w.changes...)
+		}
+	}
+	if err := b.e.announce(ctx, changes); err != nil {
+		for _, w := range writes {
+			if w.err == nil && len(w.changes) > 0 {
+				w.err = err
+			}
+		}
+	}
+	return writes
+}
+
 // pendingHistory is what a group's write leaves to write of its history.
 type pendingHistory struct {
 	g        *group
@@ -480,20 +521,34 @@ type pendingHistory struct {
 	receipts []history.Receipt
 }
 
-// write writes a group's profile once, with the events not recorded before, and returns their
-// touchpoints to write (writeHistories). It returns errConflict when the profile changed since it
-// was read.
-func (b *batch) write(ctx context.Context, g *group) (pendingHistory, error) {
+// groupWrite is the write of a group's profile: prepared (prepare), then committed (commit).
+type groupWrite struct {
+	g       *group
+	next    *Record // nil: nothing to write
+	changes []AudienceChange
+	isNew   map[int]bool
+	first   int // the first input applied, -1 for none
+	p       profile.Profile
+	h       pendingHistory
+	err     error
+}
+
+// prepare works out the write of a group's profile, with the events not recorded before and the
+// audiences evaluated on the result (set: nil when the engine keeps none), and the touchpoints to
+// write after it (writeHistories).
+func (b *batch) prepare(ctx context.Context, w *groupWrite, set *audience.Set) error {
+	g := w.g
 	base := g.base
 	id := base.Profile.ID
 	water, known := b.e.highWater(ctx, base)
 	done, err := b.recorded(ctx, g, water, known)
 	if err != nil {
-		return pendingHistory{}, err
+		return err
 	}
 	now := b.e.now()
 	p, claimed := base.Profile, base.Claimed
 	var applied []string
+	var activities []profile.Activity
 	var touch []history.Touchpoint
 	var receipts []history.Receipt
 	kept := map[string]bool{} // the touchpoints' keys: one event per key in the history
@@ -507,8 +562,7 @@ func (b *batch) write(ctx context.Context, g *group) (pendingHistory, error) {
 			receipts = append(receipts, r)
 		}
 	}
-	isNew := map[int]bool{}
-	first := -1
+	w.isNew, w.first = map[int]bool{}, -1
 	for k, i := range g.events {
 		a, key := b.in[i].Activity, b.in[i].dedup()
 		b.out[i].Added, b.out[i].TraitsChanged, b.out[i].TraitNotes = nil, nil, nil
@@ -526,11 +580,12 @@ func (b *batch) write(ctx context.Context, g *group) (pendingHistory, error) {
 		claimed = withClaimed(claimed, g.attach[k])
 		b.out[i].Added, b.out[i].TraitsChanged = added(before, claimedBefore, p, claimed), changedTraits(before.Traits, p.Traits)
 		applied = append(applied, key)
-		isNew[i] = true
+		activities = append(activities, a)
+		w.isNew[i] = true
 		keep(i)
 		done[key] = true
-		if first < 0 {
-			first = i
+		if w.first < 0 {
+			w.first = i
 		}
 	}
 	adopted := false
@@ -539,11 +594,19 @@ func (b *batch) write(ctx context.Context, g *group) (pendingHistory, error) {
 			p, claimed, adopted = profile.Attach(p, ident), withClaimed(claimed, []identity.ID{ident}), true
 		}
 	}
-	version := base.Version
 	if len(applied) > 0 || adopted {
 		p.UpdatedAt = now.UTC()
 		next := base
-		next.Profile, next.Claimed = p, claimed
+		audienceDue := base.AudienceDue
+		if b.e.audiences != nil {
+			ev, err := b.e.evaluate(ctx, set, base, p, activities, now)
+			if err != nil {
+				return err
+			}
+			p, audienceDue = ev.p, ev.due
+			w.changes = ev.recorded(base.Version+1, claimed)
+		}
+		next.Profile, next.Claimed, next.AudienceDue = p, claimed, audienceDue
 		if len(applied) > 0 {
 			next.Recent = base.Recent.add(applied)
 		}
@@ -554,23 +617,36 @@ func (b *batch) write(ctx context.Context, g *group) (pendingHistory, error) {
 				next.HighWater = max(next.HighWater, t.Sort)
 			}
 		}
-		next.DueAt = b.e.dueAt(p, base.Fired, p.UpdatedAt)
-		err := b.e.st.Commit(ctx, Change{Puts: []Put{{Base: base, Next: next}}})
+		next.DueAt = b.e.dueAt(p, base.Fired, p.UpdatedAt, audienceDue)
+		w.next = &next
+	}
+	w.p = p
+	w.h = pendingHistory{g: g, touch: touch, receipts: receipts}
+	return nil
+}
+
+// commit writes a prepared group's profile, if it is still at the version read, and reports
+// every event's outcome. It returns errConflict when the profile changed since it was read.
+func (b *batch) commit(ctx context.Context, w *groupWrite) error {
+	g, base := w.g, w.g.base
+	version := base.Version
+	if w.next != nil {
+		err := b.e.st.Commit(ctx, Change{Puts: []Put{{Base: base, Next: *w.next}}})
 		if errors.Is(err, ErrConflict) {
-			return pendingHistory{}, errConflict
+			return errConflict
 		}
 		if err != nil {
-			return pendingHistory{}, fmt.Errorf("write profile %s: %w", id, err)
+			return fmt.Errorf("write profile %s: %w", base.Profile.ID, err)
 		}
 		version++
 	}
 	for _, i := range g.events {
 		r := &b.out[i].Result
-		r.ProfileID, r.Version, r.Profile = id, version, p
-		r.Duplicate = !isNew[i]
-		r.Created = g.created && i == first
+		r.ProfileID, r.Version, r.Profile = base.Profile.ID, version, w.p
+		r.Duplicate = !w.isNew[i]
+		r.Created = g.created && i == w.first
 	}
-	return pendingHistory{g: g, touch: touch, receipts: receipts}, nil
+	return nil
 }
 
 // writeHistories writes the touchpoints of the groups written, all at once. If a person was

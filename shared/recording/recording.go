@@ -88,6 +88,8 @@ type Engine struct {
 	key        Hasher // seals erased identifiers
 	erasure    erasureBudget
 	splitLimit int // the most touchpoints a split reads
+	audiences  AudienceSource
+	announcer  Announcer
 }
 
 // Hasher makes keyed hashes (package hashkey's Key): the engine seals an erased identifier as

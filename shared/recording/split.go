@@ -146,7 +146,10 @@ func (e *Engine) separate(ctx context.Context, live, src Record, moved []history
 	split.MergedAt, split.Cause = time.Time{}, Cause{}
 	split.SplitFrom, split.SplitAt = append(slices.Clone(src.SplitFrom), live.Profile.ID), now
 	split.HighWater = "" // its history now holds events recorded on the live profile: found again
-	split.DueAt = e.dueAt(split.Profile, src.Fired, now)
+	// Both profiles' audiences are evaluated again at once (by the due index: Reevaluate), their
+	// counted events read again from the histories they now have.
+	split.Profile.EventTimes, split.AudienceDue = nil, now
+	split.DueAt = e.dueAt(split.Profile, src.Fired, now, split.AudienceDue)
 
 	// The live profile: its identifiers but src's, derived again from the history it keeps.
 	rest := profile.Profile{ID: live.Profile.ID, UserID: live.Profile.UserID, Consent: live.Profile.Consent,
@@ -161,10 +164,12 @@ func (e *Engine) separate(ctx context.Context, live, src Record, moved []history
 		rest = profile.Apply(rest, a, nil)
 	}
 	rest.UserID, rest.UpdatedAt = live.Profile.UserID, now
+	rest.Audiences = live.Profile.Audiences // until evaluated again: leaving one is announced then
 	keep := live
 	keep.Profile = rest
+	keep.AudienceDue = now
 	keep.Claimed = slices.DeleteFunc(slices.Clone(live.Claimed), func(id identity.ID) bool { return slices.Contains(src.Claimed, id) })
-	keep.DueAt = e.dueAt(rest, live.Fired, now)
+	keep.DueAt = e.dueAt(rest, live.Fired, now, keep.AudienceDue)
 
 	c := Change{Puts: []Put{{Base: live, Next: keep}, {Base: src, Next: split}}}
 	for _, id := range src.identifiers() {

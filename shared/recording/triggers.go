@@ -33,14 +33,15 @@ func pAlive(p profile.Profile) float64 {
 	return 1
 }
 
-// dueAt is when the next trigger of profile p with trigger state st falls due as of now; zero when
-// none can fire.
-func (e *Engine) dueAt(p profile.Profile, st trigger.State, now time.Time) time.Time {
+// dueAt is when profile p with trigger state st falls due as of now: the earlier of when its next
+// trigger does and audiences, its audiences' next change (Record.AudienceDue); zero when neither
+// can.
+func (e *Engine) dueAt(p profile.Profile, st trigger.State, now, audiences time.Time) time.Time {
 	at, ok := e.triggers.Due(p, pAlive(p), st, now)
 	if !ok {
-		return time.Time{}
+		return audiences.UTC()
 	}
-	return at.UTC()
+	return earliest(at.UTC(), audiences.UTC())
 }
 
 // Due calls fn with the id of every profile due at or before now (see Profiles.Due): read the
@@ -54,11 +55,12 @@ func (e *Engine) Due(ctx context.Context, now time.Time, fn func(ctx context.Con
 type Firing struct {
 	trigger.Firing
 
-	stored Record            // as read
-	record []trigger.Trigger // what to add to the state: Fired and what was sent before
-	state  trigger.State     // the state after recording
-	dueAt  time.Time
-	live   bool
+	stored      Record            // as read
+	record      []trigger.Trigger // what to add to the state: Fired and what was sent before
+	state       trigger.State     // the state after recording
+	dueAt       time.Time
+	audienceDue time.Time
+	live        bool
 }
 
 // Fire reads profile id (consistently) and works out what fires for it at now. Sent are triggers
@@ -86,8 +88,15 @@ func (e *Engine) Fire(ctx context.Context, id string, now time.Time, sent ...tri
 	f.record = append(sent, f.Fired...)
 	f.state = e.triggers.Record(st, f.record, now)
 	if at, ok := e.triggers.Due(p, pAlive(p), f.state, now); ok {
-		f.Next, f.dueAt = at, at.UTC()
+		f.Next = at
 	}
+	// An audience change due by now was evaluated before (Reevaluate); one still due is of an
+	// engine that keeps no audiences, and leaves the index.
+	f.audienceDue = r.AudienceDue
+	if !f.audienceDue.After(now) {
+		f.audienceDue = time.Time{}
+	}
+	f.dueAt = e.dueAt(p, f.state, now, f.audienceDue)
 	return f, nil
 }
 
@@ -106,10 +115,10 @@ func (e *Engine) SaveFired(ctx context.Context, f Firing) error {
 		return nil
 	case !f.live:
 		next.DueAt = time.Time{} // merged or being erased: out of the index
-	case len(f.record) == 0 && f.dueAt.Equal(r.DueAt):
+	case len(f.record) == 0 && f.dueAt.Equal(r.DueAt) && f.audienceDue.Equal(r.AudienceDue):
 		return nil
 	default:
-		next.Fired, next.DueAt = f.state, f.dueAt
+		next.Fired, next.DueAt, next.AudienceDue = f.state, f.dueAt, f.audienceDue
 	}
 	err := e.st.Commit(ctx, Change{Puts: []Put{{Base: r, Next: next}}})
 	if errors.Is(err, ErrConflict) {

@@ -74,6 +74,10 @@ func Behaviour(t *testing.T, newStorage NewStorage) {
 		"FoldOfMaximalProfilesStaysWritable":            foldOfMaximalProfilesStaysWritable,
 		"MergeFoundHalfDoneAndRefusedIsUndone":          mergeFoundHalfDoneAndRefusedIsUndone,
 		"LargeOrdersLeaveTheProfileWritable":            largeOrdersLeaveTheProfileWritable,
+		"AudiencesFollowEventsAndWindows":               audiencesFollowEventsAndWindows,
+		"AudienceChangeIsAnnouncedBeforeItIsRecorded":   audienceChangeIsAnnouncedBeforeItIsRecorded,
+		"NewAudiencesAreBackFilledFromTheHistory":       newAudiencesAreBackFilledFromTheHistory,
+		"AudienceMembershipMatchesARecomputation":       func(t *testing.T, ns NewStorage) { audienceMembershipMatchesARecomputation(t, ns, 3) },
 	}
 	for _, name := range sortedKeys(tests) {
 		t.Run(name, func(t *testing.T) { tests[name](t, newStorage) })
