@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,6 +36,15 @@ type recorder struct {
 	status     int
 	retryAfter string
 	refused    []time.Time // when requests were answered with status
+	visitors   []visitorAsk
+	visitor    int    // the status POST /v1/visitor answers with (0: 200)
+	answer200  string // its 200 answer
+}
+
+// visitorAsk is one POST /v1/visitor as the recorder took it.
+type visitorAsk struct {
+	authorization, contentType, cookie, mode string
+	body                                     map[string]any
 }
 
 // request is one POST as the recorder took it.
@@ -57,6 +67,25 @@ func newRecorder(t *testing.T) *recorder {
 		case req.Method == http.MethodGet && req.URL.Path == "/t.js":
 			w.Header().Set("Content-Type", "application/javascript")
 			_, _ = w.Write(js)
+		case req.Method == http.MethodOptions && req.URL.Path == "/v1/visitor": // the preflight
+			w.Header().Set("Access-Control-Allow-Methods", "POST")
+			w.Header().Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
+			w.WriteHeader(http.StatusNoContent)
+		case req.Method == http.MethodPost && req.URL.Path == "/v1/visitor":
+			b, _ := io.ReadAll(req.Body)
+			var body map[string]any
+			_ = json.Unmarshal(b, &body)
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.visitors = append(r.visitors, visitorAsk{authorization: req.Header.Get("Authorization"), contentType: req.Header.Get("Content-Type"),
+				cookie: req.Header.Get("Cookie"), mode: req.Header.Get("Sec-Fetch-Mode"), body: body})
+			w.Header().Set("Content-Type", "application/json")
+			if r.visitor != 0 {
+				w.WriteHeader(r.visitor)
+				_, _ = io.WriteString(w, `{"error":"refused by the test"}`)
+				return
+			}
+			_, _ = io.WriteString(w, r.answer200)
 		case req.Method == http.MethodPost && req.URL.Path == "/v1/batch":
 			b, _ := io.ReadAll(req.Body)
 			r.mu.Lock()
@@ -195,6 +224,7 @@ func TestTrackerBehaviour(t *testing.T) {
 		api.mu.Lock()
 		defer api.mu.Unlock()
 		api.events, api.requests, api.status, api.retryAfter, api.refused = nil, nil, 0, "", nil
+		api.visitors, api.visitor, api.answer200 = nil, 0, `{"audiences":["customers","vip"],"nextAction":{"kind":"remind-viewed","product":"sku-1"}}`
 	}
 
 	t.Run("page view, campaign, context, calls", func(t *testing.T) {
@@ -227,7 +257,7 @@ func TestTrackerBehaviour(t *testing.T) {
 		assert.Equal(t, "Mugs", obj(c, "page")["title"])
 		assert.Contains(t, obj(c, "page")["url"], shop.srv.URL+"/shop?utm_source=news")
 		assert.Contains(t, obj(c, "page")["search"], "&other=x")
-		assert.Equal(t, map[string]any{"name": "dcrm.js", "version": "1.1.0"}, c["library"])
+		assert.Equal(t, map[string]any{"name": "dcrm.js", "version": "1.2.0"}, c["library"])
 		assert.Contains(t, c["userAgent"], "Chrome")
 		assert.Equal(t, map[string]any{"analytics": true, "marketing": true}, c["consent"])
 		assert.Nil(t, c["gpc"])
@@ -470,5 +500,64 @@ func TestTrackerBehaviour(t *testing.T) {
 		for _, r := range reqs {
 			assert.LessOrEqual(t, r.bytes, 60_000, "a body within sendBeacon's quota")
 		}
+	})
+
+	t.Run("visitor: public audiences and next action", func(t *testing.T) {
+		reset()
+		asked := func() []visitorAsk {
+			api.mu.Lock()
+			defer api.mu.Unlock()
+			return append([]visitorAsk(nil), api.visitors...)
+		}
+		// A page asks before the script has loaded (the snippet's queue) and after: one request.
+		shop.add("/personal", page("Personal", snip, "", `<script>dcrm.push(["visitor", function (v) { window.early = v; }])</script>`))
+		ctx := open(t, "/personal")
+		require.NoError(t, chromedp.Run(ctx, chromedp.Poll(`window.early`, nil, chromedp.WithPollingTimeout(10*time.Second))))
+		want := map[string]any{"audiences": []any{"customers", "vip"}, "nextAction": map[string]any{"kind": "remind-viewed", "product": "sku-1"}}
+		assert.Equal(t, want, eval[map[string]any](t, ctx, `window.early`))
+		var v map[string]any
+		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`dcrm.visitor()`, &v, awaitPromise)))
+		assert.Equal(t, want, v)
+		var in, out bool
+		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`dcrm.inAudience("vip")`, &in, awaitPromise),
+			chromedp.Evaluate(`dcrm.inAudience("high-value")`, &out, awaitPromise)))
+		assert.True(t, in)
+		assert.False(t, out)
+		got := asked()
+		require.Len(t, got, 1, "asked once a page")
+		aid := eval[string](t, ctx, `dcrm.user().anonymousId`)
+		assert.Equal(t, map[string]any{"anonymousId": aid}, got[0].body, "the visitor's own id, nothing else")
+		assert.Equal(t, "Basic "+base64.StdEncoding.EncodeToString([]byte("wk_test:")), got[0].authorization)
+		assert.Equal(t, "application/json", got[0].contentType)
+		assert.Equal(t, "cors", got[0].mode)
+		assert.Empty(t, got[0].cookie, "no credentials")
+
+		// No next action: null. A failure rejects, inAudience says false, and the next call asks again.
+		api.mu.Lock()
+		api.answer200 = `{"audiences":[]}`
+		api.visitor = http.StatusServiceUnavailable
+		api.mu.Unlock()
+		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`dcrm.reset()`, nil)))
+		var settled string
+		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`dcrm.visitor().then(function () { return "answered"; }, function () { return "rejected"; })`,
+			&settled, awaitPromise)))
+		assert.Equal(t, "rejected", settled)
+		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`dcrm.inAudience("vip")`, &in, awaitPromise)))
+		assert.False(t, in)
+		api.mu.Lock()
+		api.visitor = 0
+		api.mu.Unlock()
+		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`dcrm.visitor()`, &v, awaitPromise)))
+		assert.Equal(t, map[string]any{"audiences": []any{}, "nextAction": nil}, v)
+		got = asked()
+		require.Len(t, got, 4)
+		assert.NotEqual(t, aid, got[3].body["anonymousId"], "after reset, the new id")
+
+		// Before analytics consent nothing is asked.
+		shop.add("/personal-consent", page("Consent", snip, "", `<script>dcrm.config({requireConsent: true})</script>`))
+		ctx = open(t, "/personal-consent")
+		require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`dcrm.visitor()`, &v, awaitPromise)))
+		assert.Equal(t, map[string]any{"audiences": []any{}, "nextAction": nil}, v)
+		assert.Len(t, asked(), 4)
 	})
 }

@@ -1,7 +1,7 @@
 /*! dcrm.js: first-party tracker for dcrm (plain ES2017, no dependencies). */
 (function (w, d, nav) {
   'use strict';
-  var VERSION = '1.1.0', SESSION_MS = 30 * 6e4, LINK_S = 120, QMAX = 100, BODY_MAX = 6e4, KEEPALIVE_MAX = 32e3, WAIT_MAX = 3e5;
+  var VERSION = '1.2.0', SESSION_MS = 30 * 6e4, LINK_S = 120, QMAX = 100, BODY_MAX = 6e4, KEEPALIVE_MAX = 32e3, WAIT_MAX = 3e5;
   var stub = w.dcrm, queued = Array.isArray(stub) ? stub.slice() : [];
   if (stub && stub.loaded) return;
   var el = d.currentScript || d.querySelector('script[data-write-key]') || {getAttribute: function () { return null; }};
@@ -14,7 +14,7 @@
   };
   var gpc = nav.globalPrivacyControl === true;
   var ls = store(w.localStorage), ss = store(w.sessionStorage);
-  var aid, uid, consent, forms = {}, held = [], buf = [], timer = 0, retryTimer = 0, attempt = 0;
+  var aid, uid, consent, forms = {}, held = [], buf = [], timer = 0, retryTimer = 0, attempt = 0, vis;
 
   function store(s) {
     try { s.setItem('dcrm_t', '1'); s.removeItem('dcrm_t'); return s; } catch (e) { return null; }
@@ -55,8 +55,7 @@
     if (gpc) consent.marketing = false;
   }
 
-  // Identity: the anonymous id lives in a first-party cookie (2 years) with a localStorage copy. Nothing
-  // is written to the device before analytics consent when consent is required.
+  // Identity: a first-party cookie (2 years) and a localStorage copy, written only with analytics consent.
   function persist() {
     if (!allowed()) return;
     cookie('dcrm_aid', aid, 730 * 864e2);
@@ -116,11 +115,9 @@
     return c;
   }
 
-  // Transport (README.md, Tracker): a short buffer sent as one POST /v1/batch, by sendBeacon when
-  // the page goes; text/plain with writeKey inside (no CORS preflight); bodies within sendBeacon's
-  // 64 KB. On a network error, 429 or 5xx the events wait in a bounded localStorage queue, sent again
-  // after a backoff (or Retry-After), when back online and on the next page; the endpoint drops a
-  // redelivery by its messageId.
+  // Transport (README.md, Tracker): a short buffer as one POST /v1/batch (sendBeacon when the page
+  // goes), text/plain with writeKey inside (no preflight), within sendBeacon's 64 KB. Failures
+  // (network, 429, 5xx) wait in a bounded localStorage queue, sent again later with their messageId.
   function queue(add) {
     var q = json(get(ls, 'dcrm_q')) || [];
     if (add) { q = q.concat(add).slice(-QMAX); set(ls, 'dcrm_q', JSON.stringify(q)); }
@@ -192,6 +189,14 @@
     return ev.messageId;
   }
 
+  // POST /v1/visitor: once a page, not before consent.
+  function visit() {
+    var none = {audiences: [], nextAction: null};
+    return allowed() && w.fetch ? fetch(cfg.api + '/v1/visitor', {method: 'POST', credentials: 'omit', body: JSON.stringify({anonymousId: aid}),
+      headers: {'Content-Type': 'application/json', Authorization: 'Basic ' + btoa(cfg.writeKey + ':')}})
+      .then(function (r) { if (!r.ok) throw Error(r.status); return r.json(); }).then(function (v) { return assign(none, v); }) : Promise.resolve(none);
+  }
+
   var api = {
     loaded: true, VERSION: VERSION,
     config: function (c) {
@@ -206,6 +211,7 @@
       ['analytics', 'marketing'].forEach(function (k) { consent[k] = typeof c[k] === 'boolean' ? c[k] : consent[k] === true; });
       if (gpc) consent.marketing = false;
       set(ls, 'dcrm_consent', JSON.stringify(consent));
+      vis = 0;
       if (allowed()) {
         persist();
         var h = held.splice(0);
@@ -229,9 +235,17 @@
       return make('alias', {userId: uid, previousId: prev});
     },
     reset: function () {
-      uid = null; aid = uuid();
+      uid = null; aid = uuid(); vis = 0;
       set(ls, 'dcrm_uid', null);
       persist();
+    },
+    visitor: function (cb) {
+      var p = vis = vis || visit().catch(function (e) { vis = 0; throw e; });
+      return cb ? p.then(cb, function () {}) : p;
+    },
+    push: function (c) { call(c); },
+    inAudience: function (id) {
+      return api.visitor().then(function (v) { return v.audiences.indexOf(id) >= 0; }, function () { return false; });
     },
     user: function () { return {anonymousId: aid, userId: uid, consent: assign({}, consent)}; },
     cart: {
@@ -250,8 +264,7 @@
     if (typeof f === 'function') f.apply(null, c.slice(1));
   }
 
-  // Start: configuration and consent from the snippet's queue first, then identity, the automatic page
-  // view, and the rest of the queue in the order it was called.
+  // Start: config and consent from the snippet's queue, then identity, the page view, the rest in order.
   queued.filter(function (c) { return c[0] === 'config'; }).forEach(call);
   loadConsent();
   aid = cookie('dcrm_aid') || get(ls, 'dcrm_aid') || uuid();
