@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/recording"
 	"github.com/dcrm-project/dcrm/shared/source"
 )
@@ -517,3 +519,59 @@ func withHeader(req events.APIGatewayV2HTTPRequest, name, value string) events.A
 	req.Headers[name] = value
 	return req
 }
+
+// The memberships as recording keeps them (recording.WithAudiences): a customer who ordered is in
+// the public audience "customers" and the private "big-spenders", and a cookie of a profile that
+// merged into theirs answers with the public one only.
+func TestVisitorMembershipKeptByRecording(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var defs []audience.Definition
+	for _, d := range []string{
+		`{"id": "customers", "name": "Customers", "public": true, "rule": {"field": "orders", "op": ">=", "value": 1}}`,
+		`{"id": "big-spenders", "name": "Big spenders", "rule": {"field": "revenue", "op": ">=", "value": 500}}`,
+	} {
+		def, err := audience.Parse([]byte(d))
+		require.NoError(t, err)
+		_, err = f.audiences.Put(ctx, def, "key_test")
+		require.NoError(t, err)
+		defs = append(defs, def)
+	}
+	set, err := audience.NewSet(defs)
+	require.NoError(t, err)
+	engine := recording.New(profilestore.New(f.db, f.tables), recording.WithTombstoneKey(testKey),
+		recording.WithRetention(100*365*24*time.Hour), recording.WithClock(func() time.Time { return now }),
+		recording.WithAudiences(fixedAudiences{recording.AudienceSet{Set: set, Version: 1}}, noAnnouncer{}))
+	t0 := now.Add(-time.Hour)
+	for i, a := range []profile.Activity{
+		{Type: beacon.Track, Event: "Order Completed", OrderID: "o-1", Revenue: 600, AnonymousID: "b-shop", UserID: "u-b"},
+		{Type: beacon.Page, AnonymousID: "b-phone"},
+		{Type: beacon.Identify, AnonymousID: "b-phone", UserID: "u-b"},
+	} {
+		a.MessageID, a.At = "b-"+strconv.Itoa(i), t0.Add(time.Duration(i)*time.Minute)
+		_, err := engine.Record(ctx, a)
+		require.NoError(t, err)
+	}
+	p, err := engine.Lookup(ctx, identity.AnonymousID("b-phone"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"big-spenders", "customers"}, p.AudienceIDs(), "recording kept the memberships")
+
+	wk := keystore.NewKey("wk_")
+	require.NoError(t, f.keys.PutSource(ctx, wk, source.Source{ID: "src_site", Name: "site", AllowedOrigins: []string{shopOrigin}}))
+	cache := keystore.NewCache(f.keys, keystore.CacheTTL)
+	h := &handler{keys: cache, sources: cache, profiles: engine, audiences: f.audiences, public: &publicAudiences{list: publicOf(f.audiences)},
+		visitors: &visitorLimiter{}, now: func() time.Time { return now }, log: quiet}
+	for _, cookie := range []string{"b-shop", "b-phone"} {
+		resp, body := ask(t, h, visitorReq(shopOrigin, wk, jsonString(visitorRequest{AnonymousID: cookie})))
+		require.Equal(t, http.StatusOK, resp.StatusCode, resp.Body)
+		require.Equal(t, map[string]any{"audiences": []any{"customers"}}, body, cookie)
+	}
+}
+
+type fixedAudiences struct{ set recording.AudienceSet }
+
+func (a fixedAudiences) Audiences(context.Context) (recording.AudienceSet, error) { return a.set, nil }
+
+type noAnnouncer struct{}
+
+func (noAnnouncer) Announce(context.Context, []recording.AudienceChange) error { return nil }
