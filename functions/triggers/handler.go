@@ -30,6 +30,7 @@ type profileStore interface {
 	Due(ctx context.Context, now time.Time, fn func(ctx context.Context, profileID string) error) error
 	Fire(ctx context.Context, id string, now time.Time, sent ...trigger.Trigger) (recording.Firing, error)
 	SaveFired(ctx context.Context, f recording.Firing) error
+	Reevaluate(ctx context.Context, id string, now time.Time) ([]recording.AudienceChange, error)
 }
 
 type sender interface {
@@ -50,6 +51,10 @@ type summary struct {
 	// Sent is how many triggers were sent, by kind in SentByKind.
 	Sent       int64            `json:"sent"`
 	SentByKind map[string]int64 `json:"sentByKind"`
+	// Entered and Exited count the audience changes found (a window expiring, definitions
+	// changed, consent or a split).
+	Entered int64 `json:"audiencesEntered"`
+	Exited  int64 `json:"audiencesExited"`
 	// Changed is how many profiles kept changing under the run; they stay due for the next one.
 	Changed int64 `json:"changed"`
 	Failed  int64 `json:"failed"`
@@ -77,6 +82,7 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (summary, err
 	sum := summary{AsOf: run.Time, SentByKind: map[string]int64{}}
 	var (
 		read, sent, changed, failed atomic.Int64
+		entered, exited             atomic.Int64
 		mu                          sync.Mutex
 		firstErr                    error
 	)
@@ -86,7 +92,20 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (summary, err
 			return errDeadline
 		}
 		read.Add(1)
-		kinds, ok, err := h.fire(ctx, id, sum.AsOf)
+		// Audiences first: what they change is recorded before the triggers read the profile.
+		changes, err := h.store.Reevaluate(ctx, id, sum.AsOf)
+		for _, c := range changes {
+			if c.Entered {
+				entered.Add(1)
+			} else {
+				exited.Add(1)
+			}
+		}
+		var kinds []string
+		ok := false
+		if err == nil {
+			kinds, ok, err = h.fire(ctx, id, sum.AsOf)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		for _, k := range kinds {
@@ -107,8 +126,10 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (summary, err
 		return nil
 	})
 	sum.Read, sum.Sent, sum.Changed, sum.Failed = read.Load(), sent.Load(), changed.Load(), failed.Load()
+	sum.Entered, sum.Exited = entered.Load(), exited.Load()
 	sum.More = errors.Is(err, errDeadline)
 	h.log.InfoContext(ctx, "triggers fired", slog.Time("asOf", sum.AsOf), slog.Int64("read", sum.Read), slog.Int64("sent", sum.Sent),
+		slog.Int64("audiencesEntered", sum.Entered), slog.Int64("audiencesExited", sum.Exited),
 		slog.Int64("changed", sum.Changed), slog.Int64("failed", sum.Failed), slog.Bool("more", sum.More))
 	if err != nil && !sum.More {
 		return sum, fmt.Errorf("fire triggers: %w", err)

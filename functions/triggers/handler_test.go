@@ -26,11 +26,13 @@ import (
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
+	"github.com/dcrm-project/dcrm/shared/membership"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/recording"
+	"github.com/dcrm-project/dcrm/shared/recording/recordingtest"
 	"github.com/dcrm-project/dcrm/shared/schedule"
 	"github.com/dcrm-project/dcrm/shared/trigger"
 )
@@ -54,11 +56,13 @@ func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t 
 func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 type stack struct {
-	h     *handler
-	store *recording.Engine
-	queue *messagequeue.Queue
-	clock *clock
-	n     int
+	h         *handler
+	store     *recording.Engine
+	queue     *messagequeue.Queue
+	audiences *messagequeue.Queue // the audiences queue
+	defs      *recordingtest.Definitions
+	clock     *clock
+	n         int
 }
 
 func newStack(t *testing.T) *stack {
@@ -70,28 +74,32 @@ func newStack(t *testing.T) *stack {
 		Identities:  localawstest.NewTopologyTable(t, topology.IdentityTable),
 		Touchpoints: localawstest.NewTopologyTable(t, topology.TouchpointTable),
 	}
-	// The triggers queue as the topology has it, with its dead-letter queue.
-	var spec topology.Queue
-	for _, q := range topology.Default().Queues {
-		if q.Name == topology.TriggerQueue {
-			spec = q
+	// The triggers and audiences queues as the topology has them, with their dead-letter queues.
+	queue := func(logical, prefix string) *messagequeue.Queue {
+		var spec topology.Queue
+		for _, q := range topology.Default().Queues {
+			if q.Name == logical {
+				spec = q
+			}
 		}
+		require.Positive(t, spec.DeadLetterAfter, "the %s queue has a dead-letter queue", logical)
+		name := localawstest.UniqueName(prefix)
+		url, err := localaws.CreateQueue(ctx, e.SQSClient(), name, spec)
+		require.NoError(t, err)
+		t.Cleanup(func() {
+			_, _ = e.SQSClient().DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(url)})
+			if dlq, err := e.SQSClient().GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name + "-dlq")}); err == nil {
+				_, _ = e.SQSClient().DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: dlq.QueueUrl})
+			}
+		})
+		return messagequeue.New(e.SQSClient(), url)
 	}
-	require.Positive(t, spec.DeadLetterAfter, "the triggers queue has a dead-letter queue")
-	name := localawstest.UniqueName("test-triggers")
-	url, err := localaws.CreateQueue(ctx, e.SQSClient(), name, spec)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = e.SQSClient().DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(url)})
-		if dlq, err := e.SQSClient().GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name + "-dlq")}); err == nil {
-			_, _ = e.SQSClient().DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: dlq.QueueUrl})
-		}
-	})
 
-	st := &stack{clock: &clock{t: t0}, queue: messagequeue.New(e.SQSClient(), url)}
+	st := &stack{clock: &clock{t: t0}, queue: queue(topology.TriggerQueue, "test-triggers"),
+		audiences: queue(topology.AudienceQueue, "test-audiences"), defs: &recordingtest.Definitions{}}
 	// Histories are kept for a century: the scenario's clock is in the past.
 	st.store = recording.New(profilestore.New(e.Dynamo(), tables), recording.WithClock(st.clock.now),
-		recording.WithRetention(100*365*day))
+		recording.WithRetention(100*365*day), recording.WithAudiences(st.defs, membership.Queue{Sender: st.audiences}))
 	st.h = &handler{store: st.store, triggers: st.queue, log: quiet}
 	return st
 }
@@ -452,6 +460,10 @@ func (u *untouched) SaveFired(context.Context, recording.Firing) error {
 	u.calls.Add(1)
 	return errUntouched
 }
+func (u *untouched) Reevaluate(context.Context, string, time.Time) ([]recording.AudienceChange, error) {
+	u.calls.Add(1)
+	return nil, errUntouched
+}
 func (u *untouched) Send(context.Context, message.Message) error { u.calls.Add(1); return errUntouched }
 
 // Input that is not a run of the triggers schedule is refused with an error, and nothing is read,
@@ -484,8 +496,65 @@ func TestHandleRefusesWhatIsNotARunOfTriggers(t *testing.T) {
 func TestSetupReadsTheEnvironment(t *testing.T) {
 	_, err := setup(context.Background(), func(string) string { return "" }, quiet)
 	require.ErrorContains(t, err, "DCRM_PROFILES_TABLE")
-	env := map[string]string{"DCRM_PROFILES_TABLE": "p", "DCRM_TRIGGERS_QUEUE_URL": "http://q"}
+	env := map[string]string{"DCRM_PROFILES_TABLE": "p", "DCRM_TRIGGERS_QUEUE_URL": "http://q", "DCRM_TOUCHPOINTS_TABLE": "t",
+		"DCRM_AUDIENCES_TABLE": "a", "DCRM_AUDIENCE_CHANGES_QUEUE_URL": "http://a"}
 	h, err := setup(context.Background(), func(k string) string { return env[k] }, quiet)
 	require.NoError(t, err)
 	require.NotNil(t, h.store)
+}
+
+// A window that expires takes the person out of an audience on the schedule's next run, and the
+// change reaches the audiences queue as the contract says.
+func TestScheduleTakesPeopleOutWhenAWindowExpires(t *testing.T) {
+	st := newStack(t)
+	st.defs.Define(t, `{"id": "recent-viewers", "name": "Viewed a product in the last hour",
+		"rule": {"field": "event.Product Viewed.count", "op": ">=", "value": 1, "within": "1h"}}`)
+	id := st.visitor("a-1").view(t, "tent", at(0))
+	entered := st.drainAudiences(t, 1)
+	require.Equal(t, message.TypeAudienceEntered, entered[0].Type)
+	require.Equal(t, id, entered[0].ProfileID)
+
+	// Not yet: the view is 59 minutes old.
+	sum := st.run(t, at(59*time.Minute))
+	require.Zero(t, sum.Read, "not due")
+	st.drainAudiences(t, 0)
+
+	sum = st.run(t, at(time.Hour))
+	require.Equal(t, int64(1), sum.Read)
+	require.Equal(t, int64(1), sum.Exited)
+	exited := st.drainAudiences(t, 1)
+	require.Equal(t, message.TypeAudienceExited, exited[0].Type)
+	require.Equal(t, at(0), exited[0].Since)
+	p, err := st.store.Profile(context.Background(), id)
+	require.NoError(t, err)
+	require.Empty(t, p.Audiences)
+
+	// Out of the index: the next run reads nothing.
+	require.Zero(t, st.run(t, at(2*time.Hour)).Read)
+}
+
+// drainAudiences receives every message on the audiences queue, as drain does the triggers'.
+func (st *stack) drainAudiences(t *testing.T, want int) []message.AudienceChanged {
+	t.Helper()
+	ctx := context.Background()
+	var got []message.AudienceChanged
+	receive := func() {
+		ds, err := st.audiences.Receive(ctx, 10, 0)
+		require.NoError(t, err)
+		for _, d := range ds {
+			require.NoError(t, st.audiences.Delete(ctx, d))
+			require.NoError(t, schemas.Validate(d.Type, d.Version, d.Body), "the message as received matches its schema")
+			var m message.AudienceChanged
+			require.NoError(t, json.Unmarshal(d.Body, &m))
+			require.NoError(t, m.Validate())
+			require.Equal(t, map[string]string{"audience": m.AudienceID}, d.Attributes)
+			got = append(got, m)
+		}
+	}
+	if want > 0 {
+		require.Eventually(t, func() bool { receive(); return len(got) >= want }, 15*time.Second, 20*time.Millisecond)
+	}
+	receive()
+	require.Len(t, got, want)
+	return got
 }

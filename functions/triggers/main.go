@@ -16,6 +16,8 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/audiencestore"
+	"github.com/dcrm-project/dcrm/shared/membership"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/recording"
@@ -33,7 +35,8 @@ func main() {
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.TriggerQueue)
+	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.TriggerQueue,
+		topology.TouchpointTable, topology.AudienceTable, topology.AudienceQueue)
 	if err != nil {
 		return nil, err
 	}
@@ -41,10 +44,14 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
+	db, queues := dynamo.New(cfg), sqs.NewFromConfig(cfg)
+	st := profilestore.New(db, profilestore.Tables{Profiles: env[topology.ProfileTable], Touchpoints: env[topology.TouchpointTable]})
+	audiences := recording.WithAudiences(membership.NewSource(audiencestore.New(db, env[topology.AudienceTable])),
+		membership.Queue{Sender: messagequeue.New(queues, env[topology.AudienceQueue])})
 	return &handler{
 		// The engine's default trigger rules are stitch's too: both must index by the same rules.
-		store:    recording.New(profilestore.New(dynamo.New(cfg), profilestore.Tables{Profiles: env[topology.ProfileTable]})),
-		triggers: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.TriggerQueue]),
+		store:    recording.New(st, audiences),
+		triggers: messagequeue.New(queues, env[topology.TriggerQueue]),
 		log:      log,
 	}, nil
 }

@@ -239,6 +239,10 @@ const (
 	// TriggerQueue carries the triggers that fired (trigger.fired: abandoned basket, browse and
 	// form, returning prospect and lapsed customer) to the tools that send the messages.
 	TriggerQueue = "Triggers"
+	// AudienceQueue carries every change of audience membership (audience.entered and
+	// audience.exited, with the identifiers destinations match people by) to the tools that
+	// activate audiences.
+	AudienceQueue = "AudienceChanges"
 	// DueIndex is the Profiles table's sparse index of profiles by the time a trigger falls due
 	// (partition dueShard, sort dueAt): the triggers schedule reads what is due without a scan.
 	DueIndex = "due"
@@ -367,6 +371,7 @@ func Default() Topology {
 			{Name: FailedRunQueue},
 			{Name: ProfileUpdateQueue, DeadLetterAfter: 5},
 			{Name: TriggerQueue, DeadLetterAfter: 5},
+			{Name: AudienceQueue, DeadLetterAfter: 5},
 		},
 		Buckets: []Bucket{
 			{Name: ImportBucket, Expire: []Expiry{{After: ImportRetention}}},
@@ -403,6 +408,8 @@ func Default() Topology {
 			{Name: "stitch", Memory: 512, Timeout: 60 * time.Second, ReservedConcurrency: 20, Uses: []Use{
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite},
 				{FailedQueue, Write}, {ProfileUpdateQueue, Write}, {HashKeySecret, Read}, {ArchiveFeed, Write},
+				// audience membership, evaluated as events are recorded
+				{AudienceTable, Read}, {AudienceQueue, Write},
 			}, Settings: map[string]string{SettingTouchpointTTL: "9480h"}},
 			// score fits the models daily and scores every profile hourly, fanning out one
 			// invocation per part of the table (functions/score/README.md has the arithmetic):
@@ -411,8 +418,11 @@ func Default() Topology {
 			// the parts it gave up on are on the FailedEvents queue. It scans the profiles.
 			{Name: "score", Memory: 1769, Timeout: 15 * time.Minute, FanOut: true, Scans: []string{ProfileTable},
 				Async: &AsyncInvoke{MaxAge: time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
-					// the audience definitions: the daily fit trains the look-alike seeds they name
+					// the audience definitions: the daily fit trains the look-alike seeds they name, and
+					// every run evaluates membership again where scores changed or definitions did
+					// (the history seeds the events a new definition counts)
 					{ProfileTable, ReadWrite}, {ModelTable, ReadWrite}, {AlertQueue, Write}, {AudienceTable, Read},
+					{AudienceQueue, Write}, {TouchpointTable, Read},
 				}, Settings: map[string]string{
 					SettingCLVWeeks: "52", SettingCLVDiscount: "0.1", SettingCLVMargin: "1",
 					SettingLapseThreshold: "0.8", SettingLapseMinValue: "0", SettingLapseCooldown: "720h",
@@ -458,11 +468,13 @@ func Default() Topology {
 				Async: &AsyncInvoke{MaxAge: 6 * time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
 					{ArchiveBucket, Read}, {ReportsBucket, ReadWrite},
 				}, Settings: map[string]string{SettingReportDays: "30"}},
-			// triggers reads the due index and records what fired on the profiles. Its timeout stays
-			// under the schedule's period, so runs do not pile up.
+			// triggers reads the due index, records what fired on the profiles, and evaluates the
+			// audiences of those whose membership a window changes. Its timeout stays under the
+			// schedule's period, so runs do not pile up.
 			{Name: "triggers", Memory: 256, Timeout: 4 * time.Minute,
 				Async: &AsyncInvoke{MaxAge: 5 * time.Minute, Retries: 1, OnFailureQueue: FailedQueue}, Uses: []Use{
 					{ProfileTable, ReadWrite}, {TriggerQueue, Write},
+					{AudienceTable, Read}, {AudienceQueue, Write}, {TouchpointTable, Read},
 				}},
 		},
 		Routes: append(collectionRoutes(),

@@ -148,6 +148,34 @@ func (s *Store) List(ctx context.Context) ([]Stored, error) {
 	return all, err
 }
 
+// Version returns the set's version (0 before the first audience was ever defined): it moves on
+// with every change, so a reader that knows the version it read the definitions at knows, with one
+// small read, whether they are still current.
+func (s *Store) Version(ctx context.Context) (int, error) {
+	var set setItem
+	err := s.table.Get("audienceId", setKey).Consistent(true).One(ctx, &set)
+	switch {
+	case errors.Is(err, dynamo.ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("read the audiences' set: %w", err)
+	}
+	return set.Version, nil
+}
+
+// Current returns every definition with the set's version they are read at.
+func (s *Store) Current(ctx context.Context) (int, []audience.Definition, error) {
+	set, all, err := s.read(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	defs := make([]audience.Definition, len(all))
+	for i, st := range all {
+		defs[i] = st.Definition
+	}
+	return set.Version, defs, nil
+}
+
 // Put stores the definition, creating the audience or replacing it (its version moves on), as
 // written by the key with id by. The set with it must be valid (ErrInvalidSet) and within its
 // bounds (ErrTooMany, ErrTooLarge); a concurrent change is ErrChanged.

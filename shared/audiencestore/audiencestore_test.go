@@ -282,3 +282,35 @@ func TestALostRaceIsErrChanged(t *testing.T) {
 	_, err = s.Get(ctx, "c")
 	require.NoError(t, err, "still there")
 }
+
+// Version moves with every change, and Current gives the definitions with the version they are
+// read at: what recording's cache of the definitions checks and reads.
+func TestVersionAndCurrent(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	v, err := s.Version(ctx)
+	require.NoError(t, err)
+	require.Zero(t, v, "never defined")
+	v, defs, err := s.Current(ctx)
+	require.NoError(t, err)
+	require.Zero(t, v)
+	require.Empty(t, defs)
+
+	_, err = s.Put(ctx, def(t, "vip", ""), "key_1")
+	require.NoError(t, err)
+	_, err = s.Put(ctx, def(t, "all", ""), "key_1")
+	require.NoError(t, err)
+	v, err = s.Version(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, v)
+	v, defs, err = s.Current(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, v)
+	require.Equal(t, []string{"all", "vip"}, []string{defs[0].ID, defs[1].ID})
+
+	require.NoError(t, s.Delete(ctx, "all", "key_1"))
+	v, defs, err = s.Current(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 3, v)
+	require.Len(t, defs, 1)
+}
