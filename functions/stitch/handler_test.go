@@ -28,6 +28,8 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/firehose"
 	"github.com/dcrm-project/dcrm/scripts/devstack/firehose/firehosetest"
+	"github.com/dcrm-project/dcrm/shared/audience"
+	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/history"
@@ -462,6 +464,8 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 		top.EnvVar(topology.FailedQueue):        "http://127.0.0.1:9324/000000000000/failed",
 		top.EnvVar(topology.ProfileUpdateQueue): "http://127.0.0.1:9324/000000000000/updates",
 		top.EnvVar(topology.ArchiveFeed):        "feed",
+		top.EnvVar(topology.AudienceTable):      "a",
+		top.EnvVar(topology.AudienceQueue):      "http://127.0.0.1:9324/000000000000/audiences",
 		topology.SettingTouchpointTTL:           "9480h",
 		"AWS_REGION":                            localaws.Region,
 		hashkey.EnvKey:                          testHashKey,
@@ -523,7 +527,15 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 	world := firehosetest.Start(t, firehose.Options{}, feed)
 	t.Setenv("AWS_ENDPOINT_URL_FIREHOSE", world.URL)
 	top := topology.Default()
+	audiences := localawstest.NewTopologyTable(t, topology.AudienceTable)
+	identified, err := audience.Parse([]byte(`{"id": "identified", "name": "Logged in", "rule": {"field": "identifiers.userId", "op": "exists"}}`))
+	require.NoError(t, err)
+	_, err = audiencestore.New(e.Dynamo(), audiences).Put(context.Background(), identified, "key_test")
+	require.NoError(t, err)
+	audienceQueue := localawstest.NewQueue(t)
 	env := map[string]string{
+		top.EnvVar(topology.AudienceTable):      audiences,
+		top.EnvVar(topology.AudienceQueue):      audienceQueue,
 		top.EnvVar(topology.ProfileTable):       localawstest.NewTopologyTable(t, topology.ProfileTable),
 		top.EnvVar(topology.IdentityTable):      localawstest.NewTopologyTable(t, topology.IdentityTable),
 		top.EnvVar(topology.TouchpointTable):    localawstest.NewTopologyTable(t, topology.TouchpointTable),
@@ -548,6 +560,17 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 	history, err := h.store.(*recording.Engine).History(context.Background(), p.ID, history.Query{})
 	require.NoError(t, err)
 	require.Len(t, history.Touchpoints, 7)
+
+	// The audience defined in the table: the person entered it as the batch was recorded, and the
+	// audiences queue says so.
+	require.Equal(t, []string{"identified"}, p.AudienceIDs())
+	q := messagequeue.New(e.SQSClient(), audienceQueue)
+	got, err := q.Receive(context.Background(), 10, 0)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, message.TypeAudienceEntered, got[0].Type)
+	require.NoError(t, schemas.Validate(got[0].Type, got[0].Version, got[0].Body))
+	require.Contains(t, string(got[0].Body), `"profileId":"`+p.ID+`"`)
 }
 
 // Placeholder identifiers ("null", all-zero ids …) join nobody: an event that has nothing else is

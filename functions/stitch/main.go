@@ -16,9 +16,11 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/lambdamem"
+	"github.com/dcrm-project/dcrm/shared/membership"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/recording"
@@ -45,7 +47,8 @@ func entry(h *handler) lambda.Handler { return invocation{h} }
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.FailedQueue, topology.ProfileUpdateQueue, topology.ArchiveFeed)
+	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.FailedQueue, topology.ProfileUpdateQueue, topology.ArchiveFeed,
+		topology.AudienceTable, topology.AudienceQueue)
 	if err != nil {
 		return nil, err
 	}
@@ -61,11 +64,14 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	store := recording.New(profilestore.New(dynamo.New(cfg), profilestore.Tables{
+	db, client := dynamo.New(cfg), sqs.NewFromConfig(cfg)
+	// Audience membership is evaluated in the write that records each batch (real time).
+	audiences := recording.WithAudiences(membership.NewSource(audiencestore.New(db, env[topology.AudienceTable])),
+		membership.Queue{Sender: messagequeue.New(client, env[topology.AudienceQueue])})
+	store := recording.New(profilestore.New(db, profilestore.Tables{
 		Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable],
 		Touchpoints: env[topology.TouchpointTable],
-	}), recording.WithRetention(retention), recording.WithTombstoneKey(key))
-	client := sqs.NewFromConfig(cfg)
+	}), recording.WithRetention(retention), recording.WithTombstoneKey(key), audiences)
 	return &handler{
 		store:   store,
 		failed:  newPatient(messagequeue.New(client, env[topology.FailedQueue]), log),

@@ -495,6 +495,9 @@ func Default() Topology {
 			Route{"GET", "/v1/audiences/{audienceId}", "profiles", false},
 			Route{"PUT", "/v1/audiences/{audienceId}", "profiles", false},
 			Route{"DELETE", "/v1/audiences/{audienceId}", "profiles", false},
+			// the browser-safe route: a page, with a write key, asks what it may show its visitor
+			Route{"POST", "/v1/visitor", "profiles", true},
+			Route{"OPTIONS", "/v1/visitor", "profiles", true},
 		),
 		Mappings: []StreamMapping{{
 			Stream: EventStream, Function: "stitch", BatchSize: 500, MaxBatchingWindow: time.Second,
