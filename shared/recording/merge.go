@@ -238,6 +238,9 @@ func (e *Engine) fold(ctx context.Context, src, dst Record, via identity.ID) (bo
 	mark := src
 	mark.MergingInto, mark.MergedAt, mark.DueAt = "", now, time.Time{}
 	mark.Profile.MergedInto, mark.Profile.UpdatedAt = dst.Profile.ID, now
+	// The merged profile is in no audience any more (profile.merged tells consumers it joined the
+	// live one, whose memberships are evaluated with the event that merged them).
+	mark.Profile.Audiences, mark.Profile.EventTimes, mark.AudienceDue = nil, nil, time.Time{}
 	folded := dst
 	folded.Profile = out
 	if len(src.Recent) > 0 {
