@@ -257,7 +257,12 @@ func (e *Engine) fold(ctx context.Context, src, dst Record, via identity.ID) (bo
 	if len(src.Fired) > 0 {
 		folded.Fired = st
 	}
-	folded.DueAt = e.dueAt(out, st, now, dst.AudienceDue)
+	if e.audiences != nil {
+		// The live profile's audiences change with what it folded in: evaluated by the write of
+		// the event that merged (or, should that not come, by the due index at once).
+		folded.AudienceDue = now
+	}
+	folded.DueAt = e.dueAt(out, st, now, folded.AudienceDue)
 	err = e.st.Commit(ctx, Change{Puts: []Put{{Base: dst, Next: folded}, {Base: src, Next: mark}}})
 	if errors.Is(err, ErrConflict) {
 		return false, errConflict
