@@ -113,6 +113,10 @@ type Profile struct {
 	// AddEventTimes), as many as the rules' windows need. A name absent was never counted; an
 	// empty list counted none.
 	EventTimes map[string][]time.Time
+	// AudiencesDue is when the memberships next change by the clock alone (a window expiring:
+	// audience.Set's Next), as of their last evaluation; zero when they cannot. Recording puts
+	// the profile in its due index for then.
+	AudiencesDue time.Time
 }
 
 // Live tells whether the profile holds a customer's history (it was not merged into another).

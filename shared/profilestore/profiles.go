@@ -68,7 +68,7 @@ type profileItem struct {
 	DueShard string `dynamo:"dueShard,omitempty"`
 	DueAt    string `dynamo:"dueAt,omitempty"`
 	// The audiences the profile is in, the events their rules count, and when they next change
-	// by the clock alone (recording.Record.AudienceDue).
+	// by the clock alone (profile.Profile.AudiencesDue).
 	Audiences   []membershipItem `dynamo:"audiences,omitempty"`
 	EventTimes  eventTimes       `dynamo:"eventTimes,omitempty"`
 	AudienceDue time.Time        `dynamo:"audienceDue,omitempty"`
@@ -165,7 +165,6 @@ func (it profileItem) record() recording.Record {
 	if at, err := history.ParseTime(it.DueAt); err == nil {
 		r.DueAt = at
 	}
-	r.AudienceDue = it.AudienceDue
 	return r
 }
 
@@ -185,7 +184,7 @@ func (it profileItem) profile() profile.Profile {
 		}
 	}
 	it.aggregateFields.fill(&p)
-	p.Audiences, p.EventTimes = memberships(it.Audiences), it.EventTimes
+	p.Audiences, p.EventTimes, p.AudiencesDue = memberships(it.Audiences), it.EventTimes, it.AudienceDue
 	p.Score = it.Scores.score()
 	return p
 }
@@ -244,7 +243,7 @@ func (t *ProfileTable) put(base, next recording.Record) *dynamo.Update {
 	setAggregates(u, p)
 	setOrRemove(u, "audiences", membershipItems(p.Audiences), len(p.Audiences))
 	setOrRemove(u, "eventTimes", eventTimes(p.EventTimes), count(p.EventTimes != nil))
-	setTime(u, "audienceDue", next.AudienceDue)
+	setTime(u, "audienceDue", p.AudiencesDue)
 	if !next.DueAt.Equal(base.DueAt) {
 		if next.DueAt.IsZero() {
 			u.Remove("dueShard", "dueAt")

@@ -19,7 +19,7 @@ import (
 //   - recording evaluates them in the write that records a batch's events on the profile;
 //   - Reevaluate does it for one profile on demand: after a scoring run changed what rules read,
 //     for a definition added or changed (the hourly scoring run back-fills), and when a window
-//     expires — Record.AudienceDue is the time membership next changes by the clock alone
+//     expires — Profile.AudiencesDue is the time membership next changes by the clock alone
 //     (audience.Set's Next), which joins the due index: the due time is the earlier of the
 //     triggers' and the audiences'.
 //
@@ -85,8 +85,7 @@ func (e *Engine) definitions(ctx context.Context) (*audience.Set, error) {
 
 // evaluation is what evaluating a profile's audiences changes.
 type evaluation struct {
-	p       profile.Profile // with its memberships and counted events
-	due     time.Time       // AudienceDue
+	p       profile.Profile // with its memberships, counted events and AudiencesDue
 	changes []AudienceChange
 }
 
@@ -140,7 +139,11 @@ func (e *Engine) evaluate(ctx context.Context, set *audience.Set, r Record, p pr
 
 // membership sets the memberships of p to ids, and lists the changes.
 func membership(p profile.Profile, ids []string, next, now time.Time) evaluation {
-	ev := evaluation{due: next}
+	ev := evaluation{}
+	p.AudiencesDue = next.UTC()
+	if next.IsZero() {
+		p.AudiencesDue = time.Time{}
+	}
 	var out []profile.Membership
 	for _, id := range ids {
 		if i := slices.IndexFunc(p.Audiences, func(m profile.Membership) bool { return m.Audience == id }); i >= 0 {
@@ -252,9 +255,9 @@ func (e *Engine) Reevaluate(ctx context.Context, id string, now time.Time) ([]Au
 			return nil, err
 		}
 		next := r
-		next.Profile, next.AudienceDue = ev.p, ev.due
-		next.DueAt = e.dueAt(ev.p, r.Fired, now, ev.due)
-		if len(ev.changes) == 0 && next.AudienceDue.Equal(r.AudienceDue) && next.DueAt.Equal(r.DueAt) &&
+		next.Profile = ev.p
+		next.DueAt = e.dueAt(ev.p, r.Fired, now, ev.p.AudiencesDue)
+		if len(ev.changes) == 0 && ev.p.AudiencesDue.Equal(r.Profile.AudiencesDue) && next.DueAt.Equal(r.DueAt) &&
 			sameTimes(r.Profile.EventTimes, ev.p.EventTimes) {
 			return nil, nil
 		}

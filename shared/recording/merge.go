@@ -240,7 +240,7 @@ func (e *Engine) fold(ctx context.Context, src, dst Record, via identity.ID) (bo
 	mark.Profile.MergedInto, mark.Profile.UpdatedAt = dst.Profile.ID, now
 	// The merged profile is in no audience any more (profile.merged tells consumers it joined the
 	// live one, whose memberships are evaluated with the event that merged them).
-	mark.Profile.Audiences, mark.Profile.EventTimes, mark.AudienceDue = nil, nil, time.Time{}
+	mark.Profile.Audiences, mark.Profile.EventTimes, mark.Profile.AudiencesDue = nil, nil, time.Time{}
 	folded := dst
 	folded.Profile = out
 	if len(src.Recent) > 0 {
@@ -260,9 +260,9 @@ func (e *Engine) fold(ctx context.Context, src, dst Record, via identity.ID) (bo
 	if e.audiences != nil {
 		// The live profile's audiences change with what it folded in: evaluated by the write of
 		// the event that merged (or, should that not come, by the due index at once).
-		folded.AudienceDue = now
+		folded.Profile.AudiencesDue = now
 	}
-	folded.DueAt = e.dueAt(out, st, now, folded.AudienceDue)
+	folded.DueAt = e.dueAt(out, st, now, folded.Profile.AudiencesDue)
 	err = e.st.Commit(ctx, Change{Puts: []Put{{Base: dst, Next: folded}, {Base: src, Next: mark}}})
 	if errors.Is(err, ErrConflict) {
 		return false, errConflict

@@ -535,9 +535,9 @@ func (e *Engine) SetConsent(ctx context.Context, id string, change map[string]pr
 		// Marketing consent decides whether a trigger can fall due; audiences may read consent,
 		// so they are evaluated again at once (by the due index, when the engine keeps them).
 		if e.audiences != nil {
-			next.AudienceDue = e.now().UTC()
+			next.Profile.AudiencesDue = e.now().UTC()
 		}
-		next.DueAt = e.dueAt(next.Profile, r.Fired, e.now().UTC(), next.AudienceDue)
+		next.DueAt = e.dueAt(next.Profile, r.Fired, e.now().UTC(), next.Profile.AudiencesDue)
 		err = e.st.Commit(ctx, Change{Puts: []Put{{Base: r, Next: next}}})
 		if errors.Is(err, ErrConflict) {
 			continue // changed, merged or erased meanwhile: read again

@@ -144,11 +144,8 @@ type Record struct {
 	// Fired is what triggers fired for the profile, kept as long as it can matter.
 	Fired trigger.State
 	// DueAt is when the profile falls due: the earlier of when its next trigger falls due
-	// (trigger.Config.Due) and AudienceDue; zero when neither can.
+	// (trigger.Config.Due) and Profile.AudiencesDue; zero when neither can.
 	DueAt time.Time
-	// AudienceDue is when the profile's audience membership next changes by the clock alone (a
-	// window expiring: audience.Set's Next); zero when it cannot.
-	AudienceDue time.Time
 }
 
 // Cause is what asks for a merge: an event, from a trusted source or not, and the identifier that

@@ -597,16 +597,15 @@ func (b *batch) prepare(ctx context.Context, w *groupWrite, set *audience.Set) e
 	if len(applied) > 0 || adopted {
 		p.UpdatedAt = now.UTC()
 		next := base
-		audienceDue := base.AudienceDue
 		if b.e.audiences != nil {
 			ev, err := b.e.evaluate(ctx, set, base, p, activities, now)
 			if err != nil {
 				return err
 			}
-			p, audienceDue = ev.p, ev.due
+			p = ev.p
 			w.changes = ev.recorded(base.Version+1, claimed)
 		}
-		next.Profile, next.Claimed, next.AudienceDue = p, claimed, audienceDue
+		next.Profile, next.Claimed = p, claimed
 		if len(applied) > 0 {
 			next.Recent = base.Recent.add(applied)
 		}
@@ -617,7 +616,7 @@ func (b *batch) prepare(ctx context.Context, w *groupWrite, set *audience.Set) e
 				next.HighWater = max(next.HighWater, t.Sort)
 			}
 		}
-		next.DueAt = b.e.dueAt(p, base.Fired, p.UpdatedAt, audienceDue)
+		next.DueAt = b.e.dueAt(p, base.Fired, p.UpdatedAt, p.AudiencesDue)
 		w.next = &next
 	}
 	w.p = p

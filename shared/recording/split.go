@@ -148,8 +148,8 @@ func (e *Engine) separate(ctx context.Context, live, src Record, moved []history
 	split.HighWater = "" // its history now holds events recorded on the live profile: found again
 	// Both profiles' audiences are evaluated again at once (by the due index: Reevaluate), their
 	// counted events read again from the histories they now have.
-	split.Profile.EventTimes, split.AudienceDue = nil, now
-	split.DueAt = e.dueAt(split.Profile, src.Fired, now, split.AudienceDue)
+	split.Profile.EventTimes, split.Profile.AudiencesDue = nil, now
+	split.DueAt = e.dueAt(split.Profile, src.Fired, now, split.Profile.AudiencesDue)
 
 	// The live profile: its identifiers but src's, derived again from the history it keeps.
 	rest := profile.Profile{ID: live.Profile.ID, UserID: live.Profile.UserID, Consent: live.Profile.Consent,
@@ -167,9 +167,9 @@ func (e *Engine) separate(ctx context.Context, live, src Record, moved []history
 	rest.Audiences = live.Profile.Audiences // until evaluated again: leaving one is announced then
 	keep := live
 	keep.Profile = rest
-	keep.AudienceDue = now
+	keep.Profile.AudiencesDue = now
 	keep.Claimed = slices.DeleteFunc(slices.Clone(live.Claimed), func(id identity.ID) bool { return slices.Contains(src.Claimed, id) })
-	keep.DueAt = e.dueAt(rest, live.Fired, now, keep.AudienceDue)
+	keep.DueAt = e.dueAt(keep.Profile, live.Fired, now, keep.Profile.AudiencesDue)
 
 	c := Change{Puts: []Put{{Base: live, Next: keep}, {Base: src, Next: split}}}
 	for _, id := range src.identifiers() {

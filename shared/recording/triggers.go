@@ -34,7 +34,7 @@ func pAlive(p profile.Profile) float64 {
 }
 
 // dueAt is when profile p with trigger state st falls due as of now: the earlier of when its next
-// trigger does and audiences, its audiences' next change (Record.AudienceDue); zero when neither
+// trigger does and audiences, its audiences' next change (Profile.AudiencesDue); zero when neither
 // can.
 func (e *Engine) dueAt(p profile.Profile, st trigger.State, now, audiences time.Time) time.Time {
 	at, ok := e.triggers.Due(p, pAlive(p), st, now)
@@ -92,7 +92,7 @@ func (e *Engine) Fire(ctx context.Context, id string, now time.Time, sent ...tri
 	}
 	// An audience change due by now was evaluated before (Reevaluate); one still due is of an
 	// engine that keeps no audiences, and leaves the index.
-	f.audienceDue = r.AudienceDue
+	f.audienceDue = r.Profile.AudiencesDue
 	if !f.audienceDue.After(now) {
 		f.audienceDue = time.Time{}
 	}
@@ -115,10 +115,10 @@ func (e *Engine) SaveFired(ctx context.Context, f Firing) error {
 		return nil
 	case !f.live:
 		next.DueAt = time.Time{} // merged or being erased: out of the index
-	case len(f.record) == 0 && f.dueAt.Equal(r.DueAt) && f.audienceDue.Equal(r.AudienceDue):
+	case len(f.record) == 0 && f.dueAt.Equal(r.DueAt) && f.audienceDue.Equal(r.Profile.AudiencesDue):
 		return nil
 	default:
-		next.Fired, next.DueAt, next.AudienceDue = f.state, f.dueAt, f.audienceDue
+		next.Fired, next.DueAt, next.Profile.AudiencesDue = f.state, f.dueAt, f.audienceDue
 	}
 	err := e.st.Commit(ctx, Change{Puts: []Put{{Base: r, Next: next}}})
 	if errors.Is(err, ErrConflict) {

@@ -132,7 +132,7 @@ func audiencesFollowEventsAndWindows(t *testing.T, ns NewStorage) {
 	require.Equal(t, []string{"+browsers@2", "+lurkers@2"}, ann.Take())
 	require.Equal(t, At(10), r.Profile.Audiences[0].Since)
 	// The first view leaves the window an hour after it: membership is due to change then.
-	require.Equal(t, At(60), r.AudienceDue)
+	require.Equal(t, At(60), r.Profile.AudiencesDue)
 	require.Equal(t, At(60), r.DueAt)
 	require.Empty(t, f.Due(t, At(59)))
 	require.Equal(t, []string{id}, f.Due(t, At(60)))
@@ -148,7 +148,7 @@ func audiencesFollowEventsAndWindows(t *testing.T, ns NewStorage) {
 	require.Equal(t, []string{"-browsers@3", "-lurkers@3"}, ann.Take())
 	r = f.Stored(t, id)
 	require.Empty(t, membersOf(r))
-	require.True(t, r.AudienceDue.IsZero(), "nothing left that time alone changes")
+	require.True(t, r.Profile.AudiencesDue.IsZero(), "nothing left that time alone changes")
 	require.True(t, r.DueAt.IsZero())
 	require.Equal(t, []time.Time{At(10)}, r.Profile.EventTimes["productviewed"], "only what a window still counts is kept")
 
