@@ -43,12 +43,21 @@ func TestFanOutThroughTheLocalInvokeAPI(t *testing.T) {
 	fn.Settings = map[string]string{topology.SettingScorePart: "15"}
 	top.Functions, top.Routes, top.Mappings, top.Streams, top.Notifications = []topology.Function{fn}, nil, nil, nil, nil
 	top.Schedules = []topology.Schedule{{Name: "score", Function: "score", Every: time.Hour}}
+	// Every table and queue it uses (the identities too, which the test records through).
 	var tables []topology.Table
-	for _, name := range []string{topology.ProfileTable, topology.IdentityTable, topology.ModelTable, topology.AudienceTable} {
-		tb, _ := top.Table(name)
-		tables = append(tables, tb)
+	queues := []topology.Queue{{Name: topology.FailedQueue}}
+	identities, _ := top.Table(topology.IdentityTable)
+	tables = append(tables, identities)
+	for _, u := range fn.Uses {
+		switch top.Kind(u.Resource) {
+		case "table":
+			tb, _ := top.Table(u.Resource)
+			tables = append(tables, tb)
+		case "queue":
+			queues = append(queues, topology.Queue{Name: u.Resource})
+		}
 	}
-	top.Tables, top.Queues = tables, []topology.Queue{{Name: topology.AlertQueue}, {Name: topology.FailedQueue}}
+	top.Tables, top.Queues = tables, queues
 	logs := t.TempDir()
 	st, err := devstack.Start(ctx, devstack.Config{Topology: &top, Prefix: localawstest.UniqueName("fanout"), FunctionsDir: dir, Endpoints: e, LogDir: logs})
 	require.NoError(t, err)

@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/audience"
 	"github.com/dcrm-project/dcrm/shared/fanout"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 	"github.com/dcrm-project/dcrm/shared/schedule"
 	"github.com/dcrm-project/dcrm/shared/scoring"
 )
@@ -27,6 +29,13 @@ type profileStore interface {
 	CountProfiles(ctx context.Context) (int64, error)
 	SaveScore(ctx context.Context, id string, sc profile.Score) error
 	SaveScoreWithAlert(ctx context.Context, id string, sc profile.Score, previous, at time.Time) error
+}
+
+// membershipKeeper evaluates a profile's audiences and records what changed (recording.Engine),
+// with the definitions in force.
+type membershipKeeper interface {
+	recording.AudienceSource
+	Reevaluate(ctx context.Context, id string, now time.Time) ([]recording.AudienceChange, error)
 }
 
 type modelStore interface {
@@ -57,11 +66,14 @@ type handler struct {
 	// audiences are the audience definitions, whose look-alike seeds the daily fit trains; nil:
 	// none.
 	audiences audienceLister
-	alerts    sender         // the alerts queue
-	parts     fanout.Invoker // nil: every part is scored here
-	cfg       scoring.Config
-	size      sizing
-	log       *slog.Logger
+	alerts    sender // the alerts queue
+	// members keeps audience membership on the profiles a run finds stale (recording.Stale): a
+	// definition added, changed or removed, or a score rules read that changed; nil: none kept.
+	members membershipKeeper
+	parts   fanout.Invoker // nil: every part is scored here
+	cfg     scoring.Config
+	size    sizing
+	log     *slog.Logger
 
 	mu     sync.Mutex
 	cached *scoring.Models // the models this container last loaded
@@ -69,18 +81,21 @@ type handler struct {
 
 // summary is what an invocation returns.
 type summary struct {
-	Mode         string      `json:"mode"` // fit, score (a run: planned, or scored at once), part
-	AsOf         time.Time   `json:"asOf"`
-	ModelVersion int         `json:"modelVersion"`
-	Parts        int         `json:"parts,omitempty"` // invocations a run was divided into
-	Scored       int64       `json:"scored"`
-	Written      int64       `json:"written"`
-	Skipped      int64       `json:"skipped"`           // scores not written: nothing decisive changed (scoring.Config.Write)
-	Partial      int64       `json:"partial,omitempty"` // profiles with a part of their score left out (logged)
-	Failed       int64       `json:"failed,omitempty"`  // profiles that could not be read, scored or saved (logged), skipped
-	AlertsSent   int64       `json:"alertsSent"`
-	Fit          *fitSummary `json:"fit,omitempty"`
-	FirstFit     *fitSummary `json:"firstFit,omitempty"` // a run that had to fit first, there being no models
+	Mode         string    `json:"mode"` // fit, score (a run: planned, or scored at once), part
+	AsOf         time.Time `json:"asOf"`
+	ModelVersion int       `json:"modelVersion"`
+	Parts        int       `json:"parts,omitempty"` // invocations a run was divided into
+	Scored       int64     `json:"scored"`
+	Written      int64     `json:"written"`
+	Skipped      int64     `json:"skipped"`           // scores not written: nothing decisive changed (scoring.Config.Write)
+	Partial      int64     `json:"partial,omitempty"` // profiles with a part of their score left out (logged)
+	Failed       int64     `json:"failed,omitempty"`  // profiles that could not be read, scored or saved (logged), skipped
+	AlertsSent   int64     `json:"alertsSent"`
+	// AudiencesEntered and AudiencesExited count the membership changes the run recorded.
+	AudiencesEntered int64       `json:"audiencesEntered,omitempty"`
+	AudiencesExited  int64       `json:"audiencesExited,omitempty"`
+	Fit              *fitSummary `json:"fit,omitempty"`
+	FirstFit         *fitSummary `json:"firstFit,omitempty"` // a run that had to fit first, there being no models
 }
 
 // handle runs what the event asks for: a run of the fit or score schedule (schedule.Event), or a
@@ -134,12 +149,14 @@ func (h *handler) modelsNow(ctx context.Context) (*scoring.Models, error) {
 // counters add up what the workers of an invocation did.
 type counters struct {
 	scored, written, skipped, partial, sent, failed atomic.Int64
+	entered, exited                                 atomic.Int64
 	logged, failedLogged                            atomic.Int64 // partial scores and failures logged
 }
 
 func (c *counters) into(s *summary) {
 	s.Scored, s.Written, s.Skipped, s.Partial, s.AlertsSent = c.scored.Load(), c.written.Load(), c.skipped.Load(), c.partial.Load(), c.sent.Load()
 	s.Failed = c.failed.Load()
+	s.AudiencesEntered, s.AudiencesExited = c.entered.Load(), c.exited.Load()
 }
 
 // maxLogged bounds the partial scores, and the failed profiles, an invocation logs one by one; the
@@ -156,20 +173,65 @@ func (h *handler) skip(ctx context.Context, c *counters, id string, err error) {
 	}
 }
 
-// scoreSafely is scoreOne, with a panic on one profile's data turned into that profile's error.
-func (h *handler) scoreSafely(ctx context.Context, p profile.Profile, m *scoring.Models, asOf time.Time, c *counters) (err error) {
+// scoreSafely is scoreOne, then keepAudiences, with a panic on one profile's data turned into
+// that profile's error.
+func (h *handler) scoreSafely(ctx context.Context, p profile.Profile, m *scoring.Models, asOf time.Time, aud *audiences, c *counters) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("score profile %s: %v", p.ID, r)
 		}
 	}()
-	return h.scoreOne(ctx, p, m, asOf, c)
+	p, err = h.scoreOne(ctx, p, m, asOf, c)
+	if err != nil {
+		return err
+	}
+	return h.keepAudiences(ctx, p, aud, asOf, c)
+}
+
+// audiences are the definitions in force for an invocation: read once, at its start.
+type audiences struct {
+	set  *audience.Set
+	read bool // false: none kept, or the definitions could not be read (logged)
+}
+
+// audiencesNow reads the definitions in force; when they cannot be read, the invocation scores
+// without keeping membership (the next run does it), rather than not at all.
+func (h *handler) audiencesNow(ctx context.Context) *audiences {
+	if h.members == nil {
+		return &audiences{}
+	}
+	s, err := h.members.Audiences(ctx)
+	if err != nil {
+		h.log.WarnContext(ctx, "audience definitions not read; membership left to the next run", slog.String("error", err.Error()))
+		return &audiences{}
+	}
+	return &audiences{set: s.Set, read: true}
+}
+
+// keepAudiences evaluates the audiences of p, as scored, when what it keeps of them is stale.
+func (h *handler) keepAudiences(ctx context.Context, p profile.Profile, aud *audiences, asOf time.Time, c *counters) error {
+	if !aud.read || !recording.Stale(aud.set, p, asOf) {
+		return nil
+	}
+	changes, err := h.members.Reevaluate(ctx, p.ID, asOf)
+	for _, ch := range changes {
+		if ch.Entered {
+			c.entered.Add(1)
+		} else {
+			c.exited.Add(1)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("keep audiences of %s: %w", p.ID, err)
+	}
+	return nil
 }
 
 // scoreOne scores a profile, saves the score when it must be (scoring.Config.Write), and, when the customer
 // crossed the lapse line, sends the alert and then records it with the score. A crash between the
-// two sends the alert again on the next run, with the same alertId, rather than losing it.
-func (h *handler) scoreOne(ctx context.Context, p profile.Profile, m *scoring.Models, asOf time.Time, c *counters) error {
+// two sends the alert again on the next run, with the same alertId, rather than losing it. It
+// returns the profile with its score as stored now.
+func (h *handler) scoreOne(ctx context.Context, p profile.Profile, m *scoring.Models, asOf time.Time, c *counters) (profile.Profile, error) {
 	sc, crossed, err := h.cfg.Rate(p, m, asOf)
 	c.scored.Add(1)
 	if err != nil {
@@ -178,34 +240,38 @@ func (h *handler) scoreOne(ctx context.Context, p profile.Profile, m *scoring.Mo
 			h.log.WarnContext(ctx, "part of a score left out", slog.String("profileId", p.ID), slog.String("reason", err.Error()))
 		}
 	}
+	scored := p
+	scored.Score = &sc
 	if crossed == nil {
 		if !h.cfg.Write(p.ID, p.Score, sc) {
 			c.skipped.Add(1)
-			return nil
+			return p, nil
 		}
 		err := h.store.SaveScore(ctx, p.ID, sc)
 		if errors.Is(err, profile.ErrNotFound) {
-			return nil // erased since the scan read it
+			return p, nil // erased since the scan read it
 		}
-		if err == nil {
-			c.written.Add(1)
+		if err != nil {
+			return p, err
 		}
-		return err
+		c.written.Add(1)
+		return scored, nil
 	}
 	if err := h.alerts.Send(ctx, crossed.Message(p, sc, p.LapseAlertedAt)); err != nil {
-		return fmt.Errorf("alert lapse of %s: %w", p.ID, err)
+		return p, fmt.Errorf("alert lapse of %s: %w", p.ID, err)
 	}
 	c.sent.Add(1)
 	err = h.store.SaveScoreWithAlert(ctx, p.ID, sc, p.LapseAlertedAt, asOf)
 	if errors.Is(err, profilestore.ErrChanged) {
 		// Another run recorded this crossing since the scan read the profile, or it was erased.
 		h.log.InfoContext(ctx, "lapse alert recorded by another run", slog.String("profileId", p.ID))
-		return nil
+		return p, nil
 	}
-	if err == nil {
-		c.written.Add(1)
+	if err != nil {
+		return p, err
 	}
-	return err
+	c.written.Add(1)
+	return scored, nil
 }
 
 // scoreSegments scans the given segments of total, each in a goroutine of its own, and scores
@@ -215,6 +281,7 @@ func (h *handler) scoreOne(ctx context.Context, p profile.Profile, m *scoring.Mo
 func (h *handler) scoreSegments(ctx context.Context, segments []int, total int, m *scoring.Models, asOf time.Time, c *counters) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	aud := h.audiencesNow(ctx)
 	profiles := make(chan profile.Profile, 4*max(h.size.Workers, 1))
 	var scans, workers sync.WaitGroup
 	for _, seg := range segments {
@@ -238,7 +305,7 @@ func (h *handler) scoreSegments(ctx context.Context, segments []int, total int, 
 				if ctx.Err() != nil {
 					continue // drain
 				}
-				err := h.scoreSafely(ctx, p, m, asOf, c)
+				err := h.scoreSafely(ctx, p, m, asOf, aud, c)
 				switch {
 				case err == nil:
 				case ctx.Err() != nil:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -12,6 +13,9 @@ import (
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
+	"github.com/dcrm-project/dcrm/shared/membership"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
+	"github.com/dcrm-project/dcrm/shared/recording"
 	"github.com/dcrm-project/dcrm/shared/schedule"
 )
 
@@ -35,18 +39,25 @@ func TestTheFitTrainsTheSeedsTheAudiencesName(t *testing.T) {
 		require.NoError(t, err)
 	}
 	st.h.audiences = audiences
+	// Membership is kept too: the profiles were recorded before any engine evaluated them, so the
+	// score run back-fills it, look-alike audience included, announcing each entry.
+	changes := localawstest.NewQueue(t)
+	source := membership.NewSource(audiences)
+	st.h.members = keeper{recording.New(st.store, recording.WithAudiences(source,
+		membership.Queue{Sender: messagequeue.New(e.SQSClient(), changes)})), source}
 	s := newShop(t, 300, 40)
 	st.record(t, s.acts)
 
 	fitted, err := st.h.handle(ctx, schedule.Payload(topology.FitSchedule, fitAt))
 	require.NoError(t, err)
 	require.Empty(t, fitted.Fit.Notes, "every model fitted, the look-alike too")
-	_, err = st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt))
+	scored, err := st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt))
 	require.NoError(t, err)
 
 	set, err := audience.NewSet([]audience.Definition{seed, like})
 	require.NoError(t, err)
 	var inSeed, outside []float64
+	entered := 0
 	for _, user := range s.buyers {
 		p := st.profile(t, identity.UserID(user))
 		score, ok := p.Score.Lookalikes["frequent"]
@@ -56,6 +67,8 @@ func TestTheFitTrainsTheSeedsTheAudiencesName(t *testing.T) {
 		member := p.OrderCount >= 3
 		require.Equal(t, member, slices.Contains(m.Audiences, "frequent"), user)
 		require.Equal(t, !member && score >= 0.8, slices.Contains(m.Audiences, "like-frequent"), "%s: the rule reads the stored score %v", user, score)
+		require.Equal(t, m.Audiences, p.AudienceIDs(), "%s: the run keeps the membership on the profile", user)
+		entered += len(m.Audiences)
 		if member {
 			inSeed = append(inSeed, score)
 		} else {
@@ -65,6 +78,14 @@ func TestTheFitTrainsTheSeedsTheAudiencesName(t *testing.T) {
 	require.NotEmpty(t, inSeed)
 	require.NotEmpty(t, outside)
 	require.Greater(t, mean(inSeed), mean(outside)+0.3, "the seed's members resemble it most")
+	require.Positive(t, entered)
+	require.Equal(t, int64(entered), scored.AudiencesEntered, "each entry recorded once, by the run")
+	require.Zero(t, scored.AudiencesExited)
+
+	// A second run finds nothing stale: no profile is read again or written for its audiences.
+	again, err := st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt.Add(time.Hour)))
+	require.NoError(t, err)
+	require.Zero(t, again.AudiencesEntered+again.AudiencesExited)
 }
 
 func mean(xs []float64) float64 {

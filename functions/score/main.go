@@ -25,8 +25,10 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/fanout"
+	"github.com/dcrm-project/dcrm/shared/membership"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
+	"github.com/dcrm-project/dcrm/shared/recording"
 	"github.com/dcrm-project/dcrm/shared/scoring"
 )
 
@@ -42,7 +44,8 @@ func main() {
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.ModelTable, topology.AlertQueue, topology.AudienceTable)
+	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.ModelTable, topology.AlertQueue, topology.AudienceTable,
+		topology.AudienceQueue, topology.TouchpointTable)
 	if err != nil {
 		return nil, err
 	}
@@ -54,12 +57,17 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
-	db := dynamo.New(awsCfg)
+	db, queues := dynamo.New(awsCfg), sqs.NewFromConfig(awsCfg)
+	definitions := audiencestore.New(db, env[topology.AudienceTable])
+	source := membership.NewSource(definitions)
+	engine := recording.New(profilestore.New(db, profilestore.Tables{Profiles: env[topology.ProfileTable], Touchpoints: env[topology.TouchpointTable]}),
+		recording.WithAudiences(source, membership.Queue{Sender: messagequeue.New(queues, env[topology.AudienceQueue])}))
 	h := &handler{
 		store:     profilestore.NewProfileTable(db, env[topology.ProfileTable]),
 		models:    profilestore.NewModelStore(db, env[topology.ModelTable]),
-		audiences: audiencestore.New(db, env[topology.AudienceTable]),
-		alerts:    messagequeue.New(sqs.NewFromConfig(awsCfg), env[topology.AlertQueue]),
+		audiences: definitions,
+		members:   keeper{engine, source},
+		alerts:    messagequeue.New(queues, env[topology.AlertQueue]),
 		cfg:       cfg, size: size, log: log,
 	}
 	// Lambda names the function in its environment; outside Lambda every part is scored here.
@@ -67,6 +75,12 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		h.parts = self
 	}
 	return h, nil
+}
+
+// keeper keeps audience membership: the engine evaluates, with the definitions the source reads.
+type keeper struct {
+	*recording.Engine
+	*membership.Source
 }
 
 // settings reads the score settings (topology.Setting*); each has a default.

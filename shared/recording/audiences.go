@@ -293,3 +293,31 @@ func sameTimes(a, b map[string][]time.Time) bool {
 	}
 	return true
 }
+
+// Stale tells whether evaluating set on profile p at now would change what p keeps of its
+// audiences: its memberships, when they next change, or the events it counts (a name it never
+// counted). A scan of profiles (the score function's) asks it of each profile it holds, and calls
+// Reevaluate, which reads the profile again and writes, only for those it names: a definition
+// added, changed or removed is back-filled so, and a score that changed what rules read is taken
+// in. nil set: no audience is defined.
+func Stale(set *audience.Set, p profile.Profile, now time.Time) bool {
+	if set == nil {
+		return len(p.Audiences) > 0 || p.EventTimes != nil || !p.AudiencesDue.IsZero()
+	}
+	in := set.Inputs()
+	for name := range in.Events {
+		if _, ok := p.EventTimes[name]; !ok {
+			return true
+		}
+	}
+	times := profile.PruneEventTimes(p.EventTimes, in.Events, now)
+	sub := audience.FromProfile(p, nil, nil)
+	for name := range in.Events {
+		sub.SetEvents(name, times[name])
+	}
+	m, err := set.Evaluate(sub, now)
+	if err != nil {
+		return false // as evaluate: membership stays as it is
+	}
+	return !slices.Equal(m.Audiences, p.AudienceIDs()) || !m.Next.Equal(p.AudiencesDue)
+}

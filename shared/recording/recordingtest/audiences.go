@@ -322,3 +322,34 @@ func recordInputs(acts []profile.Activity) []recording.Input {
 	}
 	return in
 }
+
+func staleNamesWhatAScanMustReevaluate(t *testing.T, ns NewStorage) {
+	f, defs, _ := audienceFixture(t, ns)
+	ctx := context.Background()
+	id := f.Record(t, viewed("v1", "a-1", 0), Order("o1", "a-1", "", 1))[0].ProfileID
+	set := func() *audience.Set { s, _ := defs.Audiences(ctx); return s.Set }
+	p := func() profile.Profile { return f.Stored(t, id).Profile }
+
+	require.False(t, recording.Stale(set(), p(), At(2)), "no audience, none kept")
+	defs.Define(t, buyers)
+	require.True(t, recording.Stale(set(), p(), At(2)), "a new definition: back-fill")
+	_, err := f.Reevaluate(ctx, id, At(2))
+	require.NoError(t, err)
+	require.False(t, recording.Stale(set(), p(), At(3)), "evaluated")
+
+	defs.Define(t, buyers, browsers)
+	require.True(t, recording.Stale(set(), p(), At(3)), "a counted name never counted: seeded by Reevaluate")
+	_, err = f.Reevaluate(ctx, id, At(3))
+	require.NoError(t, err)
+	require.False(t, recording.Stale(set(), p(), At(3)))
+
+	// A rule with a window the profile's membership does not show: only when it next changes does.
+	defs.Define(t, buyers, browsers, `{"id": "lapsing", "name": "Bought, gone quiet", "rule": {"any": [
+		{"field": "audiences", "op": "contains", "value": "buyers"}, {"field": "lastSeen", "op": "within", "value": "1h"}]}}`)
+	_, err = f.Reevaluate(ctx, id, At(3))
+	require.NoError(t, err)
+	require.False(t, recording.Stale(set(), p(), At(4)))
+
+	defs.Define(t)
+	require.True(t, recording.Stale(set(), p(), At(4)), "every definition removed: the memberships go")
+}

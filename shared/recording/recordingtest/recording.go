@@ -77,6 +77,7 @@ func Behaviour(t *testing.T, newStorage NewStorage) {
 		"AudiencesFollowEventsAndWindows":               audiencesFollowEventsAndWindows,
 		"AudienceChangeIsAnnouncedBeforeItIsRecorded":   audienceChangeIsAnnouncedBeforeItIsRecorded,
 		"NewAudiencesAreBackFilledFromTheHistory":       newAudiencesAreBackFilledFromTheHistory,
+		"StaleNamesWhatAScanMustReevaluate":             staleNamesWhatAScanMustReevaluate,
 		"AudienceMembershipMatchesARecomputation":       func(t *testing.T, ns NewStorage) { audienceMembershipMatchesARecomputation(t, ns, 3) },
 	}
 	for _, name := range sortedKeys(tests) {
