@@ -107,5 +107,27 @@ func updated(p profile.Profile, version int, c message.ProfileChanges) message.P
 		ProfileID: p.ID, ProfileVersion: version, UserID: p.UserID, AnonymousIDs: p.AnonymousIDs,
 		Counts: message.Counts(p.Counts), FirstSeen: p.FirstSeen, LastSeen: p.LastSeen, Impressions: p.Impressions.Count,
 		AllMergedFrom: p.MergedFrom, Changes: c, UpdatedAt: p.UpdatedAt,
+		Audiences: p.AudienceIDs(), Score: scoreBrief(p.Score),
 	})
+}
+
+// scoreBrief is what profile.updated tells of a score; nil before the first.
+func scoreBrief(sc *profile.Score) *message.ScoreBrief {
+	if sc == nil {
+		return nil
+	}
+	b := &message.ScoreBrief{ScoredAt: sc.ScoredAt, Cluster: sc.Cluster}
+	if r := sc.RFM; r != nil {
+		b.RFM, b.Segment = r.Score, r.Segment
+	}
+	if v := sc.Value; v != nil {
+		b.CLV, b.PAlive = &v.CLV, &v.PAlive
+	}
+	if l := sc.Lapse; l != nil {
+		b.LapseRisk = &l.Risk
+	}
+	if len(sc.NextActions) > 0 {
+		b.NextAction = sc.NextActions[0].Kind
+	}
+	return b
 }

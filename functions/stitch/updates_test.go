@@ -180,3 +180,33 @@ func TestABatchSendsItsMessagesTenToACall(t *testing.T) {
 	require.Len(t, ups, 95)
 	require.Len(t, st.failedMessages(t, 3), 3)
 }
+
+// profile.updated carries the person's audiences and the latest score in brief, as its schema says.
+func TestProfileUpdatedCarriesScoresAndAudiences(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	p := profile.Profile{ID: "prf_1", AnonymousIDs: []string{"a-1"}, UpdatedAt: at,
+		Audiences: []profile.Membership{{Audience: "buyers", Since: at}, {Audience: "vip", Since: at}},
+		Score: &profile.Score{ScoredAt: at, Cluster: "High-spending, frequent, recent",
+			RFM:         &profile.RFMScore{Variant: profile.VariantRFM, Score: 543, Segment: "Champions", R: 5, F: 4, M: 3},
+			Value:       &profile.Value{PAlive: 0.8, CLV: 120.5},
+			Lapse:       &profile.LapseRisk{Risk: 0.2},
+			NextActions: []profile.NextAction{{Kind: "recommend-product", Product: "tent"}}}}
+	u := updated(p, 3, message.ProfileChanges{Events: 1})
+	body, err := json.Marshal(u)
+	require.NoError(t, err)
+	require.NoError(t, schemas.Validate(u.Type, u.Version, body), string(body))
+	require.Equal(t, []string{"buyers", "vip"}, u.Audiences)
+	require.Equal(t, 543, u.Score.RFM)
+	require.Equal(t, "Champions", u.Score.Segment)
+	require.Equal(t, 120.5, *u.Score.CLV)
+	require.Equal(t, 0.2, *u.Score.LapseRisk)
+	require.Equal(t, "recommend-product", u.Score.NextAction)
+
+	// Never scored, in no audience: no score, and an empty list.
+	u = updated(profile.Profile{ID: "prf_2", UpdatedAt: at}, 1, message.ProfileChanges{})
+	body, err = json.Marshal(u)
+	require.NoError(t, err)
+	require.NoError(t, schemas.Validate(u.Type, u.Version, body), string(body))
+	require.Contains(t, string(body), `"audiences":[]`)
+	require.NotContains(t, string(body), `"score"`)
+}

@@ -72,6 +72,28 @@ type ProfileUpdated struct {
 	AllMergedFrom []string       `json:"allMergedFrom"`
 	Changes       ProfileChanges `json:"changes"`
 	UpdatedAt     time.Time      `json:"updatedAt"`
+	// Audiences are the audiences the person is in at this version, sorted (changes of them also
+	// come as audience.entered and audience.exited on the audiences queue).
+	Audiences []string `json:"audiences"`
+	// Score is the latest scoring of the person in brief; absent before the first.
+	Score *ScoreBrief `json:"score,omitempty"`
+}
+
+// ScoreBrief is what a profile.updated tells of the person's latest score: the segment, the
+// figures a CRM files and the best next action's kind. GET /v1/profiles/{profileId} has the rest
+// (reasons, the models' figures).
+type ScoreBrief struct {
+	ScoredAt time.Time `json:"scoredAt"`
+	// RFM is the score R×100 + F×10 + M (543), Segment its segment (Champions, At Risk …; for
+	// visitors who never bought, of the engagement variant: Hot Prospects …).
+	RFM     int    `json:"rfm,omitempty"`
+	Segment string `json:"segment,omitempty"`
+	// CLV and PAlive, from the purchase models (buyers only); LapseRisk from the lapse model.
+	CLV        *float64 `json:"clv,omitempty"`
+	PAlive     *float64 `json:"pAlive,omitempty"`
+	LapseRisk  *float64 `json:"lapseRisk,omitempty"`
+	Cluster    string   `json:"cluster,omitempty"`
+	NextAction string   `json:"nextAction,omitempty"` // the best next action's kind
 }
 
 // UpdatedID is the messageId of version of profile id.
@@ -84,7 +106,12 @@ func UpdatedID(profileID string, version int) string {
 // sorted, without repeats.
 func NewProfileUpdated(u ProfileUpdated) ProfileUpdated {
 	u.Type, u.Version, u.MessageID = TypeProfileUpdated, ProfileUpdatedVersion, UpdatedID(u.ProfileID, u.ProfileVersion)
-	u.AnonymousIDs, u.AllMergedFrom = nonNil(u.AnonymousIDs), nonNil(u.AllMergedFrom)
+	u.AnonymousIDs, u.AllMergedFrom, u.Audiences = nonNil(u.AnonymousIDs), nonNil(u.AllMergedFrom), sortedSet(u.Audiences)
+	if u.Score != nil {
+		sc := *u.Score
+		sc.ScoredAt = sc.ScoredAt.UTC()
+		u.Score = &sc
+	}
 	u.FirstSeen, u.LastSeen, u.UpdatedAt = u.FirstSeen.UTC(), u.LastSeen.UTC(), u.UpdatedAt.UTC()
 	c := u.Changes
 	u.Changes = ProfileChanges{IdentifiersAdded: sortedSet(c.IdentifiersAdded), MergedFrom: sortedSet(c.MergedFrom),
