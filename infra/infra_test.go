@@ -224,11 +224,11 @@ func TestStateStackHasTheStreams(t *testing.T) {
 }
 
 func TestStateStackHasTheTablesWithTheirKeys(t *testing.T) {
-	if len(synth.topo.Tables) != 6 {
-		t.Fatalf("topology has %d tables, this test expects Profiles, Identities, Keys, Touchpoints, Models and Audiences", len(synth.topo.Tables))
+	if len(synth.topo.Tables) != 7 {
+		t.Fatalf("topology has %d tables, this test expects Profiles, Identities, Keys, Touchpoints, Models, Audiences and AudienceMembers", len(synth.topo.Tables))
 	}
 	check(t, "table count", func() {
-		synth.state.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(6))
+		synth.state.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(7))
 	})
 	for _, tb := range synth.topo.Tables {
 		keys := []interface{}{map[string]interface{}{"AttributeName": tb.PartitionKey, "KeyType": "HASH"}}

@@ -253,6 +253,16 @@ const (
 	// audience keyed by its id, and the set's version item that every change moves in the same
 	// transaction (shared/audiencestore), so that the set stays valid under concurrent writes.
 	AudienceTable = "Audiences"
+	// AudienceMemberTable is the members index: one item per person per audience (partition key
+	// audienceId, sort key profileId), with what a destination needs of the member (since, userId,
+	// hashed email and phone, marketing consent), kept by profilestore in the transaction that
+	// writes the profile's memberships (shared/profilestore/members.go). The members route and
+	// the exports read it, never the profiles.
+	AudienceMemberTable = "AudienceMembers"
+	// ExportsBucket holds the audience exports (functions/profiles: members as CSV and JSON Lines,
+	// customer-match files), under ExportsPrefix; they hold personal data (hashed identifiers),
+	// so they expire after ExportRetention.
+	ExportsBucket = "Exports"
 	// ImportBucket takes the files a team drops for bulk import, under a prefix per kind of file
 	// (customers/, orders/ …: the importing package's kinds). Files are deleted after
 	// ImportRetention: they hold personal data, and what was imported is on the profiles.
@@ -300,6 +310,10 @@ const (
 	// GoalsKey is ReportsBucket's object holding the conversion goals and funnel the reports use
 	// (shared/journey's configuration, JSON); without it, journey.DefaultConfig.
 	GoalsKey = "config/goals.json"
+	// ExportsPrefix is where the audience exports are written in ExportsBucket, one folder per
+	// export (exports/<audienceId>/<exportId>/); ExportRetention is how long they are kept.
+	ExportsPrefix   = "exports/"
+	ExportRetention = 7 * 24 * time.Hour
 )
 
 // Schedule names, which the scheduled functions check the runs they receive against.
@@ -364,6 +378,7 @@ func Default() Topology {
 			{Name: TouchpointTable, PartitionKey: "profileId", SortKey: "at", TTLAttribute: "expiresAt"},
 			{Name: ModelTable, PartitionKey: "name"},
 			{Name: AudienceTable, PartitionKey: "audienceId"},
+			{Name: AudienceMemberTable, PartitionKey: "audienceId", SortKey: "profileId"},
 		},
 		Queues: []Queue{
 			{Name: AlertQueue, DeadLetterAfter: 5},
@@ -386,6 +401,7 @@ func Default() Topology {
 				{Prefix: "merges/", After: SnapshotRetention},
 			}},
 			{Name: ReportsBucket, Expire: []Expiry{{Prefix: ReportsPrefix, After: ReportRetention}}},
+			{Name: ExportsBucket, Expire: []Expiry{{After: ExportRetention}}},
 		},
 		// The feed's buffer: at 100 M events a month (~1 KB each as a JSON line) 15 minutes hold
 		// some 35 MB, one object that becomes one Parquet file per day it spans
@@ -409,7 +425,7 @@ func Default() Topology {
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite},
 				{FailedQueue, Write}, {ProfileUpdateQueue, Write}, {HashKeySecret, Read}, {ArchiveFeed, Write},
 				// audience membership, evaluated as events are recorded
-				{AudienceTable, Read}, {AudienceQueue, Write},
+				{AudienceTable, Read}, {AudienceQueue, Write}, {AudienceMemberTable, ReadWrite},
 			}, Settings: map[string]string{SettingTouchpointTTL: "9480h"}},
 			// score fits the models daily and scores every profile hourly, fanning out one
 			// invocation per part of the table (functions/score/README.md has the arithmetic):
@@ -422,7 +438,7 @@ func Default() Topology {
 					// every run evaluates membership again where scores changed or definitions did
 					// (the history seeds the events a new definition counts)
 					{ProfileTable, ReadWrite}, {ModelTable, ReadWrite}, {AlertQueue, Write}, {AudienceTable, Read},
-					{AudienceQueue, Write}, {TouchpointTable, Read},
+					{AudienceQueue, Write}, {TouchpointTable, Read}, {AudienceMemberTable, ReadWrite},
 				}, Settings: map[string]string{
 					SettingCLVWeeks: "52", SettingCLVDiscount: "0.1", SettingCLVMargin: "1",
 					SettingLapseThreshold: "0.8", SettingLapseMinValue: "0", SettingLapseCooldown: "720h",
@@ -435,6 +451,9 @@ func Default() Topology {
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite}, {KeyTable, Read},
 				{ProfileUpdateQueue, Write}, {HashKeySecret, Read}, {ArchiveBucket, Write}, {ReportsBucket, Read},
 				{AudienceTable, ReadWrite},
+				// the members index, which its profile writes keep and its members and export routes
+				// read, and the exports
+				{AudienceMemberTable, ReadWrite}, {ExportsBucket, ReadWrite},
 			}},
 			// import records the files dropped in the import bucket (S3 invokes it, asynchronously) and
 			// writes each file's report there; a 1 GB file takes minutes, so it has Lambda's longest
@@ -474,7 +493,7 @@ func Default() Topology {
 			{Name: "triggers", Memory: 256, Timeout: 4 * time.Minute,
 				Async: &AsyncInvoke{MaxAge: 5 * time.Minute, Retries: 1, OnFailureQueue: FailedQueue}, Uses: []Use{
 					{ProfileTable, ReadWrite}, {TriggerQueue, Write},
-					{AudienceTable, Read}, {AudienceQueue, Write}, {TouchpointTable, Read},
+					{AudienceTable, Read}, {AudienceQueue, Write}, {TouchpointTable, Read}, {AudienceMemberTable, ReadWrite},
 				}},
 		},
 		Routes: append(collectionRoutes(),
@@ -495,6 +514,10 @@ func Default() Topology {
 			Route{"GET", "/v1/audiences/{audienceId}", "profiles", false},
 			Route{"PUT", "/v1/audiences/{audienceId}", "profiles", false},
 			Route{"DELETE", "/v1/audiences/{audienceId}", "profiles", false},
+			// the members index (AudienceMemberTable) and the exports (ExportsBucket)
+			Route{"GET", "/v1/audiences/{audienceId}/members", "profiles", false},
+			Route{"POST", "/v1/audiences/{audienceId}/exports", "profiles", false},
+			Route{"GET", "/v1/audiences/{audienceId}/exports/{exportId}", "profiles", false},
 			// the browser-safe route: a page, with a write key, asks what it may show its visitor
 			Route{"POST", "/v1/visitor", "profiles", true},
 			Route{"OPTIONS", "/v1/visitor", "profiles", true},

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dcrm-project/dcrm/shared/activation"
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/itemsize"
@@ -40,6 +41,7 @@ type Store struct {
 	tombs    map[string]time.Time                     // erasure times by sealed identifier
 	touch    map[string]map[string]history.Touchpoint // by profile id, then sort key
 	receipts map[string]history.Receipt               // by message id
+	members  activation.Index                         // the members index (members.go)
 }
 
 var _ recording.Storage = (*Store)(nil)
@@ -48,7 +50,7 @@ var _ recording.Storage = (*Store)(nil)
 func New() *Store {
 	return &Store{
 		profiles: map[string]recording.Record{}, entries: map[identity.ID]recording.Entry{}, tombs: map[string]time.Time{},
-		touch: map[string]map[string]history.Touchpoint{}, receipts: map[string]history.Receipt{},
+		touch: map[string]map[string]history.Touchpoint{}, receipts: map[string]history.Receipt{}, members: activation.Index{},
 	}
 }
 
@@ -156,6 +158,7 @@ func (s *Store) Commit(_ context.Context, c recording.Change) error {
 		next.Version = p.Base.Version + 1
 		stored := s.profiles[p.Base.Profile.ID]
 		next.Profile.Score, next.Profile.LapseAlertedAt = stored.Profile.Score, stored.Profile.LapseAlertedAt // scoring's
+		s.index(activation.Changes(stored, next))
 		s.profiles[next.Profile.ID] = next
 	}
 	for _, m := range c.Moves {
@@ -179,6 +182,7 @@ func (s *Store) Bury(_ context.Context, id string, erasedAt time.Time, done reco
 	defer s.mu.Unlock()
 	r := recording.Record{ErasedAt: erasedAt, Erasure: done}
 	r.Profile.ID = id
+	s.index(activation.Changes(s.profiles[id], r))
 	s.profiles[id] = r
 	return nil
 }

@@ -11,3 +11,7 @@ import (
 func newStore(*testing.T) recording.Storage { return memstore.New() }
 
 func TestStorageGuarantees(t *testing.T) { recordingtest.Storage(t, newStore) }
+
+func TestMembersIndex(t *testing.T) {
+	recordingtest.MembersIndex(t, func(*testing.T) recordingtest.MemberIndexer { return memstore.New() }, 300)
+}

@@ -71,6 +71,7 @@ type profileItem struct {
 	// by the clock alone (profile.Profile.AudiencesDue).
 	Audiences   []membershipItem `dynamo:"audiences,omitempty"`
 	EventTimes  eventTimes       `dynamo:"eventTimes,omitempty"`
+	Computed    computedStates   `dynamo:"computed,omitempty"`
 	AudienceDue time.Time        `dynamo:"audienceDue,omitempty"`
 
 	// The score function's (scores.go).
@@ -185,6 +186,7 @@ func (it profileItem) profile() profile.Profile {
 	}
 	it.aggregateFields.fill(&p)
 	p.Audiences, p.EventTimes, p.AudiencesDue = memberships(it.Audiences), it.EventTimes, it.AudienceDue
+	p.Computed = it.Computed
 	p.Score = it.Scores.score()
 	return p
 }
@@ -213,6 +215,11 @@ func idStrings(ids []identity.ID) []string {
 // attributes are written only when the due time moves, since an index write costs write units of
 // its own (one to enter or leave the index, two to move in it).
 func (t *ProfileTable) put(base, next recording.Record) *dynamo.Update {
+	return ifAt(t.update(base, next), base.Version)
+}
+
+// update is put without its condition.
+func (t *ProfileTable) update(base, next recording.Record) *dynamo.Update {
 	p := next.Profile
 	u := t.table.Update("profileId", base.Profile.ID).Set("counts", counts(p.Counts)).Set("version", base.Version+1)
 	setOrRemove(u, "userId", p.UserID, len(p.UserID))
@@ -243,6 +250,7 @@ func (t *ProfileTable) put(base, next recording.Record) *dynamo.Update {
 	setAggregates(u, p)
 	setOrRemove(u, "audiences", membershipItems(p.Audiences), len(p.Audiences))
 	setOrRemove(u, "eventTimes", eventTimes(p.EventTimes), count(p.EventTimes != nil))
+	setOrRemove(u, "computed", computedStates(p.Computed), len(p.Computed))
 	setTime(u, "audienceDue", p.AudiencesDue)
 	if !next.DueAt.Equal(base.DueAt) {
 		if next.DueAt.IsZero() {
@@ -251,10 +259,24 @@ func (t *ProfileTable) put(base, next recording.Record) *dynamo.Update {
 			u.Set("dueShard", DueShard(base.Profile.ID)).Set("dueAt", history.FormatTime(next.DueAt))
 		}
 	}
-	if base.Version == 0 {
+	return u
+}
+
+// ifAt makes an update of a profile hold only if the item is at version: absent, for 0.
+func ifAt(u *dynamo.Update, version int) *dynamo.Update {
+	if version == 0 {
 		return u.If("attribute_not_exists('profileId')")
 	}
-	return u.If("'version' = ?", base.Version)
+	return u.If("'version' = ?", version)
+}
+
+// ifAtOrStub is ifAt, but for version 0 it also takes the stub a split of a new profile leaves
+// ahead of its Put (members.go: only pendingMembers and pendingSeq), never a tombstone.
+func ifAtOrStub(u *dynamo.Update, version int) *dynamo.Update {
+	if version == 0 {
+		return u.If("attribute_not_exists('version') AND attribute_not_exists('erasedAt')")
+	}
+	return u.If("'version' = ?", version)
 }
 
 func setOrRemove(u *dynamo.Update, path string, v any, n int) {

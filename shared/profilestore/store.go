@@ -30,6 +30,9 @@ type Tables struct {
 	// Touchpoints is the history table. Without it, recording keeps no history (and knows an
 	// event recorded before only among the profile's recent ones), and reading the history fails.
 	Touchpoints string
+	// AudienceMembers is the members index (members.go). Without it, no index is kept: every
+	// function that writes profiles must name it, or the index misses what that one writes.
+	AudienceMembers string
 }
 
 // Store is the recording engine's storage in DynamoDB.
@@ -37,25 +40,38 @@ type Store struct {
 	*ProfileTable
 	*IdentityTable
 	*TouchpointTable
-	db *dynamo.DB
+	members *MemberTable // nil: no members index
+	db      *dynamo.DB
 }
 
 var _ recording.Storage = (*Store)(nil)
 
 // New returns the storage over the given tables.
 func New(db *dynamo.DB, t Tables) *Store {
-	return &Store{
+	s := &Store{
 		ProfileTable: NewProfileTable(db, t.Profiles), IdentityTable: &IdentityTable{db: db, table: db.Table(t.Identities), name: t.Identities},
 		TouchpointTable: &TouchpointTable{table: db.Table(t.Touchpoints), name: t.Touchpoints}, db: db,
 	}
+	if t.AudienceMembers != "" {
+		s.members = &MemberTable{table: db.Table(t.AudienceMembers)}
+	}
+	return s
 }
 
 // Commit implements recording.Profiles: one change is one conditional write, more are one
-// transaction.
+// transaction; with the members index kept, a change of member items goes in the profile's
+// transaction (members.go).
 func (s *Store) Commit(ctx context.Context, c recording.Change) error {
+	if handled, err := s.commitMembers(ctx, c); handled {
+		return err
+	}
 	var ups []*dynamo.Update
 	for _, p := range c.Puts {
-		ups = append(ups, s.ProfileTable.put(p.Base, p.Next))
+		u := s.ProfileTable.put(p.Base, p.Next)
+		if s.members != nil {
+			u = u.If("attribute_not_exists('pendingMembers')") // a split cut off is reconciled first
+		}
+		ups = append(ups, u)
 	}
 	for _, m := range c.Moves {
 		if err := s.IdentityTable.configured(); err != nil {
@@ -63,17 +79,23 @@ func (s *Store) Commit(ctx context.Context, c recording.Change) error {
 		}
 		ups = append(ups, s.IdentityTable.move(m))
 	}
+	var err error
 	switch len(ups) {
 	case 0:
 		return nil
 	case 1:
-		return writeErr(ups[0].Run(ctx), "commit")
+		err = writeErr(ups[0].Run(ctx), "commit")
+	default:
+		tx := s.db.WriteTx().Idempotent(true)
+		for _, u := range ups {
+			tx = tx.Update(u)
+		}
+		err = writeErr(tx.Run(ctx), "commit")
 	}
-	tx := s.db.WriteTx().Idempotent(true)
-	for _, u := range ups {
-		tx = tx.Update(u)
+	if errors.Is(err, recording.ErrConflict) {
+		return s.afterConflict(ctx, c, err)
 	}
-	return writeErr(tx.Run(ctx), "commit")
+	return err
 }
 
 // RecordsAndTombstones implements recording.Snapshots: one consistent BatchGetItem across the
