@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/audience"
 	"github.com/dcrm-project/dcrm/shared/fanout"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
@@ -190,7 +189,7 @@ func (h *handler) scoreSafely(ctx context.Context, p profile.Profile, m *scoring
 
 // audiences are the definitions in force for an invocation: read once, at its start.
 type audiences struct {
-	set  *audience.Set
+	defs recording.AudienceSet
 	read bool // false: none kept, or the definitions could not be read (logged)
 }
 
@@ -205,12 +204,12 @@ func (h *handler) audiencesNow(ctx context.Context) *audiences {
 		h.log.WarnContext(ctx, "audience definitions not read; membership left to the next run", slog.String("error", err.Error()))
 		return &audiences{}
 	}
-	return &audiences{set: s.Set, read: true}
+	return &audiences{defs: s, read: true}
 }
 
 // keepAudiences evaluates the audiences of p, as scored, when what it keeps of them is stale.
 func (h *handler) keepAudiences(ctx context.Context, p profile.Profile, aud *audiences, asOf time.Time, c *counters) error {
-	if !aud.read || !recording.Stale(aud.set, p, asOf) {
+	if !aud.read || !recording.Stale(aud.defs, p, asOf) {
 		return nil
 	}
 	changes, err := h.members.Reevaluate(ctx, p.ID, asOf)

@@ -32,6 +32,7 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/shared/audience"
+	"github.com/dcrm-project/dcrm/shared/computed"
 )
 
 // Bounds of the set.
@@ -163,17 +164,22 @@ func (s *Store) Version(ctx context.Context) (int, error) {
 	return set.Version, nil
 }
 
-// Current returns every definition with the set's version they are read at.
-func (s *Store) Current(ctx context.Context) (int, []audience.Definition, error) {
+// Current returns every audience and computed trait, with the set's version they are read at
+// (one version for both: see traits.go).
+func (s *Store) Current(ctx context.Context) (int, []audience.Definition, []computed.Definition, error) {
 	set, all, err := s.read(ctx)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defs := make([]audience.Definition, len(all))
 	for i, st := range all {
 		defs[i] = st.Definition
 	}
-	return set.Version, defs, nil
+	traits, err := s.Traits(ctx)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	return set.Version, defs, traits, nil
 }
 
 // Put stores the definition, creating the audience or replacing it (its version moves on), as
@@ -214,6 +220,15 @@ func (s *Store) Put(ctx context.Context, def audience.Definition, by string) (St
 	}
 	if err := audience.ValidateSet(defs); err != nil {
 		return Stored{}, fmt.Errorf("%w: %w", ErrInvalidSet, readable(err))
+	}
+	if in := def.Inputs(); len(in.Computed) > 0 {
+		traits, err := s.Traits(ctx)
+		if err != nil {
+			return Stored{}, err
+		}
+		if err := checkComputed([]audience.Definition{def}, traits); err != nil {
+			return Stored{}, err
+		}
 	}
 
 	now := s.now().UTC().Truncate(time.Millisecond)

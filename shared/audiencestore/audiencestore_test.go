@@ -14,6 +14,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/audience"
+	"github.com/dcrm-project/dcrm/shared/computed"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 )
 
@@ -291,7 +292,7 @@ func TestVersionAndCurrent(t *testing.T) {
 	v, err := s.Version(ctx)
 	require.NoError(t, err)
 	require.Zero(t, v, "never defined")
-	v, defs, err := s.Current(ctx)
+	v, defs, _, err := s.Current(ctx)
 	require.NoError(t, err)
 	require.Zero(t, v)
 	require.Empty(t, defs)
@@ -303,14 +304,59 @@ func TestVersionAndCurrent(t *testing.T) {
 	v, err = s.Version(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 2, v)
-	v, defs, err = s.Current(ctx)
+	v, defs, _, err = s.Current(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 2, v)
 	require.Equal(t, []string{"all", "vip"}, []string{defs[0].ID, defs[1].ID})
 
 	require.NoError(t, s.Delete(ctx, "all", "key_1"))
-	v, defs, err = s.Current(ctx)
+	v, defs, _, err = s.Current(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 3, v)
 	require.Len(t, defs, 1)
+}
+
+// Computed traits are kept beside the audiences, under the same version: an audience cannot name
+// a trait that is not defined, nor a trait an audience reads be removed.
+func TestComputedTraits(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	views, err := computed.Parse([]byte(`{"id": "views-30d", "name": "Views", "event": "Product Viewed", "aggregate": "count", "within": "30d"}`))
+	require.NoError(t, err)
+	reader := def(t, "browsers", `{"field": "computed.views-30d", "op": ">=", "value": 3}`)
+
+	_, err = s.Put(ctx, reader, "key_1")
+	require.ErrorIs(t, err, ErrInvalidSet, "a trait not defined")
+	require.ErrorContains(t, err, "computed.views-30d")
+
+	created, err := s.PutTrait(ctx, views, "key_1")
+	require.NoError(t, err)
+	require.True(t, created)
+	v, err := s.Version(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, v, "a trait moves the version recording's cache checks")
+	_, err = s.Put(ctx, reader, "key_1")
+	require.NoError(t, err)
+
+	v, auds, traits, err := s.Current(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, v)
+	require.Len(t, auds, 1)
+	require.Equal(t, []string{"views-30d"}, []string{traits[0].ID})
+
+	views.Name = "Views, last 30 days"
+	created, err = s.PutTrait(ctx, views, "key_2")
+	require.NoError(t, err)
+	require.False(t, created)
+	got, err := s.Trait(ctx, "views-30d")
+	require.NoError(t, err)
+	require.Equal(t, "Views, last 30 days", got.Name)
+
+	require.ErrorIs(t, s.DeleteTrait(ctx, "views-30d", "key_1"), ErrReferenced)
+	require.ErrorIs(t, s.DeleteTrait(ctx, "nope", "key_1"), ErrTraitNotFound)
+	require.NoError(t, s.Delete(ctx, "browsers", "key_1"))
+	require.NoError(t, s.DeleteTrait(ctx, "views-30d", "key_1"))
+	all, err := s.Traits(ctx)
+	require.NoError(t, err)
+	require.Empty(t, all)
 }

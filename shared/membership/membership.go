@@ -11,15 +11,17 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/audience"
+	"github.com/dcrm-project/dcrm/shared/computed"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
-// Definitions is where the definitions are kept (audiencestore.Store).
+// Definitions is where the audiences and computed traits are kept (audiencestore.Store), under
+// one version.
 type Definitions interface {
 	Version(ctx context.Context) (int, error)
-	Current(ctx context.Context) (int, []audience.Definition, error)
+	Current(ctx context.Context) (int, []audience.Definition, []computed.Definition, error)
 }
 
 // Cache bounds. A change of the definitions reaches recording within CheckEvery; a store that
@@ -76,17 +78,22 @@ func (s *Source) refresh(ctx context.Context) error {
 	if s.read && version == s.current.Version {
 		return nil
 	}
-	version, defs, err := s.defs.Current(ctx)
+	version, defs, traits, err := s.defs.Current(ctx)
 	if err != nil {
 		return err
 	}
-	var set *audience.Set
+	current := recording.AudienceSet{Version: version}
 	if len(defs) > 0 {
-		if set, err = audience.NewSet(defs); err != nil {
+		if current.Set, err = audience.NewSet(defs); err != nil {
 			return fmt.Errorf("the stored audiences do not form a valid set: %w", err)
 		}
 	}
-	s.current, s.read = recording.AudienceSet{Set: set, Version: version}, true
+	if len(traits) > 0 {
+		if current.Traits, err = computed.NewSet(traits); err != nil {
+			return fmt.Errorf("the stored computed traits do not form a valid set: %w", err)
+		}
+	}
+	s.current, s.read = current, true
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/shared/audience"
+	"github.com/dcrm-project/dcrm/shared/computed"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
@@ -21,14 +22,15 @@ import (
 type stored struct {
 	version        int
 	defs           []audience.Definition
+	traits         []computed.Definition
 	err            error
 	versions, full int
 }
 
 func (s *stored) Version(context.Context) (int, error) { s.versions++; return s.version, s.err }
-func (s *stored) Current(context.Context) (int, []audience.Definition, error) {
+func (s *stored) Current(context.Context) (int, []audience.Definition, []computed.Definition, error) {
 	s.full++
-	return s.version, s.defs, s.err
+	return s.version, s.defs, s.traits, s.err
 }
 
 func definition(t *testing.T, id string) audience.Definition {
@@ -57,13 +59,16 @@ func TestSourceReadsTheDefinitionsOnlyWhenTheVersionMoves(t *testing.T) {
 	require.Equal(t, 2, st.versions)
 	require.Equal(t, 1, st.full)
 
-	// The version moved: read again.
-	st.version, st.defs = 2, append(st.defs, definition(t, "vips"))
+	// The version moved: read again, the computed traits with the audiences.
+	views, err := computed.Parse([]byte(`{"id": "views", "name": "Views", "event": "Product Viewed", "aggregate": "count"}`))
+	require.NoError(t, err)
+	st.version, st.defs, st.traits = 2, append(st.defs, definition(t, "vips")), []computed.Definition{views}
 	now = now.Add(CheckEvery)
 	got, err = src.Audiences(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 2, got.Version)
 	require.Len(t, got.Set.Definitions(), 2)
+	require.Len(t, got.Traits.Definitions(), 1)
 
 	// A store that cannot be read is bridged for StaleFor, then its error is returned.
 	st.err = errors.New("throttled")

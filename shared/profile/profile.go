@@ -113,6 +113,10 @@ type Profile struct {
 	// AddEventTimes), as many as the rules' windows need. A name absent was never counted; an
 	// empty list counted none.
 	EventTimes map[string][]time.Time
+	// Computed are the states of the computed traits (package computed) by trait id, as JSON
+	// that package recording reads and writes (the definition's fingerprint and its state): an
+	// id absent, or of another definition, is computed again from the history.
+	Computed map[string]json.RawMessage
 	// AudiencesDue is when the memberships next change by the clock alone (a window expiring:
 	// audience.Set's Next), as of their last evaluation; zero when they cannot. Recording puts
 	// the profile in its due index for then.
@@ -415,6 +419,7 @@ func (p Profile) Clone() Profile {
 	p.Impressions = p.Impressions.clone()
 	p.Audiences = slices.Clone(p.Audiences)
 	p.EventTimes = maps.Clone(p.EventTimes)
+	p.Computed = maps.Clone(p.Computed)
 	return p
 }
 

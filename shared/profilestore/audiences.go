@@ -79,3 +79,31 @@ func (e *eventTimes) UnmarshalDynamo(av types.AttributeValue) error {
 	*e = out
 	return nil
 }
+
+// computedStates is profile.Computed as one binary attribute: the JSON of the map (each state is
+// JSON of package recording's), compact, in one attribute rather than a map of many.
+type computedStates map[string]json.RawMessage
+
+func (c computedStates) MarshalDynamo() (types.AttributeValue, error) {
+	if len(c) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(map[string]json.RawMessage(c))
+	if err != nil {
+		return nil, fmt.Errorf("marshal computed traits: %w", err)
+	}
+	return &types.AttributeValueMemberB{Value: b}, nil
+}
+
+func (c *computedStates) UnmarshalDynamo(av types.AttributeValue) error {
+	b, ok := av.(*types.AttributeValueMemberB)
+	if !ok {
+		return fmt.Errorf("computed traits: want a binary attribute, got %T", av)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b.Value, &m); err != nil {
+		return fmt.Errorf("unmarshal computed traits: %w", err)
+	}
+	*c = m
+	return nil
+}

@@ -1,14 +1,19 @@
 package recording
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/audience"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/computed"
+	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/profile"
 )
@@ -27,9 +32,10 @@ import (
 // the two announces it again rather than never; the write is conditional on the version read, as
 // every write of a profile is, so an evaluation made on a stale profile is made again.
 
-// AudienceSet is the audience definitions in force.
+// AudienceSet is the audience definitions in force, and the computed traits they may read.
 type AudienceSet struct {
-	Set *audience.Set // nil: no audience is defined
+	Set    *audience.Set // nil: no audience is defined
+	Traits *computed.Set // nil: no computed trait is defined
 	// Version moves on with every change of the definitions (audiencestore's set version).
 	Version int
 }
@@ -71,39 +77,53 @@ func WithAudiences(src AudienceSource, ann Announcer) Option {
 // transient one, after which nothing was recorded.
 var ErrAudiences = errors.New("audiences")
 
-// definitions returns the audiences in force, nil when the engine keeps none.
-func (e *Engine) definitions(ctx context.Context) (*audience.Set, error) {
+// definitions returns the definitions in force (no set when the engine keeps none).
+func (e *Engine) definitions(ctx context.Context) (AudienceSet, error) {
 	if e.audiences == nil {
-		return nil, nil
+		return AudienceSet{}, nil
 	}
 	s, err := e.audiences.Audiences(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: read definitions: %w", ErrAudiences, err)
+		return AudienceSet{}, fmt.Errorf("%w: read definitions: %w", ErrAudiences, err)
 	}
-	return s.Set, nil
+	return s, nil
 }
 
 // evaluation is what evaluating a profile's audiences changes.
 type evaluation struct {
-	p       profile.Profile // with its memberships, counted events and AudiencesDue
+	p       profile.Profile // with its memberships, counted events, computed traits and AudiencesDue
 	changes []AudienceChange
 }
 
-// evaluate evaluates the audiences of set on r's profile p (r as stored, p as about to be
-// written: with a batch's events applied) at now. counted are the events of the batch applied
-// to p. Names a rule counts that the profile never counted are read from its history (seed).
-func (e *Engine) evaluate(ctx context.Context, set *audience.Set, r Record, p profile.Profile, counted []profile.Activity, now time.Time) (evaluation, error) {
+// recorded is an event of a batch applied to a profile: what audiences count and computed traits
+// fold.
+type recorded struct {
+	activity   profile.Activity
+	properties json.RawMessage
+}
+
+// evaluate evaluates the definitions of defs on r's profile p (r as stored, p as about to be
+// written: with a batch's events applied) at now. batch are the events of the batch applied to
+// p: they are counted and folded into the computed traits. What the profile never counted or
+// computed (a name a rule counts, a trait new or changed) is read from its history.
+func (e *Engine) evaluate(ctx context.Context, defs AudienceSet, r Record, p profile.Profile, batch []recorded, now time.Time) (evaluation, error) {
+	h := &histories{e: e, r: r}
+	computed, err := e.computeTraits(ctx, defs.Traits, h, &p, batch, now)
+	if err != nil {
+		return evaluation{}, err
+	}
+	set := defs.Set
 	if set == nil { // no audience is defined: the person leaves any they were in
 		p.EventTimes = nil
 		return membership(p, nil, time.Time{}, now), nil
 	}
 	in := set.Inputs()
 	times := p.EventTimes
-	for _, a := range counted {
-		if name := countedName(a); name != "" {
+	for _, b := range batch {
+		if name := countedName(b.activity); name != "" {
 			if _, ok := in.Events[name]; ok {
 				if _, seen := times[name]; seen {
-					times = profile.AddEventTimes(times, name, a.At)
+					times = profile.AddEventTimes(times, name, b.activity.At)
 				}
 			}
 		}
@@ -112,29 +132,48 @@ func (e *Engine) evaluate(ctx context.Context, set *audience.Set, r Record, p pr
 		if _, ok := times[name]; ok {
 			continue
 		}
-		seed, err := e.seed(ctx, r, name, now.Add(-window))
+		seed, err := h.times(ctx, name, now.Add(-window))
 		if err != nil {
 			return evaluation{}, err
 		}
-		for _, a := range counted { // the batch's own, not in the history yet
-			if countedName(a) == name {
-				seed = append(seed, a.At)
+		for _, b := range batch { // the batch's own, not in the history yet
+			if countedName(b.activity) == name {
+				seed = append(seed, b.activity.At)
 			}
 		}
 		times = profile.AddEventTimes(times, name, seed...)
 	}
 	p.EventTimes = profile.PruneEventTimes(times, in.Events, now)
-	sub := audience.FromProfile(p, nil, nil)
-	for name := range in.Events {
-		sub.SetEvents(name, p.EventTimes[name])
-	}
-	m, err := set.Evaluate(sub, now)
+	m, err := evaluateSet(defs, p, computed, now)
 	if err != nil {
 		// A rule that cannot be evaluated (an input missing) leaves membership as it was; the
 		// definitions were checked when saved, so this is a fault of the code, not of the data.
 		return evaluation{p: p}, nil
 	}
 	return membership(p, m.Audiences, m.Next, now), nil
+}
+
+// evaluateSet evaluates the audiences of defs on p, with its counted events and computed traits'
+// states, at now. Next is when membership may change by the clock alone: a window of a rule, or,
+// when rules read computed traits, a window of one of those.
+func evaluateSet(defs AudienceSet, p profile.Profile, states map[string]computed.State, now time.Time) (audience.Membership, error) {
+	in := defs.Set.Inputs()
+	var values map[string]any
+	if defs.Traits != nil && len(in.Computed) > 0 {
+		values = defs.Traits.Values(states, now)
+	}
+	sub := audience.FromProfile(p, values, nil)
+	for name := range in.Events {
+		sub.SetEvents(name, p.EventTimes[name])
+	}
+	m, err := defs.Set.Evaluate(sub, now)
+	if err != nil {
+		return m, err
+	}
+	if len(values) > 0 || len(in.Computed) > 0 && defs.Traits != nil {
+		m.Next = earliest(m.Next, defs.Traits.NextChange(states, now))
+	}
+	return m, nil
 }
 
 // membership sets the memberships of p to ids, and lists the changes.
@@ -176,22 +215,42 @@ func countedName(a profile.Activity) string {
 // counts.
 const seedLimit = 2 * profile.MaxEventTimes
 
-// seed reads from the history of r's profile (and those merged into it) the times after from of
-// the events counted as name.
-func (e *Engine) seed(ctx context.Context, r Record, name string, from time.Time) ([]time.Time, error) {
-	if r.Version == 0 {
-		return nil, nil
+// histories reads the history of a record's profile (and of those merged into it) once per
+// evaluation, when something must be seeded from it.
+type histories struct {
+	e    *Engine
+	r    Record
+	read bool
+	ts   []history.Touchpoint
+}
+
+// touchpoints are the newest track events of the profile's history, at most seedLimit of each
+// profile.
+func (h *histories) touchpoints(ctx context.Context) ([]history.Touchpoint, error) {
+	if h.read || h.r.Version == 0 {
+		return h.ts, nil
+	}
+	for _, id := range append([]string{h.r.Profile.ID}, h.r.Profile.MergedFrom...) {
+		ts, err := h.e.st.Touchpoints(ctx, id, nil, "track", seedLimit)
+		if err != nil {
+			return nil, fmt.Errorf("read history of %s for audiences: %w", id, err)
+		}
+		h.ts = append(h.ts, ts...)
+	}
+	h.read = true
+	return h.ts, nil
+}
+
+// times are the times after from of the history's events counted as name.
+func (h *histories) times(ctx context.Context, name string, from time.Time) ([]time.Time, error) {
+	ts, err := h.touchpoints(ctx)
+	if err != nil {
+		return nil, err
 	}
 	var out []time.Time
-	for _, id := range append([]string{r.Profile.ID}, r.Profile.MergedFrom...) {
-		ts, err := e.st.Touchpoints(ctx, id, nil, "track", seedLimit)
-		if err != nil {
-			return nil, fmt.Errorf("read history of %s for audience counts: %w", id, err)
-		}
-		for _, t := range ts {
-			if t.At.After(from) && profile.EventKey(t.Event) == name {
-				out = append(out, t.At)
-			}
+	for _, t := range ts {
+		if t.At.After(from) && profile.EventKey(t.Event) == name {
+			out = append(out, t.At)
 		}
 	}
 	return out, nil
@@ -238,7 +297,7 @@ func (e *Engine) Reevaluate(ctx context.Context, id string, now time.Time) ([]Au
 	if e.audiences == nil {
 		return nil, nil
 	}
-	set, err := e.definitions(ctx)
+	defs, err := e.definitions(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +309,7 @@ func (e *Engine) Reevaluate(ctx context.Context, id string, now time.Time) ([]Au
 		if !r.written() || r.Profile.MergedInto != "" || r.MergingInto != "" {
 			return nil, nil
 		}
-		ev, err := e.evaluate(ctx, set, r, r.Profile, nil, now)
+		ev, err := e.evaluate(ctx, defs, r, r.Profile, nil, now)
 		if err != nil {
 			return nil, err
 		}
@@ -258,7 +317,7 @@ func (e *Engine) Reevaluate(ctx context.Context, id string, now time.Time) ([]Au
 		next.Profile = ev.p
 		next.DueAt = e.dueAt(ev.p, r.Fired, now, ev.p.AudiencesDue)
 		if len(ev.changes) == 0 && ev.p.AudiencesDue.Equal(r.Profile.AudiencesDue) && next.DueAt.Equal(r.DueAt) &&
-			sameTimes(r.Profile.EventTimes, ev.p.EventTimes) {
+			sameTimes(r.Profile.EventTimes, ev.p.EventTimes) && maps.EqualFunc(r.Profile.Computed, ev.p.Computed, func(a, b json.RawMessage) bool { return bytes.Equal(a, b) }) {
 			return nil, nil
 		}
 		changes := ev.recorded(r.Version+1, r.Claimed)
@@ -300,7 +359,12 @@ func sameTimes(a, b map[string][]time.Time) bool {
 // Reevaluate, which reads the profile again and writes, only for those it names: a definition
 // added, changed or removed is back-filled so, and a score that changed what rules read is taken
 // in. nil set: no audience is defined.
-func Stale(set *audience.Set, p profile.Profile, now time.Time) bool {
+func Stale(defs AudienceSet, p profile.Profile, now time.Time) bool {
+	states, seed := traitStates(defs.Traits, p.Computed)
+	if len(seed) > 0 || defs.Traits == nil && p.Computed != nil {
+		return true // a trait to compute from the history, or states of traits no longer defined
+	}
+	set := defs.Set
 	if set == nil {
 		return len(p.Audiences) > 0 || p.EventTimes != nil || !p.AudiencesDue.IsZero()
 	}
@@ -310,12 +374,8 @@ func Stale(set *audience.Set, p profile.Profile, now time.Time) bool {
 			return true
 		}
 	}
-	times := profile.PruneEventTimes(p.EventTimes, in.Events, now)
-	sub := audience.FromProfile(p, nil, nil)
-	for name := range in.Events {
-		sub.SetEvents(name, times[name])
-	}
-	m, err := set.Evaluate(sub, now)
+	p.EventTimes = profile.PruneEventTimes(p.EventTimes, in.Events, now)
+	m, err := evaluateSet(defs, p, states, now)
 	if err != nil {
 		return false // as evaluate: membership stays as it is
 	}

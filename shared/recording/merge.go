@@ -259,9 +259,11 @@ func (e *Engine) fold(ctx context.Context, src, dst Record, via identity.ID) (bo
 	}
 	if e.audiences != nil {
 		// The live profile's audiences change with what it folded in: evaluated by the write of
-		// the event that merged (or, should that not come, by the due index at once).
+		// the event that merged (or, should that not come, by the due index at once), its
+		// computed traits computed again from both histories.
 		folded.Profile.AudiencesDue = now
 	}
+	folded.Profile.Computed = nil
 	folded.DueAt = e.dueAt(out, st, now, folded.Profile.AudiencesDue)
 	err = e.st.Commit(ctx, Change{Puts: []Put{{Base: dst, Next: folded}, {Base: src, Next: mark}}})
 	if errors.Is(err, ErrConflict) {

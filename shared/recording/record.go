@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/dcrm-project/dcrm/shared/audience"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
@@ -486,7 +485,7 @@ func (b *batch) flush(ctx context.Context, attempt int) {
 // not be announced is not written.
 func (b *batch) prepareAll(ctx context.Context) []*groupWrite {
 	writes := make([]*groupWrite, len(b.order))
-	var set *audience.Set
+	var set AudienceSet
 	var setErr error
 	if b.e.audiences != nil && len(b.order) > 0 {
 		set, setErr = b.e.definitions(ctx)
@@ -534,9 +533,9 @@ type groupWrite struct {
 }
 
 // prepare works out the write of a group's profile, with the events not recorded before and the
-// audiences evaluated on the result (set: nil when the engine keeps none), and the touchpoints to
-// write after it (writeHistories).
-func (b *batch) prepare(ctx context.Context, w *groupWrite, set *audience.Set) error {
+// audiences and computed traits evaluated on the result (set: none when the engine keeps none),
+// and the touchpoints to write after it (writeHistories).
+func (b *batch) prepare(ctx context.Context, w *groupWrite, set AudienceSet) error {
 	g := w.g
 	base := g.base
 	id := base.Profile.ID
@@ -548,7 +547,7 @@ func (b *batch) prepare(ctx context.Context, w *groupWrite, set *audience.Set) e
 	now := b.e.now()
 	p, claimed := base.Profile, base.Claimed
 	var applied []string
-	var activities []profile.Activity
+	var activities []recorded
 	var touch []history.Touchpoint
 	var receipts []history.Receipt
 	kept := map[string]bool{} // the touchpoints' keys: one event per key in the history
@@ -580,7 +579,7 @@ func (b *batch) prepare(ctx context.Context, w *groupWrite, set *audience.Set) e
 		claimed = withClaimed(claimed, g.attach[k])
 		b.out[i].Added, b.out[i].TraitsChanged = added(before, claimedBefore, p, claimed), changedTraits(before.Traits, p.Traits)
 		applied = append(applied, key)
-		activities = append(activities, a)
+		activities = append(activities, recorded{activity: a, properties: b.in[i].Claims.Properties})
 		w.isNew[i] = true
 		keep(i)
 		done[key] = true

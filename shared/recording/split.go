@@ -148,7 +148,7 @@ func (e *Engine) separate(ctx context.Context, live, src Record, moved []history
 	split.HighWater = "" // its history now holds events recorded on the live profile: found again
 	// Both profiles' audiences are evaluated again at once (by the due index: Reevaluate), their
 	// counted events read again from the histories they now have.
-	split.Profile.EventTimes, split.Profile.AudiencesDue = nil, now
+	split.Profile.EventTimes, split.Profile.Computed, split.Profile.AudiencesDue = nil, nil, now
 	split.DueAt = e.dueAt(split.Profile, src.Fired, now, split.Profile.AudiencesDue)
 
 	// The live profile: its identifiers but src's, derived again from the history it keeps.
@@ -165,6 +165,7 @@ func (e *Engine) separate(ctx context.Context, live, src Record, moved []history
 	}
 	rest.UserID, rest.UpdatedAt = live.Profile.UserID, now
 	rest.Audiences = live.Profile.Audiences // until evaluated again: leaving one is announced then
+	// (its counted events and computed traits are read again from the history it keeps)
 	keep := live
 	keep.Profile = rest
 	keep.Profile.AudiencesDue = now

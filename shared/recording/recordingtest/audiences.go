@@ -2,6 +2,7 @@ package recordingtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/shared/audience"
+	"github.com/dcrm-project/dcrm/shared/computed"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/recording"
@@ -39,7 +41,27 @@ func (d *Definitions) Define(t *testing.T, defs ...string) {
 	require.NoError(t, err)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.set = recording.AudienceSet{Set: set, Version: d.set.Version + 1}
+	d.set = recording.AudienceSet{Set: set, Traits: d.set.Traits, Version: d.set.Version + 1}
+}
+
+// DefineTraits replaces the computed traits, moving the version on.
+func (d *Definitions) DefineTraits(t *testing.T, defs ...string) {
+	t.Helper()
+	var parsed []computed.Definition
+	for _, s := range defs {
+		def, err := computed.Parse([]byte(s))
+		require.NoError(t, err)
+		parsed = append(parsed, def)
+	}
+	var set *computed.Set
+	if len(parsed) > 0 {
+		var err error
+		set, err = computed.NewSet(parsed)
+		require.NoError(t, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.set = recording.AudienceSet{Set: d.set.Set, Traits: set, Version: d.set.Version + 1}
 }
 
 // Fail makes reading the definitions fail with err (nil: succeed again).
@@ -237,13 +259,16 @@ func audienceMembershipMatchesARecomputation(t *testing.T, ns NewStorage, cases 
 			{"field": "event.Product Viewed.count", "op": ">=", "value": 3, "within": "3h"},
 			{"field": "lastSeen", "op": "within", "value": "2h"}]}}`,
 		`{"id": "recent-buyers", "name": "Recent buyers", "rule": {"field": "orders", "op": ">=", "value": 1, "within": "2h"}}`,
+		`{"id": "tent-fans", "name": "Looking at tents", "rule": {"field": "computed.tent-views", "op": ">=", "value": 2}}`,
 	}
 	ctx := context.Background()
 	for c := range cases {
 		rng := rand.New(rand.NewPCG(uint64(c), 7))
 		f, defs, _ := audienceFixture(t, ns)
+		defs.DefineTraits(t, tentViews)
 		defs.Define(t, defsJSON...)
 		set, _ := defs.Audiences(ctx)
+		props := map[string]json.RawMessage{}
 		var sent []profile.Activity
 		minute := 0
 		for step := range 4 + rng.IntN(8) {
@@ -261,12 +286,13 @@ func audienceMembershipMatchesARecomputation(t *testing.T, ns NewStorage, cases 
 					batch = append(batch, Page(id, anon, at))
 				default:
 					batch = append(batch, viewed(id, anon, at))
+					props[id] = json.RawMessage(fmt.Sprintf(`{"category": %q}`, []string{"tents", "stoves"}[rng.IntN(2)]))
 				}
 			}
 			if len(sent) > 0 && rng.IntN(3) == 0 {
 				batch = append(batch, sent[rng.IntN(len(sent))]) // a replay
 			}
-			for _, o := range f.RecordAll(ctx, recordInputs(batch)) {
+			for _, o := range f.RecordAll(ctx, recordInputs(batch, props)) {
 				require.NoError(t, o.Err)
 			}
 			sent = append(sent, batch...)
@@ -284,19 +310,20 @@ func audienceMembershipMatchesARecomputation(t *testing.T, ns NewStorage, cases 
 					continue
 				}
 				require.NoError(t, err)
-				want := recompute(t, set.Set, p, sent, anon, now)
+				want := recompute(t, set, p, sent, props, anon, now)
 				require.Equal(t, want, p.AudienceIDs(), "case %d step %d, %s at %s: kept %v, recomputed %v", c, step, anon, now, p.AudienceIDs(), want)
 			}
 		}
 	}
 }
 
-// recompute evaluates the set on profile p at now, its events counted from what was sent rather
-// than from what the profile kept.
-func recompute(t *testing.T, set *audience.Set, p profile.Profile, sent []profile.Activity, anon string, now time.Time) []string {
+// recompute evaluates the set on profile p at now, its events counted and its computed traits
+// folded from what was sent rather than from what the profile kept.
+func recompute(t *testing.T, defs recording.AudienceSet, p profile.Profile, sent []profile.Activity, props map[string]json.RawMessage, anon string, now time.Time) []string {
 	t.Helper()
 	seen := map[string]bool{}
 	var views []time.Time
+	var states map[string]computed.State
 	for _, a := range sent {
 		if a.AnonymousID != anon || seen[a.MessageID] {
 			continue
@@ -304,10 +331,13 @@ func recompute(t *testing.T, set *audience.Set, p profile.Profile, sent []profil
 		seen[a.MessageID] = true
 		if a.Event == "Product Viewed" {
 			views = append(views, a.At)
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(props[a.MessageID], &m))
+			states = defs.Traits.FoldAll(states, computed.Event{Name: a.Event, Time: a.At, Properties: m})
 		}
 	}
-	sub := audience.FromProfile(p, nil, nil).SetEvents("Product Viewed", views)
-	m, err := set.Evaluate(sub, now)
+	sub := audience.FromProfile(p, defs.Traits.Values(states, now), nil).SetEvents("Product Viewed", views)
+	m, err := defs.Set.Evaluate(sub, now)
 	require.NoError(t, err)
 	if m.Audiences == nil {
 		return []string{}
@@ -315,19 +345,72 @@ func recompute(t *testing.T, set *audience.Set, p profile.Profile, sent []profil
 	return slices.Clone(m.Audiences)
 }
 
-func recordInputs(acts []profile.Activity) []recording.Input {
+// recordInputs are the inputs of activities, with their properties by message id.
+func recordInputs(acts []profile.Activity, props map[string]json.RawMessage) []recording.Input {
 	in := make([]recording.Input, len(acts))
 	for i, a := range acts {
-		in[i] = recording.Input{Activity: a}
+		in[i] = recording.Input{Activity: a, Claims: recording.Claims{Properties: props[a.MessageID]}}
 	}
 	return in
+}
+
+// tentViews counts the person's views of tents over the last two hours.
+const tentViews = `{"id": "tent-views", "name": "Tents viewed, 2 hours", "event": "Product Viewed", "aggregate": "count",
+	"where": [{"property": "category", "op": "==", "value": "tents"}], "within": "2h"}`
+
+func computedTraitsFollowEventsAndWindows(t *testing.T, ns NewStorage) {
+	f, defs, ann := audienceFixture(t, ns)
+	ctx := context.Background()
+	defs.DefineTraits(t, tentViews, `{"id": "favourite-category", "name": "Favourite category", "event": "Product Viewed",
+		"aggregate": "mostFrequent", "property": "category"}`)
+	defs.Define(t, `{"id": "tent-fans", "name": "Looking at tents", "rule": {"field": "computed.tent-views", "op": ">=", "value": 2}}`)
+	view := func(id string, m int, category string) recording.Input {
+		return recording.Input{Activity: viewed(id, "a-1", m), Claims: recording.Claims{Properties: json.RawMessage(`{"category": "` + category + `"}`)}}
+	}
+	record := func(in ...recording.Input) string {
+		var id string
+		for _, o := range f.RecordAll(ctx, in) {
+			require.NoError(t, o.Err)
+			id = o.ProfileID
+		}
+		return id
+	}
+	f.setMin(10)
+	id := record(view("v1", 0, "tents"), view("v2", 5, "stoves"), view("v3", 10, "tents"))
+	r := f.Stored(t, id)
+	require.Equal(t, []string{"tent-fans"}, membersOf(r))
+	require.Equal(t, []string{"+tent-fans@1"}, ann.Take())
+	set, _ := defs.Audiences(ctx)
+	require.Equal(t, map[string]any{"tent-views": 2.0, "favourite-category": "tents"}, recording.Traits(set.Traits, r.Profile, At(10)))
+	require.Equal(t, At(120), r.Profile.AudiencesDue, "the first tent view leaves the trait's window two hours after it")
+
+	// The window slides past it: out, on the due index's evaluation.
+	require.Equal(t, []string{id}, f.Due(t, At(120)))
+	_, err := f.Reevaluate(ctx, id, At(120))
+	require.NoError(t, err)
+	require.Equal(t, []string{"-tent-fans@2"}, ann.Take())
+	require.Equal(t, 1.0, recording.Traits(set.Traits, f.Stored(t, id).Profile, At(120))["tent-views"])
+
+	// A trait defined later is computed from the history, as a new audience is back-filled.
+	defs.DefineTraits(t, tentViews, `{"id": "stove-views", "name": "Stoves viewed", "event": "Product Viewed", "aggregate": "count",
+		"where": [{"property": "category", "op": "==", "value": "stoves"}]}`)
+	set, _ = defs.Audiences(ctx)
+	require.True(t, recording.Stale(set, f.Stored(t, id).Profile, At(121)))
+	require.Nil(t, recording.Traits(set.Traits, f.Stored(t, id).Profile, At(121))["stove-views"], "not computed yet: no value")
+	_, err = f.Reevaluate(ctx, id, At(121))
+	require.NoError(t, err)
+	p := f.Stored(t, id).Profile
+	require.Equal(t, map[string]any{"tent-views": 1.0, "stove-views": 1.0}, recording.Traits(set.Traits, p, At(121)))
+	require.False(t, recording.Stale(set, p, At(121)))
+	_, dropped := p.Computed["favourite-category"]
+	require.False(t, dropped, "the state of a trait no longer defined is dropped")
 }
 
 func staleNamesWhatAScanMustReevaluate(t *testing.T, ns NewStorage) {
 	f, defs, _ := audienceFixture(t, ns)
 	ctx := context.Background()
 	id := f.Record(t, viewed("v1", "a-1", 0), Order("o1", "a-1", "", 1))[0].ProfileID
-	set := func() *audience.Set { s, _ := defs.Audiences(ctx); return s.Set }
+	set := func() recording.AudienceSet { s, _ := defs.Audiences(ctx); return s }
 	p := func() profile.Profile { return f.Stored(t, id).Profile }
 
 	require.False(t, recording.Stale(set(), p(), At(2)), "no audience, none kept")

@@ -78,6 +78,7 @@ func Behaviour(t *testing.T, newStorage NewStorage) {
 		"AudienceChangeIsAnnouncedBeforeItIsRecorded":   audienceChangeIsAnnouncedBeforeItIsRecorded,
 		"NewAudiencesAreBackFilledFromTheHistory":       newAudiencesAreBackFilledFromTheHistory,
 		"StaleNamesWhatAScanMustReevaluate":             staleNamesWhatAScanMustReevaluate,
+		"ComputedTraitsFollowEventsAndWindows":          computedTraitsFollowEventsAndWindows,
 		"AudienceMembershipMatchesARecomputation":       func(t *testing.T, ns NewStorage) { audienceMembershipMatchesARecomputation(t, ns, 3) },
 	}
 	for _, name := range sortedKeys(tests) {
