@@ -52,12 +52,14 @@ func (h *handler) run(ctx context.Context, asOf time.Time) (summary, error) {
 			h.log.WarnContext(ctx, "no way to fan out: scoring every part here", slog.Int("parts", len(parts)))
 		}
 		var c counters
+		aud := h.audiencesNow(ctx)
 		for _, p := range parts {
 			segs, total := p.ScanSegments()
-			if err := h.scoreSegments(ctx, segs, total, m, asOf, &c); err != nil {
+			if err := h.scoreSegmentsWith(ctx, aud, segs, total, m, asOf, &c); err != nil {
 				c.into(&sum)
 				return sum, fmt.Errorf("score profiles: %w", err)
 			}
+			h.recordSizes(ctx, aud, &c, asOf, p.Index, len(parts))
 		}
 		c.into(&sum)
 		h.log.InfoContext(ctx, "profiles scored", summaryAttrs(sum)...)
@@ -85,11 +87,13 @@ func (h *handler) scorePart(ctx context.Context, p fanout.Part) (summary, error)
 	}
 	var c counters
 	segs, total := p.ScanSegments()
-	err = h.scoreSegments(ctx, segs, total, m, p.AsOf.UTC(), &c)
+	aud := h.audiencesNow(ctx)
+	err = h.scoreSegmentsWith(ctx, aud, segs, total, m, p.AsOf.UTC(), &c)
 	c.into(&sum)
 	if err != nil {
 		return sum, fmt.Errorf("score part %d of %d: %w", p.Index, p.Parts, err)
 	}
+	h.recordSizes(ctx, aud, &c, p.AsOf.UTC(), p.Index, p.Parts)
 	h.log.InfoContext(ctx, "part scored", append(summaryAttrs(sum), slog.Int("part", p.Index))...)
 	return sum, nil
 }

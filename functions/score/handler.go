@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,11 @@ type profileStore interface {
 	CountProfiles(ctx context.Context) (int64, error)
 	SaveScore(ctx context.Context, id string, sc profile.Score) error
 	SaveScoreWithAlert(ctx context.Context, id string, sc profile.Score, previous, at time.Time) error
+}
+
+// sizeRecorder keeps the audiences' sizes each part of a run counted (audiencestore.Store).
+type sizeRecorder interface {
+	RecordSizes(ctx context.Context, run time.Time, index, parts int, counts map[string]int64) error
 }
 
 // membershipKeeper evaluates a profile's audiences and records what changed (recording.Engine),
@@ -69,6 +75,7 @@ type handler struct {
 	// members keeps audience membership on the profiles a run finds stale (recording.Stale): a
 	// definition added, changed or removed, or a score rules read that changed; nil: none kept.
 	members membershipKeeper
+	sizes   sizeRecorder   // nil: sizes not kept
 	parts   fanout.Invoker // nil: every part is scored here
 	cfg     scoring.Config
 	size    sizing
@@ -150,6 +157,18 @@ type counters struct {
 	scored, written, skipped, partial, sent, failed atomic.Int64
 	entered, exited                                 atomic.Int64
 	logged, failedLogged                            atomic.Int64 // partial scores and failures logged
+
+	mu      sync.Mutex
+	members map[string]int64 // by audience, the members of the profiles scored (nil: not counted)
+}
+
+// count counts a profile's memberships.
+func (c *counters) count(ids []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		c.members[id]++
+	}
 }
 
 func (c *counters) into(s *summary) {
@@ -184,7 +203,11 @@ func (h *handler) scoreSafely(ctx context.Context, p profile.Profile, m *scoring
 	if err != nil {
 		return err
 	}
-	return h.keepAudiences(ctx, p, aud, asOf, c)
+	ids, err := h.keepAudiences(ctx, p, aud, asOf, c)
+	if err == nil && aud.read {
+		c.count(ids)
+	}
+	return err
 }
 
 // audiences are the definitions in force for an invocation: read once, at its start.
@@ -207,23 +230,51 @@ func (h *handler) audiencesNow(ctx context.Context) *audiences {
 	return &audiences{defs: s, read: true}
 }
 
-// keepAudiences evaluates the audiences of p, as scored, when what it keeps of them is stale.
-func (h *handler) keepAudiences(ctx context.Context, p profile.Profile, aud *audiences, asOf time.Time, c *counters) error {
+// keepAudiences evaluates the audiences of p, as scored, when what it keeps of them is stale, and
+// returns the audiences it is in.
+func (h *handler) keepAudiences(ctx context.Context, p profile.Profile, aud *audiences, asOf time.Time, c *counters) ([]string, error) {
+	ids := p.AudienceIDs()
 	if !aud.read || !recording.Stale(aud.defs, p, asOf) {
-		return nil
+		return ids, nil
 	}
 	changes, err := h.members.Reevaluate(ctx, p.ID, asOf)
 	for _, ch := range changes {
 		if ch.Entered {
 			c.entered.Add(1)
+			ids = append(ids, ch.Audience)
 		} else {
 			c.exited.Add(1)
+			ids = slices.DeleteFunc(ids, func(id string) bool { return id == ch.Audience })
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("keep audiences of %s: %w", p.ID, err)
+		return nil, fmt.Errorf("keep audiences of %s: %w", p.ID, err)
 	}
-	return nil
+	return ids, nil
+}
+
+// recordSizes keeps the member counts of a part (index of parts) of the run at asOf, when the
+// definitions were read: every audience defined, those without a member at 0.
+func (h *handler) recordSizes(ctx context.Context, aud *audiences, c *counters, asOf time.Time, index, parts int) {
+	if h.sizes == nil || !aud.read {
+		return
+	}
+	counts := map[string]int64{}
+	if aud.defs.Set != nil {
+		for _, d := range aud.defs.Set.Definitions() {
+			counts[d.ID] = 0
+		}
+	}
+	c.mu.Lock()
+	for id, n := range c.members {
+		counts[id] += n
+	}
+	c.members = map[string]int64{}
+	c.mu.Unlock()
+	if err := h.sizes.RecordSizes(ctx, asOf, index, parts, counts); err != nil {
+		// The sizes are a report: the run's scores stand without them.
+		h.log.WarnContext(ctx, "audience sizes not recorded", slog.String("error", err.Error()))
+	}
 }
 
 // scoreOne scores a profile, saves the score when it must be (scoring.Config.Write), and, when the customer
@@ -278,9 +329,18 @@ func (h *handler) scoreOne(ctx context.Context, p profile.Profile, m *scoring.Mo
 // reported and skipped (skip); the others are scored. A scan that fails, or the end of the
 // invocation's time, stops everything and is returned.
 func (h *handler) scoreSegments(ctx context.Context, segments []int, total int, m *scoring.Models, asOf time.Time, c *counters) error {
+	return h.scoreSegmentsWith(ctx, h.audiencesNow(ctx), segments, total, m, asOf, c)
+}
+
+// scoreSegmentsWith is scoreSegments with the audience definitions read.
+func (h *handler) scoreSegmentsWith(ctx context.Context, aud *audiences, segments []int, total int, m *scoring.Models, asOf time.Time, c *counters) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	aud := h.audiencesNow(ctx)
+	c.mu.Lock()
+	if c.members == nil {
+		c.members = map[string]int64{}
+	}
+	c.mu.Unlock()
 	profiles := make(chan profile.Profile, 4*max(h.size.Workers, 1))
 	var scans, workers sync.WaitGroup
 	for _, seg := range segments {

@@ -45,6 +45,7 @@ func TestTheFitTrainsTheSeedsTheAudiencesName(t *testing.T) {
 	source := membership.NewSource(audiences)
 	st.h.members = keeper{recording.New(st.store, recording.WithAudiences(source,
 		membership.Queue{Sender: messagequeue.New(e.SQSClient(), changes)})), source}
+	st.h.sizes = audiences
 	s := newShop(t, 300, 40)
 	st.record(t, s.acts)
 
@@ -58,6 +59,7 @@ func TestTheFitTrainsTheSeedsTheAudiencesName(t *testing.T) {
 	require.NoError(t, err)
 	var inSeed, outside []float64
 	entered := 0
+	members := map[string]int64{}
 	for _, user := range s.buyers {
 		p := st.profile(t, identity.UserID(user))
 		score, ok := p.Score.Lookalikes["frequent"]
@@ -69,6 +71,9 @@ func TestTheFitTrainsTheSeedsTheAudiencesName(t *testing.T) {
 		require.Equal(t, !member && score >= 0.8, slices.Contains(m.Audiences, "like-frequent"), "%s: the rule reads the stored score %v", user, score)
 		require.Equal(t, m.Audiences, p.AudienceIDs(), "%s: the run keeps the membership on the profile", user)
 		entered += len(m.Audiences)
+		for _, id := range m.Audiences {
+			members[id]++
+		}
 		if member {
 			inSeed = append(inSeed, score)
 		} else {
@@ -81,6 +86,12 @@ func TestTheFitTrainsTheSeedsTheAudiencesName(t *testing.T) {
 	require.Positive(t, entered)
 	require.Equal(t, int64(entered), scored.AudiencesEntered, "each entry recorded once, by the run")
 	require.Zero(t, scored.AudiencesExited)
+	// The run counted the members as it went: the sizes at its time are whole.
+	for _, id := range []string{"frequent", "like-frequent"} {
+		sizes, err := audiences.Sizes(ctx, id, 1, scoreAt)
+		require.NoError(t, err)
+		require.Equal(t, []audiencestore.Size{{At: scoreAt, Members: members[id]}}, sizes, id)
+	}
 
 	// A second run finds nothing stale: no profile is read again or written for its audiences.
 	again, err := st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt.Add(time.Hour)))

@@ -67,6 +67,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		models:    profilestore.NewModelStore(db, env[topology.ModelTable]),
 		audiences: definitions,
 		members:   keeper{engine, source},
+		sizes:     definitions,
 		alerts:    messagequeue.New(queues, env[topology.AlertQueue]),
 		cfg:       cfg, size: size, log: log,
 	}

@@ -360,3 +360,29 @@ func TestComputedTraits(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, all)
 }
+
+// Each part of a scoring run adds its counts once; a run is whole when every part has.
+func TestSizes(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	run := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	require.NoError(t, s.RecordSizes(ctx, run, 0, 2, map[string]int64{"vip": 3, "all": 10}))
+	sizes, err := s.Sizes(ctx, "vip", 2, run)
+	require.NoError(t, err)
+	require.Equal(t, []Size{{At: run, Members: 3, Partial: true}}, sizes)
+
+	// The same part again (a retry) adds nothing; the other part completes the run.
+	require.NoError(t, s.RecordSizes(ctx, run, 0, 2, map[string]int64{"vip": 3, "all": 10}))
+	require.NoError(t, s.RecordSizes(ctx, run, 1, 2, map[string]int64{"vip": 2, "all": 7}))
+	next := run.Add(time.Hour)
+	require.NoError(t, s.RecordSizes(ctx, next, 0, 1, map[string]int64{"vip": 4}))
+	yesterday := run.AddDate(0, 0, -1)
+	require.NoError(t, s.RecordSizes(ctx, yesterday, 0, 1, map[string]int64{"vip": 1}))
+
+	sizes, err = s.Sizes(ctx, "vip", 2, next)
+	require.NoError(t, err)
+	require.Equal(t, []Size{{At: yesterday, Members: 1}, {At: run, Members: 5}, {At: next, Members: 4}}, sizes)
+	sizes, err = s.Sizes(ctx, "all", 1, next)
+	require.NoError(t, err)
+	require.Equal(t, []Size{{At: run, Members: 17}, {At: next, Members: 0}}, sizes, "an audience no part counted has none")
+}
