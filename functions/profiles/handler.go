@@ -57,6 +57,9 @@ type handler struct {
 	archive   putter        // the archive bucket, where an erasure leaves its request (archive.Erasure)
 	reports   reportStore   // the reports bucket
 	audiences audienceStore // the Audiences table
+	members   memberReader  // the members index (AudienceMembers)
+	exports   exportBucket  // the exports bucket
+	links     linker        // links to the exports' files; nil: none
 	now       func() time.Time
 	log       *slog.Logger
 
@@ -76,42 +79,48 @@ type request struct {
 // routes are the profile API's routes, by the route key API Gateway matched (topology.Default's
 // routes of this function; a test holds the two together).
 var routes = map[string]func(*handler, context.Context, request) (any, error){
-	"GET /v1/profiles":                     (*handler).lookup,
-	"GET /v1/profiles/{profileId}":         (*handler).get,
-	"DELETE /v1/profiles/{profileId}":      (*handler).erase,
-	"GET /v1/profiles/{profileId}/events":  (*handler).events,
-	"GET /v1/profiles/{profileId}/export":  (*handler).export,
-	"PUT /v1/profiles/{profileId}/consent": (*handler).consent,
-	"GET /v1/profiles/{profileId}/merges":  (*handler).merges,
-	"POST /v1/profiles/{profileId}/split":  (*handler).split,
-	"GET /v1/reports":                      (*handler).listReports,
-	"GET /v1/reports/{period}":             (*handler).getReport,
-	"GET /v1/reports/{period}/{part}":      (*handler).getReportPart,
-	"GET /v1/audiences":                    (*handler).listAudiences,
-	"GET /v1/audiences/{audienceId}":       (*handler).getAudience,
-	"PUT /v1/audiences/{audienceId}":       (*handler).putAudience,
-	"DELETE /v1/audiences/{audienceId}":    (*handler).deleteAudience,
+	"GET /v1/profiles":                                  (*handler).lookup,
+	"GET /v1/profiles/{profileId}":                      (*handler).get,
+	"DELETE /v1/profiles/{profileId}":                   (*handler).erase,
+	"GET /v1/profiles/{profileId}/events":               (*handler).events,
+	"GET /v1/profiles/{profileId}/export":               (*handler).export,
+	"PUT /v1/profiles/{profileId}/consent":              (*handler).consent,
+	"GET /v1/profiles/{profileId}/merges":               (*handler).merges,
+	"POST /v1/profiles/{profileId}/split":               (*handler).split,
+	"GET /v1/reports":                                   (*handler).listReports,
+	"GET /v1/reports/{period}":                          (*handler).getReport,
+	"GET /v1/reports/{period}/{part}":                   (*handler).getReportPart,
+	"GET /v1/audiences":                                 (*handler).listAudiences,
+	"GET /v1/audiences/{audienceId}":                    (*handler).getAudience,
+	"PUT /v1/audiences/{audienceId}":                    (*handler).putAudience,
+	"DELETE /v1/audiences/{audienceId}":                 (*handler).deleteAudience,
+	"GET /v1/audiences/{audienceId}/members":            (*handler).listMembers,
+	"POST /v1/audiences/{audienceId}/exports":           (*handler).startExport,
+	"GET /v1/audiences/{audienceId}/exports/{exportId}": (*handler).getExport,
 }
 
 // scopes are the scope each route needs (keystore.Scope; admin has them all). A test holds them
 // to the topology's routes, so that no route goes without one; a route missing here would need
 // admin.
 var scopes = map[string]keystore.Scope{
-	"GET /v1/profiles":                     keystore.Read,
-	"GET /v1/profiles/{profileId}":         keystore.Read,
-	"GET /v1/profiles/{profileId}/events":  keystore.Read,
-	"GET /v1/profiles/{profileId}/merges":  keystore.Read,
-	"GET /v1/profiles/{profileId}/export":  keystore.Export,
-	"DELETE /v1/profiles/{profileId}":      keystore.Erase,
-	"PUT /v1/profiles/{profileId}/consent": keystore.Consent,
-	"POST /v1/profiles/{profileId}/split":  keystore.Split,
-	"GET /v1/reports":                      keystore.Read,
-	"GET /v1/reports/{period}":             keystore.Read,
-	"GET /v1/reports/{period}/{part}":      keystore.Read,
-	"GET /v1/audiences":                    keystore.Read,
-	"GET /v1/audiences/{audienceId}":       keystore.Read,
-	"PUT /v1/audiences/{audienceId}":       keystore.Audiences,
-	"DELETE /v1/audiences/{audienceId}":    keystore.Audiences,
+	"GET /v1/profiles":                                  keystore.Read,
+	"GET /v1/profiles/{profileId}":                      keystore.Read,
+	"GET /v1/profiles/{profileId}/events":               keystore.Read,
+	"GET /v1/profiles/{profileId}/merges":               keystore.Read,
+	"GET /v1/profiles/{profileId}/export":               keystore.Export,
+	"DELETE /v1/profiles/{profileId}":                   keystore.Erase,
+	"PUT /v1/profiles/{profileId}/consent":              keystore.Consent,
+	"POST /v1/profiles/{profileId}/split":               keystore.Split,
+	"GET /v1/reports":                                   keystore.Read,
+	"GET /v1/reports/{period}":                          keystore.Read,
+	"GET /v1/reports/{period}/{part}":                   keystore.Read,
+	"GET /v1/audiences":                                 keystore.Read,
+	"GET /v1/audiences/{audienceId}":                    keystore.Read,
+	"PUT /v1/audiences/{audienceId}":                    keystore.Audiences,
+	"DELETE /v1/audiences/{audienceId}":                 keystore.Audiences,
+	"GET /v1/audiences/{audienceId}/members":            keystore.Read,
+	"POST /v1/audiences/{audienceId}/exports":           keystore.Export,
+	"GET /v1/audiences/{audienceId}/exports/{exportId}": keystore.Export,
 }
 
 // badRequest is a request the API refuses, with what is wrong in words.

@@ -50,6 +50,8 @@ type fixture struct {
 	archive            *archiveBucket       // where an erasure leaves its request
 	reports            *archiveBucket       // the reports bucket
 	audiences          *audiencestore.Store // the Audiences table
+	storage            *profilestore.Store  // the engine's storage, with the members index
+	exports            *archiveBucket       // the exports bucket
 }
 
 // testKey is the deployment's hash key in tests.
@@ -76,12 +78,14 @@ func newFixture(t *testing.T) fixture {
 	// The events are dated in the past; long TTLs keep DynamoDB Local's TTL sweeper from expiring
 	// the history during the test.
 	tables := profilestore.Tables{
-		Profiles:    localawstest.NewTopologyTable(t, topology.ProfileTable),
-		Identities:  localawstest.NewTopologyTable(t, topology.IdentityTable),
-		Touchpoints: localawstest.NewTopologyTable(t, topology.TouchpointTable),
+		Profiles:        localawstest.NewTopologyTable(t, topology.ProfileTable),
+		Identities:      localawstest.NewTopologyTable(t, topology.IdentityTable),
+		Touchpoints:     localawstest.NewTopologyTable(t, topology.TouchpointTable),
+		AudienceMembers: localawstest.NewTopologyTable(t, topology.AudienceMemberTable),
 	}
 	f.tables, f.db = tables, e.Dynamo()
-	store := recording.New(profilestore.New(e.Dynamo(), tables), recording.WithTombstoneKey(testKey),
+	f.storage = profilestore.New(e.Dynamo(), tables)
+	store := recording.New(f.storage, recording.WithTombstoneKey(testKey),
 		recording.WithRetention(100*365*24*time.Hour), recording.WithClock(func() time.Time { return now }))
 	f.scores = profilestore.NewProfileTable(e.Dynamo(), tables.Profiles)
 	t0 := time.Date(2025, 2, 1, 9, 0, 0, 0, time.UTC)
@@ -101,8 +105,9 @@ func newFixture(t *testing.T) fixture {
 	f.archive = &archiveBucket{objects: map[string][]byte{}}
 	f.reports = &archiveBucket{objects: map[string][]byte{}}
 	f.audiences = audiencestore.New(e.Dynamo(), localawstest.NewTopologyTable(t, topology.AudienceTable)).WithClock(func() time.Time { return now })
+	f.exports = &archiveBucket{objects: map[string][]byte{}}
 	f.h = &handler{keys: keys, profiles: store, updates: f.updates, archive: f.archive, reports: reportStore{f.reports},
-		audiences: f.audiences, now: func() time.Time { return now }, log: quiet}
+		audiences: f.audiences, members: f.storage, exports: f.exports, now: func() time.Time { return now }, log: quiet}
 	return f
 }
 
@@ -332,16 +337,18 @@ func TestStoreOutageIsA503(t *testing.T) {
 func TestSetupReadsTheEnvironment(t *testing.T) {
 	top := topology.Default()
 	env := map[string]string{
-		top.EnvVar(topology.ProfileTable):       "p",
-		top.EnvVar(topology.IdentityTable):      "i",
-		top.EnvVar(topology.KeyTable):           "k",
-		top.EnvVar(topology.TouchpointTable):    "tp",
-		top.EnvVar(topology.ProfileUpdateQueue): "http://127.0.0.1:9324/000000000000/updates",
-		top.EnvVar(topology.ArchiveBucket):      "archive",
-		top.EnvVar(topology.ReportsBucket):      "reports",
-		top.EnvVar(topology.AudienceTable):      "audiences",
-		hashkey.EnvKey:                          "a test key of the profiles function, 32 bytes or more",
-		"AWS_REGION":                            localaws.Region,
+		top.EnvVar(topology.ProfileTable):        "p",
+		top.EnvVar(topology.IdentityTable):       "i",
+		top.EnvVar(topology.KeyTable):            "k",
+		top.EnvVar(topology.TouchpointTable):     "tp",
+		top.EnvVar(topology.ProfileUpdateQueue):  "http://127.0.0.1:9324/000000000000/updates",
+		top.EnvVar(topology.ArchiveBucket):       "archive",
+		top.EnvVar(topology.ReportsBucket):       "reports",
+		top.EnvVar(topology.AudienceTable):       "audiences",
+		top.EnvVar(topology.AudienceMemberTable): "members",
+		top.EnvVar(topology.ExportsBucket):       "exports",
+		hashkey.EnvKey:                           "a test key of the profiles function, 32 bytes or more",
+		"AWS_REGION":                             localaws.Region,
 	}
 	getenv := func(k string) string { return env[k] }
 	_, err := setup(context.Background(), getenv, quiet)

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/guregu/dynamo/v2"
 
@@ -41,7 +43,8 @@ func main() {
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
 	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.KeyTable,
-		topology.ProfileUpdateQueue, topology.ArchiveBucket, topology.ReportsBucket, topology.AudienceTable)
+		topology.ProfileUpdateQueue, topology.ArchiveBucket, topology.ReportsBucket, topology.AudienceTable,
+		topology.AudienceMemberTable, topology.ExportsBucket)
 	if err != nil {
 		return nil, err
 	}
@@ -54,17 +57,22 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		return nil, err
 	}
 	db := dynamo.New(cfg)
-	s3 := localaws.S3Client(cfg)
+	s3c := localaws.S3Client(cfg)
 	keys := keystore.NewCache(keystore.New(db, env[topology.KeyTable]), keystore.CacheTTL)
 	audiences := audiencestore.New(db, env[topology.AudienceTable])
+	store := profilestore.New(db, profilestore.Tables{
+		Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Touchpoints: env[topology.TouchpointTable],
+		AudienceMembers: env[topology.AudienceMemberTable],
+	})
 	return &handler{
-		keys: keys,
-		profiles: recording.New(profilestore.New(db, profilestore.Tables{
-			Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Touchpoints: env[topology.TouchpointTable],
-		}), recording.WithTombstoneKey(key)),
+		keys:      keys,
+		profiles:  recording.New(store, recording.WithTombstoneKey(key)),
+		members:   store,
+		exports:   objectstore.Bucket{Client: s3c, Name: env[topology.ExportsBucket]},
+		links:     presigner{s3.NewPresignClient(s3c), env[topology.ExportsBucket]},
 		updates:   messagequeue.New(sqs.NewFromConfig(cfg), env[topology.ProfileUpdateQueue]),
-		archive:   objectstore.Bucket{Client: s3, Name: env[topology.ArchiveBucket]},
-		reports:   reportStore{bucket: objectstore.Bucket{Client: s3, Name: env[topology.ReportsBucket]}},
+		archive:   objectstore.Bucket{Client: s3c, Name: env[topology.ArchiveBucket]},
+		reports:   reportStore{bucket: objectstore.Bucket{Client: s3c, Name: env[topology.ReportsBucket]}},
 		audiences: audiences,
 		now:       time.Now,
 		log:       log,
@@ -72,4 +80,18 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		public:    &publicAudiences{list: publicOf(audiences)},
 		visitors:  &visitorLimiter{},
 	}, nil
+}
+
+// presigner links to objects of a bucket by S3's presigned GET.
+type presigner struct {
+	client *s3.PresignClient
+	bucket string
+}
+
+func (p presigner) Link(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	req, err := p.client.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(key)}, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", fmt.Errorf("link %s: %w", key, err)
+	}
+	return req.URL, nil
 }

@@ -96,6 +96,12 @@ func routeRequest(routeKey, id, auth string) events.APIGatewayV2HTTPRequest {
 		req = get(strings.NewReplacer("{period}", "latest", "{part}", "attribution.json").Replace(path), nil, auth)
 	case strings.HasPrefix(path, "/v1/audiences"): // the audience "vip"; PUT defines it
 		req = audienceRequest(method, strings.TrimPrefix(path, "/v1/audiences/{audienceId}") != path, "vip", vipDefinition, auth)
+		if strings.Contains(path, "{exportId}") {
+			req.PathParameters["exportId"] = "exp_20250201T090000Z_0123abcd"
+		}
+		if method == http.MethodPost {
+			req.Body = `{"purpose": "suppression"}`
+		}
 	case method == http.MethodPut:
 		req = put(strings.Replace(path, "{profileId}", id, 1), `{"analytics": true}`, auth)
 	case method == http.MethodPost:
