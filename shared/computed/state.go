@@ -1,10 +1,13 @@
 package computed
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,14 +71,29 @@ func (p Point) MarshalJSON() ([]byte, error) {
 	switch {
 	case p.V != nil:
 		return json.Marshal([]any{p.T, p.N, p.X, p.V})
-	case p.X != 0:
-		return json.Marshal([]any{p.T, p.N, p.X})
+	case math.IsInf(p.X, 0) || math.IsNaN(p.X):
+		return nil, fmt.Errorf("computed state: point value %v is not a JSON number", p.X)
 	}
-	return json.Marshal([]int64{p.T, p.N})
+	// The common points, [t, n] and [t, n, x], written directly: a profile's states are encoded
+	// at every write that touches them.
+	b := make([]byte, 0, 40)
+	b = append(b, '[')
+	b = strconv.AppendInt(b, p.T, 10)
+	b = append(b, ',')
+	b = strconv.AppendInt(b, p.N, 10)
+	if p.X != 0 {
+		b = append(b, ',')
+		b = strconv.AppendFloat(b, p.X, 'g', -1, 64)
+	}
+	return append(b, ']'), nil
 }
 
 // UnmarshalJSON reads a point as MarshalJSON writes it.
 func (p *Point) UnmarshalJSON(b []byte) error {
+	if q, ok := quickPoint(b); ok {
+		*p = q
+		return nil
+	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil || len(raw) < 2 || len(raw) > 4 {
 		return fmt.Errorf("computed state: point %s: want [t, n], [t, n, x] or [t, n, x, v]", b)
@@ -88,6 +106,32 @@ func (p *Point) UnmarshalJSON(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// quickPoint reads [t, n] or [t, n, x] of plain numbers without the reflection of encoding/json;
+// false for anything else, which the general path reads (or refuses).
+func quickPoint(b []byte) (Point, bool) {
+	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
+		return Point{}, false
+	}
+	parts := bytes.Split(b[1:len(b)-1], []byte{','})
+	if len(parts) < 2 || len(parts) > 3 {
+		return Point{}, false
+	}
+	var p Point
+	var err error
+	if p.T, err = strconv.ParseInt(string(bytes.TrimSpace(parts[0])), 10, 64); err != nil {
+		return Point{}, false
+	}
+	if p.N, err = strconv.ParseInt(string(bytes.TrimSpace(parts[1])), 10, 64); err != nil {
+		return Point{}, false
+	}
+	if len(parts) == 3 {
+		if p.X, err = strconv.ParseFloat(string(bytes.TrimSpace(parts[2])), 64); err != nil || math.IsInf(p.X, 0) || math.IsNaN(p.X) {
+			return Point{}, false
+		}
+	}
+	return p, true
 }
 
 // MarshalJSON writes a tally as a list.

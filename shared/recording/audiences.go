@@ -108,7 +108,11 @@ type recorded struct {
 // computed (a name a rule counts, a trait new or changed) is read from its history.
 func (e *Engine) evaluate(ctx context.Context, defs AudienceSet, r Record, p profile.Profile, batch []recorded, now time.Time) (evaluation, error) {
 	h := &histories{e: e, r: r}
-	computed, err := e.computeTraits(ctx, defs.Traits, h, &p, batch, now)
+	var read []string // the computed traits rules read
+	if defs.Set != nil {
+		read = defs.Set.Inputs().Computed
+	}
+	computed, err := e.computeTraits(ctx, defs.Traits, h, &p, batch, now, read)
 	if err != nil {
 		return evaluation{}, err
 	}
@@ -360,8 +364,7 @@ func sameTimes(a, b map[string][]time.Time) bool {
 // added, changed or removed is back-filled so, and a score that changed what rules read is taken
 // in. nil set: no audience is defined.
 func Stale(defs AudienceSet, p profile.Profile, now time.Time) bool {
-	states, seed := traitStates(defs.Traits, p.Computed)
-	if len(seed) > 0 || defs.Traits == nil && p.Computed != nil {
+	if seed, extra := traitsToSeed(defs.Traits, p.Computed); len(seed) > 0 || extra {
 		return true // a trait to compute from the history, or states of traits no longer defined
 	}
 	set := defs.Set
@@ -375,6 +378,10 @@ func Stale(defs AudienceSet, p profile.Profile, now time.Time) bool {
 		}
 	}
 	p.EventTimes = profile.PruneEventTimes(p.EventTimes, in.Events, now)
+	var states map[string]computed.State
+	if defs.Traits != nil {
+		states = decodeStates(defs.Traits, p.Computed, in.Computed)
+	}
 	m, err := evaluateSet(defs, p, states, now)
 	if err != nil {
 		return false // as evaluate: membership stays as it is
