@@ -586,13 +586,14 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 	top := topology.Default()
 	fn, _ := top.Function("score")
 	env := map[string]string{
-		top.EnvVar(topology.ProfileTable):    "p",
-		top.EnvVar(topology.ModelTable):      "m",
-		top.EnvVar(topology.AlertQueue):      "http://127.0.0.1:9324/000000000000/alerts",
-		top.EnvVar(topology.AudienceTable):   "a",
-		top.EnvVar(topology.AudienceQueue):   "http://127.0.0.1:9324/000000000000/audiences",
-		top.EnvVar(topology.TouchpointTable): "t",
-		"AWS_REGION":                         localaws.Region,
+		top.EnvVar(topology.ProfileTable):        "p",
+		top.EnvVar(topology.ModelTable):          "m",
+		top.EnvVar(topology.AlertQueue):          "http://127.0.0.1:9324/000000000000/alerts",
+		top.EnvVar(topology.AudienceTable):       "a",
+		top.EnvVar(topology.AudienceQueue):       "http://127.0.0.1:9324/000000000000/audiences",
+		top.EnvVar(topology.TouchpointTable):     "t",
+		top.EnvVar(topology.AudienceMemberTable): "m",
+		"AWS_REGION":                             localaws.Region,
 	}
 	maps.Copy(env, fn.Settings)
 	getenv := func(k string) string { return env[k] }

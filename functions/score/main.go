@@ -45,7 +45,7 @@ func main() {
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
 	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.ModelTable, topology.AlertQueue, topology.AudienceTable,
-		topology.AudienceQueue, topology.TouchpointTable)
+		topology.AudienceQueue, topology.TouchpointTable, topology.AudienceMemberTable)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,8 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	db, queues := dynamo.New(awsCfg), sqs.NewFromConfig(awsCfg)
 	definitions := audiencestore.New(db, env[topology.AudienceTable])
 	source := membership.NewSource(definitions)
-	engine := recording.New(profilestore.New(db, profilestore.Tables{Profiles: env[topology.ProfileTable], Touchpoints: env[topology.TouchpointTable]}),
+	engine := recording.New(profilestore.New(db, profilestore.Tables{Profiles: env[topology.ProfileTable], Touchpoints: env[topology.TouchpointTable],
+		AudienceMembers: env[topology.AudienceMemberTable]}),
 		recording.WithAudiences(source, membership.Queue{Sender: messagequeue.New(queues, env[topology.AudienceQueue])}))
 	h := &handler{
 		store:     profilestore.NewProfileTable(db, env[topology.ProfileTable]),

@@ -458,17 +458,18 @@ func TestEmptyBatch(t *testing.T) {
 func TestSetupReadsTheEnvironment(t *testing.T) {
 	top := topology.Default()
 	env := map[string]string{
-		top.EnvVar(topology.ProfileTable):       "p",
-		top.EnvVar(topology.IdentityTable):      "i",
-		top.EnvVar(topology.TouchpointTable):    "tp",
-		top.EnvVar(topology.FailedQueue):        "http://127.0.0.1:9324/000000000000/failed",
-		top.EnvVar(topology.ProfileUpdateQueue): "http://127.0.0.1:9324/000000000000/updates",
-		top.EnvVar(topology.ArchiveFeed):        "feed",
-		top.EnvVar(topology.AudienceTable):      "a",
-		top.EnvVar(topology.AudienceQueue):      "http://127.0.0.1:9324/000000000000/audiences",
-		topology.SettingTouchpointTTL:           "9480h",
-		"AWS_REGION":                            localaws.Region,
-		hashkey.EnvKey:                          testHashKey,
+		top.EnvVar(topology.ProfileTable):        "p",
+		top.EnvVar(topology.IdentityTable):       "i",
+		top.EnvVar(topology.TouchpointTable):     "tp",
+		top.EnvVar(topology.FailedQueue):         "http://127.0.0.1:9324/000000000000/failed",
+		top.EnvVar(topology.ProfileUpdateQueue):  "http://127.0.0.1:9324/000000000000/updates",
+		top.EnvVar(topology.ArchiveFeed):         "feed",
+		top.EnvVar(topology.AudienceTable):       "a",
+		top.EnvVar(topology.AudienceQueue):       "http://127.0.0.1:9324/000000000000/audiences",
+		top.EnvVar(topology.AudienceMemberTable): "am",
+		topology.SettingTouchpointTTL:            "9480h",
+		"AWS_REGION":                             localaws.Region,
+		hashkey.EnvKey:                           testHashKey,
 	}
 	getenv := func(k string) string { return env[k] }
 	h, err := setup(context.Background(), getenv, quiet)
@@ -533,15 +534,17 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 	_, err = audiencestore.New(e.Dynamo(), audiences).Put(context.Background(), identified, "key_test")
 	require.NoError(t, err)
 	audienceQueue := localawstest.NewQueue(t)
+	members := localawstest.NewTopologyTable(t, topology.AudienceMemberTable)
 	env := map[string]string{
-		top.EnvVar(topology.AudienceTable):      audiences,
-		top.EnvVar(topology.AudienceQueue):      audienceQueue,
-		top.EnvVar(topology.ProfileTable):       localawstest.NewTopologyTable(t, topology.ProfileTable),
-		top.EnvVar(topology.IdentityTable):      localawstest.NewTopologyTable(t, topology.IdentityTable),
-		top.EnvVar(topology.TouchpointTable):    localawstest.NewTopologyTable(t, topology.TouchpointTable),
-		top.EnvVar(topology.FailedQueue):        localawstest.NewQueue(t),
-		top.EnvVar(topology.ProfileUpdateQueue): localawstest.NewQueue(t),
-		top.EnvVar(topology.ArchiveFeed):        feed.Name,
+		top.EnvVar(topology.AudienceTable):       audiences,
+		top.EnvVar(topology.AudienceQueue):       audienceQueue,
+		top.EnvVar(topology.AudienceMemberTable): members,
+		top.EnvVar(topology.ProfileTable):        localawstest.NewTopologyTable(t, topology.ProfileTable),
+		top.EnvVar(topology.IdentityTable):       localawstest.NewTopologyTable(t, topology.IdentityTable),
+		top.EnvVar(topology.TouchpointTable):     localawstest.NewTopologyTable(t, topology.TouchpointTable),
+		top.EnvVar(topology.FailedQueue):         localawstest.NewQueue(t),
+		top.EnvVar(topology.ProfileUpdateQueue):  localawstest.NewQueue(t),
+		top.EnvVar(topology.ArchiveFeed):         feed.Name,
 		// The golden events are older than the default history: a long one keeps DynamoDB Local's
 		// TTL sweeper from deleting their touchpoints during the test.
 		topology.SettingTouchpointTTL: "876000h",
@@ -571,6 +574,11 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 	require.Equal(t, message.TypeAudienceEntered, got[0].Type)
 	require.NoError(t, schemas.Validate(got[0].Type, got[0].Version, got[0].Body))
 	require.Contains(t, string(got[0].Body), `"profileId":"`+p.ID+`"`)
+	// And the members index has them.
+	page, _, err := profilestore.New(e.Dynamo(), profilestore.Tables{AudienceMembers: members}).Members(context.Background(), "identified", "", 10)
+	require.NoError(t, err)
+	require.Len(t, page, 1)
+	require.Equal(t, p.ID, page[0].ProfileID)
 }
 
 // Placeholder identifiers ("null", all-zero ids …) join nobody: an event that has nothing else is

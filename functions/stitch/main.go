@@ -48,7 +48,7 @@ func entry(h *handler) lambda.Handler { return invocation{h} }
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
 	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.FailedQueue, topology.ProfileUpdateQueue, topology.ArchiveFeed,
-		topology.AudienceTable, topology.AudienceQueue)
+		topology.AudienceTable, topology.AudienceQueue, topology.AudienceMemberTable)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		membership.Queue{Sender: messagequeue.New(client, env[topology.AudienceQueue])})
 	store := recording.New(profilestore.New(db, profilestore.Tables{
 		Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable],
-		Touchpoints: env[topology.TouchpointTable],
+		Touchpoints: env[topology.TouchpointTable], AudienceMembers: env[topology.AudienceMemberTable],
 	}), recording.WithRetention(retention), recording.WithTombstoneKey(key), audiences)
 	return &handler{
 		store:   store,

@@ -497,7 +497,7 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 	_, err := setup(context.Background(), func(string) string { return "" }, quiet)
 	require.ErrorContains(t, err, "DCRM_PROFILES_TABLE")
 	env := map[string]string{"DCRM_PROFILES_TABLE": "p", "DCRM_TRIGGERS_QUEUE_URL": "http://q", "DCRM_TOUCHPOINTS_TABLE": "t",
-		"DCRM_AUDIENCES_TABLE": "a", "DCRM_AUDIENCE_CHANGES_QUEUE_URL": "http://a"}
+		"DCRM_AUDIENCES_TABLE": "a", "DCRM_AUDIENCE_CHANGES_QUEUE_URL": "http://a", "DCRM_AUDIENCE_MEMBERS_TABLE": "m"}
 	h, err := setup(context.Background(), func(k string) string { return env[k] }, quiet)
 	require.NoError(t, err)
 	require.NotNil(t, h.store)

@@ -36,7 +36,7 @@ func main() {
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
 	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.TriggerQueue,
-		topology.TouchpointTable, topology.AudienceTable, topology.AudienceQueue)
+		topology.TouchpointTable, topology.AudienceTable, topology.AudienceQueue, topology.AudienceMemberTable)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,8 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
 	db, queues := dynamo.New(cfg), sqs.NewFromConfig(cfg)
-	st := profilestore.New(db, profilestore.Tables{Profiles: env[topology.ProfileTable], Touchpoints: env[topology.TouchpointTable]})
+	st := profilestore.New(db, profilestore.Tables{Profiles: env[topology.ProfileTable], Touchpoints: env[topology.TouchpointTable],
+		AudienceMembers: env[topology.AudienceMemberTable]})
 	audiences := recording.WithAudiences(membership.NewSource(audiencestore.New(db, env[topology.AudienceTable])),
 		membership.Queue{Sender: messagequeue.New(queues, env[topology.AudienceQueue])})
 	return &handler{
