@@ -57,6 +57,8 @@ type profileView struct {
 	OpenForms []openForm    `json:"openForms,omitempty"`
 	// Impressions are the emails and ads the person met away from the sites, never visits.
 	Impressions *impressions `json:"impressions,omitempty"`
+	// Audiences are the audiences the person is in, by id, with when they entered.
+	Audiences []profile.Membership `json:"audiences"`
 }
 
 type impressions struct {
@@ -256,7 +258,10 @@ func viewOf(p profile.Profile) profileView {
 		FirstSeen: p.FirstSeen, LastSeen: p.LastSeen, Counts: counts(p.Counts), Groups: slices.Clone(p.Groups),
 		Score: scoreOf(p.Score), Consent: consentOf(p.Consent), MergedFrom: slices.Clone(p.MergedFrom), UpdatedAt: p.UpdatedAt,
 		Visits: p.Visits, EngagedSeconds: p.EngagedSeconds, LastChannel: p.LastChannel, Orders: p.OrderCount, Revenue: p.Revenue,
-		Impressions: impressionsOf(p.Impressions),
+		Impressions: impressionsOf(p.Impressions), Audiences: slices.Clone(p.Audiences),
+	}
+	if v.Audiences == nil {
+		v.Audiences = []profile.Membership{}
 	}
 	if v.Traits == nil {
 		v.Traits = map[string]any{}
@@ -523,6 +528,9 @@ type audienceView struct {
 	UpdatedAt   time.Time       `json:"updatedAt"`
 	UpdatedBy   string          `json:"updatedBy"` // the id of the key that wrote it last
 	Definition  json.RawMessage `json:"definition"`
+	// Size is the members the latest whole scoring run counted (GET of one audience only);
+	// absent when no run of today or yesterday (UTC) counted them all.
+	Size *int64 `json:"size,omitempty"`
 }
 
 func audienceViewOf(s audiencestore.Stored) audienceView {
@@ -542,6 +550,33 @@ func audienceListOf(all []audiencestore.Stored) audienceList {
 		out.Audiences = append(out.Audiences, audienceViewOf(s))
 	}
 	return out
+}
+
+// audienceSizes is an audience's member counts by scoring run, oldest first.
+type audienceSizes struct {
+	AudienceID string         `json:"audienceId"`
+	Sizes      []audienceSize `json:"sizes"`
+}
+
+// audienceSize is the members a scoring run counted; partial while some parts of the run have not
+// counted theirs (then a lower bound).
+type audienceSize struct {
+	At      time.Time `json:"at"`
+	Members int64     `json:"members"`
+	Partial bool      `json:"partial,omitempty"`
+}
+
+func audienceSizesOf(id string, sizes []audiencestore.Size) audienceSizes {
+	out := audienceSizes{AudienceID: id, Sizes: make([]audienceSize, 0, len(sizes))}
+	for _, s := range sizes {
+		out.Sizes = append(out.Sizes, audienceSize{At: s.At.UTC(), Members: s.Members, Partial: s.Partial})
+	}
+	return out
+}
+
+// traitList is every computed trait defined, by id, each its definition (shared/computed's JSON).
+type traitList struct {
+	Traits []json.RawMessage `json:"traits"`
 }
 
 // visitorView is the browser-safe route's answer (POST /v1/visitor): what a page may learn of the

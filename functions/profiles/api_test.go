@@ -16,12 +16,20 @@ var t0 = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 
 func at(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
 
+// The audiences the person is in show with when they entered.
+func TestViewShowsTheAudiences(t *testing.T) {
+	v := viewOf(profile.Profile{ID: "p1", UpdatedAt: t0, Audiences: []profile.Membership{{Audience: "vip", Since: t0}}})
+	b, err := json.Marshal(v.Audiences)
+	require.NoError(t, err)
+	require.JSONEq(t, `[{"audience":"vip","since":"2025-03-01T10:00:00Z"}]`, string(b))
+}
+
 func TestViewOfANewProfile(t *testing.T) {
 	b, err := json.Marshal(viewOf(profile.Profile{ID: "p1", FirstSeen: t0, LastSeen: t0, UpdatedAt: t0}))
 	require.NoError(t, err)
 	require.JSONEq(t, `{"profileId":"p1","anonymousIds":[],"traits":{},"firstSeen":"2025-03-01T10:00:00Z","lastSeen":"2025-03-01T10:00:00Z",
 		"counts":{"events":0,"pageViews":0,"tracks":0,"identifies":0,"screens":0},"consent":{},"updatedAt":"2025-03-01T10:00:00Z",
-		"visits":0,"depth":0,"engagedSeconds":0,"orders":0,"revenue":0}`, string(b))
+		"visits":0,"depth":0,"engagedSeconds":0,"orders":0,"revenue":0,"audiences":[]}`, string(b))
 }
 
 // The view shows a visit's aggregates: visits and depth, the last session, products, the open
