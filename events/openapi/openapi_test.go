@@ -405,7 +405,26 @@ func TestCoverage(t *testing.T) {
 // copied: the schema audienceDefinition is the file's root (without $schema, $id and $defs), and
 // each of its $defs is the schema audience<Name>, the references rewritten to them.
 func TestAudienceDefinitionIsTheLanguagesSchema(t *testing.T) {
-	raw, err := os.ReadFile("../../shared/audience/definition.schema.json")
+	if n := holdCopy(t, "../../shared/audience/definition.schema.json", "audience"); n != 10 {
+		t.Errorf("%d schemas; the file has the root and nine $defs", n)
+	}
+}
+
+// The computed-trait definition the profile API takes and answers is shared/computed's JSON
+// Schema, copied as the audience definition is: computedDefinition and computed<Name>.
+func TestComputedDefinitionIsTheLanguagesSchema(t *testing.T) {
+	if n := holdCopy(t, "../../shared/computed/definition.schema.json", "computed"); n != 4 {
+		t.Errorf("%d schemas; the file has the root and three $defs", n)
+	}
+}
+
+// holdCopy checks that the document holds a copy of the JSON Schema in file: the schema
+// <prefix>Definition is the file's root (without $schema, $id and $defs), and each of its $defs
+// is the schema <prefix><Name>, the references rewritten to them. It returns how many schemas the
+// file makes.
+func holdCopy(t *testing.T, file, prefix string) int {
+	t.Helper()
+	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,8 +432,8 @@ func TestAudienceDefinitionIsTheLanguagesSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := v.(map[string]any)
-	name := func(def string) string { return "audience" + strings.ToUpper(def[:1]) + def[1:] }
+	doc := v.(map[string]any)
+	name := func(def string) string { return prefix + strings.ToUpper(def[:1]) + def[1:] }
 	var rewrite func(v any) any
 	rewrite = func(v any) any {
 		switch x := v.(type) {
@@ -443,13 +462,13 @@ func TestAudienceDefinitionIsTheLanguagesSchema(t *testing.T) {
 	}
 	want := map[string]any{}
 	root := map[string]any{}
-	for k, e := range file {
+	for k, e := range doc {
 		if k != "$schema" && k != "$id" && k != "$defs" {
 			root[k] = e
 		}
 	}
-	want["audienceDefinition"] = rewrite(root)
-	for def, e := range file["$defs"].(map[string]any) {
+	want[prefix+"Definition"] = rewrite(root)
+	for def, e := range doc["$defs"].(map[string]any) {
 		want[name(def)] = rewrite(e)
 	}
 	for schema, w := range want {
@@ -458,12 +477,10 @@ func TestAudienceDefinitionIsTheLanguagesSchema(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(got, w) {
-			t.Errorf("schema %s is not the copy of definition.schema.json's:\n got %v\nwant %v", schema, got, w)
+			t.Errorf("schema %s is not the copy of %s's:\n got %v\nwant %v", schema, file, got, w)
 		}
 	}
-	if len(want) != 10 {
-		t.Errorf("%d schemas; the file has the root and nine $defs", len(want))
-	}
+	return len(want)
 }
 
 // The document stays out of the Lambda binaries: no function imports this package.

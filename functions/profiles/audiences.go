@@ -8,9 +8,11 @@ import (
 	"math"
 	"net/http"
 	"regexp"
+	"time"
 
 	"github.com/dcrm-project/dcrm/shared/audience"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
+	"github.com/dcrm-project/dcrm/shared/computed"
 )
 
 // The audience routes keep the audience definitions (shared/audience's language) in the Audiences
@@ -23,6 +25,13 @@ type audienceStore interface {
 	Get(ctx context.Context, id string) (audiencestore.Stored, error)
 	Put(ctx context.Context, def audience.Definition, by string) (audiencestore.Stored, error)
 	Delete(ctx context.Context, id, by string) error
+	// The computed traits kept beside the audiences (traits.go).
+	Traits(ctx context.Context) ([]computed.Definition, error)
+	Trait(ctx context.Context, id string) (computed.Definition, error)
+	PutTrait(ctx context.Context, def computed.Definition, by string) (bool, error)
+	DeleteTrait(ctx context.Context, id, by string) error
+	// Sizes are an audience's member counts by scoring run, oldest first.
+	Sizes(ctx context.Context, id string, days int, now time.Time) ([]audiencestore.Size, error)
 }
 
 // audienceIDPattern is an audience id as the language takes it (a lower-case slug, at most
@@ -60,7 +69,11 @@ func (h *handler) getAudience(ctx context.Context, r request) (any, error) {
 	if err != nil {
 		return nil, audienceError(id, err)
 	}
-	return audienceViewOf(st), nil
+	v := audienceViewOf(st)
+	if v.Size, err = h.latestSize(ctx, id); err != nil {
+		return nil, audienceError(id, err)
+	}
+	return v, nil
 }
 
 // putAudience serves PUT /v1/audiences/{audienceId}: the body is the definition, whose id is the

@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/shared/audience"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
+	"github.com/dcrm-project/dcrm/shared/computed"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 )
 
@@ -243,5 +245,26 @@ func (racing) Put(context.Context, audience.Definition, string) (audiencestore.S
 	return audiencestore.Stored{}, fmt.Errorf("put: %w", audiencestore.ErrChanged)
 }
 func (racing) Delete(context.Context, string, string) error {
+	return fmt.Errorf("delete: %w", audiencestore.ErrChanged)
+}
+func (downAudiences) Traits(context.Context) ([]computed.Definition, error) {
+	return nil, errors.New("connection refused")
+}
+func (downAudiences) Trait(context.Context, string) (computed.Definition, error) {
+	return computed.Definition{}, errors.New("connection refused")
+}
+func (downAudiences) PutTrait(context.Context, computed.Definition, string) (bool, error) {
+	return false, errors.New("connection refused")
+}
+func (downAudiences) DeleteTrait(context.Context, string, string) error {
+	return errors.New("connection refused")
+}
+func (downAudiences) Sizes(context.Context, string, int, time.Time) ([]audiencestore.Size, error) {
+	return nil, errors.New("connection refused")
+}
+func (racing) PutTrait(context.Context, computed.Definition, string) (bool, error) {
+	return false, fmt.Errorf("put: %w", audiencestore.ErrChanged)
+}
+func (racing) DeleteTrait(context.Context, string, string) error {
 	return fmt.Errorf("delete: %w", audiencestore.ErrChanged)
 }

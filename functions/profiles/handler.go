@@ -97,6 +97,11 @@ var routes = map[string]func(*handler, context.Context, request) (any, error){
 	"GET /v1/audiences/{audienceId}/members":            (*handler).listMembers,
 	"POST /v1/audiences/{audienceId}/exports":           (*handler).startExport,
 	"GET /v1/audiences/{audienceId}/exports/{exportId}": (*handler).getExport,
+	"GET /v1/audiences/{audienceId}/sizes":              (*handler).audienceSizes,
+	"GET /v1/traits":                                    (*handler).listTraits,
+	"GET /v1/traits/{traitId}":                          (*handler).getTrait,
+	"PUT /v1/traits/{traitId}":                          (*handler).putTrait,
+	"DELETE /v1/traits/{traitId}":                       (*handler).deleteTrait,
 }
 
 // scopes are the scope each route needs (keystore.Scope; admin has them all). A test holds them
@@ -121,6 +126,11 @@ var scopes = map[string]keystore.Scope{
 	"GET /v1/audiences/{audienceId}/members":            keystore.Read,
 	"POST /v1/audiences/{audienceId}/exports":           keystore.Export,
 	"GET /v1/audiences/{audienceId}/exports/{exportId}": keystore.Export,
+	"GET /v1/audiences/{audienceId}/sizes":              keystore.Read,
+	"GET /v1/traits":                                    keystore.Read,
+	"GET /v1/traits/{traitId}":                          keystore.Read,
+	"PUT /v1/traits/{traitId}":                          keystore.Audiences,
+	"DELETE /v1/traits/{traitId}":                       keystore.Audiences,
 }
 
 // badRequest is a request the API refuses, with what is wrong in words.

@@ -102,6 +102,8 @@ func routeRequest(routeKey, id, auth string) events.APIGatewayV2HTTPRequest {
 		if method == http.MethodPost {
 			req.Body = `{"purpose": "suppression"}`
 		}
+	case strings.HasPrefix(path, "/v1/traits"): // the computed trait "views-30d"; PUT defines it
+		req = traitRequest(method, path != "/v1/traits", "views-30d", viewsDefinition, auth)
 	case method == http.MethodPut:
 		req = put(strings.Replace(path, "{profileId}", id, 1), `{"analytics": true}`, auth)
 	case method == http.MethodPost:
@@ -144,6 +146,11 @@ func TestEveryRouteIsA503WhenTheStoreIsDown(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(resp.Body), &body))
 		if strings.HasPrefix(key, "GET /v1/reports") { // the archive bucket: repeat after a while
 			require.Equal(t, "reports are unavailable right now; try again", body.Error, key)
+			require.Equal(t, reportsRetryAfter, resp.Headers["retry-after"], key)
+			continue
+		}
+		if strings.Contains(key, " /v1/traits") {
+			require.Equal(t, "computed traits are unavailable right now; try again", body.Error, key)
 			require.Equal(t, reportsRetryAfter, resp.Headers["retry-after"], key)
 			continue
 		}
@@ -249,7 +256,7 @@ func TestContractTypesAreTheDocuments(t *testing.T) {
 	for _, v := range []any{profileView{}, counts{}, consent{}, score{}, rfmScore{}, value{}, lapseRisk{}, nextAction{},
 		session{}, campaign{}, products{}, categories{}, openBasket{}, basketItem{}, openForm{}, touchpoint{}, historyPage{},
 		merge{}, mergeLog{}, exportDocument{}, exportedID{}, erasure{}, separation{}, consentState{}, problem{},
-		impressions{}, impressionGroup{}, impression{}, serviceCase{}, reportList{}, reportSummary{}, audienceView{}, audienceList{},
+		impressions{}, impressionGroup{}, impression{}, serviceCase{}, reportList{}, reportSummary{}, audienceView{}, audienceList{}, audienceSizes{}, audienceSize{}, traitList{},
 		visitorView{}, visitorAction{}} {
 		typ := reflect.TypeOf(v)
 		types[typ.Name()] = typ

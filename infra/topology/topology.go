@@ -518,6 +518,13 @@ func Default() Topology {
 			Route{"GET", "/v1/audiences/{audienceId}/members", "profiles", false},
 			Route{"POST", "/v1/audiences/{audienceId}/exports", "profiles", false},
 			Route{"GET", "/v1/audiences/{audienceId}/exports/{exportId}", "profiles", false},
+			// the audience sizes the scoring runs count, kept in AudienceTable
+			Route{"GET", "/v1/audiences/{audienceId}/sizes", "profiles", false},
+			// the computed-trait definitions kept beside the audiences in AudienceTable
+			Route{"GET", "/v1/traits", "profiles", false},
+			Route{"GET", "/v1/traits/{traitId}", "profiles", false},
+			Route{"PUT", "/v1/traits/{traitId}", "profiles", false},
+			Route{"DELETE", "/v1/traits/{traitId}", "profiles", false},
 			// the browser-safe route: a page, with a write key, asks what it may show its visitor
 			Route{"POST", "/v1/visitor", "profiles", true},
 			Route{"OPTIONS", "/v1/visitor", "profiles", true},
