@@ -46,7 +46,7 @@ func AddEventTimes(m map[string][]time.Time, name string, times ...time.Time) ma
 	}
 	list := append(slices.Clone(m[name]), times...)
 	for i := range list {
-		list[i] = list[i].UTC()
+		list[i] = list[i].UTC().Truncate(time.Millisecond) // as events carry times, and as stores keep them
 	}
 	slices.SortFunc(list, func(a, b time.Time) int { return a.Compare(b) })
 	if len(list) > MaxEventTimes {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/memstore"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/recording"
@@ -94,6 +95,14 @@ func BenchmarkRecordAudiences(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*100), "µs/event")
+			// What the definitions add to a profile item: its memberships, counted events and
+			// computed traits' states, in bytes of JSON (DynamoDB bills a write by the item's size).
+			p, err := e.Lookup(ctx, identity.AnonymousID("a-0"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			kept, _ := json.Marshal([]any{p.Audiences, p.EventTimes, p.Computed})
+			b.ReportMetric(float64(len(kept)), "profile-bytes")
 		})
 	}
 }
