@@ -124,7 +124,11 @@ func (f *Files) prefixes() []string {
 // Add writes a member to every file it belongs in.
 func (f *Files) Add(m Member) error {
 	r := RowOf(m)
-	if err := f.csv.Write([]string{r.ProfileID, r.UserID, strings.Join(r.Emails, ";"), strings.Join(r.Phones, ";"), r.Since, r.Marketing}); err != nil {
+	row := []string{r.ProfileID, r.UserID, strings.Join(r.Emails, ";"), strings.Join(r.Phones, ";"), r.Since, r.Marketing}
+	for i, cell := range row {
+		row[i] = SafeCell(cell)
+	}
+	if err := f.csv.Write(row); err != nil {
 		return fmt.Errorf("write members.csv: %w", err)
 	}
 	f.counts[MembersCSV]++
@@ -154,6 +158,18 @@ func (f *Files) Add(m Member) error {
 		}
 	}
 	return nil
+}
+
+// SafeCell is a CSV cell as a spreadsheet may open it without running it: one that begins with
+// "=", "+", "-", "@", a tab or a carriage return (which a spreadsheet reads as a formula) is
+// written with a leading "'", as OWASP's CSV injection guidance says. A user id is whatever a
+// sender called identify with, so members.csv may hold "=HYPERLINK(…)"; the JSON Lines file keeps
+// the value as it is.
+func SafeCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // File is one finished file: its name, body and rows (the header not counted).
