@@ -33,7 +33,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	st, keys := devtest.Stack(t, "e2e")
 	endpoints := localaws.DefaultEndpoints()
 	c := Client{API: st.APIURL(), WriteKey: keystore.NewKey("wk_"), ServerKey: keystore.NewKey("wk_"),
-		ProfileKey: keystore.NewKey("pk_"), HTTP: &http.Client{Timeout: 30 * time.Second}}
+		ProfileKey: keystore.NewKey("pk_"), Origin: "https://shop.example", HTTP: &http.Client{Timeout: 30 * time.Second}}
 	must(t, keys.PutSource(ctx, c.WriteKey, source.Source{ID: "src_browser", Name: "browser", AllowedOrigins: []string{"https://shop.example"}}))
 	must(t, keys.PutSource(ctx, c.ServerKey, source.Source{ID: "src_server", Name: "server", Trusted: true}))
 	must(t, keys.PutProfileAPIKey(ctx, c.ProfileKey, "test"))
@@ -50,9 +50,9 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	d := demo{
 		client: c, out: &out, alerts: st.Resources()[topology.AlertQueue], dcrm: dcrm, sqlEnv: sqlEnv,
-		picture: filepath.Join(t.TempDir(), "attribution.svg"),
-		lambda:  lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(st.LambdaURL()) }),
-		sqs:     sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoints.SQS) }),
+		picture: filepath.Join(t.TempDir(), "attribution.svg"), audienceQueue: st.Resources()[topology.AudienceQueue],
+		lambda: lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = aws.String(st.LambdaURL()) }),
+		sqs:    sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoints.SQS) }),
 	}
 	s := NewScenario(localawstest.UniqueName("t"), time.Now())
 	if err := d.run(ctx, s); err != nil {
@@ -62,7 +62,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	// The run checks the merge, the alert and that the report counts its orders itself; the printed
 	// profile is the merged one.
 	for _, want := range []string{s.Laptop, s.Phone, s.Shopper, `"type": "lapse"`, "→ 400", "Order Completed", "every event is in the archive",
-		"first-touch", "/v1/reports/latest/picture.svg"} {
+		"first-touch", "/v1/reports/latest/picture.svg", "on the audiences queue: audience.entered", "POST /v1/visitor", s.slug("browsers")} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}

@@ -55,7 +55,11 @@ func run(ctx context.Context, out io.Writer) error {
 			ProfileKey: env["DCRM_PROFILE_API_KEY"], HTTP: &http.Client{Timeout: 30 * time.Second}},
 		lambda: lambda.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg), alerts: env["DCRM_ALERTS_QUEUE_URL"], out: out,
 		dcrm: cmp.Or(os.Getenv("DCRM_CLI"), filepath.Join("bin", "dcrm")), picture: filepath.Join("bin", "attribution.svg"),
+		audienceQueue: os.Getenv(topology.Default().EnvVar(topology.AudienceQueue)),
 	}
+	// The page the browser-safe route is asked from: the first origin the demo's browser source
+	// allows (dcrm keys, as make up makes them).
+	d.client.Origin = cmp.Or(os.Getenv("DCRM_DEMO_ORIGIN"), "http://localhost:8080")
 	return d.run(ctx, NewScenario(strconv.FormatInt(time.Now().Unix(), 36), time.Now()))
 }
 
@@ -71,6 +75,8 @@ type demo struct {
 	sqlEnv []string
 	// picture is the file the report's picture is copied to.
 	picture string
+	// audienceQueue is the audiences queue's URL ("": not read).
+	audienceQueue string
 }
 
 func (d demo) run(ctx context.Context, s Scenario) error {
@@ -143,8 +149,13 @@ func (d demo) run(ctx context.Context, s Scenario) error {
 	if err := d.attribution(ctx, s); err != nil {
 		return err
 	}
+	fmt.Fprintln(d.out, "\n== 7. Audiences (a computed trait and an audience defined as data; membership kept as events arrive)")
+	if err := d.audiences(ctx, s); err != nil {
+		return err
+	}
 	fmt.Fprintln(d.out, "\ndemo: done — the shopper's laptop and phone are one profile, the lapsed customer raised an alert, "+
-		"every event is in the archive, and the campaign visitors' orders are credited to the channels that led to them.")
+		"every event is in the archive, the campaign visitors' orders are credited to the channels that led to them, "+
+		"and the shopper entered an audience the shop's page can greet.")
 	return nil
 }
 

@@ -23,6 +23,7 @@ type Client struct {
 	WriteKey   string // browser source
 	ServerKey  string // trusted server source
 	ProfileKey string // profile API
+	Origin     string // the page's origin, which the browser source allows (the browser-safe route)
 	HTTP       *http.Client
 }
 
