@@ -29,8 +29,16 @@ type storedAudience struct {
 	Definition json.RawMessage `json:"definition"`
 }
 
-// audienceCmd runs `dcrm audience add|list|show|rm`.
+// audienceCmd runs `dcrm audience add|list|show|rm|members|export|sizes`.
 func audienceCmd(ctx context.Context, cmd string, args []string, out io.Writer) error {
+	switch cmd {
+	case "members":
+		return audienceMembers(ctx, args, out)
+	case "export":
+		return exportAudience(ctx, args, out)
+	case "sizes":
+		return audienceSizes(ctx, args, out)
+	}
 	switch {
 	case cmd == "add" && len(args) == 1:
 		return addAudience(ctx, args[0], out)

@@ -14,6 +14,11 @@
 //	dcrm profile split PROFILE_ID --from MERGED_ID               undoes the merge of MERGED_ID into it
 //	dcrm audience add FILE                                       defines an audience, or replaces its definition
 //	dcrm audience list | show ID | rm ID                         the audiences; one's definition; removes one
+//	dcrm audience members ID [--limit N] [--json]                its members, as a table or JSON Lines
+//	dcrm audience export ID [--purpose seed|suppression|all]     exports its members to files; prints their links
+//	dcrm audience sizes ID [--days N]                            its members at each scoring run
+//	dcrm trait add FILE|-                                        defines a computed trait, or replaces its definition
+//	dcrm trait list | show ID | rm ID                            the computed traits; one's definition; removes one
 //	dcrm schedule run NAME [--at TIME]                           invokes the schedule's function (as of TIME)
 //	dcrm replay [--dry-run] [--max N] [--forget-lost] [--queue URL]  replays the failed-events queue
 //	dcrm tombstone lift --identifier TYPE:VALUE                  lets an erased identifier be recorded again
@@ -58,6 +63,12 @@ var errUsage = errors.New(`usage:
   dcrm audience add FILE
       (FILE: an audience definition, shared/audience's JSON, checked before it is sent)
   dcrm audience list | show ID | rm ID
+  dcrm audience members ID [--limit N] [--json]
+  dcrm audience export ID [--purpose seed|suppression|all]
+  dcrm audience sizes ID [--days N]
+  dcrm trait add FILE|-
+      (FILE: a computed-trait definition, shared/computed's JSON, checked before it is sent; -: standard input)
+  dcrm trait list | show ID | rm ID
   dcrm schedule run NAME [--at RFC3339 | --at YYYY-MM-DD]
   dcrm replay [--dry-run] [--max N] [--forget-lost] [--queue URL]
   dcrm tombstone lift --identifier (email:ADDRESS | phone:+NUMBER | user:ID | anonymous:ID | TYPE:VALUE)
@@ -110,7 +121,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errUsage
 	}
 	cmd := args[0]
-	if len(args) > 1 && (cmd == "source" || cmd == "apikey" || cmd == "profile" || cmd == "schedule" || cmd == "tombstone" || cmd == "audience" ||
+	if len(args) > 1 && (cmd == "source" || cmd == "apikey" || cmd == "profile" || cmd == "schedule" || cmd == "tombstone" || cmd == "audience" || cmd == "trait" ||
 		(cmd == "import" && args[1] == "status")) {
 		cmd += " " + args[1]
 		args = args[1:]
@@ -126,8 +137,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return profileOf(ctx, strings.TrimPrefix(cmd, "profile "), args[1:], out)
 	case "profile split":
 		return splitProfile(ctx, args[1:], out)
-	case "audience add", "audience list", "audience show", "audience rm":
+	case "audience add", "audience list", "audience show", "audience rm", "audience members", "audience export", "audience sizes":
 		return audienceCmd(ctx, strings.TrimPrefix(cmd, "audience "), args[1:], out)
+	case "trait add", "trait list", "trait show", "trait rm":
+		return traitCmd(ctx, strings.TrimPrefix(cmd, "trait "), args[1:], out)
 	case "schedule run":
 		return runSchedule(ctx, args[1:], out)
 	case "replay":
