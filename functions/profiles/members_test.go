@@ -143,6 +143,8 @@ func TestMembersAndExports(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, status)
 	status, _ = call(t, f.h, memberRequest(http.MethodPost, "exports", "vip", nil, `{}`, reader))
 	require.Equal(t, http.StatusForbidden, status)
+	status, _ = call(t, f.h, memberRequest(http.MethodPost, "exports", "nobody", nil, `{}`, exporter))
+	require.Equal(t, http.StatusNotFound, status, "no such audience")
 
 	status, got := call(t, f.h, memberRequest(http.MethodGet, "exports/"+seed["exportId"].(string), "vip", nil, "", exporter))
 	require.Equal(t, http.StatusOK, status, got)
