@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 )
 
 var (
@@ -99,4 +100,150 @@ func ContentType(key string) string {
 		return "image/svg+xml"
 	}
 	return "application/octet-stream"
+}
+
+// Conditional writes and multipart uploads: what a writer that streams an object across several
+// invocations needs (functions/profiles' asynchronous exports).
+
+var (
+	// ErrChanged is PutIf's error when the object is no longer the version the writer read (S3's
+	// 412 Precondition Failed), or exists already where the writer wanted none.
+	ErrChanged = errors.New("object changed since it was read")
+	// ErrNoSuchUpload is the multipart calls' error for an upload that is not in progress
+	// (completed, aborted or never started).
+	ErrNoSuchUpload = errors.New("no such multipart upload")
+)
+
+// MinPartSize is the smallest part of a multipart upload that S3 accepts, but for the last.
+const MinPartSize = 5 << 20
+
+// MaxParts is the most parts an upload may have, numbered 1 to MaxParts.
+const MaxParts = 10000
+
+// GetVersion is Get, also returning the object's ETag, which PutIf takes.
+func (b Bucket) GetVersion(ctx context.Context, key string, limit int64) ([]byte, string, error) {
+	out, err := b.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key)})
+	var missing *types.NoSuchKey
+	switch {
+	case errors.As(err, &missing):
+		return nil, "", fmt.Errorf("%s: %w", key, ErrNotFound)
+	case err != nil:
+		return nil, "", err
+	}
+	defer out.Body.Close()
+	if n := aws.ToInt64(out.ContentLength); n > limit {
+		return nil, "", fmt.Errorf("%s holds %d bytes, over %d: %w", key, n, limit, ErrTooLarge)
+	}
+	body, err := io.ReadAll(io.LimitReader(out.Body, limit+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("read %s: %w", key, err)
+	}
+	if int64(len(body)) > limit {
+		return nil, "", fmt.Errorf("%s holds more than %d bytes: %w", key, limit, ErrTooLarge)
+	}
+	return body, aws.ToString(out.ETag), nil
+}
+
+// PutIf writes an object whole only if it is still at the version etag names (its ETag, as
+// GetVersion returned it); etag "" writes it only if there is no such object. ErrChanged when the
+// condition does not hold: another writer moved it on (S3's conditional writes).
+func (b Bucket) PutIf(ctx context.Context, key string, body []byte, etag string) error {
+	in := &s3.PutObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key), Body: bytes.NewReader(body),
+		ContentType: aws.String(ContentType(key))}
+	if etag == "" {
+		in.IfNoneMatch = aws.String("*")
+	} else {
+		in.IfMatch = aws.String(etag)
+	}
+	_, err := b.Client.PutObject(ctx, in)
+	if code := errorCode(err); code == "PreconditionFailed" || code == "ConditionalRequestConflict" {
+		return fmt.Errorf("%s: %w", key, ErrChanged)
+	}
+	return err
+}
+
+// Size is the size of an object; ErrNotFound when there is none.
+func (b Bucket) Size(ctx context.Context, key string) (int64, error) {
+	out, err := b.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key)})
+	var missing *types.NotFound
+	if errors.As(err, &missing) || errorCode(err) == "NotFound" || errorCode(err) == "NoSuchKey" {
+		return 0, fmt.Errorf("%s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return aws.ToInt64(out.ContentLength), nil
+}
+
+// Part is an uploaded part of a multipart upload: its number and the ETag S3 answered.
+type Part struct {
+	Number int    `json:"n"`
+	ETag   string `json:"etag"`
+}
+
+// StartUpload starts a multipart upload of key (its content type by its name) and returns the
+// upload's id.
+func (b Bucket) StartUpload(ctx context.Context, key string) (string, error) {
+	out, err := b.Client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(b.Name), Key: aws.String(key),
+		ContentType: aws.String(ContentType(key))})
+	if err != nil {
+		return "", fmt.Errorf("start upload of %s: %w", key, err)
+	}
+	return aws.ToString(out.UploadId), nil
+}
+
+// UploadPart uploads part n (1 to MaxParts) of an upload; uploading a number again replaces the
+// part. Every part but the last must hold at least MinPartSize bytes, which S3 checks when the
+// upload completes.
+func (b Bucket) UploadPart(ctx context.Context, key, uploadID string, n int, body []byte) (Part, error) {
+	if n < 1 || n > MaxParts {
+		return Part{}, fmt.Errorf("part %d of %s: parts are numbered 1 to %d", n, key, MaxParts)
+	}
+	out, err := b.Client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(b.Name), Key: aws.String(key), UploadId: aws.String(uploadID),
+		PartNumber: aws.Int32(int32(n)), Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body)))})
+	if err != nil {
+		return Part{}, uploadError(fmt.Sprintf("upload part %d of %s", n, key), err)
+	}
+	return Part{Number: n, ETag: aws.ToString(out.ETag)}, nil
+}
+
+// CompleteUpload makes the object of the parts, in their order.
+func (b Bucket) CompleteUpload(ctx context.Context, key, uploadID string, parts []Part) error {
+	done := make([]types.CompletedPart, len(parts))
+	for i, p := range parts {
+		done[i] = types.CompletedPart{PartNumber: aws.Int32(int32(p.Number)), ETag: aws.String(p.ETag)}
+	}
+	_, err := b.Client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(b.Name), Key: aws.String(key),
+		UploadId: aws.String(uploadID), MultipartUpload: &types.CompletedMultipartUpload{Parts: done}})
+	if err != nil {
+		return uploadError("complete upload of "+key, err)
+	}
+	return nil
+}
+
+// AbortUpload gives an upload up, discarding its parts.
+func (b Bucket) AbortUpload(ctx context.Context, key, uploadID string) error {
+	_, err := b.Client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(b.Name), Key: aws.String(key),
+		UploadId: aws.String(uploadID)})
+	if err != nil {
+		return uploadError("abort upload of "+key, err)
+	}
+	return nil
+}
+
+func uploadError(what string, err error) error {
+	var missing *types.NoSuchUpload
+	if errors.As(err, &missing) || errorCode(err) == "NoSuchUpload" {
+		return fmt.Errorf("%s: %w", what, ErrNoSuchUpload)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// errorCode is the S3 error code of err ("" when it is none).
+func errorCode(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode()
+	}
+	return ""
 }

@@ -82,3 +82,75 @@ func TestBucket(t *testing.T) {
 		t.Errorf("a deleted object: %v", err)
 	}
 }
+
+// A conditional write holds only at the version read; a multipart upload's parts (a part uploaded
+// again replaces it) make one object, in order; a completed upload is no longer in progress.
+func TestConditionalPutAndMultipart(t *testing.T) {
+	ctx := context.Background()
+	b := newBucket(t)
+	if err := b.PutIf(ctx, "m.json", []byte(`{"v":1}`), ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PutIf(ctx, "m.json", []byte(`{"v":1}`), ""); !errors.Is(err, ErrChanged) {
+		t.Fatalf("a second create: %v", err)
+	}
+	body, etag, err := b.GetVersion(ctx, "m.json", 100)
+	if err != nil || string(body) != `{"v":1}` || etag == "" {
+		t.Fatalf("GetVersion: %q %q %v", body, etag, err)
+	}
+	if err := b.PutIf(ctx, "m.json", []byte(`{"v":2}`), etag); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PutIf(ctx, "m.json", []byte(`{"v":3}`), etag); !errors.Is(err, ErrChanged) {
+		t.Fatalf("a write at a version that moved on: %v", err)
+	}
+	if n, err := b.Size(ctx, "m.json"); err != nil || n != 7 {
+		t.Fatalf("Size: %d %v", n, err)
+	}
+	if _, err := b.Size(ctx, "none.json"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Size of nothing: %v", err)
+	}
+
+	id, err := b.StartUpload(ctx, "big.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := []byte(strings.Repeat("a", MinPartSize))
+	if _, err := b.UploadPart(ctx, "big.csv", id, 1, []byte(strings.Repeat("x", MinPartSize))); err != nil {
+		t.Fatal(err)
+	}
+	p1, err := b.UploadPart(ctx, "big.csv", id, 1, first) // a retry: replaces the part
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := b.UploadPart(ctx, "big.csv", id, 2, []byte("tail\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.UploadPart(ctx, "big.csv", id, MaxParts+1, nil); err == nil {
+		t.Fatal("a part over the last number")
+	}
+	if err := b.CompleteUpload(ctx, "big.csv", id, []Part{p1, p2}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Get(ctx, "big.csv", 2*MinPartSize)
+	if err != nil || string(got) != string(first)+"tail\n" {
+		t.Fatalf("the completed object: %d bytes, %v", len(got), err)
+	}
+	if _, err := b.UploadPart(ctx, "big.csv", id, 3, []byte("more")); !errors.Is(err, ErrNoSuchUpload) {
+		t.Fatalf("a part of a completed upload: %v", err)
+	}
+	if err := b.CompleteUpload(ctx, "big.csv", id, []Part{p1, p2}); !errors.Is(err, ErrNoSuchUpload) {
+		t.Fatalf("completing twice: %v", err)
+	}
+	id, err = b.StartUpload(ctx, "gone.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AbortUpload(ctx, "gone.csv", id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Size(ctx, "gone.csv"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("an aborted upload's object: %v", err)
+	}
+}
