@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -85,34 +86,52 @@ func RowOf(m Member) Row {
 	return Row{ProfileID: m.ProfileID, UserID: m.UserID, Emails: m.Emails, Phones: m.Phones, Since: m.Since.UTC().Format(time.RFC3339), Marketing: consent}
 }
 
-// Files builds the files of one export, a member at a time, in memory.
-type Files struct {
+// Stream writes the files of an export a member at a time, each into a buffer of its own that
+// the caller takes from when it likes (a part of a multipart upload once a buffer holds enough),
+// so that an export of any size holds in memory only what it has not handed on yet. An export
+// carried on by another invocation starts a stream without headers and gives it back, per file,
+// the bytes the last one had not handed on (Resume).
+type Stream struct {
 	purpose Purpose
-	csv     *csv.Writer
-	csvBuf  bytes.Buffer
-	jsonl   bytes.Buffer
-	matches map[string]*bytes.Buffer // by file name, purpose prefix included
-	counts  map[string]int           // rows by file name
+	names   []string
+	bufs    map[string]*bytes.Buffer
+	rows    map[string]int // rows added by this stream, by file name
+	csv     *csv.Writer    // writes into bufs[MembersCSV]
 }
 
-// NewFiles starts the files of an export for purpose p.
-func NewFiles(p Purpose) *Files {
-	f := &Files{purpose: p, matches: map[string]*bytes.Buffer{}, counts: map[string]int{}}
-	f.csv = csv.NewWriter(&f.csvBuf)
-	_ = f.csv.Write(MembersHeader)
-	for _, prefix := range f.prefixes() {
+// NewStream starts the files of an export for purpose p, with their headers when headers is
+// true (false: the files were begun by an earlier stream, and their headers written there).
+func NewStream(p Purpose, headers bool) *Stream {
+	s := &Stream{purpose: p, bufs: map[string]*bytes.Buffer{}, rows: map[string]int{}}
+	s.names = []string{MembersCSV, MembersJSONL}
+	for _, prefix := range s.prefixes() {
 		for _, cm := range CustomerMatches {
-			b := &bytes.Buffer{}
-			b.WriteString(cm.Header + "\n")
-			f.matches[prefix+cm.Name] = b
+			s.names = append(s.names, prefix+cm.Name)
 		}
 	}
-	return f
+	for _, n := range s.names {
+		s.bufs[n] = &bytes.Buffer{}
+	}
+	s.csv = csv.NewWriter(s.bufs[MembersCSV])
+	if headers {
+		_ = s.csv.Write(MembersHeader)
+		s.csv.Flush()
+		for _, prefix := range s.prefixes() {
+			for _, cm := range CustomerMatches {
+				s.bufs[prefix+cm.Name].WriteString(cm.Header + "\n")
+			}
+		}
+	}
+	return s
 }
 
+// Names are the export's files, in the order a manifest lists them: members.csv, members.jsonl,
+// then the customer-match files.
+func (s *Stream) Names() []string { return slices.Clone(s.names) }
+
 // prefixes are the customer-match files' name prefixes of the export's purpose.
-func (f *Files) prefixes() []string {
-	switch f.purpose {
+func (s *Stream) prefixes() []string {
+	switch s.purpose {
 	case Suppression:
 		return []string{"suppression-"}
 	case All:
@@ -121,25 +140,43 @@ func (f *Files) prefixes() []string {
 	return []string{"seed-"}
 }
 
+// Resume puts back the bytes of file name that an earlier stream had not handed on, before
+// anything this one adds. It is for a stream just started.
+func (s *Stream) Resume(name string, pending []byte) error {
+	b, ok := s.bufs[name]
+	if !ok {
+		return fmt.Errorf("resume %s: not a file of a %s export", name, s.purpose)
+	}
+	if b.Len() > 0 {
+		return fmt.Errorf("resume %s: the stream has written to it already", name)
+	}
+	b.Write(pending)
+	return nil
+}
+
 // Add writes a member to every file it belongs in.
-func (f *Files) Add(m Member) error {
+func (s *Stream) Add(m Member) error {
 	r := RowOf(m)
 	row := []string{r.ProfileID, r.UserID, strings.Join(r.Emails, ";"), strings.Join(r.Phones, ";"), r.Since, r.Marketing}
 	for i, cell := range row {
 		row[i] = SafeCell(cell)
 	}
-	if err := f.csv.Write(row); err != nil {
+	if err := s.csv.Write(row); err != nil {
 		return fmt.Errorf("write members.csv: %w", err)
 	}
-	f.counts[MembersCSV]++
+	s.csv.Flush()
+	if err := s.csv.Error(); err != nil {
+		return fmt.Errorf("write members.csv: %w", err)
+	}
+	s.rows[MembersCSV]++
 	line, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("write members.jsonl: %w", err)
 	}
-	f.jsonl.Write(line)
-	f.jsonl.WriteByte('\n')
-	f.counts[MembersJSONL]++
-	for _, prefix := range f.prefixes() {
+	s.bufs[MembersJSONL].Write(line)
+	s.bufs[MembersJSONL].WriteByte('\n')
+	s.rows[MembersJSONL]++
+	for _, prefix := range s.prefixes() {
 		if prefix == "seed-" && m.Marketing == Denied {
 			continue
 		}
@@ -152,13 +189,37 @@ func (f *Files) Add(m Member) error {
 				if !IsHash(h) { // never anything but a hash in a customer-match file
 					continue
 				}
-				f.matches[prefix+cm.Name].WriteString(h + "\n")
-				f.counts[prefix+cm.Name]++
+				s.bufs[prefix+cm.Name].WriteString(h + "\n")
+				s.rows[prefix+cm.Name]++
 			}
 		}
 	}
 	return nil
 }
+
+// Pending is how many bytes of file name the stream holds, not yet taken.
+func (s *Stream) Pending(name string) int { return s.bufs[name].Len() }
+
+// Take hands on the bytes of file name the stream holds, which it then no longer holds.
+func (s *Stream) Take(name string) []byte {
+	b := s.bufs[name]
+	out := bytes.Clone(b.Bytes())
+	b.Reset()
+	return out
+}
+
+// Rows is how many rows of file name this stream added (headers not counted).
+func (s *Stream) Rows(name string) int { return s.rows[name] }
+
+// Files builds the files of one export whole, in memory: a Stream whose buffers are taken at the
+// end.
+type Files struct{ s *Stream }
+
+// NewFiles starts the files of an export for purpose p.
+func NewFiles(p Purpose) *Files { return &Files{NewStream(p, true)} }
+
+// Add writes a member to every file it belongs in.
+func (f *Files) Add(m Member) error { return f.s.Add(m) }
 
 // SafeCell is a CSV cell as a spreadsheet may open it without running it: one that begins with
 // "=", "+", "-", "@", a tab or a carriage return (which a spreadsheet reads as a formula) is
@@ -181,15 +242,9 @@ type File struct {
 
 // Finish returns the files: members.csv, members.jsonl, then the customer-match files.
 func (f *Files) Finish() ([]File, error) {
-	f.csv.Flush()
-	if err := f.csv.Error(); err != nil {
-		return nil, fmt.Errorf("write members.csv: %w", err)
-	}
-	out := []File{{MembersCSV, f.csvBuf.Bytes(), f.counts[MembersCSV]}, {MembersJSONL, f.jsonl.Bytes(), f.counts[MembersJSONL]}}
-	for _, prefix := range f.prefixes() {
-		for _, cm := range CustomerMatches {
-			out = append(out, File{prefix + cm.Name, f.matches[prefix+cm.Name].Bytes(), f.counts[prefix+cm.Name]})
-		}
+	var out []File
+	for _, n := range f.s.names {
+		out = append(out, File{n, f.s.Take(n), f.s.Rows(n)})
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -63,5 +64,60 @@ func TestMembersCSVGuardsFormulas(t *testing.T) {
 	}
 	if row.UserID != members[0].UserID {
 		t.Errorf("members.jsonl keeps the user id as it is: got %q", row.UserID)
+	}
+}
+
+// An export written by several streams — each taking some bytes as parts and leaving the rest to
+// the next (Resume) — is byte for byte the export written whole, every member once.
+func TestStreamsResumedMakeTheWholeFiles(t *testing.T) {
+	since := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	var members []Member
+	for i := range 50 {
+		m := Member{Audience: "vip", ProfileID: fmt.Sprintf("prf_%02d", i), UserID: fmt.Sprintf("u-%d", i), Since: since,
+			Emails: []string{fmt.Sprintf("%064x", i)}, Marketing: []string{Granted, Denied, Unknown}[i%3]}
+		if i%4 == 0 {
+			m.Phones = []string{fmt.Sprintf("%064x", 1000+i)}
+		}
+		members = append(members, m)
+	}
+	whole := NewFiles(All)
+	for _, m := range members {
+		if err := whole.Add(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, _ := whole.Finish()
+
+	got := map[string][]byte{}
+	pending := map[string][]byte{}
+	rows := map[string]int{}
+	for i, chunk := range [][]Member{members[:7], members[7:8], members[8:30], members[30:]} {
+		s := NewStream(All, i == 0)
+		for n, b := range pending {
+			if err := s.Resume(n, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, m := range chunk {
+			if err := s.Add(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, n := range s.Names() {
+			rows[n] += s.Rows(n)
+			if s.Pending(n) > 100 { // a "part"
+				got[n] = append(got[n], s.Take(n)...)
+			}
+			pending[n] = s.Take(n)
+		}
+	}
+	for _, f := range want {
+		body := append(got[f.Name], pending[f.Name]...)
+		if !bytes.Equal(body, f.Body) || rows[f.Name] != f.Rows {
+			t.Errorf("%s: %d bytes and %d rows resumed, %d and %d whole", f.Name, len(body), rows[f.Name], len(f.Body), f.Rows)
+		}
+	}
+	if err := NewStream(Seed, true).Resume("suppression-meta-email.csv", nil); err == nil {
+		t.Error("a file the purpose does not write")
 	}
 }
