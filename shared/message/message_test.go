@@ -100,6 +100,8 @@ func TestExampleMessages(t *testing.T) {
 				m = &FailedEvent{}
 			case TypeTriggerFired:
 				m = &TriggerFired{}
+			case TypeAudienceEntered, TypeAudienceExited:
+				m = &AudienceChanged{}
 			default:
 				t.Fatalf("%s: an example of type %q", file, attr("type"))
 			}
@@ -114,6 +116,9 @@ func TestExampleMessages(t *testing.T) {
 			}
 			if tf, ok := m.(*TriggerFired); ok && (attr(AttrKind) != tf.Kind || r.MessageAttributes[AttrKind].DataType != "String") {
 				t.Errorf("%s: kind attribute %+v, want %s (String)", file, r.MessageAttributes[AttrKind], tf.Kind)
+			}
+			if ac, ok := m.(*AudienceChanged); ok && (attr("type") != ac.Type || attr(AttrAudience) != ac.AudienceID || r.MessageAttributes[AttrAudience].DataType != "String") {
+				t.Errorf("%s: type and audience attributes %+v, want %s and %s (String)", file, r.MessageAttributes, ac.Type, ac.AudienceID)
 			}
 		}
 	}
