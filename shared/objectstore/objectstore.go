@@ -145,9 +145,10 @@ func (b Bucket) GetVersion(ctx context.Context, key string, limit int64) ([]byte
 }
 
 // PutIf writes an object whole only if it is still at the version etag names (its ETag, as
-// GetVersion returned it); etag "" writes it only if there is no such object. ErrChanged when the
-// condition does not hold: another writer moved it on (S3's conditional writes).
-func (b Bucket) PutIf(ctx context.Context, key string, body []byte, etag string) error {
+// GetVersion returned it); etag "" writes it only if there is no such object. It returns the
+// written version's ETag; ErrChanged when the condition does not hold: another writer moved it
+// on (S3's conditional writes).
+func (b Bucket) PutIf(ctx context.Context, key string, body []byte, etag string) (string, error) {
 	in := &s3.PutObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key), Body: bytes.NewReader(body),
 		ContentType: aws.String(ContentType(key))}
 	if etag == "" {
@@ -155,11 +156,14 @@ func (b Bucket) PutIf(ctx context.Context, key string, body []byte, etag string)
 	} else {
 		in.IfMatch = aws.String(etag)
 	}
-	_, err := b.Client.PutObject(ctx, in)
+	out, err := b.Client.PutObject(ctx, in)
 	if code := errorCode(err); code == "PreconditionFailed" || code == "ConditionalRequestConflict" {
-		return fmt.Errorf("%s: %w", key, ErrChanged)
+		return "", fmt.Errorf("%s: %w", key, ErrChanged)
 	}
-	return err
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.ETag), nil
 }
 
 // Size is the size of an object; ErrNotFound when there is none.

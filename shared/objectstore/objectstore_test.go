@@ -88,20 +88,22 @@ func TestBucket(t *testing.T) {
 func TestConditionalPutAndMultipart(t *testing.T) {
 	ctx := context.Background()
 	b := newBucket(t)
-	if err := b.PutIf(ctx, "m.json", []byte(`{"v":1}`), ""); err != nil {
-		t.Fatal(err)
+	created, err := b.PutIf(ctx, "m.json", []byte(`{"v":1}`), "")
+	if err != nil || created == "" {
+		t.Fatal(created, err)
 	}
-	if err := b.PutIf(ctx, "m.json", []byte(`{"v":1}`), ""); !errors.Is(err, ErrChanged) {
+	if _, err := b.PutIf(ctx, "m.json", []byte(`{"v":1}`), ""); !errors.Is(err, ErrChanged) {
 		t.Fatalf("a second create: %v", err)
 	}
 	body, etag, err := b.GetVersion(ctx, "m.json", 100)
-	if err != nil || string(body) != `{"v":1}` || etag == "" {
+	if err != nil || string(body) != `{"v":1}` || etag != created {
 		t.Fatalf("GetVersion: %q %q %v", body, etag, err)
 	}
-	if err := b.PutIf(ctx, "m.json", []byte(`{"v":2}`), etag); err != nil {
-		t.Fatal(err)
+	second, err := b.PutIf(ctx, "m.json", []byte(`{"v":2}`), etag)
+	if err != nil || second == etag {
+		t.Fatal(second, err)
 	}
-	if err := b.PutIf(ctx, "m.json", []byte(`{"v":3}`), etag); !errors.Is(err, ErrChanged) {
+	if _, err := b.PutIf(ctx, "m.json", []byte(`{"v":3}`), etag); !errors.Is(err, ErrChanged) {
 		t.Fatalf("a write at a version that moved on: %v", err)
 	}
 	if n, err := b.Size(ctx, "m.json"); err != nil || n != 7 {
