@@ -126,6 +126,8 @@ type score struct {
 	NextActions  []nextAction       `json:"nextActions,omitempty"`
 	Cluster      string             `json:"cluster,omitempty"`
 	Lookalikes   map[string]float64 `json:"lookalikes,omitempty"`
+	// LookalikeRanks are the estimated ranks among each seed's candidates, 1 = the most alike.
+	LookalikeRanks map[string]int `json:"lookalikeRanks,omitempty"`
 }
 
 type rfmScore struct {
@@ -305,7 +307,7 @@ func scoreOf(s *profile.Score) *score {
 		return nil
 	}
 	out := &score{ScoredAt: s.ScoredAt, ModelVersion: s.ModelVersion, FirstOrderAt: s.FirstOrderAt, Cluster: s.Cluster,
-		Lookalikes: maps.Clone(s.Lookalikes)}
+		Lookalikes: maps.Clone(s.Lookalikes), LookalikeRanks: maps.Clone(s.LookalikeRanks)}
 	if s.RFM != nil {
 		r := rfmScore(*s.RFM)
 		out.RFM = &r

@@ -210,6 +210,7 @@ func TestEveryPartOfAProfileMatchesTheDocument(t *testing.T) {
 			{Kind: "complete-form", Form: "newsletter", Score: 0.5, Reason: "started the form"},
 		},
 		Cluster: "recent frequent-visiting", Lookalikes: map[string]float64{"frequent": 0.42},
+		LookalikeRanks: map[string]int{"frequent": 1234},
 	}))
 
 	status, body := call(t, f.h, get("/v1/profiles/"+p.ID, nil, auth))
@@ -229,9 +230,10 @@ func TestEveryPartOfAProfileMatchesTheDocument(t *testing.T) {
 	require.Contains(t, body["session"], "campaign")
 	require.Contains(t, body["products"], "categories")
 	require.Contains(t, body["consent"], profile.PurposeMarketing)
-	for _, part := range []string{"rfm", "value", "lapse", "nextActions", "modelVersion", "firstOrderAt"} {
+	for _, part := range []string{"rfm", "value", "lapse", "nextActions", "modelVersion", "firstOrderAt", "lookalikes", "lookalikeRanks"} {
 		require.Contains(t, body["score"], part)
 	}
+	require.Equal(t, map[string]any{"frequent": 1234.0}, body["score"].(map[string]any)["lookalikeRanks"])
 
 	status, body = call(t, f.h, get("/v1/profiles/"+p.ID+"/events", nil, auth))
 	require.Equal(t, http.StatusOK, status, body)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/fanout"
+	"github.com/dcrm-project/dcrm/shared/scoring"
 )
 
 // Fan-out.
@@ -45,6 +46,7 @@ func (h *handler) run(ctx context.Context, asOf time.Time) (summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	m = m.WithPopulation(count) // look-alike ranks are among the profiles this run counts
 	parts := fanout.Plan(count, h.size.PartSize, h.size.Segments, asOf)
 	sum.Parts = len(parts)
 	if len(parts) == 1 || h.parts == nil {
@@ -84,6 +86,7 @@ func (h *handler) scorePart(ctx context.Context, p fanout.Part) (summary, error)
 	}
 	if m != nil {
 		sum.ModelVersion = m.Version
+		m = h.partPopulation(ctx, m)
 	}
 	var c counters
 	segs, total := p.ScanSegments()
@@ -96,6 +99,22 @@ func (h *handler) scorePart(ctx context.Context, p fanout.Part) (summary, error)
 	h.recordSizes(ctx, aud, &c, p.AsOf.UTC(), p.Index, p.Parts)
 	h.log.InfoContext(ctx, "part scored", append(summaryAttrs(sum), slog.Int("part", p.Index))...)
 	return sum, nil
+}
+
+// partPopulation is the models with the number of profiles a part ranks look-alikes among: the
+// count the part reads itself (fanout.Part does not carry the planner's, and the count is one
+// DescribeTable away; DynamoDB recounts about every six hours, so every part of a run reads the
+// planner's figure but for a recount in between, a few hours' growth, far under the ranks' sampling
+// error). Should it fail, the count the fit read (kept with the models) serves, rather than failing
+// the part or dropping the ranks.
+func (h *handler) partPopulation(ctx context.Context, m *scoring.Models) *scoring.Models {
+	count, err := h.store.CountProfiles(ctx)
+	if err != nil {
+		h.log.WarnContext(ctx, "profiles not counted: look-alike ranks among the fit's count", slog.Int64("population", m.Population),
+			slog.String("error", err.Error()))
+		return m
+	}
+	return m.WithPopulation(count)
 }
 
 func summaryAttrs(s summary) []any {

@@ -188,6 +188,7 @@ func (h *handler) sample(ctx context.Context, asOf time.Time, seeds []audience.D
 		}
 		all.Merge(*parts[i])
 	}
+	all.Population = count // the models keep it: what ranks are among when a run cannot count
 	n := min(len(all.Customers), quota)
 	all.Customers, all.Histories, all.Visitors = all.Customers[:n], all.Histories[:n], all.Visitors[:min(len(all.Visitors), quota)]
 	return all, nil

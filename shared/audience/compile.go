@@ -244,7 +244,7 @@ func (c *compiler) condition(src Condition, path string) (*cond, error) {
 		c.inputs.Scores = true
 	case srcCluster:
 		c.inputs.Cluster = true
-	case srcLookalike:
+	case srcLookalike: // a score or a rank: either names the seed whose model scoring trains
 		c.note(KindLookalike, f.Key)
 		c.refs = append(c.refs, ref{path: path, id: f.Key, lookalike: true})
 	case srcAudiences:
@@ -263,7 +263,7 @@ func (c *compiler) condition(src Condition, path string) (*cond, error) {
 // fieldFamily is the field as Inputs.Fields lists it: a family's name with its key.
 func fieldFamily(f Field) string {
 	switch f.Kind {
-	case KindTraits, KindComputed, KindConsent, KindLookalike:
+	case KindTraits, KindComputed, KindConsent, KindLookalike, KindLookalikeRank:
 		return f.Kind + "." + f.Key
 	case KindEvent:
 		return "event." + f.Key + ".count"

@@ -31,7 +31,7 @@ type Inputs struct {
 	// evaluation fail with ErrInput.
 	Events     map[string]time.Duration
 	Audiences  []string // audiences whose membership is read (the audiences field), sorted
-	Lookalikes []string // seed audiences of the lookalike scores read, sorted
+	Lookalikes []string // seed audiences of the lookalike scores or ranks read (lookalike.<id>, lookalikeRank.<id>), sorted
 	Profile    bool     // reads the profile beyond its traits: counts, orders, times, channels, basket, cases, identifiers, consent, groups
 	Scores     bool     // reads the score (score.*)
 	Cluster    bool     // reads the cluster

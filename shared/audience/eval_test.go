@@ -261,7 +261,8 @@ func TestFromProfile(t *testing.T) {
 		Consent: map[string]profile.Consent{profile.PurposeMarketing: {Granted: true, At: t0}, profile.PurposeAnalytics: {Granted: false, At: t0}},
 		Score: &profile.Score{RFM: &profile.RFMScore{Score: 543, R: 5, F: 4, M: 3, Segment: "Champions"},
 			Value: &profile.Value{CLV: 800, PAlive: 0.9}, Lapse: &profile.LapseRisk{Risk: 0.2},
-			NextActions: []profile.NextAction{{Kind: "offer"}, {Kind: "content"}}, Cluster: "recent frequent-buying"},
+			NextActions: []profile.NextAction{{Kind: "offer"}, {Kind: "content"}}, Cluster: "recent frequent-buying",
+			LookalikeRanks: map[string]int{"big-spenders": 8200}},
 		Visits: 7, EngagedSeconds: 600, LastChannel: "email",
 		Orders:     []profile.Order{{ID: "o1", At: t0.Add(-50 * day), Revenue: 100}, {ID: "o2", At: t0.Add(-5 * day), Revenue: 60}},
 		OrderCount: 4, Revenue: 300,
@@ -273,6 +274,7 @@ func TestFromProfile(t *testing.T) {
 	}
 	s := FromProfile(p, map[string]any{"propensity": 0.8, "cats": []string{"shoes"}}, []string{"vip"})
 	require.Equal(t, "recent frequent-buying", s.Cluster, "the score's cluster")
+	require.Equal(t, map[string]int{"big-spenders": 8200}, s.LookalikeRank, "the score's look-alike ranks")
 	s.SetEvents("Product Viewed", []time.Time{t0.Add(-time.Hour), t0.Add(-2 * day)})
 	s.Cluster = "bargain-hunters"
 	s.Lookalike = map[string]float64{"vip": 0.75}
@@ -310,6 +312,11 @@ func TestFromProfile(t *testing.T) {
 		`{"field": "cluster", "op": "==", "value": "bargain-hunters"}`:                    true,
 		`{"field": "lookalike.vip", "op": ">=", "value": 0.7}`:                            true,
 		`{"field": "lookalike.other", "op": "missing"}`:                                   true,
+		`{"field": "lookalikeRank.big-spenders", "op": "<=", "value": 10000}`:             true,
+		`{"field": "lookalikeRank.big-spenders", "op": "<=", "value": 8199}`:              false,
+		`{"field": "lookalikeRank.big-spenders", "op": "between", "value": [8200, 8200]}`: true,
+		`{"field": "lookalikeRank.vip", "op": "missing"}`:                                 true, // a member of the seed, or not scored
+		`{"field": "lookalikeRank.vip", "op": "<=", "value": 1000000}`:                    false,
 		`{"field": "identifiers.email", "op": "exists"}`:                                  true,
 		`{"field": "identifiers.phone", "op": "exists"}`:                                  false, // empty
 		`{"field": "identifiers.userId", "op": "exists"}`:                                 true,
@@ -339,6 +346,7 @@ func TestFromProfile(t *testing.T) {
 		`{"field": "score.lapseRisk", "op": "missing"}`:                  true,
 		`{"field": "score.nextAction", "op": "missing"}`:                 true,
 		`{"field": "cluster", "op": "missing"}`:                          true,
+		`{"field": "lookalikeRank.vip", "op": "missing"}`:                true,
 		`{"field": "identifiers.userId", "op": "missing"}`:               true,
 		`{"field": "consent.marketing", "op": "==", "value": "unknown"}`: true,
 		`{"field": "basket.items", "op": "==", "value": 0}`:              true,
@@ -361,18 +369,20 @@ func TestInputs(t *testing.T) {
 		{"field": "traits.address.city", "op": "==", "value": "Leeds"}, {"field": "traits.plan", "op": "exists"},
 		{"field": "computed.p", "op": ">", "value": 0}, {"field": "score.clv", "op": ">", "value": 0},
 		{"field": "audiences", "op": "containsAny", "value": ["b", "a"]}, {"field": "lookalike.c", "op": ">", "value": 0},
+		{"field": "lookalikeRank.c", "op": "<=", "value": 100}, {"field": "lookalikeRank.d", "op": "<=", "value": 100},
 		{"field": "cluster", "op": "==", "value": "k"},
 		{"field": "event.Signed Up.count", "op": ">", "value": 0, "within": "7d"},
 		{"field": "event.signed_up.count", "op": ">", "value": 0, "within": "30d"},
 		{"field": "consent.marketing", "op": "==", "value": "granted"}]}}`)
 	in := d.Inputs()
 	require.Equal(t, Inputs{
-		Fields:     []string{"audiences", "cluster", "computed.p", "consent.marketing", "event.signedup.count", "lookalike.c", "score.clv", "traits.address", "traits.plan"},
+		Fields: []string{"audiences", "cluster", "computed.p", "consent.marketing", "event.signedup.count", "lookalike.c",
+			"lookalikeRank.c", "lookalikeRank.d", "score.clv", "traits.address", "traits.plan"},
 		Traits:     []string{"address", "plan"},
 		Computed:   []string{"p"},
 		Events:     map[string]time.Duration{"signedup": 30 * day},
 		Audiences:  []string{"a", "b"},
-		Lookalikes: []string{"c"},
+		Lookalikes: []string{"c", "d"}, // the seeds of scores and of ranks: scoring trains a model for each
 		Profile:    true, Scores: true, Cluster: true, Clock: true,
 	}, in)
 	in.Traits[0] = "changed"

@@ -39,6 +39,7 @@ const (
 	KindNextAction         = "score.nextAction"
 	KindCluster            = "cluster"
 	KindLookalike          = "lookalike"
+	KindLookalikeRank      = "lookalikeRank"
 	KindEmail              = "identifiers.email"
 	KindPhone              = "identifiers.phone"
 	KindUserID             = "identifiers.userId"
@@ -167,11 +168,12 @@ var fields = map[string]spec{
 	KindBasketUpdatedAt:    {tTime, srcProfile, false, true},
 	KindOpenCases:          {tNumber, srcProfile, false, true},
 	// Families.
-	KindTraits:    {tJSON, srcTraits, false, false},
-	KindComputed:  {tJSON, srcComputed, false, false},
-	KindConsent:   {tConsent, srcProfile, false, false},
-	KindLookalike: {tNumber, srcLookalike, false, false},
-	KindEvent:     {tNumber, srcEvents, true, false},
+	KindTraits:        {tJSON, srcTraits, false, false},
+	KindComputed:      {tJSON, srcComputed, false, false},
+	KindConsent:       {tConsent, srcProfile, false, false},
+	KindLookalike:     {tNumber, srcLookalike, false, false},
+	KindLookalikeRank: {tNumber, srcLookalike, false, false},
+	KindEvent:         {tNumber, srcEvents, true, false},
 }
 
 // knownFields lists the fields for error messages.
@@ -183,7 +185,7 @@ var knownFields = func() string {
 		}
 	}
 	slices.Sort(fixed)
-	return "traits.<name>, computed.<name>, consent.<purpose>, event.<name>.count, lookalike.<audience>, " + strings.Join(fixed, ", ")
+	return "traits.<name>, computed.<name>, consent.<purpose>, event.<name>.count, lookalike.<audience>, lookalikeRank.<audience>, " + strings.Join(fixed, ", ")
 }()
 
 // consentPurposes are the purposes a consent field names.
@@ -221,9 +223,9 @@ func parseField(name string) (Field, spec, error) {
 			return fail("unknown consent purpose %q: want one of %s", rest, strings.Join(consentPurposes, ", "))
 		}
 		f.Kind, f.Key = family, rest
-	case KindLookalike:
+	case KindLookalike, KindLookalikeRank:
 		if err := checkID(rest); err != nil {
-			return fail("want lookalike.<audience id>: the id %v", err)
+			return fail("want %s.<audience id>: the id %v", family, err)
 		}
 		f.Kind, f.Key = family, rest
 	case KindEvent:

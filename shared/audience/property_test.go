@@ -27,6 +27,7 @@ type genField struct {
 
 var genFields = []genField{
 	{"orders", "number", true}, {"revenue", "number", true}, {"visits", "number", false}, {"score.clv", "number", false},
+	{"lookalike.vip", "number", false}, {"lookalikeRank.vip", "number", false},
 	{"event.signup.count", "event", true},
 	{"lastChannel", "string", false}, {"score.rfmSegment", "string", false},
 	{"consent.marketing", "consent", false},

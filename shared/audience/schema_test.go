@@ -74,6 +74,9 @@ func TestSchemaRefuses(t *testing.T) {
 		rule(`{"field": "groups", "op": "size", "value": 1.5}`),
 		rule(`{"field": "identifiers.email", "op": "==", "value": "a@b.example"}`),
 		rule(`{"field": "lastChannel", "op": "in", "value": []}`),
+		rule(`{"field": "lookalikeRank.VIP", "op": "<=", "value": 100}`),
+		rule(`{"field": "lookalikeRank.vip", "op": "<=", "value": "100"}`),
+		rule(`{"field": "lookalikeRank.vip", "op": "startsWith", "value": "1"}`),
 	} {
 		require.Error(t, validateSchema(t, []byte(doc)), doc)
 		_, err := Parse([]byte(doc))

@@ -38,6 +38,8 @@ func TestValidateSet(t *testing.T) {
 			`definitions[2] ("a"): definitions[0] has that id too`},
 		"lookalike unknown": {[]Definition{def(t, "a", `{"field": "lookalike.b", "op": ">", "value": 0.5}`)}, `audience "b" is not defined`},
 		"lookalike self":    {[]Definition{def(t, "a", `{"field": "lookalike.a", "op": ">", "value": 0.5}`)}, "a lookalike of itself"},
+		"rank unknown":      {[]Definition{def(t, "a", `{"field": "lookalikeRank.b", "op": "<=", "value": 100}`)}, `audience "b" is not defined`},
+		"rank self":         {[]Definition{def(t, "a", `{"field": "lookalikeRank.a", "op": "<=", "value": 100}`)}, "a lookalike of itself"},
 		"invalid": {[]Definition{def(t, "a", base), {ID: "b", Name: "B", Rule: Rule{Condition: &Condition{Field: "orders", Op: "~"}}}},
 			`definitions[1] ("b"): invalid audience definition: rule: field "orders": op "~"`},
 	} {
@@ -50,6 +52,10 @@ func TestValidateSet(t *testing.T) {
 		def(t, "a", `{"field": "lookalike.b", "op": ">", "value": 0.5}`),
 		def(t, "b", `{"all": [{"field": "lookalike.a", "op": ">", "value": 0.5}, {"field": "audiences", "op": "contains", "value": "a"}]}`),
 	}))
+	require.NoError(t, ValidateSet([]Definition{
+		def(t, "a", `{"field": "orders", "op": ">=", "value": 3}`),
+		def(t, "like-a", `{"all": [{"field": "lookalikeRank.a", "op": "<=", "value": 10000}, {"field": "audiences", "op": "contains", "value": "a"}]}`),
+	}), "the top N of a seed, its members left out")
 	require.NoError(t, ValidateSet(nil))
 }
 

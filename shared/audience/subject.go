@@ -9,9 +9,9 @@ import (
 )
 
 // ProfileSubject is a profile as audiences read it, with what the profile does not hold: computed
-// traits, the audiences it is a member of, the times of its recent events by name, its cluster and
-// lookalike scores. It reads the profile lazily and remembers what it derived (the open basket, the
-// orders): it is not safe for concurrent use, and the profile must not change while it is used.
+// traits, the audiences it is a member of, the times of its recent events by name, its cluster,
+// lookalike scores and ranks. It reads the profile lazily and remembers what it derived (the open
+// basket, the orders): it is not safe for concurrent use, and the profile must not change while it is used.
 type ProfileSubject struct {
 	Profile profile.Profile
 	// Computed are the computed traits, by name: values as encoding/json decodes them (string,
@@ -26,6 +26,9 @@ type ProfileSubject struct {
 	Events    map[string][]Point
 	Cluster   string             // "" for none; FromProfile takes the score's (profile.Score.Cluster)
 	Lookalike map[string]float64 // lookalike scores by seed audience; FromProfile takes the score's (profile.Score.Lookalikes)
+	// LookalikeRank are the estimated ranks among each seed audience's candidates, 1 = the most
+	// like it; FromProfile takes the score's (profile.Score.LookalikeRanks).
+	LookalikeRank map[string]int
 
 	basket                *profile.OpenBasket
 	basketRead            bool
@@ -38,7 +41,7 @@ type ProfileSubject struct {
 func FromProfile(p profile.Profile, computed map[string]any, audiences []string) *ProfileSubject {
 	s := &ProfileSubject{Profile: p, Computed: computed, Audiences: audiences}
 	if p.Score != nil {
-		s.Cluster, s.Lookalike = p.Score.Cluster, p.Score.Lookalikes
+		s.Cluster, s.Lookalike, s.LookalikeRank = p.Score.Cluster, p.Score.Lookalikes, p.Score.LookalikeRanks
 	}
 	return s
 }
@@ -143,6 +146,9 @@ func (s *ProfileSubject) Value(f Field) (Value, bool) {
 	case KindLookalike:
 		v, ok := s.Lookalike[f.Key]
 		return Value{Number: v}, ok
+	case KindLookalikeRank:
+		v, ok := s.LookalikeRank[f.Key]
+		return Value{Number: float64(v)}, ok
 	case KindEmail, KindPhone:
 		return Value{}, s.identified(f.Kind)
 	case KindUserID:

@@ -26,6 +26,11 @@ type Score struct {
 	// Lookalikes are how much the customer resembles the members of each seed audience a rule
 	// names, 0 to 1, by the audience's id (package lookalike; shared/scoring).
 	Lookalikes map[string]float64 `json:"lookalikes,omitempty"`
+	// LookalikeRanks are the customer's estimated ranks among the profiles that are not members
+	// of each seed, 1 = the most like it, by the audience's id: from where the score falls among
+	// the scores of the daily fit's sample, scaled to the population (shared/scoring). A member
+	// of the seed has none.
+	LookalikeRanks map[string]int `json:"lookalikeRanks,omitempty"`
 }
 
 // Variants of the RFM score.
@@ -99,5 +104,6 @@ func (s *Score) clone() *Score {
 	}
 	c.NextActions = append([]NextAction(nil), s.NextActions...)
 	c.Lookalikes = maps.Clone(s.Lookalikes)
+	c.LookalikeRanks = maps.Clone(s.LookalikeRanks)
 	return &c
 }

@@ -30,6 +30,8 @@ type scoreItem struct {
 	NextActions  []actionItem       `dynamo:"nextActions,omitempty"`
 	Cluster      string             `dynamo:"cluster,omitempty"`
 	Lookalikes   map[string]float64 `dynamo:"lookalikes,omitempty"`
+	// LookalikeRanks are kept as numbers, one per seed, as the score's lookalikes are.
+	LookalikeRanks map[string]int `dynamo:"lookalikeRanks,omitempty"`
 }
 
 type rfmItem struct {
@@ -82,7 +84,7 @@ var legacyScoreFields = []string{"recencyDays", "frequency", "recencyScore", "fr
 
 func newScoreItem(sc profile.Score) *scoreItem {
 	it := &scoreItem{ScoredAt: sc.ScoredAt.UTC(), ModelVersion: sc.ModelVersion, FirstOrderAt: sc.FirstOrderAt.UTC(), Cluster: sc.Cluster,
-		Lookalikes: sc.Lookalikes}
+		Lookalikes: sc.Lookalikes, LookalikeRanks: sc.LookalikeRanks}
 	if sc.RFM != nil {
 		r := rfmItem(*sc.RFM)
 		it.RFM = &r
@@ -106,7 +108,7 @@ func (it *scoreItem) score() *profile.Score {
 		return nil
 	}
 	sc := &profile.Score{ScoredAt: it.ScoredAt, ModelVersion: it.ModelVersion, FirstOrderAt: it.FirstOrderAt, Cluster: it.Cluster,
-		Lookalikes: it.Lookalikes}
+		Lookalikes: it.Lookalikes, LookalikeRanks: it.LookalikeRanks}
 	if it.RFM != nil {
 		r := profile.RFMScore(*it.RFM)
 		sc.RFM = &r

@@ -45,8 +45,9 @@ func aScore(at time.Time) profile.Score {
 			{Kind: "remind-viewed", Product: "p1", Score: 0.4, Reason: "viewed twice, last 2 days ago, not bought"},
 			{Kind: "explore-category", Category: "shoes", Score: 0.2, Reason: "most interested in \"shoes\""},
 		},
-		Cluster:    "recent frequent-buying",
-		Lookalikes: map[string]float64{"best-customers": 0.8123},
+		Cluster:        "recent frequent-buying",
+		Lookalikes:     map[string]float64{"best-customers": 0.8123, "champions": 0.4},
+		LookalikeRanks: map[string]int{"champions": 120_345}, // a member of best-customers: no rank there
 	}
 }
 

@@ -28,6 +28,9 @@ type Sample struct {
 	// set before profiles are added; Lookalike is what the sample holds for them.
 	Seeds     []audience.Definition
 	Lookalike seedSample
+	// Population is the number of profiles the sample was drawn from (the Profiles table's item
+	// count), which the models keep (Models.Population); 0 when unknown.
+	Population int64
 }
 
 // Size says what a sample holds.
@@ -98,6 +101,7 @@ func (s *Sample) Merge(o Sample) {
 	if s.Seeds == nil {
 		s.Seeds = o.Seeds
 	}
+	s.Population = max(s.Population, o.Population)
 	s.Tally.Merge(o.Tally)
 }
 
@@ -110,7 +114,10 @@ func (c Config) Fit(s Sample, asOf time.Time, prev *Models) Models {
 	m := Models{Format: Format, FittedAt: asOf, Sample: size}
 	if prev != nil {
 		m.Purchase, m.RFM, m.Engagement, m.CoOccurrence, m.Clusters = prev.Purchase, prev.RFM, prev.Engagement, prev.CoOccurrence, prev.Clusters
-		m.Lookalikes = prev.Lookalikes
+		m.Lookalikes, m.LookalikeRanks, m.Population = prev.Lookalikes, prev.LookalikeRanks, prev.Population
+	}
+	if s.Population > 0 {
+		m.Population = s.Population
 	}
 	keep := func(what string, had bool, when time.Time, why string) {
 		if had {

@@ -1,6 +1,7 @@
 package scoring
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -17,6 +18,22 @@ import (
 // regression on the profile's measures and scores), on the sample: the sample's members of the
 // seed against the others. Every score then gives the profile its resemblance to each seed, 0 to 1
 // (score.lookalikes), which audience rules read; a threshold there is the look-alike audience.
+//
+// A threshold does not say how many it takes in. For "the N people most like the seed", the fit
+// keeps with each model how its scores spread over the sample's candidates — the profiles of the
+// sample that are not members of the seed — (LookalikeRanks: a lookalike.Distribution of at most
+// 1,000 scores), and every score gives each candidate its estimated rank among the population's
+// candidates, 1 = the most like the seed (score.lookalikeRanks; the rule
+// `{"field": "lookalikeRank.best-customers", "op": "<=", "value": 10000}`):
+//
+//	rank = 1 + round(candidates × g / c)
+//
+// where g of the sample's c candidates score strictly above the profile and candidates = population
+// × c / (c + seed members in the sample) is the population's estimated number of candidates (the
+// population being the profiles the run counts, Models.Population). That is 1 + round(population ×
+// g / n) over the sample's n profiles: exact when the sample is the population. The share g/c is a
+// binomial estimate, with standard error √(p(1−p)/c) for the population's share p; the rank's
+// relative standard error is about 1/√g. Members of the seed get no rank.
 //
 // A seed's members are found by its rule on the profile alone (audience.FromProfile): a seed whose
 // rule needs more (computed traits, other audiences, counts of recent events) cannot be trained
@@ -130,14 +147,32 @@ func Seeds(defs []audience.Definition) []audience.Definition {
 	return out
 }
 
+// LookalikeRanks is what ranks a profile among the candidates of a seed: the seed's definition
+// as the fit read it (its members get no rank), its members in the sample, and how the model's
+// scores spread over the sample's other profiles.
+type LookalikeRanks struct {
+	Seed       audience.Definition    `json:"seed"`
+	Members    int                    `json:"members"`
+	Candidates lookalike.Distribution `json:"candidates"`
+}
+
+// maxRankPoints bounds the scores the distributions of all seeds keep together (about 13 bytes
+// of JSON each): each seed keeps maxRankPoints / seeds, between 102 and lookalike.MaxPoints.
+const maxRankPoints = 100_000
+
+// rankPoints is the scores each seed's distribution keeps.
+func rankPoints(seeds int) int {
+	return min(max(maxRankPoints/max(seeds, 1), 102), lookalike.MaxPoints)
+}
+
 // fitLookalikes trains a model per seed of the sample; keep notes what it could not.
 func (c Config) fitLookalikes(s Sample, asOf time.Time, m *Models, keep func(what string, had bool, when time.Time, why string)) {
 	if len(s.Seeds) == 0 {
-		m.Lookalikes = nil // no rule asks for one any more
+		m.Lookalikes, m.LookalikeRanks = nil, nil // no rule asks for one any more
 		return
 	}
-	prev := m.Lookalikes
-	m.Lookalikes = map[string]*Part[lookalike.Model]{}
+	prev, prevRanks := m.Lookalikes, m.LookalikeRanks
+	m.Lookalikes, m.LookalikeRanks = map[string]*Part[lookalike.Model]{}, map[string]*LookalikeRanks{}
 	data := lookalike.Features{Columns: lookalike.ProfileColumns, IDs: s.Lookalike.IDs, Rows: imputed(s.Lookalike.Rows)}
 	for _, d := range s.Seeds {
 		what := fmt.Sprintf("look-alike model of %s", d.ID)
@@ -146,6 +181,9 @@ func (c Config) fitLookalikes(s Sample, asOf time.Time, m *Models, keep func(wha
 			keep(what, old != nil, fittedAt(old), why)
 			if old != nil {
 				m.Lookalikes[d.ID] = old
+				if r := prevRanks[d.ID]; r != nil {
+					m.LookalikeRanks[d.ID] = r
+				}
 			}
 		}
 		members := s.Lookalike.Members[d.ID]
@@ -163,12 +201,35 @@ func (c Config) fitLookalikes(s Sample, asOf time.Time, m *Models, keep func(wha
 				continue
 			}
 			m.Lookalikes[d.ID] = &Part[lookalike.Model]{FittedAt: asOf, N: len(s.Lookalike.IDs), Model: model}
+			m.LookalikeRanks[d.ID] = candidates(d, members, s.Lookalike, model, rankPoints(len(s.Seeds)))
 		}
 	}
 	if len(m.Lookalikes) == 0 {
 		m.Lookalikes = nil
 	}
+	if len(m.LookalikeRanks) == 0 {
+		m.LookalikeRanks = nil
+	}
 }
+
+// candidates scores the sample's profiles that are not members of the seed as a score does (the
+// measures as read, unknown values at the population's mean, to 4 decimals) and keeps how the
+// scores spread.
+func candidates(seed audience.Definition, members []string, s seedSample, model lookalike.Model, points int) *LookalikeRanks {
+	in := make(map[string]bool, len(members))
+	for _, id := range members {
+		in[id] = true
+	}
+	scores := make([]float64, 0, len(s.IDs)-len(members))
+	for i, id := range s.IDs {
+		if !in[id] {
+			scores = append(scores, roundScore(model.Score(s.Rows[i])))
+		}
+	}
+	return &LookalikeRanks{Seed: seed, Members: len(s.IDs) - len(scores), Candidates: lookalike.NewDistribution(scores, points)}
+}
+
+func roundScore(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 
 // imputed are rows with each unknown value (NaN: no order, no score) replaced by its column's
 // median, which training needs; scoring counts an unknown value at the population's mean, about
@@ -210,9 +271,63 @@ func lookalikesOf(m *Models, p profile.Profile, sc *profile.Score, asOf time.Tim
 	row := LookalikeRow(p, sc, asOf)
 	out := make(map[string]float64, len(m.Lookalikes))
 	for id, part := range m.Lookalikes {
-		out[id] = math.Round(part.Model.Score(row)*1e4) / 1e4
+		out[id] = roundScore(part.Model.Score(row))
 	}
 	return out
+}
+
+// lookalikeRanksOf are the profile's estimated ranks among the candidates of each seed whose
+// model came with ranks (see the top of this file), given its scores; none for a seed it is a
+// member of (by the seed's rule, on the profile with its new score sc), nor without a population.
+func lookalikeRanksOf(m *Models, p profile.Profile, sc *profile.Score, scores map[string]float64, asOf time.Time) (map[string]int, error) {
+	if len(m.LookalikeRanks) == 0 || m.Population <= 0 {
+		return nil, nil
+	}
+	p.Score = sc
+	subject := audience.FromProfile(p, nil, nil)
+	var out map[string]int
+	var errs []error
+	for id, r := range m.LookalikeRanks {
+		score, ok := scores[id]
+		if !ok || r.Candidates.N == 0 {
+			continue
+		}
+		member, err := r.Seed.Match(subject, asOf)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("look-alike rank of %s among %s: %w", p.ID, id, err))
+			continue
+		}
+		if member {
+			continue
+		}
+		n := float64(r.Candidates.N)
+		if out == nil {
+			out = make(map[string]int, len(m.LookalikeRanks))
+		}
+		out[id] = r.Candidates.Rank(score, float64(m.Population)*n/(n+float64(r.Members)))
+	}
+	return out, errors.Join(errs...)
+}
+
+// ranksMoved tells whether a look-alike rank moved by 1 % or more, or came or went.
+func ranksMoved(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return true
+	}
+	for id, x := range a {
+		y, ok := b[id]
+		if !ok || 100*absInt(x-y) >= max(x, y) {
+			return true
+		}
+	}
+	return false
+}
+
+func absInt(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 // lookalikesMoved tells whether a look-alike score moved by a hundredth or more, or came or went.

@@ -1,6 +1,8 @@
 package scoring
 
 import (
+	"encoding/json"
+	"math"
 	"slices"
 	"testing"
 
@@ -91,4 +93,175 @@ func TestLookalikeRow(t *testing.T) {
 	visitor := LookalikeRow(newBuilder("v").visit(asOf.Add(-day)).p, nil, asOf)
 	require.True(t, visitor[0] != visitor[0], "no order: recency unknown (NaN)")
 	require.Equal(t, 0.0, visitor[1])
+}
+
+// fitScored fits on ps (the population, counted as population), then rates everyone and fits
+// again on the profiles as scored: the second fit reads each profile's rows as a score does.
+func fitScored(t *testing.T, ps []profile.Profile, seeds []audience.Definition, population int64) Models {
+	t.Helper()
+	sample := func() Sample {
+		s := Sample{Seeds: seeds, Population: population}
+		for _, p := range ps {
+			s.Count(p)
+			switch KindOf(p) {
+			case Buyer:
+				require.NoError(t, s.AddBuyer(p, asOf))
+			case Visitor:
+				require.NoError(t, s.AddVisitor(p, asOf))
+			}
+		}
+		return s
+	}
+	m := Default.Fit(sample(), asOf, nil)
+	for i := range ps {
+		sc, _, err := Default.Rate(ps[i], &m, asOf)
+		require.NoError(t, err)
+		ps[i].Score = &sc
+	}
+	return Default.Fit(sample(), asOf, &m)
+}
+
+// A rule naming the rank of a seed's look-alike (the top N) trains the seed's model; the fit keeps
+// how its scores spread over the sample's candidates, and every score ranks the candidates among
+// the population's. When the sample is the population the rank is exact: 1 + the candidates
+// scoring strictly higher. The seed's members get no rank; a population ten times the sample
+// scales the ranks by ten.
+func TestLookalikeRanksAreExactWhenTheSampleIsThePopulation(t *testing.T) {
+	repeat := mustParse(t, `{"id": "repeat-buyers", "name": "Repeat buyers", "rule": {"field": "orders", "op": ">=", "value": 2}}`)
+	top := mustParse(t, `{"id": "top-50", "name": "The 50 most like the repeat buyers", "rule": {"field": "lookalikeRank.repeat-buyers", "op": "<=", "value": 50}}`)
+	seeds := Seeds([]audience.Definition{top, repeat})
+	require.Len(t, seeds, 1, "a rank names its seed as a score does")
+
+	ps := population(300) // everyone visited: the sample is everyone
+	m := fitScored(t, ps, seeds, 300)
+	require.NoError(t, m.Validate())
+	require.Equal(t, int64(300), m.Population, "the fit's count is kept")
+	r := m.LookalikeRanks["repeat-buyers"]
+	require.NotNil(t, r)
+	require.Equal(t, 50, r.Members)
+	require.Equal(t, 250, r.Candidates.N)
+	require.True(t, r.Candidates.Exact)
+	require.Equal(t, "repeat-buyers", r.Seed.ID)
+
+	// Stored and read back as the models document is.
+	raw, err := json.Marshal(m)
+	require.NoError(t, err)
+	var back Models
+	require.NoError(t, json.Unmarshal(raw, &back))
+	require.NoError(t, back.Validate())
+	require.Equal(t, r.Candidates, back.LookalikeRanks["repeat-buyers"].Candidates)
+
+	var candidates []float64
+	scores := make([]profile.Score, len(ps))
+	for i, p := range ps {
+		sc, _, err := Default.Rate(p, &back, asOf)
+		require.NoError(t, err)
+		scores[i] = sc
+		if p.OrderCount >= 2 {
+			require.NotContains(t, sc.LookalikeRanks, "repeat-buyers", "%s is in the seed: no rank", p.ID)
+			continue
+		}
+		candidates = append(candidates, sc.Lookalikes["repeat-buyers"])
+	}
+	inTop := 0
+	for i, p := range ps {
+		if p.OrderCount >= 2 {
+			continue
+		}
+		score := scores[i].Lookalikes["repeat-buyers"]
+		above := 0
+		for _, s := range candidates {
+			if s > score {
+				above++
+			}
+		}
+		require.Equal(t, 1+above, scores[i].LookalikeRanks["repeat-buyers"], "%s: score %v", p.ID, score)
+		in, err := top.Match(audience.FromProfile(profile.Profile{ID: p.ID, Score: &scores[i]}, nil, nil), asOf)
+		require.NoError(t, err)
+		require.Equal(t, above < 50, in)
+		if in {
+			inTop++
+		}
+	}
+	require.GreaterOrEqual(t, inTop, 50, "the top 50, and those tied with the 50th (this population has many equal profiles)")
+
+	// Ten times as many profiles as the sample: ten times the candidates above.
+	for i, p := range ps[:30] {
+		sc, _, err := Default.Rate(p, back.WithPopulation(3000), asOf)
+		require.NoError(t, err)
+		if rank, ok := scores[i].LookalikeRanks["repeat-buyers"]; ok {
+			require.Equal(t, 1+10*(rank-1), sc.LookalikeRanks["repeat-buyers"], p.ID)
+		}
+	}
+	require.Equal(t, int64(300), back.Population, "WithPopulation copies")
+	// Without a population there is no rank (the score stays).
+	sc, _, err := Default.Rate(ps[1], back.WithPopulation(0), asOf)
+	require.NoError(t, err)
+	require.Nil(t, sc.LookalikeRanks)
+	require.Contains(t, sc.Lookalikes, "repeat-buyers")
+}
+
+// From a sample of half the population, a candidate's rank is off by the sampling error: with n
+// candidates sampled, the share above has a standard error of √(p(1−p)/n).
+func TestLookalikeRanksFromASampleAreWithinTheSamplingError(t *testing.T) {
+	repeat := mustParse(t, `{"id": "repeat-buyers", "name": "Repeat buyers", "rule": {"field": "orders", "op": ">=", "value": 2}}`)
+	seeds := []audience.Definition{repeat}
+	ps := population(540) // 180 buyers: no purchase models, whose fit takes long
+	// The whole population scored, as the runs before the fit did.
+	all := fitScored(t, slices.Clone(ps), seeds, 540)
+	for i := range ps {
+		sc, _, err := Default.Rate(ps[i], &all, asOf)
+		require.NoError(t, err)
+		ps[i].Score = &sc
+	}
+	// The fit samples half of the profiles.
+	var half []profile.Profile
+	for i, p := range ps {
+		if i%4 < 2 {
+			half = append(half, p)
+		}
+	}
+	s := Sample{Seeds: seeds, Population: 540}
+	for _, p := range half {
+		s.Count(p)
+		if KindOf(p) == Buyer {
+			require.NoError(t, s.AddBuyer(p, asOf))
+		} else {
+			require.NoError(t, s.AddVisitor(p, asOf))
+		}
+	}
+	m := Default.Fit(s, asOf, &all)
+	r := m.LookalikeRanks["repeat-buyers"]
+	n := float64(r.Candidates.N)
+	require.Equal(t, 225, r.Candidates.N, "270 sampled, 45 of them repeat buyers")
+
+	// The truth: ranks among all the population's candidates, under the sample's model.
+	var rated []profile.Score
+	var candidates []float64
+	for _, p := range ps {
+		sc, _, err := Default.Rate(p, &m, asOf)
+		require.NoError(t, err)
+		rated = append(rated, sc)
+		if p.OrderCount < 2 {
+			candidates = append(candidates, sc.Lookalikes["repeat-buyers"])
+		}
+	}
+	outside := 0
+	for i, p := range ps {
+		if p.OrderCount >= 2 {
+			continue
+		}
+		truth := 1
+		for _, s := range candidates {
+			if s > rated[i].Lookalikes["repeat-buyers"] {
+				truth++
+			}
+		}
+		q := float64(truth-1) / float64(len(candidates))
+		se := float64(len(candidates)) * math.Sqrt(q*(1-q)/n)
+		if math.Abs(float64(rated[i].LookalikeRanks["repeat-buyers"]-truth)) > 3*se+2 {
+			outside++
+		}
+	}
+	require.LessOrEqual(t, outside, len(candidates)/50, "within 3 standard errors (and 2 for rounding and ties)")
 }

@@ -93,6 +93,9 @@ func (c Config) Rate(p profile.Profile, m *Models, asOf time.Time) (profile.Scor
 		errs = append(errs, err)
 	}
 	sc.Lookalikes = lookalikesOf(m, p, &sc, asOf)
+	ranks, err := lookalikeRanksOf(m, p, &sc, sc.Lookalikes, asOf)
+	sc.LookalikeRanks = ranks
+	errs = append(errs, err)
 
 	var model nextaction.Model
 	if m.CoOccurrence != nil {
@@ -220,6 +223,7 @@ func material(old *profile.Score, sc profile.Score) bool {
 // a new model version).
 func drifted(old *profile.Score, sc profile.Score) bool {
 	return old.ModelVersion != sc.ModelVersion || old.Cluster != sc.Cluster || lookalikesMoved(old.Lookalikes, sc.Lookalikes) ||
+		ranksMoved(old.LookalikeRanks, sc.LookalikeRanks) ||
 		!equalPtr(old.RFM, sc.RFM) || !equalPtr(old.Value, sc.Value) ||
 		old.Lapse != nil && sc.Lapse != nil && math.Abs(old.Lapse.Risk-sc.Lapse.Risk) >= 0.0001
 }

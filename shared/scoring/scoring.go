@@ -119,8 +119,27 @@ type Models struct {
 	Clusters *Part[cluster.Model] `json:"clusters,omitempty"`
 	// Lookalikes are the look-alike models, by seed audience.
 	Lookalikes map[string]*Part[lookalike.Model] `json:"lookalikes,omitempty"`
+	// LookalikeRanks are, by seed audience, how the look-alike model's scores spread over the
+	// sample's candidates (its profiles not in the seed), fitted with the model: what ranks a
+	// profile among the population's candidates (see lookalikes.go).
+	LookalikeRanks map[string]*LookalikeRanks `json:"lookalikeRanks,omitempty"`
+	// Population is the number of profiles the ranks are among: the Profiles table's item count
+	// (CountProfiles) as the latest fit read it. A run sets the count it read itself on its copy
+	// of the models (WithPopulation) before rating; 0: no ranks.
+	Population int64 `json:"population,omitempty"`
 	// Notes say what the latest fit kept from before, or could not fit, and why.
 	Notes []string `json:"notes,omitempty"`
+}
+
+// WithPopulation is a copy of the models that ranks profiles among a population of n (see
+// Population); the copy shares the fitted parts, which are read only.
+func (m *Models) WithPopulation(n int64) *Models {
+	if m == nil {
+		return nil
+	}
+	c := *m
+	c.Population = n
+	return &c
 }
 
 // Part is one fitted model.
@@ -164,6 +183,20 @@ func (m Models) Validate() error {
 		if len(l.Model.Columns) != len(lookalike.ProfileColumns) {
 			return fmt.Errorf("%w: look-alike model of %s: %d columns, want %d", ErrInvalidModels, id, len(l.Model.Columns), len(lookalike.ProfileColumns))
 		}
+	}
+	for id, r := range m.LookalikeRanks {
+		if r == nil || m.Lookalikes[id] == nil {
+			return fmt.Errorf("%w: look-alike ranks of %s: without a model", ErrInvalidModels, id)
+		}
+		if err := r.Candidates.Validate(); err != nil {
+			return fmt.Errorf("%w: look-alike ranks of %s: %w", ErrInvalidModels, id, err)
+		}
+		if r.Members < 0 || r.Seed.ID != id {
+			return fmt.Errorf("%w: look-alike ranks of %s: seed %q of %d members", ErrInvalidModels, id, r.Seed.ID, r.Members)
+		}
+	}
+	if m.Population < 0 {
+		return fmt.Errorf("%w: population %d", ErrInvalidModels, m.Population)
 	}
 	if m.Clusters != nil {
 		if len(m.Clusters.Model.Features) != len(ClusterFeatures) {
