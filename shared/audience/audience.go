@@ -17,11 +17,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"regexp"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/dcrm-project/dcrm/shared/strictjson"
 )
 
 // ErrInvalid marks a definition (or a set of definitions) that cannot be used; the message says
@@ -190,85 +189,28 @@ func (d Definition) Validate() error {
 	return err
 }
 
-var slug = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+func checkID(id string) error { return strictjson.CheckID(id, MaxIDBytes, "high-value-lapsing") }
 
-func checkID(id string) error {
-	switch {
-	case id == "":
-		return errors.New("is empty")
-	case len(id) > MaxIDBytes:
-		return fmt.Errorf("is %d bytes: at most %d", len(id), MaxIDBytes)
-	case !slug.MatchString(id):
-		return fmt.Errorf("%q: want a lower-case slug such as \"high-value-lapsing\" (a-z, 0-9, hyphens inside)", id)
-	}
-	return nil
-}
-
-func checkText(s string, max int, required bool) error {
-	switch {
-	case required && strings.TrimSpace(s) == "":
-		return errors.New("is empty")
-	case len(s) > max:
-		return fmt.Errorf("is %d bytes: at most %d", len(s), max)
-	case !utf8.ValidString(s):
-		return errors.New("is not UTF-8")
-	}
-	return nil
-}
+func checkText(s string, max int, required bool) error { return strictjson.CheckText(s, max, required) }
 
 // Strict JSON reading: objects member by member (unknown and repeated members are errors), values
 // as the language takes them.
 
-type member struct {
-	name string
-	raw  json.RawMessage
-}
-
-// members reads a JSON object's members in order, refusing a member given twice.
-func members(raw json.RawMessage, what string) ([]member, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, fmt.Errorf("want %s", what)
-	}
-	var out []member
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		name, _ := tok.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
-		}
-		for _, m := range out {
-			if m.name == name {
-				return nil, fmt.Errorf("member %q given twice", name)
-			}
-		}
-		out = append(out, member{name, v})
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 func decodeDefinition(raw json.RawMessage) (Definition, error) {
-	ms, err := members(raw, "an object: {\"id\", \"name\", \"rule\" …}")
+	ms, err := strictjson.Members(raw, "an object: {\"id\", \"name\", \"rule\" …}")
 	if err != nil {
 		return Definition{}, err
 	}
 	var d Definition
 	var hasRule bool
 	for _, m := range ms {
-		switch m.name {
+		switch m.Name {
 		case "id", "name", "description":
 			s, err := decodeString(m)
 			if err != nil {
 				return Definition{}, err
 			}
-			switch m.name {
+			switch m.Name {
 			case "id":
 				d.ID = s
 			case "name":
@@ -277,16 +219,16 @@ func decodeDefinition(raw json.RawMessage) (Definition, error) {
 				d.Description = s
 			}
 		case "public":
-			if err := json.Unmarshal(m.raw, &d.Public); err != nil || string(m.raw) == "null" {
+			if err := json.Unmarshal(m.Raw, &d.Public); err != nil || string(m.Raw) == "null" {
 				return Definition{}, errors.New("public: want true or false")
 			}
 		case "rule":
-			if d.Rule, err = decodeRule(m.raw, "rule", 1); err != nil {
+			if d.Rule, err = decodeRule(m.Raw, "rule", 1); err != nil {
 				return Definition{}, err
 			}
 			hasRule = true
 		default:
-			return Definition{}, fmt.Errorf("unknown member %q: want id, name, description, public, rule", m.name)
+			return Definition{}, fmt.Errorf("unknown member %q: want id, name, description, public, rule", m.Name)
 		}
 	}
 	if !hasRule {
@@ -301,27 +243,27 @@ func decodeRule(raw json.RawMessage, path string, depth int) (Rule, error) {
 	if depth > MaxDepth {
 		return Rule{}, fmt.Errorf("%s: rules nest more than %d levels deep", path, MaxDepth)
 	}
-	ms, err := members(raw, "a rule")
+	ms, err := strictjson.Members(raw, "a rule")
 	if err != nil {
 		return Rule{}, fmt.Errorf("%s: %v: %s", path, err, ruleForms)
 	}
 	if len(ms) == 0 {
 		return Rule{}, fmt.Errorf("%s: empty: %s", path, ruleForms)
 	}
-	switch form := ms[0].name; form {
+	switch form := ms[0].Name; form {
 	case "all", "any", "not":
 		if len(ms) > 1 {
-			return Rule{}, fmt.Errorf("%s: %q with %q: %s", path, form, ms[1].name, ruleForms)
+			return Rule{}, fmt.Errorf("%s: %q with %q: %s", path, form, ms[1].Name, ruleForms)
 		}
 		if form == "not" {
-			r, err := decodeRule(ms[0].raw, path+".not", depth+1)
+			r, err := decodeRule(ms[0].Raw, path+".not", depth+1)
 			if err != nil {
 				return Rule{}, err
 			}
 			return Rule{Not: &r}, nil
 		}
 		var items []json.RawMessage
-		if err := json.Unmarshal(ms[0].raw, &items); err != nil || items == nil {
+		if err := json.Unmarshal(ms[0].Raw, &items); err != nil || items == nil {
 			return Rule{}, fmt.Errorf("%s.%s: want a list of rules", path, form)
 		}
 		if len(items) == 0 || len(items) > MaxListItems {
@@ -345,16 +287,16 @@ func decodeRule(raw json.RawMessage, path string, depth int) (Rule, error) {
 	return Rule{Condition: &c}, nil
 }
 
-func decodeCondition(ms []member) (Condition, error) {
+func decodeCondition(ms []strictjson.Member) (Condition, error) {
 	var c Condition
 	for _, m := range ms {
-		switch m.name {
+		switch m.Name {
 		case "field", "op", "within":
 			s, err := decodeString(m)
 			if err != nil {
 				return Condition{}, err
 			}
-			switch m.name {
+			switch m.Name {
 			case "field":
 				c.Field = s
 			case "op":
@@ -363,15 +305,15 @@ func decodeCondition(ms []member) (Condition, error) {
 				c.Within = s
 			}
 		case "value":
-			v, err := decodeValue(m.raw, true)
+			v, err := decodeValue(m.Raw, true)
 			if err != nil {
 				return Condition{}, fmt.Errorf("value: %v", err)
 			}
 			c.Value = v
 		case "all", "any", "not":
-			return Condition{}, fmt.Errorf("%q in a condition: %s", m.name, ruleForms)
+			return Condition{}, fmt.Errorf("%q in a condition: %s", m.Name, ruleForms)
 		default:
-			return Condition{}, fmt.Errorf("unknown member %q: %s", m.name, ruleForms)
+			return Condition{}, fmt.Errorf("unknown member %q: %s", m.Name, ruleForms)
 		}
 	}
 	if c.Field == "" {
@@ -380,10 +322,10 @@ func decodeCondition(ms []member) (Condition, error) {
 	return c, nil
 }
 
-func decodeString(m member) (string, error) {
+func decodeString(m strictjson.Member) (string, error) {
 	var s string
-	if err := json.Unmarshal(m.raw, &s); err != nil || string(bytes.TrimSpace(m.raw)) == "null" {
-		return "", fmt.Errorf("%s: want a string", m.name)
+	if err := json.Unmarshal(m.Raw, &s); err != nil || string(bytes.TrimSpace(m.Raw)) == "null" {
+		return "", fmt.Errorf("%s: want a string", m.Name)
 	}
 	return s, nil
 }

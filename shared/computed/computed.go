@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/strictjson"
 )
 
 // ErrInvalid marks a definition (or a set of definitions) that cannot be used; the message says
@@ -289,34 +290,11 @@ func checkScalar(v any) error {
 	return errors.New("want a string, a number or a boolean")
 }
 
-var (
-	slug     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
-	pathName = regexp.MustCompile(`^[^.]+$`)
-)
+var pathName = regexp.MustCompile(`^[^.]+$`)
 
-func checkID(id string) error {
-	switch {
-	case id == "":
-		return errors.New("is empty")
-	case len(id) > MaxIDBytes:
-		return fmt.Errorf("is %d bytes: at most %d", len(id), MaxIDBytes)
-	case !slug.MatchString(id):
-		return fmt.Errorf("%q: want a lower-case slug such as \"categories-viewed\" (a-z, 0-9, hyphens inside)", id)
-	}
-	return nil
-}
+func checkID(id string) error { return strictjson.CheckID(id, MaxIDBytes, "categories-viewed") }
 
-func checkText(s string, max int, required bool) error {
-	switch {
-	case required && strings.TrimSpace(s) == "":
-		return errors.New("is empty")
-	case len(s) > max:
-		return fmt.Errorf("is %d bytes: at most %d", len(s), max)
-	case !utf8.ValidString(s):
-		return errors.New("is not UTF-8")
-	}
-	return nil
-}
+func checkText(s string, max int, required bool) error { return strictjson.CheckText(s, max, required) }
 
 // parsePath splits a property path: names separated by dots, each not empty.
 func parsePath(p string) ([]string, error) {
@@ -364,62 +342,28 @@ func contains(list []string, s string) bool {
 
 // Strict JSON reading: objects member by member (unknown and repeated members are errors).
 
-type member struct {
-	name string
-	raw  json.RawMessage
-}
-
-func members(raw json.RawMessage, what string) ([]member, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, fmt.Errorf("want %s", what)
-	}
-	var out []member
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		name, _ := tok.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
-		}
-		for _, m := range out {
-			if m.name == name {
-				return nil, fmt.Errorf("member %q given twice", name)
-			}
-		}
-		out = append(out, member{name, v})
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 const definitionMembers = "id, name, description, event, where, aggregate, property, within"
 
 func decodeDefinition(raw json.RawMessage) (Definition, error) {
-	ms, err := members(raw, `an object: {"id", "name", "event", "aggregate" …}`)
+	ms, err := strictjson.Members(raw, `an object: {"id", "name", "event", "aggregate" …}`)
 	if err != nil {
 		return Definition{}, err
 	}
 	var d Definition
 	seen := map[string]bool{}
 	for _, m := range ms {
-		seen[m.name] = true
-		switch m.name {
+		seen[m.Name] = true
+		switch m.Name {
 		case "id", "name", "description", "event", "aggregate", "property", "within":
-			s, err := decodeString(m.raw, m.name)
+			s, err := decodeString(m.Raw, m.Name)
 			if err != nil {
 				return Definition{}, err
 			}
 			*map[string]*string{"id": &d.ID, "name": &d.Name, "description": &d.Description, "event": &d.Event,
-				"aggregate": &d.Aggregate, "property": &d.Property, "within": &d.Within}[m.name] = s
+				"aggregate": &d.Aggregate, "property": &d.Property, "within": &d.Within}[m.Name] = s
 		case "where":
 			var items []json.RawMessage
-			if err := json.Unmarshal(m.raw, &items); err != nil || items == nil {
+			if err := json.Unmarshal(m.Raw, &items); err != nil || items == nil {
 				return Definition{}, errors.New("where: want a list of conditions")
 			}
 			if len(items) > MaxConditions {
@@ -432,7 +376,7 @@ func decodeDefinition(raw json.RawMessage) (Definition, error) {
 				}
 			}
 		default:
-			return Definition{}, fmt.Errorf("unknown member %q: want %s", m.name, definitionMembers)
+			return Definition{}, fmt.Errorf("unknown member %q: want %s", m.Name, definitionMembers)
 		}
 	}
 	for _, req := range []string{"id", "name", "event", "aggregate"} {
@@ -449,31 +393,31 @@ func decodeDefinition(raw json.RawMessage) (Definition, error) {
 const conditionForm = `want {"property", "op", "value"}`
 
 func decodeCondition(raw json.RawMessage) (Condition, error) {
-	ms, err := members(raw, "a condition: "+conditionForm[5:])
+	ms, err := strictjson.Members(raw, "a condition: "+conditionForm[5:])
 	if err != nil {
 		return Condition{}, err
 	}
 	var c Condition
 	var hasValue bool
 	for _, m := range ms {
-		switch m.name {
+		switch m.Name {
 		case "property", "op":
-			s, err := decodeString(m.raw, m.name)
+			s, err := decodeString(m.Raw, m.Name)
 			if err != nil {
 				return Condition{}, err
 			}
-			if m.name == "op" {
+			if m.Name == "op" {
 				c.Op = s
 			} else {
 				c.Property = s
 			}
 		case "value":
-			if c.Value, err = decodeValue(m.raw, true); err != nil {
+			if c.Value, err = decodeValue(m.Raw, true); err != nil {
 				return Condition{}, fmt.Errorf("value: %v", err)
 			}
 			hasValue = true
 		default:
-			return Condition{}, fmt.Errorf("unknown member %q: %s", m.name, conditionForm)
+			return Condition{}, fmt.Errorf("unknown member %q: %s", m.Name, conditionForm)
 		}
 	}
 	switch {
