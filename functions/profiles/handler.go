@@ -60,6 +60,8 @@ type handler struct {
 	members   memberReader  // the members index (AudienceMembers)
 	exports   exportBucket  // the exports bucket
 	links     linker        // links to the exports' files; nil: none
+	steps     invoker       // this function, invoked asynchronously to carry an export on
+	exportCfg exportSettings
 	now       func() time.Time
 	log       *slog.Logger
 
@@ -144,6 +146,20 @@ const retryAfter = "1"
 // maxAuthorization bounds the Authorization header read: "Bearer " and a key of at most
 // keystore.MaxKeyLength, with room for spaces.
 const maxAuthorization = 512
+
+// invoke is the function's entry: an export's step ({"export": {...}}, from an asynchronous
+// invocation of this function, exports.go), or else an HTTP API request (handle).
+func (h *handler) invoke(ctx context.Context, raw json.RawMessage) (any, error) {
+	var step stepEvent
+	if json.Unmarshal(raw, &step) == nil && step.Export != nil {
+		return h.runStep(ctx, *step.Export)
+	}
+	var req events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, fmt.Errorf("read request: %w", err)
+	}
+	return h.handle(ctx, req)
+}
 
 // handle serves the profile API (see README.md and events/openapi/openapi.yaml) for callers with a
 // profile-API key, and the browser-safe route (POST /v1/visitor) for pages with a write key (Authorization: Bearer <key>): it checks the key and its scope for the route

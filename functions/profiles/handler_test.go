@@ -4,23 +4,29 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/guregu/dynamo/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/events/openapi"
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/scripts/devstack/s3server"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/fanout/fanouttest"
 	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
@@ -28,6 +34,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
+	"github.com/dcrm-project/dcrm/shared/objectstore"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
 	"github.com/dcrm-project/dcrm/shared/recording"
@@ -47,11 +54,12 @@ type fixture struct {
 	live, merged, anon string // profile ids
 	tables             profilestore.Tables
 	db                 *dynamo.DB
-	archive            *archiveBucket       // where an erasure leaves its request
-	reports            *archiveBucket       // the reports bucket
-	audiences          *audiencestore.Store // the Audiences table
-	storage            *profilestore.Store  // the engine's storage, with the members index
-	exports            *archiveBucket       // the exports bucket
+	archive            *archiveBucket              // where an erasure leaves its request
+	reports            *archiveBucket              // the reports bucket
+	audiences          *audiencestore.Store        // the Audiences table
+	storage            *profilestore.Store         // the engine's storage, with the members index
+	exports            objectstore.Bucket          // the exports bucket, on an S3 server of the test's own
+	steps              *fanouttest.Local[stepDone] // the export steps the handler invokes, run in the test's process
 }
 
 // testKey is the deployment's hash key in tests.
@@ -105,9 +113,17 @@ func newFixture(t *testing.T) fixture {
 	f.archive = &archiveBucket{objects: map[string][]byte{}}
 	f.reports = &archiveBucket{objects: map[string][]byte{}}
 	f.audiences = audiencestore.New(e.Dynamo(), localawstest.NewTopologyTable(t, topology.AudienceTable)).WithClock(func() time.Time { return now })
-	f.exports = &archiveBucket{objects: map[string][]byte{}}
+	f.exports = newExportsBucket(t)
 	f.h = &handler{keys: keys, profiles: store, updates: f.updates, archive: f.archive, reports: reportStore{f.reports},
 		audiences: f.audiences, members: f.storage, exports: f.exports, now: func() time.Time { return now }, log: quiet}
+	f.steps = &fanouttest.Local[stepDone]{Handle: func(ctx context.Context, payload json.RawMessage) (stepDone, error) {
+		var e stepEvent
+		if err := json.Unmarshal(payload, &e); err != nil || e.Export == nil {
+			return stepDone{}, fmt.Errorf("not a step: %s", payload)
+		}
+		return f.h.runStep(ctx, *e.Export)
+	}}
+	f.h.steps = f.steps
 	return f
 }
 
@@ -503,4 +519,18 @@ func TestErase(t *testing.T) {
 		return req
 	}())
 	require.Equal(t, http.StatusServiceUnavailable, status, body)
+}
+
+// newExportsBucket is an exports bucket on an S3 server of the test's own (the local host's, in
+// the test's process).
+func newExportsBucket(t *testing.T) objectstore.Bucket {
+	t.Helper()
+	srv, err := s3server.New(t.TempDir(), s3server.Options{})
+	require.NoError(t, err)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	b := objectstore.Bucket{Client: localaws.Endpoints{S3: hs.URL}.S3Client(), Name: "exports"}
+	_, err = b.Client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(b.Name)})
+	require.NoError(t, err)
+	return b
 }

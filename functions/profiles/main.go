@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
+	"github.com/dcrm-project/dcrm/shared/fanout"
 	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
@@ -37,7 +39,7 @@ func main() {
 		log.Error("profiles cannot start", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	lambda.Start(h.handle)
+	lambda.Start(h.invoke)
 }
 
 // setup reads the environment once and builds the clients once.
@@ -64,7 +66,11 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Touchpoints: env[topology.TouchpointTable],
 		AudienceMembers: env[topology.AudienceMemberTable],
 	})
-	return &handler{
+	exportCfg, err := exportSettingsFrom(getenv)
+	if err != nil {
+		return nil, err
+	}
+	h := &handler{
 		keys:      keys,
 		profiles:  recording.New(store, recording.WithTombstoneKey(key)),
 		members:   store,
@@ -79,7 +85,37 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		sources:   keys,
 		public:    &publicAudiences{list: publicOf(audiences)},
 		visitors:  &visitorLimiter{},
-	}, nil
+		exportCfg: exportCfg,
+	}
+	if self, ok := fanout.Self(cfg, getenv); ok {
+		h.steps = self
+	}
+	return h, nil
+}
+
+// exportSettingsFrom reads the export steps' settings; each unset keeps its default.
+func exportSettingsFrom(getenv func(string) string) (exportSettings, error) {
+	s := defaultExportSettings
+	for name, into := range map[string]*int{settingExportPage: &s.page, settingExportStepPages: &s.stepPages, settingExportPartBytes: &s.partBytes} {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return s, fmt.Errorf("%s=%q: want a whole number above 0", name, v)
+			}
+			*into = n
+		}
+	}
+	if s.page > profilestore.MaxMembersPage {
+		return s, fmt.Errorf("%s=%d: at most %d", settingExportPage, s.page, profilestore.MaxMembersPage)
+	}
+	if v := getenv(settingExportReserve); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return s, fmt.Errorf("%s=%q: want a Go duration", settingExportReserve, v)
+		}
+		s.reserve = d
+	}
+	return s, nil
 }
 
 // presigner links to objects of a bucket by S3's presigned GET.

@@ -444,17 +444,26 @@ func Default() Topology {
 					SettingLapseThreshold: "0.8", SettingLapseMinValue: "0", SettingLapseCooldown: "720h",
 					SettingFitSample: "20000", SettingScorePart: "200000", SettingScoreRefresh: "24h",
 				}},
-			{Name: "profiles", Memory: 256, Timeout: 10 * time.Second, ReservedConcurrency: 20, Uses: []Use{
-				// Write access to what an erasure deletes or replaces by tombstones, and to the archive
-				// bucket, where it leaves the request that removes the person from the archive's files.
-				// It serves the reports, and keeps the audience definitions.
-				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite}, {KeyTable, Read},
-				{ProfileUpdateQueue, Write}, {HashKeySecret, Read}, {ArchiveBucket, Write}, {ReportsBucket, Read},
-				{AudienceTable, ReadWrite},
-				// the members index, which its profile writes keep and its members and export routes
-				// read, and the exports
-				{AudienceMemberTable, ReadWrite}, {ExportsBucket, ReadWrite},
-			}},
+			// profiles also carries the audience exports on, in steps: it invokes itself asynchronously
+			// (FanOut) and each step reads pages of the members index for ~6 s of its 10 s, streams
+			// the files by multipart upload and saves its progress in the export's manifest
+			// (functions/profiles/README.md): one function, one timeout, no grant beyond its own.
+			// A step Lambda gave up on is on the FailedEvents queue; invoked again, it resumes.
+			{Name: "profiles", Memory: 256, Timeout: 10 * time.Second, ReservedConcurrency: 20, FanOut: true,
+				Async: &AsyncInvoke{MaxAge: time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
+					// Write access to what an erasure deletes or replaces by tombstones, and to the archive
+					// bucket, where it leaves the request that removes the person from the archive's files.
+					// It serves the reports, and keeps the audience definitions.
+					{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite}, {KeyTable, Read},
+					{ProfileUpdateQueue, Write}, {HashKeySecret, Read}, {ArchiveBucket, Write}, {ReportsBucket, Read},
+					{AudienceTable, ReadWrite},
+					// the members index, which its profile writes keep and its members and export routes
+					// read, and the exports
+					{AudienceMemberTable, ReadWrite}, {ExportsBucket, ReadWrite},
+				}, Settings: map[string]string{
+					// the export steps' bounds (functions/profiles/exports.go)
+					"DCRM_EXPORT_PAGE": "1000", "DCRM_EXPORT_STEP_PAGES": "100", "DCRM_EXPORT_PART_BYTES": "5242880", "DCRM_EXPORT_RESERVE": "4s",
+				}},
 			// import records the files dropped in the import bucket (S3 invokes it, asynchronously) and
 			// writes each file's report there; a 1 GB file takes minutes, so it has Lambda's longest
 			// timeout. Spend records go to the archive bucket.
