@@ -1,0 +1,83 @@
+package main
+
+import (
+	"embed"
+	"encoding/json"
+	"io/fs"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// The console: a few static files (console/: HTML, CSS and plain JavaScript modules, no build
+// step), served under /console/ by this function, so that it is on the profile API's own origin
+// wherever the API is (the local host, or the HTTP API on AWS) and calls nothing but the API's
+// documented routes and the user pool's sign-in. The files are public; every answer of the API
+// they call needs the signed-in user's token.
+
+//go:embed console
+var consoleFiles embed.FS
+
+// consoleConfig is console/config.json: where the console signs in.
+type consoleConfig struct {
+	// AuthURL is the user pool's endpoint for InitiateAuth (Cognito's, or the local host's).
+	AuthURL  string `json:"authUrl"`
+	ClientID string `json:"clientId"`
+}
+
+// authURLOf is the InitiateAuth endpoint of a user pool's issuer
+// (https://cognito-idp.<region>.amazonaws.com/<pool id> → https://cognito-idp.<region>.amazonaws.com/).
+func authURLOf(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host + "/"
+}
+
+// serveConsole answers GET /console and GET /console/{proxy+}: the file, or index.html for the
+// console's own paths.
+func serveConsole(r events.APIGatewayV2HTTPRequest, issuer, clientID string) events.APIGatewayV2HTTPResponse {
+	name := strings.TrimPrefix(path.Clean("/"+r.PathParameters["proxy"]), "/")
+	if name == "" || name == "." {
+		name = "index.html"
+	}
+	auth := authURLOf(issuer)
+	hdr := consoleHeaders(auth)
+	if name == "config.json" {
+		b, _ := json.Marshal(consoleConfig{AuthURL: auth, ClientID: clientID})
+		hdr["content-type"] = "application/json"
+		return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Headers: hdr, Body: string(b)}
+	}
+	b, err := fs.ReadFile(consoleFiles, "console/"+name)
+	if err != nil {
+		hdr["content-type"] = "text/plain; charset=utf-8"
+		return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNotFound, Headers: hdr, Body: "no such file of the console"}
+	}
+	ct := mime.TypeByExtension(path.Ext(name))
+	if strings.HasSuffix(name, ".js") {
+		ct = "text/javascript; charset=utf-8"
+	}
+	hdr["content-type"] = ct
+	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Headers: hdr, Body: string(b)}
+}
+
+// consoleHeaders are every console answer's: nothing but the console's own files and the API run
+// (the sign-in endpoint besides), no framing, no sniffing, revalidated on each load.
+func consoleHeaders(auth string) map[string]string {
+	connect := "'self'"
+	if auth != "" {
+		connect += " " + strings.TrimSuffix(auth, "/")
+	}
+	return map[string]string{
+		"content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src " + connect +
+			"; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+		"x-content-type-options": "nosniff",
+		"referrer-policy":        "no-referrer",
+		"cache-control":          "no-cache",
+	}
+}

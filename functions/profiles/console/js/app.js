@@ -1,0 +1,73 @@
+// The console: sign-in, then a page per hash route (#/customer, #/audiences, #/attribution).
+import { loadConfig, signIn, signOut, token, user } from './auth.js';
+import { h, failure } from './dom.js';
+import { customerPage } from './customer.js';
+import { audiencesPage, audiencePage } from './audiences.js';
+import { attributionPage } from './attribution.js';
+
+const main = document.getElementById('main');
+
+async function route() {
+  if (!(await token())) {
+    askSignIn();
+    return;
+  }
+  const who = user();
+  const el = document.getElementById('who');
+  el.textContent = who ? `${who.name} · ${who.roles.join(', ') || 'no role'}` : '';
+  el.hidden = !who;
+  document.getElementById('signout').hidden = false;
+  const [path, query] = (location.hash.slice(1) || '/customer').split('?');
+  const params = new URLSearchParams(query || '');
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  for (const a of document.querySelectorAll('nav a')) {
+    if (a.dataset.page === parts[0]) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  try {
+    switch (parts[0]) {
+      case 'audiences':
+        if (parts[1]) audiencePage(main, parts[1]);
+        else audiencesPage(main);
+        break;
+      case 'attribution':
+        attributionPage(main, params);
+        break;
+      default:
+        customerPage(main, params);
+    }
+  } catch (err) {
+    main.replaceChildren(failure(err));
+  }
+  main.focus();
+}
+
+function askSignIn() {
+  const dialog = document.getElementById('signin');
+  const form = document.getElementById('signin-form');
+  const error = document.getElementById('signin-error');
+  main.replaceChildren(h('p', { class: 'muted' }, 'Sign in to see the customers.'));
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    const f = new FormData(form);
+    error.hidden = true;
+    try {
+      await signIn(f.get('username'), f.get('password'));
+      dialog.close();
+      form.reset();
+      route();
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+    }
+  };
+  if (!dialog.open) dialog.showModal();
+}
+
+document.getElementById('signout').addEventListener('click', () => {
+  signOut();
+  location.hash = '#/customer';
+  route();
+});
+window.addEventListener('hashchange', route);
+loadConfig().then(route, (err) => main.replaceChildren(failure(err)));

@@ -1,0 +1,76 @@
+// A few helpers to build the pages: elements from tags, attributes and children (text is always
+// text, never HTML), and the states every page shows.
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+export const empty = (what, todo) => h('div', { class: 'empty' }, h('strong', {}, what), todo ? h('div', {}, todo) : null);
+export const failure = (err) => h('p', { class: 'error', role: 'alert' }, err.message || String(err));
+export const loading = () => h('p', { class: 'muted', 'aria-live': 'polite' }, 'Loading…');
+
+export function when(t) {
+  if (!t) return '—';
+  const d = new Date(t);
+  return isNaN(d) ? String(t) : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+export function money(n) {
+  return typeof n === 'number' ? n.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : '—';
+}
+
+export function facts(pairs) {
+  return h('dl', { class: 'facts' }, pairs.filter(([, v]) => v !== undefined && v !== null && v !== '')
+    .map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+}
+
+export function table(columns, rows) {
+  return h('div', { class: 'scroll' }, h('table', {},
+    h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : null }, c.title)))),
+    h('tbody', {}, rows.map((r) => h('tr', {}, columns.map((c) => h('td', { class: c.num ? 'num' : null }, c.cell(r))))))));
+}
+
+// lineChart draws values over time (points: [{at, value}]) as an SVG with labelled axes.
+export function lineChart(points, { label, unit = '' }) {
+  const W = 640, H = 220, L = 56, R = 12, T = 14, B = 34;
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  svg.setAttribute('class', 'chart');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', label);
+  const add = (tag, attrs, text) => {
+    const el = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+    if (text !== undefined) el.textContent = text;
+    svg.append(el);
+    return el;
+  };
+  const xs = points.map((p) => new Date(p.at).getTime());
+  const ys = points.map((p) => p.value);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
+  const y1 = Math.max(1, ...ys);
+  const x = (t) => L + ((t - x0) / (x1 - x0)) * (W - L - R);
+  const y = (v) => H - B - (v / y1) * (H - T - B);
+  for (const f of [0, 0.5, 1]) {
+    add('line', { x1: L, x2: W - R, y1: y(y1 * f), y2: y(y1 * f), stroke: '#e1e5ec' });
+    add('text', { x: L - 6, y: y(y1 * f) + 4, 'text-anchor': 'end' }, `${Math.round(y1 * f).toLocaleString()}${unit}`);
+  }
+  add('text', { x: L, y: H - 10 }, new Date(x0).toLocaleDateString());
+  add('text', { x: W - R, y: H - 10, 'text-anchor': 'end' }, new Date(x1).toLocaleDateString());
+  add('polyline', { fill: 'none', stroke: '#1f5fbf', 'stroke-width': 2, points: points.map((p, i) => `${x(xs[i])},${y(ys[i])}`).join(' ') });
+  points.forEach((p, i) => add('circle', { cx: x(xs[i]), cy: y(ys[i]), r: 3, fill: '#1f5fbf' }).append(
+    Object.assign(document.createElementNS(ns, 'title'), { textContent: `${when(p.at)}: ${p.value.toLocaleString()}${unit}` })));
+  return svg;
+}
