@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"net/url"
 	"strconv"
 	"text/tabwriter"
@@ -112,12 +113,41 @@ func textOrDash(s string) string {
 	return s
 }
 
-// exportAudience runs `dcrm audience export ID [--purpose seed|suppression|all]`: it starts an
-// export and prints what it wrote, each file with its link (valid for an hour).
+// exportWait bounds how long `dcrm audience export` waits for an export to be done, and
+// exportPoll is how often it asks; variables for the tests.
+var (
+	exportWait = 30 * time.Minute
+	exportPoll = time.Second
+)
+
+// exportManifest is an export as the profile API answers it.
+type exportManifest struct {
+	ExportID  string    `json:"exportId"`
+	Purpose   string    `json:"purpose"`
+	State     string    `json:"state"`
+	Reason    string    `json:"reason"`
+	AsOf      time.Time `json:"asOf"`
+	Members   int       `json:"members"`
+	Steps     int       `json:"steps"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	Files     []struct {
+		Name string `json:"name"`
+		Rows int    `json:"rows"`
+		URL  string `json:"url"`
+	} `json:"files"`
+}
+
+// exportAudience runs `dcrm audience export ID [--purpose seed|suppression|all] [--no-wait]
+// [--wait DURATION]`: it starts an export, which the profile function carries on asynchronously,
+// waits for it to be done (showing its progress on stderr; at most --wait) and prints what it
+// wrote, each file with its link (valid for an hour). With --no-wait it prints the export's id
+// and how to ask for it.
 func exportAudience(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("audience export", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	purpose := fs.String("purpose", "seed", "seed (leaves out who refused marketing), suppression (everyone) or all (both)")
+	noWait := fs.Bool("no-wait", false, "print the export's id without waiting for it to be done")
+	wait := fs.Duration("wait", exportWait, "how long to wait for the export to be done")
 	ids, err := parseInterleaved(fs, args)
 	if err != nil || len(ids) != 1 {
 		return errUsage
@@ -135,22 +165,42 @@ func exportAudience(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var m struct {
-		ExportID  string    `json:"exportId"`
-		Purpose   string    `json:"purpose"`
-		Members   int       `json:"members"`
-		ExpiresAt time.Time `json:"expiresAt"`
-		Files     []struct {
-			Name string `json:"name"`
-			Rows int    `json:"rows"`
-			URL  string `json:"url"`
-		} `json:"files"`
-	}
+	var m exportManifest
 	if err := json.Unmarshal(answer, &m); err != nil {
 		return fmt.Errorf("read the answer: %w", err)
 	}
-	fmt.Fprintf(out, "export %s of %s: %d members, purpose %s, kept until %s; links valid for an hour\n",
-		m.ExportID, ids[0], m.Members, m.Purpose, m.ExpiresAt.UTC().Format(time.RFC3339))
+	path := audiencePath(ids[0]) + "/exports/" + m.ExportID
+	if *noWait {
+		fmt.Fprintf(out, "export %s of %s: %s; GET %s shows its state and, once done, its files\n", m.ExportID, ids[0], m.State, path)
+		return nil
+	}
+	deadline := time.Now().Add(*wait)
+	shown := -1
+	for m.State == "running" {
+		if m.Members != shown {
+			fmt.Fprintf(os.Stderr, "export %s: running, %d members read in %d steps\n", m.ExportID, m.Members, m.Steps)
+			shown = m.Members
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("export %s still running after %v (%d members read); GET %s shows its state", m.ExportID, *wait, m.Members, path)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(exportPoll):
+		}
+		if answer, err = callAPI(ctx, http.MethodGet, path, nil); err != nil {
+			return err
+		}
+		if err := json.Unmarshal(answer, &m); err != nil {
+			return fmt.Errorf("read the answer: %w", err)
+		}
+	}
+	if m.State != "done" {
+		return fmt.Errorf("export %s %s: %s", m.ExportID, m.State, m.Reason)
+	}
+	fmt.Fprintf(out, "export %s of %s: %d members, purpose %s, as of %s, kept until %s; links valid for an hour\n",
+		m.ExportID, ids[0], m.Members, m.Purpose, m.AsOf.UTC().Format(time.RFC3339), m.ExpiresAt.UTC().Format(time.RFC3339))
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "FILE\tROWS\tLINK")
 	for _, f := range m.Files {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
+	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/keystore"
@@ -33,7 +35,20 @@ import (
 // functions; a key without the export scope exports nothing and sees no hashes.
 func TestAudienceActivationCommands(t *testing.T) {
 	ctx := context.Background()
-	st, keys := devtest.Stack(t, "activation")
+	// Export steps of one page of two members: five members take three chained invocations of
+	// the profiles function (its real binary, through the local Invoke API), then the last.
+	st, keys := devtest.StackWith(t, "activation", devtest.BuildFunctions(t), func(cfg *stack.Config) {
+		top := topology.Default()
+		for i, f := range top.Functions {
+			if f.Name == "profiles" {
+				f.Settings = maps.Clone(f.Settings)
+				f.Settings["DCRM_EXPORT_PAGE"], f.Settings["DCRM_EXPORT_STEP_PAGES"] = "2", "1"
+				top.Functions[i] = f
+			}
+		}
+		cfg.Topology = &top
+	})
+	exportPoll = 50 * time.Millisecond
 	writer, _, err := keys.AddProfileAPIKey(ctx, profileKey("marketing", keystore.Read, keystore.Audiences, keystore.Export))
 	require.NoError(t, err)
 	reader, _, err := keys.AddProfileAPIKey(ctx, profileKey("reporting", keystore.Read))
@@ -107,7 +122,18 @@ func TestAudienceActivationCommands(t *testing.T) {
 	// An export: the manifest's files, each with a link that serves it.
 	out, err = dcrm("export", "vip", "--purpose", "all")
 	require.NoError(t, err)
-	require.Regexp(t, `^export exp_\d{8}T\d{6}Z_[0-9a-f]{8} of vip: 5 members, purpose all, kept until \d{4}-`, out)
+	require.Regexp(t, `^export exp_\d{8}T\d{6}Z_[0-9a-f]{8} of vip: 5 members, purpose all, as of \d{4}-.*, kept until \d{4}-`, out)
+	exportID := regexp.MustCompile(`exp_\S+`).FindString(out)
+	steps := func() int {
+		t.Helper()
+		answer, err := callAPI(ctx, http.MethodGet, "/v1/audiences/vip/exports/"+exportID, nil)
+		require.NoError(t, err)
+		var m exportManifest
+		require.NoError(t, json.Unmarshal(answer, &m))
+		require.Equal(t, "done", m.State)
+		return m.Steps
+	}
+	require.GreaterOrEqual(t, steps(), 3, "three chained steps at least")
 	csvLink := regexp.MustCompile(`(?m)^members\.csv +5 +(http\S+)$`).FindStringSubmatch(out)
 	require.NotNil(t, csvLink, out)
 	require.Regexp(t, `(?m)^seed-google-email\.csv +4 +http`, out, "who refused marketing is not in a seed file")
@@ -119,6 +145,35 @@ func TestAudienceActivationCommands(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	require.Contains(t, string(body), `"'=HYPERLINK(""http://evil.example"")"`, "a formula is written as text")
+	for _, name := range []string{"members.csv", "suppression-google-email.csv"} {
+		link := regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(name)+` +\d+ +(http\S+)$`).FindStringSubmatch(out)
+		require.NotNil(t, link, out)
+		resp, err := http.Get(link[1])
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		seen := map[string]int{}
+		for _, l := range strings.Split(strings.TrimSpace(string(body)), "\n")[1:] {
+			seen[strings.SplitN(l, ",", 2)[0]]++
+		}
+		require.Len(t, seen, 5, "%s: each member once\n%s", name, body)
+		for k, n := range seen {
+			require.Equal(t, 1, n, "%s: %s", name, k)
+		}
+	}
+	// Without waiting: the export is running, and the GET route then shows it done.
+	out, err = dcrm("export", "vip", "--no-wait")
+	require.NoError(t, err)
+	require.Regexp(t, `^export exp_\S+ of vip: running; GET /v1/audiences/vip/exports/exp_\S+ shows its state`, out)
+	exportID = regexp.MustCompile(`exp_\S+`).FindString(out)
+	require.Eventually(t, func() bool {
+		answer, err := callAPI(ctx, http.MethodGet, "/v1/audiences/vip/exports/"+exportID, nil)
+		require.NoError(t, err)
+		var m exportManifest
+		require.NoError(t, json.Unmarshal(answer, &m))
+		return m.State == "done" && m.Members == 5
+	}, 30*time.Second, 50*time.Millisecond)
 	_, err = dcrm("export", "vip", "--purpose", "everyone")
 	require.ErrorContains(t, err, `--purpose "everyone": want seed, suppression or all`)
 	_, err = dcrm("export", "nobody")
