@@ -146,7 +146,7 @@ func TestAudienceActivationCommands(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	require.Contains(t, string(body), `"'=HYPERLINK(""http://evil.example"")"`, "a formula is written as text")
 	for _, name := range []string{"members.csv", "suppression-google-email.csv"} {
-		link := regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(name)+` +\d+ +(http\S+)$`).FindStringSubmatch(out)
+		link := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` +\d+ +(http\S+)$`).FindStringSubmatch(out)
 		require.NotNil(t, link, out)
 		resp, err := http.Get(link[1])
 		require.NoError(t, err)
