@@ -363,6 +363,13 @@ const (
 	// SettingTouchpointTTL is a Go duration: how long after it happened an event stays in a profile's
 	// history (purchases are kept).
 	SettingTouchpointTTL = "DCRM_TOUCHPOINT_TTL"
+	// SettingAuthIssuer and SettingAuthClientID are the console's sign-in: the issuer URL of the
+	// user pool whose tokens the function accepts and the console's app client id
+	// (shared/consoleauth). They differ per deployment, so the topology lists them empty on the
+	// functions that need them and the deployment fills them in: the CDK app from its Cognito user
+	// pool, the local host from its issuer (scripts/devstack/cognito).
+	SettingAuthIssuer   = "DCRM_AUTH_ISSUER"
+	SettingAuthClientID = "DCRM_AUTH_CLIENT_ID"
 )
 
 // Default is dcrm's topology.
@@ -460,7 +467,8 @@ func Default() Topology {
 					// the members index, which its profile writes keep and its members and export routes
 					// read, and the exports
 					{AudienceMemberTable, ReadWrite}, {ExportsBucket, ReadWrite},
-				}, Settings: map[string]string{
+					// the console's signed-in users, besides profile-API keys (filled in by the deployment)
+				}, Settings: map[string]string{SettingAuthIssuer: "", SettingAuthClientID: "",
 					// the export steps' bounds (functions/profiles/exports.go)
 					"DCRM_EXPORT_PAGE": "1000", "DCRM_EXPORT_STEP_PAGES": "100", "DCRM_EXPORT_PART_BYTES": "5242880", "DCRM_EXPORT_RESERVE": "4s",
 				}},

@@ -13,6 +13,12 @@
 //	-lambda-port  DCRM_LAMBDA_PORT    Lambda Invoke API port on 127.0.0.1 (default 9001)
 //	-s3-port      DCRM_S3_PORT        S3 port on 127.0.0.1 (default 4572)
 //	-firehose-port DCRM_FIREHOSE_PORT Data Firehose port on 127.0.0.1 (default 4573)
+//	-auth-port    DCRM_AUTH_PORT      local Cognito user pool (sign-in for the console) on 127.0.0.1
+//	                                  (default 4574); its users, ids and signing key are kept in
+//	                                  <state>/auth (package scripts/devstack/cognito)
+//	-console-user DCRM_CONSOLE_USER   an admin of the local user pool given a new random password
+//	                                  at every start, written to resources.env with the pool's
+//	                                  DCRM_AUTH_* variables (default admin; "" for none)
 //	-firehose-interval DCRM_FIREHOSE_INTERVAL
 //	                                  the delivery streams' buffer interval, a Go duration (default
 //	                                  5s; AWS waits the topology's, up to 15m; "topology" keeps it)
@@ -87,6 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	lambdaPort := fs.Int("lambda-port", envInt("DCRM_LAMBDA_PORT", 9001), "Lambda Invoke API port on 127.0.0.1")
 	s3Port := fs.Int("s3-port", envInt("DCRM_S3_PORT", localaws.DefaultS3Port), "S3 port on 127.0.0.1")
 	firehosePort := fs.Int("firehose-port", envInt("DCRM_FIREHOSE_PORT", stack.DefaultFirehosePort), "Data Firehose port on 127.0.0.1")
+	authPort := fs.Int("auth-port", envInt("DCRM_AUTH_PORT", stack.DefaultAuthPort), "local Cognito user pool port on 127.0.0.1")
+	consoleUser := fs.String("console-user", envOr("DCRM_CONSOLE_USER", "admin"), `an admin of the local user pool, given a new password at each start ("" for none)`)
 	firehoseInterval := fs.String("firehose-interval", envOr("DCRM_FIREHOSE_INTERVAL", stack.DefaultFirehoseInterval.String()),
 		`the delivery streams' buffer interval (a Go duration, or "topology" for the topology's, as in AWS)`)
 	functions := fs.String("functions", envOr("DCRM_FUNCTIONS_DIR", filepath.Join("bin", "functions")), "folder with <function>/bootstrap")
@@ -146,6 +154,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		FirehosePort: *firehosePort, FirehoseInterval: interval,
 		Endpoints: endpoints, LogDir: logDir, Echo: echo, Logger: logger, Middleware: middleware,
 		SecretDir: filepath.Join(*state, "secrets"), Environments: *environments,
+		AuthPort: *authPort, AuthDir: filepath.Join(*state, "auth"), ConsoleUser: *consoleUser,
 	})
 	if err != nil {
 		return err
@@ -155,8 +164,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.Remove(envFile)
-	fmt.Fprintf(stdout, "devstack: ready: API %s  Lambda %s  S3 %s  Firehose %s  resources %s  function logs %s\n",
-		s.APIURL(), s.LambdaURL(), s.S3URL(), s.FirehoseURL(), envFile, logDir)
+	fmt.Fprintf(stdout, "devstack: ready: API %s  Lambda %s  S3 %s  Firehose %s  sign-in %s  resources %s  function logs %s\n",
+		s.APIURL(), s.LambdaURL(), s.S3URL(), s.FirehoseURL(), s.AuthURL(), envFile, logDir)
 
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "devstack: stopping")

@@ -47,7 +47,7 @@ func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
 	var stdout, stderr devtest.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-prefix", prefix, "-api-port", "0", "-lambda-port", "0", "-s3-port", "0", "-firehose-port", "0", "-functions", functions, "-state", state,
+		done <- run(ctx, []string{"-prefix", prefix, "-api-port", "0", "-lambda-port", "0", "-s3-port", "0", "-firehose-port", "0", "-auth-port", "0", "-functions", functions, "-state", state,
 			"-cpuprofile", profile}, &stdout, &stderr)
 	}()
 
@@ -125,7 +125,7 @@ func TestFaultsPortPutsAnInjectorBeforeEveryServer(t *testing.T) {
 	var stdout, stderr devtest.Buffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-prefix", localawstest.UniqueName("faults"), "-api-port", "0", "-lambda-port", "0", "-s3-port", "0", "-firehose-port", "0",
+		done <- run(ctx, []string{"-prefix", localawstest.UniqueName("faults"), "-api-port", "0", "-lambda-port", "0", "-s3-port", "0", "-firehose-port", "0", "-auth-port", "0",
 			"-functions", functions, "-state", filepath.Join(dir, "state"), "-faults-port", strconv.Itoa(port)}, &stdout, &stderr)
 	}()
 	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "devstack: ready") }, 30*time.Second, 10*time.Millisecond,

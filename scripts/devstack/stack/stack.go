@@ -35,6 +35,12 @@
 //     without an Async), after AsyncRetryDelay and then twice that (where Lambda waits a minute and
 //     then two), and then described on its Async.OnFailureQueue in Lambda's format;
 //
+//   - serves a local Cognito user pool (package cognito) on 127.0.0.1:AuthPort: the console signs
+//     in with Cognito's InitiateAuth there and gets tokens that shared/consoleauth verifies, as it
+//     verifies the CDK app's user pool's; the functions whose topology settings list
+//     SettingAuthIssuer and SettingAuthClientID get the local issuer's; its users live in AuthDir,
+//     and ConsoleUser, an admin, gets a new random password at every start (Env has both);
+//
 //   - serves Lambda's Invoke API on 127.0.0.1:LambdaPort, so `aws lambda invoke` and SDK clients
 //     with AWS_ENDPOINT_URL_LAMBDA can run any function by its topology name, physical name or ARN;
 //
@@ -81,6 +87,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/scripts/devstack/cognito"
 	"github.com/dcrm-project/dcrm/scripts/devstack/firehose"
 	"github.com/dcrm-project/dcrm/scripts/devstack/httpapi"
 	"github.com/dcrm-project/dcrm/scripts/devstack/lambdahost"
@@ -125,6 +132,14 @@ type Config struct {
 	// SecretDir keeps each topology secret's value in a file <SecretDir>/<Name>, made on first start,
 	// so a restarted stack keeps the keys its data was written under; "" makes new values each start.
 	SecretDir string
+	// AuthPort is the local user pool's port on 127.0.0.1; 0 picks a free one.
+	AuthPort int
+	// AuthDir keeps the local user pool: its users (users.json), ids and signing key; "" keeps them
+	// in a temporary folder removed by Close.
+	AuthDir string
+	// ConsoleUser is made an admin of the local user pool with a new random password at every
+	// start (Env: DCRM_CONSOLE_USER, DCRM_CONSOLE_PASSWORD); "" makes none.
+	ConsoleUser string
 	// FirehoseInterval is the delivery streams' buffer interval: 0 means DefaultFirehoseInterval
 	// (5 s), a negative value the topology's own (AWS's; up to 15 minutes).
 	FirehoseInterval time.Duration
@@ -154,6 +169,11 @@ type Stack struct {
 	firehose     *firehose.Server
 	firehoseURL  string
 	firehoseHTTP *http.Server
+
+	auth            *cognito.Issuer
+	authDir         string
+	authTemp        string // the pool's temporary folder, removed by Close
+	consolePassword string
 }
 
 // Start provisions the resources, starts the servers and the background work, and returns once the
@@ -230,6 +250,11 @@ func (s *Stack) start(ctx, bg context.Context) error {
 		return err
 	}
 	if err := s.startFirehose(); err != nil {
+		apiLn.Close()
+		lambdaLn.Close()
+		return err
+	}
+	if err := s.startAuth(); err != nil {
 		apiLn.Close()
 		lambdaLn.Close()
 		return err
@@ -430,6 +455,7 @@ func (s *Stack) FunctionEnv(name string) map[string]string {
 	if s.firehoseURL != "" {
 		env["AWS_ENDPOINT_URL_FIREHOSE"] = s.firehoseURL
 	}
+	s.fillAuthSettings(env, f.Settings)
 	return env
 }
 
@@ -464,6 +490,7 @@ func (s *Stack) Env() map[string]string {
 	env["AWS_ENDPOINT_URL_S3"] = s.s3URL
 	env["DCRM_FIREHOSE_ENDPOINT"] = s.firehoseURL
 	env["AWS_ENDPOINT_URL_FIREHOSE"] = s.firehoseURL
+	maps.Copy(env, s.authEnv())
 	return env
 }
 
@@ -480,7 +507,8 @@ func (s *Stack) WriteEnvFile(path string) error {
 		return fmt.Errorf("create folder of %s: %w", path, err)
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+	// Readable by the owner only: it holds the console user's password.
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -602,6 +630,9 @@ func (s *Stack) Close() error {
 		}
 		if s.s3Temp != "" {
 			_ = os.RemoveAll(s.s3Temp)
+		}
+		if s.authTemp != "" {
+			_ = os.RemoveAll(s.authTemp)
 		}
 		s.log.Info("local host stopped")
 	})
