@@ -65,6 +65,7 @@ var optionsContext = map[string]interface{}{
 	"apiThrottleRate":          "50",
 	"stitchBatchSize":          "1000",
 	"stitchBatchWindowSeconds": 10,
+	"consoleAdminEmail":        "lead@example.com",
 }
 
 func TestMain(m *testing.M) {
@@ -412,6 +413,9 @@ func TestServiceStackHasOneFunctionPerTopologyFunction(t *testing.T) {
 		}
 		for k, v := range f.Settings {
 			env[k] = v
+			if k == topology.SettingAuthIssuer || k == topology.SettingAuthClientID {
+				env[k] = assertions.Match_AnyValue() // the user pool's (TestConsoleUserPool)
+			}
 		}
 		check(t, "function "+f.Name, func() {
 			synth.service.HasResourceProperties(jsii.String("AWS::Lambda::Function"), obj(map[string]interface{}{
@@ -1710,6 +1714,7 @@ func TestParseSettings(t *testing.T) {
 		{"throttle", map[string]interface{}{"apiThrottleBurst": 0}, "apiThrottleBurst=0"},
 		{"fractional", map[string]interface{}{"apiThrottleRate": 1.5}, "a whole number"},
 		{"email", map[string]interface{}{"alarmEmail": "ops at example"}, "not an e-mail address"},
+		{"console admin email", map[string]interface{}{"consoleAdminEmail": "lead"}, "consoleAdminEmail"},
 		{"reserved unknown", map[string]interface{}{"reservedConcurrency": map[string]interface{}{"nope": 1.0}}, `unknown function "nope"`},
 		{"reserved negative", map[string]interface{}{"reservedConcurrency": map[string]interface{}{"collect": -1.0}}, "collect=-1"},
 		{"reserved not an object", map[string]interface{}{"reservedConcurrency": 7.0}, "a JSON object"},

@@ -28,6 +28,15 @@ func regex(r string) cdknag.RegexAppliesTo { return cdknag.RegexAppliesTo{Regex:
 
 // suppressStateFindings records why AwsSolutions rules that fire on the stateful stack do not apply.
 func suppressStateFindings(s *stateStack) {
+	if s.Console != nil {
+		suppress(s.Console.Pool, "AwsSolutions-COG3", "Threat protection (advanced security) needs Cognito's Plus plan, "+
+			"billed per active user; the console's users are a handful of staff made by an admin (no self sign-up), with a "+
+			"12-character password policy, optional MFA, and the console's own per-user rate limit of failed sign-ins. "+
+			"A team that wants it sets the plan on the pool.")
+		suppress(s.Console.Pool, "AwsSolutions-COG2", "MFA is optional rather than required: the first sign-in of a user made "+
+			"with a temporary password cannot yet have a second factor, and the console offers the authenticator app; "+
+			"a team can require it on the pool.")
+	}
 	for _, sec := range s.Secrets {
 		suppress(sec, "AwsSolutions-SMG4", "The secret is the key of keyed hashes that are stored (erased identifiers' "+
 			"tombstones, deduplication scopes); a rotated key would no longer find them, so it is generated once, never "+

@@ -245,6 +245,9 @@ func newFunction(stack awscdk.Stack, t topology.Topology, f topology.Function, c
 	env := map[string]*string{}
 	for k, v := range f.Settings {
 		env[k] = jsii.String(v)
+		if ref := state.Console.authSetting(k); ref != nil {
+			env[k] = ref // filled in by the deployment: the console's user pool
+		}
 	}
 	for _, u := range f.Uses {
 		env[t.EnvVar(u.Resource)] = resourceRef(t, u.Resource, state)

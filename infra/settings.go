@@ -59,6 +59,10 @@ type settings struct {
 	StitchBatchWindow time.Duration
 
 	AlarmEmail string // subscribed to the alarm topic when set
+
+	// ConsoleAdminEmail, when set, makes a first console user "admin" in the admin group, to whom
+	// Cognito e-mails a temporary password.
+	ConsoleAdminEmail string
 }
 
 // Context keys of the settings.
@@ -84,6 +88,7 @@ const (
 	ctxAlarmEmail          = "alarmEmail"
 	ctxStitchBatchSize     = "stitchBatchSize"
 	ctxStitchBatchWindow   = "stitchBatchWindowSeconds"
+	ctxConsoleAdminEmail   = "consoleAdminEmail"
 )
 
 // settingKeys are every context key the app reads besides the CDK's feature flags.
@@ -93,6 +98,7 @@ var settingKeys = []string{
 	ctxTableMaxRead, ctxTableMaxWrite, ctxBeaconFunctionURL,
 	ctxCustomerManagedKeys, ctxReservedConcurrency, ctxAPIThrottleRate, ctxAPIThrottleBurst,
 	ctxSchedules, ctxAlarmEmail, ctxStitchBatchSize, ctxStitchBatchWindow, contextFunctionsDir,
+	ctxConsoleAdminEmail,
 }
 
 // Defaults of the settings that are not in the topology.
@@ -164,6 +170,7 @@ func parseSettings(t topology.Topology, get func(key string) interface{}) (setti
 	s.APIThrottleRate = r.integer(ctxAPIThrottleRate, s.APIThrottleRate)
 	s.APIThrottleBurst = r.integer(ctxAPIThrottleBurst, s.APIThrottleBurst)
 	s.AlarmEmail = r.str(ctxAlarmEmail, "")
+	s.ConsoleAdminEmail = r.str(ctxConsoleAdminEmail, "")
 	s.StitchBatchSize = r.integer(ctxStitchBatchSize, s.StitchBatchSize)
 	s.StitchBatchWindow = time.Duration(r.integer(ctxStitchBatchWindow, int(s.StitchBatchWindow/time.Second))) * time.Second
 	r.reserved(&s)
@@ -213,6 +220,8 @@ func (s settings) check(t topology.Topology) error {
 		return fmt.Errorf("context %s=%d: want 0 to 300 seconds", ctxStitchBatchWindow, int(s.StitchBatchWindow/time.Second))
 	case s.AlarmEmail != "" && !validEmail(s.AlarmEmail):
 		return fmt.Errorf("context %s=%q is not an e-mail address", ctxAlarmEmail, s.AlarmEmail)
+	case s.ConsoleAdminEmail != "" && !validEmail(s.ConsoleAdminEmail):
+		return fmt.Errorf("context %s=%q is not an e-mail address", ctxConsoleAdminEmail, s.ConsoleAdminEmail)
 	}
 	for name, n := range s.ReservedConcurrency {
 		if _, ok := t.Function(name); !ok {

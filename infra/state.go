@@ -37,6 +37,8 @@ type stateStack struct {
 	// Key is the customer-managed key of the stateful resources and of the logs; nil when the
 	// deployment keeps AWS-managed encryption (context customerManagedKeys).
 	Key awskms.Key
+	// Console is the console's sign-in: the Cognito user pool, its groups and app client (console.go).
+	Console *consoleAuth
 	// usedAsDeadLetter marks the queues named as dead-letter queues outside a redrive policy (by
 	// schedules), for cdk-nag's SQS3.
 	usedAsDeadLetter map[string]bool
@@ -71,6 +73,7 @@ func newStateStack(scope constructs.Construct, id string, t topology.Topology, s
 	if set.CustomerManagedKeys {
 		s.Key = newDataKey(s.Stack)
 	}
+	s.Console = newConsoleAuth(s, set)
 
 	for _, st := range t.Streams {
 		props := &awskinesis.StreamProps{
