@@ -121,7 +121,7 @@ func NewPassword() string {
 		lower  = "abcdefghijkmnopqrstuvwxyz"
 		upper  = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 		digits = "23456789"
-		symbol = "!#%+-=?@^_"
+		symbol = "%+-.:=@_" // none that a shell or an env file would quote
 		all    = lower + upper + digits + symbol
 	)
 	pick := func(set string) byte {

@@ -74,6 +74,9 @@ func TestLocalUserPool(t *testing.T) {
 	info, err := os.Stat(envFile)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	raw, err := os.ReadFile(envFile)
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), "\n"+stack.EnvConsolePassword+"="+password+"\n", "written unquoted: plain KEY=value readers get it as it is")
 	require.FileExists(t, filepath.Join(authDir, cognito.UsersFileName))
 	require.NoError(t, s.Close())
 
