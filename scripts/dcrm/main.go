@@ -163,6 +163,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return importFile(ctx, args[1:], out)
 	case "import status":
 		return importStatus(ctx, args[1:], out)
+	case "user":
+		return userCmd(ctx, args[1:], out)
 	}
 	return errUsage
 }
