@@ -41,7 +41,8 @@ func TestOperationsAreTheTopologysRoutes(t *testing.T) {
 		documented = append(documented, op.Method+" "+op.Path)
 	}
 	for _, r := range topology.Default().Routes {
-		declared = append(declared, r.Method+" "+r.Path)
+		// API Gateway's greedy parameter {name+} is OpenAPI's {name}: paths have no '+'.
+		declared = append(declared, r.Method+" "+strings.ReplaceAll(r.Path, "+}", "}"))
 	}
 	slices.Sort(documented)
 	slices.Sort(declared)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -11,7 +13,48 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/dcrm-project/dcrm/shared/consoleauth"
+	"github.com/dcrm-project/dcrm/shared/keystore"
 )
+
+// consoleRoutes are the console's files.
+var consoleRoutes = map[string]bool{"GET /console": true, "GET /console/{proxy+}": true}
+
+// consoleSignIn is the user pool the console signs in with.
+type consoleSignIn struct {
+	issuer, clientID string
+	verifier         tokenVerifier // nil: none configured
+}
+
+// tokenVerifier checks a console user's token (consoleauth.Verifier).
+type tokenVerifier interface {
+	Verify(ctx context.Context, token string) (consoleauth.Principal, error)
+}
+
+// isJWT tells a console user's token (three base64url parts, a JSON header) from a profile-API
+// key, which has no dot.
+func isJWT(token string) bool {
+	return strings.Count(token, ".") == 2 && strings.HasPrefix(token, "eyJ")
+}
+
+// consoleUser checks a console user's token and returns what the request runs as: a key named
+// after the user ("user:<username>", the audit log's who), with the scopes of the user's roles.
+func (h *handler) consoleUser(ctx context.Context, token string) (keystore.APIKey, *refusal) {
+	if h.signIn.verifier == nil {
+		return keystore.APIKey{}, &refusal{unauthorized("console sign-in is not configured here: use a profile API key"), "no user pool"}
+	}
+	p, err := h.signIn.verifier.Verify(ctx, token)
+	switch {
+	case errors.Is(err, consoleauth.ErrKeySet):
+		return keystore.APIKey{}, &refusal{h.unavailable(ctx, err), "user pool keys unavailable"}
+	case errors.Is(err, consoleauth.ErrNoRole):
+		return keystore.APIKey{}, &refusal{respond(http.StatusForbidden, problem{"your user has no dcrm role (viewer, marketer, operator or admin): ask an administrator"}), "no role"}
+	case err != nil:
+		return keystore.APIKey{}, &refusal{unauthorized("sign in again: " + err.Error()), "bad token"}
+	}
+	return keystore.APIKey{ID: "user:" + p.Username, Name: p.Username, Scopes: p.Scopes}, nil
+}
 
 // The console: a few static files (console/: HTML, CSS and plain JavaScript modules, no build
 // step), served under /console/ by this function, so that it is on the profile API's own origin

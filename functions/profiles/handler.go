@@ -65,6 +65,10 @@ type handler struct {
 	now       func() time.Time
 	log       *slog.Logger
 
+	// The console's sign-in (console.go): its users' tokens are checked by signIn.verifier (nil:
+	// no user pool is configured, and tokens are refused).
+	signIn consoleSignIn
+
 	// The browser-safe route (visitor.go).
 	sources  writeKeys        // the write keys' sources (keystore.Cache)
 	public   *publicAudiences // the public audiences' ids, cached
@@ -143,9 +147,13 @@ func (b badRequest) Error() string { return string(b) }
 // retryAfter is the Retry-After, in seconds, of an answer to a request that met concurrent writes.
 const retryAfter = "1"
 
-// maxAuthorization bounds the Authorization header read: "Bearer " and a key of at most
-// keystore.MaxKeyLength, with room for spaces.
-const maxAuthorization = 512
+// maxAuthorization bounds the Authorization header read: "Bearer " and a console user's token
+// (a JWT of at most maxToken bytes), with room for spaces; a profile-API key is at most
+// keystore.MaxKeyLength.
+const maxAuthorization = 8192
+
+// maxToken bounds a console user's token (Cognito's are 1–2 KB).
+const maxToken = 8000
 
 // invoke is the function's entry: an export's step ({"export": {...}}, from an asynchronous
 // invocation of this function, exports.go), or else an HTTP API request (handle).
@@ -169,6 +177,9 @@ func (h *handler) invoke(ctx context.Context, raw json.RawMessage) (any, error) 
 func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	if browserRoutes[req.RouteKey] { // a page's request, with a write key (visitor.go)
 		return h.serveBrowser(ctx, req), nil
+	}
+	if consoleRoutes[req.RouteKey] { // the console's files (console.go): public
+		return serveConsole(req, h.signIn.issuer, h.signIn.clientID), nil
 	}
 	scoped := *h // a copy whose every log line names the route and the key
 	scoped.log = h.log.With(slog.String("route", req.RouteKey), slog.String("requestId", req.RequestContext.RequestID))
@@ -205,15 +216,24 @@ func (h *handler) authorise(ctx context.Context, req events.APIGatewayV2HTTPRequ
 	if err != nil {
 		return keystore.APIKey{}, &refusal{unauthorized(err.Error()), err.Error()}
 	}
-	key, err := h.keys.ProfileAPIKey(ctx, token)
-	switch {
-	case errors.Is(err, keystore.ErrUnknownKey):
-		return key, &refusal{unauthorized("unknown profile API key"), "unknown key"}
-	case err != nil:
-		return key, &refusal{h.unavailable(ctx, err), "keys unavailable"}
-	}
-	if err := key.Usable(h.clock()); err != nil { // "revoked at …", "expired at …"
-		return key, &refusal{unauthorized(fmt.Sprintf("profile API key %s (%s) %v", key.ID, key.Name, err)), err.Error()}
+	var key keystore.APIKey
+	if isJWT(token) {
+		// A console user's token: who signed in, and what their role allows (console.go).
+		var refused *refusal
+		if key, refused = h.consoleUser(ctx, token); refused != nil {
+			return key, refused
+		}
+	} else {
+		key, err = h.keys.ProfileAPIKey(ctx, token)
+		switch {
+		case errors.Is(err, keystore.ErrUnknownKey):
+			return key, &refusal{unauthorized("unknown profile API key"), "unknown key"}
+		case err != nil:
+			return key, &refusal{h.unavailable(ctx, err), "keys unavailable"}
+		}
+		if err := key.Usable(h.clock()); err != nil { // "revoked at …", "expired at …"
+			return key, &refusal{unauthorized(fmt.Sprintf("profile API key %s (%s) %v", key.ID, key.Name, err)), err.Error()}
+		}
 	}
 	if _, ok := routes[req.RouteKey]; !ok {
 		return key, nil // no such route: a 404 whatever the key's scopes
@@ -411,7 +431,9 @@ func bearer(headers map[string]string) (string, error) {
 		switch {
 		case !ok || !strings.EqualFold(scheme, "bearer") || token == "":
 			return "", errors.New(missing)
-		case len(token) > keystore.MaxKeyLength:
+		case isJWT(token) && len(token) > maxToken:
+			return "", fmt.Errorf("token longer than %d characters", maxToken)
+		case !isJWT(token) && len(token) > keystore.MaxKeyLength:
 			return "", fmt.Errorf("profile API key longer than %d characters", keystore.MaxKeyLength)
 		}
 		return token, nil

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
+	"github.com/dcrm-project/dcrm/shared/consoleauth"
 	"github.com/dcrm-project/dcrm/shared/fanout"
 	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/keystore"
@@ -89,6 +90,15 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	}
 	if self, ok := fanout.Self(cfg, getenv); ok {
 		h.steps = self
+	}
+	// The console's user pool (Cognito on AWS; the local host's locally): none configured, and
+	// only profile-API keys are taken.
+	if issuer, client := getenv(topology.SettingAuthIssuer), getenv(topology.SettingAuthClientID); issuer != "" && client != "" {
+		v, err := consoleauth.NewVerifier(consoleauth.Config{Issuer: issuer, ClientID: client})
+		if err != nil {
+			return nil, err
+		}
+		h.signIn = consoleSignIn{issuer: issuer, clientID: client, verifier: v}
 	}
 	return h, nil
 }

@@ -545,6 +545,9 @@ func Default() Topology {
 			// the browser-safe route: a page, with a write key, asks what it may show its visitor
 			Route{"POST", "/v1/visitor", "profiles", true},
 			Route{"OPTIONS", "/v1/visitor", "profiles", true},
+			// the console's files (HTML, CSS, JavaScript): public; what they call needs a user's token
+			Route{"GET", "/console", "profiles", true},
+			Route{"GET", "/console/{proxy+}", "profiles", true},
 		),
 		Mappings: []StreamMapping{{
 			Stream: EventStream, Function: "stitch", BatchSize: 500, MaxBatchingWindow: time.Second,
