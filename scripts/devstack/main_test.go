@@ -68,6 +68,15 @@ func TestRunServesUntilStoppedAndLeavesNoEnvFile(t *testing.T) {
 	assert.NotEmpty(t, env["AWS_ENDPOINT_URL_LAMBDA"])
 	require.NotEmpty(t, env["DCRM_API_URL"])
 
+	// The local user pool: its endpoint, issuer and client, and the console user with this start's
+	// password (make up copies them to local.env); the pool kept under the state folder.
+	assert.True(t, strings.HasPrefix(env["DCRM_AUTH_URL"], "http://127.0.0.1:"), env["DCRM_AUTH_URL"])
+	assert.True(t, strings.HasPrefix(env["DCRM_AUTH_ISSUER"], env["DCRM_AUTH_URL"]+"us-east-1_"), env["DCRM_AUTH_ISSUER"])
+	assert.NotEmpty(t, env["DCRM_AUTH_CLIENT_ID"])
+	assert.Equal(t, "admin", env["DCRM_CONSOLE_USER"])
+	assert.Len(t, env["DCRM_CONSOLE_PASSWORD"], 20)
+	assert.FileExists(t, filepath.Join(state, "auth", "users.json"))
+
 	// S3's endpoint is written with the others (make up copies them to local.env), and its
 	// buckets keep their objects under the state folder.
 	require.True(t, strings.HasPrefix(env["DCRM_S3_ENDPOINT"], "http://127.0.0.1:"), env["DCRM_S3_ENDPOINT"])
