@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -428,3 +429,15 @@ func FuzzParse(f *testing.F) {
 }
 
 func sha(s string) []byte { d := sha256.Sum256([]byte(s)); return d[:] }
+
+// A principal logs as who signed in and their roles, never the token.
+func TestPrincipalLogsWhoNotTheToken(t *testing.T) {
+	v, _, _ := newTestVerifier(t)
+	tok := sign(t, keys(t)[0], "kid-1", accessClaims("operator", "viewer"))
+	p, err := v.Verify(t.Context(), tok)
+	require.NoError(t, err)
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("profile request", slog.Any("principal", p))
+	assert.Contains(t, b.String(), `"principal":{"user":"alice","sub":"a1b2c3d4-0000-4000-8000-000000000001","roles":"viewer,operator"}`)
+	assert.NotContains(t, b.String(), tok[:20])
+}
