@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	cip "github.com/aws/aws-sdk-go-v2/service/cognitoidentityprovider"
@@ -95,4 +97,76 @@ func TestUserCommandNeedsAPool(t *testing.T) {
 	err := run(context.Background(), []string{"user", "list"}, &bytes.Buffer{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), envUserPoolID)
+}
+
+// fakeCognito records the calls of the Cognito path and answers as a pool would.
+type fakeCognito struct {
+	calls    []string
+	groupErr error
+	users    []ciptypes.UserType
+	groups   map[string][]string // group -> usernames
+}
+
+func (f *fakeCognito) AdminCreateUser(_ context.Context, in *cip.AdminCreateUserInput, _ ...func(*cip.Options)) (*cip.AdminCreateUserOutput, error) {
+	f.calls = append(f.calls, "create "+aws.ToString(in.Username)+" "+string(in.MessageAction)+" temp="+aws.ToString(in.TemporaryPassword))
+	return &cip.AdminCreateUserOutput{}, nil
+}
+
+func (f *fakeCognito) AdminAddUserToGroup(_ context.Context, in *cip.AdminAddUserToGroupInput, _ ...func(*cip.Options)) (*cip.AdminAddUserToGroupOutput, error) {
+	f.calls = append(f.calls, "group "+aws.ToString(in.Username)+" "+aws.ToString(in.GroupName))
+	return &cip.AdminAddUserToGroupOutput{}, f.groupErr
+}
+
+func (f *fakeCognito) AdminDeleteUser(_ context.Context, in *cip.AdminDeleteUserInput, _ ...func(*cip.Options)) (*cip.AdminDeleteUserOutput, error) {
+	f.calls = append(f.calls, "delete "+aws.ToString(in.Username))
+	return &cip.AdminDeleteUserOutput{}, nil
+}
+
+func (f *fakeCognito) AdminUserGlobalSignOut(_ context.Context, in *cip.AdminUserGlobalSignOutInput, _ ...func(*cip.Options)) (*cip.AdminUserGlobalSignOutOutput, error) {
+	f.calls = append(f.calls, "signout "+aws.ToString(in.Username))
+	return &cip.AdminUserGlobalSignOutOutput{}, nil
+}
+
+func (f *fakeCognito) ListUsers(context.Context, *cip.ListUsersInput, ...func(*cip.Options)) (*cip.ListUsersOutput, error) {
+	return &cip.ListUsersOutput{Users: f.users}, nil
+}
+
+func (f *fakeCognito) ListUsersInGroup(_ context.Context, in *cip.ListUsersInGroupInput, _ ...func(*cip.Options)) (*cip.ListUsersInGroupOutput, error) {
+	var out []ciptypes.UserType
+	for _, name := range f.groups[aws.ToString(in.GroupName)] {
+		out = append(out, ciptypes.UserType{Username: aws.String(name)})
+	}
+	return &cip.ListUsersInGroupOutput{Users: out}, nil
+}
+
+// The Cognito path, against a fake of the client: what it asks of the pool.
+func TestUserCommandsOnCognito(t *testing.T) {
+	ctx := t.Context()
+	f := &fakeCognito{}
+	pool := cognitoPool{client: f, id: "eu-west-1_AbCdEfGhI"}
+	var out bytes.Buffer
+	require.NoError(t, runUser(ctx, pool, "add", []string{"lena", "--role", "marketer"}, &out, time.Now()))
+	temp := regexp.MustCompile(`(?m)^(\S{20})$`).FindStringSubmatch(out.String())
+	require.NotNil(t, temp, out.String())
+	assert.Equal(t, []string{"create lena SUPPRESS temp=" + temp[1], "group lena marketer"}, f.calls)
+	assert.Contains(t, out.String(), "Cognito user pool eu-west-1_AbCdEfGhI")
+
+	f.calls, f.groupErr = nil, errors.New("ResourceNotFoundException: group not found")
+	require.ErrorContains(t, runUser(ctx, pool, "add", []string{"omar", "--role", "viewer"}, &out, time.Now()), "removed again")
+	assert.Equal(t, "delete omar", f.calls[len(f.calls)-1], "no user is left without a role")
+
+	f.users = []ciptypes.UserType{
+		{Username: aws.String("lena"), UserStatus: ciptypes.UserStatusTypeForceChangePassword, UserCreateDate: aws.Time(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)),
+			Attributes: []ciptypes.AttributeType{{Name: aws.String("email"), Value: aws.String("lena@example.com")}}},
+		{Username: aws.String("ops"), UserStatus: ciptypes.UserStatusTypeConfirmed, UserCreateDate: aws.Time(time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC))},
+	}
+	f.groups = map[string][]string{"marketer": {"lena"}, "operator": {"ops"}, "admin": {"ops"}}
+	out.Reset()
+	require.NoError(t, runUser(ctx, pool, "list", nil, &out, time.Now()))
+	assert.Regexp(t, `(?m)^lena\s+marketer\s+FORCE_CHANGE_PASSWORD\s+lena@example.com\s+2026-03-01T00:00:00Z$`, out.String())
+	assert.Regexp(t, `(?m)^ops\s+operator,admin\s+CONFIRMED\s+-\s+`, out.String())
+
+	f.calls = nil
+	require.NoError(t, runUser(ctx, pool, "rm", []string{"lena"}, &out, time.Now()))
+	assert.Equal(t, []string{"signout lena", "delete lena"}, f.calls)
 }
