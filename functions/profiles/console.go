@@ -82,15 +82,18 @@ func authURLOf(issuer string) string {
 	return u.Scheme + "://" + u.Host + "/"
 }
 
-// serveConsole answers GET /console and GET /console/{proxy+}: the file, or index.html for the
-// console's own paths.
+// serveConsole answers GET /console/{proxy+} with the file, and GET /console with a redirect to
+// the page.
 func serveConsole(r events.APIGatewayV2HTTPRequest, issuer, clientID string) events.APIGatewayV2HTTPResponse {
-	name := strings.TrimPrefix(path.Clean("/"+r.PathParameters["proxy"]), "/")
-	if name == "" || name == "." {
-		name = "index.html"
-	}
 	auth := authURLOf(issuer)
 	hdr := consoleHeaders(auth)
+	name := strings.TrimPrefix(path.Clean("/"+r.PathParameters["proxy"]), "/")
+	if r.RouteKey == "GET /console" || name == "" || name == "." {
+		// The page is /console/index.html, so that its files resolve under /console/ (a greedy
+		// route takes no empty rest, and a <base> the policy forbids).
+		hdr["location"] = "/console/index.html"
+		return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusFound, Headers: hdr}
+	}
 	if name == "config.json" {
 		b, _ := json.Marshal(consoleConfig{AuthURL: auth, ClientID: clientID})
 		hdr["content-type"] = "application/json"

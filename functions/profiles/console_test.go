@@ -25,7 +25,10 @@ func consoleGet(t *testing.T, proxy string) events.APIGatewayV2HTTPResponse {
 }
 
 func TestConsoleServesItsFiles(t *testing.T) {
-	index := consoleGet(t, "")
+	root := consoleGet(t, "")
+	require.Equal(t, http.StatusFound, root.StatusCode)
+	require.Equal(t, "/console/index.html", root.Headers["location"])
+	index := consoleGet(t, "index.html")
 	require.Equal(t, http.StatusOK, index.StatusCode)
 	require.Contains(t, index.Headers["content-type"], "text/html")
 	require.Contains(t, index.Body, `<script type="module" src="js/app.js">`)

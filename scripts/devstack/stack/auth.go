@@ -22,6 +22,8 @@ const (
 	EnvAuthPoolID      = "DCRM_AUTH_LOCAL_POOL_ID"
 	EnvConsoleUser     = "DCRM_CONSOLE_USER"
 	EnvConsolePassword = "DCRM_CONSOLE_PASSWORD"
+	// EnvConsoleURL is the console's page: the profile function serves it under /console/.
+	EnvConsoleURL = "DCRM_CONSOLE_URL"
 )
 
 // DefaultAuthPort is the local user pool's port, next to S3's (4572) and Data Firehose's (4573).
@@ -100,6 +102,9 @@ func (s *Stack) authEnv() map[string]string {
 	env := map[string]string{
 		EnvAuthURL: s.auth.Endpoint(), topology.SettingAuthIssuer: s.auth.IssuerURL(),
 		topology.SettingAuthClientID: s.auth.ClientID(), EnvAuthDir: s.authDir, EnvAuthPoolID: s.auth.PoolID(),
+	}
+	if s.apiURL != "" {
+		env[EnvConsoleURL] = s.apiURL + "/console/index.html"
 	}
 	if s.consolePassword != "" {
 		env[EnvConsoleUser], env[EnvConsolePassword] = s.cfg.ConsoleUser, s.consolePassword

@@ -1,5 +1,5 @@
 // The console: sign-in, then a page per hash route (#/customer, #/audiences, #/attribution).
-import { loadConfig, signIn, signOut, token, user } from './auth.js';
+import { loadConfig, signIn, signOut, token, user, choosePassword, NewPasswordRequired } from './auth.js';
 import { h, failure } from './dom.js';
 import { customerPage } from './customer.js';
 import { audiencesPage, audiencePage } from './audiences.js';
@@ -46,17 +46,28 @@ function askSignIn() {
   const dialog = document.getElementById('signin');
   const form = document.getElementById('signin-form');
   const error = document.getElementById('signin-error');
+  const newPassword = document.getElementById('new-password');
+  let challenge = null;
   main.replaceChildren(h('p', { class: 'muted' }, 'Sign in to see the customers.'));
   form.onsubmit = async (e) => {
     e.preventDefault();
     const f = new FormData(form);
     error.hidden = true;
     try {
-      await signIn(f.get('username'), f.get('password'));
+      if (challenge) await choosePassword(challenge, f.get('newPassword'));
+      else await signIn(f.get('username'), f.get('password'));
+      challenge = null;
+      newPassword.hidden = true;
       dialog.close();
       form.reset();
       route();
     } catch (err) {
+      if (err instanceof NewPasswordRequired) {
+        challenge = err;
+        newPassword.hidden = false;
+        newPassword.querySelector('input').required = true;
+        newPassword.querySelector('input').focus();
+      }
       error.textContent = err.message;
       error.hidden = false;
     }

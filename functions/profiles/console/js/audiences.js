@@ -49,7 +49,8 @@ export function audiencePage(main, id) {
   const head = h('div', {}, loading());
   const sizes = h('div', { class: 'card' }, h('h2', {}, 'Size'), loading());
   const members = h('div', { class: 'card' }, h('h2', {}, 'Members'), loading());
-  main.replaceChildren(h('p', {}, h('a', { href: '#/audiences' }, '← Audiences')), head, sizes, members);
+  const change = h('div');
+  main.replaceChildren(h('p', {}, h('a', { href: '#/audiences' }, '← Audiences')), head, sizes, members, change);
   get(`/v1/audiences/${encodeURIComponent(id)}`).then((a) => {
     head.replaceChildren(h('h1', {}, a.name), h('div', { class: 'card' },
       a.description ? h('p', {}, a.description) : null,
@@ -57,8 +58,8 @@ export function audiencePage(main, id) {
       typeof a.size === 'number' ? h('p', {}, h('strong', {}, a.size.toLocaleString()), ' members at the latest scoring run') : null,
       h('pre', {}, JSON.stringify(a.definition, null, 2)),
       h('div', { class: 'inline' }, can('export') ? exportButton(id) : null,
-        can('audiences') ? h('button', { class: 'danger', type: 'button', onclick: () => remove(id) }, 'Remove') : null)),
-    can('audiences') ? defineForm(JSON.stringify(a.definition, null, 2)) : null);
+        can('audiences') ? h('button', { class: 'danger', type: 'button', onclick: () => remove(id) }, 'Remove') : null)));
+    if (can('audiences')) change.replaceChildren(defineForm(JSON.stringify(a.definition, null, 2)));
   }, (err) => head.replaceChildren(err.status === 404 ? empty(`No audience ${id}.`, h('a', { href: '#/audiences' }, 'See the audiences')) : failure(err)));
   get(`/v1/audiences/${encodeURIComponent(id)}/sizes?days=30`).then((s) => {
     sizes.replaceChildren(h('h2', {}, 'Size, last 30 days'), s.sizes.length === 0

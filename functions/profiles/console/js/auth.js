@@ -13,23 +13,47 @@ export async function loadConfig() {
   return config;
 }
 
-async function initiateAuth(flow, params) {
+// pool calls an action of the user pool's API (Cognito's JSON 1.1 protocol).
+async function pool(action, request) {
   const cfg = await loadConfig();
+  if (!cfg.authUrl) throw new Error('No user pool is configured for this deployment: ask an operator.');
   const res = await fetch(cfg.authUrl, {
     method: 'POST',
-    headers: {
-      'Content-Type': 'application/x-amz-json-1.1',
-      'X-Amz-Target': 'AWSCognitoIdentityProviderService.InitiateAuth',
-    },
-    body: JSON.stringify({ AuthFlow: flow, ClientId: cfg.clientId, AuthParameters: params }),
+    headers: { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': `AWSCognitoIdentityProviderService.${action}` },
+    body: JSON.stringify({ ClientId: cfg.clientId, ...request }),
   });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
     const why = body.message || body.Message || `sign-in failed (${res.status})`;
     throw new Error(res.status === 400 && /NotAuthorized/.test(body.__type || '') ? 'Wrong user name or password.' : why);
   }
-  if (!body.AuthenticationResult) throw new Error('sign-in needs a step the console does not support (a new password, MFA): ask an operator');
+  return body;
+}
+
+// NewPasswordRequired is a first sign-in with a temporary password: the user chooses their own
+// (respond).
+export class NewPasswordRequired extends Error {
+  constructor(username, session) {
+    super('Choose a new password: the one you were given is temporary.');
+    this.username = username;
+    this.session = session;
+  }
+}
+
+async function initiateAuth(flow, params) {
+  const body = await pool('InitiateAuth', { AuthFlow: flow, AuthParameters: params });
+  if (body.ChallengeName === 'NEW_PASSWORD_REQUIRED') throw new NewPasswordRequired(params.USERNAME, body.Session);
+  if (!body.AuthenticationResult) throw new Error('sign-in needs a step the console does not support (MFA): ask an operator');
   return body.AuthenticationResult;
+}
+
+// choosePassword answers a NewPasswordRequired with the user's new password, and signs them in.
+export async function choosePassword(challenge, password) {
+  const body = await pool('RespondToAuthChallenge', { ChallengeName: 'NEW_PASSWORD_REQUIRED', Session: challenge.session,
+    ChallengeResponses: { USERNAME: challenge.username, NEW_PASSWORD: password } });
+  if (!body.AuthenticationResult) throw new Error('the new password was not taken: ask an operator');
+  keep(body.AuthenticationResult);
+  store.setItem('dcrm.user', challenge.username);
 }
 
 function keep(result, refresh) {

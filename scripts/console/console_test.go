@@ -1,0 +1,225 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/dcrm-project/dcrm/scripts/devstack/cognito"
+	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
+	"github.com/dcrm-project/dcrm/scripts/devstack/devtest/browsertest"
+	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
+	"github.com/dcrm-project/dcrm/shared/keystore"
+	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
+	"github.com/dcrm-project/dcrm/shared/source"
+)
+
+// The console as an admin and as a viewer would use it, on the local stack with the real
+// functions: sign in, find a customer whose two devices merged, read their Single Customer View,
+// see the split button an operator has; define an audience and read it; read the attribution page
+// (no report yet: the empty state says what to do). A viewer signs in, reads the same customer
+// without a split button, and is refused when they try the split anyway.
+func TestConsole(t *testing.T) {
+	browsertest.NeedChromium(t)
+	ctx := context.Background()
+	st, keys := devtest.StackWith(t, "console", devtest.Functions(t), func(c *stack.Config) { c.ConsoleUser = "admin" })
+	env := st.Env()
+	admin, adminPassword := st.ConsoleSignIn()
+	viewerPassword := cognito.NewPassword()
+	if _, err := cognito.Dir(env[stack.EnvAuthDir]).AddUser("vera", "", []string{"viewer"}, viewerPassword, false, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	api := st.APIURL()
+	writeKey, apiKey := keystore.NewKey("wk_"), keystore.NewKey("pk_")
+	must(t, keys.PutSource(ctx, writeKey, source.Source{ID: "src_console", Name: "console test", Trusted: true}))
+	must(t, keys.PutProfileAPIKey(ctx, apiKey, "console test"))
+
+	// A customer on two devices, who logs in on both: one profile, one merge.
+	user := localawstest.UniqueName("ada")
+	for i, call := range []struct{ path, body string }{
+		{"/v1/page", `{"anonymousId": "laptop-` + user + `", "name": "/"}`},
+		{"/v1/track", `{"anonymousId": "phone-` + user + `", "event": "Product Viewed", "properties": {"product_id": "tent", "price": 199}}`},
+		{"/v1/identify", `{"anonymousId": "laptop-` + user + `", "userId": "` + user + `", "traits": {"plan": "gold"}}`},
+		{"/v1/identify", `{"anonymousId": "phone-` + user + `", "userId": "` + user + `"}`},
+	} {
+		send(t, api, "Basic", writeKey, http.MethodPost, call.path, fmt.Sprintf(`{"messageId": "m%d-%s", %s`, i, user, call.body[1:]))
+	}
+	start := time.Now()
+	defer func() { t.Logf("stitched in %s", time.Since(start)) }()
+	waitFor(t, func() bool {
+		status, body := send(t, api, "Bearer", apiKey, http.MethodGet, "/v1/profiles?userId="+user, "")
+		return status == 200 && strings.Contains(body, "laptop-"+user) && strings.Contains(body, "phone-"+user)
+	})
+	audience := strings.ReplaceAll(strings.ToLower(localawstest.UniqueName("gold")), "_", "-")
+	send(t, api, "Bearer", apiKey, http.MethodPut, "/v1/audiences/"+audience,
+		`{"id": "`+audience+`", "name": "Gold plan", "description": "Customers on the gold plan.", "rule": {"field": "traits.plan", "op": "==", "value": "gold"}}`)
+
+	shots := t.TempDir()
+	if dir := os.Getenv("DCRM_SCREENSHOTS"); dir != "" {
+		shots = dir
+	}
+	shot := func(ctx context.Context, name string) {
+		t.Helper()
+		var png []byte
+		must(t, chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)))
+		must(t, os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644))
+	}
+	console := env[stack.EnvConsoleURL]
+	if console == "" {
+		t.Fatalf("the stack's environment has no %s", stack.EnvConsoleURL)
+	}
+
+	if resp, err := http.Get(console); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %v %v", console, resp, err)
+	}
+	b := browsertest.New(t, 2*time.Minute)
+	chromedp.ListenTarget(b, func(ev any) { // what the page's scripts report, for a failure's log
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			t.Logf("page exception: %s", ev.ExceptionDetails.Error())
+		case *runtime.EventConsoleAPICalled:
+			for _, a := range ev.Args {
+				t.Logf("page console.%s: %s", ev.Type, a.Value)
+			}
+		}
+	})
+	must(t, chromedp.Run(b, chromedp.EmulateViewport(1200, 900), chromedp.Navigate(console)))
+	signIn(t, b, admin, adminPassword)
+	must(t, chromedp.Run(b, chromedp.Navigate(console+"#/customer?type=userId&id="+user),
+		chromedp.WaitVisible(`//h2[text()="Identities"]`),
+		chromedp.WaitVisible(`//h2[text()="Merges"]/following-sibling::div//button[text()="Split"]`)))
+	text := pageText(t, b)
+	for _, want := range []string{"laptop-" + user, "phone-" + user, "gold", "Product Viewed", "admin · admin"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the customer page lacks %q:\n%s", want, text)
+		}
+	}
+	shot(b, "console-customer")
+
+	must(t, chromedp.Run(b, chromedp.Navigate(console+"#/audiences"),
+		chromedp.WaitVisible(`//a[text()="Gold plan"]`), chromedp.Click(`//a[text()="Gold plan"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//h1[text()="Gold plan"]`), chromedp.WaitVisible(`//h2[starts-with(text(), "Size")]`)))
+	if text := pageText(t, b); !strings.Contains(text, "Not counted yet") || !strings.Contains(text, "traits.plan") {
+		t.Errorf("the audience page lacks its definition or its empty size:\n%s", text)
+	}
+	shot(b, "console-audience")
+
+	must(t, chromedp.Run(b, chromedp.Navigate(console+"#/attribution"), chromedp.WaitVisible(`//div[@class="empty"]`)))
+	if text := pageText(t, b); !strings.Contains(text, "No report yet") || !strings.Contains(text, "dcrm schedule run reports") {
+		t.Errorf("the attribution page's empty state does not say what to do:\n%s", text)
+	}
+
+	// A phone-sized window: the same page, nothing wider than the screen.
+	must(t, chromedp.Run(b, chromedp.EmulateViewport(390, 844), chromedp.Navigate(console+"#/customer?type=userId&id="+user),
+		chromedp.WaitVisible(`//h2[text()="Identities"]`)))
+	var overflow bool
+	must(t, chromedp.Run(b, chromedp.Evaluate(`document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow)))
+	if overflow {
+		t.Error("the customer page is wider than a phone's screen")
+	}
+	shot(b, "console-customer-phone")
+
+	// The viewer: reads, has no split button, and is refused a split tried by hand.
+	must(t, chromedp.Run(b, chromedp.EmulateViewport(1200, 900), chromedp.Click(`#signout`, chromedp.ByQuery)))
+	signIn(t, b, "vera", viewerPassword)
+	must(t, chromedp.Run(b, chromedp.Navigate(console+"#/customer?type=userId&id="+user), chromedp.WaitVisible(`//h2[text()="Merges"]/following-sibling::div//table`)))
+	var buttons int
+	must(t, chromedp.Run(b, chromedp.Evaluate(`document.querySelectorAll('button.danger').length`, &buttons)))
+	if buttons != 0 {
+		t.Errorf("a viewer sees %d split or remove buttons", buttons)
+	}
+	var refused map[string]any
+	must(t, chromedp.Run(b, chromedp.Evaluate(`(async () => {
+		const p = await (await fetch('/v1/profiles?userId=`+user+`', {headers: {Authorization: 'Bearer ' + sessionStorage.getItem('dcrm.access')}})).json();
+		const r = await fetch('/v1/profiles/' + p.profileId + '/split', {method: 'POST', headers: {Authorization: 'Bearer ' + sessionStorage.getItem('dcrm.access'), 'Content-Type': 'application/json'}, body: JSON.stringify({profileId: p.mergedFrom[0]})});
+		return {status: r.status, body: await r.json()};
+	})()`, &refused, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) })))
+	if refused["status"] != float64(403) || !strings.Contains(fmt.Sprint(refused["body"]), `lacks the "split" scope`) {
+		t.Errorf("a viewer's split: %v", refused)
+	}
+	shot(b, "console-viewer")
+	t.Logf("screenshots in %s", shots)
+}
+
+// signIn fills the sign-in dialog and waits for the pages.
+func signIn(t *testing.T, b context.Context, user, password string) {
+	t.Helper()
+	open, cancel := context.WithTimeout(b, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Run(open, chromedp.WaitVisible(`#signin input[name="username"]`, chromedp.ByQuery)); err != nil {
+		var main string
+		_ = chromedp.Run(b, chromedp.Text(`main`, &main, chromedp.ByQuery))
+		t.Fatalf("no sign-in dialog: %v; the page says %q", err, main)
+	}
+	must(t, chromedp.Run(b,
+		chromedp.SendKeys(`#signin input[name="username"]`, user, chromedp.ByQuery),
+		chromedp.SendKeys(`#signin input[name="password"]`, password, chromedp.ByQuery),
+		chromedp.Click(`#signin button[type="submit"]`, chromedp.ByQuery)))
+	wait, cancel := context.WithTimeout(b, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Run(wait, chromedp.WaitVisible(`#who`, chromedp.ByQuery)); err != nil {
+		var why, main string
+		_ = chromedp.Run(b, chromedp.Text(`#signin-error`, &why, chromedp.ByQuery, chromedp.AtLeast(0)), chromedp.Text(`main`, &main, chromedp.ByQuery))
+		t.Fatalf("%s did not sign in: %v; the dialog says %q, the page %q", user, err, why, main)
+	}
+}
+
+func pageText(t *testing.T, b context.Context) string {
+	t.Helper()
+	var text string
+	must(t, chromedp.Run(b, chromedp.Text(`main`, &text, chromedp.ByQuery)))
+	var who string
+	must(t, chromedp.Run(b, chromedp.Text(`#who`, &who, chromedp.ByQuery)))
+	return text + "\n" + who
+}
+
+// send calls the local API with a key (scheme Basic: a write key; Bearer: a profile-API key).
+func send(t *testing.T, api, scheme, key, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, api+path, bytes.NewBufferString(body))
+	must(t, err)
+	if scheme == "Basic" {
+		req.SetBasicAuth(key, "")
+	} else {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	defer resp.Body.Close()
+	var out bytes.Buffer
+	_, _ = out.ReadFrom(resp.Body)
+	if scheme == "Basic" && resp.StatusCode != 200 || method == http.MethodPut && resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, out.String())
+	}
+	return resp.StatusCode, out.String()
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("the customer's events were not stitched within a minute")
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
