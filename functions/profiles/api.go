@@ -59,6 +59,9 @@ type profileView struct {
 	Impressions *impressions `json:"impressions,omitempty"`
 	// Audiences are the audiences the person is in, by id, with when they entered.
 	Audiences []profile.Membership `json:"audiences"`
+	// Computed are the computed traits' values, by trait id (absent when none is defined; a
+	// trait without a value, or not computed yet, is left out).
+	Computed map[string]any `json:"computed,omitempty"`
 }
 
 type impressions struct {

@@ -68,6 +68,8 @@ type handler struct {
 	// The console's sign-in (console.go): its users' tokens are checked by signIn.verifier (nil:
 	// no user pool is configured, and tokens are refused).
 	signIn consoleSignIn
+	// traits are the computed-trait definitions, cached (computed.go); nil: values not shown.
+	traits *traitSet
 
 	// The browser-safe route (visitor.go).
 	sources  writeKeys        // the write keys' sources (keystore.Cache)
@@ -331,13 +333,13 @@ func (h *handler) lookup(ctx context.Context, r request) (any, error) {
 		return nil, err
 	}
 	p, err := h.profiles.Lookup(ctx, id)
-	return viewOf(p), err
+	return h.viewWithTraits(ctx, p, err)
 }
 
 // get serves GET /v1/profiles/{profileId}: the live profile, also for a merged profile's id.
 func (h *handler) get(ctx context.Context, r request) (any, error) {
 	p, err := h.profiles.Profile(ctx, r.id)
-	return viewOf(p), err
+	return h.viewWithTraits(ctx, p, err)
 }
 
 // events serves GET /v1/profiles/{profileId}/events?limit=&cursor=&type=: a page of the history.

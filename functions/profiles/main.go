@@ -85,6 +85,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		log:       log,
 		sources:   keys,
 		public:    &publicAudiences{list: publicOf(audiences)},
+		traits:    &traitSet{},
 		visitors:  &visitorLimiter{},
 		exportCfg: exportCfg,
 	}

@@ -52,8 +52,10 @@ function show(result, p) {
     ? h('p', { class: 'muted' }, 'In no audience.')
     : h('ul', { class: 'chips' }, p.audiences.map((m) => h('li', { class: 'chip', title: `since ${when(m.since)}` },
       h('a', { href: `#/audiences/${encodeURIComponent(m.audience)}` }, m.audience)))));
+  const shown = (v) => (typeof v === 'object' ? JSON.stringify(v) : String(v));
   const traits = h('div', { class: 'card' }, h('h2', {}, 'Traits'), Object.keys(p.traits || {}).length === 0
-    ? h('p', { class: 'muted' }, 'No traits.') : facts(Object.entries(p.traits).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : String(v)])));
+    ? h('p', { class: 'muted' }, 'No traits.') : facts(Object.entries(p.traits).map(([k, v]) => [k, shown(v)])),
+  p.computed ? [h('h2', {}, 'Computed traits'), facts(Object.entries(p.computed).map(([k, v]) => [k, shown(v)]))] : null);
   const timeline = h('div', { class: 'card' }, h('h2', {}, 'Timeline'), loading());
   const merges = h('div', { class: 'card' }, h('h2', {}, 'Merges'), loading());
   result.replaceChildren(h('div', { class: 'grid' }, identities, scores, audiences, consent, traits), timeline, merges);
