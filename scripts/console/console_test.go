@@ -117,6 +117,10 @@ func TestConsole(t *testing.T) {
 	if text := pageText(t, b); !strings.Contains(text, "No report yet") || !strings.Contains(text, "dcrm schedule run reports") {
 		t.Errorf("the attribution page's empty state does not say what to do:\n%s", text)
 	}
+	must(t, chromedp.Run(b, chromedp.Navigate(console+"#/journeys"), chromedp.WaitVisible(`//h1[text()="Journeys"]/following-sibling::div//div[@class="empty"]`)))
+	if text := pageText(t, b); !strings.Contains(text, "No report yet") {
+		t.Errorf("the journeys page's empty state:\n%s", text)
+	}
 
 	// A phone-sized window: the same page, nothing wider than the screen.
 	must(t, chromedp.Run(b, chromedp.EmulateViewport(390, 844), chromedp.Navigate(console+"#/customer?type=userId&id="+user),

@@ -16,9 +16,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/chromedp/chromedp"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
+	"github.com/dcrm-project/dcrm/scripts/devstack/devtest/browsertest"
+	"github.com/dcrm-project/dcrm/scripts/devstack/stack"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
@@ -30,7 +33,7 @@ import (
 // and local-aws-sqs, in a stack of its own.
 func TestDemoEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	st, keys := devtest.Stack(t, "e2e")
+	st, keys := devtest.StackWith(t, "e2e", devtest.BuildFunctions(t), func(c *stack.Config) { c.ConsoleUser = "admin" })
 	endpoints := localaws.DefaultEndpoints()
 	c := Client{API: st.APIURL(), WriteKey: keystore.NewKey("wk_"), ServerKey: keystore.NewKey("wk_"),
 		ProfileKey: keystore.NewKey("pk_"), Origin: "https://shop.example", HTTP: &http.Client{Timeout: 30 * time.Second}}
@@ -79,6 +82,8 @@ func TestDemoEndToEnd(t *testing.T) {
 		must(t, os.WriteFile(filepath.Join(dir, "demo-attribution.svg"), svg, 0o644))
 	}
 
+	consoleReports(t, st)
+
 	// Replaying every request (same message ids) through the endpoint and the stream changes nothing.
 	before, err := c.Profile(ctx, "userId", s.Shopper)
 	must(t, err)
@@ -111,5 +116,36 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// consoleReports opens the console on the demo's report, as a marketer would: the attribution
+// page's models side by side and the journeys page's top paths and funnel, with the run's figures.
+func consoleReports(t *testing.T, st *stack.Stack) {
+	t.Helper()
+	user, password := st.ConsoleSignIn()
+	b := browsertest.New(t, time.Minute)
+	page := st.Env()[stack.EnvConsoleURL]
+	must(t, chromedp.Run(b, chromedp.EmulateViewport(1200, 900), chromedp.Navigate(page),
+		chromedp.WaitVisible(`#signin input[name="username"]`, chromedp.ByQuery),
+		chromedp.SendKeys(`#signin input[name="username"]`, user, chromedp.ByQuery),
+		chromedp.SendKeys(`#signin input[name="password"]`, password, chromedp.ByQuery),
+		chromedp.Click(`#signin button[type="submit"]`, chromedp.ByQuery), chromedp.WaitVisible(`#who`, chromedp.ByQuery)))
+	for _, p := range []struct{ hash, wait string }{
+		{"#/attribution", `//h2[starts-with(text(), "Conversions credited per channel")]`},
+		{"#/journeys", `//h2[text()="Top paths to order"]`},
+	} {
+		var text string
+		must(t, chromedp.Run(b, chromedp.Navigate(page+p.hash), chromedp.WaitVisible(p.wait), chromedp.Text(`main`, &text, chromedp.ByQuery)))
+		for _, want := range []string{"paid social", "order"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s lacks %q:\n%s", p.hash, want, text)
+			}
+		}
+		if dir := os.Getenv("DCRM_SCREENSHOTS"); dir != "" {
+			var png []byte
+			must(t, chromedp.Run(b, chromedp.FullScreenshot(&png, 100)))
+			must(t, os.WriteFile(filepath.Join(dir, "console-"+strings.TrimPrefix(p.hash, "#/")+".png"), png, 0o644))
+		}
 	}
 }

@@ -4,6 +4,7 @@ import { h, failure } from './dom.js';
 import { customerPage } from './customer.js';
 import { audiencesPage, audiencePage } from './audiences.js';
 import { attributionPage } from './attribution.js';
+import { journeysPage } from './journeys.js';
 
 const main = document.getElementById('main');
 
@@ -32,6 +33,9 @@ async function route() {
         break;
       case 'attribution':
         attributionPage(main, params);
+        break;
+      case 'journeys':
+        journeysPage(main, params);
         break;
       default:
         customerPage(main, params);
