@@ -15,10 +15,12 @@
 //	dcrm audience add FILE                                       defines an audience, or replaces its definition
 //	dcrm audience list | show ID | rm ID                         the audiences; one's definition; removes one
 //	dcrm audience members ID [--limit N] [--json]                its members, as a table or JSON Lines
-//	dcrm audience export ID [--purpose seed|suppression|all]     exports its members to files; prints their links
+//	dcrm audience export ID [--purpose seed|suppression|all] [--no-wait | --wait D]  exports its members; prints the files' links
 //	dcrm audience sizes ID [--days N]                            its members at each scoring run
 //	dcrm trait add FILE|-                                        defines a computed trait, or replaces its definition
 //	dcrm trait list | show ID | rm ID                            the computed traits; one's definition; removes one
+//	dcrm user add NAME --role viewer|marketer|operator|admin     a console user (the local pool, or Cognito's)
+//	dcrm user list | rm NAME                                     the console's users; removes one
 //	dcrm schedule run NAME [--at TIME]                           invokes the schedule's function (as of TIME)
 //	dcrm replay [--dry-run] [--max N] [--forget-lost] [--queue URL]  replays the failed-events queue
 //	dcrm tombstone lift --identifier TYPE:VALUE                  lets an erased identifier be recorded again
@@ -64,11 +66,13 @@ var errUsage = errors.New(`usage:
       (FILE: an audience definition, shared/audience's JSON, checked before it is sent)
   dcrm audience list | show ID | rm ID
   dcrm audience members ID [--limit N] [--json]
-  dcrm audience export ID [--purpose seed|suppression|all]
+  dcrm audience export ID [--purpose seed|suppression|all] [--no-wait | --wait DURATION]
   dcrm audience sizes ID [--days N]
   dcrm trait add FILE|-
       (FILE: a computed-trait definition, shared/computed's JSON, checked before it is sent; -: standard input)
   dcrm trait list | show ID | rm ID
+  dcrm user add NAME --role viewer|marketer|operator|admin [--email ADDRESS]
+  dcrm user list | rm NAME
   dcrm schedule run NAME [--at RFC3339 | --at YYYY-MM-DD]
   dcrm replay [--dry-run] [--max N] [--forget-lost] [--queue URL]
   dcrm tombstone lift --identifier (email:ADDRESS | phone:+NUMBER | user:ID | anonymous:ID | TYPE:VALUE)
