@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"time"
@@ -95,13 +94,9 @@ type Condition struct {
 // so that a misspelt key is not silently ignored; errors wrap ErrInvalid and say where the problem
 // is (`rule.all[2].any[0]: field "traits.plan": op "~": want one of …`).
 func Parse(data []byte) (Definition, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return Definition{}, fmt.Errorf("%w: not JSON: %v", ErrInvalid, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Definition{}, fmt.Errorf("%w: more than one JSON document", ErrInvalid)
+	raw, err := strictjson.Document(data)
+	if err != nil {
+		return Definition{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	d, err := decodeDefinition(raw)
 	if err != nil {

@@ -3,12 +3,11 @@ package audience
 import (
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/strictjson"
 )
 
 // MaxScan bounds the times NextChange tries: past that many, it returns the next time it would
@@ -497,20 +496,20 @@ func (c *cond) sizeTest(n int) bool {
 func (c *cond) jsonTest(x any, now time.Time) bool {
 	switch c.op {
 	case OpEq:
-		return jsonEq(x, c.scalar)
+		return strictjson.Equal(x, c.scalar)
 	case OpNe:
-		return !jsonEq(x, c.scalar)
+		return !strictjson.Equal(x, c.scalar)
 	case OpIn, OpNotIn:
 		in := false
 		for _, want := range c.list {
-			if jsonEq(x, want) {
+			if strictjson.Equal(x, want) {
 				in = true
 				break
 			}
 		}
 		return in == (c.op == OpIn)
 	case OpLt, OpLe, OpGt, OpGe, OpBetween:
-		n, ok := jsonNumber(x)
+		n, ok := strictjson.Number(x)
 		return ok && c.numberTest(n)
 	case OpStartsWith:
 		s, ok := x.(string)
@@ -523,15 +522,17 @@ func (c *cond) jsonTest(x any, now time.Time) bool {
 			sub, ok := c.scalar.(string)
 			return ok && strings.Contains(s, sub)
 		}
-		return jsonAny(x, func(item any) bool { return jsonEq(item, c.scalar) })
+		return jsonAny(x, func(item any) bool { return strictjson.Equal(item, c.scalar) })
 	case OpContainsAny:
-		return jsonAny(x, func(item any) bool { return slices.ContainsFunc(c.list, func(w any) bool { return jsonEq(item, w) }) })
+		return jsonAny(x, func(item any) bool {
+			return slices.ContainsFunc(c.list, func(w any) bool { return strictjson.Equal(item, w) })
+		})
 	case OpContainsAll:
 		if jsonLen(x) < 0 {
 			return false
 		}
 		for _, w := range c.list {
-			if !jsonAny(x, func(item any) bool { return jsonEq(item, w) }) {
+			if !jsonAny(x, func(item any) bool { return strictjson.Equal(item, w) }) {
 				return false
 			}
 		}
@@ -541,49 +542,6 @@ func (c *cond) jsonTest(x any, now time.Time) bool {
 		return n >= 0 && c.sizeTest(n)
 	}
 	return false
-}
-
-// jsonEq compares a trait's value with a condition's: a string with a string, a boolean with a
-// boolean, a number with a number or a numeric string.
-func jsonEq(x, want any) bool {
-	switch w := want.(type) {
-	case string:
-		s, ok := x.(string)
-		return ok && s == w
-	case bool:
-		b, ok := x.(bool)
-		return ok && b == w
-	case float64:
-		n, ok := jsonNumber(x)
-		return ok && n == w
-	}
-	return false
-}
-
-// jsonNumber reads a number, or a numeric string (as profile.Number does).
-func jsonNumber(x any) (float64, bool) {
-	var f float64
-	switch x := x.(type) {
-	case float64, string:
-		return profile.Number(x)
-	case int:
-		f = float64(x)
-	case int64:
-		f = float64(x)
-	case int32:
-		f = float64(x)
-	case float32:
-		f = float64(x)
-	case uint:
-		f = float64(x)
-	case uint64:
-		f = float64(x)
-	case uint32:
-		f = float64(x)
-	default:
-		return 0, false
-	}
-	return f, !math.IsNaN(f) && !math.IsInf(f, 0)
 }
 
 // jsonTime reads an RFC 3339 time or a date (midnight UTC) from a string, or a time.Time.

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -109,13 +108,9 @@ type cond struct {
 // where a value is wanted and a second document are errors, so that a misspelt key is not
 // silently ignored; errors wrap ErrInvalid and say where the problem is.
 func Parse(data []byte) (Definition, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return Definition{}, fmt.Errorf("%w: not JSON: %v", ErrInvalid, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Definition{}, fmt.Errorf("%w: more than one JSON document", ErrInvalid)
+	raw, err := strictjson.Document(data)
+	if err != nil {
+		return Definition{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	d, err := decodeDefinition(raw)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/dcrm-project/dcrm/shared/strictjson"
 )
 
 // lookup reads a property of an event: a path into nested objects. Missing, or null: false.
@@ -30,17 +32,17 @@ func (c cond) holds(props map[string]any) bool {
 	case "exists":
 		return ok
 	case "!=":
-		return !ok || !equal(x, c.v)
+		return !ok || !strictjson.Equal(x, c.v)
 	}
 	if !ok {
 		return false
 	}
 	switch c.op {
 	case "==":
-		return equal(x, c.v)
+		return strictjson.Equal(x, c.v)
 	case "in":
 		for _, v := range c.v.([]any) {
-			if equal(x, v) {
+			if strictjson.Equal(x, v) {
 				return true
 			}
 		}
@@ -52,20 +54,20 @@ func (c cond) holds(props map[string]any) bool {
 			return ok && strings.Contains(x, s)
 		case []any:
 			for _, item := range x {
-				if equal(item, c.v) {
+				if strictjson.Equal(item, c.v) {
 					return true
 				}
 			}
 		case []string:
 			for _, item := range x {
-				if equal(item, c.v) {
+				if strictjson.Equal(item, c.v) {
 					return true
 				}
 			}
 		}
 		return false
 	}
-	n, ok := number(x)
+	n, ok := strictjson.Number(x)
 	if !ok {
 		return false
 	}
@@ -79,49 +81,6 @@ func (c cond) holds(props map[string]any) bool {
 		return n > v
 	}
 	return n >= v
-}
-
-// equal compares an event's value with a condition's: strings exactly, booleans, and a number
-// with a number or a numeric string ("42", as amounts are often sent).
-func equal(x, v any) bool {
-	switch v := v.(type) {
-	case string:
-		s, ok := x.(string)
-		return ok && s == v
-	case bool:
-		b, ok := x.(bool)
-		return ok && b == v
-	case float64:
-		n, ok := number(x)
-		return ok && n == v
-	}
-	return false
-}
-
-// number reads a finite number: a float64 (as encoding/json decodes), another Go number type,
-// or a numeric string.
-func number(x any) (float64, bool) {
-	var f float64
-	switch x := x.(type) {
-	case float64:
-		f = x
-	case float32:
-		f = float64(x)
-	case int:
-		f = float64(x)
-	case int64:
-		f = float64(x)
-	case int32:
-		f = float64(x)
-	case string:
-		var err error
-		if f, err = strconv.ParseFloat(strings.TrimSpace(x), 64); err != nil {
-			return 0, false
-		}
-	default:
-		return 0, false
-	}
-	return f, !math.IsNaN(f) && !math.IsInf(f, 0)
 }
 
 // MaxValueBytes bounds a string value kept in a state (mostFrequent, unique, first, last):
@@ -140,7 +99,7 @@ func scalar(x any) (any, bool) {
 	case bool:
 		return x, true
 	}
-	if f, ok := number(x); ok { // not a string: those were read above
+	if f, ok := strictjson.Number(x); ok { // not a string: those were read above
 		return f, true
 	}
 	return nil, false

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/shared/profile"
+	"github.com/dcrm-project/dcrm/shared/strictjson"
 )
 
 // Bounds of a state (README.md, "Bounds and precision", says what happens past them).
@@ -188,7 +189,7 @@ func (c *compiled) fold(agg string, s State, e Event) State {
 		}
 		return c.add(agg, s, Point{T: t, N: 1})
 	case Sum, Average, Min, Max:
-		x, ok := number(raw)
+		x, ok := strictjson.Number(raw)
 		if !ok {
 			return s
 		}

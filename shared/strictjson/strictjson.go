@@ -9,10 +9,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"unicode/utf8"
 )
+
+// Document reads exactly one JSON document: an error says it is not JSON, or that more follows.
+func Document(data []byte) (json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("not JSON: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("more than one JSON document")
+	}
+	return raw, nil
+}
 
 // Member is one member of a JSON object, its value as written.
 type Member struct {

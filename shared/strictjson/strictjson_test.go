@@ -37,3 +37,31 @@ func TestChecks(t *testing.T) {
 		t.Error("texts")
 	}
 }
+
+func TestDocument(t *testing.T) {
+	if raw, err := Document([]byte(` {"a": 1} `)); err != nil || string(raw) != `{"a": 1}` {
+		t.Errorf("%s, %v", raw, err)
+	}
+	for data, want := range map[string]string{`{"a": 1} {}`: "more than one JSON document", `{`: "not JSON", ``: "not JSON"} {
+		if _, err := Document([]byte(data)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", data, err, want)
+		}
+	}
+}
+
+func TestNumberAndEqual(t *testing.T) {
+	for _, x := range []any{42.0, float32(42), 42, int64(42), int32(42), uint(42), uint64(42), uint32(42), " 42 "} {
+		if n, ok := Number(x); !ok || n != 42 {
+			t.Errorf("Number(%#v) = %v, %v", x, n, ok)
+		}
+	}
+	for _, x := range []any{"4x", "NaN", "+Inf", true, nil, []any{1.0}} {
+		if _, ok := Number(x); ok {
+			t.Errorf("Number(%#v) took it", x)
+		}
+	}
+	if !Equal("gold", "gold") || Equal("Gold", "gold") || !Equal(true, true) || Equal("true", true) ||
+		!Equal("19.99", 19.99) || Equal(nil, 1.0) || Equal(1.0, nil) {
+		t.Error("Equal")
+	}
+}
