@@ -11,6 +11,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/computed"
+	"github.com/dcrm-project/dcrm/shared/membership"
 	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/recording"
 	"github.com/dcrm-project/dcrm/shared/recording/recordingtest"
@@ -26,7 +27,7 @@ func TestProfileShowsComputedTraits(t *testing.T) {
 	require.NoError(t, err)
 	_, err = f.audiences.PutTrait(ctx, def, "key_test")
 	require.NoError(t, err)
-	f.h.traits = &traitSet{}
+	f.h.definitions = membership.NewSource(f.audiences)
 
 	// Recording, with the same definition, keeps the trait on the person's profile.
 	defs := &recordingtest.Definitions{}

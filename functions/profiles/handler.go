@@ -68,8 +68,9 @@ type handler struct {
 	// The console's sign-in (console.go): its users' tokens are checked by signIn.verifier (nil:
 	// no user pool is configured, and tokens are refused).
 	signIn consoleSignIn
-	// traits are the computed-trait definitions, cached (computed.go); nil: values not shown.
-	traits *traitSet
+	// definitions are the audiences and computed traits in force, cached (membership.Source);
+	// nil: the profile shows no computed trait values (computed.go).
+	definitions recording.AudienceSource
 
 	// The browser-safe route (visitor.go).
 	sources  writeKeys        // the write keys' sources (keystore.Cache)

@@ -27,6 +27,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/hashkey"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
+	"github.com/dcrm-project/dcrm/shared/membership"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/objectstore"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
@@ -72,22 +73,22 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		return nil, err
 	}
 	h := &handler{
-		keys:      keys,
-		profiles:  recording.New(store, recording.WithTombstoneKey(key)),
-		members:   store,
-		exports:   objectstore.Bucket{Client: s3c, Name: env[topology.ExportsBucket]},
-		links:     presigner{s3.NewPresignClient(s3c), env[topology.ExportsBucket]},
-		updates:   messagequeue.New(sqs.NewFromConfig(cfg), env[topology.ProfileUpdateQueue]),
-		archive:   objectstore.Bucket{Client: s3c, Name: env[topology.ArchiveBucket]},
-		reports:   reportStore{bucket: objectstore.Bucket{Client: s3c, Name: env[topology.ReportsBucket]}},
-		audiences: audiences,
-		now:       time.Now,
-		log:       log,
-		sources:   keys,
-		public:    &publicAudiences{list: publicOf(audiences)},
-		traits:    &traitSet{},
-		visitors:  &visitorLimiter{},
-		exportCfg: exportCfg,
+		keys:        keys,
+		profiles:    recording.New(store, recording.WithTombstoneKey(key)),
+		members:     store,
+		exports:     objectstore.Bucket{Client: s3c, Name: env[topology.ExportsBucket]},
+		links:       presigner{s3.NewPresignClient(s3c), env[topology.ExportsBucket]},
+		updates:     messagequeue.New(sqs.NewFromConfig(cfg), env[topology.ProfileUpdateQueue]),
+		archive:     objectstore.Bucket{Client: s3c, Name: env[topology.ArchiveBucket]},
+		reports:     reportStore{bucket: objectstore.Bucket{Client: s3c, Name: env[topology.ReportsBucket]}},
+		audiences:   audiences,
+		now:         time.Now,
+		log:         log,
+		sources:     keys,
+		public:      &publicAudiences{list: publicOf(audiences)},
+		definitions: membership.NewSource(audiences),
+		visitors:    &visitorLimiter{},
+		exportCfg:   exportCfg,
 	}
 	if self, ok := fanout.Self(cfg, getenv); ok {
 		h.steps = self
