@@ -131,13 +131,21 @@ func consoleReports(t *testing.T, st *stack.Stack) {
 		chromedp.SendKeys(`#signin input[name="username"]`, user, chromedp.ByQuery),
 		chromedp.SendKeys(`#signin input[name="password"]`, password, chromedp.ByQuery),
 		chromedp.Click(`#signin button[type="submit"]`, chromedp.ByQuery), chromedp.WaitVisible(`#who`, chromedp.ByQuery)))
-	for _, p := range []struct{ hash, wait string }{
-		{"#/attribution", `//h2[starts-with(text(), "Conversions credited per channel")]`},
-		{"#/journeys", `//h2[text()="Top paths to order"]`},
+	for _, p := range []struct {
+		hash, wait string
+		wants      []string
+	}{
+		{"#/attribution", `//h2[starts-with(text(), "Conversions credited per channel")]`,
+			[]string{"paid social", "order", "Spend and return per channel", "Acquisition by channel"}},
+		// the measure chosen: the value credited, in the chart's label and the table
+		{"#/attribution?measure=value", `//*[local-name()="svg" and starts-with(@aria-label, "Value credited")]`,
+			[]string{"paid social", "Value credited per channel, by model"}},
+		{"#/journeys", `//h2[text()="Top paths to order"]`,
+			[]string{"paid social", "order", "order by acquisition channel", "Conversion rate"}},
 	} {
 		var text string
 		must(t, chromedp.Run(b, chromedp.Navigate(page+p.hash), chromedp.WaitVisible(p.wait), chromedp.Text(`main`, &text, chromedp.ByQuery)))
-		for _, want := range []string{"paid social", "order"} {
+		for _, want := range p.wants {
 			if !strings.Contains(text, want) {
 				t.Errorf("%s lacks %q:\n%s", p.hash, want, text)
 			}
@@ -145,7 +153,7 @@ func consoleReports(t *testing.T, st *stack.Stack) {
 		if dir := os.Getenv("DCRM_SCREENSHOTS"); dir != "" {
 			var png []byte
 			must(t, chromedp.Run(b, chromedp.FullScreenshot(&png, 100)))
-			must(t, os.WriteFile(filepath.Join(dir, "console-"+strings.TrimPrefix(p.hash, "#/")+".png"), png, 0o644))
+			must(t, os.WriteFile(filepath.Join(dir, "console-"+strings.NewReplacer("#/", "", "?", "-", "=", "-").Replace(p.hash)+".png"), png, 0o644))
 		}
 	}
 }

@@ -74,3 +74,43 @@ export function lineChart(points, { label, unit = '' }) {
     Object.assign(document.createElementNS(ns, 'title'), { textContent: `${when(p.at)}: ${p.value.toLocaleString()}${unit}` })));
   return svg;
 }
+
+// barChart draws grouped horizontal bars: one row per name, one bar per series (e.g. a model), each
+// labelled with its value, with a legend and the axis's unit, so that it reads without hovering.
+export function barChart(names, series, { label, unit = '', format = (v) => v.toLocaleString() }) {
+  const ns = 'http://www.w3.org/2000/svg';
+  // distinct to most colour-blind readers too (Okabe and Ito's palette); more series than colours repeat
+  const palette = ['#0072b2', '#e69f00', '#009e73', '#cc79a7', '#d55e00', '#56b4e9', '#000000'];
+  const W = 640, L = 150, R = 70, bar = 12, gap = 3, group = series.length * (bar + gap) + 10, T = 24 + 16 * Math.ceil(series.length / 3);
+  const H = T + names.length * group + 26;
+  const svg = document.createElementNS(ns, 'svg');
+  for (const [k, v] of Object.entries({ viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': label })) svg.setAttribute(k, v);
+  const add = (tag, attrs, text) => {
+    const el = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+    if (text !== undefined) el.textContent = text;
+    svg.append(el);
+    return el;
+  };
+  const top = Math.max(1e-9, ...series.flatMap((s) => names.map((n) => s.value(n) || 0)));
+  const x = (v) => L + (v / top) * (W - L - R);
+  series.forEach((s, i) => {
+    const lx = 8 + (i % 3) * 210, ly = 14 + 16 * Math.floor(i / 3);
+    add('rect', { x: lx, y: ly - 9, width: 10, height: 10, fill: palette[i % palette.length] });
+    add('text', { x: lx + 14, y: ly }, s.name);
+  });
+  names.forEach((n, r) => {
+    const y0 = T + r * group;
+    add('text', { x: L - 6, y: y0 + (group - 10) / 2 + 4, 'text-anchor': 'end' }, n.length > 24 ? `${n.slice(0, 23)}…` : n)
+      .append(Object.assign(document.createElementNS(ns, 'title'), { textContent: n }));
+    series.forEach((s, i) => {
+      const v = s.value(n) || 0, y = y0 + i * (bar + gap);
+      add('rect', { x: L, y, width: Math.max(0.5, x(v) - L), height: bar, fill: palette[i % palette.length] })
+        .append(Object.assign(document.createElementNS(ns, 'title'), { textContent: `${n}, ${s.name}: ${format(v)}${unit}` }));
+      add('text', { x: x(v) + 4, y: y + bar - 2 }, `${format(v)}${unit}`);
+    });
+  });
+  add('line', { x1: L, x2: L, y1: T - 4, y2: H - 24, stroke: '#b9c0cc' });
+  add('text', { x: L, y: H - 8 }, label);
+  return svg;
+}

@@ -1,5 +1,6 @@
-// Journeys: the latest report's top paths to each goal and its funnel with drop-off, for everyone
-// or one segment (RFM segment, acquisition channel, device).
+// Journeys: a report's top paths to each goal and its funnel with drop-off, for everyone or one
+// segment (RFM segment, acquisition channel, device), and each goal compared across the segments
+// of each kind (acquisition by channel, by RFM segment, by device). Any kept period can be chosen.
 import { get } from './api.js';
 import { h, empty, failure, loading, money, table } from './dom.js';
 
@@ -8,17 +9,45 @@ const percent = (r) => (typeof r === 'number' ? `${(r * 100).toFixed(1)} %` : '�
 export function journeysPage(main, params) {
   const body = h('div', {}, loading());
   main.replaceChildren(h('h1', {}, 'Journeys'), body);
-  get('/v1/reports/latest').then((manifest) => get(`/v1/reports/${encodeURIComponent(manifest.period)}/journeys.json`)
-    .then((j) => show(body, j, params)), (err) => {
+  get('/v1/reports?limit=100').then((list) => {
+    const period = params.get('period') || list.latest;
+    if (!period) {
+      body.replaceChildren(empty('No report yet.', 'The reports schedule runs daily; an operator can run it now with dcrm schedule run reports.'));
+      return undefined;
+    }
+    return get(`/v1/reports/${encodeURIComponent(period)}/journeys.json`).then((j) => show(body, j, params, list.reports));
+  }).catch((err) => {
     body.replaceChildren(err.status === 404
-      ? empty('No report yet.', 'The reports schedule runs daily; an operator can run it now with dcrm schedule run reports.')
+      ? empty('No such report.', 'Choose another period, or run the reports schedule: dcrm schedule run reports.')
       : failure(err));
   });
 }
 
-function show(body, j, params) {
+const kinds = { acquisition: 'acquisition channel', rfm: 'RFM segment', device: 'device' };
+
+// compare is one goal across the segments of each kind: journeys, conversions, rate and value.
+function compare(j, goal) {
+  return Object.entries(kinds).map(([by, name]) => {
+    const rows = j.goals.filter((g) => g.goal === goal && g.segmentBy === by).sort((x, y) => y.conversions - x.conversions);
+    if (!rows.length) return null;
+    return h('div', { class: 'card' }, h('h2', {}, `${goal} by ${name}`), table([
+      { title: name[0].toUpperCase() + name.slice(1), cell: (g) => g.segment },
+      { title: 'Journeys', num: true, cell: (g) => g.journeys.toLocaleString() },
+      { title: 'Converted', num: true, cell: (g) => g.conversions.toLocaleString() },
+      { title: 'Conversion rate', num: true, cell: (g) => percent(g.journeys ? g.conversions / g.journeys : null) },
+      { title: 'Value', num: true, cell: (g) => money(g.value) },
+      { title: 'Median hours to convert', num: true, cell: (g) => (g.conversions ? g.medianHoursToConversion.toFixed(1) : '—') },
+    ], rows));
+  });
+}
+
+function show(body, j, params, reports) {
+  const periods = h('label', {}, 'Period', h('select', { name: 'period' },
+    reports.map((r) => h('option', { value: r.period, selected: r.period === j.period }, `${r.from} – ${r.to}`))));
   if (!j.goals.length && !j.funnel.length) {
-    body.replaceChildren(empty(`No journey in ${j.from} – ${j.to}.`));
+    body.replaceChildren(h('div', { class: 'card' }, h('form', { class: 'inline', onchange: (e) => {
+      location.hash = `#/journeys?period=${encodeURIComponent(new FormData(e.currentTarget).get('period'))}`;
+    } }, periods)), empty(`No journey in ${j.from} – ${j.to}.`, 'Journeys are read from the archived events; choose another period.'));
     return;
   }
   const segments = [...new Set(j.goals.map((g) => `${g.segmentBy}|${g.segment}`))];
@@ -30,8 +59,9 @@ function show(body, j, params) {
     return by ? `${by}: ${segment}` : 'everyone';
   };
   const pick = h('form', { class: 'inline', onchange: (e) => {
-    location.hash = `#/journeys?segment=${encodeURIComponent(new FormData(e.currentTarget).get('segment'))}`;
-  } }, h('label', {}, 'Segment', h('select', { name: 'segment' },
+    const f = new FormData(e.currentTarget);
+    location.hash = `#/journeys?period=${encodeURIComponent(f.get('period'))}&segment=${encodeURIComponent(f.get('segment'))}`;
+  } }, periods, h('label', {}, 'Segment', h('select', { name: 'segment' },
     segments.map((s) => h('option', { value: s, selected: s === chosen }, label(s))))));
   body.replaceChildren(h('div', { class: 'card' }, pick, h('p', { class: 'muted' }, `${j.from} – ${j.to}, ${label(chosen)}.`)),
     ...goals.map((g) => h('div', { class: 'card' }, h('h2', {}, `Top paths to ${g.goal}`),
@@ -50,5 +80,8 @@ function show(body, j, params) {
       { title: 'Lost since the step before', num: true, cell: (s) => s.dropped.toLocaleString() },
       { title: 'Of the step before', num: true, cell: (s) => percent(s.rate) },
       { title: '', cell: (s) => h('meter', { min: 0, max: Math.max(1, f.steps[0].reached), value: s.reached, 'aria-label': `${s.reached} reached ${s.step}` }) },
-    ], f.steps))));
+    ], f.steps))),
+    // each goal anyone reached, compared across segments (a goal no one reached compares nothing)
+    ...(chosen === '|(all)' ? [...new Set(j.goals.filter((g) => g.conversions > 0).map((g) => g.goal))]
+      .flatMap((goal) => compare(j, goal)).filter(Boolean) : []));
 }
