@@ -65,7 +65,7 @@ function show(body, a, params, reports) {
       `${g.untouched.toLocaleString()} converted with no touch in the lookback. Each model shares every conversion out among the ${level.by === 'channel' ? 'channels' : `${level.by}s`} that touched it.`)),
     h('div', { class: 'card' }, h('h2', {}, `${measures[measure]} per ${level.by}, by model`),
       h('p', { class: 'muted' }, names.length > shown.length ? `The chart draws the ${shown.length} ${level.by}s credited most of ${names.length}` : `The chart draws every ${level.by}`,
-        ` and ${chartModels.length} of the ${level.models.length} models; the table has them all.`),
+        chartModels.length === level.models.length ? ' and every model.' : ` and ${chartModels.length} of the ${level.models.length} models; the table has them all.`),
       barChart(shown, chartModels.map((m) => ({ name: m.model, value: (n) => credit(m, n)?.[measure] || 0 })),
         { label: `${measures[measure]}${isValue ? currency : ''} per ${level.by}`, format }),
       table([
@@ -110,6 +110,6 @@ function picture(period) {
     const img = h('img', { alt: 'The attribution report drawn: credits by model, top journeys, the funnel' });
     img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`;
     card.replaceChildren(card.firstChild, img);
-  }, (err) => card.replaceChildren(card.firstChild, failure(err)));
+  }, (err) => card.replaceChildren(card.firstChild, err.status === 404 ? empty('This report has no picture.') : failure(err)));
   return card;
 }
