@@ -97,7 +97,7 @@ async function split(button, id, from) {
   button.disabled = true;
   try {
     await post(`/v1/profiles/${encodeURIComponent(id)}/split`, { profileId: from });
-    button.replaceWith(h('span', { class: 'ok' }, 'Split'));
+    button.replaceWith(h('span', { class: 'ok', role: 'status' }, 'Split: ', h('code', {}, from), ' stands alone again, with the identifiers it joined with and its history.'));
   } catch (err) {
     button.disabled = false;
     button.after(failure(err));
