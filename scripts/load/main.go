@@ -98,6 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "bin/load/summary.json", "write the summary as JSON here (\"\": nowhere)")
 	markdown := fs.String("markdown", "", "rewrite the generated sections of this BENCHMARKS.md")
 	chartFile := fs.String("chart", "", "draw the run's timeline (events/s, collect latency, stream backlog) as SVG here")
+	definitions := fs.String("definitions", "", "define the computed traits and audiences of this file (scripts/load/definitions.json) for the run, removed after it")
 	fs.StringVar(&cfg.State, "state", envOr("DCRM_HOME", ".dcrm"), "the local state folder (the servers' pid files)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -109,10 +110,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Progress = time.Second
 	t := Target{API: os.Getenv("DCRM_API_URL"), BrowserKey: os.Getenv("DCRM_WRITE_KEY"), ServerKey: os.Getenv("DCRM_SERVER_WRITE_KEY"),
 		ProfileKey: os.Getenv("DCRM_PROFILE_API_KEY"), Origin: *origin, UsageURL: os.Getenv("DCRM_USAGE_URL")}
+	var defs Definitions
+	if *definitions != "" {
+		var err error
+		if defs, err = ReadDefinitions(*definitions); err != nil {
+			return err
+		}
+		remove, err := defs.Define(ctx, t)
+		if err != nil {
+			return err
+		}
+		defer remove()
+	}
 	s, err := Run(ctx, cfg, t, stderr)
 	if err != nil {
 		return err
 	}
+	s.Traits, s.Audiences = len(defs.Traits), len(defs.Audiences)
 	s.WriteText(stdout)
 	if *out != "" {
 		if err := writeJSON(*out, s); err != nil {

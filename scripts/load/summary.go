@@ -22,6 +22,8 @@ type Summary struct {
 	Concurrency int       `json:"concurrency"`
 	Copies      int       `json:"copies"` // copies of the base population planned
 	Seed        uint64    `json:"seed"`
+	Traits      int       `json:"computedTraits"` // defined for the run (-definitions)
+	Audiences   int       `json:"audiences"`
 
 	EventsSent      int     `json:"eventsSent"`     // in requests answered 200
 	EventsAccepted  int     `json:"eventsAccepted"` // taken by the endpoint
@@ -119,6 +121,9 @@ func bottleneck(cpu map[string]float64) string {
 func (s Summary) WriteText(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "load replay\t%s, %.0f s, target %.0f events/s, concurrency %d, %d copies, seed %d\n", s.Started.Format(time.RFC3339), s.Seconds, s.TargetRate, s.Concurrency, s.Copies, s.Seed)
+	if s.Traits+s.Audiences > 0 {
+		fmt.Fprintf(tw, "definitions\t%d computed traits, %d audiences kept on every profile\n", s.Traits, s.Audiences)
+	}
 	fmt.Fprintf(tw, "machine\t%s, %d cores, load average %.2f → %.2f\n", s.Machine.CPU, s.Machine.Cores, s.Machine.LoadStart, s.Machine.LoadEnd)
 	fmt.Fprintf(tw, "accepted\t%d events (%.0f events/s) in %d requests (%d browser, %d server); %d errors, %d retries\n",
 		s.EventsAccepted, s.EventsPerSecond, s.Requests, s.BrowserRequests, s.ServerRequests, s.Errors, s.Retries)
