@@ -183,8 +183,27 @@ func TestConsoleKeys(t *testing.T) {
 		// collect's instances refuse it within keystore.CacheTTL (TestKeysThroughTheStack waits it out)
 		t.Errorf("the Keys table holds the key as %v; want revoked", err)
 	}
-	if text := pageText(t, b); strings.Contains(text, key) {
-		t.Error("the list shows a key")
+	var list string
+	must(t, chromedp.Run(b, chromedp.Text(`//h2[text()="Keys"]/..`, &list)))
+	if strings.Contains(list, key) || !strings.Contains(list, "…"+key[len(key)-4:]) {
+		t.Errorf("the list shows a key, or not its last four characters:\n%s", list)
+	}
+
+	// A tool's profile-API key: scopes and an expiry; the list shows its scopes, no snippet.
+	tool := localawstest.UniqueName("crm")
+	must(t, chromedp.Run(b, chromedp.Click(`input[name="kind"][value="profile-api"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`input[name="scopes"][value="export"]`, chromedp.ByQuery),
+		chromedp.SendKeys(`form input[name="name"]`, tool, chromedp.ByQuery),
+		chromedp.Click(`input[name="scopes"][value="export"]`, chromedp.ByQuery),
+		chromedp.SetValue(`input[name="expires"]`, time.Now().AddDate(1, 0, 0).Format(time.DateOnly), chromedp.ByQuery)))
+	shot(b, "console-keys-profile-form")
+	must(t, chromedp.Run(b, chromedp.Click(`//button[text()="Make the key"]`),
+		chromedp.WaitVisible(`//tr[td[text()="`+tool+`"]]/td[text()="read, export"]`),
+		chromedp.WaitVisible(`#new-key pre[data-copy="key"]`, chromedp.ByQuery)))
+	var snippets int
+	must(t, chromedp.Run(b, chromedp.Evaluate(`document.querySelectorAll('#new-key pre[data-copy="snippet"]').length`, &snippets)))
+	if snippets != 0 {
+		t.Error("a profile-API key comes with a tracker snippet")
 	}
 
 	must(t, chromedp.Run(b, chromedp.EmulateViewport(390, 844), chromedp.Reload(),

@@ -57,6 +57,10 @@ function askSignIn() {
   const error = document.getElementById('signin-error');
   const newPassword = document.getElementById('new-password');
   let challenge = null;
+  // Nothing of the last user stays: who they were, and the links of their role.
+  document.getElementById('who').hidden = true;
+  document.getElementById('signout').hidden = true;
+  for (const a of document.querySelectorAll('nav a[data-role]')) a.hidden = true;
   main.replaceChildren(h('p', { class: 'muted' }, 'Sign in to see the customers.'));
   form.onsubmit = async (e) => {
     e.preventDefault();
