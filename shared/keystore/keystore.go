@@ -1,5 +1,5 @@
 // Package keystore keeps dcrm's credentials in DynamoDB: write keys (each naming a source) and
-// profile-API keys (each with scopes, an optional expiry and a revocation time). Only a SHA-256 of
+// profile-API keys (each with scopes, an optional expiry), each revocable (keys.go). Only a SHA-256 of
 // each key is stored, so a leaked table does not leak keys; keys are 144 random bits (NewKey), so
 // an unsalted hash cannot be reversed by guessing. Cache puts a short-lived memory of look-ups,
 // found or not, in front of the table.
