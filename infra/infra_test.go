@@ -640,10 +640,11 @@ func TestFunctionsGetTheGrantsOfTheirUses(t *testing.T) {
 		}
 	}
 	// Literal: only score scans the profiles, and snapshot the profiles and identifiers (a grant on
-	// a table covers its indexes).
+	// a table covers its indexes); profiles scans the keys (the key routes).
 	scans := func(f, id string) bool {
 		on := func(table string) bool { return strings.HasPrefix(id, synth.tableID[table]) }
-		return f == "score" && on(topology.ProfileTable) || f == "snapshot" && (on(topology.ProfileTable) || on(topology.IdentityTable))
+		return f == "score" && on(topology.ProfileTable) || f == "snapshot" && (on(topology.ProfileTable) || on(topology.IdentityTable)) ||
+			f == "profiles" && on(topology.KeyTable)
 	}
 	for _, f := range synth.topo.Functions {
 		for id, acts := range synth.serviceJ.roleActions(t, synth.functionID[f.Name]) {

@@ -61,6 +61,7 @@ type handler struct {
 	exports   exportBucket  // the exports bucket
 	links     linker        // links to the exports' files; nil: none
 	steps     invoker       // this function, invoked asynchronously to carry an export on
+	keyStore  keyStore      // the Keys table, for the key routes (keys.go)
 	exportCfg exportSettings
 	now       func() time.Time
 	log       *slog.Logger
@@ -111,6 +112,9 @@ var routes = map[string]func(*handler, context.Context, request) (any, error){
 	"GET /v1/traits/{traitId}":                          (*handler).getTrait,
 	"PUT /v1/traits/{traitId}":                          (*handler).putTrait,
 	"DELETE /v1/traits/{traitId}":                       (*handler).deleteTrait,
+	"GET /v1/keys":                                      (*handler).listKeys,
+	"POST /v1/keys":                                     (*handler).createKey,
+	"DELETE /v1/keys/{keyId}":                           (*handler).revokeKey,
 }
 
 // scopes are the scope each route needs (keystore.Scope; admin has them all). A test holds them
@@ -140,6 +144,9 @@ var scopes = map[string]keystore.Scope{
 	"GET /v1/traits/{traitId}":                          keystore.Read,
 	"PUT /v1/traits/{traitId}":                          keystore.Audiences,
 	"DELETE /v1/traits/{traitId}":                       keystore.Audiences,
+	"GET /v1/keys":                                      keystore.Admin,
+	"POST /v1/keys":                                     keystore.Admin,
+	"DELETE /v1/keys/{keyId}":                           keystore.Admin,
 }
 
 // badRequest is a request the API refuses, with what is wrong in words.

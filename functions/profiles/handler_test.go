@@ -115,7 +115,7 @@ func newFixture(t *testing.T) fixture {
 	f.audiences = audiencestore.New(e.Dynamo(), localawstest.NewTopologyTable(t, topology.AudienceTable)).WithClock(func() time.Time { return now })
 	f.exports = newExportsBucket(t)
 	f.h = &handler{keys: keys, profiles: store, updates: f.updates, archive: f.archive, reports: reportStore{f.reports},
-		audiences: f.audiences, members: f.storage, exports: f.exports, now: func() time.Time { return now }, log: quiet}
+		audiences: f.audiences, members: f.storage, exports: f.exports, keyStore: keys, now: func() time.Time { return now }, log: quiet}
 	f.steps = &fanouttest.Local[stepDone]{Handle: func(ctx context.Context, payload json.RawMessage) (stepDone, error) {
 		var e stepEvent
 		if err := json.Unmarshal(payload, &e); err != nil || e.Export == nil {

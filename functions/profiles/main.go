@@ -62,7 +62,8 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	}
 	db := dynamo.New(cfg)
 	s3c := localaws.S3Client(cfg)
-	keys := keystore.NewCache(keystore.New(db, env[topology.KeyTable]), keystore.CacheTTL)
+	keyTable := keystore.New(db, env[topology.KeyTable])
+	keys := keystore.NewCache(keyTable, keystore.CacheTTL)
 	audiences := audiencestore.New(db, env[topology.AudienceTable])
 	store := profilestore.New(db, profilestore.Tables{
 		Profiles: env[topology.ProfileTable], Identities: env[topology.IdentityTable], Touchpoints: env[topology.TouchpointTable],
@@ -74,6 +75,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	}
 	h := &handler{
 		keys:        keys,
+		keyStore:    keyTable,
 		profiles:    recording.New(store, recording.WithTombstoneKey(key)),
 		members:     store,
 		exports:     objectstore.Bucket{Client: s3c, Name: env[topology.ExportsBucket]},

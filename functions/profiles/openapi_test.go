@@ -105,6 +105,8 @@ func routeRequest(routeKey, id, auth string) events.APIGatewayV2HTTPRequest {
 		}
 	case strings.HasPrefix(path, "/v1/traits"): // the computed trait "views-30d"; PUT defines it
 		req = traitRequest(method, path != "/v1/traits", "views-30d", viewsDefinition, auth)
+	case strings.HasPrefix(path, "/v1/keys"): // a write key made; DELETE revokes a key no one has
+		req = keysRequest(method, strings.Replace(path, "{keyId}", "key_000000000000", 1), `{"kind": "write", "name": "shop"}`, auth)
 	case method == http.MethodPut:
 		req = put(strings.Replace(path, "{profileId}", id, 1), `{"analytics": true}`, auth)
 	case method == http.MethodPost:
@@ -139,7 +141,7 @@ func TestEveryRouteRefusesAnOverlongProfileID(t *testing.T) {
 
 func TestEveryRouteIsA503WhenTheStoreIsDown(t *testing.T) {
 	h := &handler{keys: allow{}, profiles: down{}, updates: &recorder{}, reports: reportStore{down{}}, audiences: downAudiences{},
-		now: func() time.Time { return now }, log: quiet}
+		keyStore: down{}, now: func() time.Time { return now }, log: quiet}
 	for key := range routes {
 		resp := serve(t, h, routeRequest(key, "p1", "Bearer k"))
 		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, key)

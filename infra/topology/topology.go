@@ -456,12 +456,14 @@ func Default() Topology {
 			// the files by multipart upload and saves its progress in the export's manifest
 			// (functions/profiles/README.md): one function, one timeout, no grant beyond its own.
 			// A step Lambda gave up on is on the FailedEvents queue; invoked again, it resumes.
-			{Name: "profiles", Memory: 256, Timeout: 10 * time.Second, ReservedConcurrency: 20, FanOut: true,
+			// It manages the keys (the key routes, admin scope): it writes the Keys table, and scans it to
+			// list the keys page by page and to find a key by its id.
+			{Name: "profiles", Memory: 256, Timeout: 10 * time.Second, ReservedConcurrency: 20, FanOut: true, Scans: []string{KeyTable},
 				Async: &AsyncInvoke{MaxAge: time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
 					// Write access to what an erasure deletes or replaces by tombstones, and to the archive
 					// bucket, where it leaves the request that removes the person from the archive's files.
 					// It serves the reports, and keeps the audience definitions.
-					{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite}, {KeyTable, Read},
+					{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite}, {KeyTable, ReadWrite},
 					{ProfileUpdateQueue, Write}, {HashKeySecret, Read}, {ArchiveBucket, Write}, {ReportsBucket, Read},
 					{AudienceTable, ReadWrite},
 					// the members index, which its profile writes keep and its members and export routes
@@ -542,6 +544,10 @@ func Default() Topology {
 			Route{"GET", "/v1/traits/{traitId}", "profiles", false},
 			Route{"PUT", "/v1/traits/{traitId}", "profiles", false},
 			Route{"DELETE", "/v1/traits/{traitId}", "profiles", false},
+			// the write keys and profile-API keys kept (hashed) in KeyTable: admin scope
+			Route{"GET", "/v1/keys", "profiles", false},
+			Route{"POST", "/v1/keys", "profiles", false},
+			Route{"DELETE", "/v1/keys/{keyId}", "profiles", false},
 			// the browser-safe route: a page, with a write key, asks what it may show its visitor
 			Route{"POST", "/v1/visitor", "profiles", true},
 			Route{"OPTIONS", "/v1/visitor", "profiles", true},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/guregu/dynamo/v2"
@@ -58,9 +59,8 @@ func addSource(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-// putSource stores a new write key for src, whose id it derives from the key.
+// putSource stores a new write key for src (keystore.AddSource, as the console's POST /v1/keys).
 func putSource(ctx context.Context, keys *keystore.Store, src source.Source) (string, error) {
-	key := keystore.NewKey("wk_")
-	src.ID = "src_" + keystore.Hash(key)[:12]
-	return key, keys.PutSource(ctx, key, src)
+	key, _, err := keys.AddSource(ctx, src, time.Now())
+	return key, err
 }

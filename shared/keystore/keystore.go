@@ -1,5 +1,5 @@
 // Package keystore keeps dcrm's credentials in DynamoDB: write keys (each naming a source) and
-// profile-API keys (each with scopes, an optional expiry and a revocation time). Only a SHA-256 of
+// profile-API keys (each with scopes, an optional expiry), each revocable (keys.go). Only a SHA-256 of
 // each key is stored, so a leaked table does not leak keys; keys are 144 random bits (NewKey), so
 // an unsalted hash cannot be reversed by guessing. Cache puts a short-lived memory of look-ups,
 // found or not, in front of the table.
@@ -26,8 +26,8 @@ import (
 // cannot be a key (empty, longer than MaxKeyLength, or not printable ASCII).
 var ErrUnknownKey = errors.New("unknown key")
 
-// ErrNoSuchID is returned when no profile-API key has the id.
-var ErrNoSuchID = errors.New("no profile-API key has this id")
+// ErrNoSuchID is returned when no key (of the kind asked for) has the id.
+var ErrNoSuchID = errors.New("no key has this id")
 
 // MaxKeyLength bounds a key: a longer one is refused without a look-up. Keys made by NewKey have
 // 39 characters.
@@ -181,25 +181,9 @@ func (s *Store) APIKeys(ctx context.Context) ([]APIKey, error) {
 // key again keeps its first revocation time. Functions that cached the key stop accepting it
 // within their cache's TTL.
 func (s *Store) RevokeAPIKey(ctx context.Context, id string, now time.Time) (APIKey, error) {
-	var items []item
-	if err := s.table.Scan().Filter("'kind' = ?", kindProfileAPI).All(ctx, &items); err != nil {
-		return APIKey{}, fmt.Errorf("find profile api key: %w", err)
-	}
-	i := slices.IndexFunc(items, func(it item) bool { return keyID(it.KeyHash) == id })
-	if i < 0 {
-		return APIKey{}, fmt.Errorf("%w: %q", ErrNoSuchID, id)
-	}
-	it := items[i]
-	if !it.Revoked.IsZero() {
-		return it.apiKey(), nil
-	}
-	err := s.table.Update("keyHash", it.KeyHash).Set("revoked", now.UTC()).
-		If("attribute_exists('keyHash') AND attribute_not_exists('revoked')").Value(ctx, &it)
-	if dynamo.IsCondCheckFailed(err) { // revoked (or deleted) meanwhile: read what is there
-		err = s.table.Get("keyHash", it.KeyHash).Consistent(true).One(ctx, &it)
-	}
+	it, err := s.revoke(ctx, id, kindProfileAPI, now)
 	if err != nil {
-		return APIKey{}, fmt.Errorf("revoke profile api key %s: %w", id, err)
+		return APIKey{}, err
 	}
 	return it.apiKey(), nil
 }
@@ -236,6 +220,11 @@ func sourceOf(it item, err error) (source.Source, error) {
 	}
 	if it.Kind != kindWrite || it.Source == nil {
 		return source.Source{}, ErrUnknownKey
+	}
+	if !it.Revoked.IsZero() {
+		// Unknown to whoever only asks whether a key may send (collect answers 401), and revoked
+		// to whoever asks why.
+		return source.Source{}, fmt.Errorf("%w: %w at %s", ErrUnknownKey, ErrRevokedKey, it.Revoked.UTC().Format(time.RFC3339))
 	}
 	return *it.Source, nil
 }

@@ -1,7 +1,12 @@
 // Package source describes where events come from: a site or server that holds a write key.
 package source
 
-import "strings"
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+)
 
 // Source is a site (browser) or a back end (trusted, server-side) that sends events with a write key.
 type Source struct {
@@ -48,4 +53,35 @@ func (s Source) AllowsOrigin(origin string) bool {
 		}
 	}
 	return false
+}
+
+// CheckOrigin reads an allowed origin as a browser sends it in Origin: "*" (every origin), or an
+// http or https scheme, a host and an optional port, without a path, query, fragment or user (a
+// trailing "/" is dropped). It returns the origin lower-cased, or why it is not one.
+func CheckOrigin(o string) (string, error) {
+	const usage = "an origin is * or scheme://host[:port], e.g. https://shop.example"
+	if o == "*" {
+		return o, nil
+	}
+	if len(o) > 256 {
+		return "", fmt.Errorf("origin longer than 256 bytes: %s", usage)
+	}
+	u, err := url.Parse(strings.TrimSuffix(o, "/"))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || strings.ContainsAny(o, " \t\r\n?#") {
+		return "", fmt.Errorf("%q is not an origin: %s", o, usage)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("%q has no valid port: %s", o, usage)
+		}
+	}
+	if h := u.Hostname(); h == "" || strings.Trim(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:") != "" {
+		return "", fmt.Errorf("%q has no valid host: %s", o, usage)
+	}
+	host := u.Host
+	if p := u.Port(); (u.Scheme == "https" && p == "443") || (u.Scheme == "http" && p == "80") {
+		host = strings.TrimSuffix(host, ":"+p) // a browser's Origin leaves the scheme's port out
+	}
+	return strings.ToLower(u.Scheme + "://" + host), nil
 }

@@ -1,10 +1,11 @@
 // The console: sign-in, then a page per hash route (#/customer, #/audiences, #/attribution).
-import { loadConfig, signIn, signOut, token, user, choosePassword, NewPasswordRequired } from './auth.js';
+import { loadConfig, signIn, signOut, token, user, can, choosePassword, NewPasswordRequired } from './auth.js';
 import { h, failure } from './dom.js';
 import { customerPage } from './customer.js';
 import { audiencesPage, audiencePage } from './audiences.js';
 import { attributionPage } from './attribution.js';
 import { journeysPage } from './journeys.js';
+import { keysPage } from './keys.js';
 
 const main = document.getElementById('main');
 
@@ -22,6 +23,7 @@ async function route() {
   const params = new URLSearchParams(query || '');
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   for (const a of document.querySelectorAll('nav a')) {
+    if (a.dataset.role) a.hidden = !can(a.dataset.role); // pages for one role (#/keys: admin)
     if (a.dataset.page === parts[0]) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
@@ -36,6 +38,9 @@ async function route() {
         break;
       case 'journeys':
         journeysPage(main, params);
+        break;
+      case 'keys':
+        keysPage(main);
         break;
       default:
         customerPage(main, params);
@@ -52,6 +57,10 @@ function askSignIn() {
   const error = document.getElementById('signin-error');
   const newPassword = document.getElementById('new-password');
   let challenge = null;
+  // Nothing of the last user stays: who they were, and the links of their role.
+  document.getElementById('who').hidden = true;
+  document.getElementById('signout').hidden = true;
+  for (const a of document.querySelectorAll('nav a[data-role]')) a.hidden = true;
   main.replaceChildren(h('p', { class: 'muted' }, 'Sign in to see the customers.'));
   form.onsubmit = async (e) => {
     e.preventDefault();
