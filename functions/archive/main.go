@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/objectstore"
@@ -34,8 +35,20 @@ func main() {
 		log.Error("archive cannot start", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	lambda.Start(h.invoke)
+	runs, err := healthstore.RunsFromEnv(context.Background(), os.Getenv, log)
+	if err != nil {
+		log.Error("archive cannot start", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	lambda.Start(healthstore.Tracked(runs, runCount, h.invoke, topology.ArchiveErasureSchedule))
 }
+
+// runCount is what an erasure pass kept for the health page did: the files it rewrote.
+func runCount(s any) (healthstore.Counted, bool) {
+	p, ok := s.(passSummary)
+	return healthstore.Counted{Count: int64(p.Rewritten), Unit: "files rewritten"}, ok
+}
+
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
