@@ -49,7 +49,6 @@ func runCount(s any) (healthstore.Counted, bool) {
 	return healthstore.Counted{Count: int64(p.Rewritten), Unit: "files rewritten"}, ok
 }
 
-
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
 	env, err := topology.Default().FromEnv(getenv, topology.ArchiveBucket, topology.FailedQueue)

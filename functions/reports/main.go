@@ -41,7 +41,6 @@ func runCount(s summary) (healthstore.Counted, bool) {
 	return healthstore.Counted{Count: int64(s.Events), Unit: "events read"}, true
 }
 
-
 // maxDays bounds a scheduled report's period: journey's lookback is at most 366 days too.
 const maxDays = 366
 

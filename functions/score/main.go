@@ -23,9 +23,9 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/fanout"
+	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/membership"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
@@ -61,7 +61,6 @@ func runCount(s summary) (healthstore.Counted, bool) {
 	}
 	return healthstore.Counted{}, false
 }
-
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {

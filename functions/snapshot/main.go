@@ -17,8 +17,8 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/fanout"
+	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/objectstore"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
@@ -47,7 +47,6 @@ func runCount(s summary) (healthstore.Counted, bool) {
 	}
 	return healthstore.Counted{Count: s.Profiles, Unit: "profiles written"}, true
 }
-
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {

@@ -16,8 +16,8 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
+	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/membership"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
@@ -43,7 +43,6 @@ func main() {
 func runCount(s summary) (healthstore.Counted, bool) {
 	return healthstore.Counted{Count: s.Sent, Unit: "triggers sent"}, true
 }
-
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
