@@ -62,6 +62,8 @@ type handler struct {
 	links     linker        // links to the exports' files; nil: none
 	steps     invoker       // this function, invoked asynchronously to carry an export on
 	exportCfg exportSettings
+	health    healthReader // the Health table (health.go); nil: GET /v1/health is unavailable
+	queues    queueDepths  // the queues' depths; nil: none shown
 	now       func() time.Time
 	log       *slog.Logger
 
@@ -111,6 +113,7 @@ var routes = map[string]func(*handler, context.Context, request) (any, error){
 	"GET /v1/traits/{traitId}":                          (*handler).getTrait,
 	"PUT /v1/traits/{traitId}":                          (*handler).putTrait,
 	"DELETE /v1/traits/{traitId}":                       (*handler).deleteTrait,
+	"GET /v1/health":                                    (*handler).getHealth,
 }
 
 // scopes are the scope each route needs (keystore.Scope; admin has them all). A test holds them
@@ -140,6 +143,7 @@ var scopes = map[string]keystore.Scope{
 	"GET /v1/traits/{traitId}":                          keystore.Read,
 	"PUT /v1/traits/{traitId}":                          keystore.Audiences,
 	"DELETE /v1/traits/{traitId}":                       keystore.Audiences,
+	"GET /v1/health":                                    keystore.Read,
 }
 
 // badRequest is a request the API refuses, with what is wrong in words.
