@@ -25,15 +25,15 @@ type Depth struct {
 	Delayed  int64
 }
 
-// attributeGetter is SQS's GetQueueAttributes.
-type attributeGetter interface {
+// AttributeGetter is SQS's GetQueueAttributes.
+type AttributeGetter interface {
 	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
 }
 
 // Depths reads the queues' depths from their attributes (GetQueueAttributes), all at once. It
 // never receives a message to look: a receive would count toward a queue's redrive policy and
 // hide the message from its consumers for a while.
-func Depths(ctx context.Context, client attributeGetter, queues []Queue) ([]Depth, error) {
+func Depths(ctx context.Context, client AttributeGetter, queues []Queue) ([]Depth, error) {
 	out := make([]Depth, len(queues))
 	errs := make([]error, len(queues))
 	var wg sync.WaitGroup
