@@ -5,6 +5,7 @@ import { customerPage } from './customer.js';
 import { audiencesPage, audiencePage } from './audiences.js';
 import { attributionPage } from './attribution.js';
 import { journeysPage } from './journeys.js';
+import { healthPage } from './health.js';
 
 const main = document.getElementById('main');
 
@@ -36,6 +37,9 @@ async function route() {
         break;
       case 'journeys':
         journeysPage(main, params);
+        break;
+      case 'health':
+        healthPage(main);
         break;
       default:
         customerPage(main, params);
