@@ -144,11 +144,11 @@ function queuesCard(queues, error) {
 
 // barChart draws one bar per item ({label, value}) with a labelled value axis, as an SVG.
 function barChart(items, label, unit) {
-  const W = 640, H = 200, L = 56, R = 12, T = 14, B = 30;
+  const W = 420, H = 180, L = 40, R = 8, T = 20, B = 24;
   const ns = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(ns, 'svg');
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
-  svg.setAttribute('class', 'chart');
+  svg.setAttribute('class', 'chart bars');
   svg.setAttribute('role', 'img');
   svg.setAttribute('aria-label', `${label}: ${items.map((i) => `${i.label} ${i.value}`).join(', ')} ${unit}`);
   const add = (tag, attrs, text) => {
@@ -161,16 +161,16 @@ function barChart(items, label, unit) {
   const top = Math.max(1, ...items.map((i) => i.value));
   const y = (v) => H - B - (v / top) * (H - T - B);
   const step = (W - L - R) / items.length;
-  for (const f of [0, 0.5, 1]) {
-    add('line', { x1: L, x2: W - R, y1: y(top * f), y2: y(top * f), stroke: '#e1e5ec' });
-    add('text', { x: L - 6, y: y(top * f) + 4, 'text-anchor': 'end' }, Math.round(top * f).toLocaleString());
+  for (const v of new Set([0, Math.ceil(top / 2), top])) { // whole events only
+    add('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), stroke: '#e1e5ec' });
+    add('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, v.toLocaleString());
   }
-  add('text', { x: 4, y: T - 2 }, unit);
+  add('text', { x: 4, y: T - 8 }, `${unit} per day`);
   items.forEach((it, i) => {
     const x = L + i * step + step * 0.2;
     add('rect', { x, y: y(it.value), width: step * 0.6, height: H - B - y(it.value), fill: '#b3261e' }).append(
       Object.assign(document.createElementNS(ns, 'title'), { textContent: `${it.label}: ${it.value.toLocaleString()} ${unit}` }));
-    add('text', { x: x + step * 0.3, y: H - 10, 'text-anchor': 'middle' }, it.label);
+    add('text', { x: x + step * 0.3, y: H - 8, 'text-anchor': 'middle' }, it.label);
   });
   return svg;
 }
