@@ -35,11 +35,14 @@ func main() {
 		log.Error("archive cannot start", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	runs, err := healthstore.RunsFromEnv(context.Background(), os.Getenv, log)
+	health, err := healthstore.FromEnv(context.Background(), os.Getenv)
 	if err != nil {
 		log.Error("archive cannot start", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
+	runs := &healthstore.Runs{Store: health, Now: time.Now, Log: log}
+	// The lines that are not rows are counted for the health page, by day, one write per object.
+	h.failed = healthstore.Counting{Next: h.failed, Counter: health, Label: "unreadable line", Now: time.Now, Log: log}
 	lambda.Start(healthstore.Tracked(runs, runCount, h.invoke, topology.ArchiveErasureSchedule))
 }
 

@@ -494,6 +494,7 @@ func Default() Topology {
 			{Name: "import", Memory: 1024, Timeout: 15 * time.Minute,
 				Async: &AsyncInvoke{MaxAge: 6 * time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
 					{ImportBucket, ReadWrite}, {ArchiveBucket, Write}, {EventStream, Write}, {FailedQueue, Write},
+					{HealthTable, Write}, // the rejected rows' counts
 				}},
 			// archive turns each object the feed delivers into the archive's Parquet files (S3 invokes
 			// it, asynchronously); a line it cannot read goes to the failed-events queue. Its daily

@@ -9,7 +9,8 @@
 //   - kind "run": one item per schedule, updated by the scheduled function as a run starts and as
 //     it ends (two writes per run);
 //   - kind "failed": one item per UTC day, an ADD per failed batch (not per event) by the function
-//     that sends to the failed-events queue; it expires after FailureRetention.
+//     that sends to the failed-events queue (stitch, collect; import and archive through
+//     Counting); it expires after FailureRetention.
 package healthstore
 
 import (

@@ -14,6 +14,8 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/health"
 	"github.com/dcrm-project/dcrm/shared/localaws/localawstest"
+	"github.com/dcrm-project/dcrm/shared/message"
+	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/schedule"
 )
 
@@ -108,4 +110,26 @@ func TestTrackedRecordsRuns(t *testing.T) {
 	// Without a store the handler is the function's own.
 	_, err = Tracked[int](nil, nil, func(context.Context, json.RawMessage) (int, error) { return 0, nil }, "score")(ctx, schedule.Payload("score", clock))
 	require.NoError(t, err)
+}
+
+// Counting sends as its queue does and counts the failed events sent, by stage and its label,
+// in one write per call.
+func TestCountingCountsWhatWasSent(t *testing.T) {
+	ctx := context.Background()
+	e := localawstest.Reachable(t)
+	s := newStore(t)
+	now := time.Now().UTC()
+	q := Counting{Next: messagequeue.New(e.SQSClient(), localawstest.NewQueue(t)), Counter: s, Label: "rejected row",
+		Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ms := []message.Message{
+		message.NewFailedEvent("import", "object customers/a.csv, line 2: no id", []byte(`{}`), now),
+		message.NewFailedEvent("import", "object customers/a.csv, line 9: no id", []byte(`{}`), now),
+	}
+	for _, err := range q.SendAll(ctx, ms) {
+		require.NoError(t, err)
+	}
+	require.Empty(t, q.SendAll(ctx, nil))
+	st, err := s.Read(ctx, now)
+	require.NoError(t, err)
+	require.Equal(t, []health.Failures{{Day: health.Day(now), Counts: map[string]int64{"import: rejected row": 2}}}, st.Failures)
 }

@@ -72,6 +72,15 @@ func Tracked[S any](r *Runs, count func(S) (Counted, bool), handle func(context.
 // RunsFromEnv is the Runs of a scheduled function: the Health table named in its environment
 // (topology.HealthTable), read once at start-up.
 func RunsFromEnv(ctx context.Context, getenv func(string) string, log *slog.Logger) (*Runs, error) {
+	st, err := FromEnv(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
+	return &Runs{Store: st, Now: time.Now, Log: log}, nil
+}
+
+// FromEnv is the Health table named in a function's environment (topology.HealthTable).
+func FromEnv(ctx context.Context, getenv func(string) string) (*Store, error) {
 	env, err := topology.Default().FromEnv(getenv, topology.HealthTable)
 	if err != nil {
 		return nil, err
@@ -80,5 +89,5 @@ func RunsFromEnv(ctx context.Context, getenv func(string) string, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
-	return &Runs{Store: New(dynamo.New(cfg), env[topology.HealthTable]), Now: time.Now, Log: log}, nil
+	return New(dynamo.New(cfg), env[topology.HealthTable]), nil
 }
