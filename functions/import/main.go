@@ -20,8 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
-	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
+	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 )
