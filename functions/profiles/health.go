@@ -42,7 +42,8 @@ type healthAnswer struct {
 }
 
 type streamHealth struct {
-	// Verdict is the worst of the shards': behind, then unknown, then ok; unknown without any.
+	// Verdict is behind when a shard is, else ok when a shard is, else unknown: a shard gone quiet
+	// (closed by a resharding, or without traffic) says nothing against the others.
 	Verdict string        `json:"verdict"`
 	Shards  []shardHealth `json:"shards"`
 }
@@ -122,7 +123,7 @@ func (h *handler) getHealth(ctx context.Context, r request) (any, error) {
 func healthOf(st healthstore.Status, depths []healthstore.Depth, schedules []topology.Schedule, now time.Time) healthAnswer {
 	ans := healthAnswer{At: now.UTC(), Stream: streamHealth{Verdict: health.Unknown, Shards: []shardHealth{}},
 		Schedules: []scheduleHealth{}, Queues: []queueHealth{}}
-	rank := map[string]int{health.OK: 0, health.Unknown: 1, health.Behind: 2}
+	rank := map[string]int{health.Unknown: 0, health.OK: 1, health.Behind: 2}
 	for i, l := range st.Lags {
 		v := l.Verdict(now)
 		ans.Stream.Shards = append(ans.Stream.Shards, shardHealth{Shard: l.Shard, LagSeconds: seconds(l.Lag), At: l.At.UTC(),

@@ -52,7 +52,9 @@ func TestHealthOf(t *testing.T) {
 	depths := []healthstore.Depth{{Name: "FailedEvents", Messages: 3}, {Name: "FailedEventsDeadLetter", Messages: 1, InFlight: 2}}
 	ans := healthOf(st, depths, topology.Default().Schedules, at)
 
-	require.Equal(t, health.Behind, ans.Stream.Verdict, "the worst shard's")
+	require.Equal(t, health.Behind, ans.Stream.Verdict, "a shard is behind")
+	quiet := healthOf(healthstore.Status{Lags: []health.Lag{st.Lags[0], st.Lags[2]}}, nil, nil, at)
+	require.Equal(t, health.OK, quiet.Stream.Verdict, "a quiet shard says nothing against one that keeps up")
 	require.Len(t, ans.Stream.Shards, 3)
 	s0 := ans.Stream.Shards[0]
 	require.Equal(t, shardHealth{Shard: "shardId-000000000000", LagSeconds: 1.2, At: at.Add(-10 * time.Second), AgeSeconds: 10, Records: 12, Verdict: health.OK}, s0)
