@@ -49,8 +49,8 @@ func TestThrottle(t *testing.T) {
 
 func TestLabel(t *testing.T) {
 	for reason, want := range map[string]string{
-		"record is not a beacon event: invalid character 'x'":        "record is not a beacon event",
-		"identifier erased":                                          "identifier erased",
+		"record is not a beacon event: invalid character 'x'": "record is not a beacon event",
+		"identifier erased": "identifier erased",
 		`no usable identifier: anonymousId "null" is junk (literal)`: "no usable identifier",
 		"recorded without some of its traits: email too long":        "recorded without some of its traits",
 		"source src_1, request r-9: 3 of the batch's events refused": Other,
