@@ -196,7 +196,7 @@ func validateFunction(t topology.Topology, f topology.Function, functionsDir str
 	env := map[string]bool{}
 	for _, u := range f.Uses {
 		switch u.Access {
-		case topology.Read, topology.Write, topology.ReadWrite:
+		case topology.Read, topology.Write, topology.ReadWrite, topology.Attributes:
 		default:
 			return fmt.Errorf("unknown access %q to %s", u.Access, u.Resource)
 		}

@@ -225,11 +225,11 @@ func TestStateStackHasTheStreams(t *testing.T) {
 }
 
 func TestStateStackHasTheTablesWithTheirKeys(t *testing.T) {
-	if len(synth.topo.Tables) != 7 {
-		t.Fatalf("topology has %d tables, this test expects Profiles, Identities, Keys, Touchpoints, Models, Audiences and AudienceMembers", len(synth.topo.Tables))
+	if len(synth.topo.Tables) != 8 {
+		t.Fatalf("topology has %d tables, this test expects Profiles, Identities, Keys, Touchpoints, Models, Audiences, AudienceMembers and Health", len(synth.topo.Tables))
 	}
 	check(t, "table count", func() {
-		synth.state.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(7))
+		synth.state.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(8))
 	})
 	for _, tb := range synth.topo.Tables {
 		keys := []interface{}{map[string]interface{}{"AttributeName": tb.PartitionKey, "KeyType": "HASH"}}
@@ -410,6 +410,9 @@ func TestServiceStackHasOneFunctionPerTopologyFunction(t *testing.T) {
 		env := map[string]interface{}{}
 		for _, u := range f.Uses {
 			env[synth.topo.EnvVar(u.Resource)] = assertions.Match_AnyValue()
+			if q, _ := synth.topo.Queue(u.Resource); u.Access == topology.Attributes && q.DeadLetterAfter > 0 {
+				env[synth.topo.DeadLetterEnvVar(u.Resource)] = assertions.Match_AnyValue()
+			}
 		}
 		for k, v := range f.Settings {
 			env[k] = v
@@ -572,6 +575,19 @@ func TestFunctionsGetTheGrantsOfTheirUses(t *testing.T) {
 				allowed[id+"/index/*"] = true
 			}
 			got := actions[id]
+			if u.Access == topology.Attributes { // the queue's depths only, and its dead-letter queue's
+				onFailure := f.Async != nil && f.Async.OnFailureQueue == u.Resource // Lambda sends as the function
+				if !got["sqs:GetQueueAttributes"] || got["sqs:ReceiveMessage"] || got["sqs:DeleteMessage"] || got["sqs:SendMessage"] != onFailure {
+					t.Errorf("function %s, %s (attributes): %v, want sqs:GetQueueAttributes and no receive", f.Name, u.Resource, got)
+				}
+				if dlq, ok := synth.deadLetterID[u.Resource]; ok {
+					allowed[dlq] = true
+					if dg := actions[dlq]; !dg["sqs:GetQueueAttributes"] || len(dg) != 1 {
+						t.Errorf("function %s, %s's dead-letter queue: %v, want sqs:GetQueueAttributes alone", f.Name, u.Resource, dg)
+					}
+				}
+				continue
+			}
 			read := u.Access == topology.Read || u.Access == topology.ReadWrite
 			write := u.Access == topology.Write || u.Access == topology.ReadWrite
 			var readAction, writeAction string

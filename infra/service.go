@@ -251,6 +251,9 @@ func newFunction(stack awscdk.Stack, t topology.Topology, f topology.Function, c
 	}
 	for _, u := range f.Uses {
 		env[t.EnvVar(u.Resource)] = resourceRef(t, u.Resource, state)
+		if dlq, ok := state.DeadLetters[u.Resource]; ok && u.Access == topology.Attributes {
+			env[t.DeadLetterEnvVar(u.Resource)] = dlq.QueueUrl()
+		}
 	}
 
 	logs := newLogGroup(stack, id+"Logs", cfg.Settings, state)
@@ -376,6 +379,14 @@ func grant(t topology.Topology, f topology.Function, u topology.Use, fn awslambd
 		}
 	case "queue":
 		queue := state.Queues[u.Resource]
+		if u.Access == topology.Attributes {
+			// the depths only (the console's health page): no message is sent or received
+			queue.Grant(fn, jsii.String("sqs:GetQueueAttributes"))
+			if dlq, ok := state.DeadLetters[u.Resource]; ok {
+				dlq.Grant(fn, jsii.String("sqs:GetQueueAttributes"))
+			}
+			return
+		}
 		if read {
 			queue.GrantConsumeMessages(fn)
 		}

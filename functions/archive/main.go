@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/objectstore"
@@ -34,7 +35,21 @@ func main() {
 		log.Error("archive cannot start", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	lambda.Start(h.invoke)
+	health, err := healthstore.FromEnv(context.Background(), os.Getenv)
+	if err != nil {
+		log.Error("archive cannot start", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	runs := &healthstore.Runs{Store: health, Now: time.Now, Log: log}
+	// The lines that are not rows are counted for the health page, by day, one write per object.
+	h.failed = healthstore.Counting{Next: h.failed, Counter: health, Label: "unreadable line", Now: time.Now, Log: log}
+	lambda.Start(healthstore.Tracked(runs, runCount, h.invoke, topology.ArchiveErasureSchedule))
+}
+
+// runCount is what an erasure pass kept for the health page did: the files it rewrote.
+func runCount(s any) (healthstore.Counted, bool) {
+	p, ok := s.(passSummary)
+	return healthstore.Counted{Count: int64(p.Rewritten), Unit: "files rewritten"}, ok
 }
 
 // setup reads the environment once and builds the clients once.

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/dcrm-project/dcrm/shared/beacon"
+	"github.com/dcrm-project/dcrm/shared/health"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/pii"
 	"github.com/dcrm-project/dcrm/shared/source"
@@ -69,6 +71,7 @@ func (h *handler) setAside(ctx context.Context, src source.Source, req events.AP
 	if h.failed == nil || len(rejected) == 0 {
 		return
 	}
+	defer h.countRefused(ctx, len(rejected))
 	parts := refusedParts(rejected)
 	for i, p := range parts {
 		reason := fmt.Sprintf("source %s, request %s: %d of the batch's events refused", src.ID, req.RequestContext.RequestID, len(rejected))
@@ -82,6 +85,25 @@ func (h *handler) setAside(ctx context.Context, src source.Source, req events.AP
 		if err := h.failed.Send(ctx, f); err != nil {
 			h.log.LogAttrs(ctx, slog.LevelError, "refused events not set aside", slog.String("reason", reason), slog.String("error", err.Error()))
 		}
+	}
+}
+
+// failureCounter adds to the day's counts of failed events (healthstore.Store).
+type failureCounter interface {
+	AddFailures(ctx context.Context, at time.Time, counts map[string]int64) error
+}
+
+// reasonRefused is the label the events refused at the endpoint are counted by: the reasons, one
+// per event, are in the failed-events message and in the sender's answer.
+const reasonRefused = "refused at the endpoint"
+
+// countRefused counts a request's refused events: one write per request that had any.
+func (h *handler) countRefused(ctx context.Context, n int) {
+	if h.counts == nil {
+		return
+	}
+	if err := h.counts.AddFailures(ctx, h.now(), map[string]int64{health.Key(stage, reasonRefused): int64(n)}); err != nil {
+		h.log.LogAttrs(ctx, slog.LevelWarn, "refused events not counted", slog.String("error", err.Error()))
 	}
 }
 

@@ -43,6 +43,9 @@ type handler struct {
 	log    *slog.Logger
 	failed sender  // the failed-events queue, for refused events of a batch (batch.go); nil: none
 	limits limiter // each source's rate (ratelimit.go)
+	// counts counts the refused events by day for the console's health page (batch.go); nil: not
+	// counted.
+	counts failureCounter
 }
 
 // handle serves the collection API (see README.md and events/openapi/openapi.yaml): POST

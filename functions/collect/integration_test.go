@@ -124,6 +124,7 @@ func wiredHandler(t *testing.T, shards int) (*handler, map[string]string) {
 		top.EnvVar(topology.KeyTable):    localawstest.NewTopologyTable(t, topology.KeyTable),
 		top.EnvVar(topology.EventStream): localawstest.NewStream(t, shards),
 		top.EnvVar(topology.FailedQueue): localawstest.NewQueue(t),
+		top.EnvVar(topology.HealthTable): localawstest.NewTopologyTable(t, topology.HealthTable),
 	}
 	store := keystore.New(e.Dynamo(), env[top.EnvVar(topology.KeyTable)])
 	require.NoError(t, store.PutSource(ctx, browserKey, shop))

@@ -19,6 +19,7 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
+	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/lambdamem"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
@@ -37,7 +38,7 @@ func main() {
 
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
-	env, err := topology.Default().FromEnv(getenv, topology.EventStream, topology.KeyTable, topology.FailedQueue)
+	env, err := topology.Default().FromEnv(getenv, topology.EventStream, topology.KeyTable, topology.FailedQueue, topology.HealthTable)
 	if err != nil {
 		return nil, err
 	}
@@ -45,13 +46,15 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("load aws config: %w", err)
 	}
+	db := dynamo.New(cfg)
 	return &handler{
-		keys:   keystore.NewCache(keystore.New(dynamo.New(cfg), env[topology.KeyTable]), keystore.CacheTTL),
+		keys:   keystore.NewCache(keystore.New(db, env[topology.KeyTable]), keystore.CacheTTL),
 		stream: beaconstream.New(kinesis.NewFromConfig(cfg, boundedBackoff), env[topology.EventStream]),
 		now:    time.Now,
 		newID:  beacon.NewMessageID,
 		log:    log,
 		failed: messagequeue.New(sqs.NewFromConfig(cfg), env[topology.FailedQueue]),
+		counts: healthstore.New(db, env[topology.HealthTable]),
 	}, nil
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/beaconstream"
+	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 )
@@ -32,6 +33,13 @@ func main() {
 		log.Error("import cannot start", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
+	// The rows refused are counted for the health page, by day, one write per batch of them.
+	health, err := healthstore.FromEnv(context.Background(), os.Getenv)
+	if err != nil {
+		log.Error("import cannot start", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	h.failed = healthstore.Counting{Next: h.failed, Counter: health, Label: "rejected row", Now: time.Now, Log: log}
 	lambda.Start(h.handle)
 }
 

@@ -63,6 +63,8 @@ type handler struct {
 	steps     invoker       // this function, invoked asynchronously to carry an export on
 	keyStore  keyStore      // the Keys table, for the key routes (keys.go)
 	exportCfg exportSettings
+	health    healthReader // the Health table (health.go); nil: GET /v1/health is unavailable
+	queues    queueDepths  // the queues' depths; nil: none shown
 	now       func() time.Time
 	log       *slog.Logger
 
@@ -115,6 +117,7 @@ var routes = map[string]func(*handler, context.Context, request) (any, error){
 	"GET /v1/keys":                                      (*handler).listKeys,
 	"POST /v1/keys":                                     (*handler).createKey,
 	"DELETE /v1/keys/{keyId}":                           (*handler).revokeKey,
+	"GET /v1/health":                                    (*handler).getHealth,
 }
 
 // scopes are the scope each route needs (keystore.Scope; admin has them all). A test holds them
@@ -147,6 +150,7 @@ var scopes = map[string]keystore.Scope{
 	"GET /v1/keys":                                      keystore.Admin,
 	"POST /v1/keys":                                     keystore.Admin,
 	"DELETE /v1/keys/{keyId}":                           keystore.Admin,
+	"GET /v1/health":                                    keystore.Read,
 }
 
 // badRequest is a request the API refuses, with what is wrong in words.

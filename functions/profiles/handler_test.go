@@ -365,6 +365,7 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 		top.EnvVar(topology.AudienceTable):       "audiences",
 		top.EnvVar(topology.AudienceMemberTable): "members",
 		top.EnvVar(topology.ExportsBucket):       "exports",
+		top.EnvVar(topology.HealthTable):         "health",
 		hashkey.EnvKey:                           "a test key of the profiles function, 32 bytes or more",
 		"AWS_REGION":                             localaws.Region,
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/consoleauth"
 	"github.com/dcrm-project/dcrm/shared/fanout"
 	"github.com/dcrm-project/dcrm/shared/hashkey"
+	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/keystore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/membership"
@@ -48,7 +49,7 @@ func main() {
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
 	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.KeyTable,
 		topology.ProfileUpdateQueue, topology.ArchiveBucket, topology.ReportsBucket, topology.AudienceTable,
-		topology.AudienceMemberTable, topology.ExportsBucket)
+		topology.AudienceMemberTable, topology.ExportsBucket, topology.HealthTable)
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +92,8 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		definitions: membership.NewSource(audiences),
 		visitors:    &visitorLimiter{},
 		exportCfg:   exportCfg,
+		health:      healthstore.New(db, env[topology.HealthTable]),
+		queues:      queueWatch{client: sqs.NewFromConfig(cfg), queues: watchedQueues(getenv)},
 	}
 	if self, ok := fanout.Self(cfg, getenv); ok {
 		h.steps = self

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/objectstore"
 )
@@ -27,7 +28,17 @@ func main() {
 		log.Error("reports cannot start", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	lambda.Start(h.handle)
+	runs, err := healthstore.RunsFromEnv(context.Background(), os.Getenv, log)
+	if err != nil {
+		log.Error("reports cannot start", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	lambda.Start(healthstore.Tracked(runs, runCount, h.handle, topology.ReportsSchedule))
+}
+
+// runCount is what a run kept for the health page did: the archive's events it read.
+func runCount(s summary) (healthstore.Counted, bool) {
+	return healthstore.Counted{Count: int64(s.Events), Unit: "events read"}, true
 }
 
 // maxDays bounds a scheduled report's period: journey's lookback is at most 366 days too.

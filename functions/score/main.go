@@ -25,6 +25,7 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/fanout"
+	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/membership"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
@@ -39,7 +40,26 @@ func main() {
 		log.Error("score cannot start", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	lambda.Start(h.handle)
+	runs, err := healthstore.RunsFromEnv(context.Background(), os.Getenv, log)
+	if err != nil {
+		log.Error("score cannot start", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	lambda.Start(healthstore.Tracked(runs, runCount, h.handle, topology.ScoreSchedule, topology.FitSchedule))
+}
+
+// runCount is what a run kept for the health page did: the profiles it scored (a run fanned out
+// counts its parts, which score apart), or the profiles a fit sampled.
+func runCount(s summary) (healthstore.Counted, bool) {
+	switch {
+	case s.Mode == "fit" && s.Fit != nil:
+		return healthstore.Counted{Count: int64(s.Fit.Sample.Buyers), Unit: "buyers sampled"}, true
+	case s.Parts > 1:
+		return healthstore.Counted{Count: int64(s.Parts), Unit: "parts sent"}, true
+	case s.Mode == "score":
+		return healthstore.Counted{Count: s.Scored, Unit: "profiles scored"}, true
+	}
+	return healthstore.Counted{}, false
 }
 
 // setup reads the environment once and builds the clients once.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/fanout"
+	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/localaws"
 	"github.com/dcrm-project/dcrm/shared/objectstore"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
@@ -30,7 +31,21 @@ func main() {
 		log.Error("snapshot cannot start", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	lambda.Start(h.handle)
+	runs, err := healthstore.RunsFromEnv(context.Background(), os.Getenv, log)
+	if err != nil {
+		log.Error("snapshot cannot start", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	lambda.Start(healthstore.Tracked(runs, runCount, h.handle, topology.SnapshotSchedule))
+}
+
+// runCount is what a run kept for the health page did: the profiles written (a run fanned out
+// counts its parts, which write apart).
+func runCount(s summary) (healthstore.Counted, bool) {
+	if s.Parts > 1 {
+		return healthstore.Counted{Count: int64(s.Parts), Unit: "parts sent"}, true
+	}
+	return healthstore.Counted{Count: s.Profiles, Unit: "profiles written"}, true
 }
 
 // setup reads the environment once and builds the clients once.

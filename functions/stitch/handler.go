@@ -15,6 +15,7 @@ import (
 	"github.com/dcrm-project/dcrm/shared/archive"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/hashkey"
+	"github.com/dcrm-project/dcrm/shared/health"
 	"github.com/dcrm-project/dcrm/shared/identity"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/pii"
@@ -53,6 +54,10 @@ type handler struct {
 	// hashKey scopes deduplication (dedupKey); main always sets it, tests may leave it nil to
 	// deduplicate by message id alone.
 	hashKey *hashkey.Key
+	// health keeps the stream's lag per shard (at most once per lagDue.Every) and the failed
+	// events' counts (health.go); nil keeps neither.
+	health healthKeeper
+	lagDue health.Throttle
 }
 
 // dedupKey is what tells an event from others when it is sent again: its message id scoped by its
@@ -161,6 +166,7 @@ func (h *handler) handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	if retryFrom >= 0 {
 		resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: ev.Records[retryFrom].Kinesis.SequenceNumber})
 	}
+	h.keepLag(ctx, ev)
 	h.log.InfoContext(ctx, "batch stitched", slog.Int("records", len(ev.Records)), slog.Int("recorded", t.recorded),
 		slog.Int("duplicates", t.duplicates), slog.Int("profilesCreated", t.created), slog.Int("profilesMerged", t.merged),
 		slog.Int("failed", t.failed), slog.Int("erased", t.erased), slog.Int("traitsCut", t.traitsCut),
@@ -243,10 +249,13 @@ func (h *handler) setAside(ctx context.Context, ev events.KinesisEvent, asides [
 	for k, a := range asides {
 		msgs[k] = a.f
 	}
+	var sent []string
+	defer func() { h.countFailed(ctx, sent) }()
 	for k, err := range h.failed.SendAll(ctx, msgs) {
 		a := asides[k]
 		switch {
 		case err == nil:
+			sent = append(sent, a.f.Reason)
 			h.log.WarnContext(ctx, "record set aside in the failed-events queue",
 				slog.String("sequenceNumber", ev.Records[a.record].Kinesis.SequenceNumber), slog.String("reason", a.f.Reason))
 			if a.counts {

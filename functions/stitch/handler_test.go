@@ -467,6 +467,7 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 		top.EnvVar(topology.AudienceTable):       "a",
 		top.EnvVar(topology.AudienceQueue):       "http://127.0.0.1:9324/000000000000/audiences",
 		top.EnvVar(topology.AudienceMemberTable): "am",
+		top.EnvVar(topology.HealthTable):         "h",
 		topology.SettingTouchpointTTL:            "9480h",
 		"AWS_REGION":                             localaws.Region,
 		hashkey.EnvKey:                           testHashKey,
@@ -545,6 +546,7 @@ func TestSetupWiresTheLocalServers(t *testing.T) {
 		top.EnvVar(topology.FailedQueue):         localawstest.NewQueue(t),
 		top.EnvVar(topology.ProfileUpdateQueue):  localawstest.NewQueue(t),
 		top.EnvVar(topology.ArchiveFeed):         feed.Name,
+		top.EnvVar(topology.HealthTable):         localawstest.NewTopologyTable(t, topology.HealthTable),
 		// The golden events are older than the default history: a long one keeps DynamoDB Local's
 		// TTL sweeper from deleting their touchpoints during the test.
 		topology.SettingTouchpointTTL: "876000h",

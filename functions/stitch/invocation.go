@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -16,8 +18,8 @@ import (
 // partial batch response's out. aws-lambda-go would decode the event by reflection with
 // encoding/json, whose scanner walks the whole document (nearly all of it the records' data in
 // base64) before decoding it again. Here beacon's scanner checks the event once and what the
-// handler reads of each record is cut out of it: its event id, sequence number, partition key and
-// data. An event in any other shape is decoded by encoding/json, as before.
+// handler reads of each record is cut out of it: its event id, sequence number, partition key,
+// arrival time and data. An event in any other shape is decoded by encoding/json, as before.
 type invocation struct{ h *handler }
 
 func (i invocation) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
@@ -55,13 +57,13 @@ func readKinesisEvent(payload []byte) (events.KinesisEvent, bool) {
 	ev.Records = make([]events.KinesisEventRecord, len(list))
 	for k, raw := range list {
 		r := &ev.Records[k]
-		var id, kinesis, data, seq, key []byte
+		var id, kinesis, data, seq, key, arrival []byte
 		rm, ok := beacon.WalkMembers(raw)
 		if !ok || !fields(rm, map[string]*[]byte{"eventID": &id, "kinesis": &kinesis}) || kinesis == nil {
 			return ev, false
 		}
 		km, ok := beacon.WalkMembers(kinesis)
-		if !ok || !fields(km, map[string]*[]byte{"data": &data, "sequenceNumber": &seq, "partitionKey": &key}) {
+		if !ok || !fields(km, map[string]*[]byte{"data": &data, "sequenceNumber": &seq, "partitionKey": &key, "approximateArrivalTimestamp": &arrival}) {
 			return ev, false
 		}
 		if r.EventID, ok = stringField(id); !ok {
@@ -74,6 +76,9 @@ func readKinesisEvent(payload []byte) (events.KinesisEvent, bool) {
 			return ev, false
 		}
 		if r.Kinesis.Data, ok = base64Field(data); !ok {
+			return ev, false
+		}
+		if r.Kinesis.ApproximateArrivalTimestamp.Time, ok = epochField(arrival); !ok {
 			return ev, false
 		}
 	}
@@ -121,6 +126,20 @@ func base64Field(v []byte) ([]byte, bool) {
 	b := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
 	n, err := base64.StdEncoding.Decode(b, s)
 	return b[:n], err == nil
+}
+
+// epochField reads seconds since the epoch as events.SecondsEpochTime does: the zero time when
+// absent, false unless a number.
+func epochField(v []byte) (time.Time, bool) {
+	if v == nil {
+		return time.Time{}, true
+	}
+	epoch, err := strconv.ParseFloat(string(v), 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	sec := int64(epoch)
+	return time.Unix(sec, int64((epoch-float64(sec))*1e9)), true
 }
 
 func plainASCII(s []byte) bool {

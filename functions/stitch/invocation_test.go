@@ -66,6 +66,7 @@ func checkReadKinesisEvent(t *testing.T, payload []byte) {
 		require.Equal(t, w.Kinesis.SequenceNumber, g.Kinesis.SequenceNumber)
 		require.Equal(t, w.Kinesis.PartitionKey, g.Kinesis.PartitionKey)
 		require.Equal(t, w.Kinesis.Data, g.Kinesis.Data)
+		require.True(t, w.Kinesis.ApproximateArrivalTimestamp.Equal(g.Kinesis.ApproximateArrivalTimestamp.Time), "arrival")
 	}
 }
 

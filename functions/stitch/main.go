@@ -18,6 +18,8 @@ import (
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/hashkey"
+	"github.com/dcrm-project/dcrm/shared/health"
+	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/lambdamem"
 	"github.com/dcrm-project/dcrm/shared/membership"
@@ -48,7 +50,7 @@ func entry(h *handler) lambda.Handler { return invocation{h} }
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
 	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.FailedQueue, topology.ProfileUpdateQueue, topology.ArchiveFeed,
-		topology.AudienceTable, topology.AudienceQueue, topology.AudienceMemberTable)
+		topology.AudienceTable, topology.AudienceQueue, topology.AudienceMemberTable, topology.HealthTable)
 	if err != nil {
 		return nil, err
 	}
@@ -80,5 +82,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		now:     time.Now,
 		log:     log,
 		hashKey: &key,
+		health:  healthstore.New(db, env[topology.HealthTable]),
+		lagDue:  health.Throttle{Every: health.LagEvery},
 	}, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
+	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/membership"
 	"github.com/dcrm-project/dcrm/shared/messagequeue"
 	"github.com/dcrm-project/dcrm/shared/profilestore"
@@ -30,7 +31,17 @@ func main() {
 		log.Error("triggers cannot start", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	lambda.Start(h.handle)
+	runs, err := healthstore.RunsFromEnv(context.Background(), os.Getenv, log)
+	if err != nil {
+		log.Error("triggers cannot start", slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	lambda.Start(healthstore.Tracked(runs, runCount, h.handle, topology.TriggersSchedule))
+}
+
+// runCount is what a run kept for the health page did: the triggers it sent.
+func runCount(s summary) (healthstore.Counted, bool) {
+	return healthstore.Counted{Count: s.Sent, Unit: "triggers sent"}, true
 }
 
 // setup reads the environment once and builds the clients once.

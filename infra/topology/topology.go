@@ -19,6 +19,10 @@ const (
 	Read      Access = "read"
 	Write     Access = "write"
 	ReadWrite Access = "readwrite"
+	// Attributes, of a queue only, reads its attributes (the depths: GetQueueAttributes) and those of
+	// its dead-letter queue, whose URL the function finds under DeadLetterEnvVar; it neither sends
+	// nor receives.
+	Attributes Access = "attributes"
 )
 
 // Table is a DynamoDB table with a string partition key (and optional string sort key).
@@ -282,6 +286,10 @@ const (
 	// ArchiveIncomingPrefix; the archive function turns each object delivered there into the
 	// archive's Parquet files.
 	ArchiveFeed = "ArchiveFeed"
+	// HealthTable holds the pipeline's status items (package shared/health): each shard's stream
+	// lag, each schedule's last run, the failed events by reason per UTC day, keyed by kind and key
+	// (shared/healthstore has what writes each, and its cost: a handful of writes a minute).
+	HealthTable = "Health"
 	// HashKeySecret is the key of the keyed hashes (package shared/hashkey): erased identifiers'
 	// tombstones and deduplication scopes are stored under it.
 	HashKeySecret = "HashKey"
@@ -386,6 +394,7 @@ func Default() Topology {
 			{Name: ModelTable, PartitionKey: "name"},
 			{Name: AudienceTable, PartitionKey: "audienceId"},
 			{Name: AudienceMemberTable, PartitionKey: "audienceId", SortKey: "profileId"},
+			{Name: HealthTable, PartitionKey: "kind", SortKey: "key", TTLAttribute: "expiresAt"},
 		},
 		Queues: []Queue{
 			{Name: AlertQueue, DeadLetterAfter: 5},
@@ -427,12 +436,14 @@ func Default() Topology {
 			// cost more than the request's own logs.
 			{Name: "collect", Memory: 256, Timeout: 10 * time.Second, ReservedConcurrency: 200, SystemLogLevel: "WARN", Uses: []Use{
 				{EventStream, Write}, {KeyTable, Read}, {FailedQueue, Write},
+				{HealthTable, Write}, // the failed events' counts
 			}},
 			{Name: "stitch", Memory: 512, Timeout: 60 * time.Second, ReservedConcurrency: 20, Uses: []Use{
 				{ProfileTable, ReadWrite}, {IdentityTable, ReadWrite}, {TouchpointTable, ReadWrite},
 				{FailedQueue, Write}, {ProfileUpdateQueue, Write}, {HashKeySecret, Read}, {ArchiveFeed, Write},
 				// audience membership, evaluated as events are recorded
 				{AudienceTable, Read}, {AudienceQueue, Write}, {AudienceMemberTable, ReadWrite},
+				{HealthTable, Write}, // the stream's lag per shard, the failed events' counts
 			}, Settings: map[string]string{SettingTouchpointTTL: "9480h"}},
 			// score fits the models daily and scores every profile hourly, fanning out one
 			// invocation per part of the table (functions/score/README.md has the arithmetic):
@@ -446,6 +457,7 @@ func Default() Topology {
 					// (the history seeds the events a new definition counts)
 					{ProfileTable, ReadWrite}, {ModelTable, ReadWrite}, {AlertQueue, Write}, {AudienceTable, Read},
 					{AudienceQueue, Write}, {TouchpointTable, Read}, {AudienceMemberTable, ReadWrite},
+					{HealthTable, Write}, // the runs of its schedules
 				}, Settings: map[string]string{
 					SettingCLVWeeks: "52", SettingCLVDiscount: "0.1", SettingCLVMargin: "1",
 					SettingLapseThreshold: "0.8", SettingLapseMinValue: "0", SettingLapseCooldown: "720h",
@@ -469,6 +481,10 @@ func Default() Topology {
 					// the members index, which its profile writes keep and its members and export routes
 					// read, and the exports
 					{AudienceMemberTable, ReadWrite}, {ExportsBucket, ReadWrite},
+					// GET /v1/health: the status items, and the depths of the queues (and their
+					// dead-letter queues) that say something went wrong or is not consumed
+					{HealthTable, Read}, {FailedQueue, Attributes}, {FailedRunQueue, Attributes},
+					{AlertQueue, Attributes}, {TriggerQueue, Attributes}, {AudienceQueue, Attributes},
 					// the console's signed-in users, besides profile-API keys (filled in by the deployment)
 				}, Settings: map[string]string{SettingAuthIssuer: "", SettingAuthClientID: "",
 					// the export steps' bounds (functions/profiles/exports.go)
@@ -480,6 +496,7 @@ func Default() Topology {
 			{Name: "import", Memory: 1024, Timeout: 15 * time.Minute,
 				Async: &AsyncInvoke{MaxAge: 6 * time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
 					{ImportBucket, ReadWrite}, {ArchiveBucket, Write}, {EventStream, Write}, {FailedQueue, Write},
+					{HealthTable, Write}, // the rejected rows' counts
 				}},
 			// archive turns each object the feed delivers into the archive's Parquet files (S3 invokes
 			// it, asynchronously); a line it cannot read goes to the failed-events queue. Its daily
@@ -488,14 +505,14 @@ func Default() Topology {
 			// hence one full vCPU and Lambda's longest timeout (a pass cut off goes on when retried).
 			{Name: "archive", Memory: 1769, Timeout: 15 * time.Minute,
 				Async: &AsyncInvoke{MaxAge: 6 * time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
-					{ArchiveBucket, ReadWrite}, {FailedQueue, Write},
+					{ArchiveBucket, ReadWrite}, {FailedQueue, Write}, {HealthTable, Write},
 				}, Settings: map[string]string{SettingErasureSettle: "30m"}},
 			// snapshot writes the daily snapshot of profiles, identifiers and merges to the archive
 			// bucket, fanning out one invocation per segment of the tables it scans.
 			// It lists the day's files (a rerun replaces them), hence read access to the bucket.
 			{Name: "snapshot", Memory: 1769, Timeout: 15 * time.Minute, FanOut: true, Scans: []string{ProfileTable, IdentityTable},
 				Async: &AsyncInvoke{MaxAge: 6 * time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
-					{ProfileTable, Read}, {IdentityTable, Read}, {ArchiveBucket, ReadWrite},
+					{ProfileTable, Read}, {IdentityTable, Read}, {ArchiveBucket, ReadWrite}, {HealthTable, Write},
 				}, Settings: map[string]string{SettingSnapshotPart: "200000"}},
 			// reports computes the attribution and journey reports of a period from the archive's
 			// files (events, the latest merges and profiles snapshots, the imported spend) and keeps
@@ -504,7 +521,7 @@ func Default() Topology {
 			// timeout; a run cut off is retried whole (its objects are replaced, latest last).
 			{Name: "reports", Memory: 1769, Timeout: 15 * time.Minute,
 				Async: &AsyncInvoke{MaxAge: 6 * time.Hour, Retries: 2, OnFailureQueue: FailedQueue}, Uses: []Use{
-					{ArchiveBucket, Read}, {ReportsBucket, ReadWrite},
+					{ArchiveBucket, Read}, {ReportsBucket, ReadWrite}, {HealthTable, Write},
 				}, Settings: map[string]string{SettingReportDays: "30"}},
 			// triggers reads the due index, records what fired on the profiles, and evaluates the
 			// audiences of those whose membership a window changes. Its timeout stays under the
@@ -513,6 +530,7 @@ func Default() Topology {
 				Async: &AsyncInvoke{MaxAge: 5 * time.Minute, Retries: 1, OnFailureQueue: FailedQueue}, Uses: []Use{
 					{ProfileTable, ReadWrite}, {TriggerQueue, Write},
 					{AudienceTable, Read}, {AudienceQueue, Write}, {TouchpointTable, Read}, {AudienceMemberTable, ReadWrite},
+					{HealthTable, Write},
 				}},
 		},
 		Routes: append(collectionRoutes(),
@@ -552,6 +570,8 @@ func Default() Topology {
 			Route{"POST", "/v1/visitor", "profiles", true},
 			Route{"OPTIONS", "/v1/visitor", "profiles", true},
 			// the console's files (HTML, CSS, JavaScript): public; what they call needs a user's token
+			// the pipeline's health: stream lag, schedules' runs, failed events, queue depths
+			Route{"GET", "/v1/health", "profiles", false},
 			Route{"GET", "/console", "profiles", true},
 			Route{"GET", "/console/{proxy+}", "profiles", true},
 		),
@@ -611,6 +631,22 @@ func (t Topology) EnvVar(resource string) string {
 		return name + "_DELIVERY_STREAM"
 	}
 	panic(fmt.Sprintf("topology: unknown resource %q", resource))
+}
+
+// DeadLetterEnvVar is where a function with Attributes access to a queue that has a dead-letter
+// queue finds that queue's URL: DCRM_FAILED_EVENTS_DEAD_LETTER_QUEUE_URL.
+func (t Topology) DeadLetterEnvVar(queue string) string {
+	return strings.TrimSuffix(t.EnvVar(queue), "_QUEUE_URL") + "_DEAD_LETTER_QUEUE_URL"
+}
+
+// Queue returns the queue with the given logical name.
+func (t Topology) Queue(name string) (Queue, bool) {
+	for _, q := range t.Queues {
+		if q.Name == name {
+			return q, true
+		}
+	}
+	return Queue{}, false
 }
 
 // SecretValueEnvVar is where the local stack puts a secret's value itself: DCRM_HASH_KEY.
@@ -689,6 +725,9 @@ func (t Topology) Validate() error {
 		for _, u := range f.Uses {
 			if t.Kind(u.Resource) == "" {
 				return fmt.Errorf("function %s uses unknown resource %q", f.Name, u.Resource)
+			}
+			if u.Access == Attributes && t.Kind(u.Resource) != "queue" {
+				return fmt.Errorf("function %s reads the attributes of %q, which is not a queue", f.Name, u.Resource)
 			}
 		}
 		for _, tb := range f.Scans {

@@ -448,6 +448,9 @@ func (s *Stack) FunctionEnv(name string) map[string]string {
 	maps.Copy(env, f.Settings)
 	for _, u := range f.Uses {
 		env[s.localEnvVar(u.Resource)] = s.resources[u.Resource]
+		if dlq, ok := s.resources[u.Resource+"DeadLetter"]; ok && u.Access == topology.Attributes {
+			env[s.topo.DeadLetterEnvVar(u.Resource)] = dlq
+		}
 	}
 	if f.FanOut && s.lambdaURL != "" {
 		env["AWS_ENDPOINT_URL_LAMBDA"] = s.lambdaURL

@@ -6,6 +6,7 @@ import { audiencesPage, audiencePage } from './audiences.js';
 import { attributionPage } from './attribution.js';
 import { journeysPage } from './journeys.js';
 import { keysPage } from './keys.js';
+import { healthPage } from './health.js';
 
 const main = document.getElementById('main');
 
@@ -41,6 +42,9 @@ async function route() {
         break;
       case 'keys':
         keysPage(main);
+        break;
+      case 'health':
+        healthPage(main);
         break;
       default:
         customerPage(main, params);
