@@ -156,6 +156,11 @@ func (d demo) run(ctx context.Context, s Scenario) error {
 	fmt.Fprintln(d.out, "\ndemo: done — the shopper's laptop and phone are one profile, the lapsed customer raised an alert, "+
 		"every event is in the archive, the campaign visitors' orders are credited to the channels that led to them, "+
 		"and the shopper entered an audience the shop's page can greet.")
+	if url := os.Getenv("DCRM_CONSOLE_URL"); url != "" { // make up writes it, with the first admin's sign-in
+		fmt.Fprintf(d.out, "\nThe console: open %s and sign in as %s with DCRM_CONSOLE_PASSWORD of .dcrm/local.env; "+
+			"find the shopper by user id %s, and the demo's report on the attribution and journeys pages.\n",
+			url, cmp.Or(os.Getenv("DCRM_CONSOLE_USER"), "admin"), s.Shopper)
+	}
 	return nil
 }
 
