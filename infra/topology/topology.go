@@ -282,6 +282,13 @@ const (
 	// ArchiveIncomingPrefix; the archive function turns each object delivered there into the
 	// archive's Parquet files.
 	ArchiveFeed = "ArchiveFeed"
+	// ActivityTable is the log people read in the console (shared/activity): the alerts and
+	// triggers sent (what fired, for whom, why: written by the senders, score and triggers, as they
+	// send) and the audit log of the changes made through the profile API (written by profiles),
+	// partitioned by kind and UTC day ("log": "<kind>#<YYYY-MM-DD>") and sorted by time and message
+	// id ("at": "<time>#<messageId>"), so that a day's page of a kind is one query; items expire
+	// by "expiresAt", activity.Retention (90 days) after they were written.
+	ActivityTable = "Activity"
 	// HashKeySecret is the key of the keyed hashes (package shared/hashkey): erased identifiers'
 	// tombstones and deduplication scopes are stored under it.
 	HashKeySecret = "HashKey"
@@ -386,6 +393,7 @@ func Default() Topology {
 			{Name: ModelTable, PartitionKey: "name"},
 			{Name: AudienceTable, PartitionKey: "audienceId"},
 			{Name: AudienceMemberTable, PartitionKey: "audienceId", SortKey: "profileId"},
+			{Name: ActivityTable, PartitionKey: "log", SortKey: "at", TTLAttribute: "expiresAt"},
 		},
 		Queues: []Queue{
 			{Name: AlertQueue, DeadLetterAfter: 5},
@@ -446,6 +454,8 @@ func Default() Topology {
 					// (the history seeds the events a new definition counts)
 					{ProfileTable, ReadWrite}, {ModelTable, ReadWrite}, {AlertQueue, Write}, {AudienceTable, Read},
 					{AudienceQueue, Write}, {TouchpointTable, Read}, {AudienceMemberTable, ReadWrite},
+					// each lapse alert sent is logged for the console
+					{ActivityTable, Write},
 				}, Settings: map[string]string{
 					SettingCLVWeeks: "52", SettingCLVDiscount: "0.1", SettingCLVMargin: "1",
 					SettingLapseThreshold: "0.8", SettingLapseMinValue: "0", SettingLapseCooldown: "720h",
@@ -467,6 +477,9 @@ func Default() Topology {
 					// the members index, which its profile writes keep and its members and export routes
 					// read, and the exports
 					{AudienceMemberTable, ReadWrite}, {ExportsBucket, ReadWrite},
+					// the alerts and triggers sent, which it serves, and the audit log, which it writes
+					// (an entry for each change made through the API) and serves
+					{ActivityTable, ReadWrite},
 					// the console's signed-in users, besides profile-API keys (filled in by the deployment)
 				}, Settings: map[string]string{SettingAuthIssuer: "", SettingAuthClientID: "",
 					// the export steps' bounds (functions/profiles/exports.go)
@@ -511,6 +524,8 @@ func Default() Topology {
 				Async: &AsyncInvoke{MaxAge: 5 * time.Minute, Retries: 1, OnFailureQueue: FailedQueue}, Uses: []Use{
 					{ProfileTable, ReadWrite}, {TriggerQueue, Write},
 					{AudienceTable, Read}, {AudienceQueue, Write}, {TouchpointTable, Read}, {AudienceMemberTable, ReadWrite},
+					// each trigger sent is logged for the console
+					{ActivityTable, Write},
 				}},
 		},
 		Routes: append(collectionRoutes(),
@@ -542,6 +557,10 @@ func Default() Topology {
 			Route{"GET", "/v1/traits/{traitId}", "profiles", false},
 			Route{"PUT", "/v1/traits/{traitId}", "profiles", false},
 			Route{"DELETE", "/v1/traits/{traitId}", "profiles", false},
+			// the alerts and triggers sent, and the audit log of the changes made through this API,
+			// kept in ActivityTable
+			Route{"GET", "/v1/alerts", "profiles", false},
+			Route{"GET", "/v1/audit", "profiles", false},
 			// the browser-safe route: a page, with a write key, asks what it may show its visitor
 			Route{"POST", "/v1/visitor", "profiles", true},
 			Route{"OPTIONS", "/v1/visitor", "profiles", true},
