@@ -120,9 +120,6 @@ func ParseSortKey(key string) (time.Time, string, error) {
 	return t, id, nil
 }
 
-// ExpiresAt is when the store removes the entry.
-func (e Entry) ExpiresAt() time.Time { return e.At.Add(Retention) }
-
 // IsAlertKind tells whether kind is one of AlertKinds.
 func IsAlertKind(kind string) bool { return slices.Contains(AlertKinds, kind) }
 

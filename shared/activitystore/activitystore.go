@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -39,14 +40,23 @@ const MaxCountPages = 20
 
 // Store is the Activity table.
 type Store struct {
-	db    *dynamo.DB
-	table dynamo.Table
-	name  string
+	db        *dynamo.DB
+	table     dynamo.Table
+	name      string
+	retention time.Duration
 }
 
 // New returns the store over the table of that name.
 func New(db *dynamo.DB, table string) *Store {
-	return &Store{db: db, table: db.Table(table), name: table}
+	return &Store{db: db, table: db.Table(table), name: table, retention: activity.Retention}
+}
+
+// WithRetention keeps the entries written from now on for d instead of activity.Retention: for
+// tests whose clock is in the past, which DynamoDB Local's time-to-live would otherwise sweep.
+func (s *Store) WithRetention(d time.Duration) *Store {
+	c := *s
+	c.retention = d
+	return &c
 }
 
 // item is an entry as stored.
@@ -68,11 +78,11 @@ type item struct {
 	ExpiresAt int64              `dynamo:"expiresAt"`
 }
 
-func itemOf(e activity.Entry) item {
+func itemOf(e activity.Entry, retention time.Duration) item {
 	pk, sk := e.Keys()
 	return item{Log: pk, At: sk, Kind: e.Kind, MessageID: e.MessageID, ProfileID: e.ProfileID, Reason: e.Reason,
 		Facts: e.Facts, Channel: e.Channel, Route: e.Route, Targets: e.Targets, KeyID: e.KeyID, KeyName: e.KeyName,
-		Status: e.Status, Outcome: e.Outcome, ExpiresAt: e.ExpiresAt().Unix()}
+		Status: e.Status, Outcome: e.Outcome, ExpiresAt: e.At.Add(retention).Unix()}
 }
 
 func (it item) entry() (activity.Entry, error) {
@@ -91,7 +101,7 @@ func (s *Store) Write(ctx context.Context, e activity.Entry) error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
-	if err := s.table.Put(itemOf(e)).Run(ctx); err != nil {
+	if err := s.table.Put(itemOf(e, s.retention)).Run(ctx); err != nil {
 		return fmt.Errorf("write the %s entry %s: %w", e.Kind, e.MessageID, err)
 	}
 	return nil

@@ -19,9 +19,11 @@ import (
 
 var t0 = time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
 
+// newStore is a store over a fresh table, keeping entries a century: t0 is in the past, and
+// DynamoDB Local's time-to-live sweeps what expired.
 func newStore(t *testing.T) *Store {
 	t.Helper()
-	return New(localawstest.Reachable(t).Dynamo(), localawstest.NewTopologyTable(t, topology.ActivityTable))
+	return New(localawstest.Reachable(t).Dynamo(), localawstest.NewTopologyTable(t, topology.ActivityTable)).WithRetention(100 * 365 * 24 * time.Hour)
 }
 
 // On DynamoDB Local: entries written are read back as they were, newest first, a kind's day one
@@ -72,11 +74,15 @@ func TestWriteAndRead(t *testing.T) {
 		message.KindReturningProspect: 0, message.KindReturningLapsed: 0, activity.KindLapse: 1}, counts)
 
 	// The item: its keys, and its time-to-live in epoch seconds, 90 days on.
+	kept := New(s.db, s.name)
+	recent := basket
+	recent.At = time.Now().UTC().Truncate(time.Second)
+	require.NoError(t, kept.Write(ctx, recent))
 	out, err := s.db.Client().GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.name), Key: map[string]typesAV{
-		"log": str("abandoned-basket#2026-03-01"), "at": str("2026-03-01T09:30:00.000000000Z#m-basket")}})
+		"log": str("abandoned-basket#" + activity.Day(recent.At)), "at": str(recent.At.Format("2006-01-02T15:04:05") + ".000000000Z#m-basket")}})
 	require.NoError(t, err)
 	require.NotNil(t, out.Item)
-	require.Equal(t, fmt.Sprint(t0.Add(90*24*time.Hour).Unix()), number(out.Item["expiresAt"]))
+	require.Equal(t, fmt.Sprint(recent.At.Add(90*24*time.Hour).Unix()), number(out.Item["expiresAt"]))
 	require.NotContains(t, out.Item, "route", "an alert has no audit fields")
 }
 
