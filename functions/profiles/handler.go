@@ -62,8 +62,11 @@ type handler struct {
 	links     linker        // links to the exports' files; nil: none
 	steps     invoker       // this function, invoked asynchronously to carry an export on
 	exportCfg exportSettings
-	now       func() time.Time
-	log       *slog.Logger
+	// activity is the Activity table: the alerts and triggers sent, which GET /v1/alerts serves,
+	// and the audit log, which handle writes and GET /v1/audit serves (activity.go); nil: neither.
+	activity activityStore
+	now      func() time.Time
+	log      *slog.Logger
 
 	// The console's sign-in (console.go): its users' tokens are checked by signIn.verifier (nil:
 	// no user pool is configured, and tokens are refused).
@@ -107,6 +110,8 @@ var routes = map[string]func(*handler, context.Context, request) (any, error){
 	"POST /v1/audiences/{audienceId}/exports":           (*handler).startExport,
 	"GET /v1/audiences/{audienceId}/exports/{exportId}": (*handler).getExport,
 	"GET /v1/audiences/{audienceId}/sizes":              (*handler).audienceSizes,
+	"GET /v1/alerts":                                    (*handler).listAlerts,
+	"GET /v1/audit":                                     (*handler).listAudit,
 	"GET /v1/traits":                                    (*handler).listTraits,
 	"GET /v1/traits/{traitId}":                          (*handler).getTrait,
 	"PUT /v1/traits/{traitId}":                          (*handler).putTrait,
@@ -136,6 +141,8 @@ var scopes = map[string]keystore.Scope{
 	"POST /v1/audiences/{audienceId}/exports":           keystore.Export,
 	"GET /v1/audiences/{audienceId}/exports/{exportId}": keystore.Export,
 	"GET /v1/audiences/{audienceId}/sizes":              keystore.Read,
+	"GET /v1/alerts":                                    keystore.Read,
+	"GET /v1/audit":                                     keystore.Admin,
 	"GET /v1/traits":                                    keystore.Read,
 	"GET /v1/traits/{traitId}":                          keystore.Read,
 	"PUT /v1/traits/{traitId}":                          keystore.Audiences,
@@ -176,7 +183,9 @@ func (h *handler) invoke(ctx context.Context, raw json.RawMessage) (any, error) 
 // profile-API key, and the browser-safe route (POST /v1/visitor) for pages with a write key (Authorization: Bearer <key>): it checks the key and its scope for the route
 // before anything else of the request is read, runs the route API Gateway matched and answers
 // JSON (a stored report as it is stored), mapping the domain's errors to statuses. It logs one
-// line per request: the route, the key's id and name (never the key), the status and the outcome.
+// line per request: the route, the key's id and name (never the key), the status and the outcome;
+// and writes a request that changed something (any method but GET), and succeeded, to the audit
+// log (activity.go).
 func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	if browserRoutes[req.RouteKey] { // a page's request, with a write key (visitor.go)
 		return h.serveBrowser(ctx, req), nil
@@ -197,6 +206,7 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	} else {
 		resp, _ = scoped.route(ctx, req, key)
 		outcome = http.StatusText(resp.StatusCode)
+		scoped.audit(ctx, req, key, resp) // a change that succeeded: the audit log's entry
 	}
 	level := slog.LevelInfo
 	if resp.StatusCode >= 500 {
