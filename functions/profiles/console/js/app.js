@@ -1,10 +1,13 @@
-// The console: sign-in, then a page per hash route (#/customer, #/audiences, #/attribution).
-import { loadConfig, signIn, signOut, token, user, choosePassword, NewPasswordRequired } from './auth.js';
+// The console: sign-in, then a page per hash route (#/customer, #/audiences, #/attribution,
+// #/journeys, #/alerts, #/activity).
+import { loadConfig, signIn, signOut, token, user, can, choosePassword, NewPasswordRequired } from './auth.js';
 import { h, failure } from './dom.js';
 import { customerPage } from './customer.js';
 import { audiencesPage, audiencePage } from './audiences.js';
 import { attributionPage } from './attribution.js';
 import { journeysPage } from './journeys.js';
+import { alertsPage } from './alerts.js';
+import { activityPage } from './activity.js';
 
 const main = document.getElementById('main');
 
@@ -22,6 +25,7 @@ async function route() {
   const params = new URLSearchParams(query || '');
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   for (const a of document.querySelectorAll('nav a')) {
+    if (a.dataset.scope) a.hidden = !can(a.dataset.scope); // a page the user's role may not read
     if (a.dataset.page === parts[0]) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
@@ -36,6 +40,12 @@ async function route() {
         break;
       case 'journeys':
         journeysPage(main, params);
+        break;
+      case 'alerts':
+        alertsPage(main, params);
+        break;
+      case 'activity':
+        activityPage(main, params);
         break;
       default:
         customerPage(main, params);
