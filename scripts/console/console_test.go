@@ -127,6 +127,7 @@ func TestConsole(t *testing.T) {
 	signIn(t, b, admin, adminPassword)
 	must(t, chromedp.Run(b, chromedp.Navigate(console+"#/customer?type=userId&id="+user),
 		chromedp.WaitVisible(`//h2[text()="Identities"]`),
+		chromedp.WaitVisible(`//h2[text()="Timeline"]/following-sibling::div//table`),
 		chromedp.WaitVisible(`//h2[text()="Merges"]/following-sibling::div//button[text()="Split"]`)))
 	text := pageText(t, b)
 	for _, want := range []string{"laptop-" + user, "phone-" + user, "gold", "Product Viewed", "admin · admin"} {
@@ -173,6 +174,7 @@ func TestConsole(t *testing.T) {
 	if text := pageText(t, b); !strings.Contains(text, "dcrm schedule run triggers") || !strings.Contains(text, "every 5 minutes") {
 		t.Errorf("the alerts page's empty state does not say what fires them and how to try:\n%s", text)
 	}
+	shot(b, "console-alerts-empty")
 
 	// The admin defines an audience in the console; the activity log shows it under their name.
 	defined := audience + "-2"
