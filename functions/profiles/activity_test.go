@@ -193,7 +193,9 @@ func TestAChangeTheAuditLogCannotTakeStands(t *testing.T) {
 // downActivity is an activity table that cannot be reached.
 type downActivity struct{}
 
-func (downActivity) Write(context.Context, activity.Entry) error { return errors.New("connection refused") }
+func (downActivity) Write(context.Context, activity.Entry) error {
+	return errors.New("connection refused")
+}
 func (downActivity) Page(context.Context, activity.Query) (activity.Page, error) {
 	return activity.Page{}, errors.New("connection refused")
 }

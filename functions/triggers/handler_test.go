@@ -61,7 +61,7 @@ type stack struct {
 	h         *handler
 	store     *recording.Engine
 	queue     *messagequeue.Queue
-	audiences *messagequeue.Queue // the audiences queue
+	audiences *messagequeue.Queue  // the audiences queue
 	activity  *activitystore.Store // the activity log
 	defs      *recordingtest.Definitions
 	clock     *clock
