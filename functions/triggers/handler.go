@@ -49,8 +49,6 @@ type handler struct {
 	// activity logs each trigger as it is sent (what fired, for whom, why); nil: not logged.
 	activity activityLog
 	log      *slog.Logger
-
-	notLogged atomic.Int64 // triggers sent that the activity log could not take, this run
 }
 
 // summary is what a run returns.
@@ -93,10 +91,9 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (summary, err
 		return summary{}, fmt.Errorf("read event: %w", err)
 	}
 	sum := summary{AsOf: run.Time, SentByKind: map[string]int64{}}
-	h.notLogged.Store(0)
 	var (
 		read, sent, changed, failed atomic.Int64
-		entered, exited             atomic.Int64
+		entered, exited, notLogged  atomic.Int64
 		mu                          sync.Mutex
 		firstErr                    error
 	)
@@ -118,7 +115,7 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (summary, err
 		var kinds []string
 		ok := false
 		if err == nil {
-			kinds, ok, err = h.fire(ctx, id, sum.AsOf)
+			kinds, ok, err = h.fire(ctx, id, sum.AsOf, &notLogged)
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -141,7 +138,7 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (summary, err
 	})
 	sum.Read, sum.Sent, sum.Changed, sum.Failed = read.Load(), sent.Load(), changed.Load(), failed.Load()
 	sum.Entered, sum.Exited = entered.Load(), exited.Load()
-	sum.NotLogged = h.notLogged.Load()
+	sum.NotLogged = notLogged.Load()
 	sum.More = errors.Is(err, errDeadline)
 	h.log.InfoContext(ctx, "triggers fired", slog.Time("asOf", sum.AsOf), slog.Int64("read", sum.Read), slog.Int64("sent", sum.Sent),
 		slog.Int64("audiencesEntered", sum.Entered), slog.Int64("audiencesExited", sum.Exited),
@@ -159,12 +156,12 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (summary, err
 // retried run, of the same time, writes the same entry again). The log is for people: a trigger
 // it could not take was sent all the same and is recorded, so a failure here is logged and
 // counted, never a reason to send the trigger again.
-func (h *handler) logSent(ctx context.Context, m message.TriggerFired) {
+func (h *handler) logSent(ctx context.Context, m message.TriggerFired, notLogged *atomic.Int64) {
 	if h.activity == nil {
 		return
 	}
 	if err := h.activity.Write(ctx, activity.FromTrigger(m, topology.TriggerQueue)); err != nil {
-		h.notLogged.Add(1)
+		notLogged.Add(1)
 		h.log.WarnContext(ctx, "trigger sent, not in the activity log", slog.String("profileId", m.ProfileID),
 			slog.String("kind", m.Kind), slog.String("messageId", m.MessageID), slog.String("error", err.Error()))
 	}
@@ -173,7 +170,7 @@ func (h *handler) logSent(ctx context.Context, m message.TriggerFired) {
 // fire sends what is due for one profile and records it. It returns the kinds sent and false when
 // the profile changed under every attempt to record. What an attempt sent is recorded by the next
 // (Fire's sent), even if the change means it would not fire any more, and is not sent again.
-func (h *handler) fire(ctx context.Context, id string, now time.Time) ([]string, bool, error) {
+func (h *handler) fire(ctx context.Context, id string, now time.Time, notLogged *atomic.Int64) ([]string, bool, error) {
 	var kinds []string
 	var sent []trigger.Trigger
 	for range attempts {
@@ -186,7 +183,7 @@ func (h *handler) fire(ctx context.Context, id string, now time.Time) ([]string,
 			if err := h.triggers.Send(ctx, m); err != nil {
 				return kinds, false, fmt.Errorf("send %s for %s: %w", t.Kind, id, err)
 			}
-			h.logSent(ctx, m)
+			h.logSent(ctx, m, notLogged)
 			sent = append(sent, t)
 			kinds = append(kinds, t.Kind)
 		}
