@@ -30,6 +30,45 @@ type activityStore interface {
 	Write(ctx context.Context, e activity.Entry) error
 	Page(ctx context.Context, q activity.Query) (activity.Page, error)
 	Counts(ctx context.Context, day string, kinds []string) (map[string]int64, bool, error)
+	Forget(ctx context.Context, ids []string, pseudonym func(string) string) (int, int, error)
+}
+
+// auditNote is what a route tells the audit log of its request: the profile ids it erased, which
+// the entry names only by their pseudonym.
+type auditNote struct {
+	erased []string
+}
+
+// erase notes profile ids the request erased.
+func (n *auditNote) erase(ids ...string) {
+	if n != nil {
+		n.erased = append(n.erased, ids...)
+	}
+}
+
+// pseudonym is how the activity log names an erased profile: its keyed hash (hashkey, purpose
+// "activity"), which tells whether an id is the one erased without saying which it was.
+func (h *handler) pseudonym(id string) string {
+	if h.pseudonymOf == nil {
+		return "erased"
+	}
+	return "erased:" + h.pseudonymOf(id)
+}
+
+// forget removes what the activity log holds of erased profiles: their alerts and triggers, and
+// their ids in the audit log (shared/activitystore's Forget).
+func (h *handler) forget(ctx context.Context, ids []string) error {
+	if h.activity == nil {
+		return nil
+	}
+	deleted, rewritten, err := h.activity.Forget(ctx, ids, h.pseudonym)
+	if err != nil {
+		return fmt.Errorf("forget the activity of %v: %w", ids, err)
+	}
+	if deleted+rewritten > 0 {
+		h.log.InfoContext(ctx, "activity of an erased person forgotten", slog.Int("deleted", deleted), slog.Int("rewritten", rewritten))
+	}
+	return nil
 }
 
 const activityUnavailable = "the activity log is unavailable right now; try again"
@@ -151,13 +190,26 @@ func audited(routeKey string) bool {
 // the route, the ids it named, the caller and the outcome; never the request's body. The change is
 // made, whatever becomes of the entry: one the log cannot take is logged here in full (the
 // function's log is kept as long as logRetentionDays) and the answer stands.
-func (h *handler) audit(ctx context.Context, req events.APIGatewayV2HTTPRequest, key keystore.APIKey, resp events.APIGatewayV2HTTPResponse) {
+//
+// An entry names the profile its path names (ProfileID), by which an erasure finds it later; a
+// profile the request erased is named by its pseudonym only.
+func (h *handler) audit(ctx context.Context, req events.APIGatewayV2HTTPRequest, key keystore.APIKey, resp events.APIGatewayV2HTTPResponse, note *auditNote) {
 	if h.activity == nil || !audited(req.RouteKey) || resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return
 	}
 	e := activity.Entry{At: h.clock().UTC(), Kind: activity.KindAudit, MessageID: requestID(req), Route: req.RouteKey,
 		Targets: targets(req.PathParameters, resp), KeyID: key.ID, KeyName: key.Name, Status: resp.StatusCode,
-		Outcome: http.StatusText(resp.StatusCode)}
+		Outcome: http.StatusText(resp.StatusCode), ProfileID: req.PathParameters["profileId"]}
+	if note != nil && len(note.erased) > 0 {
+		for name, v := range e.Targets {
+			if slices.Contains(note.erased, v) {
+				e.Targets[name] = h.pseudonym(v)
+			}
+		}
+		if slices.Contains(note.erased, e.ProfileID) {
+			e.ProfileID = ""
+		}
+	}
 	if err := h.activity.Write(ctx, e); err != nil {
 		h.log.ErrorContext(ctx, "change made, not in the audit log", slog.Any("targets", e.Targets), slog.Int("status", e.Status),
 			slog.String("at", e.At.Format("2006-01-02T15:04:05.000Z")), slog.String("error", err.Error()))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dcrm-project/dcrm/shared/activity"
@@ -202,6 +205,9 @@ func (downActivity) Page(context.Context, activity.Query) (activity.Page, error)
 func (downActivity) Counts(context.Context, string, []string) (map[string]int64, bool, error) {
 	return nil, false, errors.New("connection refused")
 }
+func (downActivity) Forget(context.Context, []string, func(string) string) (int, int, error) {
+	return 0, 0, errors.New("connection refused")
+}
 
 func TestTargets(t *testing.T) {
 	json := func(body string) events.APIGatewayV2HTTPResponse {
@@ -222,5 +228,55 @@ func TestTargets(t *testing.T) {
 	for route, want := range map[string]bool{"PUT /v1/x": true, "POST /v1/x": true, "DELETE /v1/x": true, "PATCH /v1/x": true,
 		"GET /v1/x": false, "HEAD /v1/x": false, "OPTIONS /v1/x": false} {
 		require.Equal(t, want, audited(route), route)
+	}
+}
+
+// An erasure forgets the person in the activity log: their alerts and triggers go (also those of
+// a profile merged into theirs); the audit log keeps who did what and when, naming them by a
+// pseudonym only, also in the erasure's own entry. Nothing in the table names them any more.
+func TestErasureForgetsThePersonsActivity(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin := "Bearer " + f.apiKey
+	other := activity.Entry{At: now.Add(-time.Hour), Kind: activity.KindLapse, MessageID: "m-other", ProfileID: f.anon, Reason: "r", Channel: "Alerts"}
+	for _, e := range []activity.Entry{
+		{At: now.Add(-2 * time.Hour), Kind: message.KindAbandonedBasket, MessageID: "m-live", ProfileID: f.live, Reason: "r", Channel: "Triggers"},
+		{At: now.AddDate(0, 0, -20), Kind: message.KindAbandonedBrowse, MessageID: "m-merged", ProfileID: f.merged, Reason: "r", Channel: "Triggers"},
+		other,
+	} {
+		require.NoError(t, f.activity.Write(ctx, e))
+	}
+	status, body := call(t, f.h, put("/v1/profiles/"+f.live+"/consent", `{"marketing": true}`, admin))
+	require.Equal(t, http.StatusOK, status, body)
+	erase := get("/v1/profiles/"+f.merged, nil, admin)
+	erase.RouteKey, erase.RequestContext.HTTP.Method = "DELETE /v1/profiles/{profileId}", http.MethodDelete
+	status, body = call(t, f.h, erase)
+	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, "complete", body["state"])
+
+	status, body = call(t, f.h, activityRequest("/v1/alerts", nil, admin))
+	require.Equal(t, http.StatusOK, status, body)
+	require.Len(t, body["alerts"], 1)
+	require.Equal(t, "m-other", body["alerts"].([]any)[0].(map[string]any)["messageId"])
+	status, body = call(t, f.h, activityRequest("/v1/alerts", map[string]string{"day": activity.Day(now.AddDate(0, 0, -20))}, admin))
+	require.Equal(t, http.StatusOK, status, body)
+	require.Empty(t, body["alerts"])
+
+	status, body = call(t, f.h, activityRequest("/v1/audit", nil, admin))
+	require.Equal(t, http.StatusOK, status, body)
+	pseudonym := "erased:" + testKey.Sum("activity", f.live)
+	byRoute := map[string]any{}
+	for _, a := range body["actions"].([]any) {
+		byRoute[a.(map[string]any)["route"].(string)] = a.(map[string]any)["targets"]
+	}
+	require.Equal(t, map[string]any{"profileId": pseudonym}, byRoute["PUT /v1/profiles/{profileId}/consent"])
+	require.Equal(t, map[string]any{"profileId": "erased:" + testKey.Sum("activity", f.merged)}, byRoute["DELETE /v1/profiles/{profileId}"])
+
+	out, err := f.db.Client().Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(f.activityTable)})
+	require.NoError(t, err)
+	require.Len(t, out.Items, 3, "the other's alert and the two actions")
+	text := fmt.Sprint(out.Items)
+	for _, id := range []string{f.live, f.merged} {
+		require.NotContains(t, text, id, "the activity log names an erased profile")
 	}
 }

@@ -65,8 +65,11 @@ type handler struct {
 	// activity is the Activity table: the alerts and triggers sent, which GET /v1/alerts serves,
 	// and the audit log, which handle writes and GET /v1/audit serves (activity.go); nil: neither.
 	activity activityStore
-	now      func() time.Time
-	log      *slog.Logger
+	// pseudonymOf is the keyed hash the activity log names an erased profile by (hashkey's Sum);
+	// nil: "erased" alone.
+	pseudonymOf func(id string) string
+	now         func() time.Time
+	log         *slog.Logger
 
 	// The console's sign-in (console.go): its users' tokens are checked by signIn.verifier (nil:
 	// no user pool is configured, and tokens are refused).
@@ -84,8 +87,9 @@ type handler struct {
 // request is what a route reads of an API Gateway request.
 type request struct {
 	events.APIGatewayV2HTTPRequest
-	id  string          // the profileId path parameter, when the route has one
-	key keystore.APIKey // the caller's key, which may use the route
+	id   string          // the profileId path parameter, when the route has one
+	key  keystore.APIKey // the caller's key, which may use the route
+	note *auditNote      // what the route tells the audit log
 }
 
 // routes are the profile API's routes, by the route key API Gateway matched (topology.Default's
@@ -204,9 +208,10 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if refused != nil {
 		resp, outcome = refused.resp, refused.reason
 	} else {
-		resp, _ = scoped.route(ctx, req, key)
+		var note *auditNote
+		resp, note = scoped.route(ctx, req, key)
 		outcome = http.StatusText(resp.StatusCode)
-		scoped.audit(ctx, req, key, resp) // a change that succeeded: the audit log's entry
+		scoped.audit(ctx, req, key, resp, note) // a change that succeeded: the audit log's entry
 	}
 	level := slog.LevelInfo
 	if resp.StatusCode >= 500 {
@@ -266,13 +271,20 @@ func (h *handler) authorise(ctx context.Context, req events.APIGatewayV2HTTPRequ
 	return key, nil
 }
 
-// route serves a request whose key may use it.
-func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest, key keystore.APIKey) (events.APIGatewayV2HTTPResponse, error) {
+// route serves a request whose key may use it, and returns what the route noted for the audit log.
+func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest, key keystore.APIKey) (events.APIGatewayV2HTTPResponse, *auditNote) {
+	note := &auditNote{}
+	resp, _ := h.serveRoute(ctx, req, key, note)
+	return resp, note
+}
+
+// serveRoute runs the route and answers its result.
+func (h *handler) serveRoute(ctx context.Context, req events.APIGatewayV2HTTPRequest, key keystore.APIKey, note *auditNote) (events.APIGatewayV2HTTPResponse, error) {
 	serve, ok := routes[req.RouteKey]
 	if !ok {
 		return respond(http.StatusNotFound, problem{"no such route"}), nil
 	}
-	r := request{APIGatewayV2HTTPRequest: req, id: req.PathParameters["profileId"], key: key}
+	r := request{APIGatewayV2HTTPRequest: req, id: req.PathParameters["profileId"], key: key, note: note}
 	if len(r.id) > profile.MaxIDLength {
 		return respond(http.StatusBadRequest, problem{fmt.Sprintf("profileId longer than %d bytes", profile.MaxIDLength)}), nil
 	}

@@ -62,6 +62,7 @@ type fixture struct {
 	exports            objectstore.Bucket          // the exports bucket, on an S3 server of the test's own
 	steps              *fanouttest.Local[stepDone] // the export steps the handler invokes, run in the test's process
 	activity           *activitystore.Store        // the activity log: alerts, triggers and the audit log
+	activityTable      string
 }
 
 // testKey is the deployment's hash key in tests.
@@ -117,9 +118,11 @@ func newFixture(t *testing.T) fixture {
 	f.audiences = audiencestore.New(e.Dynamo(), localawstest.NewTopologyTable(t, topology.AudienceTable)).WithClock(func() time.Time { return now })
 	f.exports = newExportsBucket(t)
 	// The activity log keeps its entries a century: the tests' clock is in the past.
-	f.activity = activitystore.New(e.Dynamo(), localawstest.NewTopologyTable(t, topology.ActivityTable)).WithRetention(100 * 365 * 24 * time.Hour)
+	f.activityTable = localawstest.NewTopologyTable(t, topology.ActivityTable)
+	f.activity = activitystore.New(e.Dynamo(), f.activityTable).WithRetention(100 * 365 * 24 * time.Hour)
 	f.h = &handler{keys: keys, profiles: store, updates: f.updates, archive: f.archive, reports: reportStore{f.reports},
-		audiences: f.audiences, members: f.storage, exports: f.exports, activity: f.activity, now: func() time.Time { return now }, log: quiet}
+		audiences: f.audiences, members: f.storage, exports: f.exports, activity: f.activity,
+		pseudonymOf: func(id string) string { return testKey.Sum("activity", id) }, now: func() time.Time { return now }, log: quiet}
 	f.steps = &fanouttest.Local[stepDone]{Handle: func(ctx context.Context, payload json.RawMessage) (stepDone, error) {
 		var e stepEvent
 		if err := json.Unmarshal(payload, &e); err != nil || e.Export == nil {

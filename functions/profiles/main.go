@@ -86,6 +86,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		reports:     reportStore{bucket: objectstore.Bucket{Client: s3c, Name: env[topology.ReportsBucket]}},
 		audiences:   audiences,
 		activity:    activitystore.New(db, env[topology.ActivityTable]),
+		pseudonymOf: func(id string) string { return key.Sum("activity", id) },
 		now:         time.Now,
 		log:         log,
 		sources:     keys,

@@ -289,6 +289,9 @@ const (
 	// id ("at": "<time>#<messageId>"), so that a day's page of a kind is one query; items expire
 	// by "expiresAt", activity.Retention (90 days) after they were written.
 	ActivityTable = "Activity"
+	// ActivityProfileIndex is the Activity table's sparse index of entries by the profile they
+	// name ("profileId", keys only), by which an erasure finds what the log holds of the person.
+	ActivityProfileIndex = "profile"
 	// HashKeySecret is the key of the keyed hashes (package shared/hashkey): erased identifiers'
 	// tombstones and deduplication scopes are stored under it.
 	HashKeySecret = "HashKey"
@@ -393,7 +396,9 @@ func Default() Topology {
 			{Name: ModelTable, PartitionKey: "name"},
 			{Name: AudienceTable, PartitionKey: "audienceId"},
 			{Name: AudienceMemberTable, PartitionKey: "audienceId", SortKey: "profileId"},
-			{Name: ActivityTable, PartitionKey: "log", SortKey: "at", TTLAttribute: "expiresAt"},
+			{Name: ActivityTable, PartitionKey: "log", SortKey: "at", TTLAttribute: "expiresAt", Indexes: []Index{
+				{Name: ActivityProfileIndex, PartitionKey: "profileId", Projection: ProjectKeysOnly},
+			}},
 		},
 		Queues: []Queue{
 			{Name: AlertQueue, DeadLetterAfter: 5},
@@ -477,8 +482,8 @@ func Default() Topology {
 					// the members index, which its profile writes keep and its members and export routes
 					// read, and the exports
 					{AudienceMemberTable, ReadWrite}, {ExportsBucket, ReadWrite},
-					// the alerts and triggers sent, which it serves, and the audit log, which it writes
-					// (an entry for each change made through the API) and serves
+					// the alerts and triggers sent, which it serves (and an erasure removes), and the audit
+					// log, which it writes (an entry for each change made through the API) and serves
 					{ActivityTable, ReadWrite},
 					// the console's signed-in users, besides profile-API keys (filled in by the deployment)
 				}, Settings: map[string]string{SettingAuthIssuer: "", SettingAuthClientID: "",

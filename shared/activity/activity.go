@@ -63,7 +63,8 @@ type Entry struct {
 	MessageID string    // the message's id (a retry writes the same entry); the request's for an action
 
 	// An alert or trigger: whom for, why in words, the numbers behind it, and the queue it went to
-	// (topology's logical name: Triggers, Alerts).
+	// (topology's logical name: Triggers, Alerts). An action's ProfileID is the profile its path
+	// names, if any (also among its Targets), by which an erasure finds it.
 	ProfileID string
 	Reason    string
 	Facts     map[string]float64
@@ -135,7 +136,7 @@ func (e Entry) Validate() error {
 		if e.Route == "" || e.KeyID == "" || e.Status < 100 || e.Status > 599 {
 			return fmt.Errorf("%w: an action without a route, a caller or a status", ErrInvalid)
 		}
-		if len(e.Targets) > MaxTargets {
+		if len(e.Targets) > MaxTargets || len(e.ProfileID) > MaxID {
 			return fmt.Errorf("%w: an action naming %d ids, at most %d", ErrInvalid, len(e.Targets), MaxTargets)
 		}
 	case IsAlertKind(e.Kind):

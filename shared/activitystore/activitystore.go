@@ -9,7 +9,9 @@
 // of one kind is one Query of at most limit+1 items (eventually consistent: half a read unit per
 // 4 KB); of every alert kind, one such Query per kind (six), in parallel. A day's counts read each
 // kind's day once (Select COUNT still reads the items: half a unit per 4 KB), at most MaxCountPages
-// pages of 1 MB per kind.
+// pages of 1 MB per kind. An entry that names a profile (every alert; an action whose path names
+// one) also has an entry in the profile index (keys only, about 100 bytes: one more write unit),
+// which an erasure reads (Forget).
 package activitystore
 
 import (
@@ -17,6 +19,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/guregu/dynamo/v2"
 
+	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/activity"
 )
 
@@ -165,6 +170,53 @@ func (s *Store) Counts(ctx context.Context, day string, kinds []string) (map[str
 		complete = complete && r.complete
 	}
 	return maps.Clone(counts), complete, nil
+}
+
+// key is an item's keys, as the profile index holds them.
+type key struct {
+	Log string `dynamo:"log"`
+	At  string `dynamo:"at"`
+}
+
+// Forget removes what the log holds of the profiles ids (an erased person's live profile and
+// those merged into it), found by the table's profile index: their alerts and triggers are
+// deleted; an audit entry that names one keeps who did what and when, with every id of ids among
+// its targets replaced by pseudonym(id) and no profile to be found by. Safe to repeat. It returns
+// how many entries it deleted and rewrote.
+func (s *Store) Forget(ctx context.Context, ids []string, pseudonym func(string) string) (deleted, rewritten int, err error) {
+	for _, id := range ids {
+		var keys []key
+		err := s.table.Get("profileId", id).Index(topology.ActivityProfileIndex).All(ctx, &keys)
+		if err != nil && !errors.Is(err, dynamo.ErrNotFound) {
+			return deleted, rewritten, fmt.Errorf("find the activity of %s: %w", id, err)
+		}
+		for _, k := range keys {
+			if !strings.HasPrefix(k.Log, activity.KindAudit+"#") {
+				if err := s.table.Delete(partitionKey, k.Log).Range(sortKey, k.At).Run(ctx); err != nil {
+					return deleted, rewritten, fmt.Errorf("delete the activity entry %s %s: %w", k.Log, k.At, err)
+				}
+				deleted++
+				continue
+			}
+			var it item
+			if err := s.table.Get(partitionKey, k.Log).Range(sortKey, dynamo.Equal, k.At).Consistent(true).One(ctx, &it); errors.Is(err, dynamo.ErrNotFound) {
+				continue
+			} else if err != nil {
+				return deleted, rewritten, fmt.Errorf("read the audit entry %s %s: %w", k.Log, k.At, err)
+			}
+			it.ProfileID = ""
+			for name, v := range it.Targets {
+				if slices.Contains(ids, v) {
+					it.Targets[name] = pseudonym(v)
+				}
+			}
+			if err := s.table.Put(it).Run(ctx); err != nil {
+				return deleted, rewritten, fmt.Errorf("rewrite the audit entry %s %s: %w", k.Log, k.At, err)
+			}
+			rewritten++
+		}
+	}
+	return deleted, rewritten, nil
 }
 
 // count counts the items of a partition, at most MaxCountPages pages.

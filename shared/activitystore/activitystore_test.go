@@ -96,3 +96,40 @@ func number(v types.AttributeValue) string {
 	}
 	return fmt.Sprintf("not a number: %T", v)
 }
+
+// An erasure forgets the person: their alerts are deleted; an action on them stays, with their
+// ids pseudonymous and nothing to find it by; the others' entries are untouched. Again: nothing.
+func TestForget(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	mine := []activity.Entry{
+		{At: t0, Kind: message.KindAbandonedBasket, MessageID: "m1", ProfileID: "prf_gone", Reason: "r"},
+		{At: t0.AddDate(0, 0, -30), Kind: activity.KindLapse, MessageID: "m2", ProfileID: "prf_merged", Reason: "r"},
+	}
+	action := activity.Entry{At: t0, Kind: activity.KindAudit, MessageID: "req-1", Route: "POST /v1/profiles/{profileId}/split", ProfileID: "prf_gone",
+		Targets: map[string]string{"profileId": "prf_gone", "splitId": "prf_other"}, KeyID: "user:ada", Status: 200, Outcome: "OK"}
+	other := activity.Entry{At: t0, Kind: message.KindAbandonedBasket, MessageID: "m3", ProfileID: "prf_other", Reason: "r"}
+	for _, e := range append(mine, action, other) {
+		require.NoError(t, s.Write(ctx, e))
+	}
+	pseudonym := func(id string) string { return "erased:" + id[len(id)-2:] }
+	deleted, rewritten, err := s.Forget(ctx, []string{"prf_gone", "prf_merged"}, pseudonym)
+	require.NoError(t, err)
+	require.Equal(t, [2]int{2, 1}, [2]int{deleted, rewritten})
+
+	page, err := s.Page(ctx, activity.Query{Day: "2026-03-01", Kinds: activity.AlertKinds, Limit: 50})
+	require.NoError(t, err)
+	require.Equal(t, []activity.Entry{other}, page.Entries)
+	old, err := s.Page(ctx, activity.Query{Day: activity.Day(t0.AddDate(0, 0, -30)), Kinds: activity.AlertKinds, Limit: 50})
+	require.NoError(t, err)
+	require.Empty(t, old.Entries)
+	audit, err := s.Page(ctx, activity.Query{Day: "2026-03-01", Kinds: []string{activity.KindAudit}, Limit: 50})
+	require.NoError(t, err)
+	want := action
+	want.ProfileID, want.Targets = "", map[string]string{"profileId": "erased:ne", "splitId": "prf_other"}
+	require.Equal(t, []activity.Entry{want}, audit.Entries)
+
+	deleted, rewritten, err = s.Forget(ctx, []string{"prf_gone", "prf_merged"}, pseudonym)
+	require.NoError(t, err)
+	require.Zero(t, deleted+rewritten)
+}
