@@ -225,11 +225,11 @@ func TestStateStackHasTheStreams(t *testing.T) {
 }
 
 func TestStateStackHasTheTablesWithTheirKeys(t *testing.T) {
-	if len(synth.topo.Tables) != 8 {
-		t.Fatalf("topology has %d tables, this test expects Profiles, Identities, Keys, Touchpoints, Models, Audiences, AudienceMembers and Health", len(synth.topo.Tables))
+	if len(synth.topo.Tables) != 9 {
+		t.Fatalf("topology has %d tables, this test expects Profiles, Identities, Keys, Touchpoints, Models, Audiences, AudienceMembers, Health and Activity", len(synth.topo.Tables))
 	}
 	check(t, "table count", func() {
-		synth.state.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(8))
+		synth.state.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(9))
 	})
 	for _, tb := range synth.topo.Tables {
 		keys := []interface{}{map[string]interface{}{"AttributeName": tb.PartitionKey, "KeyType": "HASH"}}
@@ -260,6 +260,10 @@ func TestStateStackHasTheTablesWithTheirKeys(t *testing.T) {
 	}
 	if got := dig(history, "TimeToLiveSpecification", "AttributeName"); got != "expiresAt" {
 		t.Errorf("Touchpoints table TTL attribute = %v, want expiresAt", got)
+	}
+	log := synth.stateJ.resource(t, synth.tableID[topology.ActivityTable]).props()
+	if got := [3]any{dig(log, "KeySchema", 0, "AttributeName"), dig(log, "KeySchema", 1, "AttributeName"), dig(log, "TimeToLiveSpecification", "AttributeName")}; got != [3]any{"log", "at", "expiresAt"} {
+		t.Errorf("Activity table keys and TTL = %v, want log, at, expiresAt", got)
 	}
 	profiles := synth.stateJ.resource(t, synth.tableID[topology.ProfileTable]).props()
 	if got := dig(profiles, "KeySchema", 0, "AttributeName"); got != "profileId" {

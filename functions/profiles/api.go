@@ -622,3 +622,47 @@ func visitorViewOf(p profile.Profile, public map[string]bool) visitorView {
 	}
 	return v
 }
+
+// alertsPage is the answer of GET /v1/alerts: a day's alerts and triggers, newest first (kind:
+// only those of the kind), and, on the first page, how many of each kind the day has.
+type alertsPage struct {
+	Day    string      `json:"day"`
+	Kind   string      `json:"kind,omitempty"`
+	Alerts []alertView `json:"alerts"`
+	// Counts are the day's by kind, every kind named (0 for none); on the first page only.
+	// CountsPartial says that a kind had more than a count reads (it is then a lower bound).
+	Counts        map[string]int64 `json:"counts,omitempty"`
+	CountsPartial bool             `json:"countsPartial,omitempty"`
+	Next          string           `json:"next,omitempty"`
+}
+
+// alertView is an alert or trigger sent: when, what, for whom, why, its message's id and queue.
+type alertView struct {
+	At        time.Time          `json:"at"`
+	Kind      string             `json:"kind"`
+	ProfileID string             `json:"profileId"`
+	Reason    string             `json:"reason"`
+	Facts     map[string]float64 `json:"facts,omitempty"`
+	MessageID string             `json:"messageId"`
+	Channel   string             `json:"channel"`
+}
+
+// auditPage is the answer of GET /v1/audit: a day's changes made through this API, newest first.
+type auditPage struct {
+	Day     string       `json:"day"`
+	Actions []actionView `json:"actions"`
+	Next    string       `json:"next,omitempty"`
+}
+
+// actionView is a change made through this API: when, the route, the ids it named, who (the key
+// or the console user), how it ended, and the request's id.
+type actionView struct {
+	At        time.Time         `json:"at"`
+	Route     string            `json:"route"`
+	Targets   map[string]string `json:"targets"`
+	KeyID     string            `json:"keyId"`
+	KeyName   string            `json:"keyName,omitempty"`
+	Status    int               `json:"status"`
+	Outcome   string            `json:"outcome"`
+	RequestID string            `json:"requestId"`
+}

@@ -109,3 +109,25 @@ func TestConsoleUsersActWithTheirRolesScopes(t *testing.T) {
 	status, _ = call(t, f.h, get("/v1/profiles/"+f.live, nil, "Bearer "+f.apiKey))
 	require.Equal(t, http.StatusOK, status)
 }
+
+// A console user's change is in the audit log under "user:<name>"; only an admin reads the log.
+func TestConsoleUsersChangesAreAudited(t *testing.T) {
+	f := newFixture(t)
+	f.h.signIn = consoleSignIn{issuer: "http://127.0.0.1:19229/p", clientID: "c",
+		verifier: users{"vera": {consoleauth.Viewer}, "otto": {consoleauth.Operator}, "ada": {consoleauth.Admin}}}
+	status, body := call(t, f.h, post("/v1/profiles/"+f.live+"/split", `{"profileId": "`+f.merged+`"}`, "Bearer eyJ.otto.sig"))
+	require.Equal(t, http.StatusOK, status, body)
+	for _, who := range []string{"vera", "otto"} {
+		status, body = call(t, f.h, activityRequest("/v1/audit", nil, "Bearer eyJ."+who+".sig"))
+		require.Equal(t, http.StatusForbidden, status, who)
+		require.Contains(t, body["error"], `lacks the "admin" scope`)
+	}
+	status, body = call(t, f.h, activityRequest("/v1/audit", nil, "Bearer eyJ.ada.sig"))
+	require.Equal(t, http.StatusOK, status, body)
+	actions := body["actions"].([]any)
+	require.Len(t, actions, 1)
+	a := actions[0].(map[string]any)
+	require.Equal(t, "user:otto", a["keyId"])
+	require.Equal(t, "otto", a["keyName"])
+	require.Equal(t, "POST /v1/profiles/{profileId}/split", a["route"])
+}

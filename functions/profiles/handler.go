@@ -65,8 +65,14 @@ type handler struct {
 	exportCfg exportSettings
 	health    healthReader // the Health table (health.go); nil: GET /v1/health is unavailable
 	queues    queueDepths  // the queues' depths; nil: none shown
-	now       func() time.Time
-	log       *slog.Logger
+	// activity is the Activity table: the alerts and triggers sent, which GET /v1/alerts serves,
+	// and the audit log, which handle writes and GET /v1/audit serves (activity.go); nil: neither.
+	activity activityStore
+	// pseudonymOf is the keyed hash the activity log names an erased profile by (hashkey's Sum);
+	// nil: "erased" alone.
+	pseudonymOf func(id string) string
+	now         func() time.Time
+	log         *slog.Logger
 
 	// The console's sign-in (console.go): its users' tokens are checked by signIn.verifier (nil:
 	// no user pool is configured, and tokens are refused).
@@ -84,8 +90,9 @@ type handler struct {
 // request is what a route reads of an API Gateway request.
 type request struct {
 	events.APIGatewayV2HTTPRequest
-	id  string          // the profileId path parameter, when the route has one
-	key keystore.APIKey // the caller's key, which may use the route
+	id   string          // the profileId path parameter, when the route has one
+	key  keystore.APIKey // the caller's key, which may use the route
+	note *auditNote      // what the route tells the audit log
 }
 
 // routes are the profile API's routes, by the route key API Gateway matched (topology.Default's
@@ -110,6 +117,8 @@ var routes = map[string]func(*handler, context.Context, request) (any, error){
 	"POST /v1/audiences/{audienceId}/exports":           (*handler).startExport,
 	"GET /v1/audiences/{audienceId}/exports/{exportId}": (*handler).getExport,
 	"GET /v1/audiences/{audienceId}/sizes":              (*handler).audienceSizes,
+	"GET /v1/alerts":                                    (*handler).listAlerts,
+	"GET /v1/audit":                                     (*handler).listAudit,
 	"GET /v1/traits":                                    (*handler).listTraits,
 	"GET /v1/traits/{traitId}":                          (*handler).getTrait,
 	"PUT /v1/traits/{traitId}":                          (*handler).putTrait,
@@ -143,6 +152,8 @@ var scopes = map[string]keystore.Scope{
 	"POST /v1/audiences/{audienceId}/exports":           keystore.Export,
 	"GET /v1/audiences/{audienceId}/exports/{exportId}": keystore.Export,
 	"GET /v1/audiences/{audienceId}/sizes":              keystore.Read,
+	"GET /v1/alerts":                                    keystore.Read,
+	"GET /v1/audit":                                     keystore.Admin,
 	"GET /v1/traits":                                    keystore.Read,
 	"GET /v1/traits/{traitId}":                          keystore.Read,
 	"PUT /v1/traits/{traitId}":                          keystore.Audiences,
@@ -187,7 +198,9 @@ func (h *handler) invoke(ctx context.Context, raw json.RawMessage) (any, error) 
 // profile-API key, and the browser-safe route (POST /v1/visitor) for pages with a write key (Authorization: Bearer <key>): it checks the key and its scope for the route
 // before anything else of the request is read, runs the route API Gateway matched and answers
 // JSON (a stored report as it is stored), mapping the domain's errors to statuses. It logs one
-// line per request: the route, the key's id and name (never the key), the status and the outcome.
+// line per request: the route, the key's id and name (never the key), the status and the outcome;
+// and writes a request that changed something (any method but GET), and succeeded, to the audit
+// log (activity.go).
 func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	if browserRoutes[req.RouteKey] { // a page's request, with a write key (visitor.go)
 		return h.serveBrowser(ctx, req), nil
@@ -206,8 +219,10 @@ func (h *handler) handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	if refused != nil {
 		resp, outcome = refused.resp, refused.reason
 	} else {
-		resp, _ = scoped.route(ctx, req, key)
+		var note *auditNote
+		resp, note = scoped.route(ctx, req, key)
 		outcome = http.StatusText(resp.StatusCode)
+		scoped.audit(ctx, req, key, resp, note) // a change that succeeded: the audit log's entry
 	}
 	level := slog.LevelInfo
 	if resp.StatusCode >= 500 {
@@ -267,13 +282,20 @@ func (h *handler) authorise(ctx context.Context, req events.APIGatewayV2HTTPRequ
 	return key, nil
 }
 
-// route serves a request whose key may use it.
-func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest, key keystore.APIKey) (events.APIGatewayV2HTTPResponse, error) {
+// route serves a request whose key may use it, and returns what the route noted for the audit log.
+func (h *handler) route(ctx context.Context, req events.APIGatewayV2HTTPRequest, key keystore.APIKey) (events.APIGatewayV2HTTPResponse, *auditNote) {
+	note := &auditNote{}
+	resp, _ := h.serveRoute(ctx, req, key, note)
+	return resp, note
+}
+
+// serveRoute runs the route and answers its result.
+func (h *handler) serveRoute(ctx context.Context, req events.APIGatewayV2HTTPRequest, key keystore.APIKey, note *auditNote) (events.APIGatewayV2HTTPResponse, error) {
 	serve, ok := routes[req.RouteKey]
 	if !ok {
 		return respond(http.StatusNotFound, problem{"no such route"}), nil
 	}
-	r := request{APIGatewayV2HTTPRequest: req, id: req.PathParameters["profileId"], key: key}
+	r := request{APIGatewayV2HTTPRequest: req, id: req.PathParameters["profileId"], key: key, note: note}
 	if len(r.id) > profile.MaxIDLength {
 		return respond(http.StatusBadRequest, problem{fmt.Sprintf("profileId longer than %d bytes", profile.MaxIDLength)}), nil
 	}

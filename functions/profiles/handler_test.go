@@ -24,6 +24,7 @@ import (
 	"github.com/dcrm-project/dcrm/events/openapi"
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/s3server"
+	"github.com/dcrm-project/dcrm/shared/activitystore"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/fanout/fanouttest"
@@ -60,6 +61,8 @@ type fixture struct {
 	storage            *profilestore.Store         // the engine's storage, with the members index
 	exports            objectstore.Bucket          // the exports bucket, on an S3 server of the test's own
 	steps              *fanouttest.Local[stepDone] // the export steps the handler invokes, run in the test's process
+	activity           *activitystore.Store        // the activity log: alerts, triggers and the audit log
+	activityTable      string
 }
 
 // testKey is the deployment's hash key in tests.
@@ -114,8 +117,12 @@ func newFixture(t *testing.T) fixture {
 	f.reports = &archiveBucket{objects: map[string][]byte{}}
 	f.audiences = audiencestore.New(e.Dynamo(), localawstest.NewTopologyTable(t, topology.AudienceTable)).WithClock(func() time.Time { return now })
 	f.exports = newExportsBucket(t)
+	// The activity log keeps its entries a century: the tests' clock is in the past.
+	f.activityTable = localawstest.NewTopologyTable(t, topology.ActivityTable)
+	f.activity = activitystore.New(e.Dynamo(), f.activityTable).WithRetention(100 * 365 * 24 * time.Hour)
 	f.h = &handler{keys: keys, profiles: store, updates: f.updates, archive: f.archive, reports: reportStore{f.reports},
-		audiences: f.audiences, members: f.storage, exports: f.exports, keyStore: keys, now: func() time.Time { return now }, log: quiet}
+		audiences: f.audiences, members: f.storage, exports: f.exports, keyStore: keys, activity: f.activity,
+		pseudonymOf: func(id string) string { return testKey.Sum("activity", id) }, now: func() time.Time { return now }, log: quiet}
 	f.steps = &fanouttest.Local[stepDone]{Handle: func(ctx context.Context, payload json.RawMessage) (stepDone, error) {
 		var e stepEvent
 		if err := json.Unmarshal(payload, &e); err != nil || e.Export == nil {
@@ -366,6 +373,7 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 		top.EnvVar(topology.AudienceMemberTable): "members",
 		top.EnvVar(topology.ExportsBucket):       "exports",
 		top.EnvVar(topology.HealthTable):         "health",
+		top.EnvVar(topology.ActivityTable):       "activity",
 		hashkey.EnvKey:                           "a test key of the profiles function, 32 bytes or more",
 		"AWS_REGION":                             localaws.Region,
 	}

@@ -3,6 +3,8 @@
 // person and undoes a wrong merge, serves the attribution and journey reports and keeps the
 // audience definitions, for callers holding a profile-API key; and it tells a page, with its write
 // key, the public audiences and next action of the visitor holding a cookie (POST /v1/visitor).
+// It serves the alerts and triggers sent and the audit log of the changes made through it, which
+// it writes (the Activity table).
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/activitystore"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/consoleauth"
 	"github.com/dcrm-project/dcrm/shared/fanout"
@@ -49,7 +52,7 @@ func main() {
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
 	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.KeyTable,
 		topology.ProfileUpdateQueue, topology.ArchiveBucket, topology.ReportsBucket, topology.AudienceTable,
-		topology.AudienceMemberTable, topology.ExportsBucket, topology.HealthTable)
+		topology.AudienceMemberTable, topology.ExportsBucket, topology.HealthTable, topology.ActivityTable)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +88,8 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		archive:     objectstore.Bucket{Client: s3c, Name: env[topology.ArchiveBucket]},
 		reports:     reportStore{bucket: objectstore.Bucket{Client: s3c, Name: env[topology.ReportsBucket]}},
 		audiences:   audiences,
+		activity:    activitystore.New(db, env[topology.ActivityTable]),
+		pseudonymOf: func(id string) string { return key.Sum("activity", id) },
 		now:         time.Now,
 		log:         log,
 		sources:     keys,

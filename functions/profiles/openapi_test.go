@@ -141,7 +141,7 @@ func TestEveryRouteRefusesAnOverlongProfileID(t *testing.T) {
 
 func TestEveryRouteIsA503WhenTheStoreIsDown(t *testing.T) {
 	h := &handler{keys: allow{}, profiles: down{}, updates: &recorder{}, reports: reportStore{down{}}, audiences: downAudiences{},
-		keyStore: down{}, now: func() time.Time { return now }, log: quiet}
+		keyStore: down{}, activity: downActivity{}, now: func() time.Time { return now }, log: quiet}
 	for key := range routes {
 		resp := serve(t, h, routeRequest(key, "p1", "Bearer k"))
 		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, key)
@@ -158,6 +158,11 @@ func TestEveryRouteIsA503WhenTheStoreIsDown(t *testing.T) {
 		}
 		if strings.Contains(key, " /v1/traits") {
 			require.Equal(t, "computed traits are unavailable right now; try again", body.Error, key)
+			require.Equal(t, reportsRetryAfter, resp.Headers["retry-after"], key)
+			continue
+		}
+		if strings.Contains(key, " /v1/alerts") || strings.Contains(key, " /v1/audit") {
+			require.Equal(t, activityUnavailable, body.Error, key)
 			require.Equal(t, reportsRetryAfter, resp.Headers["retry-after"], key)
 			continue
 		}
@@ -266,7 +271,7 @@ func TestContractTypesAreTheDocuments(t *testing.T) {
 		session{}, campaign{}, products{}, categories{}, openBasket{}, basketItem{}, openForm{}, touchpoint{}, historyPage{},
 		merge{}, mergeLog{}, exportDocument{}, exportedID{}, erasure{}, separation{}, consentState{}, problem{},
 		impressions{}, impressionGroup{}, impression{}, serviceCase{}, reportList{}, reportSummary{}, audienceView{}, audienceList{}, audienceSizes{}, audienceSize{}, traitList{},
-		visitorView{}, visitorAction{}} {
+		visitorView{}, visitorAction{}, alertsPage{}, alertView{}, auditPage{}, actionView{}} {
 		typ := reflect.TypeOf(v)
 		types[typ.Name()] = typ
 	}

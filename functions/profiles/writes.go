@@ -21,7 +21,9 @@ import (
 // from the event archive's files in the archive bucket (archive.Erasure: the profile id, the ids
 // merged into it, the time), then announces the erasure on the profile-updates queue, so that no
 // erasure is done without either: when one fails nothing is erased and the caller repeats the
-// request, which writes the same request again and announces under the same messageId.
+// request, which writes the same request again and announces under the same messageId. It also
+// removes the person's alerts and triggers from the activity log, and their ids from its audit
+// entries (a pseudonym instead), before the erasure starts and again on every request.
 func (h *handler) erase(ctx context.Context, r request) (any, error) {
 	announce := func(ctx context.Context, p profile.Profile) error {
 		at := h.now()
@@ -36,11 +38,21 @@ func (h *handler) erase(ctx context.Context, r request) (any, error) {
 		if err := h.updates.Send(ctx, message.NewProfileErased(p.ID, p.MergedFrom, at)); err != nil {
 			return fmt.Errorf("announce erasure of %s: %w", p.ID, err)
 		}
-		return nil
+		// The activity log: the person's alerts and triggers go, the audit log keeps a pseudonym.
+		ids := append([]string{p.ID}, p.MergedFrom...)
+		r.note.erase(ids...)
+		return h.forget(ctx, ids)
 	}
 	e, err := h.profiles.EraseAnnounced(ctx, r.id, announce)
 	if err != nil {
 		return nil, err
+	}
+	// Again on every request, for an alert a run sent for the live profile while the erasure
+	// started (none is sent once the profile is marked erased); the request names the ids by
+	// their pseudonyms in the audit log.
+	r.note.erase(r.id, e.ProfileID)
+	if err := h.forget(ctx, []string{e.ProfileID}); err != nil {
+		return nil, retryable{"the erasure is under way, but the activity log is unavailable right now; repeat the request", err}
 	}
 	h.log.InfoContext(ctx, "erasure of a person", slog.String("profileId", e.ProfileID), slog.String("state", e.State),
 		slog.Int("profiles", e.Profiles), slog.Int("identifiers", e.Identifiers), slog.Int("touchpoints", e.Touchpoints))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/activity"
 	"github.com/dcrm-project/dcrm/shared/fanout"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/profile"
@@ -53,6 +54,11 @@ type sender interface {
 	Send(ctx context.Context, m message.Message) error
 }
 
+// activityLog keeps what was sent for the console (activitystore.Store).
+type activityLog interface {
+	Write(ctx context.Context, e activity.Entry) error
+}
+
 // sizing says how a run divides its work.
 type sizing struct {
 	PartSize   int // profiles one invocation scores (DCRM_SCORE_PART)
@@ -72,6 +78,8 @@ type handler struct {
 	// none.
 	audiences audienceLister
 	alerts    sender // the alerts queue
+	// activity logs each lapse alert as it is sent (for whom, why); nil: not logged.
+	activity activityLog
 	// members keeps audience membership on the profiles a run finds stale (recording.Stale): a
 	// definition added, changed or removed, or a score rules read that changed; nil: none kept.
 	members membershipKeeper
@@ -97,6 +105,9 @@ type summary struct {
 	Partial      int64     `json:"partial,omitempty"` // profiles with a part of their score left out (logged)
 	Failed       int64     `json:"failed,omitempty"`  // profiles that could not be read, scored or saved (logged), skipped
 	AlertsSent   int64     `json:"alertsSent"`
+	// AlertsNotLogged counts the alerts sent that the activity log could not take (logged): sent
+	// and recorded all the same.
+	AlertsNotLogged int64 `json:"alertsNotLogged,omitempty"`
 	// AudiencesEntered and AudiencesExited count the membership changes the run recorded.
 	AudiencesEntered int64       `json:"audiencesEntered,omitempty"`
 	AudiencesExited  int64       `json:"audiencesExited,omitempty"`
@@ -155,6 +166,7 @@ func (h *handler) modelsNow(ctx context.Context) (*scoring.Models, error) {
 // counters add up what the workers of an invocation did.
 type counters struct {
 	scored, written, skipped, partial, sent, failed atomic.Int64
+	notLogged                                       atomic.Int64
 	entered, exited                                 atomic.Int64
 	logged, failedLogged                            atomic.Int64 // partial scores and failures logged
 
@@ -173,7 +185,7 @@ func (c *counters) count(ids []string) {
 
 func (c *counters) into(s *summary) {
 	s.Scored, s.Written, s.Skipped, s.Partial, s.AlertsSent = c.scored.Load(), c.written.Load(), c.skipped.Load(), c.partial.Load(), c.sent.Load()
-	s.Failed = c.failed.Load()
+	s.Failed, s.AlertsNotLogged = c.failed.Load(), c.notLogged.Load()
 	s.AudiencesEntered, s.AudiencesExited = c.entered.Load(), c.exited.Load()
 }
 
@@ -307,10 +319,12 @@ func (h *handler) scoreOne(ctx context.Context, p profile.Profile, m *scoring.Mo
 		c.written.Add(1)
 		return scored, nil
 	}
-	if err := h.alerts.Send(ctx, crossed.Message(p, sc, p.LapseAlertedAt)); err != nil {
+	alert := crossed.Message(p, sc, p.LapseAlertedAt)
+	if err := h.alerts.Send(ctx, alert); err != nil {
 		return p, fmt.Errorf("alert lapse of %s: %w", p.ID, err)
 	}
 	c.sent.Add(1)
+	h.logSent(ctx, alert, c)
 	err = h.store.SaveScoreWithAlert(ctx, p.ID, sc, p.LapseAlertedAt, asOf)
 	if errors.Is(err, profilestore.ErrChanged) {
 		// Another run recorded this crossing since the scan read the profile, or it was erased.
@@ -322,6 +336,21 @@ func (h *handler) scoreOne(ctx context.Context, p profile.Profile, m *scoring.Mo
 	}
 	c.written.Add(1)
 	return scored, nil
+}
+
+// logSent writes the activity log's entry of a lapse alert sent, keyed by its alertId and time (a
+// retried part, of the same run, writes the same entry again), with the threshold it crossed. The
+// log is for people: an alert it could not take was sent all the same and is recorded, so a
+// failure here is logged and counted, never a reason to send the alert again.
+func (h *handler) logSent(ctx context.Context, alert message.Lapse, c *counters) {
+	if h.activity == nil {
+		return
+	}
+	if err := h.activity.Write(ctx, activity.FromLapse(alert, h.cfg.Lapse.Threshold, topology.AlertQueue)); err != nil {
+		c.notLogged.Add(1)
+		h.log.WarnContext(ctx, "lapse alert sent, not in the activity log", slog.String("profileId", alert.ProfileID),
+			slog.String("alertId", alert.AlertID), slog.String("error", err.Error()))
+	}
 }
 
 // scoreSegments scans the given segments of total, each in a goroutine of its own, and scores

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +28,8 @@ import (
 
 	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/activity"
+	"github.com/dcrm-project/dcrm/shared/activitystore"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/datasets"
@@ -62,13 +65,14 @@ func golden(t *testing.T, name string) json.RawMessage {
 }
 
 type stack struct {
-	h      *handler
-	store  *profilestore.Store
-	engine *recording.Engine // records events as stitch does
-	models *profilestore.ModelStore
-	alerts *messagequeue.Queue
-	env    map[string]string // the function's environment for these resources
-	n      int
+	h        *handler
+	store    *profilestore.Store
+	engine   *recording.Engine // records events as stitch does
+	models   *profilestore.ModelStore
+	alerts   *messagequeue.Queue
+	activity *activitystore.Store // the activity log
+	env      map[string]string    // the function's environment for these resources
+	n        int
 }
 
 func newStack(t *testing.T) *stack {
@@ -86,7 +90,9 @@ func newStack(t *testing.T) *stack {
 	st.env = map[string]string{top.EnvVar(topology.ProfileTable): profiles, top.EnvVar(topology.ModelTable): models, top.EnvVar(topology.AlertQueue): queue}
 	size := defaultSizing
 	size.FitSample = 100_000 // the whole population
-	st.h = &handler{store: st.store, models: st.models, alerts: st.alerts, cfg: scoring.Default, size: size, log: quiet}
+	// The activity log keeps its entries a century: the scenario's clock is in 1997.
+	st.activity = activitystore.New(e.Dynamo(), localawstest.NewTopologyTable(t, topology.ActivityTable)).WithRetention(100 * 365 * 24 * time.Hour)
+	st.h = &handler{store: st.store, models: st.models, alerts: st.alerts, activity: st.activity, cfg: scoring.Default, size: size, log: quiet}
 	return st
 }
 
@@ -305,6 +311,19 @@ func TestFitThenScoreAPopulation(t *testing.T) {
 	}, mine)
 	require.Contains(t, mine.Reason, "P(alive)")
 
+	// Each alert is in the activity log of the day: for whom, why (with the threshold it crossed).
+	logged, err := st.activity.Page(ctx, activity.Query{Day: activity.Day(scoreAt), Kinds: []string{activity.KindLapse}, Limit: activity.MaxLimit})
+	require.NoError(t, err)
+	require.Len(t, logged.Entries, above)
+	for _, e := range logged.Entries {
+		require.True(t, ids[e.MessageID], "the entry of an alert sent")
+		if e.ProfileID == alerted.ID {
+			require.Equal(t, activity.Entry{At: scoreAt, Kind: activity.KindLapse, MessageID: mine.AlertID, ProfileID: alerted.ID,
+				Reason: mine.Reason + "; alerts at a risk of 0.80 or more", Channel: topology.AlertQueue,
+				Facts: map[string]float64{"risk": math.Round(mine.Risk*1e4) / 1e4, "threshold": 0.8, "pAlive": math.Round(mine.PAlive*1e4) / 1e4, "value": mine.Value}}, e)
+		}
+	}
+
 	// An hour later: no alert again, and nothing decisive changed, so the only scores written are
 	// drifted ones whose daily hour this is.
 	sum, err = st.h.handle(ctx, schedule.Payload(topology.ScoreSchedule, scoreAt.Add(time.Hour)))
@@ -402,6 +421,12 @@ func TestAlertIsResentNotLostAfterACrash(t *testing.T) {
 	require.Nil(t, first.CLV, "no purchase model: no CLV")
 	require.Equal(t, 120.0, first.Value, "the revenue stands for the value")
 	require.Equal(t, 1.0, first.PAlive)
+
+	// The run retried at the same time wrote the same entry of the activity log: one, not two.
+	logged, err := st.activity.Page(ctx, activity.Query{Day: activity.Day(scoreAt), Kinds: []string{activity.KindLapse}, Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, logged.Entries, 1)
+	require.Equal(t, first.AlertID, logged.Entries[0].MessageID)
 }
 
 func TestFanOutScoresEveryProfileOnce(t *testing.T) {
@@ -593,6 +618,7 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 		top.EnvVar(topology.AudienceQueue):       "http://127.0.0.1:9324/000000000000/audiences",
 		top.EnvVar(topology.TouchpointTable):     "t",
 		top.EnvVar(topology.AudienceMemberTable): "m",
+		top.EnvVar(topology.ActivityTable):       "l",
 		"AWS_REGION":                             localaws.Region,
 	}
 	maps.Copy(env, fn.Settings)

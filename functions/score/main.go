@@ -4,7 +4,7 @@
 // the Models table. On the "score" schedule (hourly) it applies them to every live profile: RFM
 // segment, P(alive), expected purchases and spend, CLV, lapse risk and next best actions, saved on
 // the profile; a valuable customer whose lapse risk crosses the line raises a lapse alert (version
-// 2) on the alerts queue, once per crossing. A large table is scored in parts, one asynchronous
+// 2) on the alerts queue, once per crossing, and in the activity log the console reads. A large table is scored in parts, one asynchronous
 // invocation of this function each. See README.md.
 package main
 
@@ -23,6 +23,7 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/activitystore"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/fanout"
 	"github.com/dcrm-project/dcrm/shared/healthstore"
@@ -65,7 +66,7 @@ func runCount(s summary) (healthstore.Counted, bool) {
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
 	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.ModelTable, topology.AlertQueue, topology.AudienceTable,
-		topology.AudienceQueue, topology.TouchpointTable, topology.AudienceMemberTable)
+		topology.AudienceQueue, topology.TouchpointTable, topology.AudienceMemberTable, topology.ActivityTable)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +91,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		members:   keeper{engine, source},
 		sizes:     definitions,
 		alerts:    messagequeue.New(queues, env[topology.AlertQueue]),
+		activity:  activitystore.New(db, env[topology.ActivityTable]),
 		cfg:       cfg, size: size, log: log,
 	}
 	// Lambda names the function in its environment; outside Lambda every part is scored here.

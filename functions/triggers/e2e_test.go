@@ -60,6 +60,7 @@ func TestEmailOpenIsNoReturn(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode, resp.Header.Get("X-Dcrm-Error"))
 	}
 	type view struct {
+		ProfileID   string    `json:"profileId"`
 		Visits      int       `json:"visits"`
 		LastSeen    time.Time `json:"lastSeen"`
 		Impressions struct {
@@ -134,4 +135,32 @@ func TestEmailOpenIsNoReturn(t *testing.T) {
 	post(browserKey, "page", fmt.Sprintf(`{"userId":%q,"anonymousId":"a-%s","name":"Home","properties":{"path":"/"},%s}`, user, run, consent))
 	profileOnce(func(v view) bool { return v.Visits == 2 })
 	require.Equal(t, []string{trigger.ReturningProspect}, sent(), "a page view after 41 days away is a return")
+
+	// The profile API shows what fired, for whom and why, in the day's alerts (written by the
+	// triggers binary as it sent the message).
+	var alerts struct {
+		Day    string `json:"day"`
+		Alerts []struct {
+			Kind, ProfileID, Reason, MessageID, Channel string
+		} `json:"alerts"`
+		Counts map[string]int `json:"counts"`
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, st.APIURL()+"/v1/alerts?kind="+trigger.ReturningProspect, nil)
+	req.Header.Set("Authorization", "Bearer "+profileKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	require.NoError(t, json.Unmarshal(b, &alerts))
+	require.Equal(t, time.Now().UTC().Format(time.DateOnly), alerts.Day)
+	require.Len(t, alerts.Alerts, 1, string(b))
+	a := alerts.Alerts[0]
+	require.Equal(t, trigger.ReturningProspect, a.Kind)
+	require.Equal(t, profileOnce(func(view) bool { return true }).ProfileID, a.ProfileID)
+	require.Contains(t, a.Reason, "back after 41 days away, never ordered")
+	require.Equal(t, topology.TriggerQueue, a.Channel)
+	require.NotEmpty(t, a.MessageID)
+	require.Equal(t, 1, alerts.Counts[trigger.ReturningProspect])
+	require.NotContains(t, string(b), user, "nothing personal but the profile id")
 }

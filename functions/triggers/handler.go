@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/activity"
 	"github.com/dcrm-project/dcrm/shared/message"
 	"github.com/dcrm-project/dcrm/shared/recording"
 	"github.com/dcrm-project/dcrm/shared/schedule"
@@ -37,9 +38,16 @@ type sender interface {
 	Send(ctx context.Context, m message.Message) error
 }
 
+// activityLog keeps what was sent for the console (activitystore.Store).
+type activityLog interface {
+	Write(ctx context.Context, e activity.Entry) error
+}
+
 type handler struct {
 	store    profileStore
 	triggers sender // the triggers queue
+	// activity logs each trigger as it is sent (what fired, for whom, why); nil: not logged.
+	activity activityLog
 	log      *slog.Logger
 }
 
@@ -60,6 +68,9 @@ type summary struct {
 	Failed  int64 `json:"failed"`
 	// More is set when the run stopped near its deadline with profiles left; they stay due.
 	More bool `json:"more,omitempty"`
+	// NotLogged counts the triggers sent that the activity log could not take (logged one by
+	// one): sent and recorded all the same.
+	NotLogged int64 `json:"notLogged,omitempty"`
 }
 
 var errDeadline = errors.New("stopped before the deadline")
@@ -82,7 +93,7 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (summary, err
 	sum := summary{AsOf: run.Time, SentByKind: map[string]int64{}}
 	var (
 		read, sent, changed, failed atomic.Int64
-		entered, exited             atomic.Int64
+		entered, exited, notLogged  atomic.Int64
 		mu                          sync.Mutex
 		firstErr                    error
 	)
@@ -104,7 +115,7 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (summary, err
 		var kinds []string
 		ok := false
 		if err == nil {
-			kinds, ok, err = h.fire(ctx, id, sum.AsOf)
+			kinds, ok, err = h.fire(ctx, id, sum.AsOf, &notLogged)
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -127,6 +138,7 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (summary, err
 	})
 	sum.Read, sum.Sent, sum.Changed, sum.Failed = read.Load(), sent.Load(), changed.Load(), failed.Load()
 	sum.Entered, sum.Exited = entered.Load(), exited.Load()
+	sum.NotLogged = notLogged.Load()
 	sum.More = errors.Is(err, errDeadline)
 	h.log.InfoContext(ctx, "triggers fired", slog.Time("asOf", sum.AsOf), slog.Int64("read", sum.Read), slog.Int64("sent", sum.Sent),
 		slog.Int64("audiencesEntered", sum.Entered), slog.Int64("audiencesExited", sum.Exited),
@@ -140,10 +152,25 @@ func (h *handler) handle(ctx context.Context, raw json.RawMessage) (summary, err
 	return sum, nil
 }
 
+// logSent writes the activity log's entry of a trigger sent, keyed by its messageId and time (a
+// retried run, of the same time, writes the same entry again). The log is for people: a trigger
+// it could not take was sent all the same and is recorded, so a failure here is logged and
+// counted, never a reason to send the trigger again.
+func (h *handler) logSent(ctx context.Context, m message.TriggerFired, notLogged *atomic.Int64) {
+	if h.activity == nil {
+		return
+	}
+	if err := h.activity.Write(ctx, activity.FromTrigger(m, topology.TriggerQueue)); err != nil {
+		notLogged.Add(1)
+		h.log.WarnContext(ctx, "trigger sent, not in the activity log", slog.String("profileId", m.ProfileID),
+			slog.String("kind", m.Kind), slog.String("messageId", m.MessageID), slog.String("error", err.Error()))
+	}
+}
+
 // fire sends what is due for one profile and records it. It returns the kinds sent and false when
 // the profile changed under every attempt to record. What an attempt sent is recorded by the next
 // (Fire's sent), even if the change means it would not fire any more, and is not sent again.
-func (h *handler) fire(ctx context.Context, id string, now time.Time) ([]string, bool, error) {
+func (h *handler) fire(ctx context.Context, id string, now time.Time, notLogged *atomic.Int64) ([]string, bool, error) {
 	var kinds []string
 	var sent []trigger.Trigger
 	for range attempts {
@@ -152,9 +179,11 @@ func (h *handler) fire(ctx context.Context, id string, now time.Time) ([]string,
 			return kinds, false, err
 		}
 		for _, t := range f.Fired {
-			if err := h.triggers.Send(ctx, t.Message()); err != nil {
+			m := t.Message()
+			if err := h.triggers.Send(ctx, m); err != nil {
 				return kinds, false, fmt.Errorf("send %s for %s: %w", t.Kind, id, err)
 			}
+			h.logSent(ctx, m, notLogged)
 			sent = append(sent, t)
 			kinds = append(kinds, t.Kind)
 		}

@@ -21,6 +21,8 @@ import (
 
 	"github.com/dcrm-project/dcrm/events/schemas"
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/activity"
+	"github.com/dcrm-project/dcrm/shared/activitystore"
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/calendar"
 	"github.com/dcrm-project/dcrm/shared/identity"
@@ -59,7 +61,8 @@ type stack struct {
 	h         *handler
 	store     *recording.Engine
 	queue     *messagequeue.Queue
-	audiences *messagequeue.Queue // the audiences queue
+	audiences *messagequeue.Queue  // the audiences queue
+	activity  *activitystore.Store // the activity log
 	defs      *recordingtest.Definitions
 	clock     *clock
 	n         int
@@ -100,7 +103,8 @@ func newStack(t *testing.T) *stack {
 	// Histories are kept for a century: the scenario's clock is in the past.
 	st.store = recording.New(profilestore.New(e.Dynamo(), tables), recording.WithClock(st.clock.now),
 		recording.WithRetention(100*365*day), recording.WithAudiences(st.defs, membership.Queue{Sender: st.audiences}))
-	st.h = &handler{store: st.store, triggers: st.queue, log: quiet}
+	st.activity = activitystore.New(e.Dynamo(), localawstest.NewTopologyTable(t, topology.ActivityTable)).WithRetention(100 * 365 * day)
+	st.h = &handler{store: st.store, triggers: st.queue, activity: st.activity, log: quiet}
 	return st
 }
 
@@ -270,6 +274,7 @@ func TestScenario(t *testing.T) {
 	// 10:30: only the returning lapsed customer is due (at once).
 	sum := st.run(t, at(30*time.Minute))
 	require.Equal(t, int64(1), sum.Read, "the run reads the due profiles only")
+	require.Zero(t, sum.NotLogged)
 	got := st.drain(t, 1)
 	require.Equal(t, map[string]string{lapsedID: trigger.ReturningLapsed}, kinds(got))
 	require.Equal(t, at(-250*day), got[0].LastOrder)
@@ -307,6 +312,15 @@ func TestScenario(t *testing.T) {
 	sum, err = st.h.handle(ctx, raw)
 	require.NoError(t, err)
 	require.Zero(t, sum.Read)
+
+	// What fired is in the activity log of the day, newest first: for whom, why, on which queue.
+	logged, err := st.activity.Page(ctx, activity.Query{Day: "2025-06-01", Kinds: activity.AlertKinds, Limit: 50})
+	require.NoError(t, err)
+	require.Len(t, logged.Entries, 3)
+	require.Equal(t, activity.Entry{At: at(65 * time.Minute), Kind: trigger.AbandonedBasket, MessageID: got[0].MessageID, ProfileID: basketID,
+		Reason: got[0].Reason, Facts: map[string]float64{"items": 1, "value": 99}, Channel: topology.TriggerQueue}, logged.Entries[0])
+	require.Contains(t, got[0].Reason, "1 item worth 99.00 left in the basket")
+	require.Equal(t, []string{formID, lapsedID}, []string{logged.Entries[1].ProfileID, logged.Entries[2].ProfileID})
 
 	// The late order arrives: at 11:30 nothing is due, and nothing fires for its basket.
 	late.order(t, at(20*time.Minute), at(68*time.Minute))
@@ -498,6 +512,9 @@ func TestSetupReadsTheEnvironment(t *testing.T) {
 	require.ErrorContains(t, err, "DCRM_PROFILES_TABLE")
 	env := map[string]string{"DCRM_PROFILES_TABLE": "p", "DCRM_TRIGGERS_QUEUE_URL": "http://q", "DCRM_TOUCHPOINTS_TABLE": "t",
 		"DCRM_AUDIENCES_TABLE": "a", "DCRM_AUDIENCE_CHANGES_QUEUE_URL": "http://a", "DCRM_AUDIENCE_MEMBERS_TABLE": "m"}
+	_, err = setup(context.Background(), func(k string) string { return env[k] }, quiet)
+	require.ErrorContains(t, err, "DCRM_ACTIVITY_TABLE")
+	env["DCRM_ACTIVITY_TABLE"] = "l"
 	h, err := setup(context.Background(), func(k string) string { return env[k] }, quiet)
 	require.NoError(t, err)
 	require.NotNil(t, h.store)
@@ -557,4 +574,29 @@ func (st *stack) drainAudiences(t *testing.T, want int) []message.AudienceChange
 	receive()
 	require.Len(t, got, want)
 	return got
+}
+
+// brokenLog is an activity log that takes nothing.
+type brokenLog struct{ calls atomic.Int64 }
+
+func (b *brokenLog) Write(context.Context, activity.Entry) error {
+	b.calls.Add(1)
+	return errors.New("the activity table is unavailable")
+}
+
+// The activity log is for people: a trigger it cannot take is sent and recorded all the same (it
+// does not fire again), and the run counts it.
+func TestATriggerTheLogCannotTakeIsSentAndRecorded(t *testing.T) {
+	st := newStack(t)
+	broken := &brokenLog{}
+	st.h.activity = broken
+	id := st.visitor("a-basket", true).cart(t, "tent", at(0))
+	sum := st.run(t, at(2*time.Hour))
+	require.Equal(t, int64(1), sum.Sent)
+	require.Equal(t, int64(1), sum.NotLogged)
+	require.Equal(t, int64(1), broken.calls.Load())
+	require.Equal(t, map[string]string{id: trigger.AbandonedBasket}, kinds(st.drain(t, 1)))
+	sum = st.run(t, at(3*time.Hour))
+	require.Zero(t, sum.Sent, "recorded: not sent again")
+	require.Zero(t, sum.NotLogged)
 }

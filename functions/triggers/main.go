@@ -1,7 +1,8 @@
 // Command triggers runs on a schedule: it reads the profiles whose next trigger is due from the
 // Profiles table's due index (never a scan), fires what is due (abandoned basket, browse and form,
 // returning prospect and lapsed customer) onto the triggers queue, and records what fired on each
-// profile so that no episode fires twice.
+// profile so that no episode fires twice; each trigger sent is written to the activity log, which
+// the console reads.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"github.com/guregu/dynamo/v2"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
+	"github.com/dcrm-project/dcrm/shared/activitystore"
 	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/healthstore"
 	"github.com/dcrm-project/dcrm/shared/membership"
@@ -47,7 +49,7 @@ func runCount(s summary) (healthstore.Counted, bool) {
 // setup reads the environment once and builds the clients once.
 func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*handler, error) {
 	env, err := topology.Default().FromEnv(getenv, topology.ProfileTable, topology.TriggerQueue,
-		topology.TouchpointTable, topology.AudienceTable, topology.AudienceQueue, topology.AudienceMemberTable)
+		topology.TouchpointTable, topology.AudienceTable, topology.AudienceQueue, topology.AudienceMemberTable, topology.ActivityTable)
 	if err != nil {
 		return nil, err
 	}
@@ -64,6 +66,7 @@ func setup(ctx context.Context, getenv func(string) string, log *slog.Logger) (*
 		// The engine's default trigger rules are stitch's too: both must index by the same rules.
 		store:    recording.New(st, audiences),
 		triggers: messagequeue.New(queues, env[topology.TriggerQueue]),
+		activity: activitystore.New(db, env[topology.ActivityTable]),
 		log:      log,
 	}, nil
 }

@@ -290,6 +290,16 @@ const (
 	// lag, each schedule's last run, the failed events by reason per UTC day, keyed by kind and key
 	// (shared/healthstore has what writes each, and its cost: a handful of writes a minute).
 	HealthTable = "Health"
+	// ActivityTable is the log people read in the console (shared/activity): the alerts and
+	// triggers sent (what fired, for whom, why: written by the senders, score and triggers, as they
+	// send) and the audit log of the changes made through the profile API (written by profiles),
+	// partitioned by kind and UTC day ("log": "<kind>#<YYYY-MM-DD>") and sorted by time and message
+	// id ("at": "<time>#<messageId>"), so that a day's page of a kind is one query; items expire
+	// by "expiresAt", activity.Retention (90 days) after they were written.
+	ActivityTable = "Activity"
+	// ActivityProfileIndex is the Activity table's sparse index of entries by the profile they
+	// name ("profileId", keys only), by which an erasure finds what the log holds of the person.
+	ActivityProfileIndex = "profile"
 	// HashKeySecret is the key of the keyed hashes (package shared/hashkey): erased identifiers'
 	// tombstones and deduplication scopes are stored under it.
 	HashKeySecret = "HashKey"
@@ -395,6 +405,9 @@ func Default() Topology {
 			{Name: AudienceTable, PartitionKey: "audienceId"},
 			{Name: AudienceMemberTable, PartitionKey: "audienceId", SortKey: "profileId"},
 			{Name: HealthTable, PartitionKey: "kind", SortKey: "key", TTLAttribute: "expiresAt"},
+			{Name: ActivityTable, PartitionKey: "log", SortKey: "at", TTLAttribute: "expiresAt", Indexes: []Index{
+				{Name: ActivityProfileIndex, PartitionKey: "profileId", Projection: ProjectKeysOnly},
+			}},
 		},
 		Queues: []Queue{
 			{Name: AlertQueue, DeadLetterAfter: 5},
@@ -458,6 +471,8 @@ func Default() Topology {
 					{ProfileTable, ReadWrite}, {ModelTable, ReadWrite}, {AlertQueue, Write}, {AudienceTable, Read},
 					{AudienceQueue, Write}, {TouchpointTable, Read}, {AudienceMemberTable, ReadWrite},
 					{HealthTable, Write}, // the runs of its schedules
+					// each lapse alert sent is logged for the console
+					{ActivityTable, Write},
 				}, Settings: map[string]string{
 					SettingCLVWeeks: "52", SettingCLVDiscount: "0.1", SettingCLVMargin: "1",
 					SettingLapseThreshold: "0.8", SettingLapseMinValue: "0", SettingLapseCooldown: "720h",
@@ -485,6 +500,9 @@ func Default() Topology {
 					// dead-letter queues) that say something went wrong or is not consumed
 					{HealthTable, Read}, {FailedQueue, Attributes}, {FailedRunQueue, Attributes},
 					{AlertQueue, Attributes}, {TriggerQueue, Attributes}, {AudienceQueue, Attributes},
+					// the alerts and triggers sent, which it serves (and an erasure removes), and the audit
+					// log, which it writes (an entry for each change made through the API) and serves
+					{ActivityTable, ReadWrite},
 					// the console's signed-in users, besides profile-API keys (filled in by the deployment)
 				}, Settings: map[string]string{SettingAuthIssuer: "", SettingAuthClientID: "",
 					// the export steps' bounds (functions/profiles/exports.go)
@@ -531,6 +549,8 @@ func Default() Topology {
 					{ProfileTable, ReadWrite}, {TriggerQueue, Write},
 					{AudienceTable, Read}, {AudienceQueue, Write}, {TouchpointTable, Read}, {AudienceMemberTable, ReadWrite},
 					{HealthTable, Write},
+					// each trigger sent is logged for the console
+					{ActivityTable, Write},
 				}},
 		},
 		Routes: append(collectionRoutes(),
@@ -566,6 +586,10 @@ func Default() Topology {
 			Route{"GET", "/v1/keys", "profiles", false},
 			Route{"POST", "/v1/keys", "profiles", false},
 			Route{"DELETE", "/v1/keys/{keyId}", "profiles", false},
+			// the alerts and triggers sent, and the audit log of the changes made through this API,
+			// kept in ActivityTable
+			Route{"GET", "/v1/alerts", "profiles", false},
+			Route{"GET", "/v1/audit", "profiles", false},
 			// the browser-safe route: a page, with a write key, asks what it may show its visitor
 			Route{"POST", "/v1/visitor", "profiles", true},
 			Route{"OPTIONS", "/v1/visitor", "profiles", true},

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/scripts/devstack/cognito"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest"
 	"github.com/dcrm-project/dcrm/scripts/devstack/devtest/browsertest"
@@ -26,8 +28,11 @@ import (
 // The console as an admin and as a viewer would use it, on the local stack with the real
 // functions: sign in, find a customer whose two devices merged, read their Single Customer View,
 // see the split button an operator has; define an audience and read it; read the attribution page
-// (no report yet: the empty state says what to do). A viewer signs in, reads the same customer
-// without a split button, and is refused when they try the split anyway.
+// (no report yet: the empty state says what to do); read the alerts and triggers a run of the real
+// triggers function sent (a prospect back after 41 days away), follow one to its customer; define
+// an audience in the console and find it in the activity log, under the admin's name. A viewer
+// signs in, reads the same customer without a split button, is refused when they try the split
+// anyway, reads the alerts, and has no activity page (and the API refuses them the audit log).
 func TestConsole(t *testing.T) {
 	browsertest.NeedChromium(t)
 	ctx := context.Background()
@@ -53,12 +58,38 @@ func TestConsole(t *testing.T) {
 	} {
 		send(t, api, "Basic", writeKey, http.MethodPost, call.path, fmt.Sprintf(`{"messageId": "m%d-%s", %s`, i, user, call.body[1:]))
 	}
+	// A prospect with marketing consent, last on the site 41 days ago (the back end's record of the
+	// visit), who comes back today: the triggers run sends "returning-prospect".
+	prospect := localawstest.UniqueName("bo")
+	consent := `"context": {"consent": {"marketing": true}}`
+	send(t, api, "Basic", writeKey, http.MethodPost, "/v1/page", fmt.Sprintf(`{"messageId": "p0-%s", "userId": %q, "name": "Home", "timestamp": %q, %s}`,
+		prospect, prospect, time.Now().UTC().Add(-41*24*time.Hour).Truncate(time.Second).Format(time.RFC3339), consent))
 	start := time.Now()
 	defer func() { t.Logf("stitched in %s", time.Since(start)) }()
+	waitFor(t, func() bool {
+		status, body := send(t, api, "Bearer", apiKey, http.MethodGet, "/v1/profiles?userId="+prospect, "")
+		return status == 200 && strings.Contains(body, `"visits":1`)
+	})
+	send(t, api, "Basic", writeKey, http.MethodPost, "/v1/page", fmt.Sprintf(`{"messageId": "p1-%s", "userId": %q, "anonymousId": "a-%s", "name": "Home", %s}`,
+		prospect, prospect, prospect, consent))
 	waitFor(t, func() bool {
 		status, body := send(t, api, "Bearer", apiKey, http.MethodGet, "/v1/profiles?userId="+user, "")
 		return status == 200 && strings.Contains(body, "laptop-"+user) && strings.Contains(body, "phone-"+user)
 	})
+	var prospectID string
+	waitFor(t, func() bool {
+		status, body := send(t, api, "Bearer", apiKey, http.MethodGet, "/v1/profiles?userId="+prospect, "")
+		var p struct {
+			ProfileID string `json:"profileId"`
+			Visits    int    `json:"visits"`
+		}
+		_ = json.Unmarshal([]byte(body), &p)
+		prospectID = p.ProfileID
+		return status == 200 && p.Visits == 2
+	})
+	if _, err := st.RunSchedule(ctx, topology.TriggersSchedule); err != nil {
+		t.Fatal(err)
+	}
 	audience := strings.ReplaceAll(strings.ToLower(localawstest.UniqueName("gold")), "_", "-")
 	send(t, api, "Bearer", apiKey, http.MethodPut, "/v1/audiences/"+audience,
 		`{"id": "`+audience+`", "name": "Gold plan", "description": "Customers on the gold plan.", "rule": {"field": "traits.plan", "op": "==", "value": "gold"}}`)
@@ -96,6 +127,7 @@ func TestConsole(t *testing.T) {
 	signIn(t, b, admin, adminPassword)
 	must(t, chromedp.Run(b, chromedp.Navigate(console+"#/customer?type=userId&id="+user),
 		chromedp.WaitVisible(`//h2[text()="Identities"]`),
+		chromedp.WaitVisible(`//h2[text()="Timeline"]/following-sibling::div//table`),
 		chromedp.WaitVisible(`//h2[text()="Merges"]/following-sibling::div//button[text()="Split"]`)))
 	text := pageText(t, b)
 	for _, want := range []string{"laptop-" + user, "phone-" + user, "gold", "Product Viewed", "admin · admin"} {
@@ -120,6 +152,55 @@ func TestConsole(t *testing.T) {
 	must(t, chromedp.Run(b, chromedp.Navigate(console+"#/journeys"), chromedp.WaitVisible(`//h1[text()="Journeys"]/following-sibling::div//div[@class="empty"]`)))
 	if text := pageText(t, b); !strings.Contains(text, "No report yet") {
 		t.Errorf("the journeys page's empty state:\n%s", text)
+	}
+
+	// The alerts of the day: the prospect's return, why, and a link to them; the counts by kind.
+	must(t, chromedp.Run(b, chromedp.Navigate(console+"#/alerts"),
+		chromedp.WaitVisible(`//td/a[code[text()="`+prospectID+`"]]`)))
+	text = pageText(t, b)
+	for _, want := range []string{"Alerts and triggers", "Returning prospect", "back after 41 days", "never ordered", "Triggers", "1 Returning prospect", "0 Lapse risk"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the alerts page lacks %q:\n%s", want, text)
+		}
+	}
+	shot(b, "console-alerts")
+	must(t, chromedp.Run(b, chromedp.Click(`//td/a[code[text()="`+prospectID+`"]]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//h2[text()="Identities"]`)))
+	if text := pageText(t, b); !strings.Contains(text, prospect) {
+		t.Errorf("the alert's link does not lead to the customer %s:\n%s", prospect, text)
+	}
+	// A kind with nothing that day: the empty state says what fires them and how to try.
+	must(t, chromedp.Run(b, chromedp.Navigate(console+"#/alerts?kind=abandoned-form"), chromedp.WaitVisible(`//div[@class="empty"]`)))
+	if text := pageText(t, b); !strings.Contains(text, "dcrm schedule run triggers") || !strings.Contains(text, "every 5 minutes") {
+		t.Errorf("the alerts page's empty state does not say what fires them and how to try:\n%s", text)
+	}
+	shot(b, "console-alerts-empty")
+
+	// The admin defines an audience in the console; the activity log shows it under their name.
+	defined := audience + "-2"
+	must(t, chromedp.Run(b, chromedp.Navigate(console+"#/audiences"), chromedp.WaitVisible(`textarea[name="definition"]`, chromedp.ByQuery),
+		chromedp.SetValue(`textarea[name="definition"]`, `{"id": "`+defined+`", "name": "Gold, by the console", "rule": {"field": "traits.plan", "op": "==", "value": "gold"}}`, chromedp.ByQuery),
+		chromedp.Click(`//form[.//textarea]//button[@type="submit"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//h1[text()="Gold, by the console"]`)))
+	must(t, chromedp.Run(b, chromedp.Navigate(console+"#/activity"), chromedp.WaitVisible(`//td//code[text()="`+defined+`"]`)))
+	text = pageText(t, b)
+	for _, want := range []string{"Defined or changed an audience", "admin", "PUT /v1/audiences/{audienceId}", "201 Created", "key console test"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the activity page lacks %q:\n%s", want, text)
+		}
+	}
+	shot(b, "console-activity")
+	var audit struct {
+		Actions []struct {
+			KeyID   string            `json:"keyId"`
+			Route   string            `json:"route"`
+			Targets map[string]string `json:"targets"`
+		} `json:"actions"`
+	}
+	_, body := send(t, api, "Bearer", apiKey, http.MethodGet, "/v1/audit", "")
+	must(t, json.Unmarshal([]byte(body), &audit))
+	if len(audit.Actions) == 0 || audit.Actions[0].KeyID != "user:"+admin || audit.Actions[0].Targets["audienceId"] != defined {
+		t.Errorf("the newest action of GET /v1/audit is not the admin's: %s", body)
 	}
 
 	// A phone-sized window: the same page, nothing wider than the screen.
@@ -151,6 +232,26 @@ func TestConsole(t *testing.T) {
 		t.Errorf("a viewer's split: %v", refused)
 	}
 	shot(b, "console-viewer")
+
+	// The viewer reads the alerts, has no activity page in the menu, and the API refuses them the log.
+	must(t, chromedp.Run(b, chromedp.Navigate(console+"#/alerts"), chromedp.WaitVisible(`//td/a[code[text()="`+prospectID+`"]]`)))
+	var activityShown bool
+	must(t, chromedp.Run(b, chromedp.Evaluate(`!document.querySelector('nav a[data-page="activity"]').hidden`, &activityShown)))
+	if activityShown {
+		t.Error("a viewer's menu shows the activity page")
+	}
+	must(t, chromedp.Run(b, chromedp.Navigate(console+"#/activity"), chromedp.WaitVisible(`//div[@class="empty"]`)))
+	if text := pageText(t, b); !strings.Contains(text, "Only an admin reads the activity log") {
+		t.Errorf("a viewer's activity page:\n%s", text)
+	}
+	refused = nil
+	must(t, chromedp.Run(b, chromedp.Evaluate(`(async () => {
+		const r = await fetch('/v1/audit', {headers: {Authorization: 'Bearer ' + sessionStorage.getItem('dcrm.access')}});
+		return {status: r.status, body: await r.json()};
+	})()`, &refused, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) })))
+	if refused["status"] != float64(403) || !strings.Contains(fmt.Sprint(refused["body"]), `lacks the "admin" scope`) {
+		t.Errorf("a viewer's GET /v1/audit: %v", refused)
+	}
 	t.Logf("screenshots in %s", shots)
 }
 

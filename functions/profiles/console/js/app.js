@@ -1,4 +1,5 @@
-// The console: sign-in, then a page per hash route (#/customer, #/audiences, #/attribution).
+// The console: sign-in, then a page per hash route (#/customer, #/audiences, #/attribution,
+// #/journeys, #/alerts, #/activity, #/keys, #/health).
 import { loadConfig, signIn, signOut, token, user, can, choosePassword, NewPasswordRequired } from './auth.js';
 import { h, failure } from './dom.js';
 import { customerPage } from './customer.js';
@@ -7,6 +8,8 @@ import { attributionPage } from './attribution.js';
 import { journeysPage } from './journeys.js';
 import { keysPage } from './keys.js';
 import { healthPage } from './health.js';
+import { alertsPage } from './alerts.js';
+import { activityPage } from './activity.js';
 
 const main = document.getElementById('main');
 
@@ -24,7 +27,7 @@ async function route() {
   const params = new URLSearchParams(query || '');
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   for (const a of document.querySelectorAll('nav a')) {
-    if (a.dataset.role) a.hidden = !can(a.dataset.role); // pages for one role (#/keys: admin)
+    if (a.dataset.scope) a.hidden = !can(a.dataset.scope); // a page the user's role may not read
     if (a.dataset.page === parts[0]) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
@@ -46,6 +49,12 @@ async function route() {
       case 'health':
         healthPage(main);
         break;
+      case 'alerts':
+        alertsPage(main, params);
+        break;
+      case 'activity':
+        activityPage(main, params);
+        break;
       default:
         customerPage(main, params);
     }
@@ -64,7 +73,7 @@ function askSignIn() {
   // Nothing of the last user stays: who they were, and the links of their role.
   document.getElementById('who').hidden = true;
   document.getElementById('signout').hidden = true;
-  for (const a of document.querySelectorAll('nav a[data-role]')) a.hidden = true;
+  for (const a of document.querySelectorAll('nav a[data-scope]')) a.hidden = true;
   main.replaceChildren(h('p', { class: 'muted' }, 'Sign in to see the customers.'));
   form.onsubmit = async (e) => {
     e.preventDefault();

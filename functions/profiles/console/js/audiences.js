@@ -75,7 +75,7 @@ function loadMembers(card, id, cursor) {
     card.querySelector('button.more')?.remove();
     if (!cursor && page.members.length === 0) card.append(empty('No member yet.', 'Members enter as their events arrive, or at the next scoring run.'));
     else card.append(table([
-      { title: 'Profile', cell: (m) => h('a', { href: `#/customer?type=userId&id=${encodeURIComponent(m.userId || '')}` }, m.userId || m.profileId) },
+      { title: 'Profile', cell: (m) => h('a', { href: `#/customer?type=profileId&id=${encodeURIComponent(m.profileId)}` }, m.userId || m.profileId) },
       { title: 'Since', cell: (m) => when(m.since) },
     ], page.members));
     if (page.next) card.append(h('button', { class: 'secondary more', type: 'button', onclick: () => loadMembers(card, id, page.next) }, 'More members'));

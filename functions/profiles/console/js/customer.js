@@ -3,7 +3,7 @@ import { get, post } from './api.js';
 import { can } from './auth.js';
 import { h, empty, failure, loading, when, money, facts, table } from './dom.js';
 
-const kinds = [['userId', 'User id'], ['anonymousId', 'Anonymous id (cookie)'], ['emailSha256', 'Email (SHA-256)'],
+const kinds = [['userId', 'User id'], ['profileId', 'Profile id'], ['anonymousId', 'Anonymous id (cookie)'], ['emailSha256', 'Email (SHA-256)'],
   ['phoneSha256', 'Phone (SHA-256)'], ['externalId', 'External id (type:id)'], ['deviceId', 'Device id']];
 
 export function customerPage(main, params) {
@@ -24,7 +24,11 @@ export function customerPage(main, params) {
     return;
   }
   result.append(loading());
-  get(`/v1/profiles?${encodeURIComponent(kind)}=${encodeURIComponent(value)}`).then((p) => show(result, p), (err) => {
+  // A profile id is read by itself (a merged one answers with the live profile); any other
+  // identifier is looked up.
+  const path = kind === 'profileId' ? `/v1/profiles/${encodeURIComponent(value)}`
+    : `/v1/profiles?${encodeURIComponent(kind)}=${encodeURIComponent(value)}`;
+  get(path).then((p) => show(result, p), (err) => {
     result.replaceChildren(err.status === 404 ? empty('No customer has this identifier.', 'Check the type and the value; a hashed email is 64 hex characters.') : failure(err));
   });
 }
