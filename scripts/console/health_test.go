@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -138,16 +136,7 @@ func TestHealthPage(t *testing.T) {
 	}
 
 	// The page.
-	shots := t.TempDir()
-	if dir := os.Getenv("DCRM_SCREENSHOTS"); dir != "" {
-		shots = dir
-	}
-	shot := func(ctx context.Context, name string) {
-		t.Helper()
-		var png []byte
-		must(t, chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)))
-		must(t, os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644))
-	}
+	shot := func(ctx context.Context, name string) { t.Helper(); browsertest.Screenshot(t, ctx, name) }
 	console := env[stack.EnvConsoleURL]
 	admin, password := st.ConsoleSignIn()
 	b := browsertest.New(t, 2*time.Minute)
@@ -185,5 +174,4 @@ func TestHealthPage(t *testing.T) {
 		t.Error("the health page is wider than a phone's screen")
 	}
 	shot(b, "console-health-phone")
-	t.Logf("screenshots in %s", shots)
 }

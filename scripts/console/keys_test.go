@@ -105,16 +105,7 @@ func TestConsoleKeys(t *testing.T) {
 		}
 	}
 	api, console := st.APIURL(), env[stack.EnvConsoleURL]
-	shots := t.TempDir()
-	if dir := os.Getenv("DCRM_SCREENSHOTS"); dir != "" {
-		shots = dir
-	}
-	shot := func(ctx context.Context, name string) {
-		t.Helper()
-		var png []byte
-		must(t, chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)))
-		must(t, os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644))
-	}
+	shot := func(ctx context.Context, name string) { t.Helper(); browsertest.Screenshot(t, ctx, name) }
 
 	b := browsertest.New(t, 3*time.Minute)
 	chromedp.ListenTarget(b, func(ev any) {
@@ -233,7 +224,6 @@ func TestConsoleKeys(t *testing.T) {
 	if status := fetchStatus(t, b, "/v1/keys"); status != http.StatusForbidden {
 		t.Errorf("a marketer's GET /v1/keys: %d", status)
 	}
-	t.Logf("screenshots in %s", shots)
 }
 
 // fetchStatus is the status of a GET the page makes with its user's token.

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,11 +82,7 @@ func TestConsoleAttributionSpendAndPeriods(t *testing.T) {
 	if label != "Conversions credited per channel" {
 		t.Errorf("the chart's label: %q", label)
 	}
-	if dir := os.Getenv("DCRM_SCREENSHOTS"); dir != "" {
-		var png []byte
-		must(t, chromedp.Run(b, chromedp.FullScreenshot(&png, 100)))
-		must(t, os.WriteFile(filepath.Join(dir, "console-attribution-spend.png"), png, 0o644))
-	}
+	browsertest.Screenshot(t, b, "console-attribution-spend")
 
 	// The earlier period, chosen from the list: its empty state, and the list names both.
 	// (SetValue sends the change event a person's choice would)

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +45,10 @@ func TestConsoleOperatorSplitsAMerge(t *testing.T) {
 	} {
 		send(t, api, "Basic", writeKey, http.MethodPost, call.path, fmt.Sprintf(`{"messageId": "s%d-%s", %s`, i, user, call.body[1:]))
 		if i == 1 { // the laptop's profile first, so that the tablet's is the one merged in
-			waitFor(t, func() bool { status, _ := send(t, api, "Bearer", apiKey, http.MethodGet, "/v1/profiles?userId="+user, ""); return status == 200 })
+			waitFor(t, func() bool {
+				status, _ := send(t, api, "Bearer", apiKey, http.MethodGet, "/v1/profiles?userId="+user, "")
+				return status == 200
+			})
 		}
 	}
 	var merged struct {
@@ -75,11 +76,7 @@ func TestConsoleOperatorSplitsAMerge(t *testing.T) {
 	if text := pageText(t, b); !strings.Contains(text, merged.MergedFrom[0]+" stands alone again") || !strings.Contains(text, "otto · operator") {
 		t.Errorf("the page after the split:\n%s", text)
 	}
-	if dir := os.Getenv("DCRM_SCREENSHOTS"); dir != "" {
-		var png []byte
-		must(t, chromedp.Run(b, chromedp.FullScreenshot(&png, 100)))
-		must(t, os.WriteFile(filepath.Join(dir, "console-split.png"), png, 0o644))
-	}
+	browsertest.Screenshot(t, b, "console-split")
 
 	// The API agrees (the split is done when its answer comes): the profile merged in is a profile
 	// of its own again, and the other lists no merge.

@@ -150,10 +150,6 @@ func consoleReports(t *testing.T, st *stack.Stack) {
 				t.Errorf("%s lacks %q:\n%s", p.hash, want, text)
 			}
 		}
-		if dir := os.Getenv("DCRM_SCREENSHOTS"); dir != "" {
-			var png []byte
-			must(t, chromedp.Run(b, chromedp.FullScreenshot(&png, 100)))
-			must(t, os.WriteFile(filepath.Join(dir, "console-"+strings.NewReplacer("#/", "", "?", "-", "=", "-").Replace(p.hash)+".png"), png, 0o644))
-		}
+		browsertest.Screenshot(t, b, "console-"+strings.NewReplacer("#/", "", "?", "-", "=", "-").Replace(p.hash))
 	}
 }

@@ -41,15 +41,12 @@ export function table(columns, rows) {
     h('tbody', {}, rows.map((r) => h('tr', {}, columns.map((c) => h('td', { class: c.num ? 'num' : null }, c.cell(r))))))));
 }
 
-// lineChart draws values over time (points: [{at, value}]) as an SVG with labelled axes.
-export function lineChart(points, { label, unit = '' }) {
-  const W = 640, H = 220, L = 56, R = 12, T = 14, B = 34;
+// canvas is an empty SVG chart of the given size, read by screen readers as one image with the
+// label; add appends an element with attributes (and text), tip gives one a tooltip.
+export function canvas(W, H, label, cls = 'chart') {
   const ns = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
-  svg.setAttribute('class', 'chart');
-  svg.setAttribute('role', 'img');
-  svg.setAttribute('aria-label', label);
+  for (const [k, v] of Object.entries({ viewBox: `0 0 ${W} ${H}`, class: cls, role: 'img', 'aria-label': label })) svg.setAttribute(k, v);
   const add = (tag, attrs, text) => {
     const el = document.createElementNS(ns, tag);
     for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
@@ -57,6 +54,17 @@ export function lineChart(points, { label, unit = '' }) {
     svg.append(el);
     return el;
   };
+  const tip = (el, text) => {
+    el.append(Object.assign(document.createElementNS(ns, 'title'), { textContent: text }));
+    return el;
+  };
+  return { svg, add, tip };
+}
+
+// lineChart draws values over time (points: [{at, value}]) as an SVG with labelled axes.
+export function lineChart(points, { label, unit = '' }) {
+  const W = 640, H = 220, L = 56, R = 12, T = 14, B = 34;
+  const { svg, add, tip } = canvas(W, H, label);
   const xs = points.map((p) => new Date(p.at).getTime());
   const ys = points.map((p) => p.value);
   const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1);
@@ -70,28 +78,18 @@ export function lineChart(points, { label, unit = '' }) {
   add('text', { x: L, y: H - 10 }, new Date(x0).toLocaleDateString());
   add('text', { x: W - R, y: H - 10, 'text-anchor': 'end' }, new Date(x1).toLocaleDateString());
   add('polyline', { fill: 'none', stroke: '#1f5fbf', 'stroke-width': 2, points: points.map((p, i) => `${x(xs[i])},${y(ys[i])}`).join(' ') });
-  points.forEach((p, i) => add('circle', { cx: x(xs[i]), cy: y(ys[i]), r: 3, fill: '#1f5fbf' }).append(
-    Object.assign(document.createElementNS(ns, 'title'), { textContent: `${when(p.at)}: ${p.value.toLocaleString()}${unit}` })));
+  points.forEach((p, i) => tip(add('circle', { cx: x(xs[i]), cy: y(ys[i]), r: 3, fill: '#1f5fbf' }), `${when(p.at)}: ${p.value.toLocaleString()}${unit}`));
   return svg;
 }
 
 // barChart draws grouped horizontal bars: one row per name, one bar per series (e.g. a model), each
 // labelled with its value, with a legend and the axis's unit, so that it reads without hovering.
 export function barChart(names, series, { label, unit = '', format = (v) => v.toLocaleString() }) {
-  const ns = 'http://www.w3.org/2000/svg';
   // distinct to most colour-blind readers too (Okabe and Ito's palette); more series than colours repeat
   const palette = ['#0072b2', '#e69f00', '#009e73', '#cc79a7', '#d55e00', '#56b4e9', '#000000'];
   const W = 640, L = 150, R = 70, bar = 12, gap = 3, group = series.length * (bar + gap) + 10, T = 24 + 16 * Math.ceil(series.length / 3);
   const H = T + names.length * group + 26;
-  const svg = document.createElementNS(ns, 'svg');
-  for (const [k, v] of Object.entries({ viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': label })) svg.setAttribute(k, v);
-  const add = (tag, attrs, text) => {
-    const el = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-    if (text !== undefined) el.textContent = text;
-    svg.append(el);
-    return el;
-  };
+  const { svg, add, tip } = canvas(W, H, label);
   const top = Math.max(1e-9, ...series.flatMap((s) => names.map((n) => s.value(n) || 0)));
   const x = (v) => L + (v / top) * (W - L - R);
   series.forEach((s, i) => {
@@ -101,12 +99,10 @@ export function barChart(names, series, { label, unit = '', format = (v) => v.to
   });
   names.forEach((n, r) => {
     const y0 = T + r * group;
-    add('text', { x: L - 6, y: y0 + (group - 10) / 2 + 4, 'text-anchor': 'end' }, n.length > 24 ? `${n.slice(0, 23)}…` : n)
-      .append(Object.assign(document.createElementNS(ns, 'title'), { textContent: n }));
+    tip(add('text', { x: L - 6, y: y0 + (group - 10) / 2 + 4, 'text-anchor': 'end' }, n.length > 24 ? `${n.slice(0, 23)}…` : n), n);
     series.forEach((s, i) => {
       const v = s.value(n) || 0, y = y0 + i * (bar + gap);
-      add('rect', { x: L, y, width: Math.max(0.5, x(v) - L), height: bar, fill: palette[i % palette.length] })
-        .append(Object.assign(document.createElementNS(ns, 'title'), { textContent: `${n}, ${s.name}: ${format(v)}${unit}` }));
+      tip(add('rect', { x: L, y, width: Math.max(0.5, x(v) - L), height: bar, fill: palette[i % palette.length] }), `${n}, ${s.name}: ${format(v)}${unit}`);
       add('text', { x: x(v) + 4, y: y + bar - 2 }, `${format(v)}${unit}`);
     });
   });

@@ -2,7 +2,7 @@
 // failed events by reason per day and the queues' depths (GET /v1/health), each bad state with
 // what to do about it.
 import { get } from './api.js';
-import { h, empty, failure, loading, table, when } from './dom.js';
+import { h, canvas, empty, failure, loading, table, when } from './dom.js';
 
 // ago says how long ago, from seconds.
 export function ago(s) {
@@ -107,7 +107,7 @@ function failuresCard(f) {
   card.append(
     h('p', { class: 'advice' }, `${total.toLocaleString()} events set aside in the failed-events queue. Each has its reason and the event (personal data redacted): `,
       cmd('dcrm replay --dry-run'), ' lists them; fix the cause (a source\'s events, a rule), then ', cmd('dcrm replay'), ' records what can be.'),
-    barChart(f.days.map((d, i) => ({ label: short(d), value: f.totals[i] })), 'Failed events per day (UTC), every reason', 'events'),
+    dailyBars(f.days.map((d, i) => ({ label: short(d), value: f.totals[i] })), 'Failed events per day (UTC), every reason', 'events'),
     table([
       { title: 'Reason (stage: reason)', cell: (r) => r.reason },
       ...f.days.map((d, i) => ({ title: short(d), num: true, cell: (r) => (r.counts[i] ? r.counts[i].toLocaleString() : '·') })),
@@ -142,22 +142,10 @@ function queuesCard(queues, error) {
   return card;
 }
 
-// barChart draws one bar per item ({label, value}) with a labelled value axis, as an SVG.
-function barChart(items, label, unit) {
+// dailyBars draws one bar per item ({label, value}) with a labelled value axis, as an SVG.
+function dailyBars(items, label, unit) {
   const W = 420, H = 180, L = 40, R = 8, T = 20, B = 24;
-  const ns = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
-  svg.setAttribute('class', 'chart bars');
-  svg.setAttribute('role', 'img');
-  svg.setAttribute('aria-label', `${label}: ${items.map((i) => `${i.label} ${i.value}`).join(', ')} ${unit}`);
-  const add = (tag, attrs, text) => {
-    const el = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-    if (text !== undefined) el.textContent = text;
-    svg.append(el);
-    return el;
-  };
+  const { svg, add, tip } = canvas(W, H, `${label}: ${items.map((i) => `${i.label} ${i.value}`).join(', ')} ${unit}`, 'chart bars');
   const top = Math.max(1, ...items.map((i) => i.value));
   const y = (v) => H - B - (v / top) * (H - T - B);
   const step = (W - L - R) / items.length;
@@ -168,8 +156,7 @@ function barChart(items, label, unit) {
   add('text', { x: 4, y: T - 8 }, `${unit} per day`);
   items.forEach((it, i) => {
     const x = L + i * step + step * 0.2;
-    add('rect', { x, y: y(it.value), width: step * 0.6, height: H - B - y(it.value), fill: '#b3261e' }).append(
-      Object.assign(document.createElementNS(ns, 'title'), { textContent: `${it.label}: ${it.value.toLocaleString()} ${unit}` }));
+    tip(add('rect', { x, y: y(it.value), width: step * 0.6, height: H - B - y(it.value), fill: '#b3261e' }), `${it.label}: ${it.value.toLocaleString()} ${unit}`);
     add('text', { x: x + step * 0.3, y: H - 8, 'text-anchor': 'middle' }, it.label);
   });
   return svg;

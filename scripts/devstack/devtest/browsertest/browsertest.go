@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -70,4 +72,33 @@ func New(t *testing.T, timeout time.Duration) context.Context {
 		cancelAlloc()
 	})
 	return ctx
+}
+
+// Screenshot keeps a full-page screenshot of the tab as <name>.png in the tests' output folder,
+// ScreenshotDir, so that a person can look at what a test saw after any run.
+func Screenshot(t testing.TB, tab context.Context, name string) {
+	t.Helper()
+	var png []byte
+	if err := chromedp.Run(tab, chromedp.FullScreenshot(&png, 100)); err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	dir := ScreenshotDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+// ScreenshotDir is the folder DCRM_SCREENSHOTS names, else bin/screenshots of the repository
+// (git-ignored), where the browser tests keep their screenshots.
+func ScreenshotDir() string {
+	if dir := os.Getenv("DCRM_SCREENSHOTS"); dir != "" {
+		return dir
+	}
+	_, here, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(here), "..", "..", "..", "..", "bin", "screenshots")
 }
