@@ -31,6 +31,7 @@ type activityStore interface {
 	Page(ctx context.Context, q activity.Query) (activity.Page, error)
 	Counts(ctx context.Context, day string, kinds []string) (map[string]int64, bool, error)
 	Forget(ctx context.Context, ids []string, pseudonym func(string) string) (int, int, error)
+	Contacts(ctx context.Context, ids []string, limit int) ([]activity.Entry, error)
 }
 
 // auditNote is what a route tells the audit log of its request: the profile ids it erased, which
@@ -142,8 +143,7 @@ func (h *handler) listAlerts(ctx context.Context, r request) (any, error) {
 		out.Kind = q.Kinds[0]
 	}
 	for i, e := range p.Entries {
-		out.Alerts[i] = alertView{At: e.At, Kind: e.Kind, ProfileID: e.ProfileID, Reason: e.Reason, Facts: e.Facts,
-			MessageID: e.MessageID, Channel: e.Channel}
+		out.Alerts[i] = alertOf(e)
 	}
 	if q.Cursor == "" {
 		counts, complete, err := h.activity.Counts(ctx, q.Day, activity.AlertKinds)
@@ -267,4 +267,51 @@ func targets(path map[string]string, resp events.APIGatewayV2HTTPResponse) map[s
 		}
 	}
 	return out
+}
+
+// maxContacts bounds GET …/contacts: the newest alerts and triggers sent to a person.
+const maxContacts = 100
+
+// maxContactIDs bounds the profile ids a person's contacts are read for: the live profile and the
+// newest of those merged into it (each id is one query of the activity log's profile index).
+const maxContactIDs = 20
+
+// contacts serves GET /v1/profiles/{profileId}/contacts?limit=: the alerts and triggers dcrm sent
+// for the person (under the live profile's id or one merged into it), newest first, as the
+// activity log keeps them (90 days).
+func (h *handler) contacts(ctx context.Context, r request) (any, error) {
+	limit := 25
+	for k, v := range r.QueryStringParameters {
+		n, err := strconv.Atoi(v)
+		switch {
+		case k != "limit":
+			return nil, badRequest(fmt.Sprintf("unknown parameter %q: use limit", k))
+		case err != nil || n < 1 || n > maxContacts:
+			return nil, badRequest(fmt.Sprintf("limit must be a whole number from 1 to %d", maxContacts))
+		}
+		limit = n
+	}
+	p, err := h.profiles.Profile(ctx, r.id)
+	if err != nil {
+		return nil, err
+	}
+	if h.activity == nil {
+		return nil, retryable{activityUnavailable, errors.New("no activity table")}
+	}
+	merged := p.MergedFrom[max(0, len(p.MergedFrom)-(maxContactIDs-1)):]
+	entries, err := h.activity.Contacts(ctx, append([]string{p.ID}, merged...), limit)
+	if err != nil {
+		return nil, retryable{activityUnavailable, err}
+	}
+	out := contactList{ProfileID: p.ID, Contacts: make([]alertView, len(entries))}
+	for i, e := range entries {
+		out.Contacts[i] = alertOf(e)
+	}
+	return out, nil
+}
+
+// alertOf is an alert or trigger of the log as the API shows it.
+func alertOf(e activity.Entry) alertView {
+	return alertView{At: e.At, Kind: e.Kind, ProfileID: e.ProfileID, Reason: e.Reason, Facts: e.Facts,
+		MessageID: e.MessageID, Channel: e.Channel}
 }

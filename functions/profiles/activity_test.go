@@ -208,6 +208,9 @@ func (downActivity) Counts(context.Context, string, []string) (map[string]int64,
 func (downActivity) Forget(context.Context, []string, func(string) string) (int, int, error) {
 	return 0, 0, errors.New("connection refused")
 }
+func (downActivity) Contacts(context.Context, []string, int) ([]activity.Entry, error) {
+	return nil, errors.New("connection refused")
+}
 
 func TestTargets(t *testing.T) {
 	json := func(body string) events.APIGatewayV2HTTPResponse {
@@ -279,4 +282,54 @@ func TestErasureForgetsThePersonsActivity(t *testing.T) {
 	for _, id := range []string{f.live, f.merged} {
 		require.NotContains(t, text, id, "the activity log names an erased profile")
 	}
+}
+
+// A person's contacts: the alerts and triggers sent for their live profile and for those merged
+// into it, newest first, a bounded number; never another person's, never the audit log.
+func TestContactsOfAPerson(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	auth := f.addKey(t, keystore.APIKey{Name: "viewer", Scopes: []keystore.Scope{keystore.Read}})
+	for _, e := range []activity.Entry{
+		{At: now.Add(-time.Hour), Kind: message.KindAbandonedBasket, MessageID: "m-basket", ProfileID: f.live, Reason: "1 item left in the basket", Channel: "Triggers"},
+		{At: now.Add(-72 * time.Hour), Kind: message.KindAbandonedBrowse, MessageID: "m-browse", ProfileID: f.live, Reason: "3 products browsed", Channel: "Triggers"},
+		{At: now.Add(-240 * time.Hour), Kind: message.KindReturningProspect, MessageID: "m-back", ProfileID: f.merged, Reason: "back after 41 days away", Channel: "Triggers"},
+		{At: now.Add(-2 * time.Hour), Kind: activity.KindLapse, MessageID: "m-other", ProfileID: f.anon, Reason: "someone else's", Channel: "Alerts"},
+		{At: now.Add(-time.Minute), Kind: activity.KindAudit, MessageID: "req-1", ProfileID: f.live, Route: "PUT /v1/profiles/{profileId}/consent",
+			Targets: map[string]string{"profileId": f.live}, KeyID: "user:ann", Status: 200, Outcome: "200 OK"},
+	} {
+		require.NoError(t, f.activity.Write(ctx, e))
+	}
+	ids := func(body map[string]any) (out []string) {
+		for _, c := range body["contacts"].([]any) {
+			out = append(out, c.(map[string]any)["messageId"].(string))
+		}
+		return out
+	}
+
+	status, body := call(t, f.h, get("/v1/profiles/"+f.live+"/contacts", nil, auth))
+	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, f.live, body["profileId"])
+	require.Equal(t, []string{"m-basket", "m-browse", "m-back"}, ids(body), "newest first, the merged profile's too")
+	require.Equal(t, "3 products browsed", body["contacts"].([]any)[1].(map[string]any)["reason"])
+
+	status, body = call(t, f.h, get("/v1/profiles/"+f.live+"/contacts", map[string]string{"limit": "2"}, auth))
+	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, []string{"m-basket", "m-browse"}, ids(body))
+
+	// A merged profile's id reads the live profile's contacts.
+	status, body = call(t, f.h, get("/v1/profiles/"+f.merged+"/contacts", nil, auth))
+	require.Equal(t, http.StatusOK, status, body)
+	require.Equal(t, f.live, body["profileId"])
+
+	for query, why := range map[string]map[string]string{
+		"limit must be a whole number from 1 to 100": {"limit": "0"},
+		`unknown parameter "day": use limit`:         {"day": "2025-03-01"},
+	} {
+		status, body := call(t, f.h, get("/v1/profiles/"+f.live+"/contacts", why, auth))
+		require.Equal(t, http.StatusBadRequest, status, query)
+		require.Contains(t, body["error"], query)
+	}
+	status, _ = call(t, f.h, get("/v1/profiles/prf_nobody/contacts", nil, auth))
+	require.Equal(t, http.StatusNotFound, status)
 }

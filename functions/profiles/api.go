@@ -647,6 +647,13 @@ type alertView struct {
 	Channel   string             `json:"channel"`
 }
 
+// contactList is the answer of GET /v1/profiles/{profileId}/contacts: the alerts and triggers sent
+// for the person, newest first.
+type contactList struct {
+	ProfileID string      `json:"profileId"`
+	Contacts  []alertView `json:"contacts"`
+}
+
 // auditPage is the answer of GET /v1/audit: a day's changes made through this API, newest first.
 type auditPage struct {
 	Day     string       `json:"day"`

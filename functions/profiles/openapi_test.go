@@ -271,7 +271,7 @@ func TestContractTypesAreTheDocuments(t *testing.T) {
 		session{}, campaign{}, products{}, categories{}, openBasket{}, basketItem{}, openForm{}, touchpoint{}, historyPage{},
 		merge{}, mergeLog{}, exportDocument{}, exportedID{}, erasure{}, separation{}, consentState{}, problem{},
 		impressions{}, impressionGroup{}, impression{}, serviceCase{}, reportList{}, reportSummary{}, audienceView{}, audienceList{}, audienceSizes{}, audienceSize{}, traitList{},
-		visitorView{}, visitorAction{}, alertsPage{}, alertView{}, auditPage{}, actionView{}} {
+		visitorView{}, visitorAction{}, alertsPage{}, alertView{}, contactList{}, auditPage{}, actionView{}} {
 		typ := reflect.TypeOf(v)
 		types[typ.Name()] = typ
 	}

@@ -561,6 +561,8 @@ func Default() Topology {
 			Route{"DELETE", "/v1/profiles/{profileId}", "profiles", false},
 			Route{"PUT", "/v1/profiles/{profileId}/consent", "profiles", false},
 			Route{"GET", "/v1/profiles/{profileId}/merges", "profiles", false},
+			// the alerts and triggers sent for the person, from the activity log (ActivityTable)
+			Route{"GET", "/v1/profiles/{profileId}/contacts", "profiles", false},
 			Route{"POST", "/v1/profiles/{profileId}/split", "profiles", false},
 			// the reports kept under ReportsPrefix of ReportsBucket
 			Route{"GET", "/v1/reports", "profiles", false},

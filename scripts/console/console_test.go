@@ -155,9 +155,11 @@ func TestConsole(t *testing.T) {
 	shot(b, "console-alerts")
 	must(t, chromedp.Run(b, chromedp.Click(`//td/a[code[text()="`+prospectID+`"]]`, chromedp.BySearch),
 		chromedp.WaitVisible(`//h2[text()="Identities"]`)))
-	if text := pageText(t, b); !strings.Contains(text, prospect) {
-		t.Errorf("the alert's link does not lead to the customer %s:\n%s", prospect, text)
+	must(t, chromedp.Run(b, chromedp.WaitVisible(`//h2[text()="Contacts"]/following-sibling::div//table`)))
+	if text := pageText(t, b); !strings.Contains(text, prospect) || !strings.Contains(text, "returning prospect") || !strings.Contains(text, "back after 41 days") {
+		t.Errorf("the alert's link does not lead to the customer %s and their contacts:\n%s", prospect, text)
 	}
+	shot(b, "console-customer-contacts")
 	// A kind with nothing that day: the empty state says what fires them and how to try.
 	must(t, chromedp.Run(b, chromedp.Navigate(console+"#/alerts?kind=abandoned-form"), chromedp.WaitVisible(`//div[@class="empty"]`)))
 	if text := pageText(t, b); !strings.Contains(text, "dcrm schedule run triggers") || !strings.Contains(text, "every 5 minutes") {

@@ -242,3 +242,50 @@ func (s *Store) count(ctx context.Context, partition string) (int64, bool, error
 	}
 	return n, false, nil
 }
+
+// MaxContactKeys bounds the index entries Contacts reads per profile id: 90 days of a person's
+// alerts, triggers and audited changes stay far below it; beyond it the newest are not promised.
+const MaxContactKeys = 1000
+
+// Contacts reads the newest alerts and triggers sent to the profiles ids (a live profile and those
+// merged into it), at most limit, newest first: the ids' keys from the table's profile index, then
+// the entries themselves in batches (the index holds keys only). Audit entries are left out.
+func (s *Store) Contacts(ctx context.Context, ids []string, limit int) ([]activity.Entry, error) {
+	var keys []key
+	for _, id := range ids {
+		var found []key
+		err := s.table.Get("profileId", id).Index(topology.ActivityProfileIndex).SearchLimit(MaxContactKeys).All(ctx, &found)
+		if err != nil && !errors.Is(err, dynamo.ErrNotFound) {
+			return nil, fmt.Errorf("find the contacts of %s: %w", id, err)
+		}
+		for _, k := range found {
+			if !strings.HasPrefix(k.Log, activity.KindAudit+"#") {
+				keys = append(keys, k)
+			}
+		}
+	}
+	// The sort key starts with a fixed-width time: the newest sort last.
+	slices.SortFunc(keys, func(a, b key) int { return strings.Compare(b.At, a.At) })
+	keys = keys[:min(len(keys), limit)]
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	batch := s.table.Batch(partitionKey, sortKey).Get()
+	for _, k := range keys {
+		batch.And(dynamo.Keys{k.Log, k.At})
+	}
+	var items []item
+	if err := batch.All(ctx, &items); err != nil && !errors.Is(err, dynamo.ErrNotFound) {
+		return nil, fmt.Errorf("read the contacts: %w", err)
+	}
+	out := make([]activity.Entry, 0, len(items))
+	for _, it := range items {
+		e, err := it.entry()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b activity.Entry) int { return b.At.Compare(a.At) })
+	return out, nil
+}

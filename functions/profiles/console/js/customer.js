@@ -61,10 +61,25 @@ function show(result, p) {
     ? h('p', { class: 'muted' }, 'No traits.') : facts(Object.entries(p.traits).map(([k, v]) => [k, shown(v)])),
   p.computed ? [h('h2', {}, 'Computed traits'), facts(Object.entries(p.computed).map(([k, v]) => [k, shown(v)]))] : null);
   const timeline = h('div', { class: 'card' }, h('h2', {}, 'Timeline'), loading());
+  const contacts = h('div', { class: 'card' }, h('h2', {}, 'Contacts'), loading());
   const merges = h('div', { class: 'card' }, h('h2', {}, 'Merges'), loading());
-  result.replaceChildren(h('div', { class: 'grid' }, identities, scores, audiences, consent, traits), timeline, merges);
+  result.replaceChildren(h('div', { class: 'grid' }, identities, scores, audiences, consent, traits), timeline, contacts, merges);
   loadTimeline(timeline, p.profileId, '');
+  loadContacts(contacts, p.profileId);
   loadMerges(merges, p.profileId);
+}
+
+// loadContacts shows what dcrm sent to the shop's tools about the person: the triggers and lapse
+// alerts of the last 90 days, newest first.
+function loadContacts(card, id) {
+  get(`/v1/profiles/${encodeURIComponent(id)}/contacts?limit=25`).then((c) => {
+    card.replaceChildren(h('h2', {}, 'Contacts'), c.contacts.length === 0
+      ? empty('Nothing sent about this person in the last 90 days.', 'Triggers (an abandoned basket, a return after a long absence …) and lapse alerts show here when they fire.')
+      : table([
+        { title: 'When', cell: (x) => when(x.at) }, { title: 'What', cell: (x) => x.kind.replace(/-/g, ' ') },
+        { title: 'Why', cell: (x) => x.reason }, { title: 'Sent to', cell: (x) => x.channel },
+      ], c.contacts));
+  }, (err) => card.replaceChildren(h('h2', {}, 'Contacts'), failure(err)));
 }
 
 function loadTimeline(card, id, cursor) {
