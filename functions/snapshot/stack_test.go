@@ -57,7 +57,8 @@ func TestSnapshotOnTheLocalStack(t *testing.T) {
 		[]topology.Function{fn}, nil, nil, nil, nil, nil, nil
 	top.Schedules = []topology.Schedule{{Name: topology.SnapshotSchedule, Function: "snapshot", Every: 24 * time.Hour}}
 	var tables []topology.Table
-	for _, name := range []string{topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable} {
+	// (and the Health table, where it records its runs)
+	for _, name := range []string{topology.ProfileTable, topology.IdentityTable, topology.TouchpointTable, topology.HealthTable} {
 		tb, _ := top.Table(name)
 		tables = append(tables, tb)
 	}

@@ -152,4 +152,3 @@ func consent(p profile.Profile) string {
 	}
 	return message.ConsentDenied
 }
-
