@@ -197,9 +197,7 @@ func TestConsole(t *testing.T) {
 	// A phone-sized window: the same page, nothing wider than the screen.
 	must(t, chromedp.Run(b, chromedp.EmulateViewport(390, 844), chromedp.Navigate(console+"#/customer?type=userId&id="+user),
 		chromedp.WaitVisible(`//h2[text()="Identities"]`)))
-	var overflow bool
-	must(t, chromedp.Run(b, chromedp.Evaluate(`document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow)))
-	if overflow {
+	if widerThanTheScreen(t, b) {
 		t.Error("the customer page is wider than a phone's screen")
 	}
 	shot(b, "console-customer-phone")
@@ -266,6 +264,14 @@ func signIn(t *testing.T, b context.Context, user, password string) {
 		_ = chromedp.Run(b, chromedp.Text(`#signin-error`, &why, chromedp.ByQuery, chromedp.AtLeast(0)), chromedp.Text(`main`, &main, chromedp.ByQuery))
 		t.Fatalf("%s did not sign in: %v; the dialog says %q, the page %q", user, err, why, main)
 	}
+}
+
+// widerThanTheScreen tells whether the page scrolls sideways in the tab's window.
+func widerThanTheScreen(t *testing.T, b context.Context) bool {
+	t.Helper()
+	var overflow bool
+	must(t, chromedp.Run(b, chromedp.Evaluate(`document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow)))
+	return overflow
 }
 
 func pageText(t *testing.T, b context.Context) string {

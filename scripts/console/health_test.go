@@ -168,9 +168,7 @@ func TestHealthPage(t *testing.T) {
 
 	must(t, chromedp.Run(b, chromedp.EmulateViewport(390, 844), chromedp.Navigate(console+"#/customer"), chromedp.Navigate(console+"#/health"),
 		chromedp.WaitVisible(`//h2[starts-with(text(), "Queue depths")]`)))
-	var overflow bool
-	must(t, chromedp.Run(b, chromedp.Evaluate(`document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow)))
-	if overflow {
+	if widerThanTheScreen(t, b) {
 		t.Error("the health page is wider than a phone's screen")
 	}
 	shot(b, "console-health-phone")

@@ -199,9 +199,7 @@ func TestConsoleKeys(t *testing.T) {
 
 	must(t, chromedp.Run(b, chromedp.EmulateViewport(390, 844), chromedp.Reload(),
 		chromedp.WaitVisible(`//tr/td[text()="`+name+`"]`)))
-	var overflow bool
-	must(t, chromedp.Run(b, chromedp.Evaluate(`document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow)))
-	if overflow {
+	if widerThanTheScreen(t, b) {
 		t.Error("the keys page is wider than a phone's screen")
 	}
 	shot(b, "console-keys-phone")
