@@ -67,6 +67,22 @@ type GoalAttribution struct {
 	// Untouched are the conversions with no touch in their lookback: in Conversions, on no path.
 	Untouched int     `json:"untouched"`
 	Levels    []Level `json:"levels"` // by channel, then by campaign
+	// Segments are the channel level among the people of each segment (Builder.segmentLevels):
+	// attribution.json only, not attribution.csv.
+	Segments []SegmentLevel `json:"segments,omitempty"`
+}
+
+// SegmentLevel is one goal's attribution by channel among the people of one segment: SegmentBy is
+// rfm, acquisition or device, Segment its name (as in the journeys by segment). Its credits have
+// no spend figures: spend is not split by segment.
+type SegmentLevel struct {
+	SegmentBy   string  `json:"segmentBy"`
+	Segment     string  `json:"segment"`
+	Journeys    int     `json:"journeys"` // converted or not
+	Conversions float64 `json:"conversions"`
+	Value       float64 `json:"value"`
+	Untouched   int     `json:"untouched"` // conversions with no touch in their lookback
+	Level       Level   `json:"level"`
 }
 
 // Level is the attribution of a goal with touches named by channel or by campaign.

@@ -1,6 +1,8 @@
 // Package report makes the attribution and journey reports of a period from the people
 // shared/journey builds: every goal's conversions attributed to channels and to campaigns by every
-// model of shared/attribution, spend and return, the base each channel acquired, the journeys
+// model of shared/attribution, spend and return, the same by channel among the people of each
+// segment (RFM segment, acquisition channel, device; in attribution.json only, without spend),
+// the base each channel acquired, the journeys
 // by segment (RFM segment, acquisition channel, device) and the funnel. Pure Go: the reports
 // function reads the archive and writes what this package makes (documents, CSV, the picture).
 //
@@ -41,6 +43,21 @@ const (
 	// MaxCampaigns is how many campaign labels (channel / campaign) a goal's campaign level keeps,
 	// those with the most touches; the others of a channel are counted as "channel / (other)".
 	MaxCampaigns = 40
+	// MaxSegments is how many segments of each segmentation (RFM segment, acquisition channel,
+	// device) a goal's attribution by segment keeps: those with the most conversions (ties by name).
+	// An RFM segment or a device class is one of a short list anyway; acquisition channels are the
+	// channel groups' (some 20). The bound keeps the document's size and the models' runs (every
+	// model on each segment's channel-level paths) at most 3 × 12 per goal whatever the data.
+	MaxSegments = 12
+	// MaxSegmentCredits bounds the credits of every goal's segment levels together (a credit is
+	// one model's figures for one channel: ~200 bytes of indented JSON at that depth), so that
+	// attribution.json stays well under the profile API's 4 MiB bound on a served report object:
+	// 10,000 credits are ~2 MB. A shop of 10 channels, 4 goals and 11 RFM segments, 10 acquisition
+	// channels and 3 devices makes ~8,600 (measured: 2.3 MB with the rest of the document); with 19
+	// channels in every segment the budget leaves out the last goals' last segments (2.6 MB in all).
+	// Goals are served in the configuration's order (the first is the one the console and the
+	// picture show first); a segment level past the budget is left out.
+	MaxSegmentCredits = 10000
 	// timeDecayBatch is how many paths the time-decay model is run on at a time: its credits add
 	// up path by path, so the paths with their times need not all be kept.
 	timeDecayBatch = 4096
@@ -73,6 +90,7 @@ type Builder struct {
 
 type segmentReport struct {
 	by     string
+	seg    journey.Segmenter
 	report *journey.Report
 }
 
@@ -84,6 +102,19 @@ type goalPaths struct {
 	levels              [2]*levelPaths // ByChannel, ByCampaign (every campaign label until Finish bounds them)
 	decayed             [2]*decay      // the time-decay model at each level
 	campaignTouches     map[string]int // for the campaign level's bound
+	// segments are the goal's channel-level paths of each (segmentation, segment): the people a
+	// segmenter puts in no segment ("") are in none, as in the journeys by segment.
+	segments map[segmentKey]*segmentPaths
+}
+
+type segmentKey struct{ by, segment string }
+
+// segmentPaths accumulate one goal's channel-level paths among the people of one segment.
+type segmentPaths struct {
+	conversions, value  float64
+	journeys, untouched int
+	paths               *levelPaths
+	decayed             *decay
 }
 
 type levelPaths struct {
@@ -111,6 +142,7 @@ func New(cfg journey.Config, opts Options, profiles []archive.Profile) *Builder 
 			levels:          [2]*levelPaths{{rows: map[string]*attribution.Path{}}, {rows: map[string]*attribution.Path{}}},
 			decayed:         [2]*decay{newDecay(opts.Attribution.HalfLife), newDecay(opts.Attribution.HalfLife)},
 			campaignTouches: map[string]int{},
+			segments:        map[segmentKey]*segmentPaths{},
 		}
 		b.goals = append(b.goals, gp)
 		b.byGoal[g.Name] = gp
@@ -121,7 +153,7 @@ func New(cfg journey.Config, opts Options, profiles []archive.Profile) *Builder 
 		by  string
 		seg journey.Segmenter
 	}{{SegmentRFM, rfm}, {SegmentAcquisition, acq}, {SegmentDevice, journey.SegmentByDevice}} {
-		b.segments = append(b.segments, segmentReport{s.by, journey.NewReport(cfg, journey.ReportOptions{Segment: s.seg, TopPaths: opts.TopPaths})})
+		b.segments = append(b.segments, segmentReport{s.by, s.seg, journey.NewReport(cfg, journey.ReportOptions{Segment: s.seg, TopPaths: opts.TopPaths})})
 	}
 	return b
 }
@@ -148,8 +180,12 @@ func (b *Builder) acquisitionChannel(p *journey.Person) string {
 // Add counts one person's journeys (journey.Builder.Build hands them over).
 func (b *Builder) Add(p *journey.Person) {
 	b.people++
+	var segments []segmentKey // the person's segment in each segmentation that puts them in one
 	for _, s := range b.segments {
 		s.report.Add(p)
+		if name := s.seg(p); name != "" {
+			segments = append(segments, segmentKey{s.by, name})
+		}
 	}
 	for _, j := range p.Journeys {
 		g := b.byGoal[j.Goal]
@@ -159,6 +195,9 @@ func (b *Builder) Add(p *journey.Person) {
 			g.value += j.Value
 		}
 		path, ok := j.Path(journey.ByChannel)
+		for _, k := range segments {
+			g.segment(k, b.opts.Attribution.HalfLife).add(&j, path, ok)
+		}
 		if !ok {
 			if j.Converted {
 				g.untouched++
@@ -183,6 +222,32 @@ func (b *Builder) Add(p *journey.Person) {
 			b.acquired = append(b.acquired, c)
 		}
 	}
+}
+
+func (g *goalPaths) segment(k segmentKey, halfLife time.Duration) *segmentPaths {
+	s := g.segments[k]
+	if s == nil {
+		s = &segmentPaths{paths: &levelPaths{rows: map[string]*attribution.Path{}}, decayed: newDecay(halfLife)}
+		g.segments[k] = s
+	}
+	return s
+}
+
+// add counts one journey of the segment's people; touched says whether it has a channel-level path.
+func (s *segmentPaths) add(j *journey.Journey, path attribution.Path, touched bool) {
+	s.journeys++
+	if j.Converted {
+		s.conversions++
+		s.value += j.Value
+	}
+	if !touched {
+		if j.Converted {
+			s.untouched++
+		}
+		return
+	}
+	s.paths.add(path)
+	s.decayed.add(path)
 }
 
 func (l *levelPaths) add(p attribution.Path) {
@@ -329,6 +394,7 @@ func (b *Builder) Finish(spend []attribution.Spend, createdAt time.Time) (Report
 	}
 	delete(spentByCampaign, "") // channel-wide spend has no campaign
 	rep.Attribution.Currency = currency
+	budget := MaxSegmentCredits
 	for _, g := range b.goals {
 		rep.Manifest.Goals = append(rep.Manifest.Goals, g.name)
 		rep.Manifest.Conversions += int(g.conversions)
@@ -345,6 +411,9 @@ func (b *Builder) Finish(spend []attribution.Spend, createdAt time.Time) (Report
 				return Report{}, fmt.Errorf("goal %s by %s: %w", g.name, level.by, err)
 			}
 			ga.Levels = append(ga.Levels, l)
+		}
+		if ga.Segments, err = b.segmentLevels(g, &budget); err != nil {
+			return Report{}, fmt.Errorf("goal %s by segment: %w", g.name, err)
 		}
 		rep.Attribution.Goals = append(rep.Attribution.Goals, ga)
 	}
@@ -374,6 +443,46 @@ func (b *Builder) Finish(spend []attribution.Spend, createdAt time.Time) (Report
 		}
 	}
 	return rep, nil
+}
+
+// segmentLevels run every model on the channel-level paths of each segment of a goal with a
+// conversion, the MaxSegments with the most conversions of each segmentation, in the segmentations'
+// order (rfm, acquisition, device) and then by segment name, as the journeys by segment; those whose
+// credits would pass what is left of the budget (MaxSegmentCredits) are left out. No spend: spend
+// is per channel and campaign, not per segment, so neither CPA nor ROAS here.
+func (b *Builder) segmentLevels(g *goalPaths, budget *int) ([]SegmentLevel, error) {
+	var out []SegmentLevel
+	for _, s := range b.segments {
+		var keys []segmentKey
+		for k, sp := range g.segments {
+			if k.by == s.by && sp.conversions > 0 {
+				keys = append(keys, k)
+			}
+		}
+		slices.SortFunc(keys, func(x, y segmentKey) int {
+			return cmp.Or(cmp.Compare(g.segments[y].conversions, g.segments[x].conversions), strings.Compare(x.segment, y.segment))
+		})
+		keys = keys[:min(len(keys), MaxSegments)]
+		slices.SortFunc(keys, func(x, y segmentKey) int { return strings.Compare(x.segment, y.segment) })
+		for _, k := range keys {
+			sp := g.segments[k]
+			l, err := b.level(ByChannel, sp.paths.paths(), sp.decayed, nil)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", k.by, k.segment, err)
+			}
+			credits := 0
+			for _, m := range l.Models {
+				credits += len(m.Credits)
+			}
+			if credits > *budget {
+				continue
+			}
+			*budget -= credits
+			out = append(out, SegmentLevel{SegmentBy: k.by, Segment: k.segment, Journeys: sp.journeys, Conversions: sp.conversions,
+				Value: sp.value, Untouched: sp.untouched, Level: l})
+		}
+	}
+	return out, nil
 }
 
 // campaignSpendKey keys spend as the campaign level names touches: "channel / campaign"; spend on a

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -267,6 +268,7 @@ func TestDocumentsMatchTheirSchemas(t *testing.T) {
 	rows, profiles := shop(5, 150)
 	rep, _ := makeReport(t, journey.DefaultConfig(), rows, profiles,
 		[]attribution.Spend{{Date: "2026-11-05", Channel: "email", Campaign: "email-1", Cost: 50, Currency: "EUR"}})
+	require.NotEmpty(t, rep.Attribution.Goals[0].Segments, "the schema is held to the segments too")
 	for schema, doc := range map[string]any{
 		"report-manifest.v1": rep.Manifest, "report-attribution.v1": rep.Attribution, "report-journeys.v1": rep.Journeys,
 	} {
@@ -357,4 +359,188 @@ func TestTimeDecayBatchesAddUp(t *testing.T) {
 			require.InDelta(t, c.Conversions, m.Credits[i].Conversions, 1e-9*math.Max(1, c.Conversions))
 		}
 	}
+}
+
+// person makes a person with one journey of the order goal through channels (one touch an hour
+// from t0), converted with value when value > 0.
+func person(id, device string, value float64, channels ...string) journey.Person {
+	j := journey.Journey{Person: id, Goal: "order", Converted: value > 0, Value: value, At: t0.Add(time.Duration(len(channels)+1) * time.Hour)}
+	for i, c := range channels {
+		j.Touches = append(j.Touches, journey.Touch{At: t0.Add(time.Duration(i+1) * time.Hour), Channel: c, Kind: journey.KindSession})
+	}
+	return journey.Person{ID: id, Device: device, Journeys: []journey.Journey{j}}
+}
+
+// credits are one model's credits by name (conversions and value) at a level.
+func credits(t testing.TB, l Level, model string) map[string][2]float64 {
+	t.Helper()
+	for _, m := range l.Models {
+		if m.Model == model {
+			out := map[string][2]float64{}
+			for _, c := range m.Credits {
+				out[c.Name] = [2]float64{c.Conversions, c.Value}
+			}
+			return out
+		}
+	}
+	t.Fatalf("no model %s", model)
+	return nil
+}
+
+func TestAttributionBySegment(t *testing.T) {
+	people := []journey.Person{
+		person("a1", "desktop", 100, "email", "paid search"),
+		person("a2", "mobile", 50, "organic search", "email"),
+		person("a3", "desktop", 0, "direct"),
+		person("b1", "mobile", 30, "paid search"),
+		person("b2", "mobile", 0, "email"),
+		person("c1", "desktop", 0, "email", "direct"), // hibernating: no conversion, no segment of theirs
+		person("d1", "mobile", 20),                    // converted with no touch, in no RFM segment
+	}
+	profiles := []archive.Profile{
+		{ProfileID: "a1", RFMSegment: "champions", AcquisitionChannel: "email"},
+		{ProfileID: "a2", RFMSegment: "champions", AcquisitionChannel: "email"},
+		{ProfileID: "a3", RFMSegment: "champions", AcquisitionChannel: "email"},
+		{ProfileID: "b1", RFMSegment: "at risk", AcquisitionChannel: "paid search"},
+		{ProfileID: "b2", RFMSegment: "at risk", AcquisitionChannel: "paid search"},
+		{ProfileID: "c1", RFMSegment: "hibernating"}, // acquired by their earliest touch: email
+	}
+	b := New(orderOnly(), Options{From: "2026-11-01", To: "2026-11-30"}, profiles)
+	for i := range people {
+		b.Add(&people[i])
+	}
+	rep, err := b.Finish([]attribution.Spend{{Date: "2026-11-02", Channel: "paid search", Cost: 100, Currency: "EUR"}}, t0)
+	require.NoError(t, err)
+	g := rep.Attribution.Goals[0]
+
+	// Everyone: as without segments, spend and all.
+	require.Equal(t, [4]float64{7, 4, 200, 1}, [4]float64{float64(g.Journeys), g.Conversions, g.Value, float64(g.Untouched)})
+	require.Len(t, g.Levels, 2)
+	everyone := map[string][2]float64{"paid search": {2, 130}, "email": {1, 50}, "organic search": {0, 0}, "direct": {0, 0}}
+	require.Equal(t, everyone, credits(t, g.Levels[0], "last-touch"))
+	require.Equal(t, map[string][2]float64{"paid search": {1, 30}, "email": {1, 100}, "organic search": {1, 50}, "direct": {0, 0}},
+		credits(t, g.Levels[0], "first-touch"))
+	for _, m := range g.Levels[0].Models {
+		for _, c := range m.Credits {
+			require.Equal(t, c.Name == "paid search", c.Spend != nil, "%s %s: spend where imported, as before", m.Model, c.Name)
+		}
+	}
+
+	type seg struct {
+		by, name              string
+		journeys, untouched   int
+		conversions, value    float64
+		lastTouch, firstTouch map[string][2]float64
+	}
+	want := []seg{
+		{SegmentRFM, "at risk", 2, 0, 1, 30,
+			map[string][2]float64{"paid search": {1, 30}, "email": {0, 0}},
+			map[string][2]float64{"paid search": {1, 30}, "email": {0, 0}}},
+		{SegmentRFM, "champions", 3, 0, 2, 150,
+			map[string][2]float64{"paid search": {1, 100}, "email": {1, 50}, "organic search": {0, 0}, "direct": {0, 0}},
+			map[string][2]float64{"paid search": {0, 0}, "email": {1, 100}, "organic search": {1, 50}, "direct": {0, 0}}},
+		// hibernating converted nothing: left out
+		{SegmentAcquisition, "email", 4, 0, 2, 150,
+			map[string][2]float64{"paid search": {1, 100}, "email": {1, 50}, "organic search": {0, 0}, "direct": {0, 0}},
+			map[string][2]float64{"paid search": {0, 0}, "email": {1, 100}, "organic search": {1, 50}, "direct": {0, 0}}},
+		{SegmentAcquisition, "paid search", 2, 0, 1, 30,
+			map[string][2]float64{"paid search": {1, 30}, "email": {0, 0}},
+			map[string][2]float64{"paid search": {1, 30}, "email": {0, 0}}},
+		{SegmentDevice, "desktop", 3, 0, 1, 100,
+			map[string][2]float64{"paid search": {1, 100}, "email": {0, 0}, "direct": {0, 0}},
+			map[string][2]float64{"paid search": {0, 0}, "email": {1, 100}, "direct": {0, 0}}},
+		{SegmentDevice, "mobile", 4, 1, 3, 100, // d1's conversion is counted, on no path
+			map[string][2]float64{"paid search": {1, 30}, "email": {1, 50}, "organic search": {0, 0}},
+			map[string][2]float64{"paid search": {1, 30}, "email": {0, 0}, "organic search": {1, 50}}},
+	}
+	require.Len(t, g.Segments, len(want))
+	for i, w := range want {
+		s := g.Segments[i]
+		require.Equal(t, [2]string{w.by, w.name}, [2]string{s.SegmentBy, s.Segment})
+		require.Equal(t, [4]float64{float64(w.journeys), w.conversions, w.value, float64(w.untouched)},
+			[4]float64{float64(s.Journeys), s.Conversions, s.Value, float64(s.Untouched)}, w.name)
+		require.Equal(t, ByChannel, s.Level.By)
+		require.Len(t, s.Level.Models, len(attribution.Models()), "every model")
+		require.Equal(t, w.lastTouch, credits(t, s.Level, "last-touch"), "%s last touch", w.name)
+		require.Equal(t, w.firstTouch, credits(t, s.Level, "first-touch"), "%s first touch", w.name)
+		for _, m := range s.Level.Models {
+			total := 0.0
+			for _, c := range m.Credits {
+				total += c.Conversions
+				require.Nil(t, c.Spend, "spend is not split by segment")
+				require.Nil(t, c.CPA)
+				require.Nil(t, c.ROAS)
+			}
+			require.InDelta(t, w.conversions-float64(w.untouched), total, 1e-9, "%s %s: every touched conversion shared out", w.name, m.Model)
+		}
+	}
+	body, err := JSON(rep.Attribution)
+	require.NoError(t, err)
+	require.NoError(t, schemas.ValidateFile("report-attribution.v1", body))
+}
+
+func TestAttributionSegmentsAreBounded(t *testing.T) {
+	var people []journey.Person
+	var profiles []archive.Profile
+	const n = MaxSegments + 3
+	for i := range n { // segment s<i> has i+1 conversions: s00, s01 and s02 have the fewest
+		for k := range i + 1 {
+			id := fmt.Sprintf("p%02d-%02d", i, k)
+			people = append(people, person(id, "", 10, "email"))
+			profiles = append(profiles, archive.Profile{ProfileID: id, RFMSegment: fmt.Sprintf("s%02d", i)})
+		}
+	}
+	b := New(orderOnly(), Options{From: "2026-11-01", To: "2026-11-30"}, profiles)
+	for i := range people {
+		b.Add(&people[i])
+	}
+	rep, err := b.Finish(nil, t0)
+	require.NoError(t, err)
+	var names []string
+	for _, s := range rep.Attribution.Goals[0].Segments {
+		if s.SegmentBy == SegmentRFM {
+			names = append(names, s.Segment)
+			i, _ := strconv.Atoi(strings.TrimPrefix(s.Segment, "s"))
+			require.Equal(t, float64(i+1), s.Conversions)
+			require.Equal(t, map[string][2]float64{"email": {float64(i + 1), float64(10 * (i + 1))}}, credits(t, s.Level, "last-touch"))
+		}
+	}
+	var want []string
+	for i := n - MaxSegments; i < n; i++ {
+		want = append(want, fmt.Sprintf("s%02d", i))
+	}
+	require.Equal(t, want, names, "the %d with the most conversions, by name", MaxSegments)
+}
+
+func TestAttributionSegmentsKeepToTheCreditBudget(t *testing.T) {
+	// 12 RFM segments and one acquisition channel, each with conversions on 100 channels: 900
+	// credits a segment level (9 models × 100), so 11 fit in the budget and the rest are left out.
+	require.Len(t, attribution.Models(), 9)
+	var people []journey.Person
+	var profiles []archive.Profile
+	for s := range MaxSegments {
+		for c := range 100 {
+			id := fmt.Sprintf("p%02d-%03d", s, c)
+			people = append(people, person(id, "", 10, fmt.Sprintf("ch%03d", c)))
+			profiles = append(profiles, archive.Profile{ProfileID: id, RFMSegment: fmt.Sprintf("s%02d", s), AcquisitionChannel: "email"})
+		}
+	}
+	b := New(orderOnly(), Options{From: "2026-11-01", To: "2026-11-30"}, profiles)
+	for i := range people {
+		b.Add(&people[i])
+	}
+	rep, err := b.Finish(nil, t0)
+	require.NoError(t, err)
+	credits := 0
+	var names []string
+	for _, s := range rep.Attribution.Goals[0].Segments {
+		names = append(names, s.SegmentBy+" "+s.Segment)
+		for _, m := range s.Level.Models {
+			credits += len(m.Credits)
+		}
+	}
+	require.Len(t, names, 11, "%v", names)
+	require.Equal(t, "rfm s10", names[10])
+	require.Equal(t, 9900, credits)
+	require.LessOrEqual(t, credits, MaxSegmentCredits)
 }
