@@ -23,7 +23,8 @@ import (
 
 // A marketer reads spend and return on the attribution page: two kept reports, the latest with
 // imported spend and customers acquired, the other chosen by its period. The figures on the page
-// are the report's, formatted (ROAS 3.50, CPA 40.00, CAC 25.00, lifetime value to CAC 4.80).
+// are the report's, formatted (ROAS 3.50, CPA 40.00, CAC 25.00, lifetime value to CAC 4.80). One
+// RFM segment chosen shows its own credits by channel, and no spend (it is not split by segment).
 func TestConsoleAttributionSpendAndPeriods(t *testing.T) {
 	browsertest.NeedChromium(t)
 	ctx := context.Background()
@@ -43,7 +44,13 @@ func TestConsoleAttributionSpendAndPeriods(t *testing.T) {
 				{Name: "paid search", Conversions: 5, Value: 500, Spend: f(200), CPA: f(40), ROAS: f(2.5)},
 				{Name: "email", Conversions: 5, Value: 900},
 			}},
-		}}}}},
+		}}},
+			Segments: []report.SegmentLevel{{SegmentBy: "rfm", Segment: "champions", Journeys: 12, Conversions: 3, Value: 420, Untouched: 1,
+				Level: report.Level{By: "channel", Models: []report.ModelCredits{
+					{Model: "last-touch", Credits: []report.Credit{{Name: "email", Conversions: 2, Value: 300}, {Name: "paid search", Conversions: 0, Value: 0}}},
+					{Model: "linear", Credits: []report.Credit{{Name: "email", Conversions: 1.5, Value: 230}, {Name: "paid search", Conversions: 0.5, Value: 70}}},
+				}}}},
+		}},
 		Base: []report.Base{{Channel: "paid search", Customers: 8, Revenue: 960, CLV: 960, AverageCLV: 120, Spend: 200, CAC: f(25), CLVToCAC: f(4.8)}},
 	}
 	october := report.Attribution{Period: "2026-10-01_2026-10-31", From: "2026-10-01", To: "2026-10-31", Goals: []report.GoalAttribution{}, Base: []report.Base{}}
@@ -83,6 +90,33 @@ func TestConsoleAttributionSpendAndPeriods(t *testing.T) {
 		t.Errorf("the chart's label: %q", label)
 	}
 	browsertest.Screenshot(t, b, "console-attribution-spend")
+
+	// The champions' attribution: their figures, by channel only, and no spend.
+	must(t, chromedp.Run(b, chromedp.SetValue(`select[name="segment"]`, "rfm|champions", chromedp.ByQuery),
+		chromedp.WaitVisible(`//strong[text()="Spend is not split by segment."]`)))
+	text = pageText(t, b)
+	for _, want := range []string{
+		"2026-11-01 – 2026-11-30, rfm: champions: 3 conversions of 12 journeys, value 420.00 EUR; 1 converted with no touch",
+		"email\t2.0\t1.5", "paid search\t0.0\t0.5", // the credits table: last-touch, linear
+		"Cost per customer (CAC) EUR", // acquisition by channel, as for everyone
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the champions' attribution lacks %q:\n%s", want, text)
+		}
+	}
+	for _, gone := range []string{"ROAS, last-touch", "3.50"} {
+		if strings.Contains(text, gone) {
+			t.Errorf("the champions' attribution shows everyone's %q", gone)
+		}
+	}
+	var hash string
+	var byDisabled bool
+	must(t, chromedp.Run(b, chromedp.Evaluate(`location.hash`, &hash),
+		chromedp.Evaluate(`document.querySelector('select[name="by"]').disabled`, &byDisabled)))
+	if !strings.Contains(hash, "segment=rfm%7Cchampions") || !byDisabled {
+		t.Errorf("the segment's page: hash %q, the By select disabled %v", hash, byDisabled)
+	}
+	browsertest.Screenshot(t, b, "console-attribution-segment")
 
 	// The earlier period, chosen from the list: its empty state, and the list names both.
 	// (SetValue sends the change event a person's choice would)

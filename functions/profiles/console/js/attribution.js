@@ -1,7 +1,8 @@
 // Attribution: a report's models side by side, per channel or per campaign, for each goal:
 // conversions or value credited (a chart and a table), spend and return on it, and what each
 // channel acquired (customers, their value, the cost of acquiring them); the report's picture
-// beside it. Any kept period can be chosen; the journeys page has the segments.
+// beside it. Any kept period can be chosen, and the people of one segment (RFM segment,
+// acquisition channel, device): their credits by channel (the report has no spend by segment).
 import { call, get } from './api.js';
 import { h, barChart, empty, failure, loading, money, table } from './dom.js';
 
@@ -31,18 +32,29 @@ export function attributionPage(main, params) {
 function show(body, a, params, reports) {
   const goal = params.get('goal') || a.goals[0]?.goal;
   const g = a.goals.find((x) => x.goal === goal) || a.goals[0];
-  const level = g ? (g.levels.find((l) => l.by === params.get('by')) || g.levels[0]) : null;
+  // segment: the chosen segment's attribution ("by|segment", as on the journeys page), by channel only
+  const segments = g?.segments || [];
+  const segment = segments.find((s) => `${s.segmentBy}|${s.segment}` === params.get('segment'));
+  const level = segment ? segment.level : g ? (g.levels.find((l) => l.by === params.get('by')) || g.levels[0]) : null;
+  const who = segment || g;
   const measure = measures[params.get('measure')] ? params.get('measure') : 'conversions';
   const currency = a.currency ? ` ${a.currency}` : '';
   const pick = h('form', { class: 'inline', onchange: (e) => {
     const f = new FormData(e.currentTarget);
     const q = new URLSearchParams();
-    for (const k of ['period', 'goal', 'by', 'measure']) if (f.get(k)) q.set(k, f.get(k));
+    for (const k of ['period', 'goal', 'segment', 'by', 'measure']) if (f.get(k)) q.set(k, f.get(k));
     location.hash = `#/attribution?${q}`;
   } },
   h('label', {}, 'Period', h('select', { name: 'period' }, reports.map((r) => h('option', { value: r.period, selected: r.period === a.period }, `${r.from} – ${r.to}`)))),
   g && h('label', {}, 'Goal', h('select', { name: 'goal' }, a.goals.map((x) => h('option', { value: x.goal, selected: x.goal === g.goal }, x.goal)))),
-  level && h('label', {}, 'By', h('select', { name: 'by' }, g.levels.map((l) => h('option', { value: l.by, selected: l.by === level.by }, l.by)))),
+  g && segments.length > 0 && h('label', {}, 'Segment', h('select', { name: 'segment' }, h('option', { value: '' }, 'everyone'),
+    segments.map((s) => {
+      const key = `${s.segmentBy}|${s.segment}`;
+      return h('option', { value: key, selected: s === segment }, `${s.segmentBy}: ${s.segment}`);
+    }))),
+  level && h('label', {}, 'By', segment
+    ? h('select', { name: 'by', disabled: true, title: 'A segment is attributed by channel only' }, h('option', { value: 'channel' }, 'channel'))
+    : h('select', { name: 'by' }, g.levels.map((l) => h('option', { value: l.by, selected: l.by === level.by }, l.by)))),
   level && h('label', {}, 'Measure', h('select', { name: 'measure' }, Object.entries(measures).map(([k, v]) => h('option', { value: k, selected: k === measure }, v)))));
   if (!g) {
     body.replaceChildren(h('div', { class: 'card' }, pick), empty(`No conversion in ${a.from} – ${a.to}.`,
@@ -61,8 +73,8 @@ function show(body, a, params, reports) {
   const format = isValue ? (v) => money(v) : (v) => fixed(v, 1);
   body.replaceChildren(
     h('div', { class: 'card' }, pick, h('p', { class: 'muted' },
-      `${a.from} – ${a.to}: ${fixed(g.conversions, 0)} conversions of ${g.journeys.toLocaleString()} journeys, value ${money(g.value)}${currency}; `,
-      `${g.untouched.toLocaleString()} converted with no touch in the lookback. Each model shares every conversion out among the ${level.by === 'channel' ? 'channels' : `${level.by}s`} that touched it.`)),
+      `${a.from} – ${a.to}${segment ? `, ${segment.segmentBy}: ${segment.segment}` : ''}: ${fixed(who.conversions, 0)} conversions of ${who.journeys.toLocaleString()} journeys, value ${money(who.value)}${currency}; `,
+      `${who.untouched.toLocaleString()} converted with no touch in the lookback. Each model shares every conversion out among the ${level.by === 'channel' ? 'channels' : `${level.by}s`} that touched it.`)),
     h('div', { class: 'card' }, h('h2', {}, `${measures[measure]} per ${level.by}, by model`),
       h('p', { class: 'muted' }, names.length > shown.length ? `The chart draws the ${shown.length} ${level.by}s credited most of ${names.length}` : `The chart draws every ${level.by}`,
         chartModels.length === level.models.length ? ' and every model.' : ` and ${chartModels.length} of the ${level.models.length} models; the table has them all.`),
@@ -72,7 +84,9 @@ function show(body, a, params, reports) {
         { title: level.by, cell: (n) => n },
         ...level.models.map((m) => ({ title: m.model, num: true, cell: (n) => format(credit(m, n)?.[measure]) })),
       ], names)),
-    h('div', { class: 'card' }, h('h2', {}, `Spend and return per ${level.by}`), withSpend.length === 0
+    h('div', { class: 'card' }, h('h2', {}, `Spend and return per ${level.by}`), segment
+      ? empty('Spend is not split by segment.', 'Choose everyone to see the spend and the return on it per channel.')
+      : withSpend.length === 0
       ? empty('No spend in this period.', 'Import the channels\' spend (dcrm import, a spend file) to see the cost per conversion and the return on it.')
       : [h('p', { class: 'muted' }, `Return on spend (ROAS) is the value a model credits per unit of spend; cost per acquisition (CPA) is the spend per conversion it credits. Currency: ${a.currency || 'as imported'}.`),
         table([
