@@ -101,7 +101,7 @@ func TestConsole(t *testing.T) {
 	if resp, err := http.Get(console); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET %s: %v %v", console, resp, err)
 	}
-	b := browsertest.New(t, 2*time.Minute)
+	b := browsertest.New(t, 4*time.Minute)
 	chromedp.ListenTarget(b, func(ev any) { // what the page's scripts report, for a failure's log
 		switch ev := ev.(type) {
 		case *runtime.EventExceptionThrown:
