@@ -18,10 +18,6 @@ import (
 // both, so an audience never reads a trait a concurrent change removes. They only read and write
 // definitions; the values are computed as events are recorded (shared/recording).
 
-// maxTraitBytes bounds a PUT's body: a definition's JSON (the traits together are bounded by
-// audiencestore.MaxTraitsBytes).
-const maxTraitBytes = 32 << 10
-
 // traitID reads the traitId path parameter: a lower-case slug, as computed.Parse takes an id.
 func traitID(r request) (string, error) {
 	id := r.PathParameters["traitId"]
@@ -75,8 +71,8 @@ func (h *handler) putTrait(ctx context.Context, r request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(raw) > maxTraitBytes {
-		return nil, tooLarge(fmt.Sprintf("the definition is %d bytes, at most %d", len(raw), maxTraitBytes))
+	if len(raw) > audiencestore.MaxTraitBytes {
+		return nil, tooLarge(fmt.Sprintf("the definition is %d bytes, at most %d", len(raw), audiencestore.MaxTraitBytes))
 	}
 	def, err := computed.Parse(raw) // errors say where: where[1]: property "price": op "~": …
 	if err != nil {

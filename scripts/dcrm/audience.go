@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -47,11 +46,7 @@ func audienceCmd(ctx context.Context, cmd string, args []string, out io.Writer) 
 	case cmd == "show" && len(args) == 1:
 		return showAudience(ctx, args[0], out)
 	case cmd == "rm" && len(args) == 1:
-		if _, _, err := callAPIStatus(ctx, http.MethodDelete, audiencePath(args[0]), nil); err != nil {
-			return err
-		}
-		_, err := fmt.Fprintf(out, "removed %s\n", args[0])
-		return err
+		return removeDefinition(ctx, audiencePath(args[0]), args[0], out)
 	}
 	return errUsage
 }
@@ -62,21 +57,13 @@ func audiencePath(id string) string { return "/v1/audiences/" + url.PathEscape(i
 // size), and only then PUTs it under its id. It prints whether the audience was created or
 // replaced, and its version.
 func addAudience(ctx context.Context, file string, out io.Writer) error {
-	f, err := os.Open(file)
+	raw, name, err := readDefinition(file, audiencestore.MaxDefinitionBytes)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, audiencestore.MaxDefinitionBytes+1))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", file, err)
-	}
-	if len(raw) > audiencestore.MaxDefinitionBytes {
-		return fmt.Errorf("%s: over %d bytes: the profile API takes definitions of at most 32 KiB", file, audiencestore.MaxDefinitionBytes)
-	}
 	def, err := audience.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	status, answer, err := callAPIStatus(ctx, http.MethodPut, audiencePath(def.ID), raw)
 	if err != nil {

@@ -10,15 +10,13 @@ import (
 	"os"
 	"text/tabwriter"
 
+	"github.com/dcrm-project/dcrm/shared/audiencestore"
 	"github.com/dcrm-project/dcrm/shared/computed"
 )
 
 // The trait commands keep the computed-trait definitions through the profile API (/v1/traits,
 // functions/profiles), with the key of DCRM_PROFILE_API_KEY: reading needs the read scope, add and
 // rm the audiences scope.
-
-// maxTraitBytes is the most the profile API takes of a computed-trait definition.
-const maxTraitBytes = 32 << 10
 
 // stdin is what `dcrm trait add -` reads (a variable for the tests).
 var stdin io.Reader = os.Stdin
@@ -37,37 +35,52 @@ func traitCmd(ctx context.Context, cmd string, args []string, out io.Writer) err
 		}
 		return printJSON(out, answer) // the definition as stored, which add takes back
 	case cmd == "rm" && len(args) == 1:
-		if _, _, err := callAPIStatus(ctx, http.MethodDelete, traitPath(args[0]), nil); err != nil {
-			return err
-		}
-		_, err := fmt.Fprintf(out, "removed %s\n", args[0])
-		return err
+		return removeDefinition(ctx, traitPath(args[0]), args[0], out)
 	}
 	return errUsage
 }
 
 func traitPath(id string) string { return "/v1/traits/" + url.PathEscape(id) }
 
-// addTrait reads a definition from a file (or standard input for "-"), checks it as the profile
-// API will (computed.Parse, the size), and only then PUTs it under its id. It prints whether the
-// trait was created or replaced.
-func addTrait(ctx context.Context, file string, out io.Writer) error {
+// readDefinition reads an audience's or a computed trait's definition from a file, or standard
+// input for "-", refusing one over max bytes (the profile API's bound) before sending it. name is
+// what errors call the source.
+func readDefinition(file string, max int) (raw []byte, name string, err error) {
 	var in io.Reader = stdin
-	name := "standard input"
+	name = "standard input"
 	if file != "-" {
 		f, err := os.Open(file)
 		if err != nil {
-			return err
+			return nil, file, err
 		}
 		defer f.Close()
 		in, name = f, file
 	}
-	raw, err := io.ReadAll(io.LimitReader(in, maxTraitBytes+1))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", name, err)
+	if raw, err = io.ReadAll(io.LimitReader(in, int64(max)+1)); err != nil {
+		return nil, name, fmt.Errorf("read %s: %w", name, err)
 	}
-	if len(raw) > maxTraitBytes {
-		return fmt.Errorf("%s: over %d bytes: the profile API takes definitions of at most 32 KiB", name, maxTraitBytes)
+	if len(raw) > max {
+		return nil, name, fmt.Errorf("%s: over %d bytes: the profile API takes definitions of at most %d KiB", name, max, max>>10)
+	}
+	return raw, name, nil
+}
+
+// removeDefinition deletes the definition at path (an audience or a computed trait) and says so.
+func removeDefinition(ctx context.Context, path, id string, out io.Writer) error {
+	if _, _, err := callAPIStatus(ctx, http.MethodDelete, path, nil); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(out, "removed %s\n", id)
+	return err
+}
+
+// addTrait reads a definition from a file (or standard input for "-"), checks it as the profile
+// API will (computed.Parse, the size), and only then PUTs it under its id. It prints whether the
+// trait was created or replaced.
+func addTrait(ctx context.Context, file string, out io.Writer) error {
+	raw, name, err := readDefinition(file, audiencestore.MaxTraitBytes)
+	if err != nil {
+		return err
 	}
 	def, err := computed.Parse(raw)
 	if err != nil {

@@ -25,6 +25,8 @@ import (
 const (
 	// MaxTraits is the most computed traits defined (computed.NewSet's bound).
 	MaxTraits = 100
+	// MaxTraitBytes bounds one computed trait's definition (JSON), as MaxDefinitionBytes an audience's.
+	MaxTraitBytes = 32 << 10
 	// MaxTraitsBytes bounds their JSON together, all in one item.
 	MaxTraitsBytes = 256 << 10
 )
