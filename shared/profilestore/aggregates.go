@@ -399,13 +399,30 @@ func (a aggregateFields) fill(p *profile.Profile) {
 	}
 }
 
-// hitList is the activity window as one binary attribute: a version byte, a table of the distinct
-// strings, then per hit (sorted by time) the seconds since the previous hit (a signed varint; the
-// first since the Unix epoch), the nanoseconds, a flags byte (1: page view), the engaged seconds,
-// and the string-table indexes of its campaign source, medium, name, click id, channel and page.
+// hitList is the activity window as one binary attribute: a format byte, a table of the distinct
+// strings, the number of hits, then per hit (sorted by time) the seconds since the previous hit (a
+// signed varint; the first since the Unix epoch) and a flags byte saying what follows: the
+// milliseconds or the nanoseconds, the engaged seconds (when not zero), and the string-table
+// indexes of its channel, page and campaign tags (each only when not empty). A typical hit (a
+// page view with a channel, no campaign) takes six bytes. Format 1, which wrote every field of
+// every hit (about twice the bytes), is still read.
 type hitList []profile.Hit
 
-const hitsFormat = 1
+const (
+	hitsFormatV1 = 1
+	hitsFormat   = 2
+)
+
+// The flags byte of a hit in format 2.
+const (
+	hitPageView    = 1 << iota
+	hitMillis      // the nanoseconds are whole milliseconds, written as milliseconds
+	hitEngaged     // engaged seconds follow
+	hitChannel     // a channel index follows
+	hitPage        // a page index follows
+	hitCampaign    // a byte of campaign flags follows: bit i, the i-th of source, medium, name, click id
+	hitFlagsUnused = ^byte(1<<iota - 1)
+)
 
 var errBadHits = errors.New("malformed hits attribute")
 
@@ -430,15 +447,44 @@ func (h hitList) MarshalDynamo() (types.AttributeValue, error) {
 		sec := hit.At.Unix()
 		body = binary.AppendVarint(body, sec-prev)
 		prev = sec
-		body = binary.AppendUvarint(body, uint64(hit.At.Nanosecond()))
-		var flags byte
-		if hit.PageView {
-			flags |= 1
+		tags := [...]string{hit.Campaign.Source, hit.Campaign.Medium, hit.Campaign.Name, hit.Campaign.ClickID}
+		var flags, campaign byte
+		for i, tag := range tags {
+			if tag != "" {
+				campaign |= 1 << i
+			}
+		}
+		for _, f := range []struct {
+			set  bool
+			flag byte
+		}{{hit.PageView, hitPageView}, {hit.At.Nanosecond()%1e6 == 0, hitMillis}, {hit.Engaged > 0, hitEngaged},
+			{hit.Channel != "", hitChannel}, {hit.Page != "", hitPage}, {campaign != 0, hitCampaign}} {
+			if f.set {
+				flags |= f.flag
+			}
 		}
 		body = append(body, flags)
-		body = binary.AppendUvarint(body, uint64(max(hit.Engaged, 0)))
-		for _, s := range []string{hit.Campaign.Source, hit.Campaign.Medium, hit.Campaign.Name, hit.Campaign.ClickID, hit.Channel, hit.Page} {
-			body = binary.AppendUvarint(body, idx(s))
+		if flags&hitMillis != 0 {
+			body = binary.AppendUvarint(body, uint64(hit.At.Nanosecond()/1e6))
+		} else {
+			body = binary.AppendUvarint(body, uint64(hit.At.Nanosecond()))
+		}
+		if flags&hitEngaged != 0 {
+			body = binary.AppendUvarint(body, uint64(hit.Engaged))
+		}
+		if flags&hitChannel != 0 {
+			body = binary.AppendUvarint(body, idx(hit.Channel))
+		}
+		if flags&hitPage != 0 {
+			body = binary.AppendUvarint(body, idx(hit.Page))
+		}
+		if flags&hitCampaign != 0 {
+			body = append(body, campaign)
+			for _, tag := range tags {
+				if tag != "" {
+					body = binary.AppendUvarint(body, idx(tag))
+				}
+			}
 		}
 	}
 	out := []byte{hitsFormat}
@@ -458,8 +504,9 @@ func (h *hitList) UnmarshalDynamo(av types.AttributeValue) error {
 		return fmt.Errorf("%w: not binary", errBadHits)
 	}
 	r := &reader{buf: b.Value}
-	if v := r.byte(); v != hitsFormat {
-		return fmt.Errorf("%w: format %d", errBadHits, v)
+	format := r.byte()
+	if format != hitsFormat && format != hitsFormatV1 {
+		return fmt.Errorf("%w: format %d", errBadHits, format)
 	}
 	table := []string{""}
 	for n := r.uvarint(); n > 0 && r.err == nil; n-- {
@@ -477,20 +524,15 @@ func (h *hitList) UnmarshalDynamo(av types.AttributeValue) error {
 	if n > uint64(len(r.buf)) { // every hit takes at least one byte
 		r.fail()
 	}
+	read := r.hitV2
+	if format == hitsFormatV1 {
+		read = r.hitV1
+	}
 	out := make(hitList, 0, min(n, profile.MaxHits*2))
 	var sec int64
 	for i := uint64(0); i < n && r.err == nil; i++ {
 		sec += r.varint()
-		nsec := r.uvarint()
-		var hit profile.Hit
-		if nsec >= 1e9 {
-			r.fail()
-		}
-		hit.At = time.Unix(sec, int64(nsec)).UTC()
-		hit.PageView = r.byte()&1 == 1
-		hit.Engaged = int(min(r.uvarint(), 1<<31))
-		hit.Campaign = profile.Campaign{Source: str(), Medium: str(), Name: str(), ClickID: str()}
-		hit.Channel, hit.Page = str(), str()
+		hit := read(sec, str)
 		out = append(out, hit)
 	}
 	if r.err != nil {
@@ -498,6 +540,61 @@ func (h *hitList) UnmarshalDynamo(av types.AttributeValue) error {
 	}
 	*h = out
 	return nil
+}
+
+// hitV2 reads a hit of format 2 after its seconds.
+func (r *reader) hitV2(sec int64, str func() string) profile.Hit {
+	flags := r.byte()
+	if flags&hitFlagsUnused != 0 {
+		r.fail()
+	}
+	nsec := r.uvarint()
+	if flags&hitMillis != 0 {
+		nsec *= 1e6
+	}
+	if nsec >= 1e9 {
+		r.fail()
+	}
+	hit := profile.Hit{At: time.Unix(sec, int64(nsec)).UTC(), PageView: flags&hitPageView != 0}
+	if flags&hitEngaged != 0 {
+		hit.Engaged = int(min(r.uvarint(), 1<<31))
+	}
+	if flags&hitChannel != 0 {
+		hit.Channel = str()
+	}
+	if flags&hitPage != 0 {
+		hit.Page = str()
+	}
+	if flags&hitCampaign != 0 {
+		campaign := r.byte()
+		var tags [4]string
+		for i := range tags {
+			if campaign&(1<<i) != 0 {
+				tags[i] = str()
+			}
+		}
+		if campaign>>len(tags) != 0 {
+			r.fail()
+		}
+		hit.Campaign = profile.Campaign{Source: tags[0], Medium: tags[1], Name: tags[2], ClickID: tags[3]}
+	}
+	return hit
+}
+
+// hitV1 reads a hit of format 1 after its seconds: the nanoseconds, a flags byte (1: page view),
+// the engaged seconds, and the indexes of its campaign source, medium, name, click id, channel
+// and page.
+func (r *reader) hitV1(sec int64, str func() string) profile.Hit {
+	nsec := r.uvarint()
+	if nsec >= 1e9 {
+		r.fail()
+	}
+	hit := profile.Hit{At: time.Unix(sec, int64(nsec)).UTC()}
+	hit.PageView = r.byte()&1 == 1
+	hit.Engaged = int(min(r.uvarint(), 1<<31))
+	hit.Campaign = profile.Campaign{Source: str(), Medium: str(), Name: str(), ClickID: str()}
+	hit.Channel, hit.Page = str(), str()
+	return hit
 }
 
 type reader struct {

@@ -2,6 +2,7 @@ package profilestore
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
@@ -36,12 +37,22 @@ func TestAggregatesAreStoredAsAttributes(t *testing.T) {
 func TestHitListRoundTrip(t *testing.T) {
 	var in hitList
 	for i := range profile.MaxHits {
-		in = append(in, profile.Hit{At: recordingtest.At(i).Add(time.Duration(i) * time.Millisecond), PageView: i%2 == 0, Engaged: i % 7,
-			Campaign: profile.Campaign{Source: "s", Medium: fmt.Sprint(i % 3)}, Channel: "direct", Page: fmt.Sprintf("/p/%d", i%5)})
+		at := recordingtest.At(i).Add(time.Duration(i) * time.Millisecond)
+		if i%4 == 3 {
+			at = at.Add(time.Duration(i) * time.Nanosecond) // a time finer than milliseconds
+		}
+		hit := profile.Hit{At: at, PageView: i%2 == 0, Engaged: i % 7, Channel: "direct", Page: fmt.Sprintf("/p/%d", i%5)}
+		if i%3 == 0 {
+			hit.Campaign = profile.Campaign{Source: "s", Medium: fmt.Sprint(i % 3)}
+		}
+		if i%10 == 0 {
+			hit.Campaign.Name, hit.Campaign.ClickID, hit.Channel, hit.Page = "spring", "gclid-1", "", ""
+		}
+		in = append(in, hit)
 	}
 	av, err := in.MarshalDynamo()
 	require.NoError(t, err)
-	require.Less(t, len(av.(*types.AttributeValueMemberB).Value), 3000, "a full window stays within three write units")
+	require.Less(t, len(av.(*types.AttributeValueMemberB).Value), 1700, "about eight bytes a hit (format 1: thirteen)")
 	var out hitList
 	require.NoError(t, out.UnmarshalDynamo(av))
 	require.Equal(t, in, out)
@@ -52,11 +63,64 @@ func TestHitListRoundTrip(t *testing.T) {
 		&types.AttributeValueMemberB{Value: nil},
 		&types.AttributeValueMemberB{Value: []byte{9}},
 		&types.AttributeValueMemberB{Value: raw[:len(raw)/2]},
-		&types.AttributeValueMemberB{Value: []byte{hitsFormat, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9}}, // string index out of range
+		&types.AttributeValueMemberB{Value: []byte{hitsFormat, 0, 1, 0, hitPage, 0, 9}},         // string index out of range
+		&types.AttributeValueMemberB{Value: []byte{hitsFormat, 0, 1, 0, 0x80, 0}},               // a flag no format has
+		&types.AttributeValueMemberB{Value: []byte{hitsFormat, 0, 1, 0, hitMillis, 0xe8, 0x07}}, // 1,000 ms
+		&types.AttributeValueMemberB{Value: []byte{hitsFormat, 0, 1, 0, hitCampaign, 0, 0x10}},  // a fifth campaign tag
+		&types.AttributeValueMemberB{Value: []byte{hitsFormatV1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9}},
 	} {
 		var h hitList
 		require.ErrorIs(t, h.UnmarshalDynamo(bad), errBadHits, "%v", bad)
 	}
+}
+
+// Windows written in format 1 (every field of every hit) are read as they were written.
+func TestHitListReadsFormat1(t *testing.T) {
+	in := hitList{
+		{At: time.Unix(1764547200, 123456789).UTC(), PageView: true, Engaged: 0, Channel: "direct", Page: "/"},
+		{At: time.Unix(1764547260, 5e8).UTC(), Engaged: 30, Campaign: profile.Campaign{Source: "news", Medium: "email", Name: "spring", ClickID: "c1"}, Channel: "email"},
+	}
+	table := []string{"direct", "/", "news", "email", "spring", "c1"} // indexes 1–6
+	v1 := []byte{hitsFormatV1, byte(len(table))}
+	for _, s := range table {
+		v1 = append(append(v1, byte(len(s))), s...)
+	}
+	v1 = append(v1, 2)
+	v1 = binary.AppendVarint(v1, 1764547200)
+	v1 = binary.AppendUvarint(v1, 123456789)
+	v1 = append(v1, 1, 0, 0, 0, 0, 0, 1, 2)
+	v1 = binary.AppendVarint(v1, 60)
+	v1 = binary.AppendUvarint(v1, 5e8)
+	v1 = append(v1, 0, 30, 3, 4, 5, 6, 4, 0)
+	var out hitList
+	require.NoError(t, out.UnmarshalDynamo(&types.AttributeValueMemberB{Value: v1}))
+	require.Equal(t, in, out)
+
+	av, err := out.MarshalDynamo()
+	require.NoError(t, err)
+	require.Equal(t, byte(hitsFormat), av.(*types.AttributeValueMemberB).Value[0], "written again in the current format")
+	require.Less(t, len(av.(*types.AttributeValueMemberB).Value), len(v1))
+}
+
+// FuzzHitList: any bytes are read without a panic, and what is read is written and read back
+// the same.
+func FuzzHitList(f *testing.F) {
+	av, err := hitList{{At: time.Unix(1764547200, 0).UTC(), PageView: true, Channel: "direct", Page: "/",
+		Campaign: profile.Campaign{Medium: "email"}}}.MarshalDynamo()
+	require.NoError(f, err)
+	f.Add(av.(*types.AttributeValueMemberB).Value)
+	f.Add([]byte{hitsFormatV1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var h hitList
+		if h.UnmarshalDynamo(&types.AttributeValueMemberB{Value: data}) != nil || len(h) == 0 {
+			return
+		}
+		again, err := h.MarshalDynamo()
+		require.NoError(t, err)
+		var back hitList
+		require.NoError(t, back.UnmarshalDynamo(again))
+		require.Equal(t, h, back)
+	})
 }
 
 func TestSettledWindowIsStored(t *testing.T) {

@@ -122,10 +122,12 @@ type Record struct {
 	Claimed []identity.ID
 	// Recent are the deduplication keys of the latest events written to the profile (see Recent).
 	Recent Recent
-	// HighWater is the greatest touchpoint key (history.SortKey) of the events recorded on the
-	// profile or on one merged into it: an event whose key is greater was not recorded before, and
-	// its history need not be read to know it. "0" for a profile that recorded no event; empty
-	// when not known (a record written before the mark was kept).
+	// HighWater is at or above the greatest touchpoint key (history.SortKey) of the events
+	// recorded on the profile or on one merged into it: an event whose key is greater was not
+	// recorded before, and its history need not be read to know it. It is kept as the newest
+	// key's time alone (waterMark), 50 bytes less on every profile write; marks written before
+	// hold the whole key. "0" for a profile that recorded no event; empty when not known (a
+	// record written before the mark was kept).
 	HighWater string
 	// MergingInto claims the profile for a merge into another until Profile.MergedInto is set.
 	MergingInto string

@@ -612,7 +612,7 @@ func (b *batch) prepare(ctx context.Context, w *groupWrite, set AudienceSet) err
 		if known {
 			next.HighWater = max(water, noHistory)
 			for _, t := range touch {
-				next.HighWater = max(next.HighWater, t.Sort)
+				next.HighWater = max(next.HighWater, waterMark(t.Sort))
 			}
 		}
 		next.DueAt = b.e.dueAt(p, base.Fired, p.UpdatedAt, p.AudiencesDue)
@@ -695,6 +695,17 @@ func (b *batch) writeHistories(ctx context.Context, written []pendingHistory) {
 // key (a time, written from the year 0001 on), and not empty, which would mean "not known".
 const noHistory = "0"
 
+// waterMark is the high-water mark a touchpoint key (history.SortKey: a fixed-width time, "#",
+// the message id) raises the profile's to: its time followed by "$", which sorts after "#".
+// Every key of that time or before is below it and looked up; every later one is above.
+func waterMark(sort string) string {
+	at, _, ok := strings.Cut(sort, "#")
+	if !ok {
+		return sort
+	}
+	return at + "$"
+}
+
 // knownWater is the record's high-water mark, if the record knows it.
 func (r Record) knownWater() (string, bool) {
 	return r.HighWater, r.Version == 0 || r.HighWater != ""
@@ -714,7 +725,7 @@ func (e *Engine) highWater(ctx context.Context, r Record) (string, bool) {
 			return "", false // no history to read: every event is looked up, as before
 		}
 		if len(ts) > 0 {
-			water = max(water, ts[0].Sort)
+			water = max(water, waterMark(ts[0].Sort))
 		}
 	}
 	return water, true

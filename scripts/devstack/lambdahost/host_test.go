@@ -82,6 +82,7 @@ func TestInvokeRunsTheBootstrapWithLambdasEnvironment(t *testing.T) {
 	assert.Equal(t, "testfn", e.Env["AWS_LAMBDA_FUNCTION_NAME"])
 	assert.Equal(t, "256", e.Env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
 	assert.Equal(t, "bootstrap", e.Env["_HANDLER"])
+	assert.Equal(t, "1", e.Env["GOMAXPROCS"], "one thread running Go code per environment")
 	assert.Equal(t, "eu-west-1", e.Env["AWS_REGION"])
 	assert.Equal(t, "eu-west-1", e.Env["AWS_DEFAULT_REGION"])
 	assert.Regexp(t, `^127\.0\.0\.1:\d+$`, e.Env["AWS_LAMBDA_RUNTIME_API"])

@@ -3,6 +3,7 @@ package recordingtest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/dcrm-project/dcrm/shared/history"
 	"github.com/dcrm-project/dcrm/shared/identity"
+	"github.com/dcrm-project/dcrm/shared/profile"
 	"github.com/dcrm-project/dcrm/shared/recording"
 )
 
@@ -147,23 +149,37 @@ func batchReadsTheStoreOnceForAllItsEvents(t *testing.T, ns NewStorage) {
 
 // The high-water mark spares the history read only for events newer than every one recorded: an
 // old event sent again, or an event that arrives after newer ones, is looked up and recorded once.
+// waterOf is the high-water mark an event raises its profile's to: the time of its touchpoint key
+// (history.SortKey) followed by "$", above every key of that time.
+func waterOf(a profile.Activity) string {
+	at, _, _ := strings.Cut(history.SortKey(a), "#")
+	return at + "$"
+}
+
 // A profile written before the mark was kept finds it once from its history.
 func highWaterMarkKeepsDeduplicationWhole(t *testing.T, ns NewStorage) {
 	f, c := countingFixture(t, ns)
 	first := pages("m", 1, 5, 0)
 	recordAll(t, f, first)
 	id := f.Lookup(t, identity.AnonymousID("A0")).ID
-	require.Equal(t, history.SortKey(first[4].Activity), f.Stored(t, id).HighWater, "the newest event's key")
+	require.Equal(t, waterOf(first[4].Activity), f.Stored(t, id).HighWater, "the newest event's time")
 	c.reset()
+
+	same := Page("same-time", "A0", 0)
+	same.At, same.ClientAt = first[4].Activity.At, first[4].Activity.ClientAt // at the mark's time: looked up, and new
+	out := recordAll(t, f, []recording.Input{first[4], {Activity: same}})
+	require.True(t, out[0].Duplicate, "the newest event sent again")
+	require.False(t, out[1].Duplicate, "another event of the same time is new")
+	require.Positive(t, c.reset()["Recorded"], "events of the mark's time are looked up")
 
 	late := Page("late", "A0", 0)
 	late.At = late.At.Add(2500 * time.Millisecond) // between events already recorded
 	late.ClientAt = late.At
-	out := recordAll(t, f, append([]recording.Input{first[2]}, recording.Input{Activity: late}))
+	out = recordAll(t, f, append([]recording.Input{first[2]}, recording.Input{Activity: late}))
 	require.True(t, out[0].Duplicate, "an old event sent again")
 	require.False(t, out[1].Duplicate, "a late event is new")
 	require.Positive(t, c.reset()["Recorded"], "events below the mark are looked up")
-	require.Equal(t, 6, f.Lookup(t, identity.AnonymousID("A0")).Counts.PageViews)
+	require.Equal(t, 7, f.Lookup(t, identity.AnonymousID("A0")).Counts.PageViews)
 
 	// As written by the code before the mark: the mark is found from the history, once.
 	f.Rewrite(t, id, func(r *recording.Record) { r.HighWater, r.Recent = "", nil })
@@ -172,10 +188,10 @@ func highWaterMarkKeepsDeduplicationWhole(t *testing.T, ns NewStorage) {
 	require.False(t, out[1].Duplicate)
 	calls := c.reset()
 	require.Positive(t, calls["Touchpoints"], "the mark is found from the newest touchpoint: %v", calls)
-	require.Equal(t, history.SortKey(Page("new", "A0", 5)), f.Stored(t, id).HighWater)
+	require.Equal(t, waterOf(Page("new", "A0", 5)), f.Stored(t, id).HighWater)
 	recordAll(t, f, []recording.Input{{Activity: Page("newer", "A0", 6)}})
 	require.Zero(t, c.reset()["Touchpoints"], "found once, then kept")
-	require.Equal(t, 8, f.Lookup(t, identity.AnonymousID("A0")).Counts.PageViews)
+	require.Equal(t, 9, f.Lookup(t, identity.AnonymousID("A0")).Counts.PageViews)
 }
 
 // A merge keeps the greater mark of the two profiles, so that events of either device sent again
@@ -186,7 +202,7 @@ func mergeKeepsTheGreaterHighWaterMark(t *testing.T, ns NewStorage) {
 	f.Record(t, Identify("b2", "B", "U", 21, nil))
 	p := f.Lookup(t, identity.UserID("U"))
 	require.Len(t, p.AnonymousIDs, 2)
-	require.Equal(t, history.SortKey(Identify("b2", "B", "U", 21, nil)), f.Stored(t, p.ID).HighWater)
+	require.Equal(t, waterOf(Identify("b2", "B", "U", 21, nil)), f.Stored(t, p.ID).HighWater)
 	for _, r := range f.Record(t, Page("b1", "B", 20), Page("a1", "A", 10)) {
 		require.True(t, r.Duplicate, "events of both devices sent again")
 	}
