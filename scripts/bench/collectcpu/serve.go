@@ -74,11 +74,12 @@ func serve(args []string, stdin io.Reader, stdout io.Writer) error {
 	return nil
 }
 
-// collectOnly is the topology with collect as its only function, its routes, and neither stream
-// mapping nor schedule: the resources stay, so collect's environment is as deployed.
+// collectOnly is the topology with collect as its only function, its routes, and no stream
+// mapping, bucket notification or schedule: the resources stay, so collect's environment is as
+// deployed.
 func collectOnly(t topology.Topology) topology.Topology {
 	out := t
-	out.Functions, out.Routes, out.Mappings, out.Schedules = nil, nil, nil, nil
+	out.Functions, out.Routes, out.Mappings, out.Notifications, out.Schedules = nil, nil, nil, nil, nil
 	for _, f := range t.Functions {
 		if f.Name == collect {
 			out.Functions = append(out.Functions, f)
