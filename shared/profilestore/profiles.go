@@ -60,6 +60,7 @@ type profileItem struct {
 	Version      int                    `dynamo:"version"`
 	Recent       []byte                 `dynamo:"recentIds,omitempty"`
 	HighWater    string                 `dynamo:"highWater,omitempty"`
+	MergedWater  string                 `dynamo:"mergedWater,omitempty"`
 	ErasedAt     time.Time              `dynamo:"erasedAt,omitempty"`
 	Erasure      *progressItem          `dynamo:"erasure,omitempty"`
 	Consent      map[string]consentItem `dynamo:"consent,omitempty"`
@@ -152,7 +153,7 @@ func (t *traits) UnmarshalDynamo(av types.AttributeValue) error {
 // record reads an item as the engine's record.
 func (it profileItem) record() recording.Record {
 	r := recording.Record{
-		Profile: it.profile(), Version: it.Version, Claimed: parseIDs(it.Hashed), Recent: it.Recent, HighWater: it.HighWater,
+		Profile: it.profile(), Version: it.Version, Claimed: parseIDs(it.Hashed), Recent: it.Recent, HighWater: it.HighWater, MergedWater: it.MergedWater,
 		MergingInto: it.MergingInto, MergedAt: it.MergedAt,
 		Cause:     recording.Cause{MessageID: it.MergeEvent, Trusted: it.MergeTrusted},
 		SplitFrom: it.SplitFrom, SplitAt: it.SplitAt, ErasedAt: it.ErasedAt, Erasure: it.Erasure.progress(),
@@ -245,6 +246,7 @@ func (t *ProfileTable) update(base, next recording.Record) *dynamo.Update {
 	setOrRemove(u, "erasure", erasure, count(erasure != nil))
 	setOrRemove(u, "recentIds", []byte(next.Recent), len(next.Recent))
 	setOrRemove(u, "highWater", next.HighWater, len(next.HighWater))
+	setOrRemove(u, "mergedWater", next.MergedWater, len(next.MergedWater))
 	setOrRemove(u, "consent", consentItems(p.Consent), len(p.Consent))
 	setOrRemove(u, "triggersFired", firedItems(next.Fired), len(next.Fired))
 	setAggregates(u, p)

@@ -247,10 +247,13 @@ func (e *Engine) fold(ctx context.Context, src, dst Record, via identity.ID) (bo
 		folded.Recent = dst.Recent.join(src.Recent)
 	}
 	folded.Claimed = withClaimed(dst.Claimed, src.Claimed)
-	folded.HighWater = ""
-	if dw, ok := dst.knownWater(); ok {
-		if sw, ok := src.knownWater(); ok {
+	folded.HighWater, folded.MergedWater = "", ""
+	if sw, ok := src.knownWater(); ok { // the source's mark covers the profiles merged into it too
+		if dw, ok := dst.knownWater(); ok {
 			folded.HighWater = max(dw, sw)
+		}
+		if dm, ok := dst.mergedWater(); ok {
+			folded.MergedWater = max(dm, sw, noHistory)
 		}
 	}
 	st := e.triggers.Record(append(slices.Clone(dst.Fired), src.Fired...), nil, now)

@@ -129,6 +129,12 @@ type Record struct {
 	// hold the whole key. "0" for a profile that recorded no event; empty when not known (a
 	// record written before the mark was kept).
 	HighWater string
+	// MergedWater is at or above the high-water marks of the profiles merged into this one, as
+	// they were when each was merged: an event whose key is greater was recorded on none of
+	// them, so their histories need not be read for it (a person on several devices, whose
+	// events reach stitch out of order, is otherwise looked up in every device's history). Empty
+	// when nothing was merged in, or not known (a merge written before the mark was kept).
+	MergedWater string
 	// MergingInto claims the profile for a merge into another until Profile.MergedInto is set.
 	MergingInto string
 	// Cause is what asked for the merge of this profile into another; MergedAt when it was done.

@@ -711,6 +711,15 @@ func (r Record) knownWater() (string, bool) {
 	return r.HighWater, r.Version == 0 || r.HighWater != ""
 }
 
+// mergedWater is the high-water mark of the histories merged into the record's profile and
+// whether it is known: below every key when none was merged in.
+func (r Record) mergedWater() (string, bool) {
+	if len(r.Profile.MergedFrom) == 0 {
+		return noHistory, true
+	}
+	return r.MergedWater, r.MergedWater != ""
+}
+
 // highWater is the high-water mark of a record's history (Record.HighWater) and whether it is
 // known: a record never written has no history; one written before the mark was kept has it
 // found once, from the newest touchpoint of the profile and of those merged into it.
@@ -738,12 +747,14 @@ func (e *Engine) highWater(ctx context.Context, r Record) (string, bool) {
 // message id (different senders), each of them is looked up on its own.
 //
 // An event whose touchpoint key is above the profile's high-water mark, when it is known, was not
-// recorded before: its history is not read.
+// recorded before: its history is not read; one above the mark of the histories merged into it
+// (Record.MergedWater) is looked up in the profile's own history alone.
 func (b *batch) recorded(ctx context.Context, g *group, water string, known bool) (map[string]bool, error) {
 	var keys []history.Key
 	var receipts []string
 	own := map[int][]history.Key{}
 	sorts := map[string]map[string]bool{} // by message id, the touchpoint keys of the group's events
+	merged, mergedKnown := g.base.mergedWater()
 	for _, i := range g.events {
 		a := b.in[i].Activity
 		if history.NeedsReceipt(a) {
@@ -754,8 +765,11 @@ func (b *batch) recorded(ctx context.Context, g *group, water string, known bool
 		if known && sort > water {
 			continue
 		}
-		for _, pid := range append([]string{g.base.Profile.ID}, g.base.Profile.MergedFrom...) {
-			own[i] = append(own[i], history.Key{ProfileID: pid, Sort: sort})
+		own[i] = append(own[i], history.Key{ProfileID: g.base.Profile.ID, Sort: sort})
+		if !mergedKnown || sort <= merged {
+			for _, pid := range g.base.Profile.MergedFrom {
+				own[i] = append(own[i], history.Key{ProfileID: pid, Sort: sort})
+			}
 		}
 		keys = append(keys, own[i]...)
 		if sorts[a.MessageID] == nil {

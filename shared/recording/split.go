@@ -145,7 +145,7 @@ func (e *Engine) separate(ctx context.Context, live, src Record, moved []history
 	split.Profile.UpdatedAt = now
 	split.MergedAt, split.Cause = time.Time{}, Cause{}
 	split.SplitFrom, split.SplitAt = append(slices.Clone(src.SplitFrom), live.Profile.ID), now
-	split.HighWater = "" // its history now holds events recorded on the live profile: found again
+	split.HighWater, split.MergedWater = "", "" // its history now holds events recorded on the live profile: found again
 	// Both profiles' audiences are evaluated again at once (by the due index: Reevaluate), their
 	// counted events read again from the histories they now have.
 	split.Profile.EventTimes, split.Profile.Computed, split.Profile.AudiencesDue = nil, nil, now

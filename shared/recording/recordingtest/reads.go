@@ -76,6 +76,9 @@ func (c *counting) Recorded(ctx context.Context, keys []history.Key, receipts []
 	if len(keys)+len(receipts) > 0 {
 		c.count("Recorded")
 	}
+	for _, k := range keys {
+		c.count("history of " + k.ProfileID) // keys looked up there
+	}
 	return c.Storage.Recorded(ctx, keys, receipts)
 }
 
@@ -207,4 +210,35 @@ func mergeKeepsTheGreaterHighWaterMark(t *testing.T, ns NewStorage) {
 		require.True(t, r.Duplicate, "events of both devices sent again")
 	}
 	require.Equal(t, 4, f.Lookup(t, identity.UserID("U")).Counts.Events)
+}
+
+// A merged-in profile's history is read only for events at or below its mark when it was merged
+// in (Record.MergedWater): a person's devices whose events arrive out of order are looked up in
+// the live profile's history alone, and an event recorded on a device before the merge, sent
+// again, is still found in that device's history.
+func mergedHistoriesAreReadForOlderEventsOnly(t *testing.T, ns NewStorage) {
+	f, c := countingFixture(t, ns)
+	f.Record(t, Page("a1", "A", 10), Page("b1", "B", 20), Identify("a2", "A", "U", 11, nil))
+	f.Record(t, Identify("b2", "B", "U", 21, nil))
+	p := f.Lookup(t, identity.UserID("U"))
+	require.Len(t, p.MergedFrom, 1)
+	merged := p.MergedFrom[0]
+	mergedMark := f.Stored(t, p.ID).MergedWater
+	require.NotEmpty(t, mergedMark, "the merged-in profile's mark is kept")
+	require.LessOrEqual(t, mergedMark, waterOf(Identify("b2", "B", "U", 21, nil)))
+	f.Record(t, Page("a3", "A", 30), Page("a4", "A", 40))
+	c.reset()
+
+	out := recordAll(t, f, []recording.Input{{Activity: Page("b3", "B", 35)}}) // below the mark, after the merge
+	require.False(t, out[0].Duplicate)
+	calls := c.reset()
+	require.Equal(t, 1, calls["history of "+p.ID], "looked up in the live profile's history: %v", calls)
+	require.Zero(t, calls["history of "+merged], "not in the merged-in one's: %v", calls)
+
+	for _, again := range []profile.Activity{Page("a1", "A", 10), Page("b1", "B", 20)} { // recorded before the merge
+		out = recordAll(t, f, []recording.Input{{Activity: again}})
+		require.True(t, out[0].Duplicate, "%s sent again", again.MessageID)
+	}
+	require.Positive(t, c.reset()["history of "+merged], "older events are looked up in the merged-in history")
+	require.Equal(t, 7, f.Lookup(t, identity.UserID("U")).Counts.Events)
 }

@@ -26,6 +26,7 @@ func Behaviour(t *testing.T, newStorage NewStorage) {
 		"BatchReadsTheStoreOnceForAllItsEvents":         batchReadsTheStoreOnceForAllItsEvents,
 		"HighWaterMarkKeepsDeduplicationWhole":          highWaterMarkKeepsDeduplicationWhole,
 		"MergeKeepsTheGreaterHighWaterMark":             mergeKeepsTheGreaterHighWaterMark,
+		"MergedHistoriesAreReadForOlderEventsOnly":      mergedHistoriesAreReadForOlderEventsOnly,
 		"EventSentAgainLaterIsRecordedOnce":             eventSentAgainLaterIsRecordedOnce,
 		"EventWhoseTouchpointWasLostIsRecordedOnce":     eventWhoseTouchpointWasLostIsRecordedOnce,
 		"OutOfOrderEvents":                              outOfOrderEvents,

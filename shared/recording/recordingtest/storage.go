@@ -45,7 +45,8 @@ func aRecord(id string) recording.Record {
 	p.MergedFrom, p.UpdatedAt = []string{"prf_old"}, At(2)
 	return recording.Record{
 		Profile: p, Claimed: []identity.ID{Email(1)}, Recent: recording.Recent{1, 2, 3, 4, 5, 6, 7, 8}, HighWater: "2026-01-01T00:00:00.000000000Z#m2",
-		Cause: recording.Cause{MessageID: "m9", Via: identity.AnonymousID("A"), Trusted: true}, SplitFrom: []string{"prf_x"},
+		MergedWater: "2025-12-31T00:00:00.000000000Z$",
+		Cause:       recording.Cause{MessageID: "m9", Via: identity.AnonymousID("A"), Trusted: true}, SplitFrom: []string{"prf_x"},
 		SplitAt: At(3), Fired: trigger.State{{Kind: trigger.AbandonedForm, Key: "k", At: At(4)}}, DueAt: At(90),
 	}
 }
@@ -245,6 +246,7 @@ func snapshotsReadAsSingleReadsDo(t *testing.T, st recording.Storage) {
 	require.NoError(t, err)
 	require.Equal(t, Canonical(one), Canonical(recs["prf_1"]))
 	require.Equal(t, "2026-01-01T00:00:00.000000000Z#m2", recs["prf_1"].HighWater, "the high-water mark is kept")
+	require.Equal(t, "2025-12-31T00:00:00.000000000Z$", recs["prf_1"].MergedWater, "and the merged histories' mark")
 	require.Equal(t, recording.Record{Profile: profile.Profile{ID: "prf_absent"}}, recs["prf_absent"], "never written: version 0")
 
 	entries, tombstoned, err := st.Entries(ctx,
