@@ -404,7 +404,7 @@ func (a aggregateFields) fill(p *profile.Profile) {
 // signed varint; the first since the Unix epoch) and a flags byte saying what follows: the
 // milliseconds or the nanoseconds, the engaged seconds (when not zero), and the string-table
 // indexes of its channel, page and campaign tags (each only when not empty). A typical hit (a
-// page view with a channel, no campaign) takes six bytes. Format 1, which wrote every field of
+// page view with a channel, no campaign) takes about six bytes. Format 1, which wrote every field of
 // every hit (about twice the bytes), is still read.
 type hitList []profile.Hit
 
@@ -448,21 +448,13 @@ func (h hitList) MarshalDynamo() (types.AttributeValue, error) {
 		body = binary.AppendVarint(body, sec-prev)
 		prev = sec
 		tags := [...]string{hit.Campaign.Source, hit.Campaign.Medium, hit.Campaign.Name, hit.Campaign.ClickID}
-		var flags, campaign byte
+		var campaign byte
 		for i, tag := range tags {
-			if tag != "" {
-				campaign |= 1 << i
-			}
+			campaign |= flagIf(tag != "", 1<<i)
 		}
-		for _, f := range []struct {
-			set  bool
-			flag byte
-		}{{hit.PageView, hitPageView}, {hit.At.Nanosecond()%1e6 == 0, hitMillis}, {hit.Engaged > 0, hitEngaged},
-			{hit.Channel != "", hitChannel}, {hit.Page != "", hitPage}, {campaign != 0, hitCampaign}} {
-			if f.set {
-				flags |= f.flag
-			}
-		}
+		flags := flagIf(hit.PageView, hitPageView) | flagIf(hit.At.Nanosecond()%1e6 == 0, hitMillis) |
+			flagIf(hit.Engaged > 0, hitEngaged) | flagIf(hit.Channel != "", hitChannel) | flagIf(hit.Page != "", hitPage) |
+			flagIf(campaign != 0, hitCampaign)
 		body = append(body, flags)
 		if flags&hitMillis != 0 {
 			body = binary.AppendUvarint(body, uint64(hit.At.Nanosecond()/1e6))
@@ -496,6 +488,13 @@ func (h hitList) MarshalDynamo() (types.AttributeValue, error) {
 	out = binary.AppendUvarint(out, uint64(len(h)))
 	out = append(out, body...)
 	return &types.AttributeValueMemberB{Value: out}, nil
+}
+
+func flagIf(on bool, flag byte) byte {
+	if on {
+		return flag
+	}
+	return 0
 }
 
 func (h *hitList) UnmarshalDynamo(av types.AttributeValue) error {
