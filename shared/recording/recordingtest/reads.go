@@ -150,8 +150,6 @@ func batchReadsTheStoreOnceForAllItsEvents(t *testing.T, ns NewStorage) {
 	require.Equal(t, 10, f.Lookup(t, identity.AnonymousID("A3")).Counts.PageViews)
 }
 
-// The high-water mark spares the history read only for events newer than every one recorded: an
-// old event sent again, or an event that arrives after newer ones, is looked up and recorded once.
 // waterOf is the high-water mark an event raises its profile's to: the time of its touchpoint key
 // (history.SortKey) followed by "$", above every key of that time.
 func waterOf(a profile.Activity) string {
@@ -159,6 +157,8 @@ func waterOf(a profile.Activity) string {
 	return at + "$"
 }
 
+// The high-water mark spares the history read only for events newer than every one recorded: an
+// old event sent again, or an event that arrives after newer ones, is looked up and recorded once.
 // A profile written before the mark was kept finds it once from its history.
 func highWaterMarkKeepsDeduplicationWhole(t *testing.T, ns NewStorage) {
 	f, c := countingFixture(t, ns)
