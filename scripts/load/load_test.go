@@ -64,6 +64,13 @@ func TestLoadReplayAgainstTheStack(t *testing.T) {
 	require.GreaterOrEqual(t, u.Kinesis.RecordsRead, u.Kinesis.Records, "the mapping read every record put")
 	require.Positive(t, s.PerEvent["dynamodbWRU"])
 	require.Positive(t, s.PerEvent["dynamodbRRU"])
+	require.Positive(t, s.PerEvent["dynamodbRequests:UpdateItem"], "DynamoDB requests per event by operation: %v", s.PerEvent)
+	var requests float64
+	for op, n := range u.DynamoDB.Requests {
+		requests += float64(n)
+		require.InDelta(t, float64(n)/float64(s.EventsAccepted), s.PerEvent["dynamodbRequests:"+op], 1e-9, op)
+	}
+	require.Positive(t, requests)
 	for _, setup := range cost.Setups {
 		require.Positive(t, s.Cost[setup.String()].USD, setup)
 	}

@@ -18,7 +18,7 @@
 // events accepted, the rate, errors and the p99 latency. Then it waits for the stream to drain,
 // takes the local host's usage counts (GET /_local/usage) and the CPU of every process, looks up
 // sampled visitors' profiles, and prints the summary (events/s, collect latency percentiles,
-// stitch lag, units per event, cost per million events in both DynamoDB and Kinesis capacity
+// stitch lag, units and DynamoDB requests (by operation) per event, cost per million events in both DynamoDB and Kinesis capacity
 // modes, the bottleneck), also written as JSON to -out. -markdown FILE rewrites the generated
 // parts of BENCHMARKS.md.
 //

@@ -93,6 +93,9 @@ func perEvent(u cost.Usage, d usage.Snapshot) map[string]float64 {
 	for name, f := range d.Lambda {
 		out["lambdaGBSeconds:"+name] = per(f.GBSeconds)
 	}
+	for op, n := range d.DynamoDB.Requests { // where a local server's CPU goes: it is paid per request
+		out["dynamodbRequests:"+op] = per(float64(n))
+	}
 	return out
 }
 
