@@ -610,10 +610,11 @@ func (b *batch) prepare(ctx context.Context, w *groupWrite, set AudienceSet) err
 		}
 		next.HighWater = ""
 		if known {
-			next.HighWater = max(water, noHistory)
+			newest := ""
 			for _, t := range touch {
-				next.HighWater = max(next.HighWater, waterMark(t.Sort))
+				newest = max(newest, t.Sort)
 			}
+			next.HighWater = max(water, noHistory, waterMark(newest)) // the mark of the newest key, made once
 		}
 		next.DueAt = b.e.dueAt(p, base.Fired, p.UpdatedAt, p.AudiencesDue)
 		w.next = &next
