@@ -71,7 +71,10 @@ func (e *Engine) merge(ctx context.Context, from, into string, why Cause) (bool,
 	} else if err != nil {
 		return false, fmt.Errorf("claim profile %s for a merge: %w", from, err)
 	}
-	return e.finishMerge(ctx, from, why.Via)
+	// Carried on from what was just read and written, not read again: every later write is
+	// conditional, so one that another writer got ahead of fails as a conflict, read afresh.
+	claim.Version = src.Version + 1
+	return e.carryOn(ctx, claim, &dst, why.Via)
 }
 
 // finishMerge carries a claimed merge of profile from to its end (see merge): it moves from's
@@ -85,6 +88,13 @@ func (e *Engine) finishMerge(ctx context.Context, from string, via identity.ID) 
 	if err != nil {
 		return false, err
 	}
+	return e.carryOn(ctx, src, nil, via)
+}
+
+// carryOn is finishMerge from src, the record of from as read, and into, the live profile it is
+// merging into as read (nil: read it).
+func (e *Engine) carryOn(ctx context.Context, src Record, into *Record, via identity.ID) (bool, error) {
+	from := src.Profile.ID
 	ids := withID(src.identifiers(), via)
 	target := cmp.Or(src.Profile.MergedInto, src.MergingInto)
 	if target == "" {
@@ -95,8 +105,11 @@ func (e *Engine) finishMerge(ctx context.Context, from string, via identity.ID) 
 		}
 		return false, e.unmark(ctx, from, from, ids)
 	}
-	dst, err := e.live(ctx, target, true)
-	if err != nil {
+	var dst Record
+	var err error
+	if into != nil && into.Profile.ID == target {
+		dst = *into
+	} else if dst, err = e.live(ctx, target, true); err != nil {
 		return false, err
 	}
 	if dst.Profile.ID == from {
@@ -170,11 +183,12 @@ func (e *Engine) undoClaim(ctx context.Context, id string) error {
 // way, unless they go back to from.
 func (e *Engine) gather(ctx context.Context, from, to string, ids []identity.ID) error {
 	now := e.now().UTC()
+	entries, _, err := e.st.Entries(ctx, ids, nil)
+	if err != nil {
+		return fmt.Errorf("gather the identifiers of %s: %w", from, err)
+	}
 	for _, id := range ids {
-		entry, found, err := e.st.Entry(ctx, id, true)
-		if err != nil {
-			return fmt.Errorf("gather a %s identifier: %w", id.Kind, err)
-		}
+		entry, found := entries[id]
 		if !found || !entry.ErasedAt.IsZero() || entry.ProfileID == to {
 			continue
 		}

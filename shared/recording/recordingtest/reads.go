@@ -242,3 +242,20 @@ func mergedHistoriesAreReadForOlderEventsOnly(t *testing.T, ns NewStorage) {
 	require.Positive(t, c.reset()["history of "+merged], "older events are looked up in the merged-in history")
 	require.Equal(t, 7, f.Lookup(t, identity.UserID("U")).Counts.Events)
 }
+
+// A merge reads each of the two profiles once and the merged one's identifiers in one request:
+// what it claims and folds is carried on from those reads, not read again (every write of it is
+// conditional, so a writer that got in between makes it read afresh).
+func mergeReadsEachProfileOnce(t *testing.T, ns NewStorage) {
+	f, c := countingFixture(t, ns)
+	f.Record(t, Page("a1", "A", 10), Page("b1", "B", 20), Identify("a2", "A", "U", 11, nil))
+	c.reset()
+	out := f.Record(t, Identify("b2", "B", "U", 21, nil))
+	require.Len(t, out[0].Merged, 1)
+	calls := c.reset()
+	require.Equal(t, 2, calls["Profile"], "the profile merged and the one it joins, once each: %v", calls)
+	require.Zero(t, calls["Entry"], "no identifier read one by one: %v", calls)
+	p := f.Lookup(t, identity.AnonymousID("B"))
+	require.ElementsMatch(t, []string{"A", "B"}, p.AnonymousIDs)
+	require.Equal(t, p.ID, f.Lookup(t, identity.UserID("U")).ID)
+}

@@ -27,6 +27,7 @@ func Behaviour(t *testing.T, newStorage NewStorage) {
 		"HighWaterMarkKeepsDeduplicationWhole":          highWaterMarkKeepsDeduplicationWhole,
 		"MergeKeepsTheGreaterHighWaterMark":             mergeKeepsTheGreaterHighWaterMark,
 		"MergedHistoriesAreReadForOlderEventsOnly":      mergedHistoriesAreReadForOlderEventsOnly,
+		"MergeReadsEachProfileOnce":                     mergeReadsEachProfileOnce,
 		"EventSentAgainLaterIsRecordedOnce":             eventSentAgainLaterIsRecordedOnce,
 		"EventWhoseTouchpointWasLostIsRecordedOnce":     eventWhoseTouchpointWasLostIsRecordedOnce,
 		"OutOfOrderEvents":                              outOfOrderEvents,
