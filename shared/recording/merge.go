@@ -29,52 +29,57 @@ import (
 //     the folded profile would outgrow a record) is undone like a merge no longer allowed: the
 //     identifiers go back, the claim is dropped, and the event that asked for it fails for good.
 
-// merge moves profile from into profile into, for the given cause. It returns whether it folded;
-// it does not when the merge is no longer allowed (from became another user's profile meanwhile)
-// or when from is merged or merging already (then it helps that merge on, and the caller reads
-// again).
-func (e *Engine) merge(ctx context.Context, from, into string, why Cause) (bool, error) {
+// merge moves profile from into profile into, for the given cause. It returns the live profile
+// it folded from into (into, or the one into was merged into), and "" when it did not fold: the
+// merge is no longer allowed (from became another user's profile meanwhile), or from is merged
+// or merging already (then it helps that merge on, and the caller reads again). Only a merge that
+// folds changes nothing but the two profiles and from's identifiers.
+func (e *Engine) merge(ctx context.Context, from, into string, why Cause) (string, error) {
 	src, err := e.st.Profile(ctx, from, true)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	if src.Profile.MergedInto != "" {
-		return false, nil
+		return "", nil
 	}
 	if src.MergingInto != "" {
 		_, err := e.finishMerge(ctx, from, why.Via)
-		return false, err
+		return "", err
 	}
 	dst, err := e.live(ctx, into, true)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	if !src.ErasedAt.IsZero() || !dst.ErasedAt.IsZero() {
-		return false, errRetry // a person being erased joins no one: read again, and find it erased
+		return "", errRetry // a person being erased joins no one: read again, and find it erased
 	}
 	if dst.Profile.ID == from || identity.CanMerge(dst.Profile.UserID, src.Profile.UserID) != nil {
-		return false, nil
+		return "", nil
 	}
 	if dst.MergingInto != "" {
 		// The profile to join is joining another: that merge ends first (or is undone, refused by
 		// storage), then this one is decided again on where everything is.
 		if _, err := e.finishMerge(ctx, dst.Profile.ID, identity.ID{}); err != nil && !errors.Is(err, errRetry) && !errors.Is(err, ErrRejected) {
-			return false, err
+			return "", err
 		}
-		return false, errRetry
+		return "", errRetry
 	}
 	claim := src
 	claim.MergingInto, claim.Cause = dst.Profile.ID, why
 	claim.Profile.UpdatedAt = e.now().UTC()
 	if err := e.st.Commit(ctx, Change{Puts: []Put{{Base: src, Next: claim}}}); errors.Is(err, ErrConflict) {
-		return false, errConflict
+		return "", errConflict
 	} else if err != nil {
-		return false, fmt.Errorf("claim profile %s for a merge: %w", from, err)
+		return "", fmt.Errorf("claim profile %s for a merge: %w", from, err)
 	}
 	// Carried on from what was just read and written, not read again: every later write is
 	// conditional, so one that another writer got ahead of fails as a conflict, read afresh.
 	claim.Version = src.Version + 1
-	return e.carryOn(ctx, claim, &dst, why.Via)
+	folded, err := e.carryOn(ctx, claim, &dst, why.Via)
+	if !folded {
+		return "", err
+	}
+	return dst.Profile.ID, err
 }
 
 // finishMerge carries a claimed merge of profile from to its end (see merge): it moves from's

@@ -122,6 +122,7 @@ type batch struct {
 	groups  map[string]*group // by profile id
 	order   []string          // profile ids in the order their groups started
 	snap    *snapshot         // what the batch read of the store; nil when it must be read again
+	partial bool              // snap lacks what the batch's own merge changed: read that before going on
 	pending []int             // the inputs not placed yet, the one being placed first
 }
 
@@ -159,13 +160,13 @@ func (e *Engine) recordAll(ctx context.Context, in []Input, out []Outcome, idx [
 func (b *batch) place(ctx context.Context, i int) error {
 	conflicts := 0
 	for range maxAttempts {
-		if b.snap == nil {
+		if b.snap == nil || b.partial {
 			if err := b.prefetch(ctx, b.pending); err != nil {
 				return err
 			}
 		}
 		err := b.placeOnce(ctx, i)
-		if errors.Is(err, errRetry) || errors.Is(err, errConflict) {
+		if errors.Is(err, errConflict) || errors.Is(err, errRetry) && !b.partial {
 			b.snap = nil // the batch changed the graph, or another writer did: read it again
 		}
 		switch {
@@ -418,13 +419,16 @@ func (b *batch) merge(ctx context.Context, i int, plan identity.Plan, owners map
 		}
 	}
 	a := b.in[i]
-	folded, err := b.e.merge(ctx, plan.MergeFrom, plan.Profile, Cause{MessageID: a.Activity.MessageID, Via: via, Trusted: a.Claims.Trusted})
-	if err != nil {
-		return err
+	joined, err := b.e.merge(ctx, plan.MergeFrom, plan.Profile, Cause{MessageID: a.Activity.MessageID, Via: via, Trusted: a.Claims.Trusted})
+	if err != nil || joined == "" {
+		b.snap = nil // it may have finished or undone other merges on the way: read everything again
+		return cmp.Or(err, errRetry)
 	}
-	if folded {
-		b.out[i].Merged = append(b.out[i].Merged, plan.MergeFrom)
-	}
+	b.out[i].Merged = append(b.out[i].Merged, plan.MergeFrom)
+	// The merge changed the two profiles and moved the merged one's identifiers, nothing else:
+	// the rest of what the batch read stands.
+	b.snap.merged(plan.MergeFrom, joined)
+	b.partial = b.snap != nil
 	return errRetry
 }
 
@@ -444,7 +448,11 @@ func (b *batch) flush(ctx context.Context, attempt int) {
 		if err == nil {
 			err = b.commit(ctx, w)
 		}
-		b.snap.written(g.base.Profile.ID)
+		if err == nil && w.next != nil {
+			b.snap.wrote(*w.next, g.base.Version+1)
+		} else if err != nil {
+			b.snap.written(g.base.Profile.ID)
+		}
 		switch {
 		case err == nil:
 			if len(w.h.touch)+len(w.h.receipts) > 0 {

@@ -39,54 +39,68 @@ func identifiers(in Input) []identity.ID {
 
 // prefetch reads, in a few requests, the entries of every identifier the inputs carry, then at
 // once the tombstones of those without one and the profiles the others lead to, then the live
-// profiles those were merged into, if any.
+// profiles those were merged into, if any. What the batch's snapshot holds already (after the
+// batch's own merge, all but what the merge changed) is not read again.
 func (b *batch) prefetch(ctx context.Context, idx []int) error {
-	s := newSnapshot()
+	s := b.snap
+	if s == nil {
+		s = newSnapshot()
+	}
 	seen := map[identity.ID]bool{}
-	var ids []identity.ID
+	var ids, unread []identity.ID
 	for _, i := range idx {
 		for _, id := range identifiers(b.in[i]) {
-			if !seen[id] {
-				seen[id] = true
-				ids = append(ids, id)
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			ids = append(ids, id)
+			if !s.knows(id) {
+				unread = append(unread, id)
 			}
 		}
-	}
-	entries, _, err := b.e.st.Entries(ctx, ids, nil)
-	if err != nil {
-		return fmt.Errorf("read identities: %w", err)
 	}
 	// Only an identifier without an entry can have a tombstone: most have one. The tombstones
 	// are read with the profiles the entries lead to.
 	var absent []identity.ID
 	var sealed []string
+	if len(unread) > 0 {
+		entries, _, err := b.e.st.Entries(ctx, unread, nil)
+		if err != nil {
+			return fmt.Errorf("read identities: %w", err)
+		}
+		for _, id := range unread {
+			if e, ok := entries[id]; ok {
+				s.entries[id] = e
+				continue
+			}
+			absent, sealed = append(absent, id), append(sealed, b.e.sealed(id))
+		}
+	}
 	var next []string
 	for _, id := range ids {
-		if e, ok := entries[id]; ok {
-			s.entries[id] = e
+		if e, ok := s.entries[id]; ok {
 			next = append(next, e.ProfileID)
-			continue
 		}
-		absent, sealed = append(absent, id), append(sealed, b.e.sealed(id))
 	}
 	// The profiles, then the ones they were merged into, hop by hop.
 	for hop := range maxHops {
-		next = slices.DeleteFunc(next, func(id string) bool { _, ok := s.records[id]; return ok || id == "" })
+		next = s.unknown(next)
 		if len(next) == 0 && (hop > 0 || len(sealed) == 0) {
 			break
 		}
-		slices.Sort(next)
 		var recs map[string]Record
+		var err error
 		if hop == 0 {
 			var tombstoned map[string]bool
-			recs, tombstoned, err = b.e.st.RecordsAndTombstones(ctx, slices.Compact(next), sealed)
+			recs, tombstoned, err = b.e.st.RecordsAndTombstones(ctx, next, sealed)
 			if err != nil {
 				return fmt.Errorf("read profiles and tombstones: %w", err)
 			}
 			for k, id := range absent {
 				s.absent[id] = tombstoned[sealed[k]]
 			}
-		} else if recs, err = b.e.st.Records(ctx, slices.Compact(next)); err != nil {
+		} else if recs, err = b.e.st.Records(ctx, next); err != nil {
 			return fmt.Errorf("read profiles: %w", err)
 		}
 		next = next[:0]
@@ -95,8 +109,37 @@ func (b *batch) prefetch(ctx context.Context, idx []int) error {
 			next = append(next, r.Profile.MergedInto, r.MergingInto)
 		}
 	}
-	b.snap = s
+	b.snap, b.partial = s, false
 	return nil
+}
+
+// knows tells whether the snapshot holds an identifier's entry, or knows it has none.
+func (s *snapshot) knows(id identity.ID) bool {
+	_, ok := s.entries[id]
+	_, none := s.absent[id]
+	return ok || none
+}
+
+// unknown returns, sorted and once each, the profiles that ids lead to through the records the
+// snapshot holds (themselves, or those they were merged or are merging into) that it does not hold.
+func (s *snapshot) unknown(ids []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for len(ids) > 0 {
+		id := ids[len(ids)-1]
+		ids = ids[:len(ids)-1]
+		if id == "" || seen[id] {
+			continue
+		}
+		seen[id] = true
+		if r, ok := s.records[id]; ok {
+			ids = append(ids, r.Profile.MergedInto, r.MergingInto)
+			continue
+		}
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // entry reads an identifier's entry, from the snapshot when it has it. erased tells, for one
@@ -161,9 +204,34 @@ func (s *snapshot) forget(id identity.ID) {
 	}
 }
 
-// written notes that the batch wrote the record of a profile: read it again when needed.
+// written notes that the batch may have written the record of a profile: read it again when
+// needed.
 func (s *snapshot) written(profileID string) {
 	if s != nil {
 		delete(s.records, profileID)
+	}
+}
+
+// wrote notes that the batch wrote next, which the store holds now at version (Put).
+func (s *snapshot) wrote(next Record, version int) {
+	if s != nil {
+		next.Version = version
+		s.records[next.Profile.ID] = next
+	}
+}
+
+// merged notes that the batch merged profile from into the live profile into: both records
+// changed, and from's identifiers moved (any marked by a merge is read again too). The rest of
+// the snapshot stands.
+func (s *snapshot) merged(from, into string) {
+	if s == nil {
+		return
+	}
+	delete(s.records, from)
+	delete(s.records, into)
+	for id, e := range s.entries {
+		if e.ProfileID == from || e.MovedFrom != "" {
+			delete(s.entries, id)
+		}
 	}
 }

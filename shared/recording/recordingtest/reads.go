@@ -54,16 +54,25 @@ func (c *counting) Tombstoned(ctx context.Context, sealed string) (bool, error) 
 
 func (c *counting) Records(ctx context.Context, ids []string) (map[string]recording.Record, error) {
 	c.count("Records")
+	for range ids {
+		c.count("profiles read")
+	}
 	return c.Storage.Records(ctx, ids)
 }
 
 func (c *counting) Entries(ctx context.Context, ids []identity.ID, sealed []string) (map[identity.ID]recording.Entry, map[string]bool, error) {
 	c.count("Entries")
+	for range ids {
+		c.count("identifiers read")
+	}
 	return c.Storage.Entries(ctx, ids, sealed)
 }
 
 func (c *counting) RecordsAndTombstones(ctx context.Context, ids []string, sealed []string) (map[string]recording.Record, map[string]bool, error) {
 	c.count("RecordsAndTombstones")
+	for range ids {
+		c.count("profiles read")
+	}
 	return c.Storage.RecordsAndTombstones(ctx, ids, sealed)
 }
 
@@ -258,4 +267,30 @@ func mergeReadsEachProfileOnce(t *testing.T, ns NewStorage) {
 	p := f.Lookup(t, identity.AnonymousID("B"))
 	require.ElementsMatch(t, []string{"A", "B"}, p.AnonymousIDs)
 	require.Equal(t, p.ID, f.Lookup(t, identity.UserID("U")).ID)
+}
+
+// A merge in the middle of a batch costs the batch a read of what it changed alone: the two
+// profiles and the merged one's identifiers. The profiles the batch wrote before it, and every
+// other identifier, are known from the batch's own reads and writes.
+func mergeInABatchRereadsWhatItChangedAlone(t *testing.T, ns NewStorage) {
+	f, c := countingFixture(t, ns)
+	f.Record(t, Page("a1", "A", 10), Identify("a2", "A", "U", 11, nil), Page("b1", "B", 20))
+	recordAll(t, f, pages("known", 10, 2, 30)) // ten visitors known
+	c.reset()
+
+	in := pages("before", 10, 1, 50)
+	in = append(in, recording.Input{Activity: Identify("b2", "B", "U", 55, nil)}) // merges B into A's profile
+	in = append(in, pages("after", 10, 2, 60)...)
+	in = append(in, recording.Input{Activity: Page("b3", "B", 61)})
+	out := recordAll(t, f, in)
+	require.Len(t, out[10].Merged, 1)
+	calls := c.reset()
+	require.Equal(t, 3, calls["Entries"], "the batch's identifiers, the merged profile's (by the merge), then those the merge moved: %v", calls)
+	require.Equal(t, 12+1+1, calls["identifiers read"], "the ten visitors', B and U, then B by the merge and again after it: %v", calls)
+	require.Equal(t, 12+1, calls["profiles read"], "the twelve profiles, then the one B joined: %v", calls)
+	require.Equal(t, 2, calls["Profile"], "the merge's own reads: %v", calls)
+	require.Zero(t, calls["Entry"]+calls["Records"], "nothing read one by one: %v", calls)
+	require.Zero(t, calls["Recorded"], "every event newer than its profile's mark: %v", calls)
+	require.Equal(t, 5, f.Lookup(t, identity.UserID("U")).Counts.Events)
+	require.Equal(t, 5, f.Lookup(t, identity.AnonymousID("A7")).Counts.PageViews)
 }

@@ -28,6 +28,7 @@ func Behaviour(t *testing.T, newStorage NewStorage) {
 		"MergeKeepsTheGreaterHighWaterMark":             mergeKeepsTheGreaterHighWaterMark,
 		"MergedHistoriesAreReadForOlderEventsOnly":      mergedHistoriesAreReadForOlderEventsOnly,
 		"MergeReadsEachProfileOnce":                     mergeReadsEachProfileOnce,
+		"MergeInABatchRereadsWhatItChangedAlone":        mergeInABatchRereadsWhatItChangedAlone,
 		"EventSentAgainLaterIsRecordedOnce":             eventSentAgainLaterIsRecordedOnce,
 		"EventWhoseTouchpointWasLostIsRecordedOnce":     eventWhoseTouchpointWasLostIsRecordedOnce,
 		"OutOfOrderEvents":                              outOfOrderEvents,
