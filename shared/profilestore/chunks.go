@@ -290,32 +290,65 @@ var errBadChunk = errors.New("not a touchpoint chunk")
 
 // decodeChunk reads a chunk's stored data.
 func decodeChunk(data []byte) (chunk, error) {
-	if len(data) == 0 || data[0] != chunkFormat {
-		return chunk{}, fmt.Errorf("%w: unknown format", errBadChunk)
-	}
-	r := decompressors.Get().(io.ReadCloser)
-	defer decompressors.Put(r)
-	if err := r.(flate.Resetter).Reset(bytes.NewReader(data[1:]), []byte(chunkDictionary)); err != nil {
-		return chunk{}, fmt.Errorf("%w: %w", errBadChunk, err)
-	}
-	raw, err := io.ReadAll(io.LimitReader(r, maxInflated+1))
-	if err != nil {
-		return chunk{}, fmt.Errorf("%w: %w", errBadChunk, err)
-	}
-	if len(raw) > maxInflated {
-		return chunk{}, fmt.Errorf("%w: inflates past %d bytes", errBadChunk, maxInflated)
-	}
 	var c chunk
-	if err := json.Unmarshal(raw, &c.entries); err != nil {
-		return chunk{}, fmt.Errorf("%w: %w", errBadChunk, err)
+	raw, err := inflateChunk(data, &c.entries)
+	if err != nil {
+		return chunk{}, err
 	}
 	for _, e := range c.entries {
 		if e.Key == "" {
 			return chunk{}, fmt.Errorf("%w: an entry without a key", errBadChunk)
 		}
 	}
-	c.raw = len(raw)
+	c.raw = raw
 	return c, nil
+}
+
+// chunkKey is what a chunk's entry tells of the event it holds: enough to know it was recorded.
+type chunkKey struct {
+	Key       string `json:"k"`
+	MessageID string `json:"m,omitempty"`
+}
+
+func (k chunkKey) messageID() string { return cmp.Or(k.MessageID, keyMessageID(k.Key)) }
+
+// chunkKeys reads the keys of a chunk's entries alone: deduplication reads chunks for nothing
+// else, and decoding whole entries (properties, activity records) cost it several times more.
+func chunkKeys(data []byte) ([]chunkKey, error) {
+	var keys []chunkKey
+	if _, err := inflateChunk(data, &keys); err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if k.Key == "" {
+			return nil, fmt.Errorf("%w: an entry without a key", errBadChunk)
+		}
+	}
+	return keys, nil
+}
+
+// inflateChunk inflates a chunk's stored data and decodes its JSON into v; it returns the JSON's
+// length.
+func inflateChunk(data []byte, v any) (int, error) {
+	if len(data) == 0 || data[0] != chunkFormat {
+		return 0, fmt.Errorf("%w: unknown format", errBadChunk)
+	}
+	r := decompressors.Get().(io.ReadCloser)
+	defer decompressors.Put(r)
+	if err := r.(flate.Resetter).Reset(bytes.NewReader(data[1:]), []byte(chunkDictionary)); err != nil {
+		return 0, fmt.Errorf("%w: %w", errBadChunk, err)
+	}
+	raw, err := io.ReadAll(io.LimitReader(r, maxInflated+1))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", errBadChunk, err)
+	}
+	if len(raw) > maxInflated {
+		return 0, fmt.Errorf("%w: inflates past %d bytes", errBadChunk, maxInflated)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return 0, fmt.Errorf("%w: %w", errBadChunk, err)
+	}
+	return len(raw), nil
 }
 
 // without returns the chunk less the entries of the given keys, and how many it dropped.

@@ -57,8 +57,13 @@ func TestChunkRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		back, err := decodeChunk(data)
 		require.NoError(t, err)
-		for _, e := range back.entries {
+		keys, err := chunkKeys(data)
+		require.NoError(t, err)
+		require.Len(t, keys, len(back.entries))
+		for k, e := range back.entries {
 			got = append(got, e.touchpoint("prf_1"))
+			require.Equal(t, e.Key, keys[k].Key, "the keys alone, as deduplication reads them")
+			require.Equal(t, e.touchpoint("prf_1").MessageID, keys[k].messageID())
 		}
 	}
 	want := map[string]history.Touchpoint{}
@@ -156,9 +161,12 @@ func FuzzDecodeChunk(f *testing.F) {
 	f.Add([]byte{chunkFormat, 0x01, 0x00, 0x00, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := decodeChunk(data)
+		keys, keysErr := chunkKeys(data)
 		if err != nil {
 			return
 		}
+		require.NoError(t, keysErr, "a chunk whose entries decode has keys")
+		require.Len(t, keys, len(c.entries))
 		for _, e := range c.entries {
 			_ = e.touchpoint("prf_1")
 		}
@@ -483,6 +491,19 @@ func BenchmarkChunkRead(b *testing.B) {
 		for _, e := range c.entries {
 			_ = e.touchpoint("prf_01JBENCH")
 		}
+	}
+}
+
+// BenchmarkChunkKeys inflates the same chunk and reads its keys alone, as deduplication does.
+func BenchmarkChunkKeys(b *testing.B) {
+	cs, err := packChunks(benchChunk(b))
+	require.NoError(b, err)
+	data, err := cs[0].encode()
+	require.NoError(b, err)
+	for b.Loop() {
+		keys, err := chunkKeys(data)
+		require.NoError(b, err)
+		require.Len(b, keys, 20)
 	}
 }
 

@@ -328,13 +328,13 @@ func (t *TouchpointTable) Recorded(ctx context.Context, keys []history.Key, rece
 				}
 				continue
 			}
-			c, err := decodeChunk(it.Data)
+			keys, err := chunkKeys(it.Data)
 			if err != nil {
 				return fmt.Errorf("read history of %s: chunk %s: %w", ref.profileID, it.Key, err)
 			}
-			for _, e := range c.entries {
-				if wanted[e.Key] {
-					found[e.messageID()] = true
+			for _, k := range keys {
+				if wanted[k.Key] {
+					found[k.messageID()] = true
 				}
 			}
 		}

@@ -407,10 +407,11 @@ func (b *batch) adopt(ident identity.ID, r ref) {
 	g.cur, g.claimed = profile.Attach(g.cur, ident), withClaimed(g.claimed, []identity.ID{ident})
 }
 
-// merge carries out a plan that merges: what the batch gathered is written first, so that the
-// merge folds it in.
+// merge carries out a plan that merges: what the batch gathered on the two profiles is written
+// first, so that the merge folds it in. What it gathered on others stays to be written with the
+// rest of the batch: the merge changes nothing of theirs.
 func (b *batch) merge(ctx context.Context, i int, plan identity.Plan, owners map[identity.ID]identity.Owner, anon identity.ID) error {
-	b.flush(ctx, 0)
+	b.flush(ctx, 0, plan.MergeFrom, plan.Profile)
 	via := anon
 	for _, id := range plan.Attach {
 		if owners[id].ProfileID == plan.MergeFrom {
@@ -432,8 +433,13 @@ func (b *batch) merge(ctx context.Context, i int, plan identity.Plan, owners map
 	return errRetry
 }
 
-// flush writes every group, then places again the events of groups that lost a race.
-func (b *batch) flush(ctx context.Context, attempt int) {
+// flush writes every group, or those of the profiles only names, then places again the events of
+// groups that lost a race.
+func (b *batch) flush(ctx context.Context, attempt int, only ...string) {
+	order := b.order
+	if len(only) > 0 {
+		order = slices.DeleteFunc(slices.Clone(b.order), func(id string) bool { return !slices.Contains(only, id) })
+	}
 	var again [][]int
 	var written []pendingHistory
 	fail := func(g *group, err error) {
@@ -441,7 +447,7 @@ func (b *batch) flush(ctx context.Context, attempt int) {
 			b.out[i].Err = fmt.Errorf("record event %s: %w", b.in[i].Activity.MessageID, err)
 		}
 	}
-	writes := b.prepareAll(ctx)
+	writes := b.prepareAll(ctx, order)
 	for _, w := range writes {
 		g := w.g
 		err := w.err
@@ -469,7 +475,10 @@ func (b *batch) flush(ctx context.Context, attempt int) {
 			fail(g, err)
 		}
 	}
-	b.groups, b.order = map[string]*group{}, nil
+	for _, id := range order {
+		delete(b.groups, id)
+	}
+	b.order = slices.DeleteFunc(b.order, func(id string) bool { return b.groups[id] == nil })
 	b.writeHistories(ctx, written)
 	for _, idx := range again {
 		if attempt+1 >= maxAttempts {
@@ -491,15 +500,15 @@ func (b *batch) flush(ctx context.Context, attempt int) {
 // prepareAll prepares the write of every group, then announces the audience changes of them all
 // at once (one call, not one per profile), before any is written: a group whose changes could
 // not be announced is not written.
-func (b *batch) prepareAll(ctx context.Context) []*groupWrite {
-	writes := make([]*groupWrite, len(b.order))
+func (b *batch) prepareAll(ctx context.Context, order []string) []*groupWrite {
+	writes := make([]*groupWrite, len(order))
 	var set AudienceSet
 	var setErr error
-	if b.e.audiences != nil && len(b.order) > 0 {
+	if b.e.audiences != nil && len(order) > 0 {
 		set, setErr = b.e.definitions(ctx)
 	}
 	var changes []AudienceChange
-	for k, id := range b.order {
+	for k, id := range order {
 		w := &groupWrite{g: b.groups[id]}
 		writes[k] = w
 		if setErr != nil {

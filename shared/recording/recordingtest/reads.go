@@ -96,6 +96,11 @@ func (c *counting) Touchpoints(ctx context.Context, id string, after *history.Cu
 	return c.Storage.Touchpoints(ctx, id, after, typ, limit)
 }
 
+func (c *counting) Commit(ctx context.Context, ch recording.Change) error {
+	c.count("Commit")
+	return c.Storage.Commit(ctx, ch)
+}
+
 func (c *counting) Append(ctx context.Context, ts []history.Touchpoint, receipts []history.Receipt) error {
 	c.count("Append")
 	return c.Storage.Append(ctx, ts, receipts)
@@ -271,7 +276,9 @@ func mergeReadsEachProfileOnce(t *testing.T, ns NewStorage) {
 
 // A merge in the middle of a batch costs the batch a read of what it changed alone: the two
 // profiles and the merged one's identifiers. The profiles the batch wrote before it, and every
-// other identifier, are known from the batch's own reads and writes.
+// other identifier, are known from the batch's own reads and writes; and the other profiles it
+// gathered events on are written once, with the rest of the batch, not once before the merge and
+// again after.
 func mergeInABatchRereadsWhatItChangedAlone(t *testing.T, ns NewStorage) {
 	f, c := countingFixture(t, ns)
 	f.Record(t, Page("a1", "A", 10), Identify("a2", "A", "U", 11, nil), Page("b1", "B", 20))
@@ -291,6 +298,8 @@ func mergeInABatchRereadsWhatItChangedAlone(t *testing.T, ns NewStorage) {
 	require.Equal(t, 2, calls["Profile"], "the merge's own reads: %v", calls)
 	require.Zero(t, calls["Entry"]+calls["Records"], "nothing read one by one: %v", calls)
 	require.Zero(t, calls["Recorded"], "every event newer than its profile's mark: %v", calls)
+	require.Equal(t, 10+2+1, calls["Commit"], "each visitor's profile once, the merge's claim and fold, then the joined profile: %v", calls)
+	require.Equal(t, 1, calls["Append"], "the history at once, after the merge: %v", calls)
 	require.Equal(t, 5, f.Lookup(t, identity.UserID("U")).Counts.Events)
 	require.Equal(t, 5, f.Lookup(t, identity.AnonymousID("A7")).Counts.PageViews)
 }
