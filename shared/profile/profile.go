@@ -253,6 +253,17 @@ func Attach(p Profile, ids ...identity.ID) Profile {
 	return p
 }
 
+// AttachShallow is Attach for a profile read for who it is alone (its id and identifiers): it
+// copies its anonymous ids, which it may change, and shares the rest with p. Neither p nor the
+// result may then be changed in place (Apply and Attach copy what they change).
+func AttachShallow(p Profile, ids ...identity.ID) Profile {
+	p.AnonymousIDs = slices.Clone(p.AnonymousIDs)
+	for _, id := range ids {
+		p.attach(id)
+	}
+	return p
+}
+
 // Apply records an activity on a profile and attaches the given identifiers to it (the graph's
 // decision, see identity.Resolve). A user id is only attached to a profile without one.
 func Apply(p Profile, a Activity, attach []identity.ID) Profile {

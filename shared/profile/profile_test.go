@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/dcrm-project/dcrm/shared/beacon"
 	"github.com/dcrm-project/dcrm/shared/identity"
 )
@@ -227,4 +229,19 @@ func TestAddressable(t *testing.T) {
 			t.Errorf("%s: Addressable = %v, want %v", c.name, got, c.want)
 		}
 	}
+}
+
+// AttachShallow attaches as Attach does, and never writes into the profile it was given, even
+// where its anonymous ids have room to grow in place.
+func TestAttachShallowLeavesTheOriginalAlone(t *testing.T) {
+	p := Profile{ID: "p1", AnonymousIDs: make([]string, 2, 8)}
+	p.AnonymousIDs[0], p.AnonymousIDs[1] = "a", "c"
+	ids := []identity.ID{identity.AnonymousID("b"), identity.UserID("u1"), identity.AnonymousID("a")}
+	got := AttachShallow(p, ids...)
+	want := Attach(p, ids...)
+	require.Equal(t, want.AnonymousIDs, got.AnonymousIDs)
+	require.Equal(t, "u1", got.UserID)
+	require.Equal(t, []string{"a", "c"}, p.AnonymousIDs, "the original's ids as they were")
+	require.Empty(t, p.UserID)
+	require.Equal(t, "u1", AttachShallow(got, identity.UserID("u2")).UserID, "a user id only on a profile without one")
 }

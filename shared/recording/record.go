@@ -371,7 +371,9 @@ func (b *batch) placeOnce(ctx context.Context, i int) error {
 		b.order = append(b.order, id)
 	}
 	g.events, g.attach = append(g.events, i), append(g.attach, attach)
-	g.cur = profile.Apply(g.cur, a, attach)
+	// Placing the batch's later events needs no more of the group's profile than who it is;
+	// prepare applies the events in full.
+	g.cur = profile.AttachShallow(g.cur, attach...)
 	g.claimed = withClaimed(g.claimed, attach)
 	return nil
 }
@@ -404,7 +406,7 @@ func (b *batch) adopt(ident identity.ID, r ref) {
 		b.order = append(b.order, r.live.ID)
 	}
 	g.adopt = append(g.adopt, ident)
-	g.cur, g.claimed = profile.Attach(g.cur, ident), withClaimed(g.claimed, []identity.ID{ident})
+	g.cur, g.claimed = profile.AttachShallow(g.cur, ident), withClaimed(g.claimed, []identity.ID{ident})
 }
 
 // merge carries out a plan that merges: what the batch gathered on the two profiles is written
