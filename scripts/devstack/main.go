@@ -163,7 +163,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Prefix: *prefix, APIPort: *apiPort, LambdaPort: *lambdaPort, S3Port: *s3Port, S3Dir: filepath.Join(*state, "s3"), FunctionsDir: *functions,
 		FirehosePort: *firehosePort, FirehoseInterval: interval,
 		Endpoints: endpoints, LogDir: logDir, Echo: echo, Logger: logger, Middleware: middleware,
-		SecretDir: filepath.Join(*state, "secrets"), Environments: *environments,
+		SecretDir: filepath.Join(*state, "secrets"), MappingState: filepath.Join(*state, "mappings.json"), Environments: *environments,
 		AuthPort: *authPort, AuthDir: filepath.Join(*state, "auth"), ConsoleUser: *consoleUser,
 	})
 	if err != nil {

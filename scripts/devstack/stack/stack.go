@@ -143,6 +143,9 @@ type Config struct {
 	// FirehoseInterval is the delivery streams' buffer interval: 0 means DefaultFirehoseInterval
 	// (5 s), a negative value the topology's own (AWS's; up to 15 minutes).
 	FirehoseInterval time.Duration
+	// MappingState keeps the stream mappings' checkpoints between runs (checkpoints.go); "" keeps
+	// them for the run alone, and a stack started again reads its streams from the trim horizon.
+	MappingState string
 }
 
 // Stack is a running local host.
@@ -163,8 +166,10 @@ type Stack struct {
 	proxied   localaws.Endpoints // the proxies the functions and mappings reach AWS through
 	bg        context.Context    // ends at Close
 	s3URL     string
-	s3Temp    string      // S3's temporary folder, removed by Close
-	notices   chan notice // the buckets' notifications to deliver
+	s3Temp    string                    // S3's temporary folder, removed by Close
+	mappings  map[string]runningMapping // by mappingKey
+	created   map[string]time.Time      // the streams' creation times, by logical name
+	notices   chan notice               // the buckets' notifications to deliver
 
 	firehose     *firehose.Server
 	firehoseURL  string
@@ -210,7 +215,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	s := &Stack{cfg: cfg, topo: topo, resources: map[string]string{}, functions: map[string]*lambdahost.Function{},
-		cancel: cancel, log: cfg.Logger, bg: bg}
+		cancel: cancel, log: cfg.Logger, bg: bg, mappings: map[string]runningMapping{}, created: map[string]time.Time{}}
 	s.meter = usage.New(s.cpu)
 	if err := s.start(ctx, bg); err != nil {
 		s.Close()
@@ -274,19 +279,32 @@ func (s *Stack) start(ctx, bg context.Context) error {
 	s.serve(apiLn, s.withUsage(api))
 	s.serve(lambdaLn, lambdahost.NewInvokeAPI(bg, s.lookup, s.log.With("component", "invoke")))
 
+	saved, err := readMappingState(s.cfg.MappingState)
+	if err != nil {
+		s.log.Warn("stream mappings' checkpoints not read; the streams are read from their trim horizon", "error", err)
+	}
+	var running sync.WaitGroup
 	for _, m := range s.topo.Mappings {
 		fn := s.functions[m.Function]
+		key := mappingKey(s.resources[m.Stream], fn.ARN())
 		mapping, err := streammap.New(streammap.Config{
 			Mapping: m, StreamName: s.resources[m.Stream], StreamARN: streamARNs[m.Stream], FunctionARN: fn.ARN(),
 			FailureQueueURL: s.resources[m.OnFailureQueue], Region: localaws.Region,
 			Kinesis: s.proxied.KinesisClient(), SQS: s.proxied.SQSClient(),
 			Invoke: fn.Invoke, IsFunctionError: isFunctionError,
+			Resume:       resumeFrom(saved, key, s.created[m.Stream]),
 			PollInterval: s.cfg.PollInterval, RetryDelay: s.cfg.RetryDelay, Logger: s.log.With("component", "streammap"),
 		})
 		if err != nil {
 			return fmt.Errorf("stream mapping %s -> %s: %w", m.Stream, m.Function, err)
 		}
-		s.wg.Go(func() { _ = mapping.Run(bg) })
+		s.mappings[key] = runningMapping{mapping: mapping, streamCreated: s.created[m.Stream]}
+		running.Go(func() { _ = mapping.Run(bg) })
+	}
+	done := make(chan struct{})
+	s.wg.Go(func() { running.Wait(); close(done) })
+	if s.cfg.MappingState != "" {
+		s.wg.Go(func() { s.keepCheckpoints(bg, time.Second, done) })
 	}
 	for _, sc := range s.topo.Schedules {
 		s.wg.Go(func() { s.schedule(bg, sc) })
@@ -309,6 +327,7 @@ func (s *Stack) provision(ctx context.Context) (map[string]string, error) {
 			return nil, fmt.Errorf("describe stream %s: %w", name, err)
 		}
 		arns[st.Name] = aws.ToString(out.StreamDescriptionSummary.StreamARN)
+		s.created[st.Name] = aws.ToTime(out.StreamDescriptionSummary.StreamCreationTimestamp)
 		s.resources[st.Name] = name
 	}
 	for _, t := range s.topo.Tables {

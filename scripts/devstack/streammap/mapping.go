@@ -17,9 +17,12 @@
 // MaximumRecordAgeInSeconds (Mapping.MaxRecordAge): records older than that are given up on before
 // an invocation, described with the condition RecordAgeExceeded.
 //
-// Not emulated: checkpoints are kept in memory only, so a restarted host reads the stream again
-// from the trim horizon (functions must be idempotent anyway); the parallelisation factor (always
-// 1); tumbling windows; enhanced fan-out; waiting for a parent shard to
+// A mapping kept across a restart of the pollers (Lambda's own, or the local host's) goes on after
+// its checkpoints: Config.Resume, which the local host keeps in its state folder for the stream of
+// the same creation time. A checkpoint beyond the shard's end (a stream made again) is dropped and
+// the shard read from its trim horizon.
+//
+// Not emulated: the parallelisation factor (always 1); tumbling windows; enhanced fan-out; waiting for a parent shard to
 // be drained before its children after resharding (new shards are picked up, in no order).
 package streammap
 
@@ -73,11 +76,14 @@ type Config struct {
 	// as not having reached the function.
 	Invoke          func(ctx context.Context, payload []byte) ([]byte, error)
 	IsFunctionError func(error) bool
-	PollInterval    time.Duration // between reads of a shard that had nothing new; default 250ms
-	RetryDelay      time.Duration // before retrying a failed batch; default 200ms
-	ShardRefresh    time.Duration // how often new shards are looked for; default 10s
-	Logger          *slog.Logger
-	Now             func() time.Time
+	// Resume holds, per shard, the checkpoint an earlier run of this mapping reached (Checkpoints):
+	// reading starts after it.
+	Resume       map[string]string
+	PollInterval time.Duration // between reads of a shard that had nothing new; default 250ms
+	RetryDelay   time.Duration // before retrying a failed batch; default 200ms
+	ShardRefresh time.Duration // how often new shards are looked for; default 10s
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Mapping polls a stream and feeds a function.
@@ -124,7 +130,13 @@ func New(cfg Config) (*Mapping, error) {
 		cfg.StreamARN = "arn:aws:kinesis:" + cfg.Region + ":000000000000:stream/" + cfg.StreamName
 	}
 	cfg.Logger = cfg.Logger.With("stream", cfg.StreamName, "function", cfg.Mapping.Function)
-	return &Mapping{cfg: cfg, checkpoints: map[string]string{}}, nil
+	checkpoints := map[string]string{}
+	for shard, seq := range cfg.Resume {
+		if seq != "" {
+			checkpoints[shard] = seq
+		}
+	}
+	return &Mapping{cfg: cfg, checkpoints: checkpoints}, nil
 }
 
 // Checkpoints returns, per shard, the sequence number of the last record the mapping is done with
@@ -145,6 +157,13 @@ func (m *Mapping) checkpoint(shard, seq string) {
 	m.mu.Unlock()
 }
 
+// drop forgets a shard's checkpoint (one carried over that the stream does not know).
+func (m *Mapping) drop(shard string) {
+	m.mu.Lock()
+	delete(m.checkpoints, shard)
+	m.mu.Unlock()
+}
+
 // Run polls until ctx ends; it returns ctx's error.
 func (m *Mapping) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
@@ -158,7 +177,8 @@ func (m *Mapping) Run(ctx context.Context) error {
 		for _, id := range shards {
 			if !started[id] {
 				started[id] = true
-				s := &shard{m: m, id: id}
+				s := &shard{m: m, id: id, lastFetched: m.cfg.Resume[id]}
+				s.resumed = s.lastFetched != ""
 				wg.Go(func() { s.run(ctx) })
 			}
 		}
@@ -193,6 +213,7 @@ type shard struct {
 	iterator    *string
 	lastFetched string
 	closed      bool
+	resumed     bool // lastFetched is a checkpoint of an earlier run, not yet read after
 	buf         []types.Record
 }
 
@@ -273,10 +294,18 @@ func (s *shard) read(ctx context.Context, limit int) ([]types.Record, int64, err
 			in.StartingSequenceNumber = aws.String(s.lastFetched)
 		}
 		out, err := k.GetShardIterator(ctx, in)
+		var foreign *types.InvalidArgumentException
+		if s.resumed && errors.As(err, &foreign) {
+			// Beyond the shard's end: the stream was made again since the checkpoint.
+			s.m.cfg.Logger.Warn("checkpoint beyond the shard's end; reading the shard from its trim horizon", "shard", s.id, "error", err)
+			s.lastFetched, s.resumed = "", false
+			s.m.drop(s.id)
+			return nil, 0, nil
+		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("get shard iterator: %w", err)
 		}
-		s.iterator = out.ShardIterator
+		s.iterator, s.resumed = out.ShardIterator, false
 	}
 	out, err := k.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: s.iterator, Limit: aws.Int32(int32(min(limit, maxGetRecords)))})
 	var expired *types.ExpiredIteratorException

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -410,4 +411,51 @@ func TestOneReadFeedsSeveralBatches(t *testing.T) {
 	f.start()
 	require.Eventually(t, func() bool { return len(f.batches()) >= 10 }, 20*time.Second, 20*time.Millisecond)
 	assert.LessOrEqual(t, reads.calls.Load(), int32(3), "100 records waiting are read in one call, then the shard is polled")
+}
+
+// A mapping started again with the checkpoints of its earlier run (Config.Resume) goes on after
+// them, as Lambda's mapping does when its pollers restart: nothing is delivered twice. A
+// checkpoint beyond the shard's end (of a stream made again under the same name, which the local
+// host also tells by the stream's creation time) is dropped, and the shard is read from its trim
+// horizon.
+func TestAResumedMappingGoesOnAfterItsCheckpoints(t *testing.T) {
+	t.Parallel()
+	var cfg streammap.Config
+	f := newFixtureWith(t, 1, "", topology.StreamMapping{BatchSize: 10, MaxBatchingWindow: 50 * time.Millisecond},
+		func(c *streammap.Config) { cfg = *c })
+	delivered := func() []string {
+		var data []string
+		for _, b := range f.batches() {
+			data = append(data, b.Data...)
+		}
+		return data
+	}
+	first := f.put([2]string{"a", "a/1"}, [2]string{"a", "a/2"}, [2]string{"a", "a/3"})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.mapping.Run(ctx) }()
+	require.Eventually(t, func() bool { return slices.Contains(slices.Collect(maps.Values(f.mapping.Checkpoints())), first[2]) }, 20*time.Second, 10*time.Millisecond)
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	checkpoints := f.mapping.Checkpoints()
+
+	f.put([2]string{"a", "a/4"}, [2]string{"a", "a/5"})
+	cfg.Resume = checkpoints
+	var err error
+	f.mapping, err = streammap.New(cfg)
+	require.NoError(t, err)
+	require.Equal(t, checkpoints, f.mapping.Checkpoints(), "carried over until it moves")
+	f.start()
+	require.Eventually(t, func() bool { return len(delivered()) >= 5 }, 20*time.Second, 10*time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // nothing more comes
+	require.Equal(t, []string{"a/1", "a/2", "a/3", "a/4", "a/5"}, delivered(), "each record once, in order")
+
+	// The checkpoints of the stream above, as a stream made again under its name would find them.
+	foreign := f.mapping.Checkpoints()
+	again := newFixtureWith(t, 1, "", topology.StreamMapping{BatchSize: 10, MaxBatchingWindow: 50 * time.Millisecond},
+		func(c *streammap.Config) { c.Resume = foreign })
+	again.put([2]string{"c", "c/1"}, [2]string{"c", "c/2"})
+	again.start()
+	require.Eventually(t, func() bool { return len(again.batches()) > 0 }, 20*time.Second, 10*time.Millisecond)
+	require.Equal(t, []string{"c/1", "c/2"}, again.batches()[0].Data, "read from the trim horizon")
 }
