@@ -6,14 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/dcrm-project/dcrm/infra/topology"
 	"github.com/dcrm-project/dcrm/shared/objectstore"
+	"github.com/dcrm-project/dcrm/shared/report"
 )
 
 // The report routes serve what the reports function keeps under topology.ReportsPrefix of the
@@ -62,22 +61,12 @@ type reportStore struct {
 // period is a report's period: its first and last days (UTC, both included), YYYY-MM-DD.
 type period struct{ from, to string }
 
-func (p period) String() string { return p.from + "_" + p.to }
+func (p period) String() string { return report.Period(p.from, p.to) }
 
-var periodPattern = regexp.MustCompile(`^([0-9]{4}-[0-9]{2}-[0-9]{2})_([0-9]{4}-[0-9]{2}-[0-9]{2})$`)
-
-// parsePeriod reads YYYY-MM-DD_YYYY-MM-DD: two real dates, the first not after the last.
+// parsePeriod reads YYYY-MM-DD_YYYY-MM-DD (report.ParsePeriod).
 func parsePeriod(s string) (period, bool) {
-	m := periodPattern.FindStringSubmatch(s)
-	if m == nil {
-		return period{}, false
-	}
-	from, err1 := time.Parse(time.DateOnly, m[1])
-	to, err2 := time.Parse(time.DateOnly, m[2])
-	if err1 != nil || err2 != nil || to.Before(from) {
-		return period{}, false
-	}
-	return period{m[1], m[2]}, true
+	from, to, err := report.ParsePeriod(s)
+	return period{from, to}, err == nil
 }
 
 const periodFormat = "period must be latest or YYYY-MM-DD_YYYY-MM-DD: the first and the last day of the report, real dates, the first not after the last"

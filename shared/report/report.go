@@ -550,8 +550,8 @@ func modelOf(r attribution.Result, spent map[string]float64) ModelCredits {
 // Period names the period from..to (its folder under the reports prefix).
 func Period(from, to string) string { return from + "_" + to }
 
-// ParsePeriod reads a period's name: two dates YYYY-MM-DD joined by "_", the first not after the
-// second.
+// ParsePeriod reads a period's name: two real dates YYYY-MM-DD joined by "_" (ASCII digits, two
+// for the month and the day, nothing around), the first not after the second.
 func ParsePeriod(s string) (from, to string, err error) {
 	from, to, ok := strings.Cut(s, "_")
 	f, ferr := time.Parse(time.DateOnly, from)

@@ -337,7 +337,8 @@ func TestPeriods(t *testing.T) {
 	f, l, err := ParsePeriod(Period("2026-11-07", "2026-12-06"))
 	require.NoError(t, err)
 	require.Equal(t, [2]string{"2026-11-07", "2026-12-06"}, [2]string{f, l})
-	for _, bad := range []string{"", "latest", "2026-11-07", "2026-12-06_2026-11-07", "2026-02-30_2026-03-01", "2026-11-07_2026-12-06_x", "../x_y"} {
+	for _, bad := range []string{"", "latest", "2026-11-07", "2026-12-06_2026-11-07", "2026-02-30_2026-03-01", "2026-11-07_2026-12-06_x", "../x_y",
+		"+026-11-07_2026-12-06", "2026-1-07_2026-12-06", "２０２６-11-07_2026-12-06", " 2026-11-07_2026-12-06"} { // ASCII digits, nothing around
 		_, _, err := ParsePeriod(bad)
 		require.Error(t, err, bad)
 	}
