@@ -22,8 +22,9 @@
 // the same creation time. A checkpoint beyond the shard's end (a stream made again) is dropped and
 // the shard read from its trim horizon.
 //
-// Not emulated: the parallelisation factor (always 1); tumbling windows; enhanced fan-out; waiting for a parent shard to
-// be drained before its children after resharding (new shards are picked up, in no order).
+// Not emulated: the parallelisation factor (always 1); tumbling windows; enhanced fan-out; waiting
+// for a parent shard to be drained before its children after resharding (new shards are picked up,
+// in no order).
 package streammap
 
 import (
@@ -157,7 +158,7 @@ func (m *Mapping) checkpoint(shard, seq string) {
 	m.mu.Unlock()
 }
 
-// drop forgets a shard's checkpoint (one carried over that the stream does not know).
+// drop forgets a shard's checkpoint (one carried over, beyond the shard's end).
 func (m *Mapping) drop(shard string) {
 	m.mu.Lock()
 	delete(m.checkpoints, shard)
