@@ -193,21 +193,26 @@ func validateFunction(t topology.Topology, f topology.Function, functionsDir str
 			return fmt.Errorf("asynchronous retries %d outside 0..2", a.Retries)
 		}
 	}
-	env := map[string]bool{}
+	env := map[string]bool{}    // by variable, the uses but reading a queue's depths
+	depths := map[string]bool{} // the queues whose depths it reads, which may also have a use above
 	for _, u := range f.Uses {
 		switch u.Access {
 		case topology.Read, topology.Write, topology.ReadWrite, topology.Attributes:
 		default:
 			return fmt.Errorf("unknown access %q to %s", u.Access, u.Resource)
 		}
+		seen := env
+		if u.Access == topology.Attributes {
+			seen = depths
+		}
 		name := t.EnvVar(u.Resource)
-		if env[name] {
+		if seen[name] {
 			return fmt.Errorf("uses %s twice", u.Resource)
 		}
-		env[name] = true
+		seen[name] = true
 	}
 	for k := range f.Settings {
-		if env[k] {
+		if env[k] || depths[k] {
 			return fmt.Errorf("setting %s collides with a resource variable", k)
 		}
 	}

@@ -580,8 +580,11 @@ func TestFunctionsGetTheGrantsOfTheirUses(t *testing.T) {
 			}
 			got := actions[id]
 			if u.Access == topology.Attributes { // the queue's depths only, and its dead-letter queue's
-				onFailure := f.Async != nil && f.Async.OnFailureQueue == u.Resource // Lambda sends as the function
-				if !got["sqs:GetQueueAttributes"] || got["sqs:ReceiveMessage"] || got["sqs:DeleteMessage"] || got["sqs:SendMessage"] != onFailure {
+				// It sends only as the queue's writer too, or as Lambda's on-failure destination.
+				sends := f.Async != nil && f.Async.OnFailureQueue == u.Resource || slices.ContainsFunc(f.Uses, func(w topology.Use) bool {
+					return w.Resource == u.Resource && (w.Access == topology.Write || w.Access == topology.ReadWrite)
+				})
+				if !got["sqs:GetQueueAttributes"] || got["sqs:ReceiveMessage"] || got["sqs:DeleteMessage"] || got["sqs:SendMessage"] != sends {
 					t.Errorf("function %s, %s (attributes): %v, want sqs:GetQueueAttributes and no receive", f.Name, u.Resource, got)
 				}
 				if dlq, ok := synth.deadLetterID[u.Resource]; ok {
@@ -916,6 +919,16 @@ func TestValidateRejectsWhatCannotBeDeployed(t *testing.T) {
 			c.Topology.Functions[0].Uses = append(c.Topology.Functions[0].Uses, topology.Use{Resource: "Nope", Access: topology.Read})
 		}, `unknown resource "Nope"`},
 		{"unknown access", func(c *config) { c.Topology.Functions[0].Uses[0].Access = "admin" }, `unknown access "admin"`},
+		{"resource used twice", func(c *config) {
+			c.Topology.Functions[0].Uses = append(c.Topology.Functions[0].Uses, topology.Use{Resource: topology.FailedQueue, Access: topology.Read})
+		}, "uses FailedEvents twice"},
+		{"a queue's depths read twice", func(c *config) {
+			c.Topology.Functions[0].Uses = append(c.Topology.Functions[0].Uses, topology.Use{Resource: topology.FailedQueue, Access: topology.Attributes},
+				topology.Use{Resource: topology.FailedQueue, Access: topology.Attributes})
+		}, "uses FailedEvents twice"},
+		{"a queue's depths beside another use", func(c *config) {
+			c.Topology.Functions[0].Uses = append(c.Topology.Functions[0].Uses, topology.Use{Resource: topology.FailedQueue, Access: topology.Attributes})
+		}, ""},
 		{"fractional timeout", func(c *config) { c.Topology.Functions[0].Timeout = 1500 * time.Millisecond }, "timeout 1.5s"},
 		{"too little memory", func(c *config) { c.Topology.Functions[0].Memory = 64 }, "memory 64 MB"},
 		{"setting shadows a resource", func(c *config) {

@@ -172,3 +172,24 @@ func TestHealthRoute(t *testing.T) {
 	require.Empty(t, body["queues"])
 	require.Contains(t, body["queueError"], "could not be read")
 }
+
+// The health page watches every queue whose backlog says something is failing or not consumed,
+// the profile updates that downstream tools read among them, with their dead-letter queues.
+func TestHealthWatchesTheQueuesOfTheDeployment(t *testing.T) {
+	topo := topology.Default()
+	env := map[string]string{}
+	for _, q := range topo.Queues {
+		env[topo.EnvVar(q.Name)] = "https://queue/" + q.Name
+		env[topo.DeadLetterEnvVar(q.Name)] = "https://queue/" + q.Name + "-dlq"
+	}
+	got := map[string]string{}
+	for _, q := range watchedQueues(func(k string) string { return env[k] }) {
+		got[q.Name] = q.URL
+	}
+	for _, q := range []string{topology.FailedQueue, topology.FailedRunQueue, topology.AlertQueue, topology.TriggerQueue, topology.AudienceQueue, topology.ProfileUpdateQueue} {
+		require.Equal(t, "https://queue/"+q, got[q], "%s watched: %v", q, got)
+		if qu, _ := topo.Queue(q); qu.DeadLetterAfter > 0 {
+			require.Equal(t, "https://queue/"+q+"-dlq", got[q+deadLetterSuffix], "%s's dead-letter queue watched", q)
+		}
+	}
+}

@@ -500,6 +500,7 @@ func Default() Topology {
 					// dead-letter queues) that say something went wrong or is not consumed
 					{HealthTable, Read}, {FailedQueue, Attributes}, {FailedRunQueue, Attributes},
 					{AlertQueue, Attributes}, {TriggerQueue, Attributes}, {AudienceQueue, Attributes},
+					{ProfileUpdateQueue, Attributes},
 					// the alerts and triggers sent, which it serves (and an erasure removes), and the audit
 					// log, which it writes (an entry for each change made through the API) and serves
 					{ActivityTable, ReadWrite},
