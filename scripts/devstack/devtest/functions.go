@@ -28,6 +28,7 @@ func RepoRoot() string {
 // of the test, and returns that folder. A function that does not build fails the test.
 func BuildFunctions(t testing.TB) string {
 	t.Helper()
+	skipShort(t)
 	dir := t.TempDir()
 	for _, f := range topology.Default().Functions {
 		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", filepath.Join(dir, f.Name, "bootstrap"), "./functions/"+f.Name)
@@ -87,6 +88,7 @@ var (
 // into a temporary folder that Main removes, and returns that folder.
 func Functions(t testing.TB) string {
 	t.Helper()
+	skipShort(t)
 	functionsOnce.Do(func() {
 		functionsDir, functionsErr = os.MkdirTemp("", "dcrm-functions")
 		if functionsErr != nil {
@@ -106,4 +108,12 @@ func Functions(t testing.TB) string {
 		t.Fatal(functionsErr)
 	}
 	return functionsDir
+}
+
+// skipShort skips, under -short, a test that builds the functions: it is for a local stack, which
+// needs the local servers, and building them all takes seconds before the stack would skip it.
+func skipShort(t testing.TB) {
+	if testing.Short() {
+		t.Skip(localawstest.SkipMessage)
+	}
 }
