@@ -64,8 +64,9 @@ func resumeFrom(saved map[string]mappingState, key string, created time.Time) ma
 	return st.Checkpoints
 }
 
-// saveCheckpoints writes the mappings' checkpoints to the state file when they changed since
-// last, returns what it wrote. The file is replaced whole, never left half written.
+// saveCheckpoints writes the mappings' checkpoints to the state file when they differ from last
+// (what it wrote before), and returns what the file holds. The file is replaced whole, never left
+// half written.
 func (s *Stack) saveCheckpoints(last []byte) ([]byte, error) {
 	state := map[string]mappingState{}
 	for key, m := range s.mappings {
