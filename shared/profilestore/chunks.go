@@ -64,10 +64,10 @@ const chunkDictionary = `"impression","delivery","open","click","email","display
 	`,{"k":"2025-01-01T00:00:00.000000000Z#","t":"page","e":"","a":{"a":"","u":"","p":"https://www.","p":{"url":"https://www.`
 
 // chunkEntry is a touchpoint as a chunk holds it: the fields of a per-touchpoint item with short
-// names, the properties and the activity record as JSON in place, times as numbers.
+// names, the properties and the activity record as JSON in place, times as numbers. Its key and
+// message id come first (chunkKey), what deduplication reads of it.
 type chunkEntry struct {
-	Key        string          `json:"k"`
-	MessageID  string          `json:"m,omitempty"` // when the key does not end in it
+	chunkKey
 	Type       string          `json:"t"`
 	Event      string          `json:"e,omitempty"`
 	At         int64           `json:"d,omitempty"` // nanoseconds after the key's time (keyTime)
@@ -120,7 +120,7 @@ func touchpointDay(sort string) string {
 func newEntry(t history.Touchpoint) (chunkEntry, error) {
 	row := touchpointRow(t)
 	e := chunkEntry{
-		Key: row.Key, Type: row.Type, Event: row.Event, At: row.Timestamp.Sub(keyTime(row.Key)).Nanoseconds(), Channel: row.Channel,
+		chunkKey: chunkKey{Key: row.Key}, Type: row.Type, Event: row.Event, At: row.Timestamp.Sub(keyTime(row.Key)).Nanoseconds(), Channel: row.Channel,
 		Impression: row.Impression, Truncated: row.Truncated, Purchase: row.Purchase, OrderID: row.OrderID, Revenue: row.Revenue,
 	}
 	if row.MessageID != keyMessageID(row.Key) {
@@ -140,9 +140,6 @@ func newEntry(t history.Touchpoint) (chunkEntry, error) {
 	}
 	return e, nil
 }
-
-// messageID is the message id of the entry's touchpoint.
-func (e chunkEntry) messageID() string { return cmp.Or(e.MessageID, keyMessageID(e.Key)) }
 
 // touchpoint is the entry as the touchpoint of profile profileID.
 func (e chunkEntry) touchpoint(profileID string) history.Touchpoint {
@@ -295,11 +292,6 @@ func decodeChunk(data []byte) (chunk, error) {
 	if err != nil {
 		return chunk{}, err
 	}
-	for _, e := range c.entries {
-		if e.Key == "" {
-			return chunk{}, fmt.Errorf("%w: an entry without a key", errBadChunk)
-		}
-	}
 	c.raw = raw
 	return c, nil
 }
@@ -307,10 +299,13 @@ func decodeChunk(data []byte) (chunk, error) {
 // chunkKey is what a chunk's entry tells of the event it holds: enough to know it was recorded.
 type chunkKey struct {
 	Key       string `json:"k"`
-	MessageID string `json:"m,omitempty"`
+	MessageID string `json:"m,omitempty"` // when the key does not end in it
 }
 
+// messageID is the message id of the entry's touchpoint.
 func (k chunkKey) messageID() string { return cmp.Or(k.MessageID, keyMessageID(k.Key)) }
+
+func (k chunkKey) key() string { return k.Key }
 
 // chunkKeys reads the keys of a chunk's entries alone: deduplication reads chunks for nothing
 // else, and decoding whole entries (properties, activity records) cost it several times more.
@@ -319,17 +314,12 @@ func chunkKeys(data []byte) ([]chunkKey, error) {
 	if _, err := inflateChunk(data, &keys); err != nil {
 		return nil, err
 	}
-	for _, k := range keys {
-		if k.Key == "" {
-			return nil, fmt.Errorf("%w: an entry without a key", errBadChunk)
-		}
-	}
 	return keys, nil
 }
 
-// inflateChunk inflates a chunk's stored data and decodes its JSON into v; it returns the JSON's
-// length.
-func inflateChunk(data []byte, v any) (int, error) {
+// inflateChunk inflates a chunk's stored data, decodes its entries (whole, or their keys alone)
+// and checks that each has its key; it returns the JSON's length.
+func inflateChunk[E interface{ key() string }](data []byte, entries *[]E) (int, error) {
 	if len(data) == 0 || data[0] != chunkFormat {
 		return 0, fmt.Errorf("%w: unknown format", errBadChunk)
 	}
@@ -345,8 +335,13 @@ func inflateChunk(data []byte, v any) (int, error) {
 	if len(raw) > maxInflated {
 		return 0, fmt.Errorf("%w: inflates past %d bytes", errBadChunk, maxInflated)
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
+	if err := json.Unmarshal(raw, entries); err != nil {
 		return 0, fmt.Errorf("%w: %w", errBadChunk, err)
+	}
+	for _, e := range *entries {
+		if e.key() == "" {
+			return 0, fmt.Errorf("%w: an entry without a key", errBadChunk)
+		}
 	}
 	return len(raw), nil
 }

@@ -479,12 +479,18 @@ func BenchmarkChunkWrite(b *testing.B) {
 	b.ReportMetric(float64(size)/float64(len(ts)), "B/touchpoint")
 }
 
-// BenchmarkChunkRead inflates and decodes the same chunk into touchpoints.
-func BenchmarkChunkRead(b *testing.B) {
+// benchChunkData is benchChunk packed and compressed, as stored.
+func benchChunkData(b *testing.B) []byte {
 	cs, err := packChunks(benchChunk(b))
 	require.NoError(b, err)
 	data, err := cs[0].encode()
 	require.NoError(b, err)
+	return data
+}
+
+// BenchmarkChunkRead inflates and decodes the same chunk into touchpoints.
+func BenchmarkChunkRead(b *testing.B) {
+	data := benchChunkData(b)
 	for b.Loop() {
 		c, err := decodeChunk(data)
 		require.NoError(b, err)
@@ -496,10 +502,7 @@ func BenchmarkChunkRead(b *testing.B) {
 
 // BenchmarkChunkKeys inflates the same chunk and reads its keys alone, as deduplication does.
 func BenchmarkChunkKeys(b *testing.B) {
-	cs, err := packChunks(benchChunk(b))
-	require.NoError(b, err)
-	data, err := cs[0].encode()
-	require.NoError(b, err)
+	data := benchChunkData(b)
 	for b.Loop() {
 		keys, err := chunkKeys(data)
 		require.NoError(b, err)
